@@ -1,0 +1,82 @@
+# p1d: make builds build/libp1.a, build/p1 (and build/p1d); make test runs every suite.
+# Variables: PREFIX, DESTDIR, CC, EXTRA_CFLAGS, SAN=1 (build with ASan+UBSan into build/san).
+
+CC ?= cc
+PREFIX ?= /usr/local
+BUILD ?= build
+PKG_CONFIG ?= pkg-config
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+        -Wformat=2 -Wno-format-nonliteral
+BASE_CFLAGS := -std=c11 -g -O2 $(WARN) -Iinclude -fno-strict-aliasing
+SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ifeq ($(SAN),1)
+BUILD := build/san
+BASE_CFLAGS += $(SAN_FLAGS)
+LDSAN := -fsanitize=address,undefined
+endif
+CFLAGS_ALL = $(BASE_CFLAGS) $(EXTRA_CFLAGS)
+DEPFLAGS = -MMD -MP
+
+# libp1: the pure decoder (no dependencies) plus crypt.c (OpenSSL), pulled in only when used.
+LIB_SRC := $(wildcard lib/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_SRC := $(wildcard tools/*.c)
+TOOL_OBJ := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+DAEMON_SRC := $(wildcard src/*.c)
+DAEMON_OBJ := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+LIBS_CRYPTO := $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
+
+.PHONY: all deps run test unit unit-san fuzz fuzz-smoke bench clean install format
+all: deps-build $(BUILD)/libp1.a $(BUILD)/p1 $(if $(DAEMON_SRC),$(BUILD)/p1d)
+
+deps-build:
+	@tools/setup.sh build
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -c $< -o $@
+
+$(BUILD)/libp1.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/p1: $(TOOL_OBJ) $(BUILD)/libp1.a
+	$(CC) $(LDSAN) -o $@ $(TOOL_OBJ) $(BUILD)/libp1.a $(LIBS_CRYPTO)
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libp1.a tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libp1.a $(LIBS_CRYPTO)
+
+unit: $(UNIT_BIN)
+
+# `make run`: until the daemon exists, decode our sample telegram and print it.
+run: all
+	$(BUILD)/p1 decode --pretty tests/data/dsmr50-3phase-gas.txt
+
+test:
+	@tools/setup.sh test
+	@tools/run-tests.sh
+
+fuzz:
+	@tools/fuzz.sh 60
+
+bench: all
+	$(BUILD)/p1 bench
+
+format:
+	clang-format -i include/p1/*.h lib/*.c tools/*.c $(wildcard src/*.c src/*.h) tests/unit/*.c fuzz/*.c
+
+clean:
+	rm -rf build
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/p1
+	install -m 755 $(BUILD)/p1 $(DESTDIR)$(PREFIX)/bin/p1
+	install -m 644 $(BUILD)/libp1.a $(DESTDIR)$(PREFIX)/lib/libp1.a
+	install -m 644 include/p1/*.h $(DESTDIR)$(PREFIX)/include/p1/
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d)

@@ -1,0 +1,255 @@
+/* p1.h: libp1, a streaming, allocation-free decoder for P1 (DSMR) smart-meter telegrams. */
+#ifndef P1_P1_H
+#define P1_P1_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define P1_VERSION "0.1.0"
+
+/* ---------------------------------------------------------------------------------------------
+ * Limits. Every one is a named maximum; reaching it is an error code, never undefined behaviour.
+ * Each may be overridden at compile time (-DP1_TELEGRAM_MAX=32768); the library and its users
+ * must be built with the same values because they size the public structs.
+ * ------------------------------------------------------------------------------------------- */
+#ifndef P1_TELEGRAM_MAX
+#define P1_TELEGRAM_MAX 16384 /* bytes of one telegram, '/' through the end line, or one frame */
+#endif
+#ifndef P1_VALUES_MAX
+#define P1_VALUES_MAX 64 /* values of one object: BE 98.1.0 with 13 months needs 41 */
+#endif
+#ifndef P1_HEADER_MAX
+#define P1_HEADER_MAX 128 /* bytes of the identification line after '/' */
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Errors. One X-macro list makes the enum, p1_error_name() and p1_error_message().
+ * X(ENUM_SUFFIX, "name", "message"). New codes go at the end; names are a public contract
+ * (they appear in `p1 decode` output and in the daemon's API).
+ * ------------------------------------------------------------------------------------------- */
+#define P1_ERRORS(X)                                                                               \
+    X(OK, "ok", "no error")                                                                        \
+    X(TRUNCATED, "truncated", "telegram cut off: a new header or idle line came before its end")   \
+    X(TOO_LONG, "too_long", "telegram longer than P1_TELEGRAM_MAX bytes")                          \
+    X(CRC_MISMATCH, "crc_mismatch", "CRC in the end line does not match the telegram")             \
+    X(CRC_MISSING, "crc_missing", "CRC is required but the end line has none")                     \
+    X(BAD_END_LINE, "bad_end_line", "end line is not '!' followed by 0-4 hex digits")              \
+    X(BAD_HEADER, "bad_header", "identification line is empty, too long or not text")              \
+    X(BAD_OBIS, "bad_obis", "object line does not start with an OBIS code A-B:C.D.E")              \
+    X(BAD_SYNTAX, "bad_syntax", "unbalanced or misplaced parenthesis in an object line")           \
+    X(TOO_MANY_VALUES, "too_many_values", "object has more than P1_VALUES_MAX values")             \
+    X(NUMBER_OVERFLOW, "number_overflow", "numeric value with a unit does not fit 64 bits")        \
+    X(BAD_BYTE, "bad_byte", "control or non-ASCII byte outside a value")                           \
+    X(BAD_FRAME, "bad_frame", "encrypted frame header is malformed")                               \
+    X(NO_KEY, "no_key", "encrypted frame but no decryption key is configured")                     \
+    X(DECRYPT_FAILED, "decrypt_failed", "encrypted frame failed authentication (wrong key?)")      \
+    X(HDLC_UNSUPPORTED, "hdlc_unsupported", "binary HDLC/DLMS frame (0x7E): not a P1 text meter")  \
+    X(MBUS_UNSUPPORTED, "mbus_unsupported", "binary M-Bus frame (0x68): not a P1 text meter")      \
+    X(BAD_PLAINTEXT, "bad_plaintext", "decrypted frame does not hold one P1 text telegram")
+
+typedef enum p1_error {
+#define P1_X_ENUM(e, name, msg) P1_ERR_##e,
+    P1_ERRORS(P1_X_ENUM)
+#undef P1_X_ENUM
+        P1_ERR__COUNT
+} p1_error;
+
+/* Short machine name of an error ("crc_mismatch"); "unknown" for out-of-range values. Static. */
+const char *p1_error_name(p1_error e);
+/* One-sentence human message for an error. Static string. */
+const char *p1_error_message(p1_error e);
+
+/* ---------------------------------------------------------------------------------------------
+ * Values
+ * ------------------------------------------------------------------------------------------- */
+
+/* A meter timestamp as sent: calendar fields in the meter's local time plus the DST letter. */
+typedef struct p1_time {
+    uint16_t year; /* full year: 2000 + YY */
+    uint8_t month, day, hour, minute, second;
+    int8_t dst;    /* 1 = 'S' (summer time), 0 = 'W' (winter time), -1 = no letter sent */
+    uint8_t valid; /* 0 for placeholders (632525252525, 000101000000, month 34, ...) */
+} p1_time;
+
+/* What a value's characters can be read as; several bits may be set (a 12-digit run is both a
+ * number and a time). Decided by syntax alone, without knowledge of the OBIS code. */
+enum {
+    P1_V_EMPTY = 1 << 0,  /* "()" */
+    P1_V_NUMBER = 1 << 1, /* [-]digits[.digits], fits int64: see number/decimals */
+    P1_V_TIME = 1 << 2,   /* YYMMDDhhmmss with optional S/W: see time (check time.valid) */
+    P1_V_HEX = 1 << 3,    /* even count of hex digits: p1_value_text() may decode it */
+    P1_V_OBIS = 1 << 4,   /* an OBIS reference such as "0-0:96.7.19": see obis_ref */
+    P1_V_UNIT = 1 << 5,   /* a unit was attached, after '*' or glued to the digits */
+};
+
+/* An OBIS code A-B:C.D.E[.F]; f is 255 when no F group was sent. */
+typedef struct p1_obis {
+    uint8_t a, b, c, d, e, f;
+} p1_obis;
+
+/* One value between parentheses. Pointers borrow the parser's telegram buffer and live until
+ * the on_end callback of the same telegram returns. */
+typedef struct p1_value {
+    const char *raw; /* characters between the parentheses, unit (and its '*') removed */
+    const char *unit;   /* unit as sent ("kWh", "m3", "kvar"), or NULL */
+    uint16_t raw_len;
+    uint8_t unit_len;
+    uint8_t flags;      /* P1_V_* */
+    int8_t decimals;    /* number = mantissa / 10^decimals */
+    int64_t number;     /* mantissa, valid when flags & P1_V_NUMBER */
+    p1_time time;       /* valid when flags & P1_V_TIME */
+    p1_obis obis_ref;   /* valid when flags & P1_V_OBIS */
+    uint64_t offset;    /* stream offset of the '(' (of the outer '(' for "((x))") */
+} p1_value;
+
+/* One object line (plus its continuation lines): OBIS code and all of its values. */
+typedef struct p1_object {
+    p1_obis obis;
+    uint16_t nvalues;
+    uint64_t offset;  /* stream offset of the object's first byte */
+    const char *line; /* the object's bytes as sent, from the OBIS code to the last ')' */
+    size_t line_len;
+    p1_value values[P1_VALUES_MAX];
+} p1_object;
+
+/* Writes "A-B:C.D.E" (and ".F" when f != 255) with a NUL into out[cap >= 24]; returns length. */
+size_t p1_obis_format(const p1_obis *o, char *out, size_t cap);
+/* Packs A-B:C.D.E (F ignored) into one integer for switch statements; see P1_OBIS(). */
+#define P1_OBIS(a, b, c, d, e)                                                                     \
+    (((uint64_t)(a) << 32) | ((uint64_t)(b) << 24) | ((uint64_t)(c) << 16) | ((uint64_t)(d) << 8) | \
+     (uint64_t)(e))
+static inline uint64_t p1_obis_key(const p1_obis *o)
+{
+    return P1_OBIS(o->a, o->b, o->c, o->d, o->e);
+}
+
+/* Decodes a hex octet-string value into text when every byte is printable (space..'~' or
+ * Latin-1/UTF-8 text bytes); writes a NUL-terminated string into out[cap]. Returns the text
+ * length, or -1 when the value is not hex, not printable, or does not fit. */
+int p1_value_text(const p1_value *v, char *out, size_t cap);
+
+/* The value as a fixed-point integer with `scale` decimals (scale 0..9), rounding half away
+ * from zero, with the unit normalised (Wh->kWh, W->kW, varh->kvarh, var->kvar, VAh->kVAh, VA->kVA,
+ * MJ->GJ) when `normalise` is set. Returns 0 and sets *out, or -1 when not a number or on overflow.
+ * *out is untouched on failure. */
+int p1_value_fixed(const p1_value *v, int scale, int normalise, int64_t *out);
+
+/* Seconds since 1970-01-01 UTC of a meter time. The meter's zone is Central European Time:
+ * 'S' means UTC+2, 'W' UTC+1; with no letter the EU summer-time rule decides (pure arithmetic, no
+ * time-zone database). Returns 0 and sets *out, or -1 for an invalid/placeholder time. */
+int p1_time_to_unix(const p1_time *t, int64_t *out);
+/* The UTC offset in seconds that p1_time_to_unix() applies to t (3600 or 7200). */
+int p1_time_utc_offset(const p1_time *t);
+
+/* ---------------------------------------------------------------------------------------------
+ * Telegrams and the parser
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum p1_crc_policy {
+    P1_CRC_OPTIONAL = 0, /* verify when sent; a telegram without CRC (DSMR <= 3.0) is accepted */
+    P1_CRC_REQUIRED,     /* a telegram without a CRC is rejected with P1_ERR_CRC_MISSING */
+    P1_CRC_IGNORE,       /* never reject on CRC; the verdict is still reported */
+} p1_crc_policy;
+
+typedef enum p1_crc_status {
+    P1_CRC_ABSENT = 0, /* the end line carried no CRC (or there was no end line) */
+    P1_CRC_VALID,
+    P1_CRC_INVALID,
+} p1_crc_status;
+
+/* The whole telegram, passed to on_begin (partly filled) and on_end (complete). Pointers borrow
+ * the parser's buffer and live until the callback returns. */
+typedef struct p1_telegram {
+    uint64_t offset;       /* stream offset of the '/' (or of the 0xDB of an encrypted frame) */
+    const char *header;    /* identification after '/', without line end ("ISk5\2MT382-1000") */
+    size_t header_len;
+    const uint8_t *raw;    /* the plaintext telegram from '/' through the end line's line end */
+    size_t raw_len;        /* 0 in on_begin; in on_end of a rejected telegram, what was kept */
+    const uint8_t *frame;  /* encrypted: the whole frame as received; NULL for plain text */
+    size_t frame_len;
+    p1_error error;        /* P1_ERR_OK when accepted */
+    uint64_t error_offset; /* stream offset where the error was found */
+    p1_crc_status crc;
+    uint16_t crc_sent;     /* the CRC in the end line (when crc != ABSENT) */
+    uint16_t crc_computed; /* CRC-16/ARC over '/'..'!' (when an end line was seen) */
+    uint8_t has_end_line;  /* 0: completed by the next header or p1_finish() (DSMR 2.2) */
+    uint8_t encrypted;     /* 1: decrypted from a 0xDB general-glo-ciphering frame */
+    uint8_t security;      /* encrypted: the security control byte (0x30 or 0x20) */
+    uint8_t system_title[8];
+    uint32_t frame_counter;
+    uint32_t nobjects;     /* objects delivered through on_object for this telegram */
+} p1_telegram;
+
+/* Decryption hook for 0xDB frames, supplied by the caller (libp1's own p1_crypt_decrypt() in
+ * <p1/crypt.h> uses OpenSSL). Decrypts `frame[len]` into out[cap], sets *out_len and returns
+ * P1_ERR_OK, or returns an error code (P1_ERR_NO_KEY, P1_ERR_DECRYPT_FAILED, P1_ERR_BAD_FRAME). */
+typedef p1_error (*p1_decrypt_fn)(void *decrypt_user, const uint8_t *frame, size_t len,
+                                  uint8_t *out, size_t cap, size_t *out_len);
+
+/* Callbacks; any may be NULL. They run inside p1_execute()/p1_finish() and must not call back
+ * into the same parser. Objects of a telegram are delivered before its CRC verdict is known:
+ * keep them provisional until on_end reports error == P1_ERR_OK. */
+typedef struct p1_callbacks {
+    void (*on_begin)(void *user, const p1_telegram *t);  /* header line complete */
+    void (*on_object)(void *user, const p1_object *o);   /* one complete object */
+    void (*on_end)(void *user, const p1_telegram *t);    /* accepted or rejected; always once */
+} p1_callbacks;
+
+typedef struct p1_settings {
+    p1_crc_policy crc;
+    size_t telegram_max;        /* 0 = P1_TELEGRAM_MAX; smaller values lower the limit */
+    p1_decrypt_fn decrypt;      /* NULL: encrypted frames are rejected with P1_ERR_NO_KEY */
+    void *decrypt_user;
+} p1_settings;
+
+/* The parser. Caller-allocated (about P1_TELEGRAM_MAX * 2 bytes); fields are private. */
+typedef struct p1_parser {
+    p1_settings settings;
+    p1_callbacks cb;
+    void *user;
+    uint64_t pos;          /* stream offset of the next byte */
+    uint64_t start;        /* stream offset of the telegram/frame being collected */
+    uint64_t err_off;
+    uint32_t state;
+    uint32_t flags;
+    uint32_t len;          /* bytes in buf */
+    uint32_t line_start;   /* index in buf of the line being collected */
+    uint32_t need;         /* encrypted: total frame length once known */
+    uint32_t depth;        /* parenthesis depth of the current line */
+    uint16_t crc;          /* running CRC-16/ARC over buf[0..len) */
+    uint16_t err;
+    uint32_t nobjects;
+    uint32_t pending;      /* index in buf where a not-yet-delivered object starts, or ~0 */
+    uint32_t header_len;
+    uint32_t frame_len;
+    uint8_t buf[P1_TELEGRAM_MAX];
+    uint8_t plain[P1_TELEGRAM_MAX]; /* decrypted telegram of an encrypted frame */
+    p1_object obj;         /* scratch for the object being delivered */
+} p1_parser;
+
+/* Initialises p (all fields); settings and callbacks are copied, NULL means defaults/none.
+ * `user` is passed to every callback. Never fails. */
+void p1_parser_init(p1_parser *p, const p1_settings *s, const p1_callbacks *cb, void *user);
+/* Feeds len bytes of the stream; any split of the stream gives identical callbacks. Returns the
+ * number of telegrams completed (accepted or rejected) by these bytes. Never fails: errors are
+ * reported per telegram through on_end. */
+size_t p1_execute(p1_parser *p, const void *data, size_t len);
+/* Tells the parser the line went idle or the stream ended: a telegram still being collected is
+ * completed now (accepted if it is a complete DSMR 2.2 telegram without end line, else rejected
+ * as P1_ERR_TRUNCATED). Returns the number of telegrams completed (0 or 1). */
+size_t p1_finish(p1_parser *p);
+/* Drops any partial telegram without reporting it, keeps settings, callbacks and the stream
+ * offset. Use after reopening a source. */
+void p1_parser_reset(p1_parser *p);
+
+/* CRC-16/ARC (poly 0x8005 reflected, init 0) over data, continuing from crc (start with 0). */
+uint16_t p1_crc16(uint16_t crc, const void *data, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

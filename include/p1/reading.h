@@ -1,0 +1,188 @@
+/* reading.h: the named facts of one telegram (energy, power, phases, gas, ...), built from objects. */
+#ifndef P1_READING_H
+#define P1_READING_H
+
+#include "p1.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Quantities are int64 fixed-point with 6 decimals ("micro") in a canonical unit: kWh, kW, V, A,
+ * kvarh, kvar, kVA, Hz, m3, GJ, s. Meter units are normalised (Wh -> kWh, W -> kW, ...).
+ * P1_ABSENT marks a quantity the telegram did not carry. */
+typedef int64_t p1_micro;
+#define P1_ABSENT INT64_MIN
+#define P1_MICRO 1000000
+
+#ifndef P1_TARIFFS_MAX
+#define P1_TARIFFS_MAX 16 /* tariff registers 1.8.1 .. 1.8.16 (DSMR >= 4 allows 16) */
+#endif
+#ifndef P1_FAILURES_MAX
+#define P1_FAILURES_MAX 16 /* entries of the power-failure log kept (spec: 10) */
+#endif
+#ifndef P1_DEMAND_MONTHS_MAX
+#define P1_DEMAND_MONTHS_MAX 13 /* Belgian 0-0:98.1.0 months kept */
+#endif
+#ifndef P1_MBUS_MAX
+#define P1_MBUS_MAX 4 /* M-Bus channels 1..4 */
+#endif
+#ifndef P1_TEXT_MAX
+#define P1_TEXT_MAX 1024 /* decoded bytes of the 0-0:96.13.0 text message */
+#endif
+#define P1_ID_MAX 96     /* decoded bytes of an equipment identifier */
+#define P1_SHORT_MAX 32  /* version strings, tariff codes, units */
+
+/* How the meter's tariff numbers map to day/night: data, not a silent guess. */
+typedef enum p1_tariff_scheme {
+    P1_TARIFFS_UNKNOWN = 0,
+    P1_TARIFFS_NL, /* 1 = low (night/weekend), 2 = normal (day) */
+    P1_TARIFFS_BE, /* 1 = day (peak), 2 = night (off-peak) */
+} p1_tariff_scheme;
+
+/* Country/profile the telegram looks like, from the header's manufacturer id and its objects. */
+typedef enum p1_profile {
+    P1_PROFILE_UNKNOWN = 0,
+    P1_PROFILE_NL,   /* DSMR 2.2 .. 5.0 */
+    P1_PROFILE_BE,   /* Fluvius e-MUCS */
+    P1_PROFILE_LU,   /* Smarty */
+    P1_PROFILE_AT,   /* Austrian DSMR-like (EST) */
+    P1_PROFILE_SE,   /* Swedish H1 */
+    P1_PROFILE_LT,   /* ESO */
+    P1_PROFILE_HU,   /* E.ON */
+    P1_PROFILE_OTHER,
+} p1_profile;
+
+/* M-Bus medium from 0-n:24.1.0 (EN 13757-3 device type). */
+typedef enum p1_medium {
+    P1_MEDIUM_UNKNOWN = 0,
+    P1_MEDIUM_GAS,
+    P1_MEDIUM_WATER,
+    P1_MEDIUM_HEAT,
+    P1_MEDIUM_COLD,
+    P1_MEDIUM_ELECTRICITY,
+    P1_MEDIUM_OTHER,
+} p1_medium;
+
+typedef struct p1_phase {
+    p1_micro voltage;          /* 32.7.0 / 52.7.0 / 72.7.0, V */
+    p1_micro voltage_avg;      /* 32.24.0 ..., V */
+    p1_micro current;          /* 31.7.0 ..., A (signed where the meter signs it) */
+    p1_micro power_import;     /* 21.7.0 ..., kW */
+    p1_micro power_export;     /* 22.7.0 ..., kW */
+    p1_micro reactive_import;  /* 23.7.0 ..., kvar */
+    p1_micro reactive_export;  /* 24.7.0 ..., kvar */
+    p1_micro apparent_import;  /* 29.7.0 ..., kVA */
+    p1_micro apparent_export;  /* 30.7.0 ..., kVA */
+    p1_micro power_factor;     /* 33.7.0 ... (no unit) */
+    p1_micro current_limit;    /* 31.4.0 ..., A (fuse supervision threshold) */
+    int64_t sags;              /* 32.32.0 ..., count; -1 absent */
+    int64_t swells;            /* 32.36.0 ..., count; -1 absent */
+} p1_phase;
+
+typedef struct p1_failure {
+    p1_time end;               /* end of the failure (meter time) */
+    int64_t duration_s;        /* seconds */
+} p1_failure;
+
+typedef struct p1_demand_month {
+    p1_time month;             /* start of the month */
+    p1_time peak_time;         /* when the peak occurred */
+    p1_micro peak;             /* kW */
+} p1_demand_month;
+
+typedef struct p1_mbus {
+    uint8_t present;           /* any object of this channel was sent */
+    int16_t type;              /* 24.1.0 device type; -1 absent or empty */
+    p1_medium medium;
+    char id[P1_ID_MAX + 1];    /* 96.1.0 / 96.1.1, decoded when hex */
+    p1_time time;              /* capture time of value */
+    p1_micro value;            /* 24.2.1 / 24.2.3 / 24.3.0 value in its unit (m3, GJ, kWh) */
+    char unit[P1_SHORT_MAX];   /* the value's unit as normalised ("m3", "GJ", "kWh"), "" if none */
+    uint8_t value_e;           /* OBIS group E of the value: 1 (24.2.1), 3 (24.2.3), 0 (24.3.0) */
+    int16_t valve;             /* 24.4.0; -1 absent */
+} p1_mbus;
+
+/* One telegram's facts. Plain data, caller-allocated (about 6 KiB), no pointers inside. */
+typedef struct p1_reading {
+    char header[P1_HEADER_MAX + 1];  /* identification line after '/' */
+    char version[P1_SHORT_MAX];      /* 1-3:0.2.8 or BE 0-0:96.1.4, as sent ("50", "50217") */
+    char equipment_id[P1_ID_MAX + 1];/* 0-0:96.1.1 (or 0-0:96.1.0 / 0-0:42.0.0), decoded */
+    p1_profile profile;
+    p1_tariff_scheme tariff_scheme;
+    p1_time time;                    /* 0-0:1.0.0 */
+    uint8_t has_time;
+    int16_t tariff;                  /* 0-0:96.14.0 as a number; -1 absent or not numeric */
+    char tariff_text[P1_SHORT_MAX];  /* 0-0:96.14.0 as sent */
+
+    p1_micro import_total;           /* 1.8.0 if sent, else the sum of the tariff registers */
+    p1_micro export_total;           /* 2.8.0 if sent, else the sum */
+    uint8_t import_total_sent, export_total_sent; /* 1: the meter sent 1.8.0 / 2.8.0 itself */
+    p1_micro import[P1_TARIFFS_MAX + 1];  /* [t] = 1.8.t kWh, t = 1..P1_TARIFFS_MAX; [0] unused */
+    p1_micro export_[P1_TARIFFS_MAX + 1]; /* [t] = 2.8.t kWh */
+    p1_micro reactive_import_energy; /* 3.8.0 kvarh */
+    p1_micro reactive_export_energy; /* 4.8.0 kvarh */
+    p1_micro reactive_q_energy[4];   /* 5.8.0 .. 8.8.0 kvarh (Q1..Q4) */
+
+    p1_micro power_import;           /* 1.7.0 kW */
+    p1_micro power_export;           /* 2.7.0 kW */
+    p1_micro power_net;              /* import - export, kW (negative when exporting) */
+    p1_micro reactive_import_power;  /* 3.7.0 kvar */
+    p1_micro reactive_export_power;  /* 4.7.0 kvar */
+    p1_micro apparent_import_power;  /* 9.7.0 kVA */
+    p1_micro apparent_export_power;  /* 10.7.0 kVA */
+    p1_micro frequency;              /* 14.7.0 Hz */
+    p1_micro power_factor;           /* 13.7.0 */
+    p1_micro voltage;                /* 12.7.0 V (single-value meters) */
+    p1_micro current;                /* 11.7.0 A */
+    p1_micro current_neutral;        /* 91.7.0 A */
+    uint8_t nphases;                 /* highest phase seen (1..3), 0 none */
+    p1_phase phase[3];
+
+    int64_t power_failures;          /* 0-0:96.7.21; -1 absent */
+    int64_t long_power_failures;     /* 0-0:96.7.9; -1 absent */
+    uint8_t nfailures;
+    int64_t failure_log_count;       /* count announced by 99.97.0 (may exceed entries); -1 */
+    p1_failure failures[P1_FAILURES_MAX];
+
+    p1_micro demand_current;         /* BE 1-0:1.4.0 kW: current quarter-hour average */
+    p1_micro demand_peak;            /* BE 1-0:1.6.0 kW: this month's peak */
+    p1_time demand_peak_time;
+    uint8_t ndemand_months;
+    p1_demand_month demand_months[P1_DEMAND_MONTHS_MAX]; /* BE 0-0:98.1.0 */
+
+    int16_t breaker;                 /* 0-0:96.3.10: 0 off, 1 on, 2 ready; -1 absent */
+    p1_micro limiter;                /* 0-0:17.0.0 in limiter_unit */
+    char limiter_unit[P1_SHORT_MAX]; /* "kW", "A", "kVA" or "" */
+    p1_micro fuse_limit;             /* BE 1-0:31.4.0 A */
+
+    char text[P1_TEXT_MAX + 1];      /* 0-0:96.13.0, decoded */
+    char text_code[P1_SHORT_MAX * 2];/* 0-0:96.13.1, decoded */
+
+    p1_mbus mbus[P1_MBUS_MAX];       /* [n-1] = channel n */
+
+    uint32_t nobjects;               /* objects seen */
+    uint32_t nunknown;               /* objects not mapped to a field above */
+} p1_reading;
+
+/* Clears r: every quantity P1_ABSENT, every count -1, strings empty. */
+void p1_reading_init(p1_reading *r);
+/* Copies the header of t into r; call from on_begin. */
+void p1_reading_begin(p1_reading *r, const p1_telegram *t);
+/* Folds one object into r; call from on_object. Unknown objects only count in r->nunknown. */
+void p1_reading_add(p1_reading *r, const p1_object *o);
+/* Derives totals, net power, profile and tariff scheme; call from on_end. */
+void p1_reading_end(p1_reading *r, const p1_telegram *t);
+
+/* Index of the first M-Bus channel carrying `medium`, preferring a non-empty id and the newest
+ * valid capture time (real meters leave a stale channel 1 when gas moved to 2); -1 if none. */
+int p1_reading_mbus_find(const p1_reading *r, p1_medium medium);
+/* Name of a medium ("gas", "water", "heat", "cold", "electricity", "unknown", "other"). */
+const char *p1_medium_name(p1_medium m);
+/* Name of a profile ("nl", "be", "lu", "at", "se", "lt", "hu", "other", "unknown"). */
+const char *p1_profile_name(p1_profile p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

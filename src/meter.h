@@ -1,0 +1,90 @@
+/* meter.h: one metered source (its name, connection state, counters and latest reading), and the
+ * registry of all meters with a hook list that fans each accepted reading out to consumers. */
+#ifndef P1D_METER_H
+#define P1D_METER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "p1/p1.h"
+#include "p1/reading.h"
+
+#define METER_NAME_MAX 63       /* [A-Za-z0-9_-], unique */
+#define METER_HISTORY 8         /* recent readings kept for SSE Last-Event-ID replay */
+#define METERS_MAX 4096
+
+typedef enum meter_state {
+    METER_WAITING = 0,   /* not connected yet / device absent, retrying */
+    METER_CONNECTED,     /* connected, bytes may flow */
+    METER_RECEIVING,     /* telegrams arriving */
+    METER_STOPPED,       /* source finished (file replay done) */
+} meter_state;
+
+/* One accepted telegram as kept by the meter. Plain data; copied, never shared. */
+typedef struct meter_sample {
+    uint64_t seq;             /* per-meter sequence number, 1-based; the SSE event id */
+    int64_t received_ms;      /* wall clock when the telegram completed */
+    p1_reading reading;
+} meter_sample;
+
+typedef struct meter {
+    char name[METER_NAME_MAX + 1];
+    char source[256];         /* the source spec as configured ("serial:/dev/ttyUSB0:auto") */
+    char kind[16];            /* "serial", "tcp", "file", "stdin", "sim" */
+    meter_state state;
+    char detected[32];        /* serial settings found ("115200 8N1"), or "" */
+    char last_error[160];     /* last problem reported by the source, or "" */
+    int64_t connected_ms;     /* wall clock of the last connect, 0 never */
+    uint64_t telegrams;       /* accepted */
+    uint64_t rejected;        /* rejected for any reason */
+    uint64_t crc_errors;
+    uint64_t reconnects;
+    uint64_t bytes;
+    uint64_t seq;             /* last sample's seq, 0 none */
+    meter_sample history[METER_HISTORY]; /* ring: history[seq % METER_HISTORY] */
+    uint8_t raw[P1_TELEGRAM_MAX];        /* last accepted telegram, byte-exact (plaintext) */
+    size_t raw_len;
+    struct meters *owner;
+} meter;
+
+/* Called for every accepted reading of any meter, after the meter's state was updated. */
+typedef void (*meters_hook_fn)(void *user, meter *m, const meter_sample *s, const uint8_t *raw,
+                               size_t raw_len);
+
+#define METERS_HOOKS_MAX 16
+
+typedef struct meters {
+    meter **list;
+    size_t n;
+    size_t cap;
+    struct {
+        meters_hook_fn fn;
+        void *user;
+    } hooks[METERS_HOOKS_MAX];
+    size_t nhooks;
+} meters;
+
+/* Initialises an empty registry. */
+void meters_init(meters *ms);
+/* Frees every meter; accepts an initialised, empty or NULL registry. */
+void meters_free(meters *ms);
+/* Adds a meter; returns it, or NULL with errno EEXIST (name taken), EINVAL (bad name),
+ * ENOSPC (METERS_MAX) or ENOMEM. The registry owns it. */
+meter *meters_add(meters *ms, const char *name, const char *kind, const char *source);
+/* Finds a meter by name; NULL if none. */
+meter *meters_find(const meters *ms, const char *name);
+/* Registers a hook for accepted readings; returns 0 or -ENOSPC. */
+int meters_hook(meters *ms, meters_hook_fn fn, void *user);
+/* Records an accepted telegram: copies reading and raw bytes, bumps counters, calls hooks. */
+void meter_accept(meter *m, const p1_reading *r, const uint8_t *raw, size_t raw_len,
+                  int64_t now_ms);
+/* Records a rejected telegram (counts CRC errors separately). */
+void meter_reject(meter *m, p1_error err);
+/* The latest sample, or NULL when none yet. */
+const meter_sample *meter_latest(const meter *m);
+/* The sample with sequence `seq` if still kept, else NULL. */
+const meter_sample *meter_sample_at(const meter *m, uint64_t seq);
+/* Name of a state ("waiting", "connected", "receiving", "stopped"). */
+const char *meter_state_name(meter_state s);
+
+#endif

@@ -1,0 +1,48 @@
+#!/bin/sh
+# setup.sh: install what p1d needs to build, run and test; idempotent, quiet when all is there.
+# Usage: tools/setup.sh [build|test]   (build: compiler and -dev packages; test: also the test servers)
+set -eu
+what=${1:-build}
+
+# Debian packages. Build: libraries p1d links against. Test: the real peers the tests start.
+BUILD_PKGS="build-essential pkg-config libssl-dev libsqlite3-dev libmicrohttpd-dev libsystemd-dev \
+libcurl4-openssl-dev libmosquitto-dev zlib1g-dev"
+TEST_PKGS="$BUILD_PKGS clang libclang-rt-14-dev valgrind python3 curl mosquitto mosquitto-clients \
+prometheus wrk nginx-light socat influxdb chromium sqlite3"
+
+case "$what" in
+build) pkgs=$BUILD_PKGS ;;
+test) pkgs=$TEST_PKGS ;;
+*) echo "setup.sh: unknown target '$what' (expected build or test)" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+# Node.js and npm: this machine kind ships them (NodeSource); Debian's would conflict.
+if [ "$what" = test ] && ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
+if [ -n "$missing" ]; then
+    echo "setup.sh: installing Debian packages:$missing"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    # Debian starts some packaged daemons on install; the tests run their own instances.
+    for svc in mosquitto nginx prometheus influxdb; do
+        $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+        $SUDO service "$svc" stop >/dev/null 2>&1 || true
+    done
+fi
+
+# npm packages for the dashboard and the browser tests, pinned by web/package-lock.json.
+if [ "$what" = test ] || [ -f web/package.json ]; then
+    if [ -f web/package.json ] && [ ! -d web/node_modules ]; then
+        echo "setup.sh: installing npm packages (pinned)"
+        (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+fi
+exit 0
