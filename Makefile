@@ -3,6 +3,7 @@
 
 CC ?= cc
 PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
 BUILD ?= build
 PKG_CONFIG ?= pkg-config
 
@@ -44,18 +45,37 @@ $(BUILD)/libp1.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/p1: $(TOOL_OBJ) $(BUILD)/libp1.a
-	$(CC) $(LDSAN) -o $@ $(TOOL_OBJ) $(BUILD)/libp1.a $(LIBS_CRYPTO)
+# p1 also links the daemon modules it shares; --wrap lets `p1 bench` count allocations.
+TOOL_SHARED_OBJ := $(BUILD)/src/sim.o $(BUILD)/src/json.o $(BUILD)/src/reading_json.o
+TOOL_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+$(BUILD)/p1: $(TOOL_OBJ) $(TOOL_SHARED_OBJ) $(BUILD)/libp1.a
+	$(CC) $(LDSAN) $(TOOL_LDFLAGS) -o $@ $(TOOL_OBJ) $(TOOL_SHARED_OBJ) $(BUILD)/libp1.a $(LIBS_CRYPTO)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libp1.a tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libp1.a $(LIBS_CRYPTO)
 
+# Unit tests of daemon modules also link the module under test.
+$(BUILD)/tests/test_sim: tests/unit/test_sim.c $(BUILD)/src/sim.o $(BUILD)/libp1.a tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/src/sim.o $(BUILD)/libp1.a $(LIBS_CRYPTO)
+
+$(BUILD)/tests/test_json: tests/unit/test_json.c $(BUILD)/src/json.o tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/src/json.o
+
 unit: $(UNIT_BIN)
 
-# `make run`: until the daemon exists, decode our sample telegram and print it.
+# p1d: every src/*.c, libp1, and the daemon's libraries.
+LIBS_DAEMON := $(shell $(PKG_CONFIG) --libs libmicrohttpd libsystemd libcrypto 2>/dev/null || \
+                 echo -lmicrohttpd -lsystemd -lcrypto)
+$(BUILD)/p1d: $(DAEMON_OBJ) $(BUILD)/libp1.a
+	$(CC) $(LDSAN) -o $@ $(DAEMON_OBJ) $(BUILD)/libp1.a $(LIBS_DAEMON)
+
+# `make run`: the daemon with the built-in simulated meter; Ctrl-C stops it.
 run: all
-	$(BUILD)/p1 decode --pretty tests/data/dsmr50-3phase-gas.txt
+	@echo "p1d: dashboard and API at http://127.0.0.1:8080/"
+	$(BUILD)/p1d --source home=sim --listen 127.0.0.1:8080
 
 test:
 	@tools/setup.sh test
@@ -78,5 +98,15 @@ install: all
 	install -m 755 $(BUILD)/p1 $(DESTDIR)$(PREFIX)/bin/p1
 	install -m 644 $(BUILD)/libp1.a $(DESTDIR)$(PREFIX)/lib/libp1.a
 	install -m 644 include/p1/*.h $(DESTDIR)$(PREFIX)/include/p1/
+	install -m 755 $(BUILD)/p1d $(DESTDIR)$(PREFIX)/bin/p1d
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	        $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/p1d
+	install -m 644 dist/p1.1 $(DESTDIR)$(PREFIX)/share/man/man1/p1.1
+	install -m 644 dist/p1d.8 $(DESTDIR)$(PREFIX)/share/man/man8/p1d.8
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' dist/p1d.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/p1d.service
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/p1d.service
+	install -m 644 dist/p1d.conf.example $(DESTDIR)$(PREFIX)/share/doc/p1d/p1d.conf.example
+	install -d $(DESTDIR)$(SYSCONFDIR)
+	[ -e $(DESTDIR)$(SYSCONFDIR)/p1d.conf ] || install -m 644 dist/p1d.conf.example $(DESTDIR)$(SYSCONFDIR)/p1d.conf
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d)

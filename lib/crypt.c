@@ -6,12 +6,12 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#define CRYPT_KEY_LEN 16
-#define CRYPT_KEY_HEX (2 * CRYPT_KEY_LEN)
-#define CRYPT_IV_LEN 12 /* system title (8) || frame counter (4) */
-#define CRYPT_TAG_LEN 12
+#define CRYPT_KEY_LEN      16
+#define CRYPT_KEY_HEX      (2 * CRYPT_KEY_LEN)
+#define CRYPT_IV_LEN       12 /* system title (8) || frame counter (4) */
+#define CRYPT_TAG_LEN      12
 #define CRYPT_SEC_AUTH_ENC 0x30
-#define CRYPT_CRC_DIGITS 4
+#define CRYPT_CRC_DIGITS   4
 
 static int crypt_hex_digit(char ch)
 {

@@ -1,14 +1,14 @@
 /* frame.c: parses the header of a DLMS general-glo-ciphering (0xDB) frame; pure, no OpenSSL. */
 #include "p1/crypt.h"
 
-#define FRAME_TAG 0xDB           /* general-glo-ciphering */
-#define FRAME_TITLE_LEN 8        /* the only system-title length DLMS defines */
-#define FRAME_TITLE_AT 2         /* offset of the system title */
-#define FRAME_LEN_AT 10          /* offset of the A-XDR length field */
-#define FRAME_SEC_AUTH_ENC 0x30  /* suite 0, authenticated and encrypted */
-#define FRAME_SEC_ENC 0x20       /* suite 0, encrypted only */
-#define FRAME_TAG_LEN 12         /* GCM tag bytes with FRAME_SEC_AUTH_ENC */
-#define FRAME_COUNTER_LEN 4
+#define FRAME_TAG          0xDB /* general-glo-ciphering */
+#define FRAME_TITLE_LEN    8    /* the only system-title length DLMS defines */
+#define FRAME_TITLE_AT     2    /* offset of the system title */
+#define FRAME_LEN_AT       10   /* offset of the A-XDR length field */
+#define FRAME_SEC_AUTH_ENC 0x30 /* suite 0, authenticated and encrypted */
+#define FRAME_SEC_ENC      0x20 /* suite 0, encrypted only */
+#define FRAME_TAG_LEN      12   /* GCM tag bytes with FRAME_SEC_AUTH_ENC */
+#define FRAME_COUNTER_LEN  4
 
 /* The checks run in stream order and each returns as soon as the bytes it needs are missing, so
  * a streaming caller learns "not a frame" at the first impossible byte instead of waiting for a

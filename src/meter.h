@@ -75,6 +75,12 @@ meter *meters_add(meters *ms, const char *name, const char *kind, const char *so
 meter *meters_find(const meters *ms, const char *name);
 /* Registers a hook for accepted readings; returns 0 or -ENOSPC. */
 int meters_hook(meters *ms, meters_hook_fn fn, void *user);
+/* Removes the hook registered with the same fn and user; returns 0 or -ENOENT. Safe in a hook. */
+int meters_unhook(meters *ms, meters_hook_fn fn, void *user);
+/* 1 when name is a valid meter name: 1..METER_NAME_MAX of [A-Za-z0-9_-]. */
+int meter_name_valid(const char *name);
+/* Updates the kind and source spec a meter reports (after a reload changed its source). */
+void meter_set_source(meter *m, const char *kind, const char *source);
 /* Records an accepted telegram: copies reading and raw bytes, bumps counters, calls hooks. */
 void meter_accept(meter *m, const p1_reading *r, const uint8_t *raw, size_t raw_len,
                   int64_t now_ms);

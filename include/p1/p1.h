@@ -206,29 +206,46 @@ typedef struct p1_settings {
     void *decrypt_user;
 } p1_settings;
 
-/* The parser. Caller-allocated (about P1_TELEGRAM_MAX * 2 bytes); fields are private. */
+/* The parser. Caller-allocated (about P1_TELEGRAM_MAX * 2 bytes + one p1_object); fields are
+ * private and may change between versions. The struct holds no pointers into itself, so it may be
+ * copied between telegrams. */
+#define P1_PARSER_PAD 8 /* spare bytes after each buffer: room for a line-end sentinel */
 typedef struct p1_parser {
     p1_settings settings;
     p1_callbacks cb;
     void *user;
     uint64_t pos;          /* stream offset of the next byte */
-    uint64_t start;        /* stream offset of the telegram/frame being collected */
-    uint64_t err_off;
-    uint32_t state;
+    uint64_t start;        /* stream offset of the telegram's '/' or the frame's first byte */
+    uint64_t base;         /* stream offset of the telegram buffer's first byte */
+    uint64_t vopen_off;    /* stream offset of the '(' of a value still open at a line end */
+    uint64_t res_off;      /* encrypted: error offset found by the plaintext pass */
+    uint32_t state;        /* hunting, text telegram, binary detection, frame, skipping */
+    uint32_t tstate;       /* in a text telegram: header, line start, line, end line */
     uint32_t flags;
-    uint32_t len;          /* bytes in buf */
-    uint32_t line_start;   /* index in buf of the line being collected */
-    uint32_t need;         /* encrypted: total frame length once known */
-    uint32_t depth;        /* parenthesis depth of the current line */
-    uint16_t crc;          /* running CRC-16/ARC over buf[0..len) */
-    uint16_t err;
-    uint32_t nobjects;
-    uint32_t pending;      /* index in buf where a not-yet-delivered object starts, or ~0 */
+    uint32_t limit;        /* effective telegram_max */
+    uint32_t len;          /* bytes in the telegram buffer (buf, or plain when encrypted) */
+    uint32_t line_start;   /* index of the line being collected */
+    uint32_t need;         /* frame: total length once known; skipping: bytes left */
+    uint32_t obj_start;    /* index of the pending object's first byte */
+    uint32_t obj_end;      /* index after the pending object's last ')' */
+    uint32_t bang;         /* index of the end line's '!' */
     uint32_t header_len;
     uint32_t frame_len;
-    uint8_t buf[P1_TELEGRAM_MAX];
-    uint8_t plain[P1_TELEGRAM_MAX]; /* decrypted telegram of an encrypted frame */
-    p1_object obj;         /* scratch for the object being delivered */
+    uint32_t frame_hdr;    /* encrypted: bytes before the ciphertext */
+    uint32_t scr_len;      /* scratch bytes used by values joined across line ends */
+    uint32_t vopen_scr;    /* scratch index of the open value's text */
+    uint32_t nobjects;
+    uint32_t frame_counter;
+    uint16_t crc_sent;
+    uint16_t crc_computed;
+    uint8_t crc_digits;
+    uint8_t crc_status;
+    uint8_t res_err;       /* encrypted: result of the plaintext pass */
+    uint8_t security;
+    uint8_t system_title[8];
+    uint8_t buf[P1_TELEGRAM_MAX + P1_PARSER_PAD];   /* the telegram, or the encrypted frame */
+    uint8_t plain[P1_TELEGRAM_MAX + P1_PARSER_PAD]; /* decrypted telegram; else joined values */
+    p1_object obj;         /* the object being collected, delivered through on_object */
 } p1_parser;
 
 /* Initialises p (all fields); settings and callbacks are copied, NULL means defaults/none.

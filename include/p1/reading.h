@@ -108,9 +108,10 @@ typedef struct p1_reading {
     char header[P1_HEADER_MAX + 1];  /* identification line after '/' */
     char version[P1_SHORT_MAX];      /* 1-3:0.2.8 or BE 0-0:96.1.4, as sent ("50", "50217") */
     char equipment_id[P1_ID_MAX + 1];/* 0-0:96.1.1 (or 0-0:96.1.0 / 0-0:42.0.0), decoded */
+    p1_obis equipment_id_obis;       /* the object equipment_id came from (valid when set) */
     p1_profile profile;
     p1_tariff_scheme tariff_scheme;
-    p1_time time;                    /* 0-0:1.0.0 */
+    p1_time time;                    /* 0-0:1.0.0 (SE: normal time, so dst is set to 0) */
     uint8_t has_time;
     int16_t tariff;                  /* 0-0:96.14.0 as a number; -1 absent or not numeric */
     char tariff_text[P1_SHORT_MAX];  /* 0-0:96.14.0 as sent */
@@ -155,6 +156,7 @@ typedef struct p1_reading {
     p1_micro limiter;                /* 0-0:17.0.0 in limiter_unit */
     char limiter_unit[P1_SHORT_MAX]; /* "kW", "A", "kVA" or "" */
     p1_micro fuse_limit;             /* BE 1-0:31.4.0 A */
+    p1_micro fuse_limit_export;      /* LU 1-1:31.4.0 second value, A (signed) */
 
     char text[P1_TEXT_MAX + 1];      /* 0-0:96.13.0, decoded */
     char text_code[P1_SHORT_MAX * 2];/* 0-0:96.13.1, decoded */
@@ -163,11 +165,12 @@ typedef struct p1_reading {
 
     uint32_t nobjects;               /* objects seen */
     uint32_t nunknown;               /* objects not mapped to a field above */
+    uint32_t seen;                   /* private to reading.c: objects that decide the profile */
 } p1_reading;
 
 /* Clears r: every quantity P1_ABSENT, every count -1, strings empty. */
 void p1_reading_init(p1_reading *r);
-/* Copies the header of t into r; call from on_begin. */
+/* Clears r (as p1_reading_init) and copies the header of t into it; call from on_begin. */
 void p1_reading_begin(p1_reading *r, const p1_telegram *t);
 /* Folds one object into r; call from on_object. Unknown objects only count in r->nunknown. */
 void p1_reading_add(p1_reading *r, const p1_object *o);

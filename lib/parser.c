@@ -1,0 +1,1328 @@
+/* parser.c: the streaming P1 telegram parser: framing, CRC, OBIS objects and values; pure. */
+#include <string.h>
+
+#include "p1/crypt.h"
+#include "p1/p1.h"
+
+/* Outer states: what the stream is doing between and around telegrams. */
+enum {
+    S_HUNT,   /* between telegrams: waiting for '/' (or a binary frame) at a line boundary */
+    S_TEXT,   /* inside a text telegram (tstate says where) */
+    S_DETECT, /* first bytes of a possible binary frame (0xDB, 0x7E, 0x68) */
+    S_FRAME,  /* collecting an encrypted 0xDB frame */
+    S_SKIP,   /* skipping an unsupported binary frame already reported */
+};
+
+/* Text telegram states. */
+enum {
+    T_HEADER,     /* in the "/..." identification line */
+    T_LINE_START, /* at the first byte of a line: '/', '!', '(' or an object decide here */
+    T_LINE,       /* inside an object (or ignored) line */
+    T_END,        /* in the end line after '!' */
+};
+
+enum {
+    F_BOUNDARY = 1 << 0,  /* hunting: the previous byte ended a line (or nothing came yet) */
+    F_PENDING = 1 << 1,   /* obj holds an object not yet delivered */
+    F_VOPEN = 1 << 2,     /* a value is open across a line end (DSMR 3.0 wrapped text) */
+    F_MODERN = 1 << 4,    /* DSMR >= 4 objects seen (1-3:0.2.8, 0-0:1.0.0, BE 0-0:96.1.4) */
+    F_ENCRYPTED = 1 << 5, /* the telegram buffer is plain[] (decrypted frame) */
+    F_PLAIN = 1 << 6,     /* running the pass over a decrypted frame: results are recorded */
+    F_DONE = 1 << 7,      /* ... and that pass completed its telegram */
+    F_END_NUL = 1 << 8,   /* end line: the NUL after the CRC was seen */
+    F_END_CR = 1 << 9,    /* end line: CR seen, only LF may follow */
+    F_HEADER = 1 << 10,   /* the header line is complete */
+    F_HAS_END = 1 << 11,  /* the telegram ended with an end line */
+};
+
+#define UNIT_MAX 16      /* longest unit accepted after '*' ("kvarh" is 5) */
+#define REPLAY_MAX 32    /* bytes of a rejected frame header re-scanned as stream bytes */
+#define HDLC_MIN_LEN 9   /* HDLC frame format length below which 7E Ax is not a frame */
+#define MBUS_MIN_LEN 3   /* M-Bus long frame L field: C, A, CI at least */
+
+/* Byte classes, as const tables so the hot loops cost one load and one test per byte. */
+enum { C_STOP = 1, C_DIGIT = 2, C_HEX = 4, C_BAD = 8, C_UNIT = 16 };
+
+#define R10(x) x, x, x, x, x, x, x, x, x, x
+static const uint8_t cls[256] = {
+    /* control bytes are bad outside values, except TAB; CR and LF stop scans */
+    C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, 0, C_BAD | C_STOP,
+    C_BAD, C_BAD, C_BAD | C_STOP, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD,
+    C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD,
+    ['%'] = C_UNIT,
+    ['('] = C_STOP,
+    [')'] = C_STOP,
+    ['*'] = C_STOP,
+    ['/'] = C_UNIT,
+    ['0'] = C_DIGIT | C_HEX | C_UNIT, ['1'] = C_DIGIT | C_HEX | C_UNIT,
+    ['2'] = C_DIGIT | C_HEX | C_UNIT, ['3'] = C_DIGIT | C_HEX | C_UNIT,
+    ['4'] = C_DIGIT | C_HEX | C_UNIT, ['5'] = C_DIGIT | C_HEX | C_UNIT,
+    ['6'] = C_DIGIT | C_HEX | C_UNIT, ['7'] = C_DIGIT | C_HEX | C_UNIT,
+    ['8'] = C_DIGIT | C_HEX | C_UNIT, ['9'] = C_DIGIT | C_HEX | C_UNIT,
+    ['A'] = C_HEX | C_UNIT, ['B'] = C_HEX | C_UNIT, ['C'] = C_HEX | C_UNIT,
+    ['D'] = C_HEX | C_UNIT, ['E'] = C_HEX | C_UNIT, ['F'] = C_HEX | C_UNIT,
+    ['G'] = C_UNIT, ['H'] = C_UNIT, ['I'] = C_UNIT, ['J'] = C_UNIT, ['K'] = C_UNIT,
+    ['L'] = C_UNIT, ['M'] = C_UNIT, ['N'] = C_UNIT, ['O'] = C_UNIT, ['P'] = C_UNIT,
+    ['Q'] = C_UNIT, ['R'] = C_UNIT, ['S'] = C_UNIT, ['T'] = C_UNIT, ['U'] = C_UNIT,
+    ['V'] = C_UNIT, ['W'] = C_UNIT, ['X'] = C_UNIT, ['Y'] = C_UNIT, ['Z'] = C_UNIT,
+    ['a'] = C_HEX | C_UNIT, ['b'] = C_HEX | C_UNIT, ['c'] = C_HEX | C_UNIT,
+    ['d'] = C_HEX | C_UNIT, ['e'] = C_HEX | C_UNIT, ['f'] = C_HEX | C_UNIT,
+    ['g'] = C_UNIT, ['h'] = C_UNIT, ['i'] = C_UNIT, ['j'] = C_UNIT, ['k'] = C_UNIT,
+    ['l'] = C_UNIT, ['m'] = C_UNIT, ['n'] = C_UNIT, ['o'] = C_UNIT, ['p'] = C_UNIT,
+    ['q'] = C_UNIT, ['r'] = C_UNIT, ['s'] = C_UNIT, ['t'] = C_UNIT, ['u'] = C_UNIT,
+    ['v'] = C_UNIT, ['w'] = C_UNIT, ['x'] = C_UNIT, ['y'] = C_UNIT, ['z'] = C_UNIT,
+    [127] = C_BAD,
+    /* 128..255: not ASCII */
+    [128] = R10(C_BAD), R10(C_BAD), R10(C_BAD), R10(C_BAD), R10(C_BAD), R10(C_BAD),
+    R10(C_BAD), R10(C_BAD), R10(C_BAD), R10(C_BAD), R10(C_BAD), R10(C_BAD), C_BAD, C_BAD,
+    C_BAD, C_BAD, C_BAD, C_BAD, C_BAD, C_BAD,
+};
+#undef R10
+
+/* Where the callbacks' offsets come from: data[0] is at stream offset pos0. done counts the
+ * telegrams and frames completed (the return value of p1_execute). */
+typedef struct run {
+    const uint8_t *data;
+    uint64_t pos0;
+    size_t done;
+} run;
+
+static void feed(p1_parser *p, run *r, const uint8_t *s, const uint8_t *end);
+
+static inline uint64_t run_off(const run *r, const uint8_t *s)
+{
+    return r->pos0 + (uint64_t)(s - r->data);
+}
+
+static inline uint8_t *tbuf(p1_parser *p)
+{
+    return (p->flags & F_ENCRYPTED) ? p->plain : p->buf;
+}
+
+static inline int hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Telegram results */
+
+static void tel_fill(p1_parser *p, p1_telegram *t, p1_error err, uint64_t err_off)
+{
+    uint8_t *tb = tbuf(p);
+
+    memset(t, 0, sizeof *t);
+    t->offset = p->start;
+    if (p->flags & F_HEADER) {
+        t->header = (const char *)tb + 1;
+        t->header_len = p->header_len;
+    }
+    t->raw = tb;
+    t->raw_len = p->len;
+    t->error = err;
+    t->error_offset = err == P1_ERR_OK ? 0 : err_off;
+    t->crc = (p1_crc_status)p->crc_status;
+    t->crc_sent = p->crc_status != P1_CRC_ABSENT ? p->crc_sent : 0;
+    t->crc_computed = (p->flags & F_HAS_END) ? p->crc_computed : 0;
+    t->has_end_line = (p->flags & F_HAS_END) ? 1 : 0;
+    t->nobjects = p->nobjects;
+    if (p->flags & F_ENCRYPTED) {
+        t->encrypted = 1;
+        t->frame = p->buf;
+        t->frame_len = p->frame_len;
+        t->security = p->security;
+        memcpy(t->system_title, p->system_title, sizeof t->system_title);
+        t->frame_counter = p->frame_counter;
+    }
+}
+
+/* Ends the current telegram: reports it (or, in the pass over a decrypted frame, records the
+ * result for the frame to report) and goes back to hunting. boundary: whether the stream is at
+ * a line start afterwards, which decides whether a '/' right after may start the next one. */
+static void tel_end(p1_parser *p, run *r, p1_error err, uint64_t err_off, int boundary)
+{
+    p->state = S_HUNT;
+    if (p->flags & F_PLAIN) {
+        p->res_err = (uint8_t)err;
+        p->res_off = err_off;
+        p->flags |= F_DONE;
+        return;
+    }
+    if (p->cb.on_end) {
+        p1_telegram t;
+
+        tel_fill(p, &t, err, err_off);
+        p->cb.on_end(p->user, &t);
+    }
+    r->done++;
+    p->flags = boundary ? F_BOUNDARY : 0;
+}
+
+/* Reports a binary frame (encrypted or unsupported) that yields no telegram. */
+static void frame_report(p1_parser *p, run *r, p1_error err, uint64_t err_off)
+{
+    if (p->cb.on_end) {
+        p1_telegram t;
+
+        memset(&t, 0, sizeof t);
+        t.offset = p->start;
+        t.frame = p->buf;
+        t.frame_len = p->len;
+        t.error = err;
+        t.error_offset = err_off;
+        if (p->frame_hdr) {
+            t.encrypted = 1;
+            t.security = p->security;
+            memcpy(t.system_title, p->system_title, sizeof t.system_title);
+            t.frame_counter = p->frame_counter;
+        }
+        p->cb.on_end(p->user, &t);
+    }
+    r->done++;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* OBIS codes */
+
+/* One OBIS group: 1-3 digits, at most 255. */
+static inline int obis_group(const uint8_t *s, size_t *i, uint8_t *out)
+{
+    size_t j = *i;
+    unsigned v, d;
+
+    if ((d = (unsigned)s[j] - '0') > 9)
+        return 0;
+    v = d;
+    j++;
+    if ((d = (unsigned)s[j] - '0') <= 9) {
+        v = v * 10 + d;
+        j++;
+        if ((d = (unsigned)s[j] - '0') <= 9) {
+            v = v * 10 + d;
+            j++;
+            if ((unsigned)s[j] - '0' <= 9 || v > 255)
+                return 0;
+        }
+    }
+    *out = (uint8_t)v;
+    *i = j;
+    return 1;
+}
+
+/* Parses A-B:C.D.E with an optional .F or *F, tolerating ':' for the dots after C (spec
+ * examples print 1-0:99:97.0). dotted: also accept the bare 4-group form A.B.C.D as A-B:C.D
+ * (E = 255 = not sent). s must end in a byte that is not a digit, '-', ':', '.' or '*'. */
+static int obis_parse(const uint8_t *s, size_t *i, p1_obis *o, int dotted)
+{
+    size_t j = *i;
+
+    if (!obis_group(s, &j, &o->a))
+        return 0;
+    if (s[j] == '-') {
+        j++;
+        if (!obis_group(s, &j, &o->b) || s[j] != ':')
+            return 0;
+        j++;
+        if (!obis_group(s, &j, &o->c) || (s[j] != '.' && s[j] != ':'))
+            return 0;
+        j++;
+        if (!obis_group(s, &j, &o->d) || (s[j] != '.' && s[j] != ':'))
+            return 0;
+        j++;
+        if (!obis_group(s, &j, &o->e))
+            return 0;
+        o->f = 255;
+        if ((s[j] == '.' || s[j] == '*') && (unsigned)s[j + 1] - '0' <= 9) {
+            j++;
+            if (!obis_group(s, &j, &o->f))
+                return 0;
+        }
+    } else if (dotted && s[j] == '.') {
+        j++;
+        if (!obis_group(s, &j, &o->b) || s[j] != '.')
+            return 0;
+        j++;
+        if (!obis_group(s, &j, &o->c) || s[j] != '.')
+            return 0;
+        j++;
+        if (!obis_group(s, &j, &o->d) || s[j] != '(')
+            return 0;
+        o->e = 255;
+        o->f = 255;
+    } else {
+        return 0;
+    }
+    *i = j;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Values */
+
+static inline unsigned two_digits(const uint8_t *s)
+{
+    return (unsigned)(s[0] - '0') * 10 + (unsigned)(s[1] - '0');
+}
+
+/* Fills t from 12 digits YYMMDDhhmmss; returns 1 when the fields form a calendar time. Clock-
+ * not-set placeholders (year 2000, 1970-01-01 shown as 70-01-01) are times but not valid. */
+static int time_parse(const uint8_t *s, p1_time *t)
+{
+    static const uint8_t mdays[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    unsigned yy = two_digits(s), mo = two_digits(s + 2), dd = two_digits(s + 4);
+    unsigned hh = two_digits(s + 6), mi = two_digits(s + 8), ss = two_digits(s + 10);
+    int ok;
+
+    t->year = (uint16_t)(2000 + yy);
+    t->month = (uint8_t)mo;
+    t->day = (uint8_t)dd;
+    t->hour = (uint8_t)hh;
+    t->minute = (uint8_t)mi;
+    t->second = (uint8_t)ss;
+    ok = mo >= 1 && mo <= 12 && dd >= 1 && dd <= mdays[mo] && hh <= 23 && mi <= 59 && ss <= 59;
+    if (ok && mo == 2 && dd == 29 && (yy % 4) != 0)
+        ok = 0;
+    t->valid = (uint8_t)(ok && yy != 0 && !(yy == 70 && mo == 1 && dd == 1));
+    return ok;
+}
+
+/* Units that may be glued to the digits without '*' ("000123.456kWh", "0.48A"). A closed list,
+ * so that hex ids and text ("1234ABC") are never split into a number and a unit. */
+static int glued_unit(const uint8_t *u, size_t n)
+{
+    static const char units[][6] = {"kwh", "wh", "kw", "w", "v", "a", "ma", "m3", "gj",
+                                    "mj", "s", "hz", "kvarh", "varh", "kvar", "var", "kvah",
+                                    "vah", "kva", "va", "l", "dm3", "mwh", "mw"};
+    char low[6];
+    size_t i;
+
+    if (n == 0 || n > 5)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (!(cls[u[i]] & C_UNIT))
+            return 0;
+        low[i] = (char)(u[i] | (u[i] >= 'A' && u[i] <= 'Z' ? 0x20 : 0));
+    }
+    low[n] = 0;
+    for (i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (memcmp(units[i], low, n + 1) == 0)
+            return 1;
+    return 0;
+}
+
+/* Exact mantissa of the digits in [d, end) ('.' skipped); 0 when it does not fit int64. */
+static int mantissa_exact(const uint8_t *d, const uint8_t *end, uint64_t *out)
+{
+    uint64_t m = 0;
+
+    for (; d < end; d++) {
+        unsigned v = (unsigned)*d - '0';
+
+        if (v > 9)
+            continue;
+        if (m > (UINT64_MAX - v) / 10)
+            return 0;
+        m = m * 10 + v;
+    }
+    if (m > (uint64_t)INT64_MAX)
+        return 0;
+    *out = m;
+    return 1;
+}
+
+/* More significant digits in [d, end) than any int64 has ('.' skipped), without reading them
+ * all: equipment ids are 34-digit runs. */
+static int too_many_digits(const uint8_t *d, const uint8_t *end)
+{
+    while (d < end && (*d == '0' || *d == '.'))
+        d++;
+    return end - d > 20;
+}
+
+/* Classifies the n characters of one value at s (s[n] is ')' or '*', never a digit). star is
+ * the last '*' or NULL; allhex: every character is a hex digit (or -1: unknown, check). Returns
+ * P1_ERR_NUMBER_OVERFLOW for a quantity that does not fit. This is the general path; the
+ * common shapes are decoded in values_parse() without coming here. */
+static p1_error make_value(p1_value *v, const uint8_t *s, size_t n, const uint8_t *star,
+                           uint64_t off, int allhex)
+{
+    const uint8_t *q, *e, *d0;
+    size_t rn = n, nint, nfrac = 0, ndig, k;
+    unsigned flags = 0, dd;
+    uint64_t m = 0;
+    int neg = 0, dot = 0;
+
+    v->offset = off;
+    v->unit = NULL;
+    v->unit_len = 0;
+    v->decimals = 0;
+    v->number = 0;
+    memset(&v->time, 0, sizeof v->time);
+    v->time.dst = -1;
+    memset(&v->obis_ref, 0, sizeof v->obis_ref);
+    if (star) {
+        size_t ul = (size_t)(s + n - star - 1);
+
+        for (k = 0; k < ul && (cls[star[1 + k]] & C_UNIT); k++)
+            ;
+        if (ul >= 1 && ul <= UNIT_MAX && k == ul) {
+            v->unit = (const char *)star + 1;
+            v->unit_len = (uint8_t)ul;
+            rn = (size_t)(star - s);
+            flags |= P1_V_UNIT;
+        }
+    }
+    v->raw = (const char *)s;
+    v->raw_len = (uint16_t)rn;
+    if (n == 0) {
+        v->flags = P1_V_EMPTY;
+        return P1_ERR_OK;
+    }
+    e = s + rn;
+    q = s;
+    if (*q == '-') {
+        neg = 1;
+        q++;
+    }
+    d0 = q;
+    while ((dd = (unsigned)*q - '0') <= 9) {
+        m = m * 10 + dd;
+        q++;
+    }
+    nint = (size_t)(q - d0);
+    if (*q == '.' && q < e) {
+        const uint8_t *f0 = ++q;
+
+        dot = 1;
+        while ((dd = (unsigned)*q - '0') <= 9) {
+            m = m * 10 + dd;
+            q++;
+        }
+        nfrac = (size_t)(q - f0);
+    }
+    ndig = nint + nfrac;
+    if (ndig > 0 && q <= e) {
+        int glued = 0;
+
+        if (q != e) {
+            if (!neg && !dot && nint == 12 && q + 1 == e &&
+                ((*q | 0x20) == 's' || (*q | 0x20) == 'w')) {
+                time_parse(s, &v->time);
+                v->time.dst = (*q | 0x20) == 's' ? 1 : 0;
+                v->flags = (uint8_t)(flags | P1_V_TIME);
+                return P1_ERR_OK;
+            }
+            if (flags & P1_V_UNIT || !glued_unit(q, (size_t)(e - q)))
+                goto text;
+            glued = 1;
+        }
+        if ((ndig > 18 && (too_many_digits(d0, q) || !mantissa_exact(d0, q, &m))) ||
+            nfrac > 127) {
+            if (flags & P1_V_UNIT || glued)
+                return P1_ERR_NUMBER_OVERFLOW;
+            goto text;
+        }
+        flags |= P1_V_NUMBER;
+        v->number = neg ? -(int64_t)m : (int64_t)m;
+        v->decimals = (int8_t)nfrac;
+        if (glued) {
+            v->unit = (const char *)q;
+            v->unit_len = (uint8_t)(e - q);
+            v->raw_len = (uint16_t)(q - s);
+            flags |= P1_V_UNIT;
+        } else if (!neg && !dot) {
+            if (nint == 12 && time_parse(s, &v->time))
+                flags |= P1_V_TIME;
+            if (!(nint & 1) && !(flags & P1_V_UNIT))
+                flags |= P1_V_HEX;
+        }
+        v->flags = (uint8_t)flags;
+        return P1_ERR_OK;
+    }
+text:
+    if (!(rn & 1) && !(flags & P1_V_UNIT)) {
+        if (allhex < 0 || star) {
+            for (k = 0; k < rn && (cls[s[k]] & C_HEX); k++)
+                ;
+            allhex = k == rn;
+        }
+        if (allhex)
+            flags |= P1_V_HEX;
+    }
+    if (cls[s[0]] & C_DIGIT) {
+        size_t j = 0;
+
+        if (obis_parse(s, &j, &v->obis_ref, 0) && j == rn)
+            flags |= P1_V_OBIS;
+        else
+            memset(&v->obis_ref, 0, sizeof v->obis_ref);
+    }
+    v->flags = (uint8_t)flags;
+    return P1_ERR_OK;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Object lines */
+
+static void deliver(p1_parser *p)
+{
+    p1_object *o = &p->obj;
+
+    o->line = (const char *)tbuf(p) + p->obj_start;
+    o->line_len = p->obj_end - p->obj_start;
+    p->flags &= ~(uint32_t)F_PENDING;
+    p->nobjects++;
+    if (p->cb.on_object)
+        p->cb.on_object(p->user, o);
+}
+
+/* Scratch space for values joined across line ends: plain[] for a text telegram, the tail of
+ * buf[] after the frame for a decrypted one. */
+static uint8_t *scratch(p1_parser *p, size_t *cap)
+{
+    if (p->flags & F_ENCRYPTED) {
+        *cap = sizeof p->buf - p->frame_len;
+        return p->buf + p->frame_len;
+    }
+    *cap = sizeof p->plain;
+    return p->plain;
+}
+
+static p1_error scratch_add(p1_parser *p, const uint8_t *s, size_t n)
+{
+    size_t cap;
+    uint8_t *sc = scratch(p, &cap);
+
+    if (p->scr_len + n + 1 > cap)
+        return P1_ERR_TOO_LONG;
+    memcpy(sc + p->scr_len, s, n);
+    p->scr_len += (uint32_t)n;
+    return P1_ERR_OK;
+}
+
+/* Parses values "(..)(..)" from tb[i] up to the line content end ce (tb[ce..] is CR* LF). With
+ * F_VOPEN set, tb[i] continues a value opened on an earlier line. *ei gets the index of an
+ * error. */
+static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
+{
+    uint8_t *tb = tbuf(p);
+    p1_object *o = &p->obj;
+    const uint64_t base = p->base;
+    p1_error err;
+
+    if (p->flags & F_VOPEN) {
+        size_t j = i, cap, k, n;
+        uint8_t *sc, *vs, *star = NULL;
+
+        for (;;) {
+            while (!(cls[tb[j]] & C_STOP) || tb[j] == '*')
+                j++;
+            if (tb[j] == ')' || j >= ce)
+                break;
+            if (tb[j] == '(') {
+                *ei = j;
+                return P1_ERR_BAD_SYNTAX;
+            }
+            j++; /* a CR inside the line */
+        }
+        if (tb[j] == ')')
+            while (tb[j + 1] == ')')
+                j++;
+        if ((err = scratch_add(p, tb + i, (j < ce ? j : ce) - i)) != P1_ERR_OK) {
+            *ei = j;
+            return err;
+        }
+        if (j >= ce)
+            return P1_ERR_OK; /* still open */
+        sc = scratch(p, &cap);
+        vs = sc + p->vopen_scr;
+        n = p->scr_len - p->vopen_scr;
+        sc[p->scr_len] = ')'; /* the sentinel make_value relies on */
+        if (n >= 2 && vs[0] == '(' && vs[n - 1] == ')') {
+            vs++;
+            n -= 2;
+        }
+        for (k = n; k > 0 && n - k <= UNIT_MAX;)
+            if (vs[--k] == '*') {
+                star = vs + k;
+                break;
+            }
+        err = make_value(&o->values[o->nvalues], vs, n, star, p->vopen_off, -1);
+        p->scr_len++;
+        if (err != P1_ERR_OK) {
+            *ei = (size_t)(p->vopen_off - base);
+            return err;
+        }
+        o->nvalues++;
+        p->flags &= ~(uint32_t)F_VOPEN;
+        i = j + 1;
+        p->obj_end = (uint32_t)i;
+    }
+    while (i < ce) {
+        size_t open, vs;
+        const uint8_t *star = NULL;
+
+        if (tb[i] != '(') {
+            while (i < ce && (tb[i] == ' ' || tb[i] == '\t'))
+                i++;
+            if (i < ce) {
+                *ei = i;
+                return (cls[tb[i]] & C_BAD) ? P1_ERR_BAD_BYTE : P1_ERR_BAD_SYNTAX;
+            }
+            break;
+        }
+        if (o->nvalues >= P1_VALUES_MAX) {
+            *ei = i;
+            return P1_ERR_TOO_MANY_VALUES;
+        }
+        open = i++;
+        vs = i;
+        {
+            /* Fast path, one pass for the shapes that make up nearly every telegram:
+             * [-]digits[.digits] followed by ")", "*unit)" or (12 digits) "S)"/"W)". */
+            const uint8_t *q = tb + i, *d0, *u;
+            uint64_t m = 0;
+            unsigned dd;
+            size_t nint, nfrac = 0, ndig;
+            int neg = 0, dot = 0;
+            p1_value *v = &o->values[o->nvalues];
+
+            if (*q == '-') {
+                neg = 1;
+                q++;
+            }
+            d0 = q;
+            while ((dd = (unsigned)*q - '0') <= 9) {
+                m = m * 10 + dd;
+                q++;
+            }
+            nint = (size_t)(q - d0);
+            if (*q == '.') {
+                const uint8_t *f0 = ++q;
+
+                dot = 1;
+                while ((dd = (unsigned)*q - '0') <= 9) {
+                    m = m * 10 + dd;
+                    q++;
+                }
+                nfrac = (size_t)(q - f0);
+            }
+            ndig = nint + nfrac;
+            if (ndig == 0 || ndig > 18)
+                goto general;
+            v->offset = base + open;
+            v->raw = (const char *)tb + vs;
+            v->decimals = (int8_t)nfrac;
+            v->number = neg ? -(int64_t)m : (int64_t)m;
+            memset(&v->time, 0, sizeof v->time);
+            v->time.dst = -1;
+            memset(&v->obis_ref, 0, sizeof v->obis_ref);
+            if (*q == ')' && q[1] != ')') {
+                unsigned fl = P1_V_NUMBER;
+
+                if (!neg && !dot) {
+                    if (nint == 12 && time_parse(tb + vs, &v->time))
+                        fl |= P1_V_TIME;
+                    if (!(nint & 1))
+                        fl |= P1_V_HEX;
+                }
+                v->unit = NULL;
+                v->unit_len = 0;
+                v->flags = (uint8_t)fl;
+            } else if (*q == '*') {
+                for (u = q + 1; cls[*u] & C_UNIT; u++)
+                    ;
+                if (*u != ')' || u[1] == ')' || u == q + 1 || u - q - 1 > UNIT_MAX)
+                    goto general;
+                v->unit = (const char *)q + 1;
+                v->unit_len = (uint8_t)(u - q - 1);
+                v->flags = P1_V_NUMBER | P1_V_UNIT;
+                v->raw_len = (uint16_t)(q - tb - vs);
+                q = u;
+                goto fast_done;
+            } else if (nint == 12 && !neg && !dot && ((*q | 0x20) == 's' || (*q | 0x20) == 'w') &&
+                       q[1] == ')' && q[2] != ')') {
+                time_parse(tb + vs, &v->time);
+                v->time.dst = (*q | 0x20) == 's' ? 1 : 0;
+                v->number = 0;
+                v->decimals = 0;
+                v->unit = NULL;
+                v->unit_len = 0;
+                v->flags = P1_V_TIME;
+                q++;
+            } else {
+                goto general;
+            }
+            v->raw_len = (uint16_t)(q - tb - vs);
+        fast_done:
+            o->nvalues++;
+            i = (size_t)(q - tb) + 1;
+            p->obj_end = (uint32_t)i;
+            continue;
+        }
+    general:
+        i = vs;
+        if (tb[i] == '(')
+            i++; /* "((ER11))": a '(' may open the content, nowhere else */
+        {
+            unsigned acc = C_HEX;
+            size_t n;
+
+            for (;;) {
+                while (!(cls[tb[i]] & C_STOP))
+                    acc &= cls[tb[i++]];
+                if (tb[i] == ')')
+                    break;
+                if (tb[i] == '*') {
+                    star = tb + i++;
+                    continue;
+                }
+                if (tb[i] == '(') {
+                    *ei = i;
+                    return P1_ERR_BAD_SYNTAX;
+                }
+                if (i >= ce)
+                    break;
+                i++; /* a CR inside the line */
+            }
+            if (i >= ce) {
+                /* The line ended inside the value: DSMR 3.0 wraps long text. Join the pieces
+                 * in the scratch area so the raw telegram stays as sent. */
+                p->vopen_scr = p->scr_len;
+                if ((err = scratch_add(p, tb + vs, ce - vs)) != P1_ERR_OK) {
+                    *ei = ce;
+                    return err;
+                }
+                p->vopen_off = base + open;
+                p->flags |= F_VOPEN;
+                return P1_ERR_OK;
+            }
+            /* The value runs to the last ')' of the first run, so "(ER13))" keeps its ')'
+             * and "((ER11))" is the inner text. */
+            while (tb[i + 1] == ')') {
+                i++;
+                acc = 0;
+            }
+            n = i - vs;
+            if (n >= 2 && tb[vs] == '(' && tb[i - 1] == ')') {
+                vs++;
+                n -= 2;
+                acc = (unsigned)-1;
+            }
+            err = make_value(&o->values[o->nvalues], tb + vs, n, star, base + open,
+                             star || acc == (unsigned)-1 ? -1 : (acc & C_HEX) != 0);
+        }
+        if (err != P1_ERR_OK) {
+            *ei = open;
+            return err;
+        }
+        o->nvalues++;
+        i++;
+        p->obj_end = (uint32_t)i;
+    }
+    return P1_ERR_OK;
+}
+
+/* Handles one complete body line tb[ls..ce) (tb[ce..] is CR* LF or the finish sentinel). */
+static p1_error line_parse(p1_parser *p, size_t ls, size_t ce, size_t *ei)
+{
+    uint8_t *tb = tbuf(p);
+    size_t i = ls, j;
+    p1_obis ob;
+
+    if (p->flags & F_VOPEN)
+        return values_parse(p, ls, ce, ei);
+    if (ls == ce)
+        return P1_ERR_OK; /* blank line: the one after the header, or stray */
+    if (tb[ls] == '(') {
+        /* DSMR 2.2/3.0: the value list continues on the next line */
+        if (!(p->flags & F_PENDING)) {
+            *ei = ls;
+            return P1_ERR_BAD_SYNTAX;
+        }
+        return values_parse(p, ls, ce, ei);
+    }
+    if (p->flags & F_PENDING)
+        deliver(p);
+    if (obis_parse(tb, &i, &ob, 1)) {
+        if (tb[i] != '(') {
+            *ei = i;
+            return (cls[tb[i]] & C_BAD) && i < ce ? P1_ERR_BAD_BYTE : P1_ERR_BAD_SYNTAX;
+        }
+        p->obj.obis = ob;
+        p->obj.nvalues = 0;
+        p->obj.offset = p->base + ls;
+        p->obj_start = (uint32_t)ls;
+        p->obj_end = (uint32_t)i;
+        p->flags |= F_PENDING;
+        if ((ob.a == 1 && ob.b == 3 && ob.c == 0 && ob.d == 2 && ob.e == 8) ||
+            (ob.a == 0 && ob.b == 0 && ob.c == 96 && ob.d == 1 && ob.e == 4) ||
+            (ob.a == 0 && ob.b == 0 && ob.c == 1 && ob.d == 0 && ob.e == 0))
+            p->flags |= F_MODERN;
+        return values_parse(p, i, ce, ei);
+    }
+    /* Not an object. Text without parentheses (modem chatter, "ThisLineIsIgnored") is skipped;
+     * a line with parentheses or starting like an OBIS code was meant to be an object. */
+    if (cls[tb[ls]] & C_DIGIT) {
+        *ei = ls;
+        return P1_ERR_BAD_OBIS;
+    }
+    for (j = ls; j < ce; j++) {
+        uint8_t c = tb[j];
+
+        if (c == '(') {
+            *ei = ls;
+            return P1_ERR_BAD_OBIS;
+        }
+        if (c == ')') {
+            *ei = j;
+            return P1_ERR_BAD_SYNTAX;
+        }
+        if ((cls[c] & C_BAD) && c != '\r') {
+            *ei = j;
+            return P1_ERR_BAD_BYTE;
+        }
+    }
+    return P1_ERR_OK;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Text telegrams */
+
+static void text_begin(p1_parser *p, uint64_t off)
+{
+    p->state = S_TEXT;
+    p->tstate = T_HEADER;
+    p->flags = 0;
+    p->start = off;
+    p->base = off;
+    p->len = 0;
+    p->line_start = 0;
+    p->header_len = 0;
+    p->nobjects = 0;
+    p->scr_len = 0;
+    p->crc_digits = 0;
+    p->crc_sent = 0;
+    p->crc_computed = 0;
+    p->crc_status = P1_CRC_ABSENT;
+    p->frame_len = 0;
+    p->frame_hdr = 0;
+}
+
+static void header_done(p1_parser *p, run *r)
+{
+    uint8_t *tb = tbuf(p);
+    size_t ce = p->len - 1, k;
+
+    while (ce > 1 && tb[ce - 1] == '\r')
+        ce--;
+    if (ce - 1 == 0 || ce - 1 > P1_HEADER_MAX) {
+        tel_end(p, r, P1_ERR_BAD_HEADER, p->base + (ce > P1_HEADER_MAX + 1 ? P1_HEADER_MAX + 1 : 1),
+                1);
+        return;
+    }
+    for (k = 1; k < ce; k++)
+        if (tb[k] == 0 || tb[k] == '\r' || tb[k] >= 0x7F) {
+            tel_end(p, r, P1_ERR_BAD_HEADER, p->base + k, 1);
+            return;
+        }
+    p->header_len = (uint32_t)(ce - 1);
+    p->flags |= F_HEADER;
+    p->tstate = T_LINE_START;
+    if (p->cb.on_begin) {
+        p1_telegram t;
+
+        tel_fill(p, &t, P1_ERR_OK, 0);
+        t.raw_len = 0;
+        p->cb.on_begin(p->user, &t);
+    }
+}
+
+/* The end line is complete (or the stream ended right after it): check the CRC, report. */
+static void end_done(p1_parser *p, run *r)
+{
+    p1_error err = P1_ERR_OK;
+
+    p->crc_computed = p1_crc16(0, tbuf(p), (size_t)p->bang + 1);
+    p->flags |= F_HAS_END;
+    if (p->crc_digits == 0) {
+        p->crc_status = P1_CRC_ABSENT;
+        if (p->settings.crc == P1_CRC_REQUIRED)
+            err = P1_ERR_CRC_MISSING;
+    } else {
+        p->crc_status = p->crc_sent == p->crc_computed ? P1_CRC_VALID : P1_CRC_INVALID;
+        if (p->crc_status == P1_CRC_INVALID && p->settings.crc != P1_CRC_IGNORE)
+            err = P1_ERR_CRC_MISMATCH;
+    }
+    tel_end(p, r, err, p->base + p->bang, 1);
+}
+
+/* A telegram ends without an end line: at a new header (off = its '/') or at p1_finish(). */
+static void text_noend(p1_parser *p, run *r, uint64_t off)
+{
+    p1_error err = P1_ERR_OK;
+
+    if (p->tstate == T_HEADER) {
+        tel_end(p, r, P1_ERR_TRUNCATED, off, 1);
+        return;
+    }
+    if (p->tstate == T_END) {
+        end_done(p, r);
+        return;
+    }
+    if (p->tstate == T_LINE) {
+        /* The stream stopped inside a line: it counts only if it is a whole object. */
+        uint8_t *tb = tbuf(p);
+        size_t ls = p->line_start, ce = p->len, ei = 0;
+
+        tb[p->len] = '\n';
+        while (ce > ls && tb[ce - 1] == '\r')
+            ce--;
+        if (ce > ls && (line_parse(p, ls, ce, &ei) != P1_ERR_OK || !(p->flags & F_PENDING) ||
+                        p->flags & F_VOPEN)) {
+            tel_end(p, r, P1_ERR_TRUNCATED, off, 1);
+            return;
+        }
+    }
+    if (p->flags & F_VOPEN || (p->nobjects == 0 && !(p->flags & F_PENDING)) ||
+        p->flags & F_MODERN)
+        err = P1_ERR_TRUNCATED; /* DSMR >= 4 always sends "!CRC": this one was cut off */
+    else if (p->settings.crc == P1_CRC_REQUIRED)
+        err = P1_ERR_CRC_MISSING;
+    if (err == P1_ERR_OK && p->flags & F_PENDING)
+        deliver(p);
+    tel_end(p, r, err, off, 1);
+}
+
+/* The end line: '!' [0-4 hex digits] [NUL] [CR] LF. */
+static const uint8_t *end_feed(p1_parser *p, run *r, const uint8_t *s, const uint8_t *end)
+{
+    uint8_t *tb = tbuf(p);
+
+    while (s < end) {
+        uint8_t c = *s;
+        int h;
+
+        if (p->flags & F_END_CR && c != '\n') {
+            end_done(p, r); /* CR-only line end */
+            return s;
+        }
+        if (c == '/' && !(p->flags & F_END_CR)) {
+            end_done(p, r); /* no line end at all before the next telegram */
+            return s;
+        }
+        if (p->len >= p->limit) {
+            tel_end(p, r, P1_ERR_TOO_LONG, run_off(r, s), 0);
+            return s;
+        }
+        if (c == '\n') {
+            tb[p->len++] = c;
+            end_done(p, r);
+            return s + 1;
+        }
+        if (c == '\r') {
+            p->flags |= F_END_CR;
+        } else if (c == 0 && !(p->flags & F_END_NUL)) {
+            p->flags |= F_END_NUL;
+        } else if ((h = hexval(c)) >= 0 && p->crc_digits < 4 && !(p->flags & F_END_NUL)) {
+            p->crc_sent = (uint16_t)(p->crc_sent << 4 | (unsigned)h);
+            p->crc_digits++;
+        } else {
+            tel_end(p, r, P1_ERR_BAD_END_LINE, run_off(r, s), 0);
+            return s;
+        }
+        tb[p->len++] = c;
+        s++;
+    }
+    return s;
+}
+
+/* Collects a text telegram line by line: find the LF, copy the line in bulk, parse it while it
+ * is hot. Decisions that depend on a line's first byte are taken before that byte is copied. */
+static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const uint8_t *end)
+{
+    uint8_t *tb = tbuf(p);
+
+    while (s < end && p->state == S_TEXT) {
+        const uint8_t *nl;
+        size_t n;
+
+        switch (p->tstate) {
+        case T_END:
+            s = end_feed(p, r, s, end);
+            continue;
+        case T_LINE_START:
+            if (*s == '/') {
+                if (p->flags & F_PLAIN) {
+                    tel_end(p, r, P1_ERR_BAD_PLAINTEXT, run_off(r, s), 1);
+                    return s;
+                }
+                text_noend(p, r, run_off(r, s));
+                p->flags |= F_BOUNDARY;
+                return s;
+            }
+            if (*s == '!') {
+                if (p->flags & F_VOPEN) {
+                    tel_end(p, r, P1_ERR_BAD_SYNTAX, p->vopen_off, 0);
+                    return s;
+                }
+                if (p->len >= p->limit) {
+                    tel_end(p, r, P1_ERR_TOO_LONG, run_off(r, s), 0);
+                    return s;
+                }
+                if (p->flags & F_PENDING)
+                    deliver(p);
+                p->bang = p->len;
+                tb[p->len++] = '!';
+                p->tstate = T_END;
+                s++;
+                continue;
+            }
+            p->line_start = p->len;
+            p->tstate = T_LINE;
+            /* fall through */
+        case T_HEADER:
+        case T_LINE:
+            nl = memchr(s, '\n', (size_t)(end - s));
+            n = nl ? (size_t)(nl + 1 - s) : (size_t)(end - s);
+            if (p->len + n > p->limit) {
+                size_t fit = p->limit - p->len;
+
+                if (tb + p->len != s)
+                    memcpy(tb + p->len, s, fit);
+                p->len += (uint32_t)fit;
+                tel_end(p, r, P1_ERR_TOO_LONG, run_off(r, s) + fit, 0);
+                return s + fit;
+            }
+            if (tb + p->len != s)
+                memcpy(tb + p->len, s, n);
+            p->len += (uint32_t)n;
+            s += n;
+            if (!nl)
+                return s;
+            if (p->tstate == T_HEADER) {
+                header_done(p, r);
+            } else {
+                size_t ls = p->line_start, ce = p->len - 1, ei = 0;
+                p1_error err;
+
+                while (ce > ls && tb[ce - 1] == '\r')
+                    ce--;
+                err = line_parse(p, ls, ce, &ei);
+                if (err != P1_ERR_OK) {
+                    tel_end(p, r, err, p->base + ei, 1);
+                    return s;
+                }
+                p->tstate = T_LINE_START;
+            }
+            break;
+        }
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Binary frames */
+
+/* Re-scans buf[from..len) as ordinary stream bytes after a would-be frame turned out not to be
+ * one. Bounded: only header bytes are ever replayed, and each nested replay is shorter. */
+static void replay(p1_parser *p, run *r, size_t from)
+{
+    uint8_t tmp[REPLAY_MAX];
+    size_t n = p->len > from ? p->len - from : 0;
+    run r2;
+
+    if (n > sizeof tmp)
+        n = sizeof tmp;
+    memcpy(tmp, p->buf + from, n);
+    r2.data = tmp;
+    r2.pos0 = p->start + from;
+    r2.done = 0;
+    p->state = S_HUNT;
+    p->flags = 0;
+    feed(p, &r2, tmp, tmp + n);
+    r->done += r2.done;
+}
+
+/* The whole encrypted frame is in buf: decrypt it and parse the plaintext as one telegram. */
+static void frame_done(p1_parser *p, run *r)
+{
+    size_t out = 0;
+    p1_error err;
+    const uint8_t *rest, *pe;
+    run r2;
+
+    p->frame_len = p->len;
+    if (!p->settings.decrypt) {
+        frame_report(p, r, P1_ERR_NO_KEY, p->start);
+        return;
+    }
+    err = p->settings.decrypt(p->settings.decrypt_user, p->buf, p->len, p->plain,
+                              P1_TELEGRAM_MAX, &out);
+    if (err != P1_ERR_OK) {
+        frame_report(p, r, err, p->start);
+        return;
+    }
+    if (out == 0 || out > P1_TELEGRAM_MAX || p->plain[0] != '/') {
+        frame_report(p, r, P1_ERR_BAD_PLAINTEXT, p->start + p->frame_hdr);
+        return;
+    }
+    {
+        uint64_t start = p->start;
+        uint32_t flen = p->frame_len, fhdr = p->frame_hdr;
+
+        text_begin(p, start + fhdr);
+        p->start = start;
+        p->frame_len = flen;
+        p->frame_hdr = fhdr;
+    }
+    p->flags = F_ENCRYPTED | F_PLAIN;
+    r2.data = p->plain;
+    r2.pos0 = p->base;
+    r2.done = 0;
+    pe = p->plain + out;
+    rest = text_feed(p, &r2, p->plain, pe);
+    if (!(p->flags & F_DONE)) {
+        if (p->state == S_TEXT && p->tstate == T_END)
+            end_done(p, &r2);
+        else
+            tel_end(p, &r2, P1_ERR_BAD_PLAINTEXT, run_off(&r2, pe), 1);
+        rest = pe;
+    }
+    if (p->res_err == P1_ERR_OK)
+        for (; rest < pe; rest++)
+            if (*rest != '\r' && *rest != '\n' && *rest != 0 && *rest != ' ') {
+                p->res_err = P1_ERR_BAD_PLAINTEXT;
+                p->res_off = run_off(&r2, rest);
+                break;
+            }
+    p->flags &= ~(uint32_t)F_PLAIN;
+    if (p->cb.on_end) {
+        p1_telegram t;
+
+        tel_fill(p, &t, (p1_error)p->res_err, p->res_off);
+        p->cb.on_end(p->user, &t);
+    }
+    r->done++;
+}
+
+static const uint8_t *detect_feed(p1_parser *p, run *r, const uint8_t *s)
+{
+    uint8_t c = *s;
+
+    switch (p->buf[0]) {
+    case 0xDB: /* general-glo-ciphering: 0xDB 0x08 system-title ... */
+        if (c != 0x08)
+            break;
+        p->buf[p->len++] = c;
+        p->state = S_FRAME;
+        p->need = 0;
+        return s + 1;
+    case 0x7E: /* HDLC: 7E, frame format 0xAx + 11-bit length, ..., 7E */
+        if (p->len == 1) {
+            if ((c & 0xF0) != 0xA0)
+                break;
+            p->buf[p->len++] = c;
+            return s + 1;
+        }
+        p->buf[p->len++] = c;
+        {
+            size_t flen = ((size_t)(p->buf[1] & 0x07) << 8 | c) + 2;
+
+            frame_report(p, r, P1_ERR_HDLC_UNSUPPORTED, p->start);
+            if (flen >= HDLC_MIN_LEN + 2) {
+                p->state = S_SKIP;
+                p->need = (uint32_t)(flen - p->len);
+                return s + 1;
+            }
+            replay(p, r, 1);
+            return s + 1;
+        }
+    case 0x68: /* M-Bus long frame: 68 L L 68 ... CS 16 */
+        if (p->len == 1 && c < MBUS_MIN_LEN)
+            break;
+        if (p->len == 2 && c != p->buf[1]) {
+            replay(p, r, 1);
+            return s;
+        }
+        if (p->len == 3 && c != 0x68) {
+            replay(p, r, 1);
+            return s;
+        }
+        p->buf[p->len++] = c;
+        if (p->len == 4) {
+            frame_report(p, r, P1_ERR_MBUS_UNSUPPORTED, p->start);
+            p->state = S_SKIP;
+            p->need = (uint32_t)p->buf[1] + 6 - 4;
+        }
+        return s + 1;
+    }
+    /* Not a frame after all: the first byte was junk; look at this byte again. */
+    p->state = S_HUNT;
+    p->flags = 0;
+    return s;
+}
+
+static const uint8_t *frame_feed(p1_parser *p, run *r, const uint8_t *s, const uint8_t *end)
+{
+    if (p->need == 0) {
+        /* Header bytes one at a time, so a bad header is known at its first impossible byte
+         * and only those few bytes need re-scanning. */
+        p1_crypt_header h;
+        p1_error e;
+
+        p->buf[p->len++] = *s++;
+        e = p1_crypt_parse_header(p->buf, p->len, &h);
+        if (e == P1_ERR_TRUNCATED && p->len < REPLAY_MAX)
+            return s;
+        if (e != P1_ERR_OK) {
+            frame_report(p, r, P1_ERR_BAD_FRAME, p->start);
+            replay(p, r, 1);
+            return s;
+        }
+        p->frame_hdr = (uint32_t)h.header_len;
+        p->security = h.security;
+        memcpy(p->system_title, h.system_title, sizeof p->system_title);
+        p->frame_counter = h.frame_counter;
+        if (h.total_len > p->limit) {
+            frame_report(p, r, P1_ERR_TOO_LONG, p->start + p->limit);
+            p->state = S_SKIP;
+            p->need = (uint32_t)(h.total_len - p->len);
+            return s;
+        }
+        p->need = (uint32_t)h.total_len;
+    } else {
+        size_t n = p->need - p->len;
+
+        if (n > (size_t)(end - s))
+            n = (size_t)(end - s);
+        memcpy(p->buf + p->len, s, n);
+        p->len += (uint32_t)n;
+        s += n;
+    }
+    if (p->len == p->need) {
+        frame_done(p, r);
+        p->state = S_HUNT;
+        p->flags = F_BOUNDARY;
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* The stream */
+
+static const uint8_t *hunt(p1_parser *p, run *r, const uint8_t *s, const uint8_t *end)
+{
+    while (s < end) {
+        uint8_t c = *s;
+
+        if (p->flags & F_BOUNDARY) {
+            if (c == '/') {
+                text_begin(p, run_off(r, s));
+                return s;
+            }
+            if (c == 0xDB || c == 0x7E || c == 0x68) {
+                p->state = S_DETECT;
+                p->start = run_off(r, s);
+                p->buf[0] = c;
+                p->len = 1;
+                p->frame_hdr = 0;
+                return s + 1;
+            }
+        }
+        p->flags = (c == '\n' || c == '\r') ? F_BOUNDARY : 0;
+        s++;
+    }
+    return s;
+}
+
+static void feed(p1_parser *p, run *r, const uint8_t *s, const uint8_t *end)
+{
+    while (s < end) {
+        switch (p->state) {
+        case S_HUNT:
+            s = hunt(p, r, s, end);
+            break;
+        case S_TEXT:
+            s = text_feed(p, r, s, end);
+            break;
+        case S_DETECT:
+            s = detect_feed(p, r, s);
+            break;
+        case S_FRAME:
+            s = frame_feed(p, r, s, end);
+            break;
+        default: { /* S_SKIP */
+            size_t n = (size_t)(end - s);
+
+            if (n > p->need)
+                n = p->need;
+            s += n;
+            p->need -= (uint32_t)n;
+            if (p->need == 0) {
+                p->state = S_HUNT;
+                p->flags = F_BOUNDARY;
+            }
+            break;
+        }
+        }
+    }
+}
+
+void p1_parser_init(p1_parser *p, const p1_settings *s, const p1_callbacks *cb, void *user)
+{
+    memset(p, 0, offsetof(p1_parser, buf));
+    memset(&p->obj, 0, sizeof p->obj);
+    if (s)
+        p->settings = *s;
+    if (cb)
+        p->cb = *cb;
+    p->user = user;
+    p->limit = (p->settings.telegram_max == 0 || p->settings.telegram_max > P1_TELEGRAM_MAX)
+                   ? P1_TELEGRAM_MAX
+                   : (uint32_t)p->settings.telegram_max;
+    p->state = S_HUNT;
+    p->flags = F_BOUNDARY;
+}
+
+size_t p1_execute(p1_parser *p, const void *data, size_t len)
+{
+    run r;
+
+    if (!data || len == 0)
+        return 0;
+    r.data = data;
+    r.pos0 = p->pos;
+    r.done = 0;
+    feed(p, &r, r.data, r.data + len);
+    p->pos += len;
+    return r.done;
+}
+
+size_t p1_finish(p1_parser *p)
+{
+    run r;
+
+    r.data = NULL;
+    r.pos0 = p->pos;
+    r.done = 0;
+    if (p->state == S_TEXT)
+        text_noend(p, &r, p->pos);
+    else if (p->state == S_FRAME)
+        frame_report(p, &r, P1_ERR_TRUNCATED, p->pos);
+    p->state = S_HUNT;
+    p->flags = F_BOUNDARY;
+    return r.done;
+}
+
+void p1_parser_reset(p1_parser *p)
+{
+    p->state = S_HUNT;
+    p->flags = F_BOUNDARY;
+    p->len = 0;
+}

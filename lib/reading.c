@@ -1,0 +1,878 @@
+/* reading.c: folds a telegram's objects into named facts (p1_reading), using only the public API */
+#include <p1/reading.h>
+
+#include <string.h>
+
+/* Bits of r->seen: objects whose presence (not value) decides the profile in p1_reading_end. */
+enum {
+    SEEN_VERSION = 1u << 0,    /* 1-3:0.2.8 */
+    SEEN_BE_VERSION = 1u << 1, /* 0-0:96.1.4 */
+    SEEN_LDN = 1u << 2,        /* 0-0:42.0.0 logical device name */
+    SEEN_METER_ID = 1u << 3,   /* 0-0:96.1.0 (E-meter id on channel 0: HU, Iskra IE) */
+    SEEN_ID_0_0_0 = 1u << 4,   /* 1-0:0.0.0 (Iskra IE, EasyMeter) */
+    SEEN_TARIFF_REG = 1u << 5, /* any 1.8.t / 2.8.t with t >= 1 */
+    SEEN_TOTAL_REG = 1u << 6,  /* 1.8.0 / 2.8.0 */
+    SEEN_BE_DEMAND = 1u << 7,  /* 1-0:1.4.0, 1-0:1.6.0, BE-layout 0-0:98.1.0 */
+};
+
+/* Rank of the objects that may carry the meter's equipment id; a higher rank wins. */
+static int reading_id_rank(const p1_obis *o)
+{
+    switch (p1_obis_key(o)) {
+    case P1_OBIS(0, 0, 96, 1, 1):
+        return 5;
+    case P1_OBIS(0, 0, 96, 1, 0):
+        return 4;
+    case P1_OBIS(0, 0, 42, 0, 0):
+        return 3;
+    case P1_OBIS(1, 0, 0, 0, 0):
+        return 2;
+    case P1_OBIS(0, 0, 96, 1, 255):
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+void p1_reading_init(p1_reading *r)
+{
+    memset(r, 0, sizeof *r);
+    r->tariff = -1;
+    r->import_total = r->export_total = P1_ABSENT;
+    for (int t = 0; t <= P1_TARIFFS_MAX; t++)
+        r->import[t] = r->export_[t] = P1_ABSENT;
+    r->reactive_import_energy = r->reactive_export_energy = P1_ABSENT;
+    for (int q = 0; q < 4; q++)
+        r->reactive_q_energy[q] = P1_ABSENT;
+    r->power_import = r->power_export = r->power_net = P1_ABSENT;
+    r->reactive_import_power = r->reactive_export_power = P1_ABSENT;
+    r->apparent_import_power = r->apparent_export_power = P1_ABSENT;
+    r->frequency = r->power_factor = r->voltage = r->current = r->current_neutral = P1_ABSENT;
+    for (int i = 0; i < 3; i++) {
+        p1_phase *p = &r->phase[i];
+        p->voltage = p->voltage_avg = p->current = P1_ABSENT;
+        p->power_import = p->power_export = P1_ABSENT;
+        p->reactive_import = p->reactive_export = P1_ABSENT;
+        p->apparent_import = p->apparent_export = P1_ABSENT;
+        p->power_factor = p->current_limit = P1_ABSENT;
+        p->sags = p->swells = -1;
+    }
+    r->power_failures = r->long_power_failures = r->failure_log_count = -1;
+    r->demand_current = r->demand_peak = P1_ABSENT;
+    r->breaker = -1;
+    r->limiter = r->fuse_limit = r->fuse_limit_export = P1_ABSENT;
+    for (int i = 0; i < P1_MBUS_MAX; i++) {
+        r->mbus[i].type = -1;
+        r->mbus[i].value = P1_ABSENT;
+        r->mbus[i].valve = -1;
+    }
+}
+
+void p1_reading_begin(p1_reading *r, const p1_telegram *t)
+{
+    p1_reading_init(r);
+    if (t && t->header) {
+        size_t n = t->header_len < P1_HEADER_MAX ? t->header_len : P1_HEADER_MAX;
+        memcpy(r->header, t->header, n);
+        r->header[n] = '\0';
+    }
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Value helpers. Every one leaves its destination untouched when the value does not fit.
+ * -------------------------------------------------------------------------------------------- */
+
+/* A quantity in micro units. `weak` (B=1 electricity objects) only fills an absent field, so
+ * that 1-0:x wins over 1-1:x whatever the order. */
+static void reading_q(p1_micro *dst, const p1_value *v, int weak)
+{
+    if (weak && *dst != P1_ABSENT)
+        return;
+    int64_t x;
+    if (p1_value_fixed(v, 6, 1, &x) == 0)
+        *dst = x;
+}
+
+/* A count or enum (rounded to an integer); returns 0 and sets *out. */
+static int reading_int(const p1_value *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    int64_t x;
+    if (p1_value_fixed(v, 0, 0, &x) != 0 || x < lo || x > hi)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static void reading_count(int64_t *dst, const p1_value *v)
+{
+    reading_int(v, 0, INT64_MAX, dst);
+}
+
+static void reading_small(int16_t *dst, const p1_value *v)
+{
+    int64_t x;
+    if (reading_int(v, 0, INT16_MAX, &x) == 0)
+        *dst = (int16_t)x;
+}
+
+/* Copies up to cap-1 raw characters, never cutting a UTF-8 sequence in half; returns length. */
+static size_t reading_copy(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (cap == 0)
+        return 0;
+    if (!s)
+        n = 0;
+    if (n > cap - 1) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n)
+        memcpy(dst, s, n);
+    dst[n] = '\0';
+    return n;
+}
+
+/* Text of an octet-string object: hex decoded when it is hex and printable, else the characters
+ * as sent (meters send plain text too: "(TARIFF 1)", "(test-/-test)"). `ascii` additionally
+ * rejects decoded bytes >= 0x80: identifiers are ASCII, so such a run is a binary id. */
+static size_t reading_text(char *dst, size_t cap, const p1_value *v, int ascii)
+{
+    int n = p1_value_text(v, dst, cap);
+    if (n >= 0) {
+        int ok = 1;
+        for (int i = 0; ascii && i < n; i++)
+            if ((unsigned char)dst[i] >= 0x80)
+                ok = 0;
+        if (ok)
+            return (size_t)n;
+    }
+    return reading_copy(dst, cap, v->raw, v->raw_len);
+}
+
+/* Concatenated text of all values (a DSMR 3.0 message may come wrapped into several). */
+static void reading_text_all(char *dst, size_t cap, const p1_object *o)
+{
+    size_t len = 0;
+    dst[0] = '\0';
+    for (unsigned i = 0; i < o->nvalues && len + 1 < cap; i++)
+        len += reading_text(dst + len, cap - len, &o->values[i], 0);
+}
+
+static int reading_lower_eq(const char *s, size_t n, const char *lower)
+{
+    size_t i = 0;
+    for (; i < n && lower[i]; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c + 32);
+        if (c != lower[i])
+            return 0;
+    }
+    return i == n && lower[i] == '\0';
+}
+
+/* The canonical name of a unit after p1_value_fixed's normalisation; unknown units as sent. */
+static void reading_unit(char *dst, size_t cap, const char *u, size_t n)
+{
+    static const struct {
+        const char *lower, *canon;
+    } map[] = {
+        {"m3", "m3"},      {"dm3", "m3"},   {"gj", "GJ"},     {"mj", "GJ"},    {"kwh", "kWh"},
+        {"wh", "kWh"},     {"kw", "kW"},    {"w", "kW"},      {"kva", "kVA"},  {"va", "kVA"},
+        {"kvah", "kVAh"},  {"vah", "kVAh"}, {"kvar", "kvar"}, {"var", "kvar"}, {"kvarh", "kvarh"},
+        {"varh", "kvarh"}, {"v", "V"},      {"a", "A"},       {"hz", "Hz"},    {"s", "s"},
+    };
+    if (!u || n == 0) {
+        dst[0] = '\0';
+        return;
+    }
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+        if (reading_lower_eq(u, n, map[i].lower)) {
+            reading_copy(dst, cap, map[i].canon, strlen(map[i].canon));
+            return;
+        }
+    }
+    reading_copy(dst, cap, u, n);
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Objects with structure
+ * -------------------------------------------------------------------------------------------- */
+
+static void reading_id(p1_reading *r, const p1_object *o)
+{
+    int rank = reading_id_rank(&o->obis);
+    if (r->equipment_id[0] && reading_id_rank(&r->equipment_id_obis) > rank)
+        return;
+    if (o->nvalues == 0 || o->values[0].raw_len == 0)
+        return; /* "()" carries no id; keep a lower-ranked one */
+    reading_text(r->equipment_id, sizeof r->equipment_id, &o->values[0], 1);
+    r->equipment_id_obis = o->obis;
+}
+
+/* 0-0:96.1.4: plain digits ("50217") or, on Iskra IE5T, hex ("3231313130" = "21110"). Decoded
+ * only when the result looks like a version string, because "50" would decode to "P". */
+static void reading_be_version(p1_reading *r, const p1_value *v)
+{
+    char buf[P1_SHORT_MAX];
+    int n = v->raw_len >= 6 ? p1_value_text(v, buf, sizeof buf) : -1;
+    for (int i = 0; i < n; i++) {
+        char c = buf[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              c == '.' || c == '-' || c == '_')) {
+            n = -1;
+            break;
+        }
+    }
+    if (n > 0)
+        memcpy(r->version, buf, (size_t)n + 1);
+    else
+        reading_copy(r->version, sizeof r->version, v->raw, v->raw_len);
+}
+
+static void reading_tariff(p1_reading *r, const p1_value *v)
+{
+    int64_t x;
+    reading_copy(r->tariff_text, sizeof r->tariff_text, v->raw, v->raw_len);
+    if (v->decimals == 0 && reading_int(v, 0, INT16_MAX, &x) == 0) {
+        r->tariff = (int16_t)x;
+        return;
+    }
+    /* Not a plain number: maybe hex-coded text ("TARIFF 1" or "0001" sent as octets). */
+    char buf[P1_SHORT_MAX];
+    int n = p1_value_text(v, buf, sizeof buf);
+    if (n <= 0)
+        return;
+    memcpy(r->tariff_text, buf, (size_t)n + 1);
+    int64_t t = 0;
+    for (int i = 0; i < n; i++) {
+        if (buf[i] < '0' || buf[i] > '9' || t > 3276)
+            return;
+        t = t * 10 + (buf[i] - '0');
+    }
+    r->tariff = (int16_t)t;
+}
+
+static void reading_breaker(p1_reading *r, const p1_value *v)
+{
+    int64_t x;
+    if (reading_int(v, 0, INT16_MAX, &x) == 0)
+        r->breaker = (int16_t)x;
+    else if (reading_lower_eq(v->raw, v->raw_len, "on")) /* E.ON HU sends text */
+        r->breaker = 1;
+    else if (reading_lower_eq(v->raw, v->raw_len, "off"))
+        r->breaker = 0;
+}
+
+/* 1-0:99.97.0 (count)(0-0:96.7.19) then pairs (TST end)(duration[*s]). */
+static void reading_failures(p1_reading *r, const p1_object *o)
+{
+    unsigned n = o->nvalues, i = 1;
+    r->nfailures = 0;
+    r->failure_log_count = -1;
+    if (n == 0)
+        return;
+    if (o->values[0].flags & P1_V_EMPTY)
+        r->failure_log_count = 0;
+    else
+        reading_count(&r->failure_log_count, &o->values[0]);
+    while (i < n && (o->values[i].flags & P1_V_OBIS))
+        i++;
+    for (; i + 1 < n && r->nfailures < P1_FAILURES_MAX; i += 2) {
+        p1_failure *f = &r->failures[r->nfailures++];
+        memset(f, 0, sizeof *f);
+        if (o->values[i].flags & P1_V_TIME)
+            f->end = o->values[i].time;
+        f->duration_s = -1;
+        reading_count(&f->duration_s, &o->values[i + 1]);
+    }
+}
+
+/* 1-0:1.6.0 is (TST)(kW) on Fluvius and (kW)(TST) on Iskra IE5T: the unit (or a number that is
+ * no timestamp) marks the peak, whatever the order. */
+static void reading_peak(p1_reading *r, const p1_object *o, int weak)
+{
+    if (weak && r->demand_peak != P1_ABSENT)
+        return;
+    int have_peak = 0, have_time = 0;
+    for (unsigned i = 0; i < o->nvalues; i++) {
+        const p1_value *v = &o->values[i];
+        if (!have_peak && (v->flags & P1_V_NUMBER) &&
+            ((v->flags & P1_V_UNIT) || !(v->flags & P1_V_TIME))) {
+            reading_q(&r->demand_peak, v, 0);
+            have_peak = 1;
+        } else if (!have_time && (v->flags & P1_V_TIME)) {
+            r->demand_peak_time = v->time;
+            have_time = 1;
+        }
+    }
+}
+
+/* 0-0:98.1.0. Belgian history: (n)(1-0:1.6.0)(1-0:1.6.0) then n x (TST month)(TST peak)(kW); an
+ * unused month has the placeholder time 632525252525 (kept, with time.valid = 0). The Hungarian
+ * object of the same code is a billing snapshot starting with a timestamp, not a count: unknown.
+ * Returns 0 when the object is not the Belgian layout. */
+static int reading_history(p1_reading *r, const p1_object *o)
+{
+    unsigned n = o->nvalues, i = 1;
+    if (n == 0)
+        return 0;
+    const p1_value *c = &o->values[0];
+    if (!(c->flags & P1_V_NUMBER) || (c->flags & (P1_V_TIME | P1_V_UNIT)))
+        return 0;
+    while (i < n && (o->values[i].flags & P1_V_OBIS))
+        i++;
+    r->ndemand_months = 0;
+    for (; i + 2 < n && r->ndemand_months < P1_DEMAND_MONTHS_MAX; i += 3) {
+        p1_demand_month *m = &r->demand_months[r->ndemand_months++];
+        memset(m, 0, sizeof *m);
+        if (o->values[i].flags & P1_V_TIME)
+            m->month = o->values[i].time;
+        if (o->values[i + 1].flags & P1_V_TIME)
+            m->peak_time = o->values[i + 1].time;
+        m->peak = P1_ABSENT;
+        reading_q(&m->peak, &o->values[i + 2], 0);
+    }
+    r->seen |= SEEN_BE_DEMAND;
+    return 1;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * M-Bus channels (0-n:..., n = 1..P1_MBUS_MAX)
+ * -------------------------------------------------------------------------------------------- */
+
+static void reading_mbus_value(p1_mbus *m, const p1_value *v, const char *unit, size_t unit_len,
+                               uint8_t e)
+{
+    int64_t x;
+    p1_value tmp;
+    if (!v->unit && unit && unit_len > 0 && unit_len <= 255) {
+        /* DSMR 2.2/3.0 profile: the unit is a separate value; lend it to the number. */
+        tmp = *v;
+        tmp.unit = unit;
+        tmp.unit_len = (uint8_t)unit_len;
+        v = &tmp;
+    }
+    if (p1_value_fixed(v, 6, 1, &x) != 0)
+        return;
+    m->value = x;
+    m->value_e = e;
+    reading_unit(m->unit, sizeof m->unit, v->unit, v->unit_len);
+}
+
+/* Returns 0 for objects of the channel that are not mapped (relay states, EANs, ...). */
+static int reading_mbus(p1_mbus *m, const p1_object *o)
+{
+    unsigned n = o->nvalues;
+    const p1_value *v = n ? &o->values[0] : NULL;
+    switch (P1_OBIS(0, 0, o->obis.c, o->obis.d, o->obis.e)) {
+    case P1_OBIS(0, 0, 24, 1, 0):
+        m->type = -1;
+        if (v)
+            reading_small(&m->type, v);
+        break;
+    case P1_OBIS(0, 0, 96, 1, 0):
+    case P1_OBIS(0, 0, 96, 1, 1):
+        if (v && v->raw_len)
+            reading_text(m->id, sizeof m->id, v, 1);
+        break;
+    case P1_OBIS(0, 0, 24, 2, 1):
+    case P1_OBIS(0, 0, 24, 2, 3):
+        /* (TST)(value*unit); the last value is the reading, a leading timestamp its time. */
+        if (!v)
+            break;
+        if (n >= 2 && (v->flags & P1_V_TIME))
+            m->time = v->time;
+        if (o->values[n - 1].flags & P1_V_NUMBER)
+            reading_mbus_value(m, &o->values[n - 1], NULL, 0, o->obis.e);
+        break;
+    case P1_OBIS(0, 0, 24, 3, 0):
+        /* (TST12)(status)(period)(count)(capture obis)(unit) then (value), joined by the parser. */
+        if (v && (v->flags & P1_V_TIME))
+            m->time = v->time;
+        if (n >= 7 && (o->values[n - 1].flags & P1_V_NUMBER)) {
+            const p1_value *u = &o->values[5];
+            const char *us = NULL;
+            size_t ul = 0;
+            if (u->unit && u->unit_len) {
+                us = u->unit;
+                ul = u->unit_len;
+            } else if (!(u->flags & (P1_V_NUMBER | P1_V_EMPTY))) {
+                us = u->raw;
+                ul = u->raw_len;
+            }
+            reading_mbus_value(m, &o->values[n - 1], us, ul, 0);
+        }
+        break;
+    case P1_OBIS(0, 0, 24, 4, 0):
+        if (v)
+            reading_small(&m->valve, v);
+        break;
+    default:
+        return 0;
+    }
+    m->present = 1;
+    return 1;
+}
+
+/* EN 13757-3 device type (sent in decimal) -> medium. */
+static p1_medium reading_medium(int type)
+{
+    switch (type) {
+    case 2:
+        return P1_MEDIUM_ELECTRICITY;
+    case 3:
+        return P1_MEDIUM_GAS;
+    case 4:  /* heat, outlet */
+    case 12: /* heat, inlet */
+    case 13: /* heat / cooling load meter */
+        return P1_MEDIUM_HEAT;
+    case 6:  /* warm water */
+    case 7:  /* water */
+    case 21: /* hot water */
+    case 22: /* cold water */
+    case 23: /* dual register water */
+        return P1_MEDIUM_WATER;
+    case 10: /* cooling load meter, outlet */
+    case 11: /* cooling load meter, inlet */
+        return P1_MEDIUM_COLD;
+    default:
+        return P1_MEDIUM_OTHER;
+    }
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Per-phase electricity objects: C = 21..40 (L1), 41..60 (L2), 61..80 (L3)
+ * -------------------------------------------------------------------------------------------- */
+
+#define PH(c, d, e) ((unsigned)(c) << 16 | (unsigned)(d) << 8 | (unsigned)(e))
+
+static int reading_phase(p1_reading *r, const p1_object *o, int weak)
+{
+    unsigned ph = (o->obis.c - 21u) / 20u, base = o->obis.c - 20u * ph;
+    p1_phase *p = &r->phase[ph];
+    const p1_value *v = &o->values[0];
+    p1_micro *q = NULL;
+    switch (PH(base, o->obis.d, o->obis.e)) {
+    case PH(32, 7, 0):
+        q = &p->voltage;
+        break;
+    case PH(32, 24, 0):
+        q = &p->voltage_avg;
+        break;
+    case PH(31, 7, 0):
+        q = &p->current;
+        break;
+    case PH(21, 7, 0):
+        q = &p->power_import;
+        break;
+    case PH(22, 7, 0):
+        q = &p->power_export;
+        break;
+    case PH(23, 7, 0):
+        q = &p->reactive_import;
+        break;
+    case PH(24, 7, 0):
+        q = &p->reactive_export;
+        break;
+    case PH(29, 7, 0):
+        q = &p->apparent_import;
+        break;
+    case PH(30, 7, 0):
+        q = &p->apparent_export;
+        break;
+    case PH(33, 7, 0):
+        q = &p->power_factor;
+        break;
+    case PH(31, 4, 0):
+        q = &p->current_limit;
+        if (ph == 0) {
+            /* BE fuse supervision; LU 1-1:31.4.0 sends (import)(export) limits. */
+            reading_q(&r->fuse_limit, v, weak);
+            if (o->nvalues >= 2)
+                reading_q(&r->fuse_limit_export, &o->values[1], weak);
+        }
+        break;
+    case PH(32, 32, 0):
+        if (!weak || p->sags < 0)
+            reading_count(&p->sags, v);
+        break;
+    case PH(32, 36, 0):
+        if (!weak || p->swells < 0)
+            reading_count(&p->swells, v);
+        break;
+    default:
+        return 0;
+    }
+    if (q)
+        reading_q(q, v, weak);
+    if (r->nphases < ph + 1)
+        r->nphases = (uint8_t)(ph + 1);
+    return 1;
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Dispatch. One switch on the packed A-B:C.D.E key: no string work for numeric objects.
+ * -------------------------------------------------------------------------------------------- */
+
+void p1_reading_add(p1_reading *r, const p1_object *o)
+{
+    const p1_obis *ob = &o->obis;
+    r->nobjects++;
+    if (o->nvalues == 0) {
+        r->nunknown++;
+        return;
+    }
+    const p1_value *v = &o->values[0];
+
+    if (ob->a == 0 && ob->b >= 1 && ob->b <= P1_MBUS_MAX) {
+        if (!reading_mbus(&r->mbus[ob->b - 1], o))
+            r->nunknown++;
+        return;
+    }
+    /* B=1 electricity registers (Sagemcom XT211, LU 1-1:31.4.0) stand in for 1-0 ones when the
+     * meter does not send those; `weak` makes a 1-0 value win in either order. */
+    int weak = ob->a == 1 && ob->b == 1;
+    if (ob->a == 1 && ob->b <= 1) {
+        if (ob->c >= 21 && ob->c <= 80) {
+            if (!reading_phase(r, o, weak))
+                r->nunknown++;
+            return;
+        }
+        if ((ob->c == 1 || ob->c == 2) && ob->d == 8 && ob->e >= 1 && ob->e <= P1_TARIFFS_MAX) {
+            reading_q(ob->c == 1 ? &r->import[ob->e] : &r->export_[ob->e], v, weak);
+            r->seen |= SEEN_TARIFF_REG;
+            return;
+        }
+    }
+    uint64_t key = weak ? P1_OBIS(1, 0, ob->c, ob->d, ob->e) : p1_obis_key(ob);
+    switch (key) {
+    case P1_OBIS(1, 3, 0, 2, 8):
+        reading_copy(r->version, sizeof r->version, v->raw, v->raw_len);
+        r->seen |= SEEN_VERSION;
+        break;
+    case P1_OBIS(0, 0, 96, 1, 4):
+        reading_be_version(r, v);
+        r->seen |= SEEN_BE_VERSION;
+        break;
+    case P1_OBIS(0, 0, 1, 0, 0):
+        if (v->flags & P1_V_TIME) {
+            r->time = v->time;
+            r->has_time = 1;
+        }
+        break;
+    case P1_OBIS(0, 0, 96, 1, 0):
+        r->seen |= SEEN_METER_ID;
+        reading_id(r, o);
+        break;
+    case P1_OBIS(0, 0, 42, 0, 0):
+        r->seen |= SEEN_LDN;
+        reading_id(r, o);
+        break;
+    case P1_OBIS(1, 0, 0, 0, 0):
+        r->seen |= SEEN_ID_0_0_0;
+        reading_id(r, o);
+        break;
+    case P1_OBIS(0, 0, 96, 1, 1):
+    case P1_OBIS(0, 0, 96, 1, 255):
+        reading_id(r, o);
+        break;
+    case P1_OBIS(1, 0, 1, 8, 0):
+        if (!(weak && r->import_total_sent)) {
+            reading_q(&r->import_total, v, 0);
+            r->import_total_sent = r->import_total != P1_ABSENT;
+        }
+        r->seen |= SEEN_TOTAL_REG;
+        break;
+    case P1_OBIS(1, 0, 2, 8, 0):
+        if (!(weak && r->export_total_sent)) {
+            reading_q(&r->export_total, v, 0);
+            r->export_total_sent = r->export_total != P1_ABSENT;
+        }
+        r->seen |= SEEN_TOTAL_REG;
+        break;
+    case P1_OBIS(1, 0, 3, 8, 0):
+        reading_q(&r->reactive_import_energy, v, weak);
+        break;
+    case P1_OBIS(1, 0, 4, 8, 0):
+        reading_q(&r->reactive_export_energy, v, weak);
+        break;
+    case P1_OBIS(1, 0, 5, 8, 0):
+    case P1_OBIS(1, 0, 6, 8, 0):
+    case P1_OBIS(1, 0, 7, 8, 0):
+    case P1_OBIS(1, 0, 8, 8, 0):
+        reading_q(&r->reactive_q_energy[ob->c - 5], v, weak);
+        break;
+    case P1_OBIS(1, 0, 1, 7, 0):
+        reading_q(&r->power_import, v, weak);
+        break;
+    case P1_OBIS(1, 0, 2, 7, 0):
+        reading_q(&r->power_export, v, weak);
+        break;
+    case P1_OBIS(1, 0, 3, 7, 0):
+        reading_q(&r->reactive_import_power, v, weak);
+        break;
+    case P1_OBIS(1, 0, 4, 7, 0):
+        reading_q(&r->reactive_export_power, v, weak);
+        break;
+    case P1_OBIS(1, 0, 9, 7, 0):
+        reading_q(&r->apparent_import_power, v, weak);
+        break;
+    case P1_OBIS(1, 0, 10, 7, 0):
+        reading_q(&r->apparent_export_power, v, weak);
+        break;
+    case P1_OBIS(1, 0, 14, 7, 0):
+        reading_q(&r->frequency, v, weak);
+        break;
+    case P1_OBIS(1, 0, 13, 7, 0):
+        reading_q(&r->power_factor, v, weak);
+        break;
+    case P1_OBIS(1, 0, 12, 7, 0):
+        reading_q(&r->voltage, v, weak);
+        break;
+    case P1_OBIS(1, 0, 11, 7, 0):
+        reading_q(&r->current, v, weak);
+        break;
+    case P1_OBIS(1, 0, 91, 7, 0):
+        reading_q(&r->current_neutral, v, weak);
+        break;
+    case P1_OBIS(0, 0, 96, 7, 21):
+        reading_count(&r->power_failures, v);
+        break;
+    case P1_OBIS(0, 0, 96, 7, 9):
+        reading_count(&r->long_power_failures, v);
+        break;
+    case P1_OBIS(1, 0, 99, 97, 0):
+    case P1_OBIS(0, 0, 99, 97, 0):
+        if (!(weak && r->failure_log_count >= 0))
+            reading_failures(r, o);
+        break;
+    case P1_OBIS(1, 0, 1, 4, 0):
+        reading_q(&r->demand_current, v, weak);
+        r->seen |= SEEN_BE_DEMAND;
+        break;
+    case P1_OBIS(1, 0, 1, 6, 0):
+        reading_peak(r, o, weak);
+        r->seen |= SEEN_BE_DEMAND;
+        break;
+    case P1_OBIS(0, 0, 98, 1, 0):
+        if (!reading_history(r, o))
+            r->nunknown++;
+        break;
+    case P1_OBIS(0, 0, 96, 3, 10):
+    case P1_OBIS(0, 0, 24, 4, 0): /* DSMR 2.2 spec's breaker code */
+        reading_breaker(r, v);
+        break;
+    case P1_OBIS(0, 0, 17, 0, 0):
+        reading_q(&r->limiter, v, 0);
+        if (r->limiter != P1_ABSENT)
+            reading_unit(r->limiter_unit, sizeof r->limiter_unit, v->unit, v->unit_len);
+        break;
+    case P1_OBIS(0, 0, 96, 13, 0):
+        reading_text_all(r->text, sizeof r->text, o);
+        break;
+    case P1_OBIS(0, 0, 96, 13, 1):
+        reading_text_all(r->text_code, sizeof r->text_code, o);
+        break;
+    case P1_OBIS(0, 0, 96, 14, 0):
+        reading_tariff(r, v);
+        break;
+    default:
+        r->nunknown++;
+        break;
+    }
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * End of telegram: derived facts
+ * -------------------------------------------------------------------------------------------- */
+
+/* Sum of the present tariff registers; P1_ABSENT when none is present or the sum overflows. */
+static p1_micro reading_sum(const p1_micro *reg)
+{
+    p1_micro s = P1_ABSENT;
+    for (int t = 1; t <= P1_TARIFFS_MAX; t++) {
+        if (reg[t] == P1_ABSENT)
+            continue;
+        if (s == P1_ABSENT)
+            s = reg[t];
+        else if (__builtin_add_overflow(s, reg[t], &s) || s == P1_ABSENT)
+            return P1_ABSENT;
+    }
+    return s;
+}
+
+static int reading_mfr(const p1_reading *r, const char *m)
+{
+    return memcmp(r->header, m, 3) == 0;
+}
+
+/* The profile, first match wins:
+ *   BE  header FLU, or 0-0:96.1.4 (e-MUCS version; Iskra IE5T in Belgium has another header)
+ *   LU  header Lux
+ *   AT  header EST (Energienetze Steiermark)
+ *   HU  header SAG (E.ON "/SAG5SAG-METER"), or 0-0:42.0.0 together with 0-0:96.1.0
+ *   LU  0-0:42.0.0 with 1.8.0/2.8.0 and no tariff registers (Smarty behind another header)
+ *   LT  header ESO
+ *   SE  header ADN (Aidon), ELL (Ellevio), LGF (Landis+Gyr) with 1.8.0/2.8.0 but no tariffs
+ *   NL  1-3:0.2.8 (DSMR >= 4; LU and AT sending it were caught above), or a Dutch DSMR
+ *       manufacturer (ISk ISK KFM XMX Ene KMP MCS KAM) without a channel-0 meter id
+ *       (0-0:96.1.0 or 1-0:0.0.0 mark Iskra's Irish/Belgian IE meters, not DSMR)
+ *   OTHER anything else that had a header or objects; UNKNOWN an empty reading. */
+static p1_profile reading_profile(const p1_reading *r)
+{
+    uint32_t s = r->seen;
+    if (reading_mfr(r, "FLU") || (s & SEEN_BE_VERSION))
+        return P1_PROFILE_BE;
+    if (reading_mfr(r, "Lux"))
+        return P1_PROFILE_LU;
+    if (reading_mfr(r, "EST"))
+        return P1_PROFILE_AT;
+    if (reading_mfr(r, "SAG") || ((s & SEEN_LDN) && (s & SEEN_METER_ID)))
+        return P1_PROFILE_HU;
+    if ((s & SEEN_LDN) && (s & SEEN_TOTAL_REG) && !(s & SEEN_TARIFF_REG))
+        return P1_PROFILE_LU;
+    if (reading_mfr(r, "ESO"))
+        return P1_PROFILE_LT;
+    if ((reading_mfr(r, "ADN") || reading_mfr(r, "ELL") || reading_mfr(r, "LGF")) &&
+        !(s & SEEN_TARIFF_REG))
+        return P1_PROFILE_SE;
+    if (s & SEEN_VERSION)
+        return P1_PROFILE_NL;
+    static const char nl[][4] = {"ISk", "ISK", "KFM", "XMX", "Ene", "KMP", "MCS", "KAM"};
+    if (!(s & (SEEN_METER_ID | SEEN_ID_0_0_0)))
+        for (size_t i = 0; i < sizeof nl / sizeof nl[0]; i++)
+            if (reading_mfr(r, nl[i]))
+                return P1_PROFILE_NL;
+    if (r->header[0] || r->nobjects)
+        return P1_PROFILE_OTHER;
+    return P1_PROFILE_UNKNOWN;
+}
+
+void p1_reading_end(p1_reading *r, const p1_telegram *t)
+{
+    if (!r->header[0] && t && t->header) {
+        size_t n = t->header_len < P1_HEADER_MAX ? t->header_len : P1_HEADER_MAX;
+        memcpy(r->header, t->header, n);
+        r->header[n] = '\0';
+    }
+    if (!r->import_total_sent)
+        r->import_total = reading_sum(r->import);
+    if (!r->export_total_sent)
+        r->export_total = reading_sum(r->export_);
+
+    if (r->power_import != P1_ABSENT || r->power_export != P1_ABSENT) {
+        p1_micro in = r->power_import != P1_ABSENT ? r->power_import : 0;
+        p1_micro out = r->power_export != P1_ABSENT ? r->power_export : 0;
+        p1_micro net;
+        r->power_net = __builtin_sub_overflow(in, out, &net) ? P1_ABSENT : net;
+    }
+
+    for (int i = 0; i < P1_MBUS_MAX; i++) {
+        p1_mbus *m = &r->mbus[i];
+        if (!m->present)
+            continue;
+        if (m->type >= 0)
+            m->medium = reading_medium(m->type);
+        else if (strcmp(m->unit, "m3") == 0) /* no 24.1.0: guess from the unit */
+            m->medium = P1_MEDIUM_GAS;
+        else if (strcmp(m->unit, "GJ") == 0)
+            m->medium = P1_MEDIUM_HEAT;
+        else
+            m->medium = P1_MEDIUM_UNKNOWN;
+    }
+
+    r->profile = reading_profile(r);
+    if (r->profile == P1_PROFILE_SE) {
+        /* Swedish meters keep normal time (UTC+1) all year; their letter only says whether
+         * summer time is in force elsewhere. Mark the fields as winter time so that
+         * p1_time_to_unix() gives the right instant. */
+        r->time.dst = 0;
+        for (int i = 0; i < P1_MBUS_MAX; i++)
+            r->mbus[i].time.dst = 0;
+    }
+    r->tariff_scheme = r->profile == P1_PROFILE_NL   ? P1_TARIFFS_NL
+                       : r->profile == P1_PROFILE_BE ? P1_TARIFFS_BE
+                                                     : P1_TARIFFS_UNKNOWN;
+}
+
+/* Orders two capture times; an invalid time is older than any valid one. */
+static int reading_newer(const p1_time *a, const p1_time *b)
+{
+    int64_t ua, ub;
+    int va = p1_time_to_unix(a, &ua) == 0, vb = p1_time_to_unix(b, &ub) == 0;
+    if (va != vb)
+        return va > vb;
+    return va && ua > ub;
+}
+
+int p1_reading_mbus_find(const p1_reading *r, p1_medium medium)
+{
+    int best = -1;
+    for (int i = 0; i < P1_MBUS_MAX; i++) {
+        const p1_mbus *m = &r->mbus[i];
+        if (!m->present || m->medium != medium)
+            continue;
+        if (best < 0) {
+            best = i;
+            continue;
+        }
+        const p1_mbus *b = &r->mbus[best];
+        int mid = m->id[0] != '\0', bid = b->id[0] != '\0';
+        if (mid != bid) {
+            if (mid)
+                best = i;
+            continue;
+        }
+        if (reading_newer(&m->time, &b->time))
+            best = i;
+    }
+    return best;
+}
+
+const char *p1_medium_name(p1_medium m)
+{
+    switch (m) {
+    case P1_MEDIUM_GAS:
+        return "gas";
+    case P1_MEDIUM_WATER:
+        return "water";
+    case P1_MEDIUM_HEAT:
+        return "heat";
+    case P1_MEDIUM_COLD:
+        return "cold";
+    case P1_MEDIUM_ELECTRICITY:
+        return "electricity";
+    case P1_MEDIUM_OTHER:
+        return "other";
+    case P1_MEDIUM_UNKNOWN:
+    default:
+        return "unknown";
+    }
+}
+
+const char *p1_profile_name(p1_profile p)
+{
+    switch (p) {
+    case P1_PROFILE_NL:
+        return "nl";
+    case P1_PROFILE_BE:
+        return "be";
+    case P1_PROFILE_LU:
+        return "lu";
+    case P1_PROFILE_AT:
+        return "at";
+    case P1_PROFILE_SE:
+        return "se";
+    case P1_PROFILE_LT:
+        return "lt";
+    case P1_PROFILE_HU:
+        return "hu";
+    case P1_PROFILE_OTHER:
+        return "other";
+    case P1_PROFILE_UNKNOWN:
+    default:
+        return "unknown";
+    }
+}

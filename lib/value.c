@@ -1,0 +1,252 @@
+/* value.c: reading one P1 value as text, as a fixed-point quantity or as a UTC time; OBIS text. */
+#include <p1/p1.h>
+
+#include <string.h>
+
+/* 10^0 .. 10^19: every power that fits an unsigned 64-bit integer. */
+static const uint64_t value_pow10[20] = {
+    1ULL,
+    10ULL,
+    100ULL,
+    1000ULL,
+    10000ULL,
+    100000ULL,
+    1000000ULL,
+    10000000ULL,
+    100000000ULL,
+    1000000000ULL,
+    10000000000ULL,
+    100000000000ULL,
+    1000000000000ULL,
+    10000000000000ULL,
+    100000000000000ULL,
+    1000000000000000ULL,
+    10000000000000000ULL,
+    100000000000000000ULL,
+    1000000000000000000ULL,
+    10000000000000000000ULL,
+};
+
+/* Hex digit values; 0x80 marks a byte that is not a hex digit. A table because 0-0:96.13.0
+ * messages are decoded on every telegram of the daemon's hot path. */
+/* clang-format off */
+#define X 0x80
+static const uint8_t value_hex[256] = {
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, X, X, X, X, X, X,
+    X, 10, 11, 12, 13, 14, 15, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, 10, 11, 12, 13, 14, 15, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+    X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, X,
+};
+#undef X
+/* clang-format on */
+
+int p1_value_text(const p1_value *v, char *out, size_t cap)
+{
+    if (!v || !out || !v->raw || v->raw_len == 0 || (v->raw_len & 1u))
+        return -1;
+    size_t n = v->raw_len / 2;
+    if (n + 1 > cap)
+        return -1;
+    const unsigned char *s = (const unsigned char *)v->raw;
+    /* Validate everything first so that out stays untouched on failure (callers decode straight
+     * into their own fields and fall back to the raw characters). Control bytes and DEL mean the
+     * octets are binary (a serial number, a key), not text; bytes >= 0x80 are let through because
+     * meters put Latin-1 or UTF-8 text in 0-0:96.13.0 messages. */
+    unsigned bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned hi = value_hex[s[2 * i]], lo = value_hex[s[2 * i + 1]];
+        unsigned b = (hi << 4 | lo) & 0xFF;
+        bad |= (hi | lo) & 0x80;
+        bad |= (b < 0x20) | (b == 0x7F);
+    }
+    if (bad)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)(value_hex[s[2 * i]] << 4 | value_hex[s[2 * i + 1]]);
+    out[n] = '\0';
+    return (int)n;
+}
+
+/* How many decimal places the unit's normalisation moves the value: -3 for the units with a
+ * missing "k" (Wh, W, varh, var, VArh, VAr, VAh, VA), for MJ (-> GJ) and dm3 (-> m3), 0 for
+ * everything else (kWh, kW, kvarh, kvar, kVA, V, A, m3, GJ, Hz, s, unknown units). Decided on the
+ * first letter and the length so that the common units cost no string comparison. */
+static int value_unit_shift(const char *u, size_t n)
+{
+    if (!u || n == 0)
+        return 0;
+    switch (u[0] | 0x20) {
+    case 'w': /* W, Wh */
+        if (n == 1)
+            return -3;
+        return (n == 2 && (u[1] | 0x20) == 'h') ? -3 : 0;
+    case 'v': /* V stays; var, varh, VA, VAh, VAr, VArh move */
+        if (n < 2 || (u[1] | 0x20) != 'a')
+            return 0;
+        if (n == 2)
+            return -3; /* VA */
+        if (n == 3)
+            return ((u[2] | 0x20) == 'h' || (u[2] | 0x20) == 'r') ? -3 : 0; /* VAh, var */
+        if (n == 4)
+            return ((u[2] | 0x20) == 'r' && (u[3] | 0x20) == 'h') ? -3 : 0; /* varh */
+        return 0;
+    case 'm': /* MJ -> GJ; m3 stays */
+        return (n == 2 && (u[1] | 0x20) == 'j') ? -3 : 0;
+    case 'd': /* dm3 (litres) -> m3 */
+        return (n == 3 && (u[1] | 0x20) == 'm' && u[2] == '3') ? -3 : 0;
+    default:
+        return 0;
+    }
+}
+
+int p1_value_fixed(const p1_value *v, int scale, int normalise, int64_t *out)
+{
+    if (!v || !out || !(v->flags & P1_V_NUMBER) || scale < 0 || scale > 9)
+        return -1;
+    int k = scale - v->decimals;
+    if (normalise)
+        k += value_unit_shift(v->unit, v->unit_len);
+    int neg = v->number < 0;
+    uint64_t m = neg ? 0 - (uint64_t)v->number : (uint64_t)v->number;
+    /* The limit is symmetric so that no result equals INT64_MIN, which readers use as "absent". */
+    const uint64_t limit = (uint64_t)INT64_MAX;
+    uint64_t r;
+    if (m == 0) {
+        r = 0;
+    } else if (k >= 0) {
+        if (k > 19)
+            return -1;
+        if (__builtin_mul_overflow(m, value_pow10[k], &r)) /* no division on the hot path */
+            return -1;
+    } else if (k >= -19) {
+        uint64_t p = value_pow10[-k];
+        r = m / p;
+        if (m % p >= p / 2) /* half away from zero: the magnitude rounds up */
+            r++;
+    } else {
+        r = 0; /* |mantissa| < 2^63 < 10^19 / 2: below half a unit */
+    }
+    if (r > limit)
+        return -1;
+    *out = neg ? -(int64_t)r : (int64_t)r;
+    return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+static int64_t value_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int value_leap(unsigned y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static int value_time_fields_ok(const p1_time *t)
+{
+    static const uint8_t mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (t->month < 1 || t->month > 12 || t->day < 1 || t->hour > 23 || t->minute > 59 ||
+        t->second > 59)
+        return 0;
+    unsigned dim = mdays[t->month - 1] + (t->month == 2 && value_leap(t->year));
+    return t->day <= dim;
+}
+
+/* Day (25..31) of the last Sunday of a 31-day month. 1970-01-01 was a Thursday. */
+static int64_t value_last_sunday(unsigned year, unsigned month)
+{
+    int64_t days = value_days_from_civil(year, month, 31);
+    int64_t dow = ((days % 7) + 7 + 4) % 7; /* 0 = Sunday */
+    return 31 - dow;
+}
+
+int p1_time_utc_offset(const p1_time *t)
+{
+    if (!t)
+        return 3600;
+    if (t->dst == 1)
+        return 7200;
+    if (t->dst == 0 || !value_time_fields_ok(t))
+        return 3600;
+    /* No letter (DSMR 2.2/3.0, Iskra IE5T): the EU rule. Summer time runs from the last Sunday of
+     * March 01:00 UTC (02:00 local) to the last Sunday of October 01:00 UTC (03:00 summer time).
+     * Compared in local wall-clock minutes: summer iff [March LS 02:00, October LS 02:00). The
+     * autumn hour 02:00-02:59 happens twice and is read as winter time (the later one); the
+     * spring hour 02:00-02:59 does not exist and is read as summer time. */
+    if (t->month < 3 || t->month > 10)
+        return 3600;
+    if (t->month > 3 && t->month < 10)
+        return 7200;
+    unsigned ls = (unsigned)value_last_sunday(t->year, t->month);
+    unsigned minute_of_month = ((unsigned)t->day * 24u + t->hour) * 60u + t->minute;
+    unsigned switch_at = (ls * 24u + 2u) * 60u;
+    if (t->month == 3)
+        return minute_of_month >= switch_at ? 7200 : 3600;
+    return minute_of_month < switch_at ? 7200 : 3600;
+}
+
+int p1_time_to_unix(const p1_time *t, int64_t *out)
+{
+    if (!t || !out || !t->valid || !value_time_fields_ok(t))
+        return -1;
+    int64_t days = value_days_from_civil(t->year, t->month, t->day);
+    int64_t s = days * 86400 + (int64_t)t->hour * 3600 + (int64_t)t->minute * 60 + t->second;
+    *out = s - p1_time_utc_offset(t);
+    return 0;
+}
+
+static size_t value_put_u8(char *p, unsigned v)
+{
+    size_t n = 0;
+    if (v >= 100)
+        p[n++] = (char)('0' + v / 100);
+    if (v >= 10)
+        p[n++] = (char)('0' + v / 10 % 10);
+    p[n++] = (char)('0' + v % 10);
+    return n;
+}
+
+size_t p1_obis_format(const p1_obis *o, char *out, size_t cap)
+{
+    char buf[24]; /* "255-255:255.255.255.255" + NUL */
+    size_t n = 0;
+    n += value_put_u8(buf + n, o->a);
+    buf[n++] = '-';
+    n += value_put_u8(buf + n, o->b);
+    buf[n++] = ':';
+    n += value_put_u8(buf + n, o->c);
+    buf[n++] = '.';
+    n += value_put_u8(buf + n, o->d);
+    buf[n++] = '.';
+    n += value_put_u8(buf + n, o->e);
+    if (o->f != 255) {
+        buf[n++] = '.';
+        n += value_put_u8(buf + n, o->f);
+    }
+    buf[n] = '\0';
+    /* A short buffer gets a truncated, still terminated string (snprintf's contract). */
+    if (cap > 0) {
+        size_t c = n < cap ? n : cap - 1;
+        memcpy(out, buf, c);
+        out[c] = '\0';
+    }
+    return n;
+}

@@ -1,0 +1,1084 @@
+/* config.c: the configuration key table and everything it drives: file parser, flags, --help,
+ * --check-config output and the Markdown reference. */
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p1/crypt.h"
+
+typedef enum config_type {
+    CT_STRING,
+    CT_INT,
+    CT_BOOL,
+    CT_ENUM,
+    CT_DURATION,
+    CT_ADDR,
+} config_type;
+
+/* One key. Offsets point into struct config, or into struct config_source for section "source". */
+typedef struct config_key {
+    const char *section;
+    const char *name;
+    config_type type;
+    const char *def;     /* default as written in the file */
+    int64_t min, max;    /* int: the value; duration: milliseconds */
+    const char *choices; /* enum: "a|b|c"; the value stored is the index */
+    const char *flag;    /* short flag besides --SECTION-NAME, or NULL */
+    const char *arg;     /* placeholder in --help */
+    unsigned kinds;      /* source keys: kinds it applies to; 0 = all */
+    int secret;          /* masked in --check-config output */
+    size_t offset, size;
+    const char *help;
+} config_key;
+
+#define G(f) offsetof(config, f), sizeof(((config *)0)->f)
+#define S(f) offsetof(config_source, f), sizeof(((config_source *)0)->f)
+#define STREAM (CONFIG_SERIAL | CONFIG_TCP)
+#define DAY_MS 86400000LL
+
+/* The table. Order = order in --help, --check-config and the docs. */
+static const config_key config_keys[] = {
+    {"http", "listen", CT_ADDR, "127.0.0.1:8080", 0, 0, NULL, "--listen", "ADDR:PORT", 0, 0,
+     G(http_listen),
+     "Address of the HTTP API and dashboard: 127.0.0.1:8080, [::1]:8080, 0.0.0.0:80. Port 0 picks a "
+     "free port (logged)."},
+    {"http", "token", CT_STRING, "", 0, 0, NULL, "--token", "TOKEN", 0, 1, G(http_token),
+     "Bearer token every HTTP request must carry; empty = no token."},
+    {"http", "basic_user", CT_STRING, "", 0, 0, NULL, NULL, "USER", 0, 0, G(http_basic_user),
+     "HTTP basic-auth user; empty = no basic auth."},
+    {"http", "basic_pass", CT_STRING, "", 0, 0, NULL, NULL, "PASS", 0, 1, G(http_basic_pass),
+     "HTTP basic-auth password."},
+    {"http", "cors_origin", CT_STRING, "*", 0, 0, NULL, NULL, "ORIGIN", 0, 0, G(http_cors_origin),
+     "Access-Control-Allow-Origin sent with GET responses."},
+    {"http", "max_connections", CT_INT, "2048", 1, 100000, NULL, NULL, "N", 0, 0,
+     G(http_max_connections), "Most HTTP connections open at once."},
+    {"http", "timeout", CT_DURATION, "30s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+     G(http_timeout), "Idle HTTP connections are closed after this long."},
+    {"http", "stale", CT_DURATION, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+     G(http_stale), "/healthz reports unhealthy when no telegram arrived for this long."},
+    {"relay", "listen", CT_ADDR, "", 0, 0, NULL, "--relay", "ADDR:PORT", 0, 0, G(relay_listen),
+     "Raw telegram relay (TCP): every accepted telegram of relay meter is sent byte-exact to each "
+     "client. Empty = off. Example: 127.0.0.1:2323."},
+    {"relay", "meter", CT_STRING, "", 0, 0, NULL, NULL, "NAME", 0, 0, G(relay_meter),
+     "Which meter the relay sends; empty = the first configured source."},
+    {"relay", "buffer", CT_INT, "65536", 4096, 16777216, NULL, NULL, "BYTES", 0, 0,
+     G(relay_buffer),
+     "Output buffer per relay client; a client that falls this far behind is dropped."},
+    {"relay", "clients", CT_INT, "64", 1, 4096, NULL, NULL, "N", 0, 0, G(relay_clients),
+     "Most relay clients at once; further connections are closed at once."},
+    {"log", "level", CT_ENUM, "info", 0, 0, "error|warn|info|debug", NULL, "LEVEL", 0, 0,
+     G(log_level), "Most verbose level logged to stderr."},
+    {"store", "db", CT_STRING, "", 0, 0, NULL, "--db", "PATH", 0, 0, G(store_db),
+     "SQLite history database (accepted; the store is not built yet)."},
+
+    {"source", "spec", CT_STRING, "", 0, 0, NULL, NULL, "SPEC", 0, 0, S(spec),
+     "Where the telegrams come from: serial:DEVICE[:auto|115200|9600], tcp:HOST:PORT, file:PATH, "
+     "stdin (or -), sim[:SEED]. Any source key may follow as :key=value."},
+    {"source", "baud", CT_ENUM, "auto", 0, 0, "auto|115200|9600", NULL, "BAUD", CONFIG_SERIAL, 0,
+     S(baud),
+     "Serial speed: 115200 (8N1, DSMR 4/5), 9600 (7E1, DSMR 2.2/3.0), or auto (try 115200 "
+     "first, then alternate)."},
+    {"source", "parity", CT_ENUM, "auto", 0, 0, "auto|none|even", NULL, "PARITY", CONFIG_SERIAL, 0,
+     S(parity),
+     "Serial character format at 115200: none (8N1), even (7E1), or auto (8N1, and text that "
+     "only decodes with bit 7 cleared is taken as 7E1)."},
+    {"source", "detect_timeout", CT_DURATION, "12s", 1000, 600000, NULL, NULL, "DURATION",
+     CONFIG_SERIAL, 0, S(detect_timeout),
+     "baud=auto: switch to the other speed when no telegram decoded for this long."},
+    {"source", "crc", CT_ENUM, "optional", 0, 0, "optional|required|ignore", NULL, "POLICY", 0, 0,
+     S(crc),
+     "CRC policy: optional (verify when sent), required (reject telegrams without CRC), ignore "
+     "(never reject on CRC)."},
+    {"source", "key", CT_STRING, "", 0, 0, NULL, NULL, "HEX", 0, 1, S(key),
+     "Decryption key (32 hex digits) for encrypted meters (Luxembourg Smarty, Austria)."},
+    {"source", "ak", CT_STRING, "", 0, 0, NULL, NULL, "HEX", 0, 1, S(ak),
+     "Authentication key (32 hex digits); empty = the Smarty default 00112233445566778899AABBCCDDEEFF."},
+    {"source", "key_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, S(key_file),
+     "File holding the key on its first line and optionally the authentication key on its second; "
+     "instead of key/ak."},
+    {"source", "idle_timeout", CT_DURATION, "30s", 100, DAY_MS, NULL, NULL, "DURATION",
+     STREAM | CONFIG_STDIN, 0, S(idle_timeout),
+     "No byte for this long: a TCP connection counts as dead and is reopened; a serial line is "
+     "reported idle."},
+    {"source", "reconnect_min", CT_DURATION, "1s", 10, 3600000, NULL, NULL, "DURATION", STREAM, 0,
+     S(reconnect_min), "First delay before reopening a lost device or connection."},
+    {"source", "reconnect_max", CT_DURATION, "30s", 10, 3600000, NULL, NULL, "DURATION", STREAM, 0,
+     S(reconnect_max), "The delay doubles after each failure up to this cap."},
+    {"source", "connect_timeout", CT_DURATION, "10s", 100, 600000, NULL, NULL, "DURATION",
+     CONFIG_TCP, 0, S(connect_timeout), "TCP connect attempts give up after this long."},
+    {"source", "pace", CT_ENUM, "fast", 0, 0, "fast|recorded", NULL, "PACE",
+     CONFIG_FILE | CONFIG_STDIN, 0, S(pace),
+     "Replay as fast as possible, or at the recorded pace (from the telegrams' 0-0:1.0.0 times)."},
+    {"source", "speedup", CT_INT, "1", 1, 100000, NULL, NULL, "N",
+     CONFIG_FILE | CONFIG_STDIN | CONFIG_SIM, 0, S(speedup),
+     "Simulator and pace=recorded: run time this many times faster than real time."},
+    {"source", "interval", CT_DURATION, "1s", 10, 3600000, NULL, NULL, "DURATION", CONFIG_SIM, 0,
+     S(interval), "Simulator: telegram interval in simulated time."},
+    {"source", "seed", CT_INT, "1", 0, 2147483647, NULL, NULL, "N", CONFIG_SIM, 0, S(seed),
+     "Simulator: seed of the simulated household (also sim:SEED)."},
+};
+#define NKEYS (sizeof config_keys / sizeof config_keys[0])
+
+/* ---------------------------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------------------------- */
+
+static void fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+static int copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        return -1;
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        s[--n] = '\0';
+    return s;
+}
+
+static int is_source_key(const config_key *k)
+{
+    return strcmp(k->section, "source") == 0;
+}
+
+static size_t key_index(const config_key *k)
+{
+    return (size_t)(k - config_keys);
+}
+
+static const config_key *find_key(const char *section, const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].name, name) == 0)
+            return &config_keys[i];
+    return NULL;
+}
+
+/* The n-th choice of an enum key into out[cap]. */
+static const char *enum_choice(const config_key *k, int64_t n, char *out, size_t cap)
+{
+    const char *p = k->choices;
+    for (int64_t i = 0; p; i++) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (i == n) {
+            if (len >= cap)
+                len = cap - 1;
+            memcpy(out, p, len);
+            out[len] = '\0';
+            return out;
+        }
+        p = bar ? bar + 1 : NULL;
+    }
+    return "?";
+}
+
+int config_addr_split(const char *s, char *host, size_t hcap, unsigned *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || memchr(s, ':', (size_t)(colon - s)))
+            return -1; /* a bare IPv6 address needs brackets */
+        hlen = (size_t)(colon - s);
+    }
+    if (hlen == 0 || hlen >= hcap)
+        return -1;
+    const char *p = colon + 1;
+    if (*p == '\0' || strlen(p) > 5)
+        return -1;
+    unsigned v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (unsigned)(*p - '0');
+    }
+    if (v > 65535)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = v;
+    return 0;
+}
+
+static int parse_int(const char *s, int64_t *out)
+{
+    if (*s == '\0')
+        return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* "1500ms", "2s", "1.5s", "5m", "1h"; a bare number is seconds. */
+static int parse_duration(const char *s, int64_t *out_ms)
+{
+    int64_t whole = 0, frac = 0, fdiv = 1;
+    const char *p = s;
+    if (!isdigit((unsigned char)*p))
+        return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (whole > INT64_MAX / 100000)
+            return -1;
+        whole = whole * 10 + (*p - '0');
+    }
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return -1;
+        for (; isdigit((unsigned char)*p); p++) {
+            if (fdiv < 1000000) {
+                frac = frac * 10 + (*p - '0');
+                fdiv *= 10;
+            }
+        }
+    }
+    int64_t unit;
+    if (*p == '\0' || strcmp(p, "s") == 0)
+        unit = 1000;
+    else if (strcmp(p, "ms") == 0)
+        unit = 1;
+    else if (strcmp(p, "m") == 0 || strcmp(p, "min") == 0)
+        unit = 60000;
+    else if (strcmp(p, "h") == 0)
+        unit = 3600000;
+    else
+        return -1;
+    *out_ms = whole * unit + frac * unit / fdiv;
+    return 0;
+}
+
+static void format_duration(int64_t ms, char *out, size_t cap)
+{
+    if (ms % 3600000 == 0 && ms >= 3600000)
+        snprintf(out, cap, "%" PRId64 "h", ms / 3600000);
+    else if (ms % 60000 == 0 && ms >= 60000)
+        snprintf(out, cap, "%" PRId64 "m", ms / 60000);
+    else if (ms % 1000 == 0)
+        snprintf(out, cap, "%" PRId64 "s", ms / 1000);
+    else
+        snprintf(out, cap, "%" PRId64 "ms", ms);
+}
+
+/* What a key expects, for error messages. */
+static void expected(const config_key *k, char *out, size_t cap)
+{
+    char a[32], b[32];
+    switch (k->type) {
+    case CT_STRING:
+        snprintf(out, cap, "a string of at most %zu bytes", k->size - 1);
+        break;
+    case CT_INT:
+        snprintf(out, cap, "an integer from %" PRId64 " to %" PRId64, k->min, k->max);
+        break;
+    case CT_BOOL:
+        snprintf(out, cap, "true or false");
+        break;
+    case CT_ENUM:
+        snprintf(out, cap, "one of %s", k->choices);
+        break;
+    case CT_DURATION:
+        format_duration(k->min, a, sizeof a);
+        format_duration(k->max, b, sizeof b);
+        snprintf(out, cap, "a duration from %s to %s (e.g. 500ms, 2s, 5m)", a, b);
+        break;
+    case CT_ADDR:
+        snprintf(out, cap, "HOST:PORT or [IPv6]:PORT%s", k->def[0] == '\0' ? ", or empty for off" : "");
+        break;
+    }
+}
+
+/* Stores value into the key's field of base. Returns 0, or -1 with "expected ..." in err. */
+static int key_set(const config_key *k, void *base, const char *value, char *err, size_t cap)
+{
+    char *field = (char *)base + k->offset;
+    int64_t v = 0;
+    int ok = 1;
+    switch (k->type) {
+    case CT_STRING:
+        ok = strlen(value) < k->size;
+        if (ok)
+            memcpy(field, value, strlen(value) + 1);
+        return ok ? 0 : (expected(k, err, cap), -1);
+    case CT_ADDR: {
+        char host[CONFIG_STR_MAX];
+        unsigned port;
+        ok = strlen(value) < k->size &&
+             (value[0] == '\0' ? k->def[0] == '\0'
+                               : config_addr_split(value, host, sizeof host, &port) == 0);
+        if (ok)
+            memcpy(field, value, strlen(value) + 1);
+        return ok ? 0 : (expected(k, err, cap), -1);
+    }
+    case CT_INT:
+        ok = parse_int(value, &v) == 0 && v >= k->min && v <= k->max;
+        break;
+    case CT_DURATION:
+        ok = parse_duration(value, &v) == 0 && v >= k->min && v <= k->max;
+        break;
+    case CT_BOOL:
+        if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") || !strcasecmp(value, "on") ||
+            !strcmp(value, "1"))
+            v = 1;
+        else if (!strcasecmp(value, "false") || !strcasecmp(value, "no") ||
+                 !strcasecmp(value, "off") || !strcmp(value, "0"))
+            v = 0;
+        else
+            ok = 0;
+        break;
+    case CT_ENUM: {
+        char c[64];
+        ok = 0;
+        for (int64_t i = 0; i < 16; i++) {
+            const char *name = enum_choice(k, i, c, sizeof c);
+            if (strcmp(name, "?") == 0)
+                break;
+            if (strcmp(name, value) == 0) {
+                v = i;
+                ok = 1;
+                break;
+            }
+        }
+        break;
+    }
+    }
+    if (!ok) {
+        expected(k, err, cap);
+        return -1;
+    }
+    memcpy(field, &v, sizeof v);
+    return 0;
+}
+
+/* The key's current value as text, for --check-config. */
+static void key_format(const config_key *k, const void *base, char *out, size_t cap)
+{
+    const char *field = (const char *)base + k->offset;
+    int64_t v;
+    if (k->type == CT_STRING || k->type == CT_ADDR) {
+        snprintf(out, cap, "%s", k->secret && field[0] ? "********" : field);
+        return;
+    }
+    memcpy(&v, field, sizeof v);
+    switch (k->type) {
+    case CT_INT:
+        snprintf(out, cap, "%" PRId64, v);
+        break;
+    case CT_BOOL:
+        snprintf(out, cap, "%s", v ? "true" : "false");
+        break;
+    case CT_ENUM:
+        enum_choice(k, v, out, cap);
+        break;
+    case CT_DURATION:
+        format_duration(v, out, cap);
+        break;
+    default:
+        break;
+    }
+}
+
+static void defaults(void *base, int source)
+{
+    char err[CONFIG_ERR_MAX];
+    for (size_t i = 0; i < NKEYS; i++) {
+        const config_key *k = &config_keys[i];
+        if (is_source_key(k) == source && key_set(k, base, k->def, err, sizeof err) < 0)
+            abort(); /* a default outside its own bounds is a bug in the table */
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Sources
+ * ------------------------------------------------------------------------------------------- */
+
+const char *config_kind_name(config_kind k)
+{
+    switch (k) {
+    case CONFIG_SERIAL:
+        return "serial";
+    case CONFIG_TCP:
+        return "tcp";
+    case CONFIG_FILE:
+        return "file";
+    case CONFIG_STDIN:
+        return "stdin";
+    case CONFIG_SIM:
+        return "sim";
+    }
+    return "unknown";
+}
+
+static config_source *source_get(config *c, const char *name, int create, char *err, size_t cap)
+{
+    for (size_t i = 0; i < c->nsources; i++)
+        if (strcmp(c->sources[i].name, name) == 0)
+            return &c->sources[i];
+    if (!create) {
+        fail(err, cap, "no source named '%s' (define it with --source %s=SPEC or [source %s])",
+             name, name, name);
+        return NULL;
+    }
+    if (!meter_name_valid(name)) {
+        fail(err, cap, "source name '%s': expected 1 to %d letters, digits, '_' or '-'", name,
+             METER_NAME_MAX);
+        return NULL;
+    }
+    if (c->nsources >= METERS_MAX) {
+        fail(err, cap, "more than %d sources", METERS_MAX);
+        return NULL;
+    }
+    if (c->nsources == c->capsources) {
+        size_t ncap = c->capsources ? c->capsources * 2 : 8;
+        config_source *l = realloc(c->sources, ncap * sizeof *l);
+        if (!l) {
+            fail(err, cap, "out of memory");
+            return NULL;
+        }
+        c->sources = l;
+        c->capsources = ncap;
+    }
+    config_source *s = &c->sources[c->nsources++];
+    memset(s, 0, sizeof *s);
+    copy_str(s->name, sizeof s->name, name);
+    defaults(s, 1);
+    return s;
+}
+
+/* Sets a source key; `where` prefixes errors. */
+static int source_set(config_source *s, const char *key, const char *value, const char *where,
+                      char *err, size_t cap)
+{
+    const config_key *k = find_key("source", key);
+    char why[CONFIG_ERR_MAX];
+    if (!k) {
+        fail(err, cap, "%s: [source %s] unknown key '%s'", where, s->name, key);
+        return -1;
+    }
+    if (key_set(k, s, value, why, sizeof why) < 0) {
+        fail(err, cap, "%s: [source %s] %s = '%s': expected %s", where, s->name, key, value, why);
+        return -1;
+    }
+    s->set |= 1ull << (key_index(k) & 63);
+    if (strcmp(key, "spec") == 0)
+        copy_str(s->origin, sizeof s->origin, where);
+    return 0;
+}
+
+static int is_baud_word(const char *s)
+{
+    return !strcmp(s, "auto") || !strcmp(s, "115200") || !strcmp(s, "9600");
+}
+
+/* Derives kind and target from spec and applies ":key=value" options and positional arguments. */
+static int source_finish_spec(config_source *s, char *err, size_t cap)
+{
+    char body[CONFIG_STR_MAX];
+    const char *where = s->origin[0] ? s->origin : "config";
+    if (s->spec[0] == '\0') {
+        fail(err, cap, "%s: [source %s] has no spec (serial:DEVICE, tcp:HOST:PORT, file:PATH, "
+                       "stdin or sim[:SEED])",
+             where, s->name);
+        return -1;
+    }
+    copy_str(body, sizeof body, s->spec);
+    /* Options come last: peel ":key=value" segments off the end. */
+    for (;;) {
+        char *colon = strrchr(body, ':');
+        if (!colon || !strchr(colon + 1, '='))
+            break;
+        char *opt = colon + 1, *eq = strchr(opt, '=');
+        *eq = '\0';
+        *colon = '\0';
+        char place[CONFIG_STR_MAX + 32];
+        snprintf(place, sizeof place, "%s: spec option", where);
+        if (strcmp(opt, "spec") == 0) {
+            fail(err, cap, "%s: [source %s] spec option 'spec' is not allowed", where, s->name);
+            return -1;
+        }
+        if (source_set(s, opt, eq + 1, place, err, cap) < 0)
+            return -1;
+    }
+    char *rest = strchr(body, ':');
+    if (rest)
+        *rest++ = '\0';
+    const char *kind = body;
+    if (strcmp(kind, "-") == 0 && !rest)
+        kind = "stdin";
+    if (kind[0] == '/' && !rest && strncmp(kind, "/dev/", 5) == 0) {
+        s->kind = CONFIG_SERIAL;
+        copy_str(s->target, sizeof s->target, kind);
+        return 0;
+    }
+    if (strcmp(kind, "serial") == 0) {
+        s->kind = CONFIG_SERIAL;
+        if (!rest || !*rest)
+            goto bad;
+        char *last = strrchr(rest, ':');
+        if (last && is_baud_word(last + 1)) {
+            *last = '\0';
+            if (source_set(s, "baud", last + 1, where, err, cap) < 0)
+                return -1;
+        }
+        if (!*rest)
+            goto bad;
+        copy_str(s->target, sizeof s->target, rest);
+    } else if (strcmp(kind, "tcp") == 0) {
+        char host[CONFIG_STR_MAX];
+        unsigned port;
+        s->kind = CONFIG_TCP;
+        if (!rest || config_addr_split(rest, host, sizeof host, &port) < 0 || port == 0)
+            goto bad;
+        copy_str(s->target, sizeof s->target, rest);
+    } else if (strcmp(kind, "file") == 0) {
+        s->kind = CONFIG_FILE;
+        if (!rest || !*rest)
+            goto bad;
+        copy_str(s->target, sizeof s->target, rest);
+    } else if (strcmp(kind, "stdin") == 0) {
+        s->kind = CONFIG_STDIN;
+        if (rest && *rest)
+            goto bad;
+        copy_str(s->target, sizeof s->target, "-");
+    } else if (strcmp(kind, "sim") == 0) {
+        s->kind = CONFIG_SIM;
+        if (rest && *rest && source_set(s, "seed", rest, where, err, cap) < 0)
+            return -1;
+        copy_str(s->target, sizeof s->target, "");
+    } else {
+        goto bad;
+    }
+    return 0;
+bad:
+    fail(err, cap,
+         "%s: [source %s] spec '%s': expected serial:DEVICE[:auto|115200|9600], tcp:HOST:PORT, "
+         "file:PATH, stdin or sim[:SEED], each optionally followed by :key=value",
+         where, s->name, s->spec);
+    return -1;
+}
+
+static int read_key_file(config_source *s, char *err, size_t cap)
+{
+    FILE *f = fopen(s->key_file, "re");
+    char line[2][CONFIG_STR_MAX];
+    int n = 0;
+    if (!f) {
+        fail(err, cap, "[source %s] key_file = '%s': %s", s->name, s->key_file, strerror(errno));
+        return -1;
+    }
+    while (n < 2 && fgets(line[n], sizeof line[n], f)) {
+        char *t = trim(line[n]);
+        if (*t == '\0' || *t == '#')
+            continue;
+        memmove(line[n], t, strlen(t) + 1);
+        n++;
+    }
+    fclose(f);
+    if (n == 0) {
+        fail(err, cap, "[source %s] key_file = '%s': expected the key (32 hex digits) on the first "
+                       "line",
+             s->name, s->key_file);
+        return -1;
+    }
+    copy_str(s->key, sizeof s->key, line[0]);
+    if (n > 1)
+        copy_str(s->ak, sizeof s->ak, line[1]);
+    return 0;
+}
+
+static int source_validate(config_source *s, char *err, size_t cap)
+{
+    if (source_finish_spec(s, err, cap) < 0)
+        return -1;
+    for (size_t i = 0; i < NKEYS; i++) {
+        const config_key *k = &config_keys[i];
+        if (!is_source_key(k) || !k->kinds || !(s->set & (1ull << (i & 63))))
+            continue;
+        if (!(k->kinds & s->kind)) {
+            fail(err, cap, "[source %s] key '%s' does not apply to a %s source", s->name, k->name,
+                 config_kind_name(s->kind));
+            return -1;
+        }
+    }
+    if (s->key_file[0]) {
+        if (s->key[0]) {
+            fail(err, cap, "[source %s] set key or key_file, not both", s->name);
+            return -1;
+        }
+        if (read_key_file(s, err, cap) < 0)
+            return -1;
+    }
+    if (s->key[0] || s->ak[0]) {
+        p1_crypt probe;
+        memset(&probe, 0, sizeof probe);
+        if (!s->key[0]) {
+            fail(err, cap, "[source %s] ak is set but key is not", s->name);
+            return -1;
+        }
+        if (p1_crypt_set_keys(&probe, s->key, s->ak[0] ? s->ak : NULL) < 0) {
+            fail(err, cap, "[source %s] key/ak: expected 32 hex digits each", s->name);
+            return -1;
+        }
+    }
+    if (s->reconnect_min > s->reconnect_max) {
+        fail(err, cap, "[source %s] reconnect_min (%" PRId64 " ms) is larger than reconnect_max "
+                       "(%" PRId64 " ms)",
+             s->name, s->reconnect_min, s->reconnect_max);
+        return -1;
+    }
+    return 0;
+}
+
+const config_source *config_find_source(const config *c, const char *name)
+{
+    for (size_t i = 0; i < c->nsources; i++)
+        if (strcmp(c->sources[i].name, name) == 0)
+            return &c->sources[i];
+    return NULL;
+}
+
+int config_source_equal(const config_source *a, const config_source *b)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const config_key *k = &config_keys[i];
+        if (is_source_key(k) &&
+            memcmp((const char *)a + k->offset, (const char *)b + k->offset, k->size) != 0)
+            return 0;
+    }
+    return strcmp(a->spec, b->spec) == 0 && strcmp(a->target, b->target) == 0 &&
+           strcmp(a->key, b->key) == 0 && strcmp(a->ak, b->ak) == 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The config file
+ * ------------------------------------------------------------------------------------------- */
+
+static int load_file(config *c, const char *path, char *err, size_t cap)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        fail(err, cap, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[CONFIG_LINE_MAX + 2];
+    char section[CONFIG_STR_MAX] = "";
+    config_source *src = NULL;
+    int lineno = 0, rc = 0;
+    char where[CONFIG_STR_MAX + 32];
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        if (strlen(line) > CONFIG_LINE_MAX) {
+            fail(err, cap, "%s: line longer than %d bytes", where, CONFIG_LINE_MAX);
+            rc = -1;
+            break;
+        }
+        char *t = trim(line);
+        if (*t == '\0' || *t == '#' || *t == ';')
+            continue;
+        if (*t == '[') {
+            char *end = strchr(t, ']');
+            if (!end || end[1] != '\0') {
+                fail(err, cap, "%s: '%s': expected [section] or [source NAME]", where, t);
+                rc = -1;
+                break;
+            }
+            *end = '\0';
+            char *name = trim(t + 1);
+            src = NULL;
+            if (strncmp(name, "source", 6) == 0 && isspace((unsigned char)name[6])) {
+                char *sname = trim(name + 6);
+                if (config_find_source(c, sname)) {
+                    fail(err, cap, "%s: [source %s] defined twice", where, sname);
+                    rc = -1;
+                    break;
+                }
+                src = source_get(c, sname, 1, err, cap);
+                if (!src) {
+                    char tmp[CONFIG_ERR_MAX];
+                    snprintf(tmp, sizeof tmp, "%s: %s", where, err);
+                    copy_str(err, cap, tmp);
+                    rc = -1;
+                    break;
+                }
+                copy_str(section, sizeof section, "source");
+                copy_str(src->origin, sizeof src->origin, where);
+            } else if (!strcmp(name, "http") || !strcmp(name, "relay") || !strcmp(name, "log") ||
+                       !strcmp(name, "store")) {
+                copy_str(section, sizeof section, name);
+            } else {
+                fail(err, cap, "%s: unknown section [%s]: expected [http], [relay], [log], "
+                               "[store] or [source NAME]",
+                     where, name);
+                rc = -1;
+                break;
+            }
+            continue;
+        }
+        char *eq = strchr(t, '=');
+        if (!eq) {
+            fail(err, cap, "%s: '%s': expected key = value", where, t);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(t), *value = trim(eq + 1);
+        size_t vl = strlen(value);
+        if (vl >= 2 && ((value[0] == '"' && value[vl - 1] == '"') ||
+                        (value[0] == '\'' && value[vl - 1] == '\''))) {
+            value[vl - 1] = '\0';
+            value++;
+        }
+        if (section[0] == '\0') {
+            fail(err, cap, "%s: key '%s' outside a section", where, key);
+            rc = -1;
+            break;
+        }
+        if (src) {
+            if (source_set(src, key, value, where, err, cap) < 0) {
+                rc = -1;
+                break;
+            }
+            continue;
+        }
+        const config_key *k = find_key(section, key);
+        char why[CONFIG_ERR_MAX];
+        if (!k) {
+            fail(err, cap, "%s: [%s] unknown key '%s'", where, section, key);
+            rc = -1;
+            break;
+        }
+        if (key_set(k, c, value, why, sizeof why) < 0) {
+            fail(err, cap, "%s: [%s] %s = '%s': expected %s", where, section, key, value, why);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Flags
+ * ------------------------------------------------------------------------------------------- */
+
+/* "--SECTION-NAME" with '_' -> '-'. */
+static void long_flag(const config_key *k, char *out, size_t cap)
+{
+    snprintf(out, cap, "--%s-%s", k->section, k->name);
+    for (char *p = out; *p; p++)
+        if (*p == '_')
+            *p = '-';
+}
+
+static const config_key *flag_key(const char *flag)
+{
+    char name[96];
+    for (size_t i = 0; i < NKEYS; i++) {
+        const config_key *k = &config_keys[i];
+        if (is_source_key(k))
+            continue;
+        long_flag(k, name, sizeof name);
+        if (strcmp(flag, name) == 0 || (k->flag && strcmp(flag, k->flag) == 0))
+            return k;
+    }
+    return NULL;
+}
+
+/* Splits "--flag=value" or takes the next argument. Returns the value or NULL. */
+static const char *flag_value(int argc, char **argv, int *i, char *flag, size_t fcap)
+{
+    const char *a = argv[*i];
+    const char *eq = strchr(a, '=');
+    if (eq) {
+        size_t n = (size_t)(eq - a);
+        if (n >= fcap)
+            n = fcap - 1;
+        memcpy(flag, a, n);
+        flag[n] = '\0';
+        return eq + 1;
+    }
+    snprintf(flag, fcap, "%s", a);
+    if (*i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+static int is_action(const char *a, config *c)
+{
+    if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+        return c->help = 1;
+    if (!strcmp(a, "--version") || !strcmp(a, "-V"))
+        return c->version = 1;
+    if (!strcmp(a, "--check-config"))
+        return c->check = 1;
+    if (!strcmp(a, "--print-config-doc"))
+        return c->print_doc = 1;
+    return 0;
+}
+
+/* NAME=VALUE of --source/--key/--ak. */
+static int split_named(const char *flag, const char *v, char *name, size_t ncap, const char **val,
+                       char *err, size_t cap)
+{
+    const char *eq = strchr(v, '=');
+    if (!eq || eq == v || (size_t)(eq - v) >= ncap) {
+        fail(err, cap, "%s '%s': expected NAME=%s", flag, v,
+             strcmp(flag, "--source") == 0 ? "SPEC" : "HEX");
+        return -1;
+    }
+    memcpy(name, v, (size_t)(eq - v));
+    name[eq - v] = '\0';
+    *val = eq + 1;
+    return 0;
+}
+
+static int apply_flags(config *c, int argc, char **argv, int pass, char *err, size_t cap)
+{
+    for (int i = 1; i < argc; i++) {
+        char flag[96], name[METER_NAME_MAX + 2];
+        const char *a = argv[i], *v, *val;
+        if (is_action(a, c))
+            continue;
+        if (strncmp(a, "--", 2) != 0) {
+            fail(err, cap, "unexpected argument '%s' (see p1d --help)", a);
+            return -1;
+        }
+        v = flag_value(argc, argv, &i, flag, sizeof flag);
+        if (!v) {
+            fail(err, cap, "%s: missing value (see p1d --help)", flag);
+            return -1;
+        }
+        if (!strcmp(flag, "--config")) {
+            if (pass == 0 && copy_str(c->file, sizeof c->file, v) < 0) {
+                fail(err, cap, "--config: path too long");
+                return -1;
+            }
+            continue;
+        }
+        if (pass == 0)
+            continue;
+        if (!strcmp(flag, "--source") || !strcmp(flag, "--key") || !strcmp(flag, "--ak")) {
+            int is_src = !strcmp(flag, "--source");
+            if (split_named(flag, v, name, sizeof name, &val, err, cap) < 0)
+                return -1;
+            config_source *s = source_get(c, name, is_src, err, cap);
+            if (!s) {
+                char tmp[CONFIG_ERR_MAX];
+                snprintf(tmp, sizeof tmp, "%s %s: %s", flag, name, err);
+                copy_str(err, cap, tmp);
+                return -1;
+            }
+            if (source_set(s, is_src ? "spec" : flag + 2, val, flag, err, cap) < 0)
+                return -1;
+            continue;
+        }
+        const config_key *k = flag_key(flag);
+        char why[CONFIG_ERR_MAX];
+        if (!k) {
+            fail(err, cap, "unknown option '%s' (see p1d --help)", flag);
+            return -1;
+        }
+        if (key_set(k, c, v, why, sizeof why) < 0) {
+            fail(err, cap, "%s '%s': expected %s", flag, v, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int config_load(config *c, int argc, char **argv, char *err, size_t cap)
+{
+    memset(c, 0, sizeof *c);
+    defaults(c, 0);
+    if (apply_flags(c, argc, argv, 0, err, cap) < 0)
+        return -1;
+    if (c->help || c->version || c->print_doc)
+        return 0;
+    if (c->file[0] && load_file(c, c->file, err, cap) < 0)
+        return -1;
+    /* --key/--ak refer to sources that --source may define later on the line: sources first. */
+    if (apply_flags(c, argc, argv, 1, err, cap) < 0)
+        return -1;
+    for (size_t i = 0; i < c->nsources; i++)
+        if (source_validate(&c->sources[i], err, cap) < 0)
+            return -1;
+    if (c->relay_meter[0] && !config_find_source(c, c->relay_meter)) {
+        fail(err, cap, "[relay] meter = '%s': expected the name of a configured source",
+             c->relay_meter);
+        return -1;
+    }
+    return 0;
+}
+
+void config_free(config *c)
+{
+    free(c->sources);
+    c->sources = NULL;
+    c->nsources = c->capsources = 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Output
+ * ------------------------------------------------------------------------------------------- */
+
+void config_print(const config *c, FILE *f)
+{
+    char v[CONFIG_STR_MAX + 16];
+    const char *section = "";
+    fprintf(f, "# p1d effective configuration%s%s\n", c->file[0] ? " from " : " (no config file)",
+            c->file);
+    for (size_t i = 0; i < NKEYS; i++) {
+        const config_key *k = &config_keys[i];
+        if (is_source_key(k))
+            continue;
+        if (strcmp(section, k->section) != 0) {
+            section = k->section;
+            fprintf(f, "\n[%s]\n", section);
+        }
+        key_format(k, c, v, sizeof v);
+        fprintf(f, "%s = %s\n", k->name, v);
+    }
+    for (size_t s = 0; s < c->nsources; s++) {
+        const config_source *src = &c->sources[s];
+        fprintf(f, "\n[source %s]\n", src->name);
+        fprintf(f, "# kind %s%s%s\n", config_kind_name(src->kind), src->target[0] ? ", " : "",
+                src->target);
+        for (size_t i = 0; i < NKEYS; i++) {
+            const config_key *k = &config_keys[i];
+            if (!is_source_key(k) || (k->kinds && !(k->kinds & src->kind)))
+                continue;
+            if (!strcmp(k->name, "key_file") && !src->key_file[0])
+                continue;
+            key_format(k, src, v, sizeof v);
+            fprintf(f, "%s = %s\n", k->name, v);
+        }
+    }
+}
+
+static void kinds_text(unsigned kinds, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (!kinds) {
+        snprintf(out, cap, "all");
+        return;
+    }
+    for (unsigned b = 1; b <= CONFIG_SIM; b <<= 1) {
+        if (kinds & b) {
+            size_t n = strlen(out);
+            snprintf(out + n, cap - n, "%s%s", n ? ", " : "", config_kind_name((config_kind)b));
+        }
+    }
+}
+
+void config_usage(FILE *f)
+{
+    char flag[96], lhs[160];
+    fprintf(f,
+            "Usage: p1d [OPTIONS]\n"
+            "Reads DSMR P1 smart meters (serial, TCP, file, simulator) and serves their readings "
+            "over HTTP.\n\n"
+            "  --source NAME=SPEC     add a meter (repeatable); SPEC is one of\n"
+            "                           serial:DEVICE[:auto|115200|9600]  tcp:HOST:PORT  "
+            "file:PATH  stdin  sim[:SEED]\n"
+            "                         followed by any source key as :key=value "
+            "(tcp:127.0.0.1:2001:idle_timeout=10s)\n"
+            "  --key NAME=HEX         decryption key of source NAME (32 hex digits)\n"
+            "  --ak NAME=HEX          authentication key of source NAME\n"
+            "  --config FILE          read an INI-style config file (flags override it)\n"
+            "  --check-config         parse and validate, print the effective config, exit 0 "
+            "(or 2)\n"
+            "  --print-config-doc     print the key reference in Markdown\n"
+            "  --help, --version\n\n"
+            "Settings ([section] key = value in the config file, or the flag):\n");
+    for (size_t i = 0; i < NKEYS; i++) {
+        const config_key *k = &config_keys[i];
+        if (is_source_key(k))
+            continue;
+        long_flag(k, flag, sizeof flag);
+        if (k->flag)
+            snprintf(lhs, sizeof lhs, "%s, %s %s", k->flag, flag, k->arg);
+        else
+            snprintf(lhs, sizeof lhs, "%s %s", flag, k->arg);
+        fprintf(f, "  %-40s %s (default: %s)\n", lhs, k->help, k->def[0] ? k->def : "empty");
+    }
+    fprintf(f, "\nSource keys ([source NAME] in the config file, or :key=value in the SPEC):\n");
+    for (size_t i = 0; i < NKEYS; i++) {
+        const config_key *k = &config_keys[i];
+        char kinds[64];
+        if (!is_source_key(k))
+            continue;
+        kinds_text(k->kinds, kinds, sizeof kinds);
+        snprintf(lhs, sizeof lhs, "%s %s", k->name, k->arg);
+        fprintf(f, "  %-40s %s (default: %s; %s)\n", lhs, k->help, k->def[0] ? k->def : "empty",
+                kinds);
+    }
+    fprintf(f, "\nSignals: SIGTERM/SIGINT exit cleanly, SIGHUP re-reads the config file.\n"
+               "Exit status: 0 clean exit, 1 runtime failure, 2 usage or configuration error.\n");
+}
+
+void config_print_doc(FILE *f)
+{
+    char flag[96], exp[CONFIG_ERR_MAX];
+    const char *section = "";
+    for (size_t i = 0; i < NKEYS; i++) {
+        const config_key *k = &config_keys[i];
+        if (strcmp(section, k->section) != 0) {
+            section = k->section;
+            if (is_source_key(k))
+                fprintf(f, "\n### [source NAME]\n\nAlso settable as `:key=value` after the "
+                           "`--source NAME=SPEC`.\n\n| key | type | default | applies to | "
+                           "meaning |\n|---|---|---|---|---|\n");
+            else
+                fprintf(f, "\n### [%s]\n\n| key | flag | type | default | meaning |\n"
+                           "|---|---|---|---|---|\n",
+                        section);
+        }
+        expected(k, exp, sizeof exp);
+        if (is_source_key(k)) {
+            char kinds[64];
+            kinds_text(k->kinds, kinds, sizeof kinds);
+            fprintf(f, "| `%s` | %s | `%s` | %s | %s |\n", k->name, exp, k->def, kinds, k->help);
+        } else {
+            long_flag(k, flag, sizeof flag);
+            fprintf(f, "| `%s` | `%s`%s%s%s | %s | `%s` | %s |\n", k->name, flag,
+                    k->flag ? ", `" : "", k->flag ? k->flag : "", k->flag ? "`" : "", exp, k->def,
+                    k->help);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+/* config.h: p1d's configuration: one table of keys drives the config file, the flags, --help,
+ * --check-config and the reference in docs/CONFIG.md. */
+#ifndef P1D_CONFIG_H
+#define P1D_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "meter.h"
+
+#define CONFIG_STR_MAX 256  /* paths, specs, addresses */
+#define CONFIG_LINE_MAX 1024 /* one line of the config file */
+#define CONFIG_ERR_MAX 512  /* one error message */
+
+/* Source kinds; the bit values are the `kinds` mask of the source keys. */
+typedef enum config_kind {
+    CONFIG_SERIAL = 1 << 0,
+    CONFIG_TCP = 1 << 1,
+    CONFIG_FILE = 1 << 2,
+    CONFIG_STDIN = 1 << 3,
+    CONFIG_SIM = 1 << 4,
+} config_kind;
+
+/* Values of the enum keys, in the order of their choices in the table. */
+enum { CONFIG_BAUD_AUTO = 0, CONFIG_BAUD_115200, CONFIG_BAUD_9600 };
+enum { CONFIG_PARITY_AUTO = 0, CONFIG_PARITY_NONE, CONFIG_PARITY_EVEN };
+enum { CONFIG_PACE_FAST = 0, CONFIG_PACE_RECORDED };
+/* crc: optional|required|ignore, the values of p1_crc_policy. */
+
+/* One source ([source NAME] or --source NAME=SPEC). Durations are milliseconds. */
+typedef struct config_source {
+    char name[METER_NAME_MAX + 1];
+    char spec[CONFIG_STR_MAX];   /* as configured, options included */
+    char origin[CONFIG_STR_MAX]; /* where the spec came from: "FILE:LINE" or "--source" */
+    config_kind kind;            /* derived from spec */
+    char target[CONFIG_STR_MAX]; /* device path, HOST:PORT, or file path (derived) */
+    int64_t baud, parity, detect_timeout, crc, idle_timeout, reconnect_min, reconnect_max,
+        connect_timeout, pace, speedup, interval, seed;
+    char key[CONFIG_STR_MAX];    /* 32 hex digits or "" (key_file resolved into key/ak) */
+    char ak[CONFIG_STR_MAX];
+    char key_file[CONFIG_STR_MAX];
+    uint64_t set;                /* bit i: source key i was set explicitly */
+} config_source;
+
+typedef struct config {
+    char file[CONFIG_STR_MAX];   /* --config FILE, "" none */
+    char http_listen[128], http_token[128], http_basic_user[64], http_basic_pass[128],
+        http_cors_origin[128];
+    int64_t http_max_connections, http_timeout, http_stale;
+    char relay_listen[128];      /* "" = relay off */
+    char relay_meter[METER_NAME_MAX + 1];
+    int64_t relay_buffer, relay_clients;
+    int64_t log_level;           /* log_level */
+    char store_db[CONFIG_STR_MAX];
+    int check, help, version, print_doc; /* actions asked for on the command line */
+    config_source *sources;      /* owned; in configuration order */
+    size_t nsources, capsources;
+} config;
+
+/* Builds c from defaults, the config file (--config) and the flags in argv, in that order of
+ * precedence (flags win). Returns 0, or -1 with a message naming the place, key, value and what
+ * is expected in err[cap]. c must be freed with config_free() either way. */
+int config_load(config *c, int argc, char **argv, char *err, size_t cap);
+/* Frees what config_load allocated; accepts a zeroed config. */
+void config_free(config *c);
+/* Writes the effective configuration in config-file syntax (secrets masked). */
+void config_print(const config *c, FILE *f);
+/* Writes --help, generated from the key table. */
+void config_usage(FILE *f);
+/* Writes the key reference in Markdown (docs/CONFIG.md), generated from the key table. */
+void config_print_doc(FILE *f);
+/* The source named name, or NULL. */
+const config_source *config_find_source(const config *c, const char *name);
+/* 1 when two sources are configured identically (same spec and every key). */
+int config_source_equal(const config_source *a, const config_source *b);
+/* Name of a kind ("serial", "tcp", "file", "stdin", "sim"). */
+const char *config_kind_name(config_kind k);
+/* Splits "HOST:PORT" or "[V6]:PORT" into host[hcap] (brackets removed) and the port.
+ * Returns 0, or -1 when the form is wrong or the port is not 0..65535. */
+int config_addr_split(const char *s, char *host, size_t hcap, unsigned *port);
+
+#endif

@@ -1,0 +1,1174 @@
+/* http.c: the HTTP API server: libmicrohttpd driven by the daemon's epoll loop, routing, auth,
+ * CORS, per-reading response caches and every endpoint (the SSE fan-out lives in http_sse.c). */
+#define _GNU_SOURCE /* gmtime_r, accept4-era socket flags */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include <microhttpd.h>
+
+#include "homewizard.h"
+#include "http_sse.h"
+#include "json.h"
+#include "log.h"
+#include "metrics.h"
+#include "reading_json.h"
+
+#define HTTP_URL_MAX 2048              /* bytes of a request target; longer is 414 */
+#define HTTP_HEADERS_MAX 100           /* request header fields; more is 431 */
+#define HTTP_CONN_MEMORY (32 * 1024)   /* MHD's per-connection pool: bounds request line+headers */
+#define HTTP_HEADER_DEADLINE_MS 10000  /* a request's headers must arrive within this (slowloris) */
+#define HTTP_SWEEP_MS 1000             /* how often connections are checked against the deadline */
+#define HTTP_BACKLOG 1024              /* listen() backlog: bursts of SSE clients reconnecting */
+#define HTTP_JSON_MAX (4u << 20)       /* bytes of one generated JSON body */
+#define HTTP_LOG_BURST 5               /* MHD log lines per second before they are counted only */
+
+/* One TCP connection, tracked to cut off clients that send their headers too slowly: MHD's own
+ * timeout only measures idleness, and one byte a second is never idle. */
+typedef struct http_conn {
+    struct http_conn *prev, *next;
+    int fd;
+    int64_t since_ms;  /* start of the current wait for request headers */
+    uint8_t waiting;   /* 1 between requests (or before the first), 0 while one is handled */
+} http_conn;
+
+/* Per-meter bodies built once per reading; requests then only copy or share them. */
+typedef struct http_cache {
+    const meter *m;
+    uint64_t now_seq;  /* reading the event JSON below was built from; 0 none */
+    char *now;         /* {"meter","seq","received","received_ms","reading"}: the SSE data */
+    size_t now_len;
+    size_t now_split;  /* offset of "reading": where /api/now inserts "age_s" */
+    uint64_t hw_seq;
+    struct MHD_Response *hw;  /* GET /api/v1/data, shared by every request until the next reading */
+    uint64_t p1_seq;
+    struct MHD_Response *p1;  /* GET /p1.json */
+    uint64_t tg_seq;
+    struct MHD_Response *tg;  /* GET /api/v1/telegram */
+} http_cache;
+
+struct http {
+    loop *l;
+    meters *ms;
+    http_options o;
+    struct MHD_Daemon *d;
+    int listen_fd;
+    loop_watch *watch;
+    loop_timer *timer;   /* MHD's next timeout, or 0 ms after a resume */
+    loop_timer *sweep;
+    unsigned port;
+    int running;         /* inside MHD_run() */
+    int kicked;          /* a resume happened while running: run again at once */
+    int hooked;
+    http_sse *sse;
+    http_cache *cache;
+    size_t ncache, capcache;
+    http_conn *conns;
+    char bearer[sizeof ((http_options *)0)->token + 8];          /* "Bearer <token>" */
+    char basic[((sizeof ((http_options *)0)->basic_user +
+                 sizeof ((http_options *)0)->basic_pass) * 4) / 3 + 16]; /* "Basic <base64>" */
+    char mark_bad, mark_long;  /* addresses returned by the URI logger to flag a request */
+    char mark_seen;            /* a request whose headers were seen; answered on the next call */
+    int64_t log_sec;
+    unsigned log_lines;
+    unsigned log_suppressed;
+};
+
+enum route {
+    R_NONE,
+    R_HW_DEVICE,
+    R_HW_DATA,
+    R_HW_TELEGRAM,
+    R_NOW,
+    R_STREAM,
+    R_METERS,
+    R_METER,
+    R_P1JSON,
+    R_METRICS,
+    R_HEALTHZ,
+};
+
+void http_options_default(http_options *o)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->listen, sizeof o->listen, "127.0.0.1:8080");
+    snprintf(o->cors_origin, sizeof o->cors_origin, "*");
+    o->max_connections = 2048;
+    o->timeout_s = 30;
+    o->stale_s = 60;
+    o->firmware = P1_VERSION;
+}
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+/* "2024-01-01T11:00:00.123Z" from wall-clock milliseconds. */
+static void iso_utc(int64_t ms, char out[48])
+{
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!gmtime_r(&sec, &tm)) {
+        snprintf(out, 48, "1970-01-01T00:00:00.000Z");
+        return;
+    }
+    snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+/* Compares a client-supplied credential with the expected one in time independent of where they
+ * differ (the loop runs over the expected length whatever the input). */
+static int ct_equal(const char *given, const char *expected)
+{
+    size_t gl = strlen(given), el = strlen(expected);
+    unsigned char d = (unsigned char)(gl != el);
+    for (size_t i = 0; i < el; i++)
+        d |= (unsigned char)((i < gl ? given[i] : 0) ^ expected[i]);
+    return d == 0;
+}
+
+static void base64(const char *in, size_t n, char *out, size_t cap)
+{
+    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 5 < cap; i += 3) {
+        uint32_t v = (uint32_t)(unsigned char)in[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)(unsigned char)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= (uint32_t)(unsigned char)in[i + 2];
+        out[o++] = t[(v >> 18) & 63];
+        out[o++] = t[(v >> 12) & 63];
+        out[o++] = i + 1 < n ? t[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? t[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+static const meter *first_meter(const http *h)
+{
+    return h->ms->n ? h->ms->list[0] : NULL;
+}
+
+static http_cache *cache_for(http *h, const meter *m)
+{
+    for (size_t i = 0; i < h->ncache; i++)
+        if (h->cache[i].m == m)
+            return &h->cache[i];
+    if (h->ncache == h->capcache) {
+        size_t cap = h->capcache ? h->capcache * 2 : 4;
+        http_cache *c = realloc(h->cache, cap * sizeof *c);
+        if (!c)
+            return NULL;
+        h->cache = c;
+        h->capcache = cap;
+    }
+    http_cache *k = &h->cache[h->ncache++];
+    memset(k, 0, sizeof *k);
+    k->m = m;
+    return k;
+}
+
+/* ---- responses ---------------------------------------------------------------------------- */
+
+static void add_common(void *user, struct MHD_Response *r)
+{
+    http *h = user;
+    if (h->o.cors_origin[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, h->o.cors_origin);
+}
+
+static enum MHD_Result queue_once(struct MHD_Connection *c, unsigned status,
+                                  struct MHD_Response *r)
+{
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* A response owning the malloc'd body (MHD frees it), with the common headers. */
+static struct MHD_Response *body_response(http *h, char *body, size_t len, const char *ctype)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(body);
+        return NULL;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    add_common(h, r);
+    return r;
+}
+
+static enum MHD_Result reply_error(http *h, struct MHD_Connection *c, unsigned status,
+                                   const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static enum MHD_Result reply_error(http *h, struct MHD_Connection *c, unsigned status,
+                                   const char *code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_w w;
+    if (json_init_alloc(&w, 512, 4096, 0) < 0)
+        return MHD_NO;
+    json_obj_begin(&w);
+    json_key(&w, "error");
+    json_obj_begin(&w);
+    json_kv_str(&w, "code", code);
+    json_kv_str(&w, "message", msg);
+    json_obj_end(&w);
+    json_obj_end(&w);
+    if (!json_ok(&w)) {
+        json_free(&w);
+        return MHD_NO;
+    }
+    struct MHD_Response *r = body_response(h, w.buf, w.len, "application/json");
+    if (!r)
+        return MHD_NO;
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, OPTIONS");
+    if (status == MHD_HTTP_UNAUTHORIZED) {
+        if (h->bearer[0])
+            MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"p1d\"");
+        if (h->basic[0])
+            MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                    "Basic realm=\"p1d\", charset=\"UTF-8\"");
+    }
+    return queue_once(c, status, r);
+}
+
+/* Sends what w holds as the JSON body (w's buffer is handed to MHD), or 500 if it overflowed. */
+static enum MHD_Result reply_json(http *h, struct MHD_Connection *c, unsigned status, json_w *w)
+{
+    if (!json_ok(w)) {
+        json_free(w);
+        return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                           "response too large");
+    }
+    return queue_once(c, status, body_response(h, w->buf, w->len, "application/json"));
+}
+
+static int json_start(json_w *w, size_t initial)
+{
+    return json_init_alloc(w, initial, HTTP_JSON_MAX, 0);
+}
+
+/* ---- per-reading caches ------------------------------------------------------------------- */
+
+/* Builds the event JSON of sample s once: the SSE data and, with "age_s" spliced in, /api/now. */
+static int cache_now(http_cache *k, const meter *m, const meter_sample *s)
+{
+    if (k->now && k->now_seq == s->seq)
+        return 0;
+    json_w w;
+    if (json_start(&w, 8192) < 0)
+        return -ENOMEM;
+    char when[48];
+    iso_utc(s->received_ms, when);
+    json_obj_begin(&w);
+    json_kv_str(&w, "meter", m->name);
+    json_key(&w, "seq");
+    json_uint(&w, s->seq);
+    json_kv_str(&w, "received", when);
+    json_kv_int(&w, "received_ms", s->received_ms);
+    size_t split = w.len + 1; /* past the ',' that json_key() writes next */
+    json_key(&w, "reading");
+    reading_json_reading(&w, &s->reading);
+    json_obj_end(&w);
+    if (!json_ok(&w)) {
+        json_free(&w);
+        return -E2BIG;
+    }
+    free(k->now);
+    k->now = w.buf;
+    k->now_len = w.len;
+    k->now_split = split;
+    k->now_seq = s->seq;
+    return 0;
+}
+
+/* Replaces a cached shared response; MHD keeps the old one alive for connections still sending
+ * it (MHD_queue_response holds its own reference). */
+static void cache_set(struct MHD_Response **slot, uint64_t *seq_slot, struct MHD_Response *r,
+                      uint64_t seq)
+{
+    if (*slot)
+        MHD_destroy_response(*slot);
+    *slot = r;
+    *seq_slot = seq;
+}
+
+/* The Netduino-compatible /p1.json: NL tariff 2 = "high" (normal), tariff 1 = "low". */
+static void p1json(json_w *w, const p1_reading *r)
+{
+    struct {
+        const char *key;
+        p1_micro v;
+    } f[] = {
+        {"usageHighkWh", r->import[2]},    {"usageLowkWh", r->import[1]},
+        {"productionHighkWh", r->export_[2]}, {"productionLowkWh", r->export_[1]},
+        {"currentUsagekW", r->power_import}, {"currentProductionkW", r->power_export},
+    };
+    json_obj_begin(w);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        if (f[i].v == P1_ABSENT)
+            continue;
+        json_key(w, f[i].key);
+        json_fixed(w, f[i].v / 1000, 3);
+    }
+    json_obj_end(w);
+}
+
+enum { BODY_HW, BODY_P1, BODY_TG };
+
+/* The shared response of one per-reading body, rebuilt when the meter has a newer reading. */
+static struct MHD_Response *cached(http *h, const meter *m, int which)
+{
+    const meter_sample *s = meter_latest(m);
+    http_cache *k = s ? cache_for(h, m) : NULL;
+    if (!k)
+        return NULL;
+    struct MHD_Response **slot = which == BODY_HW ? &k->hw : which == BODY_P1 ? &k->p1 : &k->tg;
+    uint64_t *seq = which == BODY_HW ? &k->hw_seq : which == BODY_P1 ? &k->p1_seq : &k->tg_seq;
+    if (*slot && *seq == s->seq)
+        return *slot;
+    struct MHD_Response *r;
+    if (which == BODY_TG) {
+        char *copy = malloc(m->raw_len ? m->raw_len : 1);
+        if (!copy)
+            return NULL;
+        memcpy(copy, m->raw, m->raw_len);
+        r = body_response(h, copy, m->raw_len, "text/plain; charset=us-ascii");
+    } else {
+        json_w w;
+        if (json_start(&w, 4096) < 0)
+            return NULL;
+        if (which == BODY_HW)
+            homewizard_data(&w, &s->reading, m->raw, m->raw_len);
+        else
+            p1json(&w, &s->reading);
+        if (!json_ok(&w)) {
+            json_free(&w);
+            return NULL;
+        }
+        r = body_response(h, w.buf, w.len, "application/json");
+    }
+    if (!r)
+        return NULL;
+    cache_set(slot, seq, r, s->seq);
+    return r;
+}
+
+/* Every accepted reading: format it once, keep it for /api/now, fan it out to SSE clients. */
+static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_t *raw,
+                       size_t raw_len)
+{
+    (void)raw;
+    (void)raw_len;
+    http *h = user;
+    http_cache *k = cache_for(h, m);
+    if (!k || cache_now(k, m, s) < 0) {
+        log_warn("http: meter %s: reading %" PRIu64 " not published (out of memory)", m->name,
+                 s->seq);
+        return;
+    }
+    if (http_sse_publish(h->sse, m, s->seq, k->now, k->now_len) < 0)
+        log_warn("http: meter %s: reading %" PRIu64 " not streamed", m->name, s->seq);
+}
+
+/* ---- endpoints ---------------------------------------------------------------------------- */
+
+static enum MHD_Result no_reading(http *h, struct MHD_Connection *c, const meter *m)
+{
+    return reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "no_reading",
+                       "meter %s has not delivered a telegram yet", m->name);
+}
+
+static enum MHD_Result ep_now(http *h, struct MHD_Connection *c, const meter *m)
+{
+    const meter_sample *s = meter_latest(m);
+    if (!s)
+        return no_reading(h, c, m);
+    http_cache *k = cache_for(h, m);
+    if (!k || cache_now(k, m, s) < 0)
+        return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+    int64_t age = loop_wall_ms() - s->received_ms;
+    if (age < 0)
+        age = 0;
+    char ins[48];
+    int n = snprintf(ins, sizeof ins, "\"age_s\":%" PRId64 ".%03d,", age / 1000, (int)(age % 1000));
+    size_t len = k->now_len + (size_t)n;
+    char *body = malloc(len + 1);
+    if (!body)
+        return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+    memcpy(body, k->now, k->now_split);
+    memcpy(body + k->now_split, ins, (size_t)n);
+    memcpy(body + k->now_split + (size_t)n, k->now + k->now_split, k->now_len - k->now_split);
+    body[len] = '\0';
+    return queue_once(c, MHD_HTTP_OK, body_response(h, body, len, "application/json"));
+}
+
+static void meter_json(json_w *w, const meter *m, int64_t now)
+{
+    char when[48];
+    const meter_sample *s = meter_latest(m);
+    json_obj_begin(w);
+    json_kv_str(w, "name", m->name);
+    json_kv_str(w, "source", m->source);
+    json_kv_str(w, "kind", m->kind);
+    json_kv_str(w, "state", meter_state_name(m->state));
+    json_key(w, "connected_since");
+    if (m->connected_ms > 0) {
+        iso_utc(m->connected_ms, when);
+        json_str(w, when);
+    } else {
+        json_null(w);
+    }
+    json_key(w, "last_telegram");
+    if (s) {
+        iso_utc(s->received_ms, when);
+        json_str(w, when);
+        json_key(w, "age_s");
+        json_fixed(w, now > s->received_ms ? now - s->received_ms : 0, 3);
+    } else {
+        json_null(w);
+        json_kv_null(w, "age_s");
+    }
+    json_key(w, "seq");
+    json_uint(w, m->seq);
+    json_key(w, "telegrams");
+    json_uint(w, m->telegrams);
+    json_key(w, "rejected");
+    json_uint(w, m->rejected);
+    json_key(w, "crc_errors");
+    json_uint(w, m->crc_errors);
+    json_key(w, "reconnects");
+    json_uint(w, m->reconnects);
+    json_key(w, "bytes");
+    json_uint(w, m->bytes);
+    json_key(w, "detected");
+    if (m->detected[0])
+        json_str(w, m->detected);
+    else
+        json_null(w);
+    json_key(w, "last_error");
+    if (m->last_error[0])
+        json_str(w, m->last_error);
+    else
+        json_null(w);
+    json_obj_end(w);
+}
+
+static enum MHD_Result ep_meters(http *h, struct MHD_Connection *c, const meter *one)
+{
+    json_w w;
+    if (json_start(&w, 4096) < 0)
+        return MHD_NO;
+    int64_t now = loop_wall_ms();
+    if (one) {
+        meter_json(&w, one, now);
+    } else {
+        json_arr_begin(&w);
+        for (size_t i = 0; i < h->ms->n; i++)
+            meter_json(&w, h->ms->list[i], now);
+        json_arr_end(&w);
+    }
+    return reply_json(h, c, MHD_HTTP_OK, &w);
+}
+
+static enum MHD_Result ep_hw_device(http *h, struct MHD_Connection *c, const meter *m)
+{
+    const meter_sample *s = meter_latest(m);
+    const char *id = s && s->reading.equipment_id[0] ? s->reading.equipment_id : m->name;
+    json_w w;
+    if (json_start(&w, 512) < 0)
+        return MHD_NO;
+    homewizard_device(&w, id, h->o.firmware);
+    return reply_json(h, c, MHD_HTTP_OK, &w);
+}
+
+static enum MHD_Result ep_cached(http *h, struct MHD_Connection *c, const meter *m, int which)
+{
+    if (!meter_latest(m))
+        return no_reading(h, c, m);
+    struct MHD_Response *r = cached(h, m, which);
+    if (!r)
+        return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
+    return MHD_queue_response(c, MHD_HTTP_OK, r);
+}
+
+static enum MHD_Result ep_metrics(http *h, struct MHD_Connection *c)
+{
+    char *text;
+    size_t len;
+    int rc = metrics_render(h->ms, loop_wall_ms(), h->o.stale_s, h->o.firmware, &text, &len);
+    if (rc < 0)
+        return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                           "cannot render metrics: %s", strerror(-rc));
+    char extra[512];
+    int n = snprintf(extra, sizeof extra,
+                     "# HELP p1d_http_sse_clients Server-Sent Events clients connected.\n"
+                     "# TYPE p1d_http_sse_clients gauge\n"
+                     "p1d_http_sse_clients %zu\n"
+                     "# HELP p1d_http_sse_dropped_total SSE clients dropped for reading too "
+                     "slowly.\n"
+                     "# TYPE p1d_http_sse_dropped_total counter\n"
+                     "p1d_http_sse_dropped_total %" PRIu64 "\n",
+                     http_sse_clients(h->sse), http_sse_dropped(h->sse));
+    char *grown = realloc(text, len + (size_t)n + 1);
+    if (grown) {
+        memcpy(grown + len, extra, (size_t)n + 1);
+        text = grown;
+        len += (size_t)n;
+    }
+    return queue_once(c, MHD_HTTP_OK, body_response(h, text, len, METRICS_CONTENT_TYPE));
+}
+
+/* Healthy while every meter that is not finished had a telegram within stale_s, and the health
+ * callback (the store) agrees. */
+static int healthy(http *h, char *why, size_t cap)
+{
+    int64_t now = loop_wall_ms();
+    for (size_t i = 0; i < h->ms->n; i++) {
+        const meter *m = h->ms->list[i];
+        if (m->state == METER_STOPPED)
+            continue;
+        const meter_sample *s = meter_latest(m);
+        if (!s) {
+            snprintf(why, cap, "meter %s: no telegram yet", m->name);
+            return 0;
+        }
+        if (now - s->received_ms > (int64_t)h->o.stale_s * 1000) {
+            snprintf(why, cap, "meter %s: no telegram for %" PRId64 " s", m->name,
+                     (now - s->received_ms) / 1000);
+            return 0;
+        }
+    }
+    if (h->o.health && !h->o.health(h->o.health_user, why, cap))
+        return 0;
+    return 1;
+}
+
+static enum MHD_Result ep_healthz(http *h, struct MHD_Connection *c)
+{
+    char why[256] = "unhealthy";
+    int ok = healthy(h, why, sizeof why);
+    json_w w;
+    if (json_start(&w, 256) < 0)
+        return MHD_NO;
+    json_obj_begin(&w);
+    json_kv_str(&w, "status", ok ? "ok" : "unhealthy");
+    if (!ok)
+        json_kv_str(&w, "reason", why);
+    json_obj_end(&w);
+    return reply_json(h, c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, &w);
+}
+
+static enum MHD_Result ep_stream(http *h, struct MHD_Connection *c, const meter *only, int head)
+{
+    if (head) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        if (!r)
+            return MHD_NO;
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+        add_common(h, r);
+        return queue_once(c, MHD_HTTP_OK, r);
+    }
+    const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
+    struct MHD_Response *r = http_sse_open(h->sse, c, only, last);
+    if (!r)
+        return reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                           "cannot open a stream now");
+    return queue_once(c, MHD_HTTP_OK, r);
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+/* Maps a path to a route; for /api/meters/{name}[/now|/stream] copies the name. */
+static enum route route_of(const char *url, char *name, size_t cap)
+{
+    static const struct {
+        const char *path;
+        enum route r;
+    } fixed[] = {
+        {"/api/v1/data", R_HW_DATA}, {"/api", R_HW_DEVICE},     {"/api/v1/telegram", R_HW_TELEGRAM},
+        {"/api/now", R_NOW},         {"/api/stream", R_STREAM}, {"/api/meters", R_METERS},
+        {"/p1.json", R_P1JSON},      {"/metrics", R_METRICS},   {"/healthz", R_HEALTHZ},
+    };
+    name[0] = '\0';
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        if (strcmp(url, fixed[i].path) == 0)
+            return fixed[i].r;
+    static const char pre[] = "/api/meters/";
+    if (strncmp(url, pre, sizeof pre - 1) != 0)
+        return R_NONE;
+    const char *p = url + sizeof pre - 1;
+    const char *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    if (n == 0 || n >= cap)
+        return R_NONE;
+    memcpy(name, p, n);
+    name[n] = '\0';
+    if (!slash)
+        return R_METER;
+    if (strcmp(slash, "/now") == 0)
+        return R_NOW;
+    if (strcmp(slash, "/stream") == 0)
+        return R_STREAM;
+    return R_NONE;
+}
+
+static int authorized(http *h, struct MHD_Connection *c)
+{
+    if (!h->bearer[0] && !h->basic[0])
+        return 1;
+    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!a)
+        return 0;
+    int ok = 0;
+    if (h->bearer[0])
+        ok |= ct_equal(a, h->bearer);
+    if (h->basic[0])
+        ok |= ct_equal(a, h->basic);
+    return ok;
+}
+
+static enum MHD_Result preflight(http *h, struct MHD_Connection *c)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    add_common(h, r);
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                            "Authorization, Last-Event-ID, Cache-Control");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, OPTIONS");
+    return queue_once(c, MHD_HTTP_NO_CONTENT, r);
+}
+
+static http_conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **req)
+{
+    (void)upload;
+    http *h = cls;
+    if (*req == &h->mark_seen) {
+        /* Second call: the request is complete (a GET without body); answer it below. */
+        if (*upload_size) {
+            *upload_size = 0;
+            return MHD_YES;
+        }
+    } else {
+        http_conn *hc = conn_of(c);
+        if (hc)
+            hc->waiting = 0;
+        /* Answers given here, on the first call, make MHD close the connection afterwards:
+         * right for errors and for requests with a body (no endpoint takes one). */
+        if (*req == &h->mark_long)
+            return reply_error(h, c, MHD_HTTP_URI_TOO_LONG, "uri_too_long",
+                               "request target longer than %d bytes", HTTP_URL_MAX);
+        if (*req == &h->mark_bad)
+            return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "bad_request",
+                               "malformed percent-encoding in the request target");
+        if (MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL) > HTTP_HEADERS_MAX)
+            return reply_error(h, c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
+                               "too_many_headers", "more than %d header fields", HTTP_HEADERS_MAX);
+        if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+            !MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST))
+            return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "bad_request",
+                               "HTTP/1.1 request without Host header");
+        int bodyless = (strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+                        strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ||
+                        strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) &&
+                       !MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_CONTENT_LENGTH) &&
+                       !MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        if (bodyless) {
+            /* Answering on the next call keeps the connection alive for the next request. */
+            *req = &h->mark_seen;
+            return MHD_YES;
+        }
+    }
+
+    char name[METER_NAME_MAX + 1];
+    enum route rt = route_of(url, name, sizeof name);
+    if (rt == R_NONE)
+        return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+    if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+        return preflight(h, c);
+    int head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (!head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+        return reply_error(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                           "only GET, HEAD and OPTIONS are allowed");
+    if (!authorized(h, c))
+        return reply_error(h, c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                           "missing or wrong credentials");
+
+    const meter *m = NULL;
+    if (name[0]) {
+        m = meters_find(h->ms, name);
+        if (!m)
+            return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no meter named '%s'",
+                               name);
+    } else if (rt == R_NOW || rt == R_HW_DEVICE || rt == R_HW_DATA || rt == R_HW_TELEGRAM ||
+               rt == R_P1JSON) {
+        m = first_meter(h);
+        if (!m)
+            return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no meter configured");
+    }
+
+    switch (rt) {
+    case R_HW_DATA: return ep_cached(h, c, m, BODY_HW);
+    case R_HW_TELEGRAM: return ep_cached(h, c, m, BODY_TG);
+    case R_P1JSON: return ep_cached(h, c, m, BODY_P1);
+    case R_HW_DEVICE: return ep_hw_device(h, c, m);
+    case R_NOW: return ep_now(h, c, m);
+    case R_STREAM: return ep_stream(h, c, m, head);
+    case R_METERS: return ep_meters(h, c, NULL);
+    case R_METER: return ep_meters(h, c, m);
+    case R_METRICS: return ep_metrics(h, c);
+    case R_HEALTHZ: return ep_healthz(h, c);
+    default: break;
+    }
+    return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+}
+
+static int hexval(char ch)
+{
+    return (ch >= '0' && ch <= '9') || ((ch | 32) >= 'a' && (ch | 32) <= 'f');
+}
+
+/* Sees the raw request target before MHD unescapes it (MHD leaves bad escapes as they are):
+ * flags over-long targets and malformed or NUL percent-escapes for on_request(). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)c;
+    http *h = cls;
+    size_t n = 0;
+    for (const char *p = uri; *p; p++, n++) {
+        if (n >= HTTP_URL_MAX)
+            return &h->mark_long;
+        if (*p == '%') {
+            if (!hexval(p[1]) || !hexval(p[2]) || (p[1] == '0' && p[2] == '0'))
+                return &h->mark_bad;
+        }
+    }
+    return NULL;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)req;
+    (void)toe;
+    http_conn *hc = conn_of(c);
+    if (hc) {
+        hc->waiting = 1;
+        hc->since_ms = loop_now_ms();
+    }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **sctx,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    http *h = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        http_conn *hc = calloc(1, sizeof *hc);
+        if (!hc)
+            return;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        hc->fd = ci ? ci->connect_fd : -1;
+        hc->since_ms = loop_now_ms();
+        hc->waiting = 1;
+        hc->next = h->conns;
+        if (h->conns)
+            h->conns->prev = hc;
+        h->conns = hc;
+        *sctx = hc;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        http_conn *hc = *sctx;
+        if (!hc)
+            return;
+        if (hc->prev)
+            hc->prev->next = hc->next;
+        else
+            h->conns = hc->next;
+        if (hc->next)
+            hc->next->prev = hc->prev;
+        free(hc);
+        *sctx = NULL;
+    }
+}
+
+/* ---- the loop ----------------------------------------------------------------------------- */
+
+static void rearm(http *h)
+{
+    MHD_UNSIGNED_LONG_LONG t = 0;
+    if (h->kicked) {
+        h->kicked = 0;
+        loop_timer_arm(h->timer, 0);
+    } else if (MHD_get_timeout(h->d, &t) == MHD_YES) {
+        loop_timer_arm(h->timer, t > 60000 ? 60000 : (int64_t)t);
+    } else {
+        loop_timer_disarm(h->timer);
+    }
+}
+
+static void run(http *h)
+{
+    h->running = 1;
+    MHD_run(h->d);
+    h->running = 0;
+    rearm(h);
+}
+
+static void on_ready(void *user, int fd, uint32_t events)
+{
+    (void)fd;
+    (void)events;
+    run(user);
+}
+
+static void on_timer(void *user)
+{
+    run(user);
+}
+
+static void kick(void *user)
+{
+    http *h = user;
+    if (h->running)
+        h->kicked = 1;
+    else
+        loop_timer_arm(h->timer, 0);
+}
+
+/* Cuts off connections that have not completed a request's headers in time: shutting the
+ * socket down makes MHD see the end of the stream and close it at its next run. */
+static void on_sweep(void *user)
+{
+    http *h = user;
+    int64_t now = loop_now_ms();
+    int64_t limit = HTTP_HEADER_DEADLINE_MS;
+    if ((int64_t)h->o.timeout_s * 1000 < limit)
+        limit = (int64_t)h->o.timeout_s * 1000;
+    for (http_conn *hc = h->conns; hc; hc = hc->next) {
+        if (hc->waiting && hc->fd >= 0 && now - hc->since_ms > limit) {
+            shutdown(hc->fd, SHUT_RDWR);
+            hc->since_ms = now;
+        }
+    }
+    loop_timer_arm(h->sweep, HTTP_SWEEP_MS);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    http *h = cls;
+    int64_t sec = loop_now_ms() / 1000;
+    if (sec != h->log_sec) {
+        if (h->log_suppressed)
+            log_warn("http: %u more libmicrohttpd messages suppressed", h->log_suppressed);
+        h->log_sec = sec;
+        h->log_lines = 0;
+        h->log_suppressed = 0;
+    }
+    if (h->log_lines >= HTTP_LOG_BURST) {
+        h->log_suppressed++;
+        return;
+    }
+    h->log_lines++;
+    char buf[256];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    /* Ending a stream on purpose (a dropped SSE client, shutdown) is not worth a warning. */
+    if (strstr(buf, "application error generating response"))
+        log_debug("http: %s", buf);
+    else
+        log_warn("http: %s", buf);
+}
+
+/* ---- setup -------------------------------------------------------------------------------- */
+
+/* Parses "127.0.0.1:8080", "[::1]:8080", "[::]:80", "*:80", "localhost:80" or a bare port. */
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t *len, int *v6,
+                        int *dual)
+{
+    char host[64] = "";
+    const char *port;
+    memset(ss, 0, sizeof *ss);
+    *v6 = *dual = 0;
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (!end || end[1] != ':' || (size_t)(end - spec - 1) >= sizeof host)
+            return -1;
+        memcpy(host, spec + 1, (size_t)(end - spec - 1));
+        host[end - spec - 1] = '\0';
+        port = end + 2;
+        *v6 = 1;
+    } else {
+        const char *colon = strrchr(spec, ':');
+        if (colon) {
+            if ((size_t)(colon - spec) >= sizeof host)
+                return -1;
+            memcpy(host, spec, (size_t)(colon - spec));
+            host[colon - spec] = '\0';
+            port = colon + 1;
+        } else {
+            port = spec;
+        }
+        if (!host[0] || strcmp(host, "*") == 0) {
+            snprintf(host, sizeof host, "::");
+            *v6 = 1;
+        } else if (strcmp(host, "localhost") == 0) {
+            snprintf(host, sizeof host, "127.0.0.1");
+        }
+    }
+    if (!*port || strlen(port) > 5)
+        return -1;
+    unsigned p = 0;
+    for (const char *q = port; *q; q++) {
+        if (*q < '0' || *q > '9')
+            return -1;
+        p = p * 10 + (unsigned)(*q - '0');
+    }
+    if (p > 65535)
+        return -1;
+    if (*v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)p);
+        if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1)
+            return -1;
+        *dual = IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
+        *len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)p);
+        if (inet_pton(AF_INET, host, &a->sin_addr) != 1)
+            return -1;
+        *len = sizeof *a;
+    }
+    return 0;
+}
+
+/* Binds the listening socket ourselves so failures come back with a real errno (EADDRINUSE). */
+static int open_listener(const http_options *o, unsigned *port, int *v6, char *err, size_t errcap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    int dual;
+    if (parse_listen(o->listen, &ss, &len, v6, &dual) < 0) {
+        snprintf(err, errcap, "listen address '%s' is not host:port, [v6]:port or a port",
+                 o->listen);
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errcap, "listen %s: socket: %s", o->listen, strerror(e));
+        errno = e;
+        return -1;
+    }
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (*v6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, dual ? &zero : &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, HTTP_BACKLOG) < 0) {
+        int e = errno;
+        snprintf(err, errcap, "listen %s: %s", o->listen, strerror(e));
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    socklen_t bl = sizeof bound;
+    *port = 0;
+    if (getsockname(fd, (struct sockaddr *)&bound, &bl) == 0)
+        *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+    return fd;
+}
+
+/* Each connection is a descriptor: make sure the soft limit admits max_connections of them. */
+static void raise_fd_limit(unsigned want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        log_warn("http: cannot raise the open-file limit to %u: %s", want, strerror(errno));
+}
+
+http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t errcap)
+{
+    http *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errcap, "out of memory");
+        errno = ENOMEM;
+        return NULL;
+    }
+    h->l = l;
+    h->ms = ms;
+    h->o = *o;
+    h->listen_fd = -1;
+    if (!h->o.max_connections)
+        h->o.max_connections = 2048;
+    if (!h->o.timeout_s)
+        h->o.timeout_s = 30;
+    if (!h->o.stale_s)
+        h->o.stale_s = 60;
+    if (!h->o.firmware)
+        h->o.firmware = P1_VERSION;
+    if (o->token[0])
+        snprintf(h->bearer, sizeof h->bearer, "Bearer %s", o->token);
+    if (o->basic_user[0]) {
+        char up[sizeof o->basic_user + sizeof o->basic_pass + 2];
+        int n = snprintf(up, sizeof up, "%s:%s", o->basic_user, o->basic_pass);
+        memcpy(h->basic, "Basic ", 6);
+        base64(up, (size_t)n, h->basic + 6, sizeof h->basic - 6);
+    }
+    raise_fd_limit(h->o.max_connections + 256);
+
+    int v6 = 0;
+    h->listen_fd = open_listener(&h->o, &h->port, &v6, err, errcap);
+    if (h->listen_fd < 0) {
+        int e = errno;
+        free(h);
+        errno = e;
+        return NULL;
+    }
+    h->sse = http_sse_new(l, kick, add_common, h);
+    h->timer = loop_timer_new(l, on_timer, h);
+    h->sweep = loop_timer_new(l, on_sweep, h);
+    if (!h->sse || !h->timer || !h->sweep) {
+        snprintf(err, errcap, "out of memory");
+        goto fail_nomem;
+    }
+
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    h->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
+        MHD_OPTION_CONNECTION_LIMIT, h->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        h->o.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, h, MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, h, MHD_OPTION_END);
+    if (!h->d) {
+        snprintf(err, errcap, "listen %s: libmicrohttpd failed to start", h->o.listen);
+        /* MHD may or may not have closed the socket it was given. */
+        if (fcntl(h->listen_fd, F_GETFD) != -1)
+            close(h->listen_fd);
+        h->listen_fd = -1;
+        errno = EIO;
+        goto fail;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!di) {
+        snprintf(err, errcap, "libmicrohttpd has no epoll descriptor");
+        errno = EIO;
+        goto fail;
+    }
+    h->watch = loop_watch_add(l, di->epoll_fd, EPOLLIN, on_ready, h);
+    if (!h->watch) {
+        int e = errno;
+        snprintf(err, errcap, "cannot watch the HTTP server: %s", strerror(e));
+        errno = e;
+        goto fail;
+    }
+    if (meters_hook(ms, on_reading, h) < 0) {
+        snprintf(err, errcap, "too many reading hooks");
+        errno = ENOSPC;
+        goto fail;
+    }
+    h->hooked = 1;
+    loop_timer_arm(h->sweep, HTTP_SWEEP_MS);
+    rearm(h);
+    return h;
+
+fail_nomem:
+    errno = ENOMEM;
+fail:;
+    int e = errno;
+    http_free(h);
+    errno = e;
+    return NULL;
+}
+
+void http_free(http *h)
+{
+    if (!h)
+        return;
+    if (h->hooked)
+        meters_unhook(h->ms, on_reading, h);
+    loop_watch_del(h->watch);
+    loop_timer_del(h->timer);
+    loop_timer_del(h->sweep);
+    /* Suspended connections must be resumed before MHD_stop_daemon(). */
+    http_sse_shutdown(h->sse);
+    if (h->d) {
+        MHD_run(h->d);
+        MHD_stop_daemon(h->d);
+    } else if (h->listen_fd >= 0) {
+        close(h->listen_fd);
+    }
+    http_sse_free(h->sse);
+    for (size_t i = 0; i < h->ncache; i++) {
+        http_cache *k = &h->cache[i];
+        free(k->now);
+        if (k->hw)
+            MHD_destroy_response(k->hw);
+        if (k->p1)
+            MHD_destroy_response(k->p1);
+        if (k->tg)
+            MHD_destroy_response(k->tg);
+    }
+    free(h->cache);
+    while (h->conns) {
+        http_conn *hc = h->conns;
+        h->conns = hc->next;
+        free(hc);
+    }
+    free(h);
+}
+
+unsigned http_port(const http *h)
+{
+    return h ? h->port : 0;
+}

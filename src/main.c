@@ -1,0 +1,335 @@
+/* main.c: p1d, the daemon: configuration, the one event loop, sources, HTTP, relay, signals
+ * (SIGTERM/SIGINT exit, SIGHUP reload) and systemd supervision. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "meter.h"
+#include "notify.h"
+#include "p1/p1.h"
+#include "relay.h"
+#include "source.h"
+
+#define EXIT_USAGE 2
+
+/* The daemon's one context. */
+typedef struct p1d {
+    int argc;
+    char **argv;
+    config cfg;
+    loop *l;
+    meters ms;
+    source **src;      /* src[i] reads into ms.list[i]; NULL once a source stopped or was removed */
+    size_t capsrc;
+    http *http;
+    relay *relay;
+    notify *notify;
+    int sigfd;
+    loop_watch *sigwatch;
+} p1d;
+
+/* Starts the source of cs into its meter (created on first use). Returns 0 or -1 (logged). */
+static int start_source(p1d *d, const config_source *cs)
+{
+    char err[CONFIG_ERR_MAX];
+    meter *m = meters_find(&d->ms, cs->name);
+    size_t i;
+    if (!m) {
+        m = meters_add(&d->ms, cs->name, config_kind_name(cs->kind), cs->spec);
+        if (!m) {
+            log_error("%s: cannot add the meter: %s", cs->name, strerror(errno));
+            return -1;
+        }
+    }
+    for (i = 0; i < d->ms.n && d->ms.list[i] != m; i++)
+        ;
+    if (i >= d->capsrc) {
+        size_t cap = d->capsrc ? d->capsrc * 2 : 8;
+        while (cap <= i)
+            cap *= 2;
+        source **n = realloc(d->src, cap * sizeof *n);
+        if (!n) {
+            log_error("%s: out of memory", cs->name);
+            return -1;
+        }
+        memset(n + d->capsrc, 0, (cap - d->capsrc) * sizeof *n);
+        d->src = n;
+        d->capsrc = cap;
+    }
+    source_free(d->src[i]);
+    d->src[i] = source_new(d->l, m, cs, err, sizeof err);
+    if (!d->src[i]) {
+        log_error("%s", err);
+        m->state = METER_STOPPED;
+        size_t n = strnlen(err, sizeof m->last_error - 1);
+        memcpy(m->last_error, err, n);
+        m->last_error[n] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+static void relay_options_from(const config *c, relay_options *o)
+{
+    o->listen = c->relay_listen;
+    o->meter = c->relay_meter;
+    o->buffer = (size_t)c->relay_buffer;
+    o->max_clients = (size_t)c->relay_clients;
+}
+
+static int start_relay(p1d *d)
+{
+    char err[CONFIG_ERR_MAX];
+    relay_options o;
+    if (!d->cfg.relay_listen[0])
+        return 0;
+    relay_options_from(&d->cfg, &o);
+    d->relay = relay_new(d->l, &d->ms, &o, err, sizeof err);
+    if (!d->relay) {
+        log_error("%s", err);
+        return -1;
+    }
+    log_info("relay: listening on %s (port %u), relaying meter %s", d->cfg.relay_listen,
+             relay_port(d->relay), d->cfg.relay_meter[0] ? d->cfg.relay_meter
+                                   : d->ms.n          ? d->ms.list[0]->name
+                                                      : "(none)");
+    return 0;
+}
+
+static int start_http(p1d *d)
+{
+    char err[CONFIG_ERR_MAX], host[CONFIG_STR_MAX];
+    unsigned port;
+    http_options o;
+    http_options_default(&o);
+    snprintf(o.listen, sizeof o.listen, "%s", d->cfg.http_listen);
+    snprintf(o.token, sizeof o.token, "%s", d->cfg.http_token);
+    snprintf(o.basic_user, sizeof o.basic_user, "%s", d->cfg.http_basic_user);
+    snprintf(o.basic_pass, sizeof o.basic_pass, "%s", d->cfg.http_basic_pass);
+    snprintf(o.cors_origin, sizeof o.cors_origin, "%s", d->cfg.http_cors_origin);
+    o.max_connections = (unsigned)d->cfg.http_max_connections;
+    o.timeout_s = (unsigned)(d->cfg.http_timeout / 1000);
+    o.stale_s = (unsigned)(d->cfg.http_stale / 1000);
+    d->http = http_new(d->l, &d->ms, &o, err, sizeof err);
+    if (!d->http) {
+        log_error("cannot start the HTTP server on %s: %s", o.listen, err);
+        return -1;
+    }
+    if (config_addr_split(o.listen, host, sizeof host, &port) < 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    int v6 = strchr(host, ':') != NULL;
+    log_info("dashboard and API at http://%s%s%s:%u/", v6 ? "[" : "", host, v6 ? "]" : "",
+             http_port(d->http));
+    return 0;
+}
+
+/* SIGHUP: re-reads the configuration; applies the log level and the sources live. */
+static void reload(p1d *d)
+{
+    config nc;
+    char err[CONFIG_ERR_MAX];
+    notify_reloading(d->notify, 0);
+    if (config_load(&nc, d->argc, d->argv, err, sizeof err) < 0) {
+        log_error("reload: %s; keeping the running configuration", err);
+        config_free(&nc);
+        notify_reloading(d->notify, 1);
+        return;
+    }
+    log_set_level((log_level)nc.log_level);
+    unsigned added = 0, changed = 0, removed = 0, kept = 0;
+    for (size_t i = 0; i < d->ms.n; i++) {
+        meter *m = d->ms.list[i];
+        if (!config_find_source(&nc, m->name) && d->src[i]) {
+            source_free(d->src[i]);
+            d->src[i] = NULL;
+            m->state = METER_STOPPED;
+            snprintf(m->last_error, sizeof m->last_error, "removed from the configuration");
+            log_info("%s: removed from the configuration; stopped", m->name);
+            removed++;
+        }
+    }
+    for (size_t j = 0; j < nc.nsources; j++) {
+        const config_source *cs = &nc.sources[j];
+        meter *m = meters_find(&d->ms, cs->name);
+        size_t i = 0;
+        if (m)
+            while (d->ms.list[i] != m)
+                i++;
+        if (m && d->src[i] && config_source_equal(source_config(d->src[i]), cs)) {
+            kept++;
+            continue;
+        }
+        if (m && d->src[i]) {
+            log_info("%s: source changed; restarting it", cs->name);
+            changed++;
+        } else {
+            added++;
+        }
+        start_source(d, cs);
+    }
+    if (strcmp(nc.relay_listen, d->cfg.relay_listen) || strcmp(nc.relay_meter, d->cfg.relay_meter) ||
+        nc.relay_buffer != d->cfg.relay_buffer || nc.relay_clients != d->cfg.relay_clients) {
+        relay_free(d->relay);
+        d->relay = NULL;
+        memcpy(d->cfg.relay_listen, nc.relay_listen, sizeof d->cfg.relay_listen);
+        memcpy(d->cfg.relay_meter, nc.relay_meter, sizeof d->cfg.relay_meter);
+        d->cfg.relay_buffer = nc.relay_buffer;
+        d->cfg.relay_clients = nc.relay_clients;
+        start_relay(d);
+    }
+    if (strcmp(nc.http_listen, d->cfg.http_listen) || strcmp(nc.http_token, d->cfg.http_token) ||
+        strcmp(nc.http_basic_user, d->cfg.http_basic_user) ||
+        strcmp(nc.http_basic_pass, d->cfg.http_basic_pass) ||
+        strcmp(nc.http_cors_origin, d->cfg.http_cors_origin) ||
+        nc.http_max_connections != d->cfg.http_max_connections ||
+        nc.http_timeout != d->cfg.http_timeout || nc.http_stale != d->cfg.http_stale)
+        log_warn("reload: [http] settings changed; they take effect when p1d restarts");
+    if (strcmp(nc.store_db, d->cfg.store_db))
+        log_warn("reload: [store] db changed; it takes effect when p1d restarts");
+    log_info("reloaded%s%s: %u sources added, %u changed, %u removed, %u unchanged; log level %s",
+             nc.file[0] ? " " : "", nc.file, added, changed, removed, kept,
+             log_level_name((log_level)nc.log_level));
+    config_free(&d->cfg);
+    d->cfg = nc;
+    notify_reloading(d->notify, 1);
+}
+
+static void on_signal(void *user, int fd, uint32_t events)
+{
+    p1d *d = user;
+    struct signalfd_siginfo si;
+    (void)events;
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            log_info("SIGHUP: reloading the configuration");
+            reload(d);
+        } else {
+            log_info("%s: shutting down", strsignal((int)si.ssi_signo));
+            loop_stop(d->l);
+        }
+    }
+}
+
+static int setup_signals(p1d *d)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -errno;
+    signal(SIGPIPE, SIG_IGN);
+    d->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (d->sigfd < 0)
+        return -errno;
+    d->sigwatch = loop_watch_add(d->l, d->sigfd, EPOLLIN, on_signal, d);
+    return d->sigwatch ? 0 : -errno;
+}
+
+static void shutdown_all(p1d *d)
+{
+    for (size_t i = 0; i < d->ms.n; i++) {
+        const meter *m = d->ms.list[i];
+        log_info("%s: %" PRIu64 " telegrams, %" PRIu64 " rejected (%" PRIu64 " CRC errors), %" PRIu64
+                 " reconnects, %" PRIu64 " bytes",
+                 m->name, m->telegrams, m->rejected, m->crc_errors, m->reconnects, m->bytes);
+    }
+    for (size_t i = 0; i < d->capsrc; i++)
+        source_free(d->src[i]);
+    free(d->src);
+    relay_free(d->relay);
+    http_free(d->http);
+    notify_free(d->notify);
+    loop_watch_del(d->sigwatch);
+    if (d->sigfd >= 0)
+        close(d->sigfd);
+    meters_free(&d->ms);
+    loop_free(d->l);
+    config_free(&d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+    p1d d;
+    char err[CONFIG_ERR_MAX];
+    memset(&d, 0, sizeof d);
+    d.argc = argc;
+    d.argv = argv;
+    d.sigfd = -1;
+    log_init();
+    if (config_load(&d.cfg, argc, argv, err, sizeof err) < 0) {
+        fprintf(stderr, "p1d: %s\n", err);
+        config_free(&d.cfg);
+        return EXIT_USAGE;
+    }
+    if (d.cfg.help || d.cfg.version || d.cfg.print_doc) {
+        if (d.cfg.help)
+            config_usage(stdout);
+        else if (d.cfg.version)
+            printf("p1d %s\n", P1_VERSION);
+        else
+            config_print_doc(stdout);
+        config_free(&d.cfg);
+        return 0;
+    }
+    if (d.cfg.nsources == 0) {
+        fprintf(stderr, "p1d: no source configured: add --source NAME=SPEC (for example --source "
+                        "home=serial:/dev/ttyUSB0) or a [source NAME] section\n");
+        config_free(&d.cfg);
+        return EXIT_USAGE;
+    }
+    if (d.cfg.check) {
+        config_print(&d.cfg, stdout);
+        config_free(&d.cfg);
+        return 0;
+    }
+    log_set_level((log_level)d.cfg.log_level);
+    meters_init(&d.ms);
+    d.l = loop_new();
+    if (!d.l) {
+        log_error("cannot create the event loop: %s", strerror(errno));
+        config_free(&d.cfg);
+        return 1;
+    }
+    int rc = setup_signals(&d);
+    if (rc < 0) {
+        log_error("cannot set up signal handling: %s", strerror(-rc));
+        shutdown_all(&d);
+        return 1;
+    }
+    log_info("p1d %s starting: %zu source%s", P1_VERSION, d.cfg.nsources,
+             d.cfg.nsources == 1 ? "" : "s");
+    for (size_t i = 0; i < d.cfg.nsources; i++)
+        start_source(&d, &d.cfg.sources[i]);
+    if (start_http(&d) < 0 || start_relay(&d) < 0) {
+        shutdown_all(&d);
+        return 1;
+    }
+    if (d.cfg.store_db[0])
+        log_debug("store: %s noted; the history store is not built yet", d.cfg.store_db);
+    d.notify = notify_new(d.l, &d.ms);
+    if (!d.notify) {
+        log_error("out of memory");
+        shutdown_all(&d);
+        return 1;
+    }
+    notify_ready(d.notify);
+    rc = loop_run(d.l);
+    notify_stopping(d.notify);
+    if (rc < 0)
+        log_error("event loop failed: %s", strerror(-rc));
+    shutdown_all(&d);
+    return rc < 0 ? 1 : 0;
+}

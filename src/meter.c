@@ -1,0 +1,187 @@
+/* meter.c: the meter registry: per-meter state, counters, recent samples and the hook fan-out. */
+#define _GNU_SOURCE
+#include "meter.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+void meters_init(meters *ms)
+{
+    memset(ms, 0, sizeof *ms);
+}
+
+void meters_free(meters *ms)
+{
+    if (!ms)
+        return;
+    for (size_t i = 0; i < ms->n; i++)
+        free(ms->list[i]);
+    free(ms->list);
+    ms->list = NULL;
+    ms->n = ms->cap = 0;
+    ms->nhooks = 0;
+}
+
+static int meter_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > METER_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int meter_name_valid(const char *name)
+{
+    return meter_name_ok(name);
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+void meter_set_source(meter *m, const char *kind, const char *source)
+{
+    copy_str(m->kind, sizeof m->kind, kind ? kind : "");
+    copy_str(m->source, sizeof m->source, source ? source : "");
+}
+
+meter *meters_add(meters *ms, const char *name, const char *kind, const char *source)
+{
+    if (!meter_name_ok(name)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (meters_find(ms, name)) {
+        errno = EEXIST;
+        return NULL;
+    }
+    if (ms->n >= METERS_MAX) {
+        errno = ENOSPC;
+        return NULL;
+    }
+    if (ms->n == ms->cap) {
+        size_t cap = ms->cap ? ms->cap * 2 : 8;
+        meter **l = realloc(ms->list, cap * sizeof *l);
+        if (!l) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        ms->list = l;
+        ms->cap = cap;
+    }
+    meter *m = calloc(1, sizeof *m);
+    if (!m) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    copy_str(m->name, sizeof m->name, name);
+    meter_set_source(m, kind, source);
+    m->state = METER_WAITING;
+    m->owner = ms;
+    ms->list[ms->n++] = m;
+    return m;
+}
+
+meter *meters_find(const meters *ms, const char *name)
+{
+    for (size_t i = 0; i < ms->n; i++)
+        if (strcmp(ms->list[i]->name, name) == 0)
+            return ms->list[i];
+    return NULL;
+}
+
+int meters_hook(meters *ms, meters_hook_fn fn, void *user)
+{
+    if (ms->nhooks >= METERS_HOOKS_MAX)
+        return -ENOSPC;
+    ms->hooks[ms->nhooks].fn = fn;
+    ms->hooks[ms->nhooks].user = user;
+    ms->nhooks++;
+    return 0;
+}
+
+int meters_unhook(meters *ms, meters_hook_fn fn, void *user)
+{
+    for (size_t i = 0; i < ms->nhooks; i++) {
+        if (ms->hooks[i].fn == fn && ms->hooks[i].user == user) {
+            memmove(&ms->hooks[i], &ms->hooks[i + 1], (ms->nhooks - i - 1) * sizeof ms->hooks[0]);
+            ms->nhooks--;
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+void meter_accept(meter *m, const p1_reading *r, const uint8_t *raw, size_t raw_len,
+                  int64_t now_ms)
+{
+    meter_sample *s = &m->history[(m->seq + 1) % METER_HISTORY];
+    s->seq = ++m->seq;
+    s->received_ms = now_ms;
+    s->reading = *r;
+    if (raw_len > sizeof m->raw)
+        raw_len = sizeof m->raw; /* cannot happen: the parser bounds telegrams by the same max */
+    memcpy(m->raw, raw, raw_len);
+    m->raw_len = raw_len;
+    m->telegrams++;
+    m->state = METER_RECEIVING;
+    m->last_error[0] = '\0';
+    meters *ms = m->owner;
+    if (!ms)
+        return;
+    /* Copy the list: a hook may (un)register hooks, which must not skip or repeat one. */
+    size_t n = ms->nhooks;
+    struct {
+        meters_hook_fn fn;
+        void *user;
+    } hooks[METERS_HOOKS_MAX];
+    memcpy(hooks, ms->hooks, n * sizeof hooks[0]);
+    for (size_t i = 0; i < n; i++)
+        hooks[i].fn(hooks[i].user, m, s, m->raw, m->raw_len);
+}
+
+void meter_reject(meter *m, p1_error err)
+{
+    m->rejected++;
+    if (err == P1_ERR_CRC_MISMATCH)
+        m->crc_errors++;
+}
+
+const meter_sample *meter_latest(const meter *m)
+{
+    return m->seq ? &m->history[m->seq % METER_HISTORY] : NULL;
+}
+
+const meter_sample *meter_sample_at(const meter *m, uint64_t seq)
+{
+    if (seq == 0 || seq > m->seq || m->seq - seq >= METER_HISTORY)
+        return NULL;
+    return &m->history[seq % METER_HISTORY];
+}
+
+const char *meter_state_name(meter_state s)
+{
+    switch (s) {
+    case METER_WAITING:
+        return "waiting";
+    case METER_CONNECTED:
+        return "connected";
+    case METER_RECEIVING:
+        return "receiving";
+    case METER_STOPPED:
+        return "stopped";
+    }
+    return "unknown";
+}

@@ -1,0 +1,346 @@
+/* metrics.c: the meters' state and latest readings as Prometheus text exposition format 0.0.4. */
+#include "metrics.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A growable text buffer bounded by METRICS_MAX; errors stick so callers check once at the end. */
+typedef struct mbuf {
+    char *buf;
+    size_t len, cap;
+    int err; /* 0, -ENOMEM or -E2BIG */
+} mbuf;
+
+static int reserve(mbuf *b, size_t n)
+{
+    if (b->err)
+        return -1;
+    if (b->len + n + 1 <= b->cap)
+        return 0;
+    if (b->len + n > METRICS_MAX) {
+        b->err = -E2BIG;
+        return -1;
+    }
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    if (cap > METRICS_MAX + 1)
+        cap = METRICS_MAX + 1;
+    char *p = realloc(b->buf, cap);
+    if (!p) {
+        b->err = -ENOMEM;
+        return -1;
+    }
+    b->buf = p;
+    b->cap = cap;
+    return 0;
+}
+
+static void put(mbuf *b, const char *s, size_t n)
+{
+    if (reserve(b, n) < 0)
+        return;
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+}
+
+static void puts_(mbuf *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+/* Label values escape backslash, double quote and newline (exposition format 0.0.4). */
+static void put_label_value(mbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\')
+            put(b, "\\\\", 2);
+        else if (*s == '"')
+            put(b, "\\\"", 2);
+        else if (*s == '\n')
+            put(b, "\\n", 2);
+        else
+            put(b, s, 1);
+    }
+}
+
+/* mantissa / 10^decimals printed exactly, trailing fractional zeros dropped: no float rounding. */
+static void put_fixed(mbuf *b, int64_t mantissa, int decimals)
+{
+    char tmp[48];
+    uint64_t u = mantissa < 0 ? (uint64_t)0 - (uint64_t)mantissa : (uint64_t)mantissa;
+    uint64_t p10 = 1;
+    for (int i = 0; i < decimals; i++)
+        p10 *= 10;
+    uint64_t ip = u / p10, fp = u % p10;
+    int n = snprintf(tmp, sizeof tmp, "%s%llu", mantissa < 0 ? "-" : "", (unsigned long long)ip);
+    if (fp) {
+        char frac[24];
+        snprintf(frac, sizeof frac, "%0*llu", decimals, (unsigned long long)fp);
+        size_t fl = strlen(frac);
+        while (fl > 0 && frac[fl - 1] == '0')
+            frac[--fl] = '\0';
+        snprintf(tmp + n, sizeof tmp - (size_t)n, ".%s", frac);
+    }
+    puts_(b, tmp);
+}
+
+static void family(mbuf *b, const char *name, const char *type, const char *help)
+{
+    puts_(b, "# HELP ");
+    puts_(b, name);
+    put(b, " ", 1);
+    puts_(b, help);
+    puts_(b, "\n# TYPE ");
+    puts_(b, name);
+    put(b, " ", 1);
+    puts_(b, type);
+    put(b, "\n", 1);
+}
+
+/* One sample `name{meter="m"[,lname="lval"]} value`. */
+static void sample(mbuf *b, const char *name, const meter *m, const char *lname, const char *lval,
+                   int64_t mantissa, int decimals)
+{
+    puts_(b, name);
+    puts_(b, "{meter=\"");
+    put_label_value(b, m->name);
+    put(b, "\"", 1);
+    if (lname) {
+        put(b, ",", 1);
+        puts_(b, lname);
+        put(b, "=\"", 2);
+        put_label_value(b, lval);
+        put(b, "\"", 1);
+    }
+    puts_(b, "} ");
+    put_fixed(b, mantissa, decimals);
+    put(b, "\n", 1);
+}
+
+static const p1_reading *latest(const meter *m)
+{
+    const meter_sample *s = meter_latest(m);
+    return s ? &s->reading : NULL;
+}
+
+/* kW (micro) -> W printed with 3 decimals of W. */
+static void sample_kw_as_w(mbuf *b, const char *name, const meter *m, const char *lname,
+                           const char *lval, p1_micro kw)
+{
+    if (kw != P1_ABSENT)
+        sample(b, name, m, lname, lval, kw, 3);
+}
+
+static void sample_micro(mbuf *b, const char *name, const meter *m, const char *lname,
+                         const char *lval, p1_micro v)
+{
+    if (v != P1_ABSENT)
+        sample(b, name, m, lname, lval, v, 6);
+}
+
+static void energy(mbuf *b, const meters *ms, int export)
+{
+    const char *name = export ? "p1_energy_export_kwh_total" : "p1_energy_import_kwh_total";
+    family(b, name, "counter",
+           export ? "Energy delivered to the grid by tariff register (2.8.t; \"total\" = 2.8.0 "
+                    "when the meter has no tariff registers), kWh."
+                  : "Energy taken from the grid by tariff register (1.8.t; \"total\" = 1.8.0 "
+                    "when the meter has no tariff registers), kWh.");
+    for (size_t i = 0; i < ms->n; i++) {
+        const meter *m = ms->list[i];
+        const p1_reading *r = latest(m);
+        if (!r)
+            continue;
+        const p1_micro *reg = export ? r->export_ : r->import;
+        int any = 0;
+        for (int t = 1; t <= P1_TARIFFS_MAX; t++) {
+            if (reg[t] == P1_ABSENT)
+                continue;
+            char tl[8];
+            snprintf(tl, sizeof tl, "%d", t);
+            sample_micro(b, name, m, "tariff", tl, reg[t]);
+            any = 1;
+        }
+        p1_micro total = export ? r->export_total : r->import_total;
+        if (!any && total != P1_ABSENT)
+            sample_micro(b, name, m, "tariff", "total", total);
+    }
+}
+
+static void power(mbuf *b, const meters *ms, const char *name, const char *help, int which)
+{
+    family(b, name, "gauge", help);
+    for (size_t i = 0; i < ms->n; i++) {
+        const meter *m = ms->list[i];
+        const p1_reading *r = latest(m);
+        if (!r)
+            continue;
+        p1_micro v = which == 0 ? r->power_import : which == 1 ? r->power_export : r->power_net;
+        sample_kw_as_w(b, name, m, NULL, NULL, v);
+    }
+}
+
+enum { PH_VOLTAGE, PH_CURRENT, PH_IMPORT, PH_EXPORT, PH_SAGS, PH_SWELLS };
+
+static void phases(mbuf *b, const meters *ms, const char *name, const char *type, const char *help,
+                   int which)
+{
+    static const char *const label[3] = {"L1", "L2", "L3"};
+    family(b, name, type, help);
+    for (size_t i = 0; i < ms->n; i++) {
+        const meter *m = ms->list[i];
+        const p1_reading *r = latest(m);
+        if (!r)
+            continue;
+        for (int p = 0; p < 3; p++) {
+            const p1_phase *ph = &r->phase[p];
+            switch (which) {
+            case PH_VOLTAGE: sample_micro(b, name, m, "phase", label[p], ph->voltage); break;
+            case PH_CURRENT: sample_micro(b, name, m, "phase", label[p], ph->current); break;
+            case PH_IMPORT: sample_kw_as_w(b, name, m, "phase", label[p], ph->power_import); break;
+            case PH_EXPORT: sample_kw_as_w(b, name, m, "phase", label[p], ph->power_export); break;
+            case PH_SAGS:
+                if (ph->sags >= 0)
+                    sample(b, name, m, "phase", label[p], ph->sags, 0);
+                break;
+            default:
+                if (ph->swells >= 0)
+                    sample(b, name, m, "phase", label[p], ph->swells, 0);
+                break;
+            }
+        }
+    }
+}
+
+static void mbus(mbuf *b, const meters *ms, const char *name, const char *help, p1_medium medium)
+{
+    family(b, name, "counter", help);
+    for (size_t i = 0; i < ms->n; i++) {
+        const meter *m = ms->list[i];
+        const p1_reading *r = latest(m);
+        if (!r)
+            continue;
+        for (int c = 0; c < P1_MBUS_MAX; c++) {
+            const p1_mbus *mb = &r->mbus[c];
+            if (!mb->present || mb->medium != medium || mb->value == P1_ABSENT ||
+                strcmp(mb->unit, "m3") != 0)
+                continue;
+            char cl[8];
+            snprintf(cl, sizeof cl, "%d", c + 1);
+            sample_micro(b, name, m, "channel", cl, mb->value);
+        }
+    }
+}
+
+static void failures(mbuf *b, const meters *ms, int lng)
+{
+    const char *name = lng ? "p1_long_power_failures_total" : "p1_power_failures_total";
+    family(b, name, "counter",
+           lng ? "Long power failures in any phase counted by the meter (0-0:96.7.9)."
+               : "Power failures in any phase counted by the meter (0-0:96.7.21).");
+    for (size_t i = 0; i < ms->n; i++) {
+        const meter *m = ms->list[i];
+        const p1_reading *r = latest(m);
+        if (!r)
+            continue;
+        int64_t v = lng ? r->long_power_failures : r->power_failures;
+        if (v >= 0)
+            sample(b, name, m, NULL, NULL, v, 0);
+    }
+}
+
+enum { C_TELEGRAMS, C_REJECTED, C_CRC, C_RECONNECTS, C_BYTES };
+
+static void counter(mbuf *b, const meters *ms, const char *name, const char *help, int which)
+{
+    family(b, name, "counter", help);
+    for (size_t i = 0; i < ms->n; i++) {
+        const meter *m = ms->list[i];
+        uint64_t v = which == C_TELEGRAMS   ? m->telegrams
+                     : which == C_REJECTED  ? m->rejected
+                     : which == C_CRC       ? m->crc_errors
+                     : which == C_RECONNECTS ? m->reconnects
+                                             : m->bytes;
+        sample(b, name, m, NULL, NULL, (int64_t)(v & INT64_MAX), 0);
+    }
+}
+
+int metrics_render(const meters *ms, int64_t now_ms, unsigned stale_s, const char *version,
+                   char **out, size_t *len)
+{
+    mbuf b = {0};
+    if (reserve(&b, 16384) < 0)
+        return b.err;
+
+    energy(&b, ms, 0);
+    energy(&b, ms, 1);
+    power(&b, ms, "p1_power_import_watts", "Active power taken from the grid (1.7.0), W.", 0);
+    power(&b, ms, "p1_power_export_watts", "Active power delivered to the grid (2.7.0), W.", 1);
+    power(&b, ms, "p1_power_net_watts",
+          "Net active power, import minus export (negative while exporting), W.", 2);
+    phases(&b, ms, "p1_phase_voltage_volts", "gauge", "Instantaneous voltage per phase, V.",
+           PH_VOLTAGE);
+    phases(&b, ms, "p1_phase_current_amperes", "gauge", "Instantaneous current per phase, A.",
+           PH_CURRENT);
+    phases(&b, ms, "p1_phase_power_import_watts", "gauge",
+           "Active power taken from the grid per phase (21.7.0, 41.7.0, 61.7.0), W.", PH_IMPORT);
+    phases(&b, ms, "p1_phase_power_export_watts", "gauge",
+           "Active power delivered to the grid per phase (22.7.0, 42.7.0, 62.7.0), W.", PH_EXPORT);
+    phases(&b, ms, "p1_voltage_sags_total", "counter", "Voltage sags per phase counted by the meter.",
+           PH_SAGS);
+    phases(&b, ms, "p1_voltage_swells_total", "counter",
+           "Voltage swells per phase counted by the meter.", PH_SWELLS);
+    mbus(&b, ms, "p1_gas_m3_total", "Gas meter reading per M-Bus channel, m3.", P1_MEDIUM_GAS);
+    mbus(&b, ms, "p1_water_m3_total", "Water meter reading per M-Bus channel, m3.",
+         P1_MEDIUM_WATER);
+    failures(&b, ms, 0);
+    failures(&b, ms, 1);
+
+    family(&b, "p1_tariff", "gauge", "Tariff the meter reports as active (0-0:96.14.0).");
+    for (size_t i = 0; i < ms->n; i++) {
+        const p1_reading *r = latest(ms->list[i]);
+        if (r && r->tariff >= 0)
+            sample(&b, "p1_tariff", ms->list[i], NULL, NULL, r->tariff, 0);
+    }
+
+    counter(&b, ms, "p1_telegrams_total", "Telegrams accepted.", C_TELEGRAMS);
+    counter(&b, ms, "p1_telegrams_rejected_total", "Telegrams rejected for any reason.",
+            C_REJECTED);
+    counter(&b, ms, "p1_crc_errors_total", "Telegrams rejected for a CRC mismatch.", C_CRC);
+    counter(&b, ms, "p1_reconnects_total", "Times the source was reopened.", C_RECONNECTS);
+    counter(&b, ms, "p1_received_bytes_total", "Bytes read from the source.", C_BYTES);
+
+    family(&b, "p1_last_telegram_timestamp_seconds", "gauge",
+           "Wall-clock time the latest accepted telegram completed, seconds since the epoch.");
+    for (size_t i = 0; i < ms->n; i++) {
+        const meter_sample *s = meter_latest(ms->list[i]);
+        if (s)
+            sample(&b, "p1_last_telegram_timestamp_seconds", ms->list[i], NULL, NULL,
+                   s->received_ms, 3);
+    }
+    family(&b, "p1_meter_up", "gauge",
+           "1 while the meter's latest telegram is younger than the stale limit, else 0.");
+    for (size_t i = 0; i < ms->n; i++) {
+        const meter_sample *s = meter_latest(ms->list[i]);
+        int up = s && now_ms - s->received_ms <= (int64_t)stale_s * 1000;
+        sample(&b, "p1_meter_up", ms->list[i], NULL, NULL, up, 0);
+    }
+
+    family(&b, "p1d_build_info", "gauge", "Always 1; the label carries p1d's version.");
+    puts_(&b, "p1d_build_info{version=\"");
+    put_label_value(&b, version ? version : P1_VERSION);
+    puts_(&b, "\"} 1\n");
+
+    if (b.err) {
+        free(b.buf);
+        return b.err;
+    }
+    *out = b.buf;
+    *len = b.len;
+    return 0;
+}

@@ -1,0 +1,21 @@
+/* metrics.h: the meters' state and latest readings as Prometheus text exposition format 0.0.4. */
+#ifndef P1D_METRICS_H
+#define P1D_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meter.h"
+
+#define METRICS_MAX (8u << 20) /* bytes of one exposition; more is -E2BIG */
+
+/* The Content-Type of the exposition. */
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* Renders every meter of ms into a malloc'd text (*out, caller frees; *len bytes, NUL-terminated).
+ * A meter is "up" when its latest telegram is younger than stale_s at now_ms (wall clock).
+ * Returns 0, -ENOMEM, or -E2BIG past METRICS_MAX; *out is untouched on failure. */
+int metrics_render(const meters *ms, int64_t now_ms, unsigned stale_s, const char *version,
+                   char **out, size_t *len);
+
+#endif

@@ -1,0 +1,23 @@
+/* reading_json.h: a telegram's verdict, objects and p1_reading as JSON (p1 decode, /api/now). */
+#ifndef P1D_READING_JSON_H
+#define P1D_READING_JSON_H
+
+#include "json.h"
+#include "p1/p1.h"
+#include "p1/reading.h"
+
+/* Writes the verdict members of t into the object open in w: "ok", "error", "message", "offset",
+ * "error_offset", "crc", "crc_sent", "crc_computed", "end_line", "header", "encrypted",
+ * "frame_counter", "system_title" (docs/DECODE.md). t is only read during the call. */
+void reading_json_telegram(json_w *w, const p1_telegram *t);
+/* Writes one object as {"obis": "...", "values": [...]} in value position (an array element). */
+void reading_json_object(json_w *w, const p1_object *o);
+/* Writes r as a JSON object in value position: every quantity the telegram carried, with its unit
+ * in the member name; absent quantities are omitted. */
+void reading_json_reading(json_w *w, const p1_reading *r);
+/* Writes a meter time as "YYYY-MM-DDThh:mm:ss+01:00" (offset from the DST letter, else the EU rule)
+ * in value position; a placeholder time is written without checking the zone, null when its
+ * fields are no possible date. */
+void reading_json_time(json_w *w, const p1_time *t);
+
+#endif

@@ -1,0 +1,256 @@
+/* relay.c: the raw telegram relay. Writes never block the loop: each client has a bounded
+ * buffer, and a client that cannot keep up is dropped rather than slowing everyone down. */
+#define _GNU_SOURCE
+#include "relay.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+#define RELAY_BACKLOG 64
+
+typedef struct relay_client {
+    relay *r;
+    int fd;
+    loop_watch *watch;
+    uint8_t *buf;         /* pending bytes buf[head..len) */
+    size_t head, len;
+    char peer[64];
+    struct relay_client *next;
+} relay_client;
+
+struct relay {
+    loop *l;
+    meters *ms;
+    int fd;
+    loop_watch *watch;
+    unsigned port;
+    char meter[METER_NAME_MAX + 1];
+    size_t buffer, max_clients, nclients;
+    relay_client *clients;
+};
+
+static void client_free(relay_client *c)
+{
+    relay *r = c->r;
+    for (relay_client **p = &r->clients; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            break;
+        }
+    }
+    r->nclients--;
+    loop_watch_del(c->watch);
+    close(c->fd);
+    free(c->buf);
+    free(c);
+}
+
+/* Writes what is pending; returns 0, or -1 when the client is gone (and freed). */
+static int client_flush(relay_client *c)
+{
+    while (c->head < c->len) {
+        ssize_t n = send(c->fd, c->buf + c->head, c->len - c->head, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                break;
+            log_info("relay: client %s gone (%s)", c->peer, strerror(errno));
+            client_free(c);
+            return -1;
+        }
+        c->head += (size_t)n;
+    }
+    if (c->head == c->len)
+        c->head = c->len = 0;
+    loop_watch_mod(c->watch, c->len ? EPOLLIN | EPOLLOUT : EPOLLIN);
+    return 0;
+}
+
+static void on_client(void *user, int fd, uint32_t events)
+{
+    relay_client *c = user;
+    if (events & EPOLLIN) {
+        /* Clients have nothing to say; read and discard so a chatty one cannot fill our socket
+         * buffer, and notice the close. */
+        char junk[512];
+        ssize_t n = recv(fd, junk, sizeof junk, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            log_info("relay: client %s disconnected", c->peer);
+            client_free(c);
+            return;
+        }
+    }
+    if (events & (EPOLLERR | EPOLLHUP)) {
+        log_info("relay: client %s disconnected", c->peer);
+        client_free(c);
+        return;
+    }
+    if (events & EPOLLOUT)
+        client_flush(c);
+}
+
+static void on_accept(void *user, int fd, uint32_t events)
+{
+    relay *r = user;
+    (void)events;
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof sa;
+    int cfd = accept4(fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0)
+        return;
+    char host[INET6_ADDRSTRLEN] = "?", serv[8] = "?";
+    getnameinfo((struct sockaddr *)&sa, sl, host, sizeof host, serv, sizeof serv,
+                NI_NUMERICHOST | NI_NUMERICSERV);
+    if (r->nclients >= r->max_clients) {
+        log_warn("relay: refusing %s:%s, already %zu clients", host, serv, r->nclients);
+        close(cfd);
+        return;
+    }
+    relay_client *c = calloc(1, sizeof *c);
+    if (c)
+        c->buf = malloc(r->buffer);
+    if (!c || !c->buf) {
+        free(c);
+        close(cfd);
+        return;
+    }
+    /* Keep the kernel's share of the backlog small too, so "behind" means what the option says. */
+    int sndbuf = r->buffer > 65536 ? 65536 : (int)r->buffer;
+    setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    c->r = r;
+    c->fd = cfd;
+    snprintf(c->peer, sizeof c->peer, "%s:%s", host, serv);
+    c->watch = loop_watch_add(r->l, cfd, EPOLLIN, on_client, c);
+    if (!c->watch) {
+        close(cfd);
+        free(c->buf);
+        free(c);
+        return;
+    }
+    c->next = r->clients;
+    r->clients = c;
+    r->nclients++;
+    log_info("relay: client %s connected", c->peer);
+}
+
+static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_t *raw,
+                       size_t raw_len)
+{
+    relay *r = user;
+    (void)s;
+    if (r->meter[0] == '\0') {
+        if (r->ms->n == 0 || r->ms->list[0] != m)
+            return;
+    } else if (strcmp(m->name, r->meter) != 0) {
+        return;
+    }
+    relay_client *next;
+    for (relay_client *c = r->clients; c; c = next) {
+        next = c->next;
+        if (c->len + raw_len > r->buffer && c->head > 0) {
+            memmove(c->buf, c->buf + c->head, c->len - c->head);
+            c->len -= c->head;
+            c->head = 0;
+        }
+        if (c->len + raw_len > r->buffer) {
+            log_warn("relay: dropping client %s: it fell %zu bytes behind", c->peer, c->len);
+            client_free(c);
+            continue;
+        }
+        memcpy(c->buf + c->len, raw, raw_len);
+        c->len += raw_len;
+        client_flush(c);
+    }
+}
+
+relay *relay_new(loop *l, meters *ms, const relay_options *o, char *err, size_t cap)
+{
+    char host[CONFIG_STR_MAX];
+    unsigned port;
+    if (config_addr_split(o->listen, host, sizeof host, &port) < 0) {
+        snprintf(err, cap, "relay: listen address '%s': expected HOST:PORT", o->listen);
+        errno = EINVAL;
+        return NULL;
+    }
+    char sport[8];
+    snprintf(sport, sizeof sport, "%u", port);
+    struct addrinfo hints, *res;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int g = getaddrinfo(host, sport, &hints, &res);
+    if (g != 0) {
+        snprintf(err, cap, "relay: %s: %s", host, gai_strerror(g));
+        errno = EINVAL;
+        return NULL;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, RELAY_BACKLOG) < 0) {
+        int e = errno;
+        snprintf(err, cap, "relay: cannot listen on %s: %s", o->listen, strerror(e));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        errno = e;
+        return NULL;
+    }
+    freeaddrinfo(res);
+    relay *r = calloc(1, sizeof *r);
+    if (!r) {
+        close(fd);
+        snprintf(err, cap, "relay: out of memory");
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof sa;
+    if (getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+        r->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
+                                                 : ((struct sockaddr_in *)&sa)->sin_port);
+    r->l = l;
+    r->ms = ms;
+    r->fd = fd;
+    r->buffer = o->buffer ? o->buffer : 65536;
+    r->max_clients = o->max_clients ? o->max_clients : 64;
+    snprintf(r->meter, sizeof r->meter, "%s", o->meter ? o->meter : "");
+    r->watch = loop_watch_add(l, fd, EPOLLIN, on_accept, r);
+    if (!r->watch || meters_hook(ms, on_reading, r) < 0) {
+        snprintf(err, cap, "relay: cannot register with the loop");
+        relay_free(r);
+        errno = ENOMEM;
+        return NULL;
+    }
+    return r;
+}
+
+void relay_free(relay *r)
+{
+    if (!r)
+        return;
+    meters_unhook(r->ms, on_reading, r);
+    while (r->clients)
+        client_free(r->clients);
+    loop_watch_del(r->watch);
+    close(r->fd);
+    free(r);
+}
+
+unsigned relay_port(const relay *r)
+{
+    return r->port;
+}

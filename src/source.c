@@ -1,0 +1,258 @@
+/* source.c: what every source kind shares: decoding bytes with libp1 into readings, handing them
+ * to the meter, status logging, reconnect backoff. */
+#define _GNU_SOURCE
+#include "source_impl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static void on_begin(void *user, const p1_telegram *t)
+{
+    source_decoder *d = user;
+    p1_reading_begin(&d->reading, t);
+}
+
+static void on_object(void *user, const p1_object *o)
+{
+    source_decoder *d = user;
+    p1_reading_add(&d->reading, o);
+}
+
+static void log_reject(source *s, const p1_telegram *t)
+{
+    meter *m = s->m;
+    /* A noisy line must never flood the log: the first reject, then every 100th, at info;
+     * each one only at debug. */
+    int loud = m->rejected == 1 || m->rejected % SOURCE_REJECT_LOG_EVERY == 0;
+    if (!loud && !log_enabled(LOG_LEVEL_DEBUG))
+        return;
+    log_msg(loud ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
+            "%s: rejected telegram at offset %" PRIu64 ": %s (%s); %" PRIu64 " rejected so far",
+            m->name, t->error_offset, p1_error_name(t->error), p1_error_message(t->error),
+            m->rejected);
+}
+
+static void on_end(void *user, const p1_telegram *t)
+{
+    source_decoder *d = user;
+    source *s = d->s;
+    int ok = t->error == P1_ERR_OK;
+    if (d->masked) {
+        /* The twin only counts once it decoded something the plain decoder could not. */
+        if (!ok || s->primary_won)
+            return;
+        s->twin_won = 1;
+        s->mask = 1; /* takes effect for the next chunk; set now so the kind reports 7E1 */
+    } else if (ok && s->twin) {
+        s->primary_won = 1;
+    }
+    if (!ok) {
+        meter_reject(s->m, t->error);
+        log_reject(s, t);
+    } else {
+        p1_reading_end(&d->reading, t);
+        if (s->hold) {
+            *s->held_reading = d->reading;
+            memcpy(s->held_raw, t->raw, t->raw_len);
+            s->held_len = t->raw_len;
+            s->held = 1;
+        } else {
+            meter_accept(s->m, &d->reading, t->raw, t->raw_len, loop_wall_ms());
+            source_backoff_reset(s);
+            if (log_enabled(LOG_LEVEL_DEBUG))
+                log_debug("%s: telegram %" PRIu64 " accepted (%zu bytes, CRC %s)", s->m->name,
+                          s->m->seq, t->raw_len,
+                          t->crc == P1_CRC_VALID ? "valid" : t->crc == P1_CRC_INVALID ? "invalid" : "absent");
+        }
+    }
+    if (s->ops->telegram)
+        s->ops->telegram(s, ok);
+}
+
+void source_release(source *s)
+{
+    if (!s->held)
+        return;
+    s->held = 0;
+    meter_accept(s->m, s->held_reading, s->held_raw, s->held_len, loop_wall_ms());
+}
+
+static source_decoder *decoder_new(source *s, int masked)
+{
+    source_decoder *d = malloc(sizeof *d);
+    if (!d)
+        return NULL;
+    p1_settings set = {.crc = (p1_crc_policy)s->cfg.crc};
+    if (s->crypt.has_key) {
+        set.decrypt = p1_crypt_decrypt;
+        set.decrypt_user = &s->crypt;
+    }
+    p1_callbacks cb = {on_begin, on_object, on_end};
+    p1_parser_init(&d->parser, &set, &cb, d);
+    p1_reading_init(&d->reading);
+    d->s = s;
+    d->masked = masked;
+    return d;
+}
+
+int source_twin(source *s, int on)
+{
+    if (!on) {
+        free(s->twin);
+        s->twin = NULL;
+        return 0;
+    }
+    if (s->twin) {
+        p1_parser_reset(&s->twin->parser);
+        return 0;
+    }
+    s->twin = decoder_new(s, 1);
+    return s->twin ? 0 : -ENOMEM;
+}
+
+void source_feed(source *s, const uint8_t *buf, size_t n)
+{
+    uint8_t masked[SOURCE_READ_MAX];
+    s->m->bytes += n;
+    while (n > 0) {
+        size_t k = n < sizeof masked ? n : sizeof masked;
+        if (s->mask || s->twin) {
+            for (size_t i = 0; i < k; i++)
+                masked[i] = buf[i] & 0x7f;
+        }
+        p1_execute(&s->dec->parser, s->mask ? masked : buf, k);
+        if (s->twin && !s->primary_won)
+            p1_execute(&s->twin->parser, masked, k);
+        if (s->primary_won) {
+            source_twin(s, 0);
+        } else if (s->twin_won) {
+            /* 7E1 characters read as 8N1: from now on every byte is masked. */
+            free(s->dec);
+            s->dec = s->twin;
+            s->dec->masked = 0;
+            s->twin = NULL;
+            s->mask = 1;
+        }
+        s->primary_won = s->twin_won = 0;
+        buf += k;
+        n -= k;
+    }
+}
+
+void source_finish(source *s)
+{
+    p1_finish(&s->dec->parser);
+    if (s->twin)
+        p1_parser_reset(&s->twin->parser);
+}
+
+void source_reset(source *s)
+{
+    p1_parser_reset(&s->dec->parser);
+    if (s->twin)
+        p1_parser_reset(&s->twin->parser);
+}
+
+void source_status(source *s, meter_state st, int level, const char *fmt, ...)
+{
+    char msg[SOURCE_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    s->m->state = st;
+    /* Warnings stay visible on the meter (API) until the next good news. */
+    snprintf(s->m->last_error, sizeof s->m->last_error, "%s", level <= LOG_LEVEL_WARN ? msg : "");
+    if (strcmp(msg, s->logged) != 0) {
+        memcpy(s->logged, msg, sizeof s->logged);
+        log_msg((log_level)level, "%s: %s", s->m->name, msg);
+    }
+}
+
+int64_t source_backoff(source *s)
+{
+    int64_t d = s->backoff_ms;
+    s->backoff_ms = d * 2 > s->cfg.reconnect_max ? s->cfg.reconnect_max : d * 2;
+    return d;
+}
+
+void source_backoff_reset(source *s)
+{
+    s->backoff_ms = s->cfg.reconnect_min;
+}
+
+void source_connected(source *s)
+{
+    s->m->connected_ms = loop_wall_ms();
+    if (s->connected_before)
+        s->m->reconnects++;
+    s->connected_before = 1;
+}
+
+static const source_ops *ops_for(config_kind k)
+{
+    switch (k) {
+    case CONFIG_SERIAL:
+        return &source_serial_ops;
+    case CONFIG_TCP:
+        return &source_tcp_ops;
+    case CONFIG_FILE:
+    case CONFIG_STDIN:
+        return &source_file_ops;
+    case CONFIG_SIM:
+        return &source_sim_ops;
+    }
+    return NULL;
+}
+
+source *source_new(loop *l, meter *m, const config_source *cfg, char *err, size_t cap)
+{
+    source *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, cap, "%s: out of memory", cfg->name);
+        return NULL;
+    }
+    s->l = l;
+    s->m = m;
+    s->cfg = *cfg;
+    s->ops = ops_for(cfg->kind);
+    if (cfg->key[0] && p1_crypt_set_keys(&s->crypt, cfg->key, cfg->ak[0] ? cfg->ak : NULL) < 0) {
+        snprintf(err, cap, "%s: key/ak: expected 32 hex digits each", cfg->name);
+        free(s);
+        return NULL;
+    }
+    source_backoff_reset(s);
+    meter_set_source(m, config_kind_name(cfg->kind), cfg->spec);
+    m->detected[0] = '\0';
+    s->dec = decoder_new(s, 0);
+    if (!s->dec || !s->ops || s->ops->start(s) < 0) {
+        snprintf(err, cap, "%s: cannot start the %s source", cfg->name, config_kind_name(cfg->kind));
+        source_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void source_free(source *s)
+{
+    if (!s)
+        return;
+    if (s->ops && s->ops->stop)
+        s->ops->stop(s);
+    free(s->dec);
+    free(s->twin);
+    free(s->held_reading);
+    free(s->held_raw);
+    free(s);
+}
+
+const config_source *source_config(const source *s)
+{
+    return &s->cfg;
+}

@@ -1,0 +1,23 @@
+/* source.h: one meter's byte source (serial, TCP, file/stdin, simulator) on the event loop, and
+ * the decoding of its bytes into readings for the meter registry. */
+#ifndef P1D_SOURCE_H
+#define P1D_SOURCE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "loop.h"
+#include "meter.h"
+
+typedef struct source source;
+
+/* Starts reading the source described by cfg (copied) into meter m (borrowed; must outlive the
+ * source). A device or host that is not there yet is not an error: the source keeps retrying.
+ * Returns NULL with a message in err[cap] only for what retrying cannot fix (out of memory). */
+source *source_new(loop *l, meter *m, const config_source *cfg, char *err, size_t cap);
+/* Stops the source, closes its fd and timers and frees it; accepts NULL. */
+void source_free(source *s);
+/* The configuration the source runs with (for reload comparisons). */
+const config_source *source_config(const source *s);
+
+#endif

@@ -1,0 +1,220 @@
+/* source_file.c: replays a recorded file or stdin, as fast as possible or at the recorded pace
+ * (from the telegrams' own timestamps); at the end the meter is marked stopped. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "source_impl.h"
+
+#define FILE_BUF_MAX 65536         /* bytes read per step */
+#define FILE_STEP_MAX (1u << 20)   /* bytes decoded before yielding to the loop */
+#define FILE_PACE_MAX_MS 3600000LL /* longest pause between recorded telegrams */
+
+typedef struct file_src {
+    int fd;
+    int own_fd;          /* 0 for stdin: not ours to close */
+    int polled;          /* a pipe or tty: wait for epoll; a regular file is always readable */
+    int eof;
+    int done;
+    loop_watch *watch;   /* exists only while waiting for a polled fd */
+    loop_timer *pump;    /* decodes the next chunk (0 ms): yields between chunks */
+    loop_timer *release; /* pace=recorded: delivers the held telegram */
+    int64_t prev_time;   /* unix s of the last released telegram, INT64_MIN none */
+    uint8_t buf[FILE_BUF_MAX];
+    size_t pos, len;
+} file_src;
+
+static void file_done(source *s, file_src *f, const char *why)
+{
+    f->done = 1;
+    loop_watch_del(f->watch);
+    f->watch = NULL;
+    if (why)
+        source_status(s, METER_STOPPED, LOG_LEVEL_WARN, "stopped: %s", why);
+    else
+        source_status(s, METER_STOPPED, LOG_LEVEL_INFO,
+                      "end of %s: %" PRIu64 " telegrams, %" PRIu64 " rejected",
+                      s->cfg.kind == CONFIG_STDIN ? "stdin" : s->cfg.target, s->m->telegrams,
+                      s->m->rejected);
+}
+
+/* pace=recorded: when to release the held telegram, from its 0-0:1.0.0 time. */
+static int64_t pace_delay(source *s, file_src *f)
+{
+    int64_t t;
+    if (!s->held_reading->has_time || p1_time_to_unix(&s->held_reading->time, &t) < 0)
+        return 0;
+    int64_t prev = f->prev_time;
+    f->prev_time = t;
+    if (prev == INT64_MIN || t <= prev)
+        return 0;
+    int64_t ms = (t - prev) * 1000 / s->cfg.speedup;
+    return ms > FILE_PACE_MAX_MS ? FILE_PACE_MAX_MS : ms;
+}
+
+/* Decodes buffered bytes; in pace mode stops after the line that completed a telegram.
+ * Returns 1 when a telegram is held (wait for the release timer). */
+static int file_decode(source *s, file_src *f)
+{
+    while (f->pos < f->len) {
+        size_t n = f->len - f->pos;
+        if (s->hold) {
+            const uint8_t *nl = memchr(f->buf + f->pos, '\n', n);
+            if (nl)
+                n = (size_t)(nl - (f->buf + f->pos)) + 1;
+        }
+        source_feed(s, f->buf + f->pos, n);
+        f->pos += n;
+        if (s->held) {
+            loop_timer_arm(f->release, pace_delay(s, f));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void on_readable(void *user, int fd, uint32_t events);
+
+static void file_step(source *s, file_src *f)
+{
+    size_t budget = FILE_STEP_MAX;
+    while (!f->done) {
+        if (file_decode(s, f))
+            return;
+        if (f->eof) {
+            source_finish(s);
+            if (s->held) {
+                loop_timer_arm(f->release, pace_delay(s, f));
+                return;
+            }
+            file_done(s, f, NULL);
+            return;
+        }
+        if (f->polled) {
+            if (!f->watch)
+                f->watch = loop_watch_add(s->l, f->fd, EPOLLIN, on_readable, s);
+            if (!f->watch)
+                file_done(s, f, strerror(errno));
+            return;
+        }
+        if (budget < sizeof f->buf) {
+            loop_timer_arm(f->pump, 0); /* let the other meters and HTTP have a turn */
+            return;
+        }
+        ssize_t n = read(f->fd, f->buf, sizeof f->buf);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            file_done(s, f, strerror(errno));
+            return;
+        }
+        f->pos = 0;
+        f->len = (size_t)n;
+        f->eof = n == 0;
+        budget -= (size_t)n;
+    }
+}
+
+static void on_readable(void *user, int fd, uint32_t events)
+{
+    source *s = user;
+    file_src *f = s->impl;
+    (void)events;
+    ssize_t n = read(fd, f->buf, sizeof f->buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    /* Stop watching while the bytes are decoded: a held telegram must not be overtaken. */
+    loop_watch_del(f->watch);
+    f->watch = NULL;
+    if (n < 0) {
+        file_done(s, f, strerror(errno));
+        return;
+    }
+    f->pos = 0;
+    f->len = (size_t)n;
+    f->eof = n == 0;
+    file_step(s, f);
+}
+
+static void on_pump(void *user)
+{
+    source *s = user;
+    file_step(s, s->impl);
+}
+
+static void on_release(void *user)
+{
+    source *s = user;
+    file_src *f = s->impl;
+    source_release(s);
+    if (f->eof && f->pos >= f->len) {
+        file_done(s, f, NULL);
+        return;
+    }
+    file_step(s, f);
+}
+
+static int file_start(source *s)
+{
+    file_src *f = calloc(1, sizeof *f);
+    if (!f)
+        return -ENOMEM;
+    s->impl = f;
+    f->prev_time = INT64_MIN;
+    f->fd = -1;
+    f->pump = loop_timer_new(s->l, on_pump, s);
+    f->release = loop_timer_new(s->l, on_release, s);
+    if (!f->pump || !f->release)
+        return -ENOMEM;
+    if (s->cfg.pace == CONFIG_PACE_RECORDED) {
+        s->held_reading = malloc(sizeof *s->held_reading);
+        s->held_raw = malloc(P1_TELEGRAM_MAX);
+        if (!s->held_reading || !s->held_raw)
+            return -ENOMEM;
+        s->hold = 1;
+    }
+    if (s->cfg.kind == CONFIG_STDIN) {
+        f->fd = STDIN_FILENO;
+    } else {
+        f->fd = open(s->cfg.target, O_RDONLY | O_CLOEXEC);
+        if (f->fd < 0) {
+            f->done = 1;
+            source_status(s, METER_STOPPED, LOG_LEVEL_WARN, "cannot open %s (%s)", s->cfg.target,
+                          strerror(errno));
+            return 0; /* the daemon keeps serving; the meter shows why it stopped */
+        }
+        f->own_fd = 1;
+    }
+    /* epoll refuses regular files (EPERM): those are read from the pump timer instead. */
+    f->watch = loop_watch_add(s->l, f->fd, EPOLLIN, on_readable, s);
+    f->polled = f->watch != NULL;
+    source_connected(s);
+    source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "replaying %s%s",
+                  s->cfg.kind == CONFIG_STDIN ? "stdin" : s->cfg.target,
+                  s->hold ? " at the recorded pace" : "");
+    if (!f->polled)
+        loop_timer_arm(f->pump, 0);
+    return 0;
+}
+
+static void file_stop(source *s)
+{
+    file_src *f = s->impl;
+    if (!f)
+        return;
+    loop_watch_del(f->watch);
+    loop_timer_del(f->pump);
+    loop_timer_del(f->release);
+    if (f->own_fd)
+        close(f->fd);
+    free(f);
+    s->impl = NULL;
+}
+
+const source_ops source_file_ops = {file_start, file_stop, NULL};

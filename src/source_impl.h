@@ -1,0 +1,85 @@
+/* source_impl.h: what the source kinds (source_serial.c, source_tcp.c, source_file.c,
+ * source_sim.c) share with the common decoding code in source.c. Not used outside source*.c. */
+#ifndef P1D_SOURCE_IMPL_H
+#define P1D_SOURCE_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "p1/crypt.h"
+#include "p1/p1.h"
+#include "p1/reading.h"
+#include "source.h"
+
+#define SOURCE_READ_MAX 16384   /* bytes taken from an fd per readiness event */
+#define SOURCE_MSG_MAX 160      /* one status message (= sizeof meter.last_error) */
+#define SOURCE_REJECT_LOG_EVERY 100 /* after the first, one log line per this many rejects */
+#define SOURCE_QUIET_MS 1000    /* a line quiet this long ends a telegram that has no end line */
+
+/* A parser and the reading it builds. A serial line with parity=auto runs a second one on the
+ * bytes with bit 7 cleared until one of them decodes a telegram. */
+typedef struct source_decoder {
+    p1_parser parser;
+    p1_reading reading;
+    source *s;
+    int masked;
+} source_decoder;
+
+/* Kind-specific operations. start() runs once from source_new, stop() once from source_free. */
+typedef struct source_ops {
+    int (*start)(source *s);
+    void (*stop)(source *s);
+    /* Called after each telegram the active decoder completed (ok = accepted); may be NULL. */
+    void (*telegram)(source *s, int ok);
+} source_ops;
+
+struct source {
+    loop *l;
+    meter *m;
+    config_source cfg;
+    p1_crypt crypt;
+    const source_ops *ops;
+    void *impl;              /* the kind's own state, owned by the kind */
+    source_decoder *dec;     /* active decoder */
+    source_decoder *twin;    /* bit-7-masked candidate (serial parity=auto), or NULL */
+    int mask;                /* clear bit 7 of every byte before decoding (7E1 read as 8N1) */
+    int twin_won;            /* set during feeding when the twin decoded first */
+    int primary_won;
+    int64_t backoff_ms;      /* next reconnect delay */
+    int connected_before;    /* a later connect counts as a reconnect */
+    char logged[SOURCE_MSG_MAX]; /* last status logged: log once per change */
+    /* pace=recorded: an accepted telegram is held here until the kind releases it. */
+    int hold;
+    int held;
+    p1_reading *held_reading;
+    uint8_t *held_raw;
+    size_t held_len;
+};
+
+/* Feeds bytes read from the source to the decoder(s); counts them on the meter. */
+void source_feed(source *s, const uint8_t *buf, size_t n);
+/* The line went quiet or ended: completes a telegram still being collected. */
+void source_finish(source *s);
+/* Drops any partial telegram (after reopening or changing line settings). */
+void source_reset(source *s);
+/* Starts or stops the bit-7-masked twin decoder. Returns 0 or -ENOMEM. */
+int source_twin(source *s, int on);
+/* Sets the meter's state (and last_error to msg for warnings, "" otherwise) and logs msg at
+ * `level` when it differs from the last message logged: a retry loop logs once per change. */
+void source_status(source *s, meter_state st, int level, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The current reconnect delay; doubles it for next time, up to reconnect_max. */
+int64_t source_backoff(source *s);
+/* Resets the reconnect delay to reconnect_min. */
+void source_backoff_reset(source *s);
+/* Records a successful (re)connect on the meter. */
+void source_connected(source *s);
+/* pace=recorded: hands the held telegram to the meter. */
+void source_release(source *s);
+
+extern const source_ops source_serial_ops;
+extern const source_ops source_tcp_ops;
+extern const source_ops source_file_ops;
+extern const source_ops source_sim_ops;
+
+#endif

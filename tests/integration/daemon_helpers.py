@@ -1,0 +1,190 @@
+"""daemon_helpers.py: shared pieces of the test_daemon_*.py suites: telegrams, a p1d process, checks."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+P1D = os.environ.get("P1D", os.path.join(ROOT, "build", "p1d"))
+SANITIZER_REPORTS = []  # logs of p1d runs that printed a sanitizer report (P1D=build/san/p1d)
+
+
+def crc16(data):
+    """CRC-16/ARC as used by DSMR."""
+    crc = 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def telegram(i=0, crc=True, seconds=None):
+    """A DSMR 5 telegram numbered i (its time and import register move with i)."""
+    t = (seconds if seconds is not None else i) % 86400
+    hh, mm, ss = t // 3600, (t // 60) % 60, t % 60
+    body = (
+        "/ISk5\\2MT382-1000\r\n\r\n"
+        "1-3:0.2.8(50)\r\n"
+        "0-0:1.0.0(240115%02d%02d%02dW)\r\n"
+        "0-0:96.1.1(4530303034303031353934373534343134)\r\n"
+        "1-0:1.8.1(%06d.%03d*kWh)\r\n"
+        "1-0:1.8.2(000456.789*kWh)\r\n"
+        "1-0:2.8.1(000000.000*kWh)\r\n"
+        "1-0:2.8.2(000000.000*kWh)\r\n"
+        "0-0:96.14.0(0002)\r\n"
+        "1-0:1.7.0(00.%03d*kW)\r\n"
+        "1-0:2.7.0(00.000*kW)\r\n"
+        "!" % (hh, mm, ss, 100 + i // 1000, i % 1000, i % 1000)
+    ).encode()
+    c = crc16(body)
+    if not crc:
+        c ^= 0x0101
+    return body + b"%04X\r\n" % c
+
+
+def to_7e1(data):
+    """The bytes a 7E1 sender produces as seen by an 8N1 receiver: even parity in bit 7."""
+    out = bytearray()
+    for b in data:
+        out.append(b | (0x80 if bin(b).count("1") % 2 else 0))
+    return bytes(out)
+
+
+class Checks:
+    def __init__(self, name):
+        self.name = name
+        self.passed = 0
+        self.failed = 0
+
+    def check(self, what, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print("ok   %s" % what)
+        else:
+            self.failed += 1
+            print("FAIL %s %s" % (what, detail))
+        sys.stdout.flush()
+        return ok
+
+    def done(self):
+        for log in SANITIZER_REPORTS:
+            self.check("no sanitizer report", False, log[-3000:])
+        print("%s: %d passed, %d failed" % (self.name, self.passed, self.failed))
+        sys.exit(1 if self.failed else 0)
+
+
+class Daemon:
+    """A p1d process with its stderr in a file; always stop() it (in a finally)."""
+
+    def __init__(self, args, tmp, stdin=None, env=None):
+        self.log_path = os.path.join(tmp, "p1d-%d.log" % int(time.time() * 1000000))
+        self.log = open(self.log_path, "wb")
+        e = dict(os.environ)
+        e.pop("JOURNAL_STREAM", None)
+        e.pop("NOTIFY_SOCKET", None)
+        if env:
+            e.update(env)
+        self.proc = subprocess.Popen([P1D] + args, stdout=subprocess.DEVNULL, stderr=self.log,
+                                     stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                                     env=e)
+        self.port = None
+
+    def text(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def wait_log(self, pattern, timeout=10.0, count=1):
+        """Waits until pattern matched count times; returns the last match or None."""
+        end = time.time() + timeout
+        rx = re.compile(pattern)
+        while time.time() < end:
+            found = list(rx.finditer(self.text()))
+            if len(found) >= count:
+                return found[count - 1]
+            if self.proc.poll() is not None:
+                found = list(rx.finditer(self.text()))
+                return found[count - 1] if len(found) >= count else None
+            time.sleep(0.05)
+        return None
+
+    def http_port(self, timeout=10.0):
+        m = self.wait_log(r"dashboard and API at http://[^ ]*:(\d+)/", timeout)
+        if m:
+            self.port = int(m.group(1))
+        return self.port
+
+    def meters(self):
+        if self.port is None:
+            self.http_port()
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/meters" % self.port, timeout=5) as r:
+            data = json.loads(r.read())
+        if isinstance(data, dict) and "meters" in data:
+            data = data["meters"]
+        return {m["name"]: m for m in data}
+
+    def meter(self, name):
+        try:
+            return self.meters().get(name, {})
+        except Exception:
+            return {}
+
+    def wait_meter(self, name, pred, timeout=10.0):
+        end = time.time() + timeout
+        m = {}
+        while time.time() < end:
+            m = self.meter(name)
+            if m and pred(m):
+                return m
+            time.sleep(0.05)
+        return None
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait; returns the exit code (kills after timeout)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if not self.log.closed:
+            self.log.close()
+            text = self.text()
+            if "Sanitizer" in text or "runtime error:" in text:
+                SANITIZER_REPORTS.append(text)
+        return self.proc.returncode
+
+
+def run(args, timeout=10, stdin=None):
+    """Runs p1d to completion; returns (code, stdout, stderr)."""
+    p = subprocess.run([P1D] + args, capture_output=True, timeout=timeout, input=stdin)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def tmpdir():
+    return tempfile.TemporaryDirectory(prefix="p1d-test-")
+
+
+def need_p1d(checks):
+    if not os.access(P1D, os.X_OK):
+        print("SKIP: %s not built (run make)" % P1D)
+        checks.done()

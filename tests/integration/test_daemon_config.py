@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""test_daemon_config.py: p1d's command line and config file: --help, --version, --check-config,
+errors that name the place, key and value and exit 2, flags overriding the file."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import Checks, need_p1d, run, tmpdir  # noqa: E402
+
+T = Checks("test_daemon_config")
+need_p1d(T)
+
+
+def write(d, name, text):
+    p = os.path.join(d, name)
+    with open(p, "w") as f:
+        f.write(text)
+    return p
+
+
+with tmpdir() as d:
+    code, out, err = run(["--help"])
+    T.check("--help exits 0", code == 0, err)
+    T.check("--help lists --source, --listen, --relay, --db, --log-level, --token",
+            all(f in out for f in ["--source", "--listen", "--relay", "--db", "--log-level",
+                                   "--token", "--key", "--ak", "--config", "--check-config"]))
+    T.check("--help lists the source keys", "idle_timeout" in out and "detect_timeout" in out)
+    code, out, err = run(["--version"])
+    T.check("--version", code == 0 and out.startswith("p1d "), out)
+    code, out, err = run(["--print-config-doc"])
+    T.check("--print-config-doc prints a table of every section",
+            code == 0 and "### [http]" in out and "### [source NAME]" in out and "| `listen` |" in out)
+
+    code, out, err = run([])
+    T.check("no source: exit 2 with a hint", code == 2 and "--source NAME=SPEC" in err, err)
+    code, out, err = run(["--bogus", "x"])
+    T.check("unknown flag: exit 2", code == 2 and "--bogus" in err, err)
+    code, out, err = run(["--source", "home=sim", "--listen", "nonsense"])
+    T.check("bad --listen names flag, value and expectation",
+            code == 2 and "--listen 'nonsense'" in err and "HOST:PORT" in err, err)
+    code, out, err = run(["--source", "home=sim", "--log-level", "loud"])
+    T.check("bad --log-level lists the choices",
+            code == 2 and "'loud'" in err and "error|warn|info|debug" in err, err)
+    code, out, err = run(["--source", "home=warp:9"])
+    T.check("bad spec", code == 2 and "spec 'warp:9'" in err, err)
+    code, out, err = run(["--source", "bad name=sim"])
+    T.check("bad source name", code == 2 and "bad name" in err, err)
+    code, out, err = run(["--source", "home=sim", "--key", "other=00112233445566778899AABBCCDDEEFF"])
+    T.check("--key for an unknown source", code == 2 and "no source named 'other'" in err, err)
+    code, out, err = run(["--source", "home=sim", "--key", "home=1234"])
+    T.check("--key not 32 hex digits", code == 2 and "32 hex digits" in err, err)
+    code, out, err = run(["--source", "home=tcp:127.0.0.1:2001:baud=9600"])
+    T.check("a key that does not apply to the kind",
+            code == 2 and "'baud' does not apply to a tcp source" in err, err)
+    code, out, err = run(["--source", "home=tcp:127.0.0.1:2001:idle_timeout=soon"])
+    T.check("bad spec option value names key and value",
+            code == 2 and "idle_timeout = 'soon'" in err and "duration" in err, err)
+    code, out, err = run(["--source", "home=tcp:127.0.0.1:99999"])
+    T.check("tcp port out of range", code == 2 and "tcp:127.0.0.1:99999" in err, err)
+
+    good = write(d, "good.conf", """# test config
+[http]
+listen = 127.0.0.1:18081
+token = "s3cret"
+
+[log]
+level = warn
+
+[relay]
+listen = 127.0.0.1:0
+
+[source home]
+spec = serial:/dev/ttyUSB0:9600
+crc = required
+idle_timeout = 45s
+
+[source net]
+spec = tcp:[::1]:2001:reconnect_max=5s
+""")
+    code, out, err = run(["--config", good, "--check-config"])
+    T.check("--check-config on a good file exits 0", code == 0, err)
+    T.check("effective config shows file values",
+            "listen = 127.0.0.1:18081" in out and "level = warn" in out and "baud = 9600" in out
+            and "crc = required" in out and "idle_timeout = 45s" in out, out)
+    T.check("spec options are applied", "reconnect_max = 5s" in out, out)
+    T.check("secrets are masked", "s3cret" not in out and "********" in out, out)
+    code, out, err = run(["--config", good, "--check-config", "--listen", "127.0.0.1:9999",
+                          "--log-level", "debug", "--source", "net=sim:5"])
+    T.check("flags override the file",
+            code == 0 and "listen = 127.0.0.1:9999" in out and "level = debug" in out
+            and "seed = 5" in out, err + out)
+
+    cases = [
+        ("unknown key", "[http]\nlisten = 127.0.0.1:1\ncolour = blue\n",
+         ["bad.conf:3", "unknown key 'colour'"]),
+        ("bad value", "[http]\nmax_connections = lots\n",
+         ["bad.conf:2", "max_connections = 'lots'", "integer from 1 to 100000"]),
+        ("out of bounds", "[relay]\nbuffer = 1\n", ["bad.conf:2", "buffer = '1'", "4096"]),
+        ("unknown section", "[mqtt]\nhost = x\n", ["bad.conf:1", "unknown section [mqtt]"]),
+        ("key outside a section", "listen = 1\n", ["bad.conf:1", "outside a section"]),
+        ("source without spec", "[source a]\ncrc = ignore\n", ["[source a] has no spec"]),
+        ("duplicate source", "[source a]\nspec = sim\n[source a]\nspec = sim\n",
+         ["bad.conf:3", "defined twice"]),
+        ("bad enum in a source", "[source a]\nspec = sim\ncrc = maybe\n",
+         ["bad.conf:3", "crc = 'maybe'", "optional|required|ignore"]),
+        ("relay meter unknown", "[relay]\nmeter = ghost\n[source a]\nspec = sim\n",
+         ["meter = 'ghost'"]),
+        ("reconnect_min > max", "[source a]\nspec = tcp:127.0.0.1:1\nreconnect_min = 10s\n"
+         "reconnect_max = 1s\n", ["reconnect_min"]),
+    ]
+    for name, text, needles in cases:
+        p = write(d, "bad.conf", text)
+        code, out, err = run(["--config", p, "--check-config"])
+        T.check("config error (%s): exit 2 and names %s" % (name, needles),
+                code == 2 and all(n in err for n in needles), "code %d: %s" % (code, err))
+    code, out, err = run(["--config", os.path.join(d, "missing.conf")])
+    T.check("missing config file", code == 2 and "missing.conf" in err, err)
+    keyf = write(d, "key.txt", "00112233445566778899AABBCCDDEEFF\n")
+    p = write(d, "k.conf", "[source lux]\nspec = file:/dev/null\nkey_file = %s\n" % keyf)
+    code, out, err = run(["--config", p, "--check-config"])
+    T.check("key_file is read", code == 0 and "key = ********" in out, err + out)
+T.done()

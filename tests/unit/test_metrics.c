@@ -1,0 +1,145 @@
+/* test_metrics.c: Prometheus exposition of meters (families, labels, escaping, exact numbers). */
+#include "../../src/meter.c"
+#include "../../src/metrics.c"
+
+#include "check.h"
+
+static p1_reading reading;
+
+static void on_begin(void *user, const p1_telegram *t)
+{
+    (void)user;
+    p1_reading_begin(&reading, t);
+}
+
+static void on_object(void *user, const p1_object *o)
+{
+    (void)user;
+    p1_reading_add(&reading, o);
+}
+
+static void on_end(void *user, const p1_telegram *t)
+{
+    *(int *)user = t->error == P1_ERR_OK;
+    p1_reading_end(&reading, t);
+}
+
+static int parse(const char *text)
+{
+    static p1_parser ps;
+    int ok = 0;
+    p1_reading_init(&reading);
+    p1_callbacks cb = {on_begin, on_object, on_end};
+    p1_parser_init(&ps, NULL, &cb, &ok);
+    p1_execute(&ps, text, strlen(text));
+    p1_finish(&ps);
+    return ok;
+}
+
+static const char TG[] = "/ISK5\\2M550T-1012\r\n\r\n"
+                         "1-3:0.2.8(50)\r\n"
+                         "0-0:96.1.1(4530303331303033333135353132333435)\r\n"
+                         "1-0:1.8.1(012345.678*kWh)\r\n"
+                         "1-0:1.8.2(010987.654*kWh)\r\n"
+                         "1-0:2.8.1(001234.567*kWh)\r\n"
+                         "1-0:2.8.2(002345.678*kWh)\r\n"
+                         "0-0:96.14.0(0002)\r\n"
+                         "1-0:1.7.0(00.000*kW)\r\n"
+                         "1-0:2.7.0(02.345*kW)\r\n"
+                         "0-0:96.7.21(00012)\r\n"
+                         "1-0:32.32.0(00004)\r\n"
+                         "1-0:32.7.0(238.4*V)\r\n"
+                         "1-0:31.7.0(010*A)\r\n"
+                         "1-0:21.7.0(00.000*kW)\r\n"
+                         "1-0:22.7.0(02.345*kW)\r\n"
+                         "0-1:24.1.0(003)\r\n"
+                         "0-1:24.2.1(240615115500S)(04567.891*m3)\r\n"
+                         "!\r\n";
+
+static int has(const char *text, const char *needle)
+{
+    if (strstr(text, needle))
+        return 1;
+    fprintf(stderr, "missing: %s\n", needle);
+    return 0;
+}
+
+static void test_render(void)
+{
+    meters ms;
+    meters_init(&ms);
+    meter *a = meters_add(&ms, "house", "sim", "sim");
+    meter *b = meters_add(&ms, "idle", "file", "file:/x");
+    CHECK(a && b);
+    if (!a || !b)
+        return;
+    CHECK(parse(TG));
+    meter_accept(a, &reading, (const uint8_t *)TG, strlen(TG), 1700000000123);
+    meter_reject(a, P1_ERR_CRC_MISMATCH);
+
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_EQ_INT(metrics_render(&ms, 1700000001000, 60, "1.0\"x\\", &text, &len), 0);
+    if (!text)
+        return;
+    CHECK_EQ_INT(strlen(text), len);
+    CHECK(has(text, "# TYPE p1_energy_import_kwh_total counter\n"));
+    CHECK(has(text, "p1_energy_import_kwh_total{meter=\"house\",tariff=\"1\"} 12345.678\n"));
+    CHECK(has(text, "p1_energy_export_kwh_total{meter=\"house\",tariff=\"2\"} 2345.678\n"));
+    CHECK(has(text, "p1_power_import_watts{meter=\"house\"} 0\n"));
+    CHECK(has(text, "p1_power_export_watts{meter=\"house\"} 2345\n"));
+    CHECK(has(text, "p1_power_net_watts{meter=\"house\"} -2345\n"));
+    CHECK(has(text, "p1_phase_voltage_volts{meter=\"house\",phase=\"L1\"} 238.4\n"));
+    CHECK(has(text, "p1_phase_current_amperes{meter=\"house\",phase=\"L1\"} 10\n"));
+    CHECK(has(text, "p1_phase_power_export_watts{meter=\"house\",phase=\"L1\"} 2345\n"));
+    CHECK(has(text, "p1_voltage_sags_total{meter=\"house\",phase=\"L1\"} 4\n"));
+    CHECK(has(text, "p1_gas_m3_total{meter=\"house\",channel=\"1\"} 4567.891\n"));
+    CHECK(has(text, "p1_power_failures_total{meter=\"house\"} 12\n"));
+    CHECK(has(text, "p1_telegrams_total{meter=\"house\"} 1\n"));
+    CHECK(has(text, "p1_telegrams_total{meter=\"idle\"} 0\n"));
+    CHECK(has(text, "p1_crc_errors_total{meter=\"house\"} 1\n"));
+    CHECK(has(text, "p1_last_telegram_timestamp_seconds{meter=\"house\"} 1700000000.123\n"));
+    CHECK(has(text, "p1_meter_up{meter=\"house\"} 1\n"));
+    CHECK(has(text, "p1_meter_up{meter=\"idle\"} 0\n"));
+    CHECK(has(text, "p1d_build_info{version=\"1.0\\\"x\\\\\"} 1\n"));
+    CHECK(!strstr(text, "p1_long_power_failures_total{"));
+    CHECK(!strstr(text, "phase=\"L2\""));
+    /* Every family is announced exactly once and every line ends with a newline. */
+    CHECK(text[len - 1] == '\n');
+    const char *p = text;
+    int helps = 0;
+    while ((p = strstr(p, "# HELP p1_telegrams_total ")) != NULL) {
+        helps++;
+        p++;
+    }
+    CHECK_EQ_INT(helps, 1);
+    free(text);
+
+    /* Stale: the meter is down 61 s later. */
+    CHECK_EQ_INT(metrics_render(&ms, 1700000061124, 60, NULL, &text, &len), 0);
+    if (text)
+        CHECK(has(text, "p1_meter_up{meter=\"house\"} 0\n"));
+    free(text);
+    meters_free(&ms);
+}
+
+static void test_fixed(void)
+{
+    mbuf b = {0};
+    put_fixed(&b, -1500, 3);
+    put(&b, " ", 1);
+    put_fixed(&b, 1, 6);
+    put(&b, " ", 1);
+    put_fixed(&b, 0, 6);
+    put(&b, " ", 1);
+    put_fixed(&b, 2000000, 6);
+    CHECK_EQ_STR(b.buf, "-1.5 0.000001 0 2");
+    free(b.buf);
+}
+
+int main(void)
+{
+    RUN(test_render);
+    RUN(test_fixed);
+    return check_summary("test_metrics");
+}

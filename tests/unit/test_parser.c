@@ -1,0 +1,1121 @@
+/* test_parser.c: framing, CRC policy, objects and values; every case at chunk sizes 1..64. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "p1/p1.h"
+
+/* ---------------------------------------------------------------------------------------------
+ * Recorder: copies what the callbacks see (pointers die with the callback) and writes a text
+ * digest of everything, so runs with different chunk sizes can be compared byte for byte.
+ * ------------------------------------------------------------------------------------------- */
+#define REC_TELS 32
+#define REC_OBJS 160
+#define REC_VALS 48
+#define REC_DIGEST 262144
+
+typedef struct rval {
+    char raw[300];
+    char unit[32];
+    int has_unit;
+    unsigned flags;
+    int64_t number;
+    int decimals;
+    p1_time time;
+    p1_obis ref;
+    uint64_t offset;
+} rval;
+
+typedef struct robj {
+    p1_obis obis;
+    unsigned nvalues;
+    uint64_t offset;
+    char line[300];
+    int tel; /* index of the telegram it belongs to */
+    rval v[REC_VALS];
+} robj;
+
+typedef struct rtel {
+    p1_error err;
+    uint64_t offset, error_offset;
+    p1_crc_status crc;
+    unsigned crc_sent, crc_computed;
+    int has_end, encrypted, begun;
+    char header[P1_HEADER_MAX + 1];
+    char raw[1200];
+    size_t raw_len, frame_len;
+    unsigned nobjects, frame_counter;
+    uint8_t system_title[8];
+} rtel;
+
+typedef struct rec {
+    rtel t[REC_TELS];
+    robj o[REC_OBJS];
+    int nt, no, nbegin;
+    size_t returned;
+    char dig[REC_DIGEST];
+    size_t dl;
+} rec;
+
+static rec R, T; /* R: whole-buffer run (checked by the tests); T: chunked runs */
+static p1_parser P;
+
+static void dig(rec *r, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(r->dig + r->dl, sizeof r->dig - r->dl, fmt, ap);
+    va_end(ap);
+    if (n > 0 && (size_t)n < sizeof r->dig - r->dl)
+        r->dl += (size_t)n;
+}
+
+static uint32_t fnv(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint32_t h = 2166136261u;
+
+    while (n--)
+        h = (h ^ *b++) * 16777619u;
+    return h;
+}
+
+static void cpy(char *dst, size_t cap, const char *src, size_t n)
+{
+    if (!src)
+        n = 0;
+    if (n >= cap)
+        n = cap - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
+static void on_begin(void *u, const p1_telegram *t)
+{
+    rec *r = u;
+
+    r->nbegin++;
+    if (r->nt < REC_TELS)
+        r->t[r->nt].begun = 1;
+    dig(r, "B %" PRIu64 " %zu %08x %zu enc=%d\n", t->offset, t->header_len,
+        fnv(t->header, t->header_len), t->raw_len, t->encrypted);
+}
+
+static void on_object(void *u, const p1_object *o)
+{
+    rec *r = u;
+    robj *ro = r->no < REC_OBJS ? &r->o[r->no++] : NULL;
+
+    dig(r, "O %d-%d:%d.%d.%d.%d n=%u off=%" PRIu64 " line=%zu/%08x\n", o->obis.a, o->obis.b,
+        o->obis.c, o->obis.d, o->obis.e, o->obis.f, o->nvalues, o->offset, o->line_len,
+        fnv(o->line, o->line_len));
+    if (ro) {
+        ro->obis = o->obis;
+        ro->nvalues = o->nvalues;
+        ro->offset = o->offset;
+        ro->tel = r->nt;
+        cpy(ro->line, sizeof ro->line, o->line, o->line_len);
+    }
+    for (unsigned i = 0; i < o->nvalues; i++) {
+        const p1_value *v = &o->values[i];
+
+        dig(r, " V %u/%08x u=%u/%08x f=%02x n=%" PRId64 "/%d t=%u-%u-%u %u:%u:%u/%d/%u r=%u.%u.%u.%u.%u off=%" PRIu64 "\n",
+            v->raw_len, fnv(v->raw, v->raw_len), v->unit_len, fnv(v->unit, v->unit_len),
+            v->flags, v->number, v->decimals, v->time.year, v->time.month, v->time.day,
+            v->time.hour, v->time.minute, v->time.second, v->time.dst, v->time.valid,
+            v->obis_ref.a, v->obis_ref.b, v->obis_ref.c, v->obis_ref.d, v->obis_ref.e, v->offset);
+        if (ro && i < REC_VALS) {
+            rval *rv = &ro->v[i];
+
+            cpy(rv->raw, sizeof rv->raw, v->raw, v->raw_len);
+            cpy(rv->unit, sizeof rv->unit, v->unit, v->unit_len);
+            rv->has_unit = v->unit != NULL;
+            rv->flags = v->flags;
+            rv->number = v->number;
+            rv->decimals = v->decimals;
+            rv->time = v->time;
+            rv->ref = v->obis_ref;
+            rv->offset = v->offset;
+        }
+    }
+}
+
+static void on_end(void *u, const p1_telegram *t)
+{
+    rec *r = u;
+
+    dig(r, "E %" PRIu64 " %s@%" PRIu64 " crc=%d %04x %04x end=%d hdr=%zu/%08x raw=%zu/%08x frame=%zu n=%u enc=%d fc=%u\n",
+        t->offset, p1_error_name(t->error), t->error_offset, t->crc, t->crc_sent,
+        t->crc_computed, t->has_end_line, t->header_len, fnv(t->header, t->header_len),
+        t->raw_len, fnv(t->raw, t->raw_len), t->frame_len, t->nobjects, t->encrypted,
+        t->frame_counter);
+    if (r->nt < REC_TELS) {
+        rtel *rt = &r->t[r->nt];
+
+        rt->err = t->error;
+        rt->offset = t->offset;
+        rt->error_offset = t->error_offset;
+        rt->crc = t->crc;
+        rt->crc_sent = t->crc_sent;
+        rt->crc_computed = t->crc_computed;
+        rt->has_end = t->has_end_line;
+        rt->encrypted = t->encrypted;
+        cpy(rt->header, sizeof rt->header, t->header, t->header_len);
+        cpy(rt->raw, sizeof rt->raw, (const char *)t->raw, t->raw_len);
+        rt->raw_len = t->raw_len;
+        rt->frame_len = t->frame_len;
+        rt->nobjects = t->nobjects;
+        rt->frame_counter = t->frame_counter;
+        memcpy(rt->system_title, t->system_title, 8);
+    }
+    r->nt++;
+}
+
+static void run_once(rec *r, const void *data, size_t len, const p1_settings *s, size_t chunk,
+                     int finish)
+{
+    static const p1_callbacks cb = {on_begin, on_object, on_end};
+    const uint8_t *d = data;
+
+    memset(r, 0, offsetof(rec, dig));
+    r->dl = 0;
+    r->dig[0] = 0;
+    p1_parser_init(&P, s, &cb, r);
+    for (size_t off = 0; off < len; off += chunk)
+        r->returned += p1_execute(&P, d + off, len - off < chunk ? len - off : chunk);
+    if (finish)
+        r->returned += p1_finish(&P);
+}
+
+/* Decodes data whole into R, then at every chunk size 1..64 and compares the digests. */
+static void decode_x(const void *data, size_t len, const p1_settings *s, int finish)
+{
+    int bad = 0;
+
+    run_once(&R, data, len, s, len ? len : 1, finish);
+    CHECK_EQ_INT(R.returned, R.nt);
+    for (size_t c = 1; c <= 64; c++) {
+        run_once(&T, data, len, s, c, finish);
+        if (T.dl != R.dl || memcmp(T.dig, R.dig, R.dl) != 0 || T.returned != R.returned) {
+            if (!bad)
+                fprintf(stderr, "[%s] chunk %zu differs:\n--- whole\n%s--- chunked\n%s",
+                        check_case, c, R.dig, T.dig);
+            bad++;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
+static void decode(const char *text, const p1_settings *s)
+{
+    decode_x(text, strlen(text), s, 1);
+}
+
+static p1_settings policy(p1_crc_policy c)
+{
+    p1_settings s;
+
+    memset(&s, 0, sizeof s);
+    s.crc = c;
+    return s;
+}
+
+/* Appends "!XXXX\r\n" with the right CRC to a body that ends just before the '!'. */
+static char *tg(char *out, size_t cap, const char *body)
+{
+    size_t n = strlen(body);
+
+    snprintf(out, cap, "%s!%04X\r\n", body, p1_crc16(p1_crc16(0, body, n), "!", 1));
+    return out;
+}
+
+static const char EXAMPLE[] = "/XYZ5\\EXAMPLE-METER\r\n\r\n1-3:0.2.8(50)\r\n"
+                              "0-0:1.0.0(240101120000W)\r\n1-0:1.8.1(000123.456*kWh)\r\n"
+                              "1-0:1.7.0(00.500*kW)\r\n!E676\r\n";
+static const char EXAMPLE_LF[] = "/XYZ5\\EXAMPLE-METER\n\n1-3:0.2.8(50)\n0-0:1.0.0(240101120000W)\n"
+                                 "1-0:1.8.1(000123.456*kWh)\n1-0:1.7.0(00.500*kW)\n!71E7\n";
+/* A DSMR 2.2 style telegram: no version line, no timestamp, no CRC. */
+static const char OLD22[] = "/ISk5\\2MT382-1003\r\n\r\n0-0:96.1.1(5A424556303035303933313932333132)\r\n"
+                            "1-0:1.8.1(00245.123*kWh)\r\n0-1:24.3.0(090212160000)(00)(60)(1)"
+                            "(0-1:24.2.1)(m3)\r\n(00124.477)\r\n";
+
+/* ------------------------------------------------------------------------------------------- */
+/* Framing */
+
+static void test_worked_example(void)
+{
+    p1_settings s = policy(P1_CRC_REQUIRED);
+
+    decode(EXAMPLE, &s);
+    CHECK_EQ_INT(R.nt, 1);
+    CHECK_EQ_INT(R.nbegin, 1);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].offset, 0);
+    CHECK_EQ_INT(R.t[0].crc, P1_CRC_VALID);
+    CHECK_EQ_INT(R.t[0].crc_sent, 0xE676);
+    CHECK_EQ_INT(R.t[0].crc_computed, 0xE676);
+    CHECK_EQ_INT(R.t[0].has_end, 1);
+    CHECK_EQ_STR(R.t[0].header, "XYZ5\\EXAMPLE-METER");
+    CHECK_EQ_INT(R.t[0].raw_len, strlen(EXAMPLE));
+    CHECK_EQ_STR(R.t[0].raw, EXAMPLE);
+    CHECK_EQ_INT(R.t[0].nobjects, 4);
+    CHECK_EQ_INT(R.no, 4);
+    CHECK_EQ_INT(R.o[0].obis.a, 1);
+    CHECK_EQ_INT(R.o[0].obis.b, 3);
+    CHECK_EQ_INT(R.o[0].obis.c, 0);
+    CHECK_EQ_INT(R.o[0].obis.d, 2);
+    CHECK_EQ_INT(R.o[0].obis.e, 8);
+    CHECK_EQ_INT(R.o[0].obis.f, 255);
+    CHECK_EQ_INT(R.o[0].offset, 23);
+    CHECK_EQ_STR(R.o[0].line, "1-3:0.2.8(50)");
+    CHECK_EQ_STR(R.o[0].v[0].raw, "50");
+    CHECK_EQ_INT(R.o[0].v[0].number, 50);
+    CHECK_EQ_INT(R.o[0].v[0].offset, 32);
+    CHECK_EQ_INT(R.o[1].v[0].flags, P1_V_TIME);
+    CHECK_EQ_INT(R.o[1].v[0].time.year, 2024);
+    CHECK_EQ_INT(R.o[1].v[0].time.month, 1);
+    CHECK_EQ_INT(R.o[1].v[0].time.day, 1);
+    CHECK_EQ_INT(R.o[1].v[0].time.hour, 12);
+    CHECK_EQ_INT(R.o[1].v[0].time.dst, 0);
+    CHECK_EQ_INT(R.o[1].v[0].time.valid, 1);
+    CHECK_EQ_STR(R.o[2].v[0].raw, "000123.456");
+    CHECK_EQ_STR(R.o[2].v[0].unit, "kWh");
+    CHECK_EQ_INT(R.o[2].v[0].flags, P1_V_NUMBER | P1_V_UNIT);
+    CHECK_EQ_INT(R.o[2].v[0].number, 123456);
+    CHECK_EQ_INT(R.o[2].v[0].decimals, 3);
+    CHECK_EQ_INT(R.o[3].v[0].number, 500);
+    CHECK_EQ_STR(R.o[3].v[0].unit, "kW");
+}
+
+static void test_lf_only(void)
+{
+    decode(EXAMPLE_LF, NULL);
+    CHECK_EQ_INT(R.nt, 1);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].crc_computed, 0x71E7);
+    CHECK_EQ_INT(R.t[0].crc, P1_CRC_VALID);
+    CHECK_EQ_INT(R.no, 4);
+    CHECK_EQ_STR(R.o[3].v[0].unit, "kW");
+}
+
+static void test_junk_around(void)
+{
+    char buf[1024];
+
+    snprintf(buf, sizeof buf, "ATZ\r\nOK\r\n***NO CARRIER***\r\n  25803103\r\n\xff\xff\xff\r\n%s"
+                              "  25803103\r\n\xff\xff\xff\xff\r\n%s\r\n\r\n\xff",
+             EXAMPLE, EXAMPLE);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].offset, 44);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    /* 0xFF padding with no line end before '/' hides the second header... */
+    snprintf(buf, sizeof buf, "%s\xff\xff\r\n%s", EXAMPLE, EXAMPLE);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[1].offset, strlen(EXAMPLE) + 4);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+}
+
+static void test_slash_only_at_line_start(void)
+{
+    char tel[512], buf[1100];
+
+    /* '/' inside a value and inside junk is data, not a header */
+    tg(tel, sizeof tel, "/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n0-0:96.13.0(test-/-test)\r\n");
+    snprintf(buf, sizeof buf, "junk/ISK5\\broken\r\n%s", tel);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 1);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].offset, 18);
+    CHECK_EQ_STR(R.o[1].v[0].raw, "test-/-test");
+}
+
+static void test_no_blank_line(void)
+{
+    char tel[512];
+
+    decode(tg(tel, sizeof tel, "/XYZ5\\METER\r\n1-0:1.8.1(000001.000*kWh)\r\n"), NULL);
+    CHECK_EQ_INT(R.nt, 1);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.no, 1);
+}
+
+static void test_crc_forms(void)
+{
+    char buf[512], body[256];
+    p1_settings req = policy(P1_CRC_REQUIRED), ign = policy(P1_CRC_IGNORE);
+    int k;
+
+    /* lower case */
+    strcpy(buf, EXAMPLE);
+    memcpy(strstr(buf, "!E676") + 1, "e676", 4);
+    decode(buf, &req);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].crc, P1_CRC_VALID);
+    /* NUL after the CRC */
+    {
+        char *e;
+
+        strcpy(buf, EXAMPLE);
+        e = strstr(buf, "!E676") + 5;
+        memmove(e + 1, e, 3);
+        *e = 0;
+        decode_x(buf, strlen(EXAMPLE) + 1, &req, 1);
+        CHECK_EQ_INT(R.nt, 1);
+        CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+        CHECK_EQ_INT(R.t[0].raw_len, strlen(EXAMPLE) + 1);
+    }
+    /* a CRC below 0x1000 printed with 3 digits ("!B9F" = 0x0B9F) */
+    for (k = 0; k < 100000; k++) {
+        snprintf(body, sizeof body, "/NWA-WARMTELINK\r\n\r\n0-1:24.2.1(%06d*GJ)\r\n!", k);
+        if (p1_crc16(0, body, strlen(body)) < 0x1000)
+            break;
+    }
+    snprintf(buf, sizeof buf, "%s%X\r\n", body, p1_crc16(0, body, strlen(body)));
+    CHECK(strlen(buf) == strlen(body) + 5);
+    decode(buf, &req);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].crc, P1_CRC_VALID);
+    /* mismatch: rejected unless ignored, verdict reported either way */
+    strcpy(buf, EXAMPLE);
+    strstr(buf, "!E676")[4] = '7';
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_CRC_MISMATCH);
+    CHECK_EQ_INT(R.t[0].error_offset, 114 - 1);
+    CHECK_EQ_INT(R.t[0].crc, P1_CRC_INVALID);
+    CHECK_EQ_INT(R.t[0].crc_sent, 0xE677);
+    CHECK_EQ_INT(R.t[0].crc_computed, 0xE676);
+    CHECK_EQ_INT(R.no, 4); /* objects were delivered, provisionally */
+    decode(buf, &ign);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].crc, P1_CRC_INVALID);
+    /* five digits, or junk in the end line */
+    strcpy(buf, EXAMPLE);
+    memcpy(strstr(buf, "!E676"), "!E676A\r\n", 9);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_END_LINE);
+    CHECK_EQ_INT(R.t[0].error_offset, 118);
+}
+
+static void test_end_line_without_crc(void)
+{
+    char buf[512];
+    p1_settings req = policy(P1_CRC_REQUIRED), ign = policy(P1_CRC_IGNORE);
+
+    snprintf(buf, sizeof buf, "%.*s!\r\n", (int)(strlen(EXAMPLE) - 7), EXAMPLE);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].crc, P1_CRC_ABSENT);
+    CHECK_EQ_INT(R.t[0].has_end, 1);
+    decode(buf, &ign);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    decode(buf, &req);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_CRC_MISSING);
+    CHECK_EQ_INT(R.t[0].error_offset, 113);
+}
+
+static void test_end_line_at_finish(void)
+{
+    char buf[512];
+
+    /* a file ending in "!E676" or "!" without line end completes at p1_finish() */
+    snprintf(buf, sizeof buf, "%.*s", (int)(strlen(EXAMPLE) - 2), EXAMPLE);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 1);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].crc, P1_CRC_VALID);
+    decode_x(buf, strlen(buf), NULL, 0);
+    CHECK_EQ_INT(R.nt, 0); /* not without the finish */
+    snprintf(buf, sizeof buf, "%.*s", (int)(strlen(EXAMPLE) - 6), EXAMPLE);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 1);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].crc, P1_CRC_ABSENT);
+}
+
+static void test_no_end_line(void)
+{
+    char buf[1024];
+    p1_settings req = policy(P1_CRC_REQUIRED);
+
+    /* DSMR 2.2 without '!': completed by the next header... */
+    snprintf(buf, sizeof buf, "%s%s", OLD22, EXAMPLE);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].has_end, 0);
+    CHECK_EQ_INT(R.t[0].crc, P1_CRC_ABSENT);
+    CHECK_EQ_INT(R.t[0].nobjects, 3);
+    CHECK_EQ_INT(R.t[0].raw_len, strlen(OLD22));
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[1].offset, strlen(OLD22));
+    /* ...or by p1_finish() */
+    decode(OLD22, NULL);
+    CHECK_EQ_INT(R.nt, 1);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.no, 3);
+    CHECK_EQ_INT(R.o[2].nvalues, 7); /* the value on the next line joined the object */
+    /* the last line complete but not terminated still counts */
+    snprintf(buf, sizeof buf, "%.*s", (int)strlen(OLD22) - 2, OLD22);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.o[2].nvalues, 7);
+    /* but not when it is cut inside a value */
+    snprintf(buf, sizeof buf, "%.*s", (int)strlen(OLD22) - 5, OLD22);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TRUNCATED);
+    CHECK_EQ_INT(R.t[0].error_offset, strlen(OLD22) - 5);
+    /* CRC required: an end line is needed */
+    decode(OLD22, &req);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_CRC_MISSING);
+    /* a DSMR >= 4 telegram (version line) without end line was cut off */
+    snprintf(buf, sizeof buf, "%.*s%s", (int)(strlen(EXAMPLE) - 7), EXAMPLE, EXAMPLE);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TRUNCATED);
+    CHECK_EQ_INT(R.t[0].error_offset, strlen(EXAMPLE) - 7);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    /* a header alone is not a telegram */
+    decode("/XYZ5\\METER\r\n\r\n", NULL);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TRUNCATED);
+    decode("/XYZ5\\METER", NULL);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TRUNCATED);
+    CHECK_EQ_INT(R.nbegin, 0);
+}
+
+static void test_truncated_then_complete(void)
+{
+    char buf[1024];
+
+    snprintf(buf, sizeof buf, "%.*s\r\n%s", 90, EXAMPLE, EXAMPLE); /* cut in "(000123.4" */
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TRUNCATED);
+    CHECK_EQ_INT(R.t[0].error_offset, 92);
+    CHECK_EQ_INT(R.t[0].nobjects, 2);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[1].offset, 92);
+    /* cut inside an OBIS code: a line starting with a digit must be an object */
+    snprintf(buf, sizeof buf, "%.*s\r\n%s", 69, EXAMPLE, EXAMPLE); /* "1-0:1" */
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_OBIS);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    /* the stream ends inside a telegram */
+    decode_x(EXAMPLE, 60, NULL, 1);
+    CHECK_EQ_INT(R.nt, 1);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TRUNCATED);
+    CHECK_EQ_INT(R.t[0].error_offset, 60);
+    CHECK_EQ_INT(R.t[0].raw_len, 60);
+}
+
+static void test_too_long(void)
+{
+    char buf[4096];
+    size_t n = 0;
+    p1_settings s = policy(P1_CRC_OPTIONAL);
+
+    s.telegram_max = 300;
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "/XYZ5\\BIG\r\n\r\n");
+    for (int i = 0; i < 20; i++)
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "0-0:96.13.0(%030d)\r\n", i);
+    n += (size_t)snprintf(buf + n, sizeof buf - n, "!0000\r\n%s", EXAMPLE);
+    decode(buf, &s);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TOO_LONG);
+    CHECK_EQ_INT(R.t[0].error_offset, 300);
+    CHECK_EQ_INT(R.t[0].raw_len, 300);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    /* exactly at the limit is fine */
+    s.telegram_max = strlen(EXAMPLE);
+    decode(EXAMPLE, &s);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    s.telegram_max = strlen(EXAMPLE) - 1;
+    decode(EXAMPLE, &s);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TOO_LONG);
+    CHECK_EQ_INT(R.t[0].error_offset, strlen(EXAMPLE) - 1);
+    /* the default limit, P1_TELEGRAM_MAX */
+    {
+        static char big[P1_TELEGRAM_MAX + 2048];
+
+        n = (size_t)snprintf(big, sizeof big, "/XYZ5\\BIG\r\n\r\n0-0:96.13.0(");
+        memset(big + n, 'A', P1_TELEGRAM_MAX);
+        n += P1_TELEGRAM_MAX;
+        n += (size_t)snprintf(big + n, sizeof big - n, ")\r\n!0000\r\n%s", EXAMPLE);
+        decode_x(big, n, NULL, 1);
+        CHECK_EQ_INT(R.nt, 2);
+        CHECK_EQ_INT(R.t[0].err, P1_ERR_TOO_LONG);
+        CHECK_EQ_INT(R.t[0].error_offset, P1_TELEGRAM_MAX);
+        CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    }
+}
+
+static void test_header_rules(void)
+{
+    char buf[1024], hdr[P1_HEADER_MAX + 8];
+
+    decode("/\r\n\r\n1-0:1.8.1(1*kWh)\r\n!\r\n", NULL);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_HEADER);
+    CHECK_EQ_INT(R.nbegin, 0);
+    memset(hdr, 'H', P1_HEADER_MAX + 1);
+    hdr[P1_HEADER_MAX + 1] = 0;
+    snprintf(buf, sizeof buf, "/%s\r\n\r\n1-0:1.8.1(1*kWh)\r\n!\r\n%s", hdr, EXAMPLE);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_HEADER);
+    CHECK_EQ_INT(R.t[0].error_offset, P1_HEADER_MAX + 1);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    /* spaces, backslashes, a control byte (Irish Iskra) are kept as sent */
+    decode("/Ene5\\XS210 ESMR 5.0\r\n\r\n1-0:1.8.1(1*kWh)\r\n!\r\n", NULL);
+    CHECK_EQ_STR(R.t[0].header, "Ene5\\XS210 ESMR 5.0");
+    decode("/ISk5\x02MIE5T-200\r\n\r\n1-0:1.8.1(1*kWh)\r\n!\r\n", NULL);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_STR(R.t[0].header, "ISk5\x02MIE5T-200");
+}
+
+static void test_random_bytes(void)
+{
+    static char buf[20000];
+    uint32_t x = 1;
+    size_t n = 0;
+
+    /* random bytes biased towards the characters the grammar cares about */
+    for (int round = 0; round < 3; round++) {
+        static const char alphabet[] = "/!()*-:.\r\n0123456789ABCDEFSW \xff\xdb\x08\x7e\xa0\x68";
+
+        n = 0;
+        for (int i = 0; i < 12000; i++) {
+            x = x * 1103515245u + 12345u;
+            buf[n++] = (x >> 24) & 1 ? alphabet[(x >> 8) % (sizeof alphabet - 1)] : (char)(x >> 16);
+        }
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "\r\n%s", EXAMPLE);
+        decode_x(buf, n, NULL, 1);
+        CHECK(R.nt >= 1);
+        CHECK_EQ_INT(R.t[R.nt - 1].err, P1_ERR_OK);
+        CHECK_EQ_INT(R.t[R.nt - 1].offset, n - strlen(EXAMPLE));
+    }
+    /* nothing that looks like a telegram start: nothing reported */
+    decode("no header here (1-0:1.8.1) !E676\r\n\r\n!\r\n", NULL);
+    CHECK_EQ_INT(R.nt, 0);
+    decode("", NULL);
+    CHECK_EQ_INT(R.nt, 0);
+}
+
+static void test_reset(void)
+{
+    static const p1_callbacks cb = {on_begin, on_object, on_end};
+
+    memset(&R, 0, offsetof(rec, dig));
+    R.dl = 0;
+    p1_parser_init(&P, NULL, &cb, &R);
+    CHECK_EQ_INT(p1_execute(&P, EXAMPLE, 60), 0);
+    p1_parser_reset(&P);
+    CHECK_EQ_INT(R.nt, 0);
+    CHECK_EQ_INT(p1_execute(&P, EXAMPLE, strlen(EXAMPLE)), 1);
+    CHECK_EQ_INT(R.nt, 1);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].offset, 60); /* the stream offset carries on */
+    CHECK_EQ_INT(p1_finish(&P), 0);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Binary frames */
+
+static const uint8_t TITLE[8] = {'S', 'A', 'G', 0x67, 0x70, 0x01, 0xBD, 0x54};
+
+/* Builds a 0xDB frame around payload (as if it were ciphertext); returns its length. */
+static size_t mkframe(uint8_t *out, const void *payload, size_t n, int tag)
+{
+    size_t body = 1 + 4 + n + (tag ? 12 : 0), k = 0;
+
+    out[k++] = 0xDB;
+    out[k++] = 0x08;
+    memcpy(out + k, TITLE, 8);
+    k += 8;
+    out[k++] = 0x82;
+    out[k++] = (uint8_t)(body >> 8);
+    out[k++] = (uint8_t)body;
+    out[k++] = tag ? 0x30 : 0x20;
+    out[k++] = 0x00;
+    out[k++] = 0x05;
+    out[k++] = 0xA8;
+    out[k++] = 0xE3;
+    memcpy(out + k, payload, n);
+    k += n;
+    if (tag) {
+        memset(out + k, 0xEE, 12);
+        k += 12;
+    }
+    return k;
+}
+
+/* A stand-in for AES-GCM: the "ciphertext" is the plaintext; byte 0x00 in the tag = bad key. */
+static p1_error fake_decrypt(void *user, const uint8_t *frame, size_t len, uint8_t *out,
+                             size_t cap, size_t *out_len)
+{
+    size_t n = len - 18 - 12;
+
+    (void)user;
+    if (frame[len - 1] == 0x00)
+        return P1_ERR_DECRYPT_FAILED;
+    if (n > cap)
+        return P1_ERR_BAD_FRAME;
+    memcpy(out, frame + 18, n);
+    *out_len = n;
+    return P1_ERR_OK;
+}
+
+static void test_encrypted(void)
+{
+    static uint8_t buf[4096];
+    size_t n, fl;
+    p1_settings s = policy(P1_CRC_REQUIRED);
+
+    /* no key configured */
+    fl = mkframe(buf, EXAMPLE, strlen(EXAMPLE), 1);
+    memcpy(buf + fl, EXAMPLE, strlen(EXAMPLE));
+    n = fl + strlen(EXAMPLE);
+    decode_x(buf, n, &s, 1);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_NO_KEY);
+    CHECK_EQ_INT(R.t[0].encrypted, 1);
+    CHECK_EQ_INT(R.t[0].frame_len, fl);
+    CHECK_EQ_INT(R.t[0].frame_counter, 0x0005A8E3);
+    CHECK(memcmp(R.t[0].system_title, TITLE, 8) == 0);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[1].offset, fl);
+    /* with a key: the plaintext is parsed as the telegram */
+    s.decrypt = fake_decrypt;
+    decode_x(buf, n, &s, 1);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.nbegin, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].encrypted, 1);
+    CHECK_EQ_INT(R.t[0].offset, 0);
+    CHECK_EQ_STR(R.t[0].raw, EXAMPLE);
+    CHECK_EQ_INT(R.t[0].crc, P1_CRC_VALID);
+    CHECK_EQ_INT(R.t[0].nobjects, 4);
+    CHECK_EQ_INT(R.o[2].v[0].number, 123456);
+    CHECK_EQ_INT(R.o[0].offset, 18 + 23); /* offsets of the matching ciphertext bytes */
+    CHECK_EQ_INT(R.t[1].encrypted, 0);
+    /* two frames back to back, the second failing authentication */
+    fl = mkframe(buf, EXAMPLE, strlen(EXAMPLE), 1);
+    n = fl + mkframe(buf + fl, EXAMPLE, strlen(EXAMPLE), 1);
+    buf[n - 1] = 0x00;
+    decode_x(buf, n, &s, 1);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_DECRYPT_FAILED);
+    CHECK_EQ_INT(R.t[1].offset, fl);
+    /* plaintext that is not one telegram */
+    {
+        char two[600];
+
+        snprintf(two, sizeof two, "%s%s", EXAMPLE, EXAMPLE);
+        n = mkframe(buf, two, strlen(two), 1);
+        decode_x(buf, n, &s, 1);
+        CHECK_EQ_INT(R.nt, 1);
+        CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_PLAINTEXT);
+        n = mkframe(buf, "hello world", 11, 1);
+        decode_x(buf, n, &s, 1);
+        CHECK_EQ_INT(R.nt, 1);
+        CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_PLAINTEXT);
+        snprintf(two, sizeof two, "%sjunk", EXAMPLE);
+        n = mkframe(buf, two, strlen(two), 1);
+        decode_x(buf, n, &s, 1);
+        CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_PLAINTEXT);
+        /* trailing line ends are tolerated; a missing final CRLF too */
+        snprintf(two, sizeof two, "%s\r\n", EXAMPLE);
+        n = mkframe(buf, two, strlen(two), 1);
+        decode_x(buf, n, &s, 1);
+        CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+        n = mkframe(buf, EXAMPLE, strlen(EXAMPLE) - 2, 1);
+        decode_x(buf, n, &s, 1);
+        CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    }
+    /* the plaintext's own CRC still counts */
+    {
+        char bad[300];
+
+        strcpy(bad, EXAMPLE);
+        strstr(bad, "!E676")[1] = 'F';
+        n = mkframe(buf, bad, strlen(bad), 1);
+        decode_x(buf, n, &s, 1);
+        CHECK_EQ_INT(R.t[0].err, P1_ERR_CRC_MISMATCH);
+        CHECK_EQ_INT(R.t[0].encrypted, 1);
+    }
+    /* cut off: p1_finish() reports it */
+    n = mkframe(buf, EXAMPLE, strlen(EXAMPLE), 1);
+    decode_x(buf, n - 5, &s, 1);
+    CHECK_EQ_INT(R.nt, 1);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TRUNCATED);
+}
+
+static void test_bad_frame(void)
+{
+    static uint8_t buf[2048];
+    size_t n;
+
+    /* DB 08 with an impossible length form: reported, then the bytes after 0xDB re-scanned */
+    n = mkframe(buf, "x", 1, 0);
+    buf[10] = 0x83;
+    buf[11] = '\n';
+    memcpy(buf + 12, EXAMPLE, strlen(EXAMPLE));
+    n = 12 + strlen(EXAMPLE);
+    decode_x(buf, n, NULL, 1);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_FRAME);
+    CHECK_EQ_INT(R.t[0].offset, 0);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[1].offset, 12);
+    /* a bare 0xDB not followed by 0x08 is just junk */
+    memcpy(buf, "\xdb\r\n", 3);
+    memcpy(buf + 3, EXAMPLE, strlen(EXAMPLE));
+    decode_x(buf, 3 + strlen(EXAMPLE), NULL, 1);
+    CHECK_EQ_INT(R.nt, 1);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+}
+
+static void test_hdlc_mbus(void)
+{
+    static uint8_t buf[2048];
+    size_t n = 0;
+
+    /* HDLC: 7E A0 len ... 7E, twice, then a text telegram */
+    for (int f = 0; f < 2; f++) {
+        buf[n++] = 0x7E;
+        buf[n++] = 0xA0;
+        buf[n++] = 0x20; /* 32 bytes between the flags */
+        memset(buf + n, 0x0A, 30);
+        n += 30;
+        buf[n++] = 0x7E;
+    }
+    /* M-Bus long frame: 68 L L 68 ... CS 16 */
+    buf[n++] = 0x68;
+    buf[n++] = 0x10;
+    buf[n++] = 0x10;
+    buf[n++] = 0x68;
+    memset(buf + n, '/', 0x10);
+    n += 0x10;
+    buf[n++] = 0x00;
+    buf[n++] = 0x16;
+    memcpy(buf + n, EXAMPLE, strlen(EXAMPLE));
+    n += strlen(EXAMPLE);
+    decode_x(buf, n, NULL, 1);
+    CHECK_EQ_INT(R.nt, 4);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_HDLC_UNSUPPORTED);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_HDLC_UNSUPPORTED);
+    CHECK_EQ_INT(R.t[1].offset, 34);
+    CHECK_EQ_INT(R.t[2].err, P1_ERR_MBUS_UNSUPPORTED);
+    CHECK_EQ_INT(R.t[2].offset, 68);
+    CHECK_EQ_INT(R.t[3].err, P1_ERR_OK);
+    /* 'h' at a line start is text unless it forms 68 L L 68 */
+    decode("hello\r\nhhhx\r\n", NULL);
+    CHECK_EQ_INT(R.nt, 0);
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Objects and values */
+
+/* Decodes one telegram with the given object lines; checks it was accepted. */
+static void objs(const char *lines)
+{
+    static char body[20000], tel[20100];
+
+    snprintf(body, sizeof body, "/XYZ5\\TEST\r\n\r\n%s", lines);
+    tg(tel, sizeof tel, body);
+    decode(tel, NULL);
+    CHECK_EQ_INT(R.nt, 1);
+}
+
+static void test_numbers(void)
+{
+    objs("1-0:31.7.0(-063*A)\r\n1-0:16.24.0(-00.024*kW)\r\n1-0:1.8.0(00052185.7825309*kWh)\r\n"
+         "1-0:13.7.0(-1.000)\r\n0-1:24.2.1(000101000000W)(00000000.0000)\r\n"
+         "1-0:1.8.1(000123.456kWh)\r\n1-0:31.7.0(0.48A)\r\n1-0:1.8.1(000001.000*kwh)\r\n"
+         "1-0:2.7.0(00.000*KW)\r\n1-0:3.7.0(1.5*kvar)\r\n0-0:96.7.21(00008)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.o[0].v[0].number, -63);
+    CHECK_EQ_INT(R.o[0].v[0].decimals, 0);
+    CHECK_EQ_STR(R.o[0].v[0].raw, "-063");
+    CHECK_EQ_INT(R.o[1].v[0].number, -24);
+    CHECK_EQ_INT(R.o[1].v[0].decimals, 3);
+    CHECK_EQ_INT(R.o[2].v[0].number, 521857825309LL);
+    CHECK_EQ_INT(R.o[2].v[0].decimals, 7);
+    CHECK_EQ_INT(R.o[3].v[0].number, -1000);
+    CHECK_EQ_INT(R.o[3].v[0].flags, P1_V_NUMBER);
+    CHECK_EQ_INT(R.o[3].v[0].has_unit, 0);
+    CHECK_EQ_INT(R.o[4].v[1].number, 0);
+    CHECK_EQ_INT(R.o[4].v[1].decimals, 4);
+    /* units glued to the digits */
+    CHECK_EQ_STR(R.o[5].v[0].raw, "000123.456");
+    CHECK_EQ_STR(R.o[5].v[0].unit, "kWh");
+    CHECK_EQ_INT(R.o[5].v[0].flags, P1_V_NUMBER | P1_V_UNIT);
+    CHECK_EQ_INT(R.o[5].v[0].number, 123456);
+    CHECK_EQ_STR(R.o[6].v[0].raw, "0.48");
+    CHECK_EQ_STR(R.o[6].v[0].unit, "A");
+    CHECK_EQ_INT(R.o[6].v[0].number, 48);
+    CHECK_EQ_INT(R.o[6].v[0].decimals, 2);
+    /* units in any case, as sent */
+    CHECK_EQ_STR(R.o[7].v[0].unit, "kwh");
+    CHECK_EQ_STR(R.o[8].v[0].unit, "KW");
+    CHECK_EQ_STR(R.o[9].v[0].unit, "kvar");
+    CHECK_EQ_INT(R.o[10].v[0].number, 8);
+    CHECK_EQ_INT(R.o[10].v[0].flags, P1_V_NUMBER); /* odd digit count: not hex */
+}
+
+static void test_number_limits(void)
+{
+    objs("0-0:96.1.1(4530303034303031353934373534343134)\r\n"
+         "1-0:1.8.0(9223372036854775807)\r\n1-0:1.8.0(-922337203685477.5807)\r\n"
+         "1-0:1.8.0(0000000000000000000000000001.5)\r\n1-0:1.8.0(9223372036854775808)\r\n"
+         "1-0:1.8.0(1234ABC)\r\n1-0:1.8.0(-)\r\n1-0:1.8.0(.5)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.o[0].v[0].flags, P1_V_HEX); /* 34 digits: an id, not a number */
+    CHECK_EQ_INT(R.o[1].v[0].flags & P1_V_NUMBER, P1_V_NUMBER);
+    CHECK(R.o[1].v[0].number == INT64_MAX);
+    CHECK(R.o[2].v[0].number == -INT64_MAX);
+    CHECK_EQ_INT(R.o[2].v[0].decimals, 4);
+    CHECK_EQ_INT(R.o[3].v[0].number, 15);
+    CHECK_EQ_INT(R.o[3].v[0].decimals, 1);
+    CHECK_EQ_INT(R.o[4].v[0].flags & P1_V_NUMBER, 0); /* 2^63 does not fit, no unit: text */
+    CHECK_EQ_INT(R.o[5].v[0].flags, 0);                /* not a number with a unit "ABC" */
+    CHECK_EQ_STR(R.o[5].v[0].raw, "1234ABC");
+    CHECK_EQ_INT(R.o[6].v[0].flags, 0);
+    CHECK_EQ_INT(R.o[7].v[0].number, 5);
+    CHECK_EQ_INT(R.o[7].v[0].decimals, 1);
+    /* with a unit, a number that does not fit rejects the telegram */
+    objs("1-0:1.8.1(000001.000*kWh)\r\n1-0:1.8.0(99999999999999999999*kWh)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_NUMBER_OVERFLOW);
+    CHECK_EQ_INT(R.t[0].error_offset, 14 + 27 + 9);
+    objs("1-0:1.8.0(99999999999999999999kWh)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_NUMBER_OVERFLOW);
+}
+
+static void test_times(void)
+{
+    objs("0-0:1.0.0(240101120000W)\r\n0-0:1.0.0(230708150312s)\r\n0-1:24.3.0(090212160000)\r\n"
+         "0-0:1.0.0(632525252525S)\r\n0-0:1.0.0(000101000000W)\r\n0-0:1.0.0(000101000001W)\r\n"
+         "0-0:1.0.0(700101010000W)\r\n0-0:1.0.0(000000000000W)\r\n0-0:1.0.0(243412120000W)\r\n"
+         "0-0:1.0.0(240100120000W)\r\n0-0:1.0.0(230229120000W)\r\n0-0:1.0.0(240229235959S)\r\n"
+         "1-0:1.8.0(000000123456)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.o[0].v[0].time.valid, 1);
+    CHECK_EQ_INT(R.o[0].v[0].time.dst, 0);
+    CHECK_EQ_INT(R.o[1].v[0].flags, P1_V_TIME);
+    CHECK_EQ_INT(R.o[1].v[0].time.dst, 1);
+    CHECK_EQ_INT(R.o[1].v[0].time.year, 2023);
+    CHECK_EQ_INT(R.o[1].v[0].time.second, 12);
+    /* no letter: a number, a time and (12 digits) hex */
+    CHECK_EQ_INT(R.o[2].v[0].flags, P1_V_NUMBER | P1_V_TIME | P1_V_HEX);
+    CHECK_EQ_INT(R.o[2].v[0].time.dst, -1);
+    CHECK_EQ_INT(R.o[2].v[0].time.valid, 1);
+    CHECK_EQ_INT(R.o[2].v[0].time.year, 2009);
+    CHECK_EQ_INT(R.o[2].v[0].number, 90212160000LL);
+    /* placeholders and impossible dates are times, but not valid */
+    for (int i = 3; i <= 10; i++) {
+        CHECK_EQ_INT(R.o[i].v[0].flags, P1_V_TIME);
+        CHECK_EQ_INT(R.o[i].v[0].time.valid, 0);
+    }
+    CHECK_EQ_INT(R.o[11].v[0].time.valid, 1); /* 2024-02-29 exists */
+    CHECK_EQ_INT(R.o[12].v[0].flags, P1_V_NUMBER | P1_V_HEX); /* month 00: not a time */
+}
+
+static void test_text_values(void)
+{
+    objs("0-0:96.13.0()\r\n0-0:96.13.1(3031203631203831)\r\n0-0:96.13.0(303132ab)\r\n"
+         "0-0:96.14.0(TARIFF 1)\r\n0-0:96.3.10(ON)\r\n0-0:96.13.0(Sz\xe9p \xff nap)\r\n"
+         "1-0:0.2.0((ER11))\r\n1-1:0.2.0((ER12)\r\n1-1:0.2.8(ER13))\r\n0-0:96.13.0(ABC)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.o[0].v[0].flags, P1_V_EMPTY);
+    CHECK_EQ_STR(R.o[0].v[0].raw, "");
+    CHECK_EQ_INT(R.o[1].v[0].flags, P1_V_NUMBER | P1_V_HEX);
+    CHECK_EQ_INT(R.o[2].v[0].flags, P1_V_HEX);
+    CHECK_EQ_STR(R.o[3].v[0].raw, "TARIFF 1");
+    CHECK_EQ_INT(R.o[3].v[0].flags, 0);
+    CHECK_EQ_STR(R.o[4].v[0].raw, "ON");
+    CHECK_EQ_STR(R.o[5].v[0].raw, "Sz\xe9p \xff nap"); /* non-ASCII inside a value is data */
+    CHECK_EQ_STR(R.o[6].v[0].raw, "ER11");             /* double brackets: the inner text */
+    CHECK_EQ_INT(R.o[6].v[0].offset, R.o[6].offset + 9);
+    CHECK_EQ_STR(R.o[7].v[0].raw, "(ER12");
+    CHECK_EQ_STR(R.o[8].v[0].raw, "ER13)");
+    CHECK_EQ_INT(R.o[9].v[0].flags, 0); /* odd length: not hex */
+}
+
+static void test_obis_forms(void)
+{
+    objs("1-0:21.7.0.255(00.100*kW)\r\n1-0:1.8.0*255(00052185.7825309*kWh)\r\n"
+         "1-0:99:97.0(0)(0-0:96.7.19)\r\n1-0:72:32.0(00000)\r\n0.1.2.3(dotted)\r\n"
+         "ThisLineIsIgnored\r\n***NO CARRIER***\r\n1-1:1.8.1(1.0*kWh)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.no, 6);
+    CHECK_EQ_INT(R.o[0].obis.c, 21);
+    CHECK_EQ_INT(R.o[0].obis.f, 255);
+    CHECK_EQ_INT(R.o[1].obis.f, 255);
+    CHECK_EQ_INT(R.o[1].obis.c, 1);
+    CHECK_EQ_INT(R.o[2].obis.c, 99);
+    CHECK_EQ_INT(R.o[2].obis.d, 97);
+    CHECK_EQ_INT(R.o[2].v[1].flags, P1_V_OBIS);
+    CHECK_EQ_INT(R.o[2].v[1].ref.c, 96);
+    CHECK_EQ_INT(R.o[2].v[1].ref.e, 19);
+    CHECK_EQ_INT(R.o[3].obis.c, 72);
+    CHECK_EQ_INT(R.o[3].obis.d, 32);
+    CHECK_EQ_INT(R.o[4].obis.a, 0);
+    CHECK_EQ_INT(R.o[4].obis.b, 1);
+    CHECK_EQ_INT(R.o[4].obis.c, 2);
+    CHECK_EQ_INT(R.o[4].obis.d, 3);
+    CHECK_EQ_INT(R.o[4].obis.e, 255);
+    CHECK_EQ_INT(R.o[5].obis.b, 1);
+    CHECK_EQ_STR(R.o[2].line, "1-0:99:97.0(0)(0-0:96.7.19)");
+}
+
+static void test_bad_lines(void)
+{
+    objs("1-0:1.8.1(1*kWh)\r\nA-0:96.1.1(4B38)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_OBIS);
+    CHECK_EQ_INT(R.t[0].error_offset, 14 + 18);
+    CHECK_EQ_INT(R.t[0].nobjects, 1);
+    objs("256-0:1.7.0(00.100*kW)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_OBIS);
+    objs("1-0:1.7.0(00.123*kW) trailing\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_SYNTAX);
+    objs("1-0:1.7.0(00.123*kW)  \r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK); /* trailing blanks are fine */
+    objs("1-0:1.7.0(00.123*kW)\xff\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_BYTE);
+    objs("\x01\x02\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_BYTE);
+    objs("1-0:1.7.0 (00.123*kW)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_SYNTAX);
+    objs("1-0:1.7.0(0(0.123*kW))\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_SYNTAX);
+    objs("1-3:0.2.8)40(\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_SYNTAX);
+    objs("(00124.477)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_SYNTAX); /* a continuation without an object */
+    objs("1-3:0.2.8(40\r\n");                    /* unbalanced up to the end line */
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_BAD_SYNTAX);
+    CHECK_EQ_INT(R.t[0].error_offset, 14 + 9);
+}
+
+static void test_multi_line_objects(void)
+{
+    objs("0-1:24.3.0(090212160000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(00000.000)\r\n"
+         "0-2:24.3.0(090212160000)(00)(60)(1)(0-2:24.2.1)(m3)(00124.477)\r\n"
+         "0-0:96.13.0(303132333435363738393A3B3C3D3E3F303132333435363738393A3B3C3D3E3F\r\n"
+         "303132333435363738393A3B3C3D3E3F303132333435363738393A3B3C3D3E3F\r\n"
+         "3031)\r\n"
+         "0-0:96.13.1((3031\r\n3233))\r\n0-0:96.13.0(ABC\r\nDEF*kWh)\r\n1-0:1.8.1(1*kWh)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.no, 6);
+    CHECK_EQ_INT(R.o[0].nvalues, 7);
+    CHECK_EQ_STR(R.o[0].v[5].raw, "m3");
+    CHECK_EQ_STR(R.o[0].v[6].raw, "00000.000");
+    CHECK_EQ_INT(R.o[0].v[6].offset, 14 + 53);
+    CHECK_EQ_STR(R.o[0].line, "0-1:24.3.0(090212160000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(00000.000)");
+    CHECK_EQ_INT(R.o[1].nvalues, 7);
+    CHECK_EQ_INT(R.o[1].v[6].number, 124477);
+    CHECK_EQ_INT(R.o[1].v[4].flags, P1_V_OBIS);
+    /* wrapped text: joined without the line ends, raw telegram untouched */
+    CHECK_EQ_INT(R.o[2].nvalues, 1);
+    CHECK_EQ_STR(R.o[2].v[0].raw, "303132333435363738393A3B3C3D3E3F303132333435363738393A3B3C3D3E3F"
+                                  "303132333435363738393A3B3C3D3E3F303132333435363738393A3B3C3D3E3F"
+                                  "3031");
+    CHECK_EQ_INT(R.o[2].v[0].flags, P1_V_HEX);
+    CHECK(strstr(R.t[0].raw, "3E3F\r\n3031") != NULL);
+    CHECK_EQ_STR(R.o[3].v[0].raw, "30313233");
+    CHECK_EQ_STR(R.o[4].v[0].raw, "ABCDEF");
+    CHECK_EQ_STR(R.o[4].v[0].unit, "kWh");
+    CHECK_EQ_INT(R.o[5].v[0].number, 1);
+}
+
+static void test_logs_and_history(void)
+{
+    char lines[4096];
+    size_t n;
+
+    objs("1-0:99.97.0(2)(0-0:96.7.19)(101208152415W)(0000000240*s)(101208151004W)"
+         "(0000000301*s)\r\n1-0:99.97.0(0)(0-0:96.7.19)\r\n1-0:99.97.0()\r\n"
+         "0-0:98.1.0(2)(1-0:1.6.0)(1-0:1.6.0)(200501000000S)(200423192538S)(03.695*kW)"
+         "(200601000000S)(200509134558S)(02.589*kW)\r\n"
+         "1-0:1.6.0(200509134558S)(02.589*kW)\r\n1-0:1.6.0(08.796*kW)(260102010000)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.o[0].nvalues, 6);
+    CHECK_EQ_INT(R.o[0].v[2].time.year, 2010);
+    CHECK_EQ_INT(R.o[0].v[3].number, 240);
+    CHECK_EQ_STR(R.o[0].v[3].unit, "s");
+    CHECK_EQ_INT(R.o[1].nvalues, 2);
+    CHECK_EQ_INT(R.o[2].v[0].flags, P1_V_EMPTY);
+    CHECK_EQ_INT(R.o[3].nvalues, 9);
+    CHECK_EQ_INT(R.o[3].v[1].flags, P1_V_OBIS);
+    CHECK_EQ_INT(R.o[3].v[8].number, 2589);
+    CHECK_EQ_INT(R.o[4].v[1].number, 2589);
+    CHECK_EQ_INT(R.o[5].v[0].number, 8796);
+    CHECK_EQ_INT(R.o[5].v[1].flags & P1_V_TIME, P1_V_TIME);
+    /* P1_VALUES_MAX values are fine, one more is not */
+    n = (size_t)snprintf(lines, sizeof lines, "0-0:98.1.0");
+    for (int i = 0; i < P1_VALUES_MAX; i++)
+        n += (size_t)snprintf(lines + n, sizeof lines - n, "(%d)", i);
+    snprintf(lines + n, sizeof lines - n, "\r\n");
+    objs(lines);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.o[0].nvalues, P1_VALUES_MAX);
+    snprintf(lines + n, sizeof lines - n, "(x)\r\n");
+    objs(lines);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TOO_MANY_VALUES);
+    CHECK_EQ_INT(R.t[0].error_offset, 14 + n);
+}
+
+static void test_errors_table(void)
+{
+    CHECK_EQ_STR(p1_error_name(P1_ERR_OK), "ok");
+    CHECK_EQ_STR(p1_error_name(P1_ERR_CRC_MISMATCH), "crc_mismatch");
+    CHECK_EQ_STR(p1_error_name(P1_ERR_BAD_PLAINTEXT), "bad_plaintext");
+    CHECK_EQ_STR(p1_error_name((p1_error)999), "unknown");
+    CHECK_EQ_STR(p1_error_name((p1_error)-1), "unknown");
+    CHECK(strstr(p1_error_message(P1_ERR_TOO_LONG), "P1_TELEGRAM_MAX") != NULL);
+    for (int e = 0; e < P1_ERR__COUNT; e++) {
+        CHECK(p1_error_name((p1_error)e)[0] != 0);
+        CHECK(p1_error_message((p1_error)e)[0] != 0);
+    }
+}
+
+int main(void)
+{
+    RUN(test_worked_example);
+    RUN(test_lf_only);
+    RUN(test_junk_around);
+    RUN(test_slash_only_at_line_start);
+    RUN(test_no_blank_line);
+    RUN(test_crc_forms);
+    RUN(test_end_line_without_crc);
+    RUN(test_end_line_at_finish);
+    RUN(test_no_end_line);
+    RUN(test_truncated_then_complete);
+    RUN(test_too_long);
+    RUN(test_header_rules);
+    RUN(test_random_bytes);
+    RUN(test_reset);
+    RUN(test_encrypted);
+    RUN(test_bad_frame);
+    RUN(test_hdlc_mbus);
+    RUN(test_numbers);
+    RUN(test_number_limits);
+    RUN(test_times);
+    RUN(test_text_values);
+    RUN(test_obis_forms);
+    RUN(test_bad_lines);
+    RUN(test_multi_line_objects);
+    RUN(test_logs_and_history);
+    RUN(test_errors_table);
+    return check_summary("test_parser");
+}

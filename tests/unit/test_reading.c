@@ -1,0 +1,1567 @@
+/* test_reading.c: unit tests of lib/reading.c, from hand-built objects and whole telegrams. */
+#include <p1/reading.h>
+
+#include <stdlib.h>
+
+#include "check.h"
+
+/* ----------------------------------------------------------------------------------------------
+ * A tiny object builder: one object line ("1-0:1.8.1(000123.456*kWh)") -> p1_object, with the
+ * value flags decided by syntax the way the parser does. Raw pointers point into `line`.
+ * -------------------------------------------------------------------------------------------- */
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_hex(char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static const char *parse_u8(const char *p, uint8_t *out)
+{
+    unsigned v = 0;
+    if (!is_digit(*p))
+        return NULL;
+    while (is_digit(*p))
+        v = v * 10 + (unsigned)(*p++ - '0');
+    *out = (uint8_t)v;
+    return p;
+}
+
+/* A-B:C.D.E[.F|*F]; returns the end or NULL. */
+static const char *parse_obis(const char *p, p1_obis *o)
+{
+    o->f = 255;
+    if (!(p = parse_u8(p, &o->a)) || *p++ != '-' || !(p = parse_u8(p, &o->b)) || *p++ != ':' ||
+        !(p = parse_u8(p, &o->c)) || *p++ != '.' || !(p = parse_u8(p, &o->d)) || *p++ != '.' ||
+        !(p = parse_u8(p, &o->e)))
+        return NULL;
+    if ((*p == '.' || *p == '*') && is_digit(p[1]))
+        p = parse_u8(p + 1, &o->f);
+    return p;
+}
+
+static int two(const char *s)
+{
+    return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+static void classify(p1_value *v)
+{
+    const char *s = v->raw;
+    size_t n = v->raw_len, i = 0;
+    if (n == 0) {
+        v->flags |= P1_V_EMPTY;
+        return;
+    }
+    /* number */
+    size_t j = (s[0] == '-') ? 1 : 0, digits = 0;
+    int64_t m = 0;
+    int dec = -1, ok = 1;
+    for (i = j; i < n; i++) {
+        if (is_digit(s[i])) {
+            if (m > (INT64_MAX - 9) / 10)
+                ok = 0;
+            else
+                m = m * 10 + (s[i] - '0');
+            digits++;
+            if (dec >= 0)
+                dec++;
+        } else if (s[i] == '.' && dec < 0) {
+            dec = 0;
+        } else {
+            ok = 0;
+        }
+    }
+    if (ok && digits > 0) {
+        v->flags |= P1_V_NUMBER;
+        v->number = s[0] == '-' ? -m : m;
+        v->decimals = (int8_t)(dec < 0 ? 0 : dec);
+    }
+    /* time */
+    if (n == 12 || (n == 13 && (s[12] == 'S' || s[12] == 'W'))) {
+        int all = 1;
+        for (i = 0; i < 12; i++)
+            all &= is_digit(s[i]);
+        if (all) {
+            p1_time *t = &v->time;
+            v->flags |= P1_V_TIME;
+            t->year = (uint16_t)(2000 + two(s));
+            t->month = (uint8_t)two(s + 2);
+            t->day = (uint8_t)two(s + 4);
+            t->hour = (uint8_t)two(s + 6);
+            t->minute = (uint8_t)two(s + 8);
+            t->second = (uint8_t)two(s + 10);
+            t->dst = (int8_t)(n == 13 ? (s[12] == 'S') : -1);
+            t->valid = t->month >= 1 && t->month <= 12 && t->day >= 1 && t->day <= 31 &&
+                       t->hour < 24 && t->minute < 60 && t->second < 60 &&
+                       !(t->year == 2000 && t->month == 1 && t->day == 1);
+        }
+    }
+    /* hex */
+    if (n % 2 == 0) {
+        int all = 1;
+        for (i = 0; i < n; i++)
+            all &= is_hex(s[i]);
+        if (all)
+            v->flags |= P1_V_HEX;
+    }
+    /* OBIS reference */
+    p1_obis o;
+    const char *e = parse_obis(s, &o);
+    if (e && e == s + n) {
+        v->flags |= P1_V_OBIS;
+        v->obis_ref = o;
+    }
+}
+
+/* Fills o from one object line (continuation values may follow on the same string). */
+static int mkobj(p1_object *o, const char *line)
+{
+    memset(o, 0, sizeof *o);
+    const char *p = parse_obis(line, &o->obis);
+    if (!p)
+        return -1;
+    o->line = line;
+    while (*p == '(' && o->nvalues < P1_VALUES_MAX) {
+        const char *start = ++p;
+        while (*p && *p != ')')
+            p++;
+        if (*p != ')')
+            return -1;
+        p1_value *v = &o->values[o->nvalues++];
+        v->raw = start;
+        v->raw_len = (uint16_t)(p - start);
+        v->offset = (uint64_t)(start - 1 - line);
+        const char *star = memchr(start, '*', v->raw_len);
+        if (star) {
+            v->unit = star + 1;
+            v->unit_len = (uint8_t)(p - star - 1);
+            v->raw_len = (uint16_t)(star - start);
+            v->flags |= P1_V_UNIT;
+        }
+        classify(v);
+        p++;
+        while (*p == '\r' || *p == '\n') /* a value continued on the next line (DSMR 2.2) */
+            p++;
+    }
+    o->line_len = (size_t)(p - line);
+    return 0;
+}
+
+/* Adds one object line to r. */
+static void add(p1_reading *r, const char *line)
+{
+    static p1_object o;
+    CHECK_EQ_INT(mkobj(&o, line), 0);
+    p1_reading_add(r, &o);
+}
+
+/* Decodes a whole telegram with the builder: header line, object lines (a line that starts with
+ * '(' continues the previous object), up to '!'. */
+static void decode(p1_reading *r, const char *text)
+{
+    static char buf[16384];
+    static p1_telegram t;
+    size_t n = strlen(text);
+    CHECK(n < sizeof buf);
+    memcpy(buf, text, n + 1);
+    memset(&t, 0, sizeof t);
+    char *p = buf;
+    CHECK(*p == '/');
+    char *eol = strpbrk(p, "\r\n");
+    t.header = p + 1;
+    t.header_len = (size_t)((eol ? eol : p + n) - (p + 1));
+    p1_reading_begin(r, &t);
+    p = eol;
+    /* join: remove the line break before a continuation line */
+    char *w = buf;
+    for (char *q = buf; *q; q++) {
+        if ((*q == '\r' || *q == '\n') && q[1] != '\0') {
+            char *k = q;
+            while (*k == '\r' || *k == '\n')
+                k++;
+            if (*k == '(' && w > buf && w[-1] == ')') {
+                q = k - 1;
+                continue;
+            }
+        }
+        *w++ = *q;
+    }
+    *w = '\0';
+    p = strpbrk(buf, "\r\n");
+    while (p && *p) {
+        while (*p == '\r' || *p == '\n')
+            p++;
+        if (*p == '!' || *p == '\0')
+            break;
+        char *end = strpbrk(p, "\r\n");
+        if (end)
+            *end = '\0';
+        if (is_digit(*p))
+            add(r, p);
+        p = end ? end + 1 : NULL;
+    }
+    p1_reading_end(r, &t);
+}
+
+/* Decodes a whole telegram with the real parser (lib/parser.c). A telegram ending in a bare "!"
+ * gets its CRC appended; one ending in "!\r\n" is sent without CRC (DSMR 2.2). */
+typedef struct feed_ctx {
+    p1_reading *r;
+    int ends;
+    p1_error error;
+} feed_ctx;
+
+static void on_begin(void *user, const p1_telegram *t)
+{
+    p1_reading_begin(((feed_ctx *)user)->r, t);
+}
+
+static void on_object(void *user, const p1_object *o)
+{
+    p1_reading_add(((feed_ctx *)user)->r, o);
+}
+
+static void on_end(void *user, const p1_telegram *t)
+{
+    feed_ctx *c = user;
+    p1_reading_end(c->r, t);
+    c->ends++;
+    c->error = t->error;
+}
+
+static void decode_parser(p1_reading *r, const char *text, size_t chunk)
+{
+    static p1_parser parser;
+    static char buf[16384];
+    size_t n = strlen(text);
+    CHECK(n + 8 < sizeof buf);
+    memcpy(buf, text, n + 1);
+    if (n > 0 && buf[n - 1] == '!')
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%04X\r\n", p1_crc16(0, buf, n));
+    feed_ctx c = {r, 0, P1_ERR_OK};
+    p1_callbacks cb = {on_begin, on_object, on_end};
+    p1_parser_init(&parser, NULL, &cb, &c);
+    for (size_t i = 0; i < n; i += chunk)
+        p1_execute(&parser, buf + i, n - i < chunk ? n - i : chunk);
+    p1_finish(&parser);
+    CHECK_EQ_INT(c.ends, 1);
+    CHECK_EQ_INT(c.error, P1_ERR_OK);
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Tests
+ * -------------------------------------------------------------------------------------------- */
+
+static p1_reading R; /* big: keep it off the stack */
+
+static void test_init(void)
+{
+    p1_reading_init(&R);
+    CHECK_EQ_INT(R.import_total, P1_ABSENT);
+    CHECK_EQ_INT(R.import[1], P1_ABSENT);
+    CHECK_EQ_INT(R.export_[P1_TARIFFS_MAX], P1_ABSENT);
+    CHECK_EQ_INT(R.phase[2].voltage, P1_ABSENT);
+    CHECK_EQ_INT(R.phase[2].sags, -1);
+    CHECK_EQ_INT(R.power_failures, -1);
+    CHECK_EQ_INT(R.failure_log_count, -1);
+    CHECK_EQ_INT(R.breaker, -1);
+    CHECK_EQ_INT(R.tariff, -1);
+    CHECK_EQ_INT(R.mbus[3].type, -1);
+    CHECK_EQ_INT(R.mbus[3].valve, -1);
+    CHECK_EQ_INT(R.mbus[3].value, P1_ABSENT);
+    CHECK_EQ_STR(R.header, "");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.profile, P1_PROFILE_UNKNOWN);
+    CHECK_EQ_INT(R.import_total, P1_ABSENT);
+    CHECK_EQ_INT(R.power_net, P1_ABSENT);
+    CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_GAS), -1);
+}
+
+static void test_names(void)
+{
+    CHECK_EQ_STR(p1_medium_name(P1_MEDIUM_GAS), "gas");
+    CHECK_EQ_STR(p1_medium_name(P1_MEDIUM_WATER), "water");
+    CHECK_EQ_STR(p1_medium_name(P1_MEDIUM_HEAT), "heat");
+    CHECK_EQ_STR(p1_medium_name(P1_MEDIUM_COLD), "cold");
+    CHECK_EQ_STR(p1_medium_name(P1_MEDIUM_ELECTRICITY), "electricity");
+    CHECK_EQ_STR(p1_medium_name(P1_MEDIUM_OTHER), "other");
+    CHECK_EQ_STR(p1_medium_name(P1_MEDIUM_UNKNOWN), "unknown");
+    CHECK_EQ_STR(p1_medium_name((p1_medium)99), "unknown");
+    CHECK_EQ_STR(p1_profile_name(P1_PROFILE_NL), "nl");
+    CHECK_EQ_STR(p1_profile_name(P1_PROFILE_BE), "be");
+    CHECK_EQ_STR(p1_profile_name(P1_PROFILE_LU), "lu");
+    CHECK_EQ_STR(p1_profile_name(P1_PROFILE_AT), "at");
+    CHECK_EQ_STR(p1_profile_name(P1_PROFILE_SE), "se");
+    CHECK_EQ_STR(p1_profile_name(P1_PROFILE_LT), "lt");
+    CHECK_EQ_STR(p1_profile_name(P1_PROFILE_HU), "hu");
+    CHECK_EQ_STR(p1_profile_name(P1_PROFILE_OTHER), "other");
+    CHECK_EQ_STR(p1_profile_name(P1_PROFILE_UNKNOWN), "unknown");
+    CHECK_EQ_STR(p1_profile_name((p1_profile)-5), "unknown");
+}
+
+static void test_objects_energy(void)
+{
+    p1_reading_init(&R);
+    add(&R, "1-0:1.8.1(000123.456*kWh)");
+    add(&R, "1-0:1.8.2(000001.000*kWh)");
+    add(&R, "1-0:1.8.16(000000.001*kWh)");
+    add(&R, "1-0:1.8.17(000100.000*kWh)"); /* beyond P1_TARIFFS_MAX: unknown */
+    add(&R, "1-0:2.8.1(000002.5*kWh)");
+    add(&R, "1-0:1.7.0(01.193*kW)");
+    add(&R, "1-0:2.7.0(00.200*kW)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.import[1], 123456000);
+    CHECK_EQ_INT(R.import[2], 1000000);
+    CHECK_EQ_INT(R.import[16], 1000);
+    CHECK_EQ_INT(R.import[3], P1_ABSENT);
+    CHECK_EQ_INT(R.import_total, 124457000);
+    CHECK_EQ_INT(R.import_total_sent, 0);
+    CHECK_EQ_INT(R.export_total, 2500000);
+    CHECK_EQ_INT(R.power_net, 993000);
+    CHECK_EQ_INT(R.nobjects, 7);
+    CHECK_EQ_INT(R.nunknown, 1);
+
+    /* a sent total wins over the sum; export only: net is negative */
+    p1_reading_init(&R);
+    add(&R, "1-0:1.8.0(000010.000*kWh)");
+    add(&R, "1-0:1.8.1(000003.000*kWh)");
+    add(&R, "1-0:2.7.0(00.500*kW)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.import_total, 10000000);
+    CHECK_EQ_INT(R.import_total_sent, 1);
+    CHECK_EQ_INT(R.export_total, P1_ABSENT);
+    CHECK_EQ_INT(R.power_net, -500000);
+
+    /* a sum that overflows stays absent rather than wrapping */
+    p1_reading_init(&R);
+    add(&R, "1-0:1.8.1(9000000000000*kWh)");
+    add(&R, "1-0:1.8.2(9000000000000*kWh)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.import[1], 9000000000000000000LL);
+    CHECK_EQ_INT(R.import_total, P1_ABSENT);
+    /* a value that does not fit stays absent */
+    p1_reading_init(&R);
+    add(&R, "1-0:1.8.1(99999999999999*kWh)");
+    add(&R, "1-0:1.7.0(abc*kW)");
+    add(&R, "1-0:2.7.0()");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.import[1], P1_ABSENT);
+    CHECK_EQ_INT(R.import_total, P1_ABSENT);
+    CHECK_EQ_INT(R.power_import, P1_ABSENT);
+    CHECK_EQ_INT(R.power_net, P1_ABSENT);
+}
+
+static void test_objects_b1(void)
+{
+    /* Sagemcom XT211: 1-1:x stands in for 1-0:x */
+    p1_reading_init(&R);
+    add(&R, "1-1:1.8.1(000010.000*kWh)");
+    add(&R, "1-1:1.7.0(00.100*kW)");
+    add(&R, "1-1:32.7.0(230.0*V)");
+    add(&R, "1-1:1.8.0(000010.000*kWh)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.import[1], 10000000);
+    CHECK_EQ_INT(R.power_import, 100000);
+    CHECK_EQ_INT(R.phase[0].voltage, 230000000);
+    CHECK_EQ_INT(R.nphases, 1);
+    CHECK_EQ_INT(R.import_total, 10000000);
+    CHECK_EQ_INT(R.import_total_sent, 1);
+    /* ...but 1-0:x wins in either order */
+    p1_reading_init(&R);
+    add(&R, "1-0:1.8.1(000001.000*kWh)");
+    add(&R, "1-1:1.8.1(000002.000*kWh)");
+    add(&R, "1-1:1.7.0(00.200*kW)");
+    add(&R, "1-0:1.7.0(00.100*kW)");
+    add(&R, "1-0:1.8.0(000005.000*kWh)");
+    add(&R, "1-1:1.8.0(000006.000*kWh)");
+    add(&R, "1-2:1.8.1(000009.000*kWh)"); /* B=2: not mapped */
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.import[1], 1000000);
+    CHECK_EQ_INT(R.power_import, 100000);
+    CHECK_EQ_INT(R.import_total, 5000000);
+    CHECK_EQ_INT(R.nunknown, 1);
+}
+
+static void test_objects_phases(void)
+{
+    p1_reading_init(&R);
+    add(&R, "1-0:32.7.0(230.1*V)");
+    add(&R, "1-0:52.7.0(231.2*V)");
+    add(&R, "1-0:72.7.0(229.9*V)");
+    add(&R, "1-0:32.24.0(230.0*V)");
+    add(&R, "1-0:31.7.0(0.48*A)");
+    add(&R, "1-0:51.7.0(-004.9*A)");
+    add(&R, "1-0:71.7.0(001*A)");
+    add(&R, "1-0:21.7.0(00.600*kW)");
+    add(&R, "1-0:42.7.0(00.400*kW)");
+    add(&R, "1-0:63.7.0(00.010*kvar)");
+    add(&R, "1-0:64.7.0(10*var)");
+    add(&R, "1-0:49.7.0(00.500*kVA)");
+    add(&R, "1-0:50.7.0(500*VA)");
+    add(&R, "1-0:33.7.0(0.998)");
+    add(&R, "1-0:73.7.0(-1.000)");
+    add(&R, "1-0:51.4.0(200.00*A)");
+    add(&R, "1-0:32.32.0(00002)");
+    add(&R, "1-0:72.36.0(00007)");
+    add(&R, "1-0:32.33.0(00010*s)"); /* LT last sag duration: not mapped */
+    add(&R, "1-0:12.7.0(230.0*V)");
+    add(&R, "1-0:11.7.0(005.00*A)");
+    add(&R, "1-0:91.7.0(000.10*A)");
+    add(&R, "1-0:14.7.0(50.00*Hz)");
+    add(&R, "1-0:13.7.0(-0.950)");
+    add(&R, "1-0:3.7.0(00.000)");
+    add(&R, "1-0:4.7.0(166*var)");
+    add(&R, "1-0:9.7.0(01.000*kVA)");
+    add(&R, "1-0:10.7.0(00.100*kVA)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.nphases, 3);
+    CHECK_EQ_INT(R.phase[0].voltage, 230100000);
+    CHECK_EQ_INT(R.phase[1].voltage, 231200000);
+    CHECK_EQ_INT(R.phase[2].voltage, 229900000);
+    CHECK_EQ_INT(R.phase[0].voltage_avg, 230000000);
+    CHECK_EQ_INT(R.phase[0].current, 480000);
+    CHECK_EQ_INT(R.phase[1].current, -4900000);
+    CHECK_EQ_INT(R.phase[2].current, 1000000);
+    CHECK_EQ_INT(R.phase[0].power_import, 600000);
+    CHECK_EQ_INT(R.phase[1].power_export, 400000);
+    CHECK_EQ_INT(R.phase[2].reactive_import, 10000);
+    CHECK_EQ_INT(R.phase[2].reactive_export, 10000);
+    CHECK_EQ_INT(R.phase[1].apparent_import, 500000);
+    CHECK_EQ_INT(R.phase[1].apparent_export, 500000);
+    CHECK_EQ_INT(R.phase[0].power_factor, 998000);
+    CHECK_EQ_INT(R.phase[2].power_factor, -1000000);
+    CHECK_EQ_INT(R.phase[1].current_limit, 200000000);
+    CHECK_EQ_INT(R.phase[0].sags, 2);
+    CHECK_EQ_INT(R.phase[1].sags, -1);
+    CHECK_EQ_INT(R.phase[2].swells, 7);
+    CHECK_EQ_INT(R.voltage, 230000000);
+    CHECK_EQ_INT(R.current, 5000000);
+    CHECK_EQ_INT(R.current_neutral, 100000);
+    CHECK_EQ_INT(R.frequency, 50000000);
+    CHECK_EQ_INT(R.power_factor, -950000);
+    CHECK_EQ_INT(R.reactive_import_power, 0);
+    CHECK_EQ_INT(R.reactive_export_power, 166000);
+    CHECK_EQ_INT(R.apparent_import_power, 1000000);
+    CHECK_EQ_INT(R.apparent_export_power, 100000);
+    CHECK_EQ_INT(R.fuse_limit, P1_ABSENT); /* only L1's 31.4.0 is the fuse limit */
+    CHECK_EQ_INT(R.nunknown, 1);
+
+    p1_reading_init(&R);
+    add(&R, "1-0:31.7.0(001*A)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.nphases, 1);
+}
+
+static void test_objects_failures(void)
+{
+    p1_reading_init(&R);
+    add(&R, "0-0:96.7.21(00012)");
+    add(&R, "0-0:96.7.9(00003)");
+    add(&R, "1-0:99.97.0(3)(0-0:96.7.19)(230110083000W)(0000003600*s)(240301120000W)"
+            "(2317482647*s)(000000000000S)(23)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.power_failures, 12);
+    CHECK_EQ_INT(R.long_power_failures, 3);
+    CHECK_EQ_INT(R.failure_log_count, 3);
+    CHECK_EQ_INT(R.nfailures, 3);
+    CHECK_EQ_INT(R.failures[0].end.year, 2023);
+    CHECK_EQ_INT(R.failures[0].end.hour, 8);
+    CHECK_EQ_INT(R.failures[0].end.valid, 1);
+    CHECK_EQ_INT(R.failures[0].duration_s, 3600);
+    CHECK_EQ_INT(R.failures[1].duration_s, 2317482647LL);
+    CHECK_EQ_INT(R.failures[2].end.valid, 0); /* MCS zeroed slot, duration without unit */
+    CHECK_EQ_INT(R.failures[2].duration_s, 23);
+
+    p1_reading_init(&R);
+    add(&R, "1-0:99.97.0(0)(0-0:96.7.19)");
+    CHECK_EQ_INT(R.failure_log_count, 0);
+    CHECK_EQ_INT(R.nfailures, 0);
+    add(&R, "1-0:99.97.0()");
+    CHECK_EQ_INT(R.failure_log_count, 0);
+    /* more entries than kept: bounded, count as announced */
+    static char big[4096];
+    strcpy(big, "1-0:99.97.0(40)(0-0:96.7.19)");
+    for (int i = 0; i < 40; i++)
+        strcat(big, "(240101000000W)(0000000060*s)");
+    p1_reading_init(&R);
+    add(&R, big);
+    CHECK_EQ_INT(R.failure_log_count, 40);
+    CHECK_EQ_INT(R.nfailures, P1_FAILURES_MAX);
+    CHECK_EQ_INT(R.failures[P1_FAILURES_MAX - 1].duration_s, 60);
+    /* odd trailing value is ignored */
+    p1_reading_init(&R);
+    add(&R, "1-0:99.97.0(1)(0-0:96.7.19)(240101000000W)");
+    CHECK_EQ_INT(R.failure_log_count, 1);
+    CHECK_EQ_INT(R.nfailures, 0);
+}
+
+static void test_objects_demand(void)
+{
+    p1_reading_init(&R);
+    add(&R, "1-0:1.4.0(02.351*kW)");
+    add(&R, "1-0:1.6.0(200509134558S)(02.589*kW)");
+    add(&R, "0-0:98.1.0(3)(1-0:1.6.0)(1-0:1.6.0)(200501000000S)(200423192538S)(03.695*kW)"
+            "(200401000000S)(632525252525W)(00.000*kW)(200301000000S)(200210035421W)(04329*W)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.demand_current, 2351000);
+    CHECK_EQ_INT(R.demand_peak, 2589000);
+    CHECK_EQ_INT(R.demand_peak_time.year, 2020);
+    CHECK_EQ_INT(R.demand_peak_time.second, 58);
+    CHECK_EQ_INT(R.demand_peak_time.dst, 1);
+    CHECK_EQ_INT(R.ndemand_months, 3);
+    CHECK_EQ_INT(R.demand_months[0].month.month, 5);
+    CHECK_EQ_INT(R.demand_months[0].peak_time.day, 23);
+    CHECK_EQ_INT(R.demand_months[0].peak, 3695000);
+    CHECK_EQ_INT(R.demand_months[1].peak_time.valid, 0); /* placeholder kept, marked invalid */
+    CHECK_EQ_INT(R.demand_months[1].peak, 0);
+    CHECK_EQ_INT(R.demand_months[2].peak, 4329000); /* W normalised */
+    CHECK_EQ_INT(R.nunknown, 0);
+
+    /* Iskra IE5T: value before the timestamp, timestamp without letter */
+    p1_reading_init(&R);
+    add(&R, "1-0:1.6.0(08.796*kW)(260102010000)");
+    CHECK_EQ_INT(R.demand_peak, 8796000);
+    CHECK_EQ_INT(R.demand_peak_time.year, 2026);
+    CHECK_EQ_INT(R.demand_peak_time.hour, 1);
+    CHECK_EQ_INT(R.demand_peak_time.dst, -1);
+
+    /* XT211: a count without entries */
+    p1_reading_init(&R);
+    add(&R, "0-0:98.1.0(12)");
+    CHECK_EQ_INT(R.ndemand_months, 0);
+    CHECK_EQ_INT(R.nunknown, 0);
+
+    /* Hungarian 98.1.0 is a billing snapshot: not Belgian history */
+    p1_reading_init(&R);
+    add(&R, "0-0:98.1.0(230701000000S)(000040.777*kWh)(000008.950*kWh)(000031.827*kWh)"
+            "(03.564*kW)(02.156*kW)(03.564*kW)");
+    CHECK_EQ_INT(R.ndemand_months, 0);
+    CHECK_EQ_INT(R.nunknown, 1);
+
+    /* more than 13 months: bounded */
+    static char big[4096];
+    strcpy(big, "0-0:98.1.0(20)(1-0:1.6.0)(1-0:1.6.0)");
+    for (int i = 0; i < 20; i++)
+        strcat(big, "(240101000000W)(240102000000W)(01.000*kW)");
+    p1_reading_init(&R);
+    add(&R, big);
+    CHECK_EQ_INT(R.ndemand_months, P1_DEMAND_MONTHS_MAX);
+    CHECK_EQ_INT(R.demand_months[P1_DEMAND_MONTHS_MAX - 1].peak, 1000000);
+}
+
+static void test_objects_text(void)
+{
+    p1_reading_init(&R);
+    add(&R, "0-0:96.13.0(48656C6C6F20776F726C64)");
+    add(&R, "0-0:96.13.1(3031203631203831)");
+    add(&R, "0-0:96.14.0(0002)");
+    add(&R, "0-0:96.3.10(1)");
+    add(&R, "0-0:17.0.0(999.9*kW)");
+    add(&R, "1-3:0.2.8(50)");
+    CHECK_EQ_STR(R.text, "Hello world");
+    CHECK_EQ_STR(R.text_code, "01 61 81");
+    CHECK_EQ_INT(R.tariff, 2);
+    CHECK_EQ_STR(R.tariff_text, "0002");
+    CHECK_EQ_INT(R.breaker, 1);
+    CHECK_EQ_INT(R.limiter, 999900000);
+    CHECK_EQ_STR(R.limiter_unit, "kW");
+    CHECK_EQ_STR(R.version, "50"); /* never hex-decoded into "P" */
+
+    p1_reading_init(&R);
+    add(&R, "0-0:96.13.0(test-/-test)"); /* plain text kept */
+    add(&R, "0-0:96.14.0(TARIFF 1)");
+    add(&R, "0-0:96.3.10(ON)");
+    add(&R, "0-0:17.0.0(77.376)");
+    add(&R, "0-0:96.1.4(50217)");
+    CHECK_EQ_STR(R.text, "test-/-test");
+    CHECK_EQ_INT(R.tariff, -1);
+    CHECK_EQ_STR(R.tariff_text, "TARIFF 1");
+    CHECK_EQ_INT(R.breaker, 1);
+    CHECK_EQ_INT(R.limiter, 77376000);
+    CHECK_EQ_STR(R.limiter_unit, "");
+    CHECK_EQ_STR(R.version, "50217");
+
+    p1_reading_init(&R);
+    add(&R, "0-0:96.13.0()");
+    add(&R, "0-0:96.3.10(off)");
+    add(&R, "0-0:17.0.0(016*A)");
+    add(&R, "0-0:96.1.4(3231313130)");        /* Iskra IE5T hex version */
+    add(&R, "0-0:96.14.0(5441524946462032)"); /* hex-coded "TARIFF 2" */
+    CHECK_EQ_STR(R.text, "");
+    CHECK_EQ_INT(R.breaker, 0);
+    CHECK_EQ_INT(R.limiter, 16000000);
+    CHECK_EQ_STR(R.limiter_unit, "A");
+    CHECK_EQ_STR(R.version, "21110");
+    CHECK_EQ_STR(R.tariff_text, "TARIFF 2");
+    CHECK_EQ_INT(R.tariff, -1);
+
+    p1_reading_init(&R);
+    add(&R, "0-0:17.0.0(13.8*kVA)");
+    add(&R, "0-0:96.3.10(2)");
+    add(&R, "0-0:96.3.10(maybe)");      /* not understood: keep the last good value */
+    add(&R, "0-0:96.14.0(3032)");       /* numeric: a number, not hex */
+    add(&R, "0-0:96.13.0(C3A9E280A6)"); /* UTF-8 passes through */
+    CHECK_EQ_INT(R.limiter, 13800000);
+    CHECK_EQ_STR(R.limiter_unit, "kVA");
+    CHECK_EQ_INT(R.breaker, 2);
+    CHECK_EQ_INT(R.tariff, 3032);
+    CHECK_EQ_STR(R.text, "\xC3\xA9\xE2\x80\xA6");
+
+    /* a wrapped DSMR 3.0 text message is concatenated */
+    p1_reading_init(&R);
+    add(&R, "0-0:96.13.0(48656C6C6F20)(776F726C64)");
+    CHECK_EQ_STR(R.text, "Hello world");
+
+    /* a text longer than P1_TEXT_MAX is cut, not overflowed */
+    static char big[8192];
+    strcpy(big, "0-0:96.13.0(");
+    for (int i = 0; i < 3000; i++)
+        strcat(big, "x");
+    strcat(big, ")");
+    p1_reading_init(&R);
+    add(&R, big);
+    CHECK_EQ_INT(strlen(R.text), P1_TEXT_MAX);
+    CHECK_EQ_INT(R.breaker, -1);
+}
+
+static void test_objects_ids(void)
+{
+    p1_reading_init(&R);
+    add(&R, "0-0:96.1.1(4530303534303037363432313534323230)");
+    CHECK_EQ_STR(R.equipment_id, "E0054007642154220");
+    CHECK_EQ_INT(p1_obis_key(&R.equipment_id_obis), P1_OBIS(0, 0, 96, 1, 1));
+    add(&R, "0-0:42.0.0(53414733303832323030303032313630)"); /* lower rank: ignored */
+    CHECK_EQ_STR(R.equipment_id, "E0054007642154220");
+
+    /* HU: 96.1.0 beats 42.0.0 whatever the order */
+    p1_reading_init(&R);
+    add(&R, "0-0:42.0.0(53414733303832323030303032313630)");
+    CHECK_EQ_STR(R.equipment_id, "SAG3082200002160");
+    add(&R, "0-0:96.1.0(383930303832323030303032313630)");
+    CHECK_EQ_STR(R.equipment_id, "890082200002160");
+
+    /* binary / odd / plain ids are kept as sent; "()" is no id */
+    p1_reading_init(&R);
+    add(&R, "0-0:96.1.1(0000000000000000000000000000000000)");
+    CHECK_EQ_STR(R.equipment_id, "0000000000000000000000000000000000");
+    p1_reading_init(&R);
+    add(&R, "0-0:96.1.1(ADC3100000158491)");
+    CHECK_EQ_STR(R.equipment_id, "ADC3100000158491");
+    p1_reading_init(&R);
+    add(&R, "0-0:96.1.1(C3A9C3A9)"); /* decodes to non-ASCII: an id is ASCII, keep raw */
+    CHECK_EQ_STR(R.equipment_id, "C3A9C3A9");
+    p1_reading_init(&R);
+    add(&R, "0-0:96.1.255*255(1ESY1336001560)");
+    CHECK_EQ_STR(R.equipment_id, "1ESY1336001560");
+    add(&R, "1-0:0.0.0*255(1336001560)");
+    CHECK_EQ_STR(R.equipment_id, "1336001560");
+    add(&R, "0-0:96.1.1()");
+    CHECK_EQ_STR(R.equipment_id, "1336001560");
+    /* an over-long id is cut at P1_ID_MAX */
+    static char big[1024];
+    strcpy(big, "0-0:96.1.1(");
+    for (int i = 0; i < 300; i++)
+        strcat(big, "Z");
+    strcat(big, ")");
+    add(&R, big);
+    CHECK_EQ_INT(strlen(R.equipment_id), P1_ID_MAX);
+}
+
+static void test_objects_mbus(void)
+{
+    p1_reading_init(&R);
+    add(&R, "0-1:24.1.0(003)");
+    add(&R, "0-1:96.1.0(4730303339373036303436303332303136)");
+    add(&R, "0-1:24.2.1(240315103000W)(01234.567*m3)");
+    add(&R, "0-1:24.4.0(1)");
+    add(&R, "0-2:24.1.0(007)");
+    add(&R, "0-2:96.1.1(3853414731323334353637383930)");
+    add(&R, "0-2:24.2.1(240315103000W)(00872.234*M3)");
+    add(&R, "0-3:24.1.0(004)");
+    add(&R, "0-3:24.2.1(240315100000W)(1234*MJ)");
+    add(&R, "0-4:24.1.0(002)");
+    add(&R, "0-4:24.2.1(240315100000W)(000123.456*kWh)");
+    add(&R, "0-4:96.3.10(1)");  /* relay of a channel: not mapped */
+    add(&R, "0-5:24.1.0(003)"); /* channel beyond P1_MBUS_MAX */
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.nunknown, 2);
+    CHECK_EQ_INT(R.mbus[0].present, 1);
+    CHECK_EQ_INT(R.mbus[0].type, 3);
+    CHECK_EQ_INT(R.mbus[0].medium, P1_MEDIUM_GAS);
+    CHECK_EQ_STR(R.mbus[0].id, "G0039706046032016");
+    CHECK_EQ_INT(R.mbus[0].value, 1234567000);
+    CHECK_EQ_STR(R.mbus[0].unit, "m3");
+    CHECK_EQ_INT(R.mbus[0].value_e, 1);
+    CHECK_EQ_INT(R.mbus[0].time.minute, 30);
+    CHECK_EQ_INT(R.mbus[0].valve, 1);
+    CHECK_EQ_INT(R.mbus[1].medium, P1_MEDIUM_WATER);
+    CHECK_EQ_STR(R.mbus[1].id, "8SAG1234567890");
+    CHECK_EQ_STR(R.mbus[1].unit, "m3");
+    CHECK_EQ_INT(R.mbus[1].value, 872234000);
+    CHECK_EQ_INT(R.mbus[1].valve, -1);
+    CHECK_EQ_INT(R.mbus[2].medium, P1_MEDIUM_HEAT);
+    CHECK_EQ_STR(R.mbus[2].unit, "GJ");
+    CHECK_EQ_INT(R.mbus[2].value, 1234000);
+    CHECK_EQ_INT(R.mbus[3].medium, P1_MEDIUM_ELECTRICITY);
+    CHECK_EQ_STR(R.mbus[3].unit, "kWh");
+    CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_GAS), 0);
+    CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_WATER), 1);
+    CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_HEAT), 2);
+    CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_COLD), -1);
+
+    /* device types */
+    static const struct {
+        const char *line;
+        p1_medium m;
+    } types[] = {
+        {"0-1:24.1.0(006)", P1_MEDIUM_WATER}, {"0-1:24.1.0(010)", P1_MEDIUM_COLD},
+        {"0-1:24.1.0(011)", P1_MEDIUM_COLD},  {"0-1:24.1.0(012)", P1_MEDIUM_HEAT},
+        {"0-1:24.1.0(021)", P1_MEDIUM_WATER}, {"0-1:24.1.0(000)", P1_MEDIUM_OTHER},
+        {"0-1:24.1.0(303)", P1_MEDIUM_OTHER}, {"0-1:24.1.0()", P1_MEDIUM_UNKNOWN},
+        {"0-1:24.1.0(x)", P1_MEDIUM_UNKNOWN},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        p1_reading_init(&R);
+        add(&R, types[i].line);
+        p1_reading_end(&R, NULL);
+        CHECK_EQ_INT(R.mbus[0].medium, types[i].m);
+    }
+
+    /* no 24.1.0: guess from the unit */
+    p1_reading_init(&R);
+    add(&R, "0-1:24.2.1(240315103000W)(00100.000*m3)");
+    add(&R, "0-2:24.2.1(240315103000W)(00100.000*GJ)");
+    add(&R, "0-3:24.2.1(240315103000W)(00100.000)");
+    add(&R, "0-4:24.2.1(230101120000W)(00012*dm3)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.mbus[3].value, 12000);
+    CHECK_EQ_STR(R.mbus[3].unit, "m3");
+    CHECK_EQ_INT(R.mbus[3].medium, P1_MEDIUM_GAS);
+    CHECK_EQ_INT(R.mbus[0].medium, P1_MEDIUM_GAS);
+    CHECK_EQ_INT(R.mbus[1].medium, P1_MEDIUM_HEAT);
+    CHECK_EQ_INT(R.mbus[2].medium, P1_MEDIUM_UNKNOWN);
+    CHECK_EQ_INT(R.mbus[2].value, 100000000);
+    CHECK_EQ_STR(R.mbus[2].unit, "");
+
+    /* BE: gas on 24.2.3; a first value that is no timestamp (L+G "1234ABC") */
+    p1_reading_init(&R);
+    add(&R, "0-1:24.2.3(1234ABC)(00112.384*m3)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.mbus[0].value, 112384000);
+    CHECK_EQ_INT(R.mbus[0].value_e, 3);
+    CHECK_EQ_INT(R.mbus[0].time.valid, 0);
+
+    /* DSMR 2.2 profile with the value joined from the next line; hex status, 24.2.0 capture */
+    p1_reading_init(&R);
+    add(&R, "0-1:24.3.0(090212160000)(2C)(60)(1)(0-1:24.2.0)(m3)\r\n(00124.477)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.mbus[0].value, 124477000);
+    CHECK_EQ_STR(R.mbus[0].unit, "m3");
+    CHECK_EQ_INT(R.mbus[0].value_e, 0);
+    CHECK_EQ_INT(R.mbus[0].time.year, 2009);
+    CHECK_EQ_INT(R.mbus[0].time.dst, -1);
+    CHECK_EQ_INT(R.mbus[0].medium, P1_MEDIUM_GAS);
+    /* ...with MJ as the profile's unit; and without its value line */
+    p1_reading_init(&R);
+    add(&R, "0-1:24.3.0(090212160000)(00)(60)(1)(0-1:24.2.1)(MJ)(1500)");
+    add(&R, "0-2:24.3.0(090212160000)(00)(60)(1)(0-2:24.2.1)(m3)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.mbus[0].value, 1500000);
+    CHECK_EQ_STR(R.mbus[0].unit, "GJ");
+    CHECK_EQ_INT(R.mbus[1].present, 1);
+    CHECK_EQ_INT(R.mbus[1].value, P1_ABSENT);
+}
+
+static void test_mbus_find(void)
+{
+    /* Q-MB-1: stale channel 1 without id or unit, gas on channel 2 */
+    p1_reading_init(&R);
+    add(&R, "0-1:96.1.0()");
+    add(&R, "0-1:24.2.1(700101010000W)(00000000)");
+    add(&R, "0-2:24.1.0(003)");
+    add(&R, "0-2:96.1.0(4730303339373036303436303332303136)");
+    add(&R, "0-2:24.2.1(240315103000W)(01234.567*m3)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.mbus[0].present, 1);
+    CHECK_EQ_INT(R.mbus[0].medium, P1_MEDIUM_UNKNOWN);
+    CHECK_EQ_INT(R.mbus[0].value, 0);
+    CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_GAS), 1);
+
+    /* Q-MB-2: two gas meters with ids, channel 1 stale: the newest capture wins */
+    p1_reading_init(&R);
+    add(&R, "0-1:24.1.0(003)");
+    add(&R, "0-1:96.1.0(4730303339373036303436303332303136)");
+    add(&R, "0-1:24.2.1(170101000000W)(00010.000*m3)");
+    add(&R, "0-2:24.1.0(003)");
+    add(&R, "0-2:96.1.0(4730303339373036303436303332303137)");
+    add(&R, "0-2:24.2.1(240315103000W)(01234.567*m3)");
+    add(&R, "0-3:24.1.0(003)"); /* no id: loses */
+    add(&R, "0-3:24.2.1(250315103000W)(00001.000*m3)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_GAS), 1);
+
+    /* neither has an id: a valid time beats a placeholder */
+    p1_reading_init(&R);
+    add(&R, "0-1:24.1.0(003)");
+    add(&R, "0-1:24.2.1(632525252525S)(00000.000*m3)");
+    add(&R, "0-2:24.1.0(003)");
+    add(&R, "0-2:24.2.1(240315103000W)(00001.000*m3)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_GAS), 1);
+    /* equal: the first channel */
+    p1_reading_init(&R);
+    add(&R, "0-3:24.1.0(007)");
+    add(&R, "0-4:24.1.0(007)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_WATER), 2);
+}
+
+/* ----------------------------------------------------------------------------------------------
+ * Whole telegrams (composed here; CRCs are irrelevant to the reading)
+ * -------------------------------------------------------------------------------------------- */
+
+static const char NL50[] =
+    "/ISK5\\2M550T-1013\r\n"
+    "\r\n"
+    "1-3:0.2.8(50)\r\n"
+    "0-0:1.0.0(240315103012W)\r\n"
+    "0-0:96.1.1(4530303533303034303031353934373534)\r\n"
+    "1-0:1.8.1(001234.567*kWh)\r\n"
+    "1-0:1.8.2(002345.678*kWh)\r\n"
+    "1-0:2.8.1(000012.345*kWh)\r\n"
+    "1-0:2.8.2(000023.456*kWh)\r\n"
+    "0-0:96.14.0(0002)\r\n"
+    "1-0:1.7.0(01.234*kW)\r\n"
+    "1-0:2.7.0(00.000*kW)\r\n"
+    "0-0:96.7.21(00012)\r\n"
+    "0-0:96.7.9(00003)\r\n"
+    "1-0:99.97.0(2)(0-0:96.7.19)(230110083000W)(0000003600*s)(240301120000W)(2317482647*s)\r\n"
+    "1-0:32.32.0(00002)\r\n"
+    "1-0:52.32.0(00001)\r\n"
+    "1-0:72.32.0(00000)\r\n"
+    "1-0:32.36.0(00000)\r\n"
+    "1-0:52.36.0(00003)\r\n"
+    "1-0:72.36.0(00000)\r\n"
+    "0-0:96.13.0(48656C6C6F20776F726C64)\r\n"
+    "1-0:32.7.0(230.1*V)\r\n"
+    "1-0:52.7.0(231.2*V)\r\n"
+    "1-0:72.7.0(229.9*V)\r\n"
+    "1-0:31.7.0(003*A)\r\n"
+    "1-0:51.7.0(002*A)\r\n"
+    "1-0:71.7.0(001*A)\r\n"
+    "1-0:21.7.0(00.600*kW)\r\n"
+    "1-0:41.7.0(00.400*kW)\r\n"
+    "1-0:61.7.0(00.234*kW)\r\n"
+    "1-0:22.7.0(00.000*kW)\r\n"
+    "1-0:42.7.0(00.000*kW)\r\n"
+    "1-0:62.7.0(00.000*kW)\r\n"
+    "0-1:24.1.0(003)\r\n"
+    "0-1:96.1.0(4730303339373036303436303332303136)\r\n"
+    "0-1:24.2.1(240315103000W)(01234.567*m3)\r\n"
+    "!";
+
+static void check_nl50(const p1_reading *r)
+{
+    CHECK_EQ_STR(r->header, "ISK5\\2M550T-1013");
+    CHECK_EQ_INT(r->profile, P1_PROFILE_NL);
+    CHECK_EQ_INT(r->tariff_scheme, P1_TARIFFS_NL);
+    CHECK_EQ_STR(r->version, "50");
+    CHECK_EQ_STR(r->equipment_id, "E0053004001594754");
+    CHECK_EQ_INT(r->has_time, 1);
+    CHECK_EQ_INT(r->time.year, 2024);
+    CHECK_EQ_INT(r->time.month, 3);
+    CHECK_EQ_INT(r->time.day, 15);
+    CHECK_EQ_INT(r->time.hour, 10);
+    CHECK_EQ_INT(r->time.minute, 30);
+    CHECK_EQ_INT(r->time.second, 12);
+    CHECK_EQ_INT(r->time.dst, 0);
+    CHECK_EQ_INT(r->time.valid, 1);
+    CHECK_EQ_INT(r->import[1], 1234567000);
+    CHECK_EQ_INT(r->import[2], 2345678000);
+    CHECK_EQ_INT(r->export_[1], 12345000);
+    CHECK_EQ_INT(r->export_[2], 23456000);
+    CHECK_EQ_INT(r->import_total, 3580245000);
+    CHECK_EQ_INT(r->export_total, 35801000);
+    CHECK_EQ_INT(r->import_total_sent, 0);
+    CHECK_EQ_INT(r->export_total_sent, 0);
+    CHECK_EQ_INT(r->tariff, 2);
+    CHECK_EQ_STR(r->tariff_text, "0002");
+    CHECK_EQ_INT(r->power_import, 1234000);
+    CHECK_EQ_INT(r->power_export, 0);
+    CHECK_EQ_INT(r->power_net, 1234000);
+    CHECK_EQ_INT(r->power_failures, 12);
+    CHECK_EQ_INT(r->long_power_failures, 3);
+    CHECK_EQ_INT(r->failure_log_count, 2);
+    CHECK_EQ_INT(r->nfailures, 2);
+    CHECK_EQ_INT(r->failures[0].duration_s, 3600);
+    CHECK_EQ_INT(r->failures[1].duration_s, 2317482647LL);
+    CHECK_EQ_INT(r->failures[1].end.year, 2024);
+    CHECK_EQ_INT(r->nphases, 3);
+    CHECK_EQ_INT(r->phase[0].sags, 2);
+    CHECK_EQ_INT(r->phase[1].sags, 1);
+    CHECK_EQ_INT(r->phase[2].sags, 0);
+    CHECK_EQ_INT(r->phase[0].swells, 0);
+    CHECK_EQ_INT(r->phase[1].swells, 3);
+    CHECK_EQ_INT(r->phase[2].swells, 0);
+    CHECK_EQ_STR(r->text, "Hello world");
+    CHECK_EQ_STR(r->text_code, "");
+    CHECK_EQ_INT(r->phase[0].voltage, 230100000);
+    CHECK_EQ_INT(r->phase[1].voltage, 231200000);
+    CHECK_EQ_INT(r->phase[2].voltage, 229900000);
+    CHECK_EQ_INT(r->phase[0].current, 3000000);
+    CHECK_EQ_INT(r->phase[1].current, 2000000);
+    CHECK_EQ_INT(r->phase[2].current, 1000000);
+    CHECK_EQ_INT(r->phase[0].power_import, 600000);
+    CHECK_EQ_INT(r->phase[1].power_import, 400000);
+    CHECK_EQ_INT(r->phase[2].power_import, 234000);
+    CHECK_EQ_INT(r->phase[0].power_export, 0);
+    CHECK_EQ_INT(r->phase[2].power_export, 0);
+    CHECK_EQ_INT(r->phase[0].reactive_import, P1_ABSENT);
+    CHECK_EQ_INT(r->mbus[0].present, 1);
+    CHECK_EQ_INT(r->mbus[0].type, 3);
+    CHECK_EQ_INT(r->mbus[0].medium, P1_MEDIUM_GAS);
+    CHECK_EQ_STR(r->mbus[0].id, "G0039706046032016");
+    CHECK_EQ_INT(r->mbus[0].value, 1234567000);
+    CHECK_EQ_STR(r->mbus[0].unit, "m3");
+    CHECK_EQ_INT(r->mbus[0].value_e, 1);
+    CHECK_EQ_INT(r->mbus[0].time.day, 15);
+    CHECK_EQ_INT(r->mbus[0].valve, -1);
+    CHECK_EQ_INT(r->mbus[1].present, 0);
+    CHECK_EQ_INT(p1_reading_mbus_find(r, P1_MEDIUM_GAS), 0);
+    CHECK_EQ_INT(r->breaker, -1);
+    CHECK_EQ_INT(r->limiter, P1_ABSENT);
+    CHECK_EQ_INT(r->demand_peak, P1_ABSENT);
+    CHECK_EQ_INT(r->nobjects, 35);
+    CHECK_EQ_INT(r->nunknown, 0);
+}
+
+static const char DSMR22[] = "/KMP5 ZABF001587315111\r\n"
+                             "\r\n"
+                             "0-0:96.1.1(4B4D505C303031353837333135313131)\r\n"
+                             "1-0:1.8.1(05980.36*kWh)\r\n"
+                             "1-0:1.8.2(04552.14*kWh)\r\n"
+                             "1-0:2.8.1(00000.00*kWh)\r\n"
+                             "1-0:2.8.2(00000.00*kWh)\r\n"
+                             "0-0:96.14.0(0001)\r\n"
+                             "1-0:1.7.0(0000.31*kW)\r\n"
+                             "1-0:2.7.0(0000.00*kW)\r\n"
+                             "0-0:17.0.0(999*A)\r\n"
+                             "0-0:96.3.10(1)\r\n"
+                             "0-0:96.13.1()\r\n"
+                             "0-0:96.13.0()\r\n"
+                             "0-1:24.1.0(3)\r\n"
+                             "0-1:96.1.0(3238313031353431303035333832363132)\r\n"
+                             "0-1:24.3.0(121030140000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n"
+                             "(00124.477)\r\n"
+                             "0-1:24.4.0(1)\r\n"
+                             "!\r\n";
+
+static void check_dsmr22(const p1_reading *r)
+{
+    CHECK_EQ_INT(r->profile, P1_PROFILE_NL);
+    CHECK_EQ_INT(r->tariff_scheme, P1_TARIFFS_NL);
+    CHECK_EQ_STR(r->version, "");
+    CHECK_EQ_STR(r->equipment_id, "KMP\\001587315111");
+    CHECK_EQ_INT(r->has_time, 0);
+    CHECK_EQ_INT(r->import[1], 5980360000);
+    CHECK_EQ_INT(r->import_total, 10532500000);
+    CHECK_EQ_INT(r->export_total, 0);
+    CHECK_EQ_INT(r->power_import, 310000);
+    CHECK_EQ_INT(r->power_net, 310000);
+    CHECK_EQ_INT(r->limiter, 999000000);
+    CHECK_EQ_STR(r->limiter_unit, "A");
+    CHECK_EQ_INT(r->breaker, 1);
+    CHECK_EQ_INT(r->tariff, 1);
+    CHECK_EQ_INT(r->mbus[0].type, 3);
+    CHECK_EQ_INT(r->mbus[0].medium, P1_MEDIUM_GAS);
+    CHECK_EQ_STR(r->mbus[0].id, "28101541005382612");
+    CHECK_EQ_INT(r->mbus[0].value, 124477000);
+    CHECK_EQ_STR(r->mbus[0].unit, "m3");
+    CHECK_EQ_INT(r->mbus[0].value_e, 0);
+    CHECK_EQ_INT(r->mbus[0].time.year, 2012);
+    CHECK_EQ_INT(r->mbus[0].time.month, 10);
+    CHECK_EQ_INT(r->mbus[0].time.hour, 14);
+    CHECK_EQ_INT(r->mbus[0].time.dst, -1);
+    CHECK_EQ_INT(r->mbus[0].valve, 1);
+    CHECK_EQ_INT(r->nphases, 0);
+    CHECK_EQ_INT(r->nobjects, 16);
+    CHECK_EQ_INT(r->nunknown, 0);
+}
+
+static const char BE[] =
+    "/FLU5\\253769484_A\r\n"
+    "\r\n"
+    "0-0:96.1.4(50217)\r\n"
+    "0-0:96.1.1(3153414733313031303231363035)\r\n"
+    "0-0:1.0.0(240512135409S)\r\n"
+    "1-0:1.8.1(000100.034*kWh)\r\n"
+    "1-0:1.8.2(000015.758*kWh)\r\n"
+    "1-0:2.8.1(000000.000*kWh)\r\n"
+    "1-0:2.8.2(000000.011*kWh)\r\n"
+    "0-0:96.14.0(0001)\r\n"
+    "1-0:1.4.0(02.351*kW)\r\n"
+    "1-0:1.6.0(240509134558S)(02.589*kW)\r\n"
+    "0-0:98.1.0(3)(1-0:1.6.0)(1-0:1.6.0)(240501000000S)(240423192538S)(03.695*kW)"
+    "(240401000000S)(632525252525W)(00.000*kW)(240301000000W)(240210035421W)(04.318*kW)\r\n"
+    "1-0:1.7.0(00.500*kW)\r\n"
+    "1-0:2.7.0(01.500*kW)\r\n"
+    "1-0:21.7.0(00.500*kW)\r\n"
+    "1-0:22.7.0(01.500*kW)\r\n"
+    "1-0:32.7.0(234.7*V)\r\n"
+    "1-0:31.7.0(006.41*A)\r\n"
+    "0-0:96.3.10(1)\r\n"
+    "0-0:17.0.0(999.9*kW)\r\n"
+    "1-0:31.4.0(999.99*A)\r\n"
+    "0-0:96.13.0()\r\n"
+    "0-1:24.1.0(003)\r\n"
+    "0-1:96.1.1(37464C4F32313139303333373333)\r\n"
+    "0-1:24.4.0(1)\r\n"
+    "0-1:24.2.3(240512134558S)(00112.384*m3)\r\n"
+    "0-2:24.1.0(007)\r\n"
+    "0-2:96.1.1(3853414731323334353637383930)\r\n"
+    "0-2:24.2.1(240512134558S)(00872.234*m3)\r\n"
+    "!";
+
+static void check_be(const p1_reading *r)
+{
+    CHECK_EQ_INT(r->profile, P1_PROFILE_BE);
+    CHECK_EQ_INT(r->tariff_scheme, P1_TARIFFS_BE);
+    CHECK_EQ_STR(r->version, "50217");
+    CHECK_EQ_STR(r->equipment_id, "1SAG3101021605");
+    CHECK_EQ_INT(r->time.dst, 1);
+    CHECK_EQ_INT(r->import_total, 115792000);
+    CHECK_EQ_INT(r->export_total, 11000);
+    CHECK_EQ_INT(r->tariff, 1);
+    CHECK_EQ_INT(r->demand_current, 2351000);
+    CHECK_EQ_INT(r->demand_peak, 2589000);
+    CHECK_EQ_INT(r->demand_peak_time.day, 9);
+    CHECK_EQ_INT(r->demand_peak_time.hour, 13);
+    CHECK_EQ_INT(r->ndemand_months, 3);
+    CHECK_EQ_INT(r->demand_months[0].month.year, 2024);
+    CHECK_EQ_INT(r->demand_months[0].month.month, 5);
+    CHECK_EQ_INT(r->demand_months[0].month.valid, 1);
+    CHECK_EQ_INT(r->demand_months[0].peak_time.minute, 25);
+    CHECK_EQ_INT(r->demand_months[0].peak, 3695000);
+    CHECK_EQ_INT(r->demand_months[1].peak_time.valid, 0);
+    CHECK_EQ_INT(r->demand_months[1].peak, 0);
+    CHECK_EQ_INT(r->demand_months[2].month.dst, 0);
+    CHECK_EQ_INT(r->demand_months[2].peak, 4318000);
+    CHECK_EQ_INT(r->power_net, -1000000);
+    CHECK_EQ_INT(r->nphases, 1);
+    CHECK_EQ_INT(r->phase[0].current, 6410000);
+    CHECK_EQ_INT(r->phase[0].current_limit, 999990000);
+    CHECK_EQ_INT(r->fuse_limit, 999990000);
+    CHECK_EQ_INT(r->fuse_limit_export, P1_ABSENT);
+    CHECK_EQ_INT(r->breaker, 1);
+    CHECK_EQ_INT(r->limiter, 999900000);
+    CHECK_EQ_STR(r->limiter_unit, "kW");
+    CHECK_EQ_STR(r->text, "");
+    CHECK_EQ_INT(r->mbus[0].medium, P1_MEDIUM_GAS);
+    CHECK_EQ_STR(r->mbus[0].id, "7FLO2119033733");
+    CHECK_EQ_INT(r->mbus[0].value, 112384000);
+    CHECK_EQ_INT(r->mbus[0].value_e, 3);
+    CHECK_EQ_INT(r->mbus[0].valve, 1);
+    CHECK_EQ_INT(r->mbus[1].medium, P1_MEDIUM_WATER);
+    CHECK_EQ_STR(r->mbus[1].id, "8SAG1234567890");
+    CHECK_EQ_INT(r->mbus[1].value, 872234000);
+    CHECK_EQ_INT(r->mbus[1].value_e, 1);
+    CHECK_EQ_INT(p1_reading_mbus_find(r, P1_MEDIUM_GAS), 0);
+    CHECK_EQ_INT(p1_reading_mbus_find(r, P1_MEDIUM_WATER), 1);
+    CHECK_EQ_INT(r->nunknown, 0);
+}
+
+static const char GAS_CH2[] = "/Ene5\\T211 ESMR 5.0\r\n"
+                              "\r\n"
+                              "1-3:0.2.8(50)\r\n"
+                              "0-0:1.0.0(241027023000W)\r\n"
+                              "1-0:1.8.1(000001.000*kWh)\r\n"
+                              "1-0:1.8.2(000002.000*kWh)\r\n"
+                              "0-1:24.1.0(003)\r\n"
+                              "0-1:96.1.0()\r\n"
+                              "0-1:24.2.1(632525252525S)(00000.000)\r\n"
+                              "0-2:24.1.0(003)\r\n"
+                              "0-2:96.1.0(4730303339373036303436303332303136)\r\n"
+                              "0-2:24.2.1(241027022500W)(00567.890*m3)\r\n"
+                              "!";
+
+static void check_gas_ch2(const p1_reading *r)
+{
+    int64_t u = 0;
+    CHECK_EQ_INT(r->profile, P1_PROFILE_NL);
+    CHECK_EQ_INT(p1_time_to_unix(&r->time, &u), 0);
+    CHECK_EQ_INT(u, 1729992600); /* the second 02:30 of 27 Oct 2024 */
+    CHECK_EQ_INT(r->mbus[0].present, 1);
+    CHECK_EQ_STR(r->mbus[0].id, "");
+    CHECK_EQ_INT(r->mbus[0].time.valid, 0);
+    CHECK_EQ_INT(r->mbus[0].value, 0);
+    CHECK_EQ_INT(r->mbus[1].value, 567890000);
+    CHECK_EQ_INT(p1_reading_mbus_find(r, P1_MEDIUM_GAS), 1);
+    CHECK_EQ_INT(r->import_total, 3000000);
+}
+
+static const char LU[] = "/Lux5\\253663629_D\r\n"
+                         "\r\n"
+                         "1-3:0.2.8(42)\r\n"
+                         "0-0:1.0.0(240101120000W)\r\n"
+                         "0-0:42.0.0(53414733303330373036333038333634)\r\n"
+                         "1-0:1.8.0(003123.456*kWh)\r\n"
+                         "1-0:2.8.0(000012.000*kWh)\r\n"
+                         "1-0:3.8.0(000100.500*kvarh)\r\n"
+                         "1-0:4.8.0(000200.250*kvarh)\r\n"
+                         "1-0:1.7.0(00.800*kW)\r\n"
+                         "1-0:2.7.0(00.000*kW)\r\n"
+                         "1-0:3.7.0(00.000)\r\n"
+                         "1-0:4.7.0(00.150*kvar)\r\n"
+                         "0-0:17.0.0(77.376)\r\n"
+                         "1-1:31.4.0(100*A)(-063*A)\r\n"
+                         "1-0:9.7.0(00.900*kVA)\r\n"
+                         "1-0:10.7.0(00.000*kVA)\r\n"
+                         "0-0:96.3.10(1)\r\n"
+                         "0-1:96.3.10(0)\r\n"
+                         "0-0:96.7.21(00005)\r\n"
+                         "1-0:32.32.0(00001)\r\n"
+                         "1-0:32.36.0(00002)\r\n"
+                         "0-0:96.13.0()\r\n"
+                         "1-0:32.7.0(232.0*V)\r\n"
+                         "1-0:31.7.0(004*A)\r\n"
+                         "1-0:21.7.0(00.800*kW)\r\n"
+                         "1-0:22.7.0(00.000*kW)\r\n"
+                         "1-0:23.7.0(00.000*kvar)\r\n"
+                         "1-0:24.7.0(00.150*kvar)\r\n"
+                         "!";
+
+static void check_lu(const p1_reading *r)
+{
+    CHECK_EQ_INT(r->profile, P1_PROFILE_LU);
+    CHECK_EQ_INT(r->tariff_scheme, P1_TARIFFS_UNKNOWN);
+    CHECK_EQ_STR(r->version, "42");
+    CHECK_EQ_STR(r->equipment_id, "SAG3030706308364");
+    CHECK_EQ_INT(r->import_total, 3123456000);
+    CHECK_EQ_INT(r->import_total_sent, 1);
+    CHECK_EQ_INT(r->export_total, 12000000);
+    CHECK_EQ_INT(r->export_total_sent, 1);
+    CHECK_EQ_INT(r->import[1], P1_ABSENT);
+    CHECK_EQ_INT(r->reactive_import_energy, 100500000);
+    CHECK_EQ_INT(r->reactive_export_energy, 200250000);
+    CHECK_EQ_INT(r->reactive_import_power, 0);
+    CHECK_EQ_INT(r->reactive_export_power, 150000);
+    CHECK_EQ_INT(r->limiter, 77376000);
+    CHECK_EQ_STR(r->limiter_unit, "");
+    CHECK_EQ_INT(r->fuse_limit, 100000000);
+    CHECK_EQ_INT(r->fuse_limit_export, -63000000);
+    CHECK_EQ_INT(r->phase[0].current_limit, 100000000);
+    CHECK_EQ_INT(r->apparent_import_power, 900000);
+    CHECK_EQ_INT(r->apparent_export_power, 0);
+    CHECK_EQ_INT(r->breaker, 1);
+    CHECK_EQ_INT(r->power_failures, 5);
+    CHECK_EQ_INT(r->phase[0].sags, 1);
+    CHECK_EQ_INT(r->phase[0].swells, 2);
+    CHECK_EQ_INT(r->phase[0].reactive_export, 150000);
+    CHECK_EQ_INT(r->mbus[0].present, 0);
+    CHECK_EQ_INT(r->nunknown, 1); /* 0-1:96.3.10, the E-meter's relay 1 */
+}
+
+static const char AT[] = "/EST5\\253710000_A\r\n"
+                         "\r\n"
+                         "1-3:0.2.8(50)\r\n"
+                         "0-0:1.0.0(241006155014S)\r\n"
+                         "1-0:1.8.0(006545766*Wh)\r\n"
+                         "1-0:1.8.1(005017120*Wh)\r\n"
+                         "1-0:1.8.2(001528646*Wh)\r\n"
+                         "1-0:1.7.0(000000286*W)\r\n"
+                         "1-0:2.8.0(000000058*Wh)\r\n"
+                         "1-0:2.8.1(000000000*Wh)\r\n"
+                         "1-0:2.8.2(000000058*Wh)\r\n"
+                         "1-0:2.7.0(000000000*W)\r\n"
+                         "1-0:3.8.0(000000747*varh)\r\n"
+                         "1-0:3.8.1(000000000*varh)\r\n"
+                         "1-0:3.7.0(000000000*var)\r\n"
+                         "1-0:4.8.0(003897726*varh)\r\n"
+                         "1-0:4.7.0(000000166*var)\r\n"
+                         "!";
+
+static void check_at(const p1_reading *r)
+{
+    CHECK_EQ_INT(r->profile, P1_PROFILE_AT);
+    CHECK_EQ_INT(r->tariff_scheme, P1_TARIFFS_UNKNOWN);
+    CHECK_EQ_INT(r->import_total, 6545766000);
+    CHECK_EQ_INT(r->import_total_sent, 1);
+    CHECK_EQ_INT(r->import[1], 5017120000);
+    CHECK_EQ_INT(r->import[2], 1528646000);
+    CHECK_EQ_INT(r->export_total, 58000);
+    CHECK_EQ_INT(r->power_import, 286000);
+    CHECK_EQ_INT(r->power_export, 0);
+    CHECK_EQ_INT(r->power_net, 286000);
+    CHECK_EQ_INT(r->reactive_import_energy, 747000);
+    CHECK_EQ_INT(r->reactive_export_energy, 3897726000);
+    CHECK_EQ_INT(r->reactive_export_power, 166000);
+    CHECK_EQ_INT(r->nunknown, 1); /* 3.8.1 */
+}
+
+static const char HU[] = "/SAG5SAG-METER\r\n"
+                         "\r\n"
+                         "0-0:1.0.0(240724150730S)\r\n"
+                         "0-0:42.0.0(53414733303832323030303032313630)\r\n"
+                         "0-0:96.1.0(383930303832323030303032313630)\r\n"
+                         "0-0:96.14.0(0001)\r\n"
+                         "0-0:96.3.10(ON)\r\n"
+                         "0-0:17.0.0(90.000*kW)\r\n"
+                         "1-0:1.8.0(000173.640*kWh)\r\n"
+                         "1-0:1.8.1(000047.719*kWh)\r\n"
+                         "1-0:1.8.2(000125.921*kWh)\r\n"
+                         "1-0:1.8.3(000000.000*kWh)\r\n"
+                         "1-0:1.8.4(000000.000*kWh)\r\n"
+                         "1-0:2.8.0(000627.177*kWh)\r\n"
+                         "1-0:3.8.0(000000.123*kvarh)\r\n"
+                         "1-0:4.8.0(000303.131*kvarh)\r\n"
+                         "1-0:5.8.0(000000.668*kvarh)\r\n"
+                         "1-0:6.8.0(000000.071*kvarh)\r\n"
+                         "1-0:7.8.0(000160.487*kvarh)\r\n"
+                         "1-0:8.8.0(000143.346*kvarh)\r\n"
+                         "1-0:32.7.0(240.4*V)\r\n"
+                         "1-0:52.7.0(239.1*V)\r\n"
+                         "1-0:72.7.0(241.2*V)\r\n"
+                         "1-0:13.7.0(0.956)\r\n"
+                         "1-0:33.7.0(0.991)\r\n"
+                         "1-0:14.7.0(50.00*Hz)\r\n"
+                         "1-0:1.7.0(00.000*kW)\r\n"
+                         "1-0:2.7.0(02.601*kW)\r\n"
+                         "1-0:31.4.0(200.00*A)\r\n"
+                         "1-0:51.4.0(200.00*A)\r\n"
+                         "1-0:71.4.0(200.00*A)\r\n"
+                         "0-0:98.1.0(240701000000S)(000040.777*kWh)(000008.950*kWh)(03.564*kW)\r\n"
+                         "0-0:96.13.0(\xE1rv\xE9ltoz\xE1s)\r\n"
+                         "!";
+
+static void check_hu(const p1_reading *r)
+{
+    CHECK_EQ_INT(r->profile, P1_PROFILE_HU);
+    CHECK_EQ_INT(r->tariff_scheme, P1_TARIFFS_UNKNOWN);
+    CHECK_EQ_STR(r->equipment_id, "890082200002160");
+    CHECK_EQ_INT(p1_obis_key(&r->equipment_id_obis), P1_OBIS(0, 0, 96, 1, 0));
+    CHECK_EQ_INT(r->breaker, 1);
+    CHECK_EQ_INT(r->tariff, 1);
+    CHECK_EQ_INT(r->limiter, 90000000);
+    CHECK_EQ_INT(r->import_total, 173640000);
+    CHECK_EQ_INT(r->import[4], 0);
+    CHECK_EQ_INT(r->export_total, 627177000);
+    CHECK_EQ_INT(r->reactive_q_energy[0], 668000);
+    CHECK_EQ_INT(r->reactive_q_energy[1], 71000);
+    CHECK_EQ_INT(r->reactive_q_energy[2], 160487000);
+    CHECK_EQ_INT(r->reactive_q_energy[3], 143346000);
+    CHECK_EQ_INT(r->power_factor, 956000);
+    CHECK_EQ_INT(r->phase[0].power_factor, 991000);
+    CHECK_EQ_INT(r->frequency, 50000000);
+    CHECK_EQ_INT(r->power_net, -2601000);
+    CHECK_EQ_INT(r->phase[2].current_limit, 200000000);
+    CHECK_EQ_INT(r->fuse_limit, 200000000);
+    CHECK_EQ_INT(r->ndemand_months, 0);
+    CHECK_EQ_STR(r->text, "\xE1rv\xE9ltoz\xE1s");
+    CHECK_EQ_INT(r->nunknown, 1); /* the billing snapshot */
+}
+
+static const char IE5T[] = "/ISk5\\2MIE5T-200\r\n"
+                           "\r\n"
+                           "0-0:96.1.4(3231313130)\r\n"
+                           "1-0:0.0.0(00000000)\r\n"
+                           "0-0:96.1.0(09610)\r\n"
+                           "0-0:1.0.0(260102013000W)\r\n"
+                           "1-0:1.8.1(000010.181*kWh)\r\n"
+                           "1-0:1.8.5(000001.000*kWh)\r\n"
+                           "1-0:1.6.0(08.796*kW)(260102010000)\r\n"
+                           "!";
+
+static void check_ie5t(const p1_reading *r)
+{
+    CHECK_EQ_INT(r->profile, P1_PROFILE_BE);
+    CHECK_EQ_STR(r->version, "21110");
+    CHECK_EQ_STR(r->equipment_id, "09610");
+    CHECK_EQ_INT(r->import_total, 11181000);
+    CHECK_EQ_INT(r->demand_peak, 8796000);
+    CHECK_EQ_INT(r->demand_peak_time.dst, -1);
+}
+
+static const char SE[] = "/ELL5\\253833635_A\r\n"
+                         "\r\n"
+                         "0-0:1.0.0(201020085222W)\r\n"
+                         "1-0:1.8.0(00001605.055*kWh)\r\n"
+                         "1-0:2.8.0(00000000.131*kWh)\r\n"
+                         "1-0:3.8.0(00000003.642*kVArh)\r\n"
+                         "1-0:4.8.0(00000185.707*kVarh)\r\n"
+                         "1-0:1.7.0(0006.000*kW)\r\n"
+                         "1-0:23.7.0(0000.000*kVAr)\r\n"
+                         "1-0:44.7.0(0000.200*Kvar)\r\n"
+                         "1-0:31.7.0(-013.6*A)\r\n"
+                         "!";
+
+static void check_se(const p1_reading *r)
+{
+    CHECK_EQ_INT(r->profile, P1_PROFILE_SE);
+    CHECK_EQ_INT(r->time.dst, 0); /* sent with W; an S would be cleared too */
+    CHECK_EQ_INT(r->import_total, 1605055000);
+    CHECK_EQ_INT(r->reactive_import_energy, 3642000);
+    CHECK_EQ_INT(r->reactive_export_energy, 185707000);
+    CHECK_EQ_INT(r->phase[1].reactive_export, 200000);
+    CHECK_EQ_INT(r->phase[0].current, -13600000);
+    CHECK_EQ_INT(r->nphases, 2);
+}
+
+static const char LT[] = "/ESO5\\VMMmm\r\n"
+                         "\r\n"
+                         "0-0:1.0.0(250101000000W)\r\n"
+                         "1-0:1.8.0(000100.000*kWh)\r\n"
+                         "1-0:1.8.1(000060.000*kWh)\r\n"
+                         "1-0:1.8.2(000040.000*kWh)\r\n"
+                         "1-0:14.7.0(49.98*Hz)\r\n"
+                         "1-0:13.7.0(-1.000)\r\n"
+                         "1-0:12.7.0(231.5*V)\r\n"
+                         "1-0:11.7.0(001.25*A)\r\n"
+                         "1-0:91.7.0(000.05*A)\r\n"
+                         "1-0:29.7.0(00.300*kVA)\r\n"
+                         "1-0:69.7.0(00.100*kVA)\r\n"
+                         "1-0:16.24.0(-00.024*kW)\r\n"
+                         "1-0:0.2.8(1EA43311)\r\n"
+                         "!";
+
+static void check_lt(const p1_reading *r)
+{
+    CHECK_EQ_INT(r->profile, P1_PROFILE_LT);
+    CHECK_EQ_INT(r->frequency, 49980000);
+    CHECK_EQ_INT(r->power_factor, -1000000);
+    CHECK_EQ_INT(r->voltage, 231500000);
+    CHECK_EQ_INT(r->current, 1250000);
+    CHECK_EQ_INT(r->current_neutral, 50000);
+    CHECK_EQ_INT(r->phase[0].apparent_import, 300000);
+    CHECK_EQ_INT(r->phase[2].apparent_import, 100000);
+    CHECK_EQ_INT(r->import_total, 100000000);
+    CHECK_EQ_STR(r->version, ""); /* 1-0:0.2.8 is a firmware signature, not the P1 version */
+    CHECK_EQ_INT(r->nunknown, 2);
+}
+
+static const char EASY[] = "/ESY5Q3DA1004 V3.04\r\n"
+                           "\r\n"
+                           "1-0:0.0.0*255(1336001560)\r\n"
+                           "1-0:1.8.0*255(00032549.5061662*kWh)\r\n"
+                           "1-0:21.7.0*255(000557.29*W)\r\n"
+                           "1-0:1.7.0*255(001688.21*W)\r\n"
+                           "1-0:96.5.5*255(80)\r\n"
+                           "0-0:96.1.255*255(1ESY1336001560)\r\n"
+                           "!\r\n";
+
+static void check_easy(const p1_reading *r)
+{
+    CHECK_EQ_INT(r->profile, P1_PROFILE_OTHER);
+    CHECK_EQ_INT(r->tariff_scheme, P1_TARIFFS_UNKNOWN);
+    CHECK_EQ_STR(r->equipment_id, "1336001560");
+    CHECK_EQ_INT(r->import_total, 32549506166);
+    CHECK_EQ_INT(r->phase[0].power_import, 557290);
+    CHECK_EQ_INT(r->power_import, 1688210);
+    CHECK_EQ_INT(r->nunknown, 1);
+}
+
+static void test_telegrams_parser(void)
+{
+    static p1_reading b;
+    static const struct {
+        const char *text;
+        void (*check)(const p1_reading *);
+    } cases[] = {
+        {NL50, check_nl50}, {DSMR22, check_dsmr22}, {BE, check_be},     {GAS_CH2, check_gas_ch2},
+        {LU, check_lu},     {AT, check_at},         {HU, check_hu},     {IE5T, check_ie5t},
+        {SE, check_se},     {LT, check_lt},         {EASY, check_easy},
+    };
+    static const size_t chunks[] = {1, 7, 4096};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (size_t k = 0; k < sizeof chunks / sizeof chunks[0]; k++) {
+            p1_reading_init(&R);
+            decode_parser(&R, cases[i].text, chunks[k]);
+            cases[i].check(&R);
+        }
+        /* the builder and the parser agree on every byte of the reading */
+        decode(&b, cases[i].text);
+        if (memcmp(&b, &R, sizeof R) != 0)
+            fprintf(stderr, "case %zu: parser and builder readings differ\n", i);
+        CHECK(memcmp(&b, &R, sizeof R) == 0);
+    }
+}
+
+static void test_telegrams(void)
+{
+    decode(&R, NL50);
+    check_nl50(&R);
+    decode(&R, DSMR22);
+    check_dsmr22(&R);
+    decode(&R, BE);
+    check_be(&R);
+    decode(&R, GAS_CH2);
+    check_gas_ch2(&R);
+    decode(&R, LU);
+    check_lu(&R);
+    decode(&R, AT);
+    check_at(&R);
+    decode(&R, HU);
+    check_hu(&R);
+    decode(&R, IE5T);
+    check_ie5t(&R);
+    decode(&R, SE);
+    check_se(&R);
+    decode(&R, LT);
+    check_lt(&R);
+    decode(&R, EASY);
+    check_easy(&R);
+}
+
+static void test_sweden_time(void)
+{
+    int64_t u = 0;
+    decode(&R, "/ADN9 6534\r\n\r\n0-0:1.0.0(240405120000S)\r\n1-0:1.8.0(000001.000*kWh)\r\n!");
+    CHECK_EQ_INT(R.profile, P1_PROFILE_SE);
+    CHECK_EQ_INT(R.time.dst, 0);
+    CHECK_EQ_INT(p1_time_to_unix(&R.time, &u), 0);
+    CHECK_EQ_INT(u, 1712314800); /* 2024-04-05 12:00 UTC+1 */
+}
+
+static void test_profiles(void)
+{
+    static const struct {
+        const char *text;
+        p1_profile p;
+    } cases[] = {
+        {"/XMX5LGBBFG1012463538\r\n\r\n1-0:1.8.1(000001.000*kWh)\r\n!", P1_PROFILE_NL},
+        {"/KFM5KAIFA-METER\r\n\r\n!", P1_PROFILE_NL},
+        {"/XYZ5\\EXAMPLE\r\n\r\n1-3:0.2.8(50)\r\n!", P1_PROFILE_NL},
+        {"/XYZ5\\EXAMPLE\r\n\r\n1-0:1.8.1(000001.000*kWh)\r\n!", P1_PROFILE_OTHER},
+        {"/XYZ5\\EXAMPLE\r\n\r\n0-0:96.1.4(50213)\r\n!", P1_PROFILE_BE},
+        {"/XYZ5\\EXAMPLE\r\n\r\n0-0:42.0.0(41)\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_LU},
+        {"/XYZ5\\EXAMPLE\r\n\r\n0-0:42.0.0(41)\r\n0-0:96.1.0(41)\r\n!", P1_PROFILE_HU},
+        {"/ADN9 6534\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_SE},
+        {"/LGF5E360\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_SE},
+        {"/ADN9 6534\r\n\r\n1-0:1.8.1(000001.000*kWh)\r\n!", P1_PROFILE_OTHER},
+        {"/ISk5\\2MIE5T-200\r\n\r\n0-0:96.1.0(09610)\r\n!", P1_PROFILE_OTHER},
+        {"/KAM5\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_NL},
+        {"/ESO5\\VMM\r\n\r\n1-3:0.2.8(50)\r\n!", P1_PROFILE_LT},
+        {"/\r\n\r\n!", P1_PROFILE_UNKNOWN},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        decode(&R, cases[i].text);
+        if (R.profile != cases[i].p)
+            fprintf(stderr, "case %zu: %s\n", i, cases[i].text);
+        CHECK_EQ_INT(R.profile, cases[i].p);
+    }
+}
+
+/* Garbage must never crash, overflow or touch memory outside r. */
+static void test_garbage(void)
+{
+    static p1_object o;
+    static const char *const lines[] = {
+        "1-0:99.97.0(x)(y)(z)",
+        "0-0:98.1.0(1)",
+        "0-0:98.1.0(2)(3)(4)(5)(6)",
+        "0-1:24.3.0()",
+        "0-1:24.3.0(a)(b)(c)(d)(e)(f)(g)",
+        "0-1:24.2.1()",
+        "0-0:96.1.4()",
+        "0-0:96.1.4(41424344454647)",
+        "0-0:96.14.0(99999999999)",
+        "0-0:96.3.10(-1)",
+        "1-0:1.6.0()()()",
+        "0-1:24.1.0(99999)",
+        "0-0:17.0.0(1*)",
+        "1-0:80.7.0(1)",
+        "1-0:21.255.255(1)",
+        "0-0:96.13.1(4)",
+        "1-0:1.8.255(1*kWh)",
+    };
+    p1_reading_init(&R);
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        add(&R, lines[i]);
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.nobjects, sizeof lines / sizeof lines[0]);
+
+    /* every OBIS code with random values */
+    srand(1);
+    static char buf[256];
+    static const char alphabet[] = "0123456789ABCDEF*.-SW()x\xC3\xA9 \x01";
+    for (int iter = 0; iter < 200000; iter++) {
+        if (iter % 64 == 0)
+            p1_reading_init(&R);
+        memset(&o, 0, sizeof o);
+        o.obis = (p1_obis){(uint8_t)(rand() % 2),  (uint8_t)(rand() % 6),  (uint8_t)(rand() % 100),
+                           (uint8_t)(rand() % 10), (uint8_t)(rand() % 40), 255};
+        if (rand() % 4 == 0) {
+            static const p1_obis hot[] = {
+                {1, 0, 99, 97, 0, 255}, {0, 0, 98, 1, 0, 255}, {0, 1, 24, 3, 0, 255},
+                {0, 2, 24, 2, 1, 255},  {1, 0, 1, 6, 0, 255},  {0, 0, 96, 13, 0, 255},
+                {0, 0, 96, 1, 1, 255},  {1, 1, 31, 4, 0, 255}, {0, 0, 96, 14, 0, 255},
+            };
+            o.obis = hot[rand() % (int)(sizeof hot / sizeof hot[0])];
+        }
+        o.nvalues = (uint16_t)(rand() % 12);
+        for (unsigned i = 0; i < o.nvalues; i++) {
+            p1_value *v = &o.values[i];
+            size_t n = (size_t)(rand() % 40);
+            char *s = buf + (size_t)(rand() % 200);
+            for (size_t k = 0; k < n && s + k < buf + sizeof buf; k++)
+                s[k] = alphabet[rand() % (int)(sizeof alphabet - 1)];
+            if (s + n > buf + sizeof buf)
+                n = (size_t)(buf + sizeof buf - s);
+            v->raw = s;
+            v->raw_len = (uint16_t)n;
+            v->flags = (uint8_t)rand();
+            v->decimals = (int8_t)(rand() % 30 - 5);
+            v->number =
+                (int64_t)(((uint64_t)rand() << 40) ^ ((uint64_t)rand() << 20) ^ (uint64_t)rand());
+            if (rand() % 2)
+                v->number = -v->number;
+            if (rand() % 3 == 0) {
+                v->unit = "Wh";
+                v->unit_len = 2;
+            }
+            v->time.year = (uint16_t)(rand() % 300);
+            v->time.month = (uint8_t)rand();
+            v->time.day = (uint8_t)rand();
+            v->time.valid = (uint8_t)(rand() % 2);
+            v->time.dst = (int8_t)(rand() % 3 - 1);
+        }
+        p1_reading_add(&R, &o);
+        if (iter % 64 == 63) {
+            p1_reading_end(&R, NULL);
+            CHECK(R.nphases <= 3);
+            CHECK(R.nfailures <= P1_FAILURES_MAX);
+            CHECK(R.ndemand_months <= P1_DEMAND_MONTHS_MAX);
+            CHECK(strlen(R.text) <= P1_TEXT_MAX);
+            CHECK(strlen(R.equipment_id) <= P1_ID_MAX);
+            for (int m = 0; m < P1_MBUS_MAX; m++) {
+                CHECK(strlen(R.mbus[m].id) <= P1_ID_MAX);
+                p1_reading_mbus_find(&R, R.mbus[m].medium);
+            }
+        }
+    }
+}
+
+int main(void)
+{
+    RUN(test_init);
+    RUN(test_names);
+    RUN(test_objects_energy);
+    RUN(test_objects_b1);
+    RUN(test_objects_phases);
+    RUN(test_objects_failures);
+    RUN(test_objects_demand);
+    RUN(test_objects_text);
+    RUN(test_objects_ids);
+    RUN(test_objects_mbus);
+    RUN(test_mbus_find);
+    RUN(test_telegrams);
+    RUN(test_telegrams_parser);
+    RUN(test_profiles);
+    RUN(test_sweden_time);
+    RUN(test_garbage);
+    return check_summary("reading");
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# fuzz.sh: build the libFuzzer targets fuzz/fuzz_*.c and run each over a copy of its seed corpus.
+# Usage: tools/fuzz.sh smoke | SECONDS [target...]   (smoke: 20000 runs or 20 s per target)
+# Prints "<target>: N passed, N failed" per target and a total; a crash exits 1 and names the input.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-smoke}
+[ $# -gt 0 ] && shift
+case "$mode" in
+smoke) limits=(-runs=20000 -max_total_time=20) ;;
+'' | *[!0-9]*)
+    echo "usage: tools/fuzz.sh smoke|SECONDS [target...]" >&2
+    exit 2
+    ;;
+*) limits=(-max_total_time="$mode") ;;
+esac
+
+CC=${FUZZ_CC:-clang-14}
+if ! command -v "$CC" >/dev/null 2>&1; then
+    echo "SKIP: $CC not installed (tools/setup.sh test installs clang + libclang-rt-14-dev)"
+    echo "0 passed, 0 failed"
+    exit 0
+fi
+
+out=build/fuzz
+mkdir -p "$out/artifacts"
+work=$(mktemp -d "${TMPDIR:-/tmp}/p1-fuzz.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+if [ $# -gt 0 ]; then
+    targets=("$@")
+else
+    targets=()
+    for f in fuzz/fuzz_*.c; do
+        t=${f#fuzz/fuzz_}
+        targets+=("${t%.c}")
+    done
+fi
+
+passed=0
+failed=0
+for t in "${targets[@]}"; do
+    src=fuzz/fuzz_$t.c
+    extra=()
+    # The JSON target drives the CLI's writer, which lives in src/.
+    if [ "$t" = json ]; then
+        for s in src/json.c src/reading_json.c; do
+            if [ ! -f "$s" ]; then
+                echo "SKIP: fuzz_$t needs $s"
+                continue 2
+            fi
+            extra+=("$s")
+        done
+    fi
+    bin=$out/fuzz_$t
+    if ! "$CC" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+        -fno-sanitize-recover=undefined -Iinclude -Isrc "$src" lib/*.c "${extra[@]}" -lcrypto \
+        -o "$bin" >"$out/fuzz_$t.build.log" 2>&1; then
+        cat "$out/fuzz_$t.build.log" | head -n 40
+        echo "fuzz_$t: build FAILED"
+        echo "fuzz_$t: 0 passed, 1 failed"
+        failed=$((failed + 1))
+        continue
+    fi
+    corpus=$work/$t
+    mkdir -p "$corpus"
+    if [ -d "fuzz/corpus/$t" ]; then
+        cp -r "fuzz/corpus/$t/." "$corpus/"
+    fi
+    dict=()
+    [ -f fuzz/dict/p1.dict ] && dict=(-dict=fuzz/dict/p1.dict)
+    log=$out/fuzz_$t.log
+    rm -f "$out/artifacts/$t-"*
+    "$bin" "$corpus" "${dict[@]}" "${limits[@]}" -max_len=20480 -timeout=20 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" >"$log" 2>&1
+    rc=$?
+    runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo "?")
+    if [ "$rc" -eq 0 ]; then
+        echo "fuzz_$t: $runs runs, no crash"
+        echo "fuzz_$t: 1 passed, 0 failed"
+        passed=$((passed + 1))
+    else
+        grep -E 'ERROR|invariant|runtime error|SUMMARY' "$log" | head -n 10
+        for a in "$out/artifacts/$t-"*; do
+            [ -e "$a" ] && echo "fuzz_$t: crash input: $a"
+        done
+        echo "fuzz_$t: FAILED (exit $rc), log: $log"
+        echo "fuzz_$t: 0 passed, 1 failed"
+        failed=$((failed + 1))
+    fi
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

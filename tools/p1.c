@@ -1,0 +1,375 @@
+/* p1.c: the `p1` command: subcommand dispatch, and `p1 decode` (telegrams -> JSON objects). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "p1/crypt.h"
+#include "p1/p1.h"
+#include "p1/reading.h"
+
+#include "../src/json.h"
+#include "../src/reading_json.h"
+#include "p1.h"
+
+#define DECODE_READ_CHUNK   (64 * 1024) /* bytes per read(2) */
+#define DECODE_JSON_MAX     (8u << 20)  /* bytes of one telegram's JSON; more is reported */
+#define DECODE_JSON_INITIAL (64 * 1024)
+
+/* State of one `p1 decode` run, shared by the parser callbacks. */
+typedef struct decode_ctx {
+    p1_reading reading;
+    json_w out;  /* the telegram's whole JSON object */
+    json_w objs; /* fragment: the "objects" elements, written as objects arrive */
+    int began;   /* on_begin seen for the telegram being collected */
+    int done;    /* --max reached: ignore the rest */
+    int write_failed;
+    uint64_t max; /* 0 = no limit */
+    uint64_t telegrams;
+    uint64_t rejected;
+} decode_ctx;
+
+static const char decode_usage[] =
+    "Usage: p1 decode [OPTIONS] [FILE|-]\n"
+    "Decode P1 (DSMR) telegrams from FILE (or standard input) and print one JSON object per\n"
+    "telegram, one per line. The input may be any byte stream: a capture, a live serial port,\n"
+    "encrypted (0xDB) frames. Rejected telegrams are printed too (\"ok\": false) and named on\n"
+    "standard error. The format is described in docs/DECODE.md.\n"
+    "\n"
+    "Options:\n"
+    "  --key HEX         decryption key (32 hex digits) for encrypted frames\n"
+    "  --ak HEX          authentication key (default " P1_CRYPT_DEFAULT_AK ")\n"
+    "  --skip-tag        do not verify the GCM tag; rely on the inner telegram CRC\n"
+    "  --crc POLICY      required | optional (default) | ignore\n"
+    "  --pretty          indent the JSON (still one object after another)\n"
+    "  --max N           stop after N telegrams\n"
+    "  -h, --help        show this help\n"
+    "\n"
+    "Exit status: 0 every telegram decoded, 1 a telegram was rejected, no telegram was found in\n"
+    "non-empty input, or reading/writing failed, 2 usage error.\n";
+
+static void decode_on_begin(void *user, const p1_telegram *t)
+{
+    decode_ctx *c = user;
+    if (c->done)
+        return;
+    p1_reading_begin(&c->reading, t);
+    json_reset(&c->objs);
+    c->began = 1;
+}
+
+static void decode_on_object(void *user, const p1_object *o)
+{
+    decode_ctx *c = user;
+    if (c->done)
+        return;
+    if (!c->began) {
+        p1_reading_init(&c->reading);
+        json_reset(&c->objs);
+        c->began = 1;
+    }
+    p1_reading_add(&c->reading, o);
+    reading_json_object(&c->objs, o);
+}
+
+/* The telegram's object: verdict, objects in telegram order, then the named facts. */
+static void decode_compose(decode_ctx *c, const p1_telegram *t)
+{
+    json_w *w = &c->out;
+    json_reset(w);
+    json_obj_begin(w);
+    reading_json_telegram(w, t);
+    json_key(w, "objects");
+    json_arr_begin(w);
+    json_splice(w, c->objs.buf, c->objs.len);
+    json_arr_end(w);
+    json_key(w, "reading");
+    reading_json_reading(w, &c->reading);
+    json_obj_end(w);
+    if (json_ok(w) && json_ok(&c->objs))
+        return;
+    /* Only a telegram far beyond P1_TELEGRAM_MAX could get here; say so in valid JSON. */
+    json_reset(w);
+    json_obj_begin(w);
+    reading_json_telegram(w, t);
+    json_kv_str(w, "output_error", "JSON output exceeds DECODE_JSON_MAX bytes");
+    json_obj_end(w);
+}
+
+static void decode_on_end(void *user, const p1_telegram *t)
+{
+    decode_ctx *c = user;
+    if (c->done)
+        return;
+    if (!c->began) {
+        /* frames rejected before a header (bad frame, no key, HDLC) come without on_begin */
+        p1_reading_init(&c->reading);
+        json_reset(&c->objs);
+    }
+    p1_reading_end(&c->reading, t);
+    decode_compose(c, t);
+    c->began = 0;
+    c->telegrams++;
+    if (t->error != P1_ERR_OK) {
+        c->rejected++;
+        fprintf(stderr, "p1: offset %llu: %s: %s\n", (unsigned long long)t->error_offset,
+                p1_error_name(t->error), p1_error_message(t->error));
+    }
+    if (!c->write_failed &&
+        (fwrite(c->out.buf, 1, c->out.len, stdout) != c->out.len || putchar('\n') == EOF))
+        c->write_failed = 1;
+    if (c->max && c->telegrams >= c->max)
+        c->done = 1;
+}
+
+/* Matches "--name VALUE" and "--name=VALUE"; sets *val and advances *i past what it used.
+ * Returns 1 on a match, 0 when argv[*i] is another option, -1 when the value is missing. */
+static int opt_value(char **argv, int argc, int *i, const char *name, const char **val)
+{
+    size_t n = strlen(name);
+    const char *a = argv[*i];
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("p1 decode: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs(" (try 'p1 decode --help')\n", stderr);
+    return 2;
+}
+
+static int parse_count(const char *s, uint64_t *out)
+{
+    char *end;
+    if (!*s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v == 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Reads fd to its end in DECODE_READ_CHUNK pieces through the parser; flushes stdout after each
+ * piece so a live port's telegrams show as they come. Returns bytes read, or -1 on a read error. */
+static long long decode_stream(int fd, p1_parser *p, decode_ctx *c, const char *name)
+{
+    unsigned char *buf = malloc(DECODE_READ_CHUNK);
+    long long total = 0;
+    if (!buf) {
+        fprintf(stderr, "p1: out of memory\n");
+        return -1;
+    }
+    while (!c->done && !c->write_failed) {
+        ssize_t n = read(fd, buf, DECODE_READ_CHUNK);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "p1: %s: %s\n", name, strerror(errno));
+            free(buf);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        total += n;
+        p1_execute(p, buf, (size_t)n);
+        if (fflush(stdout) != 0)
+            c->write_failed = 1;
+    }
+    if (!c->done && !c->write_failed) {
+        p1_finish(p);
+        if (fflush(stdout) != 0)
+            c->write_failed = 1;
+    }
+    free(buf);
+    return total;
+}
+
+int p1_decode_main(int argc, char **argv)
+{
+    const char *key = NULL, *ak = NULL, *path = NULL, *val = NULL;
+    int pretty = 0, skip_tag = 0, only_files = 0;
+    uint64_t max = 0;
+    p1_settings settings;
+    memset(&settings, 0, sizeof settings);
+    settings.crc = P1_CRC_OPTIONAL;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r;
+        if (only_files || a[0] != '-' || strcmp(a, "-") == 0) {
+            if (path)
+                return usage_error("more than one input: '%s'", a);
+            path = a;
+        } else if (strcmp(a, "--") == 0) {
+            only_files = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(decode_usage, stdout);
+            return 0;
+        } else if (strcmp(a, "--pretty") == 0) {
+            pretty = 1;
+        } else if (strcmp(a, "--skip-tag") == 0) {
+            skip_tag = 1;
+        } else if ((r = opt_value(argv, argc, &i, "--key", &val)) != 0) {
+            if (r < 0)
+                return usage_error("%s needs a value", a);
+            key = val;
+        } else if ((r = opt_value(argv, argc, &i, "--ak", &val)) != 0) {
+            if (r < 0)
+                return usage_error("%s needs a value", a);
+            ak = val;
+        } else if ((r = opt_value(argv, argc, &i, "--crc", &val)) != 0) {
+            if (r < 0)
+                return usage_error("%s needs a value", a);
+            if (strcmp(val, "required") == 0)
+                settings.crc = P1_CRC_REQUIRED;
+            else if (strcmp(val, "optional") == 0)
+                settings.crc = P1_CRC_OPTIONAL;
+            else if (strcmp(val, "ignore") == 0)
+                settings.crc = P1_CRC_IGNORE;
+            else
+                return usage_error("--crc must be required, optional or ignore, not '%s'", val);
+        } else if ((r = opt_value(argv, argc, &i, "--max", &val)) != 0) {
+            if (r < 0)
+                return usage_error("%s needs a value", a);
+            if (parse_count(val, &max) != 0)
+                return usage_error("--max needs a positive count, not '%s'", val);
+        } else {
+            return usage_error("unknown option '%s'", a);
+        }
+    }
+
+    p1_crypt crypt;
+    memset(&crypt, 0, sizeof crypt);
+    if (key) {
+        if (p1_crypt_set_keys(&crypt, key, ak) != 0)
+            return usage_error("%s", "--key and --ak must be 32 hex digits each");
+        crypt.skip_tag = (uint8_t)skip_tag;
+        settings.decrypt = p1_crypt_decrypt;
+        settings.decrypt_user = &crypt;
+    } else if (ak || skip_tag) {
+        return usage_error("%s", ak ? "--ak needs --key" : "--skip-tag needs --key");
+    }
+
+    int fd = 0;
+    const char *name = "stdin";
+    if (path && strcmp(path, "-") != 0) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, "p1: %s: %s\n", path, strerror(errno));
+            return 1;
+        }
+        name = path;
+    }
+
+    decode_ctx *c = calloc(1, sizeof *c);
+    p1_parser *p = malloc(sizeof *p);
+    int flags = pretty ? JSON_PRETTY : 0;
+    if (!c || !p || json_init_alloc(&c->out, DECODE_JSON_INITIAL, DECODE_JSON_MAX, flags) != 0 ||
+        json_init_alloc(&c->objs, DECODE_JSON_INITIAL, DECODE_JSON_MAX, flags) != 0) {
+        fprintf(stderr, "p1: out of memory\n");
+        if (c) {
+            json_free(&c->out);
+            json_free(&c->objs);
+        }
+        free(c);
+        free(p);
+        if (fd > 0)
+            close(fd);
+        return 1;
+    }
+    /* objects are spliced into the "objects" array, two levels below the top */
+    json_init_fragment(&c->objs, 2, 0);
+    c->max = max;
+    p1_callbacks cb = {decode_on_begin, decode_on_object, decode_on_end};
+    p1_parser_init(p, &settings, &cb, c);
+
+    long long total = decode_stream(fd, p, c, name);
+    int status = 0;
+    if (total < 0) {
+        status = 1;
+    } else if (c->write_failed) {
+        fprintf(stderr, "p1: writing standard output: %s\n", strerror(errno));
+        status = 1;
+    } else if (c->rejected > 0) {
+        status = 1;
+    } else if (total > 0 && c->telegrams == 0) {
+        fprintf(stderr, "p1: no telegram found\n");
+        status = 1;
+    }
+    if (fd > 0)
+        close(fd);
+    json_free(&c->out);
+    json_free(&c->objs);
+    free(c);
+    free(p);
+    return status;
+}
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"decode", p1_decode_main, "decode telegrams (file, stdin, serial capture) into JSON lines"},
+    {"sim", p1_sim_main, "simulated DSMR 5 meters streaming to stdout, a pseudo-terminal or TCP"},
+    {"bench", p1_bench_main, "measure decoding speed on built-in or given telegrams"},
+};
+
+static void usage(FILE *f)
+{
+    fputs("Usage: p1 COMMAND [ARGS...]\n"
+          "p1 " P1_VERSION ": tools for P1 (DSMR) smart-meter telegrams.\n\nCommands:\n",
+          f);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fputs("\nRun 'p1 COMMAND --help' for a command's options.\n", f);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        if (strcmp(cmd, "help") == 0 && argc > 2) {
+            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+                if (strcmp(argv[2], commands[i].name) == 0) {
+                    char *help_argv[] = {argv[2], "--help", NULL};
+                    return commands[i].run(2, help_argv);
+                }
+            }
+        }
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("p1 %s\n", P1_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "p1: unknown command '%s' (try 'p1 --help')\n", cmd);
+    return 2;
+}

@@ -1,0 +1,11 @@
+/* p1.h (tools): entry points of the `p1` command's subcommands, dispatched from tools/p1.c. */
+#ifndef P1_TOOL_P1_H
+#define P1_TOOL_P1_H
+
+/* Each takes the arguments after the subcommand name (argv[0] is the subcommand itself) and
+ * returns the process exit status: 0 success, 1 failure, 2 usage error. */
+int p1_decode_main(int argc, char **argv); /* tools/p1.c: `p1 decode` */
+int p1_bench_main(int argc, char **argv);  /* tools/p1_bench.c: `p1 bench` */
+int p1_sim_main(int argc, char **argv);    /* tools/p1_sim.c: `p1 sim` (simulator engineer) */
+
+#endif
