@@ -64,13 +64,29 @@ $(BUILD)/tests/test_json: tests/unit/test_json.c $(BUILD)/src/json.o tests/unit/
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/src/json.o
 
+$(BUILD)/tests/test_loop: tests/unit/test_loop.c $(BUILD)/src/loop.o tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/src/loop.o
+
 unit: $(UNIT_BIN)
 
-# p1d: every src/*.c, libp1, and the daemon's libraries.
-LIBS_DAEMON := $(shell $(PKG_CONFIG) --libs libmicrohttpd libsystemd libcrypto 2>/dev/null || \
-                 echo -lmicrohttpd -lsystemd -lcrypto)
-$(BUILD)/p1d: $(DAEMON_OBJ) $(BUILD)/libp1.a
-	$(CC) $(LDSAN) -o $@ $(DAEMON_OBJ) $(BUILD)/libp1.a $(LIBS_DAEMON)
+# The dashboard: web/ plus uPlot (npm, pinned by web/package-lock.json, installed by setup.sh)
+# turned into a C source of gzip'd files that p1d serves at / (src/web.c).
+WEB_FILES := $(wildcard web/*.html web/*.js web/*.css web/*.svg)
+UPLOT_DIST := web/node_modules/uplot/dist
+WEB_GEN := $(BUILD)/gen/web_assets.c
+$(WEB_GEN): tools/embed.py $(WEB_FILES) \
+            $(wildcard $(UPLOT_DIST)/uPlot.iife.min.js $(UPLOT_DIST)/uPlot.min.css) | deps-build
+	python3 tools/embed.py -o $@ $(WEB_FILES) '?uplot.min.js=$(UPLOT_DIST)/uPlot.iife.min.js' \
+	        '?uplot.min.css=$(UPLOT_DIST)/uPlot.min.css'
+$(BUILD)/gen/web_assets.o: $(WEB_GEN) src/web.h
+	$(CC) $(CFLAGS_ALL) -Isrc -c $< -o $@
+
+# p1d: every src/*.c, libp1, the embedded dashboard, and the daemon's libraries.
+LIBS_DAEMON := $(shell $(PKG_CONFIG) --libs libmicrohttpd libsystemd libcrypto zlib 2>/dev/null || \
+                 echo -lmicrohttpd -lsystemd -lcrypto -lz)
+$(BUILD)/p1d: $(DAEMON_OBJ) $(BUILD)/gen/web_assets.o $(BUILD)/libp1.a
+	$(CC) $(LDSAN) -o $@ $(DAEMON_OBJ) $(BUILD)/gen/web_assets.o $(BUILD)/libp1.a $(LIBS_DAEMON)
 
 # `make run`: the daemon with the built-in simulated meter; Ctrl-C stops it.
 run: all

@@ -613,6 +613,21 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
                 nfrac = (size_t)(q - f0);
             }
             ndig = nint + nfrac;
+            if (ndig > 18 && *q == ')' && q[1] != ')' && !neg && !dot && too_many_digits(d0, q)) {
+                /* a long digit run such as a 34-digit equipment id: hex, never a number */
+                v->offset = base + open;
+                v->raw = (const char *)tb + vs;
+                v->raw_len = (uint16_t)nint;
+                v->unit = NULL;
+                v->unit_len = 0;
+                v->decimals = 0;
+                v->number = 0;
+                memset(&v->time, 0, sizeof v->time);
+                v->time.dst = -1;
+                memset(&v->obis_ref, 0, sizeof v->obis_ref);
+                v->flags = (nint & 1) ? 0 : P1_V_HEX;
+                goto fast_done;
+            }
             if (ndig == 0 || ndig > 18)
                 goto general;
             v->offset = base + open;

@@ -786,11 +786,11 @@ void p1_reading_end(p1_reading *r, const p1_telegram *t)
     r->profile = reading_profile(r);
     if (r->profile == P1_PROFILE_SE) {
         /* Swedish meters keep normal time (UTC+1) all year; their letter only says whether
-         * summer time is in force elsewhere. Mark the fields as winter time so that
+         * summer time is in force elsewhere. Mark the fields P1_DST_STANDARD so that
          * p1_time_to_unix() gives the right instant. */
-        r->time.dst = 0;
+        r->time.dst = P1_DST_STANDARD;
         for (int i = 0; i < P1_MBUS_MAX; i++)
-            r->mbus[i].time.dst = 0;
+            r->mbus[i].time.dst = P1_DST_STANDARD;
     }
     r->tariff_scheme = r->profile == P1_PROFILE_NL   ? P1_TARIFFS_NL
                        : r->profile == P1_PROFILE_BE ? P1_TARIFFS_BE

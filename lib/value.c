@@ -180,17 +180,13 @@ static int64_t value_last_sunday(unsigned year, unsigned month)
 
 int p1_time_utc_offset(const p1_time *t)
 {
-    if (!t)
+    if (!t || t->dst == P1_DST_STANDARD || !value_time_fields_ok(t))
         return 3600;
-    if (t->dst == 1)
-        return 7200;
-    if (t->dst == 0 || !value_time_fields_ok(t))
-        return 3600;
-    /* No letter (DSMR 2.2/3.0, Iskra IE5T): the EU rule. Summer time runs from the last Sunday of
-     * March 01:00 UTC (02:00 local) to the last Sunday of October 01:00 UTC (03:00 summer time).
-     * Compared in local wall-clock minutes: summer iff [March LS 02:00, October LS 02:00). The
-     * autumn hour 02:00-02:59 happens twice and is read as winter time (the later one); the
-     * spring hour 02:00-02:59 does not exist and is read as summer time. */
+    /* The EU rule: summer time runs from the last Sunday of March 01:00 UTC (02:00 local) to the
+     * last Sunday of October 01:00 UTC (03:00 summer time), compared in local wall-clock minutes.
+     * The calendar wins over the letter because real meters send 'S' in December (Fluvius 98.1.0
+     * month starts, Iskra IE5); the letter only resolves the autumn hour 02:00-02:59 that happens
+     * twice (no letter: the later, winter one) and the spring hour that does not exist. */
     if (t->month < 3 || t->month > 10)
         return 3600;
     if (t->month > 3 && t->month < 10)
@@ -198,6 +194,9 @@ int p1_time_utc_offset(const p1_time *t)
     unsigned ls = (unsigned)value_last_sunday(t->year, t->month);
     unsigned minute_of_month = ((unsigned)t->day * 24u + t->hour) * 60u + t->minute;
     unsigned switch_at = (ls * 24u + 2u) * 60u;
+    if (minute_of_month >= switch_at && minute_of_month < switch_at + 60u)
+        return t->dst == P1_DST_SUMMER ? 7200 : t->dst == P1_DST_WINTER ? 3600
+               : t->month == 3 ? 7200 : 3600;
     if (t->month == 3)
         return minute_of_month >= switch_at ? 7200 : 3600;
     return minute_of_month < switch_at ? 7200 : 3600;

@@ -64,7 +64,7 @@ static const config_key config_keys[] = {
     {"http", "stale", CT_DURATION, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
      G(http_stale), "/healthz reports unhealthy when no telegram arrived for this long."},
     {"relay", "listen", CT_ADDR, "", 0, 0, NULL, "--relay", "ADDR:PORT", 0, 0, G(relay_listen),
-     "Raw telegram relay (TCP): every accepted telegram of relay meter is sent byte-exact to each "
+     "Raw telegram relay (TCP): every accepted telegram of the [relay] meter is sent byte-exact to each "
      "client. Empty = off. Example: 127.0.0.1:2323."},
     {"relay", "meter", CT_STRING, "", 0, 0, NULL, NULL, "NAME", 0, 0, G(relay_meter),
      "Which meter the relay sends; empty = the first configured source."},
@@ -103,8 +103,8 @@ static const config_key config_keys[] = {
     {"source", "key_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, S(key_file),
      "File holding the key on its first line and optionally the authentication key on its second; "
      "instead of key/ak."},
-    {"source", "idle_timeout", CT_DURATION, "30s", 100, DAY_MS, NULL, NULL, "DURATION",
-     STREAM | CONFIG_STDIN, 0, S(idle_timeout),
+    {"source", "idle_timeout", CT_DURATION, "30s", 100, DAY_MS, NULL, NULL, "DURATION", STREAM, 0,
+     S(idle_timeout),
      "No byte for this long: a TCP connection counts as dead and is reopened; a serial line is "
      "reported idle."},
     {"source", "reconnect_min", CT_DURATION, "1s", 10, 3600000, NULL, NULL, "DURATION", STREAM, 0,
@@ -119,8 +119,8 @@ static const config_key config_keys[] = {
     {"source", "speedup", CT_INT, "1", 1, 100000, NULL, NULL, "N",
      CONFIG_FILE | CONFIG_STDIN | CONFIG_SIM, 0, S(speedup),
      "Simulator and pace=recorded: run time this many times faster than real time."},
-    {"source", "interval", CT_DURATION, "1s", 10, 3600000, NULL, NULL, "DURATION", CONFIG_SIM, 0,
-     S(interval), "Simulator: telegram interval in simulated time."},
+    {"source", "interval", CT_DURATION, "1s", 1000, 3600000, NULL, NULL, "DURATION", CONFIG_SIM, 0,
+     S(interval), "Simulator: telegram interval in simulated time (whole seconds)."},
     {"source", "seed", CT_INT, "1", 0, 2147483647, NULL, NULL, "N", CONFIG_SIM, 0, S(seed),
      "Simulator: seed of the simulated household (also sim:SEED)."},
 };
@@ -676,8 +676,12 @@ int config_source_equal(const config_source *a, const config_source *b)
 {
     for (size_t i = 0; i < NKEYS; i++) {
         const config_key *k = &config_keys[i];
-        if (is_source_key(k) &&
-            memcmp((const char *)a + k->offset, (const char *)b + k->offset, k->size) != 0)
+        const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+        if (!is_source_key(k))
+            continue;
+        /* Strings compare as strings: bytes after the NUL may differ between equal values. */
+        if (k->type == CT_STRING || k->type == CT_ADDR ? strncmp(fa, fb, k->size) != 0
+                                                       : memcmp(fa, fb, k->size) != 0)
             return 0;
     }
     return strcmp(a->spec, b->spec) == 0 && strcmp(a->target, b->target) == 0 &&

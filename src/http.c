@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reading_json.h"
+#include "web.h"
 
 #define HTTP_URL_MAX 2048              /* bytes of a request target; longer is 414 */
 #define HTTP_HEADERS_MAX 100           /* request header fields; more is 431 */
@@ -719,8 +720,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
     char name[METER_NAME_MAX + 1];
     enum route rt = route_of(url, name, sizeof name);
-    if (rt == R_NONE)
+    if (rt == R_NONE) {
+        /* The dashboard's embedded files (web.c), behind the same credentials as the API. */
+        enum MHD_Result wr;
+        if (web_find(url) && !authorized(h, c))
+            return reply_error(h, c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                               "missing or wrong credentials");
+        if (web_serve(c, url, method, &wr))
+            return wr;
         return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+    }
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
         return preflight(h, c);
     int head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;

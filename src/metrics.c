@@ -161,7 +161,7 @@ static void energy(mbuf *b, const meters *ms, int export)
         for (int t = 1; t <= P1_TARIFFS_MAX; t++) {
             if (reg[t] == P1_ABSENT)
                 continue;
-            char tl[8];
+            char tl[16];
             snprintf(tl, sizeof tl, "%d", t);
             sample_micro(b, name, m, "tariff", tl, reg[t]);
             any = 1;
@@ -230,7 +230,7 @@ static void mbus(mbuf *b, const meters *ms, const char *name, const char *help, 
             if (!mb->present || mb->medium != medium || mb->value == P1_ABSENT ||
                 strcmp(mb->unit, "m3") != 0)
                 continue;
-            char cl[8];
+            char cl[16];
             snprintf(cl, sizeof cl, "%d", c + 1);
             sample_micro(b, name, m, "channel", cl, mb->value);
         }

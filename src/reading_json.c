@@ -87,7 +87,7 @@ void reading_json_time(json_w *w, const p1_time *t)
     if (t->valid)
         off = p1_time_utc_offset(t);
     else if (t->dst >= 0)
-        off = t->dst ? 7200 : 3600;
+        off = t->dst == P1_DST_SUMMER ? 7200 : 3600;
     char s[40];
     int n = snprintf(s, sizeof s, "%04u-%02u-%02uT%02u:%02u:%02u", (unsigned)t->year,
                      (unsigned)t->month, (unsigned)t->day, (unsigned)t->hour, (unsigned)t->minute,

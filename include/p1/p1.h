@@ -71,9 +71,15 @@ const char *p1_error_message(p1_error e);
 typedef struct p1_time {
     uint16_t year; /* full year: 2000 + YY */
     uint8_t month, day, hour, minute, second;
-    int8_t dst;    /* 1 = 'S' (summer time), 0 = 'W' (winter time), -1 = no letter sent */
+    int8_t dst;    /* P1_DST_*: the letter sent, or the reading's verdict for the zone */
     uint8_t valid; /* 0 for placeholders (632525252525, 000101000000, month 34, ...) */
 } p1_time;
+
+/* p1_time.dst values. */
+#define P1_DST_NONE -1    /* no letter sent (DSMR 2.2/3.0, Iskra IE5T) */
+#define P1_DST_WINTER 0   /* 'W' */
+#define P1_DST_SUMMER 1   /* 'S' */
+#define P1_DST_STANDARD 2 /* normal time all year (Swedish meters); set by p1_reading_end() */
 
 /* What a value's characters can be read as; several bits may be set (a 12-digit run is both a
  * number and a time). Decided by syntax alone, without knowledge of the OBIS code. */
@@ -138,9 +144,11 @@ int p1_value_text(const p1_value *v, char *out, size_t cap);
  * *out is untouched on failure. */
 int p1_value_fixed(const p1_value *v, int scale, int normalise, int64_t *out);
 
-/* Seconds since 1970-01-01 UTC of a meter time. The meter's zone is Central European Time:
- * 'S' means UTC+2, 'W' UTC+1; with no letter the EU summer-time rule decides (pure arithmetic, no
- * time-zone database). Returns 0 and sets *out, or -1 for an invalid/placeholder time. */
+/* Seconds since 1970-01-01 UTC of a meter time. The meter's zone is Central European Time and
+ * the EU summer-time rule decides the offset (pure arithmetic, no time-zone database): UTC+2 in
+ * summer, UTC+1 in winter. The S/W letter decides only the autumn hour that happens twice
+ * (real meters send letters that contradict the calendar elsewhere, e.g. December 'S');
+ * P1_DST_STANDARD means UTC+1 all year. Returns 0 and sets *out, or -1 for an invalid time. */
 int p1_time_to_unix(const p1_time *t, int64_t *out);
 /* The UTC offset in seconds that p1_time_to_unix() applies to t (3600 or 7200). */
 int p1_time_utc_offset(const p1_time *t);

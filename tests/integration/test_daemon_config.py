@@ -31,6 +31,10 @@ with tmpdir() as d:
     T.check("--print-config-doc prints a table of every section",
             code == 0 and "### [http]" in out and "### [source NAME]" in out and "| `listen` |" in out)
 
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "CONFIG.md")) as f:
+        T.check("docs/CONFIG.md carries the current key reference (p1d --print-config-doc)",
+                out.strip() in f.read())
+
     code, out, err = run([])
     T.check("no source: exit 2 with a hint", code == 2 and "--source NAME=SPEC" in err, err)
     code, out, err = run(["--bogus", "x"])

@@ -99,6 +99,48 @@ with tmpdir() as d:
     finally:
         p.stop()
 
+    # systemd manners: READY, STATUS, WATCHDOG at half of WATCHDOG_USEC, RELOADING, STOPPING, and
+    # journald-style lines (priority prefix, no time) when JOURNAL_STREAM is set.
+    nsock_path = os.path.join(d, "notify.sock")
+    nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    nsock.bind(nsock_path)
+    nsock.settimeout(0.1)
+    msgs = []
+
+    def drain(seconds):
+        end = time.time() + seconds
+        while time.time() < end:
+            try:
+                msgs.append((time.time(), nsock.recv(4096).decode()))
+            except socket.timeout:
+                pass
+
+    p = Daemon(["--source", "a=sim:1:speedup=10", "--listen", "127.0.0.1:0"], d,
+               env={"NOTIFY_SOCKET": nsock_path, "WATCHDOG_USEC": "400000", "JOURNAL_STREAM": "8:1234"})
+    try:
+        drain(1.2)
+        texts = [m for _, m in msgs]
+        T.check("READY=1 sent", any("READY=1" in m for m in texts), str(texts))
+        T.check("STATUS= sent", any(m.startswith("STATUS=") and "meters" in m for m in texts), str(texts))
+        wd = [t for t, m in msgs if m == "WATCHDOG=1"]
+        T.check("WATCHDOG=1 about every 200 ms (%d in 1.2 s)" % len(wd), 4 <= len(wd) <= 8, str(texts))
+        p.signal(signal.SIGHUP)
+        drain(0.5)
+        texts = [m for _, m in msgs]
+        T.check("RELOADING=1 on SIGHUP", any("RELOADING=1" in m for m in texts), str(texts))
+        p.signal(signal.SIGTERM)
+        p.proc.wait(5)
+        drain(0.3)
+        texts = [m for _, m in msgs]
+        T.check("STOPPING=1 on SIGTERM", any("STOPPING=1" in m for m in texts), str(texts))
+        lines = [ln for ln in p.text().splitlines() if ln]
+        T.check("journald format: priority prefix, no time stamp",
+                lines and all(ln.startswith("<") for ln in lines) and lines[0].startswith("<6>info: "),
+                "\n".join(lines[:3]))
+    finally:
+        p.stop()
+        nsock.close()
+
     # A busy HTTP port is a runtime failure (exit 1), not a hang.
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

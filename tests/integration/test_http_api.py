@@ -15,7 +15,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-P1D = os.path.join(ROOT, "build", "p1d")
+P1D = os.path.abspath(os.environ.get("P1D") or os.path.join(ROOT, "build", "p1d"))
 
 
 class Tally:
@@ -80,14 +80,23 @@ EXPORT_TELEGRAM = telegram("ISK5\\2M550T-1012", [
 ])
 
 
-class Daemon:
-    """build/p1d on 127.0.0.1:<free port> in a temporary directory; stop() kills it."""
+# Problems seen when daemons stopped (exit status, sanitizer reports); checked at the end.
+DAEMON_PROBLEMS = []
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "Assertion", "Segmentation")
 
-    def __init__(self, sources, extra=(), wait_reading=True):
+
+class Daemon:
+    """build/p1d (or $P1D) on 127.0.0.1:<free port> in a temporary directory; stop() ends it
+    with SIGTERM and records an unclean exit or a sanitizer report in DAEMON_PROBLEMS."""
+
+    def __init__(self, sources, extra=(), wait_reading=True, listen="127.0.0.1:{port}",
+                 host="127.0.0.1"):
         self.tmp = tempfile.mkdtemp(prefix="p1d-http-")
         self.port = free_port()
+        self.host = host
         self.log = open(os.path.join(self.tmp, "p1d.log"), "wb")
-        args = [P1D, "--listen", f"127.0.0.1:{self.port}"]
+        args = [P1D, "--listen", listen.format(port=self.port)]
         for s in sources:
             args += ["--source", s]
         args += list(extra)
@@ -97,7 +106,7 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"p1d exited with {self.proc.returncode}: {self.logtext()}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                socket.create_connection((self.host, self.port), timeout=1).close()
                 break
             except OSError:
                 if time.time() > deadline:
@@ -112,10 +121,10 @@ class Daemon:
     def logtext(self):
         self.log.flush()
         with open(os.path.join(self.tmp, "p1d.log"), "rb") as f:
-            return f.read().decode(errors="replace")[-3000:]
+            return f.read().decode(errors="replace")[-20000:]
 
     def request(self, method, path, headers=None, timeout=5):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        c = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             c.request(method, path, headers=headers or {})
             r = c.getresponse()
@@ -150,10 +159,13 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(5)
+                self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        text = self.logtext()
+        if self.proc.returncode != 0 or any(m in text for m in SANITIZER_MARKS):
+            DAEMON_PROBLEMS.append((self.proc.returncode, text[-1500:]))
         self.log.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -383,17 +395,62 @@ def test_auth(t):
         d.stop()
 
 
+def ipv6_available():
+    try:
+        s = socket.socket(socket.AF_INET6)
+        s.bind(("::1", 0))
+        s.close()
+        return True
+    except OSError:
+        return False
+
+
+def test_listen(t):
+    if not ipv6_available():
+        print("SKIP: no IPv6 loopback; [::1] and [::] listen tests")
+    else:
+        d = Daemon(["house=sim"], listen="[::1]:{port}", host="::1")
+        try:
+            t.check("listen [::1]", d.request("GET", "/healthz")[0] == 200)
+        finally:
+            d.stop()
+        d = Daemon(["house=sim"], listen="[::]:{port}", host="::1")
+        try:
+            t.check("dual stack v6", d.request("GET", "/healthz")[0] == 200)
+            d.host = "127.0.0.1"
+            t.check("dual stack v4", d.request("GET", "/healthz")[0] == 200)
+        finally:
+            d.stop()
+    # A port in use: p1d exits non-zero and says why.
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        p = subprocess.run([P1D, "--source", "x=sim", "--listen", f"127.0.0.1:{port}"],
+                           capture_output=True, timeout=10)
+        err = (p.stdout + p.stderr).decode(errors="replace")
+        t.check("address in use exits", p.returncode != 0, p.returncode)
+        t.check("address in use message", "in use" in err, err[-300:])
+    finally:
+        busy.close()
+    p = subprocess.run([P1D, "--source", "x=sim", "--listen", "nonsense:port"],
+                       capture_output=True, timeout=10)
+    t.check("bad listen address exits", p.returncode != 0, p.returncode)
+
+
 def main():
     if not os.access(P1D, os.X_OK):
         print("SKIP: build/p1d not built")
         print("0 passed, 1 failed")
         return 1
     t = Tally()
-    for fn in (test_sim, test_export_file, test_no_reading, test_auth):
+    for fn in (test_sim, test_export_file, test_no_reading, test_auth, test_listen):
         try:
             fn(t)
         except Exception as e:  # a crash in one group must not hide the others
             t.check(fn.__name__, False, repr(e))
+    t.check("daemons exited cleanly", not DAEMON_PROBLEMS, DAEMON_PROBLEMS)
     return t.finish()
 
 

@@ -9,7 +9,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_http_api import P1D, Daemon, Tally  # noqa: E402
+from test_http_api import DAEMON_PROBLEMS, P1D, Daemon, Tally  # noqa: E402
 
 
 def raw(port, data, timeout=5, chunks=None):
@@ -205,6 +205,7 @@ def main():
     finally:
         if d:
             d.stop()
+    t.check("daemons exited cleanly", not DAEMON_PROBLEMS, DAEMON_PROBLEMS)
     return t.finish()
 
 

@@ -11,7 +11,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_http_api import P1D, Daemon, Tally, EXPORT_TELEGRAM  # noqa: E402
+from test_http_api import DAEMON_PROBLEMS, P1D, Daemon, Tally, EXPORT_TELEGRAM  # noqa: E402
 
 
 class Stream:
@@ -309,6 +309,7 @@ def main():
             fn(t)
         except Exception as e:
             t.check(fn.__name__, False, repr(e))
+    t.check("daemons exited cleanly", not DAEMON_PROBLEMS, DAEMON_PROBLEMS)
     return t.finish()
 
 

@@ -1302,7 +1302,7 @@ static const char SE[] = "/ELL5\\253833635_A\r\n"
 static void check_se(const p1_reading *r)
 {
     CHECK_EQ_INT(r->profile, P1_PROFILE_SE);
-    CHECK_EQ_INT(r->time.dst, 0); /* sent with W; an S would be cleared too */
+    CHECK_EQ_INT(r->time.dst, P1_DST_STANDARD); /* sent with W; an S is overridden too */
     CHECK_EQ_INT(r->import_total, 1605055000);
     CHECK_EQ_INT(r->reactive_import_energy, 3642000);
     CHECK_EQ_INT(r->reactive_export_energy, 185707000);
@@ -1421,7 +1421,7 @@ static void test_sweden_time(void)
     int64_t u = 0;
     decode(&R, "/ADN9 6534\r\n\r\n0-0:1.0.0(240405120000S)\r\n1-0:1.8.0(000001.000*kWh)\r\n!");
     CHECK_EQ_INT(R.profile, P1_PROFILE_SE);
-    CHECK_EQ_INT(R.time.dst, 0);
+    CHECK_EQ_INT(R.time.dst, P1_DST_STANDARD);
     CHECK_EQ_INT(p1_time_to_unix(&R.time, &u), 0);
     CHECK_EQ_INT(u, 1712314800); /* 2024-04-05 12:00 UTC+1 */
 }

@@ -1,0 +1,200 @@
+/* store.h: the history store: readings of every meter in one SQLite database (WAL), raw at full
+ * rate plus 1-minute, 15-minute, hourly and daily aggregates, with retention and queries. */
+#ifndef P1D_STORE_H
+#define P1D_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "p1/reading.h"
+
+/* Ownership: a store is created by store_open() and freed by store_close(); every pointer handed
+ * to a store function is borrowed for the duration of the call only. One process writes through
+ * one store at a time from one thread (the daemon's loop, or `p1 import`); other processes may
+ * read the same database concurrently (WAL). */
+typedef struct store store;
+
+#define STORE_SCHEMA_VERSION 1   /* PRAGMA user_version this code writes; newer ones are refused */
+#define STORE_NULL INT64_MIN     /* "no value" in store_point */
+#define STORE_ERR_MAX 256        /* size of the err buffers this API fills */
+#define STORE_QUEUE_DEFAULT 3600 /* readings per meter kept in memory while the disk refuses them */
+#define STORE_CLOCK_TOLERANCE 300 /* clock=auto: the meter's time is used within 5 min of ours */
+
+/* Which clock gives a reading its time. The values are the order of the `clock` config choices. */
+typedef enum store_clock {
+    STORE_CLOCK_AUTO = 0, /* the meter's, unless it is a placeholder or > 5 minutes off ours */
+    STORE_CLOCK_METER,    /* the meter's (0-0:1.0.0); ours only when the meter sent none */
+    STORE_CLOCK_SYSTEM,   /* ours, when the telegram completed */
+} store_clock;
+
+typedef struct store_options {
+    int64_t raw_keep_s;    /* raw readings kept this long behind the meter's newest; 0 = forever */
+    int64_t minute_keep_s; /* 1-minute and 15-minute aggregates; 0 = forever */
+    size_t queue_max;      /* readings per meter queued in memory; oldest dropped beyond it */
+    int readonly;          /* open for reading only (export, HTTP readers in other processes) */
+} store_options;
+
+/* Fills o with the defaults: raw 7 days, 1m/15m 2 years, queue STORE_QUEUE_DEFAULT. */
+void store_options_default(store_options *o);
+
+/* Opens (creating when missing, unless readonly) the database at path and migrates its schema
+ * to STORE_SCHEMA_VERSION. Returns NULL with a one-line reason in err[cap] (a newer schema, not a
+ * database, cannot create, ...); a database it refuses is left untouched. o NULL = defaults. */
+store *store_open(const char *path, const store_options *o, char *err, size_t cap);
+/* Commits what is queued (when writable) and closes; accepts NULL. */
+void store_close(store *s);
+
+/* ---------------------------------------------------------------------------------------------
+ * Write side
+ * ------------------------------------------------------------------------------------------- */
+
+/* Sets the clock policy of a meter (default STORE_CLOCK_AUTO). Returns 0 or -ENOMEM/-EINVAL. */
+int store_meter_clock(store *s, const char *meter, store_clock clock);
+/* Queues one accepted reading of `meter` (created on first use). system_ms is our wall clock when
+ * it arrived, 0 when unknown (imports: meter time only). Returns 1 queued, 0 skipped (no usable
+ * time, or not newer than the meter's last reading: no duplicates), or a negative errno. */
+int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_ms);
+/* Writes everything queued in one transaction. Returns 0, or a negative errno (-ENOSPC full disk,
+ * -EIO, -EBUSY) with the queue kept for a later retry; see store_healthy(). */
+int store_commit(store *s);
+/* Readings queued and not yet committed, over all meters. */
+size_t store_pending(const store *s);
+/* Retention: deletes raw blocks and 1m/15m rows older than the options allow, a bounded amount per
+ * call (call every minute or so), and checkpoints the WAL. Returns 0 or a negative errno. */
+int store_maintain(store *s);
+/* 1 healthy, 0 not (the last commit failed; why[cap] says what and how much is queued/dropped). */
+int store_healthy(store *s, char *why, size_t cap);
+
+/* Counters for /metrics and logs. */
+typedef struct store_stats {
+    uint64_t committed;   /* readings written */
+    uint64_t skipped;     /* not newer than the meter's last reading, or without a usable time */
+    uint64_t dropped;     /* dropped from a full queue while the disk refused writes */
+    uint64_t failures;    /* failed commits */
+    uint64_t segments;    /* new segments (device replaced, counter went down) */
+} store_stats;
+/* Copies the counters into *out. */
+void store_get_stats(const store *s, store_stats *out);
+
+/* Import bookkeeping, for resumable `p1 import`: a file is known by a key (its identity); the
+ * offset is where the next import continues. store_import_get returns 1 and the offset when the
+ * key is known, 0 when not, negative errno on error. store_import_set stages the new offset; the
+ * next store_commit() writes it in the same transaction as the readings before it. */
+int store_import_get(store *s, const char *key, int64_t *offset, int64_t *telegrams);
+int store_import_set(store *s, const char *key, const char *path, const char *meter,
+                     int64_t offset, int64_t telegrams);
+
+/* Recomputes the aggregates of `meter` from its raw readings, for every step that starts at or
+ * after the first raw reading kept (older steps stay as they are). Returns 0 or negative errno. */
+int store_rebuild(store *s, const char *meter);
+
+/* ---------------------------------------------------------------------------------------------
+ * Read side
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum store_step {
+    STORE_STEP_RAW = 0, /* every reading */
+    STORE_STEP_1M,
+    STORE_STEP_15M,
+    STORE_STEP_1H,
+    STORE_STEP_1D,  /* local (CET/CEST) calendar days: 23, 24 or 25 hours */
+    STORE_STEP_1MO, /* local calendar months, summed from the daily tier */
+    STORE_STEP_1Y,  /* local calendar years, summed from the daily tier */
+    STORE_STEP_COUNT
+} store_step;
+
+/* Energy per step (or, for raw points, since the previous reading). Units: Wh; gas and water
+ * dm3 (litres); heat MJ. */
+enum store_energy {
+    STORE_E_IMPORT = 0, /* all import registers (1.8.0, or the sum of the tariffs) */
+    STORE_E_IMPORT_T1,  /* 1.8.1 */
+    STORE_E_IMPORT_T2,  /* 1.8.2 */
+    STORE_E_EXPORT,
+    STORE_E_EXPORT_T1,
+    STORE_E_EXPORT_T2,
+    STORE_E_GAS,
+    STORE_E_WATER,
+    STORE_E_HEAT,
+    STORE_E_COUNT
+};
+
+/* Instantaneous quantities kept as min/max/mean. Power is net (import - export) in W, negative
+ * while exporting; voltage in dV (2301 = 230.1 V); current in cA (1234 = 12.34 A). */
+enum store_quantity {
+    STORE_Q_POWER = 0,
+    STORE_Q_POWER_L1,
+    STORE_Q_POWER_L2,
+    STORE_Q_POWER_L3,
+    STORE_Q_VOLTAGE_L1,
+    STORE_Q_VOLTAGE_L2,
+    STORE_Q_VOLTAGE_L3,
+    STORE_Q_CURRENT_L1,
+    STORE_Q_CURRENT_L2,
+    STORE_Q_CURRENT_L3,
+    STORE_Q_COUNT
+};
+
+/* min/max/sum over the n readings that carried the quantity; mean = sum / n (every reading
+ * weighs the same). n == 0: no value. */
+typedef struct store_stat {
+    int64_t n, min, max, sum;
+} store_stat;
+
+/* One step of a series (or one raw reading). Plain data. */
+typedef struct store_point {
+    int64_t ts;     /* step start, unix seconds UTC; raw: the reading's time */
+    int64_t end;    /* step end (exclusive label of the next step); raw: == ts */
+    int64_t n;      /* readings in the step; 0 = a gap (every energy STORE_NULL, every stat n 0) */
+    int64_t energy[STORE_E_COUNT];  /* STORE_NULL when the meter sent no such register */
+    store_stat q[STORE_Q_COUNT];
+    int64_t counter[STORE_E_COUNT]; /* raw only: the register values (Wh, dm3, MJ); else NULL */
+    int tariff;                     /* raw only: 0-0:96.14.0, -1 absent */
+    unsigned segment;               /* raw only: STORE_SEG_* bits of a segment starting here */
+} store_point;
+
+/* Segment kinds (bits): a device id change or a counter going down starts a new segment. */
+enum {
+    STORE_SEG_ELECTRICITY = 1 << 0,
+    STORE_SEG_GAS = 1 << 1,
+    STORE_SEG_WATER = 1 << 2,
+    STORE_SEG_HEAT = 1 << 3,
+};
+
+/* Called once per point, in time order; return non-zero to stop early (store_series returns it). */
+typedef int (*store_point_fn)(void *user, const store_point *p);
+
+enum {
+    STORE_SERIES_GAPS = 1 << 0, /* also report steps without readings (n == 0) */
+};
+
+/* Reports the points of `meter` in [from, to) (unix seconds UTC) at `step`. A step labelled T
+ * holds the readings with T < time <= T + step: the energy of a step is the counter at its end
+ * minus the counter at its start (the last reading at or before each boundary), so the steps of
+ * a range add up exactly. `from` is aligned down to a step boundary. Returns 0, the callback's
+ * non-zero value, -ENOENT (unknown meter), -EINVAL or -EIO. */
+int store_series(store *s, const char *meter, int64_t from, int64_t to, store_step step,
+                 unsigned flags, store_point_fn fn, void *user);
+/* Number of steps store_series would report with STORE_SERIES_GAPS (to bound a response before
+ * asking); raw: the readings in range. Returns the count or a negative errno. */
+int64_t store_series_count(store *s, const char *meter, int64_t from, int64_t to, store_step step);
+
+/* The step start at or before t (the label of the step holding time t + 1), and the next one. */
+int64_t store_step_floor(store_step step, int64_t t);
+int64_t store_step_next(store_step step, int64_t start);
+/* Name of a step ("raw", "1m", "15m", "1h", "1d", "1mo", "1y") and the reverse (-1 unknown). */
+const char *store_step_name(store_step step);
+int store_step_parse(const char *name);
+
+/* A meter known to the store and the span of its history. */
+typedef struct store_meter_info {
+    char name[64];
+    int64_t first, last;   /* unix seconds of the first and last reading kept in any tier; 0 none */
+    int64_t raw_first;     /* first raw reading kept; 0 none */
+} store_meter_info;
+/* Calls fn for every meter in name order; returns 0, fn's non-zero value or a negative errno. */
+int store_meters(store *s, int (*fn)(void *user, const store_meter_info *m), void *user);
+
+/* The underlying connection, for `p1 backup` and tests (borrowed; do not close it). */
+struct sqlite3 *store_db(store *s);
+
+#endif
