@@ -46,10 +46,13 @@ $(BUILD)/libp1.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 # p1 also links the daemon modules it shares; --wrap lets `p1 bench` count allocations.
-TOOL_SHARED_OBJ := $(BUILD)/src/sim.o $(BUILD)/src/json.o $(BUILD)/src/reading_json.o
+TOOL_SHARED_OBJ := $(BUILD)/src/sim.o $(BUILD)/src/json.o $(BUILD)/src/reading_json.o \
+                   $(BUILD)/src/store.o $(BUILD)/src/cost.o
+LIBS_SQLITE := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
 TOOL_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 $(BUILD)/p1: $(TOOL_OBJ) $(TOOL_SHARED_OBJ) $(BUILD)/libp1.a
-	$(CC) $(LDSAN) $(TOOL_LDFLAGS) -o $@ $(TOOL_OBJ) $(TOOL_SHARED_OBJ) $(BUILD)/libp1.a $(LIBS_CRYPTO)
+	$(CC) $(LDSAN) $(TOOL_LDFLAGS) -o $@ $(TOOL_OBJ) $(TOOL_SHARED_OBJ) $(BUILD)/libp1.a $(LIBS_CRYPTO) \
+	      $(LIBS_SQLITE)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libp1.a tests/unit/check.h
 	@mkdir -p $(dir $@)
@@ -68,6 +71,27 @@ $(BUILD)/tests/test_loop: tests/unit/test_loop.c $(BUILD)/src/loop.o tests/unit/
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/src/loop.o
 
+$(BUILD)/tests/test_store: tests/unit/test_store.c $(BUILD)/src/store.o $(BUILD)/libp1.a tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/store.o $(BUILD)/libp1.a $(LIBS_SQLITE)
+
+# bench/bench_store.c: store size per reading and per year, and import speed (`make bench`).
+$(BUILD)/bench_store: bench/bench_store.c $(BUILD)/src/store.o $(BUILD)/src/sim.o $(BUILD)/libp1.a
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Isrc -o $@ $< $(BUILD)/src/store.o $(BUILD)/src/sim.o $(BUILD)/libp1.a $(LIBS_SQLITE)
+
+# tests/unit/test_cost.c and bench/bench_query.c: prices, costs and history queries.
+$(BUILD)/tests/test_cost: tests/unit/test_cost.c $(BUILD)/src/cost.o $(BUILD)/libp1.a tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/cost.o $(BUILD)/libp1.a $(LIBS_SQLITE)
+$(BUILD)/bench_query: bench/bench_query.c $(BUILD)/src/store.o $(BUILD)/src/cost.o $(BUILD)/libp1.a
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Isrc -o $@ $< $(BUILD)/src/store.o $(BUILD)/src/cost.o $(BUILD)/libp1.a $(LIBS_SQLITE)
+
+# tests/unit/test_pub_mqtt.c: the MQTT / Home Assistant / InfluxDB payload builders.
+PUB_PAYLOAD_OBJ := $(BUILD)/src/pub_payload.o $(BUILD)/src/reading_json.o $(BUILD)/src/json.o
+$(BUILD)/tests/test_pub_mqtt: tests/unit/test_pub_mqtt.c $(PUB_PAYLOAD_OBJ) $(BUILD)/libp1.a tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(PUB_PAYLOAD_OBJ) $(BUILD)/libp1.a $(LIBS_CRYPTO)
+
 unit: $(UNIT_BIN)
 
 # The dashboard: web/ plus uPlot (npm, pinned by web/package-lock.json, installed by setup.sh)
@@ -83,15 +107,17 @@ $(BUILD)/gen/web_assets.o: $(WEB_GEN) src/web.h
 	$(CC) $(CFLAGS_ALL) -Isrc -c $< -o $@
 
 # p1d: every src/*.c, libp1, the embedded dashboard, and the daemon's libraries.
-LIBS_DAEMON := $(shell $(PKG_CONFIG) --libs libmicrohttpd libsystemd libcrypto zlib 2>/dev/null || \
-                 echo -lmicrohttpd -lsystemd -lcrypto -lz)
+LIBS_DAEMON := $(shell $(PKG_CONFIG) --libs libmicrohttpd libsystemd libcrypto zlib libcurl 2>/dev/null || \
+                 echo -lmicrohttpd -lsystemd -lcrypto -lz -lcurl)
+LIBS_DAEMON += $(shell $(PKG_CONFIG) --libs libmosquitto 2>/dev/null || echo -lmosquitto)
 $(BUILD)/p1d: $(DAEMON_OBJ) $(BUILD)/gen/web_assets.o $(BUILD)/libp1.a
-	$(CC) $(LDSAN) -o $@ $(DAEMON_OBJ) $(BUILD)/gen/web_assets.o $(BUILD)/libp1.a $(LIBS_DAEMON)
+	$(CC) $(LDSAN) -o $@ $(DAEMON_OBJ) $(BUILD)/gen/web_assets.o $(BUILD)/libp1.a $(LIBS_DAEMON) \
+	      $(LIBS_SQLITE)
 
 # `make run`: the daemon with the built-in simulated meter; Ctrl-C stops it.
 run: all
 	@echo "p1d: dashboard and API at http://127.0.0.1:8080/"
-	$(BUILD)/p1d --source home=sim --listen 127.0.0.1:8080
+	$(BUILD)/p1d --source home=sim --listen 127.0.0.1:8080 --db p1d.db
 
 test:
 	@tools/setup.sh test
@@ -100,8 +126,9 @@ test:
 fuzz:
 	@tools/fuzz.sh 60
 
-bench: all
-	$(BUILD)/p1 bench
+bench: all $(BUILD)/bench_store
+	@tools/setup.sh test
+	@bench/run.sh
 
 format:
 	clang-format -i include/p1/*.h lib/*.c tools/*.c $(wildcard src/*.c src/*.h) tests/unit/*.c fuzz/*.c

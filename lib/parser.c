@@ -829,6 +829,56 @@ static void text_begin(p1_parser *p, uint64_t off)
     p->frame_hdr = 0;
 }
 
+static inline int is_alpha(uint8_t c)
+{
+    return (unsigned)((c | 0x20) - 'a') < 26u;
+}
+
+static inline int is_alnum(uint8_t c)
+{
+    return is_alpha(c) || (cls[c] & C_DIGIT);
+}
+
+/* Where a header starts inside tb[from..ce): a '/', a letter, three letters or digits (the
+ * manufacturer id and the baud character; "P1D5" of our simulator has a digit), then
+ * printable bytes without parentheses up to the line end. Such a line is a telegram cut off by
+ * the next one's header (the request line dropped and rose again). 0 when there is none. */
+static size_t header_inside(const uint8_t *tb, size_t from, size_t ce)
+{
+    const uint8_t *x = tb + from, *e = tb + ce;
+
+    while (e - x >= 5 && (x = memchr(x, '/', (size_t)(e - x - 4))) != NULL) {
+        const uint8_t *y = x + 5;
+
+        if (is_alpha(x[1]) && is_alnum(x[2]) && is_alnum(x[3]) && is_alnum(x[4])) {
+            while (y < e && *y >= 0x20 && *y < 0x7F && *y != '(' && *y != ')')
+                y++;
+            if (y == e)
+                return (size_t)(x - tb);
+        }
+        x++;
+    }
+    return 0;
+}
+
+static void header_done(p1_parser *p, run *r);
+
+/* The line ending at p->len is broken and holds the next telegram's header at tb[k]: report the
+ * current telegram as cut off there and start the next one with the bytes already collected. */
+static void restart_at(p1_parser *p, run *r, size_t k)
+{
+    uint8_t *tb = tbuf(p);
+    size_t n = p->len - k;
+    uint64_t off = p->base + k;
+
+    p->len = (uint32_t)k;
+    tel_end(p, r, P1_ERR_TRUNCATED, off, 1);
+    text_begin(p, off);
+    memmove(tb, tb + k, n);
+    p->len = (uint32_t)n;
+    header_done(p, r);
+}
+
 static void header_done(p1_parser *p, run *r)
 {
     uint8_t *tb = tbuf(p);
@@ -846,6 +896,10 @@ static void header_done(p1_parser *p, run *r)
             tel_end(p, r, P1_ERR_BAD_HEADER, p->base + k, 1);
             return;
         }
+    if (!(p->flags & F_PLAIN) && (k = header_inside(tb, 1, ce)) != 0) {
+        restart_at(p, r, k);
+        return;
+    }
     p->header_len = (uint32_t)(ce - 1);
     p->flags |= F_HEADER;
     p->tstate = T_LINE_START;
@@ -1029,9 +1083,19 @@ static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const ui
                 while (ce > ls && tb[ce - 1] == '\r')
                     ce--;
                 err = line_parse(p, ls, ce, &ei);
-                if (err != P1_ERR_OK) {
-                    tel_end(p, r, err, p->base + ei, 1);
-                    return s;
+                if (err != P1_ERR_OK || p->flags & F_VOPEN) {
+                    /* A broken line (or one whose value stays open) may be a telegram cut off
+                     * by the next header on the same line. */
+                    size_t k = p->flags & F_PLAIN ? 0 : header_inside(tb, ls, ce);
+
+                    if (k) {
+                        restart_at(p, r, k);
+                        continue;
+                    }
+                    if (err != P1_ERR_OK) {
+                        tel_end(p, r, err, p->base + ei, 1);
+                        return s;
+                    }
                 }
                 p->tstate = T_LINE_START;
             }
@@ -1059,7 +1123,7 @@ static void replay(p1_parser *p, run *r, size_t from)
     r2.pos0 = p->start + from;
     r2.done = 0;
     p->state = S_HUNT;
-    p->flags = 0;
+    p->flags = from > 0 && (cls[p->buf[from - 1]] & C_BAD) ? F_BOUNDARY : 0;
     feed(p, &r2, tmp, tmp + n);
     r->done += r2.done;
 }
@@ -1152,6 +1216,7 @@ static const uint8_t *detect_feed(p1_parser *p, run *r, const uint8_t *s)
             frame_report(p, r, P1_ERR_HDLC_UNSUPPORTED, p->start);
             if (flen >= HDLC_MIN_LEN + 2) {
                 p->state = S_SKIP;
+                p->flags = 0;
                 p->need = (uint32_t)(flen - p->len);
                 return s + 1;
             }
@@ -1173,13 +1238,14 @@ static const uint8_t *detect_feed(p1_parser *p, run *r, const uint8_t *s)
         if (p->len == 4) {
             frame_report(p, r, P1_ERR_MBUS_UNSUPPORTED, p->start);
             p->state = S_SKIP;
+            p->flags = 0;
             p->need = (uint32_t)p->buf[1] + 6 - 4;
         }
         return s + 1;
     }
     /* Not a frame after all: the first byte was junk; look at this byte again. */
     p->state = S_HUNT;
-    p->flags = 0;
+    p->flags = (cls[p->buf[0]] & C_BAD) ? F_BOUNDARY : 0;
     return s;
 }
 
@@ -1207,6 +1273,7 @@ static const uint8_t *frame_feed(p1_parser *p, run *r, const uint8_t *s, const u
         if (h.total_len > p->limit) {
             frame_report(p, r, P1_ERR_TOO_LONG, p->start + p->limit);
             p->state = S_SKIP;
+            p->flags = 0;
             p->need = (uint32_t)(h.total_len - p->len);
             return s;
         }
@@ -1250,10 +1317,39 @@ static const uint8_t *hunt(p1_parser *p, run *r, const uint8_t *s, const uint8_t
                 return s + 1;
             }
         }
-        p->flags = (c == '\n' || c == '\r') ? F_BOUNDARY : 0;
+        /* A byte that cannot be text (line noise, 0xFF padding, a NUL) ends a line too, or a
+         * telegram right after it would be lost. */
+        p->flags = (cls[c] & C_BAD) ? F_BOUNDARY : 0;
         s++;
     }
     return s;
+}
+
+/* Skips the rest of a binary frame already reported. Its length field may lie (a cut frame, line
+ * noise that looked like 7E Ax): a '/' right after a CR or LF ends the skip early, so that a text
+ * telegram following a bogus frame is not swallowed with it. */
+static const uint8_t *skip_feed(p1_parser *p, const uint8_t *s, const uint8_t *end)
+{
+    size_t n = (size_t)(end - s);
+    const uint8_t *e, *x;
+
+    if (n > p->need)
+        n = p->need;
+    e = s + n;
+    for (x = s; (x = memchr(x, '/', (size_t)(e - x))) != NULL; x++) {
+        if (x > s ? (x[-1] == '\n' || x[-1] == '\r') : (p->flags & F_BOUNDARY) != 0) {
+            p->state = S_HUNT;
+            p->flags = F_BOUNDARY;
+            return x;
+        }
+    }
+    p->need -= (uint32_t)n;
+    p->flags = n > 0 && (e[-1] == '\n' || e[-1] == '\r') ? F_BOUNDARY : (n ? 0 : p->flags);
+    if (p->need == 0) {
+        p->state = S_HUNT;
+        p->flags = F_BOUNDARY;
+    }
+    return e;
 }
 
 static void feed(p1_parser *p, run *r, const uint8_t *s, const uint8_t *end)
@@ -1272,19 +1368,9 @@ static void feed(p1_parser *p, run *r, const uint8_t *s, const uint8_t *end)
         case S_FRAME:
             s = frame_feed(p, r, s, end);
             break;
-        default: { /* S_SKIP */
-            size_t n = (size_t)(end - s);
-
-            if (n > p->need)
-                n = p->need;
-            s += n;
-            p->need -= (uint32_t)n;
-            if (p->need == 0) {
-                p->state = S_HUNT;
-                p->flags = F_BOUNDARY;
-            }
+        default: /* S_SKIP */
+            s = skip_feed(p, s, end);
             break;
-        }
         }
     }
 }

@@ -52,6 +52,47 @@ static const uint8_t value_hex[256] = {
 #undef X
 /* clang-format on */
 
+/* SWAR helpers: eight bytes in a uint64_t, the first byte in the low bits on every host. */
+#define VALUE_ONES 0x0101010101010101ULL
+#define VALUE_HIGH 0x8080808080808080ULL
+#define VALUE_TEXT_FAST 256 /* decoded bytes handled by the one-pass path */
+
+static inline uint64_t value_load(const unsigned char *s)
+{
+    uint64_t v;
+    memcpy(&v, s, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* 0x80 in every byte of x in [lo, hi] (bytes >= 0x80 never are). */
+static inline uint64_t value_range(uint64_t x, unsigned lo, unsigned hi)
+{
+    uint64_t x7 = x & ~VALUE_HIGH;
+    return (x7 + VALUE_ONES * (0x80 - lo)) & ~(x7 + VALUE_ONES * (0x7F - hi)) & ~x & VALUE_HIGH;
+}
+
+/* Decodes 8 hex characters into 4 bytes (low 32 bits, first byte lowest); *bad gets nonzero bits
+ * when a character is not a hex digit or a decoded byte is a control byte or DEL. */
+static inline uint32_t value_hex8(uint64_t x, uint64_t *bad)
+{
+    uint64_t hex = value_range(x, '0', '9') | value_range(x | VALUE_ONES * 0x20, 'a', 'f');
+    *bad |= ~hex & VALUE_HIGH;
+    /* nibble = low 4 bits, + 9 for letters (bit 6 set) */
+    uint64_t nib = (x & VALUE_ONES * 0x0F) + ((x >> 6) & VALUE_ONES) * 9;
+    uint64_t t = ((nib & 0x00FF00FF00FF00FFULL) << 4 | (nib >> 8)) & 0x00FF00FF00FF00FFULL;
+    t = (t | t >> 8) & 0x0000FFFF0000FFFFULL;
+    t = (t | t >> 16) & 0xFFFFFFFFULL;
+    /* control bytes: high bit clear and below 0x20; DEL: 0x7F */
+    uint64_t lt20 = ~((t & 0x7F7F7F7FULL) + 0x60606060ULL) & ~t & 0x80808080ULL;
+    uint64_t del = t ^ 0x7F7F7F7FULL;
+    del = (del - 0x01010101ULL) & ~del & 0x80808080ULL;
+    *bad |= lt20 | del;
+    return (uint32_t)t;
+}
+
 int p1_value_text(const p1_value *v, char *out, size_t cap)
 {
     if (!v || !out || !v->raw || v->raw_len == 0 || (v->raw_len & 1u))
@@ -60,6 +101,32 @@ int p1_value_text(const p1_value *v, char *out, size_t cap)
     if (n + 1 > cap)
         return -1;
     const unsigned char *s = (const unsigned char *)v->raw;
+    if (n <= VALUE_TEXT_FAST) {
+        /* One pass, 8 characters at a time, into a local buffer: out stays untouched on
+         * failure. The text message is decoded on every telegram of the daemon's hot path. */
+        unsigned char tmp[VALUE_TEXT_FAST + 4];
+        uint64_t bad = 0;
+        size_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            uint32_t w = value_hex8(value_load(s + 2 * i), &bad);
+            tmp[i] = (unsigned char)w;
+            tmp[i + 1] = (unsigned char)(w >> 8);
+            tmp[i + 2] = (unsigned char)(w >> 16);
+            tmp[i + 3] = (unsigned char)(w >> 24);
+        }
+        for (; i < n; i++) {
+            unsigned hi = value_hex[s[2 * i]], lo = value_hex[s[2 * i + 1]];
+            unsigned b = (hi << 4 | lo) & 0xFF;
+            bad |= (hi | lo) & 0x80;
+            bad |= (b < 0x20) | (b == 0x7F);
+            tmp[i] = (unsigned char)b;
+        }
+        if (bad)
+            return -1;
+        memcpy(out, tmp, n);
+        out[n] = '\0';
+        return (int)n;
+    }
     /* Validate everything first so that out stays untouched on failure (callers decode straight
      * into their own fields and fall back to the raw characters). Control bytes and DEL mean the
      * octets are binary (a serial number, a key), not text; bytes >= 0x80 are let through because

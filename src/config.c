@@ -76,7 +76,154 @@ static const config_key config_keys[] = {
     {"log", "level", CT_ENUM, "info", 0, 0, "error|warn|info|debug", NULL, "LEVEL", 0, 0,
      G(log_level), "Most verbose level logged to stderr."},
     {"store", "db", CT_STRING, "", 0, 0, NULL, "--db", "PATH", 0, 0, G(store_db),
-     "SQLite history database (accepted; the store is not built yet)."},
+     "SQLite history database (docs/STORE.md); empty = no history. Created when missing. The "
+     "service uses /var/lib/p1d/p1d.db."},
+    {"store", "raw_keep", CT_DURATION, "168h", 0, 100 * 365 * DAY_MS, NULL, NULL, "DURATION", 0, 0,
+     G(store_raw_keep), "Raw readings are kept this long behind the newest one; 0 = forever."},
+    {"store", "minute_keep", CT_DURATION, "17520h", 0, 100 * 365 * DAY_MS, NULL, NULL, "DURATION", 0,
+     0, G(store_minute_keep),
+     "1-minute and 15-minute aggregates are kept this long (hourly and daily ones forever); "
+     "0 = forever."},
+    {"prices", "import", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[0]),
+     "Fixed electricity price per kWh (single tariff, and the fallback of import_t1/t2), e.g. "
+     "0.2345. Dynamic prices (p1 prices import, PUT /api/prices) win where they exist."},
+    {"prices", "import_t1", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[1]),
+     "Price per kWh imported on tariff 1 (1.8.1: NL low/night, BE day)."},
+    {"prices", "import_t2", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[2]),
+     "Price per kWh imported on tariff 2 (1.8.2: NL normal/day, BE night)."},
+    {"prices", "export", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[3]),
+     "Credit per kWh exported (single tariff, fallback of export_t1/t2); empty = none."},
+    {"prices", "export_t1", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[4]),
+     "Credit per kWh exported on tariff 1 (2.8.1)."},
+    {"prices", "export_t2", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[5]),
+     "Credit per kWh exported on tariff 2 (2.8.2)."},
+    {"prices", "gas", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[6]),
+     "Gas price per m3."},
+    {"prices", "daily", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[7]),
+     "Fixed charge per day (standing charges, grid fees minus tax credits), accrued pro rata."},
+    {"prices", "monthly", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[8]),
+     "Fixed charge per calendar month, accrued pro rata."},
+    {"prices", "valid_from", CT_STRING, "", 0, 0, NULL, NULL, "TIME", 0, 0, G(prices[9]),
+     "Start of these prices (ISO-8601, e.g. 2025-01-01); empty = always. Each start is kept in "
+     "the database: change it when the contract changes and older periods keep their prices."},
+    {"prices", "valid_to", CT_STRING, "", 0, 0, NULL, NULL, "TIME", 0, 0, G(prices[10]),
+     "End of these prices (exclusive); empty = open-ended."},
+    {"prices", "tariff_rule", CT_STRING, "none", 0, 0, NULL, NULL, "RULE", 0, 0, G(prices[11]),
+     "Tariff of meters without tariff registers: none (the single price), nl (tariff 1 weekdays "
+     "23-07 and weekends) or be (tariff 2 weekdays 22-07 and weekends)."},
+    {"azure", "endpoint", CT_STRING, "", 0, 0, NULL, NULL, "URL", 0, 0, G(azure_endpoint),
+     "Azure Table service endpoint (docs/FLEET.md): https://ACCOUNT.table.core.windows.net, or an "
+     "emulator URL with the account as its path (http://127.0.0.1:10002/devstoreaccount1). Empty = "
+     "no Azure publishing. Needs [store] db."},
+    {"azure", "account", CT_STRING, "", 0, 0, NULL, NULL, "NAME", 0, 0, G(azure_account),
+     "Storage account name, for SharedKey signing with key or key_file."},
+    {"azure", "key", CT_STRING, "", 0, 0, NULL, NULL, "BASE64", 0, 1, G(azure_key),
+     "Storage account key (base64, 88 characters)."},
+    {"azure", "key_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, G(azure_key_file),
+     "File holding the account key on its first line; instead of key. Re-read on SIGHUP."},
+    {"azure", "sas", CT_STRING, "", 0, 0, NULL, NULL, "TOKEN", 0, 1, G(azure_sas),
+     "Shared access signature (sv=...&sig=..., allowing table add, update and create) instead of "
+     "a key; appended to every request URL."},
+    {"azure", "table", CT_STRING, "p1d", 0, 0, NULL, NULL, "NAME", 0, 0, G(azure_table),
+     "Table name (a letter, then 2 to 62 letters or digits); created on first use."},
+    {"azure", "rate", CT_ENUM, "every", 0, 0, "every|interval|minute", NULL, "RATE", 0, 0,
+     G(azure_rate),
+     "What is sent: every reading, the first reading of each interval, or per-minute aggregates "
+     "(energy per minute, mean/min/max power, voltage and current)."},
+    {"azure", "interval", CT_DURATION, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+     G(azure_interval), "rate = interval: one reading per this long (whole seconds)."},
+    {"azure", "batch", CT_INT, "100", 1, 100, NULL, NULL, "N", 0, 0, G(azure_batch),
+     "Entities per entity-group transaction (one partition, at most 100)."},
+    {"azure", "parallel", CT_INT, "4", 1, 16, NULL, NULL, "N", 0, 0, G(azure_parallel),
+     "Transactions in flight at once; more drains a backlog faster."},
+    {"azure", "timeout", CT_DURATION, "30s", 1000, 600000, NULL, NULL, "DURATION", 0, 0,
+     G(azure_timeout), "A request without a complete reply after this long fails and is retried."},
+    {"azure", "enabled", CT_BOOL, "true", 0, 0, NULL, NULL, "BOOL", 0, 0, G(azure_enabled),
+     "false keeps the [azure] settings but publishes nothing."},
+    {"mqtt", "enabled", CT_BOOL, "true", 0, 0, NULL, NULL, "BOOL", 0, 0, G(mqtt_enabled),
+     "Publish over MQTT when host is set; false keeps the section but turns MQTT off."},
+    {"mqtt", "host", CT_STRING, "", 0, 0, NULL, NULL, "HOST", 0, 0, G(mqtt_host),
+     "MQTT broker host name or address; empty = no MQTT (docs/PUBLISHING.md)."},
+    {"mqtt", "port", CT_INT, "0", 0, 65535, NULL, NULL, "PORT", 0, 0, G(mqtt_port),
+     "Broker port; 0 = 1883, or 8883 with tls."},
+    {"mqtt", "username", CT_STRING, "", 0, 0, NULL, NULL, "USER", 0, 0, G(mqtt_username),
+     "User name for the broker; empty = anonymous."},
+    {"mqtt", "password", CT_STRING, "", 0, 0, NULL, NULL, "PASS", 0, 1, G(mqtt_password),
+     "Password for the broker (prefer password_file)."},
+    {"mqtt", "password_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, G(mqtt_password_file),
+     "File whose first line is the broker password; wins over password."},
+    {"mqtt", "client_id", CT_STRING, "", 0, 0, NULL, NULL, "ID", 0, 0, G(mqtt_client_id),
+     "MQTT client id; empty = p1d-HOSTNAME-PID."},
+    {"mqtt", "keepalive", CT_DURATION, "60s", 5000, 3600000, NULL, NULL, "DURATION", 0, 0,
+     G(mqtt_keepalive), "MQTT keepalive: a silent connection is found dead after about 1.5 times this."},
+    {"mqtt", "tls", CT_BOOL, "false", 0, 0, NULL, NULL, "BOOL", 0, 0, G(mqtt_tls),
+     "Connect with TLS (certificate and host name verified)."},
+    {"mqtt", "ca_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, G(mqtt_ca_file),
+     "tls: PEM file of the CA that signed the broker's certificate; empty = the system's CAs."},
+    {"mqtt", "tls_insecure", CT_BOOL, "false", 0, 0, NULL, NULL, "BOOL", 0, 0, G(mqtt_tls_insecure),
+     "tls: skip the host name check of the broker's certificate (testing only)."},
+    {"mqtt", "topic_prefix", CT_STRING, "p1d", 0, 0, NULL, NULL, "PREFIX", 0, 0,
+     G(mqtt_topic_prefix),
+     "Topics are PREFIX/METER/state, PREFIX/METER/FIELD and PREFIX/status (online/offline)."},
+    {"mqtt", "discovery", CT_BOOL, "true", 0, 0, NULL, NULL, "BOOL", 0, 0, G(mqtt_discovery),
+     "Announce every field to Home Assistant (MQTT discovery, retained)."},
+    {"mqtt", "discovery_prefix", CT_STRING, "homeassistant", 0, 0, NULL, NULL, "PREFIX", 0, 0,
+     G(mqtt_discovery_prefix),
+     "Home Assistant's discovery prefix; 'online' on PREFIX/status makes p1d announce again."},
+    {"mqtt", "qos", CT_INT, "0", 0, 1, NULL, NULL, "N", 0, 0, G(mqtt_qos),
+     "QoS of state and field messages (discovery always uses 1). With 1 a reading counts as "
+     "delivered only after the broker's PUBACK."},
+    {"mqtt", "retain", CT_BOOL, "true", 0, 0, NULL, NULL, "BOOL", 0, 0, G(mqtt_retain),
+     "Retain state and field messages, so a subscriber gets the latest value at once."},
+    {"mqtt", "rate_power", CT_DURATION, "10s", 0, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+     G(mqtt_rate_power), "At most one message per power field per this long; 0 = every change."},
+    {"mqtt", "rate_voltage", CT_DURATION, "10s", 0, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+     G(mqtt_rate_voltage), "At most one message per voltage field per this long; 0 = every change."},
+    {"mqtt", "rate_current", CT_DURATION, "10s", 0, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+     G(mqtt_rate_current), "At most one message per current field per this long; 0 = every change."},
+    {"mqtt", "rate_counter", CT_DURATION, "0s", 0, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+     G(mqtt_rate_counter),
+     "Energy, gas, water and tariff: at most one message per this long; 0 = on every change."},
+    {"mqtt", "state_interval", CT_DURATION, "10s", 0, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+     G(mqtt_state_interval), "At most one JSON state message per meter per this long."},
+    {"mqtt", "dsmr_reader", CT_BOOL, "false", 0, 0, NULL, NULL, "BOOL", 0, 0, G(mqtt_dsmr_reader),
+     "Also publish dsmr-reader's topics (dsmr/reading/...) for tools built for it."},
+    {"mqtt", "dsmr_meter", CT_STRING, "", 0, 0, NULL, NULL, "NAME", 0, 0, G(mqtt_dsmr_meter),
+     "dsmr_reader: the meter whose readings go there; empty = the first configured source."},
+    {"mqtt", "reconnect_max", CT_DURATION, "60s", 1000, 3600000, NULL, NULL, "DURATION", 0, 0,
+     G(mqtt_reconnect_max),
+     "Reconnect delays double from 1 s up to this; refused credentials wait this long."},
+    {"influxdb", "enabled", CT_BOOL, "true", 0, 0, NULL, NULL, "BOOL", 0, 0, G(influx_enabled),
+     "Write to InfluxDB when url is set; false keeps the section but turns it off."},
+    {"influxdb", "url", CT_STRING, "", 0, 0, NULL, NULL, "URL", 0, 0, G(influx_url),
+     "InfluxDB base URL (http://127.0.0.1:8086); empty = no InfluxDB. Needs [store] db."},
+    {"influxdb", "database", CT_STRING, "", 0, 0, NULL, NULL, "DB", 0, 0, G(influx_database),
+     "InfluxDB 1.x: database to write to (/write?db=DB); give this or bucket and org."},
+    {"influxdb", "bucket", CT_STRING, "", 0, 0, NULL, NULL, "BUCKET", 0, 0, G(influx_bucket),
+     "InfluxDB 2.x: bucket (/api/v2/write?org=ORG&bucket=BUCKET), with org and a token."},
+    {"influxdb", "org", CT_STRING, "", 0, 0, NULL, NULL, "ORG", 0, 0, G(influx_org),
+     "InfluxDB 2.x: organisation name or id."},
+    {"influxdb", "username", CT_STRING, "", 0, 0, NULL, NULL, "USER", 0, 0, G(influx_username),
+     "InfluxDB 1.x: user name; empty = no authentication."},
+    {"influxdb", "password", CT_STRING, "", 0, 0, NULL, NULL, "PASS", 0, 1, G(influx_password),
+     "InfluxDB 1.x: password (prefer password_file)."},
+    {"influxdb", "password_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0,
+     G(influx_password_file), "File whose first line is the InfluxDB 1.x password."},
+    {"influxdb", "token", CT_STRING, "", 0, 0, NULL, NULL, "TOKEN", 0, 1, G(influx_token),
+     "InfluxDB 2.x: API token (Authorization: Token ...; prefer token_file)."},
+    {"influxdb", "token_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, G(influx_token_file),
+     "File whose first line is the InfluxDB 2.x token."},
+    {"influxdb", "measurement", CT_STRING, "p1", 0, 0, NULL, NULL, "NAME", 0, 0,
+     G(influx_measurement), "Measurement name of the points (tag meter=NAME)."},
+    {"influxdb", "rate", CT_ENUM, "every", 0, 0, "every|interval|minute", NULL, "RATE", 0, 0,
+     G(influx_rate),
+     "Which stored points are written: every reading, one per interval, or 1-minute aggregates."},
+    {"influxdb", "interval", CT_DURATION, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+     G(influx_interval), "rate = interval: one point per this long."},
+    {"influxdb", "batch", CT_INT, "5000", 1, 50000, NULL, NULL, "N", 0, 0, G(influx_batch),
+     "Most lines per write request."},
+    {"influxdb", "timeout", CT_DURATION, "10s", 1000, 600000, NULL, NULL, "DURATION", 0, 0,
+     G(influx_timeout), "A write that takes longer fails and is retried with backoff."},
 
     {"source", "spec", CT_STRING, "", 0, 0, NULL, NULL, "SPEC", 0, 0, S(spec),
      "Where the telegrams come from: serial:DEVICE[:auto|115200|9600], tcp:HOST:PORT, file:PATH, "
@@ -123,6 +270,9 @@ static const config_key config_keys[] = {
      S(interval), "Simulator: telegram interval in simulated time (whole seconds)."},
     {"source", "seed", CT_INT, "1", 0, 2147483647, NULL, NULL, "N", CONFIG_SIM, 0, S(seed),
      "Simulator: seed of the simulated household (also sim:SEED)."},
+    {"source", "clock", CT_ENUM, "auto", 0, 0, "auto|meter|system", NULL, "CLOCK", 0, 0, S(clock),
+     "Time stamp of stored readings: the meter's clock, the system's, or auto (the meter's unless "
+     "it is a placeholder or more than 5 minutes off the system clock)."},
 };
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])
 
@@ -743,11 +893,14 @@ static int load_file(config *c, const char *path, char *err, size_t cap)
                 copy_str(section, sizeof section, "source");
                 copy_str(src->origin, sizeof src->origin, where);
             } else if (!strcmp(name, "http") || !strcmp(name, "relay") || !strcmp(name, "log") ||
-                       !strcmp(name, "store")) {
+                       !strcmp(name, "store") ||
+                       !strcmp(name, "mqtt") || !strcmp(name, "influxdb") ||
+                       !strcmp(name, "prices") ||
+                       !strcmp(name, "azure")) {
                 copy_str(section, sizeof section, name);
             } else {
                 fail(err, cap, "%s: unknown section [%s]: expected [http], [relay], [log], "
-                               "[store] or [source NAME]",
+                               "[store], [prices], [mqtt], [influxdb] or [source NAME]",
                      where, name);
                 rc = -1;
                 break;
@@ -945,6 +1098,11 @@ int config_load(config *c, int argc, char **argv, char *err, size_t cap)
     if (c->relay_meter[0] && !config_find_source(c, c->relay_meter)) {
         fail(err, cap, "[relay] meter = '%s': expected the name of a configured source",
              c->relay_meter);
+        return -1;
+    }
+    if (c->influx_url[0] && !c->influx_database[0] && !(c->influx_bucket[0] && c->influx_org[0])) {
+        fail(err, cap, "[influxdb] url = '%s': expected database (InfluxDB 1.x) or bucket and org "
+                       "(2.x) as well", c->influx_url);
         return -1;
     }
     return 0;

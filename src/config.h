@@ -36,7 +36,7 @@ typedef struct config_source {
     config_kind kind;            /* derived from spec */
     char target[CONFIG_STR_MAX]; /* device path, HOST:PORT, or file path (derived) */
     int64_t baud, parity, detect_timeout, crc, idle_timeout, reconnect_min, reconnect_max,
-        connect_timeout, pace, speedup, interval, seed;
+        connect_timeout, pace, speedup, interval, seed, clock;
     char key[CONFIG_STR_MAX];    /* 32 hex digits or "" (key_file resolved into key/ak) */
     char ak[CONFIG_STR_MAX];
     char key_file[CONFIG_STR_MAX];
@@ -53,6 +53,24 @@ typedef struct config {
     int64_t relay_buffer, relay_clients;
     int64_t log_level;           /* log_level */
     char store_db[CONFIG_STR_MAX];
+    int64_t store_raw_keep, store_minute_keep; /* ms; 0 = forever */
+    /* [mqtt] (pub_mqtt.c); durations in ms, bools 0/1 */
+    char mqtt_host[CONFIG_STR_MAX], mqtt_username[CONFIG_STR_MAX], mqtt_password[CONFIG_STR_MAX],
+        mqtt_password_file[CONFIG_STR_MAX], mqtt_client_id[CONFIG_STR_MAX],
+        mqtt_ca_file[CONFIG_STR_MAX], mqtt_topic_prefix[128], mqtt_discovery_prefix[128],
+        mqtt_dsmr_meter[METER_NAME_MAX + 1];
+    int64_t mqtt_enabled, mqtt_port, mqtt_keepalive, mqtt_tls, mqtt_tls_insecure, mqtt_discovery,
+        mqtt_qos, mqtt_retain, mqtt_rate_power, mqtt_rate_voltage, mqtt_rate_current,
+        mqtt_rate_counter, mqtt_state_interval, mqtt_dsmr_reader, mqtt_reconnect_max;
+    /* [influxdb] (pub_influx.c) */
+    char influx_url[CONFIG_STR_MAX], influx_database[128], influx_bucket[128], influx_org[128],
+        influx_username[128], influx_password[CONFIG_STR_MAX], influx_password_file[CONFIG_STR_MAX],
+        influx_token[CONFIG_STR_MAX], influx_token_file[CONFIG_STR_MAX], influx_measurement[64];
+    int64_t influx_enabled, influx_rate, influx_interval, influx_batch, influx_timeout;
+    char azure_endpoint[256], azure_account[64], azure_key[128], azure_key_file[CONFIG_STR_MAX],
+        azure_sas[1024], azure_table[64]; /* [azure]; pub_azure.h */
+    int64_t azure_enabled, azure_rate, azure_interval, azure_batch, azure_parallel, azure_timeout;
+    char prices[12][64];         /* [prices] keys as written, in cost_fixed_key() order (cost.c) */
     int check, help, version, print_doc; /* actions asked for on the command line */
     config_source *sources;      /* owned; in configuration order */
     size_t nsources, capsources;

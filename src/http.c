@@ -666,6 +666,55 @@ static enum MHD_Result preflight(http *h, struct MHD_Connection *c)
     return queue_once(c, MHD_HTTP_NO_CONTENT, r);
 }
 
+/* A request body for the route handler, collected across MHD's calls (bounded). */
+typedef struct http_body {
+    char *buf;
+    size_t len, cap;
+} http_body;
+
+static int is_body(const http *h, void *req)
+{
+    return req && req != &h->mark_seen && req != &h->mark_long && req != &h->mark_bad;
+}
+
+static int route_path(const http *h, const char *url)
+{
+    return h->o.route && strncmp(url, "/api/", 5) == 0;
+}
+
+const char *http_req_arg(const http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND,
+                                       name);
+}
+
+/* Hands a request under /api/ that no fixed route serves to the route handler. */
+static enum MHD_Result route_call(http *h, struct MHD_Connection *c, const char *url,
+                                  const char *method, const http_body *b)
+{
+    if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+        return preflight(h, c);
+    if (!authorized(h, c))
+        return reply_error(h, c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                           "missing or wrong credentials");
+    http_req rq = {method, url,
+                   MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+                   b ? b->buf : NULL, b ? b->len : 0, c};
+    http_reply out;
+    memset(&out, 0, sizeof out);
+    if (!h->o.route(h->o.route_user, &rq, &out))
+        return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+    struct MHD_Response *r =
+        body_response(h, out.body, out.len, out.content_type ? out.content_type : "application/json");
+    if (!r)
+        return MHD_NO;
+    if (out.disposition[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, out.disposition);
+    if (out.allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, out.allow);
+    return queue_once(c, out.status ? out.status : MHD_HTTP_OK, r);
+}
+
 static http_conn *conn_of(struct MHD_Connection *c)
 {
     const union MHD_ConnectionInfo *ci =
@@ -679,6 +728,32 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
     (void)upload;
     http *h = cls;
+    if (is_body(h, *req)) {
+        /* A route's request body, piece by piece; the last call (no data) answers it. */
+        http_body *b = *req;
+        size_t max = h->o.route_body_max ? h->o.route_body_max : HTTP_ROUTE_BODY_MAX;
+        if (*upload_size) {
+            if (b->len + *upload_size > max)
+                return reply_error(h, c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+                                   "request body larger than %zu bytes", max);
+            if (b->len + *upload_size + 1 > b->cap) {
+                size_t cap = b->cap ? b->cap : 4096;
+                while (cap < b->len + *upload_size + 1)
+                    cap *= 2;
+                char *nb = realloc(b->buf, cap);
+                if (!nb)
+                    return MHD_NO;
+                b->buf = nb;
+                b->cap = cap;
+            }
+            memcpy(b->buf + b->len, upload, *upload_size);
+            b->len += *upload_size;
+            b->buf[b->len] = '\0';
+            *upload_size = 0;
+            return MHD_YES;
+        }
+        return route_call(h, c, url, method, b);
+    }
     if (*req == &h->mark_seen) {
         /* Second call: the request is complete (a GET without body); answer it below. */
         if (*upload_size) {
@@ -716,10 +791,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             *req = &h->mark_seen;
             return MHD_YES;
         }
+        if (route_path(h, url)) {
+            http_body *b = calloc(1, sizeof *b);
+            if (!b)
+                return MHD_NO;
+            *req = b;
+            return MHD_YES;
+        }
     }
 
     char name[METER_NAME_MAX + 1];
     enum route rt = route_of(url, name, sizeof name);
+    if (rt == R_NONE && route_path(h, url))
+        return route_call(h, c, url, method, NULL);
     if (rt == R_NONE) {
         /* The dashboard's embedded files (web.c), behind the same credentials as the API. */
         enum MHD_Result wr;
@@ -795,9 +879,14 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 static void on_completed(void *cls, struct MHD_Connection *c, void **req,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)req;
+    http *h = cls;
     (void)toe;
+    if (is_body(h, *req)) {
+        http_body *b = *req;
+        free(b->buf);
+        free(b);
+        *req = NULL;
+    }
     http_conn *hc = conn_of(c);
     if (hc) {
         hc->waiting = 1;

@@ -15,6 +15,36 @@ typedef struct http http;
  * Writes a short reason into why[cap] when unhealthy. */
 typedef int (*http_health_fn)(void *user, char *why, size_t cap);
 
+/* A request for a path under /api/ that the server itself does not serve, handed to the route
+ * handler of http_options after authorization. Everything is borrowed for the call. */
+typedef struct http_req {
+    const char *method;       /* "GET", "HEAD", "PUT", ... */
+    const char *path;         /* "/api/history", without the query */
+    const char *content_type; /* the request's Content-Type, or NULL */
+    const char *body;         /* the request body, NUL-terminated, or NULL without one */
+    size_t body_len;
+    void *conn;               /* the server's connection, for http_req_arg() */
+} http_req;
+
+/* A route handler's answer. body is malloc'd and handed over (the server frees it). */
+typedef struct http_reply {
+    unsigned status;          /* 200, 400, ... */
+    const char *content_type; /* static string; NULL = application/json */
+    char *body;
+    size_t len;
+    char disposition[160];    /* Content-Disposition value, or "" */
+    const char *allow;        /* Allow header (with 405), or NULL */
+} http_reply;
+
+/* Serves a request (see http_req); returns 1 when it filled *out, 0 when the path is not its own
+ * (the server answers 404). */
+typedef int (*http_route_fn)(void *user, const http_req *req, http_reply *out);
+
+/* The value of query parameter `name` of a route request (decoded), or NULL when absent. */
+const char *http_req_arg(const http_req *req, const char *name);
+
+#define HTTP_ROUTE_BODY_MAX (4u << 20) /* default bound of a request body to a route handler */
+
 typedef struct http_options {
     char listen[128];          /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80" */
     char token[128];           /* bearer token required on every request; "" = none */
@@ -27,6 +57,9 @@ typedef struct http_options {
     http_health_fn health;
     void *health_user;
     const char *firmware;      /* reported as firmware_version; default P1_VERSION */
+    http_route_fn route;       /* other /api/ paths (history, summary, prices); NULL = 404 */
+    void *route_user;
+    size_t route_body_max;     /* bytes of a request body to route; 0 = HTTP_ROUTE_BODY_MAX */
 } http_options;
 
 /* Fills o with defaults. */

@@ -12,14 +12,20 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "history.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
 #include "meter.h"
 #include "notify.h"
 #include "p1/p1.h"
+#include "pub.h"
+#include "pub_azure.h"
+#include "pub_mqtt.h"
 #include "relay.h"
 #include "source.h"
+#include "store.h"
+#include "store_live.h"
 
 #define EXIT_USAGE 2
 
@@ -37,6 +43,14 @@ typedef struct p1d {
     notify *notify;
     int sigfd;
     loop_watch *sigwatch;
+    store *store;      /* NULL without --db */
+    store_live *store_live;
+    history *history;  /* /api/history, /api/summary, /api/prices; NULL without --db */
+    pub_list pubs;     /* running publishers (Azure, MQTT, InfluxDB) */
+    pub *azure;        /* in pubs, or NULL */
+    pub_azure_options azure_opts; /* what azure runs with */
+    pub *mqtt;         /* in pubs, or NULL */
+    pub_mqtt_options mqtt_opts;
 } p1d;
 
 /* Starts the source of cs into its meter (created on first use). Returns 0 or -1 (logged). */
@@ -107,6 +121,127 @@ static int start_relay(p1d *d)
     return 0;
 }
 
+/* Opens the history store (--db) and hooks it to the meters; 0 without --db. */
+static int start_store(p1d *d)
+{
+    char err[STORE_ERR_MAX];
+    store_options o;
+    if (!d->cfg.store_db[0])
+        return 0;
+    store_options_default(&o);
+    o.raw_keep_s = d->cfg.store_raw_keep / 1000;
+    o.minute_keep_s = d->cfg.store_minute_keep / 1000;
+    d->store = store_open(d->cfg.store_db, &o, err, sizeof err);
+    if (!d->store) {
+        log_error("%s", err);
+        return -1;
+    }
+    for (size_t i = 0; i < d->cfg.nsources; i++)
+        store_meter_clock(d->store, d->cfg.sources[i].name, (store_clock)d->cfg.sources[i].clock);
+    d->store_live = store_live_new(d->store, d->l, &d->ms);
+    if (!d->store_live) {
+        log_error("store: %s", strerror(errno));
+        return -1;
+    }
+    log_info("store: history in %s", d->cfg.store_db);
+    return 0;
+}
+
+/* The history endpoints over the store, and the [prices] of the configuration recorded in it. */
+static int start_history(p1d *d)
+{
+    char err[CONFIG_ERR_MAX];
+    d->history = history_new(d->store, &d->ms, err, sizeof err);
+    if (!d->history) {
+        log_error("history: %s", err);
+        return -1;
+    }
+    cost_fixed f;
+    cost_fixed_init(&f);
+    for (int i = 0; i < COST_FIXED_KEYS; i++) {
+        if (cost_fixed_set(&f, cost_fixed_key(i), d->cfg.prices[i], err, sizeof err) < 0) {
+            log_error("[prices] %s", err);
+            return -1;
+        }
+    }
+    if (cost_fixed_any(&f) && cost_db_save_fixed(store_db(d->store), &f, err, sizeof err) < 0)
+        log_warn("prices: %s", err);
+    return 0;
+}
+
+/* [azure]: starts, restarts (settings changed, e.g. a fixed key on SIGHUP) or stops the Azure
+ * publisher to match c. Returns 0, or -1 (logged) when the settings are wrong. */
+static int apply_azure(p1d *d, const config *c)
+{
+    char err[CONFIG_ERR_MAX];
+    pub_azure_options o;
+    int on = pub_azure_options_from(c, &o, err, sizeof err);
+    if (on > 0 && !d->store) {
+        snprintf(err, sizeof err, "[azure] needs [store] db: readings are published from it");
+        on = -1;
+    }
+    if (on < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    if (d->azure && on && memcmp(&o, &d->azure_opts, sizeof o) == 0)
+        return 0;
+    for (size_t i = 0; d->azure && i < d->pubs.n; i++) {
+        if (d->pubs.list[i] == d->azure) {
+            d->pubs.list[i] = d->pubs.list[--d->pubs.n];
+            d->azure->free(d->azure->impl);
+            d->azure = NULL;
+            log_info("azure: stopped");
+        }
+    }
+    if (!on || d->pubs.n >= PUB_MAX)
+        return 0;
+    d->azure = pub_azure_new(d->l, d->store, &o, err, sizeof err);
+    if (!d->azure) {
+        log_error("azure: %s", err);
+        return -1;
+    }
+    d->azure_opts = o;
+    d->pubs.list[d->pubs.n++] = d->azure;
+    log_info("azure: publishing to %s, table %s", o.endpoint, o.table);
+    return 0;
+}
+
+/* Removes publisher *slot from d->pubs and frees it; accepts *slot NULL. */
+static void drop_pub(p1d *d, pub **slot)
+{
+    for (size_t i = 0; *slot && i < d->pubs.n; i++) {
+        if (d->pubs.list[i] == *slot) {
+            d->pubs.list[i] = d->pubs.list[--d->pubs.n];
+            log_info("%s: stopped", (*slot)->name);
+            (*slot)->free((*slot)->impl);
+            *slot = NULL;
+        }
+    }
+}
+
+/* [mqtt]: starts, restarts (settings changed on SIGHUP) or stops the MQTT publisher to match c.
+ * Without [store] db it publishes live readings only. Returns 0, or -1 (logged). */
+static int apply_mqtt(p1d *d, const config *c)
+{
+    char err[CONFIG_ERR_MAX];
+    pub_mqtt_options o;
+    int on = pub_mqtt_options_from_config(c, &o);
+    if (d->mqtt && on && memcmp(&o, &d->mqtt_opts, sizeof o) == 0)
+        return 0;
+    drop_pub(d, &d->mqtt);
+    if (!on || d->pubs.n >= PUB_MAX)
+        return 0;
+    d->mqtt = pub_mqtt_new(d->l, &d->ms, d->store, &o, err, sizeof err);
+    if (!d->mqtt) {
+        log_error("%s", err);
+        return -1;
+    }
+    d->mqtt_opts = o;
+    d->pubs.list[d->pubs.n++] = d->mqtt;
+    return 0;
+}
+
 static int start_http(p1d *d)
 {
     char err[CONFIG_ERR_MAX], host[CONFIG_STR_MAX];
@@ -121,6 +256,14 @@ static int start_http(p1d *d)
     o.max_connections = (unsigned)d->cfg.http_max_connections;
     o.timeout_s = (unsigned)(d->cfg.http_timeout / 1000);
     o.stale_s = (unsigned)(d->cfg.http_stale / 1000);
+    o.health = d->store ? store_live_health : NULL;
+    o.health_user = d->store;
+    if (d->store && start_history(d) < 0)
+        return -1;
+    if (d->history) {
+        o.route = history_route;
+        o.route_user = d->history;
+    }
     d->http = http_new(d->l, &d->ms, &o, err, sizeof err);
     if (!d->http) {
         log_error("cannot start the HTTP server on %s: %s", o.listen, err);
@@ -197,9 +340,13 @@ static void reload(p1d *d)
         log_warn("reload: [http] settings changed; they take effect when p1d restarts");
     if (strcmp(nc.store_db, d->cfg.store_db))
         log_warn("reload: [store] db changed; it takes effect when p1d restarts");
+    for (size_t j = 0; d->store && j < nc.nsources; j++)
+        store_meter_clock(d->store, nc.sources[j].name, (store_clock)nc.sources[j].clock);
     log_info("reloaded%s%s: %u sources added, %u changed, %u removed, %u unchanged; log level %s",
              nc.file[0] ? " " : "", nc.file, added, changed, removed, kept,
              log_level_name((log_level)nc.log_level));
+    apply_azure(d, &nc);
+    apply_mqtt(d, &nc);
     config_free(&d->cfg);
     d->cfg = nc;
     notify_reloading(d->notify, 1);
@@ -251,6 +398,11 @@ static void shutdown_all(p1d *d)
     free(d->src);
     relay_free(d->relay);
     http_free(d->http);
+    history_free(d->history);
+    for (size_t i = 0; i < d->pubs.n; i++)
+        d->pubs.list[i]->free(d->pubs.list[i]->impl);
+    store_live_free(d->store_live);
+    store_close(d->store);
     notify_free(d->notify);
     loop_watch_del(d->sigwatch);
     if (d->sigfd >= 0)
@@ -284,7 +436,7 @@ int main(int argc, char **argv)
         config_free(&d.cfg);
         return 0;
     }
-    if (d.cfg.nsources == 0) {
+    if (d.cfg.nsources == 0 && !d.cfg.store_db[0]) {
         fprintf(stderr, "p1d: no source configured: add --source NAME=SPEC (for example --source "
                         "home=serial:/dev/ttyUSB0) or a [source NAME] section\n");
         config_free(&d.cfg);
@@ -311,14 +463,16 @@ int main(int argc, char **argv)
     }
     log_info("p1d %s starting: %zu source%s", P1_VERSION, d.cfg.nsources,
              d.cfg.nsources == 1 ? "" : "s");
+    if (start_store(&d) < 0 || apply_azure(&d, &d.cfg) < 0 || apply_mqtt(&d, &d.cfg) < 0) {
+        shutdown_all(&d);
+        return 1;
+    }
     for (size_t i = 0; i < d.cfg.nsources; i++)
         start_source(&d, &d.cfg.sources[i]);
     if (start_http(&d) < 0 || start_relay(&d) < 0) {
         shutdown_all(&d);
         return 1;
     }
-    if (d.cfg.store_db[0])
-        log_debug("store: %s noted; the history store is not built yet", d.cfg.store_db);
     d.notify = notify_new(d.l, &d.ms);
     if (!d.notify) {
         log_error("out of memory");

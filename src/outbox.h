@@ -39,6 +39,14 @@ void outbox_free(outbox *ob);
 /* Copies up to max (<= OUTBOX_BATCH_MAX) points of `meter` after its cursor, oldest first, into
  * out[]. Returns the count (0 = nothing new) or a negative errno. Does not move the cursor. */
 int outbox_fetch(outbox *ob, const char *meter, store_point *out, size_t max);
+/* Like outbox_fetch, but after time `after` instead of the cursor: lets a publisher keep several
+ * batches of one meter in flight (it acknowledges them in order). after < cursor = the cursor. */
+int outbox_fetch_after(outbox *ob, const char *meter, int64_t after, store_point *out, size_t max);
+/* The persisted cursor of `meter` (unix seconds of the last acknowledged or parked point; for
+ * OUTBOX_MINUTE the label of the last minute step); 0 none. Negative errno on error. */
+int64_t outbox_cursor(outbox *ob, const char *meter);
+/* Counts one failed attempt (retried later) of `meter` in lag.retries. */
+void outbox_count_retry(outbox *ob, const char *meter);
 /* Acknowledges delivery of every point of `meter` up to and including time ts (unix seconds);
  * persists the cursor. Returns 0 or a negative errno. Moving backwards is ignored. */
 int outbox_ack(outbox *ob, const char *meter, int64_t ts);

@@ -59,8 +59,9 @@ int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_m
 int store_commit(store *s);
 /* Readings queued and not yet committed, over all meters. */
 size_t store_pending(const store *s);
-/* Retention: deletes raw blocks and 1m/15m rows older than the options allow, a bounded amount per
- * call (call every minute or so), and checkpoints the WAL. Returns 0 or a negative errno. */
+/* Retention: deletes raw blocks and 1m/15m rows older than the options allow (measured from each
+ * meter's newest reading), a bounded amount per call (call every minute or so; again at once
+ * while it returns > 0), and checkpoints the WAL. Returns the rows deleted or a negative errno. */
 int store_maintain(store *s);
 /* 1 healthy, 0 not (the last commit failed; why[cap] says what and how much is queued/dropped). */
 int store_healthy(store *s, char *why, size_t cap);
@@ -181,6 +182,11 @@ int64_t store_series_count(store *s, const char *meter, int64_t from, int64_t to
 /* The step start at or before t (the label of the step holding time t + 1), and the next one. */
 int64_t store_step_floor(store_step step, int64_t t);
 int64_t store_step_next(store_step step, int64_t start);
+/* The meters' zone (CET/CEST, EU rule) at unix time t: UTC offset in seconds, 3600 or 7200. */
+int store_utc_offset(int64_t t);
+/* Unix time of a local (CET/CEST) wall-clock time given as seconds since 1970-01-01 00:00 local;
+ * the repeated autumn hour resolves to its first (summer-time) pass. */
+int64_t store_local_to_utc(int64_t local);
 /* Name of a step ("raw", "1m", "15m", "1h", "1d", "1mo", "1y") and the reverse (-1 unknown). */
 const char *store_step_name(store_step step);
 int store_step_parse(const char *name);

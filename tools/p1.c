@@ -332,6 +332,10 @@ static const command commands[] = {
     {"decode", p1_decode_main, "decode telegrams (file, stdin, serial capture) into JSON lines"},
     {"sim", p1_sim_main, "simulated DSMR 5 meters streaming to stdout, a pseudo-terminal or TCP"},
     {"bench", p1_bench_main, "measure decoding speed on built-in or given telegrams"},
+    {"import", p1_import_main, "import telegram captures into the history database"},
+    {"export", p1_export_main, "export history from the database as CSV or JSON"},
+    {"backup", p1_backup_main, "copy the history database while p1d runs"},
+    {"prices", p1_prices_main, "import dynamic energy prices (CSV, JSON) or list stored prices"},
 };
 
 static void usage(FILE *f)

@@ -7,5 +7,9 @@
 int p1_decode_main(int argc, char **argv); /* tools/p1.c: `p1 decode` */
 int p1_bench_main(int argc, char **argv);  /* tools/p1_bench.c: `p1 bench` */
 int p1_sim_main(int argc, char **argv);    /* tools/p1_sim.c: `p1 sim` (simulator engineer) */
+int p1_import_main(int argc, char **argv); /* tools/p1_import.c: `p1 import` (store) */
+int p1_export_main(int argc, char **argv); /* tools/p1_export.c: `p1 export` (store) */
+int p1_backup_main(int argc, char **argv); /* tools/p1_backup.c: `p1 backup` (store) */
+int p1_prices_main(int argc, char **argv); /* tools/p1_prices.c: `p1 prices` (costs) */
 
 #endif

@@ -101,6 +101,13 @@ class Daemon:
             args += ["--source", s]
         args += list(extra)
         self.proc = subprocess.Popen(args, cwd=self.tmp, stdout=self.log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_started(wait_reading)
+        except Exception:
+            self.stop()
+            raise
+
+    def _wait_started(self, wait_reading):
         deadline = time.time() + 10
         while True:
             if self.proc.poll() is not None:

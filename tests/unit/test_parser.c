@@ -13,7 +13,7 @@
  * Recorder: copies what the callbacks see (pointers die with the callback) and writes a text
  * digest of everything, so runs with different chunk sizes can be compared byte for byte.
  * ------------------------------------------------------------------------------------------- */
-#define REC_TELS 32
+#define REC_TELS 128
 #define REC_OBJS 160
 #define REC_VALS 48
 #define REC_DIGEST 262144
@@ -323,6 +323,113 @@ static void test_junk_around(void)
     CHECK_EQ_INT(R.nt, 2);
     CHECK_EQ_INT(R.t[1].offset, strlen(EXAMPLE) + 4);
     CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+}
+
+static void objs(const char *lines);
+
+/* A byte that cannot be text counts as a line end while hunting: no telegram is lost after
+ * 0xFF padding, a NUL or other line noise glued to its '/'. Text bytes still hide a '/'. */
+static void test_after_non_text_byte(void)
+{
+    static const char lead[][3] = {"\xff", "\xff\xff", "\x80", "\x01", "\x7f", "\xdb", "\xfe\x1b"};
+    char buf[1024];
+    size_t n, k;
+
+    for (k = 0; k < sizeof lead / sizeof lead[0]; k++) {
+        n = strlen(lead[k]);
+        memcpy(buf, lead[k], n);
+        memcpy(buf + n, EXAMPLE, sizeof EXAMPLE);
+        decode(buf, NULL);
+        CHECK_EQ_INT(R.nt, 1);
+        CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+        CHECK_EQ_INT(R.t[0].offset, n);
+    }
+    buf[0] = 0;
+    memcpy(buf + 1, EXAMPLE, sizeof EXAMPLE);
+    decode_x(buf, 1 + strlen(EXAMPLE), NULL, 1);
+    CHECK_EQ_INT(R.nt, 1);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].offset, 1);
+    /* a tab or a printable byte before the '/' is text: no header there */
+    snprintf(buf, sizeof buf, "\t%s", EXAMPLE);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 0);
+    snprintf(buf, sizeof buf, "x%s", EXAMPLE);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 0);
+}
+
+/* A bogus HDLC frame header (its length runs past the real bytes) must not swallow the text
+ * telegram that follows on the next line. */
+static void test_hdlc_then_text(void)
+{
+    char buf[1024];
+
+    snprintf(buf, sizeof buf, "\x7e\xa0\x8b\r\n%s", EXAMPLE);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_HDLC_UNSUPPORTED);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[1].offset, 5);
+    /* cut frame bytes, then the telegram (the shape of tests/data/hdlc-then-text.txt) */
+    snprintf(buf, sizeof buf, "\x7e\xa0\x8b\xce\xff\x03\x13\x12\x8b\xe6\xe7\x01\xdb\x08\x7e\r\n%s",
+             EXAMPLE);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_HDLC_UNSUPPORTED);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[1].offset, 17);
+}
+
+/* A telegram cut mid-line with the next header on the same line: the cut one is reported as
+ * truncated at the '/', the next one decodes (its CRC covers the bytes moved to the front). */
+static void test_cut_by_next_header(void)
+{
+    static const char *const cuts[] = {
+        "1-0:32.32.0(0",          /* inside a value: the line ends with it open */
+        "1-0:32.32.0(00000)",     /* after a value */
+        "1-0:32.3",               /* inside the OBIS code */
+        "1-0:32.32.0(00000)(12",  /* inside a second value */
+        "0-0:96.13.0(303132",     /* inside a hex text */
+    };
+    static const char body[] = "/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n"
+                               "0-0:96.13.0(test-/-test)\r\n1-0:32.32.0(00002)\r\n";
+    char tel[512], buf[1400];
+    size_t k;
+
+    tg(tel, sizeof tel, body);
+    for (k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+        size_t keep = strlen(body) - strlen("1-0:32.32.0(00002)\r\n"), cut = keep + strlen(cuts[k]);
+
+        snprintf(buf, sizeof buf, "%.*s%s%s%s", (int)keep, body, cuts[k], tel, tel);
+        decode(buf, NULL);
+        CHECK_EQ_INT(R.nt, 3);
+        CHECK_EQ_INT(R.t[0].err, P1_ERR_TRUNCATED);
+        CHECK_EQ_INT(R.t[0].error_offset, cut);
+        CHECK_EQ_INT(R.t[0].raw_len, cut);
+        CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+        CHECK_EQ_INT(R.t[1].offset, cut);
+        CHECK_EQ_INT(R.t[1].crc, P1_CRC_VALID);
+        CHECK_EQ_STR(R.t[1].header, "ISK5\\2M550T-1012");
+        CHECK_EQ_STR(R.t[1].raw, tel);
+        CHECK_EQ_INT(R.t[1].nobjects, 3);
+        CHECK_EQ_INT(R.t[2].err, P1_ERR_OK);
+    }
+    /* cut inside the header line itself */
+    snprintf(buf, sizeof buf, "/ISK5\\2M5%s", tel);
+    decode(buf, NULL);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TRUNCATED);
+    CHECK_EQ_INT(R.t[0].error_offset, 9);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[1].offset, 9);
+    /* a '/' in data that does not look like a header changes nothing */
+    objs("0-0:96.13.0(test-/-test)\r\n0-0:96.13.0(3031/ab-c\r\n3233)\r\n"
+         "0-0:96.13.0(see /ISK5 manual)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.no, 3);
+    CHECK_EQ_STR(R.o[0].v[0].raw, "test-/-test");
+    CHECK_EQ_STR(R.o[2].v[0].raw, "see /ISK5 manual");
 }
 
 static void test_slash_only_at_line_start(void)
@@ -1095,6 +1202,9 @@ int main(void)
     RUN(test_lf_only);
     RUN(test_junk_around);
     RUN(test_slash_only_at_line_start);
+    RUN(test_after_non_text_byte);
+    RUN(test_hdlc_then_text);
+    RUN(test_cut_by_next_header);
     RUN(test_no_blank_line);
     RUN(test_crc_forms);
     RUN(test_end_line_without_crc);

@@ -1,0 +1,1322 @@
+/* cost.c: prices (fixed periods, dynamic CSV/JSON imports), their SQLite tables, the cost of a
+ * step in integer micro-euros, and CET/CEST calendar arithmetic. */
+#include "cost.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sqlite3.h>
+
+#include "p1/p1.h"
+
+#define COST_PRICE_ABS_MAX 1000000000000LL /* |price| <= 1,000,000 EUR per unit: anything more is a typo */
+#define COST_DIGITS_MAX 40                 /* significant digits kept while parsing a decimal */
+#define COST_FIELD_MAX 128                 /* bytes of one CSV field or JSON scalar */
+#define COST_JSON_DEPTH 16                 /* nesting skipped inside a JSON price file */
+#define COST_POWER_SPAN 3600               /* an electricity price lasts at most an hour */
+#define COST_GAS_SPAN (25 * 3600)          /* a gas price at most a (25-hour) day */
+
+static void say(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t cap, const char *fmt, ...)
+{
+    if (!err || !cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Calendar
+ * ------------------------------------------------------------------------------------------- */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = floor_div(y, 400);
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = floor_div(z, 146097);
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int md[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return md[m - 1] + (m == 2 && leap);
+}
+
+/* Unix time of the EU switch in `month` (3 or 10) of year y: the last Sunday, 01:00 UTC. */
+static int64_t eu_switch(int y, int month)
+{
+    int64_t last = days_from_civil(y, month, 31);
+    int64_t dow = ((last % 7) + 7 + 4) % 7; /* 1970-01-01 was a Thursday; 0 = Sunday */
+    return (last - dow) * 86400 + 3600;
+}
+
+static int utc_offset_at(int64_t t)
+{
+    int y, m, d;
+    civil_from_days(floor_div(t, 86400), &y, &m, &d);
+    return t >= eu_switch(y, 3) && t < eu_switch(y, 10) ? 7200 : 3600;
+}
+
+void cost_time_local(int64_t t, cost_local *out)
+{
+    int off = utc_offset_at(t);
+    int64_t lt = t + off;
+    int64_t days = floor_div(lt, 86400);
+    int64_t sec = lt - days * 86400;
+    civil_from_days(days, &out->year, &out->month, &out->day);
+    out->hour = (int)(sec / 3600);
+    out->minute = (int)(sec / 60 % 60);
+    out->second = (int)(sec % 60);
+    out->wday = (int)(((days % 7) + 7 + 4) % 7);
+    out->offset = off;
+}
+
+void cost_time_format(int64_t t, char *out, size_t cap)
+{
+    cost_local l;
+    cost_time_local(t, &l);
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d+%02d:00", l.year, l.month, l.day, l.hour,
+             l.minute, l.second, l.offset / 3600);
+}
+
+/* Local wall-clock fields (CET/CEST) to unix time via libp1's rule; the autumn hour that
+ * happens twice is taken as the later (winter) one. */
+static int local_to_unix(int y, int mo, int d, int h, int mi, int s, int64_t *out)
+{
+    if (y < 0 || y > 9999)
+        return -1;
+    p1_time t = {(uint16_t)y, (uint8_t)mo, (uint8_t)d, (uint8_t)h, (uint8_t)mi, (uint8_t)s,
+                 P1_DST_NONE, 1};
+    return p1_time_to_unix(&t, out);
+}
+
+int64_t cost_day_floor(int64_t t)
+{
+    cost_local l;
+    int64_t out;
+    cost_time_local(t, &l);
+    if (local_to_unix(l.year, l.month, l.day, 0, 0, 0, &out) < 0)
+        return t - (t % 86400);
+    return out;
+}
+
+int64_t cost_day_next(int64_t start)
+{
+    cost_local l;
+    int y, m, d;
+    int64_t out;
+    cost_time_local(start, &l);
+    civil_from_days(days_from_civil(l.year, l.month, l.day) + 1, &y, &m, &d);
+    if (local_to_unix(y, m, d, 0, 0, 0, &out) < 0)
+        return start + 86400;
+    return out;
+}
+
+int64_t cost_month_floor(int64_t t)
+{
+    cost_local l;
+    int64_t out;
+    cost_time_local(t, &l);
+    if (local_to_unix(l.year, l.month, 1, 0, 0, 0, &out) < 0)
+        return t;
+    return out;
+}
+
+int64_t cost_month_next(int64_t start)
+{
+    cost_local l;
+    int64_t out;
+    cost_time_local(start, &l);
+    int y = l.year + (l.month == 12), m = l.month == 12 ? 1 : l.month + 1;
+    if (local_to_unix(y, m, 1, 0, 0, 0, &out) < 0)
+        return start + 31 * 86400;
+    return out;
+}
+
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return -1;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+int cost_time_parse(const char *s, int64_t *out)
+{
+    if (!s)
+        return -1;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t len = strlen(s);
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
+        len--;
+    if (len == 0 || len >= 64)
+        return -1;
+    char buf[64];
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    const char *p = buf;
+    /* Unix seconds: only digits (a date always has dashes). */
+    size_t nd = strspn(p, "0123456789");
+    if (nd == len) {
+        if (len > 12)
+            return -1;
+        int64_t v = 0;
+        for (size_t i = 0; i < len; i++)
+            v = v * 10 + (p[i] - '0');
+        *out = v;
+        return 0;
+    }
+    int y, mo, d, h = 0, mi = 0, sec = 0;
+    if (digits(&p, 4, &y) < 0 || *p++ != '-' || digits(&p, 2, &mo) < 0 || *p++ != '-' ||
+        digits(&p, 2, &d) < 0)
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+        return -1;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p++;
+        if (digits(&p, 2, &h) < 0 || *p++ != ':' || digits(&p, 2, &mi) < 0)
+            return -1;
+        if (*p == ':') {
+            p++;
+            if (digits(&p, 2, &sec) < 0)
+                return -1;
+            if (*p == '.' || *p == ',') {
+                p++;
+                if (*p < '0' || *p > '9')
+                    return -1;
+                while (*p >= '0' && *p <= '9')
+                    p++; /* fractions of a second are dropped: steps are whole seconds */
+            }
+        }
+        if (h > 24 || mi > 59 || sec > 59 || (h == 24 && (mi || sec)))
+            return -1;
+    }
+    int zone = 0, has_zone = 0;
+    if (*p == 'Z' || *p == 'z') {
+        has_zone = 1;
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1, zh, zm = 0;
+        p++;
+        if (digits(&p, 2, &zh) < 0)
+            return -1;
+        if (*p == ':')
+            p++;
+        if (*p && digits(&p, 2, &zm) < 0)
+            return -1;
+        if (zh > 14 || zm > 59)
+            return -1;
+        zone = sign * (zh * 3600 + zm * 60);
+        has_zone = 1;
+    }
+    if (*p)
+        return -1;
+    int64_t days = days_from_civil(y, mo, d);
+    if (has_zone) {
+        *out = days * 86400 + h * 3600 + mi * 60 + sec - zone;
+        return 0;
+    }
+    int64_t v;
+    if (h == 24) {
+        int ny, nm, ndd;
+        civil_from_days(days + 1, &ny, &nm, &ndd);
+        if (local_to_unix(ny, nm, ndd, 0, 0, 0, &v) < 0)
+            return -1;
+    } else if (local_to_unix(y, mo, d, h, mi, sec, &v) < 0) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Prices: parsing
+ * ------------------------------------------------------------------------------------------- */
+
+void cost_dyns_free(cost_dyns *d)
+{
+    if (!d)
+        return;
+    free(d->v);
+    memset(d, 0, sizeof *d);
+}
+
+void cost_fixed_init(cost_fixed *f)
+{
+    f->from = 0;
+    f->to = COST_FOREVER;
+    for (int i = 0; i < 3; i++)
+        f->import_[i] = f->export_[i] = COST_UNSET;
+    f->gas = f->daily = f->monthly = COST_UNSET;
+    f->rule = COST_RULE_NONE;
+}
+
+const char *cost_fixed_key(int i)
+{
+    static const char *const keys[COST_FIXED_KEYS] = {
+        "import", "import_t1", "import_t2", "export", "export_t1",  "export_t2",
+        "gas",    "daily",     "monthly",   "valid_from", "valid_to", "tariff_rule"};
+    return i >= 0 && i < COST_FIXED_KEYS ? keys[i] : NULL;
+}
+
+int cost_fixed_any(const cost_fixed *f)
+{
+    for (int i = 0; i < 3; i++)
+        if (f->import_[i] != COST_UNSET || f->export_[i] != COST_UNSET)
+            return 1;
+    return f->gas != COST_UNSET || f->daily != COST_UNSET || f->monthly != COST_UNSET;
+}
+
+/* A decimal ("-0,123", "1.5e-3", "12") to micro-units, rounding half away from zero past the
+ * sixth fraction digit. Exponents let JSON numbers such as 2.5E-2 through. */
+int cost_parse_price(const char *s, int64_t *out)
+{
+    if (!s)
+        return -1;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    int neg = 0;
+    if (*s == '-' || *s == '+')
+        neg = *s++ == '-';
+    char dig[COST_DIGITS_MAX];
+    int nd = 0, point = -1, any = 0;
+    for (;; s++) {
+        if (*s >= '0' && *s <= '9') {
+            any = 1;
+            if (nd == 0 && *s == '0' && point < 0)
+                continue; /* leading zeros of the integer part */
+            if (nd >= COST_DIGITS_MAX)
+                return -1;
+            dig[nd++] = *s;
+        } else if ((*s == '.' || *s == ',') && point < 0) {
+            point = nd;
+        } else {
+            break;
+        }
+    }
+    if (!any)
+        return -1;
+    if (point < 0)
+        point = nd;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        int eneg = 0, e = 0, edig = 0;
+        if (*s == '-' || *s == '+')
+            eneg = *s++ == '-';
+        while (*s >= '0' && *s <= '9') {
+            if (e < 1000)
+                e = e * 10 + (*s - '0');
+            s++;
+            edig++;
+        }
+        if (!edig)
+            return -1;
+        point += eneg ? -e : e;
+    }
+    while (*s == ' ' || *s == '\t' || *s == '\r')
+        s++;
+    if (*s)
+        return -1;
+    /* value = 0.dig * 10^point; micro-units take the digits up to point + 6. */
+    int upto = point + 6;
+    if (upto > 18)
+        return -1;
+    int64_t v = 0;
+    for (int i = 0; i < upto; i++)
+        v = v * 10 + (i >= 0 && i < nd ? dig[i] - '0' : 0);
+    if (upto >= 0 && upto < nd && dig[upto] >= '5')
+        v++;
+    if (upto < 0)
+        v = 0;
+    if (v > COST_PRICE_ABS_MAX)
+        return -1;
+    *out = neg ? -v : v;
+    return 0;
+}
+
+int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err, size_t cap)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+    } prices[] = {
+        {"import", offsetof(cost_fixed, import_[0])},
+        {"import_t1", offsetof(cost_fixed, import_[1])},
+        {"import_t2", offsetof(cost_fixed, import_[2])},
+        {"export", offsetof(cost_fixed, export_[0])},
+        {"export_t1", offsetof(cost_fixed, export_[1])},
+        {"export_t2", offsetof(cost_fixed, export_[2])},
+        {"gas", offsetof(cost_fixed, gas)},
+        {"daily", offsetof(cost_fixed, daily)},
+        {"monthly", offsetof(cost_fixed, monthly)},
+    };
+    if (!value || !*value)
+        return 0;
+    for (size_t i = 0; i < sizeof prices / sizeof prices[0]; i++) {
+        if (strcmp(key, prices[i].key) != 0)
+            continue;
+        int64_t v;
+        if (cost_parse_price(value, &v) < 0) {
+            say(err, cap, "%s: expected a price in EUR such as 0.2345, got '%s'", key, value);
+            return -1;
+        }
+        memcpy((char *)f + prices[i].off, &v, sizeof v);
+        return 0;
+    }
+    if (strcmp(key, "valid_from") == 0 || strcmp(key, "valid_to") == 0) {
+        int64_t t;
+        if (cost_time_parse(value, &t) < 0) {
+            say(err, cap, "%s: expected an ISO-8601 time such as 2025-01-01, got '%s'", key,
+                value);
+            return -1;
+        }
+        if (key[6] == 'f')
+            f->from = t;
+        else
+            f->to = t;
+        return 0;
+    }
+    if (strcmp(key, "tariff_rule") == 0) {
+        if (strcmp(value, "none") == 0)
+            f->rule = COST_RULE_NONE;
+        else if (strcmp(value, "nl") == 0)
+            f->rule = COST_RULE_NL;
+        else if (strcmp(value, "be") == 0)
+            f->rule = COST_RULE_BE;
+        else {
+            say(err, cap, "tariff_rule: expected none, nl or be, got '%s'", value);
+            return -1;
+        }
+        return 0;
+    }
+    say(err, cap, "unknown price key '%s'", key);
+    return -1;
+}
+
+/* One parsed entry before ends are known, with the line it came from. */
+typedef struct entry {
+    int64_t ts, import_, export_;
+    long line;
+} entry;
+
+typedef struct entries {
+    entry *v;
+    size_t n, cap;
+} entries;
+
+static int entries_push(entries *e, const entry *x)
+{
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 256;
+        entry *v = realloc(e->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        e->v = v;
+        e->cap = cap;
+    }
+    e->v[e->n++] = *x;
+    return 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    const entry *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* Field text -> entry values; names the field and line on failure. */
+static int entry_from(const char *time, const char *price, const char *exp, long line, entry *x,
+                      char *err, size_t cap)
+{
+    x->line = line;
+    x->export_ = COST_UNSET;
+    if (cost_time_parse(time, &x->ts) < 0) {
+        say(err, cap, "line %ld: time: expected an ISO-8601 time such as 2025-01-31T10:00+01:00, "
+                      "got '%s'", line, time);
+        return -1;
+    }
+    if (!price || cost_parse_price(price, &x->import_) < 0) {
+        say(err, cap, "line %ld: price: expected a decimal number of EUR such as 0.2345, got '%s'",
+            line, price ? price : "");
+        return -1;
+    }
+    if (exp && *exp && cost_parse_price(exp, &x->export_) < 0) {
+        say(err, cap, "line %ld: export: expected a decimal number of EUR, got '%s'", line, exp);
+        return -1;
+    }
+    return 0;
+}
+
+static int name_is(const char *s, const char *const *names)
+{
+    for (; *names; names++)
+        if (strcasecmp(s, *names) == 0)
+            return 1;
+    return 0;
+}
+
+static const char *const time_names[] = {"time", "start", "from", "datetime", "timestamp", "date",
+                                         "start_time", "readingdate", "valid_from", NULL};
+static const char *const price_names[] = {"price", "value", "import", "price_eur", "eur_kwh",
+                                          "amount", "tariff", "import_price", NULL};
+static const char *const export_names[] = {"export", "export_price", "feed_in", "feedin", NULL};
+
+/* Splits a CSV line in place; quotes around a field are removed. Returns the field count. */
+static int csv_split(char *line, char sep, char **f, int max)
+{
+    int n = 0;
+    char *p = line;
+    while (n < max) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '"') {
+            char *q = strchr(p + 1, '"');
+            if (q) {
+                *q = '\0';
+                f[n++] = p + 1;
+                p = q + 1;
+                char *s2 = strchr(p, sep);
+                if (!s2)
+                    break;
+                p = s2 + 1;
+                continue;
+            }
+        }
+        f[n++] = p;
+        char *s2 = strchr(p, sep);
+        if (!s2)
+            break;
+        *s2 = '\0';
+        p = s2 + 1;
+    }
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(f[i]);
+        while (l && (f[i][l - 1] == ' ' || f[i][l - 1] == '\t' || f[i][l - 1] == '\r'))
+            f[i][--l] = '\0';
+    }
+    return n;
+}
+
+static int parse_csv(const char *text, size_t len, entries *out, char *err, size_t cap)
+{
+    int tcol = 0, pcol = 1, ecol = 2, seen_data = 0;
+    size_t pos = 0;
+    long line = 0;
+    while (pos < len) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n')
+            end++;
+        line++;
+        size_t n = end - pos;
+        if (n >= COST_LINE_MAX) {
+            say(err, cap, "line %ld: longer than %d bytes", line, COST_LINE_MAX);
+            return -1;
+        }
+        char buf[COST_LINE_MAX];
+        memcpy(buf, text + pos, n);
+        buf[n] = '\0';
+        pos = end + 1;
+        if (memchr(buf, '\0', n)) {
+            say(err, cap, "line %ld: contains a NUL byte", line);
+            return -1;
+        }
+        char *s = buf;
+        if (line == 1 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
+            (unsigned char)s[2] == 0xBF)
+            s += 3; /* UTF-8 byte order mark (spreadsheet exports) */
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s == '\0' || *s == '\r' || *s == '#')
+            continue;
+        char sep = strchr(s, ';') ? ';' : strchr(s, '\t') ? '\t' : ',';
+        char *f[8];
+        int nf = csv_split(s, sep, f, 8);
+        if (!seen_data) {
+            int64_t t;
+            seen_data = 1;
+            if (cost_time_parse(f[0], &t) < 0 && nf >= 2) {
+                /* A header: find the columns by name, else keep time,price,export. */
+                for (int i = 0; i < nf; i++) {
+                    if (name_is(f[i], time_names))
+                        tcol = i;
+                    else if (name_is(f[i], price_names))
+                        pcol = i;
+                    else if (name_is(f[i], export_names))
+                        ecol = i;
+                }
+                continue;
+            }
+        }
+        if (nf <= tcol || nf <= pcol) {
+            say(err, cap, "line %ld: expected time%cprice, got '%s'", line, sep, s);
+            return -1;
+        }
+        entry x;
+        if (entry_from(f[tcol], f[pcol], ecol < nf ? f[ecol] : NULL, line, &x, err, cap) < 0)
+            return -1;
+        if (out->n >= COST_ENTRIES_MAX) {
+            say(err, cap, "line %ld: more than %d prices in one file", line, COST_ENTRIES_MAX);
+            return -1;
+        }
+        if (entries_push(out, &x) < 0) {
+            say(err, cap, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A minimal JSON reader for price files: finds arrays of objects and reads scalar members. */
+typedef struct jr {
+    const char *s;
+    size_t len, pos;
+    long line;
+    char *err;
+    size_t cap;
+} jr;
+
+static void jr_ws(jr *r)
+{
+    while (r->pos < r->len) {
+        char c = r->s[r->pos];
+        if (c == '\n')
+            r->line++;
+        else if (c != ' ' && c != '\t' && c != '\r')
+            break;
+        r->pos++;
+    }
+}
+
+static int jr_fail(jr *r, const char *what)
+{
+    say(r->err, r->cap, "line %ld: %s", r->line, what);
+    return -1;
+}
+
+static int jr_peek(jr *r)
+{
+    jr_ws(r);
+    return r->pos < r->len ? (unsigned char)r->s[r->pos] : -1;
+}
+
+/* A string (escapes kept simple: \uXXXX becomes '?') into out[COST_FIELD_MAX]. */
+static int jr_string(jr *r, char *out)
+{
+    if (jr_peek(r) != '"')
+        return jr_fail(r, "expected a string");
+    r->pos++;
+    size_t n = 0;
+    while (r->pos < r->len) {
+        char c = r->s[r->pos++];
+        if (c == '"') {
+            out[n] = '\0';
+            return 0;
+        }
+        if (c == '\n' || (unsigned char)c < 0x20)
+            return jr_fail(r, "control character inside a string");
+        if (c == '\\') {
+            if (r->pos >= r->len)
+                break;
+            c = r->s[r->pos++];
+            if (c == 'u') {
+                if (r->pos + 4 > r->len)
+                    break;
+                r->pos += 4;
+                c = '?';
+            } else if (c == 'n' || c == 't' || c == 'r' || c == 'b' || c == 'f') {
+                c = ' ';
+            }
+        }
+        if (n + 1 >= COST_FIELD_MAX)
+            return jr_fail(r, "string too long");
+        out[n++] = c;
+    }
+    return jr_fail(r, "unterminated string");
+}
+
+/* A scalar (string, number, true/false/null) as text; null gives "". */
+static int jr_scalar(jr *r, char *out, int *is_null)
+{
+    int c = jr_peek(r);
+    *is_null = 0;
+    if (c == '"')
+        return jr_string(r, out);
+    size_t n = 0;
+    while (r->pos < r->len) {
+        char ch = r->s[r->pos];
+        if (!((ch >= '0' && ch <= '9') || ch == '-' || ch == '+' || ch == '.' || ch == 'e' ||
+              ch == 'E' || (ch >= 'a' && ch <= 'z')))
+            break;
+        if (n + 1 >= COST_FIELD_MAX)
+            return jr_fail(r, "value too long");
+        out[n++] = ch;
+        r->pos++;
+    }
+    out[n] = '\0';
+    if (n == 0)
+        return jr_fail(r, "expected a value");
+    if (strcmp(out, "null") == 0) {
+        *is_null = 1;
+        out[0] = '\0';
+    } else if (!(out[0] == '-' || (out[0] >= '0' && out[0] <= '9')) && strcmp(out, "true") &&
+               strcmp(out, "false")) {
+        return jr_fail(r, "expected a value");
+    }
+    return 0;
+}
+
+static int jr_skip(jr *r, int depth)
+{
+    if (depth > COST_JSON_DEPTH)
+        return jr_fail(r, "nested too deeply");
+    int c = jr_peek(r);
+    char tmp[COST_FIELD_MAX];
+    int dummy;
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        r->pos++;
+        if (jr_peek(r) == close) {
+            r->pos++;
+            return 0;
+        }
+        for (;;) {
+            if (c == '{') {
+                if (jr_string(r, tmp) < 0)
+                    return -1;
+                if (jr_peek(r) != ':')
+                    return jr_fail(r, "expected ':'");
+                r->pos++;
+            }
+            if (jr_skip(r, depth + 1) < 0)
+                return -1;
+            int d = jr_peek(r);
+            r->pos++;
+            if (d == ',')
+                continue;
+            if (d == close)
+                return 0;
+            return jr_fail(r, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
+        }
+    }
+    if (c == '"')
+        return jr_string(r, tmp);
+    return jr_scalar(r, tmp, &dummy);
+}
+
+/* One price object {"time":..,"price":..}. */
+static int jr_price(jr *r, entries *out)
+{
+    char time[COST_FIELD_MAX] = "", price[COST_FIELD_MAX] = "", exp[COST_FIELD_MAX] = "";
+    int have_t = 0, have_p = 0;
+    int open = jr_peek(r);
+    long line = r->line;
+    if (open != '{')
+        return jr_fail(r, "expected a price object {\"time\": ..., \"price\": ...}");
+    r->pos++;
+    if (jr_peek(r) != '}') {
+        for (;;) {
+            char key[COST_FIELD_MAX];
+            if (jr_string(r, key) < 0)
+                return -1;
+            if (jr_peek(r) != ':')
+                return jr_fail(r, "expected ':'");
+            r->pos++;
+            int c = jr_peek(r), is_null;
+            char *dst = name_is(key, time_names)     ? (have_t = 1, time)
+                        : name_is(key, price_names)  ? (have_p = 1, price)
+                        : name_is(key, export_names) ? exp
+                                                     : NULL;
+            if (dst && c != '{' && c != '[') {
+                if (jr_scalar(r, dst, &is_null) < 0)
+                    return -1;
+            } else if (jr_skip(r, 1) < 0) {
+                return -1;
+            }
+            int d = jr_peek(r);
+            r->pos++;
+            if (d == ',')
+                continue;
+            if (d == '}')
+                break;
+            return jr_fail(r, "expected ',' or '}'");
+        }
+    } else {
+        r->pos++;
+    }
+    if (!have_t || !have_p) {
+        say(r->err, r->cap, "line %ld: price object without %s", line,
+            have_t ? "\"price\"" : "\"time\"");
+        return -1;
+    }
+    entry x;
+    if (entry_from(time, price, exp, line, &x, r->err, r->cap) < 0)
+        return -1;
+    if (out->n >= COST_ENTRIES_MAX)
+        return jr_fail(r, "too many prices in one file");
+    if (entries_push(out, &x) < 0)
+        return jr_fail(r, "out of memory");
+    return 0;
+}
+
+static int jr_prices_array(jr *r, entries *out)
+{
+    r->pos++; /* '[' */
+    if (jr_peek(r) == ']') {
+        r->pos++;
+        return 0;
+    }
+    for (;;) {
+        if (jr_price(r, out) < 0)
+            return -1;
+        int d = jr_peek(r);
+        r->pos++;
+        if (d == ',')
+            continue;
+        if (d == ']')
+            return 0;
+        return jr_fail(r, "expected ',' or ']'");
+    }
+}
+
+static int parse_json(const char *text, size_t len, entries *out, char *err, size_t cap)
+{
+    jr r = {text, len, 0, 1, err, cap};
+    int c = jr_peek(&r);
+    if (c == '[') {
+        if (jr_prices_array(&r, out) < 0)
+            return -1;
+    } else {
+        /* {"prices": [...]} (or "data"/"items"/"Prices"); other members are skipped. */
+        r.pos++;
+        int found = 0;
+        if (jr_peek(&r) != '}') {
+            for (;;) {
+                char key[COST_FIELD_MAX];
+                if (jr_string(&r, key) < 0)
+                    return -1;
+                if (jr_peek(&r) != ':')
+                    return jr_fail(&r, "expected ':'");
+                r.pos++;
+                static const char *const list_names[] = {"prices", "data", "items", "values",
+                                                         NULL};
+                if (!found && name_is(key, list_names) && jr_peek(&r) == '[') {
+                    found = 1;
+                    if (jr_prices_array(&r, out) < 0)
+                        return -1;
+                } else if (jr_skip(&r, 1) < 0) {
+                    return -1;
+                }
+                int d = jr_peek(&r);
+                r.pos++;
+                if (d == ',')
+                    continue;
+                if (d == '}')
+                    break;
+                return jr_fail(&r, "expected ',' or '}'");
+            }
+        } else {
+            r.pos++;
+        }
+        if (!found)
+            return jr_fail(&r, "no \"prices\" array in the object");
+    }
+    if (jr_peek(&r) != -1)
+        return jr_fail(&r, "unexpected text after the JSON value");
+    return 0;
+}
+
+int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, cost_dyns *out, char *err,
+                       size_t cap)
+{
+    cost_dyns_free(out);
+    if (len > COST_IMPORT_MAX) {
+        say(err, cap, "larger than %u bytes", COST_IMPORT_MAX);
+        return -1;
+    }
+    size_t i = 0;
+    if (len >= 3 && (unsigned char)text[0] == 0xEF && (unsigned char)text[1] == 0xBB &&
+        (unsigned char)text[2] == 0xBF)
+        i = 3;
+    while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+        i++;
+    entries e = {0};
+    int rc = (i < len && (text[i] == '[' || text[i] == '{')) ? parse_json(text, len, &e, err, cap)
+                                                             : parse_csv(text, len, &e, err, cap);
+    if (rc == 0 && e.n == 0) {
+        say(err, cap, "no prices found");
+        rc = -1;
+    }
+    if (rc == 0) {
+        qsort(e.v, e.n, sizeof *e.v, entry_cmp);
+        for (size_t k = 1; k < e.n; k++) {
+            if (e.v[k].ts == e.v[k - 1].ts) {
+                char t[COST_TIME_MAX];
+                cost_time_format(e.v[k].ts, t, sizeof t);
+                say(err, cap, "line %ld: time %s was already given on line %ld", e.v[k].line, t,
+                    e.v[k - 1].line);
+                rc = -1;
+                break;
+            }
+        }
+    }
+    if (rc == 0) {
+        out->v = malloc(e.n * sizeof *out->v);
+        if (!out->v) {
+            say(err, cap, "out of memory");
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        /* Each price lasts until the next one, but never longer than the file's resolution
+         * (power: the smallest spacing, <= 1 h; gas: a day), so holes stay holes. */
+        int64_t span = kind == COST_KIND_GAS ? COST_GAS_SPAN : COST_POWER_SPAN;
+        if (kind == COST_KIND_POWER)
+            for (size_t k = 1; k < e.n; k++)
+                if (e.v[k].ts - e.v[k - 1].ts < span)
+                    span = e.v[k].ts - e.v[k - 1].ts;
+        for (size_t k = 0; k < e.n; k++) {
+            cost_dyn *d = &out->v[k];
+            d->ts = e.v[k].ts;
+            d->import_ = e.v[k].import_;
+            d->export_ = e.v[k].export_;
+            if (k + 1 < e.n)
+                d->end = e.v[k + 1].ts - d->ts < span ? e.v[k + 1].ts : d->ts + span;
+            else if (kind == COST_KIND_GAS)
+                d->end = cost_day_floor(d->ts) == d->ts ? cost_day_next(d->ts) : d->ts + 86400;
+            else
+                d->end = d->ts + span;
+        }
+        out->n = out->cap = e.n;
+    }
+    free(e.v);
+    if (rc < 0)
+        cost_dyns_free(out);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The database
+ * ------------------------------------------------------------------------------------------- */
+
+static const char cost_schema[] =
+    "CREATE TABLE IF NOT EXISTS price_fixed (valid_from INTEGER PRIMARY KEY, valid_to INTEGER "
+    "NOT NULL, import INTEGER, import_t1 INTEGER, import_t2 INTEGER, export INTEGER, export_t1 "
+    "INTEGER, export_t2 INTEGER, gas INTEGER, daily INTEGER, monthly INTEGER, rule INTEGER NOT "
+    "NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS price_dynamic (kind INTEGER NOT NULL, ts INTEGER NOT NULL, "
+    "end_ts INTEGER NOT NULL, import INTEGER NOT NULL, export INTEGER, PRIMARY KEY (kind, ts)) "
+    "WITHOUT ROWID;";
+
+int cost_db_init(sqlite3 *db, char *err, size_t cap)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, cost_schema, NULL, NULL, &msg) != SQLITE_OK) {
+        say(err, cap, "cannot create the price tables: %s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -EIO;
+    }
+    return 0;
+}
+
+static void bind_price(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v == COST_UNSET)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, v);
+}
+
+int cost_db_save_fixed(sqlite3 *db, const cost_fixed *f, char *err, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT OR REPLACE INTO price_fixed VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        say(err, cap, "cannot save fixed prices: %s", sqlite3_errmsg(db));
+        return -EIO;
+    }
+    sqlite3_bind_int64(st, 1, f->from);
+    sqlite3_bind_int64(st, 2, f->to);
+    for (int i = 0; i < 3; i++) {
+        bind_price(st, 3 + i, f->import_[i]);
+        bind_price(st, 6 + i, f->export_[i]);
+    }
+    bind_price(st, 9, f->gas);
+    bind_price(st, 10, f->daily);
+    bind_price(st, 11, f->monthly);
+    sqlite3_bind_int(st, 12, f->rule);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        say(err, cap, "cannot save fixed prices: %s", sqlite3_errmsg(db));
+        return -EIO;
+    }
+    return 0;
+}
+
+int cost_db_save_dynamic(sqlite3 *db, cost_kind kind, const cost_dyns *d, char *err, size_t cap)
+{
+    if (!d->n)
+        return 0;
+    /* A savepoint nests inside the store's transaction if one is open, and is a transaction of
+     * its own otherwise: all or nothing either way. */
+    if (sqlite3_exec(db, "SAVEPOINT cost_import", NULL, NULL, NULL) != SQLITE_OK) {
+        say(err, cap, "cannot start the price import: %s", sqlite3_errmsg(db));
+        return -EIO;
+    }
+    sqlite3_stmt *del = NULL, *ins = NULL;
+    int ok = sqlite3_prepare_v2(db, "DELETE FROM price_dynamic WHERE kind = ? AND ts >= ? AND "
+                                    "ts < ?", -1, &del, NULL) == SQLITE_OK &&
+             sqlite3_prepare_v2(db, "INSERT INTO price_dynamic VALUES (?,?,?,?,?)", -1, &ins,
+                                NULL) == SQLITE_OK;
+    if (ok) {
+        sqlite3_bind_int(del, 1, (int)kind);
+        sqlite3_bind_int64(del, 2, d->v[0].ts);
+        sqlite3_bind_int64(del, 3, d->v[d->n - 1].end);
+        ok = sqlite3_step(del) == SQLITE_DONE;
+    }
+    for (size_t i = 0; ok && i < d->n; i++) {
+        sqlite3_reset(ins);
+        sqlite3_bind_int(ins, 1, (int)kind);
+        sqlite3_bind_int64(ins, 2, d->v[i].ts);
+        sqlite3_bind_int64(ins, 3, d->v[i].end);
+        sqlite3_bind_int64(ins, 4, d->v[i].import_);
+        bind_price(ins, 5, d->v[i].export_);
+        ok = sqlite3_step(ins) == SQLITE_DONE;
+    }
+    if (!ok)
+        say(err, cap, "cannot store the prices: %s", sqlite3_errmsg(db));
+    sqlite3_finalize(del);
+    sqlite3_finalize(ins);
+    if (!ok) {
+        sqlite3_exec(db, "ROLLBACK TO cost_import; RELEASE cost_import", NULL, NULL, NULL);
+        return -EIO;
+    }
+    if (sqlite3_exec(db, "RELEASE cost_import", NULL, NULL, NULL) != SQLITE_OK) {
+        say(err, cap, "cannot commit the prices: %s", sqlite3_errmsg(db));
+        sqlite3_exec(db, "ROLLBACK TO cost_import; RELEASE cost_import", NULL, NULL, NULL);
+        return -EIO;
+    }
+    return 0;
+}
+
+static int64_t col_price(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? COST_UNSET : sqlite3_column_int64(st, i);
+}
+
+/* A missing table (a database no writer has opened since the price tables came) = no prices. */
+static int no_table(sqlite3 *db)
+{
+    return strstr(sqlite3_errmsg(db), "no such table") != NULL;
+}
+
+int cost_db_load(sqlite3 *db, int64_t from, int64_t to, cost_prices *p, char *err, size_t cap)
+{
+    memset(p, 0, sizeof *p);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT * FROM price_fixed ORDER BY valid_from", -1, &st, NULL) !=
+        SQLITE_OK) {
+        if (no_table(db))
+            return 0;
+        say(err, cap, "cannot read prices: %s", sqlite3_errmsg(db));
+        return -EIO;
+    }
+    size_t capf = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (p->nfixed == capf) {
+            capf = capf ? capf * 2 : 4;
+            cost_fixed *v = realloc(p->fixed, capf * sizeof *v);
+            if (!v) {
+                sqlite3_finalize(st);
+                cost_prices_free(p);
+                return -ENOMEM;
+            }
+            p->fixed = v;
+        }
+        cost_fixed *f = &p->fixed[p->nfixed++];
+        f->from = sqlite3_column_int64(st, 0);
+        f->to = sqlite3_column_int64(st, 1);
+        for (int i = 0; i < 3; i++) {
+            f->import_[i] = col_price(st, 2 + i);
+            f->export_[i] = col_price(st, 5 + i);
+        }
+        f->gas = col_price(st, 8);
+        f->daily = col_price(st, 9);
+        f->monthly = col_price(st, 10);
+        f->rule = sqlite3_column_int(st, 11);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        say(err, cap, "cannot read prices: %s", sqlite3_errmsg(db));
+        cost_prices_free(p);
+        return -EIO;
+    }
+    if (sqlite3_prepare_v2(db, "SELECT ts, end_ts, import, export FROM price_dynamic WHERE "
+                               "kind = ? AND ts >= ? AND ts < ? ORDER BY ts", -1, &st,
+                           NULL) != SQLITE_OK) {
+        if (no_table(db))
+            return 0;
+        say(err, cap, "cannot read prices: %s", sqlite3_errmsg(db));
+        cost_prices_free(p);
+        return -EIO;
+    }
+    for (int kind = 0; kind < 2; kind++) {
+        cost_dyns *d = &p->dyn[kind];
+        sqlite3_reset(st);
+        sqlite3_bind_int(st, 1, kind);
+        sqlite3_bind_int64(st, 2, from - COST_GAS_SPAN);
+        sqlite3_bind_int64(st, 3, to);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t end = sqlite3_column_int64(st, 1);
+            if (end <= from)
+                continue;
+            if (d->n == d->cap) {
+                size_t c2 = d->cap ? d->cap * 2 : 1024;
+                cost_dyn *v = realloc(d->v, c2 * sizeof *v);
+                if (!v) {
+                    sqlite3_finalize(st);
+                    cost_prices_free(p);
+                    return -ENOMEM;
+                }
+                d->v = v;
+                d->cap = c2;
+            }
+            cost_dyn *x = &d->v[d->n++];
+            x->ts = sqlite3_column_int64(st, 0);
+            x->end = end;
+            x->import_ = sqlite3_column_int64(st, 2);
+            x->export_ = col_price(st, 3);
+        }
+        if (rc != SQLITE_DONE) {
+            say(err, cap, "cannot read prices: %s", sqlite3_errmsg(db));
+            sqlite3_finalize(st);
+            cost_prices_free(p);
+            return -EIO;
+        }
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+void cost_prices_free(cost_prices *p)
+{
+    if (!p)
+        return;
+    free(p->fixed);
+    cost_dyns_free(&p->dyn[0]);
+    cost_dyns_free(&p->dyn[1]);
+    memset(p, 0, sizeof *p);
+}
+
+int cost_prices_any(const cost_prices *p)
+{
+    for (size_t i = 0; i < p->nfixed; i++)
+        if (cost_fixed_any(&p->fixed[i]))
+            return 1;
+    return p->dyn[0].n || p->dyn[1].n;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Costs
+ * ------------------------------------------------------------------------------------------- */
+
+static const cost_fixed *fixed_at(const cost_prices *p, int64_t t)
+{
+    for (size_t i = p->nfixed; i-- > 0;)
+        if (p->fixed[i].from <= t && t < p->fixed[i].to)
+            return &p->fixed[i];
+    return NULL;
+}
+
+/* Index of the last dynamic price with ts <= t, or SIZE_MAX; the cursor makes time-ordered
+ * lookups O(1). */
+static size_t dyn_at(const cost_dyns *d, size_t *hint, int64_t t)
+{
+    if (!d->n || d->v[0].ts > t)
+        return SIZE_MAX;
+    size_t i = *hint < d->n && d->v[*hint].ts <= t ? *hint : 0;
+    if (i + 8 < d->n && d->v[i + 8].ts <= t) {
+        size_t lo = i, hi = d->n; /* v[lo].ts <= t < v[hi].ts */
+        while (hi - lo > 1) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (d->v[mid].ts <= t)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        i = lo;
+    } else {
+        while (i + 1 < d->n && d->v[i + 1].ts <= t)
+            i++;
+    }
+    *hint = i;
+    return i;
+}
+
+/* The dynamic price over [start, end): weighted over the prices covering it (a 1-hour step
+ * with quarter-hour prices), or 0 when start is not covered. */
+static int dyn_price(const cost_dyns *d, size_t *hint, int64_t start, int64_t end, int64_t *imp,
+                     int64_t *exp)
+{
+    size_t i = dyn_at(d, hint, start);
+    if (i == SIZE_MAX || d->v[i].end <= start)
+        return 0;
+    if (d->v[i].end >= end) {
+        *imp = d->v[i].import_;
+        *exp = d->v[i].export_ == COST_UNSET ? d->v[i].import_ : d->v[i].export_;
+        return 1;
+    }
+    int64_t si = 0, se = 0, dur = 0;
+    for (size_t k = i; k < d->n && d->v[k].ts < end; k++) {
+        int64_t a = d->v[k].ts > start ? d->v[k].ts : start;
+        int64_t b = d->v[k].end < end ? d->v[k].end : end;
+        if (b <= a)
+            continue;
+        si += d->v[k].import_ * (b - a);
+        se += (d->v[k].export_ == COST_UNSET ? d->v[k].import_ : d->v[k].export_) * (b - a);
+        dur += b - a;
+    }
+    *imp = (si + (si >= 0 ? dur / 2 : -dur / 2)) / dur;
+    *exp = (se + (se >= 0 ? dur / 2 : -dur / 2)) / dur;
+    return 1;
+}
+
+static int64_t tariff_price(const int64_t v[3], int t)
+{
+    if (v[t] != COST_UNSET)
+        return v[t];
+    if (v[0] != COST_UNSET)
+        return v[0];
+    if (v[1] != COST_UNSET)
+        return v[1];
+    return 0;
+}
+
+/* The tariff of a time by the calendar rule (for meters that send no tariff registers). */
+static int rule_tariff(int rule, int64_t t)
+{
+    if (rule == COST_RULE_NONE)
+        return 0;
+    cost_local l;
+    cost_time_local(t, &l);
+    int weekend = l.wday == 0 || l.wday == 6;
+    int end_hour = rule == COST_RULE_NL ? 23 : 22;
+    int peak = !weekend && l.hour >= 7 && l.hour < end_hour;
+    if (rule == COST_RULE_NL)
+        return peak ? 2 : 1;
+    return peak ? 1 : 2;
+}
+
+static int64_t val(int64_t v)
+{
+    return v == STORE_NULL ? 0 : v;
+}
+
+/* nano-euros (quantity in Wh or dm3 x micro-euros per kWh or m3 / 1000 ... kept x1000) to
+ * micro-euros, half away from zero. */
+static int64_t round_milli(int64_t v)
+{
+    return v >= 0 ? (v + 500) / 1000 : -((-v + 500) / 1000);
+}
+
+/* The part of `amount` accrued over [a, b) of periods [P0, P1) split by next(): pro rata per
+ * second, as differences of floors so that any partition of a period sums to `amount` exactly. */
+static int64_t accrue(int64_t amount, int64_t a, int64_t b, int64_t (*floor_fn)(int64_t),
+                      int64_t (*next_fn)(int64_t))
+{
+    int64_t sum = 0;
+    while (a < b) {
+        int64_t p0 = floor_fn(a), p1 = next_fn(p0);
+        int64_t e = b < p1 ? b : p1, len = p1 - p0;
+        sum += floor_div(amount * (e - p0), len) - floor_div(amount * (a - p0), len);
+        a = e;
+    }
+    return sum;
+}
+
+void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
+               const int64_t energy[STORE_E_COUNT], cost_parts *out)
+{
+    memset(out, 0, sizeof *out);
+    const cost_fixed *f = fixed_at(p, start);
+    int64_t nano = 0, pi, pe;
+    int64_t imp = energy[STORE_E_IMPORT], exp = energy[STORE_E_EXPORT];
+    if (dyn_price(&p->dyn[COST_KIND_POWER], &c->dyn[COST_KIND_POWER], start, end, &pi, &pe)) {
+        out->priced = 1;
+        nano = val(imp) * pi - val(exp) * pe;
+    } else if (f) {
+        out->priced = 1;
+        const int64_t *t_imp = &energy[STORE_E_IMPORT_T1], *t_exp = &energy[STORE_E_EXPORT_T1];
+        if (t_imp[0] != STORE_NULL || t_imp[1] != STORE_NULL) {
+            nano += val(t_imp[0]) * tariff_price(f->import_, 1) +
+                    val(t_imp[1]) * tariff_price(f->import_, 2);
+        } else if (imp != STORE_NULL) {
+            nano += imp * tariff_price(f->import_, rule_tariff(f->rule, start));
+        }
+        if (t_exp[0] != STORE_NULL || t_exp[1] != STORE_NULL) {
+            nano -= val(t_exp[0]) * tariff_price(f->export_, 1) +
+                    val(t_exp[1]) * tariff_price(f->export_, 2);
+        } else if (exp != STORE_NULL) {
+            nano -= exp * tariff_price(f->export_, rule_tariff(f->rule, start));
+        }
+    }
+    out->energy = round_milli(nano);
+    int64_t gas = energy[STORE_E_GAS];
+    if (gas != STORE_NULL) {
+        int64_t pg = COST_UNSET, unused;
+        if (!dyn_price(&p->dyn[COST_KIND_GAS], &c->dyn[COST_KIND_GAS], start, end, &pg, &unused))
+            pg = f && f->gas != COST_UNSET ? f->gas : COST_UNSET;
+        if (pg != COST_UNSET) {
+            out->priced = 1;
+            out->gas = round_milli(gas * pg);
+        }
+    }
+    if (f) {
+        if (f->daily != COST_UNSET)
+            out->fixed += accrue(f->daily, start, end, cost_day_floor, cost_day_next);
+        if (f->monthly != COST_UNSET)
+            out->fixed += accrue(f->monthly, start, end, cost_month_floor, cost_month_next);
+    }
+}

@@ -1,0 +1,174 @@
+/* cost.h: energy prices (fixed per tariff with validity periods, and dynamic per-hour or
+ * per-quarter-hour prices), their CSV/JSON import, their tables in the store's database, and
+ * the cost of a step in integer micro-euros; also the CET/CEST time helpers the history API uses. */
+#ifndef P1D_COST_H
+#define P1D_COST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+struct sqlite3;
+
+/* Money and prices are integers: micro-euros (1 EUR = 1,000,000), and micro-euros per kWh, per m3,
+ * per day or per month. Prices are parsed from decimals with at most 6 significant fraction
+ * digits kept (more are rounded half away from zero); no float is used anywhere. */
+#define COST_UNSET INT64_MIN          /* a price that was not given */
+#define COST_FOREVER INT64_MAX        /* open end of a validity period */
+#define COST_ERR_MAX 256              /* size of the err buffers this API fills */
+#define COST_IMPORT_MAX (4u << 20)    /* bytes of one price file or PUT body */
+#define COST_ENTRIES_MAX 400000       /* dynamic prices in one import (11 years of 15-min prices) */
+#define COST_LINE_MAX 512             /* bytes of one CSV line */
+#define COST_TIME_MAX 32              /* "2025-03-30T03:00:00+02:00" with its NUL, and room */
+
+/* ---------------------------------------------------------------------------------------------
+ * CET/CEST time (pure arithmetic: the EU rule, no time-zone database)
+ * ------------------------------------------------------------------------------------------- */
+
+/* Local calendar fields of a unix time in CET/CEST. */
+typedef struct cost_local {
+    int year, month, day, hour, minute, second;
+    int wday;   /* 0 = Sunday */
+    int offset; /* seconds east of UTC: 3600 or 7200 */
+} cost_local;
+
+/* Splits unix seconds t into local (CET/CEST) calendar fields. */
+void cost_time_local(int64_t t, cost_local *out);
+/* Writes t as local ISO-8601 with its offset ("2025-03-30T03:00:00+02:00") into out[cap]. */
+void cost_time_format(int64_t t, char *out, size_t cap);
+/* Parses "2025-01-31", "2025-01-31T10:00[:00[.fff]]" (or a space for T), with "Z", "+01:00",
+ * "+0100" or "+01", or unix seconds ("1738310400"). Times without a zone are CET/CEST. Returns 0
+ * and sets *out, or -1 (*out untouched). */
+int cost_time_parse(const char *s, int64_t *out);
+/* Start of the local day / month holding t, and the start of the next one. */
+int64_t cost_day_floor(int64_t t);
+int64_t cost_day_next(int64_t start);
+int64_t cost_month_floor(int64_t t);
+int64_t cost_month_next(int64_t start);
+
+/* ---------------------------------------------------------------------------------------------
+ * Prices
+ * ------------------------------------------------------------------------------------------- */
+
+/* Which tariff applies when a meter has no tariff registers (only a total): a calendar rule. */
+typedef enum cost_rule {
+    COST_RULE_NONE = 0, /* the single-tariff price (import / export) */
+    COST_RULE_NL,       /* tariff 1 (low) weekdays 23:00-07:00 and weekends, else tariff 2 */
+    COST_RULE_BE,       /* tariff 2 (night) weekdays 22:00-07:00 and weekends, else tariff 1 */
+} cost_rule;
+
+/* Fixed prices valid in [from, to). At a time t the period with the latest `from` <= t (and t <
+ * to) applies. [0] of import/export is the single-tariff price; unset tariff prices fall back
+ * to [0], an unset [0] to [1]. Plain data. */
+typedef struct cost_fixed {
+    int64_t from, to;
+    int64_t import_[3];  /* micro-euros per kWh */
+    int64_t export_[3];  /* micro-euros per kWh credited */
+    int64_t gas;         /* per m3 */
+    int64_t daily;       /* per day (accrues pro rata over the day's seconds) */
+    int64_t monthly;     /* per month (pro rata over the month's seconds) */
+    int rule;            /* cost_rule */
+} cost_fixed;
+
+/* What a dynamic price is for. */
+typedef enum cost_kind {
+    COST_KIND_POWER = 0, /* electricity: per kWh, usually 1 h or 15 min long */
+    COST_KIND_GAS = 1,   /* gas: per m3, usually a day long */
+} cost_kind;
+
+/* One dynamic price, valid in [ts, end). export_ COST_UNSET = export credited at import_. */
+typedef struct cost_dyn {
+    int64_t ts, end;
+    int64_t import_;
+    int64_t export_;
+} cost_dyn;
+
+/* A growable list of dynamic prices, sorted by ts, without overlaps. Owns `v`; free with
+ * cost_dyns_free(). */
+typedef struct cost_dyns {
+    cost_dyn *v;
+    size_t n, cap;
+} cost_dyns;
+
+/* Releases the list; accepts a zeroed or NULL list. */
+void cost_dyns_free(cost_dyns *d);
+
+/* Clears f: every price unset, valid forever from the epoch, no rule. */
+void cost_fixed_init(cost_fixed *f);
+/* Parses a decimal price ("0.2345", "0,2345", "-0.01", "12") into micro-units. Returns 0, or -1. */
+int cost_parse_price(const char *s, int64_t *out);
+/* Sets one fixed price key ("import", "import_t1", "import_t2", "export", "export_t1",
+ * "export_t2", "gas", "daily", "monthly", "valid_from", "valid_to", "tariff_rule") from text.
+ * An empty value leaves the key as it is. Returns 0, or -1 with a reason in err[cap]. */
+int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err, size_t cap);
+/* Name of fixed price key i (0 <= i < COST_FIXED_KEYS) in the order of the [prices] config
+ * section ("import", ..., "tariff_rule"), or NULL past the end. */
+#define COST_FIXED_KEYS 12
+const char *cost_fixed_key(int i);
+/* 1 when any price of f is set. */
+int cost_fixed_any(const cost_fixed *f);
+
+/* Parses a dynamic price file (CSV or JSON, told apart by its first non-blank byte) of `kind`
+ * into out (emptied first). CSV: "time,price[,export]" per line, optional header, ',' or ';'
+ * separators, decimal commas with ';'. JSON: [{"time":..,"price":..[,"export":..]}] or
+ * {"prices":[...]}; "start"/"from"/"datetime"/"timestamp" and "value"/"import" are also read.
+ * Each price lasts until the next one (at most an hour for power, a day for gas; the last one as
+ * long as the one before it). Returns 0, or -1 with "line N: problem" in err[cap]. */
+int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, cost_dyns *out, char *err,
+                       size_t cap);
+
+/* ---------------------------------------------------------------------------------------------
+ * The database (tables in the store's SQLite file)
+ * ------------------------------------------------------------------------------------------- */
+
+/* Creates the price tables when missing. Returns 0 or -EIO (err[cap] says why). */
+int cost_db_init(struct sqlite3 *db, char *err, size_t cap);
+/* Records a fixed-price period (replacing the one with the same `from`). Returns 0 or -EIO. */
+int cost_db_save_fixed(struct sqlite3 *db, const cost_fixed *f, char *err, size_t cap);
+/* Replaces the dynamic prices of `kind` in [first ts, last end) by d, all or nothing (one
+ * savepoint). Returns 0 or -EIO with err[cap]. */
+int cost_db_save_dynamic(struct sqlite3 *db, cost_kind kind, const cost_dyns *d, char *err,
+                         size_t cap);
+
+/* Every price that applies in [from, to), loaded from the database. Owns its arrays; free with
+ * cost_prices_free(). */
+typedef struct cost_prices {
+    cost_fixed *fixed; /* sorted by from */
+    size_t nfixed;
+    cost_dyns dyn[2];  /* [cost_kind] */
+} cost_prices;
+
+/* Loads the prices for [from, to) into p (zeroed first). Returns 0 or -EIO/-ENOMEM. */
+int cost_db_load(struct sqlite3 *db, int64_t from, int64_t to, cost_prices *p, char *err,
+                 size_t cap);
+/* Releases what p owns; accepts a zeroed or NULL p. */
+void cost_prices_free(cost_prices *p);
+/* 1 when p holds any price at all. */
+int cost_prices_any(const cost_prices *p);
+
+/* ---------------------------------------------------------------------------------------------
+ * Costs
+ * ------------------------------------------------------------------------------------------- */
+
+/* The cost of one step, micro-euros: energy (import minus export credit), gas, and the daily and
+ * monthly charges accrued over the step's seconds. `priced` 0 = no price applied (no data). */
+typedef struct cost_parts {
+    int64_t energy, gas, fixed;
+    int priced;
+} cost_parts;
+
+/* Remembers where the last lookups were, so that steps asked in time order cost O(1). Zero it
+ * before the first use with a cost_prices. */
+typedef struct cost_cursor {
+    size_t dyn[2];
+} cost_cursor;
+
+/* Prices one step [start, end) of at most a day, holding `energy` (STORE_E_*, Wh and dm3,
+ * STORE_NULL when absent). The dynamic price holding `start` wins over the fixed one; with
+ * tariff registers the fixed prices follow them, else the calendar rule. Each part is rounded to
+ * a whole micro-euro once, half away from zero. Fills *out. */
+void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
+               const int64_t energy[STORE_E_COUNT], cost_parts *out);
+
+#endif

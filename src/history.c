@@ -1,0 +1,1215 @@
+/* history.c: GET /api/history (columnar JSON or CSV per step), GET /api/summary, GET/PUT
+ * /api/prices: parameters, bounds, costs per step from quarter-hour sub-steps, output. */
+#include "history.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+
+#define HISTORY_FIELDS_ARG_MAX 1024 /* bytes of the fields= parameter */
+
+struct history {
+    store *s;
+    const meters *ms;
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Replies
+ * ------------------------------------------------------------------------------------------- */
+
+static int reply_json(http_reply *out, unsigned status, json_w *w)
+{
+    if (!json_ok(w)) {
+        json_free(w);
+        return -1;
+    }
+    out->status = status;
+    out->content_type = "application/json";
+    out->body = w->buf;
+    out->len = w->len;
+    return 0;
+}
+
+static int reply_error(http_reply *out, unsigned status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int reply_error(http_reply *out, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_w w;
+    out->status = status;
+    out->content_type = "application/json";
+    if (json_init_alloc(&w, 256, 4096, 0) < 0)
+        return 1;
+    json_obj_begin(&w);
+    json_key(&w, "error");
+    json_obj_begin(&w);
+    json_kv_str(&w, "code", code);
+    json_kv_str(&w, "message", msg);
+    json_obj_end(&w);
+    json_obj_end(&w);
+    if (json_ok(&w)) {
+        out->body = w.buf;
+        out->len = w.len;
+    } else {
+        json_free(&w);
+    }
+    return 1;
+}
+
+static int bad_param(http_reply *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bad_param(http_reply *out, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return reply_error(out, 400, "bad_parameter", "%s", msg);
+}
+
+static int internal(http_reply *out, const char *what, int rc)
+{
+    return reply_error(out, 500, "internal", "%s: %s", what, strerror(rc < 0 ? -rc : rc));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * A growable text buffer (bounded by HISTORY_BODY_MAX)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+    int failed;
+} buf;
+
+static void buf_add(buf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = cap <= HISTORY_BODY_MAX ? realloc(b->p, cap) : NULL;
+        if (!np) {
+            b->failed = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void buf_str(buf *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+/* mantissa / 10^decimals, exactly, trailing fractional zeros dropped. */
+static size_t fmt_fixed(char *out, int64_t m, int decimals)
+{
+    char tmp[32];
+    uint64_t a = m < 0 ? (uint64_t)0 - (uint64_t)m : (uint64_t)m;
+    uint64_t pow = 1;
+    for (int i = 0; i < decimals; i++)
+        pow *= 10;
+    uint64_t ip = a / pow, fp = a % pow;
+    int n = snprintf(tmp, sizeof tmp, "%s%" PRIu64, m < 0 ? "-" : "", ip);
+    if (fp) {
+        char f[24];
+        snprintf(f, sizeof f, "%0*" PRIu64, decimals, fp);
+        int fl = decimals;
+        while (fl > 0 && f[fl - 1] == '0')
+            fl--;
+        f[fl] = '\0';
+        n += snprintf(tmp + n, sizeof tmp - (size_t)n, ".%s", f);
+    }
+    memcpy(out, tmp, (size_t)n + 1);
+    return (size_t)n;
+}
+
+static int64_t rdiv(int64_t a, int64_t b)
+{
+    return a >= 0 ? (a + b / 2) / b : -((-a + b / 2) / b);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Fields
+ * ------------------------------------------------------------------------------------------- */
+
+enum { F_ENERGY, F_NET, F_STAT, F_COST, F_DEMAND };
+enum { ST_MEAN, ST_MIN, ST_MAX };
+
+typedef struct field {
+    const char *name;
+    int kind;
+    int idx;      /* STORE_E_* or STORE_Q_* */
+    int stat;     /* ST_* */
+    int decimals; /* of the stored integer in the field's unit */
+} field;
+
+#define QF(prefix, q, dec)                                                                         \
+    {prefix "_mean", F_STAT, q, ST_MEAN, dec}, {prefix "_min", F_STAT, q, ST_MIN, dec},            \
+        {prefix "_max", F_STAT, q, ST_MAX, dec}
+
+static const field fields[] = {
+    {"import_kwh", F_ENERGY, STORE_E_IMPORT, 0, 3},
+    {"import_t1_kwh", F_ENERGY, STORE_E_IMPORT_T1, 0, 3},
+    {"import_t2_kwh", F_ENERGY, STORE_E_IMPORT_T2, 0, 3},
+    {"export_kwh", F_ENERGY, STORE_E_EXPORT, 0, 3},
+    {"export_t1_kwh", F_ENERGY, STORE_E_EXPORT_T1, 0, 3},
+    {"export_t2_kwh", F_ENERGY, STORE_E_EXPORT_T2, 0, 3},
+    {"net_kwh", F_NET, 0, 0, 3},
+    {"gas_m3", F_ENERGY, STORE_E_GAS, 0, 3},
+    {"water_m3", F_ENERGY, STORE_E_WATER, 0, 3},
+    {"heat_gj", F_ENERGY, STORE_E_HEAT, 0, 3},
+    QF("power_w", STORE_Q_POWER, 0),
+    QF("power_l1_w", STORE_Q_POWER_L1, 0),
+    QF("power_l2_w", STORE_Q_POWER_L2, 0),
+    QF("power_l3_w", STORE_Q_POWER_L3, 0),
+    QF("voltage_l1_v", STORE_Q_VOLTAGE_L1, 1),
+    QF("voltage_l2_v", STORE_Q_VOLTAGE_L2, 1),
+    QF("voltage_l3_v", STORE_Q_VOLTAGE_L3, 1),
+    QF("current_l1_a", STORE_Q_CURRENT_L1, 2),
+    QF("current_l2_a", STORE_Q_CURRENT_L2, 2),
+    QF("current_l3_a", STORE_Q_CURRENT_L3, 2),
+    {"cost_eur", F_COST, 0, 0, 6},
+    {"demand_kw", F_DEMAND, 0, 0, 3},
+};
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+static int field_find(const char *name, size_t n)
+{
+    for (size_t i = 0; i < NFIELDS; i++)
+        if (strlen(fields[i].name) == n && memcmp(fields[i].name, name, n) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Sub-steps: costs and quarter-hour demand of coarse steps
+ * ------------------------------------------------------------------------------------------- */
+
+/* Costs and peaks gathered per output step from 15-minute sub-steps (1-hour ones where the
+ * 15-minute tier has no data, e.g. past its retention). */
+typedef struct subs {
+    const int64_t *starts; /* output step starts, ascending */
+    size_t n;
+    size_t at;             /* cursor into starts */
+    cost_parts *cost;      /* [n], or NULL */
+    int64_t *peak;         /* [n] highest quarter-hour import in Wh, -1 none; or NULL */
+    int64_t *peak_ts;      /* [n] start of that quarter-hour, or NULL */
+    const cost_prices *prices;
+    cost_cursor cur;
+    int64_t hour0;
+    uint8_t *has15;        /* [nhours] */
+    size_t nhours;
+} subs;
+
+static size_t subs_locate(subs *x, int64_t ts)
+{
+    if (x->at >= x->n || x->starts[x->at] > ts)
+        x->at = 0;
+    while (x->at + 1 < x->n && x->starts[x->at + 1] <= ts)
+        x->at++;
+    return x->at;
+}
+
+static void parts_add(cost_parts *a, const cost_parts *b)
+{
+    a->energy += b->energy;
+    a->gas += b->gas;
+    a->fixed += b->fixed;
+    a->priced |= b->priced;
+}
+
+static int on_sub15(void *user, const store_point *p)
+{
+    subs *x = user;
+    if (p->n == 0 || p->ts < x->starts[0])
+        return 0;
+    size_t i = subs_locate(x, p->ts);
+    size_t h = (size_t)((p->ts - x->hour0) / 3600);
+    if (h < x->nhours)
+        x->has15[h] = 1;
+    if (x->cost) {
+        cost_parts c;
+        cost_step(x->prices, &x->cur, p->ts, p->end, p->energy, &c);
+        parts_add(&x->cost[i], &c);
+    }
+    if (x->peak && p->energy[STORE_E_IMPORT] != STORE_NULL &&
+        p->energy[STORE_E_IMPORT] > x->peak[i]) {
+        x->peak[i] = p->energy[STORE_E_IMPORT];
+        if (x->peak_ts)
+            x->peak_ts[i] = p->ts;
+    }
+    return 0;
+}
+
+static int on_sub1h(void *user, const store_point *p)
+{
+    subs *x = user;
+    if (p->n == 0 || p->ts < x->starts[0])
+        return 0;
+    size_t h = (size_t)((p->ts - x->hour0) / 3600);
+    if (h < x->nhours && x->has15[h])
+        return 0;
+    size_t i = subs_locate(x, p->ts);
+    cost_parts c;
+    cost_step(x->prices, &x->cur, p->ts, p->end, p->energy, &c);
+    parts_add(&x->cost[i], &c);
+    return 0;
+}
+
+/* Fills x->cost / x->peak for [starts[0], to). Returns 0 or a negative errno. */
+static int subs_run(store *s, const char *mname, int64_t to, subs *x)
+{
+    x->hour0 = store_step_floor(STORE_STEP_1H, x->starts[0]);
+    x->nhours = (size_t)((to - x->hour0) / 3600 + 2);
+    x->has15 = calloc(x->nhours, 1);
+    if (!x->has15)
+        return -ENOMEM;
+    memset(&x->cur, 0, sizeof x->cur);
+    x->at = 0;
+    int rc = store_series(s, mname, x->starts[0], to, STORE_STEP_15M, 0, on_sub15, x);
+    if (rc == 0 && x->cost) {
+        memset(&x->cur, 0, sizeof x->cur);
+        x->at = 0;
+        rc = store_series(s, mname, x->starts[0], to, STORE_STEP_1H, 0, on_sub1h, x);
+    }
+    free(x->has15);
+    x->has15 = NULL;
+    return rc == -ENOENT ? 0 : rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Parameters
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct meter_pick {
+    char name[64];
+    int found;
+} meter_pick;
+
+static int first_meter_cb(void *user, const store_meter_info *m)
+{
+    meter_pick *p = user;
+    snprintf(p->name, sizeof p->name, "%s", m->name);
+    p->found = 1;
+    return 1;
+}
+
+/* The meter= parameter or the first meter (live, else stored). Returns 1 when a reply was made. */
+static int pick_meter(history *h, const http_req *req, http_reply *out, char *name, size_t cap,
+                      int *live)
+{
+    const char *m = http_req_arg(req, "meter");
+    *live = 0;
+    if (m && *m) {
+        if (strlen(m) >= cap || !meter_name_valid(m))
+            return bad_param(out, "meter: '%s' is not a meter name", m);
+        snprintf(name, cap, "%s", m);
+        *live = h->ms && meters_find(h->ms, m) != NULL;
+        return 0;
+    }
+    if (h->ms && h->ms->n) {
+        snprintf(name, cap, "%s", h->ms->list[0]->name);
+        *live = 1;
+        return 0;
+    }
+    meter_pick p = {"", 0};
+    int rc = store_meters(h->s, first_meter_cb, &p);
+    if (rc < 0 && rc != 1)
+        return internal(out, "store", rc);
+    if (!p.found)
+        return reply_error(out, 404, "not_found", "no meter has history yet");
+    snprintf(name, cap, "%s", p.name);
+    return 0;
+}
+
+static int parse_time_arg(const http_req *req, http_reply *out, const char *key, int64_t *t,
+                          int *given)
+{
+    const char *v = http_req_arg(req, key);
+    *given = v && *v;
+    if (!*given)
+        return 0;
+    if (cost_time_parse(v, t) < 0)
+        return bad_param(out,
+                         "%s: expected an ISO-8601 time (2025-01-31, 2025-01-31T10:00, "
+                         "2025-01-31T10:00:00+01:00) or unix seconds, got '%.64s'",
+                         key, v);
+    return 0;
+}
+
+static int64_t step_len(store_step st)
+{
+    static const int64_t len[STORE_STEP_COUNT] = {1, 60, 900, 3600, 86400, 30 * 86400,
+                                                  365 * 86400};
+    return len[st];
+}
+
+store_step history_auto_step(int64_t from, int64_t to)
+{
+    int64_t r = to - from;
+    if (r <= 2 * 3600)
+        return STORE_STEP_RAW;
+    if (r <= 2000 * 60)
+        return STORE_STEP_1M;
+    if (r <= 2000 * 900)
+        return STORE_STEP_15M;
+    if (r <= 2000 * 3600)
+        return STORE_STEP_1H;
+    if (r <= 2000 * 86400LL)
+        return STORE_STEP_1D;
+    if (r <= 2000 * 30 * 86400LL)
+        return STORE_STEP_1MO;
+    return STORE_STEP_1Y;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * GET /api/history
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct run {
+    store_step step;
+    int csv;
+    int presence;                 /* first pass: which fields have data */
+    const field *sel[NFIELDS];
+    size_t nsel;
+    uint8_t present[NFIELDS];
+    buf cols[NFIELDS + 1];        /* JSON: [0] time, [1 + i] field i of sel */
+    buf out;                      /* CSV */
+    size_t npoints;
+    size_t idx;                   /* output step index */
+    const int64_t *starts;
+    size_t nstarts;
+    subs *sub;                    /* coarse steps: costs and peaks by index */
+    const cost_prices *prices;    /* fine steps: priced per point */
+    cost_cursor cur;
+    int64_t prev_ts;              /* raw: the previous reading's time */
+} run;
+
+/* The value of field f at point p (output index i): 1 and *v (in f's decimals), or 0 = null. */
+static int field_value(run *r, const field *f, const store_point *p, int64_t *v)
+{
+    if (p->n == 0 && f->kind != F_COST && f->kind != F_DEMAND)
+        return 0;
+    switch (f->kind) {
+    case F_ENERGY:
+        if (p->energy[f->idx] == STORE_NULL)
+            return 0;
+        *v = p->energy[f->idx];
+        return 1;
+    case F_NET: {
+        int64_t i = p->energy[STORE_E_IMPORT], e = p->energy[STORE_E_EXPORT];
+        if (i == STORE_NULL && e == STORE_NULL)
+            return 0;
+        *v = (i == STORE_NULL ? 0 : i) - (e == STORE_NULL ? 0 : e);
+        return 1;
+    }
+    case F_STAT: {
+        const store_stat *s = &p->q[f->idx];
+        if (s->n <= 0)
+            return 0;
+        *v = f->stat == ST_MIN ? s->min : f->stat == ST_MAX ? s->max : rdiv(s->sum, s->n);
+        return 1;
+    }
+    case F_COST:
+        if (!r->prices)
+            return 0;
+        if (r->sub) {
+            const cost_parts *c = &r->sub->cost[r->idx];
+            if (!c->priced)
+                return 0;
+            *v = c->energy + c->gas + c->fixed;
+            return 1;
+        }
+        if (p->n == 0)
+            return 0;
+        {
+            cost_parts c;
+            int64_t start = r->step == STORE_STEP_RAW ? r->prev_ts : p->ts;
+            int64_t end = r->step == STORE_STEP_RAW ? p->ts : p->end;
+            cost_step(r->prices, &r->cur, start, end, p->energy, &c);
+            if (!c.priced)
+                return 0;
+            *v = c.energy + c.gas + c.fixed;
+            return 1;
+        }
+    case F_DEMAND:
+        if (r->step == STORE_STEP_15M) {
+            if (p->n == 0 || p->energy[STORE_E_IMPORT] == STORE_NULL)
+                return 0;
+            *v = p->energy[STORE_E_IMPORT] * 4; /* W = kW with 3 decimals */
+            return 1;
+        }
+        if (r->sub && r->sub->peak && r->sub->peak[r->idx] >= 0) {
+            *v = r->sub->peak[r->idx] * 4;
+            return 1;
+        }
+        return 0;
+    default: return 0;
+    }
+}
+
+/* Default fields: those with data, plus import/export (charts expect them) and cost_eur when
+ * prices exist. */
+static int keep_field(const run *r, const field *f)
+{
+    return r->present[f - fields] ||
+           (f->kind == F_ENERGY && (f->idx == STORE_E_IMPORT || f->idx == STORE_E_EXPORT)) ||
+           (f->kind == F_COST && r->prices);
+}
+
+static int on_point(void *user, const store_point *p)
+{
+    run *r = user;
+    char num[40], t[COST_TIME_MAX];
+    if (r->step != STORE_STEP_RAW && r->starts) {
+        /* The output index of this step (the store reports every step, gaps included). */
+        if (r->idx >= r->nstarts || r->starts[r->idx] > p->ts)
+            r->idx = 0;
+        while (r->idx + 1 < r->nstarts && r->starts[r->idx + 1] <= p->ts)
+            r->idx++;
+    }
+    if (r->step == STORE_STEP_RAW && r->npoints == 0)
+        r->prev_ts = p->ts;
+    if (!r->presence) {
+        cost_time_format(p->ts, t, sizeof t);
+        if (r->csv) {
+            buf_str(&r->out, t);
+        } else {
+            buf_str(&r->cols[0], r->npoints ? ",\"" : "\"");
+            buf_str(&r->cols[0], t);
+            buf_add(&r->cols[0], "\"", 1);
+        }
+    }
+    for (size_t i = 0; i < r->nsel; i++) {
+        const field *f = r->sel[i];
+        int64_t v;
+        int ok = field_value(r, f, p, &v);
+        if (ok)
+            r->present[f - fields] = 1;
+        if (r->presence)
+            continue;
+        buf *b = r->csv ? &r->out : &r->cols[1 + i];
+        if (r->csv || r->npoints)
+            buf_add(b, ",", 1);
+        if (ok) {
+            size_t n = fmt_fixed(num, v, f->decimals);
+            buf_add(b, num, n);
+        } else if (!r->csv) {
+            buf_add(b, "null", 4);
+        }
+    }
+    if (r->csv && !r->presence)
+        buf_add(&r->out, "\r\n", 2);
+    r->npoints++;
+    r->prev_ts = p->ts;
+    return 0;
+}
+
+/* A meter known live but not yet in the store: its steps are all gaps. */
+static int gaps_only(run *r, int64_t from, int64_t to)
+{
+    if (r->step == STORE_STEP_RAW)
+        return 0;
+    for (int64_t t = store_step_floor(r->step, from); t < to; t = store_step_next(r->step, t)) {
+        store_point p;
+        memset(&p, 0, sizeof p);
+        p.ts = t;
+        p.end = store_step_next(r->step, t);
+        for (int i = 0; i < STORE_E_COUNT; i++)
+            p.energy[i] = p.counter[i] = STORE_NULL;
+        p.tariff = -1;
+        on_point(r, &p);
+    }
+    return 0;
+}
+
+static int run_series(history *h, run *r, const char *mname, int64_t from, int64_t to, int live)
+{
+    r->npoints = 0;
+    r->idx = 0;
+    memset(&r->cur, 0, sizeof r->cur);
+    int rc = store_series(h->s, mname, from, to, r->step, STORE_SERIES_GAPS, on_point, r);
+    if (rc == -ENOENT && live)
+        rc = gaps_only(r, from, to);
+    return rc;
+}
+
+static int parse_fields(const char *arg, run *r, http_reply *out)
+{
+    const char *p = arg;
+    if (strlen(arg) > HISTORY_FIELDS_ARG_MAX)
+        return bad_param(out, "fields: longer than %d bytes", HISTORY_FIELDS_ARG_MAX);
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n) {
+            if (!(n == 4 && memcmp(p, "time", 4) == 0)) {
+                int i = field_find(p, n);
+                if (i < 0)
+                    return bad_param(out,
+                                     "fields: unknown field '%.*s' (known: import_kwh, "
+                                     "export_kwh, net_kwh, gas_m3, power_w_mean, cost_eur, ...; "
+                                     "see docs/API.md)",
+                                     (int)(n > 64 ? 64 : n), p);
+                int dup = 0;
+                for (size_t k = 0; k < r->nsel; k++)
+                    dup |= r->sel[k] == &fields[i];
+                if (!dup)
+                    r->sel[r->nsel++] = &fields[i];
+            }
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+static int ep_history(history *h, const http_req *req, http_reply *out)
+{
+    char mname[64];
+    int live, given;
+    if (pick_meter(h, req, out, mname, sizeof mname, &live))
+        return 1;
+    int64_t now = (int64_t)time(NULL), to = now, from;
+    if (parse_time_arg(req, out, "to", &to, &given))
+        return 1;
+    from = to - 86400;
+    if (parse_time_arg(req, out, "from", &from, &given))
+        return 1;
+    if (from >= to)
+        return bad_param(out, "from must be before to");
+    const char *sa = http_req_arg(req, "step");
+    store_step step;
+    if (!sa || !*sa || strcmp(sa, "auto") == 0) {
+        step = history_auto_step(from, to);
+    } else {
+        int st = store_step_parse(sa);
+        if (st < 0)
+            return bad_param(out, "step: expected auto, raw, 1m, 15m, 1h, 1d, 1mo or 1y, got '%.32s'",
+                             sa);
+        step = (store_step)st;
+    }
+    const char *fa = http_req_arg(req, "format");
+    int csv = 0;
+    if (fa && *fa) {
+        if (strcmp(fa, "csv") == 0)
+            csv = 1;
+        else if (strcmp(fa, "json") != 0)
+            return bad_param(out, "format: expected json or csv, got '%.32s'", fa);
+    }
+
+    /* Bound the response before reading anything. */
+    int64_t count = store_series_count(h->s, mname, from, to, step);
+    if (count == -ENOENT) {
+        if (!live)
+            return reply_error(out, 404, "not_found", "no meter named '%s'", mname);
+        count = step == STORE_STEP_RAW ? 0 : (to - from) / step_len(step) + 1;
+    } else if (count < 0) {
+        return internal(out, "store", (int)count);
+    }
+    if (count > HISTORY_POINTS_MAX) {
+        store_step better = STORE_STEP_1Y;
+        for (int st = STORE_STEP_1M; st < STORE_STEP_COUNT; st++)
+            if ((to - from) / step_len((store_step)st) + 1 <= HISTORY_POINTS_MAX) {
+                better = (store_step)st;
+                break;
+            }
+        return bad_param(out,
+                         "range too large: %" PRId64 " points at step=%s (at most %d); use "
+                         "step=%s or a shorter range",
+                         count, store_step_name(step), HISTORY_POINTS_MAX,
+                         store_step_name(better > step ? better : STORE_STEP_1Y));
+    }
+
+    run *r = calloc(1, sizeof *r);
+    if (!r)
+        return internal(out, "history", -ENOMEM);
+    r->step = step;
+    r->csv = csv;
+    int explicit_fields = 0;
+    const char *fl = http_req_arg(req, "fields");
+    if (fl && *fl) {
+        explicit_fields = 1;
+        if (parse_fields(fl, r, out)) {
+            free(r);
+            return 1;
+        }
+    } else {
+        for (size_t i = 0; i < NFIELDS; i++)
+            r->sel[r->nsel++] = &fields[i];
+    }
+
+    int want_cost = 0, want_demand = 0, rc = 0;
+    for (size_t i = 0; i < r->nsel; i++) {
+        want_cost |= r->sel[i]->kind == F_COST;
+        want_demand |= r->sel[i]->kind == F_DEMAND;
+    }
+    int64_t from_al = store_step_floor(step, from);
+    cost_prices prices;
+    memset(&prices, 0, sizeof prices);
+    char err[COST_ERR_MAX] = "";
+    if (want_cost) {
+        rc = cost_db_load(store_db(h->s), from_al, to, &prices, err, sizeof err);
+        if (rc < 0) {
+            free(r);
+            return reply_error(out, 500, "internal", "%s", err);
+        }
+        if (cost_prices_any(&prices))
+            r->prices = &prices;
+    }
+    int64_t *starts = NULL;
+    size_t nstarts = 0;
+    subs sub;
+    memset(&sub, 0, sizeof sub);
+    int coarse = step >= STORE_STEP_1H;
+    if (step != STORE_STEP_RAW && (count > 0 || live)) {
+        starts = malloc((size_t)(count + 1) * sizeof *starts);
+        if (!starts) {
+            rc = -ENOMEM;
+            goto done;
+        }
+        for (int64_t t = from_al; t < to && nstarts < (size_t)count + 1;
+             t = store_step_next(step, t))
+            starts[nstarts++] = t;
+        r->starts = starts;
+        r->nstarts = nstarts;
+    }
+    if (coarse && nstarts && ((want_cost && r->prices) || want_demand)) {
+        sub.starts = starts;
+        sub.n = nstarts;
+        sub.prices = r->prices;
+        if (want_cost && r->prices)
+            sub.cost = calloc(nstarts, sizeof *sub.cost);
+        if (want_demand) {
+            sub.peak = malloc(nstarts * sizeof *sub.peak);
+            if (sub.peak)
+                for (size_t i = 0; i < nstarts; i++)
+                    sub.peak[i] = -1;
+        }
+        if ((want_cost && r->prices && !sub.cost) || (want_demand && !sub.peak)) {
+            rc = -ENOMEM;
+            goto done;
+        }
+        rc = subs_run(h->s, mname, to, &sub);
+        if (rc < 0)
+            goto done;
+        r->sub = &sub;
+        if (!sub.cost)
+            r->prices = NULL; /* cost_eur stays null where sub-steps are not priced */
+    }
+
+    if (!explicit_fields && csv) {
+        r->presence = 1;
+        rc = run_series(h, r, mname, from, to, live);
+        if (rc < 0)
+            goto done;
+        r->presence = 0;
+    }
+    if (!explicit_fields && csv) {
+        size_t k = 0;
+        for (size_t i = 0; i < r->nsel; i++)
+            if (keep_field(r, r->sel[i]))
+                r->sel[k++] = r->sel[i];
+        r->nsel = k;
+    }
+    if (csv) {
+        buf_str(&r->out, "time");
+        for (size_t i = 0; i < r->nsel; i++) {
+            buf_add(&r->out, ",", 1);
+            buf_str(&r->out, r->sel[i]->name);
+        }
+        buf_add(&r->out, "\r\n", 2);
+    }
+    rc = run_series(h, r, mname, from, to, live);
+    if (rc < 0)
+        goto done;
+
+    if (csv) {
+        if (r->out.failed) {
+            rc = -E2BIG;
+            goto done;
+        }
+        out->status = 200;
+        out->content_type = "text/csv; charset=utf-8";
+        out->body = r->out.p;
+        out->len = r->out.len;
+        r->out.p = NULL;
+        cost_local l;
+        cost_time_local(from_al, &l);
+        snprintf(out->disposition, sizeof out->disposition,
+                 "attachment; filename=\"p1d-%s-%s-%04d%02d%02d.csv\"", mname, store_step_name(step),
+                 l.year, l.month, l.day);
+    } else {
+        buf o = {0};
+        char t[COST_TIME_MAX];
+        buf_str(&o, "{\"meter\":\"");
+        buf_str(&o, mname); /* meter names are [A-Za-z0-9_-]: nothing to escape */
+        buf_str(&o, "\",\"step\":\"");
+        buf_str(&o, store_step_name(step));
+        buf_str(&o, "\",\"from\":\"");
+        cost_time_format(from_al, t, sizeof t);
+        buf_str(&o, t);
+        buf_str(&o, "\",\"to\":\"");
+        cost_time_format(to, t, sizeof t);
+        buf_str(&o, t);
+        char num[32];
+        snprintf(num, sizeof num, "\",\"points\":%zu", r->npoints);
+        buf_str(&o, num);
+        buf_str(&o, ",\"time\":[");
+        buf_add(&o, r->cols[0].p ? r->cols[0].p : "", r->cols[0].len);
+        buf_add(&o, "]", 1);
+        for (size_t i = 0; i < r->nsel; i++) {
+            const field *f = r->sel[i];
+            if (!explicit_fields && !keep_field(r, f))
+                continue;
+            buf_str(&o, ",\"");
+            buf_str(&o, f->name);
+            buf_str(&o, "\":[");
+            buf_add(&o, r->cols[1 + i].p ? r->cols[1 + i].p : "", r->cols[1 + i].len);
+            buf_add(&o, "]", 1);
+            if (r->cols[1 + i].failed)
+                o.failed = 1;
+        }
+        buf_str(&o, "}");
+        if (o.failed || r->cols[0].failed) {
+            free(o.p);
+            rc = -E2BIG;
+            goto done;
+        }
+        out->status = 200;
+        out->content_type = "application/json";
+        out->body = o.p;
+        out->len = o.len;
+    }
+
+done:
+    for (size_t i = 0; i <= NFIELDS; i++)
+        free(r->cols[i].p);
+    free(r->out.p);
+    free(r);
+    free(starts);
+    free(sub.cost);
+    free(sub.peak);
+    cost_prices_free(&prices);
+    if (rc == -E2BIG)
+        return reply_error(out, 400, "bad_parameter",
+                           "response larger than %u bytes; ask for fewer fields, a coarser step "
+                           "or a shorter range", HISTORY_BODY_MAX);
+    if (rc < 0)
+        return internal(out, "store", rc);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * GET /api/summary
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct total {
+    store_point p;
+    int have;
+} total;
+
+static int on_total(void *user, const store_point *p)
+{
+    total *t = user;
+    if (p->n == 0)
+        return 0;
+    if (!t->have) {
+        t->p = *p;
+        t->have = 1;
+        return 0;
+    }
+    /* More than one step (should not happen for the period's own step): add them up. */
+    for (int i = 0; i < STORE_E_COUNT; i++)
+        if (p->energy[i] != STORE_NULL)
+            t->p.energy[i] = (t->p.energy[i] == STORE_NULL ? 0 : t->p.energy[i]) + p->energy[i];
+    for (int q = 0; q < STORE_Q_COUNT; q++) {
+        store_stat *a = &t->p.q[q];
+        const store_stat *b = &p->q[q];
+        if (!b->n)
+            continue;
+        if (!a->n || b->min < a->min)
+            a->min = b->min;
+        if (!a->n || b->max > a->max)
+            a->max = b->max;
+        a->n += b->n;
+        a->sum += b->sum;
+    }
+    t->p.n += p->n;
+    return 0;
+}
+
+static void kv_fixed_or_null(json_w *w, const char *key, int64_t v, int decimals)
+{
+    if (v == STORE_NULL)
+        json_kv_null(w, key);
+    else
+        json_kv_fixed_trim(w, key, v, decimals);
+}
+
+static int ep_summary(history *h, const http_req *req, http_reply *out)
+{
+    char mname[64];
+    int live, given;
+    if (pick_meter(h, req, out, mname, sizeof mname, &live))
+        return 1;
+    int64_t at = (int64_t)time(NULL);
+    if (parse_time_arg(req, out, "at", &at, &given))
+        return 1;
+    const char *pa = http_req_arg(req, "period");
+    store_step step = STORE_STEP_1D;
+    if (pa && *pa) {
+        if (strcmp(pa, "day") == 0)
+            step = STORE_STEP_1D;
+        else if (strcmp(pa, "month") == 0)
+            step = STORE_STEP_1MO;
+        else if (strcmp(pa, "year") == 0)
+            step = STORE_STEP_1Y;
+        else
+            return bad_param(out, "period: expected day, month or year, got '%.32s'", pa);
+    }
+    int64_t from = store_step_floor(step, at), to = store_step_next(step, from);
+    total tot;
+    memset(&tot, 0, sizeof tot);
+    int rc = store_series(h->s, mname, from, to, step, 0, on_total, &tot);
+    if (rc == -ENOENT && !live)
+        return reply_error(out, 404, "not_found", "no meter named '%s'", mname);
+    if (rc < 0 && rc != -ENOENT)
+        return internal(out, "store", rc);
+
+    cost_prices prices;
+    char err[COST_ERR_MAX] = "";
+    rc = cost_db_load(store_db(h->s), from, to, &prices, err, sizeof err);
+    if (rc < 0)
+        return reply_error(out, 500, "internal", "%s", err);
+    int priced = cost_prices_any(&prices);
+    int64_t start = from;
+    cost_parts parts;
+    memset(&parts, 0, sizeof parts);
+    int64_t peak = -1, peak_ts = 0;
+    subs sub;
+    memset(&sub, 0, sizeof sub);
+    sub.starts = &start;
+    sub.n = 1;
+    sub.cost = priced ? &parts : NULL;
+    sub.peak = &peak;
+    sub.peak_ts = &peak_ts;
+    sub.prices = &prices;
+    rc = subs_run(h->s, mname, to, &sub);
+    cost_prices_free(&prices);
+    if (rc < 0)
+        return internal(out, "store", rc);
+
+    json_w w;
+    if (json_init_alloc(&w, 2048, 65536, 0) < 0)
+        return internal(out, "summary", -ENOMEM);
+    char t[COST_TIME_MAX];
+    json_obj_begin(&w);
+    json_kv_str(&w, "meter", mname);
+    json_kv_str(&w, "period", step == STORE_STEP_1D ? "day" : step == STORE_STEP_1MO ? "month"
+                                                                                      : "year");
+    cost_time_format(from, t, sizeof t);
+    json_kv_str(&w, "from", t);
+    cost_time_format(to, t, sizeof t);
+    json_kv_str(&w, "to", t);
+    const int64_t *e = tot.p.energy;
+    int64_t none[STORE_E_COUNT];
+    for (int i = 0; i < STORE_E_COUNT; i++)
+        none[i] = STORE_NULL;
+    if (!tot.have)
+        e = none;
+    static const struct {
+        const char *key;
+        int idx;
+    } en[] = {
+        {"import_kwh", STORE_E_IMPORT}, {"import_t1_kwh", STORE_E_IMPORT_T1},
+        {"import_t2_kwh", STORE_E_IMPORT_T2}, {"export_kwh", STORE_E_EXPORT},
+        {"export_t1_kwh", STORE_E_EXPORT_T1}, {"export_t2_kwh", STORE_E_EXPORT_T2},
+        {"gas_m3", STORE_E_GAS}, {"water_m3", STORE_E_WATER}, {"heat_gj", STORE_E_HEAT},
+    };
+    for (size_t i = 0; i < sizeof en / sizeof en[0]; i++) {
+        kv_fixed_or_null(&w, en[i].key, e[en[i].idx], 3);
+        if (en[i].idx == STORE_E_EXPORT_T2) {
+            int64_t im = e[STORE_E_IMPORT], ex = e[STORE_E_EXPORT];
+            kv_fixed_or_null(&w, "net_kwh",
+                             im == STORE_NULL && ex == STORE_NULL
+                                 ? STORE_NULL
+                                 : (im == STORE_NULL ? 0 : im) - (ex == STORE_NULL ? 0 : ex),
+                             3);
+        }
+    }
+    json_key(&w, "cost_eur");
+    if (priced && parts.priced) {
+        json_obj_begin(&w);
+        json_kv_fixed_trim(&w, "total", parts.energy + parts.gas + parts.fixed, 6);
+        json_kv_fixed_trim(&w, "energy", parts.energy, 6);
+        json_kv_fixed_trim(&w, "gas", parts.gas, 6);
+        json_kv_fixed_trim(&w, "fixed", parts.fixed, 6);
+        json_obj_end(&w);
+    } else {
+        json_null(&w);
+    }
+    json_key(&w, "peak_power_w");
+    if (tot.have && tot.p.q[STORE_Q_POWER].n > 0)
+        json_int(&w, tot.p.q[STORE_Q_POWER].max);
+    else
+        json_null(&w);
+    /* The month's highest quarter-hour: the meter's own 1.6.0 when it sent one for this month
+     * (live), else computed from the 15-minute import. */
+    json_key(&w, "capacity_peak");
+    const meter *m = live && h->ms ? meters_find(h->ms, mname) : NULL;
+    const meter_sample *ls = m ? meter_latest(m) : NULL;
+    int64_t mt = 0;
+    if (step == STORE_STEP_1MO && ls && ls->reading.demand_peak != P1_ABSENT &&
+        p1_time_to_unix(&ls->reading.demand_peak_time, &mt) == 0 && mt >= from && mt < to) {
+        json_obj_begin(&w);
+        json_kv_fixed_trim(&w, "kw", ls->reading.demand_peak, 6);
+        cost_time_format(mt, t, sizeof t);
+        json_kv_str(&w, "time", t);
+        json_kv_str(&w, "source", "meter");
+        json_obj_end(&w);
+    } else if (peak >= 0) {
+        json_obj_begin(&w);
+        json_kv_fixed_trim(&w, "kw", peak * 4, 3);
+        cost_time_format(peak_ts, t, sizeof t);
+        json_kv_str(&w, "time", t);
+        json_kv_str(&w, "source", "computed");
+        json_obj_end(&w);
+    } else {
+        json_null(&w);
+    }
+    json_obj_end(&w);
+    if (reply_json(out, 200, &w) < 0)
+        return internal(out, "summary", -E2BIG);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * GET and PUT /api/prices
+ * ------------------------------------------------------------------------------------------- */
+
+static void kv_price(json_w *w, const char *key, int64_t v)
+{
+    if (v == COST_UNSET)
+        json_kv_null(w, key);
+    else
+        json_kv_fixed_trim(w, key, v, 6);
+}
+
+static int parse_kind(const http_req *req, http_reply *out, cost_kind *kind)
+{
+    const char *k = http_req_arg(req, "kind");
+    *kind = COST_KIND_POWER;
+    if (!k || !*k || strcmp(k, "power") == 0 || strcmp(k, "electricity") == 0)
+        return 0;
+    if (strcmp(k, "gas") == 0) {
+        *kind = COST_KIND_GAS;
+        return 0;
+    }
+    return bad_param(out, "kind: expected power or gas, got '%.32s'", k);
+}
+
+static int ep_prices_get(history *h, const http_req *req, http_reply *out)
+{
+    int given;
+    int64_t from = cost_day_floor((int64_t)time(NULL)), to;
+    if (parse_time_arg(req, out, "from", &from, &given))
+        return 1;
+    to = cost_day_next(cost_day_next(from));
+    if (parse_time_arg(req, out, "to", &to, &given))
+        return 1;
+    if (from >= to)
+        return bad_param(out, "from must be before to");
+    cost_prices p;
+    char err[COST_ERR_MAX] = "";
+    if (cost_db_load(store_db(h->s), from, to, &p, err, sizeof err) < 0)
+        return reply_error(out, 500, "internal", "%s", err);
+    if (p.dyn[0].n + p.dyn[1].n > HISTORY_PRICES_MAX) {
+        cost_prices_free(&p);
+        return bad_param(out, "range too large: more than %d prices; use a shorter range",
+                         HISTORY_PRICES_MAX);
+    }
+    json_w w;
+    if (json_init_alloc(&w, 4096, HISTORY_BODY_MAX, 0) < 0) {
+        cost_prices_free(&p);
+        return internal(out, "prices", -ENOMEM);
+    }
+    char t[COST_TIME_MAX];
+    json_obj_begin(&w);
+    cost_time_format(from, t, sizeof t);
+    json_kv_str(&w, "from", t);
+    cost_time_format(to, t, sizeof t);
+    json_kv_str(&w, "to", t);
+    json_key(&w, "fixed");
+    json_arr_begin(&w);
+    static const char *const rules[] = {"none", "nl", "be"};
+    for (size_t i = 0; i < p.nfixed; i++) {
+        const cost_fixed *f = &p.fixed[i];
+        json_obj_begin(&w);
+        cost_time_format(f->from, t, sizeof t);
+        json_kv_str(&w, "valid_from", t);
+        if (f->to == COST_FOREVER) {
+            json_kv_null(&w, "valid_to");
+        } else {
+            cost_time_format(f->to, t, sizeof t);
+            json_kv_str(&w, "valid_to", t);
+        }
+        kv_price(&w, "import", f->import_[0]);
+        kv_price(&w, "import_t1", f->import_[1]);
+        kv_price(&w, "import_t2", f->import_[2]);
+        kv_price(&w, "export", f->export_[0]);
+        kv_price(&w, "export_t1", f->export_[1]);
+        kv_price(&w, "export_t2", f->export_[2]);
+        kv_price(&w, "gas", f->gas);
+        kv_price(&w, "daily", f->daily);
+        kv_price(&w, "monthly", f->monthly);
+        json_kv_str(&w, "tariff_rule", rules[f->rule >= 0 && f->rule <= 2 ? f->rule : 0]);
+        json_obj_end(&w);
+    }
+    json_arr_end(&w);
+    static const char *const kinds[] = {"power", "gas"};
+    for (int k = 0; k < 2; k++) {
+        json_key(&w, kinds[k]);
+        json_arr_begin(&w);
+        for (size_t i = 0; i < p.dyn[k].n; i++) {
+            const cost_dyn *d = &p.dyn[k].v[i];
+            if (d->ts >= to || d->end <= from)
+                continue;
+            json_obj_begin(&w);
+            cost_time_format(d->ts, t, sizeof t);
+            json_kv_str(&w, "time", t);
+            cost_time_format(d->end, t, sizeof t);
+            json_kv_str(&w, "end", t);
+            json_kv_fixed_trim(&w, "price", d->import_, 6);
+            kv_price(&w, "export", d->export_);
+            json_obj_end(&w);
+        }
+        json_arr_end(&w);
+    }
+    json_obj_end(&w);
+    cost_prices_free(&p);
+    if (reply_json(out, 200, &w) < 0)
+        return internal(out, "prices", -E2BIG);
+    return 1;
+}
+
+static int ep_prices_put(history *h, const http_req *req, http_reply *out)
+{
+    cost_kind kind;
+    if (parse_kind(req, out, &kind))
+        return 1;
+    if (!req->body || !req->body_len)
+        return reply_error(out, 400, "bad_prices",
+                           "empty body: send CSV (time,price) or JSON [{\"time\":..,\"price\":..}]");
+    /* The Content-Type says CSV or JSON; without one, the first byte decides (cost.c). */
+    const char *ct = req->content_type ? req->content_type : "";
+    size_t i = 0;
+    while (i < req->body_len && (req->body[i] == ' ' || req->body[i] == '\n' ||
+                                 req->body[i] == '\r' || req->body[i] == '\t'))
+        i++;
+    int looks_json = i < req->body_len && (req->body[i] == '[' || req->body[i] == '{');
+    if (strstr(ct, "json") && !looks_json)
+        return reply_error(out, 400, "bad_prices",
+                           "line 1: Content-Type is JSON but the body is not a JSON array or "
+                           "object");
+    if ((strstr(ct, "csv") || strstr(ct, "text/plain")) && looks_json)
+        return reply_error(out, 400, "bad_prices",
+                           "line 1: Content-Type is CSV but the body looks like JSON");
+    cost_dyns d = {0};
+    char err[COST_ERR_MAX];
+    if (cost_parse_dynamic(req->body, req->body_len, kind, &d, err, sizeof err) < 0)
+        return reply_error(out, 400, "bad_prices", "%s", err);
+    int rc = cost_db_save_dynamic(store_db(h->s), kind, &d, err, sizeof err);
+    if (rc < 0) {
+        cost_dyns_free(&d);
+        return reply_error(out, 500, "internal", "%s", err);
+    }
+    json_w w;
+    if (json_init_alloc(&w, 256, 4096, 0) < 0) {
+        cost_dyns_free(&d);
+        return internal(out, "prices", -ENOMEM);
+    }
+    char t[COST_TIME_MAX];
+    json_obj_begin(&w);
+    json_kv_str(&w, "kind", kind == COST_KIND_GAS ? "gas" : "power");
+    json_kv_int(&w, "imported", (int64_t)d.n);
+    cost_time_format(d.v[0].ts, t, sizeof t);
+    json_kv_str(&w, "from", t);
+    cost_time_format(d.v[d.n - 1].end, t, sizeof t);
+    json_kv_str(&w, "to", t);
+    json_obj_end(&w);
+    cost_dyns_free(&d);
+    if (reply_json(out, 200, &w) < 0)
+        return internal(out, "prices", -E2BIG);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Routing
+ * ------------------------------------------------------------------------------------------- */
+
+int history_route(void *user, const http_req *req, http_reply *out)
+{
+    history *h = user;
+    int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    if (strcmp(req->path, "/api/history") == 0 || strcmp(req->path, "/api/summary") == 0) {
+        if (!get) {
+            out->allow = "GET, HEAD, OPTIONS";
+            return reply_error(out, 405, "method_not_allowed", "only GET and HEAD are allowed");
+        }
+        return req->path[5] == 'h' ? ep_history(h, req, out) : ep_summary(h, req, out);
+    }
+    if (strcmp(req->path, "/api/prices") == 0) {
+        if (get)
+            return ep_prices_get(h, req, out);
+        if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0)
+            return ep_prices_put(h, req, out);
+        out->allow = "GET, HEAD, PUT, POST, OPTIONS";
+        return reply_error(out, 405, "method_not_allowed", "only GET, HEAD and PUT are allowed");
+    }
+    return 0;
+}
+
+history *history_new(store *s, const meters *ms, char *err, size_t cap)
+{
+    history *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, cap, "out of memory");
+        return NULL;
+    }
+    h->s = s;
+    h->ms = ms;
+    /* A read-only store cannot create tables; cost_db_load then treats them as empty. */
+    char why[COST_ERR_MAX];
+    if (cost_db_init(store_db(s), why, sizeof why) < 0 &&
+        !strstr(why, "readonly") && !strstr(why, "read-only")) {
+        snprintf(err, cap, "%s", why);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void history_free(history *h)
+{
+    free(h);
+}

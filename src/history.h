@@ -1,0 +1,37 @@
+/* history.h: the HTTP endpoints over the history store: GET /api/history (columnar JSON for
+ * charts, or CSV), GET /api/summary (a day, month or year with costs and peaks), and GET/PUT
+ * /api/prices (fixed and dynamic prices). */
+#ifndef P1D_HISTORY_H
+#define P1D_HISTORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cost.h"
+#include "http.h"
+#include "meter.h"
+#include "store.h"
+
+#define HISTORY_POINTS_MAX 100000       /* points of one /api/history response */
+#define HISTORY_BODY_MAX (64u << 20)    /* bytes of one generated response */
+#define HISTORY_PRICES_MAX 100000       /* dynamic prices listed by one GET /api/prices */
+#define HISTORY_ERR_MAX 256
+
+/* Ownership: created by history_new(), freed by history_free(). It borrows the store and the
+ * meter registry, which must outlive it; it is used from the daemon's loop thread only. */
+typedef struct history history;
+
+/* Creates the endpoints over store s (creating the price tables when the store is writable) and
+ * the live meters ms (for the default meter and the meters' own demand peaks; may be NULL).
+ * Returns NULL with a reason in err[cap]. */
+history *history_new(store *s, const meters *ms, char *err, size_t cap);
+/* Frees; accepts NULL. */
+void history_free(history *h);
+/* The http_route_fn for http_options.route: serves /api/history, /api/summary and /api/prices;
+ * returns 0 for any other path. user is the history. */
+int history_route(void *user, const http_req *req, http_reply *out);
+
+/* The step `step=auto` picks for [from, to): at most about 2,000 points (raw up to 2 hours). */
+store_step history_auto_step(int64_t from, int64_t to);
+
+#endif

@@ -1,0 +1,748 @@
+/* pub_mqtt.c: the MQTT publisher: libmosquitto driven by our epoll loop (never its own thread or
+ * blocking calls), per-field rate limits, Home Assistant discovery, outbox acknowledgements. */
+#define _GNU_SOURCE
+#include "pub_mqtt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+
+#include "log.h"
+#include "outbox.h"
+
+#define PM_FETCH_ROUNDS 16        /* outbox batches skimmed per meter per tick while catching up */
+#define PM_BACKOFF_MIN_MS 1000    /* first reconnect delay */
+#define PM_FLUSH_MS 500           /* how long shutdown waits to hand "offline" to the broker */
+
+/* Per meter: the newest values, what the broker last got, and the outbox acknowledgement state. */
+typedef struct pm_meter {
+    meter *m;                       /* registry entry (stable while the registry lives) */
+    pub_snapshot cur;               /* newest values known */
+    int have_cur;
+    uint64_t live_seq;              /* seq of the live sample cur came from; 0 = from the store */
+    uint8_t dirty[PUB_F_COUNT];     /* changed since last sent, waiting for its rate limit */
+    uint8_t sent_has[PUB_F_COUNT];  /* sent since this connection started */
+    int64_t sent_v[PUB_F_COUNT];
+    int64_t sent_ms[PUB_F_COUNT];   /* monotonic time it was sent */
+    uint8_t discovered[PUB_F_COUNT];
+    uint32_t device_hash;           /* of the device block the discovery configs carry */
+    int state_dirty;
+    int64_t state_ms;               /* last state message, monotonic; 0 none this connection */
+    int64_t ack_ts;                 /* newest point taken from the outbox */
+    int64_t acked_ts;               /* newest point acknowledged */
+    uint64_t unacked_points;        /* points taken from the outbox and not acknowledged yet */
+    unsigned inflight;              /* QoS 1 messages of this meter awaiting PUBACK */
+} pm_meter;
+
+typedef struct pm_inflight {
+    int mid;
+    pm_meter *pm;
+} pm_inflight;
+
+typedef struct pub_mqtt {
+    pub face;
+    loop *l;
+    meters *ms;
+    outbox *ob;                     /* NULL without a store: live readings only */
+    pub_mqtt_options o;
+    struct mosquitto *mosq;
+    loop_watch *watch;
+    int watch_fd;
+    uint32_t watch_ev;
+    loop_timer *tick;
+    int connected;                  /* CONNACK accepted */
+    int attempted;                  /* mosquitto_connect_async was called once */
+    int refused;                    /* the last CONNACK refused us (credentials) */
+    int down_logged;                /* the current outage has been logged */
+    int retry_planned;              /* conn_down ran; cleared by the next attempt */
+    int64_t backoff_ms;
+    int64_t next_connect_ms;        /* monotonic */
+    char status_topic[PUB_TOPIC_MAX];
+    char ha_status_topic[PUB_TOPIC_MAX];
+    pm_meter **pm;
+    size_t npm, cappm;
+    pm_inflight *infl;
+    size_t ninfl;
+    store_point *pts;
+    char *buf;                      /* PUB_PAYLOAD_MAX */
+    pub_status st;
+} pub_mqtt;
+
+void pub_mqtt_options_default(pub_mqtt_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->keepalive_ms = 60000;
+    snprintf(o->topic_prefix, sizeof o->topic_prefix, "p1d");
+    o->discovery = 1;
+    snprintf(o->discovery_prefix, sizeof o->discovery_prefix, "homeassistant");
+    o->retain = 1;
+    o->rate_ms[PUB_KIND_POWER] = 10000;
+    o->rate_ms[PUB_KIND_VOLTAGE] = 10000;
+    o->rate_ms[PUB_KIND_CURRENT] = 10000;
+    o->rate_ms[PUB_KIND_COUNTER] = 0;
+    o->state_ms = 10000;
+    o->reconnect_max_ms = 60000;
+}
+
+int pub_mqtt_options_from_config(const config *c, pub_mqtt_options *o)
+{
+    pub_mqtt_options_default(o);
+    snprintf(o->host, sizeof o->host, "%s", c->mqtt_host);
+    o->port = (unsigned)c->mqtt_port;
+    snprintf(o->username, sizeof o->username, "%s", c->mqtt_username);
+    snprintf(o->password, sizeof o->password, "%s", c->mqtt_password);
+    snprintf(o->password_file, sizeof o->password_file, "%s", c->mqtt_password_file);
+    snprintf(o->client_id, sizeof o->client_id, "%s", c->mqtt_client_id);
+    o->keepalive_ms = c->mqtt_keepalive;
+    o->tls = (int)c->mqtt_tls;
+    o->tls_insecure = (int)c->mqtt_tls_insecure;
+    snprintf(o->ca_file, sizeof o->ca_file, "%s", c->mqtt_ca_file);
+    snprintf(o->topic_prefix, sizeof o->topic_prefix, "%s", c->mqtt_topic_prefix);
+    o->discovery = (int)c->mqtt_discovery;
+    snprintf(o->discovery_prefix, sizeof o->discovery_prefix, "%s", c->mqtt_discovery_prefix);
+    o->qos = (int)c->mqtt_qos;
+    o->retain = (int)c->mqtt_retain;
+    o->rate_ms[PUB_KIND_POWER] = c->mqtt_rate_power;
+    o->rate_ms[PUB_KIND_VOLTAGE] = c->mqtt_rate_voltage;
+    o->rate_ms[PUB_KIND_CURRENT] = c->mqtt_rate_current;
+    o->rate_ms[PUB_KIND_COUNTER] = c->mqtt_rate_counter;
+    o->state_ms = c->mqtt_state_interval;
+    o->dsmr_reader = (int)c->mqtt_dsmr_reader;
+    snprintf(o->dsmr_meter, sizeof o->dsmr_meter, "%s", c->mqtt_dsmr_meter);
+    o->reconnect_max_ms = c->mqtt_reconnect_max;
+    return c->mqtt_enabled && c->mqtt_host[0];
+}
+
+static void set_error(pub_mqtt *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(pub_mqtt *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->st.last_error, sizeof p->st.last_error, fmt, ap);
+    va_end(ap);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The socket on our loop
+ * ------------------------------------------------------------------------------------------- */
+
+static void on_fd(void *user, int fd, uint32_t events);
+
+/* libmosquitto opens and closes its socket by itself (connect, reconnect, errors): follow it
+ * after every call into the library, and ask for EPOLLOUT only while it has bytes queued. */
+static void sync_watch(pub_mqtt *p)
+{
+    int fd = mosquitto_socket(p->mosq);
+    if (fd != p->watch_fd) {
+        loop_watch_del(p->watch);
+        p->watch = NULL;
+        p->watch_fd = -1;
+    }
+    if (fd < 0)
+        return;
+    uint32_t ev = EPOLLIN | (mosquitto_want_write(p->mosq) ? EPOLLOUT : 0);
+    if (!p->watch) {
+        p->watch = loop_watch_add(p->l, fd, ev, on_fd, p);
+        if (p->watch) {
+            p->watch_fd = fd;
+            p->watch_ev = ev;
+        }
+    } else if (ev != p->watch_ev && loop_watch_mod(p->watch, ev) == 0) {
+        p->watch_ev = ev;
+    }
+}
+
+static void schedule_reconnect(pub_mqtt *p)
+{
+    int64_t now = loop_now_ms();
+    if (p->refused) {
+        p->backoff_ms = p->o.reconnect_max_ms;
+    } else if (p->backoff_ms < PM_BACKOFF_MIN_MS) {
+        p->backoff_ms = PM_BACKOFF_MIN_MS;
+    }
+    /* Up to a quarter of jitter so many p1d instances do not reconnect in lockstep. */
+    int64_t jitter = p->backoff_ms / 4 > 0 ? (int64_t)(random() % (p->backoff_ms / 4 + 1)) : 0;
+    p->next_connect_ms = now + p->backoff_ms + jitter;
+    p->st.retry_in_ms = p->backoff_ms + jitter;
+    if (!p->refused) {
+        p->backoff_ms *= 2;
+        if (p->backoff_ms > p->o.reconnect_max_ms)
+            p->backoff_ms = p->o.reconnect_max_ms;
+    }
+}
+
+/* The connection is gone (or never came up): forget what is in flight (never acknowledged, so it
+ * is sent again) and plan the next attempt. Idempotent. */
+static void conn_down(pub_mqtt *p, int rc)
+{
+    if (p->retry_planned)
+        return;
+    p->retry_planned = 1;
+    int was = p->connected;
+    p->connected = 0;
+    for (size_t i = 0; i < p->npm; i++)
+        p->pm[i]->inflight = 0;
+    p->ninfl = 0;
+    if (was || !p->down_logged) {
+        if (p->refused) {
+            /* logged once by on_connect */
+        } else if (was) {
+            log_warn("mqtt: connection to %s:%u lost (%s); reconnecting", p->o.host, p->o.port,
+                     mosquitto_strerror(rc));
+        } else {
+            log_warn("mqtt: cannot connect to %s:%u (%s); retrying with backoff", p->o.host,
+                     p->o.port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        }
+        p->down_logged = 1;
+    }
+    if (!p->refused)
+        set_error(p, "%s", rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+    p->st.state = p->refused ? PUB_AUTH_FAILED : PUB_RETRYING;
+    schedule_reconnect(p);
+}
+
+static void connect_attempt(pub_mqtt *p)
+{
+    int rc;
+    p->retry_planned = 0;
+    if (!p->attempted) {
+        p->attempted = 1;
+        rc = mosquitto_connect_async(p->mosq, p->o.host, (int)p->o.port,
+                                     (int)(p->o.keepalive_ms / 1000));
+    } else {
+        rc = mosquitto_reconnect_async(p->mosq);
+    }
+    if (rc != MOSQ_ERR_SUCCESS) {
+        p->refused = 0;
+        conn_down(p, rc);
+    }
+    sync_watch(p);
+}
+
+static void on_fd(void *user, int fd, uint32_t events)
+{
+    pub_mqtt *p = user;
+    int rc = MOSQ_ERR_SUCCESS;
+    (void)fd;
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        rc = mosquitto_loop_read(p->mosq, 1);
+    if (rc == MOSQ_ERR_SUCCESS && (events & EPOLLOUT) && mosquitto_socket(p->mosq) >= 0)
+        rc = mosquitto_loop_write(p->mosq, 1);
+    if (rc != MOSQ_ERR_SUCCESS && mosquitto_socket(p->mosq) < 0)
+        conn_down(p, rc);
+    sync_watch(p);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Publishing
+ * ------------------------------------------------------------------------------------------- */
+
+static pm_meter *pm_get(pub_mqtt *p, meter *m)
+{
+    for (size_t i = 0; i < p->npm; i++)
+        if (p->pm[i]->m == m)
+            return p->pm[i];
+    if (p->npm == p->cappm) {
+        size_t cap = p->cappm ? p->cappm * 2 : 8;
+        pm_meter **n = realloc(p->pm, cap * sizeof *n);
+        if (!n)
+            return NULL;
+        p->pm = n;
+        p->cappm = cap;
+    }
+    pm_meter *pm = calloc(1, sizeof *pm);
+    if (!pm)
+        return NULL;
+    pm->m = m;
+    p->pm[p->npm++] = pm;
+    return pm;
+}
+
+static int publish(pub_mqtt *p, pm_meter *track, const char *topic, const char *payload,
+                   size_t len, int qos, int retain)
+{
+    int mid = 0;
+    int rc = mosquitto_publish(p->mosq, &mid, topic, (int)len, payload, qos, retain != 0);
+    p->st.requests++;
+    if (rc != MOSQ_ERR_SUCCESS) {
+        p->st.failures++;
+        set_error(p, "publish %s: %s", topic, mosquitto_strerror(rc));
+        log_debug("mqtt: publish %s: %s", topic, mosquitto_strerror(rc));
+        return -1;
+    }
+    if (qos > 0 && track && p->ninfl < PUB_MQTT_INFLIGHT_MAX) {
+        p->infl[p->ninfl].mid = mid;
+        p->infl[p->ninfl].pm = track;
+        p->ninfl++;
+        track->inflight++;
+    }
+    return 0;
+}
+
+static uint32_t device_hash(const pub_snapshot *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    const char *parts[3] = {s->manufacturer, s->model, s->version};
+    for (int i = 0; i < 3; i++)
+        for (const char *c = parts[i]; *c; c++)
+            h = (h ^ (uint8_t)*c) * 16777619u;
+    return h;
+}
+
+static int send_discovery(pub_mqtt *p, pm_meter *pm, pub_field f)
+{
+    char topic[PUB_TOPIC_MAX];
+    json_w w;
+    if (!pub_payload_discovery_topic(topic, sizeof topic, p->o.discovery_prefix, pm->m->name, f))
+        return -1;
+    json_init_fixed(&w, p->buf, PUB_PAYLOAD_MAX, 0);
+    pub_payload_discovery(&w, p->o.topic_prefix, p->status_topic, pm->m->name, &pm->cur, f);
+    if (!json_ok(&w))
+        return -1;
+    if (publish(p, NULL, topic, w.buf, w.len, 1, 1) < 0)
+        return -1;
+    pm->discovered[f] = 1;
+    return 0;
+}
+
+static const meter_sample *live_sample(const pm_meter *pm)
+{
+    const meter_sample *s = meter_latest(pm->m);
+    return s && s->seq == pm->live_seq ? s : NULL;
+}
+
+static int send_state(pub_mqtt *p, pm_meter *pm)
+{
+    char topic[PUB_TOPIC_MAX];
+    json_w w;
+    const meter_sample *live = live_sample(pm);
+    json_init_fixed(&w, p->buf, PUB_PAYLOAD_MAX, 0);
+    pub_payload_state(&w, &pm->cur, live ? &live->reading : NULL);
+    snprintf(topic, sizeof topic, "%s/%s/state", p->o.topic_prefix, pm->m->name);
+    if (json_ok(&w) && publish(p, pm, topic, w.buf, w.len, p->o.qos, p->o.retain) < 0)
+        return -1;
+    int is_dsmr = p->o.dsmr_reader &&
+                  (p->o.dsmr_meter[0] ? strcmp(p->o.dsmr_meter, pm->m->name) == 0
+                                      : p->ms->n > 0 && p->ms->list[0] == pm->m);
+    for (int i = 0; is_dsmr && i < pub_payload_dsmr_count(); i++) {
+        const char *name;
+        char val[PUB_VALUE_MAX];
+        size_t n = pub_payload_dsmr(&pm->cur, i, &name, val, sizeof val);
+        if (n == 0)
+            continue;
+        snprintf(topic, sizeof topic, "dsmr/reading/%s", name);
+        if (publish(p, pm, topic, val, n, p->o.qos, p->o.retain) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Sends what changed and whose rate limit allows it (the trailing value of a held field goes out
+ * once its interval has passed, even when no newer reading comes). Returns 0 or -1. */
+static int publish_dirty(pub_mqtt *p, pm_meter *pm, int64_t now)
+{
+    char topic[PUB_TOPIC_MAX], val[PUB_VALUE_MAX];
+    if (!pm->have_cur)
+        return 0;
+    uint32_t dh = device_hash(&pm->cur);
+    if (dh != pm->device_hash) {
+        memset(pm->discovered, 0, sizeof pm->discovered);
+        pm->device_hash = dh;
+    }
+    for (int f = 0; f < PUB_F_COUNT; f++) {
+        if (!pm->dirty[f])
+            continue;
+        if (!pm->cur.has[f]) {
+            pm->dirty[f] = 0;
+            continue;
+        }
+        const pub_field_info *fi = pub_payload_field((pub_field)f);
+        if (pm->sent_has[f] && now - pm->sent_ms[f] < p->o.rate_ms[fi->kind])
+            continue;
+        if (p->o.discovery && !pm->discovered[f] && send_discovery(p, pm, (pub_field)f) < 0)
+            return -1;
+        size_t n = pub_payload_value(&pm->cur, (pub_field)f, val, sizeof val);
+        snprintf(topic, sizeof topic, "%s/%s/%s", p->o.topic_prefix, pm->m->name, fi->name);
+        if (n && publish(p, pm, topic, val, n, p->o.qos, p->o.retain) < 0)
+            return -1;
+        pm->sent_has[f] = 1;
+        pm->sent_v[f] = pm->cur.v[f];
+        pm->sent_ms[f] = now;
+        pm->dirty[f] = 0;
+    }
+    if (pm->state_dirty && (pm->state_ms == 0 || now - pm->state_ms >= p->o.state_ms)) {
+        if (send_state(p, pm) < 0)
+            return -1;
+        pm->state_dirty = 0;
+        pm->state_ms = now;
+    }
+    return 0;
+}
+
+static void merge(pm_meter *pm, const pub_snapshot *s)
+{
+    for (int f = 0; f < PUB_F_COUNT; f++)
+        if (s->has[f] && (!pm->sent_has[f] || pm->sent_v[f] != s->v[f]))
+            pm->dirty[f] = 1;
+    /* A stored point carries no device facts; keep the ones a live reading gave. */
+    if (!s->manufacturer[0] && pm->have_cur) {
+        pub_snapshot keep = *s;
+        memcpy(keep.manufacturer, pm->cur.manufacturer, sizeof keep.manufacturer);
+        memcpy(keep.model, pm->cur.model, sizeof keep.model);
+        memcpy(keep.version, pm->cur.version, sizeof keep.version);
+        pm->cur = keep;
+    } else {
+        pm->cur = *s;
+    }
+    pm->have_cur = 1;
+    pm->state_dirty = 1;
+}
+
+static void try_ack(pub_mqtt *p, pm_meter *pm)
+{
+    if (!p->ob || pm->inflight > 0 || pm->ack_ts <= pm->acked_ts)
+        return;
+    int rc = outbox_ack(p->ob, pm->m->name, pm->ack_ts);
+    if (rc < 0) {
+        set_error(p, "outbox: %s", strerror(-rc));
+        log_warn("mqtt: %s: cannot record the delivery: %s", pm->m->name, strerror(-rc));
+        return;
+    }
+    pm->acked_ts = pm->ack_ts;
+    p->st.delivered += pm->unacked_points;
+    pm->unacked_points = 0;
+    p->st.last_ok_ms = loop_wall_ms();
+}
+
+static int64_t sample_ts(const meter_sample *s)
+{
+    int64_t t;
+    if (s->reading.has_time && s->reading.time.valid && p1_time_to_unix(&s->reading.time, &t) == 0)
+        return t;
+    return s->received_ms / 1000;
+}
+
+/* Takes the newest point of m from the outbox (skimming a backlog: for MQTT only the newest value
+ * of each field matters) and the newest live reading, and publishes what changed. */
+static void process(pub_mqtt *p, meter *m, int64_t now)
+{
+    pm_meter *pm = pm_get(p, m);
+    if (!pm)
+        return;
+    int have_point = 0;
+    store_point newest;
+    for (int round = 0; p->ob && round < PM_FETCH_ROUNDS; round++) {
+        int n = outbox_fetch(p->ob, m->name, p->pts, OUTBOX_BATCH_MAX);
+        if (n <= 0)
+            break;
+        newest = p->pts[n - 1];
+        have_point = 1;
+        if (newest.ts > pm->ack_ts) {
+            pm->ack_ts = newest.ts;
+            pm->unacked_points += (uint64_t)n;
+        }
+        if (n < OUTBOX_BATCH_MAX)
+            break;
+        /* A full batch: everything but its newest point is superseded; acknowledge it to see
+         * further (the newest stays unacknowledged until the broker has it). */
+        if (outbox_ack(p->ob, m->name, p->pts[n - 2].ts) < 0)
+            break;
+        p->st.delivered += (uint64_t)n - 1;
+        pm->unacked_points -= pm->unacked_points >= (uint64_t)n - 1 ? (uint64_t)n - 1 : 0;
+        pm->acked_ts = p->pts[n - 2].ts;
+    }
+    const meter_sample *live = meter_latest(m);
+    pub_snapshot s;
+    if (live && live->seq != pm->live_seq) {
+        pub_payload_from_reading(&s, &live->reading, sample_ts(live));
+        pm->live_seq = live->seq;
+        merge(pm, &s);
+    } else if (!live && have_point && (!pm->have_cur || newest.ts > pm->cur.ts)) {
+        pub_payload_from_point(&s, &newest);
+        merge(pm, &s);
+    }
+    if (publish_dirty(p, pm, now) == 0)
+        try_ack(p, pm);
+}
+
+static void reset_session(pub_mqtt *p)
+{
+    for (size_t i = 0; i < p->npm; i++) {
+        pm_meter *pm = p->pm[i];
+        memset(pm->discovered, 0, sizeof pm->discovered);
+        memset(pm->sent_has, 0, sizeof pm->sent_has);
+        pm->state_ms = 0;
+        if (pm->have_cur) {
+            for (int f = 0; f < PUB_F_COUNT; f++)
+                pm->dirty[f] = pm->cur.has[f];
+            pm->state_dirty = 1;
+        }
+    }
+}
+
+static void on_tick(void *user)
+{
+    pub_mqtt *p = user;
+    int64_t now = loop_now_ms();
+    if (mosquitto_socket(p->mosq) >= 0) {
+        int rc = mosquitto_loop_misc(p->mosq);
+        if (rc != MOSQ_ERR_SUCCESS && mosquitto_socket(p->mosq) < 0)
+            conn_down(p, rc);
+    } else if (now >= p->next_connect_ms) {
+        connect_attempt(p);
+    }
+    if (p->connected) {
+        p->st.retry_in_ms = 0;
+        for (size_t i = 0; i < p->ms->n && p->connected; i++) {
+            if (p->ninfl + PUB_F_COUNT + 32 > PUB_MQTT_INFLIGHT_MAX)
+                break; /* the broker is slow to acknowledge; the rest waits for the next tick */
+            process(p, p->ms->list[i], now);
+        }
+    } else if (p->next_connect_ms > now) {
+        p->st.retry_in_ms = p->next_connect_ms - now;
+    }
+    sync_watch(p);
+    loop_timer_arm(p->tick, PUB_MQTT_TICK_MS);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * libmosquitto callbacks (called from inside mosquitto_loop_read/write/misc)
+ * ------------------------------------------------------------------------------------------- */
+
+static void on_connect(struct mosquitto *mosq, void *user, int rc)
+{
+    pub_mqtt *p = user;
+    (void)mosq;
+    if (rc != 0) {
+        if (!p->refused)
+            log_error("mqtt: %s:%u refused the connection: %s; retrying every %" PRId64
+                      " s, nothing is lost meanwhile",
+                      p->o.host, p->o.port, mosquitto_connack_string(rc),
+                      p->o.reconnect_max_ms / 1000);
+        set_error(p, "%s", mosquitto_connack_string(rc));
+        p->refused = 1;
+        p->down_logged = 1;
+        p->st.state = PUB_AUTH_FAILED;
+        return;
+    }
+    log_info("mqtt: connected to %s:%u%s", p->o.host, p->o.port, p->o.tls ? " (TLS)" : "");
+    p->connected = 1;
+    p->refused = 0;
+    p->down_logged = 0;
+    p->backoff_ms = PM_BACKOFF_MIN_MS;
+    p->st.state = PUB_SENDING;
+    p->st.last_error[0] = '\0';
+    publish(p, NULL, p->status_topic, "online", 6, 1, 1);
+    if (p->o.discovery)
+        mosquitto_subscribe(p->mosq, NULL, p->ha_status_topic, 1);
+    reset_session(p);
+    loop_timer_arm(p->tick, 0);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *user, int rc)
+{
+    pub_mqtt *p = user;
+    (void)mosq;
+    conn_down(p, rc);
+}
+
+static void on_publish(struct mosquitto *mosq, void *user, int mid)
+{
+    pub_mqtt *p = user;
+    (void)mosq;
+    for (size_t i = 0; i < p->ninfl; i++) {
+        if (p->infl[i].mid != mid)
+            continue;
+        pm_meter *pm = p->infl[i].pm;
+        p->infl[i] = p->infl[--p->ninfl];
+        if (pm->inflight > 0 && --pm->inflight == 0)
+            try_ack(p, pm);
+        return;
+    }
+}
+
+static void on_message(struct mosquitto *mosq, void *user, const struct mosquitto_message *msg)
+{
+    pub_mqtt *p = user;
+    (void)mosq;
+    if (strcmp(msg->topic, p->ha_status_topic) == 0 && msg->payloadlen == 6 &&
+        memcmp(msg->payload, "online", 6) == 0) {
+        log_info("mqtt: Home Assistant is online; sending discovery and states again");
+        reset_session(p);
+        loop_timer_arm(p->tick, 0);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The pub face
+ * ------------------------------------------------------------------------------------------- */
+
+static int mqtt_lag(void *impl, const char *meter_name, outbox_lag *out)
+{
+    pub_mqtt *p = impl;
+    return p->ob ? outbox_lag_get(p->ob, meter_name, out) : -ENOENT;
+}
+
+static void mqtt_status(void *impl, pub_status *out)
+{
+    pub_mqtt *p = impl;
+    *out = p->st;
+}
+
+/* Says goodbye properly: "offline" on the status topic (a clean DISCONNECT discards the will), then
+ * DISCONNECT, waiting at most PM_FLUSH_MS for the socket. */
+static void flush_goodbye(pub_mqtt *p)
+{
+    if (!p->connected)
+        return;
+    publish(p, NULL, p->status_topic, "offline", 7, 1, 1);
+    p->connected = 0;
+    p->retry_planned = 1; /* the disconnect callback must not plan a reconnect */
+    mosquitto_disconnect(p->mosq);
+    int64_t end = loop_now_ms() + PM_FLUSH_MS;
+    while (mosquitto_socket(p->mosq) >= 0 && mosquitto_want_write(p->mosq) &&
+           loop_now_ms() < end) {
+        struct pollfd pfd = {.fd = mosquitto_socket(p->mosq), .events = POLLOUT};
+        if (poll(&pfd, 1, 50) > 0 && mosquitto_loop_write(p->mosq, 1) != MOSQ_ERR_SUCCESS)
+            break;
+    }
+}
+
+static void mqtt_free(void *impl)
+{
+    pub_mqtt *p = impl;
+    if (!p)
+        return;
+    if (p->mosq) {
+        flush_goodbye(p);
+        loop_watch_del(p->watch);
+        mosquitto_destroy(p->mosq);
+        mosquitto_lib_cleanup();
+    }
+    loop_timer_del(p->tick);
+    outbox_free(p->ob);
+    for (size_t i = 0; i < p->npm; i++)
+        free(p->pm[i]);
+    free(p->pm);
+    free(p->infl);
+    free(p->pts);
+    free(p->buf);
+    free(p);
+}
+
+static int read_secret(const char *path, char *out, size_t cap, char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errcap, "mqtt: password_file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[PUB_MQTT_STR_MAX + 2];
+    int ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    size_t n = ok ? strcspn(line, "\r\n") : 0;
+    if (!ok || n >= cap) {
+        snprintf(err, errcap, "mqtt: password_file %s: %s", path,
+                 ok ? "first line too long" : "empty");
+        return -1;
+    }
+    memcpy(out, line, n);
+    out[n] = '\0';
+    return 0;
+}
+
+pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char *err, size_t cap)
+{
+    pub_mqtt *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, cap, "mqtt: out of memory");
+        return NULL;
+    }
+    p->l = l;
+    p->ms = ms;
+    p->o = *o;
+    p->watch_fd = -1;
+    p->face.name = "mqtt";
+    p->face.impl = p;
+    p->face.lag = mqtt_lag;
+    p->face.status = mqtt_status;
+    p->face.free = mqtt_free;
+    p->st.state = PUB_RETRYING;
+    if (p->o.port == 0)
+        p->o.port = p->o.tls ? 8883 : 1883;
+    if (p->o.qos < 0 || p->o.qos > 1)
+        p->o.qos = 1;
+    snprintf(p->status_topic, sizeof p->status_topic, "%s/status", p->o.topic_prefix);
+    snprintf(p->ha_status_topic, sizeof p->ha_status_topic, "%s/status", p->o.discovery_prefix);
+    if (p->o.password_file[0] &&
+        read_secret(p->o.password_file, p->o.password, sizeof p->o.password, err, cap) < 0)
+        goto fail;
+    p->infl = calloc(PUB_MQTT_INFLIGHT_MAX, sizeof *p->infl);
+    p->buf = malloc(PUB_PAYLOAD_MAX);
+    p->pts = s ? calloc(OUTBOX_BATCH_MAX, sizeof *p->pts) : NULL;
+    p->tick = loop_timer_new(l, on_tick, p);
+    if (!p->infl || !p->buf || (s && !p->pts) || !p->tick) {
+        snprintf(err, cap, "mqtt: out of memory");
+        goto fail;
+    }
+    if (s) {
+        char why[STORE_ERR_MAX];
+        p->ob = outbox_new(s, "mqtt", OUTBOX_EVERY, 0, loop_wall_ms() / 1000, why, sizeof why);
+        if (!p->ob) {
+            snprintf(err, cap, "mqtt: outbox: %s", why);
+            goto fail;
+        }
+    }
+    mosquitto_lib_init();
+    char id[PUB_MQTT_STR_MAX];
+    if (p->o.client_id[0]) {
+        snprintf(id, sizeof id, "%s", p->o.client_id);
+    } else {
+        char host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = '\0';
+        snprintf(id, sizeof id, "p1d-%s-%ld", host, (long)getpid());
+    }
+    p->mosq = mosquitto_new(id, true, p);
+    if (!p->mosq) {
+        snprintf(err, cap, "mqtt: cannot create the client: %s", strerror(errno));
+        mosquitto_lib_cleanup();
+        goto fail;
+    }
+    mosquitto_int_option(p->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_connect_callback_set(p->mosq, on_connect);
+    mosquitto_disconnect_callback_set(p->mosq, on_disconnect);
+    mosquitto_publish_callback_set(p->mosq, on_publish);
+    mosquitto_message_callback_set(p->mosq, on_message);
+    int rc = mosquitto_will_set(p->mosq, p->status_topic, 7, "offline", 1, true);
+    if (rc == MOSQ_ERR_SUCCESS && p->o.username[0])
+        rc = mosquitto_username_pw_set(p->mosq, p->o.username,
+                                       p->o.password[0] ? p->o.password : NULL);
+    if (rc == MOSQ_ERR_SUCCESS && p->o.tls) {
+        rc = mosquitto_tls_set(p->mosq, p->o.ca_file[0] ? p->o.ca_file : NULL,
+                               p->o.ca_file[0] ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
+        if (rc == MOSQ_ERR_SUCCESS)
+            rc = mosquitto_tls_insecure_set(p->mosq, p->o.tls_insecure != 0);
+    }
+    if (rc != MOSQ_ERR_SUCCESS) {
+        snprintf(err, cap, "mqtt: %s", mosquitto_strerror(rc));
+        goto fail;
+    }
+    log_info("mqtt: publishing to %s:%u under %s/METER/...%s%s%s", p->o.host, p->o.port, p->o.topic_prefix,
+             p->ob ? " through the outbox" : " (live readings only, no --db)",
+             p->o.discovery ? ", Home Assistant discovery under " : "",
+             p->o.discovery ? p->o.discovery_prefix : "");
+    loop_timer_arm(p->tick, 0);
+    return &p->face;
+fail:
+    mqtt_free(p);
+    return NULL;
+}

@@ -1,0 +1,516 @@
+/* pub_payload.c: published fields of readings and stored points, and the MQTT / Home Assistant /
+ * dsmr-reader / InfluxDB payloads built from them. */
+#define _GNU_SOURCE
+#include "pub_payload.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "reading_json.h"
+
+#define M3 "m\xc2\xb3" /* HA wants the superscript three (U+00B3), not "m3" */
+
+static const pub_field_info fields[PUB_F_COUNT] = {
+    [PUB_F_POWER] = {"power_w", "Power", "W", "power", "measurement", 0, PUB_KIND_POWER},
+    [PUB_F_POWER_IMPORT] = {"power_import_w", "Power import", "W", "power", "measurement", 0,
+                            PUB_KIND_POWER},
+    [PUB_F_POWER_EXPORT] = {"power_export_w", "Power export", "W", "power", "measurement", 0,
+                            PUB_KIND_POWER},
+    [PUB_F_ENERGY_IMPORT] = {"energy_import_kwh", "Energy import", "kWh", "energy",
+                             "total_increasing", 3, PUB_KIND_COUNTER},
+    [PUB_F_ENERGY_IMPORT_T1] = {"energy_import_t1_kwh", "Energy import tariff 1", "kWh", "energy",
+                                "total_increasing", 3, PUB_KIND_COUNTER},
+    [PUB_F_ENERGY_IMPORT_T2] = {"energy_import_t2_kwh", "Energy import tariff 2", "kWh", "energy",
+                                "total_increasing", 3, PUB_KIND_COUNTER},
+    [PUB_F_ENERGY_EXPORT] = {"energy_export_kwh", "Energy export", "kWh", "energy",
+                             "total_increasing", 3, PUB_KIND_COUNTER},
+    [PUB_F_ENERGY_EXPORT_T1] = {"energy_export_t1_kwh", "Energy export tariff 1", "kWh", "energy",
+                                "total_increasing", 3, PUB_KIND_COUNTER},
+    [PUB_F_ENERGY_EXPORT_T2] = {"energy_export_t2_kwh", "Energy export tariff 2", "kWh", "energy",
+                                "total_increasing", 3, PUB_KIND_COUNTER},
+    [PUB_F_POWER_L1] = {"power_l1_w", "Power L1", "W", "power", "measurement", 0, PUB_KIND_POWER},
+    [PUB_F_POWER_L2] = {"power_l2_w", "Power L2", "W", "power", "measurement", 0, PUB_KIND_POWER},
+    [PUB_F_POWER_L3] = {"power_l3_w", "Power L3", "W", "power", "measurement", 0, PUB_KIND_POWER},
+    [PUB_F_VOLTAGE_L1] = {"voltage_l1_v", "Voltage L1", "V", "voltage", "measurement", 1,
+                          PUB_KIND_VOLTAGE},
+    [PUB_F_VOLTAGE_L2] = {"voltage_l2_v", "Voltage L2", "V", "voltage", "measurement", 1,
+                          PUB_KIND_VOLTAGE},
+    [PUB_F_VOLTAGE_L3] = {"voltage_l3_v", "Voltage L3", "V", "voltage", "measurement", 1,
+                          PUB_KIND_VOLTAGE},
+    [PUB_F_CURRENT_L1] = {"current_l1_a", "Current L1", "A", "current", "measurement", 2,
+                          PUB_KIND_CURRENT},
+    [PUB_F_CURRENT_L2] = {"current_l2_a", "Current L2", "A", "current", "measurement", 2,
+                          PUB_KIND_CURRENT},
+    [PUB_F_CURRENT_L3] = {"current_l3_a", "Current L3", "A", "current", "measurement", 2,
+                          PUB_KIND_CURRENT},
+    [PUB_F_GAS] = {"gas_m3", "Gas", M3, "gas", "total_increasing", 3, PUB_KIND_COUNTER},
+    [PUB_F_WATER] = {"water_m3", "Water", M3, "water", "total_increasing", 3, PUB_KIND_COUNTER},
+    [PUB_F_TARIFF] = {"tariff", "Tariff", NULL, NULL, NULL, 0, PUB_KIND_COUNTER},
+};
+
+const pub_field_info *pub_payload_field(pub_field f)
+{
+    return &fields[f < PUB_F_COUNT ? f : 0];
+}
+
+static void set(pub_snapshot *s, pub_field f, int64_t v)
+{
+    s->has[f] = 1;
+    s->v[f] = v;
+}
+
+/* micro-units -> the field's scale, rounding half away from zero. */
+static int64_t from_micro(p1_micro v, int decimals)
+{
+    int64_t div = 1;
+    for (int i = decimals; i < 6; i++)
+        div *= 10;
+    return v >= 0 ? (v + div / 2) / div : -((-v + div / 2) / div);
+}
+
+static void set_micro(pub_snapshot *s, pub_field f, p1_micro v)
+{
+    if (v != P1_ABSENT)
+        set(s, f, from_micro(v, fields[f].decimals));
+}
+
+static void copy_bounded(char *dst, size_t cap, const char *src, size_t n)
+{
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* The header starts with a three-letter flag id (manufacturer), a baud-rate character, and from
+ * DSMR 4 on "\2" or similar; the rest is the meter's own model text. */
+static void device_from_header(pub_snapshot *s, const p1_reading *r)
+{
+    static const struct {
+        const char *id, *name;
+    } makers[] = {
+        {"ISK", "Iskraemeco"}, {"KFM", "Kaifa"},      {"XMX", "Landis+Gyr"},
+        {"KMP", "Kamstrup"},   {"SAG", "Sagemcom"},   {"ENE", "Sagemcom"},
+        {"FLU", "Fluvius"},    {"ZIV", "ZIV"},        {"EIT", "EasyMeter"},
+        {"EMH", "EMH"},        {"LGF", "Landis+Gyr"}, {"SMR", "Landis+Gyr"},
+    };
+    const char *h = r->header;
+    size_t n = strnlen(h, sizeof r->header);
+    if (n >= 3) {
+        char id[4];
+        for (int i = 0; i < 3; i++)
+            id[i] = (char)(h[i] >= 'a' && h[i] <= 'z' ? h[i] - 32 : h[i]);
+        id[3] = '\0';
+        copy_bounded(s->manufacturer, sizeof s->manufacturer, id, 3);
+        for (size_t i = 0; i < sizeof makers / sizeof makers[0]; i++)
+            if (strcmp(makers[i].id, id) == 0)
+                copy_bounded(s->manufacturer, sizeof s->manufacturer, makers[i].name,
+                             strlen(makers[i].name));
+        size_t at = n >= 4 ? 4 : n;
+        if (at + 1 < n && h[at] == '\\')
+            at += 2;
+        copy_bounded(s->model, sizeof s->model, h + at, n - at);
+    }
+    const char *v = r->version;
+    size_t vl = strnlen(v, sizeof r->version);
+    if (vl == 2 && v[0] >= '0' && v[0] <= '9' && v[1] >= '0' && v[1] <= '9')
+        snprintf(s->version, sizeof s->version, "DSMR %c.%c", v[0], v[1]);
+    else
+        copy_bounded(s->version, sizeof s->version, v, vl);
+}
+
+void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)
+{
+    memset(s, 0, sizeof *s);
+    s->ts = ts;
+    set_micro(s, PUB_F_ENERGY_IMPORT, r->import_total);
+    set_micro(s, PUB_F_ENERGY_IMPORT_T1, r->import[1]);
+    set_micro(s, PUB_F_ENERGY_IMPORT_T2, r->import[2]);
+    set_micro(s, PUB_F_ENERGY_EXPORT, r->export_total);
+    set_micro(s, PUB_F_ENERGY_EXPORT_T1, r->export_[1]);
+    set_micro(s, PUB_F_ENERGY_EXPORT_T2, r->export_[2]);
+    /* kW (micro) to W is micro / 1000: the field has 0 decimals of W = 3 decimals of kW. */
+    if (r->power_net != P1_ABSENT)
+        set(s, PUB_F_POWER, from_micro(r->power_net, 3));
+    if (r->power_import != P1_ABSENT)
+        set(s, PUB_F_POWER_IMPORT, from_micro(r->power_import, 3));
+    if (r->power_export != P1_ABSENT)
+        set(s, PUB_F_POWER_EXPORT, from_micro(r->power_export, 3));
+    for (int i = 0; i < 3 && i < r->nphases; i++) {
+        const p1_phase *ph = &r->phase[i];
+        if (ph->power_import != P1_ABSENT || ph->power_export != P1_ABSENT) {
+            p1_micro net = (ph->power_import != P1_ABSENT ? ph->power_import : 0) -
+                           (ph->power_export != P1_ABSENT ? ph->power_export : 0);
+            set(s, (pub_field)(PUB_F_POWER_L1 + i), from_micro(net, 3));
+        }
+        set_micro(s, (pub_field)(PUB_F_VOLTAGE_L1 + i), ph->voltage);
+        set_micro(s, (pub_field)(PUB_F_CURRENT_L1 + i), ph->current);
+    }
+    int g = p1_reading_mbus_find(r, P1_MEDIUM_GAS);
+    if (g >= 0 && r->mbus[g].value != P1_ABSENT) {
+        set_micro(s, PUB_F_GAS, r->mbus[g].value);
+        int64_t t;
+        if (p1_time_to_unix(&r->mbus[g].time, &t) == 0)
+            s->gas_ts = t;
+    }
+    int wi = p1_reading_mbus_find(r, P1_MEDIUM_WATER);
+    if (wi >= 0 && r->mbus[wi].value != P1_ABSENT)
+        set_micro(s, PUB_F_WATER, r->mbus[wi].value);
+    if (r->tariff >= 0)
+        set(s, PUB_F_TARIFF, r->tariff);
+    device_from_header(s, r);
+}
+
+static int64_t stat_mean(const store_stat *st)
+{
+    /* Integer mean rounded half away from zero, like the store's own means. */
+    return st->sum >= 0 ? (st->sum + st->n / 2) / st->n : -((-st->sum + st->n / 2) / st->n);
+}
+
+void pub_payload_from_point(pub_snapshot *s, const store_point *p)
+{
+    static const struct {
+        int e;
+        pub_field f;
+    } counters[] = {
+        {STORE_E_IMPORT, PUB_F_ENERGY_IMPORT},       {STORE_E_IMPORT_T1, PUB_F_ENERGY_IMPORT_T1},
+        {STORE_E_IMPORT_T2, PUB_F_ENERGY_IMPORT_T2}, {STORE_E_EXPORT, PUB_F_ENERGY_EXPORT},
+        {STORE_E_EXPORT_T1, PUB_F_ENERGY_EXPORT_T1}, {STORE_E_EXPORT_T2, PUB_F_ENERGY_EXPORT_T2},
+        {STORE_E_GAS, PUB_F_GAS},                    {STORE_E_WATER, PUB_F_WATER},
+    };
+    static const struct {
+        int q;
+        pub_field f;
+    } quantities[] = {
+        {STORE_Q_POWER, PUB_F_POWER},           {STORE_Q_POWER_L1, PUB_F_POWER_L1},
+        {STORE_Q_POWER_L2, PUB_F_POWER_L2},     {STORE_Q_POWER_L3, PUB_F_POWER_L3},
+        {STORE_Q_VOLTAGE_L1, PUB_F_VOLTAGE_L1}, {STORE_Q_VOLTAGE_L2, PUB_F_VOLTAGE_L2},
+        {STORE_Q_VOLTAGE_L3, PUB_F_VOLTAGE_L3}, {STORE_Q_CURRENT_L1, PUB_F_CURRENT_L1},
+        {STORE_Q_CURRENT_L2, PUB_F_CURRENT_L2}, {STORE_Q_CURRENT_L3, PUB_F_CURRENT_L3},
+    };
+    memset(s, 0, sizeof *s);
+    s->ts = p->ts;
+    for (size_t i = 0; i < sizeof counters / sizeof counters[0]; i++)
+        if (p->counter[counters[i].e] != STORE_NULL)
+            set(s, counters[i].f, p->counter[counters[i].e]);
+    for (size_t i = 0; i < sizeof quantities / sizeof quantities[0]; i++)
+        if (p->q[quantities[i].q].n > 0)
+            set(s, quantities[i].f, stat_mean(&p->q[quantities[i].q]));
+    /* The store keeps net power only; a P1 meter imports or exports at one time, never both. */
+    if (s->has[PUB_F_POWER]) {
+        int64_t net = s->v[PUB_F_POWER];
+        set(s, PUB_F_POWER_IMPORT, net > 0 ? net : 0);
+        set(s, PUB_F_POWER_EXPORT, net < 0 ? -net : 0);
+    }
+    if (p->tariff >= 0)
+        set(s, PUB_F_TARIFF, p->tariff);
+}
+
+/* Writes v / 10^decimals exactly, without trailing fractional zeros. */
+static size_t format_scaled(int64_t v, int decimals, int trim, char *out, size_t cap)
+{
+    uint64_t mag = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    uint64_t div = 1;
+    for (int i = 0; i < decimals; i++)
+        div *= 10;
+    uint64_t ip = mag / div, fp = mag % div;
+    int n;
+    if (decimals == 0 || (trim && fp == 0)) {
+        n = snprintf(out, cap, "%s%" PRIu64, v < 0 ? "-" : "", ip);
+    } else {
+        int d = decimals;
+        while (trim && d > 0 && fp % 10 == 0) {
+            fp /= 10;
+            d--;
+        }
+        n = snprintf(out, cap, "%s%" PRIu64 ".%0*" PRIu64, v < 0 ? "-" : "", ip, d, fp);
+    }
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+size_t pub_payload_value(const pub_snapshot *s, pub_field f, char *out, size_t cap)
+{
+    if (f >= PUB_F_COUNT || !s->has[f] || cap == 0)
+        return 0;
+    return format_scaled(s->v[f], fields[f].decimals, 1, out, cap);
+}
+
+static void kv_field(json_w *w, const char *key, const pub_snapshot *s, pub_field f)
+{
+    if (s->has[f])
+        json_kv_fixed_trim(w, key, s->v[f], fields[f].decimals);
+}
+
+void pub_payload_state(json_w *w, const pub_snapshot *s, const p1_reading *r)
+{
+    if (r) {
+        reading_json_reading(w, r);
+        return;
+    }
+    json_obj_begin(w);
+    json_kv_int(w, "time_unix", s->ts);
+    if (s->has[PUB_F_TARIFF])
+        json_kv_int(w, "tariff", s->v[PUB_F_TARIFF]);
+    kv_field(w, "import_kwh", s, PUB_F_ENERGY_IMPORT);
+    kv_field(w, "export_kwh", s, PUB_F_ENERGY_EXPORT);
+    for (int dir = 0; dir < 2; dir++) {
+        pub_field t1 = dir ? PUB_F_ENERGY_EXPORT_T1 : PUB_F_ENERGY_IMPORT_T1;
+        if (!s->has[t1] && !s->has[t1 + 1])
+            continue;
+        json_key(w, dir ? "export_tariff_kwh" : "import_tariff_kwh");
+        json_obj_begin(w);
+        kv_field(w, "1", s, t1);
+        kv_field(w, "2", s, (pub_field)(t1 + 1));
+        json_obj_end(w);
+    }
+    kv_field(w, "power_import_w", s, PUB_F_POWER_IMPORT);
+    kv_field(w, "power_export_w", s, PUB_F_POWER_EXPORT);
+    kv_field(w, "power_net_w", s, PUB_F_POWER);
+    int nph = 0;
+    for (int i = 0; i < 3; i++)
+        if (s->has[PUB_F_POWER_L1 + i] || s->has[PUB_F_VOLTAGE_L1 + i] ||
+            s->has[PUB_F_CURRENT_L1 + i])
+            nph = i + 1;
+    if (nph > 0) {
+        json_key(w, "phases");
+        json_arr_begin(w);
+        for (int i = 0; i < nph; i++) {
+            json_obj_begin(w);
+            json_kv_int(w, "phase", i + 1);
+            kv_field(w, "voltage_v", s, (pub_field)(PUB_F_VOLTAGE_L1 + i));
+            kv_field(w, "current_a", s, (pub_field)(PUB_F_CURRENT_L1 + i));
+            if (s->has[PUB_F_POWER_L1 + i]) {
+                int64_t net = s->v[PUB_F_POWER_L1 + i];
+                json_kv_int(w, "power_import_w", net > 0 ? net : 0);
+                json_kv_int(w, "power_export_w", net < 0 ? -net : 0);
+            }
+            json_obj_end(w);
+        }
+        json_arr_end(w);
+    }
+    if (s->has[PUB_F_GAS] || s->has[PUB_F_WATER]) {
+        json_key(w, "mbus");
+        json_arr_begin(w);
+        for (int i = 0; i < 2; i++) {
+            pub_field f = i ? PUB_F_WATER : PUB_F_GAS;
+            if (!s->has[f])
+                continue;
+            json_obj_begin(w);
+            json_kv_str(w, "medium", i ? "water" : "gas");
+            kv_field(w, "value", s, f);
+            json_kv_str(w, "unit", "m3");
+            json_obj_end(w);
+        }
+        json_arr_end(w);
+    }
+    json_obj_end(w);
+}
+
+size_t pub_payload_discovery_topic(char *out, size_t cap, const char *disc_prefix,
+                                   const char *meter, pub_field f)
+{
+    int n = snprintf(out, cap, "%s/sensor/p1d_%s/%s/config", disc_prefix, meter,
+                     pub_payload_field(f)->name);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topic,
+                           const char *meter, const pub_snapshot *s, pub_field f)
+{
+    const pub_field_info *fi = pub_payload_field(f);
+    char buf[PUB_TOPIC_MAX];
+    json_obj_begin(w);
+    json_kv_str(w, "name", fi->label);
+    snprintf(buf, sizeof buf, "p1d_%s_%s", meter, fi->name);
+    json_kv_str(w, "unique_id", buf);
+    json_kv_str(w, "object_id", buf);
+    snprintf(buf, sizeof buf, "%s/%s/%s", prefix, meter, fi->name);
+    json_kv_str(w, "state_topic", buf);
+    if (fi->device_class)
+        json_kv_str(w, "device_class", fi->device_class);
+    if (fi->unit)
+        json_kv_str(w, "unit_of_measurement", fi->unit);
+    if (fi->state_class)
+        json_kv_str(w, "state_class", fi->state_class);
+    if (fi->unit)
+        json_kv_int(w, "suggested_display_precision", fi->decimals);
+    if (avail_topic) {
+        json_kv_str(w, "availability_topic", avail_topic);
+        json_kv_str(w, "payload_available", "online");
+        json_kv_str(w, "payload_not_available", "offline");
+    }
+    json_key(w, "device");
+    json_obj_begin(w);
+    json_key(w, "identifiers");
+    json_arr_begin(w);
+    snprintf(buf, sizeof buf, "p1d_%s", meter);
+    json_str(w, buf);
+    json_arr_end(w);
+    snprintf(buf, sizeof buf, "P1 meter %s", meter);
+    json_kv_str(w, "name", buf);
+    json_kv_str(w, "manufacturer", s->manufacturer[0] ? s->manufacturer : "unknown");
+    snprintf(buf, sizeof buf, "%s (via p1d)", s->model[0] ? s->model : "smart meter");
+    json_kv_str(w, "model", buf);
+    snprintf(buf, sizeof buf, "%s%sp1d %s", s->version, s->version[0] ? ", " : "", P1_VERSION);
+    json_kv_str(w, "sw_version", buf);
+    json_obj_end(w);
+    json_obj_end(w);
+}
+
+/* dsmr-reader publishes power in kW and times as ISO 8601. */
+enum { DSMR_KW = 1, DSMR_POS = 2, DSMR_NEG = 4, DSMR_TIME = 8, DSMR_GAS_TIME = 16 };
+static const struct {
+    const char *name;
+    pub_field f;
+    int how;
+} dsmr[] = {
+    {"electricity_delivered_1", PUB_F_ENERGY_IMPORT_T1, 0},
+    {"electricity_returned_1", PUB_F_ENERGY_EXPORT_T1, 0},
+    {"electricity_delivered_2", PUB_F_ENERGY_IMPORT_T2, 0},
+    {"electricity_returned_2", PUB_F_ENERGY_EXPORT_T2, 0},
+    {"electricity_currently_delivered", PUB_F_POWER_IMPORT, DSMR_KW},
+    {"electricity_currently_returned", PUB_F_POWER_EXPORT, DSMR_KW},
+    {"phase_currently_delivered_l1", PUB_F_POWER_L1, DSMR_KW | DSMR_POS},
+    {"phase_currently_delivered_l2", PUB_F_POWER_L2, DSMR_KW | DSMR_POS},
+    {"phase_currently_delivered_l3", PUB_F_POWER_L3, DSMR_KW | DSMR_POS},
+    {"phase_currently_returned_l1", PUB_F_POWER_L1, DSMR_KW | DSMR_NEG},
+    {"phase_currently_returned_l2", PUB_F_POWER_L2, DSMR_KW | DSMR_NEG},
+    {"phase_currently_returned_l3", PUB_F_POWER_L3, DSMR_KW | DSMR_NEG},
+    {"extra_device_timestamp", PUB_F_GAS, DSMR_GAS_TIME},
+    {"extra_device_delivered", PUB_F_GAS, 0},
+    {"phase_voltage_l1", PUB_F_VOLTAGE_L1, 0},
+    {"phase_voltage_l2", PUB_F_VOLTAGE_L2, 0},
+    {"phase_voltage_l3", PUB_F_VOLTAGE_L3, 0},
+    {"phase_power_current_l1", PUB_F_CURRENT_L1, 0},
+    {"phase_power_current_l2", PUB_F_CURRENT_L2, 0},
+    {"phase_power_current_l3", PUB_F_CURRENT_L3, 0},
+    {"timestamp", PUB_F_COUNT, DSMR_TIME},
+};
+
+int pub_payload_dsmr_count(void)
+{
+    return (int)(sizeof dsmr / sizeof dsmr[0]);
+}
+
+/* Unix seconds as "YYYY-MM-DDThh:mm:ssZ" (civil-from-days; no time-zone calls). */
+static size_t format_utc(int64_t t, char *out, size_t cap)
+{
+    int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+    int64_t sec = t - days * 86400;
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = yoe + era * 400;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    if (m <= 2)
+        y++;
+    int n = snprintf(out, cap, "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64 ":%02" PRId64
+                               ":%02" PRId64 "Z",
+                     y, m, d, sec / 3600, sec / 60 % 60, sec % 60);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+size_t pub_payload_dsmr(const pub_snapshot *s, int i, const char **name, char *out, size_t cap)
+{
+    if (i < 0 || i >= pub_payload_dsmr_count())
+        return 0;
+    *name = dsmr[i].name;
+    int how = dsmr[i].how;
+    if (how & DSMR_TIME)
+        return s->ts > 0 ? format_utc(s->ts, out, cap) : 0;
+    pub_field f = dsmr[i].f;
+    if (!s->has[f])
+        return 0;
+    if (how & DSMR_GAS_TIME)
+        return s->gas_ts > 0 ? format_utc(s->gas_ts, out, cap) : 0;
+    int64_t v = s->v[f];
+    if (how & DSMR_POS)
+        v = v > 0 ? v : 0;
+    if (how & DSMR_NEG)
+        v = v < 0 ? -v : 0;
+    if (how & DSMR_KW) /* W with 0 decimals = kW with 3 */
+        return format_scaled(v, 3, 0, out, cap);
+    return format_scaled(v, fields[f].decimals, 0, out, cap);
+}
+
+/* Appends ",name=value" (or "name=value" first) to the line being built. */
+static int lp_field(char *out, size_t cap, size_t *n, int *first, const char *name, int64_t v,
+                    int decimals, int integer)
+{
+    char val[PUB_VALUE_MAX];
+    if (!format_scaled(v, decimals, 1, val, sizeof val))
+        return -1;
+    int k = snprintf(out + *n, cap - *n, "%s%s=%s%s", *first ? " " : ",", name, val,
+                     integer ? "i" : "");
+    if (k < 0 || (size_t)k >= cap - *n)
+        return -1;
+    *n += (size_t)k;
+    *first = 0;
+    return 0;
+}
+
+int pub_payload_influx(char *out, size_t cap, size_t *len, const char *measurement,
+                       const char *meter, const store_point *p)
+{
+    size_t n = *len;
+    int first = 1, rc = 0;
+    if (p->n <= 0 || n >= cap)
+        return p->n <= 0 ? 0 : -1;
+    int k = snprintf(out + n, cap - n, "%s,meter=%s", measurement, meter);
+    if (k < 0 || (size_t)k >= cap - n)
+        return -1;
+    n += (size_t)k;
+    if (p->n == 1 && p->end == p->ts) {
+        pub_snapshot s;
+        pub_payload_from_point(&s, p);
+        for (int f = 0; f < PUB_F_COUNT && rc == 0; f++)
+            if (s.has[f])
+                rc = lp_field(out, cap, &n, &first, fields[f].name, s.v[f], fields[f].decimals,
+                              f == PUB_F_TARIFF);
+    } else {
+        /* An aggregate: energy used in the step (kWh, m3) and the means of the quantities. */
+        static const char *const e_names[STORE_E_COUNT] = {
+            "energy_import_delta_kwh", "energy_import_t1_delta_kwh", "energy_import_t2_delta_kwh",
+            "energy_export_delta_kwh", "energy_export_t1_delta_kwh", "energy_export_t2_delta_kwh",
+            "gas_delta_m3",            "water_delta_m3",             "heat_delta_mj"};
+        static const struct {
+            const char *name;
+            int decimals;
+        } q_names[STORE_Q_COUNT] = {
+            {"power_w", 0},      {"power_l1_w", 0},   {"power_l2_w", 0},   {"power_l3_w", 0},
+            {"voltage_l1_v", 1}, {"voltage_l2_v", 1}, {"voltage_l3_v", 1}, {"current_l1_a", 2},
+            {"current_l2_a", 2}, {"current_l3_a", 2},
+        };
+        for (int e = 0; e < STORE_E_COUNT && rc == 0; e++)
+            if (p->energy[e] != STORE_NULL)
+                rc = lp_field(out, cap, &n, &first, e_names[e], p->energy[e], e == STORE_E_HEAT ? 0 : 3,
+                              0);
+        for (int q = 0; q < STORE_Q_COUNT && rc == 0; q++) {
+            if (p->q[q].n <= 0)
+                continue;
+            rc = lp_field(out, cap, &n, &first, q_names[q].name, stat_mean(&p->q[q]),
+                          q_names[q].decimals, 0);
+            if (rc == 0 && q == STORE_Q_POWER) {
+                rc = lp_field(out, cap, &n, &first, "power_min_w", p->q[q].min, 0, 0);
+                if (rc == 0)
+                    rc = lp_field(out, cap, &n, &first, "power_max_w", p->q[q].max, 0, 0);
+            }
+        }
+        if (rc == 0)
+            rc = lp_field(out, cap, &n, &first, "readings", p->n, 0, 1);
+    }
+    if (rc < 0)
+        return -1;
+    if (first) /* no field at all: InfluxDB refuses a line without fields */
+        return 0;
+    k = snprintf(out + n, cap - n, " %" PRId64 "\n", p->ts);
+    if (k < 0 || (size_t)k >= cap - n)
+        return -1;
+    *len = n + (size_t)k;
+    return 1;
+}

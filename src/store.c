@@ -1,0 +1,1795 @@
+/* store.c: the history store: schema and migrations, the incremental aggregation engine, batched
+ * commits that survive a full disk, retention, and the series queries. */
+#define _GNU_SOURCE
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * Limits and layout
+ * ------------------------------------------------------------------------------------------- */
+
+#define STORE_APP_ID 0x70316400      /* PRAGMA application_id: "p1d\0" */
+#define STORE_BLOCK_MAX 900          /* bytes of one raw block: stays below SQLite's ~1000-byte
+                                      * local payload limit of index b-trees (no overflow pages) */
+#define STORE_RECORD_MAX 320         /* bytes of one encoded reading, worst case */
+#define STORE_BLOCK_SPAN 60          /* a raw block never spans two UTC minutes */
+#define STORE_STATS_MAX (5 + STORE_Q_COUNT * 40) /* bytes of an encoded stats blob, worst case */
+#define STORE_PRUNE_SLICE (6 * 3600) /* seconds of history deleted per tier per maintain call */
+#define STORE_BUSY_MS 5000
+#define STORE_NDEV 4                 /* device ids tracked: electricity, gas, water, heat */
+#define NTIERS 4                     /* 1m, 15m, 1h, 1d */
+
+/* Fields of a raw reading, in storage order. Integers: Wh, W, dV, cA, dm3, unix seconds. */
+enum {
+    F_IMP1, F_IMP2, F_IMP, F_EXP1, F_EXP2, F_EXP, F_TARIFF, F_PIMP, F_PEXP,
+    F_U1, F_U2, F_U3, F_I1, F_I2, F_I3,
+    F_PIMP1, F_PIMP2, F_PIMP3, F_PEXP1, F_PEXP2, F_PEXP3,
+    F_GAS, F_GAS_T, F_WATER, F_WATER_T, F_HEAT, F_HEAT_T,
+    F_COUNT
+};
+#define BIT(i) (1u << (i))
+
+/* One reading as the store keeps it. Plain data. */
+typedef struct sample {
+    int64_t ts;
+    uint32_t mask;  /* BIT(F_*) present */
+    uint32_t flags; /* STORE_SEG_* bits: a new device id starts here */
+    int64_t v[F_COUNT];
+} sample;
+
+/* A step's aggregate row being built. */
+typedef struct agg {
+    int64_t ts; /* step label; meaningful when n > 0 */
+    int64_t n;
+    int64_t e[STORE_E_COUNT];
+    unsigned ehas;
+    store_stat q[STORE_Q_COUNT];
+} agg;
+
+/* Counter state that turns readings into energy deltas (shared by the engine and raw reads). */
+typedef struct fold {
+    int64_t c[STORE_E_COUNT];
+    unsigned has;
+} fold;
+
+/* The per-meter aggregation engine. Plain data, so a commit can snapshot and restore it. */
+typedef struct engine {
+    int64_t last_ts;
+    fold f;
+    int64_t bts, bprev_ts; /* open raw block: key (0 = none) and its last reading's time */
+    uint32_t bmask;
+    uint32_t bn;
+    int64_t bprev[F_COUNT];
+    size_t blen;
+    uint8_t buf[STORE_BLOCK_MAX];
+    int bdirty;
+    agg cur[NTIERS];
+    int cdirty[NTIERS];
+    int64_t floor[NTIERS]; /* steps before this are never written (rebuild) */
+} engine;
+
+/* What a failed commit restores of a meter. */
+typedef struct snapshot {
+    engine e;
+    int64_t id;
+    int dev_dirty;
+} snapshot;
+
+typedef struct smeter {
+    int64_t id; /* 0 until the meters row exists */
+    char name[64];
+    store_clock clock;
+    char dev[STORE_NDEV][P1_ID_MAX + 1]; /* last device ids seen (queue side) */
+    int dev_dirty;
+    int64_t q_last_ts; /* newest time queued or stored: later readings must be newer */
+    sample *q;         /* ring of queued readings */
+    size_t qcap, qhead, qlen;
+    engine e;
+} smeter;
+
+struct store {
+    sqlite3 *db;
+    store_options o;
+    smeter **m;
+    size_t nm, capm;
+    struct snapshot *snap; /* commit snapshots, one per meter */
+    size_t capsnap;
+    sqlite3_stmt *raw_put, *agg_put[NTIERS], *agg_get[NTIERS], *seg_put, *meter_ins, *meter_id,
+        *meter_upd;
+    store_stats st;
+    int failing;      /* the last commit failed */
+    int fail_rc;      /* its SQLite code */
+    int ckpt_failing; /* the last checkpoint failed */
+    char import_key[160], import_path[512], import_meter[64];
+    int64_t import_offset, import_telegrams;
+    int import_pending;
+};
+
+static const store_step tier_step[NTIERS] = {STORE_STEP_1M, STORE_STEP_15M, STORE_STEP_1H,
+                                             STORE_STEP_1D};
+static const char *const tier_table[NTIERS] = {"agg_1m", "agg_15m", "agg_1h", "agg_1d"};
+
+/* Which segment group each energy belongs to. */
+static const unsigned energy_group[STORE_E_COUNT] = {
+    STORE_SEG_ELECTRICITY, STORE_SEG_ELECTRICITY, STORE_SEG_ELECTRICITY,
+    STORE_SEG_ELECTRICITY, STORE_SEG_ELECTRICITY, STORE_SEG_ELECTRICITY,
+    STORE_SEG_GAS,         STORE_SEG_WATER,       STORE_SEG_HEAT};
+static const char *const group_name[STORE_NDEV] = {"electricity", "gas", "water", "heat"};
+
+/* ---------------------------------------------------------------------------------------------
+ * Schema. migrations[i] takes user_version i to i + 1; append, never edit a shipped one.
+ * ------------------------------------------------------------------------------------------- */
+
+#define AGG_COLUMNS                                                                                \
+    "(meter INTEGER NOT NULL, ts INTEGER NOT NULL, n INTEGER NOT NULL, import INTEGER, "          \
+    "import_t1 INTEGER, import_t2 INTEGER, export INTEGER, export_t1 INTEGER, export_t2 INTEGER, " \
+    "gas INTEGER, water INTEGER, heat INTEGER, stats BLOB, PRIMARY KEY (meter, ts)) WITHOUT ROWID;"
+
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE meters (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, "
+    "electricity_id TEXT, gas_id TEXT, water_id TEXT, heat_id TEXT);"
+    "CREATE TABLE raw (meter INTEGER NOT NULL, ts INTEGER NOT NULL, n INTEGER NOT NULL, "
+    "data BLOB NOT NULL, PRIMARY KEY (meter, ts)) WITHOUT ROWID;"
+    "CREATE TABLE agg_1m " AGG_COLUMNS "CREATE TABLE agg_15m " AGG_COLUMNS
+    "CREATE TABLE agg_1h " AGG_COLUMNS "CREATE TABLE agg_1d " AGG_COLUMNS
+    "CREATE TABLE segments (meter INTEGER NOT NULL, ts INTEGER NOT NULL, kind TEXT NOT NULL, "
+    "reason TEXT NOT NULL, PRIMARY KEY (meter, ts, kind)) WITHOUT ROWID;"
+    "CREATE TABLE imports (file_key TEXT PRIMARY KEY, path TEXT NOT NULL, meter TEXT NOT NULL, "
+    "offset INTEGER NOT NULL, telegrams INTEGER NOT NULL, updated INTEGER NOT NULL);",
+};
+#define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
+_Static_assert(NMIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
+
+/* ---------------------------------------------------------------------------------------------
+ * Small helpers: errors, integer codecs, civil time (pure arithmetic, no time-zone calls)
+ * ------------------------------------------------------------------------------------------- */
+
+static void say(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || !cap)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+static int sq_errno(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK: return 0;
+    case SQLITE_FULL: return -ENOSPC;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return -EBUSY;
+    case SQLITE_NOMEM: return -ENOMEM;
+    case SQLITE_READONLY: return -EROFS;
+    default: return -EIO;
+    }
+}
+
+static size_t put_varint(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static uint64_t zz(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+static int64_t unzz(uint64_t u)
+{
+    return (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+}
+
+/* Wrapping difference: deltas of any two int64 values round-trip through the codec. */
+static int64_t wsub(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a - (uint64_t)b);
+}
+
+static int64_t wadd(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+static int64_t fdiv(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* Rounds v / d half away from zero (d > 0). */
+static int64_t rdiv(int64_t v, int64_t d)
+{
+    return v >= 0 ? (v + d / 2) / d : -((-v + d / 2) / d);
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = fdiv(y, 400);
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m)
+{
+    z += 719468;
+    int64_t era = fdiv(z, 146097);
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* Unix time of the last Sunday of March/October of year y at 01:00 UTC (the EU switch). */
+static int64_t eu_switch(int64_t y, int month)
+{
+    int64_t last = days_from_civil(y, month, 31);
+    int64_t wday = ((last + 4) % 7 + 7) % 7; /* 1970-01-01 was a Thursday; 0 = Sunday */
+    return (last - wday) * 86400 + 3600;
+}
+
+/* The meters' zone (CET/CEST by the EU rule): UTC offset in seconds at unix time t. */
+static int cet_offset(int64_t t)
+{
+    int64_t y;
+    int m;
+    civil_from_days(fdiv(t, 86400), &y, &m);
+    return t >= eu_switch(y, 3) && t < eu_switch(y, 10) ? 7200 : 3600;
+}
+
+/* UTC of local midnight given a local day number (days since 1970 in local time). Midnight is
+ * never inside a switch hour (01:00 UTC), so the offset two hours earlier is the right one. */
+static int64_t local_midnight(int64_t local_day)
+{
+    int64_t l = local_day * 86400;
+    return l - cet_offset(l - 7200);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Steps
+ * ------------------------------------------------------------------------------------------- */
+
+static int64_t step_seconds(store_step step)
+{
+    switch (step) {
+    case STORE_STEP_1M: return 60;
+    case STORE_STEP_15M: return 900;
+    case STORE_STEP_1H: return 3600;
+    default: return 0;
+    }
+}
+
+int64_t store_step_floor(store_step step, int64_t t)
+{
+    int64_t s = step_seconds(step), y;
+    int m;
+    if (s)
+        return fdiv(t, s) * s;
+    if (step == STORE_STEP_RAW)
+        return t;
+    int64_t local_day = fdiv(t + cet_offset(t), 86400);
+    if (step == STORE_STEP_1D)
+        return local_midnight(local_day);
+    civil_from_days(local_day, &y, &m);
+    if (step == STORE_STEP_1Y)
+        m = 1;
+    return local_midnight(days_from_civil(y, m, 1));
+}
+
+int64_t store_step_next(store_step step, int64_t start)
+{
+    int64_t s = step_seconds(step), y;
+    int m;
+    if (s)
+        return start + s;
+    switch (step) {
+    case STORE_STEP_RAW: return start + 1;
+    case STORE_STEP_1D: return store_step_floor(STORE_STEP_1D, start + 26 * 3600);
+    case STORE_STEP_1MO:
+        civil_from_days(fdiv(start + cet_offset(start), 86400), &y, &m);
+        return m == 12 ? local_midnight(days_from_civil(y + 1, 1, 1))
+                       : local_midnight(days_from_civil(y, m + 1, 1));
+    default:
+        civil_from_days(fdiv(start + cet_offset(start), 86400), &y, &m);
+        return local_midnight(days_from_civil(y + 1, 1, 1));
+    }
+}
+
+int store_utc_offset(int64_t t)
+{
+    return cet_offset(t);
+}
+
+int64_t store_local_to_utc(int64_t local)
+{
+    int64_t summer = local - 7200;
+    return cet_offset(summer) == 7200 ? summer : local - 3600;
+}
+
+static const char *const step_names[STORE_STEP_COUNT] = {"raw", "1m", "15m", "1h",
+                                                         "1d",  "1mo", "1y"};
+
+const char *store_step_name(store_step step)
+{
+    return (unsigned)step < STORE_STEP_COUNT ? step_names[step] : "unknown";
+}
+
+int store_step_parse(const char *name)
+{
+    for (int i = 0; i < STORE_STEP_COUNT; i++)
+        if (name && strcmp(name, step_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Samples: a p1_reading in the store's units; counters, quantities and energy deltas
+ * ------------------------------------------------------------------------------------------- */
+
+static void set_micro(sample *x, int f, p1_micro v, int64_t div)
+{
+    if (v == P1_ABSENT)
+        return;
+    x->v[f] = rdiv(v, div);
+    x->mask |= BIT(f);
+}
+
+static void set_mbus(sample *x, const p1_reading *r, p1_medium medium, int fv, int ft)
+{
+    int i = p1_reading_mbus_find(r, medium);
+    int64_t t;
+    if (i < 0 || r->mbus[i].value == P1_ABSENT)
+        return;
+    set_micro(x, fv, r->mbus[i].value, 1000); /* m3 -> dm3, GJ -> MJ, kWh -> Wh */
+    if (r->mbus[i].time.valid && p1_time_to_unix(&r->mbus[i].time, &t) == 0) {
+        x->v[ft] = t;
+        x->mask |= BIT(ft);
+    }
+}
+
+/* The reading's values (time and flags are set by the caller). */
+static void sample_from(sample *x, const p1_reading *r)
+{
+    memset(x, 0, sizeof *x);
+    set_micro(x, F_IMP1, r->import[1], 1000);
+    set_micro(x, F_IMP2, r->import[2], 1000);
+    set_micro(x, F_EXP1, r->export_[1], 1000);
+    set_micro(x, F_EXP2, r->export_[2], 1000);
+    /* A total is kept only when it says more than the sum of tariffs 1 and 2 (1.8.0 sent, or
+     * tariffs beyond 2): otherwise it is derived, which saves its bytes in every raw reading. */
+    for (int k = 0; k < 2; k++) {
+        p1_micro tot = k ? r->export_total : r->import_total;
+        int ft = k ? F_EXP : F_IMP, f1 = k ? F_EXP1 : F_IMP1, f2 = k ? F_EXP2 : F_IMP2;
+        uint8_t sent = k ? r->export_total_sent : r->import_total_sent;
+        if (tot == P1_ABSENT)
+            continue;
+        int64_t sum = 0;
+        int any = 0;
+        if (x->mask & BIT(f1))
+            sum += x->v[f1], any = 1;
+        if (x->mask & BIT(f2))
+            sum += x->v[f2], any = 1;
+        if (sent || !any || rdiv(tot, 1000) != sum)
+            set_micro(x, ft, tot, 1000);
+    }
+    if (r->tariff >= 0) {
+        x->v[F_TARIFF] = r->tariff;
+        x->mask |= BIT(F_TARIFF);
+    }
+    set_micro(x, F_PIMP, r->power_import, 1000);
+    set_micro(x, F_PEXP, r->power_export, 1000);
+    for (int i = 0; i < 3; i++) {
+        const p1_phase *ph = &r->phase[i];
+        set_micro(x, F_U1 + i, ph->voltage, 100000);
+        set_micro(x, F_I1 + i, ph->current, 10000);
+        set_micro(x, F_PIMP1 + i, ph->power_import, 1000);
+        set_micro(x, F_PEXP1 + i, ph->power_export, 1000);
+    }
+    if (r->nphases <= 1 && !(x->mask & BIT(F_U1)))
+        set_micro(x, F_U1, r->voltage, 100000);
+    if (r->nphases <= 1 && !(x->mask & BIT(F_I1)))
+        set_micro(x, F_I1, r->current, 10000);
+    set_mbus(x, r, P1_MEDIUM_GAS, F_GAS, F_GAS_T);
+    set_mbus(x, r, P1_MEDIUM_WATER, F_WATER, F_WATER_T);
+    set_mbus(x, r, P1_MEDIUM_HEAT, F_HEAT, F_HEAT_T);
+}
+
+/* The register values of x by store_energy; returns the bits present. */
+static unsigned sample_counters(const sample *x, int64_t c[STORE_E_COUNT])
+{
+    static const int direct[STORE_E_COUNT] = {-1, F_IMP1, F_IMP2, -1, F_EXP1, F_EXP2,
+                                              F_GAS, F_WATER, F_HEAT};
+    unsigned has = 0;
+    for (int e = 0; e < STORE_E_COUNT; e++) {
+        if (direct[e] >= 0) {
+            if (x->mask & BIT(direct[e])) {
+                c[e] = x->v[direct[e]];
+                has |= BIT(e);
+            }
+            continue;
+        }
+        int ft = e == STORE_E_IMPORT ? F_IMP : F_EXP;
+        int f1 = e == STORE_E_IMPORT ? F_IMP1 : F_EXP1, f2 = f1 + 1;
+        if (x->mask & BIT(ft)) {
+            c[e] = x->v[ft];
+            has |= BIT(e);
+        } else if (x->mask & (BIT(f1) | BIT(f2))) {
+            c[e] = ((x->mask & BIT(f1)) ? x->v[f1] : 0) + ((x->mask & BIT(f2)) ? x->v[f2] : 0);
+            has |= BIT(e);
+        }
+    }
+    return has;
+}
+
+/* The instantaneous quantities of x by store_quantity; returns the bits present. */
+static unsigned sample_quantities(const sample *x, int64_t q[STORE_Q_COUNT])
+{
+    unsigned has = 0;
+    for (int i = 0; i < 4; i++) {
+        int fi = i ? F_PIMP1 + i - 1 : F_PIMP, fe = i ? F_PEXP1 + i - 1 : F_PEXP;
+        if (x->mask & (BIT(fi) | BIT(fe))) {
+            q[STORE_Q_POWER + i] = ((x->mask & BIT(fi)) ? x->v[fi] : 0) -
+                                   ((x->mask & BIT(fe)) ? x->v[fe] : 0);
+            has |= BIT(STORE_Q_POWER + i);
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        if (x->mask & BIT(F_U1 + i)) {
+            q[STORE_Q_VOLTAGE_L1 + i] = x->v[F_U1 + i];
+            has |= BIT(STORE_Q_VOLTAGE_L1 + i);
+        }
+        if (x->mask & BIT(F_I1 + i)) {
+            q[STORE_Q_CURRENT_L1 + i] = x->v[F_I1 + i];
+            has |= BIT(STORE_Q_CURRENT_L1 + i);
+        }
+    }
+    return has;
+}
+
+/* Folds one reading into the counter state: sets de[] (energy since the previous reading, 0 at
+ * a segment start, never negative) with *dhas, and returns the STORE_SEG_* groups that start a
+ * new segment here; *device gets the groups whose reason is a new device id. */
+static unsigned fold_step(fold *f, const sample *x, int64_t de[STORE_E_COUNT], unsigned *dhas,
+                          unsigned *device)
+{
+    int64_t c[STORE_E_COUNT];
+    unsigned chas = sample_counters(x, c), seg = 0;
+    *dhas = 0;
+    *device = 0;
+    for (int e = 0; e < STORE_E_COUNT; e++) {
+        unsigned g = energy_group[e];
+        if ((chas & BIT(e)) && (f->has & BIT(e)) && c[e] < f->c[e])
+            seg |= g;
+    }
+    for (int e = 0; e < STORE_E_COUNT; e++) {
+        unsigned g = energy_group[e];
+        if ((chas & BIT(e)) && (f->has & BIT(e)) && (x->flags & g))
+            seg |= g, *device |= g;
+    }
+    for (int e = 0; e < STORE_E_COUNT; e++) {
+        if (!(chas & BIT(e)))
+            continue;
+        de[e] = ((f->has & BIT(e)) && !(seg & energy_group[e])) ? c[e] - f->c[e] : 0;
+        *dhas |= BIT(e);
+        f->c[e] = c[e];
+        f->has |= BIT(e);
+    }
+    return seg;
+}
+
+static void stat_add(store_stat *s, int64_t v)
+{
+    if (s->n == 0 || v < s->min)
+        s->min = v;
+    if (s->n == 0 || v > s->max)
+        s->max = v;
+    s->sum += v;
+    s->n++;
+}
+
+static void stat_merge(store_stat *a, const store_stat *b)
+{
+    if (!b->n)
+        return;
+    if (!a->n || b->min < a->min)
+        a->min = b->min;
+    if (!a->n || b->max > a->max)
+        a->max = b->max;
+    a->sum += b->sum;
+    a->n += b->n;
+}
+
+static void agg_add(agg *a, const int64_t de[STORE_E_COUNT], unsigned dhas, const sample *x)
+{
+    int64_t q[STORE_Q_COUNT];
+    unsigned qhas = sample_quantities(x, q);
+    a->n++;
+    for (int e = 0; e < STORE_E_COUNT; e++)
+        if (dhas & BIT(e)) {
+            a->e[e] += de[e];
+            a->ehas |= BIT(e);
+        }
+    for (int i = 0; i < STORE_Q_COUNT; i++)
+        if (qhas & BIT(i))
+            stat_add(&a->q[i], q[i]);
+}
+
+static void agg_merge(agg *a, const agg *b)
+{
+    a->n += b->n;
+    for (int e = 0; e < STORE_E_COUNT; e++)
+        if (b->ehas & BIT(e)) {
+            a->e[e] += b->e[e];
+            a->ehas |= BIT(e);
+        }
+    for (int i = 0; i < STORE_Q_COUNT; i++)
+        stat_merge(&a->q[i], &b->q[i]);
+}
+
+/* Stats blob: varint mask, then per quantity n, zigzag min, max - min, sum - n * min. */
+static size_t stats_encode(const agg *a, uint8_t *out)
+{
+    unsigned mask = 0;
+    size_t n = 0;
+    for (int i = 0; i < STORE_Q_COUNT; i++)
+        if (a->q[i].n)
+            mask |= BIT(i);
+    n += put_varint(out + n, mask);
+    for (int i = 0; i < STORE_Q_COUNT; i++) {
+        const store_stat *s = &a->q[i];
+        if (!s->n)
+            continue;
+        n += put_varint(out + n, (uint64_t)s->n);
+        n += put_varint(out + n, zz(s->min));
+        n += put_varint(out + n, (uint64_t)wsub(s->max, s->min));
+        n += put_varint(out + n, (uint64_t)wsub(s->sum, (int64_t)((uint64_t)s->n * (uint64_t)s->min)));
+    }
+    return n;
+}
+
+static int stats_decode(agg *a, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    uint64_t mask, n, mn, range, extra;
+    memset(a->q, 0, sizeof a->q);
+    if (len == 0)
+        return 0;
+    if (get_varint(&p, end, &mask) < 0)
+        return -1;
+    for (int i = 0; i < STORE_Q_COUNT; i++) {
+        if (!(mask & BIT(i)))
+            continue;
+        if (get_varint(&p, end, &n) < 0 || get_varint(&p, end, &mn) < 0 ||
+            get_varint(&p, end, &range) < 0 || get_varint(&p, end, &extra) < 0)
+            return -1;
+        store_stat *s = &a->q[i];
+        s->n = (int64_t)n;
+        s->min = unzz(mn);
+        s->max = wadd(s->min, (int64_t)range);
+        s->sum = wadd((int64_t)(n * (uint64_t)s->min), (int64_t)extra);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Raw blocks: readings of one meter within one UTC minute, delta-encoded. Per reading:
+ * varint(dt << 2 | mask_changed << 1 | has_flags) [varint mask] [varint flags], then for every
+ * field in the mask zigzag(value - the field's previous value in the block).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct block_reader {
+    const uint8_t *p, *end;
+    int64_t ts;
+    uint32_t mask;
+    int64_t prev[F_COUNT];
+} block_reader;
+
+static size_t record_encode(const engine *e, const sample *x, uint8_t *out)
+{
+    int mc = x->mask != e->bmask, hf = x->flags != 0;
+    size_t n = put_varint(out, ((uint64_t)(x->ts - e->bprev_ts) << 2) | (unsigned)(mc << 1) |
+                                   (unsigned)hf);
+    if (mc)
+        n += put_varint(out + n, x->mask);
+    if (hf)
+        n += put_varint(out + n, x->flags);
+    for (int f = 0; f < F_COUNT; f++)
+        if (x->mask & BIT(f))
+            n += put_varint(out + n, zz(wsub(x->v[f], e->bprev[f])));
+    return n;
+}
+
+static void block_reader_init(block_reader *b, int64_t ts, const void *data, size_t len)
+{
+    memset(b, 0, sizeof *b);
+    b->p = data;
+    b->end = b->p + len;
+    b->ts = ts;
+}
+
+/* Decodes the next reading; returns 1, 0 at the end, -1 when the block is corrupt. */
+static int block_next(block_reader *b, sample *x)
+{
+    uint64_t head, v;
+    if (b->p >= b->end)
+        return 0;
+    if (get_varint(&b->p, b->end, &head) < 0)
+        return -1;
+    b->ts += (int64_t)(head >> 2);
+    memset(x, 0, sizeof *x);
+    x->ts = b->ts;
+    if (head & 2) {
+        if (get_varint(&b->p, b->end, &v) < 0)
+            return -1;
+        b->mask = (uint32_t)v;
+    }
+    if (head & 1) {
+        if (get_varint(&b->p, b->end, &v) < 0)
+            return -1;
+        x->flags = (uint32_t)v;
+    }
+    x->mask = b->mask;
+    for (int f = 0; f < F_COUNT; f++) {
+        if (!(b->mask & BIT(f)))
+            continue;
+        if (get_varint(&b->p, b->end, &v) < 0)
+            return -1;
+        b->prev[f] = wadd(b->prev[f], unzz(v));
+        x->v[f] = b->prev[f];
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Statements
+ * ------------------------------------------------------------------------------------------- */
+
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+}
+
+static int put_block(store *s, int64_t meter, const engine *e)
+{
+    sqlite3_stmt *st = s->raw_put;
+    sqlite3_bind_int64(st, 1, meter);
+    sqlite3_bind_int64(st, 2, e->bts);
+    sqlite3_bind_int64(st, 3, e->bn);
+    sqlite3_bind_blob(st, 4, e->buf, (int)e->blen, SQLITE_STATIC);
+    return step_done(st);
+}
+
+static int put_agg(store *s, int k, int64_t meter, const agg *a)
+{
+    sqlite3_stmt *st = s->agg_put[k];
+    uint8_t blob[STORE_STATS_MAX];
+    size_t bl = stats_encode(a, blob);
+    sqlite3_bind_int64(st, 1, meter);
+    sqlite3_bind_int64(st, 2, a->ts);
+    sqlite3_bind_int64(st, 3, a->n);
+    for (int e = 0; e < STORE_E_COUNT; e++) {
+        if (a->ehas & BIT(e))
+            sqlite3_bind_int64(st, 4 + e, a->e[e]);
+        else
+            sqlite3_bind_null(st, 4 + e);
+    }
+    sqlite3_bind_blob(st, 4 + STORE_E_COUNT, blob, (int)bl, SQLITE_TRANSIENT);
+    return step_done(st);
+}
+
+/* Reads one aggregate row (columns n, energies, stats starting at column `col`) into *a. */
+static int row_agg(sqlite3_stmt *st, int col, agg *a)
+{
+    a->n = sqlite3_column_int64(st, col);
+    a->ehas = 0;
+    for (int e = 0; e < STORE_E_COUNT; e++) {
+        if (sqlite3_column_type(st, col + 1 + e) == SQLITE_NULL) {
+            a->e[e] = 0;
+        } else {
+            a->e[e] = sqlite3_column_int64(st, col + 1 + e);
+            a->ehas |= BIT(e);
+        }
+    }
+    const void *b = sqlite3_column_blob(st, col + 1 + STORE_E_COUNT);
+    int bl = sqlite3_column_bytes(st, col + 1 + STORE_E_COUNT);
+    return stats_decode(a, b, (size_t)bl);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The engine: one reading in, raw block and every tier's open step updated; finished blocks and
+ * steps are written as they close (inside the caller's transaction).
+ * ------------------------------------------------------------------------------------------- */
+
+static void engine_init(engine *e)
+{
+    memset(e, 0, sizeof *e);
+    for (int k = 0; k < NTIERS; k++)
+        e->floor[k] = INT64_MIN;
+}
+
+static void block_reset(engine *e, int64_t ts)
+{
+    e->bts = ts;
+    e->bprev_ts = ts;
+    e->bmask = 0;
+    e->bn = 0;
+    e->blen = 0;
+    memset(e->bprev, 0, sizeof e->bprev);
+}
+
+static int engine_apply(store *s, int64_t meter, engine *e, const sample *x, int write_raw)
+{
+    int64_t de[STORE_E_COUNT];
+    unsigned dhas, device;
+    int rc;
+    unsigned seg = fold_step(&e->f, x, de, &dhas, &device);
+    if (seg && write_raw) {
+        for (int g = 0; g < STORE_NDEV; g++) {
+            if (!(seg & BIT(g)))
+                continue;
+            s->st.segments++;
+            sqlite3_bind_int64(s->seg_put, 1, meter);
+            sqlite3_bind_int64(s->seg_put, 2, x->ts);
+            sqlite3_bind_text(s->seg_put, 3, group_name[g], -1, SQLITE_STATIC);
+            sqlite3_bind_text(s->seg_put, 4, (device & BIT(g)) ? "device" : "counter", -1,
+                              SQLITE_STATIC);
+            if ((rc = step_done(s->seg_put)) != SQLITE_OK)
+                return rc;
+        }
+    }
+    if (write_raw) {
+        uint8_t rec[STORE_RECORD_MAX];
+        size_t n = 0;
+        if (e->bts)
+            n = record_encode(e, x, rec);
+        if (!e->bts || fdiv(x->ts, STORE_BLOCK_SPAN) != fdiv(e->bts, STORE_BLOCK_SPAN) ||
+            e->blen + n > STORE_BLOCK_MAX) {
+            if (e->bts && e->bn && (rc = put_block(s, meter, e)) != SQLITE_OK)
+                return rc;
+            block_reset(e, x->ts);
+            n = record_encode(e, x, rec);
+        }
+        memcpy(e->buf + e->blen, rec, n);
+        e->blen += n;
+        e->bn++;
+        e->bprev_ts = x->ts;
+        e->bmask = x->mask;
+        for (int f = 0; f < F_COUNT; f++)
+            if (x->mask & BIT(f))
+                e->bprev[f] = x->v[f];
+        e->bdirty = 1;
+    }
+    for (int k = 0; k < NTIERS; k++) {
+        agg *a = &e->cur[k];
+        int64_t t = store_step_floor(tier_step[k], x->ts - 1);
+        if (a->n && a->ts != t) {
+            if (a->ts >= e->floor[k] && (rc = put_agg(s, k, meter, a)) != SQLITE_OK)
+                return rc;
+            a->n = 0;
+        }
+        if (!a->n) {
+            memset(a, 0, sizeof *a);
+            a->ts = t;
+        }
+        agg_add(a, de, dhas, x);
+        e->cdirty[k] = 1;
+    }
+    e->last_ts = x->ts;
+    return SQLITE_OK;
+}
+
+/* Writes the open block and open steps (they are rewritten until they close). */
+static int engine_flush(store *s, int64_t meter, engine *e)
+{
+    int rc;
+    if (e->bdirty && e->bn) {
+        if ((rc = put_block(s, meter, e)) != SQLITE_OK)
+            return rc;
+    }
+    e->bdirty = 0;
+    for (int k = 0; k < NTIERS; k++) {
+        if (e->cdirty[k] && e->cur[k].n && e->cur[k].ts >= e->floor[k]) {
+            if ((rc = put_agg(s, k, meter, &e->cur[k])) != SQLITE_OK)
+                return rc;
+        }
+        e->cdirty[k] = 0;
+    }
+    return SQLITE_OK;
+}
+
+/* Restores a meter's engine from the database: counters from its last raw block, open steps
+ * from the tiers. The next reading starts a new block. */
+static int engine_load(store *s, int64_t meter, engine *e)
+{
+    sqlite3_stmt *st;
+    int rc;
+    engine_init(e);
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT ts, data FROM raw WHERE meter = ?1 ORDER BY ts DESC LIMIT 1",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, meter);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        block_reader b;
+        sample x;
+        int64_t de[STORE_E_COUNT];
+        unsigned dhas, device;
+        block_reader_init(&b, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+                          (size_t)sqlite3_column_bytes(st, 1));
+        while (block_next(&b, &x) > 0) {
+            fold_step(&e->f, &x, de, &dhas, &device);
+            e->last_ts = x.ts;
+        }
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK || !e->last_ts)
+        return rc;
+    for (int k = 0; k < NTIERS; k++) {
+        int64_t t = store_step_floor(tier_step[k], e->last_ts - 1);
+        sqlite3_stmt *g = s->agg_get[k];
+        sqlite3_bind_int64(g, 1, meter);
+        sqlite3_bind_int64(g, 2, t);
+        rc = sqlite3_step(g);
+        if (rc == SQLITE_ROW) {
+            row_agg(g, 0, &e->cur[k]);
+            e->cur[k].ts = t;
+        }
+        sqlite3_reset(g);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Opening, migrations
+ * ------------------------------------------------------------------------------------------- */
+
+void store_options_default(store_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->raw_keep_s = 7 * 86400;
+    o->minute_keep_s = 730 * 86400;
+    o->queue_max = STORE_QUEUE_DEFAULT;
+}
+
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int migrate(store *s, const char *path, char *err, size_t cap)
+{
+    int64_t v = 0;
+    char *msg = NULL;
+    int rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = query_int(s->db, "PRAGMA user_version", &v); /* again: someone may have migrated */
+    if (rc != SQLITE_OK) {
+        say(err, cap, "%s: cannot start the schema migration: %s", path, sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    for (; v < STORE_SCHEMA_VERSION; v++) {
+        rc = sqlite3_exec(s->db, migrations[v], NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+            say(err, cap, "%s: schema migration %" PRId64 " -> %" PRId64 " failed: %s", path, v,
+                v + 1, msg ? msg : sqlite3_errstr(rc));
+            sqlite3_free(msg);
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d; PRAGMA application_id = %d",
+             STORE_SCHEMA_VERSION, STORE_APP_ID);
+    rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        say(err, cap, "%s: schema migration failed: %s", path, sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static int prepare_all(store *s)
+{
+    char sql[256];
+    int rc = sqlite3_prepare_v3(s->db, "INSERT OR REPLACE INTO raw VALUES (?1, ?2, ?3, ?4)", -1,
+                                SQLITE_PREPARE_PERSISTENT, &s->raw_put, NULL);
+    for (int k = 0; k < NTIERS && rc == SQLITE_OK; k++) {
+        snprintf(sql, sizeof sql,
+                 "INSERT OR REPLACE INTO %s VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                 "?12, ?13)",
+                 tier_table[k]);
+        rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->agg_put[k], NULL);
+        if (rc != SQLITE_OK)
+            break;
+        snprintf(sql, sizeof sql,
+                 "SELECT n, import, import_t1, import_t2, export, export_t1, export_t2, gas, "
+                 "water, heat, stats FROM %s WHERE meter = ?1 AND ts = ?2",
+                 tier_table[k]);
+        rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->agg_get[k], NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(s->db, "INSERT OR IGNORE INTO segments VALUES (?1, ?2, ?3, ?4)",
+                                -1, SQLITE_PREPARE_PERSISTENT, &s->seg_put, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(s->db, "INSERT OR IGNORE INTO meters (name) VALUES (?1)", -1,
+                                SQLITE_PREPARE_PERSISTENT, &s->meter_ins, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(s->db,
+                                "SELECT id, electricity_id, gas_id, water_id, heat_id FROM meters "
+                                "WHERE name = ?1",
+                                -1, SQLITE_PREPARE_PERSISTENT, &s->meter_id, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(s->db,
+                                "UPDATE meters SET electricity_id = ?2, gas_id = ?3, water_id = ?4, "
+                                "heat_id = ?5 WHERE id = ?1",
+                                -1, SQLITE_PREPARE_PERSISTENT, &s->meter_upd, NULL);
+    return rc;
+}
+
+static void meter_free(smeter *m)
+{
+    if (m) {
+        free(m->q);
+        free(m);
+    }
+}
+
+/* Finds the meter state, creating it (and loading what the database knows) when missing. */
+static smeter *meter_get(store *s, const char *name, int *rc_out)
+{
+    *rc_out = SQLITE_OK;
+    for (size_t i = 0; i < s->nm; i++)
+        if (strcmp(s->m[i]->name, name) == 0)
+            return s->m[i];
+    if (!name[0] || strlen(name) >= sizeof s->m[0]->name) {
+        *rc_out = SQLITE_MISUSE;
+        return NULL;
+    }
+    if (s->nm == s->capm) {
+        size_t cap = s->capm ? s->capm * 2 : 4;
+        smeter **n = realloc(s->m, cap * sizeof *n);
+        if (!n) {
+            *rc_out = SQLITE_NOMEM;
+            return NULL;
+        }
+        s->m = n;
+        s->capm = cap;
+    }
+    smeter *m = calloc(1, sizeof *m);
+    if (!m) {
+        *rc_out = SQLITE_NOMEM;
+        return NULL;
+    }
+    snprintf(m->name, sizeof m->name, "%s", name);
+    engine_init(&m->e);
+    sqlite3_stmt *st = s->meter_id;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        m->id = sqlite3_column_int64(st, 0);
+        for (int d = 0; d < STORE_NDEV; d++) {
+            const unsigned char *t = sqlite3_column_text(st, 1 + d);
+            snprintf(m->dev[d], sizeof m->dev[d], "%s", t ? (const char *)t : "");
+        }
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_OK && m->id)
+        rc = engine_load(s, m->id, &m->e);
+    if (rc != SQLITE_OK) {
+        meter_free(m);
+        *rc_out = rc;
+        return NULL;
+    }
+    m->q_last_ts = m->e.last_ts;
+    s->m[s->nm++] = m;
+    return m;
+}
+
+store *store_open(const char *path, const store_options *o, char *err, size_t cap)
+{
+    store *s = calloc(1, sizeof *s);
+    int64_t v = 0, app = 0, tables = 0;
+    int rc;
+    if (!s) {
+        say(err, cap, "out of memory");
+        return NULL;
+    }
+    if (o)
+        s->o = *o;
+    else
+        store_options_default(&s->o);
+    if (!s->o.queue_max)
+        s->o.queue_max = STORE_QUEUE_DEFAULT;
+    int flags = s->o.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        say(err, cap, "%s: cannot open the database: %s", path,
+            s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+    sqlite3_extended_result_codes(s->db, 1);
+    /* Look before touching anything: a database we refuse must stay byte-identical. */
+    rc = query_int(s->db, "PRAGMA user_version", &v);
+    if (rc == SQLITE_OK)
+        rc = query_int(s->db, "PRAGMA application_id", &app);
+    if (rc == SQLITE_OK)
+        rc = query_int(s->db, "SELECT count(*) FROM sqlite_schema", &tables);
+    if (rc != SQLITE_OK) {
+        say(err, cap, "%s: not a usable SQLite database: %s", path, sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    if (app != 0 && app != STORE_APP_ID) {
+        say(err, cap, "%s: an SQLite database of another application (application_id %" PRId64
+                      "); refusing to use it",
+            path, app);
+        goto fail;
+    }
+    if (v > STORE_SCHEMA_VERSION) {
+        say(err, cap,
+            "%s: the database has schema version %" PRId64
+            ", newer than this program's %d (written by a newer p1d); refusing to use it, "
+            "nothing was changed: upgrade p1d or use another --db",
+            path, v, STORE_SCHEMA_VERSION);
+        goto fail;
+    }
+    if (v == 0 && tables > 0) {
+        say(err, cap, "%s: an SQLite database that p1d did not create (it has tables but no "
+                      "p1d schema version); refusing to use it",
+            path);
+        goto fail;
+    }
+    if (s->o.readonly) {
+        if (v < STORE_SCHEMA_VERSION) {
+            say(err, cap, "%s: %s; open it once with p1d (or p1 import) to create or upgrade it",
+                path, v ? "the database needs a schema upgrade" : "not a p1d database yet");
+            goto fail;
+        }
+    } else {
+        char *msg = NULL;
+        rc = sqlite3_exec(s->db,
+                          "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
+                          "PRAGMA secure_delete = OFF; PRAGMA journal_size_limit = 4194304",
+                          NULL, NULL, &msg);
+        if (rc != SQLITE_OK) {
+            say(err, cap, "%s: cannot set up the database: %s", path, msg ? msg : "error");
+            sqlite3_free(msg);
+            goto fail;
+        }
+        if (v < STORE_SCHEMA_VERSION && migrate(s, path, err, cap) < 0)
+            goto fail;
+    }
+    rc = prepare_all(s);
+    if (rc != SQLITE_OK) {
+        say(err, cap, "%s: %s", path, sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    return s;
+fail:
+    store_close(s);
+    errno = EINVAL;
+    return NULL;
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    if (s->db && !s->o.readonly && s->raw_put)
+        store_commit(s);
+    sqlite3_finalize(s->raw_put);
+    for (int k = 0; k < NTIERS; k++) {
+        sqlite3_finalize(s->agg_put[k]);
+        sqlite3_finalize(s->agg_get[k]);
+    }
+    sqlite3_finalize(s->seg_put);
+    sqlite3_finalize(s->meter_ins);
+    sqlite3_finalize(s->meter_id);
+    sqlite3_finalize(s->meter_upd);
+    sqlite3_close(s->db);
+    for (size_t i = 0; i < s->nm; i++)
+        meter_free(s->m[i]);
+    free(s->m);
+    free(s->snap);
+    free(s);
+}
+
+struct sqlite3 *store_db(store *s)
+{
+    return s->db;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Write side
+ * ------------------------------------------------------------------------------------------- */
+
+int store_meter_clock(store *s, const char *meter, store_clock clock)
+{
+    int rc;
+    if ((unsigned)clock > STORE_CLOCK_SYSTEM)
+        return -EINVAL;
+    smeter *m = meter_get(s, meter, &rc);
+    if (!m)
+        return rc == SQLITE_MISUSE ? -EINVAL : sq_errno(rc);
+    m->clock = clock;
+    return 0;
+}
+
+static void device_flags(smeter *m, const p1_reading *r, sample *x)
+{
+    const char *ids[STORE_NDEV] = {r->equipment_id, "", "", ""};
+    static const p1_medium media[STORE_NDEV] = {P1_MEDIUM_UNKNOWN, P1_MEDIUM_GAS,
+                                                P1_MEDIUM_WATER, P1_MEDIUM_HEAT};
+    for (int d = 1; d < STORE_NDEV; d++) {
+        int i = p1_reading_mbus_find(r, media[d]);
+        if (i >= 0)
+            ids[d] = r->mbus[i].id;
+    }
+    for (int d = 0; d < STORE_NDEV; d++) {
+        if (!ids[d][0] || strcmp(ids[d], m->dev[d]) == 0)
+            continue;
+        if (m->dev[d][0])
+            x->flags |= BIT(d);
+        snprintf(m->dev[d], sizeof m->dev[d], "%s", ids[d]);
+        m->dev_dirty = 1;
+    }
+}
+
+int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_ms)
+{
+    int rc;
+    smeter *m = meter_get(s, meter, &rc);
+    if (!m)
+        return rc == SQLITE_MISUSE ? -EINVAL : sq_errno(rc);
+    int64_t mt = 0, sys = system_ms > 0 ? system_ms / 1000 : 0, ts = 0;
+    int mvalid = r->has_time && r->time.valid && p1_time_to_unix(&r->time, &mt) == 0;
+    switch (m->clock) {
+    case STORE_CLOCK_METER: ts = mvalid ? mt : sys; break;
+    case STORE_CLOCK_SYSTEM: ts = sys ? sys : (mvalid ? mt : 0); break;
+    default:
+        ts = mvalid && (!sys || (mt - sys <= STORE_CLOCK_TOLERANCE &&
+                                 sys - mt <= STORE_CLOCK_TOLERANCE))
+                 ? mt
+                 : sys;
+        break;
+    }
+    if (ts <= 0 || ts <= m->q_last_ts) {
+        s->st.skipped++;
+        return 0;
+    }
+    sample x;
+    sample_from(&x, r);
+    x.ts = ts;
+    device_flags(m, r, &x);
+    if (m->qlen == m->qcap && m->qcap < s->o.queue_max) {
+        size_t cap = m->qcap ? m->qcap * 2 : 16;
+        if (cap > s->o.queue_max)
+            cap = s->o.queue_max;
+        sample *n = malloc(cap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        for (size_t i = 0; i < m->qlen; i++)
+            n[i] = m->q[(m->qhead + i) % m->qcap];
+        free(m->q);
+        m->q = n;
+        m->qcap = cap;
+        m->qhead = 0;
+    }
+    if (m->qlen == m->qcap) {
+        /* Full while the disk refuses: drop the oldest. Energy is not lost (the next reading's
+         * delta covers it); a new-device mark is carried over to the next reading. */
+        uint32_t fl = m->q[m->qhead].flags;
+        m->qhead = (m->qhead + 1) % m->qcap;
+        m->qlen--;
+        if (m->qlen)
+            m->q[m->qhead].flags |= fl;
+        else
+            x.flags |= fl;
+        s->st.dropped++;
+    }
+    m->q[(m->qhead + m->qlen) % m->qcap] = x;
+    m->qlen++;
+    m->q_last_ts = ts;
+    return 1;
+}
+
+size_t store_pending(const store *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nm; i++)
+        n += s->m[i]->qlen;
+    return n;
+}
+
+static int commit_meter(store *s, smeter *m)
+{
+    int rc;
+    if (!m->id) {
+        sqlite3_bind_text(s->meter_ins, 1, m->name, -1, SQLITE_STATIC);
+        if ((rc = step_done(s->meter_ins)) != SQLITE_OK)
+            return rc;
+        sqlite3_bind_text(s->meter_id, 1, m->name, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s->meter_id);
+        if (rc == SQLITE_ROW)
+            m->id = sqlite3_column_int64(s->meter_id, 0);
+        sqlite3_reset(s->meter_id);
+        sqlite3_clear_bindings(s->meter_id);
+        if (!m->id)
+            return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_ERROR : rc;
+        m->dev_dirty = 1;
+    }
+    if (m->dev_dirty) {
+        sqlite3_bind_int64(s->meter_upd, 1, m->id);
+        for (int d = 0; d < STORE_NDEV; d++)
+            sqlite3_bind_text(s->meter_upd, 2 + d, m->dev[d], -1, SQLITE_STATIC);
+        if ((rc = step_done(s->meter_upd)) != SQLITE_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < m->qlen; i++) {
+        rc = engine_apply(s, m->id, &m->e, &m->q[(m->qhead + i) % m->qcap], 1);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return engine_flush(s, m->id, &m->e);
+}
+
+static int write_import(store *s)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "INSERT OR REPLACE INTO imports VALUES (?1, ?2, ?3, ?4, ?5, "
+                                "CAST(strftime('%s', 'now') AS INTEGER))",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_text(st, 1, s->import_key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, s->import_path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, s->import_meter, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, s->import_offset);
+    sqlite3_bind_int64(st, 5, s->import_telegrams);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int store_commit(store *s)
+{
+    int rc = SQLITE_OK;
+    size_t n = 0;
+    if (s->o.readonly)
+        return -EROFS;
+    for (size_t i = 0; i < s->nm; i++) {
+        smeter *m = s->m[i];
+        n += m->qlen;
+    }
+    if (!n && !s->import_pending)
+        return 0;
+    if (s->capsnap < s->nm) {
+        snapshot *sn = realloc(s->snap, s->nm * sizeof *sn);
+        if (!sn)
+            return -ENOMEM;
+        s->snap = sn;
+        s->capsnap = s->nm;
+    }
+    for (size_t i = 0; i < s->nm; i++) {
+        s->snap[i].e = s->m[i]->e;
+        s->snap[i].id = s->m[i]->id;
+        s->snap[i].dev_dirty = s->m[i]->dev_dirty;
+    }
+    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (size_t i = 0; i < s->nm && rc == SQLITE_OK; i++)
+        if (s->m[i]->qlen || s->m[i]->dev_dirty)
+            rc = commit_meter(s, s->m[i]);
+    if (rc == SQLITE_OK && s->import_pending)
+        rc = write_import(s);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        if (!sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        for (size_t i = 0; i < s->nm; i++) {
+            s->m[i]->e = s->snap[i].e;
+            s->m[i]->id = s->snap[i].id;
+            s->m[i]->dev_dirty = s->snap[i].dev_dirty;
+        }
+        s->failing = 1;
+        s->fail_rc = rc;
+        s->st.failures++;
+        return sq_errno(rc);
+    }
+    for (size_t i = 0; i < s->nm; i++) {
+        smeter *m = s->m[i];
+        m->qlen = 0;
+        m->qhead = 0;
+        m->dev_dirty = 0;
+        if (s->failing && m->qcap > 64) {
+            /* give back the memory an outage grew */
+            free(m->q);
+            m->q = NULL;
+            m->qcap = 0;
+        }
+    }
+    s->import_pending = 0;
+    s->st.committed += n;
+    s->failing = 0;
+    return 0;
+}
+
+int store_import_get(store *s, const char *key, int64_t *offset, int64_t *telegrams)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT offset, telegrams FROM imports WHERE file_key = ?1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_errno(rc);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    int found = rc == SQLITE_ROW;
+    if (found) {
+        *offset = sqlite3_column_int64(st, 0);
+        *telegrams = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return found ? 1 : rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
+int store_import_set(store *s, const char *key, const char *path, const char *meter,
+                     int64_t offset, int64_t telegrams)
+{
+    if (strlen(key) >= sizeof s->import_key || strlen(path) >= sizeof s->import_path ||
+        strlen(meter) >= sizeof s->import_meter)
+        return -ENAMETOOLONG;
+    snprintf(s->import_key, sizeof s->import_key, "%s", key);
+    snprintf(s->import_path, sizeof s->import_path, "%s", path);
+    snprintf(s->import_meter, sizeof s->import_meter, "%s", meter);
+    s->import_offset = offset;
+    s->import_telegrams = telegrams;
+    s->import_pending = 1;
+    return 0;
+}
+
+/* Deletes rows of one table older than cutoff, at most STORE_PRUNE_SLICE seconds past the oldest
+ * row per call so the loop is never blocked for long. Returns rows deleted or a negative errno. */
+static int64_t prune(store *s, const char *table, int64_t meter, int64_t cutoff)
+{
+    char sql[160];
+    int64_t oldest = INT64_MAX;
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof sql, "SELECT min(ts) FROM %s WHERE meter = ?1", table);
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_errno(rc);
+    sqlite3_bind_int64(st, 1, meter);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        oldest = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    if (oldest >= cutoff)
+        return 0;
+    if (cutoff > oldest + STORE_PRUNE_SLICE)
+        cutoff = oldest + STORE_PRUNE_SLICE;
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE meter = ?1 AND ts < ?2", table);
+    rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_errno(rc);
+    sqlite3_bind_int64(st, 1, meter);
+    sqlite3_bind_int64(st, 2, cutoff);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return sq_errno(rc);
+    return sqlite3_changes(s->db);
+}
+
+int store_maintain(store *s)
+{
+    int64_t deleted = 0;
+    if (s->o.readonly)
+        return -EROFS;
+    for (size_t i = 0; i < s->nm; i++) {
+        const smeter *m = s->m[i];
+        if (!m->id || !m->e.last_ts)
+            continue;
+        int64_t r;
+        if (s->o.raw_keep_s > 0) {
+            /* a block may hold up to a minute after its key: keep the one straddling the cut */
+            r = prune(s, "raw", m->id, m->e.last_ts - s->o.raw_keep_s - STORE_BLOCK_SPAN);
+            if (r < 0)
+                return (int)r;
+            deleted += r;
+        }
+        for (int k = 0; k < 2 && s->o.minute_keep_s > 0; k++) {
+            r = prune(s, tier_table[k], m->id, m->e.last_ts - s->o.minute_keep_s);
+            if (r < 0)
+                return (int)r;
+            deleted += r;
+        }
+    }
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    s->ckpt_failing = rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED;
+    return deleted > INT32_MAX ? INT32_MAX : (int)deleted;
+}
+
+int store_healthy(store *s, char *why, size_t cap)
+{
+    if (!s->failing && !s->ckpt_failing)
+        return 1;
+    if (s->failing)
+        say(why, cap,
+            "store: cannot write the database (%s): %zu readings queued in memory, %" PRIu64
+            " dropped; retrying",
+            sqlite3_errstr(s->fail_rc), store_pending(s), s->st.dropped);
+    else
+        say(why, cap, "store: WAL checkpoint failed (disk full?)");
+    return 0;
+}
+
+void store_get_stats(const store *s, store_stats *out)
+{
+    *out = s->st;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Rebuild: replay the raw readings through a fresh engine
+ * ------------------------------------------------------------------------------------------- */
+
+int store_rebuild(store *s, const char *meter)
+{
+    int rc = store_commit(s), src;
+    if (rc < 0)
+        return rc;
+    smeter *m = meter_get(s, meter, &src);
+    if (!m)
+        return src == SQLITE_MISUSE ? -EINVAL : sq_errno(src);
+    if (!m->id)
+        return -ENOENT;
+    int64_t first = 0;
+    char sql[160];
+    sqlite3_stmt *st = NULL;
+    snprintf(sql, sizeof sql, "SELECT min(ts) FROM raw WHERE meter = %" PRId64, m->id);
+    if ((src = query_int(s->db, sql, &first)) != SQLITE_OK)
+        return sq_errno(src);
+    if (!first)
+        return 0;
+    engine *e = malloc(sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    engine_init(e);
+    src = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    for (int k = 0; k < NTIERS && src == SQLITE_OK; k++) {
+        /* steps labelled at or after the first raw reading hold only readings whose deltas the
+         * raw tier can give (the reading before each is kept too) */
+        int64_t f = store_step_floor(tier_step[k], first);
+        if (f < first)
+            f = store_step_next(tier_step[k], f);
+        e->floor[k] = f;
+        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE meter = %" PRId64 " AND ts >= %" PRId64,
+                 tier_table[k], m->id, f);
+        src = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    }
+    if (src == SQLITE_OK)
+        src = sqlite3_prepare_v2(s->db, "SELECT ts, data FROM raw WHERE meter = ?1 ORDER BY ts",
+                                 -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, m->id);
+        while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+            block_reader b;
+            sample x;
+            block_reader_init(&b, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+                              (size_t)sqlite3_column_bytes(st, 1));
+            while (src == SQLITE_ROW && block_next(&b, &x) > 0)
+                if (x.ts > e->last_ts && engine_apply(s, m->id, e, &x, 0) != SQLITE_OK)
+                    src = SQLITE_ERROR;
+            if (src != SQLITE_ROW)
+                break;
+        }
+        if (src == SQLITE_DONE)
+            src = SQLITE_OK;
+        sqlite3_finalize(st);
+    }
+    if (src == SQLITE_OK) {
+        for (int k = 0; k < NTIERS; k++)
+            e->cdirty[k] = 1;
+        src = engine_flush(s, m->id, e);
+    }
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+    if (src != SQLITE_OK && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    if (src == SQLITE_OK) {
+        /* continue from the rebuilt open steps (those the rebuild could cover) */
+        for (int k = 0; k < NTIERS; k++)
+            if (e->cur[k].n && e->cur[k].ts >= e->floor[k])
+                m->e.cur[k] = e->cur[k];
+    }
+    free(e);
+    return sq_errno(src);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Read side
+ * ------------------------------------------------------------------------------------------- */
+
+static int meter_lookup(store *s, const char *name, int64_t *id)
+{
+    int rc;
+    *id = 0;
+    sqlite3_bind_text(s->meter_id, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s->meter_id);
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(s->meter_id, 0);
+    sqlite3_reset(s->meter_id);
+    sqlite3_clear_bindings(s->meter_id);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sq_errno(rc);
+    return *id ? 0 : -ENOENT;
+}
+
+static void point_from_agg(store_point *p, int64_t ts, int64_t end, const agg *a)
+{
+    memset(p, 0, sizeof *p);
+    p->ts = ts;
+    p->end = end;
+    p->n = a ? a->n : 0;
+    p->tariff = -1;
+    for (int e = 0; e < STORE_E_COUNT; e++) {
+        p->energy[e] = a && (a->ehas & BIT(e)) ? a->e[e] : STORE_NULL;
+        p->counter[e] = STORE_NULL;
+    }
+    if (a)
+        memcpy(p->q, a->q, sizeof p->q);
+}
+
+static int series_raw(store *s, int64_t id, int64_t from, int64_t to, store_point_fn fn,
+                      void *user)
+{
+    sqlite3_stmt *st;
+    /* start at the block holding the last reading before `from`: its counters give the first
+     * delta in range */
+    int rc = sqlite3_prepare_v2(
+        s->db,
+        "SELECT ts, data FROM raw WHERE meter = ?1 AND ts >= coalesce((SELECT max(ts) FROM raw "
+        "WHERE meter = ?1 AND ts < ?2), ?2) AND ts < ?3 ORDER BY ts",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_errno(rc);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    fold f;
+    memset(&f, 0, sizeof f);
+    int ret = 0;
+    while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        block_reader b;
+        sample x;
+        int r;
+        block_reader_init(&b, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+                          (size_t)sqlite3_column_bytes(st, 1));
+        while (!ret && (r = block_next(&b, &x)) > 0) {
+            int64_t de[STORE_E_COUNT], q[STORE_Q_COUNT];
+            unsigned dhas, device;
+            unsigned seg = fold_step(&f, &x, de, &dhas, &device);
+            if (x.ts < from || x.ts >= to)
+                continue;
+            store_point p;
+            memset(&p, 0, sizeof p);
+            p.ts = p.end = x.ts;
+            p.n = 1;
+            p.segment = seg;
+            p.tariff = (x.mask & BIT(F_TARIFF)) ? (int)x.v[F_TARIFF] : -1;
+            unsigned chas = sample_counters(&x, p.counter);
+            for (int e = 0; e < STORE_E_COUNT; e++) {
+                if (!(chas & BIT(e)))
+                    p.counter[e] = STORE_NULL;
+                p.energy[e] = (dhas & BIT(e)) ? de[e] : STORE_NULL;
+            }
+            unsigned qhas = sample_quantities(&x, q);
+            for (int i = 0; i < STORE_Q_COUNT; i++)
+                if (qhas & BIT(i))
+                    p.q[i].n = 1, p.q[i].min = p.q[i].max = p.q[i].sum = q[i];
+            ret = fn(user, &p);
+        }
+        if (!ret && r < 0)
+            ret = -EIO;
+    }
+    sqlite3_finalize(st);
+    if (ret)
+        return ret;
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sq_errno(rc);
+}
+
+static int series_agg(store *s, int64_t id, int64_t from, int64_t to, store_step step,
+                      unsigned flags, store_point_fn fn, void *user)
+{
+    int k = step <= STORE_STEP_1D ? (int)step - STORE_STEP_1M : NTIERS - 1;
+    char sql[200];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof sql,
+             "SELECT ts, n, import, import_t1, import_t2, export, export_t1, export_t2, gas, "
+             "water, heat, stats FROM %s WHERE meter = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
+             tier_table[k]);
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_errno(rc);
+    int64_t t = store_step_floor(step, from);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, t);
+    sqlite3_bind_int64(st, 3, to);
+    int ret = 0, have = 0;
+    agg row, acc;
+    int64_t row_ts = 0;
+    store_point p;
+    memset(&acc, 0, sizeof acc);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        have = 1;
+        row_ts = sqlite3_column_int64(st, 0);
+        if (row_agg(st, 1, &row) < 0)
+            ret = -EIO;
+    }
+    /* walk the steps; rows of the daily tier are summed into months and years */
+    while (!ret && t < to) {
+        int64_t next = store_step_next(step, t);
+        memset(&acc, 0, sizeof acc);
+        while (!ret && have && row_ts < next) {
+            if (row_ts >= t)
+                agg_merge(&acc, &row);
+            rc = sqlite3_step(st);
+            have = rc == SQLITE_ROW;
+            if (have) {
+                row_ts = sqlite3_column_int64(st, 0);
+                if (row_agg(st, 1, &row) < 0)
+                    ret = -EIO;
+            } else if (rc != SQLITE_DONE) {
+                ret = sq_errno(rc);
+            }
+        }
+        if (ret)
+            break;
+        if (acc.n || (flags & STORE_SERIES_GAPS)) {
+            point_from_agg(&p, t, next, acc.n ? &acc : NULL);
+            ret = fn(user, &p);
+        }
+        if (!have && !(flags & STORE_SERIES_GAPS))
+            break;
+        t = next;
+    }
+    sqlite3_finalize(st);
+    return ret;
+}
+
+int store_series(store *s, const char *meter, int64_t from, int64_t to, store_step step,
+                 unsigned flags, store_point_fn fn, void *user)
+{
+    int64_t id;
+    if ((unsigned)step >= STORE_STEP_COUNT || !fn || from > to)
+        return -EINVAL;
+    int rc = meter_lookup(s, meter, &id);
+    if (rc < 0)
+        return rc;
+    if (step == STORE_STEP_RAW)
+        return series_raw(s, id, from, to, fn, user);
+    return series_agg(s, id, from, to, step, flags, fn, user);
+}
+
+int64_t store_series_count(store *s, const char *meter, int64_t from, int64_t to, store_step step)
+{
+    int64_t id, n = 0;
+    if ((unsigned)step >= STORE_STEP_COUNT || from > to)
+        return -EINVAL;
+    int rc = meter_lookup(s, meter, &id);
+    if (rc < 0)
+        return rc;
+    if (step == STORE_STEP_RAW) {
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "SELECT coalesce(sum(n), 0) FROM raw WHERE meter = %" PRId64 " AND ts >= %" PRId64
+                 " AND ts < %" PRId64,
+                 id, from, to);
+        rc = query_int(s->db, sql, &n);
+        return rc == SQLITE_OK ? n : sq_errno(rc);
+    }
+    int64_t sec = step_seconds(step), t = store_step_floor(step, from);
+    if (sec)
+        return (to - t + sec - 1) / sec;
+    for (; t < to; t = store_step_next(step, t))
+        n++;
+    return n;
+}
+
+int store_meters(store *s, int (*fn)(void *user, const store_meter_info *m), void *user)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(
+        s->db,
+        "SELECT name, (SELECT min(ts) FROM raw WHERE meter = id), (SELECT max(ts) FROM raw WHERE "
+        "meter = id), (SELECT min(ts) FROM agg_1d WHERE meter = id), (SELECT max(ts) FROM agg_1m "
+        "WHERE meter = id) FROM meters ORDER BY name",
+        -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_errno(rc);
+    int ret = 0;
+    while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_meter_info mi;
+        memset(&mi, 0, sizeof mi);
+        snprintf(mi.name, sizeof mi.name, "%s", (const char *)sqlite3_column_text(st, 0));
+        mi.raw_first = sqlite3_column_int64(st, 1);
+        int64_t raw_last = sqlite3_column_int64(st, 2), day_first = sqlite3_column_int64(st, 3),
+                min_last = sqlite3_column_int64(st, 4);
+        mi.first = day_first ? day_first : mi.raw_first;
+        if (mi.raw_first && (!mi.first || mi.raw_first < mi.first))
+            mi.first = mi.raw_first;
+        mi.last = raw_last > min_last ? raw_last : min_last;
+        ret = fn(user, &mi);
+    }
+    sqlite3_finalize(st);
+    if (ret)
+        return ret;
+    return rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}

@@ -1,0 +1,26 @@
+/* store_live.h: the store inside p1d: queues every accepted reading through a meters hook,
+ * commits once a second on the loop, retries while the disk refuses, prunes by retention. */
+#ifndef P1D_STORE_LIVE_H
+#define P1D_STORE_LIVE_H
+
+#include <stddef.h>
+
+#include "loop.h"
+#include "meter.h"
+#include "store.h"
+
+#define STORE_LIVE_COMMIT_MS 1000    /* readings reach the disk within about this long */
+#define STORE_LIVE_RETRY_MS 5000     /* after a failed commit (full disk), retry this often */
+#define STORE_LIVE_MAINTAIN_MS 60000 /* retention and WAL checkpoint */
+
+typedef struct store_live store_live;
+
+/* Hooks the store s (borrowed; must outlive the result) into the meters ms and the loop l.
+ * Returns NULL with errno set. */
+store_live *store_live_new(store *s, loop *l, meters *ms);
+/* Unhooks, commits what is queued, frees; the store stays open. Accepts NULL. */
+void store_live_free(store_live *sl);
+/* http_health_fn for /healthz: user is the store. 1 healthy, 0 with a reason in why[cap]. */
+int store_live_health(void *user, char *why, size_t cap);
+
+#endif

@@ -1,0 +1,388 @@
+/* test_cost.c: prices (parsing, periods, dynamic vs fixed), exact micro-euro costs, CET/CEST
+ * calendar arithmetic over DST days, and the price tables in SQLite. */
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "cost.h"
+
+static int64_t T(const char *s)
+{
+    int64_t t = -1;
+    if (cost_time_parse(s, &t) < 0)
+        fprintf(stderr, "cannot parse %s\n", s);
+    return t;
+}
+
+static void energy_none(int64_t e[STORE_E_COUNT])
+{
+    for (int i = 0; i < STORE_E_COUNT; i++)
+        e[i] = STORE_NULL;
+}
+
+static void test_price_parse(void)
+{
+    int64_t v = 0;
+    CHECK(cost_parse_price("0.2345", &v) == 0 && v == 234500);
+    CHECK(cost_parse_price("0,2345", &v) == 0 && v == 234500);
+    CHECK(cost_parse_price("-0.01", &v) == 0 && v == -10000);
+    CHECK(cost_parse_price("12", &v) == 0 && v == 12000000);
+    CHECK(cost_parse_price(" 1.5 ", &v) == 0 && v == 1500000);
+    CHECK(cost_parse_price("1.2345675", &v) == 0 && v == 1234568);   /* half away from zero */
+    CHECK(cost_parse_price("-1.2345675", &v) == 0 && v == -1234568);
+    CHECK(cost_parse_price("1.2345674999", &v) == 0 && v == 1234567);
+    CHECK(cost_parse_price("2.5E-2", &v) == 0 && v == 25000);
+    CHECK(cost_parse_price("125.5e-3", &v) == 0 && v == 125500);
+    CHECK(cost_parse_price("0.0000004", &v) == 0 && v == 0);
+    CHECK(cost_parse_price(".5", &v) == 0 && v == 500000);
+    v = 7;
+    CHECK(cost_parse_price("abc", &v) < 0 && v == 7);
+    CHECK(cost_parse_price("", &v) < 0);
+    CHECK(cost_parse_price("1.2.3", &v) < 0);
+    CHECK(cost_parse_price("1e", &v) < 0);
+    CHECK(cost_parse_price("99999999999999", &v) < 0);
+    CHECK(v == 7);
+}
+
+static void test_time(void)
+{
+    char buf[COST_TIME_MAX];
+    CHECK_EQ_INT(T("2025-01-31"), 1738278000);             /* local midnight, CET */
+    CHECK_EQ_INT(T("2025-01-31T10:00Z"), 1738317600);
+    CHECK_EQ_INT(T("2025-01-31T10:00:00+01:00"), 1738314000);
+    CHECK_EQ_INT(T("2025-01-31 10:00:00.5+0100"), 1738314000);
+    CHECK_EQ_INT(T("2025-07-01T12:00"), 1751364000);       /* CEST: 10:00Z */
+    CHECK_EQ_INT(T("1738310400"), 1738310400);
+    CHECK_EQ_INT(T("2025-01-31T24:00"), T("2025-02-01"));
+    int64_t t = 5;
+    CHECK(cost_time_parse("yesterday", &t) < 0 && t == 5);
+    CHECK(cost_time_parse("2025-13-01", &t) < 0);
+    CHECK(cost_time_parse("2025-02-29", &t) < 0);
+    CHECK(cost_time_parse("2024-02-29", &t) == 0);
+    CHECK(cost_time_parse("2025-01-31T25:00", &t) < 0);
+    CHECK(cost_time_parse("2025-01-31T10:00+1", &t) < 0);
+    CHECK(cost_time_parse("", &t) < 0);
+    cost_time_format(T("2025-03-30T00:59:59Z"), buf, sizeof buf);
+    CHECK_EQ_STR(buf, "2025-03-30T01:59:59+01:00");
+    cost_time_format(T("2025-03-30T01:00:00Z"), buf, sizeof buf);
+    CHECK_EQ_STR(buf, "2025-03-30T03:00:00+02:00");
+    cost_time_format(T("2025-10-26T00:30:00Z"), buf, sizeof buf);
+    CHECK_EQ_STR(buf, "2025-10-26T02:30:00+02:00");
+    cost_time_format(T("2025-10-26T01:30:00Z"), buf, sizeof buf);
+    CHECK_EQ_STR(buf, "2025-10-26T02:30:00+01:00");
+    /* The autumn hour that happens twice, without offset: the later (winter) one. */
+    CHECK_EQ_INT(T("2025-10-26T02:30"), T("2025-10-26T01:30:00Z"));
+    cost_local l;
+    cost_time_local(T("2025-03-29T12:00"), &l);
+    CHECK(l.wday == 6 && l.offset == 3600 && l.hour == 12);
+}
+
+static void test_dst_days(void)
+{
+    int64_t d = T("2025-03-30");
+    CHECK_EQ_INT(cost_day_next(d) - d, 23 * 3600);
+    d = T("2025-10-26");
+    CHECK_EQ_INT(cost_day_next(d) - d, 25 * 3600);
+    CHECK_EQ_INT(cost_day_floor(T("2025-10-26T23:59")), d);
+    CHECK_EQ_INT(cost_day_floor(d), d);
+    CHECK_EQ_INT(cost_month_floor(T("2025-03-31T12:00")), T("2025-03-01"));
+    CHECK_EQ_INT(cost_month_next(T("2025-03-01")), T("2025-04-01"));
+    CHECK_EQ_INT(cost_month_next(T("2025-12-01")), T("2026-01-01"));
+
+    /* A daily charge accrues exactly over the quarter-hours of 23- and 25-hour days. */
+    cost_prices p = {0};
+    cost_fixed f;
+    cost_fixed_init(&f);
+    CHECK(cost_fixed_set(&f, "daily", "0.777777", NULL, 0) == 0);
+    CHECK(cost_fixed_set(&f, "monthly", "5.03", NULL, 0) == 0);
+    p.fixed = &f;
+    p.nfixed = 1;
+    int64_t e[STORE_E_COUNT];
+    energy_none(e);
+    const char *days[] = {"2025-03-30", "2025-10-26", "2025-06-01"};
+    for (int k = 0; k < 3; k++) {
+        int64_t a = T(days[k]), b = cost_day_next(a), sum = 0, n = 0;
+        cost_cursor c = {{0, 0}};
+        for (int64_t t = a; t < b; t += 900, n++) {
+            cost_parts cp;
+            cost_step(&p, &c, t, t + 900, e, &cp);
+            sum += cp.fixed;
+        }
+        /* A day's share of the month, plus the daily charge, to the micro-euro (floors). */
+        int64_t m0 = cost_month_floor(a), m1 = cost_month_next(m0);
+        int64_t month_part = 5030000 * (b - m0) / (m1 - m0) - 5030000 * (a - m0) / (m1 - m0);
+        CHECK_EQ_INT(sum, 777777 + month_part);
+        CHECK_EQ_INT(n, k == 0 ? 92 : k == 1 ? 100 : 96);
+    }
+    /* And the month's quarters add up to the monthly charge exactly. */
+    int64_t a = T("2025-03-01"), b = T("2025-04-01"), sum = 0;
+    cost_fixed g;
+    cost_fixed_init(&g);
+    cost_fixed_set(&g, "monthly", "5.03", NULL, 0);
+    p.fixed = &g;
+    cost_cursor c = {{0, 0}};
+    for (int64_t t = a; t < b; t += 900) {
+        cost_parts cp;
+        cost_step(&p, &c, t, t + 900, e, &cp);
+        sum += cp.fixed;
+    }
+    CHECK_EQ_INT(sum, 5030000);
+}
+
+static void test_csv(void)
+{
+    cost_dyns d = {0};
+    char err[COST_ERR_MAX] = "";
+    const char *csv = "time,price\n"
+                      "2025-01-31T10:00:00+01:00,0.25\n"
+                      "2025-01-31T10:15:00+01:00,0.26\n"
+                      "\n"
+                      "# comment\n"
+                      "2025-01-31T10:30:00+01:00,0.27\n";
+    CHECK(cost_parse_dynamic(csv, strlen(csv), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK_EQ_INT(d.n, 3);
+    if (d.n == 3) {
+        CHECK_EQ_INT(d.v[0].ts, T("2025-01-31T09:00Z"));
+        CHECK_EQ_INT(d.v[0].end - d.v[0].ts, 900); /* quarter-hour resolution */
+        CHECK_EQ_INT(d.v[2].end - d.v[2].ts, 900);
+        CHECK_EQ_INT(d.v[1].import_, 260000);
+        CHECK(d.v[1].export_ == COST_UNSET);
+    }
+    /* ';' with decimal commas, no header, out of order, an export column, CRLF. */
+    const char *semi = "2025-01-31 11:00;0,31;0,05\r\n2025-01-31 10:00;0,30;0,04\r\n";
+    CHECK(cost_parse_dynamic(semi, strlen(semi), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK_EQ_INT(d.n, 2);
+    if (d.n == 2) {
+        CHECK_EQ_INT(d.v[0].import_, 300000);
+        CHECK_EQ_INT(d.v[0].export_, 40000);
+        CHECK_EQ_INT(d.v[0].end - d.v[0].ts, 3600);
+        CHECK_EQ_INT(d.v[1].end - d.v[1].ts, 3600);
+    }
+    /* Named columns in another order. */
+    const char *named = "price;start\n0,1;2025-01-31T00:00Z\n";
+    CHECK(cost_parse_dynamic(named, strlen(named), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(d.n == 1 && d.v[0].import_ == 100000 && d.v[0].ts == T("2025-01-31T00:00Z"));
+
+    /* Bad files name the line and change nothing in out. */
+    const char *bad1 = "time,price\n2025-01-31T10:00Z,0.25\n2025-01-31T11:00Z,abc\n";
+    CHECK(cost_parse_dynamic(bad1, strlen(bad1), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(strncmp(err, "line 3: price", 13) == 0);
+    CHECK(d.n == 0 && d.v == NULL);
+    const char *bad2 = "2025-01-31T10:00Z,0.25\nyesterday,0.25\n";
+    CHECK(cost_parse_dynamic(bad2, strlen(bad2), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(strncmp(err, "line 2: time", 12) == 0);
+    const char *bad3 = "2025-01-31T10:00Z,0.25\n2025-01-31T10:00Z,0.26\n";
+    CHECK(cost_parse_dynamic(bad3, strlen(bad3), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "line 2") && strstr(err, "line 1"));
+    const char *bad4 = "2025-01-31T10:00Z\n";
+    CHECK(cost_parse_dynamic(bad4, strlen(bad4), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(strncmp(err, "line 1:", 7) == 0);
+    CHECK(cost_parse_dynamic("time,price\n", 11, COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "no prices") != NULL);
+    cost_dyns_free(&d);
+}
+
+static void test_json(void)
+{
+    cost_dyns d = {0};
+    char err[COST_ERR_MAX] = "";
+    const char *arr = "[{\"time\": \"2025-01-31T10:00:00+01:00\", \"price\": 0.25},\n"
+                      " {\"time\": \"2025-01-31T11:00:00+01:00\", \"price\": \"0.26\", "
+                      "\"export\": 0.1, \"extra\": [1, {\"a\": null}]}]";
+    CHECK(cost_parse_dynamic(arr, strlen(arr), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(d.n == 2 && d.v[1].import_ == 260000 && d.v[1].export_ == 100000);
+    const char *obj = "{\"source\": \"x\", \"prices\": [{\"start\": 1738314000, \"value\": "
+                      "2.5e-1}], \"unit\": \"EUR/kWh\"}";
+    CHECK(cost_parse_dynamic(obj, strlen(obj), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(d.n == 1 && d.v[0].ts == 1738314000 && d.v[0].import_ == 250000);
+    /* Gas: a day per price, 23 hours on the spring DST day. */
+    const char *gas = "[{\"time\":\"2025-03-29\",\"price\":1.2},{\"time\":\"2025-03-30\","
+                      "\"price\":1.3}]";
+    CHECK(cost_parse_dynamic(gas, strlen(gas), COST_KIND_GAS, &d, err, sizeof err) == 0);
+    CHECK(d.n == 2 && d.v[0].end == d.v[1].ts && d.v[1].end - d.v[1].ts == 23 * 3600);
+
+    const char *bad1 = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": 0.25},\n"
+                       " {\"time\": \"2025-01-31T11:00Z\", \"price\": \"x\"}]";
+    CHECK(cost_parse_dynamic(bad1, strlen(bad1), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(strncmp(err, "line 2: price", 13) == 0);
+    const char *bad2 = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": 0.25}\n\n"
+                       " {\"time\": \"2025-01-31T11:00Z\"}]";
+    CHECK(cost_parse_dynamic(bad2, strlen(bad2), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(strncmp(err, "line 3:", 7) == 0);
+    const char *bad3 = "[{\"time\": \"2025-01-31T10:00Z\"}]";
+    CHECK(cost_parse_dynamic(bad3, strlen(bad3), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "without \"price\"") != NULL);
+    const char *bad4 = "{\"data\": 5}";
+    CHECK(cost_parse_dynamic(bad4, strlen(bad4), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    const char *bad5 = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": 0.25}] x";
+    CHECK(cost_parse_dynamic(bad5, strlen(bad5), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(d.n == 0);
+    cost_dyns_free(&d);
+}
+
+static void test_fixed_keys(void)
+{
+    cost_fixed f;
+    char err[COST_ERR_MAX];
+    cost_fixed_init(&f);
+    CHECK(!cost_fixed_any(&f));
+    CHECK(cost_fixed_set(&f, "import_t1", "0.20", err, sizeof err) == 0);
+    CHECK(cost_fixed_set(&f, "valid_from", "2025-01-01", err, sizeof err) == 0);
+    CHECK(cost_fixed_set(&f, "tariff_rule", "nl", err, sizeof err) == 0);
+    CHECK(cost_fixed_set(&f, "gas", "", err, sizeof err) == 0 && f.gas == COST_UNSET);
+    CHECK(cost_fixed_set(&f, "import", "cheap", err, sizeof err) < 0 && strstr(err, "import"));
+    CHECK(cost_fixed_set(&f, "valid_to", "soon", err, sizeof err) < 0);
+    CHECK(cost_fixed_set(&f, "tariff_rule", "fr", err, sizeof err) < 0);
+    CHECK(cost_fixed_set(&f, "nonsense", "1", err, sizeof err) < 0);
+    CHECK(cost_fixed_any(&f) && f.import_[1] == 200000 && f.from == T("2025-01-01"));
+    CHECK_EQ_STR(cost_fixed_key(0), "import");
+    CHECK_EQ_STR(cost_fixed_key(COST_FIXED_KEYS - 1), "tariff_rule");
+    CHECK(cost_fixed_key(COST_FIXED_KEYS) == NULL);
+}
+
+/* Fixed periods, tariff registers, the calendar rule, dynamic prices winning, exact money. */
+static void test_costs(void)
+{
+    cost_fixed f[2];
+    cost_fixed_init(&f[0]);
+    cost_fixed_init(&f[1]);
+    cost_fixed_set(&f[0], "import_t1", "0.20", NULL, 0);
+    cost_fixed_set(&f[0], "import_t2", "0.30", NULL, 0);
+    cost_fixed_set(&f[0], "export", "0.07", NULL, 0);
+    cost_fixed_set(&f[0], "gas", "1.234567", NULL, 0);
+    cost_fixed_set(&f[1], "valid_from", "2025-02-01", NULL, 0);
+    cost_fixed_set(&f[1], "import", "0.2345", NULL, 0);
+    cost_fixed_set(&f[1], "tariff_rule", "nl", NULL, 0);
+    cost_fixed_set(&f[1], "import_t1", "0.21", NULL, 0);
+    cost_fixed_set(&f[1], "import_t2", "0.31", NULL, 0);
+    cost_prices p = {0};
+    p.fixed = f;
+    p.nfixed = 2;
+    cost_cursor c = {{0, 0}};
+    cost_parts cp;
+    int64_t e[STORE_E_COUNT];
+    energy_none(e);
+    e[STORE_E_IMPORT] = 1234;
+    e[STORE_E_IMPORT_T1] = 1000;
+    e[STORE_E_IMPORT_T2] = 234;
+    e[STORE_E_EXPORT] = 100;
+    e[STORE_E_GAS] = 321; /* dm3 */
+    int64_t t = T("2025-01-15T10:00");
+    cost_step(&p, &c, t, t + 900, e, &cp);
+    /* 1000 Wh x 0.20 + 234 Wh x 0.30 - 100 Wh x 0.07 = 0.2 + 0.0702 - 0.007 EUR */
+    CHECK_EQ_INT(cp.energy, 263200);
+    /* 321 dm3 x 1.234567 EUR/m3 = 0.396296007 -> 0.396296 */
+    CHECK_EQ_INT(cp.gas, 396296);
+    CHECK(cp.priced && cp.fixed == 0);
+
+    /* The second period: no tariff registers -> the NL calendar rule (a Saturday: tariff 1). */
+    e[STORE_E_IMPORT_T1] = e[STORE_E_IMPORT_T2] = STORE_NULL;
+    e[STORE_E_EXPORT] = STORE_NULL;
+    e[STORE_E_GAS] = STORE_NULL;
+    t = T("2025-02-01T10:00"); /* Saturday */
+    cost_step(&p, &c, t, t + 900, e, &cp);
+    CHECK_EQ_INT(cp.energy, 1234 * 210); /* 0.25914 EUR */
+    t = T("2025-02-03T10:00");           /* Monday, day: tariff 2 */
+    cost_step(&p, &c, t, t + 900, e, &cp);
+    CHECK_EQ_INT(cp.energy, 1234 * 310);
+    t = T("2025-02-03T23:15"); /* Monday night: tariff 1 */
+    cost_step(&p, &c, t, t + 900, e, &cp);
+    CHECK_EQ_INT(cp.energy, 1234 * 210);
+
+    /* Dynamic prices win where they exist; export at the same price unless given. */
+    cost_dyn dv[2] = {{T("2025-02-03T10:00"), T("2025-02-03T10:15"), -12345, COST_UNSET},
+                      {T("2025-02-03T10:15"), T("2025-02-03T10:30"), 300000, 50000}};
+    p.dyn[COST_KIND_POWER].v = dv;
+    p.dyn[COST_KIND_POWER].n = 2;
+    e[STORE_E_EXPORT] = 10;
+    memset(&c, 0, sizeof c);
+    t = T("2025-02-03T10:00");
+    cost_step(&p, &c, t, t + 900, e, &cp);
+    /* (1234 - 10) Wh x -0.012345 = -0.01511028 -> -0.01511 */
+    CHECK_EQ_INT(cp.energy, -15110);
+    cost_step(&p, &c, t + 900, t + 1800, e, &cp);
+    CHECK_EQ_INT(cp.energy, 1234 * 300 - 10 * 50);
+    cost_step(&p, &c, t + 1800, t + 2700, e, &cp); /* past the dynamic prices: fixed, tariff 2 */
+    CHECK_EQ_INT(cp.energy, 1234 * 310);
+    /* An hour over two quarter-hour prices (the hourly fallback): the time-weighted mean. */
+    memset(&c, 0, sizeof c);
+    e[STORE_E_EXPORT] = STORE_NULL;
+    cost_step(&p, &c, t, t + 1800, e, &cp);
+    CHECK_EQ_INT(cp.energy, (1234 * 143828 + 500) / 1000);
+    p.dyn[COST_KIND_POWER].v = NULL;
+    p.dyn[COST_KIND_POWER].n = 0;
+
+    /* Before every period: nothing priced. */
+    t = T("1969-12-31T00:00Z");
+    cost_step(&p, &c, t, t + 900, e, &cp);
+    CHECK(!cp.priced && cp.energy == 0);
+}
+
+static void test_db(void)
+{
+    sqlite3 *db = NULL;
+    char err[COST_ERR_MAX] = "";
+    CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
+    cost_prices p;
+    /* Before the tables exist: no prices, no error. */
+    CHECK(cost_db_load(db, 0, 1, &p, err, sizeof err) == 0 && !cost_prices_any(&p));
+    CHECK(cost_db_init(db, err, sizeof err) == 0);
+    CHECK(cost_db_init(db, err, sizeof err) == 0);
+    cost_fixed f;
+    cost_fixed_init(&f);
+    cost_fixed_set(&f, "import", "0.25", NULL, 0);
+    cost_fixed_set(&f, "daily", "0.5", NULL, 0);
+    CHECK(cost_db_save_fixed(db, &f, err, sizeof err) == 0);
+    cost_fixed_set(&f, "import", "0.26", NULL, 0); /* same start: replaced */
+    CHECK(cost_db_save_fixed(db, &f, err, sizeof err) == 0);
+    cost_fixed_set(&f, "valid_from", "2025-06-01", NULL, 0);
+    cost_fixed_set(&f, "import", "0.27", NULL, 0);
+    CHECK(cost_db_save_fixed(db, &f, err, sizeof err) == 0);
+
+    const char *csv = "2025-01-31T10:00Z,0.1\n2025-01-31T11:00Z,0.2\n2025-01-31T12:00Z,0.3\n";
+    cost_dyns d = {0};
+    CHECK(cost_parse_dynamic(csv, strlen(csv), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_db_save_dynamic(db, COST_KIND_POWER, &d, err, sizeof err) == 0);
+    /* A re-import of part of the span at quarter-hour resolution replaces that part. */
+    const char *q = "2025-01-31T11:00Z,0.5\n2025-01-31T11:15Z,0.6\n2025-01-31T11:30Z,0.7\n"
+                    "2025-01-31T11:45Z,0.8\n";
+    CHECK(cost_parse_dynamic(q, strlen(q), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_db_save_dynamic(db, COST_KIND_POWER, &d, err, sizeof err) == 0);
+    cost_dyns_free(&d);
+
+    CHECK(cost_db_load(db, T("2025-01-01"), T("2025-12-31"), &p, err, sizeof err) == 0);
+    CHECK_EQ_INT(p.nfixed, 2);
+    if (p.nfixed == 2) {
+        CHECK_EQ_INT(p.fixed[0].import_[0], 260000);
+        CHECK_EQ_INT(p.fixed[1].import_[0], 270000);
+        CHECK(p.fixed[0].gas == COST_UNSET && p.fixed[0].daily == 500000);
+    }
+    CHECK_EQ_INT(p.dyn[COST_KIND_POWER].n, 6);
+    if (p.dyn[COST_KIND_POWER].n == 6) {
+        CHECK_EQ_INT(p.dyn[0].v[0].import_, 100000);
+        CHECK_EQ_INT(p.dyn[0].v[1].import_, 500000);
+        CHECK_EQ_INT(p.dyn[0].v[4].import_, 800000);
+        CHECK_EQ_INT(p.dyn[0].v[5].import_, 300000);
+    }
+    CHECK_EQ_INT(p.dyn[COST_KIND_GAS].n, 0);
+    cost_prices_free(&p);
+    cost_prices_free(&p); /* idempotent */
+    /* A range outside every dynamic price: only the fixed ones. */
+    CHECK(cost_db_load(db, T("2025-03-01"), T("2025-03-02"), &p, err, sizeof err) == 0);
+    CHECK(p.dyn[0].n == 0 && p.nfixed == 2);
+    cost_prices_free(&p);
+    sqlite3_close(db);
+}
+
+int main(void)
+{
+    RUN(test_price_parse);
+    RUN(test_time);
+    RUN(test_dst_days);
+    RUN(test_csv);
+    RUN(test_json);
+    RUN(test_fixed_keys);
+    RUN(test_costs);
+    RUN(test_db);
+    return check_summary("test_cost");
+}

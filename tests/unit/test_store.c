@@ -1,0 +1,744 @@
+/* test_store.c: the history store: consumption across tariffs, midnight, DST, meter replacement,
+ * counter resets, gaps and clock jumps; aggregates against raw sums; migrations; full disk. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "store.h"
+
+#define MAXPTS 200000
+
+static char dir[64];
+static char dbpath[128];
+static int dbseq;
+
+static const char *fresh_db(void)
+{
+    snprintf(dbpath, sizeof dbpath, "%s/t%d.db", dir, ++dbseq);
+    return dbpath;
+}
+
+/* ---- readings ---- */
+
+typedef struct rd {
+    int64_t ts;          /* unix seconds: the meter's clock shows this (CET/CEST) */
+    int64_t imp1, imp2;  /* Wh */
+    int64_t exp1, exp2;
+    int tariff;
+    int pw;              /* W, net: positive import */
+    int64_t gas;         /* dm3, < 0 none */
+    const char *id;
+    const char *gas_id;
+    int no_time;
+} rd;
+
+static void civil(int64_t t, p1_time *out)
+{
+    int off = store_utc_offset(t);
+    int64_t l = t + off, days = l / 86400, sod = l % 86400;
+    int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    memset(out, 0, sizeof *out);
+    out->year = (uint16_t)(yoe + era * 400 + (m <= 2));
+    out->month = (uint8_t)m;
+    out->day = (uint8_t)(doy - (153 * mp + 2) / 5 + 1);
+    out->hour = (uint8_t)(sod / 3600);
+    out->minute = (uint8_t)(sod / 60 % 60);
+    out->second = (uint8_t)(sod % 60);
+    out->dst = off == 7200;
+    out->valid = 1;
+}
+
+static void mk(p1_reading *r, const rd *d)
+{
+    p1_reading_init(r);
+    if (!d->no_time) {
+        civil(d->ts, &r->time);
+        r->has_time = 1;
+    }
+    snprintf(r->equipment_id, sizeof r->equipment_id, "%s", d->id ? d->id : "E0001");
+    r->import[1] = d->imp1 * 1000;
+    r->import[2] = d->imp2 * 1000;
+    r->export_[1] = d->exp1 * 1000;
+    r->export_[2] = d->exp2 * 1000;
+    r->import_total = r->import[1] + r->import[2];
+    r->export_total = r->export_[1] + r->export_[2];
+    r->tariff = (int16_t)d->tariff;
+    r->power_import = d->pw > 0 ? (int64_t)d->pw * 1000 : 0;
+    r->power_export = d->pw < 0 ? -(int64_t)d->pw * 1000 : 0;
+    r->nphases = 1;
+    r->phase[0].voltage = 230100000 + (d->ts % 7) * 100000;
+    r->phase[0].current = (int64_t)(d->pw > 0 ? d->pw : -d->pw) * 1000000 / 230;
+    r->phase[0].current -= r->phase[0].current % 10000;
+    if (d->gas >= 0) {
+        r->mbus[0].present = 1;
+        r->mbus[0].type = 3;
+        r->mbus[0].medium = P1_MEDIUM_GAS;
+        snprintf(r->mbus[0].id, sizeof r->mbus[0].id, "%s", d->gas_id ? d->gas_id : "G0001");
+        r->mbus[0].value = d->gas * 1000;
+        civil(d->ts - d->ts % 300, &r->mbus[0].time);
+        snprintf(r->mbus[0].unit, sizeof r->mbus[0].unit, "m3");
+    }
+}
+
+static int add(store *s, const char *meter, const rd *d, int64_t sys_ms)
+{
+    static p1_reading r;
+    mk(&r, d);
+    if (store_pending(s) >= 3000) /* as the daemon's timer would */
+        store_commit(s);
+    return store_add(s, meter, &r, sys_ms);
+}
+
+/* A simple household: every `dt` seconds, consumption pattern from the step number. Counters
+ * advance by the energy of that interval on the active tariff (1 = night before 07:00 local). */
+typedef struct house {
+    rd d;
+    int64_t n;
+} house;
+
+static void house_init(house *h, int64_t ts)
+{
+    memset(h, 0, sizeof *h);
+    h->d.ts = ts;
+    h->d.imp1 = 100000;
+    h->d.imp2 = 200000;
+    h->d.exp1 = 3000;
+    h->d.exp2 = 4000;
+    h->d.gas = 5000000;
+    h->d.tariff = 1;
+}
+
+static void house_step(house *h, int64_t dt)
+{
+    p1_time t;
+    h->n++;
+    h->d.ts += dt;
+    civil(h->d.ts, &t);
+    h->d.tariff = t.hour < 7 || t.hour >= 23 ? 1 : 2;
+    h->d.pw = (int)((h->n * 7919) % 4000) - 1200;
+    int64_t wh = (int64_t)h->d.pw * dt / 3600;
+    if (wh >= 0) {
+        if (h->d.tariff == 1)
+            h->d.imp1 += wh;
+        else
+            h->d.imp2 += wh;
+    } else {
+        if (h->d.tariff == 1)
+            h->d.exp1 -= wh;
+        else
+            h->d.exp2 -= wh;
+    }
+    if (h->n % 30 == 0)
+        h->d.gas += h->n % 7;
+}
+
+/* ---- consistency: every tier's steps against sums over raw points ---- */
+
+typedef struct pts {
+    store_point *p;
+    size_t n;
+} pts;
+
+static int collect(void *u, const store_point *p)
+{
+    pts *a = u;
+    if (a->n < MAXPTS)
+        a->p[a->n++] = *p;
+    return 0;
+}
+
+static int same_stat(const store_stat *a, const store_stat *b)
+{
+    if (a->n != b->n)
+        return 0;
+    return !a->n || (a->min == b->min && a->max == b->max && a->sum == b->sum);
+}
+
+/* Checks every step of every tier in [from, to) against the raw points; returns steps checked. */
+static int64_t check_tiers(store *s, const char *meter, int64_t from, int64_t to)
+{
+    static store_point rawbuf[MAXPTS], aggbuf[MAXPTS];
+    pts raw = {rawbuf, 0}, ag = {aggbuf, 0};
+    int64_t checked = 0;
+    CHECK_EQ_INT(store_series(s, meter, from - 3 * 86400, to + 3 * 86400, STORE_STEP_RAW, 0,
+                              collect, &raw),
+                 0);
+    for (int step = STORE_STEP_1M; step <= STORE_STEP_1Y; step++) {
+        ag.n = 0;
+        CHECK_EQ_INT(store_series(s, meter, from, to, (store_step)step, 0, collect, &ag), 0);
+        for (size_t i = 0; i < ag.n; i++) {
+            const store_point *a = &ag.p[i];
+            store_point sum;
+            memset(&sum, 0, sizeof sum);
+            unsigned ehas = 0;
+            for (size_t j = 0; j < raw.n; j++) {
+                const store_point *r = &raw.p[j];
+                if (r->ts <= a->ts || r->ts > a->end)
+                    continue;
+                sum.n++;
+                for (int e = 0; e < STORE_E_COUNT; e++)
+                    if (r->energy[e] != STORE_NULL) {
+                        sum.energy[e] += r->energy[e];
+                        ehas |= 1u << e;
+                    }
+                for (int q = 0; q < STORE_Q_COUNT; q++) {
+                    if (!r->q[q].n)
+                        continue;
+                    store_stat *st = &sum.q[q];
+                    if (!st->n || r->q[q].min < st->min)
+                        st->min = r->q[q].min;
+                    if (!st->n || r->q[q].max > st->max)
+                        st->max = r->q[q].max;
+                    st->sum += r->q[q].sum;
+                    st->n++;
+                }
+            }
+            int ok = sum.n == a->n;
+            for (int e = 0; e < STORE_E_COUNT; e++)
+                ok = ok && ((ehas & (1u << e)) ? sum.energy[e] == a->energy[e]
+                                               : a->energy[e] == STORE_NULL);
+            for (int q = 0; q < STORE_Q_COUNT; q++)
+                ok = ok && same_stat(&sum.q[q], &a->q[q]);
+            if (!ok)
+                fprintf(stderr, "  step %s at %lld: n %lld vs raw %lld, import %lld vs %lld\n",
+                        store_step_name((store_step)step), (long long)a->ts, (long long)a->n,
+                        (long long)sum.n, (long long)a->energy[STORE_E_IMPORT],
+                        (long long)sum.energy[STORE_E_IMPORT]);
+            CHECK(ok);
+            checked++;
+        }
+    }
+    return checked;
+}
+
+/* Sum of one energy over the steps of a series. */
+typedef struct esum {
+    int e;
+    int64_t sum, steps, gaps, negative;
+} esum;
+
+static int sum_energy(void *u, const store_point *p)
+{
+    esum *a = u;
+    a->steps++;
+    if (!p->n)
+        a->gaps++;
+    if (p->energy[a->e] != STORE_NULL) {
+        a->sum += p->energy[a->e];
+        if (p->energy[a->e] < 0)
+            a->negative++;
+    }
+    return 0;
+}
+
+static esum series_sum(store *s, const char *meter, int64_t from, int64_t to, store_step step,
+                       int e, unsigned flags)
+{
+    esum a;
+    memset(&a, 0, sizeof a);
+    a.e = e;
+    CHECK_EQ_INT(store_series(s, meter, from, to, step, flags, sum_energy, &a), 0);
+    return a;
+}
+
+static store *open_db(const char *path)
+{
+    char err[STORE_ERR_MAX];
+    store *s = store_open(path, NULL, err, sizeof err);
+    if (!s)
+        fprintf(stderr, "store_open: %s\n", err);
+    CHECK(s != NULL);
+    return s;
+}
+
+/* ---- tests ---- */
+
+#define T_2024_01_15_2000_LOCAL 1705345200LL /* 2024-01-15T19:00:00Z */
+
+static void test_steps(void)
+{
+    /* 2024-03-31 local day: 23 hours; 2024-10-27: 25 hours; months and years local */
+    int64_t d = store_step_floor(STORE_STEP_1D, 1711850400); /* 2024-03-31T02:00Z */
+    CHECK_EQ_INT(d, 1711839600);                               /* 2024-03-30T23:00Z */
+    CHECK_EQ_INT(store_step_next(STORE_STEP_1D, d) - d, 23 * 3600);
+    d = store_step_floor(STORE_STEP_1D, 1729994400); /* 2024-10-27T02:00Z */
+    CHECK_EQ_INT(store_step_next(STORE_STEP_1D, d) - d, 25 * 3600);
+    CHECK_EQ_INT(store_step_floor(STORE_STEP_1MO, 1709251200), 1709247600); /* 2024-03-01 */
+    CHECK_EQ_INT(store_step_next(STORE_STEP_1MO, 1709247600), 1711922400);  /* 2024-04-01+02 */
+    CHECK_EQ_INT(store_step_floor(STORE_STEP_1Y, 1720000000), 1704063600);  /* 2024-01-01+01 */
+    CHECK_EQ_INT(store_step_floor(STORE_STEP_15M, 1705345199), 1705344300);
+    CHECK_EQ_INT(store_step_parse("15m"), STORE_STEP_15M);
+    CHECK_EQ_INT(store_step_parse("2m"), -1);
+    CHECK_EQ_INT(store_local_to_utc(1711855800), 1711848600); /* 03:30 local 31 Mar = 01:30Z */
+    CHECK_EQ_INT(store_local_to_utc(1729999800), 1729996200); /* 03:30 local 27 Oct = 02:30Z */
+}
+
+static void test_tariff_midnight(void)
+{
+    store *s = open_db(fresh_db());
+    house h;
+    int64_t start = T_2024_01_15_2000_LOCAL;
+    house_init(&h, start);
+    CHECK_EQ_INT(add(s, "home", &h.d, 0), 1);
+    rd first = h.d;
+    for (int i = 0; i < 12 * 360; i++) { /* 12 hours at 10 s: 20:00 .. 08:00, both tariffs */
+        house_step(&h, 10);
+        CHECK(add(s, "home", &h.d, 0) == 1);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    check_tiers(s, "home", start, h.d.ts + 1);
+    /* the whole range adds up to the counter difference exactly, at every step */
+    for (int step = STORE_STEP_RAW; step <= STORE_STEP_1D; step++) {
+        esum a = series_sum(s, "home", start - 86400, h.d.ts + 86400, (store_step)step,
+                            STORE_E_IMPORT_T1, 0);
+        CHECK_EQ_INT(a.sum, h.d.imp1 - first.imp1);
+        a = series_sum(s, "home", start - 86400, h.d.ts + 86400, (store_step)step,
+                       STORE_E_IMPORT, 0);
+        CHECK_EQ_INT(a.sum, h.d.imp1 + h.d.imp2 - first.imp1 - first.imp2);
+        a = series_sum(s, "home", start - 86400, h.d.ts + 86400, (store_step)step,
+                       STORE_E_EXPORT_T2, 0);
+        CHECK_EQ_INT(a.sum, h.d.exp2 - first.exp2);
+        a = series_sum(s, "home", start - 86400, h.d.ts + 86400, (store_step)step, STORE_E_GAS, 0);
+        CHECK_EQ_INT(a.sum, h.d.gas - first.gas);
+    }
+    /* midnight: the day of the 15th ends at local midnight (23:00Z) */
+    esum d15 = series_sum(s, "home", start, start + 4 * 3600, STORE_STEP_1D, STORE_E_IMPORT, 0);
+    CHECK_EQ_INT(d15.steps, 1);
+    esum h4 = series_sum(s, "home", start, start + 4 * 3600, STORE_STEP_1H, STORE_E_IMPORT, 0);
+    CHECK_EQ_INT(h4.steps, 4);
+    CHECK_EQ_INT(d15.sum, h4.sum);
+    store_close(s);
+}
+
+static int count_n(void *u, const store_point *p)
+{
+    int64_t *a = u;
+    a[0]++;
+    a[1] += p->n;
+    if (p->n && (a[2] == 0 || p->n < a[2]))
+        a[2] = p->n;
+    if (p->n > a[3])
+        a[3] = p->n;
+    return 0;
+}
+
+static void dst_day(int64_t day_start_utc, int64_t hours)
+{
+    store *s = open_db(fresh_db());
+    house h;
+    house_init(&h, day_start_utc - 3600);
+    for (int i = 0; i < (int)((hours + 2) * 60); i++) { /* every minute, 1 h either side */
+        house_step(&h, 60);
+        CHECK(add(s, "home", &h.d, 0) == 1);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    int64_t a[4] = {0, 0, 0, 0};
+    int64_t day_end = store_step_next(STORE_STEP_1D, day_start_utc);
+    CHECK_EQ_INT(day_end - day_start_utc, hours * 3600);
+    store_series(s, "home", day_start_utc, day_end, STORE_STEP_1D, 0, count_n, a);
+    CHECK_EQ_INT(a[0], 1);
+    CHECK_EQ_INT(a[1], hours * 60); /* no hour created or lost */
+    memset(a, 0, sizeof a);
+    store_series(s, "home", day_start_utc, day_end, STORE_STEP_1H, STORE_SERIES_GAPS, count_n, a);
+    CHECK_EQ_INT(a[0], hours);
+    CHECK_EQ_INT(a[2], 60);
+    CHECK_EQ_INT(a[3], 60);
+    check_tiers(s, "home", day_start_utc - 3600, day_end + 3600);
+    store_close(s);
+}
+
+static void test_dst(void)
+{
+    dst_day(1711839600, 23); /* 2024-03-31 local: spring forward */
+    dst_day(1729980000, 25); /* 2024-10-27 local: the autumn hour twice (S, then W) */
+}
+
+static void test_replacement_and_reset(void)
+{
+    store *s = open_db(fresh_db());
+    house h;
+    int64_t start = T_2024_01_15_2000_LOCAL;
+    house_init(&h, start);
+    int64_t used = 0;
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 100; i++) {
+        int64_t before = h.d.imp1 + h.d.imp2;
+        house_step(&h, 10);
+        used += h.d.imp1 + h.d.imp2 - before;
+        add(s, "home", &h.d, 0);
+    }
+    /* meter replaced: new id, counters start near zero */
+    h.d.id = "E0002";
+    h.d.imp1 = 5;
+    h.d.imp2 = 7;
+    h.d.exp1 = h.d.exp2 = 0;
+    house_step(&h, 10);
+    int64_t base = h.d.imp1 + h.d.imp2;
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 100; i++) {
+        int64_t before = h.d.imp1 + h.d.imp2;
+        house_step(&h, 10);
+        used += h.d.imp1 + h.d.imp2 - before;
+        add(s, "home", &h.d, 0);
+    }
+    (void)base;
+    /* replaced again by a meter whose counters are higher: the jump is not consumption */
+    h.d.id = "E0003";
+    h.d.imp1 += 900000;
+    house_step(&h, 10);
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 100; i++) {
+        int64_t before = h.d.imp1 + h.d.imp2;
+        house_step(&h, 10);
+        used += h.d.imp1 + h.d.imp2 - before;
+        add(s, "home", &h.d, 0);
+    }
+    /* counter reset on the same meter */
+    h.d.imp1 = 1;
+    h.d.imp2 = 1;
+    house_step(&h, 10);
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 100; i++) {
+        int64_t before = h.d.imp1 + h.d.imp2;
+        house_step(&h, 10);
+        used += h.d.imp1 + h.d.imp2 - before;
+        add(s, "home", &h.d, 0);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    /* the steps of the replacement/reset readings themselves carry no energy: `used` skips them */
+    for (int step = STORE_STEP_RAW; step <= STORE_STEP_1Y; step++) {
+        esum a = series_sum(s, "home", start - 86400, h.d.ts + 86400, (store_step)step,
+                            STORE_E_IMPORT, 0);
+        CHECK_EQ_INT(a.negative, 0);
+        CHECK_EQ_INT(a.sum, used);
+    }
+    store_stats st;
+    store_get_stats(s, &st);
+    CHECK_EQ_INT(st.segments, 3);
+    sqlite3_stmt *q;
+    sqlite3_prepare_v2(store_db(s), "SELECT group_concat(reason) FROM segments", -1, &q, NULL);
+    CHECK(sqlite3_step(q) == SQLITE_ROW);
+    CHECK_EQ_STR((const char *)sqlite3_column_text(q, 0), "device,device,counter");
+    sqlite3_finalize(q);
+    check_tiers(s, "home", start, h.d.ts + 1);
+    store_close(s);
+}
+
+static void test_gaps_and_clock(void)
+{
+    store *s = open_db(fresh_db());
+    house h;
+    int64_t start = T_2024_01_15_2000_LOCAL;
+    house_init(&h, start);
+    rd first = h.d;
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 200; i++) {
+        house_step(&h, 10);
+        add(s, "home", &h.d, 0);
+    }
+    /* a 3-hour gap (p1d down): consumption continues, the first reading after carries it */
+    for (int i = 0; i < 1080; i++)
+        house_step(&h, 10);
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 200; i++) {
+        house_step(&h, 10);
+        add(s, "home", &h.d, 0);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    esum a = series_sum(s, "home", start, h.d.ts + 1, STORE_STEP_15M, STORE_E_IMPORT,
+                        STORE_SERIES_GAPS);
+    CHECK_EQ_INT(a.sum, h.d.imp1 + h.d.imp2 - first.imp1 - first.imp2);
+    CHECK(a.gaps >= 10);
+    a = series_sum(s, "home", start, h.d.ts + 1, STORE_STEP_1M, STORE_E_GAS, 0);
+    CHECK_EQ_INT(a.sum, h.d.gas - first.gas);
+    check_tiers(s, "home", start, h.d.ts + 1);
+
+    /* duplicates and a meter clock going back: skipped, nothing counted twice */
+    store_stats st0, st1;
+    store_get_stats(s, &st0);
+    CHECK_EQ_INT(add(s, "home", &h.d, 0), 0);
+    rd back = h.d;
+    back.ts -= 3600;
+    CHECK_EQ_INT(add(s, "home", &back, 0), 0);
+    store_get_stats(s, &st1);
+    CHECK_EQ_INT(st1.skipped - st0.skipped, 2);
+
+    /* clock=auto: a meter clock an hour off is replaced by ours; a placeholder too */
+    CHECK_EQ_INT(store_meter_clock(s, "auto", STORE_CLOCK_AUTO), 0);
+    rd d = h.d;
+    int64_t sys = d.ts;
+    CHECK_EQ_INT(add(s, "auto", &d, sys * 1000), 1); /* agrees: meter time */
+    d.ts += 3600;                                   /* meter jumps an hour ahead */
+    sys += 1;
+    CHECK_EQ_INT(add(s, "auto", &d, sys * 1000 + 500), 1);
+    d.ts = sys + 2; /* back in line */
+    sys += 2;
+    CHECK_EQ_INT(add(s, "auto", &d, sys * 1000), 1);
+    d.no_time = 1;
+    sys += 1;
+    CHECK_EQ_INT(add(s, "auto", &d, sys * 1000), 1);
+    CHECK_EQ_INT(store_commit(s), 0);
+    int64_t c[4] = {0, 0, 0, 0};
+    store_series(s, "auto", sys - 10, sys + 10, STORE_STEP_RAW, 0, count_n, c);
+    CHECK_EQ_INT(c[0], 4);
+    /* clock=meter: a reading without time falls back to ours; without ours it is skipped */
+    CHECK_EQ_INT(store_meter_clock(s, "m", STORE_CLOCK_METER), 0);
+    CHECK_EQ_INT(add(s, "m", &d, 0), 0);
+    CHECK_EQ_INT(add(s, "m", &d, sys * 1000), 1);
+    /* clock=system */
+    CHECK_EQ_INT(store_meter_clock(s, "sys", STORE_CLOCK_SYSTEM), 0);
+    d.no_time = 0;
+    CHECK_EQ_INT(add(s, "sys", &d, 1000), 1);
+    CHECK_EQ_INT(store_commit(s), 0);
+    c[0] = 0;
+    store_series(s, "sys", 0, 10, STORE_STEP_RAW, 0, count_n, c);
+    CHECK_EQ_INT(c[0], 1);
+    CHECK_EQ_INT(store_series(s, "nobody", 0, 10, STORE_STEP_RAW, 0, count_n, c), -ENOENT);
+    store_close(s);
+}
+
+static void test_restart_and_rebuild(void)
+{
+    const char *path = fresh_db();
+    char p[128];
+    snprintf(p, sizeof p, "%s", path);
+    store *s = open_db(p);
+    house h;
+    int64_t start = T_2024_01_15_2000_LOCAL;
+    house_init(&h, start);
+    rd first = h.d;
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 95; i++) { /* stop mid-minute, mid-hour */
+        house_step(&h, 7);
+        add(s, "home", &h.d, 0);
+    }
+    store_close(s);
+    s = open_db(p);
+    CHECK_EQ_INT(add(s, "home", &h.d, 0), 0); /* already stored */
+    for (int i = 0; i < 900; i++) {
+        house_step(&h, 7);
+        add(s, "home", &h.d, 0);
+        if (i % 50 == 0)
+            CHECK_EQ_INT(store_commit(s), 0);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    check_tiers(s, "home", start, h.d.ts + 1);
+    esum a = series_sum(s, "home", start, h.d.ts + 1, STORE_STEP_1H, STORE_E_IMPORT, 0);
+    CHECK_EQ_INT(a.sum, h.d.imp1 + h.d.imp2 - first.imp1 - first.imp2);
+    /* a rebuild from raw gives the same aggregates */
+    static store_point b1[4096], b2[4096];
+    pts x = {b1, 0}, y = {b2, 0};
+    store_series(s, "home", start - 86400, h.d.ts + 86400, STORE_STEP_1M, 0, collect, &x);
+    sqlite3_exec(store_db(s), "UPDATE agg_1m SET import = 999999", NULL, NULL, NULL);
+    CHECK_EQ_INT(store_rebuild(s, "home"), 0);
+    store_series(s, "home", start - 86400, h.d.ts + 86400, STORE_STEP_1M, 0, collect, &y);
+    CHECK_EQ_INT(x.n, y.n);
+    int diff = 0;
+    for (size_t i = 1; i < x.n && i < y.n; i++) /* the first minute holds the first reading */
+        diff += memcmp(&x.p[i], &y.p[i], sizeof x.p[i]) != 0;
+    CHECK_EQ_INT(diff, 0);
+    store_close(s);
+}
+
+static void test_full_disk(void)
+{
+    store_options o;
+    store_options_default(&o);
+    o.queue_max = 50;
+    char err[STORE_ERR_MAX], why[STORE_ERR_MAX];
+    store *s = store_open(fresh_db(), &o, err, sizeof err);
+    CHECK(s != NULL);
+    house h;
+    int64_t start = T_2024_01_15_2000_LOCAL;
+    house_init(&h, start);
+    rd first = h.d;
+    add(s, "home", &h.d, 0);
+    CHECK_EQ_INT(store_commit(s), 0);
+    int64_t pages = 0;
+    sqlite3_stmt *q;
+    sqlite3_prepare_v2(store_db(s), "PRAGMA page_count", -1, &q, NULL);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        pages = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
+    sqlite3_exec(store_db(s), sql, NULL, NULL, NULL); /* the "disk" is full now */
+    int failed = 0;
+    for (int i = 0; i < 400; i++) {
+        house_step(&h, 10);
+        add(s, "home", &h.d, 0);
+        if (i % 10 == 9 && store_commit(s) < 0)
+            failed++;
+    }
+    CHECK(failed > 0);
+    CHECK_EQ_INT(store_healthy(s, why, sizeof why), 0);
+    CHECK(strstr(why, "queued") != NULL);
+    CHECK_EQ_INT(store_pending(s), 50); /* bounded: the oldest were dropped */
+    store_stats st;
+    store_get_stats(s, &st);
+    CHECK(st.dropped > 0);
+    sqlite3_exec(store_db(s), "PRAGMA max_page_count = 1000000", NULL, NULL, NULL); /* space */
+    CHECK_EQ_INT(store_commit(s), 0);
+    CHECK_EQ_INT(store_healthy(s, why, sizeof why), 1);
+    /* dropped readings leave a gap but no energy is lost: counters carry it */
+    esum a = series_sum(s, "home", start - 86400, h.d.ts + 86400, STORE_STEP_15M, STORE_E_IMPORT, 0);
+    CHECK_EQ_INT(a.sum, h.d.imp1 + h.d.imp2 - first.imp1 - first.imp2);
+    check_tiers(s, "home", start, h.d.ts + 1);
+    store_close(s);
+}
+
+static void test_retention(void)
+{
+    store_options o;
+    store_options_default(&o);
+    o.raw_keep_s = 3600;
+    o.minute_keep_s = 2 * 3600;
+    char err[STORE_ERR_MAX];
+    store *s = store_open(fresh_db(), &o, err, sizeof err);
+    house h;
+    int64_t start = T_2024_01_15_2000_LOCAL;
+    house_init(&h, start);
+    rd first = h.d;
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 5 * 360; i++) {
+        house_step(&h, 10);
+        add(s, "home", &h.d, 0);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    int r, rounds = 0;
+    while ((r = store_maintain(s)) > 0 && rounds < 100)
+        rounds++;
+    CHECK_EQ_INT(r, 0);
+    int64_t c[4] = {0, 0, 0, 0};
+    store_series(s, "home", 0, h.d.ts + 1, STORE_STEP_RAW, 0, count_n, c);
+    CHECK(c[0] >= 360 && c[0] <= 360 + 12);
+    esum a = series_sum(s, "home", 0, h.d.ts + 1, STORE_STEP_1H, STORE_E_IMPORT, 0);
+    CHECK_EQ_INT(a.sum, h.d.imp1 + h.d.imp2 - first.imp1 - first.imp2); /* hours stay */
+    a = series_sum(s, "home", 0, h.d.ts + 1, STORE_STEP_1M, STORE_E_IMPORT, 0);
+    CHECK(a.steps <= 121 && a.steps >= 119);
+    store_close(s);
+}
+
+static int file_bytes(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, cap, f);
+    fclose(f);
+    return (int)n;
+}
+
+static void test_migrations(void)
+{
+    char err[STORE_ERR_MAX];
+    char p[128];
+    snprintf(p, sizeof p, "%s", fresh_db());
+    store *s = open_db(p);
+    int64_t v = 0;
+    sqlite3_stmt *q;
+    sqlite3_prepare_v2(store_db(s), "PRAGMA user_version", -1, &q, NULL);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        v = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    CHECK_EQ_INT(v, STORE_SCHEMA_VERSION);
+    store_close(s);
+    s = open_db(p); /* reopening an up-to-date database is fine */
+    store_close(s);
+
+    /* a newer version is refused and left byte-identical */
+    sqlite3 *db;
+    sqlite3_open(p, &db);
+    sqlite3_exec(db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 99", NULL, NULL, NULL);
+    sqlite3_close(db);
+    static char before[1 << 20], after[1 << 20];
+    int nb = file_bytes(p, before, sizeof before);
+    CHECK(nb > 0);
+    s = store_open(p, NULL, err, sizeof err);
+    CHECK(s == NULL);
+    CHECK(strstr(err, "newer") != NULL);
+    int na = file_bytes(p, after, sizeof after);
+    CHECK_EQ_INT(na, nb);
+    CHECK(na == nb && memcmp(before, after, (size_t)nb) == 0);
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", p);
+    CHECK(access(wal, F_OK) != 0);
+
+    /* not a database; another application's database; read-only of a missing schema */
+    snprintf(p, sizeof p, "%s", fresh_db());
+    FILE *f = fopen(p, "w");
+    fputs("this is not a database, it is a text file with some words in it\n", f);
+    fclose(f);
+    s = store_open(p, NULL, err, sizeof err);
+    CHECK(s == NULL);
+    CHECK(strstr(err, "not a usable SQLite database") != NULL);
+    snprintf(p, sizeof p, "%s", fresh_db());
+    sqlite3_open(p, &db);
+    sqlite3_exec(db, "CREATE TABLE x (a)", NULL, NULL, NULL);
+    sqlite3_close(db);
+    s = store_open(p, NULL, err, sizeof err);
+    CHECK(s == NULL);
+    CHECK(strstr(err, "did not create") != NULL);
+    store_options o;
+    store_options_default(&o);
+    o.readonly = 1;
+    s = store_open(fresh_db(), &o, err, sizeof err);
+    CHECK(s == NULL);
+
+    /* an old database (version 0, empty) is migrated in place */
+    snprintf(p, sizeof p, "%s", fresh_db());
+    sqlite3_open(p, &db);
+    sqlite3_exec(db, "PRAGMA user_version = 0", NULL, NULL, NULL);
+    sqlite3_close(db);
+    s = open_db(p);
+    CHECK(s != NULL);
+    store_close(s);
+}
+
+static void test_import_marks(void)
+{
+    store *s = open_db(fresh_db());
+    int64_t off = -1, n = -1;
+    CHECK_EQ_INT(store_import_get(s, "k1", &off, &n), 0);
+    CHECK_EQ_INT(store_import_set(s, "k1", "/x/cap.txt", "home", 1234, 5), 0);
+    house h;
+    house_init(&h, T_2024_01_15_2000_LOCAL);
+    add(s, "home", &h.d, 0);
+    CHECK_EQ_INT(store_commit(s), 0);
+    CHECK_EQ_INT(store_import_get(s, "k1", &off, &n), 1);
+    CHECK_EQ_INT(off, 1234);
+    CHECK_EQ_INT(n, 5);
+    store_close(s);
+}
+
+int main(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/test_store.XXXXXX");
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_steps);
+    RUN(test_tariff_midnight);
+    RUN(test_dst);
+    RUN(test_replacement_and_reset);
+    RUN(test_gaps_and_clock);
+    RUN(test_restart_and_rebuild);
+    RUN(test_full_disk);
+    RUN(test_retention);
+    RUN(test_migrations);
+    RUN(test_import_marks);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (!getenv("KEEP") && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    return check_summary("test_store");
+}

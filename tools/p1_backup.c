@@ -1,0 +1,128 @@
+/* p1_backup.c: `p1 backup`: a consistent copy of the history database while p1d keeps writing. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../src/store.h"
+#include "p1.h"
+
+#define BACKUP_PAGES_PER_STEP 256 /* 1 MiB at 4 KiB pages: the writer waits at most one slice */
+#define BACKUP_PAUSE_MS 5         /* between slices, so p1d's commits get the lock */
+#define BACKUP_BUSY_TRIES 2000    /* about 10 s of a locked database before giving up */
+
+static const char backup_usage[] =
+    "Usage: p1 backup [--db PATH] [--force] DEST\n"
+    "Copy the history database to DEST with SQLite's online backup, in small slices, while p1d\n"
+    "keeps running and writing. The copy is written to DEST.tmp, checked and then renamed, so\n"
+    "DEST is either the old file or a complete new one.\n"
+    "\n"
+    "Options:\n"
+    "  --db PATH    database (default p1d.db)\n"
+    "  --force      replace DEST when it exists\n"
+    "  -h, --help   show this help\n"
+    "\n"
+    "Exit status: 0 copied, 1 failed, 2 usage error.\n";
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int p1_backup_main(int argc, char **argv)
+{
+    const char *db = "p1d.db", *dest = NULL;
+    int force = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(backup_usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "--force")) {
+            force = 1;
+        } else if (!strcmp(a, "--db") && i + 1 < argc) {
+            db = argv[++i];
+        } else if (a[0] == '-' || dest) {
+            fprintf(stderr, "p1 backup: unexpected argument '%s' (try 'p1 backup --help')\n", a);
+            return 2;
+        } else {
+            dest = a;
+        }
+    }
+    if (!dest) {
+        fprintf(stderr, "p1 backup: no DEST given (try 'p1 backup --help')\n");
+        return 2;
+    }
+    struct stat sb;
+    if (!force && stat(dest, &sb) == 0) {
+        fprintf(stderr, "p1 backup: %s exists; use --force to replace it\n", dest);
+        return 1;
+    }
+    char err[STORE_ERR_MAX], tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", dest) >= (int)sizeof tmp) {
+        fprintf(stderr, "p1 backup: destination path too long\n");
+        return 2;
+    }
+    store_options o;
+    store_options_default(&o);
+    o.readonly = 1;
+    store *s = store_open(db, &o, err, sizeof err); /* checks it is a p1d database we can read */
+    if (!s) {
+        fprintf(stderr, "p1 backup: %s\n", err);
+        return 1;
+    }
+    unlink(tmp);
+    sqlite3 *out = NULL;
+    int rc = sqlite3_open_v2(tmp, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(out, "main", store_db(s), "main")
+                                        : NULL;
+    if (!b) {
+        fprintf(stderr, "p1 backup: %s: %s\n", tmp, out ? sqlite3_errmsg(out) : "cannot open");
+        sqlite3_close(out);
+        store_close(s);
+        unlink(tmp);
+        return 1;
+    }
+    int busy = 0;
+    do {
+        rc = sqlite3_backup_step(b, BACKUP_PAGES_PER_STEP);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
+            if (++busy > BACKUP_BUSY_TRIES)
+                break;
+        }
+        if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+            pause_ms(BACKUP_PAUSE_MS);
+    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+    int pages = sqlite3_backup_pagecount(b);
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        fprintf(stderr, "p1 backup: copying %s failed: %s\n", db, sqlite3_errstr(rc));
+        sqlite3_close(out);
+        store_close(s);
+        unlink(tmp);
+        return 1;
+    }
+    store_close(s);
+    /* the copy must be whole before it replaces anything */
+    sqlite3_stmt *st = NULL;
+    int ok = sqlite3_prepare_v2(out, "PRAGMA quick_check", -1, &st, NULL) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_ROW &&
+             !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
+    sqlite3_finalize(st);
+    if (ok)
+        ok = sqlite3_exec(out, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) == SQLITE_OK;
+    if (sqlite3_close(out) != SQLITE_OK)
+        ok = 0;
+    if (!ok || rename(tmp, dest) < 0) {
+        fprintf(stderr, "p1 backup: %s: %s\n", dest, ok ? strerror(errno) : "the copy failed its check");
+        unlink(tmp);
+        return 1;
+    }
+    fprintf(stderr, "p1 backup: %s -> %s (%d pages)\n", db, dest, pages);
+    return 0;
+}

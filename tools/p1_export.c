@@ -1,0 +1,377 @@
+/* p1_export.c: `p1 export`: a meter's history from the store as CSV or columnar JSON. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/store.h"
+#include "p1.h"
+
+#define EXPORT_JSON_POINTS_MAX 2000000 /* JSON is built in memory: bigger asks must use CSV */
+
+static const char export_usage[] =
+    "Usage: p1 export [--db PATH] [--meter NAME] --from TIME --to TIME [--step STEP]\n"
+    "                 [--format csv|json] [--gaps]\n"
+    "Write a meter's history in [from, to) to standard output. TIME is ISO-8601: 2024-01-31,\n"
+    "2024-01-31T12:00, 2024-01-31T12:00:00Z or with an offset (+01:00); without an offset it is\n"
+    "the meters' local time (CET/CEST). STEP: raw, 1m, 15m, 1h, 1d, 1mo, 1y (default 1h).\n"
+    "Energy is per step (kWh, gas and water m3, heat in the meter's unit), exactly: each step is\n"
+    "the counter at its end minus the counter at its start. Power is W (mean, min, max), voltage\n"
+    "V, current A, per phase. Times are step starts with the local offset. docs/STORE.md has more.\n"
+    "\n"
+    "Options:\n"
+    "  --db PATH       database (default p1d.db)\n"
+    "  --meter NAME    meter (default: the only one in the database)\n"
+    "  --gaps          also list steps without readings (empty values)\n"
+    "  -h, --help      show this help\n"
+    "\n"
+    "Exit status: 0 written, 1 database error or unknown meter, 2 usage error.\n";
+
+static const char *const energy_names[STORE_E_COUNT] = {
+    "import_kwh", "import_t1_kwh", "import_t2_kwh", "export_kwh", "export_t1_kwh",
+    "export_t2_kwh", "gas_m3", "water_m3", "heat"};
+static const char *const counter_names[STORE_E_COUNT] = {
+    "import_counter_kwh", "import_t1_counter_kwh", "import_t2_counter_kwh", "export_counter_kwh",
+    "export_t1_counter_kwh", "export_t2_counter_kwh", "gas_counter_m3", "water_counter_m3",
+    "heat_counter"};
+static const char *const q_names[STORE_Q_COUNT] = {
+    "power_w", "power_l1_w", "power_l2_w", "power_l3_w", "voltage_l1_v",
+    "voltage_l2_v", "voltage_l3_v", "current_l1_a", "current_l2_a", "current_l3_a"};
+static const int q_decimals[STORE_Q_COUNT] = {0, 0, 0, 0, 1, 1, 1, 2, 2, 2};
+
+typedef struct export_ctx {
+    FILE *out;
+    int json, raw;
+    store_point *pts; /* JSON: every point, written column by column at the end */
+    size_t n, cap;
+    int oom;
+} export_ctx;
+
+static int64_t fdiv64(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = fdiv64(y, 400), yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+/* Parses an ISO-8601 time; local (CET/CEST) when no zone is given. Returns 0 or -1. */
+static int parse_time(const char *s, int64_t *out)
+{
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, n = 0, oh = 0, om = 0;
+    char sign = 0;
+    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+        return -1;
+    const char *p = s + n;
+    if (*p == 'T' || *p == ' ') {
+        int k = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &k) != 2 || k != 5)
+            return -1;
+        p += 1 + k;
+        if (*p == ':') {
+            if (sscanf(p + 1, "%2d%n", &sec, &k) != 1 || k != 2)
+                return -1;
+            p += 3;
+        }
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    int64_t civil = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    if (*p == '\0') {
+        *out = store_local_to_utc(civil);
+        return 0;
+    }
+    if (!strcmp(p, "Z")) {
+        *out = civil;
+        return 0;
+    }
+    int k = 0;
+    if (sscanf(p, "%c%2d:%2d%n", &sign, &oh, &om, &k) == 3 && (sign == '+' || sign == '-') &&
+        p[k] == '\0') {
+        int64_t off = (oh * 3600 + om * 60) * (sign == '-' ? -1 : 1);
+        *out = civil - off;
+        return 0;
+    }
+    return -1;
+}
+
+static void format_time(int64_t t, char *buf, size_t cap)
+{
+    int off = store_utc_offset(t);
+    int64_t l = t + off, days = fdiv64(l, 86400), sod = l - days * 86400;
+    int64_t z = days + 719468, era = fdiv64(z, 146097), doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+    int d = (int)(doy - (153 * mp + 2) / 5 + 1), m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    int64_t y = yoe + era * 400 + (m <= 2);
+    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d+%02d:00", (int)(y % 10000), m % 100,
+             d % 100, (int)(sod / 3600) % 100, (int)(sod / 60 % 60), (int)(sod % 60),
+             off / 3600 % 100);
+}
+
+/* Writes v / 10^dec exactly ("-1.234"). */
+static void put_fixed(FILE *f, int64_t v, int dec)
+{
+    static const int64_t pow10[] = {1, 10, 100, 1000};
+    if (!dec) {
+        fprintf(f, "%" PRId64, v);
+        return;
+    }
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    fprintf(f, "%s%" PRIu64 ".%0*" PRIu64, v < 0 ? "-" : "", a / (uint64_t)pow10[dec], dec,
+            a % (uint64_t)pow10[dec]);
+}
+
+/* Rounded mean of a stat, half away from zero. */
+static int64_t mean(const store_stat *s)
+{
+    return s->sum >= 0 ? (s->sum + s->n / 2) / s->n : -((-s->sum + s->n / 2) / s->n);
+}
+
+/* Column c of point p: 0 time, then readings, energies, stats (mean,min,max), raw extras. */
+enum { COL_TIME = 0, COL_N, COL_E, COL_Q = COL_E + STORE_E_COUNT,
+       COL_C = COL_Q + 3 * STORE_Q_COUNT, COL_TARIFF = COL_C + STORE_E_COUNT, COL_COUNT };
+
+static void column_name(int c, char *buf, size_t cap)
+{
+    static const char *const st[3] = {"mean", "min", "max"};
+    if (c == COL_TIME)
+        snprintf(buf, cap, "time");
+    else if (c == COL_N)
+        snprintf(buf, cap, "readings");
+    else if (c < COL_Q)
+        snprintf(buf, cap, "%s", energy_names[c - COL_E]);
+    else if (c < COL_C)
+        snprintf(buf, cap, "%s_%s", q_names[(c - COL_Q) / 3], st[(c - COL_Q) % 3]);
+    else if (c < COL_TARIFF)
+        snprintf(buf, cap, "%s", counter_names[c - COL_C]);
+    else
+        snprintf(buf, cap, "tariff");
+}
+
+/* Writes one value; returns 0 when it is null (nothing written). */
+static int put_value(FILE *f, const store_point *p, int c, int quote_time)
+{
+    char t[80];
+    if (c == COL_TIME) {
+        format_time(p->ts, t, sizeof t);
+        fprintf(f, quote_time ? "\"%s\"" : "%s", t);
+        return 1;
+    }
+    if (c == COL_N) {
+        fprintf(f, "%" PRId64, p->n);
+        return 1;
+    }
+    if (c < COL_Q) {
+        if (p->energy[c - COL_E] == STORE_NULL)
+            return 0;
+        put_fixed(f, p->energy[c - COL_E], 3);
+        return 1;
+    }
+    if (c < COL_C) {
+        int q = (c - COL_Q) / 3, k = (c - COL_Q) % 3;
+        const store_stat *s = &p->q[q];
+        if (!s->n)
+            return 0;
+        put_fixed(f, k == 0 ? mean(s) : k == 1 ? s->min : s->max, q_decimals[q]);
+        return 1;
+    }
+    if (c < COL_TARIFF) {
+        if (p->counter[c - COL_C] == STORE_NULL)
+            return 0;
+        put_fixed(f, p->counter[c - COL_C], 3);
+        return 1;
+    }
+    if (p->tariff < 0)
+        return 0;
+    fprintf(f, "%d", p->tariff);
+    return 1;
+}
+
+static int on_point(void *user, const store_point *p)
+{
+    export_ctx *c = user;
+    int ncol = c->raw ? COL_COUNT : COL_C;
+    if (!c->json) {
+        for (int k = 0; k < ncol; k++) {
+            if (k)
+                fputc(',', c->out);
+            put_value(c->out, p, k, 0);
+        }
+        fputc('\n', c->out);
+        return ferror(c->out) ? -EIO : 0;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 1024;
+        store_point *np = realloc(c->pts, cap * sizeof *np);
+        if (!np) {
+            c->oom = 1;
+            return -ENOMEM;
+        }
+        c->pts = np;
+        c->cap = cap;
+    }
+    c->pts[c->n++] = *p;
+    return 0;
+}
+
+struct pick {
+    char *name; /* [64] */
+    int count;
+};
+
+static int pick_meter(void *user, const store_meter_info *mi)
+{
+    struct pick *p = user;
+    if (p->count++ == 0)
+        snprintf(p->name, 64, "%s", mi->name);
+    return 0;
+}
+
+int p1_export_main(int argc, char **argv)
+{
+    const char *db = "p1d.db", *meter = NULL, *from_s = NULL, *to_s = NULL, *step_s = "1h",
+               *format = "csv";
+    int gaps = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(export_usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "--gaps")) {
+            gaps = 1;
+            continue;
+        } else if (!strcmp(a, "--db")) {
+            dst = &db;
+        } else if (!strcmp(a, "--meter")) {
+            dst = &meter;
+        } else if (!strcmp(a, "--from")) {
+            dst = &from_s;
+        } else if (!strcmp(a, "--to")) {
+            dst = &to_s;
+        } else if (!strcmp(a, "--step")) {
+            dst = &step_s;
+        } else if (!strcmp(a, "--format")) {
+            dst = &format;
+        } else {
+            fprintf(stderr, "p1 export: unknown argument '%s' (try 'p1 export --help')\n", a);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "p1 export: %s needs a value (try 'p1 export --help')\n", a);
+            return 2;
+        }
+        *dst = argv[++i];
+    }
+    int64_t from, to;
+    int step = store_step_parse(step_s);
+    if (!from_s || !to_s) {
+        fprintf(stderr, "p1 export: --from and --to are required (try 'p1 export --help')\n");
+        return 2;
+    }
+    if (parse_time(from_s, &from) < 0 || parse_time(to_s, &to) < 0) {
+        fprintf(stderr, "p1 export: '%s' is not an ISO-8601 time such as 2024-01-31T12:00:00Z\n",
+                parse_time(from_s, &from) < 0 ? from_s : to_s);
+        return 2;
+    }
+    if (from > to) {
+        fprintf(stderr, "p1 export: --from is after --to\n");
+        return 2;
+    }
+    if (step < 0) {
+        fprintf(stderr, "p1 export: --step must be raw, 1m, 15m, 1h, 1d, 1mo or 1y, not '%s'\n",
+                step_s);
+        return 2;
+    }
+    if (strcmp(format, "csv") && strcmp(format, "json")) {
+        fprintf(stderr, "p1 export: --format must be csv or json, not '%s'\n", format);
+        return 2;
+    }
+    char err[STORE_ERR_MAX];
+    store_options o;
+    store_options_default(&o);
+    o.readonly = 1;
+    store *s = store_open(db, &o, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "p1 export: %s\n", err);
+        return 1;
+    }
+    export_ctx c;
+    memset(&c, 0, sizeof c);
+    c.out = stdout;
+    c.json = !strcmp(format, "json");
+    c.raw = step == STORE_STEP_RAW;
+    char only[64] = "";
+    struct pick pk = {only, 0};
+    if (!meter) {
+        int rc = store_meters(s, pick_meter, &pk);
+        if (rc < 0 || pk.count != 1) {
+            fprintf(stderr, "p1 export: %s; name one with --meter\n",
+                    rc < 0 ? strerror(-rc)
+                    : pk.count ? "the database holds several meters"
+                               : "the database holds no meter yet");
+            store_close(s);
+            return rc < 0 || pk.count ? 2 : 1;
+        }
+        meter = only;
+    }
+    int flags = gaps ? STORE_SERIES_GAPS : 0;
+    if (c.json) {
+        int64_t n = store_series_count(s, meter, from, to, (store_step)step);
+        if (n > EXPORT_JSON_POINTS_MAX) {
+            fprintf(stderr, "p1 export: %" PRId64 " points are too many for JSON (at most %d): "
+                            "use --format csv, a coarser --step or a shorter range\n",
+                    n, EXPORT_JSON_POINTS_MAX);
+            store_close(s);
+            return 1;
+        }
+    }
+    char name[64];
+    int ncol = c.raw ? COL_COUNT : COL_C;
+    if (!c.json) {
+        for (int k = 0; k < ncol; k++) {
+            column_name(k, name, sizeof name);
+            fprintf(c.out, "%s%s", k ? "," : "", name);
+        }
+        fputc('\n', c.out);
+    }
+    int rc = store_series(s, meter, from, to, (store_step)step, (unsigned)flags, on_point, &c);
+    if (rc < 0) {
+        fprintf(stderr, "p1 export: %s: %s\n", meter,
+                rc == -ENOENT ? "no such meter in the database" : strerror(-rc));
+        free(c.pts);
+        store_close(s);
+        return 1;
+    }
+    if (c.json) {
+        fprintf(c.out, "{\"meter\":\"%s\",\"step\":\"%s\"", meter, store_step_name((store_step)step));
+        for (int k = 0; k < ncol; k++) {
+            column_name(k, name, sizeof name);
+            fprintf(c.out, ",\n\"%s\":[", name);
+            for (size_t i = 0; i < c.n; i++) {
+                if (i)
+                    fputc(',', c.out);
+                if (!put_value(c.out, &c.pts[i], k, 1))
+                    fputs("null", c.out);
+            }
+            fputc(']', c.out);
+        }
+        fputs("}\n", c.out);
+    }
+    free(c.pts);
+    store_close(s);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "p1 export: writing standard output: %s\n", strerror(errno));
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,232 @@
+/* p1_prices.c: `p1 prices import FILE` (dynamic prices from CSV or JSON into the history
+ * database, all or nothing) and `p1 prices list` (the prices a range uses). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../src/cost.h"
+#include "../src/store.h"
+#include "p1.h"
+
+#define PRICES_DEFAULT_DB "p1d.db"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: p1 prices import [--db PATH] [--kind power|gas] FILE|-\n"
+            "       p1 prices list [--db PATH] [--from TIME] [--to TIME]\n"
+            "\n"
+            "import: dynamic prices per hour or quarter-hour (power, EUR/kWh) or per day (gas,\n"
+            "        EUR/m3) from CSV (time,price[,export]; header optional; ',' or ';'; decimal\n"
+            "        comma with ';') or JSON ([{\"time\":..,\"price\":..}] or {\"prices\":[...]}).\n"
+            "        Replaces the stored prices of that span; a bad file changes nothing.\n"
+            "list:   fixed price periods and the dynamic prices in [from, to) (default: today and\n"
+            "        tomorrow), as CSV.\n"
+            "  --db PATH    the history database (default %s)\n"
+            "Times: ISO-8601 (2025-01-31, 2025-01-31T10:00, with Z or an offset; no offset = CET/CEST)\n"
+            "or unix seconds. Exit status: 0 done, 1 error, 2 usage error.\n",
+            PRICES_DEFAULT_DB);
+}
+
+/* Reads a whole file (or stdin for "-") of at most COST_IMPORT_MAX bytes. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "p1 prices: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(COST_IMPORT_MAX + 1);
+    size_t n = buf ? fread(buf, 1, COST_IMPORT_MAX + 1, f) : 0;
+    int bad = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (!buf || bad) {
+        fprintf(stderr, "p1 prices: %s: %s\n", path, buf ? "read error" : "out of memory");
+        free(buf);
+        return NULL;
+    }
+    if (n > COST_IMPORT_MAX) {
+        fprintf(stderr, "p1 prices: %s: larger than %u bytes\n", path, COST_IMPORT_MAX);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static void print_price(int64_t v)
+{
+    if (v == COST_UNSET)
+        return;
+    int64_t a = v < 0 ? -v : v;
+    printf("%s%" PRId64 ".%06" PRId64, v < 0 ? "-" : "", a / 1000000, a % 1000000);
+}
+
+static int cmd_import(const char *db, cost_kind kind, const char *file)
+{
+    size_t len = 0;
+    char *text = slurp(file, &len);
+    if (!text)
+        return 1;
+    cost_dyns d = {0};
+    char err[COST_ERR_MAX];
+    if (cost_parse_dynamic(text, len, kind, &d, err, sizeof err) < 0) {
+        fprintf(stderr, "p1 prices: %s: %s; nothing imported\n", file, err);
+        free(text);
+        return 1;
+    }
+    free(text);
+    char serr[STORE_ERR_MAX];
+    store *s = store_open(db, NULL, serr, sizeof serr);
+    if (!s) {
+        fprintf(stderr, "p1 prices: %s\n", serr);
+        cost_dyns_free(&d);
+        return 1;
+    }
+    int rc = cost_db_init(store_db(s), err, sizeof err);
+    if (rc == 0)
+        rc = cost_db_save_dynamic(store_db(s), kind, &d, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "p1 prices: %s: %s; nothing imported\n", db, err);
+    } else {
+        char a[COST_TIME_MAX], b[COST_TIME_MAX];
+        cost_time_format(d.v[0].ts, a, sizeof a);
+        cost_time_format(d.v[d.n - 1].end, b, sizeof b);
+        printf("imported %zu %s prices from %s to %s into %s\n", d.n,
+               kind == COST_KIND_GAS ? "gas" : "power", a, b, db);
+    }
+    cost_dyns_free(&d);
+    store_close(s);
+    return rc < 0 ? 1 : 0;
+}
+
+static int cmd_list(const char *db, int64_t from, int64_t to)
+{
+    char serr[STORE_ERR_MAX], err[COST_ERR_MAX];
+    store_options o;
+    store_options_default(&o);
+    o.readonly = 1;
+    store *s = store_open(db, &o, serr, sizeof serr);
+    if (!s) {
+        fprintf(stderr, "p1 prices: %s\n", serr);
+        return 1;
+    }
+    cost_prices p;
+    if (cost_db_load(store_db(s), from, to, &p, err, sizeof err) < 0) {
+        fprintf(stderr, "p1 prices: %s: %s\n", db, err);
+        store_close(s);
+        return 1;
+    }
+    char a[COST_TIME_MAX], b[COST_TIME_MAX];
+    printf("fixed,valid_from,valid_to,import,import_t1,import_t2,export,export_t1,export_t2,gas,"
+           "daily,monthly,tariff_rule\n");
+    static const char *const rules[] = {"none", "nl", "be"};
+    for (size_t i = 0; i < p.nfixed; i++) {
+        const cost_fixed *f = &p.fixed[i];
+        cost_time_format(f->from, a, sizeof a);
+        if (f->to == COST_FOREVER)
+            b[0] = '\0';
+        else
+            cost_time_format(f->to, b, sizeof b);
+        printf("fixed,%s,%s", a, b);
+        const int64_t v[] = {f->import_[0], f->import_[1], f->import_[2], f->export_[0],
+                             f->export_[1], f->export_[2], f->gas, f->daily, f->monthly};
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+            putchar(',');
+            print_price(v[k]);
+        }
+        printf(",%s\n", rules[f->rule >= 0 && f->rule <= 2 ? f->rule : 0]);
+    }
+    printf("kind,time,end,price,export\n");
+    static const char *const kinds[] = {"power", "gas"};
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < p.dyn[k].n; i++) {
+            const cost_dyn *d = &p.dyn[k].v[i];
+            if (d->ts >= to || d->end <= from)
+                continue;
+            cost_time_format(d->ts, a, sizeof a);
+            cost_time_format(d->end, b, sizeof b);
+            printf("%s,%s,%s,", kinds[k], a, b);
+            print_price(d->import_);
+            putchar(',');
+            print_price(d->export_);
+            putchar('\n');
+        }
+    }
+    cost_prices_free(&p);
+    store_close(s);
+    return 0;
+}
+
+int p1_prices_main(int argc, char **argv)
+{
+    const char *db = PRICES_DEFAULT_DB, *file = NULL, *cmd = argc > 1 ? argv[1] : NULL;
+    cost_kind kind = COST_KIND_POWER;
+    int64_t from = cost_day_floor((int64_t)time(NULL)), to = 0;
+    if (!cmd || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+        usage(cmd ? stdout : stderr);
+        return cmd ? 0 : 2;
+    }
+    if (strcmp(cmd, "import") != 0 && strcmp(cmd, "list") != 0) {
+        fprintf(stderr, "p1 prices: unknown command '%s' (import or list)\n", cmd);
+        return 2;
+    }
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(a, "--db") == 0 || strcmp(a, "--kind") == 0 || strcmp(a, "--from") == 0 ||
+            strcmp(a, "--to") == 0) {
+            if (!v) {
+                fprintf(stderr, "p1 prices: %s needs a value\n", a);
+                return 2;
+            }
+            i++;
+            if (a[2] == 'd') {
+                db = v;
+            } else if (a[2] == 'k') {
+                if (strcmp(v, "power") == 0)
+                    kind = COST_KIND_POWER;
+                else if (strcmp(v, "gas") == 0)
+                    kind = COST_KIND_GAS;
+                else {
+                    fprintf(stderr, "p1 prices: --kind: expected power or gas, got '%s'\n", v);
+                    return 2;
+                }
+            } else if (cost_time_parse(v, a[2] == 'f' ? &from : &to) < 0) {
+                fprintf(stderr, "p1 prices: %s: expected an ISO-8601 time, got '%s'\n", a, v);
+                return 2;
+            }
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "p1 prices: unknown option '%s'\n", a);
+            return 2;
+        } else if (!file && strcmp(cmd, "import") == 0) {
+            file = a;
+        } else {
+            fprintf(stderr, "p1 prices: unexpected argument '%s'\n", a);
+            return 2;
+        }
+    }
+    if (strcmp(cmd, "import") == 0) {
+        if (!file) {
+            fprintf(stderr, "p1 prices import: which file? (FILE or - for stdin)\n");
+            return 2;
+        }
+        return cmd_import(db, kind, file);
+    }
+    if (!to)
+        to = cost_day_next(cost_day_next(from));
+    if (from >= to) {
+        fprintf(stderr, "p1 prices: --from must be before --to\n");
+        return 2;
+    }
+    return cmd_list(db, from, to);
+}

@@ -1,0 +1,1359 @@
+/* app.js: the p1d dashboard: live power over SSE, the last 15 minutes, history charts, meter details. */
+'use strict';
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const DASH = '—';
+  const MINUS = '−';
+  const LIVE_WINDOW_S = 15 * 60;   // the live chart's span
+  const LIVE_MAX_POINTS = 5000;    // ring bound: 15 min at 5 Hz; faster streams are thinned
+  const LIVE_MIN_SPACING_S = LIVE_WINDOW_S / (LIVE_MAX_POINTS - 100);
+  const LAT_MAX = 2000;            // latency samples kept for the bench
+  const GAPS_MAX = 16;             // inter-arrival times kept to estimate the telegram interval
+  const CACHE_MAX = 24;            // history responses kept
+  const STALE_MIN_MS = 3000;       // never call a stream stale sooner than this
+  const SUMMARY_EVERY_MS = 60000;
+  const METERS_EVERY_MS = 5000;
+  const NOMINAL_V = 230;
+
+  /* ---- settings (localStorage) ------------------------------------------------------------ */
+  function clampInt(v, lo, hi, dflt) {
+    v = Number(v);
+    return Number.isInteger(v) && v >= lo && v <= hi ? v : dflt;
+  }
+  function loadSettings() {
+    let s = {};
+    try { s = JSON.parse(localStorage.getItem('p1d.settings') || '{}') || {}; } catch (e) { s = {}; }
+    return {
+      phases: s.phases === 1 ? 1 : 3,
+      amps: clampInt(s.amps, 6, 100, 25),
+      lang: s.lang === 'en' || s.lang === 'nl' ? s.lang : 'auto',
+      meter: typeof s.meter === 'string' ? s.meter : '',
+    };
+  }
+  const settings = loadSettings();
+  function saveSettings() {
+    try { localStorage.setItem('p1d.settings', JSON.stringify(settings)); } catch (e) { /* private mode */ }
+  }
+
+  /* ---- language and formatting ------------------------------------------------------------ */
+  const I18N = window.P1I18N || { en: {} };
+  function pickLang() {
+    if (settings.lang !== 'auto') return settings.lang;
+    const list = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || 'en'];
+    for (const l of list) {
+      const p = String(l).slice(0, 2).toLowerCase();
+      if (p === 'nl' || p === 'en') return p;
+    }
+    return 'en';
+  }
+  const LANG = pickLang();
+  const LOCALE = LANG === 'nl' ? 'nl-NL' : 'en-GB';
+  const TXT = I18N[LANG] || I18N.en;
+  function t(key, vars) {
+    let s = TXT[key] !== undefined ? TXT[key] : (I18N.en[key] !== undefined ? I18N.en[key] : key);
+    if (vars) for (const k of Object.keys(vars)) s = s.split('{' + k + '}').join(String(vars[k]));
+    return s;
+  }
+  const nfCache = new Map();
+  function nf(d) {
+    let f = nfCache.get(d);
+    if (!f) {
+      f = new Intl.NumberFormat(LOCALE, { minimumFractionDigits: d, maximumFractionDigits: d });
+      nfCache.set(d, f);
+    }
+    return f;
+  }
+  function num(v) { return typeof v === 'number' && Number.isFinite(v) ? v : null; }
+  function fmt(v, d) { v = num(v); return v === null ? null : nf(d).format(v); }
+  function fmtSigned(v, d) {
+    v = num(v);
+    if (v === null) return null;
+    const s = nf(d).format(Math.abs(v));
+    if (s === nf(d).format(0)) return s;
+    return (v > 0 ? '+' : MINUS) + s;
+  }
+  function withUnit(s, unit) { return s === null ? null : s + '\u2009' + unit; }
+  const dtf = (o) => new Intl.DateTimeFormat(LOCALE, o);
+  const F = {
+    hm: dtf({ hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
+    hms: dtf({ hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }),
+    day: dtf({ weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' }),
+    dm: dtf({ day: 'numeric', month: 'short' }),
+    wd: dtf({ weekday: 'short', day: 'numeric' }),
+    d: dtf({ day: 'numeric' }),
+    mon: dtf({ month: 'short' }),
+    monthYear: dtf({ month: 'long', year: 'numeric' }),
+    year: dtf({ year: 'numeric' }),
+    full: dtf({ day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }),
+    dmhm: dtf({ day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
+  };
+  function parseTime(iso) {
+    if (typeof iso !== 'string' || !iso) return null;
+    const ms = Date.parse(iso);
+    return Number.isFinite(ms) ? new Date(ms) : null;
+  }
+  function fmtDate(f, d) { return d ? f.format(d) : null; }
+  function fmtAge(ms) {
+    if (!Number.isFinite(ms) || ms < 0) return DASH;
+    const s = Math.round(ms / 1000);
+    if (s < 60) return s + '\u2009s';
+    if (s < 3600) return Math.floor(s / 60) + '\u2009min';
+    if (s < 86400) return Math.floor(s / 3600) + '\u2009h';
+    return Math.floor(s / 86400) + '\u2009d';
+  }
+  function fmtDuration(sec) {
+    sec = num(sec);
+    if (sec === null || sec < 0) return null;
+    if (sec < 60) return sec + '\u2009s';
+    const d = Math.floor(sec / 86400), h = Math.floor(sec % 86400 / 3600), m = Math.floor(sec % 3600 / 60);
+    if (d) return d + '\u2009d ' + h + '\u2009h';
+    if (h) return h + '\u2009h ' + m + '\u2009min';
+    return m + '\u2009min ' + (sec % 60) + '\u2009s';
+  }
+
+  /* ---- DOM helpers -------------------------------------------------------------------------- */
+  // Sets a value, or "—" with a tooltip that says why; never NaN or undefined on screen.
+  function setText(el, text, tip) {
+    if (!el) return;
+    const missing = text === null || text === undefined || text === '';
+    const s = missing ? DASH : String(text);
+    if (el.textContent !== s) el.textContent = s;
+    if (missing) {
+      const why = tip || t('na_missing');
+      if (el.title !== why) el.title = why;
+      el.classList.add('na');
+    } else if (el.classList.contains('na')) {
+      el.classList.remove('na');
+      el.removeAttribute('title');
+    }
+  }
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = text;
+    return e;
+  }
+  // A <dl> of key/value rows updated in place (no flicker, no node churn on every telegram).
+  function kv(dl, rows) {
+    const keep = new Set();
+    let prev = null;
+    for (const r of rows) {
+      keep.add(r.k);
+      let dd = dl.querySelector('dd[data-k="' + r.k + '"]');
+      let dt;
+      if (!dd) {
+        dt = el('dt'); dt.dataset.k = r.k;
+        dd = el('dd'); dd.dataset.k = r.k;
+        if (prev && prev.nextSibling) dl.insertBefore(dt, prev.nextSibling); else if (prev) dl.append(dt); else dl.prepend(dt);
+        dt.after(dd);
+      } else {
+        dt = dd.previousElementSibling;
+      }
+      if (dt.textContent !== r.label) dt.textContent = r.label;
+      setText(dd, r.value, r.tip);
+      const cls = r.cls || '';
+      if ((dd.dataset.cls || '') !== cls) {
+        if (dd.dataset.cls) dd.classList.remove(...dd.dataset.cls.split(' '));
+        if (cls) dd.classList.add(...cls.split(' '));
+        dd.dataset.cls = cls;
+      }
+      prev = dd;
+    }
+    for (const dd of Array.from(dl.querySelectorAll('dd'))) {
+      if (!keep.has(dd.dataset.k)) { dd.previousElementSibling.remove(); dd.remove(); }
+    }
+  }
+  // Rebuilds a table from header and row arrays; cells are text (meter data is never HTML).
+  function table(tbl, head, rows, foot) {
+    const sig = JSON.stringify([head, rows, foot]);
+    if (tbl.dataset.sig === sig) return;
+    tbl.dataset.sig = sig;
+    tbl.replaceChildren();
+    if (head) {
+      const tr = el('tr');
+      for (const h of head) tr.append(el('th', null, h));
+      tbl.append(el('thead')); tbl.tHead.append(tr);
+    }
+    const body = el('tbody');
+    for (const r of rows) {
+      const tr = el('tr');
+      r.forEach((c, i) => {
+        const td = el(i === 0 && head ? 'th' : 'td');
+        if (i === 0 && head) td.scope = 'row';
+        setText(td, c);
+        tr.append(td);
+      });
+      body.append(tr);
+    }
+    tbl.append(body);
+    if (foot) {
+      const tf = el('tfoot'), tr = el('tr');
+      foot.forEach((c, i) => { const td = el(i === 0 ? 'th' : 'td'); setText(td, c); tr.append(td); });
+      tf.append(tr);
+      tbl.append(tf);
+    }
+  }
+  function css(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+
+  /* ---- HTTP -------------------------------------------------------------------------------- */
+  class HttpError extends Error {
+    constructor(status, msg) { super(msg); this.status = status; }
+  }
+  async function getJSON(url, timeoutMs) {
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), timeoutMs || 10000);
+    try {
+      // Plain GETs, so that the fetches index.html preloads are reused (the API sends no-store).
+      const r = await fetch(url, { signal: ctl.signal });
+      let body = null;
+      try { body = await r.json(); } catch (e) { body = null; }
+      if (!r.ok) {
+        const m = body && body.error && body.error.message ? body.error.message : 'HTTP ' + r.status;
+        throw new HttpError(r.status, m);
+      }
+      return body;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  function errText(e) {
+    if (!e) return '?';
+    if (e.name === 'AbortError') return 'timeout';
+    return e.message || String(e);
+  }
+  const meterPath = (what) => S.meter ? '/api/meters/' + encodeURIComponent(S.meter) + '/' + what : '/api/' + what;
+  function historyURL(from, to, step, extra) {
+    const q = new URLSearchParams();
+    if (S.meter) q.set('meter', S.meter);
+    q.set('from', from.toISOString());
+    q.set('to', to.toISOString());
+    q.set('step', step);
+    if (extra) for (const k of Object.keys(extra)) q.set(k, extra[k]);
+    return '/api/history?' + q.toString();
+  }
+
+  /* ---- state ------------------------------------------------------------------------------- */
+  const S = {
+    meter: '',
+    meters: [],
+    es: null,
+    esOpen: false,
+    connectAt: 0,
+    backoff: 1000,
+    reconnectTimer: 0,
+    wdBackoff: 0,          // watchdog reconnect spacing, ms (doubles while the stream stays quiet)
+    last: null,            // the last event {meter, seq, received_ms, reading}
+    lastReceivedMs: 0,
+    lastArrival: 0,        // performance.now() of the last reading
+    gaps: [],
+    interval: 1000,        // estimated telegram interval, ms
+    stale: false,
+    view: 'now',
+    historyMissing: false, // /api/history answered 404: no store
+    summaryMissing: false,
+    summaryAt: 0,
+    metersAt: 0,
+    meterInfo: null,
+    readings: 0,
+  };
+  // What tests and the bench read: latencies (ms from p1d's receipt to our DOM), render mark.
+  const stats = { lat: [], latHead: 0, readings: 0, rendered: null };
+  window.p1d = {
+    stats,
+    liveCount: () => live.t.length,
+    state: () => ({ stale: S.stale, esOpen: S.esOpen, meter: S.meter, interval: S.interval }),
+  };
+
+  /* ---- the live ring (bounded) --------------------------------------------------------------- */
+  const live = { t: [], imp: [], exp: [] };
+  function liveGapS() { return Math.max(5, 3 * S.interval / 1000); }
+  function liveTrim(now) {
+    let cut = 0;
+    const lo = now - LIVE_WINDOW_S;
+    while (cut < live.t.length && live.t[cut] < lo) cut++;
+    if (live.t.length - cut > LIVE_MAX_POINTS) cut = live.t.length - LIVE_MAX_POINTS;
+    if (cut > 0) { live.t.splice(0, cut); live.imp.splice(0, cut); live.exp.splice(0, cut); }
+  }
+  function livePush(ts, net) {
+    const n = live.t.length;
+    if (n) {
+      const lastT = live.t[n - 1];
+      if (ts <= lastT) return;
+      if (ts - lastT < LIVE_MIN_SPACING_S && live.imp[n - 1] !== null) {
+        // A faster stream than the ring holds at full rate: keep the newest value in the slot.
+        live.imp[n - 1] = net === null ? null : Math.max(net, 0);
+        live.exp[n - 1] = net === null ? null : Math.min(net, 0);
+        return;
+      }
+      if (ts - lastT > liveGapS() && live.imp[n - 1] !== null) {
+        live.t.push(lastT + 0.001); live.imp.push(null); live.exp.push(null);
+      }
+    }
+    live.t.push(ts);
+    live.imp.push(net === null ? null : Math.max(net, 0));
+    live.exp.push(net === null ? null : Math.min(net, 0));
+    liveTrim(ts);
+  }
+  // Merges history points [ts, net] with what the ring holds (the ring wins on overlaps).
+  function liveMerge(points) {
+    if (!points.length) return;
+    const all = [];
+    for (let i = 0; i < live.t.length; i++) if (live.imp[i] !== null) all.push([live.t[i], live.imp[i] + live.exp[i], 1]);
+    for (const p of points) all.push([p[0], p[1], 0]);
+    all.sort((a, b) => a[0] - b[0] || b[2] - a[2]);
+    live.t.length = 0; live.imp.length = 0; live.exp.length = 0;
+    for (const p of all) livePush(p[0], p[1]);
+  }
+
+  /* ---- charts ------------------------------------------------------------------------------ */
+  let hasPlot = false; // set in start(): uPlot loads after this file
+  let C = {};
+  function readColors() {
+    C = {
+      fg: css('--fg'), fg2: css('--fg2'), grid: css('--grid'), imp: css('--imp'), exp: css('--exp'),
+      imp1: css('--imp1'), imp2: css('--imp2'), exp1: css('--exp1'), exp2: css('--exp2'),
+      gas: css('--gas'), cost: css('--cost'), cmp: css('--cmp'),
+      impFill: css('--imp-fill'), expFill: css('--exp-fill'),
+    };
+  }
+  const FONT = '11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+  function axis(o) {
+    return Object.assign({
+      stroke: C.fg2, font: FONT, labelFont: FONT,
+      grid: { stroke: C.grid, width: 1 }, ticks: { stroke: C.grid, width: 1, size: 4 },
+    }, o);
+  }
+  function chartWidth(box) { return Math.max(200, Math.floor(box.clientWidth)); }
+  function fmtAxisW(v) {
+    if (Math.abs(v) >= 10000) return fmt(v / 1000, 0) + '\u2009kW';
+    if (Math.abs(v) >= 1000) return fmt(v / 1000, 1) + '\u2009kW';
+    return fmt(v, 0) + '\u2009W';
+  }
+
+  let liveChart = null, liveDirty = false, liveXmax = Date.now() / 1000;
+  function createLiveChart() {
+    const box = $('live-chart');
+    if (liveChart) { liveChart.destroy(); liveChart = null; }
+    if (!hasPlot) { box.textContent = t('charts_missing'); return; }
+    liveChart = new uPlot({
+      width: chartWidth(box), height: box.clientHeight || 220,
+      padding: [8, 22, 0, 0],
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false }, points: { show: false } },
+      scales: {
+        x: { time: true, range: () => [liveXmax - LIVE_WINDOW_S, liveXmax] },
+        y: { range: (u, lo, hi) => {
+          lo = Math.min(0, lo === null ? 0 : lo); hi = Math.max(100, hi === null ? 0 : hi);
+          const pad = (hi - lo) * 0.08;
+          return [lo < 0 ? lo - pad : 0, hi + pad];
+        } },
+      },
+      axes: [
+        axis({ space: 70, size: 30, values: (u, splits) => splits.map((s) => F.hm.format(new Date(s * 1000))) }),
+        axis({ size: 62, values: (u, splits) => splits.map(fmtAxisW) }),
+      ],
+      series: [
+        {},
+        { label: t('import'), stroke: C.imp, fill: C.impFill, width: 1.5, points: { show: false } },
+        { label: t('export'), stroke: C.exp, fill: C.expFill, width: 1.5, points: { show: false } },
+      ],
+      hooks: { setCursor: [liveHover] },
+    }, [live.t, live.imp, live.exp], box);
+    liveLegend(null);
+  }
+  function liveLegend(idx) {
+    const lg = $('live-legend');
+    let txt;
+    if (idx === null || idx === undefined || !live.t[idx]) {
+      lg.replaceChildren(swatch(C.imp, t('import')), swatch(C.exp, t('export')));
+      return;
+    }
+    const v = live.imp[idx] !== null ? live.imp[idx] + live.exp[idx] : null;
+    txt = F.hms.format(new Date(live.t[idx] * 1000)) + '  ' + (v === null ? DASH : fmtSigned(v, 0) + '\u2009W');
+    lg.replaceChildren(el('span', 'hover', txt));
+  }
+  function liveHover(u) { liveLegend(u.cursor.idx); }
+  function swatch(color, label, dashed) {
+    const s = el('span', 'sw');
+    const b = el('i');
+    b.style.background = dashed ? 'transparent' : color;
+    if (dashed) b.style.border = '1.5px dashed ' + color;
+    s.append(b, document.createTextNode(label));
+    return s;
+  }
+  function scheduleLive() {
+    if (liveDirty) return;
+    liveDirty = true;
+    requestAnimationFrame(drawLive);
+  }
+  function drawLive() {
+    liveDirty = false;
+    if (!liveChart || S.view !== 'now') return;
+    const n = live.t.length;
+    liveXmax = Math.max(n ? live.t[n - 1] : 0, Date.now() / 1000 - 0.5);
+    liveChart.setData([live.t, live.imp, live.exp]);
+  }
+
+  /* ---- Now view ------------------------------------------------------------------------------ */
+  function netPower(r) {
+    const n = num(r.power_net_w);
+    if (n !== null) return n;
+    const i = num(r.power_import_w), e = num(r.power_export_w);
+    if (i === null && e === null) return null;
+    return (i || 0) - (e || 0);
+  }
+  function regName(n, scheme) {
+    if (scheme === 'nl' || scheme === 'be') {
+      const k = 'reg_' + scheme + '_' + n;
+      if (TXT[k] !== undefined || I18N.en[k] !== undefined) return t(k);
+    }
+    return t('reg_n', { n });
+  }
+  function tariffName(r) {
+    const n = num(r.tariff);
+    if (n === null) return null;
+    const k = 'tariff_' + (r.tariff_scheme || '') + '_' + n;
+    if (TXT[k] !== undefined) return t(k);
+    return t('tariff_n', { n });
+  }
+
+  function renderHero(d) {
+    const r = d.reading || {};
+    const net = netPower(r);
+    const hero = $('hero');
+    const dir = net === null ? 'none' : net > 0.5 ? 'import' : net < -0.5 ? 'export' : 'idle';
+    if (hero.dataset.dir !== dir) {
+      hero.dataset.dir = dir;
+      hero.classList.remove('is-import', 'is-export', 'is-idle');
+      if (dir !== 'none') hero.classList.add('is-' + dir);
+    }
+    setText($('p-value'), fmtSigned(net, 0));
+    setText($('p-label'), dir === 'import' ? t('importing') : dir === 'export' ? t('exporting') : dir === 'idle' ? t('idle') : null);
+    setText($('p-imp'), fmt(r.power_import_w, 0));
+    setText($('p-exp'), fmt(r.power_export_w, 0));
+    const tn = tariffName(r);
+    setText($('tariff'), tn, t('na_missing'));
+  }
+
+  let phaseRows = [];
+  function bar(cls) {
+    const b = el('div', 'bar ' + (cls || ''));
+    b.append(el('i'));
+    return b;
+  }
+  function phaseRow(label) {
+    const row = { name: el('span', 'ph-name', label), p: el('b'), i: el('b'), v: el('b') };
+    const cell = (valEl, unit, b) => {
+      const c = el('div', 'ph-cell');
+      const line = el('div', 'ph-val');
+      line.append(valEl, el('span', 'u', unit));
+      c.append(line, b);
+      return c;
+    };
+    row.pb = bar('pbar'); row.ib = bar('ibar'); row.vb = bar('vbar');
+    row.el = el('div', 'ph-row');
+    row.el.append(row.name, cell(row.p, 'W', row.pb), cell(row.i, 'A', row.ib), cell(row.v, 'V', row.vb));
+    return row;
+  }
+  function setBar(b, frac, cls) {
+    const f = frac === null || !Number.isFinite(frac) ? 0 : Math.max(0, Math.min(1, frac));
+    const w = (f * 100).toFixed(1) + '%';
+    const i = b.firstChild;
+    if (i.style.width !== w) i.style.width = w;
+    if ((b.dataset.lvl || '') !== (cls || '')) {
+      if (b.dataset.lvl) b.classList.remove(b.dataset.lvl);
+      if (cls) b.classList.add(cls);
+      b.dataset.lvl = cls || '';
+    }
+  }
+  function renderPhases(r) {
+    let phases = Array.isArray(r.phases) ? r.phases.filter((p) => p && typeof p === 'object') : [];
+    if (!phases.length && (num(r.voltage_v) !== null || num(r.current_a) !== null)) {
+      phases = [{ phase: 1, voltage_v: r.voltage_v, current_a: r.current_a, power_import_w: r.power_import_w, power_export_w: r.power_export_w }];
+    }
+    const want = Math.max(phases.length, 1);
+    const box = $('phases');
+    if (phaseRows.length !== want) {
+      for (const pr of phaseRows) pr.el.remove();
+      phaseRows = [];
+      for (let i = 0; i < want; i++) {
+        const pr = phaseRow(phases[i] && num(phases[i].phase) ? 'L' + phases[i].phase : 'L' + (i + 1));
+        phaseRows.push(pr);
+        box.append(pr.el);
+      }
+    }
+    const amps = settings.amps;
+    for (let i = 0; i < want; i++) {
+      const p = phases[i] || {};
+      const row = phaseRows[i];
+      const pi = num(p.power_import_w), pe = num(p.power_export_w);
+      const pw = pi === null && pe === null ? null : (pi || 0) - (pe || 0);
+      const cur = num(p.current_a), v = num(p.voltage_v);
+      setText(row.p, fmtSigned(pw, 0));
+      setText(row.i, fmt(cur === null ? null : Math.abs(cur), Number.isInteger(cur) ? 0 : 1));
+      setText(row.v, fmt(v, 1));
+      // Load against the fuse: the current the meter reports, or the one the power implies.
+      const iEff = cur !== null ? Math.abs(cur) : pw !== null ? Math.abs(pw) / (v || NOMINAL_V) : null;
+      const load = iEff === null ? null : iEff / amps;
+      const lvl = load === null ? '' : load >= 0.9 ? 'high' : load >= 0.7 ? 'warn' : '';
+      setBar(row.pb, pw === null ? null : Math.abs(pw) / (amps * (v || NOMINAL_V)), pw === null ? '' : pw < 0 ? 'export' : 'import');
+      setBar(row.ib, load, lvl);
+      row.ib.title = iEff === null ? t('na_missing') : fmt(iEff, 1) + ' A / ' + amps + ' A';
+      // Voltage: where it sits in the EN 50160 band 207..253 V.
+      setBar(row.vb, v === null ? null : (v - 207) / (253 - 207), v !== null && (v < 212 || v > 248) ? 'warn' : '');
+    }
+    setText($('fuse-note'), t('fuse_note', { fuse: settings.phases + '\u2009×\u2009' + amps + '\u2009A' }));
+  }
+
+  function renderTotals(r) {
+    const rows = [];
+    const scheme = r.tariff_scheme;
+    const regs = (obj, kind) => {
+      if (!obj || typeof obj !== 'object') return;
+      for (const k of Object.keys(obj).sort((a, b) => a - b)) {
+        rows.push({ k: kind + k, label: t(kind) + ' · ' + regName(k, scheme), value: withUnit(fmt(obj[k], 3), 'kWh'), cls: kind === 'import' ? 'c-imp' : 'c-exp' });
+      }
+    };
+    regs(r.import_tariff_kwh, 'import');
+    if (!r.import_tariff_kwh) rows.push({ k: 'import', label: t('import'), value: withUnit(fmt(r.import_kwh, 3), 'kWh') });
+    regs(r.export_tariff_kwh, 'export');
+    if (!r.export_tariff_kwh) rows.push({ k: 'export', label: t('export'), value: withUnit(fmt(r.export_kwh, 3), 'kWh') });
+    rows.push({ k: 'gas', label: t('gas_meter'), value: withUnit(fmt(r.gas_m3, 3), 'm³'), tip: t('na_no_gas'), cls: 'c-gas' });
+    const mt = r.time_valid === false ? null : fmtDate(F.full, parseTime(r.time));
+    rows.push({ k: 'time', label: t('meter_time'), value: mt, tip: r.time ? t('na_clock') : t('na_missing') });
+    kv($('totals'), rows);
+  }
+
+  function renderCapacity(r) {
+    const cur = num(r.demand_current_kw), peak = num(r.demand_peak_kw);
+    const card = $('capacity');
+    const show = cur !== null || peak !== null;
+    if (card.hidden === show) card.hidden = !show;
+    if (!show) return;
+    const when = fmtDate(F.dmhm, parseTime(r.demand_peak_time));
+    kv($('capacity-kv'), [
+      { k: 'now', label: t('demand_now'), value: withUnit(fmt(cur, 3), 'kW') },
+      { k: 'peak', label: t('demand_peak'), value: withUnit(fmt(peak, 3), 'kW') },
+      { k: 'when', label: t('k_when'), value: when },
+    ]);
+  }
+
+  // A number from the first of several possible paths (the summary's shape is tolerated loosely).
+  function pick(o, paths) {
+    for (const p of paths) {
+      let v = o;
+      for (const k of p.split('.')) v = v === null || v === undefined ? undefined : v[k];
+      if (num(v) !== null) return v;
+    }
+    return null;
+  }
+  let summary = null, summaryErr = null;
+  async function loadSummary() {
+    if (S.summaryMissing && Date.now() - S.summaryAt < 10 * 60000) return;
+    S.summaryAt = Date.now();
+    const q = new URLSearchParams({ period: 'day' });
+    if (S.meter) q.set('meter', S.meter);
+    try {
+      summary = await getJSON('/api/summary?' + q.toString());
+      summaryErr = null;
+      S.summaryMissing = false;
+    } catch (e) {
+      summary = null;
+      summaryErr = e;
+      S.summaryMissing = e.status === 404;
+    }
+    renderToday();
+  }
+  function renderToday() {
+    const s = summary;
+    const tip = summaryErr ? (summaryErr.status === 404 ? t('na_no_history') : t('na_error', { err: errText(summaryErr) })) : t('na_loading');
+    const note = $('today-note');
+    note.hidden = !(summaryErr && summaryErr.status === 404);
+    if (!note.hidden) note.textContent = t('na_no_history');
+    if (!s) {
+      kv($('today'), ['import', 'export', 'net', 'gas', 'cost'].map((k) => ({ k, label: t(k), value: null, tip })));
+      return;
+    }
+    const imp = pick(s, ['import_kwh', 'import.total_kwh', 'import.kwh', 'import.total', 'energy.import_kwh']);
+    const exp = pick(s, ['export_kwh', 'export.total_kwh', 'export.kwh', 'export.total', 'energy.export_kwh']);
+    let net = pick(s, ['net_kwh', 'net.kwh', 'net']);
+    if (net === null && imp !== null && exp !== null) net = imp - exp;
+    const gas = pick(s, ['gas_m3', 'gas.m3', 'gas.total_m3', 'gas']);
+    const cost = pick(s, ['cost_eur.total', 'cost_eur', 'cost_total', 'costs.total', 'cost.total', 'cost']);
+    const cur = (s.currency || (s.costs && s.costs.currency) || 'EUR');
+    let costTxt = null;
+    if (cost !== null) {
+      try { costTxt = new Intl.NumberFormat(LOCALE, { style: 'currency', currency: cur }).format(cost); } catch (e) { costTxt = fmt(cost, 2) + ' ' + cur; }
+    }
+    const scheme = S.last && S.last.reading ? S.last.reading.tariff_scheme : null;
+    const split = (kind) => {
+      const parts = [];
+      for (const n of [1, 2]) {
+        const v = pick(s, [kind + '_t' + n + '_kwh', kind + '.t' + n + '_kwh', kind + '.t' + n, kind + '_tariff_kwh.' + n, kind + '.tariff.' + n]);
+        if (v !== null) parts.push(regName(n, scheme) + ' ' + fmt(v, 2));
+      }
+      return parts.length ? ' (' + parts.join(' · ') + ')' : '';
+    };
+    const peak = pick(s, ['peak_power_w', 'peak_w', 'power_w_max']);
+    const rows = [
+      { k: 'import', label: t('import'), value: imp === null ? null : withUnit(fmt(imp, 2), 'kWh') + split('import'), cls: 'c-imp' },
+      { k: 'export', label: t('export'), value: exp === null ? null : withUnit(fmt(exp, 2), 'kWh') + split('export'), cls: 'c-exp' },
+      { k: 'net', label: t('net'), value: withUnit(fmtSigned(net, 2), 'kWh') },
+      { k: 'gas', label: t('gas'), value: withUnit(fmt(gas, 3), 'm³'), tip: t('na_no_gas'), cls: 'c-gas' },
+      { k: 'cost', label: t('cost'), value: costTxt, tip: t('na_no_prices') },
+    ];
+    if (peak !== null) rows.push({ k: 'peak', label: t('k_peak'), value: withUnit(fmt(peak, 0), 'W') });
+    kv($('today'), rows);
+  }
+
+  /* ---- live data: stream, watchdog, back-fill --------------------------------------------- */
+  function onEvent(text, isLive) {
+    let d;
+    try { d = JSON.parse(text); } catch (e) { return; }
+    onData(d, isLive);
+  }
+  function onData(d, isLive) {
+    if (!d || typeof d !== 'object' || !d.reading || typeof d.reading !== 'object') return;
+    if (S.meter && d.meter && d.meter !== S.meter) return;
+    const rms = num(d.received_ms);
+    if (rms !== null) {
+      if (rms <= S.lastReceivedMs) return; // a replayed or already shown reading
+      S.lastReceivedMs = rms;
+    }
+    const now = performance.now();
+    const wasStale = S.stale || !S.lastArrival;
+    if (S.lastArrival && isLive) {
+      S.gaps.push(now - S.lastArrival);
+      if (S.gaps.length > GAPS_MAX) S.gaps.shift();
+      const g = S.gaps.slice().sort((a, b) => a - b)[S.gaps.length >> 1];
+      S.interval = Math.min(60000, Math.max(100, g));
+    }
+    if (isLive) S.lastArrival = now;
+    else if (!S.lastArrival && rms !== null) S.lastArrival = now - Math.max(0, Date.now() - rms);
+    S.last = d;
+    const r = d.reading;
+    renderHero(d);
+    if (isLive && rms !== null) {
+      // Milliseconds from p1d receiving the telegram to the DOM showing it (same clock when local).
+      const lat = performance.timeOrigin + performance.now() - rms;
+      if (stats.lat.length < LAT_MAX) stats.lat.push(lat); else stats.lat[stats.latHead++ % LAT_MAX] = lat;
+      stats.readings++;
+    }
+    renderPhases(r);
+    renderTotals(r);
+    renderCapacity(r);
+    livePush((rms !== null ? rms : Date.now()) / 1000, netPower(r));
+    scheduleLive();
+    if (S.view === 'meter') renderMeterReading(r);
+    if (isLive) S.wdBackoff = 0;
+    if (wasStale && isLive) {
+      setStale(false);
+      if (S.wasLost) { S.wasLost = false; backfill(); }
+    }
+    updateAge();
+  }
+
+  function connect() {
+    clearTimeout(S.reconnectTimer);
+    if (S.es) { S.es.close(); S.es = null; }
+    S.esOpen = false;
+    S.connectAt = performance.now();
+    const es = new EventSource(meterPath('stream'));
+    S.es = es;
+    es.onopen = () => {
+      if (S.es !== es) return;
+      S.esOpen = true;
+      S.backoff = 1000;
+      updateConn();
+    };
+    es.onerror = () => {
+      if (S.es !== es) return;
+      S.esOpen = false;
+      if (es.readyState === EventSource.CLOSED) {
+        // The server refused the stream (an error status): retry ourselves, with backoff.
+        S.reconnectTimer = setTimeout(connect, S.backoff);
+        S.backoff = Math.min(S.backoff * 2, 30000);
+      }
+      updateConn();
+      tick();
+    };
+    es.addEventListener('reading', (e) => { if (S.es === es) onEvent(e.data, true); });
+  }
+
+  function staleLimit() { return Math.max(3 * S.interval, STALE_MIN_MS); }
+  function setStale(on) {
+    if (S.stale === on) return;
+    S.stale = on;
+    document.body.classList.toggle('stale', on);
+    if (on) S.wasLost = true;
+    updateConn();
+  }
+  function banner(text) {
+    const b = $('banner');
+    if (!text) { if (!b.hidden) b.hidden = true; return; }
+    if (b.textContent !== text) b.textContent = text;
+    if (b.hidden) b.hidden = false;
+  }
+  function updateConn() {
+    const c = $('conn');
+    const since = S.lastArrival ? performance.now() - S.lastArrival : Infinity;
+    let state, text;
+    if (!S.lastArrival) { state = S.esOpen ? 'connecting' : 'offline'; text = S.esOpen || !S.connectAt ? t('conn_connecting') : t('conn_offline'); }
+    else if (!S.stale) { state = 'live'; text = t('conn_live'); }
+    else if (!S.esOpen) { state = 'offline'; text = t('conn_offline'); }
+    else { state = 'stale'; text = t('conn_stale', { age: fmtAge(since) }); }
+    if (c.dataset.state !== state) c.dataset.state = state;
+    setText($('conn-text'), text);
+  }
+  function updateAge() {
+    const a = $('age');
+    if (!S.last) { setText(a, ''); return; }
+    const since = performance.now() - S.lastArrival;
+    const r = S.last.reading || {};
+    let txt;
+    if (S.stale) txt = t('ago', { t: fmtAge(since) });
+    else {
+      const mt = r.time_valid === false ? null : parseTime(r.time);
+      txt = mt ? F.hms.format(mt) : '';
+    }
+    if (a.textContent !== txt) a.textContent = txt;
+  }
+  // Runs every second: stale detection (our own watchdog, beside EventSource's reconnect).
+  function tick() {
+    const now = performance.now();
+    const limit = staleLimit();
+    const since = S.lastArrival ? now - S.lastArrival : now - S.connectAt;
+    const silent = since > limit;
+    if (S.lastArrival) setStale(silent);
+    if (silent && now - S.connectAt > Math.max(limit, S.wdBackoff)) {
+      // Our watchdog: EventSource alone never notices a stream that stays open but goes quiet.
+      S.wdBackoff = Math.min(Math.max(limit, S.wdBackoff) * 2, 30000);
+      connect();
+    }
+    let msg = null;
+    if (!S.lastArrival) {
+      if (since > limit) msg = S.esOpen ? t('banner_never') : t('banner_lost', { age: DASH });
+    } else if (silent) {
+      const age = fmtAge(now - S.lastArrival);
+      const mi = S.meterInfo;
+      if (!S.esOpen) msg = t('banner_lost', { age });
+      else if (mi && mi.state && !/receiv|connected/.test(mi.state)) msg = t('banner_meter', { meter: mi.name, state: mi.state, age });
+      else msg = t('banner_stale', { age });
+      if (Date.now() - S.metersAt > METERS_EVERY_MS) loadMeters();
+    }
+    banner(msg);
+    updateConn();
+    updateAge();
+    if (S.view === 'now' && !S.stale && Date.now() - S.summaryAt > SUMMARY_EVERY_MS) loadSummary();
+    if (S.view === 'meter' && Date.now() - S.metersAt > METERS_EVERY_MS) loadMeters();
+    scheduleLive();
+  }
+
+  // Fills the live chart from stored raw readings: on load, and after an outage.
+  async function backfill() {
+    if (S.historyMissing) return;
+    const to = new Date();
+    const from = new Date(to.getTime() - LIVE_WINDOW_S * 1000);
+    try {
+      const h = await getJSON(historyURL(from, to, 'raw'), 5000);
+      const times = h && Array.isArray(h.time) ? h.time : [];
+      const p = h && (h.power_w || h.power_w_mean || h.power_net_w);
+      if (!Array.isArray(p)) return;
+      const pts = [];
+      for (let i = 0; i < times.length; i++) {
+        const d = parseTime(times[i]);
+        const v = num(p[i]);
+        if (d && v !== null) pts.push([d.getTime() / 1000, v]);
+      }
+      liveMerge(pts);
+      scheduleLive();
+    } catch (e) {
+      if (e.status === 404) S.historyMissing = true;
+    }
+  }
+
+  async function loadMeters() {
+    S.metersAt = Date.now();
+    try {
+      const list = await getJSON('/api/meters', 5000);
+      if (!Array.isArray(list)) return;
+      S.meters = list;
+      S.meterInfo = list.find((m) => m && m.name === S.meter) || list[0] || null;
+      renderMeterSelect();
+      if (S.view === 'meter') renderMeterInfo();
+    } catch (e) { /* the banner already tells */ }
+  }
+
+  function renderMeterSelect() {
+    const pick = $('meter-pick'), sel = $('meter-select');
+    const names = S.meters.map((m) => m && m.name).filter((n) => typeof n === 'string');
+    pick.hidden = names.length < 2;
+    if (names.length < 2) return;
+    if (sel.dataset.names !== names.join('\n')) {
+      sel.replaceChildren(...names.map((n) => { const o = el('option', null, n); o.value = n; return o; }));
+      sel.dataset.names = names.join('\n');
+    }
+    sel.value = S.meter;
+  }
+  function switchMeter(name) {
+    if (name === S.meter) return;
+    S.meter = name;
+    settings.meter = name;
+    saveSettings();
+    S.last = null; S.lastReceivedMs = 0; S.lastArrival = 0; S.gaps = []; S.stale = false;
+    document.body.classList.remove('stale');
+    live.t.length = 0; live.imp.length = 0; live.exp.length = 0;
+    S.meterInfo = S.meters.find((m) => m.name === name) || null;
+    summary = null; summaryErr = null; S.summaryAt = 0;
+    histCache.clear();
+    connect();
+    getJSON(meterPath('now'), 5000).then((d) => onData(d, false)).catch(() => {});
+    backfill();
+    loadSummary();
+    if (S.view === 'history') loadHistory();
+    if (S.view === 'meter') renderMeterInfo();
+  }
+
+  /* ---- Meter view ---------------------------------------------------------------------------- */
+  const PROFILES = { nl: 'Netherlands (DSMR)', be: 'Belgium (e-MUCS)', lu: 'Luxembourg (Smarty)', at: 'Austria', se: 'Sweden', lt: 'Lithuania', hu: 'Hungary', other: 'other', unknown: DASH };
+  function renderMeterInfo() {
+    const m = S.meterInfo;
+    const rows = [];
+    const v = (x) => (x === null || x === undefined ? null : String(x));
+    const count = (x) => fmt(num(x), 0);
+    if (!m) {
+      rows.push({ k: 'name', label: t('k_name'), value: S.meter || null });
+    } else {
+      const last = parseTime(m.last_telegram);
+      rows.push(
+        { k: 'name', label: t('k_name'), value: v(m.name) },
+        { k: 'source', label: t('k_source'), value: v(m.source) },
+        { k: 'state', label: t('k_state'), value: v(m.state), cls: /receiv|connected/.test(m.state || '') ? 'ok' : 'bad' },
+        { k: 'since', label: t('k_since'), value: fmtDate(F.full, parseTime(m.connected_since)) },
+        { k: 'last', label: t('k_last'), value: last ? F.full.format(last) + ' (' + t('ago', { t: fmtAge(num(m.age_s) !== null ? m.age_s * 1000 : Date.now() - last) }) + ')' : null },
+        { k: 'tg', label: t('k_telegrams'), value: count(m.telegrams) },
+        { k: 'rej', label: t('k_rejected'), value: count(m.rejected) },
+        { k: 'crc', label: t('k_crc'), value: count(m.crc_errors), cls: m.crc_errors > 0 ? 'warn' : '' },
+        { k: 'rc', label: t('k_reconnects'), value: count(m.reconnects) },
+        { k: 'bytes', label: t('k_bytes'), value: count(m.bytes) },
+        { k: 'det', label: t('k_detected'), value: v(m.detected), tip: t('none') },
+        { k: 'err', label: t('k_last_error'), value: v(m.last_error), tip: t('none') },
+      );
+    }
+    kv($('m-conn'), rows);
+  }
+  function dsmrVersion(s) {
+    if (typeof s !== 'string' || !s) return null;
+    if (/^\d\d$/.test(s)) return s[0] + '.' + s[1];
+    return s;
+  }
+  let meterRenderAt = 0;
+  function renderMeterReading(r, force) {
+    const now = Date.now();
+    if (!force && now - meterRenderAt < 1000) return;
+    meterRenderAt = now;
+    if (!r) return;
+    const scheme = r.tariff_scheme;
+    const breaker = num(r.breaker);
+    kv($('m-meter'), [
+      { k: 'id', label: t('k_id'), value: r.equipment_id || null },
+      { k: 'hdr', label: t('k_header'), value: r.header || null },
+      { k: 'ver', label: t('k_version'), value: dsmrVersion(r.version) },
+      { k: 'prof', label: t('k_profile'), value: PROFILES[r.profile] || r.profile || null },
+      { k: 'scheme', label: t('k_scheme'), value: scheme ? regName(1, scheme) + ' = 1, ' + regName(2, scheme) + ' = 2' : null },
+      { k: 'time', label: t('meter_time'), value: r.time_valid === false ? null : fmtDate(F.full, parseTime(r.time)), tip: t('na_clock') },
+      { k: 'obj', label: t('k_objects'), value: num(r.objects) === null ? null : r.objects + ' (' + (num(r.unknown) || 0) + ')' },
+      { k: 'brk', label: t('k_breaker'), value: breaker === null ? null : t('breaker_' + breaker) },
+      { k: 'lim', label: t('k_limiter'), value: num(r.limiter) === null ? null : fmt(r.limiter, 3) + ' ' + (r.limiter_unit || '') },
+      { k: 'fuse', label: t('k_fuse'), value: withUnit(fmt(r.fuse_limit_a, 0), 'A') },
+    ]);
+    kv($('m-quality'), [
+      { k: 'pf', label: t('k_failures'), value: fmt(num(r.power_failures), 0) },
+      { k: 'lpf', label: t('k_long_failures'), value: fmt(num(r.long_power_failures), 0) },
+    ]);
+    const ph = Array.isArray(r.phases) ? r.phases : [];
+    table($('m-phase-q'), ['', t('k_sags'), t('k_swells'), t('voltage')],
+      ph.map((p) => ['L' + (p.phase || '?'), fmt(num(p.sags), 0), fmt(num(p.swells), 0), withUnit(fmt(p.voltage_v, 1), 'V')]));
+    const fl = Array.isArray(r.failure_log) ? r.failure_log : [];
+    table($('m-failures'), [t('k_end'), t('k_duration')],
+      fl.length ? fl.map((f) => [f.end_valid === false ? null : fmtDate(F.full, parseTime(f.end)), fmtDuration(f.duration_s)]) : [[t('none'), '']]);
+    const msg = $('m-text');
+    const text = [r.text, r.text_code].filter((x) => typeof x === 'string' && x).join(' · ');
+    if (msg.textContent !== (text || t('no_message'))) msg.textContent = text || t('no_message');
+    msg.classList.toggle('muted', !text);
+    const mb = Array.isArray(r.mbus) ? r.mbus : [];
+    table($('m-mbus'), [t('k_channel'), t('k_medium'), t('k_id'), t('k_value'), t('k_when')],
+      mb.length ? mb.map((m) => [String(m.channel), m.medium || null, m.id || null,
+        num(m.value) === null ? null : fmt(m.value, 3) + ' ' + (m.unit === 'm3' ? 'm³' : m.unit || ''),
+        m.time_valid === false ? null : fmtDate(F.full, parseTime(m.time))]) : [[t('none'), '', '', '', '']]);
+    const dm = Array.isArray(r.demand_months) ? r.demand_months : [];
+    $('m-demand-card').hidden = !dm.length;
+    if (dm.length) {
+      table($('m-demand'), [t('k_month'), t('k_peak'), t('k_when')],
+        dm.map((m) => [fmtDate(F.monthYear, parseTime(m.month)), withUnit(fmt(m.peak_kw, 3), 'kW'), fmtDate(F.dmhm, parseTime(m.peak_time))]));
+    }
+  }
+
+  /* ---- History view ---------------------------------------------------------------------------- */
+  const H = { range: 'day', anchor: null, metric: 'elec', res: '1h', compare: 'none', chart: null, data: null, cmp: null, req: 0, labels: [] };
+  const histCache = new Map();
+  function startOf(range, d) {
+    const x = new Date(d.getFullYear(), d.getMonth(), d.getDate());
+    if (range === 'week') x.setDate(x.getDate() - ((x.getDay() + 6) % 7));
+    else if (range === 'month') x.setDate(1);
+    else if (range === 'year') { x.setMonth(0); x.setDate(1); }
+    return x;
+  }
+  function shift(range, d, n) {
+    const x = new Date(d);
+    if (range === 'day') x.setDate(x.getDate() + n);
+    else if (range === 'week') x.setDate(x.getDate() + 7 * n);
+    else if (range === 'month') x.setMonth(x.getMonth() + n);
+    else x.setFullYear(x.getFullYear() + n);
+    return x;
+  }
+  function stepOf(range) {
+    return range === 'day' ? H.res : range === 'year' ? '1mo' : '1d';
+  }
+  function isoWeek(d) {
+    const x = new Date(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()));
+    const day = x.getUTCDay() || 7;
+    x.setUTCDate(x.getUTCDate() + 4 - day);
+    const y0 = new Date(Date.UTC(x.getUTCFullYear(), 0, 1));
+    return Math.ceil(((x - y0) / 86400000 + 1) / 7);
+  }
+  function periodLabel(range, from) {
+    if (range === 'day') return F.day.format(from);
+    if (range === 'week') {
+      const end = shift('day', shift('week', from, 1), -1);
+      return t('week_n', { n: isoWeek(from) }) + ' · ' + F.dm.format(from) + ' – ' + F.dm.format(end);
+    }
+    if (range === 'month') return F.monthYear.format(from);
+    return F.year.format(from);
+  }
+  function stepLabel(range, d) {
+    if (range === 'day') return F.hm.format(d);
+    if (range === 'week') return F.wd.format(d);
+    if (range === 'month') return F.d.format(d);
+    return F.mon.format(d);
+  }
+  async function fetchHistory(from, to, step) {
+    const url = historyURL(from, to, step);
+    const recent = to.getTime() > Date.now() - 3600000;
+    const hit = histCache.get(url);
+    if (hit && (!recent || Date.now() - hit.at < 60000)) return hit.p;
+    const p = getJSON(url, 15000);
+    histCache.set(url, { p, at: Date.now() });
+    p.catch(() => histCache.delete(url));
+    while (histCache.size > CACHE_MAX) histCache.delete(histCache.keys().next().value);
+    return p;
+  }
+  // The columns a history response carries, in the names issue 4 gives (or close variants).
+  function col(h, names) {
+    for (const n of names) if (h && Array.isArray(h[n])) return h[n].map(num);
+    return null;
+  }
+  function columns(h) {
+    const c = {
+      imp1: col(h, ['import_t1_kwh', 'import_tariff1_kwh', 'import_1_kwh']),
+      imp2: col(h, ['import_t2_kwh', 'import_tariff2_kwh', 'import_2_kwh']),
+      imp: col(h, ['import_kwh']),
+      exp1: col(h, ['export_t1_kwh', 'export_tariff1_kwh', 'export_1_kwh']),
+      exp2: col(h, ['export_t2_kwh', 'export_tariff2_kwh', 'export_2_kwh']),
+      exp: col(h, ['export_kwh']),
+      gas: col(h, ['gas_m3']),
+      cost: col(h, ['cost_eur', 'cost', 'cost_total_eur', 'costs_eur', 'cost_total']),
+    };
+    const n = Array.isArray(h && h.time) ? h.time.length : 0;
+    const sum = (a, b) => {
+      if (!a && !b) return null;
+      const out = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const x = a ? a[i] : null, y = b ? b[i] : null;
+        out[i] = x === null && y === null ? null : (x || 0) + (y || 0);
+      }
+      return out;
+    };
+    if (!c.imp) c.imp = sum(c.imp1, c.imp2);
+    if (!c.exp) c.exp = sum(c.exp1, c.exp2);
+    if (c.imp || c.exp) {
+      c.net = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const a = c.imp ? c.imp[i] : null, b = c.exp ? c.exp[i] : null;
+        c.net[i] = a === null && b === null ? null : (a || 0) - (b || 0);
+      }
+    }
+    c.times = (h && Array.isArray(h.time) ? h.time : []).map(parseTime);
+    c.n = n;
+    return c;
+  }
+  function total(a) {
+    if (!a) return null;
+    let s = 0, any = false;
+    for (const v of a) if (v !== null) { s += v; any = true; }
+    return any ? s : null;
+  }
+  function histMsg(text, tip) {
+    const m = $('h-msg');
+    const none = !!text && !H.data;
+    $('h-csv').hidden = none;
+    document.querySelector('.h-table').hidden = none;
+    if (!text) { m.hidden = true; return; }
+    m.replaceChildren(el('b', null, text));
+    if (tip) m.append(el('br'), el('span', null, tip));
+    m.hidden = false;
+  }
+  function updateHistControls() {
+    for (const b of $('h-range').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.range === H.range));
+    for (const b of $('h-metric').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.metric === H.metric));
+    for (const b of $('h-res').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.res === H.res));
+    $('h-res').hidden = H.range !== 'day';
+    $('cmp-prev').textContent = t('cmp_prev_' + H.range);
+    $('h-compare').value = H.compare;
+    const from = H.anchor;
+    $('h-label').textContent = periodLabel(H.range, from);
+    $('h-next').disabled = shift(H.range, from, 1) > new Date();
+  }
+  async function loadHistory() {
+    if (!H.anchor) H.anchor = startOf(H.range, new Date());
+    updateHistControls();
+    const req = ++H.req;
+    const from = H.anchor, to = shift(H.range, from, 1), step = stepOf(H.range);
+    $('h-csv').href = historyURL(from, to, step, { format: 'csv' });
+    $('h-csv').setAttribute('download', 'p1d-' + (S.meter || 'meter') + '-' + H.range + '-' + from.toISOString().slice(0, 10) + '.csv');
+    let cmpFrom = null;
+    if (H.compare === 'prev') cmpFrom = shift(H.range, from, -1);
+    else if (H.compare === 'year') cmpFrom = H.range === 'week' ? shift('week', from, -52) : shift('year', from, -1);
+    if (S.historyMissing) {
+      H.data = null; H.cmp = null;
+      drawHistory(null, null, t('hist_none'), t('na_no_history'));
+      return;
+    }
+    try {
+      const [h, c] = await Promise.all([
+        fetchHistory(from, to, step),
+        cmpFrom ? fetchHistory(cmpFrom, shift(H.range, cmpFrom, 1), step).catch(() => null) : Promise.resolve(null),
+      ]);
+      if (req !== H.req) return;
+      H.data = columns(h);
+      H.cmp = c ? columns(c) : null;
+      drawHistory(H.data, H.cmp, null);
+    } catch (e) {
+      if (req !== H.req) return;
+      if (e.status === 404) S.historyMissing = true;
+      H.data = null; H.cmp = null;
+      drawHistory(null, null, e.status === 404 ? t('hist_none') : t('na_error', { err: errText(e) }),
+        e.status === 404 ? t('na_no_history') : null);
+    }
+  }
+  function metricSeries(c, cmp) {
+    // [label, values, color, {dashed, neg}] in drawing order (stacked bars: total first).
+    const out = [];
+    const scheme = S.last && S.last.reading ? S.last.reading.tariff_scheme : null;
+    const neg = (a) => a ? a.map((v) => (v === null ? null : -v)) : null;
+    if (H.metric === 'elec') {
+      if (c.imp1 && c.imp2) {
+        out.push([t('import') + ' · ' + regName(2, scheme), c.imp, C.imp2]);
+        out.push([t('import') + ' · ' + regName(1, scheme), c.imp1, C.imp1]);
+      } else if (c.imp) out.push([t('import'), c.imp, C.imp]);
+      if (c.exp1 && c.exp2) {
+        out.push([t('export') + ' · ' + regName(2, scheme), neg(c.exp), C.exp2]);
+        out.push([t('export') + ' · ' + regName(1, scheme), neg(c.exp1), C.exp1]);
+      } else if (c.exp) out.push([t('export'), neg(c.exp), C.exp]);
+      if (cmp && cmp.imp) out.push([t('import') + ' · ' + t('compared'), cmp.imp, C.cmp, true]);
+      if (cmp && cmp.exp) out.push([t('export') + ' · ' + t('compared'), neg(cmp.exp), C.cmp, true]);
+    } else if (H.metric === 'gas') {
+      if (c.gas) out.push([t('gas'), c.gas, C.gas]);
+      if (cmp && cmp.gas) out.push([t('gas') + ' · ' + t('compared'), cmp.gas, C.cmp, true]);
+    } else {
+      if (c.cost) out.push([t('cost'), c.cost, C.cost]);
+      if (cmp && cmp.cost) out.push([t('cost') + ' · ' + t('compared'), cmp.cost, C.cmp, true]);
+    }
+    return out;
+  }
+  const UNIT = { elec: 'kWh', gas: 'm³', cost: '€' };
+  function drawHistory(c, cmp, msg, tip) {
+    const box = $('h-chart');
+    if (H.chart) { H.chart.destroy(); H.chart = null; }
+    box.replaceChildren();
+    $('h-legend').replaceChildren();
+    const sum = $('h-sum');
+    sum.replaceChildren();
+    if (!c) {
+      histMsg(msg, tip);
+      box.classList.add('empty');
+      table($('h-table'), null, []);
+      return;
+    }
+    const series = metricSeries(c, cmp);
+    const any = series.some((s) => !s[3] && s[1] && s[1].some((v) => v !== null));
+    box.classList.toggle('empty', !any);
+    histMsg(any ? null : (series.length ? t('hist_empty') : (H.metric === 'cost' ? t('na_no_prices') : H.metric === 'gas' ? t('na_no_gas') : t('hist_empty'))));
+    for (const s of series) $('h-legend').append(swatch(s[2], s[0], s[3]));
+    renderHistSummary(c, cmp);
+    renderHistTable(c);
+    if (!any || !hasPlot) { if (!hasPlot) box.textContent = t('charts_missing'); return; }
+    const n = c.n;
+    const xs = Array.from({ length: n }, (_, i) => i);
+    H.labels = c.times.map((d) => (d ? stepLabel(H.range, d) : ''));
+    const unit = UNIT[H.metric];
+    const dec = H.metric === 'cost' ? 2 : (H.range === 'day' ? 3 : 2);
+    const bars = hasPlot ? uPlot.paths.bars({ size: [0.78, 64], align: 0 }) : null;
+    const opts = {
+      width: chartWidth(box), height: box.clientHeight || 300,
+      padding: [10, 8, 0, 0],
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false }, points: { show: false } },
+      scales: {
+        x: { time: false, range: () => [-0.5, n - 0.5] },
+        y: { range: (u, lo, hi) => {
+          lo = Math.min(0, lo === null ? 0 : lo); hi = Math.max(0, hi === null ? 0 : hi);
+          if (lo === hi) hi = 1;
+          const pad = (hi - lo) * 0.06;
+          return [lo < 0 ? lo - pad : 0, hi > 0 ? hi + pad : 0];
+        } },
+      },
+      axes: [
+        axis({
+          space: 40,
+          splits: (u) => {
+            const per = Math.max(1, Math.ceil(n / Math.max(2, Math.floor(u.bbox.width / devicePixelRatio / 48))));
+            const nice = [1, 2, 3, 4, 6, 8, 12, 16, 24, 48].find((k) => k >= per) || per;
+            const out = [];
+            for (let i = 0; i < n; i += nice) out.push(i);
+            return out;
+          },
+          values: (u, splits) => splits.map((i) => H.labels[i] || ''),
+        }),
+        axis({ size: 60, values: (u, splits) => splits.map((v) => fmt(v, Math.abs(v) < 10 && v % 1 ? (Math.abs(v) < 1 ? 2 : 1) : 0) + (unit === '€' ? '' : '')), label: unit, labelSize: 18, labelGap: 2 }),
+      ],
+      series: [{}].concat(series.map((s) => ({
+        label: s[0], stroke: s[2], fill: s[3] ? null : s[2], width: s[3] ? 1.5 : 0,
+        dash: s[3] ? [4, 3] : undefined, paths: bars, points: { show: false }, fillTo: () => 0,
+      }))),
+      hooks: { setCursor: [(u) => histHover(u.cursor.idx, series, unit, dec)] },
+    };
+    H.chart = new uPlot(opts, [xs].concat(series.map((s) => s[1])), box);
+  }
+  function histHover(idx, series, unit, dec) {
+    const el2 = $('h-sum');
+    if (idx === null || idx === undefined || !H.data || !H.data.times[idx]) { renderHistSummary(H.data, H.cmp); return; }
+    const d = H.data.times[idx];
+    const parts = [el('b', null, (H.range === 'day' ? F.dmhm : F.day).format(d))];
+    for (const s of series) {
+      const v = s[1] ? s[1][idx] : null;
+      parts.push(el('span', null, s[0] + ': ' + (v === null || v === undefined ? DASH : fmt(Math.abs(v), dec) + '\u2009' + unit)));
+    }
+    el2.replaceChildren(...parts);
+  }
+  function money(v) {
+    if (v === null) return null;
+    try { return new Intl.NumberFormat(LOCALE, { style: 'currency', currency: 'EUR' }).format(v); } catch (e) { return fmt(v, 2); }
+  }
+  function renderHistSummary(c, cmp) {
+    const box = $('h-sum');
+    if (!c) { box.replaceChildren(); return; }
+    const items = [];
+    const add = (label, v, vc, unit, d, cls) => {
+      if (v === null) return;
+      const s = el('span', cls);
+      s.append(el('small', null, label), el('b', null, unit === '€' ? money(v) : fmt(v, d) + '\u2009' + unit));
+      if (vc !== null && vc !== undefined && vc !== 0) {
+        const pct = (v - vc) / Math.abs(vc) * 100;
+        s.append(el('em', pct > 0 ? 'up' : 'down', (pct > 0 ? '+' : MINUS) + fmt(Math.abs(pct), 0) + '%'));
+      }
+      items.push(s);
+    };
+    const T = (k, o) => (o && o[k] ? total(o[k]) : null);
+    add(t('import'), T('imp', c), T('imp', cmp), 'kWh', 2, 'c-imp');
+    add(t('export'), T('exp', c), T('exp', cmp), 'kWh', 2, 'c-exp');
+    add(t('net'), T('net', c), T('net', cmp), 'kWh', 2);
+    add(t('gas'), T('gas', c), T('gas', cmp), 'm³', 2, 'c-gas');
+    add(t('cost'), T('cost', c), T('cost', cmp), '€', 2, 'c-cost');
+    box.replaceChildren(...items);
+  }
+  function renderHistTable(c) {
+    const scheme = S.last && S.last.reading ? S.last.reading.tariff_scheme : null;
+    const cols = [
+      ['imp1', t('import') + ' ' + regName(1, scheme) + ' (kWh)', 3], ['imp2', t('import') + ' ' + regName(2, scheme) + ' (kWh)', 3],
+      ['imp', t('import') + ' (kWh)', 3], ['exp1', t('export') + ' ' + regName(1, scheme) + ' (kWh)', 3],
+      ['exp2', t('export') + ' ' + regName(2, scheme) + ' (kWh)', 3], ['exp', t('export') + ' (kWh)', 3],
+      ['net', t('net') + ' (kWh)', 3], ['gas', t('gas') + ' (m³)', 3], ['cost', t('cost') + ' (€)', 2],
+    ].filter((k) => c[k[0]] && c[k[0]].some((v) => v !== null));
+    const f = H.range === 'day' ? F.hm : H.range === 'year' ? F.monthYear : F.day;
+    const rows = [];
+    for (let i = 0; i < c.n; i++) rows.push([c.times[i] ? f.format(c.times[i]) : null].concat(cols.map((k) => fmt(c[k[0]][i], k[2]))));
+    const foot = [t('total')].concat(cols.map((k) => fmt(total(c[k[0]]), k[2])));
+    table($('h-table'), [t('time')].concat(cols.map((k) => k[1])), rows, rows.length ? foot : null);
+  }
+  function initHistory() {
+    $('h-range').addEventListener('click', (e) => {
+      const b = e.target.closest('button');
+      if (!b) return;
+      H.range = b.dataset.range;
+      H.anchor = startOf(H.range, H.anchor || new Date());
+      loadHistory();
+    });
+    $('h-metric').addEventListener('click', (e) => {
+      const b = e.target.closest('button');
+      if (!b) return;
+      H.metric = b.dataset.metric;
+      updateHistControls();
+      if (H.data) drawHistory(H.data, H.cmp); else loadHistory();
+    });
+    $('h-res').addEventListener('click', (e) => {
+      const b = e.target.closest('button');
+      if (!b) return;
+      H.res = b.dataset.res;
+      loadHistory();
+    });
+    $('h-prev').addEventListener('click', () => { H.anchor = shift(H.range, H.anchor, -1); loadHistory(); });
+    $('h-next').addEventListener('click', () => { H.anchor = shift(H.range, H.anchor, 1); loadHistory(); });
+    $('h-today').addEventListener('click', () => { H.anchor = startOf(H.range, new Date()); loadHistory(); });
+    $('h-compare').addEventListener('change', (e) => { H.compare = e.target.value; loadHistory(); });
+  }
+
+  /* ---- tabs, settings, i18n ------------------------------------------------------------------ */
+  function applyI18n() {
+    document.documentElement.lang = LANG;
+    for (const e of document.querySelectorAll('[data-i18n]')) e.textContent = t(e.dataset.i18n);
+    for (const e of document.querySelectorAll('[data-i18n-label]')) {
+      e.setAttribute('aria-label', t(e.dataset.i18nLabel));
+      e.title = t(e.dataset.i18nLabel);
+    }
+    $('live-chart').setAttribute('aria-label', t('live_title'));
+  }
+  function showView(v, focus) {
+    if (!['now', 'history', 'meter'].includes(v)) v = 'now';
+    S.view = v;
+    for (const b of document.querySelectorAll('.tabs [role=tab]')) {
+      const on = b.dataset.view === v;
+      b.setAttribute('aria-selected', String(on));
+      b.tabIndex = on ? 0 : -1;
+      if (on && focus) b.focus();
+    }
+    for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== 'view-' + v;
+    if (location.hash !== '#' + v) history.replaceState(null, '', '#' + v);
+    if (v === 'now') { resizeCharts(); scheduleLive(); }
+    if (v === 'history') loadHistory();
+    if (v === 'meter') { renderMeterInfo(); if (S.last) renderMeterReading(S.last.reading, true); loadMeters(); }
+  }
+  function initTabs() {
+    const tabs = Array.from(document.querySelectorAll('.tabs [role=tab]'));
+    for (const b of tabs) b.addEventListener('click', () => showView(b.dataset.view));
+    document.querySelector('.tabs').addEventListener('keydown', (e) => {
+      const i = tabs.findIndex((b) => b.dataset.view === S.view);
+      let j = -1;
+      if (e.key === 'ArrowRight') j = (i + 1) % tabs.length;
+      else if (e.key === 'ArrowLeft') j = (i + tabs.length - 1) % tabs.length;
+      else if (e.key === 'Home') j = 0;
+      else if (e.key === 'End') j = tabs.length - 1;
+      if (j >= 0) { e.preventDefault(); showView(tabs[j].dataset.view, true); }
+    });
+    window.addEventListener('hashchange', () => showView(location.hash.slice(1)));
+  }
+  function initSettings() {
+    const dlg = $('settings');
+    $('settings-btn').addEventListener('click', () => {
+      $('s-phases').value = String(settings.phases);
+      $('s-amps').value = String(settings.amps);
+      $('s-lang').value = settings.lang;
+      if (typeof dlg.showModal === 'function') dlg.showModal(); else dlg.setAttribute('open', '');
+    });
+    $('s-cancel').addEventListener('click', () => dlg.close());
+    $('s-save').addEventListener('click', () => {
+      settings.phases = $('s-phases').value === '1' ? 1 : 3;
+      settings.amps = clampInt(Math.round(Number($('s-amps').value)), 6, 100, settings.amps);
+      const langChanged = $('s-lang').value !== settings.lang;
+      settings.lang = $('s-lang').value;
+      saveSettings();
+      dlg.close();
+      if (langChanged) { location.reload(); return; }
+      if (S.last) renderPhases(S.last.reading);
+    });
+    $('meter-select').addEventListener('change', (e) => switchMeter(e.target.value));
+  }
+  function resizeCharts() {
+    if (liveChart && S.view === 'now') {
+      const box = $('live-chart');
+      const w = chartWidth(box), h = box.clientHeight || 220;
+      if (liveChart.width !== w || liveChart.height !== h) liveChart.setSize({ width: w, height: h });
+    }
+    if (H.chart && S.view === 'history') {
+      const box = $('h-chart');
+      const w = chartWidth(box), h = box.clientHeight || 300;
+      if (H.chart.width !== w || H.chart.height !== h) H.chart.setSize({ width: w, height: h });
+    }
+  }
+
+  /* ---- start ----------------------------------------------------------------------------------- */
+  async function start() {
+    hasPlot = typeof window.uPlot === 'function';
+    const { metersP, early } = boot;
+    applyI18n();
+    readColors();
+    initTabs();
+    initSettings();
+    initHistory();
+    renderToday();
+    renderPhases({});
+    createLiveChart();
+    const initial = location.hash.slice(1);
+    try {
+      const list = await metersP;
+      if (Array.isArray(list)) S.meters = list.filter((m) => m && typeof m.name === 'string');
+    } catch (e) { /* p1d unreachable: the watchdog shows the banner */ }
+    S.metersAt = Date.now();
+    const names = S.meters.map((m) => m.name);
+    S.meter = names.includes(settings.meter) ? settings.meter : (names[0] || '');
+    S.meterInfo = S.meters.find((m) => m.name === S.meter) || null;
+    renderMeterSelect();
+    connect();
+    let nowP, fillP;
+    if (early.fill && (!names.length || S.meter === names[0])) {
+      nowP = early.now.then((d) => { if (d) onData(d, false); });
+      fillP = early.fill;
+    } else {
+      nowP = getJSON(meterPath('now'), 5000).then((d) => onData(d, false)).catch(() => {});
+      fillP = backfill();
+    }
+    loadSummary();
+    await Promise.allSettled([nowP, fillP]);
+    drawLive();
+    stats.rendered = performance.now();
+    try { performance.mark('rendered'); } catch (e) { /* old browsers */ }
+    document.body.dataset.rendered = '1';
+    if (initial && initial !== 'now') showView(initial); else showView('now');
+    setInterval(tick, 1000);
+    if (typeof ResizeObserver === 'function') {
+      let pending = false;
+      new ResizeObserver(() => {
+        if (pending) return;
+        pending = true;
+        requestAnimationFrame(() => { pending = false; resizeCharts(); });
+      }).observe(document.querySelector('main'));
+    }
+    const mq = window.matchMedia && window.matchMedia('(prefers-color-scheme: dark)');
+    if (mq && mq.addEventListener) mq.addEventListener('change', () => {
+      readColors();
+      createLiveChart();
+      scheduleLive();
+      if (S.view === 'history' && H.data) drawHistory(H.data, H.cmp);
+    });
+    document.addEventListener('visibilitychange', () => { if (!document.hidden) { tick(); scheduleLive(); } });
+  }
+  // The first meter is the API's default: ask for its reading and history at once, in parallel
+  // with the meter list (unless the settings name another meter), while the browser still parses
+  // uPlot (loaded after this file) and the page; the rest starts once the document is ready.
+  const boot = {
+    metersP: getJSON('/api/meters', 5000),
+    early: { now: getJSON('/api/now', 5000).catch(() => null), fill: settings.meter ? null : backfill() },
+  };
+  boot.metersP.catch(() => null);
+  // Deferred scripts run while readyState is 'interactive'; uPlot runs after this file, and
+  // DOMContentLoaded comes after both.
+  let started = false;
+  const go = () => { if (!started) { started = true; start(); } };
+  if (document.readyState === 'complete') go();
+  else { document.addEventListener('DOMContentLoaded', go, { once: true }); window.addEventListener('load', go, { once: true }); }
+})();
