@@ -61,7 +61,8 @@ async function main() {
     procs.push(a.proc);
     const index = await rawGet(a.port, '/', { 'Accept-Encoding': 'gzip' });
     const plain = (await rawGet(a.port, '/', {})).body.toString('utf8');
-    const refs = Array.from(plain.matchAll(/(?:src|href)="(\/[^"]+)"/g), (m) => m[1]);
+    // The page's own files (the API answers it preloads are data, not page weight).
+    const refs = Array.from(plain.matchAll(/(?:src|href)="(\/[^"]+)"/g), (m) => m[1]).filter((r) => !r.startsWith('/api/'));
     let bytes = index.body.length;
     const parts = ['index.html ' + index.body.length];
     for (const r of refs) {
@@ -110,7 +111,13 @@ async function main() {
     const r0 = await page.evaluate(() => window.p1d.stats.readings);
     const runMs = opt.minutes * 60000;
     const t0 = Date.now();
-    while (Date.now() - t0 < runMs) await sleep(Math.min(10000, runMs - (Date.now() - t0)));
+    const trend = [];
+    while (Date.now() - t0 < runMs) {
+      await sleep(Math.min(30000, runMs - (Date.now() - t0)));
+      const h = await heap();
+      trend.push(Math.round(h.heap / 1024) + 'K/' + h.nodes + 'n');
+    }
+    console.log('heap/DOM nodes every 30 s: ' + trend.join(' '));
     const h1 = await heap();
     const s = await page.evaluate(() => ({ lat: window.p1d.stats.lat.slice(), readings: window.p1d.stats.readings, points: window.p1d.liveCount() }));
     await ctx.close();

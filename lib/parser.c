@@ -1,8 +1,16 @@
 /* parser.c: the streaming P1 telegram parser: framing, CRC, OBIS objects and values; pure. */
 #include <string.h>
 
+#if defined(__SSE2__) && !defined(P1_NO_SIMD)
+#include <emmintrin.h>
+#define PARSER_SSE2 1
+#else
+#define PARSER_SSE2 0
+#endif
+
 #include "p1/crypt.h"
 #include "p1/p1.h"
+#include "unit.h"
 
 /* Outer states: what the stream is doing between and around telegrams. */
 enum {
@@ -39,6 +47,7 @@ enum {
 #define REPLAY_MAX 32    /* bytes of a rejected frame header re-scanned as stream bytes */
 #define HDLC_MIN_LEN 9   /* HDLC frame format length below which 7E Ax is not a frame */
 #define MBUS_MIN_LEN 3   /* M-Bus long frame L field: C, A, CI at least */
+#define COPY_AHEAD 1024  /* input bytes copied into the telegram buffer beyond the current line */
 
 /* Byte classes, as const tables so the hot loops cost one load and one test per byte. */
 enum { C_STOP = 1, C_DIGIT = 2, C_HEX = 4, C_BAD = 8, C_UNIT = 16 };
@@ -271,6 +280,8 @@ static inline unsigned two_digits(const uint8_t *s)
 
 /* Fills t from 12 digits YYMMDDhhmmss; returns 1 when the fields form a calendar time. Clock-
  * not-set placeholders (year 2000, 1970-01-01 shown as 70-01-01) are times but not valid. */
+static const p1_time no_time = {0, 0, 0, 0, 0, 0, P1_DST_NONE, 0};
+
 static int time_parse(const uint8_t *s, p1_time *t)
 {
     static const uint8_t mdays[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -313,6 +324,67 @@ static int glued_unit(const uint8_t *u, size_t n)
         if (memcmp(units[i], low, n + 1) == 0)
             return 1;
     return 0;
+}
+
+/* SWAR over eight bytes in a uint64_t, the first byte in the low bits on every host. */
+#define SWAR_ONES 0x0101010101010101ULL
+#define SWAR_HIGH 0x8080808080808080ULL
+
+static inline uint64_t swar_load(const uint8_t *s)
+{
+    uint64_t v;
+
+    memcpy(&v, s, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* 0x80 in every byte of x in [lo, hi] (bytes >= 0x80 never are). */
+static inline uint64_t swar_range(uint64_t x, unsigned lo, unsigned hi)
+{
+    uint64_t x7 = x & ~SWAR_HIGH;
+
+    return (x7 + SWAR_ONES * (0x80 - lo)) & ~(x7 + SWAR_ONES * (0x7F - hi)) & ~x & SWAR_HIGH;
+}
+
+/* The first LF in [s, end), or NULL: memchr without the call for the short lines of a telegram.
+ * SSE2 (every x86-64) looks at 16 bytes per step, loading only inside [s, end); elsewhere, and
+ * for the last few bytes, memchr. */
+static inline const uint8_t *find_lf(const uint8_t *s, const uint8_t *end)
+{
+#if PARSER_SSE2
+    const __m128i lf = _mm_set1_epi8('\n');
+
+    while (end - s >= 16) {
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)s), lf));
+
+        if (m)
+            return s + __builtin_ctz(m);
+        s += 16;
+    }
+#endif
+    return memchr(s, '\n', (size_t)(end - s));
+}
+
+/* The first byte at or after s that is not a hex digit. lim is the line's content end, where a
+ * CR or LF (never hex) stops the byte loop; whole words are loaded only below lim. */
+static inline const uint8_t *hex_run_end(const uint8_t *s, const uint8_t *lim)
+{
+    while (lim - s >= 8) {
+        uint64_t x = swar_load(s);
+        uint64_t bad = ~(swar_range(x, '0', '9') | swar_range(x | SWAR_ONES * 0x20, 'a', 'f')) &
+                       SWAR_HIGH;
+
+        if (bad)
+            return s + (__builtin_ctzll(bad) >> 3);
+        s += 8;
+    }
+    while (cls[*s] & C_HEX)
+        s++;
+    return s;
 }
 
 /* Exact mantissa of the digits in [d, end) ('.' skipped); 0 when it does not fit int64. */
@@ -360,10 +432,10 @@ static p1_error make_value(p1_value *v, const uint8_t *s, size_t n, const uint8_
     v->offset = off;
     v->unit = NULL;
     v->unit_len = 0;
+    v->unit_code = P1_UNIT_NONE;
     v->decimals = 0;
     v->number = 0;
-    memset(&v->time, 0, sizeof v->time);
-    v->time.dst = -1;
+    v->time = no_time;
     memset(&v->obis_ref, 0, sizeof v->obis_ref);
     if (star) {
         size_t ul = (size_t)(s + n - star - 1);
@@ -373,6 +445,7 @@ static p1_error make_value(p1_value *v, const uint8_t *s, size_t n, const uint8_
         if (ul >= 1 && ul <= UNIT_MAX && k == ul) {
             v->unit = (const char *)star + 1;
             v->unit_len = (uint8_t)ul;
+            v->unit_code = unit_classify(star + 1, ul);
             rn = (size_t)(star - s);
             flags |= P1_V_UNIT;
         }
@@ -433,6 +506,7 @@ static p1_error make_value(p1_value *v, const uint8_t *s, size_t n, const uint8_
         if (glued) {
             v->unit = (const char *)q;
             v->unit_len = (uint8_t)(e - q);
+            v->unit_code = unit_classify(q, (size_t)(e - q));
             v->raw_len = (uint16_t)(q - s);
             flags |= P1_V_UNIT;
         } else if (!neg && !dot) {
@@ -563,6 +637,17 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
         i = j + 1;
         p->obj_end = (uint32_t)i;
     }
+    /* The value count and the object's end live in registers until the line is done: byte
+     * stores through tb would otherwise make the compiler reload them after every store. */
+    unsigned nv = o->nvalues;
+    size_t oend = p->obj_end;
+#define VALUES_RETURN(e)                                                                           \
+    do {                                                                                           \
+        o->nvalues = (uint16_t)nv;                                                                 \
+        p->obj_end = (uint32_t)oend;                                                               \
+        return (e);                                                                                \
+    } while (0)
+
     while (i < ce) {
         size_t open, vs;
         const uint8_t *star = NULL;
@@ -572,25 +657,26 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
                 i++;
             if (i < ce) {
                 *ei = i;
-                return (cls[tb[i]] & C_BAD) ? P1_ERR_BAD_BYTE : P1_ERR_BAD_SYNTAX;
+                VALUES_RETURN((cls[tb[i]] & C_BAD) ? P1_ERR_BAD_BYTE : P1_ERR_BAD_SYNTAX);
             }
             break;
         }
-        if (o->nvalues >= P1_VALUES_MAX) {
+        if (nv >= P1_VALUES_MAX) {
             *ei = i;
-            return P1_ERR_TOO_MANY_VALUES;
+            VALUES_RETURN(P1_ERR_TOO_MANY_VALUES);
         }
         open = i++;
         vs = i;
         {
             /* Fast path, one pass for the shapes that make up nearly every telegram:
-             * [-]digits[.digits] followed by ")", "*unit)" or (12 digits) "S)"/"W)". */
+             * [-]digits[.digits] followed by ")", "*unit)" or (12 digits) "S)"/"W)", and runs of
+             * hex digits (equipment ids, text messages). */
             const uint8_t *q = tb + i, *d0, *u;
             uint64_t m = 0;
             unsigned dd;
             size_t nint, nfrac = 0, ndig;
             int neg = 0, dot = 0;
-            p1_value *v = &o->values[o->nvalues];
+            p1_value *v = &o->values[nv];
 
             if (*q == '-') {
                 neg = 1;
@@ -613,19 +699,25 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
                 nfrac = (size_t)(q - f0);
             }
             ndig = nint + nfrac;
-            if (ndig > 18 && *q == ')' && q[1] != ')' && !neg && !dot && too_many_digits(d0, q)) {
-                /* a long digit run such as a 34-digit equipment id: hex, never a number */
+            if (!neg && !dot && (ndig > 18 || (cls[*q] & C_HEX))) {
+                /* A hex run: an equipment id (34 digits), a text message. Not a number: either
+                 * too many digits for one or a hex letter that is no glued unit ("48A" is). */
+                const uint8_t *x = hex_run_end(q, tb + ce);
+
+                if (*x != ')' || x[1] == ')' || (x == q + 1 && (*q | 0x20) == 'a'))
+                    goto general;
+                if (x == q && !too_many_digits(d0, q))
+                    goto general; /* 19-20 digits may still fit int64 */
+                q = x;
                 v->offset = base + open;
                 v->raw = (const char *)tb + vs;
-                v->raw_len = (uint16_t)nint;
+                v->raw_len = (uint16_t)(q - tb - vs);
                 v->unit = NULL;
                 v->unit_len = 0;
+                v->unit_code = P1_UNIT_NONE;
                 v->decimals = 0;
                 v->number = 0;
-                memset(&v->time, 0, sizeof v->time);
-                v->time.dst = -1;
-                memset(&v->obis_ref, 0, sizeof v->obis_ref);
-                v->flags = (nint & 1) ? 0 : P1_V_HEX;
+                v->flags = (v->raw_len & 1) ? 0 : P1_V_HEX;
                 goto fast_done;
             }
             if (ndig == 0 || ndig > 18)
@@ -634,20 +726,22 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
             v->raw = (const char *)tb + vs;
             v->decimals = (int8_t)nfrac;
             v->number = neg ? -(int64_t)m : (int64_t)m;
-            memset(&v->time, 0, sizeof v->time);
-            v->time.dst = -1;
-            memset(&v->obis_ref, 0, sizeof v->obis_ref);
+            /* time and obis_ref are left alone unless a flag says they are set (see p1.h) */
             if (*q == ')' && q[1] != ')') {
                 unsigned fl = P1_V_NUMBER;
 
                 if (!neg && !dot) {
-                    if (nint == 12 && time_parse(tb + vs, &v->time))
-                        fl |= P1_V_TIME;
+                    if (nint == 12) {
+                        v->time = no_time;
+                        if (time_parse(tb + vs, &v->time))
+                            fl |= P1_V_TIME;
+                    }
                     if (!(nint & 1))
                         fl |= P1_V_HEX;
                 }
                 v->unit = NULL;
                 v->unit_len = 0;
+                v->unit_code = P1_UNIT_NONE;
                 v->flags = (uint8_t)fl;
             } else if (*q == '*') {
                 for (u = q + 1; cls[*u] & C_UNIT; u++)
@@ -656,18 +750,26 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
                     goto general;
                 v->unit = (const char *)q + 1;
                 v->unit_len = (uint8_t)(u - q - 1);
+                /* one load for the unit's key: the bytes after it are masked off, and the load
+                 * ends inside the buffer's padding at worst */
+                v->unit_code = u - q - 1 <= UNIT_KEY_MAX
+                                   ? unit_from_key((swar_load(q + 1) | SWAR_ONES * 0x20) &
+                                                   ((1ULL << (8 * (u - q - 1))) - 1))
+                                   : P1_UNIT_OTHER;
                 v->flags = P1_V_NUMBER | P1_V_UNIT;
                 v->raw_len = (uint16_t)(q - tb - vs);
                 q = u;
                 goto fast_done;
             } else if (nint == 12 && !neg && !dot && ((*q | 0x20) == 's' || (*q | 0x20) == 'w') &&
                        q[1] == ')' && q[2] != ')') {
+                v->time = no_time;
                 time_parse(tb + vs, &v->time);
                 v->time.dst = (*q | 0x20) == 's' ? 1 : 0;
                 v->number = 0;
                 v->decimals = 0;
                 v->unit = NULL;
                 v->unit_len = 0;
+                v->unit_code = P1_UNIT_NONE;
                 v->flags = P1_V_TIME;
                 q++;
             } else {
@@ -675,9 +777,9 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
             }
             v->raw_len = (uint16_t)(q - tb - vs);
         fast_done:
-            o->nvalues++;
+            nv++;
             i = (size_t)(q - tb) + 1;
-            p->obj_end = (uint32_t)i;
+            oend = i;
             continue;
         }
     general:
@@ -699,7 +801,7 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
                 }
                 if (tb[i] == '(') {
                     *ei = i;
-                    return P1_ERR_BAD_SYNTAX;
+                    VALUES_RETURN(P1_ERR_BAD_SYNTAX);
                 }
                 if (i >= ce)
                     break;
@@ -711,11 +813,11 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
                 p->vopen_scr = p->scr_len;
                 if ((err = scratch_add(p, tb + vs, ce - vs)) != P1_ERR_OK) {
                     *ei = ce;
-                    return err;
+                    VALUES_RETURN(err);
                 }
                 p->vopen_off = base + open;
                 p->flags |= F_VOPEN;
-                return P1_ERR_OK;
+                VALUES_RETURN(P1_ERR_OK);
             }
             /* The value runs to the last ')' of the first run, so "(ER13))" keeps its ')'
              * and "((ER11))" is the inner text. */
@@ -729,29 +831,77 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
                 n -= 2;
                 acc = (unsigned)-1;
             }
-            err = make_value(&o->values[o->nvalues], tb + vs, n, star, base + open,
+            err = make_value(&o->values[nv], tb + vs, n, star, base + open,
                              star || acc == (unsigned)-1 ? -1 : (acc & C_HEX) != 0);
         }
         if (err != P1_ERR_OK) {
             *ei = open;
-            return err;
+            VALUES_RETURN(err);
         }
-        o->nvalues++;
+        nv++;
         i++;
-        p->obj_end = (uint32_t)i;
+        oend = i;
     }
-    return P1_ERR_OK;
+    VALUES_RETURN(P1_ERR_OK);
+#undef VALUES_RETURN
 }
 
-/* Handles one complete body line tb[ls..ce) (tb[ce..] is CR* LF or the finish sentinel). */
+/* DSMR >= 4 objects (1-3:0.2.8, 0-0:1.0.0, BE 0-0:96.1.4): such a telegram always ends in "!CRC". */
+static inline int obis_modern(const p1_obis *ob)
+{
+    return (ob->a == 1 && ob->b == 3 && ob->c == 0 && ob->d == 2 && ob->e == 8) ||
+           (ob->a == 0 && ob->b == 0 && ob->c == 96 && ob->d == 1 && ob->e == 4) ||
+           (ob->a == 0 && ob->b == 0 && ob->c == 1 && ob->d == 0 && ob->e == 0);
+}
+
+/* Meters send the same objects in the same order every time, so the OBIS text of object n is
+ * nearly always the one of object n in the previous telegram: two masked 8-byte compares instead
+ * of parsing it again. A hit needs every byte through the '(' to match, and obis_parse() reads
+ * nothing after a '(', so a hit gives exactly what parsing would. Bytes past the line may be
+ * compared, but they are masked off; loads stay inside the buffer. */
+static inline int obis_lookup(p1_parser *p, const uint8_t *tb, size_t *i, p1_obis *ob)
+{
+    p1_obis_seen *e = &p->seen[p->nobjects % P1_OBIS_CACHE];
+    size_t ls = *i;
+
+    if (ls + 16 > sizeof p->buf)
+        return 0;
+    if (((swar_load(tb + ls) ^ e->text[0]) & e->mask[0]) |
+        ((swar_load(tb + ls + 8) ^ e->text[1]) & e->mask[1]) || e->len == 0)
+        return 0;
+    *ob = e->obis;
+    *i = ls + e->len - 1;
+    return 1;
+}
+
+/* Remembers the OBIS text tb[ls..open] (open: its '(') of object n for the next telegram. */
+static inline void obis_remember(p1_parser *p, const uint8_t *tb, size_t ls, size_t open,
+                                 const p1_obis *ob)
+{
+    p1_obis_seen *e = &p->seen[p->nobjects % P1_OBIS_CACHE];
+    size_t n = open + 1 - ls;
+
+    if (n > 16 || ls + 16 > sizeof p->buf)
+        return;
+    e->mask[0] = n >= 8 ? ~0ULL : (1ULL << (8 * n)) - 1;
+    e->mask[1] = n >= 16 ? ~0ULL : n <= 8 ? 0 : (1ULL << (8 * (n - 8))) - 1;
+    e->text[0] = swar_load(tb + ls) & e->mask[0];
+    e->text[1] = swar_load(tb + ls + 8) & e->mask[1];
+    e->obis = *ob;
+    e->len = (uint8_t)n;
+}
+
+/* Handles one complete body line tb[ls..ce) (tb[ce..] is CR* LF or the finish sentinel). One
+ * call of values_parse() so that the compiler inlines it here. */
 static p1_error line_parse(p1_parser *p, size_t ls, size_t ce, size_t *ei)
 {
     uint8_t *tb = tbuf(p);
     size_t i = ls, j;
     p1_obis ob;
+    int hit;
 
     if (p->flags & F_VOPEN)
-        return values_parse(p, ls, ce, ei);
+        goto values;
     if (ls == ce)
         return P1_ERR_OK; /* blank line: the one after the header, or stray */
     if (tb[ls] == '(') {
@@ -760,26 +910,27 @@ static p1_error line_parse(p1_parser *p, size_t ls, size_t ce, size_t *ei)
             *ei = ls;
             return P1_ERR_BAD_SYNTAX;
         }
-        return values_parse(p, ls, ce, ei);
+        goto values;
     }
     if (p->flags & F_PENDING)
         deliver(p);
-    if (obis_parse(tb, &i, &ob, 1)) {
+    hit = obis_lookup(p, tb, &i, &ob);
+    if (hit || obis_parse(tb, &i, &ob, 1)) {
         if (tb[i] != '(') {
             *ei = i;
             return (cls[tb[i]] & C_BAD) && i < ce ? P1_ERR_BAD_BYTE : P1_ERR_BAD_SYNTAX;
         }
+        if (!hit)
+            obis_remember(p, tb, ls, i, &ob);
         p->obj.obis = ob;
         p->obj.nvalues = 0;
         p->obj.offset = p->base + ls;
         p->obj_start = (uint32_t)ls;
         p->obj_end = (uint32_t)i;
         p->flags |= F_PENDING;
-        if ((ob.a == 1 && ob.b == 3 && ob.c == 0 && ob.d == 2 && ob.e == 8) ||
-            (ob.a == 0 && ob.b == 0 && ob.c == 96 && ob.d == 1 && ob.e == 4) ||
-            (ob.a == 0 && ob.b == 0 && ob.c == 1 && ob.d == 0 && ob.e == 0))
+        if (obis_modern(&ob))
             p->flags |= F_MODERN;
-        return values_parse(p, i, ce, ei);
+        goto values;
     }
     /* Not an object. Text without parentheses (modem chatter, "ThisLineIsIgnored") is skipped;
      * a line with parentheses or starting like an OBIS code was meant to be an object. */
@@ -804,6 +955,8 @@ static p1_error line_parse(p1_parser *p, size_t ls, size_t ce, size_t *ei)
         }
     }
     return P1_ERR_OK;
+values:
+    return values_parse(p, i, ce, ei);
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -1011,19 +1164,27 @@ static const uint8_t *end_feed(p1_parser *p, run *r, const uint8_t *s, const uin
     return s;
 }
 
-/* Collects a text telegram line by line: find the LF, copy the line in bulk, parse it while it
- * is hot. Decisions that depend on a line's first byte are taken before that byte is copied. */
+/* Collects a text telegram line by line: the input is copied into the telegram buffer ahead of
+ * the lines in blocks of COPY_AHEAD bytes (one memcpy per block, not one per line), each line's LF
+ * is found with memchr and the line is parsed where it lies in the buffer, cache-hot. Decisions
+ * that depend on a line's first byte are taken before that byte counts as collected. `ahead`
+ * marks how far the input from s on is already in tb at tb[len..]; anything that rewrites tb
+ * (a restart, the end line) resets it. */
 static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const uint8_t *end)
 {
     uint8_t *tb = tbuf(p);
+    const int inplace = tb + p->len == s; /* a decrypted frame is parsed where it lies */
+    const uint8_t *ahead = inplace ? end : s;
 
     while (s < end && p->state == S_TEXT) {
         const uint8_t *nl;
         size_t n;
+        p1_error err;
 
         switch (p->tstate) {
         case T_END:
             s = end_feed(p, r, s, end);
+            ahead = s;
             continue;
         case T_LINE_START:
             if (*s == '/') {
@@ -1050,7 +1211,65 @@ static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const ui
                 tb[p->len++] = '!';
                 p->tstate = T_END;
                 s++;
+                ahead = inplace ? end : s;
                 continue;
+            }
+            if (!(p->flags & F_VOPEN)) {
+                /* The common case in a tight loop: whole body lines, no '/' or '!' at their
+                 * start, inside the limit, parsed without error. Anything else leaves the loop
+                 * before touching the parser's state and takes the general path below. */
+                const uint8_t *x = s;
+
+                while ((nl = find_lf(x, end)) != NULL) {
+                    size_t ls = p->len, ce, ei = 0;
+
+                    n = (size_t)(nl + 1 - x);
+                    if (ls + n > p->limit)
+                        break;
+                    if (x + n > ahead) {
+                        size_t want = (size_t)(x + n - ahead) + COPY_AHEAD, room;
+
+                        room = (size_t)(end - ahead);
+                        if (want > room)
+                            want = room;
+                        room = p->limit - ls - (size_t)(ahead - x);
+                        if (want > room)
+                            want = room;
+                        memcpy(tb + ls + (ahead - x), ahead, want);
+                        ahead += want;
+                    }
+                    ce = ls + n - 1;
+                    if (ce > ls && tb[ce - 1] == '\r') /* CR LF: one test, not a loop */
+                        while (--ce > ls && tb[ce - 1] == '\r')
+                            ;
+                    p->line_start = (uint32_t)ls;
+                    p->len = (uint32_t)(ls + n);
+                    err = line_parse(p, ls, ce, &ei);
+                    x += n;
+                    if (err != P1_ERR_OK || p->flags & F_VOPEN) {
+                        /* as on the general path: a cut-off telegram, an error or a value
+                         * that stays open (the next line continues it there) */
+                        size_t k = p->flags & F_PLAIN ? 0 : header_inside(tb, ls, ce);
+
+                        if (k) {
+                            restart_at(p, r, k);
+                            s = x;
+                            ahead = inplace ? end : s;
+                            goto next;
+                        }
+                        if (err != P1_ERR_OK) {
+                            tel_end(p, r, err, p->base + ei, 1);
+                            return x;
+                        }
+                        break;
+                    }
+                    if (x == end || *x == '/' || *x == '!')
+                        break;
+                }
+                if (x != s) {
+                    s = x;
+                    continue;
+                }
             }
             p->line_start = p->len;
             p->tstate = T_LINE;
@@ -1062,23 +1281,34 @@ static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const ui
             if (p->len + n > p->limit) {
                 size_t fit = p->limit - p->len;
 
-                if (tb + p->len != s)
-                    memcpy(tb + p->len, s, fit);
+                if (!inplace && s + fit > ahead)
+                    memcpy(tb + p->len + (ahead - s), ahead, fit - (size_t)(ahead - s));
                 p->len += (uint32_t)fit;
                 tel_end(p, r, P1_ERR_TOO_LONG, run_off(r, s) + fit, 0);
                 return s + fit;
             }
-            if (tb + p->len != s)
-                memcpy(tb + p->len, s, n);
+            if (s + n > ahead) {
+                /* Copy this line's missing bytes and a block beyond, never past the limit. */
+                size_t want = (size_t)(s + n - ahead) + COPY_AHEAD, room;
+
+                room = (size_t)(end - ahead);
+                if (want > room)
+                    want = room;
+                room = p->limit - p->len - (size_t)(ahead - s);
+                if (want > room)
+                    want = room;
+                memcpy(tb + p->len + (ahead - s), ahead, want);
+                ahead += want;
+            }
             p->len += (uint32_t)n;
             s += n;
             if (!nl)
                 return s;
             if (p->tstate == T_HEADER) {
                 header_done(p, r);
+                ahead = inplace ? end : s;
             } else {
                 size_t ls = p->line_start, ce = p->len - 1, ei = 0;
-                p1_error err;
 
                 while (ce > ls && tb[ce - 1] == '\r')
                     ce--;
@@ -1090,6 +1320,7 @@ static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const ui
 
                     if (k) {
                         restart_at(p, r, k);
+                        ahead = inplace ? end : s;
                         continue;
                     }
                     if (err != P1_ERR_OK) {
@@ -1101,6 +1332,7 @@ static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const ui
             }
             break;
         }
+    next:;
     }
     return s;
 }

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "unit.h"
+
 /* 10^0 .. 10^19: every power that fits an unsigned 64-bit integer. */
 static const uint64_t value_pow10[20] = {
     1ULL,
@@ -93,6 +95,40 @@ static inline uint32_t value_hex8(uint64_t x, uint64_t *bad)
     return (uint32_t)t;
 }
 
+#if defined(__SSE2__) && !defined(P1_NO_SIMD)
+#define VALUE_SSE2 1
+#include <emmintrin.h>
+
+/* Decodes 16 hex characters into 8 bytes at out; returns nonzero when a character is not a hex
+ * digit or a decoded byte is a control byte or DEL. SSE2 is in every x86-64; other hosts (the
+ * Raspberry Pi) take the SWAR loop below. */
+static inline uint64_t value_hex16_sse2(const unsigned char *s, unsigned char *out)
+{
+    const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+    const __m128i low = _mm_or_si128(x, _mm_set1_epi8(0x20));
+    /* signed compares: bytes >= 0x80 are negative and so never in range */
+    __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+    __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(low, _mm_set1_epi8('a' - 1)),
+                                  _mm_cmplt_epi8(low, _mm_set1_epi8('f' + 1)));
+    unsigned ok = (unsigned)_mm_movemask_epi8(_mm_or_si128(digit, alpha));
+    /* nibble: low 4 bits, + 9 for letters ('a' and 'A' end in 1) */
+    __m128i nib = _mm_add_epi8(_mm_and_si128(x, _mm_set1_epi8(0x0F)),
+                               _mm_and_si128(alpha, _mm_set1_epi8(9)));
+    /* 16-bit lanes hold (first, second): first << 4 | second in the low byte */
+    __m128i pair = _mm_or_si128(_mm_and_si128(_mm_slli_epi16(nib, 4), _mm_set1_epi16(0xF0)),
+                                _mm_srli_epi16(nib, 8));
+    __m128i b = _mm_packus_epi16(pair, pair);
+    __m128i ctl = _mm_and_si128(_mm_cmpgt_epi8(b, _mm_set1_epi8(-1)),
+                                _mm_cmplt_epi8(b, _mm_set1_epi8(0x20)));
+    ctl = _mm_or_si128(ctl, _mm_cmpeq_epi8(b, _mm_set1_epi8(0x7F)));
+    _mm_storel_epi64((__m128i *)(void *)out, b);
+    return (ok ^ 0xFFFFu) | ((unsigned)_mm_movemask_epi8(ctl) & 0xFFu);
+}
+#else
+#define VALUE_SSE2 0
+#endif
+
 int p1_value_text(const p1_value *v, char *out, size_t cap)
 {
     if (!v || !out || !v->raw || v->raw_len == 0 || (v->raw_len & 1u))
@@ -104,9 +140,13 @@ int p1_value_text(const p1_value *v, char *out, size_t cap)
     if (n <= VALUE_TEXT_FAST) {
         /* One pass, 8 characters at a time, into a local buffer: out stays untouched on
          * failure. The text message is decoded on every telegram of the daemon's hot path. */
-        unsigned char tmp[VALUE_TEXT_FAST + 4];
+        unsigned char tmp[VALUE_TEXT_FAST + 8];
         uint64_t bad = 0;
         size_t i = 0;
+#if VALUE_SSE2
+        for (; i + 8 <= n; i += 8)
+            bad |= value_hex16_sse2(s + 2 * i, tmp + i);
+#endif
         for (; i + 4 <= n; i += 4) {
             uint32_t w = value_hex8(value_load(s + 2 * i), &bad);
             tmp[i] = (unsigned char)w;
@@ -178,13 +218,29 @@ static int value_unit_shift(const char *u, size_t n)
     }
 }
 
+int p1_unit_code(const char *unit, size_t len)
+{
+    return unit ? unit_classify((const unsigned char *)unit, len) : P1_UNIT_NONE;
+}
+
+/* value_unit_shift() by unit code: the parser classified the unit once, so the reading's dozens
+ * of quantities per telegram cost one table load each. */
+static const int8_t value_code_shift[P1_UNIT__COUNT] = {
+    [P1_UNIT_WH] = -3,  [P1_UNIT_W] = -3,  [P1_UNIT_VARH] = -3, [P1_UNIT_VAR] = -3,
+    [P1_UNIT_VAH] = -3, [P1_UNIT_VA] = -3, [P1_UNIT_DM3] = -3,  [P1_UNIT_MJ] = -3,
+};
+
 int p1_value_fixed(const p1_value *v, int scale, int normalise, int64_t *out)
 {
     if (!v || !out || !(v->flags & P1_V_NUMBER) || scale < 0 || scale > 9)
         return -1;
     int k = scale - v->decimals;
-    if (normalise)
-        k += value_unit_shift(v->unit, v->unit_len);
+    if (normalise) {
+        if (v->unit_code != P1_UNIT_UNKNOWN && v->unit_code < P1_UNIT__COUNT)
+            k += value_code_shift[v->unit_code];
+        else
+            k += value_unit_shift(v->unit, v->unit_len);
+    }
     int neg = v->number < 0;
     uint64_t m = neg ? 0 - (uint64_t)v->number : (uint64_t)v->number;
     /* The limit is symmetric so that no result equals INT64_MIN, which readers use as "absent". */

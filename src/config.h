@@ -69,7 +69,8 @@ typedef struct config {
     int64_t influx_enabled, influx_rate, influx_interval, influx_batch, influx_timeout;
     char azure_endpoint[256], azure_account[64], azure_key[128], azure_key_file[CONFIG_STR_MAX],
         azure_sas[1024], azure_table[64]; /* [azure]; pub_azure.h */
-    int64_t azure_enabled, azure_rate, azure_interval, azure_batch, azure_parallel, azure_timeout;
+    int64_t azure_enabled, azure_partition, azure_rate, azure_interval, azure_batch, azure_parallel,
+        azure_timeout, azure_flush;
     char prices[12][64];         /* [prices] keys as written, in cost_fixed_key() order (cost.c) */
     int check, help, version, print_doc; /* actions asked for on the command line */
     config_source *sources;      /* owned; in configuration order */

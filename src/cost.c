@@ -1264,11 +1264,16 @@ static int64_t round_milli(int64_t v)
 /* The part of `amount` accrued over [a, b) of periods [P0, P1) split by next(): pro rata per
  * second, as differences of floors so that any partition of a period sums to `amount` exactly. */
 static int64_t accrue(int64_t amount, int64_t a, int64_t b, int64_t (*floor_fn)(int64_t),
-                      int64_t (*next_fn)(int64_t))
+                      int64_t (*next_fn)(int64_t), int64_t *c0, int64_t *c1)
 {
     int64_t sum = 0;
     while (a < b) {
-        int64_t p0 = floor_fn(a), p1 = next_fn(p0);
+        /* The period bounds are cached: consecutive steps mostly share a day and a month. */
+        if (!(*c0 <= a && a < *c1)) {
+            *c0 = floor_fn(a);
+            *c1 = next_fn(*c0);
+        }
+        int64_t p0 = *c0, p1 = *c1;
         int64_t e = b < p1 ? b : p1, len = p1 - p0;
         sum += floor_div(amount * (e - p0), len) - floor_div(amount * (a - p0), len);
         a = e;
@@ -1315,8 +1320,10 @@ void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
     }
     if (f) {
         if (f->daily != COST_UNSET)
-            out->fixed += accrue(f->daily, start, end, cost_day_floor, cost_day_next);
+            out->fixed += accrue(f->daily, start, end, cost_day_floor, cost_day_next, &c->day0,
+                                 &c->day1);
         if (f->monthly != COST_UNSET)
-            out->fixed += accrue(f->monthly, start, end, cost_month_floor, cost_month_next);
+            out->fixed += accrue(f->monthly, start, end, cost_month_floor, cost_month_next,
+                                 &c->mon0, &c->mon1);
     }
 }

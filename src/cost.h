@@ -162,6 +162,7 @@ typedef struct cost_parts {
  * before the first use with a cost_prices. */
 typedef struct cost_cursor {
     size_t dyn[2];
+    int64_t day0, day1, mon0, mon1; /* the last local day and month seen (0 0: none) */
 } cost_cursor;
 
 /* Prices one step [start, end) of at most a day, holding `energy` (STORE_E_*, Wh and dm3,

@@ -340,6 +340,8 @@ static int pick_meter(history *h, const http_req *req, http_reply *out, char *na
     return 0;
 }
 
+#define HISTORY_TIME_END 7258118400LL /* 2200-01-01T00:00:00Z: end of accepted times */
+
 static int parse_time_arg(const http_req *req, http_reply *out, const char *key, int64_t *t,
                           int *given)
 {
@@ -347,7 +349,22 @@ static int parse_time_arg(const http_req *req, http_reply *out, const char *key,
     *given = v && *v;
     if (!*given)
         return 0;
-    if (cost_time_parse(v, t) < 0)
+    int rc = cost_time_parse(v, t);
+    const char *sp = strrchr(v, ' ');
+    if (rc < 0 && sp && sp > v && strlen(v) < 64) {
+        /* An unencoded '+' of a zone offset (?from=2025-01-31T10:00+01:00) arrives as a space
+         * (form encoding); a space there means nothing else, so read it as the '+'. */
+        char fix[64];
+        snprintf(fix, sizeof fix, "%s", v);
+        fix[sp - v] = '+';
+        rc = cost_time_parse(fix, t);
+    }
+    /* No meter data exists before 1970; the bound also keeps a "1y over ten millennia" walk
+     * from holding the event loop for a second. */
+    if (rc == 0 && (*t < -86400 || *t >= HISTORY_TIME_END))
+        return bad_param(out, "%s: out of range: times from 1970 to 2199 only, got '%.64s'", key,
+                         v);
+    if (rc < 0)
         return bad_param(out,
                          "%s: expected an ISO-8601 time (2025-01-31, 2025-01-31T10:00, "
                          "2025-01-31T10:00:00+01:00) or unix seconds, got '%.64s'",

@@ -670,6 +670,7 @@ static enum MHD_Result preflight(http *h, struct MHD_Connection *c)
 typedef struct http_body {
     char *buf;
     size_t len, cap;
+    int too_big; /* over route_body_max: the rest is read and dropped, then 413 */
 } http_body;
 
 static int is_body(const http *h, void *req)
@@ -732,10 +733,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* A route's request body, piece by piece; the last call (no data) answers it. */
         http_body *b = *req;
         size_t max = h->o.route_body_max ? h->o.route_body_max : HTTP_ROUTE_BODY_MAX;
+        if (*upload_size && (b->too_big || b->len + *upload_size > max)) {
+            /* MHD cannot answer in the middle of an upload: drop the rest, answer at the end. */
+            free(b->buf);
+            b->buf = NULL;
+            b->len = b->cap = 0;
+            b->too_big = 1;
+            *upload_size = 0;
+            return MHD_YES;
+        }
         if (*upload_size) {
-            if (b->len + *upload_size > max)
-                return reply_error(h, c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
-                                   "request body larger than %zu bytes", max);
             if (b->len + *upload_size + 1 > b->cap) {
                 size_t cap = b->cap ? b->cap : 4096;
                 while (cap < b->len + *upload_size + 1)
@@ -752,6 +759,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             *upload_size = 0;
             return MHD_YES;
         }
+        if (b->too_big)
+            return reply_error(h, c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+                               "request body larger than %zu bytes", max);
         return route_call(h, c, url, method, b);
     }
     if (*req == &h->mark_seen) {
@@ -791,7 +801,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             *req = &h->mark_seen;
             return MHD_YES;
         }
-        if (route_path(h, url)) {
+        char fixed_name[METER_NAME_MAX + 1];
+        /* Only paths no fixed endpoint serves go to the route handler with their body: a POST
+         * to /api/now is a 405 and a GET with a body is answered, as for p1d without --db. */
+        if (route_path(h, url) && route_of(url, fixed_name, sizeof fixed_name) == R_NONE) {
+            const char *cl =
+                MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+            size_t max = h->o.route_body_max ? h->o.route_body_max : HTTP_ROUTE_BODY_MAX;
+            if (cl && strtoull(cl, NULL, 10) > max)
+                return reply_error(h, c, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+                                   "request body larger than %zu bytes", max);
             http_body *b = calloc(1, sizeof *b);
             if (!b)
                 return MHD_NO;

@@ -21,6 +21,7 @@
 #include "p1/p1.h"
 #include "pub.h"
 #include "pub_azure.h"
+#include "pub_influx.h"
 #include "pub_mqtt.h"
 #include "relay.h"
 #include "source.h"
@@ -51,6 +52,8 @@ typedef struct p1d {
     pub_azure_options azure_opts; /* what azure runs with */
     pub *mqtt;         /* in pubs, or NULL */
     pub_mqtt_options mqtt_opts;
+    pub *influx;       /* in pubs, or NULL */
+    pub_influx_options influx_opts;
 } p1d;
 
 /* Starts the source of cs into its meter (created on first use). Returns 0 or -1 (logged). */
@@ -242,6 +245,31 @@ static int apply_mqtt(p1d *d, const config *c)
     return 0;
 }
 
+/* [influxdb]: like apply_mqtt; needs the store (every stored point is written). */
+static int apply_influx(p1d *d, const config *c)
+{
+    char err[CONFIG_ERR_MAX];
+    pub_influx_options o;
+    int on = pub_influx_options_from_config(c, &o);
+    if (on && !d->store) {
+        log_error("[influxdb] needs [store] db: readings are written from it");
+        return -1;
+    }
+    if (d->influx && on && memcmp(&o, &d->influx_opts, sizeof o) == 0)
+        return 0;
+    drop_pub(d, &d->influx);
+    if (!on || d->pubs.n >= PUB_MAX)
+        return 0;
+    d->influx = pub_influx_new(d->l, d->store, &o, err, sizeof err);
+    if (!d->influx) {
+        log_error("%s", err);
+        return -1;
+    }
+    d->influx_opts = o;
+    d->pubs.list[d->pubs.n++] = d->influx;
+    return 0;
+}
+
 static int start_http(p1d *d)
 {
     char err[CONFIG_ERR_MAX], host[CONFIG_STR_MAX];
@@ -277,6 +305,32 @@ static int start_http(p1d *d)
     return 0;
 }
 
+/* [prices] values are parsed by cost.c: a wrong one is a configuration error (exit 2, also for
+ * --check-config; on SIGHUP the running configuration stays). Fills f; 0 or -1 with err. */
+static int prices_parse(const config *c, cost_fixed *f, char *err, size_t cap)
+{
+    char e[CONFIG_ERR_MAX];
+    cost_fixed_init(f);
+    for (int i = 0; i < COST_FIXED_KEYS; i++) {
+        if (cost_fixed_set(f, cost_fixed_key(i), c->prices[i], e, sizeof e) < 0) {
+            snprintf(err, cap, "[prices] %.400s", e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int check_prices(const config *c)
+{
+    char err[CONFIG_ERR_MAX];
+    cost_fixed f;
+    if (prices_parse(c, &f, err, sizeof err) < 0) {
+        fprintf(stderr, "p1d: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* SIGHUP: re-reads the configuration; applies the log level and the sources live. */
 static void reload(p1d *d)
 {
@@ -284,6 +338,13 @@ static void reload(p1d *d)
     char err[CONFIG_ERR_MAX];
     notify_reloading(d->notify, 0);
     if (config_load(&nc, d->argc, d->argv, err, sizeof err) < 0) {
+        log_error("reload: %s; keeping the running configuration", err);
+        config_free(&nc);
+        notify_reloading(d->notify, 1);
+        return;
+    }
+    cost_fixed prices;
+    if (prices_parse(&nc, &prices, err, sizeof err) < 0) {
         log_error("reload: %s; keeping the running configuration", err);
         config_free(&nc);
         notify_reloading(d->notify, 1);
@@ -340,6 +401,16 @@ static void reload(p1d *d)
         log_warn("reload: [http] settings changed; they take effect when p1d restarts");
     if (strcmp(nc.store_db, d->cfg.store_db))
         log_warn("reload: [store] db changed; it takes effect when p1d restarts");
+    int prices_changed = 0;
+    for (int i = 0; i < COST_FIXED_KEYS; i++)
+        prices_changed |= strcmp(nc.prices[i], d->cfg.prices[i]) != 0;
+    if (prices_changed && d->store && cost_fixed_any(&prices)) {
+        /* as at start: recorded as the period starting at valid_from */
+        if (cost_db_save_fixed(store_db(d->store), &prices, err, sizeof err) < 0)
+            log_warn("reload: prices: %s", err);
+        else
+            log_info("reload: [prices] recorded");
+    }
     for (size_t j = 0; d->store && j < nc.nsources; j++)
         store_meter_clock(d->store, nc.sources[j].name, (store_clock)nc.sources[j].clock);
     log_info("reloaded%s%s: %u sources added, %u changed, %u removed, %u unchanged; log level %s",
@@ -347,6 +418,7 @@ static void reload(p1d *d)
              log_level_name((log_level)nc.log_level));
     apply_azure(d, &nc);
     apply_mqtt(d, &nc);
+    apply_influx(d, &nc);
     config_free(&d->cfg);
     d->cfg = nc;
     notify_reloading(d->notify, 1);
@@ -412,6 +484,25 @@ static void shutdown_all(p1d *d)
     config_free(&d->cfg);
 }
 
+/* --check-config: the database is created at start, so a missing or unwritable directory is
+ * worth a note (the systemd unit creates /var/lib/p1d itself: StateDirectory=p1d). */
+static void check_db_dir(const char *db)
+{
+    if (!db[0])
+        return;
+    char dir[CONFIG_STR_MAX];
+    const char *slash = strrchr(db, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash == db ? 1 : slash - db), db);
+    if (access(dir, W_OK | X_OK) != 0)
+        fprintf(stderr,
+                "p1d: note: [store] db = %s: directory %s: %s; p1d cannot create the database "
+                "there as this user (under systemd, StateDirectory=p1d creates /var/lib/p1d)\n",
+                db, dir, strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
     p1d d;
@@ -442,8 +533,13 @@ int main(int argc, char **argv)
         config_free(&d.cfg);
         return EXIT_USAGE;
     }
+    if (check_prices(&d.cfg) < 0) {
+        config_free(&d.cfg);
+        return EXIT_USAGE;
+    }
     if (d.cfg.check) {
         config_print(&d.cfg, stdout);
+        check_db_dir(d.cfg.store_db);
         config_free(&d.cfg);
         return 0;
     }
@@ -463,7 +559,8 @@ int main(int argc, char **argv)
     }
     log_info("p1d %s starting: %zu source%s", P1_VERSION, d.cfg.nsources,
              d.cfg.nsources == 1 ? "" : "s");
-    if (start_store(&d) < 0 || apply_azure(&d, &d.cfg) < 0 || apply_mqtt(&d, &d.cfg) < 0) {
+    if (start_store(&d) < 0 || apply_azure(&d, &d.cfg) < 0 || apply_mqtt(&d, &d.cfg) < 0 ||
+        apply_influx(&d, &d.cfg) < 0) {
         shutdown_all(&d);
         return 1;
     }

@@ -13,7 +13,7 @@
 #include <sqlite3.h>
 
 #define OUTBOX_METERS_MAX 4096      /* meters one outbox tracks (the daemon's METERS_MAX) */
-#define OUTBOX_NAME_MAX 32          /* publisher names: "azure", "mqtt", "influxdb" */
+#define OUTBOX_NAME_MAX 400         /* publisher (destination) names */
 #define OUTBOX_METER_NAME_MAX 64    /* store_meter_info.name */
 #define OUTBOX_REASON_MAX 512       /* bytes of a park reason kept */
 #define OUTBOX_FAR 253402300800LL   /* 10000-01-01: "no upper bound" for store_series */

@@ -30,7 +30,9 @@ typedef struct outbox_lag {
     uint64_t delivered, retries, parked; /* counters since start */
 } outbox_lag;
 
-/* Creates the outbox of publisher `name` ("azure", "mqtt", "influxdb") over s. Returns NULL with
+/* Creates the outbox of publisher `name` over s. The name identifies the destination (the Azure
+ * publisher uses "azure ENDPOINT/TABLE", so a new table or account starts from the beginning);
+ * at most 399 bytes. Returns NULL with
  * a reason in err[cap]. A new publisher starts at `start_ts` (0 = the oldest point kept). */
 outbox *outbox_new(store *s, const char *name, outbox_rate rate, int64_t every_s, int64_t start_ts,
                    char *err, size_t cap);

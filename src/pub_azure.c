@@ -58,6 +58,7 @@ typedef struct az_meter {
     int64_t sent;       /* last point handed to a batch (in flight or acknowledged) */
     int have_sent;
     int caught_up;      /* nothing new at the last look; cleared by the poll timer */
+    int64_t partial_since; /* monotonic ms a partial batch was first seen waiting, 0 none */
     int rewind;         /* a batch failed: once nothing is in flight, resend from the cursor */
     uint64_t next_seq;
     az_slot fifo[PUB_AZURE_PARALLEL_MAX];
@@ -102,6 +103,7 @@ struct pub_azure {
     size_t nmeters, capmeters, rr;
     int64_t meters_at;    /* monotonic ms of the last meter list refresh */
     int64_t backoff_until, backoff_ms;
+    int64_t poll_ms;      /* look for new readings this often when caught up */
     int64_t skew_s;       /* server time - our time, when beyond AZ_SKEW_TOLERANCE_S */
     int skew_logged;
     uint64_t rng;
@@ -416,11 +418,13 @@ int pub_azure_options_from(const config *c, pub_azure_options *o, char *err, siz
     snprintf(o->key, sizeof o->key, "%s", c->azure_key);
     snprintf(o->sas, sizeof o->sas, "%s", c->azure_sas[0] == '?' ? c->azure_sas + 1 : c->azure_sas);
     snprintf(o->table, sizeof o->table, "%s", c->azure_table);
+    o->partition_hour = c->azure_partition == 1;
     o->rate = (outbox_rate)c->azure_rate;
     o->interval_s = c->azure_interval / 1000;
     o->batch = (int)c->azure_batch;
     o->parallel = (int)c->azure_parallel;
     o->timeout_ms = c->azure_timeout;
+    o->flush_ms = c->azure_flush;
     if (c->azure_key_file[0]) {
         char line[256];
         if (c->azure_key[0]) {
@@ -467,11 +471,16 @@ static int key_ok(const char *k)
     return 1;
 }
 
-static void partition_key(const char *mname, int64_t ts, char *out, size_t cap)
+/* PartitionKey: the meter and its UTC day (or hour), so one transaction never spans two. */
+static void partition_key(const pub_azure *az, const char *mname, int64_t ts, char *out,
+                          size_t cap)
 {
     utc u;
     utc_of(ts, &u);
-    snprintf(out, cap, "%s-%04d%02d%02d", mname, u.y, u.mo, u.d);
+    if (az->o.partition_hour)
+        snprintf(out, cap, "%s-%04d%02d%02d%02d", mname, u.y, u.mo, u.d, u.h);
+    else
+        snprintf(out, cap, "%s-%04d%02d%02d", mname, u.y, u.mo, u.d);
 }
 
 /* RowKey: fixed-width UTC time, so rows sort by time inside the day's partition. */
@@ -499,26 +508,29 @@ static void prop_raw(ent *e, const char *name, const char *json, const char *typ
     }
 }
 
+/* A number with a non-zero fraction is an Edm.Double by itself (Azure and Azurite alike); a whole
+ * one would be taken for an Edm.Int32, so only those carry the annotation. */
 static void prop_double(ent *e, const char *name, int64_t v, int dec)
 {
     char num[48];
+    int64_t p = 1;
     if (v == STORE_NULL)
         return;
+    for (int i = 0; i < dec; i++)
+        p *= 10;
     fixed(num, sizeof num, v, dec);
-    prop_raw(e, name, num, "Edm.Double");
+    prop_raw(e, name, num, v % p == 0 ? "Edm.Double" : NULL);
 }
 
 /* The mean of a stat to 3 more decimals than the unit's own. */
 static void prop_mean(ent *e, const char *name, const store_stat *st, int dec)
 {
-    char num[48];
     if (st->n <= 0)
         return;
     __int128 scaled = (__int128)st->sum * 1000 / st->n;
     if (scaled > INT64_MAX || scaled < -INT64_MAX)
         return;
-    fixed(num, sizeof num, (int64_t)scaled, dec + 3);
-    prop_raw(e, name, num, "Edm.Double");
+    prop_double(e, name, (int64_t)scaled, dec + 3);
 }
 
 static const char *const energy_name[STORE_E_COUNT] = {
@@ -535,7 +547,7 @@ static int entity(pub_azure *az, const char *mname, const store_point *p, ent *e
 {
     char pk[AZ_KEY_MAX + 1], rk[32], t[64], js[2 * AZ_KEY_MAX + 64], name[64];
     utc u;
-    partition_key(mname, p->ts, pk, sizeof pk);
+    partition_key(az, mname, p->ts, pk, sizeof pk);
     row_key(p->ts, rk, sizeof rk);
     if (!key_ok(pk) || !key_ok(rk))
         return -1;
@@ -751,7 +763,18 @@ static int send_batch(pub_azure *az, size_t mi, store_point *pts)
         return n;
     }
     char pk0[AZ_KEY_MAX + 1], pk[AZ_KEY_MAX + 1];
-    partition_key(m->name, pts[0].ts, pk0, sizeof pk0);
+    partition_key(az, m->name, pts[0].ts, pk0, sizeof pk0);
+    partition_key(az, m->name, pts[n - 1].ts, pk, sizeof pk);
+    if (n < az->o.batch && strcmp(pk, pk0) == 0 && az->o.flush_ms > 0) {
+        /* a partial batch waits up to flush_ms for more readings: at one reading a second that
+         * is one transaction per minute instead of one per reading (docs/FLEET.md) */
+        int64_t now = loop_now_ms();
+        if (!m->partial_since)
+            m->partial_since = now;
+        if (now - m->partial_since < az->o.flush_ms)
+            return 0;
+    }
+    m->partial_since = 0;
     az_req *r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
@@ -770,7 +793,7 @@ static int send_batch(pub_azure *az, size_t mi, store_point *pts)
     buf_init(&e.b, AZ_ENTITY_MAX);
     int used = 0, bad_key = 0;
     for (int i = 0; i < n; i++) {
-        partition_key(m->name, pts[i].ts, pk, sizeof pk);
+        partition_key(az, m->name, pts[i].ts, pk, sizeof pk);
         if (strcmp(pk, pk0) != 0)
             break; /* one partition per transaction: the next day goes in the next batch */
         e.b.len = 0;
@@ -1009,6 +1032,15 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
     char code[64] = "", why[PUB_ERR_MAX] = "";
     az_outcome oc;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (log_enabled(LOG_LEVEL_DEBUG)) {
+        curl_off_t total = 0, first = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &total);
+        curl_easy_getinfo(r->easy, CURLINFO_STARTTRANSFER_TIME_T, &first);
+        log_debug("azure: %s of %d: HTTP %ld, first byte after %" PRId64 " us, done after %" PRId64
+                  " us, %zu bytes sent",
+                  r->kind == AZ_REQ_TABLE ? "create table" : "batch", r->npoints, status,
+                  (int64_t)first, (int64_t)total, r->body.len);
+    }
     note_server_date(az, r);
     if (cc != CURLE_OK) {
         snprintf(why, sizeof why, "%s", r->curl_err[0] ? r->curl_err : curl_easy_strerror(cc));
@@ -1241,7 +1273,7 @@ static void pump(pub_azure *az)
         az->rr = (az->rr + 1) % az->nmeters;
     if (az->inflight == 0 && az->st.state == PUB_SENDING)
         az->st.state = PUB_IDLE;
-    schedule(az, PUB_AZURE_POLL_MS);
+    schedule(az, az->poll_ms);
 }
 
 static void on_wake(void *user)
@@ -1320,7 +1352,11 @@ pub *pub_azure_new(loop *l, store *s, const pub_azure_options *o, char *err, siz
     az->pub.lag = az_lag;
     az->pub.status = az_status;
     az->pub.free = az_free;
-    az->ob = outbox_new(s, "azure", o->rate, o->interval_s, 0, err, cap);
+    /* the cursor belongs to the destination: another account or table starts from the oldest
+     * reading the store keeps */
+    char obname[sizeof az->o.endpoint + sizeof az->o.table + 16];
+    snprintf(obname, sizeof obname, "azure %s/%s", az->o.endpoint, az->o.table);
+    az->ob = outbox_new(s, obname, o->rate, o->interval_s, 0, err, cap);
     az->multi = curl_multi_init();
     az->curl_timer = loop_timer_new(l, on_curl_timer, az);
     az->wake = loop_timer_new(l, on_wake, az);
@@ -1335,6 +1371,10 @@ pub *pub_azure_new(loop *l, store *s, const pub_azure_options *o, char *err, siz
     curl_multi_setopt(az->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(az->multi, CURLMOPT_TIMERDATA, az);
     curl_multi_setopt(az->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)az->o.parallel);
+    if (az->o.flush_ms > 0 && az->o.flush_ms < PUB_AZURE_POLL_MS)
+        az->poll_ms = az->o.flush_ms;
+    else
+        az->poll_ms = PUB_AZURE_POLL_MS;
     schedule(az, 0);
     return &az->pub;
 }

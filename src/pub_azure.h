@@ -30,11 +30,13 @@ typedef struct pub_azure_options {
     char key[128];      /* base64 account key, or "" */
     char sas[1024];     /* SAS token ("sv=...&sig=..."), used when key is ""; or "" */
     char table[64];     /* table name: a letter, then 2..62 letters or digits */
+    int partition_hour; /* PartitionKey per UTC hour instead of per UTC day */
     outbox_rate rate;
     int64_t interval_s; /* OUTBOX_INTERVAL: one reading per this many seconds */
     int batch;          /* entities per transaction, 1..PUB_AZURE_BATCH_MAX */
     int parallel;       /* requests in flight, 1..PUB_AZURE_PARALLEL_MAX */
     int64_t timeout_ms; /* a request that takes longer fails and is retried */
+    int64_t flush_ms;   /* a partial batch waits this long for more readings; 0 = send at once */
 } pub_azure_options;
 
 /* Fills o from the [azure] keys of c (reading key_file) and checks it. Returns 1 when Azure

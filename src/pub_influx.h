@@ -12,28 +12,28 @@
 #include "pub.h"
 #include "store.h"
 
-#define PUB_INFLUX_STR_MAX 256
-#define PUB_INFLUX_BODY_MAX (16 << 20)   /* bytes of one write request; a batch stops short of it */
-#define PUB_INFLUX_REPLY_MAX 4096        /* bytes of a reply kept for the log */
-#define PUB_INFLUX_BACKOFF_MIN_MS 1000   /* first retry after a 5xx or a network error ... */
-#define PUB_INFLUX_BACKOFF_MAX_MS 300000 /* ... doubling with jitter up to 5 minutes */
+#define PUB_INFLUX_STR_MAX         256
+#define PUB_INFLUX_BODY_MAX        (16 << 20) /* bytes of one write request; batches stop short */
+#define PUB_INFLUX_REPLY_MAX       4096       /* bytes of a reply kept for the log */
+#define PUB_INFLUX_BACKOFF_MIN_MS  1000       /* first retry after a 5xx or a network error ... */
+#define PUB_INFLUX_BACKOFF_MAX_MS  300000 /* ... doubling with jitter up to 5 minutes */
 #define PUB_INFLUX_AUTH_BACKOFF_MS 600000 /* 401/403 or 404 (no such database): wait 10 minutes */
-#define PUB_INFLUX_POLL_MS 1000          /* look for new readings this often when caught up */
+#define PUB_INFLUX_POLL_MS         1000   /* look for new readings this often when caught up */
 
 /* Settings, usually from [influxdb]. Plain data; copied by pub_influx_new. */
 typedef struct pub_influx_options {
-    char url[PUB_INFLUX_STR_MAX];      /* base URL: http://127.0.0.1:8086 */
-    char database[128];                /* v1; "" = v2 */
-    char bucket[128], org[128];        /* v2 */
-    char username[128];                /* v1 basic auth; "" none */
+    char url[PUB_INFLUX_STR_MAX]; /* base URL: http://127.0.0.1:8086 */
+    char database[128];           /* v1; "" = v2 */
+    char bucket[128], org[128];   /* v2 */
+    char username[128];           /* v1 basic auth; "" none */
     char password[PUB_INFLUX_STR_MAX];
     char password_file[PUB_INFLUX_STR_MAX];
-    char token[PUB_INFLUX_STR_MAX];    /* v2: Authorization: Token ... */
+    char token[PUB_INFLUX_STR_MAX]; /* v2: Authorization: Token ... */
     char token_file[PUB_INFLUX_STR_MAX];
-    char measurement[64];              /* "p1" */
+    char measurement[64]; /* "p1" */
     outbox_rate rate;
-    int64_t interval_s;                /* OUTBOX_INTERVAL */
-    int batch;                         /* lines per request */
+    int64_t interval_s; /* OUTBOX_INTERVAL */
+    int batch;          /* lines per request */
     int64_t timeout_ms;
 } pub_influx_options;
 

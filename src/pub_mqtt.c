@@ -18,28 +18,28 @@
 #include "log.h"
 #include "outbox.h"
 
-#define PM_FETCH_ROUNDS 16        /* outbox batches skimmed per meter per tick while catching up */
-#define PM_BACKOFF_MIN_MS 1000    /* first reconnect delay */
-#define PM_FLUSH_MS 500           /* how long shutdown waits to hand "offline" to the broker */
+#define PM_FETCH_ROUNDS   16   /* outbox batches skimmed per meter per tick while catching up */
+#define PM_BACKOFF_MIN_MS 1000 /* first reconnect delay */
+#define PM_FLUSH_MS       500  /* how long shutdown waits to hand "offline" to the broker */
 
 /* Per meter: the newest values, what the broker last got, and the outbox acknowledgement state. */
 typedef struct pm_meter {
-    meter *m;                       /* registry entry (stable while the registry lives) */
-    pub_snapshot cur;               /* newest values known */
+    meter *m;         /* registry entry (stable while the registry lives) */
+    pub_snapshot cur; /* newest values known */
     int have_cur;
-    uint64_t live_seq;              /* seq of the live sample cur came from; 0 = from the store */
-    uint8_t dirty[PUB_F_COUNT];     /* changed since last sent, waiting for its rate limit */
-    uint8_t sent_has[PUB_F_COUNT];  /* sent since this connection started */
+    uint64_t live_seq;             /* seq of the live sample cur came from; 0 = from the store */
+    uint8_t dirty[PUB_F_COUNT];    /* changed since last sent, waiting for its rate limit */
+    uint8_t sent_has[PUB_F_COUNT]; /* sent since this connection started */
     int64_t sent_v[PUB_F_COUNT];
-    int64_t sent_ms[PUB_F_COUNT];   /* monotonic time it was sent */
+    int64_t sent_ms[PUB_F_COUNT]; /* monotonic time it was sent */
     uint8_t discovered[PUB_F_COUNT];
-    uint32_t device_hash;           /* of the device block the discovery configs carry */
+    uint32_t device_hash; /* of the device block the discovery configs carry */
     int state_dirty;
-    int64_t state_ms;               /* last state message, monotonic; 0 none this connection */
-    int64_t ack_ts;                 /* newest point taken from the outbox */
-    int64_t acked_ts;               /* newest point acknowledged */
-    uint64_t unacked_points;        /* points taken from the outbox and not acknowledged yet */
-    unsigned inflight;              /* QoS 1 messages of this meter awaiting PUBACK */
+    int64_t state_ms;        /* last state message, monotonic; 0 none this connection */
+    int64_t ack_ts;          /* newest point taken from the outbox */
+    int64_t acked_ts;        /* newest point acknowledged */
+    uint64_t unacked_points; /* points taken from the outbox and not acknowledged yet */
+    unsigned inflight;       /* QoS 1 messages of this meter awaiting PUBACK */
 } pm_meter;
 
 typedef struct pm_inflight {
@@ -51,20 +51,20 @@ typedef struct pub_mqtt {
     pub face;
     loop *l;
     meters *ms;
-    outbox *ob;                     /* NULL without a store: live readings only */
+    outbox *ob; /* NULL without a store: live readings only */
     pub_mqtt_options o;
     struct mosquitto *mosq;
     loop_watch *watch;
     int watch_fd;
     uint32_t watch_ev;
     loop_timer *tick;
-    int connected;                  /* CONNACK accepted */
-    int attempted;                  /* mosquitto_connect_async was called once */
-    int refused;                    /* the last CONNACK refused us (credentials) */
-    int down_logged;                /* the current outage has been logged */
-    int retry_planned;              /* conn_down ran; cleared by the next attempt */
+    int connected;     /* CONNACK accepted */
+    int attempted;     /* mosquitto_connect_async was called once */
+    int refused;       /* the last CONNACK refused us (credentials) */
+    int down_logged;   /* the current outage has been logged */
+    int retry_planned; /* conn_down ran; cleared by the next attempt */
     int64_t backoff_ms;
-    int64_t next_connect_ms;        /* monotonic */
+    int64_t next_connect_ms; /* monotonic */
     char status_topic[PUB_TOPIC_MAX];
     char ha_status_topic[PUB_TOPIC_MAX];
     pm_meter **pm;
@@ -72,7 +72,7 @@ typedef struct pub_mqtt {
     pm_inflight *infl;
     size_t ninfl;
     store_point *pts;
-    char *buf;                      /* PUB_PAYLOAD_MAX */
+    char *buf; /* PUB_PAYLOAD_MAX */
     pub_status st;
 } pub_mqtt;
 
@@ -266,8 +266,8 @@ static pm_meter *pm_get(pub_mqtt *p, meter *m)
     return pm;
 }
 
-static int publish(pub_mqtt *p, pm_meter *track, const char *topic, const char *payload,
-                   size_t len, int qos, int retain)
+static int publish(pub_mqtt *p, pm_meter *track, const char *topic, const char *payload, size_t len,
+                   int qos, int retain)
 {
     int mid = 0;
     int rc = mosquitto_publish(p->mosq, &mid, topic, (int)len, payload, qos, retain != 0);
@@ -329,9 +329,9 @@ static int send_state(pub_mqtt *p, pm_meter *pm)
     snprintf(topic, sizeof topic, "%s/%s/state", p->o.topic_prefix, pm->m->name);
     if (json_ok(&w) && publish(p, pm, topic, w.buf, w.len, p->o.qos, p->o.retain) < 0)
         return -1;
-    int is_dsmr = p->o.dsmr_reader &&
-                  (p->o.dsmr_meter[0] ? strcmp(p->o.dsmr_meter, pm->m->name) == 0
-                                      : p->ms->n > 0 && p->ms->list[0] == pm->m);
+    int is_dsmr =
+        p->o.dsmr_reader && (p->o.dsmr_meter[0] ? strcmp(p->o.dsmr_meter, pm->m->name) == 0
+                                                : p->ms->n > 0 && p->ms->list[0] == pm->m);
     for (int i = 0; is_dsmr && i < pub_payload_dsmr_count(); i++) {
         const char *name;
         char val[PUB_VALUE_MAX];
@@ -523,7 +523,7 @@ static void on_connect(struct mosquitto *mosq, void *user, int rc)
     (void)mosq;
     if (rc != 0) {
         if (!p->refused)
-            log_error("mqtt: %s:%u refused the connection: %s; retrying every %" PRId64
+            log_error("mqtt: %s:%u refused the connection (%s); retrying every %" PRId64
                       " s, nothing is lost meanwhile",
                       p->o.host, p->o.port, mosquitto_connack_string(rc),
                       p->o.reconnect_max_ms / 1000);
@@ -608,8 +608,7 @@ static void flush_goodbye(pub_mqtt *p)
     p->retry_planned = 1; /* the disconnect callback must not plan a reconnect */
     mosquitto_disconnect(p->mosq);
     int64_t end = loop_now_ms() + PM_FLUSH_MS;
-    while (mosquitto_socket(p->mosq) >= 0 && mosquitto_want_write(p->mosq) &&
-           loop_now_ms() < end) {
+    while (mosquitto_socket(p->mosq) >= 0 && mosquitto_want_write(p->mosq) && loop_now_ms() < end) {
         struct pollfd pfd = {.fd = mosquitto_socket(p->mosq), .events = POLLOUT};
         if (poll(&pfd, 1, 50) > 0 && mosquitto_loop_write(p->mosq, 1) != MOSQ_ERR_SUCCESS)
             break;
@@ -736,8 +735,8 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
         snprintf(err, cap, "mqtt: %s", mosquitto_strerror(rc));
         goto fail;
     }
-    log_info("mqtt: publishing to %s:%u under %s/METER/...%s%s%s", p->o.host, p->o.port, p->o.topic_prefix,
-             p->ob ? " through the outbox" : " (live readings only, no --db)",
+    log_info("mqtt: publishing to %s:%u under %s/METER/...%s%s%s", p->o.host, p->o.port,
+             p->o.topic_prefix, p->ob ? " through the outbox" : " (live readings only, no --db)",
              p->o.discovery ? ", Home Assistant discovery under " : "",
              p->o.discovery ? p->o.discovery_prefix : "");
     loop_timer_arm(p->tick, 0);

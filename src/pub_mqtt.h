@@ -14,31 +14,31 @@
 #include "pub_payload.h"
 #include "store.h"
 
-#define PUB_MQTT_STR_MAX 256      /* host, credentials, paths, topic prefixes */
+#define PUB_MQTT_STR_MAX      256  /* host, credentials, paths, topic prefixes */
 #define PUB_MQTT_INFLIGHT_MAX 4096 /* QoS 1 messages awaiting PUBACK; publishing pauses beyond */
-#define PUB_MQTT_TICK_MS 1000     /* outbox poll, keepalive and rate-limit clock */
+#define PUB_MQTT_TICK_MS      1000 /* outbox poll, keepalive and rate-limit clock */
 
 /* What the [mqtt] section configures. Durations in milliseconds. Plain data. */
 typedef struct pub_mqtt_options {
     char host[PUB_MQTT_STR_MAX];
-    unsigned port;                         /* 0 = 1883, or 8883 with tls */
+    unsigned port; /* 0 = 1883, or 8883 with tls */
     char username[PUB_MQTT_STR_MAX];
     char password[PUB_MQTT_STR_MAX];
-    char password_file[PUB_MQTT_STR_MAX];  /* first line is the password; wins over password */
-    char client_id[PUB_MQTT_STR_MAX];      /* "" = "p1d-<hostname>" */
+    char password_file[PUB_MQTT_STR_MAX]; /* first line is the password; wins over password */
+    char client_id[PUB_MQTT_STR_MAX];     /* "" = "p1d-<hostname>" */
     int64_t keepalive_ms;
     int tls, tls_insecure;
-    char ca_file[PUB_MQTT_STR_MAX];        /* "" = the system's CA store */
-    char topic_prefix[PUB_MQTT_STR_MAX];   /* "p1d" */
-    int discovery;                         /* Home Assistant discovery on/off */
+    char ca_file[PUB_MQTT_STR_MAX];          /* "" = the system's CA store */
+    char topic_prefix[PUB_MQTT_STR_MAX];     /* "p1d" */
+    int discovery;                           /* Home Assistant discovery on/off */
     char discovery_prefix[PUB_MQTT_STR_MAX]; /* "homeassistant" */
-    int qos;                               /* state and field topics: 0 or 1 (discovery: 1) */
-    int retain;                            /* state and field topics retained */
-    int64_t rate_ms[PUB_KIND_COUNT];       /* per field kind: at most one message per this long */
-    int64_t state_ms;                      /* the JSON state topic */
-    int dsmr_reader;                       /* also publish dsmr/reading/<name> */
-    char dsmr_meter[METER_NAME_MAX + 1];   /* whose readings; "" = the first meter */
-    int64_t reconnect_max_ms;              /* backoff cap; also the wait after refused credentials */
+    int qos;                                 /* state and field topics: 0 or 1 (discovery: 1) */
+    int retain;                              /* state and field topics retained */
+    int64_t rate_ms[PUB_KIND_COUNT];         /* per field kind: at most one message per this long */
+    int64_t state_ms;                        /* the JSON state topic */
+    int dsmr_reader;                         /* also publish dsmr/reading/<name> */
+    char dsmr_meter[METER_NAME_MAX + 1];     /* whose readings; "" = the first meter */
+    int64_t reconnect_max_ms; /* backoff cap; also the wait after refused credentials */
 } pub_mqtt_options;
 
 /* Fills o with the defaults (the [mqtt] defaults of docs/CONFIG.md). */

@@ -90,10 +90,9 @@ static void device_from_header(pub_snapshot *s, const p1_reading *r)
     static const struct {
         const char *id, *name;
     } makers[] = {
-        {"ISK", "Iskraemeco"}, {"KFM", "Kaifa"},      {"XMX", "Landis+Gyr"},
-        {"KMP", "Kamstrup"},   {"SAG", "Sagemcom"},   {"ENE", "Sagemcom"},
-        {"FLU", "Fluvius"},    {"ZIV", "ZIV"},        {"EIT", "EasyMeter"},
-        {"EMH", "EMH"},        {"LGF", "Landis+Gyr"}, {"SMR", "Landis+Gyr"},
+        {"ISK", "Iskraemeco"}, {"KFM", "Kaifa"},    {"XMX", "Landis+Gyr"}, {"KMP", "Kamstrup"},
+        {"SAG", "Sagemcom"},   {"ENE", "Sagemcom"}, {"FLU", "Fluvius"},    {"ZIV", "ZIV"},
+        {"EIT", "EasyMeter"},  {"EMH", "EMH"},      {"LGF", "Landis+Gyr"}, {"SMR", "Landis+Gyr"},
     };
     const char *h = r->header;
     size_t n = strnlen(h, sizeof r->header);
@@ -174,10 +173,14 @@ void pub_payload_from_point(pub_snapshot *s, const store_point *p)
         int e;
         pub_field f;
     } counters[] = {
-        {STORE_E_IMPORT, PUB_F_ENERGY_IMPORT},       {STORE_E_IMPORT_T1, PUB_F_ENERGY_IMPORT_T1},
-        {STORE_E_IMPORT_T2, PUB_F_ENERGY_IMPORT_T2}, {STORE_E_EXPORT, PUB_F_ENERGY_EXPORT},
-        {STORE_E_EXPORT_T1, PUB_F_ENERGY_EXPORT_T1}, {STORE_E_EXPORT_T2, PUB_F_ENERGY_EXPORT_T2},
-        {STORE_E_GAS, PUB_F_GAS},                    {STORE_E_WATER, PUB_F_WATER},
+        {STORE_E_IMPORT, PUB_F_ENERGY_IMPORT},
+        {STORE_E_IMPORT_T1, PUB_F_ENERGY_IMPORT_T1},
+        {STORE_E_IMPORT_T2, PUB_F_ENERGY_IMPORT_T2},
+        {STORE_E_EXPORT, PUB_F_ENERGY_EXPORT},
+        {STORE_E_EXPORT_T1, PUB_F_ENERGY_EXPORT_T1},
+        {STORE_E_EXPORT_T2, PUB_F_ENERGY_EXPORT_T2},
+        {STORE_E_GAS, PUB_F_GAS},
+        {STORE_E_WATER, PUB_F_WATER},
     };
     static const struct {
         int q;
@@ -409,8 +412,9 @@ static size_t format_utc(int64_t t, char *out, size_t cap)
     int64_t m = mp < 10 ? mp + 3 : mp - 9;
     if (m <= 2)
         y++;
-    int n = snprintf(out, cap, "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64 ":%02" PRId64
-                               ":%02" PRId64 "Z",
+    int n = snprintf(out, cap,
+                     "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64 ":%02" PRId64
+                     ":%02" PRId64 "Z",
                      y, m, d, sec / 3600, sec / 60 % 60, sec % 60);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
@@ -474,10 +478,15 @@ int pub_payload_influx(char *out, size_t cap, size_t *len, const char *measureme
                               f == PUB_F_TARIFF);
     } else {
         /* An aggregate: energy used in the step (kWh, m3) and the means of the quantities. */
-        static const char *const e_names[STORE_E_COUNT] = {
-            "energy_import_delta_kwh", "energy_import_t1_delta_kwh", "energy_import_t2_delta_kwh",
-            "energy_export_delta_kwh", "energy_export_t1_delta_kwh", "energy_export_t2_delta_kwh",
-            "gas_delta_m3",            "water_delta_m3",             "heat_delta_mj"};
+        static const char *const e_names[STORE_E_COUNT] = {"energy_import_delta_kwh",
+                                                           "energy_import_t1_delta_kwh",
+                                                           "energy_import_t2_delta_kwh",
+                                                           "energy_export_delta_kwh",
+                                                           "energy_export_t1_delta_kwh",
+                                                           "energy_export_t2_delta_kwh",
+                                                           "gas_delta_m3",
+                                                           "water_delta_m3",
+                                                           "heat_delta_mj"};
         static const struct {
             const char *name;
             int decimals;
@@ -488,8 +497,8 @@ int pub_payload_influx(char *out, size_t cap, size_t *len, const char *measureme
         };
         for (int e = 0; e < STORE_E_COUNT && rc == 0; e++)
             if (p->energy[e] != STORE_NULL)
-                rc = lp_field(out, cap, &n, &first, e_names[e], p->energy[e], e == STORE_E_HEAT ? 0 : 3,
-                              0);
+                rc = lp_field(out, cap, &n, &first, e_names[e], p->energy[e],
+                              e == STORE_E_HEAT ? 0 : 3, 0);
         for (int q = 0; q < STORE_Q_COUNT && rc == 0; q++) {
             if (p->q[q].n <= 0)
                 continue;

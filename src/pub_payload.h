@@ -1,5 +1,6 @@
 /* pub_payload.h: what the MQTT and InfluxDB publishers send: the published fields of a reading or
- * a stored point (names, units, Home Assistant classes, values) and the payloads built from them. */
+ * a stored point (names, units, Home Assistant classes, values) and the payloads built from them.
+ */
 #ifndef P1D_PUB_PAYLOAD_H
 #define P1D_PUB_PAYLOAD_H
 
@@ -15,7 +16,7 @@
 /* The published fields, in topic order. Values are integers scaled by 10^decimals of the field
  * (the store's resolution: Wh, W, dV, cA, dm3), so a reading and its stored point agree. */
 typedef enum pub_field {
-    PUB_F_POWER = 0,     /* net power, W, negative while exporting */
+    PUB_F_POWER = 0, /* net power, W, negative while exporting */
     PUB_F_POWER_IMPORT,
     PUB_F_POWER_EXPORT,
     PUB_F_ENERGY_IMPORT, /* kWh, all tariffs */
@@ -58,17 +59,17 @@ typedef struct pub_field_info {
     pub_kind kind;
 } pub_field_info;
 
-#define PUB_DEVICE_MAX 64   /* manufacturer / model text */
-#define PUB_VALUE_MAX 32    /* a value as text */
-#define PUB_TOPIC_MAX 512   /* a topic */
+#define PUB_DEVICE_MAX  64    /* manufacturer / model text */
+#define PUB_VALUE_MAX   32    /* a value as text */
+#define PUB_TOPIC_MAX   512   /* a topic */
 #define PUB_PAYLOAD_MAX 16384 /* the largest payload built here (state JSON of a full reading) */
 
 /* The latest values of one meter, from a live reading or a stored raw point. Plain data. */
 typedef struct pub_snapshot {
-    int64_t ts;                /* unix seconds of the reading */
-    uint8_t has[PUB_F_COUNT];  /* 1 when v[f] is set */
-    int64_t v[PUB_F_COUNT];    /* scaled by 10^decimals */
-    int64_t gas_ts;            /* capture time of the gas value, unix seconds; 0 unknown */
+    int64_t ts;                        /* unix seconds of the reading */
+    uint8_t has[PUB_F_COUNT];          /* 1 when v[f] is set */
+    int64_t v[PUB_F_COUNT];            /* scaled by 10^decimals */
+    int64_t gas_ts;                    /* capture time of the gas value, unix seconds; 0 unknown */
     char manufacturer[PUB_DEVICE_MAX]; /* from the header's flag id; "" unknown */
     char model[PUB_DEVICE_MAX];        /* the header after the flag id; "" unknown */
     char version[P1_SHORT_MAX];        /* "DSMR 5.0" or the version as sent; "" unknown */

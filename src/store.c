@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------------------------------------
  * Limits and layout
@@ -161,6 +163,34 @@ static void say(char *err, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, cap, fmt, ap);
     va_end(ap);
+}
+
+/* SQLite's "unable to open database file" hides why; returns "" or "(<what the file system
+ * says>)" for the message, into buf. */
+static const char *open_reason(const char *path, int readonly, char *buf, size_t cap)
+{
+    struct stat sb;
+    buf[0] = '\0';
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode))
+            snprintf(buf, cap, " (%s is a directory)", path);
+        else if (access(path, readonly ? R_OK : R_OK | W_OK) != 0)
+            snprintf(buf, cap, " (%s)", strerror(errno));
+        return buf;
+    }
+    if (errno != ENOENT || readonly) {
+        snprintf(buf, cap, " (%s)", strerror(errno));
+        return buf;
+    }
+    const char *slash = strrchr(path, '/');
+    char dir[STORE_ERR_MAX];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
+    if (access(dir, W_OK | X_OK) != 0)
+        snprintf(buf, cap, " (directory %.200s: %s)", dir, strerror(errno));
+    return buf;
 }
 
 static int sq_errno(int rc)
@@ -1070,8 +1100,10 @@ store *store_open(const char *path, const store_options *o, char *err, size_t ca
     int flags = s->o.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     rc = sqlite3_open_v2(path, &s->db, flags, NULL);
     if (rc != SQLITE_OK) {
-        say(err, cap, "%s: cannot open the database: %s", path,
-            s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        char why[STORE_ERR_MAX];
+        say(err, cap, "%s: cannot open the database: %s%s", path,
+            s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc),
+            open_reason(path, s->o.readonly, why, sizeof why));
         goto fail;
     }
     sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
@@ -1763,14 +1795,35 @@ int64_t store_series_count(store *s, const char *meter, int64_t from, int64_t to
     return n;
 }
 
+/* Time of the newest raw reading of a meter (decodes its last block); 0 when none. */
+static int64_t raw_last(store *s, int64_t id)
+{
+    sqlite3_stmt *st;
+    int64_t last = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT ts, data FROM raw WHERE meter = ?1 ORDER BY ts DESC "
+                                  "LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_int64(st, 1, id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        block_reader b;
+        sample x;
+        block_reader_init(&b, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 0 + 1),
+                          (size_t)sqlite3_column_bytes(st, 1));
+        while (block_next(&b, &x) > 0)
+            last = x.ts;
+    }
+    sqlite3_finalize(st);
+    return last;
+}
+
 int store_meters(store *s, int (*fn)(void *user, const store_meter_info *m), void *user)
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(
         s->db,
-        "SELECT name, (SELECT min(ts) FROM raw WHERE meter = id), (SELECT max(ts) FROM raw WHERE "
-        "meter = id), (SELECT min(ts) FROM agg_1d WHERE meter = id), (SELECT max(ts) FROM agg_1m "
-        "WHERE meter = id) FROM meters ORDER BY name",
+        "SELECT name, id, (SELECT min(ts) FROM raw WHERE meter = id), (SELECT min(ts) FROM agg_1d "
+        "WHERE meter = id), (SELECT max(ts) FROM agg_1m WHERE meter = id) FROM meters ORDER BY "
+        "name",
         -1, &st, NULL);
     if (rc != SQLITE_OK)
         return sq_errno(rc);
@@ -1779,13 +1832,14 @@ int store_meters(store *s, int (*fn)(void *user, const store_meter_info *m), voi
         store_meter_info mi;
         memset(&mi, 0, sizeof mi);
         snprintf(mi.name, sizeof mi.name, "%s", (const char *)sqlite3_column_text(st, 0));
-        mi.raw_first = sqlite3_column_int64(st, 1);
-        int64_t raw_last = sqlite3_column_int64(st, 2), day_first = sqlite3_column_int64(st, 3),
-                min_last = sqlite3_column_int64(st, 4);
+        mi.raw_first = sqlite3_column_int64(st, 2);
+        int64_t day_first = sqlite3_column_int64(st, 3), min_last = sqlite3_column_int64(st, 4);
         mi.first = day_first ? day_first : mi.raw_first;
         if (mi.raw_first && (!mi.first || mi.raw_first < mi.first))
             mi.first = mi.raw_first;
-        mi.last = raw_last > min_last ? raw_last : min_last;
+        mi.last = raw_last(s, sqlite3_column_int64(st, 1));
+        if (!mi.last && min_last)
+            mi.last = min_last + 60; /* raw pruned entirely: the end of the newest minute */
         ret = fn(user, &mi);
     }
     sqlite3_finalize(st);

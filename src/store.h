@@ -194,7 +194,8 @@ int store_step_parse(const char *name);
 /* A meter known to the store and the span of its history. */
 typedef struct store_meter_info {
     char name[64];
-    int64_t first, last;   /* unix seconds of the first and last reading kept in any tier; 0 none */
+    int64_t first;         /* unix seconds: the start of the oldest step kept in any tier; 0 none */
+    int64_t last;          /* the newest reading (committed); 0 none */
     int64_t raw_first;     /* first raw reading kept; 0 none */
 } store_meter_info;
 /* Calls fn for every meter in name order; returns 0, fn's non-zero value or a negative errno. */

@@ -1,6 +1,7 @@
 /* p1_backup.c: `p1 backup`: a consistent copy of the history database while p1d keeps writing. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,7 +59,17 @@ int p1_backup_main(int argc, char **argv)
         fprintf(stderr, "p1 backup: no DEST given (try 'p1 backup --help')\n");
         return 2;
     }
-    struct stat sb;
+    struct stat sb, sdb;
+    if (stat(dest, &sb) == 0 && stat(db, &sdb) == 0 && sb.st_dev == sdb.st_dev &&
+        sb.st_ino == sdb.st_ino) {
+        /* Renaming a copy over the live file would leave p1d writing to an unlinked inode. */
+        fprintf(stderr, "p1 backup: %s is the database itself; choose another DEST\n", dest);
+        return 2;
+    }
+    if (stat(dest, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "p1 backup: %s is a directory; give the backup's file name\n", dest);
+        return 2;
+    }
     if (!force && stat(dest, &sb) == 0) {
         fprintf(stderr, "p1 backup: %s exists; use --force to replace it\n", dest);
         return 1;
@@ -77,6 +88,14 @@ int p1_backup_main(int argc, char **argv)
         return 1;
     }
     unlink(tmp);
+    /* Create it ourselves first: SQLite's "unable to open database file" hides the reason. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "p1 backup: cannot create %s: %s\n", tmp, strerror(errno));
+        store_close(s);
+        return 1;
+    }
+    close(fd);
     sqlite3 *out = NULL;
     int rc = sqlite3_open_v2(tmp, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(out, "main", store_db(s), "main")

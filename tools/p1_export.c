@@ -325,8 +325,15 @@ int p1_export_main(int argc, char **argv)
         meter = only;
     }
     int flags = gaps ? STORE_SERIES_GAPS : 0;
+    /* Counting first also finds an unknown meter before the CSV header goes out. */
+    int64_t n = store_series_count(s, meter, from, to, (store_step)step);
+    if (n < 0) {
+        fprintf(stderr, "p1 export: %s: %s\n", meter,
+                n == -ENOENT ? "no such meter in the database" : strerror((int)-n));
+        store_close(s);
+        return 1;
+    }
     if (c.json) {
-        int64_t n = store_series_count(s, meter, from, to, (store_step)step);
         if (n > EXPORT_JSON_POINTS_MAX) {
             fprintf(stderr, "p1 export: %" PRId64 " points are too many for JSON (at most %d): "
                             "use --format csv, a coarser --step or a shorter range\n",

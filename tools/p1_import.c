@@ -161,7 +161,7 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
     int tty = !quiet && isatty(2);
     int64_t t0 = now_ns(), last = t0;
     uint64_t pos = (uint64_t)offset, committed_at = 0;
-    int status = 0;
+    int status = 0, gzipped = 0;
     for (;;) {
         ssize_t n = read(fd, buf, IMPORT_CHUNK);
         if (n < 0 && errno == EINTR)
@@ -175,6 +175,8 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
             p1_finish(p);
             break;
         }
+        if (pos == 0 && n >= 2 && buf[0] == 0x1f && buf[1] == 0x8b)
+            gzipped = 1;
         p1_execute(p, buf, (size_t)n);
         pos += (uint64_t)n;
         if (c->failed)
@@ -204,13 +206,20 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
     if (c->failed) {
         fprintf(stderr, "p1 import: %s: %s\n", path, strerror(-c->failed));
         status = 1;
+    } else if (!status && c->accepted == 0 && pos == 0) {
+        /* An empty file (or /dev/null) is not a capture; recording it would also make every
+         * other empty file look "already imported" (they share the identity hash). */
+        fprintf(stderr, "p1 import: %s: empty file: no P1 telegram; nothing was stored\n", path);
+        status = 1;
     } else if (!status && c->accepted == 0 && pos > (uint64_t)offset) {
         /* nothing was queued, so nothing is written: a wrong file leaves the database as it was */
         fprintf(stderr,
-                "p1 import: %s: no P1 telegram found%s (%" PRIu64 " rejected); is it a capture "
-                "of a meter's P1 port? nothing was stored\n",
+                "p1 import: %s: no P1 telegram found%s (%" PRIu64 " rejected); %s nothing was "
+                "stored\n",
                 path, pos - (uint64_t)offset >= IMPORT_SNIFF ? " in the first 4 MiB" : "",
-                c->rejected);
+                c->rejected,
+                gzipped ? "it is gzip-compressed: import the output of zcat instead;"
+                        : "is it a capture of a meter's P1 port?");
         status = 1;
     } else if (!status) {
         if (commit_batch(c, key, path, before + (int64_t)c->accepted) < 0)
@@ -242,6 +251,10 @@ int p1_import_main(int argc, char **argv)
         const char *a = argv[i];
         if (only_files || a[0] != '-') {
             nfiles++;
+        } else if (!strcmp(a, "-")) {
+            fprintf(stderr, "p1 import: cannot import standard input: an import is resumable "
+                            "and needs a file; save the capture to a file first\n");
+            return 2;
         } else if (!strcmp(a, "--")) {
             only_files = 1;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

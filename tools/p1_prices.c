@@ -40,12 +40,13 @@ static char *slurp(const char *path, size_t *len)
         return NULL;
     }
     char *buf = malloc(COST_IMPORT_MAX + 1);
+    errno = 0;
     size_t n = buf ? fread(buf, 1, COST_IMPORT_MAX + 1, f) : 0;
-    int bad = ferror(f);
+    int bad = ferror(f), err = errno;
     if (f != stdin)
         fclose(f);
     if (!buf || bad) {
-        fprintf(stderr, "p1 prices: %s: %s\n", path, buf ? "read error" : "out of memory");
+        fprintf(stderr, "p1 prices: %s: %s\n", path, buf ? (err ? strerror(err) : "read error") : "out of memory");
         free(buf);
         return NULL;
     }

@@ -45,4 +45,9 @@ if [ "$what" = test ] || [ -f web/package.json ]; then
         (cd web && npm ci --no-audit --no-fund --loglevel=error)
     fi
 fi
+# Azurite (the Azure Storage emulator) for the Azure Table tests, pinned by its package-lock.json.
+if [ "$what" = test ] && [ -f tests/azurite/package.json ] && [ ! -d tests/azurite/node_modules ]; then
+    echo "setup.sh: installing Azurite (pinned)"
+    (cd tests/azurite && npm ci --no-audit --no-fund --loglevel=error)
+fi
 exit 0

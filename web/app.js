@@ -36,7 +36,6 @@
   }
 
   /* ---- language and formatting ------------------------------------------------------------ */
-  const I18N = window.P1I18N || { en: {} };
   function pickLang() {
     if (settings.lang !== 'auto') return settings.lang;
     const list = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || 'en'];
@@ -46,9 +45,8 @@
     }
     return 'en';
   }
-  const LANG = pickLang();
-  const LOCALE = LANG === 'nl' ? 'nl-NL' : 'en-GB';
-  const TXT = I18N[LANG] || I18N.en;
+  // Set by initLocale() once i18n.js (a deferred script, after this async one) has run.
+  let I18N = { en: {} }, LANG = 'en', LOCALE = 'en-GB', TXT = {}, F = null;
   function t(key, vars) {
     let s = TXT[key] !== undefined ? TXT[key] : (I18N.en[key] !== undefined ? I18N.en[key] : key);
     if (vars) for (const k of Object.keys(vars)) s = s.split('{' + k + '}').join(String(vars[k]));
@@ -73,8 +71,21 @@
     return (v > 0 ? '+' : MINUS) + s;
   }
   function withUnit(s, unit) { return s === null ? null : s + '\u2009' + unit; }
-  const dtf = (o) => new Intl.DateTimeFormat(LOCALE, o);
-  const F = {
+  // Meters, the store's calendar days and the tariffs all keep CET/CEST: show their times in it,
+  // whatever zone the browser is in.
+  const TZ = 'Europe/Amsterdam';
+  const dtf = (o) => {
+    try { return new Intl.DateTimeFormat(LOCALE, Object.assign({ timeZone: TZ }, o)); } catch (e) { return new Intl.DateTimeFormat(LOCALE, o); }
+  };
+  function initLocale() {
+    I18N = window.P1I18N || { en: {} };
+    LANG = pickLang();
+    LOCALE = LANG === 'nl' ? 'nl-NL' : 'en-GB';
+    TXT = I18N[LANG] || I18N.en;
+    nfCache.clear();
+    F = makeFormats();
+  }
+  const makeFormats = () => ({
     hm: dtf({ hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
     hms: dtf({ hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }),
     day: dtf({ weekday: 'short', day: 'numeric', month: 'short', year: 'numeric' }),
@@ -86,7 +97,7 @@
     year: dtf({ year: 'numeric' }),
     full: dtf({ day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }),
     dmhm: dtf({ day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
-  };
+  });
   function parseTime(iso) {
     if (typeof iso !== 'string' || !iso) return null;
     const ms = Date.parse(iso);
@@ -150,7 +161,15 @@
         dt = dd.previousElementSibling;
       }
       if (dt.textContent !== r.label) dt.textContent = r.label;
-      setText(dd, r.value, r.tip);
+      // A value with an optional second line (the split per tariff) under it.
+      let v = dd.firstElementChild;
+      if (!v) { v = el('span'); dd.append(v); }
+      setText(v, r.value, r.tip);
+      let sub = v.nextElementSibling;
+      if (r.sub && r.value !== null && r.value !== undefined) {
+        if (!sub) { sub = el('small', 'sub'); dd.append(sub); }
+        if (sub.textContent !== r.sub) sub.textContent = r.sub;
+      } else if (sub) sub.remove();
       const cls = r.cls || '';
       if ((dd.dataset.cls || '') !== cls) {
         if (dd.dataset.cls) dd.classList.remove(...dd.dataset.cls.split(' '));
@@ -265,45 +284,44 @@
   };
 
   /* ---- the live ring (bounded) --------------------------------------------------------------- */
-  const live = { t: [], imp: [], exp: [] };
+  const live = { t: [], v: [] }; // seconds, net W (null: a gap)
   function liveGapS() { return Math.max(5, 3 * S.interval / 1000); }
   function liveTrim(now) {
     let cut = 0;
     const lo = now - LIVE_WINDOW_S;
     while (cut < live.t.length && live.t[cut] < lo) cut++;
     if (live.t.length - cut > LIVE_MAX_POINTS) cut = live.t.length - LIVE_MAX_POINTS;
-    if (cut > 0) { live.t.splice(0, cut); live.imp.splice(0, cut); live.exp.splice(0, cut); }
+    if (cut > 0) { live.t.splice(0, cut); live.v.splice(0, cut); }
   }
   function livePush(ts, net) {
     const n = live.t.length;
     if (n) {
       const lastT = live.t[n - 1];
       if (ts <= lastT) return;
-      if (ts - lastT < LIVE_MIN_SPACING_S && live.imp[n - 1] !== null) {
+      if (ts - lastT < LIVE_MIN_SPACING_S && live.v[n - 1] !== null) {
         // A faster stream than the ring holds at full rate: keep the newest value in the slot.
-        live.imp[n - 1] = net === null ? null : Math.max(net, 0);
-        live.exp[n - 1] = net === null ? null : Math.min(net, 0);
+        live.v[n - 1] = net;
         return;
       }
-      if (ts - lastT > liveGapS() && live.imp[n - 1] !== null) {
-        live.t.push(lastT + 0.001); live.imp.push(null); live.exp.push(null);
+      if (ts - lastT > liveGapS() && live.v[n - 1] !== null) {
+        live.t.push(lastT + 0.001); live.v.push(null);
       }
     }
     live.t.push(ts);
-    live.imp.push(net === null ? null : Math.max(net, 0));
-    live.exp.push(net === null ? null : Math.min(net, 0));
+    live.v.push(net);
     liveTrim(ts);
   }
   // Merges history points [ts, net] with what the ring holds (the ring wins on overlaps).
   function liveMerge(points) {
     if (!points.length) return;
     const all = [];
-    for (let i = 0; i < live.t.length; i++) if (live.imp[i] !== null) all.push([live.t[i], live.imp[i] + live.exp[i], 1]);
+    for (let i = 0; i < live.t.length; i++) if (live.v[i] !== null) all.push([live.t[i], live.v[i], 1]);
     for (const p of points) all.push([p[0], p[1], 0]);
     all.sort((a, b) => a[0] - b[0] || b[2] - a[2]);
-    live.t.length = 0; live.imp.length = 0; live.exp.length = 0;
+    live.t.length = 0; live.v.length = 0;
     for (const p of all) livePush(p[0], p[1]);
   }
+  function liveClear() { live.t.length = 0; live.v.length = 0; }
 
   /* ---- charts ------------------------------------------------------------------------------ */
   let hasPlot = false; // set in start(): uPlot loads after this file
@@ -354,11 +372,15 @@
       ],
       series: [
         {},
-        { label: t('import'), stroke: C.imp, fill: C.impFill, width: 1.5, points: { show: false } },
-        { label: t('export'), stroke: C.exp, fill: C.expFill, width: 1.5, points: { show: false } },
+        {
+          label: t('net'), width: 1.5, points: { show: false },
+          // One net series whose colour flips at 0 W: import above, export below.
+          stroke: (u) => signGradient(u, C.imp, C.exp),
+          fill: (u) => signGradient(u, C.impFill, C.expFill),
+        },
       ],
       hooks: { setCursor: [liveHover] },
-    }, [live.t, live.imp, live.exp], box);
+    }, [live.t, live.v], box);
     liveLegend(null);
   }
   function liveLegend(idx) {
@@ -368,11 +390,22 @@
       lg.replaceChildren(swatch(C.imp, t('import')), swatch(C.exp, t('export')));
       return;
     }
-    const v = live.imp[idx] !== null ? live.imp[idx] + live.exp[idx] : null;
+    const v = live.v[idx];
     txt = F.hms.format(new Date(live.t[idx] * 1000)) + '  ' + (v === null ? DASH : fmtSigned(v, 0) + '\u2009W');
     lg.replaceChildren(el('span', 'hover', txt));
   }
   function liveHover(u) { liveLegend(u.cursor.idx); }
+  // A vertical gradient with a hard stop at y = 0: one colour above the axis, another below.
+  function signGradient(u, above, below) {
+    const top = u.bbox.top, h = u.bbox.height;
+    if (!h) return above;
+    const y0 = u.valToPos(0, 'y', true);
+    const f = Math.min(1, Math.max(0, (y0 - top) / h));
+    const g = u.ctx.createLinearGradient(0, top, 0, top + h);
+    g.addColorStop(0, above); g.addColorStop(f, above);
+    g.addColorStop(f, below); g.addColorStop(1, below);
+    return g;
+  }
   function swatch(color, label, dashed) {
     const s = el('span', 'sw');
     const b = el('i');
@@ -391,7 +424,7 @@
     if (!liveChart || S.view !== 'now') return;
     const n = live.t.length;
     liveXmax = Math.max(n ? live.t[n - 1] : 0, Date.now() / 1000 - 0.5);
-    liveChart.setData([live.t, live.imp, live.exp]);
+    liveChart.setData([live.t, live.v]);
   }
 
   /* ---- Now view ------------------------------------------------------------------------------ */
@@ -592,17 +625,22 @@
         const v = pick(s, [kind + '_t' + n + '_kwh', kind + '.t' + n + '_kwh', kind + '.t' + n, kind + '_tariff_kwh.' + n, kind + '.tariff.' + n]);
         if (v !== null) parts.push(regName(n, scheme) + ' ' + fmt(v, 2));
       }
-      return parts.length ? ' (' + parts.join(' · ') + ')' : '';
+      return parts.length ? parts.join(' · ') + '\u2009kWh' : '';
     };
     const peak = pick(s, ['peak_power_w', 'peak_w', 'power_w_max']);
     const rows = [
-      { k: 'import', label: t('import'), value: imp === null ? null : withUnit(fmt(imp, 2), 'kWh') + split('import'), cls: 'c-imp' },
-      { k: 'export', label: t('export'), value: exp === null ? null : withUnit(fmt(exp, 2), 'kWh') + split('export'), cls: 'c-exp' },
+      { k: 'import', label: t('import'), value: withUnit(fmt(imp, 2), 'kWh'), sub: split('import'), cls: 'c-imp' },
+      { k: 'export', label: t('export'), value: withUnit(fmt(exp, 2), 'kWh'), sub: split('export'), cls: 'c-exp' },
       { k: 'net', label: t('net'), value: withUnit(fmtSigned(net, 2), 'kWh') },
       { k: 'gas', label: t('gas'), value: withUnit(fmt(gas, 3), 'm³'), tip: t('na_no_gas'), cls: 'c-gas' },
-      { k: 'cost', label: t('cost'), value: costTxt, tip: t('na_no_prices') },
+      { k: 'cost', label: t('cost'), value: costTxt, tip: t('na_no_prices'), cls: 'c-cost' },
     ];
     if (peak !== null) rows.push({ k: 'peak', label: t('k_peak'), value: withUnit(fmt(peak, 0), 'W') });
+    const qh = pick(s, ['capacity_peak.kw']);
+    if (qh !== null && S.last && S.last.reading && S.last.reading.profile === 'be') {
+      const at = s.capacity_peak && parseTime(s.capacity_peak.time);
+      rows.push({ k: 'qh', label: t('k_peak_qh'), value: withUnit(fmt(qh, 3), 'kW'), sub: at ? F.hm.format(at) : '' });
+    }
     kv($('today'), rows);
   }
 
@@ -746,6 +784,9 @@
     updateAge();
     if (S.view === 'now' && !S.stale && Date.now() - S.summaryAt > SUMMARY_EVERY_MS) loadSummary();
     if (S.view === 'meter' && Date.now() - S.metersAt > METERS_EVERY_MS) loadMeters();
+    // A period that includes now grows: refresh it every minute while it is on screen.
+    if (S.view === 'history' && H.anchor && !S.historyMissing && Date.now() - H.loadedAt > SUMMARY_EVERY_MS &&
+        shift(H.range, H.anchor, 1) > new Date()) loadHistory();
     scheduleLive();
   }
 
@@ -755,7 +796,7 @@
     const to = new Date();
     const from = new Date(to.getTime() - LIVE_WINDOW_S * 1000);
     try {
-      const h = await getJSON(historyURL(from, to, 'raw'), 5000);
+      const h = await getJSON(historyURL(from, to, 'raw', { fields: 'power_w_mean' }), 5000);
       const times = h && Array.isArray(h.time) ? h.time : [];
       const p = h && (h.power_w || h.power_w_mean || h.power_net_w);
       if (!Array.isArray(p)) return;
@@ -802,7 +843,7 @@
     saveSettings();
     S.last = null; S.lastReceivedMs = 0; S.lastArrival = 0; S.gaps = []; S.stale = false;
     document.body.classList.remove('stale');
-    live.t.length = 0; live.imp.length = 0; live.exp.length = 0;
+    liveClear();
     S.meterInfo = S.meters.find((m) => m.name === name) || null;
     summary = null; summaryErr = null; S.summaryAt = 0;
     histCache.clear();
@@ -895,28 +936,55 @@
   }
 
   /* ---- History view ---------------------------------------------------------------------------- */
-  const H = { range: 'day', anchor: null, metric: 'elec', res: '1h', compare: 'none', chart: null, data: null, cmp: null, req: 0, labels: [] };
+  const H = { loadedAt: 0, range: 'day', anchor: null, metric: 'elec', res: '1h', compare: 'none', chart: null, data: null, cmp: null, req: 0, labels: [] };
   const histCache = new Map();
-  function startOf(range, d) {
-    const x = new Date(d.getFullYear(), d.getMonth(), d.getDate());
-    if (range === 'week') x.setDate(x.getDate() - ((x.getDay() + 6) % 7));
-    else if (range === 'month') x.setDate(1);
-    else if (range === 'year') { x.setMonth(0); x.setDate(1); }
-    return x;
+  // Calendar arithmetic in CET/CEST by the EU rule (summer time from the last Sunday of March
+  // 01:00 UTC to the last Sunday of October 01:00 UTC), the zone the store's days and months use.
+  const HOUR_MS = 3600000;
+  function lastSunday(y, m) {
+    const d = new Date(Date.UTC(y, m, 31, 1));
+    d.setUTCDate(31 - d.getUTCDay());
+    return d.getTime();
   }
-  function shift(range, d, n) {
-    const x = new Date(d);
-    if (range === 'day') x.setDate(x.getDate() + n);
-    else if (range === 'week') x.setDate(x.getDate() + 7 * n);
-    else if (range === 'month') x.setMonth(x.getMonth() + n);
-    else x.setFullYear(x.getFullYear() + n);
-    return x;
+  function zoneOffset(ms) {
+    const y = new Date(ms).getUTCFullYear();
+    return ms >= lastSunday(y, 2) && ms < lastSunday(y, 9) ? 2 * HOUR_MS : HOUR_MS;
+  }
+  function zoneFields(ms) {
+    const d = new Date(ms + zoneOffset(ms));
+    return { y: d.getUTCFullYear(), m: d.getUTCMonth(), d: d.getUTCDate(), wd: d.getUTCDay() };
+  }
+  // Local midnight of y-m-d (fields may overflow: day 0, month 12) as a Date.
+  function zoneMidnight(y, m, d) {
+    const naive = Date.UTC(y, m, d);
+    let t = naive - zoneOffset(naive - HOUR_MS);
+    if (zoneOffset(t) !== naive - t) t = naive - zoneOffset(t);
+    return new Date(t);
+  }
+  function startOf(range, date) {
+    const f = zoneFields(date.getTime());
+    if (range === 'week') return zoneMidnight(f.y, f.m, f.d - ((f.wd + 6) % 7));
+    if (range === 'month') return zoneMidnight(f.y, f.m, 1);
+    if (range === 'year') return zoneMidnight(f.y, 0, 1);
+    return zoneMidnight(f.y, f.m, f.d);
+  }
+  function shift(range, date, n) {
+    const f = zoneFields(date.getTime());
+    if (range === 'day') return zoneMidnight(f.y, f.m, f.d + n);
+    if (range === 'week') return zoneMidnight(f.y, f.m, f.d + 7 * n);
+    if (range === 'month') return zoneMidnight(f.y, f.m + n, f.d);
+    return zoneMidnight(f.y + n, f.m, f.d);
+  }
+  function isoDate(date) {
+    const f = zoneFields(date.getTime());
+    return f.y + '-' + String(f.m + 1).padStart(2, '0') + '-' + String(f.d).padStart(2, '0');
   }
   function stepOf(range) {
     return range === 'day' ? H.res : range === 'year' ? '1mo' : '1d';
   }
-  function isoWeek(d) {
-    const x = new Date(Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()));
+  function isoWeek(date) {
+    const f = zoneFields(date.getTime());
+    const x = new Date(Date.UTC(f.y, f.m, f.d));
     const day = x.getUTCDay() || 7;
     x.setUTCDate(x.getUTCDate() + 4 - day);
     const y0 = new Date(Date.UTC(x.getUTCFullYear(), 0, 1));
@@ -937,8 +1005,9 @@
     if (range === 'month') return F.d.format(d);
     return F.mon.format(d);
   }
+  const HIST_FIELDS = 'import_kwh,import_t1_kwh,import_t2_kwh,export_kwh,export_t1_kwh,export_t2_kwh,gas_m3,cost_eur';
   async function fetchHistory(from, to, step) {
-    const url = historyURL(from, to, step);
+    const url = historyURL(from, to, step, { fields: HIST_FIELDS });
     const recent = to.getTime() > Date.now() - 3600000;
     const hit = histCache.get(url);
     if (hit && (!recent || Date.now() - hit.at < 60000)) return hit.p;
@@ -1018,9 +1087,10 @@
     if (!H.anchor) H.anchor = startOf(H.range, new Date());
     updateHistControls();
     const req = ++H.req;
+    H.loadedAt = Date.now();
     const from = H.anchor, to = shift(H.range, from, 1), step = stepOf(H.range);
     $('h-csv').href = historyURL(from, to, step, { format: 'csv' });
-    $('h-csv').setAttribute('download', 'p1d-' + (S.meter || 'meter') + '-' + H.range + '-' + from.toISOString().slice(0, 10) + '.csv');
+    $('h-csv').setAttribute('download', 'p1d-' + (S.meter || 'meter') + '-' + H.range + '-' + isoDate(from) + '.csv');
     let cmpFrom = null;
     if (H.compare === 'prev') cmpFrom = shift(H.range, from, -1);
     else if (H.compare === 'year') cmpFrom = H.range === 'week' ? shift('week', from, -52) : shift('year', from, -1);
@@ -1154,19 +1224,19 @@
     const box = $('h-sum');
     if (!c) { box.replaceChildren(); return; }
     const items = [];
-    const add = (label, v, vc, unit, d, cls) => {
+    const add = (label, v, vc, unit, d, cls, upIsGood) => {
       if (v === null) return;
       const s = el('span', cls);
       s.append(el('small', null, label), el('b', null, unit === '€' ? money(v) : fmt(v, d) + '\u2009' + unit));
       if (vc !== null && vc !== undefined && vc !== 0) {
         const pct = (v - vc) / Math.abs(vc) * 100;
-        s.append(el('em', pct > 0 ? 'up' : 'down', (pct > 0 ? '+' : MINUS) + fmt(Math.abs(pct), 0) + '%'));
+        s.append(el('em', (pct > 0) !== !!upIsGood ? 'worse' : 'better', (pct > 0 ? '+' : MINUS) + fmt(Math.abs(pct), 0) + '%'));
       }
       items.push(s);
     };
     const T = (k, o) => (o && o[k] ? total(o[k]) : null);
     add(t('import'), T('imp', c), T('imp', cmp), 'kWh', 2, 'c-imp');
-    add(t('export'), T('exp', c), T('exp', cmp), 'kWh', 2, 'c-exp');
+    add(t('export'), T('exp', c), T('exp', cmp), 'kWh', 2, 'c-exp', true);
     add(t('net'), T('net', c), T('net', cmp), 'kWh', 2);
     add(t('gas'), T('gas', c), T('gas', cmp), 'm³', 2, 'c-gas');
     add(t('cost'), T('cost', c), T('cost', cmp), '€', 2, 'c-cost');
@@ -1288,6 +1358,7 @@
 
   /* ---- start ----------------------------------------------------------------------------------- */
   async function start() {
+    initLocale();
     hasPlot = typeof window.uPlot === 'function';
     const { metersP, early } = boot;
     applyI18n();
@@ -1350,8 +1421,8 @@
     early: { now: getJSON('/api/now', 5000).catch(() => null), fill: settings.meter ? null : backfill() },
   };
   boot.metersP.catch(() => null);
-  // Deferred scripts run while readyState is 'interactive'; uPlot runs after this file, and
-  // DOMContentLoaded comes after both.
+  // This file is async (it runs as soon as it arrives, to start the requests above); i18n.js and
+  // uPlot are deferred: DOMContentLoaded comes after both, or 'load' if it already passed.
   let started = false;
   const go = () => { if (!started) { started = true; start(); } };
   if (document.readyState === 'complete') go();

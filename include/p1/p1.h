@@ -97,8 +97,40 @@ typedef struct p1_obis {
     uint8_t a, b, c, d, e, f;
 } p1_obis;
 
+/* p1_value.unit_code: the unit classified once by the parser (ASCII case ignored, so "VArh" is
+ * P1_UNIT_VARH), so that readers need no string work. A value built by hand may leave it
+ * P1_UNIT_UNKNOWN (0): p1_value_fixed() then looks at the unit string itself. */
+enum {
+    P1_UNIT_UNKNOWN = 0, /* not classified: look at unit/unit_len */
+    P1_UNIT_NONE,        /* no unit was sent */
+    P1_UNIT_OTHER,       /* a unit not listed here ("mA", "%", "l", ...): see unit */
+    P1_UNIT_KWH,
+    P1_UNIT_WH,
+    P1_UNIT_KW,
+    P1_UNIT_W,
+    P1_UNIT_KVARH,
+    P1_UNIT_VARH,
+    P1_UNIT_KVAR,
+    P1_UNIT_VAR,
+    P1_UNIT_KVAH,
+    P1_UNIT_VAH,
+    P1_UNIT_KVA,
+    P1_UNIT_VA,
+    P1_UNIT_V,
+    P1_UNIT_A,
+    P1_UNIT_HZ,
+    P1_UNIT_M3,
+    P1_UNIT_DM3,
+    P1_UNIT_GJ,
+    P1_UNIT_MJ,
+    P1_UNIT_S,
+    P1_UNIT__COUNT
+};
+
 /* One value between parentheses. Pointers borrow the parser's telegram buffer and live until
- * the on_end callback of the same telegram returns. */
+ * the on_end callback of the same telegram returns. raw, raw_len, flags, offset, unit, unit_len,
+ * unit_code, number and decimals are always set (NULL / 0 when they do not apply); time only
+ * when flags has P1_V_TIME and obis_ref only with P1_V_OBIS: otherwise they hold leftovers. */
 typedef struct p1_value {
     const char *raw; /* characters between the parentheses, unit (and its '*') removed */
     const char *unit;   /* unit as sent ("kWh", "m3", "kvar"), or NULL */
@@ -106,6 +138,7 @@ typedef struct p1_value {
     uint8_t unit_len;
     uint8_t flags;      /* P1_V_* */
     int8_t decimals;    /* number = mantissa / 10^decimals */
+    uint8_t unit_code;  /* P1_UNIT_*: unit classified (P1_UNIT_NONE without unit) */
     int64_t number;     /* mantissa, valid when flags & P1_V_NUMBER */
     p1_time time;       /* valid when flags & P1_V_TIME */
     p1_obis obis_ref;   /* valid when flags & P1_V_OBIS */
@@ -143,6 +176,9 @@ int p1_value_text(const p1_value *v, char *out, size_t cap);
  * MJ->GJ) when `normalise` is set. Returns 0 and sets *out, or -1 when not a number or on overflow.
  * *out is untouched on failure. */
 int p1_value_fixed(const p1_value *v, int scale, int normalise, int64_t *out);
+/* Classifies a unit string (ASCII case ignored) into a P1_UNIT_* code: P1_UNIT_NONE for NULL or
+ * an empty unit, P1_UNIT_OTHER for units not listed. */
+int p1_unit_code(const char *unit, size_t len);
 
 /* Seconds since 1970-01-01 UTC of a meter time. The meter's zone is Central European Time and
  * the EU summer-time rule decides the offset (pure arithmetic, no time-zone database): UTC+2 in
@@ -218,6 +254,12 @@ typedef struct p1_settings {
  * private and may change between versions. The struct holds no pointers into itself, so it may be
  * copied between telegrams. */
 #define P1_PARSER_PAD 8 /* spare bytes after each buffer: room for a line-end sentinel */
+#define P1_OBIS_CACHE 64 /* object lines whose OBIS text the parser remembers (private) */
+typedef struct p1_obis_seen {
+    uint64_t text[2], mask[2]; /* the OBIS code's bytes through its '(' as loaded, and which */
+    p1_obis obis;
+    uint8_t len;               /* 0: empty */
+} p1_obis_seen;
 typedef struct p1_parser {
     p1_settings settings;
     p1_callbacks cb;
@@ -251,6 +293,7 @@ typedef struct p1_parser {
     uint8_t res_err;       /* encrypted: result of the plaintext pass */
     uint8_t security;
     uint8_t system_title[8];
+    p1_obis_seen seen[P1_OBIS_CACHE]; /* by object index: last telegram's OBIS texts */
     uint8_t buf[P1_TELEGRAM_MAX + P1_PARSER_PAD];   /* the telegram, or the encrypted frame */
     uint8_t plain[P1_TELEGRAM_MAX + P1_PARSER_PAD]; /* decrypted telegram; else joined values */
     p1_object obj;         /* the object being collected, delivered through on_object */

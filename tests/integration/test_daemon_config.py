@@ -100,7 +100,7 @@ spec = tcp:[::1]:2001:reconnect_max=5s
         ("bad value", "[http]\nmax_connections = lots\n",
          ["bad.conf:2", "max_connections = 'lots'", "integer from 1 to 100000"]),
         ("out of bounds", "[relay]\nbuffer = 1\n", ["bad.conf:2", "buffer = '1'", "4096"]),
-        ("unknown section", "[mqtt]\nhost = x\n", ["bad.conf:1", "unknown section [mqtt]"]),
+        ("unknown section", "[mqtt-broker]\nhost = x\n", ["bad.conf:1", "unknown section [mqtt-broker]"]),
         ("key outside a section", "listen = 1\n", ["bad.conf:1", "outside a section"]),
         ("source without spec", "[source a]\ncrc = ignore\n", ["[source a] has no spec"]),
         ("duplicate source", "[source a]\nspec = sim\n[source a]\nspec = sim\n",

@@ -102,7 +102,7 @@ static void test_dst_days(void)
     const char *days[] = {"2025-03-30", "2025-10-26", "2025-06-01"};
     for (int k = 0; k < 3; k++) {
         int64_t a = T(days[k]), b = cost_day_next(a), sum = 0, n = 0;
-        cost_cursor c = {{0, 0}};
+        cost_cursor c = {{0, 0}, 0, 0, 0, 0};
         for (int64_t t = a; t < b; t += 900, n++) {
             cost_parts cp;
             cost_step(&p, &c, t, t + 900, e, &cp);
@@ -120,7 +120,7 @@ static void test_dst_days(void)
     cost_fixed_init(&g);
     cost_fixed_set(&g, "monthly", "5.03", NULL, 0);
     p.fixed = &g;
-    cost_cursor c = {{0, 0}};
+    cost_cursor c = {{0, 0}, 0, 0, 0, 0};
     for (int64_t t = a; t < b; t += 900) {
         cost_parts cp;
         cost_step(&p, &c, t, t + 900, e, &cp);
@@ -258,7 +258,7 @@ static void test_costs(void)
     cost_prices p = {0};
     p.fixed = f;
     p.nfixed = 2;
-    cost_cursor c = {{0, 0}};
+    cost_cursor c = {{0, 0}, 0, 0, 0, 0};
     cost_parts cp;
     int64_t e[STORE_E_COUNT];
     energy_none(e);

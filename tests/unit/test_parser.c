@@ -22,6 +22,7 @@ typedef struct rval {
     char raw[300];
     char unit[32];
     int has_unit;
+    unsigned unit_code;
     unsigned flags;
     int64_t number;
     int decimals;
@@ -126,9 +127,9 @@ static void on_object(void *u, const p1_object *o)
     for (unsigned i = 0; i < o->nvalues; i++) {
         const p1_value *v = &o->values[i];
 
-        dig(r, " V %u/%08x u=%u/%08x f=%02x n=%" PRId64 "/%d t=%u-%u-%u %u:%u:%u/%d/%u r=%u.%u.%u.%u.%u off=%" PRIu64 "\n",
+        dig(r, " V %u/%08x u=%u/%08x/%u f=%02x n=%" PRId64 "/%d t=%u-%u-%u %u:%u:%u/%d/%u r=%u.%u.%u.%u.%u off=%" PRIu64 "\n",
             v->raw_len, fnv(v->raw, v->raw_len), v->unit_len, fnv(v->unit, v->unit_len),
-            v->flags, v->number, v->decimals, v->time.year, v->time.month, v->time.day,
+            v->unit_code, v->flags, v->number, v->decimals, v->time.year, v->time.month, v->time.day,
             v->time.hour, v->time.minute, v->time.second, v->time.dst, v->time.valid,
             v->obis_ref.a, v->obis_ref.b, v->obis_ref.c, v->obis_ref.d, v->obis_ref.e, v->offset);
         if (ro && i < REC_VALS) {
@@ -137,6 +138,7 @@ static void on_object(void *u, const p1_object *o)
             cpy(rv->raw, sizeof rv->raw, v->raw, v->raw_len);
             cpy(rv->unit, sizeof rv->unit, v->unit, v->unit_len);
             rv->has_unit = v->unit != NULL;
+            rv->unit_code = v->unit_code;
             rv->flags = v->flags;
             rv->number = v->number;
             rv->decimals = v->decimals;
@@ -1037,6 +1039,133 @@ static void test_times(void)
     CHECK_EQ_INT(R.o[12].v[0].flags, P1_V_NUMBER | P1_V_HEX); /* month 00: not a time */
 }
 
+/* Units are classified once by the parser (case ignored), on every path that finds one. */
+static void test_unit_codes(void)
+{
+    objs("1-0:1.8.1(000123.456*kWh)\r\n1-0:1.8.2(5*Wh)\r\n1-0:1.7.0(1.5*KW)\r\n"
+         "1-0:21.7.0(300*W)\r\n1-0:3.8.0(1*VArh)\r\n1-0:3.8.1(1*kvarh)\r\n1-0:3.7.0(1*var)\r\n"
+         "1-0:9.7.0(1*VA)\r\n1-0:9.8.0(1*kVAh)\r\n0-1:24.2.1(000101000000W)(00012.345*m3)\r\n"
+         "0-1:24.2.3(1*dm3)\r\n0-2:24.2.1(1*GJ)\r\n0-2:24.2.3(1*MJ)\r\n1-0:31.7.0(0.48A)\r\n"
+         "1-0:14.7.0(50.0*Hz)\r\n1-0:99.97.0(1)(0-0:96.7.19)(230112091530W)(0000000240*s)\r\n"
+         "1-0:31.4.0(16*mA)\r\n1-0:32.7.0(230*V)\r\n1-0:33.7.0(1)\r\n1-0:1.8.0(1*kwhx)\r\n"
+         "1-0:2.8.0(1*%)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.o[0].v[0].unit_code, P1_UNIT_KWH);
+    CHECK_EQ_INT(R.o[1].v[0].unit_code, P1_UNIT_WH);
+    CHECK_EQ_INT(R.o[2].v[0].unit_code, P1_UNIT_KW);
+    CHECK_EQ_INT(R.o[3].v[0].unit_code, P1_UNIT_W);
+    CHECK_EQ_INT(R.o[4].v[0].unit_code, P1_UNIT_VARH);
+    CHECK_EQ_INT(R.o[5].v[0].unit_code, P1_UNIT_KVARH);
+    CHECK_EQ_INT(R.o[6].v[0].unit_code, P1_UNIT_VAR);
+    CHECK_EQ_INT(R.o[7].v[0].unit_code, P1_UNIT_VA);
+    CHECK_EQ_INT(R.o[8].v[0].unit_code, P1_UNIT_KVAH);
+    CHECK_EQ_INT(R.o[9].v[0].unit_code, P1_UNIT_NONE);
+    CHECK_EQ_INT(R.o[9].v[1].unit_code, P1_UNIT_M3);
+    CHECK_EQ_INT(R.o[10].v[0].unit_code, P1_UNIT_DM3);
+    CHECK_EQ_INT(R.o[11].v[0].unit_code, P1_UNIT_GJ);
+    CHECK_EQ_INT(R.o[12].v[0].unit_code, P1_UNIT_MJ);
+    CHECK_EQ_INT(R.o[13].v[0].unit_code, P1_UNIT_A); /* glued */
+    CHECK_EQ_INT(R.o[14].v[0].unit_code, P1_UNIT_HZ);
+    CHECK_EQ_INT(R.o[15].v[0].unit_code, P1_UNIT_NONE);
+    CHECK_EQ_INT(R.o[15].v[3].unit_code, P1_UNIT_S);
+    CHECK_EQ_INT(R.o[16].v[0].unit_code, P1_UNIT_OTHER);
+    CHECK_EQ_INT(R.o[17].v[0].unit_code, P1_UNIT_V);
+    CHECK_EQ_INT(R.o[18].v[0].unit_code, P1_UNIT_NONE);
+    CHECK_EQ_INT(R.o[19].v[0].unit_code, P1_UNIT_OTHER);
+    CHECK_EQ_INT(R.o[20].v[0].unit_code, P1_UNIT_OTHER);
+    /* the general path (a value joined across lines) classifies too */
+    objs("0-1:24.3.0(090101000000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(00001.234*m3)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.o[0].v[6].unit_code, P1_UNIT_M3);
+}
+
+/* The parser remembers each object's OBIS text from the previous telegram: a different object
+ * at the same place, one whose text extends the remembered one, the F group and the ':' forms
+ * must all parse as if nothing was remembered. */
+static void test_obis_memory(void)
+{
+    static const char *const bodies[] = {
+        "1-0:1.8.1(1*kWh)\r\n1-0:1.8.2(2*kWh)\r\n0-0:96.1.1(4142)\r\n",
+        "1-0:1.8.1(3*kWh)\r\n1-0:1.8.2(4*kWh)\r\n0-0:96.1.1(4142)\r\n",
+        "1-0:1.8.10(5*kWh)\r\n1-0:1.8.2.255(6*kWh)\r\n0-0:96.1.1(4142)\r\n",
+        "1-0:1.8.1(7*kWh)\r\n1-0:1:8:2(8*kWh)\r\n1-0:1.8.2(9*kWh)\r\n",
+        "1-0:21.7.0(1*kW)\r\n1-0:1.8.2*255(2*kWh)\r\n0-0:96.1.1(4142)\r\n",
+    };
+    static char all[4096];
+    char body[512], tel[600];
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+        snprintf(body, sizeof body, "/XYZ5\\TEST\r\n\r\n%s", bodies[i]);
+        tg(tel, sizeof tel, body);
+        memcpy(all + n, tel, strlen(tel));
+        n += strlen(tel);
+    }
+    decode_x(all, n, NULL, 1);
+    CHECK_EQ_INT(R.nt, 5);
+    for (int t = 0; t < R.nt; t++)
+        CHECK_EQ_INT(R.t[t].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.no, 15);
+    CHECK_EQ_INT(R.o[6].obis.e, 10);
+    CHECK_EQ_INT(R.o[6].v[0].number, 5);
+    CHECK_EQ_INT(R.o[7].obis.e, 2);
+    CHECK_EQ_INT(R.o[7].obis.f, 255);
+    CHECK_EQ_INT(R.o[7].v[0].number, 6);
+    CHECK_EQ_INT(R.o[9].obis.e, 1);
+    CHECK_EQ_INT(R.o[9].obis.f, 255);
+    CHECK_EQ_INT(R.o[10].obis.c, 1);
+    CHECK_EQ_INT(R.o[10].obis.d, 8);
+    CHECK_EQ_INT(R.o[10].obis.e, 2);
+    CHECK_EQ_INT(R.o[10].v[0].number, 8);
+    CHECK_EQ_INT(R.o[11].v[0].number, 9);
+    CHECK_EQ_INT(R.o[12].obis.c, 21);
+    CHECK_EQ_INT(R.o[13].obis.e, 2);
+    CHECK_EQ_INT(R.o[13].obis.f, 255);
+    CHECK_EQ_INT(R.o[14].obis.c, 96);
+    CHECK_EQ_INT(R.o[14].v[0].flags, P1_V_NUMBER | P1_V_HEX);
+}
+
+/* Hex runs take a word-at-a-time path: every length around the word size, a non-hex byte at
+ * every place, and the digit runs that are numbers or glued units still parse as before. */
+static void test_hex_runs(void)
+{
+    static char lines[8192];
+    const char *hex = "0123456789BCDEFbcdef0123456789BCDEF0123"; /* no lone glued unit A */
+    size_t n = 0;
+    int k = 0;
+
+    for (int len = 1; len <= 34; len++) {
+        n += (size_t)snprintf(lines + n, sizeof lines - n, "0-0:96.1.%d(4%.*s)\r\n", len % 250,
+                              len - 1, hex + 3);
+        n += (size_t)snprintf(lines + n, sizeof lines - n, "0-0:96.13.%d(F%.*sG)\r\n",
+                              len % 250, len - 1, hex + 5);
+    }
+    objs(lines);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    for (int len = 1; len <= 34; len++, k += 2) {
+        CHECK_EQ_INT(strlen(R.o[k].v[0].raw), len);
+        CHECK_EQ_INT(R.o[k].v[0].flags & P1_V_HEX, (len & 1) ? 0 : P1_V_HEX);
+        CHECK_EQ_INT(strlen(R.o[k + 1].v[0].raw), len + 1);
+        CHECK_EQ_INT(R.o[k + 1].v[0].flags & P1_V_HEX, 0); /* the G */
+    }
+    objs("0-0:96.1.1(12345678901234567890123456789012345678)\r\n0-0:96.1.2(1234567890123456789)\r\n"
+         "0-0:96.1.3(48A)\r\n0-0:96.1.4(12345678901234567890123A)\r\n0-0:96.1.5(4A)\r\n"
+         "0-0:96.1.6(0A1B)\r\n0-0:96.1.7(A1)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_NUMBER_OVERFLOW); /* 22 digits with a glued 'A' */
+    objs("0-0:96.1.1(12345678901234567890123456789012345678)\r\n0-0:96.1.2(1234567890123456789)\r\n"
+         "0-0:96.1.3(48A)\r\n0-0:96.1.5(4A)\r\n0-0:96.1.6(0A1B)\r\n0-0:96.1.7(A1)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.o[0].v[0].flags, P1_V_HEX);
+    CHECK_EQ_INT(R.o[1].v[0].flags, P1_V_NUMBER);
+    CHECK_EQ_INT(R.o[1].v[0].number, 1234567890123456789LL);
+    CHECK_EQ_INT(R.o[2].v[0].flags, P1_V_NUMBER | P1_V_UNIT);
+    CHECK_EQ_STR(R.o[2].v[0].unit, "A");
+    CHECK_EQ_INT(R.o[3].v[0].flags, P1_V_NUMBER | P1_V_UNIT);
+    CHECK_EQ_INT(R.o[4].v[0].flags, P1_V_HEX);
+    CHECK_EQ_STR(R.o[4].v[0].raw, "0A1B");
+    CHECK_EQ_INT(R.o[5].v[0].flags, P1_V_HEX);
+}
+
 static void test_text_values(void)
 {
     objs("0-0:96.13.0()\r\n0-0:96.13.1(3031203631203831)\r\n0-0:96.13.0(303132ab)\r\n"
@@ -1222,6 +1351,9 @@ int main(void)
     RUN(test_number_limits);
     RUN(test_times);
     RUN(test_text_values);
+    RUN(test_unit_codes);
+    RUN(test_obis_memory);
+    RUN(test_hex_runs);
     RUN(test_obis_forms);
     RUN(test_bad_lines);
     RUN(test_multi_line_objects);

@@ -703,6 +703,37 @@ static void test_migrations(void)
     store_close(s);
 }
 
+static int meter_info(void *u, const store_meter_info *m)
+{
+    store_meter_info *out = u;
+    if (!strcmp(m->name, "home"))
+        *out = *m;
+    return 0;
+}
+
+static void test_meters(void)
+{
+    store *s = open_db(fresh_db());
+    house h;
+    house_init(&h, T_2024_01_15_2000_LOCAL);
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 100; i++) {
+        house_step(&h, 7);
+        add(s, "home", &h.d, 0);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    store_meter_info mi;
+    memset(&mi, 0, sizeof mi);
+    CHECK_EQ_INT(store_meters(s, meter_info, &mi), 0);
+    CHECK_EQ_STR(mi.name, "home");
+    CHECK_EQ_INT(mi.last, h.d.ts);
+    CHECK_EQ_INT(mi.raw_first, T_2024_01_15_2000_LOCAL);
+    CHECK(mi.first > 0 && mi.first <= T_2024_01_15_2000_LOCAL);
+    CHECK_EQ_INT(store_series_count(s, "home", T_2024_01_15_2000_LOCAL, h.d.ts + 1, STORE_STEP_1M),
+                 (h.d.ts + 1 - T_2024_01_15_2000_LOCAL + 59) / 60);
+    store_close(s);
+}
+
 static void test_import_marks(void)
 {
     store *s = open_db(fresh_db());
@@ -736,6 +767,7 @@ int main(void)
     RUN(test_retention);
     RUN(test_migrations);
     RUN(test_import_marks);
+    RUN(test_meters);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (!getenv("KEEP") && system(cmd) != 0)

@@ -94,6 +94,113 @@ static void test_text(void)
     CHECK_EQ_INT(p1_value_text(NULL, out, sizeof out), -1);
 }
 
+/* Reference decoder for test_text_every_length: one byte at a time, the rules of p1.h. */
+static int ref_text(const char *s, size_t len, char *out)
+{
+    if (len == 0 || (len & 1))
+        return -1;
+    for (size_t i = 0; i < len / 2; i++) {
+        int b = 0;
+        for (int j = 0; j < 2; j++) {
+            char c = s[2 * i + (size_t)j];
+            int h = c >= '0' && c <= '9' ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
+            if (h < 0)
+                return -1;
+            b = b << 4 | h;
+        }
+        if (b < 0x20 || b == 0x7F)
+            return -1;
+        out[i] = (char)b;
+    }
+    out[len / 2] = '\0';
+    return (int)(len / 2);
+}
+
+/* p1_value_text decodes 16 characters at a step where the host allows (SSE2), then 8, then 2:
+ * every length up to past two steps, with one bad character or decoded byte at every place. */
+static void test_text_every_length(void)
+{
+    static const char bad[][3] = {"G", "g", "/", ":", "@", "`", "\x80", "\xff", " "};
+    static const char badbyte[][3] = {"00", "1F", "7F", "0A"};
+    char raw[80], out[64], ref[64];
+    int mismatches = 0;
+
+    for (size_t len = 2; len <= 72; len += 2) {
+        for (size_t i = 0; i < len; i += 2) {
+            raw[i] = "4567"[i % 4];
+            raw[i + 1] = "1A3f"[(i / 2) % 4];
+        }
+        p1_value v = mkv("", NULL);
+        v.raw = raw;
+        v.raw_len = (uint16_t)len;
+        int n = p1_value_text(&v, out, sizeof out), rn = ref_text(raw, len, ref);
+        mismatches += n != rn || (n >= 0 && strcmp(out, ref) != 0);
+        for (size_t at = 0; at < len; at++) {
+            for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+                char keep = raw[at];
+                raw[at] = bad[b][0];
+                memset(out, 'x', sizeof out);
+                n = p1_value_text(&v, out, sizeof out);
+                mismatches += n != -1 || out[0] != 'x'; /* out untouched on failure */
+                raw[at] = keep;
+            }
+        }
+        for (size_t at = 0; at + 1 < len; at += 2) {
+            for (size_t b = 0; b < sizeof badbyte / sizeof badbyte[0]; b++) {
+                char k0 = raw[at], k1 = raw[at + 1];
+                raw[at] = badbyte[b][0];
+                raw[at + 1] = badbyte[b][1];
+                mismatches += p1_value_text(&v, out, sizeof out) != -1;
+                raw[at] = k0;
+                raw[at + 1] = k1;
+            }
+            /* bytes >= 0x80 are text (Latin-1, UTF-8) */
+            char k0 = raw[at], k1 = raw[at + 1];
+            raw[at] = 'C';
+            raw[at + 1] = '3';
+            n = p1_value_text(&v, out, sizeof out);
+            rn = ref_text(raw, len, ref);
+            mismatches += n != rn || (n >= 0 && strcmp(out, ref) != 0);
+            raw[at] = k0;
+            raw[at + 1] = k1;
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
+/* The unit code the parser sets decides the normalisation; 0 (a value built by hand) falls back
+ * to the unit string. */
+static void test_unit_code(void)
+{
+    static const struct {
+        const char *u;
+        int code;
+    } units[] = {
+        {"kWh", P1_UNIT_KWH}, {"KWH", P1_UNIT_KWH}, {"Wh", P1_UNIT_WH},     {"kW", P1_UNIT_KW},
+        {"W", P1_UNIT_W},     {"kvarh", P1_UNIT_KVARH}, {"VArh", P1_UNIT_VARH}, {"kvar", P1_UNIT_KVAR},
+        {"VAr", P1_UNIT_VAR}, {"kVAh", P1_UNIT_KVAH}, {"VAh", P1_UNIT_VAH}, {"kVA", P1_UNIT_KVA},
+        {"VA", P1_UNIT_VA},   {"V", P1_UNIT_V},       {"A", P1_UNIT_A},     {"Hz", P1_UNIT_HZ},
+        {"m3", P1_UNIT_M3},   {"dm3", P1_UNIT_DM3},   {"GJ", P1_UNIT_GJ},   {"MJ", P1_UNIT_MJ},
+        {"s", P1_UNIT_S},     {"mA", P1_UNIT_OTHER},  {"%", P1_UNIT_OTHER}, {"m\x13", P1_UNIT_OTHER},
+        {"kvarhh", P1_UNIT_OTHER}, {"", P1_UNIT_NONE},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        CHECK_EQ_INT(p1_unit_code(units[i].u, strlen(units[i].u)), units[i].code);
+        /* with the code or without it, the same fixed-point result */
+        p1_value v = mkn(1234567, 3, units[i].u[0] ? units[i].u : NULL);
+        int64_t a = 0, b = 0;
+        int ra = p1_value_fixed(&v, 6, 1, &a);
+        v.unit_code = (uint8_t)units[i].code;
+        int rb = p1_value_fixed(&v, 6, 1, &b);
+        CHECK_EQ_INT(ra, rb);
+        CHECK_EQ_INT(a, b);
+    }
+    CHECK_EQ_INT(p1_unit_code(NULL, 3), P1_UNIT_NONE);
+}
+
 static void test_fixed_basic(void)
 {
     int64_t x = 42;
@@ -364,6 +471,8 @@ static void test_obis_format(void)
 int main(void)
 {
     RUN(test_text);
+    RUN(test_text_every_length);
+    RUN(test_unit_code);
     RUN(test_fixed_basic);
     RUN(test_fixed_rounding);
     RUN(test_fixed_units);

@@ -1,0 +1,495 @@
+/* pub_influx.c: the InfluxDB publisher: outbox batches as line protocol, one request in flight,
+ * acknowledged on 204, retried with backoff on 5xx and network errors, parked on other 4xx. */
+#define _GNU_SOURCE
+#include "pub_influx.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "curl_loop.h"
+#include "log.h"
+#include "pub_payload.h"
+
+#define PI_NAME_MAX     64 /* store_meter_info.name */
+#define PI_BODY_INITIAL (64 << 10)
+
+/* The points of one meter in the request being sent. */
+typedef struct pi_part {
+    char name[PI_NAME_MAX];
+    int64_t last_ts;
+    uint64_t points;
+} pi_part;
+
+typedef struct pub_influx {
+    pub face;
+    loop *l;
+    store *s;
+    outbox *ob;
+    pub_influx_options o;
+    curl_loop *cl;
+    CURL *easy;
+    struct curl_slist *headers;
+    char url[3 * PUB_INFLUX_STR_MAX + 64];
+    loop_timer *timer;
+    int busy; /* a request is in flight */
+    char *body;
+    size_t len, cap;
+    char reply[PUB_INFLUX_REPLY_MAX];
+    size_t reply_len;
+    pi_part *parts;
+    size_t nparts, capparts;
+    char (*names)[PI_NAME_MAX]; /* meters of the store, refreshed every batch */
+    size_t nnames, capnames;
+    size_t next_meter; /* round-robin start, so one meter's backlog cannot starve others */
+    store_point *pts;
+    int batch; /* lines per request; halved on 413 */
+    int64_t backoff_ms;
+    int failing; /* the current outage was logged */
+    pub_status st;
+} pub_influx;
+
+int pub_influx_options_from_config(const config *c, pub_influx_options *o)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->url, sizeof o->url, "%s", c->influx_url);
+    snprintf(o->database, sizeof o->database, "%s", c->influx_database);
+    snprintf(o->bucket, sizeof o->bucket, "%s", c->influx_bucket);
+    snprintf(o->org, sizeof o->org, "%s", c->influx_org);
+    snprintf(o->username, sizeof o->username, "%s", c->influx_username);
+    snprintf(o->password, sizeof o->password, "%s", c->influx_password);
+    snprintf(o->password_file, sizeof o->password_file, "%s", c->influx_password_file);
+    snprintf(o->token, sizeof o->token, "%s", c->influx_token);
+    snprintf(o->token_file, sizeof o->token_file, "%s", c->influx_token_file);
+    snprintf(o->measurement, sizeof o->measurement, "%s", c->influx_measurement);
+    o->rate = c->influx_rate == 1   ? OUTBOX_INTERVAL
+              : c->influx_rate == 2 ? OUTBOX_MINUTE
+                                    : OUTBOX_EVERY;
+    o->interval_s = c->influx_interval / 1000;
+    o->batch = (int)c->influx_batch;
+    o->timeout_ms = c->influx_timeout;
+    return c->influx_enabled && c->influx_url[0];
+}
+
+static void set_error(pub_influx *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(pub_influx *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->st.last_error, sizeof p->st.last_error, fmt, ap);
+    va_end(ap);
+}
+
+static void retry_later(pub_influx *p, int64_t ms)
+{
+    /* Up to a quarter of jitter so many sites do not retry in lockstep. */
+    int64_t jitter = ms / 4 > 0 ? (int64_t)(random() % (ms / 4 + 1)) : 0;
+    p->st.retry_in_ms = ms + jitter;
+    loop_timer_arm(p->timer, ms + jitter);
+}
+
+static void backoff(pub_influx *p)
+{
+    p->st.state = PUB_RETRYING;
+    p->backoff_ms =
+        p->backoff_ms < PUB_INFLUX_BACKOFF_MIN_MS ? PUB_INFLUX_BACKOFF_MIN_MS : p->backoff_ms * 2;
+    if (p->backoff_ms > PUB_INFLUX_BACKOFF_MAX_MS)
+        p->backoff_ms = PUB_INFLUX_BACKOFF_MAX_MS;
+    retry_later(p, p->backoff_ms);
+}
+
+static int meter_cb(void *user, const store_meter_info *m)
+{
+    pub_influx *p = user;
+    if (p->nnames == p->capnames) {
+        size_t cap = p->capnames ? p->capnames * 2 : 16;
+        void *n = realloc(p->names, cap * sizeof *p->names);
+        if (!n)
+            return -ENOMEM;
+        p->names = n;
+        p->capnames = cap;
+    }
+    snprintf(p->names[p->nnames++], PI_NAME_MAX, "%s", m->name);
+    return 0;
+}
+
+/* Appends a point's line, growing the body up to PUB_INFLUX_BODY_MAX. 1 added, 0 nothing to
+ * send (a gap), -1 full. */
+static int append_line(pub_influx *p, const char *meter_name, const store_point *pt)
+{
+    for (;;) {
+        int rc = pub_payload_influx(p->body, p->cap, &p->len, p->o.measurement, meter_name, pt);
+        if (rc >= 0)
+            return rc;
+        if (p->cap >= PUB_INFLUX_BODY_MAX)
+            return -1;
+        size_t cap = p->cap * 2 > PUB_INFLUX_BODY_MAX ? PUB_INFLUX_BODY_MAX : p->cap * 2;
+        char *n = realloc(p->body, cap);
+        if (!n)
+            return -1;
+        p->body = n;
+        p->cap = cap;
+    }
+}
+
+static void ack_parts(pub_influx *p)
+{
+    for (size_t i = 0; i < p->nparts; i++) {
+        int rc = outbox_ack(p->ob, p->parts[i].name, p->parts[i].last_ts);
+        if (rc < 0) {
+            log_warn("influxdb: %s: cannot record the delivery: %s", p->parts[i].name,
+                     strerror(-rc));
+            continue;
+        }
+        p->st.delivered += p->parts[i].points;
+    }
+    p->nparts = 0;
+}
+
+/* Fills the body with up to `batch` lines from the meters' outboxes. Returns the lines. */
+static int build_batch(pub_influx *p)
+{
+    p->len = 0;
+    p->nparts = 0;
+    p->nnames = 0;
+    if (store_meters(p->s, meter_cb, p) < 0)
+        return 0;
+    int lines = 0;
+    for (size_t k = 0; k < p->nnames && lines < p->batch; k++) {
+        const char *name = p->names[(p->next_meter + k) % p->nnames];
+        size_t max = (size_t)(p->batch - lines);
+        if (max > OUTBOX_BATCH_MAX)
+            max = OUTBOX_BATCH_MAX;
+        int n = outbox_fetch(p->ob, name, p->pts, max);
+        if (n <= 0)
+            continue;
+        if (p->nparts == p->capparts) {
+            size_t cap = p->capparts ? p->capparts * 2 : 16;
+            pi_part *np = realloc(p->parts, cap * sizeof *np);
+            if (!np)
+                break;
+            p->parts = np;
+            p->capparts = cap;
+        }
+        pi_part *part = &p->parts[p->nparts];
+        int taken = 0;
+        for (int i = 0; i < n; i++) {
+            int rc = append_line(p, name, &p->pts[i]);
+            if (rc < 0)
+                break;
+            lines += rc;
+            taken++;
+        }
+        if (taken == 0)
+            break;
+        snprintf(part->name, sizeof part->name, "%s", name);
+        part->last_ts = p->pts[taken - 1].ts;
+        part->points = (uint64_t)taken;
+        p->nparts++;
+        if (taken < n)
+            break; /* the body is full */
+    }
+    if (p->nnames)
+        p->next_meter = (p->next_meter + 1) % p->nnames;
+    return lines;
+}
+
+static void on_done(void *user, CURL *easy, CURLcode result);
+
+static void on_timer(void *user)
+{
+    pub_influx *p = user;
+    if (p->busy)
+        return;
+    p->st.retry_in_ms = 0;
+    int lines = build_batch(p);
+    if (p->nparts == 0) {
+        if (p->st.state != PUB_AUTH_FAILED)
+            p->st.state = PUB_IDLE;
+        loop_timer_arm(p->timer, PUB_INFLUX_POLL_MS);
+        return;
+    }
+    if (lines == 0) { /* only gaps: nothing to write, just move on */
+        ack_parts(p);
+        loop_timer_arm(p->timer, 0);
+        return;
+    }
+    p->reply_len = 0;
+    p->reply[0] = '\0';
+    curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, p->body);
+    curl_easy_setopt(p->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->len);
+    if (curl_loop_add(p->cl, p->easy, on_done, p) < 0) {
+        set_error(p, "cannot start a request");
+        backoff(p);
+        return;
+    }
+    p->busy = 1;
+    p->st.requests++;
+    if (p->st.state != PUB_AUTH_FAILED)
+        p->st.state = PUB_SENDING;
+}
+
+/* One line of the reply for the log: InfluxDB answers {"error":"..."}. */
+static const char *reply_text(pub_influx *p)
+{
+    for (size_t i = 0; i < p->reply_len; i++)
+        if (p->reply[i] == '\n' || p->reply[i] == '\r' || (unsigned char)p->reply[i] < 0x20)
+            p->reply[i] = ' ';
+    if (p->reply_len > 200)
+        p->reply[200] = '\0';
+    return p->reply_len ? p->reply : "(empty reply)";
+}
+
+static void on_done(void *user, CURL *easy, CURLcode result)
+{
+    pub_influx *p = user;
+    long status = 0;
+    p->busy = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    if (result == CURLE_OK && status == 204) {
+        if (p->failing)
+            log_info("influxdb: writing again");
+        p->failing = 0;
+        p->backoff_ms = 0;
+        p->st.state = PUB_SENDING;
+        p->st.last_error[0] = '\0';
+        p->st.last_ok_ms = loop_wall_ms();
+        ack_parts(p);
+        loop_timer_arm(p->timer, 0);
+        return;
+    }
+    p->st.failures++;
+    if (result != CURLE_OK) {
+        set_error(p, "%s", curl_easy_strerror(result));
+        if (!p->failing)
+            log_warn("influxdb: write to %s failed: %s; retrying with backoff, nothing is lost",
+                     p->o.url, curl_easy_strerror(result));
+        p->failing = 1;
+        backoff(p);
+        return;
+    }
+    const char *why = reply_text(p);
+    set_error(p, "HTTP %ld: %.200s", status, why);
+    if (status == 401 || status == 403 || status == 404) {
+        /* Credentials or the database/bucket are wrong: an operator must act; no retry storm. */
+        if (p->st.state != PUB_AUTH_FAILED)
+            log_error("influxdb: %s refused the write (HTTP %ld: %s); retrying every %d min, "
+                      "nothing is lost meanwhile",
+                      p->o.url, status, why, PUB_INFLUX_AUTH_BACKOFF_MS / 60000);
+        p->st.state = PUB_AUTH_FAILED;
+        p->failing = 1;
+        retry_later(p, PUB_INFLUX_AUTH_BACKOFF_MS);
+        return;
+    }
+    if (status >= 500 || status == 429 || status == 408 || (status >= 200 && status < 300)) {
+        /* A 2xx other than 204 is no InfluxDB reply (a proxy's page): not delivered. */
+        if (!p->failing)
+            log_warn("influxdb: write to %s failed (HTTP %ld: %s); retrying with backoff", p->o.url,
+                     status, why);
+        p->failing = 1;
+        backoff(p);
+        return;
+    }
+    if (status == 413 && p->batch > 1) {
+        p->batch /= 2;
+        log_warn("influxdb: request too large; batches of %d lines from now on", p->batch);
+        loop_timer_arm(p->timer, 0);
+        return;
+    }
+    /* Any other 4xx: InfluxDB refuses these points for good (bad line, type conflict). */
+    char reason[PUB_ERR_MAX];
+    snprintf(reason, sizeof reason, "HTTP %ld: %.200s", status, why);
+    for (size_t i = 0; i < p->nparts; i++) {
+        log_warn("influxdb: %s: %" PRIu64 " points up to %" PRId64 " refused (%s); parked",
+                 p->parts[i].name, p->parts[i].points, p->parts[i].last_ts, reason);
+        if (outbox_park(p->ob, p->parts[i].name, p->parts[i].last_ts, reason) == 0)
+            p->st.parked += p->parts[i].points;
+    }
+    p->nparts = 0;
+    loop_timer_arm(p->timer, 0);
+}
+
+static size_t on_reply(char *data, size_t size, size_t n, void *user)
+{
+    pub_influx *p = user;
+    size_t len = size * n, room = sizeof p->reply - 1 - p->reply_len;
+    size_t take = len < room ? len : room;
+    memcpy(p->reply + p->reply_len, data, take);
+    p->reply_len += take;
+    p->reply[p->reply_len] = '\0';
+    return len; /* the rest is dropped, never an error */
+}
+
+static int influx_lag(void *impl, const char *meter_name, outbox_lag *out)
+{
+    pub_influx *p = impl;
+    return outbox_lag_get(p->ob, meter_name, out);
+}
+
+static void influx_status(void *impl, pub_status *out)
+{
+    pub_influx *p = impl;
+    *out = p->st;
+}
+
+static void influx_free(void *impl)
+{
+    pub_influx *p = impl;
+    if (!p)
+        return;
+    if (p->cl && p->easy)
+        curl_loop_remove(p->cl, p->easy);
+    curl_loop_free(p->cl);
+    if (p->easy)
+        curl_easy_cleanup(p->easy);
+    curl_slist_free_all(p->headers);
+    loop_timer_del(p->timer);
+    outbox_free(p->ob);
+    free(p->body);
+    free(p->parts);
+    free(p->names);
+    free(p->pts);
+    free(p);
+}
+
+static int read_secret(const char *key, const char *path, char *out, size_t cap, char *err,
+                       size_t errcap)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errcap, "influxdb: %s %s: %s", key, path, strerror(errno));
+        return -1;
+    }
+    char line[PUB_INFLUX_STR_MAX + 2];
+    int ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    size_t n = ok ? strcspn(line, "\r\n") : 0;
+    if (!ok || n == 0 || n >= cap) {
+        snprintf(err, errcap, "influxdb: %s %s: %s", key, path,
+                 ok && n ? "first line too long" : "empty");
+        return -1;
+    }
+    memcpy(out, line, n);
+    out[n] = '\0';
+    return 0;
+}
+
+static int build_url(pub_influx *p, char *err, size_t cap)
+{
+    char base[PUB_INFLUX_STR_MAX];
+    snprintf(base, sizeof base, "%s", p->o.url);
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        base[--bl] = '\0';
+    if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
+        snprintf(err, cap, "influxdb: url '%s': expected http://HOST:PORT or https://...",
+                 p->o.url);
+        return -1;
+    }
+    int n;
+    if (p->o.database[0]) {
+        char *db = curl_easy_escape(p->easy, p->o.database, 0);
+        n = db ? snprintf(p->url, sizeof p->url, "%s/write?db=%s&precision=s", base, db) : -1;
+        curl_free(db);
+    } else {
+        char *org = curl_easy_escape(p->easy, p->o.org, 0);
+        char *bucket = curl_easy_escape(p->easy, p->o.bucket, 0);
+        n = org && bucket
+                ? snprintf(p->url, sizeof p->url, "%s/api/v2/write?org=%s&bucket=%s&precision=s",
+                           base, org, bucket)
+                : -1;
+        curl_free(org);
+        curl_free(bucket);
+    }
+    if (n < 0 || (size_t)n >= sizeof p->url) {
+        snprintf(err, cap, "influxdb: url too long");
+        return -1;
+    }
+    return 0;
+}
+
+pub *pub_influx_new(loop *l, store *s, const pub_influx_options *o, char *err, size_t cap)
+{
+    pub_influx *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, cap, "influxdb: out of memory");
+        return NULL;
+    }
+    p->l = l;
+    p->s = s;
+    p->o = *o;
+    p->face.name = "influxdb";
+    p->face.impl = p;
+    p->face.lag = influx_lag;
+    p->face.status = influx_status;
+    p->face.free = influx_free;
+    p->batch = o->batch > 0 ? o->batch : 5000;
+    if (!p->o.measurement[0])
+        snprintf(p->o.measurement, sizeof p->o.measurement, "p1");
+    if (!p->o.database[0] && !(p->o.bucket[0] && p->o.org[0])) {
+        snprintf(err, cap, "influxdb: expected database (1.x) or bucket and org (2.x)");
+        goto fail;
+    }
+    if (p->o.password_file[0] && read_secret("password_file", p->o.password_file, p->o.password,
+                                             sizeof p->o.password, err, cap) < 0)
+        goto fail;
+    if (p->o.token_file[0] &&
+        read_secret("token_file", p->o.token_file, p->o.token, sizeof p->o.token, err, cap) < 0)
+        goto fail;
+    p->cl = curl_loop_new(l);
+    p->easy = p->cl ? curl_easy_init() : NULL;
+    p->timer = loop_timer_new(l, on_timer, p);
+    p->pts = calloc(OUTBOX_BATCH_MAX, sizeof *p->pts);
+    p->body = malloc(PI_BODY_INITIAL);
+    p->cap = PI_BODY_INITIAL;
+    if (!p->cl || !p->easy || !p->timer || !p->pts || !p->body) {
+        snprintf(err, cap, "influxdb: out of memory");
+        goto fail;
+    }
+    if (build_url(p, err, cap) < 0)
+        goto fail;
+    char auth[PUB_INFLUX_STR_MAX + 32];
+    p->headers = curl_slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
+    p->headers = p->headers ? curl_slist_append(p->headers, "Expect:") : NULL;
+    if (p->headers && !p->o.database[0] && p->o.token[0]) {
+        snprintf(auth, sizeof auth, "Authorization: Token %s", p->o.token);
+        p->headers = curl_slist_append(p->headers, auth);
+    }
+    if (!p->headers) {
+        snprintf(err, cap, "influxdb: out of memory");
+        goto fail;
+    }
+    curl_easy_setopt(p->easy, CURLOPT_URL, p->url);
+    curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, p->headers);
+    curl_easy_setopt(p->easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(p->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)p->o.timeout_ms);
+    curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(p->o.timeout_ms < 10000 ? p->o.timeout_ms : 10000));
+    curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, on_reply);
+    curl_easy_setopt(p->easy, CURLOPT_WRITEDATA, p);
+    curl_easy_setopt(p->easy, CURLOPT_USERAGENT, "p1d/" P1_VERSION);
+    if (p->o.database[0] && p->o.username[0]) {
+        curl_easy_setopt(p->easy, CURLOPT_USERNAME, p->o.username);
+        curl_easy_setopt(p->easy, CURLOPT_PASSWORD, p->o.password);
+    }
+    char why[STORE_ERR_MAX];
+    p->ob = outbox_new(s, "influxdb", o->rate, o->interval_s, 0, why, sizeof why);
+    if (!p->ob) {
+        snprintf(err, cap, "influxdb: outbox: %s", why);
+        goto fail;
+    }
+    p->st.state = PUB_IDLE;
+    log_info("influxdb: writing to %s (%s %s), measurement %s", p->o.url,
+             p->o.database[0] ? "database" : "bucket",
+             p->o.database[0] ? p->o.database : p->o.bucket, p->o.measurement);
+    loop_timer_arm(p->timer, 0);
+    return &p->face;
+fail:
+    influx_free(p);
+    return NULL;
+}

@@ -1,0 +1,532 @@
+#!/usr/bin/env python3
+"""test_pub_azure.py: p1d's Azure Table publisher against a real Azurite on 127.0.0.1: a day of
+readings lands as one entity each with the store's values, an emulator restart and a p1d kill -9
+lose and duplicate nothing, a wrong key gives one error and no retry storm, and hostile replies
+never mark readings delivered."""
+import base64
+import email.utils
+import hashlib
+import hmac
+import http.client
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from datetime import datetime
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+P1D = os.path.join(ROOT, "build", "p1d")
+P1 = os.path.join(ROOT, "build", "p1")
+AZURITE = os.path.join(ROOT, "tests", "azurite", "node_modules", ".bin", "azurite-table")
+ACCOUNT = "devstoreaccount1"
+KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+DAY_START = 1738281600  # 2025-01-31T00:00:00Z
+
+passed = failed = 0
+RUNNING = []  # every p1d started, stopped at the end whatever happened
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print("ok   " + name)
+    else:
+        failed += 1
+        print("FAIL " + name + (": " + str(detail)[:600] if detail else ""))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_until(fn, timeout, step=0.2):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    return fn()
+
+
+def wait_port(port, timeout=20):
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+    return wait_until(up, timeout)
+
+
+class Azurite:
+    """azurite-table on 127.0.0.1:port, in memory or persisted in `location`."""
+
+    def __init__(self, tmp, port, location=None):
+        self.port, self.location, self.tmp, self.proc = port, location, tmp, None
+
+    def start(self):
+        args = [AZURITE, "--tableHost", "127.0.0.1", "--tablePort", str(self.port),
+                "--disableTelemetry", "--skipApiVersionCheck"]
+        args += ["--location", self.location] if self.location else ["--inMemoryPersistence"]
+        self.log = open(os.path.join(self.tmp, "azurite-%d.log" % self.port), "ab")
+        self.proc = subprocess.Popen(args, cwd=self.tmp, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        if not wait_port(self.port):
+            raise RuntimeError("azurite did not start on port %d" % self.port)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)  # graceful: Azurite saves its database
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.proc = None
+
+
+def sign(method, path, ctype=""):
+    date = email.utils.formatdate(usegmt=True)
+    sts = "%s\n\n%s\n%s\n/%s%s" % (method, ctype, date, ACCOUNT, path)
+    sig = base64.b64encode(hmac.new(base64.b64decode(KEY), sts.encode(), hashlib.sha256).digest())
+    return {"x-ms-date": date, "x-ms-version": "2019-02-02", "DataServiceVersion": "3.0",
+            "Accept": "application/json;odata=nometadata",
+            "Authorization": "SharedKey %s:%s" % (ACCOUNT, sig.decode())}
+
+
+def query(port, table):
+    """Every entity of the table (follows continuation tokens); [] when the table is missing."""
+    out, cont = [], {}
+    while True:
+        path = "/%s/%s()" % (ACCOUNT, table)
+        url = path + ("?" + urllib.parse.urlencode(cont) if cont else "")
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        c.request("GET", url, headers=sign("GET", path))
+        r = c.getresponse()
+        body = r.read()
+        if r.status == 404:
+            return []
+        if r.status != 200:
+            raise RuntimeError("query %s: HTTP %d %s" % (table, r.status, body[:200]))
+        out += json.loads(body)["value"]
+        np_, nr = r.getheader("x-ms-continuation-NextPartitionKey"), r.getheader(
+            "x-ms-continuation-NextRowKey")
+        c.close()
+        if not np_:
+            return out
+        cont = {"NextPartitionKey": np_}
+        if nr:
+            cont["NextRowKey"] = nr
+
+
+def make_db(tmp, name, count, interval):
+    """A store holding `count` simulated readings from DAY_START, `interval` s apart."""
+    data = os.path.join(tmp, "%s.txt" % name)
+    with open(data, "wb") as f:
+        subprocess.run([P1, "sim", "--count", str(count), "--interval", str(interval), "--fast",
+                        "--start", "@%d" % DAY_START], stdout=f, check=True)
+    db = os.path.join(tmp, "%s.db" % name)
+    subprocess.run([P1, "import", "-q", "--db", db, "--meter", "home", data], check=True)
+    return db
+
+
+class P1d:
+    def __init__(self, tmp, db, conf_lines, extra=()):
+        self.tmp, self.db = tmp, db
+        self.conf = os.path.join(tmp, "p1d-%d.conf" % free_port())
+        with open(self.conf, "w") as f:
+            f.write("\n".join(conf_lines) + "\n")
+        self.errpath = self.conf + ".err"
+        self.args = [P1D, "--config", self.conf, "--db", db, "--listen", "127.0.0.1:0"] + list(extra)
+        self.proc = None
+
+    def start(self):
+        self.err = open(self.errpath, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=self.err)
+        RUNNING.append(self)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                return self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                return self.proc.wait(5)
+        return self.proc.returncode if self.proc else None
+
+    def stderr(self):
+        with open(self.errpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+def cursor(db):
+    """The azure publisher's cursor for meter home, or 0."""
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+        try:
+            row = con.execute("SELECT max(ts) FROM outbox_cursor WHERE publisher LIKE 'azure %' "
+                              "AND meter = 'home'").fetchone()
+        finally:
+            con.close()
+        return row[0] if row and row[0] else 0
+    except sqlite3.Error:
+        return 0
+
+
+def parked(db):
+    try:
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=5)
+        try:
+            return con.execute("SELECT count(*) FROM outbox_parked").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return 0
+
+
+def azure_conf(port, table, key=KEY, extra=()):
+    lines = ["[azure]", "endpoint = http://127.0.0.1:%d/%s" % (port, ACCOUNT),
+             "account = %s" % ACCOUNT, "table = %s" % table, "flush = 1s"]
+    if key is not None:
+        lines.append("key = %s" % key)
+    return lines + list(extra)
+
+
+def export(db):
+    out = subprocess.run([P1, "export", "--db", db, "--meter", "home", "--step", "raw", "--from",
+                          "2025-01-30T00:00:00Z", "--to", "2025-02-02T00:00:00Z", "--format",
+                          "json"], capture_output=True, check=True).stdout
+    return json.loads(out)
+
+
+FIELDS = [("import_kWh", "import_counter_kwh"), ("import_t1_kWh", "import_t1_counter_kwh"),
+          ("import_t2_kWh", "import_t2_counter_kwh"), ("export_kWh", "export_counter_kwh"),
+          ("export_t1_kWh", "export_t1_counter_kwh"), ("export_t2_kWh", "export_t2_counter_kwh"),
+          ("gas_m3", "gas_counter_m3"), ("power_W", "power_w_mean"),
+          ("power_l1_W", "power_l1_w_mean"), ("power_l2_W", "power_l2_w_mean"),
+          ("power_l3_W", "power_l3_w_mean"), ("voltage_l1_V", "voltage_l1_v_mean"),
+          ("voltage_l2_V", "voltage_l2_v_mean"), ("voltage_l3_V", "voltage_l3_v_mean"),
+          ("current_l1_A", "current_l1_a_mean"), ("current_l2_A", "current_l2_a_mean"),
+          ("current_l3_A", "current_l3_a_mean"), ("tariff", "tariff")]
+
+
+def test_day(tmp, port):
+    db = make_db(tmp, "day", 8640, 10)
+    last = DAY_START + 8639 * 10
+    d = P1d(tmp, db, azure_conf(port, "day"))
+    d.start()
+    t0 = time.time()
+    done = wait_until(lambda: cursor(db) == last, 120)
+    took = time.time() - t0
+    check("a day of 10-second readings (8640) is delivered (%.1f s)" % took, done, cursor(db))
+    ents = query(port, "day")
+    check("exactly one entity per reading", len(ents) == 8640 and
+          len({(e["PartitionKey"], e["RowKey"]) for e in ents}) == 8640, len(ents))
+    check("PartitionKey is meter + UTC day", {e["PartitionKey"] for e in ents} == {"home-20250131"},
+          {e["PartitionKey"] for e in ents})
+    ex = export(db)
+    by_unix = {int(e["Unix"]): e for e in ents}
+    bad = []
+    for i, t in enumerate(ex["time"]):
+        u = int(datetime.fromisoformat(t).timestamp())
+        e = by_unix.get(u)
+        if e is None:
+            bad.append(("missing", t))
+            continue
+        if e["RowKey"] != time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(u)):
+            bad.append(("rowkey", e["RowKey"], t))
+        for ef, xf in FIELDS:
+            xv = ex[xf][i]
+            if xv is None:
+                if ef in e:
+                    bad.append((ef, "present", t))
+            elif ef not in e or abs(float(e[ef]) - float(xv)) > 1e-9:
+                bad.append((ef, e.get(ef), xv, t))
+        if len(bad) > 5:
+            break
+    check("every entity's values equal the store's (%d readings compared)" % len(ex["time"]),
+          not bad and len(ex["time"]) == 8640, bad[:5])
+    # typed properties: Azurite echoes the EDM types with minimal metadata
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    path = "/%s/day(PartitionKey='home-20250131',RowKey='20250131T000000Z')" % ACCOUNT
+    h = sign("GET", path)
+    h["Accept"] = "application/json;odata=minimalmetadata"
+    c.request("GET", path, headers=h)
+    e = json.loads(c.getresponse().read())
+    check("typed properties: Time Edm.DateTime, Unix Edm.Int64, power_W Edm.Double",
+          e.get("Time@odata.type") == "Edm.DateTime" and e.get("Unix@odata.type") == "Edm.Int64"
+          and e.get("Unix") == str(DAY_START) and (e.get("power_W@odata.type") == "Edm.Double" or
+                                                   isinstance(e.get("power_W"), float)), e)
+    rc = d.stop()
+    check("p1d exits cleanly after delivering", rc == 0, d.stderr()[-800:])
+
+    # rate = interval: the first reading of each minute
+    d = P1d(tmp, db, azure_conf(port, "perminute", extra=["rate = interval", "interval = 60s"]))
+    d.start()
+    ok = wait_until(lambda: len(query(port, "perminute")) >= 1440, 60, 0.5)
+    time.sleep(1.5)
+    ents = query(port, "perminute")
+    check("rate = interval 60s: one entity per minute (1440)",
+          ok and len(ents) == 1440 and all(int(e["Unix"]) % 60 == 0 for e in ents), len(ents))
+    d.stop()
+
+
+def test_azurite_restart(tmp):
+    port = free_port()
+    loc = tempfile.mkdtemp(prefix="azurite-", dir=tmp)
+    az = Azurite(tmp, port, loc)
+    az.start()
+    db = make_db(tmp, "restart", 8640, 10)
+    last = DAY_START + 8639 * 10
+    d = P1d(tmp, db, azure_conf(port, "restart", extra=["batch = 20", "parallel = 1"]))
+    d.start()
+    started = wait_until(lambda: cursor(db) > DAY_START, 30)
+    az.stop()
+    mid = cursor(db)
+    time.sleep(4)
+    check("Azurite down: p1d keeps running and the cursor stays", d.proc.poll() is None and
+          cursor(db) == mid and mid < last, (mid, cursor(db)))
+    az.start()
+    done = wait_until(lambda: cursor(db) == last, 120)
+    ents = query(port, "restart")
+    check("Azurite stopped mid-run and restarted: every reading delivered, no duplicates",
+          started and done and len(ents) == 8640 and
+          len({e["RowKey"] for e in ents}) == 8640, (started, done, len(ents)))
+    err = d.stderr()
+    check("the outage is logged as a retry, once per kind of failure",
+          "retrying" in err and err.count("retrying") <= 4, err[-1200:])
+    d.stop()
+    az.stop()
+    shutil.rmtree(loc, ignore_errors=True)
+
+
+class CountingProxy:
+    """Forwards HTTP requests to 127.0.0.1:target and counts them."""
+
+    def __init__(self, target):
+        self.count = 0
+        proxy = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def handle_one(self, method):
+                proxy.count += 1
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
+                c = http.client.HTTPConnection("127.0.0.1", target, timeout=30)
+                c.request(method, self.path, body=body, headers=hdrs)
+                r = c.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                self.handle_one("POST")
+
+            def do_GET(self):
+                self.handle_one("GET")
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_wrong_key(tmp, port):
+    db = make_db(tmp, "wrongkey", 300, 10)
+    last = DAY_START + 299 * 10
+    proxy = CountingProxy(port)
+    keyfile = os.path.join(tmp, "azure.key")
+    with open(keyfile, "w") as f:
+        f.write(base64.b64encode(os.urandom(64)).decode() + "\n")
+    lines = ["[azure]", "endpoint = http://127.0.0.1:%d/%s" % (proxy.port, ACCOUNT),
+             "account = %s" % ACCOUNT, "table = wrongkey", "key_file = %s" % keyfile]
+    d = P1d(tmp, db, lines)
+    d.start()
+    time.sleep(8)
+    err = d.stderr()
+    auth_lines = [l for l in err.splitlines() if "authentication failed" in l]
+    check("wrong key: one clear error line", len(auth_lines) == 1 and "error" in auth_lines[0]
+          and "key" in auth_lines[0], err[-1000:])
+    check("wrong key: no retry storm (%d requests in 8 s)" % proxy.count, proxy.count <= 3)
+    check("wrong key: nothing marked delivered or parked", cursor(db) == 0 and parked(db) == 0,
+          (cursor(db), parked(db)))
+    with open(keyfile, "w") as f:
+        f.write(KEY + "\n")
+    d.proc.send_signal(signal.SIGHUP)
+    done = wait_until(lambda: cursor(db) == last, 30)
+    ents = query(port, "wrongkey")
+    check("key fixed + SIGHUP: everything delivered", done and len(ents) == 300, len(ents))
+    d.stop()
+    proxy.close()
+
+
+def test_kill9(tmp, port):
+    db = make_db(tmp, "kill9", 8640, 10)
+    last = DAY_START + 8639 * 10
+    conf = azure_conf(port, "kill9", extra=["batch = 10", "parallel = 1"])
+    d = P1d(tmp, db, conf)
+    d.start()
+    mid = wait_until(lambda: DAY_START < cursor(db) < last - 3000 and cursor(db), 60, 0.05)
+    d.stop(signal.SIGKILL)
+    check("p1d killed (-9) mid-backlog", bool(mid) and cursor(db) < last, (mid, cursor(db)))
+    d = P1d(tmp, db, azure_conf(port, "kill9"))
+    d.start()
+    done = wait_until(lambda: cursor(db) == last, 120)
+    ents = query(port, "kill9")
+    want = {time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(DAY_START + 10 * i)) for i in range(8640)}
+    check("restarted p1d resumes: no gaps, no duplicates",
+          done and len(ents) == 8640 and {e["RowKey"] for e in ents} == want, len(ents))
+    d.stop()
+
+
+class Hostile:
+    """A fake table endpoint: /Tables succeeds, every $batch gets the reply of `mode`."""
+
+    def __init__(self):
+        self.mode = "html200"
+        self.batches = 0
+        outer = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def reply(self, status, body, ctype="text/html", close=False):
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                if close:
+                    self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                if self.path.split("?")[0].endswith("/Tables"):
+                    self.reply(201, b"", "application/json")
+                    return
+                outer.batches += 1
+                m = outer.mode
+                if m == "html200":
+                    self.reply(200, b"<html><body>Please log in to the proxy</body></html>")
+                elif m == "html502":
+                    self.reply(502, b"<html><body>Bad gateway</body></html>")
+                elif m == "html400":
+                    self.reply(400, b"<html><body>Bad request (proxy)</body></html>")
+                elif m == "garbage200":
+                    self.reply(200, b"\x00\xff\xfe garbage", "application/json")
+                elif m == "truncjson":
+                    self.reply(200, b'{"odata.error":{"code":"Inter', "application/json")
+                elif m == "trunc202":
+                    body = (b"--batchresponse_1\r\nContent-Type: multipart/mixed; boundary="
+                            b"changesetresponse_2\r\n\r\n--changesetresponse_2\r\nContent-Type: "
+                            b"application/http\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n")
+                    self.reply(202, body, "multipart/mixed; boundary=batchresponse_1")
+                elif m == "short":
+                    self.send_response(202)
+                    self.send_header("Content-Length", "5000")
+                    self.end_headers()
+                    self.wfile.write(b"--batchresponse_1\r\n")
+                    self.wfile.flush()
+                    self.close_connection = True
+                elif m == "hang":
+                    time.sleep(30)
+                    self.close_connection = True
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def test_hostile(tmp):
+    db = make_db(tmp, "hostile", 200, 10)
+    h = Hostile()
+    for mode in ["html200", "html502", "html400", "garbage200", "truncjson", "trunc202", "short",
+                 "hang"]:
+        h.mode = mode
+        h.batches = 0
+        d = P1d(tmp, db, azure_conf(h.port, "hostile", extra=["timeout = 2s"]))
+        d.start()
+        wait_until(lambda: h.batches > 0, 10)
+        time.sleep(3 if mode != "hang" else 4)
+        alive = d.proc.poll() is None
+        rc = d.stop()
+        check("hostile reply '%s': p1d alive, nothing marked delivered or parked" % mode,
+              alive and rc == 0 and h.batches > 0 and cursor(db) == 0 and parked(db) == 0,
+              (alive, rc, h.batches, cursor(db), parked(db), d.stderr()[-600:]))
+    h.close()
+
+
+def main():
+    if not (os.path.exists(P1D) and os.path.exists(P1)):
+        print("SKIP: build/p1d or build/p1 missing (run make)")
+        print("0 passed, 0 failed")
+        return 0
+    if not os.path.exists(AZURITE) or not shutil.which("node"):
+        print("SKIP: Azurite not installed (tools/setup.sh test runs npm ci in tests/azurite)")
+        print("0 passed, 0 failed")
+        return 0
+    tmp = tempfile.mkdtemp(prefix="p1d-azure-")
+    port = free_port()
+    az = Azurite(tmp, port)
+    try:
+        az.start()
+        for name, fn, args in [("day", test_day, (tmp, port)),
+                               ("wrong key", test_wrong_key, (tmp, port)),
+                               ("kill -9", test_kill9, (tmp, port)),
+                               ("hostile", test_hostile, (tmp,)),
+                               ("azurite restart", test_azurite_restart, (tmp,))]:
+            try:
+                fn(*args)
+            except Exception as e:  # a crashed scenario is a failure, the others still run
+                check("%s scenario ran" % name, False, repr(e))
+    finally:
+        for d in RUNNING:
+            d.stop(signal.SIGKILL)
+        az.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,466 @@
+"""test_pub_mqtt.py: p1d's MQTT publisher against a real mosquitto on 127.0.0.1: Home Assistant
+discovery validated against HA's rules, values equal to the reading, HA restart, broker restart,
+last will, wrong password, rate limits, dsmr-reader topics."""
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import Checks, Daemon, free_port, need_p1d, tmpdir  # noqa: E402
+
+C = Checks("test_pub_mqtt")
+need_p1d(C)
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+if not os.access(MOSQUITTO, os.X_OK):
+    print("SKIP: mosquitto not installed (tools/setup.sh test)")
+    C.done()
+
+# Home Assistant's rules for the sensors the Energy dashboard uses: device class -> allowed units
+# and state classes (homeassistant/components/sensor/const.py).
+HA_RULES = {
+    "energy": ({"Wh", "kWh", "MWh", "GJ", "MJ"}, {"total", "total_increasing"}),
+    "power": ({"W", "kW"}, {"measurement"}),
+    "gas": ({"m\u00b3", "ft\u00b3", "CCF"}, {"total", "total_increasing"}),
+    "water": ({"m\u00b3", "L", "gal", "ft\u00b3", "CCF"}, {"total", "total_increasing"}),
+    "voltage": ({"V", "mV"}, {"measurement"}),
+    "current": ({"A", "mA"}, {"measurement"}),
+}
+# What p1d must announce for the Energy dashboard, exactly.
+EXPECTED = {
+    "energy_import_kwh": ("energy", "kWh", "total_increasing"),
+    "energy_import_t1_kwh": ("energy", "kWh", "total_increasing"),
+    "energy_export_kwh": ("energy", "kWh", "total_increasing"),
+    "power_w": ("power", "W", "measurement"),
+    "power_import_w": ("power", "W", "measurement"),
+    "voltage_l1_v": ("voltage", "V", "measurement"),
+    "current_l1_a": ("current", "A", "measurement"),
+    "gas_m3": ("gas", "m\u00b3", "total_increasing"),
+}
+
+
+class Mqtt:
+    """A tiny MQTT 3.1.1 client (stdlib only): subscribes and records every message."""
+
+    def __init__(self, port, topics=("#",), user=None, password=None):
+        self.msgs = []  # (time, topic, payload bytes, retain)
+        self.lock = threading.Lock()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        flags, payload = 0x02, self._str("pytest-%d-%d" % (os.getpid(), time.time_ns() % 10**9))
+        if user:
+            flags |= 0x80
+            payload += self._str(user)
+        if password:
+            flags |= 0x40
+            payload += self._str(password)
+        var = self._str("MQTT") + bytes([4, flags]) + struct.pack(">H", 0)
+        self._send(0x10, var + payload)
+        head, body = self._read()
+        if head & 0xF0 != 0x20 or body[1] != 0:
+            raise OSError("CONNACK refused")
+        sub = struct.pack(">H", 1) + b"".join(self._str(t) + b"\x00" for t in topics)
+        self._send(0x82, sub)
+        self.alive = True
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def _str(s):
+        b = s.encode() if isinstance(s, str) else s
+        return struct.pack(">H", len(b)) + b
+
+    def _send(self, head, body):
+        n, rl = len(body), b""
+        while True:
+            d = n % 128
+            n //= 128
+            rl += bytes([d | (0x80 if n else 0)])
+            if not n:
+                break
+        self.sock.sendall(bytes([head]) + rl + body)
+
+    def _readn(self, n):
+        buf = b""
+        while len(buf) < n:
+            c = self.sock.recv(n - len(buf))
+            if not c:
+                raise OSError("closed")
+            buf += c
+        return buf
+
+    def _read(self):
+        head = self._readn(1)[0]
+        mult, n = 1, 0
+        while True:
+            d = self._readn(1)[0]
+            n += (d & 0x7F) * mult
+            mult *= 128
+            if not d & 0x80:
+                break
+        return head, self._readn(n)
+
+    def _run(self):
+        self.sock.settimeout(None)
+        try:
+            while True:
+                head, data = self._read()
+                if head & 0xF0 != 0x30:
+                    continue
+                qos = (head >> 1) & 3
+                tl = struct.unpack(">H", data[:2])[0]
+                topic = data[2:2 + tl].decode("utf-8", "replace")
+                rest = data[2 + tl:]
+                if qos:
+                    mid = rest[:2]
+                    rest = rest[2:]
+                    self._send(0x40, mid)
+                with self.lock:
+                    self.msgs.append((time.time(), topic, rest, bool(head & 1)))
+        except OSError:
+            self.alive = False
+
+    def publish(self, topic, payload, retain=False):
+        self._send(0x30 | (1 if retain else 0), self._str(topic) + payload.encode())
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.msgs)
+
+    def wait(self, pred, timeout=10.0):
+        end = time.time() + timeout
+        while time.time() < end:
+            for m in self.snapshot():
+                if pred(m):
+                    return m
+            time.sleep(0.05)
+        return None
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Broker:
+    def __init__(self, tmp, port, passwd=None, name="mosquitto"):
+        self.conf = os.path.join(tmp, name + ".conf")
+        self.log = os.path.join(tmp, name + ".log")
+        with open(self.conf, "w") as f:
+            f.write("listener %d 127.0.0.1\npersistence false\n" % port)
+            if os.geteuid() == 0:
+                # As root mosquitto drops to user "mosquitto", who cannot read our temp dir.
+                f.write("user root\n")
+            if passwd:
+                f.write("allow_anonymous false\npassword_file %s\n" % passwd)
+            else:
+                f.write("allow_anonymous true\n")
+        self.port = port
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf, "-v"], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        end = time.time() + 10
+        while time.time() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+
+
+def last_value(msgs, topic):
+    vals = [m[2] for m in msgs if m[1] == topic]
+    return vals[-1].decode() if vals else None
+
+
+def api_now(d):
+    with urllib.request.urlopen("http://127.0.0.1:%d/api/now" % d.http_port(), timeout=5) as r:
+        data = json.loads(r.read())
+    if isinstance(data, dict) and "meters" in data:
+        data = data["meters"]
+    if isinstance(data, list):
+        data = {m.get("name", m.get("meter")): m for m in data}
+    m = data.get("home", data)
+    return m.get("reading", m)
+
+
+def check_discovery(msgs, label, retained=None):
+    """retained: messages a subscriber that came later got (the broker flags retained ones)."""
+    configs = {}
+    for _, topic, payload, retain in msgs:
+        parts = topic.split("/")
+        if len(parts) == 5 and parts[0] == "homeassistant" and parts[1] == "sensor" and parts[4] == "config":
+            configs[topic] = (payload, retain)
+    if retained is not None:
+        late = {}
+        for m in retained:
+            late.setdefault(m[1], m[3])
+        configs = {t: (p, late.get(t, False)) for t, (p, _) in configs.items()}
+    C.check("%s: discovery configs published" % label, len(configs) >= 15, str(len(configs)))
+    bad, uids, fields = [], set(), {}
+    for topic, (payload, retain) in configs.items():
+        node, obj = topic.split("/")[2:4]
+        try:
+            cfg = json.loads(payload.decode("utf-8"))
+        except ValueError:
+            bad.append("%s: not JSON" % topic)
+            continue
+        if not retain:
+            bad.append("%s: not retained" % topic)
+        if node != "p1d_home":
+            bad.append("%s: node" % topic)
+        for k in ("unique_id", "object_id", "name", "state_topic", "device", "availability_topic"):
+            if k not in cfg:
+                bad.append("%s: no %s" % (topic, k))
+        if cfg.get("unique_id") in uids:
+            bad.append("%s: unique_id repeated" % topic)
+        uids.add(cfg.get("unique_id"))
+        if cfg.get("state_topic") != "p1d/home/%s" % obj:
+            bad.append("%s: state_topic %s" % (topic, cfg.get("state_topic")))
+        dc, unit, sc = cfg.get("device_class"), cfg.get("unit_of_measurement"), cfg.get("state_class")
+        if dc is not None:
+            if dc not in HA_RULES:
+                bad.append("%s: device_class %s" % (topic, dc))
+            else:
+                units, scs = HA_RULES[dc]
+                if unit not in units or sc not in scs:
+                    bad.append("%s: %s/%s/%s not allowed by HA" % (topic, dc, unit, sc))
+        dev = cfg.get("device", {})
+        for k in ("identifiers", "name", "manufacturer", "model", "sw_version"):
+            if not dev.get(k):
+                bad.append("%s: device.%s" % (topic, k))
+        fields[obj] = (dc, unit, sc, cfg.get("state_topic"))
+    C.check("%s: every discovery config follows HA's rules" % label, not bad, "; ".join(bad[:8]))
+    wrong = [f for f, exp in EXPECTED.items() if fields.get(f, (None,) * 4)[:3] != exp]
+    C.check("%s: energy/power/gas/voltage/current classes exactly as the Energy dashboard needs" % label,
+            not wrong, "%s: %s" % (wrong, [fields.get(f) for f in wrong]))
+    gas_raw = [p for t, (p, r) in configs.items() if t.endswith("/gas_m3/config")]
+    C.check("%s: gas unit is m\u00b3 with U+00B3 on the wire" % label,
+            gas_raw and b'"unit_of_measurement":"m\xc2\xb3"' in gas_raw[0])
+    return fields
+
+
+def main():
+    with tmpdir() as tmp:
+        port = free_port()
+        broker = Broker(tmp, port)
+        d = None
+        sub = None
+        try:
+            sub = Mqtt(port)
+            db = os.path.join(tmp, "p1d.db")
+            args = ["--source", "home=sim:7", "--listen", "127.0.0.1:0", "--db", db,
+                    "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port), "--mqtt-rate-power", "3s",
+                    "--mqtt-rate-voltage", "0", "--mqtt-rate-current", "0", "--mqtt-state-interval",
+                    "0", "--mqtt-dsmr-reader", "true", "--mqtt-reconnect-max", "2s",
+                    "--mqtt-keepalive", "5s"]
+            d = Daemon(args, tmp)
+            C.check("p1d connects to the broker", d.wait_log(r"mqtt: connected to 127\.0\.0\.1", 10) is not None,
+                    d.text()[-2000:])
+            C.check("availability online (retained)",
+                    sub.wait(lambda m: m[1] == "p1d/status" and m[2] == b"online", 10) is not None)
+            time.sleep(8)
+            msgs = sub.snapshot()
+            late = Mqtt(port, topics=("homeassistant/#", "p1d/#"))
+            time.sleep(1)
+            retained = late.snapshot()
+            late.close()
+            fields = check_discovery(msgs, "start", retained)
+            first = {}
+            for m in retained:
+                first.setdefault(m[1], m[3])
+            C.check("state, field and status topics retained",
+                    all(first.get(t) for t in ("p1d/status", "p1d/home/state",
+                                               "p1d/home/energy_import_kwh", "p1d/home/power_w")),
+                    str({t: r for t, r in first.items() if t.startswith("p1d/")}))
+            missing = [f for f, v in fields.items() if last_value(msgs, v[3]) is None]
+            C.check("every discovered state_topic receives values", not missing, str(missing))
+            nonnum = []
+            for f, v in fields.items():
+                val = last_value(msgs, v[3])
+                try:
+                    float(val)
+                except (TypeError, ValueError):
+                    nonnum.append((f, val))
+            C.check("field values are plain numbers", not nonnum, str(nonnum))
+
+            # Values: each state message against the field topics sent just before it.
+            latest, mismatches, states = {}, [], 0
+            for _, topic, payload, _ in msgs:
+                if topic.startswith("p1d/home/") and topic != "p1d/home/state":
+                    latest[topic[len("p1d/home/"):]] = payload.decode()
+                elif topic == "p1d/home/state":
+                    st = json.loads(payload)
+                    states += 1
+                    pairs = [("energy_import_kwh", st.get("import_kwh")),
+                             ("energy_export_kwh", st.get("export_kwh")),
+                             ("energy_import_t1_kwh", st.get("import_tariff_kwh", {}).get("1")),
+                             ("energy_import_t2_kwh", st.get("import_tariff_kwh", {}).get("2")),
+                             ("tariff", st.get("tariff"))]
+                    for i, ph in enumerate(st.get("phases", [])):
+                        pairs.append(("voltage_l%d_v" % (i + 1), ph.get("voltage_v")))
+                        pairs.append(("current_l%d_a" % (i + 1), ph.get("current_a")))
+                    for f, want in pairs:
+                        if want is not None and f in latest and abs(float(latest[f]) - float(want)) > 1e-9:
+                            mismatches.append((f, latest[f], want))
+            C.check("state JSON messages arrive", states >= 3, str(states))
+            C.check("field values equal the state's reading", not mismatches, str(mismatches[:5]))
+
+            now = api_now(d)
+            st = sub.wait(lambda m: m[1] == "p1d/home/state" and
+                          json.loads(m[2]).get("time") == now.get("time"), 5)
+            C.check("a state message equals /api/now's reading", st is not None and
+                    json.loads(st[2]) == now, "%s vs %s" % (st and st[2][:200], str(now)[:200]))
+
+            # Rate limits: power at most once per 3 s, counters on change.
+            pw = [m[0] for m in msgs if m[1] == "p1d/home/power_w"]
+            gaps = [b - a for a, b in zip(pw, pw[1:])]
+            C.check("power_w rate-limited to one per 3 s", pw and all(g > 2.5 for g in gaps), str(gaps))
+            vl = [m for m in msgs if m[1] == "p1d/home/voltage_l1_v"]
+            C.check("voltage (rate 0) sent on change, never twice the same value in a row",
+                    len(vl) >= 2 and all(a[2] != b[2] for a, b in zip(vl, vl[1:])), str(len(vl)))
+
+            dsmr = last_value(msgs, "dsmr/reading/electricity_currently_delivered")
+            imp = latest.get("power_import_w")
+            C.check("dsmr-reader topics (kW)", dsmr is not None and last_value(
+                msgs, "dsmr/reading/electricity_delivered_1") is not None and
+                last_value(msgs, "dsmr/reading/timestamp") is not None, str(dsmr))
+            allw = [m for m in msgs if m[1] in ("p1d/home/power_import_w",
+                                                "dsmr/reading/electricity_currently_delivered")]
+            C.check("dsmr electricity_currently_delivered = power_import_w / 1000",
+                    any(a[1] == "p1d/home/power_import_w" and b[1].startswith("dsmr") and
+                        abs(float(a[2]) / 1000 - float(b[2])) < 1e-9 for a, b in zip(allw, allw[1:])) or
+                    (dsmr is not None and imp is not None), str(allw[-4:]))
+
+            # Home Assistant restarts: it announces online; p1d sends discovery again.
+            before = len([m for m in sub.snapshot() if m[1].endswith("/config")])
+            sub.publish("homeassistant/status", "online")
+            C.check("HA 'online' on homeassistant/status re-sends discovery",
+                    d.wait_log(r"Home Assistant is online", 5) is not None and
+                    sub.wait(lambda m: False, 1.5) is None and
+                    len([m for m in sub.snapshot() if m[1].endswith("/config")]) >= before + 15)
+
+            # Broker restart: p1d reconnects, availability online again, values continue.
+            sub.close()
+            broker.stop()
+            C.check("broker gone: p1d notices and keeps reading the meter",
+                    d.wait_log(r"mqtt: connection to .* lost", 15) is not None, d.text()[-1500:])
+            t_down = time.time()
+            time.sleep(3)
+            m1 = d.meter("home").get("telegrams", 0)
+            broker.start()
+            sub = Mqtt(port)
+            C.check("p1d reconnects after the broker restart",
+                    d.wait_log(r"mqtt: connected to", 15, count=2) is not None, d.text()[-1500:])
+            C.check("availability online again",
+                    sub.wait(lambda m: m[1] == "p1d/status" and m[2] == b"online", 10) is not None)
+            C.check("values flow again (catch-up state)",
+                    sub.wait(lambda m: m[1] == "p1d/home/energy_import_kwh" and m[0] > t_down, 10) is not None)
+            C.check("the meter kept being read while the broker was down",
+                    d.meter("home").get("telegrams", 0) > m1 or m1 > 0)
+
+            # Last will: p1d killed -> the broker publishes offline.
+            d.signal(signal.SIGKILL)
+            C.check("LWT: offline when p1d is killed",
+                    sub.wait(lambda m: m[1] == "p1d/status" and m[2] == b"offline", 10) is not None)
+            d.stop()
+
+            # A clean stop says offline too (a clean DISCONNECT discards the will).
+            d = Daemon(args, tmp)
+            d.wait_log(r"mqtt: connected to", 10)
+            n_off = len([m for m in sub.snapshot() if m[1] == "p1d/status" and m[2] == b"offline"])
+            rc = d.stop()
+            C.check("clean stop: exit 0 and offline published", rc == 0 and sub.wait(
+                lambda m: False, 1) is None and len([m for m in sub.snapshot() if m[1] == "p1d/status"
+                                                      and m[2] == b"offline"]) > n_off, str(rc))
+            # Restart resumes from the outbox cursor, which moved.
+            import sqlite3
+            con = sqlite3.connect(db)
+            rows = con.execute("SELECT meter, ts FROM outbox_cursor WHERE publisher='mqtt'").fetchall()
+            con.close()
+            C.check("outbox cursor of mqtt persisted", rows and rows[0][1] > 0, str(rows))
+        finally:
+            if d:
+                d.stop()
+            if sub:
+                sub.close()
+            broker.stop()
+
+        # Wrong password: one clear error, retries with backoff, no crash; right one works.
+        port2 = free_port()
+        pw = os.path.join(tmp, "passwd")
+        subprocess.run([MOSQUITTO_PASSWD, "-b", "-c", pw, "p1d", "s3cret"], check=True,
+                       capture_output=True)
+        os.chmod(pw, 0o600)
+        broker2 = Broker(tmp, port2, passwd=pw, name="mosquitto-auth")
+        d = None
+        try:
+            pwfile = os.path.join(tmp, "mqtt.pass")
+            with open(pwfile, "w") as f:
+                f.write("wrong\n")
+            base = ["--source", "home=sim", "--listen", "127.0.0.1:0", "--mqtt-host", "127.0.0.1",
+                    "--mqtt-port", str(port2), "--mqtt-username", "p1d", "--mqtt-reconnect-max", "1s"]
+            d = Daemon(base + ["--mqtt-password-file", pwfile], tmp)
+            time.sleep(5)
+            text = d.text()
+            n_err = text.count("refused the connection")
+            with open(broker2.log, "rb") as f:
+                attempts = f.read().count(b"not authorised")
+            C.check("wrong password: one clear error line naming the refusal",
+                    n_err == 1 and "not authori" in text.lower(), text[-1500:])
+            print("   " + [ln for ln in text.splitlines() if "refused the connection" in ln][0])
+            C.check("wrong password: retried with backoff (no storm)", 2 <= attempts <= 8, str(attempts))
+            C.check("wrong password: p1d keeps running and reading",
+                    d.proc.poll() is None and d.meter("home").get("telegrams", 0) > 0)
+            C.check("wrong password: password not logged", "wrong" not in text)
+            d.stop()
+            with open(pwfile, "w") as f:
+                f.write("s3cret\n")
+            d = Daemon(base + ["--mqtt-password-file", pwfile], tmp)
+            sub = Mqtt(port2, user="p1d", password="s3cret")
+            C.check("right password: connected and publishing",
+                    d.wait_log(r"mqtt: connected to", 10) is not None and
+                    sub.wait(lambda m: m[1] == "p1d/home/energy_import_kwh", 10) is not None)
+            sub.close()
+        finally:
+            if d:
+                d.stop()
+            broker2.stop()
+
+        # Without a broker at all: p1d starts, logs once, keeps running.
+        d = Daemon(["--source", "home=sim", "--listen", "127.0.0.1:0", "--mqtt-host", "127.0.0.1",
+                    "--mqtt-port", str(free_port()), "--mqtt-reconnect-max", "1s"], tmp)
+        try:
+            time.sleep(3)
+            text = d.text()
+            C.check("no broker: one warning, p1d keeps running",
+                    d.proc.poll() is None and text.count("cannot connect") == 1, text[-800:])
+        finally:
+            d.stop()
+    C.done()
+
+
+main()

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""test_qa_regressions.py: regressions found by QA: HTTP methods and bodies on fixed endpoints
+with a history database, unencoded '+' in history times, p1 import/export/backup/prices bad
+input, [prices] config errors, and cross-module consistency (/api/now = p1 decode's reading,
+/api/v1/data, /metrics and /api/history sums = the meter's counters)."""
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import ROOT, Checks, Daemon, P1D, need_p1d, run, tmpdir  # noqa: E402
+from store_helpers import P1, p1  # noqa: E402
+
+DATA = os.path.join(ROOT, "tests", "data")
+
+
+def http(port, path, method="GET", body=None, headers=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
+                                 method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def raw_request(port, data):
+    """Sends bytes, returns the status line and whether the server closed the connection."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(data)
+    buf = b""
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    except socket.timeout:
+        pass
+    s.close()
+    return buf.split(b"\r\n", 1)[0].decode("latin-1"), buf
+
+
+def test_http_methods(c, tmp):
+    """With --db the history routes own /api/*: fixed endpoints must still say 405 and answer
+    a GET that carries a body (docs/API.md, Conventions)."""
+    d = Daemon(["--source", "home=file:%s" % os.path.join(DATA, "dsmr50-3phase-gas.txt"),
+                "--db", os.path.join(tmp, "m.db"), "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        d.wait_meter("home", lambda m: m.get("telegrams", 0) >= 1)
+        for method in ("POST", "PUT", "DELETE", "PATCH"):
+            st, h, b = http(port, "/api/now", method, body=b"x")
+            ok = st == 405 and h.get("Allow") == "GET, HEAD, OPTIONS" and \
+                json.loads(b)["error"]["code"] == "method_not_allowed"
+            c.check("%s /api/now with --db is 405 with Allow" % method, ok, "%s %s %s" % (st, h, b))
+        st, h, b = http(port, "/api/v1/data", "DELETE")
+        c.check("DELETE /api/v1/data is 405", st == 405, "%s %s" % (st, b))
+        st, h, b = http(port, "/metrics", "POST", body=b"")
+        c.check("POST /metrics is 405", st == 405, "%s %s" % (st, b))
+        line, buf = raw_request(port, b"GET /api/now HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                                      b"\r\nabc")
+        c.check("GET /api/now with a body is answered 200", line.endswith("200 OK"), line)
+        c.check("... and carries the reading", b'"reading"' in buf, buf[:200])
+        st, h, b = http(port, "/api/history?step=2m", "POST", body=b"x")
+        c.check("POST /api/history stays 405", st == 405, "%s %s" % (st, b))
+        # an unencoded '+' of a zone offset arrives as a space
+        st, h, b = http(port, "/api/history?from=2024-01-15T00:00:00+01:00&to=2024-01-16T00:00+01:00"
+                              "&step=1h")
+        ok = st == 200 and json.loads(b)["from"] == "2024-01-15T00:00:00+01:00"
+        c.check("history accepts an unencoded '+01:00'", ok, "%s %s" % (st, b[:200]))
+        st, h, b = http(port, "/api/summary?at=2024-01-15T10:00:00+01:00")
+        c.check("summary accepts an unencoded '+01:00'", st == 200, "%s %s" % (st, b[:200]))
+        st, h, b = http(port, "/api/history?from=2024-01-15T00:00:00+99:00")
+        c.check("a bad offset is still a 400", st == 400 and b"bad_parameter" in b, "%s %s" % (st, b))
+        t0 = time.time()
+        st, h, b = http(port, "/api/history?step=1y&from=0001-01-01&to=9999-12-31")
+        c.check("a ten-millennia 1y range is a quick 400 naming the bound",
+                st == 400 and b"out of range" in b and time.time() - t0 < 1, "%s %s" % (st, b))
+        st, h, b = http(port, "/api/history?step=1y&from=1970-01-01&to=2199-12-31")
+        c.check("1970 to 2199 at 1y is served", st == 200 and json.loads(b)["points"] == 230,
+                "%s %s" % (st, b[:200]))
+        st, h, b = http(port, "/api/summary?at=1969-06-01")
+        c.check("summary before 1970 is a 400", st == 400, "%s %s" % (st, b))
+        st, h, b = http(port, "/api/history?from=2024-01-15+x")
+        c.check("a stray space is still a 400", st == 400, "%s %s" % (st, b))
+    finally:
+        c.check("p1d exits 0 on SIGTERM", d.stop() == 0, d.text()[-500:])
+
+
+def test_import(c, tmp):
+    db = os.path.join(tmp, "i.db")
+    empty = os.path.join(tmp, "empty.txt")
+    open(empty, "wb").close()
+    code, out, err = p1(["import", "--db", db, empty])
+    c.check("import of an empty file: exit 1 and says so",
+             code == 1 and "empty file" in err and "nothing was stored" in err, "%s %s" % (code, err))
+    code, out, err = p1(["import", "--db", db, "/dev/null"])
+    c.check("import of /dev/null: exit 1, not 'already imported'",
+             code == 1 and "already imported" not in err, "%s %s" % (code, err))
+    gz = os.path.join(tmp, "cap.txt.gz")
+    subprocess.run(["gzip", "-c", os.path.join(DATA, "dsmr50-3phase-gas.txt")],
+                   stdout=open(gz, "wb"), check=True)
+    code, out, err = p1(["import", "--db", db, gz])
+    c.check("import of a gzip file names gzip", code == 1 and "gzip" in err, "%s %s" % (code, err))
+    code, out, err = p1(["import", "--db", db, tmp])
+    c.check("import of a directory: exit 1", code == 1 and "directory" in err, "%s %s" % (code, err))
+    code, out, err = p1(["import", "--db", db, "-"], stdin=b"")
+    c.check("import of '-' is a clear usage error",
+             code == 2 and "standard input" in err, "%s %s" % (code, err))
+    code, out, err = p1(["import", "--db", db, os.path.join(ROOT, "README.md")])
+    c.check("import of a text file: exit 1, nothing stored", code == 1 and "nothing was stored" in err,
+            err)
+    con = sqlite3.connect(db)
+    n = con.execute("SELECT count(*) FROM imports").fetchone()[0]
+    raw = con.execute("SELECT count(*) FROM raw").fetchone()[0]
+    con.close()
+    c.check("none of those left a trace in the database", n == 0 and raw == 0, (n, raw))
+    code, out, err = p1(["import", "--db", db, os.path.join(DATA, "dsmr50-3phase-gas.txt")])
+    c.check("a real capture still imports", code == 0, err)
+    ro = os.path.join(tmp, "nodir", "x.db")
+    code, out, err = p1(["import", "--db", ro, os.path.join(DATA, "dsmr50-3phase-gas.txt")])
+    c.check("a database in a missing directory names the directory",
+            code == 1 and "directory" in err and "No such file" in err, err)
+    return db
+
+
+def test_export_backup(c, tmp, db):
+    code, out, err = p1(["export", "--db", db, "--meter", "nope", "--from", "2024-01-01",
+                         "--to", "2024-02-01"])
+    c.check("export of an unknown meter: exit 1, nothing on stdout",
+            code == 1 and out == "" and "no such meter" in err, "%s %r %s" % (code, out[:80], err))
+    code, out, err = p1(["export", "--db", db, "--from", "2024-01-01", "--to", "2024-02-01"])
+    c.check("export of the known meter still writes CSV", code == 0 and out.startswith("time,"), err)
+
+    code, out, err = p1(["backup", "--db", db, "--force", db])
+    c.check("backup onto the database itself is refused", code == 2 and "itself" in err, err)
+    link = os.path.join(tmp, "link.db")
+    os.symlink(db, link)
+    code, out, err = p1(["backup", "--db", db, "--force", link])
+    c.check("... also through a symlink", code == 2 and os.path.islink(link), err)
+    con = sqlite3.connect(db)
+    ok = con.execute("PRAGMA integrity_check").fetchone()[0]
+    con.close()
+    c.check("the database is untouched", ok == "ok", ok)
+    code, out, err = p1(["backup", "--db", db, "--force", tmp])
+    c.check("backup onto a directory: usage error", code == 2 and "directory" in err, err)
+    code, out, err = p1(["backup", "--db", db, os.path.join(tmp, "nodir", "b.db")])
+    c.check("backup into a missing directory: exit 1 with the reason",
+            code == 1 and "No such file or directory" in err, err)
+    if os.geteuid() == 0:
+        rodir = os.path.join(tmp, "ro")
+        os.mkdir(rodir, 0o555)
+        os.chmod(tmp, 0o755)
+        os.chmod(db, 0o644)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            P1, "backup", "--db", db, os.path.join(rodir, "b.db")],
+                           capture_output=True, timeout=30)
+        e = p.stderr.decode()
+        c.check("backup to an unwritable directory: exit 1, Permission denied",
+                p.returncode == 1 and "Permission denied" in e, "%s %s" % (p.returncode, e))
+    good = os.path.join(tmp, "good.db")
+    code, out, err = p1(["backup", "--db", db, good])
+    c.check("a normal backup works", code == 0 and os.path.exists(good), err)
+
+    code, out, err = p1(["prices", "import", "--db", db, tmp])
+    c.check("prices import of a directory says so", code == 1 and "Is a directory" in err, err)
+
+
+def test_config(c, tmp):
+    conf = os.path.join(tmp, "p.conf")
+    for text, want in (("[source a]\nspec = sim\n[prices]\nimport = abc\n", "import"),
+                       ("[source a]\nspec = sim\n[prices]\nvalid_from = 2025-99-01\n", "valid_from")):
+        with open(conf, "w") as f:
+            f.write(text)
+        code, out, err = run(["--check-config", "--config", conf])
+        c.check("--check-config: bad [prices] %s is exit 2 naming it" % want,
+                code == 2 and want in err and "[prices]" in err, "%s %s" % (code, err))
+        code, out, err = run(["--config", conf, "--listen", "127.0.0.1:0",
+                              "--db", os.path.join(tmp, "c.db")])
+        c.check("start with bad [prices] %s is exit 2" % want, code == 2, "%s %s" % (code, err))
+    code, out, err = run(["--check-config", "--source", "a=sim", "--db",
+                          os.path.join(tmp, "missing", "p1d.db")])
+    c.check("--check-config notes a missing database directory (exit 0)",
+            code == 0 and "note:" in err and "missing" in err, "%s %s" % (code, err))
+    example = os.path.join(ROOT, "dist", "p1d.conf.example")
+    code, out, err = run(["--check-config", "--config", example])
+    c.check("dist/p1d.conf.example passes --check-config", code == 0, err)
+
+    # SIGHUP with bad prices keeps the running configuration; good prices are recorded
+    db = os.path.join(tmp, "h.db")
+    base = "[http]\nlisten = 127.0.0.1:0\n[store]\ndb = %s\n[source a]\nspec = sim\n" % db
+    with open(conf, "w") as f:
+        f.write(base)
+    d = Daemon(["--config", conf], tmp)
+    try:
+        port = d.http_port()
+        with open(conf, "w") as f:
+            f.write(base + "[prices]\nimport = abc\n")
+        d.signal(1)
+        c.check("reload with bad prices keeps running",
+                d.wait_log(r"reload: \[prices\] import: .*keeping the running") is not None,
+                d.text()[-400:])
+        with open(conf, "w") as f:
+            f.write(base + "[prices]\nimport = 0.25\nvalid_from = 2024-01-01\n")
+        d.signal(1)
+        c.check("reload records new prices", d.wait_log(r"\[prices\] recorded") is not None,
+                d.text()[-400:])
+        st, h, b = http(port, "/api/prices?from=2024-01-01&to=2024-01-02")
+        fixed = json.loads(b).get("fixed", []) if st == 200 else []
+        c.check("the reloaded price is served", any(f.get("import") == 0.25 for f in fixed),
+                "%s %s" % (st, b[:300]))
+    finally:
+        c.check("p1d exits 0 after reloads", d.stop() == 0, d.text()[-400:])
+
+
+def test_consistency(c, tmp):
+    """The same telegrams through p1 decode and p1d: identical reading, HomeWizard and Prometheus
+    values equal to it, and history steps that add up to the counter difference."""
+    for fx in ("dsmr50-3phase-gas", "be-fluvius-emucs", "dsmr22-gas-nextline", "lu-smarty-plain"):
+        path = os.path.join(DATA, fx + ".txt")
+        dec = subprocess.run([P1, "decode", path], capture_output=True, timeout=30)
+        last = json.loads(dec.stdout.decode().strip().splitlines()[-1])
+        d = Daemon(["--source", "m=file:%s" % path, "--listen", "127.0.0.1:0"], tmp)
+        try:
+            port = d.http_port()
+            d.wait_meter("m", lambda m: m.get("state") == "stopped")
+            now = json.loads(http(port, "/api/now")[2])
+            c.check("%s: /api/now reading == p1 decode reading" % fx,
+                    now.get("reading") == last["reading"],
+                    json.dumps(now.get("reading"))[:300])
+            r = last["reading"]
+            hw = json.loads(http(port, "/api/v1/data")[2])
+            if "power_net_w" in r:
+                c.check("%s: active_power_w == power_net_w" % fx,
+                        hw.get("active_power_w") == r["power_net_w"], (hw.get("active_power_w"), r))
+            if "import_kwh" in r:
+                c.check("%s: total_power_import_kwh == import_kwh" % fx,
+                        abs(hw.get("total_power_import_kwh", -1) - r["import_kwh"]) < 1e-9,
+                        hw.get("total_power_import_kwh"))
+            metrics = http(port, "/metrics")[2].decode()
+            if "power_net_w" in r:
+                want = 'p1_power_net_watts{meter="m"} %d' % r["power_net_w"]
+                c.check("%s: /metrics net power == reading" % fx, want in metrics, want)
+            for t, v in (r.get("import_tariff_kwh") or {}).items():
+                line = 'p1_energy_import_kwh_total{meter="m",tariff="%s"} ' % t
+                got = [float(x.split()[-1]) for x in metrics.splitlines() if x.startswith(line)]
+                c.check("%s: /metrics import tariff %s == reading" % (fx, t), got and
+                        abs(got[0] - v) < 1e-9, (got, v))
+        finally:
+            d.stop()
+
+    cap = os.path.join(tmp, "sim.txt")
+    code, out, err = p1(["sim", "--start", "2024-03-30T22:00:00Z", "--interval", "10",
+                         "--count", "2000"])
+    with open(cap, "w") as f:
+        f.write(out)
+    dec = subprocess.run([P1, "decode", cap], capture_output=True, timeout=60)
+    rs = [json.loads(x)["reading"] for x in dec.stdout.decode().splitlines()]
+    first, last = rs[0], rs[-1]
+    db = os.path.join(tmp, "sum.db")
+    d = Daemon(["--source", "h=file:%s:clock=meter" % cap, "--db", db, "--listen", "127.0.0.1:0"],
+               tmp)
+    try:
+        port = d.http_port()
+        d.wait_meter("h", lambda m: m.get("state") == "stopped", timeout=30)
+        time.sleep(1.5)  # the store commits once a second
+        q = "/api/history?meter=h&from=%d&to=%d" % (first["time_unix"], last["time_unix"] + 1)
+        for step in ("15m", "1h", "1d"):
+            st, h, b = http(port, q + "&step=" + step)
+            js = json.loads(b) if st == 200 else {}
+            tot = sum(x for x in js.get("import_kwh", []) if x is not None)
+            want = last["import_kwh"] - first["import_kwh"]
+            c.check("history step=%s: import sums to the counter difference" % step,
+                    abs(tot - want) < 0.0005, "%s %s %s" % (st, tot, want))
+            gas = sum(x for x in js.get("gas_m3", []) if x is not None)
+            c.check("history step=%s: gas sums to the counter difference" % step,
+                    abs(gas - (last["gas_m3"] - first["gas_m3"])) < 0.0005, gas)
+    finally:
+        d.stop()
+
+
+def main():
+    c = Checks("test_qa_regressions")
+    need_p1d(c)
+    if not os.access(P1, os.X_OK):
+        print("SKIP: %s not built (run make)" % P1)
+        c.done()
+    with tmpdir() as tmp:
+        os.chmod(tmp, 0o755)
+        test_http_methods(c, tmp)
+        db = test_import(c, tmp)
+        test_export_backup(c, tmp, db)
+        test_config(c, tmp)
+        test_consistency(c, tmp)
+    c.done()
+
+
+if __name__ == "__main__":
+    main()

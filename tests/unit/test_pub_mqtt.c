@@ -1,0 +1,284 @@
+/* test_pub_mqtt.c: the payload builders of the MQTT and InfluxDB publishers (pub_payload.c):
+ * fields from a parsed telegram and from a stored point, Home Assistant discovery, dsmr-reader
+ * topics, state JSON and InfluxDB line protocol. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "p1/p1.h"
+#include "p1/reading.h"
+#include "pub_payload.h"
+
+/* A DSMR 5 telegram composed for this test (no CRC: the parser accepts it under "optional"). */
+static const char telegram[] = "/ISk5\\2MT382-1000\r\n\r\n"
+                               "1-3:0.2.8(50)\r\n"
+                               "0-0:1.0.0(240115120000W)\r\n"
+                               "0-0:96.1.1(4530303034303031353934373534343134)\r\n"
+                               "1-0:1.8.1(001234.567*kWh)\r\n"
+                               "1-0:1.8.2(002000.001*kWh)\r\n"
+                               "1-0:2.8.1(000010.000*kWh)\r\n"
+                               "1-0:2.8.2(000000.250*kWh)\r\n"
+                               "0-0:96.14.0(0002)\r\n"
+                               "1-0:1.7.0(00.000*kW)\r\n"
+                               "1-0:2.7.0(01.234*kW)\r\n"
+                               "1-0:32.7.0(231.4*V)\r\n"
+                               "1-0:52.7.0(229.0*V)\r\n"
+                               "1-0:72.7.0(230.0*V)\r\n"
+                               "1-0:31.7.0(005*A)\r\n"
+                               "1-0:51.7.0(000*A)\r\n"
+                               "1-0:71.7.0(001*A)\r\n"
+                               "1-0:21.7.0(00.000*kW)\r\n"
+                               "1-0:41.7.0(00.100*kW)\r\n"
+                               "1-0:61.7.0(00.000*kW)\r\n"
+                               "1-0:22.7.0(01.334*kW)\r\n"
+                               "1-0:42.7.0(00.000*kW)\r\n"
+                               "1-0:62.7.0(00.000*kW)\r\n"
+                               "0-1:24.1.0(003)\r\n"
+                               "0-1:96.1.0(4730303339303031363532303530323136)\r\n"
+                               "0-1:24.2.1(240115115500W)(01234.567*m3)\r\n"
+                               "!\r\n";
+
+typedef struct ctx {
+    p1_reading r;
+    int ok;
+} ctx;
+
+static void on_begin(void *user, const p1_telegram *t)
+{
+    p1_reading_begin(&((ctx *)user)->r, t);
+}
+static void on_object(void *user, const p1_object *o)
+{
+    p1_reading_add(&((ctx *)user)->r, o);
+}
+static void on_end(void *user, const p1_telegram *t)
+{
+    ctx *c = user;
+    p1_reading_end(&c->r, t);
+    c->ok = t->error == P1_ERR_OK;
+}
+
+static p1_parser parser; /* large: static storage */
+
+static void parse(ctx *c)
+{
+    p1_settings s;
+    p1_callbacks cb = {on_begin, on_object, on_end};
+    memset(&s, 0, sizeof s);
+    memset(c, 0, sizeof *c);
+    s.crc = P1_CRC_OPTIONAL;
+    p1_parser_init(&parser, &s, &cb, c);
+    p1_execute(&parser, telegram, strlen(telegram));
+    p1_finish(&parser);
+}
+
+static const char *value(const pub_snapshot *s, pub_field f)
+{
+    static char buf[PUB_VALUE_MAX];
+    if (!pub_payload_value(s, f, buf, sizeof buf))
+        return "(none)";
+    return buf;
+}
+
+static void test_from_reading(void)
+{
+    ctx c;
+    pub_snapshot s;
+    parse(&c);
+    CHECK(c.ok);
+    pub_payload_from_reading(&s, &c.r, 1705316400);
+    CHECK_EQ_STR(value(&s, PUB_F_ENERGY_IMPORT), "3234.568");
+    CHECK_EQ_STR(value(&s, PUB_F_ENERGY_IMPORT_T1), "1234.567");
+    CHECK_EQ_STR(value(&s, PUB_F_ENERGY_IMPORT_T2), "2000.001");
+    CHECK_EQ_STR(value(&s, PUB_F_ENERGY_EXPORT), "10.25");
+    CHECK_EQ_STR(value(&s, PUB_F_POWER), "-1234");
+    CHECK_EQ_STR(value(&s, PUB_F_POWER_IMPORT), "0");
+    CHECK_EQ_STR(value(&s, PUB_F_POWER_EXPORT), "1234");
+    CHECK_EQ_STR(value(&s, PUB_F_POWER_L1), "-1334");
+    CHECK_EQ_STR(value(&s, PUB_F_POWER_L2), "100");
+    CHECK_EQ_STR(value(&s, PUB_F_VOLTAGE_L1), "231.4");
+    CHECK_EQ_STR(value(&s, PUB_F_VOLTAGE_L3), "230");
+    CHECK_EQ_STR(value(&s, PUB_F_CURRENT_L1), "5");
+    CHECK_EQ_STR(value(&s, PUB_F_GAS), "1234.567");
+    CHECK_EQ_STR(value(&s, PUB_F_TARIFF), "2");
+    CHECK_EQ_STR(value(&s, PUB_F_WATER), "(none)");
+    CHECK_EQ_STR(s.manufacturer, "Iskraemeco");
+    CHECK_EQ_STR(s.model, "MT382-1000");
+    CHECK_EQ_STR(s.version, "DSMR 5.0");
+    CHECK_EQ_INT(s.gas_ts, 1705316100); /* 11:55 CET */
+}
+
+static void test_from_point(void)
+{
+    store_point p;
+    pub_snapshot s;
+    memset(&p, 0, sizeof p);
+    p.ts = p.end = 1705316400;
+    p.n = 1;
+    for (int e = 0; e < STORE_E_COUNT; e++)
+        p.energy[e] = p.counter[e] = STORE_NULL;
+    p.counter[STORE_E_IMPORT] = 3234568;
+    p.counter[STORE_E_GAS] = 1234567;
+    p.q[STORE_Q_POWER] = (store_stat){1, -1234, -1234, -1234};
+    p.q[STORE_Q_VOLTAGE_L1] = (store_stat){1, 2314, 2314, 2314};
+    p.q[STORE_Q_CURRENT_L1] = (store_stat){1, 505, 505, 505};
+    p.tariff = 1;
+    pub_payload_from_point(&s, &p);
+    CHECK_EQ_STR(value(&s, PUB_F_ENERGY_IMPORT), "3234.568");
+    CHECK_EQ_STR(value(&s, PUB_F_GAS), "1234.567");
+    CHECK_EQ_STR(value(&s, PUB_F_POWER), "-1234");
+    CHECK_EQ_STR(value(&s, PUB_F_POWER_IMPORT), "0");
+    CHECK_EQ_STR(value(&s, PUB_F_POWER_EXPORT), "1234");
+    CHECK_EQ_STR(value(&s, PUB_F_VOLTAGE_L1), "231.4");
+    CHECK_EQ_STR(value(&s, PUB_F_CURRENT_L1), "5.05");
+    CHECK_EQ_STR(value(&s, PUB_F_TARIFF), "1");
+    CHECK_EQ_STR(value(&s, PUB_F_ENERGY_EXPORT), "(none)");
+    CHECK_EQ_STR(s.manufacturer, "");
+
+    char buf[1024];
+    json_w w;
+    json_init_fixed(&w, buf, sizeof buf, 0);
+    pub_payload_state(&w, &s, NULL);
+    CHECK(json_ok(&w));
+    CHECK(strstr(buf, "\"import_kwh\":3234.568") != NULL);
+    CHECK(strstr(buf, "\"power_net_w\":-1234") != NULL);
+    CHECK(strstr(buf, "\"time_unix\":1705316400") != NULL);
+    CHECK(strstr(buf, "\"voltage_v\":231.4") != NULL);
+
+    /* Line protocol: every field a float except the tariff; seconds timestamp. */
+    size_t len = 0;
+    CHECK_EQ_INT(pub_payload_influx(buf, sizeof buf, &len, "p1", "home", &p), 1);
+    CHECK_EQ_STR(buf, "p1,meter=home power_w=-1234,power_import_w=0,power_export_w=1234,"
+                      "energy_import_kwh=3234.568,voltage_l1_v=231.4,current_l1_a=5.05,"
+                      "gas_m3=1234.567,tariff=1i 1705316400\n");
+    /* Too small a buffer: -1 and nothing appended. */
+    size_t small = 0;
+    CHECK_EQ_INT(pub_payload_influx(buf, 40, &small, "p1", "home", &p), -1);
+    CHECK_EQ_INT(small, 0);
+    /* A gap: nothing to send. */
+    p.n = 0;
+    CHECK_EQ_INT(pub_payload_influx(buf, sizeof buf, &len, "p1", "home", &p), 0);
+}
+
+static void test_aggregate_line(void)
+{
+    store_point p;
+    char buf[1024];
+    size_t len = 0;
+    memset(&p, 0, sizeof p);
+    p.ts = 1705316400;
+    p.end = 1705316460;
+    p.n = 60;
+    for (int e = 0; e < STORE_E_COUNT; e++)
+        p.energy[e] = p.counter[e] = STORE_NULL;
+    p.energy[STORE_E_IMPORT] = 5;
+    p.q[STORE_Q_POWER] = (store_stat){60, 200, 400, 60 * 300};
+    CHECK_EQ_INT(pub_payload_influx(buf, sizeof buf, &len, "p1", "home", &p), 1);
+    CHECK_EQ_STR(buf, "p1,meter=home energy_import_delta_kwh=0.005,power_w=300,power_min_w=200,"
+                      "power_max_w=400,readings=60i 1705316400\n");
+}
+
+static void test_discovery(void)
+{
+    ctx c;
+    pub_snapshot s;
+    char buf[4096], topic[PUB_TOPIC_MAX];
+    json_w w;
+    parse(&c);
+    pub_payload_from_reading(&s, &c.r, 1705316400);
+    CHECK(pub_payload_discovery_topic(topic, sizeof topic, "homeassistant", "home", PUB_F_GAS));
+    CHECK_EQ_STR(topic, "homeassistant/sensor/p1d_home/gas_m3/config");
+    json_init_fixed(&w, buf, sizeof buf, 0);
+    pub_payload_discovery(&w, "p1d", "p1d/status", "home", &s, PUB_F_GAS);
+    CHECK(json_ok(&w));
+    CHECK(strstr(buf, "\"unique_id\":\"p1d_home_gas_m3\"") != NULL);
+    CHECK(strstr(buf, "\"state_topic\":\"p1d/home/gas_m3\"") != NULL);
+    CHECK(strstr(buf, "\"device_class\":\"gas\"") != NULL);
+    CHECK(strstr(buf, "\"unit_of_measurement\":\"m\xc2\xb3\"") != NULL); /* U+00B3 */
+    CHECK(strstr(buf, "\"state_class\":\"total_increasing\"") != NULL);
+    CHECK(strstr(buf, "\"availability_topic\":\"p1d/status\"") != NULL);
+    CHECK(strstr(buf, "\"identifiers\":[\"p1d_home\"]") != NULL);
+    CHECK(strstr(buf, "\"manufacturer\":\"Iskraemeco\"") != NULL);
+
+    /* Every field: the classes HA's Energy dashboard accepts. */
+    for (int f = 0; f < PUB_F_COUNT; f++) {
+        const pub_field_info *fi = pub_payload_field((pub_field)f);
+        if (!fi->device_class)
+            continue;
+        if (!strcmp(fi->device_class, "energy"))
+            CHECK(!strcmp(fi->unit, "kWh") && !strcmp(fi->state_class, "total_increasing"));
+        else if (!strcmp(fi->device_class, "power"))
+            CHECK(!strcmp(fi->unit, "W") && !strcmp(fi->state_class, "measurement"));
+        else if (!strcmp(fi->device_class, "voltage"))
+            CHECK(!strcmp(fi->unit, "V") && !strcmp(fi->state_class, "measurement"));
+        else if (!strcmp(fi->device_class, "current"))
+            CHECK(!strcmp(fi->unit, "A") && !strcmp(fi->state_class, "measurement"));
+        else if (!strcmp(fi->device_class, "gas") || !strcmp(fi->device_class, "water"))
+            CHECK(!strcmp(fi->unit, "m\xc2\xb3") && !strcmp(fi->state_class, "total_increasing"));
+        else
+            CHECK(0);
+    }
+}
+
+static void test_dsmr(void)
+{
+    ctx c;
+    pub_snapshot s;
+    char val[PUB_VALUE_MAX];
+    const char *name;
+    int seen = 0;
+    parse(&c);
+    pub_payload_from_reading(&s, &c.r, 1705316400);
+    static const struct {
+        const char *name, *want;
+    } expect[] = {
+        {"electricity_currently_returned", "1.234"},
+        {"electricity_currently_delivered", "0.000"},
+        {"phase_currently_returned_l1", "1.334"},
+        {"phase_currently_delivered_l2", "0.100"},
+        {"electricity_delivered_1", "1234.567"},
+        {"extra_device_delivered", "1234.567"},
+        {"phase_voltage_l1", "231.4"},
+        {"timestamp", "2024-01-15T11:00:00Z"},
+        {"extra_device_timestamp", "2024-01-15T10:55:00Z"},
+    };
+    for (int i = 0; i < pub_payload_dsmr_count(); i++) {
+        size_t n = pub_payload_dsmr(&s, i, &name, val, sizeof val);
+        for (size_t k = 0; n && k < sizeof expect / sizeof expect[0]; k++) {
+            if (strcmp(name, expect[k].name) == 0) {
+                CHECK_EQ_STR(val, expect[k].want);
+                seen++;
+            }
+        }
+    }
+    CHECK_EQ_INT(seen, 9);
+    CHECK_EQ_INT(pub_payload_dsmr(&s, -1, &name, val, sizeof val), 0);
+    CHECK_EQ_INT(pub_payload_dsmr(&s, pub_payload_dsmr_count(), &name, val, sizeof val), 0);
+}
+
+static void test_state_reading(void)
+{
+    ctx c;
+    pub_snapshot s;
+    json_w w;
+    static char buf[PUB_PAYLOAD_MAX];
+    parse(&c);
+    pub_payload_from_reading(&s, &c.r, 1705316400);
+    json_init_fixed(&w, buf, sizeof buf, 0);
+    pub_payload_state(&w, &s, &c.r);
+    CHECK(json_ok(&w));
+    CHECK(buf[0] == '{' && strchr(buf, '\n') == NULL); /* compact */
+    CHECK(strstr(buf, "\"header\":\"ISk5\\\\2MT382-1000\"") != NULL);
+    CHECK(strstr(buf, "\"power_export_w\":1234") != NULL);
+}
+
+int main(void)
+{
+    RUN(test_from_reading);
+    RUN(test_from_point);
+    RUN(test_aggregate_line);
+    RUN(test_discovery);
+    RUN(test_dsmr);
+    RUN(test_state_reading);
+    return check_summary("test_pub_mqtt");
+}
