@@ -24,7 +24,7 @@ import urllib.parse
 from datetime import datetime
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-P1D = os.path.join(ROOT, "build", "p1d")
+P1D = os.environ.get("P1D_BIN") or os.path.join(ROOT, "build", "p1d")
 P1 = os.path.join(ROOT, "build", "p1")
 AZURITE = os.path.join(ROOT, "tests", "azurite", "node_modules", ".bin", "azurite-table")
 ACCOUNT = "devstoreaccount1"
