@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # bench_azure.sh: backlog drain of a day of 1-second readings (86,400) from p1d's store into
 # Azurite with entity-group transactions; prints azure_drain_86400_s=N (partition = day, the
-# default) and azure_drain_86400_hour_s=N (partition = hour). Target: <= 60 s.
-# Usage: bench/bench_azure.sh [day|hour|both]   (default both; CAP_S bounds each run, default 600)
+# default) and azure_drain_86400_hour_s=N (partition = hour), and, against bench/azure_stub.py (a
+# Table endpoint that stores nothing), azure_drain_86400_stub_s=N: p1d's own side. Target: <= 60 s.
+# Usage: bench/bench_azure.sh [day|hour|stub|all]   (default all; CAP_S bounds each run, default 180)
 set -uo pipefail
 cd "$(dirname "$0")/.."
-which=${1:-both}
-cap=${CAP_S:-600}
+which=${1:-all}
+cap=${CAP_S:-180}
 AZ=tests/azurite/node_modules/.bin/azurite-table
 KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 START=1738368000 # 2025-02-01T00:00:00Z
@@ -31,8 +32,12 @@ build/p1 import -q --db "$tmp/day.db" --meter home "$tmp/day.txt" || exit 1
 drain() {
     local partition=$1 port db
     port=$(free_port)
-    "$AZ" --tableHost 127.0.0.1 --tablePort "$port" --inMemoryPersistence --disableTelemetry \
-        --skipApiVersionCheck >"$tmp/azurite.log" 2>&1 &
+    if [ "${2:-}" = stub ]; then
+        python3 bench/azure_stub.py "$port" &
+    else
+        "$AZ" --tableHost 127.0.0.1 --tablePort "$port" --inMemoryPersistence --disableTelemetry \
+            --skipApiVersionCheck >"$tmp/azurite.log" 2>&1 &
+    fi
     azpid=$!
     for _ in $(seq 1 100); do
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
@@ -79,9 +84,12 @@ PY
     fi
 }
 
-if [ "$which" = day ] || [ "$which" = both ]; then
+if [ "$which" = stub ] || [ "$which" = all ]; then
+    echo "azure_drain_86400_stub_s=$(drain day stub)"
+fi
+if [ "$which" = day ] || [ "$which" = all ]; then
     echo "azure_drain_86400_s=$(drain day)"
 fi
-if [ "$which" = hour ] || [ "$which" = both ]; then
+if [ "$which" = hour ] || [ "$which" = all ]; then
     echo "azure_drain_86400_hour_s=$(drain hour)"
 fi

@@ -543,7 +543,7 @@ text:
 /* ------------------------------------------------------------------------------------------- */
 /* Object lines */
 
-static void deliver(p1_parser *p)
+static inline void deliver(p1_parser *p)
 {
     p1_object *o = &p->obj;
 
@@ -846,7 +846,7 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
 #undef VALUES_RETURN
 }
 
-/* DSMR >= 4 objects (1-3:0.2.8, 0-0:1.0.0, BE 0-0:96.1.4): such a telegram always ends in "!CRC". */
+/* DSMR >= 4 objects (1-3:0.2.8, 0-0:1.0.0, BE 0-0:96.1.4): such telegrams always end in "!CRC". */
 static inline int obis_modern(const p1_obis *ob)
 {
     return (ob->a == 1 && ob->b == 3 && ob->c == 0 && ob->d == 2 && ob->e == 8) ||
@@ -889,6 +889,175 @@ static inline void obis_remember(p1_parser *p, const uint8_t *tb, size_t ls, siz
     e->text[1] = swar_load(tb + ls + 8) & e->mask[1];
     e->obis = *ob;
     e->len = (uint8_t)n;
+}
+
+/* The value of the n (1..8) decimal digits at s, first digit most significant. Eight bytes are
+ * loaded (inside the buffer's padding at worst); the digits are moved to the top so that the
+ * bytes shifted in count as leading zeros and the bytes after them drop out, then pairs, quads
+ * and octets are combined with three multiplications. */
+static inline uint64_t digits8(const uint8_t *s, unsigned n)
+{
+    uint64_t x = (swar_load(s) & SWAR_ONES * 0x0F) << (8 * (8 - n));
+
+    x = (x * (10 * 256 + 1)) >> 8;
+    x = ((x & 0x00FF00FF00FF00FFULL) * (100 * 65536 + 1)) >> 16;
+    return ((x & 0x0000FFFF0000FFFFULL) * (10000 * 4294967296ULL + 1)) >> 32;
+}
+
+/* The value of n (0..16) decimal digits at s. */
+static inline uint64_t digits_known(const uint8_t *s, unsigned n)
+{
+    if (n == 0)
+        return 0;
+    if (n <= 8)
+        return digits8(s, n);
+    return digits8(s, n - 8) * 100000000ULL + digits8(s + n - 8, 8);
+}
+
+/* Meters send the same lines every time and only the digits change. A line holding one plain
+ * number ("1-0:1.8.1(012345.678*kWh)", "0-0:96.7.21(00004)") is remembered whole by object
+ * index; when the line at that index in the next telegram has the same bytes everywhere except
+ * at the digit positions, which hold digits again, line_parse() would decide exactly as before
+ * (every decision it takes depends only on those bytes and on which of them are digits), so the
+ * object is built from the remembered shape and the new digits, without finding the line end or
+ * scanning the value. Only the digits of a 12-digit run without '.' are not enough (a time), so
+ * such lines are not remembered. */
+static inline int line_match(const p1_line_seen *t, const uint8_t *x)
+{
+    uint64_t bad = 0;
+
+    for (int k = 0; k < 4; k++) {
+        uint64_t w = swar_load(x + 8 * k);
+
+        bad |= ((w ^ t->text[k]) & t->fixed[k]) | (t->digit[k] & ~swar_range(w, '0', '9'));
+    }
+    return bad == 0;
+}
+
+static inline void deliver(p1_parser *p);
+
+/* Builds the object of a matched line at tb[ls..] (already copied there), after delivering the
+ * pending one as line_parse() would. */
+static inline void line_take(p1_parser *p, const p1_line_seen *t, const uint8_t *tb, size_t ls)
+{
+    static const uint64_t pow10[17] = {1ULL,
+                                       10ULL,
+                                       100ULL,
+                                       1000ULL,
+                                       10000ULL,
+                                       100000ULL,
+                                       1000000ULL,
+                                       10000000ULL,
+                                       100000000ULL,
+                                       1000000000ULL,
+                                       10000000000ULL,
+                                       100000000000ULL,
+                                       1000000000000ULL,
+                                       10000000000000ULL,
+                                       100000000000000ULL,
+                                       1000000000000000ULL,
+                                       10000000000000000ULL};
+    p1_object *o = &p->obj;
+    p1_value *v = &o->values[0];
+    const uint8_t *d = tb + ls + t->open + 1;
+    unsigned rn = t->nint + t->dot + t->nfrac;
+    uint64_t m = digits_known(d, t->nint);
+
+    if (t->nfrac)
+        m = m * pow10[t->nfrac] + digits_known(d + t->nint + 1, t->nfrac);
+    if (p->flags & F_PENDING)
+        deliver(p);
+    o->obis = t->obis;
+    o->nvalues = 1;
+    o->offset = p->base + ls;
+    p->obj_start = (uint32_t)ls;
+    p->obj_end = (uint32_t)(ls + t->close + 1);
+    p->flags |= F_PENDING | (t->modern ? F_MODERN : 0);
+    v->offset = p->base + ls + t->open;
+    v->raw = (const char *)d;
+    v->raw_len = (uint16_t)rn;
+    v->unit = t->unit_len ? (const char *)d + rn + 1 : NULL;
+    v->unit_len = t->unit_len;
+    v->unit_code = t->unit_code;
+    v->flags = t->flags;
+    v->decimals = (int8_t)t->nfrac;
+    v->number = (int64_t)m;
+}
+
+static inline int obis_modern(const p1_obis *ob);
+
+/* After line_parse() took tb[ls..ls+n) (n: through the LF) as a new object: remembers the line
+ * for line_match() when it is one plain number as described there, else forgets the index. */
+static void line_remember(p1_parser *p, const uint8_t *tb, size_t ls, size_t n)
+{
+    p1_line_seen *t = &p->lines[p->nobjects % P1_OBIS_CACHE];
+    const p1_object *o = &p->obj;
+    const p1_value *v = &o->values[0];
+    const uint8_t *r = tb + ls, *raw;
+    size_t open, close, k, nint = 0, nfrac = 0, rl, ul = 0, dot;
+    unsigned want;
+
+    t->len = 0;
+    if (n > P1_LINE_SEEN_MAX || o->nvalues != 1 || p->obj_start != ls)
+        return;
+    open = (size_t)(v->offset - p->base) - ls;
+    raw = r + open + 1;
+    rl = v->raw_len;
+    if (open >= n || r[open] != '(' || (const uint8_t *)v->raw != raw)
+        return;
+    while (nint < rl && (cls[raw[nint]] & C_DIGIT))
+        nint++;
+    dot = nint < rl && raw[nint] == '.';
+    while (nint + dot + nfrac < rl && (cls[raw[nint + dot + nfrac]] & C_DIGIT))
+        nfrac++;
+    if (nint + dot + nfrac != rl || nint + nfrac == 0 || nint + nfrac > 16 || (!dot && nint == 12))
+        return;
+    close = open + 1 + rl;
+    if (v->flags & P1_V_UNIT) {
+        ul = v->unit_len;
+        if (r[close] != '*' || (const uint8_t *)v->unit != r + close + 1 || ul == 0 ||
+            ul > UNIT_MAX)
+            return;
+        for (k = 0; k < ul; k++)
+            if (!(cls[r[close + 1 + k]] & C_UNIT))
+                return;
+        close += 1 + ul;
+    } else if (v->unit) {
+        return;
+    }
+    want = P1_V_NUMBER | (ul ? P1_V_UNIT : 0) | (!dot && !ul && !(nint & 1) ? P1_V_HEX : 0);
+    if (close >= n || r[close] != ')' || p->obj_end != ls + close + 1 || v->flags != want ||
+        v->decimals != (int8_t)nfrac || r[n - 1] != '\n')
+        return;
+    for (k = close + 1; k < n - 1; k++)
+        if (r[k] != '\r')
+            return;
+    memset(t->text, 0, sizeof t->text);
+    memset(t->fixed, 0, sizeof t->fixed);
+    memset(t->digit, 0, sizeof t->digit);
+    for (k = 0; k < n; k++) {
+        int digit = (k > open && k <= open + nint) ||
+                    (nfrac && k > open + nint + dot && k <= open + nint + dot + nfrac);
+        unsigned sh = 8 * (unsigned)(k & 7);
+
+        if (digit) {
+            t->digit[k >> 3] |= 0x80ULL << sh;
+        } else {
+            t->text[k >> 3] |= (uint64_t)r[k] << sh;
+            t->fixed[k >> 3] |= 0xFFULL << sh;
+        }
+    }
+    t->obis = o->obis;
+    t->open = (uint8_t)open;
+    t->close = (uint8_t)close;
+    t->modern = (uint8_t)obis_modern(&o->obis);
+    t->nint = (uint8_t)nint;
+    t->dot = (uint8_t)dot;
+    t->nfrac = (uint8_t)nfrac;
+    t->unit_len = (uint8_t)ul;
+    t->unit_code = v->unit_code;
+    t->flags = v->flags;
+    t->len = (uint8_t)n;
 }
 
 /* Handles one complete body line tb[ls..ce) (tb[ce..] is CR* LF or the finish sentinel). One
@@ -1220,10 +1389,19 @@ static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const ui
                  * before touching the parser's state and takes the general path below. */
                 const uint8_t *x = s;
 
-                while ((nl = find_lf(x, end)) != NULL) {
+                for (;;) {
+                    const p1_line_seen *t =
+                        &p->lines[(p->nobjects + !!(p->flags & F_PENDING)) % P1_OBIS_CACHE];
                     size_t ls = p->len, ce, ei = 0;
+                    int hit = t->len && end - x >= P1_LINE_SEEN_MAX && line_match(t, x);
 
-                    n = (size_t)(nl + 1 - x);
+                    if (hit) {
+                        n = t->len;
+                    } else {
+                        if ((nl = find_lf(x, end)) == NULL)
+                            break;
+                        n = (size_t)(nl + 1 - x);
+                    }
                     if (ls + n > p->limit)
                         break;
                     if (x + n > ahead) {
@@ -1238,14 +1416,20 @@ static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const ui
                         memcpy(tb + ls + (ahead - x), ahead, want);
                         ahead += want;
                     }
+                    p->line_start = (uint32_t)ls;
+                    p->len = (uint32_t)(ls + n);
+                    x += n;
+                    if (hit) {
+                        line_take(p, t, tb, ls);
+                        if (x == end || *x == '/' || *x == '!')
+                            break;
+                        continue;
+                    }
                     ce = ls + n - 1;
                     if (ce > ls && tb[ce - 1] == '\r') /* CR LF: one test, not a loop */
                         while (--ce > ls && tb[ce - 1] == '\r')
                             ;
-                    p->line_start = (uint32_t)ls;
-                    p->len = (uint32_t)(ls + n);
                     err = line_parse(p, ls, ce, &ei);
-                    x += n;
                     if (err != P1_ERR_OK || p->flags & F_VOPEN) {
                         /* as on the general path: a cut-off telegram, an error or a value
                          * that stays open (the next line continues it there) */
@@ -1263,6 +1447,8 @@ static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const ui
                         }
                         break;
                     }
+                    if (p->flags & F_PENDING && p->obj_start == ls)
+                        line_remember(p, tb, ls, n);
                     if (x == end || *x == '/' || *x == '!')
                         break;
                 }

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "p1/crypt.h"
 
@@ -642,9 +643,9 @@ static config_source *source_get(config *c, const char *name, int create, char *
     return s;
 }
 
-/* Sets a source key; `where` prefixes errors. */
+/* Sets a source key; `where` prefixes errors, `line` (0 = command line) is kept for later ones. */
 static int source_set(config_source *s, const char *key, const char *value, const char *where,
-                      char *err, size_t cap)
+                      int line, char *err, size_t cap)
 {
     const config_key *k = find_key("source", key);
     char why[CONFIG_ERR_MAX];
@@ -657,6 +658,7 @@ static int source_set(config_source *s, const char *key, const char *value, cons
         return -1;
     }
     s->set |= 1ull << (key_index(k) & 63);
+    s->set_line[key_index(k) & 63] = line;
     if (strcmp(key, "spec") == 0)
         copy_str(s->origin, sizeof s->origin, where);
     return 0;
@@ -672,6 +674,7 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
 {
     char body[CONFIG_STR_MAX];
     const char *where = s->origin[0] ? s->origin : "config";
+    int spec_line = s->set_line[key_index(find_key("source", "spec")) & 63];
     if (s->spec[0] == '\0') {
         fail(err, cap, "%s: [source %s] has no spec (serial:DEVICE, tcp:HOST:PORT, file:PATH, "
                        "stdin or sim[:SEED])",
@@ -693,7 +696,7 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
             fail(err, cap, "%s: [source %s] spec option 'spec' is not allowed", where, s->name);
             return -1;
         }
-        if (source_set(s, opt, eq + 1, place, err, cap) < 0)
+        if (source_set(s, opt, eq + 1, place, spec_line, err, cap) < 0)
             return -1;
     }
     char *rest = strchr(body, ':');
@@ -711,11 +714,17 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
         s->kind = CONFIG_SERIAL;
         if (!rest || !*rest)
             goto bad;
+        /* Only the last ':' segment can be a speed: by-path device names contain ':' too. */
         char *last = strrchr(rest, ':');
         if (last && is_baud_word(last + 1)) {
             *last = '\0';
-            if (source_set(s, "baud", last + 1, where, err, cap) < 0)
+            if (source_set(s, "baud", last + 1, where, spec_line, err, cap) < 0)
                 return -1;
+        } else if (last && last[1] && strspn(last + 1, "0123456789") == strlen(last + 1)) {
+            fail(err, cap, "%s: [source %s] spec '%s': serial speed '%s': expected auto, 115200 "
+                           "or 9600",
+                 where, s->name, s->spec, last + 1);
+            return -1;
         }
         if (!*rest)
             goto bad;
@@ -739,7 +748,7 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
         copy_str(s->target, sizeof s->target, "-");
     } else if (strcmp(kind, "sim") == 0) {
         s->kind = CONFIG_SIM;
-        if (rest && *rest && source_set(s, "seed", rest, where, err, cap) < 0)
+        if (rest && *rest && source_set(s, "seed", rest, where, spec_line, err, cap) < 0)
             return -1;
         copy_str(s->target, sizeof s->target, "");
     } else {
@@ -783,7 +792,8 @@ static int read_key_file(config_source *s, char *err, size_t cap)
     return 0;
 }
 
-static int source_validate(config_source *s, char *err, size_t cap)
+/* `file` is the config file, named in errors about keys set there. */
+static int source_validate(config_source *s, const char *file, char *err, size_t cap)
 {
     if (source_finish_spec(s, err, cap) < 0)
         return -1;
@@ -792,8 +802,13 @@ static int source_validate(config_source *s, char *err, size_t cap)
         if (!is_source_key(k) || !k->kinds || !(s->set & (1ull << (i & 63))))
             continue;
         if (!(k->kinds & s->kind)) {
-            fail(err, cap, "[source %s] key '%s' does not apply to a %s source", s->name, k->name,
-                 config_kind_name(s->kind));
+            char where[CONFIG_STR_MAX + 32];
+            if (s->set_line[i & 63] > 0)
+                snprintf(where, sizeof where, "%s:%d", file, s->set_line[i & 63]);
+            else
+                snprintf(where, sizeof where, "--source %s", s->name);
+            fail(err, cap, "%s: [source %s] key '%s' does not apply to a %s source", where,
+                 s->name, k->name, config_kind_name(s->kind));
             return -1;
         }
     }
@@ -857,8 +872,15 @@ int config_source_equal(const config_source *a, const config_source *b)
 static int load_file(config *c, const char *path, char *err, size_t cap)
 {
     FILE *f = fopen(path, "re");
+    struct stat st;
     if (!f) {
         fail(err, cap, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    /* fopen() opens a directory for reading on Linux; reading it then fails with EISDIR. */
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        fail(err, cap, "%s: is a directory, expected a config file", path);
         return -1;
     }
     char line[CONFIG_LINE_MAX + 2];
@@ -939,7 +961,7 @@ static int load_file(config *c, const char *path, char *err, size_t cap)
             break;
         }
         if (src) {
-            if (source_set(src, key, value, where, err, cap) < 0) {
+            if (source_set(src, key, value, where, lineno, err, cap) < 0) {
                 rc = -1;
                 break;
             }
@@ -957,6 +979,10 @@ static int load_file(config *c, const char *path, char *err, size_t cap)
             rc = -1;
             break;
         }
+    }
+    if (rc == 0 && ferror(f)) {
+        fail(err, cap, "%s: %s", path, strerror(errno));
+        rc = -1;
     }
     fclose(f);
     return rc;
@@ -1049,6 +1075,12 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
             return -1;
         }
         v = flag_value(argc, argv, &i, flag, sizeof flag);
+        /* An unknown flag is named as such, not as one missing its value. */
+        if (strcmp(flag, "--config") && strcmp(flag, "--source") && strcmp(flag, "--key") &&
+            strcmp(flag, "--ak") && !flag_key(flag)) {
+            fail(err, cap, "unknown option '%s' (see p1d --help)", flag);
+            return -1;
+        }
         if (!v) {
             fail(err, cap, "%s: missing value (see p1d --help)", flag);
             return -1;
@@ -1073,7 +1105,7 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
                 copy_str(err, cap, tmp);
                 return -1;
             }
-            if (source_set(s, is_src ? "spec" : flag + 2, val, flag, err, cap) < 0)
+            if (source_set(s, is_src ? "spec" : flag + 2, val, flag, 0, err, cap) < 0)
                 return -1;
             continue;
         }
@@ -1105,7 +1137,7 @@ int config_load(config *c, int argc, char **argv, char *err, size_t cap)
     if (apply_flags(c, argc, argv, 1, err, cap) < 0)
         return -1;
     for (size_t i = 0; i < c->nsources; i++)
-        if (source_validate(&c->sources[i], err, cap) < 0)
+        if (source_validate(&c->sources[i], c->file, err, cap) < 0)
             return -1;
     if (c->relay_meter[0] && !config_find_source(c, c->relay_meter)) {
         fail(err, cap, "[relay] meter = '%s': expected the name of a configured source",

@@ -41,6 +41,7 @@ typedef struct config_source {
     char ak[CONFIG_STR_MAX];
     char key_file[CONFIG_STR_MAX];
     uint64_t set;                /* bit i: source key i was set explicitly */
+    int set_line[64];            /* bit i's config-file line; 0 = set on the command line */
 } config_source;
 
 typedef struct config {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "json.h"
@@ -675,6 +676,21 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
             r->sel[r->nsel++] = &fields[i];
     }
 
+    /* Bound the size too: every field of 84,000 daily steps would be 18 MB of JSON. With the
+     * default fields the count is an upper bound (fields without data are left out later). */
+    size_t ncols = r->nsel + 1;
+    int64_t cells = count * (int64_t)ncols;
+    if (cells > HISTORY_CELLS_MAX) {
+        int64_t fit = HISTORY_CELLS_MAX / (count ? count : 1) - 1;
+        free(r);
+        return bad_param(out,
+                         "response too large: %" PRId64 " points x %zu columns (time and "
+                         "fields) is %" PRId64 " values (at most %d); ask for fewer fields "
+                         "(fields=import_kwh,power_w_mean,...: %" PRId64 " fit at this step "
+                         "and range), a larger step or a shorter range",
+                         count, ncols, cells, HISTORY_CELLS_MAX, fit > 0 ? fit : 0);
+    }
+
     int want_cost = 0, want_demand = 0, rc = 0;
     for (size_t i = 0; i < r->nsel; i++) {
         want_cost |= r->sel[i]->kind == F_COST;
@@ -829,7 +845,7 @@ done:
     cost_prices_free(&prices);
     if (rc == -E2BIG)
         return reply_error(out, 400, "bad_parameter",
-                           "response larger than %u bytes; ask for fewer fields, a coarser step "
+                           "response larger than %u bytes; ask for fewer fields, a larger step "
                            "or a shorter range", HISTORY_BODY_MAX);
     if (rc < 0)
         return internal(out, "store", rc);
@@ -1129,6 +1145,30 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
     return 1;
 }
 
+/* The media type of a prices upload: 1 CSV or JSON as declared, 0 sniff the body (none, or the
+ * generic types curl and file pickers send), -1 anything else (415: an image is no price list). */
+static int prices_ctype(const char *ct)
+{
+    static const char *const known[] = {"text/csv", "application/csv", "text/plain",
+                                        "application/json"};
+    static const char *const generic[] = {"application/x-www-form-urlencoded",
+                                          "application/octet-stream"};
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strcspn(ct, ";");
+    while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strlen(known[i]) == n && strncasecmp(ct, known[i], n) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof generic / sizeof generic[0]; i++)
+        if (strlen(generic[i]) == n && strncasecmp(ct, generic[i], n) == 0)
+            return 0;
+    return -1;
+}
+
 static int ep_prices_put(history *h, const http_req *req, http_reply *out)
 {
     cost_kind kind;
@@ -1139,6 +1179,14 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
                            "empty body: send CSV (time,price) or JSON [{\"time\":..,\"price\":..}]");
     /* The Content-Type says CSV or JSON; without one, the first byte decides (cost.c). */
     const char *ct = req->content_type ? req->content_type : "";
+    int ctype = prices_ctype(ct);
+    if (ctype < 0)
+        return reply_error(out, 415, "unsupported_media_type",
+                           "Content-Type '%.64s': expected text/csv, application/json or "
+                           "text/plain",
+                           ct);
+    if (ctype == 0)
+        ct = "";
     size_t i = 0;
     while (i < req->body_len && (req->body[i] == ' ' || req->body[i] == '\n' ||
                                  req->body[i] == '\r' || req->body[i] == '\t'))

@@ -35,6 +35,7 @@
 #define HTTP_SWEEP_MS 1000             /* how often connections are checked against the deadline */
 #define HTTP_BACKLOG 1024              /* listen() backlog: bursts of SSE clients reconnecting */
 #define HTTP_JSON_MAX (4u << 20)       /* bytes of one generated JSON body */
+#define HTTP_FD_RESERVE 256u           /* descriptors beyond max_connections: sources, store, ... */
 #define HTTP_LOG_BURST 5               /* MHD log lines per second before they are counted only */
 
 /* One TCP connection, tracked to cut off clients that send their headers too slowly: MHD's own
@@ -218,14 +219,10 @@ static enum MHD_Result reply_error(http *h, struct MHD_Connection *c, unsigned s
                                    const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-static enum MHD_Result reply_error(http *h, struct MHD_Connection *c, unsigned status,
-                                   const char *code, const char *fmt, ...)
+/* The JSON error {"error":{"code","message"}}; allow (or NULL) is the Allow header. */
+static enum MHD_Result reply_msg(http *h, struct MHD_Connection *c, unsigned status,
+                                 const char *allow, const char *code, const char *msg)
 {
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     json_w w;
     if (json_init_alloc(&w, 512, 4096, 0) < 0)
         return MHD_NO;
@@ -243,8 +240,8 @@ static enum MHD_Result reply_error(http *h, struct MHD_Connection *c, unsigned s
     struct MHD_Response *r = body_response(h, w.buf, w.len, "application/json");
     if (!r)
         return MHD_NO;
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, OPTIONS");
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     if (status == MHD_HTTP_UNAUTHORIZED) {
         if (h->bearer[0])
             MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"p1d\"");
@@ -253,6 +250,18 @@ static enum MHD_Result reply_error(http *h, struct MHD_Connection *c, unsigned s
                                     "Basic realm=\"p1d\", charset=\"UTF-8\"");
     }
     return queue_once(c, status, r);
+}
+
+static enum MHD_Result reply_error(http *h, struct MHD_Connection *c, unsigned status,
+                                   const char *code, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *allow = status == MHD_HTTP_METHOD_NOT_ALLOWED ? "GET, HEAD, OPTIONS" : NULL;
+    return reply_msg(h, c, status, allow, code, msg);
 }
 
 /* Sends what w holds as the JSON body (w's buffer is handed to MHD), or 500 if it overflowed. */
@@ -637,10 +646,18 @@ static enum route route_of(const char *url, char *name, size_t cap)
     return R_NONE;
 }
 
-static int authorized(http *h, struct MHD_Connection *c)
+/* The bearer token also comes as ?access_token= on GET and HEAD: a browser's EventSource cannot
+ * send an Authorization header. Compared in constant time; p1d logs no request targets. */
+static int authorized(http *h, struct MHD_Connection *c, const char *method)
 {
     if (!h->bearer[0] && !h->basic[0])
         return 1;
+    if (h->bearer[0] && (strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
+                         strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)) {
+        const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "access_token");
+        if (q && ct_equal(q, h->bearer + 7))
+            return 1;
+    }
     const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!a)
         return 0;
@@ -652,17 +669,18 @@ static int authorized(http *h, struct MHD_Connection *c)
     return ok;
 }
 
-static enum MHD_Result preflight(http *h, struct MHD_Connection *c)
+/* methods: what the path takes, for Access-Control-Allow-Methods and Allow. */
+static enum MHD_Result preflight(http *h, struct MHD_Connection *c, const char *methods)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
     if (!r)
         return MHD_NO;
     add_common(h, r);
-    MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", methods);
     MHD_add_response_header(r, "Access-Control-Allow-Headers",
-                            "Authorization, Last-Event-ID, Cache-Control");
+                            "Authorization, Content-Type, Last-Event-ID, Cache-Control");
     MHD_add_response_header(r, "Access-Control-Max-Age", "600");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD, OPTIONS");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, methods);
     return queue_once(c, MHD_HTTP_NO_CONTENT, r);
 }
 
@@ -693,9 +711,12 @@ const char *http_req_arg(const http_req *req, const char *name)
 static enum MHD_Result route_call(http *h, struct MHD_Connection *c, const char *url,
                                   const char *method, const http_body *b)
 {
+    /* /api/prices takes uploads (history.c), so a page of one's own can PUT prices. */
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
-        return preflight(h, c);
-    if (!authorized(h, c))
+        return preflight(h, c, strcmp(url, "/api/prices") == 0
+                                   ? "GET, HEAD, PUT, POST, OPTIONS"
+                                   : "GET, HEAD, OPTIONS");
+    if (!authorized(h, c, method))
         return reply_error(h, c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                            "missing or wrong credentials");
     http_req rq = {method, url,
@@ -826,7 +847,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (rt == R_NONE) {
         /* The dashboard's embedded files (web.c), behind the same credentials as the API. */
         enum MHD_Result wr;
-        if (web_find(url) && !authorized(h, c))
+        if (web_find(url) && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+            strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+            return reply_msg(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, "GET, HEAD", "method_not_allowed",
+                             "the dashboard's files take only GET and HEAD");
+        /* With basic auth the browser asks once and sends it for every request. A bearer
+         * token it cannot send for a page or script, so with a token alone the files (code,
+         * no data) are served to anyone and the page asks for the token on its first 401. */
+        if (web_find(url) && h->basic[0] && !authorized(h, c, method))
             return reply_error(h, c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                                "missing or wrong credentials");
         if (web_serve(c, url, method, &wr))
@@ -834,12 +862,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
     }
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
-        return preflight(h, c);
+        return preflight(h, c, "GET, HEAD, OPTIONS");
     int head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (!head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
         return reply_error(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
                            "only GET, HEAD and OPTIONS are allowed");
-    if (!authorized(h, c))
+    if (!authorized(h, c, method))
         return reply_error(h, c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                            "missing or wrong credentials");
 
@@ -1140,15 +1168,32 @@ static int open_listener(const http_options *o, unsigned *port, int *v6, char *e
     return fd;
 }
 
-/* Each connection is a descriptor: make sure the soft limit admits max_connections of them. */
+/* Each connection is a descriptor: make sure the soft limit admits max_connections of them.
+ * Failing is not fatal (a sandbox may refuse setrlimit): one warning, and p1d goes on with the
+ * limit it has; connections beyond it are refused by accept() (EMFILE), not by a crash. */
 static void raise_fd_limit(unsigned want)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
         return;
-    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        log_warn("http: cannot raise the open-file limit to %u: %s", want, strerror(errno));
+    rlim_t have = rl.rlim_cur;
+    rlim_t cap = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (cap > have) {
+        rl.rlim_cur = cap;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            have = cap;
+        else
+            log_warn("http: cannot raise the open-file limit from %llu to %llu: %s; going on "
+                     "with %llu",
+                     (unsigned long long)have, (unsigned long long)cap, strerror(errno),
+                     (unsigned long long)have);
+    }
+    if (have < want)
+        log_warn("http: the open-file limit (%llu) admits about %llu connections, fewer than "
+                 "max_connections (%u); raise LimitNOFILE= or lower max_connections",
+                 (unsigned long long)have,
+                 (unsigned long long)(have > HTTP_FD_RESERVE ? have - HTTP_FD_RESERVE : 0),
+                 want - HTTP_FD_RESERVE);
 }
 
 http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t errcap)
@@ -1179,7 +1224,7 @@ http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t err
         memcpy(h->basic, "Basic ", 6);
         base64(up, (size_t)n, h->basic + 6, sizeof h->basic - 6);
     }
-    raise_fd_limit(h->o.max_connections + 256);
+    raise_fd_limit(h->o.max_connections + HTTP_FD_RESERVE);
 
     int v6 = 0;
     h->listen_fd = open_listener(&h->o, &h->port, &v6, err, errcap);

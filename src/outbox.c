@@ -12,27 +12,21 @@
 
 #include <sqlite3.h>
 
-#define OUTBOX_METERS_MAX 4096      /* meters one outbox tracks (the daemon's METERS_MAX) */
-#define OUTBOX_NAME_MAX 400         /* publisher (destination) names */
-#define OUTBOX_METER_NAME_MAX 64    /* store_meter_info.name */
-#define OUTBOX_REASON_MAX 512       /* bytes of a park reason kept */
-#define OUTBOX_FAR 253402300800LL   /* 10000-01-01: "no upper bound" for store_series */
-#define OUTBOX_MINUTE_S 60
+#define OUTBOX_METERS_MAX     4096 /* meters one outbox tracks (the daemon's METERS_MAX) */
+#define OUTBOX_NAME_MAX       400  /* publisher (destination) names */
+#define OUTBOX_METER_NAME_MAX 64   /* store_meter_info.name */
+#define OUTBOX_REASON_MAX     512  /* bytes of a park reason kept */
+#define OUTBOX_FAR            253402300800LL /* 10000-01-01: "no upper bound" for store_series */
+#define OUTBOX_MINUTE_S       60
 
-/* The same DDL as the store's schema migration 1 -> 2 (store.c); repeated here with IF NOT EXISTS
- * so an outbox also works over a database whose store build predates the outbox tables. */
-static const char outbox_schema[] =
-    "CREATE TABLE IF NOT EXISTS outbox_cursor (publisher TEXT NOT NULL, meter TEXT NOT NULL, "
-    "ts INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (publisher, meter)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS outbox_parked (id INTEGER PRIMARY KEY, publisher TEXT NOT NULL, "
-    "meter TEXT NOT NULL, from_ts INTEGER NOT NULL, to_ts INTEGER NOT NULL, points INTEGER NOT "
-    "NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);";
+/* Tables outbox_cursor and outbox_parked are created by the store's schema migration 1 -> 2
+ * (store.c), like every table of the database. */
 
 typedef struct ob_meter {
     char name[OUTBOX_METER_NAME_MAX];
-    int loaded;       /* cursor read from the database */
-    int64_t cursor;   /* last acknowledged (or parked) point; minute mode: step label */
-    int64_t first;    /* first reading the store keeps (minute mode start), 0 unknown */
+    int loaded;     /* cursor read from the database */
+    int64_t cursor; /* last acknowledged (or parked) point; minute mode: step label */
+    int64_t first;  /* first reading the store keeps (minute mode start), 0 unknown */
     uint64_t delivered, retries, parked;
 } ob_meter;
 
@@ -144,13 +138,6 @@ outbox *outbox_new(store *s, const char *name, outbox_rate rate, int64_t every_s
         return NULL;
     }
     sqlite3 *db = store_db(s);
-    char *msg = NULL;
-    if (sqlite3_exec(db, outbox_schema, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, cap, "outbox %s: cannot create its tables: %s", name,
-                 msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return NULL;
-    }
     outbox *ob = calloc(1, sizeof *ob);
     if (!ob) {
         snprintf(err, cap, "outbox %s: out of memory", name);

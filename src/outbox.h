@@ -24,7 +24,7 @@ typedef enum outbox_rate {
 #define OUTBOX_BATCH_MAX 1000 /* points handed out by one outbox_fetch() */
 
 typedef struct outbox_lag {
-    int64_t readings; /* points stored but not yet acknowledged */
+    int64_t readings; /* readings stored after what the cursor covers (raw, whatever the rate) */
     int64_t seconds;  /* age of the oldest unacknowledged point (0 when none) */
     int64_t cursor;   /* unix seconds of the last acknowledged point (0 none) */
     uint64_t delivered, retries, parked; /* counters since start */

@@ -8,27 +8,27 @@
 
 #include "outbox.h"
 
-#define PUB_MAX 8            /* publishers one daemon runs at once */
-#define PUB_ERR_MAX 256      /* size of pub_status.last_error */
+#define PUB_MAX     8   /* publishers one daemon runs at once */
+#define PUB_ERR_MAX 256 /* size of pub_status.last_error */
 
 /* A publisher's connection state, for humans and monitoring. */
 typedef enum pub_state {
-    PUB_IDLE = 0,     /* caught up, or nothing to send yet */
-    PUB_SENDING,      /* requests in flight / connected and publishing */
-    PUB_RETRYING,     /* the last attempt failed (network, 5xx, 429); waiting out a backoff */
-    PUB_AUTH_FAILED,  /* the peer refused our credentials; waiting long, nothing is dropped */
-    PUB_STOPPED,      /* disabled or shut down */
+    PUB_IDLE = 0,    /* caught up, or nothing to send yet */
+    PUB_SENDING,     /* requests in flight / connected and publishing */
+    PUB_RETRYING,    /* the last attempt failed (network, 5xx, 429); waiting out a backoff */
+    PUB_AUTH_FAILED, /* the peer refused our credentials; waiting long, nothing is dropped */
+    PUB_STOPPED,     /* disabled or shut down */
 } pub_state;
 
 /* A snapshot of one publisher. Plain data. */
 typedef struct pub_status {
     pub_state state;
-    int64_t last_ok_ms;          /* wall clock of the last successful delivery, 0 never */
-    int64_t retry_in_ms;         /* time left of the current backoff, 0 none */
-    uint64_t requests;           /* requests (or messages) sent since start */
-    uint64_t failures;           /* of which failed (network, 5xx, garbage replies, 4xx) */
-    uint64_t delivered;          /* points delivered since start, over all meters */
-    uint64_t parked;             /* points refused permanently (4xx) and parked, over all meters */
+    int64_t last_ok_ms;           /* wall clock of the last successful delivery, 0 never */
+    int64_t retry_in_ms;          /* time left of the current backoff, 0 none */
+    uint64_t requests;            /* requests (or messages) sent since start */
+    uint64_t failures;            /* of which failed (network, 5xx, garbage replies, 4xx) */
+    uint64_t delivered;           /* points delivered since start, over all meters */
+    uint64_t parked;              /* points refused permanently (4xx) and parked, over all meters */
     char last_error[PUB_ERR_MAX]; /* "" none */
 } pub_status;
 
@@ -37,7 +37,7 @@ typedef struct pub_status {
  * publisher (in-flight requests are abandoned; they were never acknowledged, so nothing is lost)
  * and frees impl and the pub itself; it accepts NULL via pub_list users checking first. */
 typedef struct pub {
-    const char *name;   /* "azure", "mqtt", "influxdb": the outbox name and the metrics label */
+    const char *name; /* "azure", "mqtt", "influxdb": the outbox name and the metrics label */
     void *impl;
     /* Lag of `meter` for this publisher (see outbox_lag); returns 0 or a negative errno
      * (-ENOENT when the publisher has no outbox for that meter yet). */

@@ -20,23 +20,23 @@
 
 #include "log.h"
 
-#define AZ_VERSION "2019-02-02"          /* x-ms-version */
-#define AZ_PROPS_MAX 252                 /* properties per entity (Azure's limit, keys included) */
-#define AZ_KEY_MAX 1024                  /* bytes of a PartitionKey or RowKey (Azure: 1 KiB) */
-#define AZ_ENTITY_MAX 8192               /* bytes of one entity's JSON as we write them */
-#define AZ_REASON_MAX 160                /* a parked batch's reason */
-#define AZ_METERS_REFRESH_MS 5000        /* re-read the store's meter list this often */
-#define AZ_SKEW_TOLERANCE_S 120          /* server clock this far from ours: sign with its time */
-#define AZ_NAME_MAX 64                   /* store_meter_info.name */
+#define AZ_VERSION           "2019-02-02" /* x-ms-version */
+#define AZ_PROPS_MAX         252          /* properties per entity (Azure's limit, keys included) */
+#define AZ_KEY_MAX           1024         /* bytes of a PartitionKey or RowKey (Azure: 1 KiB) */
+#define AZ_ENTITY_MAX        8192         /* bytes of one entity's JSON as we write them */
+#define AZ_REASON_MAX        160          /* a parked batch's reason */
+#define AZ_METERS_REFRESH_MS 5000         /* re-read the store's meter list this often */
+#define AZ_SKEW_TOLERANCE_S  120          /* server clock this far from ours: sign with its time */
+#define AZ_NAME_MAX          64           /* store_meter_info.name */
 
 /* What became of a request. */
 typedef enum az_outcome {
     AZ_PENDING = 0,
     AZ_OK,
-    AZ_RETRY,      /* network, timeout, 5xx, 429, a reply we cannot trust: send again later */
-    AZ_PARK,       /* Azure refused the batch itself (4xx with an error code): skip it, logged */
-    AZ_AUTH,       /* 403: credentials refused; wait long, keep everything */
-    AZ_NO_TABLE,   /* 404: create the table, then send again */
+    AZ_RETRY,    /* network, timeout, 5xx, 429, a reply we cannot trust: send again later */
+    AZ_PARK,     /* Azure refused the batch itself (4xx with an error code): skip it, logged */
+    AZ_AUTH,     /* 403: credentials refused; wait long, keep everything */
+    AZ_NO_TABLE, /* 404: create the table, then send again */
 } az_outcome;
 
 typedef struct buf {
@@ -55,11 +55,11 @@ typedef struct az_slot {
 
 typedef struct az_meter {
     char name[AZ_NAME_MAX];
-    int64_t sent;       /* last point handed to a batch (in flight or acknowledged) */
+    int64_t sent; /* last point handed to a batch (in flight or acknowledged) */
     int have_sent;
-    int caught_up;      /* nothing new at the last look; cleared by the poll timer */
+    int caught_up;         /* nothing new at the last look; cleared by the poll timer */
     int64_t partial_since; /* monotonic ms a partial batch was first seen waiting, 0 none */
-    int rewind;         /* a batch failed: once nothing is in flight, resend from the cursor */
+    int rewind;            /* a batch failed: once nothing is in flight, resend from the cursor */
     uint64_t next_seq;
     az_slot fifo[PUB_AZURE_PARALLEL_MAX];
     size_t head, count;
@@ -74,13 +74,13 @@ typedef struct az_req {
     CURL *easy;
     struct curl_slist *hdr;
     az_kind kind;
-    size_t meter;       /* index into az->meters (AZ_REQ_BATCH) */
+    size_t meter; /* index into az->meters (AZ_REQ_BATCH) */
     uint64_t seq;
     int npoints;
     int64_t first_ts, last_ts;
     buf body, resp;
-    char err_code[64];  /* x-ms-error-code */
-    char date[64];      /* the server's Date header */
+    char err_code[64]; /* x-ms-error-code */
+    char date[64];     /* the server's Date header */
     char curl_err[CURL_ERROR_SIZE];
     struct az_req *next;
 } az_req;
@@ -93,18 +93,18 @@ struct pub_azure {
     pub_azure_options o;
     unsigned char key[96];
     int keylen;
-    char url_path[256];   /* path part of the endpoint ("" or "/devstoreaccount1") */
+    char url_path[256]; /* path part of the endpoint ("" or "/devstoreaccount1") */
     CURLM *multi;
     loop_timer *curl_timer, *wake;
-    az_req *reqs;         /* in flight */
+    az_req *reqs; /* in flight */
     int inflight;
     int table_ready, table_inflight;
     az_meter *meters;
     size_t nmeters, capmeters, rr;
-    int64_t meters_at;    /* monotonic ms of the last meter list refresh */
+    int64_t meters_at; /* monotonic ms of the last meter list refresh */
     int64_t backoff_until, backoff_ms;
-    int64_t poll_ms;      /* look for new readings this often when caught up */
-    int64_t skew_s;       /* server time - our time, when beyond AZ_SKEW_TOLERANCE_S */
+    int64_t poll_ms; /* look for new readings this often when caught up */
+    int64_t skew_s;  /* server time - our time, when beyond AZ_SKEW_TOLERANCE_S */
     int skew_logged;
     uint64_t rng;
     pub_status st;
@@ -352,14 +352,18 @@ int pub_azure_check(const pub_azure_options *o, char *err, size_t cap)
     unsigned char key[96];
     const char *e = o->endpoint;
     if (strncmp(e, "https://", 8) != 0 && strncmp(e, "http://", 7) != 0) {
-        snprintf(err, cap, "[azure] endpoint = '%s': expected https://ACCOUNT.table.core."
-                           "windows.net or an emulator URL such as "
-                           "http://127.0.0.1:10002/devstoreaccount1", e);
+        snprintf(err, cap,
+                 "[azure] endpoint = '%s': expected https://ACCOUNT.table.core."
+                 "windows.net or an emulator URL such as "
+                 "http://127.0.0.1:10002/devstoreaccount1",
+                 e);
         return -1;
     }
     if (strchr(e, '?') || strchr(e, '#') || strchr(e, ' ')) {
-        snprintf(err, cap, "[azure] endpoint = '%s': no query, fragment or spaces (put a SAS "
-                           "token in sas)", e);
+        snprintf(err, cap,
+                 "[azure] endpoint = '%s': no query, fragment or spaces (put a SAS "
+                 "token in sas)",
+                 e);
         return -1;
     }
     if (!o->key[0] && !o->sas[0]) {
@@ -388,14 +392,14 @@ int pub_azure_check(const pub_azure_options *o, char *err, size_t cap)
     }
     for (const char *p = o->account; *p; p++) {
         if (!isalnum((unsigned char)*p)) {
-            snprintf(err, cap, "[azure] account = '%s': expected letters and digits",
-                     o->account);
+            snprintf(err, cap, "[azure] account = '%s': expected letters and digits", o->account);
             return -1;
         }
     }
     if (!table_name_ok(o->table)) {
-        snprintf(err, cap, "[azure] table = '%s': expected a letter followed by 2 to 62 letters "
-                           "or digits",
+        snprintf(err, cap,
+                 "[azure] table = '%s': expected a letter followed by 2 to 62 letters "
+                 "or digits",
                  o->table);
         return -1;
     }
@@ -442,8 +446,9 @@ int pub_azure_options_from(const config *c, pub_azure_options *o, char *err, siz
         while (n > 0 && isspace((unsigned char)line[n - 1]))
             line[--n] = '\0';
         if (n == 0 || n >= sizeof o->key) {
-            snprintf(err, cap, "[azure] key_file = '%s': expected the base64 account key on the "
-                               "first line",
+            snprintf(err, cap,
+                     "[azure] key_file = '%s': expected the base64 account key on the "
+                     "first line",
                      c->azure_key_file);
             return -1;
         }
@@ -472,8 +477,7 @@ static int key_ok(const char *k)
 }
 
 /* PartitionKey: the meter and its UTC day (or hour), so one transaction never spans two. */
-static void partition_key(const pub_azure *az, const char *mname, int64_t ts, char *out,
-                          size_t cap)
+static void partition_key(const pub_azure *az, const char *mname, int64_t ts, char *out, size_t cap)
 {
     utc u;
     utc_of(ts, &u);
@@ -715,6 +719,7 @@ static int req_start(pub_azure *az, az_req *r, const char *path, const char *cty
                      (long)(az->o.timeout_ms < 10000 ? az->o.timeout_ms : 10000));
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "p1d");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1); /* Table: HTTP/1.1 */
     if (curl_multi_add_handle(az->multi, e) != CURLM_OK)
         return -EIO;
     r->az = az;
@@ -786,8 +791,8 @@ static int send_batch(pub_azure *az, size_t mi, store_point *pts)
     char batch_b[64], cs_b[64], line[PUB_AZURE_URL_MAX], ctype[96];
     snprintf(batch_b, sizeof batch_b, "batch_%016" PRIx64, tag);
     snprintf(cs_b, sizeof cs_b, "changeset_%016" PRIx64, tag);
-    snprintf(line, sizeof line,
-             "--%s\r\nContent-Type: multipart/mixed; boundary=%s\r\n\r\n", batch_b, cs_b);
+    snprintf(line, sizeof line, "--%s\r\nContent-Type: multipart/mixed; boundary=%s\r\n\r\n",
+             batch_b, cs_b);
     buf_str(&r->body, line);
     ent e;
     buf_init(&e.b, AZ_ENTITY_MAX);
@@ -809,12 +814,13 @@ static int send_batch(pub_azure *az, size_t mi, store_point *pts)
         row_key(pts[i].ts, rk, sizeof rk);
         size_t mark = r->body.len;
         char op[PUB_AZURE_URL_MAX + 2 * AZ_KEY_MAX];
-        int w = snprintf(op, sizeof op,
-                 "--%s\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
-                 "\r\nPUT %s/%s(PartitionKey='%s',RowKey='%s') HTTP/1.1\r\nContent-Type: "
-                 "application/json\r\nAccept: application/json;odata=nometadata\r\n"
-                 "DataServiceVersion: 3.0\r\nContent-ID: %d\r\n\r\n",
-                 cs_b, az->o.endpoint, az->o.table, pk, rk, i + 1);
+        int w = snprintf(
+            op, sizeof op,
+            "--%s\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
+            "\r\nPUT %s/%s(PartitionKey='%s',RowKey='%s') HTTP/1.1\r\nContent-Type: "
+            "application/json\r\nAccept: application/json;odata=nometadata\r\n"
+            "DataServiceVersion: 3.0\r\nContent-ID: %d\r\n\r\n",
+            cs_b, az->o.endpoint, az->o.table, pk, rk, i + 1);
         if (w < 0 || (size_t)w >= sizeof op)
             break;
         buf_str(&r->body, op);
@@ -831,6 +837,9 @@ static int send_batch(pub_azure *az, size_t mi, store_point *pts)
     buf_free(&e.b);
     if (used == 0) {
         req_free(r);
+        if (bad_key && m->count > 0)
+            return 0; /* park only once the batches before it are settled: the cursor moves in order
+                       */
         if (bad_key) {
             /* cannot be expressed as an entity at all: park it so the rest can flow */
             outbox_park(az->ob, m->name, pts[0].ts, "not representable as an Azure entity");

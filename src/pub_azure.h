@@ -12,15 +12,15 @@
 #include "pub.h"
 #include "store.h"
 
-#define PUB_AZURE_BATCH_MAX 100        /* entities per entity-group transaction (Azure's limit) */
-#define PUB_AZURE_PARALLEL_MAX 16      /* requests in flight at once */
-#define PUB_AZURE_BODY_MAX (4 << 20)   /* bytes of one batch request (Azure's 4 MiB limit) */
-#define PUB_AZURE_RESPONSE_MAX (1 << 20) /* bytes of a reply we read; more is a bad reply */
-#define PUB_AZURE_URL_MAX 1536         /* endpoint + path + SAS token */
-#define PUB_AZURE_AUTH_BACKOFF_MS 600000 /* after 403 AuthenticationFailed: wait 10 minutes */
-#define PUB_AZURE_BACKOFF_MIN_MS 1000  /* first retry delay; doubles with jitter ... */
-#define PUB_AZURE_BACKOFF_MAX_MS 300000 /* ... up to 5 minutes */
-#define PUB_AZURE_POLL_MS 1000         /* look for new readings this often when caught up */
+#define PUB_AZURE_BATCH_MAX       100 /* entities per entity-group transaction (Azure's limit) */
+#define PUB_AZURE_PARALLEL_MAX    16  /* requests in flight at once */
+#define PUB_AZURE_BODY_MAX        (4 << 20) /* bytes of one batch request (Azure's 4 MiB limit) */
+#define PUB_AZURE_RESPONSE_MAX    (1 << 20) /* bytes of a reply we read; more is a bad reply */
+#define PUB_AZURE_URL_MAX         1536      /* endpoint + path + SAS token */
+#define PUB_AZURE_AUTH_BACKOFF_MS 600000    /* after 403 AuthenticationFailed: wait 10 minutes */
+#define PUB_AZURE_BACKOFF_MIN_MS  1000      /* first retry delay; doubles with jitter ... */
+#define PUB_AZURE_BACKOFF_MAX_MS  300000    /* ... up to 5 minutes */
+#define PUB_AZURE_POLL_MS         1000      /* look for new readings this often when caught up */
 
 /* Settings, usually from the [azure] config section. Plain data; copied by pub_azure_new. */
 typedef struct pub_azure_options {

@@ -91,6 +91,9 @@ typedef struct smeter {
     char dev[STORE_NDEV][P1_ID_MAX + 1]; /* last device ids seen (queue side) */
     int dev_dirty;
     int64_t q_last_ts; /* newest time queued or stored: later readings must be newer */
+    int64_t q_last_sys; /* our clock (s) when the newest reading was queued */
+    int clock_off;      /* clock=auto: the meter's clock is judged off, ours is used */
+    int64_t clock_ok_since; /* clock_off: since when (our s) the meter's is in tolerance; 0 not */
     sample *q;         /* ring of queued readings */
     size_t qcap, qhead, qlen;
     engine e;
@@ -146,6 +149,13 @@ static const char *const migrations[] = {
     "reason TEXT NOT NULL, PRIMARY KEY (meter, ts, kind)) WITHOUT ROWID;"
     "CREATE TABLE imports (file_key TEXT PRIMARY KEY, path TEXT NOT NULL, meter TEXT NOT NULL, "
     "offset INTEGER NOT NULL, telegrams INTEGER NOT NULL, updated INTEGER NOT NULL);",
+    /* 1 -> 2: the publishers' delivery cursors and parked batches (src/outbox.c); IF NOT EXISTS
+     * because builds before this version created them on first use */
+    "CREATE TABLE IF NOT EXISTS outbox_cursor (publisher TEXT NOT NULL, meter TEXT NOT NULL, "
+    "ts INTEGER NOT NULL, updated INTEGER NOT NULL, PRIMARY KEY (publisher, meter)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS outbox_parked (id INTEGER PRIMARY KEY, publisher TEXT NOT NULL, "
+    "meter TEXT NOT NULL, from_ts INTEGER NOT NULL, to_ts INTEGER NOT NULL, points INTEGER NOT "
+    "NULL, reason TEXT NOT NULL, at INTEGER NOT NULL);",
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 _Static_assert(NMIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
@@ -1234,6 +1244,36 @@ static void device_flags(smeter *m, const p1_reading *r, sample *x)
     }
 }
 
+/* clock=auto with hysteresis: once the meter's clock is off by more than the tolerance, ours
+ * is used until the meter's has been back within it for STORE_CLOCK_SETTLE s, so a clock near
+ * the edge does not flip-flop (each flip jumps the time axis by minutes). */
+static int64_t auto_time(smeter *m, int mvalid, int64_t mt, int64_t sys)
+{
+    if (!sys)
+        return mvalid ? mt : 0;
+    if (!mvalid)
+        return sys; /* a placeholder time says nothing about the meter's clock */
+    int within = mt - sys <= STORE_CLOCK_TOLERANCE && sys - mt <= STORE_CLOCK_TOLERANCE;
+    if (!m->clock_off) {
+        if (within)
+            return mt;
+        m->clock_off = 1;
+        m->clock_ok_since = 0;
+        return sys;
+    }
+    if (!within) {
+        m->clock_ok_since = 0;
+        return sys;
+    }
+    if (!m->clock_ok_since)
+        m->clock_ok_since = sys;
+    if (sys - m->clock_ok_since < STORE_CLOCK_SETTLE)
+        return sys;
+    m->clock_off = 0;
+    m->clock_ok_since = 0;
+    return mt;
+}
+
 int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_ms)
 {
     int rc;
@@ -1246,10 +1286,14 @@ int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_m
     case STORE_CLOCK_METER: ts = mvalid ? mt : sys; break;
     case STORE_CLOCK_SYSTEM: ts = sys ? sys : (mvalid ? mt : 0); break;
     default:
-        ts = mvalid && (!sys || (mt - sys <= STORE_CLOCK_TOLERANCE &&
-                                 sys - mt <= STORE_CLOCK_TOLERANCE))
-                 ? mt
-                 : sys;
+        ts = auto_time(m, mvalid, mt, sys);
+        /* A switch of clocks (or a meter clock set back) lands before the newest stored time.
+         * Skipping until that time comes round again loses minutes of readings; stamping
+         * each at last + 1 s never catches up with one telegram a second. So slew: one
+         * reading per STORE_CLOCK_SLEW s of ours at last + 1 s, until the clock is ahead. */
+        if (ts > 0 && ts <= m->q_last_ts && m->q_last_ts > 0 && sys &&
+            sys - m->q_last_sys >= STORE_CLOCK_SLEW)
+            ts = m->q_last_ts + 1;
         break;
     }
     if (ts <= 0 || ts <= m->q_last_ts) {
@@ -1289,6 +1333,7 @@ int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_m
     m->q[(m->qhead + m->qlen) % m->qcap] = x;
     m->qlen++;
     m->q_last_ts = ts;
+    m->q_last_sys = sys;
     return 1;
 }
 

@@ -14,11 +14,13 @@
  * read the same database concurrently (WAL). */
 typedef struct store store;
 
-#define STORE_SCHEMA_VERSION 1   /* PRAGMA user_version this code writes; newer ones are refused */
+#define STORE_SCHEMA_VERSION 2   /* PRAGMA user_version this code writes; newer ones are refused */
 #define STORE_NULL INT64_MIN     /* "no value" in store_point */
 #define STORE_ERR_MAX 256        /* size of the err buffers this API fills */
 #define STORE_QUEUE_DEFAULT 3600 /* readings per meter kept in memory while the disk refuses them */
 #define STORE_CLOCK_TOLERANCE 300 /* clock=auto: the meter's time is used within 5 min of ours */
+#define STORE_CLOCK_SETTLE 600    /* clock=auto: back to the meter's after 10 min in tolerance */
+#define STORE_CLOCK_SLEW 2       /* catching up: at most one reading per this many s of ours */
 
 /* Which clock gives a reading its time. The values are the order of the `clock` config choices. */
 typedef enum store_clock {

@@ -68,6 +68,13 @@ for t in tests/integration/test_*.sh tests/integration/test_*.py; do
     *) suite "$(basename "$t")" bash "$t" ;;
     esac
 done
+# The same programs built with ASan+UBSan, on the suites that feed them hostile input.
+if [ -x build/san/p1d ] && [ -x build/san/p1 ]; then
+    for t in test_decode_fixtures.py test_http_robust.py test_qa_regressions.py; do
+        [ -f "tests/integration/$t" ] &&
+            suite "san-$t" env P1=build/san/p1 P1D=build/san/p1d python3 "tests/integration/$t"
+    done
+fi
 [ -x tools/fuzz.sh ] && suite fuzz-smoke tools/fuzz.sh smoke
 
 if [ ${#failed_suites[@]} -ne 0 ]; then

@@ -218,12 +218,36 @@
   class HttpError extends Error {
     constructor(status, msg) { super(msg); this.status = status; }
   }
+  // p1d --token: fetch sends it as a bearer header; EventSource and download links cannot send
+  // headers, so they carry it as ?access_token= (p1d accepts that on GET). Asked for on a 401.
+  const TOKEN_KEY = 'p1d.token';
+  let token = '';
+  try { token = localStorage.getItem(TOKEN_KEY) || ''; } catch (e) { /* private mode */ }
+  const withToken = (url) => token ? url + (url.includes('?') ? '&' : '?') + 'access_token=' + encodeURIComponent(token) : url;
+  let askingToken = false;
+  function askToken() {
+    const dlg = $('token-dlg');
+    if (askingToken || !dlg) return;
+    askingToken = true;
+    $('t-wrong').hidden = !token;
+    $('t-token').value = '';
+    $('t-form').addEventListener('submit', () => {
+      const v = $('t-token').value.trim();
+      if (!v) return;
+      try { localStorage.setItem(TOKEN_KEY, v); } catch (e) { /* private mode: this page only */ }
+      token = v;
+      location.reload();
+    }, { once: true });
+    if (typeof dlg.showModal === 'function') dlg.showModal(); else dlg.setAttribute('open', '');
+  }
   async function getJSON(url, timeoutMs) {
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), timeoutMs || 10000);
     try {
       // Plain GETs, so that the fetches index.html preloads are reused (the API sends no-store).
-      const r = await fetch(url, { signal: ctl.signal });
+      // With a token, not the preloads: they went without it (another mode keeps them unmatched).
+      const r = await fetch(url, token ? { signal: ctl.signal, mode: 'same-origin', headers: { Authorization: 'Bearer ' + token } } : { signal: ctl.signal });
+      if (r.status === 401) askToken();
       let body = null;
       try { body = await r.json(); } catch (e) { body = null; }
       if (!r.ok) {
@@ -696,7 +720,7 @@
     if (S.es) { S.es.close(); S.es = null; }
     S.esOpen = false;
     S.connectAt = performance.now();
-    const es = new EventSource(meterPath('stream'));
+    const es = new EventSource(withToken(meterPath('stream')));
     S.es = es;
     es.onopen = () => {
       if (S.es !== es) return;
@@ -1089,7 +1113,7 @@
     const req = ++H.req;
     H.loadedAt = Date.now();
     const from = H.anchor, to = shift(H.range, from, 1), step = stepOf(H.range);
-    $('h-csv').href = historyURL(from, to, step, { format: 'csv' });
+    $('h-csv').href = withToken(historyURL(from, to, step, { format: 'csv' }));
     $('h-csv').setAttribute('download', 'p1d-' + (S.meter || 'meter') + '-' + H.range + '-' + isoDate(from) + '.csv');
     let cmpFrom = null;
     if (H.compare === 'prev') cmpFrom = shift(H.range, from, -1);

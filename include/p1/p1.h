@@ -250,9 +250,9 @@ typedef struct p1_settings {
     void *decrypt_user;
 } p1_settings;
 
-/* The parser. Caller-allocated (about P1_TELEGRAM_MAX * 2 bytes + one p1_object); fields are
- * private and may change between versions. The struct holds no pointers into itself, so it may be
- * copied between telegrams. */
+/* The parser. Caller-allocated (about P1_TELEGRAM_MAX * 2 bytes + one p1_object + 11 KiB);
+ * fields are private and may change between versions. The struct holds no pointers into itself,
+ * so it may be copied between telegrams. */
 #define P1_PARSER_PAD 8 /* spare bytes after each buffer: room for a line-end sentinel */
 #define P1_OBIS_CACHE 64 /* object lines whose OBIS text the parser remembers (private) */
 typedef struct p1_obis_seen {
@@ -260,6 +260,14 @@ typedef struct p1_obis_seen {
     p1_obis obis;
     uint8_t len;               /* 0: empty */
 } p1_obis_seen;
+#define P1_LINE_SEEN_MAX 32 /* longest object line (through its LF) remembered whole (private) */
+typedef struct p1_line_seen {
+    uint64_t text[4], fixed[4], digit[4]; /* the line's bytes, which must match, which are digits */
+    p1_obis obis;
+    uint8_t len;                          /* 0: empty; else bytes through the LF */
+    uint8_t open, close, modern, dot;     /* '(' and ')' of the one value; DSMR >= 4; '.' sent */
+    uint8_t nint, nfrac, unit_len, unit_code, flags; /* the value's shape */
+} p1_line_seen;
 typedef struct p1_parser {
     p1_settings settings;
     p1_callbacks cb;
@@ -294,6 +302,7 @@ typedef struct p1_parser {
     uint8_t security;
     uint8_t system_title[8];
     p1_obis_seen seen[P1_OBIS_CACHE]; /* by object index: last telegram's OBIS texts */
+    p1_line_seen lines[P1_OBIS_CACHE]; /* by object index: last telegram's one-number lines */
     uint8_t buf[P1_TELEGRAM_MAX + P1_PARSER_PAD];   /* the telegram, or the encrypted frame */
     uint8_t plain[P1_TELEGRAM_MAX + P1_PARSER_PAD]; /* decrypted telegram; else joined values */
     p1_object obj;         /* the object being collected, delivered through on_object */

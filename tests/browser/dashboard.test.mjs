@@ -356,6 +356,49 @@ async function main() {
       assert(errs.length === 0, errs.join(' | '));
       await odd.close();
     });
+
+    /* ---- p1d --token: the page asks for it, keeps it, sends it (EventSource: ?access_token=) ---- */
+    await check('with --token: the page asks for the token, then shows live readings', async () => {
+      const tport = await freePort();
+      const tlog = fs.openSync(path.join(tmp, 'p1d-token.log'), 'w');
+      const tp = spawn(P1D, ['--source', 'home=sim', '--listen', '127.0.0.1:' + tport, '--token', 'dash-s3cret'],
+        { stdio: ['ignore', tlog, tlog] });
+      const tpage = await browser.newPage();
+      const errs = [];
+      tpage.on('pageerror', (e) => errs.push(e.message));
+      const apiLog = []; // status, path and credentials of every API response, for the messages
+      tpage.on('response', (r) => { if (/api/.test(r.url())) apiLog.push(r.status() + ' ' + r.url().replace(/.*\/api/, '') + ' ' + (r.request().headers().authorization || 'none')); });
+      try {
+        await waitFor(async () => (await rawGet(tport, '/api/now', { Authorization: 'Bearer dash-s3cret' })).status === 200,
+          15000, 'the token p1d\'s first reading');
+        await tpage.goto('http://127.0.0.1:' + tport + '/', { waitUntil: 'load' });
+        await tpage.waitForSelector('#token-dlg[open]', { timeout: 8000 });
+        await tpage.fill('#t-token', 'dash-s3cret');
+        await Promise.all([tpage.waitForNavigation({ waitUntil: 'load', timeout: 8000 }), tpage.click('#t-save')]);
+        apiLog.push('--- after reload:');
+        await tpage.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+        assert(/\d/.test(await tpage.textContent('#p-value')), 'no power figure: ' + apiLog.join(' | '));
+        const stored = await tpage.evaluate(() => localStorage.getItem('p1d.token'));
+        assert(stored === 'dash-s3cret', 'token not kept: ' + stored);
+        // Live over the stream: EventSource cannot send the header, so it must carry the token.
+        const n = await tpage.evaluate(() => window.p1d.stats.readings);
+        await tpage.waitForFunction((k) => window.p1d.stats.readings > k + 1, n, { timeout: 8000 });
+        assert(!(await tpage.$('#token-dlg[open]')), 'the dialog is still open ' + apiLog.join(' | '));
+        // A second visit with the token already stored (as a returning user): no dialog.
+        const again = await browser.newPage();
+        await again.addInitScript(() => localStorage.setItem('p1d.token', 'dash-s3cret'));
+        await again.goto('http://127.0.0.1:' + tport + '/', { waitUntil: 'load' });
+        await again.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+        assert(/\d/.test(await again.textContent('#p-value')), 'no power figure on the second visit');
+        assert(!(await again.$('#token-dlg[open]')), 'asked again although the token is stored');
+        await again.close();
+        assert(errs.length === 0, errs.join(' | '));
+      } finally {
+        await tpage.close().catch(() => {});
+        try { tp.kill('SIGTERM'); } catch (e) { /* gone */ }
+        fs.closeSync(tlog);
+      }
+    });
   } finally {
     clearTimeout(timer);
     if (browser) await browser.close().catch(() => {});

@@ -123,4 +123,37 @@ spec = tcp:[::1]:2001:reconnect_max=5s
     p = write(d, "k.conf", "[source lux]\nspec = file:/dev/null\nkey_file = %s\n" % keyf)
     code, out, err = run(["--config", p, "--check-config"])
     T.check("key_file is read", code == 0 and "key = ********" in out, err + out)
+
+    # Regressions found by QA.
+    code, out, err = run(["--frob"])
+    T.check("--frob alone: unknown option, not missing value",
+            code == 2 and "unknown option '--frob'" in err and "missing value" not in err, err)
+    code, out, err = run(["--source", "a=sim", "--frob=1"])
+    T.check("--frob=1: unknown option", code == 2 and "unknown option '--frob'" in err, err)
+    code, out, err = run(["--listen"])
+    T.check("a known flag without its value: missing value",
+            code == 2 and "--listen: missing value" in err, err)
+    code, out, err = run(["--config", d, "--check-config"])
+    T.check("--config DIRECTORY: error naming the path",
+            code == 2 and d in err and "is a directory" in err, err)
+    code, out, err = run(["--source", "a=serial:/dev/ttyUSB0:12345", "--check-config"])
+    T.check("serial speed 12345 rejected naming the value and the speeds",
+            code == 2 and "'12345'" in err and "115200" in err and "9600" in err, err)
+    bypath = "/dev/serial/by-path/pci-0000:00:14.0-usb-0:1:1.0-port0"
+    code, out, err = run(["--source", "a=serial:" + bypath, "--check-config"])
+    T.check("by-path device names with ':' still work",
+            code == 0 and "# kind serial, " + bypath in out, err + out)
+    code, out, err = run(["--source", "a=serial:" + bypath + ":9600", "--check-config"])
+    T.check("by-path device name with a speed",
+            code == 0 and "# kind serial, " + bypath + "\n" in out and "baud = 9600" in out,
+            err + out)
+    p = write(d, "simbaud.conf", "[source x]\nspec = sim\n\nbaud = 9600\n")
+    code, out, err = run(["--config", p, "--check-config"])
+    T.check("baud on a sim source: error with file:line",
+            code == 2 and "simbaud.conf:4:" in err and "'baud' does not apply to a sim source" in err,
+            err)
+    p = write(d, "simbaud2.conf", "[source x]\nspec = sim:baud=9600\n")
+    code, out, err = run(["--config", p, "--check-config"])
+    T.check("baud as a spec option of a sim source: error with file:line",
+            code == 2 and "simbaud2.conf:2:" in err and "does not apply to a sim source" in err, err)
 T.done()

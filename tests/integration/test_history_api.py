@@ -66,6 +66,23 @@ def raw_status(port, rest):
         s.close()
 
 
+def raw_put(port, body):
+    """PUT /api/prices with no Content-Type header at all: (status, body)."""
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest("PUT", "/api/prices")
+        conn.putheader("Authorization", "Bearer " + TOKEN)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    except OSError as e:
+        return 0, str(e)
+    finally:
+        conn.close()
+
+
 def unix(iso):
     return int(datetime.datetime.fromisoformat(iso).timestamp())
 
@@ -246,6 +263,19 @@ def run_checks(c, port, rows, tmp):
             "shorter range" in msg, msg)
     code, j = get_json(port, "/api/history?from=2015-01-01&to=2025-01-01&step=1d&fields=import_kwh")
     c.check("10 years at 1d is fine", code == 200 and len(j.get("time", [])) > 3600)
+    # QA: every field at 1d over 1970..2199 was an 18 MB response; now a 400 that says how to ask
+    code, hd, body = req(port, "/api/history?from=1970-01-02&to=2199-12-31&step=1d")
+    try:
+        msg = json.loads(body).get("error", {}).get("message", "")
+    except ValueError:
+        msg = body[:200]
+    c.check("all fields x 84,000 days -> 400 naming fields, step and range, small body",
+            code == 400 and "fewer fields" in msg and "larger step" in msg and "shorter range"
+            in msg and len(body) < 2000, "%s %s" % (code, msg))
+    code, j = get_json(port, "/api/history?from=1970-01-02&to=2199-12-31&step=1d"
+                             "&fields=import_kwh,export_kwh,gas_m3")
+    c.check("three fields over the same range are fine", code == 200 and
+            len(j.get("time", [])) > 80000, str(code))
     code, _, _ = req(port, "/api/history", token=None)
     c.check("history needs the token", code == 401)
     code, hd, _ = req(port, "/api/history", method="POST", body=b"x")
@@ -321,6 +351,24 @@ def run_checks(c, port, rows, tmp):
                         body=b'{"prices":[{"time":"2025-03-31","price":"1,5"}]}',
                         ctype="application/json")
     c.check("PUT gas JSON {\"prices\":[...]} -> 200", code == 200, body)
+    # QA: any Content-Type was parsed; an image is no price list
+    code, hd, body = req(port, "/api/prices", method="PUT", body=good, ctype="image/png")
+    c.check("PUT image/png -> 415 JSON naming the type", code == 415 and "image/png" in body and
+            json.loads(body).get("error", {}).get("code") == "unsupported_media_type", body)
+    code, _, body = req(port, "/api/prices", method="PUT", body=good,
+                        ctype="Text/Plain; charset=utf-8")
+    c.check("PUT text/plain; charset=utf-8 -> 200", code == 200, body)
+    code, _, body = req(port, "/api/prices", method="PUT", body=good)
+    c.check("PUT with urllib's default type (form-urlencoded) is sniffed -> 200", code == 200, body)
+    code, body = raw_put(port, good)
+    c.check("PUT without Content-Type is sniffed -> 200", code == 200, body)
+    code, hd, _ = req(port, "/api/prices", method="OPTIONS", token=None)
+    c.check("CORS preflight of /api/prices allows PUT and Content-Type",
+            code == 204 and "PUT" in hd.get("Access-Control-Allow-Methods", "") and
+            "Content-Type" in hd.get("Access-Control-Allow-Headers", ""), str(hd))
+    code, hd, _ = req(port, "/api/history", method="OPTIONS", token=None)
+    c.check("... other paths do not", code == 204 and
+            "PUT" not in hd.get("Access-Control-Allow-Methods", "PUT"), str(hd))
 
     # ---- costs --------------------------------------------------------------------------------
     code, j15 = get_json(port, "/api/history?from=2025-03-30&to=2025-03-31&step=15m"

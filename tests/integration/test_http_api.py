@@ -287,6 +287,14 @@ def test_sim(t):
         t.check("post 405 json", json.loads(body)["error"]["code"] == "method_not_allowed", body)
         status, hdrs, body, _ = d.request("DELETE", "/metrics")
         t.check("delete 405", status == 405, status)
+        # QA: a non-GET on a dashboard file was a 404
+        for method, path in (("POST", "/"), ("PUT", "/app.js"), ("DELETE", "/index.html")):
+            status, hdrs, body, _ = d.request(method, path)
+            t.check("%s %s -> 405 Allow: GET, HEAD" % (method, path),
+                    status == 405 and hdrs.get("allow") == "GET, HEAD" and
+                    json.loads(body)["error"]["code"] == "method_not_allowed", (status, hdrs))
+        status, hdrs, body, _ = d.request("POST", "/nope")
+        t.check("POST to an unknown path stays 404", status == 404, status)
         status, _, err = d.get_json("/nope")
         t.check("unknown path 404", status == 404 and err["error"]["code"] == "not_found", err)
 
@@ -385,6 +393,22 @@ def test_auth(t):
         t.check("token right 200", status == 200, status)
         status, _, _, _ = d.request("OPTIONS", "/api/now")
         t.check("preflight without token", status == 204, status)
+        # QA: the dashboard's EventSource cannot send a header: ?access_token= on GET/HEAD
+        status, _, _ = d.get_json("/api/now?access_token=s3cret")
+        t.check("access_token right 200", status == 200, status)
+        status, _, _ = d.get_json("/api/now?access_token=s3crex")
+        t.check("access_token wrong 401", status == 401, status)
+        status, _, _ = d.get_json("/api/now?access_token=s3cre")
+        t.check("access_token shorter 401", status == 401, status)
+        status, _, _ = d.get_json("/api/now?access_token=")
+        t.check("access_token empty 401", status == 401, status)
+        status, _, _, _ = d.request("GET", "/")
+        t.check("dashboard files without the token 200 (code only; the page asks for it)",
+                status == 200, status)
+        status, _, _, _ = d.request("GET", "/app.js")
+        t.check("app.js without the token 200", status == 200, status)
+        log = d.logtext()
+        t.check("the token is never logged", "s3cret" not in log, log[-500:])
     finally:
         d.stop()
     d = Daemon(["house=sim"], extra=["--http-basic-user", "ann", "--http-basic-pass", "pw:x"],
@@ -398,6 +422,9 @@ def test_auth(t):
         bad = "Basic " + base64.b64encode(b"ann:pw:y").decode()
         t.check("basic right", d.request("GET", "/metrics", {"Authorization": good})[0] == 200)
         t.check("basic wrong", d.request("GET", "/metrics", {"Authorization": bad})[0] == 401)
+        t.check("basic: the dashboard's files need it too", d.request("GET", "/")[0] == 401)
+        t.check("basic: access_token is no way around it",
+                d.request("GET", "/metrics?access_token=pw:x")[0] == 401)
     finally:
         d.stop()
 

@@ -391,6 +391,27 @@ def test_wrong_key(tmp, port):
     proxy.close()
 
 
+def test_sas(tmp, port):
+    """An account SAS instead of the key: no Authorization header, the token on every URL."""
+    db = make_db(tmp, "sas", 300, 10)
+    last = DAY_START + 299 * 10
+    se = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    f = {"sv": "2019-02-02", "ss": "t", "srt": "sco", "sp": "rwdlacu", "se": se,
+         "spr": "https,http"}
+    sts = "\n".join([ACCOUNT, f["sp"], f["ss"], f["srt"], "", se, "", f["spr"], f["sv"], ""])
+    f["sig"] = base64.b64encode(hmac.new(base64.b64decode(KEY), sts.encode(),
+                                         hashlib.sha256).digest()).decode()
+    lines = ["[azure]", "endpoint = http://127.0.0.1:%d/%s" % (port, ACCOUNT), "table = sas",
+             "sas = %s" % urllib.parse.urlencode(f), "flush = 1s"]
+    d = P1d(tmp, db, lines)
+    d.start()
+    done = wait_until(lambda: cursor(db) == last, 30)
+    ents = query(port, "sas")
+    check("SAS token instead of a key: everything delivered", done and len(ents) == 300,
+          (len(ents), d.stderr()[-600:]))
+    d.stop()
+
+
 def test_kill9(tmp, port):
     db = make_db(tmp, "kill9", 8640, 10)
     last = DAY_START + 8639 * 10
@@ -460,6 +481,10 @@ class Hostile:
                     self.wfile.write(b"--batchresponse_1\r\n")
                     self.wfile.flush()
                     self.close_connection = True
+                elif m == "azure400":
+                    self.reply(400, b'{"odata.error":{"code":"InvalidInput","message":{"lang":'
+                               b'"en-US","value":"One of the request inputs is not valid."}}}',
+                               "application/json;odata=nometadata")
                 elif m == "hang":
                     time.sleep(30)
                     self.close_connection = True
@@ -493,6 +518,18 @@ def test_hostile(tmp):
         check("hostile reply '%s': p1d alive, nothing marked delivered or parked" % mode,
               alive and rc == 0 and h.batches > 0 and cursor(db) == 0 and parked(db) == 0,
               (alive, rc, h.batches, cursor(db), parked(db), d.stderr()[-600:]))
+    # Azure itself refusing a batch (a 4xx with its error code): logged once, parked, not retried
+    h.mode = "azure400"
+    h.batches = 0
+    d = P1d(tmp, db, azure_conf(h.port, "hostile", extra=["timeout = 2s"]))
+    d.start()
+    done = wait_until(lambda: cursor(db) == DAY_START + 199 * 10, 15)
+    time.sleep(2)
+    d.stop()
+    lines = [l for l in d.stderr().splitlines() if "InvalidInput" in l]
+    check("Azure's 4xx with an error code: batches parked, logged once, not retried",
+          done and parked(db) == 2 and h.batches == 2 and len(lines) == 1,
+          (done, parked(db), h.batches, lines))
     h.close()
 
 
@@ -512,6 +549,7 @@ def main():
         az.start()
         for name, fn, args in [("day", test_day, (tmp, port)),
                                ("wrong key", test_wrong_key, (tmp, port)),
+                               ("sas", test_sas, (tmp, port)),
                                ("kill -9", test_kill9, (tmp, port)),
                                ("hostile", test_hostile, (tmp,)),
                                ("azurite restart", test_azurite_restart, (tmp,))]:

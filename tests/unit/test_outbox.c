@@ -13,7 +13,7 @@
 #include "store.h"
 
 #define T0 1738281600LL /* 2025-01-31T00:00:00Z, a whole minute */
-#define N 250           /* readings, one per second from T0 */
+#define N  250          /* readings, one per second from T0 */
 
 static char dir[64], dbpath[128];
 
@@ -140,8 +140,9 @@ static void test_every(void)
     n = fetch_ts(ob, "home", ts, 1);
     CHECK_EQ_INT(ts[0], T0 + 150);
     sqlite3_stmt *st;
-    CHECK(sqlite3_prepare_v2(store_db(s), "SELECT from_ts, to_ts, points, reason FROM outbox_parked",
-                             -1, &st, NULL) == SQLITE_OK);
+    CHECK(sqlite3_prepare_v2(store_db(s),
+                             "SELECT from_ts, to_ts, points, reason FROM outbox_parked", -1, &st,
+                             NULL) == SQLITE_OK);
     CHECK(sqlite3_step(st) == SQLITE_ROW);
     CHECK_EQ_INT(sqlite3_column_int64(st, 0), T0 + 100);
     CHECK_EQ_INT(sqlite3_column_int64(st, 1), T0 + 149);

@@ -129,8 +129,8 @@ static void on_object(void *u, const p1_object *o)
 
         dig(r, " V %u/%08x u=%u/%08x/%u f=%02x n=%" PRId64 "/%d t=%u-%u-%u %u:%u:%u/%d/%u r=%u.%u.%u.%u.%u off=%" PRIu64 "\n",
             v->raw_len, fnv(v->raw, v->raw_len), v->unit_len, fnv(v->unit, v->unit_len),
-            v->unit_code, v->flags, v->number, v->decimals, v->time.year, v->time.month, v->time.day,
-            v->time.hour, v->time.minute, v->time.second, v->time.dst, v->time.valid,
+            v->unit_code, v->flags, v->number, v->decimals, v->time.year, v->time.month,
+            v->time.day, v->time.hour, v->time.minute, v->time.second, v->time.dst, v->time.valid,
             v->obis_ref.a, v->obis_ref.b, v->obis_ref.c, v->obis_ref.d, v->obis_ref.e, v->offset);
         if (ro && i < REC_VALS) {
             rval *rv = &ro->v[i];

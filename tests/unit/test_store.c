@@ -505,6 +505,116 @@ static void test_gaps_and_clock(void)
     store_close(s);
 }
 
+/* Raw times of a meter into t[cap]; returns how many. */
+typedef struct times {
+    int64_t t[4096];
+    size_t n;
+} times;
+
+static int collect_ts(void *u, const store_point *p)
+{
+    times *x = u;
+    if (x->n < sizeof x->t / sizeof x->t[0])
+        x->t[x->n++] = p->ts;
+    return 0;
+}
+
+/* clock=auto: a meter clock running ahead past the tolerance switches to ours without a run of
+ * skipped readings, stays there until the meter's has been in tolerance for a while, and the
+ * stored times only ever go forward. */
+static void test_clock_hysteresis(void)
+{
+    store *s = open_db(fresh_db());
+    house h;
+    int64_t sys = T_2024_01_15_2000_LOCAL;
+    house_init(&h, sys);
+    store_stats st0, st1;
+    store_get_stats(s, &st0);
+    int stored = 0;
+    /* One telegram a second; the meter's clock starts 280 s ahead and gains 1 s every 10 s:
+     * it leaves the tolerance at i = 210, with 300 s of its time already stored ahead of ours. */
+    for (int i = 0; i < 3000; i++) {
+        house_step(&h, 1);
+        h.d.ts = sys + i + 280 + i / 10;
+        stored += add(s, "run", &h.d, (sys + i) * 1000 + 250) == 1;
+    }
+    /* Half the readings are kept while the time axis catches up (about 600 s), then all. */
+    CHECK(stored > 3000 - 300 - 30);
+    /* The meter's clock is corrected (100 s behind, within tolerance): ours stays in use for
+     * STORE_CLOCK_SETTLE s, then the meter's, reached by the same catch-up. */
+    int64_t now = sys + 3000;
+    for (int i = 0; i < 900; i++) {
+        house_step(&h, 1);
+        h.d.ts = now + i - 100;
+        stored += add(s, "run", &h.d, (now + i) * 1000) == 1;
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    store_get_stats(s, &st1);
+    CHECK(st1.skipped - st0.skipped < 300 + 100 + 40);
+    times *x = calloc(1, sizeof *x);
+    CHECK(x != NULL);
+    if (!x) {
+        store_close(s);
+        return;
+    }
+    store_series(s, "run", sys - 1000, now + 2000, STORE_STEP_RAW, 0, collect_ts, x);
+    CHECK_EQ_INT((int64_t)x->n, stored);
+    int mono = 1, ours = 0, meters = 0;
+    for (size_t i = 1; i < x->n; i++)
+        if (x->t[i] <= x->t[i - 1])
+            mono = 0;
+    for (size_t i = 0; i < x->n; i++) {
+        ours += x->t[i] >= now && x->t[i] < now + STORE_CLOCK_SETTLE;
+        meters += x->t[i] >= now + 800 - 100 && x->t[i] < now + 900 - 100;
+    }
+    CHECK(mono);
+    CHECK_EQ_INT(ours, STORE_CLOCK_SETTLE); /* every reading of the settling time, at ours */
+    CHECK_EQ_INT(meters, 100);              /* the last 100, at the meter's */
+    CHECK_EQ_INT(x->t[x->n - 1], now + 899 - 100);
+
+    /* A meter sending every 10 s (DSMR 4) loses no reading at the switch: each is stamped one
+     * second after the previous until ours is ahead again (9 s gained per reading). */
+    int64_t t1 = now + 3000;
+    stored = 0;
+    store_get_stats(s, &st0);
+    for (int i = 0; i < 600; i++) {
+        house_step(&h, 10);
+        h.d.ts = t1 + 10 * i + 280 + i / 5;
+        stored += add(s, "slow", &h.d, (t1 + 10 * i) * 1000) == 1;
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    store_get_stats(s, &st1);
+    CHECK_EQ_INT(stored, 600);
+    CHECK_EQ_INT(st1.skipped - st0.skipped, 0);
+    x->n = 0;
+    store_series(s, "slow", t1 - 1000, t1 + 7000, STORE_STEP_RAW, 0, collect_ts, x);
+    CHECK_EQ_INT((int64_t)x->n, 600);
+    mono = 1;
+    for (size_t i = 1; i < x->n; i++)
+        if (x->t[i] <= x->t[i - 1])
+            mono = 0;
+    CHECK(mono);
+    CHECK_EQ_INT(x->t[x->n - 1], t1 + 10 * 599); /* ours, once caught up */
+
+    /* Flapping at the edge: a meter 299 or 301 s ahead, 10 s each, switches once to ours and
+     * stays there; without hysteresis every other 10 s would be lost and times would jump. */
+    int64_t t0 = now + 15000;
+    stored = 0;
+    for (int i = 0; i < 1000; i++) {
+        house_step(&h, 1);
+        h.d.ts = t0 + i + (i % 20 < 10 ? 299 : 301);
+        stored += add(s, "edge", &h.d, (t0 + i) * 1000) == 1;
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    x->n = 0;
+    store_series(s, "edge", t0 - 1000, t0 + 2000, STORE_STEP_RAW, 0, collect_ts, x);
+    CHECK_EQ_INT((int64_t)x->n, stored);
+    CHECK(stored > 650);
+    CHECK_EQ_INT(x->t[x->n - 1], t0 + 999);
+    free(x);
+    store_close(s);
+}
+
 static void test_restart_and_rebuild(void)
 {
     const char *path = fresh_db();
@@ -762,6 +872,7 @@ int main(void)
     RUN(test_dst);
     RUN(test_replacement_and_reset);
     RUN(test_gaps_and_clock);
+    RUN(test_clock_hysteresis);
     RUN(test_restart_and_rebuild);
     RUN(test_full_disk);
     RUN(test_retention);

@@ -179,12 +179,14 @@ static void test_unit_code(void)
         const char *u;
         int code;
     } units[] = {
-        {"kWh", P1_UNIT_KWH}, {"KWH", P1_UNIT_KWH}, {"Wh", P1_UNIT_WH},     {"kW", P1_UNIT_KW},
-        {"W", P1_UNIT_W},     {"kvarh", P1_UNIT_KVARH}, {"VArh", P1_UNIT_VARH}, {"kvar", P1_UNIT_KVAR},
-        {"VAr", P1_UNIT_VAR}, {"kVAh", P1_UNIT_KVAH}, {"VAh", P1_UNIT_VAH}, {"kVA", P1_UNIT_KVA},
-        {"VA", P1_UNIT_VA},   {"V", P1_UNIT_V},       {"A", P1_UNIT_A},     {"Hz", P1_UNIT_HZ},
-        {"m3", P1_UNIT_M3},   {"dm3", P1_UNIT_DM3},   {"GJ", P1_UNIT_GJ},   {"MJ", P1_UNIT_MJ},
-        {"s", P1_UNIT_S},     {"mA", P1_UNIT_OTHER},  {"%", P1_UNIT_OTHER}, {"m\x13", P1_UNIT_OTHER},
+        {"kWh", P1_UNIT_KWH},    {"KWH", P1_UNIT_KWH},     {"Wh", P1_UNIT_WH},
+        {"kW", P1_UNIT_KW},      {"W", P1_UNIT_W},         {"kvarh", P1_UNIT_KVARH},
+        {"VArh", P1_UNIT_VARH},  {"kvar", P1_UNIT_KVAR},   {"VAr", P1_UNIT_VAR},
+        {"kVAh", P1_UNIT_KVAH},  {"VAh", P1_UNIT_VAH},     {"kVA", P1_UNIT_KVA},
+        {"VA", P1_UNIT_VA},      {"V", P1_UNIT_V},         {"A", P1_UNIT_A},
+        {"Hz", P1_UNIT_HZ},      {"m3", P1_UNIT_M3},       {"dm3", P1_UNIT_DM3},
+        {"GJ", P1_UNIT_GJ},      {"MJ", P1_UNIT_MJ},       {"s", P1_UNIT_S},
+        {"mA", P1_UNIT_OTHER},   {"%", P1_UNIT_OTHER},     {"m\x13", P1_UNIT_OTHER},
         {"kvarhh", P1_UNIT_OTHER}, {"", P1_UNIT_NONE},
     };
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
