@@ -924,6 +924,22 @@ static inline uint64_t digits_known(const uint8_t *s, unsigned n)
  * such lines are not remembered. */
 static inline int line_match(const p1_line_seen *t, const uint8_t *x)
 {
+#if PARSER_SSE2
+    const __m128i lo = _mm_set1_epi8('0' - 1), hi = _mm_set1_epi8('9' + 1);
+    __m128i bad = _mm_setzero_si128();
+
+    for (int k = 0; k < 2; k++) {
+        __m128i w = _mm_loadu_si128((const __m128i *)(const void *)(x + 16 * k));
+        __m128i text = _mm_loadu_si128((const __m128i *)(const void *)&t->text[2 * k]);
+        __m128i fixed = _mm_loadu_si128((const __m128i *)(const void *)&t->fixed[2 * k]);
+        __m128i digit = _mm_loadu_si128((const __m128i *)(const void *)&t->digit[2 * k]);
+        __m128i isd = _mm_and_si128(_mm_cmpgt_epi8(w, lo), _mm_cmplt_epi8(w, hi));
+
+        bad = _mm_or_si128(bad, _mm_and_si128(_mm_xor_si128(w, text), fixed));
+        bad = _mm_or_si128(bad, _mm_andnot_si128(isd, digit));
+    }
+    return _mm_movemask_epi8(_mm_cmpeq_epi8(bad, _mm_setzero_si128())) == 0xFFFF;
+#else
     uint64_t bad = 0;
 
     for (int k = 0; k < 4; k++) {
@@ -932,6 +948,7 @@ static inline int line_match(const p1_line_seen *t, const uint8_t *x)
         bad |= ((w ^ t->text[k]) & t->fixed[k]) | (t->digit[k] & ~swar_range(w, '0', '9'));
     }
     return bad == 0;
+#endif
 }
 
 static inline void deliver(p1_parser *p);
@@ -959,28 +976,30 @@ static inline void line_take(p1_parser *p, const p1_line_seen *t, const uint8_t 
                                        10000000000000000ULL};
     p1_object *o = &p->obj;
     p1_value *v = &o->values[0];
-    const uint8_t *d = tb + ls + t->open + 1;
-    unsigned rn = t->nint + t->dot + t->nfrac;
-    uint64_t m = digits_known(d, t->nint);
+    /* everything is read before deliver(): its callback makes the compiler assume *p changed */
+    const p1_line_seen c = *t;
+    const uint8_t *d = tb + ls + c.open + 1;
+    unsigned rn = c.nint + c.dot + c.nfrac;
+    uint64_t m = digits_known(d, c.nint), off = p->base + ls;
 
-    if (t->nfrac)
-        m = m * pow10[t->nfrac] + digits_known(d + t->nint + 1, t->nfrac);
+    if (c.nfrac)
+        m = m * pow10[c.nfrac] + digits_known(d + c.nint + 1, c.nfrac);
     if (p->flags & F_PENDING)
         deliver(p);
-    o->obis = t->obis;
+    o->obis = c.obis;
     o->nvalues = 1;
-    o->offset = p->base + ls;
+    o->offset = off;
     p->obj_start = (uint32_t)ls;
-    p->obj_end = (uint32_t)(ls + t->close + 1);
-    p->flags |= F_PENDING | (t->modern ? F_MODERN : 0);
-    v->offset = p->base + ls + t->open;
+    p->obj_end = (uint32_t)(ls + c.close + 1);
+    p->flags |= F_PENDING | (c.modern ? F_MODERN : 0);
+    v->offset = off + c.open;
     v->raw = (const char *)d;
     v->raw_len = (uint16_t)rn;
-    v->unit = t->unit_len ? (const char *)d + rn + 1 : NULL;
-    v->unit_len = t->unit_len;
-    v->unit_code = t->unit_code;
-    v->flags = t->flags;
-    v->decimals = (int8_t)t->nfrac;
+    v->unit = c.unit_len ? (const char *)d + rn + 1 : NULL;
+    v->unit_len = c.unit_len;
+    v->unit_code = c.unit_code;
+    v->flags = c.flags;
+    v->decimals = (int8_t)c.nfrac;
     v->number = (int64_t)m;
 }
 
@@ -998,7 +1017,8 @@ static void line_remember(p1_parser *p, const uint8_t *tb, size_t ls, size_t n)
     unsigned want;
 
     t->len = 0;
-    if (n > P1_LINE_SEEN_MAX || o->nvalues != 1 || p->obj_start != ls)
+    if (n > P1_LINE_SEEN_MAX || o->nvalues != 1 || p->obj_start != ls ||
+        (v->flags & ~(P1_V_UNIT | P1_V_HEX)) != P1_V_NUMBER)
         return;
     open = (size_t)(v->offset - p->base) - ls;
     raw = r + open + 1;

@@ -13,9 +13,9 @@
 #include "store.h"
 
 #define HISTORY_POINTS_MAX 100000       /* points of one /api/history response */
-#define HISTORY_CELLS_MAX 2000000       /* points x (fields + time) of one /api/history response */
-#define HISTORY_BODY_MAX (32u << 20)    /* bytes of one generated response (a backstop: cells
-                                         * bound /api/history to about 25 MB) */
+#define HISTORY_CELLS_MAX 4000000       /* points x (fields + time): a raw day, every field */
+#define HISTORY_BODY_MAX (64u << 20)    /* bytes of one generated response (a backstop: cells
+                                         * bound /api/history to about 50 MB) */
 #define HISTORY_PRICES_MAX 100000       /* dynamic prices listed by one GET /api/prices */
 #define HISTORY_ERR_MAX 256
 

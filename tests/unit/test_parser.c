@@ -1125,6 +1125,78 @@ static void test_obis_memory(void)
     CHECK_EQ_INT(R.o[14].v[0].flags, P1_V_NUMBER | P1_V_HEX);
 }
 
+/* Lines of one plain number are remembered whole and matched with only the digits changed. The
+ * chunked runs of decode_x() (below 32 bytes per call nothing is matched) must agree with the
+ * whole-buffer run, and every telegram must decode as it does alone, whatever came before it. */
+static void test_line_memory(void)
+{
+    static const char *const bodies[] = {
+        "1-0:1.8.1(000123.456*kWh)\r\n1-0:1.7.0(01.234*kW)\r\n0-0:96.7.21(00004)\r\n"
+        "1-0:32.7.0(230.1*V)\r\n0-1:24.1.0(003)\r\n1-0:2.7.0(.5*kW)\n",
+        "1-0:1.8.1(999999.999*kWh)\r\n1-0:1.7.0(00.000*kW)\r\n0-0:96.7.21(12345)\r\n"
+        "1-0:32.7.0(229.9*V)\r\n0-1:24.1.0(987)\r\n1-0:2.7.0(.9*kW)\n",
+        "1-0:1.8.1(0001A3.456*kWh)\r\n1-0:1.7.0(-1.234*kW)\r\n0-0:96.7.21(000041)\r\n"
+        "1-0:32.7.0(230.1*v)\r\n0-1:24.1.0(0A3)\r\n1-0:2.7.0(.a*kW)\n",
+        "1-0:1.8.1(123456789012.3456*kWh)\r\n1-0:1.7.0(12345678.12345678*kW)\r\n"
+        "0-0:96.7.21(240101120000)\r\n1-0:32.7.0(230.1*V)\r\n0-1:24.1.0(003)(1)\r\n"
+        "1-0:2.7.0(1.5*kW) \n",
+        "1-0:1.8.1(923456789012.3459*kWh)\r\n1-0:1.7.0(92345678.92345679*kW)\r\n"
+        "0-0:96.7.21(991231235959)\r\n1-0:32.7.0(230.1*V)\r\n0-1:24.1.0(003)\r\n"
+        "1-0:2.7.0(1.5*kW)\r\r\n",
+        "1-0:1.8.1(000123.456*kWh)\r\n1-0:1.7.0(01.234*kW)\r\n0-0:96.7.21(00004)\r\n"
+        "1-0:32.7.0(230.1*V)\r\n0-1:24.1.0(003)\r\n1-0:2.7.0(.5*kW)\n",
+    };
+    enum { NB = sizeof bodies / sizeof bodies[0] };
+    static char all[8192];
+    static rec alone[NB];
+    char body[1024], tel[1100];
+    size_t n = 0;
+    int first = 0;
+
+    for (size_t i = 0; i < NB; i++) {
+        snprintf(body, sizeof body, "/XYZ5\\TEST\r\n\r\n%s", bodies[i]);
+        tg(tel, sizeof tel, body);
+        run_once(&alone[i], tel, strlen(tel), NULL, strlen(tel), 1);
+        memcpy(all + n, tel, strlen(tel));
+        n += strlen(tel);
+    }
+    decode_x(all, n, NULL, 1);
+    CHECK_EQ_INT(R.nt, NB);
+    for (size_t i = 0; i < NB; i++) {
+        CHECK_EQ_INT(R.t[i].err, P1_ERR_OK);
+        CHECK_EQ_INT(alone[i].no, 6);
+        for (int k = 0; k < alone[i].no && first + k < R.no; k++) {
+            const robj *a = &alone[i].o[k], *b = &R.o[first + k];
+
+            CHECK(memcmp(&a->obis, &b->obis, sizeof a->obis) == 0);
+            CHECK_EQ_INT(a->nvalues, b->nvalues);
+            CHECK_EQ_STR(a->line, b->line);
+            for (unsigned j = 0; j < a->nvalues && j < REC_VALS; j++) {
+                CHECK_EQ_STR(a->v[j].raw, b->v[j].raw);
+                CHECK_EQ_STR(a->v[j].unit, b->v[j].unit);
+                CHECK_EQ_INT(a->v[j].has_unit, b->v[j].has_unit);
+                CHECK_EQ_INT(a->v[j].unit_code, b->v[j].unit_code);
+                CHECK_EQ_INT(a->v[j].flags, b->v[j].flags);
+                CHECK_EQ_INT(a->v[j].number, b->v[j].number);
+                CHECK_EQ_INT(a->v[j].decimals, b->v[j].decimals);
+                CHECK_EQ_INT(a->v[j].offset - a->offset, b->v[j].offset - b->offset);
+            }
+        }
+        first += alone[i].no;
+    }
+    CHECK_EQ_INT(R.o[6].v[0].number, 999999999);
+    CHECK_EQ_INT(R.o[6].v[0].decimals, 3);
+    CHECK_EQ_INT(R.o[8].v[0].number, 12345);
+    CHECK_EQ_INT(R.o[8].v[0].flags, P1_V_NUMBER);
+    CHECK_EQ_INT(R.o[11].v[0].number, 9);
+    CHECK_EQ_INT(R.o[11].v[0].decimals, 1);
+    CHECK_EQ_INT(R.o[13].v[0].number, -1234);
+    CHECK_EQ_INT(R.o[24].v[0].number, 9234567890123459);
+    CHECK_EQ_INT(R.o[25].v[0].number, 9234567892345679);
+    CHECK_EQ_INT(R.o[25].v[0].decimals, 8);
+    CHECK_EQ_INT(R.o[26].v[0].flags, P1_V_NUMBER | P1_V_TIME | P1_V_HEX);
+}
+
 /* Hex runs take a word-at-a-time path: every length around the word size, a non-hex byte at
  * every place, and the digit runs that are numbers or glued units still parse as before. */
 static void test_hex_runs(void)
@@ -1328,6 +1400,7 @@ static void test_errors_table(void)
 int main(void)
 {
     RUN(test_worked_example);
+    RUN(test_line_memory);
     RUN(test_lf_only);
     RUN(test_junk_around);
     RUN(test_slash_only_at_line_start);
