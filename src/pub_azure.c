@@ -1003,7 +1003,9 @@ static void settle(pub_azure *az, az_meter *m, uint64_t seq, az_outcome oc, cons
         az_slot *sl = &m->fifo[(m->head + k) % PUB_AZURE_PARALLEL_MAX];
         if (sl->seq == seq) {
             sl->state = oc;
-            snprintf(sl->reason, sizeof sl->reason, "%s", reason);
+            size_t n = strnlen(reason, sizeof sl->reason - 1); /* the reason is cut to fit */
+            memcpy(sl->reason, reason, n);
+            sl->reason[n] = '\0';
         }
     }
     while (m->count) {

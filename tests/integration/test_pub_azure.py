@@ -542,6 +542,8 @@ def main():
         print("SKIP: Azurite not installed (tools/setup.sh test runs npm ci in tests/azurite)")
         print("0 passed, 0 failed")
         return 0
+    # a SIGTERM (a timeout) still runs the cleanup below: Azurite runs in its own session
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     tmp = tempfile.mkdtemp(prefix="p1d-azure-")
     port = free_port()
     az = Azurite(tmp, port)
