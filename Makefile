@@ -47,7 +47,7 @@ $(BUILD)/libp1.a: $(LIB_OBJ)
 
 # p1 also links the daemon modules it shares; --wrap lets `p1 bench` count allocations.
 TOOL_SHARED_OBJ := $(BUILD)/src/sim.o $(BUILD)/src/json.o $(BUILD)/src/reading_json.o \
-                   $(BUILD)/src/store.o $(BUILD)/src/cost.o
+                   $(BUILD)/src/store.o $(BUILD)/src/cost.o $(BUILD)/src/civil.o
 LIBS_SQLITE := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
 TOOL_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 $(BUILD)/p1: $(TOOL_OBJ) $(TOOL_SHARED_OBJ) $(BUILD)/libp1.a
@@ -59,9 +59,13 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libp1.a tests/unit/check.h
 	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libp1.a $(LIBS_CRYPTO)
 
 # Unit tests of daemon modules also link the module under test.
-$(BUILD)/tests/test_sim: tests/unit/test_sim.c $(BUILD)/src/sim.o $(BUILD)/libp1.a tests/unit/check.h
+$(BUILD)/tests/test_sim: tests/unit/test_sim.c $(BUILD)/src/sim.o $(BUILD)/src/civil.o $(BUILD)/libp1.a tests/unit/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/src/sim.o $(BUILD)/libp1.a $(LIBS_CRYPTO)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/src/sim.o $(BUILD)/src/civil.o $(BUILD)/libp1.a $(LIBS_CRYPTO)
+
+$(BUILD)/tests/test_civil: tests/unit/test_civil.c $(BUILD)/src/civil.o $(BUILD)/libp1.a tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/civil.o $(BUILD)/libp1.a
 
 $(BUILD)/tests/test_json: tests/unit/test_json.c $(BUILD)/src/json.o tests/unit/check.h
 	@mkdir -p $(dir $@)
@@ -71,27 +75,28 @@ $(BUILD)/tests/test_loop: tests/unit/test_loop.c $(BUILD)/src/loop.o tests/unit/
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/src/loop.o
 
-$(BUILD)/tests/test_store: tests/unit/test_store.c $(BUILD)/src/store.o $(BUILD)/libp1.a tests/unit/check.h
+$(BUILD)/tests/test_store: tests/unit/test_store.c $(BUILD)/src/store.o $(BUILD)/src/civil.o $(BUILD)/libp1.a tests/unit/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/store.o $(BUILD)/libp1.a $(LIBS_SQLITE)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/store.o $(BUILD)/src/civil.o $(BUILD)/libp1.a $(LIBS_SQLITE)
 
-$(BUILD)/tests/test_outbox: tests/unit/test_outbox.c $(BUILD)/src/outbox.o $(BUILD)/src/store.o $(BUILD)/libp1.a tests/unit/check.h
+$(BUILD)/tests/test_outbox: tests/unit/test_outbox.c $(BUILD)/src/outbox.o $(BUILD)/src/store.o $(BUILD)/src/civil.o $(BUILD)/libp1.a tests/unit/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/outbox.o $(BUILD)/src/store.o $(BUILD)/libp1.a $(LIBS_SQLITE)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/outbox.o $(BUILD)/src/store.o $(BUILD)/src/civil.o $(BUILD)/libp1.a $(LIBS_SQLITE)
 
 # bench/bench_store.c: store size per reading and per year, and import speed (`make bench`).
-$(BUILD)/bench_store: bench/bench_store.c $(BUILD)/src/store.o $(BUILD)/src/sim.o $(BUILD)/libp1.a
-	$(CC) $(CFLAGS_ALL) $(LDSAN) -Isrc -o $@ $< $(BUILD)/src/store.o $(BUILD)/src/sim.o $(BUILD)/libp1.a $(LIBS_SQLITE)
+$(BUILD)/bench_store: bench/bench_store.c $(BUILD)/src/store.o $(BUILD)/src/sim.o $(BUILD)/src/civil.o $(BUILD)/libp1.a
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Isrc -o $@ $< $(BUILD)/src/store.o $(BUILD)/src/sim.o $(BUILD)/src/civil.o $(BUILD)/libp1.a $(LIBS_SQLITE)
 
 # tests/unit/test_cost.c and bench/bench_query.c: prices, costs and history queries.
-$(BUILD)/tests/test_cost: tests/unit/test_cost.c $(BUILD)/src/cost.o $(BUILD)/libp1.a tests/unit/check.h
+$(BUILD)/tests/test_cost: tests/unit/test_cost.c $(BUILD)/src/cost.o $(BUILD)/src/civil.o $(BUILD)/libp1.a tests/unit/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/cost.o $(BUILD)/libp1.a $(LIBS_SQLITE)
-$(BUILD)/bench_query: bench/bench_query.c $(BUILD)/src/store.o $(BUILD)/src/cost.o $(BUILD)/libp1.a
-	$(CC) $(CFLAGS_ALL) $(LDSAN) -Isrc -o $@ $< $(BUILD)/src/store.o $(BUILD)/src/cost.o $(BUILD)/libp1.a $(LIBS_SQLITE)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/cost.o $(BUILD)/src/civil.o $(BUILD)/libp1.a $(LIBS_SQLITE)
+$(BUILD)/bench_query: bench/bench_query.c $(BUILD)/src/store.o $(BUILD)/src/cost.o $(BUILD)/src/civil.o $(BUILD)/libp1.a
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Isrc -o $@ $< $(BUILD)/src/store.o $(BUILD)/src/cost.o $(BUILD)/src/civil.o $(BUILD)/libp1.a $(LIBS_SQLITE)
 
 # tests/unit/test_pub_mqtt.c: the MQTT / Home Assistant / InfluxDB payload builders.
-PUB_PAYLOAD_OBJ := $(BUILD)/src/pub_payload.o $(BUILD)/src/reading_json.o $(BUILD)/src/json.o
+PUB_PAYLOAD_OBJ := $(BUILD)/src/pub_payload.o $(BUILD)/src/reading_json.o $(BUILD)/src/json.o \
+                   $(BUILD)/src/civil.o
 $(BUILD)/tests/test_pub_mqtt: tests/unit/test_pub_mqtt.c $(PUB_PAYLOAD_OBJ) $(BUILD)/libp1.a tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(PUB_PAYLOAD_OBJ) $(BUILD)/libp1.a $(LIBS_CRYPTO)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "civil.h"
 #include "cost.h"
 #include "p1/p1.h"
 #include "p1/reading.h"
@@ -29,23 +30,15 @@ static double now_ms(void)
 
 static void meter_time(int64_t t, p1_time *out)
 {
-    cost_local l;
-    cost_time_local(t, &l);
-    out->year = (uint16_t)l.year;
-    out->month = (uint8_t)l.month;
-    out->day = (uint8_t)l.day;
-    out->hour = (uint8_t)l.hour;
-    out->minute = (uint8_t)l.minute;
-    out->second = (uint8_t)l.second;
-    out->dst = l.offset == 7200 ? P1_DST_SUMMER : P1_DST_WINTER;
-    out->valid = 1;
+    if (p1_time_from_unix(t, out) < 0)
+        memset(out, 0, sizeof *out);
 }
 
 /* A household: a base load with a daily rhythm, some solar export by day, gas hourly. */
 static void synth(p1_reading *r, int64_t t, int64_t *imp_mwh, int64_t *exp_mwh, int64_t dt)
 {
-    cost_local l;
-    cost_time_local(t, &l);
+    civil_tm l;
+    civil_local(t, &l);
     int64_t w_in = 150 + (l.hour >= 7 && l.hour < 23 ? 300 : 0) + (t / 60 % 17) * 20;
     int64_t w_out = l.hour >= 10 && l.hour < 16 ? 800 + (t / 300 % 7) * 50 : 0;
     int64_t net = w_in - w_out;

@@ -267,8 +267,15 @@ int p1_value_fixed(const p1_value *v, int scale, int normalise, int64_t *out)
     return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static int64_t value_days_from_civil(int64_t y, unsigned m, unsigned d)
+/* Floor division: the calendar needs days that start at midnight before 1970 too. */
+static int64_t value_floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/* H. Hinnant's days_from_civil: eras of 400 years (146097 days) make the arithmetic exact. */
+int64_t p1_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -278,27 +285,89 @@ static int64_t value_days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static int value_leap(unsigned y)
+/* H. Hinnant's civil_from_days, the inverse of p1_days_from_civil(). */
+void p1_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d)
+{
+    const int64_t z = days + 719468;
+    const int64_t era = value_floor_div(z, 146097);
+    const int64_t doe = z - era * 146097;
+    const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const int64_t mp = (5 * doy + 2) / 153;
+    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+static int value_leap(int64_t y)
 {
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-static int value_time_fields_ok(const p1_time *t)
+unsigned p1_days_in_month(int64_t year, unsigned month)
 {
     static const uint8_t mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (month < 1 || month > 12)
+        return 0;
+    return mdays[month - 1] + (month == 2 && value_leap(year));
+}
+
+static int value_time_fields_ok(const p1_time *t)
+{
     if (t->month < 1 || t->month > 12 || t->day < 1 || t->hour > 23 || t->minute > 59 ||
         t->second > 59)
         return 0;
-    unsigned dim = mdays[t->month - 1] + (t->month == 2 && value_leap(t->year));
-    return t->day <= dim;
+    return t->day <= p1_days_in_month(t->year, t->month);
 }
 
 /* Day (25..31) of the last Sunday of a 31-day month. 1970-01-01 was a Thursday. */
-static int64_t value_last_sunday(unsigned year, unsigned month)
+static unsigned value_last_sunday(int64_t year, unsigned month)
 {
-    int64_t days = value_days_from_civil(year, month, 31);
+    int64_t days = p1_days_from_civil(year, month, 31);
     int64_t dow = ((days % 7) + 7 + 4) % 7; /* 0 = Sunday */
-    return 31 - dow;
+    return (unsigned)(31 - dow);
+}
+
+int p1_unix_utc_offset(int64_t unix_s)
+{
+    /* Both switches happen at 01:00 UTC on the last Sunday of March and October, so the UTC
+     * calendar date and second of the day decide, with no local time involved. */
+    int64_t days = value_floor_div(unix_s, 86400), sec = unix_s - days * 86400;
+    int64_t y;
+    unsigned m, d;
+    p1_civil_from_days(days, &y, &m, &d);
+    if (m < 3 || m > 10)
+        return 3600;
+    if (m > 3 && m < 10)
+        return 7200;
+    unsigned ls = value_last_sunday(y, m);
+    int after = d > ls || (d == ls && sec >= 3600);
+    if (m == 3)
+        return after ? 7200 : 3600;
+    return after ? 3600 : 7200;
+}
+
+int p1_time_from_unix(int64_t unix_s, p1_time *out)
+{
+    if (!out)
+        return -1;
+    int off = p1_unix_utc_offset(unix_s);
+    int64_t local = unix_s + off;
+    int64_t days = value_floor_div(local, 86400), sec = local - days * 86400;
+    int64_t y;
+    unsigned m, d;
+    p1_civil_from_days(days, &y, &m, &d);
+    if (y < 1970 || y > 9999)
+        return -1;
+    out->year = (uint16_t)y;
+    out->month = (uint8_t)m;
+    out->day = (uint8_t)d;
+    out->hour = (uint8_t)(sec / 3600);
+    out->minute = (uint8_t)(sec / 60 % 60);
+    out->second = (uint8_t)(sec % 60);
+    out->dst = off == 7200 ? P1_DST_SUMMER : P1_DST_WINTER;
+    out->valid = 1;
+    return 0;
 }
 
 int p1_time_utc_offset(const p1_time *t)
@@ -314,7 +383,7 @@ int p1_time_utc_offset(const p1_time *t)
         return 3600;
     if (t->month > 3 && t->month < 10)
         return 7200;
-    unsigned ls = (unsigned)value_last_sunday(t->year, t->month);
+    unsigned ls = value_last_sunday(t->year, t->month);
     unsigned minute_of_month = ((unsigned)t->day * 24u + t->hour) * 60u + t->minute;
     unsigned switch_at = (ls * 24u + 2u) * 60u;
     if (minute_of_month >= switch_at && minute_of_month < switch_at + 60u)
@@ -329,7 +398,7 @@ int p1_time_to_unix(const p1_time *t, int64_t *out)
 {
     if (!t || !out || !t->valid || !value_time_fields_ok(t))
         return -1;
-    int64_t days = value_days_from_civil(t->year, t->month, t->day);
+    int64_t days = p1_days_from_civil(t->year, t->month, t->day);
     int64_t s = days * 86400 + (int64_t)t->hour * 3600 + (int64_t)t->minute * 60 + t->second;
     *out = s - p1_time_utc_offset(t);
     return 0;

@@ -1,5 +1,5 @@
-/* cost.c: prices (fixed periods, dynamic CSV/JSON imports), their SQLite tables, the cost of a
- * step in integer micro-euros, and CET/CEST calendar arithmetic. */
+/* cost.c: prices (fixed periods, dynamic CSV/JSON imports), their SQLite tables, and the cost
+ * of a step in integer micro-euros (calendar arithmetic lives in civil.c). */
 #include "cost.h"
 
 #include <errno.h>
@@ -12,7 +12,7 @@
 
 #include <sqlite3.h>
 
-#include "p1/p1.h"
+#include "civil.h"
 
 #define COST_PRICE_ABS_MAX 1000000000000LL /* |price| <= 1,000,000 EUR per unit: anything more is a typo */
 #define COST_DIGITS_MAX 40                 /* significant digits kept while parsing a decimal */
@@ -32,239 +32,10 @@ static void say(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-/* ---------------------------------------------------------------------------------------------
- * Calendar
- * ------------------------------------------------------------------------------------------- */
-
 static int64_t floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = floor_div(y, 400);
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = floor_div(z, 146097);
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int md[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return md[m - 1] + (m == 2 && leap);
-}
-
-/* Unix time of the EU switch in `month` (3 or 10) of year y: the last Sunday, 01:00 UTC. */
-static int64_t eu_switch(int y, int month)
-{
-    int64_t last = days_from_civil(y, month, 31);
-    int64_t dow = ((last % 7) + 7 + 4) % 7; /* 1970-01-01 was a Thursday; 0 = Sunday */
-    return (last - dow) * 86400 + 3600;
-}
-
-static int utc_offset_at(int64_t t)
-{
-    int y, m, d;
-    civil_from_days(floor_div(t, 86400), &y, &m, &d);
-    return t >= eu_switch(y, 3) && t < eu_switch(y, 10) ? 7200 : 3600;
-}
-
-void cost_time_local(int64_t t, cost_local *out)
-{
-    int off = utc_offset_at(t);
-    int64_t lt = t + off;
-    int64_t days = floor_div(lt, 86400);
-    int64_t sec = lt - days * 86400;
-    civil_from_days(days, &out->year, &out->month, &out->day);
-    out->hour = (int)(sec / 3600);
-    out->minute = (int)(sec / 60 % 60);
-    out->second = (int)(sec % 60);
-    out->wday = (int)(((days % 7) + 7 + 4) % 7);
-    out->offset = off;
-}
-
-void cost_time_format(int64_t t, char *out, size_t cap)
-{
-    cost_local l;
-    cost_time_local(t, &l);
-    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d+%02d:00", l.year, l.month, l.day, l.hour,
-             l.minute, l.second, l.offset / 3600);
-}
-
-/* Local wall-clock fields (CET/CEST) to unix time via libp1's rule; the autumn hour that
- * happens twice is taken as the later (winter) one. */
-static int local_to_unix(int y, int mo, int d, int h, int mi, int s, int64_t *out)
-{
-    if (y < 0 || y > 9999)
-        return -1;
-    p1_time t = {(uint16_t)y, (uint8_t)mo, (uint8_t)d, (uint8_t)h, (uint8_t)mi, (uint8_t)s,
-                 P1_DST_NONE, 1};
-    return p1_time_to_unix(&t, out);
-}
-
-int64_t cost_day_floor(int64_t t)
-{
-    cost_local l;
-    int64_t out;
-    cost_time_local(t, &l);
-    if (local_to_unix(l.year, l.month, l.day, 0, 0, 0, &out) < 0)
-        return t - (t % 86400);
-    return out;
-}
-
-int64_t cost_day_next(int64_t start)
-{
-    cost_local l;
-    int y, m, d;
-    int64_t out;
-    cost_time_local(start, &l);
-    civil_from_days(days_from_civil(l.year, l.month, l.day) + 1, &y, &m, &d);
-    if (local_to_unix(y, m, d, 0, 0, 0, &out) < 0)
-        return start + 86400;
-    return out;
-}
-
-int64_t cost_month_floor(int64_t t)
-{
-    cost_local l;
-    int64_t out;
-    cost_time_local(t, &l);
-    if (local_to_unix(l.year, l.month, 1, 0, 0, 0, &out) < 0)
-        return t;
-    return out;
-}
-
-int64_t cost_month_next(int64_t start)
-{
-    cost_local l;
-    int64_t out;
-    cost_time_local(start, &l);
-    int y = l.year + (l.month == 12), m = l.month == 12 ? 1 : l.month + 1;
-    if (local_to_unix(y, m, 1, 0, 0, 0, &out) < 0)
-        return start + 31 * 86400;
-    return out;
-}
-
-static int digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9')
-            return -1;
-        v = v * 10 + (c - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
-int cost_time_parse(const char *s, int64_t *out)
-{
-    if (!s)
-        return -1;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    size_t len = strlen(s);
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
-        len--;
-    if (len == 0 || len >= 64)
-        return -1;
-    char buf[64];
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    const char *p = buf;
-    /* Unix seconds: only digits (a date always has dashes). */
-    size_t nd = strspn(p, "0123456789");
-    if (nd == len) {
-        if (len > 12)
-            return -1;
-        int64_t v = 0;
-        for (size_t i = 0; i < len; i++)
-            v = v * 10 + (p[i] - '0');
-        *out = v;
-        return 0;
-    }
-    int y, mo, d, h = 0, mi = 0, sec = 0;
-    if (digits(&p, 4, &y) < 0 || *p++ != '-' || digits(&p, 2, &mo) < 0 || *p++ != '-' ||
-        digits(&p, 2, &d) < 0)
-        return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
-        return -1;
-    if (*p == 'T' || *p == 't' || *p == ' ') {
-        p++;
-        if (digits(&p, 2, &h) < 0 || *p++ != ':' || digits(&p, 2, &mi) < 0)
-            return -1;
-        if (*p == ':') {
-            p++;
-            if (digits(&p, 2, &sec) < 0)
-                return -1;
-            if (*p == '.' || *p == ',') {
-                p++;
-                if (*p < '0' || *p > '9')
-                    return -1;
-                while (*p >= '0' && *p <= '9')
-                    p++; /* fractions of a second are dropped: steps are whole seconds */
-            }
-        }
-        if (h > 24 || mi > 59 || sec > 59 || (h == 24 && (mi || sec)))
-            return -1;
-    }
-    int zone = 0, has_zone = 0;
-    if (*p == 'Z' || *p == 'z') {
-        has_zone = 1;
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1, zh, zm = 0;
-        p++;
-        if (digits(&p, 2, &zh) < 0)
-            return -1;
-        if (*p == ':')
-            p++;
-        if (*p && digits(&p, 2, &zm) < 0)
-            return -1;
-        if (zh > 14 || zm > 59)
-            return -1;
-        zone = sign * (zh * 3600 + zm * 60);
-        has_zone = 1;
-    }
-    if (*p)
-        return -1;
-    int64_t days = days_from_civil(y, mo, d);
-    if (has_zone) {
-        *out = days * 86400 + h * 3600 + mi * 60 + sec - zone;
-        return 0;
-    }
-    int64_t v;
-    if (h == 24) {
-        int ny, nm, ndd;
-        civil_from_days(days + 1, &ny, &nm, &ndd);
-        if (local_to_unix(ny, nm, ndd, 0, 0, 0, &v) < 0)
-            return -1;
-    } else if (local_to_unix(y, mo, d, h, mi, sec, &v) < 0) {
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -403,7 +174,7 @@ int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err,
     }
     if (strcmp(key, "valid_from") == 0 || strcmp(key, "valid_to") == 0) {
         int64_t t;
-        if (cost_time_parse(value, &t) < 0) {
+        if (civil_parse(value, CIVIL_PARSE_UNIX, &t) < 0) {
             say(err, cap, "%s: expected an ISO-8601 time such as 2025-01-01, got '%s'", key,
                 value);
             return -1;
@@ -470,7 +241,7 @@ static int entry_from(const char *time, const char *price, const char *exp, long
 {
     x->line = line;
     x->export_ = COST_UNSET;
-    if (cost_time_parse(time, &x->ts) < 0) {
+    if (civil_parse(time, CIVIL_PARSE_UNIX, &x->ts) < 0) {
         say(err, cap, "line %ld: time: expected an ISO-8601 time such as 2025-01-31T10:00+01:00, "
                       "got '%s'", line, time);
         return -1;
@@ -574,7 +345,7 @@ static int parse_csv(const char *text, size_t len, entries *out, char *err, size
         if (!seen_data) {
             int64_t t;
             seen_data = 1;
-            if (cost_time_parse(f[0], &t) < 0 && nf >= 2) {
+            if (civil_parse(f[0], CIVIL_PARSE_UNIX, &t) < 0 && nf >= 2) {
                 /* A header: find the columns by name, else keep time,price,export. */
                 for (int i = 0; i < nf; i++) {
                     if (name_is(f[i], time_names))
@@ -890,8 +661,8 @@ int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, cost_dyns *
         qsort(e.v, e.n, sizeof *e.v, entry_cmp);
         for (size_t k = 1; k < e.n; k++) {
             if (e.v[k].ts == e.v[k - 1].ts) {
-                char t[COST_TIME_MAX];
-                cost_time_format(e.v[k].ts, t, sizeof t);
+                char t[CIVIL_TIME_MAX];
+                civil_format_local(e.v[k].ts, t, sizeof t);
                 say(err, cap, "line %ld: time %s was already given on line %ld", e.v[k].line, t,
                     e.v[k - 1].line);
                 rc = -1;
@@ -922,7 +693,8 @@ int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, cost_dyns *
             if (k + 1 < e.n)
                 d->end = e.v[k + 1].ts - d->ts < span ? e.v[k + 1].ts : d->ts + span;
             else if (kind == COST_KIND_GAS)
-                d->end = cost_day_floor(d->ts) == d->ts ? cost_day_next(d->ts) : d->ts + 86400;
+                d->end = civil_floor(CIVIL_DAY, d->ts) == d->ts ? civil_next(CIVIL_DAY, d->ts)
+                                                                : d->ts + 86400;
             else
                 d->end = d->ts + span;
         }
@@ -1239,8 +1011,8 @@ static int rule_tariff(int rule, int64_t t)
 {
     if (rule == COST_RULE_NONE)
         return 0;
-    cost_local l;
-    cost_time_local(t, &l);
+    civil_tm l;
+    civil_local(t, &l);
     int weekend = l.wday == 0 || l.wday == 6;
     int end_hour = rule == COST_RULE_NL ? 23 : 22;
     int peak = !weekend && l.hour >= 7 && l.hour < end_hour;
@@ -1263,15 +1035,15 @@ static int64_t round_milli(int64_t v)
 
 /* The part of `amount` accrued over [a, b) of periods [P0, P1) split by next(): pro rata per
  * second, as differences of floors so that any partition of a period sums to `amount` exactly. */
-static int64_t accrue(int64_t amount, int64_t a, int64_t b, int64_t (*floor_fn)(int64_t),
-                      int64_t (*next_fn)(int64_t), int64_t *c0, int64_t *c1)
+static int64_t accrue(int64_t amount, int64_t a, int64_t b, civil_unit u, int64_t *c0,
+                      int64_t *c1)
 {
     int64_t sum = 0;
     while (a < b) {
         /* The period bounds are cached: consecutive steps mostly share a day and a month. */
         if (!(*c0 <= a && a < *c1)) {
-            *c0 = floor_fn(a);
-            *c1 = next_fn(*c0);
+            *c0 = civil_floor(u, a);
+            *c1 = civil_next(u, *c0);
         }
         int64_t p0 = *c0, p1 = *c1;
         int64_t e = b < p1 ? b : p1, len = p1 - p0;
@@ -1320,10 +1092,8 @@ void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
     }
     if (f) {
         if (f->daily != COST_UNSET)
-            out->fixed += accrue(f->daily, start, end, cost_day_floor, cost_day_next, &c->day0,
-                                 &c->day1);
+            out->fixed += accrue(f->daily, start, end, CIVIL_DAY, &c->day0, &c->day1);
         if (f->monthly != COST_UNSET)
-            out->fixed += accrue(f->monthly, start, end, cost_month_floor, cost_month_next,
-                                 &c->mon0, &c->mon1);
+            out->fixed += accrue(f->monthly, start, end, CIVIL_MONTH, &c->mon0, &c->mon1);
     }
 }

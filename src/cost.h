@@ -1,6 +1,7 @@
 /* cost.h: energy prices (fixed per tariff with validity periods, and dynamic per-hour or
  * per-quarter-hour prices), their CSV/JSON import, their tables in the store's database, and
- * the cost of a step in integer micro-euros; also the CET/CEST time helpers the history API uses. */
+ * the cost of a step in integer micro-euros. Times are unix seconds (civil.h reads and writes
+ * them as text). */
 #ifndef P1D_COST_H
 #define P1D_COST_H
 
@@ -20,32 +21,6 @@ struct sqlite3;
 #define COST_IMPORT_MAX (4u << 20)    /* bytes of one price file or PUT body */
 #define COST_ENTRIES_MAX 400000       /* dynamic prices in one import (11 years of 15-min prices) */
 #define COST_LINE_MAX 512             /* bytes of one CSV line */
-#define COST_TIME_MAX 32              /* "2025-03-30T03:00:00+02:00" with its NUL, and room */
-
-/* ---------------------------------------------------------------------------------------------
- * CET/CEST time (pure arithmetic: the EU rule, no time-zone database)
- * ------------------------------------------------------------------------------------------- */
-
-/* Local calendar fields of a unix time in CET/CEST. */
-typedef struct cost_local {
-    int year, month, day, hour, minute, second;
-    int wday;   /* 0 = Sunday */
-    int offset; /* seconds east of UTC: 3600 or 7200 */
-} cost_local;
-
-/* Splits unix seconds t into local (CET/CEST) calendar fields. */
-void cost_time_local(int64_t t, cost_local *out);
-/* Writes t as local ISO-8601 with its offset ("2025-03-30T03:00:00+02:00") into out[cap]. */
-void cost_time_format(int64_t t, char *out, size_t cap);
-/* Parses "2025-01-31", "2025-01-31T10:00[:00[.fff]]" (or a space for T), with "Z", "+01:00",
- * "+0100" or "+01", or unix seconds ("1738310400"). Times without a zone are CET/CEST. Returns 0
- * and sets *out, or -1 (*out untouched). */
-int cost_time_parse(const char *s, int64_t *out);
-/* Start of the local day / month holding t, and the start of the next one. */
-int64_t cost_day_floor(int64_t t);
-int64_t cost_day_next(int64_t start);
-int64_t cost_month_floor(int64_t t);
-int64_t cost_month_next(int64_t start);
 
 /* ---------------------------------------------------------------------------------------------
  * Prices

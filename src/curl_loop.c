@@ -15,6 +15,7 @@ typedef struct xfer {
 
 struct curl_loop {
     loop *l;
+    const dl_curl *cu;
     CURLM *multi;
     loop_timer *timer;
     xfer x[CURL_LOOP_XFERS_MAX];
@@ -40,12 +41,12 @@ static void drain(curl_loop *cl)
 {
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(cl->multi, &left)) != NULL) {
+    while ((msg = cl->cu->multi_info_read(cl->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;
-        curl_multi_remove_handle(cl->multi, easy);
+        cl->cu->multi_remove_handle(cl->multi, easy);
         xfer *x = find(cl, easy);
         if (!x)
             continue;
@@ -65,7 +66,7 @@ static void on_fd(void *user, int fd, uint32_t events)
         flags |= CURL_CSELECT_OUT;
     if (events & (EPOLLERR | EPOLLHUP))
         flags |= CURL_CSELECT_ERR;
-    curl_multi_socket_action(cl->multi, fd, flags, &running);
+    cl->cu->multi_socket_action(cl->multi, fd, flags, &running);
     drain(cl);
 }
 
@@ -76,7 +77,7 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
     (void)e;
     if (what == CURL_POLL_REMOVE) {
         loop_watch_del(w);
-        curl_multi_assign(cl->multi, s, NULL);
+        cl->cu->multi_assign(cl->multi, s, NULL);
         return 0;
     }
     uint32_t ev = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
@@ -86,7 +87,7 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
         w = loop_watch_add(cl->l, s, ev, on_fd, cl);
         if (!w)
             return -1;
-        curl_multi_assign(cl->multi, s, w);
+        cl->cu->multi_assign(cl->multi, s, w);
     }
     return 0;
 }
@@ -95,7 +96,7 @@ static void on_timer(void *user)
 {
     curl_loop *cl = user;
     int running;
-    curl_multi_socket_action(cl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    cl->cu->multi_socket_action(cl->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     drain(cl);
 }
 
@@ -112,29 +113,30 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
-curl_loop *curl_loop_new(loop *l)
+curl_loop *curl_loop_new(loop *l, const dl_curl *cu)
 {
     curl_loop *cl = calloc(1, sizeof *cl);
     if (!cl)
         return NULL;
     cl->l = l;
+    cl->cu = cu;
     /* curl_global_init counts its calls; curl_loop_free balances this one. */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (cl->cu->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         free(cl);
         errno = EIO;
         return NULL;
     }
-    cl->multi = curl_multi_init();
+    cl->multi = cl->cu->multi_init();
     cl->timer = loop_timer_new(l, on_timer, cl);
     if (!cl->multi || !cl->timer) {
         curl_loop_free(cl);
         errno = ENOMEM;
         return NULL;
     }
-    curl_multi_setopt(cl->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-    curl_multi_setopt(cl->multi, CURLMOPT_SOCKETDATA, cl);
-    curl_multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(cl->multi, CURLMOPT_TIMERDATA, cl);
+    cl->cu->multi_setopt(cl->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    cl->cu->multi_setopt(cl->multi, CURLMOPT_SOCKETDATA, cl);
+    cl->cu->multi_setopt(cl->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    cl->cu->multi_setopt(cl->multi, CURLMOPT_TIMERDATA, cl);
     return cl;
 }
 
@@ -143,13 +145,13 @@ void curl_loop_free(curl_loop *cl)
     if (!cl)
         return;
     while (cl->nx > 0) {
-        curl_multi_remove_handle(cl->multi, cl->x[0].easy);
+        cl->cu->multi_remove_handle(cl->multi, cl->x[0].easy);
         forget(cl, &cl->x[0]);
     }
     if (cl->multi)
-        curl_multi_cleanup(cl->multi);
+        cl->cu->multi_cleanup(cl->multi);
     loop_timer_del(cl->timer);
-    curl_global_cleanup();
+    cl->cu->global_cleanup();
     free(cl);
 }
 
@@ -157,7 +159,7 @@ int curl_loop_add(curl_loop *cl, CURL *easy, curl_loop_done_fn fn, void *user)
 {
     if (cl->nx >= CURL_LOOP_XFERS_MAX || find(cl, easy))
         return -1;
-    if (curl_multi_add_handle(cl->multi, easy) != CURLM_OK)
+    if (cl->cu->multi_add_handle(cl->multi, easy) != CURLM_OK)
         return -1;
     cl->x[cl->nx].easy = easy;
     cl->x[cl->nx].fn = fn;
@@ -171,6 +173,6 @@ void curl_loop_remove(curl_loop *cl, CURL *easy)
     xfer *x = find(cl, easy);
     if (!x)
         return;
-    curl_multi_remove_handle(cl->multi, easy);
+    cl->cu->multi_remove_handle(cl->multi, easy);
     forget(cl, x);
 }

@@ -3,8 +3,7 @@
 #ifndef P1D_CURL_LOOP_H
 #define P1D_CURL_LOOP_H
 
-#include <curl/curl.h>
-
+#include "dl_curl.h"
 #include "loop.h"
 
 /* Ownership: curl_loop_new() creates one over a borrowed loop (which must outlive it);
@@ -16,8 +15,9 @@ typedef struct curl_loop curl_loop;
  * the easy handle is already removed from the loop and may be reused or cleaned up here. */
 typedef void (*curl_loop_done_fn)(void *user, CURL *easy, CURLcode result);
 
-/* Creates the multi handle (and initialises libcurl once). NULL on failure (errno set). */
-curl_loop *curl_loop_new(loop *l);
+/* Creates the multi handle (and initialises libcurl once) with the functions of cu (borrowed,
+ * from dl_curl_load). NULL on failure (errno set). */
+curl_loop *curl_loop_new(loop *l, const dl_curl *cu);
 /* Abandons running transfers and frees cl; accepts NULL. */
 void curl_loop_free(curl_loop *cl);
 /* Starts easy (its options already set); fn(user, ...) reports its end. Returns 0, or -1 (too many

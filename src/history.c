@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "civil.h"
 #include "json.h"
 
 #define HISTORY_FIELDS_ARG_MAX 1024 /* bytes of the fields= parameter */
@@ -350,7 +351,7 @@ static int parse_time_arg(const http_req *req, http_reply *out, const char *key,
     *given = v && *v;
     if (!*given)
         return 0;
-    int rc = cost_time_parse(v, t);
+    int rc = civil_parse(v, CIVIL_PARSE_UNIX, t);
     const char *sp = strrchr(v, ' ');
     if (rc < 0 && sp && sp > v && strlen(v) < 64) {
         /* An unencoded '+' of a zone offset (?from=2025-01-31T10:00+01:00) arrives as a space
@@ -358,7 +359,7 @@ static int parse_time_arg(const http_req *req, http_reply *out, const char *key,
         char fix[64];
         snprintf(fix, sizeof fix, "%s", v);
         fix[sp - v] = '+';
-        rc = cost_time_parse(fix, t);
+        rc = civil_parse(fix, CIVIL_PARSE_UNIX, t);
     }
     /* No meter data exists before 1970; the bound also keeps a "1y over ten millennia" walk
      * from holding the event loop for a second. */
@@ -496,7 +497,7 @@ static int keep_field(const run *r, const field *f)
 static int on_point(void *user, const store_point *p)
 {
     run *r = user;
-    char num[40], t[COST_TIME_MAX];
+    char num[40], t[CIVIL_TIME_MAX];
     if (r->step != STORE_STEP_RAW && r->starts) {
         /* The output index of this step (the store reports every step, gaps included). */
         if (r->idx >= r->nstarts || r->starts[r->idx] > p->ts)
@@ -507,7 +508,7 @@ static int on_point(void *user, const store_point *p)
     if (r->step == STORE_STEP_RAW && r->npoints == 0)
         r->prev_ts = p->ts;
     if (!r->presence) {
-        cost_time_format(p->ts, t, sizeof t);
+        civil_format_local(p->ts, t, sizeof t);
         if (r->csv) {
             buf_str(&r->out, t);
         } else {
@@ -786,23 +787,23 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
         out->body = r->out.p;
         out->len = r->out.len;
         r->out.p = NULL;
-        cost_local l;
-        cost_time_local(from_al, &l);
+        civil_tm l;
+        civil_local(from_al, &l);
         snprintf(out->disposition, sizeof out->disposition,
                  "attachment; filename=\"p1d-%s-%s-%04d%02d%02d.csv\"", mname, store_step_name(step),
                  l.year, l.month, l.day);
     } else {
         buf o = {0};
-        char t[COST_TIME_MAX];
+        char t[CIVIL_TIME_MAX];
         buf_str(&o, "{\"meter\":\"");
         buf_str(&o, mname); /* meter names are [A-Za-z0-9_-]: nothing to escape */
         buf_str(&o, "\",\"step\":\"");
         buf_str(&o, store_step_name(step));
         buf_str(&o, "\",\"from\":\"");
-        cost_time_format(from_al, t, sizeof t);
+        civil_format_local(from_al, t, sizeof t);
         buf_str(&o, t);
         buf_str(&o, "\",\"to\":\"");
-        cost_time_format(to, t, sizeof t);
+        civil_format_local(to, t, sizeof t);
         buf_str(&o, t);
         char num[32];
         snprintf(num, sizeof num, "\",\"points\":%zu", r->npoints);
@@ -955,14 +956,14 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
     json_w w;
     if (json_init_alloc(&w, 2048, 65536, 0) < 0)
         return internal(out, "summary", -ENOMEM);
-    char t[COST_TIME_MAX];
+    char t[CIVIL_TIME_MAX];
     json_obj_begin(&w);
     json_kv_str(&w, "meter", mname);
     json_kv_str(&w, "period", step == STORE_STEP_1D ? "day" : step == STORE_STEP_1MO ? "month"
                                                                                       : "year");
-    cost_time_format(from, t, sizeof t);
+    civil_format_local(from, t, sizeof t);
     json_kv_str(&w, "from", t);
-    cost_time_format(to, t, sizeof t);
+    civil_format_local(to, t, sizeof t);
     json_kv_str(&w, "to", t);
     const int64_t *e = tot.p.energy;
     int64_t none[STORE_E_COUNT];
@@ -1016,14 +1017,14 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
         p1_time_to_unix(&ls->reading.demand_peak_time, &mt) == 0 && mt >= from && mt < to) {
         json_obj_begin(&w);
         json_kv_fixed_trim(&w, "kw", ls->reading.demand_peak, 6);
-        cost_time_format(mt, t, sizeof t);
+        civil_format_local(mt, t, sizeof t);
         json_kv_str(&w, "time", t);
         json_kv_str(&w, "source", "meter");
         json_obj_end(&w);
     } else if (peak >= 0) {
         json_obj_begin(&w);
         json_kv_fixed_trim(&w, "kw", peak * 4, 3);
-        cost_time_format(peak_ts, t, sizeof t);
+        civil_format_local(peak_ts, t, sizeof t);
         json_kv_str(&w, "time", t);
         json_kv_str(&w, "source", "computed");
         json_obj_end(&w);
@@ -1064,10 +1065,10 @@ static int parse_kind(const http_req *req, http_reply *out, cost_kind *kind)
 static int ep_prices_get(history *h, const http_req *req, http_reply *out)
 {
     int given;
-    int64_t from = cost_day_floor((int64_t)time(NULL)), to;
+    int64_t from = civil_floor(CIVIL_DAY, (int64_t)time(NULL)), to;
     if (parse_time_arg(req, out, "from", &from, &given))
         return 1;
-    to = cost_day_next(cost_day_next(from));
+    to = civil_next(CIVIL_DAY, civil_next(CIVIL_DAY, from));
     if (parse_time_arg(req, out, "to", &to, &given))
         return 1;
     if (from >= to)
@@ -1086,11 +1087,11 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
         cost_prices_free(&p);
         return internal(out, "prices", -ENOMEM);
     }
-    char t[COST_TIME_MAX];
+    char t[CIVIL_TIME_MAX];
     json_obj_begin(&w);
-    cost_time_format(from, t, sizeof t);
+    civil_format_local(from, t, sizeof t);
     json_kv_str(&w, "from", t);
-    cost_time_format(to, t, sizeof t);
+    civil_format_local(to, t, sizeof t);
     json_kv_str(&w, "to", t);
     json_key(&w, "fixed");
     json_arr_begin(&w);
@@ -1098,12 +1099,12 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
     for (size_t i = 0; i < p.nfixed; i++) {
         const cost_fixed *f = &p.fixed[i];
         json_obj_begin(&w);
-        cost_time_format(f->from, t, sizeof t);
+        civil_format_local(f->from, t, sizeof t);
         json_kv_str(&w, "valid_from", t);
         if (f->to == COST_FOREVER) {
             json_kv_null(&w, "valid_to");
         } else {
-            cost_time_format(f->to, t, sizeof t);
+            civil_format_local(f->to, t, sizeof t);
             json_kv_str(&w, "valid_to", t);
         }
         kv_price(&w, "import", f->import_[0]);
@@ -1128,9 +1129,9 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
             if (d->ts >= to || d->end <= from)
                 continue;
             json_obj_begin(&w);
-            cost_time_format(d->ts, t, sizeof t);
+            civil_format_local(d->ts, t, sizeof t);
             json_kv_str(&w, "time", t);
-            cost_time_format(d->end, t, sizeof t);
+            civil_format_local(d->end, t, sizeof t);
             json_kv_str(&w, "end", t);
             json_kv_fixed_trim(&w, "price", d->import_, 6);
             kv_price(&w, "export", d->export_);
@@ -1213,13 +1214,13 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
         cost_dyns_free(&d);
         return internal(out, "prices", -ENOMEM);
     }
-    char t[COST_TIME_MAX];
+    char t[CIVIL_TIME_MAX];
     json_obj_begin(&w);
     json_kv_str(&w, "kind", kind == COST_KIND_GAS ? "gas" : "power");
     json_kv_int(&w, "imported", (int64_t)d.n);
-    cost_time_format(d.v[0].ts, t, sizeof t);
+    civil_format_local(d.v[0].ts, t, sizeof t);
     json_kv_str(&w, "from", t);
-    cost_time_format(d.v[d.n - 1].end, t, sizeof t);
+    civil_format_local(d.v[d.n - 1].end, t, sizeof t);
     json_kv_str(&w, "to", t);
     json_obj_end(&w);
     cost_dyns_free(&d);

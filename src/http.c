@@ -25,6 +25,7 @@
 #include "json.h"
 #include "log.h"
 #include "metrics.h"
+#include "pub.h"
 #include "reading_json.h"
 #include "web.h"
 
@@ -435,7 +436,75 @@ static enum MHD_Result ep_now(http *h, struct MHD_Connection *c, const meter *m)
     return queue_once(c, MHD_HTTP_OK, body_response(h, body, len, "application/json"));
 }
 
-static void meter_json(json_w *w, const meter *m, int64_t now)
+/* "publishers": per publisher its state (shared by every meter) and this meter's lag and counters;
+ * the per-meter numbers are null when the publisher has no outbox for the meter (MQTT without a
+ * store). */
+static void publishers_json(const http *h, json_w *w, const meter *m)
+{
+    char when[48];
+    const pub_list *pl = h->o.pubs;
+    json_key(w, "publishers");
+    json_arr_begin(w);
+    for (size_t i = 0; pl && i < pl->n && i < PUB_MAX; i++) {
+        const pub *p = pl->list[i];
+        pub_status st;
+        memset(&st, 0, sizeof st);
+        st.state = PUB_STOPPED;
+        if (p->status)
+            p->status(p->impl, &st);
+        outbox_lag lag;
+        int have = p->lag && p->lag(p->impl, m->name, &lag) == 0;
+        json_obj_begin(w);
+        json_kv_str(w, "name", p->name);
+        json_kv_str(w, "state", pub_state_name(st.state));
+        if (have) {
+            json_kv_int(w, "lag_readings", lag.readings);
+            json_kv_int(w, "lag_seconds", lag.seconds);
+            json_key(w, "cursor");
+            if (lag.cursor > 0) {
+                iso_utc(lag.cursor * 1000, when);
+                json_str(w, when);
+            } else {
+                json_null(w);
+            }
+            json_key(w, "delivered");
+            json_uint(w, lag.delivered);
+            json_key(w, "retries");
+            json_uint(w, lag.retries);
+            json_key(w, "parked");
+            json_uint(w, lag.parked);
+        } else {
+            json_kv_null(w, "lag_readings");
+            json_kv_null(w, "lag_seconds");
+            json_kv_null(w, "cursor");
+            json_kv_null(w, "delivered");
+            json_kv_null(w, "retries");
+            json_kv_null(w, "parked");
+        }
+        json_key(w, "last_ok");
+        if (st.last_ok_ms > 0) {
+            iso_utc(st.last_ok_ms, when);
+            json_str(w, when);
+        } else {
+            json_null(w);
+        }
+        json_key(w, "retry_in_s");
+        if (st.retry_in_ms > 0)
+            json_fixed(w, st.retry_in_ms, 3);
+        else
+            json_null(w);
+        st.last_error[sizeof st.last_error - 1] = '\0';
+        json_key(w, "last_error");
+        if (st.last_error[0])
+            json_str(w, st.last_error);
+        else
+            json_null(w);
+        json_obj_end(w);
+    }
+    json_arr_end(w);
+}
+
+static void meter_json(const http *h, json_w *w, const meter *m, int64_t now)
 {
     char when[48];
     const meter_sample *s = meter_latest(m);
@@ -483,6 +552,7 @@ static void meter_json(json_w *w, const meter *m, int64_t now)
         json_str(w, m->last_error);
     else
         json_null(w);
+    publishers_json(h, w, m);
     json_obj_end(w);
 }
 
@@ -493,11 +563,11 @@ static enum MHD_Result ep_meters(http *h, struct MHD_Connection *c, const meter 
         return MHD_NO;
     int64_t now = loop_wall_ms();
     if (one) {
-        meter_json(&w, one, now);
+        meter_json(h, &w, one, now);
     } else {
         json_arr_begin(&w);
         for (size_t i = 0; i < h->ms->n; i++)
-            meter_json(&w, h->ms->list[i], now);
+            meter_json(h, &w, h->ms->list[i], now);
         json_arr_end(&w);
     }
     return reply_json(h, c, MHD_HTTP_OK, &w);
@@ -532,6 +602,12 @@ static enum MHD_Result ep_metrics(http *h, struct MHD_Connection *c)
     if (rc < 0)
         return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                            "cannot render metrics: %s", strerror(-rc));
+    rc = metrics_render_pubs(h->ms, h->o.pubs, &text, &len);
+    if (rc < 0) {
+        free(text);
+        return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                           "cannot render publisher metrics: %s", strerror(-rc));
+    }
     char extra[512];
     int n = snprintf(extra, sizeof extra,
                      "# HELP p1d_http_sse_clients Server-Sent Events clients connected.\n"

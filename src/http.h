@@ -10,6 +10,7 @@
 #include "meter.h"
 
 typedef struct http http;
+struct pub_list; /* pub.h */
 
 /* Reports whether the store (or any other dependency) is healthy; NULL = always healthy.
  * Writes a short reason into why[cap] when unhealthy. */
@@ -60,6 +61,9 @@ typedef struct http_options {
     http_route_fn route;       /* other /api/ paths (history, summary, prices); NULL = 404 */
     void *route_user;
     size_t route_body_max;     /* bytes of a request body to route; 0 = HTTP_ROUTE_BODY_MAX */
+    /* The daemon's publishers (borrowed, must outlive the server; its entries may change between
+     * requests): their state and per-meter lag go into /api/meters and /metrics. NULL = none. */
+    const struct pub_list *pubs;
 } http_options;
 
 /* Fills o with defaults. */

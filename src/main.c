@@ -286,6 +286,7 @@ static int start_http(p1d *d)
     o.stale_s = (unsigned)(d->cfg.http_stale / 1000);
     o.health = d->store ? store_live_health : NULL;
     o.health_user = d->store;
+    o.pubs = &d->pubs; /* read at request time, so publishers (re)started later show up too */
     if (d->store && start_history(d) < 0)
         return -1;
     if (d->history) {

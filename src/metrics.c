@@ -1,6 +1,8 @@
 /* metrics.c: the meters' state and latest readings as Prometheus text exposition format 0.0.4. */
 #include "metrics.h"
 
+#include "pub.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -341,6 +343,127 @@ int metrics_render(const meters *ms, int64_t now_ms, unsigned stale_s, const cha
         return b.err;
     }
     *out = b.buf;
+    *len = b.len;
+    return 0;
+}
+
+/* ---- publishers ----------------------------------------------------------------------------- */
+
+/* One lag per (meter, publisher), fetched once per scrape: every family below reads it. */
+typedef struct pub_cell {
+    int ok; /* the publisher has an outbox for the meter (lag() returned 0) */
+    outbox_lag lag;
+} pub_cell;
+
+/* A publisher is "up" while its last attempt did not fail. */
+static int pub_up(pub_state s)
+{
+    return s == PUB_IDLE || s == PUB_SENDING;
+}
+
+static void pub_sample(mbuf *b, const char *name, const char *meter_name, const char *pub_name,
+                       int64_t mantissa, int decimals)
+{
+    puts_(b, name);
+    put(b, "{", 1);
+    if (meter_name) {
+        puts_(b, "meter=\"");
+        put_label_value(b, meter_name);
+        puts_(b, "\",");
+    }
+    puts_(b, "publisher=\"");
+    put_label_value(b, pub_name);
+    puts_(b, "\"} ");
+    put_fixed(b, mantissa, decimals);
+    put(b, "\n", 1);
+}
+
+enum { PL_READINGS, PL_SECONDS, PL_DELIVERED, PL_RETRIES, PL_PARKED };
+
+static void pub_family(mbuf *b, const meters *ms, const pub_list *pl, const pub_cell *cells,
+                       const char *name, const char *type, const char *help, int which)
+{
+    family(b, name, type, help);
+    for (size_t i = 0; i < ms->n; i++) {
+        for (size_t j = 0; j < pl->n; j++) {
+            const pub_cell *c = &cells[i * pl->n + j];
+            if (!c->ok)
+                continue;
+            int64_t v = which == PL_READINGS    ? c->lag.readings
+                        : which == PL_SECONDS   ? c->lag.seconds
+                        : which == PL_DELIVERED ? (int64_t)(c->lag.delivered & INT64_MAX)
+                        : which == PL_RETRIES   ? (int64_t)(c->lag.retries & INT64_MAX)
+                                                : (int64_t)(c->lag.parked & INT64_MAX);
+            pub_sample(b, name, ms->list[i]->name, pl->list[j]->name, v, 0);
+        }
+    }
+}
+
+int metrics_render_pubs(const meters *ms, const pub_list *pl, char **out, size_t *len)
+{
+    if (!pl || pl->n == 0)
+        return 0;
+    size_t ncell = ms->n * pl->n;
+    pub_cell *cells = calloc(ncell ? ncell : 1, sizeof *cells);
+    if (!cells)
+        return -ENOMEM;
+    for (size_t i = 0; i < ms->n; i++)
+        for (size_t j = 0; j < pl->n; j++) {
+            const pub *p = pl->list[j];
+            pub_cell *c = &cells[i * pl->n + j];
+            c->ok = p->lag && p->lag(p->impl, ms->list[i]->name, &c->lag) == 0;
+        }
+    pub_status st[PUB_MAX];
+    for (size_t j = 0; j < pl->n && j < PUB_MAX; j++) {
+        memset(&st[j], 0, sizeof st[j]);
+        if (pl->list[j]->status)
+            pl->list[j]->status(pl->list[j]->impl, &st[j]);
+        else
+            st[j].state = PUB_STOPPED;
+    }
+    size_t npub = pl->n < PUB_MAX ? pl->n : PUB_MAX;
+
+    mbuf b = {.buf = *out, .len = *len, .cap = *len + 1};
+    family(&b, "p1_publisher_up", "gauge",
+           "1 while the publisher's last attempt succeeded (idle or sending), 0 while it retries, "
+           "was refused or is stopped.");
+    for (size_t j = 0; j < npub; j++)
+        pub_sample(&b, "p1_publisher_up", NULL, pl->list[j]->name, pub_up(st[j].state), 0);
+    family(&b, "p1_publisher_requests_total", "counter",
+           "Requests (or messages) the publisher sent since start.");
+    for (size_t j = 0; j < npub; j++)
+        pub_sample(&b, "p1_publisher_requests_total", NULL, pl->list[j]->name,
+                   (int64_t)(st[j].requests & INT64_MAX), 0);
+    family(&b, "p1_publisher_failures_total", "counter",
+           "Requests that failed (network, 5xx, garbage replies, 4xx) since start.");
+    for (size_t j = 0; j < npub; j++)
+        pub_sample(&b, "p1_publisher_failures_total", NULL, pl->list[j]->name,
+                   (int64_t)(st[j].failures & INT64_MAX), 0);
+    family(&b, "p1_publisher_last_success_timestamp_seconds", "gauge",
+           "Wall-clock time of the publisher's last successful delivery, seconds since the epoch "
+           "(absent before the first).");
+    for (size_t j = 0; j < npub; j++)
+        if (st[j].last_ok_ms > 0)
+            pub_sample(&b, "p1_publisher_last_success_timestamp_seconds", NULL, pl->list[j]->name,
+                       st[j].last_ok_ms, 3);
+    pub_family(&b, ms, pl, cells, "p1_publisher_lag_readings", "gauge",
+               "Stored readings of the meter the publisher has not delivered yet.", PL_READINGS);
+    pub_family(&b, ms, pl, cells, "p1_publisher_lag_seconds", "gauge",
+               "Age of the oldest reading of the meter the publisher has not delivered, s "
+               "(0 when caught up).", PL_SECONDS);
+    pub_family(&b, ms, pl, cells, "p1_publisher_delivered_total", "counter",
+               "Points of the meter the publisher delivered since start.", PL_DELIVERED);
+    pub_family(&b, ms, pl, cells, "p1_publisher_retries_total", "counter",
+               "Failed delivery attempts for the meter since start (retried later).", PL_RETRIES);
+    pub_family(&b, ms, pl, cells, "p1_publisher_parked_total", "counter",
+               "Points of the meter refused permanently (4xx) and parked since start.", PL_PARKED);
+    free(cells);
+    *out = b.buf;
+    if (b.err) {
+        /* drop the partial families: the exposition stays what metrics_render made */
+        b.buf[*len] = '\0';
+        return b.err;
+    }
     *len = b.len;
     return 0;
 }

@@ -7,6 +7,8 @@
 
 #include "meter.h"
 
+struct pub_list; /* pub.h */
+
 #define METRICS_MAX (8u << 20) /* bytes of one exposition; more is -E2BIG */
 
 /* The Content-Type of the exposition. */
@@ -17,5 +19,10 @@
  * Returns 0, -ENOMEM, or -E2BIG past METRICS_MAX; *out is untouched on failure. */
 int metrics_render(const meters *ms, int64_t now_ms, unsigned stale_s, const char *version,
                    char **out, size_t *len);
+
+/* Appends the publisher families (p1_publisher_*: state per publisher, lag and counters per meter
+ * and publisher) to the exposition *out (*len bytes, malloc'd by metrics_render; grown in place).
+ * pl NULL or empty appends nothing. Returns 0, -ENOMEM or -E2BIG; *out stays valid either way. */
+int metrics_render_pubs(const meters *ms, const struct pub_list *pl, char **out, size_t *len);
 
 #endif

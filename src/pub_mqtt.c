@@ -13,8 +13,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include <mosquitto.h>
-
+#include "dl_mosquitto.h"
 #include "log.h"
 #include "outbox.h"
 
@@ -53,6 +52,7 @@ typedef struct pub_mqtt {
     meters *ms;
     outbox *ob; /* NULL without a store: live readings only */
     pub_mqtt_options o;
+    const dl_mosquitto *mq; /* libmosquitto, loaded when the publisher starts */
     struct mosquitto *mosq;
     loop_watch *watch;
     int watch_fd;
@@ -140,7 +140,7 @@ static void on_fd(void *user, int fd, uint32_t events);
  * after every call into the library, and ask for EPOLLOUT only while it has bytes queued. */
 static void sync_watch(pub_mqtt *p)
 {
-    int fd = mosquitto_socket(p->mosq);
+    int fd = p->mq->socket(p->mosq);
     if (fd != p->watch_fd) {
         loop_watch_del(p->watch);
         p->watch = NULL;
@@ -148,7 +148,7 @@ static void sync_watch(pub_mqtt *p)
     }
     if (fd < 0)
         return;
-    uint32_t ev = EPOLLIN | (mosquitto_want_write(p->mosq) ? EPOLLOUT : 0);
+    uint32_t ev = EPOLLIN | (p->mq->want_write(p->mosq) ? EPOLLOUT : 0);
     if (!p->watch) {
         p->watch = loop_watch_add(p->l, fd, ev, on_fd, p);
         if (p->watch) {
@@ -196,15 +196,15 @@ static void conn_down(pub_mqtt *p, int rc)
             /* logged once by on_connect */
         } else if (was) {
             log_warn("mqtt: connection to %s:%u lost (%s); reconnecting", p->o.host, p->o.port,
-                     mosquitto_strerror(rc));
+                     p->mq->strerror(rc));
         } else {
             log_warn("mqtt: cannot connect to %s:%u (%s); retrying with backoff", p->o.host,
-                     p->o.port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+                     p->o.port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : p->mq->strerror(rc));
         }
         p->down_logged = 1;
     }
     if (!p->refused)
-        set_error(p, "%s", rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+        set_error(p, "%s", rc == MOSQ_ERR_ERRNO ? strerror(errno) : p->mq->strerror(rc));
     p->st.state = p->refused ? PUB_AUTH_FAILED : PUB_RETRYING;
     schedule_reconnect(p);
 }
@@ -215,10 +215,10 @@ static void connect_attempt(pub_mqtt *p)
     p->retry_planned = 0;
     if (!p->attempted) {
         p->attempted = 1;
-        rc = mosquitto_connect_async(p->mosq, p->o.host, (int)p->o.port,
-                                     (int)(p->o.keepalive_ms / 1000));
+        rc = p->mq->connect_async(p->mosq, p->o.host, (int)p->o.port,
+                                  (int)(p->o.keepalive_ms / 1000));
     } else {
-        rc = mosquitto_reconnect_async(p->mosq);
+        rc = p->mq->reconnect_async(p->mosq);
     }
     if (rc != MOSQ_ERR_SUCCESS) {
         p->refused = 0;
@@ -233,10 +233,10 @@ static void on_fd(void *user, int fd, uint32_t events)
     int rc = MOSQ_ERR_SUCCESS;
     (void)fd;
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-        rc = mosquitto_loop_read(p->mosq, 1);
-    if (rc == MOSQ_ERR_SUCCESS && (events & EPOLLOUT) && mosquitto_socket(p->mosq) >= 0)
-        rc = mosquitto_loop_write(p->mosq, 1);
-    if (rc != MOSQ_ERR_SUCCESS && mosquitto_socket(p->mosq) < 0)
+        rc = p->mq->loop_read(p->mosq, 1);
+    if (rc == MOSQ_ERR_SUCCESS && (events & EPOLLOUT) && p->mq->socket(p->mosq) >= 0)
+        rc = p->mq->loop_write(p->mosq, 1);
+    if (rc != MOSQ_ERR_SUCCESS && p->mq->socket(p->mosq) < 0)
         conn_down(p, rc);
     sync_watch(p);
 }
@@ -270,12 +270,12 @@ static int publish(pub_mqtt *p, pm_meter *track, const char *topic, const char *
                    int qos, int retain)
 {
     int mid = 0;
-    int rc = mosquitto_publish(p->mosq, &mid, topic, (int)len, payload, qos, retain != 0);
+    int rc = p->mq->publish(p->mosq, &mid, topic, (int)len, payload, qos, retain != 0);
     p->st.requests++;
     if (rc != MOSQ_ERR_SUCCESS) {
         p->st.failures++;
-        set_error(p, "publish %s: %s", topic, mosquitto_strerror(rc));
-        log_debug("mqtt: publish %s: %s", topic, mosquitto_strerror(rc));
+        set_error(p, "publish %s: %s", topic, p->mq->strerror(rc));
+        log_debug("mqtt: publish %s: %s", topic, p->mq->strerror(rc));
         return -1;
     }
     if (qos > 0 && track && p->ninfl < PUB_MQTT_INFLIGHT_MAX) {
@@ -492,9 +492,9 @@ static void on_tick(void *user)
 {
     pub_mqtt *p = user;
     int64_t now = loop_now_ms();
-    if (mosquitto_socket(p->mosq) >= 0) {
-        int rc = mosquitto_loop_misc(p->mosq);
-        if (rc != MOSQ_ERR_SUCCESS && mosquitto_socket(p->mosq) < 0)
+    if (p->mq->socket(p->mosq) >= 0) {
+        int rc = p->mq->loop_misc(p->mosq);
+        if (rc != MOSQ_ERR_SUCCESS && p->mq->socket(p->mosq) < 0)
             conn_down(p, rc);
     } else if (now >= p->next_connect_ms) {
         connect_attempt(p);
@@ -525,9 +525,9 @@ static void on_connect(struct mosquitto *mosq, void *user, int rc)
         if (!p->refused)
             log_error("mqtt: %s:%u refused the connection (%s); retrying every %" PRId64
                       " s, nothing is lost meanwhile",
-                      p->o.host, p->o.port, mosquitto_connack_string(rc),
+                      p->o.host, p->o.port, p->mq->connack_string(rc),
                       p->o.reconnect_max_ms / 1000);
-        set_error(p, "%s", mosquitto_connack_string(rc));
+        set_error(p, "%s", p->mq->connack_string(rc));
         p->refused = 1;
         p->down_logged = 1;
         p->st.state = PUB_AUTH_FAILED;
@@ -542,7 +542,7 @@ static void on_connect(struct mosquitto *mosq, void *user, int rc)
     p->st.last_error[0] = '\0';
     publish(p, NULL, p->status_topic, "online", 6, 1, 1);
     if (p->o.discovery)
-        mosquitto_subscribe(p->mosq, NULL, p->ha_status_topic, 1);
+        p->mq->subscribe(p->mosq, NULL, p->ha_status_topic, 1);
     reset_session(p);
     loop_timer_arm(p->tick, 0);
 }
@@ -606,11 +606,11 @@ static void flush_goodbye(pub_mqtt *p)
     publish(p, NULL, p->status_topic, "offline", 7, 1, 1);
     p->connected = 0;
     p->retry_planned = 1; /* the disconnect callback must not plan a reconnect */
-    mosquitto_disconnect(p->mosq);
+    p->mq->disconnect(p->mosq);
     int64_t end = loop_now_ms() + PM_FLUSH_MS;
-    while (mosquitto_socket(p->mosq) >= 0 && mosquitto_want_write(p->mosq) && loop_now_ms() < end) {
-        struct pollfd pfd = {.fd = mosquitto_socket(p->mosq), .events = POLLOUT};
-        if (poll(&pfd, 1, 50) > 0 && mosquitto_loop_write(p->mosq, 1) != MOSQ_ERR_SUCCESS)
+    while (p->mq->socket(p->mosq) >= 0 && p->mq->want_write(p->mosq) && loop_now_ms() < end) {
+        struct pollfd pfd = {.fd = p->mq->socket(p->mosq), .events = POLLOUT};
+        if (poll(&pfd, 1, 50) > 0 && p->mq->loop_write(p->mosq, 1) != MOSQ_ERR_SUCCESS)
             break;
     }
 }
@@ -623,8 +623,8 @@ static void mqtt_free(void *impl)
     if (p->mosq) {
         flush_goodbye(p);
         loop_watch_del(p->watch);
-        mosquitto_destroy(p->mosq);
-        mosquitto_lib_cleanup();
+        p->mq->destroy(p->mosq);
+        p->mq->lib_cleanup();
     }
     loop_timer_del(p->tick);
     outbox_free(p->ob);
@@ -660,11 +660,19 @@ static int read_secret(const char *path, char *out, size_t cap, char *err, size_
 
 pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char *err, size_t cap)
 {
+    char dlerr[PUB_ERR_MAX];
+    const dl_mosquitto *mq = dl_mosquitto_load(dlerr, sizeof dlerr);
+    if (!mq) {
+        snprintf(err, cap, "[mqtt] %s; MQTT publishing stays off", dlerr);
+        errno = ELIBACC;
+        return NULL;
+    }
     pub_mqtt *p = calloc(1, sizeof *p);
     if (!p) {
         snprintf(err, cap, "mqtt: out of memory");
         return NULL;
     }
+    p->mq = mq;
     p->l = l;
     p->ms = ms;
     p->o = *o;
@@ -700,7 +708,7 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
             goto fail;
         }
     }
-    mosquitto_lib_init();
+    p->mq->lib_init();
     char id[PUB_MQTT_STR_MAX];
     if (p->o.client_id[0]) {
         snprintf(id, sizeof id, "%s", p->o.client_id);
@@ -710,29 +718,29 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
         host[sizeof host - 1] = '\0';
         snprintf(id, sizeof id, "p1d-%s-%ld", host, (long)getpid());
     }
-    p->mosq = mosquitto_new(id, true, p);
+    p->mosq = p->mq->new(id, true, p);
     if (!p->mosq) {
         snprintf(err, cap, "mqtt: cannot create the client: %s", strerror(errno));
-        mosquitto_lib_cleanup();
+        p->mq->lib_cleanup();
         goto fail;
     }
-    mosquitto_int_option(p->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    mosquitto_connect_callback_set(p->mosq, on_connect);
-    mosquitto_disconnect_callback_set(p->mosq, on_disconnect);
-    mosquitto_publish_callback_set(p->mosq, on_publish);
-    mosquitto_message_callback_set(p->mosq, on_message);
-    int rc = mosquitto_will_set(p->mosq, p->status_topic, 7, "offline", 1, true);
+    p->mq->int_option(p->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    p->mq->connect_callback_set(p->mosq, on_connect);
+    p->mq->disconnect_callback_set(p->mosq, on_disconnect);
+    p->mq->publish_callback_set(p->mosq, on_publish);
+    p->mq->message_callback_set(p->mosq, on_message);
+    int rc = p->mq->will_set(p->mosq, p->status_topic, 7, "offline", 1, true);
     if (rc == MOSQ_ERR_SUCCESS && p->o.username[0])
-        rc = mosquitto_username_pw_set(p->mosq, p->o.username,
-                                       p->o.password[0] ? p->o.password : NULL);
+        rc = p->mq->username_pw_set(p->mosq, p->o.username,
+                                    p->o.password[0] ? p->o.password : NULL);
     if (rc == MOSQ_ERR_SUCCESS && p->o.tls) {
-        rc = mosquitto_tls_set(p->mosq, p->o.ca_file[0] ? p->o.ca_file : NULL,
-                               p->o.ca_file[0] ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
+        rc = p->mq->tls_set(p->mosq, p->o.ca_file[0] ? p->o.ca_file : NULL,
+                            p->o.ca_file[0] ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);
         if (rc == MOSQ_ERR_SUCCESS)
-            rc = mosquitto_tls_insecure_set(p->mosq, p->o.tls_insecure != 0);
+            rc = p->mq->tls_insecure_set(p->mosq, p->o.tls_insecure != 0);
     }
     if (rc != MOSQ_ERR_SUCCESS) {
-        snprintf(err, cap, "mqtt: %s", mosquitto_strerror(rc));
+        snprintf(err, cap, "mqtt: %s", p->mq->strerror(rc));
         goto fail;
     }
     log_info("mqtt: publishing to %s:%u under %s/METER/...%s%s%s", p->o.host, p->o.port,

@@ -50,7 +50,8 @@ int pub_mqtt_options_from_config(const config *c, pub_mqtt_options *o);
 /* Starts the publisher on loop l for the meters ms (both borrowed, must outlive it). With a store
  * s (borrowed) every meter's readings come through the outbox "mqtt" and delivery survives restarts
  * and broker outages; without one, live readings only. Connects in the background and keeps
- * reconnecting. Returns the pub (free with its ->free) or NULL with a reason in err[cap]. */
+ * reconnecting. Returns the pub (free with its ->free) or NULL with a reason in err[cap]; errno is
+ * ELIBACC when libmosquitto cannot be loaded (MQTT stays off, the daemon can run on). */
 pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char *err, size_t cap);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "civil.h"
 #include "reading_json.h"
 
 #define M3 "m\xc2\xb3" /* HA wants the superscript three (U+00B3), not "m3" */
@@ -396,29 +397,6 @@ int pub_payload_dsmr_count(void)
     return (int)(sizeof dsmr / sizeof dsmr[0]);
 }
 
-/* Unix seconds as "YYYY-MM-DDThh:mm:ssZ" (civil-from-days; no time-zone calls). */
-static size_t format_utc(int64_t t, char *out, size_t cap)
-{
-    int64_t days = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-    int64_t sec = t - days * 86400;
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    if (m <= 2)
-        y++;
-    int n = snprintf(out, cap,
-                     "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64 ":%02" PRId64
-                     ":%02" PRId64 "Z",
-                     y, m, d, sec / 3600, sec / 60 % 60, sec % 60);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
-}
-
 size_t pub_payload_dsmr(const pub_snapshot *s, int i, const char **name, char *out, size_t cap)
 {
     if (i < 0 || i >= pub_payload_dsmr_count())
@@ -426,12 +404,12 @@ size_t pub_payload_dsmr(const pub_snapshot *s, int i, const char **name, char *o
     *name = dsmr[i].name;
     int how = dsmr[i].how;
     if (how & DSMR_TIME)
-        return s->ts > 0 ? format_utc(s->ts, out, cap) : 0;
+        return s->ts > 0 ? civil_format_utc(s->ts, out, cap) : 0;
     pub_field f = dsmr[i].f;
     if (!s->has[f])
         return 0;
     if (how & DSMR_GAS_TIME)
-        return s->gas_ts > 0 ? format_utc(s->gas_ts, out, cap) : 0;
+        return s->gas_ts > 0 ? civil_format_utc(s->gas_ts, out, cap) : 0;
     int64_t v = s->v[f];
     if (how & DSMR_POS)
         v = v > 0 ? v : 0;

@@ -66,18 +66,10 @@ void reading_json_telegram(json_w *w, const p1_telegram *t)
     }
 }
 
-static int days_in_month(unsigned year, unsigned month)
-{
-    static const uint8_t days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (month == 2 && year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))
-        return 29;
-    return days[month - 1];
-}
-
 void reading_json_time(json_w *w, const p1_time *t)
 {
-    if (t->month < 1 || t->month > 12 || t->day < 1 || t->day > days_in_month(t->year, t->month) ||
-        t->hour > 23 || t->minute > 59 || t->second > 59 || t->year > 9999) {
+    if (t->day < 1 || t->day > p1_days_in_month(t->year, t->month) || t->hour > 23 ||
+        t->minute > 59 || t->second > 59 || t->year > 9999) {
         json_null(w);
         return;
     }

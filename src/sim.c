@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "civil.h"
 #include "p1/p1.h"
 
 /* Integer arithmetic only: the stream must be byte-identical for a seed on every machine, and
@@ -88,75 +89,36 @@ static int64_t rng_range(uint64_t *st, int64_t lo, int64_t hi)
 
 /* ---- calendar, CET/CEST ---------------------------------------------------------------- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
 static int64_t floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-/* Unix seconds of 01:00 UTC on the last Sunday of a month with 31 days (March, October). */
-static int64_t last_sunday_0100(int year, int month)
-{
-    int64_t d = days_from_civil(year, month, 31);
-    int64_t wd = (d % 7 + 7 + 4) % 7; /* 1970-01-01 was a Thursday (4) */
-    return (d - wd) * DAY + 3600;
-}
-
-static int is_summer(int64_t t)
-{
-    int y, m, d;
-    civil_from_days(floor_div(t, DAY), &y, &m, &d);
-    return t >= last_sunday_0100(y, 3) && t < last_sunday_0100(y, 10);
-}
-
 void sim_local_time(int64_t t, sim_tm *out)
 {
-    int dst = is_summer(t);
-    int64_t lt = t + (dst ? 7200 : 3600);
-    int64_t days = floor_div(lt, DAY), sod = lt - days * DAY;
-    civil_from_days(days, &out->year, &out->month, &out->day);
-    out->hour = (int)(sod / 3600);
-    out->minute = (int)(sod / 60 % 60);
-    out->second = (int)(sod % 60);
-    out->weekday = (int)((days % 7 + 7 + 4) % 7);
-    out->yday = (int)(days - days_from_civil(out->year, 1, 1));
-    out->dst = dst;
+    civil_tm l;
+    civil_local(t, &l);
+    out->year = l.year;
+    out->month = l.month;
+    out->day = l.day;
+    out->hour = l.hour;
+    out->minute = l.minute;
+    out->second = l.second;
+    out->weekday = l.wday;
+    out->yday = l.yday;
+    out->dst = l.offset == 7200;
 }
 
 int64_t sim_unix_time(int year, int month, int day, int hour, int minute, int second, int dst)
 {
-    int64_t local = days_from_civil(year, month, day) * DAY + hour * 3600 + minute * 60 + second;
+    int64_t local = p1_days_from_civil(year, (unsigned)month, (unsigned)day) * DAY + hour * 3600 +
+                    minute * 60 + second;
     if (dst == 1)
         return local - 7200;
     if (dst == 0)
         return local - 3600;
-    if (is_summer(local - 7200))
-        return local - 7200;
-    return local - 3600;
+    return civil_local_to_utc(local);
 }
 
 int64_t sim_time(const sim *s)
@@ -317,7 +279,7 @@ static int64_t gas_lph(const sim *s, int64_t t, int64_t lday, int64_t sod, int w
 static void simulate(sim *s, const sim_tm *tm, household *h)
 {
     int64_t t = s->t;
-    int64_t lday = days_from_civil(tm->year, tm->month, tm->day);
+    int64_t lday = p1_days_from_civil(tm->year, (unsigned)tm->month, (unsigned)tm->day);
     int64_t sod = tm->hour * 3600 + tm->minute * 60 + tm->second;
     int64_t summer = summer_factor(tm->yday);
     int64_t base = 150 + hsmooth(s, SALT_BASE, t, 900) / 10; /* 150..250 W */

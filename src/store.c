@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "civil.h"
+
 /* ---------------------------------------------------------------------------------------------
  * Limits and layout
  * ------------------------------------------------------------------------------------------- */
@@ -274,54 +276,6 @@ static int64_t rdiv(int64_t v, int64_t d)
     return v >= 0 ? (v + d / 2) / d : -((-v + d / 2) / d);
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = fdiv(y, 400);
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m)
-{
-    z += 719468;
-    int64_t era = fdiv(z, 146097);
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-/* Unix time of the last Sunday of March/October of year y at 01:00 UTC (the EU switch). */
-static int64_t eu_switch(int64_t y, int month)
-{
-    int64_t last = days_from_civil(y, month, 31);
-    int64_t wday = ((last + 4) % 7 + 7) % 7; /* 1970-01-01 was a Thursday; 0 = Sunday */
-    return (last - wday) * 86400 + 3600;
-}
-
-/* The meters' zone (CET/CEST by the EU rule): UTC offset in seconds at unix time t. */
-static int cet_offset(int64_t t)
-{
-    int64_t y;
-    int m;
-    civil_from_days(fdiv(t, 86400), &y, &m);
-    return t >= eu_switch(y, 3) && t < eu_switch(y, 10) ? 7200 : 3600;
-}
-
-/* UTC of local midnight given a local day number (days since 1970 in local time). Midnight is
- * never inside a switch hour (01:00 UTC), so the offset two hours earlier is the right one. */
-static int64_t local_midnight(int64_t local_day)
-{
-    int64_t l = local_day * 86400;
-    return l - cet_offset(l - 7200);
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Steps
  * ------------------------------------------------------------------------------------------- */
@@ -338,49 +292,28 @@ static int64_t step_seconds(store_step step)
 
 int64_t store_step_floor(store_step step, int64_t t)
 {
-    int64_t s = step_seconds(step), y;
-    int m;
+    int64_t s = step_seconds(step);
     if (s)
         return fdiv(t, s) * s;
-    if (step == STORE_STEP_RAW)
-        return t;
-    int64_t local_day = fdiv(t + cet_offset(t), 86400);
-    if (step == STORE_STEP_1D)
-        return local_midnight(local_day);
-    civil_from_days(local_day, &y, &m);
-    if (step == STORE_STEP_1Y)
-        m = 1;
-    return local_midnight(days_from_civil(y, m, 1));
+    switch (step) {
+    case STORE_STEP_RAW: return t;
+    case STORE_STEP_1D: return civil_floor(CIVIL_DAY, t);
+    case STORE_STEP_1MO: return civil_floor(CIVIL_MONTH, t);
+    default: return civil_floor(CIVIL_YEAR, t);
+    }
 }
 
 int64_t store_step_next(store_step step, int64_t start)
 {
-    int64_t s = step_seconds(step), y;
-    int m;
+    int64_t s = step_seconds(step);
     if (s)
         return start + s;
     switch (step) {
     case STORE_STEP_RAW: return start + 1;
-    case STORE_STEP_1D: return store_step_floor(STORE_STEP_1D, start + 26 * 3600);
-    case STORE_STEP_1MO:
-        civil_from_days(fdiv(start + cet_offset(start), 86400), &y, &m);
-        return m == 12 ? local_midnight(days_from_civil(y + 1, 1, 1))
-                       : local_midnight(days_from_civil(y, m + 1, 1));
-    default:
-        civil_from_days(fdiv(start + cet_offset(start), 86400), &y, &m);
-        return local_midnight(days_from_civil(y + 1, 1, 1));
+    case STORE_STEP_1D: return civil_floor(CIVIL_DAY, start + 26 * 3600);
+    case STORE_STEP_1MO: return civil_next(CIVIL_MONTH, start);
+    default: return civil_next(CIVIL_YEAR, start);
     }
-}
-
-int store_utc_offset(int64_t t)
-{
-    return cet_offset(t);
-}
-
-int64_t store_local_to_utc(int64_t local)
-{
-    int64_t summer = local - 7200;
-    return cet_offset(summer) == 7200 ? summer : local - 3600;
 }
 
 static const char *const step_names[STORE_STEP_COUNT] = {"raw", "1m", "15m", "1h",

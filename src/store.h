@@ -181,14 +181,10 @@ int store_series(store *s, const char *meter, int64_t from, int64_t to, store_st
  * asking); raw: the readings in range. Returns the count or a negative errno. */
 int64_t store_series_count(store *s, const char *meter, int64_t from, int64_t to, store_step step);
 
-/* The step start at or before t (the label of the step holding time t + 1), and the next one. */
+/* The step start at or before t (the label of the step holding time t + 1), and the next one;
+ * days, months and years are local (CET/CEST, see civil.h). */
 int64_t store_step_floor(store_step step, int64_t t);
 int64_t store_step_next(store_step step, int64_t start);
-/* The meters' zone (CET/CEST, EU rule) at unix time t: UTC offset in seconds, 3600 or 7200. */
-int store_utc_offset(int64_t t);
-/* Unix time of a local (CET/CEST) wall-clock time given as seconds since 1970-01-01 00:00 local;
- * the repeated autumn hour resolves to its first (summer-time) pass. */
-int64_t store_local_to_utc(int64_t local);
 /* Name of a step ("raw", "1m", "15m", "1h", "1d", "1mo", "1y") and the reverse (-1 unknown). */
 const char *store_step_name(store_step step);
 int store_step_parse(const char *name);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../src/civil.h"
 #include "../src/store.h"
 #include "p1.h"
 
@@ -48,74 +49,6 @@ typedef struct export_ctx {
     size_t n, cap;
     int oom;
 } export_ctx;
-
-static int64_t fdiv64(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = fdiv64(y, 400), yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
-/* Parses an ISO-8601 time; local (CET/CEST) when no zone is given. Returns 0 or -1. */
-static int parse_time(const char *s, int64_t *out)
-{
-    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0, n = 0, oh = 0, om = 0;
-    char sign = 0;
-    if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
-        return -1;
-    const char *p = s + n;
-    if (*p == 'T' || *p == ' ') {
-        int k = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &k) != 2 || k != 5)
-            return -1;
-        p += 1 + k;
-        if (*p == ':') {
-            if (sscanf(p + 1, "%2d%n", &sec, &k) != 1 || k != 2)
-                return -1;
-            p += 3;
-        }
-    }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    int64_t civil = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
-    if (*p == '\0') {
-        *out = store_local_to_utc(civil);
-        return 0;
-    }
-    if (!strcmp(p, "Z")) {
-        *out = civil;
-        return 0;
-    }
-    int k = 0;
-    if (sscanf(p, "%c%2d:%2d%n", &sign, &oh, &om, &k) == 3 && (sign == '+' || sign == '-') &&
-        p[k] == '\0') {
-        int64_t off = (oh * 3600 + om * 60) * (sign == '-' ? -1 : 1);
-        *out = civil - off;
-        return 0;
-    }
-    return -1;
-}
-
-static void format_time(int64_t t, char *buf, size_t cap)
-{
-    int off = store_utc_offset(t);
-    int64_t l = t + off, days = fdiv64(l, 86400), sod = l - days * 86400;
-    int64_t z = days + 719468, era = fdiv64(z, 146097), doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    int d = (int)(doy - (153 * mp + 2) / 5 + 1), m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    int64_t y = yoe + era * 400 + (m <= 2);
-    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d+%02d:00", (int)(y % 10000), m % 100,
-             d % 100, (int)(sod / 3600) % 100, (int)(sod / 60 % 60), (int)(sod % 60),
-             off / 3600 % 100);
-}
 
 /* Writes v / 10^dec exactly ("-1.234"). */
 static void put_fixed(FILE *f, int64_t v, int dec)
@@ -162,7 +95,7 @@ static int put_value(FILE *f, const store_point *p, int c, int quote_time)
 {
     char t[80];
     if (c == COL_TIME) {
-        format_time(p->ts, t, sizeof t);
+        civil_format_local(p->ts, t, sizeof t);
         fprintf(f, quote_time ? "\"%s\"" : "%s", t);
         return 1;
     }
@@ -278,9 +211,11 @@ int p1_export_main(int argc, char **argv)
         fprintf(stderr, "p1 export: --from and --to are required (try 'p1 export --help')\n");
         return 2;
     }
-    if (parse_time(from_s, &from) < 0 || parse_time(to_s, &to) < 0) {
+    /* Without a zone, the repeated autumn hour reads as its first pass, as in `p1 sim --start`. */
+    int bad_from = civil_parse(from_s, CIVIL_PARSE_FIRST, &from) < 0;
+    if (bad_from || civil_parse(to_s, CIVIL_PARSE_FIRST, &to) < 0) {
         fprintf(stderr, "p1 export: '%s' is not an ISO-8601 time such as 2024-01-31T12:00:00Z\n",
-                parse_time(from_s, &from) < 0 ? from_s : to_s);
+                bad_from ? from_s : to_s);
         return 2;
     }
     if (from > to) {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../src/civil.h"
 #include "../src/cost.h"
 #include "../src/store.h"
 #include "p1.h"
@@ -95,9 +96,9 @@ static int cmd_import(const char *db, cost_kind kind, const char *file)
     if (rc < 0) {
         fprintf(stderr, "p1 prices: %s: %s; nothing imported\n", db, err);
     } else {
-        char a[COST_TIME_MAX], b[COST_TIME_MAX];
-        cost_time_format(d.v[0].ts, a, sizeof a);
-        cost_time_format(d.v[d.n - 1].end, b, sizeof b);
+        char a[CIVIL_TIME_MAX], b[CIVIL_TIME_MAX];
+        civil_format_local(d.v[0].ts, a, sizeof a);
+        civil_format_local(d.v[d.n - 1].end, b, sizeof b);
         printf("imported %zu %s prices from %s to %s into %s\n", d.n,
                kind == COST_KIND_GAS ? "gas" : "power", a, b, db);
     }
@@ -123,17 +124,17 @@ static int cmd_list(const char *db, int64_t from, int64_t to)
         store_close(s);
         return 1;
     }
-    char a[COST_TIME_MAX], b[COST_TIME_MAX];
+    char a[CIVIL_TIME_MAX], b[CIVIL_TIME_MAX];
     printf("fixed,valid_from,valid_to,import,import_t1,import_t2,export,export_t1,export_t2,gas,"
            "daily,monthly,tariff_rule\n");
     static const char *const rules[] = {"none", "nl", "be"};
     for (size_t i = 0; i < p.nfixed; i++) {
         const cost_fixed *f = &p.fixed[i];
-        cost_time_format(f->from, a, sizeof a);
+        civil_format_local(f->from, a, sizeof a);
         if (f->to == COST_FOREVER)
             b[0] = '\0';
         else
-            cost_time_format(f->to, b, sizeof b);
+            civil_format_local(f->to, b, sizeof b);
         printf("fixed,%s,%s", a, b);
         const int64_t v[] = {f->import_[0], f->import_[1], f->import_[2], f->export_[0],
                              f->export_[1], f->export_[2], f->gas, f->daily, f->monthly};
@@ -150,8 +151,8 @@ static int cmd_list(const char *db, int64_t from, int64_t to)
             const cost_dyn *d = &p.dyn[k].v[i];
             if (d->ts >= to || d->end <= from)
                 continue;
-            cost_time_format(d->ts, a, sizeof a);
-            cost_time_format(d->end, b, sizeof b);
+            civil_format_local(d->ts, a, sizeof a);
+            civil_format_local(d->end, b, sizeof b);
             printf("%s,%s,%s,", kinds[k], a, b);
             print_price(d->import_);
             putchar(',');
@@ -168,7 +169,7 @@ int p1_prices_main(int argc, char **argv)
 {
     const char *db = PRICES_DEFAULT_DB, *file = NULL, *cmd = argc > 1 ? argv[1] : NULL;
     cost_kind kind = COST_KIND_POWER;
-    int64_t from = cost_day_floor((int64_t)time(NULL)), to = 0;
+    int64_t from = civil_floor(CIVIL_DAY, (int64_t)time(NULL)), to = 0;
     if (!cmd || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(cmd ? stdout : stderr);
         return cmd ? 0 : 2;
@@ -202,7 +203,7 @@ int p1_prices_main(int argc, char **argv)
                     fprintf(stderr, "p1 prices: --kind: expected power or gas, got '%s'\n", v);
                     return 2;
                 }
-            } else if (cost_time_parse(v, a[2] == 'f' ? &from : &to) < 0) {
+            } else if (civil_parse(v, CIVIL_PARSE_UNIX, a[2] == 'f' ? &from : &to) < 0) {
                 fprintf(stderr, "p1 prices: %s: expected an ISO-8601 time, got '%s'\n", a, v);
                 return 2;
             }
@@ -224,7 +225,7 @@ int p1_prices_main(int argc, char **argv)
         return cmd_import(db, kind, file);
     }
     if (!to)
-        to = cost_day_next(cost_day_next(from));
+        to = civil_next(CIVIL_DAY, civil_next(CIVIL_DAY, from));
     if (from >= to) {
         fprintf(stderr, "p1 prices: --from must be before --to\n");
         return 2;

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../src/civil.h"
 #include "../src/sim.h"
 #include "p1.h"
 
@@ -99,23 +100,8 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     return 0;
 }
 
-/* Exactly `n` digits starting at *p; advances *p. */
-static int take_digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9')
-            return -1;
-        v = v * 10 + (c - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
-/* ISO-8601 "YYYY-MM-DD[( |T)HH:MM[:SS]][Z|+HH[:MM]|-HH[:MM]]", "@unix" or "now". A time
- * without a zone is the meter's own (CET/CEST). */
+/* ISO-8601 as civil_parse() reads it, "@unix" or "now". A time without a zone is the meter's
+ * own (CET/CEST); the autumn hour that happens twice is its first pass. */
 static int parse_start(const char *s, int64_t *out)
 {
     if (strcmp(s, "now") == 0) {
@@ -129,49 +115,7 @@ static int parse_start(const char *s, int64_t *out)
         *out = (int64_t)v;
         return 0;
     }
-    const char *p = s;
-    int y, mo, d, h = 0, mi = 0, se = 0;
-    if (take_digits(&p, 4, &y) < 0 || *p++ != '-' || take_digits(&p, 2, &mo) < 0 || *p++ != '-' ||
-        take_digits(&p, 2, &d) < 0)
-        return -1;
-    if (*p == 'T' || *p == ' ') {
-        p++;
-        if (take_digits(&p, 2, &h) < 0 || *p++ != ':' || take_digits(&p, 2, &mi) < 0)
-            return -1;
-        if (*p == ':') {
-            p++;
-            if (take_digits(&p, 2, &se) < 0)
-                return -1;
-        }
-    }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 59)
-        return -1;
-    if (*p == '\0') {
-        *out = sim_unix_time(y, mo, d, h, mi, se, -1);
-        return 0;
-    }
-    int zone = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p++ == '-' ? -1 : 1, zh, zm = 0;
-        if (take_digits(&p, 2, &zh) < 0)
-            return -1;
-        if (*p == ':')
-            p++;
-        if (*p && take_digits(&p, 2, &zm) < 0)
-            return -1;
-        if (zh > 14 || zm > 59)
-            return -1;
-        zone = sign * (zh * 3600 + zm * 60);
-    } else {
-        return -1;
-    }
-    if (*p)
-        return -1;
-    /* sim_unix_time with an explicit 'W' offset is UTC+1; undo it and apply the given zone */
-    *out = sim_unix_time(y, mo, d, h, mi, se, 0) + 3600 - zone;
-    return 0;
+    return civil_parse(s, CIVIL_PARSE_FIRST, out);
 }
 
 /* A probability "0.05", "1", "5%" or "0.5%" as parts per million. */

@@ -906,6 +906,64 @@
       );
     }
     kv($('m-conn'), rows);
+    renderPublishing(m);
+  }
+  // Publishing: one row per publisher of the meter (/api/meters "publishers"); the card is made on
+  // first use, after the Connection card, and hidden while p1d publishes nowhere.
+  const PUB_NAMES = { azure: 'Azure Table Storage', mqtt: 'MQTT', influxdb: 'InfluxDB' };
+  function publishingCard() {
+    let card = $('m-pub-card');
+    if (card) return card;
+    const conn = $('m-conn');
+    if (!conn || !conn.closest('.card')) return null;
+    card = el('article', 'card wide pub-card');
+    card.id = 'm-pub-card';
+    card.hidden = true;
+    const h = el('h2', null, t('publishing'));
+    h.dataset.i18n = 'publishing';
+    const wrap = el('div', 'table-wrap');
+    const tbl = el('table');
+    tbl.id = 'm-pubs';
+    wrap.append(tbl);
+    card.append(h, wrap);
+    conn.closest('.card').after(card);
+    return card;
+  }
+  function pubLag(p) {
+    const n = num(p.lag_readings);
+    if (n === null) return null;
+    const sec = num(p.lag_seconds);
+    return fmt(n, 0) + (n > 0 && sec !== null ? ' (' + fmtDuration(sec) + ')' : '');
+  }
+  function pubState(p) {
+    const st = typeof p.state === 'string' ? p.state : '';
+    if (!st) return null;
+    let s = t('pub_' + st);
+    if (s === 'pub_' + st) s = st;
+    const wait = num(p.retry_in_s);
+    if (st === 'retrying' && wait !== null) s += ' · ' + t('pub_retry_in', { t: fmtDuration(Math.ceil(wait)) });
+    return s;
+  }
+  function renderPublishing(m) {
+    const list = m && Array.isArray(m.publishers) ? m.publishers.filter((p) => p && typeof p === 'object') : [];
+    const card = publishingCard();
+    if (!card) return;
+    card.hidden = !list.length;
+    if (!list.length) return;
+    const tbl = $('m-pubs');
+    table(tbl, [t('pub_name'), t('k_state'), t('pub_lag'), t('pub_delivered'), t('pub_parked'), t('k_last_error')],
+      list.map((p) => [PUB_NAMES[p.name] || (typeof p.name === 'string' ? p.name : null), pubState(p), pubLag(p),
+        fmt(num(p.delivered), 0), fmt(num(p.parked), 0), typeof p.last_error === 'string' && p.last_error ? p.last_error : null]));
+    // colour the state cells: green while delivering, red while not; lag in warning colour when old
+    const rows = tbl.tBodies[0] ? Array.from(tbl.tBodies[0].rows) : [];
+    rows.forEach((tr, i) => {
+      const p = list[i], st = tr.cells[1], lag = tr.cells[2];
+      if (!p || !st || !lag) return;
+      st.classList.toggle('ok', p.state === 'idle' || p.state === 'sending');
+      st.classList.toggle('bad', p.state === 'retrying' || p.state === 'auth_failed' || p.state === 'stopped');
+      lag.classList.toggle('warn', num(p.lag_seconds) !== null && p.lag_seconds >= 60);
+      tr.dataset.pub = typeof p.name === 'string' ? p.name : '';
+    });
   }
   function dsmrVersion(s) {
     if (typeof s !== 'string' || !s) return null;

@@ -188,6 +188,21 @@ int p1_unit_code(const char *unit, size_t len);
 int p1_time_to_unix(const p1_time *t, int64_t *out);
 /* The UTC offset in seconds that p1_time_to_unix() applies to t (3600 or 7200). */
 int p1_time_utc_offset(const p1_time *t);
+/* Central European local time of unix seconds: calendar fields, dst P1_DST_SUMMER or
+ * P1_DST_WINTER by the EU rule, valid 1 (so p1_time_to_unix() gives unix_s back). Returns 0, or
+ * -1 when the local year is outside 1970..9999 (*out untouched). */
+int p1_time_from_unix(int64_t unix_s, p1_time *out);
+/* The UTC offset in seconds (7200 in EU summer time, else 3600) in force at unix seconds
+ * unix_s: summer time from the last Sunday of March to that of October, 01:00 UTC both. */
+int p1_unix_utc_offset(int64_t unix_s);
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1..12, day 1..31; a day past the
+ * month's end counts on into the next). Exact for |y| < 2^40. */
+int64_t p1_days_from_civil(int64_t y, unsigned m, unsigned d);
+/* The proleptic Gregorian date of a day count since 1970-01-01 (|days| < 2^50); the inverse of
+ * p1_days_from_civil(). All outputs are required. */
+void p1_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
+/* Days in month 1..12 of a proleptic Gregorian year; 0 for another month. */
+unsigned p1_days_in_month(int64_t year, unsigned month);
 
 /* ---------------------------------------------------------------------------------------------
  * Telegrams and the parser

@@ -94,7 +94,10 @@ async function main() {
   if (!seeded) console.log('# no history imported (build/p1 import failed or missing): history views stay sparse');
   const args = ['--source', 'home=sim', '--listen', '127.0.0.1:' + port, '--db', db,
     '--prices-import-t1', '0.2312', '--prices-import-t2', '0.2514', '--prices-export', '0.0700',
-    '--prices-gas', '1.3521', '--prices-daily', '0.6200'];
+    '--prices-gas', '1.3521', '--prices-daily', '0.6200',
+    // an InfluxDB publisher pointing at a closed port: the Meter view's Publishing table shows it
+    // retrying with a growing backlog
+    '--influxdb-url', 'http://127.0.0.1:' + await freePort(), '--influxdb-database', 'p1'];
   const p1d = spawn(P1D, args, { stdio: ['ignore', log, log] });
   let browser = null;
   const cleanup = () => {
@@ -243,6 +246,20 @@ async function main() {
       assert(!/NaN|undefined|Infinity/.test(txt), 'bad text in the Meter view');
       await page.screenshot({ path: path.join(SHOTS, 'meter-desktop-light.png'), fullPage: true });
     });
+    await check('the meter view shows the Publishing table: InfluxDB retrying, backlog visible', async () => {
+      await page.waitForSelector('#m-pub-card:not([hidden]) tr[data-pub="influxdb"]', { timeout: 8000 });
+      const cells = await page.$$eval('#m-pubs tr[data-pub="influxdb"] > *', (c) => c.map((x) => x.textContent));
+      const head = await page.$$eval('#m-pubs thead th', (c) => c.map((x) => x.textContent));
+      assert(head.join('|') === 'Destination|State|Backlog|Delivered|Parked|Last error', 'head ' + head.join('|'));
+      assert(cells[0] === 'InfluxDB', 'name ' + cells[0]);
+      assert(/not connected, retrying/.test(cells[1]), 'state ' + cells[1]);
+      assert(/^\d[\d,]*( \(.+\))?$/.test(cells[2]) && cells[2] !== '0', 'lag ' + cells[2]);
+      assert(cells[3] === '0' && cells[4] === '0', 'delivered/parked ' + cells[3] + '/' + cells[4]);
+      assert(cells[5] && cells[5] !== '—', 'no last error');
+      const txt = await page.textContent('#m-pub-card');
+      assert(/Publishing/.test(txt) && !/NaN|undefined|Infinity/.test(txt), 'card text ' + txt);
+      await page.screenshot({ path: path.join(SHOTS, 'meter-publishing.png'), fullPage: true });
+    });
     await page.click('#tab-now');
 
     await check('connection lost shows the banner and greys the numbers; recovery clears it', async () => {
@@ -318,6 +335,11 @@ async function main() {
       assert(h === 'Vermogen nu', 'heading "' + h + '"');
       await page.waitForFunction(() => /\d,\d{3}\u2009kWh/.test(document.getElementById('totals').textContent), null, { timeout: 5000 });
       await page.screenshot({ path: path.join(SHOTS, 'desktop-nl.png'), fullPage: true });
+      await page.click('#tab-meter');
+      await page.waitForSelector('#m-pub-card:not([hidden]) tr[data-pub="influxdb"]', { timeout: 8000 });
+      const pub = await page.textContent('#m-pub-card');
+      assert(/Doorsturen/.test(pub) && /Achterstand/.test(pub) && /niet verbonden/.test(pub), 'Publishing in Dutch: ' + pub);
+      await page.click('#tab-now');
       await page.evaluate(() => localStorage.removeItem('p1d.settings'));
     });
 

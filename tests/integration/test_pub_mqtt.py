@@ -191,6 +191,49 @@ class Broker:
         self.logf.close()
 
 
+def pub_entry(d, name="mqtt"):
+    """The publisher `name` of meter home in /api/meters, or None."""
+    for p in d.meter("home").get("publishers") or []:
+        if p.get("name") == name:
+            return p
+    return None
+
+
+def metrics_text(d):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % d.port, timeout=5) as r:
+        return r.read().decode("utf-8")
+
+
+def metric(text, name, labels):
+    """The value of sample name{labels} in an exposition, or None."""
+    want = name + "{" + labels + "} "
+    for line in text.splitlines():
+        if line.startswith(want):
+            return float(line[len(want):])
+    return None
+
+
+def promtool(text):
+    """(ok, detail) of `promtool check metrics`; ok None when promtool is not installed."""
+    tool = shutil.which("promtool")
+    if not tool:
+        return None, "promtool not installed"
+    p = subprocess.run([tool, "check", "metrics"], input=text.encode(), capture_output=True,
+                       timeout=20)
+    return p.returncode == 0, (p.stdout + p.stderr).decode("utf-8", "replace")[-800:]
+
+
+def wait_pub(d, pred, timeout):
+    """Waits until pred(the mqtt publisher entry of home) holds; returns the entry or None."""
+    end = time.time() + timeout
+    while time.time() < end:
+        p = pub_entry(d)
+        if p and pred(p):
+            return p
+        time.sleep(0.2)
+    return None
+
+
 def last_value(msgs, topic):
     vals = [m[2] for m in msgs if m[1] == topic]
     return vals[-1].decode() if vals else None
@@ -282,6 +325,30 @@ def main():
                     d.text()[-2000:])
             C.check("availability online (retained)",
                     sub.wait(lambda m: m[1] == "p1d/status" and m[2] == b"online", 10) is not None)
+            # Backlog reporting: /api/meters and /metrics carry the publisher's lag and counters.
+            pe = wait_pub(d, lambda p: (p.get("delivered") or 0) > 0, 10) or pub_entry(d) or {}
+            keys = ["name", "state", "lag_readings", "lag_seconds", "cursor", "delivered",
+                    "retries", "parked", "last_ok", "retry_in_s", "last_error"]
+            C.check("/api/meters: publishers[] of home has mqtt with its lag and counters",
+                    all(k in pe for k in keys) and pe.get("state") in ("idle", "sending") and
+                    isinstance(pe.get("lag_readings"), int) and pe.get("last_error") is None, str(pe))
+            C.check("/api/meters: lag of a connected publisher is ~0", (pe.get("lag_readings") or 0) <= 2,
+                    str(pe))
+            mt = metrics_text(d)
+            lab = 'meter="home",publisher="mqtt"'
+            C.check("/metrics: p1_publisher_* families for home/mqtt",
+                    metric(mt, "p1_publisher_lag_readings", lab) is not None and
+                    metric(mt, "p1_publisher_lag_seconds", lab) is not None and
+                    (metric(mt, "p1_publisher_delivered_total", lab) or 0) > 0 and
+                    metric(mt, "p1_publisher_retries_total", lab) is not None and
+                    metric(mt, "p1_publisher_parked_total", lab) == 0 and
+                    metric(mt, "p1_publisher_up", 'publisher="mqtt"') == 1,
+                    "\n".join(ln for ln in mt.splitlines() if "publisher" in ln)[-1500:])
+            ok, why = promtool(mt)
+            if ok is None:
+                print("SKIP: promtool check metrics: " + why)
+            else:
+                C.check("/metrics with publishers passes promtool check metrics", ok, why)
             time.sleep(8)
             msgs = sub.snapshot()
             late = Mqtt(port, topics=("homeassistant/#", "p1d/#"))
@@ -369,8 +436,20 @@ def main():
             C.check("broker gone: p1d notices and keeps reading the meter",
                     d.wait_log(r"mqtt: connection to .* lost", 15) is not None, d.text()[-1500:])
             t_down = time.time()
+            lag1 = (wait_pub(d, lambda p: p.get("state") == "retrying", 5) or {}).get("lag_readings")
             time.sleep(3)
             m1 = d.meter("home").get("telegrams", 0)
+            pe = pub_entry(d) or {}
+            lag2 = pe.get("lag_readings")
+            C.check("broker down: state retrying, lag in readings and seconds grows",
+                    pe.get("state") == "retrying" and isinstance(lag1, int) and
+                    isinstance(lag2, int) and lag2 >= lag1 + 2 and (pe.get("lag_seconds") or 0) >= 2
+                    and pe.get("last_error"), "%s -> %s" % (lag1, pe))
+            mt = metrics_text(d)
+            C.check("broker down: /metrics says p1_publisher_up 0 and the lag",
+                    metric(mt, "p1_publisher_up", 'publisher="mqtt"') == 0 and
+                    (metric(mt, "p1_publisher_lag_readings", lab) or 0) >= lag2,
+                    "\n".join(ln for ln in mt.splitlines() if "publisher" in ln)[-1500:])
             broker.start()
             sub = Mqtt(port)
             C.check("p1d reconnects after the broker restart",
@@ -381,6 +460,9 @@ def main():
                     sub.wait(lambda m: m[1] == "p1d/home/energy_import_kwh" and m[0] > t_down, 10) is not None)
             C.check("the meter kept being read while the broker was down",
                     d.meter("home").get("telegrams", 0) > m1 or m1 > 0)
+            pe = wait_pub(d, lambda p: p.get("state") in ("idle", "sending") and
+                          (p.get("lag_readings") or 0) <= 1, 20)
+            C.check("broker back: lag returns to ~0", pe is not None, str(pub_entry(d)))
 
             # Last will: p1d killed -> the broker publishes offline.
             d.signal(signal.SIGKILL)

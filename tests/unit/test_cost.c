@@ -1,15 +1,16 @@
-/* test_cost.c: prices (parsing, periods, dynamic vs fixed), exact micro-euro costs, CET/CEST
- * calendar arithmetic over DST days, and the price tables in SQLite. */
+/* test_cost.c: prices (parsing, periods, dynamic vs fixed), exact micro-euro costs over DST
+ * days, and the price tables in SQLite (calendar arithmetic: test_civil.c). */
 #include <sqlite3.h>
 #include <stdlib.h>
 
 #include "check.h"
+#include "civil.h"
 #include "cost.h"
 
 static int64_t T(const char *s)
 {
     int64_t t = -1;
-    if (cost_time_parse(s, &t) < 0)
+    if (civil_parse(s, CIVIL_PARSE_UNIX, &t) < 0)
         fprintf(stderr, "cannot parse %s\n", s);
     return t;
 }
@@ -44,51 +45,8 @@ static void test_price_parse(void)
     CHECK(v == 7);
 }
 
-static void test_time(void)
-{
-    char buf[COST_TIME_MAX];
-    CHECK_EQ_INT(T("2025-01-31"), 1738278000);             /* local midnight, CET */
-    CHECK_EQ_INT(T("2025-01-31T10:00Z"), 1738317600);
-    CHECK_EQ_INT(T("2025-01-31T10:00:00+01:00"), 1738314000);
-    CHECK_EQ_INT(T("2025-01-31 10:00:00.5+0100"), 1738314000);
-    CHECK_EQ_INT(T("2025-07-01T12:00"), 1751364000);       /* CEST: 10:00Z */
-    CHECK_EQ_INT(T("1738310400"), 1738310400);
-    CHECK_EQ_INT(T("2025-01-31T24:00"), T("2025-02-01"));
-    int64_t t = 5;
-    CHECK(cost_time_parse("yesterday", &t) < 0 && t == 5);
-    CHECK(cost_time_parse("2025-13-01", &t) < 0);
-    CHECK(cost_time_parse("2025-02-29", &t) < 0);
-    CHECK(cost_time_parse("2024-02-29", &t) == 0);
-    CHECK(cost_time_parse("2025-01-31T25:00", &t) < 0);
-    CHECK(cost_time_parse("2025-01-31T10:00+1", &t) < 0);
-    CHECK(cost_time_parse("", &t) < 0);
-    cost_time_format(T("2025-03-30T00:59:59Z"), buf, sizeof buf);
-    CHECK_EQ_STR(buf, "2025-03-30T01:59:59+01:00");
-    cost_time_format(T("2025-03-30T01:00:00Z"), buf, sizeof buf);
-    CHECK_EQ_STR(buf, "2025-03-30T03:00:00+02:00");
-    cost_time_format(T("2025-10-26T00:30:00Z"), buf, sizeof buf);
-    CHECK_EQ_STR(buf, "2025-10-26T02:30:00+02:00");
-    cost_time_format(T("2025-10-26T01:30:00Z"), buf, sizeof buf);
-    CHECK_EQ_STR(buf, "2025-10-26T02:30:00+01:00");
-    /* The autumn hour that happens twice, without offset: the later (winter) one. */
-    CHECK_EQ_INT(T("2025-10-26T02:30"), T("2025-10-26T01:30:00Z"));
-    cost_local l;
-    cost_time_local(T("2025-03-29T12:00"), &l);
-    CHECK(l.wday == 6 && l.offset == 3600 && l.hour == 12);
-}
-
 static void test_dst_days(void)
 {
-    int64_t d = T("2025-03-30");
-    CHECK_EQ_INT(cost_day_next(d) - d, 23 * 3600);
-    d = T("2025-10-26");
-    CHECK_EQ_INT(cost_day_next(d) - d, 25 * 3600);
-    CHECK_EQ_INT(cost_day_floor(T("2025-10-26T23:59")), d);
-    CHECK_EQ_INT(cost_day_floor(d), d);
-    CHECK_EQ_INT(cost_month_floor(T("2025-03-31T12:00")), T("2025-03-01"));
-    CHECK_EQ_INT(cost_month_next(T("2025-03-01")), T("2025-04-01"));
-    CHECK_EQ_INT(cost_month_next(T("2025-12-01")), T("2026-01-01"));
-
     /* A daily charge accrues exactly over the quarter-hours of 23- and 25-hour days. */
     cost_prices p = {0};
     cost_fixed f;
@@ -101,7 +59,7 @@ static void test_dst_days(void)
     energy_none(e);
     const char *days[] = {"2025-03-30", "2025-10-26", "2025-06-01"};
     for (int k = 0; k < 3; k++) {
-        int64_t a = T(days[k]), b = cost_day_next(a), sum = 0, n = 0;
+        int64_t a = T(days[k]), b = civil_next(CIVIL_DAY, a), sum = 0, n = 0;
         cost_cursor c = {{0, 0}, 0, 0, 0, 0};
         for (int64_t t = a; t < b; t += 900, n++) {
             cost_parts cp;
@@ -109,7 +67,7 @@ static void test_dst_days(void)
             sum += cp.fixed;
         }
         /* A day's share of the month, plus the daily charge, to the micro-euro (floors). */
-        int64_t m0 = cost_month_floor(a), m1 = cost_month_next(m0);
+        int64_t m0 = civil_floor(CIVIL_MONTH, a), m1 = civil_next(CIVIL_MONTH, m0);
         int64_t month_part = 5030000 * (b - m0) / (m1 - m0) - 5030000 * (a - m0) / (m1 - m0);
         CHECK_EQ_INT(sum, 777777 + month_part);
         CHECK_EQ_INT(n, k == 0 ? 92 : k == 1 ? 100 : 96);
@@ -377,7 +335,6 @@ static void test_db(void)
 int main(void)
 {
     RUN(test_price_parse);
-    RUN(test_time);
     RUN(test_dst_days);
     RUN(test_csv);
     RUN(test_json);

@@ -123,6 +123,70 @@ static void test_render(void)
     meters_free(&ms);
 }
 
+/* A fake publisher: meter "house" has an outbox, "idle" has none (lag -ENOENT). */
+static int fake_lag(void *impl, const char *meter_name, outbox_lag *out)
+{
+    (void)impl;
+    if (strcmp(meter_name, "house") != 0)
+        return -ENOENT;
+    memset(out, 0, sizeof *out);
+    out->readings = 42;
+    out->seconds = 61;
+    out->delivered = 7;
+    out->retries = 3;
+    out->parked = 1;
+    return 0;
+}
+
+static void fake_status(void *impl, pub_status *out)
+{
+    memset(out, 0, sizeof *out);
+    out->state = *(pub_state *)impl;
+    out->requests = 9;
+    out->failures = 2;
+    out->last_ok_ms = 1700000000500;
+}
+
+static void test_pubs(void)
+{
+    meters ms;
+    meters_init(&ms);
+    CHECK(meters_add(&ms, "house", "sim", "sim") && meters_add(&ms, "idle", "file", "file:/x"));
+    pub_state state = PUB_RETRYING;
+    pub fake = {.name = "in\"flux", .impl = &state, .lag = fake_lag, .status = fake_status};
+    pub_list pl = {.list = {&fake}, .n = 1};
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_EQ_INT(metrics_render(&ms, 1700000001000, 60, NULL, &text, &len), 0);
+    if (!text)
+        return;
+    size_t base = len;
+    CHECK_EQ_INT(metrics_render_pubs(&ms, NULL, &text, &len), 0);
+    CHECK_EQ_INT(len, base);
+    CHECK_EQ_INT(metrics_render_pubs(&ms, &pl, &text, &len), 0);
+    CHECK_EQ_INT(strlen(text), len);
+    CHECK(has(text, "# TYPE p1_publisher_up gauge\np1_publisher_up{publisher=\"in\\\"flux\"} 0\n"));
+    CHECK(has(text, "p1_publisher_requests_total{publisher=\"in\\\"flux\"} 9\n"));
+    CHECK(has(text, "p1_publisher_failures_total{publisher=\"in\\\"flux\"} 2\n"));
+    CHECK(has(text, "p1_publisher_last_success_timestamp_seconds{publisher=\"in\\\"flux\"} "
+                    "1700000000.5\n"));
+    CHECK(has(text, "p1_publisher_lag_readings{meter=\"house\",publisher=\"in\\\"flux\"} 42\n"));
+    CHECK(has(text, "p1_publisher_lag_seconds{meter=\"house\",publisher=\"in\\\"flux\"} 61\n"));
+    CHECK(has(text, "# TYPE p1_publisher_delivered_total counter\n"));
+    CHECK(has(text, "p1_publisher_delivered_total{meter=\"house\",publisher=\"in\\\"flux\"} 7\n"));
+    CHECK(has(text, "p1_publisher_retries_total{meter=\"house\",publisher=\"in\\\"flux\"} 3\n"));
+    CHECK(has(text, "p1_publisher_parked_total{meter=\"house\",publisher=\"in\\\"flux\"} 1\n"));
+    CHECK(!strstr(text, "meter=\"idle\",publisher"));
+    free(text);
+    state = PUB_IDLE;
+    CHECK_EQ_INT(metrics_render(&ms, 1700000001000, 60, NULL, &text, &len), 0);
+    CHECK_EQ_INT(metrics_render_pubs(&ms, &pl, &text, &len), 0);
+    if (text)
+        CHECK(has(text, "p1_publisher_up{publisher=\"in\\\"flux\"} 1\n"));
+    free(text);
+    meters_free(&ms);
+}
+
 static void test_fixed(void)
 {
     mbuf b = {0};
@@ -140,6 +204,7 @@ static void test_fixed(void)
 int main(void)
 {
     RUN(test_render);
+    RUN(test_pubs);
     RUN(test_fixed);
     return check_summary("test_metrics");
 }

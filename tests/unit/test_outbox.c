@@ -20,21 +20,8 @@ static char dir[64], dbpath[128];
 /* The meter's clock (CET/CEST) showing unix time t. */
 static void civil(int64_t t, p1_time *out)
 {
-    int off = store_utc_offset(t);
-    int64_t l = t + off, days = l / 86400, sod = l % 86400;
-    int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    memset(out, 0, sizeof *out);
-    out->year = (uint16_t)(yoe + era * 400 + (m <= 2));
-    out->month = (uint8_t)m;
-    out->day = (uint8_t)(doy - (153 * mp + 2) / 5 + 1);
-    out->hour = (uint8_t)(sod / 3600);
-    out->minute = (uint8_t)(sod / 60 % 60);
-    out->second = (uint8_t)(sod % 60);
-    out->dst = off == 7200;
-    out->valid = 1;
+    if (p1_time_from_unix(t, out) < 0)
+        memset(out, 0, sizeof *out);
 }
 
 /* A store with N readings of meter "home" (and 10 of "shed"), one per second from T0. */

@@ -39,21 +39,8 @@ typedef struct rd {
 
 static void civil(int64_t t, p1_time *out)
 {
-    int off = store_utc_offset(t);
-    int64_t l = t + off, days = l / 86400, sod = l % 86400;
-    int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    int m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    memset(out, 0, sizeof *out);
-    out->year = (uint16_t)(yoe + era * 400 + (m <= 2));
-    out->month = (uint8_t)m;
-    out->day = (uint8_t)(doy - (153 * mp + 2) / 5 + 1);
-    out->hour = (uint8_t)(sod / 3600);
-    out->minute = (uint8_t)(sod / 60 % 60);
-    out->second = (uint8_t)(sod % 60);
-    out->dst = off == 7200;
-    out->valid = 1;
+    if (p1_time_from_unix(t, out) < 0)
+        memset(out, 0, sizeof *out);
 }
 
 static void mk(p1_reading *r, const rd *d)
@@ -277,8 +264,6 @@ static void test_steps(void)
     CHECK_EQ_INT(store_step_floor(STORE_STEP_15M, 1705345199), 1705344300);
     CHECK_EQ_INT(store_step_parse("15m"), STORE_STEP_15M);
     CHECK_EQ_INT(store_step_parse("2m"), -1);
-    CHECK_EQ_INT(store_local_to_utc(1711855800), 1711848600); /* 03:30 local 31 Mar = 01:30Z */
-    CHECK_EQ_INT(store_local_to_utc(1729999800), 1729996200); /* 03:30 local 27 Oct = 02:30Z */
 }
 
 static void test_tariff_midnight(void)

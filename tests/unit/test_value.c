@@ -448,6 +448,110 @@ static void test_time_invalid(void)
     CHECK_EQ_INT(p1_time_utc_offset(NULL), 3600);
 }
 
+/* The proleptic Gregorian calendar: known day numbers, leap rules, and the inverse everywhere. */
+static void test_civil_days(void)
+{
+    CHECK_EQ_INT(p1_days_from_civil(1970, 1, 1), 0);
+    CHECK_EQ_INT(p1_days_from_civil(1969, 12, 31), -1);
+    CHECK_EQ_INT(p1_days_from_civil(2000, 3, 1), 11017);
+    CHECK_EQ_INT(p1_days_from_civil(2024, 2, 29) + 1, p1_days_from_civil(2024, 3, 1));
+    CHECK_EQ_INT(p1_days_from_civil(2025, 2, 29), p1_days_from_civil(2025, 3, 1)); /* counts on */
+    CHECK_EQ_INT(p1_days_from_civil(1, 1, 1), -719162);
+    CHECK_EQ_INT(p1_days_in_month(2024, 2), 29);
+    CHECK_EQ_INT(p1_days_in_month(2025, 2), 28);
+    CHECK_EQ_INT(p1_days_in_month(2000, 2), 29);
+    CHECK_EQ_INT(p1_days_in_month(2100, 2), 28);
+    CHECK_EQ_INT(p1_days_in_month(2025, 4), 30);
+    CHECK_EQ_INT(p1_days_in_month(2025, 12), 31);
+    CHECK_EQ_INT(p1_days_in_month(2025, 0), 0);
+    CHECK_EQ_INT(p1_days_in_month(2025, 13), 0);
+    int bad = 0;
+    for (int64_t d = p1_days_from_civil(-401, 1, 1); d < p1_days_from_civil(2401, 1, 1); d++) {
+        int64_t y;
+        unsigned m, dd;
+        p1_civil_from_days(d, &y, &m, &dd);
+        if (m < 1 || m > 12 || dd < 1 || dd > p1_days_in_month(y, m) ||
+            p1_days_from_civil(y, m, dd) != d)
+            bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
+/* Local fields of a unix time, checked field by field. */
+static int from_unix_is(int64_t u, int y, int mo, int d, int h, int mi, int s, int dst)
+{
+    p1_time t;
+    memset(&t, 0xee, sizeof t);
+    return p1_time_from_unix(u, &t) == 0 && t.year == y && t.month == mo && t.day == d &&
+           t.hour == h && t.minute == mi && t.second == s && t.dst == dst && t.valid == 1;
+}
+
+/* UTC -> local across both EU switches of 2020..2030, and back through p1_time_to_unix(). */
+static void test_time_from_unix(void)
+{
+    /* the last Sundays of March and October, 2020..2030 */
+    static const int sundays[][3] = {{2020, 29, 25}, {2021, 28, 31}, {2022, 27, 30}, {2023, 26, 29},
+                                     {2024, 31, 27}, {2025, 30, 26}, {2026, 29, 25}, {2027, 28, 31},
+                                     {2028, 26, 29}, {2029, 25, 28}, {2030, 31, 27}};
+    for (size_t i = 0; i < sizeof sundays / sizeof sundays[0]; i++) {
+        int y = sundays[i][0];
+        int64_t spring = p1_days_from_civil(y, 3, (unsigned)sundays[i][1]) * 86400 + 3600;
+        int64_t autumn = p1_days_from_civil(y, 10, (unsigned)sundays[i][2]) * 86400 + 3600;
+        CHECK_EQ_INT(p1_unix_utc_offset(spring - 1), 3600);
+        CHECK_EQ_INT(p1_unix_utc_offset(spring), 7200);
+        CHECK_EQ_INT(p1_unix_utc_offset(autumn - 1), 7200);
+        CHECK_EQ_INT(p1_unix_utc_offset(autumn), 3600);
+        CHECK(from_unix_is(spring - 1, y, 3, sundays[i][1], 1, 59, 59, P1_DST_WINTER));
+        CHECK(from_unix_is(spring, y, 3, sundays[i][1], 3, 0, 0, P1_DST_SUMMER));
+        /* the autumn hour that happens twice: the letter tells the passes apart */
+        CHECK(from_unix_is(autumn - 1800, y, 10, sundays[i][2], 2, 30, 0, P1_DST_SUMMER));
+        CHECK(from_unix_is(autumn + 1800, y, 10, sundays[i][2], 2, 30, 0, P1_DST_WINTER));
+        p1_time t;
+        int64_t u = 0;
+        CHECK(p1_time_from_unix(autumn - 1800, &t) == 0 && p1_time_to_unix(&t, &u) == 0 &&
+              u == autumn - 1800);
+        CHECK(p1_time_from_unix(autumn + 1800, &t) == 0 && p1_time_to_unix(&t, &u) == 0 &&
+              u == autumn + 1800);
+        t.dst = P1_DST_NONE; /* no letter: the later (winter) pass */
+        CHECK(p1_time_to_unix(&t, &u) == 0 && u == autumn + 1800);
+        int bad = 0;
+        for (int64_t v = spring - 7200; v < spring + 7200; v += 59)
+            if (p1_time_from_unix(v, &t) < 0 || p1_time_to_unix(&t, &u) < 0 || u != v)
+                bad++;
+        for (int64_t v = autumn - 7200; v < autumn + 7200; v += 59)
+            if (p1_time_from_unix(v, &t) < 0 || p1_time_to_unix(&t, &u) < 0 || u != v)
+                bad++;
+        CHECK_EQ_INT(bad, 0);
+    }
+    int bad = 0;
+    for (int64_t v = 1577836800; v < 1924992000; v += 3607) { /* 2020..2030, every 1h00m07s */
+        p1_time t;
+        int64_t u;
+        if (p1_time_from_unix(v, &t) < 0 || p1_time_to_unix(&t, &u) < 0 || u != v)
+            bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    /* leap days and year boundaries */
+    CHECK(from_unix_is(1709204400, 2024, 2, 29, 12, 0, 0, P1_DST_WINTER));
+    CHECK(from_unix_is(4107538800, 2100, 3, 1, 0, 0, 0, P1_DST_WINTER)); /* 2100: no leap day */
+    CHECK(from_unix_is(1704063600, 2024, 1, 1, 0, 0, 0, P1_DST_WINTER));
+    CHECK(from_unix_is(1704063599, 2023, 12, 31, 23, 59, 59, P1_DST_WINTER));
+    CHECK(from_unix_is(951778800, 2000, 2, 29, 0, 0, 0, P1_DST_WINTER));
+    /* the range: local 1970-01-01 00:00 .. 9999-12-31 23:59:59 */
+    CHECK(from_unix_is(0, 1970, 1, 1, 1, 0, 0, P1_DST_WINTER));
+    CHECK(from_unix_is(-3600, 1970, 1, 1, 0, 0, 0, P1_DST_WINTER));
+    CHECK(from_unix_is(7258114799, 2199, 12, 31, 23, 59, 59, P1_DST_WINTER));
+    CHECK(from_unix_is(7258114800, 2200, 1, 1, 0, 0, 0, P1_DST_WINTER));
+    CHECK(from_unix_is(253402297199, 9999, 12, 31, 23, 59, 59, P1_DST_WINTER));
+    p1_time t = mkt(2024, 1, 1, 0, 0, 0, 0);
+    CHECK_EQ_INT(p1_time_from_unix(-3601, &t), -1);
+    CHECK_EQ_INT(p1_time_from_unix(253402297200, &t), -1);
+    CHECK_EQ_INT(p1_time_from_unix(INT64_MIN / 2, &t), -1);
+    CHECK_EQ_INT(p1_time_from_unix(INT64_MAX / 2, &t), -1);
+    CHECK(t.year == 2024 && t.month == 1 && t.dst == 0); /* untouched on failure */
+    CHECK_EQ_INT(p1_time_from_unix(0, NULL), -1);
+}
+
 static void test_obis_format(void)
 {
     char out[24];
@@ -482,6 +586,8 @@ int main(void)
     RUN(test_time_letter);
     RUN(test_time_no_letter);
     RUN(test_time_invalid);
+    RUN(test_civil_days);
+    RUN(test_time_from_unix);
     RUN(test_obis_format);
     return check_summary("value");
 }

@@ -1,0 +1,214 @@
+/* civil.c: calendar time for the daemon and the tools (UTC and CET/CEST fields, local
+ * boundaries, ISO-8601 text), built on libp1's calendar and EU summer-time rule. */
+#include "civil.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "p1/p1.h"
+
+#define CIVIL_DAY_S           86400
+#define CIVIL_UNIX_DIGITS_MAX 12 /* unix seconds up to the year 33658: no overflow, no dates */
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+void civil_utc(int64_t t, civil_tm *out)
+{
+    int64_t days = floor_div(t, CIVIL_DAY_S), sec = t - days * CIVIL_DAY_S, y;
+    unsigned m, d;
+    p1_civil_from_days(days, &y, &m, &d);
+    out->year = (int)y;
+    out->month = (int)m;
+    out->day = (int)d;
+    out->hour = (int)(sec / 3600);
+    out->minute = (int)(sec / 60 % 60);
+    out->second = (int)(sec % 60);
+    out->wday = (int)((days % 7 + 7 + 4) % 7); /* 1970-01-01 was a Thursday */
+    out->yday = (int)(days - p1_days_from_civil(y, 1, 1));
+    out->offset = 0;
+}
+
+void civil_local(int64_t t, civil_tm *out)
+{
+    int off = p1_unix_utc_offset(t);
+    civil_utc(t + off, out);
+    out->offset = off;
+}
+
+int64_t civil_local_to_utc(int64_t local)
+{
+    int64_t summer = local - 7200;
+    return p1_unix_utc_offset(summer) == 7200 ? summer : local - 3600;
+}
+
+int civil_local_fields(int year, int month, int day, int hour, int minute, int second, int64_t *out)
+{
+    /* checked before the narrowing into p1_time, which would wrap 256 into 0 */
+    if (year < 0 || year > 9999 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 ||
+        hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59)
+        return -1;
+    p1_time t = {(uint16_t)year,  (uint8_t)month,  (uint8_t)day, (uint8_t)hour,
+                 (uint8_t)minute, (uint8_t)second, P1_DST_NONE,  1};
+    return p1_time_to_unix(&t, out);
+}
+
+/* Local midnight is never inside a switch hour (01:00 UTC), so civil_local_to_utc() is exact. */
+static int64_t local_midnight(int64_t local_day)
+{
+    return civil_local_to_utc(local_day * CIVIL_DAY_S);
+}
+
+int64_t civil_floor(civil_unit u, int64_t t)
+{
+    int64_t local_day = floor_div(t + p1_unix_utc_offset(t), CIVIL_DAY_S), y;
+    unsigned m, d;
+    if (u == CIVIL_DAY)
+        return local_midnight(local_day);
+    p1_civil_from_days(local_day, &y, &m, &d);
+    return local_midnight(p1_days_from_civil(y, u == CIVIL_YEAR ? 1 : m, 1));
+}
+
+int64_t civil_next(civil_unit u, int64_t t)
+{
+    int64_t local_day = floor_div(t + p1_unix_utc_offset(t), CIVIL_DAY_S), y;
+    unsigned m, d;
+    if (u == CIVIL_DAY)
+        return local_midnight(local_day + 1);
+    p1_civil_from_days(local_day, &y, &m, &d);
+    if (u == CIVIL_YEAR || m == 12)
+        return local_midnight(p1_days_from_civil(y + 1, 1, 1));
+    return local_midnight(p1_days_from_civil(y, m + 1, 1));
+}
+
+static size_t fit(int n, size_t cap)
+{
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+size_t civil_format_local(int64_t t, char *out, size_t cap)
+{
+    civil_tm l;
+    civil_local(t, &l);
+    return fit(snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d+%02d:00", l.year, l.month, l.day,
+                        l.hour, l.minute, l.second, l.offset / 3600),
+               cap);
+}
+
+size_t civil_format_utc(int64_t t, char *out, size_t cap)
+{
+    civil_tm u;
+    civil_utc(t, &u);
+    return fit(snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02dZ", u.year, u.month, u.day, u.hour,
+                        u.minute, u.second),
+               cap);
+}
+
+/* Exactly n digits at *p; advances *p. */
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return -1;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+int civil_parse(const char *s, unsigned flags, int64_t *out)
+{
+    if (!s)
+        return -1;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t len = strlen(s);
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
+        len--;
+    if (len == 0 || len >= CIVIL_PARSE_MAX)
+        return -1;
+    char buf[CIVIL_PARSE_MAX];
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    const char *p = buf;
+    /* Unix seconds are digits only (a date always has dashes). */
+    if ((flags & CIVIL_PARSE_UNIX) && strspn(p, "0123456789") == len) {
+        if (len > CIVIL_UNIX_DIGITS_MAX)
+            return -1;
+        int64_t v = 0;
+        for (size_t i = 0; i < len; i++)
+            v = v * 10 + (p[i] - '0');
+        *out = v;
+        return 0;
+    }
+    int y, mo, d, h = 0, mi = 0, sec = 0;
+    if (digits(&p, 4, &y) < 0 || *p++ != '-' || digits(&p, 2, &mo) < 0 || *p++ != '-' ||
+        digits(&p, 2, &d) < 0)
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || (unsigned)d > p1_days_in_month(y, (unsigned)mo))
+        return -1;
+    if (*p == 'T' || *p == 't' || *p == ' ') {
+        p++;
+        if (digits(&p, 2, &h) < 0 || *p++ != ':' || digits(&p, 2, &mi) < 0)
+            return -1;
+        if (*p == ':') {
+            p++;
+            if (digits(&p, 2, &sec) < 0)
+                return -1;
+            if (*p == '.' || *p == ',') {
+                p++;
+                if (*p < '0' || *p > '9')
+                    return -1;
+                while (*p >= '0' && *p <= '9')
+                    p++; /* fractions of a second are dropped: times here are whole seconds */
+            }
+        }
+        if (h > 24 || mi > 59 || sec > 59 || (h == 24 && (mi || sec)))
+            return -1;
+    }
+    int zone = 0, has_zone = 0;
+    if (*p == 'Z' || *p == 'z') {
+        has_zone = 1;
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1, zh, zm = 0;
+        p++;
+        if (digits(&p, 2, &zh) < 0)
+            return -1;
+        if (*p == ':')
+            p++;
+        if (*p && digits(&p, 2, &zm) < 0)
+            return -1;
+        if (zh > 14 || zm > 59)
+            return -1;
+        zone = sign * (zh * 3600 + zm * 60);
+        has_zone = 1;
+    }
+    if (*p)
+        return -1;
+    int64_t days = p1_days_from_civil(y, (unsigned)mo, (unsigned)d);
+    int64_t wall = days * CIVIL_DAY_S + h * 3600 + mi * 60 + sec; /* 24:00 is the next midnight */
+    if (has_zone) {
+        *out = wall - zone;
+        return 0;
+    }
+    if (flags & CIVIL_PARSE_FIRST) {
+        *out = civil_local_to_utc(wall);
+        return 0;
+    }
+    /* Midnight is never a switch hour, so 24:00 needs no rule of its own. */
+    int64_t v;
+    if (h == 24)
+        v = local_midnight(days + 1);
+    else if (civil_local_fields(y, mo, d, h, mi, sec, &v) < 0)
+        return -1;
+    *out = v;
+    return 0;
+}

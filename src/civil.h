@@ -1,0 +1,60 @@
+/* civil.h: calendar time for the daemon and the tools: unix seconds <-> UTC and Central European
+ * (CET/CEST) calendar fields, local day/month/year boundaries, ISO-8601 parsing and formatting.
+ * Pure arithmetic on top of libp1's EU summer-time rule; no time-zone database, no locale. */
+#ifndef P1D_CIVIL_H
+#define P1D_CIVIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CIVIL_TIME_MAX  32 /* "2025-03-30T03:00:00+02:00" with its NUL, and room */
+#define CIVIL_PARSE_MAX 64 /* bytes of a time civil_parse() accepts, blanks around it included */
+
+/* Calendar fields of a unix time, in UTC or in the meters' zone. */
+typedef struct civil_tm {
+    int year, month, day, hour, minute, second;
+    int wday;   /* 0 = Sunday .. 6 = Saturday */
+    int yday;   /* 0-based day of the year */
+    int offset; /* seconds east of UTC: 0 (civil_utc), 3600 or 7200 (civil_local) */
+} civil_tm;
+
+/* Splits unix seconds t into UTC calendar fields (offset 0). */
+void civil_utc(int64_t t, civil_tm *out);
+/* Splits unix seconds t into local CET/CEST calendar fields (offset 3600 or 7200). */
+void civil_local(int64_t t, civil_tm *out);
+
+/* Unix seconds of a local wall-clock time given as seconds since 1970-01-01 local: the EU rule
+ * applied two hours earlier, so the autumn hour that happens twice is its first (summer) pass
+ * and a spring time that does not exist reads as winter time. */
+int64_t civil_local_to_utc(int64_t local);
+/* Unix seconds of local calendar fields (year 0..9999) by p1_time_to_unix()'s rule: the repeated
+ * autumn hour is its later (winter) pass. Returns 0 and sets *out, or -1 for invalid fields. */
+int civil_local_fields(int year, int month, int day, int hour, int minute, int second,
+                       int64_t *out);
+
+/* Local calendar units for civil_floor() and civil_next(). */
+typedef enum civil_unit { CIVIL_DAY, CIVIL_MONTH, CIVIL_YEAR } civil_unit;
+/* Unix seconds of the local midnight that starts the day / month / year holding t. */
+int64_t civil_floor(civil_unit u, int64_t t);
+/* Unix seconds of the local midnight that starts the day / month / year after the one holding t
+ * (23, 24 or 25 hours after a day's start). */
+int64_t civil_next(civil_unit u, int64_t t);
+
+/* Writes t as local ISO-8601 with its offset ("2025-03-30T03:00:00+02:00") into out[cap];
+ * returns the length, or 0 when it does not fit (out then holds a truncated string or nothing). */
+size_t civil_format_local(int64_t t, char *out, size_t cap);
+/* Writes t as UTC ISO-8601 ("2025-03-30T01:00:00Z") into out[cap]; returns as above. */
+size_t civil_format_utc(int64_t t, char *out, size_t cap);
+
+/* civil_parse() flags. UNIX: a run of up to 12 digits alone is unix seconds. FIRST: a time
+ * without a zone resolves like civil_local_to_utc() (the first pass of the repeated autumn
+ * hour); without it, like civil_local_fields() (the later pass). */
+#define CIVIL_PARSE_UNIX  1u
+#define CIVIL_PARSE_FIRST 2u
+
+/* Parses ISO-8601 "2025-01-31" or "2025-01-31T10:00[:00[.fff]]" ('t' or ' ' for 'T', 24:00 for
+ * the next midnight) with "Z", "+01:00", "+0100" or "+01" (or '-'), blanks around ignored; a time
+ * without a zone is local CET/CEST. Returns 0 and sets *out, or -1 (*out untouched). */
+int civil_parse(const char *s, unsigned flags, int64_t *out);
+
+#endif

@@ -1,0 +1,71 @@
+/* dl_mosquitto.c: resolves the libmosquitto functions p1d uses from a dlopen'ed libmosquitto.so.1. */
+#include "dl_mosquitto.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Resolves fn into t.member unless an earlier one failed; dlsym's void * goes through memcpy
+ * (ISO C has no void * to function pointer cast), after a compile-time check that the member has
+ * the type of fn's declaration in mosquitto.h. */
+#define SYM(member, fn)                                                                            \
+    do {                                                                                           \
+        _Static_assert(__builtin_types_compatible_p(__typeof__(t.member), __typeof__(&fn)), #fn);  \
+        void *sym_ = missing ? NULL : dlsym(h, #fn);                                               \
+        if (sym_)                                                                                  \
+            memcpy(&t.member, &sym_, sizeof sym_);                                                 \
+        else if (!missing)                                                                         \
+            missing = #fn;                                                                         \
+    } while (0)
+
+const dl_mosquitto *dl_mosquitto_load(char *err, size_t cap)
+{
+    /* The one table of the process: the library it points into is itself process-wide, and it is
+     * written once here, on the loop thread, and only read afterwards. */
+    static dl_mosquitto table;
+    static int loaded;
+    if (loaded)
+        return &table;
+    void *h = dlopen(DL_MOSQUITTO_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char *why = dlerror();
+        snprintf(err, cap, "needs %s: %s", DL_MOSQUITTO_SONAME, why ? why : "cannot be loaded");
+        return NULL;
+    }
+    dl_mosquitto t = {0};
+    const char *missing = NULL;
+    SYM(lib_init, mosquitto_lib_init);
+    SYM(lib_cleanup, mosquitto_lib_cleanup);
+    SYM(new, mosquitto_new);
+    SYM(destroy, mosquitto_destroy);
+    SYM(int_option, mosquitto_int_option);
+    SYM(connect_callback_set, mosquitto_connect_callback_set);
+    SYM(disconnect_callback_set, mosquitto_disconnect_callback_set);
+    SYM(publish_callback_set, mosquitto_publish_callback_set);
+    SYM(message_callback_set, mosquitto_message_callback_set);
+    SYM(will_set, mosquitto_will_set);
+    SYM(username_pw_set, mosquitto_username_pw_set);
+    SYM(tls_set, mosquitto_tls_set);
+    SYM(tls_insecure_set, mosquitto_tls_insecure_set);
+    SYM(connect_async, mosquitto_connect_async);
+    SYM(reconnect_async, mosquitto_reconnect_async);
+    SYM(disconnect, mosquitto_disconnect);
+    SYM(publish, mosquitto_publish);
+    SYM(subscribe, mosquitto_subscribe);
+    SYM(socket, mosquitto_socket);
+    SYM(want_write, mosquitto_want_write);
+    SYM(loop_read, mosquitto_loop_read);
+    SYM(loop_write, mosquitto_loop_write);
+    SYM(loop_misc, mosquitto_loop_misc);
+    SYM(strerror, mosquitto_strerror);
+    SYM(connack_string, mosquitto_connack_string);
+    if (missing) {
+        snprintf(err, cap, "needs %s with %s (too old?)", DL_MOSQUITTO_SONAME, missing);
+        dlclose(h);
+        return NULL;
+    }
+    /* Never dlclose'd: libmosquitto and the TLS library under it keep process-wide state. */
+    table = t;
+    loaded = 1;
+    return &table;
+}
