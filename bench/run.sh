@@ -24,6 +24,7 @@ run http bench/bench_http.sh
 run sse python3 bench/bench_sse.py --clients 1000 --seconds 10
 [ -f bench/bench_web.sh ] && run web bash bench/bench_web.sh
 [ -f bench/bench_azure.sh ] && run azure bash bench/bench_azure.sh
+[ -f bench/bench_pub.sh ] && run pub bash bench/bench_pub.sh
 run daemon bench/bench_daemon.sh 30
 
 echo
