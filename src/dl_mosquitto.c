@@ -1,4 +1,4 @@
-/* dl_mosquitto.c: resolves the libmosquitto functions p1d uses from a dlopen'ed libmosquitto.so.1. */
+/* dl_mosquitto.c: resolves the libmosquitto functions p1d uses from a dlopen'ed libmosquitto. */
 #include "dl_mosquitto.h"
 
 #include <dlfcn.h>
@@ -36,7 +36,7 @@ const dl_mosquitto *dl_mosquitto_load(char *err, size_t cap)
     const char *missing = NULL;
     SYM(lib_init, mosquitto_lib_init);
     SYM(lib_cleanup, mosquitto_lib_cleanup);
-    SYM(new, mosquitto_new);
+    SYM(create, mosquitto_new);
     SYM(destroy, mosquitto_destroy);
     SYM(int_option, mosquitto_int_option);
     SYM(connect_callback_set, mosquitto_connect_callback_set);

@@ -14,7 +14,7 @@
 typedef struct dl_mosquitto {
     __typeof__(mosquitto_lib_init) *lib_init;
     __typeof__(mosquitto_lib_cleanup) *lib_cleanup;
-    __typeof__(mosquitto_new) *new;
+    __typeof__(mosquitto_new) *create; /* mosquitto_new ("new" trips C++-aware tools) */
     __typeof__(mosquitto_destroy) *destroy;
     __typeof__(mosquitto_int_option) *int_option;
     __typeof__(mosquitto_connect_callback_set) *connect_callback_set;

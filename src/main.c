@@ -201,8 +201,9 @@ static int apply_azure(p1d *d, const config *c)
         return 0;
     d->azure = pub_azure_new(d->l, d->store, &o, err, sizeof err);
     if (!d->azure) {
+        int e = errno; /* ELIBACC: libcurl missing; logged, the daemon runs on without it */
         log_error("azure: %s", err);
-        return -1;
+        return e == ELIBACC ? 0 : -1;
     }
     d->azure_opts = o;
     d->pubs.list[d->pubs.n++] = d->azure;
@@ -237,8 +238,9 @@ static int apply_mqtt(p1d *d, const config *c)
         return 0;
     d->mqtt = pub_mqtt_new(d->l, &d->ms, d->store, &o, err, sizeof err);
     if (!d->mqtt) {
+        int e = errno; /* ELIBACC: libmosquitto missing; logged, the daemon runs on without it */
         log_error("%s", err);
-        return -1;
+        return e == ELIBACC ? 0 : -1;
     }
     d->mqtt_opts = o;
     d->pubs.list[d->pubs.n++] = d->mqtt;
@@ -262,8 +264,9 @@ static int apply_influx(p1d *d, const config *c)
         return 0;
     d->influx = pub_influx_new(d->l, d->store, &o, err, sizeof err);
     if (!d->influx) {
+        int e = errno; /* ELIBACC: libcurl missing; logged, the daemon runs on without it */
         log_error("%s", err);
-        return -1;
+        return e == ELIBACC ? 0 : -1;
     }
     d->influx_opts = o;
     d->pubs.list[d->pubs.n++] = d->influx;

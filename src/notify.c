@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define NOTIFY_STATUS_MS 10000 /* how often STATUS= is refreshed */
-#define NOTIFY_MSG_MAX 256     /* longest state datagram we send */
+#define NOTIFY_MSG_MAX   256   /* longest state datagram we send */
 
 struct notify {
     loop *l;
@@ -56,7 +56,8 @@ static void send_msg(const char *msg)
     /* Best effort, like sd_notify: a full or vanished socket must never stall the loop. */
     ssize_t r;
     do
-        r = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa, salen);
+        r = sendto(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT, (struct sockaddr *)&sa,
+                   salen);
     while (r < 0 && errno == EINTR);
     close(fd);
 }

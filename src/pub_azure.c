@@ -14,10 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "dl_curl.h"
 #include "log.h"
 
 #define AZ_VERSION           "2019-02-02" /* x-ms-version */
@@ -70,7 +70,7 @@ typedef enum az_kind { AZ_REQ_TABLE, AZ_REQ_BATCH } az_kind;
 typedef struct pub_azure pub_azure;
 
 typedef struct az_req {
-    pub_azure *az;
+    pub_azure *az; /* set at allocation */
     CURL *easy;
     struct curl_slist *hdr;
     az_kind kind;
@@ -94,6 +94,7 @@ struct pub_azure {
     unsigned char key[96];
     int keylen;
     char url_path[256]; /* path part of the endpoint ("" or "/devstoreaccount1") */
+    const dl_curl *cu;  /* libcurl, loaded when the publisher starts */
     CURLM *multi;
     loop_timer *curl_timer, *wake;
     az_req *reqs; /* in flight */
@@ -647,8 +648,8 @@ static void req_free(az_req *r)
     if (!r)
         return;
     if (r->easy)
-        curl_easy_cleanup(r->easy);
-    curl_slist_free_all(r->hdr);
+        r->az->cu->easy_cleanup(r->easy);
+    r->az->cu->slist_free_all(r->hdr);
     buf_free(&r->body);
     buf_free(&r->resp);
     free(r);
@@ -662,7 +663,7 @@ static int add_header(az_req *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    struct curl_slist *l = curl_slist_append(r->hdr, line);
+    struct curl_slist *l = r->az->cu->slist_append(r->hdr, line);
     if (!l)
         return -1;
     r->hdr = l;
@@ -677,7 +678,7 @@ static int req_start(pub_azure *az, az_req *r, const char *path, const char *cty
                      az->o.sas);
     if (n < 0 || (size_t)n >= sizeof url)
         return -ENAMETOOLONG;
-    r->easy = curl_easy_init();
+    r->easy = az->cu->easy_init();
     if (!r->easy)
         return -ENOMEM;
     /* signed with the current time at every attempt; corrected by the server's clock if ours is
@@ -702,27 +703,26 @@ static int req_start(pub_azure *az, az_req *r, const char *path, const char *cty
     if (bad)
         return -ENOMEM;
     CURL *e = r->easy;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body.p ? r->body.p : "");
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdr);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_err);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)az->o.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(az->o.timeout_ms < 10000 ? az->o.timeout_ms : 10000));
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "p1d");
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1); /* Table: HTTP/1.1 */
-    if (curl_multi_add_handle(az->multi, e) != CURLM_OK)
+    az->cu->easy_setopt(e, CURLOPT_URL, url);
+    az->cu->easy_setopt(e, CURLOPT_POST, 1L);
+    az->cu->easy_setopt(e, CURLOPT_POSTFIELDS, r->body.p ? r->body.p : "");
+    az->cu->easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
+    az->cu->easy_setopt(e, CURLOPT_HTTPHEADER, r->hdr);
+    az->cu->easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    az->cu->easy_setopt(e, CURLOPT_WRITEDATA, r);
+    az->cu->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    az->cu->easy_setopt(e, CURLOPT_HEADERDATA, r);
+    az->cu->easy_setopt(e, CURLOPT_PRIVATE, r);
+    az->cu->easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_err);
+    az->cu->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    az->cu->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)az->o.timeout_ms);
+    az->cu->easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                        (long)(az->o.timeout_ms < 10000 ? az->o.timeout_ms : 10000));
+    az->cu->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    az->cu->easy_setopt(e, CURLOPT_USERAGENT, "p1d");
+    az->cu->easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1); /* Table: HTTP/1.1 */
+    if (az->cu->multi_add_handle(az->multi, e) != CURLM_OK)
         return -EIO;
-    r->az = az;
     r->next = az->reqs;
     az->reqs = r;
     az->inflight++;
@@ -740,6 +740,7 @@ static void create_table(pub_azure *az)
     az_req *r = calloc(1, sizeof *r);
     if (!r)
         return;
+    r->az = az;
     r->kind = AZ_REQ_TABLE;
     buf_init(&r->body, 256);
     buf_init(&r->resp, PUB_AZURE_RESPONSE_MAX);
@@ -783,6 +784,7 @@ static int send_batch(pub_azure *az, size_t mi, store_point *pts)
     az_req *r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
+    r->az = az;
     r->kind = AZ_REQ_BATCH;
     r->meter = mi;
     buf_init(&r->body, PUB_AZURE_BODY_MAX);
@@ -1042,11 +1044,11 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
     long status = 0;
     char code[64] = "", why[PUB_ERR_MAX] = "";
     az_outcome oc;
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    az->cu->easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
     if (log_enabled(LOG_LEVEL_DEBUG)) {
         curl_off_t total = 0, first = 0;
-        curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &total);
-        curl_easy_getinfo(r->easy, CURLINFO_STARTTRANSFER_TIME_T, &first);
+        az->cu->easy_getinfo(r->easy, CURLINFO_TOTAL_TIME_T, &total);
+        az->cu->easy_getinfo(r->easy, CURLINFO_STARTTRANSFER_TIME_T, &first);
         log_debug("azure: %s of %d: HTTP %ld, first byte after %" PRId64 " us, done after %" PRId64
                   " us, %zu bytes sent",
                   r->kind == AZ_REQ_TABLE ? "create table" : "batch", r->npoints, status,
@@ -1054,7 +1056,7 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
     }
     note_server_date(az, r);
     if (cc != CURLE_OK) {
-        snprintf(why, sizeof why, "%s", r->curl_err[0] ? r->curl_err : curl_easy_strerror(cc));
+        snprintf(why, sizeof why, "%s", r->curl_err[0] ? r->curl_err : az->cu->easy_strerror(cc));
         oc = AZ_RETRY;
     } else if (r->kind == AZ_REQ_TABLE) {
         snprintf(code, sizeof code, "%s", r->err_code);
@@ -1130,14 +1132,14 @@ static void check_done(pub_azure *az)
 {
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(az->multi, &left)) != NULL) {
+    while ((msg = az->cu->multi_info_read(az->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         az_req *r = NULL;
         CURL *e = msg->easy_handle;
         CURLcode cc = msg->data.result;
-        curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
-        curl_multi_remove_handle(az->multi, e);
+        az->cu->easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
+        az->cu->multi_remove_handle(az->multi, e);
         for (az_req **pp = &az->reqs; *pp; pp = &(*pp)->next) {
             if (*pp == r) {
                 *pp = r->next;
@@ -1167,7 +1169,7 @@ static void on_sock(void *user, int fd, uint32_t events)
         flags |= CURL_CSELECT_OUT;
     if (events & (EPOLLERR | EPOLLHUP))
         flags |= CURL_CSELECT_ERR;
-    curl_multi_socket_action(az->multi, fd, flags, &running);
+    az->cu->multi_socket_action(az->multi, fd, flags, &running);
     check_done(az);
 }
 
@@ -1178,7 +1180,7 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
     (void)e;
     if (what == CURL_POLL_REMOVE) {
         loop_watch_del(w);
-        curl_multi_assign(az->multi, s, NULL);
+        az->cu->multi_assign(az->multi, s, NULL);
         return 0;
     }
     uint32_t ev = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
@@ -1186,7 +1188,7 @@ static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socket
         w = loop_watch_add(az->l, s, ev, on_sock, az);
         if (!w)
             return -1;
-        curl_multi_assign(az->multi, s, w);
+        az->cu->multi_assign(az->multi, s, w);
     } else {
         loop_watch_mod(w, ev);
     }
@@ -1197,7 +1199,7 @@ static void on_curl_timer(void *user)
 {
     pub_azure *az = user;
     int running;
-    curl_multi_socket_action(az->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    az->cu->multi_socket_action(az->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_done(az);
 }
 
@@ -1322,11 +1324,11 @@ static void az_free(void *impl)
     while (az->reqs) {
         az_req *r = az->reqs;
         az->reqs = r->next;
-        curl_multi_remove_handle(az->multi, r->easy);
+        az->cu->multi_remove_handle(az->multi, r->easy);
         req_free(r);
     }
     if (az->multi)
-        curl_multi_cleanup(az->multi);
+        az->cu->multi_cleanup(az->multi);
     loop_timer_del(az->curl_timer);
     loop_timer_del(az->wake);
     outbox_free(az->ob);
@@ -1340,11 +1342,19 @@ pub *pub_azure_new(loop *l, store *s, const pub_azure_options *o, char *err, siz
 {
     if (pub_azure_check(o, err, cap) < 0)
         return NULL;
+    char dlerr[PUB_ERR_MAX];
+    const dl_curl *cu = dl_curl_load(dlerr, sizeof dlerr);
+    if (!cu) {
+        snprintf(err, cap, "%s; Azure publishing stays off", dlerr);
+        errno = ELIBACC;
+        return NULL;
+    }
     pub_azure *az = calloc(1, sizeof *az);
     if (!az) {
         snprintf(err, cap, "azure: out of memory");
         return NULL;
     }
+    az->cu = cu;
     az->l = l;
     az->s = s;
     az->o = *o;
@@ -1368,7 +1378,7 @@ pub *pub_azure_new(loop *l, store *s, const pub_azure_options *o, char *err, siz
     char obname[sizeof az->o.endpoint + sizeof az->o.table + 16];
     snprintf(obname, sizeof obname, "azure %s/%s", az->o.endpoint, az->o.table);
     az->ob = outbox_new(s, obname, o->rate, o->interval_s, 0, err, cap);
-    az->multi = curl_multi_init();
+    az->multi = az->cu->multi_init();
     az->curl_timer = loop_timer_new(l, on_curl_timer, az);
     az->wake = loop_timer_new(l, on_wake, az);
     if (!az->ob || !az->multi || !az->curl_timer || !az->wake) {
@@ -1377,11 +1387,11 @@ pub *pub_azure_new(loop *l, store *s, const pub_azure_options *o, char *err, siz
         az_free(az);
         return NULL;
     }
-    curl_multi_setopt(az->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-    curl_multi_setopt(az->multi, CURLMOPT_SOCKETDATA, az);
-    curl_multi_setopt(az->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(az->multi, CURLMOPT_TIMERDATA, az);
-    curl_multi_setopt(az->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)az->o.parallel);
+    az->cu->multi_setopt(az->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    az->cu->multi_setopt(az->multi, CURLMOPT_SOCKETDATA, az);
+    az->cu->multi_setopt(az->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    az->cu->multi_setopt(az->multi, CURLMOPT_TIMERDATA, az);
+    az->cu->multi_setopt(az->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)az->o.parallel);
     if (az->o.flush_ms > 0 && az->o.flush_ms < PUB_AZURE_POLL_MS)
         az->poll_ms = az->o.flush_ms;
     else

@@ -47,7 +47,8 @@ int pub_azure_options_from(const config *c, pub_azure_options *o, char *err, siz
 int pub_azure_check(const pub_azure_options *o, char *err, size_t cap);
 
 /* Starts publishing every meter of store s (borrowed; must outlive the publisher) on loop l.
- * Returns the publisher (free it with p->free(p->impl)) or NULL with a reason in err[cap]. */
+ * Returns the publisher (free it with p->free(p->impl)) or NULL with a reason in err[cap]; errno
+ * is ELIBACC when libcurl cannot be loaded (Azure stays off, the daemon can run on). */
 pub *pub_azure_new(loop *l, store *s, const pub_azure_options *o, char *err, size_t cap);
 
 /* The SharedKey signature of string-to-sign `sts` with the base64 key: base64 of HMAC-SHA256

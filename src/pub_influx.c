@@ -30,6 +30,7 @@ typedef struct pub_influx {
     store *s;
     outbox *ob;
     pub_influx_options o;
+    const dl_curl *cu; /* libcurl, loaded when the publisher starts */
     curl_loop *cl;
     CURL *easy;
     struct curl_slist *headers;
@@ -219,8 +220,8 @@ static void on_timer(void *user)
     }
     p->reply_len = 0;
     p->reply[0] = '\0';
-    curl_easy_setopt(p->easy, CURLOPT_POSTFIELDS, p->body);
-    curl_easy_setopt(p->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->len);
+    p->cu->easy_setopt(p->easy, CURLOPT_POSTFIELDS, p->body);
+    p->cu->easy_setopt(p->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->len);
     if (curl_loop_add(p->cl, p->easy, on_done, p) < 0) {
         set_error(p, "cannot start a request");
         backoff(p);
@@ -248,7 +249,7 @@ static void on_done(void *user, CURL *easy, CURLcode result)
     pub_influx *p = user;
     long status = 0;
     p->busy = 0;
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    p->cu->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     if (result == CURLE_OK && status == 204) {
         if (p->failing)
             log_info("influxdb: writing again");
@@ -263,10 +264,10 @@ static void on_done(void *user, CURL *easy, CURLcode result)
     }
     p->st.failures++;
     if (result != CURLE_OK) {
-        set_error(p, "%s", curl_easy_strerror(result));
+        set_error(p, "%s", p->cu->easy_strerror(result));
         if (!p->failing)
             log_warn("influxdb: write to %s failed: %s; retrying with backoff, nothing is lost",
-                     p->o.url, curl_easy_strerror(result));
+                     p->o.url, p->cu->easy_strerror(result));
         p->failing = 1;
         backoff(p);
         return;
@@ -344,8 +345,8 @@ static void influx_free(void *impl)
         curl_loop_remove(p->cl, p->easy);
     curl_loop_free(p->cl);
     if (p->easy)
-        curl_easy_cleanup(p->easy);
-    curl_slist_free_all(p->headers);
+        p->cu->easy_cleanup(p->easy);
+    p->cu->slist_free_all(p->headers);
     loop_timer_del(p->timer);
     outbox_free(p->ob);
     free(p->body);
@@ -391,18 +392,18 @@ static int build_url(pub_influx *p, char *err, size_t cap)
     }
     int n;
     if (p->o.database[0]) {
-        char *db = curl_easy_escape(p->easy, p->o.database, 0);
+        char *db = p->cu->easy_escape(p->easy, p->o.database, 0);
         n = db ? snprintf(p->url, sizeof p->url, "%s/write?db=%s&precision=s", base, db) : -1;
-        curl_free(db);
+        p->cu->free(db);
     } else {
-        char *org = curl_easy_escape(p->easy, p->o.org, 0);
-        char *bucket = curl_easy_escape(p->easy, p->o.bucket, 0);
+        char *org = p->cu->easy_escape(p->easy, p->o.org, 0);
+        char *bucket = p->cu->easy_escape(p->easy, p->o.bucket, 0);
         n = org && bucket
                 ? snprintf(p->url, sizeof p->url, "%s/api/v2/write?org=%s&bucket=%s&precision=s",
                            base, org, bucket)
                 : -1;
-        curl_free(org);
-        curl_free(bucket);
+        p->cu->free(org);
+        p->cu->free(bucket);
     }
     if (n < 0 || (size_t)n >= sizeof p->url) {
         snprintf(err, cap, "influxdb: url too long");
@@ -413,11 +414,19 @@ static int build_url(pub_influx *p, char *err, size_t cap)
 
 pub *pub_influx_new(loop *l, store *s, const pub_influx_options *o, char *err, size_t cap)
 {
+    char dlerr[PUB_ERR_MAX];
+    const dl_curl *cu = dl_curl_load(dlerr, sizeof dlerr);
+    if (!cu) {
+        snprintf(err, cap, "[influxdb] %s; InfluxDB publishing stays off", dlerr);
+        errno = ELIBACC;
+        return NULL;
+    }
     pub_influx *p = calloc(1, sizeof *p);
     if (!p) {
         snprintf(err, cap, "influxdb: out of memory");
         return NULL;
     }
+    p->cu = cu;
     p->l = l;
     p->s = s;
     p->o = *o;
@@ -439,8 +448,8 @@ pub *pub_influx_new(loop *l, store *s, const pub_influx_options *o, char *err, s
     if (p->o.token_file[0] &&
         read_secret("token_file", p->o.token_file, p->o.token, sizeof p->o.token, err, cap) < 0)
         goto fail;
-    p->cl = curl_loop_new(l);
-    p->easy = p->cl ? curl_easy_init() : NULL;
+    p->cl = curl_loop_new(l, cu);
+    p->easy = p->cl ? p->cu->easy_init() : NULL;
     p->timer = loop_timer_new(l, on_timer, p);
     p->pts = calloc(OUTBOX_BATCH_MAX, sizeof *p->pts);
     p->body = malloc(PI_BODY_INITIAL);
@@ -452,30 +461,30 @@ pub *pub_influx_new(loop *l, store *s, const pub_influx_options *o, char *err, s
     if (build_url(p, err, cap) < 0)
         goto fail;
     char auth[PUB_INFLUX_STR_MAX + 32];
-    p->headers = curl_slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
-    p->headers = p->headers ? curl_slist_append(p->headers, "Expect:") : NULL;
+    p->headers = p->cu->slist_append(NULL, "Content-Type: text/plain; charset=utf-8");
+    p->headers = p->headers ? p->cu->slist_append(p->headers, "Expect:") : NULL;
     if (p->headers && !p->o.database[0] && p->o.token[0]) {
         snprintf(auth, sizeof auth, "Authorization: Token %s", p->o.token);
-        p->headers = curl_slist_append(p->headers, auth);
+        p->headers = p->cu->slist_append(p->headers, auth);
     }
     if (!p->headers) {
         snprintf(err, cap, "influxdb: out of memory");
         goto fail;
     }
-    curl_easy_setopt(p->easy, CURLOPT_URL, p->url);
-    curl_easy_setopt(p->easy, CURLOPT_HTTPHEADER, p->headers);
-    curl_easy_setopt(p->easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(p->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)p->o.timeout_ms);
-    curl_easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(p->o.timeout_ms < 10000 ? p->o.timeout_ms : 10000));
-    curl_easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, on_reply);
-    curl_easy_setopt(p->easy, CURLOPT_WRITEDATA, p);
-    curl_easy_setopt(p->easy, CURLOPT_USERAGENT, "p1d/" P1_VERSION);
+    p->cu->easy_setopt(p->easy, CURLOPT_URL, p->url);
+    p->cu->easy_setopt(p->easy, CURLOPT_HTTPHEADER, p->headers);
+    p->cu->easy_setopt(p->easy, CURLOPT_POST, 1L);
+    p->cu->easy_setopt(p->easy, CURLOPT_NOSIGNAL, 1L);
+    p->cu->easy_setopt(p->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    p->cu->easy_setopt(p->easy, CURLOPT_TIMEOUT_MS, (long)p->o.timeout_ms);
+    p->cu->easy_setopt(p->easy, CURLOPT_CONNECTTIMEOUT_MS,
+                       (long)(p->o.timeout_ms < 10000 ? p->o.timeout_ms : 10000));
+    p->cu->easy_setopt(p->easy, CURLOPT_WRITEFUNCTION, on_reply);
+    p->cu->easy_setopt(p->easy, CURLOPT_WRITEDATA, p);
+    p->cu->easy_setopt(p->easy, CURLOPT_USERAGENT, "p1d/" P1_VERSION);
     if (p->o.database[0] && p->o.username[0]) {
-        curl_easy_setopt(p->easy, CURLOPT_USERNAME, p->o.username);
-        curl_easy_setopt(p->easy, CURLOPT_PASSWORD, p->o.password);
+        p->cu->easy_setopt(p->easy, CURLOPT_USERNAME, p->o.username);
+        p->cu->easy_setopt(p->easy, CURLOPT_PASSWORD, p->o.password);
     }
     char why[STORE_ERR_MAX];
     p->ob = outbox_new(s, "influxdb", o->rate, o->interval_s, 0, why, sizeof why);

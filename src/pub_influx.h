@@ -42,7 +42,8 @@ typedef struct pub_influx_options {
 int pub_influx_options_from_config(const config *c, pub_influx_options *o);
 
 /* Starts writing every meter of store s (borrowed; must outlive the publisher) on loop l.
- * Returns the publisher (free it with p->free(p->impl)) or NULL with a reason in err[cap]. */
+ * Returns the publisher (free it with p->free(p->impl)) or NULL with a reason in err[cap]; errno
+ * is ELIBACC when libcurl cannot be loaded (InfluxDB stays off, the daemon can run on). */
 pub *pub_influx_new(loop *l, store *s, const pub_influx_options *o, char *err, size_t cap);
 
 #endif

@@ -718,7 +718,7 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
         host[sizeof host - 1] = '\0';
         snprintf(id, sizeof id, "p1d-%s-%ld", host, (long)getpid());
     }
-    p->mosq = p->mq->new(id, true, p);
+    p->mosq = p->mq->create(id, true, p);
     if (!p->mosq) {
         snprintf(err, cap, "mqtt: cannot create the client: %s", strerror(errno));
         p->mq->lib_cleanup();
@@ -731,8 +731,8 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
     p->mq->message_callback_set(p->mosq, on_message);
     int rc = p->mq->will_set(p->mosq, p->status_topic, 7, "offline", 1, true);
     if (rc == MOSQ_ERR_SUCCESS && p->o.username[0])
-        rc = p->mq->username_pw_set(p->mosq, p->o.username,
-                                    p->o.password[0] ? p->o.password : NULL);
+        rc =
+            p->mq->username_pw_set(p->mosq, p->o.username, p->o.password[0] ? p->o.password : NULL);
     if (rc == MOSQ_ERR_SUCCESS && p->o.tls) {
         rc = p->mq->tls_set(p->mosq, p->o.ca_file[0] ? p->o.ca_file : NULL,
                             p->o.ca_file[0] ? NULL : "/etc/ssl/certs", NULL, NULL, NULL);

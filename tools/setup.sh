@@ -5,7 +5,7 @@ set -eu
 what=${1:-build}
 
 # Debian packages. Build: libraries p1d links against. Test: the real peers the tests start.
-BUILD_PKGS="build-essential pkg-config libssl-dev libsqlite3-dev libmicrohttpd-dev libsystemd-dev \
+BUILD_PKGS="build-essential pkg-config libssl-dev libsqlite3-dev libmicrohttpd-dev \
 libcurl4-openssl-dev libmosquitto-dev zlib1g-dev"
 TEST_PKGS="$BUILD_PKGS clang libclang-rt-14-dev valgrind python3 curl mosquitto mosquitto-clients \
 prometheus wrk nginx-light socat influxdb chromium sqlite3"
