@@ -17,6 +17,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "civil.h"
 #include "dl_curl.h"
 #include "log.h"
 
@@ -161,49 +162,6 @@ static int buf_str(buf *b, const char *s)
     return buf_add(b, s, strlen(s));
 }
 
-static int64_t fdiv64(int64_t a, int64_t b)
-{
-    return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
-/* Days since 1970-01-01 <-> civil date (proleptic Gregorian; H. Hinnant's algorithms). */
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = fdiv64(z, 146097);
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = (int)(yoe + era * 400 + (*m <= 2));
-}
-
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = fdiv64(y, 400);
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-typedef struct utc {
-    int y, mo, d, h, mi, s, wday;
-} utc;
-
-static void utc_of(int64_t t, utc *u)
-{
-    int64_t days = fdiv64(t, 86400), sec = t - days * 86400;
-    civil_from_days(days, &u->y, &u->mo, &u->d);
-    u->h = (int)(sec / 3600);
-    u->mi = (int)(sec / 60 % 60);
-    u->s = (int)(sec % 60);
-    u->wday = (int)((days % 7 + 11) % 7); /* 1970-01-01 was a Thursday (4) */
-}
-
 static const char *const wday_name[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 static const char *const month_name[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -211,10 +169,10 @@ static const char *const month_name[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun
 /* RFC 1123 date, fixed English names (no locale). */
 static void rfc1123(int64_t t, char *out, size_t cap)
 {
-    utc u;
-    utc_of(t, &u);
-    snprintf(out, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT", wday_name[u.wday], u.d,
-             month_name[u.mo - 1], u.y, u.h, u.mi, u.s);
+    civil_tm u;
+    civil_utc(t, &u);
+    snprintf(out, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT", wday_name[u.wday], u.day,
+             month_name[u.month - 1], u.year, u.hour, u.minute, u.second);
 }
 
 /* Parses "Tue, 30 Jan 2025 10:15:00 GMT"; returns 0 and *t, or -1. */
@@ -230,7 +188,7 @@ static int parse_rfc1123(const char *s, int64_t *t)
             mo = i + 1;
     if (mo < 0 || d < 1 || d > 31 || y < 1970 || y > 9999 || h > 23 || mi > 59 || se > 60)
         return -1;
-    *t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+    *t = p1_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
     return 0;
 }
 
@@ -480,20 +438,21 @@ static int key_ok(const char *k)
 /* PartitionKey: the meter and its UTC day (or hour), so one transaction never spans two. */
 static void partition_key(const pub_azure *az, const char *mname, int64_t ts, char *out, size_t cap)
 {
-    utc u;
-    utc_of(ts, &u);
+    civil_tm u;
+    civil_utc(ts, &u);
     if (az->o.partition_hour)
-        snprintf(out, cap, "%s-%04d%02d%02d%02d", mname, u.y, u.mo, u.d, u.h);
+        snprintf(out, cap, "%s-%04d%02d%02d%02d", mname, u.year, u.month, u.day, u.hour);
     else
-        snprintf(out, cap, "%s-%04d%02d%02d", mname, u.y, u.mo, u.d);
+        snprintf(out, cap, "%s-%04d%02d%02d", mname, u.year, u.month, u.day);
 }
 
 /* RowKey: fixed-width UTC time, so rows sort by time inside the day's partition. */
 static void row_key(int64_t ts, char *out, size_t cap)
 {
-    utc u;
-    utc_of(ts, &u);
-    snprintf(out, cap, "%04d%02d%02dT%02d%02d%02dZ", u.y, u.mo, u.d, u.h, u.mi, u.s);
+    civil_tm u;
+    civil_utc(ts, &u);
+    snprintf(out, cap, "%04d%02d%02dT%02d%02d%02dZ", u.year, u.month, u.day, u.hour, u.minute,
+             u.second);
 }
 
 typedef struct ent {
@@ -551,7 +510,6 @@ static const int q_dec[STORE_Q_COUNT] = {0, 0, 0, 0, 1, 1, 1, 2, 2, 2}; /* W, dV
 static int entity(pub_azure *az, const char *mname, const store_point *p, ent *e)
 {
     char pk[AZ_KEY_MAX + 1], rk[32], t[64], js[2 * AZ_KEY_MAX + 64], name[64];
-    utc u;
     partition_key(az, mname, p->ts, pk, sizeof pk);
     row_key(p->ts, rk, sizeof rk);
     if (!key_ok(pk) || !key_ok(rk))
@@ -559,8 +517,10 @@ static int entity(pub_azure *az, const char *mname, const store_point *p, ent *e
     e->props = 2;
     snprintf(js, sizeof js, "{\"PartitionKey\":\"%s\",\"RowKey\":\"%s\"", pk, rk);
     buf_str(&e->b, js);
-    utc_of(p->ts, &u);
-    snprintf(t, sizeof t, "\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", u.y, u.mo, u.d, u.h, u.mi, u.s);
+    t[0] = '"';
+    size_t tn = civil_format_utc(p->ts, t + 1, sizeof t - 2);
+    t[tn + 1] = '"';
+    t[tn + 2] = '\0';
     prop_raw(e, "Time", t, "Edm.DateTime");
     snprintf(t, sizeof t, "\"%" PRId64 "\"", p->ts);
     prop_raw(e, "Unix", t, "Edm.Int64");
