@@ -72,7 +72,7 @@ done
 if [ -x build/san/p1d ] && [ -x build/san/p1 ]; then
     for t in test_decode_fixtures.py test_http_robust.py test_qa_regressions.py; do
         [ -f "tests/integration/$t" ] &&
-            suite "san-$t" env P1=build/san/p1 P1D=build/san/p1d python3 "tests/integration/$t"
+            suite "san-$t" env P1="$PWD/build/san/p1" P1D="$PWD/build/san/p1d" python3 "tests/integration/$t"
     done
 fi
 [ -x tools/fuzz.sh ] && suite fuzz-smoke tools/fuzz.sh smoke
