@@ -37,7 +37,9 @@ all: deps-build $(BUILD)/libp1.a $(BUILD)/p1 $(if $(DAEMON_SRC),$(BUILD)/p1d)
 deps-build:
 	@tools/setup.sh build
 
-$(BUILD)/%.o: %.c
+# Order-only: on a fresh machine the -dev packages and npm modules must be there before any
+# compile, also under make -j.
+$(BUILD)/%.o: %.c | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -c $< -o $@
 

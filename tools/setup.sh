@@ -6,7 +6,7 @@ what=${1:-build}
 
 # Debian packages. Build: libraries p1d links against. Test: the real peers the tests start.
 BUILD_PKGS="build-essential pkg-config libssl-dev libsqlite3-dev libmicrohttpd-dev \
-libcurl4-openssl-dev libmosquitto-dev zlib1g-dev"
+libcurl4-openssl-dev libmosquitto-dev zlib1g-dev python3"
 TEST_PKGS="$BUILD_PKGS clang libclang-rt-14-dev valgrind python3 curl mosquitto mosquitto-clients \
 prometheus wrk nginx-light socat influxdb chromium sqlite3"
 
@@ -20,8 +20,9 @@ missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
-# Node.js and npm: this machine kind ships them (NodeSource); Debian's would conflict.
-if [ "$what" = test ] && ! command -v npm >/dev/null 2>&1; then
+# Node.js and npm (the dashboard's chart library, the browser tests, Azurite): used as found (a
+# NodeSource install would conflict with Debian's packages), else Debian's.
+if ! command -v npm >/dev/null 2>&1; then
     missing="$missing nodejs npm"
 fi
 if [ -n "$missing" ]; then
