@@ -176,3 +176,8 @@ void curl_loop_remove(curl_loop *cl, CURL *easy)
     cl->cu->multi_remove_handle(cl->multi, easy);
     forget(cl, x);
 }
+
+int curl_loop_setopt_long(curl_loop *cl, CURLMoption opt, long value)
+{
+    return cl->cu->multi_setopt(cl->multi, opt, value) == CURLM_OK ? 0 : -1;
+}

@@ -25,5 +25,8 @@ void curl_loop_free(curl_loop *cl);
 int curl_loop_add(curl_loop *cl, CURL *easy, curl_loop_done_fn fn, void *user);
 /* Stops a running transfer without calling its callback; no-op when easy is not running. */
 void curl_loop_remove(curl_loop *cl, CURL *easy);
+/* Sets a long-valued option of the multi handle, such as CURLMOPT_MAX_HOST_CONNECTIONS (never
+ * the socket or timer callbacks, which curl_loop owns). Returns 0, or -1 if libcurl refuses. */
+int curl_loop_setopt_long(curl_loop *cl, CURLMoption opt, long value);
 
 #endif

@@ -1,5 +1,5 @@
 /* pub_azure.c: Azure Table Storage publisher: outbox batches become entity-group transactions
- * (InsertOrReplace, one partition each), sent with libcurl's multi interface on our epoll loop. */
+ * (InsertOrReplace, one partition each), sent through curl_loop (libcurl multi on our loop). */
 #define _GNU_SOURCE
 #include "pub_azure.h"
 
@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include <openssl/hmac.h>
 
 #include "civil.h"
+#include "curl_loop.h"
 #include "dl_curl.h"
 #include "log.h"
 
@@ -88,7 +88,6 @@ typedef struct az_req {
 
 struct pub_azure {
     pub pub; /* first: &az->pub is what pub_azure_new returns */
-    loop *l;
     store *s;
     outbox *ob;
     pub_azure_options o;
@@ -96,8 +95,8 @@ struct pub_azure {
     int keylen;
     char url_path[256]; /* path part of the endpoint ("" or "/devstoreaccount1") */
     const dl_curl *cu;  /* libcurl, loaded when the publisher starts */
-    CURLM *multi;
-    loop_timer *curl_timer, *wake;
+    curl_loop *cl;      /* runs the requests, one multi handle per publisher */
+    loop_timer *wake;
     az_req *reqs; /* in flight */
     int inflight;
     int table_ready, table_inflight;
@@ -630,6 +629,8 @@ static int add_header(az_req *r, const char *fmt, ...)
     return 0;
 }
 
+static void on_done(void *user, CURL *easy, CURLcode cc);
+
 /* Signs and starts r: POST {endpoint}{path} with the body and content type given. */
 static int req_start(pub_azure *az, az_req *r, const char *path, const char *ctype)
 {
@@ -672,7 +673,6 @@ static int req_start(pub_azure *az, az_req *r, const char *path, const char *cty
     az->cu->easy_setopt(e, CURLOPT_WRITEDATA, r);
     az->cu->easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     az->cu->easy_setopt(e, CURLOPT_HEADERDATA, r);
-    az->cu->easy_setopt(e, CURLOPT_PRIVATE, r);
     az->cu->easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_err);
     az->cu->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     az->cu->easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)az->o.timeout_ms);
@@ -681,7 +681,7 @@ static int req_start(pub_azure *az, az_req *r, const char *path, const char *cty
     az->cu->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     az->cu->easy_setopt(e, CURLOPT_USERAGENT, "p1d");
     az->cu->easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1); /* Table: HTTP/1.1 */
-    if (az->cu->multi_add_handle(az->multi, e) != CURLM_OK)
+    if (curl_loop_add(az->cl, e, on_done, r) < 0)
         return -EIO;
     r->next = az->reqs;
     az->reqs = r;
@@ -1088,90 +1088,24 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
     }
 }
 
-static void check_done(pub_azure *az)
+/* curl_loop reports the end of r's transfer; its easy handle already left the multi handle. */
+static void on_done(void *user, CURL *easy, CURLcode cc)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = az->cu->multi_info_read(az->multi, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        az_req *r = NULL;
-        CURL *e = msg->easy_handle;
-        CURLcode cc = msg->data.result;
-        az->cu->easy_getinfo(e, CURLINFO_PRIVATE, (char **)&r);
-        az->cu->multi_remove_handle(az->multi, e);
-        for (az_req **pp = &az->reqs; *pp; pp = &(*pp)->next) {
-            if (*pp == r) {
-                *pp = r->next;
-                break;
-            }
+    az_req *r = user;
+    pub_azure *az = r->az;
+    (void)easy;
+    for (az_req **pp = &az->reqs; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
         }
-        az->inflight--;
-        finish(az, r, cc);
-        req_free(r);
     }
+    az->inflight--;
+    finish(az, r, cc);
+    req_free(r);
     if (az->inflight == 0 && az->st.state == PUB_SENDING)
         az->st.state = PUB_IDLE;
     pump(az);
-}
-
-/* ---------------------------------------------------------------------------------------------
- * libcurl on the loop
- * ------------------------------------------------------------------------------------------- */
-
-static void on_sock(void *user, int fd, uint32_t events)
-{
-    pub_azure *az = user;
-    int flags = 0, running;
-    if (events & EPOLLIN)
-        flags |= CURL_CSELECT_IN;
-    if (events & EPOLLOUT)
-        flags |= CURL_CSELECT_OUT;
-    if (events & (EPOLLERR | EPOLLHUP))
-        flags |= CURL_CSELECT_ERR;
-    az->cu->multi_socket_action(az->multi, fd, flags, &running);
-    check_done(az);
-}
-
-static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
-{
-    pub_azure *az = userp;
-    loop_watch *w = socketp;
-    (void)e;
-    if (what == CURL_POLL_REMOVE) {
-        loop_watch_del(w);
-        az->cu->multi_assign(az->multi, s, NULL);
-        return 0;
-    }
-    uint32_t ev = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-    if (!w) {
-        w = loop_watch_add(az->l, s, ev, on_sock, az);
-        if (!w)
-            return -1;
-        az->cu->multi_assign(az->multi, s, w);
-    } else {
-        loop_watch_mod(w, ev);
-    }
-    return 0;
-}
-
-static void on_curl_timer(void *user)
-{
-    pub_azure *az = user;
-    int running;
-    az->cu->multi_socket_action(az->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_done(az);
-}
-
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    pub_azure *az = userp;
-    (void)multi;
-    if (timeout_ms < 0)
-        loop_timer_disarm(az->curl_timer);
-    else
-        loop_timer_arm(az->curl_timer, timeout_ms);
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1284,12 +1218,10 @@ static void az_free(void *impl)
     while (az->reqs) {
         az_req *r = az->reqs;
         az->reqs = r->next;
-        az->cu->multi_remove_handle(az->multi, r->easy);
+        curl_loop_remove(az->cl, r->easy);
         req_free(r);
     }
-    if (az->multi)
-        az->cu->multi_cleanup(az->multi);
-    loop_timer_del(az->curl_timer);
+    curl_loop_free(az->cl);
     loop_timer_del(az->wake);
     outbox_free(az->ob);
     free(az->meters);
@@ -1315,7 +1247,6 @@ pub *pub_azure_new(loop *l, store *s, const pub_azure_options *o, char *err, siz
         return NULL;
     }
     az->cu = cu;
-    az->l = l;
     az->s = s;
     az->o = *o;
     /* the endpoint without a trailing slash; its path (emulators: /ACCOUNT) is signed too */
@@ -1338,20 +1269,15 @@ pub *pub_azure_new(loop *l, store *s, const pub_azure_options *o, char *err, siz
     char obname[sizeof az->o.endpoint + sizeof az->o.table + 16];
     snprintf(obname, sizeof obname, "azure %s/%s", az->o.endpoint, az->o.table);
     az->ob = outbox_new(s, obname, o->rate, o->interval_s, 0, err, cap);
-    az->multi = az->cu->multi_init();
-    az->curl_timer = loop_timer_new(l, on_curl_timer, az);
+    az->cl = curl_loop_new(l, cu);
     az->wake = loop_timer_new(l, on_wake, az);
-    if (!az->ob || !az->multi || !az->curl_timer || !az->wake) {
+    if (!az->ob || !az->cl || !az->wake) {
         if (az->ob)
             snprintf(err, cap, "azure: cannot set up libcurl");
         az_free(az);
         return NULL;
     }
-    az->cu->multi_setopt(az->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-    az->cu->multi_setopt(az->multi, CURLMOPT_SOCKETDATA, az);
-    az->cu->multi_setopt(az->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    az->cu->multi_setopt(az->multi, CURLMOPT_TIMERDATA, az);
-    az->cu->multi_setopt(az->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)az->o.parallel);
+    curl_loop_setopt_long(az->cl, CURLMOPT_MAX_HOST_CONNECTIONS, (long)az->o.parallel);
     if (az->o.flush_ms > 0 && az->o.flush_ms < PUB_AZURE_POLL_MS)
         az->poll_ms = az->o.flush_ms;
     else
