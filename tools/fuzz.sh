@@ -75,7 +75,7 @@ for t in "${targets[@]}"; do
     "$bin" "$corpus" "${dict[@]}" "${limits[@]}" -max_len=20480 -timeout=20 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$out/artifacts/$t-" >"$log" 2>&1
     rc=$?
-    runs=$(grep -Eo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo "?")
+    runs=$(grep -aEo 'stat::number_of_executed_units: *[0-9]+' "$log" | grep -Eo '[0-9]+$' || echo "?")
     if [ "$rc" -eq 0 ]; then
         echo "fuzz_$t: $runs runs, no crash"
         echo "fuzz_$t: 1 passed, 0 failed"
