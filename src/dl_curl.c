@@ -1,22 +1,9 @@
 /* dl_curl.c: resolves the libcurl functions p1d uses from a dlopen'ed libcurl.so.4. */
 #include "dl_curl.h"
 
-#include <dlfcn.h>
-#include <stdio.h>
-#include <string.h>
+#include "dl.h"
 
-/* Resolves fn into t.member unless an earlier one failed; dlsym's void * goes through memcpy
- * (ISO C has no void * to function pointer cast), after a compile-time check that the member has
- * the type of fn's declaration in curl.h. */
-#define SYM(member, fn)                                                                            \
-    do {                                                                                           \
-        _Static_assert(__builtin_types_compatible_p(__typeof__(t.member), __typeof__(&fn)), #fn);  \
-        void *sym_ = missing ? NULL : dlsym(h, #fn);                                               \
-        if (sym_)                                                                                  \
-            memcpy(&t.member, &sym_, sizeof sym_);                                                 \
-        else if (!missing)                                                                         \
-            missing = #fn;                                                                         \
-    } while (0)
+#define SYM(member, fn) DL_SYM(h, t, missing, member, fn)
 
 const dl_curl *dl_curl_load(char *err, size_t cap)
 {
@@ -26,12 +13,9 @@ const dl_curl *dl_curl_load(char *err, size_t cap)
     static int loaded;
     if (loaded)
         return &table;
-    void *h = dlopen(DL_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *why = dlerror();
-        snprintf(err, cap, "needs %s: %s", DL_CURL_SONAME, why ? why : "cannot be loaded");
+    void *h = dl_open(DL_CURL_SONAME, err, cap);
+    if (!h)
         return NULL;
-    }
     dl_curl t = {0};
     const char *missing = NULL;
     SYM(global_init, curl_global_init);
