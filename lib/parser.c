@@ -10,6 +10,7 @@
 
 #include "p1/crypt.h"
 #include "p1/p1.h"
+#include "swar.h"
 #include "unit.h"
 
 /* Outer states: what the stream is doing between and around telegrams. */
@@ -324,29 +325,6 @@ static int glued_unit(const uint8_t *u, size_t n)
         if (memcmp(units[i], low, n + 1) == 0)
             return 1;
     return 0;
-}
-
-/* SWAR over eight bytes in a uint64_t, the first byte in the low bits on every host. */
-#define SWAR_ONES 0x0101010101010101ULL
-#define SWAR_HIGH 0x8080808080808080ULL
-
-static inline uint64_t swar_load(const uint8_t *s)
-{
-    uint64_t v;
-
-    memcpy(&v, s, sizeof v);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
-/* 0x80 in every byte of x in [lo, hi] (bytes >= 0x80 never are). */
-static inline uint64_t swar_range(uint64_t x, unsigned lo, unsigned hi)
-{
-    uint64_t x7 = x & ~SWAR_HIGH;
-
-    return (x7 + SWAR_ONES * (0x80 - lo)) & ~(x7 + SWAR_ONES * (0x7F - hi)) & ~x & SWAR_HIGH;
 }
 
 /* The first LF in [s, end), or NULL: memchr without the call for the short lines of a telegram.

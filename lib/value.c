@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "swar.h"
 #include "unit.h"
 
 /* 10^0 .. 10^19: every power that fits an unsigned 64-bit integer. */
@@ -54,36 +55,16 @@ static const uint8_t value_hex[256] = {
 #undef X
 /* clang-format on */
 
-/* SWAR helpers: eight bytes in a uint64_t, the first byte in the low bits on every host. */
-#define VALUE_ONES 0x0101010101010101ULL
-#define VALUE_HIGH 0x8080808080808080ULL
 #define VALUE_TEXT_FAST 256 /* decoded bytes handled by the one-pass path */
-
-static inline uint64_t value_load(const unsigned char *s)
-{
-    uint64_t v;
-    memcpy(&v, s, sizeof v);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
-/* 0x80 in every byte of x in [lo, hi] (bytes >= 0x80 never are). */
-static inline uint64_t value_range(uint64_t x, unsigned lo, unsigned hi)
-{
-    uint64_t x7 = x & ~VALUE_HIGH;
-    return (x7 + VALUE_ONES * (0x80 - lo)) & ~(x7 + VALUE_ONES * (0x7F - hi)) & ~x & VALUE_HIGH;
-}
 
 /* Decodes 8 hex characters into 4 bytes (low 32 bits, first byte lowest); *bad gets nonzero bits
  * when a character is not a hex digit or a decoded byte is a control byte or DEL. */
 static inline uint32_t value_hex8(uint64_t x, uint64_t *bad)
 {
-    uint64_t hex = value_range(x, '0', '9') | value_range(x | VALUE_ONES * 0x20, 'a', 'f');
-    *bad |= ~hex & VALUE_HIGH;
+    uint64_t hex = swar_range(x, '0', '9') | swar_range(x | SWAR_ONES * 0x20, 'a', 'f');
+    *bad |= ~hex & SWAR_HIGH;
     /* nibble = low 4 bits, + 9 for letters (bit 6 set) */
-    uint64_t nib = (x & VALUE_ONES * 0x0F) + ((x >> 6) & VALUE_ONES) * 9;
+    uint64_t nib = (x & SWAR_ONES * 0x0F) + ((x >> 6) & SWAR_ONES) * 9;
     uint64_t t = ((nib & 0x00FF00FF00FF00FFULL) << 4 | (nib >> 8)) & 0x00FF00FF00FF00FFULL;
     t = (t | t >> 8) & 0x0000FFFF0000FFFFULL;
     t = (t | t >> 16) & 0xFFFFFFFFULL;
@@ -148,7 +129,7 @@ int p1_value_text(const p1_value *v, char *out, size_t cap)
             bad |= value_hex16_sse2(s + 2 * i, tmp + i);
 #endif
         for (; i + 4 <= n; i += 4) {
-            uint32_t w = value_hex8(value_load(s + 2 * i), &bad);
+            uint32_t w = value_hex8(swar_load(s + 2 * i), &bad);
             tmp[i] = (unsigned char)w;
             tmp[i + 1] = (unsigned char)(w >> 8);
             tmp[i + 2] = (unsigned char)(w >> 16);

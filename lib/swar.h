@@ -1,0 +1,32 @@
+/* swar.h: private to libp1: eight bytes at a time in a uint64_t (SIMD within a register), shared by
+ * the parser's scanners and the hex decoder of value.c. */
+#ifndef P1_LIB_SWAR_H
+#define P1_LIB_SWAR_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define SWAR_ONES 0x0101010101010101ULL
+#define SWAR_HIGH 0x8080808080808080ULL
+
+/* Loads eight bytes from s, the first byte in the low bits on every host. */
+static inline uint64_t swar_load(const void *s)
+{
+    uint64_t v;
+
+    memcpy(&v, s, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+/* 0x80 in every byte of x in [lo, hi] (bytes >= 0x80 never are). */
+static inline uint64_t swar_range(uint64_t x, unsigned lo, unsigned hi)
+{
+    uint64_t x7 = x & ~SWAR_HIGH;
+
+    return (x7 + SWAR_ONES * (0x80 - lo)) & ~(x7 + SWAR_ONES * (0x7F - hi)) & ~x & SWAR_HIGH;
+}
+
+#endif
