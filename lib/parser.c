@@ -935,23 +935,6 @@ static inline void deliver(p1_parser *p);
  * pending one as line_parse() would. */
 static inline void line_take(p1_parser *p, const p1_line_seen *t, const uint8_t *tb, size_t ls)
 {
-    static const uint64_t pow10[17] = {1ULL,
-                                       10ULL,
-                                       100ULL,
-                                       1000ULL,
-                                       10000ULL,
-                                       100000ULL,
-                                       1000000ULL,
-                                       10000000ULL,
-                                       100000000ULL,
-                                       1000000000ULL,
-                                       10000000000ULL,
-                                       100000000000ULL,
-                                       1000000000000ULL,
-                                       10000000000000ULL,
-                                       100000000000000ULL,
-                                       1000000000000000ULL,
-                                       10000000000000000ULL};
     p1_object *o = &p->obj;
     p1_value *v = &o->values[0];
     /* everything is read before deliver(): its callback makes the compiler assume *p changed */
@@ -961,7 +944,7 @@ static inline void line_take(p1_parser *p, const p1_line_seen *t, const uint8_t 
     uint64_t m = digits_known(d, c.nint), off = p->base + ls;
 
     if (c.nfrac)
-        m = m * pow10[c.nfrac] + digits_known(d + c.nint + 1, c.nfrac);
+        m = m * swar_pow10[c.nfrac] + digits_known(d + c.nint + 1, c.nfrac);
     if (p->flags & F_PENDING)
         deliver(p);
     o->obis = c.obis;

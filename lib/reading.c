@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "swar.h"
+
 /* Bits of r->seen: objects whose presence (not value) decides the profile in p1_reading_end. */
 enum {
     SEEN_VERSION = 1u << 0,    /* 1-3:0.2.8 */
@@ -106,11 +108,9 @@ static void reading_q(p1_micro *dst, const p1_value *v, int weak)
             [P1_UNIT_WH] = -3,  [P1_UNIT_W] = -3,  [P1_UNIT_VARH] = -3, [P1_UNIT_VAR] = -3,
             [P1_UNIT_VAH] = -3, [P1_UNIT_VA] = -3, [P1_UNIT_DM3] = -3,  [P1_UNIT_MJ] = -3,
         };
-        static const int64_t pow10[10] = {1,      10,      100,      1000,      10000,
-                                          100000, 1000000, 10000000, 100000000, 1000000000};
         int k = 6 - v->decimals + shift[v->unit_code];
         if (k >= 0 && k <= 9) {
-            if (!__builtin_mul_overflow(v->number, pow10[k], &x) && x != P1_ABSENT)
+            if (!__builtin_mul_overflow(v->number, (int64_t)swar_pow10[k], &x) && x != P1_ABSENT)
                 *dst = x;
             return;
         }

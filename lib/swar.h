@@ -1,10 +1,34 @@
-/* swar.h: private to libp1: eight bytes at a time in a uint64_t (SIMD within a register), shared by
- * the parser's scanners and the hex decoder of value.c. */
+/* swar.h: private to libp1: eight bytes at a time in a uint64_t (SIMD within a register) and the
+ * powers of ten, shared by the parser's scanners, the hex decoder and the fixed-point code. */
 #ifndef P1_LIB_SWAR_H
 #define P1_LIB_SWAR_H
 
 #include <stdint.h>
 #include <string.h>
+
+/* 10^0 .. 10^19: every power of ten that fits an unsigned 64-bit integer. */
+static const uint64_t swar_pow10[20] = {
+    1ULL,
+    10ULL,
+    100ULL,
+    1000ULL,
+    10000ULL,
+    100000ULL,
+    1000000ULL,
+    10000000ULL,
+    100000000ULL,
+    1000000000ULL,
+    10000000000ULL,
+    100000000000ULL,
+    1000000000000ULL,
+    10000000000000ULL,
+    100000000000000ULL,
+    1000000000000000ULL,
+    10000000000000000ULL,
+    100000000000000000ULL,
+    1000000000000000000ULL,
+    10000000000000000000ULL,
+};
 
 #define SWAR_ONES 0x0101010101010101ULL
 #define SWAR_HIGH 0x8080808080808080ULL

@@ -6,30 +6,6 @@
 #include "swar.h"
 #include "unit.h"
 
-/* 10^0 .. 10^19: every power that fits an unsigned 64-bit integer. */
-static const uint64_t value_pow10[20] = {
-    1ULL,
-    10ULL,
-    100ULL,
-    1000ULL,
-    10000ULL,
-    100000ULL,
-    1000000ULL,
-    10000000ULL,
-    100000000ULL,
-    1000000000ULL,
-    10000000000ULL,
-    100000000000ULL,
-    1000000000000ULL,
-    10000000000000ULL,
-    100000000000000ULL,
-    1000000000000000ULL,
-    10000000000000000ULL,
-    100000000000000000ULL,
-    1000000000000000000ULL,
-    10000000000000000000ULL,
-};
-
 /* Hex digit values; 0x80 marks a byte that is not a hex digit. A table because 0-0:96.13.0
  * messages are decoded on every telegram of the daemon's hot path. */
 /* clang-format off */
@@ -232,10 +208,10 @@ int p1_value_fixed(const p1_value *v, int scale, int normalise, int64_t *out)
     } else if (k >= 0) {
         if (k > 19)
             return -1;
-        if (__builtin_mul_overflow(m, value_pow10[k], &r)) /* no division on the hot path */
+        if (__builtin_mul_overflow(m, swar_pow10[k], &r)) /* no division on the hot path */
             return -1;
     } else if (k >= -19) {
-        uint64_t p = value_pow10[-k];
+        uint64_t p = swar_pow10[-k];
         r = m / p;
         if (m % p >= p / 2) /* half away from zero: the magnitude rounds up */
             r++;
