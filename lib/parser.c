@@ -931,37 +931,96 @@ static inline int line_match(const p1_line_seen *t, const uint8_t *x)
 
 static inline void deliver(p1_parser *p);
 
-/* Builds the object of a matched line at tb[ls..] (already copied there), after delivering the
- * pending one as line_parse() would. */
-static inline void line_take(p1_parser *p, const p1_line_seen *t, const uint8_t *tb, size_t ls)
+/* Copies the input ahead of the line being taken into the telegram buffer: the line's missing
+ * bytes and a block beyond (one memcpy per block, not per line), never past the limit. ls is the
+ * line's index in tb, x its first input byte; returns the new `ahead`. */
+static inline const uint8_t *copy_ahead(const p1_parser *p, uint8_t *tb, size_t ls,
+                                        const uint8_t *x, size_t n, const uint8_t *ahead,
+                                        const uint8_t *end)
 {
+    size_t want = (size_t)(x + n - ahead) + COPY_AHEAD, room;
+
+    room = (size_t)(end - ahead);
+    if (want > room)
+        want = room;
+    room = p->limit - ls - (size_t)(ahead - x);
+    if (want > room)
+        want = room;
+    memcpy(tb + ls + (ahead - x), ahead, want);
+    return ahead + want;
+}
+
+/* Takes consecutive lines that match their remembered shape (line_match()), starting at input x
+ * with the telegram buffer at p->len: builds each object from the shape and the new digits and
+ * delivers the one before, as line_parse() would. The parser's counters stay in registers until
+ * the run ends (a callback cannot see the parser). Returns the input after the last line taken;
+ * *ahead_io as in text_feed(). */
+static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t *x,
+                                       const uint8_t *end, const uint8_t **ahead_io)
+{
+    const uint8_t *ahead = *ahead_io;
+    uint32_t len = p->len, nobj = p->nobjects, flags = p->flags, ls = len;
+    uint32_t obj_start = p->obj_start, obj_end = p->obj_end;
+    const uint32_t limit = p->limit;
+    const uint64_t base = p->base;
     p1_object *o = &p->obj;
     p1_value *v = &o->values[0];
-    /* everything is read before deliver(): its callback makes the compiler assume *p changed */
-    const p1_line_seen c = *t;
-    const uint8_t *d = tb + ls + c.open + 1;
-    unsigned rn = c.nint + c.dot + c.nfrac;
-    uint64_t m = digits_known(d, c.nint), off = p->base + ls;
 
-    if (c.nfrac)
-        m = m * swar_pow10[c.nfrac] + digits_known(d + c.nint + 1, c.nfrac);
-    if (p->flags & F_PENDING)
-        deliver(p);
-    o->obis = c.obis;
-    o->nvalues = 1;
-    o->offset = off;
-    p->obj_start = (uint32_t)ls;
-    p->obj_end = (uint32_t)(ls + c.close + 1);
-    p->flags |= F_PENDING | (c.modern ? F_MODERN : 0);
-    v->offset = off + c.open;
-    v->raw = (const char *)d;
-    v->raw_len = (uint16_t)rn;
-    v->unit = c.unit_len ? (const char *)d + rn + 1 : NULL;
-    v->unit_len = c.unit_len;
-    v->unit_code = c.unit_code;
-    v->flags = c.flags;
-    v->decimals = (int8_t)c.nfrac;
-    v->number = (int64_t)m;
+    while (end - x >= P1_LINE_SEEN_MAX) {
+        const p1_line_seen *t = &p->lines[(nobj + !!(flags & F_PENDING)) % P1_OBIS_CACHE];
+        uint32_t n = t->len;
+
+        if (n == 0 || !line_match(t, x) || len + n > limit)
+            break;
+        if (x + n > ahead)
+            ahead = copy_ahead(p, tb, len, x, n, ahead, end);
+        if (flags & F_PENDING) {
+            o->line = (const char *)tb + obj_start;
+            o->line_len = obj_end - obj_start;
+            nobj++;
+            if (p->cb.on_object)
+                p->cb.on_object(p->user, o);
+        }
+        {
+            /* the digits are read from the input, which the loads of line_match() brought in */
+            unsigned open = t->open, nint = t->nint, nfrac = t->nfrac;
+            unsigned rn = nint + t->dot + nfrac;
+            const uint8_t *d = x + open + 1;
+            uint64_t m = digits_known(d, nint);
+            const char *raw = (const char *)tb + len + open + 1;
+
+            if (nfrac)
+                m = m * swar_pow10[nfrac] + digits_known(d + nint + 1, nfrac);
+            o->obis = t->obis;
+            o->nvalues = 1;
+            o->offset = base + len;
+            v->offset = base + len + open;
+            v->raw = raw;
+            v->raw_len = (uint16_t)rn;
+            v->unit = t->unit_len ? raw + rn + 1 : NULL;
+            v->unit_len = t->unit_len;
+            v->unit_code = t->unit_code;
+            v->flags = t->flags;
+            v->decimals = (int8_t)nfrac;
+            v->number = (int64_t)m;
+            obj_start = len;
+            obj_end = len + t->close + 1;
+            flags |= F_PENDING | (t->modern ? F_MODERN : 0);
+        }
+        ls = len;
+        len += n;
+        x += n;
+    }
+    if (len != p->len) {
+        p->line_start = ls;
+        p->len = len;
+        p->nobjects = nobj;
+        p->flags = flags;
+        p->obj_start = obj_start;
+        p->obj_end = obj_end;
+        *ahead_io = ahead;
+    }
+    return x;
 }
 
 static inline int obis_modern(const p1_obis *ob);
@@ -1371,41 +1430,22 @@ static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const ui
                 const uint8_t *x = s;
 
                 for (;;) {
-                    const p1_line_seen *t =
-                        &p->lines[(p->nobjects + !!(p->flags & F_PENDING)) % P1_OBIS_CACHE];
-                    size_t ls = p->len, ce, ei = 0;
-                    int hit = t->len && end - x >= P1_LINE_SEEN_MAX && line_match(t, x);
+                    size_t ls, ce, ei = 0;
 
-                    if (hit) {
-                        n = t->len;
-                    } else {
-                        if ((nl = find_lf(x, end)) == NULL)
-                            break;
-                        n = (size_t)(nl + 1 - x);
-                    }
+                    x = lines_remembered(p, tb, x, end, &ahead);
+                    if (x == end || *x == '/' || *x == '!')
+                        break;
+                    if ((nl = find_lf(x, end)) == NULL)
+                        break;
+                    n = (size_t)(nl + 1 - x);
+                    ls = p->len;
                     if (ls + n > p->limit)
                         break;
-                    if (x + n > ahead) {
-                        size_t want = (size_t)(x + n - ahead) + COPY_AHEAD, room;
-
-                        room = (size_t)(end - ahead);
-                        if (want > room)
-                            want = room;
-                        room = p->limit - ls - (size_t)(ahead - x);
-                        if (want > room)
-                            want = room;
-                        memcpy(tb + ls + (ahead - x), ahead, want);
-                        ahead += want;
-                    }
+                    if (x + n > ahead)
+                        ahead = copy_ahead(p, tb, ls, x, n, ahead, end);
                     p->line_start = (uint32_t)ls;
                     p->len = (uint32_t)(ls + n);
                     x += n;
-                    if (hit) {
-                        line_take(p, t, tb, ls);
-                        if (x == end || *x == '/' || *x == '!')
-                            break;
-                        continue;
-                    }
                     ce = ls + n - 1;
                     if (ce > ls && tb[ce - 1] == '\r') /* CR LF: one test, not a loop */
                         while (--ce > ls && tb[ce - 1] == '\r')
