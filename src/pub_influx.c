@@ -150,6 +150,13 @@ static void ack_parts(pub_influx *p)
     p->nparts = 0;
 }
 
+/* A write failed and its points stay in the outbox: one more attempt for every meter in it. */
+static void count_retries(pub_influx *p)
+{
+    for (size_t i = 0; i < p->nparts; i++)
+        outbox_count_retry(p->ob, p->parts[i].name);
+}
+
 /* Fills the body with up to `batch` lines from the meters' outboxes. Returns the lines. */
 static int build_batch(pub_influx *p)
 {
@@ -264,6 +271,7 @@ static void on_done(void *user, CURL *easy, CURLcode result)
     }
     p->st.failures++;
     if (result != CURLE_OK) {
+        count_retries(p);
         set_error(p, "%s", p->cu->easy_strerror(result));
         if (!p->failing)
             log_warn("influxdb: write to %s failed: %s; retrying with backoff, nothing is lost",
@@ -282,6 +290,7 @@ static void on_done(void *user, CURL *easy, CURLcode result)
                       p->o.url, status, why, PUB_INFLUX_AUTH_BACKOFF_MS / 60000);
         p->st.state = PUB_AUTH_FAILED;
         p->failing = 1;
+        count_retries(p);
         retry_later(p, PUB_INFLUX_AUTH_BACKOFF_MS);
         return;
     }
@@ -291,10 +300,12 @@ static void on_done(void *user, CURL *easy, CURLcode result)
             log_warn("influxdb: write to %s failed (HTTP %ld: %s); retrying with backoff", p->o.url,
                      status, why);
         p->failing = 1;
+        count_retries(p);
         backoff(p);
         return;
     }
     if (status == 413 && p->batch > 1) {
+        count_retries(p);
         p->batch /= 2;
         log_warn("influxdb: request too large; batches of %d lines from now on", p->batch);
         loop_timer_arm(p->timer, 0);

@@ -188,8 +188,16 @@ static void conn_down(pub_mqtt *p, int rc)
     p->retry_planned = 1;
     int was = p->connected;
     p->connected = 0;
-    for (size_t i = 0; i < p->npm; i++)
-        p->pm[i]->inflight = 0;
+    p->st.failures++;
+    for (size_t i = 0; i < p->npm; i++) {
+        pm_meter *pm = p->pm[i];
+        outbox_lag lag;
+        /* a meter with points the broker does not have yet: this attempt failed for it too */
+        if (p->ob && (pm->inflight > 0 || (outbox_lag_get(p->ob, pm->m->name, &lag) == 0 &&
+                                           lag.readings > 0)))
+            outbox_count_retry(p->ob, pm->m->name);
+        pm->inflight = 0;
+    }
     p->ninfl = 0;
     if (was || !p->down_logged) {
         if (p->refused) {

@@ -359,6 +359,10 @@ def main():
             time.sleep(3)
             C.check("server down: one warning, no storm", d.text().count("failed") == 1,
                     d.text()[-800:])
+            pe = next((x for x in d.meter("home").get("publishers") or []
+                       if x.get("name") == "influxdb"), {})
+            C.check("server down: /api/meters counts the failed attempts of home as retries",
+                    (pe.get("retries") or 0) >= 1 and pe.get("state") == "retrying", str(pe))
             influx.start()
             C.check("server up: every point arrives (count = all readings)",
                     wait_for(lambda: influx.count() == 180, 30), str(influx.count()))

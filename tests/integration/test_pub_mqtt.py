@@ -445,9 +445,12 @@ def main():
                     pe.get("state") == "retrying" and isinstance(lag1, int) and
                     isinstance(lag2, int) and lag2 >= lag1 + 2 and (pe.get("lag_seconds") or 0) >= 2
                     and pe.get("last_error"), "%s -> %s" % (lag1, pe))
+            C.check("broker down: the failed attempts count as retries of home",
+                    (pe.get("retries") or 0) >= 1, str(pe))
             mt = metrics_text(d)
-            C.check("broker down: /metrics says p1_publisher_up 0 and the lag",
+            C.check("broker down: /metrics says p1_publisher_up 0, the lag and the retries",
                     metric(mt, "p1_publisher_up", 'publisher="mqtt"') == 0 and
+                    (metric(mt, "p1_publisher_retries_total", lab) or 0) >= 1 and
                     (metric(mt, "p1_publisher_lag_readings", lab) or 0) >= lag2,
                     "\n".join(ln for ln in mt.splitlines() if "publisher" in ln)[-1500:])
             broker.start()
