@@ -1,5 +1,7 @@
 /* pub_azure.c: Azure Table Storage publisher: outbox batches become entity-group transactions
- * (InsertOrReplace, one partition each), sent through curl_loop (libcurl multi on our loop). */
+ * (one partition each), sent through curl_loop (libcurl multi on our loop). A batch is sent as
+ * Insert operations; one that may already have landed (a retry, or refused with 409
+ * EntityAlreadyExists) is sent again as InsertOrReplace, so every reading lands exactly once. */
 #define _GNU_SOURCE
 #include "pub_azure.h"
 
@@ -38,6 +40,8 @@ typedef enum az_outcome {
     AZ_PARK,     /* Azure refused the batch itself (4xx with an error code): skip it, logged */
     AZ_AUTH,     /* 403: credentials refused; wait long, keep everything */
     AZ_NO_TABLE, /* 404: create the table, then send again */
+    AZ_EXISTS,   /* an Insert batch refused with 409 EntityAlreadyExists: nothing of it was
+                  * written (a batch is atomic); send it again as InsertOrReplace */
 } az_outcome;
 
 typedef struct buf {
@@ -61,6 +65,9 @@ typedef struct az_meter {
     int caught_up;         /* nothing new at the last look; cleared by the poll timer */
     int64_t partial_since; /* monotonic ms a partial batch was first seen waiting, 0 none */
     int rewind;            /* a batch failed: once nothing is in flight, resend from the cursor */
+    int64_t upsert_until;  /* batches starting at or before this time may have landed already:
+                            * they go as InsertOrReplace (valid when have_upsert) */
+    int have_upsert;
     uint64_t next_seq;
     az_slot fifo[PUB_AZURE_PARALLEL_MAX];
     size_t head, count;
@@ -78,6 +85,7 @@ typedef struct az_req {
     size_t meter; /* index into az->meters (AZ_REQ_BATCH) */
     uint64_t seq;
     int npoints;
+    int upsert; /* InsertOrReplace (PUT) operations instead of Insert (POST) */
     int64_t first_ts, last_ts;
     buf body, resp;
     char err_code[64]; /* x-ms-error-code */
@@ -747,6 +755,7 @@ static int send_batch(pub_azure *az, size_t mi, store_point *pts)
     r->az = az;
     r->kind = AZ_REQ_BATCH;
     r->meter = mi;
+    r->upsert = m->have_upsert && pts[0].ts <= m->upsert_until;
     buf_init(&r->body, PUB_AZURE_BODY_MAX);
     buf_init(&r->resp, PUB_AZURE_RESPONSE_MAX);
     uint64_t tag = rnd(az);
@@ -776,13 +785,23 @@ static int send_batch(pub_azure *az, size_t mi, store_point *pts)
         row_key(pts[i].ts, rk, sizeof rk);
         size_t mark = r->body.len;
         char op[PUB_AZURE_URL_MAX + 2 * AZ_KEY_MAX];
-        int w = snprintf(
-            op, sizeof op,
-            "--%s\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n"
-            "\r\nPUT %s/%s(PartitionKey='%s',RowKey='%s') HTTP/1.1\r\nContent-Type: "
-            "application/json\r\nAccept: application/json;odata=nometadata\r\n"
-            "DataServiceVersion: 3.0\r\nContent-ID: %d\r\n\r\n",
-            cs_b, az->o.endpoint, az->o.table, pk, rk, i + 1);
+        int w;
+        if (r->upsert) /* InsertOrReplace: PUT to the entity's address */
+            w = snprintf(op, sizeof op,
+                         "--%s\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: "
+                         "binary\r\n\r\nPUT %s/%s(PartitionKey='%s',RowKey='%s') HTTP/1.1\r\n"
+                         "Content-Type: application/json\r\nAccept: "
+                         "application/json;odata=nometadata\r\nDataServiceVersion: 3.0\r\n"
+                         "Content-ID: %d\r\n\r\n",
+                         cs_b, az->o.endpoint, az->o.table, pk, rk, i + 1);
+        else /* Insert: POST to the table, the keys in the body; no entity echoed back */
+            w = snprintf(op, sizeof op,
+                         "--%s\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: "
+                         "binary\r\n\r\nPOST %s/%s HTTP/1.1\r\nContent-Type: "
+                         "application/json\r\nAccept: application/json;odata=nometadata\r\n"
+                         "Prefer: return-no-content\r\nDataServiceVersion: 3.0\r\n"
+                         "Content-ID: %d\r\n\r\n",
+                         cs_b, az->o.endpoint, az->o.table, i + 1);
         if (w < 0 || (size_t)w >= sizeof op)
             break;
         buf_str(&r->body, op);
@@ -883,6 +902,13 @@ static az_outcome by_status(long status, const char *code)
     return AZ_RETRY;
 }
 
+/* An Insert batch refused because an entity exists: the batch wrote nothing; resend it as
+ * InsertOrReplace. */
+static int already_exists(const az_req *r, long status, const char *code)
+{
+    return !r->upsert && status == 409 && strcmp(code, "EntityAlreadyExists") == 0;
+}
+
 /* Judges a $batch reply: 202 with a changeset response holding one 2xx per operation, or the
  * failing operation's status and code. */
 static az_outcome judge_batch(az_req *r, long status, char *code, size_t cap, char *why,
@@ -899,7 +925,7 @@ static az_outcome judge_batch(az_req *r, long status, char *code, size_t cap, ch
             snprintf(why, wcap, "unexpected reply (HTTP %ld, not 202)", status);
             return AZ_RETRY;
         }
-        return by_status(status, code);
+        return already_exists(r, status, code) ? AZ_EXISTS : by_status(status, code);
     }
     int ok = 0;
     const char *p = body;
@@ -910,6 +936,8 @@ static az_outcome judge_batch(az_req *r, long status, char *code, size_t cap, ch
         } else {
             error_code(p, code, cap);
             snprintf(why, wcap, "operation refused: HTTP %ld%s%s", st, code[0] ? " " : "", code);
+            if (already_exists(r, st, code))
+                return AZ_EXISTS;
             return st >= 100 ? by_status(st, code) : AZ_RETRY;
         }
         p += 9;
@@ -980,6 +1008,8 @@ static void settle(pub_azure *az, az_meter *m, uint64_t seq, az_outcome oc, cons
                 rc = outbox_ack(az->ob, m->name, sl->last_ts);
             } else if (sl->state == AZ_PARK) {
                 rc = outbox_park(az->ob, m->name, sl->last_ts, sl->reason);
+            } else if (sl->state == AZ_EXISTS) {
+                m->rewind = 1; /* not a failure: resent at once as InsertOrReplace */
             } else {
                 m->rewind = 1;
                 outbox_count_retry(az->ob, m->name);
@@ -1033,7 +1063,7 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
 
     if (oc == AZ_OK || oc == AZ_PARK)
         az->st.last_ok_ms = oc == AZ_OK ? loop_wall_ms() : az->st.last_ok_ms;
-    if (oc != AZ_OK)
+    if (oc != AZ_OK && oc != AZ_EXISTS)
         az->st.failures++;
     if (r->kind == AZ_REQ_TABLE) {
         az->table_inflight = 0;
@@ -1054,6 +1084,17 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
         } else if (oc == AZ_NO_TABLE) {
             az->table_ready = 0;
         }
+        if (oc != AZ_OK && oc != AZ_PARK) {
+            /* this batch and every one sent after it may have landed (a lost reply, a 409): they
+             * are resent from the cursor, as InsertOrReplace up to the last one handed out */
+            if (!m->have_upsert || m->upsert_until < m->sent)
+                m->upsert_until = m->sent;
+            m->have_upsert = 1;
+        }
+        if (oc == AZ_EXISTS)
+            log_debug("azure: %s: %d readings from %" PRId64 " exist already (%s); sending them "
+                      "again as InsertOrReplace",
+                      m->name, r->npoints, r->first_ts, why);
         settle(az, m, r->seq, oc, why);
     }
     switch (oc) {
@@ -1064,6 +1105,8 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
     case AZ_PARK:
         az->backoff_ms = 0;
         break;
+    case AZ_EXISTS:
+        break; /* no backoff: the resend follows at once */
     case AZ_AUTH:
         az->st.state = PUB_AUTH_FAILED;
         trouble(az, LOG_LEVEL_ERROR,

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """test_pub_azure.py: p1d's Azure Table publisher against a real Azurite on 127.0.0.1: a day of
 readings lands as one entity each with the store's values, an emulator restart and a p1d kill -9
-lose and duplicate nothing, a wrong key gives one error and no retry storm, and hostile replies
-never mark readings delivered."""
+lose and duplicate nothing, batches sent as Insert that meet existing entities (a lost reply, a
+stale entity) are resent as InsertOrReplace and land exactly once, a wrong key gives one error
+and no retry storm, and hostile replies never mark readings delivered."""
+import re
 import base64
 import email.utils
 import hashlib
@@ -226,20 +228,8 @@ FIELDS = [("import_kWh", "import_counter_kwh"), ("import_t1_kWh", "import_t1_cou
           ("current_l3_A", "current_l3_a_mean"), ("tariff", "tariff")]
 
 
-def test_day(tmp, port):
-    db = make_db(tmp, "day", 8640, 10)
-    last = DAY_START + 8639 * 10
-    d = P1d(tmp, db, azure_conf(port, "day"))
-    d.start()
-    t0 = time.time()
-    done = wait_until(lambda: cursor(db) == last, 120)
-    took = time.time() - t0
-    check("a day of 10-second readings (8640) is delivered (%.1f s)" % took, done, cursor(db))
-    ents = query(port, "day")
-    check("exactly one entity per reading", len(ents) == 8640 and
-          len({(e["PartitionKey"], e["RowKey"]) for e in ents}) == 8640, len(ents))
-    check("PartitionKey is meter + UTC day", {e["PartitionKey"] for e in ents} == {"home-20250131"},
-          {e["PartitionKey"] for e in ents})
+def compare(db, ents, count):
+    """Differences between the table's entities and the store's readings ([] when equal)."""
     ex = export(db)
     by_unix = {int(e["Unix"]): e for e in ents}
     bad = []
@@ -260,8 +250,27 @@ def test_day(tmp, port):
                 bad.append((ef, e.get(ef), xv, t))
         if len(bad) > 5:
             break
-    check("every entity's values equal the store's (%d readings compared)" % len(ex["time"]),
-          not bad and len(ex["time"]) == 8640, bad[:5])
+    if len(ex["time"]) != count:
+        bad.append(("store readings", len(ex["time"]), count))
+    return bad
+
+
+def test_day(tmp, port):
+    db = make_db(tmp, "day", 8640, 10)
+    last = DAY_START + 8639 * 10
+    d = P1d(tmp, db, azure_conf(port, "day"))
+    d.start()
+    t0 = time.time()
+    done = wait_until(lambda: cursor(db) == last, 120)
+    took = time.time() - t0
+    check("a day of 10-second readings (8640) is delivered (%.1f s)" % took, done, cursor(db))
+    ents = query(port, "day")
+    check("exactly one entity per reading", len(ents) == 8640 and
+          len({(e["PartitionKey"], e["RowKey"]) for e in ents}) == 8640, len(ents))
+    check("PartitionKey is meter + UTC day", {e["PartitionKey"] for e in ents} == {"home-20250131"},
+          {e["PartitionKey"] for e in ents})
+    bad = compare(db, ents, 8640)
+    check("every entity's values equal the store's (8640 readings compared)", not bad, bad[:5])
     # typed properties: Azurite echoes the EDM types with minimal metadata
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     path = "/%s/day(PartitionKey='home-20250131',RowKey='20250131T000000Z')" % ACCOUNT
@@ -360,6 +369,162 @@ class CountingProxy:
     def close(self):
         self.srv.shutdown()
         self.srv.server_close()
+
+
+class BatchProxy:
+    """Forwards requests to Azurite on 127.0.0.1:target and records every $batch as (verb of its
+    operations, status of its first operation's reply, Azure's error code or ""). While `drop` is
+    above zero, a batch is forwarded (it lands) but its reply is lost: the connection closes
+    without one, and `dropped` is set; with `hold_after_drop`, `hold` is set too. While `hold` is
+    set, requests wait for `release` and are then dropped unforwarded."""
+
+    def __init__(self, target):
+        self.batches, self.drop, self.dropped = [], 0, threading.Event()
+        self.hold, self.hold_after_drop, self.release = False, False, threading.Event()
+        proxy = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                if proxy.hold:
+                    proxy.release.wait(30)
+                    self.close_connection = True
+                    return
+                hdrs = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                c = http.client.HTTPConnection("127.0.0.1", target, timeout=30)
+                c.request("POST", self.path, body=body, headers=hdrs)
+                r = c.getresponse()
+                data = r.read()
+                c.close()
+                if "$batch" in self.path:
+                    verbs = set(re.findall(rb"\r\n\r\n(POST|PUT|MERGE|DELETE) ", body))
+                    st = re.search(rb"HTTP/1.1 (\d+)", data)
+                    code = re.search(rb'"code":"(\w+)"', data)
+                    proxy.batches.append((b",".join(sorted(verbs)).decode(),
+                                          int(st.group(1)) if st else r.status,
+                                          code.group(1).decode() if code else ""))
+                    if proxy.drop > 0:
+                        proxy.drop -= 1
+                        proxy.hold = proxy.hold_after_drop
+                        proxy.dropped.set()
+                        self.close_connection = True
+                        return
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.srv.daemon_threads = True
+        self.port = self.srv.server_address[1]
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def insert_entity(port, table, entity):
+    """Creates the table if needed and inserts one entity directly (no p1d)."""
+    for path, body in [("/%s/Tables" % ACCOUNT, {"TableName": table}),
+                       ("/%s/%s" % (ACCOUNT, table), entity)]:
+        h = sign("POST", path, "application/json")
+        h["Content-Type"] = "application/json"
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("POST", path, body=json.dumps(body), headers=h)
+        r = c.getresponse()
+        r.read()
+        c.close()
+        if r.status not in (201, 204, 409):
+            raise RuntimeError("insert into %s: HTTP %d" % (path, r.status))
+
+
+def test_insert_first(tmp, port):
+    """Batches go as Insert (cheaper for Azurite); one that meets an existing entity is refused
+    whole with 409 EntityAlreadyExists and resent as InsertOrReplace, a lost reply is resent as
+    InsertOrReplace: every reading lands once with the store's values."""
+    # a stale entity in the middle of the second batch: the Insert batch fails atomically
+    db = make_db(tmp, "stale", 300, 10)
+    last = DAY_START + 299 * 10
+    stale_ts = DAY_START + 150 * 10
+    insert_entity(port, "stale", {
+        "PartitionKey": "home-20250131", "RowKey": time.strftime("%Y%m%dT%H%M%SZ",
+                                                                 time.gmtime(stale_ts)),
+        "Unix": str(stale_ts), "Unix@odata.type": "Edm.Int64", "power_W": -1.5, "stale": "yes"})
+    proxy = BatchProxy(port)
+    d = P1d(tmp, db, azure_conf(proxy.port, "stale"), ["--log-level", "debug"])
+    d.start()
+    done = wait_until(lambda: cursor(db) == last, 30)
+    d.stop()
+    ents = query(port, "stale")
+    bad = compare(db, ents, 300)
+    b = proxy.batches
+    fell_back = any(v == "POST" and st == 409 and code == "EntityAlreadyExists"
+                    for v, st, code in b)
+    i409 = next((i for i, x in enumerate(b) if x[1] == 409), len(b))
+    check("an existing entity: the Insert batch gets 409 EntityAlreadyExists, then "
+          "InsertOrReplace lands it", fell_back and any(v == "PUT" and st == 204
+                                                        for v, st, _ in b[i409:]), b)
+    check("... every reading once, the stale entity replaced by the store's values",
+          done and len(ents) == 300 and not bad and not any("stale" in e for e in ents)
+          and parked(db) == 0, (done, len(ents), bad[:3], parked(db)))
+    err = d.stderr()
+    check("... not a failure: nothing logged above debug",
+          not re.search(r"p1d: (warn|error)", err) and "as InsertOrReplace" in err, err[-800:])
+    proxy.close()
+
+    # a reply lost after the batch landed, p1d killed before its retry: the restarted p1d sends
+    # the batch again as Insert, gets 409 and lands it as InsertOrReplace
+    db = make_db(tmp, "lost", 300, 10)
+    proxy = BatchProxy(port)
+    proxy.drop, proxy.hold_after_drop = 1, True  # nothing more gets through until p1d is dead
+    conf = azure_conf(proxy.port, "lost", extra=["parallel = 1", "batch = 50"])
+    d = P1d(tmp, db, conf)
+    d.start()
+    got = proxy.dropped.wait(20)
+    d.stop(signal.SIGKILL)
+    proxy.hold = False
+    proxy.release.set()
+    landed = len(query(port, "lost"))
+    check("a batch landed but its reply was lost, p1d killed: not acknowledged",
+          got and landed == 50 and cursor(db) == 0, (got, landed, cursor(db)))
+    d = P1d(tmp, db, conf)
+    d.start()
+    done = wait_until(lambda: cursor(db) == last, 30)
+    d.stop()
+    ents = query(port, "lost")
+    bad = compare(db, ents, 300)
+    b = proxy.batches
+    check("restarted: the redelivered batch gets 409, lands as InsertOrReplace, once",
+          done and len(ents) == 300 and not bad and b[1][:2] == ("POST", 409)
+          and b[2][:2] == ("PUT", 204), (done, len(ents), bad[:3], b[:4]))
+
+    # lost replies while p1d runs: the retry goes out as InsertOrReplace (libcurl itself resends
+    # once, unchanged, when a reused connection closes without a reply: that gets the 409)
+    db = make_db(tmp, "retry", 300, 10)
+    proxy.batches, proxy.drop, proxy.hold_after_drop = [], 2, False
+    proxy.dropped.clear()
+    d = P1d(tmp, db, azure_conf(proxy.port, "retry", extra=["parallel = 1", "batch = 50"]))
+    d.start()
+    done = wait_until(lambda: cursor(db) == last, 30)
+    d.stop()
+    ents = query(port, "retry")
+    bad = compare(db, ents, 300)
+    b = proxy.batches
+    check("lost replies: the retry is an InsertOrReplace and lands once, later batches Insert",
+          done and len(ents) == 300 and not bad and b[0][0] == "POST" and ("PUT", 204, "") in b
+          and b[-1][0] == "POST" and sum(st == 409 for _, st, _ in b) <= 1 and parked(db) == 0,
+          (done, len(ents), bad[:3], b))
+    proxy.close()
 
 
 def test_wrong_key(tmp, port):
@@ -488,6 +653,16 @@ class Hostile:
                 elif m == "hang":
                     time.sleep(30)
                     self.close_connection = True
+                elif m == "exists409":  # even for InsertOrReplace, which cannot conflict
+                    body = (b"--batchresponse_1\r\nContent-Type: multipart/mixed; boundary="
+                            b"changesetresponse_2\r\n\r\n--changesetresponse_2\r\nContent-Type: "
+                            b"application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+                            b"HTTP/1.1 409 Conflict\r\nContent-ID: 1\r\nContent-Type: "
+                            b"application/json;odata=minimalmetadata;charset=utf-8\r\n\r\n"
+                            b'{"odata.error":{"code":"EntityAlreadyExists","message":{"lang":'
+                            b'"en-US","value":"0:The specified entity already exists."}}}\r\n'
+                            b"--changesetresponse_2--\r\n--batchresponse_1--\r\n")
+                    self.reply(202, body, "multipart/mixed; boundary=batchresponse_1")
 
             def log_message(self, *a):
                 pass
@@ -530,6 +705,20 @@ def test_hostile(tmp):
     check("Azure's 4xx with an error code: batches parked, logged once, not retried",
           done and parked(db) == 2 and h.batches == 2 and len(lines) == 1,
           (done, parked(db), h.batches, lines))
+    # 409 EntityAlreadyExists: an Insert batch is resent once as InsertOrReplace; a server that
+    # refuses that too gets the batch parked, with no tight loop
+    db = make_db(tmp, "hostile409", 200, 10)
+    h.mode = "exists409"
+    h.batches = 0
+    d = P1d(tmp, db, azure_conf(h.port, "hostile", extra=["timeout = 2s"]))
+    d.start()
+    done = wait_until(lambda: cursor(db) == DAY_START + 199 * 10, 15)
+    time.sleep(2)
+    d.stop()
+    lines = [l for l in d.stderr().splitlines() if "EntityAlreadyExists" in l]
+    check("409 EntityAlreadyExists on every batch: each resent once, then parked, logged once",
+          done and parked(db) == 2 and h.batches == 4 and len(lines) == 1,
+          (done, parked(db), h.batches, lines))
     h.close()
 
 
@@ -553,6 +742,7 @@ def main():
                                ("wrong key", test_wrong_key, (tmp, port)),
                                ("sas", test_sas, (tmp, port)),
                                ("kill -9", test_kill9, (tmp, port)),
+                               ("insert first", test_insert_first, (tmp, port)),
                                ("hostile", test_hostile, (tmp,)),
                                ("azurite restart", test_azurite_restart, (tmp,))]:
             try:
