@@ -325,6 +325,37 @@ def test_azurite_restart(tmp):
     shutil.rmtree(loc, ignore_errors=True)
 
 
+def forward(handler, target, method, body):
+    """Sends the request `handler` received on to 127.0.0.1:target; returns (status, headers,
+    body) of the reply."""
+    hdrs = {k: v for k, v in handler.headers.items() if k.lower() != "host"}
+    c = http.client.HTTPConnection("127.0.0.1", target, timeout=30)
+    c.request(method, handler.path, body=body, headers=hdrs)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, r.getheaders(), data
+
+
+def relay_reply(handler, status, headers, data):
+    """Answers `handler` with a reply from forward()."""
+    handler.send_response(status)
+    for k, v in headers:
+        if k.lower() not in ("content-length", "transfer-encoding", "connection"):
+            handler.send_header(k, v)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
+def serve(obj, handler_class):
+    """Runs handler_class on an ephemeral 127.0.0.1 port in a thread; sets obj.srv, obj.port."""
+    obj.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    obj.srv.daemon_threads = True
+    obj.port = obj.srv.server_address[1]
+    threading.Thread(target=obj.srv.serve_forever, daemon=True).start()
+
+
 class CountingProxy:
     """Forwards HTTP requests to 127.0.0.1:target and counts them."""
 
@@ -339,18 +370,7 @@ class CountingProxy:
                 proxy.count += 1
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else None
-                hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("host",)}
-                c = http.client.HTTPConnection("127.0.0.1", target, timeout=30)
-                c.request(method, self.path, body=body, headers=hdrs)
-                r = c.getresponse()
-                data = r.read()
-                self.send_response(r.status)
-                for k, v in r.getheaders():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                relay_reply(self, *forward(self, target, method, body))
 
             def do_POST(self):
                 self.handle_one("POST")
@@ -361,10 +381,7 @@ class CountingProxy:
             def log_message(self, *a):
                 pass
 
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        serve(self, H)
 
     def close(self):
         self.srv.shutdown()
@@ -393,18 +410,13 @@ class BatchProxy:
                     proxy.release.wait(30)
                     self.close_connection = True
                     return
-                hdrs = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                c = http.client.HTTPConnection("127.0.0.1", target, timeout=30)
-                c.request("POST", self.path, body=body, headers=hdrs)
-                r = c.getresponse()
-                data = r.read()
-                c.close()
+                status, headers, data = forward(self, target, "POST", body)
                 if "$batch" in self.path:
                     verbs = set(re.findall(rb"\r\n\r\n(POST|PUT|MERGE|DELETE) ", body))
                     st = re.search(rb"HTTP/1.1 (\d+)", data)
                     code = re.search(rb'"code":"(\w+)"', data)
                     proxy.batches.append((b",".join(sorted(verbs)).decode(),
-                                          int(st.group(1)) if st else r.status,
+                                          int(st.group(1)) if st else status,
                                           code.group(1).decode() if code else ""))
                     if proxy.drop > 0:
                         proxy.drop -= 1
@@ -412,21 +424,12 @@ class BatchProxy:
                         proxy.dropped.set()
                         self.close_connection = True
                         return
-                self.send_response(r.status)
-                for k, v in r.getheaders():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                relay_reply(self, status, headers, data)
 
             def log_message(self, *a):
                 pass
 
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        serve(self, H)
 
     def close(self):
         self.srv.shutdown()
@@ -667,10 +670,7 @@ class Hostile:
             def log_message(self, *a):
                 pass
 
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.srv.daemon_threads = True
-        self.port = self.srv.server_address[1]
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        serve(self, H)
 
     def close(self):
         self.srv.shutdown()
