@@ -693,32 +693,27 @@ def test_hostile(tmp):
         check("hostile reply '%s': p1d alive, nothing marked delivered or parked" % mode,
               alive and rc == 0 and h.batches > 0 and cursor(db) == 0 and parked(db) == 0,
               (alive, rc, h.batches, cursor(db), parked(db), d.stderr()[-600:]))
+    def refused(db, mode, code, batches, what):
+        """A server refusing every batch with `code`: both batches parked after `batches`
+        requests, the refusal logged once."""
+        h.mode = mode
+        h.batches = 0
+        d = P1d(tmp, db, azure_conf(h.port, "hostile", extra=["timeout = 2s"]))
+        d.start()
+        done = wait_until(lambda: cursor(db) == DAY_START + 199 * 10, 15)
+        time.sleep(2)
+        d.stop()
+        lines = [l for l in d.stderr().splitlines() if code in l]
+        check(what, done and parked(db) == 2 and h.batches == batches and len(lines) == 1,
+              (done, parked(db), h.batches, lines))
+
     # Azure itself refusing a batch (a 4xx with its error code): logged once, parked, not retried
-    h.mode = "azure400"
-    h.batches = 0
-    d = P1d(tmp, db, azure_conf(h.port, "hostile", extra=["timeout = 2s"]))
-    d.start()
-    done = wait_until(lambda: cursor(db) == DAY_START + 199 * 10, 15)
-    time.sleep(2)
-    d.stop()
-    lines = [l for l in d.stderr().splitlines() if "InvalidInput" in l]
-    check("Azure's 4xx with an error code: batches parked, logged once, not retried",
-          done and parked(db) == 2 and h.batches == 2 and len(lines) == 1,
-          (done, parked(db), h.batches, lines))
+    refused(db, "azure400", "InvalidInput", 2,
+            "Azure's 4xx with an error code: batches parked, logged once, not retried")
     # 409 EntityAlreadyExists: an Insert batch is resent once as InsertOrReplace; a server that
     # refuses that too gets the batch parked, with no tight loop
-    db = make_db(tmp, "hostile409", 200, 10)
-    h.mode = "exists409"
-    h.batches = 0
-    d = P1d(tmp, db, azure_conf(h.port, "hostile", extra=["timeout = 2s"]))
-    d.start()
-    done = wait_until(lambda: cursor(db) == DAY_START + 199 * 10, 15)
-    time.sleep(2)
-    d.stop()
-    lines = [l for l in d.stderr().splitlines() if "EntityAlreadyExists" in l]
-    check("409 EntityAlreadyExists on every batch: each resent once, then parked, logged once",
-          done and parked(db) == 2 and h.batches == 4 and len(lines) == 1,
-          (done, parked(db), h.batches, lines))
+    refused(make_db(tmp, "hostile409", 200, 10), "exists409", "EntityAlreadyExists", 4,
+            "409 EntityAlreadyExists on every batch: each resent once, then parked, logged once")
     h.close()
 
 
