@@ -455,21 +455,28 @@ def test_insert_first(tmp, port):
     """Batches go as Insert (cheaper for Azurite); one that meets an existing entity is refused
     whole with 409 EntityAlreadyExists and resent as InsertOrReplace, a lost reply is resent as
     InsertOrReplace: every reading lands once with the store's values."""
+    last = DAY_START + 299 * 10
+
+    def drain(db, conf, table, args=None):
+        """Runs p1d until the 300 readings of db are acknowledged; returns (p1d, done, the
+        table's entities, mismatches against the store)."""
+        d = P1d(tmp, db, conf, args or ())
+        d.start()
+        done = wait_until(lambda: cursor(db) == last, 30)
+        d.stop()
+        ents = query(port, table)
+        return d, done, ents, compare(db, ents, 300)
+
     # a stale entity in the middle of the second batch: the Insert batch fails atomically
     db = make_db(tmp, "stale", 300, 10)
-    last = DAY_START + 299 * 10
     stale_ts = DAY_START + 150 * 10
     insert_entity(port, "stale", {
         "PartitionKey": "home-20250131", "RowKey": time.strftime("%Y%m%dT%H%M%SZ",
                                                                  time.gmtime(stale_ts)),
         "Unix": str(stale_ts), "Unix@odata.type": "Edm.Int64", "power_W": -1.5, "stale": "yes"})
     proxy = BatchProxy(port)
-    d = P1d(tmp, db, azure_conf(proxy.port, "stale"), ["--log-level", "debug"])
-    d.start()
-    done = wait_until(lambda: cursor(db) == last, 30)
-    d.stop()
-    ents = query(port, "stale")
-    bad = compare(db, ents, 300)
+    d, done, ents, bad = drain(db, azure_conf(proxy.port, "stale"), "stale",
+                               ["--log-level", "debug"])
     b = proxy.batches
     fell_back = any(v == "POST" and st == 409 and code == "EntityAlreadyExists"
                     for v, st, code in b)
@@ -500,12 +507,7 @@ def test_insert_first(tmp, port):
     landed = len(query(port, "lost"))
     check("a batch landed but its reply was lost, p1d killed: not acknowledged",
           got and landed == 50 and cursor(db) == 0, (got, landed, cursor(db)))
-    d = P1d(tmp, db, conf)
-    d.start()
-    done = wait_until(lambda: cursor(db) == last, 30)
-    d.stop()
-    ents = query(port, "lost")
-    bad = compare(db, ents, 300)
+    d, done, ents, bad = drain(db, conf, "lost")
     b = proxy.batches
     check("restarted: the redelivered batch gets 409, lands as InsertOrReplace, once",
           done and len(ents) == 300 and not bad and b[1][:2] == ("POST", 409)
@@ -516,12 +518,8 @@ def test_insert_first(tmp, port):
     db = make_db(tmp, "retry", 300, 10)
     proxy.batches, proxy.drop, proxy.hold_after_drop = [], 2, False
     proxy.dropped.clear()
-    d = P1d(tmp, db, azure_conf(proxy.port, "retry", extra=["parallel = 1", "batch = 50"]))
-    d.start()
-    done = wait_until(lambda: cursor(db) == last, 30)
-    d.stop()
-    ents = query(port, "retry")
-    bad = compare(db, ents, 300)
+    d, done, ents, bad = drain(db, azure_conf(proxy.port, "retry",
+                                              extra=["parallel = 1", "batch = 50"]), "retry")
     b = proxy.batches
     check("lost replies: the retry is an InsertOrReplace and lands once, later batches Insert",
           done and len(ents) == 300 and not bad and b[0][0] == "POST" and ("PUT", 204, "") in b
