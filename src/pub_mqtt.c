@@ -191,10 +191,10 @@ static void conn_down(pub_mqtt *p, int rc)
     p->st.failures++;
     for (size_t i = 0; i < p->npm; i++) {
         pm_meter *pm = p->pm[i];
-        outbox_lag lag;
-        /* a meter with points the broker does not have yet: this attempt failed for it too */
-        if (p->ob && (pm->inflight > 0 || (outbox_lag_get(p->ob, pm->m->name, &lag) == 0 &&
-                                           lag.readings > 0)))
+        store_point next;
+        /* a meter with points the broker does not have yet (one past the cursor is enough to
+         * know): this attempt failed for it too */
+        if (p->ob && (pm->inflight > 0 || outbox_fetch(p->ob, pm->m->name, &next, 1) > 0))
             outbox_count_retry(p->ob, pm->m->name);
         pm->inflight = 0;
     }
