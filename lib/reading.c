@@ -18,6 +18,18 @@ enum {
     SEEN_BE_DEMAND = 1u << 7,  /* 1-0:1.4.0, 1-0:1.6.0, BE-layout 0-0:98.1.0 */
 };
 
+/* Bits of r->dirty: the large, rarely sent parts of a reading that a telegram wrote. Only
+ * p1_reading_add() and p1_reading_end() write them, and only where they set these bits, so that
+ * p1_reading_begin() clears them only when needed instead of all ~4 KiB every telegram. */
+enum {
+    DIRTY_FAILURES = 1u << 0, /* failures[] */
+    DIRTY_DEMAND = 1u << 1,   /* demand_months[] */
+    DIRTY_TEXT = 1u << 2,     /* text[] */
+    DIRTY_MBUS = 1u << 3,     /* mbus[n] is DIRTY_MBUS << n */
+};
+#define DIRTY_MBUS_ALL (((1u << P1_MBUS_MAX) - 1) * DIRTY_MBUS)
+#define READING_CLEARED 0x70317231u /* r->cleared of a reading set up by p1_reading_init() */
+
 /* Rank of the objects that may carry the meter's equipment id; a higher rank wins. */
 static int reading_id_rank(const p1_obis *o)
 {
@@ -37,9 +49,17 @@ static int reading_id_rank(const p1_obis *o)
     }
 }
 
-/* Everything that is not zero in a cleared reading. The quantities from import[] to
- * current_neutral are one run of p1_micro (a static assert below keeps it so) and are set in one
- * loop the compiler turns into wide stores. */
+/* The fields of one M-Bus channel that are not zero when cleared. */
+static void reading_mbus_absent(p1_mbus *m)
+{
+    m->type = -1;
+    m->value = P1_ABSENT;
+    m->valve = -1;
+}
+
+/* Everything outside the large arrays that is not zero in a cleared reading. The quantities from
+ * import[] to current_neutral are one run of p1_micro (a static assert below keeps it so) and
+ * are set in one loop the compiler turns into wide stores. */
 static void reading_absent(p1_reading *r)
 {
     enum {
@@ -66,22 +86,44 @@ static void reading_absent(p1_reading *r)
     r->demand_current = r->demand_peak = P1_ABSENT;
     r->breaker = -1;
     r->limiter = r->fuse_limit = r->fuse_limit_export = P1_ABSENT;
-    for (int i = 0; i < P1_MBUS_MAX; i++) {
-        r->mbus[i].type = -1;
-        r->mbus[i].value = P1_ABSENT;
-        r->mbus[i].valve = -1;
-    }
+    r->cleared = READING_CLEARED;
 }
+_Static_assert(offsetof(p1_reading, cleared) < offsetof(p1_reading, failures) &&
+                   offsetof(p1_reading, failures) < offsetof(p1_reading, demand_months) &&
+                   offsetof(p1_reading, demand_months) < offsetof(p1_reading, text) &&
+                   offsetof(p1_reading, text) < offsetof(p1_reading, mbus),
+               "p1_reading: the large arrays must come last, after every small field");
 
 void p1_reading_init(p1_reading *r)
 {
     memset(r, 0, sizeof *r);
+    for (int i = 0; i < P1_MBUS_MAX; i++)
+        reading_mbus_absent(&r->mbus[i]);
     reading_absent(r);
 }
 
 void p1_reading_begin(p1_reading *r, const p1_telegram *t)
 {
-    p1_reading_init(r);
+    if (r->cleared != READING_CLEARED) {
+        p1_reading_init(r);
+    } else {
+        /* the fields before the large arrays, then the arrays the last telegram wrote */
+        uint32_t dirty = r->dirty;
+        memset(r, 0, offsetof(p1_reading, failures));
+        if (dirty & DIRTY_FAILURES)
+            memset(r->failures, 0, sizeof r->failures);
+        if (dirty & DIRTY_DEMAND)
+            memset(r->demand_months, 0, sizeof r->demand_months);
+        if (dirty & DIRTY_TEXT)
+            memset(r->text, 0, sizeof r->text);
+        for (int i = 0; i < P1_MBUS_MAX; i++) {
+            if (dirty & (DIRTY_MBUS << i)) {
+                memset(&r->mbus[i], 0, sizeof r->mbus[i]);
+                reading_mbus_absent(&r->mbus[i]);
+            }
+        }
+        reading_absent(r);
+    }
     if (t && t->header) {
         size_t n = t->header_len < P1_HEADER_MAX ? t->header_len : P1_HEADER_MAX;
         memcpy(r->header, t->header, n);
@@ -299,6 +341,7 @@ static void reading_breaker(p1_reading *r, const p1_value *v)
 static void reading_failures(p1_reading *r, const p1_object *o)
 {
     unsigned n = o->nvalues, i = 1;
+    r->dirty |= DIRTY_FAILURES;
     r->nfailures = 0;
     r->failure_log_count = -1;
     if (n == 0)
@@ -353,6 +396,7 @@ static int reading_history(p1_reading *r, const p1_object *o)
         return 0;
     while (i < n && (o->values[i].flags & P1_V_OBIS))
         i++;
+    r->dirty |= DIRTY_DEMAND;
     r->ndemand_months = 0;
     for (; i + 2 < n && r->ndemand_months < P1_DEMAND_MONTHS_MAX; i += 3) {
         p1_demand_month *m = &r->demand_months[r->ndemand_months++];
@@ -581,6 +625,7 @@ void p1_reading_add(p1_reading *r, const p1_object *o)
     const p1_value *v = &o->values[0];
 
     if (ob->a == 0 && ob->b >= 1 && ob->b <= P1_MBUS_MAX) {
+        r->dirty |= DIRTY_MBUS << (ob->b - 1);
         if (!reading_mbus(&r->mbus[ob->b - 1], o))
             r->nunknown++;
         return;
@@ -724,6 +769,7 @@ void p1_reading_add(p1_reading *r, const p1_object *o)
             reading_unit(r->limiter_unit, sizeof r->limiter_unit, v->unit, v->unit_len);
         break;
     case P1_OBIS(0, 0, 96, 13, 0):
+        r->dirty |= DIRTY_TEXT;
         reading_text_all(r->text, sizeof r->text, o);
         break;
     case P1_OBIS(0, 0, 96, 13, 1):
@@ -843,6 +889,7 @@ void p1_reading_end(p1_reading *r, const p1_telegram *t)
          * summer time is in force elsewhere. Mark the fields P1_DST_STANDARD so that
          * p1_time_to_unix() gives the right instant. */
         r->time.dst = P1_DST_STANDARD;
+        r->dirty |= DIRTY_MBUS_ALL;
         for (int i = 0; i < P1_MBUS_MAX; i++)
             r->mbus[i].time.dst = P1_DST_STANDARD;
     }

@@ -144,13 +144,11 @@ typedef struct p1_reading {
     int64_t long_power_failures;     /* 0-0:96.7.9; -1 absent */
     uint8_t nfailures;
     int64_t failure_log_count;       /* count announced by 99.97.0 (may exceed entries); -1 */
-    p1_failure failures[P1_FAILURES_MAX];
 
     p1_micro demand_current;         /* BE 1-0:1.4.0 kW: current quarter-hour average */
     p1_micro demand_peak;            /* BE 1-0:1.6.0 kW: this month's peak */
     p1_time demand_peak_time;
     uint8_t ndemand_months;
-    p1_demand_month demand_months[P1_DEMAND_MONTHS_MAX]; /* BE 0-0:98.1.0 */
 
     int16_t breaker;                 /* 0-0:96.3.10: 0 off, 1 on, 2 ready; -1 absent */
     p1_micro limiter;                /* 0-0:17.0.0 in limiter_unit */
@@ -158,19 +156,28 @@ typedef struct p1_reading {
     p1_micro fuse_limit;             /* BE 1-0:31.4.0 A */
     p1_micro fuse_limit_export;      /* LU 1-1:31.4.0 second value, A (signed) */
 
-    char text[P1_TEXT_MAX + 1];      /* 0-0:96.13.0, decoded */
     char text_code[P1_SHORT_MAX * 2];/* 0-0:96.13.1, decoded */
-
-    p1_mbus mbus[P1_MBUS_MAX];       /* [n-1] = channel n */
 
     uint32_t nobjects;               /* objects seen */
     uint32_t nunknown;               /* objects not mapped to a field above */
     uint32_t seen;                   /* private to reading.c: objects that decide the profile */
+    uint32_t dirty;                  /* private: large parts written since the last clear */
+    uint32_t cleared;                /* private: marks a reading p1_reading_init() has set up */
+
+    /* The large arrays come last: p1_reading_begin() clears them only when written. */
+    p1_failure failures[P1_FAILURES_MAX];                 /* nfailures entries */
+    p1_demand_month demand_months[P1_DEMAND_MONTHS_MAX]; /* BE 0-0:98.1.0, ndemand_months */
+    char text[P1_TEXT_MAX + 1];      /* 0-0:96.13.0, decoded */
+    p1_mbus mbus[P1_MBUS_MAX];       /* [n-1] = channel n */
 } p1_reading;
 
 /* Clears r: every quantity P1_ABSENT, every count -1, strings empty. */
 void p1_reading_init(p1_reading *r);
-/* Clears r (as p1_reading_init) and copies the header of t into it; call from on_begin. */
+/* Clears r (as p1_reading_init) and copies the header of t into it; call from on_begin. A reading
+ * that went through p1_reading_init() or an earlier p1_reading_begin() is cleared cheaply: the
+ * large arrays (text, failure log, demand history, M-Bus channels) only when the last telegram
+ * wrote them. Any other memory (zeroed, uninitialised) is cleared whole. Fields written by hand
+ * between telegrams need p1_reading_init(). */
 void p1_reading_begin(p1_reading *r, const p1_telegram *t);
 /* Folds one object into r; call from on_object. Unknown objects only count in r->nunknown. */
 void p1_reading_add(p1_reading *r, const p1_object *o);

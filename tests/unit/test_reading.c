@@ -1414,6 +1414,26 @@ static void test_telegrams_after_others(void)
     }
 }
 
+/* p1_reading_begin() clears only what the last telegram wrote, but only in a reading it knows:
+ * zeroed or uninitialised memory must come out as from a fresh p1_reading_init(). */
+static void test_begin_any_memory(void)
+{
+    static p1_reading fresh;
+    static const char *const texts[] = {NL50, BE, GAS_CH2, SE};
+    static const int fill[] = {0x00, 0xA5, 0xFF};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        p1_reading_init(&fresh);
+        decode_parser(&fresh, texts[i], 4096);
+        for (size_t k = 0; k < sizeof fill / sizeof fill[0]; k++) {
+            memset(&R, fill[k], sizeof R);
+            decode_parser(&R, texts[i], 4096);
+            if (memcmp(&fresh, &R, sizeof R) != 0)
+                fprintf(stderr, "case %zu on memory filled with 0x%02X differs\n", i, fill[k]);
+            CHECK(memcmp(&fresh, &R, sizeof R) == 0);
+        }
+    }
+}
+
 static void test_telegrams(void)
 {
     decode(&R, NL50);
@@ -1585,6 +1605,7 @@ int main(void)
     RUN(test_telegrams);
     RUN(test_telegrams_parser);
     RUN(test_telegrams_after_others);
+    RUN(test_begin_any_memory);
     RUN(test_profiles);
     RUN(test_sweden_time);
     RUN(test_garbage);
