@@ -695,6 +695,8 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
                 v->unit_code = P1_UNIT_NONE;
                 v->decimals = 0;
                 v->number = 0;
+                v->time = no_time;
+                memset(&v->obis_ref, 0, sizeof v->obis_ref);
                 v->flags = (v->raw_len & 1) ? 0 : P1_V_HEX;
                 goto fast_done;
             }
@@ -704,13 +706,15 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
             v->raw = (const char *)tb + vs;
             v->decimals = (int8_t)nfrac;
             v->number = neg ? -(int64_t)m : (int64_t)m;
-            /* time and obis_ref are left alone unless a flag says they are set (see p1.h) */
+            /* every field is set, as make_value() does, so that a remembered line (line_redo())
+             * gives back the very same value */
+            v->time = no_time;
+            memset(&v->obis_ref, 0, sizeof v->obis_ref);
             if (*q == ')' && q[1] != ')') {
                 unsigned fl = P1_V_NUMBER;
 
                 if (!neg && !dot) {
                     if (nint == 12) {
-                        v->time = no_time;
                         if (time_parse(tb + vs, &v->time))
                             fl |= P1_V_TIME;
                     }
@@ -740,7 +744,6 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
                 goto fast_done;
             } else if (nint == 12 && !neg && !dot && ((*q | 0x20) == 's' || (*q | 0x20) == 'w') &&
                        q[1] == ')' && q[2] != ')') {
-                v->time = no_time;
                 time_parse(tb + vs, &v->time);
                 v->time.dst = (*q | 0x20) == 's' ? 1 : 0;
                 v->number = 0;
@@ -892,41 +895,107 @@ static inline uint64_t digits_known(const uint8_t *s, unsigned n)
     return digits8(s, n - 8) * 100000000ULL + digits8(s + n - 8, 8);
 }
 
-/* Meters send the same lines every time and only the digits change. A line holding one plain
- * number ("1-0:1.8.1(012345.678*kWh)", "0-0:96.7.21(00004)") is remembered whole by object
- * index; when the line at that index in the next telegram has the same bytes everywhere except
- * at the digit positions, which hold digits again, line_parse() would decide exactly as before
- * (every decision it takes depends only on those bytes and on which of them are digits), so the
- * object is built from the remembered shape and the new digits, without finding the line end or
- * scanning the value. Only the digits of a 12-digit run without '.' are not enough (a time), so
- * such lines are not remembered. */
+/* How a remembered value is redone from the digits of the new line (p1_line_seen.kind). */
+enum {
+    K_FIXED,   /* no digit of it may change: the value as parsed, moved to the new line */
+    K_SHORT,   /* digits[.digits], 1..8 before and 0..8 after the '.': the new number */
+    K_LONG,    /* digits[.digits], at most 16 in all: the new number */
+    K_TIME,    /* YYMMDDhhmmss and a fixed S/W: the time fields from the new digits */
+    K_TIMENUM, /* 12 digits alone: a number, and a time when the digits make one */
+    K_NEG = 0x80, /* with K_SHORT and K_LONG: a '-' before the digits */
+};
+
+/* Meters send the same lines every time and only the digits change. A short line (through its
+ * LF at most P1_LINE_SEEN_MAX bytes, at most P1_LINE_VALUES values) is remembered by object
+ * index: its bytes, which of them are the digits of a number or a time, and its values as
+ * parsed. When the line at that index in the next telegram has the same bytes everywhere except
+ * at the digit positions, which hold digits again, line_parse() would take exactly the same
+ * decisions (each depends only on those bytes and on which of them are digits), so the object
+ * is built from the remembered values and the new digits (line_redo()) without finding the line
+ * end, the parentheses or the OBIS code. A byte matches when (byte ^ text) <= limit: limit 0
+ * asks for the same byte, 9 with text '0' for a digit, 255 for anything (past the line). The
+ * caller makes sure that t->need input bytes are there: every block compared, and the eight
+ * bytes line_redo() loads at the last digits. */
 static inline int line_match(const p1_line_seen *t, const uint8_t *x)
 {
 #if PARSER_SSE2
-    const __m128i lo = _mm_set1_epi8('0' - 1), hi = _mm_set1_epi8('9' + 1);
     __m128i bad = _mm_setzero_si128();
 
-    for (int k = 0; k < 2; k++) {
+    for (unsigned k = 0; k < t->blocks; k++) {
         __m128i w = _mm_loadu_si128((const __m128i *)(const void *)(x + 16 * k));
-        __m128i text = _mm_loadu_si128((const __m128i *)(const void *)&t->text[2 * k]);
-        __m128i fixed = _mm_loadu_si128((const __m128i *)(const void *)&t->fixed[2 * k]);
-        __m128i digit = _mm_loadu_si128((const __m128i *)(const void *)&t->digit[2 * k]);
-        __m128i isd = _mm_and_si128(_mm_cmpgt_epi8(w, lo), _mm_cmplt_epi8(w, hi));
+        __m128i text = _mm_loadu_si128((const __m128i *)(const void *)(t->text + 16 * k));
+        __m128i limit = _mm_loadu_si128((const __m128i *)(const void *)(t->limit + 16 * k));
 
-        bad = _mm_or_si128(bad, _mm_and_si128(_mm_xor_si128(w, text), fixed));
-        bad = _mm_or_si128(bad, _mm_andnot_si128(isd, digit));
+        bad = _mm_or_si128(bad, _mm_subs_epu8(_mm_xor_si128(w, text), limit));
     }
     return _mm_movemask_epi8(_mm_cmpeq_epi8(bad, _mm_setzero_si128())) == 0xFFFF;
 #else
-    uint64_t bad = 0;
-
-    for (int k = 0; k < 4; k++) {
-        uint64_t w = swar_load(x + 8 * k);
-
-        bad |= ((w ^ t->text[k]) & t->fixed[k]) | (t->digit[k] & ~swar_range(w, '0', '9'));
-    }
-    return bad == 0;
+    for (unsigned k = 0; k < t->len; k++)
+        if ((uint8_t)(x[k] ^ t->text[k]) > t->limit[k])
+            return 0;
+    return 1;
 #endif
+}
+
+/* The value of the 8 - sh / 8 (1..8) decimal digits at s: digits8() with the shift known. */
+static inline uint64_t digits8_at(const uint8_t *s, unsigned sh)
+{
+    uint64_t x = (swar_load(s) & SWAR_ONES * 0x0F) << sh;
+
+    x = (x * (10 * 256 + 1)) >> 8;
+    x = ((x & 0x00FF00FF00FF00FFULL) * (100 * 65536 + 1)) >> 16;
+    return ((x & 0x0000FFFF0000FFFFULL) * (10000 * 4294967296ULL + 1)) >> 32;
+}
+
+/* The number of a K_SHORT value whose first digit is at d. */
+static inline uint64_t short_number(const p1_line_seen *t, unsigned k, const uint8_t *d)
+{
+    uint64_t m = digits8_at(d, 8 * (8u - t->nint[k]));
+
+    if (t->nfrac[k])
+        m = m * swar_pow10[t->nfrac[k]] + digits8_at(d + t->nint[k] + 1, 8 * (8u - t->nfrac[k]));
+    return m;
+}
+
+/* The values of remembered line t for the line whose bytes are at x (digits are read there),
+ * which lies at tl in the telegram buffer and at stream offset off; into v[0..t->nvalues). */
+static void line_redo(const p1_line_seen *t, const uint8_t *x, const uint8_t *tl, uint64_t off,
+                      p1_value *v)
+{
+    unsigned k = 0;
+
+    do {
+        const uint8_t *d = x + t->dig[k];
+        unsigned kind = t->kind[k], nint = t->nint[k], nfrac = t->nfrac[k];
+        uint64_t m;
+
+        *v = t->values[k];
+        v->raw = (const char *)tl + t->raw[k];
+        if (t->unit[k])
+            v->unit = (const char *)tl + t->unit[k];
+        v->offset = off + t->open[k];
+        switch (kind & ~K_NEG) {
+        case K_SHORT:
+            m = short_number(t, k, d);
+            v->number = kind & K_NEG ? -(int64_t)m : (int64_t)m;
+            break;
+        case K_LONG:
+            m = digits_known(d, nint);
+            if (nfrac)
+                m = m * swar_pow10[nfrac] + digits_known(d + nint + 1, nfrac);
+            v->number = kind & K_NEG ? -(int64_t)m : (int64_t)m;
+            break;
+        case K_TIME:
+            time_parse(d, &v->time);
+            break;
+        case K_TIMENUM:
+            v->number = (int64_t)digits_known(d, 12);
+            v->flags = (uint8_t)(P1_V_NUMBER | P1_V_HEX |
+                                 (time_parse(d, &v->time) ? P1_V_TIME : 0));
+            break;
+        }
+        v++;
+    } while (++k < t->nvalues);
 }
 
 static inline void deliver(p1_parser *p);
@@ -951,10 +1020,10 @@ static inline const uint8_t *copy_ahead(const p1_parser *p, uint8_t *tb, size_t 
 }
 
 /* Takes consecutive lines that match their remembered shape (line_match()), starting at input x
- * with the telegram buffer at p->len: builds each object from the shape and the new digits and
- * delivers the one before, as line_parse() would. The parser's counters stay in registers until
- * the run ends (a callback cannot see the parser). Returns the input after the last line taken;
- * *ahead_io as in text_feed(). */
+ * with the telegram buffer at p->len: builds each object with line_redo() and delivers the one
+ * before, as line_parse() would. The parser's counters stay in registers until the run ends (a
+ * callback cannot see the parser). Returns the input after the last line taken; *ahead_io as in
+ * text_feed(). */
 static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t *x,
                                        const uint8_t *end, const uint8_t **ahead_io)
 {
@@ -964,13 +1033,12 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
     const uint32_t limit = p->limit;
     const uint64_t base = p->base;
     p1_object *o = &p->obj;
-    p1_value *v = &o->values[0];
 
-    while (end - x >= P1_LINE_SEEN_MAX) {
+    for (;;) {
         const p1_line_seen *t = &p->lines[(nobj + !!(flags & F_PENDING)) % P1_OBIS_CACHE];
         uint32_t n = t->len;
 
-        if (n == 0 || !line_match(t, x) || len + n > limit)
+        if (n == 0 || (size_t)(end - x) < t->need || !line_match(t, x) || len + n > limit)
             break;
         if (x + n > ahead)
             ahead = copy_ahead(p, tb, len, x, n, ahead, end);
@@ -981,32 +1049,26 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
             if (p->cb.on_object)
                 p->cb.on_object(p->user, o);
         }
-        {
-            /* the digits are read from the input, which the loads of line_match() brought in */
-            unsigned open = t->open, nint = t->nint, nfrac = t->nfrac;
-            unsigned rn = nint + t->dot + nfrac;
-            const uint8_t *d = x + open + 1;
-            uint64_t m = digits_known(d, nint);
-            const char *raw = (const char *)tb + len + open + 1;
+        o->obis = t->obis;
+        o->nvalues = t->nvalues;
+        o->offset = base + len;
+        if (t->kind[0] == K_SHORT && t->nvalues == 1) {
+            /* most lines: one plain number, done here */
+            p1_value *v = o->values;
+            uint64_t m = short_number(t, 0, x + t->dig[0]);
 
-            if (nfrac)
-                m = m * swar_pow10[nfrac] + digits_known(d + nint + 1, nfrac);
-            o->obis = t->obis;
-            o->nvalues = 1;
-            o->offset = base + len;
-            v->offset = base + len + open;
-            v->raw = raw;
-            v->raw_len = (uint16_t)rn;
-            v->unit = t->unit_len ? raw + rn + 1 : NULL;
-            v->unit_len = t->unit_len;
-            v->unit_code = t->unit_code;
-            v->flags = t->flags;
-            v->decimals = (int8_t)nfrac;
+            *v = t->values[0];
+            v->raw = (const char *)tb + len + t->raw[0];
+            if (t->unit[0])
+                v->unit = (const char *)tb + len + t->unit[0];
+            v->offset = base + len + t->open[0];
             v->number = (int64_t)m;
-            obj_start = len;
-            obj_end = len + t->close + 1;
-            flags |= F_PENDING | (t->modern ? F_MODERN : 0);
+        } else {
+            line_redo(t, x, tb + len, base + len, o->values);
         }
+        obj_start = len;
+        obj_end = len + t->end;
+        flags |= F_PENDING | (t->modern ? F_MODERN : 0);
         ls = len;
         len += n;
         x += n;
@@ -1025,78 +1087,104 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
 
 static inline int obis_modern(const p1_obis *ob);
 
+/* The fields of a value that p1.h defines for its flags are equal. */
+static int value_same(const p1_value *a, const p1_value *b)
+{
+    if (a->raw != b->raw || a->unit != b->unit || a->raw_len != b->raw_len ||
+        a->unit_len != b->unit_len || a->flags != b->flags || a->decimals != b->decimals ||
+        a->unit_code != b->unit_code || a->number != b->number || a->offset != b->offset)
+        return 0;
+    if ((a->flags & P1_V_TIME) &&
+        (a->time.year != b->time.year || a->time.month != b->time.month ||
+         a->time.day != b->time.day || a->time.hour != b->time.hour ||
+         a->time.minute != b->time.minute || a->time.second != b->time.second ||
+         a->time.dst != b->time.dst || a->time.valid != b->time.valid))
+        return 0;
+    return !(a->flags & P1_V_OBIS) || memcmp(&a->obis_ref, &b->obis_ref, sizeof a->obis_ref) == 0;
+}
+
+/* Marks the n digits at line index at as digit positions of t. */
+static void line_digits(p1_line_seen *t, size_t at, size_t n)
+{
+    memset(t->text + at, '0', n);
+    memset(t->limit + at, 9, n);
+}
+
 /* After line_parse() took tb[ls..ls+n) (n: through the LF) as a new object: remembers the line
- * for line_match() when it is one plain number as described there, else forgets the index. */
+ * for line_match() when it is short enough and every value is of a kind line_redo() can redo,
+ * else forgets the index. As a check of all of this, redoing the line just parsed must give back
+ * every value line_parse() built. */
 static void line_remember(p1_parser *p, const uint8_t *tb, size_t ls, size_t n)
 {
     p1_line_seen *t = &p->lines[p->nobjects % P1_OBIS_CACHE];
     const p1_object *o = &p->obj;
-    const p1_value *v = &o->values[0];
-    const uint8_t *r = tb + ls, *raw;
-    size_t open, close, k, nint = 0, nfrac = 0, rl, ul = 0, dot;
-    unsigned want;
+    const uint8_t *r = tb + ls;
+    p1_value redo[P1_LINE_VALUES];
+    size_t k, i, need = 0;
 
     t->len = 0;
-    if (n > P1_LINE_SEEN_MAX || o->nvalues != 1 || p->obj_start != ls ||
-        (v->flags & ~(P1_V_UNIT | P1_V_HEX)) != P1_V_NUMBER)
+    if (n > P1_LINE_SEEN_MAX || o->nvalues == 0 || o->nvalues > P1_LINE_VALUES ||
+        p->obj_start != ls || p->obj_end - ls > n)
         return;
-    open = (size_t)(v->offset - p->base) - ls;
-    raw = r + open + 1;
-    rl = v->raw_len;
-    if (open >= n || r[open] != '(' || (const uint8_t *)v->raw != raw)
-        return;
-    while (nint < rl && (cls[raw[nint]] & C_DIGIT))
-        nint++;
-    dot = nint < rl && raw[nint] == '.';
-    while (nint + dot + nfrac < rl && (cls[raw[nint + dot + nfrac]] & C_DIGIT))
-        nfrac++;
-    if (nint + dot + nfrac != rl || nint + nfrac == 0 || nint + nfrac > 16 || (!dot && nint == 12))
-        return;
-    close = open + 1 + rl;
-    if (v->flags & P1_V_UNIT) {
-        ul = v->unit_len;
-        if (r[close] != '*' || (const uint8_t *)v->unit != r + close + 1 || ul == 0 ||
-            ul > UNIT_MAX)
-            return;
-        for (k = 0; k < ul; k++)
-            if (!(cls[r[close + 1 + k]] & C_UNIT))
-                return;
-        close += 1 + ul;
-    } else if (v->unit) {
-        return;
-    }
-    want = P1_V_NUMBER | (ul ? P1_V_UNIT : 0) | (!dot && !ul && !(nint & 1) ? P1_V_HEX : 0);
-    if (close >= n || r[close] != ')' || p->obj_end != ls + close + 1 || v->flags != want ||
-        v->decimals != (int8_t)nfrac || r[n - 1] != '\n')
-        return;
-    for (k = close + 1; k < n - 1; k++)
-        if (r[k] != '\r')
-            return;
-    memset(t->text, 0, sizeof t->text);
-    memset(t->fixed, 0, sizeof t->fixed);
-    memset(t->digit, 0, sizeof t->digit);
-    for (k = 0; k < n; k++) {
-        int digit = (k > open && k <= open + nint) ||
-                    (nfrac && k > open + nint + dot && k <= open + nint + dot + nfrac);
-        unsigned sh = 8 * (unsigned)(k & 7);
+    memcpy(t->text, r, n);
+    memset(t->text + n, 0, sizeof t->text - n);
+    memset(t->limit, 0, n);
+    memset(t->limit + n, 0xFF, sizeof t->limit - n);
+    for (k = 0; k < o->nvalues; k++) {
+        const p1_value *v = &o->values[k];
+        const uint8_t *s = (const uint8_t *)v->raw, *u = (const uint8_t *)v->unit;
+        size_t rl = v->raw_len, neg, nint = 0, dot, nfrac = 0;
+        unsigned fl = v->flags;
+        uint8_t kind = K_FIXED;
 
-        if (digit) {
-            t->digit[k >> 3] |= 0x80ULL << sh;
-        } else {
-            t->text[k >> 3] |= (uint64_t)r[k] << sh;
-            t->fixed[k >> 3] |= 0xFFULL << sh;
+        /* values joined in the scratch area lie outside the line */
+        if (v->offset < p->base + ls || v->offset - p->base - ls >= n || s < r ||
+            s + rl > r + n || (u && (u <= r || u + v->unit_len > r + n)))
+            return;
+        neg = rl > 0 && s[0] == '-';
+        while (neg + nint < rl && (cls[s[neg + nint]] & C_DIGIT))
+            nint++;
+        dot = neg + nint < rl && s[neg + nint] == '.';
+        while (neg + nint + dot + nfrac < rl && (cls[s[neg + nint + dot + nfrac]] & C_DIGIT))
+            nfrac++;
+        if (fl == P1_V_TIME && !neg && !dot && nint == 12 && rl == 13) {
+            kind = K_TIME;
+        } else if ((fl & ~(P1_V_UNIT | P1_V_HEX | P1_V_TIME)) == P1_V_NUMBER &&
+                   neg + nint + dot + nfrac == rl && nint + nfrac >= 1 && nint + nfrac <= 16) {
+            if (!neg && !dot && nint == 12 && !u)
+                kind = K_TIMENUM;
+            else if (!(fl & P1_V_TIME))
+                kind = (uint8_t)((nint >= 1 && nint <= 8 && nfrac <= 8 ? K_SHORT : K_LONG) |
+                                 (neg ? K_NEG : 0));
         }
+        if (kind != K_FIXED) {
+            line_digits(t, (size_t)(s - r) + neg, nint);
+            line_digits(t, (size_t)(s - r) + neg + nint + dot, nfrac);
+            /* line_redo() loads eight bytes at the first digit and at the first after the '.' */
+            if ((size_t)(s - r) + neg + nint + 1 + 8 > need)
+                need = (size_t)(s - r) + neg + nint + 1 + 8;
+        }
+        t->values[k] = *v;
+        t->values[k].raw = NULL; /* the parser holds no pointers into itself */
+        t->values[k].unit = NULL;
+        t->kind[k] = kind;
+        t->open[k] = (uint8_t)(v->offset - p->base - ls);
+        t->raw[k] = (uint8_t)(s - r);
+        t->unit[k] = (uint8_t)(u ? u - r : 0);
+        t->dig[k] = (uint8_t)(s - r + neg);
+        t->nint[k] = (uint8_t)nint;
+        t->nfrac[k] = (uint8_t)nfrac;
     }
     t->obis = o->obis;
-    t->open = (uint8_t)open;
-    t->close = (uint8_t)close;
+    t->nvalues = (uint8_t)o->nvalues;
+    t->end = (uint8_t)(p->obj_end - ls);
     t->modern = (uint8_t)obis_modern(&o->obis);
-    t->nint = (uint8_t)nint;
-    t->dot = (uint8_t)dot;
-    t->nfrac = (uint8_t)nfrac;
-    t->unit_len = (uint8_t)ul;
-    t->unit_code = v->unit_code;
-    t->flags = v->flags;
+    t->blocks = (uint8_t)((n + 15) / 16);
+    t->need = (uint8_t)(need > 16u * t->blocks ? need : 16u * t->blocks);
+    line_redo(t, r, r, p->base + ls, redo);
+    for (i = 0; i < o->nvalues; i++)
+        if (!value_same(&redo[i], &o->values[i]))
+            return;
     t->len = (uint8_t)n;
 }
 
@@ -1253,7 +1341,16 @@ static void header_done(p1_parser *p, run *r)
                 1);
         return;
     }
-    for (k = 1; k < ce; k++)
+    for (k = 1; ce - k >= 8; k += 8) {
+        /* eight bytes at a time: none is NUL, CR, DEL or above */
+        uint64_t x = swar_load(tb + k), x7 = x & ~SWAR_HIGH;
+        uint64_t ok = (x7 + SWAR_ONES * 0x7F) & ((x7 ^ SWAR_ONES * '\r') + SWAR_ONES * 0x7F) &
+                      ~(x7 + SWAR_ONES) & ~x & SWAR_HIGH;
+
+        if (ok != SWAR_HIGH)
+            break;
+    }
+    for (; k < ce; k++)
         if (tb[k] == 0 || tb[k] == '\r' || tb[k] >= 0x7F) {
             tel_end(p, r, P1_ERR_BAD_HEADER, p->base + k, 1);
             return;
@@ -1334,6 +1431,22 @@ static void text_noend(p1_parser *p, run *r, uint64_t off)
 static const uint8_t *end_feed(p1_parser *p, run *r, const uint8_t *s, const uint8_t *end)
 {
     uint8_t *tb = tbuf(p);
+
+    if (end - s >= 6 && p->crc_digits == 0 && !(p->flags & (F_END_CR | F_END_NUL)) &&
+        p->len + 6 <= p->limit && s[4] == '\r' && s[5] == '\n') {
+        /* The usual "XXXX\r\n" at once, as the loop below would take it byte by byte. */
+        int h0 = hexval(s[0]), h1 = hexval(s[1]), h2 = hexval(s[2]), h3 = hexval(s[3]);
+
+        if ((h0 | h1 | h2 | h3) >= 0) {
+            p->crc_sent = (uint16_t)(h0 << 12 | h1 << 8 | h2 << 4 | h3);
+            p->crc_digits = 4;
+            p->flags |= F_END_CR;
+            memcpy(tb + p->len, s, 6);
+            p->len += 6;
+            end_done(p, r);
+            return s + 6;
+        }
+    }
 
     while (s < end) {
         uint8_t c = *s;

@@ -611,8 +611,72 @@ static int reading_phase(p1_reading *r, const p1_object *o, int weak)
 }
 
 /* ----------------------------------------------------------------------------------------------
- * Dispatch. One switch on the packed A-B:C.D.E key: no string work for numeric objects.
+ * Dispatch. The plain electricity quantities (most of a telegram) through one table lookup, the
+ * rest through one switch on the packed A-B:C.D.E key: no string work for numeric objects.
  * -------------------------------------------------------------------------------------------- */
+
+/* at1[C][dslot[D]] for the A=1 objects C.D.0 that only store one value: the field's offset in
+ * p1_reading / 8 (bits 0-9), how it is stored (bits 10-11) and the phase 1..3 (bits 12-13) whose
+ * objects make r->nphases. 0: not in the table (handled below, or unknown). */
+enum { AT_Q = 1 /* reading_q() */, AT_COUNT = 2 /* reading_count() */ };
+enum { D7 = 1, D8, D24, D32, D36, DSLOTS };
+static const uint8_t dslot[256] = {[7] = D7, [8] = D8, [24] = D24, [32] = D32, [36] = D36};
+#define AT1(c, d, field, how, ph)                                                                  \
+    [c][d] = (uint16_t)(offsetof(p1_reading, field) / 8 | (how) << 10 | (ph) << 12)
+#define AT1_PHASE(n)                                                                               \
+    AT1(21 + 20 * (n), D7, phase[n].power_import, AT_Q, (n) + 1),                                 \
+    AT1(22 + 20 * (n), D7, phase[n].power_export, AT_Q, (n) + 1),                                 \
+    AT1(23 + 20 * (n), D7, phase[n].reactive_import, AT_Q, (n) + 1),                              \
+    AT1(24 + 20 * (n), D7, phase[n].reactive_export, AT_Q, (n) + 1),                              \
+    AT1(29 + 20 * (n), D7, phase[n].apparent_import, AT_Q, (n) + 1),                              \
+    AT1(30 + 20 * (n), D7, phase[n].apparent_export, AT_Q, (n) + 1),                              \
+    AT1(31 + 20 * (n), D7, phase[n].current, AT_Q, (n) + 1),                                      \
+    AT1(32 + 20 * (n), D7, phase[n].voltage, AT_Q, (n) + 1),                                      \
+    AT1(33 + 20 * (n), D7, phase[n].power_factor, AT_Q, (n) + 1),                                 \
+    AT1(32 + 20 * (n), D24, phase[n].voltage_avg, AT_Q, (n) + 1),                                 \
+    AT1(32 + 20 * (n), D32, phase[n].sags, AT_COUNT, (n) + 1),                                    \
+    AT1(32 + 20 * (n), D36, phase[n].swells, AT_COUNT, (n) + 1)
+static const uint16_t at1[100][DSLOTS] = {
+    AT1(1, D7, power_import, AT_Q, 0),
+    AT1(2, D7, power_export, AT_Q, 0),
+    AT1(3, D7, reactive_import_power, AT_Q, 0),
+    AT1(4, D7, reactive_export_power, AT_Q, 0),
+    AT1(9, D7, apparent_import_power, AT_Q, 0),
+    AT1(10, D7, apparent_export_power, AT_Q, 0),
+    AT1(11, D7, current, AT_Q, 0),
+    AT1(12, D7, voltage, AT_Q, 0),
+    AT1(13, D7, power_factor, AT_Q, 0),
+    AT1(14, D7, frequency, AT_Q, 0),
+    AT1(91, D7, current_neutral, AT_Q, 0),
+    AT1(3, D8, reactive_import_energy, AT_Q, 0),
+    AT1(4, D8, reactive_export_energy, AT_Q, 0),
+    AT1(5, D8, reactive_q_energy[0], AT_Q, 0),
+    AT1(6, D8, reactive_q_energy[1], AT_Q, 0),
+    AT1(7, D8, reactive_q_energy[2], AT_Q, 0),
+    AT1(8, D8, reactive_q_energy[3], AT_Q, 0),
+    AT1_PHASE(0),
+    AT1_PHASE(1),
+    AT1_PHASE(2),
+};
+_Static_assert(offsetof(p1_reading, phase) + sizeof(p1_phase) * 3 < 8 * 1024,
+               "p1_reading: at1[] holds the quantities' offsets / 8 in 10 bits");
+
+/* Stores o's first value as table entry `at` says; r->nphases counts the phase. */
+static void reading_at1(p1_reading *r, const p1_value *v, unsigned at, int weak)
+{
+    void *field = (char *)r + (at & 0x3FFu) * 8;
+    unsigned ph = at >> 12;
+    if ((at >> 10 & 3u) == AT_Q) {
+        reading_q(field, v, weak);
+    } else {
+        int64_t *count = field;
+        if (!weak || *count < 0)
+            reading_count(count, v);
+    }
+    if (r->nphases < ph)
+        r->nphases = (uint8_t)ph;
+}
+
 
 void p1_reading_add(p1_reading *r, const p1_object *o)
 {
@@ -634,6 +698,11 @@ void p1_reading_add(p1_reading *r, const p1_object *o)
      * meter does not send those; `weak` makes a 1-0 value win in either order. */
     int weak = ob->a == 1 && ob->b == 1;
     if (ob->a == 1 && ob->b <= 1) {
+        unsigned at = ob->e == 0 && ob->c < 100 ? at1[ob->c][dslot[ob->d]] : 0;
+        if (at) {
+            reading_at1(r, v, at, weak);
+            return;
+        }
         if (ob->c >= 21 && ob->c <= 80) {
             if (!reading_phase(r, o, weak))
                 r->nunknown++;

@@ -129,8 +129,9 @@ enum {
 
 /* One value between parentheses. Pointers borrow the parser's telegram buffer and live until
  * the on_end callback of the same telegram returns. raw, raw_len, flags, offset, unit, unit_len,
- * unit_code, number and decimals are always set (NULL / 0 when they do not apply); time only
- * when flags has P1_V_TIME and obis_ref only with P1_V_OBIS: otherwise they hold leftovers. */
+ * unit_code, number and decimals are always set (NULL / 0 when they do not apply); time means
+ * something only when flags has P1_V_TIME and obis_ref only with P1_V_OBIS (otherwise they are
+ * filled too, the same way for the same bytes, but carry nothing to rely on). */
 typedef struct p1_value {
     const char *raw; /* characters between the parentheses, unit (and its '*') removed */
     const char *unit;   /* unit as sent ("kWh", "m3", "kvar"), or NULL */
@@ -265,7 +266,7 @@ typedef struct p1_settings {
     void *decrypt_user;
 } p1_settings;
 
-/* The parser. Caller-allocated (about P1_TELEGRAM_MAX * 2 bytes + one p1_object + 11 KiB);
+/* The parser. Caller-allocated (about P1_TELEGRAM_MAX * 2 bytes + one p1_object + 40 KiB);
  * fields are private and may change between versions. The struct holds no pointers into itself,
  * so it may be copied between telegrams. */
 #define P1_PARSER_PAD 8 /* spare bytes after each buffer: room for a line-end sentinel */
@@ -275,13 +276,23 @@ typedef struct p1_obis_seen {
     p1_obis obis;
     uint8_t len;               /* 0: empty */
 } p1_obis_seen;
-#define P1_LINE_SEEN_MAX 32 /* longest object line (through its LF) remembered whole (private) */
+#define P1_LINE_SEEN_MAX 96 /* longest object line (through its LF) remembered whole (private) */
+#define P1_LINE_VALUES 6    /* most values of a remembered line (private) */
 typedef struct p1_line_seen {
-    uint64_t text[4], fixed[4], digit[4]; /* the line's bytes, which must match, which are digits */
+    uint8_t text[P1_LINE_SEEN_MAX];  /* the line's bytes; '0' where a digit goes */
+    uint8_t limit[P1_LINE_SEEN_MAX]; /* a byte matches when (byte ^ text) <= limit: 0 fixed,
+                                      * 9 a digit, 255 past the line */
+    p1_value values[P1_LINE_VALUES]; /* as parsed; raw, unit and offset are redone per line */
     p1_obis obis;
-    uint8_t len;                          /* 0: empty; else bytes through the LF */
-    uint8_t open, close, modern, dot;     /* '(' and ')' of the one value; DSMR >= 4; '.' sent */
-    uint8_t nint, nfrac, unit_len, unit_code, flags; /* the value's shape */
+    uint8_t len;                     /* 0: empty; else bytes through the LF */
+    uint8_t blocks, need;            /* 16-byte blocks compared; input bytes read at most */
+    uint8_t nvalues, end, modern;    /* values; index after the last ')'; DSMR >= 4 object */
+    uint8_t kind[P1_LINE_VALUES];    /* how a value is redone from the new digits */
+    uint8_t open[P1_LINE_VALUES];    /* index of the value's '(' */
+    uint8_t raw[P1_LINE_VALUES];     /* index of the value's first character */
+    uint8_t unit[P1_LINE_VALUES];    /* index of its unit, 0 for none */
+    uint8_t dig[P1_LINE_VALUES];     /* index of its first digit */
+    uint8_t nint[P1_LINE_VALUES], nfrac[P1_LINE_VALUES]; /* digits before and after the '.' */
 } p1_line_seen;
 typedef struct p1_parser {
     p1_settings settings;
@@ -317,7 +328,7 @@ typedef struct p1_parser {
     uint8_t security;
     uint8_t system_title[8];
     p1_obis_seen seen[P1_OBIS_CACHE]; /* by object index: last telegram's OBIS texts */
-    p1_line_seen lines[P1_OBIS_CACHE]; /* by object index: last telegram's one-number lines */
+    p1_line_seen lines[P1_OBIS_CACHE]; /* by object index: last telegram's short lines */
     uint8_t buf[P1_TELEGRAM_MAX + P1_PARSER_PAD];   /* the telegram, or the encrypted frame */
     uint8_t plain[P1_TELEGRAM_MAX + P1_PARSER_PAD]; /* decrypted telegram; else joined values */
     p1_object obj;         /* the object being collected, delivered through on_object */

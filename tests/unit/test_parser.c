@@ -1197,6 +1197,72 @@ static void test_line_memory(void)
     CHECK_EQ_INT(R.o[26].v[0].flags, P1_V_NUMBER | P1_V_TIME | P1_V_HEX);
 }
 
+/* Lines of every kind the parser remembers (times, 12-digit numbers that may be times, negative
+ * and long numbers, glued units, several values, fixed ids and text) with digits that change
+ * from telegram to telegram, validity included: the stream (remembered lines) and every chunk
+ * size (no line whole in one chunk at size 1) must give the same callbacks, field by field. */
+static void test_line_memory_kinds(void)
+{
+    static const char *const bodies[] = {
+        "0-0:1.0.0(240101120000W)\r\n0-0:96.1.1(4530303334303031353937333736353132)\r\n"
+        "0-0:96.7.9(240101120000)\r\n1-0:99.97.0(1)(0-0:96.7.19)(230112091530W)(0000000240*s)\r\n"
+        "0-1:24.2.1(240101120000W)(01234.567*m3)\r\n1-0:1.7.0(-01.234*kW)\r\n"
+        "1-0:1.8.1(123456789012.3456*kWh)\r\n1-0:31.7.0(5.0A)\r\n0-0:96.13.0()\r\n",
+        "0-0:1.0.0(241301120000S)\r\n0-0:96.1.1(4530303334303031353937333736353132)\r\n"
+        "0-0:96.7.9(241332000000)\r\n1-0:99.97.0(1)(0-0:96.7.19)(230112091530W)(0000000999*s)\r\n"
+        "0-1:24.2.1(240229235959W)(99999.999*m3)\r\n1-0:1.7.0(-99.999*kW)\r\n"
+        "1-0:1.8.1(999999999999.9999*kWh)\r\n1-0:31.7.0(7.5A)\r\n0-0:96.13.0()\r\n",
+        "0-0:1.0.0(000101000000W)\r\n0-0:96.1.1(4530303334303031353937333736353133)\r\n"
+        "0-0:96.7.9(632525252525)\r\n1-0:99.97.0(1)(0-0:96.7.19)(700101010000W)(0000000000*s)\r\n"
+        "0-1:24.2.1(230229235959W)(00000.000*m3)\r\n1-0:1.7.0(-00.000*kW)\r\n"
+        "1-0:1.8.1(000000000000.0000*kWh)\r\n1-0:31.7.0(0.0A)\r\n0-0:96.13.0()\r\n",
+        "0-0:1.0.0(000101000000W)\r\n0-0:96.1.1(4530303334303031353937333736353133)\r\n"
+        "0-0:96.7.9(632525252525)\r\n1-0:99.97.0(1)(0-0:96.7.19)(700101010000W)(0000000000*s)\r\n"
+        "0-1:24.2.1(230229235959W)(00000.000*m3)\r\n1-0:1.7.0(-00.000*kW)\r\n"
+        "1-0:1.8.1(000000000000.0000*kWh)\r\n1-0:31.7.0(0.0A)\r\n0-0:96.13.0()\r\n",
+        "0-0:1.0.0(991231235959S)\r\n0-0:96.1.1(4530303334303031353937333736353133)\r\n"
+        "0-0:96.7.9(991231235959)\r\n1-0:99.97.0(1)(0-0:96.7.19)(991231235959S)(4294967295*s)\r\n"
+        "0-1:24.2.1(991231235959S)(1234.567*m3)\r\n1-0:1.7.0(1.234*kW)\r\n"
+        "1-0:1.8.1(12345678901.23456*kWh)\r\n1-0:31.7.0(10.5A)\r\n0-0:96.13.0(41)\r\n",
+        "0-0:1.0.0(240101120000W)\r\n0-0:96.1.1(4530303334303031353937333736353132)\r\n"
+        "0-0:96.7.9(240101120000)\r\n1-0:99.97.0(1)(0-0:96.7.19)(230112091530W)(0000000240*s)\r\n"
+        "0-1:24.2.1(240101120000W)(01234.567*m3)\r\n1-0:1.7.0(-01.234*kW)\r\n"
+        "1-0:1.8.1(123456789012.3456*kWh)\r\n1-0:31.7.0(5.0A)\r\n0-0:96.13.0()\r\n",
+    };
+    enum { NB = sizeof bodies / sizeof bodies[0], NO = 9 };
+    static char all[8192];
+    char body[1024], tel[1100];
+    size_t n = 0;
+
+    for (size_t i = 0; i < NB; i++) {
+        snprintf(body, sizeof body, "/XYZ5\\TEST\r\n\r\n%s", bodies[i]);
+        tg(tel, sizeof tel, body);
+        memcpy(all + n, tel, strlen(tel));
+        n += strlen(tel);
+    }
+    decode_x(all, n, NULL, 1);
+    CHECK_EQ_INT(R.nt, NB);
+    CHECK_EQ_INT(R.no, NB * NO);
+    for (size_t i = 0; i < NB; i++)
+        CHECK_EQ_INT(R.t[i].err, P1_ERR_OK);
+    /* a few values of the second telegram, where validity changed */
+    CHECK_EQ_INT(R.o[NO + 0].v[0].flags, P1_V_TIME);
+    CHECK_EQ_INT(R.o[NO + 0].v[0].time.valid, 0);
+    CHECK_EQ_INT(R.o[NO + 0].v[0].time.dst, P1_DST_SUMMER);
+    CHECK_EQ_INT(R.o[NO + 2].v[0].flags, P1_V_NUMBER | P1_V_HEX);
+    CHECK_EQ_INT(R.o[NO + 2].v[0].number, 241332000000);
+    CHECK_EQ_INT(R.o[2].v[0].flags, P1_V_NUMBER | P1_V_HEX | P1_V_TIME);
+    CHECK_EQ_INT(R.o[NO + 3].v[3].number, 999);
+    CHECK_EQ_INT(R.o[NO + 4].v[0].time.day, 29);
+    CHECK_EQ_INT(R.o[NO + 4].v[1].number, 99999999);
+    CHECK_EQ_INT(R.o[NO + 5].v[0].number, -99999);
+    CHECK_EQ_INT(R.o[NO + 6].v[0].number, 9999999999999999);
+    CHECK_EQ_INT(R.o[NO + 7].v[0].number, 75);
+    CHECK_EQ_INT(R.o[2 * NO + 4].v[0].time.valid, 0); /* 2023-02-29 */
+    CHECK_EQ_INT(R.o[4 * NO + 5].v[0].number, 1234);
+    CHECK_EQ_INT(R.o[5 * NO + 6].v[0].number, 1234567890123456);
+}
+
 /* Hex runs take a word-at-a-time path: every length around the word size, a non-hex byte at
  * every place, and the digit runs that are numbers or glued units still parse as before. */
 static void test_hex_runs(void)
@@ -1401,6 +1467,7 @@ int main(void)
 {
     RUN(test_worked_example);
     RUN(test_line_memory);
+    RUN(test_line_memory_kinds);
     RUN(test_lf_only);
     RUN(test_junk_around);
     RUN(test_slash_only_at_line_start);
