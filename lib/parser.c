@@ -919,15 +919,17 @@ enum {
 static inline int line_match(const p1_line_seen *t, const uint8_t *x)
 {
 #if PARSER_SSE2
-    __m128i bad = _mm_setzero_si128();
+#define LINE_BLOCK(k)                                                                              \
+    _mm_subs_epu8(                                                                                 \
+        _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + 16 * (k))),             \
+                      _mm_loadu_si128((const __m128i *)(const void *)(t->text + 16 * (k)))),      \
+        _mm_loadu_si128((const __m128i *)(const void *)(t->limit + 16 * (k))))
+    /* two blocks always (t->blocks >= 2), the rest for the long lines */
+    __m128i bad = _mm_or_si128(LINE_BLOCK(0), LINE_BLOCK(1));
 
-    for (unsigned k = 0; k < t->blocks; k++) {
-        __m128i w = _mm_loadu_si128((const __m128i *)(const void *)(x + 16 * k));
-        __m128i text = _mm_loadu_si128((const __m128i *)(const void *)(t->text + 16 * k));
-        __m128i limit = _mm_loadu_si128((const __m128i *)(const void *)(t->limit + 16 * k));
-
-        bad = _mm_or_si128(bad, _mm_subs_epu8(_mm_xor_si128(w, text), limit));
-    }
+    for (unsigned k = 2; k < t->blocks; k++)
+        bad = _mm_or_si128(bad, LINE_BLOCK(k));
+#undef LINE_BLOCK
     return _mm_movemask_epi8(_mm_cmpeq_epi8(bad, _mm_setzero_si128())) == 0xFFFF;
 #else
     for (unsigned k = 0; k < t->len; k++)
@@ -1033,9 +1035,9 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
     const uint32_t limit = p->limit;
     const uint64_t base = p->base;
     p1_object *o = &p->obj;
+    const p1_line_seen *t = &p->lines[(nobj + !!(flags & F_PENDING)) % P1_OBIS_CACHE];
 
-    for (;;) {
-        const p1_line_seen *t = &p->lines[(nobj + !!(flags & F_PENDING)) % P1_OBIS_CACHE];
+    for (;; t = t + 1 < p->lines + P1_OBIS_CACHE ? t + 1 : p->lines) {
         uint32_t n = t->len;
 
         if (n == 0 || (size_t)(end - x) < t->need || !line_match(t, x) || len + n > limit)
@@ -1179,7 +1181,7 @@ static void line_remember(p1_parser *p, const uint8_t *tb, size_t ls, size_t n)
     t->nvalues = (uint8_t)o->nvalues;
     t->end = (uint8_t)(p->obj_end - ls);
     t->modern = (uint8_t)obis_modern(&o->obis);
-    t->blocks = (uint8_t)((n + 15) / 16);
+    t->blocks = (uint8_t)(n <= 32 ? 2 : (n + 15) / 16);
     t->need = (uint8_t)(need > 16u * t->blocks ? need : 16u * t->blocks);
     line_redo(t, r, r, p->base + ls, redo);
     for (i = 0; i < o->nvalues; i++)

@@ -6,6 +6,12 @@
 
 #include "swar.h"
 
+#if defined(__GNUC__)
+#define READING_COLD __attribute__((noinline))
+#else
+#define READING_COLD
+#endif
+
 /* Bits of r->seen: objects whose presence (not value) decides the profile in p1_reading_end. */
 enum {
     SEEN_VERSION = 1u << 0,    /* 1-3:0.2.8 */
@@ -135,13 +141,20 @@ void p1_reading_begin(p1_reading *r, const p1_telegram *t)
  * Value helpers. Every one leaves its destination untouched when the value does not fit.
  * -------------------------------------------------------------------------------------------- */
 
+/* reading_q() for what its inline part does not take: p1_value_fixed() does it all. */
+READING_COLD static void reading_q_general(p1_micro *dst, const p1_value *v)
+{
+    int64_t x;
+    if (p1_value_fixed(v, 6, 1, &x) == 0)
+        *dst = x;
+}
+
 /* A quantity in micro units. `weak` (B=1 electricity objects) only fills an absent field, so
  * that 1-0:x wins over 1-1:x whatever the order. */
-static void reading_q(p1_micro *dst, const p1_value *v, int weak)
+static inline void reading_q(p1_micro *dst, const p1_value *v, int weak)
 {
     if (weak && *dst != P1_ABSENT)
         return;
-    int64_t x;
     /* The common case inline: a classified unit and a scale-up by 10^0..10^9, the same result
      * as p1_value_fixed(v, 6, 1, ...) without the call (a telegram has dozens of quantities). */
     if ((v->flags & P1_V_NUMBER) && v->unit_code != P1_UNIT_UNKNOWN &&
@@ -152,13 +165,13 @@ static void reading_q(p1_micro *dst, const p1_value *v, int weak)
         };
         int k = 6 - v->decimals + shift[v->unit_code];
         if (k >= 0 && k <= 9) {
+            int64_t x;
             if (!__builtin_mul_overflow(v->number, (int64_t)swar_pow10[k], &x) && x != P1_ABSENT)
                 *dst = x;
             return;
         }
     }
-    if (p1_value_fixed(v, 6, 1, &x) == 0)
-        *dst = x;
+    reading_q_general(dst, v);
 }
 
 /* A count or enum (rounded to an integer); returns 0 and sets *out. */
@@ -521,90 +534,20 @@ static p1_medium reading_medium(int type)
  * Per-phase electricity objects: C = 21..40 (L1), 41..60 (L2), 61..80 (L3)
  * -------------------------------------------------------------------------------------------- */
 
-#define PH(c, d, e) ((unsigned)(c) << 16 | (unsigned)(d) << 8 | (unsigned)(e))
-
+/* The per-phase object at1[] does not hold: 31.4.0 (51.4.0, 71.4.0), the current limit of the
+ * fuse supervision (BE); LU 1-1:31.4.0 sends (import)(export) limits. */
 static int reading_phase(p1_reading *r, const p1_object *o, int weak)
 {
     unsigned ph = (o->obis.c - 21u) / 20u, base = o->obis.c - 20u * ph;
-    p1_phase *p = &r->phase[ph];
     const p1_value *v = &o->values[0];
-    p1_micro *q = NULL;
-    if (o->obis.d == 7 && o->obis.e == 0) {
-        /* The instantaneous values, most of a three-phase telegram: a table, not a switch, so
-         * that the objects' order costs no mispredicted compare chain. 0: not mapped. */
-        static const uint8_t at7[20] = {
-            [21 - 21] = offsetof(p1_phase, power_import) + 1,
-            [22 - 21] = offsetof(p1_phase, power_export) + 1,
-            [23 - 21] = offsetof(p1_phase, reactive_import) + 1,
-            [24 - 21] = offsetof(p1_phase, reactive_export) + 1,
-            [29 - 21] = offsetof(p1_phase, apparent_import) + 1,
-            [30 - 21] = offsetof(p1_phase, apparent_export) + 1,
-            [31 - 21] = offsetof(p1_phase, current) + 1,
-            [32 - 21] = offsetof(p1_phase, voltage) + 1,
-            [33 - 21] = offsetof(p1_phase, power_factor) + 1,
-        };
-        unsigned at = at7[base - 21];
-        if (!at)
-            return 0;
-        q = (p1_micro *)(void *)((char *)p + at - 1);
-        reading_q(q, v, weak);
-        if (r->nphases < ph + 1)
-            r->nphases = (uint8_t)(ph + 1);
-        return 1;
-    }
-    switch (PH(base, o->obis.d, o->obis.e)) {
-    case PH(32, 7, 0):
-        q = &p->voltage;
-        break;
-    case PH(32, 24, 0):
-        q = &p->voltage_avg;
-        break;
-    case PH(31, 7, 0):
-        q = &p->current;
-        break;
-    case PH(21, 7, 0):
-        q = &p->power_import;
-        break;
-    case PH(22, 7, 0):
-        q = &p->power_export;
-        break;
-    case PH(23, 7, 0):
-        q = &p->reactive_import;
-        break;
-    case PH(24, 7, 0):
-        q = &p->reactive_export;
-        break;
-    case PH(29, 7, 0):
-        q = &p->apparent_import;
-        break;
-    case PH(30, 7, 0):
-        q = &p->apparent_export;
-        break;
-    case PH(33, 7, 0):
-        q = &p->power_factor;
-        break;
-    case PH(31, 4, 0):
-        q = &p->current_limit;
-        if (ph == 0) {
-            /* BE fuse supervision; LU 1-1:31.4.0 sends (import)(export) limits. */
-            reading_q(&r->fuse_limit, v, weak);
-            if (o->nvalues >= 2)
-                reading_q(&r->fuse_limit_export, &o->values[1], weak);
-        }
-        break;
-    case PH(32, 32, 0):
-        if (!weak || p->sags < 0)
-            reading_count(&p->sags, v);
-        break;
-    case PH(32, 36, 0):
-        if (!weak || p->swells < 0)
-            reading_count(&p->swells, v);
-        break;
-    default:
+    if (base != 31 || o->obis.d != 4 || o->obis.e != 0)
         return 0;
+    if (ph == 0) {
+        reading_q(&r->fuse_limit, v, weak);
+        if (o->nvalues >= 2)
+            reading_q(&r->fuse_limit_export, &o->values[1], weak);
     }
-    if (q)
-        reading_q(q, v, weak);
+    reading_q(&r->phase[ph].current_limit, v, weak);
     if (r->nphases < ph + 1)
         r->nphases = (uint8_t)(ph + 1);
     return 1;
@@ -678,7 +621,9 @@ static void reading_at1(p1_reading *r, const p1_value *v, unsigned at, int weak)
 }
 
 
-void p1_reading_add(p1_reading *r, const p1_object *o)
+/* Everything p1_reading_add() does not take through at1[]. Kept out of line, so that the common
+ * case there needs no stack frame. */
+READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
 {
     const p1_obis *ob = &o->obis;
     r->nobjects++;
@@ -698,11 +643,6 @@ void p1_reading_add(p1_reading *r, const p1_object *o)
      * meter does not send those; `weak` makes a 1-0 value win in either order. */
     int weak = ob->a == 1 && ob->b == 1;
     if (ob->a == 1 && ob->b <= 1) {
-        unsigned at = ob->e == 0 && ob->c < 100 ? at1[ob->c][dslot[ob->d]] : 0;
-        if (at) {
-            reading_at1(r, v, at, weak);
-            return;
-        }
         if (ob->c >= 21 && ob->c <= 80) {
             if (!reading_phase(r, o, weak))
                 r->nunknown++;
@@ -760,51 +700,6 @@ void p1_reading_add(p1_reading *r, const p1_object *o)
         }
         r->seen |= SEEN_TOTAL_REG;
         break;
-    case P1_OBIS(1, 0, 3, 8, 0):
-        reading_q(&r->reactive_import_energy, v, weak);
-        break;
-    case P1_OBIS(1, 0, 4, 8, 0):
-        reading_q(&r->reactive_export_energy, v, weak);
-        break;
-    case P1_OBIS(1, 0, 5, 8, 0):
-    case P1_OBIS(1, 0, 6, 8, 0):
-    case P1_OBIS(1, 0, 7, 8, 0):
-    case P1_OBIS(1, 0, 8, 8, 0):
-        reading_q(&r->reactive_q_energy[ob->c - 5], v, weak);
-        break;
-    case P1_OBIS(1, 0, 1, 7, 0):
-        reading_q(&r->power_import, v, weak);
-        break;
-    case P1_OBIS(1, 0, 2, 7, 0):
-        reading_q(&r->power_export, v, weak);
-        break;
-    case P1_OBIS(1, 0, 3, 7, 0):
-        reading_q(&r->reactive_import_power, v, weak);
-        break;
-    case P1_OBIS(1, 0, 4, 7, 0):
-        reading_q(&r->reactive_export_power, v, weak);
-        break;
-    case P1_OBIS(1, 0, 9, 7, 0):
-        reading_q(&r->apparent_import_power, v, weak);
-        break;
-    case P1_OBIS(1, 0, 10, 7, 0):
-        reading_q(&r->apparent_export_power, v, weak);
-        break;
-    case P1_OBIS(1, 0, 14, 7, 0):
-        reading_q(&r->frequency, v, weak);
-        break;
-    case P1_OBIS(1, 0, 13, 7, 0):
-        reading_q(&r->power_factor, v, weak);
-        break;
-    case P1_OBIS(1, 0, 12, 7, 0):
-        reading_q(&r->voltage, v, weak);
-        break;
-    case P1_OBIS(1, 0, 11, 7, 0):
-        reading_q(&r->current, v, weak);
-        break;
-    case P1_OBIS(1, 0, 91, 7, 0):
-        reading_q(&r->current_neutral, v, weak);
-        break;
     case P1_OBIS(0, 0, 96, 7, 21):
         reading_count(&r->power_failures, v);
         break;
@@ -851,6 +746,19 @@ void p1_reading_add(p1_reading *r, const p1_object *o)
         r->nunknown++;
         break;
     }
+}
+
+void p1_reading_add(p1_reading *r, const p1_object *o)
+{
+    const p1_obis *ob = &o->obis;
+    unsigned at;
+    if (o->nvalues && ob->a == 1 && ob->b <= 1 && ob->e == 0 && ob->c < 100 &&
+        (at = at1[ob->c][dslot[ob->d]]) != 0) {
+        r->nobjects++;
+        reading_at1(r, &o->values[0], at, ob->b == 1);
+        return;
+    }
+    reading_add_other(r, o);
 }
 
 /* ----------------------------------------------------------------------------------------------

@@ -285,7 +285,7 @@ typedef struct p1_line_seen {
     p1_value values[P1_LINE_VALUES]; /* as parsed; raw, unit and offset are redone per line */
     p1_obis obis;
     uint8_t len;                     /* 0: empty; else bytes through the LF */
-    uint8_t blocks, need;            /* 16-byte blocks compared; input bytes read at most */
+    uint8_t blocks, need;            /* 16-byte blocks compared (2..); input bytes read at most */
     uint8_t nvalues, end, modern;    /* values; index after the last ')'; DSMR >= 4 object */
     uint8_t kind[P1_LINE_VALUES];    /* how a value is redone from the new digits */
     uint8_t open[P1_LINE_VALUES];    /* index of the value's '(' */
