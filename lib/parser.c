@@ -913,17 +913,21 @@ enum {
  * decisions (each depends only on those bytes and on which of them are digits), so the object
  * is built from the remembered values and the new digits (line_redo()) without finding the line
  * end, the parentheses or the OBIS code. A byte matches when (byte ^ text) <= limit: limit 0
- * asks for the same byte, 9 with text '0' for a digit, 255 for anything (past the line). The
- * caller makes sure that t->need input bytes are there: every block compared, and the eight
- * bytes line_redo() loads at the last digits. */
+ * asks for the same byte, 9 with text '0' for a digit, 255 for anything (past the line); text
+ * and limit of each 16 bytes lie side by side (LINE_TEXT(), LINE_LIMIT()). The caller makes
+ * sure that t->need input bytes are there: every block compared, and the eight bytes
+ * line_redo() loads at the last digits. */
+#define LINE_TEXT(t, i) ((t)->pattern[32 * ((i) / 16) + (i) % 16])
+#define LINE_LIMIT(t, i) ((t)->pattern[32 * ((i) / 16) + 16 + (i) % 16])
+
 static inline int line_match(const p1_line_seen *t, const uint8_t *x)
 {
 #if PARSER_SSE2
 #define LINE_BLOCK(k)                                                                              \
     _mm_subs_epu8(                                                                                 \
         _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(x + 16 * (k))),             \
-                      _mm_loadu_si128((const __m128i *)(const void *)(t->text + 16 * (k)))),      \
-        _mm_loadu_si128((const __m128i *)(const void *)(t->limit + 16 * (k))))
+                      _mm_loadu_si128((const __m128i *)(const void *)(t->pattern + 32 * (k)))),   \
+        _mm_loadu_si128((const __m128i *)(const void *)(t->pattern + 32 * (k) + 16)))
     /* two blocks always (t->blocks >= 2), the rest for the long lines */
     __m128i bad = _mm_or_si128(LINE_BLOCK(0), LINE_BLOCK(1));
 
@@ -933,7 +937,7 @@ static inline int line_match(const p1_line_seen *t, const uint8_t *x)
     return _mm_movemask_epi8(_mm_cmpeq_epi8(bad, _mm_setzero_si128())) == 0xFFFF;
 #else
     for (unsigned k = 0; k < t->len; k++)
-        if ((uint8_t)(x[k] ^ t->text[k]) > t->limit[k])
+        if ((uint8_t)(x[k] ^ LINE_TEXT(t, k)) > LINE_LIMIT(t, k))
             return 0;
     return 1;
 #endif
@@ -1108,8 +1112,10 @@ static int value_same(const p1_value *a, const p1_value *b)
 /* Marks the n digits at line index at as digit positions of t. */
 static void line_digits(p1_line_seen *t, size_t at, size_t n)
 {
-    memset(t->text + at, '0', n);
-    memset(t->limit + at, 9, n);
+    for (size_t i = at; i < at + n; i++) {
+        LINE_TEXT(t, i) = '0';
+        LINE_LIMIT(t, i) = 9;
+    }
 }
 
 /* After line_parse() took tb[ls..ls+n) (n: through the LF) as a new object: remembers the line
@@ -1128,10 +1134,10 @@ static void line_remember(p1_parser *p, const uint8_t *tb, size_t ls, size_t n)
     if (n > P1_LINE_SEEN_MAX || o->nvalues == 0 || o->nvalues > P1_LINE_VALUES ||
         p->obj_start != ls || p->obj_end - ls > n)
         return;
-    memcpy(t->text, r, n);
-    memset(t->text + n, 0, sizeof t->text - n);
-    memset(t->limit, 0, n);
-    memset(t->limit + n, 0xFF, sizeof t->limit - n);
+    for (i = 0; i < P1_LINE_SEEN_MAX; i++) {
+        LINE_TEXT(t, i) = i < n ? r[i] : 0;
+        LINE_LIMIT(t, i) = i < n ? 0 : 0xFF;
+    }
     for (k = 0; k < o->nvalues; k++) {
         const p1_value *v = &o->values[k];
         const uint8_t *s = (const uint8_t *)v->raw, *u = (const uint8_t *)v->unit;

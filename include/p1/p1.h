@@ -279,20 +279,21 @@ typedef struct p1_obis_seen {
 #define P1_LINE_SEEN_MAX 96 /* longest object line (through its LF) remembered whole (private) */
 #define P1_LINE_VALUES 6    /* most values of a remembered line (private) */
 typedef struct p1_line_seen {
-    uint8_t text[P1_LINE_SEEN_MAX];  /* the line's bytes; '0' where a digit goes */
-    uint8_t limit[P1_LINE_SEEN_MAX]; /* a byte matches when (byte ^ text) <= limit: 0 fixed,
-                                      * 9 a digit, 255 past the line */
-    p1_value values[P1_LINE_VALUES]; /* as parsed; raw, unit and offset are redone per line */
-    p1_obis obis;
+    /* what every line taken reads first, together */
     uint8_t len;                     /* 0: empty; else bytes through the LF */
     uint8_t blocks, need;            /* 16-byte blocks compared (2..); input bytes read at most */
     uint8_t nvalues, end, modern;    /* values; index after the last ')'; DSMR >= 4 object */
+    p1_obis obis;
     uint8_t kind[P1_LINE_VALUES];    /* how a value is redone from the new digits */
+    uint8_t dig[P1_LINE_VALUES];     /* index of its first digit */
+    uint8_t nint[P1_LINE_VALUES], nfrac[P1_LINE_VALUES]; /* digits before and after the '.' */
     uint8_t open[P1_LINE_VALUES];    /* index of the value's '(' */
     uint8_t raw[P1_LINE_VALUES];     /* index of the value's first character */
     uint8_t unit[P1_LINE_VALUES];    /* index of its unit, 0 for none */
-    uint8_t dig[P1_LINE_VALUES];     /* index of its first digit */
-    uint8_t nint[P1_LINE_VALUES], nfrac[P1_LINE_VALUES]; /* digits before and after the '.' */
+    /* per 16 bytes of the line: the bytes ('0' where a digit goes), then their limits; a byte
+     * matches when (byte ^ text) <= limit: 0 the same byte, 9 a digit, 255 past the line */
+    uint8_t pattern[2 * P1_LINE_SEEN_MAX];
+    p1_value values[P1_LINE_VALUES]; /* as parsed; raw, unit and offset are redone per line */
 } p1_line_seen;
 typedef struct p1_parser {
     p1_settings settings;
