@@ -225,11 +225,13 @@ static size_t reading_text(char *dst, size_t cap, const p1_value *v, int ascii)
 {
     int n = p1_value_text(v, dst, cap);
     if (n >= 0) {
-        int ok = 1;
-        for (int i = 0; ascii && i < n; i++)
-            if ((unsigned char)dst[i] >= 0x80)
-                ok = 0;
-        if (ok)
+        uint64_t high = 0;
+        int i = 0;
+        for (; ascii && i + 8 <= n; i += 8)
+            high |= swar_load(dst + i);
+        for (; ascii && i < n; i++)
+            high |= (unsigned char)dst[i];
+        if (!(high & SWAR_HIGH))
             return (size_t)n;
     }
     return reading_copy(dst, cap, v->raw, v->raw_len);
@@ -257,9 +259,23 @@ static int reading_lower_eq(const char *s, size_t n, const char *lower)
     return i == n && lower[i] == '\0';
 }
 
-/* The canonical name of a unit after p1_value_fixed's normalisation; unknown units as sent. */
-static void reading_unit(char *dst, size_t cap, const char *u, size_t n)
+/* The canonical name of a unit after p1_value_fixed's normalisation; unknown units as sent.
+ * code is the value's unit_code: a classified unit needs no string work. */
+static void reading_unit(char *dst, size_t cap, const char *u, size_t n, unsigned code)
 {
+    static const char canon[P1_UNIT__COUNT][6] = {
+        [P1_UNIT_KWH] = "kWh",    [P1_UNIT_WH] = "kWh",  [P1_UNIT_KW] = "kW",
+        [P1_UNIT_W] = "kW",       [P1_UNIT_KVARH] = "kvarh", [P1_UNIT_VARH] = "kvarh",
+        [P1_UNIT_KVAR] = "kvar",  [P1_UNIT_VAR] = "kvar", [P1_UNIT_KVAH] = "kVAh",
+        [P1_UNIT_VAH] = "kVAh",   [P1_UNIT_KVA] = "kVA", [P1_UNIT_VA] = "kVA",
+        [P1_UNIT_V] = "V",        [P1_UNIT_A] = "A",     [P1_UNIT_HZ] = "Hz",
+        [P1_UNIT_M3] = "m3",      [P1_UNIT_DM3] = "m3",  [P1_UNIT_GJ] = "GJ",
+        [P1_UNIT_MJ] = "GJ",      [P1_UNIT_S] = "s",
+    };
+    if (u && n && code < P1_UNIT__COUNT && canon[code][0]) {
+        reading_copy(dst, cap, canon[code], strlen(canon[code]));
+        return;
+    }
     static const struct {
         const char *lower, *canon;
     } map[] = {
@@ -446,7 +462,7 @@ static void reading_mbus_value(p1_mbus *m, const p1_value *v, const char *unit, 
         return;
     m->value = x;
     m->value_e = e;
-    reading_unit(m->unit, sizeof m->unit, v->unit, v->unit_len);
+    reading_unit(m->unit, sizeof m->unit, v->unit, v->unit_len, v->unit_code);
 }
 
 /* Returns 0 for objects of the channel that are not mapped (relay states, EANs, ...). */
@@ -730,7 +746,8 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
     case P1_OBIS(0, 0, 17, 0, 0):
         reading_q(&r->limiter, v, 0);
         if (r->limiter != P1_ABSENT)
-            reading_unit(r->limiter_unit, sizeof r->limiter_unit, v->unit, v->unit_len);
+            reading_unit(r->limiter_unit, sizeof r->limiter_unit, v->unit, v->unit_len,
+                             v->unit_code);
         break;
     case P1_OBIS(0, 0, 96, 13, 0):
         r->dirty |= DIRTY_TEXT;
