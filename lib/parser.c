@@ -274,21 +274,28 @@ static int obis_parse(const uint8_t *s, size_t *i, p1_obis *o, int dotted)
 /* ------------------------------------------------------------------------------------------- */
 /* Values */
 
-static inline unsigned two_digits(const uint8_t *s)
-{
-    return (unsigned)(s[0] - '0') * 10 + (unsigned)(s[1] - '0');
-}
-
-/* Fills t from 12 digits YYMMDDhhmmss; returns 1 when the fields form a calendar time. Clock-
- * not-set placeholders (year 2000, 1970-01-01 shown as 70-01-01) are times but not valid. */
+/* Fills t from 12 digits YYMMDDhhmmss (digits only: every caller checked them); returns 1 when
+ * the fields form a calendar time. Clock-not-set placeholders (year 2000, 1970-01-01 shown as
+ * 70-01-01) are times but not valid. */
 static const p1_time no_time = {0, 0, 0, 0, 0, 0, P1_DST_NONE, 0};
 
 static int time_parse(const uint8_t *s, p1_time *t)
 {
     static const uint8_t mdays[13] = {0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    unsigned yy = two_digits(s), mo = two_digits(s + 2), dd = two_digits(s + 4);
-    unsigned hh = two_digits(s + 6), mi = two_digits(s + 8), ss = two_digits(s + 10);
+    /* the six pairs at once: each byte times 10 plus the byte after it, in the even bytes */
+    uint64_t a = swar_load(s) & SWAR_ONES * 0x0F;
+    uint32_t b = (uint32_t)(swar_load4(s + 8) & 0x0F0F0F0Fu);
+    unsigned yy, mo, dd, hh, mi, ss;
     int ok;
+
+    a = a * 10 + (a >> 8);
+    b = b * 10 + (b >> 8);
+    yy = (unsigned)(a & 0xFF);
+    mo = (unsigned)(a >> 16 & 0xFF);
+    dd = (unsigned)(a >> 32 & 0xFF);
+    hh = (unsigned)(a >> 48 & 0xFF);
+    mi = b & 0xFF;
+    ss = b >> 16 & 0xFF;
 
     t->year = (uint16_t)(2000 + yy);
     t->month = (uint8_t)mo;

@@ -45,6 +45,18 @@ static inline uint64_t swar_load(const void *s)
     return v;
 }
 
+/* Loads four bytes from s, the first byte in the low bits on every host. */
+static inline uint32_t swar_load4(const void *s)
+{
+    uint32_t v;
+
+    memcpy(&v, s, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap32(v);
+#endif
+    return v;
+}
+
 /* 0x80 in every byte of x in [lo, hi] (bytes >= 0x80 never are). */
 static inline uint64_t swar_range(uint64_t x, unsigned lo, unsigned hi)
 {
