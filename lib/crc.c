@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "p1/p1.h"
+#include "swar.h"
 
 /* Slicing-by-16: crc_table[k][b] is the CRC state change of byte b followed by k zero bytes, so 16
  * input bytes cost 16 independent table loads instead of 128 dependent shift steps. The tables
@@ -394,24 +395,13 @@ static const uint16_t crc_table[16][256] = {
     },
 };
 
-static inline uint64_t crc_load64(const uint8_t *p)
-{
-    uint64_t v;
-
-    memcpy(&v, p, sizeof v);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
 uint16_t p1_crc16(uint16_t crc, const void *data, size_t len)
 {
     const uint8_t *p = data;
     uint32_t c = crc;
 
     while (len >= 16) {
-        uint64_t a = crc_load64(p) ^ c, b = crc_load64(p + 8);
+        uint64_t a = swar_load(p) ^ c, b = swar_load(p + 8);
 
         c = crc_table[15][a & 0xFF] ^ crc_table[14][(a >> 8) & 0xFF] ^
             crc_table[13][(a >> 16) & 0xFF] ^ crc_table[12][(a >> 24) & 0xFF] ^
@@ -425,7 +415,7 @@ uint16_t p1_crc16(uint16_t crc, const void *data, size_t len)
         len -= 16;
     }
     if (len >= 8) {
-        uint64_t a = crc_load64(p) ^ c;
+        uint64_t a = swar_load(p) ^ c;
 
         c = crc_table[7][a & 0xFF] ^ crc_table[6][(a >> 8) & 0xFF] ^
             crc_table[5][(a >> 16) & 0xFF] ^ crc_table[4][(a >> 24) & 0xFF] ^
