@@ -1,5 +1,4 @@
 /* crc.c: CRC-16/ARC (poly 0x8005 reflected, init 0, no final xor), the checksum of P1 telegrams. */
-#include <string.h>
 
 #include "p1/p1.h"
 #include "swar.h"
