@@ -666,6 +666,8 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
         }
         if ((ob->c == 1 || ob->c == 2) && ob->d == 8 && ob->e >= 1 && ob->e <= P1_TARIFFS_MAX) {
             reading_q(ob->c == 1 ? &r->import[ob->e] : &r->export_[ob->e], v, weak);
+            if (r->tariff_top[ob->c - 1] < ob->e)
+                r->tariff_top[ob->c - 1] = ob->e;
             r->seen |= SEEN_TARIFF_REG;
             return;
         }
@@ -782,11 +784,12 @@ void p1_reading_add(p1_reading *r, const p1_object *o)
  * End of telegram: derived facts
  * -------------------------------------------------------------------------------------------- */
 
-/* Sum of the present tariff registers; P1_ABSENT when none is present or the sum overflows. */
-static p1_micro reading_sum(const p1_micro *reg)
+/* Sum of the present tariff registers 1..top (the highest one sent); P1_ABSENT when none is
+ * present or the sum overflows. */
+static p1_micro reading_sum(const p1_micro *reg, unsigned top)
 {
     p1_micro s = P1_ABSENT;
-    for (int t = 1; t <= P1_TARIFFS_MAX; t++) {
+    for (unsigned t = 1; t <= top; t++) {
         if (reg[t] == P1_ABSENT)
             continue;
         if (s == P1_ABSENT)
@@ -852,9 +855,9 @@ void p1_reading_end(p1_reading *r, const p1_telegram *t)
         r->header[n] = '\0';
     }
     if (!r->import_total_sent)
-        r->import_total = reading_sum(r->import);
+        r->import_total = reading_sum(r->import, r->tariff_top[0]);
     if (!r->export_total_sent)
-        r->export_total = reading_sum(r->export_);
+        r->export_total = reading_sum(r->export_, r->tariff_top[1]);
 
     if (r->power_import != P1_ABSENT || r->power_export != P1_ABSENT) {
         p1_micro in = r->power_import != P1_ABSENT ? r->power_import : 0;

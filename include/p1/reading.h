@@ -162,6 +162,7 @@ typedef struct p1_reading {
     uint32_t nunknown;               /* objects not mapped to a field above */
     uint32_t seen;                   /* private to reading.c: objects that decide the profile */
     uint32_t dirty;                  /* private: large parts written since the last clear */
+    uint8_t tariff_top[2];           /* private: highest tariff register sent, import / export */
     uint32_t cleared;                /* private: marks a reading p1_reading_init() has set up */
 
     /* The large arrays come last: p1_reading_begin() clears them only when written. */
