@@ -970,6 +970,17 @@ static inline uint64_t short_number(const p1_line_seen *t, unsigned k, const uin
     return m;
 }
 
+_Static_assert(offsetof(p1_value, offset) - offsetof(p1_value, raw_len) == P1_VALUE_MIDDLE,
+               "p1_value: raw_len .. obis_ref must be the P1_VALUE_MIDDLE bytes before offset");
+_Static_assert(P1_OBIS_CACHE <= 64, "p1_parser.lines_valid has one bit per remembered line");
+
+/* Copies value k of remembered line t into v: everything but raw, unit and offset. */
+static inline void value_from_seen(p1_value *v, const p1_line_seen *t, unsigned k)
+{
+    memcpy((char *)v + offsetof(p1_value, raw_len), t->values[k], P1_VALUE_MIDDLE);
+    v->unit = NULL;
+}
+
 /* The values of remembered line t for the line whose bytes are at x (digits are read there),
  * which lies at tl in the telegram buffer and at stream offset off; into v[0..t->nvalues). */
 static void line_redo(const p1_line_seen *t, const uint8_t *x, const uint8_t *tl, uint64_t off,
@@ -982,7 +993,7 @@ static void line_redo(const p1_line_seen *t, const uint8_t *x, const uint8_t *tl
         unsigned kind = t->kind[k], nint = t->nint[k], nfrac = t->nfrac[k];
         uint64_t m;
 
-        *v = t->values[k];
+        value_from_seen(v, t, k);
         v->raw = (const char *)tl + t->raw[k];
         if (t->unit[k])
             v->unit = (const char *)tl + t->unit[k];
@@ -1046,12 +1057,15 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
     const uint32_t limit = p->limit;
     const uint64_t base = p->base;
     p1_object *o = &p->obj;
-    const p1_line_seen *t = &p->lines[(nobj + !!(flags & F_PENDING)) % P1_OBIS_CACHE];
+    unsigned idx = (nobj + !!(flags & F_PENDING)) % P1_OBIS_CACHE;
+    const p1_line_seen *t = &p->lines[idx];
+    const uint64_t valid = p->lines_valid;
 
-    for (;; t = t + 1 < p->lines + P1_OBIS_CACHE ? t + 1 : p->lines) {
-        uint32_t n = t->len;
+    for (;; idx = (idx + 1) % P1_OBIS_CACHE, t = idx ? t + 1 : p->lines) {
+        uint32_t n;
 
-        if (n == 0 || (size_t)(end - x) < t->need || !line_match(t, x) || len + n > limit)
+        if (!(valid >> idx & 1) || (n = t->len) == 0 || (size_t)(end - x) < t->need ||
+            !line_match(t, x) || len + n > limit)
             break;
         if (x + n > ahead)
             ahead = copy_ahead(p, tb, len, x, n, ahead, end);
@@ -1070,7 +1084,7 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
             p1_value *v = o->values;
             uint64_t m = short_number(t, 0, x + t->dig[0]);
 
-            *v = t->values[0];
+            value_from_seen(v, t, 0);
             v->raw = (const char *)tb + len + t->raw[0];
             if (t->unit[0])
                 v->unit = (const char *)tb + len + t->unit[0];
@@ -1138,6 +1152,7 @@ static void line_remember(p1_parser *p, const uint8_t *tb, size_t ls, size_t n)
     size_t k, i, need = 0;
 
     t->len = 0;
+    p->lines_valid |= 1ULL << (p->nobjects % P1_OBIS_CACHE);
     if (n > P1_LINE_SEEN_MAX || o->nvalues == 0 || o->nvalues > P1_LINE_VALUES ||
         p->obj_start != ls || p->obj_end - ls > n)
         return;
@@ -1179,9 +1194,7 @@ static void line_remember(p1_parser *p, const uint8_t *tb, size_t ls, size_t n)
             if ((size_t)(s - r) + neg + nint + 1 + 8 > need)
                 need = (size_t)(s - r) + neg + nint + 1 + 8;
         }
-        t->values[k] = *v;
-        t->values[k].raw = NULL; /* the parser holds no pointers into itself */
-        t->values[k].unit = NULL;
+        memcpy(t->values[k], (const char *)v + offsetof(p1_value, raw_len), P1_VALUE_MIDDLE);
         t->kind[k] = kind;
         t->open[k] = (uint8_t)(v->offset - p->base - ls);
         t->raw[k] = (uint8_t)(s - r);
@@ -1944,7 +1957,9 @@ static void feed(p1_parser *p, run *r, const uint8_t *s, const uint8_t *end)
 
 void p1_parser_init(p1_parser *p, const p1_settings *s, const p1_callbacks *cb, void *user)
 {
-    memset(p, 0, offsetof(p1_parser, buf));
+    /* lines[] is left as it is (lines_valid says which were written): a daemon with a parser
+     * per meter then only has the pages of the lines its meters send */
+    memset(p, 0, offsetof(p1_parser, lines));
     memset(&p->obj, 0, sizeof p->obj);
     if (s)
         p->settings = *s;

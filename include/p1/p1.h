@@ -278,6 +278,7 @@ typedef struct p1_obis_seen {
 } p1_obis_seen;
 #define P1_LINE_SEEN_MAX 96 /* longest object line (through its LF) remembered whole (private) */
 #define P1_LINE_VALUES 6    /* most values of a remembered line (private) */
+#define P1_VALUE_MIDDLE 32  /* bytes of a p1_value from raw_len up to offset (private) */
 typedef struct p1_line_seen {
     /* what every line taken reads first, together */
     uint8_t len;                     /* 0: empty; else bytes through the LF */
@@ -293,7 +294,9 @@ typedef struct p1_line_seen {
     /* per 16 bytes of the line: the bytes ('0' where a digit goes), then their limits; a byte
      * matches when (byte ^ text) <= limit: 0 the same byte, 9 a digit, 255 past the line */
     uint8_t pattern[2 * P1_LINE_SEEN_MAX];
-    p1_value values[P1_LINE_VALUES]; /* as parsed; raw, unit and offset are redone per line */
+    /* each value as parsed: the bytes of its p1_value from raw_len up to offset (raw, unit and
+     * offset are redone per line) */
+    uint8_t values[P1_LINE_VALUES][P1_VALUE_MIDDLE];
 } p1_line_seen;
 typedef struct p1_parser {
     p1_settings settings;
@@ -328,6 +331,7 @@ typedef struct p1_parser {
     uint8_t res_err;       /* encrypted: result of the plaintext pass */
     uint8_t security;
     uint8_t system_title[8];
+    uint64_t lines_valid;  /* bit n: lines[n] was written (lines[] is not cleared up front) */
     p1_obis_seen seen[P1_OBIS_CACHE]; /* by object index: last telegram's OBIS texts */
     p1_line_seen lines[P1_OBIS_CACHE]; /* by object index: last telegram's short lines */
     uint8_t buf[P1_TELEGRAM_MAX + P1_PARSER_PAD];   /* the telegram, or the encrypted frame */

@@ -1243,6 +1243,10 @@ static void test_line_memory_kinds(void)
     decode_x(all, n, NULL, 1);
     CHECK_EQ_INT(R.nt, NB);
     CHECK_EQ_INT(R.no, NB * NO);
+    /* p1_parser_init() leaves the remembered lines as they are: garbage there is never used */
+    memset(&P, 0xFF, sizeof P);
+    run_once(&T, all, n, NULL, n, 1);
+    CHECK(T.dl == R.dl && memcmp(T.dig, R.dig, R.dl) == 0);
     for (size_t i = 0; i < NB; i++)
         CHECK_EQ_INT(R.t[i].err, P1_ERR_OK);
     /* a few values of the second telegram, where validity changed */
