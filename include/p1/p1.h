@@ -266,7 +266,7 @@ typedef struct p1_settings {
     void *decrypt_user;
 } p1_settings;
 
-/* The parser. Caller-allocated (about P1_TELEGRAM_MAX * 2 bytes + one p1_object + 40 KiB);
+/* The parser. Caller-allocated (about P1_TELEGRAM_MAX * 2 bytes + one p1_object + 30 KiB);
  * fields are private and may change between versions. The struct holds no pointers into itself,
  * so it may be copied between telegrams. */
 #define P1_PARSER_PAD 8 /* spare bytes after each buffer: room for a line-end sentinel */
