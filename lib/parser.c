@@ -974,11 +974,15 @@ _Static_assert(offsetof(p1_value, offset) - offsetof(p1_value, raw_len) == P1_VA
                "p1_value: raw_len .. obis_ref must be the P1_VALUE_MIDDLE bytes before offset");
 _Static_assert(P1_OBIS_CACHE <= 64, "p1_parser.lines_valid has one bit per remembered line");
 
-/* Copies value k of remembered line t into v: everything but raw, unit and offset. */
-static inline void value_from_seen(p1_value *v, const p1_line_seen *t, unsigned k)
+/* Value k of remembered line t as it is in the new line, which lies at tl in the telegram buffer
+ * and at stream offset off; only the digits are left to redo. */
+static inline void value_moved(p1_value *v, const p1_line_seen *t, unsigned k, const uint8_t *tl,
+                               uint64_t off)
 {
     memcpy((char *)v + offsetof(p1_value, raw_len), t->values[k], P1_VALUE_MIDDLE);
-    v->unit = NULL;
+    v->raw = (const char *)tl + t->raw[k];
+    v->unit = t->unit[k] ? (const char *)tl + t->unit[k] : NULL;
+    v->offset = off + t->open[k];
 }
 
 /* The values of remembered line t for the line whose bytes are at x (digits are read there),
@@ -993,11 +997,7 @@ static void line_redo(const p1_line_seen *t, const uint8_t *x, const uint8_t *tl
         unsigned kind = t->kind[k], nint = t->nint[k], nfrac = t->nfrac[k];
         uint64_t m;
 
-        value_from_seen(v, t, k);
-        v->raw = (const char *)tl + t->raw[k];
-        if (t->unit[k])
-            v->unit = (const char *)tl + t->unit[k];
-        v->offset = off + t->open[k];
+        value_moved(v, t, k, tl, off);
         switch (kind & ~K_NEG) {
         case K_SHORT:
             m = short_number(t, k, d);
@@ -1081,15 +1081,8 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
         o->offset = base + len;
         if (t->kind[0] == K_SHORT && t->nvalues == 1) {
             /* most lines: one plain number, done here */
-            p1_value *v = o->values;
-            uint64_t m = short_number(t, 0, x + t->dig[0]);
-
-            value_from_seen(v, t, 0);
-            v->raw = (const char *)tb + len + t->raw[0];
-            if (t->unit[0])
-                v->unit = (const char *)tb + len + t->unit[0];
-            v->offset = base + len + t->open[0];
-            v->number = (int64_t)m;
+            value_moved(o->values, t, 0, tb + len, base + len);
+            o->values[0].number = (int64_t)short_number(t, 0, x + t->dig[0]);
         } else {
             line_redo(t, x, tb + len, base + len, o->values);
         }
