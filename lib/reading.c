@@ -260,7 +260,7 @@ static int reading_lower_eq(const char *s, size_t n, const char *lower)
 }
 
 /* The canonical name of a unit after p1_value_fixed's normalisation; unknown units as sent.
- * code is the value's unit_code: a classified unit needs no string work. */
+ * code is the value's unit_code; a value built by hand (P1_UNIT_UNKNOWN) is classified here. */
 static void reading_unit(char *dst, size_t cap, const char *u, size_t n, unsigned code)
 {
     static const char canon[P1_UNIT__COUNT][6] = {
@@ -272,29 +272,16 @@ static void reading_unit(char *dst, size_t cap, const char *u, size_t n, unsigne
         [P1_UNIT_M3] = "m3",      [P1_UNIT_DM3] = "m3",  [P1_UNIT_GJ] = "GJ",
         [P1_UNIT_MJ] = "GJ",      [P1_UNIT_S] = "s",
     };
-    if (u && n && code < P1_UNIT__COUNT && canon[code][0]) {
-        reading_copy(dst, cap, canon[code], strlen(canon[code]));
-        return;
-    }
-    static const struct {
-        const char *lower, *canon;
-    } map[] = {
-        {"m3", "m3"},      {"dm3", "m3"},   {"gj", "GJ"},     {"mj", "GJ"},    {"kwh", "kWh"},
-        {"wh", "kWh"},     {"kw", "kW"},    {"w", "kW"},      {"kva", "kVA"},  {"va", "kVA"},
-        {"kvah", "kVAh"},  {"vah", "kVAh"}, {"kvar", "kvar"}, {"var", "kvar"}, {"kvarh", "kvarh"},
-        {"varh", "kvarh"}, {"v", "V"},      {"a", "A"},       {"hz", "Hz"},    {"s", "s"},
-    };
     if (!u || n == 0) {
         dst[0] = '\0';
         return;
     }
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
-        if (reading_lower_eq(u, n, map[i].lower)) {
-            reading_copy(dst, cap, map[i].canon, strlen(map[i].canon));
-            return;
-        }
-    }
-    reading_copy(dst, cap, u, n);
+    if (code == P1_UNIT_UNKNOWN || code >= P1_UNIT__COUNT)
+        code = (unsigned)p1_unit_code(u, n);
+    if (canon[code][0])
+        reading_copy(dst, cap, canon[code], strlen(canon[code]));
+    else
+        reading_copy(dst, cap, u, n);
 }
 
 /* ----------------------------------------------------------------------------------------------
@@ -635,7 +622,6 @@ static void reading_at1(p1_reading *r, const p1_value *v, unsigned at, int weak)
     if (r->nphases < ph)
         r->nphases = (uint8_t)ph;
 }
-
 
 /* Everything p1_reading_add() does not take through at1[]. Kept out of line, so that the common
  * case there needs no stack frame. */
