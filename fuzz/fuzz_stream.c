@@ -135,6 +135,14 @@ static void on_end(void *user, const p1_telegram *t)
         if (t->raw[0] != '/')
             fail("accepted telegram does not start with '/'");
     }
+    if (t->has_end_line) {
+        /* the CRC the parser folded in line by line equals one taken afresh over '/'..'!' */
+        size_t bang = t->raw_len;
+        while (bang > 0 && t->raw[bang - 1] != '!')
+            bang--;
+        if (bang == 0 || p1_crc16(0, t->raw, bang) != t->crc_computed)
+            fail("crc_computed differs from the CRC of the raw telegram");
+    }
     if (s->in_telegram && t->nobjects != s->objects)
         fail("nobjects differs from on_object calls");
     if (s->in_telegram) {

@@ -1,13 +1,14 @@
 /* crc.c: CRC-16/ARC (poly 0x8005 reflected, init 0, no final xor), the checksum of P1 telegrams. */
 
 #include "p1/p1.h"
+#include "crc16.h"
 #include "swar.h"
 
-/* Slicing-by-16: crc_table[k][b] is the CRC state change of byte b followed by k zero bytes, so 16
- * input bytes cost 16 independent table loads instead of 128 dependent shift steps. The tables
- * are written out (generated once from the bitwise definition, see test_crc.c which re-derives
- * and compares every entry) because libp1 keeps no runtime-initialised state. */
-static const uint16_t crc_table[16][256] = {
+/* Slicing-by-16 (crc16.h): p1_crc16_table[k][b] is the CRC state change of byte b followed by k
+ * zero bytes, so 16 input bytes cost 16 independent table loads instead of 128 dependent shift
+ * steps. The tables are written out (generated once from the bitwise definition, see test_crc.c
+ * which re-derives and compares every entry) because libp1 keeps no runtime-initialised state. */
+const uint16_t p1_crc16_table[16][256] = {
     {
         0x0000, 0xC0C1, 0xC181, 0x0140, 0xC301, 0x03C0, 0x0280, 0xC241, 0xC601, 0x06C0, 0x0780, 0xC741,
         0x0500, 0xC5C1, 0xC481, 0x0440, 0xCC01, 0x0CC0, 0x0D80, 0xCD41, 0x0F00, 0xCFC1, 0xCE81, 0x0E40,
@@ -397,33 +398,21 @@ static const uint16_t crc_table[16][256] = {
 uint16_t p1_crc16(uint16_t crc, const void *data, size_t len)
 {
     const uint8_t *p = data;
-    uint32_t c = crc;
+    uint32_t c = crc16_blocks(crc, p, len / 16);
 
-    while (len >= 16) {
-        uint64_t a = swar_load(p) ^ c, b = swar_load(p + 8);
-
-        c = crc_table[15][a & 0xFF] ^ crc_table[14][(a >> 8) & 0xFF] ^
-            crc_table[13][(a >> 16) & 0xFF] ^ crc_table[12][(a >> 24) & 0xFF] ^
-            crc_table[11][(a >> 32) & 0xFF] ^ crc_table[10][(a >> 40) & 0xFF] ^
-            crc_table[9][(a >> 48) & 0xFF] ^ crc_table[8][a >> 56] ^ crc_table[7][b & 0xFF] ^
-            crc_table[6][(b >> 8) & 0xFF] ^ crc_table[5][(b >> 16) & 0xFF] ^
-            crc_table[4][(b >> 24) & 0xFF] ^ crc_table[3][(b >> 32) & 0xFF] ^
-            crc_table[2][(b >> 40) & 0xFF] ^ crc_table[1][(b >> 48) & 0xFF] ^
-            crc_table[0][b >> 56];
-        p += 16;
-        len -= 16;
-    }
+    p += len & ~(size_t)15;
+    len &= 15;
     if (len >= 8) {
         uint64_t a = swar_load(p) ^ c;
 
-        c = crc_table[7][a & 0xFF] ^ crc_table[6][(a >> 8) & 0xFF] ^
-            crc_table[5][(a >> 16) & 0xFF] ^ crc_table[4][(a >> 24) & 0xFF] ^
-            crc_table[3][(a >> 32) & 0xFF] ^ crc_table[2][(a >> 40) & 0xFF] ^
-            crc_table[1][(a >> 48) & 0xFF] ^ crc_table[0][a >> 56];
+        c = p1_crc16_table[7][a & 0xFF] ^ p1_crc16_table[6][(a >> 8) & 0xFF] ^
+            p1_crc16_table[5][(a >> 16) & 0xFF] ^ p1_crc16_table[4][(a >> 24) & 0xFF] ^
+            p1_crc16_table[3][(a >> 32) & 0xFF] ^ p1_crc16_table[2][(a >> 40) & 0xFF] ^
+            p1_crc16_table[1][(a >> 48) & 0xFF] ^ p1_crc16_table[0][a >> 56];
         p += 8;
         len -= 8;
     }
     while (len--)
-        c = (c >> 8) ^ crc_table[0][(c ^ *p++) & 0xFF];
+        c = (c >> 8) ^ p1_crc16_table[0][(c ^ *p++) & 0xFF];
     return (uint16_t)c;
 }

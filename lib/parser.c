@@ -10,6 +10,7 @@
 
 #include "p1/crypt.h"
 #include "p1/p1.h"
+#include "crc16.h"
 #include "swar.h"
 #include "unit.h"
 
@@ -1043,6 +1044,29 @@ static inline const uint8_t *copy_ahead(const p1_parser *p, uint8_t *tb, size_t 
     return ahead + want;
 }
 
+/* Folds the whole 16-byte blocks of tb[*pos..len) into the running CRC *crc of tb[0..*pos): a
+ * line is taken into the CRC right after it is parsed, while it is in cache, and the CRC's chain
+ * of table loads overlaps the next line's parsing instead of running as a pass of its own at the
+ * end. Bytes below len never change while a telegram is collected (a restart starts it anew). */
+static inline void crc_fold(const uint8_t *tb, uint32_t len, uint32_t *crc, uint32_t *pos)
+{
+    uint32_t n16 = (len - *pos) / 16;
+
+    if (n16) {
+        *crc = crc16_blocks(*crc, tb + *pos, n16);
+        *pos += 16 * n16;
+    }
+}
+
+static inline void crc_fold_parser(p1_parser *p, const uint8_t *tb)
+{
+    uint32_t crc = p->crc_run, pos = p->crc_pos;
+
+    crc_fold(tb, p->len, &crc, &pos);
+    p->crc_run = (uint16_t)crc;
+    p->crc_pos = pos;
+}
+
 /* Takes consecutive lines that match their remembered shape (line_match()), starting at input x
  * with the telegram buffer at p->len: builds each object with line_redo() and delivers the one
  * before, as line_parse() would. The parser's counters stay in registers until the run ends (a
@@ -1060,6 +1084,7 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
     unsigned idx = (nobj + !!(flags & F_PENDING)) % P1_OBIS_CACHE;
     const p1_line_seen *t = &p->lines[idx];
     const uint64_t valid = p->lines_valid;
+    uint32_t crc_pos = p->crc_pos, crc_run = p->crc_run;
 
     for (;; idx = (idx + 1) % P1_OBIS_CACHE, t = idx ? t + 1 : p->lines) {
         uint32_t n;
@@ -1092,6 +1117,7 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
         ls = len;
         len += n;
         x += n;
+        crc_fold(tb, len, &crc_run, &crc_pos);
     }
     if (len != p->len) {
         p->line_start = ls;
@@ -1100,6 +1126,8 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
         p->flags = flags;
         p->obj_start = obj_start;
         p->obj_end = obj_end;
+        p->crc_pos = crc_pos;
+        p->crc_run = (uint16_t)crc_run;
         *ahead_io = ahead;
     }
     return x;
@@ -1295,6 +1323,8 @@ static void text_begin(p1_parser *p, uint64_t off)
     p->crc_digits = 0;
     p->crc_sent = 0;
     p->crc_computed = 0;
+    p->crc_run = 0;
+    p->crc_pos = 0;
     p->crc_status = P1_CRC_ABSENT;
     p->frame_len = 0;
     p->frame_hdr = 0;
@@ -1397,7 +1427,12 @@ static void end_done(p1_parser *p, run *r)
 {
     p1_error err = P1_ERR_OK;
 
-    p->crc_computed = p1_crc16(0, tbuf(p), (size_t)p->bang + 1);
+    /* the lines are folded in already (crc_fold()); the rest through the '!' */
+    if (p->crc_pos > p->bang + 1) { /* cannot happen: crc_pos <= len, which only grows */
+        p->crc_run = 0;
+        p->crc_pos = 0;
+    }
+    p->crc_computed = p1_crc16(p->crc_run, tbuf(p) + p->crc_pos, (size_t)p->bang + 1 - p->crc_pos);
     p->flags |= F_HAS_END;
     if (p->crc_digits == 0) {
         p->crc_status = P1_CRC_ABSENT;
@@ -1604,6 +1639,7 @@ static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const ui
                     }
                     if (p->flags & F_PENDING && p->obj_start == ls)
                         line_remember(p, tb, ls, n);
+                    crc_fold_parser(p, tb);
                     if (x == end || *x == '/' || *x == '!')
                         break;
                 }

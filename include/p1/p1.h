@@ -326,6 +326,8 @@ typedef struct p1_parser {
     uint32_t frame_counter;
     uint16_t crc_sent;
     uint16_t crc_computed;
+    uint16_t crc_run;      /* CRC of tb[0..crc_pos), folded in line by line while parsing */
+    uint32_t crc_pos;
     uint8_t crc_digits;
     uint8_t crc_status;
     uint8_t res_err;       /* encrypted: result of the plaintext pass */

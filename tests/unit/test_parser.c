@@ -149,9 +149,28 @@ static void on_object(void *u, const p1_object *o)
     }
 }
 
+/* The parser folds each line into the CRC as it goes; every reported CRC must equal one taken
+ * afresh over '/'..'!' of the raw telegram (the end line's '!' is the last one in raw). */
+static unsigned long crc_checked, crc_wrong;
+
+static void crc_check(const p1_telegram *t)
+{
+    size_t bang = t->raw_len;
+
+    if (!t->has_end_line)
+        return;
+    while (bang > 0 && t->raw[bang - 1] != '!')
+        bang--;
+    crc_checked++;
+    if (bang == 0 || p1_crc16(0, t->raw, bang) != t->crc_computed)
+        crc_wrong++;
+}
+
 static void on_end(void *u, const p1_telegram *t)
 {
     rec *r = u;
+
+    crc_check(t);
 
     dig(r, "E %" PRIu64 " %s@%" PRIu64 " crc=%d %04x %04x end=%d hdr=%zu/%08x raw=%zu/%08x frame=%zu n=%u enc=%d fc=%u\n",
         t->offset, p1_error_name(t->error), t->error_offset, t->crc, t->crc_sent,
@@ -1467,6 +1486,14 @@ static void test_errors_table(void)
     }
 }
 
+/* The CRC folded in line by line equals the CRC of the whole telegram, for every telegram with an
+ * end line of every test above, at every chunk size they were fed in. */
+static void test_crc_folded(void)
+{
+    CHECK(crc_checked > 5000);
+    CHECK_EQ_INT(crc_wrong, 0);
+}
+
 int main(void)
 {
     RUN(test_worked_example);
@@ -1503,5 +1530,7 @@ int main(void)
     RUN(test_multi_line_objects);
     RUN(test_logs_and_history);
     RUN(test_errors_table);
+    /* last: over every telegram with an end line that the tests above decoded */
+    RUN(test_crc_folded);
     return check_summary("test_parser");
 }
