@@ -10,6 +10,13 @@ PKG_CONFIG ?= pkg-config
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
         -Wformat=2 -Wno-format-nonliteral
 BASE_CFLAGS := -std=c11 -g -O2 $(WARN) -Iinclude -fno-strict-aliasing
+# gcc on x86-64 expands a memset/memcpy of a few hundred bytes inline as `rep stos`/`rep movs`,
+# which take tens of cycles to start; libc's versions, picked per CPU at run time, are quicker
+# for what the decoder clears and copies per telegram (p1 bench: about 3% more telegrams/s).
+# Only where the compiler knows the option; elsewhere (ARM, clang) nothing changes.
+STRINGOP := $(shell $(CC) -mstringop-strategy=libcall -x c -c /dev/null -o /dev/null 2>/dev/null \
+                && echo -mstringop-strategy=libcall)
+BASE_CFLAGS += $(STRINGOP)
 SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 ifeq ($(SAN),1)
 BUILD := build/san
