@@ -1,5 +1,5 @@
-/* crc16.h: private to libp1: the CRC-16/ARC tables and the 16-byte step of p1_crc16(), inline,
- * so that the parser can fold each line into the CRC while the line is in registers and cache. */
+/* crc16.h: private to libp1: the CRC-16/ARC tables and the 16-byte step, shared by p1_crc16()
+ * and the parser, which folds each line into the CRC right after parsing it (crc_fold()). */
 #ifndef P1_LIB_CRC16_H
 #define P1_LIB_CRC16_H
 
