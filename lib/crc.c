@@ -4,10 +4,13 @@
 #include "crc16.h"
 #include "swar.h"
 
-/* Slicing-by-16 (crc16.h): p1_crc16_table[k][b] is the CRC state change of byte b followed by k
- * zero bytes, so 16 input bytes cost 16 independent table loads instead of 128 dependent shift
- * steps. The tables are written out (generated once from the bitwise definition, see test_crc.c
- * which re-derives and compares every entry) because libp1 keeps no runtime-initialised state. */
+/* Slicing-by-16 (crc16.h), the path for CPUs without carry-less multiplication (below):
+ * p1_crc16_table[k][b] is the CRC state change of byte b followed by k zero bytes, so 16 input
+ * bytes cost 16 independent table loads instead of 128 dependent shift steps. The tables are
+ * written out (generated once from the bitwise definition, see test_crc.c which re-derives and
+ * compares every entry) because libp1 keeps no runtime-initialised state of its own; the choice
+ * between the two paths reads the CPU features the compiler's run-time library found at start-up
+ * (crc16_clmul_ok()). */
 const uint16_t p1_crc16_table[16][256] = {
     {
         0x0000, 0xC0C1, 0xC181, 0x0140, 0xC301, 0x03C0, 0x0280, 0xC241, 0xC601, 0x06C0, 0x0780, 0xC741,
@@ -395,10 +398,90 @@ const uint16_t p1_crc16_table[16][256] = {
     },
 };
 
+#ifdef CRC16_CLMUL
+#include <immintrin.h>
+
+/* CRC-16/ARC by carry-less multiplication. The CRC of a message M is M(x) * x^16 mod P over
+ * GF(2), and reducing mod P may happen at any point, so the loop keeps a 128-bit remainder A
+ * (any polynomial of the same residue as the message so far, not yet reduced to 16 bits) and
+ * takes each block D as A * x^128 + D. A's two 64-bit halves, multiplied by x^192 mod P and
+ * x^128 mod P (16-bit constants), give two products under 80 bits: one multiply-and-add per half
+ * and block, and the only chain between blocks is one multiplication.
+ *
+ * Bit order: the CRC takes each byte least significant bit first, so a little-endian 128-bit
+ * load holds the highest coefficient in bit 0. Everything stays in that order ("reflected"):
+ * constants are stored with x^i at bit 63 - i, and because a carry-less product of two such
+ * 64-bit numbers lands one bit lower than the 128-bit order wants, each constant is one power of
+ * x short (x^191 for x^192). At the end, A * x^16 is brought under 64 bits with two more
+ * products, and Barrett's method (q = floor(C / P) from the precomputed x^64 / P, then
+ * C - q * P) leaves the 16-bit CRC in the top bits. The CRC state from earlier bytes enters by
+ * XOR into the first two bytes, exactly as in the table loop. */
+
+/* A * x^128 + D for each of n16 blocks D at p. */
+__attribute__((target("pclmul"))) static inline __m128i clmul_fold(__m128i a, const uint8_t *p,
+                                                                  size_t n16)
+{
+    const __m128i k = _mm_set_epi64x((long long)CRC16_K127, (long long)CRC16_K191);
+
+    for (; n16 > 0; n16--, p += 16) {
+        __m128i d = _mm_loadu_si128((const __m128i *)(const void *)p);
+
+        a = _mm_xor_si128(_mm_xor_si128(_mm_clmulepi64_si128(a, k, 0x00),
+                                        _mm_clmulepi64_si128(a, k, 0x11)),
+                          d);
+    }
+    return a;
+}
+
+/* The 16-bit CRC state of a remainder A: (A * x^16) mod P. */
+__attribute__((target("pclmul"))) static inline uint32_t clmul_reduce(__m128i a)
+{
+    const __m128i last = _mm_set_epi64x((long long)CRC16_K15, (long long)CRC16_K79);
+    const __m128i k63 = _mm_cvtsi64_si128((long long)CRC16_K63);
+    /* A * x^16 in under 80 bits, then under 64: C, the high half of the 128 bits */
+    __m128i b = _mm_xor_si128(_mm_clmulepi64_si128(a, last, 0x00),
+                              _mm_clmulepi64_si128(a, last, 0x11));
+    b = _mm_xor_si128(b, _mm_clmulepi64_si128(b, k63, 0x00));
+    uint64_t u = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(b, b));
+    /* Barrett: the quotient from the 48 coefficients of C above x^16, then C - q * P */
+    __m128i t = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)(u & 0xFFFFFFFFFFFFULL)),
+                                     _mm_cvtsi64_si128((long long)CRC16_MU), 0x00);
+    uint64_t q = (uint64_t)_mm_cvtsi128_si64(t) << 1;
+    __m128i r = _mm_clmulepi64_si128(_mm_cvtsi64_si128((long long)q),
+                                     _mm_cvtsi64_si128((long long)CRC16_P), 0x00);
+    uint64_t qp = (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(r, r)) << 1;
+
+    return (uint32_t)((u ^ qp) >> 48);
+}
+
+__attribute__((target("pclmul"))) uint32_t p1_crc16_clmul(uint32_t c, const uint8_t *p,
+                                                          size_t n16)
+{
+    if (n16 == 0)
+        return c;
+    __m128i a = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)p),
+                              _mm_cvtsi32_si128((int)c));
+    return clmul_reduce(clmul_fold(a, p + 16, n16 - 1));
+}
+
+__attribute__((target("pclmul"))) void p1_crc16_clmul_fold(uint64_t acc[2], const uint8_t *p,
+                                                           size_t n16)
+{
+    __m128i a = _mm_loadu_si128((const __m128i *)(void *)acc);
+
+    _mm_storeu_si128((__m128i *)(void *)acc, clmul_fold(a, p, n16));
+}
+
+__attribute__((target("pclmul"))) uint32_t p1_crc16_clmul_state(const uint64_t acc[2])
+{
+    return clmul_reduce(_mm_loadu_si128((const __m128i *)(const void *)acc));
+}
+#endif
+
 uint16_t p1_crc16(uint16_t crc, const void *data, size_t len)
 {
     const uint8_t *p = data;
-    uint32_t c = crc16_blocks(crc, p, len / 16);
+    uint32_t c = crc16_run(crc, p, len / 16);
 
     p += len & ~(size_t)15;
     len &= 15;
