@@ -1432,15 +1432,22 @@ static void end_done(p1_parser *p, run *r)
 {
     p1_error err = P1_ERR_OK;
 
-    /* the lines are folded in already (crc_fold()); the rest through the '!' */
-    uint32_t crc = 0;
+    /* the lines are folded in already (crc_fold()); the rest through the '!': its whole blocks
+     * into the running CRC, which is then reduced once, and the last few bytes */
+    const uint8_t *tb = tbuf(p);
+    uint32_t crc = p->crc_run, end = p->bang + 1, pos = p->crc_pos;
 
-    if (p->crc_pos <= p->bang + 1) /* always: crc_pos <= len, which only grows */
-        crc = crc16_step_state(p->crc_acc, p->crc_run);
-    else
-        p->crc_pos = 0;
-    p->crc_computed = p1_crc16((uint16_t)crc, tbuf(p) + p->crc_pos,
-                               (size_t)p->bang + 1 - p->crc_pos);
+    if (pos > end) { /* cannot happen: crc_pos <= len, which only grows */
+        pos = crc = 0;
+        p->crc_acc[0] = p->crc_acc[1] = 0;
+    }
+    if (end - pos >= 16) {
+        crc16_step(p->crc_acc, &crc, tb + pos, (end - pos) / 16);
+        pos += (end - pos) & ~15u;
+    }
+    crc = crc16_step_state(p->crc_acc, crc);
+    p->crc_pos = pos;
+    p->crc_computed = p1_crc16((uint16_t)crc, tb + pos, end - pos);
     p->flags |= F_HAS_END;
     if (p->crc_digits == 0) {
         p->crc_status = P1_CRC_ABSENT;
