@@ -1,5 +1,5 @@
 /* crc16.h: private to libp1: the CRC-16/ARC 16-byte step, shared by p1_crc16() and the parser,
- * which folds each line into the CRC right after parsing it (crc_fold()). Two ways to take a
+ * which folds the lines into the CRC while it parses them (crc_fold()). Two ways to take a
  * block: carry-less multiplication (x86-64 with PCLMULQDQ, chosen at run time) and table loads
  * (everywhere else); both give the same CRC for every input (test_crc.c). */
 #ifndef P1_LIB_CRC16_H
