@@ -67,9 +67,10 @@ static inline uint32_t crc16_run(uint32_t c, const uint8_t *p, size_t n16)
     return crc16_blocks(c, p, n16);
 }
 
-/* A CRC taken a piece at a time (the parser's lines): the table state *c, or with PCLMULQDQ the
- * 128-bit remainder acc. Start both from 0; crc16_step_state() gives the CRC state so far. */
-static inline void crc16_step(uint64_t acc[2], uint32_t *c, const uint8_t *p, size_t n16)
+/* A CRC taken a piece at a time (the parser's lines) in acc, which starts as {0, 0}: with
+ * PCLMULQDQ the 128-bit remainder, else the table state in acc[0]. crc16_step_state() gives the
+ * CRC state of everything folded in so far. */
+static inline void crc16_step(uint64_t acc[2], const uint8_t *p, size_t n16)
 {
 #ifdef CRC16_CLMUL
     if (crc16_clmul_ok()) {
@@ -77,18 +78,16 @@ static inline void crc16_step(uint64_t acc[2], uint32_t *c, const uint8_t *p, si
         return;
     }
 #endif
-    (void)acc;
-    *c = crc16_blocks(*c, p, n16);
+    acc[0] = crc16_blocks((uint32_t)acc[0], p, n16);
 }
 
-static inline uint32_t crc16_step_state(const uint64_t acc[2], uint32_t c)
+static inline uint32_t crc16_step_state(const uint64_t acc[2])
 {
 #ifdef CRC16_CLMUL
     if (crc16_clmul_ok())
         return p1_crc16_clmul_state(acc);
 #endif
-    (void)acc;
-    return c;
+    return (uint32_t)acc[0];
 }
 
 #endif

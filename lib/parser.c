@@ -1044,31 +1044,26 @@ static inline const uint8_t *copy_ahead(const p1_parser *p, uint8_t *tb, size_t 
     return ahead + want;
 }
 
-/* Folds the whole 16-byte blocks of tb[*pos..len) into the running CRC of tb[0..*pos) (*crc, or
- * the carry-less remainder acc: crc16_step()) once at least CRC_FOLD_BLOCKS of them wait: the
+/* Folds the whole 16-byte blocks of tb[*pos..len) into the running CRC of tb[0..*pos) (acc:
+ * crc16_step()) once at least CRC_FOLD_BLOCKS of them wait: the
  * lines are taken into the CRC while they are in cache, and the CRC's work overlaps the next
  * lines' parsing instead of running as a pass of its own at the end. Folding every 64 bytes
  * rather than every line saves calls; either way end_done() adds the rest through the '!'.
  * Bytes below len never change while a telegram is collected (a restart starts it anew). */
 #define CRC_FOLD_BLOCKS 4
-static inline void crc_fold(uint64_t acc[2], const uint8_t *tb, uint32_t len, uint32_t *crc,
-                            uint32_t *pos)
+static inline void crc_fold(uint64_t acc[2], const uint8_t *tb, uint32_t len, uint32_t *pos)
 {
     uint32_t n16 = (len - *pos) / 16;
 
     if (n16 >= CRC_FOLD_BLOCKS) {
-        crc16_step(acc, crc, tb + *pos, n16);
+        crc16_step(acc, tb + *pos, n16);
         *pos += 16 * n16;
     }
 }
 
 static inline void crc_fold_parser(p1_parser *p, const uint8_t *tb)
 {
-    uint32_t crc = p->crc_run, pos = p->crc_pos;
-
-    crc_fold(p->crc_acc, tb, p->len, &crc, &pos);
-    p->crc_run = (uint16_t)crc;
-    p->crc_pos = pos;
+    crc_fold(p->crc_acc, tb, p->len, &p->crc_pos);
 }
 
 /* Takes consecutive lines that match their remembered shape (line_match()), starting at input x
@@ -1088,7 +1083,7 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
     unsigned idx = (nobj + !!(flags & F_PENDING)) % P1_OBIS_CACHE;
     const p1_line_seen *t = &p->lines[idx];
     const uint64_t valid = p->lines_valid;
-    uint32_t crc_pos = p->crc_pos, crc_run = p->crc_run;
+    uint32_t crc_pos = p->crc_pos;
 
     for (;; idx = (idx + 1) % P1_OBIS_CACHE, t = idx ? t + 1 : p->lines) {
         uint32_t n;
@@ -1121,7 +1116,7 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
         ls = len;
         len += n;
         x += n;
-        crc_fold(p->crc_acc, tb, len, &crc_run, &crc_pos);
+        crc_fold(p->crc_acc, tb, len, &crc_pos);
     }
     if (len != p->len) {
         p->line_start = ls;
@@ -1131,7 +1126,6 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
         p->obj_start = obj_start;
         p->obj_end = obj_end;
         p->crc_pos = crc_pos;
-        p->crc_run = (uint16_t)crc_run;
         *ahead_io = ahead;
     }
     return x;
@@ -1327,7 +1321,6 @@ static void text_begin(p1_parser *p, uint64_t off)
     p->crc_digits = 0;
     p->crc_sent = 0;
     p->crc_computed = 0;
-    p->crc_run = 0;
     p->crc_pos = 0;
     p->crc_acc[0] = p->crc_acc[1] = 0;
     p->crc_status = P1_CRC_ABSENT;
@@ -1435,17 +1428,17 @@ static void end_done(p1_parser *p, run *r)
     /* the lines are folded in already (crc_fold()); the rest through the '!': its whole blocks
      * into the running CRC, which is then reduced once, and the last few bytes */
     const uint8_t *tb = tbuf(p);
-    uint32_t crc = p->crc_run, end = p->bang + 1, pos = p->crc_pos;
+    uint32_t end = p->bang + 1, pos = p->crc_pos;
 
     if (pos > end) { /* cannot happen: crc_pos <= len, which only grows */
-        pos = crc = 0;
+        pos = 0;
         p->crc_acc[0] = p->crc_acc[1] = 0;
     }
     if (end - pos >= 16) {
-        crc16_step(p->crc_acc, &crc, tb + pos, (end - pos) / 16);
+        crc16_step(p->crc_acc, tb + pos, (end - pos) / 16);
         pos += (end - pos) & ~15u;
     }
-    crc = crc16_step_state(p->crc_acc, crc);
+    uint32_t crc = crc16_step_state(p->crc_acc);
     p->crc_pos = pos;
     p->crc_computed = p1_crc16((uint16_t)crc, tb + pos, end - pos);
     p->flags |= F_HAS_END;

@@ -326,9 +326,9 @@ typedef struct p1_parser {
     uint32_t frame_counter;
     uint16_t crc_sent;
     uint16_t crc_computed;
-    uint16_t crc_run;      /* CRC of tb[0..crc_pos), folded in while the lines are parsed */
     uint32_t crc_pos;
-    uint64_t crc_acc[2];   /* the same as a 128-bit remainder, where the CPU multiplies (crc.c) */
+    uint64_t crc_acc[2];   /* CRC of tb[0..crc_pos), folded in while the lines are parsed: a
+                            * 128-bit remainder where the CPU multiplies, else the state (crc.c) */
     uint8_t crc_digits;
     uint8_t crc_status;
     uint8_t res_err;       /* encrypted: result of the plaintext pass */

@@ -149,7 +149,7 @@ static void on_object(void *u, const p1_object *o)
     }
 }
 
-/* The parser folds each line into the CRC as it goes; every reported CRC must equal one taken
+/* The parser folds the lines into the CRC as it goes; every reported CRC must equal one taken
  * afresh over '/'..'!' of the raw telegram (the end line's '!' is the last one in raw). */
 static unsigned long crc_checked, crc_wrong;
 
@@ -1486,7 +1486,7 @@ static void test_errors_table(void)
     }
 }
 
-/* The CRC folded in line by line equals the CRC of the whole telegram, for every telegram with an
+/* The CRC folded in while parsing equals the CRC of the whole telegram, for every telegram with an
  * end line of every test above, at every chunk size they were fed in. */
 static void test_crc_folded(void)
 {
