@@ -10,6 +10,14 @@ libcurl4-openssl-dev libmosquitto-dev zlib1g-dev python3"
 TEST_PKGS="$BUILD_PKGS clang libclang-rt-14-dev valgrind python3 curl mosquitto mosquitto-clients \
 prometheus wrk nginx-light socat influxdb chromium sqlite3"
 
+# Cross compilers and qemu-user for tests/integration/test_cross_arch.sh (the unit tests on
+# aarch64, armhf and big-endian mips); these package names exist on amd64 hosts.
+CROSS_PKGS="qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf \
+libc6-dev-armhf-cross gcc-mips-linux-gnu libc6-dev-mips-cross"
+if [ "$(dpkg --print-architecture 2>/dev/null)" = amd64 ]; then
+    TEST_PKGS="$TEST_PKGS $CROSS_PKGS"
+fi
+
 case "$what" in
 build) pkgs=$BUILD_PKGS ;;
 test) pkgs=$TEST_PKGS ;;
