@@ -14,6 +14,10 @@
 #include "p1.h"
 #include "../lib/crc16.h" /* only to say which CRC path this CPU takes */
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define BENCH_STREAM_BYTES    (1u << 20)   /* built-in stream: about 1 MiB of telegrams */
 #define BENCH_TELEGRAMS       10           /* distinct built-in telegrams */
 #define BENCH_FILE_MAX        (256u << 20) /* largest FILE read into memory */
@@ -302,12 +306,39 @@ static uint64_t crc_pass(const unsigned char *buf, size_t len, uint64_t *good)
     return frames;
 }
 
+/* The structure of the bytes and nothing more: every line end and every '(' found, 16 bytes per
+ * step with SSE2 (a byte at a time elsewhere), and the byte after each one read. A decoder must
+ * at least do this for every object, so crc_pass() plus this scan is a floor under any full
+ * decode. The bytes read are folded into *sink. */
+static void structure_scan(const unsigned char *buf, size_t len, uint64_t *sink)
+{
+    uint64_t acc = 0;
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i lf = _mm_set1_epi8('\n'), open = _mm_set1_epi8('(');
+
+    for (; len - i > 16; i += 16) { /* > 16: the byte after a hit is always inside buf */
+        __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(buf + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(d, lf), _mm_cmpeq_epi8(d, open)));
+
+        for (; m; m &= m - 1)
+            acc += buf[i + (size_t)__builtin_ctz(m) + 1];
+    }
+#endif
+    for (; i + 1 < len; i++)
+        if (buf[i] == '\n' || buf[i] == '(')
+            acc += buf[i + 1];
+    *sink += acc;
+}
+
 static const char bench_usage[] =
     "Usage: p1 bench [--seconds S] [FILE]\n"
     "Decode FILE (or a built-in ~1 MiB stream of DSMR 5 three-phase telegrams with gas, a failure\n"
     "log and a text message) from memory for about S seconds (default 2): parser, CRC check and\n"
     "reading, as the daemon runs them, without JSON. Then time a frame+CRC-only pass over the\n"
-    "same bytes for half as long. The last line is machine-readable:\n"
+    "same bytes for half as long, and the same pass plus a scan that finds every line end and\n"
+    "every '(' and decodes nothing: a floor under any decoder. The last line is machine-readable:\n"
     "  telegrams_per_s=N mb_per_s=N crc_only_telegrams_per_s=N ratio=R allocs_per_telegram=A\n"
     "ratio = telegrams_per_s / crc_only_telegrams_per_s (1.00: decoding costs no more than the\n"
     "CRC); allocs_per_telegram counts malloc/calloc/realloc calls during the decode (libp1: 0).\n";
@@ -400,11 +431,28 @@ int p1_bench_main(int argc, char **argv)
     } while (c1 - c0 < seconds / 2);
     double crc_s = c1 - c0;
 
+    uint64_t floor_passes = 0, floor_sink = 0, lines = 0;
+    for (const unsigned char *q = buf; (q = memchr(q, '\n', len - (size_t)(q - buf))); q++)
+        lines++;
+    double f0 = now_s(), f1;
+    do {
+        crc_pass(buf, len, &floor_sink);
+        structure_scan(buf, len, &floor_sink);
+        floor_passes++;
+        f1 = now_s();
+    } while (f1 - f0 < seconds / 2);
+    double floor_s = f1 - f0;
+
     double tps = (double)telegrams / full_s;
     double mbps = (double)len * (double)passes / full_s / 1e6;
     double crc_tps = (double)crc_telegrams / crc_s;
     double ratio = crc_tps > 0 ? tps / crc_tps : 0;
-    volatile int64_t sink = c->sink + (int64_t)crc_good;
+    volatile int64_t sink = c->sink + (int64_t)crc_good + (int64_t)floor_sink;
+    /* the floor per telegram, and what ratio 0.5 would leave a decoder beyond it */
+    double floor_us = floor_s * 1e6 / ((double)floor_passes * (double)per_pass);
+    double crc_us = crc_tps > 0 ? 1e6 / crc_tps : 0;
+    double lines_per_telegram = (double)lines / (double)per_pass;
+    double left_ns = (2 * crc_us - floor_us) * 1e3;
 
     printf("input: %s, %zu bytes, %llu telegrams per pass (%llu rejected)\n",
            path ? path : "built-in DSMR 5.0 stream", len, (unsigned long long)per_pass,
@@ -420,8 +468,19 @@ int p1_bench_main(int argc, char **argv)
 #endif
     printf("frame + CRC only: %llu passes in %.3f s, %.0f telegrams/s (%llu CRC matches)\n",
            (unsigned long long)crc_passes, crc_s, crc_tps, (unsigned long long)crc_good);
-    printf("CRC path, in both passes: %s\n",
+    printf("CRC path, in all passes: %s\n",
            clmul ? "carry-less multiplication (PCLMULQDQ)" : "table loads (slicing-by-16)");
+    printf("floor: frame + CRC + finding every line end and '(' (%s), nothing decoded: %.3f "
+           "us/telegram, ratio %.2f\n",
+#ifdef __SSE2__
+           "16 bytes per step",
+#else
+           "a byte at a time",
+#endif
+           floor_us, floor_us > 0 ? crc_us / floor_us : 0);
+    printf("at ratio 0.50 a decoder would have %.0f ns per telegram beyond the floor, %.1f ns for "
+           "each of its %.1f lines\n",
+           left_ns, lines_per_telegram > 0 ? left_ns / lines_per_telegram : 0, lines_per_telegram);
     printf("allocations during the decode: %s%llu (checksum %lld)\n",
            counting ? "" : "not counted (link without --wrap=malloc), ", allocs, (long long)sink);
     char allocs_s[32];
