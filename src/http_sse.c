@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #define SSE_BLOCK 8192 /* bytes MHD asks the reader for at most, per call */
 
@@ -86,20 +87,35 @@ static void client_resume(sse_client *cl)
     }
 }
 
-/* Queues e for cl, or marks cl to be dropped when its queue is full: a slow reader must never make
- * the daemon wait or buffer without bound. Returns 1 when cl was resumed. */
+/* Ends the connection of a client that stopped reading. MHD only asks the reader for more while
+ * the socket takes data, so `closing` alone would wait for MHD's idle timeout (30 s). Shutting the
+ * socket down makes MHD see a hang-up and close it at its next run; no linger makes that close
+ * reset the connection instead of leaving the kernel to push the unread backlog. */
+static void client_drop(sse_client *cl)
+{
+    cl->closing = 1;
+    cl->s->dropped++;
+    if (cl->fd >= 0) {
+        struct linger lg = {1, 0};
+        setsockopt(cl->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        shutdown(cl->fd, SHUT_RDWR);
+    }
+}
+
+/* Queues e for cl, or drops cl when its queue is full: a slow reader must never make the daemon
+ * wait or buffer without bound. Returns 1 when cl was resumed or dropped: MHD must run. */
 static int client_push(sse_client *cl, sse_event *e)
 {
     if (cl->closing)
         return 0;
     if (cl->count >= HTTP_SSE_QUEUE_MAX) {
-        cl->closing = 1;
-        cl->s->dropped++;
-    } else {
-        e->refs++;
-        cl->q[(cl->head + cl->count) % HTTP_SSE_QUEUE_MAX] = e;
-        cl->count++;
+        client_drop(cl);
+        client_resume(cl);
+        return 1;
     }
+    e->refs++;
+    cl->q[(cl->head + cl->count) % HTTP_SSE_QUEUE_MAX] = e;
+    cl->count++;
     int was = cl->suspended;
     client_resume(cl);
     return was;

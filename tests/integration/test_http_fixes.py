@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""test_http_fixes.py: HTTP fixes found by QA: a dropped SSE client's connection is closed at
+once."""
+import os
+import socket
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import ROOT, Checks, Daemon, need_p1d, tmpdir  # noqa: E402
+
+DATA = os.path.join(ROOT, "tests", "data")
+T = Checks("test_http_fixes")
+need_p1d(T)
+
+
+def http(port, path, method="GET", body=None, headers=None):
+    """Returns (status, headers, body) without raising on HTTP errors."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
+                                 method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def metric(port, name):
+    body = http(port, "/metrics")[2].decode()
+    for line in body.split("\n"):
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def tcp_state(s):
+    """The kernel's TCP state of socket s (1 = established, 7 = closed)."""
+    return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+
+
+def wait_for(pred, timeout, step=0.05):
+    """Polls pred() until it returns a true value or timeout seconds pass; returns the last value."""
+    end = time.time() + timeout
+    v = pred()
+    while not v and time.time() < end:
+        time.sleep(step)
+        v = pred()
+    return v
+
+
+def open_stream(port, rcvbuf=None):
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+    return s
+
+
+class Drain(threading.Thread):
+    """Reads a socket as fast as it can and counts the bytes (a client that keeps up)."""
+
+    def __init__(self, s):
+        super().__init__(daemon=True)
+        self.s = s
+        self.bytes = 0
+        self.eof = False
+        self.stop = False
+
+    def run(self):
+        self.s.settimeout(0.2)
+        while not self.stop:
+            try:
+                data = self.s.recv(1 << 16)
+            except socket.timeout:
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                self.eof = True
+                return
+            self.bytes += len(data)
+
+
+def test_sse_drop_closes(tmp):
+    """A client that never reads is dropped when its queue overflows; its connection must end
+    then, not after MHD's idle timeout (30 s), and the daemon keeps serving the others."""
+    d = Daemon(["--source", "fast=sim:speedup=1000", "--listen", "127.0.0.1:0"], tmp)
+    good = None
+    try:
+        port = d.http_port()
+        slow = open_stream(port, rcvbuf=4096)
+        good = Drain(open_stream(port))
+        good.start()
+        dropped = wait_for(lambda: metric(port, "p1d_http_sse_dropped_total"), 20, 0.1)
+        T.check("sse: the client that does not read is dropped", dropped and dropped >= 1, dropped)
+        t0 = time.time()
+        gone = wait_for(lambda: metric(port, "p1d_http_sse_clients") == 1, 3)
+        T.check("sse: the server releases the dropped client within 3 s", gone,
+                "clients %s after %.1f s" % (metric(port, "p1d_http_sse_clients"), time.time() - t0))
+        closed = wait_for(lambda: tcp_state(slow) != 1, 3)
+        T.check("sse: the dropped client's socket is closed without reading it", closed,
+                "tcp state %d" % tcp_state(slow))
+        ended = False
+        slow.settimeout(1)
+        end = time.time() + 5
+        try:
+            while time.time() < end:
+                if not slow.recv(1 << 20):
+                    ended = True
+                    break
+        except OSError:
+            ended = True
+        T.check("sse: reading the dropped client's socket ends (EOF or reset)", ended)
+        slow.close()
+        before = good.bytes
+        T.check("sse: the client that keeps up still receives",
+                wait_for(lambda: good.bytes > before + 10000, 3) and not good.eof,
+                "%d -> %d bytes, eof %s" % (before, good.bytes, good.eof))
+        st, _, _ = http(port, "/api/now")
+        T.check("sse: /api/now still answers", st == 200, st)
+    finally:
+        if good:
+            good.stop = True
+            good.join(2)
+            good.s.close()
+        d.stop()
+
+
+with tmpdir() as tmp:
+    for fn in (test_sse_drop_closes,):
+        try:
+            fn(tmp)
+        except Exception as e:  # a crash of one test must not hide the others
+            T.check(fn.__name__, False, repr(e))
+T.done()
