@@ -514,8 +514,9 @@ static void meter_json(const http *h, json_w *w, const meter *m, int64_t now)
     json_kv_str(w, "kind", m->kind);
     json_kv_str(w, "state", meter_state_name(m->state));
     json_key(w, "connected_since");
-    if (m->connected_ms > 0) {
-        iso_utc(m->connected_ms, when);
+    int64_t since = meter_connected_since(m);
+    if (since > 0) {
+        iso_utc(since, when);
         json_str(w, when);
     } else {
         json_null(w);

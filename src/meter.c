@@ -171,6 +171,11 @@ const meter_sample *meter_sample_at(const meter *m, uint64_t seq)
     return &m->history[seq % METER_HISTORY];
 }
 
+int64_t meter_connected_since(const meter *m)
+{
+    return m->state == METER_CONNECTED || m->state == METER_RECEIVING ? m->connected_ms : 0;
+}
+
 const char *meter_state_name(meter_state s)
 {
     switch (s) {

@@ -90,6 +90,9 @@ void meter_reject(meter *m, p1_error err);
 const meter_sample *meter_latest(const meter *m);
 /* The sample with sequence `seq` if still kept, else NULL. */
 const meter_sample *meter_sample_at(const meter *m, uint64_t seq);
+/* Wall clock of the current connection's start while the meter is connected or receiving; 0 while
+ * it waits for its source or has stopped (connected_ms keeps the last connect either way). */
+int64_t meter_connected_since(const meter *m);
 /* Name of a state ("waiting", "connected", "receiving", "stopped"). */
 const char *meter_state_name(meter_state s);
 

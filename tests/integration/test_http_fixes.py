@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_http_fixes.py: HTTP fixes found by QA: a dropped SSE client's connection is closed at
-once."""
+once, and /api/meters connected_since is null while a source is disconnected."""
 import os
 import socket
 import sys
@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import ROOT, Checks, Daemon, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import ROOT, Checks, Daemon, free_port, need_p1d, telegram, tmpdir  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data")
 T = Checks("test_http_fixes")
@@ -131,8 +131,69 @@ def test_sse_drop_closes(tmp):
         d.stop()
 
 
+class Dongle:
+    """A network P1 dongle: a listener whose connections the test controls."""
+
+    def __init__(self, port):
+        self.port = port
+        self.sock = None
+
+    def listen(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", self.port))
+        self.sock.listen(4)
+        self.sock.settimeout(10)
+
+    def accept(self):
+        c, _ = self.sock.accept()
+        return c
+
+    def refuse(self):
+        self.sock.close()
+
+
+def test_connected_since(tmp):
+    """connected_since is the time of the current connection: null while the source is lost,
+    a new time after it reconnects."""
+    port = free_port()
+    dongle = Dongle(port)
+    dongle.listen()
+    spec = "net=tcp:127.0.0.1:%d:reconnect_min=100ms:reconnect_max=200ms" % port
+    d = Daemon(["--source", spec, "--listen", "127.0.0.1:0"], tmp)
+    try:
+        d.http_port()
+        c = dongle.accept()
+        c.sendall(telegram(0))
+        m = d.wait_meter("net", lambda m: m.get("telegrams", 0) >= 1)
+        first = m and m.get("connected_since")
+        T.check("connected_since set while connected", first, str(m))
+        dongle.refuse()
+        c.close()
+        m = d.wait_meter("net", lambda m: m.get("state") == "waiting", 5)
+        T.check("tcp: the loss is seen (state waiting)", m is not None, str(d.meter("net")))
+        T.check("connected_since is null after the loss", m and m.get("connected_since") is None,
+                str(m))
+        time.sleep(0.3)  # at least one refused attempt
+        m = d.meter("net")
+        T.check("connected_since stays null while refused",
+                m.get("state") == "waiting" and m.get("connected_since") is None, str(m))
+        time.sleep(0.01)
+        dongle.listen()
+        c = dongle.accept()
+        c.sendall(telegram(1))
+        m = d.wait_meter("net", lambda m: m.get("telegrams", 0) >= 2)
+        again = m and m.get("connected_since")
+        T.check("connected_since is a new time after reconnecting",
+                again and first and again > first, "%s -> %s" % (first, again))
+        c.close()
+        dongle.refuse()
+    finally:
+        d.stop()
+
+
 with tmpdir() as tmp:
-    for fn in (test_sse_drop_closes,):
+    for fn in (test_sse_drop_closes, test_connected_since):
         try:
             fn(tmp)
         except Exception as e:  # a crash of one test must not hide the others
