@@ -628,16 +628,22 @@ static enum MHD_Result ep_metrics(http *h, struct MHD_Connection *c)
     return queue_once(c, MHD_HTTP_OK, body_response(h, text, len, METRICS_CONTENT_TYPE));
 }
 
-/* Healthy while every meter that is not finished had a telegram within stale_s, and the health
- * callback (the store) agrees. */
+/* Healthy while every meter had a telegram within stale_s or has finished after delivering some
+ * (a file replay at its end), and the health callback (the store) agrees. A meter that stopped
+ * before its first telegram (a file that cannot be opened) is a failure, not a finished one. */
 static int healthy(http *h, char *why, size_t cap)
 {
     int64_t now = loop_wall_ms();
     for (size_t i = 0; i < h->ms->n; i++) {
         const meter *m = h->ms->list[i];
-        if (m->state == METER_STOPPED)
-            continue;
         const meter_sample *s = meter_latest(m);
+        if (m->state == METER_STOPPED) {
+            if (s || m->removed)
+                continue;
+            snprintf(why, cap, "meter %s: stopped without a telegram%s%s", m->name,
+                     m->last_error[0] ? ": " : "", m->last_error);
+            return 0;
+        }
         if (!s) {
             snprintf(why, cap, "meter %s: no telegram yet", m->name);
             return 0;
@@ -655,7 +661,7 @@ static int healthy(http *h, char *why, size_t cap)
 
 static enum MHD_Result ep_healthz(http *h, struct MHD_Connection *c)
 {
-    char why[256] = "unhealthy";
+    char why[320] = "unhealthy"; /* a meter name and its last_error fit */
     int ok = healthy(h, why, sizeof why);
     json_w w;
     if (json_start(&w, 256) < 0)

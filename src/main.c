@@ -69,6 +69,7 @@ static int start_source(p1d *d, const config_source *cs)
             return -1;
         }
     }
+    m->removed = 0;
     for (i = 0; i < d->ms.n && d->ms.list[i] != m; i++)
         ;
     if (i >= d->capsrc) {
@@ -362,6 +363,7 @@ static void reload(p1d *d)
             source_free(d->src[i]);
             d->src[i] = NULL;
             m->state = METER_STOPPED;
+            m->removed = 1;
             snprintf(m->last_error, sizeof m->last_error, "removed from the configuration");
             log_info("%s: removed from the configuration; stopped", m->name);
             removed++;

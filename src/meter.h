@@ -34,7 +34,8 @@ typedef struct meter {
     meter_state state;
     char detected[32];        /* serial settings found ("115200 8N1"), or "" */
     char last_error[160];     /* last problem reported by the source, or "" */
-    int64_t connected_ms;     /* wall clock of the last connect, 0 never */
+    uint8_t removed;          /* taken out of the configuration by a reload (stopped) */
+    int64_t connected_ms;     /* wall clock of the last connect, 0 never; meter_connected_since() */
     uint64_t telegrams;       /* accepted */
     uint64_t rejected;        /* rejected for any reason */
     uint64_t crc_errors;

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """test_http_fixes.py: HTTP fixes found by QA: a dropped SSE client's connection is closed at
-once, and /api/meters connected_since is null while a source is disconnected."""
+once, /api/meters connected_since is null while a source is disconnected, and /healthz fails
+when a meter stopped before its first telegram."""
+import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -192,8 +195,64 @@ def test_connected_since(tmp):
         d.stop()
 
 
+def healthz(port):
+    st, _, body = http(port, "/healthz")
+    try:
+        return st, json.loads(body)
+    except ValueError:
+        return st, {}
+
+
+def test_healthz(tmp):
+    missing = os.path.join(tmp, "no-such-file.txt")
+    d = Daemon(["--source", "house=file:%s" % missing, "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        d.wait_meter("house", lambda m: m.get("state") == "stopped")
+        st, j = healthz(port)
+        T.check("healthz: a file that cannot be opened is 503", st == 503, "%s %s" % (st, j))
+        T.check("healthz: ... and says why", j.get("status") == "unhealthy" and
+                "house" in j.get("reason", "") and "cannot open" in j.get("reason", ""), j)
+    finally:
+        d.stop()
+
+    # A replay that reached its end normally is finished, not broken.
+    d = Daemon(["--source", "home=file:%s" % os.path.join(DATA, "dsmr50-3phase-gas.txt"),
+                "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        m = d.wait_meter("home", lambda m: m.get("state") == "stopped" and m.get("telegrams"))
+        T.check("healthz: the replay ended", m is not None, str(d.meter("home")))
+        st, j = healthz(port)
+        T.check("healthz: a file replayed to its end is 200 ok", st == 200 and
+                j.get("status") == "ok", "%s %s" % (st, j))
+    finally:
+        d.stop()
+
+    # Two meters, one broken: unhealthy; a reload that removes the broken one makes it healthy.
+    conf = os.path.join(tmp, "p1d.conf")
+    with open(conf, "w") as f:
+        f.write("[source sim]\nspec = sim:speedup=10\n\n[source broken]\nspec = file:%s\n" % missing)
+    d = Daemon(["--config", conf, "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        d.wait_meter("sim", lambda m: m.get("telegrams", 0) >= 1)
+        st, j = healthz(port)
+        T.check("healthz: one broken meter of two is 503", st == 503 and
+                "broken" in j.get("reason", ""), "%s %s" % (st, j))
+        with open(conf, "w") as f:
+            f.write("[source sim]\nspec = sim:speedup=10\n")
+        d.signal(signal.SIGHUP)
+        T.check("healthz: reload logged", d.wait_log(r"reloaded.*1 removed", 5), d.text()[-500:])
+        st, j = healthz(port)
+        T.check("healthz: after the broken meter was removed it is 200", st == 200,
+                "%s %s" % (st, j))
+    finally:
+        d.stop()
+
+
 with tmpdir() as tmp:
-    for fn in (test_sse_drop_closes, test_connected_since):
+    for fn in (test_sse_drop_closes, test_connected_since, test_healthz):
         try:
             fn(tmp)
         except Exception as e:  # a crash of one test must not hide the others
