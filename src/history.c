@@ -1237,10 +1237,20 @@ int history_route(void *user, const http_req *req, http_reply *out)
 {
     history *h = user;
     int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    int ours = strcmp(req->path, "/api/history") == 0 || strcmp(req->path, "/api/summary") == 0 ||
+               strcmp(req->path, "/api/prices") == 0;
+    if (!ours)
+        return 0;
+    if (!h)
+        return reply_error(out, 404, "no_database",
+                           "%s needs a history database: start p1d with --db PATH or set [store] db",
+                           req->path);
+    /* The messages name the methods of the Allow header, OPTIONS included. */
     if (strcmp(req->path, "/api/history") == 0 || strcmp(req->path, "/api/summary") == 0) {
         if (!get) {
             out->allow = "GET, HEAD, OPTIONS";
-            return reply_error(out, 405, "method_not_allowed", "only GET and HEAD are allowed");
+            return reply_error(out, 405, "method_not_allowed",
+                               "only GET, HEAD and OPTIONS are allowed");
         }
         return req->path[5] == 'h' ? ep_history(h, req, out) : ep_summary(h, req, out);
     }
@@ -1250,7 +1260,8 @@ int history_route(void *user, const http_req *req, http_reply *out)
         if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0)
             return ep_prices_put(h, req, out);
         out->allow = "GET, HEAD, PUT, POST, OPTIONS";
-        return reply_error(out, 405, "method_not_allowed", "only GET, HEAD and PUT are allowed");
+        return reply_error(out, 405, "method_not_allowed",
+                           "only GET, HEAD, PUT, POST and OPTIONS are allowed");
     }
     return 0;
 }

@@ -30,7 +30,8 @@ history *history_new(store *s, const meters *ms, char *err, size_t cap);
 /* Frees; accepts NULL. */
 void history_free(history *h);
 /* The http_route_fn for http_options.route: serves /api/history, /api/summary and /api/prices;
- * returns 0 for any other path. user is the history. */
+ * returns 0 for any other path. user is the history, or NULL without a database: then those
+ * paths get a 404 "no_database" that says how to start p1d with one. */
 int history_route(void *user, const http_req *req, http_reply *out);
 
 /* The step `step=auto` picks for [from, to): at most about 2,000 points (raw up to 2 hours). */

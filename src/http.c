@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -729,6 +730,19 @@ static enum route route_of(const char *url, char *name, size_t cap)
     return R_NONE;
 }
 
+/* The credentials of an Authorization header value when its scheme is `scheme`, else NULL. The
+ * scheme is matched without regard to case (RFC 7235: "bearer" is "Bearer"). */
+static const char *auth_credentials(const char *a, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    if (strncasecmp(a, scheme, n) != 0 || a[n] != ' ')
+        return NULL;
+    a += n;
+    while (*a == ' ')
+        a++;
+    return a;
+}
+
 /* The bearer token also comes as ?access_token= on GET and HEAD: a browser's EventSource cannot
  * send an Authorization header. Compared in constant time; p1d logs no request targets. */
 static int authorized(http *h, struct MHD_Connection *c, const char *method)
@@ -744,11 +758,12 @@ static int authorized(http *h, struct MHD_Connection *c, const char *method)
     const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!a)
         return 0;
+    const char *p;
     int ok = 0;
-    if (h->bearer[0])
-        ok |= ct_equal(a, h->bearer);
-    if (h->basic[0])
-        ok |= ct_equal(a, h->basic);
+    if (h->bearer[0] && (p = auth_credentials(a, "Bearer")))
+        ok |= ct_equal(p, h->bearer + 7);
+    if (h->basic[0] && (p = auth_credentials(a, "Basic")))
+        ok |= ct_equal(p, h->basic + 6);
     return ok;
 }
 

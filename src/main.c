@@ -293,10 +293,8 @@ static int start_http(p1d *d)
     o.pubs = &d->pubs; /* read at request time, so publishers (re)started later show up too */
     if (d->store && start_history(d) < 0)
         return -1;
-    if (d->history) {
-        o.route = history_route;
-        o.route_user = d->history;
-    }
+    o.route = history_route; /* without a store it says that history needs one */
+    o.route_user = d->history;
     d->http = http_new(d->l, &d->ms, &o, err, sizeof err);
     if (!d->http) {
         log_error("cannot start the HTTP server on %s: %s", o.listen, err);

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """test_http_fixes.py: HTTP fixes found by QA: a dropped SSE client's connection is closed at
-once, /api/meters connected_since is null while a source is disconnected, and /healthz fails
-when a meter stopped before its first telegram."""
+once, /api/meters connected_since is null while a source is disconnected, /healthz fails when a
+meter stopped before its first telegram, 405 messages name the methods of their Allow header,
+history paths without a database say so, and the Authorization scheme is matched without case."""
+import base64
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -251,8 +254,69 @@ def test_healthz(tmp):
         d.stop()
 
 
+def allow_agrees(h, body):
+    """The methods named in a 405's message are the methods of its Allow header."""
+    allow = {x.strip() for x in h.get("Allow", "").split(",") if x.strip()}
+    msg = json.loads(body)["error"]["message"]
+    named = set(re.findall(r"\b(GET|HEAD|OPTIONS|PUT|POST|DELETE|PATCH)\b", msg))
+    return allow and allow == named, "Allow %s, message %r" % (sorted(allow), msg)
+
+
+def test_405_messages(tmp):
+    d = Daemon(["--source", "home=file:%s" % os.path.join(DATA, "dsmr50-3phase-gas.txt"),
+                "--db", os.path.join(tmp, "m.db"), "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        for path, method in (("/api/history", "POST"), ("/api/summary", "DELETE"),
+                             ("/api/prices", "DELETE"), ("/api/now", "POST"), ("/", "DELETE")):
+            st, h, b = http(port, path, method, body=b"x" if method == "POST" else None)
+            ok, why = allow_agrees(h, b) if st == 405 else (False, "%s %s" % (st, b))
+            T.check("405 %s %s: message and Allow name the same methods" % (method, path), ok, why)
+    finally:
+        d.stop()
+
+
+def test_no_database(tmp):
+    d = Daemon(["--source", "s=sim:speedup=10", "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        for path in ("/api/history", "/api/summary?period=day", "/api/prices"):
+            st, _, b = http(port, path)
+            err = json.loads(b).get("error", {})
+            T.check("without --db GET %s is 404 no_database" % path,
+                    st == 404 and err.get("code") == "no_database" and
+                    "--db" in err.get("message", ""), "%s %s" % (st, b))
+        st, _, b = http(port, "/api/prices?kind=power", "PUT", body=b"time,price\n",
+                        headers={"Content-Type": "text/csv"})
+        T.check("without --db PUT /api/prices is 404 no_database",
+                st == 404 and b"no_database" in b, "%s %s" % (st, b))
+        st, _, b = http(port, "/api/nothing")
+        T.check("an unknown /api/ path is still 404 not_found",
+                st == 404 and json.loads(b)["error"]["code"] == "not_found", "%s %s" % (st, b))
+    finally:
+        d.stop()
+
+
+def test_auth_scheme(tmp):
+    d = Daemon(["--source", "s=sim:speedup=10", "--listen", "127.0.0.1:0", "--token", "s3cret",
+                "--http-basic-user", "ann", "--http-basic-pass", "pw"], tmp)
+    try:
+        port = d.http_port()
+        basic = base64.b64encode(b"ann:pw").decode()
+        for value, want in (("Bearer s3cret", 200), ("bearer s3cret", 200),
+                            ("BEARER s3cret", 200), ("bEaReR  s3cret", 200),
+                            ("basic " + basic, 200), ("BASIC " + basic, 200),
+                            ("bearer S3CRET", 401), ("bearers3cret", 401),
+                            ("Bearer", 401), ("bearer wrong", 401)):
+            st, _, _ = http(port, "/api/meters", headers={"Authorization": value})
+            T.check("Authorization %r is %d" % (value, want), st == want, st)
+    finally:
+        d.stop()
+
+
 with tmpdir() as tmp:
-    for fn in (test_sse_drop_closes, test_connected_since, test_healthz):
+    for fn in (test_sse_drop_closes, test_connected_since, test_healthz, test_405_messages,
+               test_no_database, test_auth_scheme):
         try:
             fn(tmp)
         except Exception as e:  # a crash of one test must not hide the others
