@@ -85,8 +85,22 @@ static int start_source(p1d *d, const config_source *cs)
         d->src = n;
         d->capsrc = cap;
     }
+    /* A serial port is opened exclusively, so the old source must close before the new one
+     * opens; when the new one fails, the old one is started again with its own settings. */
+    config_source old;
+    int had = d->src[i] != NULL;
+    if (had)
+        old = *source_config(d->src[i]);
     source_free(d->src[i]);
     d->src[i] = source_new(d->l, m, cs, err, sizeof err);
+    if (!d->src[i] && had) {
+        char err2[CONFIG_ERR_MAX];
+        d->src[i] = source_new(d->l, m, &old, err2, sizeof err2);
+        if (d->src[i]) {
+            log_error("%s; keeping the running source", err);
+            return -1;
+        }
+    }
     if (!d->src[i]) {
         log_error("%s", err);
         m->state = METER_STOPPED;
@@ -106,22 +120,71 @@ static void relay_options_from(const config *c, relay_options *o)
     o->max_clients = (size_t)c->relay_clients;
 }
 
+/* Opens the relay that c describes; NULL with the reason in err[cap]. */
+static relay *open_relay(p1d *d, const config *c, char *err, size_t cap)
+{
+    relay_options o;
+    relay_options_from(c, &o);
+    relay *r = relay_new(d->l, &d->ms, &o, err, cap);
+    if (r)
+        log_info("relay: listening on %s (port %u), relaying meter %s", c->relay_listen,
+                 relay_port(r), c->relay_meter[0] ? c->relay_meter
+                                : d->ms.n        ? d->ms.list[0]->name
+                                                 : "(none)");
+    return r;
+}
+
 static int start_relay(p1d *d)
 {
     char err[CONFIG_ERR_MAX];
-    relay_options o;
     if (!d->cfg.relay_listen[0])
         return 0;
-    relay_options_from(&d->cfg, &o);
-    d->relay = relay_new(d->l, &d->ms, &o, err, sizeof err);
+    d->relay = open_relay(d, &d->cfg, err, sizeof err);
     if (!d->relay) {
         log_error("%s", err);
         return -1;
     }
-    log_info("relay: listening on %s (port %u), relaying meter %s", d->cfg.relay_listen,
-             relay_port(d->relay), d->cfg.relay_meter[0] ? d->cfg.relay_meter
-                                   : d->ms.n          ? d->ms.list[0]->name
-                                                      : "(none)");
+    return 0;
+}
+
+/* SIGHUP: moves the relay to the settings of nc. The old relay keeps serving until the new one
+ * listens; when the new one cannot, the old settings are copied back into nc, so that the next
+ * SIGHUP tries again. Returns 0, or -1 (logged) when the running relay was kept. */
+static int reload_relay(p1d *d, config *nc)
+{
+    char err[CONFIG_ERR_MAX], err2[CONFIG_ERR_MAX];
+    config *oc = &d->cfg;
+    if (!strcmp(nc->relay_listen, oc->relay_listen) && !strcmp(nc->relay_meter, oc->relay_meter) &&
+        nc->relay_buffer == oc->relay_buffer && nc->relay_clients == oc->relay_clients &&
+        (d->relay || !nc->relay_listen[0]))
+        return 0;
+    /* The same address cannot be bound twice: there the old relay must let go first. */
+    int same = d->relay && !strcmp(nc->relay_listen, oc->relay_listen);
+    if (same) {
+        relay_free(d->relay);
+        d->relay = NULL;
+    }
+    relay *r = NULL;
+    if (nc->relay_listen[0]) {
+        r = open_relay(d, nc, err, sizeof err);
+        if (!r) {
+            if (same && !(d->relay = open_relay(d, oc, err2, sizeof err2)))
+                log_error("reload: %s; the relay is off (%s)", err, err2);
+            else if (d->relay)
+                log_error("reload: %s; keeping the relay on %s", err, oc->relay_listen);
+            else
+                log_error("reload: %s; the relay stays off", err);
+            memcpy(nc->relay_listen, oc->relay_listen, sizeof nc->relay_listen);
+            memcpy(nc->relay_meter, oc->relay_meter, sizeof nc->relay_meter);
+            nc->relay_buffer = oc->relay_buffer;
+            nc->relay_clients = oc->relay_clients;
+            return -1;
+        }
+    }
+    if (d->relay && !r)
+        log_info("relay: stopped");
+    relay_free(d->relay);
+    d->relay = r;
     return 0;
 }
 
@@ -173,6 +236,19 @@ static int start_history(p1d *d)
     return 0;
 }
 
+/* Removes publisher *slot from d->pubs and frees it; accepts *slot NULL. */
+static void drop_pub(p1d *d, pub **slot)
+{
+    for (size_t i = 0; *slot && i < d->pubs.n; i++) {
+        if (d->pubs.list[i] == *slot) {
+            d->pubs.list[i] = d->pubs.list[--d->pubs.n];
+            log_info("%s: stopped", (*slot)->name);
+            (*slot)->free((*slot)->impl);
+            *slot = NULL;
+        }
+    }
+}
+
 /* [azure]: starts, restarts (settings changed, e.g. a fixed key on SIGHUP) or stops the Azure
  * publisher to match c. Returns 0, or -1 (logged) when the settings are wrong. */
 static int apply_azure(p1d *d, const config *c)
@@ -190,39 +266,25 @@ static int apply_azure(p1d *d, const config *c)
     }
     if (d->azure && on && memcmp(&o, &d->azure_opts, sizeof o) == 0)
         return 0;
-    for (size_t i = 0; d->azure && i < d->pubs.n; i++) {
-        if (d->pubs.list[i] == d->azure) {
-            d->pubs.list[i] = d->pubs.list[--d->pubs.n];
-            d->azure->free(d->azure->impl);
-            d->azure = NULL;
-            log_info("azure: stopped");
-        }
-    }
-    if (!on || d->pubs.n >= PUB_MAX)
+    if (!on) {
+        drop_pub(d, &d->azure);
         return 0;
-    d->azure = pub_azure_new(d->l, d->store, &o, err, sizeof err);
-    if (!d->azure) {
+    }
+    if (!d->azure && d->pubs.n >= PUB_MAX)
+        return 0;
+    /* The new publisher is made before the running one goes, so a failure keeps the old. */
+    pub *p = pub_azure_new(d->l, d->store, &o, err, sizeof err);
+    if (!p) {
         int e = errno; /* ELIBACC: libcurl missing; logged, the daemon runs on without it */
-        log_error("azure: %s", err);
+        log_error("azure: %s%s", err, d->azure ? "; keeping the running publisher" : "");
         return e == ELIBACC ? 0 : -1;
     }
+    drop_pub(d, &d->azure);
+    d->azure = p;
     d->azure_opts = o;
     d->pubs.list[d->pubs.n++] = d->azure;
     log_info("azure: publishing to %s, table %s", o.endpoint, o.table);
     return 0;
-}
-
-/* Removes publisher *slot from d->pubs and frees it; accepts *slot NULL. */
-static void drop_pub(p1d *d, pub **slot)
-{
-    for (size_t i = 0; *slot && i < d->pubs.n; i++) {
-        if (d->pubs.list[i] == *slot) {
-            d->pubs.list[i] = d->pubs.list[--d->pubs.n];
-            log_info("%s: stopped", (*slot)->name);
-            (*slot)->free((*slot)->impl);
-            *slot = NULL;
-        }
-    }
 }
 
 /* [mqtt]: starts, restarts (settings changed on SIGHUP) or stops the MQTT publisher to match c.
@@ -234,15 +296,20 @@ static int apply_mqtt(p1d *d, const config *c)
     int on = pub_mqtt_options_from_config(c, &o);
     if (d->mqtt && on && memcmp(&o, &d->mqtt_opts, sizeof o) == 0)
         return 0;
-    drop_pub(d, &d->mqtt);
-    if (!on || d->pubs.n >= PUB_MAX)
+    if (!on) {
+        drop_pub(d, &d->mqtt);
         return 0;
-    d->mqtt = pub_mqtt_new(d->l, &d->ms, d->store, &o, err, sizeof err);
-    if (!d->mqtt) {
+    }
+    if (!d->mqtt && d->pubs.n >= PUB_MAX)
+        return 0;
+    pub *p = pub_mqtt_new(d->l, &d->ms, d->store, &o, err, sizeof err);
+    if (!p) {
         int e = errno; /* ELIBACC: libmosquitto missing; logged, the daemon runs on without it */
-        log_error("%s", err);
+        log_error("%s%s", err, d->mqtt ? "; keeping the running publisher" : "");
         return e == ELIBACC ? 0 : -1;
     }
+    drop_pub(d, &d->mqtt);
+    d->mqtt = p;
     d->mqtt_opts = o;
     d->pubs.list[d->pubs.n++] = d->mqtt;
     return 0;
@@ -260,15 +327,20 @@ static int apply_influx(p1d *d, const config *c)
     }
     if (d->influx && on && memcmp(&o, &d->influx_opts, sizeof o) == 0)
         return 0;
-    drop_pub(d, &d->influx);
-    if (!on || d->pubs.n >= PUB_MAX)
+    if (!on) {
+        drop_pub(d, &d->influx);
         return 0;
-    d->influx = pub_influx_new(d->l, d->store, &o, err, sizeof err);
-    if (!d->influx) {
+    }
+    if (!d->influx && d->pubs.n >= PUB_MAX)
+        return 0;
+    pub *p = pub_influx_new(d->l, d->store, &o, err, sizeof err);
+    if (!p) {
         int e = errno; /* ELIBACC: libcurl missing; logged, the daemon runs on without it */
-        log_error("%s", err);
+        log_error("%s%s", err, d->influx ? "; keeping the running publisher" : "");
         return e == ELIBACC ? 0 : -1;
     }
+    drop_pub(d, &d->influx);
+    d->influx = p;
     d->influx_opts = o;
     d->pubs.list[d->pubs.n++] = d->influx;
     return 0;
@@ -354,7 +426,7 @@ static void reload(p1d *d)
         return;
     }
     log_set_level((log_level)nc.log_level);
-    unsigned added = 0, changed = 0, removed = 0, kept = 0;
+    unsigned added = 0, changed = 0, removed = 0, kept = 0, failed = 0;
     for (size_t i = 0; i < d->ms.n; i++) {
         meter *m = d->ms.list[i];
         if (!config_find_source(&nc, m->name) && d->src[i]) {
@@ -384,18 +456,11 @@ static void reload(p1d *d)
         } else {
             added++;
         }
-        start_source(d, cs);
+        if (start_source(d, cs) < 0)
+            failed++;
     }
-    if (strcmp(nc.relay_listen, d->cfg.relay_listen) || strcmp(nc.relay_meter, d->cfg.relay_meter) ||
-        nc.relay_buffer != d->cfg.relay_buffer || nc.relay_clients != d->cfg.relay_clients) {
-        relay_free(d->relay);
-        d->relay = NULL;
-        memcpy(d->cfg.relay_listen, nc.relay_listen, sizeof d->cfg.relay_listen);
-        memcpy(d->cfg.relay_meter, nc.relay_meter, sizeof d->cfg.relay_meter);
-        d->cfg.relay_buffer = nc.relay_buffer;
-        d->cfg.relay_clients = nc.relay_clients;
-        start_relay(d);
-    }
+    if (reload_relay(d, &nc) < 0)
+        failed++;
     if (strcmp(nc.http_listen, d->cfg.http_listen) || strcmp(nc.http_token, d->cfg.http_token) ||
         strcmp(nc.http_basic_user, d->cfg.http_basic_user) ||
         strcmp(nc.http_basic_pass, d->cfg.http_basic_pass) ||
@@ -417,12 +482,18 @@ static void reload(p1d *d)
     }
     for (size_t j = 0; d->store && j < nc.nsources; j++)
         store_meter_clock(d->store, nc.sources[j].name, (store_clock)nc.sources[j].clock);
-    log_info("reloaded%s%s: %u sources added, %u changed, %u removed, %u unchanged; log level %s",
-             nc.file[0] ? " " : "", nc.file, added, changed, removed, kept,
-             log_level_name((log_level)nc.log_level));
-    apply_azure(d, &nc);
-    apply_mqtt(d, &nc);
-    apply_influx(d, &nc);
+    failed += (apply_azure(d, &nc) < 0) + (apply_mqtt(d, &nc) < 0) + (apply_influx(d, &nc) < 0);
+    if (failed)
+        log_error("reload%s%s: %u part%s failed (see above) and kept the running configuration; "
+                  "%u source%s added, %u changed, %u removed, %u unchanged; log level %s",
+                  nc.file[0] ? " " : "", nc.file, failed, failed == 1 ? "" : "s", added,
+                  added == 1 ? "" : "s", changed, removed, kept,
+                  log_level_name((log_level)nc.log_level));
+    else
+        log_info("reloaded%s%s: %u source%s added, %u changed, %u removed, %u unchanged; "
+                 "log level %s",
+                 nc.file[0] ? " " : "", nc.file, added, added == 1 ? "" : "s", changed, removed,
+                 kept, log_level_name((log_level)nc.log_level));
     config_free(&d->cfg);
     d->cfg = nc;
     notify_reloading(d->notify, 1);

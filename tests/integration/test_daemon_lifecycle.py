@@ -74,7 +74,7 @@ with tmpdir() as d:
                    "[source two]\nspec = sim:2:speedup=20\n[source three]\nspec = file:%s\n" % rec)
         p.signal(signal.SIGHUP)
         T.check("reload logged with what changed",
-                p.wait_log(r"reloaded .*p1d.conf: 1 sources added, 1 changed, 1 removed, 0 unchanged; "
+                p.wait_log(r"reloaded .*p1d.conf: 1 source added, 1 changed, 1 removed, 0 unchanged; "
                            r"log level debug", 5), p.text())
         T.check("an [http] change is not applied live, and p1d says so",
                 p.wait_log(r"warn: reload: \[http\] settings changed; they take effect when p1d restarts")
