@@ -995,15 +995,14 @@ static int dyn_price(const cost_dyns *d, size_t *hint, int64_t start, int64_t en
     return 1;
 }
 
+/* The price of tariff t (0 single, 1, 2) with its fallbacks; COST_UNSET when v has none. */
 static int64_t tariff_price(const int64_t v[3], int t)
 {
     if (v[t] != COST_UNSET)
         return v[t];
     if (v[0] != COST_UNSET)
         return v[0];
-    if (v[1] != COST_UNSET)
-        return v[1];
-    return 0;
+    return v[1];
 }
 
 /* The tariff of a time by the calendar rule (for meters that send no tariff registers). */
@@ -1053,6 +1052,32 @@ static int64_t accrue(int64_t amount, int64_t a, int64_t b, civil_unit u, int64_
     return sum;
 }
 
+/* Nano-euros of one direction (import or export) at the fixed prices v (NULL: no period in
+ * force): the tariff registers reg[0..1] when the meter sends them, else the total at the
+ * calendar rule's tariff. Energy without a price goes to out->unpriced_wh: counting it at 0
+ * would make a total look complete when it is not. */
+static int64_t fixed_side(const int64_t *v, int rule, int64_t t, int64_t total, const int64_t *reg,
+                          cost_parts *out)
+{
+    int64_t nano = 0;
+    for (int k = 0; k < 2; k++) {
+        int single = reg[0] == STORE_NULL && reg[1] == STORE_NULL;
+        if (single && k == 1)
+            break;
+        int64_t e = single ? total : reg[k];
+        if (e == STORE_NULL)
+            continue;
+        int64_t price = v ? tariff_price(v, single ? rule_tariff(rule, t) : k + 1) : COST_UNSET;
+        if (price == COST_UNSET) {
+            out->unpriced_wh += e;
+        } else {
+            nano += e * price;
+            out->priced = 1;
+        }
+    }
+    return nano;
+}
+
 void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
                const int64_t energy[STORE_E_COUNT], cost_parts *out)
 {
@@ -1063,21 +1088,12 @@ void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
     if (dyn_price(&p->dyn[COST_KIND_POWER], &c->dyn[COST_KIND_POWER], start, end, &pi, &pe)) {
         out->priced = 1;
         nano = val(imp) * pi - val(exp) * pe;
-    } else if (f) {
-        out->priced = 1;
-        const int64_t *t_imp = &energy[STORE_E_IMPORT_T1], *t_exp = &energy[STORE_E_EXPORT_T1];
-        if (t_imp[0] != STORE_NULL || t_imp[1] != STORE_NULL) {
-            nano += val(t_imp[0]) * tariff_price(f->import_, 1) +
-                    val(t_imp[1]) * tariff_price(f->import_, 2);
-        } else if (imp != STORE_NULL) {
-            nano += imp * tariff_price(f->import_, rule_tariff(f->rule, start));
-        }
-        if (t_exp[0] != STORE_NULL || t_exp[1] != STORE_NULL) {
-            nano -= val(t_exp[0]) * tariff_price(f->export_, 1) +
-                    val(t_exp[1]) * tariff_price(f->export_, 2);
-        } else if (exp != STORE_NULL) {
-            nano -= exp * tariff_price(f->export_, rule_tariff(f->rule, start));
-        }
+    } else {
+        int rule = f ? f->rule : COST_RULE_NONE;
+        nano = fixed_side(f ? f->import_ : NULL, rule, start, imp, &energy[STORE_E_IMPORT_T1],
+                          out) -
+               fixed_side(f ? f->export_ : NULL, rule, start, exp, &energy[STORE_E_EXPORT_T1],
+                          out);
     }
     out->energy = round_milli(nano);
     int64_t gas = energy[STORE_E_GAS];
@@ -1088,12 +1104,18 @@ void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
         if (pg != COST_UNSET) {
             out->priced = 1;
             out->gas = round_milli(gas * pg);
+        } else {
+            out->unpriced_dm3 = gas;
         }
     }
     if (f) {
-        if (f->daily != COST_UNSET)
+        if (f->daily != COST_UNSET) {
+            out->priced = 1;
             out->fixed += accrue(f->daily, start, end, CIVIL_DAY, &c->day0, &c->day1);
-        if (f->monthly != COST_UNSET)
+        }
+        if (f->monthly != COST_UNSET) {
+            out->priced = 1;
             out->fixed += accrue(f->monthly, start, end, CIVIL_MONTH, &c->mon0, &c->mon1);
+        }
     }
 }

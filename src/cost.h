@@ -127,9 +127,12 @@ int cost_prices_any(const cost_prices *p);
  * ------------------------------------------------------------------------------------------- */
 
 /* The cost of one step, micro-euros: energy (import minus export credit), gas, and the daily and
- * monthly charges accrued over the step's seconds. `priced` 0 = no price applied (no data). */
+ * monthly charges accrued over the step's seconds. `priced` 0 = no price applied (no data, or no
+ * price for it). Energy without a price is not priced at 0: it is left out of energy and gas and
+ * counted in unpriced_wh (import plus export, Wh) and unpriced_dm3 (gas). */
 typedef struct cost_parts {
     int64_t energy, gas, fixed;
+    int64_t unpriced_wh, unpriced_dm3;
     int priced;
 } cost_parts;
 
@@ -142,8 +145,9 @@ typedef struct cost_cursor {
 
 /* Prices one step [start, end) of at most a day, holding `energy` (STORE_E_*, Wh and dm3,
  * STORE_NULL when absent). The dynamic price holding `start` wins over the fixed one; with
- * tariff registers the fixed prices follow them, else the calendar rule. Each part is rounded to
- * a whole micro-euro once, half away from zero. Fills *out. */
+ * tariff registers the fixed prices follow them, else the calendar rule. A register without any
+ * price goes to out->unpriced_*. Each part is rounded to a whole micro-euro once, half away from
+ * zero. Fills *out. */
 void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
                const int64_t energy[STORE_E_COUNT], cost_parts *out);
 

@@ -152,7 +152,7 @@ static int64_t rdiv(int64_t a, int64_t b)
  * Fields
  * ------------------------------------------------------------------------------------------- */
 
-enum { F_ENERGY, F_NET, F_STAT, F_COST, F_DEMAND };
+enum { F_ENERGY, F_NET, F_STAT, F_COST, F_UNPRICED, F_DEMAND };
 enum { ST_MEAN, ST_MIN, ST_MAX };
 
 typedef struct field {
@@ -189,6 +189,8 @@ static const field fields[] = {
     QF("current_l2_a", STORE_Q_CURRENT_L2, 2),
     QF("current_l3_a", STORE_Q_CURRENT_L3, 2),
     {"cost_eur", F_COST, 0, 0, 6},
+    {"unpriced_kwh", F_UNPRICED, 0, 0, 3},    /* Wh */
+    {"unpriced_gas_m3", F_UNPRICED, 1, 0, 3}, /* dm3 */
     {"demand_kw", F_DEMAND, 0, 0, 3},
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
@@ -235,6 +237,8 @@ static void parts_add(cost_parts *a, const cost_parts *b)
     a->energy += b->energy;
     a->gas += b->gas;
     a->fixed += b->fixed;
+    a->unpriced_wh += b->unpriced_wh;
+    a->unpriced_dm3 += b->unpriced_dm3;
     a->priced |= b->priced;
 }
 
@@ -410,6 +414,7 @@ typedef struct run {
     const field *sel[NFIELDS];
     size_t nsel;
     uint8_t present[NFIELDS];
+    uint8_t nonzero[NFIELDS];
     buf cols[NFIELDS + 1];        /* JSON: [0] time, [1 + i] field i of sel */
     buf out;                      /* CSV */
     size_t npoints;
@@ -425,7 +430,7 @@ typedef struct run {
 /* The value of field f at point p (output index i): 1 and *v (in f's decimals), or 0 = null. */
 static int field_value(run *r, const field *f, const store_point *p, int64_t *v)
 {
-    if (p->n == 0 && f->kind != F_COST && f->kind != F_DEMAND)
+    if (p->n == 0 && f->kind != F_COST && f->kind != F_UNPRICED && f->kind != F_DEMAND)
         return 0;
     switch (f->kind) {
     case F_ENERGY:
@@ -448,27 +453,30 @@ static int field_value(run *r, const field *f, const store_point *p, int64_t *v)
         return 1;
     }
     case F_COST:
+    case F_UNPRICED: {
+        cost_parts c;
         if (!r->prices)
             return 0;
         if (r->sub) {
-            const cost_parts *c = &r->sub->cost[r->idx];
-            if (!c->priced)
+            c = r->sub->cost[r->idx];
+        } else {
+            if (p->n == 0)
                 return 0;
-            *v = c->energy + c->gas + c->fixed;
-            return 1;
-        }
-        if (p->n == 0)
-            return 0;
-        {
-            cost_parts c;
             int64_t start = r->step == STORE_STEP_RAW ? r->prev_ts : p->ts;
             int64_t end = r->step == STORE_STEP_RAW ? p->ts : p->end;
             cost_step(r->prices, &r->cur, start, end, p->energy, &c);
+        }
+        if (f->kind == F_COST) {
             if (!c.priced)
                 return 0;
             *v = c.energy + c.gas + c.fixed;
             return 1;
         }
+        if (p->n == 0 && !c.priced)
+            return 0;
+        *v = f->idx ? c.unpriced_dm3 : c.unpriced_wh;
+        return 1;
+    }
     case F_DEMAND:
         if (r->step == STORE_STEP_15M) {
             if (p->n == 0 || p->energy[STORE_E_IMPORT] == STORE_NULL)
@@ -486,9 +494,11 @@ static int field_value(run *r, const field *f, const store_point *p, int64_t *v)
 }
 
 /* Default fields: those with data, plus import/export (charts expect them) and cost_eur when
- * prices exist. */
+ * prices exist; unpriced_* where some energy had no price. */
 static int keep_field(const run *r, const field *f)
 {
+    if (f->kind == F_UNPRICED)
+        return r->nonzero[f - fields];
     return r->present[f - fields] ||
            (f->kind == F_ENERGY && (f->idx == STORE_E_IMPORT || f->idx == STORE_E_EXPORT)) ||
            (f->kind == F_COST && r->prices);
@@ -523,6 +533,8 @@ static int on_point(void *user, const store_point *p)
         int ok = field_value(r, f, p, &v);
         if (ok)
             r->present[f - fields] = 1;
+        if (ok && v)
+            r->nonzero[f - fields] = 1;
         if (r->presence)
             continue;
         buf *b = r->csv ? &r->out : &r->cols[1 + i];
@@ -694,7 +706,7 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
 
     int want_cost = 0, want_demand = 0, rc = 0;
     for (size_t i = 0; i < r->nsel; i++) {
-        want_cost |= r->sel[i]->kind == F_COST;
+        want_cost |= r->sel[i]->kind == F_COST || r->sel[i]->kind == F_UNPRICED;
         want_demand |= r->sel[i]->kind == F_DEMAND;
     }
     int64_t from_al = store_step_floor(step, from);
@@ -998,6 +1010,10 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
         json_kv_fixed_trim(&w, "energy", parts.energy, 6);
         json_kv_fixed_trim(&w, "gas", parts.gas, 6);
         json_kv_fixed_trim(&w, "fixed", parts.fixed, 6);
+        /* energy without a price is left out of total, never counted as free */
+        json_kv_bool(&w, "partial", parts.unpriced_wh != 0 || parts.unpriced_dm3 != 0);
+        json_kv_fixed_trim(&w, "unpriced_kwh", parts.unpriced_wh, 3);
+        json_kv_fixed_trim(&w, "unpriced_gas_m3", parts.unpriced_dm3, 3);
         json_obj_end(&w);
     } else {
         json_null(&w);

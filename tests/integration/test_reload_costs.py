@@ -132,10 +132,70 @@ def test_publisher_reload(tmp):
         p.stop()
 
 
+def http(port, path, method="GET", body=None, ctype=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body, method=method,
+                                 headers={"Content-Type": ctype} if ctype else {})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def get_json(port, path):
+    st, b = http(port, path)
+    try:
+        return st, json.loads(b)
+    except ValueError:
+        return st, {}
+
+
+def test_partial_costs(tmp):
+    """Three hours of readings (1 Wh every 10 s), a price for the middle hour only: the cost is
+    that hour's, and the other two hours are reported as unpriced instead of free."""
+    cap = os.path.join(tmp, "costs.txt")
+    with open(cap, "wb") as f:
+        for k in range(3 * 360):
+            f.write(telegram(k, seconds=9 * 3600 + k * 10))
+    d = Daemon(["--source", "home=file:%s:clock=meter" % cap, "--db", os.path.join(tmp, "c.db"),
+                "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        d.wait_meter("home", lambda m: m.get("state") == "stopped")
+        time.sleep(1.5)  # the store commits once a second
+        st, b = http(port, "/api/prices", "PUT", b"time,price\n2024-01-15T10:00:00+01:00,0.25\n",
+                     "text/csv")
+        T.check("a price for 10:00-11:00 only", st == 200, b)
+        st, s = get_json(port, "/api/summary?at=2024-01-15T12:00")
+        ce = s.get("cost_eur") or {}
+        T.check("summary: the total is the priced hour's (0.36 kWh x 0.25)",
+                st == 200 and ce.get("total") == 0.09 and ce.get("energy") == 0.09, s)
+        T.check("summary: partial, with the unpriced energy (1.079 - 0.36 kWh)",
+                ce.get("partial") is True and ce.get("unpriced_kwh") == 0.719 and
+                s.get("import_kwh") == 1.079 and ce.get("unpriced_gas_m3") == 0, s)
+        q = "/api/history?from=2024-01-15T09:00&to=2024-01-15T12:00"
+        st, h = get_json(port, q + "&step=1h")
+        T.check("history 1h: cost only where priced, unpriced_kwh elsewhere (a default field)",
+                h.get("cost_eur") == [None, 0.09, None] and
+                h.get("unpriced_kwh") == [0.36, 0, 0.359], h)
+        st, h = get_json(port, q + "&step=1d&fields=cost_eur,unpriced_kwh")
+        T.check("history 1d: cost and unpriced energy of the day",
+                h.get("cost_eur") == [0.09] and h.get("unpriced_kwh") == [0.719], h)
+        st, h = get_json(port, q + "&step=15m&fields=cost_eur,unpriced_kwh")
+        T.check("history 15m: each quarter priced or unpriced",
+                h.get("cost_eur", [])[4:8] == [0.0225] * 4 and
+                h.get("unpriced_kwh", [])[:4] == [0.09] * 4, h)
+        st, h = get_json(port, q + "&step=1h&fields=cost_eur")
+        T.check("unpriced_kwh is not added when fields are asked for", "unpriced_kwh" not in h, h)
+    finally:
+        d.stop()
+
+
 def main():
     with tmpdir() as tmp:
         test_relay_reload(tmp)
         test_publisher_reload(tmp)
+        test_partial_costs(tmp)
     T.done()
 
 

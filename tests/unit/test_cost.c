@@ -276,6 +276,60 @@ static void test_costs(void)
     CHECK(!cp.priced && cp.energy == 0);
 }
 
+/* Energy without a price is reported apart, never priced at 0 (QA: a day with 1 of 24 hours
+ * priced cost as much as that hour). */
+static void test_unpriced(void)
+{
+    cost_dyn dv[1] = {{T("2025-02-03T10:00"), T("2025-02-03T11:00"), 200000, COST_UNSET}};
+    cost_prices p = {0};
+    p.dyn[COST_KIND_POWER].v = dv;
+    p.dyn[COST_KIND_POWER].n = 1;
+    cost_cursor c = {{0, 0}, 0, 0, 0, 0};
+    cost_parts cp;
+    int64_t e[STORE_E_COUNT];
+    energy_none(e);
+    e[STORE_E_IMPORT] = 1000;
+    e[STORE_E_EXPORT] = 200;
+    e[STORE_E_GAS] = 50;
+    int64_t t = T("2025-02-03T10:00");
+    cost_step(&p, &c, t, t + 900, e, &cp);
+    CHECK(cp.priced && cp.energy == 800 * 200 && cp.unpriced_wh == 0);
+    CHECK(cp.gas == 0 && cp.unpriced_dm3 == 50); /* no gas price at all */
+    /* The next hour has no price: all of its energy is unpriced, none of it is free. */
+    cost_step(&p, &c, t + 3600, t + 4500, e, &cp);
+    CHECK(!cp.priced && cp.energy == 0);
+    CHECK_EQ_INT(cp.unpriced_wh, 1200);
+    CHECK_EQ_INT(cp.unpriced_dm3, 50);
+
+    /* A fixed period with an import price only: export has no price. */
+    cost_fixed f;
+    cost_fixed_init(&f);
+    cost_fixed_set(&f, "import", "0.25", NULL, 0);
+    p.fixed = &f;
+    p.nfixed = 1;
+    memset(&c, 0, sizeof c);
+    cost_step(&p, &c, t + 3600, t + 4500, e, &cp);
+    CHECK(cp.priced && cp.energy == 1000 * 250);
+    CHECK_EQ_INT(cp.unpriced_wh, 200);
+    /* Tariff registers: tariff 2 falls back to the single price, so everything is priced. */
+    e[STORE_E_IMPORT_T1] = 600;
+    e[STORE_E_IMPORT_T2] = 400;
+    e[STORE_E_EXPORT_T1] = 0;
+    e[STORE_E_EXPORT_T2] = 200;
+    cost_fixed_set(&f, "export_t2", "0.05", NULL, 0);
+    cost_fixed_set(&f, "gas", "1.5", NULL, 0);
+    cost_step(&p, &c, t + 3600, t + 4500, e, &cp);
+    CHECK(cp.priced && cp.energy == 1000 * 250 - 200 * 50 && cp.unpriced_wh == 0);
+    CHECK(cp.gas == 75000 && cp.unpriced_dm3 == 0);
+    /* Only a gas price and a daily charge: the electricity is unpriced. */
+    cost_fixed_init(&f);
+    cost_fixed_set(&f, "gas", "1.5", NULL, 0);
+    cost_fixed_set(&f, "daily", "0.96", NULL, 0);
+    cost_step(&p, &c, t + 3600, t + 4500, e, &cp);
+    CHECK(cp.priced && cp.energy == 0 && cp.gas == 75000 && cp.fixed == 10000);
+    CHECK_EQ_INT(cp.unpriced_wh, 1200);
+}
+
 static void test_db(void)
 {
     sqlite3 *db = NULL;
@@ -340,6 +394,7 @@ int main(void)
     RUN(test_json);
     RUN(test_fixed_keys);
     RUN(test_costs);
+    RUN(test_unpriced);
     RUN(test_db);
     return check_summary("test_cost");
 }
