@@ -76,10 +76,16 @@ int cost_fixed_any(const cost_fixed *f)
     return f->gas != COST_UNSET || f->daily != COST_UNSET || f->monthly != COST_UNSET;
 }
 
-/* A decimal ("-0,123", "1.5e-3", "12") to micro-units, rounding half away from zero past the
- * sixth fraction digit. Exponents let JSON numbers such as 2.5E-2 through. */
-int cost_parse_price(const char *s, int64_t *out)
+#define DEC_COMMA 1u    /* ',' may be the decimal point (CSV separated by ';') */
+#define DEC_EXPONENT 2u /* an exponent (JSON numbers, which encoders write as 1e-05) */
+
+/* A decimal ("0.123", "-12", ".5"; with `allow`, "0,123" and "1.5e-3") to micro-units, rounding
+ * half away from zero past the sixth fraction digit: only the first dropped digit decides, so
+ * digits past COST_DIGITS_MAX are read and ignored. Returns 0, or -1 with *why saying what is
+ * wrong (NULL: not a number at all). */
+static int parse_decimal(const char *s, unsigned allow, int64_t *out, const char **why)
 {
+    *why = NULL;
     if (!s)
         return -1;
     while (*s == ' ' || *s == '\t')
@@ -94,11 +100,15 @@ int cost_parse_price(const char *s, int64_t *out)
             any = 1;
             if (nd == 0 && *s == '0' && point < 0)
                 continue; /* leading zeros of the integer part */
-            if (nd >= COST_DIGITS_MAX)
+            if (nd < COST_DIGITS_MAX)
+                dig[nd++] = *s;
+            else if (point < 0)
                 return -1;
-            dig[nd++] = *s;
-        } else if ((*s == '.' || *s == ',') && point < 0) {
+        } else if ((*s == '.' || (*s == ',' && (allow & DEC_COMMA))) && point < 0) {
             point = nd;
+        } else if (*s == ',' && any) {
+            *why = "write the decimals after a '.', not a ','";
+            return -1;
         } else {
             break;
         }
@@ -107,6 +117,10 @@ int cost_parse_price(const char *s, int64_t *out)
         return -1;
     if (point < 0)
         point = nd;
+    if ((*s == 'e' || *s == 'E') && !(allow & DEC_EXPONENT)) {
+        *why = "write the number out, without an exponent";
+        return -1;
+    }
     if (*s == 'e' || *s == 'E') {
         s++;
         int eneg = 0, e = 0, edig = 0;
@@ -128,6 +142,7 @@ int cost_parse_price(const char *s, int64_t *out)
         return -1;
     /* value = 0.dig * 10^point; micro-units take the digits up to point + 6. */
     int upto = point + 6;
+    *why = "out of range: at most 1000000 EUR";
     if (upto > 18)
         return -1;
     int64_t v = 0;
@@ -141,6 +156,12 @@ int cost_parse_price(const char *s, int64_t *out)
         return -1;
     *out = neg ? -v : v;
     return 0;
+}
+
+int cost_parse_price(const char *s, int64_t *out)
+{
+    const char *why;
+    return parse_decimal(s, 0, out, &why);
 }
 
 int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err, size_t cap)
@@ -165,8 +186,10 @@ int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err,
         if (strcmp(key, prices[i].key) != 0)
             continue;
         int64_t v;
-        if (cost_parse_price(value, &v) < 0) {
-            say(err, cap, "%s: expected a price in EUR such as 0.2345, got '%s'", key, value);
+        const char *why;
+        if (parse_decimal(value, 0, &v, &why) < 0) {
+            say(err, cap, "%s: expected a price in EUR such as 0.2345, got '%s'%s%s%s", key, value,
+                why ? " (" : "", why ? why : "", why ? ")" : "");
             return -1;
         }
         memcpy((char *)f + prices[i].off, &v, sizeof v);
@@ -235,10 +258,12 @@ static int entry_cmp(const void *a, const void *b)
     return x->line < y->line ? -1 : x->line > y->line;
 }
 
-/* Field text -> entry values; names the field and line on failure. */
-static int entry_from(const char *time, const char *price, const char *exp, long line, entry *x,
-                      char *err, size_t cap)
+/* Field text -> entry values; names the field and line on failure. `allow_p` and `allow_e` say
+ * which other spellings of a decimal the file permits for the price and the export (DEC_*). */
+static int entry_from(const char *time, const char *price, const char *exp, unsigned allow_p,
+                      unsigned allow_e, long line, entry *x, char *err, size_t cap)
 {
+    const char *why = NULL;
     x->line = line;
     x->export_ = COST_UNSET;
     if (civil_parse(time, CIVIL_PARSE_UNIX, &x->ts) < 0) {
@@ -246,13 +271,15 @@ static int entry_from(const char *time, const char *price, const char *exp, long
                       "got '%s'", line, time);
         return -1;
     }
-    if (!price || cost_parse_price(price, &x->import_) < 0) {
-        say(err, cap, "line %ld: price: expected a decimal number of EUR such as 0.2345, got '%s'",
-            line, price ? price : "");
+    if (!price || parse_decimal(price, allow_p, &x->import_, &why) < 0) {
+        say(err, cap,
+            "line %ld: price: expected a decimal number of EUR such as 0.2345, got '%s'%s%s%s",
+            line, price ? price : "", why ? " (" : "", why ? why : "", why ? ")" : "");
         return -1;
     }
-    if (exp && *exp && cost_parse_price(exp, &x->export_) < 0) {
-        say(err, cap, "line %ld: export: expected a decimal number of EUR, got '%s'", line, exp);
+    if (exp && *exp && parse_decimal(exp, allow_e, &x->export_, &why) < 0) {
+        say(err, cap, "line %ld: export: expected a decimal number of EUR, got '%s'%s%s%s", line,
+            exp, why ? " (" : "", why ? why : "", why ? ")" : "");
         return -1;
     }
     return 0;
@@ -310,7 +337,7 @@ static int csv_split(char *line, char sep, char **f, int max)
 
 static int parse_csv(const char *text, size_t len, entries *out, char *err, size_t cap)
 {
-    int tcol = 0, pcol = 1, ecol = 2, seen_data = 0;
+    int tcol = 0, pcol = 1, ecol = 2, seen_data = 0, nhead = 0;
     size_t pos = 0;
     long line = 0;
     while (pos < len) {
@@ -347,6 +374,9 @@ static int parse_csv(const char *text, size_t len, entries *out, char *err, size
             seen_data = 1;
             if (civil_parse(f[0], CIVIL_PARSE_UNIX, &t) < 0 && nf >= 2) {
                 /* A header: find the columns by name, else keep time,price,export. */
+                nhead = nf;
+                if (nf < 3)
+                    ecol = -1;
                 for (int i = 0; i < nf; i++) {
                     if (name_is(f[i], time_names))
                         tcol = i;
@@ -363,7 +393,15 @@ static int parse_csv(const char *text, size_t len, entries *out, char *err, size
             return -1;
         }
         entry x;
-        if (entry_from(f[tcol], f[pcol], ecol < nf ? f[ecol] : NULL, line, &x, err, cap) < 0)
+        if (nhead && nf > nhead) {
+            say(err, cap, "line %ld: %d fields, but the header has %d (a decimal comma? write "
+                          "0.2345, or separate the fields with ';')", line, nf, nhead);
+            return -1;
+        }
+        /* a decimal comma only where ';' separates: with ',' "0,2" would be two fields */
+        unsigned allow = sep == ';' ? DEC_COMMA : 0;
+        if (entry_from(f[tcol], f[pcol], ecol >= 0 && ecol < nf ? f[ecol] : NULL, allow, allow,
+                       line, &x, err, cap) < 0)
             return -1;
         if (out->n >= COST_ENTRIES_MAX) {
             say(err, cap, "line %ld: more than %d prices in one file", line, COST_ENTRIES_MAX);
@@ -518,7 +556,7 @@ static int jr_skip(jr *r, int depth)
 static int jr_price(jr *r, entries *out)
 {
     char time[COST_FIELD_MAX] = "", price[COST_FIELD_MAX] = "", exp[COST_FIELD_MAX] = "";
-    int have_t = 0, have_p = 0;
+    int have_t = 0, have_p = 0, num_p = 0, num_e = 0; /* num_*: a JSON number, not a string */
     int open = jr_peek(r);
     long line = r->line;
     if (open != '{')
@@ -540,6 +578,10 @@ static int jr_price(jr *r, entries *out)
             if (dst && c != '{' && c != '[') {
                 if (jr_scalar(r, dst, &is_null) < 0)
                     return -1;
+                if (dst == price)
+                    num_p = c != '"';
+                else if (dst == exp)
+                    num_e = c != '"';
             } else if (jr_skip(r, 1) < 0) {
                 return -1;
             }
@@ -560,7 +602,8 @@ static int jr_price(jr *r, entries *out)
         return -1;
     }
     entry x;
-    if (entry_from(time, price, exp, line, &x, r->err, r->cap) < 0)
+    if (entry_from(time, price, exp, num_p ? DEC_EXPONENT : 0, num_e ? DEC_EXPONENT : 0, line, &x,
+                   r->err, r->cap) < 0)
         return -1;
     if (out->n >= COST_ENTRIES_MAX)
         return jr_fail(r, "too many prices in one file");

@@ -71,7 +71,8 @@ void cost_dyns_free(cost_dyns *d);
 
 /* Clears f: every price unset, valid forever from the epoch, no rule. */
 void cost_fixed_init(cost_fixed *f);
-/* Parses a decimal price ("0.2345", "0,2345", "-0.01", "12") into micro-units. Returns 0, or -1. */
+/* Parses a plain decimal price ("0.2345", "-0.01", "12"; no ',' and no exponent) into micro-units,
+ * rounding past 6 decimals half away from zero. Returns 0, or -1 (out untouched). */
 int cost_parse_price(const char *s, int64_t *out);
 /* Sets one fixed price key ("import", "import_t1", "import_t2", "export", "export_t1",
  * "export_t2", "gas", "daily", "monthly", "valid_from", "valid_to", "tariff_rule") from text.
@@ -88,6 +89,7 @@ int cost_fixed_any(const cost_fixed *f);
  * into out (emptied first). CSV: "time,price[,export]" per line, optional header, ',' or ';'
  * separators, decimal commas with ';'. JSON: [{"time":..,"price":..[,"export":..]}] or
  * {"prices":[...]}; "start"/"from"/"datetime"/"timestamp" and "value"/"import" are also read.
+ * Prices are plain decimals; a JSON number may have an exponent, a CSV with ';' decimal commas.
  * Each price lasts until the next one (at most an hour for power, a day for gas; the last one as
  * long as the one before it). Returns 0, or -1 with "line N: problem" in err[cap]. */
 int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, cost_dyns *out, char *err,

@@ -348,7 +348,7 @@ def run_checks(c, port, rows, tmp):
     c.check("GET prices lists them", code == 200 and len(j.get("power", [])) == 23 and
             j["power"][5]["price"] == -0.012, str(j)[:300])
     code, _, body = req(port, "/api/prices?kind=gas", method="PUT",
-                        body=b'{"prices":[{"time":"2025-03-31","price":"1,5"}]}',
+                        body=b'{"prices":[{"time":"2025-03-31","price":"1.5"}]}',
                         ctype="application/json")
     c.check("PUT gas JSON {\"prices\":[...]} -> 200", code == 200, body)
     # QA: any Content-Type was parsed; an image is no price list

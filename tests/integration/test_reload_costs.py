@@ -187,6 +187,22 @@ def test_partial_costs(tmp):
                 h.get("unpriced_kwh", [])[:4] == [0.09] * 4, h)
         st, h = get_json(port, q + "&step=1h&fields=cost_eur")
         T.check("unpriced_kwh is not added when fields are asked for", "unpriced_kwh" not in h, h)
+        # prices are plain decimals: QA's 0,2 and 1e3 were taken
+        for body, ctype, want in (
+                (b'[{"time":"2024-01-15T09:00","price":"0,2"}]', "application/json",
+                 "got '0,2' (write the decimals after a '.', not a ',')"),
+                (b"time,price\n2024-01-15T09:00,1e3\n", "text/csv",
+                 "got '1e3' (write the number out, without an exponent)"),
+                (b"time,price\n2024-01-15T09:00,0,2\n", "text/csv",
+                 "line 2: 3 fields, but the header has 2")):
+            st, b = http(port, "/api/prices", "PUT", body, ctype)
+            T.check("PUT %r is a 400 that says why" % body, st == 400 and want in b.decode(), b)
+        st, b = http(port, "/api/prices", "PUT", b'[{"time":"2024-01-15T09:00","price":1e-05}]',
+                     "application/json")
+        T.check("a JSON number with an exponent is fine", st == 200, b)
+        st, s = get_json(port, "/api/summary?at=2024-01-15T12:00")
+        T.check("... and the costs follow", (s.get("cost_eur") or {}).get("unpriced_kwh") == 0.359,
+                s)
     finally:
         d.stop()
 

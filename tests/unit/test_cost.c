@@ -25,15 +25,17 @@ static void test_price_parse(void)
 {
     int64_t v = 0;
     CHECK(cost_parse_price("0.2345", &v) == 0 && v == 234500);
-    CHECK(cost_parse_price("0,2345", &v) == 0 && v == 234500);
     CHECK(cost_parse_price("-0.01", &v) == 0 && v == -10000);
     CHECK(cost_parse_price("12", &v) == 0 && v == 12000000);
     CHECK(cost_parse_price(" 1.5 ", &v) == 0 && v == 1500000);
     CHECK(cost_parse_price("1.2345675", &v) == 0 && v == 1234568);   /* half away from zero */
     CHECK(cost_parse_price("-1.2345675", &v) == 0 && v == -1234568);
     CHECK(cost_parse_price("1.2345674999", &v) == 0 && v == 1234567);
-    CHECK(cost_parse_price("2.5E-2", &v) == 0 && v == 25000);
-    CHECK(cost_parse_price("125.5e-3", &v) == 0 && v == 125500);
+    /* digits past the 40 kept cannot change the rounding: they are read, not refused */
+    CHECK(cost_parse_price("0.12345649999999999999999999999999999999999999999999", &v) == 0 &&
+          v == 123456);
+    CHECK(cost_parse_price("0.12345650000000000000000000000000000000000000000001", &v) == 0 &&
+          v == 123457);
     CHECK(cost_parse_price("0.0000004", &v) == 0 && v == 0);
     CHECK(cost_parse_price(".5", &v) == 0 && v == 500000);
     v = 7;
@@ -42,7 +44,25 @@ static void test_price_parse(void)
     CHECK(cost_parse_price("1.2.3", &v) < 0);
     CHECK(cost_parse_price("1e", &v) < 0);
     CHECK(cost_parse_price("99999999999999", &v) < 0);
+    /* only plain decimals (QA: 1e3 and 0,2 were taken) */
+    CHECK(cost_parse_price("0,2345", &v) < 0);
+    CHECK(cost_parse_price("1e3", &v) < 0);
+    CHECK(cost_parse_price("2.5E-2", &v) < 0);
+    CHECK(cost_parse_price("1,000.5", &v) < 0);
     CHECK(v == 7);
+    cost_fixed f;
+    char err[COST_ERR_MAX] = "";
+    cost_fixed_init(&f);
+    CHECK(cost_fixed_set(&f, "import", "0,2", err, sizeof err) < 0);
+    CHECK(strstr(err, "import: expected a price in EUR such as 0.2345, got '0,2' (write the "
+                      "decimals after a '.', not a ',')") != NULL);
+    CHECK(cost_fixed_set(&f, "gas", "1e3", err, sizeof err) < 0);
+    CHECK(strstr(err, "got '1e3' (write the number out, without an exponent)") != NULL);
+    CHECK(cost_fixed_set(&f, "daily", "2000000", err, sizeof err) < 0);
+    CHECK(strstr(err, "(out of range: at most 1000000 EUR)") != NULL);
+    CHECK(cost_fixed_set(&f, "daily", "abc", err, sizeof err) < 0);
+    CHECK(strstr(err, "daily: expected a price in EUR such as 0.2345, got 'abc'") != NULL);
+    CHECK(f.import_[0] == COST_UNSET && f.gas == COST_UNSET && f.daily == COST_UNSET);
 }
 
 static void test_dst_days(void)
@@ -137,6 +157,19 @@ static void test_csv(void)
     CHECK(strncmp(err, "line 1:", 7) == 0);
     CHECK(cost_parse_dynamic("time,price\n", 11, COST_KIND_POWER, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "no prices") != NULL);
+    /* A decimal comma where ',' separates is two fields, not a price of 0 and an export of 2. */
+    const char *comma = "time,price\n2025-01-31T10:00Z,0,2\n";
+    CHECK(cost_parse_dynamic(comma, strlen(comma), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "line 2: 3 fields, but the header has 2") != NULL);
+    const char *expo = "time,price\n2025-01-31T10:00Z,1e3\n";
+    CHECK(cost_parse_dynamic(expo, strlen(expo), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "line 2: price: expected a decimal number of EUR such as 0.2345, got '1e3' "
+                      "(write the number out, without an exponent)") != NULL);
+    const char *expo2 = "2025-01-31T10:00Z;1e-3\n";
+    CHECK(cost_parse_dynamic(expo2, strlen(expo2), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    const char *exp3 = "time,price,export\n2025-01-31T10:00Z,0.2,0,05\n";
+    CHECK(cost_parse_dynamic(exp3, strlen(exp3), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(d.n == 0);
     cost_dyns_free(&d);
 }
 
@@ -175,6 +208,15 @@ static void test_json(void)
     const char *bad5 = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": 0.25}] x";
     CHECK(cost_parse_dynamic(bad5, strlen(bad5), COST_KIND_POWER, &d, err, sizeof err) < 0);
     CHECK(d.n == 0);
+    /* JSON numbers may have exponents (encoders write 1e-05); strings are plain decimals. */
+    const char *small = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": -1e-05, \"export\": 5E-6}]";
+    CHECK(cost_parse_dynamic(small, strlen(small), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(d.n == 1 && d.v[0].import_ == -10 && d.v[0].export_ == 5);
+    const char *sc = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": \"0,2\"}]";
+    CHECK(cost_parse_dynamic(sc, strlen(sc), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "got '0,2' (write the decimals after a '.', not a ',')") != NULL);
+    const char *se = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": \"1e3\"}]";
+    CHECK(cost_parse_dynamic(se, strlen(se), COST_KIND_POWER, &d, err, sizeof err) < 0);
     cost_dyns_free(&d);
 }
 
