@@ -18,9 +18,11 @@ static const char export_usage[] =
     "Write a meter's history in [from, to) to standard output. TIME is ISO-8601: 2024-01-31,\n"
     "2024-01-31T12:00, 2024-01-31T12:00:00Z or with an offset (+01:00); without an offset it is\n"
     "the meters' local time (CET/CEST). STEP: raw, 1m, 15m, 1h, 1d, 1mo, 1y (default 1h).\n"
-    "Energy is per step (kWh, gas and water m3, heat in the meter's unit), exactly: each step is\n"
-    "the counter at its end minus the counter at its start. Power is W (mean, min, max), voltage\n"
-    "V, current A, per phase. Times are step starts with the local offset. docs/STORE.md has more.\n"
+    "Energy is per step, exactly: the counter at its end minus the counter at its start, in\n"
+    "kWh, m3 (gas, water) and GJ (heat), with the column names of /api/history (import_kwh,\n"
+    "gas_m3, heat_gj, ...). Power is W (mean, min, max), voltage V, current A, per phase. Raw\n"
+    "rows add the counters (import_counter_kwh, ..., heat_counter_gj) and the tariff. Times are\n"
+    "step starts with the local offset. docs/STORE.md has more.\n"
     "\n"
     "Options:\n"
     "  --db PATH       database (default p1d.db)\n"
@@ -32,11 +34,11 @@ static const char export_usage[] =
 
 static const char *const energy_names[STORE_E_COUNT] = {
     "import_kwh", "import_t1_kwh", "import_t2_kwh", "export_kwh", "export_t1_kwh",
-    "export_t2_kwh", "gas_m3", "water_m3", "heat"};
+    "export_t2_kwh", "gas_m3", "water_m3", "heat_gj"}; /* the names of /api/history */
 static const char *const counter_names[STORE_E_COUNT] = {
     "import_counter_kwh", "import_t1_counter_kwh", "import_t2_counter_kwh", "export_counter_kwh",
     "export_t1_counter_kwh", "export_t2_counter_kwh", "gas_counter_m3", "water_counter_m3",
-    "heat_counter"};
+    "heat_counter_gj"};
 static const char *const q_names[STORE_Q_COUNT] = {
     "power_w", "power_l1_w", "power_l2_w", "power_l3_w", "voltage_l1_v",
     "voltage_l2_v", "voltage_l3_v", "current_l1_a", "current_l2_a", "current_l3_a"};

@@ -132,8 +132,8 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
     }
     if (known && offset >= sb.st_size) {
         if (!quiet)
-            fprintf(stderr, "p1 import: %s: already imported (%" PRId64 " telegrams); nothing new\n",
-                    path, before);
+            fprintf(stderr, "p1 import: %s: already imported (%" PRId64 " telegram%s); nothing new\n",
+                    path, before, before == 1 ? "" : "s");
         close(fd);
         return 0;
     }
@@ -229,10 +229,11 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
     double secs = (double)(now_ns() - t0) / 1e9;
     if (!quiet && (c->accepted || !status))
         fprintf(stderr,
-                "p1 import: %s: %" PRIu64 " telegrams, %" PRIu64 " stored, %" PRIu64
+                "p1 import: %s: %" PRIu64 " telegram%s, %" PRIu64 " stored, %" PRIu64
                 " skipped (already stored or no valid time), %" PRIu64 " rejected, %.2f s, "
                 "%.0f telegrams/s\n",
-                path, c->accepted, c->stored, c->skipped, c->rejected, secs,
+                path, c->accepted, c->accepted == 1 ? "" : "s", c->stored, c->skipped, c->rejected,
+                secs,
                 secs > 0 ? (double)c->accepted / secs : 0.0);
     free(p);
     free(buf);

@@ -25,7 +25,8 @@ static void usage(FILE *f)
             "        comma with ';') or JSON ([{\"time\":..,\"price\":..}] or {\"prices\":[...]}).\n"
             "        Replaces the stored prices of that span; a bad file changes nothing.\n"
             "list:   fixed price periods and the dynamic prices in [from, to) (default: today and\n"
-            "        tomorrow), as CSV.\n"
+            "        tomorrow), as one CSV table: kind (fixed, power or gas), from, to, then the\n"
+            "        prices in EUR (a power price under import and export, a gas price under gas).\n"
             "  --db PATH    the history database (default %s)\n"
             "Times: ISO-8601 (2025-01-31, 2025-01-31T10:00, with Z or an offset; no offset = CET/CEST)\n"
             "or unix seconds. Exit status: 0 done, 1 error, 2 usage error.\n",
@@ -69,6 +70,20 @@ static void print_price(int64_t v)
     printf("%s%" PRId64 ".%06" PRId64, v < 0 ? "-" : "", a / 1000000, a % 1000000);
 }
 
+#define PRICE_COLUMNS 9 /* import, import_t1, import_t2, export, ..._t2, gas, daily, monthly */
+
+/* One row of `p1 prices list`: kind, from, to, the price columns (empty when unset), the rule. */
+static void print_row(const char *kind, const char *from, const char *to,
+                      const int64_t v[PRICE_COLUMNS], const char *rule)
+{
+    printf("%s,%s,%s", kind, from, to);
+    for (int k = 0; k < PRICE_COLUMNS; k++) {
+        putchar(',');
+        print_price(v[k]);
+    }
+    printf(",%s\n", rule);
+}
+
 static int cmd_import(const char *db, cost_kind kind, const char *file)
 {
     size_t len = 0;
@@ -99,8 +114,8 @@ static int cmd_import(const char *db, cost_kind kind, const char *file)
         char a[CIVIL_TIME_MAX], b[CIVIL_TIME_MAX];
         civil_format_local(d.v[0].ts, a, sizeof a);
         civil_format_local(d.v[d.n - 1].end, b, sizeof b);
-        printf("imported %zu %s prices from %s to %s into %s\n", d.n,
-               kind == COST_KIND_GAS ? "gas" : "power", a, b, db);
+        printf("imported %zu %s price%s from %s to %s into %s\n", d.n,
+               kind == COST_KIND_GAS ? "gas" : "power", d.n == 1 ? "" : "s", a, b, db);
     }
     cost_dyns_free(&d);
     store_close(s);
@@ -124,9 +139,11 @@ static int cmd_list(const char *db, int64_t from, int64_t to)
         store_close(s);
         return 1;
     }
+    /* One table, one header: fixed periods fill the price columns they set; a dynamic power
+     * price is in import (and export), a dynamic gas price in gas. */
     char a[CIVIL_TIME_MAX], b[CIVIL_TIME_MAX];
-    printf("fixed,valid_from,valid_to,import,import_t1,import_t2,export,export_t1,export_t2,gas,"
-           "daily,monthly,tariff_rule\n");
+    printf("kind,from,to,import,import_t1,import_t2,export,export_t1,export_t2,gas,daily,monthly,"
+           "tariff_rule\n");
     static const char *const rules[] = {"none", "nl", "be"};
     for (size_t i = 0; i < p.nfixed; i++) {
         const cost_fixed *f = &p.fixed[i];
@@ -135,16 +152,10 @@ static int cmd_list(const char *db, int64_t from, int64_t to)
             b[0] = '\0';
         else
             civil_format_local(f->to, b, sizeof b);
-        printf("fixed,%s,%s", a, b);
         const int64_t v[] = {f->import_[0], f->import_[1], f->import_[2], f->export_[0],
                              f->export_[1], f->export_[2], f->gas, f->daily, f->monthly};
-        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
-            putchar(',');
-            print_price(v[k]);
-        }
-        printf(",%s\n", rules[f->rule >= 0 && f->rule <= 2 ? f->rule : 0]);
+        print_row("fixed", a, b, v, rules[f->rule >= 0 && f->rule <= 2 ? f->rule : 0]);
     }
-    printf("kind,time,end,price,export\n");
     static const char *const kinds[] = {"power", "gas"};
     for (int k = 0; k < 2; k++) {
         for (size_t i = 0; i < p.dyn[k].n; i++) {
@@ -153,11 +164,16 @@ static int cmd_list(const char *db, int64_t from, int64_t to)
                 continue;
             civil_format_local(d->ts, a, sizeof a);
             civil_format_local(d->end, b, sizeof b);
-            printf("%s,%s,%s,", kinds[k], a, b);
-            print_price(d->import_);
-            putchar(',');
-            print_price(d->export_);
-            putchar('\n');
+            int64_t v[PRICE_COLUMNS];
+            for (int c = 0; c < PRICE_COLUMNS; c++)
+                v[c] = COST_UNSET;
+            if (k == COST_KIND_GAS) {
+                v[6] = d->import_;
+            } else {
+                v[0] = d->import_;
+                v[3] = d->export_;
+            }
+            print_row(kinds[k], a, b, v, "");
         }
     }
     cost_prices_free(&p);

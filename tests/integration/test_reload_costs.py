@@ -207,11 +207,75 @@ def test_partial_costs(tmp):
         d.stop()
 
 
+def p1(args):
+    r = subprocess.run([P1] + args, capture_output=True, timeout=30)
+    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+
+
+def test_p1_tool(tmp):
+    db = os.path.join(tmp, "c.db")  # test_partial_costs filled it
+    path = os.path.join(tmp, "one.csv")
+    with open(path, "w") as f:
+        f.write("time,price,export\n2024-01-16T00:00,0.2,0.05\n")
+    code, out, err = p1(["prices", "import", "--db", db, path])
+    T.check("p1 prices import: '1 power price' (singular)",
+            code == 0 and out.startswith("imported 1 power price from "), out + err)
+    path = os.path.join(tmp, "gas.json")
+    with open(path, "w") as f:
+        f.write('[{"time":"2024-01-16","price":1.25},{"time":"2024-01-17","price":1.3}]')
+    code, out, err = p1(["prices", "import", "--db", db, "--kind", "gas", path])
+    T.check("... '2 gas prices' (plural)", code == 0 and out.startswith("imported 2 gas prices "),
+            out + err)
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO price_fixed (valid_from, valid_to, import, daily, rule) "
+                "VALUES (1700000000, 1800000000, 250000, 500000, 1)")
+    con.commit()
+    con.close()
+    code, out, err = p1(["prices", "list", "--db", db, "--from", "2024-01-16", "--to", "2024-01-17"])
+    lines = out.splitlines()
+    T.check("p1 prices list: one CSV with one header",
+            code == 0 and len(lines) == 4 and lines[0] ==
+            "kind,from,to,import,import_t1,import_t2,export,export_t1,export_t2,gas,daily,"
+            "monthly,tariff_rule" and sum(1 for x in lines if x.startswith("kind,")) == 1, out + err)
+    T.check("... every row has the header's columns",
+            all(len(x.split(",")) == 13 for x in lines), out)
+    T.check("... a fixed period, a power price (import, export) and a gas price (gas)",
+            lines[1:] == ["fixed,2023-11-14T23:13:20+01:00,2027-01-15T09:00:00+01:00,0.250000,,,,,,,"
+                          "0.500000,,nl",
+                          "power,2024-01-16T00:00:00+01:00,2024-01-16T01:00:00+01:00,0.200000,,,"
+                          "0.050000,,,,,,",
+                          "gas,2024-01-16T00:00:00+01:00,2024-01-17T00:00:00+01:00,,,,,,,1.250000,,,"],
+            out)
+    for text, want in (("time,price\n2024-01-16T00:00,1e3\n", "got '1e3' (write the number out"),
+                       ("time,price\n2024-01-16T00:00,0,2\n", "3 fields, but the header has 2"),
+                       ('[{"time":"2024-01-16","price":"0,2"}]', "got '0,2' (write the decimals")):
+        with open(path, "w") as f:
+            f.write(text)
+        code, out, err = p1(["prices", "import", "--db", db, path])
+        T.check("p1 prices import refuses %r with the reason" % text,
+                code == 1 and want in err and "nothing imported" in err, out + err)
+    code, out, err = p1(["export", "--db", db, "--from", "2024-01-15T09:00", "--to",
+                         "2024-01-15T10:00", "--step", "raw"])
+    head = out.split("\n", 1)[0].split(",")
+    T.check("p1 export names heat as the API does (heat_gj, heat_counter_gj)",
+            code == 0 and "heat_gj" in head and "heat_counter_gj" in head and "heat" not in head,
+            head)
+    cap = os.path.join(tmp, "one.txt")
+    with open(cap, "wb") as f:
+        f.write(telegram(1, seconds=3600))
+    code, out, err = p1(["import", "--db", os.path.join(tmp, "one.db"), cap])
+    T.check("p1 import: '1 telegram,' (singular)", code == 0 and ": 1 telegram, 1 stored" in err,
+            out + err)
+    code, out, err = p1(["import", "--db", os.path.join(tmp, "one.db"), cap])
+    T.check("... 'already imported (1 telegram)'", "already imported (1 telegram)" in err, err)
+
+
 def main():
     with tmpdir() as tmp:
         test_relay_reload(tmp)
         test_publisher_reload(tmp)
         test_partial_costs(tmp)
+        test_p1_tool(tmp)
     T.done()
 
 
