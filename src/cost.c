@@ -393,9 +393,12 @@ static int parse_csv(const char *text, size_t len, entries *out, char *err, size
             return -1;
         }
         entry x;
-        if (nhead && nf > nhead) {
+        int used = nf; /* empty trailing fields (a spreadsheet's "0.25,") do not count */
+        while (used > nhead && f[used - 1][0] == '\0')
+            used--;
+        if (nhead && used > nhead) {
             say(err, cap, "line %ld: %d fields, but the header has %d (a decimal comma? write "
-                          "0.2345, or separate the fields with ';')", line, nf, nhead);
+                          "0.2345, or separate the fields with ';')", line, used, nhead);
             return -1;
         }
         /* a decimal comma only where ';' separates: with ',' "0,2" would be two fields */

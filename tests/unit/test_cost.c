@@ -161,6 +161,9 @@ static void test_csv(void)
     const char *comma = "time,price\n2025-01-31T10:00Z,0,2\n";
     CHECK(cost_parse_dynamic(comma, strlen(comma), COST_KIND_POWER, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "line 2: 3 fields, but the header has 2") != NULL);
+    const char *trail = "time,price\n2025-01-31T10:00Z,0.2,\n";
+    CHECK(cost_parse_dynamic(trail, strlen(trail), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(d.n == 1 && d.v[0].import_ == 200000 && d.v[0].export_ == COST_UNSET);
     const char *expo = "time,price\n2025-01-31T10:00Z,1e3\n";
     CHECK(cost_parse_dynamic(expo, strlen(expo), COST_KIND_POWER, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "line 2: price: expected a decimal number of EUR such as 0.2345, got '1e3' "
