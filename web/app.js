@@ -621,6 +621,16 @@
     }
     renderToday();
   }
+  /* A cost that leaves out energy without a price says so, with how much was left out. */
+  function costPartial(s) {
+    const c = s && s.cost_eur;
+    if (!c || typeof c !== 'object' || c.partial !== true) return '';
+    const parts = [];
+    const kwh = num(c.unpriced_kwh), m3 = num(c.unpriced_gas_m3);
+    if (kwh) parts.push(withUnit(fmt(kwh, 2), 'kWh'));
+    if (m3) parts.push(withUnit(fmt(m3, 3), 'm³'));
+    return t('cost_partial', { what: parts.join(' + ') || '?' });
+  }
   function renderToday() {
     const s = summary;
     const tip = summaryErr ? (summaryErr.status === 404 ? t('na_no_history') : t('na_error', { err: errText(summaryErr) })) : t('na_loading');
@@ -657,7 +667,7 @@
       { k: 'export', label: t('export'), value: withUnit(fmt(exp, 2), 'kWh'), sub: split('export'), cls: 'c-exp' },
       { k: 'net', label: t('net'), value: withUnit(fmtSigned(net, 2), 'kWh') },
       { k: 'gas', label: t('gas'), value: withUnit(fmt(gas, 3), 'm³'), tip: t('na_no_gas'), cls: 'c-gas' },
-      { k: 'cost', label: t('cost'), value: costTxt, tip: t('na_no_prices'), cls: 'c-cost' },
+      { k: 'cost', label: t('cost'), value: costTxt, sub: costPartial(s), tip: t('na_no_prices'), cls: 'c-cost' },
     ];
     if (peak !== null) rows.push({ k: 'peak', label: t('k_peak'), value: withUnit(fmt(peak, 0), 'W') });
     const qh = pick(s, ['capacity_peak.kw']);

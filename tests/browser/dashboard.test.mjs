@@ -379,6 +379,36 @@ async function main() {
       await odd.close();
     });
 
+    /* ---- a cost that leaves out unpriced energy says so (cost_eur.partial) ---- */
+    await check('a partial cost names the energy that had no price; a complete one says nothing', async () => {
+      // p1d's own summary for today, with its cost_eur turned into a partial one as a p1d with
+      // prices for only some hours answers it (docs/API.md, Summary).
+      const real = await rawGet(port, '/api/summary');
+      assert(real.status === 200, 'summary status ' + real.status);
+      const body = JSON.parse(real.body.toString('utf8'));
+      const wasPartial = body.cost_eur && body.cost_eur.partial;
+      body.cost_eur = { total: 1.25, energy: 0.75, gas: 0, fixed: 0.5, partial: true, unpriced_kwh: 2.5, unpriced_gas_m3: 0 };
+      const pp = await browser.newPage();
+      const errs = [];
+      pp.on('pageerror', (e) => errs.push(e.message));
+      await pp.route(/\/api\/summary/, (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) }));
+      await pp.goto(base + '/');
+      await pp.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await waitFor(async () => (await pp.$('#today dd[data-k="cost"] small')) !== null, 8000, 'the partial note');
+      const note = await pp.textContent('#today dd[data-k="cost"] small');
+      assert(/Partial/.test(note) && /2[.,]50/.test(note) && /kWh/.test(note), 'note: ' + note);
+      await pp.close();
+      // p1d's own summary, with every price set: no note.
+      const full = await browser.newPage();
+      await full.goto(base + '/');
+      await full.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await full.waitForTimeout(500);
+      assert(wasPartial === false, 'p1d with every price set says partial ' + wasPartial);
+      assert((await full.$('#today dd[data-k="cost"] small')) === null, 'a complete cost has a note');
+      await full.close();
+      assert(errs.length === 0, errs.join(' | '));
+    });
+
     /* ---- p1d --token: the page asks for it, keeps it, sends it (EventSource: ?access_token=) ---- */
     await check('with --token: the page asks for the token, then shows live readings', async () => {
       const tport = await freePort();
