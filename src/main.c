@@ -536,9 +536,10 @@ static void shutdown_all(p1d *d)
 {
     for (size_t i = 0; i < d->ms.n; i++) {
         const meter *m = d->ms.list[i];
-        log_info("%s: %" PRIu64 " telegrams, %" PRIu64 " rejected (%" PRIu64 " CRC errors), %" PRIu64
-                 " reconnects, %" PRIu64 " bytes",
-                 m->name, m->telegrams, m->rejected, m->crc_errors, m->reconnects, m->bytes);
+        log_info("%s: %" PRIu64 " telegram%s, %" PRIu64 " rejected (%" PRIu64 " CRC error%s), %" PRIu64
+                 " reconnect%s, %" PRIu64 " bytes",
+                 m->name, m->telegrams, m->telegrams == 1 ? "" : "s", m->rejected, m->crc_errors,
+                 m->crc_errors == 1 ? "" : "s", m->reconnects, m->reconnects == 1 ? "" : "s", m->bytes);
     }
     for (size_t i = 0; i < d->capsrc; i++)
         source_free(d->src[i]);

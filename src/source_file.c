@@ -39,9 +39,9 @@ static void file_done(source *s, file_src *f, const char *why)
         source_status(s, METER_STOPPED, LOG_LEVEL_WARN, "stopped: %s", why);
     else
         source_status(s, METER_STOPPED, LOG_LEVEL_INFO,
-                      "end of %s: %" PRIu64 " telegrams, %" PRIu64 " rejected",
+                      "end of %s: %" PRIu64 " telegram%s, %" PRIu64 " rejected",
                       s->cfg.kind == CONFIG_STDIN ? "stdin" : s->cfg.target, s->m->telegrams,
-                      s->m->rejected);
+                      s->m->telegrams == 1 ? "" : "s", s->m->rejected);
 }
 
 /* pace=recorded: when to release the held telegram, from its 0-0:1.0.0 time. */

@@ -3,6 +3,7 @@
 SIGHUP reload (sources added, changed, removed; log level; a bad file keeps the old config),
 SIGTERM/SIGINT exit 0, and a busy HTTP port failing the start."""
 import os
+import re
 import signal
 import socket
 import sys
@@ -25,10 +26,14 @@ with tmpdir() as d:
         for i in range(4):  # recorded 10 s apart
             f.write(telegram(i, seconds=36000 + 10 * i))
 
+    one = os.path.join(d, "one.txt")
+    with open(one, "wb") as f:
+        f.write(telegram(0))
+
     # File replay (fast) + paced replay + stdin from a regular file + simulator, in one process.
     stdin = open(rec, "rb")
     p = Daemon(["--source", "fast=file:" + rec, "--source", "paced=file:%s:pace=recorded:speedup=20" % paced,
-                "--source", "in=-", "--source", "sim=sim:3:speedup=20", "--listen", "127.0.0.1:0"],
+                "--source", "in=-", "--source", "sim=sim:3:speedup=20", "--source", "one=file:" + one, "--listen", "127.0.0.1:0"],
                d, stdin=stdin)
     try:
         t0 = time.time()
@@ -51,6 +56,10 @@ with tmpdir() as d:
         p.signal(signal.SIGINT)
         p.proc.wait(5)
         T.check("SIGINT exits 0", p.proc.returncode == 0, p.text())
+        T.check("one telegram is logged in the singular",
+                re.search(r"one: end of .*one.txt: 1 telegram, 0 rejected", p.text()) is not None and
+                re.search(r"one: 1 telegram, 0 rejected \(0 CRC errors\), 0 reconnects", p.text()) is not None,
+                p.text()[-2000:])
     finally:
         p.stop()
         stdin.close()
