@@ -20,6 +20,7 @@ typedef enum config_type {
     CT_BOOL,
     CT_ENUM,
     CT_DURATION,
+    CT_SECONDS, /* a duration used in whole seconds: fractions are refused, not truncated */
     CT_ADDR,
 } config_type;
 
@@ -60,9 +61,9 @@ static const config_key config_keys[] = {
      "Access-Control-Allow-Origin sent with GET responses."},
     {"http", "max_connections", CT_INT, "2048", 1, 100000, NULL, NULL, "N", 0, 0,
      G(http_max_connections), "Most HTTP connections open at once."},
-    {"http", "timeout", CT_DURATION, "30s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+    {"http", "timeout", CT_SECONDS, "30s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
      G(http_timeout), "Idle HTTP connections are closed after this long."},
-    {"http", "stale", CT_DURATION, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+    {"http", "stale", CT_SECONDS, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
      G(http_stale), "/healthz reports unhealthy when no telegram arrived for this long."},
     {"relay", "listen", CT_ADDR, "", 0, 0, NULL, "--relay", "ADDR:PORT", 0, 0, G(relay_listen),
      "Raw telegram relay (TCP): every accepted telegram of the [relay] meter is sent byte-exact to each "
@@ -79,9 +80,9 @@ static const config_key config_keys[] = {
     {"store", "db", CT_STRING, "", 0, 0, NULL, "--db", "PATH", 0, 0, G(store_db),
      "SQLite history database (docs/STORE.md); empty = no history. Created when missing. The "
      "service uses /var/lib/p1d/p1d.db."},
-    {"store", "raw_keep", CT_DURATION, "168h", 0, 100 * 365 * DAY_MS, NULL, NULL, "DURATION", 0, 0,
+    {"store", "raw_keep", CT_SECONDS, "168h", 0, 100 * 365 * DAY_MS, NULL, NULL, "DURATION", 0, 0,
      G(store_raw_keep), "Raw readings are kept this long behind the newest one; 0 = forever."},
-    {"store", "minute_keep", CT_DURATION, "17520h", 0, 100 * 365 * DAY_MS, NULL, NULL, "DURATION", 0,
+    {"store", "minute_keep", CT_SECONDS, "17520h", 0, 100 * 365 * DAY_MS, NULL, NULL, "DURATION", 0,
      0, G(store_minute_keep),
      "1-minute and 15-minute aggregates are kept this long (hourly and daily ones forever); "
      "0 = forever."},
@@ -136,7 +137,7 @@ static const config_key config_keys[] = {
      G(azure_rate),
      "What is sent: every reading, the first reading of each interval, or per-minute aggregates "
      "(energy per minute, mean/min/max power, voltage and current)."},
-    {"azure", "interval", CT_DURATION, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+    {"azure", "interval", CT_SECONDS, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
      G(azure_interval), "rate = interval: one reading per this long (whole seconds)."},
     {"azure", "batch", CT_INT, "100", 1, 100, NULL, NULL, "N", 0, 0, G(azure_batch),
      "Entities per entity-group transaction (one partition, at most 100)."},
@@ -164,7 +165,7 @@ static const config_key config_keys[] = {
      "File whose first line is the broker password; wins over password."},
     {"mqtt", "client_id", CT_STRING, "", 0, 0, NULL, NULL, "ID", 0, 0, G(mqtt_client_id),
      "MQTT client id; empty = p1d-HOSTNAME-PID."},
-    {"mqtt", "keepalive", CT_DURATION, "60s", 5000, 3600000, NULL, NULL, "DURATION", 0, 0,
+    {"mqtt", "keepalive", CT_SECONDS, "60s", 5000, 3600000, NULL, NULL, "DURATION", 0, 0,
      G(mqtt_keepalive),
      "MQTT keepalive: a silent connection is found dead after about 1.5 times this."},
     {"mqtt", "tls", CT_BOOL, "false", 0, 0, NULL, NULL, "BOOL", 0, 0, G(mqtt_tls),
@@ -231,7 +232,7 @@ static const config_key config_keys[] = {
     {"influxdb", "rate", CT_ENUM, "every", 0, 0, "every|interval|minute", NULL, "RATE", 0, 0,
      G(influx_rate),
      "Which stored points are written: every reading, one per interval, or 1-minute aggregates."},
-    {"influxdb", "interval", CT_DURATION, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
+    {"influxdb", "interval", CT_SECONDS, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
      G(influx_interval), "rate = interval: one point per this long."},
     {"influxdb", "batch", CT_INT, "5000", 1, 50000, NULL, NULL, "N", 0, 0, G(influx_batch),
      "Most lines per write request."},
@@ -279,15 +280,21 @@ static const config_key config_keys[] = {
     {"source", "speedup", CT_INT, "1", 1, 100000, NULL, NULL, "N",
      CONFIG_FILE | CONFIG_STDIN | CONFIG_SIM, 0, S(speedup),
      "Simulator and pace=recorded: run time this many times faster than real time."},
-    {"source", "interval", CT_DURATION, "1s", 1000, 3600000, NULL, NULL, "DURATION", CONFIG_SIM, 0,
+    {"source", "interval", CT_SECONDS, "1s", 1000, 3600000, NULL, NULL, "DURATION", CONFIG_SIM, 0,
      S(interval), "Simulator: telegram interval in simulated time (whole seconds)."},
     {"source", "seed", CT_INT, "1", 0, 2147483647, NULL, NULL, "N", CONFIG_SIM, 0, S(seed),
-     "Simulator: seed of the simulated household (also sim:SEED)."},
+     "Simulator: seed of the simulated household (also sim:SEED, but not both in one spec)."},
     {"source", "clock", CT_ENUM, "auto", 0, 0, "auto|meter|system", NULL, "CLOCK", 0, 0, S(clock),
      "Time stamp of stored readings: the meter's clock, the system's, or auto (the meter's unless "
      "it is a placeholder or more than 5 minutes off the system clock)."},
 };
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])
+_Static_assert(NKEYS <= CONFIG_KEYS_MAX, "config.line[] is too short for the key table");
+
+/* The sections besides [source NAME], each at most once in a file. */
+static const char *const config_sections[] = {"http",   "relay", "log",  "store",
+                                              "prices", "azure", "mqtt", "influxdb"};
+#define NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* ---------------------------------------------------------------------------------------------
  * Small helpers
@@ -442,6 +449,8 @@ static int parse_duration(const char *s, int64_t *out_ms)
         unit = 3600000;
     else
         return -1;
+    if (whole > (INT64_MAX - unit) / unit)
+        return -1;
     *out_ms = whole * unit + frac * unit / fdiv;
     return 0;
 }
@@ -480,6 +489,11 @@ static void expected(const config_key *k, char *out, size_t cap)
         format_duration(k->max, b, sizeof b);
         snprintf(out, cap, "a duration from %s to %s (e.g. 500ms, 2s, 5m)", a, b);
         break;
+    case CT_SECONDS:
+        format_duration(k->min, a, sizeof a);
+        format_duration(k->max, b, sizeof b);
+        snprintf(out, cap, "a whole number of seconds from %s to %s (e.g. 2s, 90s, 5m)", a, b);
+        break;
     case CT_ADDR:
         snprintf(out, cap, "HOST:PORT or [IPv6]:PORT%s", k->def[0] == '\0' ? ", or empty for off" : "");
         break;
@@ -513,6 +527,9 @@ static int key_set(const config_key *k, void *base, const char *value, char *err
         break;
     case CT_DURATION:
         ok = parse_duration(value, &v) == 0 && v >= k->min && v <= k->max;
+        break;
+    case CT_SECONDS:
+        ok = parse_duration(value, &v) == 0 && v % 1000 == 0 && v >= k->min && v <= k->max;
         break;
     case CT_BOOL:
         if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") || !strcasecmp(value, "on") ||
@@ -569,6 +586,7 @@ static void key_format(const config_key *k, const void *base, char *out, size_t 
         enum_choice(k, v, out, cap);
         break;
     case CT_DURATION:
+    case CT_SECONDS:
         format_duration(v, out, cap);
         break;
     default:
@@ -682,6 +700,7 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
         return -1;
     }
     copy_str(body, sizeof body, s->spec);
+    uint64_t in_spec = 0; /* keys given as :key=value in this spec */
     /* Options come last: peel ":key=value" segments off the end. */
     for (;;) {
         char *colon = strrchr(body, ':');
@@ -696,6 +715,14 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
             fail(err, cap, "%s: [source %s] spec option 'spec' is not allowed", where, s->name);
             return -1;
         }
+        const config_key *k = find_key("source", opt);
+        uint64_t bit = k ? 1ull << (key_index(k) & 63) : 0;
+        if (in_spec & bit) {
+            fail(err, cap, "%s: [source %s] spec '%s': option '%s' given twice", where, s->name,
+                 s->spec, opt);
+            return -1;
+        }
+        in_spec |= bit;
         if (source_set(s, opt, eq + 1, place, spec_line, err, cap) < 0)
             return -1;
     }
@@ -717,6 +744,14 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
         /* Only the last ':' segment can be a speed: by-path device names contain ':' too. */
         char *last = strrchr(rest, ':');
         if (last && is_baud_word(last + 1)) {
+            const config_key *bk = find_key("source", "baud");
+            if (in_spec & (1ull << (key_index(bk) & 63))) {
+                char b[16];
+                fail(err, cap, "%s: [source %s] spec '%s': the speed is given twice (:%s and "
+                               "baud=%s): give one",
+                     where, s->name, s->spec, last + 1, enum_choice(bk, s->baud, b, sizeof b));
+                return -1;
+            }
             *last = '\0';
             if (source_set(s, "baud", last + 1, where, spec_line, err, cap) < 0)
                 return -1;
@@ -748,6 +783,12 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
         copy_str(s->target, sizeof s->target, "-");
     } else if (strcmp(kind, "sim") == 0) {
         s->kind = CONFIG_SIM;
+        if (rest && *rest && (in_spec & (1ull << (key_index(find_key("source", "seed")) & 63)))) {
+            fail(err, cap, "%s: [source %s] spec '%s': the seed is given twice (sim:%s and "
+                           "seed=%" PRId64 "): give one",
+                 where, s->name, s->spec, rest, s->seed);
+            return -1;
+        }
         if (rest && *rest && source_set(s, "seed", rest, where, spec_line, err, cap) < 0)
             return -1;
         copy_str(s->target, sizeof s->target, "");
@@ -841,6 +882,19 @@ static int source_validate(config_source *s, const char *file, char *err, size_t
     return 0;
 }
 
+const char *config_source_names(const config *c, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < c->nsources && n < cap; i++) {
+        int w = snprintf(out + n, cap - n, "%s%s", i ? ", " : "", c->sources[i].name);
+        n += w > 0 ? (size_t)w : 0;
+    }
+    if (c->nsources == 0)
+        snprintf(out, cap, "none configured");
+    return out;
+}
+
 const config_source *config_find_source(const config *c, const char *name)
 {
     for (size_t i = 0; i < c->nsources; i++)
@@ -887,6 +941,7 @@ static int load_file(config *c, const char *path, char *err, size_t cap)
     char section[CONFIG_STR_MAX] = "";
     config_source *src = NULL;
     int lineno = 0, rc = 0;
+    int section_line[NSECTIONS] = {0}; /* where each section started; 0 = not yet seen */
     char where[CONFIG_STR_MAX + 32];
     while (fgets(line, sizeof line, f)) {
         lineno++;
@@ -911,8 +966,10 @@ static int load_file(config *c, const char *path, char *err, size_t cap)
             src = NULL;
             if (strncmp(name, "source", 6) == 0 && isspace((unsigned char)name[6])) {
                 char *sname = trim(name + 6);
-                if (config_find_source(c, sname)) {
-                    fail(err, cap, "%s: [source %s] defined twice", where, sname);
+                const config_source *prev = config_find_source(c, sname);
+                if (prev) {
+                    fail(err, cap, "%s: [source %s] defined twice (first on line %d)", where,
+                         sname, prev->line);
                     rc = -1;
                     break;
                 }
@@ -926,19 +983,33 @@ static int load_file(config *c, const char *path, char *err, size_t cap)
                 }
                 copy_str(section, sizeof section, "source");
                 copy_str(src->origin, sizeof src->origin, where);
-            } else if (!strcmp(name, "http") || !strcmp(name, "relay") || !strcmp(name, "log") ||
-                       !strcmp(name, "store") ||
-                       !strcmp(name, "mqtt") || !strcmp(name, "influxdb") ||
-                       !strcmp(name, "prices") ||
-                       !strcmp(name, "azure")) {
-                copy_str(section, sizeof section, name);
-            } else {
-                fail(err, cap, "%s: unknown section [%s]: expected [http], [relay], [log], "
-                               "[store], [prices], [mqtt], [influxdb] or [source NAME]",
-                     where, name);
+                src->line = lineno;
+                continue;
+            }
+            size_t si = 0;
+            while (si < NSECTIONS && strcmp(name, config_sections[si]) != 0)
+                si++;
+            if (si == NSECTIONS) {
+                char known[128] = "";
+                for (size_t j = 0; j < NSECTIONS; j++) {
+                    size_t n = strlen(known);
+                    snprintf(known + n, sizeof known - n, "[%s], ", config_sections[j]);
+                }
+                known[strlen(known) - 2] = '\0';
+                fail(err, cap, "%s: unknown section [%s]: expected %s or [source NAME]", where,
+                     name, known);
                 rc = -1;
                 break;
             }
+            if (section_line[si]) {
+                fail(err, cap, "%s: section [%s] given twice (first on line %d): put its keys "
+                               "in one section",
+                     where, name, section_line[si]);
+                rc = -1;
+                break;
+            }
+            section_line[si] = lineno;
+            copy_str(section, sizeof section, name);
             continue;
         }
         char *eq = strchr(t, '=');
@@ -950,17 +1021,31 @@ static int load_file(config *c, const char *path, char *err, size_t cap)
         *eq = '\0';
         char *key = trim(t), *value = trim(eq + 1);
         size_t vl = strlen(value);
-        if (vl >= 2 && ((value[0] == '"' && value[vl - 1] == '"') ||
-                        (value[0] == '\'' && value[vl - 1] == '\''))) {
-            value[vl - 1] = '\0';
-            value++;
-        }
         if (section[0] == '\0') {
             fail(err, cap, "%s: key '%s' outside a section", where, key);
             rc = -1;
             break;
         }
+        if (value[0] == '"' || value[0] == '\'') {
+            if (vl < 2 || value[vl - 1] != value[0]) {
+                fail(err, cap, "%s: [%s%s%s] %s = %s: unterminated quote (expected a closing %c "
+                               "at the end of the line)",
+                     where, section, src ? " " : "", src ? src->name : "", key, value, value[0]);
+                rc = -1;
+                break;
+            }
+            value[vl - 1] = '\0';
+            value++;
+        }
         if (src) {
+            const config_key *sk = find_key("source", key);
+            size_t bit = sk ? key_index(sk) & 63 : 0;
+            if (sk && (src->set & (1ull << bit)) && src->set_line[bit] > 0) {
+                fail(err, cap, "%s: [source %s] %s given twice (first on line %d)", where,
+                     src->name, key, src->set_line[bit]);
+                rc = -1;
+                break;
+            }
             if (source_set(src, key, value, where, lineno, err, cap) < 0) {
                 rc = -1;
                 break;
@@ -974,11 +1059,18 @@ static int load_file(config *c, const char *path, char *err, size_t cap)
             rc = -1;
             break;
         }
+        if (c->line[key_index(k)] > 0) {
+            fail(err, cap, "%s: [%s] %s given twice (first on line %d)", where, section, key,
+                 c->line[key_index(k)]);
+            rc = -1;
+            break;
+        }
         if (key_set(k, c, value, why, sizeof why) < 0) {
             fail(err, cap, "%s: [%s] %s = '%s': expected %s", where, section, key, value, why);
             rc = -1;
             break;
         }
+        c->line[key_index(k)] = lineno;
     }
     if (rc == 0 && ferror(f)) {
         fail(err, cap, "%s: %s", path, strerror(errno));
@@ -1070,11 +1162,13 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
         const char *a = argv[i], *v, *val;
         if (is_action(a, c))
             continue;
-        if (strncmp(a, "--", 2) != 0) {
+        if (strncmp(a, "--", 2) != 0 && strcmp(a, "-c") != 0) {
             fail(err, cap, "unexpected argument '%s' (see p1d --help)", a);
             return -1;
         }
         v = flag_value(argc, argv, &i, flag, sizeof flag);
+        if (strcmp(flag, "-c") == 0)
+            snprintf(flag, sizeof flag, "--config");
         /* An unknown flag is named as such, not as one missing its value. */
         if (strcmp(flag, "--config") && strcmp(flag, "--source") && strcmp(flag, "--key") &&
             strcmp(flag, "--ak") && !flag_key(flag)) {
@@ -1119,6 +1213,7 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
             fail(err, cap, "%s '%s': expected %s", flag, v, why);
             return -1;
         }
+        c->line[key_index(k)] = k->flag && strcmp(flag, k->flag) == 0 ? -2 : -1;
     }
     return 0;
 }
@@ -1139,14 +1234,24 @@ int config_load(config *c, int argc, char **argv, char *err, size_t cap)
     for (size_t i = 0; i < c->nsources; i++)
         if (source_validate(&c->sources[i], c->file, err, cap) < 0)
             return -1;
+    char where[CONFIG_STR_MAX + 32], names[CONFIG_ERR_MAX / 2];
     if (c->relay_meter[0] && !config_find_source(c, c->relay_meter)) {
-        fail(err, cap, "[relay] meter = '%s': expected the name of a configured source",
-             c->relay_meter);
+        fail(err, cap, "%s: [relay] meter = '%s': expected the name of a configured source (%s)",
+             config_where(c, "relay", "meter", where, sizeof where), c->relay_meter,
+             config_source_names(c, names, sizeof names));
+        return -1;
+    }
+    if (c->mqtt_dsmr_meter[0] && !config_find_source(c, c->mqtt_dsmr_meter)) {
+        fail(err, cap, "%s: [mqtt] dsmr_meter = '%s': expected the name of a configured source "
+                       "(%s), or empty for the first",
+             config_where(c, "mqtt", "dsmr_meter", where, sizeof where), c->mqtt_dsmr_meter,
+             config_source_names(c, names, sizeof names));
         return -1;
     }
     if (c->influx_url[0] && !c->influx_database[0] && !(c->influx_bucket[0] && c->influx_org[0])) {
-        fail(err, cap, "[influxdb] url = '%s': expected database (InfluxDB 1.x) or bucket and org "
-                       "(2.x) as well", c->influx_url);
+        fail(err, cap, "%s: [influxdb] url = '%s': expected database (InfluxDB 1.x) or bucket and "
+                       "org (2.x) as well",
+             config_where(c, "influxdb", "url", where, sizeof where), c->influx_url);
         return -1;
     }
     return 0;
@@ -1157,6 +1262,22 @@ void config_free(config *c)
     free(c->sources);
     c->sources = NULL;
     c->nsources = c->capsources = 0;
+}
+
+const char *config_where(const config *c, const char *section, const char *key, char *out,
+                         size_t cap)
+{
+    const config_key *k = find_key(section, key);
+    int line = k && !is_source_key(k) ? c->line[key_index(k)] : 0;
+    if (line > 0)
+        snprintf(out, cap, "%s:%d", c->file, line);
+    else if (line == -2)
+        snprintf(out, cap, "%s", k->flag);
+    else if (line == -1)
+        long_flag(k, out, cap);
+    else
+        snprintf(out, cap, "default");
+    return out;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1226,9 +1347,12 @@ void config_usage(FILE *f)
             "(tcp:127.0.0.1:2001:idle_timeout=10s)\n"
             "  --key NAME=HEX         decryption key of source NAME (32 hex digits)\n"
             "  --ak NAME=HEX          authentication key of source NAME\n"
-            "  --config FILE          read an INI-style config file (flags override it)\n"
-            "  --check-config         parse and validate, print the effective config, exit 0 "
-            "(or 2)\n"
+            "  --config FILE, -c FILE read an INI-style config file (flags override it)\n"
+            "  --check-config         validate all that the start validates (everything but "
+            "binding ports,\n"
+            "                         opening the database and connecting), print the effective "
+            "config,\n"
+            "                         exit 0 (or 2)\n"
             "  --print-config-doc     print the key reference in Markdown\n"
             "  --help, --version\n\n"
             "Settings ([section] key = value in the config file, or the flag):\n");

@@ -12,6 +12,7 @@
 #define CONFIG_STR_MAX 256  /* paths, specs, addresses */
 #define CONFIG_LINE_MAX 1024 /* one line of the config file */
 #define CONFIG_ERR_MAX 512  /* one error message */
+#define CONFIG_KEYS_MAX 128 /* keys in the table (config.c checks) */
 
 /* Source kinds; the bit values are the `kinds` mask of the source keys. */
 typedef enum config_kind {
@@ -42,6 +43,7 @@ typedef struct config_source {
     char key_file[CONFIG_STR_MAX];
     uint64_t set;                /* bit i: source key i was set explicitly */
     int set_line[64];            /* bit i's config-file line; 0 = set on the command line */
+    int line;                    /* line of its [source NAME] header; 0 = --source only */
 } config_source;
 
 typedef struct config {
@@ -73,6 +75,8 @@ typedef struct config {
     int64_t azure_enabled, azure_partition, azure_rate, azure_interval, azure_batch, azure_parallel,
         azure_timeout, azure_flush;
     char prices[12][64];         /* [prices] keys as written, in cost_fixed_key() order (cost.c) */
+    int line[CONFIG_KEYS_MAX];   /* per key of the table: its config-file line, 0 = default,
+                                  * -1 its long flag, -2 its short one (source keys: set_line) */
     int check, help, version, print_doc; /* actions asked for on the command line */
     config_source *sources;      /* owned; in configuration order */
     size_t nsources, capsources;
@@ -94,6 +98,12 @@ void config_print_doc(FILE *f);
 const config_source *config_find_source(const config *c, const char *name);
 /* 1 when two sources are configured identically (same spec and every key). */
 int config_source_equal(const config_source *a, const config_source *b);
+/* Where key `key` of [section] got its value, for error messages: "FILE:LINE", the flag
+ * ("--http-listen") or "default", into out[cap]. Returns out. */
+const char *config_where(const config *c, const char *section, const char *key, char *out,
+                         size_t cap);
+/* The names of the configured sources, ", "-separated (or "none configured"), into out[cap]. */
+const char *config_source_names(const config *c, char *out, size_t cap);
 /* Name of a kind ("serial", "tcp", "file", "stdin", "sim"). */
 const char *config_kind_name(config_kind k);
 /* Splits "HOST:PORT" or "[V6]:PORT" into host[hcap] (brackets removed) and the port.

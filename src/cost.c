@@ -60,6 +60,15 @@ void cost_fixed_init(cost_fixed *f)
     f->rule = COST_RULE_NONE;
 }
 
+int cost_fixed_check(const cost_fixed *f, char *err, size_t cap)
+{
+    if (f->to != COST_FOREVER && f->from >= f->to) {
+        say(err, cap, "valid_to is not after valid_from: the period is empty");
+        return -1;
+    }
+    return 0;
+}
+
 const char *cost_fixed_key(int i)
 {
     static const char *const keys[COST_FIXED_KEYS] = {

@@ -78,6 +78,8 @@ int cost_parse_price(const char *s, int64_t *out);
  * "export_t2", "gas", "daily", "monthly", "valid_from", "valid_to", "tariff_rule") from text.
  * An empty value leaves the key as it is. Returns 0, or -1 with a reason in err[cap]. */
 int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err, size_t cap);
+/* Checks the keys of f together: valid_from before valid_to. Returns 0, or -1 with err[cap]. */
+int cost_fixed_check(const cost_fixed *f, char *err, size_t cap);
 /* Name of fixed price key i (0 <= i < COST_FIXED_KEYS) in the order of the [prices] config
  * section ("import", ..., "tariff_rule"), or NULL past the end. */
 #define COST_FIXED_KEYS 12

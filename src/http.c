@@ -1227,6 +1227,19 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, socklen_t
     return 0;
 }
 
+int http_listen_check(const char *listen, char *err, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int v6, dual;
+    if (parse_listen(listen, &ss, &len, &v6, &dual) < 0) {
+        snprintf(err, cap, "expected IPV4:PORT, [IPV6]:PORT, localhost:PORT or *:PORT with a "
+                           "numeric address and a port from 0 to 65535");
+        return -1;
+    }
+    return 0;
+}
+
 /* Binds the listening socket ourselves so failures come back with a real errno (EADDRINUSE). */
 static int open_listener(const http_options *o, unsigned *port, int *v6, char *err, size_t errcap)
 {

@@ -68,6 +68,9 @@ typedef struct http_options {
 
 /* Fills o with defaults. */
 void http_options_default(http_options *o);
+/* Checks a listen address as http_new reads it (IPV4:PORT, [IPV6]:PORT, localhost:PORT, *:PORT
+ * or a bare port) without opening anything. Returns 0, or -1 with the reason in err[cap]. */
+int http_listen_check(const char *listen, char *err, size_t cap);
 /* Starts listening and registers with the loop; returns NULL with errno set (EADDRINUSE, ...)
  * and an explanation in err[errcap]. Reads meters (borrowed; must outlive the server). */
 http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t errcap);

@@ -214,6 +214,32 @@ static int start_store(p1d *d)
     return 0;
 }
 
+/* [prices] values are parsed by cost.c: a wrong one is a configuration error (exit 2, also for
+ * --check-config; on SIGHUP the running configuration stays). Fills f; 0 or -1 with err. */
+static int prices_parse(const config *c, cost_fixed *f, char *err, size_t cap)
+{
+    char e[CONFIG_ERR_MAX], where[CONFIG_STR_MAX + 32];
+    cost_fixed_init(f);
+    for (int i = 0; i < COST_FIXED_KEYS; i++) {
+        if (cost_fixed_set(f, cost_fixed_key(i), c->prices[i], e, sizeof e) < 0) {
+            config_where(c, "prices", cost_fixed_key(i), where, sizeof where);
+            snprintf(err, cap, "%.200s: [prices] %.280s", where, e);
+            return -1;
+        }
+    }
+    if (cost_fixed_check(f, e, sizeof e) < 0) {
+        char from_where[CONFIG_STR_MAX + 32];
+        config_where(c, "prices", "valid_to", where, sizeof where);
+        config_where(c, "prices", "valid_from", from_where, sizeof from_where);
+        snprintf(err, cap,
+                 "%.150s: [prices] valid_to = '%.63s' is not after valid_from = '%.63s' "
+                 "(%.150s): the period is empty",
+                 where, c->prices[10], c->prices[9], from_where);
+        return -1;
+    }
+    return 0;
+}
+
 /* The history endpoints over the store, and the [prices] of the configuration recorded in it. */
 static int start_history(p1d *d)
 {
@@ -224,12 +250,9 @@ static int start_history(p1d *d)
         return -1;
     }
     cost_fixed f;
-    cost_fixed_init(&f);
-    for (int i = 0; i < COST_FIXED_KEYS; i++) {
-        if (cost_fixed_set(&f, cost_fixed_key(i), d->cfg.prices[i], err, sizeof err) < 0) {
-            log_error("[prices] %s", err);
-            return -1;
-        }
+    if (prices_parse(&d->cfg, &f, err, sizeof err) < 0) {
+        log_error("%s", err);
+        return -1;
     }
     if (cost_fixed_any(&f) && cost_db_save_fixed(store_db(d->store), &f, err, sizeof err) < 0)
         log_warn("prices: %s", err);
@@ -380,28 +403,68 @@ static int start_http(p1d *d)
     return 0;
 }
 
-/* [prices] values are parsed by cost.c: a wrong one is a configuration error (exit 2, also for
- * --check-config; on SIGHUP the running configuration stays). Fills f; 0 or -1 with err. */
-static int prices_parse(const config *c, cost_fixed *f, char *err, size_t cap)
+/* A publisher's reason starts "[SECTION] KEY": put where that key was set in front of it. */
+static void with_place(const config *c, const char *why, char *err, size_t cap)
 {
-    char e[CONFIG_ERR_MAX];
-    cost_fixed_init(f);
-    for (int i = 0; i < COST_FIXED_KEYS; i++) {
-        if (cost_fixed_set(f, cost_fixed_key(i), c->prices[i], e, sizeof e) < 0) {
-            snprintf(err, cap, "[prices] %.400s", e);
-            return -1;
-        }
-    }
-    return 0;
+    char section[32], key[32], where[CONFIG_STR_MAX + 32];
+    if (sscanf(why, "[%31[a-z]] %31[a-z_]", section, key) == 2 &&
+        strcmp(config_where(c, section, key, where, sizeof where), "default") != 0)
+        snprintf(err, cap, "%.200s: %.300s", where, why);
+    else
+        snprintf(err, cap, "%s", why);
 }
 
-static int check_prices(const config *c)
+/* Everything about c that can be checked without the network or the database: listen addresses,
+ * [prices], the files the publishers read, key formats and what needs [store] db. The start,
+ * --check-config and SIGHUP all run it, so a configuration --check-config passes fails at the
+ * start only for reasons of the moment (a port in use, a directory missing). Fills prices. */
+static int config_ready(const config *c, cost_fixed *prices, char *err, size_t cap)
 {
-    char err[CONFIG_ERR_MAX];
-    cost_fixed f;
-    if (prices_parse(c, &f, err, sizeof err) < 0) {
-        fprintf(stderr, "p1d: %s\n", err);
+    char why[CONFIG_ERR_MAX], where[CONFIG_STR_MAX + 32];
+    if (http_listen_check(c->http_listen, why, sizeof why) < 0) {
+        snprintf(err, cap, "%.150s: [http] listen = '%.127s': %.200s",
+                 config_where(c, "http", "listen", where, sizeof where), c->http_listen, why);
         return -1;
+    }
+    if (c->relay_listen[0] && relay_listen_check(c->relay_listen, why, sizeof why) < 0) {
+        snprintf(err, cap, "%.150s: [relay] listen = '%.127s': %.200s",
+                 config_where(c, "relay", "listen", where, sizeof where), c->relay_listen, why);
+        return -1;
+    }
+    if (prices_parse(c, prices, err, cap) < 0)
+        return -1;
+    pub_azure_options ao;
+    int on = pub_azure_options_from(c, &ao, why, sizeof why);
+    explicit_bzero(&ao, sizeof ao);
+    if (on < 0) {
+        with_place(c, why, err, cap);
+        return -1;
+    }
+    if (on > 0 && !c->store_db[0]) {
+        snprintf(err, cap,
+                 "%.150s: [azure] endpoint = '%.255s' needs [store] db: readings are "
+                 "published from it",
+                 config_where(c, "azure", "endpoint", where, sizeof where), c->azure_endpoint);
+        return -1;
+    }
+    pub_mqtt_options mo;
+    if (pub_mqtt_options_from_config(c, &mo) && pub_mqtt_check(&mo, why, sizeof why) < 0) {
+        with_place(c, why, err, cap);
+        return -1;
+    }
+    pub_influx_options io;
+    if (pub_influx_options_from_config(c, &io)) {
+        if (!c->store_db[0]) {
+            snprintf(err, cap,
+                     "%.150s: [influxdb] url = '%.255s' needs [store] db: readings are "
+                     "written from it",
+                     config_where(c, "influxdb", "url", where, sizeof where), c->influx_url);
+            return -1;
+        }
+        if (pub_influx_check(&io, why, sizeof why) < 0) {
+            with_place(c, why, err, cap);
+            return -1;
+        }
     }
     return 0;
 }
@@ -419,7 +482,7 @@ static void reload(p1d *d)
         return;
     }
     cost_fixed prices;
-    if (prices_parse(&nc, &prices, err, sizeof err) < 0) {
+    if (config_ready(&nc, &prices, err, sizeof err) < 0) {
         log_error("reload: %s; keeping the running configuration", err);
         config_free(&nc);
         notify_reloading(d->notify, 1);
@@ -609,7 +672,9 @@ int main(int argc, char **argv)
         config_free(&d.cfg);
         return EXIT_USAGE;
     }
-    if (check_prices(&d.cfg) < 0) {
+    cost_fixed prices;
+    if (config_ready(&d.cfg, &prices, err, sizeof err) < 0) {
+        fprintf(stderr, "p1d: %s\n", err);
         config_free(&d.cfg);
         return EXIT_USAGE;
     }

@@ -345,8 +345,11 @@ int pub_azure_check(const pub_azure_options *o, char *err, size_t cap)
             snprintf(err, cap, "[azure] key needs account (the storage account name)");
             return -1;
         }
-        if (b64_decode(o->key, key, sizeof key) <= 0) {
-            snprintf(err, cap, "[azure] key: expected the base64 account key (88 characters)");
+        /* a storage account key is 64 random bytes; anything else is a paste gone wrong */
+        if (b64_decode(o->key, key, sizeof key) != PUB_AZURE_KEY_BYTES) {
+            snprintf(err, cap, "[azure] key: expected the base64 account key (%d characters, "
+                               "%d bytes), got %zu characters",
+                     PUB_AZURE_KEY_B64, PUB_AZURE_KEY_BYTES, strlen(o->key));
             return -1;
         }
     }

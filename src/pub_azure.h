@@ -21,6 +21,8 @@
 #define PUB_AZURE_BACKOFF_MIN_MS  1000      /* first retry delay; doubles with jitter ... */
 #define PUB_AZURE_BACKOFF_MAX_MS  300000    /* ... up to 5 minutes */
 #define PUB_AZURE_POLL_MS         1000      /* look for new readings this often when caught up */
+#define PUB_AZURE_KEY_BYTES       64        /* a storage account key ... */
+#define PUB_AZURE_KEY_B64         88        /* ... and its base64 form */
 
 /* Settings, usually from the [azure] config section. Plain data; copied by pub_azure_new. */
 typedef struct pub_azure_options {

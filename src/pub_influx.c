@@ -372,21 +372,47 @@ static int read_secret(const char *key, const char *path, char *out, size_t cap,
 {
     FILE *f = fopen(path, "re");
     if (!f) {
-        snprintf(err, errcap, "influxdb: %s %s: %s", key, path, strerror(errno));
+        snprintf(err, errcap, "[influxdb] %s = '%s': %s", key, path, strerror(errno));
         return -1;
     }
     char line[PUB_INFLUX_STR_MAX + 2];
     int ok = fgets(line, sizeof line, f) != NULL;
+    int e = errno;
     fclose(f);
     size_t n = ok ? strcspn(line, "\r\n") : 0;
     if (!ok || n == 0 || n >= cap) {
-        snprintf(err, errcap, "influxdb: %s %s: %s", key, path,
-                 ok && n ? "first line too long" : "empty");
+        snprintf(err, errcap, "[influxdb] %s = '%s': %s", key, path,
+                 ok && n       ? "first line too long"
+                 : e == EISDIR ? strerror(e)
+                               : "empty");
         return -1;
     }
     memcpy(out, line, n);
     out[n] = '\0';
     return 0;
+}
+
+int pub_influx_check(const pub_influx_options *o, char *err, size_t cap)
+{
+    char secret[PUB_INFLUX_STR_MAX];
+    int rc = 0;
+    if (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0) {
+        snprintf(err, cap, "[influxdb] url = '%s': expected http://HOST:PORT or https://...",
+                 o->url);
+        return -1;
+    }
+    if (!o->database[0] && !(o->bucket[0] && o->org[0])) {
+        snprintf(err, cap, "[influxdb] url = '%s': expected database (InfluxDB 1.x) or bucket "
+                           "and org (2.x) as well",
+                 o->url);
+        return -1;
+    }
+    if (o->password_file[0])
+        rc = read_secret("password_file", o->password_file, secret, sizeof secret, err, cap);
+    if (rc == 0 && o->token_file[0])
+        rc = read_secret("token_file", o->token_file, secret, sizeof secret, err, cap);
+    explicit_bzero(secret, sizeof secret);
+    return rc;
 }
 
 static int build_url(pub_influx *p, char *err, size_t cap)
@@ -426,6 +452,10 @@ static int build_url(pub_influx *p, char *err, size_t cap)
 pub *pub_influx_new(loop *l, store *s, const pub_influx_options *o, char *err, size_t cap)
 {
     char dlerr[PUB_ERR_MAX];
+    if (pub_influx_check(o, err, cap) < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
     const dl_curl *cu = dl_curl_load(dlerr, sizeof dlerr);
     if (!cu) {
         snprintf(err, cap, "[influxdb] %s; InfluxDB publishing stays off", dlerr);

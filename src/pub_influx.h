@@ -41,6 +41,10 @@ typedef struct pub_influx_options {
  * else 0. */
 int pub_influx_options_from_config(const config *c, pub_influx_options *o);
 
+/* Checks what o names without connecting: the URL's scheme, database or bucket and org, and
+ * that password_file and token_file can be read. Returns 0, or -1 with a reason in err[cap]. */
+int pub_influx_check(const pub_influx_options *o, char *err, size_t cap);
+
 /* Starts writing every meter of store s (borrowed; must outlive the publisher) on loop l.
  * Returns the publisher (free it with p->free(p->impl)) or NULL with a reason in err[cap]; errno
  * is ELIBACC when libcurl cannot be loaded (InfluxDB stays off, the daemon can run on). */

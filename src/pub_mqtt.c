@@ -649,16 +649,17 @@ static int read_secret(const char *path, char *out, size_t cap, char *err, size_
 {
     FILE *f = fopen(path, "re");
     if (!f) {
-        snprintf(err, errcap, "mqtt: password_file %s: %s", path, strerror(errno));
+        snprintf(err, errcap, "[mqtt] password_file = '%s': %s", path, strerror(errno));
         return -1;
     }
     char line[PUB_MQTT_STR_MAX + 2];
     int ok = fgets(line, sizeof line, f) != NULL;
+    int e = errno;
     fclose(f);
     size_t n = ok ? strcspn(line, "\r\n") : 0;
     if (!ok || n >= cap) {
-        snprintf(err, errcap, "mqtt: password_file %s: %s", path,
-                 ok ? "first line too long" : "empty");
+        snprintf(err, errcap, "[mqtt] password_file = '%s': %s", path,
+                 ok ? "first line too long" : e == EISDIR ? strerror(e) : "empty");
         return -1;
     }
     memcpy(out, line, n);
@@ -666,9 +667,49 @@ static int read_secret(const char *path, char *out, size_t cap, char *err, size_
     return 0;
 }
 
+/* MQTT topic names carry no wildcards: libmosquitto refuses such a will or publish. */
+static int topic_part_ok(const char *t)
+{
+    return strpbrk(t, "+#") == NULL;
+}
+
+int pub_mqtt_check(const pub_mqtt_options *o, char *err, size_t cap)
+{
+    char secret[PUB_MQTT_STR_MAX];
+    if (o->password_file[0]) {
+        int rc = read_secret(o->password_file, secret, sizeof secret, err, cap);
+        explicit_bzero(secret, sizeof secret);
+        if (rc < 0)
+            return -1;
+    }
+    if (o->tls && o->ca_file[0]) {
+        FILE *f = fopen(o->ca_file, "re");
+        if (!f) {
+            snprintf(err, cap, "[mqtt] ca_file = '%s': %s", o->ca_file, strerror(errno));
+            return -1;
+        }
+        fclose(f);
+    }
+    if (!topic_part_ok(o->topic_prefix)) {
+        snprintf(err, cap, "[mqtt] topic_prefix = '%s': expected a topic without '+' or '#'",
+                 o->topic_prefix);
+        return -1;
+    }
+    if (!topic_part_ok(o->discovery_prefix)) {
+        snprintf(err, cap, "[mqtt] discovery_prefix = '%s': expected a topic without '+' or '#'",
+                 o->discovery_prefix);
+        return -1;
+    }
+    return 0;
+}
+
 pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char *err, size_t cap)
 {
     char dlerr[PUB_ERR_MAX];
+    if (pub_mqtt_check(o, err, cap) < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
     const dl_mosquitto *mq = dl_mosquitto_load(dlerr, sizeof dlerr);
     if (!mq) {
         snprintf(err, cap, "[mqtt] %s; MQTT publishing stays off", dlerr);

@@ -47,6 +47,10 @@ void pub_mqtt_options_default(pub_mqtt_options *o);
 /* Fills o from the [mqtt] keys of c. Returns 1 when MQTT is configured and enabled, else 0. */
 int pub_mqtt_options_from_config(const config *c, pub_mqtt_options *o);
 
+/* Checks what o names without connecting: password_file readable, ca_file (with tls) readable,
+ * prefixes without MQTT wildcards. Returns 0, or -1 with a reason naming the key in err[cap]. */
+int pub_mqtt_check(const pub_mqtt_options *o, char *err, size_t cap);
+
 /* Starts the publisher on loop l for the meters ms (both borrowed, must outlive it). With a store
  * s (borrowed) every meter's readings come through the outbox "mqtt" and delivery survives restarts
  * and broker outages; without one, live readings only. Connects in the background and keeps

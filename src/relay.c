@@ -175,24 +175,44 @@ static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_
     }
 }
 
-relay *relay_new(loop *l, meters *ms, const relay_options *o, char *err, size_t cap)
+/* listen as HOST:PORT -> *res (freeaddrinfo it). Returns 0, or -1 with the reason in err. */
+static int resolve_listen(const char *listen, struct addrinfo **res, char *err, size_t cap)
 {
     char host[CONFIG_STR_MAX];
     unsigned port;
-    if (config_addr_split(o->listen, host, sizeof host, &port) < 0) {
-        snprintf(err, cap, "relay: listen address '%s': expected HOST:PORT", o->listen);
-        errno = EINVAL;
-        return NULL;
+    if (config_addr_split(listen, host, sizeof host, &port) < 0) {
+        snprintf(err, cap, "expected HOST:PORT or [IPV6]:PORT with a port from 0 to 65535");
+        return -1;
     }
     char sport[8];
     snprintf(sport, sizeof sport, "%u", port);
-    struct addrinfo hints, *res;
+    struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int g = getaddrinfo(host, sport, &hints, &res);
+    int g = getaddrinfo(host, sport, &hints, res);
     if (g != 0) {
-        snprintf(err, cap, "relay: %s: %s", host, gai_strerror(g));
+        snprintf(err, cap, "%s: %s", host, gai_strerror(g));
+        return -1;
+    }
+    return 0;
+}
+
+int relay_listen_check(const char *listen, char *err, size_t cap)
+{
+    struct addrinfo *res;
+    if (resolve_listen(listen, &res, err, cap) < 0)
+        return -1;
+    freeaddrinfo(res);
+    return 0;
+}
+
+relay *relay_new(loop *l, meters *ms, const relay_options *o, char *err, size_t cap)
+{
+    struct addrinfo *res;
+    char why[CONFIG_ERR_MAX];
+    if (resolve_listen(o->listen, &res, why, sizeof why) < 0) {
+        snprintf(err, cap, "relay: listen address '%s': %s", o->listen, why);
         errno = EINVAL;
         return NULL;
     }

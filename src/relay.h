@@ -17,6 +17,9 @@ typedef struct relay_options {
     size_t max_clients;
 } relay_options;
 
+/* Checks a listen address as relay_new reads it (HOST:PORT or [IPV6]:PORT; HOST resolved as
+ * for a listening socket) without opening anything. Returns 0, or -1 with the reason in err. */
+int relay_listen_check(const char *listen, char *err, size_t cap);
 /* Listens on o->listen and hooks into ms (borrowed; must outlive the relay). Returns NULL with
  * errno set and a message in err[cap] when the address is bad or cannot be bound. */
 relay *relay_new(loop *l, meters *ms, const relay_options *o, char *err, size_t cap);

@@ -26,6 +26,7 @@
 #define SIM_DRAIN_MS      2000 /* after --count: how long clients may take to read the rest */
 #define SIM_STAGGER_SLOTS 100  /* meters send in up to this many groups spread over a second */
 #define SIM_HOST_MAX      255
+#define SIM_SEED_MAX      2147483647 /* as p1d's sim:SEED, so each household runs in both */
 
 /* The only global: set by SIGINT/SIGTERM, read by the loops, which then exit cleanly. */
 static volatile sig_atomic_t sim_stop;
@@ -54,11 +55,13 @@ static const char usage_text[] =
     "Simulates a DSMR 5.0 three-phase Dutch household meter with gas and solar panels and writes\n"
     "its telegrams (CRC-16 checked, meter time in CET/CEST) to stdout, a pty or TCP clients.\n"
     "\n"
-    "  --seed N            household, ids and counters follow from N (default 1)\n"
+    "  --seed N            household, ids and counters follow from N, 0..2147483647 (default\n"
+    "                      1; p1d's sim:N is the same household)\n"
     "  --start TIME|now    time of the first telegram: ISO-8601 (2024-06-01T12:00:00Z, +02:00,\n"
     "                      no zone = meter time CET/CEST), @UNIXSECONDS or now (default)\n"
     "  --interval S        simulated seconds between telegrams (default 1)\n"
-    "  --count N           stop after N telegrams (per meter); default: run until interrupted\n"
+    "  --count N           stop after N telegrams (per meter), N >= 1; without it: run until\n"
+    "                      interrupted\n"
     "  --realtime          pace telegrams at the interval (default for pty and tcp)\n"
     "  --fast              as fast as possible (default for stdout)\n"
     "  --faults LIST       crc=R,truncate=R,garbage=R: per-telegram probability, R as 0.01 or 1%\n"
@@ -246,8 +249,8 @@ static int parse_args(int argc, char **argv, cli *c)
             fputs(usage_text, stdout);
             return 1;
         } else if (strcmp(name, "--seed") == 0) {
-            if (parse_u64(val, UINT64_MAX, &u) < 0)
-                return usage_error("--seed: '%s' is not a non-negative integer", val);
+            if (parse_u64(val, SIM_SEED_MAX, &u) < 0)
+                return usage_error("--seed: '%s' is not a whole number 0..2147483647", val);
             c->so.seed = u;
         } else if (strcmp(name, "--start") == 0) {
             if (parse_start(val, &c->so.start) < 0)
@@ -258,8 +261,10 @@ static int parse_args(int argc, char **argv, cli *c)
                                    val);
             c->so.interval = (uint32_t)u;
         } else if (strcmp(name, "--count") == 0) {
-            if (parse_u64(val, UINT64_MAX, &u) < 0)
-                return usage_error("--count: '%s' is not a non-negative integer", val);
+            if (parse_u64(val, UINT64_MAX, &u) < 0 || u == 0)
+                return usage_error("--count: '%s' is not a whole number of telegrams from 1 (leave "
+                                   "--count out to run until interrupted)",
+                                   val);
             c->count = u;
         } else if (strcmp(name, "--realtime") == 0) {
             c->realtime = 1;

@@ -207,7 +207,8 @@ def test_config(c, tmp):
             f.write(base + "[prices]\nimport = abc\n")
         d.signal(1)
         c.check("reload with bad prices keeps running",
-                d.wait_log(r"reload: \[prices\] import: .*keeping the running") is not None,
+                d.wait_log(r"reload: (\S+:\d+: )?\[prices\] import: .*keeping the running")
+                is not None,
                 d.text()[-400:])
         with open(conf, "w") as f:
             f.write(base + "[prices]\nimport = 0.25\nvalid_from = 2024-01-01\n")

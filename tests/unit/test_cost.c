@@ -241,6 +241,14 @@ static void test_fixed_keys(void)
     CHECK_EQ_STR(cost_fixed_key(0), "import");
     CHECK_EQ_STR(cost_fixed_key(COST_FIXED_KEYS - 1), "tariff_rule");
     CHECK(cost_fixed_key(COST_FIXED_KEYS) == NULL);
+    /* a period must not end before it starts (or be empty); open ends are fine */
+    CHECK(cost_fixed_check(&f, err, sizeof err) == 0);
+    CHECK(cost_fixed_set(&f, "valid_to", "2026-01-01", err, sizeof err) == 0);
+    CHECK(cost_fixed_check(&f, err, sizeof err) == 0);
+    CHECK(cost_fixed_set(&f, "valid_to", "2024-06-01", err, sizeof err) == 0);
+    CHECK(cost_fixed_check(&f, err, sizeof err) < 0 && strstr(err, "valid_to"));
+    CHECK(cost_fixed_set(&f, "valid_to", "2025-01-01", err, sizeof err) == 0);
+    CHECK(cost_fixed_check(&f, err, sizeof err) < 0);
 }
 
 /* Fixed periods, tariff registers, the calendar rule, dynamic prices winning, exact money. */
