@@ -94,7 +94,8 @@ static const config_key config_keys[] = {
     {"prices", "import_t2", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[2]),
      "Price per kWh imported on tariff 2 (1.8.2: NL normal/day, BE night)."},
     {"prices", "export", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[3]),
-     "Credit per kWh exported (single tariff, fallback of export_t1/t2); empty = none."},
+     "Credit per kWh exported (single tariff, fallback of export_t1/t2); empty = not priced: the "
+     "export is reported as unpriced, so set 0 when it earns nothing."},
     {"prices", "export_t1", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[4]),
      "Credit per kWh exported on tariff 1 (2.8.1)."},
     {"prices", "export_t2", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[5]),
