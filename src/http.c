@@ -577,8 +577,9 @@ static enum MHD_Result ep_meters(http *h, struct MHD_Connection *c, const meter 
 
 static enum MHD_Result ep_hw_device(http *h, struct MHD_Connection *c, const meter *m)
 {
-    const meter_sample *s = meter_latest(m);
-    const char *id = s && s->reading.equipment_id[0] ? s->reading.equipment_id : m->name;
+    /* The last known equipment id (seeded from the store before the first telegram), so the
+     * serial Home Assistant files its device under does not change when the meter speaks. */
+    const char *id = m->equipment_id[0] ? m->equipment_id : m->name;
     json_w w;
     if (json_start(&w, 512) < 0)
         return MHD_NO;

@@ -56,6 +56,19 @@ typedef struct p1d {
     pub_influx_options influx_opts;
 } p1d;
 
+/* A new meter starts with the equipment id the store last recorded for it, so its identity (the
+ * HomeWizard serial) is the same before its first telegram as after it and across restarts. */
+static void recall_id(p1d *d, meter *m)
+{
+    if (!d->store)
+        return;
+    int rc = store_meter_id(d->store, m->name, m->equipment_id);
+    if (rc < 0)
+        log_warn("%s: store: cannot read the meter's last equipment id: %s; until its first "
+                 "telegram /api reports a serial made from its name",
+                 m->name, strerror(-rc));
+}
+
 /* Starts the source of cs into its meter (created on first use). Returns 0 or -1 (logged). */
 static int start_source(p1d *d, const config_source *cs)
 {
@@ -68,6 +81,7 @@ static int start_source(p1d *d, const config_source *cs)
             log_error("%s: cannot add the meter: %s", cs->name, strerror(errno));
             return -1;
         }
+        recall_id(d, m);
     }
     m->removed = 0;
     for (i = 0; i < d->ms.n && d->ms.list[i] != m; i++)

@@ -135,6 +135,8 @@ void meter_accept(meter *m, const p1_reading *r, const uint8_t *raw, size_t raw_
         raw_len = sizeof m->raw; /* cannot happen: the parser bounds telegrams by the same max */
     memcpy(m->raw, raw, raw_len);
     m->raw_len = raw_len;
+    if (r->equipment_id[0])
+        copy_str(m->equipment_id, sizeof m->equipment_id, r->equipment_id);
     m->telegrams++;
     m->state = METER_RECEIVING;
     m->last_error[0] = '\0';

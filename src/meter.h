@@ -42,6 +42,9 @@ typedef struct meter {
     uint64_t reconnects;
     uint64_t bytes;
     uint64_t seq;             /* last sample's seq, 0 none */
+    /* The equipment id (0-0:96.1.1, decoded) last known: from the newest reading that had one,
+     * before the first one from the store (main seeds it); "" none. The HomeWizard serial. */
+    char equipment_id[P1_ID_MAX + 1];
     meter_sample history[METER_HISTORY]; /* ring: history[seq % METER_HISTORY] */
     uint8_t raw[P1_TELEGRAM_MAX];        /* last accepted telegram, byte-exact (plaintext) */
     size_t raw_len;
@@ -82,7 +85,8 @@ int meters_unhook(meters *ms, meters_hook_fn fn, void *user);
 int meter_name_valid(const char *name);
 /* Updates the kind and source spec a meter reports (after a reload changed its source). */
 void meter_set_source(meter *m, const char *kind, const char *source);
-/* Records an accepted telegram: copies reading and raw bytes, bumps counters, calls hooks. */
+/* Records an accepted telegram: copies reading and raw bytes (and its equipment id, when it has
+ * one), bumps counters, calls hooks. */
 void meter_accept(meter *m, const p1_reading *r, const uint8_t *raw, size_t raw_len,
                   int64_t now_ms);
 /* Records a rejected telegram (counts CRC errors separately). */

@@ -1157,6 +1157,16 @@ int store_meter_clock(store *s, const char *meter, store_clock clock)
     return 0;
 }
 
+int store_meter_id(store *s, const char *meter, char out[P1_ID_MAX + 1])
+{
+    int rc;
+    smeter *m = meter_get(s, meter, &rc);
+    if (!m)
+        return rc == SQLITE_MISUSE ? -EINVAL : sq_errno(rc);
+    snprintf(out, P1_ID_MAX + 1, "%s", m->dev[0]);
+    return out[0] != '\0';
+}
+
 static void device_flags(smeter *m, const p1_reading *r, sample *x)
 {
     const char *ids[STORE_NDEV] = {r->equipment_id, "", "", ""};

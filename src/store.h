@@ -50,6 +50,10 @@ void store_close(store *s);
  * Write side
  * ------------------------------------------------------------------------------------------- */
 
+/* Copies the equipment id (p1_reading.equipment_id) last seen for `meter` into out: the newest
+ * queued or, before any, the one the database recorded. Returns 1, 0 when none is known (out is
+ * ""), or a negative errno (-EINVAL bad name, -ENOMEM, -EBUSY, -EIO) with out untouched. */
+int store_meter_id(store *s, const char *meter, char out[P1_ID_MAX + 1]);
 /* Sets the clock policy of a meter (default STORE_CLOCK_AUTO). Returns 0 or -ENOMEM/-EINVAL. */
 int store_meter_clock(store *s, const char *meter, store_clock clock);
 /* Queues one accepted reading of `meter` (created on first use). system_ms is our wall clock when

@@ -829,6 +829,40 @@ static void test_meters(void)
     store_close(s);
 }
 
+/* The equipment id last seen survives a restart, so p1d knows a meter before it speaks. */
+static void test_meter_id(void)
+{
+    const char *path = fresh_db();
+    char id[P1_ID_MAX + 1] = "x";
+    store *s = open_db(path);
+    CHECK_EQ_INT(store_meter_id(s, "home", id), 0);
+    CHECK_EQ_STR(id, "");
+    CHECK(store_meter_id(s, "", id) == -EINVAL);
+    house h;
+    house_init(&h, T_2024_01_15_2000_LOCAL);
+    h.d.id = "E0031003315512345";
+    add(s, "home", &h.d, 0);
+    CHECK_EQ_INT(store_meter_id(s, "home", id), 1); /* queued, not yet committed */
+    CHECK_EQ_STR(id, "E0031003315512345");
+    CHECK_EQ_INT(store_commit(s), 0);
+    store_close(s);
+
+    s = open_db(path);
+    CHECK_EQ_INT(store_meter_id(s, "home", id), 1);
+    CHECK_EQ_STR(id, "E0031003315512345");
+    CHECK_EQ_INT(store_meter_id(s, "other", id), 0);
+    h.d.id = "E0031003315599999"; /* the meter was replaced */
+    house_step(&h, 10);
+    add(s, "home", &h.d, 0);
+    CHECK_EQ_INT(store_commit(s), 0);
+    store_close(s);
+
+    s = open_db(path);
+    CHECK_EQ_INT(store_meter_id(s, "home", id), 1);
+    CHECK_EQ_STR(id, "E0031003315599999");
+    store_close(s);
+}
+
 static void test_import_marks(void)
 {
     store *s = open_db(fresh_db());
@@ -864,6 +898,7 @@ int main(void)
     RUN(test_migrations);
     RUN(test_import_marks);
     RUN(test_meters);
+    RUN(test_meter_id);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (!getenv("KEEP") && system(cmd) != 0)
