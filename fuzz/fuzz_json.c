@@ -279,9 +279,13 @@ static void on_end(void *user, const p1_telegram *t)
         p1_reading_init(&s->r);
     }
     json_arr_end(&s->w);
-    reading_json_telegram(&s->w, t);
+    p1_telegram copy; /* the verdict as p1 decode prints it, bad_value included */
     if (begun) {
         p1_reading_end(&s->r, t);
+        t = p1_reading_verdict(&s->r, t, &copy);
+    }
+    reading_json_telegram(&s->w, t, begun ? &s->r : NULL);
+    if (begun) {
         json_key(&s->w, "reading");
         reading_json_reading(&s->w, &s->r);
     }

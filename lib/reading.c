@@ -141,22 +141,40 @@ void p1_reading_begin(p1_reading *r, const p1_telegram *t)
  * Value helpers. Every one leaves its destination untouched when the value does not fit.
  * -------------------------------------------------------------------------------------------- */
 
-/* reading_q() for what its inline part does not take: p1_value_fixed() does it all. */
-READING_COLD static void reading_q_general(p1_micro *dst, const p1_value *v)
+/* Kinds of bad value (index into r->bad_offset, bit in r->bad). A total is an energy register
+ * or an M-Bus meter's value: what is summed, stored and published as a growing total. */
+enum { BAD_TOTAL = 0, BAD_OTHER = 1 };
+
+/* Records that o's value v could not be read as what o must be; the first of each kind counts.
+ * "()" is no value at all: only a total must never be empty (its tariff would drop out of the
+ * sum), any other object is then just absent, as the meters with empty slots send it. */
+READING_COLD static void reading_bad(p1_reading *r, const p1_object *o, const p1_value *v, int kind)
 {
-    int64_t x;
-    if (p1_value_fixed(v, 6, 1, &x) == 0)
-        *dst = x;
+    if (kind == BAD_OTHER && (v->flags & P1_V_EMPTY))
+        return;
+    if (r->bad & (1u << kind))
+        return;
+    r->bad |= (uint8_t)(1u << kind);
+    r->bad_offset[kind] = v->offset + 1;
+    r->bad_obis[kind] = o->obis;
 }
 
-/* A quantity in micro units. `weak` (B=1 electricity objects) only fills an absent field, so
- * that 1-0:x wins over 1-1:x whatever the order. */
-static inline void reading_q(p1_micro *dst, const p1_value *v, int weak)
+/* reading_q() for what its inline part does not take: p1_value_fixed() does it all. */
+READING_COLD static int reading_q_general(p1_micro *dst, const p1_value *v, int weak)
 {
-    if (weak && *dst != P1_ABSENT)
-        return;
-    /* The common case inline: a classified unit and a scale-up by 10^0..10^9, the same result
-     * as p1_value_fixed(v, 6, 1, ...) without the call (a telegram has dozens of quantities). */
+    int64_t x;
+    if (p1_value_fixed(v, 6, 1, &x) != 0)
+        return -1;
+    if (!weak || *dst == P1_ABSENT)
+        *dst = x;
+    return 0;
+}
+
+/* The common case of reading_q() inline: a classified unit and a scale-up by 10^0..10^9, the
+ * same result as p1_value_fixed(v, 6, 1, ...) without the call (a telegram has dozens of
+ * quantities). Returns 1 when done, 0 when p1_value_fixed() must decide (also on overflow). */
+static inline int reading_q_fast(p1_micro *dst, const p1_value *v, int weak)
+{
     if ((v->flags & P1_V_NUMBER) && v->unit_code != P1_UNIT_UNKNOWN &&
         v->unit_code < P1_UNIT__COUNT) {
         static const int8_t shift[P1_UNIT__COUNT] = {
@@ -164,14 +182,33 @@ static inline void reading_q(p1_micro *dst, const p1_value *v, int weak)
             [P1_UNIT_VAH] = -3, [P1_UNIT_VA] = -3, [P1_UNIT_DM3] = -3,  [P1_UNIT_MJ] = -3,
         };
         int k = 6 - v->decimals + shift[v->unit_code];
-        if (k >= 0 && k <= 9) {
-            int64_t x;
-            if (!__builtin_mul_overflow(v->number, (int64_t)swar_pow10[k], &x) && x != P1_ABSENT)
+        int64_t x;
+        if (k >= 0 && k <= 9 && !__builtin_mul_overflow(v->number, (int64_t)swar_pow10[k], &x) &&
+            x != P1_ABSENT) {
+            if (!weak || *dst == P1_ABSENT)
                 *dst = x;
-            return;
+            return 1;
         }
     }
-    reading_q_general(dst, v);
+    return 0;
+}
+
+/* A quantity in micro units; returns -1 (dst untouched) when v is no number or does not fit.
+ * `weak` (B=1 electricity objects) only fills an absent field, so that 1-0:x wins over 1-1:x
+ * whatever the order; the value is still checked. */
+static inline int reading_q(p1_micro *dst, const p1_value *v, int weak)
+{
+    if (reading_q_fast(dst, v, weak))
+        return 0;
+    return reading_q_general(dst, v, weak);
+}
+
+/* reading_q() for object o, recording a bad value of the given kind. */
+static inline void reading_qo(p1_reading *r, const p1_object *o, p1_micro *dst, const p1_value *v,
+                              int weak, int kind)
+{
+    if (reading_q(dst, v, weak) != 0)
+        reading_bad(r, o, v, kind);
 }
 
 /* A count or enum (rounded to an integer); returns 0 and sets *out. */
@@ -188,16 +225,37 @@ static int reading_int(const p1_value *v, int64_t lo, int64_t hi, int64_t *out)
     return 0;
 }
 
-static void reading_count(int64_t *dst, const p1_value *v)
+static int reading_count(int64_t *dst, const p1_value *v)
 {
-    reading_int(v, 0, INT64_MAX, dst);
+    return reading_int(v, 0, INT64_MAX, dst);
 }
 
-static void reading_small(int16_t *dst, const p1_value *v)
+/* A count of object o; an unreadable one is a bad value. */
+static void reading_count_o(p1_reading *r, const p1_object *o, int64_t *dst, const p1_value *v)
+{
+    if (reading_count(dst, v) != 0)
+        reading_bad(r, o, v, BAD_OTHER);
+}
+
+/* A small number (M-Bus device type, valve state) of object o; -1 when it is no such number. */
+static int reading_small(int16_t *dst, const p1_value *v)
 {
     int64_t x;
-    if (reading_int(v, 0, INT16_MAX, &x) == 0)
-        *dst = (int16_t)x;
+    if (reading_int(v, 0, INT16_MAX, &x) != 0)
+        return -1;
+    *dst = (int16_t)x;
+    return 0;
+}
+
+/* A timestamp of object o into *dst when v is one; anything else but "()" is a bad value. */
+static int reading_time(p1_reading *r, const p1_object *o, p1_time *dst, const p1_value *v)
+{
+    if (v->flags & P1_V_TIME) {
+        *dst = v->time;
+        return 1;
+    }
+    reading_bad(r, o, v, BAD_OTHER);
+    return 0;
 }
 
 /* Copies up to cap-1 raw characters, never cutting a UTF-8 sequence in half; returns length. */
@@ -365,16 +423,15 @@ static void reading_failures(p1_reading *r, const p1_object *o)
     if (o->values[0].flags & P1_V_EMPTY)
         r->failure_log_count = 0;
     else
-        reading_count(&r->failure_log_count, &o->values[0]);
+        reading_count_o(r, o, &r->failure_log_count, &o->values[0]);
     while (i < n && (o->values[i].flags & P1_V_OBIS))
         i++;
     for (; i + 1 < n && r->nfailures < P1_FAILURES_MAX; i += 2) {
         p1_failure *f = &r->failures[r->nfailures++];
         memset(f, 0, sizeof *f);
-        if (o->values[i].flags & P1_V_TIME)
-            f->end = o->values[i].time;
+        reading_time(r, o, &f->end, &o->values[i]);
         f->duration_s = -1;
-        reading_count(&f->duration_s, &o->values[i + 1]);
+        reading_count_o(r, o, &f->duration_s, &o->values[i + 1]);
     }
 }
 
@@ -389,11 +446,13 @@ static void reading_peak(p1_reading *r, const p1_object *o, int weak)
         const p1_value *v = &o->values[i];
         if (!have_peak && (v->flags & P1_V_NUMBER) &&
             ((v->flags & P1_V_UNIT) || !(v->flags & P1_V_TIME))) {
-            reading_q(&r->demand_peak, v, 0);
+            reading_qo(r, o, &r->demand_peak, v, 0, BAD_OTHER);
             have_peak = 1;
         } else if (!have_time && (v->flags & P1_V_TIME)) {
             r->demand_peak_time = v->time;
             have_time = 1;
+        } else if (!(v->flags & (P1_V_NUMBER | P1_V_TIME))) {
+            reading_bad(r, o, v, BAD_OTHER); /* neither the peak nor its time */
         }
     }
 }
@@ -417,12 +476,10 @@ static int reading_history(p1_reading *r, const p1_object *o)
     for (; i + 2 < n && r->ndemand_months < P1_DEMAND_MONTHS_MAX; i += 3) {
         p1_demand_month *m = &r->demand_months[r->ndemand_months++];
         memset(m, 0, sizeof *m);
-        if (o->values[i].flags & P1_V_TIME)
-            m->month = o->values[i].time;
-        if (o->values[i + 1].flags & P1_V_TIME)
-            m->peak_time = o->values[i + 1].time;
+        reading_time(r, o, &m->month, &o->values[i]);
+        reading_time(r, o, &m->peak_time, &o->values[i + 1]);
         m->peak = P1_ABSENT;
-        reading_q(&m->peak, &o->values[i + 2], 0);
+        reading_qo(r, o, &m->peak, &o->values[i + 2], 0, BAD_OTHER);
     }
     r->seen |= SEEN_BE_DEMAND;
     return 1;
@@ -432,8 +489,9 @@ static int reading_history(p1_reading *r, const p1_object *o)
  * M-Bus channels (0-n:..., n = 1..P1_MBUS_MAX)
  * -------------------------------------------------------------------------------------------- */
 
-static void reading_mbus_value(p1_mbus *m, const p1_value *v, const char *unit, size_t unit_len,
-                               uint8_t e)
+/* The channel's meter value; returns -1 when it is no number or does not fit. */
+static int reading_mbus_value(p1_mbus *m, const p1_value *v, const char *unit, size_t unit_len,
+                              uint8_t e)
 {
     int64_t x;
     p1_value tmp;
@@ -446,22 +504,25 @@ static void reading_mbus_value(p1_mbus *m, const p1_value *v, const char *unit, 
         v = &tmp;
     }
     if (p1_value_fixed(v, 6, 1, &x) != 0)
-        return;
+        return -1;
     m->value = x;
     m->value_e = e;
     reading_unit(m->unit, sizeof m->unit, v->unit, v->unit_len, v->unit_code);
+    return 0;
 }
 
-/* Returns 0 for objects of the channel that are not mapped (relay states, EANs, ...). */
-static int reading_mbus(p1_mbus *m, const p1_object *o)
+/* Returns 0 for objects of the channel that are not mapped (relay states, EANs, ...). The meter
+ * value is a total (it is stored and published as one); its capture time, the device type and
+ * the valve state are other known values. */
+static int reading_mbus(p1_reading *r, p1_mbus *m, const p1_object *o)
 {
     unsigned n = o->nvalues;
     const p1_value *v = n ? &o->values[0] : NULL;
     switch (P1_OBIS(0, 0, o->obis.c, o->obis.d, o->obis.e)) {
     case P1_OBIS(0, 0, 24, 1, 0):
         m->type = -1;
-        if (v)
-            reading_small(&m->type, v);
+        if (v && reading_small(&m->type, v) != 0)
+            reading_bad(r, o, v, BAD_OTHER);
         break;
     case P1_OBIS(0, 0, 96, 1, 0):
     case P1_OBIS(0, 0, 96, 1, 1):
@@ -473,16 +534,16 @@ static int reading_mbus(p1_mbus *m, const p1_object *o)
         /* (TST)(value*unit); the last value is the reading, a leading timestamp its time. */
         if (!v)
             break;
-        if (n >= 2 && (v->flags & P1_V_TIME))
-            m->time = v->time;
-        if (o->values[n - 1].flags & P1_V_NUMBER)
-            reading_mbus_value(m, &o->values[n - 1], NULL, 0, o->obis.e);
+        if (n >= 2)
+            reading_time(r, o, &m->time, v);
+        if (reading_mbus_value(m, &o->values[n - 1], NULL, 0, o->obis.e) != 0)
+            reading_bad(r, o, &o->values[n - 1], BAD_TOTAL);
         break;
     case P1_OBIS(0, 0, 24, 3, 0):
         /* (TST12)(status)(period)(count)(capture obis)(unit) then (value), joined by the parser. */
-        if (v && (v->flags & P1_V_TIME))
-            m->time = v->time;
-        if (n >= 7 && (o->values[n - 1].flags & P1_V_NUMBER)) {
+        if (v)
+            reading_time(r, o, &m->time, v);
+        if (n >= 7) {
             const p1_value *u = &o->values[5];
             const char *us = NULL;
             size_t ul = 0;
@@ -493,12 +554,13 @@ static int reading_mbus(p1_mbus *m, const p1_object *o)
                 us = u->raw;
                 ul = u->raw_len;
             }
-            reading_mbus_value(m, &o->values[n - 1], us, ul, 0);
+            if (reading_mbus_value(m, &o->values[n - 1], us, ul, 0) != 0)
+                reading_bad(r, o, &o->values[n - 1], BAD_TOTAL);
         }
         break;
     case P1_OBIS(0, 0, 24, 4, 0):
-        if (v)
-            reading_small(&m->valve, v);
+        if (v && reading_small(&m->valve, v) != 0)
+            reading_bad(r, o, v, BAD_OTHER);
         break;
     default:
         return 0;
@@ -548,9 +610,9 @@ static int reading_phase(p1_reading *r, const p1_object *o, int weak)
     if (ph == 0) {
         reading_q(&r->fuse_limit, v, weak);
         if (o->nvalues >= 2)
-            reading_q(&r->fuse_limit_export, &o->values[1], weak);
+            reading_qo(r, o, &r->fuse_limit_export, &o->values[1], weak, BAD_OTHER);
     }
-    reading_q(&r->phase[ph].current_limit, v, weak);
+    reading_qo(r, o, &r->phase[ph].current_limit, v, weak, BAD_OTHER);
     if (r->nphases < ph + 1)
         r->nphases = (uint8_t)(ph + 1);
     return 1;
@@ -607,20 +669,23 @@ static const uint16_t at1[100][DSLOTS] = {
 _Static_assert(offsetof(p1_reading, phase) + sizeof(p1_phase) * 3 < 8 * 1024,
                "p1_reading: at1[] holds the quantities' offsets / 8 in 10 bits");
 
-/* Stores o's first value as table entry `at` says; r->nphases counts the phase. */
-static void reading_at1(p1_reading *r, const p1_value *v, unsigned at, int weak)
+/* What p1_reading_add() does not finish inline for a table entry `at`: the general conversion,
+ * and the verdict on a value that is none. The energy registers in the table (3.8.0 .. 8.8.0)
+ * are totals, the rest other known values. */
+READING_COLD static void reading_at1(p1_reading *r, const p1_object *o, unsigned at, int weak)
 {
+    const p1_value *v = &o->values[0];
     void *field = (char *)r + (at & 0x3FFu) * 8;
-    unsigned ph = at >> 12;
     if ((at >> 10 & 3u) == AT_Q) {
-        reading_q(field, v, weak);
+        if (reading_q_general(field, v, weak) != 0)
+            reading_bad(r, o, v, o->obis.d == 8 ? BAD_TOTAL : BAD_OTHER);
     } else {
-        int64_t *count = field;
-        if (!weak || *count < 0)
-            reading_count(count, v);
+        int64_t *count = field, x;
+        if (reading_count(&x, v) != 0)
+            reading_bad(r, o, v, BAD_OTHER);
+        else if (!weak || *count < 0)
+            *count = x;
     }
-    if (r->nphases < ph)
-        r->nphases = (uint8_t)ph;
 }
 
 /* Everything p1_reading_add() does not take through at1[]. Kept out of line, so that the common
@@ -637,7 +702,7 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
 
     if (ob->a == 0 && ob->b >= 1 && ob->b <= P1_MBUS_MAX) {
         r->dirty |= DIRTY_MBUS << (ob->b - 1);
-        if (!reading_mbus(&r->mbus[ob->b - 1], o))
+        if (!reading_mbus(r, &r->mbus[ob->b - 1], o))
             r->nunknown++;
         return;
     }
@@ -651,7 +716,8 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
             return;
         }
         if ((ob->c == 1 || ob->c == 2) && ob->d == 8 && ob->e >= 1 && ob->e <= P1_TARIFFS_MAX) {
-            reading_q(ob->c == 1 ? &r->import[ob->e] : &r->export_[ob->e], v, weak);
+            reading_qo(r, o, ob->c == 1 ? &r->import[ob->e] : &r->export_[ob->e], v, weak,
+                       BAD_TOTAL);
             if (r->tariff_top[ob->c - 1] < ob->e)
                 r->tariff_top[ob->c - 1] = ob->e;
             r->seen |= SEEN_TARIFF_REG;
@@ -669,10 +735,8 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
         r->seen |= SEEN_BE_VERSION;
         break;
     case P1_OBIS(0, 0, 1, 0, 0):
-        if (v->flags & P1_V_TIME) {
-            r->time = v->time;
+        if (reading_time(r, o, &r->time, v))
             r->has_time = 1;
-        }
         break;
     case P1_OBIS(0, 0, 96, 1, 0):
         r->seen |= SEEN_METER_ID;
@@ -691,24 +755,22 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
         reading_id(r, o);
         break;
     case P1_OBIS(1, 0, 1, 8, 0):
-        if (!(weak && r->import_total_sent)) {
-            reading_q(&r->import_total, v, 0);
-            r->import_total_sent = r->import_total != P1_ABSENT;
-        }
+        if (reading_q(&r->import_total, v, weak && r->import_total_sent) != 0)
+            reading_bad(r, o, v, BAD_TOTAL);
+        r->import_total_sent = r->import_total != P1_ABSENT;
         r->seen |= SEEN_TOTAL_REG;
         break;
     case P1_OBIS(1, 0, 2, 8, 0):
-        if (!(weak && r->export_total_sent)) {
-            reading_q(&r->export_total, v, 0);
-            r->export_total_sent = r->export_total != P1_ABSENT;
-        }
+        if (reading_q(&r->export_total, v, weak && r->export_total_sent) != 0)
+            reading_bad(r, o, v, BAD_TOTAL);
+        r->export_total_sent = r->export_total != P1_ABSENT;
         r->seen |= SEEN_TOTAL_REG;
         break;
     case P1_OBIS(0, 0, 96, 7, 21):
-        reading_count(&r->power_failures, v);
+        reading_count_o(r, o, &r->power_failures, v);
         break;
     case P1_OBIS(0, 0, 96, 7, 9):
-        reading_count(&r->long_power_failures, v);
+        reading_count_o(r, o, &r->long_power_failures, v);
         break;
     case P1_OBIS(1, 0, 99, 97, 0):
     case P1_OBIS(0, 0, 99, 97, 0):
@@ -716,7 +778,7 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
             reading_failures(r, o);
         break;
     case P1_OBIS(1, 0, 1, 4, 0):
-        reading_q(&r->demand_current, v, weak);
+        reading_qo(r, o, &r->demand_current, v, weak, BAD_OTHER);
         r->seen |= SEEN_BE_DEMAND;
         break;
     case P1_OBIS(1, 0, 1, 6, 0):
@@ -732,7 +794,7 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
         reading_breaker(r, v);
         break;
     case P1_OBIS(0, 0, 17, 0, 0):
-        reading_q(&r->limiter, v, 0);
+        reading_qo(r, o, &r->limiter, v, 0, BAD_OTHER);
         if (r->limiter != P1_ABSENT)
             reading_unit(r->limiter_unit, sizeof r->limiter_unit, v->unit, v->unit_len,
                              v->unit_code);
@@ -759,8 +821,25 @@ void p1_reading_add(p1_reading *r, const p1_object *o)
     unsigned at;
     if (o->nvalues && ob->a == 1 && ob->b <= 1 && ob->e == 0 && ob->c < 100 &&
         (at = at1[ob->c][dslot[ob->d]]) != 0) {
+        /* Inline: the quantity and the plain count that most lines are; the rest (and every
+         * value that is no number) in reading_at1(). */
+        const p1_value *v = &o->values[0];
+        void *field = (char *)r + (at & 0x3FFu) * 8;
+        unsigned ph = at >> 12;
+        int weak = ob->b == 1;
         r->nobjects++;
-        reading_at1(r, &o->values[0], at, ob->b == 1);
+        if (r->nphases < ph)
+            r->nphases = (uint8_t)ph;
+        if ((at >> 10 & 3u) == AT_Q) {
+            if (reading_q_fast(field, v, weak))
+                return;
+        } else if ((v->flags & P1_V_NUMBER) && v->decimals == 0 && v->number >= 0) {
+            int64_t *count = field;
+            if (!weak || *count < 0)
+                *count = v->number;
+            return;
+        }
+        reading_at1(r, o, at, weak);
         return;
     }
     reading_add_other(r, o);
@@ -833,7 +912,7 @@ static p1_profile reading_profile(const p1_reading *r)
     return P1_PROFILE_UNKNOWN;
 }
 
-void p1_reading_end(p1_reading *r, const p1_telegram *t)
+p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
 {
     if (!r->header[0] && t && t->header) {
         size_t n = t->header_len < P1_HEADER_MAX ? t->header_len : P1_HEADER_MAX;
@@ -879,6 +958,35 @@ void p1_reading_end(p1_reading *r, const p1_telegram *t)
     r->tariff_scheme = r->profile == P1_PROFILE_NL   ? P1_TARIFFS_NL
                        : r->profile == P1_PROFILE_BE ? P1_TARIFFS_BE
                                                      : P1_TARIFFS_UNKNOWN;
+
+    /* A bad total always rejects: a total without one of its tariffs, or a gas total that
+     * vanishes, is booked downstream as a meter reset and phantom use, and the next telegram
+     * comes seconds later. Any other bad value only rejects when no valid CRC vouched for the
+     * bytes (DSMR 2.2/3.0 send none; crc = ignore): then it is most likely line noise, while
+     * with a valid CRC the meter really sent that form, and the rest of its telegram is good. */
+    int kind = -1;
+    if (r->bad & (1u << BAD_OTHER) && !(t && t->crc == P1_CRC_VALID))
+        kind = BAD_OTHER;
+    if (r->bad & (1u << BAD_TOTAL) &&
+        (kind < 0 || r->bad_offset[BAD_TOTAL] < r->bad_offset[BAD_OTHER]))
+        kind = BAD_TOTAL;
+    if (kind >= 0) {
+        r->error = P1_ERR_BAD_VALUE;
+        r->error_offset = r->bad_offset[kind];
+        r->error_obis = r->bad_obis[kind];
+    }
+    return t && t->error != P1_ERR_OK ? t->error : r->error;
+}
+
+const p1_telegram *p1_reading_verdict(const p1_reading *r, const p1_telegram *t,
+                                      p1_telegram *copy)
+{
+    if (t->error != P1_ERR_OK || r->error == P1_ERR_OK)
+        return t;
+    *copy = *t;
+    copy->error = r->error;
+    copy->error_offset = r->error_offset;
+    return copy;
 }
 
 /* Orders two capture times; an invalid time is older than any valid one. */

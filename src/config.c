@@ -257,7 +257,8 @@ static const config_key config_keys[] = {
     {"source", "crc", CT_ENUM, "optional", 0, 0, "optional|required|ignore", NULL, "POLICY", 0, 0,
      S(crc),
      "CRC policy: optional (verify when sent), required (reject telegrams without CRC), ignore "
-     "(never reject on CRC)."},
+     "(never reject on CRC). A garbled value of a known object still rejects the telegram "
+     "(bad_value, docs/DECODE.md)."},
     {"source", "key", CT_STRING, "", 0, 0, NULL, NULL, "HEX", 0, 1, S(key),
      "Decryption key (32 hex digits) for encrypted meters (Luxembourg Smarty, Austria)."},
     {"source", "ak", CT_STRING, "", 0, 0, NULL, NULL, "HEX", 0, 1, S(ak),

@@ -24,12 +24,26 @@ static const char *crc_name(p1_crc_status c)
     }
 }
 
-void reading_json_telegram(json_w *w, const p1_telegram *t)
+const char *reading_json_message(const p1_telegram *t, const p1_reading *r, char *out, size_t cap)
+{
+    char obis[24];
+    if (t->error == P1_ERR_BAD_VALUE && r && r->error == P1_ERR_BAD_VALUE &&
+        r->error_offset == t->error_offset) {
+        p1_obis_format(&r->error_obis, obis, sizeof obis);
+        snprintf(out, cap, "%s: %s", obis, p1_error_message(t->error));
+    } else {
+        snprintf(out, cap, "%s", p1_error_message(t->error));
+    }
+    return out;
+}
+
+void reading_json_telegram(json_w *w, const p1_telegram *t, const p1_reading *r)
 {
     int ok = t->error == P1_ERR_OK;
+    char msg[160];
     json_kv_bool(w, "ok", ok);
     json_kv_str(w, "error", ok ? NULL : p1_error_name(t->error));
-    json_kv_str(w, "message", ok ? NULL : p1_error_message(t->error));
+    json_kv_str(w, "message", ok ? NULL : reading_json_message(t, r, msg, sizeof msg));
     json_key(w, "offset");
     json_uint(w, t->offset);
     json_key(w, "error_offset");

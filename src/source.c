@@ -24,8 +24,13 @@ static void on_object(void *user, const p1_object *o)
     p1_reading_add(&d->reading, o);
 }
 
-static void log_reject(source *s, const p1_telegram *t)
+static void log_reject(source *s, const p1_telegram *t, const p1_reading *r)
 {
+    char obis[24] = "";
+    if (t->error == P1_ERR_BAD_VALUE && r->error == P1_ERR_BAD_VALUE) {
+        obis[0] = ' ';
+        p1_obis_format(&r->error_obis, obis + 1, sizeof obis - 1);
+    }
     meter *m = s->m;
     /* A noisy line must never flood the log: the first reject, then every 100th, at info;
      * each one only at debug. */
@@ -33,8 +38,8 @@ static void log_reject(source *s, const p1_telegram *t)
     if (!loud && !log_enabled(LOG_LEVEL_DEBUG))
         return;
     log_msg(loud ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,
-            "%s: rejected telegram at offset %" PRIu64 ": %s (%s); %" PRIu64 " rejected so far",
-            m->name, t->error_offset, p1_error_name(t->error), p1_error_message(t->error),
+            "%s: rejected telegram at offset %" PRIu64 ": %s%s (%s); %" PRIu64 " rejected so far",
+            m->name, t->error_offset, p1_error_name(t->error), obis, p1_error_message(t->error),
             m->rejected);
 }
 
@@ -42,6 +47,11 @@ static void on_end(void *user, const p1_telegram *t)
 {
     source_decoder *d = user;
     source *s = d->s;
+    /* The reading's verdict first: a bad value of a known object rejects the telegram like a
+     * CRC error does (counted, logged, never stored, relayed or published). */
+    p1_telegram copy;
+    p1_reading_end(&d->reading, t);
+    t = p1_reading_verdict(&d->reading, t, &copy);
     int ok = t->error == P1_ERR_OK;
     if (d->masked) {
         /* The twin only counts once it decoded something the plain decoder could not. */
@@ -54,9 +64,8 @@ static void on_end(void *user, const p1_telegram *t)
     }
     if (!ok) {
         meter_reject(s->m, t->error);
-        log_reject(s, t);
+        log_reject(s, t, &d->reading);
     } else {
-        p1_reading_end(&d->reading, t);
         if (s->hold) {
             *s->held_reading = d->reading;
             memcpy(s->held_raw, t->raw, t->raw_len);

@@ -81,7 +81,7 @@ static void decode_compose(decode_ctx *c, const p1_telegram *t)
     json_w *w = &c->out;
     json_reset(w);
     json_obj_begin(w);
-    reading_json_telegram(w, t);
+    reading_json_telegram(w, t, &c->reading);
     json_key(w, "objects");
     json_arr_begin(w);
     json_splice(w, c->objs.buf, c->objs.len);
@@ -94,7 +94,7 @@ static void decode_compose(decode_ctx *c, const p1_telegram *t)
     /* Only a telegram far beyond P1_TELEGRAM_MAX could get here; say so in valid JSON. */
     json_reset(w);
     json_obj_begin(w);
-    reading_json_telegram(w, t);
+    reading_json_telegram(w, t, &c->reading);
     json_kv_str(w, "output_error", "JSON output exceeds DECODE_JSON_MAX bytes");
     json_obj_end(w);
 }
@@ -109,14 +109,18 @@ static void decode_on_end(void *user, const p1_telegram *t)
         p1_reading_init(&c->reading);
         json_reset(&c->objs);
     }
+    /* A bad value of a known object rejects a telegram the parser accepted (DECODE.md). */
+    p1_telegram copy;
     p1_reading_end(&c->reading, t);
+    t = p1_reading_verdict(&c->reading, t, &copy);
     decode_compose(c, t);
     c->began = 0;
     c->telegrams++;
     if (t->error != P1_ERR_OK) {
+        char msg[160];
         c->rejected++;
         fprintf(stderr, "p1: offset %llu: %s: %s\n", (unsigned long long)t->error_offset,
-                p1_error_name(t->error), p1_error_message(t->error));
+                p1_error_name(t->error), reading_json_message(t, &c->reading, msg, sizeof msg));
     }
     if (!c->write_failed &&
         (fwrite(c->out.buf, 1, c->out.len, stdout) != c->out.len || putchar('\n') == EOF))

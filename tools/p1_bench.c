@@ -78,8 +78,7 @@ static void bench_on_object(void *user, const p1_object *o)
 static void bench_on_end(void *user, const p1_telegram *t)
 {
     bench_ctx *c = user;
-    p1_reading_end(&c->reading, t);
-    if (t->error != P1_ERR_OK) {
+    if (p1_reading_end(&c->reading, t) != P1_ERR_OK) {
         c->rejected++;
         return;
     }

@@ -65,11 +65,10 @@ static void on_object(void *user, const p1_object *o)
 static void on_end(void *user, const p1_telegram *t)
 {
     import_ctx *c = user;
-    if (t->error != P1_ERR_OK) {
+    if (p1_reading_end(&c->r, t) != P1_ERR_OK) {
         c->rejected++;
         return;
     }
-    p1_reading_end(&c->r, t);
     c->accepted++;
     c->resume = c->base + t->offset + (t->frame ? t->frame_len : t->raw_len);
     int rc = store_add(c->s, c->meter, &c->r, 0);

@@ -158,6 +158,16 @@ typedef struct p1_reading {
 
     char text_code[P1_SHORT_MAX * 2];/* 0-0:96.13.1, decoded */
 
+    /* P1_ERR_BAD_VALUE when a known object's value could not be read as the number or time that
+     * object must be (see p1_reading_end), else P1_ERR_OK. A garbled register is never dropped
+     * quietly: a total made of the remaining tariffs would be wrong. */
+    p1_error error;
+    uint64_t error_offset;           /* stream offset of the bad value's first character */
+    p1_obis error_obis;              /* the object whose value it was */
+    uint8_t bad;                     /* private: which kinds of bad value were seen */
+    uint64_t bad_offset[2];          /* private: first bad value of each kind */
+    p1_obis bad_obis[2];
+
     uint32_t nobjects;               /* objects seen */
     uint32_t nunknown;               /* objects not mapped to a field above */
     uint32_t seen;                   /* private to reading.c: objects that decide the profile */
@@ -182,8 +192,18 @@ void p1_reading_init(p1_reading *r);
 void p1_reading_begin(p1_reading *r, const p1_telegram *t);
 /* Folds one object into r; call from on_object. Unknown objects only count in r->nunknown. */
 void p1_reading_add(p1_reading *r, const p1_object *o);
-/* Derives totals, net power, profile and tariff scheme; call from on_end. */
-void p1_reading_end(p1_reading *r, const p1_telegram *t);
+/* Derives totals, net power, profile and tariff scheme; call from on_end. Returns the verdict:
+ * t->error when the parser rejected the telegram; else P1_ERR_BAD_VALUE (also set in r->error,
+ * with r->error_offset and r->error_obis) when a known object's value was unreadable: an energy
+ * register or M-Bus meter value always, any other known object (power, voltage, counters, times)
+ * only when no valid CRC vouched for the telegram; else P1_ERR_OK. A caller treats a non-OK
+ * verdict like a rejected telegram. t may be NULL (then only the reading's own verdict counts). */
+p1_error p1_reading_end(p1_reading *r, const p1_telegram *t);
+/* The telegram as the caller must treat it after p1_reading_end(): t itself when the reading
+ * adds nothing, else *copy = *t with error and error_offset taken from r (a bad value in a
+ * telegram the parser accepted). Returns t or copy; copy is caller-allocated. */
+const p1_telegram *p1_reading_verdict(const p1_reading *r, const p1_telegram *t,
+                                      p1_telegram *copy);
 
 /* Index of the first M-Bus channel carrying `medium`, preferring a non-empty id and the newest
  * valid capture time (real meters leave a stale channel 1 when gas moved to 2); -1 if none. */

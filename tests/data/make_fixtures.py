@@ -474,6 +474,35 @@ write("hdlc-then-text.txt", b"\x7e\xa0\x8b\xce\xff\x03\x13\x12\x8b\xe6\xe7\x00\x
 # Three telegrams back to back: DSMR 5 with CRC, DSMR 3 style bare '!', DSMR 5 again.
 write("stream-three.txt", small(17) + small(18, crc="none") + small(19))
 
+# A garbled register value is never dropped quietly (the total would become the sum of the other
+# tariffs): without a CRC it rejects the telegram (bad_value); a valid CRC vouches for any value
+# but a total. Good, 'O' for '0' in 1.8.1, a NUL in 1.8.2, DSMR 5 with a garbled power (accepted),
+# DSMR 5 with a garbled gas total, good again.
+def nl22(t1, t2):
+    return telegram("ISk5\\2MT382-1003", [
+        "0-0:96.1.1(%s)" % hexs("ZBEV001234567890"),
+        b"1-0:1.8.1(" + t1 + b"*kWh)",
+        b"1-0:1.8.2(" + t2 + b"*kWh)",
+        "1-0:1.7.0(0000.67*kW)",
+    ], crc="none")
+
+
+def nl5(power, gas):
+    return telegram("ISK5\\2M550T-1012", [
+        "1-3:0.2.8(50)",
+        "0-0:1.0.0(240101120000W)",
+        "1-0:1.8.1(012345.678*kWh)",
+        "1-0:1.8.2(023456.789*kWh)",
+        b"1-0:1.7.0(" + power + b"*kW)",
+        "0-1:24.1.0(003)",
+        b"0-1:24.2.1(240101115500W)(" + gas + b"*m3)",
+    ])
+
+
+write("bad-value.txt", nl22(b"12345.678", b"23456.789") + nl22(b"0O12345.678", b"23456.789") +
+      nl22(b"12345.678", b"234\x0056.789") + nl5(b"0O.670", b"01234.567") +
+      nl5(b"00.670", b"0123A.567") + nl22(b"12345.679", b"23456.789"))
+
 # --- Encrypted LU frame (0xDB general-glo-ciphering, AES-128-GCM, 12-byte tag) ------------------
 KEY = "0F1E2D3C4B5A69788796A5B4C3D2E1F0"
 AK = "00112233445566778899AABBCCDDEEFF"

@@ -213,7 +213,9 @@ static void decode(p1_reading *r, const char *text)
 typedef struct feed_ctx {
     p1_reading *r;
     int ends;
-    p1_error error;
+    p1_error error;   /* the parser's verdict */
+    p1_error verdict; /* p1_reading_end()'s */
+    p1_telegram seen; /* the telegram as p1_reading_verdict() gives it */
 } feed_ctx;
 
 static void on_begin(void *user, const p1_telegram *t)
@@ -229,12 +231,17 @@ static void on_object(void *user, const p1_object *o)
 static void on_end(void *user, const p1_telegram *t)
 {
     feed_ctx *c = user;
-    p1_reading_end(c->r, t);
+    p1_telegram copy;
+    c->verdict = p1_reading_end(c->r, t);
     c->ends++;
     c->error = t->error;
+    c->seen = *p1_reading_verdict(c->r, t, &copy);
 }
 
-static void decode_parser(p1_reading *r, const char *text, size_t chunk)
+/* Feeds text (CRC appended to a bare final "!") in chunks; returns p1_reading_end()'s verdict
+ * and sets *seen to the telegram as the caller must treat it. */
+static p1_error decode_parser_verdict(p1_reading *r, const char *text, size_t chunk,
+                                      p1_telegram *seen)
 {
     static p1_parser parser;
     static char buf[16384];
@@ -243,7 +250,7 @@ static void decode_parser(p1_reading *r, const char *text, size_t chunk)
     memcpy(buf, text, n + 1);
     if (n > 0 && buf[n - 1] == '!')
         n += (size_t)snprintf(buf + n, sizeof buf - n, "%04X\r\n", p1_crc16(0, buf, n));
-    feed_ctx c = {r, 0, P1_ERR_OK};
+    feed_ctx c = {r, 0, P1_ERR_OK, P1_ERR_OK, {0}};
     p1_callbacks cb = {on_begin, on_object, on_end};
     p1_parser_init(&parser, NULL, &cb, &c);
     for (size_t i = 0; i < n; i += chunk)
@@ -251,6 +258,14 @@ static void decode_parser(p1_reading *r, const char *text, size_t chunk)
     p1_finish(&parser);
     CHECK_EQ_INT(c.ends, 1);
     CHECK_EQ_INT(c.error, P1_ERR_OK);
+    if (seen)
+        *seen = c.seen;
+    return c.verdict;
+}
+
+static void decode_parser(p1_reading *r, const char *text, size_t chunk)
+{
+    CHECK_EQ_INT(decode_parser_verdict(r, text, chunk, NULL), P1_ERR_OK);
 }
 
 /* ----------------------------------------------------------------------------------------------
@@ -1589,6 +1604,112 @@ static void test_garbage(void)
     }
 }
 
+/* A known object whose value is no number or time (line noise in a telegram without CRC) makes
+ * the reading reject the telegram (bad_value) instead of dropping the register: a total summed
+ * from the remaining tariffs would dip, and a dip is booked as a meter reset downstream. */
+typedef struct bad_case {
+    const char *text;   /* telegram; a bare final '!' gets a valid CRC */
+    const char *at;     /* the bad value's object line start, NULL: accepted */
+    p1_obis obis;
+} bad_case;
+
+static void test_bad_value(void)
+{
+#define HDR22 "/ISk5\\2MT382-1003\r\n\r\n0-0:96.1.1(4B384547303034303436333935353037)\r\n"
+#define HDR50 "/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(240101120000W)\r\n"
+    static const bad_case cases[] = {
+        /* no CRC (DSMR 2.2): a garbled tariff register, a control byte in one, an empty one */
+        {HDR22 "1-0:1.8.1(0O1234.567*kWh)\r\n1-0:1.8.2(02345.678*kWh)\r\n!\r\n",
+         "1-0:1.8.1(", {1, 0, 1, 8, 1, 255}},
+        {HDR22 "1-0:1.8.1(01234.567*kWh)\r\n1-0:1.8.2(0234\0015.678*kWh)\r\n!\r\n",
+         "1-0:1.8.2(", {1, 0, 1, 8, 2, 255}},
+        {HDR22 "1-0:1.8.1()\r\n1-0:1.8.2(02345.678*kWh)\r\n!\r\n", "1-0:1.8.1(",
+         {1, 0, 1, 8, 1, 255}},
+        /* no CRC: power, a count, the time, a failure-log entry, the gas profile's value */
+        {HDR22 "1-0:1.7.0(0O.123*kW)\r\n!\r\n", "1-0:1.7.0(", {1, 0, 1, 7, 0, 255}},
+        {HDR22 "1-0:32.32.0(000x1)\r\n!\r\n", "1-0:32.32.0(", {1, 0, 32, 32, 0, 255}},
+        {HDR22 "0-0:1.0.0(2401O1120000W)\r\n!\r\n", "0-0:1.0.0(", {0, 0, 1, 0, 0, 255}},
+        {HDR22 "1-0:99.97.0(1)(0-0:96.7.19)(23110508x512W)(0000000240*s)\r\n!\r\n",
+         "(0-0:96.7.19)(", {1, 0, 99, 97, 0, 255}},
+        {HDR22 "0-1:24.3.0(121030140000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(0O124.477)\r\n!\r\n",
+         "(m3)\r\n(", {0, 1, 24, 3, 0, 255}},
+        /* the first bad value counts; a B=1 register too */
+        {HDR22 "1-0:2.7.0(x)\r\n1-0:1.8.1(y)\r\n!\r\n", "1-0:2.7.0(", {1, 0, 2, 7, 0, 255}},
+        {HDR22 "1-1:1.8.1(12.3.4*kWh)\r\n!\r\n", "1-1:1.8.1(", {1, 1, 1, 8, 1, 255}},
+        /* a valid CRC vouches for other values, never for a total */
+        {HDR50 "1-0:1.7.0(0O.123*kW)\r\n1-0:1.8.1(001234.567*kWh)\r\n!", NULL, {0}},
+        {HDR50 "1-0:1.7.0(0O.123*kW)\r\n1-0:1.8.1(0012A4.567*kWh)\r\n!", "1-0:1.8.1(",
+         {1, 0, 1, 8, 1, 255}},
+        {HDR50 "0-1:24.2.1(240101120000W)(0O123.456*m3)\r\n!", "0-1:24.2.1(240101120000W)(",
+         {0, 1, 24, 2, 1, 255}},
+        {HDR50 "1-0:5.8.0(9999999999999999*kvarh)\r\n!", "1-0:5.8.0(", {1, 0, 5, 8, 0, 255}},
+        /* legitimate forms stay accepted without CRC: empty slots, placeholders, no unit, text
+         * where meters send text, unknown objects with anything in them */
+        {HDR22 "1-0:1.8.1(01234.567*kWh)\r\n1-0:32.7.0()\r\n0-0:96.7.21()\r\n"
+               "0-1:24.1.0()\r\n0-0:1.0.0(632525252525S)\r\n0-1:24.2.1(700101010000W)(00000000)\r\n"
+               "1-0:99.97.0()(0-0:96.7.19)\r\n0-0:96.3.10(ON)\r\n0-0:96.14.0(TARIFF 1)\r\n"
+               "0-0:17.0.0(0999.00*kW)\r\n1-0:31.7.0(0.48A)\r\n1-0:94.32.1(x y z)\r\n"
+               "1-0:1.6.0(08.796*kW)(260102010000)\r\n0-0:96.13.0(test-/-test)\r\n!\r\n",
+         NULL, {0}},
+    };
+#undef HDR22
+#undef HDR50
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const bad_case *k = &cases[i];
+        /* the offset is that of the value's first character, found in the text */
+        size_t want = 0;
+        if (k->at) {
+            const char *p = strstr(k->text, k->at);
+            CHECK(p != NULL);
+            want = p ? (size_t)(p - k->text) + strlen(k->at) : 0;
+        }
+        for (size_t chunk = 1; chunk <= 64; chunk++) {
+            p1_telegram seen;
+            p1_error e = decode_parser_verdict(&R, k->text, chunk, &seen);
+            if (!k->at) {
+                CHECK_EQ_INT(e, P1_ERR_OK);
+                CHECK_EQ_INT(R.error, P1_ERR_OK);
+                CHECK_EQ_INT(seen.error, P1_ERR_OK);
+                continue;
+            }
+            CHECK_EQ_INT(e, P1_ERR_BAD_VALUE);
+            CHECK_EQ_INT(R.error, P1_ERR_BAD_VALUE);
+            CHECK_EQ_INT(R.error_offset, want);
+            CHECK_EQ_INT(p1_obis_key(&R.error_obis), p1_obis_key(&k->obis));
+            CHECK_EQ_INT(R.error_obis.f, 255);
+            CHECK_EQ_INT(seen.error, P1_ERR_BAD_VALUE);
+            CHECK_EQ_INT(seen.error_offset, want);
+        }
+    }
+
+    /* the accepted reading keeps every legitimate value (the last case above) */
+    CHECK_EQ_INT(R.import_total, 1234567000);
+    CHECK_EQ_INT(R.phase[0].current, 480000);
+    CHECK_EQ_INT(R.breaker, 1);
+    CHECK_EQ_INT(R.demand_peak, 8796000);
+    CHECK_EQ_INT(R.power_failures, -1);
+
+    /* a rejected telegram's own error wins; a reading without one adds nothing */
+    p1_telegram t, copy;
+    memset(&t, 0, sizeof t);
+    t.error = P1_ERR_CRC_MISMATCH;
+    t.error_offset = 7;
+    p1_reading_init(&R);
+    add(&R, "1-0:1.8.1(x*kWh)");
+    CHECK_EQ_INT(p1_reading_end(&R, &t), P1_ERR_CRC_MISMATCH);
+    CHECK(p1_reading_verdict(&R, &t, &copy) == &t);
+    t.error = P1_ERR_OK;
+    CHECK(p1_reading_verdict(&R, &t, &copy) == &copy);
+    CHECK_EQ_INT(copy.error, P1_ERR_BAD_VALUE);
+    p1_reading_begin(&R, &t);
+    CHECK_EQ_INT(R.error, P1_ERR_OK); /* begin clears the verdict */
+    add(&R, "1-0:1.8.1(1*kWh)");
+    CHECK_EQ_INT(p1_reading_end(&R, &t), P1_ERR_OK);
+    CHECK(p1_reading_verdict(&R, &t, &copy) == &t);
+    CHECK_EQ_INT(p1_reading_end(&R, NULL), P1_ERR_OK);
+    CHECK_EQ_STR(p1_error_name(P1_ERR_BAD_VALUE), "bad_value");
+}
+
 int main(void)
 {
     RUN(test_init);
@@ -1609,5 +1730,6 @@ int main(void)
     RUN(test_profiles);
     RUN(test_sweden_time);
     RUN(test_garbage);
+    RUN(test_bad_value);
     return check_summary("reading");
 }
