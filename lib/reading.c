@@ -247,14 +247,15 @@ static int reading_small(int16_t *dst, const p1_value *v)
     return 0;
 }
 
-/* A timestamp of object o into *dst when v is one; anything else but "()" is a bad value. */
-static int reading_time(p1_reading *r, const p1_object *o, p1_time *dst, const p1_value *v)
+/* A timestamp into *dst when v is one. Anything else is left out and is no bad value: a time is
+ * never summed, p1d stamps a reading without one by its own clock, and a Landis+Gyr meter sends
+ * a code where its Belgian gas line's capture time would be ("0-1:24.2.3(1234ABC)(...)"). */
+static int reading_time(p1_time *dst, const p1_value *v)
 {
     if (v->flags & P1_V_TIME) {
         *dst = v->time;
         return 1;
     }
-    reading_bad(r, o, v, BAD_OTHER);
     return 0;
 }
 
@@ -429,7 +430,7 @@ static void reading_failures(p1_reading *r, const p1_object *o)
     for (; i + 1 < n && r->nfailures < P1_FAILURES_MAX; i += 2) {
         p1_failure *f = &r->failures[r->nfailures++];
         memset(f, 0, sizeof *f);
-        reading_time(r, o, &f->end, &o->values[i]);
+        reading_time(&f->end, &o->values[i]);
         f->duration_s = -1;
         reading_count_o(r, o, &f->duration_s, &o->values[i + 1]);
     }
@@ -476,8 +477,8 @@ static int reading_history(p1_reading *r, const p1_object *o)
     for (; i + 2 < n && r->ndemand_months < P1_DEMAND_MONTHS_MAX; i += 3) {
         p1_demand_month *m = &r->demand_months[r->ndemand_months++];
         memset(m, 0, sizeof *m);
-        reading_time(r, o, &m->month, &o->values[i]);
-        reading_time(r, o, &m->peak_time, &o->values[i + 1]);
+        reading_time(&m->month, &o->values[i]);
+        reading_time(&m->peak_time, &o->values[i + 1]);
         m->peak = P1_ABSENT;
         reading_qo(r, o, &m->peak, &o->values[i + 2], 0, BAD_OTHER);
     }
@@ -535,14 +536,14 @@ static int reading_mbus(p1_reading *r, p1_mbus *m, const p1_object *o)
         if (!v)
             break;
         if (n >= 2)
-            reading_time(r, o, &m->time, v);
+            reading_time(&m->time, v);
         if (reading_mbus_value(m, &o->values[n - 1], NULL, 0, o->obis.e) != 0)
             reading_bad(r, o, &o->values[n - 1], BAD_TOTAL);
         break;
     case P1_OBIS(0, 0, 24, 3, 0):
         /* (TST12)(status)(period)(count)(capture obis)(unit) then (value), joined by the parser. */
         if (v)
-            reading_time(r, o, &m->time, v);
+            reading_time(&m->time, v);
         if (n >= 7) {
             const p1_value *u = &o->values[5];
             const char *us = NULL;
@@ -735,7 +736,7 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
         r->seen |= SEEN_BE_VERSION;
         break;
     case P1_OBIS(0, 0, 1, 0, 0):
-        if (reading_time(r, o, &r->time, v))
+        if (reading_time(&r->time, v))
             r->has_time = 1;
         break;
     case P1_OBIS(0, 0, 96, 1, 0):

@@ -1625,12 +1625,16 @@ static void test_bad_value(void)
          "1-0:1.8.2(", {1, 0, 1, 8, 2, 255}},
         {HDR22 "1-0:1.8.1()\r\n1-0:1.8.2(02345.678*kWh)\r\n!\r\n", "1-0:1.8.1(",
          {1, 0, 1, 8, 1, 255}},
-        /* no CRC: power, a count, the time, a failure-log entry, the gas profile's value */
+        /* no CRC: power, a count, a failure-log duration, the gas profile's value */
         {HDR22 "1-0:1.7.0(0O.123*kW)\r\n!\r\n", "1-0:1.7.0(", {1, 0, 1, 7, 0, 255}},
         {HDR22 "1-0:32.32.0(000x1)\r\n!\r\n", "1-0:32.32.0(", {1, 0, 32, 32, 0, 255}},
-        {HDR22 "0-0:1.0.0(2401O1120000W)\r\n!\r\n", "0-0:1.0.0(", {0, 0, 1, 0, 0, 255}},
-        {HDR22 "1-0:99.97.0(1)(0-0:96.7.19)(23110508x512W)(0000000240*s)\r\n!\r\n",
-         "(0-0:96.7.19)(", {1, 0, 99, 97, 0, 255}},
+        {HDR22 "1-0:99.97.0(1)(0-0:96.7.19)(231105083512W)(00000x0240*s)\r\n!\r\n",
+         "(231105083512W)(", {1, 0, 99, 97, 0, 255}},
+        /* a time that is no time is left out, never a bad value: the telegram time, a failure's
+         * end, and the code a Landis+Gyr meter sends instead of its Belgian gas capture time */
+        {HDR22 "0-0:1.0.0(2401O1120000W)\r\n!\r\n", NULL, {0}},
+        {HDR22 "1-0:99.97.0(1)(0-0:96.7.19)(23110508x512W)(0000000240*s)\r\n!\r\n", NULL, {0}},
+        {HDR22 "0-1:24.2.3(1234ABC)(00001.234*m3)\r\n!\r\n", NULL, {0}},
         {HDR22 "0-1:24.3.0(121030140000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(0O124.477)\r\n!\r\n",
          "(m3)\r\n(", {0, 1, 24, 3, 0, 255}},
         /* the first bad value counts; a B=1 register too */
