@@ -172,7 +172,8 @@ static const config_key config_keys[] = {
     {"mqtt", "tls", CT_BOOL, "false", 0, 0, NULL, NULL, "BOOL", 0, 0, G(mqtt_tls),
      "Connect with TLS (certificate and host name verified)."},
     {"mqtt", "ca_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, G(mqtt_ca_file),
-     "tls: PEM file of the CA that signed the broker's certificate; empty = the system's CAs."},
+     "tls: PEM file of the CA that signed the broker's certificate (checked at the start); "
+     "empty = the system's CAs."},
     {"mqtt", "tls_insecure", CT_BOOL, "false", 0, 0, NULL, NULL, "BOOL", 0, 0, G(mqtt_tls_insecure),
      "tls: skip the host name check of the broker's certificate (testing only)."},
     {"mqtt", "topic_prefix", CT_STRING, "p1d", 0, 0, NULL, NULL, "PREFIX", 0, 0,
@@ -182,7 +183,8 @@ static const config_key config_keys[] = {
      "Announce every field to Home Assistant (MQTT discovery, retained)."},
     {"mqtt", "discovery_prefix", CT_STRING, "homeassistant", 0, 0, NULL, NULL, "PREFIX", 0, 0,
      G(mqtt_discovery_prefix),
-     "Home Assistant's discovery prefix; 'online' on PREFIX/status makes p1d announce again."},
+     "Home Assistant's discovery prefix; 'online' on DISCOVERY_PREFIX/status "
+     "(homeassistant/status by default) makes p1d announce again."},
     {"mqtt", "qos", CT_INT, "0", 0, 1, NULL, NULL, "N", 0, 0, G(mqtt_qos),
      "QoS of state and field messages (discovery always uses 1). With 1 a reading counts as "
      "delivered only after the broker's PUBACK."},

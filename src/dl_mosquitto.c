@@ -27,6 +27,7 @@ const dl_mosquitto *dl_mosquitto_load(char *err, size_t cap)
     SYM(disconnect_callback_set, mosquitto_disconnect_callback_set);
     SYM(publish_callback_set, mosquitto_publish_callback_set);
     SYM(message_callback_set, mosquitto_message_callback_set);
+    SYM(log_callback_set, mosquitto_log_callback_set);
     SYM(will_set, mosquitto_will_set);
     SYM(username_pw_set, mosquitto_username_pw_set);
     SYM(tls_set, mosquitto_tls_set);

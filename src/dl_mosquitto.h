@@ -21,6 +21,7 @@ typedef struct dl_mosquitto {
     __typeof__(mosquitto_disconnect_callback_set) *disconnect_callback_set;
     __typeof__(mosquitto_publish_callback_set) *publish_callback_set;
     __typeof__(mosquitto_message_callback_set) *message_callback_set;
+    __typeof__(mosquitto_log_callback_set) *log_callback_set;
     __typeof__(mosquitto_will_set) *will_set;
     __typeof__(mosquitto_username_pw_set) *username_pw_set;
     __typeof__(mosquitto_tls_set) *tls_set;

@@ -11,7 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "dl_mosquitto.h"
 #include "log.h"
@@ -26,7 +31,8 @@ typedef struct pm_meter {
     meter *m;         /* registry entry (stable while the registry lives) */
     pub_snapshot cur; /* newest values known */
     int have_cur;
-    uint64_t live_seq;             /* seq of the live sample cur came from; 0 = from the store */
+    int have_device;   /* cur's device facts come from a live reading (a stored point has none) */
+    uint64_t live_seq; /* seq of the live sample cur came from; 0 = from the store */
     uint8_t dirty[PUB_F_COUNT];    /* changed since last sent, waiting for its rate limit */
     uint8_t sent_has[PUB_F_COUNT]; /* sent since this connection started */
     int64_t sent_v[PUB_F_COUNT];
@@ -67,6 +73,7 @@ typedef struct pub_mqtt {
     int64_t next_connect_ms; /* monotonic */
     char status_topic[PUB_TOPIC_MAX];
     char ha_status_topic[PUB_TOPIC_MAX];
+    char lib_err[160]; /* libmosquitto's error lines of this attempt, short, joined by ", " */
     pm_meter **pm;
     size_t npm, cappm;
     pm_inflight *infl;
@@ -135,12 +142,15 @@ static void set_error(pub_mqtt *p, const char *fmt, ...)
  * ------------------------------------------------------------------------------------------- */
 
 static void on_fd(void *user, int fd, uint32_t events);
+static pm_meter *pm_get(pub_mqtt *p, meter *m);
 
 /* libmosquitto opens and closes its socket by itself (connect, reconnect, errors): follow it
  * after every call into the library, and ask for EPOLLOUT only while it has bytes queued. */
 static void sync_watch(pub_mqtt *p)
 {
-    int fd = p->mq->socket(p->mosq);
+    /* While a retry is planned the library may still hold the dead socket (a TLS connect that
+     * failed keeps it until the next attempt): watching it would report EPOLLHUP forever. */
+    int fd = p->retry_planned ? -1 : p->mq->socket(p->mosq);
     if (fd != p->watch_fd) {
         loop_watch_del(p->watch);
         p->watch = NULL;
@@ -179,19 +189,49 @@ static void schedule_reconnect(pub_mqtt *p)
     }
 }
 
+/* Why the connection went down or never came up, in words: libmosquitto's own strings say "A TLS
+ * error occurred." or "Unknown error." for the cases a user most needs to tell apart. */
+static void down_reason(const pub_mqtt *p, int rc, int err, int was, char *out, size_t cap)
+{
+    if (rc == MOSQ_ERR_TLS || (p->o.tls && !was && p->lib_err[0])) {
+        snprintf(out, cap,
+                 "TLS handshake failed: %s; check ca_file and the name in the broker's "
+                 "certificate",
+                 p->lib_err[0] ? p->lib_err : p->mq->strerror(rc));
+    } else if (rc == MOSQ_ERR_NO_CONN && !was) {
+        snprintf(out, cap, "no TCP connection: refused, or the host is unreachable");
+    } else if (rc == MOSQ_ERR_KEEPALIVE) {
+        if (was)
+            snprintf(out, cap, "no answer from the broker within %" PRId64 " s (keepalive)",
+                     p->o.keepalive_ms / 1000);
+        else
+            snprintf(out, cap, "the broker accepted TCP but sent no CONNACK within %" PRId64 " s",
+                     p->o.keepalive_ms / 1000);
+    } else if (rc == MOSQ_ERR_ERRNO && err != 0) {
+        snprintf(out, cap, "%s", strerror(err));
+    } else {
+        snprintf(out, cap, "%s", p->mq->strerror(rc));
+    }
+}
+
 /* The connection is gone (or never came up): forget what is in flight (never acknowledged, so it
  * is sent again) and plan the next attempt. Idempotent. */
 static void conn_down(pub_mqtt *p, int rc)
 {
+    int err = errno; /* of the failed call, before the outbox below touches it */
     if (p->retry_planned)
         return;
     p->retry_planned = 1;
+    sync_watch(p); /* stop watching the socket before the next attempt closes it */
     int was = p->connected;
     p->connected = 0;
     p->st.failures++;
-    for (size_t i = 0; i < p->npm; i++) {
-        pm_meter *pm = p->pm[i];
+    /* every meter, not only those published so far: a broker down from the start counts too */
+    for (size_t i = 0; i < p->ms->n; i++) {
+        pm_meter *pm = pm_get(p, p->ms->list[i]);
         store_point next;
+        if (!pm)
+            continue;
         /* a meter with points the broker does not have yet (one past the cursor is enough to
          * know): this attempt failed for it too */
         if (p->ob && (pm->inflight > 0 || outbox_fetch(p->ob, pm->m->name, &next, 1) > 0))
@@ -199,20 +239,22 @@ static void conn_down(pub_mqtt *p, int rc)
         pm->inflight = 0;
     }
     p->ninfl = 0;
+    char why[PUB_ERR_MAX];
+    down_reason(p, rc, err, was, why, sizeof why);
     if (was || !p->down_logged) {
         if (p->refused) {
             /* logged once by on_connect */
         } else if (was) {
             log_warn("mqtt: connection to %s:%u lost (%s); reconnecting", p->o.host, p->o.port,
-                     p->mq->strerror(rc));
+                     why);
         } else {
             log_warn("mqtt: cannot connect to %s:%u (%s); retrying with backoff", p->o.host,
-                     p->o.port, rc == MOSQ_ERR_ERRNO ? strerror(errno) : p->mq->strerror(rc));
+                     p->o.port, why);
         }
         p->down_logged = 1;
     }
     if (!p->refused)
-        set_error(p, "%s", rc == MOSQ_ERR_ERRNO ? strerror(errno) : p->mq->strerror(rc));
+        set_error(p, "%s", why);
     p->st.state = p->refused ? PUB_AUTH_FAILED : PUB_RETRYING;
     schedule_reconnect(p);
 }
@@ -221,6 +263,7 @@ static void connect_attempt(pub_mqtt *p)
 {
     int rc;
     p->retry_planned = 0;
+    p->lib_err[0] = '\0';
     if (!p->attempted) {
         p->attempted = 1;
         rc = p->mq->connect_async(p->mosq, p->o.host, (int)p->o.port,
@@ -238,14 +281,34 @@ static void connect_attempt(pub_mqtt *p)
 static void on_fd(void *user, int fd, uint32_t events)
 {
     pub_mqtt *p = user;
-    int rc = MOSQ_ERR_SUCCESS;
-    (void)fd;
+    int rc = MOSQ_ERR_SUCCESS, soerr = 0;
+    socklen_t len = sizeof soerr;
+    /* A failed connect (refused, unreachable) shows as a hang-up with the reason on the socket.
+     * With TLS the library's first handshake write has already taken that reason: all that is
+     * left is a socket that never got a peer. */
+    if ((events & (EPOLLERR | EPOLLHUP)) && !p->connected) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof peer;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr != 0) {
+            errno = soerr;
+            rc = MOSQ_ERR_ERRNO;
+        } else if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0 && errno == ENOTCONN) {
+            rc = MOSQ_ERR_NO_CONN;
+        }
+        if (rc != MOSQ_ERR_SUCCESS) {
+            conn_down(p, rc);
+            sync_watch(p);
+            return;
+        }
+    }
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
         rc = p->mq->loop_read(p->mosq, 1);
     if (rc == MOSQ_ERR_SUCCESS && (events & EPOLLOUT) && p->mq->socket(p->mosq) >= 0)
         rc = p->mq->loop_write(p->mosq, 1);
-    if (rc != MOSQ_ERR_SUCCESS && p->mq->socket(p->mosq) < 0)
-        conn_down(p, rc);
+    /* Any error, or a hang-up the read did not turn into one, ends this connection: waiting for
+     * the library to close the socket itself would spin on a level-triggered EPOLLHUP. */
+    if (rc != MOSQ_ERR_SUCCESS || (events & (EPOLLERR | EPOLLHUP)))
+        conn_down(p, rc != MOSQ_ERR_SUCCESS ? rc : MOSQ_ERR_CONN_LOST);
     sync_watch(p);
 }
 
@@ -332,11 +395,15 @@ static int send_state(pub_mqtt *p, pm_meter *pm)
     char topic[PUB_TOPIC_MAX];
     json_w w;
     const meter_sample *live = live_sample(pm);
-    json_init_fixed(&w, p->buf, PUB_PAYLOAD_MAX, 0);
-    pub_payload_state(&w, &pm->cur, live ? &live->reading : NULL);
-    snprintf(topic, sizeof topic, "%s/%s/state", p->o.topic_prefix, pm->m->name);
-    if (json_ok(&w) && publish(p, pm, topic, w.buf, w.len, p->o.qos, p->o.retain) < 0)
-        return -1;
+    /* The state is /api/now's reading; a stored point (a backlog drained before the meter's first
+     * telegram) has only some of it, so it goes out on the field topics alone. */
+    if (live) {
+        json_init_fixed(&w, p->buf, PUB_PAYLOAD_MAX, 0);
+        pub_payload_state(&w, &pm->cur, &live->reading);
+        snprintf(topic, sizeof topic, "%s/%s/state", p->o.topic_prefix, pm->m->name);
+        if (json_ok(&w) && publish(p, pm, topic, w.buf, w.len, p->o.qos, p->o.retain) < 0)
+            return -1;
+    }
     int is_dsmr =
         p->o.dsmr_reader && (p->o.dsmr_meter[0] ? strcmp(p->o.dsmr_meter, pm->m->name) == 0
                                                 : p->ms->n > 0 && p->ms->list[0] == pm->m);
@@ -365,6 +432,11 @@ static int publish_dirty(pub_mqtt *p, pm_meter *pm, int64_t now)
         memset(pm->discovered, 0, sizeof pm->discovered);
         pm->device_hash = dh;
     }
+    /* Announce only once a telegram told who the meter is: a config sent from a stored point
+     * would carry a placeholder device and replace the retained one until the next telegram. */
+    for (int f = 0; f < PUB_F_COUNT && p->o.discovery && pm->have_device; f++)
+        if (pm->cur.has[f] && !pm->discovered[f] && send_discovery(p, pm, (pub_field)f) < 0)
+            return -1;
     for (int f = 0; f < PUB_F_COUNT; f++) {
         if (!pm->dirty[f])
             continue;
@@ -375,8 +447,6 @@ static int publish_dirty(pub_mqtt *p, pm_meter *pm, int64_t now)
         const pub_field_info *fi = pub_payload_field((pub_field)f);
         if (pm->sent_has[f] && now - pm->sent_ms[f] < p->o.rate_ms[fi->kind])
             continue;
-        if (p->o.discovery && !pm->discovered[f] && send_discovery(p, pm, (pub_field)f) < 0)
-            return -1;
         size_t n = pub_payload_value(&pm->cur, (pub_field)f, val, sizeof val);
         snprintf(topic, sizeof topic, "%s/%s/%s", p->o.topic_prefix, pm->m->name, fi->name);
         if (n && publish(p, pm, topic, val, n, p->o.qos, p->o.retain) < 0)
@@ -473,6 +543,7 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
         pub_payload_from_reading(&s, &live->reading, sample_ts(live));
         pm->live_seq = live->seq;
         merge(pm, &s);
+        pm->have_device = 1;
     } else if (!live && have_point && (!pm->have_cur || newest.ts > pm->cur.ts)) {
         pub_payload_from_point(&s, &newest);
         merge(pm, &s);
@@ -500,9 +571,9 @@ static void on_tick(void *user)
 {
     pub_mqtt *p = user;
     int64_t now = loop_now_ms();
-    if (p->mq->socket(p->mosq) >= 0) {
+    if (!p->retry_planned && p->mq->socket(p->mosq) >= 0) {
         int rc = p->mq->loop_misc(p->mosq);
-        if (rc != MOSQ_ERR_SUCCESS && p->mq->socket(p->mosq) < 0)
+        if (rc != MOSQ_ERR_SUCCESS)
             conn_down(p, rc);
     } else if (now >= p->next_connect_ms) {
         connect_attempt(p);
@@ -575,6 +646,31 @@ static void on_publish(struct mosquitto *mosq, void *user, int mid)
             try_ack(p, pm);
         return;
     }
+}
+
+/* libmosquitto says why a TLS connection failed only here (OpenSSL's reason, an unreadable
+ * ca_file): collect the error lines of this attempt, shortened, for conn_down's message. */
+static void on_log(struct mosquitto *mosq, void *user, int level, const char *str)
+{
+    pub_mqtt *p = user;
+    (void)mosq;
+    log_debug("mqtt: libmosquitto: %s", str);
+    if (!(level & MOSQ_LOG_ERR))
+        return;
+    /* "Error: host name verification failed." -> "host name verification failed";
+     * "OpenSSL Error[0]: error:0A000086:SSL routines::certificate verify failed" -> its reason */
+    const char *why = str;
+    if (strncmp(why, "Error: ", 7) == 0)
+        why += 7;
+    if (strncmp(str, "OpenSSL Error", 13) == 0 && strrchr(str, ':'))
+        why = strrchr(str, ':') + 1;
+    size_t n = strlen(why);
+    while (n > 0 && why[n - 1] == '.')
+        n--;
+    size_t used = strlen(p->lib_err);
+    if (n == 0 || strstr(p->lib_err, why) || used + n + 3 > sizeof p->lib_err)
+        return;
+    snprintf(p->lib_err + used, sizeof p->lib_err - used, "%s%.*s", used ? ", " : "", (int)n, why);
 }
 
 static void on_message(struct mosquitto *mosq, void *user, const struct mosquitto_message *msg)
@@ -688,7 +784,17 @@ int pub_mqtt_check(const pub_mqtt_options *o, char *err, size_t cap)
             snprintf(err, cap, "[mqtt] ca_file = '%s': %s", o->ca_file, strerror(errno));
             return -1;
         }
+        /* libmosquitto loads it only when connecting and then says just "A TLS error occurred" */
+        X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+        int e = errno;
         fclose(f);
+        ERR_clear_error();
+        if (!x) {
+            snprintf(err, cap, "[mqtt] ca_file = '%s': %s", o->ca_file,
+                     e == EISDIR ? strerror(e) : "expected PEM certificates (BEGIN CERTIFICATE)");
+            return -1;
+        }
+        X509_free(x);
     }
     if (!topic_part_ok(o->topic_prefix)) {
         snprintf(err, cap, "[mqtt] topic_prefix = '%s': expected a topic without '+' or '#'",
@@ -778,6 +884,7 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
     p->mq->disconnect_callback_set(p->mosq, on_disconnect);
     p->mq->publish_callback_set(p->mosq, on_publish);
     p->mq->message_callback_set(p->mosq, on_message);
+    p->mq->log_callback_set(p->mosq, on_log);
     int rc = p->mq->will_set(p->mosq, p->status_topic, 7, "offline", 1, true);
     if (rc == MOSQ_ERR_SUCCESS && p->o.username[0])
         rc =

@@ -328,7 +328,12 @@ void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topi
     json_kv_str(w, "name", fi->label);
     snprintf(buf, sizeof buf, "p1d_%s_%s", meter, fi->name);
     json_kv_str(w, "unique_id", buf);
+    /* Home Assistant 2025.10 replaced object_id with default_entity_id ("sensor.<id>") and
+     * ignores object_id from 2026.4; older versions know only object_id, so send both. */
     json_kv_str(w, "object_id", buf);
+    char eid[PUB_TOPIC_MAX + 8];
+    snprintf(eid, sizeof eid, "sensor.%s", buf);
+    json_kv_str(w, "default_entity_id", eid);
     snprintf(buf, sizeof buf, "%s/%s/%s", prefix, meter, fi->name);
     json_kv_str(w, "state_topic", buf);
     if (fi->device_class)

@@ -91,9 +91,9 @@ void pub_payload_state(json_w *w, const pub_snapshot *s, const p1_reading *r);
 /* "<disc_prefix>/sensor/p1d_<meter>/<field>/config" into out[cap]; returns the length or 0. */
 size_t pub_payload_discovery_topic(char *out, size_t cap, const char *disc_prefix,
                                    const char *meter, pub_field f);
-/* The Home Assistant discovery config of field f of meter: unique_id, object_id, name,
- * state_topic "<prefix>/<meter>/<field>", classes and unit, availability_topic (avail_topic, NULL
- * none) and the device block. */
+/* The Home Assistant discovery config of field f of meter: unique_id, object_id and
+ * default_entity_id ("sensor.<object_id>"), name, state_topic "<prefix>/<meter>/<field>", classes
+ * and unit, availability_topic (avail_topic, NULL none) and the device block. */
 void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topic,
                            const char *meter, const pub_snapshot *s, pub_field f);
 

@@ -275,9 +275,14 @@ def check_discovery(msgs, label, retained=None):
             bad.append("%s: not retained" % topic)
         if node != "p1d_home":
             bad.append("%s: node" % topic)
-        for k in ("unique_id", "object_id", "name", "state_topic", "device", "availability_topic"):
+        for k in ("unique_id", "object_id", "default_entity_id", "name", "state_topic", "device",
+                  "availability_topic"):
             if k not in cfg:
                 bad.append("%s: no %s" % (topic, k))
+        # HA 2025.10+ wants default_entity_id = "<component>.<object_id>"; older HA reads object_id.
+        component = topic.split("/")[1]
+        if cfg.get("default_entity_id") != "%s.%s" % (component, cfg.get("object_id")):
+            bad.append("%s: default_entity_id %s" % (topic, cfg.get("default_entity_id")))
         if cfg.get("unique_id") in uids:
             bad.append("%s: unique_id repeated" % topic)
         uids.add(cfg.get("unique_id"))

@@ -192,6 +192,8 @@ static void test_discovery(void)
     pub_payload_discovery(&w, "p1d", "p1d/status", "home", &s, PUB_F_GAS);
     CHECK(json_ok(&w));
     CHECK(strstr(buf, "\"unique_id\":\"p1d_home_gas_m3\"") != NULL);
+    CHECK(strstr(buf, "\"object_id\":\"p1d_home_gas_m3\"") != NULL);
+    CHECK(strstr(buf, "\"default_entity_id\":\"sensor.p1d_home_gas_m3\"") != NULL);
     CHECK(strstr(buf, "\"state_topic\":\"p1d/home/gas_m3\"") != NULL);
     CHECK(strstr(buf, "\"device_class\":\"gas\"") != NULL);
     CHECK(strstr(buf, "\"unit_of_measurement\":\"m\xc2\xb3\"") != NULL); /* U+00B3 */

@@ -1,0 +1,449 @@
+#!/usr/bin/env python3
+"""test_mqtt_fixes.py: MQTT publisher regressions found by QA, against a real mosquitto on
+127.0.0.1: TLS reconnects without a busy loop (broker down at start, broker restart), clear TLS
+and CONNACK errors, retries counted while the broker is down from the start, and a restart with
+a backlog that keeps the device info of the discovery configs stable."""
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import P1D, Checks, Daemon, free_port, need_p1d, telegram, tmpdir  # noqa: E402
+
+C = Checks("test_mqtt_fixes")
+need_p1d(C)
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+OPENSSL = shutil.which("openssl")
+if not os.access(MOSQUITTO, os.X_OK) or not OPENSSL:
+    print("SKIP: mosquitto or openssl not installed (tools/setup.sh test)")
+    C.done()
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Mqtt:
+    """A tiny MQTT 3.1.1 subscriber (stdlib only) that records every message."""
+
+    def __init__(self, port, topics=("#",)):
+        self.msgs = []  # (time, topic, payload bytes, retain)
+        self.lock = threading.Lock()
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        cid = self._str("fixes-%d-%d" % (os.getpid(), time.time_ns() % 10**9))
+        self._send(0x10, self._str("MQTT") + bytes([4, 0x02]) + struct.pack(">H", 0) + cid)
+        head, body = self._read()
+        if head & 0xF0 != 0x20 or body[1] != 0:
+            raise OSError("CONNACK refused")
+        self._send(0x82, struct.pack(">H", 1) + b"".join(self._str(t) + b"\x00" for t in topics))
+        threading.Thread(target=self._run, daemon=True).start()
+
+    @staticmethod
+    def _str(s):
+        b = s.encode()
+        return struct.pack(">H", len(b)) + b
+
+    def _send(self, head, body):
+        n, rl = len(body), b""
+        while True:
+            d, n = n % 128, n // 128
+            rl += bytes([d | (0x80 if n else 0)])
+            if not n:
+                break
+        self.sock.sendall(bytes([head]) + rl + body)
+
+    def _readn(self, n):
+        buf = b""
+        while len(buf) < n:
+            c = self.sock.recv(n - len(buf))
+            if not c:
+                raise OSError("closed")
+            buf += c
+        return buf
+
+    def _read(self):
+        head = self._readn(1)[0]
+        mult, n = 1, 0
+        while True:
+            d = self._readn(1)[0]
+            n += (d & 0x7F) * mult
+            mult *= 128
+            if not d & 0x80:
+                break
+        return head, self._readn(n)
+
+    def _run(self):
+        self.sock.settimeout(None)
+        try:
+            while True:
+                head, data = self._read()
+                if head & 0xF0 != 0x30:
+                    continue
+                tl = struct.unpack(">H", data[:2])[0]
+                topic = data[2:2 + tl].decode("utf-8", "replace")
+                rest = data[2 + tl:]
+                if (head >> 1) & 3:
+                    self._send(0x40, rest[:2])
+                    rest = rest[2:]
+                with self.lock:
+                    self.msgs.append((time.time(), topic, rest, bool(head & 1)))
+        except OSError:
+            pass
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.msgs)
+
+    def wait(self, pred, timeout=10.0):
+        end = time.time() + timeout
+        while time.time() < end:
+            for m in self.snapshot():
+                if pred(m):
+                    return m
+            time.sleep(0.05)
+        return None
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Broker:
+    """mosquitto with a plain listener (for our subscriber) and, given certificates, a TLS one."""
+
+    def __init__(self, tmp, port, tls_port=None, certs=None, name="mosquitto"):
+        self.conf = os.path.join(tmp, name + ".conf")
+        self.log = os.path.join(tmp, name + ".log")
+        self.port = port
+        with open(self.conf, "w") as f:
+            f.write("persistence false\nallow_anonymous true\n")
+            if os.geteuid() == 0:
+                f.write("user root\n")  # as root mosquitto drops to "mosquitto", who cannot read tmp
+            f.write("listener %d 127.0.0.1\n" % port)
+            if tls_port:
+                f.write("listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n" %
+                        (tls_port, certs["ca"], certs["crt"], certs["key"]))
+        self.proc = None
+
+    def start(self):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf, "-v"], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        end = time.time() + 10
+        while time.time() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.logf.close()
+
+
+def make_certs(tmp, name):
+    """A CA and a server certificate for DNS name `name` (and 127.0.0.1 when name is localhost)."""
+    d = os.path.join(tmp, "certs-" + name)
+    os.mkdir(d)
+    p = {k: os.path.join(d, k + ".pem") for k in ("ca", "cakey", "crt", "key", "csr")}
+    ext = os.path.join(d, "ext.cnf")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:%s%s\n" % (name, ",IP:127.0.0.1" if name == "localhost" else ""))
+
+    def ossl(*args):
+        subprocess.run([OPENSSL] + list(args), check=True, capture_output=True, timeout=60)
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p["cakey"], "-out", p["ca"],
+         "-days", "2", "-subj", "/CN=p1d test CA")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", p["key"], "-out", p["csr"], "-subj",
+         "/CN=" + name)
+    ossl("x509", "-req", "-in", p["csr"], "-CA", p["ca"], "-CAkey", p["cakey"], "-CAcreateserial",
+         "-out", p["crt"], "-days", "2", "-extfile", ext)
+    return p
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def pub_entry(d, name="mqtt"):
+    for p in d.meter("home").get("publishers") or []:
+        if p.get("name") == name:
+            return p
+    return None
+
+
+def wait_pub(d, pred, timeout):
+    """Waits until pred(the mqtt publisher entry of home) holds; returns the entry or None."""
+    end = time.time() + timeout
+    while time.time() < end:
+        p = pub_entry(d)
+        if p and pred(p):
+            return p
+        time.sleep(0.2)
+    return None
+
+
+def metrics_text(d):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % d.http_port(), timeout=5) as r:
+        return r.read().decode("utf-8")
+
+
+def metric(text, name, labels):
+    want = name + "{" + labels + "} "
+    for line in text.splitlines():
+        if line.startswith(want):
+            return float(line[len(want):])
+    return None
+
+
+def tls_reconnects(tmp):
+    """Bug: with TLS and no broker, p1d spun at 100% CPU and never connected."""
+    certs = make_certs(tmp, "localhost")
+    port, tls_port = free_port(), free_port()
+    broker = Broker(tmp, port, tls_port, certs, name="tls")
+    args = ["--source", "home=sim", "--listen", "127.0.0.1:0", "--mqtt-host", "127.0.0.1",
+            "--mqtt-port", str(tls_port), "--mqtt-tls", "true", "--mqtt-ca-file", certs["ca"],
+            "--mqtt-reconnect-max", "1s", "--mqtt-rate-power", "0", "--mqtt-state-interval", "0"]
+    d = Daemon(args, tmp)
+    sub = None
+    try:
+        d.http_port()
+        time.sleep(0.5)
+        c0 = cpu_seconds(d.proc.pid)
+        time.sleep(3)
+        used = cpu_seconds(d.proc.pid) - c0
+        C.check("TLS, broker down at start: p1d stays idle (CPU %.2f s in 3 s)" % used, used < 0.5,
+                d.text()[-1000:])
+        C.check("TLS, broker down at start: one warning, naming the refused connection",
+                d.text().count("cannot connect") == 1 and "refused" in d.text(),
+                d.text()[-1000:])
+        broker.start()
+        sub = Mqtt(port)
+        C.check("TLS: p1d connects once the broker starts",
+                d.wait_log(r"mqtt: connected to 127\.0\.0\.1:\d+ \(TLS\)", 10) is not None,
+                d.text()[-1500:])
+        C.check("TLS: values arrive", sub.wait(lambda m: m[1] == "p1d/home/power_w", 10) is not None)
+        sub.close()
+        broker.stop()
+        C.check("TLS: broker gone is noticed", d.wait_log(r"mqtt: connection to .* lost", 15)
+                is not None, d.text()[-1500:])
+        time.sleep(0.5)
+        c0 = cpu_seconds(d.proc.pid)
+        time.sleep(3)
+        used = cpu_seconds(d.proc.pid) - c0
+        C.check("TLS, broker restarting: p1d stays idle (CPU %.2f s in 3 s)" % used, used < 0.5,
+                d.text()[-1000:])
+        broker.start()
+        t_back = time.time()
+        sub = Mqtt(port)
+        C.check("TLS: p1d reconnects after the broker restart",
+                d.wait_log(r"mqtt: connected to 127\.0\.0\.1:\d+ \(TLS\)", 10, count=2) is not None,
+                d.text()[-1500:])
+        C.check("TLS: values flow again after the restart",
+                sub.wait(lambda m: m[1] == "p1d/home/power_w" and m[0] >= t_back, 10) is not None)
+    finally:
+        d.stop()
+        if sub:
+            sub.close()
+        broker.stop()
+
+
+def tls_and_connack_errors(tmp):
+    """Bug: a wrong certificate name said only 'A TLS error occurred.', a garbage ca_file was
+    found only when connecting, and a broker without CONNACK gave 'Unknown error.'."""
+    certs = make_certs(tmp, "otherhost")
+    port, tls_port = free_port(), free_port()
+    broker = Broker(tmp, port, tls_port, certs, name="tls-name").start()
+    d = Daemon(["--source", "home=sim", "--listen", "127.0.0.1:0", "--mqtt-host", "127.0.0.1",
+                "--mqtt-port", str(tls_port), "--mqtt-tls", "true", "--mqtt-ca-file", certs["ca"],
+                "--mqtt-reconnect-max", "1s"], tmp)
+    try:
+        m = d.wait_log(r"mqtt: cannot connect to [^\n]*", 10)
+        line = m.group(0) if m else ""
+        print("   " + line)
+        C.check("TLS, wrong certificate name: the warning names the verify failure and ca_file",
+                "TLS handshake failed" in line and "verif" in line and "ca_file" in line and
+                "A TLS error occurred" not in line, d.text()[-1000:])
+    finally:
+        d.stop()
+        broker.stop()
+
+    bad = os.path.join(tmp, "garbage.pem")
+    with open(bad, "w") as f:
+        f.write("this is not a certificate\n")
+    p = subprocess.run([P1D, "--check-config", "--source", "home=sim", "--mqtt-host", "127.0.0.1",
+                        "--mqtt-tls", "true", "--mqtt-ca-file", bad], capture_output=True,
+                       timeout=10)
+    err = p.stderr.decode("utf-8", "replace")
+    C.check("garbage ca_file: --check-config refuses it (exit 2) and says why",
+            p.returncode == 2 and "ca_file" in err and bad in err and "PEM" in err,
+            "%d %s" % (p.returncode, err))
+
+    # A broker that accepts TCP and never answers.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    silent_port = srv.getsockname()[1]
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except OSError:
+                pass
+    threading.Thread(target=accept, daemon=True).start()
+    d = Daemon(["--source", "home=sim", "--listen", "127.0.0.1:0", "--mqtt-host", "127.0.0.1",
+                "--mqtt-port", str(silent_port), "--mqtt-keepalive", "5s",
+                "--mqtt-reconnect-max", "1s"], tmp)
+    try:
+        m = d.wait_log(r"mqtt: cannot connect to [^\n]*", 12)
+        line = m.group(0) if m else ""
+        print("   " + line)
+        C.check("no CONNACK: the warning says so and names the time",
+                "no CONNACK within 5 s" in line and "Unknown error" not in line, d.text()[-1000:])
+    finally:
+        d.stop()
+        stop.set()
+        for c in held:
+            c.close()
+        srv.close()
+
+
+def retries_from_start(tmp):
+    """Bug: retries stayed 0 while the broker was down from the start."""
+    db = os.path.join(tmp, "retries.db")
+    d = Daemon(["--source", "home=sim", "--listen", "127.0.0.1:0", "--db", db, "--mqtt-host",
+                "127.0.0.1", "--mqtt-port", str(free_port()), "--mqtt-reconnect-max", "1s"], tmp)
+    try:
+        d.http_port()
+        end = time.time() + 10
+        pe = {}
+        while time.time() < end:
+            pe = pub_entry(d) or {}
+            if (pe.get("retries") or 0) >= 2:
+                break
+            time.sleep(0.2)
+        C.check("broker down from the start: /api/meters counts the retries of home",
+                (pe.get("retries") or 0) >= 2 and pe.get("state") == "retrying", str(pe))
+        mt = metrics_text(d)
+        C.check("broker down from the start: p1_publisher_retries_total counts them",
+                (metric(mt, "p1_publisher_retries_total", 'meter="home",publisher="mqtt"') or 0) >= 2,
+                "\n".join(ln for ln in mt.splitlines() if "retries" in ln))
+    finally:
+        d.stop()
+
+
+def backlog_restart(tmp):
+    """Bug: a restart that drained a backlog before the meter's first telegram replaced every
+    retained discovery config with a placeholder device, then the real one again, and sent a
+    reduced state object."""
+    db = os.path.join(tmp, "backlog.db")
+    port = free_port()
+    common = ["--listen", "127.0.0.1:0", "--db", db, "--mqtt-host", "127.0.0.1", "--mqtt-port",
+              str(port), "--mqtt-reconnect-max", "1s", "--mqtt-rate-power", "0",
+              "--mqtt-state-interval", "0"]
+    # 1: p1d delivers, then the broker goes away while p1d reads the meter: a backlog builds up.
+    broker = Broker(tmp, port, name="backlog").start()
+    d = Daemon(["--source", "home=sim"] + common, tmp)
+    try:
+        C.check("backlog: p1d delivers before the outage",
+                (wait_pub(d, lambda p: (p.get("delivered") or 0) > 0, 15) or {}) != {},
+                d.text()[-1000:])
+        broker.stop()
+        C.check("backlog: readings wait in the outbox",
+                (wait_pub(d, lambda p: (p.get("lag_readings") or 0) >= 3, 15) or {}) != {},
+                str(pub_entry(d)))
+    finally:
+        d.stop()
+    # 2: the broker is back (without the retained messages: no persistence); p1d restarts before
+    # the meter sends anything.
+    broker.start()
+    sub = Mqtt(port)
+    meter_port = free_port()
+    d = Daemon(["--source", "home=tcp:127.0.0.1:%d:reconnect_min=100ms:reconnect_max=300ms" %
+                meter_port] + common, tmp)
+    meter = None
+    try:
+        C.check("backlog restart: p1d connects", d.wait_log(r"mqtt: connected to", 10) is not None,
+                d.text()[-1000:])
+        C.check("backlog restart: the backlog's newest values go out on the field topics",
+                sub.wait(lambda m: m[1] == "p1d/home/energy_import_kwh", 10) is not None,
+                "%s\n%s" % ([m[1] for m in sub.snapshot()][:20], d.text()[-1500:]))
+        time.sleep(1.5)
+        before = sub.snapshot()
+        configs = [m for m in before if m[1].endswith("/config")]
+        states = [m for m in before if m[1] == "p1d/home/state"]
+        C.check("backlog restart, no telegram yet: no discovery config with a placeholder device",
+                not configs, "%d configs, first %s" % (len(configs), configs[:1]))
+        C.check("backlog restart, no telegram yet: no reduced state object",
+                not states, str(states[:1]))
+        # 3: the meter sends telegrams.
+        meter = socket.socket()
+        meter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        meter.bind(("127.0.0.1", meter_port))
+        meter.listen(1)
+        meter.settimeout(10)
+        conn = meter.accept()[0]
+        for i in range(3):
+            conn.sendall(telegram(i + 1))
+            time.sleep(0.3)
+        st = sub.wait(lambda m: m[1] == "p1d/home/state", 10)
+        C.check("after the first telegram: the state is the full reading (header, time)",
+                st is not None and "header" in json.loads(st[2]) and "time" in json.loads(st[2]),
+                str(st and st[2][:200]))
+        sub.wait(lambda m: False, 1)
+        devices = {}
+        for m in sub.snapshot():
+            if m[1].endswith("/config"):
+                devices[json.dumps(json.loads(m[2]).get("device"), sort_keys=True)] = m[1]
+        C.check("after the first telegram: every config carries one device, the meter's own",
+                len(devices) == 1 and '"unknown"' not in next(iter(devices)),
+                str(list(devices)[:3]))
+        conn.close()
+    finally:
+        d.stop()
+        sub.close()
+        broker.stop()
+        if meter:
+            meter.close()
+
+
+def help_texts():
+    """Bug: the help said 'online' on PREFIX/status, but PREFIX is topic_prefix elsewhere."""
+    p = subprocess.run([P1D, "--print-config-doc"], capture_output=True, timeout=10)
+    line = [ln for ln in p.stdout.decode().splitlines() if ln.startswith("| `discovery_prefix`")]
+    C.check("discovery_prefix help names DISCOVERY_PREFIX/status (homeassistant/status)",
+            line and "DISCOVERY_PREFIX/status" in line[0] and "homeassistant/status" in line[0] and
+            " PREFIX/status" not in line[0], str(line))
+
+
+def main():
+    help_texts()
+    with tmpdir() as tmp:
+        tls_reconnects(tmp)
+        tls_and_connack_errors(tmp)
+        retries_from_start(tmp)
+        backlog_restart(tmp)
+    C.done()
+
+
+main()
