@@ -179,6 +179,8 @@ const char *outbox_name(const outbox *ob)
     return ob->name;
 }
 
+static int cursor_write(outbox *ob, ob_meter *m, int64_t ts);
+
 /* The state of `meter`, created (and its cursor loaded) on first use; NULL with *rc set. */
 static ob_meter *meter_get(outbox *ob, const char *meter, int *rc)
 {
@@ -225,6 +227,12 @@ static ob_meter *meter_get(outbox *ob, const char *meter, int *rc)
         }
         sqlite3_reset(ob->get);
         m->loaded = 1;
+        /* A meter this publisher never delivered: its starting point is stored at once, not at
+         * the first acknowledgement, so a restart before that (the broker down all along) still
+         * delivers from there instead of from the new start. A failed write is retried by the
+         * first acknowledgement. */
+        if (r == SQLITE_DONE && m->cursor > 0)
+            (void)cursor_write(ob, m, m->cursor);
     }
     return m;
 }

@@ -427,6 +427,35 @@ def backlog_restart(tmp):
             meter.close()
 
 
+def backlog_first_run(tmp):
+    """Bug: a first run that never reached the broker kept its start only in memory, so a restart
+    began again at the new "now" and skipped everything that run had stored."""
+    db = os.path.join(tmp, "first.db")
+    port = free_port()
+    common = ["--listen", "127.0.0.1:0", "--db", db, "--mqtt-host", "127.0.0.1", "--mqtt-port",
+              str(port), "--mqtt-reconnect-max", "1s", "--mqtt-rate-power", "0",
+              "--mqtt-state-interval", "0"]
+    d = Daemon(["--source", "home=sim"] + common, tmp)
+    try:
+        C.check("first run, broker down all along: readings wait in the outbox",
+                (wait_pub(d, lambda p: (p.get("lag_readings") or 0) >= 3, 15) or {}) != {},
+                str(pub_entry(d)))
+    finally:
+        d.stop()
+    broker = Broker(tmp, port, name="first").start()
+    sub = Mqtt(port)
+    # the meter sends nothing in the second run: whatever goes out was stored by the first
+    d = Daemon(["--source", "home=tcp:127.0.0.1:%d" % free_port()] + common, tmp)
+    try:
+        C.check("restart: the first run's readings go out",
+                sub.wait(lambda m: m[1] == "p1d/home/energy_import_kwh", 10) is not None,
+                "%s\n%s" % ([m[1] for m in sub.snapshot()][:20], d.text()[-1500:]))
+    finally:
+        d.stop()
+        sub.close()
+        broker.stop()
+
+
 def help_texts():
     """Bug: the help said 'online' on PREFIX/status, but PREFIX is topic_prefix elsewhere."""
     p = subprocess.run([P1D, "--print-config-doc"], capture_output=True, timeout=10)
@@ -443,6 +472,7 @@ def main():
         tls_and_connack_errors(tmp)
         retries_from_start(tmp)
         backlog_restart(tmp)
+        backlog_first_run(tmp)
     C.done()
 
 
