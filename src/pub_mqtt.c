@@ -2,6 +2,7 @@
  * blocking calls), per-field rate limits, Home Assistant discovery, outbox acknowledgements. */
 #define _GNU_SOURCE
 #include "pub_mqtt.h"
+#include "reading_json.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -399,7 +400,7 @@ static int send_state(pub_mqtt *p, pm_meter *pm)
      * telegram) has only some of it, so it goes out on the field topics alone. */
     if (live) {
         json_init_fixed(&w, p->buf, PUB_PAYLOAD_MAX, 0);
-        pub_payload_state(&w, &pm->cur, &live->reading);
+        reading_json_reading(&w, &live->reading);
         snprintf(topic, sizeof topic, "%s/%s/state", p->o.topic_prefix, pm->m->name);
         if (json_ok(&w) && publish(p, pm, topic, w.buf, w.len, p->o.qos, p->o.retain) < 0)
             return -1;

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "civil.h"
-#include "reading_json.h"
 
 #define M3 "m\xc2\xb3" /* HA wants the superscript three (U+00B3), not "m3" */
 
@@ -238,77 +237,6 @@ size_t pub_payload_value(const pub_snapshot *s, pub_field f, char *out, size_t c
     if (f >= PUB_F_COUNT || !s->has[f] || cap == 0)
         return 0;
     return format_scaled(s->v[f], fields[f].decimals, 1, out, cap);
-}
-
-static void kv_field(json_w *w, const char *key, const pub_snapshot *s, pub_field f)
-{
-    if (s->has[f])
-        json_kv_fixed_trim(w, key, s->v[f], fields[f].decimals);
-}
-
-void pub_payload_state(json_w *w, const pub_snapshot *s, const p1_reading *r)
-{
-    if (r) {
-        reading_json_reading(w, r);
-        return;
-    }
-    json_obj_begin(w);
-    json_kv_int(w, "time_unix", s->ts);
-    if (s->has[PUB_F_TARIFF])
-        json_kv_int(w, "tariff", s->v[PUB_F_TARIFF]);
-    kv_field(w, "import_kwh", s, PUB_F_ENERGY_IMPORT);
-    kv_field(w, "export_kwh", s, PUB_F_ENERGY_EXPORT);
-    for (int dir = 0; dir < 2; dir++) {
-        pub_field t1 = dir ? PUB_F_ENERGY_EXPORT_T1 : PUB_F_ENERGY_IMPORT_T1;
-        if (!s->has[t1] && !s->has[t1 + 1])
-            continue;
-        json_key(w, dir ? "export_tariff_kwh" : "import_tariff_kwh");
-        json_obj_begin(w);
-        kv_field(w, "1", s, t1);
-        kv_field(w, "2", s, (pub_field)(t1 + 1));
-        json_obj_end(w);
-    }
-    kv_field(w, "power_import_w", s, PUB_F_POWER_IMPORT);
-    kv_field(w, "power_export_w", s, PUB_F_POWER_EXPORT);
-    kv_field(w, "power_net_w", s, PUB_F_POWER);
-    int nph = 0;
-    for (int i = 0; i < 3; i++)
-        if (s->has[PUB_F_POWER_L1 + i] || s->has[PUB_F_VOLTAGE_L1 + i] ||
-            s->has[PUB_F_CURRENT_L1 + i])
-            nph = i + 1;
-    if (nph > 0) {
-        json_key(w, "phases");
-        json_arr_begin(w);
-        for (int i = 0; i < nph; i++) {
-            json_obj_begin(w);
-            json_kv_int(w, "phase", i + 1);
-            kv_field(w, "voltage_v", s, (pub_field)(PUB_F_VOLTAGE_L1 + i));
-            kv_field(w, "current_a", s, (pub_field)(PUB_F_CURRENT_L1 + i));
-            if (s->has[PUB_F_POWER_L1 + i]) {
-                int64_t net = s->v[PUB_F_POWER_L1 + i];
-                json_kv_int(w, "power_import_w", net > 0 ? net : 0);
-                json_kv_int(w, "power_export_w", net < 0 ? -net : 0);
-            }
-            json_obj_end(w);
-        }
-        json_arr_end(w);
-    }
-    if (s->has[PUB_F_GAS] || s->has[PUB_F_WATER]) {
-        json_key(w, "mbus");
-        json_arr_begin(w);
-        for (int i = 0; i < 2; i++) {
-            pub_field f = i ? PUB_F_WATER : PUB_F_GAS;
-            if (!s->has[f])
-                continue;
-            json_obj_begin(w);
-            json_kv_str(w, "medium", i ? "water" : "gas");
-            kv_field(w, "value", s, f);
-            json_kv_str(w, "unit", "m3");
-            json_obj_end(w);
-        }
-        json_arr_end(w);
-    }
-    json_obj_end(w);
 }
 
 size_t pub_payload_discovery_topic(char *out, size_t cap, const char *disc_prefix,

@@ -85,9 +85,6 @@ void pub_payload_from_point(pub_snapshot *s, const store_point *p);
  * 0 when s has no such value or it does not fit. */
 size_t pub_payload_value(const pub_snapshot *s, pub_field f, char *out, size_t cap);
 
-/* The JSON state of a meter: the same facts as /api/now's reading (reading_json_reading) when the
- * live reading r is given, else the subset the store keeps, under the same member names. */
-void pub_payload_state(json_w *w, const pub_snapshot *s, const p1_reading *r);
 /* "<disc_prefix>/sensor/p1d_<meter>/<field>/config" into out[cap]; returns the length or 0. */
 size_t pub_payload_discovery_topic(char *out, size_t cap, const char *disc_prefix,
                                    const char *meter, pub_field f);
