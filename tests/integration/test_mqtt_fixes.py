@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -16,143 +15,15 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import P1D, Checks, Daemon, free_port, need_p1d, telegram, tmpdir  # noqa: E402
+from mqtt_helpers import MOSQUITTO, Broker, Mqtt, metric, metrics_text, pub_entry, wait_pub  # noqa: E402
 
 C = Checks("test_mqtt_fixes")
 need_p1d(C)
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 OPENSSL = shutil.which("openssl")
 if not os.access(MOSQUITTO, os.X_OK) or not OPENSSL:
     print("SKIP: mosquitto or openssl not installed (tools/setup.sh test)")
     C.done()
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-class Mqtt:
-    """A tiny MQTT 3.1.1 subscriber (stdlib only) that records every message."""
-
-    def __init__(self, port, topics=("#",)):
-        self.msgs = []  # (time, topic, payload bytes, retain)
-        self.lock = threading.Lock()
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        cid = self._str("fixes-%d-%d" % (os.getpid(), time.time_ns() % 10**9))
-        self._send(0x10, self._str("MQTT") + bytes([4, 0x02]) + struct.pack(">H", 0) + cid)
-        head, body = self._read()
-        if head & 0xF0 != 0x20 or body[1] != 0:
-            raise OSError("CONNACK refused")
-        self._send(0x82, struct.pack(">H", 1) + b"".join(self._str(t) + b"\x00" for t in topics))
-        threading.Thread(target=self._run, daemon=True).start()
-
-    @staticmethod
-    def _str(s):
-        b = s.encode()
-        return struct.pack(">H", len(b)) + b
-
-    def _send(self, head, body):
-        n, rl = len(body), b""
-        while True:
-            d, n = n % 128, n // 128
-            rl += bytes([d | (0x80 if n else 0)])
-            if not n:
-                break
-        self.sock.sendall(bytes([head]) + rl + body)
-
-    def _readn(self, n):
-        buf = b""
-        while len(buf) < n:
-            c = self.sock.recv(n - len(buf))
-            if not c:
-                raise OSError("closed")
-            buf += c
-        return buf
-
-    def _read(self):
-        head = self._readn(1)[0]
-        mult, n = 1, 0
-        while True:
-            d = self._readn(1)[0]
-            n += (d & 0x7F) * mult
-            mult *= 128
-            if not d & 0x80:
-                break
-        return head, self._readn(n)
-
-    def _run(self):
-        self.sock.settimeout(None)
-        try:
-            while True:
-                head, data = self._read()
-                if head & 0xF0 != 0x30:
-                    continue
-                tl = struct.unpack(">H", data[:2])[0]
-                topic = data[2:2 + tl].decode("utf-8", "replace")
-                rest = data[2 + tl:]
-                if (head >> 1) & 3:
-                    self._send(0x40, rest[:2])
-                    rest = rest[2:]
-                with self.lock:
-                    self.msgs.append((time.time(), topic, rest, bool(head & 1)))
-        except OSError:
-            pass
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.msgs)
-
-    def wait(self, pred, timeout=10.0):
-        end = time.time() + timeout
-        while time.time() < end:
-            for m in self.snapshot():
-                if pred(m):
-                    return m
-            time.sleep(0.05)
-        return None
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-class Broker:
-    """mosquitto with a plain listener (for our subscriber) and, given certificates, a TLS one."""
-
-    def __init__(self, tmp, port, tls_port=None, certs=None, name="mosquitto"):
-        self.conf = os.path.join(tmp, name + ".conf")
-        self.log = os.path.join(tmp, name + ".log")
-        self.port = port
-        with open(self.conf, "w") as f:
-            f.write("persistence false\nallow_anonymous true\n")
-            if os.geteuid() == 0:
-                f.write("user root\n")  # as root mosquitto drops to "mosquitto", who cannot read tmp
-            f.write("listener %d 127.0.0.1\n" % port)
-            if tls_port:
-                f.write("listener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n" %
-                        (tls_port, certs["ca"], certs["crt"], certs["key"]))
-        self.proc = None
-
-    def start(self):
-        self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf, "-v"], stdout=self.logf,
-                                     stderr=subprocess.STDOUT)
-        end = time.time() + 10
-        while time.time() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.logf.close()
 
 
 def make_certs(tmp, name):
@@ -179,37 +50,6 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def pub_entry(d, name="mqtt"):
-    for p in d.meter("home").get("publishers") or []:
-        if p.get("name") == name:
-            return p
-    return None
-
-
-def wait_pub(d, pred, timeout):
-    """Waits until pred(the mqtt publisher entry of home) holds; returns the entry or None."""
-    end = time.time() + timeout
-    while time.time() < end:
-        p = pub_entry(d)
-        if p and pred(p):
-            return p
-        time.sleep(0.2)
-    return None
-
-
-def metrics_text(d):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % d.http_port(), timeout=5) as r:
-        return r.read().decode("utf-8")
-
-
-def metric(text, name, labels):
-    want = name + "{" + labels + "} "
-    for line in text.splitlines():
-        if line.startswith(want):
-            return float(line[len(want):])
-    return None
 
 
 def tls_reconnects(tmp):

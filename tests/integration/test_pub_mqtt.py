@@ -5,20 +5,17 @@ import json
 import os
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import Checks, Daemon, free_port, need_p1d, tmpdir  # noqa: E402
+from mqtt_helpers import MOSQUITTO, Broker, Mqtt, metric, metrics_text, pub_entry, wait_pub  # noqa: E402
 
 C = Checks("test_pub_mqtt")
 need_p1d(C)
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 if not os.access(MOSQUITTO, os.X_OK):
     print("SKIP: mosquitto not installed (tools/setup.sh test)")
@@ -47,172 +44,6 @@ EXPECTED = {
 }
 
 
-class Mqtt:
-    """A tiny MQTT 3.1.1 client (stdlib only): subscribes and records every message."""
-
-    def __init__(self, port, topics=("#",), user=None, password=None):
-        self.msgs = []  # (time, topic, payload bytes, retain)
-        self.lock = threading.Lock()
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        flags, payload = 0x02, self._str("pytest-%d-%d" % (os.getpid(), time.time_ns() % 10**9))
-        if user:
-            flags |= 0x80
-            payload += self._str(user)
-        if password:
-            flags |= 0x40
-            payload += self._str(password)
-        var = self._str("MQTT") + bytes([4, flags]) + struct.pack(">H", 0)
-        self._send(0x10, var + payload)
-        head, body = self._read()
-        if head & 0xF0 != 0x20 or body[1] != 0:
-            raise OSError("CONNACK refused")
-        sub = struct.pack(">H", 1) + b"".join(self._str(t) + b"\x00" for t in topics)
-        self._send(0x82, sub)
-        self.alive = True
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    @staticmethod
-    def _str(s):
-        b = s.encode() if isinstance(s, str) else s
-        return struct.pack(">H", len(b)) + b
-
-    def _send(self, head, body):
-        n, rl = len(body), b""
-        while True:
-            d = n % 128
-            n //= 128
-            rl += bytes([d | (0x80 if n else 0)])
-            if not n:
-                break
-        self.sock.sendall(bytes([head]) + rl + body)
-
-    def _readn(self, n):
-        buf = b""
-        while len(buf) < n:
-            c = self.sock.recv(n - len(buf))
-            if not c:
-                raise OSError("closed")
-            buf += c
-        return buf
-
-    def _read(self):
-        head = self._readn(1)[0]
-        mult, n = 1, 0
-        while True:
-            d = self._readn(1)[0]
-            n += (d & 0x7F) * mult
-            mult *= 128
-            if not d & 0x80:
-                break
-        return head, self._readn(n)
-
-    def _run(self):
-        self.sock.settimeout(None)
-        try:
-            while True:
-                head, data = self._read()
-                if head & 0xF0 != 0x30:
-                    continue
-                qos = (head >> 1) & 3
-                tl = struct.unpack(">H", data[:2])[0]
-                topic = data[2:2 + tl].decode("utf-8", "replace")
-                rest = data[2 + tl:]
-                if qos:
-                    mid = rest[:2]
-                    rest = rest[2:]
-                    self._send(0x40, mid)
-                with self.lock:
-                    self.msgs.append((time.time(), topic, rest, bool(head & 1)))
-        except OSError:
-            self.alive = False
-
-    def publish(self, topic, payload, retain=False):
-        self._send(0x30 | (1 if retain else 0), self._str(topic) + payload.encode())
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.msgs)
-
-    def wait(self, pred, timeout=10.0):
-        end = time.time() + timeout
-        while time.time() < end:
-            for m in self.snapshot():
-                if pred(m):
-                    return m
-            time.sleep(0.05)
-        return None
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-class Broker:
-    def __init__(self, tmp, port, passwd=None, name="mosquitto"):
-        self.conf = os.path.join(tmp, name + ".conf")
-        self.log = os.path.join(tmp, name + ".log")
-        with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\npersistence false\n" % port)
-            if os.geteuid() == 0:
-                # As root mosquitto drops to user "mosquitto", who cannot read our temp dir.
-                f.write("user root\n")
-            if passwd:
-                f.write("allow_anonymous false\npassword_file %s\n" % passwd)
-            else:
-                f.write("allow_anonymous true\n")
-        self.port = port
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf, "-v"], stdout=self.logf,
-                                     stderr=subprocess.STDOUT)
-        end = time.time() + 10
-        while time.time() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.logf.close()
-
-
-def pub_entry(d, name="mqtt"):
-    """The publisher `name` of meter home in /api/meters, or None."""
-    for p in d.meter("home").get("publishers") or []:
-        if p.get("name") == name:
-            return p
-    return None
-
-
-def metrics_text(d):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % d.port, timeout=5) as r:
-        return r.read().decode("utf-8")
-
-
-def metric(text, name, labels):
-    """The value of sample name{labels} in an exposition, or None."""
-    want = name + "{" + labels + "} "
-    for line in text.splitlines():
-        if line.startswith(want):
-            return float(line[len(want):])
-    return None
-
-
 def promtool(text):
     """(ok, detail) of `promtool check metrics`; ok None when promtool is not installed."""
     tool = shutil.which("promtool")
@@ -221,17 +52,6 @@ def promtool(text):
     p = subprocess.run([tool, "check", "metrics"], input=text.encode(), capture_output=True,
                        timeout=20)
     return p.returncode == 0, (p.stdout + p.stderr).decode("utf-8", "replace")[-800:]
-
-
-def wait_pub(d, pred, timeout):
-    """Waits until pred(the mqtt publisher entry of home) holds; returns the entry or None."""
-    end = time.time() + timeout
-    while time.time() < end:
-        p = pub_entry(d)
-        if p and pred(p):
-            return p
-        time.sleep(0.2)
-    return None
 
 
 def last_value(msgs, topic):
@@ -314,7 +134,7 @@ def check_discovery(msgs, label, retained=None):
 def main():
     with tmpdir() as tmp:
         port = free_port()
-        broker = Broker(tmp, port)
+        broker = Broker(tmp, port).start()
         d = None
         sub = None
         try:
@@ -505,7 +325,7 @@ def main():
         subprocess.run([MOSQUITTO_PASSWD, "-b", "-c", pw, "p1d", "s3cret"], check=True,
                        capture_output=True)
         os.chmod(pw, 0o600)
-        broker2 = Broker(tmp, port2, passwd=pw, name="mosquitto-auth")
+        broker2 = Broker(tmp, port2, passwd=pw, name="mosquitto-auth").start()
         d = None
         try:
             pwfile = os.path.join(tmp, "mqtt.pass")
