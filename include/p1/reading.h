@@ -158,8 +158,8 @@ typedef struct p1_reading {
 
     char text_code[P1_SHORT_MAX * 2];/* 0-0:96.13.1, decoded */
 
-    /* P1_ERR_BAD_VALUE when a known object's value could not be read as the number or time that
-     * object must be (see p1_reading_end), else P1_ERR_OK. A garbled register is never dropped
+    /* P1_ERR_BAD_VALUE when a known object's value could not be read as the number that
+     * object must hold (see p1_reading_end), else P1_ERR_OK. A garbled register is never dropped
      * quietly: a total made of the remaining tariffs would be wrong. */
     p1_error error;
     uint64_t error_offset;           /* stream offset of the bad value's first character */
@@ -195,7 +195,7 @@ void p1_reading_add(p1_reading *r, const p1_object *o);
 /* Derives totals, net power, profile and tariff scheme; call from on_end. Returns the verdict:
  * t->error when the parser rejected the telegram; else P1_ERR_BAD_VALUE (also set in r->error,
  * with r->error_offset and r->error_obis) when a known object's value was unreadable: an energy
- * register or M-Bus meter value always, any other known object (power, voltage, counters, times)
+ * register or M-Bus meter value always, any other known object (power, voltage, counters)
  * only when no valid CRC vouched for the telegram; else P1_ERR_OK. A caller treats a non-OK
  * verdict like a rejected telegram. t may be NULL (then only the reading's own verdict counts). */
 p1_error p1_reading_end(p1_reading *r, const p1_telegram *t);
