@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define JSON_DEPTH_MAX          32 /* nesting of objects/arrays; deeper is an error */
-#define JSON_FIXED_DECIMALS_MAX 40 /* |decimals| accepted by json_fixed() */
+#define JSON_FIXED_DECIMALS_MAX 127 /* |decimals| accepted by json_fixed(): p1_value's int8_t range */
 
 enum {
     JSON_PRETTY = 1 << 0, /* newline + two-space indent per level, ": " after keys */

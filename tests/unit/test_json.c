@@ -1,6 +1,7 @@
 /* test_json.c: unit tests of src/json.c (escaping, exact numbers, nesting, bounds). */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../../src/json.h"
 #include "check.h"
@@ -94,7 +95,7 @@ static void test_escape_all_bytes(void)
 
 static void test_numbers(void)
 {
-    char b[128];
+    char b[256];
     CHECK_EQ_STR(fixed_json(b, sizeof b, 0, 0, 0), "0");
     CHECK_EQ_STR(fixed_json(b, sizeof b, 0, 3, 0), "0.000");
     CHECK_EQ_STR(fixed_json(b, sizeof b, 0, 3, 1), "0");
@@ -114,6 +115,22 @@ static void test_numbers(void)
     CHECK_EQ_STR(fixed_json(b, sizeof b, INT64_MIN, 19, 0), "-0.9223372036854775808");
     CHECK_EQ_STR(fixed_json(b, sizeof b, INT64_MIN, 20, 0), "-0.09223372036854775808");
     CHECK_EQ_STR(fixed_json(b, sizeof b, 1, JSON_FIXED_DECIMALS_MAX + 1, 0), "(failed)");
+    /* every number the parser reads (up to 127 decimals, found by fuzz_json) can be written */
+    CHECK_EQ_STR(fixed_json(b, sizeof b, 4763764344672976136, 41, 0),
+                 "0.00000000000000000000004763764344672976136");
+    CHECK_EQ_STR(fixed_json(b, sizeof b, -4763764344672976136, 41, 1),
+                 "-0.00000000000000000000004763764344672976136");
+    CHECK_EQ_STR(fixed_json(b, sizeof b, 0, 127, 1), "0");
+    {
+        char want[160] = "0.";
+        memset(want + 2, '0', 126);
+        want[128] = '1';
+        want[129] = '\0';
+        CHECK_EQ_STR(fixed_json(b, sizeof b, 1, 127, 0), want);
+        CHECK_EQ_STR(fixed_json(b, sizeof b, 10, -10, 0), "100000000000");
+        CHECK_EQ_INT(strlen(fixed_json(b, sizeof b, INT64_MIN, -127, 0)), 20 + 127);
+        CHECK_EQ_INT(strlen(fixed_json(b, sizeof b, INT64_MIN, 127, 0)), 3 + 127);
+    }
 
     json_w w;
     json_init_fixed(&w, b, sizeof b, 0);
