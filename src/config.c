@@ -255,14 +255,16 @@ static const config_key config_keys[] = {
      "only decodes with bit 7 cleared is taken as 7E1)."},
     {"source", "detect_timeout", CT_DURATION, "12s", 1000, 600000, NULL, NULL, "DURATION",
      CONFIG_SERIAL, 0, S(detect_timeout),
-     "baud=auto: switch to the other speed when no telegram decoded for this long."},
+     "baud=auto: switch to the other speed when bytes arrive but no telegram decoded for this "
+     "long (the window doubles per round, up to 4 times this). A silent line keeps its speed."},
     {"source", "crc", CT_ENUM, "optional", 0, 0, "optional|required|ignore", NULL, "POLICY", 0, 0,
      S(crc),
      "CRC policy: optional (verify when sent), required (reject telegrams without CRC), ignore "
      "(never reject on CRC). A garbled value of a known object still rejects the telegram "
      "(bad_value, docs/DECODE.md)."},
     {"source", "key", CT_STRING, "", 0, 0, NULL, NULL, "HEX", 0, 1, S(key),
-     "Decryption key (32 hex digits) for encrypted meters (Luxembourg Smarty, Austria)."},
+     "Decryption key (32 hex digits) for encrypted meters (Luxembourg Smarty, Austria). A "
+     "missing or wrong key is a warning and the meter's last_error."},
     {"source", "ak", CT_STRING, "", 0, 0, NULL, NULL, "HEX", 0, 1, S(ak),
      "Authentication key (32 hex digits); empty = the Smarty default 00112233445566778899AABBCCDDEEFF."},
     {"source", "key_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, S(key_file),

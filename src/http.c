@@ -647,7 +647,8 @@ static int healthy(http *h, char *why, size_t cap)
             return 0;
         }
         if (!s) {
-            snprintf(why, cap, "meter %s: no telegram yet", m->name);
+            snprintf(why, cap, "meter %s: no telegram yet%s%s", m->name,
+                     m->last_error[0] ? ": " : "", m->last_error);
             return 0;
         }
         if (now - s->received_ms > (int64_t)h->o.stale_s * 1000) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -428,13 +429,51 @@ static void with_place(const config *c, const char *why, char *err, size_t cap)
         snprintf(err, cap, "%s", why);
 }
 
+/* Whether two serial paths name the same device: the same path, or (when both exist) the same
+ * character device or file, so a symlink such as /dev/serial/by-id/... matches its target. */
+static int same_device(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0)
+        return 1;
+    if (stat(a, &sa) < 0 || stat(b, &sb) < 0)
+        return 0;
+    if (S_ISCHR(sa.st_mode) && S_ISCHR(sb.st_mode))
+        return sa.st_rdev == sb.st_rdev;
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* Two serial sources on one device: the second would wait forever for the lock the first holds. */
+static int serial_shared(const config *c, char *err, size_t cap)
+{
+    for (size_t i = 0; i < c->nsources; i++) {
+        const config_source *a = &c->sources[i];
+        if (a->kind != CONFIG_SERIAL)
+            continue;
+        for (size_t j = i + 1; j < c->nsources; j++) {
+            const config_source *b = &c->sources[j];
+            if (b->kind != CONFIG_SERIAL || !same_device(a->target, b->target))
+                continue;
+            snprintf(err, cap,
+                     "sources '%.63s' (%.127s) and '%.63s' (%.127s) read the same serial device; "
+                     "a device can feed only one source",
+                     a->name, a->target, b->name, b->target);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Everything about c that can be checked without the network or the database: listen addresses,
- * [prices], the files the publishers read, key formats and what needs [store] db. The start,
- * --check-config and SIGHUP all run it, so a configuration --check-config passes fails at the
- * start only for reasons of the moment (a port in use, a directory missing). Fills prices. */
+ * [prices], the files the publishers read, key formats, a serial device named by two sources and
+ * what needs [store] db. The start, --check-config and SIGHUP all run it, so a configuration
+ * --check-config passes fails at the start only for reasons of the moment (a port in use, a
+ * directory missing). Fills prices. */
 static int config_ready(const config *c, cost_fixed *prices, char *err, size_t cap)
 {
     char why[CONFIG_ERR_MAX], where[CONFIG_STR_MAX + 32];
+    if (serial_shared(c, err, cap) < 0)
+        return -1;
     if (http_listen_check(c->http_listen, why, sizeof why) < 0) {
         snprintf(err, cap, "%.150s: [http] listen = '%.127s': %.200s",
                  config_where(c, "http", "listen", where, sizeof where), c->http_listen, why);

@@ -43,6 +43,20 @@ static void log_reject(source *s, const p1_telegram *t, const p1_reading *r)
             m->rejected);
 }
 
+/* A whole encrypted frame that the key failed on: a configuration problem, not line noise. It is
+ * logged as a warning once per change and stays on the meter until a telegram decodes. */
+static void key_problem(source *s, p1_error err)
+{
+    const char *msg = err == P1_ERR_NO_KEY
+                          ? "encrypted telegrams but no key: set key for this source"
+                          : "decryption failed: wrong key or authentication key (ak)?";
+    snprintf(s->m->last_error, sizeof s->m->last_error, "%s", msg);
+    if (s->key_error == err)
+        return;
+    s->key_error = err;
+    log_warn("%s: %s", s->m->name, msg);
+}
+
 static void on_end(void *user, const p1_telegram *t)
 {
     source_decoder *d = user;
@@ -62,10 +76,14 @@ static void on_end(void *user, const p1_telegram *t)
     } else if (ok && s->twin) {
         s->primary_won = 1;
     }
+    s->key_reject = t->error == P1_ERR_NO_KEY || t->error == P1_ERR_DECRYPT_FAILED;
     if (!ok) {
         meter_reject(s->m, t->error);
+        if (s->key_reject)
+            key_problem(s, t->error);
         log_reject(s, t, &d->reading);
     } else {
+        s->key_error = P1_ERR_OK;
         if (s->hold) {
             *s->held_reading = d->reading;
             memcpy(s->held_raw, t->raw, t->raw_len);

@@ -29,7 +29,8 @@ typedef struct source_decoder {
 typedef struct source_ops {
     int (*start)(source *s);
     void (*stop)(source *s);
-    /* Called after each telegram the active decoder completed (ok = accepted); may be NULL. */
+    /* Called after each telegram the active decoder completed (ok = accepted); may be NULL.
+     * When rejected, s->key_reject says whether only the key failed on a whole frame. */
     void (*telegram)(source *s, int ok);
 } source_ops;
 
@@ -48,6 +49,8 @@ struct source {
     int64_t backoff_ms;      /* next reconnect delay */
     int connected_before;    /* a later connect counts as a reconnect */
     char logged[SOURCE_MSG_MAX]; /* last status logged: log once per change */
+    p1_error key_error;      /* NO_KEY or DECRYPT_FAILED until a telegram decodes, else OK */
+    int key_reject;          /* the last telegram was a whole encrypted frame the key failed */
     /* pace=recorded: an accepted telegram is held here until the kind releases it. */
     int hold;
     int held;

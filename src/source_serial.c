@@ -35,6 +35,8 @@ typedef struct serial {
     int switches;       /* speed changes without success, for the growing window */
     int idle_reported;
     int64_t last_byte;  /* monotonic ms */
+    uint64_t got;       /* bytes read since the setting was applied */
+    int64_t window;     /* the detection window armed last, ms */
 } serial;
 
 static void serial_open(source *s);
@@ -115,6 +117,7 @@ static int apply_setting(source *s, serial *se)
     source_reset(s);
     se->detected = 0;
     se->rejects = 0;
+    se->got = 0;
     return 0;
 }
 
@@ -127,7 +130,8 @@ static void arm_detect(source *s, serial *se)
     int64_t f = (int64_t)1 << sh;
     if (f > SERIAL_DETECT_GROWTH)
         f = SERIAL_DETECT_GROWTH;
-    loop_timer_arm(se->detect, s->cfg.detect_timeout * f);
+    se->window = s->cfg.detect_timeout * f;
+    loop_timer_arm(se->detect, se->window);
 }
 
 static void switch_speed(source *s, serial *se, const char *why)
@@ -152,8 +156,16 @@ static void on_detect(void *user)
     serial *se = s->impl;
     if (se->fd < 0 || se->detected)
         return;
+    /* A silent line says nothing about the speed (the idle warning reports it): wait for bytes. */
+    if (se->got == 0) {
+        loop_timer_arm(se->detect, se->window);
+        return;
+    }
     char why[64];
-    snprintf(why, sizeof why, "no telegram within %lld s", (long long)(s->cfg.detect_timeout / 1000));
+    if (se->window % 1000 == 0)
+        snprintf(why, sizeof why, "no telegram within %lld s", (long long)(se->window / 1000));
+    else
+        snprintf(why, sizeof why, "no telegram within %lld ms", (long long)se->window);
     switch_speed(s, se, why);
 }
 
@@ -185,6 +197,7 @@ static void on_readable(void *user, int fd, uint32_t events)
     ssize_t n = read(fd, buf, sizeof buf);
     if (n > 0) {
         se->last_byte = loop_now_ms();
+        se->got += (uint64_t)n;
         if (se->idle_reported) {
             se->idle_reported = 0;
             source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "data on %s again", s->cfg.target);
@@ -278,17 +291,27 @@ static void serial_open(source *s)
     arm_detect(s, se);
 }
 
+static void mark_detected(source *s, serial *se, const char *what)
+{
+    if (se->detected)
+        return;
+    se->detected = 1;
+    se->switches = 0;
+    loop_timer_disarm(se->detect);
+    snprintf(s->m->detected, sizeof s->m->detected, "%s", setting_name(s, se->setting));
+    log_info("%s: %s at %s", s->m->name, what, s->m->detected);
+}
+
 static void serial_telegram(source *s, int ok)
 {
     serial *se = s->impl;
     if (ok) {
-        if (!se->detected) {
-            se->detected = 1;
-            se->switches = 0;
-            loop_timer_disarm(se->detect);
-            snprintf(s->m->detected, sizeof s->m->detected, "%s", setting_name(s, se->setting));
-            log_info("%s: telegrams decode at %s", s->m->name, s->m->detected);
-        }
+        mark_detected(s, se, "telegrams decode");
+        return;
+    }
+    /* A whole encrypted frame that only the key failed on: the speed is right. */
+    if (s->key_reject) {
+        mark_detected(s, se, "encrypted frames arrive");
         return;
     }
     if (!se->detected && s->cfg.baud == CONFIG_BAUD_AUTO && ++se->rejects >= SERIAL_DETECT_REJECTS)

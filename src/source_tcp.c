@@ -20,6 +20,8 @@ typedef struct tcp {
     loop_timer *retry;   /* next connect attempt */
     loop_timer *timer;   /* connect timeout while connecting; quiet/idle once connected */
     int64_t last_byte;   /* monotonic ms */
+    uint64_t got;        /* bytes read on this connection */
+    int empty;           /* connections in a row the peer closed without sending a byte */
     char host[CONFIG_STR_MAX];
     char port[8];
 } tcp;
@@ -70,7 +72,14 @@ static void on_data(void *user, int fd, uint32_t events)
         t->connecting = 0;
         loop_watch_mod(t->watch, EPOLLIN);
         source_connected(s);
-        source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "connected to %s", s->cfg.target);
+        t->got = 0;
+        /* A peer that keeps closing at once is reported once (in tcp_retry), not per cycle. */
+        if (t->empty) {
+            s->m->state = METER_CONNECTED;
+            log_debug("%s: connected to %s", s->m->name, s->cfg.target);
+        } else {
+            source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "connected to %s", s->cfg.target);
+        }
         t->last_byte = loop_now_ms();
         loop_timer_arm(t->timer, SOURCE_QUIET_MS);
         return;
@@ -78,11 +87,23 @@ static void on_data(void *user, int fd, uint32_t events)
     ssize_t n = read(fd, buf, sizeof buf);
     if (n > 0) {
         t->last_byte = loop_now_ms();
+        if (t->empty) {
+            t->empty = 0;
+            source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "connected to %s", s->cfg.target);
+        }
+        t->got += (uint64_t)n;
         source_feed(s, buf, (size_t)n);
         return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
+    if (n == 0 && t->got == 0 && ++t->empty >= 2) {
+        tcp_retry(s, LOG_LEVEL_WARN,
+                  "it closes every connection at once; is another client using it?");
+        return;
+    }
+    if (t->got)
+        t->empty = 0;
     tcp_retry(s, LOG_LEVEL_WARN, n == 0 ? "closed by the peer" : strerror(errno));
 }
 
