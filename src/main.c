@@ -213,6 +213,7 @@ static int start_store(p1d *d)
     store_options_default(&o);
     o.raw_keep_s = d->cfg.store_raw_keep / 1000;
     o.minute_keep_s = d->cfg.store_minute_keep / 1000;
+    o.writer = "p1d";
     d->store = store_open(d->cfg.store_db, &o, err, sizeof err);
     if (!d->store) {
         log_error("%s", err);

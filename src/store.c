@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,6 +105,7 @@ typedef struct smeter {
 
 struct store {
     sqlite3 *db;
+    int lock_fd; /* the writer lock (<path>.lock), -1 when not held */
     store_options o;
     smeter **m;
     size_t nm, capm;
@@ -203,6 +206,57 @@ static const char *open_reason(const char *path, int readonly, char *buf, size_t
     if (access(dir, W_OK | X_OK) != 0)
         snprintf(buf, cap, " (directory %.200s: %s)", dir, strerror(errno));
     return buf;
+}
+
+/* Takes the writer lock: an exclusive flock on "<path>.lock", a file of its own because SQLite
+ * uses POSIX locks on the database, which a flock must not disturb. The kernel drops the lock
+ * when the holder exits in any way (kill -9 too), so a stale file never blocks. The holder
+ * writes "PID PROGRAM" into it so that the next one can say who. 0, or -1 with err. */
+static int writer_lock(store *s, const char *path, char *err, size_t cap)
+{
+    char lock[STORE_ERR_MAX];
+    int n = snprintf(lock, sizeof lock, "%s.lock", path);
+    if (n < 0 || (size_t)n >= sizeof lock) {
+        say(err, cap, "%s: the path is too long", path);
+        return -1;
+    }
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    if (fd < 0) {
+        say(err, cap, "%s: cannot open the lock file %s: %s", path, lock, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char buf[96] = "", who[32] = "another program";
+        long pid = 0;
+        ssize_t got = e == EWOULDBLOCK ? pread(fd, buf, sizeof buf - 1, 0) : -1;
+        close(fd);
+        if (e != EWOULDBLOCK) {
+            say(err, cap, "%s: cannot lock %s: %s", path, lock, strerror(e));
+            return -1;
+        }
+        buf[got > 0 ? got : 0] = '\0';
+        if (sscanf(buf, "%ld %31[^\n]", &pid, who) < 1)
+            pid = 0;
+        if (pid > 0)
+            say(err, cap, "%s: in use by %s pid %ld (it holds %s); one writer at a time: stop it "
+                          "first, or use another database",
+                path, who, pid, lock);
+        else
+            say(err, cap, "%s: in use by another program (it holds %s); one writer at a time: "
+                          "stop it first, or use another database",
+                path, lock);
+        return -1;
+    }
+    char line[96];
+    n = snprintf(line, sizeof line, "%ld %s\n", (long)getpid(), s->o.writer);
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n) {
+        say(err, cap, "%s: cannot write the lock file %s: %s", path, lock, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    s->lock_fd = fd;
+    return 0;
 }
 
 static int sq_errno(int rc)
@@ -1034,6 +1088,7 @@ store *store_open(const char *path, const store_options *o, char *err, size_t ca
         say(err, cap, "out of memory");
         return NULL;
     }
+    s->lock_fd = -1;
     if (o)
         s->o = *o;
     else
@@ -1049,6 +1104,8 @@ store *store_open(const char *path, const store_options *o, char *err, size_t ca
             open_reason(path, s->o.readonly, why, sizeof why));
         goto fail;
     }
+    if (!s->o.readonly && s->o.writer && writer_lock(s, path, err, cap) < 0)
+        goto fail;
     sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
     sqlite3_extended_result_codes(s->db, 1);
     /* Look before touching anything: a database we refuse must stay byte-identical. */
@@ -1129,6 +1186,8 @@ void store_close(store *s)
     sqlite3_finalize(s->meter_id);
     sqlite3_finalize(s->meter_upd);
     sqlite3_close(s->db);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* the file stays: removing it would race with the next opener */
     for (size_t i = 0; i < s->nm; i++)
         meter_free(s->m[i]);
     free(s->m);
@@ -1467,31 +1526,81 @@ static int64_t prune(store *s, const char *table, int64_t meter, int64_t cutoff)
     return sqlite3_changes(s->db);
 }
 
+static int64_t raw_last(store *s, int64_t id);
+
+/* Newest reading of a meter: the engine's when this process has it loaded, else the database's
+ * (a meter without a source this run still has its history to keep in bounds). 0 when none. */
+static int64_t meter_newest(store *s, int64_t id)
+{
+    for (size_t i = 0; i < s->nm; i++)
+        if (s->m[i]->id == id && s->m[i]->e.last_ts)
+            return s->m[i]->e.last_ts;
+    int64_t last = raw_last(s, id);
+    if (!last) {
+        sqlite3_stmt *st;
+        if (sqlite3_prepare_v2(s->db, "SELECT max(ts) FROM agg_1m WHERE meter = ?1", -1, &st,
+                               NULL) != SQLITE_OK)
+            return 0;
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+            last = sqlite3_column_int64(st, 0) + 60; /* the end of the newest minute */
+        sqlite3_finalize(st);
+    }
+    return last;
+}
+
 int store_maintain(store *s)
 {
     int64_t deleted = 0;
     if (s->o.readonly)
         return -EROFS;
-    for (size_t i = 0; i < s->nm; i++) {
-        const smeter *m = s->m[i];
-        if (!m->id || !m->e.last_ts)
+    /* every meter in the database, not only those with readings this run */
+    sqlite3_stmt *st;
+    int64_t *ids = NULL;
+    size_t nids = 0, capids = 0;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT id FROM meters ORDER BY id", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_errno(rc);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (nids == capids) {
+            size_t cap = capids ? capids * 2 : 16;
+            int64_t *n = realloc(ids, cap * sizeof *n);
+            if (!n) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            ids = n;
+            capids = cap;
+        }
+        ids[nids++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(ids);
+        return sq_errno(rc);
+    }
+    for (size_t i = 0; i < nids; i++) {
+        int64_t last = meter_newest(s, ids[i]), r = 0;
+        if (!last)
             continue;
-        int64_t r;
         if (s->o.raw_keep_s > 0) {
             /* a block may hold up to a minute after its key: keep the one straddling the cut */
-            r = prune(s, "raw", m->id, m->e.last_ts - s->o.raw_keep_s - STORE_BLOCK_SPAN);
-            if (r < 0)
-                return (int)r;
-            deleted += r;
+            r = prune(s, "raw", ids[i], last - s->o.raw_keep_s - STORE_BLOCK_SPAN);
+            if (r >= 0)
+                deleted += r;
         }
-        for (int k = 0; k < 2 && s->o.minute_keep_s > 0; k++) {
-            r = prune(s, tier_table[k], m->id, m->e.last_ts - s->o.minute_keep_s);
-            if (r < 0)
-                return (int)r;
-            deleted += r;
+        for (int k = 0; k < 2 && r >= 0 && s->o.minute_keep_s > 0; k++) {
+            r = prune(s, tier_table[k], ids[i], last - s->o.minute_keep_s);
+            if (r >= 0)
+                deleted += r;
+        }
+        if (r < 0) {
+            free(ids);
+            return (int)r;
         }
     }
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    free(ids);
+    rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     s->ckpt_failing = rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED;
     return deleted > INT32_MAX ? INT32_MAX : (int)deleted;
 }

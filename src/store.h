@@ -34,6 +34,8 @@ typedef struct store_options {
     int64_t minute_keep_s; /* 1-minute and 15-minute aggregates; 0 = forever */
     size_t queue_max;      /* readings per meter queued in memory; oldest dropped beyond it */
     int readonly;          /* open for reading only (export, HTTP readers in other processes) */
+    const char *writer;    /* not NULL (and not readonly): hold the writer lock, a flock on
+                            * "<path>.lock" naming this program and its pid, until store_close() */
 } store_options;
 
 /* Fills o with the defaults: raw 7 days, 1m/15m 2 years, queue STORE_QUEUE_DEFAULT. */
@@ -41,7 +43,8 @@ void store_options_default(store_options *o);
 
 /* Opens (creating when missing, unless readonly) the database at path and migrates its schema
  * to STORE_SCHEMA_VERSION. Returns NULL with a one-line reason in err[cap] (a newer schema, not a
- * database, cannot create, ...); a database it refuses is left untouched. o NULL = defaults. */
+ * database, cannot create, in use by another writer, ...); a database it refuses is left
+ * untouched. o NULL = defaults. */
 store *store_open(const char *path, const store_options *o, char *err, size_t cap);
 /* Commits what is queued (when writable) and closes; accepts NULL. */
 void store_close(store *s);

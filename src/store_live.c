@@ -55,12 +55,14 @@ static void on_commit(void *user)
 static void on_maintain(void *user)
 {
     store_live *sl = user;
+    int rc = 0;
     if (!sl->failing) {
-        int rc = store_maintain(sl->s);
+        rc = store_maintain(sl->s);
         if (rc < 0)
             log_warn("store: retention/checkpoint failed: %s; retrying later", strerror(-rc));
     }
-    loop_timer_arm(sl->maintain, STORE_LIVE_MAINTAIN_MS);
+    /* a backlog (a lowered keep, a meter back after months) goes in slices a second apart */
+    loop_timer_arm(sl->maintain, rc > 0 ? STORE_LIVE_MAINTAIN_AGAIN_MS : STORE_LIVE_MAINTAIN_MS);
 }
 
 store_live *store_live_new(store *s, loop *l, meters *ms)

@@ -29,6 +29,7 @@ static const char import_usage[] =
     "without a valid time are skipped. An import is resumable: the file's place is remembered,\n"
     "and a second import of the same file adds nothing (readings not newer than the meter's\n"
     "newest stored one are skipped). Import files of one meter in chronological order.\n"
+    "The database must not be in use by p1d (or another import): stop p1d first.\n"
     "\n"
     "Options:\n"
     "  --db PATH      database (default p1d.db; created when missing)\n"
@@ -300,6 +301,7 @@ int p1_import_main(int argc, char **argv)
     store_options o;
     store_options_default(&o);
     o.queue_max = IMPORT_BATCH * 2;
+    o.writer = "p1 import"; /* p1d keeps open blocks in memory: refuse while it runs */
     import_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         fprintf(stderr, "p1 import: out of memory\n");

@@ -722,6 +722,72 @@ static void test_retention(void)
     store_close(s);
 }
 
+/* A meter that gets no reading in this run is still kept to the retention. */
+static void test_retention_idle_meter(void)
+{
+    char err[STORE_ERR_MAX], path[128];
+    store *s = open_db(fresh_db());
+    snprintf(path, sizeof path, "%s", dbpath);
+    house h;
+    house_init(&h, T_2024_01_15_2000_LOCAL);
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 5 * 360; i++) {
+        house_step(&h, 10);
+        add(s, "home", &h.d, 0);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    store_close(s);
+    store_options o;
+    store_options_default(&o);
+    o.raw_keep_s = 3600;
+    o.minute_keep_s = 2 * 3600;
+    s = store_open(path, &o, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    int r, rounds = 0;
+    while ((r = store_maintain(s)) > 0 && rounds < 100)
+        rounds++;
+    CHECK_EQ_INT(r, 0);
+    CHECK(rounds > 0);
+    int64_t c[4] = {0, 0, 0, 0};
+    store_series(s, "home", 0, h.d.ts + 1, STORE_STEP_RAW, 0, count_n, c);
+    CHECK(c[0] >= 360 && c[0] <= 360 + 12);
+    esum a = series_sum(s, "home", 0, h.d.ts + 1, STORE_STEP_1M, STORE_E_IMPORT, 0);
+    CHECK(a.steps <= 121 && a.steps >= 119);
+    store_close(s);
+}
+
+/* One writer: a second writable open with a writer name is refused, naming the holder. */
+static void test_writer_lock(void)
+{
+    char err[STORE_ERR_MAX], want[64], path[128];
+    store_options o;
+    store_options_default(&o);
+    o.writer = "p1d";
+    store *a = store_open(fresh_db(), &o, err, sizeof err);
+    snprintf(path, sizeof path, "%s", dbpath);
+    CHECK(a != NULL);
+    o.writer = "p1 import";
+    store *b = store_open(path, &o, err, sizeof err);
+    CHECK(b == NULL);
+    snprintf(want, sizeof want, "in use by p1d pid %ld", (long)getpid());
+    CHECK(strstr(err, want) != NULL);
+    CHECK(strstr(err, path) != NULL);
+    store_close(b);
+    o.writer = NULL;
+    o.readonly = 1;
+    store *r = store_open(path, &o, err, sizeof err); /* readers need no lock */
+    CHECK(r != NULL);
+    store_close(r);
+    store_close(a);
+    o.readonly = 0;
+    o.writer = "p1 import";
+    b = store_open(path, &o, err, sizeof err); /* closed: free again */
+    CHECK(b != NULL);
+    store_close(b);
+}
+
 static int file_bytes(const char *path, char *buf, size_t cap)
 {
     FILE *f = fopen(path, "rb");
@@ -895,6 +961,8 @@ int main(void)
     RUN(test_restart_and_rebuild);
     RUN(test_full_disk);
     RUN(test_retention);
+    RUN(test_retention_idle_meter);
+    RUN(test_writer_lock);
     RUN(test_migrations);
     RUN(test_import_marks);
     RUN(test_meters);

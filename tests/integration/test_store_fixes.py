@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""test_store_fixes.py: one writer per database (a second p1d and `p1 import` are refused while
+p1d runs, a kill -9 leaves no stale lock, backup and export still work) and retention of meters
+that get no reading in this run."""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import P1D, Checks, Daemon, need_p1d, tmpdir  # noqa: E402
+from store_helpers import P1, export_rows, integrity, p1  # noqa: E402
+
+
+def one_query(db, sql):
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        return con.execute(sql).fetchone()
+    finally:
+        con.close()
+
+
+def meter_names(db):
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        return [r[0] for r in con.execute("SELECT name FROM meters")]
+    finally:
+        con.close()
+
+
+def run_p1d(args, timeout=8):
+    """Runs p1d to completion; (None, stderr) when it was still running after timeout."""
+    p = subprocess.Popen([P1D] + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        err = p.communicate(timeout=timeout)[1]
+        return p.returncode, err.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        p.send_signal(signal.SIGTERM)
+        err = p.communicate(timeout=10)[1]
+        return None, err.decode("utf-8", "replace")
+
+
+def wait_for(pred, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.2)
+    return pred()
+
+
+def test_one_writer(c, tmp):
+    db = os.path.join(tmp, "two.db")
+    cap = os.path.join(tmp, "cap.txt")
+    code, out, err = p1(["sim", "--count", "120", "--fast", "--seed", "7"])
+    c.check("p1 sim wrote a capture", code == 0 and out.startswith("/"), err)
+    with open(cap, "w") as f:
+        f.write(out)
+    d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "a=sim"], tmp)
+    try:
+        c.check("the first p1d starts", d.http_port() is not None, d.text()[-500:])
+        c.check("the first p1d stores readings",
+                wait_for(lambda: os.path.exists(db) and "a" in meter_names(db), 10))
+        code, err = run_p1d(["--listen", "127.0.0.1:0", "--db", db, "--source", "a=sim:2"])
+        c.check("a second p1d on the same --db exits 1", code == 1, (code, err[-500:]))
+        c.check("... saying which file and which pid holds it",
+                db in err and "in use by p1d pid %d" % d.proc.pid in err, err[-500:])
+        c.check("the first p1d keeps running", d.proc.poll() is None)
+
+        code, out, err = p1(["import", "--db", db, "--meter", "imp", cap])
+        c.check("p1 import while p1d runs exits 1", code == 1, (code, err))
+        c.check("... saying p1d holds it and to stop it first",
+                "in use by p1d pid %d" % d.proc.pid in err and "stop it first" in err, err)
+        c.check("... and stores nothing", "imp" not in meter_names(db), meter_names(db))
+
+        dest = os.path.join(tmp, "backup.db")
+        code, out, err = p1(["backup", "--db", db, dest])
+        c.check("p1 backup works while p1d runs", code == 0 and os.path.exists(dest), err)
+        c.check("... and the copy is sound", os.path.exists(dest) and integrity(dest) == "ok")
+        rows = export_rows(db, meter="a")
+        c.check("p1 export works while p1d runs", len(rows) > 0, len(rows))
+        times = [r["time"] for r in rows]
+        c.check("stored times only increase", all(a < b for a, b in zip(times, times[1:])))
+
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait(10)
+    finally:
+        d.stop()
+    lock = db + ".lock"
+    c.check("the lock file names the killed p1d", os.path.exists(lock)
+            and open(lock).read().startswith("%d p1d" % d.proc.pid))
+    d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "a=sim"], tmp)
+    try:
+        c.check("after kill -9 a new p1d starts on the same --db",
+                d.http_port() is not None and d.wait_log(r"store: history in") is not None,
+                d.text()[-500:])
+    finally:
+        code = d.stop()
+    c.check("... and stops cleanly", code == 0, code)
+    code, out, err = p1(["import", "--db", db, "--meter", "imp", cap])
+    c.check("p1 import works once p1d has stopped", code == 0 and "imp" in meter_names(db), err)
+    d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "a=sim"], tmp)
+    try:
+        c.check("p1d starts again after the import", d.http_port() is not None, d.text()[-500:])
+    finally:
+        d.stop()
+
+
+def test_retention_idle_meter(c, tmp):
+    db = os.path.join(tmp, "ret.db")
+    cap = os.path.join(tmp, "home.txt")
+    start = int(time.time()) - 4 * 86400
+    code, out, err = p1(["sim", "--start", "@%d" % start, "--interval", "10",
+                         "--count", "30240", "--fast"])  # 3.5 days
+    c.check("p1 sim wrote 3.5 days", code == 0 and len(out) > 1000000, err)
+    with open(cap, "w") as f:
+        f.write(out)
+    code, out, err = p1(["import", "-q", "--db", db, "--meter", "home", cap])
+    c.check("import stored them", code == 0, err)
+    hours = one_query(db, "SELECT count(*) FROM agg_1h")[0]
+    first, last = one_query(db, "SELECT min(ts), max(ts) FROM raw")
+    c.check("the raw tier spans 3.5 days", last - first > 3 * 86400, (first, last))
+    newest = last + 60
+    d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "other=sim:3",
+                "--store-raw-keep", "1h", "--store-minute-keep", "2h"], tmp)
+    try:
+        c.check("p1d starts", d.http_port() is not None, d.text()[-500:])
+
+        def pruned():
+            raw = one_query(db, "SELECT min(ts) FROM raw r JOIN meters m ON r.meter = m.id "
+                                "WHERE m.name = 'home'")[0]
+            m1 = one_query(db, "SELECT min(ts) FROM agg_1m a JOIN meters m ON a.meter = m.id "
+                               "WHERE m.name = 'home'")[0]
+            m15 = one_query(db, "SELECT min(ts) FROM agg_15m a JOIN meters m ON a.meter = m.id "
+                                "WHERE m.name = 'home'")[0]
+            return (raw is not None and raw >= newest - 3600 - 180 and m1 is not None
+                    and m1 >= newest - 7200 - 120 and m15 is not None
+                    and m15 >= newest - 7200 - 900)
+        c.check("raw, 1m and 15m of a meter without a source are cut to their keep",
+                wait_for(pruned, 45),
+                one_query(db, "SELECT min(ts), max(ts), count(*) FROM raw"))
+        c.check("... keeping the newest hour of raw",
+                one_query(db, "SELECT max(ts) FROM raw r JOIN meters m ON r.meter = m.id "
+                              "WHERE m.name = 'home'")[0] == last)
+        c.check("... and every hourly row", one_query(db, "SELECT count(*) FROM agg_1h")[0]
+                >= hours, hours)
+    finally:
+        code = d.stop()
+    c.check("p1d stops cleanly", code == 0, code)
+    c.check("the database is sound", integrity(db) == "ok")
+
+
+def main():
+    c = Checks("test_store_fixes")
+    need_p1d(c)
+    if not os.access(P1, os.X_OK):
+        print("SKIP: %s not built (run make)" % P1)
+        c.done()
+    with tmpdir() as tmp:
+        test_one_writer(c, tmp)
+        test_retention_idle_meter(c, tmp)
+    c.done()
+
+
+if __name__ == "__main__":
+    main()
