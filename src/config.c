@@ -231,7 +231,9 @@ static const config_key config_keys[] = {
     {"influxdb", "token_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, G(influx_token_file),
      "File whose first line is the InfluxDB 2.x token."},
     {"influxdb", "measurement", CT_STRING, "p1", 0, 0, NULL, NULL, "NAME", 0, 0,
-     G(influx_measurement), "Measurement name of the points (tag meter=NAME)."},
+     G(influx_measurement),
+     "Measurement name of the points (tag meter=NAME); a comma or space is escaped, a control "
+     "character or a leading # is refused."},
     {"influxdb", "rate", CT_ENUM, "every", 0, 0, "every|interval|minute", NULL, "RATE", 0, 0,
      G(influx_rate),
      "Which stored points are written: every reading, one per interval, or 1-minute aggregates."},

@@ -1,5 +1,6 @@
 /* pub_influx.c: the InfluxDB publisher: outbox batches as line protocol, one request in flight,
- * acknowledged on 204, retried with backoff on 5xx and network errors, parked on other 4xx. */
+ * acknowledged on 204, retried with backoff on 5xx and network errors, smaller batches on 413,
+ * parked on other 4xx. */
 #define _GNU_SOURCE
 #include "pub_influx.h"
 
@@ -47,7 +48,13 @@ typedef struct pub_influx {
     size_t nnames, capnames;
     size_t next_meter; /* round-robin start, so one meter's backlog cannot starve others */
     store_point *pts;
-    int batch; /* lines per request; halved on 413 */
+    int batch;     /* lines per request; halved on 413, doubled per success up to batch_max */
+    int batch_max; /* the configured batch */
+    int lines;     /* lines in the request in flight */
+    int too_large; /* a 413 was logged; cleared when a request of batch_max lines is accepted */
+    int good;      /* lines of the last accepted request */
+    int ceiling;   /* after a 413: the batch grows no larger than this until ceiling_until */
+    int64_t ceiling_until;
     int64_t backoff_ms;
     int failing; /* the current outage was logged */
     pub_status st;
@@ -235,6 +242,7 @@ static void on_timer(void *user)
         return;
     }
     p->busy = 1;
+    p->lines = lines;
     p->st.requests++;
     if (p->st.state != PUB_AUTH_FAILED)
         p->st.state = PUB_SENDING;
@@ -265,6 +273,18 @@ static void on_done(void *user, CURL *easy, CURLcode result)
         p->st.state = PUB_SENDING;
         p->st.last_error[0] = '\0';
         p->st.last_ok_ms = loop_wall_ms();
+        p->good = p->lines;
+        int limit = p->batch_max;
+        if (p->ceiling && loop_now_ms() < p->ceiling_until)
+            limit = p->ceiling;
+        else
+            p->ceiling = 0;
+        if (p->batch < limit) /* after a 413: grow back, doubling per success */
+            p->batch = p->batch > limit / 2 ? limit : p->batch * 2;
+        if (p->too_large && p->lines >= p->batch_max) {
+            log_info("influxdb: requests of %d lines are accepted again", p->lines);
+            p->too_large = 0;
+        }
         ack_parts(p);
         loop_timer_arm(p->timer, 0);
         return;
@@ -304,11 +324,35 @@ static void on_done(void *user, CURL *easy, CURLcode result)
         backoff(p);
         return;
     }
-    if (status == 413 && p->batch > 1) {
+    if (status == 413) {
+        /* Too large is never the points' fault: they stay in the outbox. Halve at once while
+         * that can help; a single line refused is the server's limit, retried with backoff. */
         count_retries(p);
-        p->batch /= 2;
-        log_warn("influxdb: request too large; batches of %d lines from now on", p->batch);
-        loop_timer_arm(p->timer, 0);
+        if (p->lines > 1) {
+            /* Refused just after a success at half this size: the server's limit lies between,
+             * so stay at the size that worked for a while instead of failing every other
+             * request. */
+            if (p->good < p->lines && p->good >= p->lines / 2) {
+                p->ceiling = p->good;
+                p->ceiling_until = loop_now_ms() + PUB_INFLUX_SHRINK_MS;
+            }
+            p->batch = p->lines / 2;
+            if (!p->too_large)
+                log_warn("influxdb: %s refused %d lines as too large (HTTP 413); halving the "
+                         "batch until the server accepts it",
+                         p->o.url, p->lines);
+            p->too_large = 1;
+            loop_timer_arm(p->timer, 0);
+            return;
+        }
+        p->batch = 1;
+        set_error(p, "HTTP 413 even for one line: the server's request size limit is too small");
+        if (!p->failing)
+            log_error("influxdb: %s answers HTTP 413 even for one line: the server's request size "
+                      "limit is too small; retrying with backoff, nothing is lost",
+                      p->o.url);
+        p->failing = 1;
+        backoff(p);
         return;
     }
     /* Any other 4xx: InfluxDB refuses these points for good (bad line, type conflict). */
@@ -407,6 +451,16 @@ int pub_influx_check(const pub_influx_options *o, char *err, size_t cap)
                  o->url);
         return -1;
     }
+    /* Line protocol cannot escape a newline or other control byte, and a line that starts
+     * with '#' is a comment InfluxDB drops without a word. */
+    for (const char *m = o->measurement; *m; m++)
+        if ((unsigned char)*m < 0x20 || *m == 0x7f || (m == o->measurement && *m == '#')) {
+            snprintf(err, cap, "[influxdb] measurement = '%s': %s", o->measurement,
+                     *m == '#' ? "a measurement cannot start with '#' (a comment in line protocol)"
+                               : "a control character (a newline, a tab) cannot be written in "
+                                 "line protocol");
+            return -1;
+        }
     if (o->password_file[0])
         rc = read_secret("password_file", o->password_file, secret, sizeof secret, err, cap);
     if (rc == 0 && o->token_file[0])
@@ -477,6 +531,7 @@ pub *pub_influx_new(loop *l, store *s, const pub_influx_options *o, char *err, s
     p->face.status = influx_status;
     p->face.free = influx_free;
     p->batch = o->batch > 0 ? o->batch : 5000;
+    p->batch_max = p->batch;
     if (!p->o.measurement[0])
         snprintf(p->o.measurement, sizeof p->o.measurement, "p1");
     if (!p->o.database[0] && !(p->o.bucket[0] && p->o.org[0])) {

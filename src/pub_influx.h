@@ -19,6 +19,7 @@
 #define PUB_INFLUX_BACKOFF_MAX_MS  300000 /* ... doubling with jitter up to 5 minutes */
 #define PUB_INFLUX_AUTH_BACKOFF_MS 600000 /* 401/403 or 404 (no such database): wait 10 minutes */
 #define PUB_INFLUX_POLL_MS         1000   /* look for new readings this often when caught up */
+#define PUB_INFLUX_SHRINK_MS       600000 /* a 413 just after a smaller success: keep that size */
 
 /* Settings, usually from [influxdb]. Plain data; copied by pub_influx_new. */
 typedef struct pub_influx_options {
@@ -41,8 +42,9 @@ typedef struct pub_influx_options {
  * else 0. */
 int pub_influx_options_from_config(const config *c, pub_influx_options *o);
 
-/* Checks what o names without connecting: the URL's scheme, database or bucket and org, and
- * that password_file and token_file can be read. Returns 0, or -1 with a reason in err[cap]. */
+/* Checks what o names without connecting: the URL's scheme, database or bucket and org, a
+ * measurement line protocol can carry (no control character, no leading '#'), and that
+ * password_file and token_file can be read. Returns 0, or -1 with a reason in err[cap]. */
 int pub_influx_check(const pub_influx_options *o, char *err, size_t cap);
 
 /* Starts writing every meter of store s (borrowed; must outlive the publisher) on loop l.

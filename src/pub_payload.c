@@ -353,6 +353,24 @@ size_t pub_payload_dsmr(const pub_snapshot *s, int i, const char **name, char *o
     return format_scaled(v, fields[f].decimals, 0, out, cap);
 }
 
+/* Appends s to the line being built with a backslash before each byte of `special`: line
+ * protocol escapes comma and space in a measurement, and comma, '=' and space in tag keys, tag
+ * values and field keys. Returns 0, or -1 when it does not fit. */
+static int lp_escaped(char *out, size_t cap, size_t *n, const char *s, const char *special)
+{
+    size_t k = *n;
+    for (; *s; s++) {
+        if (strchr(special, *s) && k + 1 < cap)
+            out[k++] = '\\';
+        if (k + 1 >= cap)
+            return -1;
+        out[k++] = *s;
+    }
+    out[k] = '\0';
+    *n = k;
+    return 0;
+}
+
 /* Appends ",name=value" (or "name=value" first) to the line being built. */
 static int lp_field(char *out, size_t cap, size_t *n, int *first, const char *name, int64_t v,
                     int decimals, int integer)
@@ -360,11 +378,14 @@ static int lp_field(char *out, size_t cap, size_t *n, int *first, const char *na
     char val[PUB_VALUE_MAX];
     if (!format_scaled(v, decimals, 1, val, sizeof val))
         return -1;
-    int k = snprintf(out + *n, cap - *n, "%s%s=%s%s", *first ? " " : ",", name, val,
-                     integer ? "i" : "");
-    if (k < 0 || (size_t)k >= cap - *n)
+    size_t m = *n;
+    if (lp_escaped(out, cap, &m, *first ? " " : ",", "") < 0 ||
+        lp_escaped(out, cap, &m, name, ",= ") < 0)
         return -1;
-    *n += (size_t)k;
+    int k = snprintf(out + m, cap - m, "=%s%s", val, integer ? "i" : "");
+    if (k < 0 || (size_t)k >= cap - m)
+        return -1;
+    *n = m + (size_t)k;
     *first = 0;
     return 0;
 }
@@ -376,10 +397,9 @@ int pub_payload_influx(char *out, size_t cap, size_t *len, const char *measureme
     int first = 1, rc = 0;
     if (p->n <= 0 || n >= cap)
         return p->n <= 0 ? 0 : -1;
-    int k = snprintf(out + n, cap - n, "%s,meter=%s", measurement, meter);
-    if (k < 0 || (size_t)k >= cap - n)
+    if (lp_escaped(out, cap, &n, measurement, ", ") < 0 ||
+        lp_escaped(out, cap, &n, ",meter=", "") < 0 || lp_escaped(out, cap, &n, meter, ",= ") < 0)
         return -1;
-    n += (size_t)k;
     if (p->n == 1 && p->end == p->ts) {
         pub_snapshot s;
         pub_payload_from_point(&s, p);
@@ -428,7 +448,7 @@ int pub_payload_influx(char *out, size_t cap, size_t *len, const char *measureme
         return -1;
     if (first) /* no field at all: InfluxDB refuses a line without fields */
         return 0;
-    k = snprintf(out + n, cap - n, " %" PRId64 "\n", p->ts);
+    int k = snprintf(out + n, cap - n, " %" PRId64 "\n", p->ts);
     if (k < 0 || (size_t)k >= cap - n)
         return -1;
     *len = n + (size_t)k;

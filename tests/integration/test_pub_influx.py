@@ -1,6 +1,7 @@
 """test_pub_influx.py: p1d's InfluxDB publisher against Debian's influxd (1.x) on 127.0.0.1: points
 and values equal the store's, server down then up (every point arrives), and the v2 request shape
-and hostile replies against a local stub server."""
+and hostile replies against a local stub server: a 413 shrinks the batch and never parks, and the
+measurement is escaped as line protocol wants."""
 import json
 import os
 import shutil
@@ -16,7 +17,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, crc16, free_port, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import Checks, Daemon, crc16, free_port, need_p1d, run, tmpdir  # noqa: E402
 
 C = Checks("test_pub_influx")
 need_p1d(C)
@@ -181,7 +182,7 @@ def check_values(influx, rows, label):
 
 
 class Stub(BaseHTTPRequestHandler):
-    mode = "ok"  # ok | html200 | 400 | 401 | hang
+    mode = "ok"  # ok | html200 | hang | limit10 | a status code ("400", "401", "413")
     requests = []
 
     def do_POST(self):
@@ -193,6 +194,9 @@ class Stub(BaseHTTPRequestHandler):
         if mode == "hang":
             time.sleep(4)
             return
+        if mode == "limit10":  # a proxy that refuses bodies of more than 10 lines
+            mode = "413" if body.count(b"\n") > 10 else "ok"
+            Stub.requests[-1]["mode"] = mode
         if mode == "ok":
             self.send_response(204)
             self.end_headers()
@@ -309,9 +313,204 @@ def v2_stub_tests(tmp):
         srv.shutdown()
 
 
+def lp_split(s, seps):
+    """Splits s at the unescaped characters of seps (a backslash escapes the next byte)."""
+    parts, cur, i = [], "", 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s) and s[i + 1] in ", =":
+            cur += s[i + 1]
+            i += 2
+            continue
+        if c in seps:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += c
+        i += 1
+    parts.append(cur)
+    return parts
+
+
+def lp_parse(line):
+    """One line of line protocol -> (measurement, tags, fields, ts), or None when invalid.
+    Measurement: comma and space escaped; tag keys and values, field keys: comma, '=' and space."""
+    head, rest = None, None
+    esc = False
+    for i, c in enumerate(line):  # the first unescaped space ends measurement and tags
+        if esc:
+            esc = False
+        elif c == "\\":
+            esc = True
+        elif c == " ":
+            head, rest = line[:i], line[i + 1:]
+            break
+    if head is None:
+        return None
+    mt = lp_split(head, ",")
+    tags = {}
+    for t in mt[1:]:
+        kv = lp_split(t, "=")
+        if len(kv) != 2 or not kv[0] or not kv[1]:
+            return None
+        tags[kv[0]] = kv[1]
+    sp = rest.rsplit(" ", 1)
+    if len(sp) != 2 or not sp[1].isdigit():
+        return None
+    fields = {}
+    for f in lp_split(sp[0], ","):
+        kv = lp_split(f, "=")
+        if len(kv) != 2 or not kv[0]:
+            return None
+        v = kv[1]
+        try:
+            fields[kv[0]] = int(v[:-1]) if v.endswith("i") else float(v)
+        except ValueError:
+            return None
+    if not mt[0] or not fields:
+        return None
+    return mt[0], tags, fields, int(sp[1])
+
+
+def too_large_tests(tmp):
+    """A 413 for every size, then 204: nothing parked, every reading once and in order, the
+    batch back to the configured size, a few log lines."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    port = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    d = None
+    try:
+        now = int(time.time())
+        rows = [reading(i, now - 1000 + i) for i in range(200)]
+        path = os.path.join(tmp, "big.p1")
+        write_file(path, rows)
+        db = os.path.join(tmp, "big.db")
+        Stub.requests = []
+        Stub.mode = "413"
+        args = ["--source", "home=file:%s:clock=meter" % path, "--listen", "127.0.0.1:0",
+                "--db", db,
+                "--influxdb-url", "http://127.0.0.1:%d" % port, "--influxdb-database", "p1",
+                "--influxdb-batch", "16"]
+        d = Daemon(args, tmp)
+        C.check("413: the batch is halved down to one line",
+                wait_for(lambda: any(r["body"].count("\n") == 1 for r in Stub.requests), 15),
+                str([r["body"].count("\n") for r in Stub.requests][:20]))
+        time.sleep(4)
+        n413 = len(Stub.requests)
+        C.check("413 for one line: retried with backoff, no storm", n413 <= 20, str(n413))
+        C.check("413 for one line: a clear error",
+                d.wait_log("HTTP 413 even for one line", 1) is not None, d.text()[-800:])
+        C.check("413: nothing parked while refused", cursor(db)[1] == (0, 0), str(cursor(db)))
+        Stub.mode = "ok"
+        last = rows[-1]["ts"]
+        C.check("413 then 204: every reading delivered",
+                wait_for(lambda: cursor(db)[0] == last, 40), str(cursor(db)))
+        ok = [r for r in Stub.requests if r["mode"] == "ok"]
+        ts = [int(ln.rsplit(" ", 1)[1]) for r in ok for ln in r["body"].split("\n") if ln]
+        C.check("413 then 204: each reading once, in order",
+                ts == [r["ts"] for r in rows], "%d points, first %s" % (len(ts), ts[:5]))
+        C.check("413 then 204: nothing parked", cursor(db)[1] == (0, 0), str(cursor(db)))
+        pe = next((x for x in d.meter("home").get("publishers") or []
+                   if x.get("name") == "influxdb"), {})
+        C.check("413 then 204: the API counts 0 parked", pe.get("parked") == 0, str(pe))
+        sizes = [r["body"].count("\n") for r in ok]
+        C.check("413 then 204: the batch grows back to the configured 16 lines",
+                len(sizes) >= 3 and max(sizes) == 16 and sizes[-2] == 16, str(sizes))
+        lines = [ln for ln in d.text().splitlines() if "influxdb:" in ln]
+        C.check("413: a few log lines, not one per attempt", len(lines) <= 6,
+                "%d lines, the last: %s" % (len(lines), "\n".join(lines[-4:])))
+        d.stop()
+        d = None
+
+        # A server that takes 10 lines, not 16: the batch settles at 8, no 413 every other
+        # request, one warning.
+        rows2 = [reading(i, rows[-1]["ts"] + 1 + i) for i in range(200)]
+        write_file(path, rows2)
+        Stub.requests = []
+        Stub.mode = "limit10"
+        d = Daemon(args, tmp)
+        C.check("a 10-line limit: every reading delivered",
+                wait_for(lambda: cursor(db)[0] == rows2[-1]["ts"], 30), str(cursor(db)))
+        ok = [r for r in Stub.requests if r["mode"] == "ok"]
+        ts = [int(ln.rsplit(" ", 1)[1]) for r in ok for ln in r["body"].split("\n") if ln]
+        C.check("a 10-line limit: each reading once, in order, nothing parked",
+                ts == [r["ts"] for r in rows2] and cursor(db)[1] == (0, 0),
+                "%d points, %s" % (len(ts), cursor(db)))
+        refused = [r["body"].count("\n") for r in Stub.requests if r["mode"] == "413"]
+        C.check("a 10-line limit: two refusals, then batches of 8", len(refused) <= 2 and
+                max(r["body"].count("\n") for r in ok) == 8, str(refused))
+        lines = [ln for ln in d.text().splitlines() if "HTTP 413" in ln or "accepted again" in ln]
+        C.check("a 10-line limit: one warning", len(lines) == 1, "\n".join(lines))
+    finally:
+        if d:
+            d.stop()
+        srv.shutdown()
+
+
+def escape_tests(tmp):
+    """A measurement with a space and a comma: escaped, the line parses, the stub sees it whole."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    port = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    d = None
+    try:
+        now = int(time.time())
+        rows = [reading(i, now - 2000 + i) for i in range(3)]
+        path = os.path.join(tmp, "esc.p1")
+        write_file(path, rows)
+        db = os.path.join(tmp, "esc.db")
+        Stub.requests = []
+        Stub.mode = "ok"
+        # Meter names are [A-Za-z0-9_-] (a space is refused at the start), so only the
+        # measurement can hold what line protocol escapes.
+        args = ["--source", "home=file:%s:clock=meter" % path, "--listen", "127.0.0.1:0",
+                "--db", db,
+                "--influxdb-url", "http://127.0.0.1:%d" % port, "--influxdb-database", "p1",
+                "--influxdb-measurement", "p1 power,x"]
+        d = Daemon(args, tmp)
+        wait_for(lambda: cursor(db)[0] == rows[-1]["ts"], 15)
+        lines = [ln for r in Stub.requests for ln in r["body"].split("\n") if ln]
+        parsed = [lp_parse(ln) for ln in lines]
+        C.check("measurement 'p1 power,x': every line is valid line protocol",
+                lines and all(parsed), str(lines[:2]))
+        C.check("measurement 'p1 power,x': measurement, tag and fields read back",
+                all(p and p[0] == "p1 power,x" and p[1] == {"meter": "home"} and "power_w" in p[2]
+                    for p in parsed) and [p[3] for p in parsed if p] == [r["ts"] for r in rows],
+                str(parsed[:2]))
+        C.check("measurement 'p1 power,x': nothing parked", cursor(db)[1] == (0, 0),
+                str(cursor(db)))
+        d.stop()
+        d = None
+        # A newline cannot be written in line protocol: --check-config and the start refuse it.
+        bad = ["--source", "home=file:%s:clock=meter" % path, "--listen", "127.0.0.1:0",
+               "--db", db,
+               "--influxdb-url", "http://127.0.0.1:%d" % port, "--influxdb-database", "p1",
+               "--influxdb-measurement", "p1\nx"]
+        code, out, err = run(bad + ["--check-config"])
+        C.check("measurement with a newline: --check-config exits 2 and names it",
+                code == 2 and "measurement" in err and "control character" in err,
+                "%d %s" % (code, err))
+        try:
+            code, out, err = run(bad, timeout=10)
+        except subprocess.TimeoutExpired:
+            code, out, err = None, "", "still running after 10 s"
+        C.check("measurement with a newline: the start exits 2 and names it",
+                code == 2 and "measurement" in err and "control character" in err,
+                "%d %s" % (code, err[-400:]))
+        code, out, err = run(bad[:-1] + ["#p1", "--check-config"])
+        C.check("measurement starting with '#': --check-config exits 2",
+                code == 2 and "'#'" in err, "%d %s" % (code, err))
+    finally:
+        if d:
+            d.stop()
+        srv.shutdown()
+
+
 def main():
     with tmpdir() as tmp:
         v2_stub_tests(tmp)
+        too_large_tests(tmp)
+        escape_tests(tmp)
         if not INFLUXD:
             print("SKIP: influxd not installed (tools/setup.sh test installs influxdb)")
             C.done()

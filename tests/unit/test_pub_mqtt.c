@@ -171,6 +171,38 @@ static void test_aggregate_line(void)
                       "power_max_w=400,readings=60i 1705316400\n");
 }
 
+/* Line protocol escapes comma and space in the measurement, and comma, '=' and space in a tag
+ * value; unescaped, InfluxDB refuses the line (400) and the points are parked. */
+static void test_influx_escape(void)
+{
+    store_point p;
+    char buf[1024];
+    size_t len = 0;
+    memset(&p, 0, sizeof p);
+    p.ts = 1705316400;
+    p.end = p.ts;
+    p.n = 1;
+    for (int e = 0; e < STORE_E_COUNT; e++)
+        p.energy[e] = p.counter[e] = STORE_NULL;
+    p.q[STORE_Q_POWER] = (store_stat){1, 250, 250, 250};
+    CHECK_EQ_INT(pub_payload_influx(buf, sizeof buf, &len, "p1 power,x", "my home,a=b", &p), 1);
+    CHECK_EQ_STR(buf, "p1\\ power\\,x,meter=my\\ home\\,a\\=b power_w=250,power_import_w=250,"
+                      "power_export_w=0,tariff=0i 1705316400\n");
+    /* An '=' in the measurement needs no escape; a backslash stays as it is. */
+    len = 0;
+    CHECK_EQ_INT(pub_payload_influx(buf, sizeof buf, &len, "a=b\\c", "home", &p), 1);
+    CHECK(strncmp(buf, "a=b\\c,meter=home power_w=250,", 29) == 0);
+    /* The escapes count towards the room: one byte short of the line is -1, nothing kept. */
+    len = 0;
+    CHECK_EQ_INT(pub_payload_influx(buf, sizeof buf, &len, "p 1", "h", &p), 1);
+    size_t need = len, small = 0;
+    CHECK_EQ_INT(pub_payload_influx(buf, need, &small, "p 1", "h", &p), -1);
+    CHECK_EQ_INT(small, 0);
+    small = 0;
+    CHECK_EQ_INT(pub_payload_influx(buf, need + 1, &small, "p 1", "h", &p), 1);
+    CHECK_EQ_INT(small, need);
+}
+
 static void test_discovery(void)
 {
     ctx c;
@@ -271,6 +303,7 @@ int main(void)
 {
     RUN(test_from_reading);
     RUN(test_from_point);
+    RUN(test_influx_escape);
     RUN(test_aggregate_line);
     RUN(test_discovery);
     RUN(test_dsmr);
