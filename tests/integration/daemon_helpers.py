@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -170,6 +171,17 @@ def run(args, timeout=10, stdin=None):
     """Runs p1d to completion; returns (code, stdout, stderr)."""
     p = subprocess.run([P1D] + args, capture_output=True, timeout=timeout, input=stdin)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def http(port, path, method="GET", body=None, headers=None, timeout=10):
+    """A request to p1d on 127.0.0.1: (status, headers, body), also for HTTP error statuses."""
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
+                                 method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
 
 
 def free_port():

@@ -12,26 +12,13 @@ import socket
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import ROOT, Checks, Daemon, free_port, need_p1d, telegram, tmpdir  # noqa: E402
+from daemon_helpers import Checks, Daemon, ROOT, free_port, http, need_p1d, telegram, tmpdir  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data")
 T = Checks("test_http_fixes")
 need_p1d(T)
-
-
-def http(port, path, method="GET", body=None, headers=None):
-    """Returns (status, headers, body) without raising on HTTP errors."""
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
-                                 method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
 
 
 def metric(port, name):

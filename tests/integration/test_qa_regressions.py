@@ -12,24 +12,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import ROOT, Checks, Daemon, P1D, need_p1d, run, tmpdir  # noqa: E402
+from daemon_helpers import Checks, Daemon, P1D, ROOT, http, need_p1d, run, tmpdir  # noqa: E402
 from store_helpers import P1, p1  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data")
-
-
-def http(port, path, method="GET", body=None, headers=None):
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=body,
-                                 method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
 
 
 def raw_request(port, data):
