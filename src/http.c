@@ -652,8 +652,9 @@ static int healthy(http *h, char *why, size_t cap)
             return 0;
         }
         if (now - s->received_ms > (int64_t)h->o.stale_s * 1000) {
-            snprintf(why, cap, "meter %s: no telegram for %" PRId64 " s", m->name,
-                     (now - s->received_ms) / 1000);
+            /* last_error is cleared by every accepted telegram: what went wrong since */
+            snprintf(why, cap, "meter %s: no telegram for %" PRId64 " s%s%s", m->name,
+                     (now - s->received_ms) / 1000, m->last_error[0] ? ": " : "", m->last_error);
             return 0;
         }
     }

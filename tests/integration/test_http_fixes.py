@@ -193,6 +193,32 @@ def healthz(port):
         return st, {}
 
 
+def test_healthz_stale(tmp):
+    """A meter that went quiet: /healthz names how long and what went wrong since its last
+    telegram (here the dongle refusing connections)."""
+    port = free_port()
+    dongle = Dongle(port)
+    dongle.listen()
+    spec = "net=tcp:127.0.0.1:%d:reconnect_min=100ms:reconnect_max=200ms" % port
+    d = Daemon(["--source", spec, "--listen", "127.0.0.1:0", "--http-stale", "1s"], tmp)
+    try:
+        hp = d.http_port()
+        c = dongle.accept()
+        c.sendall(telegram(0))
+        d.wait_meter("net", lambda m: m.get("telegrams", 0) >= 1)
+        dongle.refuse()
+        c.close()
+        m = d.wait_meter("net", lambda m: m.get("state") == "waiting" and m.get("last_error"), 5)
+        time.sleep(1.5)
+        st, j = healthz(hp)
+        reason = j.get("reason", "")
+        T.check("healthz: a stale meter is 503 and the reason gives its last error",
+                st == 503 and "no telegram for" in reason and m is not None and
+                ("cannot connect" in reason or "lost" in reason), "%s %s / %s" % (st, j, m))
+    finally:
+        d.stop()
+
+
 def test_healthz(tmp):
     missing = os.path.join(tmp, "no-such-file.txt")
     d = Daemon(["--source", "house=file:%s" % missing, "--listen", "127.0.0.1:0"], tmp)
@@ -302,8 +328,8 @@ def test_auth_scheme(tmp):
 
 
 with tmpdir() as tmp:
-    for fn in (test_sse_drop_closes, test_connected_since, test_healthz, test_405_messages,
-               test_no_database, test_auth_scheme):
+    for fn in (test_sse_drop_closes, test_connected_since, test_healthz, test_healthz_stale,
+               test_405_messages, test_no_database, test_auth_scheme):
         try:
             fn(tmp)
         except Exception as e:  # a crash of one test must not hide the others
