@@ -425,8 +425,14 @@ static void sample_from(sample *x, const p1_reading *r)
         p1_micro tot = k ? r->export_total : r->import_total;
         int ft = k ? F_EXP : F_IMP, f1 = k ? F_EXP1 : F_IMP1, f2 = k ? F_EXP2 : F_IMP2;
         uint8_t sent = k ? r->export_total_sent : r->import_total_sent;
-        if (tot == P1_ABSENT)
+        if (tot == P1_ABSENT) {
+            /* No total while tariff registers are there: the reading would not vouch for a sum
+             * (a DSMR 2.2 telegram cut off without its end line may lack tariff 2). The total
+             * derived below from tariff 1 alone would drop and come back as phantom use, so
+             * this reading keeps no register of this direction. */
+            x->mask &= ~(BIT(f1) | BIT(f2));
             continue;
+        }
         int64_t sum = 0;
         int any = 0;
         if (x->mask & BIT(f1))

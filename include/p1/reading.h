@@ -116,8 +116,10 @@ typedef struct p1_reading {
     int16_t tariff;                  /* 0-0:96.14.0 as a number; -1 absent or not numeric */
     char tariff_text[P1_SHORT_MAX];  /* 0-0:96.14.0 as sent */
 
-    p1_micro import_total;           /* 1.8.0 if sent, else the sum of the tariff registers */
-    p1_micro export_total;           /* 2.8.0 if sent, else the sum */
+    p1_micro import_total;           /* 1.8.0 if sent, else the sum of the tariff registers (no
+                                      * sum in a telegram accepted without end line: it may have
+                                      * been cut off after any register) */
+    p1_micro export_total;           /* 2.8.0 if sent, else the sum (idem) */
     uint8_t import_total_sent, export_total_sent; /* 1: the meter sent 1.8.0 / 2.8.0 itself */
     p1_micro import[P1_TARIFFS_MAX + 1];  /* [t] = 1.8.t kWh, t = 1..P1_TARIFFS_MAX; [0] unused */
     p1_micro export_[P1_TARIFFS_MAX + 1]; /* [t] = 2.8.t kWh */
@@ -178,7 +180,7 @@ typedef struct p1_reading {
     /* The large arrays come last: p1_reading_begin() clears them only when written. */
     p1_failure failures[P1_FAILURES_MAX];                 /* nfailures entries */
     p1_demand_month demand_months[P1_DEMAND_MONTHS_MAX]; /* BE 0-0:98.1.0, ndemand_months */
-    char text[P1_TEXT_MAX + 1];      /* 0-0:96.13.0, decoded */
+    char text[P1_TEXT_MAX + 1];      /* 0-0:96.13.0, decoded (a longer text: its start) */
     p1_mbus mbus[P1_MBUS_MAX];       /* [n-1] = channel n */
 } p1_reading;
 
@@ -192,7 +194,9 @@ void p1_reading_init(p1_reading *r);
 void p1_reading_begin(p1_reading *r, const p1_telegram *t);
 /* Folds one object into r; call from on_object. Unknown objects only count in r->nunknown. */
 void p1_reading_add(p1_reading *r, const p1_object *o);
-/* Derives totals, net power, profile and tariff scheme; call from on_end. Returns the verdict:
+/* Derives totals, net power, profile and tariff scheme; call from on_end. Totals are summed from
+ * the tariff registers only when t is NULL or ended with an end line (t->has_end_line), or was
+ * rejected anyway. Returns the verdict:
  * t->error when the parser rejected the telegram; else P1_ERR_BAD_VALUE (also set in r->error,
  * with r->error_offset and r->error_obis) when a known object's value was unreadable: an energy
  * register or M-Bus meter value always, any other known object (power, voltage, counters)

@@ -503,6 +503,45 @@ write("bad-value.txt", nl22(b"12345.678", b"23456.789") + nl22(b"0O12345.678", b
       nl22(b"12345.678", b"234\x0056.789") + nl5(b"0O.670", b"01234.567") +
       nl5(b"00.670", b"0123A.567") + nl22(b"12345.679", b"23456.789"))
 
+# A DSMR 2.2 telegram cut off after 1-0:1.8.1 (request line dropped, cable pulled, a gap longer
+# than the idle timeout) lacks its end line and every register after the cut. Accepted as before,
+# but import_kwh/export_kwh are not summed from the registers that arrived: the sum would drop
+# by the missing tariff and come back with the next telegram. Cut telegram, complete telegram,
+# and a cut one at the end of the input (p1_finish).
+dsmr22_full = nl22(b"12345.678", b"23456.789")
+dsmr22_cut = dsmr22_full[:dsmr22_full.index(b"1-0:1.8.2")]
+write("dsmr22-cut-no-end-line.txt", dsmr22_cut + dsmr22_full + dsmr22_cut)
+
+# A text message longer than P1_TEXT_MAX (1024 decoded bytes; meters exceed the spec's lengths):
+# the reading holds its first 1024 bytes of text, less the 2-byte UTF-8 character cut in half,
+# never the hex digits. 1001 ASCII bytes, then 'e-acute' x 40 (2 bytes each) = 1081 bytes: the
+# 12th 'e-acute' takes bytes 1023-1024, so the cut after byte 1024 halves it and 1023 remain.
+overlong = ("Onderhoud " * 100 + "!").encode() + ("\u00e9" * 40).encode("utf-8")
+write("text-overlong.txt", telegram("ISK5\\2M550T-1012", [
+    "1-3:0.2.8(50)",
+    "0-0:1.0.0(240101120000W)",
+    "1-0:1.8.1(000123.456*kWh)",
+    "0-0:96.13.0(%s)" % hexs(overlong),
+]))
+
+# Swedish meters of Dutch manufacturers: Kaifa MA304 ("/KFM5KAIFA-METER") and Kamstrup OMNIA
+# ("/KAM5") in the Swedish H1 layout (1.8.0/2.8.0 totals, kVArh, no tariff registers, no
+# 1-3:0.2.8). They keep Swedish normal time (UTC+1) all year and send W in May: 09:42:10 is
+# 08:42:10 UTC, not 07:42:10. Profile se, like Aidon, Ellevio and Landis+Gyr.
+SE_LINES = [
+    "0-0:1.0.0(210524094210W)",
+    "1-0:1.8.0(00000424.413*kWh)",
+    "1-0:2.8.0(00000000.000*kWh)",
+    "1-0:3.8.0(00000002.116*kVArh)",
+    "1-0:4.8.0(00000170.745*kVArh)",
+    "1-0:1.7.0(0000.182*kW)",
+    "1-0:2.7.0(0000.000*kW)",
+    "1-0:21.7.0(0000.053*kW)",
+    "1-0:32.7.0(230.7*V)",
+    "1-0:31.7.0(000.4*A)",
+]
+write("se-kaifa-kamstrup.txt", telegram("KFM5KAIFA-METER", SE_LINES) + telegram("KAM5", SE_LINES))
+
 # --- Encrypted LU frame (0xDB general-glo-ciphering, AES-128-GCM, 12-byte tag) ------------------
 KEY = "0F1E2D3C4B5A69788796A5B4C3D2E1F0"
 AK = "00112233445566778899AABBCCDDEEFF"

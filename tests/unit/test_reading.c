@@ -175,6 +175,7 @@ static void decode(p1_reading *r, const char *text)
     char *eol = strpbrk(p, "\r\n");
     t.header = p + 1;
     t.header_len = (size_t)((eol ? eol : p + n) - (p + 1));
+    t.has_end_line = strstr(text, "\n!") != NULL; /* as the parser would say */
     p1_reading_begin(r, &t);
     p = eol;
     /* join: remove the line break before a continuation line */
@@ -642,6 +643,65 @@ static void test_objects_text(void)
     add(&R, big);
     CHECK_EQ_INT(strlen(R.text), P1_TEXT_MAX);
     CHECK_EQ_INT(R.breaker, -1);
+
+    /* a hex text longer than P1_TEXT_MAX reads as the start of its text, not as hex digits;
+     * a UTF-8 character cut in half at the end is dropped whole */
+    static char want[P1_TEXT_MAX + 1];
+    strcpy(big, "0-0:96.13.0(");
+    for (int i = 0; i < P1_TEXT_MAX + 100; i++)
+        strcat(big, "41"); /* "A" x 1124 */
+    strcat(big, ")");
+    memset(want, 'A', P1_TEXT_MAX);
+    want[P1_TEXT_MAX] = '\0';
+    p1_reading_init(&R);
+    add(&R, big);
+    CHECK_EQ_STR(R.text, want);
+    strcpy(big, "0-0:96.13.0(");
+    for (int i = 0; i < P1_TEXT_MAX - 1; i++)
+        strcat(big, "42"); /* "B" x 1023, then e-acute x 2: C3 A9 C3 A9, cut after C3 */
+    strcat(big, "C3A9C3A9)");
+    memset(want, 'B', P1_TEXT_MAX - 1);
+    want[P1_TEXT_MAX - 1] = '\0';
+    p1_reading_init(&R);
+    add(&R, big);
+    CHECK_EQ_STR(R.text, want);
+    strcpy(big, "0-0:96.13.0(");
+    for (int i = 0; i < P1_TEXT_MAX - 2; i++)
+        strcat(big, "42"); /* "B" x 1022, then e-acute x 2: the cut falls between them */
+    strcat(big, "C3A9C3A9)");
+    memset(want, 'B', P1_TEXT_MAX - 2);
+    memcpy(want + P1_TEXT_MAX - 2, "\xC3\xA9", 3);
+    p1_reading_init(&R);
+    add(&R, big);
+    CHECK_EQ_STR(R.text, want);
+    /* hex digits up to the cut but not after it: not a hex text, kept as sent */
+    strcpy(big, "0-0:96.13.0(");
+    for (int i = 0; i < P1_TEXT_MAX + 10; i++)
+        strcat(big, "41");
+    strcat(big, "4G)");
+    p1_reading_init(&R);
+    add(&R, big);
+    CHECK_EQ_INT(strlen(R.text), P1_TEXT_MAX);
+    CHECK(memcmp(R.text, "414141", 6) == 0);
+    /* ... and a control byte past the cut makes it binary, not text */
+    strcpy(big, "0-0:96.13.0(");
+    for (int i = 0; i < P1_TEXT_MAX + 10; i++)
+        strcat(big, "41");
+    strcat(big, "07)");
+    p1_reading_init(&R);
+    add(&R, big);
+    CHECK(memcmp(R.text, "414141", 6) == 0);
+    /* a wrapped message whose second part overflows: the first whole, the rest cut */
+    strcpy(big, "0-0:96.13.0(48656C6C6F20)(");
+    for (int i = 0; i < P1_TEXT_MAX; i++)
+        strcat(big, "78");
+    strcat(big, ")");
+    memcpy(want, "Hello ", 6);
+    memset(want + 6, 'x', P1_TEXT_MAX - 6);
+    want[P1_TEXT_MAX] = '\0';
+    p1_reading_init(&R);
+    add(&R, big);
+    CHECK_EQ_STR(R.text, want);
 }
 
 static void test_objects_ids(void)
@@ -1483,6 +1543,48 @@ static void test_sweden_time(void)
     CHECK_EQ_INT(R.time.dst, P1_DST_STANDARD);
     CHECK_EQ_INT(p1_time_to_unix(&R.time, &u), 0);
     CHECK_EQ_INT(u, 1712314800); /* 2024-04-05 12:00 UTC+1 */
+
+    /* a Swedish Kaifa MA304 sends W in May: normal time, 09:42:10 is 08:42:10 UTC */
+    decode(&R, "/KFM5KAIFA-METER\r\n\r\n0-0:1.0.0(210524094210W)\r\n"
+               "1-0:1.8.0(00000424.413*kWh)\r\n1-0:2.8.0(00000000.000*kWh)\r\n!");
+    CHECK_EQ_INT(R.profile, P1_PROFILE_SE);
+    CHECK_EQ_INT(p1_time_to_unix(&R.time, &u), 0);
+    CHECK_EQ_INT(u, 1621845730);
+}
+
+/* A telegram accepted without an end line (DSMR 2.2/3.0 cut off by the next header, an idle
+ * line or the end of the input) may lack any register after the cut: no total is summed from
+ * the registers that arrived (it would drop and come back). Sent totals stay. */
+static void test_no_end_line(void)
+{
+    static const char cut[] = "/ISk5\\2MT382-1003\r\n\r\n"
+                              "1-0:1.8.1(12345.678*kWh)\r\n"
+                              "1-0:2.8.1(00012.345*kWh)\r\n";
+    decode_parser(&R, cut, 4096);
+    CHECK_EQ_INT(R.import[1], 12345678000);
+    CHECK_EQ_INT(R.export_[1], 12345000);
+    CHECK_EQ_INT(R.import_total, P1_ABSENT);
+    CHECK_EQ_INT(R.export_total, P1_ABSENT);
+    CHECK_EQ_INT(R.import_total_sent, 0);
+
+    /* the same with its end line: summed */
+    static char whole[256];
+    snprintf(whole, sizeof whole, "%s!\r\n", cut);
+    decode_parser(&R, whole, 4096);
+    CHECK_EQ_INT(R.import_total, 12345678000);
+    CHECK_EQ_INT(R.export_total, 12345000);
+
+    /* a total the meter sent itself is whole */
+    decode_parser(&R, "/XYZ5\\EXAMPLE\r\n\r\n1-0:1.8.0(000424.413*kWh)\r\n", 7);
+    CHECK_EQ_INT(R.import_total, 424413000);
+    CHECK_EQ_INT(R.import_total_sent, 1);
+
+    /* t == NULL (a caller without a parser): summed as before */
+    p1_reading_init(&R);
+    add(&R, "1-0:1.8.1(000001.000*kWh)");
+    add(&R, "1-0:1.8.2(000002.000*kWh)");
+    CHECK_EQ_INT(p1_reading_end(&R, NULL), P1_ERR_OK);
+    CHECK_EQ_INT(R.import_total, 3000000);
 }
 
 static void test_profiles(void)
@@ -1502,7 +1604,13 @@ static void test_profiles(void)
         {"/LGF5E360\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_SE},
         {"/ADN9 6534\r\n\r\n1-0:1.8.1(000001.000*kWh)\r\n!", P1_PROFILE_OTHER},
         {"/ISk5\\2MIE5T-200\r\n\r\n0-0:96.1.0(09610)\r\n!", P1_PROFILE_OTHER},
-        {"/KAM5\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_NL},
+        /* Kaifa and Kamstrup OMNIA in the Swedish layout (totals, no tariffs, no version) */
+        {"/KAM5\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_SE},
+        {"/KFM5KAIFA-METER\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_SE},
+        {"/KFM5KAIFA-METER\r\n\r\n1-3:0.2.8(42)\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_NL},
+        {"/KFM5KAIFA-METER\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n1-0:1.8.1(000001.000*kWh)\r\n!",
+         P1_PROFILE_NL},
+        {"/KAM5\r\n\r\n0-0:96.1.0(41)\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_OTHER},
         {"/ESO5\\VMM\r\n\r\n1-3:0.2.8(50)\r\n!", P1_PROFILE_LT},
         {"/\r\n\r\n!", P1_PROFILE_UNKNOWN},
     };
@@ -1733,6 +1841,7 @@ int main(void)
     RUN(test_begin_any_memory);
     RUN(test_profiles);
     RUN(test_sweden_time);
+    RUN(test_no_end_line);
     RUN(test_garbage);
     RUN(test_bad_value);
     return check_summary("reading");

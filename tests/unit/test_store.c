@@ -417,6 +417,36 @@ static void test_replacement_and_reset(void)
     store_close(s);
 }
 
+/* A reading with tariff registers but no total (p1_reading_end() sums none for a DSMR 2.2
+ * telegram accepted without its end line: it may lack tariff 2) must not become a total made of
+ * tariff 1 alone: that would drop and come back as phantom use. */
+static void test_cut_telegram(void)
+{
+    store *s = open_db(fresh_db());
+    static p1_reading r;
+    rd d = {T_2024_01_15_2000_LOCAL, 12345678, 23456789, 0, 0, 2, 670, -1, NULL, NULL, 0};
+    mk(&r, &d);
+    CHECK_EQ_INT(store_add(s, "home", &r, 0), 1);
+    d.ts += 10;
+    mk(&r, &d);
+    r.import[2] = P1_ABSENT; /* cut after 1-0:1.8.1 */
+    r.export_[1] = r.export_[2] = P1_ABSENT;
+    r.import_total = r.export_total = P1_ABSENT;
+    CHECK_EQ_INT(store_add(s, "home", &r, 0), 1);
+    d.ts += 10;
+    d.imp2 += 1;
+    mk(&r, &d);
+    CHECK_EQ_INT(store_add(s, "home", &r, 0), 1);
+    CHECK_EQ_INT(store_commit(s), 0);
+    esum a = series_sum(s, "home", d.ts - 3600, d.ts + 3600, STORE_STEP_RAW, STORE_E_IMPORT, 0);
+    CHECK_EQ_INT(a.negative, 0);
+    CHECK_EQ_INT(a.sum, 1); /* the 1 Wh really used, not 23456789 Wh of phantom use */
+    store_stats st;
+    store_get_stats(s, &st);
+    CHECK_EQ_INT(st.segments, 0); /* no counter reset either */
+    store_close(s);
+}
+
 static void test_gaps_and_clock(void)
 {
     store *s = open_db(fresh_db());
@@ -956,6 +986,7 @@ int main(void)
     RUN(test_tariff_midnight);
     RUN(test_dst);
     RUN(test_replacement_and_reset);
+    RUN(test_cut_telegram);
     RUN(test_gaps_and_clock);
     RUN(test_clock_hysteresis);
     RUN(test_restart_and_rebuild);
