@@ -888,12 +888,18 @@ void p1_reading_add(p1_reading *r, const p1_object *o)
 
 /* Sum of the present tariff registers 1..top (the highest one sent); P1_ABSENT when none is
  * present or the sum overflows. */
-static p1_micro reading_sum(const p1_micro *reg, unsigned top)
+/* The sum of tariff registers 1..top; unless `whole`, only when each of 1..max(top, 2) is there. */
+static p1_micro reading_sum(const p1_micro *reg, unsigned top, int whole)
 {
     p1_micro s = P1_ABSENT;
+    if (!whole && top < 2)
+        return P1_ABSENT;
     for (unsigned t = 1; t <= top; t++) {
-        if (reg[t] == P1_ABSENT)
+        if (reg[t] == P1_ABSENT) {
+            if (!whole)
+                return P1_ABSENT;
             continue;
+        }
         if (s == P1_ABSENT)
             s = reg[t];
         else if (__builtin_add_overflow(s, reg[t], &s) || s == P1_ABSENT)
@@ -963,15 +969,16 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
         r->header[n] = '\0';
     }
     /* A telegram accepted without an end line (a DSMR 2.2/3.0 one completed by the next header,
-     * an idle line or the end of the input) may have been cut off after any line: its tariff
-     * registers need not all be there, and a sum of some of them is a total that drops and comes
-     * back, booked downstream as a meter reset and phantom use. The registers stand; no sum. (A
-     * rejected telegram is not used; it keeps the sum of what it had, as before.) */
+     * an idle line or the end of the input) may have been cut off after any line, and some
+     * DSMR 2.2 meters never send one. Its total is summed only when every tariff register from
+     * 1 up to the highest sent (at least 2, as DSMR meters send) is there: a sum of tariff 1
+     * alone from a cut telegram is a total that drops and comes back, booked downstream as a
+     * meter reset and phantom use. (A rejected telegram is not used; it keeps its sum.) */
     int whole = !t || t->has_end_line || t->error != P1_ERR_OK;
     if (!r->import_total_sent)
-        r->import_total = whole ? reading_sum(r->import, r->tariff_top[0]) : P1_ABSENT;
+        r->import_total = reading_sum(r->import, r->tariff_top[0], whole);
     if (!r->export_total_sent)
-        r->export_total = whole ? reading_sum(r->export_, r->tariff_top[1]) : P1_ABSENT;
+        r->export_total = reading_sum(r->export_, r->tariff_top[1], whole);
 
     if (r->power_import != P1_ABSENT || r->power_export != P1_ABSENT) {
         p1_micro in = r->power_import != P1_ABSENT ? r->power_import : 0;

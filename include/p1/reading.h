@@ -117,8 +117,8 @@ typedef struct p1_reading {
     char tariff_text[P1_SHORT_MAX];  /* 0-0:96.14.0 as sent */
 
     p1_micro import_total;           /* 1.8.0 if sent, else the sum of the tariff registers (no
-                                      * sum in a telegram accepted without end line: it may have
-                                      * been cut off after any register) */
+                                      * sum in a telegram accepted without end line unless tariffs
+                                      * 1..max(highest, 2) are all there: it may have been cut) */
     p1_micro export_total;           /* 2.8.0 if sent, else the sum (idem) */
     uint8_t import_total_sent, export_total_sent; /* 1: the meter sent 1.8.0 / 2.8.0 itself */
     p1_micro import[P1_TARIFFS_MAX + 1];  /* [t] = 1.8.t kWh, t = 1..P1_TARIFFS_MAX; [0] unused */
@@ -195,8 +195,8 @@ void p1_reading_begin(p1_reading *r, const p1_telegram *t);
 /* Folds one object into r; call from on_object. Unknown objects only count in r->nunknown. */
 void p1_reading_add(p1_reading *r, const p1_object *o);
 /* Derives totals, net power, profile and tariff scheme; call from on_end. Totals are summed from
- * the tariff registers only when t is NULL or ended with an end line (t->has_end_line), or was
- * rejected anyway. Returns the verdict:
+ * the tariff registers; a telegram without end line (t->has_end_line 0) gets a sum only when
+ * every tariff from 1 up to the highest sent, and at least 1 and 2, is there. Returns the verdict:
  * t->error when the parser rejected the telegram; else P1_ERR_BAD_VALUE (also set in r->error,
  * with r->error_offset and r->error_obis) when a known object's value was unreadable: an energy
  * register or M-Bus meter value always, any other known object (power, voltage, counters)

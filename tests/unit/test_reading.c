@@ -1574,6 +1574,20 @@ static void test_no_end_line(void)
     CHECK_EQ_INT(R.import_total, 12345678000);
     CHECK_EQ_INT(R.export_total, 12345000);
 
+    /* some DSMR 2.2 meters never send an end line: with tariffs 1 and 2 both there the
+     * telegram is summed; a direction cut after tariff 1 is not */
+    decode_parser(&R,
+                  "/ISk5\\2MT382-1003\r\n\r\n1-0:1.8.1(12345.678*kWh)\r\n"
+                  "1-0:1.8.2(23456.789*kWh)\r\n1-0:2.8.1(00012.345*kWh)\r\n",
+                  4096);
+    CHECK_EQ_INT(R.import_total, 35802467000);
+    CHECK_EQ_INT(R.export_total, P1_ABSENT);
+    /* a gap below the highest tariff is a cut too */
+    decode_parser(&R,
+                  "/ISk5\\2MT382-1003\r\n\r\n1-0:1.8.1(1.000*kWh)\r\n1-0:1.8.3(3.000*kWh)\r\n",
+                  4096);
+    CHECK_EQ_INT(R.import_total, P1_ABSENT);
+
     /* a total the meter sent itself is whole */
     decode_parser(&R, "/XYZ5\\EXAMPLE\r\n\r\n1-0:1.8.0(000424.413*kWh)\r\n", 7);
     CHECK_EQ_INT(R.import_total, 424413000);
