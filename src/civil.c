@@ -57,6 +57,13 @@ int civil_local_fields(int year, int month, int day, int hour, int minute, int s
     return p1_time_to_unix(&t, out);
 }
 
+/* Whether the local wall-clock time (seconds since 1970-01-01 local) happens: as winter time
+ * (UTC+1) or as summer time (UTC+2). Only the hour the spring change skips is neither. */
+static int local_exists(int64_t wall)
+{
+    return p1_unix_utc_offset(wall - 3600) == 3600 || p1_unix_utc_offset(wall - 7200) == 7200;
+}
+
 /* Local midnight is never inside a switch hour (01:00 UTC), so civil_local_to_utc() is exact. */
 static int64_t local_midnight(int64_t local_day)
 {
@@ -199,6 +206,8 @@ int civil_parse(const char *s, unsigned flags, int64_t *out)
         *out = wall - zone;
         return 0;
     }
+    if ((flags & CIVIL_PARSE_EXISTING) && !local_exists(wall))
+        return CIVIL_PARSE_GAP;
     if (flags & CIVIL_PARSE_FIRST) {
         *out = civil_local_to_utc(wall);
         return 0;

@@ -48,13 +48,20 @@ size_t civil_format_utc(int64_t t, char *out, size_t cap);
 
 /* civil_parse() flags. UNIX: a run of up to 12 digits alone is unix seconds. FIRST: a time
  * without a zone resolves like civil_local_to_utc() (the first pass of the repeated autumn
- * hour); without it, like civil_local_fields() (the later pass). */
-#define CIVIL_PARSE_UNIX  1u
-#define CIVIL_PARSE_FIRST 2u
+ * hour); without it, like civil_local_fields() (the later pass). EXISTING: a time without a
+ * zone inside the spring gap (02:00 to 03:00 on the last Sunday of March) is refused with
+ * CIVIL_PARSE_GAP instead of being moved by an hour. */
+#define CIVIL_PARSE_UNIX     1u
+#define CIVIL_PARSE_FIRST    2u
+#define CIVIL_PARSE_EXISTING 4u
+
+#define CIVIL_PARSE_GAP (-2) /* civil_parse(): a local time the spring change skips */
 
 /* Parses ISO-8601 "2025-01-31" or "2025-01-31T10:00[:00[.fff]]" ('t' or ' ' for 'T', 24:00 for
  * the next midnight) with "Z", "+01:00", "+0100" or "+01" (or '-'), blanks around ignored; a time
- * without a zone is local CET/CEST. Returns 0 and sets *out, or -1 (*out untouched). */
+ * without a zone is local CET/CEST. Returns 0 and sets *out, or -1 for malformed text, or
+ * CIVIL_PARSE_GAP (with CIVIL_PARSE_EXISTING) for a local time that does not exist; *out is
+ * untouched on failure. */
 int civil_parse(const char *s, unsigned flags, int64_t *out);
 
 #endif

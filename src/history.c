@@ -355,16 +355,24 @@ static int parse_time_arg(const http_req *req, http_reply *out, const char *key,
     *given = v && *v;
     if (!*given)
         return 0;
-    int rc = civil_parse(v, CIVIL_PARSE_UNIX, t);
+    const unsigned flags = CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING;
+    int rc = civil_parse(v, flags, t);
     const char *sp = strrchr(v, ' ');
-    if (rc < 0 && sp && sp > v && strlen(v) < 64) {
+    if (rc == -1 && sp && sp > v && strlen(v) < 64) {
         /* An unencoded '+' of a zone offset (?from=2025-01-31T10:00+01:00) arrives as a space
          * (form encoding); a space there means nothing else, so read it as the '+'. */
         char fix[64];
         snprintf(fix, sizeof fix, "%s", v);
         fix[sp - v] = '+';
-        rc = civil_parse(fix, CIVIL_PARSE_UNIX, t);
+        rc = civil_parse(fix, flags, t);
     }
+    /* Moving such a time by an hour would answer for a range the caller did not ask for. */
+    if (rc == CIVIL_PARSE_GAP)
+        return bad_param(out,
+                         "%s: '%.64s' does not exist in local time (CET/CEST): the clocks go "
+                         "from 02:00 to 03:00 that day; give an offset (+01:00 or +02:00) "
+                         "or a time outside that hour",
+                         key, v);
     /* No meter data exists before 1970; the bound also keeps a "1y over ten millennia" walk
      * from holding the event loop for a second. */
     if (rc == 0 && (*t < -86400 || *t >= HISTORY_TIME_END))

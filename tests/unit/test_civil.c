@@ -86,6 +86,27 @@ static void test_parse_dst(void)
     CHECK(civil_parse("2025-03-30T02:30", 0, &t) == 0 && t == T("2025-03-30T00:30:00Z"));
     CHECK(civil_parse("2025-03-30T02:30", CIVIL_PARSE_FIRST, &t) == 0 &&
           t == T("2025-03-30T01:30:00Z"));
+    /* with EXISTING the spring hour is refused, its edges and an explicit offset are not */
+    static const char *const gap[] = {"2025-03-30T02:00", "2025-03-30T02:30",
+                                      "2025-03-30 02:59:59", "2026-03-29T02:00:00"};
+    for (size_t i = 0; i < sizeof gap / sizeof gap[0]; i++) {
+        t = 7;
+        CHECK(civil_parse(gap[i], CIVIL_PARSE_EXISTING, &t) == CIVIL_PARSE_GAP && t == 7);
+        CHECK(civil_parse(gap[i], CIVIL_PARSE_EXISTING | CIVIL_PARSE_FIRST, &t) ==
+                  CIVIL_PARSE_GAP &&
+              t == 7);
+    }
+    CHECK(civil_parse("2025-03-30T01:59:59", CIVIL_PARSE_EXISTING, &t) == 0 &&
+          t == T("2025-03-30T00:59:59Z"));
+    CHECK(civil_parse("2025-03-30T03:00", CIVIL_PARSE_EXISTING, &t) == 0 &&
+          t == T("2025-03-30T01:00:00Z"));
+    CHECK(civil_parse("2025-03-30T02:30+01:00", CIVIL_PARSE_EXISTING, &t) == 0 &&
+          t == T("2025-03-30T01:30:00Z"));
+    CHECK(civil_parse("2025-10-26T02:30", CIVIL_PARSE_EXISTING, &t) == 0 &&
+          t == T("2025-10-26T01:30:00Z"));
+    CHECK(civil_parse("2025-03-30", CIVIL_PARSE_EXISTING, &t) == 0);
+    CHECK(civil_parse("1743298200", CIVIL_PARSE_EXISTING | CIVIL_PARSE_UNIX, &t) == 0);
+    CHECK(civil_parse("2025-03-30T02:3x", CIVIL_PARSE_EXISTING, &t) == -1);
     /* everywhere else both agree */
     static const char *const same[] = {
         "2025-03-30T01:59:59", "2025-03-30T03:00",    "2025-10-26T01:59:59", "2025-10-26T03:00",

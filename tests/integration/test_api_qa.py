@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""test_api_qa.py: regressions found by the QA pass over the HTTP API: local times that do not
+exist (the spring gap) or happen twice (the autumn hour) in /api/history, /api/summary and
+/api/prices, and what the documentation promises about the endpoints."""
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import Checks, Daemon, http, need_p1d, tmpdir  # noqa: E402
+from store_helpers import P1, p1  # noqa: E402
+
+
+def error_of(body):
+    try:
+        e = json.loads(body)["error"]
+        return e["code"], e["message"]
+    except (ValueError, KeyError, TypeError):
+        return None, None
+
+
+def test_local_times(c, port):
+    """2026-03-29 02:00..02:59:59 does not happen in CET/CEST: a 400 naming the parameter. The
+    repeated autumn hour is its later (winter) pass; an explicit offset always decides."""
+    gap = [("/api/history?from=2026-03-29T02:30&to=2026-03-29T04:00&step=1h", "from"),
+           ("/api/history?from=2026-03-29T01:00&to=2026-03-29T02:00", "to"),
+           ("/api/history?from=2026-03-29%2002:59:59&to=2026-03-29T05:00", "from"),
+           ("/api/summary?at=2026-03-29T02:30", "at"),
+           ("/api/prices?from=2026-03-29T02:15", "from"),
+           ("/api/prices?from=2026-03-29&to=2026-03-29T02:00:00", "to")]
+    for path, key in gap:
+        st, _, b = http(port, path)
+        code, msg = error_of(b)
+        c.check("%s is a 400 naming '%s'" % (path, key),
+                st == 400 and code == "bad_parameter" and msg.startswith(key + ": ") and
+                "does not exist in local time" in msg, "%s %s" % (st, b))
+    # the edges of the gap exist
+    st, _, b = http(port, "/api/history?from=2026-03-29T01:59:59&to=2026-03-29T03:00&step=raw"
+                          "&fields=import_kwh")
+    ok = st == 200 and json.loads(b)["to"] == "2026-03-29T03:00:00+02:00"
+    c.check("01:59:59 and 03:00 on the spring day are served", ok, "%s %s" % (st, b[:300]))
+    # an offset names the instant: no refusal, either offset
+    for off, want in (("%2B01:00", "2026-03-29T03:00:00+02:00"),
+                      ("%2B02:00", "2026-03-29T01:00:00+01:00")):
+        st, _, b = http(port, "/api/history?from=2026-03-29T02:30%s&to=2026-03-29T05:00"
+                              "&step=1h&fields=import_kwh" % off)
+        ok = st == 200 and json.loads(b)["from"] == want
+        c.check("02:30%s in the gap is taken as given" % off, ok, "%s %s" % (st, b[:300]))
+    st, _, b = http(port, "/api/summary?at=2026-03-29T02:30Z")
+    c.check("summary at 02:30Z is a 200", st == 200, "%s %s" % (st, b[:200]))
+    # the autumn hour: without an offset the later (winter, +01:00) pass
+    st, _, b = http(port, "/api/history?from=2026-10-25T02:30&to=2026-10-25T02:45&step=raw"
+                          "&fields=import_kwh")
+    ok = st == 200 and json.loads(b)["from"] == "2026-10-25T02:30:00+01:00"
+    c.check("autumn 02:30 without an offset is the winter pass", ok, "%s %s" % (st, b[:300]))
+    st, _, b = http(port, "/api/history?from=2026-10-25T02:30%2B02:00&to=2026-10-25T02:45%2B02:00"
+                          "&step=raw&fields=import_kwh")
+    ok = st == 200 and json.loads(b)["from"] == "2026-10-25T02:30:00+02:00"
+    c.check("autumn 02:30+02:00 is the summer pass", ok, "%s %s" % (st, b[:300]))
+    st, _, b = http(port, "/api/prices?from=2026-10-25T02:30&to=2026-10-25T03:30")
+    ok = st == 200 and json.loads(b)["from"] == "2026-10-25T02:30:00+01:00"
+    c.check("prices: autumn 02:30 is the winter pass too", ok, "%s %s" % (st, b[:300]))
+    # unix seconds never have a gap
+    st, _, b = http(port, "/api/summary?at=1774747800")
+    c.check("summary at unix seconds inside the local gap is a 200", st == 200, "%s %s" % (st, b))
+
+
+def main():
+    c = Checks("test_api_qa")
+    need_p1d(c)
+    if not os.access(P1, os.X_OK):
+        print("SKIP: %s not built (run make)" % P1)
+        c.done()
+    with tmpdir() as tmp:
+        db = os.path.join(tmp, "h.db")
+        sim = os.path.join(tmp, "sim.txt")
+        code, out, err = p1(["sim", "--start", "2026-03-28T00:00", "--interval", "60",
+                             "--count", "4320"])
+        with open(sim, "w") as f:
+            f.write(out)
+        code, out, err = p1(["import", "--db", db, "--meter", "home", sim])
+        c.check("p1 import of the spring days", code == 0, err)
+        d = Daemon(["--source", "home=sim", "--db", db, "--listen", "127.0.0.1:0"], tmp)
+        try:
+            port = d.http_port()
+            d.wait_meter("home", lambda m: m.get("telegrams", 0) >= 1)
+            test_local_times(c, port)
+        finally:
+            d.stop()
+    c.done()
+
+
+if __name__ == "__main__":
+    main()
