@@ -62,26 +62,32 @@ static int raw_value(const uint8_t *raw, size_t len, const char *obis, char *out
     return -1;
 }
 
-/* An id as HomeWizard shows it: the hex as sent, else the decoded text hex-encoded again. */
+/* An id as HomeWizard shows it into buf[cap]: the hex as sent, else the decoded text hex-encoded
+ * again. Returns its length, 0 when the meter sends no id. */
+static size_t id_text(const uint8_t *raw, size_t raw_len, const char *obis1, const char *obis2,
+                      const char *decoded, char *buf, size_t cap)
+{
+    int n = raw_value(raw, raw_len, obis1, buf, cap);
+    if (n <= 0 && obis2)
+        n = raw_value(raw, raw_len, obis2, buf, cap);
+    if (n > 0)
+        return (size_t)n;
+    static const char hex[] = "0123456789ABCDEF";
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)decoded; *p && k + 2 < cap; p++) {
+        buf[k++] = hex[*p >> 4];
+        buf[k++] = hex[*p & 15];
+    }
+    buf[k] = '\0';
+    return k;
+}
+
 static void put_id(json_w *w, const char *key, const uint8_t *raw, size_t raw_len,
                    const char *obis1, const char *obis2, const char *decoded)
 {
     char buf[2 * P1_ID_MAX + 2];
-    if (raw_value(raw, raw_len, obis1, buf, sizeof buf) > 0 ||
-        (obis2 && raw_value(raw, raw_len, obis2, buf, sizeof buf) > 0)) {
+    if (id_text(raw, raw_len, obis1, obis2, decoded, buf, sizeof buf) > 0)
         json_kv_str(w, key, buf);
-        return;
-    }
-    if (!decoded[0])
-        return;
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)decoded; *p && n + 2 < sizeof buf; p++) {
-        buf[n++] = hex[*p >> 4];
-        buf[n++] = hex[*p & 15];
-    }
-    buf[n] = '\0';
-    json_kv_str(w, key, buf);
 }
 
 /* Rounds a micro quantity to `keep` decimals (half away from zero). */
@@ -263,13 +269,20 @@ void homewizard_data(json_w *w, const p1_reading *r, const uint8_t *raw, size_t 
     for (int c = 0; c < P1_MBUS_MAX; c++) {
         const p1_mbus *mb = &r->mbus[c];
         const char *type = external_type(mb);
+        char id[2 * P1_ID_MAX + 2];
         if (!mb->present || !type || mb->value == P1_ABSENT)
             continue;
-        json_obj_begin(w);
+        /* HomeWizard's clients key a device by its id and parse its time: python-homewizard-
+         * energy fails the whole answer on an entry without either. Only a placeholder channel
+         * (an empty id, a 700101010000W or 000000000000W time) lacks them, so it is left out. */
         mbus_ids(c + 1, o0, o1, sizeof o0);
-        put_id(w, "unique_id", raw, raw_len, o0, o1, mb->id);
+        int64_t ts = homewizard_timestamp(&mb->time);
+        if (id_text(raw, raw_len, o0, o1, mb->id, id, sizeof id) == 0 || ts < 0)
+            continue;
+        json_obj_begin(w);
+        json_kv_str(w, "unique_id", id);
         json_kv_str(w, "type", type);
-        kv_time(w, "timestamp", &mb->time);
+        json_kv_int(w, "timestamp", ts);
         json_key(w, "value");
         json_fixed(w, round_micro(mb->value, 3), 3);
         json_kv_str(w, "unit", mb->unit[0] ? mb->unit : "m3");

@@ -2,12 +2,13 @@
 """test_api_qa.py: regressions found by the QA pass over the HTTP API: local times that do not
 exist (the spring gap) or happen twice (the autumn hour) in /api/history, /api/summary and
 /api/prices, and what the documentation promises about the endpoints."""
+import datetime
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, http, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import Checks, Daemon, ROOT, http, need_p1d, tmpdir  # noqa: E402
 from store_helpers import P1, p1  # noqa: E402
 
 
@@ -65,6 +66,43 @@ def test_local_times(c, port):
     c.check("summary at unix seconds inside the local gap is a 200", st == 200, "%s %s" % (st, b))
 
 
+def hw_time_ok(v):
+    """HomeWizard's YYMMDDhhmmss number, as python-homewizard-energy parses it."""
+    try:
+        datetime.datetime.strptime(str(v), "%y%m%d%H%M%S")
+        return True
+    except ValueError:
+        return False
+
+
+def test_homewizard_external(c, tmp):
+    """A placeholder M-Bus channel (empty id, 1970 time; gas moved to channel 2) and a channel
+    without a valid time are left out of `external`: python-homewizard-energy (Home Assistant)
+    fails the whole /api/v1/data answer on an entry without unique_id or timestamp."""
+    for name, want in (("gas-channel2-empty-ch1.txt", 1), ("placeholder-times.txt", 0),
+                       ("dsmr50-3phase-gas.txt", 1), ("be-fluvius-emucs.txt", 2)):
+        d = Daemon(["--source", "m=file:%s" % os.path.join(ROOT, "tests", "data", name),
+                    "--listen", "127.0.0.1:0"], tmp)
+        try:
+            port = d.http_port()
+            d.wait_meter("m", lambda m: m.get("telegrams", 0) >= 1)
+            st, h, b = http(port, "/api/v1/data")
+            j = json.loads(b) if st == 200 else {}
+            ext = j.get("external")
+            ok = isinstance(ext, list) and len(ext) == want and all(
+                isinstance(e.get("unique_id"), str) and e["unique_id"] and
+                hw_time_ok(e.get("timestamp")) and isinstance(e.get("value"), (int, float)) and
+                e.get("type") in ("gas_meter", "water_meter", "heat_meter", "warm_water_meter",
+                                  "inlet_heat_meter") for e in ext)
+            c.check("%s: %d external entries, each with unique_id and timestamp" % (name, want),
+                    ok, "%s %s" % (st, b))
+            ok = all(hw_time_ok(j[k]) for k in ("gas_timestamp", "montly_power_peak_timestamp")
+                     if k in j)
+            c.check("%s: gas_timestamp and montly_power_peak_timestamp parse" % name, ok, b)
+        finally:
+            d.stop()
+
+
 def main():
     c = Checks("test_api_qa")
     need_p1d(c)
@@ -87,6 +125,7 @@ def main():
             test_local_times(c, port)
         finally:
             d.stop()
+        test_homewizard_external(c, tmp)
     c.done()
 
 

@@ -195,6 +195,33 @@ static void test_minimal(void)
     CHECK(!strstr(buf, "smr_version"));
 }
 
+/* Gas moved to channel 2: channel 1 is a placeholder (empty id, 1970 time, a bare 0). */
+static const char MOVED_GAS[] = "/ISK5\\2M550T-1012\r\n\r\n"
+                                "1-3:0.2.8(50)\r\n"
+                                "0-0:1.0.0(240701120000S)\r\n"
+                                "1-0:1.8.1(000111.111*kWh)\r\n"
+                                "0-1:24.1.0(003)\r\n"
+                                "0-1:96.1.0()\r\n"
+                                "0-1:24.2.1(700101010000W)(00000000)\r\n"
+                                "0-2:24.1.0(003)\r\n"
+                                "0-2:96.1.0(4730303339303031393030313233343536)\r\n"
+                                "0-2:24.2.1(240701115500S)(00246.138*m3)\r\n"
+                                "0-3:24.1.0(007)\r\n"
+                                "0-3:96.1.0(3853414530303030313233343536)\r\n"
+                                "0-3:24.2.1(000000000000W)(00001.000*m3)\r\n"
+                                "!\r\n";
+
+/* Every external entry has a unique_id and a timestamp: HomeWizard's clients need both. */
+static void test_external_placeholder(void)
+{
+    char buf[4096];
+    render(MOVED_GAS, buf, sizeof buf);
+    CHECK(has(buf, "\"external\":[{\"unique_id\":\"4730303339303031393030313233343536\","
+                   "\"type\":\"gas_meter\",\"timestamp\":240701115500,\"value\":246.138,"
+                   "\"unit\":\"m3\"}]}"));
+    CHECK(has(buf, "\"total_gas_m3\":246.138,\"gas_timestamp\":240701115500,"));
+}
+
 static void test_serial_device(void)
 {
     char a[HOMEWIZARD_SERIAL_LEN + 1], b[HOMEWIZARD_SERIAL_LEN + 1];
@@ -223,6 +250,7 @@ int main(void)
     RUN(test_nl_export);
     RUN(test_be);
     RUN(test_minimal);
+    RUN(test_external_placeholder);
     RUN(test_serial_device);
     return check_summary("test_homewizard");
 }
