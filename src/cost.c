@@ -275,7 +275,16 @@ static int entry_from(const char *time, const char *price, const char *exp, unsi
     const char *why = NULL;
     x->line = line;
     x->export_ = COST_UNSET;
-    if (civil_parse(time, CIVIL_PARSE_UNIX, &x->ts) < 0) {
+    int rc = civil_parse(time, CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING, &x->ts);
+    if (rc == CIVIL_PARSE_GAP) {
+        /* Read as an hour earlier or later, its price would land on a neighbouring hour. */
+        say(err, cap,
+            "line %ld: time: '%s' does not exist in local time (CET/CEST): the clocks go from "
+            "02:00 to 03:00 that day; give an offset (+01:00 or +02:00)",
+            line, time);
+        return -1;
+    }
+    if (rc < 0) {
         say(err, cap, "line %ld: time: expected an ISO-8601 time such as 2025-01-31T10:00+01:00, "
                       "got '%s'", line, time);
         return -1;

@@ -61,6 +61,27 @@ def test_local_times(c, port):
     st, _, b = http(port, "/api/prices?from=2026-10-25T02:30&to=2026-10-25T03:30")
     ok = st == 200 and json.loads(b)["from"] == "2026-10-25T02:30:00+01:00"
     c.check("prices: autumn 02:30 is the winter pass too", ok, "%s %s" % (st, b[:300]))
+    # an uploaded price at a skipped local time would land on a neighbouring hour
+    body = b"time,price\n2026-03-29T01:00,0.2\n2026-03-29T02:00,0.3\n2026-03-29T03:00,0.4\n"
+    st, _, b = http(port, "/api/prices?kind=power", "PUT", body=body,
+                    headers={"Content-Type": "text/csv"})
+    code, msg = error_of(b)
+    c.check("PUT /api/prices with 02:00 on the spring day is a 400 naming the line",
+            st == 400 and code == "bad_prices" and
+            (msg or "").startswith("line 3: time: '2026-03-29T02:00' does not exist"),
+            "%s %s" % (st, b))
+    st, _, b = http(port, "/api/prices?from=2026-03-29&to=2026-03-30")
+    c.check("... and stores nothing", st == 200 and json.loads(b)["power"] == [], b)
+    body = b'[{"time":"2026-03-29T02:30","price":0.3}]'
+    st, _, b = http(port, "/api/prices?kind=power", "PUT", body=body,
+                    headers={"Content-Type": "application/json"})
+    c.check("... the same for JSON", st == 400 and b"does not exist in local time" in b,
+            "%s %s" % (st, b))
+    body = b"time,price\n2026-03-29T02:00+01:00,0.3\n2026-03-29T04:00,0.4\n"
+    st, _, b = http(port, "/api/prices?kind=power", "PUT", body=body,
+                    headers={"Content-Type": "text/csv"})
+    ok = st == 200 and json.loads(b)["from"] == "2026-03-29T03:00:00+02:00"
+    c.check("... with an offset the upload is taken", ok, "%s %s" % (st, b))
     # unix seconds never have a gap
     st, _, b = http(port, "/api/summary?at=1774747800")
     c.check("summary at unix seconds inside the local gap is a 200", st == 200, "%s %s" % (st, b))

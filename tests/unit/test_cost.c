@@ -152,6 +152,16 @@ static void test_csv(void)
     const char *bad3 = "2025-01-31T10:00Z,0.25\n2025-01-31T10:00Z,0.26\n";
     CHECK(cost_parse_dynamic(bad3, strlen(bad3), COST_KIND_POWER, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "line 2") && strstr(err, "line 1"));
+    /* A local time the spring change skips would price a neighbouring hour: refused. */
+    const char *gap = "time,price\n2025-03-30T01:00,0.2\n2025-03-30T02:00,0.3\n"
+                      "2025-03-30T03:00,0.4\n";
+    CHECK(cost_parse_dynamic(gap, strlen(gap), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(strncmp(err, "line 3: time: '2025-03-30T02:00' does not exist in local time", 61) == 0);
+    CHECK(d.n == 0 && d.v == NULL);
+    const char *gap_off = "2025-03-30T02:00+01:00,0.3\n2025-03-30T04:00,0.4\n";
+    CHECK(cost_parse_dynamic(gap_off, strlen(gap_off), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(d.n == 2 && d.v[0].ts == T("2025-03-30T01:00Z"));
+    cost_dyns_free(&d);
     const char *bad4 = "2025-01-31T10:00Z\n";
     CHECK(cost_parse_dynamic(bad4, strlen(bad4), COST_KIND_POWER, &d, err, sizeof err) < 0);
     CHECK(strncmp(err, "line 1:", 7) == 0);
