@@ -124,6 +124,105 @@ def test_homewizard_external(c, tmp):
             d.stop()
 
 
+def load_openapi():
+    try:
+        import yaml
+    except ImportError:
+        return None
+    with open(os.path.join(ROOT, "docs", "openapi.yaml")) as f:
+        return yaml.safe_load(f)
+
+
+def validate(spec, schema, v, where="$", strict=True):
+    """Problems of value v against an OpenAPI 3.0 schema (the subset docs/openapi.yaml uses)."""
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    if v is None:
+        return [] if schema.get("nullable") else ["%s: null" % where]
+    probs = []
+    for sub in schema.get("allOf", []):
+        probs += validate(spec, sub, v, where, False)
+    if "oneOf" in schema:
+        if all(validate(spec, sub, v, where) for sub in schema["oneOf"]):
+            probs.append("%s: matches no oneOf" % where)
+    t = schema.get("type")
+    kinds = {"object": dict, "array": list, "string": str, "boolean": bool}
+    if t == "integer":
+        ok = isinstance(v, int) and not isinstance(v, bool)
+    elif t == "number":
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    else:
+        ok = t is None or isinstance(v, kinds[t])
+    if not ok:
+        return probs + ["%s: %r is not %s" % (where, v, t)]
+    if "enum" in schema and v not in schema["enum"]:
+        probs.append("%s: %r not in %s" % (where, v, schema["enum"]))
+    if isinstance(v, dict):
+        props = dict(schema.get("properties", {}))
+        for sub in schema.get("allOf", []):
+            if "$ref" in sub:
+                sub = spec["components"]["schemas"][sub["$ref"].rsplit("/", 1)[1]]
+            props.update(sub.get("properties", {}))
+        for k in schema.get("required", []):
+            if k not in v:
+                probs.append("%s: missing %s" % (where, k))
+        extra = schema.get("additionalProperties")
+        for k, x in v.items():
+            if k in schema.get("properties", {}):
+                probs += validate(spec, props[k], x, where + "." + k)
+            elif isinstance(extra, dict):
+                probs += validate(spec, extra, x, where + "." + k)
+            elif strict and k not in props and extra is not True:
+                probs.append("%s: undocumented key %s" % (where, k))
+    if isinstance(v, list) and "items" in schema:
+        for i, x in enumerate(v):
+            probs += validate(spec, schema["items"], x, "%s[%d]" % (where, i))
+    return probs
+
+
+def response_schema(spec, path, status, ctype="application/json"):
+    op = spec["paths"][path]["get"]
+    r = op["responses"][str(status)]
+    if "$ref" in r:
+        r = spec["components"]["responses"][r["$ref"].rsplit("/", 1)[1]]
+    return r["content"][ctype]["schema"]
+
+
+def test_openapi(c, port):
+    """Answers of a p1d with a history database against docs/openapi.yaml."""
+    spec = load_openapi()
+    if spec is None:
+        print("SKIP: PyYAML not installed, openapi.yaml not checked")
+        return
+    cases = [("/api/now", "/api/now", 200), ("/api/meters", "/api/meters", 200),
+             ("/api/meters/home", "/api/meters/{name}", 200),
+             ("/api/meters/home/now", "/api/meters/{name}/now", 200), ("/api", "/api", 200),
+             ("/api/v1/data", "/api/v1/data", 200), ("/p1.json", "/p1.json", 200),
+             ("/healthz", "/healthz", 200),
+             ("/api/history?from=2026-03-29&to=2026-03-30&step=1h", "/api/history", 200),
+             ("/api/history?from=2026-03-29T02:30", "/api/history", 400),
+             ("/api/summary?at=2026-03-29", "/api/summary", 200),
+             ("/api/summary?period=month&at=2026-03-29", "/api/summary", 200),
+             ("/api/summary?at=2026-03-29T02:30", "/api/summary", 400),
+             ("/api/prices?from=2026-03-29&to=2026-03-30", "/api/prices", 200),
+             ("/api/meters/nope", "/api/meters/{name}", 404),
+             ("/api/history?meter=nope", "/api/history", 404)]
+    for url, path, want in cases:
+        st, h, b = http(port, url)
+        probs = ["status %s, documented %s" % (st, want)] if st != want else []
+        if not probs:
+            try:
+                probs = validate(spec, response_schema(spec, path, st), json.loads(b))
+            except (ValueError, KeyError) as e:
+                probs = ["%r" % e]
+        c.check("openapi: GET %s is a %d as documented" % (url, want), not probs,
+                "%s %s" % (probs[:5], b[:300]))
+    st, h, b = http(port, "/api/now", "DELETE")
+    c.check("openapi: the Error schema holds for a 405",
+            st == 405 and not validate(spec, spec["components"]["schemas"]["Error"],
+                                       json.loads(b)), b)
+
+
 def main():
     c = Checks("test_api_qa")
     need_p1d(c)
@@ -144,6 +243,7 @@ def main():
             port = d.http_port()
             d.wait_meter("home", lambda m: m.get("telegrams", 0) >= 1)
             test_local_times(c, port)
+            test_openapi(c, port)
         finally:
             d.stop()
         test_homewizard_external(c, tmp)
