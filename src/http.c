@@ -845,12 +845,28 @@ static http_conn *conn_of(struct MHD_Connection *c)
     return ci ? ci->socket_context : NULL;
 }
 
+/* The path of an absolute-form target ("GET http://host/api/now", as sent to a proxy and by
+ * some small HTTP clients): a server must take it as the same resource (RFC 9112, 3.2.2). */
+static const char *origin_path(const char *url)
+{
+    const char *p = NULL;
+    if (strncasecmp(url, "http://", 7) == 0)
+        p = url + 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        p = url + 8;
+    if (!p)
+        return url;
+    const char *slash = strchr(p, '/');
+    return slash ? slash : "/";
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **req)
 {
     (void)upload;
     http *h = cls;
+    url = origin_path(url);
     if (is_body(h, *req)) {
         /* A route's request body, piece by piece; the last call (no data) answers it. */
         http_body *b = *req;

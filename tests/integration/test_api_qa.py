@@ -5,6 +5,7 @@ exist (the spring gap) or happen twice (the autumn hour) in /api/history, /api/s
 import datetime
 import json
 import os
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -223,6 +224,36 @@ def test_openapi(c, port):
                                        json.loads(b)), b)
 
 
+def raw_get(port, target):
+    """GET with a literal request target; returns (status line, body)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    buf = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    head, _, body = buf.partition(b"\r\n\r\n")
+    return head.split(b"\r\n", 1)[0].decode("latin-1"), body
+
+
+def test_absolute_form(c, port):
+    """RFC 9112 3.2.2: a server accepts a target in absolute form (GET http://host/path)."""
+    line, b = raw_get(port, b"http://127.0.0.1/api/now")
+    c.check("GET http://host/api/now is served", line.endswith("200 OK") and b'"reading"' in b,
+            "%s %s" % (line, b[:200]))
+    line, b = raw_get(port, b"HTTP://p1d.local:8080/api/meters/home")
+    c.check("... also with an upper-case scheme and a port",
+            line.endswith("200 OK") and json.loads(b)["name"] == "home", "%s %s" % (line, b[:200]))
+    line, b = raw_get(port, b"http://x/api/summary?at=2026-03-29T02:30")
+    c.check("... and history routes keep their query", line.endswith("400 Bad Request") and
+            b"at: '2026-03-29T02:30' does not exist" in b, "%s %s" % (line, b[:200]))
+    line, b = raw_get(port, b"http://x/nope")
+    c.check("... an unknown path stays a 404", line.endswith("404 Not Found"), line)
+
+
 def main():
     c = Checks("test_api_qa")
     need_p1d(c)
@@ -244,6 +275,7 @@ def main():
             d.wait_meter("home", lambda m: m.get("telegrams", 0) >= 1)
             test_local_times(c, port)
             test_openapi(c, port)
+            test_absolute_form(c, port)
         finally:
             d.stop()
         test_homewizard_external(c, tmp)
