@@ -254,6 +254,21 @@ def test_absolute_form(c, port):
     c.check("... an unknown path stays a 404", line.endswith("404 Not Found"), line)
 
 
+def test_query_rules(c, port):
+    """docs/API.md, Query parameters: unknown ignored, the first of a repeated one counts, an
+    empty value is the default."""
+    base = "/api/history?from=2026-03-29&to=2026-03-29T06:00&fields=import_kwh"
+    st, _, b = http(port, base + "&step=1h&step=raw&bogus=1")
+    c.check("repeated step: the first counts, unknown ignored",
+            st == 200 and json.loads(b)["step"] == "1h", "%s %s" % (st, b[:200]))
+    st, _, b = http(port, base + "&step=&format=")
+    c.check("empty step and format are the defaults",
+            st == 200 and json.loads(b)["step"] == "1m", "%s %s" % (st, b[:200]))
+    st, _, b = http(port, "/api/history?meter=home&meter=nope&step=1h&fields=import_kwh")
+    c.check("repeated meter: the first counts", st == 200 and json.loads(b)["meter"] == "home",
+            "%s %s" % (st, b[:200]))
+
+
 def main():
     c = Checks("test_api_qa")
     need_p1d(c)
@@ -276,6 +291,7 @@ def main():
             test_local_times(c, port)
             test_openapi(c, port)
             test_absolute_form(c, port)
+            test_query_rules(c, port)
         finally:
             d.stop()
         test_homewizard_external(c, tmp)
