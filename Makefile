@@ -66,9 +66,10 @@ $(BUILD)/p1: $(TOOL_OBJ) $(TOOL_SHARED_OBJ) $(BUILD)/libp1.a
 	$(CC) $(LDSAN) $(TOOL_LDFLAGS) -o $@ $(TOOL_OBJ) $(TOOL_SHARED_OBJ) $(BUILD)/libp1.a $(LIBS_CRYPTO) \
 	      $(LIBS_SQLITE)
 
+# -MMD: tests that #include a module's .c file (test_homewizard) rebuild when it changes.
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libp1.a tests/unit/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/libp1.a $(LIBS_CRYPTO)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -Itests/unit -o $@ $< $(BUILD)/libp1.a $(LIBS_CRYPTO)
 
 # Unit tests of daemon modules also link the module under test.
 $(BUILD)/tests/test_sim: tests/unit/test_sim.c $(BUILD)/src/sim.o $(BUILD)/src/civil.o $(BUILD)/libp1.a tests/unit/check.h
@@ -177,4 +178,4 @@ install: all
 	install -d $(DESTDIR)$(SYSCONFDIR)
 	[ -e $(DESTDIR)$(SYSCONFDIR)/p1d.conf ] || install -m 644 dist/p1d.conf.example $(DESTDIR)$(SYSCONFDIR)/p1d.conf
 
--include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(wildcard $(UNIT_BIN:=.d))
