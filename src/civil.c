@@ -208,10 +208,6 @@ int civil_parse(const char *s, unsigned flags, int64_t *out)
     }
     if ((flags & CIVIL_PARSE_EXISTING) && !local_exists(wall))
         return CIVIL_PARSE_GAP;
-    if (flags & CIVIL_PARSE_FIRST) {
-        *out = civil_local_to_utc(wall);
-        return 0;
-    }
     /* Midnight is never a switch hour, so 24:00 needs no rule of its own. */
     int64_t v;
     if (h == 24)

@@ -46,16 +46,18 @@ size_t civil_format_local(int64_t t, char *out, size_t cap);
 /* Writes t as UTC ISO-8601 ("2025-03-30T01:00:00Z") into out[cap]; returns as above. */
 size_t civil_format_utc(int64_t t, char *out, size_t cap);
 
-/* civil_parse() flags. UNIX: a run of up to 12 digits alone is unix seconds. FIRST: a time
- * without a zone resolves like civil_local_to_utc() (the first pass of the repeated autumn
- * hour); without it, like civil_local_fields() (the later pass). EXISTING: a time without a
- * zone inside the spring gap (02:00 to 03:00 on the last Sunday of March) is refused with
- * CIVIL_PARSE_GAP instead of being moved by an hour. */
+/* civil_parse() flags. UNIX: a run of up to 12 digits alone is unix seconds. EXISTING: a time
+ * without a zone inside the spring gap (02:00 to 03:00 on the last Sunday of March) is refused
+ * with CIVIL_PARSE_GAP instead of being moved by an hour. A time without a zone in the repeated
+ * autumn hour is its later pass (as civil_local_fields() resolves it). */
 #define CIVIL_PARSE_UNIX     1u
-#define CIVIL_PARSE_FIRST    2u
 #define CIVIL_PARSE_EXISTING 4u
 
 #define CIVIL_PARSE_GAP (-2) /* civil_parse(): a local time the spring change skips */
+/* What to tell a user about a CIVIL_PARSE_GAP time, after "'<the time>' ". */
+#define CIVIL_GAP_WHY                                                                            \
+    "does not exist in local time (CET/CEST): the clocks go from 02:00 to 03:00 that day; give " \
+    "an offset (+01:00 or +02:00)"
 
 /* Parses ISO-8601 "2025-01-31" or "2025-01-31T10:00[:00[.fff]]" ('t' or ' ' for 'T', 24:00 for
  * the next midnight) with "Z", "+01:00", "+0100" or "+01" (or '-'), blanks around ignored; a time

@@ -206,7 +206,12 @@ int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err,
     }
     if (strcmp(key, "valid_from") == 0 || strcmp(key, "valid_to") == 0) {
         int64_t t;
-        if (civil_parse(value, CIVIL_PARSE_UNIX, &t) < 0) {
+        int rc = civil_parse(value, CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING, &t);
+        if (rc == CIVIL_PARSE_GAP) {
+            say(err, cap, "%s: '%s' " CIVIL_GAP_WHY, key, value);
+            return -1;
+        }
+        if (rc < 0) {
             say(err, cap, "%s: expected an ISO-8601 time such as 2025-01-01, got '%s'", key,
                 value);
             return -1;
@@ -278,10 +283,7 @@ static int entry_from(const char *time, const char *price, const char *exp, unsi
     int rc = civil_parse(time, CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING, &x->ts);
     if (rc == CIVIL_PARSE_GAP) {
         /* Read as an hour earlier or later, its price would land on a neighbouring hour. */
-        say(err, cap,
-            "line %ld: time: '%s' does not exist in local time (CET/CEST): the clocks go from "
-            "02:00 to 03:00 that day; give an offset (+01:00 or +02:00)",
-            line, time);
+        say(err, cap, "line %ld: time: '%s' " CIVIL_GAP_WHY, line, time);
         return -1;
     }
     if (rc < 0) {

@@ -369,9 +369,7 @@ static int parse_time_arg(const http_req *req, http_reply *out, const char *key,
     /* Moving such a time by an hour would answer for a range the caller did not ask for. */
     if (rc == CIVIL_PARSE_GAP)
         return bad_param(out,
-                         "%s: '%.64s' does not exist in local time (CET/CEST): the clocks go "
-                         "from 02:00 to 03:00 that day; give an offset (+01:00 or +02:00) "
-                         "or a time outside that hour",
+                         "%s: '%.64s' " CIVIL_GAP_WHY " or a time outside that hour",
                          key, v);
     /* No meter data exists before 1970; the bound also keeps a "1y over ten millennia" walk
      * from holding the event loop for a second. */

@@ -213,9 +213,18 @@ int p1_export_main(int argc, char **argv)
         fprintf(stderr, "p1 export: --from and --to are required (try 'p1 export --help')\n");
         return 2;
     }
-    /* Without a zone, the repeated autumn hour reads as its first pass, as in `p1 sim --start`. */
-    int bad_from = civil_parse(from_s, CIVIL_PARSE_FIRST, &from) < 0;
-    if (bad_from || civil_parse(to_s, CIVIL_PARSE_FIRST, &to) < 0) {
+    /* Without a zone, the repeated autumn hour is its later pass, as everywhere in p1d. */
+    const unsigned how = CIVIL_PARSE_EXISTING;
+    int prc = civil_parse(from_s, how, &from);
+    int bad_from = prc < 0;
+    if (!bad_from)
+        prc = civil_parse(to_s, how, &to);
+    if (prc == CIVIL_PARSE_GAP) {
+        fprintf(stderr, "p1 export: %s: '%s' " CIVIL_GAP_WHY "\n", bad_from ? "--from" : "--to",
+                bad_from ? from_s : to_s);
+        return 2;
+    }
+    if (prc < 0) {
         fprintf(stderr, "p1 export: '%s' is not an ISO-8601 time such as 2024-01-31T12:00:00Z\n",
                 bad_from ? from_s : to_s);
         return 2;

@@ -219,9 +219,18 @@ int p1_prices_main(int argc, char **argv)
                     fprintf(stderr, "p1 prices: --kind: expected power or gas, got '%s'\n", v);
                     return 2;
                 }
-            } else if (civil_parse(v, CIVIL_PARSE_UNIX, a[2] == 'f' ? &from : &to) < 0) {
-                fprintf(stderr, "p1 prices: %s: expected an ISO-8601 time, got '%s'\n", a, v);
-                return 2;
+            } else {
+                int rc = civil_parse(v, CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING,
+                                     a[2] == 'f' ? &from : &to);
+                if (rc == CIVIL_PARSE_GAP) {
+                    fprintf(stderr, "p1 prices: %s: '%s' " CIVIL_GAP_WHY "\n", a, v);
+                    return 2;
+                }
+                if (rc < 0) {
+                    fprintf(stderr, "p1 prices: %s: expected an ISO-8601 time, got '%s'\n", a,
+                            v);
+                    return 2;
+                }
             }
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "p1 prices: unknown option '%s'\n", a);

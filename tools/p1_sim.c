@@ -104,7 +104,8 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 }
 
 /* ISO-8601 as civil_parse() reads it, "@unix" or "now". A time without a zone is the meter's
- * own (CET/CEST); the autumn hour that happens twice is its first pass. */
+ * own (CET/CEST); the autumn hour that happens twice is its later pass, as everywhere in p1d,
+ * and one in the spring gap is CIVIL_PARSE_GAP. */
 static int parse_start(const char *s, int64_t *out)
 {
     if (strcmp(s, "now") == 0) {
@@ -118,7 +119,7 @@ static int parse_start(const char *s, int64_t *out)
         *out = (int64_t)v;
         return 0;
     }
-    return civil_parse(s, CIVIL_PARSE_FIRST, out);
+    return civil_parse(s, CIVIL_PARSE_EXISTING, out);
 }
 
 /* A probability "0.05", "1", "5%" or "0.5%" as parts per million. */
@@ -253,7 +254,10 @@ static int parse_args(int argc, char **argv, cli *c)
                 return usage_error("--seed: '%s' is not a whole number 0..2147483647", val);
             c->so.seed = u;
         } else if (strcmp(name, "--start") == 0) {
-            if (parse_start(val, &c->so.start) < 0)
+            int rc = parse_start(val, &c->so.start);
+            if (rc == CIVIL_PARSE_GAP)
+                return usage_error("--start: '%s' " CIVIL_GAP_WHY, val);
+            if (rc < 0)
                 return usage_error("--start: '%s' is not now, @SECONDS or an ISO-8601 time", val);
         } else if (strcmp(name, "--interval") == 0) {
             if (parse_u64(val, SIM_INTERVAL_MAX, &u) < 0 || u == 0)

@@ -175,6 +175,11 @@ def test_named_values(c, tmp):
               "valid_to = 2025-01-01\nimport = 0.25\n")
     code, out, err = run(["--config", p, "--check-config"])
     c.check("[prices] valid_from before valid_to is fine", code == 0, err)
+    p = write(tmp, "prices.conf", "[source a]\nspec = sim\n[prices]\nvalid_from = 2026-03-29T02:30\n"
+              "import = 0.25\n")
+    both(c, "[prices] valid_from in the spring gap",
+         ["--config", p, "--listen", "127.0.0.1:0", "--db", os.path.join(tmp, "p.db")],
+         ["prices.conf:4:", "'2026-03-29T02:30' does not exist in local time"])
     p = write(tmp, "unknown.conf", "[azur]\nkey = x\n")
     code, out, err = run(["--config", p, "--check-config"])
     c.check("the unknown-section error lists [azure] too",
@@ -225,6 +230,15 @@ def test_p1_sim(c):
             code == 2 and "0..2147483647" in err, err)
     code, out, err = sim(["--seed", "2147483647", "--count", "1"])
     c.check("p1 sim --seed 2147483647 works", code == 0 and out.startswith("/"), err)
+    code, out, err = sim(["--start", "2026-03-29T02:30", "--count", "1"])
+    c.check("p1 sim --start in the spring gap is a usage error saying so",
+            code == 2 and "does not exist in local time" in err, err)
+    code, out, err = sim(["--start", "2026-03-29T02:30+01:00", "--count", "1"])
+    c.check("p1 sim --start with an offset in that hour works", code == 0 and out.startswith("/"),
+            err)
+    code, out, err = sim(["--start", "2026-10-25T02:30", "--count", "1"])
+    c.check("p1 sim --start in the repeated autumn hour is its later (winter) pass, as in the API",
+            code == 0 and "0-0:1.0.0(261025023000W)" in out, out[:200] + err)
     code, out, err = sim(["--help"])
     c.check("p1 sim --help states the seed range and what --count takes",
             code == 0 and "0..2147483647" in out and "N >= 1" in out, out)

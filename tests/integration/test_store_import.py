@@ -106,6 +106,13 @@ def main():
         c.check("export json: null for gaps", None in j.get("import_kwh", [0]))
         code, out, err = p1(["export", "--db", db, "--from", "yesterday", "--to", "2024-04-01"])
         c.check("export: bad time is a usage error", code == 2 and "ISO-8601" in err, err)
+        code, out, err = p1(["export", "--db", db, "--from", "2024-03-31T02:30", "--to",
+                             "2024-04-01"])
+        c.check("export: a --from in the spring gap is a usage error saying so",
+                code == 2 and "--from: '2024-03-31T02:30' does not exist" in err, err)
+        code, out, err = p1(["prices", "list", "--db", db, "--to", "2024-03-31T02:00"])
+        c.check("prices list: a --to in the spring gap is a usage error saying so",
+                code == 2 and "--to: '2024-03-31T02:00' does not exist" in err, err)
         code, out, err = p1(["export", "--db", db, "--meter", "nope", "--from", "2024-03-31",
                              "--to", "2024-04-01"])
         c.check("export: unknown meter", code == 1 and "no such meter" in err, err)
