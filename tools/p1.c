@@ -27,6 +27,9 @@ typedef struct decode_ctx {
     int began;   /* on_begin seen for the telegram being collected */
     int done;    /* --max reached: ignore the rest */
     int write_failed;
+    int seven_bit;      /* --7bit: clear bit 7 of every byte (a 7E1 line captured as 8N1) */
+    int parity_slash;   /* 0xAF seen: '/' with an even-parity bit, for the hint */
+    int parity_cr;      /* 0x8D seen: CR with an even-parity bit */
     uint64_t max; /* 0 = no limit */
     uint64_t telegrams;
     uint64_t rejected;
@@ -46,6 +49,8 @@ static const char decode_usage[] =
     "  --crc POLICY      required | optional (default) | ignore\n"
     "  --pretty          indent the JSON (still one object after another)\n"
     "  --max N           stop after N telegrams\n"
+    "  --7bit            clear bit 7 of every byte: a capture of a 7E1 line (DSMR 2.2/3.0)\n"
+    "                    taken at 8N1 carries the parity bit there\n"
     "  -h, --help        show this help\n"
     "\n"
     "Exit status: 0 every telegram decoded, 1 a telegram was rejected, no telegram was found in\n"
@@ -192,6 +197,13 @@ static long long decode_stream(int fd, p1_parser *p, decode_ctx *c, const char *
         if (n == 0)
             break;
         total += n;
+        if (c->seven_bit) {
+            for (ssize_t i = 0; i < n; i++)
+                buf[i] &= 0x7F;
+        } else if (!c->parity_slash || !c->parity_cr) {
+            c->parity_slash |= memchr(buf, 0xAF, (size_t)n) != NULL;
+            c->parity_cr |= memchr(buf, 0x8D, (size_t)n) != NULL;
+        }
         p1_execute(p, buf, (size_t)n);
         if (fflush(stdout) != 0)
             c->write_failed = 1;
@@ -208,7 +220,7 @@ static long long decode_stream(int fd, p1_parser *p, decode_ctx *c, const char *
 int p1_decode_main(int argc, char **argv)
 {
     const char *key = NULL, *ak = NULL, *path = NULL, *val = NULL;
-    int pretty = 0, skip_tag = 0, only_files = 0;
+    int pretty = 0, skip_tag = 0, only_files = 0, seven_bit = 0;
     uint64_t max = 0;
     p1_settings settings;
     memset(&settings, 0, sizeof settings);
@@ -230,6 +242,8 @@ int p1_decode_main(int argc, char **argv)
             pretty = 1;
         } else if (strcmp(a, "--skip-tag") == 0) {
             skip_tag = 1;
+        } else if (strcmp(a, "--7bit") == 0) {
+            seven_bit = 1;
         } else if ((r = opt_value(argv, argc, &i, "--key", &val)) != 0) {
             if (r < 0)
                 return usage_error("%s needs a value", a);
@@ -270,6 +284,9 @@ int p1_decode_main(int argc, char **argv)
     } else if (ak || skip_tag) {
         return usage_error("%s", ak ? "--ak needs --key" : "--skip-tag needs --key");
     }
+    if (key && seven_bit)
+        return usage_error("%s", "--7bit and --key do not go together: encrypted frames use "
+                                 "all 8 bits");
 
     int fd = 0;
     const char *name = "stdin";
@@ -301,6 +318,7 @@ int p1_decode_main(int argc, char **argv)
     /* objects are spliced into the "objects" array, two levels below the top */
     json_init_fragment(&c->objs, 2, 0);
     c->max = max;
+    c->seven_bit = seven_bit;
     p1_callbacks cb = {decode_on_begin, decode_on_object, decode_on_end};
     p1_parser_init(p, &settings, &cb, c);
 
@@ -314,7 +332,12 @@ int p1_decode_main(int argc, char **argv)
     } else if (c->rejected > 0) {
         status = 1;
     } else if (total > 0 && c->telegrams == 0) {
-        fprintf(stderr, "p1: no telegram found\n");
+        if (c->parity_slash && c->parity_cr && !key)
+            fprintf(stderr, "p1: no telegram found; the input looks like a 7E1 line (DSMR "
+                            "2.2/3.0) read as 8N1, as '/' and CR arrive as 0xAF and 0x8D: try "
+                            "--7bit, or set the port to 7E1 (stty cs7 parenb)\n");
+        else
+            fprintf(stderr, "p1: no telegram found\n");
         status = 1;
     }
     if (fd > 0)

@@ -187,6 +187,20 @@ def main():
         rc, out, err = run(["decode"] + args + sin, stdin_data=data, chunk=3)
         check_output(name, "stdin in 3-byte writes", rc, out, err, expected, data)
 
+    # A 7E1 line (DSMR 2.2/3.0) captured at 8N1 keeps each byte's even-parity bit in bit 7:
+    # a hint without --7bit, the same output as the clean capture with it.
+    with open(os.path.join(DATA, "dsmr22-gas-nextline.txt"), "rb") as f:
+        clean = f.read()
+    seven = bytes(b | 0x80 if bin(b).count("1") % 2 else b for b in clean)
+    rc, out, err = run(["decode"] + sin, stdin_data=seven)
+    ok(rc == 1 and "--7bit" in err and "7E1" in err,
+       "decode of a 7E1 capture taken at 8N1 hints at --7bit: exit %d, %r" % (rc, err))
+    want = run(["decode"] + sin, stdin_data=clean)
+    got = run(["decode", "--7bit"] + sin, stdin_data=seven, chunk=5)
+    ok(got == want and want[0] == 0, "decode --7bit of that capture = the clean capture's output")
+    rc, _, err = run(["decode", "--7bit", "--key", "00" * 16, "-"], stdin_data=b"")
+    ok(rc == 2 and "--7bit" in err, "decode --7bit --key is a usage error: exit %d" % rc)
+
     # Usage errors exit 2.
     rc, _, err = run(["decode", "--no-such-option"])
     ok(rc == 2, "decode --no-such-option: exit %d, expected 2" % rc)
