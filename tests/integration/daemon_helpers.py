@@ -192,6 +192,17 @@ def free_port():
     return port
 
 
+def fake_dongle(port=0):
+    """A listening TCP socket on 127.0.0.1 that p1d's tcp: source connects to, as a P1 dongle;
+    accept() waits at most 10 s."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.listen(1)
+    s.settimeout(10)
+    return s
+
+
 def tmpdir():
     return tempfile.TemporaryDirectory(prefix="p1d-test-")
 

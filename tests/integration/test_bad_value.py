@@ -11,7 +11,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, free_port, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import Checks, Daemon, fake_dongle, free_port, need_p1d, tmpdir  # noqa: E402
 
 
 def telegram(second, t1, t2="23456.789"):
@@ -63,11 +63,7 @@ def main():
     c = Checks("test_bad_value")
     need_p1d(c)
     with tmpdir() as tmp:
-        dongle = socket.socket()
-        dongle.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        dongle.bind(("127.0.0.1", 0))
-        dongle.listen(1)
-        dongle.settimeout(10)
+        dongle = fake_dongle()
         relay_port = free_port()
         # clock=meter: the history is kept on the telegrams' own (2024) times
         d = Daemon(["--source", "home=tcp:127.0.0.1:%d:clock=meter" % dongle.getsockname()[1],

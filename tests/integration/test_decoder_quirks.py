@@ -11,13 +11,12 @@ later, which Home Assistant books as a meter reset plus phantom use.
 """
 import json
 import os
-import socket
 import sys
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import Checks, Daemon, fake_dongle, need_p1d, tmpdir  # noqa: E402
 
 
 def telegram(t1="12345.678", t2="23456.789"):
@@ -54,11 +53,7 @@ def main():
     c = Checks("test_decoder_quirks")
     need_p1d(c)
     with tmpdir() as tmp:
-        dongle = socket.socket()
-        dongle.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        dongle.bind(("127.0.0.1", 0))
-        dongle.listen(1)
-        dongle.settimeout(10)
+        dongle = fake_dongle()
         d = Daemon(["--source", "home=tcp:127.0.0.1:%d" % dongle.getsockname()[1],
                     "--db", os.path.join(tmp, "m.db"), "--listen", "127.0.0.1:0",
                     "--log-level", "info"], tmp)

@@ -14,7 +14,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import P1D, Checks, Daemon, free_port, need_p1d, telegram, tmpdir  # noqa: E402
+from daemon_helpers import P1D, Checks, Daemon, fake_dongle, free_port, need_p1d, telegram, tmpdir  # noqa: E402
 from mqtt_helpers import MOSQUITTO, Broker, Mqtt, metric, metrics_text, pub_entry, wait_pub  # noqa: E402
 
 C = Checks("test_mqtt_fixes")
@@ -237,11 +237,7 @@ def backlog_restart(tmp):
         C.check("backlog restart, no telegram yet: no reduced state object",
                 not states, str(states[:1]))
         # 3: the meter sends telegrams.
-        meter = socket.socket()
-        meter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        meter.bind(("127.0.0.1", meter_port))
-        meter.listen(1)
-        meter.settimeout(10)
+        meter = fake_dongle(meter_port)
         conn = meter.accept()[0]
         for i in range(3):
             conn.sendall(telegram(i + 1))
