@@ -208,6 +208,60 @@ static const char *open_reason(const char *path, int readonly, char *buf, size_t
     return buf;
 }
 
+/* SQLite's "attempt to write a readonly database" does not say what may not be written: the
+ * file itself (unless we only read), or its directory, where SQLite creates PATH-wal and
+ * PATH-shm. Returns "" or " (<reason>)", into buf. */
+static const char *write_reason(const char *path, int readonly, char *buf, size_t cap)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[STORE_ERR_MAX];
+    buf[0] = '\0';
+    if (access(path, readonly ? R_OK : R_OK | W_OK) != 0) {
+        snprintf(buf, cap, " (%s: %s)", path, strerror(errno));
+        return buf;
+    }
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash == path ? 1 : slash - path), path);
+    if (access(dir, W_OK | X_OK) != 0)
+        snprintf(buf, cap, " (directory %.120s: %s; SQLite keeps its -wal and -shm files there)",
+                 dir, strerror(errno));
+    return buf;
+}
+
+/* A reader of a WAL database must create PATH-shm next to it; in a directory it may not write
+ * (a backup on read-only media, a database owned by p1d's user) the first read fails although
+ * the file is readable. Without PATH-wal no writer has the database open (the writer keeps the
+ * WAL while it runs), so the file alone is the whole database: reopen it as SQLite's
+ * "immutable", which needs no -shm and takes no locks. 1 reopened, 0 not applicable. */
+static int reopen_immutable(store *s, const char *path, int rc)
+{
+    char wal[4096], uri[4096 * 3 + 32];
+    struct stat sb;
+    int ec = rc & 0xff;
+    if (!s->o.readonly || (ec != SQLITE_READONLY && ec != SQLITE_CANTOPEN))
+        return 0;
+    if (snprintf(wal, sizeof wal, "%s-wal", path) >= (int)sizeof wal || stat(wal, &sb) == 0)
+        return 0;
+    size_t n = (size_t)snprintf(uri, sizeof uri, "file:");
+    for (const char *c = path; *c; c++) { /* the characters a URI path must escape */
+        if (*c == '%' || *c == '?' || *c == '#')
+            n += (size_t)snprintf(uri + n, sizeof uri - n, "%%%02X", (unsigned char)*c);
+        else
+            uri[n++] = *c;
+    }
+    snprintf(uri + n, sizeof uri - n, "?immutable=1");
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return 0;
+    }
+    sqlite3_close(s->db);
+    s->db = db;
+    return 1;
+}
+
 /* Takes the writer lock: an exclusive flock on "<path>.lock", a file of its own because SQLite
  * uses POSIX locks on the database, which a flock must not disturb. The kernel drops the lock
  * when the holder exits in any way (kill -9 too), so a stale file never blocks. The holder
@@ -1116,10 +1170,20 @@ store *store_open(const char *path, const store_options *o, char *err, size_t ca
     sqlite3_extended_result_codes(s->db, 1);
     /* Look before touching anything: a database we refuse must stay byte-identical. */
     rc = query_int(s->db, "PRAGMA user_version", &v);
+    if (rc != SQLITE_OK && reopen_immutable(s, path, rc)) {
+        sqlite3_extended_result_codes(s->db, 1);
+        rc = query_int(s->db, "PRAGMA user_version", &v);
+    }
     if (rc == SQLITE_OK)
         rc = query_int(s->db, "PRAGMA application_id", &app);
     if (rc == SQLITE_OK)
         rc = query_int(s->db, "SELECT count(*) FROM sqlite_schema", &tables);
+    if (rc != SQLITE_OK && ((rc & 0xff) == SQLITE_READONLY || (rc & 0xff) == SQLITE_CANTOPEN)) {
+        char why[STORE_ERR_MAX];
+        say(err, cap, "%s: cannot use the database: %s%s", path, sqlite3_errmsg(s->db),
+            write_reason(path, s->o.readonly, why, sizeof why));
+        goto fail;
+    }
     if (rc != SQLITE_OK) {
         say(err, cap, "%s: not a usable SQLite database: %s", path, sqlite3_errmsg(s->db));
         goto fail;

@@ -44,7 +44,8 @@ void store_options_default(store_options *o);
 /* Opens (creating when missing, unless readonly) the database at path and migrates its schema
  * to STORE_SCHEMA_VERSION. Returns NULL with a one-line reason in err[cap] (a newer schema, not a
  * database, cannot create, in use by another writer, ...); a database it refuses is left
- * untouched. o NULL = defaults. */
+ * untouched. o NULL = defaults. readonly also reads a database in a directory it may not write
+ * (where SQLite cannot create PATH-shm) when no PATH-wal is there. */
 store *store_open(const char *path, const store_options *o, char *err, size_t cap);
 /* Commits what is queued (when writable) and closes; accepts NULL. */
 void store_close(store *s);
