@@ -48,7 +48,13 @@ int p1_backup_main(int argc, char **argv)
             force = 1;
         } else if (!strcmp(a, "--db") && i + 1 < argc) {
             db = argv[++i];
-        } else if (a[0] == '-' || dest) {
+        } else if (!strcmp(a, "--db")) {
+            fprintf(stderr, "p1 backup: --db needs a value (try 'p1 backup --help')\n");
+            return 2;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "p1 backup: unknown option '%s' (try 'p1 backup --help')\n", a);
+            return 2;
+        } else if (dest) {
             fprintf(stderr, "p1 backup: unexpected argument '%s' (try 'p1 backup --help')\n", a);
             return 2;
         } else {

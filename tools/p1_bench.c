@@ -340,7 +340,13 @@ static const char bench_usage[] =
     "every '(' and decodes nothing: a floor under any decoder. The last line is machine-readable:\n"
     "  telegrams_per_s=N mb_per_s=N crc_only_telegrams_per_s=N ratio=R allocs_per_telegram=A\n"
     "ratio = telegrams_per_s / crc_only_telegrams_per_s (1.00: decoding costs no more than the\n"
-    "CRC); allocs_per_telegram counts malloc/calloc/realloc calls during the decode (libp1: 0).\n";
+    "CRC); allocs_per_telegram counts malloc/calloc/realloc calls during the decode (libp1: 0).\n"
+    "\n"
+    "Options:\n"
+    "  --seconds S   time the full decode for about S seconds, 0 < S <= 600 (default 2)\n"
+    "  -h, --help    show this help\n"
+    "\n"
+    "Exit status: 0 measured, 1 FILE unreadable or without telegrams, 2 usage error.\n";
 
 int p1_bench_main(int argc, char **argv)
 {
@@ -358,6 +364,9 @@ int p1_bench_main(int argc, char **argv)
                         argv[i]);
                 return 2;
             }
+        } else if (strcmp(argv[i], "--seconds") == 0) {
+            fprintf(stderr, "p1 bench: option '--seconds' needs a value (try 'p1 bench --help')\n");
+            return 2;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "p1 bench: unknown option '%s' (try 'p1 bench --help')\n", argv[i]);
             return 2;

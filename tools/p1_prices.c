@@ -28,6 +28,7 @@ static void usage(FILE *f)
             "        tomorrow), as one CSV table: kind (fixed, power or gas), from, to, then the\n"
             "        prices in EUR (a power price under import and export, a gas price under gas).\n"
             "  --db PATH    the history database (default %s)\n"
+            "  --kind KIND  import: power (default) or gas\n"
             "Times: ISO-8601 (2025-01-31, 2025-01-31T10:00, with Z or an offset; no offset = CET/CEST)\n"
             "or unix seconds. Exit status: 0 done, 1 error, 2 usage error.\n",
             PRICES_DEFAULT_DB);
