@@ -1891,6 +1891,8 @@ static int series_agg(store *s, int64_t id, int64_t from, int64_t to, store_step
         row_ts = sqlite3_column_int64(st, 0);
         if (row_agg(st, 1, &row) < 0)
             ret = -EIO;
+    } else if (rc != SQLITE_DONE) {
+        ret = sq_errno(rc); /* a damaged table is an error, not an empty range */
     }
     /* walk the steps; rows of the daily tier are summed into months and years */
     while (!ret && t < to) {

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "../src/civil.h"
 #include "../src/store.h"
 #include "p1.h"
@@ -302,9 +304,15 @@ int p1_export_main(int argc, char **argv)
         fputc('\n', c.out);
     }
     int rc = store_series(s, meter, from, to, (store_step)step, (unsigned)flags, on_point, &c);
+    if (rc == -ENOENT) {
+        fprintf(stderr, "p1 export: %s: no such meter in the database\n", meter);
+    } else if (rc < 0) {
+        /* SQLite's own words ("database disk image is malformed") say more than EIO */
+        int sq = sqlite3_errcode(store_db(s));
+        fprintf(stderr, "p1 export: %s: reading the database failed: %s\n", db,
+                rc == -EIO && sq != SQLITE_OK ? sqlite3_errmsg(store_db(s)) : strerror(-rc));
+    }
     if (rc < 0) {
-        fprintf(stderr, "p1 export: %s: %s\n", meter,
-                rc == -ENOENT ? "no such meter in the database" : strerror(-rc));
         free(c.pts);
         store_close(s);
         return 1;

@@ -11,6 +11,7 @@ import io
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -313,6 +314,38 @@ def test_readonly_dir(c, tmp):
         os.chmod(rodir, 0o755)
 
 
+def test_damaged_db(c, tmp):
+    """A damaged table is an error (exit 1 with SQLite's words), not an empty range: p1 export
+    printed the header and exit 0 when the 15-minute tier's first page was garbage."""
+    capture = os.path.join(tmp, "dmg-capture.txt")
+    code, out, err = p1(["sim", "--count", "3600", "--start", "2026-01-01T00:00:00Z"])
+    with open(capture, "w") as f:
+        f.write(out)
+    db = os.path.join(tmp, "damaged.db")
+    code, _, err = p1(["import", "-q", "--db", db, capture])
+    con = sqlite3.connect(db)
+    root = con.execute("SELECT rootpage FROM sqlite_schema WHERE name = 'agg_15m'").fetchone()[0]
+    size = con.execute("PRAGMA page_size").fetchone()[0]
+    con.close()
+    with open(db, "r+b") as f:
+        f.seek((root - 1) * size)
+        f.write(b"\xde\xad" * (size // 2))
+    for fmt in ("csv", "json"):
+        code, out, err = p1(["export", "--db", db, "--from", "2026-01-01", "--to", "2026-01-02",
+                             "--step", "15m", "--format", fmt])
+        c.check("p1 export --format %s of a damaged tier: exit 1, says so" % fmt,
+                code == 1 and "reading the database failed: database disk image is malformed"
+                in err, "%d %s %s" % (code, err, out[:100]))
+    code, out, err = p1(["export", "--db", db, "--from", "2026-01-01", "--to", "2026-01-02",
+                         "--step", "1h"])
+    c.check("... an undamaged tier of it still exports", code == 0 and len(out.split("\n")) > 2,
+            err)
+    dest = os.path.join(tmp, "damaged-copy.db")
+    code, out, err = p1(["backup", "--db", db, dest])
+    c.check("p1 backup of a damaged database: exit 1, no copy left",
+            code == 1 and not os.path.exists(dest) and not os.path.exists(dest + ".tmp"), err)
+
+
 def main():
     c = Checks("test_docs_examples")
     need_p1d(c)
@@ -330,6 +363,7 @@ def main():
         test_missing_values(c)
         test_decode_status(c, tmp)
         test_readonly_dir(c, tmp)
+        test_damaged_db(c, tmp)
     c.done()
 
 
