@@ -306,6 +306,8 @@ int p1_export_main(int argc, char **argv)
     int rc = store_series(s, meter, from, to, (store_step)step, (unsigned)flags, on_point, &c);
     if (rc == -ENOENT) {
         fprintf(stderr, "p1 export: %s: no such meter in the database\n", meter);
+    } else if (rc < 0 && ferror(c.out)) {
+        fprintf(stderr, "p1 export: writing standard output: %s\n", strerror(errno));
     } else if (rc < 0) {
         /* SQLite's own words ("database disk image is malformed") say more than EIO */
         int sq = sqlite3_errcode(store_db(s));

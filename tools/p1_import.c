@@ -160,7 +160,7 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
     c->accepted = c->rejected = c->stored = c->skipped = 0;
     int tty = !quiet && isatty(2);
     int64_t t0 = now_ns(), last = t0;
-    uint64_t pos = (uint64_t)offset, committed_at = 0;
+    uint64_t pos = (uint64_t)offset, committed = 0; /* readings stored by a commit */
     int status = 0, gzipped = 0;
     for (;;) {
         ssize_t n = read(fd, buf, IMPORT_CHUNK);
@@ -188,7 +188,7 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
                 status = 1;
                 break;
             }
-            committed_at = c->accepted;
+            committed = c->stored;
         }
         if (tty) {
             int64_t t = now_ns();
@@ -224,17 +224,20 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
     } else if (!status) {
         if (commit_batch(c, key, path, before + (int64_t)c->accepted) < 0)
             status = 1;
+        else
+            committed = c->stored;
     }
-    (void)committed_at;
     double secs = (double)(now_ns() - t0) / 1e9;
+    char lost[64] = ""; /* queued readings whose commit failed were not stored */
+    if (c->stored > committed)
+        snprintf(lost, sizeof lost, ", %" PRIu64 " not written (see above)", c->stored - committed);
     if (!quiet && (c->accepted || !status))
         fprintf(stderr,
-                "p1 import: %s: %" PRIu64 " telegram%s, %" PRIu64 " stored, %" PRIu64
+                "p1 import: %s: %" PRIu64 " telegram%s, %" PRIu64 " stored%s, %" PRIu64
                 " skipped (already stored or no valid time), %" PRIu64 " rejected, %.2f s, "
                 "%.0f telegrams/s\n",
-                path, c->accepted, c->accepted == 1 ? "" : "s", c->stored, c->skipped, c->rejected,
-                secs,
-                secs > 0 ? (double)c->accepted / secs : 0.0);
+                path, c->accepted, c->accepted == 1 ? "" : "s", committed, lost, c->skipped,
+                c->rejected, secs, secs > 0 ? (double)c->accepted / secs : 0.0);
     free(p);
     free(buf);
     close(fd);

@@ -346,6 +346,41 @@ def test_damaged_db(c, tmp):
             code == 1 and not os.path.exists(dest) and not os.path.exists(dest + ".tmp"), err)
 
 
+def test_full_disk(c, tmp):
+    """A full disk: p1 export says it cannot write its output (it blamed the meter: 'home:
+    Input/output error'); p1 import's summary counts only what a commit stored (it said '7200
+    stored' after 'cannot write the database')."""
+    capture = os.path.join(tmp, "full-capture.txt")
+    code, out, err = p1(["sim", "--count", "7200", "--start", "2026-01-01T00:00:00Z"])
+    with open(capture, "w") as f:
+        f.write(out)
+    db = os.path.join(tmp, "full-src.db")
+    p1(["import", "-q", "--db", db, capture])
+    if os.path.exists("/dev/full"):
+        with open("/dev/full", "wb") as full:
+            p = subprocess.run([P1, "export", "--db", db, "--from", "2026-01-01", "--to",
+                                "2026-01-02", "--step", "raw"], stdout=full,
+                               stderr=subprocess.PIPE, timeout=60)
+        err = p.stderr.decode()
+        c.check("p1 export > /dev/full: exit 1, 'writing standard output: No space left'",
+                p.returncode == 1 and "writing standard output: No space left on device" in err,
+                "%d %s" % (p.returncode, err))
+    mnt = os.path.join(tmp, "full")
+    os.mkdir(mnt)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", mnt],
+                       capture_output=True)
+    if r.returncode != 0:
+        print("SKIP: cannot mount a tmpfs (needs root): %s" % r.stderr.decode().strip())
+        return
+    try:
+        code, out, err = p1(["import", "--db", os.path.join(mnt, "i.db"), capture])
+        c.check("p1 import onto a full disk: exit 1, nothing counted as stored",
+                code == 1 and "cannot write the database: No space left on device" in err and
+                "7200 telegrams, 0 stored, 7200 not written" in err, "%d %s" % (code, err))
+    finally:
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
 def main():
     c = Checks("test_docs_examples")
     need_p1d(c)
@@ -364,6 +399,7 @@ def main():
         test_decode_status(c, tmp)
         test_readonly_dir(c, tmp)
         test_damaged_db(c, tmp)
+        test_full_disk(c, tmp)
     c.done()
 
 
