@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -274,7 +275,15 @@ static int writer_lock(store *s, const char *path, char *err, size_t cap)
         say(err, cap, "%s: the path is too long", path);
         return -1;
     }
-    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644), named = 1;
+    if (fd < 0 && errno == EACCES) {
+        /* Left by another user (root ran p1 import on the service's database): a flock needs
+         * no write access, so lock it all the same, only without our name in it. */
+        fd = open(lock, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        named = 0;
+        if (fd < 0)
+            errno = EACCES;
+    }
     if (fd < 0) {
         say(err, cap, "%s: cannot open the lock file %s: %s", path, lock, strerror(errno));
         return -1;
@@ -292,6 +301,8 @@ static int writer_lock(store *s, const char *path, char *err, size_t cap)
         buf[got > 0 ? got : 0] = '\0';
         if (sscanf(buf, "%ld %31[^\n]", &pid, who) < 1)
             pid = 0;
+        if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            pid = 0; /* a name left by an earlier holder: the holder could not write its own */
         if (pid > 0)
             say(err, cap, "%s: in use by %s pid %ld (it holds %s); one writer at a time: stop it "
                           "first, or use another database",
@@ -304,7 +315,7 @@ static int writer_lock(store *s, const char *path, char *err, size_t cap)
     }
     char line[96];
     n = snprintf(line, sizeof line, "%ld %s\n", (long)getpid(), s->o.writer);
-    if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n) {
+    if (named && (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n)) {
         say(err, cap, "%s: cannot write the lock file %s: %s", path, lock, strerror(errno));
         close(fd);
         return -1;

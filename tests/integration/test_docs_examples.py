@@ -381,6 +381,47 @@ def test_full_disk(c, tmp):
         subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 
+def test_lock_of_root(c, tmp):
+    """STORE.md: stop p1d, run p1 import (as root, on the service's database), start p1d. The
+    import leaves PATH.lock behind, root's and 0644; p1d under the unit's own user must still
+    take the lock (a flock needs no write access) instead of failing to start."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        print("SKIP: a lock file of another user needs root and setpriv")
+        return
+    capture = os.path.join(tmp, "lock-capture.txt")
+    code, out, err = p1(["sim", "--count", "60", "--start", "2026-01-01T00:00:00Z"])
+    with open(capture, "w") as f:
+        f.write(out)
+    state = os.path.join(tmp, "lockstate")
+    os.mkdir(state)
+    db = os.path.join(state, "p1d.db")
+    code, _, err = p1(["import", "-q", "--db", db, capture])
+    c.check("root imports into the service's database", code == 0 and
+            os.stat(db + ".lock").st_uid == 0, err)
+    os.chown(state, 65534, 65534)
+    os.chown(db, 65534, 65534)
+    log = os.path.join(tmp, "lock-p1d.log")
+    with open(log, "wb") as lf:
+        proc = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                 P1D, "--source", "home=sim", "--db", db, "--listen",
+                                 "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=lf)
+    try:
+        end = time.time() + 10
+        text = ""
+        while time.time() < end and "dashboard and API at" not in text and proc.poll() is None:
+            time.sleep(0.1)
+            with open(log) as f:
+                text = f.read()
+        c.check("p1d as another user starts on it (root's lock file left in place)",
+                proc.poll() is None and "dashboard and API at" in text, text)
+        code, _, err = p1(["import", "--db", db, capture])
+        c.check("... and still holds the lock: p1 import is refused",
+                code == 1 and "in use by" in err, "%d %s" % (code, err))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def main():
     c = Checks("test_docs_examples")
     need_p1d(c)
@@ -400,6 +441,7 @@ def main():
         test_readonly_dir(c, tmp)
         test_damaged_db(c, tmp)
         test_full_disk(c, tmp)
+        test_lock_of_root(c, tmp)
     c.done()
 
 
