@@ -267,10 +267,13 @@ int p1_export_main(int argc, char **argv)
     if (!meter) {
         int rc = store_meters(s, pick_meter, &pk);
         if (rc < 0 || pk.count != 1) {
-            fprintf(stderr, "p1 export: %s; name one with --meter\n",
-                    rc < 0 ? strerror(-rc)
-                    : pk.count ? "the database holds several meters"
-                               : "the database holds no meter yet");
+            if (rc < 0)
+                fprintf(stderr, "p1 export: %s: %s\n", db, strerror(-rc));
+            else if (pk.count)
+                fprintf(stderr, "p1 export: the database holds several meters; name one with "
+                                "--meter\n");
+            else
+                fprintf(stderr, "p1 export: %s holds no meter yet: nothing to export\n", db);
             store_close(s);
             return rc < 0 || pk.count ? 2 : 1;
         }

@@ -240,6 +240,19 @@ def test_missing_values(c):
                 "%d %s" % (code, err))
 
 
+def test_export_no_meter(c, tmp):
+    """p1 export of a database without readings (prices only) says there is nothing to export;
+    it told the user to name a meter with --meter, which cannot help."""
+    db = os.path.join(tmp, "prices-only.db")
+    prices = os.path.join(tmp, "prices-only.csv")
+    with open(prices, "w") as f:
+        f.write("time,price\n2026-01-01T00:00:00+01:00,0.25\n")
+    p1(["prices", "import", "--db", db, prices])
+    code, out, err = p1(["export", "--db", db, "--from", "2026-01-01", "--to", "2026-01-02"])
+    c.check("p1 export of a database without meters: exit 1, nothing to export",
+            code == 1 and "holds no meter yet: nothing to export" in err, "%d %s" % (code, err))
+
+
 def test_decode_status(c, tmp):
     """p1.1 EXIT STATUS: decode exits 0 on empty input, 1 on input without a telegram."""
     empty = os.path.join(tmp, "empty.txt")
@@ -438,6 +451,7 @@ def main():
         test_help_options(c)
         test_missing_values(c)
         test_decode_status(c, tmp)
+        test_export_no_meter(c, tmp)
         test_readonly_dir(c, tmp)
         test_damaged_db(c, tmp)
         test_full_disk(c, tmp)
