@@ -172,7 +172,7 @@ install: all
 	        $(DESTDIR)$(PREFIX)/lib/systemd/system $(DESTDIR)$(PREFIX)/share/doc/p1d
 	install -m 644 dist/p1.1 $(DESTDIR)$(PREFIX)/share/man/man1/p1.1
 	install -m 644 dist/p1d.8 $(DESTDIR)$(PREFIX)/share/man/man8/p1d.8
-	sed 's|@BINDIR@|$(PREFIX)/bin|g' dist/p1d.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/p1d.service
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/p1d.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/p1d.service
 	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/p1d.service
 	install -m 644 dist/p1d.conf.example $(DESTDIR)$(PREFIX)/share/doc/p1d/p1d.conf.example
 	install -d $(DESTDIR)$(SYSCONFDIR)

@@ -71,15 +71,33 @@ def test_readme_capture(c, tmp):
 def test_config_paths(c):
     """README, the unit, CONFIG.md and p1d.8 name one configuration file, where make install
     puts it."""
-    unit = read("dist/p1d.service")
+    sysconfdir = re.search(r"^SYSCONFDIR \?= (\S+)", read("Makefile"), re.M).group(1)
+    unit = read("dist/p1d.service").replace("@SYSCONFDIR@", sysconfdir)
     m = re.search(r"^ExecStart=\S+ --config (\S+)", unit, re.M)
     path = m.group(1) if m else None
-    c.check("the unit reads /etc/p1d.conf (make install's SYSCONFDIR/p1d.conf)",
+    c.check("the unit reads SYSCONFDIR/p1d.conf, where make install puts it (/etc/p1d.conf)",
             path == "/etc/p1d.conf", str(path))
     for doc in ("README.md", "docs/CONFIG.md", "dist/p1d.8"):
         text = read(doc).replace("\\-", "-")
         named = set(re.findall(r"--config (/etc/\S+)", text))
         c.check("%s names the unit's config file" % doc, named == {path}, str(named))
+
+
+def test_install_paths(c, tmp):
+    """make install with another SYSCONFDIR: the installed unit reads the config it installed
+    (it read /etc/p1d.conf whatever SYSCONFDIR was)."""
+    dest = os.path.join(tmp, "install")
+    p = subprocess.run(["make", "-s", "install", "DESTDIR=" + dest, "PREFIX=/usr",
+                        "SYSCONFDIR=/opt/p1d/etc"], cwd=ROOT, capture_output=True, timeout=600)
+    if not c.check("make install DESTDIR=... SYSCONFDIR=/opt/p1d/etc", p.returncode == 0,
+                   p.stderr.decode()[-2000:]):
+        return
+    with open(os.path.join(dest, "usr", "lib", "systemd", "system", "p1d.service")) as f:
+        unit = f.read()
+    c.check("... the unit runs /usr/bin/p1d --config /opt/p1d/etc/p1d.conf",
+            "ExecStart=/usr/bin/p1d --config /opt/p1d/etc/p1d.conf\n" in unit, unit[:600])
+    c.check("... and that file is installed",
+            os.path.exists(os.path.join(dest, "opt", "p1d", "etc", "p1d.conf")))
 
 
 def test_example_config(c, tmp):
@@ -445,6 +463,7 @@ def main():
         os.chmod(tmp, 0o755)
         test_readme_capture(c, tmp)
         test_config_paths(c)
+        test_install_paths(c, tmp)
         test_example_config(c, tmp)
         test_ini_snippets(c, tmp)
         test_restore(c, tmp)

@@ -317,7 +317,8 @@ def test_rlimit(c, tmp):
     if shutil.which("systemd-analyze"):
         copy = os.path.join(tmp, "p1d.service")
         with open(unit) as f, open(copy, "w") as g:
-            g.write(f.read().replace("@BINDIR@", os.path.dirname(P1D)))
+            g.write(f.read().replace("@BINDIR@", os.path.dirname(P1D))
+                    .replace("@SYSCONFDIR@", "/etc"))
         r = subprocess.run(["systemd-analyze", "verify", "--man=no", copy], capture_output=True,
                            text=True, timeout=60)
         c.check("systemd-analyze verify p1d.service", r.returncode == 0, r.stdout + r.stderr)
