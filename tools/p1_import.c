@@ -300,6 +300,36 @@ int p1_import_main(int argc, char **argv)
         fprintf(stderr, "p1 import: --meter must be 1-63 of A-Z a-z 0-9 _ -, not '%s'\n", meter);
         return 2;
     }
+    /* Files first: when none can be read, a typo must not leave a new, empty database. */
+    int readable = 0;
+    for (int pass = 0; pass < 2 && !readable; pass++) {
+        only_files = 0;
+        for (int i = 1; i < argc; i++) {
+            const char *a = argv[i];
+            if (!only_files && !strcmp(a, "--")) {
+                only_files = 1;
+                continue;
+            }
+            if (!only_files && a[0] == '-') {
+                if (!strcmp(a, "--db") || !strcmp(a, "--meter") || !strcmp(a, "--crc"))
+                    i++;
+                continue;
+            }
+            struct stat sb;
+            int fd = open(a, O_RDONLY | O_CLOEXEC);
+            int e = fd < 0 ? errno : fstat(fd, &sb) < 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
+            if (fd >= 0)
+                close(fd);
+            if (!e)
+                readable++;
+            else if (pass == 1)
+                fprintf(stderr, "p1 import: %s: %s\n", a, strerror(e));
+        }
+        if (!readable && pass == 1) {
+            fprintf(stderr, "p1 import: no FILE could be read; %s was not touched\n", db);
+            return 1;
+        }
+    }
     char err[STORE_ERR_MAX];
     store_options o;
     store_options_default(&o);

@@ -271,6 +271,17 @@ def test_export_no_meter(c, tmp):
             code == 1 and "holds no meter yet: nothing to export" in err, "%d %s" % (code, err))
 
 
+def test_import_typo(c, tmp):
+    """p1 import of files that cannot be read (a typo) exits 1 and leaves no new database
+    behind; it created an empty one before finding out."""
+    db = os.path.join(tmp, "typo.db")
+    code, out, err = p1(["import", "--db", db, os.path.join(tmp, "no-such-capture.txt"), tmp])
+    c.check("p1 import of unreadable files: exit 1, each named, no database created",
+            code == 1 and "no-such-capture.txt: No such file or directory" in err and
+            "Is a directory" in err and not os.path.exists(db) and
+            not os.path.exists(db + ".lock"), "%d %s %s" % (code, err, os.listdir(tmp)))
+
+
 def test_decode_status(c, tmp):
     """p1.1 EXIT STATUS: decode exits 0 on empty input, 1 on input without a telegram."""
     empty = os.path.join(tmp, "empty.txt")
@@ -471,6 +482,7 @@ def main():
         test_missing_values(c)
         test_decode_status(c, tmp)
         test_export_no_meter(c, tmp)
+        test_import_typo(c, tmp)
         test_readonly_dir(c, tmp)
         test_damaged_db(c, tmp)
         test_full_disk(c, tmp)
