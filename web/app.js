@@ -97,6 +97,7 @@
     year: dtf({ year: 'numeric' }),
     full: dtf({ day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }),
     dmhm: dtf({ day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
+    dmy: dtf({ day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
   });
   function parseTime(iso) {
     if (typeof iso !== 'string' || !iso) return null;
@@ -216,7 +217,7 @@
 
   /* ---- HTTP -------------------------------------------------------------------------------- */
   class HttpError extends Error {
-    constructor(status, msg) { super(msg); this.status = status; }
+    constructor(status, msg, code) { super(msg); this.status = status; this.code = code || ''; }
   }
   // p1d --token: fetch sends it as a bearer header; EventSource and download links cannot send
   // headers, so they carry it as ?access_token= (p1d accepts that on GET). Asked for on a 401.
@@ -252,7 +253,7 @@
       try { body = await r.json(); } catch (e) { body = null; }
       if (!r.ok) {
         const m = body && body.error && body.error.message ? body.error.message : 'HTTP ' + r.status;
-        throw new HttpError(r.status, m);
+        throw new HttpError(r.status, m, body && body.error && typeof body.error.code === 'string' ? body.error.code : '');
       }
       return body;
     } finally {
@@ -298,6 +299,7 @@
     metersAt: 0,
     meterInfo: null,
     readings: 0,
+    hasGas: null,          // whether the shown meter has a gas meter (null: no reading yet)
   };
   // What tests and the bench read: latencies (ms from p1d's receipt to our DOM), render mark.
   const stats = { lat: [], latHead: 0, readings: 0, rendered: null };
@@ -354,7 +356,7 @@
     C = {
       fg: css('--fg'), fg2: css('--fg2'), grid: css('--grid'), imp: css('--imp'), exp: css('--exp'),
       imp1: css('--imp1'), imp2: css('--imp2'), exp1: css('--exp1'), exp2: css('--exp2'),
-      gas: css('--gas'), cost: css('--cost'), cmp: css('--cmp'),
+      gas: css('--gas'), cost: css('--cost'), cmp: css('--cmp'), warn: css('--warn'),
       impFill: css('--imp-fill'), expFill: css('--exp-fill'),
     };
   }
@@ -430,10 +432,10 @@
     g.addColorStop(f, below); g.addColorStop(1, below);
     return g;
   }
-  function swatch(color, label, dashed) {
+  function swatch(color, label, dashed, hatched) {
     const s = el('span', 'sw');
     const b = el('i');
-    b.style.background = dashed ? 'transparent' : color;
+    b.style.background = dashed ? 'transparent' : hatched ? 'repeating-linear-gradient(135deg, ' + color + ' 0 1.5px, transparent 1.5px 4px)' : color;
     if (dashed) b.style.border = '1.5px dashed ' + color;
     s.append(b, document.createTextNode(label));
     return s;
@@ -562,6 +564,9 @@
     setText($('fuse-note'), t('fuse_note', { fuse: settings.phases + '\u2009×\u2009' + amps + '\u2009A' }));
   }
 
+  // The M-Bus devices of a reading (gas, water, heat meters), and whether one of them is gas.
+  function mbusOf(r) { return Array.isArray(r.mbus) ? r.mbus.filter((m) => m && typeof m === 'object') : []; }
+  function hasGas(r) { return num(r.gas_m3) !== null || mbusOf(r).some((m) => m.medium === 'gas'); }
   function renderTotals(r) {
     const rows = [];
     const scheme = r.tariff_scheme;
@@ -575,7 +580,12 @@
     if (!r.import_tariff_kwh) rows.push({ k: 'import', label: t('import'), value: withUnit(fmt(r.import_kwh, 3), 'kWh') });
     regs(r.export_tariff_kwh, 'export');
     if (!r.export_tariff_kwh) rows.push({ k: 'export', label: t('export'), value: withUnit(fmt(r.export_kwh, 3), 'kWh') });
-    rows.push({ k: 'gas', label: t('gas_meter'), value: withUnit(fmt(r.gas_m3, 3), 'm³'), tip: t('na_no_gas'), cls: 'c-gas' });
+    if (hasGas(r)) rows.push({ k: 'gas', label: t('gas_meter'), value: withUnit(fmt(r.gas_m3, 3), 'm³'), cls: 'c-gas' });
+    for (const m of mbusOf(r)) {
+      if (m.medium !== 'water' && m.medium !== 'heat') continue;
+      const unit = m.unit === 'm3' ? 'm³' : typeof m.unit === 'string' && m.unit ? m.unit : '';
+      rows.push({ k: m.medium + m.channel, label: t(m.medium + '_meter'), value: withUnit(fmt(m.value, 3), unit), cls: 'c-' + m.medium });
+    }
     const mt = r.time_valid === false ? null : fmtDate(F.full, parseTime(r.time));
     rows.push({ k: 'time', label: t('meter_time'), value: mt, tip: r.time ? t('na_clock') : t('na_missing') });
     kv($('totals'), rows);
@@ -606,7 +616,7 @@
   }
   let summary = null, summaryErr = null;
   async function loadSummary() {
-    if (S.summaryMissing && Date.now() - S.summaryAt < 10 * 60000) return;
+    if (S.summaryMissing && Date.now() - S.summaryAt < 10 * 60000) { renderToday(); return; }
     S.summaryAt = Date.now();
     const q = new URLSearchParams({ period: 'day' });
     if (S.meter) q.set('meter', S.meter);
@@ -622,14 +632,16 @@
     renderToday();
   }
   /* A cost that leaves out energy without a price says so, with how much was left out. */
+  function unpricedText(kwh, m3) {
+    const parts = [];
+    if (num(kwh)) parts.push(withUnit(fmt(kwh, 2), 'kWh'));
+    if (num(m3)) parts.push(withUnit(fmt(m3, 3), 'm³'));
+    return parts.join(' + ');
+  }
   function costPartial(s) {
     const c = s && s.cost_eur;
     if (!c || typeof c !== 'object' || c.partial !== true) return '';
-    const parts = [];
-    const kwh = num(c.unpriced_kwh), m3 = num(c.unpriced_gas_m3);
-    if (kwh) parts.push(withUnit(fmt(kwh, 2), 'kWh'));
-    if (m3) parts.push(withUnit(fmt(m3, 3), 'm³'));
-    return t('cost_partial', { what: parts.join(' + ') || '?' });
+    return t('cost_partial', { what: unpricedText(c.unpriced_kwh, c.unpriced_gas_m3) || '?' });
   }
   function renderToday() {
     const s = summary;
@@ -637,8 +649,10 @@
     const note = $('today-note');
     note.hidden = !(summaryErr && summaryErr.status === 404);
     if (!note.hidden) note.textContent = t('na_no_history');
+    const live = S.last && S.last.reading ? S.last.reading : null;
     if (!s) {
-      kv($('today'), ['import', 'export', 'net', 'gas', 'cost'].map((k) => ({ k, label: t(k), value: null, tip })));
+      const keys = ['import', 'export', 'net', 'gas', 'cost'].filter((k) => k !== 'gas' || !live || hasGas(live));
+      kv($('today'), keys.map((k) => ({ k, label: t(k), value: null, tip })));
       return;
     }
     const imp = pick(s, ['import_kwh', 'import.total_kwh', 'import.kwh', 'import.total', 'energy.import_kwh']);
@@ -667,8 +681,14 @@
       { k: 'export', label: t('export'), value: withUnit(fmt(exp, 2), 'kWh'), sub: split('export'), cls: 'c-exp' },
       { k: 'net', label: t('net'), value: withUnit(fmtSigned(net, 2), 'kWh') },
       { k: 'gas', label: t('gas'), value: withUnit(fmt(gas, 3), 'm³'), tip: t('na_no_gas'), cls: 'c-gas' },
+      { k: 'water', label: t('water'), value: withUnit(fmt(num(s.water_m3), 3), 'm³'), cls: 'c-water' },
+      { k: 'heat', label: t('heat'), value: withUnit(fmt(num(s.heat_gj), 3), 'GJ'), cls: 'c-heat' },
       { k: 'cost', label: t('cost'), value: costTxt, sub: costPartial(s), tip: t('na_no_prices'), cls: 'c-cost' },
-    ];
+    ].filter((row) => {
+      if (row.k === 'gas') return gas !== null || !live || hasGas(live);
+      if (row.k === 'water' || row.k === 'heat') return row.value !== null;
+      return true;
+    });
     if (peak !== null) rows.push({ k: 'peak', label: t('k_peak'), value: withUnit(fmt(peak, 0), 'W') });
     const qh = pick(s, ['capacity_peak.kw']);
     if (qh !== null && S.last && S.last.reading && S.last.reading.profile === 'be') {
@@ -713,6 +733,8 @@
     }
     renderPhases(r);
     renderTotals(r);
+    // Today's gas row follows whether this meter has gas at all.
+    if (hasGas(r) !== S.hasGas) { S.hasGas = hasGas(r); renderToday(); }
     renderCapacity(r);
     livePush((rms !== null ? rms : Date.now()) / 1000, netPower(r));
     scheduleLive();
@@ -809,7 +831,7 @@
       const age = fmtAge(now - S.lastArrival);
       const mi = S.meterInfo;
       if (!S.esOpen) msg = t('banner_lost', { age });
-      else if (mi && mi.state && !/receiv|connected/.test(mi.state)) msg = t('banner_meter', { meter: mi.name, state: mi.state, age });
+      else if (mi && mi.state && !/receiv|connected/.test(mi.state)) msg = t('banner_meter', { meter: mi.name, state: stateName(mi.state), age });
       else msg = t('banner_stale', { age });
       if (Date.now() - S.metersAt > METERS_EVERY_MS) loadMeters();
     }
@@ -869,17 +891,20 @@
       sel.dataset.names = names.join('\n');
     }
     sel.value = S.meter;
+    sel.title = S.meter;
   }
   function switchMeter(name) {
     if (name === S.meter) return;
     S.meter = name;
     settings.meter = name;
     saveSettings();
-    S.last = null; S.lastReceivedMs = 0; S.lastArrival = 0; S.gaps = []; S.stale = false;
+    S.last = null; S.hasGas = null; S.lastReceivedMs = 0; S.lastArrival = 0; S.gaps = []; S.stale = false;
     document.body.classList.remove('stale');
     liveClear();
     S.meterInfo = S.meters.find((m) => m.name === name) || null;
-    summary = null; summaryErr = null; S.summaryAt = 0;
+    // p1d without a database says so for every meter: no need to ask again for this one.
+    summary = null;
+    if (!summaryErr || summaryErr.code !== 'no_database') { summaryErr = null; S.summaryAt = 0; }
     histCache.clear();
     connect();
     getJSON(meterPath('now'), 5000).then((d) => onData(d, false)).catch(() => {});
@@ -890,7 +915,14 @@
   }
 
   /* ---- Meter view ---------------------------------------------------------------------------- */
-  const PROFILES = { nl: 'Netherlands (DSMR)', be: 'Belgium (e-MUCS)', lu: 'Luxembourg (Smarty)', at: 'Austria', se: 'Sweden', lt: 'Lithuania', hu: 'Hungary', other: 'other', unknown: DASH };
+  // A word of the API (a meter state, a profile, an M-Bus medium) in the page's language; an
+  // unknown one as it came.
+  function apiWord(kind, w) {
+    if (typeof w !== 'string' || !w) return null;
+    const s = t(kind + '_' + w);
+    return s === kind + '_' + w ? w : s;
+  }
+  const stateName = (w) => apiWord('state', w);
   function renderMeterInfo() {
     const m = S.meterInfo;
     const rows = [];
@@ -903,7 +935,7 @@
       rows.push(
         { k: 'name', label: t('k_name'), value: v(m.name) },
         { k: 'source', label: t('k_source'), value: v(m.source) },
-        { k: 'state', label: t('k_state'), value: v(m.state), cls: /receiv|connected/.test(m.state || '') ? 'ok' : 'bad' },
+        { k: 'state', label: t('k_state'), value: stateName(m.state), cls: /receiv|connected/.test(m.state || '') ? 'ok' : 'bad' },
         { k: 'since', label: t('k_since'), value: fmtDate(F.full, parseTime(m.connected_since)) },
         { k: 'last', label: t('k_last'), value: last ? F.full.format(last) + ' (' + t('ago', { t: fmtAge(num(m.age_s) !== null ? m.age_s * 1000 : Date.now() - last) }) + ')' : null },
         { k: 'tg', label: t('k_telegrams'), value: count(m.telegrams) },
@@ -980,6 +1012,12 @@
     if (/^\d\d$/.test(s)) return s[0] + '.' + s[1];
     return s;
   }
+  // e-MUCS stamps each month of 0-0:98.1.0 with its end (the 1st of the next month, 00:00):
+  // the month the peak belongs to is the day before.
+  function peakMonth(iso) {
+    const d = parseTime(iso);
+    return d ? new Date(d.getTime() - 86400000) : null;
+  }
   let meterRenderAt = 0;
   function renderMeterReading(r, force) {
     const now = Date.now();
@@ -992,7 +1030,7 @@
       { k: 'id', label: t('k_id'), value: r.equipment_id || null },
       { k: 'hdr', label: t('k_header'), value: r.header || null },
       { k: 'ver', label: t('k_version'), value: dsmrVersion(r.version) },
-      { k: 'prof', label: t('k_profile'), value: PROFILES[r.profile] || r.profile || null },
+      { k: 'prof', label: t('k_profile'), value: r.profile === 'unknown' ? null : apiWord('profile', r.profile) },
       { k: 'scheme', label: t('k_scheme'), value: scheme ? regName(1, scheme) + ' = 1, ' + regName(2, scheme) + ' = 2' : null },
       { k: 'time', label: t('meter_time'), value: r.time_valid === false ? null : fmtDate(F.full, parseTime(r.time)), tip: t('na_clock') },
       { k: 'obj', label: t('k_objects'), value: num(r.objects) === null ? null : r.objects + ' (' + (num(r.unknown) || 0) + ')' },
@@ -1016,14 +1054,14 @@
     msg.classList.toggle('muted', !text);
     const mb = Array.isArray(r.mbus) ? r.mbus : [];
     table($('m-mbus'), [t('k_channel'), t('k_medium'), t('k_id'), t('k_value'), t('k_when')],
-      mb.length ? mb.map((m) => [String(m.channel), m.medium || null, m.id || null,
+      mb.length ? mb.map((m) => [String(m.channel), apiWord('medium', m.medium), m.id || null,
         num(m.value) === null ? null : fmt(m.value, 3) + ' ' + (m.unit === 'm3' ? 'm³' : m.unit || ''),
         m.time_valid === false ? null : fmtDate(F.full, parseTime(m.time))]) : [[t('none'), '', '', '', '']]);
     const dm = Array.isArray(r.demand_months) ? r.demand_months : [];
     $('m-demand-card').hidden = !dm.length;
     if (dm.length) {
       table($('m-demand'), [t('k_month'), t('k_peak'), t('k_when')],
-        dm.map((m) => [fmtDate(F.monthYear, parseTime(m.month)), withUnit(fmt(m.peak_kw, 3), 'kW'), fmtDate(F.dmhm, parseTime(m.peak_time))]));
+        dm.map((m) => [fmtDate(F.monthYear, peakMonth(m.month)), withUnit(fmt(m.peak_kw, 3), 'kW'), fmtDate(F.dmy, parseTime(m.peak_time))]));
     }
   }
 
@@ -1097,7 +1135,7 @@
     if (range === 'month') return F.d.format(d);
     return F.mon.format(d);
   }
-  const HIST_FIELDS = 'import_kwh,import_t1_kwh,import_t2_kwh,export_kwh,export_t1_kwh,export_t2_kwh,gas_m3,cost_eur';
+  const HIST_FIELDS = 'import_kwh,import_t1_kwh,import_t2_kwh,export_kwh,export_t1_kwh,export_t2_kwh,gas_m3,cost_eur,unpriced_kwh,unpriced_gas_m3';
   async function fetchHistory(from, to, step) {
     const url = historyURL(from, to, step, { fields: HIST_FIELDS });
     const recent = to.getTime() > Date.now() - 3600000;
@@ -1124,6 +1162,8 @@
       exp: col(h, ['export_kwh']),
       gas: col(h, ['gas_m3']),
       cost: col(h, ['cost_eur', 'cost', 'cost_total_eur', 'costs_eur', 'cost_total']),
+      upk: col(h, ['unpriced_kwh']),
+      upg: col(h, ['unpriced_gas_m3']),
     };
     const n = Array.isArray(h && h.time) ? h.time.length : 0;
     const sum = (a, b) => {
@@ -1146,6 +1186,9 @@
     }
     c.times = (h && Array.isArray(h.time) ? h.time : []).map(parseTime);
     c.n = n;
+    // Steps whose cost leaves out energy without a price (p1d's unpriced_kwh / unpriced_gas_m3).
+    c.partial = [];
+    for (let i = 0; i < n; i++) if ((c.upk && c.upk[i] > 0) || (c.upg && c.upg[i] > 0)) c.partial.push(i);
     return c;
   }
   function total(a) {
@@ -1250,8 +1293,17 @@
     const series = metricSeries(c, cmp);
     const any = series.some((s) => !s[3] && s[1] && s[1].some((v) => v !== null));
     box.classList.toggle('empty', !any);
-    histMsg(any ? null : (series.length ? t('hist_empty') : (H.metric === 'cost' ? t('na_no_prices') : H.metric === 'gas' ? t('na_no_gas') : t('hist_empty'))));
+    // Costs mark the steps where some energy had no price: the bars leave it out.
+    const partial = H.metric === 'cost' ? c.partial : [];
+    box.dataset.partial = partial.join(',');
+    const energy = [c.imp, c.exp, c.gas].some((a) => a && a.some((v) => v !== null));
+    if (any) histMsg(null);
+    else if (H.metric === 'cost' && (partial.length || energy)) {
+      histMsg(t('hist_no_price'), partial.length ? t('no_price', { what: unpricedText(total(c.upk), total(c.upg)) }) : null);
+    }
+    else histMsg(series.length ? t('hist_empty') : (H.metric === 'cost' ? t('na_no_prices') : H.metric === 'gas' ? t('na_no_gas') : t('hist_empty')));
     for (const s of series) $('h-legend').append(swatch(s[2], s[0], s[3]));
+    if (any && partial.length) $('h-legend').append(swatch(C.warn, t('unpriced_legend'), false, true));
     renderHistSummary(c, cmp);
     renderHistTable(c);
     if (!any || !hasPlot) { if (!hasPlot) box.textContent = t('charts_missing'); return; }
@@ -1293,18 +1345,52 @@
         label: s[0], stroke: s[2], fill: s[3] ? null : s[2], width: s[3] ? 1.5 : 0,
         dash: s[3] ? [4, 3] : undefined, paths: bars, points: { show: false }, fillTo: () => 0,
       }))),
-      hooks: { setCursor: [(u) => histHover(u.cursor.idx, series, unit, dec)] },
+      hooks: {
+        setCursor: [(u) => histHover(u.cursor.idx, series, unit, dec)],
+        drawAxes: [(u) => markPartial(u, partial, c)],
+      },
     };
     H.chart = new uPlot(opts, [xs].concat(series.map((s) => s[1])), box);
+  }
+  // A hatched band behind each step with unpriced energy, drawn under the bars; denser where
+  // nothing of the step had a price.
+  function markPartial(u, idx, c) {
+    if (!idx.length) return;
+    const ctx = u.ctx, top = u.bbox.top, h = u.bbox.height;
+    const dpr = devicePixelRatio || 1;
+    const tile = document.createElement('canvas');
+    tile.width = tile.height = Math.round(8 * dpr);
+    const tc = tile.getContext('2d');
+    tc.strokeStyle = C.warn;
+    tc.lineWidth = dpr;
+    tc.beginPath();
+    tc.moveTo(0, tile.height); tc.lineTo(tile.width, 0);
+    tc.moveTo(-tile.width / 2, tile.height / 2); tc.lineTo(tile.width / 2, -tile.height / 2);
+    tc.moveTo(tile.width / 2, tile.height * 1.5); tc.lineTo(tile.width * 1.5, tile.height / 2);
+    tc.stroke();
+    ctx.save();
+    ctx.fillStyle = ctx.createPattern(tile, 'repeat');
+    for (const i of idx) {
+      const x0 = u.valToPos(i - 0.5, 'x', true), x1 = u.valToPos(i + 0.5, 'x', true);
+      ctx.globalAlpha = c && c.cost && c.cost[i] !== null ? 0.35 : 0.8;
+      ctx.fillRect(x0, top, x1 - x0, h);
+    }
+    ctx.restore();
   }
   function histHover(idx, series, unit, dec) {
     const el2 = $('h-sum');
     if (idx === null || idx === undefined || !H.data || !H.data.times[idx]) { renderHistSummary(H.data, H.cmp); return; }
-    const d = H.data.times[idx];
+    const c = H.data;
+    const d = c.times[idx];
     const parts = [el('b', null, (H.range === 'day' ? F.dmhm : F.day).format(d))];
     for (const s of series) {
       const v = s[1] ? s[1][idx] : null;
       parts.push(el('span', null, s[0] + ': ' + (v === null || v === undefined ? DASH : fmt(Math.abs(v), dec) + '\u2009' + unit)));
+    }
+    if (H.metric === 'cost' && c.partial.includes(idx)) {
+      const what = unpricedText(c.upk ? c.upk[idx] : null, c.upg ? c.upg[idx] : null);
+      const whole = !c.cost || c.cost[idx] === null;
+      parts.push(el('span', 'partial', whole ? t('no_price', { what }) : t('cost_partial', { what })));
     }
     el2.replaceChildren(...parts);
   }
@@ -1332,6 +1418,10 @@
     add(t('net'), T('net', c), T('net', cmp), 'kWh', 2);
     add(t('gas'), T('gas', c), T('gas', cmp), 'm³', 2, 'c-gas');
     add(t('cost'), T('cost', c), T('cost', cmp), '€', 2, 'c-cost');
+    // A total that leaves out unpriced energy says so under the figure.
+    const what = unpricedText(T('upk', c), T('upg', c));
+    const costItem = items.find((x) => x.classList.contains('c-cost'));
+    if (costItem && what) costItem.append(el('small', 'partial', t('cost_partial', { what })));
     box.replaceChildren(...items);
   }
   function renderHistTable(c) {
@@ -1341,7 +1431,8 @@
       ['imp', t('import') + ' (kWh)', 3], ['exp1', t('export') + ' ' + regName(1, scheme) + ' (kWh)', 3],
       ['exp2', t('export') + ' ' + regName(2, scheme) + ' (kWh)', 3], ['exp', t('export') + ' (kWh)', 3],
       ['net', t('net') + ' (kWh)', 3], ['gas', t('gas') + ' (m³)', 3], ['cost', t('cost') + ' (€)', 2],
-    ].filter((k) => c[k[0]] && c[k[0]].some((v) => v !== null));
+      ['upk', t('unpriced') + ' (kWh)', 3], ['upg', t('unpriced') + ' (m³)', 3],
+    ].filter((k) => c[k[0]] && c[k[0]].some((v) => k[0][0] === 'u' ? v > 0 : v !== null));
     const f = H.range === 'day' ? F.hm : H.range === 'year' ? F.monthYear : F.day;
     const rows = [];
     for (let i = 0; i < c.n; i++) rows.push([c.times[i] ? f.format(c.times[i]) : null].concat(cols.map((k) => fmt(c[k[0]][i], k[2]))));

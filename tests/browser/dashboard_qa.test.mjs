@@ -1,0 +1,325 @@
+// dashboard_qa.test.mjs: the dashboard as a home owner meets it, in a real browser (Debian's
+// Chromium through playwright-core) against p1d on 127.0.0.1: costs with hours that had no price,
+// several meters (a long name, a Belgian one, one without gas), p1d without a database, Dutch.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const P1D = process.env.P1D || path.join(ROOT, 'build', 'p1d');
+const P1 = process.env.P1 || path.join(ROOT, 'build', 'p1');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const SHOTS = path.join(ROOT, 'build', 'screenshots');
+const DEADLINE_MS = 180000;
+const TZ = 'Europe/Amsterdam';
+
+let passed = 0, failed = 0;
+const ok = (name) => { passed++; console.log('ok - ' + name); };
+const bad = (name, why) => { failed++; console.log('FAIL - ' + name + (why ? ': ' + why : '')); };
+async function check(name, fn) {
+  try {
+    await fn();
+    ok(name);
+  } catch (e) {
+    bad(name, e && e.message ? e.message.split('\n')[0] : String(e));
+  }
+}
+function assert(cond, msg) { if (!cond) throw new Error(msg); }
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+function getJSON(port, p) {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: p, timeout: 5000 }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        try { resolve({ status: res.statusCode, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) }); } catch (e) { reject(e); }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+async function waitFor(fn, ms, what) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    try { if (await fn()) return; } catch (e) { /* not yet */ }
+    await sleep(100);
+  }
+  throw new Error('timed out waiting for ' + what);
+}
+// The local calendar date (CET/CEST) n days before today, as YYYY-MM-DD.
+function localDate(daysBack) {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: TZ }).format(new Date(Date.now() - daysBack * 86400000));
+}
+
+// A Belgian meter over TCP: the e-MUCS fixture (gas on channel 1, water on channel 2, monthly
+// peaks), with a long text message, sent every second with its CRC made again.
+function crc16(buf) {
+  let c = 0;
+  for (const b of buf) {
+    c ^= b;
+    for (let i = 0; i < 8; i++) c = c & 1 ? (c >>> 1) ^ 0xa001 : c >>> 1;
+  }
+  return c;
+}
+function belgianFeeder(port) {
+  const fixture = fs.readFileSync(path.join(ROOT, 'tests', 'data', 'be-fluvius-emucs.txt'), 'latin1');
+  const text = 'Planned maintenance on the low-voltage grid in your street from 09:00 to 13:00. '.repeat(6);
+  let body = fixture.slice(0, fixture.indexOf('!') + 1).replace(/\r?\n/g, '\r\n');
+  body = body.replace('0-0:96.13.0()', '0-0:96.13.0(' + Buffer.from(text, 'latin1').toString('hex').toUpperCase() + ')');
+  const telegram = Buffer.from(body + crc16(Buffer.from(body, 'latin1')).toString(16).toUpperCase().padStart(4, '0') + '\r\n', 'latin1');
+  const clients = new Set();
+  const srv = net.createServer((c) => { clients.add(c); c.on('error', () => {}); c.on('close', () => clients.delete(c)); c.write(telegram); });
+  const timer = setInterval(() => { for (const c of clients) c.write(telegram); }, 1000);
+  srv.listen(port, '127.0.0.1');
+  return () => { clearInterval(timer); for (const c of clients) c.destroy(); srv.close(); };
+}
+
+async function main() {
+  const { chromium } = await import(path.join(ROOT, 'web', 'node_modules', 'playwright-core', 'index.mjs'));
+  fs.mkdirSync(SHOTS, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'p1d-dashqa-'));
+  const procs = [];
+  const stops = [];
+  let browser = null;
+  const cleanup = () => {
+    for (const s of stops.splice(0)) { try { s(); } catch (e) { /* gone */ } }
+    for (const p of procs.splice(0)) { try { p.kill('SIGTERM'); } catch (e) { /* gone */ } }
+  };
+  process.on('exit', cleanup);
+  const timer = setTimeout(() => { console.log('FAIL - whole test: deadline'); cleanup(); process.exit(1); }, DEADLINE_MS);
+  const start = (args, name) => {
+    const log = fs.openSync(path.join(tmp, name + '.log'), 'w');
+    const p = spawn(P1D, args, { stdio: ['ignore', log, log] });
+    procs.push(p);
+    return p;
+  };
+  try {
+    /* ---- p1d A: three days of history; dynamic prices for yesterday 08:00-20:00 only ---- */
+    const db = path.join(tmp, 'p1d.db');
+    const cap = path.join(tmp, 'capture.txt');
+    const fd = fs.openSync(cap, 'w');
+    const sim = spawnSync(P1, ['sim', '--seed', '7', '--fast', '--interval', '600', '--count', String(3 * 144 - 2),
+      '--start', '@' + (Math.floor(Date.now() / 1000) - 3 * 86400)], { stdio: ['ignore', fd, 'ignore'], timeout: 60000 });
+    fs.closeSync(fd);
+    assert(sim.status === 0, 'p1 sim failed');
+    assert(spawnSync(P1, ['import', '--db', db, '--meter', 'home', '-q', cap], { stdio: 'ignore', timeout: 60000 }).status === 0, 'p1 import failed');
+    const yday = localDate(1);
+    const prices = path.join(tmp, 'prices.csv');
+    let csv = 'time,price\n';
+    for (let h = 8; h < 20; h++) csv += yday + 'T' + String(h).padStart(2, '0') + ':00,0.' + (20 + h) + '\n';
+    fs.writeFileSync(prices, csv);
+    assert(spawnSync(P1, ['prices', 'import', '--db', db, prices], { stdio: 'ignore', timeout: 30000 }).status === 0, 'p1 prices import failed');
+    const portA = await freePort();
+    start(['--source', 'home=sim', '--listen', '127.0.0.1:' + portA, '--db', db], 'p1d-a');
+
+    /* ---- p1d B: no database; a simulated meter, a Belgian one with a long name, one without gas ---- */
+    const beName = 'meter-in-the-garage-next-to-the-heat-pump-and-the-solar-inverter'.slice(0, 63);
+    const bePort = await freePort();
+    stops.push(belgianFeeder(bePort));
+    const noGasPort = await freePort();
+    const noGas = spawn(P1, ['sim', '--seed', '11', '--no-gas', '--realtime', '--out', 'tcp:127.0.0.1:' + noGasPort], { stdio: 'ignore' });
+    procs.push(noGas);
+    await sleep(300);
+    const portB = await freePort();
+    start(['--source', 'home=sim:3', '--source', beName + '=tcp:127.0.0.1:' + bePort,
+      '--source', 'nogas=tcp:127.0.0.1:' + noGasPort, '--listen', '127.0.0.1:' + portB], 'p1d-b');
+
+    await waitFor(async () => (await getJSON(portA, '/api/now')).status === 200, 15000, 'p1d A\'s first reading');
+    await waitFor(async () => {
+      const m = (await getJSON(portB, '/api/meters')).body;
+      return Array.isArray(m) && m.length === 3 && m.every((x) => x.telegrams > 0);
+    }, 15000, 'p1d B\'s three meters');
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-dev-shm-usage'] });
+    const newPage = async (opts) => {
+      const ctx = await browser.newContext(Object.assign({ viewport: { width: 1280, height: 900 }, locale: 'en-GB', timezoneId: TZ }, opts || {}));
+      const page = await ctx.newPage();
+      page.errors = [];
+      page.on('pageerror', (e) => page.errors.push(e.message));
+      return page;
+    };
+
+    /* ---- costs: the hours whose energy had no price ---- */
+    const dayQ = (d) => '/api/history?meter=home&step=1h&fields=cost_eur,unpriced_kwh,unpriced_gas_m3&from=' + d + '&to=' + d + 'T23:59:59';
+    const api = (await getJSON(portA, dayQ(yday))).body;
+    const want = [];
+    api.unpriced_kwh.forEach((v, i) => { if (v > 0 || api.unpriced_gas_m3[i] > 0) want.push(i); });
+    const noPriceHour = api.cost_eur.findIndex((v, i) => v === null && api.unpriced_kwh[i] > 0);
+    const partHour = api.cost_eur.findIndex((v, i) => v !== null && want.includes(i));
+
+    const page = await newPage();
+    const hoverHour = async (i) => {
+      const b = await page.$eval('#h-chart .u-over', (e) => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; });
+      const n = api.time.length;
+      await page.mouse.move(b.x + (i + 0.5) * b.w / n, b.y + b.h / 2);
+      await sleep(150);
+      return page.textContent('#h-sum');
+    };
+    const openYesterdayCosts = async () => {
+      await page.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await page.click('#h-prev');
+      await page.click('#h-metric button[data-metric="cost"]');
+      await page.waitForFunction((d) => document.querySelector('#h-chart canvas') && document.getElementById('h-csv').getAttribute('download').includes(d), yday, { timeout: 8000 });
+    };
+    await page.goto('http://127.0.0.1:' + portA + '/#history');
+    await openYesterdayCosts();
+
+    await check('costs per hour: every hour with unpriced energy is marked, with a legend', async () => {
+      assert(want.length > 0 && noPriceHour >= 0 && partHour >= 0, 'test data: no unpriced hours from the API');
+      const marked = await page.getAttribute('#h-chart', 'data-partial');
+      assert(marked === want.join(','), 'marked hours "' + marked + '", the API has ' + want.join(','));
+      const legend = await page.textContent('#h-legend');
+      assert(/Partly without a price/.test(legend), 'legend: ' + legend);
+      await page.screenshot({ path: path.join(SHOTS, 'history-cost-partial.png'), fullPage: true });
+    });
+    await check('costs per hour: hovering an hour says what had no price', async () => {
+      const none = await hoverHour(noPriceHour);
+      assert(/No price: [\d.]+\u2009kWh/.test(none), 'an hour without a price: ' + none);
+      const part = await hoverHour(partHour);
+      assert(/Partial: .*m³ had no price/.test(part), 'an hour with unpriced gas: ' + part);
+      await page.mouse.move(5, 5);
+    });
+    await check('costs per hour: the day\'s cost total says it is partial, and how much was left out', async () => {
+      await page.waitForFunction(() => document.querySelector('#h-sum .c-cost'), null, { timeout: 3000 });
+      const note = await page.textContent('#h-sum .c-cost');
+      assert(/Partial: [\d.]+\u2009kWh \+ [\d.]+\u2009m³ had no price/.test(note), 'cost total: ' + note);
+    });
+    await check('costs per hour: the table has the energy without a price', async () => {
+      await page.click('.h-table summary');
+      const head = await page.$$eval('#h-table thead th', (c) => c.map((x) => x.textContent));
+      assert(head.includes('Without a price (kWh)') && head.includes('Without a price (m³)'), 'table head: ' + head.join('|'));
+      await page.click('.h-table summary');
+    });
+    await check('costs: a day without any price says so, not "no readings"', async () => {
+      await page.click('#h-prev');
+      await page.waitForSelector('#h-msg:not([hidden])', { timeout: 8000 });
+      const msg = await page.textContent('#h-msg');
+      assert(/No prices for this period/.test(msg), 'message: ' + msg);
+    });
+    await check('costs in Dutch: legend, hover and total', async () => {
+      await page.evaluate(() => localStorage.setItem('p1d.settings', JSON.stringify({ lang: 'nl' })));
+      await page.reload();
+      await openYesterdayCosts();
+      const legend = await page.textContent('#h-legend');
+      assert(/Deels zonder prijs/.test(legend), 'legend: ' + legend);
+      const none = await hoverHour(noPriceHour);
+      assert(/Geen prijs: \d+,\d+\u2009kWh/.test(none), 'hover: ' + none);
+      await page.mouse.move(5, 5);
+      await page.waitForFunction(() => document.querySelector('#h-sum .c-cost'), null, { timeout: 3000 });
+      const note = await page.textContent('#h-sum .c-cost');
+      assert(/Onvolledig: \d+,\d+\u2009kWh/.test(note), 'total: ' + note);
+      await page.screenshot({ path: path.join(SHOTS, 'history-cost-partial-nl.png'), fullPage: true });
+      assert(page.errors.length === 0, page.errors.join(' | '));
+    });
+
+    /* ---- several meters, no database ---- */
+    const baseB = 'http://127.0.0.1:' + portB + '/';
+    const pick = async (p, name) => {
+      await p.selectOption('#meter-select', name);
+      await p.waitForFunction((n) => window.p1d.state().meter === n && window.p1d.stats.readings > 0 &&
+        !/—/.test(document.getElementById('p-value').textContent), name, { timeout: 8000 });
+    };
+    await check('a 360 px phone: a long meter name does not widen the page', async () => {
+      const p = await newPage({ viewport: { width: 360, height: 780 } });
+      await p.goto(baseB);
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pick(p, beName);
+      for (const v of ['now', 'meter']) {
+        await p.click('#tab-' + v);
+        await sleep(300);
+        const w = await p.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+        assert(w[0] <= w[1], v + ': scrollWidth ' + w[0] + ' > ' + w[1]);
+      }
+      assert(await p.getAttribute('#meter-select', 'title') === beName, 'the select has no tooltip with the full name');
+      await p.click('#tab-now');
+      await p.screenshot({ path: path.join(SHOTS, 'now-phone-long-name.png'), fullPage: true });
+      await p.context().close();
+    });
+    await check('water meter shown; a meter without gas has no gas rows', async () => {
+      const p = await newPage();
+      await p.goto(baseB);
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pick(p, beName);
+      await p.waitForFunction(() => /Water meter/.test(document.getElementById('totals').textContent), null, { timeout: 5000 });
+      const water = await p.textContent('#totals');
+      assert(/Water meter123\.456\u2009m³/.test(water), 'totals: ' + water);
+      await pick(p, 'nogas');
+      await sleep(1200);
+      const rows = await p.$$eval('#totals dd[data-k="gas"], #today dd[data-k="gas"]', (r) => r.length);
+      assert(rows === 0, rows + ' gas rows for a meter without gas');
+      await pick(p, 'home');
+      await p.waitForSelector('#totals dd[data-k="gas"]', { timeout: 5000 });
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+    });
+    await check('without a database, switching meters does not ask /api/summary again', async () => {
+      const p = await newPage();
+      const asked = [];
+      p.on('request', (r) => { if (/\/api\/summary/.test(r.url())) asked.push(r.url()); });
+      await p.goto(baseB);
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await waitFor(() => asked.length > 0, 5000, 'the first summary request');
+      await pick(p, 'nogas');
+      await pick(p, beName);
+      await sleep(500);
+      assert(asked.length === 1, asked.length + ' summary requests: ' + asked.join(' '));
+      const note = await p.textContent('#today-note');
+      assert(/--db/.test(note), 'today note: ' + note);
+      await p.context().close();
+    });
+    await check('Belgian monthly peaks are labelled with the month of the peak', async () => {
+      const p = await newPage();
+      await p.goto(baseB + '#meter');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pick(p, beName);
+      await p.waitForSelector('#m-demand-card:not([hidden]) tbody tr', { timeout: 5000 });
+      const first = await p.$$eval('#m-demand tbody tr:first-child > *', (c) => c.map((x) => x.textContent));
+      assert(first[0] === 'December 2022' && /18 Dec 2022/.test(first[2]), 'first row: ' + first.join(' | '));
+      await p.context().close();
+    });
+    await check('Dutch: meter state, profile and M-Bus medium are translated', async () => {
+      const p = await newPage({ locale: 'nl-NL' });
+      await p.goto(baseB + '#meter');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pick(p, beName);
+      await p.waitForFunction(() => /België/.test(document.getElementById('m-meter').textContent), null, { timeout: 5000 });
+      const conn = await p.textContent('#m-conn');
+      assert(/ontvangend/.test(conn) && !/receiving/.test(conn), 'connection card: ' + conn);
+      const text = await p.textContent('#m-text');
+      assert(/Planned maintenance/.test(text), 'text message: ' + text);
+      const months = await p.textContent('#m-demand');
+      assert(/december 2022/.test(months), 'monthly peaks: ' + months);
+      await p.screenshot({ path: path.join(SHOTS, 'meter-be-nl.png'), fullPage: true });
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+    });
+  } finally {
+    clearTimeout(timer);
+    if (browser) await browser.close().catch(() => {});
+    cleanup();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then(() => {
+  console.log(passed + ' passed, ' + failed + ' failed');
+  process.exit(failed ? 1 : 0);
+}, (e) => {
+  console.log('FAIL - ' + (e && e.stack ? e.stack : e));
+  console.log(passed + ' passed, ' + (failed + 1) + ' failed');
+  process.exit(1);
+});
