@@ -297,6 +297,9 @@
     summaryMissing: false,
     summaryAt: 0,
     metersAt: 0,
+    metersOkAt: 0,         // when /api/meters last answered
+    metersFailAt: 0,       // when it last failed
+    metersBusy: false,
     meterInfo: null,
     readings: 0,
     hasGas: null,          // whether the shown meter has a gas meter (null: no reading yet)
@@ -793,8 +796,8 @@
     const since = S.lastArrival ? performance.now() - S.lastArrival : Infinity;
     let state, text;
     if (!S.lastArrival) { state = S.esOpen ? 'connecting' : 'offline'; text = S.esOpen || !S.connectAt ? t('conn_connecting') : t('conn_offline'); }
+    else if (!S.esOpen) { state = 'offline'; text = t('conn_offline'); } // the stream broke: say so at once
     else if (!S.stale) { state = 'live'; text = t('conn_live'); }
-    else if (!S.esOpen) { state = 'offline'; text = t('conn_offline'); }
     else { state = 'stale'; text = t('conn_stale', { age: fmtAge(since) }); }
     if (c.dataset.state !== state) c.dataset.state = state;
     setText($('conn-text'), text);
@@ -819,19 +822,28 @@
     const since = S.lastArrival ? now - S.lastArrival : now - S.connectAt;
     const silent = since > limit;
     if (S.lastArrival) setStale(silent);
-    if (silent && now - S.connectAt > Math.max(limit, S.wdBackoff)) {
+    const quiet = silent && meterQuiet(limit);
+    // Ask p1d about its meters once the stream is silent, before deciding whom to blame.
+    const silentSince = Date.now() - since;
+    const informed = S.metersOkAt > silentSince || S.metersFailAt > silentSince;
+    if (silent && !informed && !S.metersBusy) loadMeters();
+    if (silent && informed && !quiet && now - S.connectAt > Math.max(limit, S.wdBackoff)) {
       // Our watchdog: EventSource alone never notices a stream that stays open but goes quiet.
+      // Not while p1d itself says that the meter is the one that went quiet.
       S.wdBackoff = Math.min(Math.max(limit, S.wdBackoff) * 2, 30000);
       connect();
     }
     let msg = null;
+    const mi = S.meterInfo;
+    const err = quiet && mi.last_error ? ' ' + t('banner_error', { err: mi.last_error }) : '';
     if (!S.lastArrival) {
-      if (since > limit) msg = S.esOpen ? t('banner_never') : t('banner_lost', { age: DASH });
+      if (since > limit) msg = (quiet || S.esOpen ? t('banner_never') : t('banner_lost', { age: DASH })) + err;
+      if (since > limit && Date.now() - S.metersAt > METERS_EVERY_MS) loadMeters();
     } else if (silent) {
       const age = fmtAge(now - S.lastArrival);
-      const mi = S.meterInfo;
-      if (!S.esOpen) msg = t('banner_lost', { age });
-      else if (mi && mi.state && !/receiv|connected/.test(mi.state)) msg = t('banner_meter', { meter: mi.name, state: stateName(mi.state), age });
+      if (quiet && !/receiv|connected/.test(mi.state || '')) msg = t('banner_meter', { meter: mi.name, state: stateName(mi.state), age }) + err;
+      else if (quiet) msg = t('banner_quiet', { meter: mi.name, age }) + err;
+      else if (!S.esOpen) msg = t('banner_lost', { age });
       else msg = t('banner_stale', { age });
       if (Date.now() - S.metersAt > METERS_EVERY_MS) loadMeters();
     }
@@ -869,16 +881,30 @@
     }
   }
 
+  // Whether p1d answered /api/meters lately and said there that the shown meter is the one that
+  // went quiet (not receiving, or no telegram for longer than limit ms): then p1d is fine.
+  function meterQuiet(limit) {
+    const mi = S.meterInfo;
+    if (!mi || Date.now() - S.metersOkAt > 2 * METERS_EVERY_MS + 1000) return false;
+    const age = num(mi.age_s);
+    return !/receiv|connected/.test(mi.state || '') || age === null || age * 1000 > limit;
+  }
   async function loadMeters() {
     S.metersAt = Date.now();
+    S.metersBusy = true;
     try {
       const list = await getJSON('/api/meters', 5000);
       if (!Array.isArray(list)) return;
+      S.metersOkAt = Date.now();
       S.meters = list;
       S.meterInfo = list.find((m) => m && m.name === S.meter) || list[0] || null;
       renderMeterSelect();
       if (S.view === 'meter') renderMeterInfo();
-    } catch (e) { /* the banner already tells */ }
+    } catch (e) {
+      S.metersFailAt = Date.now(); // the banner tells
+    } finally {
+      S.metersBusy = false;
+    }
   }
 
   function renderMeterSelect() {
@@ -1555,7 +1581,7 @@
     const initial = location.hash.slice(1);
     try {
       const list = await metersP;
-      if (Array.isArray(list)) S.meters = list.filter((m) => m && typeof m.name === 'string');
+      if (Array.isArray(list)) { S.meters = list.filter((m) => m && typeof m.name === 'string'); S.metersOkAt = Date.now(); }
     } catch (e) { /* p1d unreachable: the watchdog shows the banner */ }
     S.metersAt = Date.now();
     const names = S.meters.map((m) => m.name);

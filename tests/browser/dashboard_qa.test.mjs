@@ -123,12 +123,14 @@ async function main() {
     fs.writeFileSync(prices, csv);
     assert(spawnSync(P1, ['prices', 'import', '--db', db, prices], { stdio: 'ignore', timeout: 30000 }).status === 0, 'p1 prices import failed');
     const portA = await freePort();
-    start(['--source', 'home=sim', '--listen', '127.0.0.1:' + portA, '--db', db], 'p1d-a');
+    const argsA = ['--source', 'home=sim', '--listen', '127.0.0.1:' + portA, '--db', db];
+    let p1dA = start(argsA, 'p1d-a');
 
     /* ---- p1d B: no database; a simulated meter, a Belgian one with a long name, one without gas ---- */
     const beName = 'meter-in-the-garage-next-to-the-heat-pump-and-the-solar-inverter'.slice(0, 63);
     const bePort = await freePort();
-    stops.push(belgianFeeder(bePort));
+    const stopBelgian = belgianFeeder(bePort);
+    stops.push(stopBelgian);
     const noGasPort = await freePort();
     const noGas = spawn(P1, ['sim', '--seed', '11', '--no-gas', '--realtime', '--out', 'tcp:127.0.0.1:' + noGasPort], { stdio: 'ignore' });
     procs.push(noGas);
@@ -226,6 +228,44 @@ async function main() {
       assert(page.errors.length === 0, page.errors.join(' | '));
     });
 
+    /* ---- p1d stops and starts again: the page says offline at once, then reconnects by itself ---- */
+    await check('p1d restarted: "offline" at once, a banner, then live again on one stream', async () => {
+      const p = await newPage();
+      await p.addInitScript(() => {
+        const ES = window.EventSource;
+        window.__open = 0;
+        window.EventSource = class extends ES {
+          constructor(u, o) {
+            super(u, o);
+            window.__open++;
+            this.addEventListener('error', () => { if (this.readyState === ES.CLOSED && !this.__gone) { this.__gone = true; window.__open--; } });
+          }
+          close() { if (!this.__gone) { this.__gone = true; window.__open--; } super.close(); }
+        };
+      });
+      await p.goto('http://127.0.0.1:' + portA + '/');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await p.waitForFunction(() => document.getElementById('conn-text').textContent === 'live', null, { timeout: 5000 });
+      const gone = new Promise((r) => p1dA.once('exit', r));
+      p1dA.kill('SIGTERM');
+      await gone;
+      const t0 = Date.now();
+      await p.waitForFunction(() => document.getElementById('conn-text').textContent === 'offline', null, { timeout: 6000 });
+      const after = Date.now() - t0;
+      assert(after < 1500, '"offline" only ' + after + ' ms after p1d stopped');
+      await p.waitForSelector('#banner:not([hidden])', { timeout: 8000 });
+      const txt = await p.textContent('#banner');
+      assert(/Connection to p1d lost/.test(txt), 'banner: ' + txt);
+      p1dA = start(argsA, 'p1d-a2');
+      await p.waitForFunction(() => document.getElementById('conn-text').textContent === 'live' && document.getElementById('banner').hidden, null, { timeout: 20000 });
+      const n = await p.evaluate(() => window.p1d.stats.readings);
+      await p.waitForFunction((k) => window.p1d.stats.readings > k + 1, n, { timeout: 8000 });
+      const open = await p.evaluate(() => window.__open);
+      assert(open === 1, open + ' event streams open');
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+    });
+
     /* ---- several meters, no database ---- */
     const baseB = 'http://127.0.0.1:' + portB + '/';
     const pick = async (p, name) => {
@@ -305,6 +345,30 @@ async function main() {
       assert(/december 2022/.test(months), 'monthly peaks: ' + months);
       await p.screenshot({ path: path.join(SHOTS, 'meter-be-nl.png'), fullPage: true });
       assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+    });
+    /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
+    await check('a meter that stops: the banner names the meter and its error, not a lost p1d; no reconnect churn', async () => {
+      const p = await newPage();
+      const streams = [];
+      p.on('request', (r) => { if (/\/stream/.test(r.url())) streams.push(r.url()); });
+      await p.goto(baseB);
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pick(p, beName);
+      await sleep(1500);
+      const before = streams.length;
+      stopBelgian();
+      await p.waitForFunction(() => /is waiting/.test(document.getElementById('banner').textContent), null, { timeout: 10000 });
+      const seen = new Set();
+      for (let i = 0; i < 48; i++) {
+        seen.add(await p.evaluate(() => (document.getElementById('banner').hidden ? '' : document.getElementById('banner').textContent).replace(/\d+\u2009s/, 'N s')));
+        await sleep(250);
+      }
+      const texts = Array.from(seen).join(' | ');
+      assert(!/p1d lost/.test(texts), 'banner blamed p1d: ' + texts);
+      assert(/Last error: cannot connect/.test(texts), 'banner without the meter\'s error: ' + texts);
+      assert(streams.length === before, (streams.length - before) + ' new stream connections while p1d was fine');
+      await p.screenshot({ path: path.join(SHOTS, 'now-meter-stopped.png') });
       await p.context().close();
     });
   } finally {
