@@ -1305,6 +1305,7 @@
   const UNIT = { elec: 'kWh', gas: 'm³', cost: '€' };
   function drawHistory(c, cmp, msg, tip) {
     const box = $('h-chart');
+    box.setAttribute('aria-label', t('m_' + H.metric) + ' · ' + $('h-label').textContent);
     if (H.chart) { H.chart.destroy(); H.chart = null; }
     box.replaceChildren();
     $('h-legend').replaceChildren();
@@ -1500,6 +1501,7 @@
       e.setAttribute('aria-label', t(e.dataset.i18nLabel));
       e.title = t(e.dataset.i18nLabel);
     }
+    for (const e of document.querySelectorAll('[data-i18n-aria]')) e.setAttribute('aria-label', t(e.dataset.i18nAria));
     $('live-chart').setAttribute('aria-label', t('live_title'));
   }
   function showView(v, focus) {

@@ -87,6 +87,42 @@ function belgianFeeder(port) {
   return () => { clearInterval(timer); for (const c of clients) c.destroy(); srv.close(); };
 }
 
+// Runs in the page: visible text below its WCAG AA contrast, and controls or charts without a name.
+function contrastAndNames() {
+  const out = [];
+  const parse = (c) => {
+    const m = /rgba?\(([^)]+)\)/.exec(c);
+    if (!m) return null;
+    const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+  };
+  const bgOf = (e) => {
+    for (; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor); if (c && c.a > 0.5) return c; }
+    return parse(getComputedStyle(document.documentElement).backgroundColor) || { r: 255, g: 255, b: 255, a: 1 };
+  };
+  for (const e of document.querySelectorAll('body *')) {
+    if (!e.getClientRects().length) continue;
+    if (!Array.from(e.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const cs = getComputedStyle(e);
+    const fg = parse(cs.color), bg = bgOf(e);
+    if (!fg) continue;
+    const l1 = lum(fg), l2 = lum(bg);
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(cs.fontSize), large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) out.push(ratio.toFixed(2) + ':1 "' + e.textContent.trim().slice(0, 24) + '" ' + cs.color);
+  }
+  for (const e of document.querySelectorAll('button, select, input, a, [role=img], [role=group]')) {
+    if (!e.getClientRects().length) continue;
+    const name = e.getAttribute('aria-label') || (e.labels && e.labels.length ? e.labels[0].textContent.trim() : '') || e.textContent.trim();
+    if (!name) out.push('no name: <' + e.tagName.toLowerCase() + ' id="' + e.id + '">');
+  }
+  return out;
+}
+
 async function main() {
   const { chromium } = await import(path.join(ROOT, 'web', 'node_modules', 'playwright-core', 'index.mjs'));
   fs.mkdirSync(SHOTS, { recursive: true });
@@ -227,6 +263,23 @@ async function main() {
       await page.screenshot({ path: path.join(SHOTS, 'history-cost-partial-nl.png'), fullPage: true });
       assert(page.errors.length === 0, page.errors.join(' | '));
     });
+
+    /* ---- contrast and names: WCAG AA 4.5:1 for text (3:1 when large), every control named ---- */
+    for (const scheme of ['light', 'dark']) {
+      await check('accessibility (' + scheme + '): text contrast and names of controls and charts', async () => {
+        const p = await newPage({ colorScheme: scheme });
+        await p.goto('http://127.0.0.1:' + portA + '/');
+        await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+        const problems = [];
+        for (const v of ['now', 'history', 'meter']) {
+          await p.click('#tab-' + v);
+          await sleep(v === 'history' ? 1500 : 800);
+          problems.push(...await p.evaluate(contrastAndNames));
+        }
+        assert(problems.length === 0, Array.from(new Set(problems)).join(' | '));
+        await p.context().close();
+      });
+    }
 
     /* ---- p1d stops and starts again: the page says offline at once, then reconnects by itself ---- */
     await check('p1d restarted: "offline" at once, a banner, then live again on one stream', async () => {
