@@ -1278,21 +1278,23 @@
     }
   }
   function metricSeries(c, cmp) {
-    // [label, values, color, {dashed, neg}] in drawing order (stacked bars: total first).
+    // [label, drawn values, color, dashed, shown values] in drawing order. Stacked bars draw the
+    // total first and tariff 1 over it, so a tariff 2 bar is drawn as the total but shows its own
+    // value; exports are drawn below zero but shown as the positive energy they are.
     const out = [];
     const scheme = S.last && S.last.reading ? S.last.reading.tariff_scheme : null;
     const neg = (a) => a ? a.map((v) => (v === null ? null : -v)) : null;
     if (H.metric === 'elec') {
       if (c.imp1 && c.imp2) {
-        out.push([t('import') + ' · ' + regName(2, scheme), c.imp, C.imp2]);
+        out.push([t('import') + ' · ' + regName(2, scheme), c.imp, C.imp2, false, c.imp2]);
         out.push([t('import') + ' · ' + regName(1, scheme), c.imp1, C.imp1]);
       } else if (c.imp) out.push([t('import'), c.imp, C.imp]);
       if (c.exp1 && c.exp2) {
-        out.push([t('export') + ' · ' + regName(2, scheme), neg(c.exp), C.exp2]);
-        out.push([t('export') + ' · ' + regName(1, scheme), neg(c.exp1), C.exp1]);
-      } else if (c.exp) out.push([t('export'), neg(c.exp), C.exp]);
+        out.push([t('export') + ' · ' + regName(2, scheme), neg(c.exp), C.exp2, false, c.exp2]);
+        out.push([t('export') + ' · ' + regName(1, scheme), neg(c.exp1), C.exp1, false, c.exp1]);
+      } else if (c.exp) out.push([t('export'), neg(c.exp), C.exp, false, c.exp]);
       if (cmp && cmp.imp) out.push([t('import') + ' · ' + t('compared'), cmp.imp, C.cmp, true]);
-      if (cmp && cmp.exp) out.push([t('export') + ' · ' + t('compared'), neg(cmp.exp), C.cmp, true]);
+      if (cmp && cmp.exp) out.push([t('export') + ' · ' + t('compared'), neg(cmp.exp), C.cmp, true, cmp.exp]);
     } else if (H.metric === 'gas') {
       if (c.gas) out.push([t('gas'), c.gas, C.gas]);
       if (cmp && cmp.gas) out.push([t('gas') + ' · ' + t('compared'), cmp.gas, C.cmp, true]);
@@ -1411,8 +1413,9 @@
     const d = c.times[idx];
     const parts = [el('b', null, (H.range === 'day' ? F.dmhm : F.day).format(d))];
     for (const s of series) {
-      const v = s[1] ? s[1][idx] : null;
-      parts.push(el('span', null, s[0] + ': ' + (v === null || v === undefined ? DASH : fmt(Math.abs(v), dec) + '\u2009' + unit)));
+      const shown = s[4] || s[1];
+      const v = shown ? num(shown[idx]) : null;
+      parts.push(el('span', null, s[0] + ': ' + (v === null ? DASH : unit === '€' ? money(v) : fmt(v, dec) + '\u2009' + unit)));
     }
     if (H.metric === 'cost' && c.partial.includes(idx)) {
       const what = unpricedText(c.upk ? c.upk[idx] : null, c.upg ? c.upg[idx] : null);

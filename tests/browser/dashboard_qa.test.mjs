@@ -231,6 +231,29 @@ async function main() {
       assert(/Partial: .*m³ had no price/.test(part), 'an hour with unpriced gas: ' + part);
       await page.mouse.move(5, 5);
     });
+    await check('hover shows each bar\'s own value: a tariff 2 import (not the stack total), a cost with its sign', async () => {
+      const e = (await getJSON(portA, dayQ(yday).replace('fields=cost_eur,', 'fields=import_t1_kwh,import_t2_kwh,cost_eur,'))).body;
+      const i = e.import_t1_kwh.findIndex((v, k) => v > 0.001 && e.import_t2_kwh[k] !== null);
+      assert(i >= 0, 'test data: no hour with tariff 1 import');
+      const money = new Intl.NumberFormat('en-GB', { style: 'currency', currency: 'EUR' });
+      let elec;
+      try {
+        await page.click('#h-metric button[data-metric="elec"]');
+        await page.waitForSelector('#h-chart canvas', { timeout: 5000 });
+        elec = await hoverHour(i);
+      } finally {
+        await page.mouse.move(5, 5);
+        await page.click('#h-metric button[data-metric="cost"]');
+        await page.waitForSelector('#h-chart canvas', { timeout: 5000 });
+      }
+      const t2 = e.import_t2_kwh[i].toFixed(3);
+      assert(elec.includes('Import · normal: ' + t2 + '\u2009kWh'), 'hour ' + i + ' (tariff 2 ' + t2 + '): ' + elec);
+      const j = e.cost_eur.findIndex((v) => v !== null && v < 0) >= 0 ? e.cost_eur.findIndex((v) => v !== null && v < 0) : partHour;
+      const cost = await hoverHour(j);
+      const want = money.format(Math.round(e.cost_eur[j] * 100) / 100);
+      assert(cost.includes('Cost: ' + want), 'hour ' + j + ' (' + want + '): ' + cost);
+      await page.mouse.move(5, 5);
+    });
     await check('costs per hour: the day\'s cost total says it is partial, and how much was left out', async () => {
       await page.waitForFunction(() => document.querySelector('#h-sum .c-cost'), null, { timeout: 3000 });
       const note = await page.textContent('#h-sum .c-cost');
