@@ -97,6 +97,8 @@
     year: dtf({ year: 'numeric' }),
     full: dtf({ day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' }),
     dmhm: dtf({ day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
+    hmz: dtf({ hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short' }),
+    dmhmz: dtf({ day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short' }),
     dmy: dtf({ day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }),
   });
   function parseTime(iso) {
@@ -1155,6 +1157,12 @@
     if (range === 'month') return F.monthYear.format(from);
     return F.year.format(from);
   }
+  // Labels of a response's steps; on the autumn day the hour from 02:00 comes twice, so each
+  // time that repeats carries its zone (02:00 CEST, 02:00 CET).
+  function stepLabels(c, plain, zoned) {
+    const out = c.times.map((d) => (d ? plain(d) : ''));
+    return out.map((l, i) => (l && c.twice.has(l) && H.range === 'day' ? zoned.format(c.times[i]) : l));
+  }
   function stepLabel(range, d) {
     if (range === 'day') return F.hm.format(d);
     if (range === 'week') return F.wd.format(d);
@@ -1212,6 +1220,14 @@
     }
     c.times = (h && Array.isArray(h.time) ? h.time : []).map(parseTime);
     c.n = n;
+    // Clock times that occur twice in the response (the autumn change of a day in hours or less).
+    const seen = new Set();
+    c.twice = new Set();
+    for (const d of c.times) {
+      if (!d) continue;
+      const k = F.hm.format(d);
+      if (seen.has(k)) c.twice.add(k); else seen.add(k);
+    }
     // Steps whose cost leaves out energy without a price (p1d's unpriced_kwh / unpriced_gas_m3).
     c.partial = [];
     for (let i = 0; i < n; i++) if ((c.upk && c.upk[i] > 0) || (c.upg && c.upg[i] > 0)) c.partial.push(i);
@@ -1338,7 +1354,7 @@
     if (!any || !hasPlot) { if (!hasPlot) box.textContent = t('charts_missing'); return; }
     const n = c.n;
     const xs = Array.from({ length: n }, (_, i) => i);
-    H.labels = c.times.map((d) => (d ? stepLabel(H.range, d) : ''));
+    H.labels = stepLabels(c, (d) => stepLabel(H.range, d), F.hmz);
     const unit = UNIT[H.metric];
     const dec = H.metric === 'cost' ? 2 : (H.range === 'day' ? 3 : 2);
     const bars = hasPlot ? uPlot.paths.bars({ size: [0.78, 64], align: 0 }) : null;
@@ -1411,7 +1427,7 @@
     if (idx === null || idx === undefined || !H.data || !H.data.times[idx]) { renderHistSummary(H.data, H.cmp); return; }
     const c = H.data;
     const d = c.times[idx];
-    const parts = [el('b', null, (H.range === 'day' ? F.dmhm : F.day).format(d))];
+    const parts = [el('b', null, H.range !== 'day' ? F.day.format(d) : c.twice.has(F.hm.format(d)) ? F.dmhmz.format(d) : F.dmhm.format(d))];
     for (const s of series) {
       const shown = s[4] || s[1];
       const v = shown ? num(shown[idx]) : null;
@@ -1464,8 +1480,9 @@
       ['upk', t('unpriced') + ' (kWh)', 3], ['upg', t('unpriced') + ' (m³)', 3],
     ].filter((k) => c[k[0]] && c[k[0]].some((v) => k[0][0] === 'u' ? v > 0 : v !== null));
     const f = H.range === 'day' ? F.hm : H.range === 'year' ? F.monthYear : F.day;
+    const labels = stepLabels(c, (d) => f.format(d), F.hmz);
     const rows = [];
-    for (let i = 0; i < c.n; i++) rows.push([c.times[i] ? f.format(c.times[i]) : null].concat(cols.map((k) => fmt(c[k[0]][i], k[2]))));
+    for (let i = 0; i < c.n; i++) rows.push([labels[i] || null].concat(cols.map((k) => fmt(c[k[0]][i], k[2]))));
     const foot = [t('total')].concat(cols.map((k) => fmt(total(c[k[0]]), k[2])));
     table($('h-table'), [t('time')].concat(cols.map((k) => k[1])), rows, rows.length ? foot : null);
   }

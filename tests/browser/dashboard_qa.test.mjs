@@ -64,6 +64,17 @@ function localDate(daysBack) {
   return new Intl.DateTimeFormat('en-CA', { timeZone: TZ }).format(new Date(Date.now() - daysBack * 86400000));
 }
 
+// The last Sunday of October (the day with 25 hours) on or before today, as YYYY-MM-DD.
+function lastAutumnChange() {
+  const today = localDate(0);
+  for (let y = Number(today.slice(0, 4)); ; y--) {
+    const d = new Date(Date.UTC(y, 9, 31));
+    d.setUTCDate(31 - d.getUTCDay());
+    const iso = d.toISOString().slice(0, 10);
+    if (iso <= today) return iso;
+  }
+}
+
 // A Belgian meter over TCP: the e-MUCS fixture (gas on channel 1, water on channel 2, monthly
 // peaks), with a long text message, sent every second with its CRC made again.
 function crc16(buf) {
@@ -145,6 +156,16 @@ async function main() {
   try {
     /* ---- p1d A: three days of history; dynamic prices for yesterday 08:00-20:00 only ---- */
     const db = path.join(tmp, 'p1d.db');
+    // ... and before them the last autumn change day (25 hours), every 10 minutes.
+    const dst = lastAutumnChange();
+    const capDst = path.join(tmp, 'capture-dst.txt');
+    const fdDst = fs.openSync(capDst, 'w');
+    const dstPrev = new Date(Date.parse(dst + 'T12:00:00Z') - 86400000).toISOString().slice(0, 10);
+    const simDst = spawnSync(P1, ['sim', '--seed', '9', '--fast', '--interval', '600', '--count', '170', '--start', dstPrev + 'T23:00:00'],
+      { stdio: ['ignore', fdDst, 'ignore'], timeout: 60000 });
+    fs.closeSync(fdDst);
+    assert(simDst.status === 0, 'p1 sim (DST day) failed');
+    assert(spawnSync(P1, ['import', '--db', db, '--meter', 'home', '-q', capDst], { stdio: 'ignore', timeout: 60000 }).status === 0, 'p1 import (DST day) failed');
     const cap = path.join(tmp, 'capture.txt');
     const fd = fs.openSync(cap, 'w');
     const sim = spawnSync(P1, ['sim', '--seed', '7', '--fast', '--interval', '600', '--count', String(3 * 144 - 2),
@@ -287,6 +308,28 @@ async function main() {
       assert(page.errors.length === 0, page.errors.join(' | '));
     });
 
+    /* ---- the autumn change: the hour from 02:00 comes twice ---- */
+    await check('the autumn change day: 25 hours, the repeated hour labelled with its zone', async () => {
+      const p = await newPage();
+      await p.goto('http://127.0.0.1:' + portA + '/#history');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      const days = Math.round((Date.parse(localDate(0)) - Date.parse(dst)) / 86400000);
+      for (let i = 0; i < days; i++) await p.click('#h-prev');
+      await p.waitForFunction((d) => document.getElementById('h-csv').getAttribute('download').includes(d) &&
+        document.querySelector('#h-chart canvas'), dst, { timeout: 10000 });
+      await p.click('.h-table summary');
+      const rows = await p.$$eval('#h-table tbody th', (r) => r.map((x) => x.textContent));
+      assert(rows.length === 25, rows.length + ' hours: ' + rows.join(' '));
+      assert(rows[2] === '02:00 CEST' && rows[3] === '02:00 CET' && rows[4] === '03:00', 'hours: ' + rows.slice(0, 6).join(' '));
+      const b = await p.$eval('#h-chart .u-over', (e) => { const r = e.getBoundingClientRect(); return { x: r.x, y: r.y, w: r.width, h: r.height }; });
+      await p.mouse.move(b.x + 3.5 * b.w / 25, b.y + b.h / 2);
+      await sleep(150);
+      const hover = await p.textContent('#h-sum');
+      assert(/02:00 CET/.test(hover), 'hover: ' + hover);
+      await p.screenshot({ path: path.join(SHOTS, 'history-autumn-change.png'), fullPage: true });
+      await p.context().close();
+    });
+
     /* ---- contrast and names: WCAG AA 4.5:1 for text (3:1 when large), every control named ---- */
     for (const scheme of ['light', 'dark']) {
       await check('accessibility (' + scheme + '): text contrast and names of controls and charts', async () => {
@@ -407,7 +450,7 @@ async function main() {
       assert(first[0] === 'December 2022' && /18 Dec 2022/.test(first[2]), 'first row: ' + first.join(' | '));
       await p.context().close();
     });
-    await check('Dutch: meter state, profile and M-Bus medium are translated', async () => {
+    await check('Dutch: meter state, profile, M-Bus medium and the tab list\'s name are translated', async () => {
       const p = await newPage({ locale: 'nl-NL' });
       await p.goto(baseB + '#meter');
       await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
@@ -419,6 +462,8 @@ async function main() {
       assert(/Planned maintenance/.test(text), 'text message: ' + text);
       const months = await p.textContent('#m-demand');
       assert(/december 2022/.test(months), 'monthly peaks: ' + months);
+      const tabs = await p.getAttribute('.tabs', 'aria-label');
+      assert(tabs === 'Weergaven', 'the tab list is called ' + tabs);
       await p.screenshot({ path: path.join(SHOTS, 'meter-be-nl.png'), fullPage: true });
       assert(p.errors.length === 0, p.errors.join(' | '));
       await p.context().close();
