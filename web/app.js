@@ -186,7 +186,8 @@
     }
   }
   // Rebuilds a table from header and row arrays; cells are text (meter data is never HTML).
-  function table(tbl, head, rows, foot) {
+  // tip(row, column), when given, says why an empty body cell is empty.
+  function table(tbl, head, rows, foot, tip) {
     const sig = JSON.stringify([head, rows, foot]);
     if (tbl.dataset.sig === sig) return;
     tbl.dataset.sig = sig;
@@ -197,16 +198,16 @@
       tbl.append(el('thead')); tbl.tHead.append(tr);
     }
     const body = el('tbody');
-    for (const r of rows) {
+    rows.forEach((r, j) => {
       const tr = el('tr');
       r.forEach((c, i) => {
         const td = el(i === 0 && head ? 'th' : 'td');
         if (i === 0 && head) td.scope = 'row';
-        setText(td, c);
+        setText(td, c, tip && (c === null || c === undefined) ? tip(j, i) : undefined);
         tr.append(td);
       });
       body.append(tr);
-    }
+    });
     tbl.append(body);
     if (foot) {
       const tf = el('tfoot'), tr = el('tr');
@@ -1484,7 +1485,16 @@
     const rows = [];
     for (let i = 0; i < c.n; i++) rows.push([labels[i] || null].concat(cols.map((k) => fmt(c[k[0]][i], k[2]))));
     const foot = [t('total')].concat(cols.map((k) => fmt(total(c[k[0]]), k[2])));
-    table($('h-table'), [t('time')].concat(cols.map((k) => k[1])), rows, rows.length ? foot : null);
+    // An empty cell: a step without readings, a cost without a price, or a value the meter lacks.
+    const why = (i, k) => {
+      if (![c.imp, c.exp, c.gas].some((a) => a && a[i] !== null)) return t('hist_step_empty');
+      if (k > 0 && cols[k - 1][0] === 'cost') {
+        const what = unpricedText(c.upk ? c.upk[i] : null, c.upg ? c.upg[i] : null);
+        return what ? t('no_price', { what }) : t('na_no_prices');
+      }
+      return t('na_missing');
+    };
+    table($('h-table'), [t('time')].concat(cols.map((k) => k[1])), rows, rows.length ? foot : null, why);
   }
   function initHistory() {
     $('h-range').addEventListener('click', (e) => {

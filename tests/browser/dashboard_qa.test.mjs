@@ -280,10 +280,13 @@ async function main() {
       const note = await page.textContent('#h-sum .c-cost');
       assert(/Partial: [\d.]+\u2009kWh \+ [\d.]+\u2009m³ had no price/.test(note), 'cost total: ' + note);
     });
-    await check('costs per hour: the table has the energy without a price', async () => {
+    await check('costs per hour: the table has the energy without a price, and says why a cost is empty', async () => {
       await page.click('.h-table summary');
       const head = await page.$$eval('#h-table thead th', (c) => c.map((x) => x.textContent));
       assert(head.includes('Without a price (kWh)') && head.includes('Without a price (m³)'), 'table head: ' + head.join('|'));
+      const col = head.indexOf('Cost (€)');
+      const cell = await page.$eval('#h-table tbody tr:nth-child(' + (noPriceHour + 1) + ') > :nth-child(' + (col + 1) + ')', (e) => [e.textContent, e.title]);
+      assert(cell[0] === '—' && /^No price: [\d.]+\u2009kWh/.test(cell[1]), 'the cost cell of an hour without a price: ' + cell.join(' title '));
       await page.click('.h-table summary');
     });
     await check('costs: a day without any price says so, not "no readings"', async () => {
