@@ -311,6 +311,16 @@ async function main() {
       assert(page.errors.length === 0, page.errors.join(' | '));
     });
 
+    await check('today without a price while other days have one: the cost says no price applies, not "none configured"', async () => {
+      const p = await newPage();
+      await p.goto('http://127.0.0.1:' + portA + '/');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await p.waitForFunction(() => /\d/.test(document.querySelector('#today dd[data-k="import"]').textContent), null, { timeout: 8000 });
+      const cost = await p.$eval('#today dd[data-k="cost"] span', (e) => [e.textContent, e.title]);
+      assert(cost[0] === '—' && /^No price applies to this period/.test(cost[1]), 'cost: ' + cost.join(' title '));
+      await p.context().close();
+    });
+
     /* ---- the autumn change: the hour from 02:00 comes twice ---- */
     await check('the autumn change day: 25 hours, the repeated hour labelled with its zone', async () => {
       const p = await newPage();
