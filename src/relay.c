@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "log.h"
 
 #define RELAY_BACKLOG 64
+#define RELAY_LOG_BURST 5 /* client lines (connected, gone, refused, dropped) per second; more are counted */
 
 typedef struct relay_client {
     relay *r;
@@ -38,7 +40,43 @@ struct relay {
     char meter[METER_NAME_MAX + 1];
     size_t buffer, max_clients, nclients;
     relay_client *clients;
+    loop_timer *log_timer; /* reports the client lines a burst suppressed */
+    int64_t log_sec;
+    unsigned log_lines, log_suppressed;
 };
+
+/* Logs one line about a client. A client that reconnects in a loop, or a crowd refused at the
+ * limit, would otherwise write two lines per connection for as long as it goes on. */
+__attribute__((format(printf, 3, 4))) static void client_log(relay *r, log_level lv,
+                                                             const char *fmt, ...)
+{
+    int64_t sec = loop_now_ms() / 1000;
+    if (sec != r->log_sec) {
+        r->log_sec = sec;
+        r->log_lines = 0;
+    }
+    if (r->log_lines >= RELAY_LOG_BURST) {
+        if (r->log_suppressed++ == 0)
+            loop_timer_arm(r->log_timer, 1000);
+        return;
+    }
+    r->log_lines++;
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    log_msg(lv, "relay: %s", buf);
+}
+
+static void on_log_timer(void *user)
+{
+    relay *r = user;
+    if (r->log_suppressed)
+        log_warn("relay: %u more client messages suppressed (more than %d per second)",
+                 r->log_suppressed, RELAY_LOG_BURST);
+    r->log_suppressed = 0;
+}
 
 static void client_free(relay_client *c)
 {
@@ -66,7 +104,7 @@ static int client_flush(relay_client *c)
                 continue;
             if (errno == EAGAIN)
                 break;
-            log_info("relay: client %s gone (%s)", c->peer, strerror(errno));
+            client_log(c->r, LOG_LEVEL_INFO, "client %s gone (%s)", c->peer, strerror(errno));
             client_free(c);
             return -1;
         }
@@ -87,13 +125,13 @@ static void on_client(void *user, int fd, uint32_t events)
         char junk[512];
         ssize_t n = recv(fd, junk, sizeof junk, MSG_DONTWAIT);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-            log_info("relay: client %s disconnected", c->peer);
+            client_log(c->r, LOG_LEVEL_INFO, "client %s disconnected", c->peer);
             client_free(c);
             return;
         }
     }
     if (events & (EPOLLERR | EPOLLHUP)) {
-        log_info("relay: client %s disconnected", c->peer);
+        client_log(c->r, LOG_LEVEL_INFO, "client %s disconnected", c->peer);
         client_free(c);
         return;
     }
@@ -114,7 +152,8 @@ static void on_accept(void *user, int fd, uint32_t events)
     getnameinfo((struct sockaddr *)&sa, sl, host, sizeof host, serv, sizeof serv,
                 NI_NUMERICHOST | NI_NUMERICSERV);
     if (r->nclients >= r->max_clients) {
-        log_warn("relay: refusing %s:%s, already %zu clients", host, serv, r->nclients);
+        client_log(r, LOG_LEVEL_WARN, "refusing %s:%s, already %zu clients", host, serv,
+                   r->nclients);
         close(cfd);
         return;
     }
@@ -142,7 +181,7 @@ static void on_accept(void *user, int fd, uint32_t events)
     c->next = r->clients;
     r->clients = c;
     r->nclients++;
-    log_info("relay: client %s connected", c->peer);
+    client_log(r, LOG_LEVEL_INFO, "client %s connected", c->peer);
 }
 
 static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_t *raw,
@@ -165,7 +204,8 @@ static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_
             c->head = 0;
         }
         if (c->len + raw_len > r->buffer) {
-            log_warn("relay: dropping client %s: it fell %zu bytes behind", c->peer, c->len);
+            client_log(r, LOG_LEVEL_WARN, "dropping client %s: it fell %zu bytes behind", c->peer,
+                       c->len);
             client_free(c);
             continue;
         }
@@ -248,8 +288,9 @@ relay *relay_new(loop *l, meters *ms, const relay_options *o, char *err, size_t 
     r->buffer = o->buffer ? o->buffer : 65536;
     r->max_clients = o->max_clients ? o->max_clients : 64;
     snprintf(r->meter, sizeof r->meter, "%s", o->meter ? o->meter : "");
+    r->log_timer = loop_timer_new(l, on_log_timer, r);
     r->watch = loop_watch_add(l, fd, EPOLLIN, on_accept, r);
-    if (!r->watch || meters_hook(ms, on_reading, r) < 0) {
+    if (!r->log_timer || !r->watch || meters_hook(ms, on_reading, r) < 0) {
         snprintf(err, cap, "relay: cannot register with the loop");
         relay_free(r);
         errno = ENOMEM;
@@ -265,6 +306,8 @@ void relay_free(relay *r)
     meters_unhook(r->ms, on_reading, r);
     while (r->clients)
         client_free(r->clients);
+    on_log_timer(r);
+    loop_timer_del(r->log_timer);
     loop_watch_del(r->watch);
     close(r->fd);
     free(r);
