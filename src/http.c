@@ -1156,6 +1156,20 @@ static void on_sweep(void *user)
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     http *h = cls;
+    char buf[256];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    /* Ending a stream on purpose (a dropped SSE client, shutdown) and a client that resets its
+     * connection (a closed browser tab) are no server problem: debug, and not counted against the
+     * burst when debug is off, so they cannot cause a "suppressed" warning either. */
+    log_level lv = LOG_LEVEL_WARN;
+    if (strstr(buf, "application error generating response") ||
+        strstr(buf, "closed by remote peer"))
+        lv = LOG_LEVEL_DEBUG;
+    if (!log_enabled(lv))
+        return;
     int64_t sec = loop_now_ms() / 1000;
     if (sec != h->log_sec) {
         if (h->log_suppressed)
@@ -1169,16 +1183,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         return;
     }
     h->log_lines++;
-    char buf[256];
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    size_t n = strlen(buf);
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-        buf[--n] = '\0';
-    /* Ending a stream on purpose (a dropped SSE client, shutdown) is not worth a warning. */
-    if (strstr(buf, "application error generating response"))
-        log_debug("http: %s", buf);
-    else
-        log_warn("http: %s", buf);
+    log_msg(lv, "http: %s", buf);
 }
 
 /* ---- setup -------------------------------------------------------------------------------- */

@@ -115,6 +115,7 @@ def test_churn(c, tmp):
         c.check("dongle: fds back at the baseline", n <= base["fds"], "%d > %d" % (n, base["fds"]))
 
         # 2. SSE clients that reset, half-close or never read
+        log0 = len(d.text())
         held = []
         for i in range(90):
             s = socket.create_connection(("127.0.0.1", port))
@@ -136,6 +137,10 @@ def test_churn(c, tmp):
         n = wait_fds(pid, base["fds"])
         c.check("sse: 90 streams reset, half-closed or unread: fds back at the baseline",
                 n <= base["fds"], "%d > %d" % (n, base["fds"]))
+        time.sleep(1.1)
+        http(port, "/nope")
+        c.check("sse: clients that go away are no warning, nor a count of suppressed ones",
+                "warn: http" not in d.text()[log0:], d.text()[log0:][-2000:])
 
         # 3. relay clients in a loop, then a crowd refused at the limit (clients = 8)
         r0 = relay_lines(d)
