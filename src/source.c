@@ -32,9 +32,14 @@ static void log_reject(source *s, const p1_telegram *t, const p1_reading *r)
         p1_obis_format(&r->error_obis, obis + 1, sizeof obis - 1);
     }
     meter *m = s->m;
-    /* A noisy line must never flood the log: the first reject, then every 100th, at info;
-     * each one only at debug. */
-    int loud = m->rejected == 1 || m->rejected % SOURCE_REJECT_LOG_EVERY == 0;
+    /* A noisy line must never flood the log: the first reject, then every 100th but at most one
+     * per 10 s (a TCP peer can send garbage far faster than a meter), at info; each at debug. */
+    int64_t now = loop_now_ms();
+    int loud = m->rejected == 1 ||
+               (m->rejected % SOURCE_REJECT_LOG_EVERY == 0 &&
+                (s->reject_logged_ms == 0 || now - s->reject_logged_ms >= SOURCE_REJECT_LOG_MS));
+    if (loud)
+        s->reject_logged_ms = now;
     if (!loud && !log_enabled(LOG_LEVEL_DEBUG))
         return;
     log_msg(loud ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG,

@@ -14,6 +14,7 @@
 #define SOURCE_READ_MAX 16384   /* bytes taken from an fd per readiness event */
 #define SOURCE_MSG_MAX 160      /* one status message (= sizeof meter.last_error) */
 #define SOURCE_REJECT_LOG_EVERY 100 /* after the first, one log line per this many rejects */
+#define SOURCE_REJECT_LOG_MS 10000  /* ... and at most one per this long */
 #define SOURCE_QUIET_MS 1000    /* a line quiet this long ends a telegram that has no end line */
 
 /* A parser and the reading it builds. A serial line with parity=auto runs a second one on the
@@ -49,6 +50,7 @@ struct source {
     int64_t backoff_ms;      /* next reconnect delay */
     int connected_before;    /* a later connect counts as a reconnect */
     char logged[SOURCE_MSG_MAX]; /* last status logged: log once per change */
+    int64_t reject_logged_ms;    /* loop_now_ms() of the last reject logged at info, 0 none */
     p1_error key_error;      /* NO_KEY or DECRYPT_FAILED until a telegram decodes, else OK */
     int key_reject;          /* the last telegram was a whole encrypted frame the key failed */
     /* pace=recorded: an accepted telegram is held here until the kind releases it. */

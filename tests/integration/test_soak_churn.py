@@ -111,6 +111,20 @@ def test_churn(c, tmp):
         m = d.wait_meter("dongle", lambda m: m.get("telegrams", 0) >= 1)
         c.check("dongle: 100 half telegrams and drops, then a whole one is accepted", m is not None,
                 str(d.meter("dongle")))
+        # a peer that sends bad telegrams as fast as TCP goes: the rejects are counted, the log
+        # gets the first and then at most one line per 10 s
+        log0 = len(d.text())
+        seen = d.meter("dongle").get("rejected", 0)
+        burst = telegram(3)[:200] + telegram(4, crc=False)
+        end = time.time() + 3
+        while time.time() < end:
+            conn.sendall(burst * 20)
+        conn.close()
+        m = d.wait_meter("dongle", lambda m: m.get("rejected", 0) >= seen + 1000)
+        lines = d.text()[log0:].count("rejected telegram")
+        c.check("dongle: a flood of %s bad telegrams in 3 s logs at most 2 lines (%d)"
+                % (m and m["rejected"] - seen, lines), m is not None and lines <= 2,
+                d.text()[log0:][-1000:])
         n = wait_fds(pid, base["fds"])
         c.check("dongle: fds back at the baseline", n <= base["fds"], "%d > %d" % (n, base["fds"]))
 
