@@ -19,7 +19,8 @@
 #include "log.h"
 
 #define RELAY_BACKLOG 64
-#define RELAY_LOG_BURST 5 /* client lines (connected, gone, refused, dropped) per second; more are counted */
+/* Client lines (connected, gone, refused, dropped) a second; more are counted, not logged. */
+#define RELAY_LOG_BURST 5
 
 typedef struct relay_client {
     relay *r;
