@@ -364,6 +364,13 @@ struct MHD_Response *http_sse_open(http_sse *s, struct MHD_Connection *c, const 
     cl->c = c;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     cl->fd = ci ? ci->connect_fd : -1;
+    /* Linux grows a socket's send buffer up to 4 MiB: a client that never reads would pin that
+     * much kernel memory, minutes of events, before its queue fills. A small one keeps "behind"
+     * close to what the queue says, as the relay does. */
+    if (cl->fd >= 0) {
+        int sndbuf = HTTP_SSE_SNDBUF;
+        setsockopt(cl->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    }
     cl->only = only;
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK, read_events, cl, free_client);

@@ -12,6 +12,7 @@
 #include "meter.h"
 
 #define HTTP_SSE_QUEUE_MAX 64        /* events queued per client; one more drops the client */
+#define HTTP_SSE_SNDBUF 65536        /* kernel send buffer of a stream connection, bytes */
 #define HTTP_SSE_HEARTBEAT_MS 15000  /* ": hb" comment to every client this often */
 #define HTTP_SSE_RETRY_MS 3000       /* reconnect delay suggested to clients ("retry:") */
 #define HTTP_SSE_ID_MAX (METER_NAME_MAX + 24) /* "<meter>:<seq>" */

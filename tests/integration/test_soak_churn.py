@@ -242,11 +242,47 @@ def test_churn(c, tmp):
         dongle.close()
 
 
+def sse_unread(port):
+    """An SSE client that never reads, with a small receive window."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(("127.0.0.1", port))
+    s.sendall(b"GET /api/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+    return s
+
+
+def sse_dropped(port):
+    st, _, body = http(port, "/metrics")
+    m = re.search(rb"p1d_http_sse_dropped_total (\d+)", body)
+    return int(m.group(1)) if m else -1
+
+
+def test_sse_unread(c, tmp):
+    """An SSE client that never reads is dropped once about 64 events are queued for it, not after
+    megabytes more have piled up in the kernel's send buffer (Linux grows it to 4 MiB)."""
+    d = Daemon(["--source", "fast=sim:3:speedup=200", "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        d.wait_meter("fast", lambda m: m.get("telegrams", 0) >= 1)
+        s = sse_unread(port)
+        t0 = time.time()
+        while time.time() - t0 < 10 and sse_dropped(port) < 1:
+            time.sleep(0.1)
+        secs = time.time() - t0
+        n = d.meter("fast").get("telegrams", 0)
+        c.check("sse: a client that never reads is dropped within 5 s at 200 events/s (%.1f s)"
+                % secs, secs < 5, "%d telegrams, %d dropped" % (n, sse_dropped(port)))
+        s.close()
+    finally:
+        d.stop()
+
+
 def main():
     c = Checks("test_soak_churn")
     need_p1d(c)
     with tmpdir() as tmp:
         test_churn(c, tmp)
+        test_sse_unread(c, tmp)
     c.done()
 
 
