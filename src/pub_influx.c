@@ -255,7 +255,11 @@ static const char *reply_text(pub_influx *p)
         if (p->reply[i] == '\n' || p->reply[i] == '\r' || (unsigned char)p->reply[i] < 0x20)
             p->reply[i] = ' ';
     if (p->reply_len > 200)
-        p->reply[200] = '\0';
+        p->reply_len = 200;
+    /* InfluxDB ends its JSON with a newline: no trailing blank in the log and last_error */
+    while (p->reply_len > 0 && p->reply[p->reply_len - 1] == ' ')
+        p->reply_len--;
+    p->reply[p->reply_len] = '\0';
     return p->reply_len ? p->reply : "(empty reply)";
 }
 
@@ -303,11 +307,19 @@ static void on_done(void *user, CURL *easy, CURLcode result)
     const char *why = reply_text(p);
     set_error(p, "HTTP %ld: %.200s", status, why);
     if (status == 401 || status == 403 || status == 404) {
-        /* Credentials or the database/bucket are wrong: an operator must act; no retry storm. */
+        /* Credentials or the database/bucket are wrong: an operator must act; no retry storm.
+         * p1d never creates the database or bucket, so a 404 names the one to create. */
+        char hint[2 * sizeof p->o.database + 64] = "";
+        if (status == 404 && p->o.database[0])
+            snprintf(hint, sizeof hint, "; does database %s exist? (CREATE DATABASE \"%s\")",
+                     p->o.database, p->o.database);
+        else if (status == 404)
+            snprintf(hint, sizeof hint, "; does bucket %s exist in org %s?", p->o.bucket,
+                     p->o.org);
         if (p->st.state != PUB_AUTH_FAILED)
-            log_error("influxdb: %s refused the write (HTTP %ld: %s); retrying every %d min, "
+            log_error("influxdb: %s refused the write (HTTP %ld: %s)%s; retrying every %d min, "
                       "nothing is lost meanwhile",
-                      p->o.url, status, why, PUB_INFLUX_AUTH_BACKOFF_MS / 60000);
+                      p->o.url, status, why, hint, PUB_INFLUX_AUTH_BACKOFF_MS / 60000);
         p->st.state = PUB_AUTH_FAILED;
         p->failing = 1;
         count_retries(p);

@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""test_publishing_docs.py: the publishing docs followed literally against real peers on
+127.0.0.1: docs/PUBLISHING.md's MQTT snippet and field table (what Home Assistant is told), its
+InfluxDB 1.x snippet, database creation and Grafana queries, and docs/API.md's Prometheus scrape
+job and queries."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import Checks, Daemon, ROOT, free_port, need_p1d, tmpdir  # noqa: E402
+from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
+
+C = Checks("test_publishing_docs")
+need_p1d(C)
+PUBLISHING = os.path.join(ROOT, "docs", "PUBLISHING.md")
+API = os.path.join(ROOT, "docs", "API.md")
+INFLUXD = shutil.which("influxd")
+PROMETHEUS = shutil.which("prometheus")
+PROMTOOL = shutil.which("promtool")
+
+
+def section(path, heading):
+    """The text of a Markdown file from the line `heading` to the next heading of its level."""
+    text = open(path, encoding="utf-8").read()
+    start = text.index("\n" + heading + "\n")
+    level = heading.split(" ")[0]
+    end = text.find("\n" + level + " ", start + len(heading) + 2)
+    return text[start:end if end > 0 else len(text)]
+
+
+def blocks(text, lang):
+    """The fenced code blocks of `lang` ("" for plain fences) in text."""
+    out, cur, kind = [], None, None
+    for line in text.splitlines(keepends=True):
+        if line.startswith("```"):
+            if cur is None:
+                cur, kind = [], line[3:].strip()
+            else:
+                if kind == lang:
+                    out.append("".join(cur))
+                cur = None
+        elif cur is not None:
+            cur.append(line)
+    return out
+
+
+def urlget(url, data=None, timeout=5):
+    req = urllib.request.Request(url, data=data)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def wait_for(pred, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.2)
+    return pred()
+
+
+def field_table():
+    """PUBLISHING.md's field table: {field: (unit, device_class, state_class)}; '—' = none."""
+    out = {}
+    for line in section(PUBLISHING, "### Topics").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 5 or not cells[0].startswith("`"):
+            continue
+        names = re.findall(r"`([a-z0-9_]+)`", cells[0])
+        if len(names) == 2 and "…" in cells[0]:  # `power_l1_w` … `power_l3_w`
+            a, b = names
+            names = [a.replace("l1", "l%d" % i) for i in range(1, 4)]
+            if b != names[-1]:
+                continue
+        for n in names:
+            out[n] = tuple(None if c == "—" else c for c in cells[1:4])
+    return out
+
+
+def test_mqtt(tmp):
+    """The MQTT snippet as given (host, port and paths made local) with a simulated meter: what
+    Home Assistant receives is what the field table promises, retained as the topic table says."""
+    port = free_port()
+    broker = Broker(tmp, port).start()
+    ini = blocks(section(PUBLISHING, "## MQTT"), "ini")[0]
+    pw = os.path.join(tmp, "mqtt.pass")
+    with open(pw, "w") as f:
+        f.write("secret\n")
+    ini = re.sub(r"(?m)^host = .*$", "host = 127.0.0.1\nport = %d" % port, ini)
+    ini = re.sub(r"(?m)^db = .*$", "db = %s" % os.path.join(tmp, "mqtt.db"), ini)
+    ini = re.sub(r"(?m)^password_file = .*$", "password_file = %s" % pw, ini)
+    conf = os.path.join(tmp, "mqtt.conf")
+    with open(conf, "w") as f:
+        f.write(ini + "\n[source home]\nspec = sim\n\n[http]\nlisten = 127.0.0.1:0\n")
+    d = Daemon(["--config", conf], tmp)
+    sub = None
+    try:
+        C.check("MQTT snippet: p1d connects", d.wait_log(r"mqtt: connected to", 10) is not None,
+                d.text()[-600:])
+        d.wait_meter("home", lambda m: m.get("telegrams", 0) >= 2, 10)
+        time.sleep(1)
+        # a late subscriber sees exactly what the broker retained
+        sub = Mqtt(port)
+        sub.wait(lambda m: m[1] == "p1d/home/state", 5)
+        time.sleep(0.5)
+        got = {}
+        for _, topic, payload, retain in sub.snapshot():
+            got.setdefault(topic, (payload, retain))
+        st = got.get("p1d/status")
+        C.check("p1d/status is online, retained", st == (b"online", True), str(st))
+        state = got.get("p1d/home/state")
+        C.check("p1d/home/state is retained JSON", state is not None and state[1] and
+                json.loads(state[0]).get("power_net_w") is not None, str(state)[:200])
+        configs = {t.split("/")[3]: (json.loads(p), r) for t, (p, r) in got.items()
+                   if t.startswith("homeassistant/sensor/p1d_home/") and t.endswith("/config")}
+        C.check("discovery is on by default: configs retained", configs and
+                all(r for _, r in configs.values()), str(sorted(configs)))
+        table = field_table()
+        wrong = []
+        for field, (cfg, _) in configs.items():
+            want = table.get(field)
+            have = (cfg.get("unit_of_measurement"), cfg.get("device_class"),
+                    cfg.get("state_class"))
+            if want != have:
+                wrong.append((field, want, have))
+        C.check("every announced field has the unit, device_class and state_class of the table",
+                configs and not wrong, str(wrong))
+        C.check("the Energy dashboard's fields are announced",
+                {"energy_import_kwh", "energy_export_kwh", "gas_m3", "power_w"} <= set(configs),
+                str(sorted(configs)))
+        bad = []
+        for field, (cfg, _) in configs.items():
+            value = got.get(cfg.get("state_topic"), (b"", False))
+            if (cfg.get("unique_id") != "p1d_home_" + field or "value_template" in cfg or
+                    cfg.get("state_topic") != "p1d/home/" + field or
+                    cfg.get("availability_topic") != "p1d/status" or
+                    cfg.get("default_entity_id") != "sensor.p1d_home_" + field or
+                    not re.fullmatch(rb"-?[0-9]+(\.[0-9]+)?", value[0]) or not value[1]):
+                bad.append((field, cfg.get("unique_id"), cfg.get("state_topic"), value))
+        C.check("each config: unique_id, plain retained number on its state_topic, availability",
+                not bad, str(bad[:3]))
+    finally:
+        if sub:
+            sub.close()
+        d.stop()
+        broker.stop()
+
+
+class Influxd:
+    """Debian's influxd 1.x on 127.0.0.1, data in tmp, no authentication."""
+
+    def __init__(self, tmp):
+        self.port = free_port()
+        conf = os.path.join(tmp, "influxdb.conf")
+        d = os.path.join(tmp, "influx")
+        with open(conf, "w") as f:
+            f.write('reporting-disabled = true\nbind-address = "127.0.0.1:%d"\n'
+                    '[meta]\n  dir = "%s/meta"\n'
+                    '[data]\n  dir = "%s/data"\n  wal-dir = "%s/wal"\n  query-log-enabled = false\n'
+                    '[http]\n  enabled = true\n  bind-address = "127.0.0.1:%d"\n'
+                    '  auth-enabled = false\n  log-enabled = false\n'
+                    '[monitor]\n  store-enabled = false\n' % (free_port(), d, d, d, self.port))
+        self.logf = open(os.path.join(tmp, "influxd.log"), "ab")
+        self.proc = subprocess.Popen([INFLUXD, "-config", conf], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        ok = wait_for(lambda: self.ping(), 20)
+        if not ok:
+            raise RuntimeError("influxd did not start")
+
+    def ping(self):
+        try:
+            return urlget("http://127.0.0.1:%d/ping" % self.port, timeout=1)[0] == 204
+        except OSError:
+            return False
+
+    def query(self, q):
+        url = "http://127.0.0.1:%d/query?%s" % (self.port, urllib.parse.urlencode(
+            {"db": "p1", "q": q, "epoch": "s"}))
+        return json.loads(urlget(url)[1])["results"][0]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.logf.close()
+
+
+def test_influx(tmp):
+    """The 1.x snippet before and after the documented CREATE DATABASE, the documented point and
+    the Grafana queries, with two meters."""
+    influx = Influxd(tmp)
+    sec = section(PUBLISHING, "## InfluxDB")
+    ini = blocks(sec, "ini")[0]
+    ini = re.sub(r"(?m)^url = .*$", "url = http://127.0.0.1:%d" % influx.port, ini)
+    conf = os.path.join(tmp, "influx.conf")
+    with open(conf, "w") as f:
+        f.write("[store]\ndb = %s\n\n[source home]\nspec = sim\n\n[source house]\nspec = sim:7\n\n"
+                "[http]\nlisten = 127.0.0.1:0\n\n%s" % (os.path.join(tmp, "influx.db"), ini))
+    prom_port = None
+    d = Daemon(["--config", conf], tmp)
+    try:
+        line = d.wait_log(r"error: influxdb: .*", 10)
+        C.check("no database yet: one error that names it and how to create it",
+                line is not None and 'CREATE DATABASE "p1"' in line.group(0), d.text()[-600:])
+        pub = wait_for(lambda: [p for p in d.meter("home").get("publishers") or []
+                                if p.get("last_error")], 5)
+        err = pub[0]["last_error"] if pub else ""
+        C.check("no database yet: auth_failed, last_error without a trailing blank",
+                pub and pub[0]["state"] == "auth_failed" and err.startswith("HTTP 404") and
+                err == err.rstrip(), repr(err))
+        d.stop()
+
+        # the documented curl command, pointed at this server
+        cmd = re.search(r"`(curl -XPOST http://127\.0\.0\.1:8086/query [^`]*)`", sec).group(1)
+        q = re.search(r"'q=([^']*)'", cmd).group(1)
+        st, _ = urlget("http://127.0.0.1:%d/query" % influx.port,
+                       urllib.parse.urlencode({"q": q}).encode())
+        C.check("the documented CREATE DATABASE works", st == 200, str(st))
+        d = Daemon(["--config", conf], tmp)
+        prom_port = d.http_port()
+        ok = wait_for(lambda: "series" in influx.query(
+            "SELECT count(power_w) FROM p1 WHERE meter='house'"), 10)
+        C.check("after a restart the points arrive", ok, d.text()[-600:])
+        time.sleep(2)
+
+        example = blocks(sec, "")[0].strip()
+        meas, rest = example.split(",", 1)
+        tags, fields, _ = rest.split(" ")
+        keys = influx.query("SHOW FIELD KEYS FROM p1")
+        types = dict(keys["series"][0]["values"]) if "series" in keys else {}
+        want = {kv.split("=")[0]: ("integer" if kv.endswith("i") else "float")
+                for kv in fields.split(",")}
+        C.check("the documented point: measurement p1, tag meter",
+                meas == "p1" and tags == "meter=home" and "series" in influx.query(
+                    "SELECT * FROM p1 WHERE meter='home' LIMIT 1"), example[:60])
+        wrong = {k: (v, types.get(k)) for k, v in want.items()
+                 if types.get(k) != v}
+        C.check("the documented fields exist with their types (tariff integer, others float)",
+                types and not wrong, str(wrong))
+
+        queries = [ln for ln in blocks(sec, "")[1].splitlines() if ln.startswith("SELECT")]
+        queries += re.findall(r"`(SELECT sum[^`]*)`", sec)
+        C.check("three Grafana queries documented", len(queries) == 3, str(queries))
+        for q in queries[:2]:
+            real = q.replace("$timeFilter", "time > now() - 1h").replace("$__interval", "10s")
+            res = influx.query(real)
+            vals = [v[1] for v in res.get("series", [{}])[0].get("values", []) if v[1] is not None]
+            C.check("Grafana query returns values: %s" % q[:40], vals and "error" not in res,
+                    str(res)[:300])
+        # spread over one meter: at most the meter's own counter change
+        res = influx.query(queries[1].replace("$timeFilter", "time > now() - 1h"))
+        vals = [v[1] for v in res.get("series", [{}])[0].get("values", []) if v[1] is not None]
+        C.check("energy per day of one meter is a small positive number, not two meters mixed",
+                vals and 0 <= vals[-1] < 1, str(vals))
+        if PROMETHEUS and PROMTOOL:
+            test_prometheus(tmp, prom_port)
+        else:
+            print("SKIP: prometheus or promtool not installed")
+    finally:
+        d.stop()
+        influx.stop()
+
+
+def test_prometheus(tmp, port):
+    """API.md's scrape job (target made local, scraped every second) and its queries."""
+    yml = blocks(section(API, "## GET /metrics — Prometheus"), "yaml")[0]
+    yml = yml.replace("192.168.1.20:8080", "127.0.0.1:%d" % port)
+    yml = yml.replace("scrape_interval: 10s", "scrape_interval: 1s")
+    path = os.path.join(tmp, "prometheus.yml")
+    with open(path, "w") as f:
+        f.write(yml)
+    r = subprocess.run([PROMTOOL, "check", "config", path], capture_output=True, timeout=20)
+    C.check("scrape job: promtool check config", r.returncode == 0, r.stdout + r.stderr)
+    web = free_port()
+    logf = open(os.path.join(tmp, "prometheus.log"), "ab")
+    proc = subprocess.Popen([PROMETHEUS, "--config.file=" + path,
+                             "--storage.tsdb.path=" + os.path.join(tmp, "prom"),
+                             "--web.listen-address=127.0.0.1:%d" % web],
+                            stdout=logf, stderr=subprocess.STDOUT)
+
+    def query(q):
+        try:
+            st, body = urlget("http://127.0.0.1:%d/api/v1/query?%s" % (
+                web, urllib.parse.urlencode({"query": q})), timeout=2)
+            return json.loads(body)["data"]["result"] if st == 200 else []
+        except (OSError, ValueError, KeyError):
+            return []
+
+    try:
+        up = wait_for(lambda: query('up{job="p1d"} == 1'), 15)
+        C.check("Prometheus scrapes p1d: up == 1", up, "")
+        text = section(API, "## GET /metrics — Prometheus")
+        qs = [q.replace('"house"', '"home"') for q in
+              re.findall(r"`((?:p1_|sum by|increase)[^`]*)`", text.split("```yaml")[1])]
+        C.check("five documented queries", len(qs) == 5, str(qs))
+        for q in qs[:3]:
+            res = wait_for(lambda: query(q), 6)
+            C.check("PromQL %s has a result" % q, res, "")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        logf.close()
+
+
+def main():
+    with tmpdir() as tmp:
+        if os.access(MOSQUITTO, os.X_OK):
+            test_mqtt(tmp)
+        else:
+            print("SKIP: mosquitto not installed")
+        if INFLUXD:
+            test_influx(tmp)
+        else:
+            print("SKIP: influxd not installed")
+    C.done()
+
+
+if __name__ == "__main__":
+    main()
