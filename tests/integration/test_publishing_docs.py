@@ -160,18 +160,20 @@ def test_mqtt(tmp):
 class Influxd:
     """Debian's influxd 1.x on 127.0.0.1, data in tmp, no authentication."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, auth=False):
         self.port = free_port()
-        conf = os.path.join(tmp, "influxdb.conf")
-        d = os.path.join(tmp, "influx")
+        name = "influx-auth" if auth else "influx"
+        conf = os.path.join(tmp, name + ".conf")
+        d = os.path.join(tmp, name)
         with open(conf, "w") as f:
             f.write('reporting-disabled = true\nbind-address = "127.0.0.1:%d"\n'
                     '[meta]\n  dir = "%s/meta"\n'
                     '[data]\n  dir = "%s/data"\n  wal-dir = "%s/wal"\n  query-log-enabled = false\n'
                     '[http]\n  enabled = true\n  bind-address = "127.0.0.1:%d"\n'
-                    '  auth-enabled = false\n  log-enabled = false\n'
-                    '[monitor]\n  store-enabled = false\n' % (free_port(), d, d, d, self.port))
-        self.logf = open(os.path.join(tmp, "influxd.log"), "ab")
+                    '  auth-enabled = %s\n  log-enabled = false\n'
+                    '[monitor]\n  store-enabled = false\n' %
+                    (free_port(), d, d, d, self.port, "true" if auth else "false"))
+        self.logf = open(os.path.join(tmp, name + ".log"), "ab")
         self.proc = subprocess.Popen([INFLUXD, "-config", conf], stdout=self.logf,
                                      stderr=subprocess.STDOUT)
         ok = wait_for(lambda: self.ping(), 20)
@@ -184,9 +186,11 @@ class Influxd:
         except OSError:
             return False
 
-    def query(self, q):
-        url = "http://127.0.0.1:%d/query?%s" % (self.port, urllib.parse.urlencode(
-            {"db": "p1", "q": q, "epoch": "s"}))
+    def query(self, q, auth=None):
+        args = {"db": "p1", "q": q, "epoch": "s"}
+        if auth:
+            args.update({"u": auth[0], "p": auth[1]})
+        url = "http://127.0.0.1:%d/query?%s" % (self.port, urllib.parse.urlencode(args))
         return json.loads(urlget(url)[1])["results"][0]
 
     def stop(self):
@@ -275,6 +279,47 @@ def test_influx(tmp):
         influx.stop()
 
 
+def test_influx_auth(tmp):
+    """The 1.x snippet's username and password_file lines against a server with authentication:
+    the right password writes, a wrong one is one clear error."""
+    influx = Influxd(tmp, auth=True)
+    admin = ("admin", "adm1n")
+    try:
+        influx.query("CREATE USER admin WITH PASSWORD 'adm1n' WITH ALL PRIVILEGES")
+        for q in ("CREATE DATABASE p1", "CREATE USER p1d WITH PASSWORD 's3cret'",
+                  "GRANT WRITE ON p1 TO p1d"):
+            influx.query(q, admin)
+        ini = blocks(section(PUBLISHING, "## InfluxDB"), "ini")[0]
+        ini = re.sub(r"(?m)^url = .*$", "url = http://127.0.0.1:%d" % influx.port, ini)
+        ini = re.sub(r"(?m)^# (username = .*)$", r"\1", ini)
+        for i, pw in enumerate(("s3cret", "Wr0ngPw")):
+            path = os.path.join(tmp, "influx-%d.pass" % i)
+            with open(path, "w") as f:
+                f.write(pw + "\n")
+            conf = os.path.join(tmp, "influx-%d.conf" % i)
+            with open(conf, "w") as f:
+                f.write("[store]\ndb = %s\n\n[source home]\nspec = sim\n\n[http]\n"
+                        "listen = 127.0.0.1:0\n\n%s" % (
+                            os.path.join(tmp, "influx-%d.db" % i),
+                            re.sub(r"(?m)^# password_file = .*$", "password_file = " + path,
+                                   ini)))
+            d = Daemon(["--config", conf], tmp)
+            try:
+                if pw == "s3cret":
+                    ok = wait_for(lambda: "series" in influx.query(
+                        "SELECT count(power_w) FROM p1", admin), 10)
+                    C.check("username and password_file: the points arrive", ok, d.text()[-600:])
+                else:
+                    line = d.wait_log(r"error: influxdb: .*", 10)
+                    C.check("a wrong password: one error naming HTTP 401, password not logged",
+                            line is not None and "HTTP 401" in line.group(0) and
+                            pw not in d.text(), d.text()[-600:])
+            finally:
+                d.stop()
+    finally:
+        influx.stop()
+
+
 def test_prometheus(tmp, port):
     """API.md's scrape job (target made local, scraped every second) and its queries."""
     yml = blocks(section(API, "## GET /metrics — Prometheus"), "yaml")[0]
@@ -328,6 +373,7 @@ def main():
             print("SKIP: mosquitto not installed")
         if INFLUXD:
             test_influx(tmp)
+            test_influx_auth(tmp)
         else:
             print("SKIP: influxd not installed")
     C.done()
