@@ -314,8 +314,7 @@ static void on_done(void *user, CURL *easy, CURLcode result)
             snprintf(hint, sizeof hint, "; does database %s exist? (CREATE DATABASE \"%s\")",
                      p->o.database, p->o.database);
         else if (status == 404)
-            snprintf(hint, sizeof hint, "; does bucket %s exist in org %s?", p->o.bucket,
-                     p->o.org);
+            snprintf(hint, sizeof hint, "; does bucket %s exist in org %s?", p->o.bucket, p->o.org);
         if (p->st.state != PUB_AUTH_FAILED)
             log_error("influxdb: %s refused the write (HTTP %ld: %s)%s; retrying every %d min, "
                       "nothing is lost meanwhile",

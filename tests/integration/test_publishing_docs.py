@@ -9,9 +9,11 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import Checks, Daemon, ROOT, free_port, need_p1d, tmpdir  # noqa: E402
@@ -320,6 +322,54 @@ def test_influx_auth(tmp):
         influx.stop()
 
 
+class NoBucket(BaseHTTPRequestHandler):
+    """InfluxDB 2.x's answer to a write into a bucket that does not exist."""
+    requests = []
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        NoBucket.requests.append((self.path, self.headers.get("Authorization")))
+        msg = b'{"code":"not found","message":"bucket \\"p1\\" not found"}\n'
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(msg)))
+        self.end_headers()
+        self.wfile.write(msg)
+
+    def log_message(self, *a):
+        pass
+
+
+def test_influx_v2(tmp):
+    """The 2.x snippet (url made local, token in a file) against a server without the bucket:
+    the request is the documented one, the error names the bucket and org."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), NoBucket)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    ini = blocks(section(PUBLISHING, "## InfluxDB"), "ini")[1]
+    tok = os.path.join(tmp, "influx.token")
+    with open(tok, "w") as f:
+        f.write("t0ken-v2\n")
+    ini = re.sub(r"(?m)^url = .*$", "url = http://127.0.0.1:%d" % srv.server_address[1], ini)
+    ini = re.sub(r"(?m)^token_file = .*$", "token_file = " + tok, ini)
+    conf = os.path.join(tmp, "influx-v2.conf")
+    with open(conf, "w") as f:
+        f.write("[store]\ndb = %s\n\n[source home]\nspec = sim\n\n[http]\n"
+                "listen = 127.0.0.1:0\n\n%s" % (os.path.join(tmp, "influx-v2.db"), ini))
+    d = Daemon(["--config", conf], tmp)
+    try:
+        line = d.wait_log(r"error: influxdb: .*", 10)
+        req = NoBucket.requests[0] if NoBucket.requests else ("", "")
+        C.check("2.x snippet: POST /api/v2/write?org=home&bucket=p1&precision=s with the token",
+                req == ("/api/v2/write?org=home&bucket=p1&precision=s", "Token t0ken-v2"),
+                str(req))
+        C.check("2.x, no such bucket: the error names the bucket and org, no trailing blank",
+                line is not None and "does bucket p1 exist in org home?" in line.group(0) and
+                '" not found"})' in line.group(0), d.text()[-600:])
+    finally:
+        d.stop()
+        srv.shutdown()
+
+
 def test_prometheus(tmp, port):
     """API.md's scrape job (target made local, scraped every second) and its queries."""
     yml = blocks(section(API, "## GET /metrics — Prometheus"), "yaml")[0]
@@ -376,6 +426,7 @@ def main():
             test_influx_auth(tmp)
         else:
             print("SKIP: influxd not installed")
+        test_influx_v2(tmp)
     C.done()
 
 
