@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -243,7 +244,8 @@ def test_influx(tmp):
         C.check("after a restart the points arrive", ok, d.text()[-600:])
         time.sleep(2)
 
-        example = blocks(sec, "")[0].strip()
+        plain = blocks(sec, "")
+        example = [b for b in plain if b.startswith("p1,")][0].strip()
         meas, rest = example.split(",", 1)
         tags, fields, _ = rest.split(" ")
         keys = influx.query("SHOW FIELD KEYS FROM p1")
@@ -258,7 +260,7 @@ def test_influx(tmp):
         C.check("the documented fields exist with their types (tariff integer, others float)",
                 types and not wrong, str(wrong))
 
-        queries = [ln for ln in blocks(sec, "")[1].splitlines() if ln.startswith("SELECT")]
+        queries = [ln for b in plain for ln in b.splitlines() if ln.startswith("SELECT")]
         queries += re.findall(r"`(SELECT sum[^`]*)`", sec)
         C.check("three Grafana queries documented", len(queries) == 3, str(queries))
         for q in queries[:2]:
@@ -276,6 +278,32 @@ def test_influx(tmp):
             test_prometheus(tmp, prom_port)
         else:
             print("SKIP: prometheus or promtool not installed")
+        d.stop()
+
+        # another database: only new readings, until the documented DELETE clears the cursor
+        influx.query("CREATE DATABASE p1b")
+        first = influx.query("SELECT first(power_w) FROM p1 WHERE meter='home'")
+        first = first["series"][0]["values"][0][0]
+        text = open(conf).read().replace("database = p1", "database = p1b")
+        with open(conf, "w") as f:
+            f.write(text)
+
+        def first_b():
+            r = influx.query("SELECT first(power_w) FROM p1b..p1 WHERE meter='home'")
+            return r["series"][0]["values"][0][0] if "series" in r else None
+        d = Daemon(["--config", conf], tmp)
+        C.check("a new database gets the new readings only", wait_for(first_b, 10) and
+                first_b() > first, str((first, first_b())))
+        d.stop()
+        cmd = [b for b in plain if b.startswith("sqlite3 ")][0].strip()
+        sql = re.search(r'"(DELETE FROM outbox_cursor [^"]*)"', cmd).group(1)
+        con = sqlite3.connect(os.path.join(tmp, "influx.db"))
+        con.execute(sql)
+        con.commit()
+        con.close()
+        d = Daemon(["--config", conf], tmp)
+        C.check("after the documented DELETE it gets every stored reading",
+                wait_for(lambda: first_b() == first, 10), str((first, first_b())))
     finally:
         d.stop()
         influx.stop()
