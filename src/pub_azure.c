@@ -1032,6 +1032,21 @@ static void settle(pub_azure *az, az_meter *m, uint64_t seq, az_outcome oc, cons
     }
 }
 
+static int meter_fn(void *user, const store_meter_info *mi);
+
+/* The table request failed: no batch could go out, so it is a failed attempt for every meter
+ * with readings waiting (also when Azure was never reached since the start). */
+static void count_table_retry(pub_azure *az)
+{
+    if (store_meters(az->s, meter_fn, az) < 0)
+        return;
+    for (size_t i = 0; i < az->nmeters; i++) {
+        store_point next;
+        if (outbox_fetch(az->ob, az->meters[i].name, &next, 1) > 0)
+            outbox_count_retry(az->ob, az->meters[i].name);
+    }
+}
+
 static void finish(pub_azure *az, az_req *r, CURLcode cc)
 {
     long status = 0;
@@ -1073,6 +1088,8 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
         if (oc == AZ_OK) {
             az->table_ready = 1;
             log_debug("azure: table %s ready (HTTP %ld)", az->o.table, status);
+        } else {
+            count_table_retry(az);
         }
     } else {
         az_meter *m = &az->meters[r->meter];

@@ -398,6 +398,34 @@ def test_influx_v2(tmp):
         srv.shutdown()
 
 
+def test_azure_down(tmp):
+    """Azure unreachable from the start: the failed attempts count as retries of the meter
+    (docs/API.md, publishers), as MQTT's and InfluxDB's do."""
+    key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    d = Daemon(["--source", "home=sim", "--listen", "127.0.0.1:0",
+                "--db", os.path.join(tmp, "azure-down.db"),
+                "--azure-endpoint", "http://127.0.0.1:%d/devstoreaccount1" % free_port(),
+                "--azure-account", "devstoreaccount1", "--azure-key", key], tmp)
+    try:
+        d.http_port()
+
+        def azure():
+            for p in d.meter("home").get("publishers") or []:
+                if p.get("name") == "azure" and p.get("retries") and p.get("lag_readings"):
+                    return p
+            return None
+        p = wait_for(azure, 8) or {}
+        C.check("Azure down from the start: retrying, the failed attempts count as retries",
+                p.get("state") == "retrying" and p.get("retries", 0) >= 1, str(p))
+        st, body = urlget("http://127.0.0.1:%d/metrics" % d.port)
+        text = body.decode()
+        C.check("... and in /metrics", re.search(
+            r'p1_publisher_retries_total\{meter="home",publisher="azure"\} [1-9]', text) and
+            'p1_publisher_up{publisher="azure"} 0' in text, text[-800:])
+    finally:
+        d.stop()
+
+
 def test_prometheus(tmp, port):
     """API.md's scrape job (target made local, scraped every second) and its queries."""
     yml = blocks(section(API, "## GET /metrics — Prometheus"), "yaml")[0]
@@ -455,6 +483,7 @@ def main():
         else:
             print("SKIP: influxd not installed")
         test_influx_v2(tmp)
+        test_azure_down(tmp)
     C.done()
 
 
