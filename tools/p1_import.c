@@ -244,6 +244,33 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
     return status;
 }
 
+/* The next FILE argument from argv[*i] on, skipping the options and their values as
+ * p1_import_main() parsed them; *rest is set after "--". NULL when there is none. */
+static const char *next_file(int argc, char **argv, int *i, int *rest)
+{
+    while (*i < argc) {
+        const char *a = argv[(*i)++];
+        if (!*rest && !strcmp(a, "--"))
+            *rest = 1;
+        else if (!*rest && a[0] == '-')
+            *i += !strcmp(a, "--db") || !strcmp(a, "--meter") || !strcmp(a, "--crc");
+        else
+            return a;
+    }
+    return NULL;
+}
+
+/* 0 when path is a file p1 import can read, else the errno that says why not. */
+static int file_problem(const char *path)
+{
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int e = fd < 0 ? errno : fstat(fd, &sb) < 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
+    if (fd >= 0)
+        close(fd);
+    return e;
+}
+
 int p1_import_main(int argc, char **argv)
 {
     const char *db = "p1d.db", *meter = "home";
@@ -301,34 +328,17 @@ int p1_import_main(int argc, char **argv)
         return 2;
     }
     /* Files first: when none can be read, a typo must not leave a new, empty database. */
-    int readable = 0;
-    for (int pass = 0; pass < 2 && !readable; pass++) {
-        only_files = 0;
-        for (int i = 1; i < argc; i++) {
-            const char *a = argv[i];
-            if (!only_files && !strcmp(a, "--")) {
-                only_files = 1;
-                continue;
-            }
-            if (!only_files && a[0] == '-') {
-                if (!strcmp(a, "--db") || !strcmp(a, "--meter") || !strcmp(a, "--crc"))
-                    i++;
-                continue;
-            }
-            struct stat sb;
-            int fd = open(a, O_RDONLY | O_CLOEXEC);
-            int e = fd < 0 ? errno : fstat(fd, &sb) < 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
-            if (fd >= 0)
-                close(fd);
-            if (!e)
-                readable++;
-            else if (pass == 1)
-                fprintf(stderr, "p1 import: %s: %s\n", a, strerror(e));
-        }
-        if (!readable && pass == 1) {
-            fprintf(stderr, "p1 import: no FILE could be read; %s was not touched\n", db);
-            return 1;
-        }
+    int i = 1, rest = 0, readable = 0;
+    const char *a;
+    while (!readable && (a = next_file(argc, argv, &i, &rest)) != NULL)
+        readable = file_problem(a) == 0;
+    if (!readable) {
+        i = 1;
+        rest = 0;
+        while ((a = next_file(argc, argv, &i, &rest)) != NULL)
+            fprintf(stderr, "p1 import: %s: %s\n", a, strerror(file_problem(a)));
+        fprintf(stderr, "p1 import: no FILE could be read; %s was not touched\n", db);
+        return 1;
     }
     char err[STORE_ERR_MAX];
     store_options o;
@@ -349,18 +359,9 @@ int p1_import_main(int argc, char **argv)
     c->meter = meter;
     store_meter_clock(c->s, meter, STORE_CLOCK_METER);
     int status = 0;
-    only_files = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!only_files && !strcmp(a, "--")) {
-            only_files = 1;
-            continue;
-        }
-        if (!only_files && a[0] == '-') {
-            if (!strcmp(a, "--db") || !strcmp(a, "--meter") || !strcmp(a, "--crc"))
-                i++;
-            continue;
-        }
+    i = 1;
+    rest = 0;
+    while ((a = next_file(argc, argv, &i, &rest)) != NULL) {
         if (import_file(c, a, quiet, &set) != 0)
             status = 1;
     }
