@@ -2,63 +2,11 @@
 // against p1d on the simulated meter on 127.0.0.1; saves screenshots under build/screenshots/.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, rawGet, run, skip, waitFor } from './harness.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const P1D = process.env.P1D || path.join(ROOT, 'build', 'p1d');
-const P1 = process.env.P1 || path.join(ROOT, 'build', 'p1');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'build', 'screenshots');
 const DEADLINE_MS = 180000;
-
-let passed = 0, failed = 0, skipped = 0;
-const ok = (name) => { passed++; console.log('ok - ' + name); };
-const bad = (name, why) => { failed++; console.log('FAIL - ' + name + (why ? ': ' + why : '')); };
-const skip = (name, why) => { skipped++; console.log('SKIP: ' + name + ': ' + why); };
-async function check(name, fn) {
-  try {
-    const r = await fn();
-    if (r === 'skip') return;
-    ok(name);
-  } catch (e) {
-    bad(name, e && e.message ? e.message.split('\n')[0] : String(e));
-  }
-}
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
-// A raw GET (no automatic decompression), for the checks of headers and bodies.
-function rawGet(port, p, headers) {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, headers: headers || {}, timeout: 5000 }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-  });
-}
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { last = await fn(); if (last) return last; } catch (e) { last = e; }
-    await sleep(100);
-  }
-  throw new Error('timed out waiting for ' + what);
-}
 
 async function main() {
   const { chromium } = await import(path.join(ROOT, 'web', 'node_modules', 'playwright-core', 'index.mjs'));
@@ -459,11 +407,4 @@ async function main() {
   }
 }
 
-main().then(() => {
-  console.log(passed + ' passed, ' + failed + ' failed' + (skipped ? ' (' + skipped + ' skipped)' : ''));
-  process.exit(failed ? 1 : 0);
-}, (e) => {
-  console.log('FAIL - ' + (e && e.stack ? e.stack : e));
-  console.log(passed + ' passed, ' + (failed + 1) + ' failed');
-  process.exit(1);
-});
+run(main);

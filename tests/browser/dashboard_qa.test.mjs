@@ -7,37 +7,11 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, run, sleep, waitFor } from './harness.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const P1D = process.env.P1D || path.join(ROOT, 'build', 'p1d');
-const P1 = process.env.P1 || path.join(ROOT, 'build', 'p1');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'build', 'screenshots');
 const DEADLINE_MS = 180000;
 const TZ = 'Europe/Amsterdam';
 
-let passed = 0, failed = 0;
-const ok = (name) => { passed++; console.log('ok - ' + name); };
-const bad = (name, why) => { failed++; console.log('FAIL - ' + name + (why ? ': ' + why : '')); };
-async function check(name, fn) {
-  try {
-    await fn();
-    ok(name);
-  } catch (e) {
-    bad(name, e && e.message ? e.message.split('\n')[0] : String(e));
-  }
-}
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-  });
-}
 function getJSON(port, p) {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: '127.0.0.1', port, path: p, timeout: 5000 }, (res) => {
@@ -50,14 +24,6 @@ function getJSON(port, p) {
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
   });
-}
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    try { if (await fn()) return; } catch (e) { /* not yet */ }
-    await sleep(100);
-  }
-  throw new Error('timed out waiting for ' + what);
 }
 // The local calendar date (CET/CEST) n days before today, as YYYY-MM-DD.
 function localDate(daysBack) {
@@ -513,11 +479,4 @@ async function main() {
   }
 }
 
-main().then(() => {
-  console.log(passed + ' passed, ' + failed + ' failed');
-  process.exit(failed ? 1 : 0);
-}, (e) => {
-  console.log('FAIL - ' + (e && e.stack ? e.stack : e));
-  console.log(passed + ' passed, ' + (failed + 1) + ' failed');
-  process.exit(1);
-});
+run(main);

@@ -192,6 +192,36 @@ def free_port():
     return port
 
 
+class Cable:
+    """A pty whose slave is reachable under a fixed symlink, like /dev/serial/by-id/..."""
+
+    def __init__(self, link):
+        self.link = link
+        self.master = None
+        self.plug()
+
+    def plug(self):
+        self.master, slave = os.openpty()
+        self.path = os.ttyname(slave)  # the pty itself, under the symlink
+        os.close(slave)
+        tmp = self.link + ".new"
+        os.symlink(self.path, tmp)
+        os.replace(tmp, self.link)
+
+    def unplug(self):
+        os.unlink(self.link)
+        os.close(self.master)
+        self.master = None
+
+    def send(self, data):
+        os.write(self.master, data)
+
+    def close(self):
+        if self.master is not None:
+            os.close(self.master)
+            self.master = None
+
+
 def fake_dongle(port=0):
     """A listening TCP socket on 127.0.0.1 that p1d's tcp: source connects to, as a P1 dongle;
     accept() waits at most 10 s."""

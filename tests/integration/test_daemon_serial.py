@@ -8,42 +8,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, need_p1d, telegram, tmpdir, to_7e1  # noqa: E402
+from daemon_helpers import Cable, Checks, Daemon, need_p1d, telegram, tmpdir, to_7e1  # noqa: E402
 
 T = Checks("test_daemon_serial")
 need_p1d(T)
 
 FAST = "reconnect_min=100ms:reconnect_max=400ms"
-
-
-class Cable:
-    """A pty whose slave is reachable under a fixed symlink, like /dev/serial/by-id/..."""
-
-    def __init__(self, link):
-        self.link = link
-        self.master = None
-        self.plug()
-
-    def plug(self):
-        self.master, slave = os.openpty()
-        path = os.ttyname(slave)
-        os.close(slave)
-        tmp = self.link + ".new"
-        os.symlink(path, tmp)
-        os.replace(tmp, self.link)
-
-    def unplug(self):
-        os.unlink(self.link)
-        os.close(self.master)
-        self.master = None
-
-    def send(self, data):
-        os.write(self.master, data)
-
-    def close(self):
-        if self.master is not None:
-            os.close(self.master)
-            self.master = None
 
 
 def telegrams(cable, start, n, gap=0.05):

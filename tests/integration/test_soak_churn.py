@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (Checks, Daemon, P1D, fake_dongle, free_port, http,  # noqa: E402
+from daemon_helpers import (Cable, Checks, Daemon, P1D, fake_dongle, free_port, http,  # noqa: E402
                             need_p1d, telegram, tmpdir)
 
 FAST = "reconnect_min=50ms:reconnect_max=200ms"
@@ -43,27 +43,6 @@ def wait_fds(pid, want, timeout=5.0):
     return n
 
 
-class Pty:
-    """A pty whose slave is reached through a fixed symlink, like /dev/serial/by-id/..."""
-
-    def __init__(self, link):
-        self.link = link
-        self.master = None
-        self.plug()
-
-    def plug(self):
-        self.master, slave = os.openpty()
-        path = os.ttyname(slave)
-        os.close(slave)
-        os.symlink(path, self.link + ".new")
-        os.replace(self.link + ".new", self.link)
-
-    def close(self):
-        if self.master is not None:
-            os.close(self.master)
-            self.master = None
-
-
 def write_config(path, tmp, relay_port, dongle_port, link, extra=""):
     with open(path + ".new", "w") as f:
         f.write("[http]\nlisten = 127.0.0.1:0\n[store]\ndb = %s\n"
@@ -85,7 +64,7 @@ def test_churn(c, tmp):
     dport = dongle.getsockname()[1]
     rport = free_port()
     link = os.path.join(tmp, "ttyP1")
-    tty = Pty(link)
+    tty = Cable(link)
     cfg = os.path.join(tmp, "p1d.conf")
     write_config(cfg, tmp, rport, dport, link)
     d = Daemon(["-c", cfg], tmp)

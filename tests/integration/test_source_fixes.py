@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import ROOT, Checks, Daemon, free_port, need_p1d, run, tmpdir  # noqa: E402
+from daemon_helpers import ROOT, Cable, Checks, Daemon, free_port, need_p1d, run, tmpdir  # noqa: E402
 
 T = Checks("test_source_fixes")
 need_p1d(T)
@@ -27,23 +27,6 @@ FAST = "reconnect_min=100ms:reconnect_max=400ms"
 
 with open(os.path.join(DATA, "lu-encrypted.bin"), "rb") as f:
     FRAME = f.read()
-
-
-class Line:
-    """A pty; the daemon opens its slave through a symlink."""
-
-    def __init__(self, link):
-        self.master, slave = os.openpty()
-        self.path = os.ttyname(slave)
-        os.close(slave)
-        self.link = link
-        os.symlink(self.path, link)
-
-    def send(self, data):
-        os.write(self.master, data)
-
-    def close(self):
-        os.close(self.master)
 
 
 def feeder(line, data, seconds, gap):
@@ -70,7 +53,7 @@ def healthz(port):
 
 
 def encrypted_no_key(d):
-    line = Line(os.path.join(d, "ttyNoKey"))
+    line = Cable(os.path.join(d, "ttyNoKey"))
     p = Daemon(["--source", "lu=serial:%s:auto:detect_timeout=1s:%s" % (line.link, FAST),
                 "--listen", "127.0.0.1:0", "--log-level", "info"], d)
     try:
@@ -91,7 +74,7 @@ def encrypted_no_key(d):
 
 
 def encrypted_wrong_key(d):
-    line = Line(os.path.join(d, "ttyWrong"))
+    line = Cable(os.path.join(d, "ttyWrong"))
     port = free_port()
     p = Daemon(["--source", "lu=serial:%s:auto:detect_timeout=1s:key=%s:ak=%s:%s" %
                 (line.link, WRONG_KEY, AK, FAST), "--listen", "127.0.0.1:%d" % port,
@@ -116,7 +99,7 @@ def encrypted_wrong_key(d):
         p.stop()
         line.close()
     # The right key still decodes at once over the same kind of line.
-    line = Line(os.path.join(d, "ttyRight"))
+    line = Cable(os.path.join(d, "ttyRight"))
     p = Daemon(["--source", "lu=serial:%s:auto:detect_timeout=1s:key=%s:ak=%s:%s" %
                 (line.link, KEY, AK, FAST), "--listen", "127.0.0.1:0"], d)
     try:
@@ -131,7 +114,7 @@ def encrypted_wrong_key(d):
 
 
 def silent_line(d):
-    line = Line(os.path.join(d, "ttySilent"))
+    line = Cable(os.path.join(d, "ttySilent"))
     p = Daemon(["--source", "q=serial:%s:auto:detect_timeout=1s:%s" % (line.link, FAST),
                 "--listen", "127.0.0.1:0", "--log-level", "info"], d)
     try:
@@ -188,7 +171,7 @@ def closing_dongle(d):
 
 
 def same_device(d):
-    line = Line(os.path.join(d, "ttyShared"))
+    line = Cable(os.path.join(d, "ttyShared"))
     try:
         args = ["--source", "a=serial:%s" % line.link, "--source", "b=serial:%s" % line.path,
                 "--listen", "127.0.0.1:0"]
