@@ -80,6 +80,10 @@ $(BUILD)/tests/test_civil: tests/unit/test_civil.c $(BUILD)/src/civil.o $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/civil.o $(BUILD)/libp1.a
 
+$(BUILD)/tests/test_log: tests/unit/test_log.c $(BUILD)/src/log.o tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/log.o
+
 $(BUILD)/tests/test_json: tests/unit/test_json.c $(BUILD)/src/json.o tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/src/json.o

@@ -86,9 +86,7 @@ struct http {
                  sizeof ((http_options *)0)->basic_pass) * 4) / 3 + 16]; /* "Basic <base64>" */
     char mark_bad, mark_long;  /* addresses returned by the URI logger to flag a request */
     char mark_seen;            /* a request whose headers were seen; answered on the next call */
-    int64_t log_sec;
-    unsigned log_lines;
-    unsigned log_suppressed;
+    log_burst burst; /* MHD's own lines; the count left out is reported by on_sweep() */
 };
 
 enum route {
@@ -1140,6 +1138,9 @@ static void kick(void *user)
 static void on_sweep(void *user)
 {
     http *h = user;
+    unsigned quiet = log_burst_flush(&h->burst);
+    if (quiet)
+        log_warn("http: %u more libmicrohttpd messages suppressed", quiet);
     int64_t now = loop_now_ms();
     int64_t limit = HTTP_HEADER_DEADLINE_MS;
     if ((int64_t)h->o.timeout_s * 1000 < limit)
@@ -1170,20 +1171,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
         lv = LOG_LEVEL_DEBUG;
     if (!log_enabled(lv))
         return;
-    int64_t sec = loop_now_ms() / 1000;
-    if (sec != h->log_sec) {
-        if (h->log_suppressed)
-            log_warn("http: %u more libmicrohttpd messages suppressed", h->log_suppressed);
-        h->log_sec = sec;
-        h->log_lines = 0;
-        h->log_suppressed = 0;
-    }
-    if (h->log_lines >= HTTP_LOG_BURST) {
-        h->log_suppressed++;
-        return;
-    }
-    h->log_lines++;
-    log_msg(lv, "http: %s", buf);
+    if (log_burst_take(&h->burst, loop_now_ms(), HTTP_LOG_BURST) > 0)
+        log_msg(lv, "http: %s", buf);
 }
 
 /* ---- setup -------------------------------------------------------------------------------- */

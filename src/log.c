@@ -79,3 +79,23 @@ void log_msg(log_level l, const char *fmt, ...)
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w; /* nowhere left to report a failing stderr */
 }
+
+int log_burst_take(log_burst *b, long long now_ms, unsigned max)
+{
+    long long sec = now_ms / 1000;
+    if (sec != b->sec) {
+        b->sec = sec;
+        b->lines = 0;
+    }
+    if (b->lines >= max)
+        return b->suppressed++ == 0 ? -1 : 0;
+    b->lines++;
+    return 1;
+}
+
+unsigned log_burst_flush(log_burst *b)
+{
+    unsigned n = b->suppressed;
+    b->suppressed = 0;
+    return n;
+}

@@ -23,6 +23,19 @@ const char *log_level_name(log_level l);
 /* Prints one line "p1d: <level>: <message>" to stderr when l is enabled. */
 void log_msg(log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A burst limit for a source of log lines that a peer can trigger at will (a client reconnecting
+ * in a loop): at most `max` lines a second; the rest are counted, for one line that says how
+ * many were left out. Zero-initialise. */
+typedef struct log_burst {
+    long long sec;
+    unsigned lines, suppressed;
+} log_burst;
+/* 1: log this line. 0: over the limit, counted. -1: the first line counted since the last
+ * log_burst_flush(): arm a timer that reports the count (about a second later). */
+int log_burst_take(log_burst *b, long long now_ms, unsigned max);
+/* The lines counted since the last call, reset to 0. */
+unsigned log_burst_flush(log_burst *b);
+
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)

@@ -42,8 +42,7 @@ struct relay {
     size_t buffer, max_clients, nclients;
     relay_client *clients;
     loop_timer *log_timer; /* reports the client lines a burst suppressed */
-    int64_t log_sec;
-    unsigned log_lines, log_suppressed;
+    log_burst burst;
 };
 
 /* Logs one line about a client. A client that reconnects in a loop, or a crowd refused at the
@@ -51,17 +50,11 @@ struct relay {
 __attribute__((format(printf, 3, 4))) static void client_log(relay *r, log_level lv,
                                                              const char *fmt, ...)
 {
-    int64_t sec = loop_now_ms() / 1000;
-    if (sec != r->log_sec) {
-        r->log_sec = sec;
-        r->log_lines = 0;
-    }
-    if (r->log_lines >= RELAY_LOG_BURST) {
-        if (r->log_suppressed++ == 0)
-            loop_timer_arm(r->log_timer, 1000);
+    int take = log_burst_take(&r->burst, loop_now_ms(), RELAY_LOG_BURST);
+    if (take < 0)
+        loop_timer_arm(r->log_timer, 1000);
+    if (take <= 0)
         return;
-    }
-    r->log_lines++;
     char buf[256];
     va_list ap;
     va_start(ap, fmt);
@@ -73,10 +66,10 @@ __attribute__((format(printf, 3, 4))) static void client_log(relay *r, log_level
 static void on_log_timer(void *user)
 {
     relay *r = user;
-    if (r->log_suppressed)
-        log_warn("relay: %u more client messages suppressed (more than %d per second)",
-                 r->log_suppressed, RELAY_LOG_BURST);
-    r->log_suppressed = 0;
+    unsigned n = log_burst_flush(&r->burst);
+    if (n)
+        log_warn("relay: %u more client messages suppressed (more than %d per second)", n,
+                 RELAY_LOG_BURST);
 }
 
 static void client_free(relay_client *c)
