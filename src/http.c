@@ -512,6 +512,8 @@ static void meter_json(const http *h, json_w *w, const meter *m, int64_t now)
     json_kv_str(w, "source", m->source);
     json_kv_str(w, "kind", m->kind);
     json_kv_str(w, "state", meter_state_name(m->state));
+    json_key(w, "history");
+    json_bool(w, h->o.history);
     json_key(w, "connected_since");
     int64_t since = meter_connected_since(m);
     if (since > 0) {

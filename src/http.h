@@ -60,6 +60,8 @@ typedef struct http_options {
     const char *firmware;      /* reported as firmware_version; default P1_VERSION */
     http_route_fn route;       /* other /api/ paths (history, summary, prices); NULL = 404 */
     void *route_user;
+    int history;               /* 1: a store keeps the readings (/api/history and /api/summary
+                                * answer); reported as "history" in /api/meters */
     size_t route_body_max;     /* bytes of a request body to route; 0 = HTTP_ROUTE_BODY_MAX */
     /* The daemon's publishers (borrowed, must outlive the server; its entries may change between
      * requests): their state and per-meter lag go into /api/meters and /metrics. NULL = none. */

@@ -406,6 +406,7 @@ static int start_http(p1d *d)
         return -1;
     o.route = history_route; /* without a store it says that history needs one */
     o.route_user = d->history;
+    o.history = d->history != NULL;
     d->http = http_new(d->l, &d->ms, &o, err, sizeof err);
     if (!d->http) {
         log_error("cannot start the HTTP server on %s: %s", o.listen, err);

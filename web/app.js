@@ -297,6 +297,7 @@
     stale: false,
     view: 'now',
     historyMissing: false, // /api/history answered 404: no store
+    noStore: false,        // /api/meters says p1d keeps no history ("history": false)
     summaryMissing: false,
     summaryAt: 0,
     metersAt: 0,
@@ -622,6 +623,13 @@
   }
   let summary = null, summaryErr = null;
   async function loadSummary() {
+    if (S.noStore) {
+      summary = null;
+      summaryErr = { status: 404, code: 'no_database' };
+      S.summaryMissing = true;
+      renderToday();
+      return;
+    }
     if (S.summaryMissing && Date.now() - S.summaryAt < 10 * 60000) { renderToday(); return; }
     S.summaryAt = Date.now();
     const q = new URLSearchParams({ period: 'day' });
@@ -862,7 +870,24 @@
   }
 
   // Fills the live chart from stored raw readings: on load, and after an outage.
-  async function backfill() {
+  // Whether a meter list from /api/meters says p1d keeps no history database. An older p1d
+  // without the "history" field is asked, as before.
+  function listSaysNoStore(list) {
+    return Array.isArray(list) && list.length > 0 && list.every((m) => m && m.history === false);
+  }
+  // Takes what a fresh meter list says about the store: without one, the history and summary
+  // requests are not made (they would only answer 404); with one again (p1d restarted with
+  // --db), they are.
+  function noteStore(list) {
+    if (!Array.isArray(list) || !list.length) return;
+    const none = listSaysNoStore(list);
+    if (none) S.historyMissing = true;
+    else if (S.noStore) { S.historyMissing = false; S.summaryMissing = false; summaryErr = null; S.summaryAt = 0; }
+    S.noStore = none;
+  }
+  // listP: the first load's /api/meters request, answered before the history is asked.
+  async function backfill(listP) {
+    if (listP) noteStore(await listP.catch(() => null));
     if (S.historyMissing) return;
     const to = new Date();
     const from = new Date(to.getTime() - LIVE_WINDOW_S * 1000);
@@ -900,6 +925,7 @@
       if (!Array.isArray(list)) return;
       S.metersOkAt = Date.now();
       S.meters = list;
+      noteStore(list);
       S.meterInfo = list.find((m) => m && m.name === S.meter) || list[0] || null;
       renderMeterSelect();
       if (S.view === 'meter') renderMeterInfo();
@@ -1613,7 +1639,7 @@
     const initial = location.hash.slice(1);
     try {
       const list = await metersP;
-      if (Array.isArray(list)) { S.meters = list.filter((m) => m && typeof m.name === 'string'); S.metersOkAt = Date.now(); }
+      if (Array.isArray(list)) { S.meters = list.filter((m) => m && typeof m.name === 'string'); S.metersOkAt = Date.now(); noteStore(S.meters); }
     } catch (e) { /* p1d unreachable: the watchdog shows the banner */ }
     S.metersAt = Date.now();
     const names = S.meters.map((m) => m.name);
@@ -1654,14 +1680,16 @@
     });
     document.addEventListener('visibilitychange', () => { if (!document.hidden) { tick(); scheduleLive(); } });
   }
-  // The first meter is the API's default: ask for its reading and history at once, in parallel
-  // with the meter list (unless the settings name another meter), while the browser still parses
+  // The first meter is the API's default: ask for its reading at once, in parallel with the meter
+  // list, and for its history as soon as the list says there is one (unless the settings name
+  // another meter), while the browser still parses
   // uPlot (loaded after this file) and the page; the rest starts once the document is ready.
+  const metersP = getJSON('/api/meters', 5000);
+  metersP.catch(() => null);
   const boot = {
-    metersP: getJSON('/api/meters', 5000),
-    early: { now: getJSON('/api/now', 5000).catch(() => null), fill: settings.meter ? null : backfill() },
+    metersP,
+    early: { now: getJSON('/api/now', 5000).catch(() => null), fill: settings.meter ? null : backfill(metersP) },
   };
-  boot.metersP.catch(() => null);
   // This file is async (it runs as soon as it arrives, to start the requests above); i18n.js and
   // uPlot are deferred: DOMContentLoaded comes after both, or 'load' if it already passed.
   let started = false;

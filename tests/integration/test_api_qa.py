@@ -252,6 +252,10 @@ def test_absolute_form(c, port):
             b"at: '2026-03-29T02:30' does not exist" in b, "%s %s" % (line, b[:200]))
     line, b = raw_get(port, b"http://x/nope")
     c.check("... an unknown path stays a 404", line.endswith("404 Not Found"), line)
+    line, b = raw_get(port, b"/api/meters")
+    c.check("/api/meters says the history is kept (--db): \"history\": true",
+            line.endswith("200 OK") and all(m["history"] is True for m in json.loads(b)),
+            "%s %s" % (line, b[:300]))
 
 
 def test_query_rules(c, port):

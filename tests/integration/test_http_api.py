@@ -223,6 +223,8 @@ def test_sim(t):
             t.check("meters values", m["name"] == "house" and m["kind"] == "sim" and
                     m["state"] == "receiving" and m["telegrams"] >= 1, m)
             t.check("meters last_telegram", ISO_UTC.match(m["last_telegram"] or ""), m)
+            t.check("meters history false without --db (the dashboard asks no history)",
+                    m.get("history") is False, m)
         status, _, one = d.get_json("/api/meters/house")
         t.check("meter object", status == 200 and one["name"] == "house", one)
 
