@@ -294,7 +294,8 @@ static const config_key config_keys[] = {
      "Simulator: seed of the simulated household (also sim:SEED, but not both in one spec)."},
     {"source", "clock", CT_ENUM, "auto", 0, 0, "auto|meter|system", NULL, "CLOCK", 0, 0, S(clock),
      "Time stamp of stored readings: the meter's clock, the system's, or auto (the meter's unless "
-     "it is a placeholder or more than 5 minutes off the system clock)."},
+     "it is a placeholder or more than 5 minutes off the system clock; while the kernel calls the "
+     "system clock unsynchronised, a meter ahead of it is used)."},
 };
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])
 _Static_assert(NKEYS <= CONFIG_KEYS_MAX, "config.line[] is too short for the key table");

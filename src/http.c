@@ -554,6 +554,24 @@ static void meter_json(const http *h, json_w *w, const meter *m, int64_t now)
         json_str(w, m->last_error);
     else
         json_null(w);
+    json_key(w, "clock");
+    if (m->clock_used) {
+        json_obj_begin(w);
+        json_kv_str(w, "used", m->clock_used == 1 ? "meter" : "system");
+        json_key(w, "meter_offset_s");
+        if (m->clock_has_offset)
+            json_int(w, m->clock_offset_s);
+        else
+            json_null(w);
+        json_key(w, "system_synced");
+        if (m->clock_synced >= 0)
+            json_bool(w, m->clock_synced);
+        else
+            json_null(w);
+        json_obj_end(w);
+    } else {
+        json_null(w);
+    }
     publishers_json(h, w, m);
     json_obj_end(w);
 }

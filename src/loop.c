@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timex.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +55,15 @@ int64_t loop_wall_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int loop_wall_synced(void)
+{
+    struct timex tx = {0}; /* modes 0: only reads, needs no privilege */
+    int rc = adjtimex(&tx);
+    if (rc < 0)
+        return -errno;
+    return rc != TIME_ERROR && !(tx.status & STA_UNSYNC);
 }
 
 loop *loop_new(void)

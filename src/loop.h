@@ -25,6 +25,10 @@ void loop_stop(loop *l);
 int64_t loop_now_ms(void);
 /* Wall clock in milliseconds since the epoch (CLOCK_REALTIME). */
 int64_t loop_wall_ms(void);
+/* Whether the kernel holds the wall clock synchronised (adjtimex: an NTP client such as
+ * systemd-timesyncd, chrony or ntpd cleared STA_UNSYNC): 1 yes, 0 no, -errno when it cannot
+ * tell (a seccomp filter that refuses adjtimex). */
+int loop_wall_synced(void);
 
 /* Watches fd for `events` (EPOLLIN, EPOLLOUT, ...); returns the watch or NULL (errno set). */
 loop_watch *loop_watch_add(loop *l, int fd, uint32_t events, loop_fd_fn fn, void *user);

@@ -45,6 +45,12 @@ typedef struct meter {
     /* The equipment id (0-0:96.1.1, decoded) last known: from the newest reading that had one,
      * before the first one from the store (main seeds it); "" none. The HomeWizard serial. */
     char equipment_id[P1_ID_MAX + 1];
+    /* How the history store stamped the newest reading (store_live; all 0 without a store). */
+    uint8_t clock_used;       /* 0 none yet, 1 the meter's clock, 2 the system's */
+    int8_t clock_synced;      /* the system clock: 1 synchronised, 0 not, -1 cannot tell */
+    uint8_t clock_has_offset; /* clock_offset_s is known */
+    int64_t clock_offset_s;   /* the meter's time minus the system's at that reading, s */
+    uint8_t clock_logged;     /* store_live: the clock=auto choice last logged (1, 2, 3) */
     meter_sample history[METER_HISTORY]; /* ring: history[seq % METER_HISTORY] */
     uint8_t raw[P1_TELEGRAM_MAX];        /* last accepted telegram, byte-exact (plaintext) */
     size_t raw_len;

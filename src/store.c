@@ -118,6 +118,8 @@ struct store {
     int failing;      /* the last commit failed */
     int fail_rc;      /* its SQLite code */
     int ckpt_failing; /* the last checkpoint failed */
+    int unsynced;     /* the system clock is not synchronised (store_system_synced) */
+    store_clock_state last_clock; /* how the latest store_add() chose its time */
     char import_key[160], import_path[512], import_meter[64];
     int64_t import_offset, import_telegrams;
     int import_pending;
@@ -1329,17 +1331,33 @@ static void device_flags(smeter *m, const p1_reading *r, sample *x)
 
 /* clock=auto with hysteresis: once the meter's clock is off by more than the tolerance, ours
  * is used until the meter's has been back within it for STORE_CLOCK_SETTLE s, so a clock near
- * the edge does not flip-flop (each flip jumps the time axis by minutes). */
-static int64_t auto_time(smeter *m, int mvalid, int64_t mt, int64_t sys)
+ * the edge does not flip-flop (each flip jumps the time axis by minutes). *used says which. */
+static int64_t auto_time(smeter *m, int mvalid, int64_t mt, int64_t sys, int unsynced,
+                         store_clock *used)
 {
-    if (!sys)
+    *used = STORE_CLOCK_SYSTEM;
+    if (!sys) {
+        *used = STORE_CLOCK_METER;
         return mvalid ? mt : 0;
+    }
     if (!mvalid)
         return sys; /* a placeholder time says nothing about the meter's clock */
+    /* Without a real-time clock ours starts from the last shutdown (fake-hwclock), a build date
+     * or 1970 and lags until NTP steps it; the grid operator keeps the meter's set. So while
+     * the kernel calls ours unsynchronised, a meter ahead of it is right. A meter behind it is
+     * judged as usual: that is not how an unsynchronised clock goes wrong. */
+    if (unsynced && mt - sys > STORE_CLOCK_TOLERANCE) {
+        m->clock_off = 0;
+        m->clock_ok_since = 0;
+        *used = STORE_CLOCK_METER;
+        return mt;
+    }
     int within = mt - sys <= STORE_CLOCK_TOLERANCE && sys - mt <= STORE_CLOCK_TOLERANCE;
     if (!m->clock_off) {
-        if (within)
+        if (within) {
+            *used = STORE_CLOCK_METER;
             return mt;
+        }
         m->clock_off = 1;
         m->clock_ok_since = 0;
         return sys;
@@ -1354,22 +1372,41 @@ static int64_t auto_time(smeter *m, int mvalid, int64_t mt, int64_t sys)
         return sys;
     m->clock_off = 0;
     m->clock_ok_since = 0;
+    *used = STORE_CLOCK_METER;
     return mt;
+}
+
+void store_system_synced(store *s, int synced)
+{
+    s->unsynced = !synced;
+}
+
+void store_last_clock(const store *s, store_clock_state *out)
+{
+    *out = s->last_clock;
 }
 
 int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_ms)
 {
     int rc;
+    s->last_clock.used = STORE_CLOCK_AUTO;
     smeter *m = meter_get(s, meter, &rc);
     if (!m)
         return rc == SQLITE_MISUSE ? -EINVAL : sq_errno(rc);
     int64_t mt = 0, sys = system_ms > 0 ? system_ms / 1000 : 0, ts = 0;
     int mvalid = r->has_time && r->time.valid && p1_time_to_unix(&r->time, &mt) == 0;
+    store_clock used;
     switch (m->clock) {
-    case STORE_CLOCK_METER: ts = mvalid ? mt : sys; break;
-    case STORE_CLOCK_SYSTEM: ts = sys ? sys : (mvalid ? mt : 0); break;
+    case STORE_CLOCK_METER:
+        ts = mvalid ? mt : sys;
+        used = mvalid ? STORE_CLOCK_METER : STORE_CLOCK_SYSTEM;
+        break;
+    case STORE_CLOCK_SYSTEM:
+        ts = sys ? sys : (mvalid ? mt : 0);
+        used = sys ? STORE_CLOCK_SYSTEM : STORE_CLOCK_METER;
+        break;
     default:
-        ts = auto_time(m, mvalid, mt, sys);
+        ts = auto_time(m, mvalid, mt, sys, s->unsynced, &used);
         /* A switch of clocks (or a meter clock set back) lands before the newest stored time.
          * Skipping until that time comes round again loses minutes of readings; stamping
          * each at last + 1 s never catches up with one telegram a second. So slew: one
@@ -1379,6 +1416,9 @@ int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_m
             ts = m->q_last_ts + 1;
         break;
     }
+    s->last_clock = (store_clock_state){.policy = m->clock, .used = used, .unsynced = s->unsynced,
+                                        .has_offset = mvalid && sys > 0,
+                                        .offset_s = mvalid && sys > 0 ? mt - sys : 0};
     if (ts <= 0 || ts <= m->q_last_ts) {
         s->st.skipped++;
         return 0;

@@ -60,6 +60,22 @@ void store_close(store *s);
 int store_meter_id(store *s, const char *meter, char out[P1_ID_MAX + 1]);
 /* Sets the clock policy of a meter (default STORE_CLOCK_AUTO). Returns 0 or -ENOMEM/-EINVAL. */
 int store_meter_clock(store *s, const char *meter, store_clock clock);
+/* Tells the store whether the system clock is synchronised (loop_wall_synced; default yes).
+ * While it is not, clock=auto takes a meter time ahead of the system's by more than the
+ * tolerance: such a clock lags after a boot without a real-time clock, until NTP steps it. */
+void store_system_synced(store *s, int synced);
+
+/* How a reading got its time (store_last_clock). */
+typedef struct store_clock_state {
+    store_clock policy; /* the meter's clock setting */
+    store_clock used;   /* STORE_CLOCK_METER or STORE_CLOCK_SYSTEM (see store_last_clock) */
+    int unsynced;       /* the system clock was unsynchronised then (store_system_synced) */
+    int has_offset;     /* offset_s is known: the reading had a valid meter time and ours */
+    int64_t offset_s;   /* the meter's time minus ours, s */
+} store_clock_state;
+/* How the reading of the latest store_add() call got its time, stored or skipped; `used` is
+ * STORE_CLOCK_AUTO when that call failed before choosing (or none was made). */
+void store_last_clock(const store *s, store_clock_state *out);
 /* Queues one accepted reading of `meter` (created on first use). system_ms is our wall clock when
  * it arrived, 0 when unknown (imports: meter time only). Returns 1 queued, 0 skipped (no usable
  * time, or not newer than the meter's last reading: no duplicates), or a negative errno. */

@@ -14,8 +14,63 @@ struct store_live {
     loop *l;
     meters *ms;
     loop_timer *commit, *maintain;
-    int failing; /* logged once per outage */
+    int failing;       /* logged once per outage */
+    int synced;        /* loop_wall_synced() as last read */
+    int64_t synced_at; /* loop_now_ms() of that read; 0 never */
 };
+
+#define STORE_LIVE_SYNC_MS 1000 /* the kernel's clock state is read at most this often */
+
+/* The system clock's sync state for the store, read once a second at most; a kernel (or seccomp
+ * filter) that will not tell leaves clock=auto as it was before it knew: ours is trusted. */
+static void sync_state(store_live *sl)
+{
+    int64_t now = loop_now_ms();
+    if (sl->synced_at && now - sl->synced_at < STORE_LIVE_SYNC_MS)
+        return;
+    int was = sl->synced_at ? sl->synced : 1;
+    sl->synced = loop_wall_synced();
+    sl->synced_at = now;
+    if (sl->synced < 0 && was >= 0)
+        log_info("store: cannot read the system clock's sync state (adjtimex: %s); clock=auto "
+                 "trusts the system clock", strerror(-sl->synced));
+    store_system_synced(sl->s, sl->synced != 0);
+}
+
+/* Keeps the meter's clock fields for the API and says when clock=auto changes clocks: judged by
+ * readings with a valid meter time only, so a meter that mixes in placeholder times is quiet. */
+static void clock_report(store_live *sl, meter *m)
+{
+    store_clock_state cs;
+    store_last_clock(sl->s, &cs);
+    if (cs.used == STORE_CLOCK_AUTO)
+        return;
+    m->clock_used = cs.used == STORE_CLOCK_METER ? 1 : 2;
+    m->clock_synced = (int8_t)(sl->synced < 0 ? -1 : sl->synced);
+    m->clock_has_offset = (uint8_t)cs.has_offset;
+    m->clock_offset_s = cs.offset_s;
+    if (cs.policy != STORE_CLOCK_AUTO || !cs.has_offset)
+        return;
+    /* 3: the meter's clock only because ours is unsynchronised and behind it */
+    uint8_t st = m->clock_used == 1 && cs.unsynced && cs.offset_s > STORE_CLOCK_TOLERANCE
+                     ? 3
+                     : m->clock_used;
+    uint8_t was = m->clock_logged;
+    m->clock_logged = st;
+    if (st == was || (!was && st == 1))
+        return;
+    if (st == 3)
+        log_warn("%s: the system clock is not synchronised and %lld s behind the meter's: "
+                 "history uses the meter's clock", m->name, (long long)cs.offset_s);
+    else if (st == 1 && was == 3)
+        log_info("%s: the system clock is synchronised now, %lld s off the meter's: history "
+                 "keeps the meter's clock", m->name, (long long)-cs.offset_s);
+    else if (st == 1)
+        log_info("%s: history uses the meter's clock again", m->name);
+    else
+        log_warn("%s: the meter's clock is %lld s off the system's: history uses the system "
+                 "clock", m->name, (long long)cs.offset_s);
+}
 
 static void on_reading(void *user, meter *m, const meter_sample *smp, const uint8_t *raw,
                        size_t raw_len)
@@ -23,9 +78,12 @@ static void on_reading(void *user, meter *m, const meter_sample *smp, const uint
     store_live *sl = user;
     (void)raw;
     (void)raw_len;
+    sync_state(sl);
     int rc = store_add(sl->s, m->name, &smp->reading, smp->received_ms);
     if (rc < 0)
         log_warn("%s: store: cannot queue a reading: %s; ignoring it", m->name, strerror(-rc));
+    else
+        clock_report(sl, m);
 }
 
 static void on_commit(void *user)

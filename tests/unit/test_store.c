@@ -630,6 +630,55 @@ static void test_clock_hysteresis(void)
     store_close(s);
 }
 
+/* clock=auto while the system clock is unsynchronised (a board without an RTC before NTP): a
+ * meter ahead of it is believed, one behind it is not; synchronised, the 5-minute rule holds. */
+static void test_clock_unsynced(void)
+{
+    store *s = open_db(fresh_db());
+    house h;
+    int64_t sys = T_2024_01_15_2000_LOCAL, day = 86400;
+    house_init(&h, sys);
+    store_clock_state cs;
+    store_last_clock(s, &cs);
+    CHECK_EQ_INT(cs.used, STORE_CLOCK_AUTO);
+    store_system_synced(s, 0);
+    for (int i = 0; i < 10; i++) {
+        house_step(&h, 1);
+        h.d.ts = sys + day + i; /* ours restored from the last shutdown, a day behind */
+        CHECK_EQ_INT(add(s, "boot", &h.d, (sys + i) * 1000), 1);
+    }
+    store_last_clock(s, &cs);
+    CHECK_EQ_INT(cs.used, STORE_CLOCK_METER);
+    CHECK_EQ_INT(cs.unsynced, 1);
+    CHECK_EQ_INT(cs.offset_s, day);
+    /* NTP steps ours a day forward and synchronises it: the two agree, nothing jumps */
+    store_system_synced(s, 1);
+    for (int i = 10; i < 20; i++) {
+        house_step(&h, 1);
+        h.d.ts = sys + day + i;
+        CHECK_EQ_INT(add(s, "boot", &h.d, (sys + day + i) * 1000 + 400), 1);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    int64_t c[4] = {0, 0, 0, 0};
+    store_series(s, "boot", sys + day, sys + day + 20, STORE_STEP_RAW, 0, count_n, c);
+    CHECK_EQ_INT(c[0], 20);
+    /* unsynchronised, a meter a day behind ours: ours */
+    store_system_synced(s, 0);
+    house_step(&h, 1);
+    h.d.ts = sys + 100;
+    CHECK_EQ_INT(add(s, "behind", &h.d, (sys + 100 + day) * 1000), 1);
+    store_last_clock(s, &cs);
+    CHECK_EQ_INT(cs.used, STORE_CLOCK_SYSTEM);
+    /* synchronised, a meter a day ahead: ours */
+    store_system_synced(s, 1);
+    h.d.ts = sys + 100 + 2 * day;
+    CHECK_EQ_INT(add(s, "ahead", &h.d, (sys + 100 + day) * 1000), 1);
+    store_last_clock(s, &cs);
+    CHECK_EQ_INT(cs.used, STORE_CLOCK_SYSTEM);
+    CHECK_EQ_INT(cs.offset_s, day);
+    store_close(s);
+}
+
 static void test_restart_and_rebuild(void)
 {
     const char *path = fresh_db();
@@ -989,6 +1038,7 @@ int main(void)
     RUN(test_cut_telegram);
     RUN(test_gaps_and_clock);
     RUN(test_clock_hysteresis);
+    RUN(test_clock_unsynced);
     RUN(test_restart_and_rebuild);
     RUN(test_full_disk);
     RUN(test_retention);

@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""test_clock.py: which clock p1d's history uses (clock=auto) when the system clock is not
+synchronised, as on a Raspberry Pi without a real-time clock before NTP answers, and what a system
+clock stepped while p1d runs does to its timers.
+
+The kernel's sync state (adjtimex) comes from a small LD_PRELOAD shim that reads it from a file,
+so a test can flip it while p1d runs; the system clock itself is moved with libfaketime (those
+parts skip, visibly, when faketime is not installed). Telegrams come over a real TCP socket (a
+fake dongle), readings go into a real SQLite database, read back with `p1 export`."""
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import zoneinfo
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import Checks, Daemon, crc16, fake_dongle, http, need_p1d, tmpdir  # noqa: E402
+from store_helpers import P1, ROOT, export_rows, iso_unix  # noqa: E402
+
+AMS = zoneinfo.ZoneInfo("Europe/Amsterdam")
+FAKETIME_LIBS = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+                 "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+                 "/usr/lib/faketime/libfaketime.so.1"]
+
+# adjtimex() answers from the file named by P1D_TEST_SYNC: "1" synchronised (TIME_OK), "0" not
+# (TIME_ERROR, STA_UNSYNC), "e" refused (EPERM, as under a seccomp filter).
+SYNC_SHIM = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timex.h>
+int adjtimex(struct timex *t)
+{
+    char c = '1';
+    const char *p = getenv("P1D_TEST_SYNC");
+    FILE *f = p ? fopen(p, "r") : NULL;
+    if (f) {
+        c = (char)fgetc(f);
+        fclose(f);
+    }
+    if (c == 'e') {
+        errno = EPERM;
+        return -1;
+    }
+    memset(t, 0, sizeof *t);
+    t->status = c == '0' ? STA_UNSYNC : STA_PLL;
+    return c == '0' ? TIME_ERROR : TIME_OK;
+}
+int ntp_adjtime(struct timex *t)
+{
+    return adjtimex(t);
+}
+"""
+
+
+def telegram(unix, kwh_milli):
+    """A DSMR 5 telegram whose 0-0:1.0.0 is the Dutch local time of `unix` with its S/W flag."""
+    lt = datetime.datetime.fromtimestamp(unix, AMS)
+    flag = "S" if lt.dst() else "W"
+    body = (
+        "/ISk5\\2MT382-1000\r\n\r\n"
+        "1-3:0.2.8(50)\r\n"
+        "0-0:1.0.0(%s%s)\r\n"
+        "0-0:96.1.1(4530303034303031353934373534343134)\r\n"
+        "1-0:1.8.1(%06d.%03d*kWh)\r\n"
+        "1-0:1.8.2(000456.789*kWh)\r\n"
+        "1-0:2.8.1(000000.000*kWh)\r\n"
+        "1-0:2.8.2(000000.000*kWh)\r\n"
+        "0-0:96.14.0(0002)\r\n"
+        "1-0:1.7.0(00.500*kW)\r\n"
+        "1-0:2.7.0(00.000*kW)\r\n"
+        "!" % (lt.strftime("%y%m%d%H%M%S"), flag, kwh_milli // 1000, kwh_milli % 1000)
+    ).encode()
+    return body + b"%04X\r\n" % crc16(body)
+
+
+def build_shim(tmp):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return None
+    src = os.path.join(tmp, "sync_shim.c")
+    so = os.path.join(tmp, "sync_shim.so")
+    with open(src, "w") as f:
+        f.write(SYNC_SHIM)
+    r = subprocess.run([cc, "-shared", "-fPIC", "-o", so, src], capture_output=True, text=True,
+                       timeout=60)
+    return so if r.returncode == 0 else None
+
+
+def faketime_lib():
+    for p in FAKETIME_LIBS:
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def set_file(path, text):
+    tmp = path + ".new"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def meter_json(port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/meters/home" % port, timeout=5) as r:
+            return json.loads(r.read())
+    except Exception:
+        return {}
+
+
+def raw_times(db):
+    return [iso_unix(r["time"]) for r in export_rows(db, "raw")]
+
+
+class Run:
+    """p1d with one tcp: meter (clock=auto) on a fake dongle, the shim, and maybe faketime."""
+
+    def __init__(self, tmp, so, sync, fake=None, extra=()):
+        self.sync = os.path.join(tmp, "sync")
+        set_file(self.sync, sync)
+        self.db = os.path.join(tmp, "h%d.db" % int(time.time() * 1000))
+        self.dongle = fake_dongle()
+        env = {"LD_PRELOAD": so, "P1D_TEST_SYNC": self.sync,
+               "ASAN_OPTIONS": "verify_asan_link_order=0"}
+        if fake:
+            lib, stamp = fake
+            env.update({"LD_PRELOAD": lib + " " + so, "FAKETIME_TIMESTAMP_FILE": stamp,
+                        "FAKETIME_NO_CACHE": "1", "FAKETIME_DONT_RESET": "1",
+                        "FAKETIME_DONT_FAKE_MONOTONIC": "1"})  # as NTP: CLOCK_REALTIME only
+        self.d = Daemon(["--source", "home=tcp:127.0.0.1:%d" % self.dongle.getsockname()[1],
+                         "--db", self.db, "--listen", "127.0.0.1:0", "--log-level", "info"]
+                        + list(extra), tmp, env=env)
+        self.port = self.d.http_port()
+        self.conn, _ = self.dongle.accept()
+        self.kwh = 123456
+
+    def send(self, unix):
+        self.kwh += 1
+        self.conn.sendall(telegram(unix, self.kwh))
+
+    def wait_seq(self, n, timeout=10):
+        return self.d.wait_meter("home", lambda m: m.get("seq", 0) >= n, timeout)
+
+    def stop(self):
+        if self.conn:
+            self.conn.close()
+        self.dongle.close()
+        self.d.stop()
+
+
+def test_unsynced_boot(c, tmp, so):
+    """The system clock 3 days behind the meter's (the last shutdown's time, restored without an
+    RTC), the kernel says it is unsynchronised: the history takes the meter's time."""
+    r = Run(tmp, so, "0")
+    try:
+        ahead = 3 * 86400
+        t0 = int(time.time()) + ahead
+        for i in range(5):
+            r.send(t0 + i)
+            time.sleep(0.05)
+        r.wait_seq(5)
+        m = meter_json(r.port)
+        r.stop()
+        times = raw_times(r.db)
+        c.check("unsynced, meter 3 days ahead: 5 readings stored at the meter's times",
+                times == [t0 + i for i in range(5)], "%s vs %d" % (times, t0))
+        cl = m.get("clock") or {}
+        c.check("/api/meters: clock used meter, system_synced false, offset about 3 days",
+                cl.get("used") == "meter" and cl.get("system_synced") is False
+                and abs((cl.get("meter_offset_s") or 0) - ahead) < 30, json.dumps(m))
+        log = r.d.text()
+        c.check("one warning: the system clock is not synchronised, the meter's is used",
+                log.count("the system clock is not synchronised") == 1, log[-2000:])
+    finally:
+        r.stop()
+
+
+def test_synced_keeps_rule(c, tmp, so):
+    """A synchronised system clock still overrules a meter 3 days ahead (the 5-minute rule), and a
+    meter 2 years behind is not believed just because ours is unsynchronised."""
+    for sync, shift, what in (("1", 3 * 86400, "synced, meter 3 days ahead"),
+                              ("0", -2 * 365 * 86400, "unsynced, meter 2 years behind")):
+        r = Run(tmp, so, sync)
+        try:
+            start = time.time()
+            t0 = int(start) + shift
+            for i in range(3):
+                r.send(t0 + i)
+                time.sleep(1.05)
+            r.wait_seq(3)
+            m = meter_json(r.port)
+            r.stop()
+            end = time.time()
+            times = raw_times(r.db)
+            c.check(what + ": stored at the system's times",
+                    len(times) == 3 and all(start - 1 <= t <= end + 1 for t in times),
+                    "%s start %d" % (times, start))
+            cl = m.get("clock") or {}
+            c.check(what + ": /api/meters clock used system, system_synced " + sync,
+                    cl.get("used") == "system" and cl.get("system_synced") is (sync == "1"),
+                    json.dumps(m))
+            log = r.d.text()
+            c.check(what + ": one warning that the meter's clock is off",
+                    log.count("history uses the system clock") == 1, log[-2000:])
+        finally:
+            r.stop()
+
+
+def test_sync_unknown(c, tmp, so):
+    """adjtimex refused (a seccomp filter): the system clock is trusted as before, said once."""
+    r = Run(tmp, so, "e")
+    try:
+        start = time.time()
+        t0 = int(start) + 86400
+        for i in range(3):
+            r.send(t0 + i)
+            time.sleep(1.05)
+        r.wait_seq(3)
+        m = meter_json(r.port)
+        r.stop()
+        times = raw_times(r.db)
+        c.check("sync state unknown: the system's times", len(times) == 3
+                and all(start - 1 <= t <= time.time() + 1 for t in times), str(times))
+        cl = m.get("clock") or {}
+        c.check("sync state unknown: system_synced null", "system_synced" in cl
+                and cl["system_synced"] is None and cl.get("used") == "system", json.dumps(m))
+        log = r.d.text()
+        c.check("sync state unknown: said once",
+                log.count("cannot read the system clock's sync state") == 1, log[-2000:])
+    finally:
+        r.stop()
+
+
+def test_ntp_step(c, tmp, so, ft):
+    """The boot without an RTC end to end: p1d's clock 2 days behind and unsynchronised; then
+    NTP steps it to the right time and marks it synchronised. Every reading is stored at the
+    meter's (right) time, in order, none at the old time, none lost."""
+    stamp = os.path.join(tmp, "faketime")
+    set_file(stamp, "-2d")
+    r = Run(tmp, so, "0", fake=(ft, stamp))
+    try:
+        sent = []
+        for i in range(6):
+            t = int(time.time())
+            r.send(t)
+            sent.append(t)
+            time.sleep(1.02)
+        r.wait_seq(6)
+        set_file(stamp, "+0")  # NTP steps the clock ...
+        set_file(r.sync, "1")  # ... and the kernel calls it synchronised
+        time.sleep(1.2)  # the store reads the sync state at most once a second
+        for i in range(6):
+            t = int(time.time())
+            r.send(t)
+            sent.append(t)
+            time.sleep(1.02)
+        r.wait_seq(12)
+        m = meter_json(r.port)
+        r.stop()
+        times = raw_times(r.db)
+        c.check("NTP step: every reading stored at the meter's time",
+                times == sent, "stored %s\nsent   %s" % (times, sent))
+        cl = m.get("clock") or {}
+        c.check("NTP step: /api/meters clock used meter, system_synced true",
+                cl.get("used") == "meter" and cl.get("system_synced") is True, json.dumps(m))
+        log = r.d.text()
+        c.check("NTP step: the switch to the meter's clock and back to synchronised are logged",
+                "the system clock is not synchronised" in log
+                and "the system clock is synchronised now" in log, log[-2000:])
+    finally:
+        r.stop()
+
+
+def test_unit(c):
+    """The shipped unit lets p1d read the sync state: no ProtectClock=yes (it refuses adjtimex
+    even for reading), and adjtimex allowed after @privileged (which holds it) is denied."""
+    with open(os.path.join(ROOT, "dist", "p1d.service")) as f:
+        lines = [ln.strip() for ln in f if not ln.lstrip().startswith("#")]
+    deny = [i for i, ln in enumerate(lines)
+            if ln.startswith("SystemCallFilter=~") and "@privileged" in ln]
+    allow = [i for i, ln in enumerate(lines) if ln.startswith("SystemCallFilter=")
+             and "~" not in ln and "adjtimex" in ln.split("=", 1)[1].split()]
+    c.check("p1d.service: no ProtectClock=yes", "ProtectClock=yes" not in lines,
+            "\n".join(lines))
+    c.check("p1d.service allows adjtimex after denying @privileged",
+            bool(allow) and (not deny or max(allow) > max(deny)), "\n".join(lines))
+    c.check("p1d.service: no CAP_SYS_TIME (the clock cannot be set)",
+            "CapabilityBoundingSet=" in lines, "\n".join(lines))
+
+
+def main():
+    c = Checks("test_clock")
+    need_p1d(c)
+    if not os.access(P1, os.X_OK):
+        print("SKIP: %s not built (run make)" % P1)
+        c.done()
+        return
+    with tmpdir() as tmp:
+        so = build_shim(tmp)
+        if not so:
+            print("SKIP: no C compiler for the adjtimex shim")
+            c.done()
+            return
+        test_unit(c)
+        test_unsynced_boot(c, tmp, so)
+        test_synced_keeps_rule(c, tmp, so)
+        test_sync_unknown(c, tmp, so)
+        ft = faketime_lib()
+        if not ft:
+            print("SKIP: libfaketime not installed (apt-get install faketime): the system clock "
+                  "steps are not tested")
+        else:
+            test_ntp_step(c, tmp, so, ft)
+    c.done()
+
+
+if __name__ == "__main__":
+    main()
