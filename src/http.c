@@ -419,7 +419,7 @@ static enum MHD_Result ep_now(http *h, struct MHD_Connection *c, const meter *m)
     http_cache *k = cache_for(h, m);
     if (!k || cache_now(k, m, s) < 0)
         return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "out of memory");
-    int64_t age = loop_wall_ms() - s->received_ms;
+    int64_t age = loop_now_ms() - s->received_mono_ms;
     if (age < 0)
         age = 0;
     char ins[48];
@@ -527,7 +527,7 @@ static void meter_json(const http *h, json_w *w, const meter *m, int64_t now)
         iso_utc(s->received_ms, when);
         json_str(w, when);
         json_key(w, "age_s");
-        json_fixed(w, now > s->received_ms ? now - s->received_ms : 0, 3);
+        json_fixed(w, now > s->received_mono_ms ? now - s->received_mono_ms : 0, 3);
     } else {
         json_null(w);
         json_kv_null(w, "age_s");
@@ -581,7 +581,7 @@ static enum MHD_Result ep_meters(http *h, struct MHD_Connection *c, const meter 
     json_w w;
     if (json_start(&w, 4096) < 0)
         return MHD_NO;
-    int64_t now = loop_wall_ms();
+    int64_t now = loop_now_ms(); /* ages: monotonic, as received_mono_ms */
     if (one) {
         meter_json(h, &w, one, now);
     } else {
@@ -619,7 +619,7 @@ static enum MHD_Result ep_metrics(http *h, struct MHD_Connection *c)
 {
     char *text;
     size_t len;
-    int rc = metrics_render(h->ms, loop_wall_ms(), h->o.stale_s, h->o.firmware, &text, &len);
+    int rc = metrics_render(h->ms, loop_now_ms(), h->o.stale_s, h->o.firmware, &text, &len);
     if (rc < 0)
         return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                            "cannot render metrics: %s", strerror(-rc));
@@ -653,7 +653,7 @@ static enum MHD_Result ep_metrics(http *h, struct MHD_Connection *c)
  * before its first telegram (a file that cannot be opened) is a failure, not a finished one. */
 static int healthy(http *h, char *why, size_t cap)
 {
-    int64_t now = loop_wall_ms();
+    int64_t now = loop_now_ms();
     for (size_t i = 0; i < h->ms->n; i++) {
         const meter *m = h->ms->list[i];
         const meter_sample *s = meter_latest(m);
@@ -669,10 +669,11 @@ static int healthy(http *h, char *why, size_t cap)
                      m->last_error[0] ? ": " : "", m->last_error);
             return 0;
         }
-        if (now - s->received_ms > (int64_t)h->o.stale_s * 1000) {
+        if (now - s->received_mono_ms > (int64_t)h->o.stale_s * 1000) {
             /* last_error is cleared by every accepted telegram: what went wrong since */
             snprintf(why, cap, "meter %s: no telegram for %" PRId64 " s%s%s", m->name,
-                     (now - s->received_ms) / 1000, m->last_error[0] ? ": " : "", m->last_error);
+                     (now - s->received_mono_ms) / 1000, m->last_error[0] ? ": " : "",
+                     m->last_error);
             return 0;
         }
     }

@@ -125,11 +125,12 @@ int meters_unhook(meters *ms, meters_hook_fn fn, void *user)
 }
 
 void meter_accept(meter *m, const p1_reading *r, const uint8_t *raw, size_t raw_len,
-                  int64_t now_ms)
+                  int64_t now_ms, int64_t mono_ms)
 {
     meter_sample *s = &m->history[(m->seq + 1) % METER_HISTORY];
     s->seq = ++m->seq;
     s->received_ms = now_ms;
+    s->received_mono_ms = mono_ms;
     s->reading = *r;
     if (raw_len > sizeof m->raw)
         raw_len = sizeof m->raw; /* cannot happen: the parser bounds telegrams by the same max */

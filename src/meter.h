@@ -24,6 +24,8 @@ typedef enum meter_state {
 typedef struct meter_sample {
     uint64_t seq;             /* per-meter sequence number, 1-based; the SSE event id */
     int64_t received_ms;      /* wall clock when the telegram completed */
+    int64_t received_mono_ms; /* monotonic clock then (loop_now_ms): its age, which a stepped
+                               * wall clock must not stretch or shrink */
     p1_reading reading;
 } meter_sample;
 
@@ -91,10 +93,10 @@ int meters_unhook(meters *ms, meters_hook_fn fn, void *user);
 int meter_name_valid(const char *name);
 /* Updates the kind and source spec a meter reports (after a reload changed its source). */
 void meter_set_source(meter *m, const char *kind, const char *source);
-/* Records an accepted telegram: copies reading and raw bytes (and its equipment id, when it has
- * one), bumps counters, calls hooks. */
+/* Records an accepted telegram that completed at wall clock now_ms and monotonic mono_ms: copies
+ * reading and raw bytes (and its equipment id, when it has one), bumps counters, calls hooks. */
 void meter_accept(meter *m, const p1_reading *r, const uint8_t *raw, size_t raw_len,
-                  int64_t now_ms);
+                  int64_t now_ms, int64_t mono_ms);
 /* Records a rejected telegram (counts CRC errors separately). */
 void meter_reject(meter *m, p1_error err);
 /* The latest sample, or NULL when none yet. */

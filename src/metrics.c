@@ -272,7 +272,7 @@ static void counter(mbuf *b, const meters *ms, const char *name, const char *hel
     }
 }
 
-int metrics_render(const meters *ms, int64_t now_ms, unsigned stale_s, const char *version,
+int metrics_render(const meters *ms, int64_t mono_ms, unsigned stale_s, const char *version,
                    char **out, size_t *len)
 {
     mbuf b = {0};
@@ -329,7 +329,7 @@ int metrics_render(const meters *ms, int64_t now_ms, unsigned stale_s, const cha
            "1 while the meter's latest telegram is younger than the stale limit, else 0.");
     for (size_t i = 0; i < ms->n; i++) {
         const meter_sample *s = meter_latest(ms->list[i]);
-        int up = s && now_ms - s->received_ms <= (int64_t)stale_s * 1000;
+        int up = s && mono_ms - s->received_mono_ms <= (int64_t)stale_s * 1000;
         sample(&b, "p1_meter_up", ms->list[i], NULL, NULL, up, 0);
     }
 

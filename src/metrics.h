@@ -15,9 +15,10 @@ struct pub_list; /* pub.h */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* Renders every meter of ms into a malloc'd text (*out, caller frees; *len bytes, NUL-terminated).
- * A meter is "up" when its latest telegram is younger than stale_s at now_ms (wall clock).
+ * A meter is "up" when its latest telegram is younger than stale_s at mono_ms (loop_now_ms:
+ * received_mono_ms is compared, so a stepped wall clock does not change it).
  * Returns 0, -ENOMEM, or -E2BIG past METRICS_MAX; *out is untouched on failure. */
-int metrics_render(const meters *ms, int64_t now_ms, unsigned stale_s, const char *version,
+int metrics_render(const meters *ms, int64_t mono_ms, unsigned stale_s, const char *version,
                    char **out, size_t *len);
 
 /* Appends the publisher families (p1_publisher_*: state per publisher, lag and counters per meter

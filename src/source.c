@@ -95,7 +95,7 @@ static void on_end(void *user, const p1_telegram *t)
             s->held_len = t->raw_len;
             s->held = 1;
         } else {
-            meter_accept(s->m, &d->reading, t->raw, t->raw_len, loop_wall_ms());
+            meter_accept(s->m, &d->reading, t->raw, t->raw_len, loop_wall_ms(), loop_now_ms());
             source_backoff_reset(s);
             if (log_enabled(LOG_LEVEL_DEBUG))
                 log_debug("%s: telegram %" PRIu64 " accepted (%zu bytes, CRC %s)", s->m->name,
@@ -112,7 +112,8 @@ void source_release(source *s)
     if (!s->held)
         return;
     s->held = 0;
-    meter_accept(s->m, s->held_reading, s->held_raw, s->held_len, loop_wall_ms());
+    meter_accept(s->m, s->held_reading, s->held_raw, s->held_len, loop_wall_ms(),
+                 loop_now_ms());
 }
 
 static source_decoder *decoder_new(source *s, int masked)

@@ -278,6 +278,40 @@ def test_ntp_step(c, tmp, so, ft):
         r.stop()
 
 
+def test_stale_steps(c, tmp, so, ft):
+    """/healthz, p1_meter_up and age_s measure the age of the newest telegram. A system clock
+    stepped forward (NTP after a boot without RTC) must not make a meter that just spoke stale,
+    and one stepped back (a correction, a date set by hand) must not keep a silent meter fresh
+    for the length of the step."""
+    stamp = os.path.join(tmp, "faketime-stale")
+    set_file(stamp, "+0")
+    r = Run(tmp, so, "1", fake=(ft, stamp), extra=("--http-stale", "3s"))
+    try:
+        r.send(int(time.time()))
+        r.wait_seq(1)
+        set_file(stamp, "+1h")  # forward: the telegram of a moment ago is not an hour old
+        st, _, body = http(r.port, "/healthz")
+        m = meter_json(r.port)
+        c.check("clock stepped 1 h forward: /healthz still 200", st == 200, body[:300])
+        c.check("... and age_s under a second", (m.get("age_s") or 99) < 1.5, json.dumps(m))
+        _, _, met = http(r.port, "/metrics")
+        c.check("... and p1_meter_up 1", b'p1_meter_up{meter="home"} 1' in met,
+                met.decode()[-600:])
+        r.send(int(time.time()))
+        r.wait_seq(2)
+        set_file(stamp, "-1h")  # back two hours; then the meter falls silent
+        time.sleep(4.5)
+        st, _, body = http(r.port, "/healthz")
+        m = meter_json(r.port)
+        c.check("clock stepped back, meter silent 4.5 s: /healthz 503", st == 503, body[:300])
+        c.check("... and age_s about 4.5", 3.5 < (m.get("age_s") or 0) < 8, json.dumps(m))
+        _, _, met = http(r.port, "/metrics")
+        c.check("... and p1_meter_up 0", b'p1_meter_up{meter="home"} 0' in met,
+                met.decode()[-600:])
+    finally:
+        r.stop()
+
+
 def test_unit(c):
     """The shipped unit lets p1d read the sync state: no ProtectClock=yes (it refuses adjtimex
     even for reading), and adjtimex allowed after @privileged (which holds it) is denied."""
@@ -318,6 +352,7 @@ def main():
                   "steps are not tested")
         else:
             test_ntp_step(c, tmp, so, ft)
+            test_stale_steps(c, tmp, so, ft)
     c.done()
 
 

@@ -74,7 +74,7 @@ static void test_render(void)
     if (!a || !b)
         return;
     CHECK(parse(TG));
-    meter_accept(a, &reading, (const uint8_t *)TG, strlen(TG), 1700000000123);
+    meter_accept(a, &reading, (const uint8_t *)TG, strlen(TG), 1700000000123, 1700000000123);
     meter_reject(a, P1_ERR_CRC_MISMATCH);
 
     char *text = NULL;
