@@ -1366,7 +1366,7 @@ static int64_t auto_time(smeter *m, int mvalid, int64_t mt, int64_t sys, int uns
         m->clock_ok_since = 0;
         return sys;
     }
-    if (!m->clock_ok_since)
+    if (!m->clock_ok_since || sys < m->clock_ok_since) /* the settling restarts at a step back */
         m->clock_ok_since = sys;
     if (sys - m->clock_ok_since < STORE_CLOCK_SETTLE)
         return sys;
@@ -1411,8 +1411,10 @@ int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_m
          * Skipping until that time comes round again loses minutes of readings; stamping
          * each at last + 1 s never catches up with one telegram a second. So slew: one
          * reading per STORE_CLOCK_SLEW s of ours at last + 1 s, until the clock is ahead. */
+        /* Ours behind its value at the last queued reading was stepped back (NTP, a date set
+         * by hand): that counts as time passed, or nothing would be stored until it caught up. */
         if (ts > 0 && ts <= m->q_last_ts && m->q_last_ts > 0 && sys &&
-            sys - m->q_last_sys >= STORE_CLOCK_SLEW)
+            (sys - m->q_last_sys >= STORE_CLOCK_SLEW || sys < m->q_last_sys))
             ts = m->q_last_ts + 1;
         break;
     }

@@ -679,6 +679,39 @@ static void test_clock_unsynced(void)
     store_close(s);
 }
 
+/* clock=auto on our clock (the meter sends no valid time) when ours is stepped an hour back
+ * (NTP corrects it, or a user sets the date): the stored times keep increasing by the catch-up
+ * of one reading per STORE_CLOCK_SLEW s, instead of every reading being skipped for the hour
+ * until ours passes the old time again. */
+static void test_clock_stepped_back(void)
+{
+    store *s = open_db(fresh_db());
+    house h;
+    int64_t sys = T_2024_01_15_2000_LOCAL;
+    house_init(&h, sys);
+    h.d.no_time = 1;
+    for (int i = 0; i < 100; i++) {
+        house_step(&h, 1);
+        CHECK_EQ_INT(add(s, "back", &h.d, (sys + i) * 1000), 1);
+    }
+    int stored = 0;
+    for (int i = 0; i < 100; i++) {
+        house_step(&h, 1);
+        stored += add(s, "back", &h.d, (sys - 3600 + 100 + i) * 1000) == 1;
+    }
+    CHECK_EQ_INT(stored, 50);
+    CHECK_EQ_INT(store_commit(s), 0);
+    times *x = calloc(1, sizeof *x);
+    CHECK(x != NULL);
+    if (x) {
+        store_series(s, "back", sys - 7200, sys + 7200, STORE_STEP_RAW, 0, collect_ts, x);
+        CHECK_EQ_INT((int64_t)x->n, 150);
+        CHECK_EQ_INT(x->t[x->n - 1], sys + 99 + 50);
+        free(x);
+    }
+    store_close(s);
+}
+
 static void test_restart_and_rebuild(void)
 {
     const char *path = fresh_db();
@@ -1039,6 +1072,7 @@ int main(void)
     RUN(test_gaps_and_clock);
     RUN(test_clock_hysteresis);
     RUN(test_clock_unsynced);
+    RUN(test_clock_stepped_back);
     RUN(test_restart_and_rebuild);
     RUN(test_full_disk);
     RUN(test_retention);
