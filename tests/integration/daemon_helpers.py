@@ -2,6 +2,7 @@
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,14 +27,24 @@ def crc16(data):
     return crc
 
 
-def telegram(i=0, crc=True, seconds=None):
-    """A DSMR 5 telegram numbered i (its time and import register move with i)."""
+def meter_time(unix):
+    """0-0:1.0.0's value for unix seconds: Dutch local time and its S/W letter."""
+    import datetime
+    import zoneinfo
+    lt = datetime.datetime.fromtimestamp(unix, zoneinfo.ZoneInfo("Europe/Amsterdam"))
+    return lt.strftime("%y%m%d%H%M%S") + ("S" if lt.dst() else "W")
+
+
+def telegram(i=0, crc=True, seconds=None, when=None):
+    """A DSMR 5 telegram numbered i (its time and import register move with i); its time is
+    2024-01-15 plus `seconds` (default i), or the unix time `when`."""
     t = (seconds if seconds is not None else i) % 86400
-    hh, mm, ss = t // 3600, (t // 60) % 60, t % 60
+    stamp = meter_time(when) if when is not None else "240115%02d%02d%02dW" % (
+        t // 3600, (t // 60) % 60, t % 60)
     body = (
         "/ISk5\\2MT382-1000\r\n\r\n"
         "1-3:0.2.8(50)\r\n"
-        "0-0:1.0.0(240115%02d%02d%02dW)\r\n"
+        "0-0:1.0.0(%s)\r\n"
         "0-0:96.1.1(4530303034303031353934373534343134)\r\n"
         "1-0:1.8.1(%06d.%03d*kWh)\r\n"
         "1-0:1.8.2(000456.789*kWh)\r\n"
@@ -42,7 +53,7 @@ def telegram(i=0, crc=True, seconds=None):
         "0-0:96.14.0(0002)\r\n"
         "1-0:1.7.0(00.%03d*kW)\r\n"
         "1-0:2.7.0(00.000*kW)\r\n"
-        "!" % (hh, mm, ss, 100 + i // 1000, i % 1000, i % 1000)
+        "!" % (stamp, 100 + i // 1000, i % 1000, i % 1000)
     ).encode()
     c = crc16(body)
     if not crc:
@@ -231,6 +242,25 @@ def fake_dongle(port=0):
     s.listen(1)
     s.settimeout(10)
     return s
+
+
+def build_shim(tmp, name, source):
+    """Compiles C source into tmp/name.so for LD_PRELOAD; returns its path, or None (and says
+    why) when there is no compiler or it fails."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        print("SKIP: no C compiler for the %s shim" % name)
+        return None
+    src = os.path.join(tmp, name + ".c")
+    so = os.path.join(tmp, name + ".so")
+    with open(src, "w") as f:
+        f.write(source)
+    r = subprocess.run([cc, "-shared", "-fPIC", "-o", so, src], capture_output=True, text=True,
+                       timeout=60)
+    if r.returncode != 0:
+        print("SKIP: cannot build the %s shim: %s" % (name, r.stderr[:200]))
+        return None
+    return so
 
 
 def tmpdir():

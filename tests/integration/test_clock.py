@@ -7,21 +7,17 @@ The kernel's sync state (adjtimex) comes from a small LD_PRELOAD shim that reads
 so a test can flip it while p1d runs; the system clock itself is moved with libfaketime (those
 parts skip, visibly, when faketime is not installed). Telegrams come over a real TCP socket (a
 fake dongle), readings go into a real SQLite database, read back with `p1 export`."""
-import datetime
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 import urllib.request
-import zoneinfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, crc16, fake_dongle, http, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import (Checks, Daemon, build_shim, fake_dongle, http, need_p1d,  # noqa: E402
+                            telegram, tmpdir)
 from store_helpers import P1, ROOT, export_rows, iso_unix  # noqa: E402
 
-AMS = zoneinfo.ZoneInfo("Europe/Amsterdam")
 FAKETIME_LIBS = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
                  "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
                  "/usr/lib/faketime/libfaketime.so.1"]
@@ -57,40 +53,6 @@ int ntp_adjtime(struct timex *t)
     return adjtimex(t);
 }
 """
-
-
-def telegram(unix, kwh_milli):
-    """A DSMR 5 telegram whose 0-0:1.0.0 is the Dutch local time of `unix` with its S/W flag."""
-    lt = datetime.datetime.fromtimestamp(unix, AMS)
-    flag = "S" if lt.dst() else "W"
-    body = (
-        "/ISk5\\2MT382-1000\r\n\r\n"
-        "1-3:0.2.8(50)\r\n"
-        "0-0:1.0.0(%s%s)\r\n"
-        "0-0:96.1.1(4530303034303031353934373534343134)\r\n"
-        "1-0:1.8.1(%06d.%03d*kWh)\r\n"
-        "1-0:1.8.2(000456.789*kWh)\r\n"
-        "1-0:2.8.1(000000.000*kWh)\r\n"
-        "1-0:2.8.2(000000.000*kWh)\r\n"
-        "0-0:96.14.0(0002)\r\n"
-        "1-0:1.7.0(00.500*kW)\r\n"
-        "1-0:2.7.0(00.000*kW)\r\n"
-        "!" % (lt.strftime("%y%m%d%H%M%S"), flag, kwh_milli // 1000, kwh_milli % 1000)
-    ).encode()
-    return body + b"%04X\r\n" % crc16(body)
-
-
-def build_shim(tmp):
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        return None
-    src = os.path.join(tmp, "sync_shim.c")
-    so = os.path.join(tmp, "sync_shim.so")
-    with open(src, "w") as f:
-        f.write(SYNC_SHIM)
-    r = subprocess.run([cc, "-shared", "-fPIC", "-o", so, src], capture_output=True, text=True,
-                       timeout=60)
-    return so if r.returncode == 0 else None
 
 
 def faketime_lib():
@@ -139,11 +101,28 @@ class Run:
                         + list(extra), tmp, env=env)
         self.port = self.d.http_port()
         self.conn, _ = self.dongle.accept()
-        self.kwh = 123456
+        self.i = 0
 
     def send(self, unix):
-        self.kwh += 1
-        self.conn.sendall(telegram(unix, self.kwh))
+        self.i += 1
+        self.conn.sendall(telegram(self.i, when=unix))
+
+    def finish(self, n):
+        """Waits for the n-th telegram, stops p1d; returns /api/meters' entry of the meter from
+        before the stop and the stored raw times."""
+        self.wait_seq(n)
+        m = meter_json(self.port)
+        self.stop()
+        return m, raw_times(self.db)
+
+    def paced(self, shift, n=3):
+        """n telegrams a second apart, the meter's clock `shift` s off the real time; returns
+        the real time span they were sent in, and finish()'s."""
+        start = time.time()
+        for i in range(n):
+            self.send(int(start) + shift + i)
+            time.sleep(1.05)
+        return (start, time.time()) + self.finish(n)
 
     def wait_seq(self, n, timeout=10):
         return self.d.wait_meter("home", lambda m: m.get("seq", 0) >= n, timeout)
@@ -165,10 +144,7 @@ def test_unsynced_boot(c, tmp, so):
         for i in range(5):
             r.send(t0 + i)
             time.sleep(0.05)
-        r.wait_seq(5)
-        m = meter_json(r.port)
-        r.stop()
-        times = raw_times(r.db)
+        m, times = r.finish(5)
         c.check("unsynced, meter 3 days ahead: 5 readings stored at the meter's times",
                 times == [t0 + i for i in range(5)], "%s vs %d" % (times, t0))
         cl = m.get("clock") or {}
@@ -189,16 +165,7 @@ def test_synced_keeps_rule(c, tmp, so):
                               ("0", -2 * 365 * 86400, "unsynced, meter 2 years behind")):
         r = Run(tmp, so, sync)
         try:
-            start = time.time()
-            t0 = int(start) + shift
-            for i in range(3):
-                r.send(t0 + i)
-                time.sleep(1.05)
-            r.wait_seq(3)
-            m = meter_json(r.port)
-            r.stop()
-            end = time.time()
-            times = raw_times(r.db)
+            start, end, m, times = r.paced(shift)
             c.check(what + ": stored at the system's times",
                     len(times) == 3 and all(start - 1 <= t <= end + 1 for t in times),
                     "%s start %d" % (times, start))
@@ -217,17 +184,9 @@ def test_sync_unknown(c, tmp, so):
     """adjtimex refused (a seccomp filter): the system clock is trusted as before, said once."""
     r = Run(tmp, so, "e")
     try:
-        start = time.time()
-        t0 = int(start) + 86400
-        for i in range(3):
-            r.send(t0 + i)
-            time.sleep(1.05)
-        r.wait_seq(3)
-        m = meter_json(r.port)
-        r.stop()
-        times = raw_times(r.db)
+        start, end, m, times = r.paced(86400)
         c.check("sync state unknown: the system's times", len(times) == 3
-                and all(start - 1 <= t <= time.time() + 1 for t in times), str(times))
+                and all(start - 1 <= t <= end + 1 for t in times), str(times))
         cl = m.get("clock") or {}
         c.check("sync state unknown: system_synced null", "system_synced" in cl
                 and cl["system_synced"] is None and cl.get("used") == "system", json.dumps(m))
@@ -261,10 +220,7 @@ def test_ntp_step(c, tmp, so, ft):
             r.send(t)
             sent.append(t)
             time.sleep(1.02)
-        r.wait_seq(12)
-        m = meter_json(r.port)
-        r.stop()
-        times = raw_times(r.db)
+        m, times = r.finish(12)
         c.check("NTP step: every reading stored at the meter's time",
                 times == sent, "stored %s\nsent   %s" % (times, sent))
         cl = m.get("clock") or {}
@@ -337,9 +293,8 @@ def main():
         c.done()
         return
     with tmpdir() as tmp:
-        so = build_shim(tmp)
+        so = build_shim(tmp, "adjtimex", SYNC_SHIM)
         if not so:
-            print("SKIP: no C compiler for the adjtimex shim")
             c.done()
             return
         test_unit(c)

@@ -14,7 +14,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, P1D, ROOT, http, need_p1d, run, tmpdir  # noqa: E402
+from daemon_helpers import (Checks, Daemon, P1D, ROOT, build_shim, http, need_p1d, run,  # noqa: E402
+                            tmpdir)
 from store_helpers import P1, p1  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data")
@@ -324,18 +325,8 @@ def test_rlimit(c, tmp):
         c.check("systemd-analyze verify p1d.service", r.returncode == 0, r.stdout + r.stderr)
     else:
         print("SKIP: systemd-analyze not installed: unit not verified")
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if not cc:
-        print("SKIP: no C compiler for the setrlimit shim")
-        return
-    src = os.path.join(tmp, "rlimit_shim.c")
-    so = os.path.join(tmp, "rlimit_shim.so")
-    with open(src, "w") as f:
-        f.write(RLIMIT_SHIM)
-    r = subprocess.run([cc, "-shared", "-fPIC", "-o", so, src], capture_output=True, text=True,
-                       timeout=60)
-    if r.returncode != 0:
-        print("SKIP: cannot build the setrlimit shim: " + r.stderr[:200])
+    so = build_shim(tmp, "setrlimit", RLIMIT_SHIM)
+    if not so:
         return
     d = Daemon(["--source", "home=sim", "--listen", "127.0.0.1:0",
                 "--http-max-connections", "20000"], tmp,
