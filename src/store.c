@@ -99,6 +99,8 @@ typedef struct smeter {
     int64_t q_last_sys; /* our clock (s) when the newest reading was queued */
     int clock_off;      /* clock=auto: the meter's clock is judged off, ours is used */
     int64_t clock_ok_since; /* clock_off: since when (our s) the meter's is in tolerance; 0 not */
+    int64_t last_off;       /* the meter's time minus ours at the previous reading with both */
+    int has_last_off;
     sample *q;         /* ring of queued readings */
     size_t qcap, qhead, qlen;
     engine e;
@@ -1342,15 +1344,23 @@ static int64_t auto_time(smeter *m, int mvalid, int64_t mt, int64_t sys, int uns
     }
     if (!mvalid)
         return sys; /* a placeholder time says nothing about the meter's clock */
+    int64_t off = mt - sys;
+    int steady = m->has_last_off && off - m->last_off <= STORE_CLOCK_STEADY &&
+                 m->last_off - off <= STORE_CLOCK_STEADY;
+    m->last_off = off;
+    m->has_last_off = 1;
     /* Without a real-time clock ours starts from the last shutdown (fake-hwclock), a build date
      * or 1970 and lags until NTP steps it; the grid operator keeps the meter's set. So while
      * the kernel calls ours unsynchronised, a meter ahead of it is right. A meter behind it is
-     * judged as usual: that is not how an unsynchronised clock goes wrong. */
-    if (unsynced && mt - sys > STORE_CLOCK_TOLERANCE) {
+     * judged as usual: that is not how an unsynchronised clock goes wrong. Nothing vouches for
+     * the meter's time then but its running with ours: a time off by other than the previous
+     * reading's offset (the first, or a digit garbled on a line without CRC) is skipped, since
+     * a reading stored years ahead would stop the history until then. */
+    if (unsynced && off > STORE_CLOCK_TOLERANCE) {
         m->clock_off = 0;
         m->clock_ok_since = 0;
         *used = STORE_CLOCK_METER;
-        return mt;
+        return steady ? mt : 0;
     }
     int within = mt - sys <= STORE_CLOCK_TOLERANCE && sys - mt <= STORE_CLOCK_TOLERANCE;
     if (!m->clock_off) {

@@ -21,6 +21,7 @@ typedef struct store store;
 #define STORE_CLOCK_TOLERANCE 300 /* clock=auto: the meter's time is used within 5 min of ours */
 #define STORE_CLOCK_SETTLE 600    /* clock=auto: back to the meter's after 10 min in tolerance */
 #define STORE_CLOCK_SLEW 2       /* catching up: at most one reading per this many s of ours */
+#define STORE_CLOCK_STEADY 10     /* unsynchronised: the meter's offset from ours moves less */
 
 /* Which clock gives a reading its time. The values are the order of the `clock` config choices. */
 typedef enum store_clock {

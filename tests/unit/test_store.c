@@ -645,7 +645,18 @@ static void test_clock_unsynced(void)
     for (int i = 0; i < 10; i++) {
         house_step(&h, 1);
         h.d.ts = sys + day + i; /* ours restored from the last shutdown, a day behind */
-        CHECK_EQ_INT(add(s, "boot", &h.d, (sys + i) * 1000), 1);
+        /* the first is skipped: nothing shows yet that the meter's clock runs with ours */
+        CHECK_EQ_INT(add(s, "boot", &h.d, (sys + i) * 1000), i > 0);
+    }
+    /* a time garbled a year ahead (a line without CRC) is skipped, and the next one, whose
+     * offset differs from the garbled one's; the one after is stored */
+    house_step(&h, 1);
+    h.d.ts = sys + day + 10 + 365 * day;
+    CHECK_EQ_INT(add(s, "boot", &h.d, (sys + 10) * 1000), 0);
+    for (int i = 11; i < 13; i++) {
+        house_step(&h, 1);
+        h.d.ts = sys + day + i;
+        CHECK_EQ_INT(add(s, "boot", &h.d, (sys + i) * 1000), i == 12);
     }
     store_last_clock(s, &cs);
     CHECK_EQ_INT(cs.used, STORE_CLOCK_METER);
@@ -653,15 +664,15 @@ static void test_clock_unsynced(void)
     CHECK_EQ_INT(cs.offset_s, day);
     /* NTP steps ours a day forward and synchronises it: the two agree, nothing jumps */
     store_system_synced(s, 1);
-    for (int i = 10; i < 20; i++) {
+    for (int i = 13; i < 20; i++) {
         house_step(&h, 1);
         h.d.ts = sys + day + i;
         CHECK_EQ_INT(add(s, "boot", &h.d, (sys + day + i) * 1000 + 400), 1);
     }
     CHECK_EQ_INT(store_commit(s), 0);
     int64_t c[4] = {0, 0, 0, 0};
-    store_series(s, "boot", sys + day, sys + day + 20, STORE_STEP_RAW, 0, count_n, c);
-    CHECK_EQ_INT(c[0], 20);
+    store_series(s, "boot", sys, sys + 2 * day, STORE_STEP_RAW, 0, count_n, c);
+    CHECK_EQ_INT(c[0], 17); /* 20 but the first, the garbled one and the one after it */
     /* unsynchronised, a meter a day behind ours: ours */
     store_system_synced(s, 0);
     house_step(&h, 1);
