@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "civil.h"
@@ -1712,10 +1713,16 @@ int store_maintain(store *s)
         free(ids);
         return sq_errno(rc);
     }
+    /* Measured from the newest reading, but not from later than now: a reading stamped in the
+     * future (clock=meter with a meter clock gone wrong) must not make the past "old". A clock
+     * still at 1970 only deletes less. */
+    int64_t now = (int64_t)time(NULL);
     for (size_t i = 0; i < nids; i++) {
         int64_t last = meter_newest(s, ids[i]), r = 0;
         if (!last)
             continue;
+        if (now > 0 && last > now)
+            last = now;
         if (s->o.raw_keep_s > 0) {
             /* a block may hold up to a minute after its key: keep the one straddling the cut */
             r = prune(s, "raw", ids[i], last - s->o.raw_keep_s - STORE_BLOCK_SPAN);

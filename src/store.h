@@ -87,8 +87,9 @@ int store_commit(store *s);
 /* Readings queued and not yet committed, over all meters. */
 size_t store_pending(const store *s);
 /* Retention: deletes raw blocks and 1m/15m rows older than the options allow (measured from each
- * meter's newest reading), a bounded amount per call (call every minute or so; again at once
- * while it returns > 0), and checkpoints the WAL. Returns the rows deleted or a negative errno. */
+ * meter's newest reading, or from the system clock's now when that is earlier), a bounded amount
+ * per call (call every minute or so; again at once while it returns > 0), and checkpoints the
+ * WAL. Returns the rows deleted or a negative errno. */
 int store_maintain(store *s);
 /* 1 healthy, 0 not (the last commit failed; why[cap] says what and how much is queued/dropped). */
 int store_healthy(store *s, char *why, size_t cap);

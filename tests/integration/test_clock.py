@@ -16,7 +16,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (Checks, Daemon, build_shim, fake_dongle, http, need_p1d,  # noqa: E402
                             telegram, tmpdir)
-from store_helpers import P1, ROOT, export_rows, iso_unix  # noqa: E402
+from store_helpers import P1, ROOT, export_rows, iso_unix, p1, raw_count  # noqa: E402
 
 FAKETIME_LIBS = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
                  "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
@@ -272,6 +272,39 @@ def test_stale_steps(c, tmp, so, ft):
         r.stop()
 
 
+def test_future_retention(c, tmp):
+    """Retention keeps raw readings 7 days behind a meter's newest. One reading stamped a year
+    ahead (clock=meter and a meter clock gone wrong, or a garbled digit) must not make the past
+    year "older than 7 days" and delete it: the newest counts up to the system clock's now."""
+    now = int(time.time())
+    cap = os.path.join(tmp, "two-days.txt")
+    with open(cap, "wb") as f:
+        for i in range(2 * 24 * 60):
+            f.write(telegram(i, when=now - 2 * 86400 + 60 * i))
+    db = os.path.join(tmp, "future.db")
+    code, out, err = p1(["import", "--db", db, "--meter", "home", cap])
+    before = raw_count(db)
+    c.check("imported two days of readings", code == 0 and before == 2880, out + err)
+    dongle = fake_dongle()
+    d = Daemon(["--source", "home=tcp:127.0.0.1:%d:clock=meter" % dongle.getsockname()[1],
+                "--db", db, "--listen", "127.0.0.1:0"], tmp)
+    conn = None
+    try:
+        d.http_port()
+        conn, _ = dongle.accept()
+        conn.sendall(telegram(5000, when=now + 365 * 86400))
+        d.wait_meter("home", lambda m: m.get("seq", 0) >= 1)
+        time.sleep(7)  # the first retention pass runs 5 s after the start
+    finally:
+        if conn:
+            conn.close()
+        dongle.close()
+        d.stop()
+    after = raw_count(db)
+    c.check("a reading a year ahead: the two days of raw readings are kept", after == 2881,
+            "raw readings %d, before %d" % (after, before))
+
+
 def test_unit(c):
     """The shipped unit lets p1d read the sync state: no ProtectClock=yes (it refuses adjtimex
     even for reading), and adjtimex allowed after @privileged (which holds it) is denied."""
@@ -302,6 +335,7 @@ def main():
             c.done()
             return
         test_unit(c)
+        test_future_retention(c, tmp)
         test_unsynced_boot(c, tmp, so)
         test_synced_keeps_rule(c, tmp, so)
         test_sync_unknown(c, tmp, so)
