@@ -7,6 +7,7 @@
   const LIVE_WINDOW_S = 15 * 60;   // the live chart's span
   const LIVE_MAX_POINTS = 5000;    // ring bound: 15 min at 5 Hz; faster streams are thinned
   const LIVE_MIN_SPACING_S = LIVE_WINDOW_S / (LIVE_MAX_POINTS - 100);
+  const LIVE_STEP_BACK_S = 30;     // a live reading this much older than the newest: a clock step
   const LAT_MAX = 2000;            // latency samples kept for the bench
   const GAPS_MAX = 16;             // inter-arrival times kept to estimate the telegram interval
   const CACHE_MAX = 24;            // history responses kept
@@ -291,6 +292,7 @@
     wdBackoff: 0,          // watchdog reconnect spacing, ms (doubles while the stream stays quiet)
     last: null,            // the last event {meter, seq, received_ms, reading}
     lastReceivedMs: 0,
+    lastSeq: 0,
     lastArrival: 0,        // performance.now() of the last reading
     gaps: [],
     interval: 1000,        // estimated telegram interval, ms
@@ -330,7 +332,14 @@
     const n = live.t.length;
     if (n) {
       const lastT = live.t[n - 1];
-      if (ts <= lastT) return;
+      if (ts <= lastT) {
+        if (lastT - ts < LIVE_STEP_BACK_S) return;
+        live.t.length = 0; // p1d's clock was stepped back: the ring starts again from here
+        live.v.length = 0;
+        live.t.push(ts);
+        live.v.push(net);
+        return;
+      }
       if (ts - lastT < LIVE_MIN_SPACING_S && live.v[n - 1] !== null) {
         // A faster stream than the ring holds at full rate: keep the newest value in the slot.
         live.v[n - 1] = net;
@@ -721,10 +730,14 @@
   function onData(d, isLive) {
     if (!d || typeof d !== 'object' || !d.reading || typeof d.reading !== 'object') return;
     if (S.meter && d.meter && d.meter !== S.meter) return;
-    const rms = num(d.received_ms);
+    const rms = num(d.received_ms), seq = num(d.seq);
     if (rms !== null) {
-      if (rms <= S.lastReceivedMs) return; // a replayed or already shown reading
+      // Shown already (a replay): no newer seq and no newer time. A newer seq at an older time is
+      // p1d's clock stepped back (NTP, a date set by hand); an older seq at a newer time is p1d
+      // restarted. Both are news.
+      if (rms <= S.lastReceivedMs && (seq === null || seq <= S.lastSeq)) return;
       S.lastReceivedMs = rms;
+      if (seq !== null) S.lastSeq = seq;
     }
     const now = performance.now();
     const wasStale = S.stale || !S.lastArrival;
@@ -953,7 +966,7 @@
     S.meter = name;
     settings.meter = name;
     saveSettings();
-    S.last = null; S.hasGas = null; S.lastReceivedMs = 0; S.lastArrival = 0; S.gaps = []; S.stale = false;
+    S.last = null; S.hasGas = null; S.lastReceivedMs = 0; S.lastSeq = 0; S.lastArrival = 0; S.gaps = []; S.stale = false;
     document.body.classList.remove('stale');
     liveClear();
     S.meterInfo = S.meters.find((m) => m.name === name) || null;

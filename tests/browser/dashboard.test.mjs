@@ -327,6 +327,37 @@ async function main() {
       await odd.close();
     });
 
+    /* ---- p1d's clock stepped back: later readings still show ---- */
+    await check('a reading after p1d\'s clock was stepped back an hour is shown, and restarts the live chart', async () => {
+      const pg = await browser.newPage();
+      const errs = [];
+      pg.on('pageerror', (e) => errs.push(e.message));
+      const t0 = Date.now();
+      const ev = (seq, ms, w) => ({
+        meter: 'home', seq, received: new Date(ms).toISOString(), received_ms: ms,
+        reading: { version: '50', profile: 'nl', power_import_w: w, power_export_w: 0 },
+      });
+      // seq 1 and 2 a second apart, then seq 3 an hour "earlier": NTP set p1d's clock back
+      const evs = [ev(1, t0 - 1000, 111), ev(2, t0, 222), ev(3, t0 - 3600000 + 1000, 333)];
+      const sse = 'retry: 100000\n\n' + evs.map((e) => 'id: home:' + e.seq + '\nevent: reading\ndata: ' + JSON.stringify(e) + '\n\n').join('');
+      await pg.route(/\/api\/meters$/, (r) => r.fulfill({ status: 200, contentType: 'application/json', body: '[{"name":"home","state":"receiving"}]' }));
+      await pg.route(/\/api\/(meters\/home\/)?now$/, (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(evs[0]) }));
+      await pg.route(/\/api\/meters\/home\/stream$/, (r) => r.fulfill({ status: 200, contentType: 'text/event-stream', body: sse }));
+      await pg.route(/\/api\/(summary|history)/, (r) => r.fulfill({ status: 404, contentType: 'application/json', body: '{"error":{"code":"no_database","message":"none"}}' }));
+      await pg.goto(base + '/');
+      await pg.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      let shown = '';
+      for (let i = 0; i < 30 && shown !== '333'; i++) {
+        await pg.waitForTimeout(100);
+        shown = (await pg.textContent('#p-imp')).trim();
+      }
+      assert(shown === '333', 'import power shows "' + shown + '", not the stepped-back reading\'s 333');
+      const n = await pg.evaluate(() => window.p1d.liveCount());
+      assert(n === 1, 'live chart points after the step: ' + n + ' (the ring restarts at the step)');
+      assert(errs.length === 0, errs.join(' | '));
+      await pg.close();
+    });
+
     /* ---- a cost that leaves out unpriced energy says so (cost_eur.partial) ---- */
     await check('a partial cost names the energy that had no price; a complete one says nothing', async () => {
       // p1d's own summary for today, with its cost_eur turned into a partial one as a p1d with
