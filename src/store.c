@@ -1360,7 +1360,7 @@ static int64_t auto_time(smeter *m, int mvalid, int64_t mt, int64_t sys, int uns
     if (unsynced && off > STORE_CLOCK_TOLERANCE) {
         m->clock_off = 0;
         m->clock_ok_since = 0;
-        *used = STORE_CLOCK_METER;
+        *used = steady ? STORE_CLOCK_METER : STORE_CLOCK_AUTO; /* AUTO: neither is trusted */
         return steady ? mt : 0;
     }
     int within = mt - sys <= STORE_CLOCK_TOLERANCE && sys - mt <= STORE_CLOCK_TOLERANCE;
@@ -1421,9 +1421,9 @@ int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_m
         /* A switch of clocks (or a meter clock set back) lands before the newest stored time.
          * Skipping until that time comes round again loses minutes of readings; stamping
          * each at last + 1 s never catches up with one telegram a second. So slew: one
-         * reading per STORE_CLOCK_SLEW s of ours at last + 1 s, until the clock is ahead. */
-        /* Ours behind its value at the last queued reading was stepped back (NTP, a date set
-         * by hand): that counts as time passed, or nothing would be stored until it caught up. */
+         * reading per STORE_CLOCK_SLEW s of ours at last + 1 s, until the clock is ahead. Ours
+         * behind its value at the last queued reading was stepped back (NTP, a date set by
+         * hand): that counts as time passed, or nothing would be stored until it caught up. */
         if (ts > 0 && ts <= m->q_last_ts && m->q_last_ts > 0 && sys &&
             (sys - m->q_last_sys >= STORE_CLOCK_SLEW || sys < m->q_last_sys))
             ts = m->q_last_ts + 1;

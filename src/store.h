@@ -75,7 +75,8 @@ typedef struct store_clock_state {
     int64_t offset_s;   /* the meter's time minus ours, s */
 } store_clock_state;
 /* How the reading of the latest store_add() call got its time, stored or skipped; `used` is
- * STORE_CLOCK_AUTO when that call failed before choosing (or none was made). */
+ * STORE_CLOCK_AUTO when no clock was trusted (the reading was skipped: clock=auto, ours
+ * unsynchronised and the meter's not steady), the call failed, or none was made. */
 void store_last_clock(const store *s, store_clock_state *out);
 /* Queues one accepted reading of `meter` (created on first use). system_ms is our wall clock when
  * it arrived, 0 when unknown (imports: meter time only). Returns 1 queued, 0 skipped (no usable

@@ -63,8 +63,9 @@ static void clock_report(store_live *sl, meter *m)
         log_warn("%s: the system clock is not synchronised and %lld s behind the meter's: "
                  "history uses the meter's clock", m->name, (long long)cs.offset_s);
     else if (st == 1 && was == 3)
-        log_info("%s: the system clock is synchronised now, %lld s off the meter's: history "
-                 "keeps the meter's clock", m->name, (long long)-cs.offset_s);
+        log_info("%s: the system clock is %s now, %lld s off the meter's: history keeps the "
+                 "meter's clock", m->name, cs.unsynced ? "still unsynchronised but set" :
+                 "synchronised", (long long)-cs.offset_s);
     else if (st == 1)
         log_info("%s: history uses the meter's clock again", m->name);
     else

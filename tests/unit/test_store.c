@@ -653,6 +653,8 @@ static void test_clock_unsynced(void)
     house_step(&h, 1);
     h.d.ts = sys + day + 10 + 365 * day;
     CHECK_EQ_INT(add(s, "boot", &h.d, (sys + 10) * 1000), 0);
+    store_last_clock(s, &cs);
+    CHECK_EQ_INT(cs.used, STORE_CLOCK_AUTO); /* no clock trusted: nothing to report or log */
     for (int i = 11; i < 13; i++) {
         house_step(&h, 1);
         h.d.ts = sys + day + i;
