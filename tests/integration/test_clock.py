@@ -305,6 +305,43 @@ def test_future_retention(c, tmp):
             "raw readings %d, before %d" % (after, before))
 
 
+def test_autumn_history(c, tmp):
+    """A meter sending S then W times across the autumn change (2026-10-25, 02:00-02:59 twice),
+    a telegram every 10 s, one of them twice: /api/history has the hour twice (+02:00, +01:00),
+    a 25-hour day, no reading counted twice and no energy lost."""
+    import datetime
+    start = int(datetime.datetime(2026, 10, 24, 23, 30, tzinfo=datetime.timezone.utc).timestamp())
+    cap = os.path.join(tmp, "autumn.txt")
+    with open(cap, "wb") as f:
+        for i in range(3 * 360):  # 23:30Z .. 02:30Z: 01:30 CEST .. 03:30 CET
+            f.write(telegram(i, when=start + 10 * i))
+            if i == 500:
+                f.write(telegram(i, when=start + 10 * i))  # the same telegram again
+    db = os.path.join(tmp, "autumn.db")
+    code, out, err = p1(["import", "--db", db, "--meter", "home", cap])
+    c.check("autumn capture imported, the repeated telegram skipped",
+            code == 0 and raw_count(db) == 1080, out + err)
+    d = Daemon(["--db", db, "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        q = "/api/history?meter=home&fields=import_kwh&step="
+        _, _, b = http(port, q + "1h&from=2026-10-25T01:00:00%2B02:00&to=2026-10-25T04:00:00%2B01:00")
+        h = json.loads(b)
+        c.check("1h: 02:00 twice, first summer then winter time",
+                h.get("time", [])[:4] == ["2026-10-25T01:00:00+02:00", "2026-10-25T02:00:00+02:00",
+                                          "2026-10-25T02:00:00+01:00", "2026-10-25T03:00:00+01:00"],
+                str(h)[:600])
+        # the import register moves 1 Wh per telegram: 360 per full hour, none counted twice
+        c.check("1h: 360 Wh in each of the two 02:00 hours",
+                h.get("import_kwh", [])[1:3] == [0.36, 0.36], str(h.get("import_kwh")))
+        _, _, b = http(port, q + "1d&from=2026-10-25T00:00:00%2B02:00&to=2026-10-26T00:00:00%2B01:00")
+        day = json.loads(b)
+        c.check("1d: one day holding every reading's energy (1079 Wh)",
+                day.get("import_kwh") == [1.079], str(day)[:400])
+    finally:
+        d.stop()
+
+
 def test_unit(c):
     """The shipped unit lets p1d read the sync state: no ProtectClock=yes (it refuses adjtimex
     even for reading), and adjtimex allowed after @privileged (which holds it) is denied."""
@@ -336,6 +373,7 @@ def main():
             return
         test_unit(c)
         test_future_retention(c, tmp)
+        test_autumn_history(c, tmp)
         test_unsynced_boot(c, tmp, so)
         test_synced_keeps_rule(c, tmp, so)
         test_sync_unknown(c, tmp, so)
