@@ -574,13 +574,50 @@ static int key_set(const config_key *k, void *base, const char *value, char *err
     return 0;
 }
 
+/* A value as error messages and --check-config may show it: never a secret's. */
+static const char *shown(const config_key *k, const char *value)
+{
+    return k->secret && value[0] ? "********" : value;
+}
+
+void config_spec_public(const char *spec, char *out, size_t cap)
+{
+    size_t o = 0;
+    if (!cap)
+        return;
+    out[0] = '\0';
+    for (const char *p = spec; o + 1 < cap;) {
+        size_t n = strcspn(p, ":");
+        const char *eq = memchr(p, '=', n);
+        char name[32];
+        int hide = 0;
+        if (eq && (size_t)(eq - p) < sizeof name) {
+            memcpy(name, p, (size_t)(eq - p));
+            name[eq - p] = '\0';
+            const config_key *k = find_key("source", name);
+            hide = k && k->secret && eq + 1 < p + n;
+        }
+        int w = hide ? snprintf(out + o, cap - o, "%.*s********", (int)(eq + 1 - p), p)
+                     : snprintf(out + o, cap - o, "%.*s", (int)n, p);
+        o += w < 0 ? 0 : (size_t)w < cap - o ? (size_t)w : cap - o - 1;
+        if (p[n] != ':' || o + 2 > cap)
+            break;
+        out[o++] = ':';
+        out[o] = '\0';
+        p += n + 1;
+    }
+}
+
 /* The key's current value as text, for --check-config. */
 static void key_format(const config_key *k, const void *base, char *out, size_t cap)
 {
     const char *field = (const char *)base + k->offset;
     int64_t v;
     if (k->type == CT_STRING || k->type == CT_ADDR) {
-        snprintf(out, cap, "%s", k->secret && field[0] ? "********" : field);
+        if (strcmp(k->name, "spec") == 0 && is_source_key(k))
+            config_spec_public(field, out, cap);
+        else
+            snprintf(out, cap, "%s", shown(k, field));
         return;
     }
     memcpy(&v, field, sizeof v);
@@ -681,7 +718,8 @@ static int source_set(config_source *s, const char *key, const char *value, cons
         return -1;
     }
     if (key_set(k, s, value, why, sizeof why) < 0) {
-        fail(err, cap, "%s: [source %s] %s = '%s': expected %s", where, s->name, key, value, why);
+        fail(err, cap, "%s: [source %s] %s = '%s': expected %s", where, s->name, key,
+             shown(k, value), why);
         return -1;
     }
     s->set |= 1ull << (key_index(k) & 63);
@@ -709,6 +747,8 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
         return -1;
     }
     copy_str(body, sizeof body, s->spec);
+    char spec[CONFIG_STR_MAX]; /* for messages: without key=/ak= values */
+    config_spec_public(s->spec, spec, sizeof spec);
     uint64_t in_spec = 0; /* keys given as :key=value in this spec */
     /* Options come last: peel ":key=value" segments off the end. */
     for (;;) {
@@ -728,7 +768,7 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
         uint64_t bit = k ? 1ull << (key_index(k) & 63) : 0;
         if (in_spec & bit) {
             fail(err, cap, "%s: [source %s] spec '%s': option '%s' given twice", where, s->name,
-                 s->spec, opt);
+                 spec, opt);
             return -1;
         }
         in_spec |= bit;
@@ -758,7 +798,7 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
                 char b[16];
                 fail(err, cap, "%s: [source %s] spec '%s': the speed is given twice (:%s and "
                                "baud=%s): give one",
-                     where, s->name, s->spec, last + 1, enum_choice(bk, s->baud, b, sizeof b));
+                     where, s->name, spec, last + 1, enum_choice(bk, s->baud, b, sizeof b));
                 return -1;
             }
             *last = '\0';
@@ -767,7 +807,7 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
         } else if (last && last[1] && strspn(last + 1, "0123456789") == strlen(last + 1)) {
             fail(err, cap, "%s: [source %s] spec '%s': serial speed '%s': expected auto, 115200 "
                            "or 9600",
-                 where, s->name, s->spec, last + 1);
+                 where, s->name, spec, last + 1);
             return -1;
         }
         if (!*rest)
@@ -795,7 +835,7 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
         if (rest && *rest && (in_spec & (1ull << (key_index(find_key("source", "seed")) & 63)))) {
             fail(err, cap, "%s: [source %s] spec '%s': the seed is given twice (sim:%s and "
                            "seed=%" PRId64 "): give one",
-                 where, s->name, s->spec, rest, s->seed);
+                 where, s->name, spec, rest, s->seed);
             return -1;
         }
         if (rest && *rest && source_set(s, "seed", rest, where, spec_line, err, cap) < 0)
@@ -809,7 +849,7 @@ bad:
     fail(err, cap,
          "%s: [source %s] spec '%s': expected serial:DEVICE[:auto|115200|9600], tcp:HOST:PORT, "
          "file:PATH, stdin or sim[:SEED], each optionally followed by :key=value",
-         where, s->name, s->spec);
+         where, s->name, spec);
     return -1;
 }
 
@@ -1075,7 +1115,8 @@ static int load_file(config *c, const char *path, char *err, size_t cap)
             break;
         }
         if (key_set(k, c, value, why, sizeof why) < 0) {
-            fail(err, cap, "%s: [%s] %s = '%s': expected %s", where, section, key, value, why);
+            fail(err, cap, "%s: [%s] %s = '%s': expected %s", where, section, key,
+                 shown(k, value), why);
             rc = -1;
             break;
         }
@@ -1154,8 +1195,8 @@ static int split_named(const char *flag, const char *v, char *name, size_t ncap,
 {
     const char *eq = strchr(v, '=');
     if (!eq || eq == v || (size_t)(eq - v) >= ncap) {
-        fail(err, cap, "%s '%s': expected NAME=%s", flag, v,
-             strcmp(flag, "--source") == 0 ? "SPEC" : "HEX");
+        int src = strcmp(flag, "--source") == 0;
+        fail(err, cap, "%s '%s': expected NAME=%s", flag, src ? v : "********", src ? "SPEC" : "HEX");
         return -1;
     }
     memcpy(name, v, (size_t)(eq - v));
@@ -1219,7 +1260,7 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
             return -1;
         }
         if (key_set(k, c, v, why, sizeof why) < 0) {
-            fail(err, cap, "%s '%s': expected %s", flag, v, why);
+            fail(err, cap, "%s '%s': expected %s", flag, shown(k, v), why);
             return -1;
         }
         c->line[key_index(k)] = k->flag && strcmp(flag, k->flag) == 0 ? -2 : -1;

@@ -104,6 +104,9 @@ const char *config_where(const config *c, const char *section, const char *key, 
                          size_t cap);
 /* The names of the configured sources, ", "-separated (or "none configured"), into out[cap]. */
 const char *config_source_names(const config *c, char *out, size_t cap);
+/* spec as it may be shown (/api/meters, logs, --check-config): the values of secret options
+ * (":key=HEX", ":ak=HEX") replaced by "********"; into out[cap], truncated to fit. */
+void config_spec_public(const char *spec, char *out, size_t cap);
 /* Name of a kind ("serial", "tcp", "file", "stdin", "sim"). */
 const char *config_kind_name(config_kind k);
 /* Splits "HOST:PORT" or "[V6]:PORT" into host[hcap] (brackets removed) and the port.

@@ -77,7 +77,9 @@ static int start_source(p1d *d, const config_source *cs)
     meter *m = meters_find(&d->ms, cs->name);
     size_t i;
     if (!m) {
-        m = meters_add(&d->ms, cs->name, config_kind_name(cs->kind), cs->spec);
+        char spec[CONFIG_STR_MAX];
+        config_spec_public(cs->spec, spec, sizeof spec);
+        m = meters_add(&d->ms, cs->name, config_kind_name(cs->kind), spec);
         if (!m) {
             log_error("%s: cannot add the meter: %s", cs->name, strerror(errno));
             return -1;

@@ -31,7 +31,7 @@ typedef struct meter_sample {
 
 typedef struct meter {
     char name[METER_NAME_MAX + 1];
-    char source[256];         /* the source spec as configured ("serial:/dev/ttyUSB0:auto") */
+    char source[256];         /* the spec as configured ("serial:/dev/ttyUSB0:auto"), secrets masked */
     char kind[16];            /* "serial", "tcp", "file", "stdin", "sim" */
     meter_state state;
     char detected[32];        /* serial settings found ("115200 8N1"), or "" */

@@ -261,7 +261,9 @@ source *source_new(loop *l, meter *m, const config_source *cfg, char *err, size_
         return NULL;
     }
     source_backoff_reset(s);
-    meter_set_source(m, config_kind_name(cfg->kind), cfg->spec);
+    char spec[CONFIG_STR_MAX]; /* /api/meters shows it: no key= or ak= values */
+    config_spec_public(cfg->spec, spec, sizeof spec);
+    meter_set_source(m, config_kind_name(cfg->kind), spec);
     m->detected[0] = '\0';
     s->dec = decoder_new(s, 0);
     if (!s->dec || !s->ops || s->ops->start(s) < 0) {
