@@ -58,7 +58,8 @@ static const config_key config_keys[] = {
     {"http", "basic_pass", CT_STRING, "", 0, 0, NULL, NULL, "PASS", 0, 1, G(http_basic_pass),
      "HTTP basic-auth password."},
     {"http", "cors_origin", CT_STRING, "*", 0, 0, NULL, NULL, "ORIGIN", 0, 0, G(http_cors_origin),
-     "Access-Control-Allow-Origin sent with GET responses."},
+     "Access-Control-Allow-Origin sent with every response. An origin named here "
+     "(http://mypage.lan:8000, not *) may also upload prices from a browser; other pages may not."},
     {"http", "max_connections", CT_INT, "2048", 1, 100000, NULL, NULL, "N", 0, 0,
      G(http_max_connections), "Most HTTP connections open at once."},
     {"http", "timeout", CT_SECONDS, "30s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,

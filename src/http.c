@@ -789,6 +789,70 @@ static int authorized(http *h, struct MHD_Connection *c, const char *method)
     return ok;
 }
 
+/* Into out[cap], lowercased: the "host[:port]" of an origin or URL ("http://Pi:8080/x" ->
+ * "pi:8080"), without the scheme's default port; *https tells the scheme. -1 when url is no
+ * http(s) URL ("null", a file: page). */
+static int url_authority(const char *url, char *out, size_t cap, int *https)
+{
+    const char *p;
+    if (strncasecmp(url, "http://", 7) == 0) {
+        p = url + 7;
+        *https = 0;
+    } else if (strncasecmp(url, "https://", 8) == 0) {
+        p = url + 8;
+        *https = 1;
+    } else {
+        return -1;
+    }
+    size_t n = strcspn(p, "/?#");
+    if (n == 0 || n >= cap)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+    out[n] = '\0';
+    const char *dflt = *https ? ":443" : ":80";
+    size_t dl = strlen(dflt);
+    if (n > dl && strcmp(out + n - dl, dflt) == 0)
+        out[n - dl] = '\0';
+    return 0;
+}
+
+/* A request that changes state (PUT, POST) sent by a browser for a page of another origin is
+ * cross-site request forgery: any web page the user visits could send one to the LAN address
+ * (a form or fetch() with text/plain needs no preflight, and basic auth rides along). Browsers
+ * name the page in Origin (else Referer): it must be p1d's own origin (the Host the request was
+ * sent to) or the one [http] cors_origin names explicitly. Clients without either header (curl,
+ * scripts) are no browser and pass. Returns 1 to go on, else answers 403 into *ret. */
+static int same_origin_write(http *h, struct MHD_Connection *c, const char *method,
+                             enum MHD_Result *ret)
+{
+    const char *from = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (!from)
+        from = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_REFERER);
+    if (!from)
+        return 1;
+    char origin[256], host[256], allowed[256];
+    int https = 0, https2 = 0;
+    if (url_authority(from, origin, sizeof origin, &https) == 0) {
+        const char *hh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+        char url[300];
+        snprintf(url, sizeof url, "%s://%s", https ? "https" : "http", hh ? hh : "");
+        if (hh && url_authority(url, host, sizeof host, &https2) == 0 && strcmp(origin, host) == 0)
+            return 1;
+        if (strcmp(h->o.cors_origin, "*") != 0 &&
+            url_authority(h->o.cors_origin, allowed, sizeof allowed, &https2) == 0 &&
+            https2 == https && strcmp(origin, allowed) == 0)
+            return 1;
+    }
+    char shown[64];
+    snprintf(shown, sizeof shown, "%.*s", (int)strcspn(from, "?#"), from);
+    *ret = reply_error(h, c, MHD_HTTP_FORBIDDEN, "cross_origin",
+                       "%s from a page of another origin (%s) refused; name that origin in "
+                       "[http] cors_origin to allow it",
+                       method, shown);
+    return 0;
+}
+
 /* methods: what the path takes, for Access-Control-Allow-Methods and Allow. */
 static enum MHD_Result preflight(http *h, struct MHD_Connection *c, const char *methods)
 {
@@ -962,6 +1026,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* Only paths no fixed endpoint serves go to the route handler with their body: a POST
          * to /api/now is a 405 and a GET with a body is answered, as for p1d without --db. */
         if (route_path(h, url) && route_of(url, fixed_name, sizeof fixed_name) == R_NONE) {
+            enum MHD_Result refused;
+            if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+                strcmp(method, MHD_HTTP_METHOD_HEAD) != 0 &&
+                strcmp(method, MHD_HTTP_METHOD_OPTIONS) != 0 &&
+                !same_origin_write(h, c, method, &refused))
+                return refused;
             const char *cl =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
             size_t max = h->o.route_body_max ? h->o.route_body_max : HTTP_ROUTE_BODY_MAX;

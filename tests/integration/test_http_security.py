@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """test_http_security.py: what a p1d on a home LAN without authentication must still refuse or
-hide: secrets of the configuration in the API, logs and --check-config."""
+hide: secrets of the configuration in the API, logs and --check-config; price uploads sent by
+pages of other origins (cross-site request forgery)."""
+import base64
 import json
 import os
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -57,8 +60,102 @@ def test_spec_secrets(tmp):
             code == 2 and "k" * 100 not in err, err)
 
 
+PRICES = b"time,price\n2030-01-01T10:00,9.99\n2030-01-01T11:00,9.99\n"
+
+
+def raw(port, request, timeout=5):
+    """Sends request bytes as they are (Host and Origin as a browser would set them); returns
+    (status, body)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(request)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ")[1]), body
+
+
+def upload(port, headers, method="POST", body=PRICES, host=None):
+    hdr = "".join("%s: %s\r\n" % kv for kv in headers.items())
+    req = ("%s /api/prices?kind=power HTTP/1.1\r\nHost: %s\r\n%sContent-Length: %d\r\n"
+           "Connection: close\r\n\r\n" % (method, host or "127.0.0.1:%d" % port, hdr, len(body)))
+    return raw(port, req.encode() + body)
+
+
+def stored(port, auth=None):
+    st, _, b = http(port, "/api/prices?from=2030-01-01&to=2030-01-02",
+                    headers={"Authorization": auth} if auth else None)
+    return len(json.loads(b)["power"]) if st == 200 else -1
+
+
+def test_csrf(tmp):
+    """Any page the user visits can send a "simple" request (a form, or fetch() with text/plain)
+    to p1d's LAN address; without authentication it must not be able to replace the prices."""
+    db = os.path.join(tmp, "csrf.db")
+    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--db", db], tmp)
+    try:
+        port = d.http_port()
+        own = "http://127.0.0.1:%d" % port
+        for what, hdrs in (
+                ("fetch text/plain from another origin",
+                 {"Origin": "http://evil.example", "Content-Type": "text/plain"}),
+                ("form (urlencoded) from another origin",
+                 {"Origin": "https://evil.example",
+                  "Content-Type": "application/x-www-form-urlencoded"}),
+                ("a sandboxed page (Origin: null)",
+                 {"Origin": "null", "Content-Type": "text/plain"}),
+                ("a page of the same host, another port",
+                 {"Origin": "http://127.0.0.1:1", "Content-Type": "text/plain"}),
+                ("only a Referer of another origin",
+                 {"Referer": "http://evil.example/page.html", "Content-Type": "text/csv"})):
+            st, b = upload(port, hdrs)
+            T.check("csrf: %s is 403" % what,
+                    st == 403 and json.loads(b)["error"]["code"] == "cross_origin", (st, b))
+        st, b = upload(port, {"Origin": "http://evil.example", "Content-Type": "text/csv"}, "PUT")
+        T.check("csrf: PUT from another origin is 403", st == 403, (st, b))
+        T.check("csrf: nothing was stored", stored(port) == 0, stored(port))
+        st, b = upload(port, {"Content-Type": "text/csv"})
+        T.check("csrf: without Origin (curl, scripts) the upload works", st == 200, (st, b))
+        for what, hdrs, host in (
+                ("own origin", {"Origin": own}, None),
+                ("own origin, other case", {"Origin": own.upper().replace("HTTP", "http")}, None),
+                ("own page as Referer", {"Referer": own + "/index.html"}, None),
+                ("default port in Host", {"Origin": "http://p1d.local"}, "p1d.local:80"),
+                ("an https proxy in front", {"Origin": "https://p1.example.org"},
+                 "p1.example.org")):
+            st, b = upload(port, dict(hdrs, **{"Content-Type": "text/plain"}), host=host)
+            T.check("csrf: %s is allowed" % what, st == 200, (st, b))
+    finally:
+        d.stop()
+    # An origin named in cors_origin may upload ("a page of one's own"), others still not; with
+    # basic auth the browser sends the credentials by itself, so the check applies there too.
+    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--db", db,
+                "--http-cors-origin", "http://mine.example:8000", "--http-basic-user", "ann",
+                "--http-basic-pass", "pw"], tmp)
+    try:
+        port = d.http_port()
+        auth = "Basic " + base64.b64encode(b"ann:pw").decode()
+        st, b = upload(port, {"Origin": "http://mine.example:8000", "Authorization": auth,
+                              "Content-Type": "text/plain"})
+        T.check("csrf: the cors_origin page may upload", st == 200, (st, b))
+        st, b = upload(port, {"Origin": "http://evil.example", "Authorization": auth,
+                              "Content-Type": "text/plain"})
+        T.check("csrf: with basic auth a foreign page is still 403", st == 403, (st, b))
+        st, b = upload(port, {"Origin": "https://mine.example:8000", "Authorization": auth,
+                              "Content-Type": "text/plain"})
+        T.check("csrf: cors_origin's scheme counts", st == 403, (st, b))
+    finally:
+        d.stop()
+
+
 with tmpdir() as tmp:
-    for fn in (test_spec_secrets,):
+    for fn in (test_spec_secrets, test_csrf):
         try:
             fn(tmp)
         except Exception as e:  # a crash of one test must not hide the others
