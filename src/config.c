@@ -60,6 +60,12 @@ static const config_key config_keys[] = {
     {"http", "cors_origin", CT_STRING, "*", 0, 0, NULL, NULL, "ORIGIN", 0, 0, G(http_cors_origin),
      "Access-Control-Allow-Origin sent with every response. An origin named here "
      "(http://mypage.lan:8000, not *) may also upload prices from a browser; other pages may not."},
+    {"http", "allowed_hosts", CT_STRING, "", 0, 0, NULL, NULL, "NAMES", 0, 0,
+     G(http_allowed_hosts),
+     "Without token or basic auth, requests must name p1d (Host) by an IP address, localhost, a "
+     "name without a dot, a *.local, *.lan, *.home.arpa or *.internal name, the machine's host "
+     "name or one listed here (comma-separated; *.example.org = its subdomains; * = any): "
+     "other names are refused (403) as DNS rebinding."},
     {"http", "max_connections", CT_INT, "2048", 1, 100000, NULL, NULL, "N", 0, 0,
      G(http_max_connections), "Most HTTP connections open at once."},
     {"http", "timeout", CT_SECONDS, "30s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,

@@ -87,6 +87,9 @@ struct http {
     char mark_bad, mark_long;  /* addresses returned by the URI logger to flag a request */
     char mark_seen;            /* a request whose headers were seen; answered on the next call */
     log_burst burst; /* MHD's own lines; the count left out is reported by on_sweep() */
+    char hostname[256];        /* gethostname(), lowercased: always an allowed Host */
+    char refused_host[64];     /* the last Host logged as refused: logged once in a row */
+    log_burst refused;         /* refused-Host lines; the count left out: on_sweep() */
 };
 
 enum route {
@@ -138,6 +141,14 @@ static int ct_equal(const char *given, const char *expected)
     for (size_t i = 0; i < el; i++)
         d |= (unsigned char)((i < gl ? given[i] : 0) ^ expected[i]);
     return d == 0;
+}
+
+/* in[0..n) into out[n + 1], ASCII letters lowercased (host names compare without case). */
+static void lower_copy(char *out, const char *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)(in[i] >= 'A' && in[i] <= 'Z' ? in[i] + 32 : in[i]);
+    out[n] = '\0';
 }
 
 static void base64(const char *in, size_t n, char *out, size_t cap)
@@ -807,9 +818,7 @@ static int url_authority(const char *url, char *out, size_t cap, int *https)
     size_t n = strcspn(p, "/?#");
     if (n == 0 || n >= cap)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        out[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
-    out[n] = '\0';
+    lower_copy(out, p, n);
     const char *dflt = *https ? ":443" : ":80";
     size_t dl = strlen(dflt);
     if (n > dl && strcmp(out + n - dl, dflt) == 0)
@@ -851,6 +860,56 @@ static int same_origin_write(http *h, struct MHD_Connection *c, const char *meth
                        "[http] cors_origin to allow it",
                        method, shown);
     return 0;
+}
+
+/* 1 when name is in list, a comma- or space-separated list of names, "*.domain" (its
+ * subdomains) and "*" (anything); without regard to case. */
+static int name_listed(const char *name, const char *list)
+{
+    size_t nl = strlen(name);
+    for (const char *p = list; *p;) {
+        p += strspn(p, ", ");
+        size_t n = strcspn(p, ", ");
+        if (n == 1 && p[0] == '*')
+            return 1;
+        if (n > 2 && p[0] == '*' && p[1] == '.' && nl > n - 1 &&
+            strncasecmp(name + nl - (n - 1), p + 1, n - 1) == 0)
+            return 1;
+        if (n && n == nl && strncasecmp(name, p, n) == 0)
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+/* DNS rebinding: a page of a name the attacker controls, whose address then changes to p1d's,
+ * reads the API as its own origin (and passes the Origin check of uploads). Its requests carry
+ * that name as Host. Names that public DNS cannot hand out (IP addresses, names without a dot,
+ * local-only domains), the machine's own name and allowed_hosts are taken; others refused. */
+static int host_allowed(const http *h, const char *host)
+{
+    char name[256];
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (host[0] == '[') {
+        size_t n = strcspn(host + 1, "]");
+        if (host[1 + n] != ']' || n >= sizeof name)
+            return 0;
+        memcpy(name, host + 1, n);
+        name[n] = '\0';
+        return inet_pton(AF_INET6, name, &a6) == 1;
+    }
+    size_t n = strcspn(host, ":");
+    if (n >= sizeof name)
+        return 0;
+    lower_copy(name, host, n);
+    if (n && name[n - 1] == '.')
+        name[--n] = '\0'; /* "p1d.local." is "p1d.local" */
+    if (inet_pton(AF_INET, name, &a4) == 1 || !strchr(name, '.'))
+        return 1;
+    return name_listed(name, "*.localhost, *.local, *.lan, *.home.arpa, *.internal") ||
+           (h->hostname[0] && strcmp(name, h->hostname) == 0) ||
+           name_listed(name, h->o.allowed_hosts);
 }
 
 /* methods: what the path takes, for Access-Control-Allow-Methods and Allow. */
@@ -943,6 +1002,27 @@ static const char *origin_path(const char *url)
     return slash ? slash : "/";
 }
 
+/* 403 for a Host name host_allowed() refuses; logged once per name in a row, bounded. */
+static enum MHD_Result refuse_host(http *h, struct MHD_Connection *c, const char *host)
+{
+    char name[sizeof h->refused_host];
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(host, ":"), host);
+    for (char *p = name; *p; p++) /* the client's bytes go into the log: no control codes */
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '?';
+    if (host[0] == '[' || strcmp(name, h->refused_host) != 0) {
+        if (log_burst_take(&h->refused, loop_now_ms(), HTTP_LOG_BURST) > 0)
+            log_warn("http: refused a request for Host '%s' (DNS-rebinding guard): if that "
+                     "name is p1d's, add it to [http] allowed_hosts",
+                     name);
+        snprintf(h->refused_host, sizeof h->refused_host, "%s", name);
+    }
+    return reply_error(h, c, MHD_HTTP_FORBIDDEN, "host_not_allowed",
+                       "Host '%s' is not a name of this p1d; add it to [http] allowed_hosts "
+                       "(a guard against DNS rebinding while no token is set)",
+                       name);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **req)
@@ -1006,10 +1086,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL) > HTTP_HEADERS_MAX)
             return reply_error(h, c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
                                "too_many_headers", "more than %d header fields", HTTP_HEADERS_MAX);
-        if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
-            !MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST))
+        const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+        if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !host)
             return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "bad_request",
                                "HTTP/1.1 request without Host header");
+        if (host && !h->bearer[0] && !h->basic[0] && !host_allowed(h, host))
+            return refuse_host(h, c, host);
         int bodyless = (strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                         strcmp(method, MHD_HTTP_METHOD_HEAD) == 0 ||
                         strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0) &&
@@ -1232,6 +1314,9 @@ static void on_sweep(void *user)
     unsigned quiet = log_burst_flush(&h->burst);
     if (quiet)
         log_warn("http: %u more libmicrohttpd messages suppressed", quiet);
+    quiet = log_burst_flush(&h->refused);
+    if (quiet)
+        log_warn("http: %u more refused Host names not logged", quiet);
     int64_t now = loop_now_ms();
     int64_t limit = HTTP_HEADER_DEADLINE_MS;
     if ((int64_t)h->o.timeout_s * 1000 < limit)
@@ -1439,6 +1524,9 @@ http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t err
         memcpy(h->basic, "Basic ", 6);
         base64(up, (size_t)n, h->basic + 6, sizeof h->basic - 6);
     }
+    char me[sizeof h->hostname] = "";
+    if (gethostname(me, sizeof me - 1) == 0)
+        lower_copy(h->hostname, me, strlen(me));
     raise_fd_limit(h->o.max_connections + HTTP_FD_RESERVE);
 
     int v6 = 0;

@@ -52,6 +52,7 @@ typedef struct http_options {
     char basic_user[64];       /* basic auth; "" = none */
     char basic_pass[128];
     char cors_origin[128];     /* Access-Control-Allow-Origin for GET; default "*" */
+    char allowed_hosts[256];   /* Host names besides the built-in ones ("a.b,*.c.d", "*"); "" */
     unsigned max_connections;  /* default 2048 */
     unsigned timeout_s;        /* idle connection timeout, default 30 */
     unsigned stale_s;          /* /healthz: no telegram for this long = unhealthy; default 60 */

@@ -398,6 +398,7 @@ static int start_http(p1d *d)
     snprintf(o.basic_user, sizeof o.basic_user, "%s", d->cfg.http_basic_user);
     snprintf(o.basic_pass, sizeof o.basic_pass, "%s", d->cfg.http_basic_pass);
     snprintf(o.cors_origin, sizeof o.cors_origin, "%s", d->cfg.http_cors_origin);
+    snprintf(o.allowed_hosts, sizeof o.allowed_hosts, "%s", d->cfg.http_allowed_hosts);
     o.max_connections = (unsigned)d->cfg.http_max_connections;
     o.timeout_s = (unsigned)(d->cfg.http_timeout / 1000);
     o.stale_s = (unsigned)(d->cfg.http_stale / 1000);
@@ -585,6 +586,7 @@ static void reload(p1d *d)
         strcmp(nc.http_basic_user, d->cfg.http_basic_user) ||
         strcmp(nc.http_basic_pass, d->cfg.http_basic_pass) ||
         strcmp(nc.http_cors_origin, d->cfg.http_cors_origin) ||
+        strcmp(nc.http_allowed_hosts, d->cfg.http_allowed_hosts) ||
         nc.http_max_connections != d->cfg.http_max_connections ||
         nc.http_timeout != d->cfg.http_timeout || nc.http_stale != d->cfg.http_stale)
         log_warn("reload: [http] settings changed; they take effect when p1d restarts");

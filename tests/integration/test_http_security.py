@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """test_http_security.py: what a p1d on a home LAN without authentication must still refuse or
 hide: secrets of the configuration in the API, logs and --check-config; price uploads sent by
-pages of other origins (cross-site request forgery)."""
+pages of other origins (cross-site request forgery); requests under a foreign Host name (DNS
+rebinding)."""
 import base64
 import json
 import os
 import socket
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import Checks, Daemon, http, need_p1d, run, tmpdir  # noqa: E402
@@ -67,14 +69,17 @@ def raw(port, request, timeout=5):
     """Sends request bytes as they are (Host and Origin as a browser would set them); returns
     (status, body)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    end = time.time() + timeout
+    data = b""
     try:
         s.sendall(request)
-        data = b""
-        while True:
+        while time.time() < end:  # a stream that was served never ends by itself
             chunk = s.recv(65536)
             if not chunk:
                 break
             data += chunk
+    except socket.timeout:
+        pass
     finally:
         s.close()
     head, _, body = data.partition(b"\r\n\r\n")
@@ -98,7 +103,8 @@ def test_csrf(tmp):
     """Any page the user visits can send a "simple" request (a form, or fetch() with text/plain)
     to p1d's LAN address; without authentication it must not be able to replace the prices."""
     db = os.path.join(tmp, "csrf.db")
-    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--db", db], tmp)
+    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--db", db,
+                "--http-allowed-hosts", "p1.example.org"], tmp)
     try:
         port = d.http_port()
         own = "http://127.0.0.1:%d" % port
@@ -154,8 +160,67 @@ def test_csrf(tmp):
         d.stop()
 
 
+def get(port, path, host, headers=None):
+    hdr = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+    return raw(port, ("GET %s HTTP/1.1\r\nHost: %s\r\n%sConnection: close\r\n\r\n" %
+                      (path, host, hdr)).encode(), timeout=2)
+
+
+def test_rebinding(tmp):
+    """A page of a name the attacker controls that then resolves to p1d's address reads the API
+    as its own origin; its requests carry that name as Host, which p1d must refuse when no token
+    protects it. Names public DNS cannot give out keep working."""
+    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0",
+                "--http-allowed-hosts", "p1.example.org, *.home.example.net"], tmp)
+    try:
+        port = d.http_port()
+        for host in ("rebind.evil.example:%d" % port, "rebind.evil.example",
+                     "1.2.3.4.nip.evil.example", "p1d.local.evil.example", "example.org",
+                     "home.example.net", "[::1", "[rebind.evil]"):
+            for path in ("/api/now", "/", "/api/stream"):
+                st, b = get(port, path, host)
+                T.check("rebinding: GET %s with Host %s is 403" % (path, host),
+                        st == 403 and json.loads(b)["error"]["code"] == "host_not_allowed",
+                        (st, b[:200]))
+        hostname = socket.gethostname()
+        for host in ("127.0.0.1:%d" % port, "127.0.0.1", "[::1]:%d" % port, "localhost:%d" % port,
+                     "raspberrypi:8080", "p1d.local", "P1D.Local.:%d" % port, "nas.lan",
+                     "meter.home.arpa", "p1d.internal", "app.localhost", hostname,
+                     "p1.example.org:443", "a.home.example.net", "192.168.1.10:8080"):
+            st, b = get(port, "/api/meters", host)
+            T.check("rebinding: Host %s is served" % host, st == 200, (st, b[:200]))
+        st, _ = raw(port, b"GET /api/meters HTTP/1.0\r\n\r\n")
+        T.check("rebinding: HTTP/1.0 without Host is served", st == 200, st)
+        T.check("rebinding: refusals beyond 5 a second are counted, not logged",
+                d.wait_log(r"http: \d+ more refused Host names not logged", 3) is not None,
+                d.text()[-1500:])
+        time.sleep(1.1)  # a new second of the log limit
+        for _ in range(3):
+            get(port, "/api/now", "again.evil.example")
+        lines = d.text().count("Host 'again.evil.example'")
+        T.check("rebinding: a refused name is logged once in a row", lines == 1, d.text()[-1500:])
+    finally:
+        d.stop()
+    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--http-allowed-hosts", "*"], tmp)
+    try:
+        port = d.http_port()
+        st, b = get(port, "/api/meters", "anything.example.com")
+        T.check("rebinding: allowed_hosts = * turns the guard off", st == 200, (st, b[:200]))
+    finally:
+        d.stop()
+    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--token", "t0k"], tmp)
+    try:
+        port = d.http_port()
+        st, b = get(port, "/api/meters", "p1.example.com", {"Authorization": "Bearer t0k"})
+        T.check("rebinding: with a token any Host name is served", st == 200, (st, b[:200]))
+        st, b = get(port, "/api/meters", "p1.example.com")
+        T.check("rebinding: with a token, no token is still 401", st == 401, (st, b[:200]))
+    finally:
+        d.stop()
+
+
 with tmpdir() as tmp:
-    for fn in (test_spec_secrets, test_csrf):
+    for fn in (test_spec_secrets, test_csrf, test_rebinding):
         try:
             fn(tmp)
         except Exception as e:  # a crash of one test must not hide the others
