@@ -587,6 +587,41 @@ static const char *shown(const config_key *k, const char *value)
     return k->secret && value[0] ? "********" : value;
 }
 
+/* Appends "[section] key" to the ", "-separated list in out[cap]. */
+static void list_add(char *out, size_t cap, size_t count, const char *section, const char *name,
+                     const char *key)
+{
+    size_t o = strlen(out);
+    if (o + 1 < cap)
+        snprintf(out + o, cap - o, "%s[%s%s%s] %s", count ? ", " : "", section, name[0] ? " " : "",
+                 name, key);
+}
+
+size_t config_file_secrets(const config *c, char *out, size_t cap)
+{
+    size_t count = 0;
+    if (cap)
+        out[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        const config_key *k = &config_keys[i];
+        if (!k->secret)
+            continue;
+        if (!is_source_key(k)) {
+            if (c->line[i] > 0 && ((const char *)c + k->offset)[0])
+                list_add(out, cap, count++, k->section, "", k->name);
+            continue;
+        }
+        for (size_t s = 0; s < c->nsources; s++) {
+            const config_source *src = &c->sources[s];
+            uint64_t bit = 1ull << (i & 63);
+            if ((src->set & bit) && src->set_line[i & 63] > 0 &&
+                ((const char *)src + k->offset)[0])
+                list_add(out, cap, count++, "source", src->name, k->name);
+        }
+    }
+    return count;
+}
+
 void config_spec_public(const char *spec, char *out, size_t cap)
 {
     size_t o = 0;

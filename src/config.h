@@ -104,6 +104,9 @@ const char *config_where(const config *c, const char *section, const char *key, 
                          size_t cap);
 /* The names of the configured sources, ", "-separated (or "none configured"), into out[cap]. */
 const char *config_source_names(const config *c, char *out, size_t cap);
+/* The secret keys (passwords, tokens, keys) the config file sets, as "[mqtt] password, [source
+ * lux] key" into out[cap] (truncated); returns how many. */
+size_t config_file_secrets(const config *c, char *out, size_t cap);
 /* spec as it may be shown (/api/meters, logs, --check-config): the values of secret options
  * (":key=HEX", ":ak=HEX") replaced by "********"; into out[cap], truncated to fit. */
 void config_spec_public(const char *spec, char *out, size_t cap);

@@ -527,6 +527,21 @@ static int config_ready(const config *c, cost_fixed *prices, char *err, size_t c
     return 0;
 }
 
+/* Like ssh and mosquitto: a config file every local user can read must not hold passwords or
+ * keys. A warning, not an error: the file may be readable on purpose (DynamicUser=yes). */
+static void warn_readable_secrets(const config *c)
+{
+    struct stat st;
+    char names[256];
+    if (!c->file[0] || stat(c->file, &st) != 0 || !(st.st_mode & S_IROTH) ||
+        config_file_secrets(c, names, sizeof names) == 0)
+        return;
+    log_warn("%s is readable by every user (mode %04o) and holds secrets (%s): make it "
+             "chmod o-r, or move them to key_file, password_file or token_file (under systemd: "
+             "LoadCredential=, see docs/CONFIG.md)",
+             c->file, (unsigned)(st.st_mode & 07777), names);
+}
+
 /* SIGHUP: re-reads the configuration; applies the log level and the sources live. */
 static void reload(p1d *d)
 {
@@ -539,6 +554,7 @@ static void reload(p1d *d)
         notify_reloading(d->notify, 1);
         return;
     }
+    warn_readable_secrets(&nc);
     cost_fixed prices;
     if (config_ready(&nc, &prices, err, sizeof err) < 0) {
         log_error("reload: %s; keeping the running configuration", err);
@@ -731,6 +747,7 @@ int main(int argc, char **argv)
         config_free(&d.cfg);
         return EXIT_USAGE;
     }
+    warn_readable_secrets(&d.cfg);
     cost_fixed prices;
     if (config_ready(&d.cfg, &prices, err, sizeof err) < 0) {
         fprintf(stderr, "p1d: %s\n", err);

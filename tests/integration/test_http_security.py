@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """test_http_security.py: what a p1d on a home LAN without authentication must still refuse or
-hide: secrets of the configuration in the API, logs and --check-config; price uploads sent by
+hide: secrets of the configuration in the API, logs and --check-config, and in a config file
+every user can read; price uploads sent by
 pages of other origins (cross-site request forgery); requests under a foreign Host name (DNS
 rebinding)."""
 import base64
@@ -219,8 +220,43 @@ def test_rebinding(tmp):
         d.stop()
 
 
+def test_readable_secrets(tmp):
+    """Like ssh and mosquitto, p1d warns when a config file every local user can read holds
+    passwords or keys, and names them (not their values)."""
+    cfg = os.path.join(tmp, "secrets.conf")
+    with open(cfg, "w") as f:
+        f.write("[http]\nlisten = 127.0.0.1:0\n[mqtt]\nhost = 127.0.0.1\nport = 1\npassword = mqttpw\n"
+                "[source lux]\nspec = sim:key=%s\n" % KEY)
+    os.chmod(cfg, 0o644)
+    code, out, err = run(["-c", cfg, "--check-config"])
+    T.check("readable secrets: --check-config warns about a 0644 file with secrets",
+            code == 0 and "readable by every user (mode 0644)" in err and
+            "[mqtt] password" in err and "[source lux] key" in err, err)
+    T.check("readable secrets: the warning has no secret value",
+            "mqttpw" not in err and KEY not in err, err)
+    d = Daemon(["-c", cfg, "--db", os.path.join(tmp, "secrets.db")], tmp)
+    try:
+        d.http_port()
+        T.check("readable secrets: the start warns", "readable by every user" in d.text(),
+                d.text()[-1500:])
+    finally:
+        d.stop()
+    os.chmod(cfg, 0o640)
+    code, out, err = run(["-c", cfg, "--check-config"])
+    T.check("readable secrets: no warning for mode 0640", code == 0 and "readable" not in err, err)
+    os.chmod(cfg, 0o644)
+    code, out, err = run(["-c", cfg, "--check-config", "--mqtt-password", "", "--key", "lux=" + KEY])
+    T.check("readable secrets: a file secret a flag overrides is not named, the spec's key is",
+            code == 0 and "[source lux] key" in err and "[mqtt] password" not in err, err)
+    with open(cfg, "w") as f:
+        f.write("[http]\nlisten = 127.0.0.1:0\n[source a]\nspec = sim\n")
+    code, out, err = run(["-c", cfg, "--check-config"])
+    T.check("readable secrets: no warning for a 0644 file without secrets",
+            code == 0 and "readable" not in err, err)
+
+
 with tmpdir() as tmp:
-    for fn in (test_spec_secrets, test_csrf, test_rebinding):
+    for fn in (test_spec_secrets, test_csrf, test_rebinding, test_readable_secrets):
         try:
             fn(tmp)
         except Exception as e:  # a crash of one test must not hide the others
