@@ -195,9 +195,12 @@ static http_cache *cache_for(http *h, const meter *m)
 
 /* ---- responses ---------------------------------------------------------------------------- */
 
+/* Headers of every API response. nosniff: error messages quote the request (a meter name), and
+ * a browser must never take a body for HTML or script whatever it holds. */
 static void add_common(void *user, struct MHD_Response *r)
 {
     http *h = user;
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     if (h->o.cors_origin[0])
         MHD_add_response_header(r, MHD_HTTP_HEADER_ACCESS_CONTROL_ALLOW_ORIGIN, h->o.cors_origin);
 }

@@ -255,8 +255,28 @@ def test_readable_secrets(tmp):
             code == 0 and "readable" not in err, err)
 
 
+def test_nosniff(tmp):
+    """Every response tells browsers not to guess its type: error messages quote the request."""
+    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        d.wait_log(r"telegram|simulated", 5)
+        time.sleep(1.2)  # a first reading, for the cached bodies
+        for method, path in (("GET", "/api/now"), ("GET", "/api/meters/%3Cscript%3E"),
+                             ("GET", "/metrics"), ("GET", "/api/v1/telegram"),
+                             ("GET", "/api/v1/data"), ("HEAD", "/api/stream"),
+                             ("OPTIONS", "/api/now"), ("GET", "/healthz"), ("GET", "/nope"),
+                             ("POST", "/api/now"), ("GET", "/")):
+            st, hdrs, _ = http(port, path, method)
+            T.check("nosniff: %s %s (%d) carries nosniff" % (method, path, st),
+                    hdrs.get("X-Content-Type-Options") == "nosniff", hdrs)
+    finally:
+        d.stop()
+
+
 with tmpdir() as tmp:
-    for fn in (test_spec_secrets, test_csrf, test_rebinding, test_readable_secrets):
+    for fn in (test_spec_secrets, test_csrf, test_rebinding, test_readable_secrets,
+               test_nosniff):
         try:
             fn(tmp)
         except Exception as e:  # a crash of one test must not hide the others
