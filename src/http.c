@@ -39,6 +39,7 @@
 #define HTTP_JSON_MAX (4u << 20)       /* bytes of one generated JSON body */
 #define HTTP_FD_RESERVE 256u           /* descriptors beyond max_connections: sources, store, ... */
 #define HTTP_LOG_BURST 5               /* MHD log lines per second before they are counted only */
+#define HTTP_STREAM_RESERVE 64         /* connections streams leave to other requests (at most half) */
 
 /* One TCP connection, tracked to cut off clients that send their headers too slowly: MHD's own
  * timeout only measures idleness, and one byte a second is never idle. */
@@ -90,6 +91,8 @@ struct http {
     char hostname[256];        /* gethostname(), lowercased: always an allowed Host */
     char refused_host[64];     /* the last Host logged as refused: logged once in a row */
     log_burst refused;         /* refused-Host lines; the count left out: on_sweep() */
+    unsigned nconns;           /* connections open */
+    int at_limit;              /* max_connections reached and logged; reset at 90 % */
 };
 
 enum route {
@@ -722,6 +725,15 @@ static enum MHD_Result ep_stream(http *h, struct MHD_Connection *c, const meter 
         add_common(h, r);
         return queue_once(c, MHD_HTTP_OK, r);
     }
+    /* Streams stay open and are exempt from the timeouts: without a cap, clients that open
+     * many would hold every connection and starve the dashboard's and other clients' requests. */
+    unsigned max = h->o.max_connections;
+    size_t streams_max = max > 2 * HTTP_STREAM_RESERVE ? max - HTTP_STREAM_RESERVE : max / 2;
+    if (http_sse_clients(h->sse) >= streams_max)
+        return reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                           "%zu streams are open, the most max_connections (%u) leaves room for; "
+                           "try again later",
+                           streams_max, max);
     const char *last = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Last-Event-ID");
     struct MHD_Response *r = http_sse_open(h->sse, c, only, last);
     if (!r)
@@ -1250,6 +1262,14 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **sctx,
             h->conns->prev = hc;
         h->conns = hc;
         *sctx = hc;
+        /* At the limit MHD stops accepting: further clients wait in the listen backlog, with
+         * no answer, until a connection closes. Say so once, or the wait has no explanation. */
+        if (++h->nconns >= h->o.max_connections && !h->at_limit) {
+            h->at_limit = 1;
+            log_warn("http: %u connections open, the most [http] max_connections allows: new "
+                     "clients wait until one closes",
+                     h->nconns);
+        }
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         http_conn *hc = *sctx;
         if (!hc)
@@ -1262,6 +1282,11 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **sctx,
             hc->next->prev = hc->prev;
         free(hc);
         *sctx = NULL;
+        h->nconns--;
+        if (h->at_limit && h->nconns < h->o.max_connections - h->o.max_connections / 10) {
+            h->at_limit = 0;
+            log_info("http: %u connections open, below max_connections again", h->nconns);
+        }
     }
 }
 

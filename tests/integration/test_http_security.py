@@ -274,9 +274,56 @@ def test_nosniff(tmp):
         d.stop()
 
 
+def test_stream_cap(tmp):
+    """Streams are exempt from the timeouts; clients opening many must not take every connection:
+    the dashboard's own requests still need one. And reaching max_connections is logged."""
+    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--http-max-connections", "100"],
+               tmp)
+    socks = []
+    try:
+        port = d.http_port()
+        ok, last = 0, b""
+        for _ in range(100):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            try:
+                head = s.recv(4096)
+            except socket.timeout:
+                head = b"(no answer)"
+            ok += head.startswith(b"HTTP/1.1 200")
+            if head.startswith(b"HTTP/1.1 200"):
+                socks.append(s)
+            else:
+                last = head
+                s.close()  # as a refused client does
+        T.check("stream cap: 50 of 100 streams open with max_connections 100", ok == 50, ok)
+        T.check("stream cap: the others get 503 unavailable",
+                b'"unavailable"' in last and b"50 streams" in last, last)
+        for path in ("/api/now", "/"):
+            try:
+                st = http(port, path, timeout=5)[0]
+            except OSError as e:
+                st = repr(e)
+            T.check("stream cap: %s still answers" % path, st == 200, st)
+        for _ in range(60):
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        T.check("stream cap: reaching max_connections is logged",
+                d.wait_log(r"warn: http: 100 connections open, the most \[http\] max_connections "
+                           r"allows", 5) is not None, d.text()[-1500:])
+        for s in socks:
+            s.close()
+        socks = []
+        T.check("stream cap: falling below it again is logged",
+                d.wait_log(r"below max_connections again", 5) is not None, d.text()[-1500:])
+    finally:
+        for s in socks:
+            s.close()
+        d.stop()
+
+
 with tmpdir() as tmp:
     for fn in (test_spec_secrets, test_csrf, test_rebinding, test_readable_secrets,
-               test_nosniff):
+               test_nosniff, test_stream_cap):
         try:
             fn(tmp)
         except Exception as e:  # a crash of one test must not hide the others
