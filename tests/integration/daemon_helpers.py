@@ -85,6 +85,14 @@ class Checks:
         sys.stdout.flush()
         return ok
 
+    def run(self, tests, *args):
+        """Calls each test with args; a test that raises is one failed check, the others run."""
+        for fn in tests:
+            try:
+                fn(*args)
+            except Exception as e:  # a crash of one test must not hide the others
+                self.check(fn.__name__, False, repr(e))
+
     def done(self):
         for log in SANITIZER_REPORTS:
             self.check("no sanitizer report", False, log[-3000:])

@@ -328,10 +328,6 @@ def test_auth_scheme(tmp):
 
 
 with tmpdir() as tmp:
-    for fn in (test_sse_drop_closes, test_connected_since, test_healthz, test_healthz_stale,
-               test_405_messages, test_no_database, test_auth_scheme):
-        try:
-            fn(tmp)
-        except Exception as e:  # a crash of one test must not hide the others
-            T.check(fn.__name__, False, repr(e))
+    T.run((test_sse_drop_closes, test_connected_since, test_healthz, test_healthz_stale,
+           test_405_messages, test_no_database, test_auth_scheme), tmp)
 T.done()

@@ -322,10 +322,6 @@ def test_stream_cap(tmp):
 
 
 with tmpdir() as tmp:
-    for fn in (test_spec_secrets, test_csrf, test_rebinding, test_readable_secrets,
-               test_nosniff, test_stream_cap):
-        try:
-            fn(tmp)
-        except Exception as e:  # a crash of one test must not hide the others
-            T.check(fn.__name__, False, repr(e))
+    T.run((test_spec_secrets, test_csrf, test_rebinding, test_readable_secrets, test_nosniff,
+           test_stream_cap), tmp)
 T.done()
