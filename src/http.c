@@ -922,7 +922,8 @@ static int host_allowed(const http *h, const char *host)
         name[--n] = '\0'; /* "p1d.local." is "p1d.local" */
     if (inet_pton(AF_INET, name, &a4) == 1 || !strchr(name, '.'))
         return 1;
-    return name_listed(name, "*.localhost, *.local, *.lan, *.home.arpa, *.internal") ||
+    return name_listed(name, "*.localhost, *.local, *.lan, *.home, *.localdomain, *.home.arpa, "
+                             "*.internal") ||
            (h->hostname[0] && strcmp(name, h->hostname) == 0) ||
            name_listed(name, h->o.allowed_hosts);
 }
