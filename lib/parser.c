@@ -47,6 +47,7 @@ enum {
 
 #define UNIT_MAX 16      /* longest unit accepted after '*' ("kvarh" is 5) */
 #define REPLAY_MAX 32    /* bytes of a rejected frame header re-scanned as stream bytes */
+#define FRAME_PREFIX 10  /* 0xDB, 0x08 and the system title: what every frame of a meter begins with */
 #define HDLC_MIN_LEN 9   /* HDLC frame format length below which 7E Ax is not a frame */
 #define MBUS_MIN_LEN 3   /* M-Bus long frame L field: C, A, CI at least */
 #define COPY_AHEAD 1024  /* input bytes copied into the telegram buffer beyond the current line */
@@ -1745,8 +1746,9 @@ static void replay(p1_parser *p, run *r, size_t from)
     r->done += r2.done;
 }
 
-/* The whole encrypted frame is in buf: decrypt it and parse the plaintext as one telegram. */
-static void frame_done(p1_parser *p, run *r)
+/* The whole encrypted frame is in buf: decrypt it and parse the plaintext as one telegram.
+ * Returns 0 when the frame did not decrypt (reported as such), else 1. */
+static int frame_done(p1_parser *p, run *r)
 {
     size_t out = 0;
     p1_error err;
@@ -1756,17 +1758,27 @@ static void frame_done(p1_parser *p, run *r)
     p->frame_len = p->len;
     if (!p->settings.decrypt) {
         frame_report(p, r, P1_ERR_NO_KEY, p->start);
-        return;
+        return 0;
     }
     err = p->settings.decrypt(p->settings.decrypt_user, p->buf, p->len, p->plain,
                               P1_TELEGRAM_MAX, &out);
     if (err != P1_ERR_OK) {
-        frame_report(p, r, err, p->start);
-        return;
+        /* Failing with the next frame's beginning at its end: bytes were lost on the line, not
+         * a key problem. */
+        if (err == P1_ERR_DECRYPT_FAILED && p->next_at) {
+            uint32_t len = p->len;
+
+            p->len = p->next_at;
+            frame_report(p, r, P1_ERR_TRUNCATED, p->start + p->next_at);
+            p->len = len;
+        } else {
+            frame_report(p, r, err, p->start);
+        }
+        return 0;
     }
     if (out == 0 || out > P1_TELEGRAM_MAX || p->plain[0] != '/') {
         frame_report(p, r, P1_ERR_BAD_PLAINTEXT, p->start + p->frame_hdr);
-        return;
+        return 1;
     }
     {
         uint64_t start = p->start;
@@ -1805,6 +1817,23 @@ static void frame_done(p1_parser *p, run *r)
         p->cb.on_end(p->user, &t);
     }
     r->done++;
+    return 1;
+}
+
+/* The next frame's 0xDB 0x08 and system title arrived inside this frame's body (bytes were lost,
+ * or the length field lies): this frame is reported cut off there and the new one collected. */
+static void frame_cut(p1_parser *p, run *r)
+{
+    uint32_t at = p->next_at;
+
+    p->len = at;
+    frame_report(p, r, P1_ERR_TRUNCATED, p->start + at);
+    memmove(p->buf, p->buf + at, FRAME_PREFIX);
+    p->start += at;
+    p->len = FRAME_PREFIX;
+    p->need = 0;
+    p->frame_hdr = 0;
+    p->next_at = 0;
 }
 
 static const uint8_t *detect_feed(p1_parser *p, run *r, const uint8_t *s)
@@ -1896,18 +1925,45 @@ static const uint8_t *frame_feed(p1_parser *p, run *r, const uint8_t *s, const u
         }
         p->need = (uint32_t)h.total_len;
     } else {
-        size_t n = p->need - p->len;
+        /* A meter's frames all begin with the same FRAME_PREFIX bytes, which a body holds by
+         * chance with odds of 2^-80: each 0xDB is checked against them as its bytes arrive. */
+        while (s < end && p->len < p->need) {
+            size_t n = p->need - p->len, k;
+            const uint8_t *x;
 
-        if (n > (size_t)(end - s))
-            n = (size_t)(end - s);
-        memcpy(p->buf + p->len, s, n);
-        p->len += (uint32_t)n;
-        s += n;
+            if (p->next_at) {
+                uint8_t c = *s++;
+                size_t i = p->len - p->next_at;
+
+                p->buf[p->len++] = c;
+                if (c != p->buf[i])
+                    p->next_at = c == 0xDB ? p->len - 1 : 0;
+                else if (i + 1 == FRAME_PREFIX) {
+                    frame_cut(p, r);
+                    return s;
+                }
+                continue;
+            }
+            if (n > (size_t)(end - s))
+                n = (size_t)(end - s);
+            x = memchr(s, 0xDB, n);
+            k = x ? (size_t)(x - s) + 1 : n;
+            memcpy(p->buf + p->len, s, k);
+            p->len += (uint32_t)k;
+            s += k;
+            if (x)
+                p->next_at = p->len - 1;
+        }
     }
     if (p->len == p->need) {
-        frame_done(p, r);
+        int ok = frame_done(p, r);
+
         p->state = S_HUNT;
         p->flags = F_BOUNDARY;
+        /* A frame that failed may end with the first bytes of the next one: look at them again. */
+        if (!ok && p->next_at)
+            replay(p, r, p->next_at);
+        p->next_at = 0;
     }
     return s;
 }
@@ -1920,19 +1976,20 @@ static const uint8_t *hunt(p1_parser *p, run *r, const uint8_t *s, const uint8_t
     while (s < end) {
         uint8_t c = *s;
 
-        if (p->flags & F_BOUNDARY) {
-            if (c == '/') {
-                text_begin(p, run_off(r, s));
-                return s;
-            }
-            if (c == 0xDB || c == 0x7E || c == 0x68) {
-                p->state = S_DETECT;
-                p->start = run_off(r, s);
-                p->buf[0] = c;
-                p->len = 1;
-                p->frame_hdr = 0;
-                return s + 1;
-            }
+        if ((p->flags & F_BOUNDARY) && c == '/') {
+            text_begin(p, run_off(r, s));
+            return s;
+        }
+        /* 0xDB is never text, so it may begin a frame anywhere: right after junk, or after a
+         * frame that failed in the middle of the ciphertext that follows it. */
+        if (c == 0xDB || ((p->flags & F_BOUNDARY) && (c == 0x7E || c == 0x68))) {
+            p->state = S_DETECT;
+            p->start = run_off(r, s);
+            p->buf[0] = c;
+            p->len = 1;
+            p->frame_hdr = 0;
+            p->next_at = 0;
+            return s + 1;
         }
         /* A byte that cannot be text (line noise, 0xFF padding, a NUL) ends a line too, or a
          * telegram right after it would be lost. */

@@ -321,6 +321,8 @@ typedef struct p1_parser {
     uint32_t header_len;
     uint32_t frame_len;
     uint32_t frame_hdr;    /* encrypted: bytes before the ciphertext */
+    uint32_t next_at;      /* encrypted: index of a 0xDB in the body that may begin the next
+                            * frame (this one cut short); 0 = none */
     uint32_t scr_len;      /* scratch bytes used by values joined across line ends */
     uint32_t vopen_scr;    /* scratch index of the open value's text */
     uint32_t nobjects;

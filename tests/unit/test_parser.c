@@ -913,6 +913,87 @@ static void test_bad_frame(void)
     CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
 }
 
+/* fake_decrypt with a tag check: the frame fails unless it ends in the 12 0xEE bytes mkframe()
+ * writes, as a frame with lost bytes fails AES-GCM's. */
+static p1_error tag_decrypt(void *user, const uint8_t *frame, size_t len, uint8_t *out,
+                            size_t cap, size_t *out_len)
+{
+    for (size_t i = len - 12; i < len; i++)
+        if (frame[i] != 0xEE)
+            return P1_ERR_DECRYPT_FAILED;
+    return fake_decrypt(user, frame, len, out, cap, out_len);
+}
+
+/* A stream of encrypted frames finds its feet again after a cut frame, junk or a lying length,
+ * without losing the frames that follow. */
+static void test_frame_resync(void)
+{
+    static uint8_t f[1024], buf[4096];
+    size_t fl = mkframe(f, EXAMPLE, strlen(EXAMPLE), 1), cuts[] = {18, 19, 40, 100, 0};
+    p1_settings s = policy(P1_CRC_REQUIRED);
+
+    s.decrypt = tag_decrypt;
+    cuts[4] = fl - 1;
+    /* a frame cut anywhere in its body, then two whole ones: the cut one is truncated (not a
+     * key problem) and both others decode */
+    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+        size_t c = cuts[i];
+
+        memcpy(buf, f, c);
+        memcpy(buf + c, f, fl);
+        memcpy(buf + c + fl, f, fl);
+        decode_x(buf, c + 2 * fl, &s, 1);
+        CHECK_EQ_INT(R.nt, 3);
+        CHECK_EQ_INT(R.t[0].err, P1_ERR_TRUNCATED);
+        CHECK_EQ_INT(R.t[0].error_offset, c);
+        CHECK_EQ_INT(R.t[0].frame_len, c);
+        CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+        CHECK_EQ_INT(R.t[1].offset, c);
+        CHECK_EQ_INT(R.t[2].err, P1_ERR_OK);
+        CHECK_EQ_INT(R.t[2].offset, c + fl);
+    }
+    /* five bytes lost in the middle: the next frame's first bytes end the collected one */
+    memcpy(buf, f, 100);
+    memcpy(buf + 100, f + 105, fl - 105);
+    memcpy(buf + fl - 5, f, fl);
+    decode_x(buf, 2 * fl - 5, &s, 1);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TRUNCATED);
+    CHECK_EQ_INT(R.t[0].error_offset, fl - 5);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[1].offset, fl - 5);
+    /* a length field 40 bytes too long swallows nothing but those bytes' frame start */
+    memcpy(buf, f, fl);
+    buf[12] = (uint8_t)(buf[12] + 40);
+    memcpy(buf + fl, f, fl);
+    memcpy(buf + 2 * fl, f, fl);
+    decode_x(buf, 3 * fl, &s, 1);
+    CHECK_EQ_INT(R.nt, 3);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_TRUNCATED);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[1].offset, fl);
+    CHECK_EQ_INT(R.t[2].err, P1_ERR_OK);
+    /* printable junk right before a frame does not hide it (0xDB is never text) */
+    memcpy(buf, "banner", 6);
+    memcpy(buf + 6, f, fl);
+    buf[6 + fl] = 'x';
+    memcpy(buf + 7 + fl, f, fl);
+    decode_x(buf, 7 + 2 * fl, &s, 1);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[0].offset, 6);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[1].offset, 7 + fl);
+    /* a frame whose key fails is still one decrypt_failed, the next one found right after it */
+    memcpy(buf, f, fl);
+    buf[fl - 1] = 0x00;
+    memcpy(buf + fl, f, fl);
+    decode_x(buf, 2 * fl, &s, 1);
+    CHECK_EQ_INT(R.nt, 2);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_DECRYPT_FAILED);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_OK);
+}
+
 static void test_hdlc_mbus(void)
 {
     static uint8_t buf[2048];
@@ -1517,6 +1598,7 @@ int main(void)
     RUN(test_reset);
     RUN(test_encrypted);
     RUN(test_bad_frame);
+    RUN(test_frame_resync);
     RUN(test_hdlc_mbus);
     RUN(test_numbers);
     RUN(test_number_limits);
