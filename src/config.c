@@ -1238,8 +1238,11 @@ static int split_named(const char *flag, const char *v, char *name, size_t ncap,
 {
     const char *eq = strchr(v, '=');
     if (!eq || eq == v || (size_t)(eq - v) >= ncap) {
-        int src = strcmp(flag, "--source") == 0;
-        fail(err, cap, "%s '%s': expected NAME=%s", flag, src ? v : "********", src ? "SPEC" : "HEX");
+        int spec = strcmp(flag, "--source") == 0;
+        char v_shown[CONFIG_STR_MAX];
+        fail(err, cap, "%s '%s': expected NAME=%s", flag,
+             spec ? (config_spec_public(v, v_shown, sizeof v_shown), v_shown) : "********",
+             spec ? "SPEC" : "HEX");
         return -1;
     }
     memcpy(name, v, (size_t)(eq - v));

@@ -8,7 +8,7 @@ what=${1:-build}
 BUILD_PKGS="build-essential pkg-config libssl-dev libsqlite3-dev libmicrohttpd-dev \
 libcurl4-openssl-dev libmosquitto-dev zlib1g-dev python3"
 TEST_PKGS="$BUILD_PKGS clang libclang-rt-14-dev valgrind python3 curl mosquitto mosquitto-clients \
-prometheus wrk nginx-light socat influxdb chromium sqlite3 python3-yaml faketime"
+prometheus wrk nginx-light socat influxdb chromium sqlite3 python3-yaml faketime python3-cryptography"
 
 # Cross compilers and qemu-user for tests/integration/test_cross_arch.sh (the unit tests on
 # aarch64, armhf and big-endian mips); these package names exist on amd64 hosts.

@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """test_encrypted.py: p1d with encrypted meters (Luxembourg Smarty, Austria) end to end: frames made
-here with AES-128-GCM (python3-cryptography), fed over a TCP dongle and a pty in any split; a frame
-cut short followed by good ones."""
+here with AES-128-GCM (python3-cryptography), fed over a TCP dongle and a pty in any split, reach
+/api/now, /api/meters, HomeWizard, SSE, the relay (as plaintext) and the history store; the key
+never shows in the API, the log, --check-config or an error message; a frame cut short followed
+by good ones."""
+import json
 import os
 import random
 import socket
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, fake_dongle, need_p1d, telegram, tmpdir  # noqa: E402
+from daemon_helpers import (ROOT, Cable, Checks, Daemon, fake_dongle, free_port, http,  # noqa: E402
+                            need_p1d, run, telegram, tmpdir)
 
 T = Checks("test_encrypted")
 need_p1d(T)
@@ -54,6 +59,134 @@ def send_split(sock, data, rng):
         i += n
 
 
+def sse_open(port):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"GET /api/stream HTTP/1.0\r\nHost: x\r\n\r\n")
+    return sock
+
+
+def sse_events(sock, n, timeout=5.0):
+    """Reads an open /api/stream until n reading events arrived; returns their data objects."""
+    buf, end, events = b"", time.time() + timeout, []
+    try:
+        while len(events) < n and time.time() < end:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+            events = [json.loads(line[6:]) for line in buf.decode("utf-8", "replace").split("\n")
+                      if line.startswith("data: ")]
+    except socket.timeout:
+        pass
+    sock.close()
+    return events
+
+
+def secret_free(what, text):
+    """The key in neither case, nor its first 8 digits (a cut-off echo)."""
+    low = text.lower()
+    T.check("secrets: %s holds no key" % what, KEY.lower()[:8] not in low, text[-2000:])
+
+
+def end_to_end(d):
+    """A Luxembourg meter on a TCP dongle with its key in the spec (command line), and one on a
+    pty with its key from a key_file (lower case, CRLF) in the config file, frames split anyhow."""
+    dongle = fake_dongle()
+    cable = Cable(os.path.join(d, "ttyLux"))
+    relay = free_port()
+    with open(os.path.join(d, "lu.key"), "w") as f:
+        f.write(KEY.lower() + "\r\n")
+    conf = os.path.join(d, "p1d.conf")
+    with open(conf, "w") as f:
+        f.write("[relay]\nlisten = 127.0.0.1:%d\nmeter = lu\n[store]\ndb = %s\n"
+                "[source lu]\nspec = serial:%s:115200\nkey_file = %s\nclock = meter\n" %
+                (relay, os.path.join(d, "p1d.db"), cable.link, os.path.join(d, "lu.key")))
+    spec = "tcp:127.0.0.1:%d:key=%s:ak=%s" % (dongle.getsockname()[1], KEY, AK)
+    args = ["-c", conf, "--source", "net=" + spec, "--listen", "127.0.0.1:0", "--log-level",
+            "debug"]
+    code, out, err = run(args + ["--check-config"])
+    T.check("--check-config passes", code == 0, err)
+    secret_free("--check-config", out + err)
+    p = Daemon(args, d)
+    try:
+        port = p.http_port()
+        conn, _ = dongle.accept()
+        rc = socket.create_connection(("127.0.0.1", relay), timeout=5)
+        sse = sse_open(port)
+        time.sleep(0.3)
+        rng = random.Random(1)
+        for i in range(6):
+            f = lux(i)
+            send_split(conn, f, rng)
+            i_ = 0
+            while i_ < len(f):
+                k = rng.randint(1, 97)
+                cable.send(f[i_:i_ + k])
+                i_ += k
+        ms = {}
+        for name in ("lu", "net"):
+            ms[name] = p.wait_meter(name, lambda m: m.get("telegrams") == 6, 5) or p.meter(name)
+            T.check("%s: 6 telegrams, none rejected" % name,
+                    ms[name].get("telegrams") == 6 and ms[name].get("rejected") == 0, str(ms[name]))
+        T.check("lu: serial speed detected", ms["lu"].get("detected") == "115200 8N1", str(ms["lu"]))
+        st, _, body = http(port, "/api/meters/lu/now")
+        now = json.loads(body)
+        T.check("/api/now: the decrypted reading", st == 200 and now["seq"] == 6 and
+                round(now["reading"].get("import_kwh", 0), 3) == 556.794, body)
+        st, _, body = http(port, "/api/v1/data")
+        T.check("HomeWizard /api/v1/data: the reading",
+                st == 200 and json.loads(body).get("total_power_import_t1_kwh") == 100.005, body)
+        st, _, body = http(port, "/api/v1/telegram")
+        T.check("/api/v1/telegram: the plaintext", body == telegram(5), body[:80])
+        events = sse_events(sse, 12)
+        T.check("SSE: the 12 readings of the encrypted meters",
+                sorted((e["meter"], e["seq"]) for e in events) ==
+                sorted((m, i) for m in ("lu", "net") for i in range(1, 7)), str(events)[:300])
+        relayed = b""
+        try:
+            while len(relayed) < 6 * len(telegram(0)):
+                chunk = rc.recv(65536)
+                if not chunk:
+                    break
+                relayed += chunk
+        except socket.timeout:
+            pass
+        rc.close()
+        T.check("relay: clients get the decrypted telegrams as plain DSMR text",
+                relayed == b"".join(telegram(i) for i in range(6)), relayed[:60])
+        for path in ("/api/meters", "/api", "/metrics", "/api/now", "/healthz", "/api/v1/data"):
+            secret_free(path, http(port, path)[2].decode("utf-8", "replace"))
+        st, _, body = http(port, "/api/meters/net")
+        T.check("/api/meters: a key given in the spec is masked in source",
+                json.loads(body).get("source", "").endswith(":key=********:ak=********"), body)
+        conn.close()
+    finally:
+        p.stop()
+        cable.close()
+        dongle.close()
+    secret_free("the log", p.text())
+    code, out, err = run_p1(["export", "--db", os.path.join(d, "p1d.db"), "--meter", "lu",
+                             "--from", "2024-01-14", "--to", "2024-01-16", "--step", "raw"])
+    rows = [r for r in out.splitlines()[1:] if r.strip()]
+    T.check("store: the 6 decrypted readings are history", code == 0 and len(rows) == 6, out + err)
+
+
+def bad_keys(d):
+    """Config errors about keys never quote the key."""
+    spec = "lu=tcp:127.0.0.1:9:key=%s" % KEY
+    code, out, err = run(["--source", spec + ":key=" + KEY, "--check-config"])
+    T.check("a key given twice in the spec is an error", code == 2, err)
+    secret_free("the 'given twice' error", err)
+    code, out, err = run(["--key", KEY, "--check-config"])
+    T.check("--key without NAME= is an error", code == 2 and "NAME=HEX" in err, err)
+    secret_free("the --key NAME=HEX error", err)
+
+
+def run_p1(args):
+    p = subprocess.run([os.path.join(ROOT, "build", "p1")] + args, capture_output=True, timeout=30)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
 def cut_frame(d):
     """A frame cut short (bytes lost on the line) with the next frames right behind it, as a dongle
     that buffers sends them: the cut one is rejected as truncated, not blamed on the key, and the
@@ -89,6 +222,8 @@ def cut_frame(d):
 
 
 with tmpdir() as tmp:
+    end_to_end(tmp)
+    bad_keys(tmp)
     cut_frame(tmp)
 
 T.done()
