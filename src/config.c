@@ -925,6 +925,58 @@ static int read_key_file(config_source *s, char *err, size_t cap)
     return 0;
 }
 
+#define CONFIG_KEY_HEX 32 /* hex digits of an AES-128 key */
+
+/* Why hex is not a key of 32 hex digits, into why[cap]; NULL when it is one. Never quotes the key:
+ * only where it goes wrong and how. */
+static const char *hex_key_problem(const char *hex, char *why, size_t cap)
+{
+    size_t digits = 0;
+    if (hex[0] == '0' && (hex[1] == 'x' || hex[1] == 'X')) {
+        snprintf(why, cap, "starts with 0x: give the 32 hex digits alone");
+        return why;
+    }
+    for (size_t i = 0; hex[i]; i++) {
+        if (isxdigit((unsigned char)hex[i])) {
+            digits++;
+        } else if (hex[i] == ' ' || hex[i] == '\t' || hex[i] == ':' || hex[i] == '-') {
+            snprintf(why, cap, "character %zu is a separator: give the 32 hex digits without "
+                               "spaces, ':' or '-'", i + 1);
+            return why;
+        } else {
+            snprintf(why, cap, "character %zu is not a hex digit (0-9, A-F, a-f)", i + 1);
+            return why;
+        }
+    }
+    if (digits != CONFIG_KEY_HEX) {
+        snprintf(why, cap, "has %zu hex digits, expected %d", digits, CONFIG_KEY_HEX);
+        return why;
+    }
+    return NULL;
+}
+
+/* Checks key or ak of s; the error names where it was set (the file and line, key_file, or the
+ * command line) and what is wrong with it. */
+static int check_hex_key(const config_source *s, const char *name, const char *file, char *err,
+                         size_t cap)
+{
+    const config_key *k = find_key("source", name);
+    const char *hex = (const char *)s + k->offset;
+    char why[128];
+    int line = s->set_line[key_index(k) & 63];
+    if (!hex_key_problem(hex, why, sizeof why))
+        return 0;
+    if (s->key_file[0] && !(s->set & (1ull << (key_index(k) & 63))))
+        fail(err, cap, "[source %s] key_file = '%s': the %s (%s line): %s", s->name, s->key_file,
+             strcmp(name, "key") == 0 ? "key" : "authentication key",
+             strcmp(name, "key") == 0 ? "first" : "second", why);
+    else if (line > 0)
+        fail(err, cap, "%s:%d: [source %s] %s: %s", file, line, s->name, name, why);
+    else
+        fail(err, cap, "[source %s] %s (command line): %s", s->name, name, why);
+    return -1;
+}
+
 /* `file` is the config file, named in errors about keys set there. */
 static int source_validate(config_source *s, const char *file, char *err, size_t cap)
 {
@@ -954,16 +1006,13 @@ static int source_validate(config_source *s, const char *file, char *err, size_t
             return -1;
     }
     if (s->key[0] || s->ak[0]) {
-        p1_crypt probe;
-        memset(&probe, 0, sizeof probe);
         if (!s->key[0]) {
             fail(err, cap, "[source %s] ak is set but key is not", s->name);
             return -1;
         }
-        if (p1_crypt_set_keys(&probe, s->key, s->ak[0] ? s->ak : NULL) < 0) {
-            fail(err, cap, "[source %s] key/ak: expected 32 hex digits each", s->name);
+        if (check_hex_key(s, "key", file, err, cap) < 0 ||
+            (s->ak[0] && check_hex_key(s, "ak", file, err, cap) < 0))
             return -1;
-        }
     }
     if (s->reconnect_min > s->reconnect_max) {
         fail(err, cap, "[source %s] reconnect_min (%" PRId64 " ms) is larger than reconnect_max "

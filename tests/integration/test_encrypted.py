@@ -7,6 +7,7 @@ by good ones."""
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -182,6 +183,97 @@ def bad_keys(d):
     secret_free("the --key NAME=HEX error", err)
 
 
+def key_forms(d):
+    """A key that is not 32 hex digits: exit 2, and the error says which key, where it was set and
+    what is wrong, without quoting it."""
+    lower = KEY.lower()
+    forms = [  # (key as written, what the error must say)
+        (KEY[:30], "has 30 hex digits, expected 32"),
+        (KEY + "AB", "has 34 hex digits, expected 32"),
+        ("0x" + KEY, "starts with 0x"),
+        (" ".join(KEY[i:i + 4] for i in range(0, 32, 4)), "character 5 is a separator"),
+        ("-".join(KEY[i:i + 2] for i in range(0, 32, 2)), "character 3 is a separator"),
+        (KEY[:31] + "G", "character 32 is not a hex digit"),
+    ]
+    for key, says in forms:
+        conf = os.path.join(d, "bad.conf")
+        with open(conf, "w") as f:
+            f.write("[source lu]\nspec = tcp:127.0.0.1:9\n\nkey = %s\n" % key)
+        code, _, err = run(["-c", conf, "--check-config"])
+        T.check("key '%s...' in a file: exit 2, file:line, the problem" % key[:6],
+                code == 2 and "bad.conf:4: [source lu] key: " in err and says in err, err)
+        secret_free("the error about key '%s...'" % key[:6], err)
+    code, _, err = run(["--source", "lu=tcp:127.0.0.1:9", "--key", "lu=" + KEY, "--ak",
+                        "lu=" + AK[:8], "--check-config"])
+    T.check("--ak too short: names ak and the command line",
+            code == 2 and "ak (command line): has 8 hex digits" in err, err)
+    key_file = os.path.join(d, "bad.key")
+    with open(key_file, "w") as f:
+        f.write("encryption_key=%s\n" % KEY)
+    code, _, err = run(["--source", "lu=tcp:127.0.0.1:9:key_file=" + key_file, "--check-config"])
+    T.check("key_file with a label: names the file and its first line",
+            code == 2 and "key_file = '%s': the key (first line): character 2 is not" % key_file
+            in err, err)
+    secret_free("the key_file error", err)
+    for key in (lower, KEY):
+        code, _, err = run(["--source", "lu=tcp:127.0.0.1:9", "--key", "lu=" + key,
+                            "--check-config"])
+        T.check("a key in %s case is fine" % ("lower" if key == lower else "upper"), code == 0,
+                err)
+
+
+def reload_keys(d):
+    """A meter with a wrong key next to a plain one; a reload with a malformed key is refused (the
+    log says why, nothing restarts); a reload with the right key makes it decode, and the plain
+    meter runs on untouched."""
+    lux_dongle, plain_dongle = fake_dongle(), fake_dongle()
+    conf = os.path.join(d, "reload.conf")
+
+    def write(key):
+        with open(conf, "w") as f:
+            f.write("[source plain]\nspec = tcp:127.0.0.1:%d\n[source lu]\nspec = tcp:127.0.0.1:%d\n"
+                    "key = %s\n" % (plain_dongle.getsockname()[1], lux_dongle.getsockname()[1],
+                                    key))
+    write("00" * 16)
+    p = Daemon(["-c", conf, "--listen", "127.0.0.1:0", "--log-level", "info"], d)
+    try:
+        p.http_port()
+        plain, _ = plain_dongle.accept()
+        lux_conn, _ = lux_dongle.accept()
+        for i in range(3):
+            plain.sendall(telegram(i))
+            lux_conn.sendall(lux(i))
+            time.sleep(0.05)
+        m = p.wait_meter("lu", lambda m: m.get("rejected") == 3, 5) or p.meter("lu")
+        T.check("wrong key: rejected, last_error says so",
+                "decryption failed" in (m.get("last_error") or ""), str(m))
+        write(KEY[:31])
+        p.signal(signal.SIGHUP)
+        line = p.wait_log(r"error: reload: .*", 5)
+        T.check("reload with a malformed key: refused with file:line and the problem",
+                line is not None and "reload.conf:5: [source lu] key: has 31 hex digits" in
+                line.group(0), p.text()[-1500:])
+        write(KEY)
+        p.signal(signal.SIGHUP)
+        p.wait_log(r"info: reloaded ", 5)
+        lux_conn, _ = lux_dongle.accept()  # the changed source reconnects
+        for i in range(3, 6):
+            plain.sendall(telegram(i))
+            lux_conn.sendall(lux(i))
+            time.sleep(0.05)
+        m = p.wait_meter("lu", lambda m: m.get("telegrams") == 3, 5) or p.meter("lu")
+        T.check("reload with the right key: the meter decodes, its key problem is gone",
+                m.get("telegrams") == 3 and not m.get("last_error"), str(m))
+        m = p.wait_meter("plain", lambda m: m.get("telegrams") == 6, 5) or p.meter("plain")
+        T.check("reload: the plain meter kept its connection and counters",
+                m.get("telegrams") == 6 and m.get("seq") == 6 and m.get("reconnects") == 0, str(m))
+        secret_free("the log", p.text())
+    finally:
+        p.stop()
+        lux_dongle.close()
+        plain_dongle.close()
+
+
 def run_p1(args):
     p = subprocess.run([os.path.join(ROOT, "build", "p1")] + args, capture_output=True, timeout=30)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
@@ -224,6 +316,8 @@ def cut_frame(d):
 with tmpdir() as tmp:
     end_to_end(tmp)
     bad_keys(tmp)
+    key_forms(tmp)
+    reload_keys(tmp)
     cut_frame(tmp)
 
 T.done()
