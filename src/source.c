@@ -62,6 +62,16 @@ static void key_problem(source *s, p1_error err)
     log_warn("%s: %s", s->m->name, msg);
 }
 
+/* A key that decrypted frames before is blamed only when SOURCE_KEY_FAILS frames in a row fail
+ * it: a lone failure is a frame damaged on the line (noise), while a key the grid operator changed
+ * fails every frame. */
+static int key_blamed(source *s, p1_error err)
+{
+    if (err != P1_ERR_DECRYPT_FAILED || !s->key_worked)
+        return 1;
+    return ++s->key_fails >= SOURCE_KEY_FAILS;
+}
+
 static void on_end(void *user, const p1_telegram *t)
 {
     source_decoder *d = user;
@@ -84,11 +94,13 @@ static void on_end(void *user, const p1_telegram *t)
     s->key_reject = t->error == P1_ERR_NO_KEY || t->error == P1_ERR_DECRYPT_FAILED;
     if (!ok) {
         meter_reject(s->m, t->error);
-        if (s->key_reject)
+        if (s->key_reject && key_blamed(s, t->error))
             key_problem(s, t->error);
         log_reject(s, t, &d->reading);
     } else {
         s->key_error = P1_ERR_OK;
+        s->key_worked |= t->encrypted;
+        s->key_fails = 0;
         if (s->hold) {
             *s->held_reading = d->reading;
             memcpy(s->held_raw, t->raw, t->raw_len);

@@ -16,6 +16,7 @@
 #define SOURCE_REJECT_LOG_EVERY 100 /* after the first, one log line per this many rejects */
 #define SOURCE_REJECT_LOG_MS 10000  /* ... and at most one per this long */
 #define SOURCE_QUIET_MS 1000    /* a line quiet this long ends a telegram that has no end line */
+#define SOURCE_KEY_FAILS 3      /* frames in a row failing a key that worked before it is blamed */
 
 /* A parser and the reading it builds. A serial line with parity=auto runs a second one on the
  * bytes with bit 7 cleared until one of them decodes a telegram. */
@@ -53,6 +54,8 @@ struct source {
     int64_t reject_logged_ms;    /* loop_now_ms() of the last reject logged at info, 0 none */
     p1_error key_error;      /* NO_KEY or DECRYPT_FAILED until a telegram decodes, else OK */
     int key_reject;          /* the last telegram was a whole encrypted frame the key failed */
+    int key_worked;          /* a frame decrypted with this key since the source started */
+    int key_fails;           /* frames failing authentication in a row */
     /* pace=recorded: an accepted telegram is held here until the kind releases it. */
     int hold;
     int held;

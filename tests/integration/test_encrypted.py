@@ -274,6 +274,47 @@ def reload_keys(d):
         plain_dongle.close()
 
 
+def damaged_frame(d):
+    """Once the key has decrypted frames, one frame failing authentication is damage on the line:
+    rejected and logged like a CRC error, not blamed on the key. Three in a row (the grid operator
+    changed the key) are."""
+    dongle = fake_dongle()
+    p = Daemon(["--source", "lu=tcp:127.0.0.1:%d:key=%s" % (dongle.getsockname()[1], KEY),
+                "--listen", "127.0.0.1:0", "--log-level", "info"], d)
+    try:
+        p.http_port()
+        conn, _ = dongle.accept()
+        flipped = bytearray(lux(2))
+        flipped[100] ^= 0x04
+        for f in (lux(0), lux(1), bytes(flipped), lux(3), lux(4)):
+            conn.sendall(f)
+            time.sleep(0.05)
+        m = p.wait_meter("lu", lambda m: m.get("telegrams") == 4, 5) or p.meter("lu")
+        T.check("damaged frame: the others decode, it is rejected",
+                m.get("telegrams") == 4 and m.get("rejected") == 1, str(m))
+        T.check("damaged frame: no key problem on the meter", not m.get("last_error"), str(m))
+        text = p.text()
+        T.check("damaged frame: logged as a rejected telegram, the key not blamed",
+                "rejected telegram at offset %d: decrypt_failed" % (2 * len(lux(0))) in text and
+                "decryption failed" not in text, text)
+        new_key = "A5" * 16
+        for i in range(5, 7):
+            conn.sendall(lux(i, key=new_key))
+            time.sleep(0.05)
+        m = p.wait_meter("lu", lambda m: m.get("rejected") == 3, 5) or p.meter("lu")
+        T.check("changed key: two failures are not blamed on it yet",
+                not m.get("last_error") and "decryption failed" not in p.text(), str(m))
+        conn.sendall(lux(7, key=new_key))
+        m = p.wait_meter("lu", lambda m: m.get("rejected") == 4, 5) or p.meter("lu")
+        T.check("changed key: the third in a row is (last_error and one warning)",
+                "decryption failed" in (m.get("last_error") or "") and
+                p.text().count("warn: lu: decryption failed") == 1, str(m) + p.text())
+        conn.close()
+    finally:
+        p.stop()
+        dongle.close()
+
+
 def run_p1(args):
     p = subprocess.run([os.path.join(ROOT, "build", "p1")] + args, capture_output=True, timeout=30)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
@@ -319,5 +360,6 @@ with tmpdir() as tmp:
     key_forms(tmp)
     reload_keys(tmp)
     cut_frame(tmp)
+    damaged_frame(tmp)
 
 T.done()
