@@ -949,7 +949,7 @@ static const char *hex_key_problem(const char *hex, char *why, size_t cap)
         }
     }
     if (digits != CONFIG_KEY_HEX) {
-        snprintf(why, cap, "has %zu hex digits, expected %d", digits, CONFIG_KEY_HEX);
+        snprintf(why, cap, "has %zu hex digits, expected %d hex digits", digits, CONFIG_KEY_HEX);
         return why;
     }
     return NULL;

@@ -188,8 +188,8 @@ def key_forms(d):
     what is wrong, without quoting it."""
     lower = KEY.lower()
     forms = [  # (key as written, what the error must say)
-        (KEY[:30], "has 30 hex digits, expected 32"),
-        (KEY + "AB", "has 34 hex digits, expected 32"),
+        (KEY[:30], "has 30 hex digits, expected 32 hex digits"),
+        (KEY + "AB", "has 34 hex digits, expected 32 hex digits"),
         ("0x" + KEY, "starts with 0x"),
         (" ".join(KEY[i:i + 4] for i in range(0, 32, 4)), "character 5 is a separator"),
         ("-".join(KEY[i:i + 2] for i in range(0, 32, 2)), "character 3 is a separator"),
