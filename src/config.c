@@ -280,6 +280,9 @@ static const config_key config_keys[] = {
     {"source", "key_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, S(key_file),
      "File holding the key on its first line and optionally the authentication key on its second; "
      "instead of key/ak."},
+    {"source", "skip_tag", CT_BOOL, "false", 0, 0, NULL, NULL, "BOOL", 0, 0, S(skip_tag),
+     "Do not verify the GCM tag of encrypted frames, for a meter whose authentication key is "
+     "unknown (some Austrian ones); each telegram's own CRC must then match. Needs key."},
     {"source", "idle_timeout", CT_DURATION, "30s", 100, DAY_MS, NULL, NULL, "DURATION", STREAM, 0,
      S(idle_timeout),
      "No byte for this long: a TCP connection counts as dead and is reopened; a serial line is "
@@ -1005,9 +1008,10 @@ static int source_validate(config_source *s, const char *file, char *err, size_t
         if (read_key_file(s, err, cap) < 0)
             return -1;
     }
-    if (s->key[0] || s->ak[0]) {
+    if (s->key[0] || s->ak[0] || s->skip_tag) {
         if (!s->key[0]) {
-            fail(err, cap, "[source %s] ak is set but key is not", s->name);
+            fail(err, cap, "[source %s] %s is set but key is not", s->name,
+                 s->ak[0] ? "ak" : "skip_tag");
             return -1;
         }
         if (check_hex_key(s, "key", file, err, cap) < 0 ||

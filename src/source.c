@@ -272,6 +272,7 @@ source *source_new(loop *l, meter *m, const config_source *cfg, char *err, size_
         free(s);
         return NULL;
     }
+    s->crypt.skip_tag = cfg->skip_tag != 0;
     source_backoff_reset(s);
     char spec[CONFIG_STR_MAX]; /* /api/meters shows it: no key= or ak= values */
     config_spec_public(cfg->spec, spec, sizeof spec);

@@ -315,6 +315,53 @@ def damaged_frame(d):
         dongle.close()
 
 
+def austrian(d):
+    """An Austrian meter whose authentication key is its own and unknown: rejected until
+    skip_tag = true, then its telegrams decode (their CRC proves the key); a wrong key still
+    fails. A meter sending 0x20 frames (no tag) decodes whatever ak says."""
+    own_ak = "A1" * 16
+    dongles = {n: fake_dongle() for n in ("strict", "skip", "wrong", "notag")}
+    conf = os.path.join(d, "at.conf")
+    keys = {"strict": "key = %s\n" % KEY, "skip": "key = %s\nskip_tag = true\n" % KEY,
+            "wrong": "key = %s\nskip_tag = yes\n" % ("5A" * 16),
+            "notag": "key = %s\nak = %s\n" % (KEY, "C3" * 16)}
+    with open(conf, "w") as f:
+        for n, dg in dongles.items():
+            f.write("[source %s]\nspec = tcp:127.0.0.1:%d\n%s" % (n, dg.getsockname()[1], keys[n]))
+    p = Daemon(["-c", conf, "--listen", "127.0.0.1:0"], d)
+    try:
+        if not T.check("skip_tag is a source key: p1d starts", p.http_port() is not None,
+                       p.text()):
+            return
+        conns = {n: dg.accept()[0] for n, dg in dongles.items()}
+        for i in range(3):
+            for n, c in conns.items():
+                c.sendall(lux(i, security=0x20) if n == "notag" else lux(i, ak=own_ak))
+            time.sleep(0.05)
+        ms = {n: p.wait_meter(n, lambda m: m.get("telegrams", 0) + m.get("rejected", 0) == 3, 5)
+              or p.meter(n) for n in conns}
+        T.check("own ak, tag checked: rejected, the key or ak blamed",
+                ms["strict"].get("rejected") == 3 and
+                "decryption failed" in (ms["strict"].get("last_error") or ""), str(ms["strict"]))
+        T.check("own ak, skip_tag = true: the telegrams decode",
+                ms["skip"].get("telegrams") == 3 and not ms["skip"].get("last_error"),
+                str(ms["skip"]))
+        T.check("skip_tag with a wrong key: rejected, the key blamed",
+                ms["wrong"].get("rejected") == 3 and
+                "decryption failed" in (ms["wrong"].get("last_error") or ""), str(ms["wrong"]))
+        T.check("0x20 frames: decode, the ak is not used", ms["notag"].get("telegrams") == 3,
+                str(ms["notag"]))
+        for c in conns.values():
+            c.close()
+    finally:
+        p.stop()
+        for dg in dongles.values():
+            dg.close()
+    code, _, err = run(["--source", "at=tcp:127.0.0.1:9:skip_tag=true", "--check-config"])
+    T.check("skip_tag without key: a config error", code == 2 and "skip_tag is set but key is not"
+            in err, err)
+
+
 def run_p1(args):
     p = subprocess.run([os.path.join(ROOT, "build", "p1")] + args, capture_output=True, timeout=30)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
@@ -361,5 +408,6 @@ with tmpdir() as tmp:
     reload_keys(tmp)
     cut_frame(tmp)
     damaged_frame(tmp)
+    austrian(tmp)
 
 T.done()
