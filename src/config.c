@@ -75,7 +75,8 @@ static const config_key config_keys[] = {
      G(http_stale), "/healthz reports unhealthy when no telegram arrived for this long."},
     {"relay", "listen", CT_ADDR, "", 0, 0, NULL, "--relay", "ADDR:PORT", 0, 0, G(relay_listen),
      "Raw telegram relay (TCP): every accepted telegram of the [relay] meter is sent byte-exact to each "
-     "client. Empty = off. Example: 127.0.0.1:2323."},
+     "client, as DSMR text (an encrypted meter's decrypted telegrams, so clients need no key). "
+     "Empty = off. Example: 127.0.0.1:2323."},
     {"relay", "meter", CT_STRING, "", 0, 0, NULL, NULL, "NAME", 0, 0, G(relay_meter),
      "Which meter the relay sends; empty = the first configured source."},
     {"relay", "buffer", CT_INT, "65536", 4096, 16777216, NULL, NULL, "BYTES", 0, 0,

@@ -3,7 +3,8 @@
 here with AES-128-GCM (python3-cryptography), fed over a TCP dongle and a pty in any split, reach
 /api/now, /api/meters, HomeWizard, SSE, the relay (as plaintext) and the history store; the key
 never shows in the API, the log, --check-config or an error message; a frame cut short followed
-by good ones."""
+by good ones; a damaged frame; Austrian meters (own ak, skip_tag, 0x20); frame counters
+that repeat or go back."""
 import json
 import os
 import random
@@ -362,6 +363,36 @@ def austrian(d):
             in err, err)
 
 
+def counters(d):
+    """Frame counters are not checked (docs/CONFIG.md): a frame received twice and one whose
+    counter went back are accepted; the history keeps only the newer reading."""
+    dongle = fake_dongle()
+    db = os.path.join(d, "counters.db")
+    p = Daemon(["--source", "lu=tcp:127.0.0.1:%d:key=%s:clock=meter" %
+                (dongle.getsockname()[1], KEY), "--db", db, "--listen", "127.0.0.1:0"], d)
+    try:
+        port = p.http_port()
+        conn, _ = dongle.accept()
+        for f in (lux(5), lux(5), lux(3)):
+            conn.sendall(f)
+            time.sleep(0.1)
+        m = p.wait_meter("lu", lambda m: m.get("telegrams") == 3, 5) or p.meter("lu")
+        T.check("counters: a repeated and a backward counter are accepted",
+                m.get("telegrams") == 3 and m.get("rejected") == 0, str(m))
+        now = json.loads(http(port, "/api/meters/lu/now")[2])
+        T.check("counters: /api/now serves the last frame received",
+                now["reading"].get("time", "").endswith("00:00:03+01:00"), str(now)[:300])
+        conn.close()
+    finally:
+        p.stop()
+        dongle.close()
+    code, out, err = run_p1(["export", "--db", db, "--meter", "lu", "--from", "2024-01-14",
+                             "--to", "2024-01-16", "--step", "raw"])
+    rows = [r for r in out.splitlines()[1:] if r.strip()]
+    T.check("counters: the history holds the one reading, once", code == 0 and len(rows) == 1,
+            out + err)
+
+
 def run_p1(args):
     p = subprocess.run([os.path.join(ROOT, "build", "p1")] + args, capture_output=True, timeout=30)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
@@ -409,5 +440,6 @@ with tmpdir() as tmp:
     cut_frame(tmp)
     damaged_frame(tmp)
     austrian(tmp)
+    counters(tmp)
 
 T.done()
