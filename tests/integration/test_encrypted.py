@@ -17,6 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (ROOT, Cable, Checks, Daemon, fake_dongle, free_port, http,  # noqa: E402
                             need_p1d, run, telegram, tmpdir)
+from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
 
 T = Checks("test_encrypted")
 need_p1d(T)
@@ -106,6 +107,13 @@ def end_to_end(d):
     spec = "tcp:127.0.0.1:%d:key=%s:ak=%s" % (dongle.getsockname()[1], KEY, AK)
     args = ["-c", conf, "--source", "net=" + spec, "--listen", "127.0.0.1:0", "--log-level",
             "debug"]
+    broker = sub = None
+    if os.access(MOSQUITTO, os.X_OK):
+        broker = Broker(d, free_port()).start()
+        sub = Mqtt(broker.port)
+        args += ["--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker.port)]
+    else:
+        print("SKIP: MQTT part, mosquitto not installed")
     code, out, err = run(args + ["--check-config"])
     T.check("--check-config passes", code == 0, err)
     secret_free("--check-config", out + err)
@@ -161,11 +169,21 @@ def end_to_end(d):
         st, _, body = http(port, "/api/meters/net")
         T.check("/api/meters: a key given in the spec is masked in source",
                 json.loads(body).get("source", "").endswith(":key=********:ak=********"), body)
+        if sub:
+            got = sub.wait(lambda m: m[1].startswith("p1d/lu/") and b"556.794" in m[2], 10)
+            T.check("MQTT: the decrypted reading is published", got is not None,
+                    str([m[1] for m in sub.snapshot()][:20]))
+            secret_free("MQTT", "".join(m[1] + m[2].decode("utf-8", "replace")
+                                        for m in sub.snapshot()))
         conn.close()
     finally:
         p.stop()
         cable.close()
         dongle.close()
+        if sub:
+            sub.close()
+        if broker:
+            broker.stop()
     secret_free("the log", p.text())
     code, out, err = run_p1(["export", "--db", os.path.join(d, "p1d.db"), "--meter", "lu",
                              "--from", "2024-01-14", "--to", "2024-01-16", "--step", "raw"])
