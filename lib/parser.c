@@ -1924,6 +1924,13 @@ static const uint8_t *frame_feed(p1_parser *p, run *r, const uint8_t *s, const u
             return s;
         }
         p->need = (uint32_t)h.total_len;
+        /* A frame cut within its counter reads as a whole header whose counter holds the next
+         * frame's first bytes: the body then goes on checking them. */
+        for (size_t k = FRAME_PREFIX; k < h.header_len; k++)
+            if (p->buf[k] == 0xDB && memcmp(p->buf + k, p->buf, h.header_len - k) == 0) {
+                p->next_at = (uint32_t)k;
+                break;
+            }
     } else {
         /* A meter's frames all begin with the same FRAME_PREFIX bytes, which a body holds by
          * chance with odds of 2^-80: each 0xDB is checked against them as its bytes arrive. */

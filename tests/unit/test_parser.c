@@ -929,11 +929,11 @@ static p1_error tag_decrypt(void *user, const uint8_t *frame, size_t len, uint8_
 static void test_frame_resync(void)
 {
     static uint8_t f[1024], buf[4096];
-    size_t fl = mkframe(f, EXAMPLE, strlen(EXAMPLE), 1), cuts[] = {18, 19, 40, 100, 0};
+    size_t fl = mkframe(f, EXAMPLE, strlen(EXAMPLE), 1), cuts[] = {14, 15, 17, 18, 19, 40, 100, 0};
     p1_settings s = policy(P1_CRC_REQUIRED);
 
     s.decrypt = tag_decrypt;
-    cuts[4] = fl - 1;
+    cuts[sizeof cuts / sizeof cuts[0] - 1] = fl - 1;
     /* a frame cut anywhere in its body, then two whole ones: the cut one is truncated (not a
      * key problem) and both others decode */
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
