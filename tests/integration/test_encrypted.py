@@ -411,6 +411,36 @@ def counters(d):
             out + err)
 
 
+def no_flood(d):
+    """A wrong key on a meter sending as fast as a TCP peer can: every frame rejected and counted,
+    the log holds one warning and at most a few rejects; a key on a plain meter is harmless."""
+    dongle, plain_dongle = fake_dongle(), fake_dongle()
+    p = Daemon(["--source", "lu=tcp:127.0.0.1:%d:key=%s" % (dongle.getsockname()[1], "5A" * 16),
+                "--source", "plain=tcp:127.0.0.1:%d:key=%s" % (plain_dongle.getsockname()[1], KEY),
+                "--listen", "127.0.0.1:0", "--log-level", "info"], d)
+    try:
+        p.http_port()
+        conn, _ = dongle.accept()
+        plain, _ = plain_dongle.accept()
+        conn.sendall(b"".join(lux(i) for i in range(300)))
+        plain.sendall(b"".join(telegram(i) for i in range(3)))
+        m = p.wait_meter("lu", lambda m: m.get("rejected") == 300, 10) or p.meter("lu")
+        T.check("wrong key, 300 frames: all rejected", m.get("rejected") == 300, str(m))
+        lines = [ln for ln in p.text().splitlines() if " lu: " in ln]
+        T.check("wrong key, 300 frames: one warning, at most 3 log lines",
+                len(lines) <= 3 and sum("warn: lu: decryption failed" in ln for ln in lines) == 1,
+                "\n".join(lines[:10]))
+        m = p.wait_meter("plain", lambda m: m.get("telegrams") == 3, 5) or p.meter("plain")
+        T.check("a key on a plain meter: its telegrams decode", m.get("telegrams") == 3 and
+                not m.get("last_error"), str(m))
+        conn.close()
+        plain.close()
+    finally:
+        p.stop()
+        dongle.close()
+        plain_dongle.close()
+
+
 def run_p1(args):
     p = subprocess.run([os.path.join(ROOT, "build", "p1")] + args, capture_output=True, timeout=30)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
@@ -459,5 +489,6 @@ with tmpdir() as tmp:
     damaged_frame(tmp)
     austrian(tmp)
     counters(tmp)
+    no_flood(tmp)
 
 T.done()
