@@ -47,7 +47,7 @@ enum {
 
 #define UNIT_MAX 16      /* longest unit accepted after '*' ("kvarh" is 5) */
 #define REPLAY_MAX 32    /* bytes of a rejected frame header re-scanned as stream bytes */
-#define FRAME_PREFIX 10  /* 0xDB, 0x08 and the system title: what every frame of a meter begins with */
+#define FRAME_PREFIX 10  /* 0xDB, 0x08, system title: how all frames of a meter begin */
 #define HDLC_MIN_LEN 9   /* HDLC frame format length below which 7E Ax is not a frame */
 #define MBUS_MIN_LEN 3   /* M-Bus long frame L field: C, A, CI at least */
 #define COPY_AHEAD 1024  /* input bytes copied into the telegram buffer beyond the current line */

@@ -1212,8 +1212,8 @@ static int load_file(config *c, const char *path, char *err, size_t cap)
             break;
         }
         if (key_set(k, c, value, why, sizeof why) < 0) {
-            fail(err, cap, "%s: [%s] %s = '%s': expected %s", where, section, key,
-                 shown(k, value), why);
+            fail(err, cap, "%s: [%s] %s = '%s': expected %s", where, section, key, shown(k, value),
+                 why);
             rc = -1;
             break;
         }

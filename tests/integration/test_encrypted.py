@@ -297,12 +297,8 @@ def damaged_frame(d):
     """Once the key has decrypted frames, one frame failing authentication is damage on the line:
     rejected and logged like a CRC error, not blamed on the key. Three in a row (the grid operator
     changed the key) are."""
-    dongle = fake_dongle()
-    p = Daemon(["--source", "lu=tcp:127.0.0.1:%d:key=%s" % (dongle.getsockname()[1], KEY),
-                "--listen", "127.0.0.1:0", "--log-level", "info"], d)
+    p, dongle, conn = lux_meter(d)
     try:
-        p.http_port()
-        conn, _ = dongle.accept()
         flipped = bytearray(lux(2))
         flipped[100] ^= 0x04
         for f in (lux(0), lux(1), bytes(flipped), lux(3), lux(4)):
@@ -384,20 +380,16 @@ def austrian(d):
 def counters(d):
     """Frame counters are not checked (docs/CONFIG.md): a frame received twice and one whose
     counter went back are accepted; the history keeps only the newer reading."""
-    dongle = fake_dongle()
     db = os.path.join(d, "counters.db")
-    p = Daemon(["--source", "lu=tcp:127.0.0.1:%d:key=%s:clock=meter" %
-                (dongle.getsockname()[1], KEY), "--db", db, "--listen", "127.0.0.1:0"], d)
+    p, dongle, conn = lux_meter(d, ":clock=meter", ["--db", db])
     try:
-        port = p.http_port()
-        conn, _ = dongle.accept()
         for f in (lux(5), lux(5), lux(3)):
             conn.sendall(f)
             time.sleep(0.1)
         m = p.wait_meter("lu", lambda m: m.get("telegrams") == 3, 5) or p.meter("lu")
         T.check("counters: a repeated and a backward counter are accepted",
                 m.get("telegrams") == 3 and m.get("rejected") == 0, str(m))
-        now = json.loads(http(port, "/api/meters/lu/now")[2])
+        now = json.loads(http(p.port, "/api/meters/lu/now")[2])
         T.check("counters: /api/now serves the last frame received",
                 now["reading"].get("time", "").endswith("00:00:03+01:00"), str(now)[:300])
         conn.close()
@@ -446,16 +438,28 @@ def run_p1(args):
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
+def lux_meter(d, options="", args=()):
+    """p1d with one meter "lu" (the key, then options) on a fake dongle; returns (p1d, the dongle,
+    its connection). Stop p1d and close the dongle in a finally."""
+    dongle = fake_dongle()
+    p = Daemon(["--source", "lu=tcp:127.0.0.1:%d:key=%s%s" % (dongle.getsockname()[1], KEY, options),
+                "--listen", "127.0.0.1:0", "--log-level", "info"] + list(args), d)
+    try:
+        p.http_port()
+        conn, _ = dongle.accept()
+    except OSError:
+        p.stop()
+        dongle.close()
+        raise
+    return p, dongle, conn
+
+
 def cut_frame(d):
     """A frame cut short (bytes lost on the line) with the next frames right behind it, as a dongle
     that buffers sends them: the cut one is rejected as truncated, not blamed on the key, and the
     ones after it all decode."""
-    dongle = fake_dongle()
-    p = Daemon(["--source", "lu=tcp:127.0.0.1:%d:key=%s" % (dongle.getsockname()[1], KEY),
-                "--listen", "127.0.0.1:0", "--log-level", "info"], d)
+    p, dongle, conn = lux_meter(d)
     try:
-        p.http_port()
-        conn, _ = dongle.accept()
         conn.sendall(lux(0))
         T.check("cut frame: a whole frame decodes",
                 p.wait_meter("lu", lambda m: m.get("telegrams") == 1, 5) is not None,
