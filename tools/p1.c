@@ -217,6 +217,20 @@ static long long decode_stream(int fd, p1_parser *p, decode_ctx *c, const char *
     return total;
 }
 
+const char *p1_crypt_options(const char *key, const char *ak, int skip_tag, p1_crypt *crypt,
+                             p1_settings *set)
+{
+    memset(crypt, 0, sizeof *crypt);
+    if (!key)
+        return ak ? "--ak needs --key" : skip_tag ? "--skip-tag needs --key" : NULL;
+    if (p1_crypt_set_keys(crypt, key, ak) != 0)
+        return "--key and --ak must be 32 hex digits each";
+    crypt->skip_tag = (uint8_t)skip_tag;
+    set->decrypt = p1_crypt_decrypt;
+    set->decrypt_user = crypt;
+    return NULL;
+}
+
 int p1_decode_main(int argc, char **argv)
 {
     const char *key = NULL, *ak = NULL, *path = NULL, *val = NULL;
@@ -274,16 +288,9 @@ int p1_decode_main(int argc, char **argv)
     }
 
     p1_crypt crypt;
-    memset(&crypt, 0, sizeof crypt);
-    if (key) {
-        if (p1_crypt_set_keys(&crypt, key, ak) != 0)
-            return usage_error("%s", "--key and --ak must be 32 hex digits each");
-        crypt.skip_tag = (uint8_t)skip_tag;
-        settings.decrypt = p1_crypt_decrypt;
-        settings.decrypt_user = &crypt;
-    } else if (ak || skip_tag) {
-        return usage_error("%s", ak ? "--ak needs --key" : "--skip-tag needs --key");
-    }
+    const char *bad = p1_crypt_options(key, ak, skip_tag, &crypt, &settings);
+    if (bad)
+        return usage_error("%s", bad);
     if (key && seven_bit)
         return usage_error("%s", "--7bit and --key do not go together: encrypted frames use "
                                  "all 8 bits");

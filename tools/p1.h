@@ -12,4 +12,12 @@ int p1_export_main(int argc, char **argv); /* tools/p1_export.c: `p1 export` (st
 int p1_backup_main(int argc, char **argv); /* tools/p1_backup.c: `p1 backup` (store) */
 int p1_prices_main(int argc, char **argv); /* tools/p1_prices.c: `p1 prices` (costs) */
 
+/* tools/p1.c: sets up decryption in set from the values of --key, --ak (NULL when not given)
+ * and --skip-tag, with the keys in crypt (which must outlive the parser). Returns NULL, or the
+ * usage error as text. */
+struct p1_crypt;
+struct p1_settings;
+const char *p1_crypt_options(const char *key, const char *ak, int skip_tag, struct p1_crypt *crypt,
+                             struct p1_settings *set);
+
 #endif

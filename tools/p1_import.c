@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "p1/crypt.h"
 #include "p1/p1.h"
 #include "p1/reading.h"
 
@@ -23,7 +24,8 @@
 #define IMPORT_PROGRESS_NS 250000000LL
 
 static const char import_usage[] =
-    "Usage: p1 import [--db PATH] [--meter NAME] [--crc POLICY] FILE...\n"
+    "Usage: p1 import [--db PATH] [--meter NAME] [--crc POLICY] [--key HEX [--ak HEX]\n"
+    "                 [--skip-tag]] FILE...\n"
     "Import raw P1 telegram captures (for example `cat /dev/ttyUSB0 > capture.txt`, months long)\n"
     "into the history database. Readings are timed by the meter's clock (0-0:1.0.0); telegrams\n"
     "without a valid time are skipped. An import is resumable: the file's place is remembered,\n"
@@ -35,6 +37,9 @@ static const char import_usage[] =
     "  --db PATH      database (default p1d.db; created when missing)\n"
     "  --meter NAME   meter the readings belong to (default home)\n"
     "  --crc POLICY   required | optional (default) | ignore\n"
+    "  --key HEX      decryption key of an encrypted meter (Luxembourg, Austria), 32 hex digits\n"
+    "  --ak HEX       its authentication key (default " P1_CRYPT_DEFAULT_AK ")\n"
+    "  --skip-tag     do not verify the GCM tag; rely on the inner telegram CRC\n"
     "  -q, --quiet    no progress or summary\n"
     "  -h, --help     show this help\n"
     "\n"
@@ -48,6 +53,7 @@ typedef struct import_ctx {
     uint64_t base;      /* file offset of the parser's stream offset 0 */
     uint64_t resume;    /* file offset after the last accepted telegram */
     uint64_t accepted, rejected, stored, skipped;
+    uint64_t no_key, bad_key; /* encrypted frames rejected for want of a key, or by the key */
     int failed;         /* store error: stop */
 } import_ctx;
 
@@ -68,6 +74,8 @@ static void on_end(void *user, const p1_telegram *t)
     import_ctx *c = user;
     if (p1_reading_end(&c->r, t) != P1_ERR_OK) {
         c->rejected++;
+        c->no_key += t->error == P1_ERR_NO_KEY;
+        c->bad_key += t->error == P1_ERR_DECRYPT_FAILED;
         return;
     }
     c->accepted++;
@@ -157,7 +165,7 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
     p1_parser_init(p, set, &cb, c);
     c->base = (uint64_t)offset;
     c->resume = (uint64_t)offset;
-    c->accepted = c->rejected = c->stored = c->skipped = 0;
+    c->accepted = c->rejected = c->stored = c->skipped = c->no_key = c->bad_key = 0;
     int tty = !quiet && isatty(2);
     int64_t t0 = now_ns(), last = t0;
     uint64_t pos = (uint64_t)offset, committed = 0; /* readings stored by a commit */
@@ -218,8 +226,11 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
                 "stored\n",
                 path, pos - (uint64_t)offset >= IMPORT_SNIFF ? " in the first 4 MiB" : "",
                 c->rejected,
-                gzipped ? "it is gzip-compressed: import the output of zcat instead;"
-                        : "is it a capture of a meter's P1 port?");
+                gzipped        ? "it is gzip-compressed: import the output of zcat instead;"
+                : c->no_key    ? "they are encrypted frames: give the meter's key with --key;"
+                : c->bad_key   ? "they are encrypted frames that failed authentication: wrong "
+                                 "--key or --ak?;"
+                               : "is it a capture of a meter's P1 port?");
         status = 1;
     } else if (!status) {
         if (commit_batch(c, key, path, before + (int64_t)c->accepted) < 0)
@@ -244,6 +255,13 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
     return status;
 }
 
+/* 1 when option a is followed by its value. */
+static int import_takes_value(const char *a)
+{
+    return !strcmp(a, "--db") || !strcmp(a, "--meter") || !strcmp(a, "--crc") ||
+           !strcmp(a, "--key") || !strcmp(a, "--ak");
+}
+
 /* The next FILE argument from argv[*i] on, skipping the options and their values as
  * p1_import_main() parsed them; *rest is set after "--". NULL when there is none. */
 static const char *next_file(int argc, char **argv, int *i, int *rest)
@@ -253,7 +271,7 @@ static const char *next_file(int argc, char **argv, int *i, int *rest)
         if (!*rest && !strcmp(a, "--"))
             *rest = 1;
         else if (!*rest && a[0] == '-')
-            *i += !strcmp(a, "--db") || !strcmp(a, "--meter") || !strcmp(a, "--crc");
+            *i += import_takes_value(a);
         else
             return a;
     }
@@ -273,8 +291,8 @@ static int file_problem(const char *path)
 
 int p1_import_main(int argc, char **argv)
 {
-    const char *db = "p1d.db", *meter = "home";
-    int quiet = 0, nfiles = 0, only_files = 0;
+    const char *db = "p1d.db", *meter = "home", *key = NULL, *ak = NULL;
+    int quiet = 0, nfiles = 0, only_files = 0, skip_tag = 0;
     p1_settings set;
     memset(&set, 0, sizeof set);
     set.crc = P1_CRC_OPTIONAL;
@@ -293,13 +311,18 @@ int p1_import_main(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
-        } else if ((!strcmp(a, "--db") || !strcmp(a, "--meter") || !strcmp(a, "--crc")) &&
-                   i + 1 < argc) {
+        } else if (!strcmp(a, "--skip-tag")) {
+            skip_tag = 1;
+        } else if (import_takes_value(a) && i + 1 < argc) {
             const char *v = argv[++i];
             if (!strcmp(a, "--db")) {
                 db = v;
             } else if (!strcmp(a, "--meter")) {
                 meter = v;
+            } else if (!strcmp(a, "--key")) {
+                key = v;
+            } else if (!strcmp(a, "--ak")) {
+                ak = v;
             } else if (!strcmp(v, "required")) {
                 set.crc = P1_CRC_REQUIRED;
             } else if (!strcmp(v, "optional")) {
@@ -313,9 +336,15 @@ int p1_import_main(int argc, char **argv)
             }
         } else {
             fprintf(stderr, "p1 import: %s '%s' (try 'p1 import --help')\n",
-                    a[1] == '-' && strchr("dmc", a[2]) ? "missing value for" : "unknown option", a);
+                    import_takes_value(a) ? "missing value for" : "unknown option", a);
             return 2;
         }
+    }
+    p1_crypt crypt;
+    const char *bad = p1_crypt_options(key, ak, skip_tag, &crypt, &set);
+    if (bad) {
+        fprintf(stderr, "p1 import: %s (try 'p1 import --help')\n", bad);
+        return 2;
     }
     if (!nfiles) {
         fprintf(stderr, "p1 import: no FILE given (try 'p1 import --help')\n");

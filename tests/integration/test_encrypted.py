@@ -433,6 +433,27 @@ def no_flood(d):
         plain_dongle.close()
 
 
+def import_capture(d):
+    """p1 import of a capture of an encrypted meter (cat /dev/ttyUSB0 > capture.bin): without the
+    key it stores nothing and asks for --key, a wrong key is named as such, with the key all
+    readings are stored; the key may come before or after the file."""
+    capture = os.path.join(d, "lux.bin")
+    with open(capture, "wb") as f:
+        f.write(b"".join(lux(i) for i in range(8)))
+    db = os.path.join(d, "import.db")
+    code, _, err = run_p1(["import", "--db", db, "--meter", "lu", capture])
+    T.check("import without --key: exit 1, asks for --key", code == 1 and "--key" in err, err)
+    code, _, err = run_p1(["import", "--db", db, "--meter", "lu", "--key", "5A" * 16, capture])
+    T.check("import with a wrong key: exit 1, says authentication failed",
+            code == 1 and "failed authentication" in err, err)
+    code, _, err = run_p1(["import", "--db", db, "--meter", "lu", capture, "--key", KEY.lower()])
+    T.check("import with --key: the 8 readings are stored", code == 0 and " 8 stored" in err, err)
+    code, _, err = run_p1(["import", "--db", db, "--ak", AK, capture])
+    T.check("import --ak without --key: a usage error", code == 2 and "--ak needs --key" in err,
+            err)
+    secret_free("p1 import's messages", err)
+
+
 def run_p1(args):
     p = subprocess.run([os.path.join(ROOT, "build", "p1")] + args, capture_output=True, timeout=30)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
@@ -494,5 +515,6 @@ with tmpdir() as tmp:
     austrian(tmp)
     counters(tmp)
     no_flood(tmp)
+    import_capture(tmp)
 
 T.done()
