@@ -1018,6 +1018,17 @@ static int source_validate(config_source *s, const char *file, char *err, size_t
         if (check_hex_key(s, "key", file, err, cap) < 0 ||
             (s->ak[0] && check_hex_key(s, "ak", file, err, cap) < 0))
             return -1;
+        /* The tty would drop bit 7 of every byte: no frame could ever arrive intact. */
+        int seven = s->kind == CONFIG_SERIAL &&
+                    ((s->baud == CONFIG_BAUD_9600 && s->parity != CONFIG_PARITY_NONE) ||
+                     s->parity == CONFIG_PARITY_EVEN);
+        if (seven) {
+            fail(err, cap, "[source %s] key: encrypted frames need all 8 bits, but %s reads 7 "
+                           "data bits (7E1); encrypted meters send 115200 8N1: use baud = 115200 "
+                           "or auto, parity = auto or none",
+                 s->name, s->parity == CONFIG_PARITY_EVEN ? "parity = even" : "baud = 9600");
+            return -1;
+        }
     }
     if (s->reconnect_min > s->reconnect_max) {
         fail(err, cap, "[source %s] reconnect_min (%" PRId64 " ms) is larger than reconnect_max "

@@ -234,6 +234,14 @@ def key_forms(d):
             code == 2 and "key_file = '%s': the key (first line): character 2 is not" % key_file
             in err, err)
     secret_free("the key_file error", err)
+    for spec, says in (("serial:/dev/ttyP1:9600", "baud = 9600 reads 7 data bits"),
+                       ("serial:/dev/ttyP1:parity=even", "parity = even reads 7 data bits")):
+        code, _, err = run(["--source", "lu=" + spec, "--key", "lu=" + KEY, "--check-config"])
+        T.check("key with %s: a config error (7E1 drops bit 7 of every frame byte)" % spec,
+                code == 2 and says in err and "115200 8N1" in err, err)
+    code, _, err = run(["--source", "lu=serial:/dev/ttyP1:9600:parity=none", "--key",
+                        "lu=" + KEY, "--check-config"])
+    T.check("key with 9600 8N1: fine", code == 0, err)
     for key in (lower, KEY):
         code, _, err = run(["--source", "lu=tcp:127.0.0.1:9", "--key", "lu=" + key,
                             "--check-config"])
