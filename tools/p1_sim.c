@@ -16,13 +16,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "../src/civil.h"
 #include "../src/sim.h"
 #include "p1.h"
+#include "p1/crypt.h"
 
+#define SIM_FRAME_HEAD    18 /* 0xDB 0x08, system title, 0x82 + length, security byte, counter */
+#define SIM_FRAME_TAG     12 /* GCM tag bytes (security 0x30) */
+#define SIM_FRAME_MAX     (SIM_OUT_MAX + SIM_FRAME_HEAD + SIM_FRAME_TAG) /* one sim_emit() */
 #define SIM_METERS_MAX    4096              /* --meters: one listener each */
 #define SIM_CLIENTS_MAX   64                /* connected clients per meter */
-#define SIM_CLIENT_BUF    (4 * SIM_OUT_MAX) /* a client further behind than this is dropped */
+#define SIM_CLIENT_BUF    (4 * SIM_FRAME_MAX) /* a client further behind than this is dropped */
 #define SIM_DRAIN_MS      2000 /* after --count: how long clients may take to read the rest */
 #define SIM_STAGGER_SLOTS 100  /* meters send in up to this many groups spread over a second */
 #define SIM_HOST_MAX      255
@@ -48,6 +54,8 @@ typedef struct cli {
     unsigned port;
     unsigned meters;
     char meter_id[SIM_ID_MAX + 1];
+    int encrypt;    /* --key: every telegram goes out in an encrypted frame */
+    p1_crypt crypt; /* its keys */
 } cli;
 
 static const char usage_text[] =
@@ -73,7 +81,11 @@ static const char usage_text[] =
     "  --phases 1|3        single- or three-phase meter (default 3)\n"
     "  --no-gas            no gas meter on M-Bus channel 1\n"
     "  --no-solar          no solar panels\n"
-    "  --meter-id ID       equipment id (printable ASCII, up to 32 characters)\n"
+    "  --meter-id ID       equipment id (printable ASCII, up to 32 characters)\n"    "  --key HEX           send every telegram encrypted, as a Luxembourg Smarty meter does: a\n"
+    "                      0xDB frame (AES-128-GCM with a tag, security byte 0x30), system title\n"
+    "                      SIM + the seed, frame counter 1, 2, ...; HEX is 32 hex digits; --faults\n"
+    "                      apply to the telegram inside the frame\n"
+    "  --ak HEX            authentication key of the frames (default " P1_CRYPT_DEFAULT_AK ")\n"
     "  --help              this text\n"
     "Exit status: 0 done or interrupted, 1 runtime error, 2 usage error.\n";
 
@@ -220,6 +232,7 @@ static int parse_args(int argc, char **argv, cli *c)
     c->so.start = (int64_t)time(NULL);
     c->realtime = -1;
     c->meters = 1;
+    const char *key = NULL, *ak = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = NULL;
@@ -234,7 +247,8 @@ static int parse_args(int argc, char **argv, cli *c)
                     strcmp(name, "--interval") == 0 || strcmp(name, "--count") == 0 ||
                     strcmp(name, "--faults") == 0 || strcmp(name, "--out") == 0 ||
                     strcmp(name, "--meters") == 0 || strcmp(name, "--phases") == 0 ||
-                    strcmp(name, "--meter-id") == 0;
+                    strcmp(name, "--meter-id") == 0 || strcmp(name, "--key") == 0 ||
+                    strcmp(name, "--ak") == 0;
         if (takes) {
             if (eq)
                 val = eq + 1;
@@ -303,10 +317,19 @@ static int parse_args(int argc, char **argv, cli *c)
                 return usage_error("--meter-id: '%s' is not 1-32 printable ASCII characters", val);
             memcpy(c->meter_id, val, n + 1);
             c->so.meter_id = c->meter_id;
+        } else if (strcmp(name, "--key") == 0) {
+            key = val;
+        } else if (strcmp(name, "--ak") == 0) {
+            ak = val;
         } else {
             return usage_error("unknown option '%s'", a);
         }
     }
+    p1_settings unused;
+    const char *bad = p1_crypt_options(key, ak, 0, &c->crypt, &unused);
+    if (bad)
+        return usage_error("%s", bad);
+    c->encrypt = key != NULL;
     if (c->so.start < SIM_START_MIN || c->so.start >= SIM_START_MAX)
         return usage_error("--start: %s", "the meter prints two-digit years: use 2000..2099");
     if (c->meters > 1 && c->out != OUT_TCP)
@@ -356,17 +379,60 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* ---- encryption --------------------------------------------------------------------------- */
+
+/* Wraps plain[n] in a general-glo-ciphering frame as a Smarty meter sends it: system title "SIM"
+ * + the seed + 0x01, security 0x30 (AES-128-GCM, AAD = 0x30 || ak, 12-byte tag), into
+ * out[SIM_FRAME_MAX]. Returns the frame's length, or 0 when OpenSSL fails. */
+static size_t sim_encrypt(const p1_crypt *k, uint32_t seed, uint32_t counter, const char *plain,
+                          size_t n, uint8_t *out)
+{
+    size_t body = 1 + 4 + n + SIM_FRAME_TAG;
+    uint8_t iv[12], aad[1 + sizeof k->ak], *ct = out + SIM_FRAME_HEAD;
+    uint8_t head[SIM_FRAME_HEAD] = {0xDB, 0x08, 'S', 'I', 'M', (uint8_t)(seed >> 24),
+                                    (uint8_t)(seed >> 16), (uint8_t)(seed >> 8), (uint8_t)seed,
+                                    0x01, 0x82, (uint8_t)(body >> 8), (uint8_t)body, 0x30,
+                                    (uint8_t)(counter >> 24), (uint8_t)(counter >> 16),
+                                    (uint8_t)(counter >> 8), (uint8_t)counter};
+    int len = 0;
+    memcpy(out, head, sizeof head);
+    memcpy(iv, head + 2, 8);
+    memcpy(iv + 8, head + 14, 4);
+    aad[0] = 0x30;
+    memcpy(aad + 1, k->ak, sizeof k->ak);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int ok = ctx && EVP_EncryptInit_ex(ctx, EVP_aes_128_gcm(), NULL, NULL, NULL) == 1 &&
+             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int)sizeof iv, NULL) == 1 &&
+             EVP_EncryptInit_ex(ctx, NULL, NULL, k->key, iv) == 1 &&
+             EVP_EncryptUpdate(ctx, NULL, &len, aad, (int)sizeof aad) == 1 &&
+             EVP_EncryptUpdate(ctx, ct, &len, (const uint8_t *)plain, (int)n) == 1 &&
+             EVP_EncryptFinal_ex(ctx, ct + len, &len) == 1 &&
+             EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SIM_FRAME_TAG, ct + n) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    return ok ? SIM_FRAME_HEAD + n + SIM_FRAME_TAG : 0;
+}
+
+/* The next telegram of s into out[SIM_FRAME_MAX], in frame number seq (0-based) with --key. */
+static size_t sim_emit(const cli *c, sim *s, uint32_t seed, uint64_t seq, char *out)
+{
+    static char plain[SIM_OUT_MAX];
+    if (!c->encrypt)
+        return sim_next(s, out, SIM_OUT_MAX);
+    size_t n = sim_next(s, plain, sizeof plain);
+    return sim_encrypt(&c->crypt, seed, (uint32_t)(seq + 1), plain, n, (uint8_t *)out);
+}
+
 /* ---- stdout ------------------------------------------------------------------------------- */
 
 static int run_stdout(const cli *c, sim *s)
 {
-    static char buf[SIM_OUT_MAX];
+    static char buf[SIM_FRAME_MAX];
     int64_t t0 = mono_ms();
     int64_t step = (int64_t)c->so.interval * 1000;
     for (uint64_t k = 0; !sim_stop && (c->count == 0 || k < c->count); k++) {
         if (c->realtime && sleep_until(t0 + (int64_t)k * step) < 0)
             break;
-        size_t n = sim_next(s, buf, sizeof buf);
+        size_t n = sim_emit(c, s, (uint32_t)c->so.seed, k, buf);
         if (fwrite(buf, 1, n, stdout) != n || (c->realtime && fflush(stdout) != 0))
             break;
     }
@@ -401,13 +467,13 @@ static int run_pty(const cli *c, sim *s)
     }
     fcntl(m, F_SETFL, fcntl(m, F_GETFL) | O_NONBLOCK);
     fprintf(stderr, "p1 sim: pty %s\n", name ? name : "?");
-    static char buf[SIM_OUT_MAX];
+    static char buf[SIM_FRAME_MAX];
     int64_t t0 = mono_ms();
     int64_t step = (int64_t)c->so.interval * 1000;
     for (uint64_t k = 0; !sim_stop && (c->count == 0 || k < c->count); k++) {
         if (c->realtime && sleep_until(t0 + (int64_t)k * step) < 0)
             break;
-        size_t n = sim_next(s, buf, sizeof buf);
+        size_t n = sim_emit(c, s, (uint32_t)c->so.seed, k, buf);
         /* POLLHUP: nobody has the other end open; drop the telegram and anything queued so the
          * next reader starts with a fresh stream instead of stale telegrams */
         struct pollfd pf = {m, POLLOUT, 0};
@@ -439,6 +505,8 @@ typedef struct client {
 
 typedef struct tmeter {
     sim s;
+    const cli *c;
+    uint32_t seed;
     int lfd;
     unsigned port;
     int64_t next_ms;
@@ -530,7 +598,7 @@ static void raise_fd_limit(void)
 
 static void meter_emit(tmeter *tm, char *buf)
 {
-    size_t n = sim_next(&tm->s, buf, SIM_OUT_MAX);
+    size_t n = sim_emit(tm->c, &tm->s, tm->seed, tm->made, buf);
     tm->made++;
     for (size_t i = 0; i < tm->nclients;) {
         client *cl = tm->clients[i];
@@ -596,6 +664,8 @@ static int run_tcp(const cli *c)
         tmeter *tm = &ms[i];
         sim_options o = c->so;
         o.seed = c->so.seed + i;
+        tm->c = c;
+        tm->seed = (uint32_t)o.seed;
         if (sim_init(&tm->s, &o) < 0) {
             fprintf(stderr, "p1 sim: invalid simulator options\n");
             rc = 1;
@@ -617,7 +687,7 @@ static int run_tcp(const cli *c)
         fprintf(stderr, "p1 sim: listening on tcp:%s%s%s:%u..%u (%u meters)\n", v6 ? "[" : "",
                 c->host, v6 ? "]" : "", c->port, c->port + c->meters - 1, c->meters);
 
-    static char buf[SIM_OUT_MAX];
+    static char buf[SIM_FRAME_MAX];
     int64_t drain_until = 0;
     while (!sim_stop) {
         int64_t now = mono_ms();
