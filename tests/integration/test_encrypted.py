@@ -512,15 +512,15 @@ def lux_meter(d, options="", args=()):
 
 def cut_frame(d):
     """A frame cut short (bytes lost on the line) with the next frames right behind it, as a dongle
-    that buffers sends them: the cut one is rejected as truncated, not blamed on the key, and the
-    ones after it all decode."""
+    that buffers sends them, 0xFF, NUL and text junk between two: the cut one is rejected as
+    truncated, not blamed on the key, and the ones after it all decode."""
     p, dongle, conn = lux_meter(d)
     try:
         conn.sendall(lux(0))
         T.check("cut frame: a whole frame decodes",
                 p.wait_meter("lu", lambda m: m.get("telegrams") == 1, 5) is not None,
                 str(p.meter("lu")))
-        stream = lux(1)[:150] + lux(2) + lux(3)
+        stream = lux(1)[:150] + lux(2) + b"\xff" * 16 + b"\x00" * 4 + b"noise" + lux(3)
         long_len = bytearray(lux(4))
         long_len[12] += 40  # a length field 40 bytes too long
         stream += bytes(long_len) + lux(5) + lux(6)
