@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""test_mqtt_discovery.py: every Home Assistant discovery config p1d publishes, for every kind of
+meter at once (NL DSMR 5 three-phase with gas, BE e-MUCS with water, DSMR 2.2, M-Bus water and
+heat), collected by a real subscriber on a real mosquitto on 127.0.0.1 and checked against Home
+Assistant's validation rules, transcribed below as a table of facts; then the life cycle of the
+configs (Home Assistant's birth message)."""
+import json
+import math
+import os
+import re
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import ROOT, Checks, Daemon, crc16, free_port, need_p1d, tmpdir  # noqa: E402
+from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
+
+C = Checks("test_mqtt_discovery")
+need_p1d(C)
+if not os.access(MOSQUITTO, os.X_OK):
+    print("SKIP: mosquitto not installed (tools/setup.sh test)")
+    C.done()
+
+M3 = "m\u00b3"
+# Home Assistant's rules, as facts.
+# Units each sensor device class accepts (HA logs "is using native unit of measurement ... which is
+# not a valid unit for the device class" and the MQTT sensor schema refuses the config), and the
+# state classes it accepts ("state_class ... is not a valid state class for device class"):
+#   https://www.home-assistant.io/integrations/sensor/#device-class
+#   https://developers.home-assistant.io/docs/core/entity/sensor/#available-device-classes
+# Only the classes p1d could use; the unit sets are the ones HA has accepted since 2023 (newer
+# releases add more units, never take these away).
+HA_DEVICE_CLASSES = {
+    "energy": ({"Wh", "kWh", "MWh", "MJ", "GJ"}, {"total", "total_increasing"}),
+    "power": ({"W", "kW"}, {"measurement"}),
+    "gas": ({M3, "ft\u00b3", "CCF"}, {"total", "total_increasing"}),
+    "water": ({M3, "L", "gal", "ft\u00b3", "CCF"}, {"total", "total_increasing"}),
+    "voltage": ({"V", "mV"}, {"measurement"}),
+    "current": ({"A", "mA"}, {"measurement"}),
+    "frequency": ({"Hz", "kHz", "MHz", "GHz"}, {"measurement"}),
+    "power_factor": ({"%", None}, {"measurement"}),
+}
+# State classes of a sensor (developers.home-assistant.io/docs/core/entity/sensor/#available-state-
+# classes); last_reset only goes with "total" (developers.home-assistant.io/blog/2021/09/20/
+# state_class_total).
+HA_STATE_CLASSES = {"measurement", "total", "total_increasing"}
+# A sensor's entity_category can only be "diagnostic": "config" is refused for sensors
+# (https://www.home-assistant.io/integrations/sensor.mqtt/, entity_category).
+HA_SENSOR_CATEGORIES = {"diagnostic"}
+# Discovery topic: <discovery_prefix>/<component>/[<node_id>/]<object_id>/config, node_id and
+# object_id of [a-zA-Z0-9_-] (https://www.home-assistant.io/integrations/mqtt/#discovery-topic).
+HA_DISCOVERY_TOPIC = re.compile(r"^homeassistant/sensor/([a-zA-Z0-9_-]+)/([a-zA-Z0-9_-]+)/config$")
+# A sensor with a unit, a device class or a state class must have a numeric state: HA raises
+# "has the non-numeric value" otherwise (developers.home-assistant.io/docs/core/entity/sensor/).
+# The Energy dashboard takes grid import/export from energy sensors with state_class total or
+# total_increasing, gas from gas (or energy) sensors, water from water sensors
+# (https://www.home-assistant.io/docs/energy/electricity-grid/, /docs/energy/gas/,
+# /docs/energy/water/, and the statistics rules of /docs/energy/faq/).
+ENERGY_ROLES = {
+    "energy_import_kwh": "energy", "energy_import_t1_kwh": "energy",
+    "energy_import_t2_kwh": "energy", "energy_export_kwh": "energy",
+    "energy_export_t1_kwh": "energy", "energy_export_t2_kwh": "energy",
+    "gas_m3": "gas", "water_m3": "water",
+}
+# What each meter of the test must announce, at least.
+EXPECTED = {
+    "nl": {"power_w", "power_import_w", "power_export_w", "energy_import_kwh",
+           "energy_import_t1_kwh", "energy_import_t2_kwh", "energy_export_kwh", "power_l1_w",
+           "power_l2_w", "power_l3_w", "voltage_l1_v", "voltage_l2_v", "voltage_l3_v",
+           "current_l1_a", "current_l2_a", "current_l3_a", "gas_m3", "tariff"},
+    "be": {"power_w", "energy_import_kwh", "energy_export_kwh", "power_l3_w", "voltage_l3_v",
+           "current_l3_a", "gas_m3", "water_m3", "tariff"},
+    "d22": {"power_w", "energy_import_kwh", "energy_export_kwh", "gas_m3", "tariff"},
+    "mbus": {"power_w", "energy_import_kwh", "voltage_l1_v", "water_m3"},
+}
+
+
+def valid_topic(t):
+    """MQTT 3.1.1 topic name rules (a name, not a filter): 1..65535 UTF-8 bytes, no NUL, no
+    wildcards."""
+    return isinstance(t, str) and 0 < len(t.encode()) <= 65535 and not re.search("[+#\x00]", t)
+
+
+def mbus_telegram():
+    """A DSMR 5 telegram with an M-Bus water meter on channel 2 and a heat meter (GJ) on 3."""
+    body = ("/ISK5\\2M550E-1012\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(240120174512W)\r\n"
+            "0-0:96.1.1(4530303434303037313331363530363138)\r\n"
+            "1-0:1.8.1(001234.567*kWh)\r\n1-0:1.8.2(000765.432*kWh)\r\n"
+            "1-0:2.8.1(000000.000*kWh)\r\n1-0:2.8.2(000000.000*kWh)\r\n0-0:96.14.0(0001)\r\n"
+            "1-0:1.7.0(00.345*kW)\r\n1-0:2.7.0(00.000*kW)\r\n1-0:32.7.0(230.1*V)\r\n"
+            "1-0:31.7.0(001*A)\r\n1-0:21.7.0(00.345*kW)\r\n1-0:22.7.0(00.000*kW)\r\n"
+            "0-2:24.1.0(007)\r\n0-2:96.1.0(3232323241424344313233343536373839)\r\n"
+            "0-2:24.2.1(240120174500W)(00123.456*m3)\r\n"
+            "0-3:24.1.0(004)\r\n0-3:96.1.0(3333333341424344313233343536373839)\r\n"
+            "0-3:24.2.1(240120170000W)(00012.345*GJ)\r\n!").encode()
+    return body + b"%04X\r\n" % crc16(body)
+
+
+def configs_of(msgs):
+    """{topic: (payload bytes, retain)} of the last message on each discovery topic."""
+    out = {}
+    for _, topic, payload, retain in msgs:
+        if topic.startswith("homeassistant/") and topic.endswith("/config"):
+            out[topic] = (payload, retain)
+    return out
+
+
+def last_values(msgs):
+    out = {}
+    for _, topic, payload, _ in msgs:
+        out[topic] = payload
+    return out
+
+
+def validate(topic, payload, values):
+    """The problems Home Assistant would have with one discovery config (empty: none)."""
+    bad = []
+    m = HA_DISCOVERY_TOPIC.match(topic)
+    if not m:
+        return ["topic %r is not a discovery topic HA subscribes to" % topic]
+    try:
+        cfg = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        return ["not UTF-8 JSON: %s" % e]
+    if not isinstance(cfg, dict):
+        return ["not a JSON object"]
+    for k in ("state_topic", "unique_id", "device"):
+        if k not in cfg:
+            bad.append("no %s" % k)
+    if not valid_topic(cfg.get("state_topic")):
+        bad.append("state_topic %r" % cfg.get("state_topic"))
+    if "availability_topic" in cfg and not valid_topic(cfg["availability_topic"]):
+        bad.append("availability_topic %r" % cfg["availability_topic"])
+    for a in cfg.get("availability") or []:
+        if not valid_topic(a.get("topic")):
+            bad.append("availability topic %r" % a)
+    if cfg.get("availability_mode", "latest") not in ("all", "any", "latest"):
+        bad.append("availability_mode %r" % cfg["availability_mode"])
+    if "name" in cfg and not (cfg["name"] is None or isinstance(cfg["name"], str)):
+        bad.append("name %r" % cfg["name"])
+    if not isinstance(cfg.get("unique_id"), str) or not cfg.get("unique_id"):
+        bad.append("unique_id %r" % cfg.get("unique_id"))
+    dei = cfg.get("default_entity_id")
+    if dei is not None and not (isinstance(dei, str) and dei.startswith("sensor.") and
+                                len(dei) > len("sensor.")):
+        bad.append("default_entity_id %r is not sensor.<object_id>" % dei)
+    if "object_id" in cfg and dei is not None and dei != "sensor." + cfg["object_id"]:
+        bad.append("default_entity_id %r and object_id %r differ" % (dei, cfg["object_id"]))
+    dc, unit, sc = cfg.get("device_class"), cfg.get("unit_of_measurement"), cfg.get("state_class")
+    if dc is not None:
+        if dc not in HA_DEVICE_CLASSES:
+            bad.append("device_class %r unknown here" % dc)
+        else:
+            units, scs = HA_DEVICE_CLASSES[dc]
+            if unit not in units:
+                bad.append("unit %r not valid for device_class %s" % (unit, dc))
+            if sc is not None and sc not in scs:
+                bad.append("state_class %r not valid for device_class %s" % (sc, dc))
+    if sc is not None and sc not in HA_STATE_CLASSES:
+        bad.append("state_class %r" % sc)
+    if "last_reset_value_template" in cfg and sc != "total":
+        bad.append("last_reset with state_class %r" % sc)
+    if "entity_category" in cfg and cfg["entity_category"] not in HA_SENSOR_CATEGORIES:
+        bad.append("entity_category %r is refused for a sensor" % cfg["entity_category"])
+    sdp = cfg.get("suggested_display_precision")
+    if sdp is not None and not (isinstance(sdp, int) and not isinstance(sdp, bool) and sdp >= 0):
+        bad.append("suggested_display_precision %r" % sdp)
+    if "expire_after" in cfg and not (isinstance(cfg["expire_after"], int) and
+                                      cfg["expire_after"] > 0):
+        bad.append("expire_after %r" % cfg["expire_after"])
+    if "enabled_by_default" in cfg and not isinstance(cfg["enabled_by_default"], bool):
+        bad.append("enabled_by_default %r" % cfg["enabled_by_default"])
+    dev = cfg.get("device") or {}
+    ids = dev.get("identifiers")
+    if not (isinstance(ids, list) and ids and all(isinstance(i, str) and i for i in ids)):
+        bad.append("device.identifiers %r" % ids)
+    for k in ("name", "manufacturer", "model", "sw_version", "serial_number", "via_device"):
+        if k in dev and not isinstance(dev[k], str):
+            bad.append("device.%s %r" % (k, dev[k]))
+    if "origin" in cfg and not isinstance((cfg["origin"] or {}).get("name"), str):
+        bad.append("origin without a name")
+    # The state HA would get: numeric whenever a unit or a class says so.
+    val = values.get(cfg.get("state_topic"))
+    if val is None:
+        bad.append("no value on %s" % cfg.get("state_topic"))
+    elif dc is not None or unit is not None or sc is not None:
+        try:
+            if not math.isfinite(float(val.decode())):
+                raise ValueError
+        except (UnicodeDecodeError, ValueError):
+            bad.append("non-numeric state %r with a unit or class" % val)
+    field = m.group(2)
+    role = ENERGY_ROLES.get(field)
+    if role and not (dc == role and sc in ("total", "total_increasing") and
+                     unit in HA_DEVICE_CLASSES[role][0]):
+        bad.append("the Energy dashboard would not offer it as %s (%s/%s/%s)" % (role, dc, unit, sc))
+    return bad
+
+
+def discovery_checks(msgs, retained, label):
+    """Validates every config; returns {meter: {field: cfg}}."""
+    configs = configs_of(msgs)
+    late = {m[1]: m[3] for m in retained}
+    values = last_values(msgs)
+    problems, uids, eids, by_meter = [], {}, {}, {}
+    for topic, (payload, _) in sorted(configs.items()):
+        if not payload:
+            continue
+        for p in validate(topic, payload, values):
+            problems.append("%s: %s" % (topic, p))
+        if not late.get(topic):
+            problems.append("%s: not retained" % topic)
+        cfg = json.loads(payload)
+        uid, eid = cfg.get("unique_id"), cfg.get("default_entity_id")
+        if uid in uids:
+            problems.append("%s: unique_id %s also on %s" % (topic, uid, uids[uid]))
+        uids[uid] = topic
+        if eid in eids:
+            problems.append("%s: default_entity_id %s also on %s" % (topic, eid, eids[eid]))
+        eids[eid] = topic
+        meter = cfg.get("state_topic", "//").split("/")[1]
+        by_meter.setdefault(meter, {})[topic.split("/")[3]] = cfg
+    C.check("%s: %d discovery configs of %d meters, every one valid by HA's rules" %
+            (label, sum(len(v) for v in by_meter.values()), len(by_meter)),
+            not problems and len(by_meter) == len(EXPECTED), "\n  " + "\n  ".join(problems[:20]))
+    missing = {m: sorted(want - set(by_meter.get(m, {}))) for m, want in EXPECTED.items()}
+    missing = {m: f for m, f in missing.items() if f}
+    C.check("%s: each meter announces every value it sends" % label, not missing, str(missing))
+    # One device per meter, the same block on each of its configs, and no two meters sharing one.
+    devices, owners = {}, {}
+    for meter, cfgs in by_meter.items():
+        blocks = {json.dumps(c.get("device"), sort_keys=True) for c in cfgs.values()}
+        devices[meter] = blocks
+        for b in blocks:
+            for ident in json.loads(b).get("identifiers", []):
+                owners.setdefault(ident, set()).add(meter)
+    C.check("%s: one device block per meter, identical on all its configs" % label,
+            all(len(b) == 1 for b in devices.values()),
+            str({m: len(b) for m, b in devices.items()}))
+    C.check("%s: no device identifier shared by two meters" % label,
+            all(len(o) == 1 for o in owners.values()), str(owners))
+    return by_meter
+
+
+def main():
+    with tmpdir() as tmp:
+        mbus = os.path.join(tmp, "mbus.txt")
+        with open(mbus, "wb") as f:
+            f.write(mbus_telegram())
+        data = os.path.join(ROOT, "tests", "data")
+        port = free_port()
+        broker = Broker(tmp, port).start()
+        sub = Mqtt(port)
+        args = ["--listen", "127.0.0.1:0", "--source", "nl=sim:7",
+                "--source", "be=file:" + os.path.join(data, "be-fluvius-emucs.txt"),
+                "--source", "d22=file:" + os.path.join(data, "dsmr22-gas-nextline.txt"),
+                "--source", "mbus=file:" + mbus,
+                "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port), "--mqtt-rate-power", "0",
+                "--mqtt-state-interval", "0"]
+        d = Daemon(args, tmp)
+        try:
+            C.check("p1d connects", d.wait_log(r"mqtt: connected to", 10) is not None,
+                    d.text()[-1500:])
+            sub.wait(lambda m: False, 3)
+            late = Mqtt(port, topics=("homeassistant/#",))
+            late.wait(lambda m: False, 1)
+            retained = late.snapshot()
+            late.close()
+            by_meter = discovery_checks(sub.snapshot(), retained, "four meters")
+            nl = by_meter.get("nl", {})
+            dev = (nl.get("power_w") or {}).get("device", {})
+            C.check("nl: device names the meter's maker, model and DSMR version",
+                    dev.get("manufacturer") and dev.get("model") and
+                    "DSMR 5.0" in (dev.get("sw_version") or ""), str(dev))
+
+            # Home Assistant restarts: its birth message asks for every config of every meter.
+            n0 = len(sub.snapshot())
+            sub.publish("homeassistant/status", "online")
+            want = sum(len(v) for v in by_meter.values())
+            end = time.time() + 10
+            again = []
+            while time.time() < end:
+                again = [m for m in sub.snapshot()[n0:] if m[1].endswith("/config")]
+                if len({m[1] for m in again}) >= want:
+                    break
+                time.sleep(0.1)
+            C.check("HA birth message: every config of every meter sent again (%d of %d)" %
+                    (len({m[1] for m in again}), want), len({m[1] for m in again}) >= want)
+        finally:
+            d.stop()
+            sub.close()
+            broker.stop()
+    C.done()
+
+
+main()
