@@ -46,6 +46,7 @@ static const pub_field_info fields[PUB_F_COUNT] = {
                           PUB_KIND_CURRENT},
     [PUB_F_GAS] = {"gas_m3", "Gas", M3, "gas", "total_increasing", 3, PUB_KIND_COUNTER},
     [PUB_F_WATER] = {"water_m3", "Water", M3, "water", "total_increasing", 3, PUB_KIND_COUNTER},
+    [PUB_F_HEAT] = {"heat_gj", "Heat", "GJ", "energy", "total_increasing", 3, PUB_KIND_COUNTER},
     [PUB_F_TARIFF] = {"tariff", "Tariff", NULL, NULL, NULL, 0, PUB_KIND_COUNTER},
 };
 
@@ -156,6 +157,12 @@ void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)
     int wi = p1_reading_mbus_find(r, P1_MEDIUM_WATER);
     if (wi >= 0 && r->mbus[wi].value != P1_ABSENT)
         set_micro(s, PUB_F_WATER, r->mbus[wi].value);
+    /* The decoder turns MJ into GJ; a heat meter counting in kWh is left out rather than sent
+     * under a unit it does not have. */
+    int hi = p1_reading_mbus_find(r, P1_MEDIUM_HEAT);
+    if (hi >= 0 && r->mbus[hi].value != P1_ABSENT &&
+        (!r->mbus[hi].unit[0] || strcmp(r->mbus[hi].unit, "GJ") == 0))
+        set_micro(s, PUB_F_HEAT, r->mbus[hi].value);
     if (r->tariff >= 0)
         set(s, PUB_F_TARIFF, r->tariff);
     device_from_header(s, r);
@@ -181,6 +188,7 @@ void pub_payload_from_point(pub_snapshot *s, const store_point *p)
         {STORE_E_EXPORT_T2, PUB_F_ENERGY_EXPORT_T2},
         {STORE_E_GAS, PUB_F_GAS},
         {STORE_E_WATER, PUB_F_WATER},
+        {STORE_E_HEAT, PUB_F_HEAT},
     };
     static const struct {
         int q;

@@ -14,7 +14,7 @@
 /* Everything here is pure: no I/O, no allocation, no logging; callers own every buffer. */
 
 /* The published fields, in topic order. Values are integers scaled by 10^decimals of the field
- * (the store's resolution: Wh, W, dV, cA, dm3), so a reading and its stored point agree. */
+ * (the store's resolution: Wh, W, dV, cA, dm3, MJ), so a reading and its stored point agree. */
 typedef enum pub_field {
     PUB_F_POWER = 0, /* net power, W, negative while exporting */
     PUB_F_POWER_IMPORT,
@@ -36,6 +36,7 @@ typedef enum pub_field {
     PUB_F_CURRENT_L3,
     PUB_F_GAS,   /* m3 */
     PUB_F_WATER, /* m3 */
+    PUB_F_HEAT,  /* GJ, an M-Bus heat meter */
     PUB_F_TARIFF,
     PUB_F_COUNT
 } pub_field;

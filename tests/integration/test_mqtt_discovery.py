@@ -60,7 +60,7 @@ ENERGY_ROLES = {
     "energy_import_kwh": "energy", "energy_import_t1_kwh": "energy",
     "energy_import_t2_kwh": "energy", "energy_export_kwh": "energy",
     "energy_export_t1_kwh": "energy", "energy_export_t2_kwh": "energy",
-    "gas_m3": "gas", "water_m3": "water",
+    "gas_m3": "gas", "water_m3": "water", "heat_gj": "energy",
 }
 # What each meter of the test must announce, at least.
 EXPECTED = {
@@ -71,7 +71,7 @@ EXPECTED = {
     "be": {"power_w", "energy_import_kwh", "energy_export_kwh", "power_l3_w", "voltage_l3_v",
            "current_l3_a", "gas_m3", "water_m3", "tariff"},
     "d22": {"power_w", "energy_import_kwh", "energy_export_kwh", "gas_m3", "tariff"},
-    "mbus": {"power_w", "energy_import_kwh", "voltage_l1_v", "water_m3"},
+    "mbus": {"power_w", "energy_import_kwh", "voltage_l1_v", "water_m3", "heat_gj"},
 }
 
 
@@ -269,6 +269,9 @@ def main():
             by_meter = discovery_checks(sub.snapshot(), retained, "four meters")
             nl = by_meter.get("nl", {})
             dev = (nl.get("power_w") or {}).get("device", {})
+            heat = (by_meter.get("mbus", {}).get("heat_gj") or {}).get("state_topic")
+            C.check("mbus: the heat meter's 12.345 GJ is published on its state_topic",
+                    last_values(sub.snapshot()).get(heat) == b"12.345", str(heat))
             C.check("nl: device names the meter's maker, model and DSMR version",
                     dev.get("manufacturer") and dev.get("model") and
                     "DSMR 5.0" in (dev.get("sw_version") or ""), str(dev))

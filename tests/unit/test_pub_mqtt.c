@@ -103,6 +103,7 @@ static void test_from_reading(void)
     CHECK_EQ_STR(value(&s, PUB_F_GAS), "1234.567");
     CHECK_EQ_STR(value(&s, PUB_F_TARIFF), "2");
     CHECK_EQ_STR(value(&s, PUB_F_WATER), "(none)");
+    CHECK_EQ_STR(value(&s, PUB_F_HEAT), "(none)");
     CHECK_EQ_STR(s.manufacturer, "Iskraemeco");
     CHECK_EQ_STR(s.model, "MT382-1000");
     CHECK_EQ_STR(s.version, "DSMR 5.0");
@@ -120,6 +121,7 @@ static void test_from_point(void)
         p.energy[e] = p.counter[e] = STORE_NULL;
     p.counter[STORE_E_IMPORT] = 3234568;
     p.counter[STORE_E_GAS] = 1234567;
+    p.counter[STORE_E_HEAT] = 12345; /* MJ */
     p.q[STORE_Q_POWER] = (store_stat){1, -1234, -1234, -1234};
     p.q[STORE_Q_VOLTAGE_L1] = (store_stat){1, 2314, 2314, 2314};
     p.q[STORE_Q_CURRENT_L1] = (store_stat){1, 505, 505, 505};
@@ -127,6 +129,7 @@ static void test_from_point(void)
     pub_payload_from_point(&s, &p);
     CHECK_EQ_STR(value(&s, PUB_F_ENERGY_IMPORT), "3234.568");
     CHECK_EQ_STR(value(&s, PUB_F_GAS), "1234.567");
+    CHECK_EQ_STR(value(&s, PUB_F_HEAT), "12.345");
     CHECK_EQ_STR(value(&s, PUB_F_POWER), "-1234");
     CHECK_EQ_STR(value(&s, PUB_F_POWER_IMPORT), "0");
     CHECK_EQ_STR(value(&s, PUB_F_POWER_EXPORT), "1234");
@@ -143,7 +146,7 @@ static void test_from_point(void)
     CHECK_EQ_INT(pub_payload_influx(buf, sizeof buf, &len, "p1", "home", &p), 1);
     CHECK_EQ_STR(buf, "p1,meter=home power_w=-1234,power_import_w=0,power_export_w=1234,"
                       "energy_import_kwh=3234.568,voltage_l1_v=231.4,current_l1_a=5.05,"
-                      "gas_m3=1234.567,tariff=1i 1705316400\n");
+                      "gas_m3=1234.567,heat_gj=12.345,tariff=1i 1705316400\n");
     /* Too small a buffer: -1 and nothing appended. */
     size_t small = 0;
     CHECK_EQ_INT(pub_payload_influx(buf, 40, &small, "p1", "home", &p), -1);
@@ -232,8 +235,9 @@ static void test_discovery(void)
         const pub_field_info *fi = pub_payload_field((pub_field)f);
         if (!fi->device_class)
             continue;
-        if (!strcmp(fi->device_class, "energy"))
-            CHECK(!strcmp(fi->unit, "kWh") && !strcmp(fi->state_class, "total_increasing"));
+        if (!strcmp(fi->device_class, "energy")) /* electricity in kWh, heat in GJ */
+            CHECK((!strcmp(fi->unit, "kWh") || !strcmp(fi->unit, "GJ")) &&
+                  !strcmp(fi->state_class, "total_increasing"));
         else if (!strcmp(fi->device_class, "power"))
             CHECK(!strcmp(fi->unit, "W") && !strcmp(fi->state_class, "measurement"));
         else if (!strcmp(fi->device_class, "voltage"))
