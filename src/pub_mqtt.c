@@ -40,6 +40,8 @@ typedef struct pm_meter {
     int64_t sent_ms[PUB_F_COUNT]; /* monotonic time it was sent */
     uint8_t discovered[PUB_F_COUNT];
     uint32_t device_hash; /* of the device block the discovery configs carry */
+    int retracted;        /* removed by a reload: its retained configs and values were cleared */
+    int retract_logged;   /* ... and the log said so (once per removal) */
     int state_dirty;
     int64_t state_ms;        /* last state message, monotonic; 0 none this connection */
     int64_t ack_ts;          /* newest point taken from the outbox */
@@ -509,6 +511,38 @@ static int64_t sample_ts(const meter_sample *s)
     return s->received_ms / 1000;
 }
 
+/* A meter removed by a reload: empty retained messages delete its discovery configs (Home
+ * Assistant then removes its entities and device) and its retained values, once per connection.
+ * Every field's topics are cleared, also those this run never sent: a run before a restart may
+ * have. Returns 0 or -1. */
+static int retract(pub_mqtt *p, pm_meter *pm)
+{
+    char topic[PUB_TOPIC_MAX];
+    for (int f = 0; f < PUB_F_COUNT; f++) {
+        if (p->o.discovery &&
+            pub_payload_discovery_topic(topic, sizeof topic, p->o.discovery_prefix, pm->m->name,
+                                        (pub_field)f) &&
+            publish(p, NULL, topic, "", 0, 1, 1) < 0)
+            return -1;
+        snprintf(topic, sizeof topic, "%s/%s/%s", p->o.topic_prefix, pm->m->name,
+                 pub_payload_field((pub_field)f)->name);
+        if (p->o.retain && publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
+            return -1;
+    }
+    snprintf(topic, sizeof topic, "%s/%s/state", p->o.topic_prefix, pm->m->name);
+    if (p->o.retain && publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
+        return -1;
+    if (!pm->retract_logged)
+        log_info("mqtt: %s: removed from the configuration; its Home Assistant entities and "
+                 "retained values are deleted",
+                 pm->m->name);
+    pm->retract_logged = 1;
+    pm->retracted = 1;
+    memset(pm->discovered, 0, sizeof pm->discovered);
+    memset(pm->sent_has, 0, sizeof pm->sent_has);
+    return 0;
+}
+
 /* Takes the newest point of m from the outbox (skimming a backlog: for MQTT only the newest value
  * of each field matters) and the newest live reading, and publishes what changed. */
 static void process(pub_mqtt *p, meter *m, int64_t now)
@@ -516,6 +550,16 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
     pm_meter *pm = pm_get(p, m);
     if (!pm)
         return;
+    if (m->removed) {
+        if (!pm->retracted)
+            retract(p, pm);
+        return;
+    }
+    if (pm->retracted) { /* added again: announce it afresh */
+        pm->retracted = 0;
+        pm->retract_logged = 0;
+        pm->live_seq = 0;
+    }
     int have_point = 0;
     store_point newest;
     for (int round = 0; p->ob && round < PM_FETCH_ROUNDS; round++) {
@@ -560,6 +604,7 @@ static void reset_session(pub_mqtt *p)
         memset(pm->discovered, 0, sizeof pm->discovered);
         memset(pm->sent_has, 0, sizeof pm->sent_has);
         pm->state_ms = 0;
+        pm->retracted = 0;
         if (pm->have_cur) {
             for (int f = 0; f < PUB_F_COUNT; f++)
                 pm->dirty[f] = pm->cur.has[f];

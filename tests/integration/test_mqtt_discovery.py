@@ -8,6 +8,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 import time
 
@@ -242,8 +243,73 @@ def discovery_checks(msgs, retained, label):
     return by_meter
 
 
+def retained_now(port, topics):
+    """The retained messages a subscriber arriving now gets: {topic: payload}."""
+    late = Mqtt(port, topics=topics)
+    late.wait(lambda m: False, 1)
+    out = {m[1]: m[2] for m in late.snapshot() if m[3]}
+    late.close()
+    return out
+
+
+def removed_by_reload(tmp):
+    """Bug: a meter taken out of the configuration by a reload kept its retained discovery configs
+    (and values) on the broker for good: Home Assistant went on showing its entities, as
+    available, with their last values."""
+    port = free_port()
+    broker = Broker(tmp, port, name="reload").start()
+    conf = os.path.join(tmp, "reload.conf")
+    head = ("[http]\nlisten = 127.0.0.1:0\n[mqtt]\nhost = 127.0.0.1\nport = %d\n"
+            "rate_power = 0\nstate_interval = 0\n[source home]\nspec = sim:7\n" % port)
+    gone = "[source garage]\nspec = sim:8\n"
+    with open(conf, "w") as f:
+        f.write(head + gone)
+    sub = Mqtt(port)
+    d = Daemon(["--config", conf], tmp)
+    try:
+        C.check("reload: both meters announced",
+                sub.wait(lambda m: m[1] == "homeassistant/sensor/p1d_garage/power_w/config", 10)
+                and sub.wait(lambda m: m[1] == "homeassistant/sensor/p1d_home/power_w/config", 5),
+                d.text()[-1500:])
+        sub.wait(lambda m: False, 2)
+        before = retained_now(port, ("homeassistant/#", "p1d/#"))
+        n_garage = len([t for t in before if "p1d_garage/" in t])
+        with open(conf, "w") as f:
+            f.write(head)
+        n0 = len(sub.snapshot())
+        d.signal(signal.SIGHUP)
+        C.check("reload: garage removed", d.wait_log(r"garage: removed from the configuration",
+                                                     10) is not None, d.text()[-1500:])
+        sub.wait(lambda m: False, 3)
+        after = retained_now(port, ("homeassistant/#", "p1d/#"))
+        left = sorted(t for t in after if "p1d_garage/" in t or t.startswith("p1d/garage/"))
+        C.check("reload: none of garage's %d retained configs and none of its values remain "
+                "on the broker" % n_garage, n_garage >= 15 and not left, str(left[:5]))
+        emptied = {m[1] for m in sub.snapshot()[n0:] if m[1].endswith("/config") and not m[2]}
+        C.check("reload: Home Assistant got an empty config for each of garage's entities",
+                len([t for t in emptied if "p1d_garage/" in t]) >= n_garage and
+                not [t for t in emptied if "p1d_home/" in t], str(sorted(emptied)[:4]))
+        C.check("reload: home's configs stay", len([t for t in after if "p1d_home/" in t]) ==
+                len([t for t in before if "p1d_home/" in t]) and
+                "homeassistant/sensor/p1d_home/power_w/config" in after)
+        # Added again: announced again.
+        with open(conf, "w") as f:
+            f.write(head + gone)
+        n1 = len(sub.snapshot())
+        d.signal(signal.SIGHUP)
+        C.check("reload: garage added back is announced again",
+                sub.wait(lambda m: m[1] == "homeassistant/sensor/p1d_garage/power_w/config" and
+                         m[2] and sub.snapshot().index(m) >= n1, 10) is not None,
+                d.text()[-1500:])
+    finally:
+        d.stop()
+        sub.close()
+        broker.stop()
+
+
 def main():
     with tmpdir() as tmp:
+        removed_by_reload(tmp)
         mbus = os.path.join(tmp, "mbus.txt")
         with open(mbus, "wb") as f:
             f.write(mbus_telegram())
