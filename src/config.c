@@ -72,7 +72,7 @@ static const config_key config_keys[] = {
     {"http", "timeout", CT_SECONDS, "30s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
      G(http_timeout), "Idle HTTP connections are closed after this long."},
     {"http", "stale", CT_SECONDS, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
-     G(http_stale), "/healthz reports unhealthy when no telegram arrived for this long."},
+     G(http_stale), "A meter without a telegram for this long is stale: /healthz reports unhealthy and MQTT sends offline on PREFIX/METER/availability."},
     {"relay", "listen", CT_ADDR, "", 0, 0, NULL, "--relay", "ADDR:PORT", 0, 0, G(relay_listen),
      "Raw telegram relay (TCP): every accepted telegram of the [relay] meter is sent byte-exact to each "
      "client, as DSMR text (an encrypted meter's decrypted telegrams, so clients need no key). "

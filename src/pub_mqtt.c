@@ -42,6 +42,7 @@ typedef struct pm_meter {
     uint32_t device_hash; /* of the device block the discovery configs carry */
     int retracted;        /* removed by a reload: its retained configs and values were cleared */
     int retract_logged;   /* ... and the log said so (once per removal) */
+    int avail;            /* PREFIX/METER/availability sent this connection: -1 none, 0, 1 */
     int state_dirty;
     int64_t state_ms;        /* last state message, monotonic; 0 none this connection */
     int64_t ack_ts;          /* newest point taken from the outbox */
@@ -100,6 +101,7 @@ void pub_mqtt_options_default(pub_mqtt_options *o)
     o->rate_ms[PUB_KIND_COUNTER] = 0;
     o->state_ms = 10000;
     o->reconnect_max_ms = 60000;
+    o->stale_ms = 60000;
 }
 
 int pub_mqtt_options_from_config(const config *c, pub_mqtt_options *o)
@@ -128,6 +130,7 @@ int pub_mqtt_options_from_config(const config *c, pub_mqtt_options *o)
     o->dsmr_reader = (int)c->mqtt_dsmr_reader;
     snprintf(o->dsmr_meter, sizeof o->dsmr_meter, "%s", c->mqtt_dsmr_meter);
     o->reconnect_max_ms = c->mqtt_reconnect_max;
+    o->stale_ms = c->http_stale; /* one meaning of a silent meter: /healthz's */
     return c->mqtt_enabled && c->mqtt_host[0];
 }
 
@@ -336,6 +339,7 @@ static pm_meter *pm_get(pub_mqtt *p, meter *m)
     if (!pm)
         return NULL;
     pm->m = m;
+    pm->avail = -1;
     p->pm[p->npm++] = pm;
     return pm;
 }
@@ -532,6 +536,10 @@ static int retract(pub_mqtt *p, pm_meter *pm)
     snprintf(topic, sizeof topic, "%s/%s/state", p->o.topic_prefix, pm->m->name);
     if (p->o.retain && publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
         return -1;
+    snprintf(topic, sizeof topic, "%s/%s/availability", p->o.topic_prefix, pm->m->name);
+    if (publish(p, NULL, topic, "", 0, 1, 1) < 0)
+        return -1;
+    pm->avail = -1;
     if (!pm->retract_logged)
         log_info("mqtt: %s: removed from the configuration; its Home Assistant entities and "
                  "retained values are deleted",
@@ -540,6 +548,23 @@ static int retract(pub_mqtt *p, pm_meter *pm)
     pm->retracted = 1;
     memset(pm->discovered, 0, sizeof pm->discovered);
     memset(pm->sent_has, 0, sizeof pm->sent_has);
+    return 0;
+}
+
+/* PREFIX/METER/availability: "online" while the meter's newest telegram is younger than stale_ms,
+ * so Home Assistant shows a meter that went quiet (cable out, dongle gone, replay finished) as
+ * unavailable instead of its last values. Retained, QoS 1, sent when it changes. */
+static int send_availability(pub_mqtt *p, pm_meter *pm)
+{
+    const meter_sample *s = meter_latest(pm->m);
+    int live = s && loop_wall_ms() - s->received_ms < p->o.stale_ms;
+    if (live == pm->avail)
+        return 0;
+    char topic[PUB_TOPIC_MAX];
+    snprintf(topic, sizeof topic, "%s/%s/availability", p->o.topic_prefix, pm->m->name);
+    if (publish(p, NULL, topic, live ? "online" : "offline", live ? 6 : 7, 1, 1) < 0)
+        return -1;
+    pm->avail = live;
     return 0;
 }
 
@@ -560,6 +585,8 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
         pm->retract_logged = 0;
         pm->live_seq = 0;
     }
+    if (send_availability(p, pm) < 0)
+        return;
     int have_point = 0;
     store_point newest;
     for (int round = 0; p->ob && round < PM_FETCH_ROUNDS; round++) {
@@ -605,6 +632,7 @@ static void reset_session(pub_mqtt *p)
         memset(pm->sent_has, 0, sizeof pm->sent_has);
         pm->state_ms = 0;
         pm->retracted = 0;
+        pm->avail = -1;
         if (pm->have_cur) {
             for (int f = 0; f < PUB_F_COUNT; f++)
                 pm->dirty[f] = pm->cur.has[f];

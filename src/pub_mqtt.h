@@ -39,6 +39,7 @@ typedef struct pub_mqtt_options {
     int dsmr_reader;                         /* also publish dsmr/reading/<name> */
     char dsmr_meter[METER_NAME_MAX + 1];     /* whose readings; "" = the first meter */
     int64_t reconnect_max_ms; /* backoff cap; also the wait after refused credentials */
+    int64_t stale_ms;         /* a meter without a telegram for this long is offline */
 } pub_mqtt_options;
 
 /* Fills o with the defaults (the [mqtt] defaults of docs/CONFIG.md). */

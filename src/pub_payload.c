@@ -281,9 +281,22 @@ void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topi
     if (fi->unit)
         json_kv_int(w, "suggested_display_precision", fi->decimals);
     if (avail_topic) {
-        json_kv_str(w, "availability_topic", avail_topic);
-        json_kv_str(w, "payload_available", "online");
-        json_kv_str(w, "payload_not_available", "offline");
+        /* Available while p1d is connected and this meter sends telegrams. */
+        json_key(w, "availability");
+        json_arr_begin(w);
+        for (int i = 0; i < 2; i++) {
+            if (i == 0)
+                snprintf(buf, sizeof buf, "%s", avail_topic);
+            else
+                snprintf(buf, sizeof buf, "%s/%s/availability", prefix, meter);
+            json_obj_begin(w);
+            json_kv_str(w, "topic", buf);
+            json_kv_str(w, "payload_available", "online");
+            json_kv_str(w, "payload_not_available", "offline");
+            json_obj_end(w);
+        }
+        json_arr_end(w);
+        json_kv_str(w, "availability_mode", "all");
     }
     json_key(w, "device");
     json_obj_begin(w);

@@ -91,7 +91,8 @@ size_t pub_payload_discovery_topic(char *out, size_t cap, const char *disc_prefi
                                    const char *meter, pub_field f);
 /* The Home Assistant discovery config of field f of meter: unique_id, object_id and
  * default_entity_id ("sensor.<object_id>"), name, state_topic "<prefix>/<meter>/<field>", classes
- * and unit, availability_topic (avail_topic, NULL none) and the device block. */
+ * and unit, availability (all of: avail_topic and "<prefix>/<meter>/availability"; avail_topic
+ * NULL: none) and the device block. */
 void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topic,
                            const char *meter, const pub_snapshot *s, pub_field f);
 

@@ -13,7 +13,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import ROOT, Checks, Daemon, crc16, free_port, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import (ROOT, Checks, Daemon, crc16, fake_dongle, free_port, need_p1d,  # noqa: E402
+                            telegram, tmpdir)
 from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
 
 C = Checks("test_mqtt_discovery")
@@ -283,6 +284,8 @@ def removed_by_reload(tmp):
         sub.wait(lambda m: False, 3)
         after = retained_now(port, ("homeassistant/#", "p1d/#"))
         left = sorted(t for t in after if "p1d_garage/" in t or t.startswith("p1d/garage/"))
+        C.check("reload: garage had a retained availability", "p1d/garage/availability" in before,
+                str(sorted(t for t in before if t.startswith("p1d/garage/"))))
         C.check("reload: none of garage's %d retained configs and none of its values remain "
                 "on the broker" % n_garage, n_garage >= 15 and not left, str(left[:5]))
         emptied = {m[1] for m in sub.snapshot()[n0:] if m[1].endswith("/config") and not m[2]}
@@ -307,8 +310,57 @@ def removed_by_reload(tmp):
         broker.stop()
 
 
+def quiet_meter(tmp):
+    """Bug: every entity's availability was PREFIX/status alone, so a meter that went quiet (cable
+    out, dongle hung) stayed available in Home Assistant with its last values for good."""
+    port, meter_port = free_port(), free_port()
+    broker = Broker(tmp, port, name="quiet").start()
+    dongle = fake_dongle(meter_port)
+    sub = Mqtt(port)
+    d = Daemon(["--listen", "127.0.0.1:0", "--source", "home=tcp:127.0.0.1:%d" % meter_port,
+                "--http-stale", "2s", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port),
+                "--mqtt-rate-power", "0", "--mqtt-state-interval", "0"], tmp)
+    conn = None
+    avail = "p1d/home/availability"
+    try:
+        conn = dongle.accept()[0]
+        for i in range(4):
+            conn.sendall(telegram(i + 1))
+            time.sleep(0.4)
+        cfg = sub.wait(lambda m: m[1] == "homeassistant/sensor/p1d_home/power_w/config", 5)
+        cfg = json.loads(cfg[2]) if cfg else {}
+        topics = [a.get("topic") for a in cfg.get("availability") or []]
+        C.check("quiet meter: entities are available only while both p1d and the meter are",
+                topics == ["p1d/status", avail] and cfg.get("availability_mode") == "all" and
+                "availability_topic" not in cfg, str(cfg)[:300])
+        C.check("quiet meter: %s online while telegrams arrive" % avail,
+                sub.wait(lambda m: m[1] == avail and m[2] == b"online", 5) is not None)
+        t_quiet = time.time()
+        off = sub.wait(lambda m: m[1] == avail and m[2] == b"offline" and m[0] >= t_quiet, 8)
+        C.check("quiet meter: offline once no telegram came for [http] stale (2 s)",
+                off is not None and off[0] - t_quiet < 5,
+                str([m[1:3] for m in sub.snapshot() if m[1] == avail]))
+        C.check("quiet meter: p1d/status stays online meanwhile",
+                not [m for m in sub.snapshot() if m[1] == "p1d/status" and m[2] != b"online"])
+        ret = retained_now(port, ("p1d/#",))
+        C.check("quiet meter: the offline is retained", ret.get(avail) == b"offline", str(ret))
+        t_back = time.time()
+        conn.sendall(telegram(10))
+        C.check("quiet meter: online again with the next telegram",
+                sub.wait(lambda m: m[1] == avail and m[2] == b"online" and m[0] >= t_back, 5)
+                is not None)
+    finally:
+        d.stop()
+        if conn:
+            conn.close()
+        dongle.close()
+        sub.close()
+        broker.stop()
+
+
 def main():
     with tmpdir() as tmp:
+        quiet_meter(tmp)
         removed_by_reload(tmp)
         mbus = os.path.join(tmp, "mbus.txt")
         with open(mbus, "wb") as f:

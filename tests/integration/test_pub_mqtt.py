@@ -96,7 +96,7 @@ def check_discovery(msgs, label, retained=None):
         if node != "p1d_home":
             bad.append("%s: node" % topic)
         for k in ("unique_id", "object_id", "default_entity_id", "name", "state_topic", "device",
-                  "availability_topic"):
+                  "availability"):
             if k not in cfg:
                 bad.append("%s: no %s" % (topic, k))
         # HA 2025.10+ wants default_entity_id = "<component>.<object_id>"; older HA reads object_id.
@@ -106,6 +106,9 @@ def check_discovery(msgs, label, retained=None):
         if cfg.get("unique_id") in uids:
             bad.append("%s: unique_id repeated" % topic)
         uids.add(cfg.get("unique_id"))
+        if [a.get("topic") for a in cfg.get("availability") or []] != [
+                "p1d/status", "p1d/home/availability"] or cfg.get("availability_mode") != "all":
+            bad.append("%s: availability %s" % (topic, cfg.get("availability")))
         if cfg.get("state_topic") != "p1d/home/%s" % obj:
             bad.append("%s: state_topic %s" % (topic, cfg.get("state_topic")))
         dc, unit, sc = cfg.get("device_class"), cfg.get("unit_of_measurement"), cfg.get("state_class")

@@ -226,7 +226,12 @@ static void test_discovery(void)
     CHECK(strstr(buf, "\"device_class\":\"gas\"") != NULL);
     CHECK(strstr(buf, "\"unit_of_measurement\":\"m\xc2\xb3\"") != NULL); /* U+00B3 */
     CHECK(strstr(buf, "\"state_class\":\"total_increasing\"") != NULL);
-    CHECK(strstr(buf, "\"availability_topic\":\"p1d/status\"") != NULL);
+    /* available while p1d is connected and the meter is not silent */
+    CHECK(strstr(buf, "\"availability\":[{\"topic\":\"p1d/status\",\"payload_available\":"
+                      "\"online\",\"payload_not_available\":\"offline\"},{\"topic\":"
+                      "\"p1d/home/availability\",") != NULL);
+    CHECK(strstr(buf, "\"availability_mode\":\"all\"") != NULL);
+    CHECK(strstr(buf, "\"availability_topic\"") == NULL); /* HA refuses both forms at once */
     CHECK(strstr(buf, "\"identifiers\":[\"p1d_home\"]") != NULL);
     CHECK(strstr(buf, "\"manufacturer\":\"Iskraemeco\"") != NULL);
 
