@@ -120,6 +120,16 @@ static void device_from_header(pub_snapshot *s, const p1_reading *r)
         copy_bounded(s->version, sizeof s->version, v, vl);
 }
 
+/* The channel of medium whose value can be published, or -1. A value captured at a placeholder
+ * time (632525252525S and the like: the M-Bus device is not paired, or not heard from) is the
+ * meter's filler, usually 0; sent on a total_increasing counter, Home Assistant would take it for
+ * a meter reset and count the whole register again when the real value returns. */
+static int mbus_channel(const p1_reading *r, p1_medium medium)
+{
+    int i = p1_reading_mbus_find(r, medium);
+    return i >= 0 && r->mbus[i].value != P1_ABSENT && r->mbus[i].time.valid ? i : -1;
+}
+
 void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)
 {
     memset(s, 0, sizeof *s);
@@ -147,21 +157,20 @@ void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)
         set_micro(s, (pub_field)(PUB_F_VOLTAGE_L1 + i), ph->voltage);
         set_micro(s, (pub_field)(PUB_F_CURRENT_L1 + i), ph->current);
     }
-    int g = p1_reading_mbus_find(r, P1_MEDIUM_GAS);
-    if (g >= 0 && r->mbus[g].value != P1_ABSENT) {
+    int g = mbus_channel(r, P1_MEDIUM_GAS);
+    if (g >= 0) {
         set_micro(s, PUB_F_GAS, r->mbus[g].value);
         int64_t t;
         if (p1_time_to_unix(&r->mbus[g].time, &t) == 0)
             s->gas_ts = t;
     }
-    int wi = p1_reading_mbus_find(r, P1_MEDIUM_WATER);
-    if (wi >= 0 && r->mbus[wi].value != P1_ABSENT)
+    int wi = mbus_channel(r, P1_MEDIUM_WATER);
+    if (wi >= 0)
         set_micro(s, PUB_F_WATER, r->mbus[wi].value);
     /* The decoder turns MJ into GJ; a heat meter counting in kWh is left out rather than sent
      * under a unit it does not have. */
-    int hi = p1_reading_mbus_find(r, P1_MEDIUM_HEAT);
-    if (hi >= 0 && r->mbus[hi].value != P1_ABSENT &&
-        (!r->mbus[hi].unit[0] || strcmp(r->mbus[hi].unit, "GJ") == 0))
+    int hi = mbus_channel(r, P1_MEDIUM_HEAT);
+    if (hi >= 0 && (!r->mbus[hi].unit[0] || strcmp(r->mbus[hi].unit, "GJ") == 0))
         set_micro(s, PUB_F_HEAT, r->mbus[hi].value);
     if (r->tariff >= 0)
         set(s, PUB_F_TARIFF, r->tariff);

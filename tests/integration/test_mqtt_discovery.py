@@ -98,6 +98,17 @@ def mbus_telegram():
     return body + b"%04X\r\n" % crc16(body)
 
 
+def gas_telegram(i, gas_line):
+    """A DSMR 5 telegram numbered i whose M-Bus channel 1 (gas) sends gas_line."""
+    body = ("/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(2401201745%02dW)\r\n"
+            "1-0:1.8.1(001234.%03d*kWh)\r\n1-0:1.8.2(000765.432*kWh)\r\n"
+            "1-0:2.8.1(000000.000*kWh)\r\n1-0:2.8.2(000000.000*kWh)\r\n0-0:96.14.0(0001)\r\n"
+            "1-0:1.7.0(00.345*kW)\r\n1-0:2.7.0(00.000*kW)\r\n0-1:24.1.0(003)\r\n"
+            "0-1:96.1.0(4730303339303031363532303530323136)\r\n%s\r\n!"
+            % (i, i, gas_line)).encode()
+    return body + b"%04X\r\n" % crc16(body)
+
+
 def configs_of(msgs):
     """{topic: (payload bytes, retain)} of the last message on each discovery topic."""
     out = {}
@@ -358,8 +369,45 @@ def quiet_meter(tmp):
         broker.stop()
 
 
+def placeholder_gas(tmp):
+    """Bug: a telegram whose gas channel had a placeholder capture time and the filler value 0
+    (0-1:24.2.1(632525252525S)(00000.000): the gas meter not heard from) was published as
+    gas_m3 0: for a total_increasing sensor Home Assistant takes that drop for a new meter and
+    counts the whole register as consumption when the real value comes back."""
+    port, meter_port = free_port(), free_port()
+    broker = Broker(tmp, port, name="placeholder").start()
+    dongle = fake_dongle(meter_port)
+    sub = Mqtt(port, topics=("p1d/#",))
+    d = Daemon(["--listen", "127.0.0.1:0", "--source", "home=tcp:127.0.0.1:%d" % meter_port,
+                "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port), "--mqtt-state-interval",
+                "0"], tmp)
+    conn = None
+    try:
+        conn = dongle.accept()[0]
+        real = "0-1:24.2.1(240120174000W)(01234.567*m3)"
+        filler = "0-1:24.2.1(632525252525S)(00000.000)"
+        for i, line in enumerate((real, filler, filler, real)):
+            conn.sendall(gas_telegram(i + 1, line))
+            time.sleep(1.3)  # past the publisher's 1 s tick: each telegram is looked at
+        sub.wait(lambda m: False, 1)
+        gas = [m[2] for m in sub.snapshot() if m[1] == "p1d/home/gas_m3"]
+        energy = [m[2] for m in sub.snapshot() if m[1] == "p1d/home/energy_import_t1_kwh"]
+        C.check("placeholder gas: the telegrams in between were published (energy %s)" % energy,
+                len(energy) >= 3, d.text()[-1000:])
+        C.check("placeholder gas: gas_m3 never drops to the filler 0 (sent: %s)" % gas,
+                gas and all(g == b"1234.567" for g in gas), d.text()[-1000:])
+    finally:
+        d.stop()
+        if conn:
+            conn.close()
+        dongle.close()
+        sub.close()
+        broker.stop()
+
+
 def main():
     with tmpdir() as tmp:
+        placeholder_gas(tmp)
         quiet_meter(tmp)
         removed_by_reload(tmp)
         mbus = os.path.join(tmp, "mbus.txt")
