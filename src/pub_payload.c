@@ -17,6 +17,10 @@ static const pub_field_info fields[PUB_F_COUNT] = {
                             PUB_KIND_POWER},
     [PUB_F_POWER_EXPORT] = {"power_export_w", "Power export", "W", "power", "measurement", 0,
                             PUB_KIND_POWER},
+    [PUB_F_DEMAND] = {"demand_w", "Demand quarter-hour average", "W", "power", "measurement", 0,
+                      PUB_KIND_POWER},
+    [PUB_F_DEMAND_PEAK] = {"demand_peak_w", "Demand peak this month", "W", "power", "measurement",
+                           0, PUB_KIND_COUNTER},
     [PUB_F_ENERGY_IMPORT] = {"energy_import_kwh", "Energy import", "kWh", "energy",
                              "total_increasing", 3, PUB_KIND_COUNTER},
     [PUB_F_ENERGY_IMPORT_T1] = {"energy_import_t1_kwh", "Energy import tariff 1", "kWh", "energy",
@@ -147,6 +151,11 @@ void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)
         set(s, PUB_F_POWER_IMPORT, from_micro(r->power_import, 3));
     if (r->power_export != P1_ABSENT)
         set(s, PUB_F_POWER_EXPORT, from_micro(r->power_export, 3));
+    /* The Belgian capacity tariff bills the month's peak quarter-hour. */
+    if (r->demand_current != P1_ABSENT)
+        set(s, PUB_F_DEMAND, from_micro(r->demand_current, 3));
+    if (r->demand_peak != P1_ABSENT)
+        set(s, PUB_F_DEMAND_PEAK, from_micro(r->demand_peak, 3));
     for (int i = 0; i < 3 && i < r->nphases; i++) {
         const p1_phase *ph = &r->phase[i];
         if (ph->power_import != P1_ABSENT || ph->power_export != P1_ABSENT) {

@@ -19,6 +19,8 @@ typedef enum pub_field {
     PUB_F_POWER = 0, /* net power, W, negative while exporting */
     PUB_F_POWER_IMPORT,
     PUB_F_POWER_EXPORT,
+    PUB_F_DEMAND,        /* BE 1-0:1.4.0: this quarter-hour's average import power so far, W */
+    PUB_F_DEMAND_PEAK,   /* BE 1-0:1.6.0: this month's highest quarter-hour average, W */
     PUB_F_ENERGY_IMPORT, /* kWh, all tariffs */
     PUB_F_ENERGY_IMPORT_T1,
     PUB_F_ENERGY_IMPORT_T2,

@@ -71,7 +71,7 @@ EXPECTED = {
            "power_l2_w", "power_l3_w", "voltage_l1_v", "voltage_l2_v", "voltage_l3_v",
            "current_l1_a", "current_l2_a", "current_l3_a", "gas_m3", "tariff"},
     "be": {"power_w", "energy_import_kwh", "energy_export_kwh", "power_l3_w", "voltage_l3_v",
-           "current_l3_a", "gas_m3", "water_m3", "tariff"},
+           "current_l3_a", "gas_m3", "water_m3", "tariff", "demand_w", "demand_peak_w"},
     "d22": {"power_w", "energy_import_kwh", "energy_export_kwh", "gas_m3", "tariff"},
     "mbus": {"power_w", "energy_import_kwh", "voltage_l1_v", "water_m3", "heat_gj"},
 }
@@ -438,6 +438,11 @@ def main():
             heat = (by_meter.get("mbus", {}).get("heat_gj") or {}).get("state_topic")
             C.check("mbus: the heat meter's 12.345 GJ is published on its state_topic",
                     last_values(sub.snapshot()).get(heat) == b"12.345", str(heat))
+            vals = last_values(sub.snapshot())
+            C.check("be: capacity tariff: quarter-hour demand 1872 W and this month's peak 4523 W",
+                    vals.get("p1d/be/demand_w") == b"1872" and
+                    vals.get("p1d/be/demand_peak_w") == b"4523",
+                    "%s %s" % (vals.get("p1d/be/demand_w"), vals.get("p1d/be/demand_peak_w")))
             C.check("nl: device names the meter's maker, model and DSMR version",
                     dev.get("manufacturer") and dev.get("model") and
                     "DSMR 5.0" in (dev.get("sw_version") or ""), str(dev))
