@@ -331,6 +331,12 @@ void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topi
     snprintf(buf, sizeof buf, "%s%sp1d %s", s->version, s->version[0] ? ", " : "", P1_VERSION);
     json_kv_str(w, "sw_version", buf);
     json_obj_end(w);
+    /* Home Assistant names the application in its log of discovered and changed entities. */
+    json_key(w, "origin");
+    json_obj_begin(w);
+    json_kv_str(w, "name", "p1d");
+    json_kv_str(w, "sw_version", P1_VERSION);
+    json_obj_end(w);
     json_obj_end(w);
 }
 

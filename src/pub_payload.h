@@ -94,7 +94,7 @@ size_t pub_payload_discovery_topic(char *out, size_t cap, const char *disc_prefi
 /* The Home Assistant discovery config of field f of meter: unique_id, object_id and
  * default_entity_id ("sensor.<object_id>"), name, state_topic "<prefix>/<meter>/<field>", classes
  * and unit, availability (all of: avail_topic and "<prefix>/<meter>/availability"; avail_topic
- * NULL: none) and the device block. */
+ * NULL: none), the device block and the origin (p1d and its version). */
 void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topic,
                            const char *meter, const pub_snapshot *s, pub_field f);
 

@@ -190,8 +190,11 @@ def validate(topic, payload, values):
     for k in ("name", "manufacturer", "model", "sw_version", "serial_number", "via_device"):
         if k in dev and not isinstance(dev[k], str):
             bad.append("device.%s %r" % (k, dev[k]))
-    if "origin" in cfg and not isinstance((cfg["origin"] or {}).get("name"), str):
-        bad.append("origin without a name")
+    # origin: name required when present (https://www.home-assistant.io/integrations/mqtt/,
+    # "Adding information about the origin of a discovery message"); HA logs it with every entity
+    # it adds or updates, so p1d must send it.
+    if not isinstance((cfg.get("origin") or {}).get("name"), str):
+        bad.append("no origin with a name")
     # The state HA would get: numeric whenever a unit or a class says so.
     val = values.get(cfg.get("state_topic"))
     if val is None:
