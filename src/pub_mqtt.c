@@ -368,8 +368,8 @@ static int publish(pub_mqtt *p, pm_meter *track, const char *topic, const char *
 static uint32_t device_hash(const pub_snapshot *s)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
-    const char *parts[3] = {s->manufacturer, s->model, s->version};
-    for (int i = 0; i < 3; i++)
+    const char *parts[4] = {s->manufacturer, s->model, s->version, s->serial};
+    for (int i = 0; i < 4; i++)
         for (const char *c = parts[i]; *c; c++)
             h = (h ^ (uint8_t)*c) * 16777619u;
     return h;
@@ -483,6 +483,7 @@ static void merge(pm_meter *pm, const pub_snapshot *s)
         memcpy(keep.manufacturer, pm->cur.manufacturer, sizeof keep.manufacturer);
         memcpy(keep.model, pm->cur.model, sizeof keep.model);
         memcpy(keep.version, pm->cur.version, sizeof keep.version);
+        memcpy(keep.serial, pm->cur.serial, sizeof keep.serial);
         pm->cur = keep;
     } else {
         pm->cur = *s;

@@ -122,6 +122,8 @@ static void device_from_header(pub_snapshot *s, const p1_reading *r)
         snprintf(s->version, sizeof s->version, "DSMR %c.%c", v[0], v[1]);
     else
         copy_bounded(s->version, sizeof s->version, v, vl);
+    copy_bounded(s->serial, sizeof s->serial, r->equipment_id,
+                 strnlen(r->equipment_id, sizeof r->equipment_id));
 }
 
 /* The channel of medium whose value can be published, or -1. A value captured at a placeholder
@@ -330,6 +332,8 @@ void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topi
     json_kv_str(w, "model", buf);
     snprintf(buf, sizeof buf, "%s%sp1d %s", s->version, s->version[0] ? ", " : "", P1_VERSION);
     json_kv_str(w, "sw_version", buf);
+    if (s->serial[0])
+        json_kv_str(w, "serial_number", s->serial);
     json_obj_end(w);
     /* Home Assistant names the application in its log of discovered and changed entities. */
     json_key(w, "origin");

@@ -76,6 +76,7 @@ typedef struct pub_snapshot {
     char manufacturer[PUB_DEVICE_MAX]; /* from the header's flag id; "" unknown */
     char model[PUB_DEVICE_MAX];        /* the header after the flag id; "" unknown */
     char version[P1_SHORT_MAX];        /* "DSMR 5.0" or the version as sent; "" unknown */
+    char serial[P1_ID_MAX + 1];        /* equipment id (0-0:96.1.1), decoded; "" unknown */
 } pub_snapshot;
 
 /* The description of field f (f < PUB_F_COUNT). */

@@ -446,6 +446,9 @@ def main():
                     vals.get("p1d/be/demand_w") == b"1872" and
                     vals.get("p1d/be/demand_peak_w") == b"4523",
                     "%s %s" % (vals.get("p1d/be/demand_w"), vals.get("p1d/be/demand_peak_w")))
+            bedev = (by_meter.get("be", {}).get("power_w") or {}).get("device", {})
+            C.check("be: device serial_number is the equipment id 0-0:96.1.1 (1SAG1100123456)",
+                    bedev.get("serial_number") == "1SAG1100123456", str(bedev))
             C.check("nl: device names the meter's maker, model and DSMR version",
                     dev.get("manufacturer") and dev.get("model") and
                     "DSMR 5.0" in (dev.get("sw_version") or ""), str(dev))

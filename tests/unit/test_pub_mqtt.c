@@ -234,6 +234,7 @@ static void test_discovery(void)
     CHECK(strstr(buf, "\"availability_topic\"") == NULL); /* HA refuses both forms at once */
     CHECK(strstr(buf, "\"identifiers\":[\"p1d_home\"]") != NULL);
     CHECK(strstr(buf, "\"manufacturer\":\"Iskraemeco\"") != NULL);
+    CHECK(strstr(buf, "\"serial_number\":\"E0004001594754414\"") != NULL); /* 0-0:96.1.1 */
     CHECK(strstr(buf, "\"origin\":{\"name\":\"p1d\",\"sw_version\":\"" P1_VERSION "\"}") != NULL);
 
     /* Every field: the classes HA's Energy dashboard accepts. */
