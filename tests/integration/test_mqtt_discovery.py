@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """test_mqtt_discovery.py: every Home Assistant discovery config p1d publishes, for every kind of
-meter at once (NL DSMR 5 three-phase with gas, BE e-MUCS with water, DSMR 2.2, M-Bus water and
-heat), collected by a real subscriber on a real mosquitto on 127.0.0.1 and checked against Home
-Assistant's validation rules, transcribed below as a table of facts; then the life cycle of the
-configs (Home Assistant's birth message)."""
+meter at once (NL DSMR 5 three-phase with gas, BE e-MUCS with water and capacity tariff, DSMR 2.2,
+M-Bus water and heat), collected by a real subscriber on a real mosquitto on 127.0.0.1 and checked
+against Home Assistant's validation rules, transcribed below as a table of facts; then the life
+cycle of the configs and their availability: Home Assistant's birth message, a meter that goes
+quiet, a meter removed by a reload, placeholder M-Bus values, a custom discovery prefix and a
+broker restart."""
 import json
 import math
 import os
@@ -13,8 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (ROOT, Checks, Daemon, crc16, fake_dongle, free_port, need_p1d,  # noqa: E402
-                            telegram, tmpdir)
+from daemon_helpers import (ROOT, Checks, Daemon, crc16, fake_dongle, free_port,  # noqa: E402
+                            need_p1d, run, telegram, tmpdir)
 from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
 
 C = Checks("test_mqtt_discovery")
@@ -209,7 +211,8 @@ def validate(topic, payload, values):
     role = ENERGY_ROLES.get(field)
     if role and not (dc == role and sc in ("total", "total_increasing") and
                      unit in HA_DEVICE_CLASSES[role][0]):
-        bad.append("the Energy dashboard would not offer it as %s (%s/%s/%s)" % (role, dc, unit, sc))
+        bad.append("the Energy dashboard would not offer it as %s (%s/%s/%s)" %
+                   (role, dc, unit, sc))
     return bad
 
 
@@ -408,8 +411,60 @@ def placeholder_gas(tmp):
         broker.stop()
 
 
+def prefix_and_restart(tmp):
+    """A custom discovery_prefix (configs under it, HA's birth message on PREFIX/status), meter
+    names that cannot break a topic, and a broker restarted without persistence: every config and
+    availability is retained on it again."""
+    for bad in ("a b", "a/b", "a+b", "a#", "caf\u00e9"):
+        code, _, err = run(["--check-config", "--source", "%s=sim" % bad, "--mqtt-host",
+                            "127.0.0.1"])
+        C.check("meter name %r refused (it would end up in topics)" % bad, code == 2,
+                "%d %s" % (code, err[-300:]))
+    port = free_port()
+    broker = Broker(tmp, port, name="prefix").start()
+    sub = Mqtt(port)
+    d = Daemon(["--listen", "127.0.0.1:0", "--source", "Site-42_home=sim:3", "--mqtt-host",
+                "127.0.0.1", "--mqtt-port", str(port), "--mqtt-discovery-prefix", "ha-test",
+                "--mqtt-topic-prefix", "site/p1", "--mqtt-reconnect-max", "1s"], tmp)
+    cfg_topic = "ha-test/sensor/p1d_Site-42_home/power_w/config"
+    try:
+        m = sub.wait(lambda m: m[1] == cfg_topic, 10)
+        cfg = json.loads(m[2]) if m else {}
+        C.check("discovery_prefix ha-test: configs under it, state under topic_prefix site/p1",
+                cfg.get("state_topic") == "site/p1/Site-42_home/power_w" and
+                [a["topic"] for a in cfg.get("availability", [])] ==
+                ["site/p1/status", "site/p1/Site-42_home/availability"], str(cfg)[:300])
+        C.check("discovery_prefix ha-test: the config is valid by HA's rules (topic aside)",
+                not [p for p in validate(cfg_topic.replace("ha-test/", "homeassistant/", 1),
+                                         m[2] if m else b"", last_values(sub.snapshot()))
+                     if "no value" not in p], str(cfg)[:300])
+        n0 = len(sub.snapshot())
+        sub.publish("ha-test/status", "online")
+        C.check("discovery_prefix ha-test: HA's birth on ha-test/status re-sends the configs",
+                sub.wait(lambda m: m[1] == cfg_topic and sub.snapshot().index(m) >= n0, 5)
+                is not None)
+        sub.close()
+        broker.stop()
+        d.wait_log(r"mqtt: connection to .* lost", 10)
+        broker.start()
+        C.check("broker restart: p1d reconnects",
+                d.wait_log(r"mqtt: connected to", 15, count=2) is not None, d.text()[-1000:])
+        time.sleep(1.5)
+        ret = retained_now(port, ("ha-test/#", "site/#"))
+        n_cfg = len([t for t in ret if t.startswith("ha-test/")])
+        C.check("broker restart without persistence: %d configs and the availability are "
+                "retained again" % n_cfg, n_cfg >= 15 and
+                ret.get("site/p1/Site-42_home/availability") == b"online" and
+                ret.get("site/p1/status") == b"online", str(sorted(ret)[:5]))
+    finally:
+        d.stop()
+        sub.close()
+        broker.stop()
+
+
 def main():
     with tmpdir() as tmp:
+        prefix_and_restart(tmp)
         placeholder_gas(tmp)
         quiet_meter(tmp)
         removed_by_reload(tmp)
