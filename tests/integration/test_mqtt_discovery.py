@@ -6,6 +6,7 @@ against Home Assistant's validation rules, transcribed below as a table of facts
 cycle of the configs and their availability: Home Assistant's birth message, a meter that goes
 quiet, a meter removed by a reload, placeholder M-Bus values, a custom discovery prefix and a
 broker restart."""
+import contextlib
 import json
 import math
 import os
@@ -327,20 +328,36 @@ def removed_by_reload(tmp):
         broker.stop()
 
 
+@contextlib.contextmanager
+def tcp_meter(tmp, name, args, topics=("#",)):
+    """A broker, a subscriber, a fake P1 dongle and p1d reading it as meter home with the extra
+    args: yields (p1d, the dongle's connection, the subscriber, the broker's port)."""
+    port, meter_port = free_port(), free_port()
+    broker = Broker(tmp, port, name=name).start()
+    dongle = fake_dongle(meter_port)
+    sub = Mqtt(port, topics=topics)
+    d = Daemon(["--listen", "127.0.0.1:0", "--source", "home=tcp:127.0.0.1:%d" % meter_port,
+                "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port), "--mqtt-state-interval",
+                "0"] + args, tmp)
+    conn = None
+    try:
+        conn = dongle.accept()[0]
+        yield d, conn, sub, port
+    finally:
+        d.stop()
+        if conn:
+            conn.close()
+        dongle.close()
+        sub.close()
+        broker.stop()
+
+
 def quiet_meter(tmp):
     """Bug: every entity's availability was PREFIX/status alone, so a meter that went quiet (cable
     out, dongle hung) stayed available in Home Assistant with its last values for good."""
-    port, meter_port = free_port(), free_port()
-    broker = Broker(tmp, port, name="quiet").start()
-    dongle = fake_dongle(meter_port)
-    sub = Mqtt(port)
-    d = Daemon(["--listen", "127.0.0.1:0", "--source", "home=tcp:127.0.0.1:%d" % meter_port,
-                "--http-stale", "2s", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port),
-                "--mqtt-rate-power", "0", "--mqtt-state-interval", "0"], tmp)
-    conn = None
     avail = "p1d/home/availability"
-    try:
-        conn = dongle.accept()[0]
+    args = ["--http-stale", "2s", "--mqtt-rate-power", "0"]
+    with tcp_meter(tmp, "quiet", args) as (d, conn, sub, port):
         for i in range(4):
             conn.sendall(telegram(i + 1))
             time.sleep(0.4)
@@ -366,13 +383,6 @@ def quiet_meter(tmp):
         C.check("quiet meter: online again with the next telegram",
                 sub.wait(lambda m: m[1] == avail and m[2] == b"online" and m[0] >= t_back, 5)
                 is not None)
-    finally:
-        d.stop()
-        if conn:
-            conn.close()
-        dongle.close()
-        sub.close()
-        broker.stop()
 
 
 def placeholder_gas(tmp):
@@ -380,16 +390,7 @@ def placeholder_gas(tmp):
     (0-1:24.2.1(632525252525S)(00000.000): the gas meter not heard from) was published as
     gas_m3 0: for a total_increasing sensor Home Assistant takes that drop for a new meter and
     counts the whole register as consumption when the real value comes back."""
-    port, meter_port = free_port(), free_port()
-    broker = Broker(tmp, port, name="placeholder").start()
-    dongle = fake_dongle(meter_port)
-    sub = Mqtt(port, topics=("p1d/#",))
-    d = Daemon(["--listen", "127.0.0.1:0", "--source", "home=tcp:127.0.0.1:%d" % meter_port,
-                "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port), "--mqtt-state-interval",
-                "0"], tmp)
-    conn = None
-    try:
-        conn = dongle.accept()[0]
+    with tcp_meter(tmp, "placeholder", [], topics=("p1d/#",)) as (d, conn, sub, _):
         real = "0-1:24.2.1(240120174000W)(01234.567*m3)"
         filler = "0-1:24.2.1(632525252525S)(00000.000)"
         for i, line in enumerate((real, filler, filler, real)):
@@ -402,13 +403,6 @@ def placeholder_gas(tmp):
                 len(energy) >= 3, d.text()[-1000:])
         C.check("placeholder gas: gas_m3 never drops to the filler 0 (sent: %s)" % gas,
                 gas and all(g == b"1234.567" for g in gas), d.text()[-1000:])
-    finally:
-        d.stop()
-        if conn:
-            conn.close()
-        dongle.close()
-        sub.close()
-        broker.stop()
 
 
 def prefix_and_restart(tmp):
