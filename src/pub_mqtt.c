@@ -23,9 +23,10 @@
 #include "log.h"
 #include "outbox.h"
 
-#define PM_FETCH_ROUNDS   16   /* outbox batches skimmed per meter per tick while catching up */
-#define PM_BACKOFF_MIN_MS 1000 /* first reconnect delay */
-#define PM_FLUSH_MS       500  /* how long shutdown waits to hand "offline" to the broker */
+#define PM_FETCH_ROUNDS   16    /* outbox batches skimmed per meter per tick while catching up */
+#define PM_BACKOFF_MIN_MS 1000  /* first reconnect delay */
+#define PM_FLUSH_MS       500   /* how long shutdown waits to hand "offline" to the broker */
+#define PM_ACK_MIN_MS     10000 /* least wait for a PUBACK before the connection counts as dead */
 
 /* Per meter: the newest values, what the broker last got, and the outbox acknowledgement state. */
 typedef struct pm_meter {
@@ -68,11 +69,13 @@ typedef struct pub_mqtt {
     int watch_fd;
     uint32_t watch_ev;
     loop_timer *tick;
-    int connected;     /* CONNACK accepted */
-    int attempted;     /* mosquitto_connect_async was called once */
-    int refused;       /* the last CONNACK refused us (credentials) */
-    int down_logged;   /* the current outage has been logged */
-    int retry_planned; /* conn_down ran; cleared by the next attempt */
+    int connected;       /* CONNACK accepted */
+    int attempted;       /* mosquitto_connect_async was called once */
+    int refused;         /* the last CONNACK refused us (credentials) */
+    int down_logged;     /* the current outage has been logged */
+    int retry_planned;   /* conn_down ran; cleared by the next attempt */
+    int no_ack;          /* this connection is dropped because the broker acknowledges nothing */
+    int64_t ack_wait_ms; /* monotonic: since when QoS 1 messages wait with no PUBACK coming */
     int64_t backoff_ms;
     int64_t next_connect_ms; /* monotonic */
     char status_topic[PUB_TOPIC_MAX];
@@ -199,7 +202,10 @@ static void schedule_reconnect(pub_mqtt *p)
  * error occurred." or "Unknown error." for the cases a user most needs to tell apart. */
 static void down_reason(const pub_mqtt *p, int rc, int err, int was, char *out, size_t cap)
 {
-    if (rc == MOSQ_ERR_TLS || (p->o.tls && !was && p->lib_err[0])) {
+    if (p->no_ack) {
+        snprintf(out, cap, "the broker acknowledged no message (PUBACK) for %" PRId64 " s",
+                 (loop_now_ms() - p->ack_wait_ms) / 1000);
+    } else if (rc == MOSQ_ERR_TLS || (p->o.tls && !was && p->lib_err[0])) {
         snprintf(out, cap,
                  "TLS handshake failed: %s; check ca_file and the name in the broker's "
                  "certificate",
@@ -269,6 +275,7 @@ static void connect_attempt(pub_mqtt *p)
 {
     int rc;
     p->retry_planned = 0;
+    p->no_ack = 0;
     p->lib_err[0] = '\0';
     if (!p->attempted) {
         p->attempted = 1;
@@ -357,6 +364,8 @@ static int publish(pub_mqtt *p, pm_meter *track, const char *topic, const char *
         return -1;
     }
     if (qos > 0 && track && p->ninfl < PUB_MQTT_INFLIGHT_MAX) {
+        if (p->ninfl == 0)
+            p->ack_wait_ms = loop_now_ms();
         p->infl[p->ninfl].mid = mid;
         p->infl[p->ninfl].pm = track;
         p->ninfl++;
@@ -653,7 +662,17 @@ static void on_tick(void *user)
     } else if (now >= p->next_connect_ms) {
         connect_attempt(p);
     }
-    if (p->connected) {
+    /* A broker that answers PINGREQ but acknowledges no PUBLISH (overloaded, a broken bridge)
+     * would hold the outbox forever while everything looks connected: drop the connection so
+     * that the reconnect sends the messages again and the log and last_error say why. */
+    int64_t ack_limit =
+        2 * p->o.keepalive_ms > PM_ACK_MIN_MS ? 2 * p->o.keepalive_ms : PM_ACK_MIN_MS;
+    if (p->connected && !p->no_ack && p->ninfl > 0 && now - p->ack_wait_ms > ack_limit &&
+        p->mq->socket(p->mosq) >= 0) {
+        p->no_ack = 1;
+        shutdown(p->mq->socket(p->mosq), SHUT_RDWR); /* the read that follows ends it */
+    }
+    if (p->connected && !p->no_ack) {
         p->st.retry_in_ms = 0;
         for (size_t i = 0; i < p->ms->n && p->connected; i++) {
             if (p->ninfl + PUB_F_COUNT + 32 > PUB_MQTT_INFLIGHT_MAX)
@@ -717,6 +736,7 @@ static void on_publish(struct mosquitto *mosq, void *user, int mid)
             continue;
         pm_meter *pm = p->infl[i].pm;
         p->infl[i] = p->infl[--p->ninfl];
+        p->ack_wait_ms = loop_now_ms();
         if (pm->inflight > 0 && --pm->inflight == 0)
             try_ack(p, pm);
         return;

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """test_mqtt_fixes.py: MQTT publisher regressions found by QA, against a real mosquitto on
 127.0.0.1: TLS reconnects without a busy loop (broker down at start, broker restart), clear TLS
-and CONNACK errors, retries counted while the broker is down from the start, and a restart with
-a backlog that keeps the device info of the discovery configs stable."""
+and CONNACK errors, a broker that never acknowledges a PUBLISH, retries counted while the broker
+is down from the start, and a restart with a backlog that keeps the device info of the discovery
+configs stable."""
 import json
 import os
 import shutil
@@ -168,6 +169,92 @@ def tls_and_connack_errors(tmp):
         srv.close()
 
 
+class NoAckBroker:
+    """An MQTT broker on 127.0.0.1 that accepts the connection (CONNACK, SUBACK, PINGRESP) and
+    takes every PUBLISH without ever acknowledging it; counts connections and publishes."""
+
+    def __init__(self):
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.srv.settimeout(0.2)
+        self.port = self.srv.getsockname()[1]
+        self.connects = []  # [publishes received] per connection
+        self.stop = threading.Event()
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stop.is_set():
+            try:
+                c = self.srv.accept()[0]
+            except OSError:
+                continue
+            self.conns.append(c)
+            self.connects.append(0)
+            threading.Thread(target=self._serve, args=(c, len(self.connects) - 1),
+                             daemon=True).start()
+
+    def _serve(self, c, k):
+        f = c.makefile("rb")
+        try:
+            while True:
+                head = f.read(1)
+                if not head:
+                    return
+                n, mult = 0, 1
+                while True:
+                    b = f.read(1)[0]
+                    n += (b & 0x7F) * mult
+                    mult *= 128
+                    if not b & 0x80:
+                        break
+                body = f.read(n)
+                kind = head[0] & 0xF0
+                if kind == 0x10:
+                    c.sendall(b"\x20\x02\x00\x00")
+                elif kind == 0x80:
+                    c.sendall(b"\x90\x03" + body[:2] + b"\x01")
+                elif kind == 0xC0:
+                    c.sendall(b"\xd0\x00")
+                elif kind == 0x30:
+                    self.connects[k] += 1
+        except (OSError, IndexError):
+            return
+
+    def close(self):
+        self.stop.set()
+        for c in self.conns:
+            c.close()
+        self.srv.close()
+
+
+def broker_without_puback(tmp):
+    """Bug: a broker that answered PINGREQ but acknowledged no PUBLISH (QoS 1) left p1d
+    'sending' for good: no error, no reconnect, the outbox lag growing without end."""
+    broker = NoAckBroker()
+    d = Daemon(["--source", "home=sim", "--listen", "127.0.0.1:0", "--mqtt-host", "127.0.0.1",
+                "--mqtt-port", str(broker.port), "--mqtt-qos", "1", "--mqtt-keepalive", "5s",
+                "--mqtt-reconnect-max", "1s", "--mqtt-rate-power", "0",
+                "--mqtt-state-interval", "0"], tmp)
+    try:
+        m = d.wait_log(r"mqtt: connection to [^\n]*lost \([^\n]*", 25)
+        line = m.group(0) if m else ""
+        print("   " + line)
+        C.check("no PUBACK: after 2 x keepalive (10 s) the connection counts as lost, saying why",
+                "acknowledged no message (PUBACK) for 1" in line, d.text()[-1500:])
+        end = time.time() + 5
+        while time.time() < end and not (len(broker.connects) >= 2 and broker.connects[1] > 0):
+            time.sleep(0.1)
+        C.check("no PUBACK: p1d reconnects and sends again (%s publishes per connection)" %
+                broker.connects, len(broker.connects) >= 2 and broker.connects[1] > 0)
+        C.check("no PUBACK: the meter is read all along",
+                d.proc.poll() is None and d.meter("home").get("telegrams", 0) >= 10)
+    finally:
+        d.stop()
+        broker.close()
+
+
 def retries_from_start(tmp):
     """Bug: retries stayed 0 while the broker was down from the start."""
     db = os.path.join(tmp, "retries.db")
@@ -306,6 +393,7 @@ def main():
     with tmpdir() as tmp:
         tls_reconnects(tmp)
         tls_and_connack_errors(tmp)
+        broker_without_puback(tmp)
         retries_from_start(tmp)
         backlog_restart(tmp)
         backlog_first_run(tmp)
