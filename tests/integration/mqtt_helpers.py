@@ -12,6 +12,20 @@ import urllib.request
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
 
+def read_packet(readn):
+    """One MQTT control packet as (first byte, body); readn(n) returns n bytes or raises
+    OSError."""
+    head = readn(1)[0]
+    mult, n = 1, 0
+    while True:
+        d = readn(1)[0]
+        n += (d & 0x7F) * mult
+        mult *= 128
+        if not d & 0x80:
+            break
+    return head, readn(n)
+
+
 class Mqtt:
     """A tiny MQTT 3.1.1 client (stdlib only): subscribes and records every message."""
 
@@ -62,15 +76,7 @@ class Mqtt:
         return buf
 
     def _read(self):
-        head = self._readn(1)[0]
-        mult, n = 1, 0
-        while True:
-            d = self._readn(1)[0]
-            n += (d & 0x7F) * mult
-            mult *= 128
-            if not d & 0x80:
-                break
-        return head, self._readn(n)
+        return read_packet(self._readn)
 
     def _run(self):
         self.sock.settimeout(None)

@@ -16,7 +16,8 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import P1D, Checks, Daemon, fake_dongle, free_port, need_p1d, telegram, tmpdir  # noqa: E402
-from mqtt_helpers import MOSQUITTO, Broker, Mqtt, metric, metrics_text, pub_entry, wait_pub  # noqa: E402
+from mqtt_helpers import (MOSQUITTO, Broker, Mqtt, metric, metrics_text, pub_entry,  # noqa: E402
+                          read_packet, wait_pub)
 
 C = Checks("test_mqtt_fixes")
 need_p1d(C)
@@ -51,6 +52,14 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def logged_line(d, pattern, timeout):
+    """The first log line of d matching pattern (waited for), printed; "" when none came."""
+    m = d.wait_log(pattern, timeout)
+    line = m.group(0) if m else ""
+    print("   " + line)
+    return line
 
 
 def tls_reconnects(tmp):
@@ -115,9 +124,7 @@ def tls_and_connack_errors(tmp):
                 "--mqtt-port", str(tls_port), "--mqtt-tls", "true", "--mqtt-ca-file", certs["ca"],
                 "--mqtt-reconnect-max", "1s"], tmp)
     try:
-        m = d.wait_log(r"mqtt: cannot connect to [^\n]*", 10)
-        line = m.group(0) if m else ""
-        print("   " + line)
+        line = logged_line(d, r"mqtt: cannot connect to [^\n]*", 10)
         C.check("TLS, wrong certificate name: the warning names the verify failure and ca_file",
                 "TLS handshake failed" in line and "verif" in line and "ca_file" in line and
                 "A TLS error occurred" not in line, d.text()[-1000:])
@@ -156,9 +163,7 @@ def tls_and_connack_errors(tmp):
                 "--mqtt-port", str(silent_port), "--mqtt-keepalive", "5s",
                 "--mqtt-reconnect-max", "1s"], tmp)
     try:
-        m = d.wait_log(r"mqtt: cannot connect to [^\n]*", 12)
-        line = m.group(0) if m else ""
-        print("   " + line)
+        line = logged_line(d, r"mqtt: cannot connect to [^\n]*", 12)
         C.check("no CONNACK: the warning says so and names the time",
                 "no CONNACK within 5 s" in line and "Unknown error" not in line, d.text()[-1000:])
     finally:
@@ -197,20 +202,16 @@ class NoAckBroker:
 
     def _serve(self, c, k):
         f = c.makefile("rb")
+
+        def readn(n):
+            b = f.read(n)
+            if len(b) < n:
+                raise OSError("closed")
+            return b
         try:
             while True:
-                head = f.read(1)
-                if not head:
-                    return
-                n, mult = 0, 1
-                while True:
-                    b = f.read(1)[0]
-                    n += (b & 0x7F) * mult
-                    mult *= 128
-                    if not b & 0x80:
-                        break
-                body = f.read(n)
-                kind = head[0] & 0xF0
+                head, body = read_packet(readn)
+                kind = head & 0xF0
                 if kind == 0x10:
                     c.sendall(b"\x20\x02\x00\x00")
                 elif kind == 0x80:
@@ -219,7 +220,7 @@ class NoAckBroker:
                     c.sendall(b"\xd0\x00")
                 elif kind == 0x30:
                     self.connects[k] += 1
-        except (OSError, IndexError):
+        except OSError:
             return
 
     def close(self):
@@ -238,9 +239,7 @@ def broker_without_puback(tmp):
                 "--mqtt-reconnect-max", "1s", "--mqtt-rate-power", "0",
                 "--mqtt-state-interval", "0"], tmp)
     try:
-        m = d.wait_log(r"mqtt: connection to [^\n]*lost \([^\n]*", 25)
-        line = m.group(0) if m else ""
-        print("   " + line)
+        line = logged_line(d, r"mqtt: connection to [^\n]*lost \([^\n]*", 25)
         C.check("no PUBACK: after 2 x keepalive (10 s) the connection counts as lost, saying why",
                 "acknowledged no message (PUBACK) for 1" in line, d.text()[-1500:])
         end = time.time() + 5
