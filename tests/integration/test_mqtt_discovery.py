@@ -4,8 +4,8 @@ meter at once (NL DSMR 5 three-phase with gas, BE e-MUCS with water and capacity
 M-Bus water and heat), collected by a real subscriber on a real mosquitto on 127.0.0.1 and checked
 against Home Assistant's validation rules, transcribed below as a table of facts; then the life
 cycle of the configs and their availability: Home Assistant's birth message, a meter that goes
-quiet, a meter removed by a reload, placeholder M-Bus values, a custom discovery prefix and a
-broker restart."""
+quiet, a meter removed by a reload, placeholder M-Bus values, a custom discovery prefix, a
+broker restart and a fleet of 200 meters."""
 import contextlib
 import json
 import math
@@ -456,8 +456,58 @@ def prefix_and_restart(tmp):
         broker.stop()
 
 
+def fleet(tmp, n=200):
+    """n meters on one p1d with the default rates: every config arrives (and again on HA's birth
+    message), and the steady traffic stays about one message per meter per second."""
+    port = free_port()
+    broker = Broker(tmp, port, name="fleet").start()
+    conf = os.path.join(tmp, "fleet.conf")
+    with open(conf, "w") as f:
+        f.write("[http]\nlisten = 127.0.0.1:0\n[mqtt]\nhost = 127.0.0.1\nport = %d\n" % port)
+        for i in range(n):
+            f.write("[source m%03d]\nspec = sim:%d\n" % (i, i + 1))
+    sub = Mqtt(port)
+    t0 = time.time()
+    d = Daemon(["--config", conf], tmp)
+    try:
+        want = 20 * n  # a simulated meter has 20 fields
+        end = time.time() + 20
+        cfgs = set()
+        while time.time() < end and len(cfgs) < want:
+            cfgs = {m[1] for m in sub.snapshot() if m[1].endswith("/config")}
+            time.sleep(0.2)
+        took = time.time() - t0
+        C.check("fleet of %d: all %d configs arrive (%.1f s after the start)" % (n, want, took),
+                len(cfgs) == want, "%d of %d" % (len(cfgs), want))
+        avail = {m[1] for m in sub.snapshot() if m[1].endswith("/availability") and
+                 m[2] == b"online"}
+        C.check("fleet of %d: every meter online on its availability topic" % n,
+                len(avail) == n, str(len(avail)))
+        sub.wait(lambda m: False, 12)
+        t1 = time.time()
+        sub.wait(lambda m: False, 10)
+        steady = [m for m in sub.snapshot() if m[0] >= t1]
+        rate = len(steady) / 10.0 / n
+        C.check("fleet of %d: steady traffic %.2f messages per meter per second (defaults)" %
+                (n, rate), rate < 2, str(len(steady)))
+        n0 = len(sub.snapshot())
+        sub.publish("homeassistant/status", "online")
+        end = time.time() + 15
+        again = set()
+        while time.time() < end and len(again) < want:
+            again = {m[1] for m in sub.snapshot()[n0:] if m[1].endswith("/config")}
+            time.sleep(0.2)
+        C.check("fleet of %d: HA's birth message brings every config again" % n,
+                len(again) == want, "%d of %d" % (len(again), want))
+    finally:
+        d.stop()
+        sub.close()
+        broker.stop()
+
+
 def main():
     with tmpdir() as tmp:
+        fleet(tmp)
         prefix_and_restart(tmp)
         placeholder_gas(tmp)
         quiet_meter(tmp)
