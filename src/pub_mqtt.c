@@ -44,6 +44,7 @@ typedef struct pm_meter {
     int retracted;        /* removed by a reload: its retained configs and values were cleared */
     int retract_logged;   /* ... and the log said so (once per removal) */
     int avail;            /* PREFIX/METER/availability sent this connection: -1 none, 0, 1 */
+    int64_t since_ms;     /* monotonic: publishing for this meter began (or began again) */
     int state_dirty;
     int64_t state_ms;        /* last state message, monotonic; 0 none this connection */
     int64_t ack_ts;          /* newest point taken from the outbox */
@@ -347,6 +348,7 @@ static pm_meter *pm_get(pub_mqtt *p, meter *m)
         return NULL;
     pm->m = m;
     pm->avail = -1;
+    pm->since_ms = loop_now_ms();
     p->pm[p->npm++] = pm;
     return pm;
 }
@@ -568,6 +570,10 @@ static int send_availability(pub_mqtt *p, pm_meter *pm)
 {
     const meter_sample *s = meter_latest(pm->m);
     int live = s && loop_wall_ms() - s->received_ms < p->o.stale_ms;
+    /* A meter has stale_ms for its first telegram: restarting p1d must not blink every entity
+     * unavailable (the retained online of the last run stands until then). */
+    if (!s && loop_now_ms() - pm->since_ms < p->o.stale_ms)
+        return 0;
     if (live == pm->avail)
         return 0;
     char topic[PUB_TOPIC_MAX];
@@ -594,6 +600,7 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
         pm->retracted = 0;
         pm->retract_logged = 0;
         pm->live_seq = 0;
+        pm->since_ms = loop_now_ms();
     }
     if (send_availability(p, pm) < 0)
         return;

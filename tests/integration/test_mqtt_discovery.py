@@ -329,13 +329,18 @@ def removed_by_reload(tmp):
 
 
 @contextlib.contextmanager
-def tcp_meter(tmp, name, args, topics=("#",)):
-    """A broker, a subscriber, a fake P1 dongle and p1d reading it as meter home with the extra
-    args: yields (p1d, the dongle's connection, the subscriber, the broker's port)."""
+def tcp_meter(tmp, name, args, topics=("#",), retained=()):
+    """A broker (holding the retained (topic, payload) pairs), a subscriber, a fake P1 dongle and
+    p1d reading it as meter home with the extra args: yields (p1d, the dongle's connection, the
+    subscriber, the broker's port)."""
     port, meter_port = free_port(), free_port()
     broker = Broker(tmp, port, name=name).start()
     dongle = fake_dongle(meter_port)
     sub = Mqtt(port, topics=topics)
+    for topic, payload in retained:
+        sub.publish(topic, payload, retain=True)
+    if retained:
+        sub.wait(lambda m: m[1] == retained[-1][0], 5)
     d = Daemon(["--listen", "127.0.0.1:0", "--source", "home=tcp:127.0.0.1:%d" % meter_port,
                 "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port), "--mqtt-state-interval",
                 "0"] + args, tmp)
@@ -383,6 +388,22 @@ def quiet_meter(tmp):
         C.check("quiet meter: online again with the next telegram",
                 sub.wait(lambda m: m[1] == avail and m[2] == b"online" and m[0] >= t_back, 5)
                 is not None)
+
+
+def restart_without_blink(tmp):
+    """Bug: right after a (re)start p1d sent offline on every meter's availability before the
+    meter's first telegram could arrive, so each restart blinked every entity unavailable in
+    Home Assistant (history gaps, automations on 'unavailable')."""
+    avail = "p1d/home/availability"
+    args = ["--http-stale", "5s"]
+    with tcp_meter(tmp, "blink", args, retained=[(avail, "online")]) as (d, conn, sub, _):
+        time.sleep(2)  # the meter's first telegram comes 2 s after p1d's start
+        t_first = time.time()
+        conn.sendall(telegram(1))
+        on = sub.wait(lambda m: m[1] == avail and m[2] == b"online" and m[0] >= t_first, 5)
+        seen = [m[2] for m in sub.snapshot() if m[1] == avail]
+        C.check("restart: no offline before the meter's first telegram, online after it "
+                "(availability: %s)" % seen, b"offline" not in seen and on is not None)
 
 
 def placeholder_gas(tmp):
@@ -510,6 +531,7 @@ def main():
         fleet(tmp)
         prefix_and_restart(tmp)
         placeholder_gas(tmp)
+        restart_without_blink(tmp)
         quiet_meter(tmp)
         removed_by_reload(tmp)
         mbus = os.path.join(tmp, "mbus.txt")
