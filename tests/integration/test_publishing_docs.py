@@ -147,7 +147,9 @@ def test_mqtt(tmp):
             value = got.get(cfg.get("state_topic"), (b"", False))
             if (cfg.get("unique_id") != "p1d_home_" + field or "value_template" in cfg or
                     cfg.get("state_topic") != "p1d/home/" + field or
-                    cfg.get("availability_topic") != "p1d/status" or
+                    [a.get("topic") for a in cfg.get("availability") or []] !=
+                    ["p1d/status", "p1d/home/availability"] or
+                    cfg.get("availability_mode") != "all" or
                     cfg.get("default_entity_id") != "sensor.p1d_home_" + field or
                     not re.fullmatch(rb"-?[0-9]+(\.[0-9]+)?", value[0]) or not value[1]):
                 bad.append((field, cfg.get("unique_id"), cfg.get("state_topic"), value))
