@@ -153,6 +153,7 @@ class P1d:
         self.conf = os.path.join(tmp, "p1d-%d.conf" % free_port())
         with open(self.conf, "w") as f:
             f.write("\n".join(conf_lines) + "\n")
+        os.chmod(self.conf, 0o600)  # it holds the account key: p1d warns about a readable one
         self.errpath = self.conf + ".err"
         self.args = [P1D, "--config", self.conf, "--db", db, "--listen", "127.0.0.1:0"] + list(extra)
         self.proc = None
