@@ -1055,6 +1055,11 @@ static int reading_newer(const p1_time *a, const p1_time *b)
     return va && ua > ub;
 }
 
+int p1_mbus_has_value(const p1_mbus *m)
+{
+    return m && m->present && m->value != P1_ABSENT && (m->value != 0 || m->time.valid);
+}
+
 int p1_reading_mbus_find(const p1_reading *r, p1_medium medium)
 {
     int best = -1;
@@ -1067,6 +1072,12 @@ int p1_reading_mbus_find(const p1_reading *r, p1_medium medium)
             continue;
         }
         const p1_mbus *b = &r->mbus[best];
+        int mval = p1_mbus_has_value(m), bval = p1_mbus_has_value(b);
+        if (mval != bval) {
+            if (mval)
+                best = i;
+            continue;
+        }
         int mid = m->id[0] != '\0', bid = b->id[0] != '\0';
         if (mid != bid) {
             if (mid)

@@ -256,7 +256,7 @@ void homewizard_data(json_w *w, const p1_reading *r, const uint8_t *raw, size_t 
 
     char o0[24], o1[24];
     int gas = p1_reading_mbus_find(r, P1_MEDIUM_GAS);
-    if (gas >= 0 && r->mbus[gas].value != P1_ABSENT) {
+    if (gas >= 0 && p1_mbus_has_value(&r->mbus[gas])) { /* not a placeholder channel's 0 */
         const p1_mbus *mb = &r->mbus[gas];
         kv3(w, "total_gas_m3", mb->value);
         kv_time(w, "gas_timestamp", &mb->time);
@@ -270,7 +270,7 @@ void homewizard_data(json_w *w, const p1_reading *r, const uint8_t *raw, size_t 
         const p1_mbus *mb = &r->mbus[c];
         const char *type = external_type(mb);
         char id[2 * P1_ID_MAX + 2];
-        if (!mb->present || !type || mb->value == P1_ABSENT)
+        if (!type || !p1_mbus_has_value(mb))
             continue;
         /* HomeWizard's clients key a device by its id and parse its time: python-homewizard-
          * energy fails the whole answer on an entry without either. Only a placeholder channel

@@ -229,7 +229,8 @@ static void mbus(mbuf *b, const meters *ms, const char *name, const char *help, 
             continue;
         for (int c = 0; c < P1_MBUS_MAX; c++) {
             const p1_mbus *mb = &r->mbus[c];
-            if (!mb->present || mb->medium != medium || mb->value == P1_ABSENT ||
+            /* The filler 0 of a channel not heard from would read as a counter reset. */
+            if (mb->medium != medium || !p1_mbus_has_value(mb) ||
                 strcmp(mb->unit, "m3") != 0)
                 continue;
             char cl[16];

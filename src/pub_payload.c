@@ -126,14 +126,14 @@ static void device_from_header(pub_snapshot *s, const p1_reading *r)
                  strnlen(r->equipment_id, sizeof r->equipment_id));
 }
 
-/* The channel of medium whose value can be published, or -1. A value captured at a placeholder
- * time (632525252525S and the like: the M-Bus device is not paired, or not heard from) is the
- * meter's filler, usually 0; sent on a total_increasing counter, Home Assistant would take it for
- * a meter reset and count the whole register again when the real value returns. */
+/* The channel of medium whose value can be published, or -1. The 0 a meter sends at a
+ * placeholder time (632525252525S and the like: the M-Bus device is not paired, or not heard
+ * from) is filler; sent on a total_increasing counter, Home Assistant would take it for a meter
+ * reset and count the whole register again when the real value returns. */
 static int mbus_channel(const p1_reading *r, p1_medium medium)
 {
     int i = p1_reading_mbus_find(r, medium);
-    return i >= 0 && r->mbus[i].value != P1_ABSENT && r->mbus[i].time.valid ? i : -1;
+    return i >= 0 && p1_mbus_has_value(&r->mbus[i]) ? i : -1;
 }
 
 void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)

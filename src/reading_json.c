@@ -390,7 +390,7 @@ void reading_json_reading(json_w *w, const p1_reading *r)
     kv_text(w, "text_code", r->text_code, sizeof r->text_code);
 
     int gas = p1_reading_mbus_find(r, P1_MEDIUM_GAS);
-    if (gas >= 0 && gas < P1_MBUS_MAX && r->mbus[gas].value != P1_ABSENT &&
+    if (gas >= 0 && gas < P1_MBUS_MAX && p1_mbus_has_value(&r->mbus[gas]) &&
         strcmp(r->mbus[gas].unit, "m3") == 0) {
         kv_micro(w, "gas_m3", r->mbus[gas].value);
         if (time_set(&r->mbus[gas].time))

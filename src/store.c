@@ -472,7 +472,7 @@ static void set_mbus(sample *x, const p1_reading *r, p1_medium medium, int fv, i
 {
     int i = p1_reading_mbus_find(r, medium);
     int64_t t;
-    if (i < 0 || r->mbus[i].value == P1_ABSENT)
+    if (i < 0 || !p1_mbus_has_value(&r->mbus[i])) /* a placeholder channel's 0 is no reading */
         return;
     set_micro(x, fv, r->mbus[i].value, 1000); /* m3 -> dm3, GJ -> MJ, kWh -> Wh */
     if (r->mbus[i].time.valid && p1_time_to_unix(&r->mbus[i].time, &t) == 0) {

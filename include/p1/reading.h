@@ -209,9 +209,16 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t);
 const p1_telegram *p1_reading_verdict(const p1_reading *r, const p1_telegram *t,
                                       p1_telegram *copy);
 
-/* Index of the first M-Bus channel carrying `medium`, preferring a non-empty id and the newest
- * valid capture time (real meters leave a stale channel 1 when gas moved to 2); -1 if none. */
+/* Index of the first M-Bus channel carrying `medium`, preferring one with a value
+ * (p1_mbus_has_value), then a non-empty id, then the newest valid capture time (real meters leave
+ * a stale channel 1 when gas moved to 2); -1 if none. */
 int p1_reading_mbus_find(const p1_reading *r, p1_medium medium);
+/* Whether M-Bus channel m carries a meter reading: a value was sent and it is not the filler of
+ * a channel that is not paired or not heard from (0 captured at a placeholder time such as
+ * 632525252525S or 700101010000W). A non-zero value at a placeholder time (a meter whose clock is
+ * not set) is a reading. Consumers that store or publish a counter (history, MQTT, Prometheus)
+ * use this: the filler 0 on a total would read as a meter reset. */
+int p1_mbus_has_value(const p1_mbus *m);
 /* Name of a medium ("gas", "water", "heat", "cold", "electricity", "unknown", "other"). */
 const char *p1_medium_name(p1_medium m);
 /* Name of a profile ("nl", "be", "lu", "at", "se", "lt", "hu", "other", "unknown"). */

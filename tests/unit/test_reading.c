@@ -888,6 +888,32 @@ static void test_mbus_find(void)
     add(&R, "0-2:24.2.1(240315103000W)(00001.000*m3)");
     p1_reading_end(&R, NULL);
     CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_GAS), 1);
+    /* Q-MB-3 and the like: a paired channel with an id that sends filler (0 at a placeholder
+     * time) loses to one with a value, though its id would win otherwise */
+    p1_reading_init(&R);
+    add(&R, "0-1:24.1.0(003)");
+    add(&R, "0-1:96.1.0(4730303339373036303436303332303136)");
+    add(&R, "0-1:24.2.1(632525252525S)(00000.000*m3)");
+    add(&R, "0-2:24.1.0(003)");
+    add(&R, "0-2:24.2.1(000101000000W)(00042.000*m3)"); /* meter clock not set: still a value */
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(p1_mbus_has_value(&R.mbus[0]), 0);
+    CHECK_EQ_INT(p1_mbus_has_value(&R.mbus[1]), 1);
+    CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_GAS), 1);
+    /* a real 0 (a new gas meter) at a valid time is a value; absent channels and values are not */
+    p1_reading_init(&R);
+    add(&R, "0-1:24.1.0(003)");
+    add(&R, "0-1:24.2.1(240315103000W)(00000.000*m3)");
+    add(&R, "0-2:24.1.0(003)");
+    add(&R, "0-3:24.1.0(003)");
+    add(&R, "0-3:24.2.1(632525252525W)(00000000)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(p1_mbus_has_value(&R.mbus[0]), 1);
+    CHECK_EQ_INT(p1_mbus_has_value(&R.mbus[1]), 0);
+    CHECK_EQ_INT(p1_mbus_has_value(&R.mbus[2]), 0);
+    CHECK_EQ_INT(p1_mbus_has_value(&R.mbus[3]), 0);
+    CHECK_EQ_INT(p1_mbus_has_value(NULL), 0);
+    CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_GAS), 0);
     /* equal: the first channel */
     p1_reading_init(&R);
     add(&R, "0-3:24.1.0(007)");
