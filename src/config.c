@@ -222,7 +222,8 @@ static const config_key config_keys[] = {
     {"influxdb", "enabled", CT_BOOL, "true", 0, 0, NULL, NULL, "BOOL", 0, 0, G(influx_enabled),
      "Write to InfluxDB when url is set; false keeps the section but turns it off."},
     {"influxdb", "url", CT_STRING, "", 0, 0, NULL, NULL, "URL", 0, 0, G(influx_url),
-     "InfluxDB base URL (http://127.0.0.1:8086); empty = no InfluxDB. Needs [store] db."},
+     "InfluxDB base URL (http://127.0.0.1:8086); empty = no InfluxDB. Needs [store] db. A "
+     "user:password@ in it is sent as basic auth and never shown."},
     {"influxdb", "database", CT_STRING, "", 0, 0, NULL, NULL, "DB", 0, 0, G(influx_database),
      "InfluxDB 1.x: database to write to (/write?db=DB); give this or bucket and org."},
     {"influxdb", "bucket", CT_STRING, "", 0, 0, NULL, NULL, "BUCKET", 0, 0, G(influx_bucket),
@@ -609,6 +610,13 @@ size_t config_file_secrets(const config *c, char *out, size_t cap)
         out[0] = '\0';
     for (size_t i = 0; i < NKEYS; i++) {
         const config_key *k = &config_keys[i];
+        if (!k->secret && strcmp(k->name, "url") == 0 && c->line[i] > 0) {
+            const char *url = (const char *)c + k->offset;
+            char shown_url[CONFIG_STR_MAX];
+            if (strcmp(config_url_public(url, shown_url, sizeof shown_url), url) != 0)
+                list_add(out, cap, count++, k->section, "", k->name); /* user:password@ */
+            continue;
+        }
         if (!k->secret)
             continue;
         if (!is_source_key(k)) {
@@ -625,6 +633,25 @@ size_t config_file_secrets(const config *c, char *out, size_t cap)
         }
     }
     return count;
+}
+
+const char *config_url_public(const char *url, char *out, size_t cap)
+{
+    if (!cap)
+        return out;
+    const char *auth = strstr(url, "://");
+    auth = auth ? auth + 3 : url;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (const char *p = auth; p < auth + alen; p++)
+        if (*p == '@')
+            at = p; /* the last one: a password may hold an unescaped '@' */
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        snprintf(out, cap, "%s", url);
+    else
+        snprintf(out, cap, "%.*s********%s", (int)(colon + 1 - url), url, at);
+    return out;
 }
 
 void config_spec_public(const char *spec, char *out, size_t cap)
@@ -663,6 +690,8 @@ static void key_format(const config_key *k, const void *base, char *out, size_t 
     if (k->type == CT_STRING || k->type == CT_ADDR) {
         if (strcmp(k->name, "spec") == 0 && is_source_key(k))
             config_spec_public(field, out, cap);
+        else if (strcmp(k->name, "url") == 0)
+            config_url_public(field, out, cap);
         else
             snprintf(out, cap, "%s", shown(k, field));
         return;
@@ -1410,9 +1439,11 @@ int config_load(config *c, int argc, char **argv, char *err, size_t cap)
         return -1;
     }
     if (c->influx_url[0] && !c->influx_database[0] && !(c->influx_bucket[0] && c->influx_org[0])) {
+        char url[CONFIG_STR_MAX];
         fail(err, cap, "%s: [influxdb] url = '%s': expected database (InfluxDB 1.x) or bucket and "
                        "org (2.x) as well",
-             config_where(c, "influxdb", "url", where, sizeof where), c->influx_url);
+             config_where(c, "influxdb", "url", where, sizeof where),
+             config_url_public(c->influx_url, url, sizeof url));
         return -1;
     }
     return 0;

@@ -110,6 +110,9 @@ size_t config_file_secrets(const config *c, char *out, size_t cap);
 /* spec as it may be shown (/api/meters, logs, --check-config): the values of secret options
  * (":key=HEX", ":ak=HEX") replaced by "********"; into out[cap], truncated to fit. */
 void config_spec_public(const char *spec, char *out, size_t cap);
+/* url as it may be shown (logs, --check-config, errors): the password of a user:password@ in its
+ * authority replaced by "********"; into out[cap], truncated to fit. Returns out. */
+const char *config_url_public(const char *url, char *out, size_t cap);
 /* Name of a kind ("serial", "tcp", "file", "stdin", "sim"). */
 const char *config_kind_name(config_kind k);
 /* Splits "HOST:PORT" or "[V6]:PORT" into host[hcap] (brackets removed) and the port.

@@ -36,6 +36,7 @@ typedef struct pub_influx {
     CURL *easy;
     struct curl_slist *headers;
     char url[3 * PUB_INFLUX_STR_MAX + 64];
+    char shown[PUB_INFLUX_STR_MAX]; /* o.url for logs: a user:password@ without the password */
     loop_timer *timer;
     int busy; /* a request is in flight */
     char *body;
@@ -299,7 +300,7 @@ static void on_done(void *user, CURL *easy, CURLcode result)
         set_error(p, "%s", p->cu->easy_strerror(result));
         if (!p->failing)
             log_warn("influxdb: write to %s failed: %s; retrying with backoff, nothing is lost",
-                     p->o.url, p->cu->easy_strerror(result));
+                     p->shown, p->cu->easy_strerror(result));
         p->failing = 1;
         backoff(p);
         return;
@@ -318,7 +319,7 @@ static void on_done(void *user, CURL *easy, CURLcode result)
         if (p->st.state != PUB_AUTH_FAILED)
             log_error("influxdb: %s refused the write (HTTP %ld: %s)%s; retrying every %d min, "
                       "nothing is lost meanwhile",
-                      p->o.url, status, why, hint, PUB_INFLUX_AUTH_BACKOFF_MS / 60000);
+                      p->shown, status, why, hint, PUB_INFLUX_AUTH_BACKOFF_MS / 60000);
         p->st.state = PUB_AUTH_FAILED;
         p->failing = 1;
         count_retries(p);
@@ -328,7 +329,7 @@ static void on_done(void *user, CURL *easy, CURLcode result)
     if (status >= 500 || status == 429 || status == 408 || (status >= 200 && status < 300)) {
         /* A 2xx other than 204 is no InfluxDB reply (a proxy's page): not delivered. */
         if (!p->failing)
-            log_warn("influxdb: write to %s failed (HTTP %ld: %s); retrying with backoff", p->o.url,
+            log_warn("influxdb: write to %s failed (HTTP %ld: %s); retrying with backoff", p->shown,
                      status, why);
         p->failing = 1;
         count_retries(p);
@@ -351,7 +352,7 @@ static void on_done(void *user, CURL *easy, CURLcode result)
             if (!p->too_large)
                 log_warn("influxdb: %s refused %d lines as too large (HTTP 413); halving the "
                          "batch until the server accepts it",
-                         p->o.url, p->lines);
+                         p->shown, p->lines);
             p->too_large = 1;
             loop_timer_arm(p->timer, 0);
             return;
@@ -361,7 +362,7 @@ static void on_done(void *user, CURL *easy, CURLcode result)
         if (!p->failing)
             log_error("influxdb: %s answers HTTP 413 even for one line: the server's request size "
                       "limit is too small; retrying with backoff, nothing is lost",
-                      p->o.url);
+                      p->shown);
         p->failing = 1;
         backoff(p);
         return;
@@ -449,17 +450,18 @@ static int read_secret(const char *key, const char *path, char *out, size_t cap,
 
 int pub_influx_check(const pub_influx_options *o, char *err, size_t cap)
 {
-    char secret[PUB_INFLUX_STR_MAX];
+    char secret[PUB_INFLUX_STR_MAX], url[PUB_INFLUX_STR_MAX];
+    config_url_public(o->url, url, sizeof url);
     int rc = 0;
     if (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0) {
         snprintf(err, cap, "[influxdb] url = '%s': expected http://HOST:PORT or https://...",
-                 o->url);
+                 url);
         return -1;
     }
     if (!o->database[0] && !(o->bucket[0] && o->org[0])) {
         snprintf(err, cap, "[influxdb] url = '%s': expected database (InfluxDB 1.x) or bucket "
                            "and org (2.x) as well",
-                 o->url);
+                 url);
         return -1;
     }
     /* Line protocol cannot escape a newline or other control byte, and a line that starts
@@ -483,13 +485,13 @@ int pub_influx_check(const pub_influx_options *o, char *err, size_t cap)
 static int build_url(pub_influx *p, char *err, size_t cap)
 {
     char base[PUB_INFLUX_STR_MAX];
-    snprintf(base, sizeof base, "%s", p->o.url);
+    snprintf(base, sizeof base, "%s", p->o.url); /* curl takes user:password@ from it */
     size_t bl = strlen(base);
     while (bl > 0 && base[bl - 1] == '/')
         base[--bl] = '\0';
     if (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) {
         snprintf(err, cap, "influxdb: url '%s': expected http://HOST:PORT or https://...",
-                 p->o.url);
+                 p->shown);
         return -1;
     }
     int n;
@@ -536,6 +538,7 @@ pub *pub_influx_new(loop *l, store *s, const pub_influx_options *o, char *err, s
     p->l = l;
     p->s = s;
     p->o = *o;
+    config_url_public(o->url, p->shown, sizeof p->shown);
     p->face.name = "influxdb";
     p->face.impl = p;
     p->face.lag = influx_lag;
@@ -600,7 +603,7 @@ pub *pub_influx_new(loop *l, store *s, const pub_influx_options *o, char *err, s
         goto fail;
     }
     p->st.state = PUB_IDLE;
-    log_info("influxdb: writing to %s (%s %s), measurement %s", p->o.url,
+    log_info("influxdb: writing to %s (%s %s), measurement %s", p->shown,
              p->o.database[0] ? "database" : "bucket",
              p->o.database[0] ? p->o.database : p->o.bucket, p->o.measurement);
     loop_timer_arm(p->timer, 0);

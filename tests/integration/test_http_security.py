@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, http, need_p1d, run, tmpdir  # noqa: E402
+from daemon_helpers import Checks, Daemon, free_port, http, need_p1d, run, tmpdir  # noqa: E402
 
 T = Checks("test_http_security")
 need_p1d(T)
@@ -256,6 +256,54 @@ def test_readable_secrets(tmp):
             code == 0 and "readable" not in err, err)
 
 
+def test_url_password(tmp):
+    """An InfluxDB url may carry user:password@ (curl sends it as basic auth): the password is
+    not printed by --check-config, errors, the start line or the write failures, and a readable
+    config file that holds one is warned about."""
+    url = "http://writer:urlpw-s3cret@127.0.0.1:%d" % free_port()
+    code, out, err = run(["--source", "s=sim", "--db", os.path.join(tmp, "u.db"),
+                          "--influxdb-url", url, "--influxdb-database", "p1", "--check-config"])
+    T.check("url password: --check-config shows url = http://writer:********@...",
+            code == 0 and "url = http://writer:********@127.0.0.1:" in out and
+            "urlpw" not in out + err, out[-1500:] + err)
+    code, out, err = run(["--source", "s=sim", "--db", os.path.join(tmp, "u.db"),
+                          "--influxdb-url", url, "--check-config"])
+    T.check("url password: the error about a url without database masks it",
+            code == 2 and "writer:********@" in err and "urlpw" not in err, err)
+    code, out, err = run(["--source", "s=sim", "--db", os.path.join(tmp, "u.db"),
+                          "--influxdb-url", "ftp://writer:urlpw-s3cret@h", "--influxdb-database",
+                          "p1", "--check-config"])
+    T.check("url password: the error about a url that is not http masks it",
+            code != 0 and "writer:********@h" in err and "urlpw" not in err, err)
+    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--db", os.path.join(tmp, "u.db"),
+                "--influxdb-url", url, "--influxdb-database", "p1", "--influxdb-interval", "1s"],
+               tmp)
+    try:
+        d.http_port()
+        failed = d.wait_log(r"influxdb: write to .* failed", 15)
+        T.check("url password: the start line and the write failure name the url without it",
+                failed is not None and "writer:********@" in d.text() and
+                "urlpw" not in d.text(), d.text()[-1500:])
+    finally:
+        d.stop()
+    cfg = os.path.join(tmp, "url.conf")
+    with open(cfg, "w") as f:
+        f.write("[source a]\nspec = sim\n[store]\ndb = %s\n[influxdb]\nurl = %s\ndatabase = p1\n"
+                % (os.path.join(tmp, "u.db"), url))
+    os.chmod(cfg, 0o644)
+    code, out, err = run(["-c", cfg, "--check-config"])
+    T.check("url password: a 0644 file with one is warned about ([influxdb] url)",
+            code == 0 and "readable by every user" in err and "[influxdb] url" in err and
+            "urlpw" not in err, err)
+    with open(cfg, "w") as f:
+        f.write("[source a]\nspec = sim\n[store]\ndb = %s\n[influxdb]\nurl = %s\ndatabase = p1\n"
+                % (os.path.join(tmp, "u.db"), "http://writer@127.0.0.1:8086"))
+    code, out, err = run(["-c", cfg, "--check-config"])
+    T.check("url password: a url with a user and no password is shown as it is, no warning",
+            code == 0 and "readable" not in err and "url = http://writer@127.0.0.1:8086" in out,
+            out[-800:] + err)
+
+
 def test_nosniff(tmp):
     """Every response tells browsers not to guess its type: error messages quote the request."""
     d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0"], tmp)
@@ -323,6 +371,6 @@ def test_stream_cap(tmp):
 
 
 with tmpdir() as tmp:
-    T.run((test_spec_secrets, test_csrf, test_rebinding, test_readable_secrets, test_nosniff,
-           test_stream_cap), tmp)
+    T.run((test_spec_secrets, test_csrf, test_rebinding, test_readable_secrets, test_url_password,
+           test_nosniff, test_stream_cap), tmp)
 T.done()
