@@ -1172,6 +1172,14 @@ store *store_open(const char *path, const store_options *o, char *err, size_t ca
     if (!s->o.queue_max)
         s->o.queue_max = STORE_QUEUE_DEFAULT;
     int flags = s->o.readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    if (!s->o.readonly && strncmp(path, "file:", 5) != 0 && strcmp(path, ":memory:") != 0) {
+        /* A new history is the household's daily routine: not for every local user (SQLite would
+         * create it 0644 under the usual umask). Its -wal and -shm files take this mode. The
+         * umask still applies, so the unit's UMask=0027 gives the same 0640. */
+        int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        if (fd >= 0)
+            close(fd);
+    }
     rc = sqlite3_open_v2(path, &s->db, flags, NULL);
     if (rc != SQLITE_OK) {
         char why[STORE_ERR_MAX];

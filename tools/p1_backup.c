@@ -95,7 +95,7 @@ int p1_backup_main(int argc, char **argv)
     }
     unlink(tmp);
     /* Create it ourselves first: SQLite's "unable to open database file" hides the reason. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640); /* as the store's own */
     if (fd < 0) {
         fprintf(stderr, "p1 backup: cannot create %s: %s\n", tmp, strerror(errno));
         store_close(s);

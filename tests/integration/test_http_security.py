@@ -8,11 +8,13 @@ import base64
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, free_port, http, need_p1d, run, tmpdir  # noqa: E402
+from daemon_helpers import (P1D, Checks, Daemon, free_port, http, need_p1d, run,  # noqa: E402
+                            tmpdir)
 
 T = Checks("test_http_security")
 need_p1d(T)
@@ -304,6 +306,40 @@ def test_url_password(tmp):
             out[-800:] + err)
 
 
+def test_db_mode(tmp):
+    """The history p1d creates (and its -wal, and a p1 backup of it) is not readable by every
+    local user under the usual umask 022: it shows when the household is at home."""
+    old = os.umask(0o022)
+    try:
+        db = os.path.join(tmp, "mode.db")
+        d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--db", db], tmp)
+        try:
+            d.http_port()
+            d.wait_meter("s", lambda m: m.get("telegrams", 0) >= 2, 10)
+            modes = {p: oct(os.stat(p).st_mode & 0o777) for p in (db, db + "-wal")
+                     if os.path.exists(p)}
+        finally:
+            d.stop()
+        T.check("db mode: a new history and its -wal are 0640 under umask 022 (%s)" % modes,
+                len(modes) == 2 and set(modes.values()) == {"0o640"}, modes)
+        p1 = os.path.join(os.path.dirname(P1D), "p1")
+        out = os.path.join(tmp, "copy.db")
+        r = subprocess.run([p1, "backup", "--db", db, out], capture_output=True, timeout=30)
+        mode = oct(os.stat(out).st_mode & 0o777) if os.path.exists(out) else None
+        T.check("db mode: p1 backup writes its copy 0640 (%s)" % mode,
+                r.returncode == 0 and mode == "0o640", r.stderr[-500:])
+        os.chmod(db, 0o644)
+        d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--db", db], tmp)
+        try:
+            d.http_port()
+        finally:
+            d.stop()
+        T.check("db mode: an existing history keeps the mode its owner gave it",
+                oct(os.stat(db).st_mode & 0o777) == "0o644")
+    finally:
+        os.umask(old)
+
+
 def test_nosniff(tmp):
     """Every response tells browsers not to guess its type: error messages quote the request."""
     d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0"], tmp)
@@ -372,5 +408,5 @@ def test_stream_cap(tmp):
 
 with tmpdir() as tmp:
     T.run((test_spec_secrets, test_csrf, test_rebinding, test_readable_secrets, test_url_password,
-           test_nosniff, test_stream_cap), tmp)
+           test_db_mode, test_nosniff, test_stream_cap), tmp)
 T.done()
