@@ -180,6 +180,9 @@ static inline int reading_q_fast(p1_micro *dst, const p1_value *v, int weak)
         static const int8_t shift[P1_UNIT__COUNT] = {
             [P1_UNIT_WH] = -3,  [P1_UNIT_W] = -3,  [P1_UNIT_VARH] = -3, [P1_UNIT_VAR] = -3,
             [P1_UNIT_VAH] = -3, [P1_UNIT_VA] = -3, [P1_UNIT_DM3] = -3,  [P1_UNIT_MJ] = -3,
+            [P1_UNIT_MWH] = 3,  [P1_UNIT_MW] = 3,  [P1_UNIT_MVARH] = 3, [P1_UNIT_MVAR] = 3,
+            [P1_UNIT_MVAH] = 3, [P1_UNIT_MVA] = 3, [P1_UNIT_KV] = 3,    [P1_UNIT_MA] = -3,
+            [P1_UNIT_L] = -3,
         };
         int k = 6 - v->decimals + shift[v->unit_code];
         int64_t x;
@@ -365,7 +368,10 @@ static void reading_unit(char *dst, size_t cap, const char *u, size_t n, unsigne
         [P1_UNIT_VAH] = "kVAh",   [P1_UNIT_KVA] = "kVA", [P1_UNIT_VA] = "kVA",
         [P1_UNIT_V] = "V",        [P1_UNIT_A] = "A",     [P1_UNIT_HZ] = "Hz",
         [P1_UNIT_M3] = "m3",      [P1_UNIT_DM3] = "m3",  [P1_UNIT_GJ] = "GJ",
-        [P1_UNIT_MJ] = "GJ",      [P1_UNIT_S] = "s",
+        [P1_UNIT_MJ] = "GJ",      [P1_UNIT_S] = "s",     [P1_UNIT_MWH] = "kWh",
+        [P1_UNIT_MW] = "kW",      [P1_UNIT_MVARH] = "kvarh", [P1_UNIT_MVAR] = "kvar",
+        [P1_UNIT_MVAH] = "kVAh",  [P1_UNIT_MVA] = "kVA", [P1_UNIT_KV] = "V",
+        [P1_UNIT_MA] = "A",       [P1_UNIT_L] = "m3",
     };
     if (!u || n == 0) {
         dst[0] = '\0';

@@ -61,6 +61,24 @@ static inline uint8_t unit_from_key(uint64_t k)
         return P1_UNIT_GJ;
     case UNIT_K('m', 'j', 0, 0, 0):
         return P1_UNIT_MJ;
+    case UNIT_K('m', 'w', 'h', 0, 0):
+        return P1_UNIT_MWH;
+    case UNIT_K('m', 'w', 0, 0, 0):
+        return P1_UNIT_MW;
+    case UNIT_K('m', 'v', 'a', 'r', 'h'):
+        return P1_UNIT_MVARH;
+    case UNIT_K('m', 'v', 'a', 'r', 0):
+        return P1_UNIT_MVAR;
+    case UNIT_K('m', 'v', 'a', 'h', 0):
+        return P1_UNIT_MVAH;
+    case UNIT_K('m', 'v', 'a', 0, 0):
+        return P1_UNIT_MVA;
+    case UNIT_K('k', 'v', 0, 0, 0):
+        return P1_UNIT_KV;
+    case UNIT_K('m', 'a', 0, 0, 0):
+        return P1_UNIT_MA;
+    case UNIT_K('l', 0, 0, 0, 0):
+        return P1_UNIT_L;
     default:
         return P1_UNIT_OTHER;
     }

@@ -143,49 +143,24 @@ int p1_value_text(const p1_value *v, char *out, size_t cap)
     return (int)n;
 }
 
-/* How many decimal places the unit's normalisation moves the value: -3 for the units with a
- * missing "k" (Wh, W, varh, var, VArh, VAr, VAh, VA), for MJ (-> GJ) and dm3 (-> m3), 0 for
- * everything else (kWh, kW, kvarh, kvar, kVA, V, A, m3, GJ, Hz, s, unknown units). Decided on the
- * first letter and the length so that the common units cost no string comparison. */
-static int value_unit_shift(const char *u, size_t n)
-{
-    if (!u || n == 0)
-        return 0;
-    switch (u[0] | 0x20) {
-    case 'w': /* W, Wh */
-        if (n == 1)
-            return -3;
-        return (n == 2 && (u[1] | 0x20) == 'h') ? -3 : 0;
-    case 'v': /* V stays; var, varh, VA, VAh, VAr, VArh move */
-        if (n < 2 || (u[1] | 0x20) != 'a')
-            return 0;
-        if (n == 2)
-            return -3; /* VA */
-        if (n == 3)
-            return ((u[2] | 0x20) == 'h' || (u[2] | 0x20) == 'r') ? -3 : 0; /* VAh, var */
-        if (n == 4)
-            return ((u[2] | 0x20) == 'r' && (u[3] | 0x20) == 'h') ? -3 : 0; /* varh */
-        return 0;
-    case 'm': /* MJ -> GJ; m3 stays */
-        return (n == 2 && (u[1] | 0x20) == 'j') ? -3 : 0;
-    case 'd': /* dm3 (litres) -> m3 */
-        return (n == 3 && (u[1] | 0x20) == 'm' && u[2] == '3') ? -3 : 0;
-    default:
-        return 0;
-    }
-}
+/* The power of ten that takes a value in unit code c to its normalised unit: -3 for the units
+ * without the "k" (Wh, W, varh, var, VAh, VA), for MJ (-> GJ), dm3 and l (-> m3) and mA (-> A);
+ * +3 for the mega ones (MWh, MW, Mvarh, Mvar, MVAh, MVA) and kV (-> V); 0 for everything else
+ * (kWh, kW, kvarh, kvar, kVA, V, A, m3, GJ, Hz, s, unknown units). The parser classified the unit
+ * once, so the reading's dozens of quantities per telegram cost one table load each. */
+static const int8_t value_code_shift[P1_UNIT__COUNT] = {
+    [P1_UNIT_WH] = -3,  [P1_UNIT_W] = -3,  [P1_UNIT_VARH] = -3, [P1_UNIT_VAR] = -3,
+    [P1_UNIT_VAH] = -3, [P1_UNIT_VA] = -3, [P1_UNIT_DM3] = -3,  [P1_UNIT_MJ] = -3,
+    [P1_UNIT_MWH] = 3,  [P1_UNIT_MW] = 3,  [P1_UNIT_MVARH] = 3, [P1_UNIT_MVAR] = 3,
+    [P1_UNIT_MVAH] = 3, [P1_UNIT_MVA] = 3, [P1_UNIT_KV] = 3,    [P1_UNIT_MA] = -3,
+    [P1_UNIT_L] = -3,
+};
 
 int p1_unit_code(const char *unit, size_t len)
 {
     return unit ? unit_classify((const unsigned char *)unit, len) : P1_UNIT_NONE;
 }
 
-/* value_unit_shift() by unit code: the parser classified the unit once, so the reading's dozens
- * of quantities per telegram cost one table load each. */
-static const int8_t value_code_shift[P1_UNIT__COUNT] = {
-    [P1_UNIT_WH] = -3,  [P1_UNIT_W] = -3,  [P1_UNIT_VARH] = -3, [P1_UNIT_VAR] = -3,
-    [P1_UNIT_VAH] = -3, [P1_UNIT_VA] = -3, [P1_UNIT_DM3] = -3,  [P1_UNIT_MJ] = -3,
-};
 
 int p1_value_fixed(const p1_value *v, int scale, int normalise, int64_t *out)
 {
@@ -196,7 +171,7 @@ int p1_value_fixed(const p1_value *v, int scale, int normalise, int64_t *out)
         if (v->unit_code != P1_UNIT_UNKNOWN && v->unit_code < P1_UNIT__COUNT)
             k += value_code_shift[v->unit_code];
         else
-            k += value_unit_shift(v->unit, v->unit_len);
+            k += value_code_shift[p1_unit_code(v->unit, v->unit_len)];
     }
     int neg = v->number < 0;
     uint64_t m = neg ? 0 - (uint64_t)v->number : (uint64_t)v->number;

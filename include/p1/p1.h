@@ -104,7 +104,7 @@ typedef struct p1_obis {
 enum {
     P1_UNIT_UNKNOWN = 0, /* not classified: look at unit/unit_len */
     P1_UNIT_NONE,        /* no unit was sent */
-    P1_UNIT_OTHER,       /* a unit not listed here ("mA", "%", "l", ...): see unit */
+    P1_UNIT_OTHER,       /* a unit not listed here ("%", "kJ", ...): see unit */
     P1_UNIT_KWH,
     P1_UNIT_WH,
     P1_UNIT_KW,
@@ -125,6 +125,17 @@ enum {
     P1_UNIT_GJ,
     P1_UNIT_MJ,
     P1_UNIT_S,
+    /* Other prefixes, which meters rarely send. Case is ignored, and no meter counts in mWh, mW,
+     * MA or mV, so "mwh" is MWh and "ma" is mA. */
+    P1_UNIT_MWH,   /* MWh */
+    P1_UNIT_MW,    /* MW */
+    P1_UNIT_MVARH, /* Mvarh */
+    P1_UNIT_MVAR,  /* Mvar */
+    P1_UNIT_MVAH,  /* MVAh */
+    P1_UNIT_MVA,   /* MVA */
+    P1_UNIT_KV,    /* kV */
+    P1_UNIT_MA,    /* mA */
+    P1_UNIT_L,     /* litre (l, L) */
     P1_UNIT__COUNT
 };
 
@@ -174,8 +185,9 @@ static inline uint64_t p1_obis_key(const p1_obis *o)
 int p1_value_text(const p1_value *v, char *out, size_t cap);
 
 /* The value as a fixed-point integer with `scale` decimals (scale 0..9), rounding half away
- * from zero, with the unit normalised (Wh->kWh, W->kW, varh->kvarh, var->kvar, VAh->kVAh, VA->kVA,
- * MJ->GJ) when `normalise` is set. Returns 0 and sets *out, or -1 when not a number or on overflow.
+ * from zero, with the unit normalised (Wh and MWh->kWh, W and MW->kW, varh and Mvarh->kvarh, var and
+ * Mvar->kvar, VAh and MVAh->kVAh, VA and MVA->kVA, kV->V, mA->A, dm3 and l->m3, MJ->GJ) when
+ * `normalise` is set. Returns 0 and sets *out, or -1 when not a number or on overflow.
  * *out is untouched on failure. */
 int p1_value_fixed(const p1_value *v, int scale, int normalise, int64_t *out);
 /* Classifies a unit string (ASCII case ignored) into a P1_UNIT_* code: P1_UNIT_NONE for NULL or

@@ -9,7 +9,8 @@ extern "C" {
 #endif
 
 /* Quantities are int64 fixed-point with 6 decimals ("micro") in a canonical unit: kWh, kW, V, A,
- * kvarh, kvar, kVA, Hz, m3, GJ, s. Meter units are normalised (Wh -> kWh, W -> kW, ...).
+ * kvarh, kvar, kVA, Hz, m3, GJ, s. Meter units are normalised (Wh and MWh -> kWh, W and MW -> kW,
+ * kV -> V, mA -> A, dm3 and l -> m3, MJ -> GJ, ...; see p1_value_fixed()).
  * P1_ABSENT marks a quantity the telegram did not carry. */
 typedef int64_t p1_micro;
 #define P1_ABSENT INT64_MIN

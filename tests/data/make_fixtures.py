@@ -298,6 +298,24 @@ write("at-est-wh.txt", telegram("EST5\\253712345_A", [
     "1-0:4.7.0(000000166*var)",
 ]))
 
+# --- rarer unit prefixes: MWh, MW, Mvarh, kV, mA, and an M-Bus heat meter in MWh, water in litres --
+write("unit-prefixes.txt", telegram("XMX5LGF0000012345", [
+    "1-3:0.2.8(50)",
+    "0-0:1.0.0(241120101500W)",
+    "1-0:1.8.0(0012.345678*MWh)",
+    "1-0:2.8.0(0000.001500*MWh)",
+    "1-0:3.8.0(00001.5*Mvarh)",
+    "1-0:1.7.0(0.002345*MW)",
+    "1-0:32.7.0(0.2314*kV)",
+    "1-0:31.7.0(01520*mA)",
+    "0-1:24.1.0(004)",
+    "0-1:96.1.0(%s)" % hexs("HEAT0001"),
+    "0-1:24.2.1(241120101000W)(0012.345*MWh)",
+    "0-2:24.1.0(007)",
+    "0-2:96.1.0(%s)" % hexs("WATER002"),
+    "0-2:24.2.1(241120101000W)(00123456*l)",
+]))
+
 # --- SE (H1 / Aidon style): totals only, kVArh / kVAr, signed currents -----------------------------
 write("se-h1.txt", telegram("ADN9 6534", [
     "0-0:1.0.0(240405120000S)",

@@ -1168,7 +1168,7 @@ static void test_unit_codes(void)
     CHECK_EQ_INT(R.o[14].v[0].unit_code, P1_UNIT_HZ);
     CHECK_EQ_INT(R.o[15].v[0].unit_code, P1_UNIT_NONE);
     CHECK_EQ_INT(R.o[15].v[3].unit_code, P1_UNIT_S);
-    CHECK_EQ_INT(R.o[16].v[0].unit_code, P1_UNIT_OTHER);
+    CHECK_EQ_INT(R.o[16].v[0].unit_code, P1_UNIT_MA);
     CHECK_EQ_INT(R.o[17].v[0].unit_code, P1_UNIT_V);
     CHECK_EQ_INT(R.o[18].v[0].unit_code, P1_UNIT_NONE);
     CHECK_EQ_INT(R.o[19].v[0].unit_code, P1_UNIT_OTHER);

@@ -186,7 +186,11 @@ static void test_unit_code(void)
         {"VA", P1_UNIT_VA},      {"V", P1_UNIT_V},         {"A", P1_UNIT_A},
         {"Hz", P1_UNIT_HZ},      {"m3", P1_UNIT_M3},       {"dm3", P1_UNIT_DM3},
         {"GJ", P1_UNIT_GJ},      {"MJ", P1_UNIT_MJ},       {"s", P1_UNIT_S},
-        {"mA", P1_UNIT_OTHER},   {"%", P1_UNIT_OTHER},     {"m\x13", P1_UNIT_OTHER},
+        {"MWh", P1_UNIT_MWH},    {"mwh", P1_UNIT_MWH},     {"MW", P1_UNIT_MW},
+        {"Mvarh", P1_UNIT_MVARH}, {"MVAr", P1_UNIT_MVAR},  {"MVAh", P1_UNIT_MVAH},
+        {"MVA", P1_UNIT_MVA},    {"kV", P1_UNIT_KV},       {"mA", P1_UNIT_MA},
+        {"l", P1_UNIT_L},        {"L", P1_UNIT_L},         {"kJ", P1_UNIT_OTHER},
+        {"%", P1_UNIT_OTHER},    {"m\x13", P1_UNIT_OTHER},
         {"kvarhh", P1_UNIT_OTHER}, {"", P1_UNIT_NONE},
     };
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
@@ -219,6 +223,29 @@ static void test_fixed_basic(void)
     v = mkn(-63, 0, "A");
     CHECK_EQ_INT(p1_value_fixed(&v, 6, 1, &x), 0);
     CHECK_EQ_INT(x, -63000000);
+
+    /* the rarer prefixes scale to the reading's units: MWh -> kWh, kV -> V, mA -> A, l -> m3 */
+    static const struct {
+        int64_t n;
+        int dec;
+        const char *unit;
+        int64_t micro;
+    } pre[] = {
+        {1234, 3, "MWh", 1234000000}, {1234, 6, "MW", 1234000},  {5, 0, "Mvarh", 5000000000LL},
+        {25, 1, "MVAr", 2500000000LL}, {7, 0, "MVAh", 7000000000LL}, {2, 0, "MVA", 2000000000},
+        {230, 3, "kV", 230000000},    {1500, 0, "mA", 1500000},  {-20, 0, "mA", -20000},
+        {123456, 0, "l", 123456000},  {5, 1, "L", 500},
+    };
+    for (size_t i = 0; i < sizeof pre / sizeof pre[0]; i++) {
+        v = mkn(pre[i].n, pre[i].dec, pre[i].unit);
+        CHECK_EQ_INT(p1_value_fixed(&v, 6, 1, &x), 0);
+        CHECK_EQ_INT(x, pre[i].micro);
+        v.unit_code = (uint8_t)p1_unit_code(pre[i].unit, strlen(pre[i].unit));
+        CHECK_EQ_INT(p1_value_fixed(&v, 6, 1, &x), 0);
+        CHECK_EQ_INT(x, pre[i].micro);
+    }
+    v = mkn(9223372036854775LL, 0, "MWh"); /* 10^3 more overflows: an error, not a wrap */
+    CHECK_EQ_INT(p1_value_fixed(&v, 6, 1, &x), -1);
 
     v = mkn(0, 3, NULL); /* no unit is fine */
     CHECK_EQ_INT(p1_value_fixed(&v, 6, 1, &x), 0);
