@@ -1066,6 +1066,23 @@ int p1_mbus_has_value(const p1_mbus *m)
     return m && m->present && m->value != P1_ABSENT && (m->value != 0 || m->time.valid);
 }
 
+p1_micro p1_mbus_gj(const p1_mbus *m)
+{
+    if (!p1_mbus_has_value(m))
+        return P1_ABSENT;
+    if (!m->unit[0] || strcmp(m->unit, "GJ") == 0)
+        return m->value;
+    if (strcmp(m->unit, "kWh") != 0)
+        return P1_ABSENT;
+    /* x kWh = x * 36 / 10000 GJ, rounded half away from zero; |value| < 2^63 / 36 holds for any
+     * register a meter can show (2.5e11 kWh), a larger one is no reading. */
+    const int64_t lim = INT64_MAX / 36;
+    if (m->value > lim || m->value < -lim)
+        return P1_ABSENT;
+    int64_t x = m->value * 36;
+    return x >= 0 ? (x + 5000) / 10000 : -((-x + 5000) / 10000);
+}
+
 int p1_reading_mbus_find(const p1_reading *r, p1_medium medium)
 {
     int best = -1;

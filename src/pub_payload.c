@@ -178,11 +178,11 @@ void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)
     int wi = mbus_channel(r, P1_MEDIUM_WATER);
     if (wi >= 0)
         set_micro(s, PUB_F_WATER, r->mbus[wi].value);
-    /* The decoder turns MJ into GJ; a heat meter counting in kWh is left out rather than sent
-     * under a unit it does not have. */
+    /* Heat in GJ: the decoder turns MJ into GJ, and a meter counting in kWh or MWh is converted;
+     * one in another unit is left out rather than sent under a unit it does not have. */
     int hi = mbus_channel(r, P1_MEDIUM_HEAT);
-    if (hi >= 0 && (!r->mbus[hi].unit[0] || strcmp(r->mbus[hi].unit, "GJ") == 0))
-        set_micro(s, PUB_F_HEAT, r->mbus[hi].value);
+    if (hi >= 0)
+        set_micro(s, PUB_F_HEAT, p1_mbus_gj(&r->mbus[hi]));
     if (r->tariff >= 0)
         set(s, PUB_F_TARIFF, r->tariff);
     device_from_header(s, r);

@@ -474,7 +474,12 @@ static void set_mbus(sample *x, const p1_reading *r, p1_medium medium, int fv, i
     int64_t t;
     if (i < 0 || !p1_mbus_has_value(&r->mbus[i])) /* a placeholder channel's 0 is no reading */
         return;
-    set_micro(x, fv, r->mbus[i].value, 1000); /* m3 -> dm3, GJ -> MJ, kWh -> Wh */
+    /* Heat is kept in GJ whatever the meter counts in (heat_gj); a unit that cannot be turned
+     * into GJ is not stored under that name. */
+    p1_micro v = medium == P1_MEDIUM_HEAT ? p1_mbus_gj(&r->mbus[i]) : r->mbus[i].value;
+    if (v == P1_ABSENT)
+        return;
+    set_micro(x, fv, v, 1000); /* m3 -> dm3, GJ -> MJ */
     if (r->mbus[i].time.valid && p1_time_to_unix(&r->mbus[i].time, &t) == 0) {
         x->v[ft] = t;
         x->mask |= BIT(ft);

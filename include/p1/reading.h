@@ -220,6 +220,11 @@ int p1_reading_mbus_find(const p1_reading *r, p1_medium medium);
  * not set) is a reading. Consumers that store or publish a counter (history, MQTT, Prometheus)
  * use this: the filler 0 on a total would read as a meter reset. */
 int p1_mbus_has_value(const p1_mbus *m);
+/* A heat (or cold) meter's reading in GJ, micro: its value when it counts in GJ (or MJ, which the
+ * decoder already turned into GJ) or sends no unit, converted when it counts in kWh (or Wh, MWh:
+ * 1 kWh = 0.0036 GJ, rounded to the micro-GJ); P1_ABSENT without a value (p1_mbus_has_value) or
+ * in any other unit. Heat meters count in either; history and publishers keep one unit. */
+p1_micro p1_mbus_gj(const p1_mbus *m);
 /* Name of a medium ("gas", "water", "heat", "cold", "electricity", "unknown", "other"). */
 const char *p1_medium_name(p1_medium m);
 /* Name of a profile ("nl", "be", "lu", "at", "se", "lt", "hu", "other", "unknown"). */

@@ -914,6 +914,31 @@ static void test_mbus_find(void)
     CHECK_EQ_INT(p1_mbus_has_value(&R.mbus[3]), 0);
     CHECK_EQ_INT(p1_mbus_has_value(NULL), 0);
     CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_GAS), 0);
+    /* heat in GJ whatever the meter counts in: GJ, MJ, no unit, kWh, MWh; not in m3 or filler */
+    {
+        static const struct {
+            const char *line;
+            p1_micro gj;
+        } heat[] = {
+            {"0-1:24.2.1(241120101000W)(00012.345*GJ)", 12345000},
+            {"0-1:24.2.1(241120101000W)(12345*MJ)", 12345000},
+            {"0-1:24.2.1(241120101000W)(00012.345)", 12345000},
+            {"0-1:24.2.1(241120101000W)(01000.500*kWh)", 3601800},
+            {"0-1:24.2.1(241120101000W)(0001.0005*MWh)", 3601800},
+            {"0-1:24.2.1(241120101000W)(0.000139*kWh)", 1},  /* 0.5004 micro-GJ rounds up */
+            {"0-1:24.2.1(241120101000W)(0.000138*kWh)", 0},  /* 0.4968 rounds down */
+            {"0-1:24.2.1(241120101000W)(00012.345*m3)", P1_ABSENT},
+            {"0-1:24.2.1(632525252525S)(00000.000*GJ)", P1_ABSENT},
+        };
+        for (size_t k = 0; k < sizeof heat / sizeof heat[0]; k++) {
+            p1_reading_init(&R);
+            add(&R, "0-1:24.1.0(004)");
+            add(&R, heat[k].line);
+            p1_reading_end(&R, NULL);
+            CHECK_EQ_INT(p1_mbus_gj(&R.mbus[0]), heat[k].gj);
+        }
+        CHECK_EQ_INT(p1_mbus_gj(NULL), P1_ABSENT);
+    }
     /* equal: the first channel */
     p1_reading_init(&R);
     add(&R, "0-3:24.1.0(007)");
