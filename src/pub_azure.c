@@ -326,10 +326,12 @@ int pub_azure_check(const pub_azure_options *o, char *err, size_t cap)
         return -1;
     }
     if (strchr(e, '?') || strchr(e, '#') || strchr(e, ' ')) {
+        /* A pasted SAS URL carries its signature in the query: quote only what comes before. */
+        size_t n = strcspn(e, "?#");
         snprintf(err, cap,
-                 "[azure] endpoint = '%s': no query, fragment or spaces (put a SAS "
+                 "[azure] endpoint = '%.*s%s': no query, fragment or spaces (put a SAS "
                  "token in sas)",
-                 e);
+                 (int)n, e, e[n] ? "?********" : "");
         return -1;
     }
     if (!o->key[0] && !o->sas[0]) {

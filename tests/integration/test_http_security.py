@@ -277,6 +277,13 @@ def test_url_password(tmp):
                           "p1", "--check-config"])
     T.check("url password: the error about a url that is not http masks it",
             code != 0 and "writer:********@h" in err and "urlpw" not in err, err)
+    code, out, err = run(["--source", "s=sim", "--db", os.path.join(tmp, "u.db"), "--azure-endpoint",
+                          "https://acct.table.core.windows.net/?sv=2019-02-02&sig=SASs3cret",
+                          "--azure-account", "acct", "--azure-table", "t", "--azure-sas", "sv=1",
+                          "--check-config"])
+    T.check("url password: an Azure endpoint pasted with its SAS is refused without quoting the "
+            "signature", code == 2 and "windows.net/?********'" in err and "SASs3cret" not in err,
+            err)
     d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--db", os.path.join(tmp, "u.db"),
                 "--influxdb-url", url, "--influxdb-database", "p1", "--influxdb-interval", "1s"],
                tmp)
