@@ -63,8 +63,8 @@ static const config_key config_keys[] = {
     {"http", "allowed_hosts", CT_STRING, "", 0, 0, NULL, NULL, "NAMES", 0, 0,
      G(http_allowed_hosts),
      "Without token or basic auth, requests must name p1d (Host) by an IP address, localhost, a "
-     "name without a dot, a *.local, *.lan, *.home, *.localdomain, *.home.arpa or *.internal "
-     "name, the machine's host "
+     "name without a dot, a *.local, *.lan, *.home, *.localdomain, *.home.arpa, *.internal or "
+     "*.fritz.box name, the machine's host "
      "name or one listed here (comma-separated; *.example.org = its subdomains; * = any): "
      "other names are refused (403) as DNS rebinding."},
     {"http", "max_connections", CT_INT, "2048", 1, 100000, NULL, NULL, "N", 0, 0,

@@ -922,8 +922,10 @@ static int host_allowed(const http *h, const char *host)
         name[--n] = '\0'; /* "p1d.local." is "p1d.local" */
     if (inet_pton(AF_INET, name, &a4) == 1 || !strchr(name, '.'))
         return 1;
+    /* Domains public DNS does not serve; fritz.box is AVM's, which its routers answer for the
+     * LAN (raspberrypi.fritz.box), so no one else can point a name under it anywhere. */
     return name_listed(name, "*.localhost, *.local, *.lan, *.home, *.localdomain, *.home.arpa, "
-                             "*.internal") ||
+                             "*.internal, *.fritz.box") ||
            (h->hostname[0] && strcmp(name, h->hostname) == 0) ||
            name_listed(name, h->o.allowed_hosts);
 }

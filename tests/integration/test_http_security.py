@@ -189,7 +189,7 @@ def test_rebinding(tmp):
         for host in ("127.0.0.1:%d" % port, "127.0.0.1", "[::1]:%d" % port, "localhost:%d" % port,
                      "raspberrypi:8080", "p1d.local", "P1D.Local.:%d" % port, "nas.lan",
                      "meter.home.arpa", "p1d.internal", "app.localhost", "nas.home",
-                     "pi.localdomain", hostname,
+                     "pi.localdomain", "raspberrypi.fritz.box:8080", hostname,
                      "p1.example.org:443", "a.home.example.net", "192.168.1.10:8080"):
             st, b = get(port, "/api/meters", host)
             T.check("rebinding: Host %s is served" % host, st == 200, (st, b[:200]))
