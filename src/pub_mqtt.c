@@ -379,8 +379,10 @@ static int publish(pub_mqtt *p, pm_meter *track, const char *topic, const char *
 static uint32_t device_hash(const pub_snapshot *s)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
-    const char *parts[4] = {s->manufacturer, s->model, s->version, s->serial};
-    for (int i = 0; i < 4; i++)
+    const char *parts[4 + PUB_MBUS_COUNT] = {s->manufacturer, s->model, s->version, s->serial};
+    for (int k = 0; k < PUB_MBUS_COUNT; k++)
+        parts[4 + k] = s->mbus_id[k];
+    for (int i = 0; i < 4 + PUB_MBUS_COUNT; i++)
         for (const char *c = parts[i]; *c; c++)
             h = (h ^ (uint8_t)*c) * 16777619u;
     return h;
@@ -495,6 +497,7 @@ static void merge(pm_meter *pm, const pub_snapshot *s)
         memcpy(keep.model, pm->cur.model, sizeof keep.model);
         memcpy(keep.version, pm->cur.version, sizeof keep.version);
         memcpy(keep.serial, pm->cur.serial, sizeof keep.serial);
+        memcpy(keep.mbus_id, pm->cur.mbus_id, sizeof keep.mbus_id);
         pm->cur = keep;
     } else {
         pm->cur = *s;

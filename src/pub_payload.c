@@ -48,9 +48,12 @@ static const pub_field_info fields[PUB_F_COUNT] = {
                           PUB_KIND_CURRENT},
     [PUB_F_CURRENT_L3] = {"current_l3_a", "Current L3", "A", "current", "measurement", 2,
                           PUB_KIND_CURRENT},
-    [PUB_F_GAS] = {"gas_m3", "Gas", M3, "gas", "total_increasing", 3, PUB_KIND_COUNTER},
-    [PUB_F_WATER] = {"water_m3", "Water", M3, "water", "total_increasing", 3, PUB_KIND_COUNTER},
-    [PUB_F_HEAT] = {"heat_gj", "Heat", "GJ", "energy", "total_increasing", 3, PUB_KIND_COUNTER},
+    [PUB_F_GAS] = {"gas_m3", "Gas", M3, "gas", "total_increasing", 3, PUB_KIND_COUNTER,
+                   PUB_MBUS_GAS},
+    [PUB_F_WATER] = {"water_m3", "Water", M3, "water", "total_increasing", 3, PUB_KIND_COUNTER,
+                     PUB_MBUS_WATER},
+    [PUB_F_HEAT] = {"heat_gj", "Heat", "GJ", "energy", "total_increasing", 3, PUB_KIND_COUNTER,
+                    PUB_MBUS_HEAT},
     [PUB_F_TARIFF] = {"tariff", "Tariff", NULL, NULL, NULL, 0, PUB_KIND_COUNTER},
 };
 
@@ -186,6 +189,18 @@ void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)
     if (r->tariff >= 0)
         set(s, PUB_F_TARIFF, r->tariff);
     device_from_header(s, r);
+    /* The channel's id also with a placeholder value: the device stays the same device. */
+    static const p1_medium media[PUB_MBUS_COUNT] = {
+        [PUB_MBUS_GAS] = P1_MEDIUM_GAS,
+        [PUB_MBUS_WATER] = P1_MEDIUM_WATER,
+        [PUB_MBUS_HEAT] = P1_MEDIUM_HEAT,
+    };
+    for (int k = PUB_MBUS_GAS; k < PUB_MBUS_COUNT; k++) {
+        int i = p1_reading_mbus_find(r, media[k]);
+        if (i >= 0)
+            copy_bounded(s->mbus_id[k], sizeof s->mbus_id[k], r->mbus[i].id,
+                         strnlen(r->mbus[i].id, sizeof r->mbus[i].id));
+    }
 }
 
 static int64_t stat_mean(const store_stat *st)
@@ -275,6 +290,55 @@ size_t pub_payload_discovery_topic(char *out, size_t cap, const char *disc_prefi
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
+/* The electricity meter's device block: what its header and equipment id say. */
+static void meter_device(json_w *w, const char *meter, const pub_snapshot *s)
+{
+    char buf[PUB_TOPIC_MAX];
+    json_obj_begin(w);
+    json_key(w, "identifiers");
+    json_arr_begin(w);
+    snprintf(buf, sizeof buf, "p1d_%s", meter);
+    json_str(w, buf);
+    json_arr_end(w);
+    snprintf(buf, sizeof buf, "P1 meter %s", meter);
+    json_kv_str(w, "name", buf);
+    json_kv_str(w, "manufacturer", s->manufacturer[0] ? s->manufacturer : "unknown");
+    snprintf(buf, sizeof buf, "%s (via p1d)", s->model[0] ? s->model : "smart meter");
+    json_kv_str(w, "model", buf);
+    snprintf(buf, sizeof buf, "%s%sp1d %s", s->version, s->version[0] ? ", " : "", P1_VERSION);
+    json_kv_str(w, "sw_version", buf);
+    if (s->serial[0])
+        json_kv_str(w, "serial_number", s->serial);
+    json_obj_end(w);
+}
+
+/* An M-Bus device's block, as Home Assistant's own DSMR integration shows it: a device of its
+ * own behind the electricity meter. The identifier is the meter's name and the medium, never the
+ * M-Bus id: a replaced gas meter stays the same Home Assistant device (area, history), with the
+ * new serial_number. The telegram names no maker or model of an M-Bus device. */
+static void mbus_device(json_w *w, const char *meter, const pub_snapshot *s, pub_mbus k)
+{
+    static const char *const media[PUB_MBUS_COUNT][2] = {
+        [PUB_MBUS_GAS] = {"gas", "Gas meter"},
+        [PUB_MBUS_WATER] = {"water", "Water meter"},
+        [PUB_MBUS_HEAT] = {"heat", "Heat meter"},
+    };
+    char buf[PUB_TOPIC_MAX];
+    json_obj_begin(w);
+    json_key(w, "identifiers");
+    json_arr_begin(w);
+    snprintf(buf, sizeof buf, "p1d_%s.%s", meter, media[k][0]); /* '.' is never in a name */
+    json_str(w, buf);
+    json_arr_end(w);
+    snprintf(buf, sizeof buf, "%s %s", media[k][1], meter);
+    json_kv_str(w, "name", buf);
+    if (s->mbus_id[k][0])
+        json_kv_str(w, "serial_number", s->mbus_id[k]);
+    snprintf(buf, sizeof buf, "p1d_%s", meter);
+    json_kv_str(w, "via_device", buf);
+    json_obj_end(w);
+}
+
 void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topic,
                            const char *meter, const pub_snapshot *s, pub_field f)
 {
@@ -319,22 +383,10 @@ void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topi
         json_kv_str(w, "availability_mode", "all");
     }
     json_key(w, "device");
-    json_obj_begin(w);
-    json_key(w, "identifiers");
-    json_arr_begin(w);
-    snprintf(buf, sizeof buf, "p1d_%s", meter);
-    json_str(w, buf);
-    json_arr_end(w);
-    snprintf(buf, sizeof buf, "P1 meter %s", meter);
-    json_kv_str(w, "name", buf);
-    json_kv_str(w, "manufacturer", s->manufacturer[0] ? s->manufacturer : "unknown");
-    snprintf(buf, sizeof buf, "%s (via p1d)", s->model[0] ? s->model : "smart meter");
-    json_kv_str(w, "model", buf);
-    snprintf(buf, sizeof buf, "%s%sp1d %s", s->version, s->version[0] ? ", " : "", P1_VERSION);
-    json_kv_str(w, "sw_version", buf);
-    if (s->serial[0])
-        json_kv_str(w, "serial_number", s->serial);
-    json_obj_end(w);
+    if (fi->mbus != PUB_MBUS_NONE)
+        mbus_device(w, meter, s, fi->mbus);
+    else
+        meter_device(w, meter, s);
     /* Home Assistant names the application in its log of discovered and changed entities. */
     json_key(w, "origin");
     json_obj_begin(w);

@@ -52,6 +52,16 @@ typedef enum pub_kind {
     PUB_KIND_COUNT
 } pub_kind;
 
+/* Where a field's value comes from: the electricity meter itself or one of its M-Bus devices
+ * (each of those is its own Home Assistant device, linked to the meter by via_device). */
+typedef enum pub_mbus {
+    PUB_MBUS_NONE = 0, /* the electricity meter */
+    PUB_MBUS_GAS,
+    PUB_MBUS_WATER,
+    PUB_MBUS_HEAT,
+    PUB_MBUS_COUNT
+} pub_mbus;
+
 typedef struct pub_field_info {
     const char *name;         /* topic and InfluxDB field name: "power_w" */
     const char *label;        /* Home Assistant entity name: "Power" */
@@ -60,6 +70,7 @@ typedef struct pub_field_info {
     const char *state_class;  /* Home Assistant state class, NULL none */
     int decimals;             /* the value is scaled by 10^decimals */
     pub_kind kind;
+    pub_mbus mbus; /* the device the value comes from */
 } pub_field_info;
 
 #define PUB_DEVICE_MAX  64    /* manufacturer / model text */
@@ -77,6 +88,8 @@ typedef struct pub_snapshot {
     char model[PUB_DEVICE_MAX];        /* the header after the flag id; "" unknown */
     char version[P1_SHORT_MAX];        /* "DSMR 5.0" or the version as sent; "" unknown */
     char serial[P1_ID_MAX + 1];        /* equipment id (0-0:96.1.1), decoded; "" unknown */
+    /* [PUB_MBUS_GAS..]: the M-Bus device's equipment id (0-n:96.1.0), decoded; "" unknown */
+    char mbus_id[PUB_MBUS_COUNT][P1_ID_MAX + 1];
 } pub_snapshot;
 
 /* The description of field f (f < PUB_F_COUNT). */
@@ -95,7 +108,9 @@ size_t pub_payload_discovery_topic(char *out, size_t cap, const char *disc_prefi
 /* The Home Assistant discovery config of field f of meter: unique_id, object_id and
  * default_entity_id ("sensor.<object_id>"), name, state_topic "<prefix>/<meter>/<field>", classes
  * and unit, availability (all of: avail_topic and "<prefix>/<meter>/availability"; avail_topic
- * NULL: none), the device block and the origin (p1d and its version). */
+ * NULL: none), the device block (the meter's "p1d_<meter>", or for a gas, water or heat value its
+ * M-Bus device "p1d_<meter>.<medium>" with via_device "p1d_<meter>") and the origin (p1d and its
+ * version). */
 void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topic,
                            const char *meter, const pub_snapshot *s, pub_field f);
 

@@ -19,6 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (ROOT, Checks, Daemon, crc16, fake_dongle, free_port,  # noqa: E402
                             need_p1d, run, telegram, tmpdir)
 from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
+import daemon_helpers  # noqa: E402
 
 C = Checks("test_mqtt_discovery")
 need_p1d(C)
@@ -67,6 +68,19 @@ ENERGY_ROLES = {
     "energy_export_t1_kwh": "energy", "energy_export_t2_kwh": "energy",
     "gas_m3": "gas", "water_m3": "water", "heat_gj": "energy",
 }
+# Device blocks (https://www.home-assistant.io/integrations/sensor.mqtt/, device; HA's
+# MQTT_ENTITY_DEVICE_INFO_SCHEMA): at least one of identifiers (a list of strings) or connections;
+# name, manufacturer, model, sw_version, serial_number and via_device are strings; via_device is
+# the identifier of the device that routes this one's messages (a hub, the parent of a
+# sub-device). HA's device registry looks via_device up among the devices it knows: one not
+# registered yet is logged ("referencing a non existing via_device", refused from 2025.12; HA's
+# MQTT integration then makes an empty stand-in device), so the parent's configs must come first.
+HA_DEVICE_STRINGS = ("name", "manufacturer", "model", "sw_version", "hw_version", "serial_number",
+                     "via_device", "suggested_area")
+# The fields whose value comes from one of the meter's M-Bus devices: each such device is a Home
+# Assistant device of its own behind the electricity meter, as HA's DSMR integration shows it
+# (a "Gas meter" device with the gas meter's own serial number).
+MBUS_FIELDS = {"gas_m3": "gas", "water_m3": "water", "heat_gj": "heat"}
 # What each meter of the test must announce, at least.
 EXPECTED = {
     "nl": {"power_w", "power_import_w", "power_export_w", "energy_import_kwh",
@@ -190,7 +204,7 @@ def validate(topic, payload, values):
     ids = dev.get("identifiers")
     if not (isinstance(ids, list) and ids and all(isinstance(i, str) and i for i in ids)):
         bad.append("device.identifiers %r" % ids)
-    for k in ("name", "manufacturer", "model", "sw_version", "serial_number", "via_device"):
+    for k in HA_DEVICE_STRINGS:
         if k in dev and not isinstance(dev[k], str):
             bad.append("device.%s %r" % (k, dev[k]))
     # origin: name required when present (https://www.home-assistant.io/integrations/mqtt/,
@@ -246,19 +260,49 @@ def discovery_checks(msgs, retained, label):
     missing = {m: sorted(want - set(by_meter.get(m, {}))) for m, want in EXPECTED.items()}
     missing = {m: f for m, f in missing.items() if f}
     C.check("%s: each meter announces every value it sends" % label, not missing, str(missing))
-    # One device per meter, the same block on each of its configs, and no two meters sharing one.
+    # One device per meter and one per M-Bus device, the same block on each of its configs, and
+    # no two meters sharing one.
     devices, owners = {}, {}
     for meter, cfgs in by_meter.items():
-        blocks = {json.dumps(c.get("device"), sort_keys=True) for c in cfgs.values()}
-        devices[meter] = blocks
-        for b in blocks:
-            for ident in json.loads(b).get("identifiers", []):
+        for field, c in cfgs.items():
+            blocks = devices.setdefault((meter, MBUS_FIELDS.get(field)), set())
+            blocks.add(json.dumps(c.get("device"), sort_keys=True))
+            for ident in c.get("device", {}).get("identifiers", []):
                 owners.setdefault(ident, set()).add(meter)
-    C.check("%s: one device block per meter, identical on all its configs" % label,
-            all(len(b) == 1 for b in devices.values()),
-            str({m: len(b) for m, b in devices.items()}))
+    C.check("%s: one device block per meter and per M-Bus device, identical on all its configs" %
+            label, all(len(b) == 1 for b in devices.values()),
+            str({m: len(b) for m, b in devices.items() if len(b) != 1}))
     C.check("%s: no device identifier shared by two meters" % label,
             all(len(o) == 1 for o in owners.values()), str(owners))
+    # Gas, water and heat are devices of their own, behind their meter's device.
+    order = [m[1] for m in msgs if m[1] in configs and m[2]]
+    bad = []
+    for (meter, medium), blocks in devices.items():
+        if medium is None:
+            continue
+        dev = json.loads(next(iter(blocks)))
+        parent = json.loads(next(iter(devices.get((meter, None), {"{}"}))))
+        ids, pids = set(dev.get("identifiers") or []), set(parent.get("identifiers") or [])
+        if not ids or ids & pids:
+            bad.append("%s %s: identifiers %s shared with the meter's %s" % (meter, medium, ids,
+                                                                            pids))
+        if dev.get("via_device") not in pids:
+            bad.append("%s %s: via_device %r is none of the meter's identifiers %s" %
+                       (meter, medium, dev.get("via_device"), pids))
+        if medium not in (dev.get("name") or "").lower():
+            bad.append("%s %s: device name %r" % (meter, medium, dev.get("name")))
+        field = {md: f for f, md in MBUS_FIELDS.items()}[medium]
+        first = min((i for i, t in enumerate(order) if t.endswith("p1d_%s/%s/config" %
+                                                                   (meter, field))), default=None)
+        parent_first = min((i for i, t in enumerate(order) if ("p1d_%s/" % meter) in t and
+                            t.split("/")[3] not in MBUS_FIELDS), default=None)
+        if first is None or parent_first is None or parent_first > first:
+            bad.append("%s %s: its config came before any of the meter's (via_device unknown to "
+                       "HA then)" % (meter, medium))
+    n_mbus = len([k for k in devices if k[1]])
+    C.check("%s: %d M-Bus devices (gas, water, heat), each its own device with via_device the "
+            "meter's identifier, announced after the meter" % (label, n_mbus),
+            n_mbus == 6 and not bad, "\n  " + "\n  ".join(bad[:10]))
     return by_meter
 
 
@@ -526,6 +570,44 @@ def fleet(tmp, n=200):
         broker.stop()
 
 
+MAIN_P1D = "/work/main/build/p1d"
+
+
+def same_entities_as_main(tmp, args, by_meter):
+    """Runs main's p1d (before M-Bus devices of their own) with args on a broker of its own: the
+    differences in the entities it announces (unique_id, default_entity_id, state_topic per
+    config topic) from by_meter's; [] none."""
+    if not os.access(MAIN_P1D, os.X_OK):
+        return ["%s not built" % MAIN_P1D]
+    port = free_port()
+    broker = Broker(tmp, port, name="main").start()
+    sub = Mqtt(port, topics=("homeassistant/#",))
+    args = [a if not a.isdigit() or args[i - 1] != "--mqtt-port" else str(port)
+            for i, a in enumerate(args)]
+    saved, daemon_helpers.P1D = daemon_helpers.P1D, MAIN_P1D
+    d = Daemon(args, tmp)
+    daemon_helpers.P1D = saved
+    want = sum(len(v) for v in by_meter.values())
+    try:
+        end = time.time() + 10
+        while time.time() < end and len(configs_of(sub.snapshot())) < want:
+            time.sleep(0.2)
+        old = {}
+        for topic, (payload, _) in configs_of(sub.snapshot()).items():
+            cfg = json.loads(payload)
+            old[topic] = (cfg.get("unique_id"), cfg.get("default_entity_id"),
+                          cfg.get("state_topic"))
+    finally:
+        d.stop()
+        sub.close()
+        broker.stop()
+    new = {"homeassistant/sensor/p1d_%s/%s/config" % (m, f):
+           (c.get("unique_id"), c.get("default_entity_id"), c.get("state_topic"))
+           for m, cfgs in by_meter.items() for f, c in cfgs.items()}
+    return [(t, old.get(t), new.get(t)) for t in sorted(set(old) | set(new))
+            if old.get(t) != new.get(t)]
+
+
 def main():
     with tmpdir() as tmp:
         fleet(tmp)
@@ -573,6 +655,21 @@ def main():
             C.check("nl: device names the meter's maker, model and DSMR version",
                     dev.get("manufacturer") and dev.get("model") and
                     "DSMR 5.0" in (dev.get("sw_version") or ""), str(dev))
+            serials = {(m, f): (by_meter.get(m, {}).get(f) or {}).get("device", {})
+                       for m, f in (("mbus", "water_m3"), ("mbus", "heat_gj"), ("be", "gas_m3"),
+                                    ("be", "water_m3"))}
+            want = {("mbus", "water_m3"): "2222ABCD123456789",
+                    ("mbus", "heat_gj"): "3333ABCD123456789",
+                    ("be", "gas_m3"): "7FLO2024000123", ("be", "water_m3"): "8SAE0000123456"}
+            C.check("M-Bus devices: serial_number is the M-Bus equipment id (0-n:96.1.0/96.1.1), "
+                    "no maker or model (the telegram names none)",
+                    all(serials[k].get("serial_number") == v and "manufacturer" not in serials[k]
+                        and "model" not in serials[k] for k, v in want.items()),
+                    str(serials))
+            same = same_entities_as_main(tmp, args, by_meter)
+            C.check("every unique_id, default_entity_id and state_topic is the one main's p1d "
+                    "announces (HA keeps the entities and their history)", same == [],
+                    str(same[:5]))
 
             # Home Assistant restarts: its birth message asks for every config of every meter.
             n0 = len(sub.snapshot())

@@ -120,7 +120,11 @@ def check_discovery(msgs, label, retained=None):
                 if unit not in units or sc not in scs:
                     bad.append("%s: %s/%s/%s not allowed by HA" % (topic, dc, unit, sc))
         dev = cfg.get("device", {})
-        for k in ("identifiers", "name", "manufacturer", "model", "sw_version"):
+        # the meter's device says what the header says; the gas meter's (an M-Bus device of its
+        # own, the telegram names no maker) hangs off the meter's
+        want = (("identifiers", "name", "via_device") if obj == "gas_m3" else
+                ("identifiers", "name", "manufacturer", "model", "sw_version"))
+        for k in want:
             if not dev.get(k):
                 bad.append("%s: device.%s" % (topic, k))
         fields[obj] = (dc, unit, sc, cfg.get("state_topic"))

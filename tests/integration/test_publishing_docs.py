@@ -155,6 +155,11 @@ def test_mqtt(tmp):
                 bad.append((field, cfg.get("unique_id"), cfg.get("state_topic"), value))
         C.check("each config: unique_id, plain retained number on its state_topic, availability",
                 not bad, str(bad[:3]))
+        gas = configs.get("gas_m3", ({}, False))[0].get("device", {})
+        C.check("the gas meter is the device the device table describes",
+                gas.get("identifiers") == ["p1d_home.gas"] and gas.get("name") ==
+                "Gas meter home" and gas.get("via_device") == "p1d_home" and
+                gas.get("serial_number"), str(gas))
     finally:
         if sub:
             sub.close()

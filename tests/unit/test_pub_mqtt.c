@@ -232,10 +232,31 @@ static void test_discovery(void)
                       "\"p1d/home/availability\",") != NULL);
     CHECK(strstr(buf, "\"availability_mode\":\"all\"") != NULL);
     CHECK(strstr(buf, "\"availability_topic\"") == NULL); /* HA refuses both forms at once */
+    /* the gas meter is a device of its own behind the electricity meter, its serial_number the
+     * M-Bus id 0-1:96.1.0 */
+    CHECK(strstr(buf, "\"device\":{\"identifiers\":[\"p1d_home.gas\"],\"name\":\"Gas meter "
+                      "home\",\"serial_number\":\"G0039001652050216\",\"via_device\":"
+                      "\"p1d_home\"}") != NULL);
+    CHECK(strstr(buf, "\"manufacturer\"") == NULL); /* the telegram names no M-Bus maker */
+    CHECK(strstr(buf, "\"origin\":{\"name\":\"p1d\",\"sw_version\":\"" P1_VERSION "\"}") != NULL);
+
+    /* the electricity meter's own device */
+    json_init_fixed(&w, buf, sizeof buf, 0);
+    pub_payload_discovery(&w, "p1d", "p1d/status", "home", &s, PUB_F_ENERGY_IMPORT);
+    CHECK(json_ok(&w));
+    CHECK(strstr(buf, "\"unique_id\":\"p1d_home_energy_import_kwh\"") != NULL);
     CHECK(strstr(buf, "\"identifiers\":[\"p1d_home\"]") != NULL);
     CHECK(strstr(buf, "\"manufacturer\":\"Iskraemeco\"") != NULL);
     CHECK(strstr(buf, "\"serial_number\":\"E0004001594754414\"") != NULL); /* 0-0:96.1.1 */
-    CHECK(strstr(buf, "\"origin\":{\"name\":\"p1d\",\"sw_version\":\"" P1_VERSION "\"}") != NULL);
+    CHECK(strstr(buf, "\"via_device\"") == NULL);
+
+    /* a stored point knows no M-Bus id: the gas device then has no serial_number */
+    memset(s.mbus_id, 0, sizeof s.mbus_id);
+    json_init_fixed(&w, buf, sizeof buf, 0);
+    pub_payload_discovery(&w, "p1d", "p1d/status", "home", &s, PUB_F_GAS);
+    CHECK(json_ok(&w));
+    CHECK(strstr(buf, "\"device\":{\"identifiers\":[\"p1d_home.gas\"],\"name\":\"Gas meter "
+                      "home\",\"via_device\":\"p1d_home\"}") != NULL);
 
     /* Every field: the classes HA's Energy dashboard accepts. */
     for (int f = 0; f < PUB_F_COUNT; f++) {
