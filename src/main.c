@@ -349,6 +349,9 @@ static int apply_mqtt(p1d *d, const config *c)
         log_error("%s%s", err, d->mqtt ? "; keeping the running publisher" : "");
         return e == ELIBACC ? 0 : -1;
     }
+    /* Discovery turned off or moved by this reload: nobody else would delete the old configs. */
+    if (d->mqtt && d->mqtt_opts.discovery)
+        pub_mqtt_retire_discovery(p, d->mqtt_opts.discovery_prefix);
     drop_pub(d, &d->mqtt);
     d->mqtt = p;
     d->mqtt_opts = o;

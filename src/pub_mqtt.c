@@ -43,6 +43,7 @@ typedef struct pm_meter {
     uint32_t device_hash; /* of the device block the discovery configs carry */
     int retracted;        /* removed by a reload: its retained configs and values were cleared */
     int retract_logged;   /* ... and the log said so (once per removal) */
+    int old_cleared;      /* its configs under the retired discovery prefix: cleared */
     int avail;            /* PREFIX/METER/availability sent this connection: -1 none, 0, 1 */
     int64_t since_ms;     /* monotonic: publishing for this meter began (or began again) */
     int state_dirty;
@@ -81,6 +82,8 @@ typedef struct pub_mqtt {
     int64_t next_connect_ms; /* monotonic */
     char status_topic[PUB_TOPIC_MAX];
     char ha_status_topic[PUB_TOPIC_MAX];
+    char old_prefix[PUB_MQTT_STR_MAX]; /* an earlier publisher's discovery configs to delete; "" */
+    int old_logged;
     char lib_err[160]; /* libmosquitto's error lines of this attempt, short, joined by ", " */
     pm_meter **pm;
     size_t npm, cappm;
@@ -530,19 +533,28 @@ static int64_t sample_ts(const meter_sample *s)
     return s->received_ms / 1000;
 }
 
-/* A meter removed by a reload: empty retained messages delete its discovery configs (Home
- * Assistant then removes its entities and device) and its retained values, once per connection.
- * Every field's topics are cleared, also those this run never sent: a run before a restart may
- * have. Returns 0 or -1. */
-static int retract(pub_mqtt *p, pm_meter *pm)
+/* Empty retained messages on the discovery config topic of every field of pm under disc_prefix:
+ * Home Assistant removes those entities, and a device once it has none left. Also the fields this
+ * run never sent: a run before a restart may have. Returns 0 or -1. */
+static int clear_configs(pub_mqtt *p, pm_meter *pm, const char *disc_prefix)
 {
     char topic[PUB_TOPIC_MAX];
-    for (int f = 0; f < PUB_F_COUNT; f++) {
-        if (p->o.discovery &&
-            pub_payload_discovery_topic(topic, sizeof topic, p->o.discovery_prefix, pm->m->name,
+    for (int f = 0; f < PUB_F_COUNT; f++)
+        if (pub_payload_discovery_topic(topic, sizeof topic, disc_prefix, pm->m->name,
                                         (pub_field)f) &&
             publish(p, NULL, topic, "", 0, 1, 1) < 0)
             return -1;
+    return 0;
+}
+
+/* A meter removed by a reload: its discovery configs and its retained values are deleted, once per
+ * connection. Returns 0 or -1. */
+static int retract(pub_mqtt *p, pm_meter *pm)
+{
+    char topic[PUB_TOPIC_MAX];
+    if (p->o.discovery && clear_configs(p, pm, p->o.discovery_prefix) < 0)
+        return -1;
+    for (int f = 0; f < PUB_F_COUNT; f++) {
         snprintf(topic, sizeof topic, "%s/%s/%s", p->o.topic_prefix, pm->m->name,
                  pub_payload_field((pub_field)f)->name);
         if (p->o.retain && publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
@@ -594,6 +606,19 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
     pm_meter *pm = pm_get(p, m);
     if (!pm)
         return;
+    /* Discovery turned off (or moved to another prefix) by a reload: the configs the publisher
+     * before this one announced would stay retained, and Home Assistant would keep showing the
+     * entities. Deleted once per connection. */
+    if (p->old_prefix[0] && !pm->old_cleared) {
+        if (clear_configs(p, pm, p->old_prefix) < 0)
+            return;
+        pm->old_cleared = 1;
+        if (!p->old_logged)
+            log_info("mqtt: Home Assistant discovery under %s/ is off now; deleting the configs "
+                     "announced there",
+                     p->old_prefix);
+        p->old_logged = 1;
+    }
     if (m->removed) {
         if (!pm->retracted)
             retract(p, pm);
@@ -652,6 +677,7 @@ static void reset_session(pub_mqtt *p)
         memset(pm->sent_has, 0, sizeof pm->sent_has);
         pm->state_ms = 0;
         pm->retracted = 0;
+        pm->old_cleared = 0;
         pm->avail = -1;
         if (pm->have_cur) {
             for (int f = 0; f < PUB_F_COUNT; f++)
@@ -912,6 +938,14 @@ int pub_mqtt_check(const pub_mqtt_options *o, char *err, size_t cap)
         return -1;
     }
     return 0;
+}
+
+void pub_mqtt_retire_discovery(pub *pb, const char *disc_prefix)
+{
+    pub_mqtt *p = pb->impl;
+    if (p->o.discovery && strcmp(disc_prefix, p->o.discovery_prefix) == 0)
+        return; /* still announced there */
+    snprintf(p->old_prefix, sizeof p->old_prefix, "%s", disc_prefix);
 }
 
 pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char *err, size_t cap)

@@ -59,4 +59,9 @@ int pub_mqtt_check(const pub_mqtt_options *o, char *err, size_t cap);
  * ELIBACC when libmosquitto cannot be loaded (MQTT stays off, the daemon can run on). */
 pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char *err, size_t cap);
 
+/* Tells p (from pub_mqtt_new) that the publisher it replaces announced Home Assistant configs
+ * under disc_prefix (copied): unless p announces there too, p deletes the configs of every field of
+ * every meter there (empty retained messages), once per connection. */
+void pub_mqtt_retire_discovery(pub *p, const char *disc_prefix);
+
 #endif

@@ -4,8 +4,8 @@ meter at once (NL DSMR 5 three-phase with gas, BE e-MUCS with water and capacity
 M-Bus water and heat), collected by a real subscriber on a real mosquitto on 127.0.0.1 and checked
 against Home Assistant's validation rules, transcribed below as a table of facts; then the life
 cycle of the configs and their availability: Home Assistant's birth message, a meter that goes
-quiet, a meter removed by a reload, placeholder M-Bus values, a custom discovery prefix, a
-broker restart and a fleet of 200 meters."""
+quiet, a meter removed by a reload, discovery turned off or moved by one, placeholder M-Bus values,
+a custom discovery prefix, a broker restart and a fleet of 200 meters."""
 import contextlib
 import json
 import math
@@ -372,6 +372,68 @@ def removed_by_reload(tmp):
         broker.stop()
 
 
+def discovery_off_by_reload(tmp):
+    """Bug: discovery turned off by a reload (or its discovery_prefix changed) left every retained
+    config on the broker: Home Assistant kept all the entities the user had just turned off, and
+    a prefix change left a second, dead copy of them under the old prefix."""
+    port = free_port()
+    broker = Broker(tmp, port, name="discoff").start()
+    conf = os.path.join(tmp, "discoff.conf")
+    head = ("[http]\nlisten = 127.0.0.1:0\n[source home]\nspec = sim:7\n[mqtt]\n"
+            "host = 127.0.0.1\nport = %d\nrate_power = 0\nstate_interval = 0\n" % port)
+    with open(conf, "w") as f:
+        f.write(head)
+    sub = Mqtt(port)
+    d = Daemon(["--config", conf], tmp)
+    reloads = [0]
+
+    def configs_under(prefix):
+        return sorted(t for t in retained_now(port, (prefix + "/#",)) if "/p1d_home/" in t)
+
+    def reload(extra):
+        with open(conf, "w") as f:
+            f.write(head + extra)
+        n = len(sub.snapshot())
+        reloads[0] += 1
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reloaded", 10, count=reloads[0])
+        sub.wait(lambda m: False, 3)
+        return n
+
+    try:
+        C.check("discovery off: home announced, gas on a device of its own",
+                sub.wait(lambda m: m[1] == "homeassistant/sensor/p1d_home/gas_m3/config", 10)
+                is not None, d.text()[-1500:])
+        sub.wait(lambda m: False, 1.5)
+        before = configs_under("homeassistant")
+        n0 = reload("discovery = false\n")
+        left = configs_under("homeassistant")
+        C.check("discovery off by a reload: none of home's %d retained configs remain" %
+                len(before), len(before) >= 15 and not left, str(left[:5]))
+        emptied = {m[1] for m in sub.snapshot()[n0:] if m[1].endswith("/config") and not m[2]}
+        C.check("discovery off: Home Assistant got an empty config for each of them",
+                set(before) <= emptied, str(sorted(set(before) - emptied)[:4]))
+        C.check("discovery off: the log says so", re.search(
+            r"mqtt: Home Assistant discovery under homeassistant/ is off now", d.text())
+            is not None, d.text()[-800:])
+        C.check("discovery off: the values are still published", sub.wait(
+            lambda m: m[1] == "p1d/home/power_w" and sub.snapshot().index(m) >= n0, 5)
+            is not None)
+        reload("discovery_prefix = ha2\n")
+        on2 = configs_under("ha2")
+        C.check("discovery on again under ha2: announced there (%d), not under homeassistant" %
+                len(on2), len(on2) == len(before) and not configs_under("homeassistant"),
+                str(on2[:3]))
+        reload("discovery_prefix = ha3\n")
+        C.check("discovery_prefix ha2 -> ha3 by a reload: the ha2 configs are deleted, ha3 has "
+                "them", not configs_under("ha2") and len(configs_under("ha3")) == len(before),
+                str(configs_under("ha2")[:3]))
+    finally:
+        d.stop()
+        sub.close()
+        broker.stop()
+
+
 @contextlib.contextmanager
 def tcp_meter(tmp, name, args, topics=("#",), retained=()):
     """A broker (holding the retained (topic, payload) pairs), a subscriber, a fake P1 dongle and
@@ -616,6 +678,7 @@ def main():
         restart_without_blink(tmp)
         quiet_meter(tmp)
         removed_by_reload(tmp)
+        discovery_off_by_reload(tmp)
         mbus = os.path.join(tmp, "mbus.txt")
         with open(mbus, "wb") as f:
             f.write(mbus_telegram())

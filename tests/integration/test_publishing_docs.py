@@ -6,6 +6,7 @@ job and queries."""
 import json
 import os
 import re
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -160,6 +161,19 @@ def test_mqtt(tmp):
                 gas.get("identifiers") == ["p1d_home.gas"] and gas.get("name") ==
                 "Gas meter home" and gas.get("via_device") == "p1d_home" and
                 gas.get("serial_number"), str(gas))
+        # The documented clean-up of a meter's configs, run as written (broker and meter filled
+        # in) once p1d is gone.
+        d.stop()
+        sh = blocks(section(PUBLISHING, "### Home Assistant discovery"), "sh")[0].strip()
+        cmd = shlex.split(sh.replace("BROKER", "127.0.0.1 -p %d" % port)
+                          .replace("METER", "home"))
+        subprocess.run(cmd, capture_output=True, timeout=10)
+        late = Mqtt(port, topics=("homeassistant/#",))
+        late.wait(lambda m: False, 1)
+        left = sorted({m[1] for m in late.snapshot() if m[2]})
+        late.close()
+        C.check("the documented mosquitto_sub deletes every config of the meter (%d)" %
+                len(configs), cmd[0] == "mosquitto_sub" and not left, str(left[:3]))
     finally:
         if sub:
             sub.close()
