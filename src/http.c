@@ -77,7 +77,7 @@ struct http {
     unsigned port;
     int running;         /* inside MHD_run() */
     int kicked;          /* a resume happened while running: run again at once */
-    int hooked;
+    int hooked;          /* 1: the reading hook is registered, 2: the gone hook too */
     http_sse *sse;
     http_cache *cache;
     size_t ncache, capcache;
@@ -194,6 +194,18 @@ static http_cache *cache_for(http *h, const meter *m)
     memset(k, 0, sizeof *k);
     k->m = m;
     return k;
+}
+
+/* Frees what a cache entry holds; requests still sending a shared body keep their reference. */
+static void cache_clear(http_cache *k)
+{
+    free(k->now);
+    if (k->hw)
+        MHD_destroy_response(k->hw);
+    if (k->p1)
+        MHD_destroy_response(k->p1);
+    if (k->tg)
+        MHD_destroy_response(k->tg);
 }
 
 /* ---- responses ---------------------------------------------------------------------------- */
@@ -418,6 +430,22 @@ static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_
     }
     if (http_sse_publish(h->sse, m, s->seq, k->now, k->now_len) < 0)
         log_warn("http: meter %s: reading %" PRIu64 " not streamed", m->name, s->seq);
+}
+
+/* A meter left the registry: its streams end with a "removed" event and its cached bodies go
+ * (requests still sending one keep their own MHD reference). */
+static void on_gone(void *user, meter *m)
+{
+    http *h = user;
+    for (size_t i = 0; i < h->ncache; i++) {
+        http_cache *k = &h->cache[i];
+        if (k->m != m)
+            continue;
+        cache_clear(k);
+        *k = h->cache[--h->ncache];
+        break;
+    }
+    http_sse_remove(h->sse, m);
 }
 
 /* ---- endpoints ---------------------------------------------------------------------------- */
@@ -675,7 +703,7 @@ static int healthy(http *h, char *why, size_t cap)
         const meter *m = h->ms->list[i];
         const meter_sample *s = meter_latest(m);
         if (m->state == METER_STOPPED) {
-            if (s || m->removed)
+            if (s)
                 continue;
             snprintf(why, cap, "meter %s: stopped without a telegram%s%s", m->name,
                      m->last_error[0] ? ": " : "", m->last_error);
@@ -1614,6 +1642,12 @@ http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t err
         goto fail;
     }
     h->hooked = 1;
+    if (meters_hook_gone(ms, on_gone, h) < 0) {
+        snprintf(err, errcap, "too many meter hooks");
+        errno = ENOSPC;
+        goto fail;
+    }
+    h->hooked = 2;
     loop_timer_arm(h->sweep, HTTP_SWEEP_MS);
     rearm(h);
     return h;
@@ -1633,6 +1667,8 @@ void http_free(http *h)
         return;
     if (h->hooked)
         meters_unhook(h->ms, on_reading, h);
+    if (h->hooked > 1)
+        meters_unhook_gone(h->ms, on_gone, h);
     loop_watch_del(h->watch);
     loop_timer_del(h->timer);
     loop_timer_del(h->sweep);
@@ -1645,16 +1681,8 @@ void http_free(http *h)
         close(h->listen_fd);
     }
     http_sse_free(h->sse);
-    for (size_t i = 0; i < h->ncache; i++) {
-        http_cache *k = &h->cache[i];
-        free(k->now);
-        if (k->hw)
-            MHD_destroy_response(k->hw);
-        if (k->p1)
-            MHD_destroy_response(k->p1);
-        if (k->tg)
-            MHD_destroy_response(k->tg);
-    }
+    for (size_t i = 0; i < h->ncache; i++)
+        cache_clear(&h->cache[i]);
     free(h->cache);
     while (h->conns) {
         http_conn *hc = h->conns;

@@ -31,12 +31,13 @@ typedef struct sse_client {
     struct MHD_Connection *c;
     int fd;                        /* the connection's socket */
     loop_watch *gone;              /* while suspended: notices the peer closing */
-    const meter *only;             /* NULL: every meter */
+    const meter *only;             /* NULL: every meter; else a reference (meter_ref) */
     sse_event *q[HTTP_SSE_QUEUE_MAX];
     unsigned head, count;
     size_t off;                    /* bytes of q[head] already handed to MHD */
     uint8_t suspended;             /* we suspended it; only then may it be resumed */
     uint8_t closing;               /* end the stream at the next reader call */
+    uint8_t ending;                /* end the stream cleanly once the queue is sent */
 } sse_client;
 
 struct http_sse {
@@ -106,7 +107,7 @@ static void client_drop(sse_client *cl)
  * wait or buffer without bound. Returns 1 when cl was resumed or dropped: MHD must run. */
 static int client_push(sse_client *cl, sse_event *e)
 {
-    if (cl->closing)
+    if (cl->closing || cl->ending)
         return 0;
     if (cl->count >= HTTP_SSE_QUEUE_MAX) {
         client_drop(cl);
@@ -235,6 +236,37 @@ int http_sse_publish(http_sse *s, const meter *m, uint64_t seq, const char *json
     return 0;
 }
 
+void http_sse_remove(http_sse *s, const meter *m)
+{
+    for (size_t i = 0; i < s->nrings; i++) {
+        if (s->rings[i].m != m)
+            continue;
+        for (int k = 0; k < METER_HISTORY; k++)
+            event_unref(s->rings[i].ev[k]);
+        s->rings[i] = s->rings[--s->nrings];
+        break;
+    }
+    char text[METER_NAME_MAX + 64];
+    int n = snprintf(text, sizeof text, "event: removed\ndata: {\"meter\":\"%s\"}\n\n", m->name);
+    sse_event *e = n > 0 ? event_new(text, (size_t)n, NULL, 0, NULL, 0) : NULL;
+    int resumed = 0;
+    for (sse_client *cl = s->clients; cl; cl = cl->next) {
+        if (cl->only && cl->only != m)
+            continue;
+        if (e)
+            resumed |= client_push(cl, e);
+        if (cl->only) {
+            /* a suspended one must run to see its end */
+            cl->ending = 1;
+            resumed |= cl->suspended;
+            client_resume(cl);
+        }
+    }
+    event_unref(e);
+    if (resumed && s->kick)
+        s->kick(s->user);
+}
+
 /* MHD does not watch a suspended connection, so a client that went away would only be noticed
  * when a later write fails; our own watch for the peer's FIN ends the stream at once. */
 static void on_peer_gone(void *user, int fd, uint32_t events)
@@ -272,6 +304,8 @@ static ssize_t read_events(void *cls, uint64_t pos, char *buf, size_t max)
             cl->off = 0;
         }
     }
+    if (n == 0 && cl->ending)
+        return MHD_CONTENT_READER_END_OF_STREAM;
     if (n == 0) {
         /* Nothing to send: returning 0 alone would make MHD poll us in a busy loop. */
         cl->suspended = 1;
@@ -301,6 +335,7 @@ static void free_client(void *cls)
             cl->next->prev = cl->prev;
         s->nclients--;
     }
+    meter_unref(cl->only);
     free(cl);
 }
 
@@ -371,13 +406,13 @@ struct MHD_Response *http_sse_open(http_sse *s, struct MHD_Connection *c, const 
         int sndbuf = HTTP_SSE_SNDBUF;
         setsockopt(cl->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     }
-    cl->only = only;
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SSE_BLOCK, read_events, cl, free_client);
     if (!resp) {
         free(cl);
         return NULL;
     }
+    cl->only = only ? meter_ref(only) : NULL;
     cl->next = s->clients;
     if (s->clients)
         s->clients->prev = cl;

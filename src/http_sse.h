@@ -36,6 +36,11 @@ void http_sse_shutdown(http_sse *s);
  * queue is full are dropped. Returns 0 or -ENOMEM. */
 int http_sse_publish(http_sse *s, const meter *m, uint64_t seq, const char *json, size_t len);
 
+/* Meter m leaves the registry: every stream gets a final "removed" event for it, the streams of
+ * m alone end after it, and m's kept events go. A stream of m holds a reference to m (meter_ref)
+ * until MHD releases its connection. */
+void http_sse_remove(http_sse *s, const meter *m);
+
 /* Makes the response for a new stream on connection c of meter `only` (NULL = every meter);
  * last_event_id (the request's Last-Event-ID, or NULL) "<meter>:<seq>" replays that meter's kept
  * newer events. Returns a response for MHD_queue_response (the caller destroys its reference)

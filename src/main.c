@@ -38,7 +38,7 @@ typedef struct p1d {
     config cfg;
     loop *l;
     meters ms;
-    source **src;      /* src[i] reads into ms.list[i]; NULL once a source stopped or was removed */
+    source **src;      /* src[i] reads into ms.list[i]; NULL when its source could not start */
     size_t capsrc;
     http *http;
     relay *relay;
@@ -86,7 +86,6 @@ static int start_source(p1d *d, const config_source *cs)
         }
         recall_id(d, m);
     }
-    m->removed = 0;
     for (i = 0; i < d->ms.n && d->ms.list[i] != m; i++)
         ;
     if (i >= d->capsrc) {
@@ -567,17 +566,22 @@ static void reload(p1d *d)
     }
     log_set_level((log_level)nc.log_level);
     unsigned added = 0, changed = 0, removed = 0, kept = 0, failed = 0;
-    for (size_t i = 0; i < d->ms.n; i++) {
+    for (size_t i = 0; i < d->ms.n;) {
         meter *m = d->ms.list[i];
-        if (!config_find_source(&nc, m->name) && d->src[i]) {
-            source_free(d->src[i]);
-            d->src[i] = NULL;
-            m->state = METER_STOPPED;
-            m->removed = 1;
-            snprintf(m->last_error, sizeof m->last_error, "removed from the configuration");
-            log_info("%s: removed from the configuration; stopped", m->name);
-            removed++;
+        if (config_find_source(&nc, m->name)) {
+            i++;
+            continue;
         }
+        /* d->src runs parallel to the registry, which keeps its order; meters past capsrc have
+         * no source */
+        if (i < d->capsrc) {
+            source_free(d->src[i]);
+            memmove(&d->src[i], &d->src[i + 1], (d->capsrc - i - 1) * sizeof d->src[0]);
+            d->src[d->capsrc - 1] = NULL;
+        }
+        log_info("%s: removed from the configuration; stopped", m->name);
+        meters_remove(&d->ms, m);
+        removed++;
     }
     for (size_t j = 0; j < nc.nsources; j++) {
         const config_source *cs = &nc.sources[j];

@@ -15,12 +15,49 @@ void meters_free(meters *ms)
 {
     if (!ms)
         return;
-    for (size_t i = 0; i < ms->n; i++)
-        free(ms->list[i]);
+    for (size_t i = 0; i < ms->n; i++) {
+        ms->list[i]->owner = NULL;
+        meter_unref(ms->list[i]);
+    }
     free(ms->list);
     ms->list = NULL;
     ms->n = ms->cap = 0;
     ms->nhooks = 0;
+}
+
+const meter *meter_ref(const meter *m)
+{
+    ((meter *)m)->refs++;
+    return m;
+}
+
+void meter_unref(const meter *m)
+{
+    meter *mm = (meter *)m;
+    if (mm && --mm->refs == 0)
+        free(mm);
+}
+
+void meters_remove(meters *ms, meter *m)
+{
+    size_t i;
+    for (i = 0; i < ms->n && ms->list[i] != m; i++)
+        ;
+    if (i == ms->n)
+        return;
+    m->removed = 1;
+    m->state = METER_STOPPED;
+    /* Copied as in meter_accept: a hook may unregister itself. */
+    size_t n = ms->nhooks;
+    struct meters_hook hooks[METERS_HOOKS_MAX];
+    memcpy(hooks, ms->hooks, n * sizeof hooks[0]);
+    for (size_t k = 0; k < n; k++)
+        if (hooks[k].gone)
+            hooks[k].gone(hooks[k].user, m);
+    memmove(&ms->list[i], &ms->list[i + 1], (ms->n - i - 1) * sizeof ms->list[0]);
+    ms->n--;
+    m->owner = NULL;
+    meter_unref(m);
 }
 
 static int meter_name_ok(const char *name)
@@ -89,6 +126,7 @@ meter *meters_add(meters *ms, const char *name, const char *kind, const char *so
     copy_str(m->name, sizeof m->name, name);
     meter_set_source(m, kind, source);
     m->state = METER_WAITING;
+    m->refs = 1;
     m->owner = ms;
     ms->list[ms->n++] = m;
     return m;
@@ -102,26 +140,47 @@ meter *meters_find(const meters *ms, const char *name)
     return NULL;
 }
 
-int meters_hook(meters *ms, meters_hook_fn fn, void *user)
+static int hook_add(meters *ms, meters_hook_fn fn, meters_gone_fn gone, void *user)
 {
     if (ms->nhooks >= METERS_HOOKS_MAX)
         return -ENOSPC;
     ms->hooks[ms->nhooks].fn = fn;
+    ms->hooks[ms->nhooks].gone = gone;
     ms->hooks[ms->nhooks].user = user;
     ms->nhooks++;
     return 0;
 }
 
-int meters_unhook(meters *ms, meters_hook_fn fn, void *user)
+static int hook_del(meters *ms, meters_hook_fn fn, meters_gone_fn gone, void *user)
 {
     for (size_t i = 0; i < ms->nhooks; i++) {
-        if (ms->hooks[i].fn == fn && ms->hooks[i].user == user) {
+        if (ms->hooks[i].fn == fn && ms->hooks[i].gone == gone && ms->hooks[i].user == user) {
             memmove(&ms->hooks[i], &ms->hooks[i + 1], (ms->nhooks - i - 1) * sizeof ms->hooks[0]);
             ms->nhooks--;
             return 0;
         }
     }
     return -ENOENT;
+}
+
+int meters_hook(meters *ms, meters_hook_fn fn, void *user)
+{
+    return hook_add(ms, fn, NULL, user);
+}
+
+int meters_unhook(meters *ms, meters_hook_fn fn, void *user)
+{
+    return hook_del(ms, fn, NULL, user);
+}
+
+int meters_hook_gone(meters *ms, meters_gone_fn fn, void *user)
+{
+    return hook_add(ms, NULL, fn, user);
+}
+
+int meters_unhook_gone(meters *ms, meters_gone_fn fn, void *user)
+{
+    return hook_del(ms, NULL, fn, user);
 }
 
 void meter_accept(meter *m, const p1_reading *r, const uint8_t *raw, size_t raw_len,
@@ -146,13 +205,11 @@ void meter_accept(meter *m, const p1_reading *r, const uint8_t *raw, size_t raw_
         return;
     /* Copy the list: a hook may (un)register hooks, which must not skip or repeat one. */
     size_t n = ms->nhooks;
-    struct {
-        meters_hook_fn fn;
-        void *user;
-    } hooks[METERS_HOOKS_MAX];
+    struct meters_hook hooks[METERS_HOOKS_MAX];
     memcpy(hooks, ms->hooks, n * sizeof hooks[0]);
     for (size_t i = 0; i < n; i++)
-        hooks[i].fn(hooks[i].user, m, s, m->raw, m->raw_len);
+        if (hooks[i].fn)
+            hooks[i].fn(hooks[i].user, m, s, m->raw, m->raw_len);
 }
 
 void meter_reject(meter *m, p1_error err)

@@ -36,7 +36,8 @@ typedef struct meter {
     meter_state state;
     char detected[32];        /* serial settings found ("115200 8N1"), or "" */
     char last_error[160];     /* last problem reported by the source, or "" */
-    uint8_t removed;          /* taken out of the configuration by a reload (stopped) */
+    uint8_t removed;          /* taken out of the registry by a reload (meters_remove) */
+    unsigned refs;            /* the registry's one plus meter_ref()s; meter_unref() frees at 0 */
     int64_t connected_ms;     /* wall clock of the last connect, 0 never; meter_connected_since() */
     uint64_t telegrams;       /* accepted */
     uint64_t rejected;        /* rejected for any reason */
@@ -56,12 +57,16 @@ typedef struct meter {
     meter_sample history[METER_HISTORY]; /* ring: history[seq % METER_HISTORY] */
     uint8_t raw[P1_TELEGRAM_MAX];        /* last accepted telegram, byte-exact (plaintext) */
     size_t raw_len;
-    struct meters *owner;
+    struct meters *owner;     /* NULL once removed */
 } meter;
 
 /* Called for every accepted reading of any meter, after the meter's state was updated. */
 typedef void (*meters_hook_fn)(void *user, meter *m, const meter_sample *s, const uint8_t *raw,
                                size_t raw_len);
+
+/* Called when meter m leaves the registry (meters_remove), before the registry's reference goes:
+ * holders of m drop it or take a reference (meter_ref) for what must finish first. */
+typedef void (*meters_gone_fn)(void *user, meter *m);
 
 #define METERS_HOOKS_MAX 16
 
@@ -69,8 +74,9 @@ typedef struct meters {
     meter **list;
     size_t n;
     size_t cap;
-    struct {
-        meters_hook_fn fn;
+    struct meters_hook {
+        meters_hook_fn fn;   /* a reading hook, or NULL */
+        meters_gone_fn gone; /* a gone hook, or NULL */
         void *user;
     } hooks[METERS_HOOKS_MAX];
     size_t nhooks;
@@ -78,17 +84,31 @@ typedef struct meters {
 
 /* Initialises an empty registry. */
 void meters_init(meters *ms);
-/* Frees every meter; accepts an initialised, empty or NULL registry. */
+/* Drops the registry's reference to every meter (meters still referenced elsewhere live on until
+ * their last meter_unref); accepts an initialised, empty or NULL registry. */
 void meters_free(meters *ms);
 /* Adds a meter; returns it, or NULL with errno EEXIST (name taken), EINVAL (bad name),
- * ENOSPC (METERS_MAX) or ENOMEM. The registry owns it. */
+ * ENOSPC (METERS_MAX) or ENOMEM. The registry holds its one reference. */
 meter *meters_add(meters *ms, const char *name, const char *kind, const char *source);
+/* Takes m out of the registry (the others keep their order): marks it removed and stopped, calls
+ * the gone hooks, drops the registry's reference. m is freed now unless a holder took a
+ * reference; its name is free for a new meter at once. The caller stops its source first. */
+void meters_remove(meters *ms, meter *m);
+/* Takes a reference to m, which then outlives its removal until meter_unref; returns m. The count
+ * is bookkeeping, not the meter's state, so a const pointer may take one. */
+const meter *meter_ref(const meter *m);
+/* Drops a reference; the last one frees m. Accepts NULL. */
+void meter_unref(const meter *m);
 /* Finds a meter by name; NULL if none. */
 meter *meters_find(const meters *ms, const char *name);
 /* Registers a hook for accepted readings; returns 0 or -ENOSPC. */
 int meters_hook(meters *ms, meters_hook_fn fn, void *user);
 /* Removes the hook registered with the same fn and user; returns 0 or -ENOENT. Safe in a hook. */
 int meters_unhook(meters *ms, meters_hook_fn fn, void *user);
+/* Registers a hook for meters leaving the registry; returns 0 or -ENOSPC. */
+int meters_hook_gone(meters *ms, meters_gone_fn fn, void *user);
+/* Removes the gone hook registered with the same fn and user; returns 0 or -ENOENT. */
+int meters_unhook_gone(meters *ms, meters_gone_fn fn, void *user);
 /* 1 when name is a valid meter name: 1..METER_NAME_MAX of [A-Za-z0-9_-]. */
 int meter_name_valid(const char *name);
 /* Updates the kind and source spec a meter reports (after a reload changed its source). */

@@ -30,7 +30,8 @@
 
 /* Per meter: the newest values, what the broker last got, and the outbox acknowledgement state. */
 typedef struct pm_meter {
-    meter *m;         /* registry entry (stable while the registry lives) */
+    meter *m;         /* registry entry; NULL once the meter left it (retraction pending) */
+    char name[METER_NAME_MAX + 1];
     pub_snapshot cur; /* newest values known */
     int have_cur;
     int have_device;   /* cur's device facts come from a live reading (a stored point has none) */
@@ -41,7 +42,7 @@ typedef struct pm_meter {
     int64_t sent_ms[PUB_F_COUNT]; /* monotonic time it was sent */
     uint8_t discovered[PUB_F_COUNT];
     uint32_t device_hash; /* of the device block the discovery configs carry */
-    int retracted;        /* removed by a reload: its retained configs and values were cleared */
+    int retracted;        /* m left the registry: its retained configs and values were cleared */
     int retract_logged;   /* ... and the log said so (once per removal) */
     int old_cleared;      /* its configs under the retired discovery prefix: cleared */
     int avail;            /* PREFIX/METER/availability sent this connection: -1 none, 0, 1 */
@@ -92,6 +93,7 @@ typedef struct pub_mqtt {
     store_point *pts;
     char *buf; /* PUB_PAYLOAD_MAX */
     pub_status st;
+    int gone_hooked; /* on_gone is registered with ms */
 } pub_mqtt;
 
 void pub_mqtt_options_default(pub_mqtt_options *o)
@@ -250,10 +252,12 @@ static void conn_down(pub_mqtt *p, int rc)
             continue;
         /* a meter with points the broker does not have yet (one past the cursor is enough to
          * know): this attempt failed for it too */
-        if (p->ob && (pm->inflight > 0 || outbox_fetch(p->ob, pm->m->name, &next, 1) > 0))
-            outbox_count_retry(p->ob, pm->m->name);
+        if (p->ob && (pm->inflight > 0 || outbox_fetch(p->ob, pm->name, &next, 1) > 0))
+            outbox_count_retry(p->ob, pm->name);
         pm->inflight = 0;
     }
+    for (size_t i = 0; i < p->npm; i++) /* the removed ones waiting for their retraction too */
+        p->pm[i]->inflight = 0;
     p->ninfl = 0;
     char why[PUB_ERR_MAX];
     down_reason(p, rc, err, was, why, sizeof why);
@@ -338,6 +342,19 @@ static pm_meter *pm_get(pub_mqtt *p, meter *m)
     for (size_t i = 0; i < p->npm; i++)
         if (p->pm[i]->m == m)
             return p->pm[i];
+    /* A name removed and added again: the new meter takes over what the broker was told, so a
+     * retraction still pending cannot delete what is announced now. */
+    for (size_t i = 0; i < p->npm; i++) {
+        pm_meter *pm = p->pm[i];
+        if (pm->m || strcmp(pm->name, m->name) != 0)
+            continue;
+        pm->m = m;
+        pm->retracted = 0;
+        pm->retract_logged = 0;
+        pm->live_seq = 0; /* the new meter counts from 1 again */
+        pm->since_ms = loop_now_ms();
+        return pm;
+    }
     if (p->npm == p->cappm) {
         size_t cap = p->cappm ? p->cappm * 2 : 8;
         pm_meter **n = realloc(p->pm, cap * sizeof *n);
@@ -350,6 +367,7 @@ static pm_meter *pm_get(pub_mqtt *p, meter *m)
     if (!pm)
         return NULL;
     pm->m = m;
+    snprintf(pm->name, sizeof pm->name, "%s", m->name);
     pm->avail = -1;
     pm->since_ms = loop_now_ms();
     p->pm[p->npm++] = pm;
@@ -395,10 +413,10 @@ static int send_discovery(pub_mqtt *p, pm_meter *pm, pub_field f)
 {
     char topic[PUB_TOPIC_MAX];
     json_w w;
-    if (!pub_payload_discovery_topic(topic, sizeof topic, p->o.discovery_prefix, pm->m->name, f))
+    if (!pub_payload_discovery_topic(topic, sizeof topic, p->o.discovery_prefix, pm->name, f))
         return -1;
     json_init_fixed(&w, p->buf, PUB_PAYLOAD_MAX, 0);
-    pub_payload_discovery(&w, p->o.topic_prefix, p->status_topic, pm->m->name, &pm->cur, f);
+    pub_payload_discovery(&w, p->o.topic_prefix, p->status_topic, pm->name, &pm->cur, f);
     if (!json_ok(&w))
         return -1;
     if (publish(p, NULL, topic, w.buf, w.len, 1, 1) < 0)
@@ -423,12 +441,12 @@ static int send_state(pub_mqtt *p, pm_meter *pm)
     if (live) {
         json_init_fixed(&w, p->buf, PUB_PAYLOAD_MAX, 0);
         reading_json_reading(&w, &live->reading);
-        snprintf(topic, sizeof topic, "%s/%s/state", p->o.topic_prefix, pm->m->name);
+        snprintf(topic, sizeof topic, "%s/%s/state", p->o.topic_prefix, pm->name);
         if (json_ok(&w) && publish(p, pm, topic, w.buf, w.len, p->o.qos, p->o.retain) < 0)
             return -1;
     }
     int is_dsmr =
-        p->o.dsmr_reader && (p->o.dsmr_meter[0] ? strcmp(p->o.dsmr_meter, pm->m->name) == 0
+        p->o.dsmr_reader && (p->o.dsmr_meter[0] ? strcmp(p->o.dsmr_meter, pm->name) == 0
                                                 : p->ms->n > 0 && p->ms->list[0] == pm->m);
     for (int i = 0; is_dsmr && i < pub_payload_dsmr_count(); i++) {
         const char *name;
@@ -471,7 +489,7 @@ static int publish_dirty(pub_mqtt *p, pm_meter *pm, int64_t now)
         if (pm->sent_has[f] && now - pm->sent_ms[f] < p->o.rate_ms[fi->kind])
             continue;
         size_t n = pub_payload_value(&pm->cur, (pub_field)f, val, sizeof val);
-        snprintf(topic, sizeof topic, "%s/%s/%s", p->o.topic_prefix, pm->m->name, fi->name);
+        snprintf(topic, sizeof topic, "%s/%s/%s", p->o.topic_prefix, pm->name, fi->name);
         if (n && publish(p, pm, topic, val, n, p->o.qos, p->o.retain) < 0)
             return -1;
         pm->sent_has[f] = 1;
@@ -513,10 +531,10 @@ static void try_ack(pub_mqtt *p, pm_meter *pm)
 {
     if (!p->ob || pm->inflight > 0 || pm->ack_ts <= pm->acked_ts)
         return;
-    int rc = outbox_ack(p->ob, pm->m->name, pm->ack_ts);
+    int rc = outbox_ack(p->ob, pm->name, pm->ack_ts);
     if (rc < 0) {
         set_error(p, "outbox: %s", strerror(-rc));
-        log_warn("mqtt: %s: cannot record the delivery: %s", pm->m->name, strerror(-rc));
+        log_warn("mqtt: %s: cannot record the delivery: %s", pm->name, strerror(-rc));
         return;
     }
     pm->acked_ts = pm->ack_ts;
@@ -540,7 +558,7 @@ static int clear_configs(pub_mqtt *p, pm_meter *pm, const char *disc_prefix)
 {
     char topic[PUB_TOPIC_MAX];
     for (int f = 0; f < PUB_F_COUNT; f++)
-        if (pub_payload_discovery_topic(topic, sizeof topic, disc_prefix, pm->m->name,
+        if (pub_payload_discovery_topic(topic, sizeof topic, disc_prefix, pm->name,
                                         (pub_field)f) &&
             publish(p, NULL, topic, "", 0, 1, 1) < 0)
             return -1;
@@ -555,22 +573,22 @@ static int retract(pub_mqtt *p, pm_meter *pm)
     if (p->o.discovery && clear_configs(p, pm, p->o.discovery_prefix) < 0)
         return -1;
     for (int f = 0; f < PUB_F_COUNT; f++) {
-        snprintf(topic, sizeof topic, "%s/%s/%s", p->o.topic_prefix, pm->m->name,
+        snprintf(topic, sizeof topic, "%s/%s/%s", p->o.topic_prefix, pm->name,
                  pub_payload_field((pub_field)f)->name);
         if (p->o.retain && publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
             return -1;
     }
-    snprintf(topic, sizeof topic, "%s/%s/state", p->o.topic_prefix, pm->m->name);
+    snprintf(topic, sizeof topic, "%s/%s/state", p->o.topic_prefix, pm->name);
     if (p->o.retain && publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
         return -1;
-    snprintf(topic, sizeof topic, "%s/%s/availability", p->o.topic_prefix, pm->m->name);
+    snprintf(topic, sizeof topic, "%s/%s/availability", p->o.topic_prefix, pm->name);
     if (publish(p, NULL, topic, "", 0, 1, 1) < 0)
         return -1;
     pm->avail = -1;
     if (!pm->retract_logged)
         log_info("mqtt: %s: removed from the configuration; its Home Assistant entities and "
                  "retained values are deleted",
-                 pm->m->name);
+                 pm->name);
     pm->retract_logged = 1;
     pm->retracted = 1;
     memset(pm->discovered, 0, sizeof pm->discovered);
@@ -592,7 +610,7 @@ static int send_availability(pub_mqtt *p, pm_meter *pm)
     if (live == pm->avail)
         return 0;
     char topic[PUB_TOPIC_MAX];
-    snprintf(topic, sizeof topic, "%s/%s/availability", p->o.topic_prefix, pm->m->name);
+    snprintf(topic, sizeof topic, "%s/%s/availability", p->o.topic_prefix, pm->name);
     if (publish(p, NULL, topic, live ? "online" : "offline", live ? 6 : 7, 1, 1) < 0)
         return -1;
     pm->avail = live;
@@ -618,17 +636,6 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
                      "announced there",
                      p->old_prefix);
         p->old_logged = 1;
-    }
-    if (m->removed) {
-        if (!pm->retracted)
-            retract(p, pm);
-        return;
-    }
-    if (pm->retracted) { /* added again: announce it afresh */
-        pm->retracted = 0;
-        pm->retract_logged = 0;
-        pm->live_seq = 0;
-        pm->since_ms = loop_now_ms();
     }
     if (send_availability(p, pm) < 0)
         return;
@@ -667,6 +674,45 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
     }
     if (publish_dirty(p, pm, now) == 0)
         try_ack(p, pm);
+}
+
+/* Meters that left the registry: retract each (again after a reconnect that came before the
+ * broker acknowledged it all), then forget it once nothing of it is in flight. */
+static void retire(pub_mqtt *p)
+{
+    for (size_t i = 0; i < p->npm && p->connected;) {
+        pm_meter *pm = p->pm[i];
+        if (pm->m) {
+            i++;
+            continue;
+        }
+        if (!pm->retracted) {
+            if (p->ninfl + 2 * PUB_F_COUNT + 32 > PUB_MQTT_INFLIGHT_MAX)
+                break; /* the broker is slow to acknowledge; the rest waits for the next tick */
+            retract(p, pm);
+        }
+        if (!pm->retracted || pm->inflight > 0) {
+            i++;
+            continue;
+        }
+        free(pm);
+        p->pm[i] = p->pm[--p->npm];
+    }
+}
+
+/* A meter leaves the registry: its topics are retracted by the next ticks, also when this run
+ * never published it (a run before a restart may have). */
+static void on_gone(void *user, meter *m)
+{
+    pub_mqtt *p = user;
+    pm_meter *pm = pm_get(p, m);
+    if (!pm) {
+        log_warn("mqtt: %s: out of memory; its Home Assistant entities stay", m->name);
+        return;
+    }
+    pm->m = NULL;
+    pm->retracted = 0;
+    pm->retract_logged = 0;
 }
 
 static void reset_session(pub_mqtt *p)
@@ -715,6 +761,7 @@ static void on_tick(void *user)
                 break; /* the broker is slow to acknowledge; the rest waits for the next tick */
             process(p, p->ms->list[i], now);
         }
+        retire(p);
     } else if (p->next_connect_ms > now) {
         p->st.retry_in_ms = p->next_connect_ms - now;
     }
@@ -855,6 +902,8 @@ static void mqtt_free(void *impl)
     pub_mqtt *p = impl;
     if (!p)
         return;
+    if (p->gone_hooked)
+        meters_unhook_gone(p->ms, on_gone, p);
     if (p->mosq) {
         flush_goodbye(p);
         loop_watch_del(p->watch);
@@ -994,6 +1043,11 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
         snprintf(err, cap, "mqtt: out of memory");
         goto fail;
     }
+    if (meters_hook_gone(ms, on_gone, p) < 0) {
+        snprintf(err, cap, "mqtt: too many meter hooks");
+        goto fail;
+    }
+    p->gone_hooked = 1;
     if (s) {
         char why[STORE_ERR_MAX];
         p->ob = outbox_new(s, "mqtt", OUTBOX_EVERY, 0, loop_wall_ms() / 1000, why, sizeof why);

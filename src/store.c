@@ -104,6 +104,7 @@ typedef struct smeter {
     int has_last_off;
     sample *q;         /* ring of queued readings */
     size_t qcap, qhead, qlen;
+    int forget;        /* store_forget(): free this state once its queue is committed */
     engine e;
 } smeter;
 
@@ -1109,9 +1110,12 @@ static void meter_free(smeter *m)
 static smeter *meter_get(store *s, const char *name, int *rc_out)
 {
     *rc_out = SQLITE_OK;
-    for (size_t i = 0; i < s->nm; i++)
-        if (strcmp(s->m[i]->name, name) == 0)
+    for (size_t i = 0; i < s->nm; i++) {
+        if (strcmp(s->m[i]->name, name) == 0) {
+            s->m[i]->forget = 0; /* in use again */
             return s->m[i];
+        }
+    }
     if (!name[0] || strlen(name) >= sizeof s->m[0]->name) {
         *rc_out = SQLITE_MISUSE;
         return NULL;
@@ -1545,6 +1549,34 @@ static int write_import(store *s)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+/* Frees the state of meters store_forget() let go of, once nothing of theirs waits for a commit:
+ * the database then holds all of it, and meter_get() loads it again as at a start. */
+static void forget_done(store *s)
+{
+    for (size_t i = 0; i < s->nm;) {
+        smeter *m = s->m[i];
+        if (!m->forget || m->qlen || m->dev_dirty) {
+            i++;
+            continue;
+        }
+        memmove(&s->m[i], &s->m[i + 1], (s->nm - i - 1) * sizeof s->m[0]);
+        s->nm--;
+        meter_free(m);
+    }
+}
+
+int store_forget(store *s, const char *meter)
+{
+    for (size_t i = 0; i < s->nm; i++) {
+        if (strcmp(s->m[i]->name, meter) == 0) {
+            s->m[i]->forget = 1;
+            forget_done(s);
+            break;
+        }
+    }
+    return 0;
+}
+
 int store_commit(store *s)
 {
     int rc = SQLITE_OK;
@@ -1605,6 +1637,7 @@ int store_commit(store *s)
     s->import_pending = 0;
     s->st.committed += n;
     s->failing = 0;
+    forget_done(s);
     return 0;
 }
 

@@ -61,6 +61,10 @@ void store_close(store *s);
 int store_meter_id(store *s, const char *meter, char out[P1_ID_MAX + 1]);
 /* Sets the clock policy of a meter (default STORE_CLOCK_AUTO). Returns 0 or -ENOMEM/-EINVAL. */
 int store_meter_clock(store *s, const char *meter, store_clock clock);
+/* Lets go of the memory kept for `meter` (a meter p1d no longer reads); its rows stay. Freed at
+ * once when nothing of it is queued, else after the commit that writes its queue; using the name
+ * again first keeps it. Returns 0. */
+int store_forget(store *s, const char *meter);
 /* Tells the store whether the system clock is synchronised (loop_wall_synced; default yes).
  * While it is not, clock=auto takes a meter time ahead of the system's by more than the
  * tolerance: such a clock lags after a boot without a real-time clock, until NTP steps it. */

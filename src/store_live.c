@@ -87,6 +87,13 @@ static void on_reading(void *user, meter *m, const meter_sample *smp, const uint
         clock_report(sl, m);
 }
 
+/* A meter p1d no longer reads: the store keeps its rows, not its per-meter memory. */
+static void on_gone(void *user, meter *m)
+{
+    store_live *sl = user;
+    store_forget(sl->s, m->name);
+}
+
 static void on_commit(void *user)
 {
     store_live *sl = user;
@@ -135,6 +142,8 @@ store_live *store_live_new(store *s, loop *l, meters *ms)
     sl->commit = loop_timer_new(l, on_commit, sl);
     sl->maintain = loop_timer_new(l, on_maintain, sl);
     int rc = sl->commit && sl->maintain ? meters_hook(ms, on_reading, sl) : -ENOMEM;
+    if (rc == 0 && (rc = meters_hook_gone(ms, on_gone, sl)) < 0)
+        meters_unhook(ms, on_reading, sl);
     if (rc < 0) {
         loop_timer_del(sl->commit);
         loop_timer_del(sl->maintain);
@@ -152,6 +161,7 @@ void store_live_free(store_live *sl)
     if (!sl)
         return;
     meters_unhook(sl->ms, on_reading, sl);
+    meters_unhook_gone(sl->ms, on_gone, sl);
     loop_timer_del(sl->commit);
     loop_timer_del(sl->maintain);
     int rc = store_commit(sl->s);

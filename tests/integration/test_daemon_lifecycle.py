@@ -90,9 +90,9 @@ with tmpdir() as d:
                 and p.meter("two") != {})
         m = p.wait_meter("three", lambda m: m.get("telegrams", 0) == 200, 5)
         T.check("added source runs", m is not None, str(p.meter("three")))
-        m = p.meter("one")
-        T.check("removed source stopped", m.get("state") == "stopped"
-                and "removed" in (m.get("last_error") or ""), str(m))
+        T.check("removed source stopped, its meter gone from /api/meters",
+                p.meter("one") == {} and p.wait_log(r"one: removed from the configuration; stopped")
+                is not None, str(p.meter("one")))
         T.check("changed source restarted", p.wait_log(r"two: source changed; restarting it"))
         T.check("log level now debug", p.wait_log(r"debug: ", 5), p.text()[-2000:])
         write_conf("[http]\nlisten = 127.0.0.1:0\n[source two]\nspec = sim\ncrc = sometimes\n")

@@ -725,34 +725,52 @@ static void test_clock_stepped_back(void)
     store_close(s);
 }
 
-static void test_restart_and_rebuild(void)
+/* 96 readings of a house, an interruption, 900 more: every tier must be as if uninterrupted. The
+ * interruption is a restart, or (`forget`) store_forget() with readings still queued, which the
+ * next commit writes, and again now and then on the way. Returns the open store, *h at its end. */
+static store *interrupted(int forget, house *h)
 {
-    const char *path = fresh_db();
     char p[128];
-    snprintf(p, sizeof p, "%s", path);
+    snprintf(p, sizeof p, "%s", fresh_db());
     store *s = open_db(p);
-    house h;
     int64_t start = T_2024_01_15_2000_LOCAL;
-    house_init(&h, start);
-    rd first = h.d;
-    add(s, "home", &h.d, 0);
+    house_init(h, start);
+    rd first = h->d;
+    add(s, "home", &h->d, 0);
+    add(s, "other", &h->d, 0);
     for (int i = 0; i < 95; i++) { /* stop mid-minute, mid-hour */
-        house_step(&h, 7);
-        add(s, "home", &h.d, 0);
+        house_step(h, 7);
+        add(s, "home", &h->d, 0);
     }
-    store_close(s);
-    s = open_db(p);
-    CHECK_EQ_INT(add(s, "home", &h.d, 0), 0); /* already stored */
+    if (forget) {
+        CHECK_EQ_INT(store_forget(s, "home"), 0);
+        CHECK_EQ_INT(store_forget(s, "never-seen"), 0);
+        CHECK_EQ_INT(store_commit(s), 0);
+    } else {
+        store_close(s);
+        s = open_db(p);
+    }
+    CHECK_EQ_INT(add(s, "home", &h->d, 0), 0); /* already stored */
     for (int i = 0; i < 900; i++) {
-        house_step(&h, 7);
-        add(s, "home", &h.d, 0);
+        house_step(h, 7);
+        add(s, "home", &h->d, 0);
         if (i % 50 == 0)
             CHECK_EQ_INT(store_commit(s), 0);
+        if (forget && i % 70 == 0) /* its queue sometimes empty (freed at once), sometimes not */
+            CHECK_EQ_INT(store_forget(s, "home"), 0);
     }
     CHECK_EQ_INT(store_commit(s), 0);
-    check_tiers(s, "home", start, h.d.ts + 1);
-    esum a = series_sum(s, "home", start, h.d.ts + 1, STORE_STEP_1H, STORE_E_IMPORT, 0);
-    CHECK_EQ_INT(a.sum, h.d.imp1 + h.d.imp2 - first.imp1 - first.imp2);
+    check_tiers(s, "home", start, h->d.ts + 1);
+    esum a = series_sum(s, "home", start, h->d.ts + 1, STORE_STEP_1H, STORE_E_IMPORT, 0);
+    CHECK_EQ_INT(a.sum, h->d.imp1 + h->d.imp2 - first.imp1 - first.imp2);
+    return s;
+}
+
+static void test_restart_and_rebuild(void)
+{
+    house h;
+    store *s = interrupted(0, &h);
+    int64_t start = T_2024_01_15_2000_LOCAL;
     /* a rebuild from raw gives the same aggregates */
     static store_point b1[4096], b2[4096];
     pts x = {b1, 0}, y = {b2, 0};
@@ -766,6 +784,14 @@ static void test_restart_and_rebuild(void)
         diff += memcmp(&x.p[i], &y.p[i], sizeof x.p[i]) != 0;
     CHECK_EQ_INT(diff, 0);
     store_close(s);
+}
+
+/* A meter p1d stops reading lets go of its memory (store_forget): the name used again continues
+ * from the database as after a restart. */
+static void test_forget(void)
+{
+    house h;
+    store_close(interrupted(1, &h));
 }
 
 static void test_full_disk(void)
@@ -1087,6 +1113,7 @@ int main(void)
     RUN(test_clock_unsynced);
     RUN(test_clock_stepped_back);
     RUN(test_restart_and_rebuild);
+    RUN(test_forget);
     RUN(test_full_disk);
     RUN(test_retention);
     RUN(test_retention_idle_meter);
