@@ -544,6 +544,41 @@ static void warn_readable_secrets(const config *c)
              c->file, (unsigned)(st.st_mode & 07777), names);
 }
 
+/* The meters whose source nc no longer has. Stage 0 stops their sources (first, so that a serial
+ * device is free for a source added by the same reload); stage 1 takes them out of the registry,
+ * after the publishers were applied, so that one this reload restarted retracts them too.
+ * Returns how many. */
+static unsigned drop_removed(p1d *d, const config *nc, int stage)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < d->ms.n;) {
+        meter *m = d->ms.list[i];
+        if (config_find_source(nc, m->name)) {
+            i++;
+            continue;
+        }
+        n++;
+        if (stage == 0) {
+            if (i < d->capsrc) {
+                source_free(d->src[i]);
+                d->src[i] = NULL;
+            }
+            m->state = METER_STOPPED;
+            log_info("%s: removed from the configuration; stopped", m->name);
+            i++;
+            continue;
+        }
+        /* d->src runs parallel to the registry, which keeps its order; meters past capsrc have
+         * no source */
+        if (i < d->capsrc) {
+            memmove(&d->src[i], &d->src[i + 1], (d->capsrc - i - 1) * sizeof d->src[0]);
+            d->src[d->capsrc - 1] = NULL;
+        }
+        meters_remove(&d->ms, m);
+    }
+    return n;
+}
+
 /* SIGHUP: re-reads the configuration; applies the log level and the sources live. */
 static void reload(p1d *d)
 {
@@ -565,24 +600,8 @@ static void reload(p1d *d)
         return;
     }
     log_set_level((log_level)nc.log_level);
-    unsigned added = 0, changed = 0, removed = 0, kept = 0, failed = 0;
-    for (size_t i = 0; i < d->ms.n;) {
-        meter *m = d->ms.list[i];
-        if (config_find_source(&nc, m->name)) {
-            i++;
-            continue;
-        }
-        /* d->src runs parallel to the registry, which keeps its order; meters past capsrc have
-         * no source */
-        if (i < d->capsrc) {
-            source_free(d->src[i]);
-            memmove(&d->src[i], &d->src[i + 1], (d->capsrc - i - 1) * sizeof d->src[0]);
-            d->src[d->capsrc - 1] = NULL;
-        }
-        log_info("%s: removed from the configuration; stopped", m->name);
-        meters_remove(&d->ms, m);
-        removed++;
-    }
+    unsigned added = 0, changed = 0, kept = 0, failed = 0;
+    unsigned removed = drop_removed(d, &nc, 0);
     for (size_t j = 0; j < nc.nsources; j++) {
         const config_source *cs = &nc.sources[j];
         meter *m = meters_find(&d->ms, cs->name);
@@ -628,6 +647,7 @@ static void reload(p1d *d)
     for (size_t j = 0; d->store && j < nc.nsources; j++)
         store_meter_clock(d->store, nc.sources[j].name, (store_clock)nc.sources[j].clock);
     failed += (apply_azure(d, &nc) < 0) + (apply_mqtt(d, &nc) < 0) + (apply_influx(d, &nc) < 0);
+    drop_removed(d, &nc, 1);
     if (failed)
         log_error("reload%s%s: %u part%s failed (see above) and kept the running configuration; "
                   "%u source%s added, %u changed, %u removed, %u unchanged; log level %s",

@@ -121,6 +121,15 @@ class Mqtt:
             pass
 
 
+def retained_now(port, topics):
+    """The retained messages a subscriber arriving now gets: {topic: payload}."""
+    late = Mqtt(port, topics=topics)
+    late.wait(lambda m: False, 1)
+    out = {m[1]: m[2] for m in late.snapshot() if m[3]}
+    late.close()
+    return out
+
+
 class Broker:
     """mosquitto on 127.0.0.1: a plain listener, optionally a password file, and given
     certificates ({"ca", "crt", "key"}) a TLS listener too. start() returns the broker."""

@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (ROOT, Checks, Daemon, crc16, fake_dongle, free_port,  # noqa: E402
                             need_p1d, run, telegram, tmpdir)
-from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
+from mqtt_helpers import MOSQUITTO, Broker, Mqtt, retained_now  # noqa: E402
 import daemon_helpers  # noqa: E402
 
 C = Checks("test_mqtt_discovery")
@@ -304,15 +304,6 @@ def discovery_checks(msgs, retained, label):
             "meter's identifier, announced after the meter" % (label, n_mbus),
             n_mbus == 6 and not bad, "\n  " + "\n  ".join(bad[:10]))
     return by_meter
-
-
-def retained_now(port, topics):
-    """The retained messages a subscriber arriving now gets: {topic: payload}."""
-    late = Mqtt(port, topics=topics)
-    late.wait(lambda m: False, 1)
-    out = {m[1]: m[2] for m in late.snapshot() if m[3]}
-    late.close()
-    return out
 
 
 def removed_by_reload(tmp):

@@ -7,7 +7,6 @@ removed meter, for good); the removed meters' rows stay in the store; a name add
 meter. Run with P1D=build/san/p1d for use-after-free (the RSS bound is skipped there: ASan holds
 freed memory in quarantine). RELOAD_CYCLES=N runs N reloads instead of 50."""
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -16,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import P1D, Checks, Daemon, free_port, need_p1d, tmpdir  # noqa: E402
-from mqtt_helpers import Broker, Mqtt  # noqa: E402
+from mqtt_helpers import MOSQUITTO, Broker, Mqtt, retained_now  # noqa: E402
 
 T = Checks("test_reload_memory")
 need_p1d(T)
@@ -26,6 +25,7 @@ CHURN = 4            # meters added and removed per reload, each under a new nam
 WARMUP = 10          # reloads before the first RSS reading: SQLite's cache and malloc settle
 RSS_GROWTH_MAX_KB = 3000  # over the last 40 reloads; keeping each removed meter is ~11,000 KB
 SAN = "/san/" in P1D
+RESTART_MQTT = 25    # the reload that also changes [mqtt]
 
 
 def write_conf(path, text):
@@ -85,12 +85,22 @@ class Stream:
         self.s.close()
 
 
-def config(port, db, broker_port, names):
+def meter_of(topic):
+    """The meter of p1d/METER/... and homeassistant/COMPONENT/p1d_METER/FIELD/config."""
+    parts = topic.split("/")
+    if parts[0] == "p1d" and len(parts) > 2:
+        return parts[1]
+    if len(parts) == 5 and parts[2].startswith("p1d_"):
+        return parts[2][4:]
+    return None
+
+
+def config(port, db, broker_port, names, rate="0"):
     text = ("[http]\nlisten = 127.0.0.1:%d\n[store]\ndb = %s\n[log]\nlevel = info\n"
             "[source keep]\nspec = sim:1:speedup=10\n" % (port, db))
     if broker_port:
-        text += ("[mqtt]\nhost = 127.0.0.1\nport = %d\nrate_power = 0\nstate_interval = 0\n"
-                 % broker_port)
+        text += ("[mqtt]\nhost = 127.0.0.1\nport = %d\nrate_power = %s\nstate_interval = 0\n"
+                 % (broker_port, rate))
     for i, n in enumerate(names):
         text += "[source %s]\nspec = sim:%d:speedup=10\n" % (n, 2 + i)
     return text
@@ -102,7 +112,7 @@ def churn(tmp):
     conf = os.path.join(tmp, "p1d.conf")
     broker = sub = None
     broker_port = 0
-    if shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto"):
+    if os.access(MOSQUITTO, os.X_OK):
         broker_port = free_port()
         broker = Broker(tmp, broker_port, name="reload-memory").start()
         sub = Mqtt(broker_port, topics=("homeassistant/#",))
@@ -113,6 +123,7 @@ def churn(tmp):
     done = []     # (data, how it closed, meter name) of those that ended, closed by us
     rss = {}
     removed_names = []
+    announced = False
     try:
         T.check("p1d starts", d.http_port() == port, d.text()[-1500:])
         T.check("the first meters deliver",
@@ -131,7 +142,9 @@ def churn(tmp):
             if cycle % 2 == 0:
                 names.append("again")  # removed by the odd reloads, added by the even ones
             removed_names += [n for n in current if n not in names]
-            write_conf(conf, config(port, db, broker_port, names))
+            # reload 25 also restarts the MQTT publisher: the new one must retract c24_*
+            write_conf(conf, config(port, db, broker_port, names,
+                                    "1s" if cycle >= RESTART_MQTT else "0"))
             d.signal(signal.SIGHUP)
             if not d.wait_log(r"reloaded .*p1d.conf: ", 10, count=cycle):
                 T.check("reload %d logged" % cycle, False, d.text()[-1500:])
@@ -141,6 +154,9 @@ def churn(tmp):
             for n in names:
                 d.wait_meter(n, lambda m: m.get("telegrams", 0) >= 1, 5)
             all_stream.poll()
+            if sub and cycle == RESTART_MQTT - 1:
+                announced = sub.wait(lambda m: m[1] == "homeassistant/sensor/p1d_c%d_0/power_w/"
+                                     "config" % cycle and m[2], 5) is not None
             # a client hangs up once its stream ended, as EventSource does (its reconnect: 404)
             end = time.time() + 3
             for st, n in list(streams):
@@ -189,12 +205,22 @@ def churn(tmp):
         T.check("... and streams", st.wait(lambda s: b"id: again:" in s.data, 5), st.data[-200:])
         st.close()
         if sub:
-            T.check("mqtt: a removed meter's Home Assistant configs are deleted",
-                    sub.wait(lambda m: m[1] == "homeassistant/sensor/p1d_c1_0/power_w/config"
-                             and not m[2], 10) is not None)
+            # every removed meter's retained configs and values go (sent on the next ticks)
+            gone = set(removed_names) - set(current)
+            end = time.time() + 10
+            while True:
+                left = sorted(t for t in retained_now(broker_port, ("homeassistant/#", "p1d/#"))
+                              if meter_of(t) in gone)
+                if not left or time.time() > end:
+                    break
+            T.check("mqtt: none of the %d removed meters' retained configs and values remain"
+                    % len(gone), not left, str(left[:5]))
+            T.check("mqtt: c%d_*, announced and then removed by the reload that restarted the "
+                    "publisher, were deleted too" % (RESTART_MQTT - 1), announced and
+                    not [t for t in left if "c%d_" % (RESTART_MQTT - 1) in t], str(announced))
             T.check("mqtt: the meter added again is announced after its last removal",
-                    sub.wait(lambda m: m[1] == "homeassistant/sensor/p1d_again/power_w/config"
-                             and m[2], 5) is not None)
+                    retained_now(broker_port, ("homeassistant/#",)).get(
+                        "homeassistant/sensor/p1d_again/power_w/config"))
         if SAN:
             print("note: RSS %d KB after reload %d, %d KB after %d (ASan: no bound)"
                   % (rss.get("warm", 0), WARMUP, rss["end"], CYCLES))
