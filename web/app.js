@@ -799,6 +799,19 @@
       tick();
     };
     es.addEventListener('reading', (e) => { if (S.es === es) onEvent(e.data, true); });
+    // p1d's configuration was reloaded without this meter: its stream ends. Show another meter
+    // rather than retry a stream that is gone (404) for good.
+    es.addEventListener('removed', (e) => {
+      if (S.es !== es) return;
+      let gone = S.meter;
+      try { gone = JSON.parse(e.data).meter; } catch (err) { /* the stream's own meter */ }
+      if (gone === S.meter) { es.close(); S.es = null; S.esOpen = false; }
+      loadMeters().then(() => {
+        const names = S.meters.map((m) => m && m.name).filter((n) => typeof n === 'string');
+        if (names.length && !names.includes(S.meter)) switchMeter(names[0]);
+        else updateConn();
+      });
+    });
   }
 
   function staleLimit() { return Math.max(3 * S.interval, STALE_MIN_MS); }

@@ -449,6 +449,36 @@ async function main() {
       assert(p.errors.length === 0, p.errors.join(' | '));
       await p.context().close();
     });
+    await check('the shown meter removed by a reload: the page moves to the one left, without 404s', async () => {
+      const portC = await freePort();
+      const conf = path.join(tmp, 'p1d-c.conf');
+      const both = '[http]\nlisten = 127.0.0.1:' + portC + '\n[source one]\nspec = sim:1\n[source two]\nspec = sim:2\n';
+      fs.writeFileSync(conf, both);
+      const p1dC = start(['--config', conf], 'p1d-c');
+      const baseC = 'http://127.0.0.1:' + portC + '/';
+      await waitFor(async () => {
+        const m = (await getJSON(portC, '/api/meters')).body;
+        return Array.isArray(m) && m.length === 2 && m.every((x) => x.telegrams > 0);
+      }, 15000, 'p1d C\'s two meters');
+      const p = await newPage();
+      const missing = [];
+      p.on('response', (r) => { if (r.status() === 404) missing.push(r.url()); });
+      await p.goto(baseC);
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pick(p, 'two');
+      fs.writeFileSync(conf, '[http]\nlisten = 127.0.0.1:' + portC + '\n[source one]\nspec = sim:1\n');
+      p1dC.kill('SIGHUP');
+      await p.waitForFunction(() => window.p1d.state().meter === 'one', null, { timeout: 8000 });
+      const n = await p.evaluate(() => window.p1d.stats.readings);
+      await p.waitForFunction((k) => window.p1d.stats.readings > k + 1 && window.p1d.state().esOpen, n, { timeout: 8000 });
+      await sleep(1500);
+      assert(missing.length === 0, '404s: ' + missing.join(' '));
+      assert(await p.isHidden('#meter-pick'), 'the meter picker is still shown for one meter');
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+      p1dC.kill('SIGTERM');
+    });
+
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
     await check('a meter that stops: the banner names the meter and its error, not a lost p1d; no reconnect churn', async () => {
       const p = await newPage();
