@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "swar.h"
+#include "unit.h"
 
 #if defined(__GNUC__)
 #define READING_COLD __attribute__((noinline))
@@ -177,14 +178,7 @@ static inline int reading_q_fast(p1_micro *dst, const p1_value *v, int weak)
 {
     if ((v->flags & P1_V_NUMBER) && v->unit_code != P1_UNIT_UNKNOWN &&
         v->unit_code < P1_UNIT__COUNT) {
-        static const int8_t shift[P1_UNIT__COUNT] = {
-            [P1_UNIT_WH] = -3,  [P1_UNIT_W] = -3,  [P1_UNIT_VARH] = -3, [P1_UNIT_VAR] = -3,
-            [P1_UNIT_VAH] = -3, [P1_UNIT_VA] = -3, [P1_UNIT_DM3] = -3,  [P1_UNIT_MJ] = -3,
-            [P1_UNIT_MWH] = 3,  [P1_UNIT_MW] = 3,  [P1_UNIT_MVARH] = 3, [P1_UNIT_MVAR] = 3,
-            [P1_UNIT_MVAH] = 3, [P1_UNIT_MVA] = 3, [P1_UNIT_KV] = 3,    [P1_UNIT_MA] = -3,
-            [P1_UNIT_L] = -3,
-        };
-        int k = 6 - v->decimals + shift[v->unit_code];
+        int k = 6 - v->decimals + unit_shift[v->unit_code];
         int64_t x;
         if (k >= 0 && k <= 9 && !__builtin_mul_overflow(v->number, (int64_t)swar_pow10[k], &x) &&
             x != P1_ABSENT) {

@@ -106,4 +106,18 @@ static inline uint8_t unit_classify(const uint8_t *u, size_t n)
     return unit_from_key(k);
 }
 
+/* The power of ten that takes a value in unit code c to its normalised unit: -3 for the units
+ * without the "k" (Wh, W, varh, var, VAh, VA), for MJ (-> GJ), dm3 and l (-> m3) and mA (-> A);
+ * +3 for the mega ones (MWh, MW, Mvarh, Mvar, MVAh, MVA) and kV (-> V); 0 for everything else
+ * (kWh, kW, kvarh, kvar, kVA, V, A, m3, GJ, Hz, s, unknown units). The parser classified the unit
+ * once, so the reading's dozens of quantities per telegram cost one table load each (value.c and
+ * reading.c's inline path share this table). */
+static const int8_t unit_shift[P1_UNIT__COUNT] = {
+    [P1_UNIT_WH] = -3,  [P1_UNIT_W] = -3,  [P1_UNIT_VARH] = -3, [P1_UNIT_VAR] = -3,
+    [P1_UNIT_VAH] = -3, [P1_UNIT_VA] = -3, [P1_UNIT_DM3] = -3,  [P1_UNIT_MJ] = -3,
+    [P1_UNIT_MWH] = 3,  [P1_UNIT_MW] = 3,  [P1_UNIT_MVARH] = 3, [P1_UNIT_MVAR] = 3,
+    [P1_UNIT_MVAH] = 3, [P1_UNIT_MVA] = 3, [P1_UNIT_KV] = 3,    [P1_UNIT_MA] = -3,
+    [P1_UNIT_L] = -3,
+};
+
 #endif

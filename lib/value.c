@@ -143,19 +143,6 @@ int p1_value_text(const p1_value *v, char *out, size_t cap)
     return (int)n;
 }
 
-/* The power of ten that takes a value in unit code c to its normalised unit: -3 for the units
- * without the "k" (Wh, W, varh, var, VAh, VA), for MJ (-> GJ), dm3 and l (-> m3) and mA (-> A);
- * +3 for the mega ones (MWh, MW, Mvarh, Mvar, MVAh, MVA) and kV (-> V); 0 for everything else
- * (kWh, kW, kvarh, kvar, kVA, V, A, m3, GJ, Hz, s, unknown units). The parser classified the unit
- * once, so the reading's dozens of quantities per telegram cost one table load each. */
-static const int8_t value_code_shift[P1_UNIT__COUNT] = {
-    [P1_UNIT_WH] = -3,  [P1_UNIT_W] = -3,  [P1_UNIT_VARH] = -3, [P1_UNIT_VAR] = -3,
-    [P1_UNIT_VAH] = -3, [P1_UNIT_VA] = -3, [P1_UNIT_DM3] = -3,  [P1_UNIT_MJ] = -3,
-    [P1_UNIT_MWH] = 3,  [P1_UNIT_MW] = 3,  [P1_UNIT_MVARH] = 3, [P1_UNIT_MVAR] = 3,
-    [P1_UNIT_MVAH] = 3, [P1_UNIT_MVA] = 3, [P1_UNIT_KV] = 3,    [P1_UNIT_MA] = -3,
-    [P1_UNIT_L] = -3,
-};
-
 int p1_unit_code(const char *unit, size_t len)
 {
     return unit ? unit_classify((const unsigned char *)unit, len) : P1_UNIT_NONE;
@@ -169,9 +156,9 @@ int p1_value_fixed(const p1_value *v, int scale, int normalise, int64_t *out)
     int k = scale - v->decimals;
     if (normalise) {
         if (v->unit_code != P1_UNIT_UNKNOWN && v->unit_code < P1_UNIT__COUNT)
-            k += value_code_shift[v->unit_code];
+            k += unit_shift[v->unit_code];
         else
-            k += value_code_shift[p1_unit_code(v->unit, v->unit_len)];
+            k += unit_shift[p1_unit_code(v->unit, v->unit_len)];
     }
     int neg = v->number < 0;
     uint64_t m = neg ? 0 - (uint64_t)v->number : (uint64_t)v->number;

@@ -1,5 +1,7 @@
 """mqtt_helpers.py: shared pieces of the MQTT suites (test_pub_mqtt.py, test_mqtt_fixes.py): a
-tiny MQTT 3.1.1 subscriber, a mosquitto broker on 127.0.0.1, and p1d's publisher status."""
+tiny MQTT 3.1.1 subscriber, a mosquitto broker on 127.0.0.1, p1d's publisher status, and a p1d
+reading a fake dongle while it publishes to a broker (tcp_meter)."""
+import contextlib
 import os
 import shutil
 import socket
@@ -8,6 +10,8 @@ import subprocess
 import threading
 import time
 import urllib.request
+
+from daemon_helpers import Daemon, fake_dongle, free_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -211,3 +215,32 @@ def wait_pub(d, pred, timeout):
             return p
         time.sleep(0.2)
     return None
+
+
+@contextlib.contextmanager
+def tcp_meter(tmp, name, args, topics=("#",), retained=()):
+    """A broker (holding the retained (topic, payload) pairs), a subscriber, a fake P1 dongle and
+    p1d reading it as meter home with the extra args: yields (p1d, the dongle's connection, the
+    subscriber, the broker's port)."""
+    port, meter_port = free_port(), free_port()
+    broker = Broker(tmp, port, name=name).start()
+    dongle = fake_dongle(meter_port)
+    sub = Mqtt(port, topics=topics)
+    for topic, payload in retained:
+        sub.publish(topic, payload, retain=True)
+    if retained:
+        sub.wait(lambda m: m[1] == retained[-1][0], 5)
+    d = Daemon(["--listen", "127.0.0.1:0", "--source", "home=tcp:127.0.0.1:%d" % meter_port,
+                "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port), "--mqtt-state-interval",
+                "0"] + args, tmp)
+    conn = None
+    try:
+        conn = dongle.accept()[0]
+        yield d, conn, sub, port
+    finally:
+        d.stop()
+        if conn:
+            conn.close()
+        dongle.close()
+        sub.close()
+        broker.stop()

@@ -11,9 +11,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (Checks, Daemon, crc16, fake_dongle, free_port, http,  # noqa: E402
-                            meter_time, need_p1d, tmpdir)
-from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
+from daemon_helpers import Checks, crc16, http, meter_time, need_p1d, tmpdir  # noqa: E402
+from mqtt_helpers import MOSQUITTO, tcp_meter  # noqa: E402
 
 C = Checks("test_mbus_heat")
 need_p1d(C)
@@ -35,18 +34,9 @@ def heat_in_kwh(tmp):
     if not os.access(MOSQUITTO, os.X_OK):
         print("SKIP: mosquitto not installed (tools/setup.sh test)")
         return
-    db = os.path.join(tmp, "p1d.db")
-    broker_port, meter_port = free_port(), free_port()
-    broker = Broker(tmp, broker_port, name="heat").start()
-    sub = Mqtt(broker_port, topics=("p1d/#", "homeassistant/#"))
-    dongle = fake_dongle(meter_port)
-    d = Daemon(["--listen", "127.0.0.1:0", "--source", "home=tcp:127.0.0.1:%d" % meter_port,
-                "--db", db, "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker_port),
-                "--mqtt-state-interval", "0"], tmp)
-    conn = None
-    try:
+    args = ["--db", os.path.join(tmp, "p1d.db")]
+    with tcp_meter(tmp, "heat", args, topics=("p1d/#", "homeassistant/#")) as (d, conn, sub, _):
         port = d.http_port()
-        conn = dongle.accept()[0]
         # 1000 kWh = 3.6 GJ; then +5 kWh twice (the store keeps heat to the MJ, 0.28 kWh); the
         # last one in MWh, as some meters count.
         for i, heat in enumerate(("01000.000*kWh", "01005.000*kWh", "001.010000*MWh")):
@@ -74,13 +64,6 @@ def heat_in_kwh(tmp):
         mb = (json.loads(body).get("reading") or {}).get("mbus") or [{}]
         C.check("/api/now keeps the meter's own unit, normalised: 1010 kWh (%s)" % mb[0],
                 mb[0].get("unit") == "kWh" and mb[0].get("value") == 1010, mb)
-    finally:
-        d.stop()
-        if conn:
-            conn.close()
-        dongle.close()
-        sub.close()
-        broker.stop()
 
 
 with tmpdir() as tmp:

@@ -6,7 +6,6 @@ against Home Assistant's validation rules, transcribed below as a table of facts
 cycle of the configs and their availability: Home Assistant's birth message, a meter that goes
 quiet, a meter removed by a reload, discovery turned off or moved by one, placeholder M-Bus values,
 a custom discovery prefix, a broker restart and a fleet of 200 meters."""
-import contextlib
 import json
 import math
 import os
@@ -18,7 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (ROOT, Checks, Daemon, crc16, fake_dongle, free_port,  # noqa: E402
                             need_p1d, run, telegram, tmpdir)
-from mqtt_helpers import MOSQUITTO, Broker, Mqtt, retained_now  # noqa: E402
+from mqtt_helpers import MOSQUITTO, Broker, Mqtt, retained_now, tcp_meter  # noqa: E402
 import daemon_helpers  # noqa: E402
 
 C = Checks("test_mqtt_discovery")
@@ -421,35 +420,6 @@ def discovery_off_by_reload(tmp):
                 str(configs_under("ha2")[:3]))
     finally:
         d.stop()
-        sub.close()
-        broker.stop()
-
-
-@contextlib.contextmanager
-def tcp_meter(tmp, name, args, topics=("#",), retained=()):
-    """A broker (holding the retained (topic, payload) pairs), a subscriber, a fake P1 dongle and
-    p1d reading it as meter home with the extra args: yields (p1d, the dongle's connection, the
-    subscriber, the broker's port)."""
-    port, meter_port = free_port(), free_port()
-    broker = Broker(tmp, port, name=name).start()
-    dongle = fake_dongle(meter_port)
-    sub = Mqtt(port, topics=topics)
-    for topic, payload in retained:
-        sub.publish(topic, payload, retain=True)
-    if retained:
-        sub.wait(lambda m: m[1] == retained[-1][0], 5)
-    d = Daemon(["--listen", "127.0.0.1:0", "--source", "home=tcp:127.0.0.1:%d" % meter_port,
-                "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port), "--mqtt-state-interval",
-                "0"] + args, tmp)
-    conn = None
-    try:
-        conn = dongle.accept()[0]
-        yield d, conn, sub, port
-    finally:
-        d.stop()
-        if conn:
-            conn.close()
-        dongle.close()
         sub.close()
         broker.stop()
 
