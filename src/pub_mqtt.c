@@ -337,6 +337,27 @@ static void on_fd(void *user, int fd, uint32_t events)
  * Publishing
  * ------------------------------------------------------------------------------------------- */
 
+/* A new entry for the meter named name, without its registry entry yet; NULL when out of memory. */
+static pm_meter *pm_new(pub_mqtt *p, const char *name)
+{
+    if (p->npm == p->cappm) {
+        size_t cap = p->cappm ? p->cappm * 2 : 8;
+        pm_meter **n = realloc(p->pm, cap * sizeof *n);
+        if (!n)
+            return NULL;
+        p->pm = n;
+        p->cappm = cap;
+    }
+    pm_meter *pm = calloc(1, sizeof *pm);
+    if (!pm)
+        return NULL;
+    snprintf(pm->name, sizeof pm->name, "%s", name);
+    pm->avail = -1;
+    pm->since_ms = loop_now_ms();
+    p->pm[p->npm++] = pm;
+    return pm;
+}
+
 static pm_meter *pm_get(pub_mqtt *p, meter *m)
 {
     for (size_t i = 0; i < p->npm; i++)
@@ -355,22 +376,9 @@ static pm_meter *pm_get(pub_mqtt *p, meter *m)
         pm->since_ms = loop_now_ms();
         return pm;
     }
-    if (p->npm == p->cappm) {
-        size_t cap = p->cappm ? p->cappm * 2 : 8;
-        pm_meter **n = realloc(p->pm, cap * sizeof *n);
-        if (!n)
-            return NULL;
-        p->pm = n;
-        p->cappm = cap;
-    }
-    pm_meter *pm = calloc(1, sizeof *pm);
-    if (!pm)
-        return NULL;
-    pm->m = m;
-    snprintf(pm->name, sizeof pm->name, "%s", m->name);
-    pm->avail = -1;
-    pm->since_ms = loop_now_ms();
-    p->pm[p->npm++] = pm;
+    pm_meter *pm = pm_new(p, m->name);
+    if (pm)
+        pm->m = m;
     return pm;
 }
 
@@ -689,6 +697,9 @@ static void retire(pub_mqtt *p)
         if (!pm->retracted) {
             if (p->ninfl + 2 * PUB_F_COUNT + 32 > PUB_MQTT_INFLIGHT_MAX)
                 break; /* the broker is slow to acknowledge; the rest waits for the next tick */
+            /* the configs the publisher before this one announced under another prefix */
+            if (p->old_prefix[0] && !pm->old_cleared && clear_configs(p, pm, p->old_prefix) == 0)
+                pm->old_cleared = 1;
             retract(p, pm);
         }
         if (!pm->retracted || pm->inflight > 0) {
@@ -995,6 +1006,24 @@ void pub_mqtt_retire_discovery(pub *pb, const char *disc_prefix)
     if (p->o.discovery && strcmp(disc_prefix, p->o.discovery_prefix) == 0)
         return; /* still announced there */
     snprintf(p->old_prefix, sizeof p->old_prefix, "%s", disc_prefix);
+}
+
+void pub_mqtt_take_removed(pub *pb, const pub *old)
+{
+    pub_mqtt *p = pb->impl;
+    const pub_mqtt *o = old->impl;
+    for (size_t i = 0; i < o->npm; i++) {
+        const pm_meter *om = o->pm[i];
+        if (om->m || meters_find(p->ms, om->name))
+            continue; /* in the registry (again): announced, not retracted */
+        size_t k;
+        for (k = 0; k < p->npm && strcmp(p->pm[k]->name, om->name) != 0; k++)
+            ;
+        if (k < p->npm)
+            continue;
+        if (!pm_new(p, om->name))
+            log_warn("mqtt: %s: out of memory; its Home Assistant entities stay", om->name);
+    }
 }
 
 pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char *err, size_t cap)

@@ -64,4 +64,9 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
  * every meter there (empty retained messages), once per connection. */
 void pub_mqtt_retire_discovery(pub *p, const char *disc_prefix);
 
+/* Tells p (from pub_mqtt_new) the meters whose retraction old, the publisher it replaces, still
+ * owes (removed from the registry, their retained configs and values maybe not yet deleted): p
+ * deletes them once connected, unless the name is in the registry again. old is only read. */
+void pub_mqtt_take_removed(pub *p, const pub *old);
+
 #endif

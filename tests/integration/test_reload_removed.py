@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""test_reload_removed.py: a meter removed by a reload while its retraction cannot be sent yet.
+The MQTT publisher deletes a removed meter's retained Home Assistant configs and values on its next
+ticks, once connected; a later reload that restarts the publisher (any [mqtt] change) before that
+must hand the pending retractions over, or nothing deletes them any more. Two ways: the broker is
+down at the removal (a broker with persistence, so retained messages survive its restart), and a
+second reload follows the first within the publisher's tick. Run with P1D=build/san/p1d too."""
+import contextlib
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import Checks, Daemon, free_port, need_p1d, tmpdir  # noqa: E402
+from mqtt_helpers import MOSQUITTO, Broker, Mqtt, retained_now  # noqa: E402
+
+T = Checks("test_reload_removed")
+need_p1d(T)
+if not os.access(MOSQUITTO, os.X_OK):
+    print("SKIP: mosquitto not installed (tools/setup.sh test)")
+    T.done()
+
+TOPICS = ("homeassistant/#", "p1d/#")
+
+
+def write_conf(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+def persistent_broker(tmp, port):
+    """A mosquitto that keeps retained messages over a restart, as a real installation does."""
+    b = Broker(tmp, port, name="persistent")
+    with open(b.conf) as f:
+        text = f.read()
+    with open(b.conf, "w") as f:
+        f.write(text.replace("persistence false",
+                             "persistence true\npersistence_location %s/" % tmp))
+    return b.start()
+
+
+def of_meter(topics, name):
+    """The retained topics of meter name: p1d/NAME/... and homeassistant/.../p1d_NAME/.../config."""
+    return sorted(t for t in topics if t.startswith("p1d/%s/" % name) or
+                  "/p1d_%s/" % name in t)
+
+
+def config(port, broker_port, names, rate, disc="homeassistant"):
+    text = ("[http]\nlisten = 127.0.0.1:%d\n[log]\nlevel = info\n[mqtt]\nhost = 127.0.0.1\n"
+            "port = %d\nrate_power = %s\nstate_interval = 0\nreconnect_max = 1s\n"
+            "discovery_prefix = %s\n" % (port, broker_port, rate, disc))
+    for i, n in enumerate(names):
+        text += "[source %s]\nspec = sim:%d:speedup=10\n" % (n, i + 1)
+    return text
+
+
+class Run:
+    def __init__(self, tmp, broker_port):
+        self.port = free_port()
+        self.bport = broker_port
+        self.conf = os.path.join(tmp, "p1d-%d.conf" % self.port)
+        self.reloads = 0
+        write_conf(self.conf, config(self.port, broker_port, ["keep", "gone"], "0"))
+        self.d = Daemon(["--config", self.conf], tmp)
+
+    def announced(self, name, timeout=10):
+        sub = Mqtt(self.bport, topics=("homeassistant/#",))
+        try:
+            return sub.wait(lambda m: m[1] == "homeassistant/sensor/p1d_%s/power_w/config" % name
+                            and m[2], timeout) is not None
+        finally:
+            sub.close()
+
+    def reload(self, names, rate, wait=True, disc="homeassistant"):
+        write_conf(self.conf, config(self.port, self.bport, names, rate, disc))
+        self.d.signal(signal.SIGHUP)
+        self.reloads += 1
+        return not wait or self.d.wait_log(r"reloaded .*\.conf: ", 10, count=self.reloads)
+
+
+def wait_gone(broker_port, name, timeout):
+    end = time.time() + timeout
+    while True:
+        left = of_meter(retained_now(broker_port, TOPICS), name)
+        if not left or time.time() > end:
+            return left
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def session(tmp, label, persistent=False):
+    """A broker and p1d with meters keep and gone, gone announced; yields (run, [broker]) (the
+    broker in a list, for a test that restarts it); stops both."""
+    bport = free_port()
+    broker = [persistent_broker(tmp, bport) if persistent else
+              Broker(tmp, bport, name=label).start()]
+    r = Run(tmp, bport)
+    try:
+        T.check("%s: the meter to remove is announced first" % label, r.announced("gone"),
+                r.d.text()[-1500:])
+        yield r, broker
+    finally:
+        r.d.stop()
+        broker[0].stop()
+
+
+def check_deleted(r, label, what):
+    left = wait_gone(r.bport, "gone", 8)
+    T.check("%s: %s" % (label, what), not left, "%d left, e.g. %s" % (len(left), left[:3]))
+    T.check("%s: p1d runs" % label, r.d.proc.poll() is None, r.d.text()[-1500:])
+
+
+def test_broker_down(tmp):
+    """Removed while the broker is down, then the publisher restarted, then the broker back."""
+    with session(tmp, "broker down", persistent=True) as (r, broker):
+        broker[0].stop()
+        r.d.wait_log(r"mqtt: connection to .* lost", 10)
+        T.check("broker down: the reload removing it", r.reload(["keep"], "0"))
+        T.check("broker down: a reload changing [mqtt] (the publisher restarts)",
+                r.reload(["keep"], "1s"))
+        time.sleep(0.5)
+        broker[0] = persistent_broker(tmp, r.bport)
+        T.check("broker down: p1d connects again",
+                r.d.wait_log(r"mqtt: connected to", 10, count=2) is not None, r.d.text()[-1500:])
+        check_deleted(r, "broker down", "the removed meter's retained configs and values are "
+                      "deleted once the broker is back, although the publisher was restarted")
+        T.check("broker down: the meter kept stays announced",
+                retained_now(r.bport, TOPICS).get("homeassistant/sensor/p1d_keep/power_w/config"))
+
+
+def test_quick_reloads(tmp):
+    """Removed, then the publisher restarted by a reload within its tick (1 s)."""
+    with session(tmp, "quick") as (r, _):
+        r.reload(["keep"], "0", wait=False)
+        time.sleep(0.05)
+        r.reload(["keep"], "1s", wait=False)
+        T.check("quick: both reloads done", r.d.wait_log(r"reloaded .*\.conf: ", 10, count=2)
+                is not None, r.d.text()[-1500:])
+        check_deleted(r, "quick", "the removed meter's retained configs and values are deleted "
+                      "although the next reload restarted the publisher before its tick")
+
+
+def test_prefix_moved(tmp):
+    """Removed by the reload that also moves the discovery prefix: its configs under the old one
+    go too (the meters kept have theirs deleted there by the new publisher already)."""
+    with session(tmp, "moved") as (r, _):
+        T.check("moved: the reload removing it and moving discovery to ha2/",
+                r.reload(["keep"], "0", disc="ha2"))
+        check_deleted(r, "moved", "the removed meter's configs under the old prefix are deleted "
+                      "too")
+
+
+with tmpdir() as tmp:
+    T.run([test_broker_down, test_quick_reloads, test_prefix_moved], tmp)
+T.done()
