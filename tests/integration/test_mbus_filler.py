@@ -84,8 +84,11 @@ def filler(tmp):
                 abs(sum(steps) - 0.033) < 1e-9, hist)
         rows = sqlite3.connect("file:%s?mode=ro" % db, uri=True).execute(
             "SELECT gas FROM agg_1m WHERE gas IS NOT NULL").fetchall()
-        C.check("the store's minute rows hold no filler 0 (%s)" % rows,
-                rows and all(r[0] > 0 for r in rows), rows)
+        # A minute row holds the gas used in that minute (dm3): 0 where the readings of a minute
+        # used none, the whole register where the filler was taken for a reset.
+        C.check("the store's minute rows add up to the 33 dm3 used, none holds the register (%s)"
+                % rows, rows and sum(r[0] for r in rows) == 33 and all(0 <= r[0] <= 33 for r in rows),
+                rows)
 
         # MQTT from the stored backlog: the broker comes up only now.
         if not os.access(MOSQUITTO, os.X_OK):
