@@ -284,6 +284,7 @@
   const S = {
     meter: '',
     meters: [],
+    noMeters: false,       // p1d reads no meter now (history only, or every meter reloaded away)
     es: null,
     esOpen: false,
     connectAt: 0,
@@ -809,7 +810,7 @@
       loadMeters().then(() => {
         const names = S.meters.map((m) => m && m.name).filter((n) => typeof n === 'string');
         if (names.length && !names.includes(S.meter)) switchMeter(names[0]);
-        else updateConn();
+        else { updateConn(); tick(); }
       });
     });
   }
@@ -832,7 +833,8 @@
     const c = $('conn');
     const since = S.lastArrival ? performance.now() - S.lastArrival : Infinity;
     let state, text;
-    if (!S.lastArrival) { state = S.esOpen ? 'connecting' : 'offline'; text = S.esOpen || !S.connectAt ? t('conn_connecting') : t('conn_offline'); }
+    if (S.noMeters) { state = 'offline'; text = t('conn_no_meter'); }
+    else if (!S.lastArrival) { state = S.esOpen ? 'connecting' : 'offline'; text = S.esOpen || !S.connectAt ? t('conn_connecting') : t('conn_offline'); }
     else if (!S.esOpen) { state = 'offline'; text = t('conn_offline'); } // the stream broke: say so at once
     else if (!S.stale) { state = 'live'; text = t('conn_live'); }
     else { state = 'stale'; text = t('conn_stale', { age: fmtAge(since) }); }
@@ -854,6 +856,14 @@
   }
   // Runs every second: stale detection (our own watchdog, beside EventSource's reconnect).
   function tick() {
+    if (S.noMeters) {
+      if (S.lastArrival) setStale(true); // the last meter's values are old now
+      banner(t('banner_no_meter'));
+      updateConn();
+      updateAge();
+      if (!S.metersBusy && Date.now() - S.metersAt > METERS_EVERY_MS) loadMeters();
+      return;
+    }
     const now = performance.now();
     const limit = staleLimit();
     const since = S.lastArrival ? now - S.lastArrival : now - S.connectAt;
@@ -954,6 +964,7 @@
       noteStore(list);
       S.meterInfo = list.find((m) => m && m.name === S.meter) || list[0] || null;
       renderMeterSelect();
+      noteMeterCount();
       if (S.view === 'meter') renderMeterInfo();
     } catch (e) {
       S.metersFailAt = Date.now(); // the banner tells
@@ -973,6 +984,24 @@
     }
     sel.value = S.meter;
     sel.title = S.meter;
+  }
+  // p1d reads no meter (it runs on its history alone, or a reload took every meter away): say
+  // so instead of waiting for a reading that cannot come, and take the first meter that appears.
+  function noteMeterCount() {
+    const names = S.meters.map((m) => m && m.name).filter((n) => typeof n === 'string');
+    if (!names.length) {
+      if (S.noMeters) return;
+      S.noMeters = true;
+      clearTimeout(S.reconnectTimer);
+      if (S.es) { S.es.close(); S.es = null; }
+      S.esOpen = false;
+      return;
+    }
+    if (!S.noMeters) return;
+    S.noMeters = false;
+    const name = names.includes(S.meter) ? S.meter : names[0];
+    S.meter = '';
+    switchMeter(name);
   }
   function switchMeter(name) {
     if (name === S.meter) return;
@@ -1672,7 +1701,8 @@
     S.meter = names.includes(settings.meter) ? settings.meter : (names[0] || '');
     S.meterInfo = S.meters.find((m) => m.name === S.meter) || null;
     renderMeterSelect();
-    connect();
+    // p1d answered with no meter at all (a history-only p1d): no stream to open yet.
+    if (S.metersOkAt && !names.length) noteMeterCount(); else connect();
     let nowP, fillP;
     if (early.fill && (!names.length || S.meter === names[0])) {
       nowP = early.now.then((d) => { if (d) onData(d, false); });

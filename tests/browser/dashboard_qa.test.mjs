@@ -478,6 +478,46 @@ async function main() {
       await p.context().close();
       p1dC.kill('SIGTERM');
     });
+    await check('every meter reloaded away: the page says p1d reads no meter, then takes the one added back', async () => {
+      const portD = await freePort();
+      const conf = path.join(tmp, 'p1d-d.conf');
+      const head = '[http]\nlisten = 127.0.0.1:' + portD + '\n';
+      fs.writeFileSync(conf, head + '[source one]\nspec = sim:1\n');
+      const p1dD = start(['--config', conf], 'p1d-d');
+      await waitFor(async () => {
+        const m = (await getJSON(portD, '/api/meters')).body;
+        return Array.isArray(m) && m.length === 1 && m[0].telegrams > 0;
+      }, 15000, 'p1d D\'s meter');
+      const p = await newPage();
+      const streams = [];
+      p.on('request', (r) => { if (/\/stream/.test(r.url())) streams.push(r.url()); });
+      await p.goto('http://127.0.0.1:' + portD + '/');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      fs.writeFileSync(conf, head);
+      p1dD.kill('SIGHUP');
+      await p.waitForFunction(() => /reads no meter/.test(document.getElementById('banner').textContent), null, { timeout: 8000 });
+      const conn = await p.textContent('#conn-text');
+      assert(conn === 'no meter', 'connection pill: ' + conn);
+      const before = streams.length;
+      await sleep(4000);
+      assert(streams.length === before, (streams.length - before) + ' stream connections to a p1d without meters');
+      assert(/reads no meter/.test(await p.textContent('#banner')), 'the banner changed while there is still no meter');
+      const q = await newPage(); // a page opened while p1d reads no meter
+      await q.goto('http://127.0.0.1:' + portD + '/');
+      await q.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await q.waitForFunction(() => /reads no meter/.test(document.getElementById('banner').textContent), null, { timeout: 5000 });
+      assert(q.errors.length === 0, q.errors.join(' | '));
+      await q.context().close();
+      fs.writeFileSync(conf, head + '[source three]\nspec = sim:3\n');
+      p1dD.kill('SIGHUP');
+      await p.waitForFunction(() => window.p1d.state().meter === 'three', null, { timeout: 12000 });
+      const n = await p.evaluate(() => window.p1d.stats.readings);
+      await p.waitForFunction((k) => window.p1d.stats.readings > k + 1 && window.p1d.state().esOpen, n, { timeout: 8000 });
+      assert(await p.isHidden('#banner'), 'banner still shown: ' + await p.textContent('#banner'));
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+      p1dD.kill('SIGTERM');
+    });
 
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
     await check('a meter that stops: the banner names the meter and its error, not a lost p1d; no reconnect churn', async () => {
