@@ -41,7 +41,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 LIBS_CRYPTO := $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
 
-.PHONY: all deps run test unit unit-san fuzz fuzz-smoke bench clean install format
+.PHONY: all deps run test unit unit-san fuzz fuzz-smoke bench clean install deb format
 all: deps-build $(BUILD)/libp1.a $(BUILD)/p1 $(if $(DAEMON_SRC),$(BUILD)/p1d)
 
 deps-build:
@@ -165,6 +165,10 @@ format:
 
 clean:
 	rm -rf build
+
+# A Debian package of p1 and p1d for this machine's architecture: build/p1d_VERSION-1_ARCH.deb.
+deb: all
+	@tools/mkdeb.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/p1
