@@ -4,28 +4,14 @@
 # machine's /usr, /etc and systemd are never touched.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-pass=0
-fail=0
+. tests/integration/checks.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-
-ok() {
-    pass=$((pass + 1))
-    echo "ok - $1"
-}
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL - $1"
-}
-check_expr() {
-    if eval "$2"; then ok "$1"; else bad "$1"; fi
-}
 
 for t in dpkg-deb dpkg-shlibdeps; do
     if ! command -v "$t" >/dev/null; then
         echo "SKIP: $t missing (apt-get install dpkg-dev)"
-        echo "0 passed, 0 failed"
-        exit 0
+        finish
     fi
 done
 
@@ -33,7 +19,7 @@ version=$(sed -n 's/^#define P1_VERSION "\(.*\)"$/\1/p' include/p1/p1.h)
 arch=$(dpkg --print-architecture)
 deb=$(tools/mkdeb.sh "$tmp/out" 2>"$tmp/mkdeb.err")
 check_expr "mkdeb names the package it wrote ($deb)" '[ "$deb" = "$tmp/out/p1d_${version}-1_${arch}.deb" ] && [ -s "$deb" ]'
-[ -s "$deb" ] || { cat "$tmp/mkdeb.err"; echo "$pass passed, $((fail + 1)) failed"; exit 1; }
+[ -s "$deb" ] || { cat "$tmp/mkdeb.err"; finish; }
 
 field() { dpkg-deb -f "$deb" "$1"; }
 check_expr "control: package, version and architecture" \
@@ -57,9 +43,7 @@ check_expr "no static library or headers in the daemon's package" '! grep -q "li
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "SKIP: installing with dpkg --root needs root"
-    echo "$pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
-    exit
+    finish
 fi
 
 # The host has every library the package depends on (make built p1d against them).
@@ -96,6 +80,4 @@ check_expr "dpkg purges it" 'dpkgr -P p1d'
 check_expr "purged: the configuration and the history are gone" \
     '[ ! -e "$R/etc/p1d.conf" ] && [ ! -e "$R/var/lib/p1d" ]'
 [ "$fail" -eq 0 ] || tail -n 30 "$tmp/dpkg.out"
-
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

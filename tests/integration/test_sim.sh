@@ -3,8 +3,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 P1=${P1:-build/p1}
-pass=0
-fail=0
+. tests/integration/checks.sh
 tmp=$(mktemp -d)
 pids=()
 
@@ -16,34 +15,6 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-ok() {
-    pass=$((pass + 1))
-    echo "ok - $1"
-}
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL - $1"
-}
-# check NAME COMMAND...: the command's exit status decides.
-check() {
-    local name=$1
-    shift
-    if "$@"; then ok "$name"; else bad "$name"; fi
-}
-# not COMMAND...: succeeds when the command fails.
-not() {
-    ! "$@"
-}
-# check_expr NAME 'shell condition'
-check_expr() {
-    if eval "$2"; then ok "$1"; else bad "$1"; fi
-}
-finish() {
-    echo "$pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
-    exit
-}
 
 if [ ! -x "$P1" ]; then
     bad "$P1 is not built (run make)"
