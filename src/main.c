@@ -351,6 +351,9 @@ static int apply_mqtt(p1d *d, const config *c)
     /* Discovery turned off or moved by this reload: nobody else would delete the old configs. */
     if (d->mqtt && d->mqtt_opts.discovery)
         pub_mqtt_retire_discovery(p, d->mqtt_opts.discovery_prefix);
+    /* The topic prefix moved: the values retained under the old one would read as current. */
+    if (d->mqtt)
+        pub_mqtt_retire_topics(p, d->mqtt_opts.topic_prefix, d->mqtt_opts.retain);
     /* Meters an earlier reload removed that the old publisher has not retracted yet (broker
      * down, or before its next tick): nobody else would delete their retained messages. */
     if (d->mqtt)

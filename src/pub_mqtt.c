@@ -45,6 +45,7 @@ typedef struct pm_meter {
     int retracted;        /* m left the registry: its retained configs and values were cleared */
     int retract_logged;   /* ... and the log said so (once per removal) */
     int old_cleared;      /* its configs under the retired discovery prefix: cleared */
+    int old_values_cleared; /* its retained values under the retired topic prefix: cleared */
     int avail;            /* PREFIX/METER/availability sent this connection: -1 none, 0, 1 */
     int64_t since_ms;     /* monotonic: publishing for this meter began (or began again) */
     int state_dirty;
@@ -85,6 +86,9 @@ typedef struct pub_mqtt {
     char ha_status_topic[PUB_TOPIC_MAX];
     char old_prefix[PUB_MQTT_STR_MAX]; /* an earlier publisher's discovery configs to delete; "" */
     int old_logged;
+    char old_topic[PUB_MQTT_STR_MAX]; /* an earlier publisher's topic prefix to empty; "" */
+    int old_topic_retain;             /* ... where it retained the values (availability: always) */
+    int old_topic_logged;
     char lib_err[160]; /* libmosquitto's error lines of this attempt, short, joined by ", " */
     pm_meter **pm;
     size_t npm, cappm;
@@ -573,24 +577,47 @@ static int clear_configs(pub_mqtt *p, pm_meter *pm, const char *disc_prefix)
     return 0;
 }
 
+/* Empty retained messages on pm's topics under topic_prefix: every field and the state (where
+ * they were retained) and the availability (always retained). Returns 0 or -1. */
+static int clear_values(pub_mqtt *p, pm_meter *pm, const char *topic_prefix, int retained)
+{
+    char topic[PUB_TOPIC_MAX];
+    for (int f = 0; retained && f < PUB_F_COUNT; f++) {
+        snprintf(topic, sizeof topic, "%s/%s/%s", topic_prefix, pm->name,
+                 pub_payload_field((pub_field)f)->name);
+        if (publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
+            return -1;
+    }
+    snprintf(topic, sizeof topic, "%s/%s/state", topic_prefix, pm->name);
+    if (retained && publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
+        return -1;
+    snprintf(topic, sizeof topic, "%s/%s/availability", topic_prefix, pm->name);
+    return publish(p, NULL, topic, "", 0, 1, 1);
+}
+
+/* The topic prefix changed by a reload: pm's values retained under the old one are deleted, once
+ * per connection, so nothing reads them there as current. Returns 0 or -1. */
+static int clear_old_values(pub_mqtt *p, pm_meter *pm)
+{
+    if (!p->old_topic[0] || pm->old_values_cleared)
+        return 0;
+    if (clear_values(p, pm, p->old_topic, p->old_topic_retain) < 0)
+        return -1;
+    pm->old_values_cleared = 1;
+    if (!p->old_topic_logged)
+        log_info("mqtt: topic_prefix is %s now; deleting the values retained under %s/",
+                 p->o.topic_prefix, p->old_topic);
+    p->old_topic_logged = 1;
+    return 0;
+}
+
 /* A meter removed by a reload: its discovery configs and its retained values are deleted, once per
  * connection. Returns 0 or -1. */
 static int retract(pub_mqtt *p, pm_meter *pm)
 {
-    char topic[PUB_TOPIC_MAX];
     if (p->o.discovery && clear_configs(p, pm, p->o.discovery_prefix) < 0)
         return -1;
-    for (int f = 0; f < PUB_F_COUNT; f++) {
-        snprintf(topic, sizeof topic, "%s/%s/%s", p->o.topic_prefix, pm->name,
-                 pub_payload_field((pub_field)f)->name);
-        if (p->o.retain && publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
-            return -1;
-    }
-    snprintf(topic, sizeof topic, "%s/%s/state", p->o.topic_prefix, pm->name);
-    if (p->o.retain && publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
-        return -1;
-    snprintf(topic, sizeof topic, "%s/%s/availability", p->o.topic_prefix, pm->name);
-    if (publish(p, NULL, topic, "", 0, 1, 1) < 0)
+    if (clear_values(p, pm, p->o.topic_prefix, p->o.retain) < 0)
         return -1;
     pm->avail = -1;
     if (!pm->retract_logged)
@@ -645,6 +672,8 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
                      p->old_prefix);
         p->old_logged = 1;
     }
+    if (clear_old_values(p, pm) < 0)
+        return;
     if (send_availability(p, pm) < 0)
         return;
     int have_point = 0;
@@ -700,6 +729,9 @@ static void retire(pub_mqtt *p)
             /* the configs the publisher before this one announced under another prefix */
             if (p->old_prefix[0] && !pm->old_cleared && clear_configs(p, pm, p->old_prefix) == 0)
                 pm->old_cleared = 1;
+            /* and its values under the topic prefix the publisher before this one used */
+            if (clear_old_values(p, pm) < 0)
+                break;
             retract(p, pm);
         }
         if (!pm->retracted || pm->inflight > 0) {
@@ -735,6 +767,7 @@ static void reset_session(pub_mqtt *p)
         pm->state_ms = 0;
         pm->retracted = 0;
         pm->old_cleared = 0;
+        pm->old_values_cleared = 0;
         pm->avail = -1;
         if (pm->have_cur) {
             for (int f = 0; f < PUB_F_COUNT; f++)
@@ -1006,6 +1039,15 @@ void pub_mqtt_retire_discovery(pub *pb, const char *disc_prefix)
     if (p->o.discovery && strcmp(disc_prefix, p->o.discovery_prefix) == 0)
         return; /* still announced there */
     snprintf(p->old_prefix, sizeof p->old_prefix, "%s", disc_prefix);
+}
+
+void pub_mqtt_retire_topics(pub *pb, const char *topic_prefix, int retained)
+{
+    pub_mqtt *p = pb->impl;
+    if (strcmp(topic_prefix, p->o.topic_prefix) == 0)
+        return; /* still published there */
+    snprintf(p->old_topic, sizeof p->old_topic, "%s", topic_prefix);
+    p->old_topic_retain = retained;
 }
 
 void pub_mqtt_take_removed(pub *pb, const pub *old)

@@ -64,6 +64,12 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
  * every meter there (empty retained messages), once per connection. */
 void pub_mqtt_retire_discovery(pub *p, const char *disc_prefix);
 
+/* Tells p (from pub_mqtt_new) that the publisher it replaces published under topic_prefix
+ * (copied), retaining the values when retained (the availability always): unless p publishes
+ * there too, p deletes each meter's retained messages there, once per connection. PREFIX/status
+ * stays: another p1d on the broker may share that prefix. */
+void pub_mqtt_retire_topics(pub *p, const char *topic_prefix, int retained);
+
 /* Tells p (from pub_mqtt_new) the meters whose retraction old, the publisher it replaces, still
  * owes (removed from the registry, their retained configs and values maybe not yet deleted): p
  * deletes them once connected, unless the name is in the registry again. old is only read. */

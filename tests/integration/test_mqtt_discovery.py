@@ -424,6 +424,59 @@ def discovery_off_by_reload(tmp):
         broker.stop()
 
 
+def topic_prefix_by_reload(tmp):
+    """Bug: a reload that changed topic_prefix left every value retained under the old prefix
+    (state, fields, availability "online") for good: anything reading p1d/METER/... went on
+    seeing the last values as current; a meter removed by the same reload kept its values there
+    too, as its retraction went to the new prefix."""
+    port = free_port()
+    broker = Broker(tmp, port, name="topicmove").start()
+    conf = os.path.join(tmp, "topicmove.conf")
+    head = ("[http]\nlisten = 127.0.0.1:0\n[source home]\nspec = sim:7\n[mqtt]\n"
+            "host = 127.0.0.1\nport = %d\nrate_power = 0\nstate_interval = 0\n" % port)
+    garage = "[source garage]\nspec = sim:8\n"
+    with open(conf, "w") as f:
+        f.write(head + garage)
+    sub = Mqtt(port)
+    d = Daemon(["--config", conf], tmp)
+
+    def values_under(prefix):
+        return sorted(t for t in retained_now(port, (prefix + "/#",))
+                      if t.startswith(prefix + "/home/") or t.startswith(prefix + "/garage/"))
+
+    try:
+        C.check("topic_prefix: home and garage publish under p1d/",
+                sub.wait(lambda m: m[1] == "p1d/garage/state", 10) is not None and
+                sub.wait(lambda m: m[1] == "p1d/home/state", 5) is not None, d.text()[-1500:])
+        sub.wait(lambda m: False, 1.5)
+        before = values_under("p1d")
+        with open(conf, "w") as f:
+            f.write(head.replace("[mqtt]\n", "[mqtt]\ntopic_prefix = energy/p1\n"))
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reloaded", 10)
+        sub.wait(lambda m: m[1] == "energy/p1/home/state", 10)
+        sub.wait(lambda m: False, 2)
+        left = values_under("p1d")
+        C.check("topic_prefix p1d -> energy/p1 by a reload: none of the %d values retained under "
+                "p1d/ remain (home's and removed garage's)" % len(before),
+                len(before) >= 20 and not left, str(left[:6]))
+        moved = values_under("energy/p1")
+        C.check("topic_prefix: home's values are retained under energy/p1/, garage has none",
+                "energy/p1/home/state" in moved and "energy/p1/home/availability" in moved and
+                not [t for t in moved if "/garage/" in t], str(moved[:6]))
+        cfg = retained_now(port, ("homeassistant/sensor/p1d_home/power_w/config",))
+        body = json.loads(cfg.get("homeassistant/sensor/p1d_home/power_w/config") or b"{}")
+        C.check("topic_prefix: Home Assistant's config points at the new topics",
+                body.get("state_topic", "").startswith("energy/p1/home/"), str(body)[:200])
+        C.check("topic_prefix: the log says so", re.search(
+            r"mqtt: topic_prefix is energy/p1 now; deleting the values retained under p1d/",
+            d.text()) is not None, d.text()[-800:])
+    finally:
+        d.stop()
+        sub.close()
+        broker.stop()
+
+
 def quiet_meter(tmp):
     """Bug: every entity's availability was PREFIX/status alone, so a meter that went quiet (cable
     out, dongle hung) stayed available in Home Assistant with its last values for good."""
@@ -640,6 +693,7 @@ def main():
         quiet_meter(tmp)
         removed_by_reload(tmp)
         discovery_off_by_reload(tmp)
+        topic_prefix_by_reload(tmp)
         mbus = os.path.join(tmp, "mbus.txt")
         with open(mbus, "wb") as f:
             f.write(mbus_telegram())
