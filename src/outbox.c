@@ -323,6 +323,51 @@ void outbox_count_retry(outbox *ob, const char *meter)
         m->retries++;
 }
 
+/* A one-off statement over this publisher's rows: sql with ?1 = the publisher's name. */
+static int stmt_of(outbox *ob, const char *sql, sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(ob->db, sql, -1, st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_errno(rc);
+    sqlite3_bind_text(*st, 1, ob->name, -1, SQLITE_STATIC);
+    return 0;
+}
+
+int outbox_meters(outbox *ob, int (*fn)(void *user, const char *meter), void *user)
+{
+    sqlite3_stmt *st = NULL;
+    int rc =
+        stmt_of(ob, "SELECT meter FROM outbox_cursor WHERE publisher = ?1 ORDER BY meter", &st);
+    if (rc < 0)
+        return rc;
+    int stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *name = sqlite3_column_text(st, 0);
+        if (name)
+            stop = fn(user, (const char *)name);
+    }
+    int out = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : sq_errno(rc);
+    sqlite3_finalize(st);
+    return out;
+}
+
+int outbox_forget(outbox *ob, const char *meter)
+{
+    for (size_t i = 0; i < ob->n; i++)
+        if (strcmp(ob->m[i].name, meter) == 0) {
+            ob->m[i] = ob->m[--ob->n];
+            break;
+        }
+    sqlite3_stmt *st = NULL;
+    int rc = stmt_of(ob, "DELETE FROM outbox_cursor WHERE publisher = ?1 AND meter = ?2", &st);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 2, meter, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
 /* Points the rate lets through in (after, ts]: what an acknowledgement or a park covers. */
 static int64_t count_between(outbox *ob, ob_meter *m, int64_t after, int64_t ts)
 {

@@ -57,6 +57,12 @@ int outbox_ack(outbox *ob, const char *meter, int64_t ts);
 int outbox_park(outbox *ob, const char *meter, int64_t ts, const char *reason);
 /* Lag of `meter` for this publisher; returns 0 or a negative errno. */
 int outbox_lag_get(outbox *ob, const char *meter, outbox_lag *out);
+/* Calls fn for every meter this publisher has a persisted cursor of (it delivered to it in this
+ * or an earlier run), in name order, until fn returns nonzero. Returns 0 or a negative errno. */
+int outbox_meters(outbox *ob, int (*fn)(void *user, const char *meter), void *user);
+/* Deletes the cursor of `meter` (a meter this publisher is done with for good): a meter of that
+ * name delivered later starts like a new one. Returns 0 or a negative errno. */
+int outbox_forget(outbox *ob, const char *meter);
 /* Name of the publisher. */
 const char *outbox_name(const outbox *ob);
 

@@ -30,7 +30,7 @@
 
 /* Per meter: the newest values, what the broker last got, and the outbox acknowledgement state. */
 typedef struct pm_meter {
-    meter *m;         /* registry entry; NULL once the meter left it (retraction pending) */
+    meter *m; /* registry entry; NULL once the meter left it (retraction pending) */
     char name[METER_NAME_MAX + 1];
     pub_snapshot cur; /* newest values known */
     int have_cur;
@@ -41,13 +41,13 @@ typedef struct pm_meter {
     int64_t sent_v[PUB_F_COUNT];
     int64_t sent_ms[PUB_F_COUNT]; /* monotonic time it was sent */
     uint8_t discovered[PUB_F_COUNT];
-    uint32_t device_hash; /* of the device block the discovery configs carry */
-    int retracted;        /* m left the registry: its retained configs and values were cleared */
-    int retract_logged;   /* ... and the log said so (once per removal) */
-    int old_cleared;      /* its configs under the retired discovery prefix: cleared */
+    uint32_t device_hash;   /* of the device block the discovery configs carry */
+    int retracted;          /* m left the registry: its retained configs and values were cleared */
+    int retract_logged;     /* ... and the log said so (once per removal) */
+    int old_cleared;        /* its configs under the retired discovery prefix: cleared */
     int old_values_cleared; /* its retained values under the retired topic prefix: cleared */
-    int avail;            /* PREFIX/METER/availability sent this connection: -1 none, 0, 1 */
-    int64_t since_ms;     /* monotonic: publishing for this meter began (or began again) */
+    int avail;              /* PREFIX/METER/availability sent this connection: -1 none, 0, 1 */
+    int64_t since_ms;       /* monotonic: publishing for this meter began (or began again) */
     int state_dirty;
     int64_t state_ms;        /* last state message, monotonic; 0 none this connection */
     int64_t ack_ts;          /* newest point taken from the outbox */
@@ -98,6 +98,7 @@ typedef struct pub_mqtt {
     char *buf; /* PUB_PAYLOAD_MAX */
     pub_status st;
     int gone_hooked; /* on_gone is registered with ms */
+    int swept;       /* the outbox's meters were compared with the registry */
 } pub_mqtt;
 
 void pub_mqtt_options_default(pub_mqtt_options *o)
@@ -570,8 +571,7 @@ static int clear_configs(pub_mqtt *p, pm_meter *pm, const char *disc_prefix)
 {
     char topic[PUB_TOPIC_MAX];
     for (int f = 0; f < PUB_F_COUNT; f++)
-        if (pub_payload_discovery_topic(topic, sizeof topic, disc_prefix, pm->name,
-                                        (pub_field)f) &&
+        if (pub_payload_discovery_topic(topic, sizeof topic, disc_prefix, pm->name, (pub_field)f) &&
             publish(p, NULL, topic, "", 0, 1, 1) < 0)
             return -1;
     return 0;
@@ -738,6 +738,10 @@ static void retire(pub_mqtt *p)
             i++;
             continue;
         }
+        /* Done with it for good: the next start has nothing of it to retract. */
+        int rc = p->ob ? outbox_forget(p->ob, pm->name) : 0;
+        if (rc < 0)
+            log_warn("mqtt: %s: cannot forget its delivery cursor: %s", pm->name, strerror(-rc));
         free(pm);
         p->pm[i] = p->pm[--p->npm];
     }
@@ -756,6 +760,33 @@ static void on_gone(void *user, meter *m)
     pm->m = NULL;
     pm->retracted = 0;
     pm->retract_logged = 0;
+}
+
+/* A meter this p1d published in an earlier run (its outbox cursor says so) that is not in the
+ * registry now: removed from the configuration while p1d was stopped, or its retraction was still
+ * owed at the last shutdown. Nobody else would delete its Home Assistant entities. */
+static int sweep_fn(void *user, const char *name)
+{
+    pub_mqtt *p = user;
+    if (meters_find(p->ms, name))
+        return 0;
+    for (size_t k = 0; k < p->npm; k++)
+        if (strcmp(p->pm[k]->name, name) == 0)
+            return 0; /* already retracting it (taken over from the publisher before) */
+    if (!pm_new(p, name))
+        log_warn("mqtt: %s: out of memory; its Home Assistant entities stay", name);
+    return 0;
+}
+
+/* Once, at the first tick (the registry holds the configured meters by then). */
+static void sweep(pub_mqtt *p)
+{
+    if (p->swept || !p->ob)
+        return;
+    p->swept = 1;
+    int rc = outbox_meters(p->ob, sweep_fn, p);
+    if (rc < 0)
+        log_warn("mqtt: cannot list the meters published before: %s", strerror(-rc));
 }
 
 static void reset_session(pub_mqtt *p)
@@ -781,6 +812,7 @@ static void on_tick(void *user)
 {
     pub_mqtt *p = user;
     int64_t now = loop_now_ms();
+    sweep(p);
     if (!p->retry_planned && p->mq->socket(p->mosq) >= 0) {
         int rc = p->mq->loop_misc(p->mosq);
         if (rc != MOSQ_ERR_SUCCESS)
@@ -979,7 +1011,9 @@ static int read_secret(const char *path, char *out, size_t cap, char *err, size_
     size_t n = ok ? strcspn(line, "\r\n") : 0;
     if (!ok || n >= cap) {
         snprintf(err, errcap, "[mqtt] password_file = '%s': %s", path,
-                 ok ? "first line too long" : e == EISDIR ? strerror(e) : "empty");
+                 ok            ? "first line too long"
+                 : e == EISDIR ? strerror(e)
+                               : "empty");
         return -1;
     }
     memcpy(out, line, n);

@@ -4,7 +4,10 @@ The MQTT publisher deletes a removed meter's retained Home Assistant configs and
 ticks, once connected; a later reload that restarts the publisher (any [mqtt] change) before that
 must hand the pending retractions over, or nothing deletes them any more. Two ways: the broker is
 down at the removal (a broker with persistence, so retained messages survive its restart), and a
-second reload follows the first within the publisher's tick. Run with P1D=build/san/p1d too."""
+second reload follows the first within the publisher's tick. With a history database p1d also
+knows the meters it published in an earlier run: one removed while p1d was stopped, or whose
+retraction was still owed at the last shutdown, is deleted at the next start.
+Run with P1D=build/san/p1d too."""
 import contextlib
 import os
 import signal
@@ -47,23 +50,34 @@ def of_meter(topics, name):
                   "/p1d_%s/" % name in t)
 
 
-def config(port, broker_port, names, rate, disc="homeassistant"):
+def config(port, broker_port, names, rate, disc="homeassistant", db=None):
     text = ("[http]\nlisten = 127.0.0.1:%d\n[log]\nlevel = info\n[mqtt]\nhost = 127.0.0.1\n"
             "port = %d\nrate_power = %s\nstate_interval = 0\nreconnect_max = 1s\n"
             "discovery_prefix = %s\n" % (port, broker_port, rate, disc))
+    if db:
+        text += "[store]\ndb = %s\n" % db
     for i, n in enumerate(names):
         text += "[source %s]\nspec = sim:%d:speedup=10\n" % (n, i + 1)
     return text
 
 
 class Run:
-    def __init__(self, tmp, broker_port):
+    def __init__(self, tmp, broker_port, db=None):
+        self.tmp = tmp
         self.port = free_port()
         self.bport = broker_port
+        self.db = db
         self.conf = os.path.join(tmp, "p1d-%d.conf" % self.port)
         self.reloads = 0
-        write_conf(self.conf, config(self.port, broker_port, ["keep", "gone"], "0"))
+        write_conf(self.conf, config(self.port, broker_port, ["keep", "gone"], "0", db=db))
         self.d = Daemon(["--config", self.conf], tmp)
+
+    def restart(self, names):
+        """Stops p1d, writes the configuration with names, starts p1d again."""
+        self.d.stop()
+        write_conf(self.conf, config(self.port, self.bport, names, "0", db=self.db))
+        self.reloads = 0
+        self.d = Daemon(["--config", self.conf], self.tmp)
 
     def announced(self, name, timeout=10):
         sub = Mqtt(self.bport, topics=("homeassistant/#",))
@@ -74,7 +88,7 @@ class Run:
             sub.close()
 
     def reload(self, names, rate, wait=True, disc="homeassistant"):
-        write_conf(self.conf, config(self.port, self.bport, names, rate, disc))
+        write_conf(self.conf, config(self.port, self.bport, names, rate, disc, db=self.db))
         self.d.signal(signal.SIGHUP)
         self.reloads += 1
         return not wait or self.d.wait_log(r"reloaded .*\.conf: ", 10, count=self.reloads)
@@ -90,13 +104,13 @@ def wait_gone(broker_port, name, timeout):
 
 
 @contextlib.contextmanager
-def session(tmp, label, persistent=False):
+def session(tmp, label, persistent=False, db=None):
     """A broker and p1d with meters keep and gone, gone announced; yields (run, [broker]) (the
     broker in a list, for a test that restarts it); stops both."""
     bport = free_port()
     broker = [persistent_broker(tmp, bport) if persistent else
               Broker(tmp, bport, name=label).start()]
-    r = Run(tmp, bport)
+    r = Run(tmp, bport, db=db)
     try:
         T.check("%s: the meter to remove is announced first" % label, r.announced("gone"),
                 r.d.text()[-1500:])
@@ -152,6 +166,42 @@ def test_prefix_moved(tmp):
                       "too")
 
 
+REMOVED_LOG = r"mqtt: gone: removed from the configuration; its Home Assistant entities"
+
+
+def test_removed_while_stopped(tmp):
+    """Taken out of the configuration while p1d was stopped (edit, then systemctl restart)."""
+    with session(tmp, "stopped", persistent=True, db=os.path.join(tmp, "stopped.db")) as (r, _):
+        time.sleep(1.5)  # a delivery acknowledged, so the outbox knows the meter
+        r.restart(["keep"])
+        check_deleted(r, "stopped", "a meter removed while p1d was stopped is deleted from Home "
+                      "Assistant at the next start (p1d published it: its outbox says so)")
+        T.check("stopped: the log names it", r.d.wait_log(REMOVED_LOG, 5) is not None,
+                r.d.text()[-1500:])
+        T.check("stopped: the meter kept stays announced", r.announced("keep"))
+        r.restart(["keep"])
+        T.check("stopped: p1d starts again and publishes", r.announced("keep"), r.d.text()[-800:])
+        time.sleep(1.5)
+        T.check("stopped: the next start does not delete it again (forgotten once deleted)",
+                r.d.wait_log(REMOVED_LOG, 0.1) is None, r.d.text()[-800:])
+
+
+def test_owed_at_shutdown(tmp):
+    """Removed by a reload while the broker is down, then p1d stopped before it came back."""
+    with session(tmp, "owed", persistent=True, db=os.path.join(tmp, "owed.db")) as (r, broker):
+        time.sleep(1.5)
+        broker[0].stop()
+        r.d.wait_log(r"mqtt: connection to .* lost", 10)
+        T.check("owed: the reload removing it", r.reload(["keep"], "0"))
+        r.d.stop()
+        broker[0] = persistent_broker(tmp, r.bport)
+        T.check("owed: the broker still holds its configs (nobody could delete them)",
+                of_meter(retained_now(r.bport, TOPICS), "gone"))
+        r.restart(["keep"])
+        check_deleted(r, "owed", "the deletion owed at the last shutdown is made at the next start")
+
+
 with tmpdir() as tmp:
-    T.run([test_broker_down, test_quick_reloads, test_prefix_moved], tmp)
+    T.run([test_broker_down, test_quick_reloads, test_prefix_moved, test_removed_while_stopped,
+           test_owed_at_shutdown], tmp)
 T.done()

@@ -218,6 +218,43 @@ static void test_minute(void)
     store_close(s);
 }
 
+/* outbox_meters lists what this publisher delivered to, persisted; outbox_forget drops a meter. */
+static int names_fn(void *user, const char *meter)
+{
+    char *out = user;
+    size_t len = strlen(out);
+    snprintf(out + len, 64 - len, "%s%s", len ? "," : "", meter);
+    return 0;
+}
+
+static void test_meters_forget(void)
+{
+    char err[256], names[64] = "";
+    check_case = "meters_forget";
+    store *s = fill();
+    outbox *ob = outbox_new(s, "pub", OUTBOX_EVERY, 0, 0, err, sizeof err);
+    outbox *other = outbox_new(s, "other", OUTBOX_EVERY, 0, 0, err, sizeof err);
+    CHECK_EQ_INT(outbox_meters(ob, names_fn, names), 0);
+    CHECK_EQ_STR(names, ""); /* nothing delivered yet */
+    CHECK_EQ_INT(outbox_ack(ob, "shed", T0 + 5), 0);
+    CHECK_EQ_INT(outbox_ack(ob, "home", T0 + 5), 0);
+    CHECK_EQ_INT(outbox_ack(other, "home", T0 + 7), 0);
+    CHECK_EQ_INT(outbox_meters(ob, names_fn, names), 0);
+    CHECK_EQ_STR(names, "home,shed");
+    CHECK_EQ_INT(outbox_forget(ob, "shed"), 0);
+    CHECK_EQ_INT(outbox_cursor(ob, "shed"), 0); /* starts over, like a new meter */
+    outbox_free(ob);
+    ob = outbox_new(s, "pub", OUTBOX_EVERY, 0, 0, err, sizeof err);
+    names[0] = '\0';
+    CHECK_EQ_INT(outbox_meters(ob, names_fn, names), 0);
+    CHECK_EQ_STR(names, "home"); /* forgotten for good, after a reopen too */
+    CHECK_EQ_INT(outbox_cursor(ob, "home"), T0 + 5);
+    CHECK_EQ_INT(outbox_cursor(other, "home"), T0 + 7); /* another publisher's cursor untouched */
+    outbox_free(ob);
+    outbox_free(other);
+    store_close(s);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/test_outbox.XXXXXX");
@@ -227,6 +264,7 @@ int main(void)
     test_every();
     test_interval();
     test_minute();
+    test_meters_forget();
     char path[160];
     const char *sfx[] = {"", "-wal", "-shm"};
     for (int i = 0; i < 3; i++) {
