@@ -137,6 +137,20 @@ static void iso_utc(int64_t ms, char out[48])
 
 /* Compares a client-supplied credential with the expected one in time independent of where they
  * differ (the loop runs over the expected length whatever the input). */
+/* The first port an unprivileged process may bind (net.ipv4.ip_unprivileged_port_start, which
+ * also applies to IPv6); 1024 when the kernel does not say. */
+static int unprivileged_port_start(void)
+{
+    int v = 1024;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
+    if (f) {
+        if (fscanf(f, "%d", &v) != 1 || v < 0 || v > 65536)
+            v = 1024;
+        fclose(f);
+    }
+    return v;
+}
+
 static int ct_equal(const char *given, const char *expected)
 {
     size_t gl = strlen(given), el = strlen(expected);
@@ -1513,7 +1527,17 @@ static int open_listener(const http_options *o, unsigned *port, int *v6, char *e
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, dual ? &zero : &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, HTTP_BACKLOG) < 0) {
         int e = errno;
-        snprintf(err, errcap, "listen %s: %s", o->listen, strerror(e));
+        int low = unprivileged_port_start();
+        uint16_t want = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                       : ((struct sockaddr_in *)&ss)->sin_port);
+        if (e == EACCES && want > 0 && want < low) /* port 80 for HomeWizard clients, say */
+            snprintf(err, errcap,
+                     "listen %s: %s: a port below %d needs the CAP_NET_BIND_SERVICE capability "
+                     "(the shipped p1d.service grants it; for p1d run by hand: sudo setcap "
+                     "cap_net_bind_service=+ep $(command -v p1d)), or use a port from %d up",
+                     o->listen, strerror(e), low, low);
+        else
+            snprintf(err, errcap, "listen %s: %s", o->listen, strerror(e));
         close(fd);
         errno = e;
         return -1;

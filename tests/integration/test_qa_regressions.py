@@ -347,6 +347,78 @@ def test_rlimit(c, tmp):
         d.stop()
 
 
+def test_low_port(c, tmp):
+    """Port 80 (what HomeWizard clients use) by a user without CAP_NET_BIND_SERVICE: before, a
+    bare "Permission denied"; now the error says what is missing and how to grant it, the unit
+    grants it, and with it p1d serves there."""
+    unit = os.path.join(ROOT, "dist", "p1d.service")
+    with open(unit) as f:
+        lines = [ln.strip() for ln in f]
+    c.check("p1d.service grants CAP_NET_BIND_SERVICE and nothing else",
+            "CapabilityBoundingSet=CAP_NET_BIND_SERVICE" in lines and
+            "AmbientCapabilities=CAP_NET_BIND_SERVICE" in lines)
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or not setpriv:
+        print("SKIP: the low-port checks need root and setpriv (util-linux)")
+        return
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+            low = int(f.read())
+    except (OSError, ValueError):
+        low = 1024
+    if low < 2:
+        print("SKIP: every port is unprivileged here (ip_unprivileged_port_start = %d)" % low)
+        return
+    port = None
+    for cand in range(min(low, 1024) - 1, 0, -1):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", cand))
+            port = cand
+            break
+        except OSError:
+            continue
+        finally:
+            s.close()
+    if port is None:
+        print("SKIP: no free port below %d on 127.0.0.1" % low)
+        return
+    drop = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    r = subprocess.run(drop + ["--inh-caps=-all", "--bounding-set=-all", P1D, "--source",
+                               "home=sim", "--listen", "127.0.0.1:%d" % port],
+                       capture_output=True, text=True, timeout=20, cwd=tmp)
+    c.check("port %d without the capability: p1d stops with an error naming "
+            "CAP_NET_BIND_SERVICE and setcap" % port,
+            r.returncode != 0 and "CAP_NET_BIND_SERVICE" in r.stderr and
+            "setcap cap_net_bind_service=+ep" in r.stderr, r.stderr[-600:])
+    log = os.path.join(tmp, "lowport.log")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(drop + ["--inh-caps=+net_bind_service",
+                                        "--ambient-caps=+net_bind_service", P1D, "--source",
+                                        "home=sim", "--listen", "127.0.0.1:%d" % port],
+                                stdout=subprocess.DEVNULL, stderr=out, cwd=tmp)
+    try:
+        st = 0
+        end = time.time() + 10
+        while time.time() < end and st != 200 and proc.poll() is None:
+            try:
+                st, _, _ = http(port, "/api")
+            except OSError:
+                pass
+            time.sleep(0.1)
+        with open(log, errors="replace") as f:
+            text = f.read()
+        c.check("port %d with CAP_NET_BIND_SERVICE (as the unit grants it): /api answers" % port,
+                st == 200, text[-600:])
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def main():
     c = Checks("test_qa_regressions")
     need_p1d(c)
@@ -361,6 +433,7 @@ def main():
         test_config(c, tmp)
         test_consistency(c, tmp)
         test_rlimit(c, tmp)
+        test_low_port(c, tmp)
     c.done()
 
 
