@@ -890,7 +890,7 @@ static int url_authority(const char *url, char *out, size_t cap, int *https)
  * sent to) or the one [http] cors_origin names explicitly. Clients without either header (curl,
  * scripts) are no browser and pass. Returns 1 to go on, else answers 403 into *ret. */
 static int same_origin_write(http *h, struct MHD_Connection *c, const char *method,
-                             enum MHD_Result *ret)
+                             const char *hh, enum MHD_Result *ret)
 {
     const char *from = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
     if (!from)
@@ -900,7 +900,6 @@ static int same_origin_write(http *h, struct MHD_Connection *c, const char *meth
     char origin[256], host[256], allowed[256];
     int https = 0, https2 = 0;
     if (url_authority(from, origin, sizeof origin, &https) == 0) {
-        const char *hh = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
         char url[300];
         snprintf(url, sizeof url, "%s://%s", https ? "https" : "http", hh ? hh : "");
         if (hh && url_authority(url, host, sizeof host, &https2) == 0 && strcmp(origin, host) == 0)
@@ -939,10 +938,60 @@ static int name_listed(const char *name, const char *list)
     return 0;
 }
 
+static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    (void)kind;
+    (void)value;
+    *(unsigned *)cls += strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0;
+    return MHD_YES;
+}
+
+/* The request's Host into out[cap], without the trailing whitespace MHD leaves on a field value.
+ * Returns 1 with it, 0 when there is none, -1 when there are two or more or it is no
+ * host[:port]: RFC 9112 (3.2) asks for a 400 then, and a proxy in front may have read another
+ * Host than p1d's guard. */
+static int request_host(struct MHD_Connection *c, char *out, size_t cap)
+{
+    const char *v;
+    size_t n;
+    if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST,
+                                      sizeof MHD_HTTP_HEADER_HOST - 1, &v, &n) != MHD_YES || !v)
+        return 0;
+    unsigned count = 0;
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_host, &count);
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (count > 1 || n >= cap)
+        return -1;
+    memcpy(out, v, n);
+    out[n] = '\0';
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    size_t name;
+    if (out[0] == '[') {
+        /* an IP literal: "[::1]", "[fe80::1%25eth0]", "[v1.x]" */
+        name = 1;
+        while (out[name] && (strchr(alnum, out[name]) || strchr(":.%-_~", out[name])))
+            name++;
+        if (out[name++] != ']')
+            return -1;
+    } else {
+        /* a reg-name or IPv4 address (RFC 3986: unreserved, sub-delims, pct-encoded) */
+        name = 0;
+        while (out[name] && (strchr(alnum, out[name]) || strchr("-._~!$&'()*+,;=%", out[name])))
+            name++;
+    }
+    if (out[name] == '\0')
+        return 1;
+    const char *port = out + name + 1;
+    return out[name] == ':' && strspn(port, "0123456789") == strlen(port) ? 1 : -1;
+}
+
 /* DNS rebinding: a page of a name the attacker controls, whose address then changes to p1d's,
  * reads the API as its own origin (and passes the Origin check of uploads). Its requests carry
  * that name as Host. Names that public DNS cannot hand out (IP addresses, names without a dot,
- * local-only domains), the machine's own name and allowed_hosts are taken; others refused. */
+ * local-only domains), the machine's own name and allowed_hosts are taken; others refused.
+ * host has passed request_host(). */
 static int host_allowed(const http *h, const char *host)
 {
     char name[256];
@@ -962,7 +1011,9 @@ static int host_allowed(const http *h, const char *host)
     lower_copy(name, host, n);
     if (n && name[n - 1] == '.')
         name[--n] = '\0'; /* "p1d.local." is "p1d.local" */
-    if (inet_pton(AF_INET, name, &a4) == 1 || !strchr(name, '.'))
+    /* inet_aton: also 127.1 and 0x7f.0.0.1, which curl and Python send as typed; a name whose
+     * last label is a number is an IPv4 address to browsers too, never a DNS name. */
+    if ((strspn(name, "0123456789abcdefx.") == n && inet_aton(name, &a4)) || !strchr(name, '.'))
         return 1;
     /* Domains public DNS does not serve; fritz.box is AVM's, which its routers answer for the
      * LAN (raspberrypi.fritz.box), so no one else can point a name under it anywhere. */
@@ -1146,7 +1197,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (MHD_get_connection_values(c, MHD_HEADER_KIND, NULL, NULL) > HTTP_HEADERS_MAX)
             return reply_error(h, c, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE,
                                "too_many_headers", "more than %d header fields", HTTP_HEADERS_MAX);
-        const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+        char hostv[256];
+        int has_host = request_host(c, hostv, sizeof hostv);
+        const char *host = has_host > 0 ? hostv : NULL;
+        if (has_host < 0)
+            return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "bad_request",
+                               "more than one Host header, or one that is no host[:port]");
         if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !host)
             return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "bad_request",
                                "HTTP/1.1 request without Host header");
@@ -1172,7 +1228,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
                 strcmp(method, MHD_HTTP_METHOD_HEAD) != 0 &&
                 strcmp(method, MHD_HTTP_METHOD_OPTIONS) != 0 &&
-                !same_origin_write(h, c, method, &refused))
+                !same_origin_write(h, c, method, host, &refused))
                 return refused;
             const char *cl =
                 MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);

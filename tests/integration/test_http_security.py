@@ -3,7 +3,7 @@
 hide: secrets of the configuration in the API, logs and --check-config, and in a config file
 every user can read; price uploads sent by
 pages of other origins (cross-site request forgery); requests under a foreign Host name (DNS
-rebinding)."""
+rebinding), two Host headers or a malformed one."""
 import base64
 import json
 import os
@@ -179,7 +179,7 @@ def test_rebinding(tmp):
         port = d.http_port()
         for host in ("rebind.evil.example:%d" % port, "rebind.evil.example",
                      "1.2.3.4.nip.evil.example", "p1d.local.evil.example", "example.org",
-                     "home.example.net", "[::1", "[rebind.evil]"):
+                     "home.example.net", "[rebind.evil]"):
             for path in ("/api/now", "/", "/api/stream"):
                 st, b = get(port, path, host)
                 T.check("rebinding: GET %s with Host %s is 403" % (path, host),
@@ -219,6 +219,55 @@ def test_rebinding(tmp):
         T.check("rebinding: with a token any Host name is served", st == 200, (st, b[:200]))
         st, b = get(port, "/api/meters", "p1.example.com")
         T.check("rebinding: with a token, no token is still 401", st == 401, (st, b[:200]))
+    finally:
+        d.stop()
+
+
+def test_host_header(tmp):
+    """RFC 9112 (3.2): a request with two Host headers or one that is no host[:port] is 400 (a
+    proxy in front may have routed by another Host than the one the guard read); whitespace after
+    the value is no part of the name; 127.1 is an IP address as curl and Python send it."""
+    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+
+        def status(head):
+            return raw(port, b"GET /api/meters HTTP/1.1\r\n" + head + b"Connection: close\r\n\r\n",
+                       timeout=2)[0]
+        for what, head in (
+                ("two Host headers, the foreign one second",
+                 b"Host: 127.0.0.1\r\nHost: rebind.evil.example\r\n"),
+                ("two Host headers, the foreign one first",
+                 b"Host: rebind.evil.example\r\nhost: 127.0.0.1\r\n"),
+                ("a port that is no number", b"Host: 127.0.0.1:80.evil.example\r\n"),
+                ("text after an IPv6 literal", b"Host: [::1]evil.example\r\n"),
+                ("an IPv6 literal without ]", b"Host: [::1\r\n"),
+                ("a space inside", b"Host: 127.0.0.1 evil.example\r\n"),
+                ("a second port", b"Host: p1d.lan:8080:80\r\n")):
+            st = status(head)
+            T.check("host header: %s is 400" % what, st == 400, st)
+        for what, head in (
+                ("trailing spaces", b"Host: 127.0.0.1:%d  \r\n" % port),
+                ("a tab after the name", b"Host: p1d.local\t\r\n"),
+                ("127.1 (curl and Python send it as typed)", b"Host: 127.1:%d\r\n" % port),
+                ("an empty Host", b"Host: \r\n"),
+                ("an IPv4-mapped IPv6 literal", b"Host: [::ffff:127.0.0.1]:%d\r\n" % port)):
+            st = status(head)
+            T.check("host header: %s is served" % what, st == 200, st)
+        for what, head in (("a name ending in fritz.box", b"Host: evilfritz.box\r\n"),
+                           ("a foreign name with trailing spaces",
+                            b"Host: rebind.evil.example  \r\n"),
+                           ("a foreign IDN name", b"Host: xn--bcher-kva.example\r\n")):
+            st = status(head)
+            T.check("host header: %s is 403" % what, st == 403, st)
+    finally:
+        d.stop()
+    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--token", "t0k"], tmp)
+    try:
+        port = d.http_port()
+        st = raw(port, b"GET /api/meters HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n"
+                 b"Authorization: Bearer t0k\r\nConnection: close\r\n\r\n", timeout=2)[0]
+        T.check("host header: two Host headers are 400 with a token too", st == 400, st)
     finally:
         d.stop()
 
@@ -414,6 +463,6 @@ def test_stream_cap(tmp):
 
 
 with tmpdir() as tmp:
-    T.run((test_spec_secrets, test_csrf, test_rebinding, test_readable_secrets, test_url_password,
-           test_db_mode, test_nosniff, test_stream_cap), tmp)
+    T.run((test_spec_secrets, test_csrf, test_rebinding, test_host_header, test_readable_secrets,
+           test_url_password, test_db_mode, test_nosniff, test_stream_cap), tmp)
 T.done()
