@@ -34,6 +34,7 @@
 #define HTTP_HEADERS_MAX 100           /* request header fields; more is 431 */
 #define HTTP_CONN_MEMORY (32 * 1024)   /* MHD's per-connection pool: bounds request line+headers */
 #define HTTP_HEADER_DEADLINE_MS 10000  /* a request's headers must arrive within this (slowloris) */
+#define HTTP_BODY_MIN_RATE 1000       /* bytes/s a request body must average after that (R-U-D-Y) */
 #define HTTP_SWEEP_MS 1000             /* how often connections are checked against the deadline */
 #define HTTP_BACKLOG 1024              /* listen() backlog: bursts of SSE clients reconnecting */
 #define HTTP_JSON_MAX (4u << 20)       /* bytes of one generated JSON body */
@@ -46,8 +47,10 @@
 typedef struct http_conn {
     struct http_conn *prev, *next;
     int fd;
-    int64_t since_ms;  /* start of the current wait for request headers */
+    int64_t since_ms;  /* start of the current wait for request headers, or of the body */
+    size_t got;        /* bytes of the request body received so far */
     uint8_t waiting;   /* 1 between requests (or before the first), 0 while one is handled */
+    uint8_t body;      /* 1 while a request body is received (a route's upload) */
 } http_conn;
 
 /* Per-meter bodies built once per reading; requests then only copy or share them. */
@@ -1145,6 +1148,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* A route's request body, piece by piece; the last call (no data) answers it. */
         http_body *b = *req;
         size_t max = h->o.route_body_max ? h->o.route_body_max : HTTP_ROUTE_BODY_MAX;
+        http_conn *bc = conn_of(c);
+        if (bc)
+            bc->got += *upload_size;
+        if (!*upload_size && bc)
+            bc->body = 0;
         if (*upload_size && (b->too_big || b->len + *upload_size > max)) {
             /* MHD cannot answer in the middle of an upload: drop the rest, answer at the end. */
             free(b->buf);
@@ -1240,6 +1248,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (!b)
                 return MHD_NO;
             *req = b;
+            if (hc) {
+                hc->body = 1;
+                hc->got = 0;
+                hc->since_ms = loop_now_ms();
+            }
             return MHD_YES;
         }
     }
@@ -1341,6 +1354,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req,
     http_conn *hc = conn_of(c);
     if (hc) {
         hc->waiting = 1;
+        hc->body = 0;
         hc->since_ms = loop_now_ms();
     }
 }
@@ -1451,7 +1465,11 @@ static void on_sweep(void *user)
     if ((int64_t)h->o.timeout_s * 1000 < limit)
         limit = (int64_t)h->o.timeout_s * 1000;
     for (http_conn *hc = h->conns; hc; hc = hc->next) {
-        if (hc->waiting && hc->fd >= 0 && now - hc->since_ms > limit) {
+        /* A body must keep up an average rate too, or one byte every few seconds holds the
+         * connection for ever: MHD's timeout only measures idleness. */
+        int64_t body_limit = limit + (int64_t)(hc->got / HTTP_BODY_MIN_RATE) * 1000;
+        if (hc->fd >= 0 && ((hc->waiting && now - hc->since_ms > limit) ||
+                            (hc->body && now - hc->since_ms > body_limit))) {
             shutdown(hc->fd, SHUT_RDWR);
             hc->since_ms = now;
         }
