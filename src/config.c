@@ -69,6 +69,16 @@ static const config_key config_keys[] = {
      "other names are refused (403) as DNS rebinding."},
     {"http", "max_connections", CT_INT, "2048", 1, 100000, NULL, NULL, "N", 0, 0,
      G(http_max_connections), "Most HTTP connections open at once."},
+    {"http", "max_connections_per_ip", CT_INT, "64", 0, 100000, NULL, NULL, "N", 0, 0,
+     G(http_max_per_ip),
+     "Most HTTP connections one client address may hold open at once (0 = no limit; at most half "
+     "of max_connections), so a single client cannot take them all; its further connections are "
+     "closed at once."},
+    {"http", "per_ip_exempt", CT_STRING, "127.0.0.0/8, ::1", 0, 0, NULL, NULL, "ADDRS", 0, 0,
+     G(http_per_ip_exempt),
+     "Client addresses and prefixes (192.168.1.5, 10.0.0.0/8, fd00::/64; comma-separated) that "
+     "max_connections_per_ip does not limit: a reverse proxy, whose clients all share its "
+     "address. Empty = none."},
     {"http", "timeout", CT_SECONDS, "30s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
      G(http_timeout), "Idle HTTP connections are closed after this long."},
     {"http", "stale", CT_SECONDS, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,

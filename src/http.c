@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,6 +42,8 @@
 #define HTTP_FD_RESERVE 256u           /* descriptors beyond max_connections: sources, store, ... */
 #define HTTP_LOG_BURST 5               /* MHD log lines per second before they are counted only */
 #define HTTP_STREAM_RESERVE 64         /* connections streams leave to other requests (at most half) */
+#define HTTP_EXEMPT_MAX 16             /* entries of [http] per_ip_exempt */
+#define HTTP_IP_BUCKETS_MAX (1u << 17) /* hash buckets of the per-address connection counts */
 
 /* One TCP connection, tracked to cut off clients that send their headers too slowly: MHD's own
  * timeout only measures idleness, and one byte a second is never idle. */
@@ -51,7 +54,23 @@ typedef struct http_conn {
     size_t got;        /* bytes of the request body received so far */
     uint8_t waiting;   /* 1 between requests (or before the first), 0 while one is handled */
     uint8_t body;      /* 1 while a request body is received (a route's upload) */
+    uint8_t counted;   /* 1: counted in its address's http_ip (max_connections_per_ip) */
+    unsigned char addr[16]; /* the client's address when counted (see addr16()) */
 } http_conn;
+
+/* A client address with connections open, for [http] max_connections_per_ip; in the bucket of its
+ * hash, freed when its last connection closes. */
+typedef struct http_ip {
+    struct http_ip *next;
+    unsigned char a[16];
+    unsigned n;
+} http_ip;
+
+/* An entry of [http] per_ip_exempt: an address and how many of its leading bits must match. */
+typedef struct http_prefix {
+    unsigned char a[16];
+    unsigned bits;
+} http_prefix;
 
 /* Per-meter bodies built once per reading; requests then only copy or share them. */
 typedef struct http_cache {
@@ -95,6 +114,13 @@ struct http {
     char refused_host[64];     /* the last Host logged as refused: logged once in a row */
     log_burst refused;         /* refused-Host lines; the count left out: on_sweep() */
     unsigned nconns;           /* connections open */
+    http_ip **ips;             /* per-address counts (max_per_ip set); ipmask + 1 buckets */
+    size_t ipmask;
+    uint32_t ipseed;           /* random: a client cannot pick addresses that share a bucket */
+    http_prefix exempt[HTTP_EXEMPT_MAX];
+    size_t nexempt;
+    unsigned char refused_ip[16]; /* the last address refused by max_per_ip: logged once in a row */
+    log_burst refused_conn;    /* its lines; the count left out: on_sweep() */
     int at_limit;              /* max_connections reached and logged; reset at 90 % */
 };
 
@@ -118,6 +144,8 @@ void http_options_default(http_options *o)
     snprintf(o->listen, sizeof o->listen, "127.0.0.1:8080");
     snprintf(o->cors_origin, sizeof o->cors_origin, "*");
     o->max_connections = 2048;
+    o->max_per_ip = 64;
+    snprintf(o->per_ip_exempt, sizeof o->per_ip_exempt, "127.0.0.0/8, ::1");
     o->timeout_s = 30;
     o->stale_s = 60;
     o->firmware = P1_VERSION;
@@ -1359,6 +1387,177 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req,
     }
 }
 
+/* ---- connections per client address ------------------------------------------------------- */
+
+/* The client address of sa as 16 bytes, IPv4 mapped into ::ffff:0:0/96 (as a dual-stack socket
+ * reports it), so one prefix list and one table serve both families. -1 for other families. */
+static int addr16(const struct sockaddr *sa, unsigned char out[16])
+{
+    if (sa && sa->sa_family == AF_INET6) {
+        memcpy(out, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        return 0;
+    }
+    if (sa && sa->sa_family == AF_INET) {
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        memcpy(out, mapped, 12);
+        memcpy(out + 12, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return 0;
+    }
+    return -1;
+}
+
+/* "192.0.2.7" or "2001:db8::7" for the log; an IPv4-mapped address as IPv4. */
+static void addr16_text(const unsigned char a[16], char *out, size_t cap)
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (memcmp(a, mapped, 12) == 0 ? !inet_ntop(AF_INET, a + 12, out, (socklen_t)cap)
+                                   : !inet_ntop(AF_INET6, a, out, (socklen_t)cap))
+        snprintf(out, cap, "?");
+}
+
+/* Parses "192.168.1.5", "10.0.0.0/8", "::1" or "fd00::/8" (s[0..n)) into *p. Returns 0 or -1. */
+static int parse_prefix(const char *s, size_t n, http_prefix *p)
+{
+    char text[64];
+    if (n == 0 || n >= sizeof text)
+        return -1;
+    memcpy(text, s, n);
+    text[n] = '\0';
+    char *slash = strchr(text, '/');
+    long bits = -1;
+    if (slash) {
+        char *end;
+        *slash = '\0';
+        if (!slash[1] || strspn(slash + 1, "0123456789") != strlen(slash + 1))
+            return -1;
+        bits = strtol(slash + 1, &end, 10);
+    }
+    struct in_addr a4;
+    if (inet_pton(AF_INET, text, &a4) == 1) {
+        if (bits > 32)
+            return -1;
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr = a4};
+        addr16((const struct sockaddr *)&sa, p->a);
+        p->bits = bits < 0 ? 128 : 96 + (unsigned)bits;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, text, p->a) == 1 && bits <= 128) {
+        p->bits = bits < 0 ? 128 : (unsigned)bits;
+        return 0;
+    }
+    return -1;
+}
+
+/* Parses a comma- or space-separated list of prefixes into out[HTTP_EXEMPT_MAX]. */
+static int parse_exempt(const char *list, http_prefix *out, size_t *nout, char *err, size_t cap)
+{
+    size_t k = 0;
+    for (const char *p = list; *(p += strspn(p, ", ")); p += strcspn(p, ", ")) {
+        size_t n = strcspn(p, ", ");
+        if (k == HTTP_EXEMPT_MAX) {
+            snprintf(err, cap, "more than %d addresses", HTTP_EXEMPT_MAX);
+            return -1;
+        }
+        if (parse_prefix(p, n, &out[k]) < 0) {
+            snprintf(err, cap, "'%.*s' is no IP address or prefix (192.168.1.5, 10.0.0.0/8, ::1, "
+                               "fd00::/8)", (int)(n > 64 ? 64 : n), p);
+            return -1;
+        }
+        k++;
+    }
+    *nout = k;
+    return 0;
+}
+
+int http_exempt_check(const char *list, char *err, size_t cap)
+{
+    http_prefix tmp[HTTP_EXEMPT_MAX];
+    size_t n;
+    return parse_exempt(list, tmp, &n, err, cap);
+}
+
+static int exempt(const http *h, const unsigned char a[16])
+{
+    for (size_t i = 0; i < h->nexempt; i++) {
+        const http_prefix *p = &h->exempt[i];
+        unsigned whole = p->bits / 8, rest = p->bits % 8;
+        if (memcmp(a, p->a, whole) == 0 &&
+            (!rest || ((a[whole] ^ p->a[whole]) & (0xffu << (8 - rest)) & 0xffu) == 0))
+            return 1;
+    }
+    return 0;
+}
+
+/* The link that points at a's entry, or at the NULL that ends its bucket. */
+static http_ip **ip_link(http *h, const unsigned char a[16])
+{
+    uint32_t x = h->ipseed ^ 2166136261u; /* FNV-1a, seeded */
+    for (int i = 0; i < 16; i++)
+        x = (x ^ a[i]) * 16777619u;
+    http_ip **l = &h->ips[x & h->ipmask];
+    while (*l && memcmp((*l)->a, a, 16) != 0)
+        l = &(*l)->next;
+    return l;
+}
+
+/* MHD asks before it takes a connection: one address may hold at most max_per_ip, so a single
+ * client (a script that never closes, a flood of streams, slowloris) cannot take all of
+ * max_connections. Refusing here closes the socket at once, before it holds a slot. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+    http *h = cls;
+    unsigned char a[16];
+    (void)len;
+    if (!h->ips || addr16(sa, a) < 0 || exempt(h, a))
+        return MHD_YES;
+    const http_ip *e = *ip_link(h, a);
+    if (!e || e->n < h->o.max_per_ip)
+        return MHD_YES;
+    if (memcmp(a, h->refused_ip, 16) != 0) {
+        if (log_burst_take(&h->refused_conn, loop_now_ms(), HTTP_LOG_BURST) > 0) {
+            char text[INET6_ADDRSTRLEN];
+            addr16_text(a, text, sizeof text);
+            log_warn("http: refused a connection from %s: it has %u open, the most [http] "
+                     "max_connections_per_ip allows",
+                     text, e->n);
+        }
+        memcpy(h->refused_ip, a, 16);
+    }
+    return MHD_NO;
+}
+
+/* Counts a new connection against its address (when limited); 0 for one not counted. */
+static void ip_count(http *h, struct MHD_Connection *c, http_conn *hc)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!h->ips || !ci || addr16(ci->client_addr, hc->addr) < 0 || exempt(h, hc->addr))
+        return;
+    http_ip **l = ip_link(h, hc->addr);
+    if (!*l) {
+        http_ip *e = calloc(1, sizeof *e);
+        if (!e)
+            return; /* not counted: the limit is a guard, not worth refusing a client over */
+        memcpy(e->a, hc->addr, 16);
+        *l = e;
+    }
+    (*l)->n++;
+    hc->counted = 1;
+}
+
+static void ip_uncount(http *h, http_conn *hc)
+{
+    if (!hc->counted)
+        return;
+    http_ip **l = ip_link(h, hc->addr);
+    http_ip *e = *l;
+    if (e && --e->n == 0) {
+        *l = e->next;
+        free(e);
+    }
+    hc->counted = 0;
+}
+
 static void on_connection(void *cls, struct MHD_Connection *c, void **sctx,
                           enum MHD_ConnectionNotificationCode code)
 {
@@ -1377,6 +1576,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **sctx,
             h->conns->prev = hc;
         h->conns = hc;
         *sctx = hc;
+        ip_count(h, c, hc);
         /* At the limit MHD stops accepting: further clients wait in the listen backlog, with
          * no answer, until a connection closes. Say so once, or the wait has no explanation. */
         if (++h->nconns >= h->o.max_connections && !h->at_limit) {
@@ -1395,6 +1595,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **sctx,
             h->conns = hc->next;
         if (hc->next)
             hc->next->prev = hc->prev;
+        ip_uncount(h, hc);
         free(hc);
         *sctx = NULL;
         h->nconns--;
@@ -1460,6 +1661,9 @@ static void on_sweep(void *user)
     quiet = log_burst_flush(&h->refused);
     if (quiet)
         log_warn("http: %u more refused Host names not logged", quiet);
+    quiet = log_burst_flush(&h->refused_conn);
+    if (quiet)
+        log_warn("http: %u more refused connections not logged", quiet);
     int64_t now = loop_now_ms();
     int64_t limit = HTTP_HEADER_DEADLINE_MS;
     if ((int64_t)h->o.timeout_s * 1000 < limit)
@@ -1681,6 +1885,29 @@ http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t err
         memcpy(h->basic, "Basic ", 6);
         base64(up, (size_t)n, h->basic + 6, sizeof h->basic - 6);
     }
+    if (parse_exempt(h->o.per_ip_exempt, h->exempt, &h->nexempt, err, errcap) < 0) {
+        free(h);
+        errno = EINVAL;
+        return NULL;
+    }
+    /* More than half of max_connections would let one client lock the others out after all. */
+    if (h->o.max_per_ip > h->o.max_connections / 2)
+        h->o.max_per_ip = h->o.max_connections > 1 ? h->o.max_connections / 2 : 1;
+    if (h->o.max_per_ip) {
+        size_t nb = 64;
+        while (nb < h->o.max_connections && nb < HTTP_IP_BUCKETS_MAX)
+            nb *= 2;
+        h->ips = calloc(nb, sizeof *h->ips);
+        if (!h->ips) {
+            snprintf(err, errcap, "out of memory");
+            free(h);
+            errno = ENOMEM;
+            return NULL;
+        }
+        h->ipmask = nb - 1;
+        if (getrandom(&h->ipseed, sizeof h->ipseed, GRND_NONBLOCK) != sizeof h->ipseed)
+            h->ipseed = (uint32_t)loop_now_ms();
+    }
     char me[sizeof h->hostname] = "";
     if (gethostname(me, sizeof me - 1) == 0)
         lower_copy(h->hostname, me, strlen(me));
@@ -1690,6 +1917,7 @@ http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t err
     h->listen_fd = open_listener(&h->o, &h->port, &v6, err, errcap);
     if (h->listen_fd < 0) {
         int e = errno;
+        free(h->ips);
         free(h);
         errno = e;
         return NULL;
@@ -1706,7 +1934,7 @@ http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t err
     if (v6)
         flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
+        flags, 0, on_accept, h, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, h,
         MHD_OPTION_LISTEN_SOCKET, h->listen_fd,
         MHD_OPTION_CONNECTION_LIMIT, h->o.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         h->o.timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY,
@@ -1785,8 +2013,16 @@ void http_free(http *h)
     while (h->conns) {
         http_conn *hc = h->conns;
         h->conns = hc->next;
+        ip_uncount(h, hc);
         free(hc);
     }
+    for (size_t i = 0; h->ips && i <= h->ipmask; i++)
+        while (h->ips[i]) {
+            http_ip *e = h->ips[i];
+            h->ips[i] = e->next;
+            free(e);
+        }
+    free(h->ips);
     free(h);
 }
 

@@ -54,6 +54,8 @@ typedef struct http_options {
     char cors_origin[128];     /* Access-Control-Allow-Origin for GET; default "*" */
     char allowed_hosts[256];   /* Host names besides the built-in ones ("a.b,*.c.d", "*"); "" */
     unsigned max_connections;  /* default 2048 */
+    unsigned max_per_ip;       /* connections one client address may hold; 0 = no limit */
+    char per_ip_exempt[256];   /* addresses, prefixes not limited so ("::1, 10.0.0.0/8"), "" */
     unsigned timeout_s;        /* idle connection timeout, default 30 */
     unsigned stale_s;          /* /healthz: no telegram for this long = unhealthy; default 60 */
     http_health_fn health;
@@ -74,6 +76,9 @@ void http_options_default(http_options *o);
 /* Checks a listen address as http_new reads it (IPV4:PORT, [IPV6]:PORT, localhost:PORT, *:PORT
  * or a bare port) without opening anything. Returns 0, or -1 with the reason in err[cap]. */
 int http_listen_check(const char *listen, char *err, size_t cap);
+/* Checks a list of client addresses and prefixes as http_new reads [http] per_ip_exempt
+ * ("127.0.0.0/8, ::1, 192.168.1.5"). Returns 0, or -1 with the reason in err[cap]. */
+int http_exempt_check(const char *list, char *err, size_t cap);
 /* Starts listening and registers with the loop; returns NULL with errno set (EADDRINUSE, ...)
  * and an explanation in err[errcap]. Reads meters (borrowed; must outlive the server). */
 http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t errcap);

@@ -409,6 +409,8 @@ static int start_http(p1d *d)
     snprintf(o.cors_origin, sizeof o.cors_origin, "%s", d->cfg.http_cors_origin);
     snprintf(o.allowed_hosts, sizeof o.allowed_hosts, "%s", d->cfg.http_allowed_hosts);
     o.max_connections = (unsigned)d->cfg.http_max_connections;
+    o.max_per_ip = (unsigned)d->cfg.http_max_per_ip;
+    snprintf(o.per_ip_exempt, sizeof o.per_ip_exempt, "%s", d->cfg.http_per_ip_exempt);
     o.timeout_s = (unsigned)(d->cfg.http_timeout / 1000);
     o.stale_s = (unsigned)(d->cfg.http_stale / 1000);
     o.health = d->store ? store_live_health : NULL;
@@ -491,6 +493,11 @@ static int config_ready(const config *c, cost_fixed *prices, char *err, size_t c
     if (http_listen_check(c->http_listen, why, sizeof why) < 0) {
         snprintf(err, cap, "%.150s: [http] listen = '%.127s': %.200s",
                  config_where(c, "http", "listen", where, sizeof where), c->http_listen, why);
+        return -1;
+    }
+    if (http_exempt_check(c->http_per_ip_exempt, why, sizeof why) < 0) {
+        snprintf(err, cap, "%.150s: [http] per_ip_exempt: %.200s",
+                 config_where(c, "http", "per_ip_exempt", where, sizeof where), why);
         return -1;
     }
     if (c->relay_listen[0] && relay_listen_check(c->relay_listen, why, sizeof why) < 0) {
@@ -637,6 +644,8 @@ static void reload(p1d *d)
         strcmp(nc.http_cors_origin, d->cfg.http_cors_origin) ||
         strcmp(nc.http_allowed_hosts, d->cfg.http_allowed_hosts) ||
         nc.http_max_connections != d->cfg.http_max_connections ||
+        nc.http_max_per_ip != d->cfg.http_max_per_ip ||
+        strcmp(nc.http_per_ip_exempt, d->cfg.http_per_ip_exempt) ||
         nc.http_timeout != d->cfg.http_timeout || nc.http_stale != d->cfg.http_stale)
         log_warn("reload: [http] settings changed; they take effect when p1d restarts");
     if (strcmp(nc.store_db, d->cfg.store_db))

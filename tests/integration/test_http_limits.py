@@ -1,18 +1,22 @@
 #!/usr/bin/env python3
-"""test_http_limits.py: one client must not lock the others out of the HTTP server: a request
-body that trickles in is cut off like slow headers."""
+"""test_http_limits.py: one client must not lock the others out of the HTTP server: a client
+address holds at most [http] max_connections_per_ip connections (idle ones, streams, a script
+that never closes), loopback (a reverse proxy on the machine, the benchmarks) excepted; and a
+request body that trickles in is cut off like slow headers."""
+import json
 import os
 import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import Checks, Daemon, need_p1d, run, tmpdir  # noqa: E402
 
 T = Checks("test_http_limits")
 need_p1d(T)
 
 REQ = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+STREAM = b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
 def connect(port, src="127.0.0.1"):
@@ -35,17 +39,166 @@ def answer(s, request=REQ):
     return data.split(b"\r\n")[0]
 
 
+def closed(s, within=3.0):
+    """True when p1d closes s (EOF or reset) within the time, without sending anything."""
+    s.settimeout(within)
+    try:
+        return s.recv(1) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def start(tmp, what, *args):
+    """A simulated meter's p1d with args; None (and a failed check) when it does not start."""
+    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0"] + list(args), tmp)
+    if d.http_port() is None:
+        T.check("%s: the daemon starts" % what, False, d.text()[-800:])
+        d.stop()
+        return None
+    return d
+
+
+def test_per_ip(tmp):
+    d = start(tmp, "per ip", "--http-max-connections", "200", "--http-max-connections-per-ip", "8",
+              "--http-per-ip-exempt", "")
+    if not d:
+        return
+    held = []
+    try:
+        port = d.port
+        held = [connect(port) for _ in range(8)]
+        time.sleep(0.3)
+        extra = connect(port)
+        T.check("per ip: the 9th connection of one address is closed at once", closed(extra),
+                "still open")
+        extra.close()
+        T.check("per ip: the refusal is logged with the address and the key",
+                d.wait_log(r"warn: http: refused a connection from 127\.0\.0\.1: it has 8 open, "
+                           r"the most \[http\] max_connections_per_ip allows", 3) is not None,
+                d.text()[-800:])
+        other = connect(port, "127.0.0.2")
+        T.check("per ip: another address is still served", answer(other) == b"HTTP/1.1 200 OK",
+                "no answer")
+        other.close()
+        T.check("per ip: the 8 connections held are served",
+                all(answer(s) == b"HTTP/1.1 200 OK" for s in held[:2]), "no answer")
+        # Streams count too: 8 streams take the address's share, the 9th never gets an answer.
+        for s in held:
+            s.close()
+        time.sleep(0.5)
+        held = [connect(port) for _ in range(8)]
+        ok = sum(answer(s, STREAM) == b"HTTP/1.1 200 OK" for s in held)
+        T.check("per ip: 8 streams of one address open", ok == 8, ok)
+        extra = connect(port)
+        T.check("per ip: a 9th stream is refused", answer(extra, STREAM) == b"", "answered")
+        extra.close()
+        held.pop().close()  # one stream ends: its place is free again
+        time.sleep(0.5)
+        again = connect(port)
+        T.check("per ip: a closed connection gives its place back",
+                answer(again, STREAM) == b"HTTP/1.1 200 OK", "refused")
+        held.append(again)
+    finally:
+        for s in held:
+            s.close()
+        d.stop()
+
+
+def test_lockout(tmp):
+    """A script that opens connections and never sends anything (slowloris, or a bug) used to be
+    able to hold every connection: other clients then waited unanswered in the listen backlog."""
+    d = start(tmp, "lockout", "--http-max-connections", "40", "--http-per-ip-exempt", "")
+    if not d:
+        return
+    held = []
+    try:
+        port = d.port
+        for _ in range(60):
+            try:
+                held.append(connect(port))
+            except OSError:
+                break
+        time.sleep(0.5)
+        other = connect(port, "127.0.0.2")
+        T.check("lockout: with 60 idle connections of one address another client is answered",
+                answer(other) == b"HTTP/1.1 200 OK", "no answer")
+        other.close()
+        T.check("lockout: the default limit is half of max_connections (20 of 40 kept open)",
+                sum(not closed(s, 0.05) for s in held) == 20, "")
+    finally:
+        for s in held:
+            s.close()
+        d.stop()
+
+
+def test_loopback_exempt(tmp):
+    """Loopback is not limited by default: a reverse proxy on the machine brings every client
+    from 127.0.0.1, and the benchmarks open 1000 streams from there."""
+    d = start(tmp, "loopback", "--http-max-connections", "300")
+    if not d:
+        return
+    held = []
+    try:
+        port = d.port
+        for src in ("127.0.0.1", "127.0.0.2"):
+            socks = [connect(port, src) for _ in range(80)]
+            held += socks
+            ok = sum(answer(s, STREAM) == b"HTTP/1.1 200 OK" for s in socks)
+            T.check("loopback: 80 streams from %s (above the default 64 per address)" % src,
+                    ok == 80, ok)
+    finally:
+        for s in held:
+            s.close()
+        d.stop()
+    d = start(tmp, "exempt list", "--http-max-connections", "100", "--http-max-connections-per-ip",
+              "4", "--http-per-ip-exempt", "127.0.0.2")
+    if not d:
+        return
+    held = []
+    try:
+        port = d.port
+        socks = [connect(port, "127.0.0.2") for _ in range(10)]
+        held += socks
+        ok = sum(answer(s) == b"HTTP/1.1 200 OK" for s in socks)
+        T.check("exempt list: a listed address (a proxy) holds 10 with a limit of 4", ok == 10, ok)
+        socks = [connect(port, "127.0.0.1") for _ in range(5)]
+        held += socks
+        ok = sum(answer(s) == b"HTTP/1.1 200 OK" for s in socks)
+        T.check("exempt list: an address not listed holds 4", ok == 4, ok)
+    finally:
+        for s in held:
+            s.close()
+        d.stop()
+
+
+def test_config(tmp):
+    for bad in ("localhost", "10.0.0.0/33", "::1/129", "1.2.3.4/", "fd00::/x"):
+        code, _, err = run(["--source", "s=sim", "--http-per-ip-exempt", bad, "--check-config"])
+        T.check("config: per_ip_exempt = %s is refused" % bad,
+                code == 2 and "per_ip_exempt" in err and "no IP address or prefix" in err, err)
+    code, out, err = run(["--source", "s=sim", "--http-per-ip-exempt",
+                          "192.168.1.5, 10.0.0.0/8 fd00::/64,::1", "--check-config"])
+    T.check("config: a list of addresses and prefixes passes", code == 0, err)
+    code, out, err = run(["--source", "s=sim", "--check-config"])
+    T.check("config: the defaults are 64 and loopback",
+            "max_connections_per_ip = 64" in out and "per_ip_exempt = 127.0.0.0/8, ::1" in out,
+            out[-1500:])
+
+
 def test_slow_body(tmp):
     """A body sent a byte at a time never leaves MHD idle, so only a deadline ends it."""
-    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0", "--http-timeout", "2s", "--db",
-                os.path.join(tmp, "slow.db")], tmp)
+    d = start(tmp, "slow body", "--http-timeout", "2s", "--db", os.path.join(tmp, "slow.db"))
+    if not d:
+        return
     try:
-        port = d.http_port()
+        port = d.port
         s = connect(port)
         s.sendall(b"PUT /api/prices?kind=power HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                   b"Content-Type: text/csv\r\nContent-Length: 100000\r\n\r\ntime,price\n")
-        start, alive = time.time(), True
-        while alive and time.time() - start < 8:
+        t0, alive = time.time(), True
+        while alive and time.time() - t0 < 8:
             time.sleep(0.5)
             try:
                 s.sendall(b"1")
@@ -60,7 +213,7 @@ def test_slow_body(tmp):
             except OSError:
                 alive = False
         s.close()
-        took = time.time() - start
+        took = time.time() - t0
         T.check("slow body: a body of 2 bytes a second is cut off (%.1f s)" % took,
                 not alive and took < 6, took)
         body = b"time,price\n2030-01-01T10:00,0.25\n" * 1 + b"\n" * 3000
@@ -78,5 +231,5 @@ def test_slow_body(tmp):
 
 
 with tmpdir() as tmp:
-    T.run((test_slow_body,), tmp)
+    T.run((test_per_ip, test_lockout, test_loopback_exempt, test_config, test_slow_body), tmp)
 T.done()
