@@ -121,6 +121,7 @@ struct http {
     size_t nexempt;
     unsigned char refused_ip[16]; /* the last address refused by max_per_ip: logged once in a row */
     log_burst refused_conn;    /* its lines; the count left out: on_sweep() */
+    uint64_t refused_total;    /* connections refused by max_per_ip (/metrics) */
     int at_limit;              /* max_connections reached and logged; reset at 90 % */
 };
 
@@ -719,7 +720,7 @@ static enum MHD_Result ep_metrics(http *h, struct MHD_Connection *c)
         return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                            "cannot render publisher metrics: %s", strerror(-rc));
     }
-    char extra[512];
+    char extra[1024];
     int n = snprintf(extra, sizeof extra,
                      "# HELP p1d_http_sse_clients Server-Sent Events clients connected.\n"
                      "# TYPE p1d_http_sse_clients gauge\n"
@@ -727,8 +728,16 @@ static enum MHD_Result ep_metrics(http *h, struct MHD_Connection *c)
                      "# HELP p1d_http_sse_dropped_total SSE clients dropped for reading too "
                      "slowly.\n"
                      "# TYPE p1d_http_sse_dropped_total counter\n"
-                     "p1d_http_sse_dropped_total %" PRIu64 "\n",
-                     http_sse_clients(h->sse), http_sse_dropped(h->sse));
+                     "p1d_http_sse_dropped_total %" PRIu64 "\n"
+                     "# HELP p1d_http_connections HTTP connections open.\n"
+                     "# TYPE p1d_http_connections gauge\n"
+                     "p1d_http_connections %u\n"
+                     "# HELP p1d_http_connections_refused_total Connections closed at once because "
+                     "their address held [http] max_connections_per_ip.\n"
+                     "# TYPE p1d_http_connections_refused_total counter\n"
+                     "p1d_http_connections_refused_total %" PRIu64 "\n",
+                     http_sse_clients(h->sse), http_sse_dropped(h->sse), h->nconns,
+                     h->refused_total);
     char *grown = realloc(text, len + (size_t)n + 1);
     if (grown) {
         memcpy(grown + len, extra, (size_t)n + 1);
@@ -1513,6 +1522,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa, socklen_t
     const http_ip *e = *ip_link(h, a);
     if (!e || e->n < h->o.max_per_ip)
         return MHD_YES;
+    h->refused_total++;
     if (memcmp(a, h->refused_ip, 16) != 0) {
         if (log_burst_take(&h->refused_conn, loop_now_ms(), HTTP_LOG_BURST) > 0) {
             char text[INET6_ADDRSTRLEN];

@@ -82,6 +82,14 @@ def test_per_ip(tmp):
         T.check("per ip: another address is still served", answer(other) == b"HTTP/1.1 200 OK",
                 "no answer")
         other.close()
+        other = connect(port, "127.0.0.2")
+        other.sendall(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        with other.makefile("rb") as f:  # Connection: close: read to the end
+            text = f.read()
+        other.close()
+        T.check("per ip: /metrics counts the refusal and the connections open (8 + its own)",
+                b"\np1d_http_connections_refused_total 1\n" in text and
+                b"\np1d_http_connections 9\n" in text, text[-600:])
         T.check("per ip: the 8 connections held are served",
                 all(answer(s) == b"HTTP/1.1 200 OK" for s in held[:2]), "no answer")
         # Streams count too: 8 streams take the address's share, the 9th never gets an answer.
