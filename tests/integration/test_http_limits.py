@@ -238,6 +238,36 @@ def test_slow_body(tmp):
         d.stop()
 
 
+def test_dual_stack(tmp):
+    """On a dual-stack listener ([::]) IPv4 clients arrive as ::ffff:a.b.c.d: they are counted
+    and matched against per_ip_exempt by their IPv4 address, IPv6 ones by theirs."""
+    try:
+        socket.socket(socket.AF_INET6).close()
+    except OSError:
+        print("SKIP: no IPv6")
+        return
+    for exempt, free, limited in (("::1", "::1", "127.0.0.1"), ("127.0.0.0/8", "127.0.0.1", "::1")):
+        d = start(tmp, "dual stack", "--listen", "[::]:0", "--http-max-connections-per-ip", "2",
+                  "--http-per-ip-exempt", exempt)
+        if not d:
+            return
+        held = []
+        try:
+            for addr, want in ((free, 3), (limited, 2)):
+                for _ in range(3):
+                    s = socket.create_connection((addr, d.port), timeout=3)
+                    held.append(s)
+                    time.sleep(0.1)  # in order: the third is the one over the limit
+                ok = sum(answer(s) == b"HTTP/1.1 200 OK" for s in held[-3:])
+                T.check("dual stack, per_ip_exempt = %s: %s holds %d of 3" % (exempt, addr, want),
+                        ok == want, ok)
+        finally:
+            for s in held:
+                s.close()
+            d.stop()
+
+
 with tmpdir() as tmp:
-    T.run((test_per_ip, test_lockout, test_loopback_exempt, test_config, test_slow_body), tmp)
+    T.run((test_per_ip, test_lockout, test_loopback_exempt, test_dual_stack, test_config,
+           test_slow_body), tmp)
 T.done()
