@@ -60,6 +60,13 @@ def start(tmp, what, *args):
     return d
 
 
+def stop(d, socks):
+    """Closes the test's connections, then the daemon."""
+    for s in socks:
+        s.close()
+    d.stop()
+
+
 def test_per_ip(tmp):
     d = start(tmp, "per ip", "--http-max-connections", "200", "--http-max-connections-per-ip", "8",
               "--http-per-ip-exempt", "")
@@ -109,9 +116,7 @@ def test_per_ip(tmp):
             held.append(again)
         T.check("per ip: a closed connection gives its place back", st == b"HTTP/1.1 200 OK", st)
     finally:
-        for s in held:
-            s.close()
-        d.stop()
+        stop(d, held)
 
 
 def test_lockout(tmp):
@@ -136,9 +141,7 @@ def test_lockout(tmp):
         T.check("lockout: the default limit is half of max_connections (20 of 40 kept open)",
                 sum(not closed(s, 0.05) for s in held) == 20, "")
     finally:
-        for s in held:
-            s.close()
-        d.stop()
+        stop(d, held)
 
 
 def test_loopback_exempt(tmp):
@@ -157,9 +160,7 @@ def test_loopback_exempt(tmp):
             T.check("loopback: 80 streams from %s (above the default 64 per address)" % src,
                     ok == 80, ok)
     finally:
-        for s in held:
-            s.close()
-        d.stop()
+        stop(d, held)
     d = start(tmp, "exempt list", "--http-max-connections", "100", "--http-max-connections-per-ip",
               "4", "--http-per-ip-exempt", "127.0.0.2")
     if not d:
@@ -176,9 +177,7 @@ def test_loopback_exempt(tmp):
         ok = sum(answer(s) == b"HTTP/1.1 200 OK" for s in socks)
         T.check("exempt list: an address not listed holds 4", ok == 4, ok)
     finally:
-        for s in held:
-            s.close()
-        d.stop()
+        stop(d, held)
 
 
 def test_config(tmp):
@@ -262,9 +261,7 @@ def test_dual_stack(tmp):
                 T.check("dual stack, per_ip_exempt = %s: %s holds %d of 3" % (exempt, addr, want),
                         ok == want, ok)
         finally:
-            for s in held:
-                s.close()
-            d.stop()
+            stop(d, held)
 
 
 with tmpdir() as tmp:
