@@ -1536,7 +1536,8 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa, socklen_t
     return MHD_NO;
 }
 
-/* Counts a new connection against its address (when limited); 0 for one not counted. */
+/* Counts a new connection against its address (when limited). Without memory for a new entry
+ * it goes uncounted: the limit is a guard, not worth refusing a client over. */
 static void ip_count(http *h, struct MHD_Connection *c, http_conn *hc)
 {
     const union MHD_ConnectionInfo *ci =
@@ -1547,7 +1548,7 @@ static void ip_count(http *h, struct MHD_Connection *c, http_conn *hc)
     if (!*l) {
         http_ip *e = calloc(1, sizeof *e);
         if (!e)
-            return; /* not counted: the limit is a guard, not worth refusing a client over */
+            return;
         memcpy(e->a, hc->addr, 16);
         *l = e;
     }
