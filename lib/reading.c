@@ -1077,6 +1077,13 @@ p1_micro p1_mbus_gj(const p1_mbus *m)
     return x >= 0 ? (x + 5000) / 10000 : -((-x + 5000) / 10000);
 }
 
+p1_micro p1_mbus_m3(const p1_mbus *m)
+{
+    if (!p1_mbus_has_value(m))
+        return P1_ABSENT;
+    return !m->unit[0] || strcmp(m->unit, "m3") == 0 ? m->value : P1_ABSENT;
+}
+
 int p1_reading_mbus_find(const p1_reading *r, p1_medium medium)
 {
     int best = -1;

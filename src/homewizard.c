@@ -256,9 +256,10 @@ void homewizard_data(json_w *w, const p1_reading *r, const uint8_t *raw, size_t 
 
     char o0[24], o1[24];
     int gas = p1_reading_mbus_find(r, P1_MEDIUM_GAS);
-    if (gas >= 0 && p1_mbus_has_value(&r->mbus[gas])) { /* not a placeholder channel's 0 */
+    /* not a placeholder channel's 0, nor a value in another unit than m3 */
+    if (gas >= 0 && p1_mbus_m3(&r->mbus[gas]) != P1_ABSENT) {
         const p1_mbus *mb = &r->mbus[gas];
-        kv3(w, "total_gas_m3", mb->value);
+        kv3(w, "total_gas_m3", p1_mbus_m3(mb));
         kv_time(w, "gas_timestamp", &mb->time);
         mbus_ids(gas + 1, o0, o1, sizeof o0);
         put_id(w, "gas_unique_id", raw, raw_len, o0, o1, mb->id);
@@ -270,7 +271,11 @@ void homewizard_data(json_w *w, const p1_reading *r, const uint8_t *raw, size_t 
         const p1_mbus *mb = &r->mbus[c];
         const char *type = external_type(mb);
         char id[2 * P1_ID_MAX + 2];
-        if (!type || !p1_mbus_has_value(mb))
+        /* heat in GJ, the rest in m3, as everywhere else in p1d; a placeholder channel's 0 or a
+         * value in another unit is left out */
+        int heat = mb->medium == P1_MEDIUM_HEAT;
+        p1_micro value = heat ? p1_mbus_gj(mb) : p1_mbus_m3(mb);
+        if (!type || value == P1_ABSENT)
             continue;
         /* HomeWizard's clients key a device by its id and parse its time: python-homewizard-
          * energy fails the whole answer on an entry without either. Only a placeholder channel
@@ -284,8 +289,8 @@ void homewizard_data(json_w *w, const p1_reading *r, const uint8_t *raw, size_t 
         json_kv_str(w, "type", type);
         json_kv_int(w, "timestamp", ts);
         json_key(w, "value");
-        json_fixed(w, round_micro(mb->value, 3), 3);
-        json_kv_str(w, "unit", mb->unit[0] ? mb->unit : "m3");
+        json_fixed(w, round_micro(value, 3), 3);
+        json_kv_str(w, "unit", heat ? "GJ" : "m3");
         json_obj_end(w);
     }
     json_arr_end(w);

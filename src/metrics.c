@@ -229,13 +229,14 @@ static void mbus(mbuf *b, const meters *ms, const char *name, const char *help, 
             continue;
         for (int c = 0; c < P1_MBUS_MAX; c++) {
             const p1_mbus *mb = &r->mbus[c];
-            /* The filler 0 of a channel not heard from would read as a counter reset. */
-            if (mb->medium != medium || !p1_mbus_has_value(mb) ||
-                strcmp(mb->unit, "m3") != 0)
+            /* Gas and water in m3, heat in GJ; the filler 0 of a channel not heard from would
+             * read as a counter reset, and a value in another unit is no reading of these. */
+            p1_micro v = medium == P1_MEDIUM_HEAT ? p1_mbus_gj(mb) : p1_mbus_m3(mb);
+            if (mb->medium != medium || v == P1_ABSENT)
                 continue;
             char cl[16];
             snprintf(cl, sizeof cl, "%d", c + 1);
-            sample_micro(b, name, m, "channel", cl, mb->value);
+            sample_micro(b, name, m, "channel", cl, v);
         }
     }
 }
@@ -301,6 +302,7 @@ int metrics_render(const meters *ms, int64_t mono_ms, unsigned stale_s, const ch
     mbus(&b, ms, "p1_gas_m3_total", "Gas meter reading per M-Bus channel, m3.", P1_MEDIUM_GAS);
     mbus(&b, ms, "p1_water_m3_total", "Water meter reading per M-Bus channel, m3.",
          P1_MEDIUM_WATER);
+    mbus(&b, ms, "p1_heat_gj_total", "Heat meter reading per M-Bus channel, GJ.", P1_MEDIUM_HEAT);
     failures(&b, ms, 0);
     failures(&b, ms, 1);
 

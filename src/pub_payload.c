@@ -129,16 +129,6 @@ static void device_from_header(pub_snapshot *s, const p1_reading *r)
                  strnlen(r->equipment_id, sizeof r->equipment_id));
 }
 
-/* The channel of medium whose value can be published, or -1. The 0 a meter sends at a
- * placeholder time (632525252525S and the like: the M-Bus device is not paired, or not heard
- * from) is filler; sent on a total_increasing counter, Home Assistant would take it for a meter
- * reset and count the whole register again when the real value returns. */
-static int mbus_channel(const p1_reading *r, p1_medium medium)
-{
-    int i = p1_reading_mbus_find(r, medium);
-    return i >= 0 && p1_mbus_has_value(&r->mbus[i]) ? i : -1;
-}
-
 void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)
 {
     memset(s, 0, sizeof *s);
@@ -171,19 +161,22 @@ void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)
         set_micro(s, (pub_field)(PUB_F_VOLTAGE_L1 + i), ph->voltage);
         set_micro(s, (pub_field)(PUB_F_CURRENT_L1 + i), ph->current);
     }
-    int g = mbus_channel(r, P1_MEDIUM_GAS);
-    if (g >= 0) {
-        set_micro(s, PUB_F_GAS, r->mbus[g].value);
+    /* Gas and water in m3, heat in GJ (the decoder turns dm3 and litres into m3 and MJ into GJ,
+     * and p1_mbus_gj() converts a meter counting in kWh or MWh); a value in another unit is left
+     * out rather than sent under a unit it does not have. So is the 0 a meter sends at a
+     * placeholder time (632525252525S: the device is not paired, or not heard from): on a
+     * total_increasing counter, Home Assistant would take it for a meter reset. */
+    int g = p1_reading_mbus_find(r, P1_MEDIUM_GAS);
+    if (g >= 0 && p1_mbus_m3(&r->mbus[g]) != P1_ABSENT) {
+        set_micro(s, PUB_F_GAS, p1_mbus_m3(&r->mbus[g]));
         int64_t t;
         if (p1_time_to_unix(&r->mbus[g].time, &t) == 0)
             s->gas_ts = t;
     }
-    int wi = mbus_channel(r, P1_MEDIUM_WATER);
+    int wi = p1_reading_mbus_find(r, P1_MEDIUM_WATER);
     if (wi >= 0)
-        set_micro(s, PUB_F_WATER, r->mbus[wi].value);
-    /* Heat in GJ: the decoder turns MJ into GJ, and a meter counting in kWh or MWh is converted;
-     * one in another unit is left out rather than sent under a unit it does not have. */
-    int hi = mbus_channel(r, P1_MEDIUM_HEAT);
+        set_micro(s, PUB_F_WATER, p1_mbus_m3(&r->mbus[wi]));
+    int hi = p1_reading_mbus_find(r, P1_MEDIUM_HEAT);
     if (hi >= 0)
         set_micro(s, PUB_F_HEAT, p1_mbus_gj(&r->mbus[hi]));
     if (r->tariff >= 0)

@@ -389,13 +389,23 @@ void reading_json_reading(json_w *w, const p1_reading *r)
     kv_text(w, "text", r->text, sizeof r->text);
     kv_text(w, "text_code", r->text_code, sizeof r->text_code);
 
+    /* The values history, metrics and publishers use: gas and water in m3, heat in GJ. */
     int gas = p1_reading_mbus_find(r, P1_MEDIUM_GAS);
-    if (gas >= 0 && gas < P1_MBUS_MAX && p1_mbus_has_value(&r->mbus[gas]) &&
-        strcmp(r->mbus[gas].unit, "m3") == 0) {
-        kv_micro(w, "gas_m3", r->mbus[gas].value);
+    if (gas >= 0 && gas < P1_MBUS_MAX && p1_mbus_m3(&r->mbus[gas]) != P1_ABSENT) {
+        kv_micro(w, "gas_m3", p1_mbus_m3(&r->mbus[gas]));
         if (time_set(&r->mbus[gas].time))
             kv_time(w, "gas_time", NULL, &r->mbus[gas].time);
         json_kv_int(w, "gas_channel", gas + 1);
+    }
+    int water = p1_reading_mbus_find(r, P1_MEDIUM_WATER);
+    if (water >= 0 && water < P1_MBUS_MAX && p1_mbus_m3(&r->mbus[water]) != P1_ABSENT) {
+        kv_micro(w, "water_m3", p1_mbus_m3(&r->mbus[water]));
+        json_kv_int(w, "water_channel", water + 1);
+    }
+    int heat = p1_reading_mbus_find(r, P1_MEDIUM_HEAT);
+    if (heat >= 0 && heat < P1_MBUS_MAX && p1_mbus_gj(&r->mbus[heat]) != P1_ABSENT) {
+        kv_micro(w, "heat_gj", p1_mbus_gj(&r->mbus[heat]));
+        json_kv_int(w, "heat_channel", heat + 1);
     }
     int any_mbus = 0;
     for (int i = 0; i < P1_MBUS_MAX; i++)

@@ -598,10 +598,18 @@
     regs(r.export_tariff_kwh, 'export');
     if (!r.export_tariff_kwh) rows.push({ k: 'export', label: t('export'), value: withUnit(fmt(r.export_kwh, 3), 'kWh') });
     if (hasGas(r)) rows.push({ k: 'gas', label: t('gas_meter'), value: withUnit(fmt(r.gas_m3, 3), 'm³'), cls: 'c-gas' });
+    // Water and heat as p1d stores and publishes them (m³, GJ: a heat meter counting in kWh is
+    // converted; none for a placeholder's filler 0 or another unit); a second channel of the
+    // medium as it is sent.
     for (const m of mbusOf(r)) {
       if (m.medium !== 'water' && m.medium !== 'heat') continue;
-      const unit = m.unit === 'm3' ? 'm³' : typeof m.unit === 'string' && m.unit ? m.unit : '';
-      rows.push({ k: m.medium + m.channel, label: t(m.medium + '_meter'), value: withUnit(fmt(m.value, 3), unit), cls: 'c-' + m.medium });
+      const water = m.medium === 'water';
+      const chan = water ? r.water_channel : r.heat_channel;
+      const main = chan === undefined || m.channel === chan;
+      const value = main ? (water ? r.water_m3 : r.heat_gj) : m.value;
+      const sent = m.unit === 'm3' ? 'm³' : typeof m.unit === 'string' && m.unit ? m.unit : '';
+      const unit = main ? (water ? 'm³' : 'GJ') : sent;
+      rows.push({ k: m.medium + m.channel, label: t(m.medium + '_meter'), value: withUnit(fmt(value, 3), unit), cls: 'c-' + m.medium });
     }
     const mt = r.time_valid === false ? null : fmtDate(F.full, parseTime(r.time));
     rows.push({ k: 'time', label: t('meter_time'), value: mt, tip: r.time ? t('na_clock') : t('na_missing') });

@@ -225,6 +225,11 @@ int p1_mbus_has_value(const p1_mbus *m);
  * 1 kWh = 0.0036 GJ, rounded to the micro-GJ); P1_ABSENT without a value (p1_mbus_has_value) or
  * in any other unit. Heat meters count in either; history and publishers keep one unit. */
 p1_micro p1_mbus_gj(const p1_mbus *m);
+/* A gas or water meter's reading in m3, micro: its value when it counts in m3 (or dm3, litres,
+ * which the decoder already turned into m3) or sends no unit (m3 is the only unit DSMR gives gas
+ * and water); P1_ABSENT without a value (p1_mbus_has_value) or in any other unit ("kWh"), which
+ * is never taken for m3. History, API, metrics and publishers all read gas and water through it. */
+p1_micro p1_mbus_m3(const p1_mbus *m);
 /* Name of a medium ("gas", "water", "heat", "cold", "electricity", "unknown", "other"). */
 const char *p1_medium_name(p1_medium m);
 /* Name of a profile ("nl", "be", "lu", "at", "se", "lt", "hu", "other", "unknown"). */

@@ -61,6 +61,17 @@ def telegram(i=0, crc=True, seconds=None, when=None):
     return body + b"%04X\r\n" % c
 
 
+def mbus_telegram(i, now, mbus):
+    """A DSMR 5 Iskra telegram numbered i (tariff 1 import 1234.i kWh) at unix time now, with the
+    M-Bus object lines mbus (each ending in CRLF) before its end line."""
+    body = ("/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(%s)\r\n"
+            "1-0:1.8.1(001234.%03d*kWh)\r\n1-0:1.8.2(000765.432*kWh)\r\n"
+            "1-0:2.8.1(000000.000*kWh)\r\n1-0:2.8.2(000000.000*kWh)\r\n0-0:96.14.0(0001)\r\n"
+            "1-0:1.7.0(00.345*kW)\r\n1-0:2.7.0(00.000*kW)\r\n%s!"
+            % (meter_time(now), i, mbus)).encode()
+    return body + b"%04X\r\n" % crc16(body)
+
+
 def to_7e1(data):
     """The bytes a 7E1 sender produces as seen by an 8N1 receiver: even parity in bit 7."""
     out = bytearray()

@@ -15,8 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (Checks, Daemon, crc16, fake_dongle, free_port, http,  # noqa: E402
-                            meter_time, need_p1d, tmpdir)
+from daemon_helpers import (Checks, Daemon, fake_dongle, free_port, http,  # noqa: E402
+                            mbus_telegram, meter_time, need_p1d, tmpdir)
 from mqtt_helpers import MOSQUITTO, Broker, Mqtt, metric, metrics_text  # noqa: E402
 
 C = Checks("test_mbus_filler")
@@ -30,13 +30,8 @@ REAL2 = "0-1:24.2.1(%s)(01234.600*m3)"
 
 def gas_telegram(i, gas_line, now):
     """A DSMR 5 telegram numbered i (meter time now) whose M-Bus channel 1 (gas) sends gas_line."""
-    body = ("/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(%s)\r\n"
-            "1-0:1.8.1(001234.%03d*kWh)\r\n1-0:1.8.2(000765.432*kWh)\r\n"
-            "1-0:2.8.1(000000.000*kWh)\r\n1-0:2.8.2(000000.000*kWh)\r\n0-0:96.14.0(0001)\r\n"
-            "1-0:1.7.0(00.345*kW)\r\n1-0:2.7.0(00.000*kW)\r\n0-1:24.1.0(003)\r\n"
-            "0-1:96.1.0(4730303339303031363532303530323136)\r\n%s\r\n!"
-            % (meter_time(now), i, gas_line)).encode()
-    return body + b"%04X\r\n" % crc16(body)
+    return mbus_telegram(i, now, "0-1:24.1.0(003)\r\n0-1:96.1.0(4730303339303031363532303530323136)"
+                         "\r\n%s\r\n" % gas_line)
 
 
 def json_get(port, path):

@@ -11,7 +11,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, crc16, http, meter_time, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import Checks, http, mbus_telegram, meter_time, need_p1d, tmpdir  # noqa: E402
 from mqtt_helpers import MOSQUITTO, tcp_meter  # noqa: E402
 
 C = Checks("test_mbus_heat")
@@ -21,13 +21,8 @@ need_p1d(C)
 def heat_telegram(i, heat, now):
     """A DSMR 5 telegram numbered i (meter time now) with a heat meter (type 004) on channel 1
     sending the value heat (with its unit)."""
-    body = ("/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(%s)\r\n"
-            "1-0:1.8.1(001234.%03d*kWh)\r\n1-0:1.8.2(000765.432*kWh)\r\n"
-            "1-0:2.8.1(000000.000*kWh)\r\n1-0:2.8.2(000000.000*kWh)\r\n0-0:96.14.0(0001)\r\n"
-            "1-0:1.7.0(00.345*kW)\r\n1-0:2.7.0(00.000*kW)\r\n0-1:24.1.0(004)\r\n"
-            "0-1:96.1.0(3232323241424344313233343536373839)\r\n0-1:24.2.1(%s)(%s)\r\n!"
-            % (meter_time(now), i, meter_time(now), heat)).encode()
-    return body + b"%04X\r\n" % crc16(body)
+    return mbus_telegram(i, now, "0-1:24.1.0(004)\r\n0-1:96.1.0(3232323241424344313233343536373839)"
+                         "\r\n0-1:24.2.1(%s)(%s)\r\n" % (meter_time(now), heat))
 
 
 def heat_in_kwh(tmp):

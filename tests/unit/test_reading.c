@@ -852,6 +852,16 @@ static void test_objects_mbus(void)
     CHECK_EQ_INT(R.mbus[1].value, P1_ABSENT);
 }
 
+/* Channel 1 of R after a telegram of the device-type line and the value line alone. */
+static const p1_mbus *mbus_one(const char *type_line, const char *value_line)
+{
+    p1_reading_init(&R);
+    add(&R, type_line);
+    add(&R, value_line);
+    p1_reading_end(&R, NULL);
+    return &R.mbus[0];
+}
+
 static void test_mbus_find(void)
 {
     /* Q-MB-1: stale channel 1 without id or unit, gas on channel 2 */
@@ -914,30 +924,44 @@ static void test_mbus_find(void)
     CHECK_EQ_INT(p1_mbus_has_value(&R.mbus[3]), 0);
     CHECK_EQ_INT(p1_mbus_has_value(NULL), 0);
     CHECK_EQ_INT(p1_reading_mbus_find(&R, P1_MEDIUM_GAS), 0);
-    /* heat in GJ whatever the meter counts in: GJ, MJ, no unit, kWh, MWh; not in m3 or filler */
+    /* heat in GJ whatever the meter counts in: GJ, MJ, no unit, kWh, MWh; not in m3 or filler.
+     * Gas and water in m3: m3, dm3, litres, no unit (the DSMR 2.2 profile's separate unit too);
+     * not in kWh or another unit, not the filler 0. */
     {
         static const struct {
+            int heat;
             const char *line;
-            p1_micro gj;
-        } heat[] = {
-            {"0-1:24.2.1(241120101000W)(00012.345*GJ)", 12345000},
-            {"0-1:24.2.1(241120101000W)(12345*MJ)", 12345000},
-            {"0-1:24.2.1(241120101000W)(00012.345)", 12345000},
-            {"0-1:24.2.1(241120101000W)(01000.500*kWh)", 3601800},
-            {"0-1:24.2.1(241120101000W)(0001.0005*MWh)", 3601800},
-            {"0-1:24.2.1(241120101000W)(0.000139*kWh)", 1},  /* 0.5004 micro-GJ rounds up */
-            {"0-1:24.2.1(241120101000W)(0.000138*kWh)", 0},  /* 0.4968 rounds down */
-            {"0-1:24.2.1(241120101000W)(00012.345*m3)", P1_ABSENT},
-            {"0-1:24.2.1(632525252525S)(00000.000*GJ)", P1_ABSENT},
+            p1_micro want;
+        } vals[] = {
+            {1, "0-1:24.2.1(241120101000W)(00012.345*GJ)", 12345000},
+            {1, "0-1:24.2.1(241120101000W)(12345*MJ)", 12345000},
+            {1, "0-1:24.2.1(241120101000W)(00012.345)", 12345000},
+            {1, "0-1:24.2.1(241120101000W)(01000.500*kWh)", 3601800},
+            {1, "0-1:24.2.1(241120101000W)(0001.0005*MWh)", 3601800},
+            {1, "0-1:24.2.1(241120101000W)(0.000139*kWh)", 1},  /* 0.5004 micro-GJ rounds up */
+            {1, "0-1:24.2.1(241120101000W)(0.000138*kWh)", 0},  /* 0.4968 rounds down */
+            {1, "0-1:24.2.1(241120101000W)(00012.345*m3)", P1_ABSENT},
+            {1, "0-1:24.2.1(632525252525S)(00000.000*GJ)", P1_ABSENT},
+            {0, "0-1:24.2.1(241120101000W)(01234.567*m3)", 1234567000},
+            {0, "0-1:24.2.1(241120101000W)(01234.567*M3)", 1234567000},
+            {0, "0-1:24.2.1(241120101000W)(01234567*dm3)", 1234567000},
+            {0, "0-1:24.2.1(241120101000W)(01234567*l)", 1234567000},
+            {0, "0-1:24.2.1(241120101000W)(01234.567)", 1234567000},
+            {0, "0-1:24.2.3(241120101000W)(01234.567*m3)", 1234567000},
+            {0, "0-1:24.3.0(090212160000)(00)(60)(1)(0-1:24.2.1)(m3)(01234.567)", 1234567000},
+            {0, "0-1:24.2.1(241120101000W)(01234.567*kWh)", P1_ABSENT},
+            {0, "0-1:24.2.1(241120101000W)(01234.567*GJ)", P1_ABSENT},
+            {0, "0-1:24.2.1(241120101000W)(01234.567*Nm3)", P1_ABSENT},
+            {0, "0-1:24.2.1(632525252525S)(00000.000*m3)", P1_ABSENT},
         };
-        for (size_t k = 0; k < sizeof heat / sizeof heat[0]; k++) {
-            p1_reading_init(&R);
-            add(&R, "0-1:24.1.0(004)");
-            add(&R, heat[k].line);
-            p1_reading_end(&R, NULL);
-            CHECK_EQ_INT(p1_mbus_gj(&R.mbus[0]), heat[k].gj);
+        for (size_t k = 0; k < sizeof vals / sizeof vals[0]; k++) {
+            if (vals[k].heat)
+                CHECK_EQ_INT(p1_mbus_gj(mbus_one("0-1:24.1.0(004)", vals[k].line)), vals[k].want);
+            else
+                CHECK_EQ_INT(p1_mbus_m3(mbus_one("0-1:24.1.0(003)", vals[k].line)), vals[k].want);
         }
         CHECK_EQ_INT(p1_mbus_gj(NULL), P1_ABSENT);
+        CHECK_EQ_INT(p1_mbus_m3(NULL), P1_ABSENT);
     }
     /* equal: the first channel */
     p1_reading_init(&R);
