@@ -164,7 +164,7 @@ READING_COLD static void reading_bad(p1_reading *r, const p1_object *o, const p1
 READING_COLD static int reading_q_general(p1_micro *dst, const p1_value *v, int weak)
 {
     int64_t x;
-    if (p1_value_fixed(v, 6, 1, &x) != 0)
+    if (p1_value_fixed(v, 6, 1, &x) != 0 || x < -P1_MICRO_MAX || x > P1_MICRO_MAX)
         return -1;
     if (!weak || *dst == P1_ABSENT)
         *dst = x;
@@ -181,7 +181,7 @@ static inline int reading_q_fast(p1_micro *dst, const p1_value *v, int weak)
         int k = 6 - v->decimals + unit_shift[v->unit_code];
         int64_t x;
         if (k >= 0 && k <= 9 && !__builtin_mul_overflow(v->number, (int64_t)swar_pow10[k], &x) &&
-            x != P1_ABSENT) {
+            x >= -P1_MICRO_MAX && x <= P1_MICRO_MAX) {
             if (!weak || *dst == P1_ABSENT)
                 *dst = x;
             return 1;
@@ -540,7 +540,7 @@ static int reading_mbus_value(p1_mbus *m, const p1_value *v, const char *unit, s
         tmp.unit_code = (uint8_t)p1_unit_code(unit, unit_len);
         v = &tmp;
     }
-    if (p1_value_fixed(v, 6, 1, &x) != 0)
+    if (p1_value_fixed(v, 6, 1, &x) != 0 || x < -P1_MICRO_MAX || x > P1_MICRO_MAX)
         return -1;
     m->value = x;
     m->value_e = e;
@@ -886,9 +886,9 @@ void p1_reading_add(p1_reading *r, const p1_object *o)
  * End of telegram: derived facts
  * -------------------------------------------------------------------------------------------- */
 
-/* Sum of the present tariff registers 1..top (the highest one sent); P1_ABSENT when none is
- * present or the sum overflows. */
-/* The sum of tariff registers 1..top; unless `whole`, only when each of 1..max(top, 2) is there. */
+/* The sum of tariff registers 1..top; unless `whole`, only when each of 1..max(top, 2) is there.
+ * P1_ABSENT when none is present or the sum leaves +-P1_MICRO_MAX (each register is within it, so
+ * the running sum never overflows). */
 static p1_micro reading_sum(const p1_micro *reg, unsigned top, int whole)
 {
     p1_micro s = P1_ABSENT;
@@ -902,7 +902,7 @@ static p1_micro reading_sum(const p1_micro *reg, unsigned top, int whole)
         }
         if (s == P1_ABSENT)
             s = reg[t];
-        else if (__builtin_add_overflow(s, reg[t], &s) || s == P1_ABSENT)
+        else if ((s += reg[t]) < -P1_MICRO_MAX || s > P1_MICRO_MAX)
             return P1_ABSENT;
     }
     return s;
@@ -984,7 +984,9 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
         p1_micro in = r->power_import != P1_ABSENT ? r->power_import : 0;
         p1_micro out = r->power_export != P1_ABSENT ? r->power_export : 0;
         p1_micro net;
-        r->power_net = __builtin_sub_overflow(in, out, &net) ? P1_ABSENT : net;
+        /* both within P1_MICRO_MAX: no overflow, the result only has to stay within it too */
+        net = in - out;
+        r->power_net = net < -P1_MICRO_MAX || net > P1_MICRO_MAX ? P1_ABSENT : net;
     }
 
     for (int i = 0; i < P1_MBUS_MAX; i++) {

@@ -15,6 +15,10 @@ extern "C" {
 typedef int64_t p1_micro;
 #define P1_ABSENT INT64_MIN
 #define P1_MICRO 1000000
+/* Every quantity of a reading lies within +-P1_MICRO_MAX: 4e12 in its unit (4,000,000,000,000
+ * kWh). A value beyond cannot be read (a bad value, see p1_reading_end), a total summed beyond it
+ * is absent; so a sum or difference of two quantities, rounded, always fits int64. */
+#define P1_MICRO_MAX INT64_C(4000000000000000000)
 
 #ifndef P1_TARIFFS_MAX
 #define P1_TARIFFS_MAX 16 /* tariff registers 1.8.1 .. 1.8.16 (DSMR >= 4 allows 16) */

@@ -114,19 +114,31 @@ def rounding():
 
 def overflow():
     out = []
-    for v in ("9223372036854.775807*kWh", "9223372036.854775*MWh", "9223372036.854776*MWh",
-              "99999999999999999*MWh", "-9223372036.854776*MWh", "99999999999999999999*kWh"):
+    for v in ("4000000000000*kWh", "4000000000.000000*MWh", "-4000000000*MWh",
+              "4000000000000.000001*kWh", "4000000000.0000001*MWh", "9223372036854.775807*kWh",
+              "9223372036.854775*MWh", "99999999999999999*MWh", "99999999999999999999*kWh"):
         t, err = one(["1-0:1.8.1(%s)" % v, "1-0:1.8.2(000000.000*kWh)"])
         out.append((v, t.get("ok"), t.get("error"),
                     member(t.get("reading", {}), "import_tariff_kwh.1")))
-    C.check("a register that fits is exact; one that does not fit after scaling is a bad_value "
-            "(no wrapped or clipped number); too many digits is number_overflow (%s)" % out,
-            out == [("9223372036854.775807*kWh", True, None, 9223372036854.775807),
-                    ("9223372036.854775*MWh", True, None, 9223372036854.775),
-                    ("9223372036.854776*MWh", False, "bad_value", None),
+    C.check("a register up to 4e12 kWh is exact; one beyond after scaling is a bad_value (its "
+            "rounding and sums would overflow downstream: no wrapped or clipped number); too many "
+            "digits is number_overflow (%s)" % out,
+            out == [("4000000000000*kWh", True, None, 4000000000000),
+                    ("4000000000.000000*MWh", True, None, 4000000000000),
+                    ("-4000000000*MWh", True, None, -4000000000000),
+                    ("4000000000000.000001*kWh", False, "bad_value", None),
+                    ("4000000000.0000001*MWh", False, "bad_value", None),
+                    ("9223372036854.775807*kWh", False, "bad_value", None),
+                    ("9223372036.854775*MWh", False, "bad_value", None),
                     ("99999999999999999*MWh", False, "bad_value", None),
-                    ("-9223372036.854776*MWh", False, "bad_value", None),
                     ("99999999999999999999*kWh", False, "number_overflow", None)], out)
+    # the same bound on an M-Bus meter's value (a total) and on a sum of tariffs
+    t, _ = one(["0-1:24.1.0(003)", "0-1:24.2.1(241120101000W)(9223372036854.775807*m3)"])
+    C.check("an M-Bus value beyond 4e12 m3 is a bad_value", t.get("error") == "bad_value",
+            t.get("reading"))
+    t, _ = one(["1-0:1.8.1(3000000000000*kWh)", "1-0:1.8.2(3000000000000*kWh)"])
+    C.check("tariffs summing beyond 4e12 kWh give no import_kwh, never a wrapped one",
+            t.get("ok") and "import_kwh" not in t.get("reading", {}), t.get("reading"))
     # a power with a valid CRC is left out (not a total), never wrapped
     t, _ = one(["1-0:1.7.0(99999999999999.9*MW)"])
     C.check("a power too large after scaling is left out, the telegram kept (valid CRC)",

@@ -132,9 +132,33 @@ def units_foreign(tmp):
     C.check("p1d logged no error", " error: " not in log, log[-1500:])
 
 
+def huge_values(tmp):
+    """A gas meter and a register at 9223372036854.775807 (2^63 - 1 millionths): the store, MQTT
+    and the HomeWizard API add half a unit to round them (signed overflow, UBSan stops p1d). They
+    are no readings; the telegram is rejected and the next one is used."""
+    db = os.path.join(tmp, "huge.db")
+    with tcp_meter(tmp, "huge", ["--db", db], topics=("p1d/#",)) as (d, conn, sub, _):
+        now = int(time.time())
+        conn.sendall(mbus_telegram(1, now, "1-0:3.8.0(9223372036854.775807*kvarh)\r\n"
+                                   "0-1:24.1.0(003)\r\n0-1:24.2.1(%s)(9223372036854.775807*m3)\r\n"
+                                   % meter_time(now)))
+        m = d.wait_meter("home", lambda m: m.get("telegrams", 0) + m.get("rejected", 0) >= 1, 5)
+        time.sleep(1.1)
+        conn.sendall(telegram(2, [(3, "01234.567*m3")], int(time.time())))
+        m2 = d.wait_meter("home", lambda m: m.get("telegrams", 0) >= 1, 5)
+        time.sleep(1.1)
+        sub.wait(lambda m: m[1] == "p1d/home/gas_m3", 5)
+        seen, _, _ = consumers(d, sub, db)
+        C.check("a gas value and a register of 2^63 - 1 millionths: the telegram is rejected "
+                "(bad_value), p1d runs on (%s, %s)" % (m, m2),
+                m and m.get("rejected") == 1 and m2 and d.proc.poll() is None, d.text()[-1500:])
+        C.check("the next telegram's gas 1234.567 m3 everywhere (%s)" % seen,
+                all(v[0] == 1234.567 for v in seen.values()), seen)
+
+
 if not os.access(MOSQUITTO, os.X_OK):
     print("SKIP: mosquitto not installed (tools/setup.sh test)")
     sys.exit(0)
 with tmpdir() as tmp:
-    C.run((units_converted, units_foreign), tmp)
+    C.run((units_converted, units_foreign, huge_values), tmp)
 C.done()

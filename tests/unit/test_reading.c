@@ -353,13 +353,33 @@ static void test_objects_energy(void)
     CHECK_EQ_INT(R.export_total, P1_ABSENT);
     CHECK_EQ_INT(R.power_net, -500000);
 
-    /* a sum that overflows stays absent rather than wrapping */
+    /* a sum beyond P1_MICRO_MAX stays absent rather than wrapping; so does a net power */
     p1_reading_init(&R);
-    add(&R, "1-0:1.8.1(9000000000000*kWh)");
-    add(&R, "1-0:1.8.2(9000000000000*kWh)");
-    p1_reading_end(&R, NULL);
-    CHECK_EQ_INT(R.import[1], 9000000000000000000LL);
+    add(&R, "1-0:1.8.1(4000000000000*kWh)");
+    add(&R, "1-0:1.8.2(4000000000.000000*MWh)");
+    add(&R, "1-0:1.7.0(4000000000000*kW)");
+    add(&R, "1-0:2.7.0(-4000000000000*kW)");
+    CHECK_EQ_INT(p1_reading_end(&R, NULL), P1_ERR_OK);
+    CHECK_EQ_INT(R.import[1], P1_MICRO_MAX);
+    CHECK_EQ_INT(R.import[2], P1_MICRO_MAX);
     CHECK_EQ_INT(R.import_total, P1_ABSENT);
+    CHECK_EQ_INT(R.power_net, P1_ABSENT);
+    /* a quantity beyond P1_MICRO_MAX after scaling is a bad value, on the inline path (kWh
+     * scaled up), the general one (more decimals than 6) and an M-Bus meter's value: it would
+     * overflow the rounding and sums of the store and publishers (INT64_MAX + 500) */
+    static const char *const huge[] = {
+        "1-0:1.8.1(4000000000000.000001*kWh)", "1-0:1.8.1(4000000000.0000001*MWh)",
+        "1-0:1.8.1(9223372036854.775807*kWh)", "1-0:1.7.0(-4000000000000.000001*kW)",
+        "0-1:24.2.1(241120101000W)(9223372036854.775807*m3)",
+    };
+    for (size_t k = 0; k < sizeof huge / sizeof huge[0]; k++) {
+        p1_reading_init(&R);
+        add(&R, huge[k]);
+        CHECK_EQ_INT(p1_reading_end(&R, NULL), P1_ERR_BAD_VALUE);
+        CHECK_EQ_INT(R.import[1], P1_ABSENT);
+        CHECK_EQ_INT(R.power_import, P1_ABSENT);
+        CHECK_EQ_INT(R.mbus[0].value, P1_ABSENT);
+    }
     /* a value that does not fit stays absent */
     p1_reading_init(&R);
     add(&R, "1-0:1.8.1(99999999999999*kWh)");
