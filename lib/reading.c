@@ -544,6 +544,9 @@ static int reading_mbus_value(p1_mbus *m, const p1_value *v, const char *unit, s
         return -1;
     m->value = x;
     m->value_e = e;
+    m->unit_code = v->unit_code != P1_UNIT_UNKNOWN && v->unit_code < P1_UNIT__COUNT
+                       ? v->unit_code
+                       : (uint8_t)p1_unit_code(v->unit, v->unit_len);
     reading_unit(m->unit, sizeof m->unit, v->unit, v->unit_len, v->unit_code);
     return 0;
 }
@@ -993,9 +996,13 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
         p1_mbus *m = &r->mbus[i];
         if (!m->present)
             continue;
+        /* Without 24.1.0 the unit decides. Litres are water: the decoder turns them into m3 as
+         * it does dm3, but gas meters count m3 (dm3 at most), water meters litres too. */
         if (m->type >= 0)
             m->medium = reading_medium(m->type);
-        else if (strcmp(m->unit, "m3") == 0) /* no 24.1.0: guess from the unit */
+        else if (m->unit_code == P1_UNIT_L)
+            m->medium = P1_MEDIUM_WATER;
+        else if (strcmp(m->unit, "m3") == 0)
             m->medium = P1_MEDIUM_GAS;
         else if (strcmp(m->unit, "GJ") == 0)
             m->medium = P1_MEDIUM_HEAT;

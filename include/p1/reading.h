@@ -105,6 +105,7 @@ typedef struct p1_mbus {
     p1_micro value;            /* 24.2.1 / 24.2.3 / 24.3.0 value in its unit (m3, GJ, kWh) */
     char unit[P1_SHORT_MAX];   /* the value's unit as normalised ("m3", "GJ", "kWh"), "" if none */
     uint8_t value_e;           /* OBIS group E of the value: 1 (24.2.1), 3 (24.2.3), 0 (24.3.0) */
+    uint8_t unit_code;         /* P1_UNIT_* of the value's unit as sent (P1_UNIT_L for litres) */
     int16_t valve;             /* 24.4.0; -1 absent */
 } p1_mbus;
 

@@ -187,6 +187,12 @@ def mbus_quirks():
     t, _ = one(["0-1:24.1.0(003)", "0-1:24.2.1(000101000000W)(00042.000*m3)"])
     C.check("a non-zero value at a placeholder time is a reading (clock not set)",
             t.get("reading", {}).get("gas_m3") == 42, t.get("reading"))
+    # no device type: litres are water (before: gas, since the decoder turns litres into m3)
+    t, _ = one(["0-1:24.2.1(241120101000W)(0012345*l)"])
+    r = t.get("reading", {})
+    C.check("no 24.1.0 and a value in litres: a water meter, not gas (%s)" % r.get("mbus"),
+            r.get("water_m3") == 12.345 and "gas_m3" not in r
+            and (r.get("mbus") or [{}])[0].get("medium") == "water", r)
     # a channel that changes device type from one telegram to the next
     a = telegram(["1-3:0.2.8(50)", "0-1:24.1.0(003)", "0-1:24.2.1(241120101000W)(01234.567*m3)"])
     b = telegram(["1-3:0.2.8(50)", "0-1:24.1.0(007)", "0-1:24.2.1(241120101500W)(00012.345*m3)"])

@@ -842,6 +842,18 @@ static void test_objects_mbus(void)
     CHECK_EQ_INT(R.mbus[2].medium, P1_MEDIUM_UNKNOWN);
     CHECK_EQ_INT(R.mbus[2].value, 100000000);
     CHECK_EQ_STR(R.mbus[2].unit, "");
+    /* litres are water (gas meters count m3), also in upper case; MJ is heat */
+    p1_reading_init(&R);
+    add(&R, "0-1:24.2.1(240315103000W)(0012345*l)");
+    add(&R, "0-2:24.2.1(240315103000W)(0012345*L)");
+    add(&R, "0-3:24.2.1(240315103000W)(12345*MJ)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.mbus[0].medium, P1_MEDIUM_WATER);
+    CHECK_EQ_INT(R.mbus[0].unit_code, P1_UNIT_L);
+    CHECK_EQ_INT(p1_mbus_m3(&R.mbus[0]), 12345000);
+    CHECK_EQ_INT(R.mbus[1].medium, P1_MEDIUM_WATER);
+    CHECK_EQ_INT(R.mbus[2].medium, P1_MEDIUM_HEAT);
+    CHECK_EQ_INT(R.mbus[2].unit_code, P1_UNIT_MJ);
 
     /* BE: gas on 24.2.3; a first value that is no timestamp (L+G "1234ABC") */
     p1_reading_init(&R);
