@@ -1,6 +1,6 @@
 /* pub_influx.c: the InfluxDB publisher: outbox batches as line protocol, one request in flight,
- * acknowledged on 204, retried with backoff on 5xx and network errors, smaller batches on 413,
- * parked on other 4xx. */
+ * acknowledged on 204, retried with backoff on 5xx, 3xx and network errors (no sooner than a
+ * Retry-After asks), smaller batches on 413, parked on other 4xx. */
 #define _GNU_SOURCE
 #include "pub_influx.h"
 
@@ -58,6 +58,8 @@ typedef struct pub_influx {
     int64_t ceiling_until;
     int64_t backoff_ms;
     int failing; /* the current outage was logged */
+    char parked_why[PUB_ERR_MAX]; /* the refusal last logged: the same one again is counted ... */
+    uint64_t parked_quiet;        /* ... here instead, and summed up when a write is accepted */
     pub_status st;
 } pub_influx;
 
@@ -100,14 +102,25 @@ static void retry_later(pub_influx *p, int64_t ms)
     loop_timer_arm(p->timer, ms + jitter);
 }
 
+/* The next delay: doubling from the minimum, but no sooner than the server's Retry-After
+ * (retry_after_s, 0 none), capped at the maximum either way. */
+static int64_t next_backoff(pub_influx *p, int64_t retry_after_s)
+{
+    p->backoff_ms =
+        p->backoff_ms < PUB_INFLUX_BACKOFF_MIN_MS ? PUB_INFLUX_BACKOFF_MIN_MS : p->backoff_ms * 2;
+    if (retry_after_s > 0 && p->backoff_ms < retry_after_s * 1000)
+        p->backoff_ms = retry_after_s < PUB_INFLUX_BACKOFF_MAX_MS / 1000
+                            ? retry_after_s * 1000
+                            : PUB_INFLUX_BACKOFF_MAX_MS;
+    if (p->backoff_ms > PUB_INFLUX_BACKOFF_MAX_MS)
+        p->backoff_ms = PUB_INFLUX_BACKOFF_MAX_MS;
+    return p->backoff_ms;
+}
+
 static void backoff(pub_influx *p)
 {
     p->st.state = PUB_RETRYING;
-    p->backoff_ms =
-        p->backoff_ms < PUB_INFLUX_BACKOFF_MIN_MS ? PUB_INFLUX_BACKOFF_MIN_MS : p->backoff_ms * 2;
-    if (p->backoff_ms > PUB_INFLUX_BACKOFF_MAX_MS)
-        p->backoff_ms = PUB_INFLUX_BACKOFF_MAX_MS;
-    retry_later(p, p->backoff_ms);
+    retry_later(p, next_backoff(p, 0));
 }
 
 static int meter_cb(void *user, const store_meter_info *m)
@@ -144,18 +157,37 @@ static int append_line(pub_influx *p, const char *meter_name, const store_point 
     }
 }
 
-static void ack_parts(pub_influx *p)
+/* Moves the cursors past the parts written. Returns 0, or the negative errno of the first part
+ * whose delivery the database did not record (its points are written again later; *bad names
+ * its meter). */
+static int ack_parts(pub_influx *p, const char **bad)
 {
+    int first = 0;
     for (size_t i = 0; i < p->nparts; i++) {
         int rc = outbox_ack(p->ob, p->parts[i].name, p->parts[i].last_ts);
         if (rc < 0) {
-            log_warn("influxdb: %s: cannot record the delivery: %s", p->parts[i].name,
-                     strerror(-rc));
+            if (!first) {
+                first = rc;
+                *bad = p->parts[i].name;
+            }
             continue;
         }
         p->st.delivered += p->parts[i].points;
     }
-    p->nparts = 0;
+    return first;
+}
+
+/* The database did not record a delivery (disk full, read-only, locked): the points stay in the
+ * outbox and go out again with backoff, not at once in a loop; logged once per episode. */
+static void not_recorded(pub_influx *p, const char *name, int rc)
+{
+    set_error(p, "%s: cannot record the delivery in the database: %s", name, strerror(-rc));
+    if (!p->failing)
+        log_error("influxdb: %s: cannot record the delivery in the database: %s; the points are "
+                  "written again with backoff (no duplicates), nothing is lost",
+                  name, strerror(-rc));
+    p->failing = 1;
+    backoff(p);
 }
 
 /* A write failed and its points stay in the outbox: one more attempt for every meter in it. */
@@ -229,8 +261,13 @@ static void on_timer(void *user)
         return;
     }
     if (lines == 0) { /* only gaps: nothing to write, just move on */
-        ack_parts(p);
-        loop_timer_arm(p->timer, 0);
+        const char *bad = NULL;
+        int rc = ack_parts(p, &bad);
+        p->nparts = 0;
+        if (rc < 0)
+            not_recorded(p, bad, rc);
+        else
+            loop_timer_arm(p->timer, 0);
         return;
     }
     p->reply_len = 0;
@@ -271,12 +308,6 @@ static void on_done(void *user, CURL *easy, CURLcode result)
     p->busy = 0;
     p->cu->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     if (result == CURLE_OK && status == 204) {
-        if (p->failing)
-            log_info("influxdb: writing again");
-        p->failing = 0;
-        p->backoff_ms = 0;
-        p->st.state = PUB_SENDING;
-        p->st.last_error[0] = '\0';
         p->st.last_ok_ms = loop_wall_ms();
         p->good = p->lines;
         int limit = p->batch_max;
@@ -290,7 +321,25 @@ static void on_done(void *user, CURL *easy, CURLcode result)
             log_info("influxdb: requests of %d lines are accepted again", p->lines);
             p->too_large = 0;
         }
-        ack_parts(p);
+        const char *bad = NULL;
+        int rc = ack_parts(p, &bad);
+        p->nparts = 0;
+        if (rc < 0) {
+            not_recorded(p, bad, rc);
+            return;
+        }
+        if (p->failing)
+            log_info("influxdb: writing again");
+        p->failing = 0;
+        if (p->parked_quiet)
+            log_info("influxdb: %" PRIu64 " more points were refused (%s) and parked before "
+                     "this write was accepted",
+                     p->parked_quiet, p->parked_why);
+        p->parked_quiet = 0;
+        p->parked_why[0] = '\0';
+        p->backoff_ms = 0;
+        p->st.state = PUB_SENDING;
+        p->st.last_error[0] = '\0';
         loop_timer_arm(p->timer, 0);
         return;
     }
@@ -326,14 +375,40 @@ static void on_done(void *user, CURL *easy, CURLcode result)
         retry_later(p, PUB_INFLUX_AUTH_BACKOFF_MS);
         return;
     }
-    if (status >= 500 || status == 429 || status == 408 || (status >= 200 && status < 300)) {
-        /* A 2xx other than 204 is no InfluxDB reply (a proxy's page): not delivered. */
+    if (status >= 300 && status < 400) {
+        /* InfluxDB never redirects a write; a proxy or a wrong url does (http:// of an https://
+         * server). Not the points' fault, and curl would resend a POST as a GET: not followed. */
+        char *to = NULL;
+        p->cu->easy_getinfo(easy, CURLINFO_REDIRECT_URL, &to);
+        set_error(p, "HTTP %ld: redirected to %.200s", status, to ? to : "(no Location)");
         if (!p->failing)
+            log_error("influxdb: %s redirects the write (HTTP %ld) to %s; p1d does not follow "
+                      "redirects: set url to the address that takes the writes; retrying with "
+                      "backoff, nothing is lost",
+                      p->shown, status, to ? to : "(no Location)");
+        p->failing = 1;
+        count_retries(p);
+        backoff(p);
+        return;
+    }
+    if (status >= 500 || status == 429 || status == 408 || status < 400) {
+        /* A 2xx other than 204 is no InfluxDB reply (a proxy's page): not delivered. A 429 or
+         * 503 may say when to come back (Retry-After, seconds or a date): not sooner. */
+        curl_off_t ra = 0;
+        if (p->cu->easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra < 0)
+            ra = 0;
+        p->st.state = PUB_RETRYING;
+        int64_t ms = next_backoff(p, (int64_t)ra);
+        if (!p->failing && ra > 0)
+            log_warn("influxdb: write to %s failed (HTTP %ld: %s); the server asks for a pause "
+                     "(Retry-After): trying again in %" PRId64 " s, nothing is lost",
+                     p->shown, status, why, ms / 1000);
+        else if (!p->failing)
             log_warn("influxdb: write to %s failed (HTTP %ld: %s); retrying with backoff", p->shown,
                      status, why);
         p->failing = 1;
         count_retries(p);
-        backoff(p);
+        retry_later(p, ms);
         return;
     }
     if (status == 413) {
@@ -367,15 +442,35 @@ static void on_done(void *user, CURL *easy, CURLcode result)
         backoff(p);
         return;
     }
-    /* Any other 4xx: InfluxDB refuses these points for good (bad line, type conflict). */
+    /* Any other 4xx: InfluxDB refuses these points for good (bad line, type conflict; in a
+     * 1.x "partial write" it wrote the batch's other points). A refusal that goes on (a type
+     * conflict refuses every batch) is logged once, not once per request. */
     char reason[PUB_ERR_MAX];
     snprintf(reason, sizeof reason, "HTTP %ld: %.200s", status, why);
+    int again = strcmp(reason, p->parked_why) == 0;
     for (size_t i = 0; i < p->nparts; i++) {
-        log_warn("influxdb: %s: %" PRIu64 " points up to %" PRId64 " refused (%s); parked",
-                 p->parts[i].name, p->parts[i].points, p->parts[i].last_ts, reason);
-        if (outbox_park(p->ob, p->parts[i].name, p->parts[i].last_ts, reason) == 0)
-            p->st.parked += p->parts[i].points;
+        int rc = outbox_park(p->ob, p->parts[i].name, p->parts[i].last_ts, reason);
+        if (rc < 0) {
+            p->nparts = 0;
+            not_recorded(p, p->parts[i].name, rc);
+            return;
+        }
+        p->st.parked += p->parts[i].points;
+        if (again) {
+            p->parked_quiet += p->parts[i].points;
+            log_debug("influxdb: %s: %" PRIu64 " more refused (%s); parked", p->parts[i].name,
+                      p->parts[i].points, reason);
+            continue;
+        }
+        log_warn("influxdb: %s: %" PRIu64 " point%s up to %" PRId64 " refused (%s); parked in "
+                 "table outbox_parked, not retried%s",
+                 p->parts[i].name, p->parts[i].points, p->parts[i].points == 1 ? "" : "s",
+                 p->parts[i].last_ts, reason,
+                 i + 1 == p->nparts ? "; more refusals for this reason are counted, not logged "
+                                      "one by one"
+                                    : "");
     }
+    snprintf(p->parked_why, sizeof p->parked_why, "%s", reason);
     p->nparts = 0;
     loop_timer_arm(p->timer, 0);
 }

@@ -282,6 +282,18 @@ def build_shim(tmp, name, source):
     return so
 
 
+def wait_for(pred, timeout, step=0.2):
+    """Polls pred until it returns something true (returned) or timeout seconds pass (then its
+    last value)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
 def tmpdir():
     return tempfile.TemporaryDirectory(prefix="p1d-test-")
 

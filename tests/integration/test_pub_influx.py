@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, crc16, free_port, need_p1d, run, tmpdir  # noqa: E402
+from daemon_helpers import (Checks, Daemon, crc16, free_port, need_p1d, run, tmpdir,  # noqa: E402
+                            wait_for)
 
 C = Checks("test_pub_influx")
 need_p1d(C)
@@ -140,16 +141,6 @@ class Influxd:
     def count(self):
         r = self.rows("SELECT count(power_w) FROM p1 WHERE meter='home'")
         return r[0]["count"] if r else 0
-
-
-def wait_for(pred, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.2)
-    return pred()
 
 
 def history_raw(d, frm, to):

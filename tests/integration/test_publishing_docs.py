@@ -18,7 +18,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, ROOT, free_port, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import (Checks, Daemon, ROOT, free_port, need_p1d, tmpdir,  # noqa: E402
+                            wait_for)
 from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
 
 C = Checks("test_publishing_docs")
@@ -62,16 +63,6 @@ def urlget(url, data=None, timeout=5):
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
-
-
-def wait_for(pred, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.2)
-    return pred()
 
 
 def field_table():
