@@ -40,6 +40,9 @@ typedef enum az_outcome {
     AZ_PARK,     /* Azure refused the batch itself (4xx with an error code): skip it, logged */
     AZ_AUTH,     /* 403: credentials refused; wait long, keep everything */
     AZ_NO_TABLE, /* 404: create the table, then send again */
+    AZ_SPLIT,    /* one operation of a batch refused (a 4xx with Azure's code inside the 202): the
+                  * batch wrote nothing; its readings go again one per batch, so only the
+                  * refused one is parked */
     AZ_EXISTS,   /* an Insert batch refused with 409 EntityAlreadyExists: nothing of it was
                   * written (a batch is atomic); send it again as InsertOrReplace */
 } az_outcome;
@@ -68,6 +71,9 @@ typedef struct az_meter {
     int64_t upsert_until;  /* batches starting at or before this time may have landed already:
                             * they go as InsertOrReplace (valid when have_upsert) */
     int have_upsert;
+    int64_t single_until; /* readings up to this time go one per batch (valid when have_single) */
+    int have_single;
+    int refused_singles; /* readings sent alone and refused in a row: 2 = Azure refuses them all */
     uint64_t next_seq;
     az_slot fifo[PUB_AZURE_PARALLEL_MAX];
     size_t head, count;
@@ -735,7 +741,9 @@ static int send_batch(pub_azure *az, size_t mi, store_point *pts)
 {
     az_meter *m = &az->meters[mi];
     int64_t after = m->have_sent ? m->sent : INT64_MIN;
-    int n = outbox_fetch_after(az->ob, m->name, after, pts, (size_t)az->o.batch);
+    int single = m->have_single && (m->have_sent ? m->sent : outbox_cursor(az->ob, m->name)) <
+                                       m->single_until;
+    int n = outbox_fetch_after(az->ob, m->name, after, pts, single ? 1 : (size_t)az->o.batch);
     if (n <= 0) {
         if (n < 0)
             trouble(az, LOG_LEVEL_ERROR, "%s: cannot read the store: %s", m->name, strerror(-n));
@@ -744,7 +752,7 @@ static int send_batch(pub_azure *az, size_t mi, store_point *pts)
     char pk0[AZ_KEY_MAX + 1], pk[AZ_KEY_MAX + 1];
     partition_key(az, m->name, pts[0].ts, pk0, sizeof pk0);
     partition_key(az, m->name, pts[n - 1].ts, pk, sizeof pk);
-    if (n < az->o.batch && strcmp(pk, pk0) == 0 && az->o.flush_ms > 0) {
+    if (n < az->o.batch && strcmp(pk, pk0) == 0 && az->o.flush_ms > 0 && !single) {
         /* a partial batch waits up to flush_ms for more readings: at one reading a second that
          * is one transaction per minute instead of one per reading (docs/FLEET.md) */
         int64_t now = loop_now_ms();
@@ -896,7 +904,9 @@ static void error_code(const char *s, char *out, size_t cap)
 
 static az_outcome by_status(long status, const char *code)
 {
-    if (status == 403)
+    /* 401 too: Azure answers 403 to a wrong key or SAS, but a missing or unusable one (a
+     * gateway, NoAuthenticationInformation) is a 401; never the batch's fault */
+    if (status == 401 || status == 403)
         return AZ_AUTH;
     if (status == 404)
         return AZ_NO_TABLE;
@@ -943,7 +953,8 @@ static az_outcome judge_batch(az_req *r, long status, char *code, size_t cap, ch
             snprintf(why, wcap, "operation refused: HTTP %ld%s%s", st, code[0] ? " " : "", code);
             if (already_exists(r, st, code))
                 return AZ_EXISTS;
-            return st >= 100 ? by_status(st, code) : AZ_RETRY;
+            az_outcome oc = st >= 100 ? by_status(st, code) : AZ_RETRY;
+            return oc == AZ_PARK && r->npoints > 1 ? AZ_SPLIT : oc;
         }
         p += 9;
     }
@@ -991,9 +1002,13 @@ static int64_t next_delay(pub_azure *az)
     return az->backoff_ms / 2 + (int64_t)(rnd(az) % (uint64_t)(az->backoff_ms / 2 + 1));
 }
 
-/* Applies the outcome of a completed batch to its meter, acknowledging in order. */
-static void settle(pub_azure *az, az_meter *m, uint64_t seq, az_outcome oc, const char *reason)
+/* Applies the outcome of a completed batch to its meter, acknowledging in order. Returns the
+ * batches whose delivery was recorded now (0: none, such as one finished before an earlier batch
+ * of its meter), or the negative errno of a delivery the database did not record (the batch goes
+ * out again). */
+static int settle(pub_azure *az, az_meter *m, uint64_t seq, az_outcome oc, const char *reason)
 {
+    int failed = 0, recorded = 0;
     for (size_t k = 0; k < m->count; k++) {
         az_slot *sl = &m->fifo[(m->head + k) % PUB_AZURE_PARALLEL_MAX];
         if (sl->seq == seq) {
@@ -1009,20 +1024,27 @@ static void settle(pub_azure *az, az_meter *m, uint64_t seq, az_outcome oc, cons
             break;
         if (!m->rewind) {
             int rc = 0;
-            if (sl->state == AZ_OK) {
-                rc = outbox_ack(az->ob, m->name, sl->last_ts);
-            } else if (sl->state == AZ_PARK) {
-                rc = outbox_park(az->ob, m->name, sl->last_ts, sl->reason);
-            } else if (sl->state == AZ_EXISTS) {
-                m->rewind = 1; /* not a failure: resent at once as InsertOrReplace */
+            if (sl->state == AZ_OK || sl->state == AZ_PARK) {
+                rc = sl->state == AZ_OK ? outbox_ack(az->ob, m->name, sl->last_ts)
+                                        : outbox_park(az->ob, m->name, sl->last_ts, sl->reason);
+                recorded += rc == 0;
+            } else if (sl->state == AZ_EXISTS || sl->state == AZ_SPLIT) {
+                m->rewind = 1; /* not a failure: resent at once (as InsertOrReplace, or split) */
             } else {
                 m->rewind = 1;
                 outbox_count_retry(az->ob, m->name);
             }
             if (rc < 0) {
-                trouble(az, LOG_LEVEL_ERROR, "%s: cannot record the delivery: %s", m->name,
-                        strerror(-rc));
+                trouble(az, LOG_LEVEL_ERROR,
+                        "%s: cannot record the delivery in the database: %s; sent again with "
+                        "backoff, nothing is dropped",
+                        m->name, strerror(-rc));
                 m->rewind = 1;
+                failed = failed ? failed : rc;
+                /* it landed: the resend must not meet its own entities as Insert */
+                if (!m->have_upsert || m->upsert_until < m->sent)
+                    m->upsert_until = m->sent;
+                m->have_upsert = 1;
             }
         }
         m->head = (m->head + 1) % PUB_AZURE_PARALLEL_MAX;
@@ -1032,6 +1054,7 @@ static void settle(pub_azure *az, az_meter *m, uint64_t seq, az_outcome oc, cons
         m->have_sent = 0; /* resend from the cursor: InsertOrReplace makes repeats harmless */
         m->rewind = 0;
     }
+    return failed ? failed : recorded;
 }
 
 static int meter_fn(void *user, const store_meter_info *mi);
@@ -1051,6 +1074,7 @@ static void count_table_retry(pub_azure *az)
 
 static void finish(pub_azure *az, az_req *r, CURLcode cc)
 {
+    int settled = 1; /* a table request: nothing to record */
     long status = 0;
     char code[64] = "", why[PUB_ERR_MAX] = "";
     az_outcome oc;
@@ -1079,6 +1103,13 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
             oc = AZ_RETRY; /* a table we cannot create: nothing to park, wait and retry */
     } else {
         oc = judge_batch(r, status, code, sizeof code, why, sizeof why);
+        az_meter *m = &az->meters[r->meter];
+        if (oc == AZ_SPLIT && m->refused_singles >= 2)
+            oc = AZ_PARK; /* every reading is refused alone too: splitting only multiplies them */
+        if (oc == AZ_OK)
+            m->refused_singles = 0;
+        else if (oc == AZ_PARK && r->npoints == 1 && ++m->refused_singles >= 2)
+            m->have_single = 0;
     }
 
     if (oc == AZ_OK || oc == AZ_PARK)
@@ -1113,14 +1144,32 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
                 m->upsert_until = m->sent;
             m->have_upsert = 1;
         }
+        if (oc == AZ_SPLIT) {
+            trouble(az, LOG_LEVEL_WARN,
+                    "%s: Azure refused one entity of a batch of %d (%s); sending those readings "
+                    "one per batch so that only the refused one is parked",
+                    m->name, r->npoints, why);
+            if (!m->have_single || m->single_until < r->last_ts)
+                m->single_until = r->last_ts;
+            m->have_single = 1;
+        }
         if (oc == AZ_EXISTS)
             log_debug("azure: %s: %d readings from %" PRId64 " exist already (%s); sending them "
                       "again as InsertOrReplace",
                       m->name, r->npoints, r->first_ts, why);
-        settle(az, m, r->seq, oc, why);
+        settled = settle(az, m, r->seq, oc, why);
+    }
+    if (settled < 0 && (oc == AZ_OK || oc == AZ_PARK)) {
+        /* Azure took it, the database did not record it (disk full, read-only): resending at
+         * once would loop; logged by settle */
+        az->st.state = PUB_RETRYING;
+        backoff(az, next_delay(az));
+        return;
     }
     switch (oc) {
     case AZ_OK:
+        if (settled == 0)
+            break; /* not on record yet (an earlier batch is pending, or failed): no verdict */
         az->backoff_ms = 0;
         recovered(az);
         break;
@@ -1128,6 +1177,7 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
         az->backoff_ms = 0;
         break;
     case AZ_EXISTS:
+    case AZ_SPLIT:
         break; /* no backoff: the resend follows at once */
     case AZ_AUTH:
         az->st.state = PUB_AUTH_FAILED;
