@@ -348,16 +348,12 @@ static int apply_mqtt(p1d *d, const config *c)
         log_error("%s%s", err, d->mqtt ? "; keeping the running publisher" : "");
         return e == ELIBACC ? 0 : -1;
     }
-    /* Discovery turned off or moved by this reload: nobody else would delete the old configs. */
-    if (d->mqtt && d->mqtt_opts.discovery)
-        pub_mqtt_retire_discovery(p, d->mqtt_opts.discovery_prefix);
-    /* The topic prefix moved: the values retained under the old one would read as current. */
+    /* Discovery turned off or moved, the topic prefix moved (values retained under the old one
+     * would read as current), by this or an earlier reload, and meters removed that the old
+     * publisher has not retracted yet (broker down, or before its next tick): nobody else would
+     * delete those retained messages. */
     if (d->mqtt)
-        pub_mqtt_retire_topics(p, d->mqtt_opts.topic_prefix, d->mqtt_opts.retain);
-    /* Meters an earlier reload removed that the old publisher has not retracted yet (broker
-     * down, or before its next tick): nobody else would delete their retained messages. */
-    if (d->mqtt)
-        pub_mqtt_take_removed(p, d->mqtt);
+        pub_mqtt_take_over(p, d->mqtt);
     drop_pub(d, &d->mqtt);
     d->mqtt = p;
     d->mqtt_opts = o;

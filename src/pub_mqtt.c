@@ -27,6 +27,7 @@
 #define PM_BACKOFF_MIN_MS 1000  /* first reconnect delay */
 #define PM_FLUSH_MS       500   /* how long shutdown waits to hand "offline" to the broker */
 #define PM_ACK_MIN_MS     10000 /* least wait for a PUBACK before the connection counts as dead */
+#define PM_OLD_PREFIXES   4     /* retired discovery (and topic) prefixes one publisher clears */
 
 /* Per meter: the newest values, what the broker last got, and the outbox acknowledgement state. */
 typedef struct pm_meter {
@@ -44,8 +45,8 @@ typedef struct pm_meter {
     uint32_t device_hash;   /* of the device block the discovery configs carry */
     int retracted;          /* m left the registry: its retained configs and values were cleared */
     int retract_logged;     /* ... and the log said so (once per removal) */
-    int old_cleared;        /* its configs under the retired discovery prefix: cleared */
-    int old_values_cleared; /* its retained values under the retired topic prefix: cleared */
+    int old_cleared;        /* its configs under every retired discovery prefix: cleared */
+    int old_values_cleared; /* its retained values under every retired topic prefix: cleared */
     int avail;              /* PREFIX/METER/availability sent this connection: -1 none, 0, 1 */
     int64_t since_ms;       /* monotonic: publishing for this meter began (or began again) */
     int state_dirty;
@@ -84,10 +85,17 @@ typedef struct pub_mqtt {
     int64_t next_connect_ms; /* monotonic */
     char status_topic[PUB_TOPIC_MAX];
     char ha_status_topic[PUB_TOPIC_MAX];
-    char old_prefix[PUB_MQTT_STR_MAX]; /* an earlier publisher's discovery configs to delete; "" */
+    /* Discovery prefixes earlier publishers announced under and this one does not: their configs
+     * are deleted, once per connection. */
+    char old_prefix[PM_OLD_PREFIXES][PUB_MQTT_STR_MAX];
+    size_t nold;
     int old_logged;
-    char old_topic[PUB_MQTT_STR_MAX]; /* an earlier publisher's topic prefix to empty; "" */
-    int old_topic_retain;             /* ... where it retained the values (availability: always) */
+    /* Topic prefixes earlier publishers published under and this one does not: the values
+     * retained there (old_topic_retain: the values were; the availability always is) are
+     * deleted, once per connection. PREFIX/status stays: another p1d may share the prefix. */
+    char old_topic[PM_OLD_PREFIXES][PUB_MQTT_STR_MAX];
+    int old_topic_retain[PM_OLD_PREFIXES];
+    size_t nold_topic;
     int old_topic_logged;
     char lib_err[160]; /* libmosquitto's error lines of this attempt, short, joined by ", " */
     pm_meter **pm;
@@ -595,19 +603,29 @@ static int clear_values(pub_mqtt *p, pm_meter *pm, const char *topic_prefix, int
     return publish(p, NULL, topic, "", 0, 1, 1);
 }
 
-/* The topic prefix changed by a reload: pm's values retained under the old one are deleted, once
- * per connection, so nothing reads them there as current. Returns 0 or -1. */
+/* The topic prefix changed by a reload: pm's values retained under every old one are deleted,
+ * once per connection, so nothing reads them there as current. Returns 0 or -1. */
 static int clear_old_values(pub_mqtt *p, pm_meter *pm)
 {
-    if (!p->old_topic[0] || pm->old_values_cleared)
+    if (!p->nold_topic || pm->old_values_cleared)
         return 0;
-    if (clear_values(p, pm, p->old_topic, p->old_topic_retain) < 0)
-        return -1;
+    for (size_t i = 0; i < p->nold_topic; i++)
+        if (clear_values(p, pm, p->old_topic[i], p->old_topic_retain[i]) < 0)
+            return -1;
     pm->old_values_cleared = 1;
-    if (!p->old_topic_logged)
+    for (size_t i = 0; i < p->nold_topic && !p->old_topic_logged; i++)
         log_info("mqtt: topic_prefix is %s now; deleting the values retained under %s/",
-                 p->o.topic_prefix, p->old_topic);
+                 p->o.topic_prefix, p->old_topic[i]);
     p->old_topic_logged = 1;
+    return 0;
+}
+
+/* Empty retained messages on pm's configs under every retired prefix. Returns 0 or -1. */
+static int clear_old_configs(pub_mqtt *p, pm_meter *pm)
+{
+    for (size_t i = 0; i < p->nold; i++)
+        if (clear_configs(p, pm, p->old_prefix[i]) < 0)
+            return -1;
     return 0;
 }
 
@@ -662,14 +680,14 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
     /* Discovery turned off (or moved to another prefix) by a reload: the configs the publisher
      * before this one announced would stay retained, and Home Assistant would keep showing the
      * entities. Deleted once per connection. */
-    if (p->old_prefix[0] && !pm->old_cleared) {
-        if (clear_configs(p, pm, p->old_prefix) < 0)
+    if (p->nold && !pm->old_cleared) {
+        if (clear_old_configs(p, pm) < 0)
             return;
         pm->old_cleared = 1;
-        if (!p->old_logged)
+        for (size_t i = 0; i < p->nold && !p->old_logged; i++)
             log_info("mqtt: Home Assistant discovery under %s/ is off now; deleting the configs "
                      "announced there",
-                     p->old_prefix);
+                     p->old_prefix[i]);
         p->old_logged = 1;
     }
     if (clear_old_values(p, pm) < 0)
@@ -724,10 +742,10 @@ static void retire(pub_mqtt *p)
             continue;
         }
         if (!pm->retracted) {
-            if (p->ninfl + 2 * PUB_F_COUNT + 32 > PUB_MQTT_INFLIGHT_MAX)
+            if (p->ninfl + (p->nold + 2) * PUB_F_COUNT + 32 > PUB_MQTT_INFLIGHT_MAX)
                 break; /* the broker is slow to acknowledge; the rest waits for the next tick */
-            /* the configs the publisher before this one announced under another prefix */
-            if (p->old_prefix[0] && !pm->old_cleared && clear_configs(p, pm, p->old_prefix) == 0)
+            /* the configs the publishers before this one announced under other prefixes */
+            if (p->nold && !pm->old_cleared && clear_old_configs(p, pm) == 0)
                 pm->old_cleared = 1;
             /* and its values under the topic prefix the publisher before this one used */
             if (clear_old_values(p, pm) < 0)
@@ -1067,27 +1085,62 @@ int pub_mqtt_check(const pub_mqtt_options *o, char *err, size_t cap)
     return 0;
 }
 
-void pub_mqtt_retire_discovery(pub *pb, const char *disc_prefix)
+/* Adds prefix to the retired ones unless p announces there or has it already. */
+static void retire_prefix(pub_mqtt *p, const char *prefix)
 {
-    pub_mqtt *p = pb->impl;
-    if (p->o.discovery && strcmp(disc_prefix, p->o.discovery_prefix) == 0)
+    if (p->o.discovery && strcmp(prefix, p->o.discovery_prefix) == 0)
         return; /* still announced there */
-    snprintf(p->old_prefix, sizeof p->old_prefix, "%s", disc_prefix);
+    for (size_t i = 0; i < p->nold; i++)
+        if (strcmp(p->old_prefix[i], prefix) == 0)
+            return;
+    if (p->nold == PM_OLD_PREFIXES) {
+        log_warn("mqtt: more than %d discovery prefixes retired at once; the configs under %s/ "
+                 "stay",
+                 PM_OLD_PREFIXES, p->old_prefix[0]);
+        memmove(p->old_prefix[0], p->old_prefix[1],
+                (PM_OLD_PREFIXES - 1) * sizeof p->old_prefix[0]);
+        p->nold--;
+    }
+    snprintf(p->old_prefix[p->nold++], sizeof p->old_prefix[0], "%s", prefix);
 }
 
-void pub_mqtt_retire_topics(pub *pb, const char *topic_prefix, int retained)
+/* Adds topic prefix t (values retained there when retained) to the retired ones unless p
+ * publishes there or has it already. */
+static void retire_topic(pub_mqtt *p, const char *t, int retained)
 {
-    pub_mqtt *p = pb->impl;
-    if (strcmp(topic_prefix, p->o.topic_prefix) == 0)
+    if (strcmp(t, p->o.topic_prefix) == 0)
         return; /* still published there */
-    snprintf(p->old_topic, sizeof p->old_topic, "%s", topic_prefix);
-    p->old_topic_retain = retained;
+    for (size_t i = 0; i < p->nold_topic; i++) {
+        if (strcmp(p->old_topic[i], t) == 0) {
+            p->old_topic_retain[i] |= retained;
+            return;
+        }
+    }
+    if (p->nold_topic == PM_OLD_PREFIXES) {
+        log_warn("mqtt: more than %d topic prefixes retired at once; the values under %s/ stay",
+                 PM_OLD_PREFIXES, p->old_topic[0]);
+        memmove(p->old_topic[0], p->old_topic[1], (PM_OLD_PREFIXES - 1) * sizeof p->old_topic[0]);
+        memmove(&p->old_topic_retain[0], &p->old_topic_retain[1],
+                (PM_OLD_PREFIXES - 1) * sizeof p->old_topic_retain[0]);
+        p->nold_topic--;
+    }
+    snprintf(p->old_topic[p->nold_topic], sizeof p->old_topic[0], "%s", t);
+    p->old_topic_retain[p->nold_topic++] = retained;
 }
 
-void pub_mqtt_take_removed(pub *pb, const pub *old)
+void pub_mqtt_take_over(pub *pb, const pub *old)
 {
     pub_mqtt *p = pb->impl;
     const pub_mqtt *o = old->impl;
+    /* the prefixes o still deleted under (it may never have connected), then its own */
+    for (size_t i = 0; i < o->nold; i++)
+        retire_prefix(p, o->old_prefix[i]);
+    if (o->o.discovery)
+        retire_prefix(p, o->o.discovery_prefix);
+    /* the same for the topic prefixes the values were published under */
+    for (size_t i = 0; i < o->nold_topic; i++)
+        retire_topic(p, o->old_topic[i], o->old_topic_retain[i]);
+    retire_topic(p, o->o.topic_prefix, o->o.retain);
     for (size_t i = 0; i < o->npm; i++) {
         const pm_meter *om = o->pm[i];
         if (om->m || meters_find(p->ms, om->name))

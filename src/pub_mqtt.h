@@ -59,20 +59,14 @@ int pub_mqtt_check(const pub_mqtt_options *o, char *err, size_t cap);
  * ELIBACC when libmosquitto cannot be loaded (MQTT stays off, the daemon can run on). */
 pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char *err, size_t cap);
 
-/* Tells p (from pub_mqtt_new) that the publisher it replaces announced Home Assistant configs
- * under disc_prefix (copied): unless p announces there too, p deletes the configs of every field of
- * every meter there (empty retained messages), once per connection. */
-void pub_mqtt_retire_discovery(pub *p, const char *disc_prefix);
-
-/* Tells p (from pub_mqtt_new) that the publisher it replaces published under topic_prefix
- * (copied), retaining the values when retained (the availability always): unless p publishes
- * there too, p deletes each meter's retained messages there, once per connection. PREFIX/status
- * stays: another p1d on the broker may share that prefix. */
-void pub_mqtt_retire_topics(pub *p, const char *topic_prefix, int retained);
-
-/* Tells p (from pub_mqtt_new) the meters whose retraction old, the publisher it replaces, still
- * owes (removed from the registry, their retained configs and values maybe not yet deleted): p
- * deletes them once connected, unless the name is in the registry again. old is only read. */
-void pub_mqtt_take_removed(pub *p, const pub *old);
+/* Tells p (from pub_mqtt_new) what old, the publisher it replaces, still owes the broker: the
+ * Home Assistant configs under old's discovery prefix and under those old itself retired (unless p
+ * announces there: p deletes the configs of every field of every meter there), the values
+ * retained under old's topic prefix and those old retired (unless p publishes there: p deletes
+ * each meter's retained messages there; PREFIX/status stays, another p1d may share the prefix),
+ * both once per connection, and the meters removed from the registry whose retained configs and
+ * values old may not have deleted yet (p deletes them once connected, unless the name is in the
+ * registry again). old is only read. */
+void pub_mqtt_take_over(pub *p, const pub *old);
 
 #endif

@@ -6,7 +6,9 @@ must hand the pending retractions over, or nothing deletes them any more. Two wa
 down at the removal (a broker with persistence, so retained messages survive its restart), and a
 second reload follows the first within the publisher's tick. With a history database p1d also
 knows the meters it published in an earlier run: one removed while p1d was stopped, or whose
-retraction was still owed at the last shutdown, is deleted at the next start.
+retraction was still owed at the last shutdown, is deleted at the next start. The same holds for
+the configs under a discovery prefix and the values under a topic prefix a reload moved away from:
+moved twice while the broker is down, both earlier prefixes are cleared.
 Run with P1D=build/san/p1d too."""
 import contextlib
 import os
@@ -50,10 +52,10 @@ def of_meter(topics, name):
                   "/p1d_%s/" % name in t)
 
 
-def config(port, broker_port, names, rate, disc="homeassistant", db=None):
+def config(port, broker_port, names, rate, disc="homeassistant", db=None, topic="p1d"):
     text = ("[http]\nlisten = 127.0.0.1:%d\n[log]\nlevel = info\n[mqtt]\nhost = 127.0.0.1\n"
             "port = %d\nrate_power = %s\nstate_interval = 0\nreconnect_max = 1s\n"
-            "discovery_prefix = %s\n" % (port, broker_port, rate, disc))
+            "discovery_prefix = %s\ntopic_prefix = %s\n" % (port, broker_port, rate, disc, topic))
     if db:
         text += "[store]\ndb = %s\n" % db
     for i, n in enumerate(names):
@@ -87,8 +89,9 @@ class Run:
         finally:
             sub.close()
 
-    def reload(self, names, rate, wait=True, disc="homeassistant"):
-        write_conf(self.conf, config(self.port, self.bport, names, rate, disc, db=self.db))
+    def reload(self, names, rate, wait=True, disc="homeassistant", topic="p1d"):
+        write_conf(self.conf, config(self.port, self.bport, names, rate, disc, db=self.db,
+                                     topic=topic))
         self.d.signal(signal.SIGHUP)
         self.reloads += 1
         return not wait or self.d.wait_log(r"reloaded .*\.conf: ", 10, count=self.reloads)
@@ -201,7 +204,48 @@ def test_owed_at_shutdown(tmp):
         check_deleted(r, "owed", "the deletion owed at the last shutdown is made at the next start")
 
 
+def configs_under(bport, prefix):
+    return sorted(t for t, v in retained_now(bport, ("%s/#" % prefix,)).items()
+                  if "/p1d_" in t and v)
+
+
+def test_prefix_moved_twice(tmp):
+    """The discovery prefix moved while the broker is down, then [mqtt] changed again (the
+    publisher restarts twice) before the broker is back: the configs under the first prefix are
+    still owed, and each later move adds one more (homeassistant/ -> ha2/ -> ha3/). The same for
+    the values under the topic prefix (p1d/ -> p1e/ -> p1f/)."""
+    with session(tmp, "moved twice", persistent=True) as (r, broker):
+        broker[0].stop()
+        r.d.wait_log(r"mqtt: connection to .* lost", 10)
+        T.check("moved twice: the reload removing a meter and moving discovery to ha2/ and the "
+                "values to p1e/", r.reload(["keep"], "0", disc="ha2", topic="p1e"))
+        T.check("moved twice: a reload changing rate_power only",
+                r.reload(["keep"], "1s", disc="ha2", topic="p1e"))
+        T.check("moved twice: a reload moving discovery to ha3/ and the values to p1f/",
+                r.reload(["keep"], "2s", disc="ha3", topic="p1f"))
+        broker[0] = persistent_broker(tmp, r.bport)
+        T.check("moved twice: p1d connects again",
+                r.d.wait_log(r"mqtt: connected to", 10, count=2) is not None, r.d.text()[-1500:])
+        end = time.time() + 8
+        while True:
+            left = configs_under(r.bport, "homeassistant") + configs_under(r.bport, "ha2")
+            if not left or time.time() > end:
+                break
+            time.sleep(0.2)
+        T.check("moved twice: no config is left under homeassistant/ or ha2/ (neither of the kept "
+                "meter nor of the removed one)", not left,
+                "%d left, e.g. %s" % (len(left), left[:3]))
+        left = sorted(t for t, v in retained_now(r.bport, ("p1d/#", "p1e/#")).items()
+                      if v and not t.endswith("/status"))
+        T.check("moved twice: no value is left retained under p1d/ or p1e/", not left,
+                "%d left, e.g. %s" % (len(left), left[:3]))
+        check_deleted(r, "moved twice", "the removed meter's retained values and configs are "
+                      "deleted")
+        T.check("moved twice: the meter kept is announced under ha3/",
+                retained_now(r.bport, ("ha3/#",)).get("ha3/sensor/p1d_keep/power_w/config"))
+
+
 with tmpdir() as tmp:
     T.run([test_broker_down, test_quick_reloads, test_prefix_moved, test_removed_while_stopped,
-           test_owed_at_shutdown], tmp)
+           test_owed_at_shutdown, test_prefix_moved_twice], tmp)
 T.done()
