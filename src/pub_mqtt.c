@@ -574,43 +574,46 @@ static int64_t sample_ts(const meter_sample *s)
 
 /* Empty retained messages on the discovery config topic of every field of pm under disc_prefix:
  * Home Assistant removes those entities, and a device once it has none left. Also the fields this
- * run never sent: a run before a restart may have. Returns 0 or -1. */
-static int clear_configs(pub_mqtt *p, pm_meter *pm, const char *disc_prefix)
+ * run never sent: a run before a restart may have. track: pm when its acknowledgements are waited
+ * for (a removed meter), or NULL. Returns 0 or -1. */
+static int clear_configs(pub_mqtt *p, pm_meter *pm, const char *disc_prefix, pm_meter *track)
 {
     char topic[PUB_TOPIC_MAX];
     for (int f = 0; f < PUB_F_COUNT; f++)
         if (pub_payload_discovery_topic(topic, sizeof topic, disc_prefix, pm->name, (pub_field)f) &&
-            publish(p, NULL, topic, "", 0, 1, 1) < 0)
+            publish(p, track, topic, "", 0, 1, 1) < 0)
             return -1;
     return 0;
 }
 
 /* Empty retained messages on pm's topics under topic_prefix: every field and the state (where
- * they were retained) and the availability (always retained). Returns 0 or -1. */
-static int clear_values(pub_mqtt *p, pm_meter *pm, const char *topic_prefix, int retained)
+ * they were retained) and the availability (always retained). track as for clear_configs().
+ * Returns 0 or -1. */
+static int clear_values(pub_mqtt *p, pm_meter *pm, const char *topic_prefix, int retained,
+                        pm_meter *track)
 {
     char topic[PUB_TOPIC_MAX];
     for (int f = 0; retained && f < PUB_F_COUNT; f++) {
         snprintf(topic, sizeof topic, "%s/%s/%s", topic_prefix, pm->name,
                  pub_payload_field((pub_field)f)->name);
-        if (publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
+        if (publish(p, track, topic, "", 0, p->o.qos, 1) < 0)
             return -1;
     }
     snprintf(topic, sizeof topic, "%s/%s/state", topic_prefix, pm->name);
-    if (retained && publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
+    if (retained && publish(p, track, topic, "", 0, p->o.qos, 1) < 0)
         return -1;
     snprintf(topic, sizeof topic, "%s/%s/availability", topic_prefix, pm->name);
-    return publish(p, NULL, topic, "", 0, 1, 1);
+    return publish(p, track, topic, "", 0, 1, 1);
 }
 
 /* The topic prefix changed by a reload: pm's values retained under every old one are deleted,
  * once per connection, so nothing reads them there as current. Returns 0 or -1. */
-static int clear_old_values(pub_mqtt *p, pm_meter *pm)
+static int clear_old_values(pub_mqtt *p, pm_meter *pm, pm_meter *track)
 {
     if (!p->nold_topic || pm->old_values_cleared)
         return 0;
     for (size_t i = 0; i < p->nold_topic; i++)
-        if (clear_values(p, pm, p->old_topic[i], p->old_topic_retain[i]) < 0)
+        if (clear_values(p, pm, p->old_topic[i], p->old_topic_retain[i], track) < 0)
             return -1;
     pm->old_values_cleared = 1;
     for (size_t i = 0; i < p->nold_topic && !p->old_topic_logged; i++)
@@ -621,21 +624,22 @@ static int clear_old_values(pub_mqtt *p, pm_meter *pm)
 }
 
 /* Empty retained messages on pm's configs under every retired prefix. Returns 0 or -1. */
-static int clear_old_configs(pub_mqtt *p, pm_meter *pm)
+static int clear_old_configs(pub_mqtt *p, pm_meter *pm, pm_meter *track)
 {
     for (size_t i = 0; i < p->nold; i++)
-        if (clear_configs(p, pm, p->old_prefix[i]) < 0)
+        if (clear_configs(p, pm, p->old_prefix[i], track) < 0)
             return -1;
     return 0;
 }
 
 /* A meter removed by a reload: its discovery configs and its retained values are deleted, once per
- * connection. Returns 0 or -1. */
+ * connection. Each QoS 1 deletion counts in pm->inflight: pm is owed until the broker has them all
+ * (a publisher restarted before then takes it over). Returns 0 or -1. */
 static int retract(pub_mqtt *p, pm_meter *pm)
 {
-    if (p->o.discovery && clear_configs(p, pm, p->o.discovery_prefix) < 0)
+    if (p->o.discovery && clear_configs(p, pm, p->o.discovery_prefix, pm) < 0)
         return -1;
-    if (clear_values(p, pm, p->o.topic_prefix, p->o.retain) < 0)
+    if (clear_values(p, pm, p->o.topic_prefix, p->o.retain, pm) < 0)
         return -1;
     pm->avail = -1;
     if (!pm->retract_logged)
@@ -681,7 +685,7 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
      * before this one announced would stay retained, and Home Assistant would keep showing the
      * entities. Deleted once per connection. */
     if (p->nold && !pm->old_cleared) {
-        if (clear_old_configs(p, pm) < 0)
+        if (clear_old_configs(p, pm, NULL) < 0)
             return;
         pm->old_cleared = 1;
         for (size_t i = 0; i < p->nold && !p->old_logged; i++)
@@ -690,7 +694,7 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
                      p->old_prefix[i]);
         p->old_logged = 1;
     }
-    if (clear_old_values(p, pm) < 0)
+    if (clear_old_values(p, pm, NULL) < 0)
         return;
     if (send_availability(p, pm) < 0)
         return;
@@ -742,13 +746,14 @@ static void retire(pub_mqtt *p)
             continue;
         }
         if (!pm->retracted) {
-            if (p->ninfl + (p->nold + 2) * PUB_F_COUNT + 32 > PUB_MQTT_INFLIGHT_MAX)
+            if (p->ninfl + (p->nold + p->nold_topic + 2) * PUB_F_COUNT + 32 >
+                PUB_MQTT_INFLIGHT_MAX)
                 break; /* the broker is slow to acknowledge; the rest waits for the next tick */
             /* the configs the publishers before this one announced under other prefixes */
-            if (p->nold && !pm->old_cleared && clear_old_configs(p, pm) == 0)
+            if (p->nold && !pm->old_cleared && clear_old_configs(p, pm, pm) == 0)
                 pm->old_cleared = 1;
-            /* and its values under the topic prefix the publisher before this one used */
-            if (clear_old_values(p, pm) < 0)
+            /* and its values under the topic prefixes the publishers before this one used */
+            if (clear_old_values(p, pm, pm) < 0)
                 break;
             retract(p, pm);
         }

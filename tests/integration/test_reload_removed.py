@@ -8,7 +8,8 @@ second reload follows the first within the publisher's tick. With a history data
 knows the meters it published in an earlier run: one removed while p1d was stopped, or whose
 retraction was still owed at the last shutdown, is deleted at the next start. The same holds for
 the configs under a discovery prefix and the values under a topic prefix a reload moved away from:
-moved twice while the broker is down, both earlier prefixes are cleared.
+moved twice while the broker is down, both earlier prefixes are cleared; and for a deletion sent
+to a broker that never acknowledged it (frozen, then killed).
 Run with P1D=build/san/p1d too."""
 import contextlib
 import os
@@ -245,7 +246,36 @@ def test_prefix_moved_twice(tmp):
                 retained_now(r.bport, ("ha3/#",)).get("ha3/sensor/p1d_keep/power_w/config"))
 
 
+def test_unacknowledged(tmp):
+    """Retracted into a connection whose broker never acknowledged it (frozen, then killed), then
+    the publisher restarted: the deletion is owed until the broker acknowledges it, so the new
+    publisher sends it again to the broker that comes back (with the configs it had saved)."""
+    with session(tmp, "unacknowledged", persistent=True) as (r, broker):
+        broker[0].stop()  # saves the retained configs
+        broker[0] = persistent_broker(tmp, r.bport)
+        T.check("unacknowledged: p1d connects again",
+                r.d.wait_log(r"mqtt: connected to", 10, count=2) is not None, r.d.text()[-1500:])
+        broker[0].proc.send_signal(signal.SIGSTOP)
+        try:
+            T.check("unacknowledged: the reload removing it", r.reload(["keep"], "0"))
+            T.check("unacknowledged: its deletion is sent (the broker does not answer)",
+                    r.d.wait_log(r"mqtt: gone: removed from the configuration", 5) is not None,
+                    r.d.text()[-1500:])
+            time.sleep(0.3)
+            T.check("unacknowledged: a reload changing [mqtt] (the publisher restarts)",
+                    r.reload(["keep"], "1s"))
+        finally:
+            broker[0].proc.kill()  # never saw the deletion
+            broker[0].proc.wait()
+            broker[0].stop()
+        broker[0] = persistent_broker(tmp, r.bport)
+        T.check("unacknowledged: p1d connects again",
+                r.d.wait_log(r"mqtt: connected to", 10, count=3) is not None, r.d.text()[-1500:])
+        check_deleted(r, "unacknowledged", "the removed meter's retained configs and values are "
+                      "deleted, although the broker never acknowledged the first deletion")
+
+
 with tmpdir() as tmp:
     T.run([test_broker_down, test_quick_reloads, test_prefix_moved, test_removed_while_stopped,
-           test_owed_at_shutdown, test_prefix_moved_twice], tmp)
+           test_owed_at_shutdown, test_prefix_moved_twice, test_unacknowledged], tmp)
 T.done()
