@@ -214,6 +214,13 @@ def http(port, path, method="GET", body=None, headers=None, timeout=10):
         return e.code, dict(e.headers), e.read()
 
 
+def write_conf(path, text):
+    """Replaces the config file at path at once, as an editor saving it would."""
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

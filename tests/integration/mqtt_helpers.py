@@ -184,6 +184,25 @@ class Broker:
             self.logf = None
 
 
+def need_mosquitto(checks):
+    """Ends the suite (skipped) when mosquitto is not installed."""
+    if not os.access(MOSQUITTO, os.X_OK):
+        print("SKIP: mosquitto not installed (tools/setup.sh test)")
+        checks.done()
+
+
+def persistent_broker(tmp, port, name="persistent"):
+    """A started mosquitto that keeps retained messages over a restart (saved when it stops), as
+    an installed one does."""
+    b = Broker(tmp, port, name=name)
+    with open(b.conf) as f:
+        text = f.read()
+    with open(b.conf, "w") as f:
+        f.write(text.replace("persistence false",
+                             "persistence true\npersistence_location %s/" % tmp))
+    return b.start()
+
+
 def pub_entry(d, name="mqtt"):
     """The publisher `name` of meter home in /api/meters, or None."""
     for p in d.meter("home").get("publishers") or []:

@@ -18,33 +18,15 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, free_port, need_p1d, tmpdir  # noqa: E402
-from mqtt_helpers import MOSQUITTO, Broker, Mqtt, retained_now  # noqa: E402
+from daemon_helpers import (Checks, Daemon, free_port, need_p1d, tmpdir,  # noqa: E402
+                            write_conf)
+from mqtt_helpers import Broker, Mqtt, need_mosquitto, persistent_broker, retained_now  # noqa: E402
 
 T = Checks("test_reload_removed")
 need_p1d(T)
-if not os.access(MOSQUITTO, os.X_OK):
-    print("SKIP: mosquitto not installed (tools/setup.sh test)")
-    T.done()
+need_mosquitto(T)
 
 TOPICS = ("homeassistant/#", "p1d/#")
-
-
-def write_conf(path, text):
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
-
-
-def persistent_broker(tmp, port):
-    """A mosquitto that keeps retained messages over a restart, as a real installation does."""
-    b = Broker(tmp, port, name="persistent")
-    with open(b.conf) as f:
-        text = f.read()
-    with open(b.conf, "w") as f:
-        f.write(text.replace("persistence false",
-                             "persistence true\npersistence_location %s/" % tmp))
-    return b.start()
 
 
 def of_meter(topics, name):
