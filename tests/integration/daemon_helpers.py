@@ -221,6 +221,16 @@ def write_conf(path, text):
     os.replace(path + ".tmp", path)
 
 
+def stop_process(proc, timeout=10):
+    """SIGTERM to a subprocess, then SIGKILL when it has not ended after timeout seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

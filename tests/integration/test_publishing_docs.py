@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (Checks, Daemon, ROOT, free_port, need_p1d, tmpdir,  # noqa: E402
-                            wait_for)
+                            stop_process, wait_for)
 from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
 
 C = Checks("test_publishing_docs")
@@ -474,12 +474,7 @@ def test_prometheus(tmp, port):
             res = wait_for(lambda: query(q), 6)
             C.check("PromQL %s has a result" % q, res, "")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         logf.close()
 
 

@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (Checks, Daemon, P1D, ROOT, build_shim, http, need_p1d, run,  # noqa: E402
-                            tmpdir)
+                            stop_process, tmpdir)
 from store_helpers import P1, p1  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data")
@@ -411,12 +411,7 @@ def test_low_port(c, tmp):
         c.check("port %d with CAP_NET_BIND_SERVICE (as the unit grants it): /api answers" % port,
                 st == 200, text[-600:])
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def main():
