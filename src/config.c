@@ -91,7 +91,8 @@ static const config_key config_keys[] = {
      "Which meter the relay sends; empty = the first configured source."},
     {"relay", "buffer", CT_INT, "65536", 4096, 16777216, NULL, NULL, "BYTES", 0, 0,
      G(relay_buffer),
-     "Output buffer per relay client; a client that falls this far behind is dropped."},
+     "Output buffer per relay client, never less than one largest telegram (16 KiB); a client "
+     "that falls this far behind is dropped."},
     {"relay", "clients", CT_INT, "64", 1, 4096, NULL, NULL, "N", 0, 0, G(relay_clients),
      "Most relay clients at once; further connections are closed at once."},
     {"log", "level", CT_ENUM, "info", 0, 0, "error|warn|info|debug", NULL, "LEVEL", 0, 0,

@@ -17,10 +17,13 @@
 
 #include "config.h"
 #include "log.h"
+#include "p1/p1.h"
 
 #define RELAY_BACKLOG 64
 /* Client lines (connected, gone, refused, dropped) a second; more are counted, not logged. */
 #define RELAY_LOG_BURST 5
+/* How long the listener rests when accept() fails for want of descriptors or memory. */
+#define RELAY_ACCEPT_PAUSE_MS 1000
 
 typedef struct relay_client {
     relay *r;
@@ -43,6 +46,8 @@ struct relay {
     relay_client *clients;
     loop_timer *log_timer; /* reports the client lines a burst suppressed */
     log_burst burst;
+    loop_timer *accept_timer; /* resumes accepting after a pause (RELAY_ACCEPT_PAUSE_MS) */
+    int starved;              /* accept() is failing for want of resources; logged once */
 };
 
 /* Logs one line about a client. A client that reconnects in a loop, or a crowd refused at the
@@ -133,6 +138,12 @@ static void on_client(void *user, int fd, uint32_t events)
         client_flush(c);
 }
 
+static void on_accept_timer(void *user)
+{
+    relay *r = user;
+    loop_watch_mod(r->watch, EPOLLIN);
+}
+
 static void on_accept(void *user, int fd, uint32_t events)
 {
     relay *r = user;
@@ -140,8 +151,25 @@ static void on_accept(void *user, int fd, uint32_t events)
     struct sockaddr_storage sa;
     socklen_t sl = sizeof sa;
     int cfd = accept4(fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (cfd < 0)
+    if (cfd < 0) {
+        int e = errno;
+        if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
+            return;
+        /* The connection stays queued and the listener stays readable: without a pause the loop
+         * would spin on accept() at full CPU for as long as the descriptors are gone. */
+        loop_watch_mod(r->watch, 0);
+        loop_timer_arm(r->accept_timer, RELAY_ACCEPT_PAUSE_MS);
+        if (!r->starved)
+            log_warn("relay: cannot accept clients (%s); waiting clients are queued until "
+                     "descriptors free up (raise LimitNOFILE= or lower [relay] clients)",
+                     strerror(e));
+        r->starved = 1;
         return;
+    }
+    if (r->starved) {
+        r->starved = 0;
+        log_info("relay: accepting clients again");
+    }
     char host[INET6_ADDRSTRLEN] = "?", serv[8] = "?";
     getnameinfo((struct sockaddr *)&sa, sl, host, sizeof host, serv, sizeof serv,
                 NI_NUMERICHOST | NI_NUMERICSERV);
@@ -280,11 +308,15 @@ relay *relay_new(loop *l, meters *ms, const relay_options *o, char *err, size_t 
     r->ms = ms;
     r->fd = fd;
     r->buffer = o->buffer ? o->buffer : 65536;
+    /* A client that is not behind at all must always take the largest telegram whole. */
+    if (r->buffer < P1_TELEGRAM_MAX)
+        r->buffer = P1_TELEGRAM_MAX;
     r->max_clients = o->max_clients ? o->max_clients : 64;
     snprintf(r->meter, sizeof r->meter, "%s", o->meter ? o->meter : "");
     r->log_timer = loop_timer_new(l, on_log_timer, r);
+    r->accept_timer = loop_timer_new(l, on_accept_timer, r);
     r->watch = loop_watch_add(l, fd, EPOLLIN, on_accept, r);
-    if (!r->log_timer || !r->watch || meters_hook(ms, on_reading, r) < 0) {
+    if (!r->log_timer || !r->accept_timer || !r->watch || meters_hook(ms, on_reading, r) < 0) {
         snprintf(err, cap, "relay: cannot register with the loop");
         relay_free(r);
         errno = ENOMEM;
@@ -302,6 +334,7 @@ void relay_free(relay *r)
         client_free(r->clients);
     on_log_timer(r);
     loop_timer_del(r->log_timer);
+    loop_timer_del(r->accept_timer);
     loop_watch_del(r->watch);
     close(r->fd);
     free(r);

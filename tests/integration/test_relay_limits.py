@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""test_relay_limits.py: the relay at its limits: a telegram larger than a small [relay] buffer
+still reaches a client that is not behind, and running out of descriptors pauses accepting
+instead of spinning the loop; clients are served again once descriptors free up."""
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import Checks, Daemon, crc16, need_p1d, telegram, tmpdir  # noqa: E402
+
+T = Checks("test_relay_limits")
+need_p1d(T)
+
+
+def big_telegram(i, lines):
+    """telegram(i) with `lines` extra object lines: about 35 bytes each."""
+    t = telegram(i)
+    body = t[:t.index(b"!")]
+    body += b"".join(b"0-0:96.99.%d(%020d)\r\n" % (k, k) for k in range(lines)) + b"!"
+    return body + b"%04X\r\n" % crc16(body)
+
+
+def recv_exactly(sock, n, timeout=5):
+    sock.settimeout(timeout)
+    got = b""
+    try:
+        while len(got) < n:
+            b = sock.recv(65536)
+            if not b:
+                break
+            got += b
+    except OSError:
+        pass
+    return got
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start(d, conf):
+    path = os.path.join(d, "p1d.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    p = Daemon(["--source", "a=stdin", "--relay", "127.0.0.1:0", "--listen", "127.0.0.1:0",
+                "--config", path], d, stdin=subprocess.PIPE)
+    m = p.wait_log(r"relay: listening on 127.0.0.1:0 \(port (\d+)\)")
+    return p, (int(m.group(1)) if m else None)
+
+
+def test_big_telegram_small_buffer():
+    """[relay] buffer = 4096 (its minimum) and a 5.7 KB telegram: the client is not behind at all
+    and must get it whole, not be dropped for being "0 bytes behind"."""
+    with tmpdir() as d:
+        p, port = start(d, "[relay]\nbuffer = 4096\n")
+        c = None
+        try:
+            T.check("relay listening", port is not None, p.text())
+            c = socket.create_connection(("127.0.0.1", port), timeout=5)
+            T.check("client connected", p.wait_log(r"relay: client .* connected", 5))
+            sent = big_telegram(1, 150) + big_telegram(2, 150)
+            p.proc.stdin.write(sent)
+            p.proc.stdin.flush()
+            got = recv_exactly(c, len(sent))
+            T.check("client got both %d-byte telegrams byte-exact" % (len(sent) // 2), got == sent,
+                    "got %d of %d bytes" % (len(got), len(sent)))
+            T.check("client not dropped", "dropping client" not in p.text(), p.text())
+        finally:
+            if c:
+                c.close()
+            T.check("SIGTERM exits 0", p.stop() == 0, p.text())
+
+
+def test_out_of_descriptors():
+    """RLIMIT_NOFILE 40 and 60 clients at [relay] clients = 200: accept() fails with EMFILE.
+    The loop must not spin on the readable listener, must say why once, and must serve again."""
+    with tmpdir() as d:
+        p, port = start(d, "[relay]\nclients = 200\n")
+        socks = []
+        try:
+            T.check("relay listening", port is not None, p.text())
+            resource.prlimit(p.proc.pid, resource.RLIMIT_NOFILE, (40, 40))
+            for _ in range(60):
+                socks.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            T.check("running out of descriptors is logged",
+                    p.wait_log(r"warn: relay: cannot accept clients \(Too many open files\)", 5),
+                    p.text())
+            time.sleep(0.5)
+            c0 = cpu_seconds(p.proc.pid)
+            time.sleep(2)
+            used = cpu_seconds(p.proc.pid) - c0
+            T.check("no busy loop while descriptors are gone (%.2f s CPU in 2 s)" % used,
+                    used < 0.3)
+            T.check("said once, not per attempt",
+                    p.text().count("cannot accept clients") == 1, p.text())
+            for s in socks:
+                s.close()
+            socks = []
+            T.check("accepting again once descriptors free up",
+                    p.wait_log(r"info: relay: accepting clients again", 5), p.text())
+            # The queued connections closed by now are accepted and go; a new one is served.
+            time.sleep(1.5)
+            late = socket.create_connection(("127.0.0.1", port), timeout=5)
+            socks.append(late)
+            T.check("late client connected", p.wait_log(r"relay: client .* connected", 5))
+            deadline = time.time() + 5
+            got = b""
+            late.settimeout(0.3)
+            i = 0
+            while time.time() < deadline and not got:
+                p.proc.stdin.write(telegram(i))
+                p.proc.stdin.flush()
+                i += 1
+                try:
+                    got = late.recv(65536)
+                except socket.timeout:
+                    pass
+            T.check("late client receives telegrams", got.startswith(b"/ISk5"), repr(got[:40]))
+        finally:
+            for s in socks:
+                s.close()
+            T.check("SIGTERM exits 0", p.stop() == 0, p.text())
+
+
+T.run([test_big_telegram_small_buffer, test_out_of_descriptors])
+T.done()
