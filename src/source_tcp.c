@@ -1,8 +1,9 @@
-/* source_tcp.c: a TCP client for network P1 dongles and ser2net raw ports: non-blocking connect
- * with timeout, idle detection, and reconnecting with backoff. */
+/* source_tcp.c: a TCP client for network P1 dongles and ser2net raw ports: host names looked up
+ * off the loop, non-blocking connect with timeout, idle detection, and reconnecting with backoff. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +14,24 @@
 #include "log.h"
 #include "source_impl.h"
 
+/* One host name lookup. getaddrinfo() blocks for the resolver's whole timeout (5 s per try and
+ * server) when DNS is unreachable, and on the loop that would freeze every meter, the API and the
+ * relay on each reconnect; so a name is looked up on a thread of its own. The thread owns the
+ * lookup until it hands it over (its address, one datagram on the socketpair); when the source
+ * has gone meanwhile the hand-over fails and the thread frees it. Numeric addresses skip this. */
+typedef struct tcp_lookup {
+    int fd; /* the thread's end of the socketpair */
+    char host[CONFIG_STR_MAX];
+    char port[8];
+    struct addrinfo *res;
+    int error; /* getaddrinfo()'s result */
+} tcp_lookup;
+
 typedef struct tcp {
     int fd;
     int connecting;
+    int lookup_fd;           /* our end of a lookup's socketpair, -1 when none runs */
+    loop_watch *lookup_watch;
     loop_watch *watch;
     loop_timer *retry;   /* next connect attempt */
     loop_timer *timer;   /* connect timeout while connecting; quiet/idle once connected */
@@ -27,6 +43,40 @@ typedef struct tcp {
 } tcp;
 
 static void tcp_connect(source *s);
+
+static void lookup_hints(struct addrinfo *hints, int numeric)
+{
+    memset(hints, 0, sizeof *hints);
+    hints->ai_family = AF_UNSPEC;
+    hints->ai_socktype = SOCK_STREAM;
+    hints->ai_flags = AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : 0);
+}
+
+static void *lookup_run(void *arg)
+{
+    tcp_lookup *q = arg;
+    int fd = q->fd; /* q belongs to the loop once it is sent */
+    struct addrinfo hints;
+    lookup_hints(&hints, 0);
+    q->error = getaddrinfo(q->host, q->port, &hints, &q->res);
+    if (send(fd, &q, sizeof q, MSG_NOSIGNAL) != (ssize_t)sizeof q) {
+        if (q->res)
+            freeaddrinfo(q->res);
+        free(q);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void lookup_cancel(tcp *t)
+{
+    if (t->lookup_fd < 0)
+        return;
+    loop_watch_del(t->lookup_watch);
+    t->lookup_watch = NULL;
+    close(t->lookup_fd); /* the thread's hand-over fails and it frees the lookup */
+    t->lookup_fd = -1;
+}
 
 static void tcp_close(tcp *t)
 {
@@ -135,17 +185,11 @@ static void on_retry(void *user)
     tcp_connect(user);
 }
 
-static void tcp_connect(source *s)
+/* Connects to the first address of res that takes a socket, given getaddrinfo()'s result g;
+ * frees res. */
+static void tcp_connect_to(source *s, int g, struct addrinfo *res)
 {
     tcp *t = s->impl;
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    /* Synchronous: instant for numeric addresses; a host name costs one resolver round trip per
-     * (re)connect, which the docs point out. */
-    int g = getaddrinfo(t->host, t->port, &hints, &res);
     if (g != 0) {
         source_status(s, METER_WAITING, LOG_LEVEL_WARN, "cannot resolve %s (%s); retrying",
                       t->host, gai_strerror(g));
@@ -183,6 +227,84 @@ static void tcp_connect(source *s)
     loop_timer_arm(t->retry, source_backoff(s));
 }
 
+static void on_lookup(void *user, int fd, uint32_t events)
+{
+    source *s = user;
+    tcp *t = s->impl;
+    tcp_lookup *q = NULL;
+    (void)events;
+    ssize_t n = recv(fd, &q, sizeof q, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    loop_watch_del(t->lookup_watch);
+    t->lookup_watch = NULL;
+    close(t->lookup_fd);
+    t->lookup_fd = -1;
+    if (n != (ssize_t)sizeof q || !q) {
+        tcp_connect_to(s, EAI_SYSTEM, NULL);
+        return;
+    }
+    int g = q->error;
+    struct addrinfo *res = q->res;
+    free(q);
+    tcp_connect_to(s, g, res);
+}
+
+/* Starts looking up t->host on a thread; 0, or a negative errno (nothing left running). */
+static int lookup_start(source *s)
+{
+    tcp *t = s->impl;
+    int sv[2];
+    tcp_lookup *q = calloc(1, sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        int e = errno;
+        free(q);
+        return -e;
+    }
+    q->fd = sv[1];
+    memcpy(q->host, t->host, sizeof q->host);
+    memcpy(q->port, t->port, sizeof q->port);
+    t->lookup_watch = loop_watch_add(s->l, sv[0], EPOLLIN, on_lookup, s);
+    pthread_attr_t attr;
+    pthread_t th;
+    int e = t->lookup_watch ? pthread_attr_init(&attr) : ENOMEM;
+    if (e == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        e = pthread_create(&th, &attr, lookup_run, q);
+        pthread_attr_destroy(&attr);
+    }
+    if (e != 0) {
+        loop_watch_del(t->lookup_watch);
+        t->lookup_watch = NULL;
+        close(sv[0]);
+        close(sv[1]);
+        free(q);
+        return -e;
+    }
+    t->lookup_fd = sv[0];
+    return 0;
+}
+
+static void tcp_connect(source *s)
+{
+    tcp *t = s->impl;
+    struct addrinfo hints, *res = NULL;
+    lookup_hints(&hints, 1);
+    int g = getaddrinfo(t->host, t->port, &hints, &res);
+    if (g == EAI_NONAME) {
+        int e = lookup_start(s);
+        if (e == 0)
+            return;
+        source_status(s, METER_WAITING, LOG_LEVEL_WARN, "cannot look up %s (%s); retrying",
+                      t->host, strerror(-e));
+        loop_timer_arm(t->retry, source_backoff(s));
+        return;
+    }
+    tcp_connect_to(s, g, res);
+}
+
 static int tcp_start(source *s)
 {
     tcp *t = calloc(1, sizeof *t);
@@ -191,6 +313,7 @@ static int tcp_start(source *s)
         return -ENOMEM;
     s->impl = t;
     t->fd = -1;
+    t->lookup_fd = -1;
     if (config_addr_split(s->cfg.target, t->host, sizeof t->host, &port) < 0)
         return -EINVAL;
     snprintf(t->port, sizeof t->port, "%u", port);
@@ -208,6 +331,7 @@ static void tcp_stop(source *s)
     if (!t)
         return;
     tcp_close(t);
+    lookup_cancel(t);
     loop_timer_del(t->retry);
     loop_timer_del(t->timer);
     free(t);

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""test_tcp_lookup.py: a tcp: source's host name is looked up off the event loop. A resolver that
+takes 2 s (DNS down or slow; here an LD_PRELOAD shim for the name slow.p1d.test) must not freeze
+the API, the other meters or the relay, on start or on each reconnect; the name still connects,
+an unknown name is reported and retried, and a lookup in flight does not hold up SIGTERM."""
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import (Checks, Daemon, build_shim, fake_dongle, http, need_p1d,  # noqa: E402
+                            telegram, tmpdir)
+
+T = Checks("test_tcp_lookup")
+need_p1d(T)
+
+SLOW_MS = 2000
+SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netdb.h>
+#include <string.h>
+#include <unistd.h>
+/* slow.p1d.test: 127.0.0.1 after %d ms; gone.p1d.test: unknown after the same wait. */
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
+        (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))
+            dlsym(RTLD_NEXT, "getaddrinfo");
+    int numeric = hints && (hints->ai_flags & AI_NUMERICHOST);
+    if (node && !numeric && !strcmp(node, "slow.p1d.test")) {
+        usleep(%d * 1000);
+        return real("127.0.0.1", service, hints, res);
+    }
+    if (node && !numeric && !strcmp(node, "gone.p1d.test")) {
+        usleep(%d * 1000);
+        return EAI_NONAME;
+    }
+    return real(node, service, hints, res);
+}
+""" % (SLOW_MS, SLOW_MS, SLOW_MS)
+
+
+def worst_latency(port, seconds):
+    """The slowest of back-to-back GET /api/meters over `seconds`."""
+    worst = 0.0
+    end = time.time() + seconds
+    while time.time() < end:
+        t0 = time.time()
+        try:
+            http(port, "/api/meters", timeout=10)
+        except OSError:
+            return 99.0
+        worst = max(worst, time.time() - t0)
+        time.sleep(0.02)
+    return worst
+
+
+def serve(dongle, stop, conns):
+    """Each connection gets two telegrams and is closed: p1d reconnects (and looks up) again."""
+    dongle.settimeout(0.2)
+    i = 0
+    while not stop.is_set():
+        try:
+            c, _ = dongle.accept()
+        except socket.timeout:
+            continue
+        except OSError:
+            break
+        conns.append(1)
+        try:
+            c.sendall(telegram(i) + telegram(i + 1))
+            time.sleep(0.2)
+        except OSError:
+            pass
+        c.close()
+        i += 2
+
+
+with tmpdir() as d:
+    shim = build_shim(d, "slowdns", SHIM)
+    if not shim:
+        T.done()
+    dongle = fake_dongle()
+    dport = dongle.getsockname()[1]
+    stop = threading.Event()
+    conns = []
+    th = threading.Thread(target=serve, args=(dongle, stop, conns), daemon=True)
+    th.start()
+    p = Daemon(["--source", "a=tcp:slow.p1d.test:%d:reconnect_min=100ms:reconnect_max=100ms" % dport,
+                "--source", "g=tcp:gone.p1d.test:%d:reconnect_min=100ms:reconnect_max=100ms" % dport,
+                "--source", "b=stdin", "--listen", "127.0.0.1:0"], d,
+               stdin=subprocess.PIPE,
+               env={"LD_PRELOAD": shim, "ASAN_OPTIONS": "verify_asan_link_order=0"})
+    try:
+        hport = p.http_port()
+        T.check("API up", hport is not None, p.text())
+        p.proc.stdin.write(telegram(1))
+        p.proc.stdin.flush()
+        worst = worst_latency(hport, 5)
+        T.check("API answers while names are looked up (slowest %.2f s, lookups take %.1f s)"
+                % (worst, SLOW_MS / 1000), worst < 0.5)
+        T.check("the slow name connects and decodes",
+                p.wait_meter("a", lambda m: m.get("telegrams", 0) >= 2, 10) is not None,
+                p.text())
+        T.check("reconnects look the name up again", len(conns) >= 2, "%d connections" % len(conns))
+        T.check("an unknown name is reported and retried",
+                p.wait_log(r"warn: g: cannot resolve gone.p1d.test \(Name or service not known\); "
+                           r"retrying", 5), p.text())
+        # stdin meter b is served throughout.
+        p.proc.stdin.write(telegram(2))
+        p.proc.stdin.flush()
+        T.check("the other meter is served",
+                p.wait_meter("b", lambda m: m.get("telegrams", 0) >= 2, 5) is not None)
+        t0 = time.time()
+        code = p.stop()
+        took = time.time() - t0
+        T.check("SIGTERM during a lookup exits 0 at once (%.2f s)" % took, code == 0 and took < 1.5,
+                p.text()[-600:])
+    finally:
+        stop.set()
+        p.stop()
+        dongle.close()
+T.done()
