@@ -31,6 +31,7 @@ typedef struct relay_client {
     loop_watch *watch;
     uint8_t *buf;         /* pending bytes buf[head..len) */
     size_t head, len;
+    int eof;              /* the client shut down its sending side; it is still relayed to */
     char peer[64];
     struct relay_client *next;
 } relay_client;
@@ -93,6 +94,11 @@ static void client_free(relay_client *c)
     free(c);
 }
 
+static uint32_t client_events(const relay_client *c)
+{
+    return (c->eof ? 0 : EPOLLIN) | (c->len ? EPOLLOUT : 0);
+}
+
 /* Writes what is pending; returns 0, or -1 when the client is gone (and freed). */
 static int client_flush(relay_client *c)
 {
@@ -111,7 +117,7 @@ static int client_flush(relay_client *c)
     }
     if (c->head == c->len)
         c->head = c->len = 0;
-    loop_watch_mod(c->watch, c->len ? EPOLLIN | EPOLLOUT : EPOLLIN);
+    loop_watch_mod(c->watch, client_events(c));
     return 0;
 }
 
@@ -123,7 +129,13 @@ static void on_client(void *user, int fd, uint32_t events)
          * buffer, and notice the close. */
         char junk[512];
         ssize_t n = recv(fd, junk, sizeof junk, MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        if (n == 0) {
+            /* A half-close is "nothing to say" (ncat < /dev/null, nc -N, socat -u), not "gone":
+             * keep relaying. A client that closed for good is noticed on the next write (EPIPE,
+             * or HUP/ERR after its RST), or sooner when its slot or descriptor is wanted (reap_closed). */
+            c->eof = 1;
+            loop_watch_mod(c->watch, client_events(c));
+        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
             client_log(c->r, LOG_LEVEL_INFO, "client %s disconnected", c->peer);
             client_free(c);
             return;
@@ -136,6 +148,22 @@ static void on_client(void *user, int fd, uint32_t events)
     }
     if (events & EPOLLOUT)
         client_flush(c);
+}
+
+/* Frees the oldest client that closed its side (it may be gone altogether) to make room for a
+ * new one; returns 1, or 0 when there is none. The list is newest first. */
+static int reap_closed(relay *r)
+{
+    relay_client *closed = NULL;
+    for (relay_client *c = r->clients; c; c = c->next)
+        if (c->eof)
+            closed = c;
+    if (!closed)
+        return 0;
+    client_log(r, LOG_LEVEL_INFO, "client %s disconnected (it had closed its side; its slot is "
+               "wanted)", closed->peer);
+    client_free(closed);
+    return 1;
 }
 
 static void on_accept_timer(void *user)
@@ -155,6 +183,8 @@ static void on_accept(void *user, int fd, uint32_t events)
         int e = errno;
         if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
             return;
+        if (reap_closed(r))
+            return; /* the listener is still readable: the loop calls again */
         /* The connection stays queued and the listener stays readable: without a pause the loop
          * would spin on accept() at full CPU for as long as the descriptors are gone. */
         loop_watch_mod(r->watch, 0);
@@ -173,7 +203,7 @@ static void on_accept(void *user, int fd, uint32_t events)
     char host[INET6_ADDRSTRLEN] = "?", serv[8] = "?";
     getnameinfo((struct sockaddr *)&sa, sl, host, sizeof host, serv, sizeof serv,
                 NI_NUMERICHOST | NI_NUMERICSERV);
-    if (r->nclients >= r->max_clients) {
+    if (r->nclients >= r->max_clients && !reap_closed(r)) {
         client_log(r, LOG_LEVEL_WARN, "refusing %s:%s, already %zu clients", host, serv,
                    r->nclients);
         close(cfd);

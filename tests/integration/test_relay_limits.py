@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_relay_limits.py: the relay at its limits: a telegram larger than a small [relay] buffer
-still reaches a client that is not behind, and running out of descriptors pauses accepting
-instead of spinning the loop; clients are served again once descriptors free up."""
+still reaches a client that is not behind; running out of descriptors pauses accepting
+instead of spinning the loop, and clients are served again once descriptors free up; a client
+that half-closes (ncat < /dev/null) keeps receiving, yet closed clients never hold the slots."""
 import os
 import resource
 import socket
@@ -128,5 +129,58 @@ def test_out_of_descriptors():
             T.check("SIGTERM exits 0", p.stop() == 0, p.text())
 
 
-T.run([test_big_telegram_small_buffer, test_out_of_descriptors])
+def feed(p, *nums):
+    data = b"".join(telegram(i) for i in nums)
+    p.proc.stdin.write(data)
+    p.proc.stdin.flush()
+    return data
+
+
+def test_half_close():
+    """[relay] clients = 2. A client that shuts down its sending side is relayed to; one that
+    closed for good is let go at the next telegram; a connect/close storm while the meter is
+    silent does not lock a new client out."""
+    with tmpdir() as d:
+        p, port = start(d, "[relay]\nclients = 2\n")
+        socks = []
+        try:
+            T.check("relay listening", port is not None, p.text())
+            half = socket.create_connection(("127.0.0.1", port), timeout=5)
+            socks.append(half)
+            half.shutdown(socket.SHUT_WR)
+            T.check("half-closed client connected", p.wait_log(r"relay: client .* connected", 5))
+            time.sleep(0.3)
+            sent = feed(p, 1, 2)
+            got = recv_exactly(half, len(sent))
+            T.check("a half-closed client gets the telegrams byte-exact", got == sent,
+                    "got %d of %d bytes" % (len(got), len(sent)))
+            gone = socket.create_connection(("127.0.0.1", port), timeout=5)
+            gport = gone.getsockname()[1]
+            T.check("second client connected", p.wait_log(r"relay: client .* connected", 5, count=2))
+            gone.close()
+            time.sleep(0.3)
+            sent = feed(p, 3, 4)
+            got = recv_exactly(half, len(sent))
+            T.check("... and keeps getting them", got == sent,
+                    "got %d of %d bytes" % (len(got), len(sent)))
+            T.check("a client that closed for good is let go at the next telegrams",
+                    p.wait_log(r"relay: client 127\.0\.0\.1:%d (gone|disconnected)" % gport, 5),
+                    p.text())
+            for _ in range(5):
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            time.sleep(0.5)
+            late = socket.create_connection(("127.0.0.1", port), timeout=5)
+            socks.append(late)
+            time.sleep(0.5)
+            sent = feed(p, 5)
+            got = recv_exactly(late, len(sent))
+            T.check("after a connect/close storm at the limit a new client gets telegrams",
+                    got == sent, "got %d of %d bytes\n%s" % (len(got), len(sent), p.text()))
+        finally:
+            for s in socks:
+                s.close()
+            T.check("SIGTERM exits 0", p.stop() == 0, p.text())
+
+
+T.run([test_big_telegram_small_buffer, test_out_of_descriptors, test_half_close])
 T.done()
