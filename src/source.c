@@ -100,6 +100,7 @@ static void on_end(void *user, const p1_telegram *t)
     } else {
         s->key_error = P1_ERR_OK;
         s->key_worked |= t->encrypted;
+        s->end_lines = t->has_end_line && t->crc != P1_CRC_ABSENT;
         s->key_fails = 0;
         if (s->hold) {
             *s->held_reading = d->reading;

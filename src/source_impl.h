@@ -55,6 +55,8 @@ struct source {
     p1_error key_error;      /* NO_KEY or DECRYPT_FAILED until a telegram decodes, else OK */
     int key_reject;          /* the last telegram was a whole encrypted frame the key failed */
     int key_worked;          /* a frame decrypted with this key since the source started */
+    int end_lines;           /* the last accepted telegram ended in "!CRC": telegrams end by
+                              * themselves, so a quiet line mid-telegram is a pause, not an end */
     int key_fails;           /* frames failing authentication in a row */
     /* pace=recorded: an accepted telegram is held here until the kind releases it. */
     int hold;

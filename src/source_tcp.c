@@ -175,7 +175,11 @@ static void on_timer(void *user)
         tcp_retry(s, LOG_LEVEL_WARN, why);
         return;
     }
-    if (idle >= quiet)
+    /* The quiet time completes telegrams that have no end line (DSMR 2.2). A dongle whose
+     * telegrams end in "!CRC" can stall for seconds mid-telegram (WiFi retransmits) and then send
+     * the rest: cutting it here would reject a good telegram. A telegram really cut off is
+     * reported at the next header, at idle_timeout or when the connection drops. */
+    if (idle >= quiet && !s->end_lines)
         source_finish(s);
     loop_timer_arm(t->timer, idle >= quiet ? s->cfg.idle_timeout - idle : quiet - idle);
 }
