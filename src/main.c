@@ -128,10 +128,16 @@ static int start_source(p1d *d, const config_source *cs)
     return 0;
 }
 
+/* The meter the relay of c sends: [relay] meter, else the first configured source ("" none). */
+static const char *relay_meter_of(const config *c)
+{
+    return c->relay_meter[0] ? c->relay_meter : c->nsources ? c->sources[0].name : "";
+}
+
 static void relay_options_from(const config *c, relay_options *o)
 {
     o->listen = c->relay_listen;
-    o->meter = c->relay_meter;
+    o->meter = relay_meter_of(c);
     o->buffer = (size_t)c->relay_buffer;
     o->max_clients = (size_t)c->relay_clients;
 }
@@ -144,9 +150,7 @@ static relay *open_relay(p1d *d, const config *c, char *err, size_t cap)
     relay *r = relay_new(d->l, &d->ms, &o, err, cap);
     if (r)
         log_info("relay: listening on %s (port %u), relaying meter %s", c->relay_listen,
-                 relay_port(r), c->relay_meter[0] ? c->relay_meter
-                                : d->ms.n        ? d->ms.list[0]->name
-                                                 : "(none)");
+                 relay_port(r), o.meter[0] ? o.meter : d->ms.n ? d->ms.list[0]->name : "(none)");
     return r;
 }
 
@@ -170,7 +174,10 @@ static int reload_relay(p1d *d, config *nc)
 {
     char err[CONFIG_ERR_MAX], err2[CONFIG_ERR_MAX];
     config *oc = &d->cfg;
-    if (!strcmp(nc->relay_listen, oc->relay_listen) && !strcmp(nc->relay_meter, oc->relay_meter) &&
+    /* Without [relay] meter the first source is relayed: when a reload removes or reorders it,
+     * the clients must not be switched to another meter's telegrams mid-stream. */
+    if (!strcmp(nc->relay_listen, oc->relay_listen) &&
+        !strcmp(relay_meter_of(nc), relay_meter_of(oc)) &&
         nc->relay_buffer == oc->relay_buffer && nc->relay_clients == oc->relay_clients &&
         (d->relay || !nc->relay_listen[0]))
         return 0;
