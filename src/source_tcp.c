@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,21 +17,24 @@
 
 /* One host name lookup. getaddrinfo() blocks for the resolver's whole timeout (5 s per try and
  * server) when DNS is unreachable, and on the loop that would freeze every meter, the API and the
- * relay on each reconnect; so a name is looked up on a thread of its own. The thread owns the
- * lookup until it hands it over (its address, one datagram on the socketpair); when the source
- * has gone meanwhile the hand-over fails and the thread frees it. Numeric addresses skip this. */
+ * relay on each reconnect; so a name is looked up on a thread of its own, which writes one byte to
+ * a socketpair when the answer is in. The lookup is shared by the thread and the source (refs);
+ * whichever lets go last frees it, so a source stopped meanwhile (reload, SIGTERM) leaks nothing
+ * and never waits. Numeric addresses skip all this. */
 typedef struct tcp_lookup {
-    int fd; /* the thread's end of the socketpair */
+    atomic_int refs; /* 2 while both hold it */
+    int fd;          /* the thread's end of the socketpair */
     char host[CONFIG_STR_MAX];
     char port[8];
-    struct addrinfo *res;
-    int error; /* getaddrinfo()'s result */
+    struct addrinfo *res; /* the answer; taken by the source (set to NULL) or freed with it */
+    int error;            /* getaddrinfo()'s result */
 } tcp_lookup;
 
 typedef struct tcp {
     int fd;
     int connecting;
-    int lookup_fd;           /* our end of a lookup's socketpair, -1 when none runs */
+    tcp_lookup *lookup;      /* the lookup running, or NULL */
+    int lookup_fd;           /* our end of its socketpair, -1 when none runs */
     loop_watch *lookup_watch;
     loop_watch *watch;
     loop_timer *retry;   /* next connect attempt */
@@ -52,30 +56,39 @@ static void lookup_hints(struct addrinfo *hints, int numeric)
     hints->ai_flags = AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : 0);
 }
 
+static void lookup_unref(tcp_lookup *q)
+{
+    if (atomic_fetch_sub(&q->refs, 1) != 1)
+        return;
+    if (q->res)
+        freeaddrinfo(q->res);
+    free(q);
+}
+
 static void *lookup_run(void *arg)
 {
     tcp_lookup *q = arg;
-    int fd = q->fd; /* q belongs to the loop once it is sent */
     struct addrinfo hints;
     lookup_hints(&hints, 0);
     q->error = getaddrinfo(q->host, q->port, &hints, &q->res);
-    if (send(fd, &q, sizeof q, MSG_NOSIGNAL) != (ssize_t)sizeof q) {
-        if (q->res)
-            freeaddrinfo(q->res);
-        free(q);
-    }
-    close(fd);
+    /* Fails when the source has gone (its end closed): then it has let go already. */
+    (void)send(q->fd, "", 1, MSG_NOSIGNAL);
+    close(q->fd);
+    lookup_unref(q);
     return NULL;
 }
 
+/* Lets go of the running lookup, if any; the thread finishes on its own. */
 static void lookup_cancel(tcp *t)
 {
-    if (t->lookup_fd < 0)
+    if (!t->lookup)
         return;
     loop_watch_del(t->lookup_watch);
     t->lookup_watch = NULL;
-    close(t->lookup_fd); /* the thread's hand-over fails and it frees the lookup */
+    close(t->lookup_fd);
     t->lookup_fd = -1;
+    lookup_unref(t->lookup);
+    t->lookup = NULL;
 }
 
 static void tcp_close(tcp *t)
@@ -235,22 +248,21 @@ static void on_lookup(void *user, int fd, uint32_t events)
 {
     source *s = user;
     tcp *t = s->impl;
-    tcp_lookup *q = NULL;
+    tcp_lookup *q = t->lookup;
+    char byte;
     (void)events;
-    ssize_t n = recv(fd, &q, sizeof q, MSG_DONTWAIT);
+    ssize_t n = recv(fd, &byte, 1, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-    loop_watch_del(t->lookup_watch);
-    t->lookup_watch = NULL;
-    close(t->lookup_fd);
-    t->lookup_fd = -1;
-    if (n != (ssize_t)sizeof q || !q) {
-        tcp_connect_to(s, EAI_SYSTEM, NULL);
-        return;
+    /* The byte comes after the thread wrote the answer: it is complete. */
+    int g = EAI_SYSTEM;
+    struct addrinfo *res = NULL;
+    if (n == 1) {
+        g = q->error;
+        res = q->res;
+        q->res = NULL;
     }
-    int g = q->error;
-    struct addrinfo *res = q->res;
-    free(q);
+    lookup_cancel(t);
     tcp_connect_to(s, g, res);
 }
 
@@ -267,6 +279,7 @@ static int lookup_start(source *s)
         free(q);
         return -e;
     }
+    atomic_init(&q->refs, 2);
     q->fd = sv[1];
     memcpy(q->host, t->host, sizeof q->host);
     memcpy(q->port, t->port, sizeof q->port);
@@ -287,6 +300,7 @@ static int lookup_start(source *s)
         free(q);
         return -e;
     }
+    t->lookup = q;
     t->lookup_fd = sv[0];
     return 0;
 }

@@ -2,8 +2,11 @@
 """test_tcp_lookup.py: a tcp: source's host name is looked up off the event loop. A resolver that
 takes 2 s (DNS down or slow; here an LD_PRELOAD shim for the name slow.p1d.test) must not freeze
 the API, the other meters or the relay, on start or on each reconnect; the name still connects,
-an unknown name is reported and retried, and a lookup in flight does not hold up SIGTERM."""
+an unknown name is reported and retried, and a lookup in flight does not hold up SIGTERM; a
+reload that removes the source while its lookup runs leaves nothing behind (run it with
+P1D=build/san/p1d: the thread then finishes alone and frees the answer)."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -125,4 +128,29 @@ with tmpdir() as d:
         stop.set()
         p.stop()
         dongle.close()
+
+    conf = os.path.join(d, "p1d.conf")
+    with_a = "[http]\nlisten = 127.0.0.1:0\n[source a]\nspec = tcp:slow.p1d.test:1\n"
+    with open(conf, "w") as f:
+        f.write(with_a + "[source b]\nspec = stdin\n")
+    p = Daemon(["--config", conf], d, stdin=subprocess.PIPE,
+               env={"LD_PRELOAD": shim, "ASAN_OPTIONS": "verify_asan_link_order=0"})
+    try:
+        T.check("API up (second daemon)", p.http_port() is not None, p.text())
+        with open(conf, "w") as f:
+            f.write("[http]\nlisten = 127.0.0.1:0\n[source b]\nspec = stdin\n")
+        p.signal(signal.SIGHUP)
+        T.check("source removed while its name is looked up",
+                p.wait_log(r"a: removed from the configuration; stopped", 5), p.text())
+        time.sleep(SLOW_MS / 1000 + 0.5)  # the orphaned lookup finishes meanwhile
+        with open(conf, "w") as f:
+            f.write(with_a + "[source b]\nspec = stdin\n")
+        p.signal(signal.SIGHUP)
+        T.check("added again, it is looked up and tried",
+                p.wait_log(r"warn: a: cannot connect to slow.p1d.test:1 \(Connection refused\)",
+                           SLOW_MS / 1000 + 3), p.text())
+    finally:
+        code = p.stop()
+        T.check("SIGTERM exits 0, nothing reported", code == 0 and "Sanitizer" not in p.text(),
+                p.text()[-1500:])
 T.done()
