@@ -212,6 +212,8 @@ int civil_parse(const char *s, unsigned flags, int64_t *out)
     int64_t v;
     if (h == 24)
         v = local_midnight(days + 1);
+    else if (flags & CIVIL_PARSE_FIRST)
+        v = civil_local_to_utc(wall);
     else if (civil_local_fields(y, mo, d, h, mi, sec, &v) < 0)
         return -1;
     *out = v;

@@ -49,9 +49,11 @@ size_t civil_format_utc(int64_t t, char *out, size_t cap);
 /* civil_parse() flags. UNIX: a run of up to 12 digits alone is unix seconds. EXISTING: a time
  * without a zone inside the spring gap (02:00 to 03:00 on the last Sunday of March) is refused
  * with CIVIL_PARSE_GAP instead of being moved by an hour. A time without a zone in the repeated
- * autumn hour is its later pass (as civil_local_fields() resolves it). */
+ * autumn hour is its later pass (as civil_local_fields() resolves it); with FIRST, its first
+ * (summer) pass. */
 #define CIVIL_PARSE_UNIX     1u
 #define CIVIL_PARSE_EXISTING 4u
+#define CIVIL_PARSE_FIRST    8u
 
 #define CIVIL_PARSE_GAP (-2) /* civil_parse(): a local time the spring change skips */
 /* What to tell a user about a CIVIL_PARSE_GAP time, after "'<the time>' ". */

@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "civil.h"
+#include "p1/p1.h"
 
 #define COST_PRICE_ABS_MAX 1000000000000LL /* |price| <= 1,000,000 EUR per unit: anything more is a typo */
 #define COST_DIGITS_MAX 40                 /* significant digits kept while parsing a decimal */
@@ -242,6 +243,7 @@ int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err,
 /* One parsed entry before ends are known, with the line it came from. */
 typedef struct entry {
     int64_t ts, import_, export_;
+    int64_t first; /* ts of the repeated autumn hour's first pass (= ts for any other time) */
     long line;
 } entry;
 
@@ -291,6 +293,8 @@ static int entry_from(const char *time, const char *price, const char *exp, unsi
                       "got '%s'", line, time);
         return -1;
     }
+    x->first = x->ts;
+    civil_parse(time, CIVIL_PARSE_UNIX | CIVIL_PARSE_FIRST, &x->first);
     if (!price || parse_decimal(price, allow_p, &x->import_, &why) < 0) {
         say(err, cap,
             "line %ld: price: expected a decimal number of EUR such as 0.2345, got '%s'%s%s%s",
@@ -725,6 +729,19 @@ int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, cost_dyns *
     }
     if (rc == 0) {
         qsort(e.v, e.n, sizeof *e.v, entry_cmp);
+        /* A file in local time without offsets lists the repeated autumn hour twice: the
+         * earlier line is its first (summer) pass, the later one its second (winter) pass. */
+        int moved = 0;
+        for (size_t k = 1; k < e.n; k++) {
+            if (e.v[k].ts == e.v[k - 1].ts && e.v[k - 1].first != e.v[k - 1].ts &&
+                e.v[k].first != e.v[k].ts) {
+                e.v[k - 1].ts = e.v[k - 1].first;
+                moved = 1;
+                k++;
+            }
+        }
+        if (moved)
+            qsort(e.v, e.n, sizeof *e.v, entry_cmp);
         for (size_t k = 1; k < e.n; k++) {
             if (e.v[k].ts == e.v[k - 1].ts) {
                 char t[CIVIL_TIME_MAX];
@@ -744,8 +761,11 @@ int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, cost_dyns *
         }
     }
     if (rc == 0) {
-        /* Each price lasts until the next one, but never longer than the file's resolution
-         * (power: the smallest spacing, <= 1 h; gas: a day), so holes stay holes. */
+        /* Each price lasts until the next one, but never longer than its resolution, so holes
+         * stay holes. Gas: a day. Power: the spacing to its nearer neighbour (up to an hour), so
+         * a file that goes from hourly to quarter-hour prices (EPEX since 1 Oct 2025) keeps
+         * full hours before the change; a price without a neighbour within the hour lasts the
+         * file's smallest spacing. */
         int64_t span = kind == COST_KIND_GAS ? COST_GAS_SPAN : COST_POWER_SPAN;
         if (kind == COST_KIND_POWER)
             for (size_t k = 1; k < e.n; k++)
@@ -756,13 +776,21 @@ int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, cost_dyns *
             d->ts = e.v[k].ts;
             d->import_ = e.v[k].import_;
             d->export_ = e.v[k].export_;
+            int64_t res = span;
+            if (kind == COST_KIND_GAS) {
+                /* the same wall-clock time the next day (06:00 to 06:00 also over a DST change) */
+                res = 86400 + p1_unix_utc_offset(d->ts) - p1_unix_utc_offset(d->ts + 86400);
+            } else {
+                int64_t prev = k > 0 ? d->ts - e.v[k - 1].ts : INT64_MAX;
+                int64_t next = k + 1 < e.n ? e.v[k + 1].ts - d->ts : INT64_MAX;
+                int64_t near = prev < next ? prev : next;
+                if (near <= COST_POWER_SPAN)
+                    res = near;
+            }
             if (k + 1 < e.n)
-                d->end = e.v[k + 1].ts - d->ts < span ? e.v[k + 1].ts : d->ts + span;
-            else if (kind == COST_KIND_GAS)
-                d->end = civil_floor(CIVIL_DAY, d->ts) == d->ts ? civil_next(CIVIL_DAY, d->ts)
-                                                                : d->ts + 86400;
+                d->end = e.v[k + 1].ts - d->ts < res ? e.v[k + 1].ts : d->ts + res;
             else
-                d->end = d->ts + span;
+                d->end = d->ts + res;
         }
         out->n = out->cap = e.n;
     }
