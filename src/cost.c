@@ -975,7 +975,11 @@ int cost_db_load(sqlite3 *db, int64_t from, int64_t to, cost_prices *p, char *er
         sqlite3_bind_int64(st, 2, from - COST_GAS_SPAN);
         sqlite3_bind_int64(st, 3, to);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            int64_t end = sqlite3_column_int64(st, 1);
+            int64_t ts = sqlite3_column_int64(st, 0), end = sqlite3_column_int64(st, 1);
+            /* An upload replaces the prices that start in its span; one that started before
+             * it (an hourly price under quarter-hours from :15 on) ends where the newer begin. */
+            if (d->n && d->v[d->n - 1].end > ts)
+                d->v[d->n - 1].end = ts;
             if (end <= from)
                 continue;
             if (d->n == d->cap) {
@@ -990,7 +994,7 @@ int cost_db_load(sqlite3 *db, int64_t from, int64_t to, cost_prices *p, char *er
                 d->cap = c2;
             }
             cost_dyn *x = &d->v[d->n++];
-            x->ts = sqlite3_column_int64(st, 0);
+            x->ts = ts;
             x->end = end;
             x->import_ = sqlite3_column_int64(st, 2);
             x->export_ = col_price(st, 3);
@@ -1061,21 +1065,20 @@ static size_t dyn_at(const cost_dyns *d, size_t *hint, int64_t t)
     return i;
 }
 
-/* The dynamic price over [start, end): weighted over the prices covering it (a 1-hour step
- * with quarter-hour prices), or 0 when start is not covered. */
-static int dyn_price(const cost_dyns *d, size_t *hint, int64_t start, int64_t end, int64_t *imp,
-                     int64_t *exp)
+/* The dynamic price over the part of [start, end) that prices cover: weighted over them (a
+ * 1-hour step with quarter-hour prices). Returns the seconds covered (0: none, *imp and *exp
+ * untouched). */
+static int64_t dyn_price(const cost_dyns *d, size_t *hint, int64_t start, int64_t end,
+                         int64_t *imp, int64_t *exp)
 {
     size_t i = dyn_at(d, hint, start);
-    if (i == SIZE_MAX || d->v[i].end <= start)
-        return 0;
-    if (d->v[i].end >= end) {
+    if (i != SIZE_MAX && d->v[i].end >= end) {
         *imp = d->v[i].import_;
         *exp = d->v[i].export_ == COST_UNSET ? d->v[i].import_ : d->v[i].export_;
-        return 1;
+        return end - start;
     }
     int64_t si = 0, se = 0, dur = 0;
-    for (size_t k = i; k < d->n && d->v[k].ts < end; k++) {
+    for (size_t k = i == SIZE_MAX ? 0 : i; k < d->n && d->v[k].ts < end; k++) {
         int64_t a = d->v[k].ts > start ? d->v[k].ts : start;
         int64_t b = d->v[k].end < end ? d->v[k].end : end;
         if (b <= a)
@@ -1084,9 +1087,19 @@ static int dyn_price(const cost_dyns *d, size_t *hint, int64_t start, int64_t en
         se += (d->v[k].export_ == COST_UNSET ? d->v[k].import_ : d->v[k].export_) * (b - a);
         dur += b - a;
     }
+    if (!dur)
+        return 0;
     *imp = (si + (si >= 0 ? dur / 2 : -dur / 2)) / dur;
     *exp = (se + (se >= 0 ? dur / 2 : -dur / 2)) / dur;
-    return 1;
+    return dur;
+}
+
+/* The share num/den of an amount of energy (Wh or dm3), rounded half up; STORE_NULL stays. */
+static int64_t share(int64_t v, int64_t num, int64_t den)
+{
+    if (v == STORE_NULL)
+        return STORE_NULL;
+    return v >= 0 ? (v * num + den / 2) / den : -((-v * num + den / 2) / den);
 }
 
 /* The price of tariff t (0 single, 1, 2) with its fallbacks; COST_UNSET when v has none. */
@@ -1177,30 +1190,47 @@ void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
 {
     memset(out, 0, sizeof *out);
     const cost_fixed *f = fixed_at(p, start);
-    int64_t nano = 0, pi, pe;
-    int64_t imp = energy[STORE_E_IMPORT], exp = energy[STORE_E_EXPORT];
-    if (dyn_price(&p->dyn[COST_KIND_POWER], &c->dyn[COST_KIND_POWER], start, end, &pi, &pe)) {
+    int64_t nano = 0, pi = 0, pe = 0, len = end - start;
+    /* Dynamic prices cover `cov` seconds of the step: that share of the energy (spread evenly
+     * over the step) is theirs, the rest goes to the fixed prices or counts as unpriced, so a
+     * hole in the prices is never priced at a neighbour's price. */
+    int64_t cov = len > 0 ? dyn_price(&p->dyn[COST_KIND_POWER], &c->dyn[COST_KIND_POWER], start,
+                                      end, &pi, &pe)
+                          : 0;
+    int64_t rest[STORE_E_COUNT];
+    for (int k = 0; k < STORE_E_COUNT; k++)
+        rest[k] = cov ? share(energy[k], len - cov, len) : energy[k];
+    if (cov) {
         out->priced = 1;
-        nano = val(imp) * pi - val(exp) * pe;
-    } else {
+        nano = (val(energy[STORE_E_IMPORT]) - val(rest[STORE_E_IMPORT])) * pi -
+               (val(energy[STORE_E_EXPORT]) - val(rest[STORE_E_EXPORT])) * pe;
+    }
+    if (!cov || cov < len) {
         int rule = f ? f->rule : COST_RULE_NONE;
-        nano = fixed_side(f ? f->import_ : NULL, rule, start, imp, &energy[STORE_E_IMPORT_T1],
-                          out) -
-               fixed_side(f ? f->export_ : NULL, rule, start, exp, &energy[STORE_E_EXPORT_T1],
-                          out);
+        nano += fixed_side(f ? f->import_ : NULL, rule, start, rest[STORE_E_IMPORT],
+                           &rest[STORE_E_IMPORT_T1], out) -
+                fixed_side(f ? f->export_ : NULL, rule, start, rest[STORE_E_EXPORT],
+                           &rest[STORE_E_EXPORT_T1], out);
     }
     out->energy = round_milli(nano);
     int64_t gas = energy[STORE_E_GAS];
     if (gas != STORE_NULL) {
-        int64_t pg = COST_UNSET, unused;
-        if (!dyn_price(&p->dyn[COST_KIND_GAS], &c->dyn[COST_KIND_GAS], start, end, &pg, &unused))
-            pg = f && f->gas != COST_UNSET ? f->gas : COST_UNSET;
-        if (pg != COST_UNSET) {
+        int64_t pg = 0, unused;
+        int64_t gcov = len > 0 ? dyn_price(&p->dyn[COST_KIND_GAS], &c->dyn[COST_KIND_GAS], start,
+                                           end, &pg, &unused)
+                               : 0;
+        int64_t grest = gcov ? share(gas, len - gcov, len) : gas, gn = (gas - grest) * pg;
+        if (gcov)
             out->priced = 1;
-            out->gas = round_milli(gas * pg);
-        } else {
-            out->unpriced_dm3 = gas;
+        if (!gcov || gcov < len) {
+            if (f && f->gas != COST_UNSET) {
+                out->priced = 1;
+                gn += grest * f->gas;
+            } else {
+                out->unpriced_dm3 = grest;
+            }
         }
+        out->gas = round_milli(gn);
     }
     if (f) {
         if (f->daily != COST_UNSET) {

@@ -94,6 +94,15 @@ def run(port, db):
     neg = [j["cost_eur"][i] for i in range(2, 96, 4) if j["import_kwh"][i] > j["export_kwh"][i]]
     T.check("net import at a negative price earns money", neg and all(v < 0 for v in neg), str(neg))
 
+    # An upload of quarter-hours from 10:15 over the hourly prices: the 10:00 price ends at 10:15.
+    c, b = put(port, "time,price\n2025-09-30T10:15,0.90\n2025-09-30T10:30,0.90\n"
+               "2025-09-30T10:45,0.90\n")
+    c, j = get(port, "/api/prices?from=2025-09-30T09:00&to=2025-09-30T12:00")
+    got = [(p["time"][11:16], p["end"][11:16], p["price"]) for p in j.get("power", [])]
+    T.check("a later upload wins: no stored prices overlap", got == [
+        ("09:00", "10:00", 0.19), ("10:00", "10:15", 0.2), ("10:15", "10:30", 0.9),
+        ("10:30", "10:45", 0.9), ("10:45", "11:00", 0.9), ("11:00", "12:00", 0.21)], str(got))
+
     # ---- the autumn DST day in local time without offsets ---------------------------------------
     hours = [0, 1, 2, 2] + list(range(3, 24))
     lines = ["time;price"] + ["2025-10-26T%02d:00;0,%02d" % (h, 10 + i) for i, h in enumerate(hours)]

@@ -107,6 +107,48 @@ static void test_dst_days(void)
     CHECK_EQ_INT(sum, 5030000);
 }
 
+/* Dynamic prices that cover only part of a step (a 1-hour step beyond the 15-minute tier's
+ * retention, with a quarter-hour price missing) price only that part of its energy: the rest
+ * goes to the fixed prices or counts as unpriced, never at a neighbouring price. */
+static void test_partial_cover(void)
+{
+    cost_dyn q[3] = {{T("2025-10-01T10:00Z"), T("2025-10-01T10:15Z"), 400000, COST_UNSET},
+                     {T("2025-10-01T10:15Z"), T("2025-10-01T10:30Z"), 200000, COST_UNSET},
+                     {T("2025-10-01T10:45Z"), T("2025-10-01T11:00Z"), 600000, COST_UNSET}};
+    cost_prices p = {0};
+    p.dyn[COST_KIND_POWER].v = q;
+    p.dyn[COST_KIND_POWER].n = 3;
+    int64_t e[STORE_E_COUNT];
+    energy_none(e);
+    e[STORE_E_IMPORT] = 1000;
+    cost_cursor c = {{0, 0}, 0, 0, 0, 0};
+    cost_parts cp;
+    cost_step(&p, &c, T("2025-10-01T10:00Z"), T("2025-10-01T11:00Z"), e, &cp);
+    CHECK_EQ_INT(cp.energy, 300000); /* 750 Wh at the mean 0.40 of the quarters priced */
+    CHECK_EQ_INT(cp.unpriced_wh, 250);
+    /* The first quarter missing, a fixed price for the rest: 750 Wh at 0.20, 250 Wh at 0.30. */
+    cost_dyn r[1] = {{T("2025-10-01T10:15Z"), T("2025-10-01T11:00Z"), 200000, COST_UNSET}};
+    cost_fixed f;
+    cost_fixed_init(&f);
+    cost_fixed_set(&f, "import", "0.30", NULL, 0);
+    cost_fixed_set(&f, "gas", "1.00", NULL, 0);
+    p.fixed = &f;
+    p.nfixed = 1;
+    p.dyn[COST_KIND_POWER].v = r;
+    p.dyn[COST_KIND_POWER].n = 1;
+    /* Gas: a day price from 10:30 on covers half the hour, the fixed price the other half. */
+    cost_dyn g[1] = {{T("2025-10-01T10:30Z"), T("2025-10-02T10:30Z"), 2000000, COST_UNSET}};
+    p.dyn[COST_KIND_GAS].v = g;
+    p.dyn[COST_KIND_GAS].n = 1;
+    e[STORE_E_GAS] = 100;
+    cost_cursor c2 = {{0, 0}, 0, 0, 0, 0};
+    cost_step(&p, &c2, T("2025-10-01T10:00Z"), T("2025-10-01T11:00Z"), e, &cp);
+    CHECK_EQ_INT(cp.energy, 225000);
+    CHECK_EQ_INT(cp.unpriced_wh, 0);
+    CHECK_EQ_INT(cp.gas, 150000);
+    CHECK_EQ_INT(cp.unpriced_dm3, 0);
+}
+
 static void test_csv(void)
 {
     cost_dyns d = {0};
@@ -446,6 +488,19 @@ static void test_db(void)
     CHECK(cost_db_load(db, T("2025-03-01"), T("2025-03-02"), &p, err, sizeof err) == 0);
     CHECK(p.dyn[0].n == 0 && p.nfixed == 2);
     cost_prices_free(&p);
+    /* Quarter-hours from 12:15 on over the hourly 12:00 price: that price ends at 12:15. */
+    const char *q2 = "2025-01-31T12:15Z,0.9\n2025-01-31T12:30Z,0.9\n";
+    CHECK(cost_parse_dynamic(q2, strlen(q2), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_db_save_dynamic(db, COST_KIND_POWER, &d, err, sizeof err) == 0);
+    cost_dyns_free(&d);
+    CHECK(cost_db_load(db, T("2025-01-31T12:00Z"), T("2025-01-31T13:00Z"), &p, err,
+                       sizeof err) == 0);
+    CHECK_EQ_INT(p.dyn[0].n, 3);
+    if (p.dyn[0].n == 3) {
+        CHECK_EQ_INT(p.dyn[0].v[0].end, T("2025-01-31T12:15Z"));
+        CHECK_EQ_INT(p.dyn[0].v[2].end, T("2025-01-31T12:45Z"));
+    }
+    cost_prices_free(&p);
     sqlite3_close(db);
 }
 
@@ -458,6 +513,7 @@ int main(void)
     RUN(test_fixed_keys);
     RUN(test_costs);
     RUN(test_unpriced);
+    RUN(test_partial_cover);
     RUN(test_db);
     return check_summary("test_cost");
 }
