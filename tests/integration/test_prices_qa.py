@@ -126,6 +126,21 @@ def run(port, db):
     T.check("02:00 three times is still a duplicate -> 400 naming the line",
             c == 400 and "line 4" in b, b)
 
+    # ---- suppliers' own JSON -------------------------------------------------------------------
+    c, _, b = http(port, "/api/prices", "PUT", json.dumps([
+        {"total": 0.2514, "energy": 0.0912, "tax": 0.1602, "startsAt": "2025-11-03T00:00:00.000+01:00"},
+        {"total": -0.0123, "energy": -0.1, "tax": 0.0877, "startsAt": "2025-11-03T01:00:00.000+01:00"}
+    ]).encode(), {"Content-Type": "application/json"})
+    T.check("Tibber's priceInfo list (total, startsAt) -> 200, 2 prices",
+            c == 200 and json.loads(b).get("imported") == 2, b)
+    c, _, b = http(port, "/api/prices", "PUT", json.dumps({"Prices": [
+        {"price": 0.1, "readingDate": "2025-11-04T23:00:00Z"}]}).encode(),
+        {"Content-Type": "application/json"})
+    c2, j = get(port, "/api/prices?from=2025-11-03&to=2025-11-06")
+    T.check("EnergyZero's {Prices:[{price, readingDate}]} -> 200; both stored as given",
+            c == 200 and [p["price"] for p in j.get("power", [])] == [0.2514, -0.0123, 0.1],
+            b.decode() + str(j)[:300])
+
     # ---- gas from 06:00 to 06:00 ----------------------------------------------------------------
     c, b = put(port, "time,price\n2025-10-20T06:00,1.00\n2025-10-22T06:00,2.00\n"
                "2025-10-25T06:00,3.00\n", "gas")
