@@ -245,6 +245,7 @@ typedef struct entry {
     int64_t ts, import_, export_;
     int64_t first; /* ts of the repeated autumn hour's first pass (= ts for any other time) */
     long line;
+    int date_only; /* the time was a date alone (YYYY-MM-DD) */
 } entry;
 
 typedef struct entries {
@@ -274,6 +275,33 @@ static int entry_cmp(const void *a, const void *b)
     return x->line < y->line ? -1 : x->line > y->line;
 }
 
+/* Whether a time field is a date alone ("2025-10-25", blanks around allowed). */
+static int is_date_only(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    for (int i = 0; i < 10; i++)
+        if (i == 4 || i == 7 ? s[i] != '-' : (s[i] < '0' || s[i] > '9'))
+            return 0;
+    for (s += 10; *s == ' ' || *s == '\t'; s++)
+        ;
+    return *s == '\0';
+}
+
+int cost_parse_day_start(const char *s, int *out)
+{
+    if (!s || strlen(s) != 5 || s[2] != ':')
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (i != 2 && (s[i] < '0' || s[i] > '9'))
+            return -1;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), m = (s[3] - '0') * 10 + (s[4] - '0');
+    if (h > 23 || m > 59)
+        return -1;
+    *out = h * 3600 + m * 60;
+    return 0;
+}
+
 /* Field text -> entry values; names the field and line on failure. `allow_p` and `allow_e` say
  * which other spellings of a decimal the file permits for the price and the export (DEC_*). */
 static int entry_from(const char *time, const char *price, const char *exp, unsigned allow_p,
@@ -295,6 +323,7 @@ static int entry_from(const char *time, const char *price, const char *exp, unsi
     }
     x->first = x->ts;
     civil_parse(time, CIVIL_PARSE_UNIX | CIVIL_PARSE_FIRST, &x->first);
+    x->date_only = is_date_only(time);
     if (!price || parse_decimal(price, allow_p, &x->import_, &why) < 0) {
         say(err, cap,
             "line %ld: price: expected a decimal number of EUR such as 0.2345, got '%s'%s%s%s",
@@ -707,8 +736,8 @@ static int parse_json(const char *text, size_t len, entries *out, char *err, siz
     return 0;
 }
 
-int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, cost_dyns *out, char *err,
-                       size_t cap)
+int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, int day_start,
+                       cost_dyns *out, char *err, size_t cap)
 {
     cost_dyns_free(out);
     if (len > COST_IMPORT_MAX) {
@@ -727,6 +756,16 @@ int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, cost_dyns *
     if (rc == 0 && e.n == 0) {
         say(err, cap, "no prices found");
         rc = -1;
+    }
+    if (rc == 0 && kind == COST_KIND_GAS && day_start > 0 && day_start < 86400) {
+        /* A date alone is the gas day that starts at day_start local clock time (a date's
+         * midnight is never in a DST change, the day_start may be on the other side of it). */
+        for (size_t k = 0; k < e.n; k++) {
+            if (!e.v[k].date_only)
+                continue;
+            int64_t t = e.v[k].ts + day_start;
+            e.v[k].ts = e.v[k].first = t + p1_unix_utc_offset(e.v[k].ts) - p1_unix_utc_offset(t);
+        }
     }
     if (rc == 0) {
         qsort(e.v, e.n, sizeof *e.v, entry_cmp);

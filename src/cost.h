@@ -87,15 +87,20 @@ const char *cost_fixed_key(int i);
 /* 1 when any price of f is set. */
 int cost_fixed_any(const cost_fixed *f);
 
+/* Parses "HH:MM" (00:00 to 23:59) into seconds after midnight: the start of a gas day, for
+ * cost_parse_dynamic(). Returns 0, or -1 (out untouched). */
+int cost_parse_day_start(const char *s, int *out);
+
 /* Parses a dynamic price file (CSV or JSON, told apart by its first non-blank byte) of `kind`
- * into out (emptied first). CSV: "time,price[,export]" per line, optional header, ',' or ';'
+ * into out (emptied first). A gas time given as a date alone starts `day_start` seconds of
+ * local clock time after that date's midnight (06:00 for most Dutch suppliers); 0 = midnight. CSV: "time,price[,export]" per line, optional header, ',' or ';'
  * separators, decimal commas with ';'. JSON: [{"time":..,"price":..[,"export":..]}] or
  * {"prices":[...]}; "start"/"from"/"datetime"/"timestamp" and "value"/"import" are also read.
  * Prices are plain decimals; a JSON number may have an exponent, a CSV with ';' decimal commas.
  * Each price lasts until the next one (at most an hour for power, a day for gas; the last one as
  * long as the one before it). Returns 0, or -1 with "line N: problem" in err[cap]. */
-int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, cost_dyns *out, char *err,
-                       size_t cap);
+int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, int day_start,
+                       cost_dyns *out, char *err, size_t cap);
 
 /* ---------------------------------------------------------------------------------------------
  * The database (tables in the store's SQLite file)

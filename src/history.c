@@ -1197,6 +1197,14 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
     cost_kind kind;
     if (parse_kind(req, out, &kind))
         return 1;
+    int day_start = 0;
+    const char *ds = http_req_arg(req, "gas_day_start");
+    if (ds && *ds) {
+        if (kind != COST_KIND_GAS)
+            return bad_param(out, "gas_day_start: only with kind=gas");
+        if (cost_parse_day_start(ds, &day_start) < 0)
+            return bad_param(out, "gas_day_start: expected HH:MM such as 06:00, got '%.32s'", ds);
+    }
     if (!req->body || !req->body_len)
         return reply_error(out, 400, "bad_prices",
                            "empty body: send CSV (time,price) or JSON [{\"time\":..,\"price\":..}]");
@@ -1224,7 +1232,7 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
                            "line 1: Content-Type is CSV but the body looks like JSON");
     cost_dyns d = {0};
     char err[COST_ERR_MAX];
-    if (cost_parse_dynamic(req->body, req->body_len, kind, &d, err, sizeof err) < 0)
+    if (cost_parse_dynamic(req->body, req->body_len, kind, day_start, &d, err, sizeof err) < 0)
         return reply_error(out, 400, "bad_prices", "%s", err);
     int rc = cost_db_save_dynamic(store_db(h->s), kind, &d, err, sizeof err);
     if (rc < 0) {

@@ -17,7 +17,8 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: p1 prices import [--db PATH] [--kind power|gas] FILE|-\n"
+            "usage: p1 prices import [--db PATH] [--kind power|gas] [--gas-day-start HH:MM]\n"
+            "                        FILE|-\n"
             "       p1 prices list [--db PATH] [--from TIME] [--to TIME]\n"
             "\n"
             "import: dynamic prices per hour or quarter-hour (power, EUR/kWh) or per day (gas,\n"
@@ -29,6 +30,9 @@ static void usage(FILE *f)
             "        prices in EUR (a power price under import and export, a gas price under gas).\n"
             "  --db PATH    the history database (default %s)\n"
             "  --kind KIND  import: power (default) or gas\n"
+            "  --gas-day-start HH:MM\n"
+            "               import of gas: a date without a time starts at this local time\n"
+            "               (06:00 for most Dutch suppliers; default 00:00)\n"
             "Times: ISO-8601 (2025-01-31, 2025-01-31T10:00, with Z or an offset; no offset = CET/CEST)\n"
             "or unix seconds. Exit status: 0 done, 1 error, 2 usage error.\n",
             PRICES_DEFAULT_DB);
@@ -85,7 +89,7 @@ static void print_row(const char *kind, const char *from, const char *to,
     printf(",%s\n", rule);
 }
 
-static int cmd_import(const char *db, cost_kind kind, const char *file)
+static int cmd_import(const char *db, cost_kind kind, int day_start, const char *file)
 {
     size_t len = 0;
     char *text = slurp(file, &len);
@@ -93,7 +97,7 @@ static int cmd_import(const char *db, cost_kind kind, const char *file)
         return 1;
     cost_dyns d = {0};
     char err[COST_ERR_MAX];
-    if (cost_parse_dynamic(text, len, kind, &d, err, sizeof err) < 0) {
+    if (cost_parse_dynamic(text, len, kind, day_start, &d, err, sizeof err) < 0) {
         fprintf(stderr, "p1 prices: %s: %s; nothing imported\n", file, err);
         free(text);
         return 1;
@@ -186,6 +190,7 @@ int p1_prices_main(int argc, char **argv)
 {
     const char *db = PRICES_DEFAULT_DB, *file = NULL, *cmd = argc > 1 ? argv[1] : NULL;
     cost_kind kind = COST_KIND_POWER;
+    int day_start = -1;
     int64_t from = civil_floor(CIVIL_DAY, (int64_t)time(NULL)), to = 0;
     if (!cmd || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(cmd ? stdout : stderr);
@@ -203,13 +208,19 @@ int p1_prices_main(int argc, char **argv)
             return 0;
         }
         if (strcmp(a, "--db") == 0 || strcmp(a, "--kind") == 0 || strcmp(a, "--from") == 0 ||
-            strcmp(a, "--to") == 0) {
+            strcmp(a, "--to") == 0 || strcmp(a, "--gas-day-start") == 0) {
             if (!v) {
                 fprintf(stderr, "p1 prices: %s needs a value\n", a);
                 return 2;
             }
             i++;
-            if (a[2] == 'd') {
+            if (a[2] == 'g') {
+                if (cost_parse_day_start(v, &day_start) < 0) {
+                    fprintf(stderr, "p1 prices: --gas-day-start: expected HH:MM such as 06:00, "
+                                    "got '%s'\n", v);
+                    return 2;
+                }
+            } else if (a[2] == 'd') {
                 db = v;
             } else if (a[2] == 'k') {
                 if (strcmp(v, "power") == 0)
@@ -248,7 +259,11 @@ int p1_prices_main(int argc, char **argv)
             fprintf(stderr, "p1 prices import: which file? (FILE or - for stdin)\n");
             return 2;
         }
-        return cmd_import(db, kind, file);
+        if (day_start >= 0 && kind != COST_KIND_GAS) {
+            fprintf(stderr, "p1 prices import: --gas-day-start needs --kind gas\n");
+            return 2;
+        }
+        return cmd_import(db, kind, day_start < 0 ? 0 : day_start, file);
     }
     if (!to)
         to = civil_next(CIVIL_DAY, civil_next(CIVIL_DAY, from));

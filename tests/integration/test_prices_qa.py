@@ -2,8 +2,9 @@
 """test_prices_qa.py: dynamic prices as Dutch households upload them: a file that goes from hourly
 to quarter-hour prices (EPEX since 1 Oct 2025) keeps whole hours before the change, the autumn
 DST day in local time without offsets (02:00 listed twice) gets both passes of the repeated hour,
-gas prices from 06:00 to 06:00 over the DST change, negative prices, and /api/summary,
-/api/history and `p1 prices list` agreeing."""
+gas prices from 06:00 to 06:00 over the DST change (also per date with gas_day_start), a later
+upload ending the older prices it overlaps, Tibber's and EnergyZero's JSON, negative prices, and
+/api/summary, /api/history and `p1 prices list` agreeing."""
 import json
 import os
 import subprocess
@@ -151,6 +152,32 @@ def run(port, db):
             g == [("2025-10-20T06:00:00+02:00", "2025-10-21T06:00:00+02:00"),
                   ("2025-10-22T06:00:00+02:00", "2025-10-23T06:00:00+02:00"),
                   ("2025-10-25T06:00:00+02:00", "2025-10-26T06:00:00+01:00")], str(g))
+
+    # Gas prices per date from a supplier whose gas day starts at 06:00.
+    body = b"date;price\n2025-11-10;1,10\n2025-11-11;1,20\n"
+    c, _, b = http(port, "/api/prices?kind=gas&gas_day_start=06:00", "PUT", body,
+                   {"Content-Type": "text/csv"})
+    c2, j = get(port, "/api/prices?from=2025-11-10&to=2025-11-13")
+    g = [(p["time"], p["end"], p["price"]) for p in j.get("gas", [])]
+    T.check("gas_day_start=06:00: a date is the gas day from 06:00 to 06:00",
+            c == 200 and g == [("2025-11-10T06:00:00+01:00", "2025-11-11T06:00:00+01:00", 1.1),
+                               ("2025-11-11T06:00:00+01:00", "2025-11-12T06:00:00+01:00", 1.2)],
+            b.decode() + str(g))
+    c, _, b = http(port, "/api/prices?kind=power&gas_day_start=06:00", "PUT", body,
+                   {"Content-Type": "text/csv"})
+    c2, _, b2 = http(port, "/api/prices?kind=gas&gas_day_start=6", "PUT", body,
+                     {"Content-Type": "text/csv"})
+    T.check("gas_day_start with kind=power, or not HH:MM -> 400 bad_parameter",
+            c == 400 and b"bad_parameter" in b and c2 == 400 and b"HH:MM" in b2, b + b2)
+    pf = db + ".gas.csv"
+    with open(pf, "w") as f:
+        f.write("2025-11-20,1.5\n")
+    p = subprocess.run([P1, "prices", "import", "--db", db, "--kind", "gas", "--gas-day-start",
+                        "06:00", pf], capture_output=True, timeout=30)
+    c, j = get(port, "/api/prices?from=2025-11-20&to=2025-11-22")
+    g = [(p["time"], p["end"]) for p in j.get("gas", [])]
+    T.check("p1 prices import --gas-day-start 06:00 does the same",
+            g == [("2025-11-20T06:00:00+01:00", "2025-11-21T06:00:00+01:00")], str(g))
 
     # ---- summary, history and p1 prices agree ---------------------------------------------------
     c, s = get(port, "/api/summary?meter=home&period=day&at=2025-10-01T12:00")

@@ -159,7 +159,7 @@ static void test_csv(void)
                       "\n"
                       "# comment\n"
                       "2025-01-31T10:30:00+01:00,0.27\n";
-    CHECK(cost_parse_dynamic(csv, strlen(csv), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_parse_dynamic(csv, strlen(csv), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
     CHECK_EQ_INT(d.n, 3);
     if (d.n == 3) {
         CHECK_EQ_INT(d.v[0].ts, T("2025-01-31T09:00Z"));
@@ -170,7 +170,7 @@ static void test_csv(void)
     }
     /* ';' with decimal commas, no header, out of order, an export column, CRLF. */
     const char *semi = "2025-01-31 11:00;0,31;0,05\r\n2025-01-31 10:00;0,30;0,04\r\n";
-    CHECK(cost_parse_dynamic(semi, strlen(semi), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_parse_dynamic(semi, strlen(semi), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
     CHECK_EQ_INT(d.n, 2);
     if (d.n == 2) {
         CHECK_EQ_INT(d.v[0].import_, 300000);
@@ -180,51 +180,81 @@ static void test_csv(void)
     }
     /* Named columns in another order. */
     const char *named = "price;start\n0,1;2025-01-31T00:00Z\n";
-    CHECK(cost_parse_dynamic(named, strlen(named), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_parse_dynamic(named, strlen(named), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
     CHECK(d.n == 1 && d.v[0].import_ == 100000 && d.v[0].ts == T("2025-01-31T00:00Z"));
 
     /* Bad files name the line and change nothing in out. */
     const char *bad1 = "time,price\n2025-01-31T10:00Z,0.25\n2025-01-31T11:00Z,abc\n";
-    CHECK(cost_parse_dynamic(bad1, strlen(bad1), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(bad1, strlen(bad1), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strncmp(err, "line 3: price", 13) == 0);
     CHECK(d.n == 0 && d.v == NULL);
     const char *bad2 = "2025-01-31T10:00Z,0.25\nyesterday,0.25\n";
-    CHECK(cost_parse_dynamic(bad2, strlen(bad2), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(bad2, strlen(bad2), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strncmp(err, "line 2: time", 12) == 0);
     const char *bad3 = "2025-01-31T10:00Z,0.25\n2025-01-31T10:00Z,0.26\n";
-    CHECK(cost_parse_dynamic(bad3, strlen(bad3), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(bad3, strlen(bad3), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "line 2") && strstr(err, "line 1"));
     /* A local time the spring change skips would price a neighbouring hour: refused. */
     const char *gap = "time,price\n2025-03-30T01:00,0.2\n2025-03-30T02:00,0.3\n"
                       "2025-03-30T03:00,0.4\n";
-    CHECK(cost_parse_dynamic(gap, strlen(gap), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(gap, strlen(gap), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strncmp(err, "line 3: time: '2025-03-30T02:00' does not exist in local time", 61) == 0);
     CHECK(d.n == 0 && d.v == NULL);
     const char *gap_off = "2025-03-30T02:00+01:00,0.3\n2025-03-30T04:00,0.4\n";
-    CHECK(cost_parse_dynamic(gap_off, strlen(gap_off), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_parse_dynamic(gap_off, strlen(gap_off), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
     CHECK(d.n == 2 && d.v[0].ts == T("2025-03-30T01:00Z"));
     cost_dyns_free(&d);
     const char *bad4 = "2025-01-31T10:00Z\n";
-    CHECK(cost_parse_dynamic(bad4, strlen(bad4), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(bad4, strlen(bad4), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strncmp(err, "line 1:", 7) == 0);
-    CHECK(cost_parse_dynamic("time,price\n", 11, COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic("time,price\n", 11, COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "no prices") != NULL);
     /* A decimal comma where ',' separates is two fields, not a price of 0 and an export of 2. */
     const char *comma = "time,price\n2025-01-31T10:00Z,0,2\n";
-    CHECK(cost_parse_dynamic(comma, strlen(comma), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(comma, strlen(comma), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "line 2: 3 fields, but the header has 2") != NULL);
     const char *trail = "time,price\n2025-01-31T10:00Z,0.2,\n";
-    CHECK(cost_parse_dynamic(trail, strlen(trail), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_parse_dynamic(trail, strlen(trail), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
     CHECK(d.n == 1 && d.v[0].import_ == 200000 && d.v[0].export_ == COST_UNSET);
     const char *expo = "time,price\n2025-01-31T10:00Z,1e3\n";
-    CHECK(cost_parse_dynamic(expo, strlen(expo), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(expo, strlen(expo), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "line 2: price: expected a decimal number of EUR such as 0.2345, got '1e3' "
                       "(write the number out, without an exponent)") != NULL);
     const char *expo2 = "2025-01-31T10:00Z;1e-3\n";
-    CHECK(cost_parse_dynamic(expo2, strlen(expo2), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(expo2, strlen(expo2), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     const char *exp3 = "time,price,export\n2025-01-31T10:00Z,0.2,0,05\n";
-    CHECK(cost_parse_dynamic(exp3, strlen(exp3), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(exp3, strlen(exp3), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(d.n == 0);
+    cost_dyns_free(&d);
+}
+
+/* Gas prices per date: a gas day from 06:00, also over the autumn DST change. */
+static void test_gas_day_start(void)
+{
+    int ds = -1;
+    CHECK(cost_parse_day_start("06:00", &ds) == 0 && ds == 21600);
+    CHECK(cost_parse_day_start("00:00", &ds) == 0 && ds == 0);
+    CHECK(cost_parse_day_start("24:00", &ds) < 0 && ds == 0);
+    CHECK(cost_parse_day_start("6:00", &ds) < 0);
+    CHECK(cost_parse_day_start("06:60", &ds) < 0);
+    CHECK(cost_parse_day_start("", &ds) < 0);
+    char err[COST_ERR_MAX];
+    cost_dyns d = {0};
+    const char *g = "date;price\n2025-10-25;1,10\n2025-10-26;1,20\n2025-10-27T00:00;1,30\n";
+    CHECK(cost_parse_dynamic(g, strlen(g), COST_KIND_GAS, 21600, &d, err, sizeof err) == 0);
+    CHECK_EQ_INT(d.n, 3);
+    if (d.n == 3) {
+        CHECK_EQ_INT(d.v[0].ts, T("2025-10-25T06:00+02:00"));
+        CHECK_EQ_INT(d.v[0].end, T("2025-10-26T06:00+01:00"));
+        CHECK_EQ_INT(d.v[1].ts, T("2025-10-26T06:00+01:00"));
+        CHECK_EQ_INT(d.v[1].end, T("2025-10-27T00:00+01:00")); /* the next price, given a time */
+        CHECK_EQ_INT(d.v[2].ts, T("2025-10-27T00:00+01:00"));
+    }
+    /* Power ignores it; 0 keeps midnight. */
+    CHECK(cost_parse_dynamic(g, strlen(g), COST_KIND_GAS, 0, &d, err, sizeof err) == 0);
+    CHECK(d.n == 3 && d.v[0].ts == T("2025-10-25T00:00+02:00"));
+    CHECK(cost_parse_dynamic(g, strlen(g), COST_KIND_POWER, 21600, &d, err, sizeof err) == 0);
+    CHECK(d.n == 3 && d.v[0].ts == T("2025-10-25T00:00+02:00"));
     cost_dyns_free(&d);
 }
 
@@ -235,43 +265,43 @@ static void test_json(void)
     const char *arr = "[{\"time\": \"2025-01-31T10:00:00+01:00\", \"price\": 0.25},\n"
                       " {\"time\": \"2025-01-31T11:00:00+01:00\", \"price\": \"0.26\", "
                       "\"export\": 0.1, \"extra\": [1, {\"a\": null}]}]";
-    CHECK(cost_parse_dynamic(arr, strlen(arr), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_parse_dynamic(arr, strlen(arr), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
     CHECK(d.n == 2 && d.v[1].import_ == 260000 && d.v[1].export_ == 100000);
     const char *obj = "{\"source\": \"x\", \"prices\": [{\"start\": 1738314000, \"value\": "
                       "2.5e-1}], \"unit\": \"EUR/kWh\"}";
-    CHECK(cost_parse_dynamic(obj, strlen(obj), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_parse_dynamic(obj, strlen(obj), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
     CHECK(d.n == 1 && d.v[0].ts == 1738314000 && d.v[0].import_ == 250000);
     /* Gas: a day per price, 23 hours on the spring DST day. */
     const char *gas = "[{\"time\":\"2025-03-29\",\"price\":1.2},{\"time\":\"2025-03-30\","
                       "\"price\":1.3}]";
-    CHECK(cost_parse_dynamic(gas, strlen(gas), COST_KIND_GAS, &d, err, sizeof err) == 0);
+    CHECK(cost_parse_dynamic(gas, strlen(gas), COST_KIND_GAS, 0, &d, err, sizeof err) == 0);
     CHECK(d.n == 2 && d.v[0].end == d.v[1].ts && d.v[1].end - d.v[1].ts == 23 * 3600);
 
     const char *bad1 = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": 0.25},\n"
                        " {\"time\": \"2025-01-31T11:00Z\", \"price\": \"x\"}]";
-    CHECK(cost_parse_dynamic(bad1, strlen(bad1), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(bad1, strlen(bad1), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strncmp(err, "line 2: price", 13) == 0);
     const char *bad2 = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": 0.25}\n\n"
                        " {\"time\": \"2025-01-31T11:00Z\"}]";
-    CHECK(cost_parse_dynamic(bad2, strlen(bad2), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(bad2, strlen(bad2), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strncmp(err, "line 3:", 7) == 0);
     const char *bad3 = "[{\"time\": \"2025-01-31T10:00Z\"}]";
-    CHECK(cost_parse_dynamic(bad3, strlen(bad3), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(bad3, strlen(bad3), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "without \"price\"") != NULL);
     const char *bad4 = "{\"data\": 5}";
-    CHECK(cost_parse_dynamic(bad4, strlen(bad4), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(bad4, strlen(bad4), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     const char *bad5 = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": 0.25}] x";
-    CHECK(cost_parse_dynamic(bad5, strlen(bad5), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(bad5, strlen(bad5), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(d.n == 0);
     /* JSON numbers may have exponents (encoders write 1e-05); strings are plain decimals. */
     const char *small = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": -1e-05, \"export\": 5E-6}]";
-    CHECK(cost_parse_dynamic(small, strlen(small), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_parse_dynamic(small, strlen(small), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
     CHECK(d.n == 1 && d.v[0].import_ == -10 && d.v[0].export_ == 5);
     const char *sc = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": \"0,2\"}]";
-    CHECK(cost_parse_dynamic(sc, strlen(sc), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(sc, strlen(sc), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "got '0,2' (write the decimals after a '.', not a ',')") != NULL);
     const char *se = "[{\"time\": \"2025-01-31T10:00Z\", \"price\": \"1e3\"}]";
-    CHECK(cost_parse_dynamic(se, strlen(se), COST_KIND_POWER, &d, err, sizeof err) < 0);
+    CHECK(cost_parse_dynamic(se, strlen(se), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     cost_dyns_free(&d);
 }
 
@@ -458,12 +488,12 @@ static void test_db(void)
 
     const char *csv = "2025-01-31T10:00Z,0.1\n2025-01-31T11:00Z,0.2\n2025-01-31T12:00Z,0.3\n";
     cost_dyns d = {0};
-    CHECK(cost_parse_dynamic(csv, strlen(csv), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_parse_dynamic(csv, strlen(csv), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
     CHECK(cost_db_save_dynamic(db, COST_KIND_POWER, &d, err, sizeof err) == 0);
     /* A re-import of part of the span at quarter-hour resolution replaces that part. */
     const char *q = "2025-01-31T11:00Z,0.5\n2025-01-31T11:15Z,0.6\n2025-01-31T11:30Z,0.7\n"
                     "2025-01-31T11:45Z,0.8\n";
-    CHECK(cost_parse_dynamic(q, strlen(q), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_parse_dynamic(q, strlen(q), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
     CHECK(cost_db_save_dynamic(db, COST_KIND_POWER, &d, err, sizeof err) == 0);
     cost_dyns_free(&d);
 
@@ -490,7 +520,7 @@ static void test_db(void)
     cost_prices_free(&p);
     /* Quarter-hours from 12:15 on over the hourly 12:00 price: that price ends at 12:15. */
     const char *q2 = "2025-01-31T12:15Z,0.9\n2025-01-31T12:30Z,0.9\n";
-    CHECK(cost_parse_dynamic(q2, strlen(q2), COST_KIND_POWER, &d, err, sizeof err) == 0);
+    CHECK(cost_parse_dynamic(q2, strlen(q2), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
     CHECK(cost_db_save_dynamic(db, COST_KIND_POWER, &d, err, sizeof err) == 0);
     cost_dyns_free(&d);
     CHECK(cost_db_load(db, T("2025-01-31T12:00Z"), T("2025-01-31T13:00Z"), &p, err,
@@ -510,6 +540,7 @@ int main(void)
     RUN(test_dst_days);
     RUN(test_csv);
     RUN(test_json);
+    RUN(test_gas_day_start);
     RUN(test_fixed_keys);
     RUN(test_costs);
     RUN(test_unpriced);
