@@ -16,6 +16,10 @@
 #include "p1/p1.h"
 
 #define COST_PRICE_ABS_MAX 1000000000000LL /* |price| <= 1,000,000 EUR per unit: anything more is a typo */
+/* A dynamic price above these is a file in EUR/MWh (ENTSO-E, EPEX, Nord Pool): day-ahead power
+ * is capped at 4 EUR/kWh before taxes, and gas has never come near 20 EUR/m3. */
+#define COST_POWER_PLAUSIBLE 10000000LL /* 10 EUR/kWh */
+#define COST_GAS_PLAUSIBLE 20000000LL   /* 20 EUR/m3 */
 #define COST_DIGITS_MAX 40                 /* significant digits kept while parsing a decimal */
 #define COST_FIELD_MAX 128                 /* bytes of one CSV field or JSON scalar */
 #define COST_JSON_DEPTH 16                 /* nesting skipped inside a JSON price file */
@@ -756,6 +760,26 @@ int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, int day_sta
     if (rc == 0 && e.n == 0) {
         say(err, cap, "no prices found");
         rc = -1;
+    }
+    int64_t most = kind == COST_KIND_GAS ? COST_GAS_PLAUSIBLE : COST_POWER_PLAUSIBLE;
+    for (size_t k = 0; rc == 0 && k < e.n; k++) {
+        int64_t v = e.v[k].import_, x = e.v[k].export_ == COST_UNSET ? 0 : e.v[k].export_;
+        if (v < -most || v > most || x < -most || x > most) {
+            int64_t bad = v < -most || v > most ? v : x, a = bad < 0 ? -bad : bad;
+            char num[48];
+            int n = snprintf(num, sizeof num, "%s%" PRId64 ".%06" PRId64, bad < 0 ? "-" : "",
+                             a / 1000000, a % 1000000);
+            while (n > 0 && num[n - 1] == '0')
+                num[--n] = '\0';
+            if (n > 0 && num[n - 1] == '.')
+                num[--n] = '\0';
+            say(err, cap,
+                "line %ld: %s: %s EUR per %s is more than any %s price (at most %d): is the file "
+                "in EUR/MWh? Divide its prices by 1000",
+                e.v[k].line, bad == v ? "price" : "export", num, kind == COST_KIND_GAS ? "m3" : "kWh",
+                kind == COST_KIND_GAS ? "gas" : "electricity", (int)(most / 1000000));
+            rc = -1;
+        }
     }
     if (rc == 0 && kind == COST_KIND_GAS && day_start > 0 && day_start < 86400) {
         /* A date alone is the gas day that starts at day_start local clock time (a date's

@@ -127,6 +127,13 @@ def run(port, db):
     T.check("02:00 three times is still a duplicate -> 400 naming the line",
             c == 400 and "line 4" in b, b)
 
+    # ---- a day-ahead file in EUR/MWh (ENTSO-E, EPEX) is not 1000 times the price ---------------
+    c, b = put(port, "time,price\n2025-11-01T00:00Z,85.12\n2025-11-01T01:00Z,-3.5\n")
+    c2, j = get(port, "/api/prices?from=2025-11-01&to=2025-11-02")
+    T.check("a price list in EUR/MWh -> 400 naming line 2 and the unit, nothing stored",
+            c == 400 and "line 2: price: 85.12 EUR per kWh" in b and "EUR/MWh" in b and
+            j.get("power") == [], b)
+
     # ---- suppliers' own JSON -------------------------------------------------------------------
     c, _, b = http(port, "/api/prices", "PUT", json.dumps([
         {"total": 0.2514, "energy": 0.0912, "tax": 0.1602, "startsAt": "2025-11-03T00:00:00.000+01:00"},

@@ -250,6 +250,21 @@ static void test_gas_day_start(void)
         CHECK_EQ_INT(d.v[1].end, T("2025-10-27T00:00+01:00")); /* the next price, given a time */
         CHECK_EQ_INT(d.v[2].ts, T("2025-10-27T00:00+01:00"));
     }
+    /* A price list in EUR/MWh is refused, naming the line. */
+    const char *mwh = "time,price\n2025-10-28T00:00,0.1\n2025-10-28T01:00,85.12\n";
+    CHECK(cost_parse_dynamic(mwh, strlen(mwh), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "line 3: price: 85.12 EUR per kWh is more than any electricity price") !=
+          NULL);
+    CHECK(d.n == 0);
+    const char *neg = "time,price,export\n2025-10-28T00:00,0.1,-480\n";
+    CHECK(cost_parse_dynamic(neg, strlen(neg), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "line 2: export: -480 EUR per kWh") != NULL);
+    const char *ok = "time,price\n2025-10-28T00:00,9.99\n2025-10-28T01:00,-4\n";
+    CHECK(cost_parse_dynamic(ok, strlen(ok), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    const char *gas = "time,price\n2025-10-28,35.2\n";
+    CHECK(cost_parse_dynamic(gas, strlen(gas), COST_KIND_GAS, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "line 2: price: 35.2 EUR per m3 is more than any gas price (at most 20)") !=
+          NULL);
     /* Power ignores it; 0 keeps midnight. */
     CHECK(cost_parse_dynamic(g, strlen(g), COST_KIND_GAS, 0, &d, err, sizeof err) == 0);
     CHECK(d.n == 3 && d.v[0].ts == T("2025-10-25T00:00+02:00"));
