@@ -61,10 +61,11 @@ $(BUILD)/libp1.a: $(LIB_OBJ)
 TOOL_SHARED_OBJ := $(BUILD)/src/sim.o $(BUILD)/src/json.o $(BUILD)/src/reading_json.o \
                    $(BUILD)/src/store.o $(BUILD)/src/cost.o $(BUILD)/src/civil.o
 LIBS_SQLITE := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
+LIBS_ZLIB := $(shell $(PKG_CONFIG) --libs zlib 2>/dev/null || echo -lz)
 TOOL_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 $(BUILD)/p1: $(TOOL_OBJ) $(TOOL_SHARED_OBJ) $(BUILD)/libp1.a
 	$(CC) $(LDSAN) $(TOOL_LDFLAGS) -o $@ $(TOOL_OBJ) $(TOOL_SHARED_OBJ) $(BUILD)/libp1.a $(LIBS_CRYPTO) \
-	      $(LIBS_SQLITE)
+	      $(LIBS_SQLITE) $(LIBS_ZLIB)
 
 # -MMD: tests that #include a module's .c file (test_homewizard) rebuild when it changes.
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(BUILD)/libp1.a tests/unit/check.h

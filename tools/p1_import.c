@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "p1/crypt.h"
 #include "p1/p1.h"
@@ -22,12 +23,19 @@
 #define IMPORT_KEY_BYTES 4096         /* a file is known by a hash of its first bytes */
 #define IMPORT_SNIFF (4 * 1024 * 1024) /* no telegram in this many bytes: not a capture */
 #define IMPORT_PROGRESS_NS 250000000LL
+#define IMPORT_LINE_MAX 8192          /* longer lines pass through unchanged */
 
 static const char import_usage[] =
     "Usage: p1 import [--db PATH] [--meter NAME] [--crc POLICY] [--key HEX [--ak HEX]\n"
     "                 [--skip-tag]] FILE...\n"
     "Import raw P1 telegram captures (for example `cat /dev/ttyUSB0 > capture.txt`, months long)\n"
-    "into the history database. Readings are timed by the meter's clock (0-0:1.0.0); telegrams\n"
+    "into the history database. FILE may be gzip-compressed (logrotate's .gz), and - reads\n"
+    "standard input (plain or gzip; not remembered, duplicates are still skipped). A text\n"
+    "capture may have LF-only line ends, a prefix before every line (a timestamp from ts or\n"
+    "journalctl, a logger's tag, CSV columns) and telegrams with escaped line ends (\\r\\n in a\n"
+    "CSV or JSON export): each telegram is rebuilt as the meter sent it and its CRC checked.\n"
+    "With --key the file is read as the meter's binary frames.\n"
+    "Readings are timed by the meter's clock (0-0:1.0.0); telegrams\n"
     "without a valid time are skipped. An import is resumable: the file's place is remembered,\n"
     "and a second import of the same file adds nothing (readings not newer than the meter's\n"
     "newest stored one are skipped). Import files of one meter in chronological order.\n"
@@ -55,7 +63,21 @@ typedef struct import_ctx {
     uint64_t accepted, rejected, stored, skipped;
     uint64_t no_key, bad_key; /* encrypted frames rejected for want of a key, or by the key */
     int failed;         /* store error: stop */
+    uint64_t line_end;  /* file offset after the input line being fed to the parser */
 } import_ctx;
+
+/* Lines of a text capture, rebuilt as the meter sent them before they reach the parser:
+ * CRLF line ends (LF-only logs), no prefix before the telegram's text (timestamps added by
+ * ts, journalctl or a logger; CSV columns), and, in an export whose telegrams were written
+ * with escaped line ends ("\r\n" in CSV or JSON), those escapes undone. The CRC covers the
+ * original bytes, so a rebuilt telegram checks exactly when the rebuild is right. */
+typedef struct import_text {
+    int escaped;        /* the file holds escaped line ends: undo \r \n \\ \" \/ */
+    int esc;            /* the previous byte was an escaping backslash */
+    int over;           /* this line outgrew the buffer: passed through as it came */
+    size_t len;
+    uint8_t line[IMPORT_LINE_MAX];
+} import_text;
 
 static void on_begin(void *user, const p1_telegram *t)
 {
@@ -79,7 +101,7 @@ static void on_end(void *user, const p1_telegram *t)
         return;
     }
     c->accepted++;
-    c->resume = c->base + t->offset + (t->frame ? t->frame_len : t->raw_len);
+    c->resume = c->line_end ? c->line_end : c->base + t->offset + (t->frame ? t->frame_len : t->raw_len);
     int rc = store_add(c->s, c->meter, &c->r, 0);
     if (rc > 0)
         c->stored++;
@@ -89,6 +111,146 @@ static void on_end(void *user, const p1_telegram *t)
         c->failed = rc;
 }
 
+static int is_digit(uint8_t b)
+{
+    return b >= '0' && b <= '9';
+}
+
+static int is_alnum(uint8_t b)
+{
+    return is_digit(b) || ((b | 0x20) >= 'a' && (b | 0x20) <= 'z');
+}
+
+static int is_hex(uint8_t b)
+{
+    return is_digit(b) || ((b | 0x20) >= 'a' && (b | 0x20) <= 'f');
+}
+
+/* Length of an OBIS reference followed by '(' at l (A-B:C.D.E( or A-B:C.D.E.F( ), else 0. */
+static size_t obis_at(const uint8_t *l, size_t n)
+{
+    static const char sep[] = "-:..(";
+    size_t i = 0;
+    for (int part = 0; part < 5; part++) {
+        size_t d = i;
+        while (i < n && is_digit(l[i]))
+            i++;
+        if (part == 4 && i > d && i + 1 < n && (l[i] == '.' || l[i] == '*') && is_digit(l[i + 1]))
+            for (i++; i < n && is_digit(l[i]);)
+                i++;
+        if (i == d || i >= n || l[i] != (uint8_t)sep[part])
+            return 0;
+        i++;
+    }
+    return i;
+}
+
+/* 1 when a header starts at l: '/', three letters or digits (the maker), a digit (the speed). */
+static int header_at(const uint8_t *l, size_t n)
+{
+    return n >= 5 && l[0] == '/' && is_alnum(l[1]) && is_alnum(l[2]) && is_alnum(l[3]) &&
+           is_digit(l[4]);
+}
+
+/* Length of a telegram's end line at l: '!' with its 4-digit CRC or none (DSMR 2.2), else 0. */
+static size_t end_at(const uint8_t *l, size_t n)
+{
+    if (n < 1 || l[0] != '!')
+        return 0;
+    if (n >= 5 && is_hex(l[1]) && is_hex(l[2]) && is_hex(l[3]) && is_hex(l[4]) &&
+        (n == 5 || !is_alnum(l[5])))
+        return 5;
+    return n == 1 || !is_alnum(l[1]) ? 1 : 0;
+}
+
+/* Feeds one line (no line end) to the parser as the meter sent it: what precedes the
+ * telegram's text (a timestamp, a logger's tag, CSV columns) and trails it is cut. */
+static void text_line(p1_parser *p, const uint8_t *l, size_t n)
+{
+    while (n && (l[n - 1] == '\r' || l[n - 1] == '\n'))
+        n--;
+    size_t from = n, to = n;
+    if (!n || l[0] == '(' || header_at(l, n) || obis_at(l, n) || end_at(l, n)) {
+        from = 0; /* a line of the telegram as it is: the common case */
+    } else {
+        for (size_t i = 1; i < n && from == n; i++) {
+            size_t e;
+            if (header_at(l + i, n - i)) {
+                from = i;
+            } else if (obis_at(l + i, n - i)) {
+                from = i;
+                while (to > from && l[to - 1] != ')')
+                    to--;
+            } else if ((e = end_at(l + i, n - i)) != 0) {
+                from = i;
+                to = i + e;
+            }
+        }
+        for (size_t i = 1; i + 3 < n && from == n; i++) /* "/Test", after a space or quote */
+            if (l[i] == '/' && (l[i - 1] == ' ' || l[i - 1] == '"' || l[i - 1] == ',') &&
+                is_alnum(l[i + 1]) && is_alnum(l[i + 2]) && is_alnum(l[i + 3]))
+                from = i;
+        if (from == n && l[n - 1] == ')') /* a DSMR 2.2 continuation line: "(value)" */
+            for (size_t i = n - 1; i-- > 0 && from == n;)
+                if (l[i] == '(' && (i == 0 || l[i - 1] == ' '))
+                    from = i;
+        if (to <= from)
+            from = to = n; /* a prefix alone: the empty line after the header */
+    }
+    p1_execute(p, l + from, to - from);
+    p1_execute(p, (const uint8_t *)"\r\n", 2);
+}
+
+/* Feeds n bytes of a text capture starting at file offset pos, line by line. */
+static void text_feed(import_ctx *c, import_text *x, p1_parser *p, const uint8_t *b, size_t n,
+                      uint64_t pos)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t ch = b[i];
+        if (x->escaped) {
+            if (x->esc) {
+                x->esc = 0;
+                if (ch == 'r' || ch == 'n')
+                    ch = ch == 'r' ? '\r' : '\n';
+                else if (ch != '\\' && ch != '"' && ch != '/' && x->len < IMPORT_LINE_MAX)
+                    x->line[x->len++] = '\\'; /* not an escape: "/ISK5\2M..." keeps its \ */
+            } else if (ch == '\\') {
+                x->esc = 1;
+                continue;
+            }
+        }
+        if (ch == '\n') {
+            c->line_end = pos + i + 1;
+            if (x->over)
+                p1_execute(p, (const uint8_t *)"\n", 1);
+            else
+                text_line(p, x->line, x->len);
+            x->len = 0;
+            x->over = 0;
+        } else if (x->over) {
+            p1_execute(p, &ch, 1);
+        } else if (x->len == IMPORT_LINE_MAX) {
+            x->over = 1;
+            p1_execute(p, x->line, x->len);
+            p1_execute(p, &ch, 1);
+            x->len = 0;
+        } else {
+            x->line[x->len++] = ch;
+        }
+    }
+}
+
+/* 1 when the first bytes read show telegrams written with escaped line ends. */
+static int text_escaped(const uint8_t *b, size_t n)
+{
+    static const char *const marks[] = {"\\r\\n", "\\n1-0:", "\\n0-0:", "\\n!"};
+    for (size_t i = 0; i + 1 < n; i++)
+        for (size_t m = 0; b[i] == '\\' && m < sizeof marks / sizeof marks[0]; m++)
+            if (n - i >= strlen(marks[m]) && !memcmp(b + i, marks[m], strlen(marks[m])))
+                return 1;
+    return 0;
+}
+
 static int64_t now_ns(void)
 {
     struct timespec ts;
@@ -96,23 +258,24 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* FNV-1a over the file's first bytes and the meter name: the file's identity across renames. */
-static int file_key(int fd, const char *meter, char *key, size_t cap)
+/* FNV-1a over the first bytes of the (uncompressed) capture and the meter name: the file's
+ * identity across renames and logrotate's compression (log.1 and log.2.gz are one file). */
+static int file_key(gzFile gz, const char *meter, char *key, size_t cap)
 {
     uint8_t buf[IMPORT_KEY_BYTES];
-    ssize_t n = pread(fd, buf, sizeof buf, 0);
-    if (n < 0)
+    int n = gzread(gz, buf, sizeof buf);
+    if (n < 0 || gzrewind(gz) < 0)
         return -1;
     uint64_t h = 1469598103934665603ULL;
-    for (ssize_t i = 0; i < n; i++)
+    for (int i = 0; i < n; i++)
         h = (h ^ buf[i]) * 1099511628211ULL;
-    snprintf(key, cap, "fnv1a64:%016" PRIx64 ":%zd:%s", h, n, meter);
+    snprintf(key, cap, "fnv1a64:%016" PRIx64 ":%d:%s", h, n, meter);
     return 0;
 }
 
 static int commit_batch(import_ctx *c, const char *key, const char *path, int64_t telegrams)
 {
-    int rc = store_import_set(c->s, key, path, c->meter, (int64_t)c->resume, telegrams);
+    int rc = key ? store_import_set(c->s, key, path, c->meter, (int64_t)c->resume, telegrams) : 0;
     if (rc == 0)
         rc = store_commit(c->s);
     if (rc < 0)
@@ -120,72 +283,106 @@ static int commit_batch(import_ctx *c, const char *key, const char *path, int64_
     return rc;
 }
 
-static int import_file(import_ctx *c, const char *path, int quiet, const p1_settings *set)
+/* The text of a zlib error on gz, or of errno. */
+static const char *gz_error(gzFile gz)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int e;
+    const char *m = gzerror(gz, &e);
+    return e == Z_ERRNO ? strerror(errno) : m;
+}
+
+static int import_file(import_ctx *c, const char *arg, int quiet, const p1_settings *set,
+                       int text)
+{
+    /* "-" is standard input: read to its end, remembered nowhere (duplicates are still
+     * skipped by time); a file's place is kept so a grown or repeated file resumes. */
+    int is_stdin = !strcmp(arg, "-");
+    const char *path = is_stdin ? "standard input" : arg;
+    int fd = is_stdin ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;
-    char key[160];
+    char keybuf[160], *key = is_stdin ? NULL : keybuf;
     int64_t offset = 0, before = 0;
-    if (fd < 0 || fstat(fd, &sb) < 0 || file_key(fd, c->meter, key, sizeof key) < 0) {
-        fprintf(stderr, "p1 import: %s: %s\n", path, strerror(errno));
+    gzFile gz = NULL;
+    if (fd < 0 || fstat(fd, &sb) < 0 || (gz = gzdopen(fd, "rb")) == NULL) {
+        fprintf(stderr, "p1 import: %s: %s\n", path, fd < 0 ? strerror(errno) : "out of memory");
         if (fd >= 0)
             close(fd);
         return 1;
     }
-    int known = store_import_get(c->s, key, &offset, &before);
-    if (known < 0) {
-        fprintf(stderr, "p1 import: %s: database: %s\n", path, strerror(-known));
-        close(fd);
+    gzbuffer(gz, IMPORT_CHUNK);
+    if (key && file_key(gz, c->meter, key, sizeof keybuf) < 0) {
+        fprintf(stderr, "p1 import: %s: %s\n", path, gz_error(gz));
+        gzclose(gz);
         return 1;
     }
-    if (known && offset >= sb.st_size) {
+    int compressed = !gzdirect(gz);
+    int known = key ? store_import_get(c->s, key, &offset, &before) : 0;
+    if (known < 0) {
+        fprintf(stderr, "p1 import: %s: database: %s\n", path, strerror(-known));
+        gzclose(gz);
+        return 1;
+    }
+    if (known && !compressed && offset >= sb.st_size) {
         if (!quiet)
             fprintf(stderr, "p1 import: %s: already imported (%" PRId64 " telegram%s); nothing new\n",
                     path, before, before == 1 ? "" : "s");
-        close(fd);
+        gzclose(gz);
         return 0;
     }
     if (!known)
         offset = 0;
-    if (offset && lseek(fd, offset, SEEK_SET) < 0) {
-        fprintf(stderr, "p1 import: %s: %s\n", path, strerror(errno));
-        close(fd);
+    if (offset && gzseek(gz, (z_off_t)offset, SEEK_SET) != (z_off_t)offset) {
+        fprintf(stderr, "p1 import: %s: %s\n", path, gz_error(gz));
+        gzclose(gz);
         return 1;
     }
     p1_parser *p = malloc(sizeof *p);
     uint8_t *buf = malloc(IMPORT_CHUNK);
-    if (!p || !buf) {
+    import_text *x = calloc(1, sizeof *x);
+    if (!p || !buf || !x) {
         fprintf(stderr, "p1 import: out of memory\n");
         free(p);
         free(buf);
-        close(fd);
+        free(x);
+        gzclose(gz);
         return 1;
     }
     p1_callbacks cb = {on_begin, on_object, on_end};
     p1_parser_init(p, set, &cb, c);
     c->base = (uint64_t)offset;
     c->resume = (uint64_t)offset;
+    c->line_end = 0;
     c->accepted = c->rejected = c->stored = c->skipped = c->no_key = c->bad_key = 0;
     int tty = !quiet && isatty(2);
     int64_t t0 = now_ns(), last = t0;
     uint64_t pos = (uint64_t)offset, committed = 0; /* readings stored by a commit */
-    int status = 0, gzipped = 0;
+    int status = 0, truncated = 0;
     for (;;) {
-        ssize_t n = read(fd, buf, IMPORT_CHUNK);
-        if (n < 0 && errno == EINTR)
-            continue;
+        int n = gzread(gz, buf, IMPORT_CHUNK);
         if (n < 0) {
-            fprintf(stderr, "p1 import: %s: %s\n", path, strerror(errno));
+            fprintf(stderr, "p1 import: %s: %s\n", path, gz_error(gz));
             status = 1;
             break;
         }
         if (n == 0) {
+            int e;
+            gzerror(gz, &e);
+            if (e == Z_BUF_ERROR) { /* still being compressed, or cut short in a copy */
+                fprintf(stderr, "p1 import: %s: the compressed data ends early; importing the "
+                                "telegrams before the cut\n", path);
+                truncated = 1;
+            }
+            if (text && x->len && !x->over)
+                text_line(p, x->line, x->len); /* a last line without its line end */
             p1_finish(p);
             break;
         }
-        if (pos == 0 && n >= 2 && buf[0] == 0x1f && buf[1] == 0x8b)
-            gzipped = 1;
-        p1_execute(p, buf, (size_t)n);
+        if (text && pos == (uint64_t)offset)
+            x->escaped = text_escaped(buf, (size_t)n);
+        if (text)
+            text_feed(c, x, p, buf, (size_t)n, pos);
+        else
+            p1_execute(p, buf, (size_t)n);
         pos += (uint64_t)n;
         if (c->failed)
             break;
@@ -203,8 +400,12 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
             if (t - last >= IMPORT_PROGRESS_NS) {
                 last = t;
                 double secs = (double)(t - t0) / 1e9;
-                fprintf(stderr, "\r%s: %3d%%  %" PRIu64 " telegrams  %.0f/s   ", path,
-                        sb.st_size ? (int)(pos * 100 / (uint64_t)sb.st_size) : 100, c->accepted,
+                uint64_t done = compressed ? (uint64_t)gzoffset(gz) : pos;
+                if (S_ISREG(sb.st_mode) && sb.st_size)
+                    fprintf(stderr, "\r%s: %3d%%  ", path, (int)(done * 100 / (uint64_t)sb.st_size));
+                else
+                    fprintf(stderr, "\r%s: ", path);
+                fprintf(stderr, "%" PRIu64 " telegrams  %.0f/s   ", c->accepted,
                         secs > 0 ? (double)c->accepted / secs : 0.0);
             }
         }
@@ -219,6 +420,13 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
          * other empty file look "already imported" (they share the identity hash). */
         fprintf(stderr, "p1 import: %s: empty file: no P1 telegram; nothing was stored\n", path);
         status = 1;
+    } else if (!status && c->accepted == 0 && known) {
+        /* what follows the last telegram taken (a logger's last line, a telegram still being
+         * written) is not a new one */
+        if (!quiet)
+            fprintf(stderr, "p1 import: %s: already imported (%" PRId64 " telegram%s); nothing new\n",
+                    path, before, before == 1 ? "" : "s");
+        compressed = -1; /* no summary */
     } else if (!status && c->accepted == 0 && pos > (uint64_t)offset) {
         /* nothing was queued, so nothing is written: a wrong file leaves the database as it was */
         fprintf(stderr,
@@ -226,8 +434,7 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
                 "stored\n",
                 path, pos - (uint64_t)offset >= IMPORT_SNIFF ? " in the first 4 MiB" : "",
                 c->rejected,
-                gzipped        ? "it is gzip-compressed: import the output of zcat instead;"
-                : c->no_key    ? "they are encrypted frames: give the meter's key with --key;"
+                c->no_key      ? "they are encrypted frames: give the meter's key with --key;"
                 : c->bad_key   ? "they are encrypted frames that failed authentication: wrong "
                                  "--key or --ak?;"
                                : "is it a capture of a meter's P1 port?");
@@ -238,20 +445,23 @@ static int import_file(import_ctx *c, const char *path, int quiet, const p1_sett
         else
             committed = c->stored;
     }
+    status |= truncated;
     double secs = (double)(now_ns() - t0) / 1e9;
     char lost[64] = ""; /* queued readings whose commit failed were not stored */
     if (c->stored > committed)
         snprintf(lost, sizeof lost, ", %" PRIu64 " not written (see above)", c->stored - committed);
-    if (!quiet && (c->accepted || !status))
+    if (!quiet && compressed >= 0 && (c->accepted || !status))
         fprintf(stderr,
                 "p1 import: %s: %" PRIu64 " telegram%s, %" PRIu64 " stored%s, %" PRIu64
                 " skipped (already stored or no valid time), %" PRIu64 " rejected, %.2f s, "
-                "%.0f telegrams/s\n",
+                "%.0f telegrams/s, %.1f MB/s\n",
                 path, c->accepted, c->accepted == 1 ? "" : "s", committed, lost, c->skipped,
-                c->rejected, secs, secs > 0 ? (double)c->accepted / secs : 0.0);
+                c->rejected, secs, secs > 0 ? (double)c->accepted / secs : 0.0,
+                secs > 0 ? (double)(pos - (uint64_t)offset) / 1e6 / secs : 0.0);
     free(p);
     free(buf);
-    close(fd);
+    free(x);
+    gzclose(gz);
     return status;
 }
 
@@ -270,7 +480,7 @@ static const char *next_file(int argc, char **argv, int *i, int *rest)
         const char *a = argv[(*i)++];
         if (!*rest && !strcmp(a, "--"))
             *rest = 1;
-        else if (!*rest && a[0] == '-')
+        else if (!*rest && a[0] == '-' && a[1])
             *i += import_takes_value(a);
         else
             return a;
@@ -282,6 +492,8 @@ static const char *next_file(int argc, char **argv, int *i, int *rest)
 static int file_problem(const char *path)
 {
     struct stat sb;
+    if (!strcmp(path, "-"))
+        return 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     int e = fd < 0 ? errno : fstat(fd, &sb) < 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
     if (fd >= 0)
@@ -292,18 +504,15 @@ static int file_problem(const char *path)
 int p1_import_main(int argc, char **argv)
 {
     const char *db = "p1d.db", *meter = "home", *key = NULL, *ak = NULL;
-    int quiet = 0, nfiles = 0, only_files = 0, skip_tag = 0;
+    int quiet = 0, nfiles = 0, nstdin = 0, only_files = 0, skip_tag = 0;
     p1_settings set;
     memset(&set, 0, sizeof set);
     set.crc = P1_CRC_OPTIONAL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (only_files || a[0] != '-') {
+        if (only_files || a[0] != '-' || !a[1]) {
             nfiles++;
-        } else if (!strcmp(a, "-")) {
-            fprintf(stderr, "p1 import: cannot import standard input: an import is resumable "
-                            "and needs a file; save the capture to a file first\n");
-            return 2;
+            nstdin += !strcmp(a, "-");
         } else if (!strcmp(a, "--")) {
             only_files = 1;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -350,6 +559,10 @@ int p1_import_main(int argc, char **argv)
         fprintf(stderr, "p1 import: no FILE given (try 'p1 import --help')\n");
         return 2;
     }
+    if (nstdin > 1) {
+        fprintf(stderr, "p1 import: standard input (-) given twice (try 'p1 import --help')\n");
+        return 2;
+    }
     size_t ml = strlen(meter);
     if (!ml || ml > 63 || strspn(meter, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                         "0123456789_-") != ml) {
@@ -391,7 +604,7 @@ int p1_import_main(int argc, char **argv)
     i = 1;
     rest = 0;
     while ((a = next_file(argc, argv, &i, &rest)) != NULL) {
-        if (import_file(c, a, quiet, &set) != 0)
+        if (import_file(c, a, quiet, &set, key == NULL) != 0)
             status = 1;
     }
     /* retention applies to imports too: raw readings older than the newest minus raw_keep go */

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""test_import_formats.py: `p1 import` reads captures as other tools leave them: LF-only,
+a timestamp or logger tag before every line, serial noise, gzip (logrotate), telegrams with
+escaped line ends in a CSV or JSON export, standard input; and resumes such files."""
+import glob
+import gzip
+import json
+import os
+import re
+import sqlite3
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import Checks, tmpdir  # noqa: E402
+from store_helpers import P1, p1, raw_count  # noqa: E402
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpus"))
+N = 120
+TELEGRAM_LINE = re.compile(rb"^(/.*|\d+-\d+:\d+\.\d+\.\d+([.*]\d+)?\(.*|\(.*\)|![0-9A-Fa-f]{0,4}|)$")
+
+
+def telegrams(capture):
+    return [b"/" + t for t in capture.split(b"/")[1:]]
+
+
+def prefixed(tels, stamp):
+    """Every line of every telegram behind a prefix, LF line ends, as ts or a logger writes."""
+    out = []
+    for i, t in enumerate(tels):
+        for line in t.split(b"\r\n")[:-1]:
+            out.append(stamp(i) + line)
+    return b"\n".join(out) + b"\n"
+
+
+def variants(cap):
+    tels = telegrams(cap)
+    esc = [t.decode().replace("\r", "\\r").replace("\n", "\\n") for t in tels]
+    return {
+        "lf.txt": cap.replace(b"\r\n", b"\n"),
+        "partial.txt": cap[700:],  # starts inside a telegram: that one is lost, not the rest
+        "nul.txt": b"\0" * 64 + b"\0".join(tels),
+        "noise.txt": b"~x#garbage".join(tels),  # printable noise before a header
+        "ts.txt": prefixed(tels, lambda i: b"2024-01-31 12:%02d:%02d.123 " % (i // 60, i % 60)),
+        "iso.txt": prefixed(tels, lambda i: b"[2024-01-31T12:00:%02d+01:00] " % (i % 60)),
+        "journal.txt": prefixed(tels, lambda i: b"Jan 31 12:00:%02d pi p1reader[812]: " % (i % 60)),
+        "export.csv": ("id,timestamp,telegram\n" + "".join(
+            '%d,2024-01-31 12:00:00,"%s"\n' % (i, e) for i, e in enumerate(esc))).encode(),
+        "export.json": json.dumps([{"telegram": t.decode()} for t in tels]).encode(),
+        "export.jsonl": b"".join(json.dumps({"id": i, "telegram": t.decode()}).encode() + b"\n"
+                                 for i, t in enumerate(tels)),
+        "dsmr22.txt": re.sub(rb"!([0-9A-F]{4})\r\n", b"!\r\n", cap).replace(b"\r\n", b"\n"),
+        "capture.gz": gzip.compress(cap),
+        "ts.txt.gz": gzip.compress(prefixed(tels, lambda i: b"%d.5 " % (1706698800 + i))),
+    }
+
+
+def main():
+    c = Checks("test_import_formats")
+    if not os.access(P1, os.X_OK):
+        print("SKIP: %s not built (run make)" % P1)
+        c.done()
+    with tmpdir() as tmp:
+        code, cap, err = p1(["sim", "--start", "2024-01-31T10:00:00Z", "--interval", "10",
+                             "--count", str(N)])
+        cap = cap.encode()
+        c.check("p1 sim wrote a capture", code == 0 and len(telegrams(cap)) == N, err)
+        for name, data in variants(cap).items():
+            path = os.path.join(tmp, name)
+            with open(path, "wb") as f:
+                f.write(data)
+            db = os.path.join(tmp, name + ".db")
+            want = N - 1 if name == "partial.txt" else N
+            code, out, err = p1(["import", "--db", db, path])
+            got = raw_count(db) if os.path.exists(db) else 0
+            c.check("%s: every telegram stored" % name, code == 0 and got == want,
+                    "exit %d, %d of %d stored: %s" % (code, got, want, err.strip()[-300:]))
+            code, out, err = p1(["import", "--db", db, path])
+            c.check("%s: a second import adds nothing and says so" % name,
+                    code == 0 and "already imported" in err and raw_count(db) == got,
+                    "exit %d: %s" % (code, err.strip()[-300:]))
+
+        # a logger's file that grows: the import resumes inside it, gzip or not
+        ts = variants(cap)["ts.txt"]
+        grow, db = os.path.join(tmp, "grow.log"), os.path.join(tmp, "grow.db")
+        with open(grow, "wb") as f:
+            f.write(ts[:len(ts) // 2])
+        code, out, err = p1(["import", "--db", db, grow])
+        half = raw_count(db)
+        c.check("grown log: first half", code == 0 and 0 < half < N, "%d %s" % (half, err))
+        with open(grow, "wb") as f:
+            f.write(ts)
+        code, out, err = p1(["import", "--db", db, grow])
+        c.check("grown log: resumed, every telegram once", code == 0 and raw_count(db) == N and
+                "%d telegrams" % (N - half) in err, "%d %s" % (raw_count(db), err))
+        with open(grow + ".1.gz", "wb") as f:  # logrotate compressed it: the same file
+            f.write(gzip.compress(ts))
+        code, out, err = p1(["import", "--db", db, grow + ".1.gz"])
+        c.check("rotated and compressed: known, nothing new", code == 0 and
+                "already imported" in err and raw_count(db) == N, err)
+        con = sqlite3.connect(db)
+        nimp = con.execute("SELECT count(*) FROM imports").fetchone()[0]
+        con.close()
+        c.check("rotated and compressed: one import record", nimp == 1, nimp)
+
+        # standard input, compressed or not: read, never remembered, duplicates skipped
+        db = os.path.join(tmp, "stdin.db")
+        code, out, err = p1(["import", "--db", db, "-"], stdin=gzip.compress(ts))
+        c.check("stdin: gzip read", code == 0 and raw_count(db) == N, err)
+        code, out, err = p1(["import", "--db", db, "-"], stdin=cap)
+        c.check("stdin: again adds nothing", code == 0 and raw_count(db) == N and
+                "%d skipped" % N in err, err)
+        code, out, err = p1(["import", "--db", db, "-", "-"], stdin=cap)
+        c.check("stdin twice: usage error", code == 2 and "twice" in err, err)
+        code, out, err = p1(["import", "--db", db, "-"], stdin=b"not a capture\n" * 100)
+        c.check("stdin without telegrams: exit 1", code == 1 and "no P1 telegram" in err, err)
+
+        # a broken gzip file: the error names it
+        bad = os.path.join(tmp, "bad.gz")
+        with open(bad, "wb") as f:
+            f.write(gzip.compress(cap)[:2000])
+        code, out, err = p1(["import", "--db", os.path.join(tmp, "bad.db"), bad])
+        c.check("truncated gzip: the telegrams before the cut, and an error",
+                code == 1 and "bad.gz" in err, "%d %s" % (code, err))
+
+        # the help and the man page say what is read
+        code, out, err = p1(["import", "--help"])
+        c.check("--help names gzip, standard input and prefixes",
+                code == 0 and "gzip" in out and "standard input" in out and "prefix" in out, out)
+        man = open(os.path.join(ROOT, "dist", "p1.1")).read()
+        c.check("p1.1 names gzip and prefixes", "gzip" in man and "prefix" in man)
+
+        # the corpus (telegrams of real meters) behind a timestamp, LF-only: read as p1 decode
+        # reads the original
+        files = sorted(glob.glob(os.path.join(CORPUS, "**", "*.txt"), recursive=True))[:40]
+        if not files:
+            print("SKIP: corpus checks: %s absent" % CORPUS)
+        checked = 0
+        for path in files:
+            raw = open(path, "rb").read()
+            code, out, err = p1(["decode", path])
+            ok = out.count('"ok":true')
+            lines = raw.split(b"\r\n")
+            if code != 0 or ok == 0 or len(lines) < 3 or not all(
+                    TELEGRAM_LINE.match(ln) for ln in lines):
+                continue  # only telegrams whose every line can be told from a prefix
+            src = os.path.join(tmp, "corpus.log")
+            with open(src, "wb") as f:
+                f.write(b"".join(b"2024-01-31 12:00:00.000 " + ln + b"\n"
+                                 for ln in lines))
+            code, out, err = p1(["import", "-q", "--db", os.path.join(tmp, "c%d.db" % checked), src])
+            checked += 1
+            c.check("corpus %s: prefixed, as decoded" % os.path.basename(path),
+                    code == 0 or "no valid time" in err, err.strip()[-200:])
+        if files:
+            print("corpus: %d captures checked" % checked)
+    c.done()
+
+
+if __name__ == "__main__":
+    main()
