@@ -24,6 +24,7 @@
 #define IMPORT_SNIFF (4 * 1024 * 1024) /* no telegram in this many bytes: not a capture */
 #define IMPORT_PROGRESS_NS 250000000LL
 #define IMPORT_LINE_MAX 8192          /* longer lines pass through unchanged */
+#define IMPORT_JUMP_S 600             /* meter clock ahead by more: believed when the next agrees */
 
 static const char import_usage[] =
     "Usage: p1 import [--db PATH] [--meter NAME] [--crc POLICY] [--key HEX [--ak HEX]\n"
@@ -38,7 +39,10 @@ static const char import_usage[] =
     "Readings are timed by the meter's clock (0-0:1.0.0); telegrams\n"
     "without a valid time are skipped. An import is resumable: the file's place is remembered,\n"
     "and a second import of the same file adds nothing (readings not newer than the meter's\n"
-    "newest stored one are skipped). Import files of one meter in chronological order.\n"
+    "newest stored one are skipped). Several FILEs are imported oldest first, by the time of\n"
+    "their first telegram; import older captures before newer ones. A meter time more than\n"
+    "10 minutes ahead counts only when the next telegram goes on from it: a clock that jumps\n"
+    "ahead for one telegram and comes back drops that one reading, not the rest.\n"
     "The database must not be in use by p1d (or another import): stop p1d first.\n"
     "\n"
     "Options:\n"
@@ -64,6 +68,14 @@ typedef struct import_ctx {
     uint64_t no_key, bad_key; /* encrypted frames rejected for want of a key, or by the key */
     int failed;         /* store error: stop */
     uint64_t line_end;  /* file offset after the input line being fed to the parser */
+    uint64_t older;     /* of skipped: timed, but not newer than the newest stored reading */
+    int probe;          /* only find the first timed telegram: nothing is stored */
+    int64_t first_ts;   /* probe: its meter time, 0 while none */
+    int64_t last_ts;    /* meter time of the last reading stored, 0 none yet */
+    uint64_t glitches;  /* readings whose clock jumped ahead and came back: dropped */
+    int has_held;       /* held: the reading after a jump ahead, waiting for the next one */
+    int64_t held_ts;
+    p1_reading held;
 } import_ctx;
 
 /* Lines of a text capture, rebuilt as the meter sent them before they reach the parser:
@@ -91,6 +103,29 @@ static void on_object(void *user, const p1_object *o)
     p1_reading_add(&c->r, o);
 }
 
+/* Stores one reading; ts is its meter time (timed) or 0. */
+static void take(import_ctx *c, const p1_reading *r, int64_t ts, int timed)
+{
+    int rc = store_add(c->s, c->meter, r, 0);
+    if (rc > 0) {
+        c->stored++;
+        c->last_ts = ts;
+    } else if (rc == 0) {
+        c->skipped++;
+        c->older += timed;
+    } else {
+        c->failed = rc;
+    }
+}
+
+/* Stores the reading held back at a forward jump of the meter's clock, if any. */
+static void take_held(import_ctx *c)
+{
+    if (c->has_held)
+        take(c, &c->held, c->held_ts, 1);
+    c->has_held = 0;
+}
+
 static void on_end(void *user, const p1_telegram *t)
 {
     import_ctx *c = user;
@@ -100,15 +135,34 @@ static void on_end(void *user, const p1_telegram *t)
         c->bad_key += t->error == P1_ERR_DECRYPT_FAILED;
         return;
     }
+    int64_t ts = 0;
+    int timed = c->r.has_time && c->r.time.valid && p1_time_to_unix(&c->r.time, &ts) == 0;
+    if (c->probe) {
+        if (timed && !c->first_ts)
+            c->first_ts = ts;
+        return;
+    }
     c->accepted++;
     c->resume = c->line_end ? c->line_end : c->base + t->offset + (t->frame ? t->frame_len : t->raw_len);
-    int rc = store_add(c->s, c->meter, &c->r, 0);
-    if (rc > 0)
-        c->stored++;
-    else if (rc == 0)
-        c->skipped++;
-    else
-        c->failed = rc;
+    /* A meter's clock that jumps ahead for one telegram (a glitch, a clock set wrong and put
+     * right) would make every later reading "not newer than the newest" and, through
+     * retention, delete the real ones. So a jump of more than IMPORT_JUMP_S is believed only
+     * when the next timed telegram goes on from it; one that comes back drops it. */
+    if (timed && c->has_held) {
+        if (ts < c->held_ts) {
+            c->glitches++;
+            c->has_held = 0;
+        } else {
+            take_held(c);
+        }
+    }
+    if (timed && c->last_ts && ts > c->last_ts + IMPORT_JUMP_S && !c->failed) {
+        c->held = c->r;
+        c->held_ts = ts;
+        c->has_held = 1;
+        return;
+    }
+    take(c, &c->r, ts, timed);
 }
 
 static int is_digit(uint8_t b)
@@ -352,7 +406,8 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     c->base = (uint64_t)offset;
     c->resume = (uint64_t)offset;
     c->line_end = 0;
-    c->accepted = c->rejected = c->stored = c->skipped = c->no_key = c->bad_key = 0;
+    c->accepted = c->rejected = c->stored = c->skipped = c->no_key = c->bad_key = c->older = 0;
+    c->glitches = 0;
     int tty = !quiet && isatty(2);
     int64_t t0 = now_ns(), last = t0;
     uint64_t pos = (uint64_t)offset, committed = 0; /* readings stored by a commit */
@@ -410,6 +465,8 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
             }
         }
     }
+    if (!c->failed)
+        take_held(c); /* the file's last reading: nothing follows to tell */
     if (tty)
         fputs("\r\033[K", stderr);
     if (c->failed) {
@@ -450,6 +507,17 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     char lost[64] = ""; /* queued readings whose commit failed were not stored */
     if (c->stored > committed)
         snprintf(lost, sizeof lost, ", %" PRIu64 " not written (see above)", c->stored - committed);
+    if (!quiet && compressed >= 0 && c->glitches)
+        fprintf(stderr,
+                "p1 import: %s: %" PRIu64 " reading%s dropped: the meter's clock jumped more "
+                "than %d s ahead and came back with the next telegram\n",
+                path, c->glitches, c->glitches == 1 ? "" : "s", IMPORT_JUMP_S);
+    if (!quiet && compressed >= 0 && c->older)
+        fprintf(stderr,
+                "p1 import: %s: %" PRIu64 " reading%s not newer than the meter's newest stored "
+                "one: already stored, or older (a meter's history only grows forward: import "
+                "older captures first; the FILEs of one command are put in order)\n",
+                path, c->older, c->older == 1 ? "" : "s");
     if (!quiet && compressed >= 0 && (c->accepted || !status))
         fprintf(stderr,
                 "p1 import: %s: %" PRIu64 " telegram%s, %" PRIu64 " stored%s, %" PRIu64
@@ -463,6 +531,58 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     free(x);
     gzclose(gz);
     return status;
+}
+
+/* The meter time of the first timed telegram in the first IMPORT_SNIFF bytes of path: the
+ * key that puts several files in order. 0 when there is none or path cannot be read. */
+static int64_t first_time(const char *path, const p1_settings *set, int text)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    gzFile gz = fd < 0 ? NULL : gzdopen(fd, "rb");
+    import_ctx *c = calloc(1, sizeof *c);
+    p1_parser *p = malloc(sizeof *p);
+    uint8_t *buf = malloc(IMPORT_CHUNK);
+    import_text *x = calloc(1, sizeof *x);
+    int64_t ts = 0;
+    if (gz && c && p && buf && x) {
+        p1_callbacks cb = {on_begin, on_object, on_end};
+        c->probe = 1;
+        p1_parser_init(p, set, &cb, c);
+        int n;
+        for (uint64_t pos = 0; !c->first_ts && pos < IMPORT_SNIFF &&
+                               (n = gzread(gz, buf, IMPORT_CHUNK)) > 0; pos += (uint64_t)n) {
+            if (text && pos == 0)
+                x->escaped = text_escaped(buf, (size_t)n);
+            if (text)
+                text_feed(c, x, p, buf, (size_t)n, pos);
+            else
+                p1_execute(p, buf, (size_t)n);
+        }
+        ts = c->first_ts;
+    }
+    if (gz)
+        gzclose(gz);
+    else if (fd >= 0)
+        close(fd);
+    free(c);
+    free(p);
+    free(buf);
+    free(x);
+    return ts;
+}
+
+typedef struct import_order {
+    const char *path;
+    int64_t ts;
+    int argi;
+} import_order;
+
+static int order_cmp(const void *a, const void *b)
+{
+    const import_order *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return x->argi - y->argi; /* stable: equal times keep the command line's order */
 }
 
 /* 1 when option a is followed by its value. */
@@ -600,13 +720,35 @@ int p1_import_main(int argc, char **argv)
     }
     c->meter = meter;
     store_meter_clock(c->s, meter, STORE_CLOCK_METER);
-    int status = 0;
+    /* Several files go oldest first, by the meter time of their first telegram: a meter's
+     * history only grows forward, so a newer file imported first would make every reading
+     * of an older one "already stored". Standard input cannot be read twice: it goes last. */
+    import_order *order = calloc((size_t)nfiles, sizeof *order);
+    if (!order) {
+        fprintf(stderr, "p1 import: out of memory\n");
+        store_close(c->s);
+        free(c);
+        return 1;
+    }
+    int n = 0, moved = 0;
     i = 1;
     rest = 0;
-    while ((a = next_file(argc, argv, &i, &rest)) != NULL) {
-        if (import_file(c, a, quiet, &set, key == NULL) != 0)
-            status = 1;
+    while ((a = next_file(argc, argv, &i, &rest)) != NULL && n < nfiles) {
+        order[n] = (import_order){a, !strcmp(a, "-") ? INT64_MAX
+                                     : nfiles > 1  ? first_time(a, &set, key == NULL)
+                                                   : 0, n};
+        n++;
     }
+    qsort(order, (size_t)n, sizeof *order, order_cmp);
+    for (int k = 0; k < n; k++)
+        moved |= order[k].argi != k;
+    if (moved && !quiet)
+        fprintf(stderr, "p1 import: %d files, imported oldest first\n", n);
+    int status = 0;
+    for (int k = 0; k < n; k++)
+        if (import_file(c, order[k].path, quiet, &set, key == NULL) != 0)
+            status = 1;
+    free(order);
     /* retention applies to imports too: raw readings older than the newest minus raw_keep go */
     int r;
     while ((r = store_maintain(c->s)) > 0)

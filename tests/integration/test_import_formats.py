@@ -33,6 +33,27 @@ def prefixed(tels, stamp):
     return b"\n".join(out) + b"\n"
 
 
+def crc16(b):
+    c = 0
+    for x in b:
+        c ^= x
+        for _ in range(8):
+            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
+    return c
+
+
+def retime(t, stamp):
+    """Telegram t with meter time stamp (YYMMDDhhmmssX), its CRC recomputed."""
+    t = re.sub(rb"0-0:1\.0\.0\(\d{12}[SW]\)", b"0-0:1.0.0(" + stamp + b")", t)
+    body = t[:t.index(b"!") + 1]
+    return body + b"%04X\r\n" % crc16(body)
+
+
+def sim(start, count=N):
+    code, out, err = p1(["sim", "--start", start, "--interval", "10", "--count", str(count)])
+    return out.encode()
+
+
 def variants(cap):
     tels = telegrams(cap)
     esc = [t.decode().replace("\r", "\\r").replace("\n", "\\n") for t in tels]
@@ -114,6 +135,54 @@ def main():
         c.check("stdin twice: usage error", code == 2 and "twice" in err, err)
         code, out, err = p1(["import", "--db", db, "-"], stdin=b"not a capture\n" * 100)
         c.check("stdin without telegrams: exit 1", code == 1 and "no P1 telegram" in err, err)
+
+        # several files in any order: imported oldest first, nothing lost
+        parts = [sim("2024-01-31T09:00:00Z", 50), sim("2024-01-31T10:00:00Z", 50),
+                 sim("2024-02-01T10:00:00Z", 50)]
+        names = []
+        for k, data in enumerate(parts):
+            names.append(os.path.join(tmp, "part%d.log" % k))
+            with open(names[-1], "wb") as f:
+                f.write(data)
+        db = os.path.join(tmp, "order.db")
+        code, out, err = p1(["import", "--db", db, names[2], names[0], names[1]])
+        c.check("files in any order: every reading", code == 0 and raw_count(db) == 150,
+                "%d %s" % (raw_count(db), err))
+        c.check("files in any order: says they were put in order", "oldest first" in err, err)
+        db = os.path.join(tmp, "order2.db")
+        p1(["import", "--db", db, names[1]])
+        code, out, err = p1(["import", "--db", db, names[0]])
+        c.check("an older file later: the skip is explained", code == 0 and
+                "50 readings not newer than the meter's newest" in err, err)
+
+        # the meter's clock jumps ahead for one telegram: that one is dropped, not the rest
+        tels = telegrams(cap)
+        glitch = list(tels)
+        glitch[60] = retime(tels[60], b"300101000000W")
+        path, db = os.path.join(tmp, "glitch.log"), os.path.join(tmp, "glitch.db")
+        with open(path, "wb") as f:
+            f.write(b"".join(glitch))
+        code, out, err = p1(["import", "--db", db, path])
+        con = sqlite3.connect(db)
+        newest = con.execute("SELECT max(ts) FROM raw").fetchone()[0]
+        con.close()
+        c.check("clock glitch: every other reading stored", code == 0 and raw_count(db) == N - 1,
+                "%d %s" % (raw_count(db), err))
+        c.check("clock glitch: no reading in 2030 (retention would drop the real ones)",
+                newest is not None and newest < 1800000000, newest)
+        c.check("clock glitch: reported", "clock jumped" in err, err)
+        path, db = os.path.join(tmp, "gap.log"), os.path.join(tmp, "gap.db")
+        with open(path, "wb") as f:  # a real gap of days (logger off): kept
+            f.write(parts[0] + parts[2])
+        code, out, err = p1(["import", "--db", db, path])
+        c.check("a real gap in a capture: every reading", code == 0 and raw_count(db) == 100,
+                "%d %s" % (raw_count(db), err))
+        path, db = os.path.join(tmp, "lastjump.log"), os.path.join(tmp, "lastjump.db")
+        with open(path, "wb") as f:  # the last telegram after a gap: nothing to confirm it, kept
+            f.write(parts[0] + telegrams(parts[2])[0])
+        code, out, err = p1(["import", "--db", db, path])
+        c.check("a gap before the file's last telegram: kept", code == 0 and raw_count(db) == 51,
+                "%d %s" % (raw_count(db), err))
 
         # a broken gzip file: the error names it
         bad = os.path.join(tmp, "bad.gz")
