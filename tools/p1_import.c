@@ -67,7 +67,8 @@ typedef struct import_ctx {
     uint64_t accepted, rejected, stored, skipped;
     uint64_t no_key, bad_key; /* encrypted frames rejected for want of a key, or by the key */
     int failed;         /* store error: stop */
-    uint64_t line_end;  /* file offset after the input line being fed to the parser */
+    uint64_t line_end;  /* file offset after the input line being fed to the parser, or 0 */
+    uint64_t fed;       /* bytes given to the parser since p1_parser_init() */
     uint64_t older;     /* of skipped: timed, but not newer than the newest stored reading */
     int probe;          /* only find the first timed telegram: nothing is stored */
     int64_t first_ts;   /* probe: its meter time, 0 while none */
@@ -217,14 +218,29 @@ static size_t end_at(const uint8_t *l, size_t n)
     return n == 1 || !is_alnum(l[1]) ? 1 : 0;
 }
 
+static void text_exec(import_ctx *c, p1_parser *p, const uint8_t *b, size_t n)
+{
+    p1_execute(p, b, n);
+    c->fed += n;
+}
+
+/* 1 when a line (without its CRLF) starts as one of a telegram does, not with a prefix:
+ * '/', '(' or '!', or an OBIS reference's "A-B:" (no timestamp has a '-' after one digit). */
+static int text_clean(const uint8_t *l, size_t n)
+{
+    return !n || l[0] == '/' || l[0] == '(' || l[0] == '!' ||
+           (n > 4 && is_digit(l[0]) && l[1] == '-' && is_digit(l[2]) && (l[3] == ':' ||
+                                                                        is_digit(l[3])));
+}
+
 /* Feeds one line (no line end) to the parser as the meter sent it: what precedes the
  * telegram's text (a timestamp, a logger's tag, CSV columns) and trails it is cut. */
-static void text_line(p1_parser *p, const uint8_t *l, size_t n)
+static void text_line(import_ctx *c, p1_parser *p, const uint8_t *l, size_t n)
 {
     while (n && (l[n - 1] == '\r' || l[n - 1] == '\n'))
         n--;
     size_t from = n, to = n;
-    if (!n || l[0] == '(' || header_at(l, n) || obis_at(l, n) || end_at(l, n)) {
+    if (text_clean(l, n)) {
         from = 0; /* a line of the telegram as it is: the common case */
     } else {
         for (size_t i = 1; i < n && from == n; i++) {
@@ -251,16 +267,36 @@ static void text_line(p1_parser *p, const uint8_t *l, size_t n)
         if (to <= from)
             from = to = n; /* a prefix alone: the empty line after the header */
     }
-    p1_execute(p, l + from, to - from);
-    p1_execute(p, (const uint8_t *)"\r\n", 2);
+    text_exec(c, p, l + from, to - from);
+    text_exec(c, p, (const uint8_t *)"\r\n", 2);
 }
 
-/* Feeds n bytes of a text capture starting at file offset pos, line by line. */
+/* Feeds n bytes of a text capture starting at file offset pos, line by line. Runs of lines
+ * already as the meter sends them (a plain capture: nearly all) go to the parser unchanged in
+ * one call, their telegrams' file offsets mapped through c->base. */
 static void text_feed(import_ctx *c, import_text *x, p1_parser *p, const uint8_t *b, size_t n,
                       uint64_t pos)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint8_t ch = b[i];
+    size_t i = 0;
+    while (i < n) {
+        if (!x->escaped && !x->len && !x->over) {
+            size_t run = i;
+            const uint8_t *nl;
+            while ((nl = memchr(b + i, '\n', n - i)) != NULL) {
+                size_t len = (size_t)(nl - (b + i));
+                if (!len || b[i + len - 1] != '\r' || !text_clean(b + i, len - 1))
+                    break;
+                i += len + 1;
+            }
+            if (i > run) {
+                c->line_end = 0;
+                c->base = pos + run - c->fed; /* modulo 2^64: a rebuilt line may have grown */
+                text_exec(c, p, b + run, i - run);
+            }
+            if (i == n)
+                break;
+        }
+        uint8_t ch = b[i++];
         if (x->escaped) {
             if (x->esc) {
                 x->esc = 0;
@@ -274,19 +310,19 @@ static void text_feed(import_ctx *c, import_text *x, p1_parser *p, const uint8_t
             }
         }
         if (ch == '\n') {
-            c->line_end = pos + i + 1;
+            c->line_end = pos + i;
             if (x->over)
-                p1_execute(p, (const uint8_t *)"\n", 1);
+                text_exec(c, p, (const uint8_t *)"\n", 1);
             else
-                text_line(p, x->line, x->len);
+                text_line(c, p, x->line, x->len);
             x->len = 0;
             x->over = 0;
         } else if (x->over) {
-            p1_execute(p, &ch, 1);
+            text_exec(c, p, &ch, 1);
         } else if (x->len == IMPORT_LINE_MAX) {
             x->over = 1;
-            p1_execute(p, x->line, x->len);
-            p1_execute(p, &ch, 1);
+            text_exec(c, p, x->line, x->len);
+            text_exec(c, p, &ch, 1);
             x->len = 0;
         } else {
             x->line[x->len++] = ch;
@@ -406,6 +442,7 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     c->base = (uint64_t)offset;
     c->resume = (uint64_t)offset;
     c->line_end = 0;
+    c->fed = 0;
     c->accepted = c->rejected = c->stored = c->skipped = c->no_key = c->bad_key = c->older = 0;
     c->glitches = 0;
     int tty = !quiet && isatty(2);
@@ -428,7 +465,7 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
                 truncated = 1;
             }
             if (text && x->len && !x->over)
-                text_line(p, x->line, x->len); /* a last line without its line end */
+                text_line(c, p, x->line, x->len); /* a last line without its line end */
             p1_finish(p);
             break;
         }

@@ -124,6 +124,29 @@ def main():
         con.close()
         c.check("rotated and compressed: one import record", nimp == 1, nimp)
 
+        # plain and prefixed telegrams in one file (a logger started mid-way), cut anywhere:
+        # resumed, every telegram once
+        tels = telegrams(cap)
+        mixed = b"".join(tels[:N // 2]) + prefixed(tels[N // 2:], lambda i: b"%d " % i)
+        for cut in (len(mixed) // 3, len(mixed) // 2 + 7, len(mixed) * 4 // 5):
+            path = os.path.join(tmp, "mixed%d.log" % cut)
+            db = os.path.join(tmp, "mixed%d.db" % cut)
+            with open(path, "wb") as f:
+                f.write(mixed[:cut])
+            code1, out, err1 = p1(["import", "--db", db, path])
+            con = sqlite3.connect(db)
+            offset = con.execute("SELECT offset FROM imports").fetchone()[0]
+            con.close()
+            ends = [m.end() for m in re.finditer(rb"![0-9A-F]{4}\r?\n", mixed[:cut])]
+            c.check("cut at %d: the offset is the end of the last whole telegram" % cut,
+                    offset == ends[-1], "%s != %s" % (offset, ends[-1]))
+            with open(path, "wb") as f:
+                f.write(mixed)
+            code2, out, err2 = p1(["import", "--db", db, path])
+            c.check("mixed plain and prefixed, cut at %d: resumed, every telegram once" % cut,
+                    code1 == 0 and code2 == 0 and raw_count(db) == N,
+                    "%d %s %s" % (raw_count(db), err1, err2))
+
         # standard input, compressed or not: read, never remembered, duplicates skipped
         db = os.path.join(tmp, "stdin.db")
         code, out, err = p1(["import", "--db", db, "-"], stdin=gzip.compress(ts))
