@@ -15,6 +15,7 @@
 #include "p1/p1.h"
 #include "p1/reading.h"
 
+#include "../src/civil.h"
 #include "../src/store.h"
 #include "p1.h"
 
@@ -36,13 +37,14 @@ static const char import_usage[] =
     "journalctl, a logger's tag, CSV columns) and telegrams with escaped line ends (\\r\\n in a\n"
     "CSV or JSON export): each telegram is rebuilt as the meter sent it and its CRC checked.\n"
     "With --key the file is read as the meter's binary frames.\n"
-    "Readings are timed by the meter's clock (0-0:1.0.0); telegrams\n"
-    "without a valid time are skipped. An import is resumable: the file's place is remembered,\n"
-    "and a second import of the same file adds nothing (readings not newer than the meter's\n"
-    "newest stored one are skipped). Several FILEs are imported oldest first, by the time of\n"
-    "their first telegram; import older captures before newer ones. A meter time more than\n"
-    "10 minutes ahead counts only when the next telegram goes on from it: a clock that jumps\n"
-    "ahead for one telegram and comes back drops that one reading, not the rest.\n"
+    "Readings are timed by the meter's clock (0-0:1.0.0); a telegram without one (DSMR 2.2,\n"
+    "3.0) takes the time of its line's prefix (ISO-8601, CET/CEST without a zone, or unix\n"
+    "seconds); telegrams with neither are skipped. An import is resumable: the file's place\n"
+    "is remembered, and a second import of the same file adds nothing (readings not newer\n"
+    "than the meter's newest stored one are skipped). Several FILEs are imported oldest\n"
+    "first, by the time of their first telegram; import older captures before newer ones.\n"
+    "A meter time more than 10 minutes ahead counts only when the next telegram goes on from\n"
+    "it: a clock that jumps ahead for one telegram and comes back drops that one reading.\n"
     "The database must not be in use by p1d (or another import): stop p1d first.\n"
     "\n"
     "Options:\n"
@@ -74,9 +76,12 @@ typedef struct import_ctx {
     int64_t first_ts;   /* probe: its meter time, 0 while none */
     int64_t last_ts;    /* meter time of the last reading stored, 0 none yet */
     uint64_t glitches;  /* readings whose clock jumped ahead and came back: dropped */
+    uint64_t untimed;   /* readings without a meter time or a timestamped line: not stored */
+    uint64_t prefix_timed; /* readings timed by their line prefix */
     int has_held;       /* held: the reading after a jump ahead, waiting for the next one */
-    int64_t held_ts;
+    int64_t held_ts, held_ms;
     p1_reading held;
+    int64_t prefix_s;   /* the time in the last line prefix that held one, 0 none */
 } import_ctx;
 
 /* Lines of a text capture, rebuilt as the meter sent them before they reach the parser:
@@ -104,10 +109,11 @@ static void on_object(void *user, const p1_object *o)
     p1_reading_add(&c->r, o);
 }
 
-/* Stores one reading; ts is its meter time (timed) or 0. */
-static void take(import_ctx *c, const p1_reading *r, int64_t ts, int timed)
+/* Stores one reading; ts is its time (timed) or 0; ms its line prefix's time when the meter
+ * sent none (store_add() takes that as the system time), else 0. */
+static void take(import_ctx *c, const p1_reading *r, int64_t ts, int timed, int64_t ms)
 {
-    int rc = store_add(c->s, c->meter, r, 0);
+    int rc = store_add(c->s, c->meter, r, ms);
     if (rc > 0) {
         c->stored++;
         c->last_ts = ts;
@@ -123,7 +129,7 @@ static void take(import_ctx *c, const p1_reading *r, int64_t ts, int timed)
 static void take_held(import_ctx *c)
 {
     if (c->has_held)
-        take(c, &c->held, c->held_ts, 1);
+        take(c, &c->held, c->held_ts, 1, c->held_ms);
     c->has_held = 0;
 }
 
@@ -138,6 +144,13 @@ static void on_end(void *user, const p1_telegram *t)
     }
     int64_t ts = 0;
     int timed = c->r.has_time && c->r.time.valid && p1_time_to_unix(&c->r.time, &ts) == 0;
+    int64_t ms = 0;
+    if (!timed && c->prefix_s > 0) { /* DSMR 2.2 sends no time: a logger's timestamp will do */
+        ts = c->prefix_s;
+        ms = ts * 1000;
+        timed = 1;
+        c->prefix_timed++;
+    }
     if (c->probe) {
         if (timed && !c->first_ts)
             c->first_ts = ts;
@@ -160,10 +173,13 @@ static void on_end(void *user, const p1_telegram *t)
     if (timed && c->last_ts && ts > c->last_ts + IMPORT_JUMP_S && !c->failed) {
         c->held = c->r;
         c->held_ts = ts;
+        c->held_ms = ms;
         c->has_held = 1;
         return;
     }
-    take(c, &c->r, ts, timed);
+    if (!timed)
+        c->untimed++;
+    take(c, &c->r, ts, timed, ms);
 }
 
 static int is_digit(uint8_t b)
@@ -233,6 +249,41 @@ static int text_clean(const uint8_t *l, size_t n)
                                                                         is_digit(l[3])));
 }
 
+/* The time in a line's prefix l[0..n): ISO-8601 ("2024-01-31 12:00:00.123", a 'T', a zone or
+ * none: CET/CEST, as p1 export reads times) or unix seconds (10 digits, a fraction allowed),
+ * where a run of digits starts. 0 when there is none. */
+static int64_t prefix_time(const uint8_t *l, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(l[i]) || (i && is_digit(l[i - 1])))
+            continue;
+        size_t e = i;
+        while (e < n && is_digit(l[e]))
+            e++;
+        if (e - i == 10 && (e == n || !is_alnum(l[e]))) {
+            int64_t t = 0;
+            for (size_t k = i; k < e; k++)
+                t = t * 10 + (l[k] - '0');
+            if (t >= 946684800) /* 2000 */
+                return t;
+        }
+        if (e - i != 4 || e >= n || l[e] != '-')
+            continue;
+        char iso[CIVIL_PARSE_MAX];
+        size_t m = 0;
+        for (e = i; e < n && m + 1 < sizeof iso && (is_digit(l[e]) || strchr("-:.T +Z", l[e]));)
+            iso[m++] = (char)l[e++];
+        iso[m] = 0;
+        int64_t t;
+        while (m > 10) { /* "2024-01-31 12:00:00.123 " and shorter, down to the date's length */
+            if (civil_parse(iso, 0, &t) == 0 && t > 0)
+                return t;
+            iso[--m] = 0;
+        }
+    }
+    return 0;
+}
+
 /* Feeds one line (no line end) to the parser as the meter sent it: what precedes the
  * telegram's text (a timestamp, a logger's tag, CSV columns) and trails it is cut. */
 static void text_line(import_ctx *c, p1_parser *p, const uint8_t *l, size_t n)
@@ -266,6 +317,9 @@ static void text_line(import_ctx *c, p1_parser *p, const uint8_t *l, size_t n)
                     from = i;
         if (to <= from)
             from = to = n; /* a prefix alone: the empty line after the header */
+        int64_t t = prefix_time(l, from);
+        if (t)
+            c->prefix_s = t;
     }
     text_exec(c, p, l + from, to - from);
     text_exec(c, p, (const uint8_t *)"\r\n", 2);
@@ -444,7 +498,8 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     c->line_end = 0;
     c->fed = 0;
     c->accepted = c->rejected = c->stored = c->skipped = c->no_key = c->bad_key = c->older = 0;
-    c->glitches = 0;
+    c->glitches = c->untimed = c->prefix_timed = 0;
+    c->prefix_s = 0;
     int tty = !quiet && isatty(2);
     int64_t t0 = now_ns(), last = t0;
     uint64_t pos = (uint64_t)offset, committed = 0; /* readings stored by a commit */
@@ -533,6 +588,15 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
                                  "--key or --ak?;"
                                : "is it a capture of a meter's P1 port?");
         status = 1;
+    } else if (!status && c->untimed == c->accepted && !c->stored) {
+        /* nothing could be placed in the history: the file is not recorded as imported */
+        fprintf(stderr,
+                "p1 import: %s: %" PRIu64 " telegram%s, none with a time: the meter sends no "
+                "0-0:1.0.0 (DSMR 2.2 and 3.0 meters do not) and the lines carry no timestamp "
+                "(ISO-8601 or unix seconds) to use instead; nothing was stored\n",
+                path, c->untimed, c->untimed == 1 ? "" : "s");
+        status = 1;
+        compressed = -1; /* said: no summary */
     } else if (!status) {
         if (commit_batch(c, key, path, before + (int64_t)c->accepted) < 0)
             status = 1;
@@ -544,6 +608,14 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     char lost[64] = ""; /* queued readings whose commit failed were not stored */
     if (c->stored > committed)
         snprintf(lost, sizeof lost, ", %" PRIu64 " not written (see above)", c->stored - committed);
+    if (!quiet && compressed >= 0 && c->untimed) {
+        fprintf(stderr, "p1 import: %s: %" PRIu64 " telegram%s without a time: not stored\n",
+                path, c->untimed, c->untimed == 1 ? "" : "s");
+    }
+    if (!quiet && compressed >= 0 && c->prefix_timed && !c->probe)
+        fprintf(stderr, "p1 import: %s: %" PRIu64 " telegram%s without a meter time, timed by "
+                "the timestamp of their line\n", path, c->prefix_timed,
+                c->prefix_timed == 1 ? "" : "s");
     if (!quiet && compressed >= 0 && c->glitches)
         fprintf(stderr,
                 "p1 import: %s: %" PRIu64 " reading%s dropped: the meter's clock jumped more "

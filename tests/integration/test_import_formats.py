@@ -207,6 +207,35 @@ def main():
         c.check("a gap before the file's last telegram: kept", code == 0 and raw_count(db) == 51,
                 "%d %s" % (raw_count(db), err))
 
+        # DSMR 2.2: no meter time, no CRC. A raw capture cannot be placed in time (said, exit 1,
+        # nothing recorded); a logger's timestamps (ISO-8601 CET/CEST or unix seconds) can
+        v22 = [re.sub(rb"0-0:1\.0\.0\([^)]*\)\r\n", b"", t) for t in tels]
+        v22 = [re.sub(rb"!([0-9A-F]{4})\r\n", b"!\r\n", t) for t in v22]
+        path, db = os.path.join(tmp, "v22.log"), os.path.join(tmp, "v22.db")
+        with open(path, "wb") as f:
+            f.write(b"".join(v22))
+        code, out, err = p1(["import", "--db", db, path])
+        con = sqlite3.connect(db)
+        nimp = con.execute("SELECT count(*) FROM imports").fetchone()[0]
+        con.close()
+        c.check("DSMR 2.2 without timestamps: exit 1, says why, not recorded",
+                code == 1 and "none with a time" in err and nimp == 0 and raw_count(db) == 0,
+                "%d %d %s" % (code, nimp, err))
+        for name, stamp, first in (
+                ("iso", lambda i: b"2024-01-31 12:%02d:%02d.5 " % (i // 6, i % 6 * 10), 1706698800),
+                ("unix", lambda i: b"%d.25 " % (1706698800 + 10 * i), 1706698800)):
+            path, db = os.path.join(tmp, "v22%s.log" % name), os.path.join(tmp, "v22%s.db" % name)
+            with open(path, "wb") as f:
+                f.write(prefixed(v22, stamp))
+            code, out, err = p1(["import", "--db", db, path])
+            con = sqlite3.connect(db)
+            low = con.execute("SELECT min(ts) FROM raw").fetchone()[0]
+            con.close()
+            c.check("DSMR 2.2 with %s timestamps: every telegram, at the line's time" % name,
+                    code == 0 and raw_count(db) == N and low == first and
+                    "timed by the timestamp of their line" in err,
+                    "%d %s %s" % (raw_count(db), low, err))
+
         # a broken gzip file: the error names it
         bad = os.path.join(tmp, "bad.gz")
         with open(bad, "wb") as f:
