@@ -9,6 +9,13 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 P1 = os.environ.get("P1", os.path.join(ROOT, "build", "p1"))
 
 
+def require_p1(c):
+    """Ends suite c, skipped, when build/p1 is not built."""
+    if not os.access(P1, os.X_OK):
+        print("SKIP: %s not built (run make)" % P1)
+        c.done()
+
+
 def p1(args, timeout=120, stdin=None):
     """Runs build/p1; returns (code, stdout, stderr)."""
     p = subprocess.run([P1] + args, capture_output=True, timeout=timeout, input=stdin)

@@ -11,8 +11,8 @@ import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, tmpdir  # noqa: E402
-from store_helpers import P1, p1, raw_count  # noqa: E402
+from daemon_helpers import Checks, crc16, tmpdir  # noqa: E402
+from store_helpers import require_p1, p1, raw_count  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpus"))
@@ -33,15 +33,6 @@ def prefixed(tels, stamp):
     return b"\n".join(out) + b"\n"
 
 
-def crc16(b):
-    c = 0
-    for x in b:
-        c ^= x
-        for _ in range(8):
-            c = (c >> 1) ^ 0xA001 if c & 1 else c >> 1
-    return c
-
-
 def retime(t, stamp):
     """Telegram t with meter time stamp (YYMMDDhhmmssX), its CRC recomputed."""
     t = re.sub(rb"0-0:1\.0\.0\(\d{12}[SW]\)", b"0-0:1.0.0(" + stamp + b")", t)
@@ -52,6 +43,21 @@ def retime(t, stamp):
 def sim(start, count=N):
     code, out, err = p1(["sim", "--start", start, "--interval", "10", "--count", str(count)])
     return out.encode()
+
+
+def import_one(tmp, name, data, query=None):
+    """Writes data to tmp/name, imports it into tmp/name.db: (exit code, stderr, db, the first
+    value of query or None)."""
+    path, db = os.path.join(tmp, name), os.path.join(tmp, name + ".db")
+    with open(path, "wb") as f:
+        f.write(data)
+    code, out, err = p1(["import", "--db", db, path])
+    value = None
+    if query and os.path.exists(db):
+        con = sqlite3.connect(db)
+        value = con.execute(query).fetchone()[0]
+        con.close()
+    return code, err, db, value
 
 
 def variants(cap):
@@ -78,14 +84,10 @@ def variants(cap):
 
 def main():
     c = Checks("test_import_formats")
-    if not os.access(P1, os.X_OK):
-        print("SKIP: %s not built (run make)" % P1)
-        c.done()
+    require_p1(c)
     with tmpdir() as tmp:
-        code, cap, err = p1(["sim", "--start", "2024-01-31T10:00:00Z", "--interval", "10",
-                             "--count", str(N)])
-        cap = cap.encode()
-        c.check("p1 sim wrote a capture", code == 0 and len(telegrams(cap)) == N, err)
+        cap = sim("2024-01-31T10:00:00Z")
+        c.check("p1 sim wrote a capture", len(telegrams(cap)) == N)
         for name, data in variants(cap).items():
             path = os.path.join(tmp, name)
             with open(path, "wb") as f:
@@ -182,28 +184,19 @@ def main():
         tels = telegrams(cap)
         glitch = list(tels)
         glitch[60] = retime(tels[60], b"300101000000W")
-        path, db = os.path.join(tmp, "glitch.log"), os.path.join(tmp, "glitch.db")
-        with open(path, "wb") as f:
-            f.write(b"".join(glitch))
-        code, out, err = p1(["import", "--db", db, path])
-        con = sqlite3.connect(db)
-        newest = con.execute("SELECT max(ts) FROM raw").fetchone()[0]
-        con.close()
+        code, err, db, newest = import_one(tmp, "glitch.log", b"".join(glitch),
+                                           "SELECT max(ts) FROM raw")
         c.check("clock glitch: every other reading stored", code == 0 and raw_count(db) == N - 1,
                 "%d %s" % (raw_count(db), err))
         c.check("clock glitch: no reading in 2030 (retention would drop the real ones)",
                 newest is not None and newest < 1800000000, newest)
         c.check("clock glitch: reported", "clock jumped" in err, err)
-        path, db = os.path.join(tmp, "gap.log"), os.path.join(tmp, "gap.db")
-        with open(path, "wb") as f:  # a real gap of days (logger off): kept
-            f.write(parts[0] + parts[2])
-        code, out, err = p1(["import", "--db", db, path])
+        # a real gap of days (logger off): kept
+        code, err, db, _ = import_one(tmp, "gap.log", parts[0] + parts[2])
         c.check("a real gap in a capture: every reading", code == 0 and raw_count(db) == 100,
                 "%d %s" % (raw_count(db), err))
-        path, db = os.path.join(tmp, "lastjump.log"), os.path.join(tmp, "lastjump.db")
-        with open(path, "wb") as f:  # the last telegram after a gap: nothing to confirm it, kept
-            f.write(parts[0] + telegrams(parts[2])[0])
-        code, out, err = p1(["import", "--db", db, path])
+        # the last telegram after a gap: nothing to confirm it, kept
+        code, err, db, _ = import_one(tmp, "lastjump.log", parts[0] + telegrams(parts[2])[0])
         c.check("a gap before the file's last telegram: kept", code == 0 and raw_count(db) == 51,
                 "%d %s" % (raw_count(db), err))
 
@@ -211,26 +204,16 @@ def main():
         # nothing recorded); a logger's timestamps (ISO-8601 CET/CEST or unix seconds) can
         v22 = [re.sub(rb"0-0:1\.0\.0\([^)]*\)\r\n", b"", t) for t in tels]
         v22 = [re.sub(rb"!([0-9A-F]{4})\r\n", b"!\r\n", t) for t in v22]
-        path, db = os.path.join(tmp, "v22.log"), os.path.join(tmp, "v22.db")
-        with open(path, "wb") as f:
-            f.write(b"".join(v22))
-        code, out, err = p1(["import", "--db", db, path])
-        con = sqlite3.connect(db)
-        nimp = con.execute("SELECT count(*) FROM imports").fetchone()[0]
-        con.close()
+        code, err, db, nimp = import_one(tmp, "v22.log", b"".join(v22),
+                                         "SELECT count(*) FROM imports")
         c.check("DSMR 2.2 without timestamps: exit 1, says why, not recorded",
                 code == 1 and "none with a time" in err and nimp == 0 and raw_count(db) == 0,
                 "%d %d %s" % (code, nimp, err))
         for name, stamp, first in (
                 ("iso", lambda i: b"2024-01-31 12:%02d:%02d.5 " % (i // 6, i % 6 * 10), 1706698800),
                 ("unix", lambda i: b"%d.25 " % (1706698800 + 10 * i), 1706698800)):
-            path, db = os.path.join(tmp, "v22%s.log" % name), os.path.join(tmp, "v22%s.db" % name)
-            with open(path, "wb") as f:
-                f.write(prefixed(v22, stamp))
-            code, out, err = p1(["import", "--db", db, path])
-            con = sqlite3.connect(db)
-            low = con.execute("SELECT min(ts) FROM raw").fetchone()[0]
-            con.close()
+            code, err, db, low = import_one(tmp, "v22%s.log" % name, prefixed(v22, stamp),
+                                            "SELECT min(ts) FROM raw")
             c.check("DSMR 2.2 with %s timestamps: every telegram, at the line's time" % name,
                     code == 0 and raw_count(db) == N and low == first and
                     "timed by the timestamp of their line" in err,

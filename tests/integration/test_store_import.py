@@ -9,7 +9,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import Checks, Daemon, P1D, tmpdir  # noqa: E402
-from store_helpers import P1, export_rows, integrity, p1, raw_count  # noqa: E402
+from store_helpers import require_p1, export_rows, integrity, p1, raw_count  # noqa: E402
 
 START = "2024-03-30T22:00:00Z"  # crosses the spring DST switch of 2024-03-31
 
@@ -20,9 +20,7 @@ def kwh(s):
 
 def main():
     c = Checks("test_store_import")
-    if not os.access(P1, os.X_OK):
-        print("SKIP: %s not built (run make)" % P1)
-        c.done()
+    require_p1(c)
     with tmpdir() as tmp:
         db = os.path.join(tmp, "h.db")
         cap = os.path.join(tmp, "cap.txt")
