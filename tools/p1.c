@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "p1/crypt.h"
 #include "p1/p1.h"
@@ -30,6 +31,7 @@ typedef struct decode_ctx {
     int seven_bit;      /* --7bit: clear bit 7 of every byte (a 7E1 line captured as 8N1) */
     int parity_slash;   /* 0xAF seen: '/' with an even-parity bit, for the hint */
     int parity_cr;      /* 0x8D seen: CR with an even-parity bit */
+    int gz_short;       /* gzip input that ended inside a member */
     uint64_t max; /* 0 = no limit */
     uint64_t telegrams;
     uint64_t rejected;
@@ -39,8 +41,10 @@ static const char decode_usage[] =
     "Usage: p1 decode [OPTIONS] [FILE|-]\n"
     "Decode P1 (DSMR) telegrams from FILE (or standard input) and print one JSON object per\n"
     "telegram, one per line. The input may be any byte stream: a capture, a live serial port,\n"
-    "encrypted (0xDB) frames. Rejected telegrams are printed too (\"ok\": false) and named on\n"
-    "standard error. The format is described in docs/DECODE.md.\n"
+    "encrypted (0xDB) frames, gzip-compressed input (offsets then count uncompressed bytes).\n"
+    "Rejected telegrams are printed too (\"ok\": false) and named on standard error. The\n"
+    "format is described in docs/DECODE.md. `p1 import` also reads LF-only and timestamped\n"
+    "logs; decode reads the bytes as they are.\n"
     "\n"
     "Options:\n"
     "  --key HEX         decryption key (32 hex digits) for encrypted frames\n"
@@ -175,12 +179,32 @@ static int parse_count(const char *s, uint64_t *out)
     return 0;
 }
 
+/* Gives n bytes of the stream to the parser (bit 7 cleared with --7bit, else watched for the
+ * parity bits of a 7E1 line read as 8N1). */
+static void decode_bytes(p1_parser *p, decode_ctx *c, unsigned char *b, size_t n)
+{
+    if (c->seven_bit) {
+        for (size_t i = 0; i < n; i++)
+            b[i] &= 0x7F;
+    } else if (!c->parity_slash || !c->parity_cr) {
+        c->parity_slash |= memchr(b, 0xAF, n) != NULL;
+        c->parity_cr |= memchr(b, 0x8D, n) != NULL;
+    }
+    p1_execute(p, b, n);
+}
+
 /* Reads fd to its end in DECODE_READ_CHUNK pieces through the parser; flushes stdout after each
- * piece so a live port's telegrams show as they come. Returns bytes read, or -1 on a read error. */
+ * piece so a live port's telegrams show as they come. Input that starts as gzip (a capture
+ * logrotate compressed; never a tty, whose noise may start so) is inflated on the way, member
+ * after member. Returns bytes read, or
+ * -1 on a read error or broken gzip data. */
 static long long decode_stream(int fd, p1_parser *p, decode_ctx *c, const char *name)
 {
-    unsigned char *buf = malloc(DECODE_READ_CHUNK);
+    unsigned char *buf = malloc(DECODE_READ_CHUNK), *plain = NULL;
     long long total = 0;
+    z_stream z;
+    int gz = 0, gz_end = 0; /* gzip input; at the end of a member */
+    memset(&z, 0, sizeof z);
     if (!buf) {
         fprintf(stderr, "p1: out of memory\n");
         return -1;
@@ -191,28 +215,58 @@ static long long decode_stream(int fd, p1_parser *p, decode_ctx *c, const char *
             if (errno == EINTR)
                 continue;
             fprintf(stderr, "p1: %s: %s\n", name, strerror(errno));
-            free(buf);
-            return -1;
+            total = -1;
+            break;
         }
         if (n == 0)
             break;
-        total += n;
-        if (c->seven_bit) {
-            for (ssize_t i = 0; i < n; i++)
-                buf[i] &= 0x7F;
-        } else if (!c->parity_slash || !c->parity_cr) {
-            c->parity_slash |= memchr(buf, 0xAF, (size_t)n) != NULL;
-            c->parity_cr |= memchr(buf, 0x8D, (size_t)n) != NULL;
+        if (!total && n >= 2 && buf[0] == 0x1f && buf[1] == 0x8b && !isatty(fd)) {
+            plain = malloc(DECODE_READ_CHUNK);
+            if (!plain || inflateInit2(&z, 15 + 16) != Z_OK) {
+                fprintf(stderr, "p1: out of memory\n");
+                total = -1;
+                break;
+            }
+            gz = 1;
         }
-        p1_execute(p, buf, (size_t)n);
+        total += n;
+        if (!gz) {
+            decode_bytes(p, c, buf, (size_t)n);
+        } else {
+            z.next_in = buf;
+            z.avail_in = (uInt)n;
+            while (z.avail_in && total >= 0) {
+                if (gz_end && inflateReset(&z) != Z_OK)
+                    break;
+                z.next_out = plain;
+                z.avail_out = DECODE_READ_CHUNK;
+                int rc = inflate(&z, Z_NO_FLUSH);
+                gz_end = rc == Z_STREAM_END;
+                if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+                    fprintf(stderr, "p1: %s: broken gzip data: %s\n", name,
+                            z.msg ? z.msg : "inflate failed");
+                    total = -1;
+                }
+                decode_bytes(p, c, plain, DECODE_READ_CHUNK - z.avail_out);
+            }
+            if (total < 0)
+                break;
+        }
         if (fflush(stdout) != 0)
             c->write_failed = 1;
     }
-    if (!c->done && !c->write_failed) {
+    if (gz && total >= 0 && !gz_end && !c->done && !c->write_failed) {
+        fprintf(stderr, "p1: %s: the gzip data ends early\n", name);
+        c->gz_short = 1;
+    }
+    if (total >= 0 && !c->done && !c->write_failed) {
         p1_finish(p);
         if (fflush(stdout) != 0)
             c->write_failed = 1;
     }
+    if (gz)
+        inflateEnd(&z);
+    free(plain);
     free(buf);
     return total;
 }
@@ -336,7 +390,7 @@ int p1_decode_main(int argc, char **argv)
     } else if (c->write_failed) {
         fprintf(stderr, "p1: writing standard output: %s\n", strerror(errno));
         status = 1;
-    } else if (c->rejected > 0) {
+    } else if (c->rejected > 0 || c->gz_short) {
         status = 1;
     } else if (total > 0 && c->telegrams == 0) {
         if (c->parity_slash && c->parity_cr && !key)

@@ -384,6 +384,17 @@ static void text_feed(import_ctx *c, import_text *x, p1_parser *p, const uint8_t
     }
 }
 
+/* 1 when the first bytes read hold an encrypted frame's start (0xDB, then the system title's
+ * length 8): binary, which the line rebuild would garble. */
+static int binary_frames(const uint8_t *b, size_t n)
+{
+    for (const uint8_t *x = b; n > 1 && (x = memchr(x, 0xDB, n - 1 - (size_t)(x - b))) != NULL;
+         x++)
+        if (x[1] == 0x08)
+            return 1;
+    return 0;
+}
+
 /* 1 when the first bytes read show telegrams written with escaped line ends. */
 static int text_escaped(const uint8_t *b, size_t n)
 {
@@ -524,6 +535,8 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
             p1_finish(p);
             break;
         }
+        if (text && pos == (uint64_t)offset && binary_frames(buf, (size_t)n))
+            text = 0; /* encrypted frames without --key: read as they are, to say so */
         if (text && pos == (uint64_t)offset)
             x->escaped = text_escaped(buf, (size_t)n);
         if (text)
@@ -660,6 +673,8 @@ static int64_t first_time(const char *path, const p1_settings *set, int text)
         int n;
         for (uint64_t pos = 0; !c->first_ts && pos < IMPORT_SNIFF &&
                                (n = gzread(gz, buf, IMPORT_CHUNK)) > 0; pos += (uint64_t)n) {
+            if (text && pos == 0 && binary_frames(buf, (size_t)n))
+                text = 0;
             if (text && pos == 0)
                 x->escaped = text_escaped(buf, (size_t)n);
             if (text)

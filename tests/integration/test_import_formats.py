@@ -8,11 +8,12 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import Checks, crc16, tmpdir  # noqa: E402
-from store_helpers import require_p1, p1, raw_count  # noqa: E402
+from store_helpers import P1, require_p1, p1, raw_count  # noqa: E402
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 CORPUS = os.path.normpath(os.path.join(ROOT, "..", "shared", "corpus"))
@@ -226,6 +227,33 @@ def main():
         code, out, err = p1(["import", "--db", os.path.join(tmp, "bad.db"), bad])
         c.check("truncated gzip: the telegrams before the cut, and an error",
                 code == 1 and "bad.gz" in err, "%d %s" % (code, err))
+
+        # an encrypted (Smarty) capture, compressed: binary frames are not read as lines
+        key = "000102030405060708090A0B0C0D0E0F"
+        enc = subprocess.run([P1, "sim", "--start", "2024-01-31T10:00:00Z", "--interval", "10",
+                              "--count", "40", "--key", key], capture_output=True).stdout
+        code, err, db, _ = import_one(tmp, "smarty.bin.gz", gzip.compress(enc))
+        c.check("encrypted .gz without --key: asks for --key", code == 1 and "--key" in err, err)
+        code, out, err = p1(["import", "--db", db, "--key", key, os.path.join(tmp, "smarty.bin.gz")])
+        c.check("encrypted .gz with --key: every telegram", code == 0 and raw_count(db) == 40, err)
+
+        # p1 decode reads gzip too (file or pipe, several members); a cut stream is exit 1
+        gzpath = os.path.join(tmp, "capture.gz")
+        code, out, err = p1(["decode", gzpath])
+        c.check("decode FILE.gz: every telegram", code == 0 and out.count('"ok":true') == N, err)
+        code, out, err = p1(["decode"], stdin=gzip.compress(cap) + gzip.compress(cap))
+        c.check("decode of two gzip members on stdin: every telegram of both",
+                code == 0 and out.count('"ok":true') == 2 * N, err)
+        code, out, err = p1(["decode"], stdin=gzip.compress(cap)[:2500])
+        c.check("decode of cut gzip data: exit 1, says so", code == 1 and "ends early" in err and
+                out.count('"ok":true') > 0, "%d %s" % (code, err))
+        code, out, err = p1(["decode", gzpath, "--max", "3"])
+        c.check("decode FILE.gz --max 3: three, exit 0", code == 0 and out.count('"ok":true') == 3,
+                err)
+        head = b"\x1f\x8b" + cap  # looks like gzip, is not: broken data, named
+        code, out, err = p1(["decode"], stdin=head)
+        c.check("decode of not-gzip with the magic bytes: exit 1, says so",
+                code == 1 and "gzip" in err, err)
 
         # the help and the man page say what is read
         code, out, err = p1(["import", "--help"])
