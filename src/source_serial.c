@@ -19,6 +19,7 @@
 
 #define SERIAL_DETECT_REJECTS 3 /* this many rejects and no accept: the speed is wrong */
 #define SERIAL_DETECT_GROWTH 4  /* the detection window grows up to this factor */
+#define SERIAL_GARBAGE_ROUNDS 2 /* baud=auto: windows without a telegram before blaming the cable */
 
 /* The two line settings DSMR meters use. */
 enum { SET_115200 = 0, SET_9600 = 1 };
@@ -37,6 +38,10 @@ typedef struct serial {
     int64_t last_byte;  /* monotonic ms */
     uint64_t got;       /* bytes read since the setting was applied */
     int64_t window;     /* the detection window armed last, ms */
+    int64_t undecoded_ms; /* monotonic ms of the first byte since open or the last telegram, 0 none */
+    uint64_t undecoded;   /* bytes since then */
+    uint64_t binary;      /* ... of which neither printable ASCII nor CR/LF */
+    int garbage_reported;
 } serial;
 
 static void serial_open(source *s);
@@ -141,8 +146,9 @@ static void switch_speed(source *s, serial *se, const char *why)
     se->switches++;
     s->mask = 0;
     log_info("%s: %s at %s; trying %s", s->m->name, why, from, setting_name(s, se->setting));
-    snprintf(s->m->last_error, sizeof s->m->last_error, "detecting speed: trying %s",
-             setting_name(s, se->setting));
+    if (!se->garbage_reported)
+        snprintf(s->m->last_error, sizeof s->m->last_error, "detecting speed: trying %s",
+                 setting_name(s, se->setting));
     int rc = apply_setting(s, se);
     if (rc < 0)
         log_warn("%s: cannot change the line settings of %s: %s", s->m->name, s->cfg.target,
@@ -189,6 +195,47 @@ static void serial_lost(source *s, serial *se, const char *why)
     loop_timer_arm(se->retry, source_backoff(s));
 }
 
+/* Bytes that never make a telegram: a cable that does not invert the signal (mostly 0x00/0xFF and
+ * other non-ASCII bytes) or the wrong speed. Without this the meter would look connected and
+ * silent about it; with baud=auto only "trying 9600 7E1" would show, forever. */
+static void count_undecoded(serial *se, const uint8_t *buf, size_t n)
+{
+    if (se->undecoded_ms == 0)
+        se->undecoded_ms = loop_now_ms();
+    se->undecoded += n;
+    for (size_t i = 0; i < n; i++)
+        se->binary += (buf[i] < 0x20 && buf[i] != '\r' && buf[i] != '\n') || buf[i] >= 0x7f;
+}
+
+static void check_garbage(source *s, serial *se)
+{
+    if (se->garbage_reported || se->undecoded_ms == 0 || s->key_error != P1_ERR_OK)
+        return;
+    int64_t window = s->cfg.detect_timeout;
+    if (s->cfg.baud == CONFIG_BAUD_AUTO)
+        window *= SERIAL_GARBAGE_ROUNDS; /* both speeds had their turn */
+    if (loop_now_ms() - se->undecoded_ms < window)
+        return;
+    se->garbage_reported = 1;
+    int pct = (int)(se->binary * 100 / (se->undecoded ? se->undecoded : 1));
+    if (pct >= 50)
+        source_status(s, METER_CONNECTED, LOG_LEVEL_WARN,
+                      "bytes arrive on %s but no telegram decodes (%d%% not text): a cable that "
+                      "does not invert the signal, or the wrong speed?",
+                      s->cfg.target, pct);
+    else
+        source_status(s, METER_CONNECTED, LOG_LEVEL_WARN,
+                      "text arrives on %s but no telegram decodes: wrong speed, or noise?",
+                      s->cfg.target);
+}
+
+static void undecoded_reset(serial *se)
+{
+    se->undecoded_ms = 0;
+    se->undecoded = se->binary = 0;
+    se->garbage_reported = 0;
+}
+
 static void on_readable(void *user, int fd, uint32_t events)
 {
     source *s = user;
@@ -202,7 +249,9 @@ static void on_readable(void *user, int fd, uint32_t events)
             se->idle_reported = 0;
             source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "data on %s again", s->cfg.target);
         }
+        count_undecoded(se, buf, (size_t)n);
         source_feed(s, buf, (size_t)n);
+        check_garbage(s, se);
         return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR) && !(events & (EPOLLHUP | EPOLLERR)))
@@ -246,7 +295,15 @@ static void serial_open(source *s)
         int e = errno;
         if (e == EBUSY)
             source_status(s, METER_WAITING, LOG_LEVEL_WARN,
-                          "waiting for %s (in exclusive use by another program)", path);
+                          "waiting for %s (in exclusive use by another program: ModemManager or "
+                          "brltty?)", path);
+        else if (e == EACCES || e == EPERM)
+            source_status(s, METER_WAITING, LOG_LEVEL_WARN,
+                          "waiting for %s (permission denied: add the user p1d runs as to the "
+                          "dialout group)", path);
+        else if (e == EISDIR)
+            source_status(s, METER_WAITING, LOG_LEVEL_WARN,
+                          "waiting for %s (a directory, not a serial device)", path);
         else
             source_status(s, METER_WAITING, LOG_LEVEL_WARN, "waiting for %s (%s)", path,
                           strerror(e));
@@ -287,6 +344,7 @@ static void serial_open(source *s)
                   s->cfg.baud == CONFIG_BAUD_AUTO ? " (detecting)" : "");
     se->last_byte = loop_now_ms();
     se->idle_reported = 0;
+    undecoded_reset(se);
     loop_timer_arm(se->quiet, SOURCE_QUIET_MS);
     arm_detect(s, se);
 }
@@ -306,6 +364,10 @@ static void serial_telegram(source *s, int ok)
 {
     serial *se = s->impl;
     if (ok) {
+        if (se->garbage_reported)
+            source_status(s, METER_RECEIVING, LOG_LEVEL_INFO, "telegrams decode on %s",
+                          s->cfg.target);
+        undecoded_reset(se);
         mark_detected(s, se, "telegrams decode");
         return;
     }

@@ -114,7 +114,8 @@ class Checks:
 class Daemon:
     """A p1d process with its stderr in a file; always stop() it (in a finally)."""
 
-    def __init__(self, args, tmp, stdin=None, env=None):
+    def __init__(self, args, tmp, stdin=None, env=None, prefix=()):
+        """prefix: a command that runs p1d (setpriv --reuid=... to drop root)."""
         self.log_path = os.path.join(tmp, "p1d-%d.log" % int(time.time() * 1000000))
         self.log = open(self.log_path, "wb")
         e = dict(os.environ)
@@ -122,7 +123,7 @@ class Daemon:
         e.pop("NOTIFY_SOCKET", None)
         if env:
             e.update(env)
-        self.proc = subprocess.Popen([P1D] + args, stdout=subprocess.DEVNULL, stderr=self.log,
+        self.proc = subprocess.Popen(list(prefix) + [P1D] + args, stdout=subprocess.DEVNULL, stderr=self.log,
                                      stdin=stdin if stdin is not None else subprocess.DEVNULL,
                                      env=e)
         self.port = None
