@@ -280,7 +280,8 @@ static const config_key config_keys[] = {
      CONFIG_SERIAL, 0, S(detect_timeout),
      "baud=auto: switch to the other speed when bytes arrive but no telegram decoded for this "
      "long (the window doubles per round, up to 4 times this). A silent line keeps its speed. "
-     "Bytes without a telegram for this long (twice this with baud=auto) are reported: a cable "
+     "Bytes without a telegram for this long (baud=auto: once both speeds had a window) are "
+     "reported: a cable "
      "that does not invert the signal, or the wrong speed."},
     {"source", "crc", CT_ENUM, "optional", 0, 0, "optional|required|ignore", NULL, "POLICY", 0, 0,
      S(crc),

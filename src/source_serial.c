@@ -19,7 +19,6 @@
 
 #define SERIAL_DETECT_REJECTS 3 /* this many rejects and no accept: the speed is wrong */
 #define SERIAL_DETECT_GROWTH 4  /* the detection window grows up to this factor */
-#define SERIAL_GARBAGE_ROUNDS 2 /* baud=auto: windows without a telegram before blaming the cable */
 
 /* The two line settings DSMR meters use. */
 enum { SET_115200 = 0, SET_9600 = 1 };
@@ -211,10 +210,11 @@ static void check_garbage(source *s, serial *se)
 {
     if (se->garbage_reported || se->undecoded_ms == 0 || s->key_error != P1_ERR_OK)
         return;
-    int64_t window = s->cfg.detect_timeout;
-    if (s->cfg.baud == CONFIG_BAUD_AUTO)
-        window *= SERIAL_GARBAGE_ROUNDS; /* both speeds had their turn */
-    if (loop_now_ms() - se->undecoded_ms < window)
+    /* baud=auto: only once both speeds had a whole window (a DSMR 2.2 meter is found in the
+     * 9600 one); a fixed speed gets one window. */
+    if (s->cfg.baud == CONFIG_BAUD_AUTO && se->switches < 2)
+        return;
+    if (loop_now_ms() - se->undecoded_ms < s->cfg.detect_timeout)
         return;
     se->garbage_reported = 1;
     int pct = (int)(se->binary * 100 / (se->undecoded ? se->undecoded : 1));

@@ -77,7 +77,7 @@ def not_inverted_auto(d):
         p.http_port()
         t0 = time.time()
         send_for(cable, b"\xff\x00\xfe\x80" * 40, 3.5)
-        T.check("auto: warned after both speeds were tried",
+        T.check("auto: warned once both speeds were tried",
                 p.wait_log(r"trying 9600 7E1[\s\S]*trying 115200 8N1[\s\S]*warn: home: bytes "
                            r"arrive on .*ttyRAW2 but no telegram decodes", 2) is not None, p.text())
         T.check("auto: speed detection goes on", p.wait_log(r"no telegram within 2 s", 2), p.text())
@@ -86,6 +86,27 @@ def not_inverted_auto(d):
                 "does not invert" in (m.get("last_error") or ""), str(m))
         T.check("auto: no CPU spin while garbage arrives", cpu_s(p) < 0.5 * (time.time() - t0),
                 "%.2f s" % cpu_s(p))
+    finally:
+        p.stop()
+        cable.close()
+
+
+def auto_found_at_9600(d):
+    """baud=auto, a DSMR 2.2-style start: noise at 115200, the telegram in the 9600 window: no
+    cable warning."""
+    cable = Cable(os.path.join(d, "ttyOLD"))
+    p = Daemon(["--source", "old=serial:%s:auto:detect_timeout=1s:%s" % (cable.link, FAST),
+                "--listen", "127.0.0.1:0"], d)
+    try:
+        p.wait_log(r"old: reading .*ttyOLD")
+        send_for(cable, b"\xff\x00\xfe\x80" * 40, 1.0)
+        T.check("old meter: switched to 9600 7E1", p.wait_log(r"old: .*trying 9600 7E1", 2), p.text())
+        time.sleep(0.5)
+        cable.send(telegram(4))
+        T.check("old meter: decodes at 9600 7E1", p.wait_log(r"old: telegrams decode at 9600 7E1", 2),
+                p.text())
+        time.sleep(1.5)
+        T.check("old meter: no cable warning", "no telegram decodes" not in p.text(), p.text())
     finally:
         p.stop()
         cable.close()
@@ -207,7 +228,7 @@ def replug_new_tty(d):
 
 with tmpdir() as d:
     os.chmod(d, 0o755)  # setpriv'd p1d (nobody) must reach the links
-    tests = [not_inverted, not_inverted_auto, directory, replug_new_tty]
+    tests = [not_inverted, not_inverted_auto, auto_found_at_9600, directory, replug_new_tty]
     if os.geteuid() == 0:
         tests += [permission_denied, exclusive]
     else:
