@@ -190,7 +190,8 @@ static void serial_lost(source *s, serial *se, const char *why)
 {
     source_finish(s);
     serial_close(se);
-    source_status(s, METER_WAITING, LOG_LEVEL_WARN, "lost %s (%s); reopening", s->cfg.target, why);
+    source_status(s, METER_WAITING, LOG_LEVEL_WARN, "lost %s (%s: unplugged?); reopening",
+                  s->cfg.target, why);
     loop_timer_arm(se->retry, source_backoff(s));
 }
 
@@ -304,6 +305,9 @@ static void serial_open(source *s)
         else if (e == EISDIR)
             source_status(s, METER_WAITING, LOG_LEVEL_WARN,
                           "waiting for %s (a directory, not a serial device)", path);
+        else if (e == ENOENT || e == ENODEV || e == ENXIO)
+            source_status(s, METER_WAITING, LOG_LEVEL_WARN,
+                          "waiting for %s (%s): is the cable plugged in?", path, strerror(e));
         else
             source_status(s, METER_WAITING, LOG_LEVEL_WARN, "waiting for %s (%s)", path,
                           strerror(e));

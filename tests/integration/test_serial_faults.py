@@ -202,7 +202,12 @@ def replug_new_tty(d):
         old = cable.path
         os.close(cable.master)  # the adapter vanishes; udev has not removed the link yet
         cable.master = None
-        T.check("unplug: lost", p.wait_log(r"warn: home: lost .*by-id-usb-FTDI", 3), p.text())
+        T.check("unplug: lost, 'unplugged?'",
+                p.wait_log(r"warn: home: lost .*by-id-usb-FTDI \(.*: unplugged\?\); reopening", 3),
+                p.text())
+        T.check("unplugged: waiting asks whether the cable is plugged in",
+                p.wait_log(r"warn: home: waiting for .*by-id-usb-FTDI \(No such file or directory\): "
+                           r"is the cable plugged in\?", 3), p.text())
         c0 = cpu_s(p)
         time.sleep(2.5)
         T.check("unplugged: no CPU spin (backoff)", cpu_s(p) - c0 < 0.2, "%.2f" % (cpu_s(p) - c0))
