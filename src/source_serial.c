@@ -272,9 +272,10 @@ static void on_quiet(void *user)
     if (idle >= s->cfg.idle_timeout) {
         if (!se->idle_reported) {
             se->idle_reported = 1;
+            /* idle_timeout may be under a second: "for 0 s" would say nothing. */
             source_status(s, METER_CONNECTED, LOG_LEVEL_WARN,
-                          "no data on %s for %lld s (is the request line powered?)", s->cfg.target,
-                          (long long)(idle / 1000));
+                          "no data on %s for %lld %s (is the request line powered?)", s->cfg.target,
+                          (long long)(idle < 1000 ? idle : idle / 1000), idle < 1000 ? "ms" : "s");
         }
         loop_timer_arm(se->quiet, s->cfg.idle_timeout);
         return;

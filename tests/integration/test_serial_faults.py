@@ -112,6 +112,33 @@ def auto_found_at_9600(d):
         cable.close()
 
 
+def silent(d):
+    """The meter stops sending: one idle warning, no spinning while silent, data again clears it."""
+    cable = Cable(os.path.join(d, "ttyQUIET"))
+    p = Daemon(["--source", "home=serial:%s:115200:idle_timeout=500ms:%s" % (cable.link, FAST),
+                "--listen", "127.0.0.1:0"], d)
+    try:
+        p.wait_log(r"home: reading .*ttyQUIET")
+        time.sleep(0.2)
+        cable.send(telegram(5))
+        T.check("silent: idle warning", p.wait_log(r"warn: home: no data on .*ttyQUIET for \d+ ms "
+                                                   r"\(is the request line powered\?\)", 3), p.text())
+        c0 = cpu_s(p)
+        time.sleep(2.5)
+        T.check("silent: no CPU spin", cpu_s(p) - c0 < 0.2, "%.2f" % (cpu_s(p) - c0))
+        T.check("silent: warned once", p.text().count("no data on") == 1, p.text())
+        m = p.meter("home")
+        T.check("silent: still open, last_error says so", m.get("state") == "connected" and
+                "request line" in (m.get("last_error") or ""), str(m))
+        cable.send(telegram(6))
+        m = p.wait_meter("home", lambda m: m.get("telegrams", 0) >= 2, 3)
+        T.check("silent then a telegram: decoded, warning cleared", m is not None and
+                not m.get("last_error"), str(p.meter("home")))
+    finally:
+        p.stop()
+        cable.close()
+
+
 def permission_denied(d):
     """Not in dialout: EACCES names the group; fixing the mode lets it read without a restart."""
     cable = Cable(os.path.join(d, "ttyPERM"))
@@ -214,7 +241,11 @@ def replug_new_tty(d):
         m = p.meter("home")
         T.check("unplugged: API says waiting with a reason", m.get("state") == "waiting" and
                 m.get("last_error"), str(m))
-        keep = os.openpty()  # take the old number so the new adapter gets another one
+        keep = []  # hold the old number (other tests open ptys too) so the adapter gets another
+        while len(keep) < 20:
+            keep.append(os.openpty())
+            if os.ttyname(keep[-1][1]) == old:
+                break
         cable.plug()
         T.check("replugged under another tty", cable.path != old, cable.path)
         T.check("replugged: reopened", p.wait_log(r"home: reading .*by-id-usb-FTDI", 3, count=2),
@@ -224,8 +255,9 @@ def replug_new_tty(d):
         m = p.wait_meter("home", lambda m: m.get("telegrams", 0) >= 2, 3)
         T.check("replugged: the first telegram is decoded", m is not None and
                 m.get("telegrams") == 2 and not m.get("last_error"), str(p.meter("home")))
-        os.close(keep[0])
-        os.close(keep[1])
+        for fds in keep:
+            os.close(fds[0])
+            os.close(fds[1])
     finally:
         p.stop()
         cable.close()
@@ -233,7 +265,7 @@ def replug_new_tty(d):
 
 with tmpdir() as d:
     os.chmod(d, 0o755)  # setpriv'd p1d (nobody) must reach the links
-    tests = [not_inverted, not_inverted_auto, auto_found_at_9600, directory, replug_new_tty]
+    tests = [not_inverted, not_inverted_auto, auto_found_at_9600, directory, replug_new_tty, silent]
     if os.geteuid() == 0:
         tests += [permission_denied, exclusive]
     else:
