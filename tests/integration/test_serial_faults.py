@@ -6,6 +6,7 @@ the adapter unplugged and plugged back under a new tty behind the same by-id lin
 keeps running, names the problem and what to do in the log and the meter's last_error, retries
 without spinning (CPU time measured), and decodes the first good telegram once the cable is
 right again."""
+import contextlib
 import fcntl
 import os
 import sys
@@ -30,6 +31,28 @@ def cpu_s(p):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+@contextlib.contextmanager
+def on_cable(d, tty, spec, prefix=(), prepare=None):
+    """A pty under d/tty and p1d reading it as meter home with serial:LINK:spec; prepare(cable)
+    runs before p1d starts. Yields (cable, p1d); stops both."""
+    cable = Cable(os.path.join(d, tty))
+    if prepare:
+        prepare(cable)
+    p = Daemon(["--source", "home=serial:%s:%s:%s" % (cable.link, spec, FAST),
+                "--listen", "127.0.0.1:0"], d, prefix=prefix)
+    try:
+        yield cable, p
+    finally:
+        p.stop()
+        cable.close()
+
+
+def decodes(cable, p, i, n):
+    """Sends telegram i; waits until the meter has n telegrams; returns the meter or None."""
+    cable.send(telegram(i))
+    return p.wait_meter("home", lambda m: m.get("telegrams", 0) >= n, 3)
+
+
 def send_for(cable, data, seconds, gap=0.05):
     end = time.time() + seconds
     while time.time() < end:
@@ -39,10 +62,7 @@ def send_for(cable, data, seconds, gap=0.05):
 
 def not_inverted(d):
     """Fixed speed: only 0x00/0xFF-style bytes; the warning names the cable; a telegram clears it."""
-    cable = Cable(os.path.join(d, "ttyRAW"))
-    p = Daemon(["--source", "home=serial:%s:115200:detect_timeout=1s:%s" % (cable.link, FAST),
-                "--listen", "127.0.0.1:0"], d)
-    try:
+    with on_cable(d, "ttyRAW", "115200:detect_timeout=1s") as (cable, p):
         p.wait_log(r"home: reading .*ttyRAW")
         p.http_port()
         send_for(cable, b"\xff\x00\xfe\x80\x00\xff" * 40, 2.0)
@@ -55,24 +75,17 @@ def not_inverted(d):
                 p.proc.poll() is None, str(m))
         send_for(cable, b"\xff\x00\xfe\x80" * 40, 1.0)
         T.check("garbage: warned once", p.text().count("no telegram decodes") == 1, p.text())
-        cable.send(telegram(3))
-        m = p.wait_meter("home", lambda m: m.get("telegrams", 0) >= 1, 3)
+        m = decodes(cable, p, 3, 1)
         T.check("garbage then a good telegram: decoded", m is not None and m.get("telegrams") == 1,
                 str(p.meter("home")))
         T.check("good telegram clears last_error", m is not None and not m.get("last_error"), str(m))
         T.check("good telegram logged", p.wait_log(r"info: home: telegrams decode on .*ttyRAW", 2),
                 p.text())
-    finally:
-        p.stop()
-        cable.close()
 
 
 def not_inverted_auto(d):
     """baud=auto: the warning comes after both speeds failed and stays while detection goes on."""
-    cable = Cable(os.path.join(d, "ttyRAW2"))
-    p = Daemon(["--source", "home=serial:%s:auto:detect_timeout=1s:%s" % (cable.link, FAST),
-                "--listen", "127.0.0.1:0"], d)
-    try:
+    with on_cable(d, "ttyRAW2", "auto:detect_timeout=1s") as (cable, p):
         p.wait_log(r"home: reading .*ttyRAW2")
         p.http_port()
         t0 = time.time()
@@ -86,38 +99,26 @@ def not_inverted_auto(d):
                 "does not invert" in (m.get("last_error") or ""), str(m))
         T.check("auto: no CPU spin while garbage arrives", cpu_s(p) < 0.5 * (time.time() - t0),
                 "%.2f s" % cpu_s(p))
-    finally:
-        p.stop()
-        cable.close()
 
 
 def auto_found_at_9600(d):
     """baud=auto, a DSMR 2.2-style start: noise at 115200, the telegram in the 9600 window: no
     cable warning."""
-    cable = Cable(os.path.join(d, "ttyOLD"))
-    p = Daemon(["--source", "old=serial:%s:auto:detect_timeout=1s:%s" % (cable.link, FAST),
-                "--listen", "127.0.0.1:0"], d)
-    try:
-        p.wait_log(r"old: reading .*ttyOLD")
+    with on_cable(d, "ttyOLD", "auto:detect_timeout=1s") as (cable, p):
+        p.wait_log(r"home: reading .*ttyOLD")
         send_for(cable, b"\xff\x00\xfe\x80" * 40, 1.0)
-        T.check("old meter: switched to 9600 7E1", p.wait_log(r"old: .*trying 9600 7E1", 2), p.text())
+        T.check("old meter: switched to 9600 7E1", p.wait_log(r"home: .*trying 9600 7E1", 2), p.text())
         time.sleep(0.5)
         cable.send(telegram(4))
-        T.check("old meter: decodes at 9600 7E1", p.wait_log(r"old: telegrams decode at 9600 7E1", 2),
+        T.check("old meter: decodes at 9600 7E1", p.wait_log(r"home: telegrams decode at 9600 7E1", 2),
                 p.text())
         time.sleep(1.5)
         T.check("old meter: no cable warning", "no telegram decodes" not in p.text(), p.text())
-    finally:
-        p.stop()
-        cable.close()
 
 
 def silent(d):
     """The meter stops sending: one idle warning, no spinning while silent, data again clears it."""
-    cable = Cable(os.path.join(d, "ttyQUIET"))
-    p = Daemon(["--source", "home=serial:%s:115200:idle_timeout=500ms:%s" % (cable.link, FAST),
-                "--listen", "127.0.0.1:0"], d)
-    try:
+    with on_cable(d, "ttyQUIET", "115200:idle_timeout=500ms") as (cable, p):
         p.wait_log(r"home: reading .*ttyQUIET")
         time.sleep(0.2)
         cable.send(telegram(5))
@@ -130,23 +131,18 @@ def silent(d):
         m = p.meter("home")
         T.check("silent: still open, last_error says so", m.get("state") == "connected" and
                 "request line" in (m.get("last_error") or ""), str(m))
-        cable.send(telegram(6))
-        m = p.wait_meter("home", lambda m: m.get("telegrams", 0) >= 2, 3)
+        m = decodes(cable, p, 6, 2)
         T.check("silent then a telegram: decoded, warning cleared", m is not None and
                 not m.get("last_error"), str(p.meter("home")))
-    finally:
-        p.stop()
-        cable.close()
 
 
 def permission_denied(d):
     """Not in dialout: EACCES names the group; fixing the mode lets it read without a restart."""
-    cable = Cable(os.path.join(d, "ttyPERM"))
-    os.chown(cable.path, 0, 0)
-    os.chmod(cable.path, 0o600)
-    p = Daemon(["--source", "home=serial:%s:%s" % (cable.link, FAST), "--listen", "127.0.0.1:0"],
-               d, prefix=NOBODY)
-    try:
+    def root_only(cable):
+        os.chown(cable.path, 0, 0)
+        os.chmod(cable.path, 0o600)
+
+    with on_cable(d, "ttyPERM", "auto", NOBODY, root_only) as (cable, p):
         w = p.wait_log(r"warn: home: waiting for .*ttyPERM \(permission denied: add the user p1d "
                        r"runs as to the dialout group\)", 5)
         T.check("EACCES: the log names the dialout group", w is not None, p.text())
@@ -161,43 +157,37 @@ def permission_denied(d):
         os.chmod(cable.path, 0o666)
         T.check("EACCES fixed: opened", p.wait_log(r"home: reading .*ttyPERM", 3), p.text())
         time.sleep(0.2)
-        cable.send(telegram(7))
-        m = p.wait_meter("home", lambda m: m.get("telegrams", 0) >= 1, 3)
+        m = decodes(cable, p, 7, 1)
         T.check("EACCES fixed: first telegram decoded", m is not None and not m.get("last_error"),
                 str(p.meter("home")))
-    finally:
-        p.stop()
-        cable.close()
 
 
 def exclusive(d):
     """ModemManager/brltty holding the port with TIOCEXCL: EBUSY names them; released, p1d reads."""
-    cable = Cable(os.path.join(d, "ttyEXCL"))
-    os.chmod(cable.path, 0o666)
-    holder = os.open(cable.path, os.O_RDWR | os.O_NOCTTY)
-    fcntl.ioctl(holder, termios.TIOCEXCL)
-    p = Daemon(["--source", "home=serial:%s:%s" % (cable.link, FAST), "--listen", "127.0.0.1:0"],
-               d, prefix=NOBODY)
+    holder = []
+
+    def take(cable):
+        os.chmod(cable.path, 0o666)
+        holder.append(os.open(cable.path, os.O_RDWR | os.O_NOCTTY))
+        fcntl.ioctl(holder[0], termios.TIOCEXCL)
+
     try:
-        w = p.wait_log(r"warn: home: waiting for .*ttyEXCL \(in exclusive use by another program: "
-                       r"ModemManager or brltty\?\)", 5)
-        T.check("EBUSY: the log names ModemManager and brltty", w is not None, p.text())
-        m = p.meter("home")
-        T.check("EBUSY: last_error names them", "ModemManager" in (m.get("last_error") or ""), str(m))
-        fcntl.ioctl(holder, termios.TIOCNXCL)
-        os.close(holder)
-        holder = None
-        T.check("EBUSY released: opened", p.wait_log(r"home: reading .*ttyEXCL", 3), p.text())
-        time.sleep(0.2)
-        cable.send(telegram(8))
-        T.check("EBUSY released: first telegram decoded",
-                p.wait_meter("home", lambda m: m.get("telegrams", 0) >= 1, 3) is not None,
-                str(p.meter("home")))
+        with on_cable(d, "ttyEXCL", "auto", NOBODY, take) as (cable, p):
+            w = p.wait_log(r"warn: home: waiting for .*ttyEXCL \(in exclusive use by another "
+                           r"program: ModemManager or brltty\?\)", 5)
+            T.check("EBUSY: the log names ModemManager and brltty", w is not None, p.text())
+            m = p.meter("home")
+            T.check("EBUSY: last_error names them", "ModemManager" in (m.get("last_error") or ""),
+                    str(m))
+            fcntl.ioctl(holder[0], termios.TIOCNXCL)
+            os.close(holder.pop())
+            T.check("EBUSY released: opened", p.wait_log(r"home: reading .*ttyEXCL", 3), p.text())
+            time.sleep(0.2)
+            T.check("EBUSY released: first telegram decoded", decodes(cable, p, 8, 1) is not None,
+                    str(p.meter("home")))
     finally:
-        if holder is not None:
-            os.close(holder)
-        p.stop()
-        cable.close()
+        for fd in holder:
+            os.close(fd)
 
 
 def directory(d):
@@ -217,15 +207,11 @@ def directory(d):
 
 def replug_new_tty(d):
     """Unplugged: the by-id link dangles; plugged back as another tty behind the same link."""
-    cable = Cable(os.path.join(d, "by-id-usb-FTDI"))
-    p = Daemon(["--source", "home=serial:%s:115200:%s" % (cable.link, FAST),
-                "--listen", "127.0.0.1:0"], d)
-    try:
+    with on_cable(d, "by-id-usb-FTDI", "115200") as (cable, p):
         p.wait_log(r"home: reading .*by-id-usb-FTDI")
         p.http_port()
         time.sleep(0.2)
-        cable.send(telegram(1))
-        p.wait_meter("home", lambda m: m.get("telegrams", 0) >= 1, 3)
+        decodes(cable, p, 1, 1)
         old = cable.path
         os.close(cable.master)  # the adapter vanishes; udev has not removed the link yet
         cable.master = None
@@ -251,16 +237,12 @@ def replug_new_tty(d):
         T.check("replugged: reopened", p.wait_log(r"home: reading .*by-id-usb-FTDI", 3, count=2),
                 p.text())
         time.sleep(0.2)
-        cable.send(telegram(2))
-        m = p.wait_meter("home", lambda m: m.get("telegrams", 0) >= 2, 3)
+        m = decodes(cable, p, 2, 2)
         T.check("replugged: the first telegram is decoded", m is not None and
                 m.get("telegrams") == 2 and not m.get("last_error"), str(p.meter("home")))
         for fds in keep:
             os.close(fds[0])
             os.close(fds[1])
-    finally:
-        p.stop()
-        cable.close()
 
 
 with tmpdir() as d:
