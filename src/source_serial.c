@@ -144,7 +144,9 @@ static void switch_speed(source *s, serial *se, const char *why)
     se->setting = se->setting == SET_115200 ? SET_9600 : SET_115200;
     se->switches++;
     s->mask = 0;
-    log_info("%s: %s at %s; trying %s", s->m->name, why, from, setting_name(s, se->setting));
+    /* Once the cable is blamed, the endless alternation is not news: one line per change. */
+    log_msg(se->garbage_reported ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "%s: %s at %s; trying %s",
+            s->m->name, why, from, setting_name(s, se->setting));
     if (!se->garbage_reported)
         snprintf(s->m->last_error, sizeof s->m->last_error, "detecting speed: trying %s",
                  setting_name(s, se->setting));
