@@ -25,6 +25,9 @@ import time
 import urllib.parse
 from datetime import datetime
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import wait_for  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 P1D = os.environ.get("P1D_BIN") or os.path.join(ROOT, "build", "p1d")
 P1 = os.path.join(ROOT, "build", "p1")
@@ -55,14 +58,7 @@ def free_port():
     return p
 
 
-def wait_until(fn, timeout, step=0.2):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(step)
-    return fn()
+wait_until = wait_for  # the shared poller of daemon_helpers
 
 
 def wait_port(port, timeout=20):
