@@ -633,6 +633,8 @@ static void meter_json(const http *h, json_w *w, const meter *m, int64_t now)
     json_uint(w, m->crc_errors);
     json_key(w, "reconnects");
     json_uint(w, m->reconnects);
+    json_key(w, "idle_reopens");
+    json_uint(w, m->idle_reopens);
     json_key(w, "bytes");
     json_uint(w, m->bytes);
     json_key(w, "detected");

@@ -43,6 +43,7 @@ typedef struct meter {
     uint64_t rejected;        /* rejected for any reason */
     uint64_t crc_errors;
     uint64_t reconnects;
+    uint64_t idle_reopens;    /* reopened because it sent nothing for idle_timeout */
     uint64_t bytes;
     uint64_t seq;             /* last sample's seq, 0 none */
     /* The equipment id (0-0:96.1.1, decoded) last known: from the newest reading that had one,

@@ -258,18 +258,19 @@ static void failures(mbuf *b, const meters *ms, int lng)
     }
 }
 
-enum { C_TELEGRAMS, C_REJECTED, C_CRC, C_RECONNECTS, C_BYTES };
+enum { C_TELEGRAMS, C_REJECTED, C_CRC, C_RECONNECTS, C_IDLE_REOPENS, C_BYTES };
 
 static void counter(mbuf *b, const meters *ms, const char *name, const char *help, int which)
 {
     family(b, name, "counter", help);
     for (size_t i = 0; i < ms->n; i++) {
         const meter *m = ms->list[i];
-        uint64_t v = which == C_TELEGRAMS   ? m->telegrams
-                     : which == C_REJECTED  ? m->rejected
-                     : which == C_CRC       ? m->crc_errors
-                     : which == C_RECONNECTS ? m->reconnects
-                                             : m->bytes;
+        uint64_t v = which == C_TELEGRAMS      ? m->telegrams
+                     : which == C_REJECTED     ? m->rejected
+                     : which == C_CRC          ? m->crc_errors
+                     : which == C_RECONNECTS   ? m->reconnects
+                     : which == C_IDLE_REOPENS ? m->idle_reopens
+                                               : m->bytes;
         sample(b, name, m, NULL, NULL, (int64_t)(v & INT64_MAX), 0);
     }
 }
@@ -318,6 +319,9 @@ int metrics_render(const meters *ms, int64_t mono_ms, unsigned stale_s, const ch
             C_REJECTED);
     counter(&b, ms, "p1_crc_errors_total", "Telegrams rejected for a CRC mismatch.", C_CRC);
     counter(&b, ms, "p1_reconnects_total", "Times the source was reopened.", C_RECONNECTS);
+    counter(&b, ms, "p1_idle_reopens_total",
+            "Times the source was reopened because it sent nothing for idle_timeout.",
+            C_IDLE_REOPENS);
     counter(&b, ms, "p1_received_bytes_total", "Bytes read from the source.", C_BYTES);
 
     family(&b, "p1_last_telegram_timestamp_seconds", "gauge",

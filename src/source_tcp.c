@@ -185,6 +185,7 @@ static void on_timer(void *user)
     if (idle >= s->cfg.idle_timeout) {
         char why[64];
         snprintf(why, sizeof why, "no data for %lld ms", (long long)s->cfg.idle_timeout);
+        s->m->idle_reopens++;
         tcp_retry(s, LOG_LEVEL_WARN, why);
         return;
     }

@@ -134,6 +134,7 @@ with tmpdir() as d:
         m = p.wait_meter("net", lambda m: m.get("telegrams", 0) >= 12)
         T.check("telegrams after the refusal", m is not None, str(p.meter("net")))
         T.check("reconnects counted (3)", m and m.get("reconnects") == 3, str(m))
+        T.check("idle reopens counted (1: the stall)", m and m.get("idle_reopens") == 1, str(m))
         T.check("nothing rejected", m and m.get("rejected") == 0, str(m))
         T.check("SIGTERM exits 0", p.stop() == 0)
     finally:

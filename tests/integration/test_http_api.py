@@ -214,8 +214,8 @@ def test_sim(t):
 
         status, _, ms = d.get_json("/api/meters")
         keys = {"name", "source", "kind", "state", "connected_since", "last_telegram", "age_s",
-                "telegrams", "rejected", "crc_errors", "reconnects", "bytes", "detected",
-                "last_error"}
+                "telegrams", "rejected", "crc_errors", "reconnects", "idle_reopens", "bytes",
+                "detected", "last_error"}
         t.check("meters", status == 200 and isinstance(ms, list) and len(ms) == 1, ms)
         if ms:
             m = ms[0]

@@ -76,6 +76,8 @@ static void test_render(void)
     CHECK(parse(TG));
     meter_accept(a, &reading, (const uint8_t *)TG, strlen(TG), 1700000000123, 1700000000123);
     meter_reject(a, P1_ERR_CRC_MISMATCH);
+    a->reconnects = 3;
+    a->idle_reopens = 2;
 
     char *text = NULL;
     size_t len = 0;
@@ -98,6 +100,10 @@ static void test_render(void)
     CHECK(has(text, "p1_telegrams_total{meter=\"house\"} 1\n"));
     CHECK(has(text, "p1_telegrams_total{meter=\"idle\"} 0\n"));
     CHECK(has(text, "p1_crc_errors_total{meter=\"house\"} 1\n"));
+    CHECK(has(text, "p1_reconnects_total{meter=\"house\"} 3\n"));
+    CHECK(has(text, "# TYPE p1_idle_reopens_total counter\n"));
+    CHECK(has(text, "p1_idle_reopens_total{meter=\"house\"} 2\n"));
+    CHECK(has(text, "p1_idle_reopens_total{meter=\"idle\"} 0\n"));
     CHECK(has(text, "p1_last_telegram_timestamp_seconds{meter=\"house\"} 1700000000.123\n"));
     CHECK(has(text, "p1_meter_up{meter=\"house\"} 1\n"));
     CHECK(has(text, "p1_meter_up{meter=\"idle\"} 0\n"));
