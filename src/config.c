@@ -302,7 +302,13 @@ static const config_key config_keys[] = {
     {"source", "idle_timeout", CT_DURATION, "30s", 100, DAY_MS, NULL, NULL, "DURATION", STREAM, 0,
      S(idle_timeout),
      "No byte for this long: a TCP connection counts as dead and is reopened; a serial line is "
-     "reported idle."},
+     "reported idle and, with idle_reopen, closed and reopened."},
+    {"source", "idle_reopen", CT_BOOL, "true", 0, 0, NULL, NULL, "BOOL", CONFIG_SERIAL, 0,
+     S(idle_reopen),
+     "A serial line silent for idle_timeout is closed and reopened (termios and DTR/RTS applied "
+     "anew), which revives USB cables that wedge after a glitch or a meter reboot; while it stays "
+     "silent, again after each idle_timeout plus a pause of reconnect_min doubling up to "
+     "reconnect_max. false = only report the silence."},
     {"source", "reconnect_min", CT_DURATION, "1s", 10, 3600000, NULL, NULL, "DURATION", STREAM, 0,
      S(reconnect_min), "First delay before reopening a lost device or connection."},
     {"source", "reconnect_max", CT_DURATION, "30s", 10, 3600000, NULL, NULL, "DURATION", STREAM, 0,

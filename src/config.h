@@ -37,7 +37,7 @@ typedef struct config_source {
     config_kind kind;            /* derived from spec */
     char target[CONFIG_STR_MAX]; /* device path, HOST:PORT, or file path (derived) */
     int64_t baud, parity, detect_timeout, crc, idle_timeout, reconnect_min, reconnect_max,
-        connect_timeout, pace, speedup, interval, seed, clock, skip_tag;
+        connect_timeout, pace, speedup, interval, seed, clock, skip_tag, idle_reopen;
     char key[CONFIG_STR_MAX];    /* 32 hex digits or "" (key_file resolved into key/ak) */
     char ak[CONFIG_STR_MAX];
     char key_file[CONFIG_STR_MAX];

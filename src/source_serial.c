@@ -1,5 +1,5 @@
 /* source_serial.c: a P1 cable on a tty: exclusive open, raw termios, speed auto-detection, and
- * reopening with backoff when the cable is unplugged. */
+ * reopening with backoff when the cable is unplugged or the line stays silent. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -26,14 +26,15 @@ enum { SET_115200 = 0, SET_9600 = 1 };
 typedef struct serial {
     int fd;
     loop_watch *watch;
-    loop_timer *retry;  /* reopen after a loss */
+    loop_timer *retry;  /* reopen after a loss or a silent spell */
     loop_timer *detect; /* baud=auto: give up on the current speed */
     loop_timer *quiet;  /* idle line: finish a telegram, then report the line idle */
     int setting;        /* SET_* in use */
     int detected;       /* a telegram decoded with the current setting */
     int rejects;        /* rejects since the setting was applied */
     int switches;       /* speed changes without success, for the growing window */
-    int idle_reported;
+    int idle_reported;  /* silent for idle_timeout and said so; with idle_reopen the spell of
+                         * reopens lasts until a byte arrives or an open fails */
     int64_t last_byte;  /* monotonic ms */
     uint64_t got;       /* bytes read since the setting was applied */
     int64_t window;     /* the detection window armed last, ms */
@@ -182,10 +183,21 @@ static void serial_close(serial *se)
         return;
     loop_watch_del(se->watch);
     se->watch = NULL;
+    /* A pty keeps TIOCEXCL after its last close (its master holds the tty): our own reopen would
+     * then be refused (EBUSY) unless p1d has CAP_SYS_ADMIN. */
+    ioctl(se->fd, TIOCNXCL);
     close(se->fd);
     se->fd = -1;
     loop_timer_disarm(se->detect);
     loop_timer_disarm(se->quiet);
+}
+
+/* Schedules the next open after a failure (already reported); ends a silent spell, so the open
+ * that works is logged again. */
+static void retry_later(source *s, serial *se)
+{
+    se->idle_reported = 0;
+    loop_timer_arm(se->retry, source_backoff(s));
 }
 
 static void serial_lost(source *s, serial *se, const char *why)
@@ -194,7 +206,7 @@ static void serial_lost(source *s, serial *se, const char *why)
     serial_close(se);
     source_status(s, METER_WAITING, LOG_LEVEL_WARN, "lost %s (%s: unplugged?); reopening",
                   s->cfg.target, why);
-    loop_timer_arm(se->retry, source_backoff(s));
+    retry_later(s, se);
 }
 
 /* Bytes that never make a telegram: a cable that does not invert the signal (mostly 0x00/0xFF and
@@ -250,6 +262,7 @@ static void on_readable(void *user, int fd, uint32_t events)
         se->got += (uint64_t)n;
         if (se->idle_reported) {
             se->idle_reported = 0;
+            source_backoff_reset(s);
             source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "data on %s again", s->cfg.target);
         }
         count_undecoded(se, buf, (size_t)n);
@@ -263,21 +276,54 @@ static void on_readable(void *user, int fd, uint32_t events)
     serial_lost(s, se, n == 0 ? "hang-up" : n < 0 && errno != EAGAIN ? strerror(errno) : "hang-up");
 }
 
+/* Warns that the line has been silent for `idle` ms; `then` says what p1d does about it. */
+static void report_idle(source *s, int64_t idle, const char *then)
+{
+    /* idle_timeout may be under a second: "for 0 s" would say nothing. */
+    source_status(s, METER_CONNECTED, LOG_LEVEL_WARN,
+                  "no data on %s for %lld %s (is the request line powered?)%s", s->cfg.target,
+                  (long long)(idle < 1000 ? idle : idle / 1000), idle < 1000 ? "ms" : "s", then);
+}
+
+/* A line silent for idle_timeout: USB serial cables (PL2303, CH340, FTDI clones) can wedge after a
+ * USB glitch or a meter reboot and deliver again only once the tty is closed and reopened, which
+ * also applies termios anew and drops and raises DTR/RTS (the request line, on some cables). The
+ * port stays closed for the backoff delay so that line really drops. Said once per silent spell
+ * (the message does not change between reopens), the reopens themselves at debug level. */
+static void idle_reopen(source *s, serial *se)
+{
+    int64_t delay = source_backoff(s);
+    s->m->idle_reopens++;
+    serial_close(se);
+    report_idle(s, s->cfg.idle_timeout, "; reopening it");
+    log_debug("%s: reopening %s in %lld ms (idle reopen %llu)", s->m->name, s->cfg.target,
+              (long long)delay, (unsigned long long)s->m->idle_reopens);
+    se->idle_reported = 1;
+    loop_timer_arm(se->retry, delay);
+}
+
+/* How long a quiet line ends a telegram: SOURCE_QUIET_MS, or less when idle_timeout is. */
+static int64_t quiet_ms(const source *s)
+{
+    return s->cfg.idle_timeout < SOURCE_QUIET_MS ? s->cfg.idle_timeout : SOURCE_QUIET_MS;
+}
+
 static void on_quiet(void *user)
 {
     source *s = user;
     serial *se = s->impl;
     int64_t idle = loop_now_ms() - se->last_byte;
-    int64_t quiet = s->cfg.idle_timeout < SOURCE_QUIET_MS ? s->cfg.idle_timeout : SOURCE_QUIET_MS;
+    int64_t quiet = quiet_ms(s);
     if (idle >= quiet)
         source_finish(s);
     if (idle >= s->cfg.idle_timeout) {
+        if (s->cfg.idle_reopen) {
+            idle_reopen(s, se);
+            return;
+        }
         if (!se->idle_reported) {
             se->idle_reported = 1;
-            /* idle_timeout may be under a second: "for 0 s" would say nothing. */
-            source_status(s, METER_CONNECTED, LOG_LEVEL_WARN,
-                          "no data on %s for %lld %s (is the request line powered?)", s->cfg.target,
-                          (long long)(idle < 1000 ? idle : idle / 1000), idle < 1000 ? "ms" : "s");
+            report_idle(s, idle, "");
         }
         loop_timer_arm(se->quiet, s->cfg.idle_timeout);
         return;
@@ -314,7 +360,7 @@ static void serial_open(source *s)
         else
             source_status(s, METER_WAITING, LOG_LEVEL_WARN, "waiting for %s (%s)", path,
                           strerror(e));
-        loop_timer_arm(se->retry, source_backoff(s));
+        retry_later(s, se);
         return;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -323,7 +369,7 @@ static void serial_open(source *s)
         source_status(s, METER_WAITING, LOG_LEVEL_WARN, "waiting for %s (locked by %s)", path,
                       who[0] ? who : "another reader");
         close(fd);
-        loop_timer_arm(se->retry, source_backoff(s));
+        retry_later(s, se);
         return;
     }
     se->fd = fd;
@@ -334,7 +380,7 @@ static void serial_open(source *s)
         serial_close(se);
         source_status(s, METER_WAITING, LOG_LEVEL_WARN, "waiting for %s (%s)", path,
                       rc == -ENOTTY ? "not a serial device" : strerror(-rc));
-        loop_timer_arm(se->retry, source_backoff(s));
+        retry_later(s, se);
         return;
     }
     se->watch = loop_watch_add(s->l, fd, EPOLLIN, on_readable, s);
@@ -342,17 +388,22 @@ static void serial_open(source *s)
         int e = errno;
         serial_close(se);
         source_status(s, METER_WAITING, LOG_LEVEL_WARN, "waiting for %s (%s)", path, strerror(e));
-        loop_timer_arm(se->retry, source_backoff(s));
+        retry_later(s, se);
         return;
     }
     source_connected(s);
-    source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "reading %s at %s%s", path,
-                  setting_name(s, se->setting),
-                  s->cfg.baud == CONFIG_BAUD_AUTO ? " (detecting)" : "");
+    if (se->idle_reported) {
+        /* Reopened in a silent spell: its warning stays on the meter until bytes arrive. */
+        s->m->state = METER_CONNECTED;
+        log_debug("%s: reopened %s at %s", s->m->name, path, setting_name(s, se->setting));
+    } else {
+        source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "reading %s at %s%s", path,
+                      setting_name(s, se->setting),
+                      s->cfg.baud == CONFIG_BAUD_AUTO ? " (detecting)" : "");
+    }
     se->last_byte = loop_now_ms();
-    se->idle_reported = 0;
     undecoded_reset(se);
-    loop_timer_arm(se->quiet, SOURCE_QUIET_MS);
+    loop_timer_arm(se->quiet, quiet_ms(s));
     arm_detect(s, se);
 }
 

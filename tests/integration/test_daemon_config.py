@@ -56,6 +56,12 @@ with tmpdir() as d:
     code, out, err = run(["--source", "home=tcp:127.0.0.1:2001:baud=9600"])
     T.check("a key that does not apply to the kind",
             code == 2 and "'baud' does not apply to a tcp source" in err, err)
+    code, out, err = run(["--source", "home=tcp:127.0.0.1:2001:idle_reopen=false"])
+    T.check("idle_reopen is for serial sources only",
+            code == 2 and "'idle_reopen' does not apply to a tcp source" in err, err)
+    code, out, err = run(["--source", "home=serial:/dev/ttyUSB0:idle_reopen=maybe"])
+    T.check("idle_reopen takes a boolean",
+            code == 2 and "idle_reopen = 'maybe': expected true or false" in err, err)
     code, out, err = run(["--source", "home=tcp:127.0.0.1:2001:idle_timeout=soon"])
     T.check("bad spec option value names key and value",
             code == 2 and "idle_timeout = 'soon'" in err and "duration" in err, err)

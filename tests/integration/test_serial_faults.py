@@ -1,21 +1,23 @@
 #!/usr/bin/env python3
 """test_serial_faults.py: a P1 cable going wrong the ways it does at home, through ptys: a cable
 that does not invert the signal (bytes but never a telegram), the user not in dialout (EACCES),
-ModemManager or brltty holding the port (TIOCEXCL, EBUSY), a directory given as the device, and
-the adapter unplugged and plugged back under a new tty behind the same by-id link. Each time p1d
+ModemManager or brltty holding the port (TIOCEXCL, EBUSY), a directory given as the device, the
+adapter unplugged and plugged back under a new tty behind the same by-id link, and a cable that
+wedges until its tty is closed and reopened (idle_reopen). Each time p1d
 keeps running, names the problem and what to do in the log and the meter's last_error, retries
 without spinning (CPU time measured), and decodes the first good telegram once the cable is
 right again."""
 import contextlib
 import fcntl
 import os
+import select
 import sys
 import termios
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Cable, Checks, Daemon, need_p1d, telegram, tmpdir  # noqa: E402
+from daemon_helpers import Cable, Checks, Daemon, http, need_p1d, telegram, tmpdir  # noqa: E402
 
 T = Checks("test_serial_faults")
 need_p1d(T)
@@ -122,16 +124,34 @@ def auto_found_at_9600(d):
         T.check("old meter: no cable warning", "no telegram decodes" not in p.text(), p.text())
 
 
+def slave_open(cable):
+    """Whether p1d has the tty open: the master reads a hang-up (POLLHUP, EIO) while no one does."""
+    p = select.poll()
+    p.register(cable.master, select.POLLIN)
+    return not any(ev & select.POLLHUP for _, ev in p.poll(0))
+
+
+def wait_slave(cable, is_open, timeout):
+    end = time.time() + timeout
+    while time.time() < end:
+        if slave_open(cable) == is_open:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def silent(d):
-    """The meter stops sending: one idle warning, no spinning while silent, data again clears it."""
-    with on_cable(d, "ttyQUIET", "115200:idle_timeout=500ms") as (cable, p):
+    """idle_reopen=false, the meter stops sending: one idle warning, the port stays open, no
+    spinning while silent, data again clears it."""
+    with on_cable(d, "ttyQUIET", "115200:idle_timeout=500ms:idle_reopen=false") as (cable, p):
         p.wait_log(r"home: reading .*ttyQUIET")
         time.sleep(0.2)
         cable.send(telegram(5))
         T.check("silent: idle warning", p.wait_log(r"warn: home: no data on .*ttyQUIET for \d+ ms "
                                                    r"\(is the request line powered\?\)", 3), p.text())
         c0 = cpu_s(p)
-        time.sleep(2.5)
+        stays_open = not wait_slave(cable, False, 2.5)
+        T.check("silent, idle_reopen=false: the port stays open", stays_open, p.text())
         T.check("silent: no CPU spin", cpu_s(p) - c0 < 0.2, "%.2f" % (cpu_s(p) - c0))
         T.check("silent: warned once", p.text().count("no data on") == 1, p.text())
         m = p.meter("home")
@@ -140,6 +160,63 @@ def silent(d):
         m = decodes(cable, p, 6, 2)
         T.check("silent then a telegram: decoded, warning cleared", m is not None and
                 not m.get("last_error"), str(p.meter("home")))
+
+
+def wedged(d):
+    """A cable that wedges (a USB glitch, a meter reboot) and delivers again only once its tty is
+    closed and reopened: after idle_timeout p1d closes and reopens it, again with a growing pause
+    while it stays silent; one warning, not one per reopen; counted in /api/meters and /metrics;
+    readings resume once the cable works again. Run as nobody: the pty keeps TIOCEXCL after p1d's
+    close, and only CAP_SYS_ADMIN could open it again past that."""
+    prefix = NOBODY if os.geteuid() == 0 else ()
+    with on_cable(d, "ttyWEDGE", "115200:idle_timeout=500ms", prefix,
+                  lambda c: os.chmod(c.path, 0o666)) as (cable, p):
+        p.wait_log(r"home: reading .*ttyWEDGE")
+        time.sleep(0.2)
+        T.check("wedged: decodes before", decodes(cable, p, 10, 1) is not None,
+                str(p.meter("home")))
+        # Wedged: nothing more until p1d lets go of the tty and opens it again.
+        closed = wait_slave(cable, False, 3)
+        T.check("wedged: the silent port is closed", closed, p.text())
+        T.check("wedged: and opened again", closed and wait_slave(cable, True, 3), p.text())
+        T.check("wedged: one warning names the device and the reason",
+                p.wait_log(r"warn: home: no data on .*ttyWEDGE for 500 ms \(is the request line "
+                           r"powered\?\); reopening it", 2), p.text())
+        # Backoff 100, 200, 400 ms (FAST) after each idle_timeout: 3 reopens in about 2.2 s.
+        m = p.wait_meter("home", lambda m: m.get("idle_reopens", 0) >= 3, 5)
+        T.check("wedged: reopened again while silent, counted in /api/meters", m is not None,
+                str(p.meter("home")))
+        text = p.text()
+        T.check("wedged: warned once, not once per reopen", text.count("no data on") == 1, text)
+        T.check("wedged: 'reading' logged once, not once per reopen",
+                text.count("home: reading") == 1, text)
+        m = p.meter("home")
+        T.check("wedged: still connected, last_error says it is reopening",
+                m.get("state") == "connected" and "reopening" in (m.get("last_error") or ""), str(m))
+        _, _, met = http(p.http_port(), "/metrics")
+        n = [ln for ln in met.decode().splitlines() if ln.startswith('p1_idle_reopens_total{meter="home"}')]
+        T.check("wedged: p1_idle_reopens_total in /metrics",
+                n and int(n[0].split()[-1]) >= 3, str(n))
+        # The cable delivers again only once it was reopened: then send until a telegram is read
+        # (p1d flushes the input when it opens, and the master may read EIO while no one has the
+        # tty open).
+        end, i, m = time.time() + 5, 11, None
+        while m is None and time.time() < end:
+            if closed and wait_slave(cable, True, 1):
+                try:
+                    cable.send(telegram(i))
+                    i += 1
+                except OSError:
+                    pass
+            m = p.wait_meter("home", lambda m: m.get("telegrams", 0) >= 2, 0.2)
+        T.check("wedged: readings resume after the reopen", m is not None, str(p.meter("home")))
+        T.check("wedged: data again is logged, last_error cleared",
+                p.wait_log(r"info: home: data on .*ttyWEDGE again", 2) is not None and m and
+                not m.get("last_error"), p.text())
+        c0 = p.meter("home").get("idle_reopens")
+        send_for(cable, telegram(i), 1.2, 0.1)  # longer than idle_timeout
+        T.check("wedged: no reopen while data flows",
+                slave_open(cable) and p.meter("home").get("idle_reopens") == c0, str(p.meter("home")))
 
 
 def permission_denied(d):
@@ -253,7 +330,8 @@ def replug_new_tty(d):
 
 with tmpdir() as d:
     os.chmod(d, 0o755)  # setpriv'd p1d (nobody) must reach the links
-    tests = [not_inverted, not_inverted_auto, auto_found_at_9600, directory, replug_new_tty, silent]
+    tests = [not_inverted, not_inverted_auto, auto_found_at_9600, directory, replug_new_tty, silent,
+             wedged]
     if os.geteuid() == 0:
         tests += [permission_denied, exclusive]
     else:
