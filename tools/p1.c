@@ -28,6 +28,7 @@ typedef struct decode_ctx {
     int began;   /* on_begin seen for the telegram being collected */
     int done;    /* --max reached: ignore the rest */
     int write_failed;
+    int write_errno; /* errno of that failure */
     int seven_bit;      /* --7bit: clear bit 7 of every byte (a 7E1 line captured as 8N1) */
     int parity_slash;   /* 0xAF seen: '/' with an even-parity bit, for the hint */
     int parity_cr;      /* 0x8D seen: CR with an even-parity bit */
@@ -108,6 +109,12 @@ static void decode_compose(decode_ctx *c, const p1_telegram *t)
     json_obj_end(w);
 }
 
+static void decode_write_failed(decode_ctx *c)
+{
+    c->write_failed = 1;
+    c->write_errno = errno;
+}
+
 static void decode_on_end(void *user, const p1_telegram *t)
 {
     decode_ctx *c = user;
@@ -133,14 +140,12 @@ static void decode_on_end(void *user, const p1_telegram *t)
     }
     if (!c->write_failed &&
         (fwrite(c->out.buf, 1, c->out.len, stdout) != c->out.len || putchar('\n') == EOF))
-        c->write_failed = 1;
+        decode_write_failed(c);
     if (c->max && c->telegrams >= c->max)
         c->done = 1;
 }
 
-/* Matches "--name VALUE" and "--name=VALUE"; sets *val and advances *i past what it used.
- * Returns 1 on a match, 0 when argv[*i] is another option, -1 when the value is missing. */
-static int opt_value(char **argv, int argc, int *i, const char *name, const char **val)
+int p1_opt_value(char **argv, int argc, int *i, const char *name, const char **val)
 {
     size_t n = strlen(name);
     const char *a = argv[*i];
@@ -155,6 +160,17 @@ static int opt_value(char **argv, int argc, int *i, const char *name, const char
     if (*i + 1 >= argc)
         return -1;
     *val = argv[++*i];
+    return 1;
+}
+
+int p1_write_error(const char *cmd, int err)
+{
+    if (err == EPIPE) {
+        clearerr(stdout);
+        return 0;
+    }
+    fprintf(stderr, "%s: writing standard output: %s\n", cmd,
+            err ? strerror(err) : "write error");
     return 1;
 }
 
@@ -253,7 +269,7 @@ static long long decode_stream(int fd, p1_parser *p, decode_ctx *c, const char *
                 break;
         }
         if (fflush(stdout) != 0)
-            c->write_failed = 1;
+            decode_write_failed(c);
     }
     if (gz && total >= 0 && !gz_end && !c->done && !c->write_failed) {
         fprintf(stderr, "p1: %s: the gzip data ends early\n", name);
@@ -262,7 +278,7 @@ static long long decode_stream(int fd, p1_parser *p, decode_ctx *c, const char *
     if (total >= 0 && !c->done && !c->write_failed) {
         p1_finish(p);
         if (fflush(stdout) != 0)
-            c->write_failed = 1;
+            decode_write_failed(c);
     }
     if (gz)
         inflateEnd(&z);
@@ -312,15 +328,15 @@ int p1_decode_main(int argc, char **argv)
             skip_tag = 1;
         } else if (strcmp(a, "--7bit") == 0) {
             seven_bit = 1;
-        } else if ((r = opt_value(argv, argc, &i, "--key", &val)) != 0) {
+        } else if ((r = p1_opt_value(argv, argc, &i, "--key", &val)) != 0) {
             if (r < 0)
                 return usage_error("%s needs a value", a);
             key = val;
-        } else if ((r = opt_value(argv, argc, &i, "--ak", &val)) != 0) {
+        } else if ((r = p1_opt_value(argv, argc, &i, "--ak", &val)) != 0) {
             if (r < 0)
                 return usage_error("%s needs a value", a);
             ak = val;
-        } else if ((r = opt_value(argv, argc, &i, "--crc", &val)) != 0) {
+        } else if ((r = p1_opt_value(argv, argc, &i, "--crc", &val)) != 0) {
             if (r < 0)
                 return usage_error("%s needs a value", a);
             if (strcmp(val, "required") == 0)
@@ -331,7 +347,7 @@ int p1_decode_main(int argc, char **argv)
                 settings.crc = P1_CRC_IGNORE;
             else
                 return usage_error("--crc must be required, optional or ignore, not '%s'", val);
-        } else if ((r = opt_value(argv, argc, &i, "--max", &val)) != 0) {
+        } else if ((r = p1_opt_value(argv, argc, &i, "--max", &val)) != 0) {
             if (r < 0)
                 return usage_error("%s needs a value", a);
             if (parse_count(val, &max) != 0)
@@ -387,8 +403,7 @@ int p1_decode_main(int argc, char **argv)
     int status = 0;
     if (total < 0) {
         status = 1;
-    } else if (c->write_failed) {
-        fprintf(stderr, "p1: writing standard output: %s\n", strerror(errno));
+    } else if (c->write_failed && p1_write_error("p1", c->write_errno)) {
         status = 1;
     } else if (c->rejected > 0 || c->gz_short) {
         status = 1;
@@ -443,25 +458,33 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
-    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
-        if (strcmp(cmd, "help") == 0 && argc > 2) {
-            for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-                if (strcmp(argv[2], commands[i].name) == 0) {
-                    char *help_argv[] = {argv[2], "--help", NULL};
-                    return commands[i].run(2, help_argv);
-                }
-            }
-        }
-        usage(stdout);
-        return 0;
-    }
-    if (strcmp(cmd, "--version") == 0) {
-        printf("p1 %s\n", P1_VERSION);
-        return 0;
-    }
+    int status = 2;
+    const char *topic = strcmp(cmd, "help") == 0 && argc > 2 ? argv[2] : NULL;
+    const command *run = NULL;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(cmd, commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "p1: unknown command '%s' (try 'p1 --help')\n", cmd);
-    return 2;
+        if (strcmp(topic ? topic : cmd, commands[i].name) == 0)
+            run = &commands[i];
+    if (run && topic) {
+        char *help_argv[] = {argv[2], "--help", NULL};
+        status = run->run(2, help_argv);
+    } else if (run) {
+        status = run->run(argc - 1, argv + 1);
+    } else if (topic) {
+        fprintf(stderr, "p1: help: unknown command '%s' (try 'p1 --help')\n", topic);
+    } else if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        status = 0;
+    } else if (strcmp(cmd, "--version") == 0) {
+        printf("p1 %s\n", P1_VERSION);
+        status = 0;
+    } else {
+        fprintf(stderr, "p1: unknown command '%s' (try 'p1 --help')\n", cmd);
+    }
+    /* What is still buffered goes out here: a failure not reported yet (`p1 prices list >
+     * file` on a full disk, --help into a closed pipe) must not end in exit status 0. */
+    errno = 0;
+    int flush_failed = fflush(stdout) != 0;
+    if ((flush_failed || ferror(stdout)) && status == 0)
+        status = p1_write_error("p1", flush_failed ? errno : 0);
+    return status;
 }

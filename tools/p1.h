@@ -12,6 +12,16 @@ int p1_export_main(int argc, char **argv); /* tools/p1_export.c: `p1 export` (st
 int p1_backup_main(int argc, char **argv); /* tools/p1_backup.c: `p1 backup` (store) */
 int p1_prices_main(int argc, char **argv); /* tools/p1_prices.c: `p1 prices` (costs) */
 
+/* tools/p1.c: matches "--name VALUE" and "--name=VALUE" at argv[*i]; sets *val and advances *i
+ * past what it used. Returns 1 on a match, 0 when argv[*i] is another option, -1 when the value
+ * is missing. */
+int p1_opt_value(char **argv, int argc, int *i, const char *name, const char **val);
+
+/* tools/p1.c: reports that writing standard output failed with errno err (0: unknown), as
+ * "CMD: writing standard output: REASON", and returns the exit status: 1, or 0 without a word
+ * for EPIPE (the reader went away, as `| head` does: that is how a stream ends). */
+int p1_write_error(const char *cmd, int err);
+
 /* tools/p1.c: sets up decryption in set from the values of --key, --ak (NULL when not given)
  * and --skip-tag, with the keys in crypt (which must outlive the parser). Returns NULL, or the
  * usage error as text. */

@@ -17,7 +17,7 @@
 #define BACKUP_BUSY_TRIES 2000    /* about 10 s of a locked database before giving up */
 
 static const char backup_usage[] =
-    "Usage: p1 backup [--db PATH] [--force] DEST\n"
+    "Usage: p1 backup [--db PATH] [--force] [-q] DEST\n"
     "Copy the history database to DEST with SQLite's online backup, in small slices, while p1d\n"
     "keeps running and writing. The copy is written to DEST.tmp, checked and then renamed, so\n"
     "DEST is either the old file or a complete new one.\n"
@@ -25,9 +25,11 @@ static const char backup_usage[] =
     "Options:\n"
     "  --db PATH    database (default p1d.db)\n"
     "  --force      replace DEST when it exists\n"
+    "  -q, --quiet  no summary line on success (for cron)\n"
     "  -h, --help   show this help\n"
+    "--db takes its value as the next argument or after '=' (--db=PATH); -- ends the options.\n"
     "\n"
-    "Exit status: 0 copied, 1 failed, 2 usage error.\n";
+    "Exit status: 0 copied, 1 failed (also: DEST exists without --force), 2 usage error.\n";
 
 static void pause_ms(int ms)
 {
@@ -38,27 +40,31 @@ static void pause_ms(int ms)
 int p1_backup_main(int argc, char **argv)
 {
     const char *db = "p1d.db", *dest = NULL;
-    int force = 0;
+    int force = 0, quiet = 0, only_files = 0, r;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        if (only_files || a[0] != '-') {
+            if (dest) {
+                fprintf(stderr, "p1 backup: unexpected argument '%s' (try 'p1 backup --help')\n",
+                        a);
+                return 2;
+            }
+            dest = a;
+        } else if (!strcmp(a, "--")) {
+            only_files = 1;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(backup_usage, stdout);
             return 0;
         } else if (!strcmp(a, "--force")) {
             force = 1;
-        } else if (!strcmp(a, "--db") && i + 1 < argc) {
-            db = argv[++i];
-        } else if (!strcmp(a, "--db")) {
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            quiet = 1;
+        } else if ((r = p1_opt_value(argv, argc, &i, "--db", &db)) < 0) {
             fprintf(stderr, "p1 backup: --db needs a value (try 'p1 backup --help')\n");
             return 2;
-        } else if (a[0] == '-') {
+        } else if (r == 0) {
             fprintf(stderr, "p1 backup: unknown option '%s' (try 'p1 backup --help')\n", a);
             return 2;
-        } else if (dest) {
-            fprintf(stderr, "p1 backup: unexpected argument '%s' (try 'p1 backup --help')\n", a);
-            return 2;
-        } else {
-            dest = a;
         }
     }
     if (!dest) {
@@ -133,21 +139,50 @@ int p1_backup_main(int argc, char **argv)
         return 1;
     }
     store_close(s);
-    /* the copy must be whole before it replaces anything */
+    /* the copy must be whole before it replaces anything; a page-for-page copy that is not
+     * was copied from a damaged database, and that is what the user must hear */
     sqlite3_stmt *st = NULL;
-    int ok = sqlite3_prepare_v2(out, "PRAGMA quick_check", -1, &st, NULL) == SQLITE_OK &&
-             sqlite3_step(st) == SQLITE_ROW &&
-             !strcmp((const char *)sqlite3_column_text(st, 0), "ok");
+    char why[200] = "";
+    int ok = 0, damaged = 0;
+    if (sqlite3_prepare_v2(out, "PRAGMA quick_check", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const char *qc = (const char *)sqlite3_column_text(st, 0);
+        ok = qc && !strcmp(qc, "ok");
+        damaged = !ok;
+        if (damaged) {
+            /* its first finding, on one line ("*** in database main ***\nPage 150: ...") */
+            const char *f = qc ? qc : "?";
+            if (!strncmp(f, "*** ", 4) && strchr(f, '\n'))
+                f = strchr(f, '\n') + 1;
+            snprintf(why, sizeof why, "%.*s", (int)strcspn(f, "\n"), f);
+        }
+    } else {
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(out));
+    }
     sqlite3_finalize(st);
-    if (ok)
-        ok = sqlite3_exec(out, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) == SQLITE_OK;
-    if (sqlite3_close(out) != SQLITE_OK)
+    if (ok && sqlite3_exec(out, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(out));
         ok = 0;
-    if (!ok || rename(tmp, dest) < 0) {
-        fprintf(stderr, "p1 backup: %s: %s\n", dest, ok ? strerror(errno) : "the copy failed its check");
+    }
+    if (sqlite3_close(out) != SQLITE_OK && ok) {
+        snprintf(why, sizeof why, "closing it failed");
+        ok = 0;
+    }
+    if (damaged)
+        fprintf(stderr, "p1 backup: the copy of %s fails SQLite's quick_check (%s): %s itself "
+                        "is damaged; %s is left as it was\n", db, why, db, dest);
+    else if (!ok)
+        fprintf(stderr, "p1 backup: %s: %s; %s is left as it was\n", tmp, why, dest);
+    if (!ok) {
         unlink(tmp);
         return 1;
     }
-    fprintf(stderr, "p1 backup: %s -> %s (%d pages)\n", db, dest, pages);
+    if (rename(tmp, dest) < 0) {
+        fprintf(stderr, "p1 backup: %s: %s\n", dest, strerror(errno));
+        unlink(tmp);
+        return 1;
+    }
+    if (!quiet)
+        fprintf(stderr, "p1 backup: %s -> %s (%d pages)\n", db, dest, pages);
     return 0;
 }

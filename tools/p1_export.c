@@ -18,8 +18,9 @@ static const char export_usage[] =
     "Usage: p1 export [--db PATH] [--meter NAME] --from TIME --to TIME [--step STEP]\n"
     "                 [--format csv|json] [--gaps]\n"
     "Write a meter's history in [from, to) to standard output. TIME is ISO-8601: 2024-01-31,\n"
-    "2024-01-31T12:00, 2024-01-31T12:00:00Z or with an offset (+01:00); without an offset it is\n"
-    "the meters' local time (CET/CEST). STEP: raw, 1m, 15m, 1h, 1d, 1mo, 1y (default 1h).\n"
+    "2024-01-31T12:00, 2024-01-31T12:00:00Z or with an offset (+01:00), or unix seconds; without\n"
+    "an offset it is the meters' local time (CET/CEST). STEP: raw, 1m, 15m, 1h, 1d, 1mo, 1y\n"
+    "(default 1h). Options take their value as the next argument or after '=' (--step=1d).\n"
     "Energy is per step, exactly: the counter at its end minus the counter at its start, in\n"
     "kWh, m3 (gas, water) and GJ (heat), with the column names of /api/history (import_kwh,\n"
     "gas_m3, heat_gj, ...). Power is W (mean, min, max), voltage V, current A, per phase. Raw\n"
@@ -36,7 +37,8 @@ static const char export_usage[] =
     "  --gaps          also list steps without readings (empty values)\n"
     "  -h, --help      show this help\n"
     "\n"
-    "Exit status: 0 written, 1 database error or unknown meter, 2 usage error.\n";
+    "Exit status: 0 written (also when the reader stops reading: | head), 1 database error,\n"
+    "unknown meter or output error, 2 usage error (also: several meters and no --meter).\n";
 
 static const char *const energy_names[STORE_E_COUNT] = {
     "import_kwh", "import_t1_kwh", "import_t2_kwh", "export_kwh", "export_t1_kwh",
@@ -56,7 +58,20 @@ typedef struct export_ctx {
     store_point *pts; /* JSON: every point, written column by column at the end */
     size_t n, cap;
     int oom;
+    int write_errno; /* errno of a failed write to out */
 } export_ctx;
+
+/* Says why reading meter's series failed (rc < 0): no such meter, or SQLite's own words
+ * ("database disk image is malformed"), which say more than EIO. */
+static void export_read_error(store *s, const char *db, const char *meter, int rc)
+{
+    int sq = sqlite3_errcode(store_db(s));
+    if (rc == -ENOENT)
+        fprintf(stderr, "p1 export: %s: no such meter in the database\n", meter);
+    else
+        fprintf(stderr, "p1 export: %s: reading the database failed: %s\n", db,
+                rc == -EIO && sq != SQLITE_OK ? sqlite3_errmsg(store_db(s)) : strerror(-rc));
+}
 
 /* Writes v / 10^dec exactly ("-1.234"). */
 static void put_fixed(FILE *f, int64_t v, int dec)
@@ -147,8 +162,11 @@ static int on_point(void *user, const store_point *p)
                 fputc(',', c->out);
             put_value(c->out, p, k, 0);
         }
-        fputc('\n', c->out);
-        return ferror(c->out) ? -EIO : 0;
+        if (fputc('\n', c->out) == EOF || ferror(c->out)) {
+            c->write_errno = errno;
+            return -EIO;
+        }
+        return 0;
     }
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 1024;
@@ -182,36 +200,28 @@ int p1_export_main(int argc, char **argv)
     const char *db = "p1d.db", *meter = NULL, *from_s = NULL, *to_s = NULL, *step_s = "1h",
                *format = "csv";
     int gaps = 0;
+    static const char *const names[] = {"--db", "--meter", "--from", "--to", "--step", "--format"};
+    const char **const dsts[] = {&db, &meter, &from_s, &to_s, &step_s, &format};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **dst = NULL;
+        int r = 0;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(export_usage, stdout);
             return 0;
         } else if (!strcmp(a, "--gaps")) {
             gaps = 1;
             continue;
-        } else if (!strcmp(a, "--db")) {
-            dst = &db;
-        } else if (!strcmp(a, "--meter")) {
-            dst = &meter;
-        } else if (!strcmp(a, "--from")) {
-            dst = &from_s;
-        } else if (!strcmp(a, "--to")) {
-            dst = &to_s;
-        } else if (!strcmp(a, "--step")) {
-            dst = &step_s;
-        } else if (!strcmp(a, "--format")) {
-            dst = &format;
-        } else {
-            fprintf(stderr, "p1 export: unknown argument '%s' (try 'p1 export --help')\n", a);
-            return 2;
         }
-        if (i + 1 >= argc) {
+        for (size_t k = 0; !r && k < sizeof names / sizeof names[0]; k++)
+            r = p1_opt_value(argv, argc, &i, names[k], dsts[k]);
+        if (r < 0) {
             fprintf(stderr, "p1 export: %s needs a value (try 'p1 export --help')\n", a);
             return 2;
         }
-        *dst = argv[++i];
+        if (!r) {
+            fprintf(stderr, "p1 export: unknown argument '%s' (try 'p1 export --help')\n", a);
+            return 2;
+        }
     }
     int64_t from, to;
     int step = store_step_parse(step_s);
@@ -220,7 +230,7 @@ int p1_export_main(int argc, char **argv)
         return 2;
     }
     /* Without a zone, the repeated autumn hour is its later pass, as everywhere in p1d. */
-    const unsigned how = CIVIL_PARSE_EXISTING;
+    const unsigned how = CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING; /* as /api/history */
     int prc = civil_parse(from_s, how, &from);
     int bad_from = prc < 0;
     if (!bad_from)
@@ -231,8 +241,9 @@ int p1_export_main(int argc, char **argv)
         return 2;
     }
     if (prc < 0) {
-        fprintf(stderr, "p1 export: '%s' is not an ISO-8601 time such as 2024-01-31T12:00:00Z\n",
-                bad_from ? from_s : to_s);
+        fprintf(stderr, "p1 export: %s: '%s' is not an ISO-8601 time such as "
+                        "2024-01-31T12:00:00Z, or unix seconds\n",
+                bad_from ? "--from" : "--to", bad_from ? from_s : to_s);
         return 2;
     }
     if (from > to) {
@@ -283,8 +294,7 @@ int p1_export_main(int argc, char **argv)
     /* Counting first also finds an unknown meter before the CSV header goes out. */
     int64_t n = store_series_count(s, meter, from, to, (store_step)step);
     if (n < 0) {
-        fprintf(stderr, "p1 export: %s: %s\n", meter,
-                n == -ENOENT ? "no such meter in the database" : strerror((int)-n));
+        export_read_error(s, db, meter, (int)n);
         store_close(s);
         return 1;
     }
@@ -307,17 +317,13 @@ int p1_export_main(int argc, char **argv)
         fputc('\n', c.out);
     }
     int rc = store_series(s, meter, from, to, (store_step)step, (unsigned)flags, on_point, &c);
-    if (rc == -ENOENT) {
-        fprintf(stderr, "p1 export: %s: no such meter in the database\n", meter);
-    } else if (rc < 0 && ferror(c.out)) {
-        fprintf(stderr, "p1 export: writing standard output: %s\n", strerror(errno));
-    } else if (rc < 0) {
-        /* SQLite's own words ("database disk image is malformed") say more than EIO */
-        int sq = sqlite3_errcode(store_db(s));
-        fprintf(stderr, "p1 export: %s: reading the database failed: %s\n", db,
-                rc == -EIO && sq != SQLITE_OK ? sqlite3_errmsg(store_db(s)) : strerror(-rc));
+    if (rc < 0 && ferror(c.out)) {
+        free(c.pts);
+        store_close(s);
+        return p1_write_error("p1 export", c.write_errno);
     }
     if (rc < 0) {
+        export_read_error(s, db, meter, rc);
         free(c.pts);
         store_close(s);
         return 1;
@@ -339,9 +345,8 @@ int p1_export_main(int argc, char **argv)
     }
     free(c.pts);
     store_close(s);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        fprintf(stderr, "p1 export: writing standard output: %s\n", strerror(errno));
-        return 1;
-    }
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return p1_write_error("p1 export", errno);
     return 0;
 }

@@ -29,7 +29,7 @@
 
 static const char import_usage[] =
     "Usage: p1 import [--db PATH] [--meter NAME] [--crc POLICY] [--key HEX [--ak HEX]\n"
-    "                 [--skip-tag]] FILE...\n"
+    "                 [--skip-tag]] [-q] FILE...\n"
     "Import raw P1 telegram captures (for example `cat /dev/ttyUSB0 > capture.txt`, months long)\n"
     "into the history database. FILE may be gzip-compressed (logrotate's .gz), and - reads\n"
     "standard input (plain or gzip; not remembered, duplicates are still skipped). A text\n"
@@ -56,6 +56,7 @@ static const char import_usage[] =
     "  --skip-tag     do not verify the GCM tag; rely on the inner telegram CRC\n"
     "  -q, --quiet    no progress or summary\n"
     "  -h, --help     show this help\n"
+    "Options take their value as the next argument or after '=' (--db=PATH); -- ends them.\n"
     "\n"
     "Exit status: 0 imported, 1 a file could not be read or holds no telegrams, or the database\n"
     "failed, 2 usage error.\n";
@@ -709,11 +710,27 @@ static int order_cmp(const void *a, const void *b)
     return x->argi - y->argi; /* stable: equal times keep the command line's order */
 }
 
+/* The options that take a value. */
+static const char *const import_value_opts[] = {"--db", "--meter", "--crc", "--key", "--ak"};
+#define IMPORT_VALUE_OPTS (sizeof import_value_opts / sizeof import_value_opts[0])
+
 /* 1 when option a is followed by its value. */
 static int import_takes_value(const char *a)
 {
-    return !strcmp(a, "--db") || !strcmp(a, "--meter") || !strcmp(a, "--crc") ||
-           !strcmp(a, "--key") || !strcmp(a, "--ak");
+    for (size_t k = 0; k < IMPORT_VALUE_OPTS; k++)
+        if (!strcmp(a, import_value_opts[k]))
+            return 1;
+    return 0;
+}
+
+/* p1_opt_value() for each option that takes a value: 1 with *v set, 0 not one of them, -1 its
+ * value is missing. */
+static int import_opt_value(int argc, char **argv, int *i, const char **v)
+{
+    int r = 0;
+    for (size_t k = 0; !r && k < IMPORT_VALUE_OPTS; k++)
+        r = p1_opt_value(argv, argc, i, import_value_opts[k], v);
+    return r;
 }
 
 /* The next FILE argument from argv[*i] on, skipping the options and their values as
@@ -753,7 +770,8 @@ int p1_import_main(int argc, char **argv)
     memset(&set, 0, sizeof set);
     set.crc = P1_CRC_OPTIONAL;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+        const char *a = argv[i], *v = NULL;
+        int r = 0;
         if (only_files || a[0] != '-' || !a[1]) {
             nfiles++;
             nstdin += !strcmp(a, "-");
@@ -766,15 +784,14 @@ int p1_import_main(int argc, char **argv)
             quiet = 1;
         } else if (!strcmp(a, "--skip-tag")) {
             skip_tag = 1;
-        } else if (import_takes_value(a) && i + 1 < argc) {
-            const char *v = argv[++i];
-            if (!strcmp(a, "--db")) {
+        } else if ((r = import_opt_value(argc, argv, &i, &v)) > 0) {
+            if (!strncmp(a, "--db", 4)) {
                 db = v;
-            } else if (!strcmp(a, "--meter")) {
+            } else if (!strncmp(a, "--meter", 7)) {
                 meter = v;
-            } else if (!strcmp(a, "--key")) {
+            } else if (!strncmp(a, "--key", 5)) {
                 key = v;
-            } else if (!strcmp(a, "--ak")) {
+            } else if (!strncmp(a, "--ak", 4)) {
                 ak = v;
             } else if (!strcmp(v, "required")) {
                 set.crc = P1_CRC_REQUIRED;
@@ -789,7 +806,7 @@ int p1_import_main(int argc, char **argv)
             }
         } else {
             fprintf(stderr, "p1 import: %s '%s' (try 'p1 import --help')\n",
-                    import_takes_value(a) ? "missing value for" : "unknown option", a);
+                    r < 0 ? "missing value for" : "unknown option", a);
             return 2;
         }
     }

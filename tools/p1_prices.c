@@ -34,16 +34,18 @@ static void usage(FILE *f)
             "               import of gas: a date without a time starts at this local time\n"
             "               (06:00 for most Dutch suppliers; default 00:00)\n"
             "Times: ISO-8601 (2025-01-31, 2025-01-31T10:00, with Z or an offset; no offset = CET/CEST)\n"
-            "or unix seconds. Exit status: 0 done, 1 error, 2 usage error.\n",
+            "or unix seconds. Options take their value as the next argument or after '='.\n"
+            "Exit status: 0 done, 1 error, 2 usage error.\n",
             PRICES_DEFAULT_DB);
 }
 
-/* Reads a whole file (or stdin for "-") of at most COST_IMPORT_MAX bytes. */
-static char *slurp(const char *path, size_t *len)
+/* Reads a whole file (or stdin for "-"), called name in messages, of at most COST_IMPORT_MAX
+ * bytes. */
+static char *slurp(const char *path, const char *name, size_t *len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "p1 prices: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "p1 prices: %s: %s\n", name, strerror(errno));
         return NULL;
     }
     char *buf = malloc(COST_IMPORT_MAX + 1);
@@ -53,12 +55,12 @@ static char *slurp(const char *path, size_t *len)
     if (f != stdin)
         fclose(f);
     if (!buf || bad) {
-        fprintf(stderr, "p1 prices: %s: %s\n", path, buf ? (err ? strerror(err) : "read error") : "out of memory");
+        fprintf(stderr, "p1 prices: %s: %s\n", name, buf ? (err ? strerror(err) : "read error") : "out of memory");
         free(buf);
         return NULL;
     }
     if (n > COST_IMPORT_MAX) {
-        fprintf(stderr, "p1 prices: %s: larger than %u bytes\n", path, COST_IMPORT_MAX);
+        fprintf(stderr, "p1 prices: %s: larger than %u bytes\n", name, COST_IMPORT_MAX);
         free(buf);
         return NULL;
     }
@@ -89,16 +91,18 @@ static void print_row(const char *kind, const char *from, const char *to,
     printf(",%s\n", rule);
 }
 
-static int cmd_import(const char *db, cost_kind kind, int day_start, const char *file)
+/* Imports file ("-": standard input), called name in messages. */
+static int cmd_import(const char *db, cost_kind kind, int day_start, const char *file,
+                      const char *name)
 {
     size_t len = 0;
-    char *text = slurp(file, &len);
+    char *text = slurp(file, name, &len);
     if (!text)
         return 1;
     cost_dyns d = {0};
     char err[COST_ERR_MAX];
     if (cost_parse_dynamic(text, len, kind, day_start, &d, err, sizeof err) < 0) {
-        fprintf(stderr, "p1 prices: %s: %s; nothing imported\n", file, err);
+        fprintf(stderr, "p1 prices: %s: %s; nothing imported\n", name, err);
         free(text);
         return 1;
     }
@@ -200,20 +204,23 @@ int p1_prices_main(int argc, char **argv)
         fprintf(stderr, "p1 prices: unknown command '%s' (import or list)\n", cmd);
         return 2;
     }
+    int have_to = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *v = NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return 0;
         }
-        if (strcmp(a, "--db") == 0 || strcmp(a, "--kind") == 0 || strcmp(a, "--from") == 0 ||
-            strcmp(a, "--to") == 0 || strcmp(a, "--gas-day-start") == 0) {
-            if (!v) {
-                fprintf(stderr, "p1 prices: %s needs a value\n", a);
-                return 2;
-            }
-            i++;
+        int r = 0;
+        static const char *const takes[] = {"--db", "--kind", "--from", "--to", "--gas-day-start"};
+        for (size_t k = 0; !r && k < sizeof takes / sizeof takes[0]; k++)
+            r = p1_opt_value(argv, argc, &i, takes[k], &v);
+        if (r < 0) {
+            fprintf(stderr, "p1 prices: %s needs a value\n", a);
+            return 2;
+        }
+        if (r > 0) {
             if (a[2] == 'g') {
                 if (cost_parse_day_start(v, &day_start) < 0) {
                     fprintf(stderr, "p1 prices: --gas-day-start: expected HH:MM such as 06:00, "
@@ -232,17 +239,19 @@ int p1_prices_main(int argc, char **argv)
                     return 2;
                 }
             } else {
+                const char *opt = a[2] == 'f' ? "--from" : "--to";
                 int rc = civil_parse(v, CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING,
                                      a[2] == 'f' ? &from : &to);
                 if (rc == CIVIL_PARSE_GAP) {
-                    fprintf(stderr, "p1 prices: %s: '%s' " CIVIL_GAP_WHY "\n", a, v);
+                    fprintf(stderr, "p1 prices: %s: '%s' " CIVIL_GAP_WHY "\n", opt, v);
                     return 2;
                 }
                 if (rc < 0) {
-                    fprintf(stderr, "p1 prices: %s: expected an ISO-8601 time, got '%s'\n", a,
+                    fprintf(stderr, "p1 prices: %s: expected an ISO-8601 time, got '%s'\n", opt,
                             v);
                     return 2;
                 }
+                have_to |= a[2] == 't';
             }
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "p1 prices: unknown option '%s'\n", a);
@@ -263,9 +272,10 @@ int p1_prices_main(int argc, char **argv)
             fprintf(stderr, "p1 prices import: --gas-day-start needs --kind gas\n");
             return 2;
         }
-        return cmd_import(db, kind, day_start < 0 ? 0 : day_start, file);
+        return cmd_import(db, kind, day_start < 0 ? 0 : day_start, file,
+                          strcmp(file, "-") ? file : "standard input");
     }
-    if (!to)
+    if (!have_to)
         to = civil_next(CIVIL_DAY, civil_next(CIVIL_DAY, from));
     if (from >= to) {
         fprintf(stderr, "p1 prices: --from must be before --to\n");

@@ -436,12 +436,8 @@ static int run_stdout(const cli *c, sim *s)
         if (fwrite(buf, 1, n, stdout) != n || (c->realtime && fflush(stdout) != 0))
             break;
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        if (errno == EPIPE)
-            return 0; /* the reader went away (p1 sim | head): that is how a stream ends */
-        fprintf(stderr, "p1 sim: writing to stdout: %s\n", strerror(errno));
-        return 1;
-    }
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return p1_write_error("p1 sim", errno);
     return 0;
 }
 

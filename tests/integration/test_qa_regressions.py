@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """test_qa_regressions.py: regressions found by QA: HTTP methods and bodies on fixed endpoints
 with a history database, unencoded '+' in history times, p1 import/export/backup/prices bad
-input, [prices] config errors, and cross-module consistency (/api/now = p1 decode's reading,
+input, p1 in pipelines and cron (a reader that goes away, a full disk, --opt=value, unix
+times, a damaged database), [prices] config errors, and cross-module consistency (/api/now = p1 decode's reading,
 /api/v1/data, /metrics and /api/history sums = the meter's counters), and p1d under a
 sandbox that refuses setrlimit (dist/p1d.service)."""
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -279,6 +281,118 @@ def test_consistency(c, tmp):
         d.stop()
 
 
+def p1_closed_pipe(args):
+    """Runs p1 with SIGPIPE ignored (as under systemd, or a parent that ignores it) and its
+    standard output a pipe whose reader is already gone; returns (code, stderr)."""
+    r, w = os.pipe()
+    os.close(r)
+    old = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    try:
+        p = subprocess.run([P1] + args, stdout=w, stderr=subprocess.PIPE, timeout=60,
+                           restore_signals=False)
+    finally:
+        signal.signal(signal.SIGPIPE, old)
+        os.close(w)
+    return p.returncode, p.stderr.decode("utf-8", "replace")
+
+
+def p1_full(args):
+    """Runs p1 with standard output on /dev/full; returns (code, stderr)."""
+    with open("/dev/full", "wb") as full:
+        p = subprocess.run([P1] + args, stdout=full, stderr=subprocess.PIPE, timeout=60)
+    return p.returncode, p.stderr.decode("utf-8", "replace")
+
+
+def test_cli_pipelines(c, tmp):
+    """p1 as scripts and cron use it: a reader that stops reading (| head with SIGPIPE
+    ignored) ends the output quietly, as for p1 sim; a full disk is never exit 0; `--opt=value`
+    and unix seconds work in every command; errors name the option, the database and what
+    is wrong with it."""
+    cap = os.path.join(tmp, "cli.txt")
+    code, out, err = p1(["sim", "--start", "2024-11-20T00:00:00Z", "--interval", "10",
+                         "--count", "20000"])
+    with open(cap, "w") as f:
+        f.write(out)
+    db = os.path.join(tmp, "cli.db")
+    code, out, err = p1(["import", "-q", "--db", db, cap])
+    c.check("import of a simulated capture", code == 0, "%s %s" % (code, err))
+    db2 = os.path.join(tmp, "cli2.db")
+    code, out, err = p1(["import", "-q", "--db=" + db2, "--meter=home", cap])
+    c.check("import takes --db=PATH and --meter=NAME", code == 0 and os.path.exists(db2),
+            "%s %s" % (code, err))
+    rng = ["--from", "2024-11-20", "--to", "2024-11-21"]
+    for fmt in ("csv", "json"):
+        code, err = p1_closed_pipe(["export", "--db", db, "--step", "raw", "--format", fmt] + rng)
+        c.check("export --format %s into a pipe whose reader is gone: exit 0, no error" % fmt,
+                code == 0 and err == "", "%s %s" % (code, err))
+    code, err = p1_closed_pipe(["decode", cap])
+    c.check("decode into a pipe whose reader is gone: exit 0, no error",
+            code == 0 and err == "", "%s %s" % (code, err))
+    code, err = p1_closed_pipe(["sim", "--count", "1000"])
+    c.check("sim into a pipe whose reader is gone: exit 0, no error (as before)",
+            code == 0 and err == "", "%s %s" % (code, err))
+    prices = os.path.join(tmp, "cli-prices.csv")
+    with open(prices, "w") as f:
+        f.write("time,price\n2024-11-20T00:00,0.21\n2024-11-20T01:00,0.22\n")
+    code, out, err = p1(["prices", "import", "--db", db, prices])
+    c.check("prices import", code == 0, "%s %s" % (code, err))
+    code, out, err = p1(["prices", "import", "--db=" + db2, "--kind=power", prices])
+    c.check("prices import takes --opt=value", code == 0, "%s %s" % (code, err))
+    code, out, err = p1(["prices", "import", "--db", db2, "-"], stdin=b"x\n")
+    c.check("prices import - names standard input in its error",
+            code == 1 and err.startswith("p1 prices: standard input: line 1"), err)
+    for args in (["prices", "list", "--db", db] + rng, ["--help"], ["export", "--help"],
+                 ["export", "--db", db] + rng, ["decode", cap]):
+        code, err = p1_full(args)
+        c.check("p1 %s > /dev/full: exit 1 naming the failed write" % " ".join(args[:2]),
+                code == 1 and "writing standard output: No space left on device" in err,
+                "%s %s" % (code, err))
+    code, out, err = p1(["help", "nosuchcommand"])
+    c.check("p1 help of an unknown command is a usage error",
+            code == 2 and "nosuchcommand" in err and out == "", "%s %r %s" % (code, out, err))
+    code, out, err = p1(["prices", "list", "--db", db, "--from", "2024-11-20",
+                         "--to", "1970-01-01T00:00:00Z"])
+    c.check("prices list --to 1970-01-01 (unix 0) is before --from: usage error",
+            code == 2 and "before" in err, "%s %s" % (code, out[:200]))
+    code, out, err = p1(["prices", "list", "--db=" + db, "--from=2024-11-20", "--to=2024-11-21"])
+    c.check("prices list takes --opt=value", code == 0 and ",0.210000," in out, "%s %s" % (code, err))
+
+    code, iso, err = p1(["export", "--db", db, "--step", "1h"] + rng)
+    c.check("export of the imported day", code == 0 and len(iso.splitlines()) == 25,
+            "%s %s" % (code, err))
+    code, unix, err = p1(["export", "--db", db, "--step", "1h", "--from", "1732057200",
+                          "--to", "1732143600"])
+    c.check("export takes unix seconds as /api/history does (same rows)",
+            code == 0 and unix == iso, "%s %s" % (code, err))
+    code, eq, err = p1(["export", "--db=" + db, "--step=1h", "--from=2024-11-20",
+                        "--to=2024-11-21", "--format=csv"])
+    c.check("export takes --opt=value (same rows)", code == 0 and eq == iso, "%s %s" % (code, err))
+    code, out, err = p1(["export", "--db", db, "--from", "2024-11-20", "--to", "tomorrow"])
+    c.check("export: a bad time names its option", code == 2 and "--to: 'tomorrow'" in err, err)
+
+    bk = os.path.join(tmp, "cli-bk.db")
+    code, out, err = p1(["backup", "-q", "--db=" + db, bk])
+    c.check("backup -q --db=PATH: silent on success (cron)",
+            code == 0 and err == "" and out == "" and os.path.exists(bk), "%s %s" % (code, err))
+    code, out, err = p1(["backup", "--db", db, "--", os.path.join(tmp, "-dash.db")])
+    c.check("backup: -- ends the options", code == 0, "%s %s" % (code, err))
+
+    bad = os.path.join(tmp, "cli-bad.db")
+    shutil.copy(db, bad)
+    with open(bad, "r+b") as f:
+        size = f.seek(0, 2)
+        f.seek(size // 5)
+        f.write(b"\xff" * (size // 2))
+    code, out, err = p1(["export", "--db", bad, "--step", "raw"] + rng)
+    c.check("export of a damaged database names it and says what is wrong",
+            code == 1 and bad in err and "malformed" in err, "%s %s" % (code, err))
+    dest = os.path.join(tmp, "cli-bad-bk.db")
+    code, out, err = p1(["backup", "--db", bad, dest])
+    c.check("backup of a damaged database blames the database, leaves no DEST",
+            code == 1 and "%s itself is damaged" % bad in err and not os.path.exists(dest) and
+            not os.path.exists(dest + ".tmp"), "%s %s" % (code, err))
+
+
 RLIMIT_SHIM = r"""
 /* Test shim: RLIMIT_NOFILE reads 1024 of 65536 and setrlimit() fails with EPERM, as under a
  * seccomp filter that refuses it. Other resources go to the kernel. */
@@ -426,6 +540,7 @@ def main():
         test_http_methods(c, tmp)
         db = test_import(c, tmp)
         test_export_backup(c, tmp, db)
+        test_cli_pipelines(c, tmp)
         test_config(c, tmp)
         test_consistency(c, tmp)
         test_rlimit(c, tmp)
