@@ -195,6 +195,24 @@ static int pick_meter(void *user, const store_meter_info *mi)
     return 0;
 }
 
+/* Parses the value s of option opt (--from, --to) as /api/history does: ISO-8601 or unix
+ * seconds; without a zone, the repeated autumn hour is its later pass, as everywhere in p1d.
+ * Eight digits alone are refused: 20240131 is a date without dashes far more often than a
+ * time in 1970. Returns 0, or -1 after naming the problem. */
+static int export_time(const char *opt, const char *s, int64_t *out)
+{
+    int rc = strlen(s) == 8 && strspn(s, "0123456789") == 8
+                 ? -1
+                 : civil_parse(s, CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING, out);
+    if (rc == CIVIL_PARSE_GAP)
+        fprintf(stderr, "p1 export: %s: '%s' " CIVIL_GAP_WHY "\n", opt, s);
+    else if (rc < 0)
+        fprintf(stderr, "p1 export: %s: '%s' is not an ISO-8601 time such as "
+                        "2024-01-31T12:00:00Z (dashes and colons written), or unix seconds\n",
+                opt, s);
+    return rc < 0 ? -1 : 0;
+}
+
 int p1_export_main(int argc, char **argv)
 {
     const char *db = "p1d.db", *meter = NULL, *from_s = NULL, *to_s = NULL, *step_s = "1h",
@@ -229,23 +247,8 @@ int p1_export_main(int argc, char **argv)
         fprintf(stderr, "p1 export: --from and --to are required (try 'p1 export --help')\n");
         return 2;
     }
-    /* Without a zone, the repeated autumn hour is its later pass, as everywhere in p1d. */
-    const unsigned how = CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING; /* as /api/history */
-    int prc = civil_parse(from_s, how, &from);
-    int bad_from = prc < 0;
-    if (!bad_from)
-        prc = civil_parse(to_s, how, &to);
-    if (prc == CIVIL_PARSE_GAP) {
-        fprintf(stderr, "p1 export: %s: '%s' " CIVIL_GAP_WHY "\n", bad_from ? "--from" : "--to",
-                bad_from ? from_s : to_s);
+    if (export_time("--from", from_s, &from) < 0 || export_time("--to", to_s, &to) < 0)
         return 2;
-    }
-    if (prc < 0) {
-        fprintf(stderr, "p1 export: %s: '%s' is not an ISO-8601 time such as "
-                        "2024-01-31T12:00:00Z, or unix seconds\n",
-                bad_from ? "--from" : "--to", bad_from ? from_s : to_s);
-        return 2;
-    }
     if (from > to) {
         fprintf(stderr, "p1 export: --from is after --to\n");
         return 2;

@@ -369,6 +369,9 @@ def test_cli_pipelines(c, tmp):
     c.check("export takes --opt=value (same rows)", code == 0 and eq == iso, "%s %s" % (code, err))
     code, out, err = p1(["export", "--db", db, "--from", "2024-11-20", "--to", "tomorrow"])
     c.check("export: a bad time names its option", code == 2 and "--to: 'tomorrow'" in err, err)
+    code, out, err = p1(["export", "--db", db, "--from", "20241120", "--to", "2024-11-21"])
+    c.check("export: 20241120 is a date without dashes, not unix seconds in 1970",
+            code == 2 and "--from: '20241120'" in err, "%s %s" % (code, err))
 
     bk = os.path.join(tmp, "cli-bk.db")
     code, out, err = p1(["backup", "-q", "--db=" + db, bk])
