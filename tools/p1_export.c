@@ -182,16 +182,23 @@ static int on_point(void *user, const store_point *p)
     return 0;
 }
 
+/* The meters of a database, for a missing --meter: the first, and the names for a message. */
 struct pick {
-    char *name; /* [64] */
+    char first[64];
+    char names[200]; /* "home, garage, ..." */
     int count;
 };
 
 static int pick_meter(void *user, const store_meter_info *mi)
 {
     struct pick *p = user;
+    size_t n = strlen(p->names);
     if (p->count++ == 0)
-        snprintf(p->name, 64, "%s", mi->name);
+        snprintf(p->first, sizeof p->first, "%s", mi->name);
+    if (n + strlen(mi->name) + 8 < sizeof p->names)
+        snprintf(p->names + n, sizeof p->names - n, "%s%s", n ? ", " : "", mi->name);
+    else if (!strstr(p->names, "..."))
+        snprintf(p->names + n, sizeof p->names - n, ", ...");
     return 0;
 }
 
@@ -276,22 +283,22 @@ int p1_export_main(int argc, char **argv)
     c.out = stdout;
     c.json = !strcmp(format, "json");
     c.raw = step == STORE_STEP_RAW;
-    char only[64] = "";
-    struct pick pk = {only, 0};
+    struct pick pk;
+    memset(&pk, 0, sizeof pk);
     if (!meter) {
         int rc = store_meters(s, pick_meter, &pk);
         if (rc < 0 || pk.count != 1) {
             if (rc < 0)
-                fprintf(stderr, "p1 export: %s: %s\n", db, strerror(-rc));
+                export_read_error(s, db, "", rc);
             else if (pk.count)
-                fprintf(stderr, "p1 export: the database holds several meters; name one with "
-                                "--meter\n");
+                fprintf(stderr, "p1 export: %s holds several meters (%s): name one with "
+                                "--meter\n", db, pk.names);
             else
                 fprintf(stderr, "p1 export: %s holds no meter yet: nothing to export\n", db);
             store_close(s);
-            return rc < 0 || pk.count ? 2 : 1;
+            return rc == 0 && pk.count ? 2 : 1;
         }
-        meter = only;
+        meter = pk.first;
     }
     int flags = gaps ? STORE_SERIES_GAPS : 0;
     /* Counting first also finds an unknown meter before the CSV header goes out. */

@@ -369,6 +369,10 @@ def test_cli_pipelines(c, tmp):
     c.check("export takes --opt=value (same rows)", code == 0 and eq == iso, "%s %s" % (code, err))
     code, out, err = p1(["export", "--db", db, "--from", "2024-11-20", "--to", "tomorrow"])
     c.check("export: a bad time names its option", code == 2 and "--to: 'tomorrow'" in err, err)
+    p1(["import", "-q", "--db", db2, "--meter", "garage", cap])
+    code, out, err = p1(["export", "--db", db2] + rng)
+    c.check("export of a database with several meters and no --meter: exit 2 naming them",
+            code == 2 and "(garage, home)" in err and out == "", "%s %s" % (code, err))
     code, out, err = p1(["export", "--db", db, "--from", "20241120", "--to", "2024-11-21"])
     c.check("export: 20241120 is a date without dashes, not unix seconds in 1970",
             code == 2 and "--from: '20241120'" in err, "%s %s" % (code, err))
