@@ -353,25 +353,28 @@ int p1_bench_main(int argc, char **argv)
     const char *path = NULL;
     double seconds = BENCH_SECONDS_DEFAULT;
     for (int i = 1; i < argc; i++) {
+        const char *val = NULL;
+        int r;
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(bench_usage, stdout);
             return 0;
-        } else if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc) {
+        } else if ((r = p1_opt_value(argv, argc, &i, "--seconds", &val)) > 0) {
             char *end;
-            seconds = strtod(argv[++i], &end);
-            if (*end || !(seconds > 0 && seconds <= BENCH_SECONDS_MAX)) {
-                fprintf(stderr, "p1 bench: --seconds needs a number in (0, 600], not '%s'\n",
-                        argv[i]);
+            seconds = strtod(val, &end);
+            if (!*val || *end || !(seconds > 0 && seconds <= BENCH_SECONDS_MAX)) {
+                fprintf(stderr, "p1 bench: --seconds needs a number in (0, 600], not '%s' (try "
+                                "'p1 bench --help')\n", val);
                 return 2;
             }
-        } else if (strcmp(argv[i], "--seconds") == 0) {
+        } else if (r < 0) {
             fprintf(stderr, "p1 bench: option '--seconds' needs a value (try 'p1 bench --help')\n");
             return 2;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "p1 bench: unknown option '%s' (try 'p1 bench --help')\n", argv[i]);
             return 2;
         } else if (path) {
-            fprintf(stderr, "p1 bench: more than one FILE: '%s'\n", argv[i]);
+            fprintf(stderr, "p1 bench: more than one FILE: '%s' (try 'p1 bench --help')\n",
+                    argv[i]);
             return 2;
         } else {
             path = argv[i];

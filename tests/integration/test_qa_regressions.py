@@ -347,6 +347,9 @@ def test_cli_pipelines(c, tmp):
         c.check("p1 %s > /dev/full: exit 1 naming the failed write" % " ".join(args[:2]),
                 code == 1 and "writing standard output: No space left on device" in err,
                 "%s %s" % (code, err))
+    code, out, err = p1(["bench", "--seconds=0.05"])
+    c.check("bench takes --seconds=S", code == 0 and "telegrams_per_s=" in out,
+            "%s %s" % (code, err))
     code, out, err = p1(["help", "nosuchcommand"])
     c.check("p1 help of an unknown command is a usage error",
             code == 2 and "nosuchcommand" in err and out == "", "%s %r %s" % (code, out, err))
