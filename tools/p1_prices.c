@@ -201,7 +201,11 @@ int p1_prices_main(int argc, char **argv)
         return cmd ? 0 : 2;
     }
     if (strcmp(cmd, "import") != 0 && strcmp(cmd, "list") != 0) {
-        fprintf(stderr, "p1 prices: unknown command '%s' (import or list)\n", cmd);
+        if (cmd[0] == '-')
+            fprintf(stderr, "p1 prices: import or list comes first, then the options: "
+                            "p1 prices list %s ...\n", cmd);
+        else
+            fprintf(stderr, "p1 prices: unknown command '%s' (import or list)\n", cmd);
         return 2;
     }
     int have_to = 0;
