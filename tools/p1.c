@@ -28,7 +28,7 @@ typedef struct decode_ctx {
     int began;   /* on_begin seen for the telegram being collected */
     int done;    /* --max reached: ignore the rest */
     int write_failed;
-    int write_errno; /* errno of that failure */
+    int write_errno;    /* errno of that failure */
     int seven_bit;      /* --7bit: clear bit 7 of every byte (a 7E1 line captured as 8N1) */
     int parity_slash;   /* 0xAF seen: '/' with an even-parity bit, for the hint */
     int parity_cr;      /* 0x8D seen: CR with an even-parity bit */
@@ -169,8 +169,7 @@ int p1_write_error(const char *cmd, int err)
         clearerr(stdout);
         return 0;
     }
-    fprintf(stderr, "%s: writing standard output: %s\n", cmd,
-            err ? strerror(err) : "write error");
+    fprintf(stderr, "%s: writing standard output: %s\n", cmd, err ? strerror(err) : "write error");
     return 1;
 }
 
