@@ -2,9 +2,9 @@
 """test_qa_regressions.py: regressions found by QA: HTTP methods and bodies on fixed endpoints
 with a history database, unencoded '+' in history times, p1 import/export/backup/prices bad
 input, p1 in pipelines and cron (a reader that goes away, a full disk, --opt=value, unix
-times, a damaged database), [prices] config errors, and cross-module consistency (/api/now = p1 decode's reading,
-/api/v1/data, /metrics and /api/history sums = the meter's counters), and p1d under a
-sandbox that refuses setrlimit (dist/p1d.service)."""
+times, a damaged database), [prices] config errors, and cross-module consistency
+(/api/now = p1 decode's reading, /api/v1/data, /metrics and /api/history sums = the meter's
+counters), and p1d under a sandbox that refuses setrlimit (dist/p1d.service)."""
 import json
 import os
 import shutil
@@ -358,7 +358,8 @@ def test_cli_pipelines(c, tmp):
     c.check("prices list --to 1970-01-01 (unix 0) is before --from: usage error",
             code == 2 and "before" in err, "%s %s" % (code, out[:200]))
     code, out, err = p1(["prices", "list", "--db=" + db, "--from=2024-11-20", "--to=2024-11-21"])
-    c.check("prices list takes --opt=value", code == 0 and ",0.210000," in out, "%s %s" % (code, err))
+    c.check("prices list takes --opt=value", code == 0 and ",0.210000," in out,
+            "%s %s" % (code, err))
 
     code, iso, err = p1(["export", "--db", db, "--step", "1h"] + rng)
     c.check("export of the imported day", code == 0 and len(iso.splitlines()) == 25,
