@@ -414,8 +414,12 @@ static void mark_detected(source *s, serial *se, const char *what)
     se->detected = 1;
     se->switches = 0;
     loop_timer_disarm(se->detect);
-    snprintf(s->m->detected, sizeof s->m->detected, "%s", setting_name(s, se->setting));
-    log_info("%s: %s at %s", s->m->name, what, s->m->detected);
+    /* After a reopen (a silent spell, a replugged cable) the same speed again is no news. */
+    const char *now = setting_name(s, se->setting);
+    int same = strcmp(s->m->detected, now) == 0;
+    snprintf(s->m->detected, sizeof s->m->detected, "%s", now);
+    log_msg(same ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "%s: %s at %s", s->m->name, what,
+            s->m->detected);
 }
 
 static void serial_telegram(source *s, int ok)

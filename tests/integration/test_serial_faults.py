@@ -162,6 +162,22 @@ def silent(d):
                 not m.get("last_error"), str(p.meter("home")))
 
 
+def resume(cable, p, i, n):
+    """Sends telegrams i, i+1, ... while p1d has the tty open until the meter has n telegrams (p1d
+    flushes the input when it opens, and the master may read EIO while no one has the tty open).
+    Returns (the meter or None, the next i)."""
+    end, m = time.time() + 5, None
+    while m is None and time.time() < end:
+        if wait_slave(cable, True, 1):
+            try:
+                cable.send(telegram(i))
+                i += 1
+            except OSError:
+                pass
+        m = p.wait_meter("home", lambda m: m.get("telegrams", 0) >= n, 0.2)
+    return m, i
+
+
 def wedged(d):
     """A cable that wedges (a USB glitch, a meter reboot) and delivers again only once its tty is
     closed and reopened: after idle_timeout p1d closes and reopens it, again with a growing pause
@@ -197,18 +213,8 @@ def wedged(d):
         n = [ln for ln in met.decode().splitlines() if ln.startswith('p1_idle_reopens_total{meter="home"}')]
         T.check("wedged: p1_idle_reopens_total in /metrics",
                 n and int(n[0].split()[-1]) >= 3, str(n))
-        # The cable delivers again only once it was reopened: then send until a telegram is read
-        # (p1d flushes the input when it opens, and the master may read EIO while no one has the
-        # tty open).
-        end, i, m = time.time() + 5, 11, None
-        while m is None and time.time() < end:
-            if closed and wait_slave(cable, True, 1):
-                try:
-                    cable.send(telegram(i))
-                    i += 1
-                except OSError:
-                    pass
-            m = p.wait_meter("home", lambda m: m.get("telegrams", 0) >= 2, 0.2)
+        # The cable delivers again only once it was reopened.
+        m, i = resume(cable, p, 11, 2) if closed else (None, 11)
         T.check("wedged: readings resume after the reopen", m is not None, str(p.meter("home")))
         T.check("wedged: data again is logged, last_error cleared",
                 p.wait_log(r"info: home: data on .*ttyWEDGE again", 2) is not None and m and
@@ -217,6 +223,25 @@ def wedged(d):
         send_for(cable, telegram(i), 1.2, 0.1)  # longer than idle_timeout
         T.check("wedged: no reopen while data flows",
                 slave_open(cable) and p.meter("home").get("idle_reopens") == c0, str(p.meter("home")))
+
+
+def wedged_auto(d):
+    """baud=auto and a silent spell: the reopen keeps the speed found, and finding it again is
+    not logged again at info (one "telegrams decode at" line, not one per recovery)."""
+    prefix = NOBODY if os.geteuid() == 0 else ()
+    with on_cable(d, "ttyWAUTO", "auto:idle_timeout=500ms", prefix,
+                  lambda c: os.chmod(c.path, 0o666)) as (cable, p):
+        p.wait_log(r"home: reading .*ttyWAUTO")
+        m, i = resume(cable, p, 20, 1)
+        T.check("wedged auto: decodes", m is not None and
+                p.wait_log(r"info: home: telegrams decode at 115200 8N1", 2), p.text())
+        m = p.wait_meter("home", lambda m: m.get("idle_reopens", 0) >= 1, 3)
+        T.check("wedged auto: reopened while silent", m is not None, str(p.meter("home")))
+        m, i = resume(cable, p, i, 2)
+        T.check("wedged auto: readings resume at the same speed",
+                m is not None and m.get("detected") == "115200 8N1", str(p.meter("home")))
+        T.check("wedged auto: the speed is logged once, not once per recovery",
+                p.text().count("telegrams decode at") == 1, p.text())
 
 
 def permission_denied(d):
@@ -331,7 +356,7 @@ def replug_new_tty(d):
 with tmpdir() as d:
     os.chmod(d, 0o755)  # setpriv'd p1d (nobody) must reach the links
     tests = [not_inverted, not_inverted_auto, auto_found_at_9600, directory, replug_new_tty, silent,
-             wedged]
+             wedged, wedged_auto]
     if os.geteuid() == 0:
         tests += [permission_denied, exclusive]
     else:
