@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,8 @@ static const char import_usage[] =
     "The database must not be in use by p1d (or another import): stop p1d first.\n"
     "\n"
     "Options:\n"
-    "  --db PATH      database (default p1d.db; created when missing)\n"
+    "  --db PATH      database (default p1d.db; created when missing, removed\n"
+    "                 again when nothing could be stored in it)\n"
     "  --meter NAME   meter the readings belong to (default home)\n"
     "  --crc POLICY   required | optional (default) | ignore\n"
     "  --key HEX      decryption key of an encrypted meter (Luxembourg, Austria), 32 hex digits\n"
@@ -762,6 +764,17 @@ static int file_problem(const char *path)
     return e;
 }
 
+/* Removes the database db and its companions (SQLite's -wal and -shm, the writer's .lock). */
+static void remove_created(const char *db)
+{
+    static const char *const ext[] = {"", "-wal", "-shm", ".lock"};
+    char path[PATH_MAX];
+
+    for (size_t k = 0; k < sizeof ext / sizeof ext[0]; k++)
+        if (snprintf(path, sizeof path, "%s%s", db, ext[k]) < (int)sizeof path)
+            unlink(path);
+}
+
 int p1_import_main(int argc, char **argv)
 {
     const char *db = "p1d.db", *meter = "home", *key = NULL, *ak = NULL;
@@ -843,6 +856,10 @@ int p1_import_main(int argc, char **argv)
         fprintf(stderr, "p1 import: no FILE could be read; %s was not touched\n", db);
         return 1;
     }
+    /* A database this run creates and then stores nothing in is removed again: a mistyped
+     * path or a file that is no capture leaves nothing behind to be mistaken for a history. */
+    struct stat st;
+    int created = stat(db, &st) < 0 && errno == ENOENT;
     char err[STORE_ERR_MAX];
     store_options o;
     store_options_default(&o);
@@ -886,9 +903,12 @@ int p1_import_main(int argc, char **argv)
     if (moved && !quiet)
         fprintf(stderr, "p1 import: %d files, imported oldest first\n", n);
     int status = 0;
-    for (int k = 0; k < n; k++)
+    uint64_t stored = 0;
+    for (int k = 0; k < n; k++) {
         if (import_file(c, order[k].path, quiet, &set, key == NULL) != 0)
             status = 1;
+        stored += c->stored;
+    }
     free(order);
     /* retention applies to imports too: raw readings older than the newest minus raw_keep go */
     int r;
@@ -900,5 +920,7 @@ int p1_import_main(int argc, char **argv)
     }
     store_close(c->s);
     free(c);
+    if (created && stored == 0)
+        remove_created(db);
     return status;
 }
