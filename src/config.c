@@ -63,10 +63,10 @@ static const config_key config_keys[] = {
     {"http", "allowed_hosts", CT_STRING, "", 0, 0, NULL, NULL, "NAMES", 0, 0,
      G(http_allowed_hosts),
      "Without token or basic auth, requests must name p1d (Host) by an IP address, localhost, a "
-     "name without a dot, a *.local, *.lan, *.home, *.localdomain, *.home.arpa, *.internal or "
-     "*.fritz.box name, the machine's host "
-     "name or one listed here (comma-separated; *.example.org = its subdomains; * = any): "
-     "other names are refused (403) as DNS rebinding."},
+     "name without a dot, a *.localhost, *.local, *.lan, *.home, *.localdomain, *.home.arpa, "
+     "*.internal or *.fritz.box name, the machine's host name or one listed here "
+     "(comma-separated; *.example.org = its subdomains; * = any): other names are refused (403) "
+     "as DNS rebinding."},
     {"http", "max_connections", CT_INT, "2048", 1, 100000, NULL, NULL, "N", 0, 0,
      G(http_max_connections), "Most HTTP connections open at once."},
     {"http", "max_connections_per_ip", CT_INT, "64", 0, 100000, NULL, NULL, "N", 0, 0,
@@ -312,7 +312,8 @@ static const config_key config_keys[] = {
     {"source", "reconnect_min", CT_DURATION, "1s", 10, 3600000, NULL, NULL, "DURATION", STREAM, 0,
      S(reconnect_min), "First delay before reopening a lost device or connection."},
     {"source", "reconnect_max", CT_DURATION, "30s", 10, 3600000, NULL, NULL, "DURATION", STREAM, 0,
-     S(reconnect_max), "The delay doubles after each failure up to this cap."},
+     S(reconnect_max),
+     "The delay doubles after each failure up to this cap; not less than reconnect_min."},
     {"source", "connect_timeout", CT_DURATION, "10s", 100, 600000, NULL, NULL, "DURATION",
      CONFIG_TCP, 0, S(connect_timeout), "TCP connect attempts give up after this long."},
     {"source", "pace", CT_ENUM, "fast", 0, 0, "fast|recorded", NULL, "PACE",
@@ -1594,6 +1595,28 @@ void config_usage(FILE *f)
                "Exit status: 0 clean exit, 1 runtime failure, 2 usage or configuration error.\n");
 }
 
+/* Prints s as one Markdown table cell: a '|' would end the cell, so it is escaped. */
+static void md_cell(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputc('\\', f);
+        fputc(*s, f);
+    }
+}
+
+/* Prints a default as a table cell: `value`, or "empty" (as --help says) for an empty one. */
+static void md_default(FILE *f, const char *def)
+{
+    if (*def) {
+        fputc('`', f);
+        md_cell(f, def);
+        fputc('`', f);
+    } else {
+        fputs("empty", f);
+    }
+}
+
 void config_print_doc(FILE *f)
 {
     char flag[96], exp[CONFIG_ERR_MAX];
@@ -1613,14 +1636,22 @@ void config_print_doc(FILE *f)
         }
         expected(k, exp, sizeof exp);
         if (is_source_key(k)) {
-            char kinds[64];
-            kinds_text(k->kinds, kinds, sizeof kinds);
-            fprintf(f, "| `%s` | %s | `%s` | %s | %s |\n", k->name, exp, k->def, kinds, k->help);
+            fprintf(f, "| `%s` | ", k->name);
         } else {
             long_flag(k, flag, sizeof flag);
-            fprintf(f, "| `%s` | `%s`%s%s%s | %s | `%s` | %s |\n", k->name, flag,
-                    k->flag ? ", `" : "", k->flag ? k->flag : "", k->flag ? "`" : "", exp, k->def,
-                    k->help);
+            fprintf(f, "| `%s` | `%s`%s%s%s | ", k->name, flag, k->flag ? ", `" : "",
+                    k->flag ? k->flag : "", k->flag ? "`" : "");
         }
+        md_cell(f, exp);
+        fputs(" | ", f);
+        md_default(f, k->def);
+        if (is_source_key(k)) {
+            char kinds[64];
+            kinds_text(k->kinds, kinds, sizeof kinds);
+            fprintf(f, " | %s", kinds);
+        }
+        fputs(" | ", f);
+        md_cell(f, k->help);
+        fputs(" |\n", f);
     }
 }
