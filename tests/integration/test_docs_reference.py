@@ -553,11 +553,31 @@ def test_live(c, tmp):
             broker.stop()
 
 
+def test_architecture(c):
+    """docs/ARCHITECTURE.md's module tables name every source file of libp1, p1d and p1, and
+    every file they name exists."""
+    named = set()
+    for line in read("docs/ARCHITECTURE.md").split("\n"):
+        if not line.startswith("| `"):
+            continue
+        for tok in re.findall(r"`([^`]+)`", table_cells(line)[0]):
+            m = re.fullmatch(r"(\S+)\.c/\.h", tok)
+            named |= {m.group(1) + ".c", m.group(1) + ".h"} if m else {tok}
+    files = {os.path.relpath(f, ROOT) for pat in ("src/*.[ch]", "lib/*.[ch]", "tools/*.[ch]")
+             for f in glob.glob(os.path.join(ROOT, pat))}
+    # src/ files are named bare (`store.c/.h`), tools/ ones also after the first of a list
+    missing = sorted(f for f in files if f not in named and os.path.basename(f) not in named)
+    c.check("ARCHITECTURE.md names every source file", not missing, str(missing))
+    gone = sorted(n for n in named if re.search(r"\.(c|h|py)$", n) and not any(
+        os.path.exists(os.path.join(ROOT, d, n)) for d in ("", "src", "lib", "tools")))
+    c.check("every file ARCHITECTURE.md names exists", not gone, str(gone))
+
+
 def main():
     c = Checks("test_docs_reference")
     need_p1d(c)
     c.run([test_config_reference, test_tables, test_flags, test_man_pages, test_prose_defaults,
-           test_openapi_parameters], c)
+           test_openapi_parameters, test_architecture], c)
     with tmpdir() as tmp:
         c.run([test_store_schema, test_live], c, tmp)
     c.done()
