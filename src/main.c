@@ -651,8 +651,9 @@ static void reload(p1d *d)
         strcmp(nc.http_per_ip_exempt, d->cfg.http_per_ip_exempt) ||
         nc.http_timeout != d->cfg.http_timeout || nc.http_stale != d->cfg.http_stale)
         log_warn("reload: [http] settings changed; they take effect when p1d restarts");
-    if (strcmp(nc.store_db, d->cfg.store_db))
-        log_warn("reload: [store] db changed; it takes effect when p1d restarts");
+    if (strcmp(nc.store_db, d->cfg.store_db) || nc.store_raw_keep != d->cfg.store_raw_keep ||
+        nc.store_minute_keep != d->cfg.store_minute_keep)
+        log_warn("reload: [store] settings changed; they take effect when p1d restarts");
     int prices_changed = 0;
     for (int i = 0; i < COST_FIXED_KEYS; i++)
         prices_changed |= strcmp(nc.prices[i], d->cfg.prices[i]) != 0;
