@@ -487,6 +487,16 @@ def test_openapi_answers(c, port, meters):
         except (KeyError, ValueError) as e:
             probs.append("%s: %d is not documented (%r)" % (url, st, e))
     c.check("%d answers match openapi.yaml" % len(urls), not probs, "\n".join(probs[:10]))
+    probs = []  # API.md, Host names: any path, for a Host that is not p1d's own
+    for path, ops in spec["paths"].items():
+        st, _, body = http(port, path.replace("{name}", "sim"), headers={"Host": "p1d.example.com"})
+        try:
+            probs += ["%s: %s" % (path, p) for p in
+                      qa.validate(spec, qa.response_schema(spec, path, st), json.loads(body))]
+        except (KeyError, ValueError) as e:
+            probs.append("%s: %d is not documented (%r)" % (path, st, e))
+    c.check("a 403 host_not_allowed is documented for every path", not probs,
+            "\n".join(probs[:10]))
     st, _, body = http(port, "/api/meters/sim")
     pubs = json.loads(body).get("publishers") or []
     text = read("docs/API.md")
