@@ -461,6 +461,29 @@ def test_mqtt_topics(c, sub, meters):
             str(sorted(set(table) - fields)))
     c.check("every announced field has the table's unit, device_class and state_class",
             not wrong, str(sorted(set(wrong))[:5]))
+    ha = pub.section(pub.PUBLISHING, "### Home Assistant discovery")
+    documented = set(re.findall(r"`([a-z_]+)`", ha.split("\n\n")[1]))
+    devices = {k for line in ha.split("\n") if line.startswith("| ")
+               for k in re.findall(r"`([a-z_]+)`", table_cells(line)[2] + table_cells(line)[4])}
+    keys, dev_keys = set(), set()
+    for topic, payload in got.items():
+        if topic.startswith("homeassistant/") and payload:
+            cfg = json.loads(payload)
+            keys |= set(cfg)
+            dev_keys |= set(cfg.get("device") or {})
+    c.check("every key of a discovery config is documented", keys and keys <= documented,
+            str(sorted(keys - documented)))
+    c.check("every key of a discovery device block is documented", dev_keys <= devices | {"name"},
+            str(sorted(dev_keys - devices)))
+    dsmr = set()
+    for line in pub.section(pub.PUBLISHING, "### dsmr-reader's topic layout").split("\n"):
+        if line.startswith("| `"):
+            for name in re.findall(r"`([a-z_0-9.]+)`", table_cells(line)[0]):
+                m = re.fullmatch(r"(.*)l1\.\.l3", name)
+                dsmr |= {m.group(1) + "l%d" % i for i in (1, 2, 3)} if m else {name}
+    sent = {x.split("/", 2)[2] for x in got if x.startswith("dsmr/reading/")}
+    c.check("dsmr-reader topics are the documented ones", sent and sent == dsmr,
+            "undocumented %s, not sent %s" % (sorted(sent - dsmr), sorted(dsmr - sent)))
 
 
 def test_openapi_answers(c, port, meters):
