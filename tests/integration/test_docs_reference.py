@@ -18,7 +18,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, ROOT, free_port, http, need_p1d, run, tmpdir  # noqa: E402
+from daemon_helpers import (Checks, Daemon, P1D, ROOT, free_port, http, need_p1d, run,  # noqa: E402
+                            tmpdir)
 from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data")
@@ -634,11 +635,53 @@ def test_architecture(c):
     c.check("every file ARCHITECTURE.md names exists", not gone, str(gone))
 
 
+def test_paths(c):
+    """Every repository path the docs, man pages and dist files name exists (a test, a bench
+    script, a source file), every relative link resolves, and every "FILE.md, Section" names a
+    heading of that file."""
+    texts = markdown_files() + ["docs/openapi.yaml"] + sorted(
+        os.path.relpath(f, ROOT) for f in glob.glob(os.path.join(ROOT, "dist", "*")))
+    heads = {os.path.basename(d): [re.sub(r"^#+ ", "", x).strip() for x in read(d).split("\n")
+                                   if x.startswith("#")] for d in markdown_files()}
+    missing = []
+    for doc in texts:
+        text = re.sub(r"\\f[BIR]", "", read(doc).replace("\\-", "-"))
+        for path in set(re.findall(r"(?<![\w/.-])((?:src|lib|tools|tests|bench|dist|docs|web|"
+                                   r"include|fuzz)/[\w./*-]*[\w*])", text)):
+            if not glob.glob(os.path.join(ROOT, path)):
+                missing.append("%s: %s" % (doc, path))
+        for link in re.findall(r"\]\(([^)#\s:]+)(?:#[^)]*)?\)", text):
+            if not os.path.exists(os.path.join(ROOT, os.path.dirname(doc), link)):
+                missing.append("%s: link %s" % (doc, link))
+        for name, sec in re.findall(r"([A-Z]+\.md), ([A-Z][\w' -]+?)[)\]:;.,]", text):
+            if not any(h.startswith(sec) for h in heads.get(name, [])):
+                missing.append("%s: %s, %s" % (doc, name, sec))
+    c.check("every path, link and section the docs name exists", not missing, str(missing))
+
+
+def test_decode_doc(c):
+    """docs/DECODE.md: the example telegram decodes to the JSON shown, and the error table names
+    every error code of include/p1/p1.h."""
+    p1 = os.path.join(os.path.dirname(P1D), "p1")
+    text = read("docs/DECODE.md")
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", text[text.index("## Example"):], re.S)
+    p = subprocess.run([p1, "decode", "--pretty", "-"], capture_output=True, timeout=10,
+                       input=blocks[0].replace("\n", "\r\n").encode())
+    got = json.loads(p.stdout) if p.returncode == 0 else None
+    c.check("DECODE.md's example decodes to the JSON it shows", got == json.loads(blocks[1]),
+            "%d %s" % (p.returncode, p.stdout[:400]))
+    codes = set(re.findall(r'^ +X\([A-Z_]+, "([a-z_]+)"', read("include/p1/p1.h"), re.M)) - {"ok"}
+    errors = text[text.index("## Errors"):text.index("## Standard error")]
+    doc = set(re.findall(r"^\| `([a-z_]+)` \|", errors, re.M))
+    c.check("DECODE.md's error table is p1.h's error list", codes and doc == codes,
+            "undocumented %s, unknown %s" % (sorted(codes - doc), sorted(doc - codes)))
+
+
 def main():
     c = Checks("test_docs_reference")
     need_p1d(c)
     c.run([test_config_reference, test_tables, test_flags, test_man_pages, test_prose_defaults,
-           test_openapi_parameters, test_architecture], c)
+           test_openapi_parameters, test_architecture, test_paths, test_decode_doc], c)
     with tmpdir() as tmp:
         c.run([test_store_schema, test_reload_report, test_live], c, tmp)
     c.done()
