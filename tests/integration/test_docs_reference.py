@@ -233,6 +233,21 @@ def test_flags(c):
     c.check("every flag of p1d --help is in docs/CONFIG.md", not missing, str(missing))
 
 
+def test_p1_options(c):
+    """Every option `p1 COMMAND --help` lists is in dist/p1.1, in its long or its short form
+    (test_docs_examples.py checks the other way round, the man page's synopsis against --help)."""
+    p1 = os.path.join(os.path.dirname(P1D), "p1")
+    man = re.sub(r"\\f[BIR]", "", read("dist/p1.1").replace("\\-", "-"))
+    missing = []
+    for cmd in ("decode", "sim", "bench", "import", "export", "backup", "prices"):
+        p = subprocess.run([p1, cmd, "--help"], capture_output=True, timeout=10)
+        for short, opt in re.findall(r"^ +(?:(-\w), )?(--[a-z0-9-]+)", p.stdout.decode(), re.M):
+            if opt != "--help" and not any(re.search(r"(?<![\w-])%s(?![\w-])" % o, man)
+                                           for o in (short, opt) if o):
+                missing.append("p1 %s %s" % (cmd, opt))
+    c.check("every option of p1 COMMAND --help is in p1.1", not missing, str(missing))
+
+
 def test_man_pages(c):
     """groff reads the man pages without a warning: a text line that starts with '.' (such as
     '.fritz.box name') is taken for an unknown macro and silently dropped from the page."""
@@ -680,8 +695,9 @@ def test_decode_doc(c):
 def main():
     c = Checks("test_docs_reference")
     need_p1d(c)
-    c.run([test_config_reference, test_tables, test_flags, test_man_pages, test_prose_defaults,
-           test_openapi_parameters, test_architecture, test_paths, test_decode_doc], c)
+    c.run([test_config_reference, test_tables, test_flags, test_p1_options, test_man_pages,
+           test_prose_defaults, test_openapi_parameters, test_architecture, test_paths,
+           test_decode_doc], c)
     with tmpdir() as tmp:
         c.run([test_store_schema, test_reload_report, test_live], c, tmp)
     c.done()
