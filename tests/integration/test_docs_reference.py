@@ -667,6 +667,23 @@ def test_api_examples(c):
             "\n".join(probs[:10]))
 
 
+def test_unit_directives(c):
+    """A systemd setting the docs quote with its value (`LimitNOFILE=16384`, `DynamicUser=yes`)
+    is a line of dist/p1d.service, or one the unit says it leaves out (`# No ProtectClock=`)."""
+    unit = read("dist/p1d.service")
+    lines = set(unit.split("\n"))
+    quoted, wrong = set(), []
+    for doc in markdown_files() + ["dist/p1d.8", "dist/p1d.conf.example"]:
+        text = re.sub(r"\\f[BIR]", "", read(doc))
+        quoted |= set(re.findall(r"`([A-Z][A-Za-z]+=[^`]+)`", text))
+    for q in sorted(quoted):
+        name = q.split("=", 1)[0]
+        if q not in lines and "# No %s=" % name not in unit:
+            wrong.append(q)
+    c.check("every unit setting the docs quote is the shipped unit's (%d)" % len(quoted),
+            len(quoted) >= 4 and not wrong, str(wrong))
+
+
 def test_architecture(c):
     """docs/ARCHITECTURE.md's module tables name every source file of libp1, p1d and p1, and
     every file they name exists."""
@@ -733,8 +750,8 @@ def main():
     c = Checks("test_docs_reference")
     need_p1d(c)
     c.run([test_config_reference, test_tables, test_flags, test_p1_options, test_man_pages,
-           test_prose_defaults, test_openapi_parameters, test_api_examples, test_architecture,
-           test_paths, test_decode_doc], c)
+           test_prose_defaults, test_openapi_parameters, test_api_examples, test_unit_directives,
+           test_architecture, test_paths, test_decode_doc], c)
     with tmpdir() as tmp:
         c.run([test_store_schema, test_reload_report, test_live], c, tmp)
     c.done()
