@@ -684,6 +684,20 @@ def test_unit_directives(c):
             len(quoted) >= 4 and not wrong, str(wrong))
 
 
+def test_influx_minute_fields(c):
+    """Every field name of InfluxDB's `rate = minute` points (src/pub_payload.c: no peer is
+    needed to read them there) is named in docs/PUBLISHING.md."""
+    src = read("src/pub_payload.c")
+    body = src[src.index("An aggregate:"):src.index('"readings"')]
+    names = set(re.findall(r'"([a-z][a-z0-9_]+)"', body)) - {"name", "decimals"}
+    doc = set()
+    for line in read("docs/PUBLISHING.md").split("\n"):
+        doc |= doc_names(line)
+    missing = sorted(names - doc)
+    c.check("PUBLISHING.md names every field of a rate = minute point (%d)" % len(names),
+            len(names) > 15 and not missing, str(missing))
+
+
 def test_architecture(c):
     """docs/ARCHITECTURE.md's module tables name every source file of libp1, p1d and p1, and
     every file they name exists."""
@@ -751,7 +765,7 @@ def main():
     need_p1d(c)
     c.run([test_config_reference, test_tables, test_flags, test_p1_options, test_man_pages,
            test_prose_defaults, test_openapi_parameters, test_api_examples, test_unit_directives,
-           test_architecture, test_paths, test_decode_doc], c)
+           test_influx_minute_fields, test_architecture, test_paths, test_decode_doc], c)
     with tmpdir() as tmp:
         c.run([test_store_schema, test_reload_report, test_live], c, tmp)
     c.done()
