@@ -365,7 +365,7 @@ def doc_names(cell):
 
 
 def metrics_table():
-    """API.md's /metrics table: {metric: set of label names}."""
+    """API.md's /metrics table: {metric: (type, set of label names)}."""
     text = read("docs/API.md")
     text = text[text.index("## GET /metrics"):text.index("## GET /healthz")]
     out = {}
@@ -374,7 +374,7 @@ def metrics_table():
         if len(cells) == 3:
             head = re.split(r"[:;]", re.sub(r"\([^)]*\)", "", cells[2]))[0]
             for name in re.findall(r"`(p1d?_[a-z0-9_]+)`", cells[0]):
-                out[name] = set(re.findall(r"`([a-z_]+)`", head))
+                out[name] = (cells[1], set(re.findall(r"`([a-z_]+)`", head)))
     return out
 
 
@@ -393,9 +393,18 @@ def test_metrics(c, port):
             str(sorted(set(served) - set(doc))))
     c.check("every documented metric is served", set(doc) <= set(served),
             str(sorted(set(doc) - set(served))))
-    wrong = ["%s: served %s, documented %s" % (n, sorted(ls), sorted(doc[n]))
-             for n, ls in served.items() if n in doc and ls != doc[n]]
+    wrong = ["%s: served %s, documented %s" % (n, sorted(ls), sorted(doc[n][1]))
+             for n, ls in served.items() if n in doc and ls != doc[n][1]]
     c.check("every metric has the documented labels", not wrong, "\n".join(wrong))
+    text = body.decode()
+    types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+    wrong = ["%s: %s, documented %s" % (n, types.get(n), doc[n][0]) for n in doc
+             if n in served and types.get(n) != doc[n][0]]
+    c.check("every metric has the documented type", not wrong, "\n".join(wrong))
+    api = read("docs/API.md")
+    shown = re.findall(r"^# (?:HELP|TYPE) .*$", api, re.M)
+    c.check("the HELP and TYPE lines API.md shows are served", shown and all(
+        re.search("^%s$" % re.escape(x), text, re.M) for x in shown), str(shown))
 
 
 def test_reading_members(c, port, meters):
