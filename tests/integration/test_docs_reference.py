@@ -551,6 +551,22 @@ def test_openapi_answers(c, port, meters):
             probs.append("%s: %d is not documented (%r)" % (path, st, e))
     c.check("a 403 host_not_allowed is documented for every path", not probs,
             "\n".join(probs[:10]))
+    wrong = []  # HEAD: the same headers as GET (API.md, Methods), no stream to read
+    for path, ops in spec["paths"].items():
+        url = path.replace("{name}", "sim") + ("?meter=sim" if "history" in path else "")
+        for q in ("", "&format=csv" if "history" in path else None):
+            if q is None:
+                continue
+            st, h, _ = http(port, url + q, "HEAD")
+            full = h.get("Content-Type") or ""
+            r = ops["get"]["responses"].get(str(st), {})
+            if "$ref" in r:
+                r = spec["components"]["responses"][r["$ref"].rsplit("/", 1)[1]]
+            content = r.get("content", {})
+            ctype = full if full in content else full.split(";")[0]
+            if ctype not in content:
+                wrong.append("%s%s: %d %s, documented %s" % (url, q, st, ctype, sorted(content)))
+    c.check("every path's Content-Type is the documented one", not wrong, "\n".join(wrong))
     st, _, body = http(port, "/api/meters/sim")
     pubs = json.loads(body).get("publishers") or []
     text = read("docs/API.md")
