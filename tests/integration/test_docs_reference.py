@@ -248,6 +248,33 @@ def test_p1_options(c):
     c.check("every option of p1 COMMAND --help is in p1.1", not missing, str(missing))
 
 
+def test_command_lines(c, tmp):
+    """Every p1d command line of README, docs/ and the man page's EXAMPLES is one --check-config
+    accepts as written (the example configuration standing in for /etc/p1d.conf)."""
+    lines = []
+    for doc in markdown_files():
+        lines += [(doc, x.split("  #")[0].strip()) for x in
+                  re.findall(r"(?:^|`)(?:build/)?p1d (--[^`\n]*)", read(doc), re.M)]
+    man = read("dist/p1d.8").replace("\\-", "-")
+    lines += [("dist/p1d.8", x) for x in re.findall(r"^p1d (--.*)$", man[man.index(".SH EXAMPLES"):],
+                                                      re.M)]
+    conf = os.path.join(tmp, "p1d.conf")
+    with open(conf, "w") as f:  # its [store] db in a directory that exists
+        f.write(read("dist/p1d.conf.example").replace("/var/lib/p1d/", tmp + "/"))
+    tried, bad = 0, []
+    for doc, line in lines:
+        args = line.replace("/etc/p1d.conf", conf).split()
+        if not any(a in ("--source", "--config") for a in args):
+            continue  # --help, --version, --db PATH alone
+        args = [os.path.join(tmp, a) if a.endswith(".db") else a for a in args]
+        code, out, err = run(args + ([] if "--check-config" in args else ["--check-config"]))
+        tried += 1
+        if code != 0:
+            bad.append("%s: p1d %s: %d %s" % (doc, line, code, err.strip()[:200]))
+    c.check("every documented p1d command line passes --check-config (%d)" % tried,
+            tried >= 10 and not bad, "\n".join(bad))
+
+
 def test_man_pages(c):
     """groff reads the man pages without a warning: a text line that starts with '.' (such as
     '.fritz.box name') is taken for an unknown macro and silently dropped from the page."""
@@ -792,7 +819,7 @@ def main():
            test_prose_defaults, test_openapi_parameters, test_api_examples, test_unit_directives,
            test_influx_minute_fields, test_architecture, test_paths, test_decode_doc], c)
     with tmpdir() as tmp:
-        c.run([test_store_schema, test_reload_report, test_live], c, tmp)
+        c.run([test_command_lines, test_store_schema, test_reload_report, test_live], c, tmp)
     c.done()
 
 
