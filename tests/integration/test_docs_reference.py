@@ -805,6 +805,14 @@ def test_decode_doc(c):
     got = json.loads(p.stdout) if p.returncode == 0 else None
     c.check("DECODE.md's example decodes to the JSON it shows", got == json.loads(blocks[1]),
             "%d %s" % (p.returncode, p.stdout[:400]))
+    p = subprocess.run([p1, "decode", "--help"], capture_output=True, timeout=10)
+    have = set(re.findall(r"^ +(?:-\w, )?(--[a-z0-9-]+)", p.stdout.decode(), re.M))
+    usage = text[text.index("## Usage"):text.index("## Output stream")]
+    table = set(re.findall(r"^\| `(?:-\w`, `)?(--[a-z0-9-]+)", usage, re.M))
+    synopsis = set(re.findall(r"\[(--[a-z0-9-]+)", usage.split("```")[1]))
+    c.check("DECODE.md's options are those of p1 decode --help", have and table == have and
+            synopsis == have - {"--help"}, "help %s, table %s, synopsis %s" % (
+                sorted(have), sorted(table), sorted(synopsis)))
     codes = set(re.findall(r'^ +X\([A-Z_]+, "([a-z_]+)"', read("include/p1/p1.h"), re.M)) - {"ok"}
     errors = text[text.index("## Errors"):text.index("## Standard error")]
     doc = set(re.findall(r"^\| `([a-z_]+)` \|", errors, re.M))
