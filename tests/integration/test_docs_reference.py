@@ -256,8 +256,8 @@ def test_command_lines(c, tmp):
         lines += [(doc, x.split("  #")[0].strip()) for x in
                   re.findall(r"(?:^|`)(?:build/)?p1d (--[^`\n]*)", read(doc), re.M)]
     man = read("dist/p1d.8").replace("\\-", "-")
-    lines += [("dist/p1d.8", x) for x in re.findall(r"^p1d (--.*)$", man[man.index(".SH EXAMPLES"):],
-                                                      re.M)]
+    examples = man[man.index(".SH EXAMPLES"):]
+    lines += [("dist/p1d.8", x) for x in re.findall(r"^p1d (--.*)$", examples, re.M)]
     conf = os.path.join(tmp, "p1d.conf")
     with open(conf, "w") as f:  # its [store] db in a directory that exists
         f.write(read("dist/p1d.conf.example").replace("/var/lib/p1d/", tmp + "/"))
@@ -553,8 +553,7 @@ def test_openapi_answers(c, port, meters):
     if spec is None:
         print("SKIP: PyYAML not installed, answers not checked against openapi.yaml")
         return
-    urls = [("/api/meters", "/api/meters"), ("/api/now", "/api/now"), ("/api/v1/data", "/api/v1/data"),
-            ("/p1.json", "/p1.json"), ("/api", "/api")]
+    urls = [(p, p) for p in ("/api/meters", "/api/now", "/api/v1/data", "/p1.json", "/api")]
     for name in meters:
         urls += [("/api/meters/" + name, "/api/meters/{name}"),
                  ("/api/meters/%s/now" % name, "/api/meters/{name}/now"),
@@ -642,8 +641,9 @@ def test_live(c, tmp):
     with open(key, "w") as f:
         f.write("A" * 86 + "==\n")
     conf = os.path.join(tmp, "live.conf")
-    text = ("[http]\nlisten = 127.0.0.1:0\n[store]\ndb = %s\n[influxdb]\nurl = http://127.0.0.1:%d\n"
-            "database = p1d\n[azure]\nendpoint = http://127.0.0.1:%d/devstoreaccount1\n"
+    text = ("[http]\nlisten = 127.0.0.1:0\n[store]\ndb = %s\n"
+            "[influxdb]\nurl = http://127.0.0.1:%d\ndatabase = p1d\n"
+            "[azure]\nendpoint = http://127.0.0.1:%d/devstoreaccount1\n"
             "account = devstoreaccount1\nkey_file = %s\n"
             % (os.path.join(tmp, "live.db"), dead, dead, key))
     if os.access(MOSQUITTO, os.X_OK):
