@@ -229,20 +229,31 @@
   let token = '';
   try { token = localStorage.getItem(TOKEN_KEY) || ''; } catch (e) { /* private mode */ }
   const withToken = (url) => token ? url + (url.includes('?') ? '&' : '?') + 'access_token=' + encodeURIComponent(token) : url;
-  let askingToken = false;
-  function askToken() {
+  // tokenNeeded: p1d answered 401 since its last success. A dialog closed without a token (Escape)
+  // is not forced on the user again: the banner says why nothing shows and offers it (force).
+  let askingToken = false, tokenDismissed = false, tokenNeeded = false, tokenWired = false;
+  function askToken(force) {
+    tokenNeeded = true;
     const dlg = $('token-dlg');
-    if (askingToken || !dlg) return;
+    if (askingToken || (tokenDismissed && !force) || !dlg) return;
     askingToken = true;
+    if (!tokenWired) {
+      tokenWired = true;
+      $('t-form').addEventListener('submit', () => {
+        const v = $('t-token').value.trim();
+        if (!v) return;
+        try { localStorage.setItem(TOKEN_KEY, v); } catch (e) { /* private mode: this page only */ }
+        token = v;
+        location.reload();
+      });
+      dlg.addEventListener('close', () => {
+        askingToken = false;
+        tokenDismissed = true;
+        tick();
+      });
+    }
     $('t-wrong').hidden = !token;
     $('t-token').value = '';
-    $('t-form').addEventListener('submit', () => {
-      const v = $('t-token').value.trim();
-      if (!v) return;
-      try { localStorage.setItem(TOKEN_KEY, v); } catch (e) { /* private mode: this page only */ }
-      token = v;
-      location.reload();
-    }, { once: true });
     if (typeof dlg.showModal === 'function') dlg.showModal(); else dlg.setAttribute('open', '');
   }
   async function getJSON(url, timeoutMs) {
@@ -253,6 +264,7 @@
       // With a token, not the preloads: they went without it (another mode keeps them unmatched).
       const r = await fetch(url, token ? { signal: ctl.signal, mode: 'same-origin', headers: { Authorization: 'Bearer ' + token } } : { signal: ctl.signal });
       if (r.status === 401) askToken();
+      else if (r.ok) tokenNeeded = false;
       let body = null;
       try { body = await r.json(); } catch (e) { body = null; }
       if (!r.ok) {
@@ -831,10 +843,21 @@
     if (on) S.wasLost = true;
     updateConn();
   }
-  function banner(text) {
+  // The banner's text, and optionally one button after it (action: {label, run}).
+  function banner(text, action) {
     const b = $('banner');
     if (!text) { if (!b.hidden) b.hidden = true; return; }
-    if (b.textContent !== text) b.textContent = text;
+    const key = action ? text + '\n' + action.label : text;
+    if (b.dataset.key !== key) {
+      b.dataset.key = key;
+      b.textContent = text;
+      if (action) {
+        const btn = el('button', 'btn', action.label);
+        btn.type = 'button';
+        btn.addEventListener('click', action.run);
+        b.append(' ', btn);
+      }
+    }
     if (b.hidden) b.hidden = false;
   }
   function updateConn() {
@@ -864,6 +887,12 @@
   }
   // Runs every second: stale detection (our own watchdog, beside EventSource's reconnect).
   function tick() {
+    // p1d refuses us without its token: that, not a lost connection, is why nothing shows.
+    if (tokenNeeded) {
+      banner(t('banner_token'), askingToken ? null : { label: t('token_enter'), run: () => askToken(true) });
+      updateConn();
+      return;
+    }
     if (S.noMeters) {
       if (S.lastArrival) setStale(true); // the last meter's values are old now
       banner(t('banner_no_meter'));

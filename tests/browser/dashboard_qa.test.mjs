@@ -519,6 +519,32 @@ async function main() {
       p1dD.kill('SIGTERM');
     });
 
+    await check('--token: the token dialog closed with Escape leaves a banner that says why and offers it again', async () => {
+      const portT = await freePort();
+      const p1dT = start(['--source', 'home=sim:4', '--listen', '127.0.0.1:' + portT, '--token', 'qa-s3cret'], 'p1d-t');
+      await waitFor(async () => (await getJSON(portT, '/api/now')).status === 401, 10000, 'the token p1d');
+      const p = await newPage();
+      await p.goto('http://127.0.0.1:' + portT + '/');
+      await p.waitForSelector('#token-dlg[open]', { timeout: 8000 });
+      await p.keyboard.press('Escape');
+      await p.waitForFunction(() => /access token/.test(document.getElementById('banner').textContent) &&
+        !document.getElementById('banner').hidden, null, { timeout: 5000 }).catch(async () => {
+        throw new Error('banner: "' + await p.textContent('#banner') + '"');
+      });
+      await sleep(1500);
+      const txt = await p.textContent('#banner');
+      assert(!/lost/.test(txt) && /access token/.test(txt), 'banner: ' + txt);
+      await p.click('#banner button');
+      await p.waitForSelector('#token-dlg[open]', { timeout: 3000 });
+      await p.fill('#t-token', 'qa-s3cret');
+      await Promise.all([p.waitForNavigation({ waitUntil: 'load', timeout: 8000 }), p.click('#t-save')]);
+      await p.waitForFunction(() => document.getElementById('conn-text').textContent === 'live' &&
+        document.getElementById('banner').hidden, null, { timeout: 10000 });
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+      p1dT.kill('SIGTERM');
+    });
+
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
     await check('a meter that stops: the banner names the meter and its error, not a lost p1d; no reconnect churn', async () => {
       const p = await newPage();
