@@ -142,7 +142,7 @@ window.P1I18N = {
     k_profile: 'Profiel', k_scheme: 'Tariefindeling', k_objects: 'Objecten (onbekend)',
     k_breaker: 'Schakelaar', k_limiter: 'Begrenzer', k_fuse: 'Zekeringbewaking',
     k_failures: 'Stroomstoringen', k_long_failures: 'Lange stroomstoringen',
-    k_sags: 'Spanningsdips', k_swells: 'Spanningspieken', k_end: 'Einde', k_duration: 'Duur',
+    k_sags: 'Spannings\u00addips', k_swells: 'Spannings\u00adpieken', k_end: 'Einde', k_duration: 'Duur',
     k_channel: 'Kanaal', k_medium: 'Medium', k_value: 'Waarde', k_month: 'Maand', k_peak: 'Piek',
     k_when: 'Wanneer', k_peak_qh: 'Hoogste kwartier', breaker_0: 'uit', breaker_1: 'aan', breaker_2: 'klaar om in te schakelen',
     none: 'geen', ago: '{t} geleden',

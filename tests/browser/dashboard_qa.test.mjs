@@ -100,6 +100,12 @@ function contrastAndNames() {
   return out;
 }
 
+// Runs in the page: the Meter view's tables whose columns hide behind a sideways scroll.
+function hiddenColumns() {
+  return Array.from(document.querySelectorAll('#view-meter .table-wrap')).filter((w) => w.scrollWidth > w.clientWidth + 1)
+    .map((w) => w.firstElementChild.id + ' ' + w.scrollWidth + '/' + w.clientWidth + 'px');
+}
+
 async function main() {
   const { chromium } = await import(path.join(ROOT, 'web', 'node_modules', 'playwright-core', 'index.mjs'));
   fs.mkdirSync(SHOTS, { recursive: true });
@@ -429,6 +435,8 @@ async function main() {
       await p.waitForSelector('#m-demand-card:not([hidden]) tbody tr', { timeout: 5000 });
       const first = await p.$$eval('#m-demand tbody tr:first-child > *', (c) => c.map((x) => x.textContent));
       assert(first[0] === 'December 2022' && /18 Dec 2022/.test(first[2]), 'first row: ' + first.join(' | '));
+      const cut = await p.evaluate(hiddenColumns);
+      assert(!cut.length, 'tables wider than their cards on a desktop: ' + cut.join(' '));
       await p.context().close();
     });
     await check('Dutch: meter state, profile, M-Bus medium and the tab list\'s name are translated', async () => {
@@ -445,6 +453,8 @@ async function main() {
       assert(/december 2022/.test(months), 'monthly peaks: ' + months);
       const tabs = await p.getAttribute('.tabs', 'aria-label');
       assert(tabs === 'Weergaven', 'the tab list is called ' + tabs);
+      const cut = await p.evaluate(hiddenColumns);
+      assert(!cut.length, 'tables wider than their cards on a desktop: ' + cut.join(' '));
       await p.screenshot({ path: path.join(SHOTS, 'meter-be-nl.png'), fullPage: true });
       assert(p.errors.length === 0, p.errors.join(' | '));
       await p.context().close();
