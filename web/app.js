@@ -63,7 +63,14 @@
     return f;
   }
   function num(v) { return typeof v === 'number' && Number.isFinite(v) ? v : null; }
-  function fmt(v, d) { v = num(v); return v === null ? null : nf(d).format(v); }
+  // Negatives with a true minus sign, as fmtSigned and money write them; never a "-0.00".
+  function fmt(v, d) {
+    v = num(v);
+    if (v === null) return null;
+    if (v >= 0) return nf(d).format(v);
+    const s = nf(d).format(-v);
+    return s === nf(d).format(0) ? s : MINUS + s;
+  }
   function fmtSigned(v, d) {
     v = num(v);
     if (v === null) return null;
@@ -706,10 +713,7 @@
     const gas = pick(s, ['gas_m3', 'gas.m3', 'gas.total_m3', 'gas']);
     const cost = pick(s, ['cost_eur.total', 'cost_eur', 'cost_total', 'costs.total', 'cost.total', 'cost']);
     const cur = (s.currency || (s.costs && s.costs.currency) || 'EUR');
-    let costTxt = null;
-    if (cost !== null) {
-      try { costTxt = new Intl.NumberFormat(LOCALE, { style: 'currency', currency: cur }).format(cost); } catch (e) { costTxt = fmt(cost, 2) + ' ' + cur; }
-    }
+    const costTxt = money(cost, cur);
     const scheme = S.last && S.last.reading ? S.last.reading.tariff_scheme : null;
     const split = (kind) => {
       const parts = [];
@@ -1559,9 +1563,15 @@
     }
     el2.replaceChildren(...parts);
   }
-  function money(v) {
+  // An amount in the page's locale (nl: "€ −1,23", en: "−€1.23"), with the minus fmt uses.
+  function money(v, cur) {
+    v = num(v);
     if (v === null) return null;
-    try { return new Intl.NumberFormat(LOCALE, { style: 'currency', currency: 'EUR' }).format(v); } catch (e) { return fmt(v, 2); }
+    let f;
+    try { f = new Intl.NumberFormat(LOCALE, { style: 'currency', currency: cur || 'EUR' }); } catch (e) { return fmt(v, 2) + ' ' + (cur || 'EUR'); }
+    const s = f.format(v);
+    if (v >= 0 || s.replace('-', '') === f.format(0)) return f.format(Math.abs(v));
+    return s.replace('-', MINUS);
   }
   function renderHistSummary(c, cmp) {
     const box = $('h-sum');

@@ -243,7 +243,7 @@ async function main() {
       assert(elec.includes('Import · normal: ' + t2 + '\u2009kWh'), 'hour ' + i + ' (tariff 2 ' + t2 + '): ' + elec);
       const j = e.cost_eur.findIndex((v) => v !== null && v < 0) >= 0 ? e.cost_eur.findIndex((v) => v !== null && v < 0) : partHour;
       const cost = await hoverHour(j);
-      const want = money.format(Math.round(e.cost_eur[j] * 100) / 100);
+      const want = money.format(Math.round(e.cost_eur[j] * 100) / 100).replace('-', '\u2212');
       assert(cost.includes('Cost: ' + want), 'hour ' + j + ' (' + want + '): ' + cost);
       await page.mouse.move(5, 5);
     });
@@ -259,6 +259,11 @@ async function main() {
       const col = head.indexOf('Cost (€)');
       const cell = await page.$eval('#h-table tbody tr:nth-child(' + (noPriceHour + 1) + ') > :nth-child(' + (col + 1) + ')', (e) => [e.textContent, e.title]);
       assert(cell[0] === '—' && /^No price: [\d.]+\u2009kWh/.test(cell[1]), 'the cost cell of an hour without a price: ' + cell.join(' title '));
+      // Negative figures (net, costs) carry the minus sign the rest of the page uses, not a hyphen.
+      const figs = await page.$$eval('#h-table td, #h-sum b', (c) => c.map((x) => x.textContent));
+      const hyphen = figs.filter((f) => /-[\d€]/.test(f));
+      assert(!hyphen.length, 'a hyphen for a minus: ' + hyphen.join(' '));
+      assert(figs.some((f) => f.startsWith('\u2212')), 'test data: no negative figure in ' + figs.join(' '));
       await page.click('.h-table summary');
     });
     await check('costs: a day without any price says so, not "no readings"', async () => {
