@@ -25,7 +25,7 @@
     let s = {};
     try { s = JSON.parse(localStorage.getItem('p1d.settings') || '{}') || {}; } catch (e) { s = {}; }
     return {
-      phases: s.phases === 1 ? 1 : 3,
+      phases: s.phases === 1 || s.phases === 3 ? s.phases : 0, // 0: as many as the meter has
       amps: clampInt(s.amps, 6, 100, 25),
       lang: s.lang === 'en' || s.lang === 'nl' ? s.lang : 'auto',
       meter: typeof s.meter === 'string' ? s.meter : '',
@@ -329,6 +329,7 @@
     meterInfo: null,
     readings: 0,
     hasGas: null,          // whether the shown meter has a gas meter (null: no reading yet)
+    meterPhases: 0,        // phases in the shown meter's last reading (0: none reported)
   };
   // What tests and the bench read: latencies (ms from p1d's receipt to our DOM), render mark.
   const stats = { lat: [], latHead: 0, readings: 0, rendered: null };
@@ -561,12 +562,18 @@
       b.dataset.lvl = cls || '';
     }
   }
+  // The main fuse's phases: as set, else those of the meter shown (a single-phase home has one).
+  function fusePhases() {
+    if (settings.phases) return settings.phases;
+    return S.meterPhases === 1 ? 1 : 3;
+  }
   function renderPhases(r) {
     let phases = Array.isArray(r.phases) ? r.phases.filter((p) => p && typeof p === 'object') : [];
     if (!phases.length && (num(r.voltage_v) !== null || num(r.current_a) !== null)) {
       phases = [{ phase: 1, voltage_v: r.voltage_v, current_a: r.current_a, power_import_w: r.power_import_w, power_export_w: r.power_export_w }];
     }
     const want = Math.max(phases.length, 1);
+    S.meterPhases = phases.length;
     const box = $('phases');
     if (phaseRows.length !== want) {
       for (const pr of phaseRows) pr.el.remove();
@@ -597,7 +604,7 @@
       // Voltage: where it sits in the EN 50160 band 207..253 V.
       setBar(row.vb, v === null ? null : (v - 207) / (253 - 207), v !== null && (v < 212 || v > 248) ? 'warn' : '');
     }
-    setText($('fuse-note'), t('fuse_note', { fuse: settings.phases + '\u2009×\u2009' + amps + '\u2009A' }));
+    setText($('fuse-note'), t('fuse_note', { fuse: fusePhases() + '\u2009×\u2009' + amps + '\u2009A' }));
   }
 
   // The M-Bus devices of a reading (gas, water, heat meters), and whether one of them is gas.
@@ -1694,7 +1701,7 @@
   function initSettings() {
     const dlg = $('settings');
     $('settings-btn').addEventListener('click', () => {
-      $('s-phases').value = String(settings.phases);
+      $('s-phases').value = String(fusePhases());
       $('s-amps').value = String(settings.amps);
       $('s-lang').value = settings.lang;
       if (typeof dlg.showModal === 'function') dlg.showModal(); else dlg.setAttribute('open', '');

@@ -1,6 +1,7 @@
 // dashboard_qa.test.mjs: the dashboard as a home owner meets it, in a real browser (Debian's
 // Chromium through playwright-core) against p1d on 127.0.0.1: costs with hours that had no price,
-// several meters (a long name, a Belgian one, one without gas), p1d without a database, Dutch.
+// several meters (a long name, a Belgian one, a single-phase one without gas), p1d without a
+// database, Dutch, a token dialog closed without a token.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -161,7 +162,7 @@ async function main() {
     const stopBelgian = belgianFeeder(bePort);
     stops.push(stopBelgian);
     const noGasPort = await freePort();
-    const noGas = spawn(P1, ['sim', '--seed', '11', '--no-gas', '--realtime', '--out', 'tcp:127.0.0.1:' + noGasPort], { stdio: 'ignore' });
+    const noGas = spawn(P1, ['sim', '--seed', '11', '--no-gas', '--phases', '1', '--realtime', '--out', 'tcp:127.0.0.1:' + noGasPort], { stdio: 'ignore' });
     procs.push(noGas);
     await sleep(300);
     const portB = await freePort();
@@ -398,7 +399,7 @@ async function main() {
       await p.screenshot({ path: path.join(SHOTS, 'now-phone-long-name.png'), fullPage: true });
       await p.context().close();
     });
-    await check('water meter shown; a meter without gas has no gas rows', async () => {
+    await check('water meter shown; a single-phase meter without gas has no gas rows and a 1-phase fuse', async () => {
       const p = await newPage();
       await p.goto(baseB);
       await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
@@ -410,6 +411,9 @@ async function main() {
       await sleep(1200);
       const rows = await p.$$eval('#totals dd[data-k="gas"], #today dd[data-k="gas"]', (r) => r.length);
       assert(rows === 0, rows + ' gas rows for a meter without gas');
+      // ... and is single-phase: the fuse note (no fuse set yet) has one phase, not three.
+      const fuse = await p.textContent('#fuse-note');
+      assert(/: 1\u2009×\u200925\u2009A/.test(fuse), 'single-phase meter: ' + fuse);
       await pick(p, 'home');
       await p.waitForSelector('#totals dd[data-k="gas"]', { timeout: 5000 });
       assert(p.errors.length === 0, p.errors.join(' | '));
