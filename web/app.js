@@ -1010,7 +1010,11 @@
       S.metersOkAt = Date.now();
       S.meters = list;
       noteStore(list);
+      // p1d came back (a restart with another configuration) without the meter shown: no stream
+      // of it will ever open again, so show the first one it has, as after a reload.
+      const names = list.map((m) => m && m.name).filter((n) => typeof n === 'string');
       S.meterInfo = list.find((m) => m && m.name === S.meter) || list[0] || null;
+      if (S.meter && names.length && !names.includes(S.meter) && !S.noMeters) switchMeter(names[0]);
       renderMeterSelect();
       noteMeterCount();
       if (S.view === 'meter') renderMeterInfo();

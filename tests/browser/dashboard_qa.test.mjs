@@ -538,6 +538,33 @@ async function main() {
       p1dD.kill('SIGTERM');
     });
 
+    await check('p1d restarted without the shown meter: the page moves to one it has, not "connection lost"', async () => {
+      const portE = await freePort();
+      const conf = path.join(tmp, 'p1d-e.conf');
+      const head = '[http]\nlisten = 127.0.0.1:' + portE + '\n[source one]\nspec = sim:1\n';
+      fs.writeFileSync(conf, head + '[source two]\nspec = sim:2\n');
+      let p1dE = start(['--config', conf], 'p1d-e');
+      await waitFor(async () => {
+        const m = (await getJSON(portE, '/api/meters')).body;
+        return Array.isArray(m) && m.length === 2 && m.every((x) => x.telegrams > 0);
+      }, 15000, 'p1d E\'s two meters');
+      const p = await newPage();
+      await p.goto('http://127.0.0.1:' + portE + '/');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pick(p, 'two');
+      const gone = new Promise((r) => p1dE.once('exit', r));
+      p1dE.kill('SIGTERM');
+      await gone;
+      fs.writeFileSync(conf, head);
+      p1dE = start(['--config', conf], 'p1d-e2');
+      await p.waitForFunction(() => window.p1d.state().meter === 'one' && window.p1d.state().esOpen &&
+        document.getElementById('banner').hidden, null, { timeout: 12000 }).catch(async () => {
+        throw new Error('meter ' + (await p.evaluate(() => window.p1d.state().meter)) + ', banner: ' + await p.textContent('#banner'));
+      });
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+      p1dE.kill('SIGTERM');
+    });
     await check('--token: the token dialog closed with Escape leaves a banner that says why and offers it again', async () => {
       const portT = await freePort();
       const p1dT = start(['--source', 'home=sim:4', '--listen', '127.0.0.1:' + portT, '--token', 'qa-s3cret'], 'p1d-t');
