@@ -244,9 +244,9 @@ async function main() {
       assert(elec.includes('Import · normal: ' + t2 + '\u2009kWh'), 'hour ' + i + ' (tariff 2 ' + t2 + '): ' + elec);
       const j = e.cost_eur.findIndex((v) => v !== null && v < 0) >= 0 ? e.cost_eur.findIndex((v) => v !== null && v < 0) : partHour;
       const cost = await hoverHour(j);
+      await page.mouse.move(5, 5);
       const want = money.format(Math.round(e.cost_eur[j] * 100) / 100).replace('-', '\u2212');
       assert(cost.includes('Cost: ' + want), 'hour ' + j + ' (' + want + '): ' + cost);
-      await page.mouse.move(5, 5);
     });
     await check('costs per hour: the day\'s cost total says it is partial, and how much was left out', async () => {
       await page.waitForFunction(() => document.querySelector('#h-sum .c-cost'), null, { timeout: 3000 });
