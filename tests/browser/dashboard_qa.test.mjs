@@ -126,6 +126,22 @@ async function main() {
     procs.push(p);
     return p;
   };
+  // Until p1d on port has exactly n meters and each has delivered a telegram.
+  const meters = (port, n, what) => waitFor(async () => {
+    const m = (await getJSON(port, '/api/meters')).body;
+    return Array.isArray(m) && m.length === n && m.every((x) => x.telegrams > 0);
+  }, 15000, what);
+  // p1d NAME run from a config file of an [http] head and the sources in body, once its n meters
+  // read: its port, the file and the head (to rewrite the file with for a reload or a restart).
+  const startConf = async (name, body, n) => {
+    const port = await freePort();
+    const conf = path.join(tmp, name + '.conf');
+    const head = '[http]\nlisten = 127.0.0.1:' + port + '\n';
+    fs.writeFileSync(conf, head + body);
+    const proc = start(['--config', conf], name);
+    await meters(port, n, name + '\'s ' + n + ' meter(s)');
+    return { port, conf, head, proc };
+  };
   try {
     /* ---- p1d A: three days of history; dynamic prices for yesterday 08:00-20:00 only ---- */
     const db = path.join(tmp, 'p1d.db');
@@ -170,10 +186,7 @@ async function main() {
       '--source', 'nogas=tcp:127.0.0.1:' + noGasPort, '--listen', '127.0.0.1:' + portB], 'p1d-b');
 
     await waitFor(async () => (await getJSON(portA, '/api/now')).status === 200, 15000, 'p1d A\'s first reading');
-    await waitFor(async () => {
-      const m = (await getJSON(portB, '/api/meters')).body;
-      return Array.isArray(m) && m.length === 3 && m.every((x) => x.telegrams > 0);
-    }, 15000, 'p1d B\'s three meters');
+    await meters(portB, 3, 'p1d B\'s three meters');
 
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-dev-shm-usage'] });
@@ -469,23 +482,15 @@ async function main() {
       await p.context().close();
     });
     await check('the shown meter removed by a reload: the page moves to the one left, without 404s', async () => {
-      const portC = await freePort();
-      const conf = path.join(tmp, 'p1d-c.conf');
-      const both = '[http]\nlisten = 127.0.0.1:' + portC + '\n[source one]\nspec = sim:1\n[source two]\nspec = sim:2\n';
-      fs.writeFileSync(conf, both);
-      const p1dC = start(['--config', conf], 'p1d-c');
+      const { port: portC, conf, head, proc: p1dC } = await startConf('p1d-c', '[source one]\nspec = sim:1\n[source two]\nspec = sim:2\n', 2);
       const baseC = 'http://127.0.0.1:' + portC + '/';
-      await waitFor(async () => {
-        const m = (await getJSON(portC, '/api/meters')).body;
-        return Array.isArray(m) && m.length === 2 && m.every((x) => x.telegrams > 0);
-      }, 15000, 'p1d C\'s two meters');
       const p = await newPage();
       const missing = [];
       p.on('response', (r) => { if (r.status() === 404) missing.push(r.url()); });
       await p.goto(baseC);
       await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
       await pick(p, 'two');
-      fs.writeFileSync(conf, '[http]\nlisten = 127.0.0.1:' + portC + '\n[source one]\nspec = sim:1\n');
+      fs.writeFileSync(conf, head + '[source one]\nspec = sim:1\n');
       p1dC.kill('SIGHUP');
       await p.waitForFunction(() => window.p1d.state().meter === 'one', null, { timeout: 8000 });
       const n = await p.evaluate(() => window.p1d.stats.readings);
@@ -498,15 +503,7 @@ async function main() {
       p1dC.kill('SIGTERM');
     });
     await check('every meter reloaded away: the page says p1d reads no meter, then takes the one added back', async () => {
-      const portD = await freePort();
-      const conf = path.join(tmp, 'p1d-d.conf');
-      const head = '[http]\nlisten = 127.0.0.1:' + portD + '\n';
-      fs.writeFileSync(conf, head + '[source one]\nspec = sim:1\n');
-      const p1dD = start(['--config', conf], 'p1d-d');
-      await waitFor(async () => {
-        const m = (await getJSON(portD, '/api/meters')).body;
-        return Array.isArray(m) && m.length === 1 && m[0].telegrams > 0;
-      }, 15000, 'p1d D\'s meter');
+      const { port: portD, conf, head, proc: p1dD } = await startConf('p1d-d', '[source one]\nspec = sim:1\n', 1);
       const p = await newPage();
       const streams = [];
       p.on('request', (r) => { if (/\/stream/.test(r.url())) streams.push(r.url()); });
@@ -539,15 +536,10 @@ async function main() {
     });
 
     await check('p1d restarted without the shown meter: the page moves to one it has, not "connection lost"', async () => {
-      const portE = await freePort();
-      const conf = path.join(tmp, 'p1d-e.conf');
-      const head = '[http]\nlisten = 127.0.0.1:' + portE + '\n[source one]\nspec = sim:1\n';
-      fs.writeFileSync(conf, head + '[source two]\nspec = sim:2\n');
-      let p1dE = start(['--config', conf], 'p1d-e');
-      await waitFor(async () => {
-        const m = (await getJSON(portE, '/api/meters')).body;
-        return Array.isArray(m) && m.length === 2 && m.every((x) => x.telegrams > 0);
-      }, 15000, 'p1d E\'s two meters');
+      const one = '[source one]\nspec = sim:1\n';
+      const e = await startConf('p1d-e', one + '[source two]\nspec = sim:2\n', 2);
+      const portE = e.port;
+      let p1dE = e.proc;
       const p = await newPage();
       await p.goto('http://127.0.0.1:' + portE + '/');
       await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
@@ -555,8 +547,8 @@ async function main() {
       const gone = new Promise((r) => p1dE.once('exit', r));
       p1dE.kill('SIGTERM');
       await gone;
-      fs.writeFileSync(conf, head);
-      p1dE = start(['--config', conf], 'p1d-e2');
+      fs.writeFileSync(e.conf, e.head + one);
+      p1dE = start(['--config', e.conf], 'p1d-e2');
       await p.waitForFunction(() => window.p1d.state().meter === 'one' && window.p1d.state().esOpen &&
         document.getElementById('banner').hidden, null, { timeout: 12000 }).catch(async () => {
         throw new Error('meter ' + (await p.evaluate(() => window.p1d.state().meter)) + ', banner: ' + await p.textContent('#banner'));
