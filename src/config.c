@@ -313,7 +313,9 @@ static const config_key config_keys[] = {
      S(reconnect_min), "First delay before reopening a lost device or connection."},
     {"source", "reconnect_max", CT_DURATION, "30s", 10, 3600000, NULL, NULL, "DURATION", STREAM, 0,
      S(reconnect_max),
-     "The delay doubles after each failure up to this cap; not less than reconnect_min."},
+     "The delay doubles after each failure up to this cap; not less than reconnect_min. A TCP "
+     "source waits a random 50-100 % of each delay, so dongles that dropped together reconnect "
+     "spread out."},
     {"source", "connect_timeout", CT_DURATION, "10s", 100, 600000, NULL, NULL, "DURATION",
      CONFIG_TCP, 0, S(connect_timeout), "TCP connect attempts give up after this long."},
     {"source", "pace", CT_ENUM, "fast", 0, 0, "fast|recorded", NULL, "PACE",

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,6 +40,7 @@ typedef struct p1d {
     loop *l;
     meters ms;
     source **src;      /* src[i] reads into ms.list[i]; NULL when its source could not start */
+    source_log *srclog; /* the sources' status lines, summed up when many change at once */
     size_t capsrc;
     http *http;
     relay *relay;
@@ -108,10 +110,10 @@ static int start_source(p1d *d, const config_source *cs)
     if (had)
         old = *source_config(d->src[i]);
     source_free(d->src[i]);
-    d->src[i] = source_new(d->l, m, cs, err, sizeof err);
+    d->src[i] = source_new(d->l, d->srclog, m, cs, err, sizeof err);
     if (!d->src[i] && had) {
         char err2[CONFIG_ERR_MAX];
-        d->src[i] = source_new(d->l, m, &old, err2, sizeof err2);
+        d->src[i] = source_new(d->l, d->srclog, m, &old, err2, sizeof err2);
         if (d->src[i]) {
             log_error("%s; keeping the running source", err);
             return -1;
@@ -717,18 +719,43 @@ static int setup_signals(p1d *d)
     return d->sigwatch ? 0 : -errno;
 }
 
+/* A meter's counters, or a fleet's sums of them. */
+typedef struct counters {
+    uint64_t telegrams, rejected, crc_errors, reconnects, bytes;
+} counters;
+
+static void log_counters(log_level l, const char *name, const counters *c)
+{
+    log_msg(l, "%s: %" PRIu64 " telegram%s, %" PRIu64 " rejected (%" PRIu64 " CRC error%s), %" PRIu64
+            " reconnect%s, %" PRIu64 " bytes",
+            name, c->telegrams, c->telegrams == 1 ? "" : "s", c->rejected, c->crc_errors,
+            c->crc_errors == 1 ? "" : "s", c->reconnects, c->reconnects == 1 ? "" : "s", c->bytes);
+}
+
 static void shutdown_all(p1d *d)
 {
+    /* A fleet's restart logs one line of sums, not one per meter (those at debug). */
+    int fleet = d->ms.n > SOURCE_LOG_BURST;
+    counters sum = {0};
     for (size_t i = 0; i < d->ms.n; i++) {
         const meter *m = d->ms.list[i];
-        log_info("%s: %" PRIu64 " telegram%s, %" PRIu64 " rejected (%" PRIu64 " CRC error%s), %" PRIu64
-                 " reconnect%s, %" PRIu64 " bytes",
-                 m->name, m->telegrams, m->telegrams == 1 ? "" : "s", m->rejected, m->crc_errors,
-                 m->crc_errors == 1 ? "" : "s", m->reconnects, m->reconnects == 1 ? "" : "s", m->bytes);
+        counters c = {m->telegrams, m->rejected, m->crc_errors, m->reconnects, m->bytes};
+        log_counters(fleet ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, m->name, &c);
+        sum.telegrams += c.telegrams;
+        sum.rejected += c.rejected;
+        sum.crc_errors += c.crc_errors;
+        sum.reconnects += c.reconnects;
+        sum.bytes += c.bytes;
+    }
+    if (fleet) {
+        char name[32];
+        snprintf(name, sizeof name, "%zu meters", d->ms.n);
+        log_counters(LOG_LEVEL_INFO, name, &sum);
     }
     for (size_t i = 0; i < d->capsrc; i++)
         source_free(d->src[i]);
     free(d->src);
+    source_log_free(d->srclog);
     relay_free(d->relay);
     http_free(d->http);
     history_free(d->history);
@@ -808,11 +835,23 @@ int main(int argc, char **argv)
         return 0;
     }
     log_set_level((log_level)d.cfg.log_level);
+    /* random() only spreads retries (sources, MQTT, InfluxDB): seeded per process, so sites that
+     * restart together (a power cut) do not retry in lockstep either. */
+    unsigned seed;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+        seed = (unsigned)getpid() ^ (unsigned)loop_wall_ms();
+    srandom(seed);
     meters_init(&d.ms);
     d.l = loop_new();
     if (!d.l) {
         log_error("cannot create the event loop: %s", strerror(errno));
         config_free(&d.cfg);
+        return 1;
+    }
+    d.srclog = source_log_new(d.l);
+    if (!d.srclog) {
+        log_error("out of memory");
+        shutdown_all(&d);
         return 1;
     }
     int rc = setup_signals(&d);

@@ -205,6 +205,21 @@ void source_reset(source *s)
         p1_parser_reset(&s->twin->parser);
 }
 
+/* msg with the source's own address (the first time it appears) replaced by what kind of
+ * address it is, so that a hundred dongles that drop together share one summary line. */
+static void status_key(const source *s, const char *msg, char *key, size_t cap)
+{
+    const char *what = s->cfg.kind == CONFIG_TCP      ? "HOST:PORT"
+                       : s->cfg.kind == CONFIG_SERIAL ? "DEVICE"
+                                                      : "FILE";
+    const char *at = s->cfg.target[0] ? strstr(msg, s->cfg.target) : NULL;
+    if (!at) {
+        snprintf(key, cap, "%s", msg);
+        return;
+    }
+    snprintf(key, cap, "%.*s%s%s", (int)(at - msg), msg, what, at + strlen(s->cfg.target));
+}
+
 void source_status(source *s, meter_state st, int level, const char *fmt, ...)
 {
     char msg[SOURCE_MSG_MAX];
@@ -217,7 +232,9 @@ void source_status(source *s, meter_state st, int level, const char *fmt, ...)
     snprintf(s->m->last_error, sizeof s->m->last_error, "%s", level <= LOG_LEVEL_WARN ? msg : "");
     if (strcmp(msg, s->logged) != 0) {
         memcpy(s->logged, msg, sizeof s->logged);
-        log_msg((log_level)level, "%s: %s", s->m->name, msg);
+        char key[SOURCE_LOG_KEY_MAX];
+        status_key(s, msg, key, sizeof key);
+        source_log_status(s->log, level, s->m->name, msg, key);
     }
 }
 
@@ -257,7 +274,8 @@ static const source_ops *ops_for(config_kind k)
     return NULL;
 }
 
-source *source_new(loop *l, meter *m, const config_source *cfg, char *err, size_t cap)
+source *source_new(loop *l, source_log *sl, meter *m, const config_source *cfg, char *err,
+                   size_t cap)
 {
     source *s = calloc(1, sizeof *s);
     if (!s) {
@@ -265,6 +283,7 @@ source *source_new(loop *l, meter *m, const config_source *cfg, char *err, size_
         return NULL;
     }
     s->l = l;
+    s->log = sl;
     s->m = m;
     s->cfg = *cfg;
     s->ops = ops_for(cfg->kind);

@@ -8,13 +8,16 @@
 #include "config.h"
 #include "loop.h"
 #include "meter.h"
+#include "source_log.h"
 
 typedef struct source source;
 
 /* Starts reading the source described by cfg (copied) into meter m (borrowed; must outlive the
  * source). A device or host that is not there yet is not an error: the source keeps retrying.
+ * Its status lines go through sl (borrowed, shared by all sources, may be NULL: logged at once).
  * Returns NULL with a message in err[cap] only for what retrying cannot fix (out of memory). */
-source *source_new(loop *l, meter *m, const config_source *cfg, char *err, size_t cap);
+source *source_new(loop *l, source_log *sl, meter *m, const config_source *cfg, char *err,
+                   size_t cap);
 /* Stops the source, closes its fd and timers and frees it; accepts NULL. */
 void source_free(source *s);
 /* The configuration the source runs with (for reload comparisons). */

@@ -38,6 +38,7 @@ typedef struct source_ops {
 
 struct source {
     loop *l;
+    source_log *log;         /* shared by every source, borrowed */
     meter *m;
     config_source cfg;
     p1_crypt crypt;

@@ -48,6 +48,15 @@ typedef struct tcp {
 
 static void tcp_connect(source *s);
 
+/* The next reconnect delay, drawn from 50-100 % of the backoff: dongles that dropped together
+ * (a switch rebooting, a router losing power) are not all called again in the same millisecond,
+ * and their log lines and connection attempts spread out instead of coming in waves. */
+static int64_t retry_delay(source *s)
+{
+    int64_t d = source_backoff(s);
+    return d / 2 + (int64_t)(random() % (d / 2 + 1));
+}
+
 static void lookup_hints(struct addrinfo *hints, int numeric)
 {
     memset(hints, 0, sizeof *hints);
@@ -113,7 +122,7 @@ static void tcp_retry(source *s, int level, const char *why)
     tcp_close(t);
     source_status(s, METER_WAITING, level, "%s %s (%s); reconnecting",
                   was_connected ? "lost" : "cannot connect to", s->cfg.target, why);
-    loop_timer_arm(t->retry, source_backoff(s));
+    loop_timer_arm(t->retry, retry_delay(s));
 }
 
 static void on_data(void *user, int fd, uint32_t events)
@@ -211,7 +220,7 @@ static void tcp_connect_to(source *s, int g, struct addrinfo *res)
     if (g != 0) {
         source_status(s, METER_WAITING, LOG_LEVEL_WARN, "cannot resolve %s (%s); retrying",
                       t->host, gai_strerror(g));
-        loop_timer_arm(t->retry, source_backoff(s));
+        loop_timer_arm(t->retry, retry_delay(s));
         return;
     }
     int err = EHOSTUNREACH;
@@ -242,7 +251,7 @@ static void tcp_connect_to(source *s, int g, struct addrinfo *res)
     freeaddrinfo(res);
     source_status(s, METER_WAITING, LOG_LEVEL_WARN, "cannot connect to %s (%s); reconnecting",
                   s->cfg.target, strerror(err));
-    loop_timer_arm(t->retry, source_backoff(s));
+    loop_timer_arm(t->retry, retry_delay(s));
 }
 
 static void on_lookup(void *user, int fd, uint32_t events)
@@ -318,7 +327,7 @@ static void tcp_connect(source *s)
             return;
         source_status(s, METER_WAITING, LOG_LEVEL_WARN, "cannot look up %s (%s); retrying",
                       t->host, strerror(-e));
-        loop_timer_arm(t->retry, source_backoff(s));
+        loop_timer_arm(t->retry, retry_delay(s));
         return;
     }
     tcp_connect_to(s, g, res);

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""test_fleet.py: one p1d reading many TCP dongles, as an installer or energy co-op runs it
+(docs/FLEET.md, "Many meters in one p1d"). Sixty dongles on 127.0.0.1 that refuse, then answer,
+then all drop at once (a switch rebooting): the log sums the status lines up instead of printing
+one per meter and event, and the reconnect attempts are spread out, not made in lockstep."""
+import os
+import re
+import select
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import Checks, Daemon, need_p1d, telegram, tmpdir, wait_for  # noqa: E402
+
+T = Checks("test_fleet")
+need_p1d(T)
+
+N = 60
+BURST = 5  # SOURCE_LOG_BURST: status lines a second logged one by one
+FAST = "reconnect_min=300ms:reconnect_max=600ms"
+
+
+def bound_sockets(ports=None):
+    """N sockets bound on 127.0.0.1 and not listening: connections to them are refused."""
+    out = []
+    for i in range(N):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", ports[i] if ports else 0))
+        out.append(s)
+    return out
+
+
+class Dongles:
+    """Accepts on every listener, notes when each port saw its first connection, and sends every
+    connection a telegram each 0.5 s until drop()."""
+
+    def __init__(self, listeners):
+        self.listeners = listeners
+        self.first = {}
+        self.conns = []
+        self.stop = False
+        self.th = threading.Thread(target=self.run, daemon=True)
+        self.th.start()
+
+    def run(self):
+        by_fd = {s.fileno(): s for s in self.listeners}
+        sent = 0
+        while not self.stop:
+            r, _, _ = select.select(list(by_fd), [], [], 0.05)
+            now = time.monotonic()
+            if now - sent >= 0.5:
+                sent = now
+                for c in self.conns:
+                    try:
+                        c.sendall(telegram(1))
+                    except OSError:
+                        pass
+            for fd in r:
+                ls = by_fd[fd]
+                try:
+                    c, _ = ls.accept()
+                except OSError:
+                    continue
+                self.first.setdefault(ls.getsockname()[1], now)
+                c.sendall(telegram(1))
+                self.conns.append(c)
+
+    def drop(self):
+        """Every connection and listener closed at once."""
+        self.stop = True
+        self.th.join(5)
+        for c in self.conns + self.listeners:
+            c.close()
+
+
+def lines(text, pattern):
+    return [ln for ln in text.splitlines() if pattern in ln]
+
+
+def test_fleet(tmp):
+    socks = bound_sockets()
+    ports = [s.getsockname()[1] for s in socks]
+    conf = os.path.join(tmp, "p1d.conf")
+    with open(conf, "w") as f:
+        for i, p in enumerate(ports):
+            f.write("[source m%02d]\nspec = tcp:127.0.0.1:%d:%s\n" % (i, p, FAST))
+    d = Daemon(["--config", conf, "--listen", "127.0.0.1:0", "--http-stale", "2s"], tmp)
+    dongles = None
+    try:
+        port = d.http_port()
+        T.check("p1d starts with %d meters" % N, port is not None, d.text()[-2000:])
+
+        # 1. Every dongle refuses: a few lines one by one, the rest as one line with a count.
+        summed = d.wait_log(r"warn: (\d+) meters: cannot connect to HOST:PORT \(Connection refused\);"
+                            r" reconnecting: m\d\d, m\d\d", 5)
+        one_by_one = lines(d.text(), ": cannot connect to 127.0.0.1:")
+        T.check("startup: %d refusing dongles log %d lines one by one (at most %d) and a summary"
+                % (N, len(one_by_one), BURST),
+                summed is not None and len(one_by_one) <= BURST
+                and int(summed.group(1)) + len(one_by_one) == N, d.text()[-1500:])
+
+        # 2. The dongles answer: the reconnects were not made in lockstep.
+        time.sleep(1.5)  # a few rounds of backoff
+        for s in socks:
+            s.listen(4)
+        dongles = Dongles(socks)
+        wait_for(lambda: len(dongles.first) == N, 5, 0.05)
+        times = sorted(dongles.first.values())
+        spread = (times[-1] - times[0]) * 1000 if times else 0
+        T.check("%d dongles back: their reconnects spread over %.0f ms (lockstep: a few ms)"
+                % (len(times), spread), len(times) == N and spread >= 150, str(dongles.first))
+        ok = wait_for(lambda: sum(m.get("state") == "receiving" for m in d.meters().values()) == N,
+                      5)
+        T.check("every meter receives", ok, d.text()[-2000:])
+
+        # 4. A switch reboots: every connection drops at once.
+        mark = len(d.text())
+        dongles.drop()
+        socks = bound_sockets(ports)  # refused again, on the same ports
+        summed = d.wait_log(r"warn: (\d+) meters: lost HOST:PORT \(closed by the peer\); "
+                            r"reconnecting: m\d\d", 5)
+        wait_for(lambda: "cannot connect to HOST:PORT" in d.text()[mark:], 3, 0.1)
+        time.sleep(1.2)  # the stragglers' summary
+        after = d.text()[mark:]
+        T.check("a switch reboot: %d meters lost, %d lines in all (one per meter and event: %d)"
+                % (N, len(after.splitlines()), 2 * N),
+                summed is not None and len(lines(after, ": lost 127.0.0.1:")) <= BURST
+                and len(after.splitlines()) <= 4 * BURST, after[-1500:])
+
+        # 6. A restart: one line of sums, not one per meter.
+        mark = len(d.text())
+        T.check("SIGTERM exits 0", d.stop() == 0, d.text()[-2000:])
+        bye = d.text()[mark:]
+        T.check("shutdown: one line with the %d meters' sums" % N,
+                re.search(r"info: %d meters: \d+ telegrams, 0 rejected" % N, bye)
+                and not re.search(r"m\d\d: \d+ telegrams?,", bye), bye[-1500:])
+    finally:
+        if dongles and not dongles.stop:
+            dongles.drop()
+        for s in socks:
+            s.close()
+        d.stop()
+
+
+with tmpdir() as tmp:
+
+    T.run([test_fleet], tmp)
+T.done()
