@@ -669,9 +669,81 @@ static void meter_json(const http *h, json_w *w, const meter *m, int64_t now)
     json_obj_end(w);
 }
 
+/* Whether meter m counts against /healthz: no telegram within stale_s, or stopped before its
+ * first telegram (a file that cannot be opened); a file replay at its end after delivering some
+ * is finished, not failed. 1 with the reason in why[cap], else 0. */
+static int meter_unhealthy(const http *h, const meter *m, int64_t now, char *why, size_t cap)
+{
+    const meter_sample *s = meter_latest(m);
+    if (m->state == METER_STOPPED) {
+        if (s)
+            return 0;
+        snprintf(why, cap, "meter %s: stopped without a telegram%s%s", m->name,
+                 m->last_error[0] ? ": " : "", m->last_error);
+        return 1;
+    }
+    if (!s) {
+        snprintf(why, cap, "meter %s: no telegram yet%s%s", m->name, m->last_error[0] ? ": " : "",
+                 m->last_error);
+        return 1;
+    }
+    if (now - s->received_mono_ms > (int64_t)h->o.stale_s * 1000) {
+        /* last_error is cleared by every accepted telegram: what went wrong since */
+        snprintf(why, cap, "meter %s: no telegram for %" PRId64 " s%s%s", m->name,
+                 (now - s->received_mono_ms) / 1000, m->last_error[0] ? ": " : "", m->last_error);
+        return 1;
+    }
+    return 0;
+}
+
+/* /api/meters?state=LIST&healthy=BOOL: which meters a fleet's list keeps (docs/API.md). 0, or
+ * -1 with the message for a bad_parameter in why[cap]. *states gets a bit per meter_state
+ * listed (0: any), *want_healthy 1, 0 or -1 (any). */
+static int meters_filter(struct MHD_Connection *c, unsigned *states, int *want_healthy, char *why,
+                         size_t cap)
+{
+    const char *st = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "state");
+    const char *he = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "healthy");
+    *states = 0;
+    *want_healthy = -1;
+    for (const char *p = st ? st : ""; *p;) {
+        size_t n = strcspn(p, ",");
+        int found = 0;
+        for (int k = METER_WAITING; k <= METER_STOPPED; k++) {
+            const char *name = meter_state_name((meter_state)k);
+            if (strlen(name) == n && strncmp(p, name, n) == 0) {
+                *states |= 1u << k;
+                found = 1;
+            }
+        }
+        if (!found) {
+            snprintf(why, cap, "state: '%.*s' is not a meter state: give waiting, connected, "
+                     "receiving or stopped, comma-separated", (int)(n < 64 ? n : 64), p);
+            return -1;
+        }
+        p += n + (p[n] == ',');
+    }
+    if (he && *he) {
+        if (strcmp(he, "true") == 0 || strcmp(he, "1") == 0) {
+            *want_healthy = 1;
+        } else if (strcmp(he, "false") == 0 || strcmp(he, "0") == 0) {
+            *want_healthy = 0;
+        } else {
+            snprintf(why, cap, "healthy: expected true or false, got '%.64s'", he);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static enum MHD_Result ep_meters(http *h, struct MHD_Connection *c, const meter *one)
 {
     json_w w;
+    unsigned states = 0;
+    int want_healthy = -1;
+    char why[320];
+    if (!one && meters_filter(c, &states, &want_healthy, why, sizeof why) < 0)
+        return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "bad_parameter", "%s", why);
     if (json_start(&w, 4096) < 0)
         return MHD_NO;
     int64_t now = loop_now_ms(); /* ages: monotonic, as received_mono_ms */
@@ -679,8 +751,15 @@ static enum MHD_Result ep_meters(http *h, struct MHD_Connection *c, const meter 
         meter_json(h, &w, one, now);
     } else {
         json_arr_begin(&w);
-        for (size_t i = 0; i < h->ms->n; i++)
-            meter_json(h, &w, h->ms->list[i], now);
+        for (size_t i = 0; i < h->ms->n; i++) {
+            const meter *m = h->ms->list[i];
+            if (states && !(states & (1u << m->state)))
+                continue;
+            if (want_healthy >= 0 && (meter_unhealthy(h, m, now, why, sizeof why) ? 0 : 1) !=
+                                         want_healthy)
+                continue;
+            meter_json(h, &w, m, now);
+        }
         json_arr_end(&w);
     }
     return reply_json(h, c, MHD_HTTP_OK, &w);
@@ -749,35 +828,18 @@ static enum MHD_Result ep_metrics(http *h, struct MHD_Connection *c)
     return queue_once(c, MHD_HTTP_OK, body_response(h, text, len, METRICS_CONTENT_TYPE));
 }
 
-/* Healthy while every meter had a telegram within stale_s or has finished after delivering some
- * (a file replay at its end), and the health callback (the store) agrees. A meter that stopped
- * before its first telegram (a file that cannot be opened) is a failure, not a finished one. */
-static int healthy(http *h, char *why, size_t cap)
+/* Healthy while no meter is unhealthy and the health callback (the store) agrees; why[cap] gets
+ * the first problem. *bad counts the unhealthy meters. */
+static int healthy(http *h, char *why, size_t cap, size_t *bad)
 {
     int64_t now = loop_now_ms();
-    for (size_t i = 0; i < h->ms->n; i++) {
-        const meter *m = h->ms->list[i];
-        const meter_sample *s = meter_latest(m);
-        if (m->state == METER_STOPPED) {
-            if (s)
-                continue;
-            snprintf(why, cap, "meter %s: stopped without a telegram%s%s", m->name,
-                     m->last_error[0] ? ": " : "", m->last_error);
-            return 0;
-        }
-        if (!s) {
-            snprintf(why, cap, "meter %s: no telegram yet%s%s", m->name,
-                     m->last_error[0] ? ": " : "", m->last_error);
-            return 0;
-        }
-        if (now - s->received_mono_ms > (int64_t)h->o.stale_s * 1000) {
-            /* last_error is cleared by every accepted telegram: what went wrong since */
-            snprintf(why, cap, "meter %s: no telegram for %" PRId64 " s%s%s", m->name,
-                     (now - s->received_mono_ms) / 1000, m->last_error[0] ? ": " : "",
-                     m->last_error);
-            return 0;
-        }
-    }
+    char other[320];
+    *bad = 0;
+    for (size_t i = 0; i < h->ms->n; i++)
+        if (meter_unhealthy(h, h->ms->list[i], now, *bad ? other : why, *bad ? sizeof other : cap))
+            (*bad)++;
+    if (*bad)
+        return 0;
     if (h->o.health && !h->o.health(h->o.health_user, why, cap))
         return 0;
     return 1;
@@ -786,14 +848,19 @@ static int healthy(http *h, char *why, size_t cap)
 static enum MHD_Result ep_healthz(http *h, struct MHD_Connection *c)
 {
     char why[320] = "unhealthy"; /* a meter name and its last_error fit */
-    int ok = healthy(h, why, sizeof why);
+    size_t bad;
+    int ok = healthy(h, why, sizeof why, &bad);
     json_w w;
     if (json_start(&w, 256) < 0)
         return MHD_NO;
     json_obj_begin(&w);
     json_kv_str(&w, "status", ok ? "ok" : "unhealthy");
-    if (!ok)
+    if (!ok) {
         json_kv_str(&w, "reason", why);
+        /* with many meters the first reason is one of many: /api/meters?healthy=false lists them */
+        json_key(&w, "unhealthy_meters");
+        json_int(&w, (int64_t)bad);
+    }
     json_obj_end(&w);
     return reply_json(h, c, ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, &w);
 }

@@ -2,7 +2,9 @@
 """test_fleet.py: one p1d reading many TCP dongles, as an installer or energy co-op runs it
 (docs/FLEET.md, "Many meters in one p1d"). Sixty dongles on 127.0.0.1 that refuse, then answer,
 then all drop at once (a switch rebooting): the log sums the status lines up instead of printing
-one per meter and event, and the reconnect attempts are spread out, not made in lockstep."""
+one per meter and event; the reconnect attempts are spread out, not made in lockstep; and
+/api/meters?healthy=false lists just the meters in trouble."""
+import json
 import os
 import re
 import select
@@ -12,7 +14,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, need_p1d, telegram, tmpdir, wait_for  # noqa: E402
+from daemon_helpers import Checks, Daemon, http, need_p1d, telegram, tmpdir, wait_for  # noqa: E402
 
 T = Checks("test_fleet")
 need_p1d(T)
@@ -116,6 +118,18 @@ def test_fleet(tmp):
                       5)
         T.check("every meter receives", ok, d.text()[-2000:])
 
+        # 3. The list filtered: no meter in trouble now.
+        st, _, body = http(port, "/api/meters?healthy=false")
+        T.check("/api/meters?healthy=false: [] while every meter receives",
+                st == 200 and json.loads(body) == [], "%s %s" % (st, body[:300]))
+        st, _, body = http(port, "/api/meters?state=receiving")
+        T.check("/api/meters?state=receiving: all %d" % N,
+                st == 200 and len(json.loads(body)) == N, "%s %s" % (st, body[:300]))
+        st, _, body = http(port, "/api/meters?state=recieving")
+        T.check("/api/meters?state=recieving (a typo): 400 bad_parameter naming it",
+                st == 400 and b"recieving" in body and b"bad_parameter" in body,
+                "%s %s" % (st, body[:300]))
+
         # 4. A switch reboots: every connection drops at once.
         mark = len(d.text())
         dongles.drop()
@@ -129,6 +143,19 @@ def test_fleet(tmp):
                 % (N, len(after.splitlines()), 2 * N),
                 summed is not None and len(lines(after, ": lost 127.0.0.1:")) <= BURST
                 and len(after.splitlines()) <= 4 * BURST, after[-1500:])
+
+        # 5. The meters in trouble, and only they: disconnected at once, unhealthy once stale.
+        st, _, body = http(port, "/api/meters?state=waiting,connected")
+        got = json.loads(body) if st == 200 else None
+        T.check("/api/meters?state=waiting,connected lists the %d meters that lost their dongle"
+                % N, isinstance(got, list) and len(got) == N and all(m["last_error"] for m in got),
+                "%s %s" % (st, body[:300]))
+        got = wait_for(lambda: len(json.loads(http(port, "/api/meters?healthy=false")[2])) == N,
+                       5)
+        st, _, body = http(port, "/healthz")
+        T.check("stale: /api/meters?healthy=false lists all %d, /healthz counts them" % N,
+                got and st == 503 and json.loads(body).get("unhealthy_meters") == N,
+                "%s %s" % (st, body[:300]))
 
         # 6. A restart: one line of sums, not one per meter.
         mark = len(d.text())
