@@ -14,6 +14,7 @@
   const STALE_MIN_MS = 3000;       // never call a stream stale sooner than this
   const SUMMARY_EVERY_MS = 60000;
   const METERS_EVERY_MS = 5000;
+  const PICKER_EVERY_MS = 30000;   // with several meters: how fresh the picker's trouble marks are
   const NOMINAL_V = 230;
 
   /* ---- settings (localStorage) ------------------------------------------------------------ */
@@ -947,6 +948,7 @@
     updateAge();
     if (S.view === 'now' && !S.stale && Date.now() - S.summaryAt > SUMMARY_EVERY_MS) loadSummary();
     if (S.view === 'meter' && Date.now() - S.metersAt > METERS_EVERY_MS) loadMeters();
+    if (S.meters.length > 1 && !S.metersBusy && Date.now() - S.metersAt > PICKER_EVERY_MS) loadMeters();
     // A period that includes now grows: refresh it every minute while it is on screen.
     if (S.view === 'history' && H.anchor && !S.historyMissing && Date.now() - H.loadedAt > SUMMARY_EVERY_MS &&
         shift(H.range, H.anchor, 1) > new Date()) loadHistory();
@@ -1025,14 +1027,23 @@
     }
   }
 
+  // A meter that delivers no telegrams now (not connected, connected but silent, or stopped
+  // without any): among many, the picker marks it so that it can be found.
+  const inTrouble = (m) => !/receiv/.test(m.state || '') && !(m.state === 'stopped' && num(m.telegrams) > 0);
   function renderMeterSelect() {
     const pick = $('meter-pick'), sel = $('meter-select');
-    const names = S.meters.map((m) => m && m.name).filter((n) => typeof n === 'string');
-    pick.hidden = names.length < 2;
-    if (names.length < 2) return;
-    if (sel.dataset.names !== names.join('\n')) {
-      sel.replaceChildren(...names.map((n) => { const o = el('option', null, n); o.value = n; return o; }));
-      sel.dataset.names = names.join('\n');
+    const list = S.meters.filter((m) => m && typeof m.name === 'string');
+    pick.hidden = list.length < 2;
+    if (list.length < 2) return;
+    const label = (m) => (inTrouble(m) ? '⚠ ' + m.name + ' · ' + (stateName(m.state) || '?') : m.name);
+    const labels = list.map(label).join('\n');
+    if (sel.dataset.names !== labels) {
+      sel.replaceChildren(...list.map((m) => {
+        const o = el('option', inTrouble(m) ? 'trouble' : null, label(m));
+        o.value = m.name;
+        return o;
+      }));
+      sel.dataset.names = labels;
     }
     sel.value = S.meter;
     sel.title = S.meter;

@@ -583,6 +583,33 @@ async function main() {
       p1dT.kill('SIGTERM');
     });
 
+    await check('many meters: the picker marks the ones that deliver nothing, with their state', async () => {
+      const portM = await freePort();
+      const conf = path.join(tmp, 'p1d-m.conf');
+      let text = '[http]\nlisten = 127.0.0.1:' + portM + '\n';
+      for (let i = 1; i <= 4; i++) text += '[source live' + i + ']\nspec = sim:' + i + '\n';
+      for (const name of ['dead1', 'dead2']) text += '[source ' + name + ']\nspec = tcp:127.0.0.1:' + await freePort() + '\n';
+      fs.writeFileSync(conf, text);
+      const p1dM = start(['--config', conf], 'p1d-m');
+      await waitFor(async () => {
+        const m = (await getJSON(portM, '/api/meters')).body;
+        return Array.isArray(m) && m.length === 6 && m.filter((x) => x.telegrams > 0).length === 4;
+      }, 15000, 'p1d M\'s four live meters');
+      const p = await newPage();
+      await p.goto('http://127.0.0.1:' + portM + '/');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await p.waitForFunction(() => document.querySelectorAll('#meter-select option').length === 6, null, { timeout: 5000 });
+      const opts = await p.$$eval('#meter-select option', (os) => os.map((o) => [o.value, o.textContent, o.className]));
+      const want = [['live1', 'live1', ''], ['live2', 'live2', ''], ['live3', 'live3', ''], ['live4', 'live4', ''],
+        ['dead1', '⚠ dead1 · waiting', 'trouble'], ['dead2', '⚠ dead2 · waiting', 'trouble']];
+      assert(JSON.stringify(opts) === JSON.stringify(want), 'options: ' + JSON.stringify(opts));
+      await p.selectOption('#meter-select', 'dead2');
+      await p.waitForFunction(() => window.p1d.state().meter === 'dead2', null, { timeout: 5000 });
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+      p1dM.kill('SIGTERM');
+    });
+
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
     await check('a meter that stops: the banner names the meter and its error, not a lost p1d; no reconnect churn', async () => {
       const p = await newPage();
