@@ -613,6 +613,50 @@ int sim_init(sim *s, const sim_options *o)
     return 0;
 }
 
+/* The largest values the telegram prints (F9(3) kWh, F8(3) m3, F5 counts): anything larger came
+ * from another meter's registers, not from a simulated one, and is ignored. */
+#define SIM_WH_MAX    999999999LL
+#define SIM_LITRE_MAX 99999999LL
+#define SIM_COUNT_MAX 99999LL
+
+static int raise_j(int64_t *joules, int64_t wh)
+{
+    if (wh <= 0 || wh > SIM_WH_MAX || *joules >= wh * 3600)
+        return 0;
+    *joules = wh * 3600;
+    return 1;
+}
+
+static int raise_count(uint32_t *n, int64_t floor)
+{
+    if (floor <= 0 || floor > SIM_COUNT_MAX || *n >= floor)
+        return 0;
+    *n = (uint32_t)floor;
+    return 1;
+}
+
+int sim_resume(sim *s, const sim_registers *r)
+{
+    int raised = 0;
+    for (int k = 0; k < 2; k++) {
+        raised += raise_j(&s->import_j[k], r->import_wh[k]);
+        raised += raise_j(&s->export_j[k], r->export_wh[k]);
+    }
+    /* The gas value shown is the 5-minute capture at or before the start (sim_init): raising the
+     * register raises that capture with it, and the next capture counts on from there. */
+    if (s->opt.gas && r->gas_l > 0 && r->gas_l <= SIM_LITRE_MAX &&
+        s->gas_acc < r->gas_l * 3600 * 1000) {
+        s->gas_acc = r->gas_l * 3600 * 1000;
+        s->gas_shown_l = s->gas_acc / 3600 / 1000;
+        raised++;
+    }
+    for (int i = 0; i < 3; i++) {
+        raised += raise_count(&s->sags[i], r->sags[i]);
+        raised += raise_count(&s->swells[i], r->swells[i]);
+    }
+    return raised;
+}
+
 size_t sim_next(sim *s, char *out, size_t cap)
 {
     if (cap < SIM_OUT_MAX)

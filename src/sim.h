@@ -37,6 +37,16 @@ typedef struct sim_options {
     uint8_t solar;  /* 1: solar panels on L1 */
 } sim_options;
 
+/* What a meter showed last, for a simulated meter that continues from it (sim_resume): whole Wh
+ * and litres as the telegram prints them, counts; 0 (or less) = not known. Plain data. */
+typedef struct sim_registers {
+    int64_t import_wh[2]; /* 1-0:1.8.1, 1-0:1.8.2 */
+    int64_t export_wh[2]; /* 1-0:2.8.1, 1-0:2.8.2 */
+    int64_t gas_l;        /* 0-1:24.2.1 */
+    int64_t sags[3];      /* 1-0:32.32.0, 52.32.0, 72.32.0 */
+    int64_t swells[3];    /* 1-0:32.36.0, 52.36.0, 72.36.0 */
+} sim_registers;
+
 /* Broken-down meter-local time (CET/CEST by the EU summer-time rule). */
 typedef struct sim_tm {
     int year, month, day, hour, minute, second;
@@ -90,8 +100,15 @@ void sim_options_default(sim_options *o);
 /* Initialises s from o (NULL = defaults; the meter id is copied). Returns 0, or -EINVAL when an
  * option is out of range (phases, interval, start, rates, id length or characters). The energy
  * and gas registers start at a seed-dependent value plus an average use since 2015, so a later
- * start usually shows higher registers; within one sim they never decrease. */
+ * start usually shows higher registers; within one sim they never decrease (and sim_resume
+ * continues from what an earlier run showed). */
 int sim_init(sim *s, const sim_options *o);
+
+/* Raises every register of s to at least what r says the meter showed last, as a real meter
+ * that was off for a while continues where it stopped: never lower than before (a history store
+ * would see a counter reset). Call after sim_init(), before the first sim_next(). Returns how
+ * many registers it raised. Pure. */
+int sim_resume(sim *s, const sim_registers *r);
 
 /* Writes the next telegram (with any injected fault) into out[cap] and advances the simulated
  * clock by the interval. Returns the byte count (no NUL is added), or 0 when cap < SIM_OUT_MAX
