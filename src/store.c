@@ -1330,6 +1330,25 @@ int store_meter_id(store *s, const char *meter, char out[P1_ID_MAX + 1])
     return out[0] != '\0';
 }
 
+int store_meter_registers(store *s, const char *meter, int64_t c[STORE_E_COUNT])
+{
+    int rc;
+    smeter *m = meter_get(s, meter, &rc);
+    if (!m)
+        return rc == SQLITE_MISUSE ? -EINVAL : sq_errno(rc);
+    /* The engine's fold holds what was committed; the queue is newer, oldest first. */
+    fold f = m->e.f;
+    for (size_t i = 0; i < m->qlen; i++) {
+        int64_t de[STORE_E_COUNT];
+        unsigned dhas, device;
+        fold_step(&f, &m->q[(m->qhead + i) % m->qcap], de, &dhas, &device);
+    }
+    for (int e = 0; e < STORE_E_COUNT; e++)
+        if (f.has & BIT(e))
+            c[e] = f.c[e];
+    return (int)f.has;
+}
+
 static void device_flags(smeter *m, const p1_reading *r, sample *x)
 {
     const char *ids[STORE_NDEV] = {r->equipment_id, "", "", ""};

@@ -230,6 +230,12 @@ typedef struct store_meter_info {
 /* Calls fn for every meter in name order; returns 0, fn's non-zero value or a negative errno. */
 int store_meters(store *s, int (*fn)(void *user, const store_meter_info *m), void *user);
 
+/* Copies the register values of the newest reading of `meter` into c, indexed by store_energy
+ * (Wh; gas and water dm3; heat MJ): the newest queued or, before any, the database's (each
+ * register as last seen). Returns the bits (1 << STORE_E_*) set, 0 when none is known, or a
+ * negative errno (-EINVAL bad name, -ENOMEM, -EBUSY, -EIO) with c untouched. */
+int store_meter_registers(store *s, const char *meter, int64_t c[STORE_E_COUNT]);
+
 /* The underlying connection, for `p1 backup` and tests (borrowed; do not close it). */
 struct sqlite3 *store_db(store *s);
 

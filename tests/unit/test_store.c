@@ -1080,6 +1080,49 @@ static void test_meter_id(void)
     store_close(s);
 }
 
+/* The registers of the newest reading, queued or stored, survive a restart: a simulated meter
+ * continues from them. */
+static void test_meter_registers(void)
+{
+    const char *path = fresh_db();
+    int64_t c[STORE_E_COUNT];
+    store *s = open_db(path);
+    CHECK_EQ_INT(store_meter_registers(s, "home", c), 0);
+    CHECK(store_meter_registers(s, "", c) == -EINVAL);
+    house h;
+    house_init(&h, T_2024_01_15_2000_LOCAL);
+    add(s, "home", &h.d, 0);
+    const int all = 1 << STORE_E_IMPORT | 1 << STORE_E_IMPORT_T1 | 1 << STORE_E_IMPORT_T2 |
+                    1 << STORE_E_EXPORT | 1 << STORE_E_EXPORT_T1 | 1 << STORE_E_EXPORT_T2 |
+                    1 << STORE_E_GAS;
+    CHECK_EQ_INT(store_meter_registers(s, "home", c), all); /* queued, not yet committed */
+    CHECK_EQ_INT(c[STORE_E_IMPORT_T1], 100000);
+    CHECK_EQ_INT(c[STORE_E_GAS], 5000000);
+    CHECK_EQ_INT(store_commit(s), 0);
+    for (int i = 0; i < 50; i++) {
+        house_step(&h, 10);
+        add(s, "home", &h.d, 0);
+        if (i == 20)
+            CHECK_EQ_INT(store_commit(s), 0);
+    }
+    CHECK_EQ_INT(store_meter_registers(s, "home", c), all); /* committed ones and a queue */
+    CHECK_EQ_INT(c[STORE_E_IMPORT_T1], h.d.imp1);
+    CHECK_EQ_INT(c[STORE_E_IMPORT_T2], h.d.imp2);
+    CHECK_EQ_INT(c[STORE_E_EXPORT_T2], h.d.exp2);
+    CHECK_EQ_INT(c[STORE_E_GAS], h.d.gas);
+    CHECK_EQ_INT(store_commit(s), 0);
+    store_close(s);
+
+    s = open_db(path);
+    memset(c, 0, sizeof c);
+    CHECK_EQ_INT(store_meter_registers(s, "home", c), all);
+    CHECK_EQ_INT(c[STORE_E_IMPORT], h.d.imp1 + h.d.imp2);
+    CHECK_EQ_INT(c[STORE_E_EXPORT_T1], h.d.exp1);
+    CHECK_EQ_INT(c[STORE_E_GAS], h.d.gas);
+    CHECK_EQ_INT(store_meter_registers(s, "other", c), 0);
+    store_close(s);
+}
+
 static void test_import_marks(void)
 {
     store *s = open_db(fresh_db());
@@ -1122,6 +1165,7 @@ int main(void)
     RUN(test_import_marks);
     RUN(test_meters);
     RUN(test_meter_id);
+    RUN(test_meter_registers);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (!getenv("KEEP") && system(cmd) != 0)
