@@ -72,10 +72,38 @@ static void recall_id(p1d *d, meter *m)
                  m->name, strerror(-rc));
 }
 
+/* The registers of the meter's newest stored reading, for a simulated meter to continue from
+ * (a real one never steps back, and the store would record a counter reset). Returns reg, or
+ * NULL without a store, for other kinds, or when the store knows none. */
+static const sim_registers *recall_registers(p1d *d, const config_source *cs, meter *m,
+                                             sim_registers *reg)
+{
+    int64_t c[STORE_E_COUNT];
+    if (!d->store || cs->kind != CONFIG_SIM)
+        return NULL;
+    int rc = store_meter_registers(d->store, m->name, c);
+    if (rc < 0)
+        log_warn("%s: store: cannot read the meter's last registers: %s; the simulator starts "
+                 "from its own",
+                 m->name, strerror(-rc));
+    if (rc <= 0)
+        return NULL;
+    memset(reg, 0, sizeof *reg);
+    static const int im[2] = {STORE_E_IMPORT_T1, STORE_E_IMPORT_T2};
+    static const int ex[2] = {STORE_E_EXPORT_T1, STORE_E_EXPORT_T2};
+    for (int k = 0; k < 2; k++) {
+        reg->import_wh[k] = (rc & (1 << im[k])) ? c[im[k]] : 0;
+        reg->export_wh[k] = (rc & (1 << ex[k])) ? c[ex[k]] : 0;
+    }
+    reg->gas_l = (rc & (1 << STORE_E_GAS)) ? c[STORE_E_GAS] : 0;
+    return reg;
+}
+
 /* Starts the source of cs into its meter (created on first use). Returns 0 or -1 (logged). */
 static int start_source(p1d *d, const config_source *cs)
 {
     char err[CONFIG_ERR_MAX];
+    sim_registers reg;
     meter *m = meters_find(&d->ms, cs->name);
     size_t i;
     if (!m) {
@@ -110,10 +138,12 @@ static int start_source(p1d *d, const config_source *cs)
     if (had)
         old = *source_config(d->src[i]);
     source_free(d->src[i]);
-    d->src[i] = source_new(d->l, d->srclog, m, cs, err, sizeof err);
+    d->src[i] =
+        source_new(d->l, d->srclog, m, cs, recall_registers(d, cs, m, &reg), err, sizeof err);
     if (!d->src[i] && had) {
         char err2[CONFIG_ERR_MAX];
-        d->src[i] = source_new(d->l, d->srclog, m, &old, err2, sizeof err2);
+        d->src[i] = source_new(d->l, d->srclog, m, &old, recall_registers(d, &old, m, &reg), err2,
+                               sizeof err2);
         if (d->src[i]) {
             log_error("%s; keeping the running source", err);
             return -1;

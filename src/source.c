@@ -274,8 +274,8 @@ static const source_ops *ops_for(config_kind k)
     return NULL;
 }
 
-source *source_new(loop *l, source_log *sl, meter *m, const config_source *cfg, char *err,
-                   size_t cap)
+source *source_new(loop *l, source_log *sl, meter *m, const config_source *cfg,
+                   const sim_registers *stored, char *err, size_t cap)
 {
     source *s = calloc(1, sizeof *s);
     if (!s) {
@@ -286,6 +286,7 @@ source *source_new(loop *l, source_log *sl, meter *m, const config_source *cfg, 
     s->log = sl;
     s->m = m;
     s->cfg = *cfg;
+    s->stored = stored;
     s->ops = ops_for(cfg->kind);
     if (cfg->key[0] && p1_crypt_set_keys(&s->crypt, cfg->key, cfg->ak[0] ? cfg->ak : NULL) < 0) {
         snprintf(err, cap, "%s: key/ak: expected 32 hex digits each", cfg->name);
@@ -299,7 +300,9 @@ source *source_new(loop *l, source_log *sl, meter *m, const config_source *cfg, 
     meter_set_source(m, config_kind_name(cfg->kind), spec);
     m->detected[0] = '\0';
     s->dec = decoder_new(s, 0);
-    if (!s->dec || !s->ops || s->ops->start(s) < 0) {
+    int started = s->dec && s->ops && s->ops->start(s) >= 0;
+    s->stored = NULL; /* borrowed for start() only */
+    if (!started) {
         snprintf(err, cap, "%s: cannot start the %s source", cfg->name, config_kind_name(cfg->kind));
         source_free(s);
         return NULL;

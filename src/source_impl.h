@@ -41,6 +41,7 @@ struct source {
     source_log *log;         /* shared by every source, borrowed */
     meter *m;
     config_source cfg;
+    const sim_registers *stored; /* source_new's, during start() only; NULL otherwise */
     p1_crypt crypt;
     const source_ops *ops;
     void *impl;              /* the kind's own state, owned by the kind */

@@ -30,6 +30,47 @@ static void on_tick(void *user)
     loop_timer_arm(ss->tick, ss->next - now);
 }
 
+/* p1_micro kWh or m3 -> whole Wh or litres; 0 when absent. */
+static int64_t milli(p1_micro v)
+{
+    return v == P1_ABSENT || v < 0 ? 0 : v / 1000;
+}
+
+/* The registers a reading shows, in what the simulator counts. */
+static void registers_of(const p1_reading *r, sim_registers *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int k = 0; k < 2; k++) {
+        out->import_wh[k] = milli(r->import[k + 1]);
+        out->export_wh[k] = milli(r->export_[k + 1]);
+    }
+    int g = p1_reading_mbus_find(r, P1_MEDIUM_GAS);
+    if (g >= 0)
+        out->gas_l = milli(p1_mbus_m3(&r->mbus[g]));
+    for (int i = 0; i < 3; i++) {
+        out->sags[i] = r->phase[i].sags;
+        out->swells[i] = r->phase[i].swells;
+    }
+}
+
+/* A real meter never steps back: when the meter's last known equipment id is this simulator's,
+ * it continues from what the history store holds of it and from the meter's latest reading (a
+ * reload restarting the source), wherever those are higher than its own start. Returns how many
+ * registers that raised. */
+static int resume(source *s, sim *sm)
+{
+    if (strcmp(s->m->equipment_id, sm->meter_id) != 0)
+        return 0;
+    const meter_sample *ls = meter_latest(s->m);
+    int raised = s->stored ? sim_resume(sm, s->stored) : 0;
+    if (ls) {
+        sim_registers r;
+        registers_of(&ls->reading, &r);
+        raised += sim_resume(sm, &r);
+    }
+    return raised;
+}
+
 static int sim_src_start(source *s)
 {
     sim_src *ss = calloc(1, sizeof *ss);
@@ -47,6 +88,7 @@ static int sim_src_start(source *s)
         o.start = SIM_START_MIN;
     if (sim_init(&ss->sim, &o) < 0)
         return -EINVAL;
+    int resumed = resume(s, &ss->sim);
     ss->tick = loop_timer_new(s->l, on_tick, s);
     if (!ss->tick)
         return -ENOMEM;
@@ -56,8 +98,9 @@ static int sim_src_start(source *s)
     ss->next = loop_now_ms();
     source_connected(s);
     source_status(s, METER_CONNECTED, LOG_LEVEL_INFO,
-                  "simulated meter (seed %lld, one telegram every %lld ms)",
-                  (long long)s->cfg.seed, (long long)ss->period);
+                  "simulated meter (seed %lld, one telegram every %lld ms)%s",
+                  (long long)s->cfg.seed, (long long)ss->period,
+                  resumed ? ", continuing from the registers it showed last" : "");
     loop_timer_arm(ss->tick, 0);
     return 0;
 }
