@@ -15,6 +15,7 @@
   const SUMMARY_EVERY_MS = 60000;
   const METERS_EVERY_MS = 5000;
   const PICKER_EVERY_MS = 30000;   // with several meters: how fresh the picker's trouble marks are
+  const PICKER_FIND_MIN = 6;       // from this many meters on, the picker has a search field
   const NOMINAL_V = 230;
 
   /* ---- settings (localStorage) ------------------------------------------------------------ */
@@ -1030,11 +1031,31 @@
   // A meter that delivers no telegrams now (not connected, connected but silent, or stopped
   // without any): among many, the picker marks it so that it can be found.
   const inTrouble = (m) => !/receiv/.test(m.state || '') && !(m.state === 'stopped' && num(m.telegrams) > 0);
+  // A fleet's picker (PICKER_FIND_MIN meters or more) lists only the meters whose name holds
+  // every word of the search field, and with the toggle only those in trouble.
+  const find = { q: '', trouble: false, first: '' };
+  function findMeters(list) {
+    const words = find.q.toLowerCase().split(/\s+/).filter(Boolean);
+    const bad = list.filter(inTrouble).length;
+    const shown = list.filter((m) => (!find.trouble || inTrouble(m)) && words.every((w) => m.name.toLowerCase().includes(w)));
+    find.first = shown.length ? shown[0].name : '';
+    const tb = $('meter-trouble');
+    tb.textContent = t('trouble_n', { n: bad });
+    tb.setAttribute('aria-pressed', String(find.trouble));
+    tb.disabled = !bad && !find.trouble;
+    const n = !words.length && !find.trouble ? '' : shown.length ? t('find_n', { n: shown.length, all: list.length }) : t('find_none');
+    if ($('meter-n').textContent !== n) $('meter-n').textContent = n;
+    // The shown meter stays in the list (first), so that the closed picker still names it.
+    const cur = list.find((m) => m.name === S.meter);
+    return cur && !shown.includes(cur) ? [cur].concat(shown) : shown;
+  }
   function renderMeterSelect() {
     const pick = $('meter-pick'), sel = $('meter-select');
-    const list = S.meters.filter((m) => m && typeof m.name === 'string');
-    pick.hidden = list.length < 2;
-    if (list.length < 2) return;
+    const all = S.meters.filter((m) => m && typeof m.name === 'string');
+    pick.hidden = all.length < 2;
+    $('meter-find').hidden = all.length < PICKER_FIND_MIN;
+    if (all.length < 2) return;
+    const list = all.length < PICKER_FIND_MIN ? all : findMeters(all);
     const label = (m) => (inTrouble(m) ? '⚠ ' + m.name + ' · ' + (stateName(m.state) || '?') : m.name);
     const labels = list.map(label).join('\n');
     if (sel.dataset.names !== labels) {
@@ -1734,6 +1755,25 @@
     });
     $('meter-select').addEventListener('change', (e) => switchMeter(e.target.value));
   }
+  // The fleet picker: typing filters the list, Enter shows the first match, the arrow keys move
+  // on to the (filtered) list.
+  function initFind() {
+    const q = $('meter-q'), tb = $('meter-trouble');
+    q.placeholder = t('find_meter');
+    tb.title = t('trouble_only');
+    q.addEventListener('input', () => { find.q = q.value; renderMeterSelect(); });
+    q.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') {
+        e.preventDefault();
+        if (find.first) switchMeter(find.first);
+        renderMeterSelect();
+      } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        $('meter-select').focus();
+      }
+    });
+    tb.addEventListener('click', () => { find.trouble = !find.trouble; renderMeterSelect(); });
+  }
   function resizeCharts() {
     if (liveChart && S.view === 'now') {
       const box = $('live-chart');
@@ -1756,6 +1796,7 @@
     readColors();
     initTabs();
     initSettings();
+    initFind();
     initHistory();
     renderToday();
     renderPhases({});

@@ -4,6 +4,8 @@ window.P1I18N = {
   en: {
     tab_now: 'Now', tab_history: 'History', tab_meter: 'Meter',
     settings: 'Settings', meter: 'Meter',
+    find_meter: 'Find a meter', find_n: '{n} of {all}', find_none: 'no meter matches',
+    trouble_n: '⚠ {n} in trouble', trouble_only: 'Only the meters that deliver nothing',
     conn_connecting: 'connecting…', conn_live: 'live', conn_stale: 'stale · {age}',
     conn_offline: 'offline', conn_no_meter: 'no meter',
     banner_no_meter: 'p1d reads no meter now: its configuration has no [source]. The History tab shows what is stored.',
@@ -81,6 +83,8 @@ window.P1I18N = {
   nl: {
     tab_now: 'Nu', tab_history: 'Historie', tab_meter: 'Meter',
     settings: 'Instellingen', meter: 'Meter',
+    find_meter: 'Meter zoeken', find_n: '{n} van {all}', find_none: 'geen meter gevonden',
+    trouble_n: '⚠ {n} met storing', trouble_only: 'Alleen de meters die niets leveren',
     conn_connecting: 'verbinden…', conn_live: 'live', conn_stale: 'verouderd · {age}',
     conn_offline: 'offline', conn_no_meter: 'geen meter',
     banner_no_meter: 'p1d leest nu geen meter: de configuratie heeft geen [source]. Het tabblad Historie toont wat is opgeslagen.',

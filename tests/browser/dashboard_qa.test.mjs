@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, run, sleep, waitFor } from './harness.mjs';
+import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, run, skip, sleep, waitFor } from './harness.mjs';
 
 const DEADLINE_MS = 180000;
 const TZ = 'Europe/Amsterdam';
@@ -396,7 +396,7 @@ async function main() {
       await p.waitForFunction((n) => window.p1d.state().meter === n && window.p1d.stats.readings > 0 &&
         !/—/.test(document.getElementById('p-value').textContent), name, { timeout: 8000 });
     };
-    await check('a 360 px phone: a long meter name does not widen the page', async () => {
+    await check('a 360 px phone: a long meter name does not widen the page; three meters get no search field', async () => {
       const p = await newPage({ viewport: { width: 360, height: 780 } });
       await p.goto(baseB);
       await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
@@ -408,6 +408,7 @@ async function main() {
         assert(w[0] <= w[1], v + ': scrollWidth ' + w[0] + ' > ' + w[1]);
       }
       assert(await p.getAttribute('#meter-select', 'title') === beName, 'the select has no tooltip with the full name');
+      assert(await p.$$eval('#meter-find:not([hidden])', (e) => e.length) === 0, 'a search field for three meters');
       await p.click('#tab-now');
       await p.screenshot({ path: path.join(SHOTS, 'now-phone-long-name.png'), fullPage: true });
       await p.context().close();
@@ -583,14 +584,15 @@ async function main() {
       p1dT.kill('SIGTERM');
     });
 
+    let portM = 0, p1dM = null;
     await check('many meters: the picker marks the ones that deliver nothing, with their state', async () => {
-      const portM = await freePort();
+      portM = await freePort();
       const conf = path.join(tmp, 'p1d-m.conf');
       let text = '[http]\nlisten = 127.0.0.1:' + portM + '\n';
       for (let i = 1; i <= 4; i++) text += '[source live' + i + ']\nspec = sim:' + i + '\n';
       for (const name of ['dead1', 'dead2']) text += '[source ' + name + ']\nspec = tcp:127.0.0.1:' + await freePort() + '\n';
       fs.writeFileSync(conf, text);
-      const p1dM = start(['--config', conf], 'p1d-m');
+      p1dM = start(['--config', conf], 'p1d-m');
       await waitFor(async () => {
         const m = (await getJSON(portM, '/api/meters')).body;
         return Array.isArray(m) && m.length === 6 && m.filter((x) => x.telegrams > 0).length === 4;
@@ -607,8 +609,54 @@ async function main() {
       await p.waitForFunction(() => window.p1d.state().meter === 'dead2', null, { timeout: 5000 });
       assert(p.errors.length === 0, p.errors.join(' | '));
       await p.context().close();
-      p1dM.kill('SIGTERM');
     });
+    await check('many meters: a search field and a trouble toggle filter the picker, by keyboard too', async () => {
+      if (!p1dM) { skip('fleet picker', 'p1d M did not start'); return 'skip'; }
+      const p = await newPage({ viewport: { width: 375, height: 700 } });
+      const opts = () => p.$$eval('#meter-select option', (os) => os.map((o) => o.value).join(' '));
+      const meter = (n) => p.waitForFunction((m) => window.p1d.state().meter === m, n, { timeout: 5000 });
+      await p.goto('http://127.0.0.1:' + portM + '/');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      assert(await p.isVisible('#meter-q'), 'no search field with six meters');
+      assert(await p.textContent('#meter-trouble') === '⚠ 2 in trouble', 'toggle: ' + await p.textContent('#meter-trouble'));
+      // The shown meter stays first in the list, so that the closed picker still names it.
+      await p.fill('#meter-q', 'LIVE3');
+      assert(await opts() === 'live1 live3', 'filtered: ' + await opts());
+      assert(await p.textContent('#meter-n') === '1 of 6', 'count: ' + await p.textContent('#meter-n'));
+      await p.press('#meter-q', 'Enter');
+      await meter('live3');
+      assert(await opts() === 'live3', 'after Enter: ' + await opts());
+      await p.fill('#meter-q', '');
+      await p.click('#meter-trouble');
+      assert(await opts() === 'live3 dead1 dead2', 'in trouble: ' + await opts());
+      assert(await p.getAttribute('#meter-trouble', 'aria-pressed') === 'true', 'the toggle is not pressed');
+      await p.screenshot({ path: path.join(SHOTS, 'picker-fleet-phone.png'), clip: { x: 0, y: 0, width: 375, height: 240 } });
+      await p.fill('#meter-q', 'zz');
+      assert(await opts() === 'live3' && await p.textContent('#meter-n') === 'no meter matches', 'no match: ' + await opts());
+      await p.fill('#meter-q', 'dead2');
+      await p.press('#meter-q', 'ArrowDown');
+      assert(await p.evaluate(() => document.activeElement.id) === 'meter-select', 'ArrowDown does not reach the list');
+      await p.keyboard.press('ArrowDown');
+      await meter('dead2');
+      await p.reload();
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await meter('dead2');
+      await p.setViewportSize({ width: 1280, height: 800 });
+      await p.click('#meter-trouble');
+      await p.fill('#meter-q', 'dead');
+      const problems = await p.evaluate(contrastAndNames);
+      assert(problems.length === 0, problems.join(' | '));
+      await p.screenshot({ path: path.join(SHOTS, 'picker-fleet-desktop.png'), clip: { x: 0, y: 0, width: 1280, height: 200 } });
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+      const nl = await newPage({ locale: 'nl-NL' });
+      await nl.goto('http://127.0.0.1:' + portM + '/');
+      await nl.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      const words = [await nl.getAttribute('#meter-q', 'placeholder'), await nl.textContent('#meter-trouble')].join(' | ');
+      assert(words === 'Meter zoeken | ⚠ 2 met storing', 'Dutch: ' + words);
+      await nl.context().close();
+    });
+    if (p1dM) p1dM.kill('SIGTERM');
 
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
     await check('a meter that stops: the banner names the meter and its error, not a lost p1d; no reconnect churn', async () => {
