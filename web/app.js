@@ -1625,8 +1625,10 @@
       const s = el('span', cls);
       s.append(el('small', null, label), el('b', null, unit === '€' ? money(v) : fmt(v, d) + '\u2009' + unit));
       if (vc !== null && vc !== undefined && vc !== 0) {
-        const pct = (v - vc) / Math.abs(vc) * 100;
-        s.append(el('em', (pct > 0) !== !!upIsGood ? 'worse' : 'better', (pct > 0 ? '+' : MINUS) + fmt(Math.abs(pct), 0) + '%'));
+        // A change that rounds to 0 % is no change: neither sign nor colour.
+        const pct = (v - vc) / Math.abs(vc) * 100, p = fmt(Math.abs(pct), 0);
+        if (p === fmt(0, 0)) s.append(el('em', null, '±' + p + '%'));
+        else s.append(el('em', (pct > 0) !== !!upIsGood ? 'worse' : 'better', (pct > 0 ? '+' : MINUS) + p + '%'));
       }
       items.push(s);
     };

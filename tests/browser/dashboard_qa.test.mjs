@@ -312,6 +312,25 @@ async function main() {
       await p.context().close();
     });
 
+    await check('a comparison that rounds to 0 % says ±0 %, neither better nor worse', async () => {
+      const p = await newPage();
+      // Both periods asked (today and yesterday) get the same stored 24 hours: equal totals.
+      const from = Math.floor(Date.now() / 3600000) * 3600000 - 36 * 3600000;
+      await p.route(/\/api\/history\?/, (r) => {
+        const u = new URL(r.request().url());
+        u.searchParams.set('from', new Date(from).toISOString());
+        u.searchParams.set('to', new Date(from + 86400000).toISOString());
+        r.continue({ url: u.toString() });
+      });
+      await p.goto('http://127.0.0.1:' + portA + '/#history');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await p.selectOption('#h-compare', 'prev');
+      await p.waitForFunction(() => document.querySelectorAll('#h-sum em').length >= 3, null, { timeout: 8000 });
+      const ems = await p.$$eval('#h-sum em', (es) => es.map((e) => e.textContent + (e.className ? ' ' + e.className : '')));
+      assert(ems.every((e) => e === '±0%'), 'comparisons: ' + ems.join(' | '));
+      await p.context().close();
+    });
+
     /* ---- the autumn change: the hour from 02:00 comes twice ---- */
     await check('the autumn change day: 25 hours, the repeated hour labelled with its zone', async () => {
       const p = await newPage();
