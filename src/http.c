@@ -696,53 +696,93 @@ static int meter_unhealthy(const http *h, const meter *m, int64_t now, char *why
     return 0;
 }
 
-/* /api/meters?state=LIST&healthy=BOOL: which meters a fleet's list keeps (docs/API.md). 0, or
- * -1 with the message for a bad_parameter in why[cap]. *states gets a bit per meter_state
- * listed (0: any), *want_healthy 1, 0 or -1 (any). */
-static int meters_filter(struct MHD_Connection *c, unsigned *states, int *want_healthy, char *why,
-                         size_t cap)
+/* What /api/meters?state=LIST&healthy=BOOL asks for (docs/API.md): a bit per meter_state
+ * listed (0: any), healthy 1, 0 or -1 (any); bad != 0 with the message in why[cap]. */
+typedef struct meters_query {
+    unsigned states;
+    int healthy;
+    int bad;
+    char *why;
+    size_t cap;
+} meters_query;
+
+/* One state=LIST: every item must name a state (an empty one is a mistake, not "any"). */
+static int meters_query_states(meters_query *q, const char *list)
 {
-    const char *st = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "state");
-    const char *he = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "healthy");
-    *states = 0;
-    *want_healthy = -1;
-    for (const char *p = st ? st : ""; *p;) {
+    for (const char *p = list;; p++) {
         size_t n = strcspn(p, ",");
         int found = 0;
-        for (int k = METER_WAITING; k <= METER_STOPPED; k++) {
+        for (int k = METER_WAITING; n && k <= METER_STOPPED; k++) {
             const char *name = meter_state_name((meter_state)k);
             if (strlen(name) == n && strncmp(p, name, n) == 0) {
-                *states |= 1u << k;
+                q->states |= 1u << k;
                 found = 1;
             }
         }
+        if (!n) {
+            snprintf(q->why, q->cap, "state: '%.64s' has an empty item (a comma too many)", list);
+            return -1;
+        }
         if (!found) {
-            snprintf(why, cap, "state: '%.*s' is not a meter state: give waiting, connected, "
-                     "receiving or stopped, comma-separated", (int)(n < 64 ? n : 64), p);
+            snprintf(q->why, q->cap, "state: '%.*s' is not a meter state: give waiting, "
+                     "connected, receiving or stopped, comma-separated", (int)(n < 64 ? n : 64), p);
             return -1;
         }
-        p += n + (p[n] == ',');
+        p += n;
+        if (!*p)
+            return 0;
     }
-    if (he && *he) {
-        if (strcmp(he, "true") == 0 || strcmp(he, "1") == 0) {
-            *want_healthy = 1;
-        } else if (strcmp(he, "false") == 0 || strcmp(he, "0") == 0) {
-            *want_healthy = 0;
-        } else {
-            snprintf(why, cap, "healthy: expected true or false, got '%.64s'", he);
-            return -1;
-        }
+}
+
+static int meters_query_healthy(meters_query *q, const char *v)
+{
+    int want;
+    if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0) {
+        want = 1;
+    } else if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0) {
+        want = 0;
+    } else {
+        snprintf(q->why, q->cap, "healthy: expected true or false, got '%.64s'", v);
+        return -1;
     }
+    if (q->healthy >= 0 && q->healthy != want) {
+        snprintf(q->why, q->cap, "healthy: given as both true and false");
+        return -1;
+    }
+    q->healthy = want;
     return 0;
+}
+
+/* Every state= and healthy= of the query, repeated ones too (MHD_lookup_connection_value sees
+ * only the first): ?state=waiting&state=stopped lists both, as ?state=waiting,stopped does. */
+static enum MHD_Result meters_query_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    meters_query *q = cls;
+    (void)kind;
+    if (!value || !*value)
+        return MHD_YES; /* ?state= or ?healthy=: no filter */
+    if (strcmp(key, "state") == 0 && meters_query_states(q, value) < 0)
+        q->bad = 1;
+    else if (strcmp(key, "healthy") == 0 && meters_query_healthy(q, value) < 0)
+        q->bad = 1;
+    return q->bad ? MHD_NO : MHD_YES;
+}
+
+/* Fills q from the request's query; 0, or -1 with the message for a bad_parameter in why[cap]. */
+static int meters_filter(struct MHD_Connection *c, meters_query *q, char *why, size_t cap)
+{
+    *q = (meters_query){0, -1, 0, why, cap};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, meters_query_arg, q);
+    return q->bad ? -1 : 0;
 }
 
 static enum MHD_Result ep_meters(http *h, struct MHD_Connection *c, const meter *one)
 {
     json_w w;
-    unsigned states = 0;
-    int want_healthy = -1;
+    meters_query q = {0, -1, 0, NULL, 0};
     char why[320];
-    if (!one && meters_filter(c, &states, &want_healthy, why, sizeof why) < 0)
+    if (!one && meters_filter(c, &q, why, sizeof why) < 0)
         return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "bad_parameter", "%s", why);
     if (json_start(&w, 4096) < 0)
         return MHD_NO;
@@ -753,10 +793,10 @@ static enum MHD_Result ep_meters(http *h, struct MHD_Connection *c, const meter 
         json_arr_begin(&w);
         for (size_t i = 0; i < h->ms->n; i++) {
             const meter *m = h->ms->list[i];
-            if (states && !(states & (1u << m->state)))
+            if (q.states && !(q.states & (1u << m->state)))
                 continue;
-            if (want_healthy >= 0 && (meter_unhealthy(h, m, now, why, sizeof why) ? 0 : 1) !=
-                                         want_healthy)
+            if (q.healthy >= 0 &&
+                (meter_unhealthy(h, m, now, why, sizeof why) ? 0 : 1) != q.healthy)
                 continue;
             meter_json(h, &w, m, now);
         }

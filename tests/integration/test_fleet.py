@@ -172,7 +172,44 @@ def test_fleet(tmp):
         d.stop()
 
 
+def test_meters_query(tmp):
+    """?state= and ?healthy= as scripts write them: a list repeated (state=a&state=b, the form
+    many HTTP clients give a list), commas too many, and a healthy given both ways."""
+    refused = socket.socket()  # bound, not listening: connections are refused
+    refused.bind(("127.0.0.1", 0))
+    d = Daemon(["--source", "sim=sim:1", "--source",
+                "tcp=tcp:127.0.0.1:%d:%s" % (refused.getsockname()[1], FAST),
+                "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        ok = d.wait_meter("sim", lambda m: m.get("state") == "receiving", 5)
+        T.check("query: a receiving and a waiting meter", port and ok, d.text()[-1500:])
+
+        def names(query):
+            st, _, body = http(port, "/api/meters?" + query)
+            got = json.loads(body)
+            return st, [m["name"] for m in got] if st == 200 else got["error"]["message"]
+
+        st, got = names("state=waiting&state=receiving")
+        T.check("query: state=waiting&state=receiving keeps both, as state=waiting,receiving",
+                st == 200 and got == ["sim", "tcp"] and names("state=waiting,receiving")[1] == got,
+                "%s %s" % (st, got))
+        for q in ("state=waiting,", "state=,waiting", "state=waiting,,receiving"):
+            st, got = names(q)
+            T.check("query: %s (an empty item) is 400 bad_parameter, not ignored" % q,
+                    st == 400 and "empty item" in got, "%s %s" % (st, got))
+        st, got = names("healthy=false&healthy=true")
+        T.check("query: healthy=false&healthy=true is 400, not the first one silently",
+                st == 400 and "healthy" in got, "%s %s" % (st, got))
+        st, got = names("healthy=false&healthy=0&state=")
+        T.check("query: the same healthy twice and an empty state are fine",
+                st == 200 and got == ["tcp"], "%s %s" % (st, got))
+    finally:
+        refused.close()
+        d.stop()
+
+
 with tmpdir() as tmp:
 
-    T.run([test_fleet], tmp)
+    T.run([test_meters_query, test_fleet], tmp)
 T.done()
