@@ -206,18 +206,29 @@ void source_reset(source *s)
 }
 
 /* msg with the source's own address (the first time it appears) replaced by what kind of
- * address it is, so that a hundred dongles that drop together share one summary line. */
+ * address it is, so that a hundred dongles that drop together share one summary line. A TCP
+ * source's lookup messages name the host alone ("cannot resolve HOST"): a DNS outage is one
+ * line too, not one "other status changes" without its reason. */
 static void status_key(const source *s, const char *msg, char *key, size_t cap)
 {
     const char *what = s->cfg.kind == CONFIG_TCP      ? "HOST:PORT"
                        : s->cfg.kind == CONFIG_SERIAL ? "DEVICE"
                                                       : "FILE";
-    const char *at = s->cfg.target[0] ? strstr(msg, s->cfg.target) : NULL;
+    const char *addr = s->cfg.target;
+    const char *at = addr[0] ? strstr(msg, addr) : NULL;
+    char host[CONFIG_STR_MAX];
+    unsigned port;
+    if (!at && s->cfg.kind == CONFIG_TCP &&
+        config_addr_split(s->cfg.target, host, sizeof host, &port) == 0 && host[0]) {
+        addr = host;
+        at = strstr(msg, host);
+        what = "HOST";
+    }
     if (!at) {
         snprintf(key, cap, "%s", msg);
         return;
     }
-    snprintf(key, cap, "%.*s%s%s", (int)(at - msg), msg, what, at + strlen(s->cfg.target));
+    snprintf(key, cap, "%.*s%s%s", (int)(at - msg), msg, what, at + strlen(addr));
 }
 
 void source_status(source *s, meter_state st, int level, const char *fmt, ...)

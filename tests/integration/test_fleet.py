@@ -209,7 +209,28 @@ def test_meters_query(tmp):
         d.stop()
 
 
+def test_dns_outage(tmp):
+    """Dongles by name and a resolver that answers none: one summary line with the reason, as for
+    refused connections (the lookup message names the host alone, not HOST:PORT)."""
+    n = 20
+    conf = os.path.join(tmp, "dns.conf")
+    with open(conf, "w") as f:
+        for i in range(n):
+            # an empty label: glibc refuses the name itself, nothing goes out to a DNS server
+            f.write("[source d%02d]\nspec = tcp:dongle%02d..lan:23:%s\n" % (i, i, FAST))
+    d = Daemon(["--config", conf, "--listen", "127.0.0.1:0"], tmp)
+    try:
+        summed = d.wait_log(r"warn: (\d+) meters: cannot resolve HOST \(.*\); retrying: d\d\d", 5)
+        text = d.text()
+        T.check("DNS outage: %d meters unresolved, summed up as 'cannot resolve HOST' with the "
+                "reason" % n, summed is not None and "other status changes" not in text
+                and int(summed.group(1)) + len(lines(text, ": cannot resolve dongle")) >= n,
+                text[-1500:])
+    finally:
+        d.stop()
+
+
 with tmpdir() as tmp:
 
-    T.run([test_meters_query, test_fleet], tmp)
+    T.run([test_meters_query, test_dns_outage, test_fleet], tmp)
 T.done()
