@@ -756,7 +756,8 @@ typedef struct counters {
 
 static void log_counters(log_level l, const char *name, const counters *c)
 {
-    log_msg(l, "%s: %" PRIu64 " telegram%s, %" PRIu64 " rejected (%" PRIu64 " CRC error%s), %" PRIu64
+    log_msg(l,
+            "%s: %" PRIu64 " telegram%s, %" PRIu64 " rejected (%" PRIu64 " CRC error%s), %" PRIu64
             " reconnect%s, %" PRIu64 " bytes",
             name, c->telegrams, c->telegrams == 1 ? "" : "s", c->rejected, c->crc_errors,
             c->crc_errors == 1 ? "" : "s", c->reconnects, c->reconnects == 1 ? "" : "s", c->bytes);

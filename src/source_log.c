@@ -23,8 +23,8 @@ struct source_log {
     loop_timer *timer;
     int armed;
     int64_t win_end;     /* end of the current one-second window */
-    unsigned lines;      /* meters logged one by one in it ... */
-    char logged[SOURCE_LOG_BURST][METER_NAME_MAX + 1]; /* ... these: one meter's own changes never sum up */
+    unsigned lines;      /* meters logged one by one in it: logged[]; one meter's own changes */
+    char logged[SOURCE_LOG_BURST][METER_NAME_MAX + 1]; /* never sum up */
     int64_t storm_until; /* a summary was printed: until then every line is summed up too */
     size_t n;
     slog_group g[SOURCE_LOG_GROUPS];

@@ -55,7 +55,8 @@ static char *slurp(const char *path, const char *name, size_t *len)
     if (f != stdin)
         fclose(f);
     if (!buf || bad) {
-        fprintf(stderr, "p1 prices: %s: %s\n", name, buf ? (err ? strerror(err) : "read error") : "out of memory");
+        fprintf(stderr, "p1 prices: %s: %s\n", name,
+                buf ? (err ? strerror(err) : "read error") : "out of memory");
         free(buf);
         return NULL;
     }
