@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "p1/crypt.h"
+#include "suggest.h"
 
 typedef enum config_type {
     CT_STRING,
@@ -1129,70 +1130,246 @@ int config_source_equal(const config_source *a, const config_source *b)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Errors and hints
+ * ------------------------------------------------------------------------------------------- */
+
+/* Adds msg to e in file order: by the line of its "FILE:LINE: " prefix, else by fallback
+ * (INT_MAX: after the file's errors). When e is full, the one with the highest line is only
+ * counted. */
+static void errs_add(config_errors *e, const char *file, int fallback, const char *msg)
+{
+    size_t fl = strlen(file);
+    int line = fallback;
+    if (fl && strncmp(msg, file, fl) == 0 && msg[fl] == ':' && isdigit((unsigned char)msg[fl + 1]))
+        line = atoi(msg + fl + 1);
+    e->total++;
+    size_t at = e->n;
+    while (at > 0 && e->line[at - 1] > line)
+        at--;
+    if (at == CONFIG_ERRORS_MAX)
+        return;
+    size_t last = e->n < CONFIG_ERRORS_MAX ? e->n++ : CONFIG_ERRORS_MAX - 1;
+    memmove(&e->msg[at + 1], &e->msg[at], (last - at) * sizeof e->msg[0]);
+    memmove(&e->line[at + 1], &e->line[at], (last - at) * sizeof e->line[0]);
+    snprintf(e->msg[at], sizeof e->msg[at], "%s", msg);
+    e->line[at] = line;
+}
+
+void config_errors_print(const config_errors *errs, FILE *f, const char *prefix)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        fprintf(f, "%s%s\n", prefix, errs->msg[i]);
+    if (errs->total > errs->n)
+        fprintf(f, "%s... and %zu more error%s\n", prefix, errs->total - errs->n,
+                errs->total - errs->n == 1 ? "" : "s");
+}
+
+/* Words other P1 tools (dsmr-reader, dsmr_parser, ser2net setups) use where p1d has another
+ * key, per section; section "" holds section names. */
+typedef struct config_hint {
+    const char *section, *word, *hint;
+} config_hint;
+
+#define SERIAL_HINT "the device goes in spec = serial:/dev/ttyUSB0"
+#define METER_HINT "a meter is [source NAME] with spec = serial:/dev/ttyUSB0"
+static const config_hint config_hints[] = {
+    {"source", "device", SERIAL_HINT},
+    {"source", "port", SERIAL_HINT},
+    {"source", "serial", SERIAL_HINT},
+    {"source", "serial_port", SERIAL_HINT},
+    {"source", "tty", SERIAL_HINT},
+    {"source", "host", "a network source is spec = tcp:HOST:PORT"},
+    {"source", "address", "a network source is spec = tcp:HOST:PORT"},
+    {"source", "file", "a recording is spec = file:PATH"},
+    {"source", "path", "a recording is spec = file:PATH"},
+    {"source", "type", "the kind starts the spec: serial:, tcp:, file:, stdin or sim"},
+    {"source", "baudrate", "did you mean 'baud'?"},
+    {"source", "baud_rate", "did you mean 'baud'?"},
+    {"source", "speed", "did you mean 'baud'?"},
+    {"source", "decryption_key", "did you mean 'key'?"},
+    {"source", "encryption_key", "did you mean 'key'?"},
+    {"source", "aes_key", "did you mean 'key'?"},
+    {"source", "auth_key", "did you mean 'ak'?"},
+    {"source", "authentication_key", "did you mean 'ak'?"},
+    {"http", "port", "the address and port go in listen = ADDR:PORT"},
+    {"http", "host", "the address and port go in listen = ADDR:PORT"},
+    {"http", "bind", "the address and port go in listen = ADDR:PORT"},
+    {"http", "user", "did you mean 'basic_user'?"},
+    {"http", "username", "did you mean 'basic_user'?"},
+    {"http", "password", "did you mean 'basic_pass'?"},
+    {"relay", "port", "the address and port go in listen = ADDR:PORT"},
+    {"relay", "host", "the address and port go in listen = ADDR:PORT"},
+    {"mqtt", "broker", "did you mean 'host'?"},
+    {"mqtt", "server", "did you mean 'host'?"},
+    {"mqtt", "user", "did you mean 'username'?"},
+    {"mqtt", "ssl", "did you mean 'tls'?"},
+    {"mqtt", "topic", "did you mean 'topic_prefix'?"},
+    {"mqtt", "base_topic", "did you mean 'topic_prefix'?"},
+    {"mqtt", "ca_cert", "did you mean 'ca_file'?"},
+    {"mqtt", "cafile", "did you mean 'ca_file'?"},
+    {"influxdb", "host", "the server goes in url = http://HOST:8086"},
+    {"influxdb", "server", "the server goes in url = http://HOST:8086"},
+    {"store", "path", "did you mean 'db'?"},
+    {"store", "database", "did you mean 'db'?"},
+    {"log", "loglevel", "did you mean 'level'?"},
+    {"log", "verbosity", "did you mean 'level'?"},
+    {"", "serial", METER_HINT},
+    {"", "meter", METER_HINT},
+    {"", "meters", METER_HINT},
+    {"", "device", METER_HINT},
+    {"", "source", "a source needs a name: [source NAME]"},
+    {"", "sources", METER_HINT},
+    {"", "database", "the history database is [store] db = PATH"},
+    {"", "web", "did you mean [http]?"},
+    {"", "api", "did you mean [http]?"},
+    {"", "server", "did you mean [http]?"},
+    {"", "logging", "did you mean [log]?"},
+    {"", "tariffs", "did you mean [prices]?"},
+    {"", "homeassistant", "Home Assistant discovery is part of [mqtt]"},
+};
+#define NHINTS (sizeof config_hints / sizeof config_hints[0])
+
+static const char *direct_hint(const char *section, const char *word)
+{
+    for (size_t i = 0; i < NHINTS; i++)
+        if (!strcmp(config_hints[i].section, section) && !strcasecmp(config_hints[i].word, word))
+            return config_hints[i].hint;
+    return NULL;
+}
+
+/* " (did you mean 'baud'?)", " ('keepalive' is a key of [mqtt])" or another hint for an unknown
+ * key of section, into out[cap]; "" when nothing known is close. */
+static void key_hint(const char *section, const char *key, char *out, size_t cap)
+{
+    const char *names[NKEYS], *hint = direct_hint(section, key);
+    char others[128] = "";
+    size_t n = 0;
+    out[0] = '\0';
+    if (hint) {
+        snprintf(out, cap, " (%s)", hint);
+        return;
+    }
+    for (size_t i = 0; i < NKEYS; i++) {
+        const config_key *k = &config_keys[i];
+        if (!strcmp(k->section, section)) {
+            names[n++] = k->name;
+        } else if (!strcmp(k->name, key)) {
+            size_t o = strlen(others);
+            snprintf(others + o, sizeof others - o, "%s[%s%s]", o ? ", " : "", k->section,
+                     is_source_key(k) ? " NAME" : "");
+        }
+    }
+    if (others[0]) {
+        snprintf(out, cap, " ('%s' is a key of %s)", key, others);
+        return;
+    }
+    hint = suggest_closest(key, names, n);
+    if (hint)
+        snprintf(out, cap, " (did you mean '%s'?)", hint);
+}
+
+/* The same for an unknown section name. */
+static void section_hint(const char *name, char *out, size_t cap)
+{
+    const char *hint = direct_hint("", name);
+    char first[SUGGEST_WORD_MAX];
+    out[0] = '\0';
+    if (hint) {
+        snprintf(out, cap, " (%s)", hint);
+        return;
+    }
+    /* "[sorce home]": the first word is a typo of source */
+    size_t w = strcspn(name, " \t");
+    if (name[w] && w < sizeof first) {
+        memcpy(first, name, w);
+        first[w] = '\0';
+        const char *source = "source";
+        if (suggest_closest(first, &source, 1)) {
+            snprintf(out, cap, " (did you mean [source%s]?)", name + w);
+            return;
+        }
+    }
+    hint = suggest_closest(name, config_sections, NSECTIONS);
+    if (hint)
+        snprintf(out, cap, " (did you mean [%s]?)", hint);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * The config file
  * ------------------------------------------------------------------------------------------- */
 
-static int load_file(config *c, const char *path, char *err, size_t cap)
+/* Reads path into c, adding every error to errs (those in a [source NAME] section also count in
+ * its errors); *lost is set when a [source NAME] header could not define its source. Returns -1
+ * when the file cannot be read at all, else 0. */
+static int load_file(config *c, const char *path, config_errors *errs, int *lost)
 {
+    char err[CONFIG_ERR_MAX];
     FILE *f = fopen(path, "re");
     struct stat st;
     if (!f) {
-        fail(err, cap, "%s: %s", path, strerror(errno));
+        fail(err, sizeof err, "%s: %s", path, strerror(errno));
+        errs_add(errs, path, INT_MAX, err);
         return -1;
     }
     /* fopen() opens a directory for reading on Linux; reading it then fails with EISDIR. */
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
         fclose(f);
-        fail(err, cap, "%s: is a directory, expected a config file", path);
+        fail(err, sizeof err, "%s: is a directory, expected a config file", path);
+        errs_add(errs, path, INT_MAX, err);
         return -1;
     }
     char line[CONFIG_LINE_MAX + 2];
     char section[CONFIG_STR_MAX] = "";
     config_source *src = NULL;
-    int lineno = 0, rc = 0;
+    int lineno = 0, skip = 0; /* skip: the keys of a section that is in error */
     int section_line[NSECTIONS] = {0}; /* where each section started; 0 = not yet seen */
-    char where[CONFIG_STR_MAX + 32];
+    char where[CONFIG_STR_MAX + 32], hint[CONFIG_ERR_MAX / 2];
+    const size_t cap = sizeof err;
     while (fgets(line, sizeof line, f)) {
         lineno++;
         snprintf(where, sizeof where, "%s:%d", path, lineno);
+        err[0] = '\0';
         if (strlen(line) > CONFIG_LINE_MAX) {
             fail(err, cap, "%s: line longer than %d bytes", where, CONFIG_LINE_MAX);
-            rc = -1;
-            break;
+            int ch = line[strlen(line) - 1];
+            while (ch != '\n' && ch != EOF)
+                ch = fgetc(f); /* the rest of the line is no line of its own */
+            goto next;
         }
         char *t = trim(line);
         if (*t == '\0' || *t == '#' || *t == ';')
             continue;
         if (*t == '[') {
             char *end = strchr(t, ']');
+            src = NULL;
+            skip = 1;
+            section[0] = '\0';
             if (!end || end[1] != '\0') {
                 fail(err, cap, "%s: '%s': expected [section] or [source NAME]", where, t);
-                rc = -1;
-                break;
+                goto next;
             }
             *end = '\0';
             char *name = trim(t + 1);
-            src = NULL;
             if (strncmp(name, "source", 6) == 0 && isspace((unsigned char)name[6])) {
                 char *sname = trim(name + 6);
                 const config_source *prev = config_find_source(c, sname);
                 if (prev) {
                     fail(err, cap, "%s: [source %s] defined twice (first on line %d)", where,
                          sname, prev->line);
-                    rc = -1;
-                    break;
+                    goto next;
                 }
                 src = source_get(c, sname, 1, err, cap);
                 if (!src) {
                     char tmp[CONFIG_ERR_MAX];
                     snprintf(tmp, sizeof tmp, "%s: %s", where, err);
                     copy_str(err, cap, tmp);
-                    rc = -1;
-                    break;
+                    *lost = 1;
+                    goto next;
                 }
                 copy_str(section, sizeof section, "source");
                 copy_str(src->origin, sizeof src->origin, where);
                 src->line = lineno;
+                skip = 0;
                 continue;
             }
             size_t si = 0;
@@ -1205,43 +1382,42 @@ static int load_file(config *c, const char *path, char *err, size_t cap)
                     snprintf(known + n, sizeof known - n, "[%s], ", config_sections[j]);
                 }
                 known[strlen(known) - 2] = '\0';
-                fail(err, cap, "%s: unknown section [%s]: expected %s or [source NAME]", where,
-                     name, known);
-                rc = -1;
-                break;
+                section_hint(name, hint, sizeof hint);
+                fail(err, cap, "%s: unknown section [%s]: expected %s or [source NAME]%s", where,
+                     name, known, hint);
+                goto next;
             }
-            if (section_line[si]) {
+            /* A second [store] is an error, but its keys are still checked. */
+            if (section_line[si])
                 fail(err, cap, "%s: section [%s] given twice (first on line %d): put its keys "
                                "in one section",
                      where, name, section_line[si]);
-                rc = -1;
-                break;
-            }
-            section_line[si] = lineno;
+            else
+                section_line[si] = lineno;
             copy_str(section, sizeof section, name);
-            continue;
+            skip = 0;
+            goto next;
         }
+        if (skip)
+            continue;
         char *eq = strchr(t, '=');
         if (!eq) {
             fail(err, cap, "%s: '%s': expected key = value", where, t);
-            rc = -1;
-            break;
+            goto next;
         }
         *eq = '\0';
         char *key = trim(t), *value = trim(eq + 1);
         size_t vl = strlen(value);
         if (section[0] == '\0') {
             fail(err, cap, "%s: key '%s' outside a section", where, key);
-            rc = -1;
-            break;
+            goto next;
         }
         if (value[0] == '"' || value[0] == '\'') {
             if (vl < 2 || value[vl - 1] != value[0]) {
                 fail(err, cap, "%s: [%s%s%s] %s = %s: unterminated quote (expected a closing %c "
                                "at the end of the line)",
                      where, section, src ? " " : "", src ? src->name : "", key, value, value[0]);
-                rc = -1;
-                break;
+                goto next;
             }
             value[vl - 1] = '\0';
             value++;
@@ -1249,45 +1425,42 @@ static int load_file(config *c, const char *path, char *err, size_t cap)
         if (src) {
             const config_key *sk = find_key("source", key);
             size_t bit = sk ? key_index(sk) & 63 : 0;
-            if (sk && (src->set & (1ull << bit)) && src->set_line[bit] > 0) {
+            if (sk && (src->set & (1ull << bit)) && src->set_line[bit] > 0)
                 fail(err, cap, "%s: [source %s] %s given twice (first on line %d)", where,
                      src->name, key, src->set_line[bit]);
-                rc = -1;
-                break;
-            }
-            if (source_set(src, key, value, where, lineno, err, cap) < 0) {
-                rc = -1;
-                break;
-            }
+            else if (source_set(src, key, value, where, lineno, err, cap) < 0 && !sk)
+                key_hint("source", key, err + strlen(err), cap - strlen(err));
+            /* an unknown key leaves the source as it was: it is still validated */
+            if (err[0] && sk)
+                src->errors++;
+            if (err[0])
+                errs_add(errs, path, lineno, err);
             continue;
         }
         const config_key *k = find_key(section, key);
         char why[CONFIG_ERR_MAX];
         if (!k) {
-            fail(err, cap, "%s: [%s] unknown key '%s'", where, section, key);
-            rc = -1;
-            break;
-        }
-        if (c->line[key_index(k)] > 0) {
+            key_hint(section, key, hint, sizeof hint);
+            fail(err, cap, "%s: [%s] unknown key '%s'%s", where, section, key, hint);
+        } else if (c->line[key_index(k)] > 0) {
             fail(err, cap, "%s: [%s] %s given twice (first on line %d)", where, section, key,
                  c->line[key_index(k)]);
-            rc = -1;
-            break;
-        }
-        if (key_set(k, c, value, why, sizeof why) < 0) {
+        } else if (key_set(k, c, value, why, sizeof why) < 0) {
             fail(err, cap, "%s: [%s] %s = '%s': expected %s", where, section, key, shown(k, value),
                  why);
-            rc = -1;
-            break;
+        } else {
+            c->line[key_index(k)] = lineno;
         }
-        c->line[key_index(k)] = lineno;
+    next:
+        if (err[0])
+            errs_add(errs, path, lineno, err);
     }
-    if (rc == 0 && ferror(f)) {
+    if (ferror(f)) {
         fail(err, cap, "%s: %s", path, strerror(errno));
-        rc = -1;
+        errs_add(errs, path, INT_MAX, err);
     }
     fclose(f);
-    return rc;
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1368,6 +1541,43 @@ static int split_named(const char *flag, const char *v, char *name, size_t ncap,
     return 0;
 }
 
+/* "unknown option '--lisen' (did you mean '--listen'?)", or a hint for the options of other
+ * P1 tools, or "(see p1d --help)". */
+static void unknown_option(const char *flag, char *err, size_t cap)
+{
+    static const char *const fixed[] = {"--config", "--source", "--key", "--ak",
+                                        "--check-config", "--print-config-doc", "--help",
+                                        "--version"};
+    enum { NFIXED = sizeof fixed / sizeof fixed[0] };
+    char names[NKEYS][64];
+    const char *opts[2 * NKEYS + NFIXED], *hit;
+    size_t n = 0;
+    const char *word = flag + strspn(flag, "-");
+    const config_key *sk = strcmp(word, "spec") ? find_key("source", word) : NULL;
+    for (size_t i = 0; i < NFIXED; i++)
+        opts[n++] = fixed[i];
+    for (size_t i = 0; i < NKEYS; i++) {
+        if (is_source_key(&config_keys[i]))
+            continue;
+        long_flag(&config_keys[i], names[i], sizeof names[i]);
+        opts[n++] = names[i];
+        if (config_keys[i].flag)
+            opts[n++] = config_keys[i].flag;
+    }
+    if (sk)
+        fail(err, cap, "unknown option '%s' (source keys go in the spec: --source "
+                       "NAME=SPEC:%s=VALUE)", flag, sk->name);
+    else if (!strcmp(word, "device") || !strcmp(word, "serial") || !strcmp(word, "tty"))
+        fail(err, cap, "unknown option '%s' (a meter is --source NAME=serial:/dev/ttyUSB0)", flag);
+    else if (!strcmp(word, "port"))
+        fail(err, cap, "unknown option '%s' (the HTTP address and port go in --listen "
+                       "ADDR:PORT)", flag);
+    else if ((hit = suggest_option(flag, opts, n)))
+        fail(err, cap, "unknown option '%s' (did you mean '%s'?)", flag, hit);
+    else
+        fail(err, cap, "unknown option '%s' (see p1d --help)", flag);
+}
+
 static int apply_flags(config *c, int argc, char **argv, int pass, char *err, size_t cap)
 {
     for (int i = 1; i < argc; i++) {
@@ -1376,7 +1586,10 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
         if (is_action(a, c))
             continue;
         if (strncmp(a, "--", 2) != 0 && strcmp(a, "-c") != 0) {
-            fail(err, cap, "unexpected argument '%s' (see p1d --help)", a);
+            if (a[0] == '-' && a[1])
+                unknown_option(a, err, cap);
+            else
+                fail(err, cap, "unexpected argument '%s' (see p1d --help)", a);
             return -1;
         }
         v = flag_value(argc, argv, &i, flag, sizeof flag);
@@ -1385,7 +1598,7 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
         /* An unknown flag is named as such, not as one missing its value. */
         if (strcmp(flag, "--config") && strcmp(flag, "--source") && strcmp(flag, "--key") &&
             strcmp(flag, "--ak") && !flag_key(flag)) {
-            fail(err, cap, "unknown option '%s' (see p1d --help)", flag);
+            unknown_option(flag, err, cap);
             return -1;
         }
         if (!v) {
@@ -1419,7 +1632,7 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
         const config_key *k = flag_key(flag);
         char why[CONFIG_ERR_MAX];
         if (!k) {
-            fail(err, cap, "unknown option '%s' (see p1d --help)", flag);
+            unknown_option(flag, err, cap);
             return -1;
         }
         if (key_set(k, c, v, why, sizeof why) < 0) {
@@ -1431,35 +1644,42 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
     return 0;
 }
 
-int config_load(config *c, int argc, char **argv, char *err, size_t cap)
+int config_load(config *c, int argc, char **argv, config_errors *errs)
 {
+    char err[CONFIG_ERR_MAX];
+    const size_t cap = sizeof err;
+    int lost = 0;
     memset(c, 0, sizeof *c);
+    errs->n = errs->total = 0;
     defaults(c, 0);
-    if (apply_flags(c, argc, argv, 0, err, cap) < 0)
+    if (apply_flags(c, argc, argv, 0, err, cap) < 0) {
+        errs_add(errs, "", INT_MAX, err);
         return -1;
+    }
     if (c->help || c->version || c->print_doc)
         return 0;
-    if (c->file[0] && load_file(c, c->file, err, cap) < 0)
+    if (c->file[0] && load_file(c, c->file, errs, &lost) < 0)
         return -1;
     /* --key/--ak refer to sources that --source may define later on the line: sources first. */
     if (apply_flags(c, argc, argv, 1, err, cap) < 0)
-        return -1;
+        errs_add(errs, "", INT_MAX, err);
+    /* The checks across keys, where the lines they need were read without error. */
     for (size_t i = 0; i < c->nsources; i++)
-        if (source_validate(&c->sources[i], c->file, err, cap) < 0)
-            return -1;
+        if (!c->sources[i].errors && source_validate(&c->sources[i], c->file, err, cap) < 0)
+            errs_add(errs, c->file, c->sources[i].line ? c->sources[i].line : INT_MAX, err);
     char where[CONFIG_STR_MAX + 32], names[CONFIG_ERR_MAX / 2];
-    if (c->relay_meter[0] && !config_find_source(c, c->relay_meter)) {
+    if (!lost && c->relay_meter[0] && !config_find_source(c, c->relay_meter)) {
         fail(err, cap, "%s: [relay] meter = '%s': expected the name of a configured source (%s)",
              config_where(c, "relay", "meter", where, sizeof where), c->relay_meter,
              config_source_names(c, names, sizeof names));
-        return -1;
+        errs_add(errs, c->file, INT_MAX, err);
     }
-    if (c->mqtt_dsmr_meter[0] && !config_find_source(c, c->mqtt_dsmr_meter)) {
+    if (!lost && c->mqtt_dsmr_meter[0] && !config_find_source(c, c->mqtt_dsmr_meter)) {
         fail(err, cap, "%s: [mqtt] dsmr_meter = '%s': expected the name of a configured source "
                        "(%s), or empty for the first",
              config_where(c, "mqtt", "dsmr_meter", where, sizeof where), c->mqtt_dsmr_meter,
              config_source_names(c, names, sizeof names));
-        return -1;
+        errs_add(errs, c->file, INT_MAX, err);
     }
     if (c->influx_url[0] && !c->influx_database[0] && !(c->influx_bucket[0] && c->influx_org[0])) {
         char url[CONFIG_STR_MAX];
@@ -1467,9 +1687,9 @@ int config_load(config *c, int argc, char **argv, char *err, size_t cap)
                        "org (2.x) as well",
              config_where(c, "influxdb", "url", where, sizeof where),
              config_url_public(c->influx_url, url, sizeof url));
-        return -1;
+        errs_add(errs, c->file, INT_MAX, err);
     }
-    return 0;
+    return errs->total ? -1 : 0;
 }
 
 void config_free(config *c)

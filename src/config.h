@@ -13,6 +13,7 @@
 #define CONFIG_LINE_MAX 1024 /* one line of the config file */
 #define CONFIG_ERR_MAX 512  /* one error message */
 #define CONFIG_KEYS_MAX 128 /* keys in the table (config.c checks) */
+#define CONFIG_ERRORS_MAX 20 /* errors kept of one config_load; further ones are only counted */
 
 /* Source kinds; the bit values are the `kinds` mask of the source keys. */
 typedef enum config_kind {
@@ -44,6 +45,7 @@ typedef struct config_source {
     uint64_t set;                /* bit i: source key i was set explicitly */
     int set_line[64];            /* bit i's config-file line; 0 = set on the command line */
     int line;                    /* line of its [source NAME] header; 0 = --source only */
+    int errors;                  /* errors in its section of the file: then it is not validated */
 } config_source;
 
 typedef struct config {
@@ -82,10 +84,22 @@ typedef struct config {
     size_t nsources, capsources;
 } config;
 
+/* The errors of one config_load: every one of the config file, in file order (those without a
+ * line of the file last), each a message naming the place, key, value and what is expected. */
+typedef struct config_errors {
+    char msg[CONFIG_ERRORS_MAX][CONFIG_ERR_MAX];
+    int line[CONFIG_ERRORS_MAX]; /* the order: the message's line of the file, INT_MAX none */
+    size_t n;                    /* kept in msg[] */
+    size_t total;                /* found, kept or not */
+} config_errors;
+
 /* Builds c from defaults, the config file (--config) and the flags in argv, in that order of
- * precedence (flags win). Returns 0, or -1 with a message naming the place, key, value and what
- * is expected in err[cap]. c must be freed with config_free() either way. */
-int config_load(config *c, int argc, char **argv, char *err, size_t cap);
+ * precedence (flags win). Returns 0, or -1 with the errors in *errs: all of the file's (a usage
+ * error of the command line alone). c must be freed with config_free() either way. */
+int config_load(config *c, int argc, char **argv, config_errors *errs);
+/* Writes the errors to f, one a line as PREFIX MESSAGE, then "PREFIX... and N more errors"
+ * when not all were kept. */
+void config_errors_print(const config_errors *errs, FILE *f, const char *prefix);
 /* Frees what config_load allocated; accepts a zeroed config. */
 void config_free(config *c);
 /* Writes the effective configuration in config-file syntax (secrets masked). */

@@ -632,10 +632,19 @@ static unsigned drop_removed(p1d *d, const config *nc, int stage)
 static void reload(p1d *d)
 {
     config nc;
+    config_errors errs;
     char err[CONFIG_ERR_MAX];
     notify_reloading(d->notify, 0);
-    if (config_load(&nc, d->argc, d->argv, err, sizeof err) < 0) {
-        log_error("reload: %s; keeping the running configuration", err);
+    if (config_load(&nc, d->argc, d->argv, &errs) < 0) {
+        if (errs.total == 1) {
+            log_error("reload: %s; keeping the running configuration", errs.msg[0]);
+        } else {
+            for (size_t i = 0; i < errs.n; i++)
+                log_error("reload: %s", errs.msg[i]);
+            if (errs.total > errs.n)
+                log_error("reload: ... and %zu more errors", errs.total - errs.n);
+            log_error("reload: %zu errors; keeping the running configuration", errs.total);
+        }
         config_free(&nc);
         notify_reloading(d->notify, 1);
         return;
@@ -831,8 +840,9 @@ int main(int argc, char **argv)
     d.argv = argv;
     d.sigfd = -1;
     log_init();
-    if (config_load(&d.cfg, argc, argv, err, sizeof err) < 0) {
-        fprintf(stderr, "p1d: %s\n", err);
+    config_errors errs;
+    if (config_load(&d.cfg, argc, argv, &errs) < 0) {
+        config_errors_print(&errs, stderr, "p1d: ");
         config_free(&d.cfg);
         return EXIT_USAGE;
     }
