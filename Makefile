@@ -59,7 +59,8 @@ $(BUILD)/libp1.a: $(LIB_OBJ)
 
 # p1 also links the daemon modules it shares; --wrap lets `p1 bench` count allocations.
 TOOL_SHARED_OBJ := $(BUILD)/src/sim.o $(BUILD)/src/json.o $(BUILD)/src/reading_json.o \
-                   $(BUILD)/src/store.o $(BUILD)/src/cost.o $(BUILD)/src/civil.o
+                   $(BUILD)/src/store.o $(BUILD)/src/cost.o $(BUILD)/src/civil.o \
+                   $(BUILD)/src/suggest.o
 LIBS_SQLITE := $(shell $(PKG_CONFIG) --libs sqlite3 2>/dev/null || echo -lsqlite3)
 LIBS_ZLIB := $(shell $(PKG_CONFIG) --libs zlib 2>/dev/null || echo -lz)
 TOOL_LDFLAGS := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc

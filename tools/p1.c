@@ -14,6 +14,7 @@
 
 #include "../src/json.h"
 #include "../src/reading_json.h"
+#include "../src/suggest.h"
 #include "p1.h"
 
 #define DECODE_READ_CHUNK   (64 * 1024) /* bytes per read(2) */
@@ -171,6 +172,16 @@ int p1_write_error(const char *cmd, int err)
     }
     fprintf(stderr, "%s: writing standard output: %s\n", cmd, err ? strerror(err) : "write error");
     return 1;
+}
+
+int p1_unknown_option(const char *cmd, const char *arg, const char *const *opts, size_t n)
+{
+    const char *hit = suggest_option(arg, opts, n);
+    if (hit)
+        fprintf(stderr, "%s: unknown option '%s' (did you mean '%s'?)\n", cmd, arg, hit);
+    else
+        fprintf(stderr, "%s: unknown option '%s' (try '%s --help')\n", cmd, arg, cmd);
+    return 2;
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -352,7 +363,9 @@ int p1_decode_main(int argc, char **argv)
             if (parse_count(val, &max) != 0)
                 return usage_error("--max needs a positive count, not '%s'", val);
         } else {
-            return usage_error("unknown option '%s'", a);
+            static const char *const opts[] = {"--help", "--pretty", "--skip-tag", "--7bit",
+                                               "--key", "--ak", "--crc", "--max"};
+            return p1_unknown_option("p1 decode", a, opts, sizeof opts / sizeof opts[0]);
         }
     }
 
@@ -450,6 +463,21 @@ static void usage(FILE *f)
     fputs("\nRun 'p1 COMMAND --help' for a command's options.\n", f);
 }
 
+/* " (did you mean 'decode'?)" for a likely typo of a command, else " (try 'p1 --help')", into
+ * out[cap]; returns out. */
+static const char *command_hint(const char *cmd, char *out, size_t cap)
+{
+    const char *names[sizeof commands / sizeof commands[0]];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        names[i] = commands[i].name;
+    const char *hit = suggest_closest(cmd, names, sizeof names / sizeof names[0]);
+    if (hit)
+        snprintf(out, cap, " (did you mean '%s'?)", hit);
+    else
+        snprintf(out, cap, " (try 'p1 --help')");
+    return out;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -457,6 +485,7 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *cmd = argv[1];
+    char hint[64];
     int status = 2;
     const char *topic = strcmp(cmd, "help") == 0 && argc > 2 ? argv[2] : NULL;
     const command *run = NULL;
@@ -469,7 +498,7 @@ int main(int argc, char **argv)
     } else if (run) {
         status = run->run(argc - 1, argv + 1);
     } else if (topic) {
-        fprintf(stderr, "p1: help: unknown command '%s' (try 'p1 --help')\n", topic);
+        fprintf(stderr, "p1: help: unknown command '%s'%s\n", topic, command_hint(topic, hint, sizeof hint));
     } else if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         status = 0;
@@ -477,7 +506,7 @@ int main(int argc, char **argv)
         printf("p1 %s\n", P1_VERSION);
         status = 0;
     } else {
-        fprintf(stderr, "p1: unknown command '%s' (try 'p1 --help')\n", cmd);
+        fprintf(stderr, "p1: unknown command '%s'%s\n", cmd, command_hint(cmd, hint, sizeof hint));
     }
     /* What is still buffered goes out here: a failure not reported yet (`p1 prices list >
      * file` on a full disk, --help into a closed pipe) must not end in exit status 0. */

@@ -2,6 +2,8 @@
 #ifndef P1_TOOL_P1_H
 #define P1_TOOL_P1_H
 
+#include <stddef.h>
+
 /* Each takes the arguments after the subcommand name (argv[0] is the subcommand itself) and
  * returns the process exit status: 0 success, 1 failure, 2 usage error. */
 int p1_decode_main(int argc, char **argv); /* tools/p1.c: `p1 decode` */
@@ -16,6 +18,11 @@ int p1_prices_main(int argc, char **argv); /* tools/p1_prices.c: `p1 prices` (co
  * past what it used. Returns 1 on a match, 0 when argv[*i] is another option, -1 when the value
  * is missing. */
 int p1_opt_value(char **argv, int argc, int *i, const char *name, const char **val);
+
+/* tools/p1.c: reports the unknown option arg of cmd ("p1 backup") on stderr, as "CMD: unknown
+ * option 'ARG' (did you mean 'OPT'?)" when arg is a likely typo of one of opts[n], else with
+ * "(try 'CMD --help')". Returns 2, the status of a usage error. */
+int p1_unknown_option(const char *cmd, const char *arg, const char *const *opts, size_t n);
 
 /* tools/p1.c: reports that writing standard output failed with errno err (0: unknown), as
  * "CMD: writing standard output: REASON", and returns the exit status: 1, or 0 without a word

@@ -63,8 +63,8 @@ int p1_backup_main(int argc, char **argv)
             fprintf(stderr, "p1 backup: --db needs a value (try 'p1 backup --help')\n");
             return 2;
         } else if (r == 0) {
-            fprintf(stderr, "p1 backup: unknown option '%s' (try 'p1 backup --help')\n", a);
-            return 2;
+            static const char *const opts[] = {"--help", "--force", "--quiet", "--db"};
+            return p1_unknown_option("p1 backup", a, opts, sizeof opts / sizeof opts[0]);
         }
     }
     if (!dest) {

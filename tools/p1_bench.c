@@ -370,8 +370,8 @@ int p1_bench_main(int argc, char **argv)
             fprintf(stderr, "p1 bench: option '--seconds' needs a value (try 'p1 bench --help')\n");
             return 2;
         } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fprintf(stderr, "p1 bench: unknown option '%s' (try 'p1 bench --help')\n", argv[i]);
-            return 2;
+            static const char *const opts[] = {"--help", "--seconds"};
+            return p1_unknown_option("p1 bench", argv[i], opts, sizeof opts / sizeof opts[0]);
         } else if (path) {
             fprintf(stderr, "p1 bench: more than one FILE: '%s' (try 'p1 bench --help')\n",
                     argv[i]);

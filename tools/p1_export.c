@@ -244,6 +244,11 @@ int p1_export_main(int argc, char **argv)
             fprintf(stderr, "p1 export: %s needs a value (try 'p1 export --help')\n", a);
             return 2;
         }
+        if (!r && a[0] == '-' && a[1]) {
+            static const char *const opts[] = {"--help", "--gaps", "--db",   "--meter",
+                                               "--from", "--to",   "--step", "--format"};
+            return p1_unknown_option("p1 export", a, opts, sizeof opts / sizeof opts[0]);
+        }
         if (!r) {
             fprintf(stderr, "p1 export: unknown argument '%s' (try 'p1 export --help')\n", a);
             return 2;

@@ -817,10 +817,13 @@ int p1_import_main(int argc, char **argv)
                                 "(try 'p1 import --help')\n", v);
                 return 2;
             }
-        } else {
-            fprintf(stderr, "p1 import: %s '%s' (try 'p1 import --help')\n",
-                    r < 0 ? "missing value for" : "unknown option", a);
+        } else if (r < 0) {
+            fprintf(stderr, "p1 import: missing value for '%s' (try 'p1 import --help')\n", a);
             return 2;
+        } else {
+            static const char *const opts[] = {"--help", "--quiet", "--skip-tag", "--db",
+                                               "--meter", "--crc", "--key", "--ak"};
+            return p1_unknown_option("p1 import", a, opts, sizeof opts / sizeof opts[0]);
         }
     }
     p1_crypt crypt;

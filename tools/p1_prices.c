@@ -259,8 +259,9 @@ int p1_prices_main(int argc, char **argv)
                 have_to |= a[2] == 't';
             }
         } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "p1 prices: unknown option '%s'\n", a);
-            return 2;
+            static const char *const opts[] = {"--help", "--db", "--kind", "--from", "--to",
+                                               "--gas-day-start"};
+            return p1_unknown_option("p1 prices", a, opts, sizeof opts / sizeof opts[0]);
         } else if (!file && strcmp(cmd, "import") == 0) {
             file = a;
         } else {

@@ -99,6 +99,11 @@ static int usage_error(const char *fmt, const char *arg)
 
 /* ---- argument parsing -------------------------------------------------------------------- */
 
+static const char *const sim_opts[] = {
+    "--help",  "--seed",   "--start",  "--interval", "--count",    "--realtime",
+    "--fast",  "--faults", "--out",    "--meters",   "--phases",   "--no-gas",
+    "--no-solar", "--meter-id", "--key", "--ak"};
+
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
     if (!*s)
@@ -240,7 +245,7 @@ static int parse_args(int argc, char **argv, cli *c)
         const char *eq = strchr(a, '=');
         size_t nl = eq ? (size_t)(eq - a) : strlen(a);
         if (nl >= sizeof name)
-            return usage_error("unknown option '%s'", a);
+            return p1_unknown_option("p1 sim", a, sim_opts, sizeof sim_opts / sizeof sim_opts[0]);
         memcpy(name, a, nl);
         name[nl] = '\0';
         int takes = strcmp(name, "--seed") == 0 || strcmp(name, "--start") == 0 ||
@@ -322,7 +327,7 @@ static int parse_args(int argc, char **argv, cli *c)
         } else if (strcmp(name, "--ak") == 0) {
             ak = val;
         } else {
-            return usage_error("unknown option '%s'", a);
+            return p1_unknown_option("p1 sim", a, sim_opts, sizeof sim_opts / sizeof sim_opts[0]);
         }
     }
     p1_settings unused;
