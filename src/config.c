@@ -1155,6 +1155,11 @@ static void errs_add(config_errors *e, const char *file, int fallback, const cha
     e->line[at] = line;
 }
 
+void config_errors_add(config_errors *errs, const char *file, const char *msg)
+{
+    errs_add(errs, file, INT_MAX, msg);
+}
+
 void config_errors_print(const config_errors *errs, FILE *f, const char *prefix)
 {
     for (size_t i = 0; i < errs->n; i++)
@@ -1331,7 +1336,7 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
         err[0] = '\0';
         if (strlen(line) > CONFIG_LINE_MAX) {
             fail(err, cap, "%s: line longer than %d bytes", where, CONFIG_LINE_MAX);
-            int ch = line[strlen(line) - 1];
+            int ch = (unsigned char)line[strlen(line) - 1];
             while (ch != '\n' && ch != EOF)
                 ch = fgetc(f); /* the rest of the line is no line of its own */
             goto next;
@@ -1398,13 +1403,13 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
             skip = 0;
             goto next;
         }
-        if (skip)
-            continue;
         char *eq = strchr(t, '=');
         if (!eq) {
             fail(err, cap, "%s: '%s': expected key = value", where, t);
             goto next;
         }
+        if (skip)
+            continue;
         *eq = '\0';
         char *key = trim(t), *value = trim(eq + 1);
         size_t vl = strlen(value);

@@ -97,6 +97,9 @@ typedef struct config_errors {
  * precedence (flags win). Returns 0, or -1 with the errors in *errs: all of the file's (a usage
  * error of the command line alone). c must be freed with config_free() either way. */
 int config_load(config *c, int argc, char **argv, config_errors *errs);
+/* Adds msg to errs in file order: by the line of its "FILE:LINE: " prefix (file is the config
+ * file), after the file's errors when it has none. */
+void config_errors_add(config_errors *errs, const char *file, const char *msg);
 /* Writes the errors to f, one a line as PREFIX MESSAGE, then "PREFIX... and N more errors"
  * when not all were kept. */
 void config_errors_print(const config_errors *errs, FILE *f, const char *prefix);

@@ -519,47 +519,50 @@ static int serial_shared(const config *c, char *err, size_t cap)
  * [prices], the files the publishers read, key formats, a serial device named by two sources and
  * what needs [store] db. The start, --check-config and SIGHUP all run it, so a configuration
  * --check-config passes fails at the start only for reasons of the moment (a port in use, a
- * directory missing). Fills prices. */
-static int config_ready(const config *c, cost_fixed *prices, char *err, size_t cap)
+ * directory missing). Fills prices; adds every problem to errs and returns -1 when it found one. */
+static int config_ready(const config *c, cost_fixed *prices, config_errors *errs)
 {
-    char why[CONFIG_ERR_MAX], where[CONFIG_STR_MAX + 32];
+    char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX], where[CONFIG_STR_MAX + 32];
+    const size_t cap = sizeof err;
+    size_t before = errs->total;
+    /* Each check reports on its own: a file with several problems shows all of them. */
     if (serial_shared(c, err, cap) < 0)
-        return -1;
+        config_errors_add(errs, c->file, err);
     if (http_listen_check(c->http_listen, why, sizeof why) < 0) {
         snprintf(err, cap, "%.150s: [http] listen = '%.127s': %.200s",
                  config_where(c, "http", "listen", where, sizeof where), c->http_listen, why);
-        return -1;
+        config_errors_add(errs, c->file, err);
     }
     if (http_exempt_check(c->http_per_ip_exempt, why, sizeof why) < 0) {
         snprintf(err, cap, "%.150s: [http] per_ip_exempt: %.200s",
                  config_where(c, "http", "per_ip_exempt", where, sizeof where), why);
-        return -1;
+        config_errors_add(errs, c->file, err);
     }
     if (c->relay_listen[0] && relay_listen_check(c->relay_listen, why, sizeof why) < 0) {
         snprintf(err, cap, "%.150s: [relay] listen = '%.127s': %.200s",
                  config_where(c, "relay", "listen", where, sizeof where), c->relay_listen, why);
-        return -1;
+        config_errors_add(errs, c->file, err);
     }
     if (prices_parse(c, prices, err, cap) < 0)
-        return -1;
+        config_errors_add(errs, c->file, err);
     pub_azure_options ao;
     int on = pub_azure_options_from(c, &ao, why, sizeof why);
     explicit_bzero(&ao, sizeof ao);
     if (on < 0) {
         with_place(c, why, err, cap);
-        return -1;
+        config_errors_add(errs, c->file, err);
     }
     if (on > 0 && !c->store_db[0]) {
         snprintf(err, cap,
                  "%.150s: [azure] endpoint = '%.255s' needs [store] db: readings are "
                  "published from it",
                  config_where(c, "azure", "endpoint", where, sizeof where), c->azure_endpoint);
-        return -1;
+        config_errors_add(errs, c->file, err);
     }
     pub_mqtt_options mo;
     if (pub_mqtt_options_from_config(c, &mo) && pub_mqtt_check(&mo, why, sizeof why) < 0) {
         with_place(c, why, err, cap);
-        return -1;
+        config_errors_add(errs, c->file, err);
     }
     pub_influx_options io;
     if (pub_influx_options_from_config(c, &io)) {
@@ -568,14 +571,13 @@ static int config_ready(const config *c, cost_fixed *prices, char *err, size_t c
                      "%.150s: [influxdb] url = '%.255s' needs [store] db: readings are "
                      "written from it",
                      config_where(c, "influxdb", "url", where, sizeof where), c->influx_url);
-            return -1;
-        }
-        if (pub_influx_check(&io, why, sizeof why) < 0) {
+            config_errors_add(errs, c->file, err);
+        } else if (pub_influx_check(&io, why, sizeof why) < 0) {
             with_place(c, why, err, cap);
-            return -1;
+            config_errors_add(errs, c->file, err);
         }
     }
-    return 0;
+    return errs->total > before ? -1 : 0;
 }
 
 /* Like ssh and mosquitto: a config file every local user can read must not hold passwords or
@@ -628,6 +630,21 @@ static unsigned drop_removed(p1d *d, const config *nc, int stage)
     return n;
 }
 
+/* A reload that failed: one error on one line as before; several each on its own line, then
+ * how many. */
+static void log_reload_errors(const config_errors *errs)
+{
+    if (errs->total == 1) {
+        log_error("reload: %s; keeping the running configuration", errs->msg[0]);
+        return;
+    }
+    for (size_t i = 0; i < errs->n; i++)
+        log_error("reload: %s", errs->msg[i]);
+    if (errs->total > errs->n)
+        log_error("reload: ... and %zu more errors", errs->total - errs->n);
+    log_error("reload: %zu errors; keeping the running configuration", errs->total);
+}
+
 /* SIGHUP: re-reads the configuration; applies the log level and the sources live. */
 static void reload(p1d *d)
 {
@@ -635,24 +652,12 @@ static void reload(p1d *d)
     config_errors errs;
     char err[CONFIG_ERR_MAX];
     notify_reloading(d->notify, 0);
-    if (config_load(&nc, d->argc, d->argv, &errs) < 0) {
-        if (errs.total == 1) {
-            log_error("reload: %s; keeping the running configuration", errs.msg[0]);
-        } else {
-            for (size_t i = 0; i < errs.n; i++)
-                log_error("reload: %s", errs.msg[i]);
-            if (errs.total > errs.n)
-                log_error("reload: ... and %zu more errors", errs.total - errs.n);
-            log_error("reload: %zu errors; keeping the running configuration", errs.total);
-        }
-        config_free(&nc);
-        notify_reloading(d->notify, 1);
-        return;
-    }
-    warn_readable_secrets(&nc);
     cost_fixed prices;
-    if (config_ready(&nc, &prices, err, sizeof err) < 0) {
-        log_error("reload: %s; keeping the running configuration", err);
+    int bad = config_load(&nc, d->argc, d->argv, &errs) < 0;
+    if (!bad)
+        warn_readable_secrets(&nc);
+    if (bad || config_ready(&nc, &prices, &errs) < 0) {
+        log_reload_errors(&errs);
         config_free(&nc);
         notify_reloading(d->notify, 1);
         return;
@@ -834,7 +839,6 @@ static void check_db_dir(const char *db)
 int main(int argc, char **argv)
 {
     p1d d;
-    char err[CONFIG_ERR_MAX];
     memset(&d, 0, sizeof d);
     d.argc = argc;
     d.argv = argv;
@@ -864,8 +868,8 @@ int main(int argc, char **argv)
     }
     warn_readable_secrets(&d.cfg);
     cost_fixed prices;
-    if (config_ready(&d.cfg, &prices, err, sizeof err) < 0) {
-        fprintf(stderr, "p1d: %s\n", err);
+    if (config_ready(&d.cfg, &prices, &errs) < 0) {
+        config_errors_print(&errs, stderr, "p1d: ");
         config_free(&d.cfg);
         return EXIT_USAGE;
     }
