@@ -1435,8 +1435,10 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
                      src->name, key, src->set_line[bit]);
             else if (source_set(src, key, value, where, lineno, err, cap) < 0 && !sk)
                 key_hint("source", key, err + strlen(err), cap - strlen(err));
-            /* an unknown key leaves the source as it was: it is still validated */
-            if (err[0] && sk)
+            /* The checks across its keys read its strings (spec, key, ak, key_file): without
+             * one of them they would report a mistake that is not there. A bad number or choice
+             * stays at its default and is reported by itself. */
+            if (err[0] && sk && sk->type == CT_STRING)
                 src->errors++;
             if (err[0])
                 errs_add(errs, path, lineno, err);

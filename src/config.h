@@ -45,7 +45,8 @@ typedef struct config_source {
     uint64_t set;                /* bit i: source key i was set explicitly */
     int set_line[64];            /* bit i's config-file line; 0 = set on the command line */
     int line;                    /* line of its [source NAME] header; 0 = --source only */
-    int errors;                  /* errors in its section of the file: then it is not validated */
+    int errors;                  /* errors setting its spec, key, ak or key_file in the file:
+                                  * then it is not validated */
 } config_source;
 
 typedef struct config {
