@@ -1,0 +1,253 @@
+#!/usr/bin/env python3
+"""test_config_diagnostics.py: a config file with several mistakes names all of them in one run
+(--check-config, the start and a SIGHUP reload), each as FILE:LINE: message in file order, at
+most 20 lines and a count of the rest; an unknown key, section or option suggests the close one
+("did you mean"), the section a key belongs to, or where other P1 tools' words go in p1d, and
+suggests nothing for an unrelated word. Also the options of every p1 subcommand."""
+import os
+import re
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import Checks, Daemon, need_p1d, run, tmpdir, write_conf  # noqa: E402
+from store_helpers import P1, p1  # noqa: E402
+
+# One of each kind of mistake; the line numbers are those of the file.
+MANY = """\
+oops = 1
+[source home]
+spec = tcp:127.0.0.1:1
+buad = 12
+baud = 9600
+crc = maybe
+device = /dev/ttyUSB0
+[http]
+listen = abc
+port = 3
+keepalive = 5
+max_connections = 10
+max_connections = 11
+token = "open
+[htpp]
+x = 1
+[mqtt]
+retian = true
+colour = blue
+zebra
+[relay]
+meter = ghost
+"""
+
+# (line, words the message of that line has), in file order. Line 5 is a check across keys (baud
+# on a TCP source), line 22 one across sections (a relay meter no source defines).
+EXPECTED = [
+    (1, ["key 'oops' outside a section"]),
+    (4, ["[source home] unknown key 'buad'", "(did you mean 'baud'?)"]),
+    (5, ["[source home] key 'baud' does not apply to a tcp source"]),
+    (6, ["[source home] crc = 'maybe'", "optional|required|ignore"]),
+    (7, ["unknown key 'device'", "spec = serial:/dev/ttyUSB0"]),
+    (9, ["[http] listen = 'abc'", "HOST:PORT"]),
+    (10, ["[http] unknown key 'port'", "listen = ADDR:PORT"]),
+    (11, ["[http] unknown key 'keepalive'", "a key of [mqtt]"]),
+    (13, ["[http] max_connections given twice (first on line 12)"]),
+    (14, ["unterminated quote"]),
+    (15, ["unknown section [htpp]", "(did you mean [http]?)"]),
+    (18, ["[mqtt] unknown key 'retian'", "(did you mean 'retain'?)"]),
+    (19, ["[mqtt] unknown key 'colour'"]),
+    (20, ["'zebra': expected key = value"]),
+    (22, ["[relay] meter = 'ghost'", "configured source"]),
+]
+
+
+def write(tmp, name, text):
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def error_lines(err, prefix="p1d: "):
+    return [ln[len(prefix):] for ln in err.splitlines() if ln.startswith(prefix)]
+
+
+def check_many(c, what, lines, path):
+    """lines: the error messages; they must be EXPECTED, one each, in order."""
+    c.check("%s: one line per error (%d)" % (what, len(EXPECTED)), len(lines) == len(EXPECTED),
+            "\n".join(lines))
+    for (line, words), msg in zip(EXPECTED, lines):
+        c.check("%s: line %d is named with its problem %s" % (what, line, words),
+                msg.startswith("%s:%d: " % (path, line)) and all(w in msg for w in words), msg)
+    # the line 16 key of the unknown section is not an error of its own
+    c.check("%s: keys of an unknown section are not reported one by one" % what,
+            not any("%s:16:" % path in m for m in lines), "\n".join(lines))
+
+
+def test_all_errors(c, tmp):
+    path = write(tmp, "many.conf", MANY)
+    code, out, err = run(["--config", path, "--check-config"])
+    c.check("--check-config of a file with many mistakes exits 2", code == 2, err)
+    check_many(c, "--check-config", error_lines(err), path)
+    code, out, err = run(["--config", path, "--listen", "127.0.0.1:0"])
+    c.check("the start refuses it with exit 2", code == 2, err)
+    check_many(c, "the start", error_lines(err), path)
+
+    # the brief's example: all four mistakes, not only the first
+    path = write(tmp, "bad.conf", "[source home]\ndevice = /dev/ttyUSB0\nbuad = 12\nfoo = 1\n"
+                 "[http]\nlisten = abc\nport = 3\n")
+    code, out, err = run(["--config", path, "--check-config"])
+    lines = error_lines(err)
+    for line in (2, 3, 4, 6, 7):
+        c.check("bad.conf: line %d is reported" % line,
+                any(m.startswith("%s:%d: " % (path, line)) for m in lines), err)
+    c.check("bad.conf: a source without spec is still named",
+            any("[source home] has no spec" in m for m in lines), err)
+
+    # the checks made after reading the file (listen addresses, [prices]) report all, too
+    path = write(tmp, "ready.conf", "[http]\nlisten = 999.1.1.1:1\nper_ip_exempt = zz\n"
+                 "[prices]\nimport = abc\n[source a]\nspec = sim\n")
+    code, out, err = run(["--config", path, "--check-config"])
+    lines = error_lines(err)
+    c.check("checks after the file: listen, per_ip_exempt and [prices] in one run (exit 2)",
+            code == 2 and len(lines) == 3 and lines[0].startswith(path + ":2: ")
+            and lines[1].startswith(path + ":3: ") and lines[2].startswith(path + ":5: "), err)
+
+
+def test_cap(c, tmp):
+    # a line longer than the limit is one error; the lines after it keep their numbers
+    text = "[http]\n# " + "x" * 3000 + "\n" + "".join("bogus%d = 1\n" % i for i in range(30))
+    path = write(tmp, "long.conf", text)
+    code, out, err = run(["--config", path, "--check-config"])
+    lines = error_lines(err)
+    c.check("30 errors and a long line: 20 lines, then '... and 11 more errors'",
+            code == 2 and len(lines) == 21 and lines[-1] == "... and 11 more errors", err)
+    c.check("the long line is one error on its own line number",
+            lines and lines[0].startswith(path + ":2: ") and "longer than" in lines[0], err)
+    c.check("the keys after it keep their line numbers",
+            len(lines) > 1 and lines[1].startswith(path + ":3: [http] unknown key 'bogus0'"), err)
+
+
+def test_hints(c, tmp):
+    cases = [
+        ("[source a]\nspec = sim\nSEED = 3\n", "did you mean 'seed'?"),
+        ("[source a]\nspec = sim\nclokc = auto\n", "did you mean 'clock'?"),
+        ("[source a]\nspec = sim\nserial = /dev/ttyUSB0\n", "spec = serial:/dev/ttyUSB0"),
+        ("[source a]\nspec = sim\nport = /dev/ttyUSB0\n", "spec = serial:/dev/ttyUSB0"),
+        ("[source a]\nspec = sim\nlevel = debug\n", "'level' is a key of [log]"),
+        ("[http]\nbaud = 9600\n", "'baud' is a key of [source NAME]"),
+        ("[mqtt]\nhots = x\n", "did you mean 'host'?"),
+        ("[influxdb]\nbukcet = x\n", "did you mean 'bucket'?"),
+        ("[http]\nlisen = 127.0.0.1:1\n", "did you mean 'listen'?"),
+        ("[influx]\nurl = x\n", "did you mean [influxdb]?"),
+        ("[sorce a]\nspec = sim\n", "did you mean [source a]?"),
+        ("[serial]\ndevice = /dev/ttyUSB0\n", "a meter is [source NAME] with spec = serial:"),
+    ]
+    for text, hint in cases:
+        path = write(tmp, "hint.conf", text)
+        code, out, err = run(["--config", path, "--check-config"])
+        c.check("%r suggests %r" % (text.strip(), hint), code == 2 and hint in err, err)
+    # unrelated words get no suggestion
+    for text in ("[http]\nzebra = 1\n", "[source a]\nspec = sim\nfoo = 1\n",
+                 "[mqtt]\nwhatever = 1\n", "[garden]\n", "[log]\nx = 1\n"):
+        path = write(tmp, "plain.conf", text)
+        code, out, err = run(["--config", path, "--check-config"])
+        c.check("%r: an error without a suggestion" % text.strip(),
+                code == 2 and "did you mean" not in err and "is a key of" not in err
+                and "unknown" in err, err)
+
+
+def test_valid_unchanged(c, tmp):
+    path = write(tmp, "good.conf", "# comment\n[http]\nlisten = 127.0.0.1:0\n[log]\n"
+                 "level = warn\n[source a]\nspec = sim:interval=2s\ncrc = required\n")
+    code, out, err = run(["--config", path, "--check-config"])
+    c.check("a valid file still passes with nothing on stderr",
+            code == 0 and err == "" and "level = warn" in out and "crc = required" in out,
+            err + out)
+
+
+def test_reload(c, tmp):
+    path = os.path.join(tmp, "reload.conf")
+    write_conf(path, "[http]\nlisten = 127.0.0.1:0\n[source a]\nspec = sim\n")
+    d = Daemon(["--config", path], tmp)
+    try:
+        c.check("p1d starts", d.http_port() is not None, d.text()[-600:])
+        write_conf(path, "[http]\nlisten = 127.0.0.1:0\nlisen = x\n[source a]\nspec = sim\n"
+                   "crc = maybe\n[source b]\nspec = sim\nbuad = 9600\n")
+        d.signal(signal.SIGHUP)
+        done = d.wait_log(r"reload: 3 errors; keeping the running configuration")
+        text = d.text()
+        c.check("a reload with 3 mistakes says so and keeps the running configuration",
+                done is not None, text[-1500:])
+        for line, words in ((3, "unknown key 'lisen' (did you mean 'listen'?)"),
+                            (6, "crc = 'maybe'"),
+                            (9, "unknown key 'buad' (did you mean 'baud'?)")):
+            c.check("the reload logs line %d: %s" % (line, words),
+                    re.search(r"reload: %s:%d: .*%s" % (re.escape(path), line, re.escape(words)),
+                              text) is not None, text[-1500:])
+        c.check("p1d keeps running on the old configuration",
+                d.proc.poll() is None and "a" in d.meters() and "b" not in d.meters(),
+                text[-600:])
+        # a single error keeps its one-line form
+        write_conf(path, "[http]\nlisten = 127.0.0.1:0\n[source a]\nspec = sim\ncrc = maybe\n")
+        d.signal(signal.SIGHUP)
+        c.check("a reload with one mistake logs it on one line as before",
+                d.wait_log(r"reload: \S+:5: \[source a\] crc = 'maybe'.*keeping the running "
+                           r"configuration") is not None, d.text()[-800:])
+    finally:
+        c.check("p1d exits 0", d.stop() == 0, d.text()[-400:])
+
+
+def test_p1d_options(c):
+    for args, hint in ((["--lisen", "127.0.0.1:0"], "unknown option '--lisen' (did you mean "
+                                                     "'--listen'?)"),
+                       (["--check-confg"], "(did you mean '--check-config'?)"),
+                       (["--mqtt-hots=x"], "(did you mean '--mqtt-host'?)"),
+                       (["-listen", "x"], "(did you mean '--listen'?)"),
+                       (["--baud", "9600"], "--source NAME=SPEC:baud=VALUE"),
+                       (["--device", "/dev/ttyUSB0"], "--source NAME=serial:/dev/ttyUSB0")):
+        code, out, err = run(args)
+        c.check("p1d %s: %s (exit 2)" % (" ".join(args), hint), code == 2 and hint in err, err)
+    code, out, err = run(["--zebra"])
+    c.check("p1d --zebra: no suggestion", code == 2 and "unknown option '--zebra'" in err
+            and "did you mean" not in err, err)
+
+
+def test_p1_options(c):
+    cases = [
+        (["decode", "--prety"], "p1 decode: unknown option '--prety' (did you mean '--pretty'?)"),
+        (["sim", "--cout", "3"], "p1 sim: unknown option '--cout' (did you mean '--count'?)"),
+        (["bench", "--second=1"], "(did you mean '--seconds'?)"),
+        (["import", "--meterr", "x", "f"], "(did you mean '--meter'?)"),
+        (["export", "--formt", "csv"], "(did you mean '--format'?)"),
+        (["backup", "--forse", "x.db"], "(did you mean '--force'?)"),
+        (["prices", "list", "--kindd", "gas"], "(did you mean '--kind'?)"),
+        (["decod"], "p1: unknown command 'decod' (did you mean 'decode'?)"),
+    ]
+    for args, hint in cases:
+        try:
+            code, out, err = p1(args, timeout=20, stdin=b"")
+        except subprocess.TimeoutExpired:
+            code, err = None, "timed out"
+        c.check("p1 %s: %s (exit 2)" % (" ".join(args), hint), code == 2 and hint in err, err)
+    for args in (["decode", "--zebra"], ["sim", "--zebra"], ["zebra"]):
+        code, out, err = p1(args, timeout=20, stdin=b"")
+        c.check("p1 %s: no suggestion" % " ".join(args),
+                code == 2 and "zebra" in err and "did you mean" not in err, err)
+
+
+def main():
+    c = Checks("test_config_diagnostics")
+    need_p1d(c)
+    with tmpdir() as tmp:
+        c.run([test_all_errors, test_cap, test_hints, test_valid_unchanged, test_reload], c, tmp)
+        c.run([test_p1d_options], c)
+        if os.access(P1, os.X_OK):
+            c.run([test_p1_options], c)
+        else:
+            print("SKIP: %s not built (run make)" % P1)
+    c.done()
+
+
+if __name__ == "__main__":
+    main()
