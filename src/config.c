@@ -1176,7 +1176,7 @@ typedef struct config_hint {
 } config_hint;
 
 #define SERIAL_HINT "the device goes in spec = serial:/dev/ttyUSB0"
-#define METER_HINT "a meter is [source NAME] with spec = serial:/dev/ttyUSB0"
+#define METER_HINT  "a meter is [source NAME] with spec = serial:/dev/ttyUSB0"
 static const config_hint config_hints[] = {
     {"source", "device", SERIAL_HINT},
     {"source", "port", SERIAL_HINT},
@@ -1326,7 +1326,7 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
     char line[CONFIG_LINE_MAX + 2];
     char section[CONFIG_STR_MAX] = "";
     config_source *src = NULL;
-    int lineno = 0, skip = 0; /* skip: the keys of a section that is in error */
+    int lineno = 0, skip = 0;          /* skip: the keys of a section that is in error */
     int section_line[NSECTIONS] = {0}; /* where each section started; 0 = not yet seen */
     char where[CONFIG_STR_MAX + 32], hint[CONFIG_ERR_MAX / 2];
     const size_t cap = sizeof err;
@@ -1363,11 +1363,10 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
                          sname, prev->line);
                     goto next;
                 }
-                src = source_get(c, sname, 1, err, cap);
+                char why[200];
+                src = source_get(c, sname, 1, why, sizeof why);
                 if (!src) {
-                    char tmp[CONFIG_ERR_MAX];
-                    snprintf(tmp, sizeof tmp, "%s: %s", where, err);
-                    copy_str(err, cap, tmp);
+                    fail(err, cap, "%s: %s", where, why);
                     *lost = 1;
                     goto next;
                 }
@@ -1552,9 +1551,9 @@ static int split_named(const char *flag, const char *v, char *name, size_t ncap,
  * P1 tools, or "(see p1d --help)". */
 static void unknown_option(const char *flag, char *err, size_t cap)
 {
-    static const char *const fixed[] = {"--config", "--source", "--key", "--ak",
-                                        "--check-config", "--print-config-doc", "--help",
-                                        "--version"};
+    static const char *const fixed[] = {"--config", "--source",       "--key",
+                                        "--ak",     "--check-config", "--print-config-doc",
+                                        "--help",   "--version"};
     enum { NFIXED = sizeof fixed / sizeof fixed[0] };
     char names[NKEYS][64];
     const char *opts[2 * NKEYS + NFIXED], *hit;
@@ -1572,13 +1571,17 @@ static void unknown_option(const char *flag, char *err, size_t cap)
             opts[n++] = config_keys[i].flag;
     }
     if (sk)
-        fail(err, cap, "unknown option '%s' (source keys go in the spec: --source "
-                       "NAME=SPEC:%s=VALUE)", flag, sk->name);
+        fail(err, cap,
+             "unknown option '%s' (source keys go in the spec: --source "
+             "NAME=SPEC:%s=VALUE)",
+             flag, sk->name);
     else if (!strcmp(word, "device") || !strcmp(word, "serial") || !strcmp(word, "tty"))
         fail(err, cap, "unknown option '%s' (a meter is --source NAME=serial:/dev/ttyUSB0)", flag);
     else if (!strcmp(word, "port"))
-        fail(err, cap, "unknown option '%s' (the HTTP address and port go in --listen "
-                       "ADDR:PORT)", flag);
+        fail(err, cap,
+             "unknown option '%s' (the HTTP address and port go in --listen "
+             "ADDR:PORT)",
+             flag);
     else if ((hit = suggest_option(flag, opts, n)))
         fail(err, cap, "unknown option '%s' (did you mean '%s'?)", flag, hit);
     else

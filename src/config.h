@@ -13,7 +13,7 @@
 #define CONFIG_LINE_MAX 1024 /* one line of the config file */
 #define CONFIG_ERR_MAX 512  /* one error message */
 #define CONFIG_KEYS_MAX 128 /* keys in the table (config.c checks) */
-#define CONFIG_ERRORS_MAX 20 /* errors kept of one config_load; further ones are only counted */
+#define CONFIG_ERRORS_MAX 20  /* errors kept of one config_load; further ones are only counted */
 
 /* Source kinds; the bit values are the `kinds` mask of the source keys. */
 typedef enum config_kind {

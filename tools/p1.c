@@ -364,7 +364,7 @@ int p1_decode_main(int argc, char **argv)
                 return usage_error("--max needs a positive count, not '%s'", val);
         } else {
             static const char *const opts[] = {"--help", "--pretty", "--skip-tag", "--7bit",
-                                               "--key", "--ak", "--crc", "--max"};
+                                               "--key",  "--ak",     "--crc",      "--max"};
             return p1_unknown_option("p1 decode", a, opts, sizeof opts / sizeof opts[0]);
         }
     }
@@ -498,7 +498,8 @@ int main(int argc, char **argv)
     } else if (run) {
         status = run->run(argc - 1, argv + 1);
     } else if (topic) {
-        fprintf(stderr, "p1: help: unknown command '%s'%s\n", topic, command_hint(topic, hint, sizeof hint));
+        fprintf(stderr, "p1: help: unknown command '%s'%s\n", topic,
+                command_hint(topic, hint, sizeof hint));
     } else if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         status = 0;

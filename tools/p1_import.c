@@ -821,8 +821,8 @@ int p1_import_main(int argc, char **argv)
             fprintf(stderr, "p1 import: missing value for '%s' (try 'p1 import --help')\n", a);
             return 2;
         } else {
-            static const char *const opts[] = {"--help", "--quiet", "--skip-tag", "--db",
-                                               "--meter", "--crc", "--key", "--ak"};
+            static const char *const opts[] = {"--help",  "--quiet", "--skip-tag", "--db",
+                                               "--meter", "--crc",   "--key",      "--ak"};
             return p1_unknown_option("p1 import", a, opts, sizeof opts / sizeof opts[0]);
         }
     }

@@ -259,8 +259,8 @@ int p1_prices_main(int argc, char **argv)
                 have_to |= a[2] == 't';
             }
         } else if (a[0] == '-' && a[1]) {
-            static const char *const opts[] = {"--help", "--db", "--kind", "--from", "--to",
-                                               "--gas-day-start"};
+            static const char *const opts[] = {"--help", "--db", "--kind",
+                                               "--from", "--to", "--gas-day-start"};
             return p1_unknown_option("p1 prices", a, opts, sizeof opts / sizeof opts[0]);
         } else if (!file && strcmp(cmd, "import") == 0) {
             file = a;

@@ -99,10 +99,11 @@ static int usage_error(const char *fmt, const char *arg)
 
 /* ---- argument parsing -------------------------------------------------------------------- */
 
-static const char *const sim_opts[] = {
-    "--help",  "--seed",   "--start",  "--interval", "--count",    "--realtime",
-    "--fast",  "--faults", "--out",    "--meters",   "--phases",   "--no-gas",
-    "--no-solar", "--meter-id", "--key", "--ak"};
+/* Every option, for the suggestion of an unknown one. */
+static const char *const sim_opts[] = {"--help",     "--seed",     "--start",  "--interval",
+                                       "--count",    "--realtime", "--fast",   "--faults",
+                                       "--out",      "--meters",   "--phases", "--no-gas",
+                                       "--no-solar", "--meter-id", "--key",    "--ak"};
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
