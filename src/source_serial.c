@@ -276,11 +276,12 @@ static void on_readable(void *user, int fd, uint32_t events)
     serial_lost(s, se, n == 0 ? "hang-up" : n < 0 && errno != EAGAIN ? strerror(errno) : "hang-up");
 }
 
-/* Warns that the line has been silent for `idle` ms; `then` says what p1d does about it. */
-static void report_idle(source *s, int64_t idle, const char *then)
+/* Warns that the line has been silent for `idle` ms; `then` says what p1d does about it, st what
+ * the meter is meanwhile (connected: the port stays open; waiting: closed until the reopen). */
+static void report_idle(source *s, meter_state st, int64_t idle, const char *then)
 {
     /* idle_timeout may be under a second: "for 0 s" would say nothing. */
-    source_status(s, METER_CONNECTED, LOG_LEVEL_WARN,
+    source_status(s, st, LOG_LEVEL_WARN,
                   "no data on %s for %lld %s (is the request line powered?)%s", s->cfg.target,
                   (long long)(idle < 1000 ? idle : idle / 1000), idle < 1000 ? "ms" : "s", then);
 }
@@ -295,7 +296,8 @@ static void idle_reopen(source *s, serial *se)
     int64_t delay = source_backoff(s);
     s->m->idle_reopens++;
     serial_close(se);
-    report_idle(s, s->cfg.idle_timeout, "; reopening it");
+    /* Closed for the pause: waiting, as any source between reconnects (connected_since null). */
+    report_idle(s, METER_WAITING, s->cfg.idle_timeout, "; reopening it");
     log_debug("%s: reopening %s in %lld ms (idle reopen %llu)", s->m->name, s->cfg.target,
               (long long)delay, (unsigned long long)s->m->idle_reopens);
     se->idle_reported = 1;
@@ -323,7 +325,7 @@ static void on_quiet(void *user)
         }
         if (!se->idle_reported) {
             se->idle_reported = 1;
-            report_idle(s, idle, "");
+            report_idle(s, METER_CONNECTED, idle, "");
         }
         loop_timer_arm(se->quiet, s->cfg.idle_timeout);
         return;

@@ -34,13 +34,13 @@ def cpu_s(p):
 
 
 @contextlib.contextmanager
-def on_cable(d, tty, spec, prefix=(), prepare=None):
-    """A pty under d/tty and p1d reading it as meter home with serial:LINK:spec; prepare(cable)
-    runs before p1d starts. Yields (cable, p1d); stops both."""
+def on_cable(d, tty, spec, prefix=(), prepare=None, backoff=FAST):
+    """A pty under d/tty and p1d reading it as meter home with serial:LINK:spec:backoff;
+    prepare(cable) runs before p1d starts. Yields (cable, p1d); stops both."""
     cable = Cable(os.path.join(d, tty))
     if prepare:
         prepare(cable)
-    p = Daemon(["--source", "home=serial:%s:%s:%s" % (cable.link, spec, FAST),
+    p = Daemon(["--source", "home=serial:%s:%s:%s" % (cable.link, spec, backoff),
                 "--listen", "127.0.0.1:0"], d, prefix=prefix)
     try:
         yield cable, p
@@ -207,8 +207,9 @@ def wedged(d):
         T.check("wedged: 'reading' logged once, not once per reopen",
                 text.count("home: reading") == 1, text)
         m = p.meter("home")
-        T.check("wedged: still connected, last_error says it is reopening",
-                m.get("state") == "connected" and "reopening" in (m.get("last_error") or ""), str(m))
+        T.check("wedged: last_error says it is reopening (connected, or waiting in the pause)",
+                m.get("state") in ("connected", "waiting") and
+                "reopening" in (m.get("last_error") or ""), str(m))
         _, _, met = http(p.http_port(), "/metrics")
         n = [ln for ln in met.decode().splitlines() if ln.startswith('p1_idle_reopens_total{meter="home"}')]
         T.check("wedged: p1_idle_reopens_total in /metrics",
@@ -223,6 +224,33 @@ def wedged(d):
         send_for(cable, telegram(i), 1.2, 0.1)  # longer than idle_timeout
         T.check("wedged: no reopen while data flows",
                 slave_open(cable) and p.meter("home").get("idle_reopens") == c0, str(p.meter("home")))
+
+
+def wedged_pause(d):
+    """While the silent port is closed for the reopen pause the meter is waiting, as any source
+    between reconnects (connected_since null, ?state=waiting lists it); connected again once the
+    port is open, the warning kept until bytes arrive. A long pause shows both phases clearly."""
+    prefix = NOBODY if os.geteuid() == 0 else ()
+    with on_cable(d, "ttyPAUSE", "115200:idle_timeout=500ms", prefix,
+                  lambda c: os.chmod(c.path, 0o666),
+                  "reconnect_min=1500ms:reconnect_max=1500ms") as (cable, p):
+        p.wait_log(r"home: reading .*ttyPAUSE")
+        m = p.meter("home")
+        T.check("pause: connected while the port is open", m.get("state") == "connected" and
+                m.get("connected_since"), str(m))
+        closed = wait_slave(cable, False, 3)
+        m = p.meter("home")
+        T.check("pause: the silent port is closed", closed, p.text())
+        T.check("pause: waiting while closed, connected_since null, last_error says why",
+                m.get("state") == "waiting" and m.get("connected_since") is None and
+                "reopening" in (m.get("last_error") or ""), str(m))
+        _, _, body = http(p.http_port(), "/api/meters?state=waiting")
+        T.check("pause: ?state=waiting lists it", b'"home"' in body, body)
+        opened = closed and wait_slave(cable, True, 3)
+        m = p.meter("home")
+        T.check("pause: connected again once reopened, the warning kept", opened and
+                m.get("state") == "connected" and m.get("connected_since") and
+                "reopening" in (m.get("last_error") or ""), str(m))
 
 
 def wedged_auto(d):
@@ -356,7 +384,7 @@ def replug_new_tty(d):
 with tmpdir() as d:
     os.chmod(d, 0o755)  # setpriv'd p1d (nobody) must reach the links
     tests = [not_inverted, not_inverted_auto, auto_found_at_9600, directory, replug_new_tty, silent,
-             wedged, wedged_auto]
+             wedged, wedged_pause, wedged_auto]
     if os.geteuid() == 0:
         tests += [permission_denied, exclusive]
     else:
