@@ -294,6 +294,17 @@ static enum MHD_Result reply_error(http *h, struct MHD_Connection *c, unsigned s
                                    const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* 204 No Content, not cached: the answer of /api/now while p1d reads no meter. */
+static enum MHD_Result reply_no_meter(http *h, struct MHD_Connection *c)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    add_common(h, r);
+    return queue_once(c, MHD_HTTP_NO_CONTENT, r);
+}
+
 /* The JSON error {"error":{"code","message"}}; allow (or NULL) is the Allow header. */
 static enum MHD_Result reply_msg(http *h, struct MHD_Connection *c, unsigned status,
                                  const char *allow, const char *code, const char *msg)
@@ -1443,6 +1454,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     } else if (rt == R_NOW || rt == R_HW_DEVICE || rt == R_HW_DATA || rt == R_HW_TELEGRAM ||
                rt == R_P1JSON) {
         m = first_meter(h);
+        /* /api/now with no meter (a history-only p1d, every meter reloaded away) is a state, not
+         * a mistake: the dashboard preloads it, and a 404 would be a console error there. The
+         * HomeWizard and p1.json clients keep their 404. */
+        if (!m && rt == R_NOW)
+            return reply_no_meter(h, c);
         if (!m)
             return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no meter configured");
     }

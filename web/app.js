@@ -669,6 +669,13 @@
   }
   let summary = null, summaryErr = null;
   async function loadSummary() {
+    // No meter (a history-only p1d, or every meter reloaded away): no day of a meter to sum up.
+    if (S.noMeters) {
+      summary = null;
+      summaryErr = { status: 0, code: 'no_meter' };
+      renderToday();
+      return;
+    }
     if (S.noStore) {
       summary = null;
       summaryErr = { status: 404, code: 'no_database' };
@@ -705,7 +712,8 @@
   }
   function renderToday() {
     const s = summary;
-    const tip = summaryErr ? (summaryErr.status === 404 ? t('na_no_history') : t('na_error', { err: errText(summaryErr) })) : t('na_loading');
+    const tip = !summaryErr ? t('na_loading') : summaryErr.code === 'no_meter' ? t('conn_no_meter')
+      : summaryErr.status === 404 ? t('na_no_history') : t('na_error', { err: errText(summaryErr) });
     const note = $('today-note');
     note.hidden = !(summaryErr && summaryErr.status === 404);
     if (!note.hidden) note.textContent = t('na_no_history');
@@ -974,8 +982,11 @@
   }
   // listP: the first load's /api/meters request, answered before the history is asked.
   async function backfill(listP) {
-    if (listP) noteStore(await listP.catch(() => null));
-    if (S.historyMissing) return;
+    const list = listP ? await listP.catch(() => null) : null;
+    if (listP) noteStore(list);
+    // No meter: no live chart to fill (and an empty store would answer 404).
+    const none = listP ? Array.isArray(list) && !list.length : S.noMeters || !S.meter;
+    if (S.historyMissing || none) return;
     const to = new Date();
     const from = new Date(to.getTime() - LIVE_WINDOW_S * 1000);
     try {
@@ -1101,7 +1112,7 @@
     if (!summaryErr || summaryErr.code !== 'no_database') { summaryErr = null; S.summaryAt = 0; }
     histCache.clear();
     connect();
-    getJSON(meterPath('now'), 5000).then((d) => onData(d, false)).catch(() => {});
+    getJSON(meterPath('now'), 5000).then((d) => { if (d) onData(d, false); }).catch(() => {});
     backfill();
     loadSummary();
     if (S.view === 'history') loadHistory();
@@ -1453,10 +1464,12 @@
       drawHistory(H.data, H.cmp, null);
     } catch (e) {
       if (req !== H.req) return;
-      if (e.status === 404) S.historyMissing = true;
+      // not_found: a store without any meter's history yet (no_database: no store at all).
+      const empty = e.status === 404 && e.code === 'not_found';
+      if (e.status === 404 && !empty) S.historyMissing = true;
       H.data = null; H.cmp = null;
       drawHistory(null, null, e.status === 404 ? t('hist_none') : t('na_error', { err: errText(e) }),
-        e.status === 404 ? t('na_no_history') : null);
+        empty ? t('na_nothing_stored') : e.status === 404 ? t('na_no_history') : null);
     }
   }
   function metricSeries(c, cmp) {
@@ -1820,7 +1833,7 @@
       nowP = early.now.then((d) => { if (d) onData(d, false); });
       fillP = early.fill;
     } else {
-      nowP = getJSON(meterPath('now'), 5000).then((d) => onData(d, false)).catch(() => {});
+      nowP = getJSON(meterPath('now'), 5000).then((d) => { if (d) onData(d, false); }).catch(() => {});
       fillP = backfill();
     }
     loadSummary();

@@ -8,7 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, run, skip, sleep, waitFor } from './harness.mjs';
+import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, rawGet, run, skip, sleep, waitFor } from './harness.mjs';
 
 const DEADLINE_MS = 180000;
 const TZ = 'Europe/Amsterdam';
@@ -555,6 +555,26 @@ async function main() {
       p1dD.kill('SIGTERM');
     });
 
+    await check('p1d with a store and no source: /api/now 204, the page says so without console errors', async () => {
+      const portZ = await freePort();
+      const p1dZ = start(['--db', path.join(tmp, 'zero.db'), '--listen', '127.0.0.1:' + portZ], 'p1d-zero');
+      await waitFor(async () => (await getJSON(portZ, '/api/meters').catch(() => ({}))).status === 200, 10000, 'p1d without a source');
+      const p = await newPage();
+      const logged = [];
+      p.on('console', (m) => { if (m.type() === 'error') logged.push(m.text() + ' @ ' + ((m.location() && m.location().url) || '')); });
+      await p.goto('http://127.0.0.1:' + portZ + '/');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await p.waitForFunction(() => /reads no meter/.test(document.getElementById('banner').textContent), null, { timeout: 5000 });
+      await sleep(1500);
+      assert(logged.length === 0, 'console errors: ' + logged.join(' | '));
+      assert(await p.textContent('#conn-text') === 'no meter', 'connection pill: ' + await p.textContent('#conn-text'));
+      assert(!/--db/.test(await p.textContent('#view-now')), 'the Now view asks for --db of a p1d that has one');
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+      const now = await rawGet(portZ, '/api/now', {});
+      assert(now.status === 204 && now.body.length === 0, '/api/now: ' + now.status + ' ' + now.body.toString('utf8'));
+      p1dZ.kill('SIGTERM');
+    });
     await check('p1d restarted without the shown meter: the page moves to one it has, not "connection lost"', async () => {
       const one = '[source one]\nspec = sim:1\n';
       const e = await startConf('p1d-e', one + '[source two]\nspec = sim:2\n', 2);

@@ -2,7 +2,8 @@
 """test_http_fixes.py: HTTP fixes found by QA: a dropped SSE client's connection is closed at
 once, /api/meters connected_since is null while a source is disconnected, /healthz fails when a
 meter stopped before its first telegram, 405 messages name the methods of their Allow header,
-history paths without a database say so, and the Authorization scheme is matched without case."""
+history paths without a database say so, the Authorization scheme is matched without case, and
+/api/now of a p1d without meters is 204."""
 import base64
 import json
 import os
@@ -327,7 +328,28 @@ def test_auth_scheme(tmp):
         d.stop()
 
 
+def test_no_meter(tmp):
+    """p1d with a store and no source: /api/now is 204 No Content (a state, not an error: the
+    dashboard asks for it before it knows the meters); the HomeWizard paths keep their 404."""
+    d = Daemon(["--db", os.path.join(tmp, "nometer.db"), "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        st, _, b = http(port, "/api/meters")
+        T.check("no meter: /api/meters is []", st == 200 and json.loads(b) == [], "%s %s" % (st, b))
+        for method in ("GET", "HEAD"):
+            st, h, b = http(port, "/api/now", method)
+            T.check("no meter: %s /api/now is 204, no body, not cached" % method,
+                    st == 204 and b == b"" and h.get("Cache-Control") == "no-store",
+                    "%s %s %s" % (st, h, b))
+        for path in ("/api/v1/data", "/api/v1/telegram", "/p1.json", "/api/meters/home/now"):
+            st, _, b = http(port, path)
+            T.check("no meter: %s is still 404 not_found" % path,
+                    st == 404 and b"not_found" in b, "%s %s" % (st, b))
+    finally:
+        d.stop()
+
+
 with tmpdir() as tmp:
     T.run((test_sse_drop_closes, test_connected_since, test_healthz, test_healthz_stale,
-           test_405_messages, test_no_database, test_auth_scheme), tmp)
+           test_405_messages, test_no_database, test_auth_scheme, test_no_meter), tmp)
 T.done()
