@@ -1263,6 +1263,23 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
  * Routing
  * ------------------------------------------------------------------------------------------- */
 
+/* The query parameters of each endpoint; each takes one value (given twice: 400). */
+static const char *const history_args[] = {"meter", "from", "to", "step", "format", "fields", NULL};
+static const char *const summary_args[] = {"meter", "at", "period", NULL};
+static const char *const prices_get_args[] = {"from", "to", NULL};
+static const char *const prices_put_args[] = {"kind", "gas_day_start", NULL};
+
+/* 1 with a 400 in out when a parameter of args comes twice (the first would be taken silently). */
+static int repeated(const http_req *req, http_reply *out, const char *const *args)
+{
+    const char *twice = http_req_repeated(req, args);
+    if (!twice)
+        return 0;
+    if (strcmp(twice, "fields") == 0)
+        return bad_param(out, "fields given twice: give one comma-separated list");
+    return bad_param(out, "%s given twice", twice);
+}
+
 int history_route(void *user, const http_req *req, http_reply *out)
 {
     history *h = user;
@@ -1282,13 +1299,15 @@ int history_route(void *user, const http_req *req, http_reply *out)
             return reply_error(out, 405, "method_not_allowed",
                                "only GET, HEAD and OPTIONS are allowed");
         }
-        return req->path[5] == 'h' ? ep_history(h, req, out) : ep_summary(h, req, out);
+        if (req->path[5] == 'h')
+            return repeated(req, out, history_args) || ep_history(h, req, out);
+        return repeated(req, out, summary_args) || ep_summary(h, req, out);
     }
     if (strcmp(req->path, "/api/prices") == 0) {
         if (get)
-            return ep_prices_get(h, req, out);
+            return repeated(req, out, prices_get_args) || ep_prices_get(h, req, out);
         if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0)
-            return ep_prices_put(h, req, out);
+            return repeated(req, out, prices_put_args) || ep_prices_put(h, req, out);
         out->allow = "GET, HEAD, PUT, POST, OPTIONS";
         return reply_error(out, 405, "method_not_allowed",
                            "only GET, HEAD, PUT, POST and OPTIONS are allowed");

@@ -1221,6 +1221,44 @@ const char *http_req_arg(const http_req *req, const char *name)
                                        name);
 }
 
+typedef struct arg_count {
+    const char *name;
+    unsigned n;
+} arg_count;
+
+static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    arg_count *a = cls;
+    (void)kind;
+    (void)value;
+    a->n += strcmp(key, a->name) == 0;
+    return a->n > 1 ? MHD_NO : MHD_YES;
+}
+
+/* Whether query parameter name comes more than once (MHD_lookup_connection_value would take the
+ * first and hide the rest). */
+static int arg_repeated(struct MHD_Connection *c, const char *name)
+{
+    arg_count a = {name, 0};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, count_arg, &a);
+    return a.n > 1;
+}
+
+const char *http_req_repeated(const http_req *req, const char *const *names)
+{
+    for (; *names; names++)
+        if (arg_repeated(req->conn, *names))
+            return *names;
+    return NULL;
+}
+
+/* 400 for a repeated ?access_token= while a token is set: which of them would count? */
+static int token_repeated(const http *h, struct MHD_Connection *c)
+{
+    return h->bearer[0] && arg_repeated(c, "access_token");
+}
+
 /* Hands a request under /api/ that no fixed route serves to the route handler. */
 static enum MHD_Result route_call(http *h, struct MHD_Connection *c, const char *url,
                                   const char *method, const http_body *b)
@@ -1230,6 +1268,8 @@ static enum MHD_Result route_call(http *h, struct MHD_Connection *c, const char 
         return preflight(h, c, strcmp(url, "/api/prices") == 0
                                    ? "GET, HEAD, PUT, POST, OPTIONS"
                                    : "GET, HEAD, OPTIONS");
+    if (token_repeated(h, c))
+        return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "bad_parameter", "access_token given twice");
     if (!authorized(h, c, method))
         return reply_error(h, c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                            "missing or wrong credentials");
@@ -1441,6 +1481,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
         return reply_error(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
                            "only GET, HEAD and OPTIONS are allowed");
+    if (token_repeated(h, c))
+        return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "bad_parameter", "access_token given twice");
     if (!authorized(h, c, method))
         return reply_error(h, c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                            "missing or wrong credentials");

@@ -43,6 +43,10 @@ typedef int (*http_route_fn)(void *user, const http_req *req, http_reply *out);
 
 /* The value of query parameter `name` of a route request (decoded), or NULL when absent. */
 const char *http_req_arg(const http_req *req, const char *name);
+/* The first of names (a NULL-terminated list) given more than once in the query of a route
+ * request ("?step=1h&step=raw"), or NULL: a parameter that takes one value answers 400 then,
+ * rather than silently taking the first. */
+const char *http_req_repeated(const http_req *req, const char *const *names);
 
 #define HTTP_ROUTE_BODY_MAX (4u << 20) /* default bound of a request body to a route handler */
 

@@ -259,18 +259,21 @@ def test_absolute_form(c, port):
 
 
 def test_query_rules(c, port):
-    """docs/API.md, Query parameters: unknown ignored, the first of a repeated one counts, an
-    empty value is the default."""
+    """docs/API.md, Query parameters: unknown ignored (repeated or not), a repeated one that takes
+    one value is a 400 naming it, an empty value is the default."""
     base = "/api/history?from=2026-03-29&to=2026-03-29T06:00&fields=import_kwh"
-    st, _, b = http(port, base + "&step=1h&step=raw&bogus=1")
-    c.check("repeated step: the first counts, unknown ignored",
+    st, _, b = http(port, base + "&step=1h&bogus=1&bogus=2")
+    c.check("unknown ignored, repeated or not",
             st == 200 and json.loads(b)["step"] == "1h", "%s %s" % (st, b[:200]))
+    st, _, b = http(port, base + "&step=1h&step=raw")
+    c.check("repeated step: 400 naming it", st == 400 and
+            json.loads(b)["error"]["message"] == "step given twice", "%s %s" % (st, b[:200]))
     st, _, b = http(port, base + "&step=&format=")
     c.check("empty step and format are the defaults",
             st == 200 and json.loads(b)["step"] == "1m", "%s %s" % (st, b[:200]))
     st, _, b = http(port, "/api/history?meter=home&meter=nope&step=1h&fields=import_kwh")
-    c.check("repeated meter: the first counts", st == 200 and json.loads(b)["meter"] == "home",
-            "%s %s" % (st, b[:200]))
+    c.check("repeated meter: 400 naming it", st == 400 and
+            json.loads(b)["error"]["message"] == "meter given twice", "%s %s" % (st, b[:200]))
 
 
 def main():

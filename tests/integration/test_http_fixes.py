@@ -3,7 +3,7 @@
 once, /api/meters connected_since is null while a source is disconnected, /healthz fails when a
 meter stopped before its first telegram, 405 messages name the methods of their Allow header,
 history paths without a database say so, the Authorization scheme is matched without case, and
-/api/now of a p1d without meters is 204."""
+a query parameter that takes one value is refused when given twice."""
 import base64
 import json
 import os
@@ -349,7 +349,47 @@ def test_no_meter(tmp):
         d.stop()
 
 
+def test_repeated_params(tmp):
+    """A parameter that takes one value given twice is a 400 naming it, not the first taken
+    silently; /api/meters' state and healthy still merge, parameters an endpoint does not take
+    are still ignored (repeated or not), and the HomeWizard endpoints answer as before."""
+    d = Daemon(["--source", "s=sim:speedup=10", "--listen", "127.0.0.1:0", "--token", "s3cret",
+                "--db", os.path.join(tmp, "repeat.db")], tmp)
+    auth = {"Authorization": "Bearer s3cret"}
+    try:
+        port = d.http_port()
+        T.check("repeated: a first reading",
+                wait_for(lambda: http(port, "/api/now", headers=auth)[0] == 200, 10), "")
+        for path, name in (("/api/history?step=1h&step=raw", "step"),
+                           ("/api/history?meter=s&meter=other", "meter"),
+                           ("/api/history?from=2026-01-01&to=2026-01-02&from=2025-01-01", "from"),
+                           ("/api/history?format=json&format=csv", "format"),
+                           ("/api/history?fields=import_kwh&fields=gas_m3", "fields"),
+                           ("/api/summary?period=day&period=month", "period"),
+                           ("/api/summary?at=2026-01-01&at=2026-01-02", "at"),
+                           ("/api/prices?to=2026-01-03&to=2026-01-04", "to"),
+                           ("/api/now?access_token=s3cret&access_token=s3cret", "access_token"),
+                           ("/api/history?access_token=s3cret&access_token=x", "access_token")):
+            st, _, b = http(port, path, headers=None if "access_token" in path else auth)
+            err = json.loads(b).get("error", {}) if b.startswith(b"{") else {}
+            T.check("repeated: GET %s is 400 '%s given twice'" % (path, name),
+                    st == 400 and err.get("code") == "bad_parameter" and
+                    err.get("message", "").startswith(name + " given twice"), "%s %s" % (st, b))
+        st, _, b = http(port, "/api/prices?kind=gas&kind=power", "PUT",
+                        body=b"time,price\n2026-01-01T00:00,0.5\n",
+                        headers=dict(auth, **{"Content-Type": "text/csv"}))
+        T.check("repeated: PUT /api/prices?kind=gas&kind=power is 400",
+                st == 400 and b"kind given twice" in b, "%s %s" % (st, b))
+        for path in ("/api/meters?state=waiting&state=receiving", "/api/history?step=1h&x=1&x=2",
+                     "/api/v1/data?x=1&x=2", "/api/now?access_token=s3cret"):
+            st, _, b = http(port, path, headers=None if "access_token" in path else auth)
+            T.check("repeated: GET %s still 200" % path, st == 200, "%s %s" % (st, b[:200]))
+    finally:
+        d.stop()
+
+
 with tmpdir() as tmp:
     T.run((test_sse_drop_closes, test_connected_since, test_healthz, test_healthz_stale,
-           test_405_messages, test_no_database, test_auth_scheme, test_no_meter), tmp)
+           test_405_messages, test_no_database, test_auth_scheme, test_no_meter,
+           test_repeated_params), tmp)
 T.done()
