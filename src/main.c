@@ -779,6 +779,12 @@ static void log_counters(log_level l, const char *name, const counters *c)
 
 static void shutdown_all(p1d *d)
 {
+    /* The sources first, and the status lines they still have summed up pending: the log then
+     * reads in order, what happened to the meters before their totals. */
+    for (size_t i = 0; i < d->capsrc; i++)
+        source_free(d->src[i]);
+    free(d->src);
+    source_log_free(d->srclog);
     /* A fleet's restart logs one line of sums, not one per meter (those at debug). */
     int fleet = d->ms.n > SOURCE_LOG_BURST;
     counters sum = {0};
@@ -797,10 +803,6 @@ static void shutdown_all(p1d *d)
         snprintf(name, sizeof name, "%zu meters", d->ms.n);
         log_counters(LOG_LEVEL_INFO, name, &sum);
     }
-    for (size_t i = 0; i < d->capsrc; i++)
-        source_free(d->src[i]);
-    free(d->src);
-    source_log_free(d->srclog);
     relay_free(d->relay);
     http_free(d->http);
     history_free(d->history);

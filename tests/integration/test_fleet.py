@@ -230,7 +230,33 @@ def test_dns_outage(tmp):
         d.stop()
 
 
+def test_shutdown_order(tmp):
+    """SIGTERM while a summary of status lines is pending (within the second it sums up): that
+    summary is printed first, then the line of the meters' totals, the last line of the meters."""
+    socks = bound_sockets()
+    conf = os.path.join(tmp, "order.conf")
+    with open(conf, "w") as f:
+        for i, s in enumerate(socks):
+            f.write("[source o%02d]\nspec = tcp:127.0.0.1:%d:%s\n" % (i, s.getsockname()[1], FAST))
+    d = Daemon(["--config", conf, "--listen", "127.0.0.1:0"], tmp)
+    try:
+        # The first BURST refusals are logged one by one; the rest wait for the end of the second.
+        burst = d.wait_log(r"o\d\d: cannot connect to 127\.0\.0\.1:", 5, count=BURST)
+        T.check("order: %d refusals one by one, the rest pending" % BURST, burst is not None,
+                d.text()[-1500:])
+        T.check("order: SIGTERM exits 0", d.stop() == 0, d.text()[-2000:])
+        text = d.text()
+        summary = text.find("meters: cannot connect to HOST:PORT")
+        totals = text.find("info: %d meters: 0 telegrams" % N)
+        T.check("order: the pending summary before the totals line",
+                0 <= summary < totals and "cannot connect" not in text[totals:], text[-1500:])
+    finally:
+        for s in socks:
+            s.close()
+        d.stop()
+
+
 with tmpdir() as tmp:
 
-    T.run([test_meters_query, test_dns_outage, test_fleet], tmp)
+    T.run([test_meters_query, test_dns_outage, test_fleet, test_shutdown_order], tmp)
 T.done()
