@@ -50,6 +50,7 @@ typedef struct sample {
     uint32_t mask;  /* BIT(F_*) present */
     uint32_t flags; /* STORE_SEG_* bits: a new device id starts here */
     int64_t v[F_COUNT];
+    uint32_t devh[STORE_NDEV]; /* backfill candidates: hashes of the device ids (0 none) */
 } sample;
 
 /* A step's aggregate row being built. */
@@ -81,6 +82,7 @@ typedef struct engine {
     agg cur[NTIERS];
     int cdirty[NTIERS];
     int64_t floor[NTIERS]; /* steps before this are never written (rebuild) */
+    int merge;             /* a backfill: steps are added to the rows already stored */
 } engine;
 
 /* What a failed commit restores of a meter. */
@@ -105,6 +107,7 @@ typedef struct smeter {
     sample *q;         /* ring of queued readings */
     size_t qcap, qhead, qlen;
     int forget;        /* store_forget(): free this state once its queue is committed */
+    struct backfill *bf; /* store_options.backfill: the gap being filled; NULL until needed */
     engine e;
 } smeter;
 
@@ -127,6 +130,8 @@ struct store {
     char import_key[160], import_path[512], import_meter[64];
     int64_t import_offset, import_telegrams;
     int import_pending;
+    int txn_held;   /* store_flush() left a backfill's transaction open */
+    int bf_touched; /* this commit classified or stored older readings */
 };
 
 static const store_step tier_step[NTIERS] = {STORE_STEP_1M, STORE_STEP_15M, STORE_STEP_1H,
@@ -593,14 +598,15 @@ static unsigned sample_quantities(const sample *x, int64_t q[STORE_Q_COUNT])
     return has;
 }
 
-/* Folds one reading into the counter state: sets de[] (energy since the previous reading, 0 at
+/* Folds one reading (registers c with bits chas, device flags) into the counter state: sets de[]
+ * (energy since the previous reading, 0 at
  * a segment start, never negative) with *dhas, and returns the STORE_SEG_* groups that start a
  * new segment here; *device gets the groups whose reason is a new device id. */
-static unsigned fold_step(fold *f, const sample *x, int64_t de[STORE_E_COUNT], unsigned *dhas,
-                          unsigned *device)
+static unsigned fold_counters(fold *f, const int64_t c[STORE_E_COUNT], unsigned chas,
+                              uint32_t flags, int64_t de[STORE_E_COUNT], unsigned *dhas,
+                              unsigned *device)
 {
-    int64_t c[STORE_E_COUNT];
-    unsigned chas = sample_counters(x, c), seg = 0;
+    unsigned seg = 0;
     *dhas = 0;
     *device = 0;
     for (int e = 0; e < STORE_E_COUNT; e++) {
@@ -610,7 +616,7 @@ static unsigned fold_step(fold *f, const sample *x, int64_t de[STORE_E_COUNT], u
     }
     for (int e = 0; e < STORE_E_COUNT; e++) {
         unsigned g = energy_group[e];
-        if ((chas & BIT(e)) && (f->has & BIT(e)) && (x->flags & g))
+        if ((chas & BIT(e)) && (f->has & BIT(e)) && (flags & g))
             seg |= g, *device |= g;
     }
     for (int e = 0; e < STORE_E_COUNT; e++) {
@@ -622,6 +628,15 @@ static unsigned fold_step(fold *f, const sample *x, int64_t de[STORE_E_COUNT], u
         f->has |= BIT(e);
     }
     return seg;
+}
+
+/* fold_counters() for the registers and device flags of reading x. */
+static unsigned fold_step(fold *f, const sample *x, int64_t de[STORE_E_COUNT], unsigned *dhas,
+                          unsigned *device)
+{
+    int64_t c[STORE_E_COUNT];
+    unsigned chas = sample_counters(x, c);
+    return fold_counters(f, c, chas, x->flags, de, dhas, device);
 }
 
 static void stat_add(store_stat *s, int64_t v)
@@ -867,6 +882,51 @@ static void block_reset(engine *e, int64_t ts)
     memset(e->bprev, 0, sizeof e->bprev);
 }
 
+/* Appends x to the open raw block, writing the block first when x cannot join it. */
+static int raw_append(store *s, int64_t meter, engine *e, const sample *x)
+{
+    uint8_t rec[STORE_RECORD_MAX];
+    size_t n = 0;
+    int rc;
+    if (e->bts)
+        n = record_encode(e, x, rec);
+    if (!e->bts || fdiv(x->ts, STORE_BLOCK_SPAN) != fdiv(e->bts, STORE_BLOCK_SPAN) ||
+        e->blen + n > STORE_BLOCK_MAX) {
+        if (e->bts && e->bn && (rc = put_block(s, meter, e)) != SQLITE_OK)
+            return rc;
+        block_reset(e, x->ts);
+        n = record_encode(e, x, rec);
+    }
+    memcpy(e->buf + e->blen, rec, n);
+    e->blen += n;
+    e->bn++;
+    e->bprev_ts = x->ts;
+    e->bmask = x->mask;
+    for (int f = 0; f < F_COUNT; f++)
+        if (x->mask & BIT(f))
+            e->bprev[f] = x->v[f];
+    e->bdirty = 1;
+    return SQLITE_OK;
+}
+
+/* Writes a step of engine e: as it is, or (a backfill) added to the row already stored. */
+static int put_step(store *s, int k, int64_t meter, const engine *e, const agg *a)
+{
+    if (!e->merge)
+        return put_agg(s, k, meter, a);
+    agg row = *a, old;
+    sqlite3_stmt *g = s->agg_get[k];
+    sqlite3_bind_int64(g, 1, meter);
+    sqlite3_bind_int64(g, 2, a->ts);
+    int rc = sqlite3_step(g);
+    if (rc == SQLITE_ROW && row_agg(g, 0, &old) == 0)
+        agg_merge(&row, &old);
+    sqlite3_reset(g);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return rc;
+    return put_agg(s, k, meter, &row);
+}
+
 static int engine_apply(store *s, int64_t meter, engine *e, const sample *x, int write_raw)
 {
     int64_t de[STORE_E_COUNT];
@@ -887,33 +947,13 @@ static int engine_apply(store *s, int64_t meter, engine *e, const sample *x, int
                 return rc;
         }
     }
-    if (write_raw) {
-        uint8_t rec[STORE_RECORD_MAX];
-        size_t n = 0;
-        if (e->bts)
-            n = record_encode(e, x, rec);
-        if (!e->bts || fdiv(x->ts, STORE_BLOCK_SPAN) != fdiv(e->bts, STORE_BLOCK_SPAN) ||
-            e->blen + n > STORE_BLOCK_MAX) {
-            if (e->bts && e->bn && (rc = put_block(s, meter, e)) != SQLITE_OK)
-                return rc;
-            block_reset(e, x->ts);
-            n = record_encode(e, x, rec);
-        }
-        memcpy(e->buf + e->blen, rec, n);
-        e->blen += n;
-        e->bn++;
-        e->bprev_ts = x->ts;
-        e->bmask = x->mask;
-        for (int f = 0; f < F_COUNT; f++)
-            if (x->mask & BIT(f))
-                e->bprev[f] = x->v[f];
-        e->bdirty = 1;
-    }
+    if (write_raw && (rc = raw_append(s, meter, e, x)) != SQLITE_OK)
+        return rc;
     for (int k = 0; k < NTIERS; k++) {
         agg *a = &e->cur[k];
         int64_t t = store_step_floor(tier_step[k], x->ts - 1);
         if (a->n && a->ts != t) {
-            if (a->ts >= e->floor[k] && (rc = put_agg(s, k, meter, a)) != SQLITE_OK)
+            if (a->ts >= e->floor[k] && (rc = put_step(s, k, meter, e, a)) != SQLITE_OK)
                 return rc;
             a->n = 0;
         }
@@ -939,7 +979,7 @@ static int engine_flush(store *s, int64_t meter, engine *e)
     e->bdirty = 0;
     for (int k = 0; k < NTIERS; k++) {
         if (e->cdirty[k] && e->cur[k].n && e->cur[k].ts >= e->floor[k]) {
-            if ((rc = put_agg(s, k, meter, &e->cur[k])) != SQLITE_OK)
+            if ((rc = put_step(s, k, meter, e, &e->cur[k])) != SQLITE_OK)
                 return rc;
         }
         e->cdirty[k] = 0;
@@ -1102,6 +1142,7 @@ static int prepare_all(store *s)
 static void meter_free(smeter *m)
 {
     if (m) {
+        free(m->bf);
         free(m->q);
         free(m);
     }
@@ -1349,16 +1390,33 @@ int store_meter_registers(store *s, const char *meter, int64_t c[STORE_E_COUNT])
     return (int)f.has;
 }
 
-static void device_flags(smeter *m, const p1_reading *r, sample *x)
+/* The equipment ids of r by segment group ("" none). */
+static void device_ids(const p1_reading *r, const char *ids[STORE_NDEV])
 {
-    const char *ids[STORE_NDEV] = {r->equipment_id, "", "", ""};
     static const p1_medium media[STORE_NDEV] = {P1_MEDIUM_UNKNOWN, P1_MEDIUM_GAS,
                                                 P1_MEDIUM_WATER, P1_MEDIUM_HEAT};
+    ids[0] = r->equipment_id;
     for (int d = 1; d < STORE_NDEV; d++) {
         int i = p1_reading_mbus_find(r, media[d]);
-        if (i >= 0)
-            ids[d] = r->mbus[i].id;
+        ids[d] = i >= 0 ? r->mbus[i].id : "";
     }
+}
+
+/* FNV-1a of an equipment id; 0 for none. */
+static uint32_t id_hash(const char *id)
+{
+    uint32_t h = 2166136261u;
+    if (!id[0])
+        return 0;
+    for (; *id; id++)
+        h = (h ^ (uint8_t)*id) * 16777619u;
+    return h ? h : 1;
+}
+
+static void device_flags(smeter *m, const p1_reading *r, sample *x)
+{
+    const char *ids[STORE_NDEV];
+    device_ids(r, ids);
     for (int d = 0; d < STORE_NDEV; d++) {
         if (!ids[d][0] || strcmp(ids[d], m->dev[d]) == 0)
             continue;
@@ -1469,14 +1527,25 @@ int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_m
     s->last_clock = (store_clock_state){.policy = m->clock, .used = used, .unsynced = s->unsynced,
                                         .has_offset = mvalid && sys > 0,
                                         .offset_s = mvalid && sys > 0 ? mt - sys : 0};
-    if (ts <= 0 || ts <= m->q_last_ts) {
+    if (ts <= 0 || (ts <= m->q_last_ts && !s->o.backfill)) {
         s->st.skipped++;
         return 0;
     }
+    /* Not newer, with backfill on: the commit sees where it falls in the stored history. Its
+     * device ids are kept as hashes: they are compared with the gap's neighbours, not with the
+     * newest reading's ids, which stay the meter's. */
+    int older = ts <= m->q_last_ts;
     sample x;
     sample_from(&x, r);
     x.ts = ts;
-    device_flags(m, r, &x);
+    if (older) {
+        const char *ids[STORE_NDEV];
+        device_ids(r, ids);
+        for (int d = 0; d < STORE_NDEV; d++)
+            x.devh[d] = id_hash(ids[d]);
+    } else {
+        device_flags(m, r, &x);
+    }
     if (m->qlen == m->qcap && m->qcap < s->o.queue_max) {
         size_t cap = m->qcap ? m->qcap * 2 : 16;
         if (cap > s->o.queue_max)
@@ -1505,6 +1574,8 @@ int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_m
     }
     m->q[(m->qhead + m->qlen) % m->qcap] = x;
     m->qlen++;
+    if (older)
+        return 2;
     m->q_last_ts = ts;
     m->q_last_sys = sys;
     return 1;
@@ -1516,6 +1587,485 @@ size_t store_pending(const store *s)
     for (size_t i = 0; i < s->nm; i++)
         n += s->m[i]->qlen;
     return n;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Backfill (store_options.backfill): readings older than the meter's newest, stored before its
+ * first reading or into a gap of its raw history, with the result an import in time order
+ * would have given. The readings of one gap go through an engine of their own that starts from
+ * the counters before the gap (none before the first reading): raw blocks of their own, steps
+ * added to the rows already there (sums, counts, min/max compose). At the end the reading
+ * after the gap, whose step held the energy of the whole gap, is re-folded against the last
+ * backfilled reading instead: its steps get the difference, its segment rows and device flags
+ * follow. One gap is one transaction (store_flush() keeps it open).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct backfill {
+    int open;                   /* a gap is being filled */
+    int64_t hi;                 /* its readings are before this time */
+    int next_raw;               /* the reading after the gap is in the raw tier (time exact) */
+    int64_t nts;                /* its time (next_raw) */
+    int64_t nc[STORE_E_COUNT];  /* its registers (reconstructed when !next_raw) */
+    unsigned nhas;
+    uint32_t nflags;            /* its stored device flags */
+    uint32_t ndev[STORE_NDEV];  /* hashes of its device ids, 0 unknown */
+    int64_t step[NTIERS];       /* the label of the step holding it, INT64_MIN none */
+    fold f0;                    /* the counters before the gap (empty: before the first reading) */
+    uint32_t devh[STORE_NDEV];  /* device id hashes of the last reading filled in, 0 unknown */
+    engine e;                   /* the readings filled in */
+    int64_t cov_lo, cov_hi;     /* readings in [cov_lo, cov_hi] are at times already covered */
+} backfill;
+
+/* min(ts) of a table for a meter into *out (0 none). */
+static int min_ts(store *s, const char *table, int64_t id, int64_t *out)
+{
+    char sql[96];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof sql, "SELECT min(ts) FROM %s WHERE meter = ?1", table);
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    *out = 0;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Reads the aggregate row of tier k at label t into *a; *found says whether there is one. */
+static int get_agg(store *s, int k, int64_t id, int64_t t, agg *a, int *found)
+{
+    sqlite3_stmt *g = s->agg_get[k];
+    sqlite3_bind_int64(g, 1, id);
+    sqlite3_bind_int64(g, 2, t);
+    int rc = sqlite3_step(g);
+    *found = rc == SQLITE_ROW && row_agg(g, 0, a) == 0;
+    sqlite3_reset(g);
+    a->ts = t;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Hashes of the meter's current device ids, 0 for a group whose device changed after time t
+ * (its id at t is not known). */
+static int dev_at(store *s, smeter *m, int64_t t, uint32_t out[STORE_NDEV])
+{
+    sqlite3_stmt *st;
+    for (int d = 0; d < STORE_NDEV; d++)
+        out[d] = id_hash(m->dev[d]);
+    int rc = sqlite3_prepare_v2(s->db, "SELECT kind FROM segments WHERE meter = ?1 AND ts > ?2 "
+                                       "AND reason = 'device'", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, m->id);
+    sqlite3_bind_int64(st, 2, t);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        for (int d = 0; d < STORE_NDEV; d++)
+            if (!strcmp((const char *)sqlite3_column_text(st, 0), group_name[d]))
+                out[d] = 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Decodes the raw block of a meter with the greatest key <= t (op "<=") or the least key > t
+ * (op ">") into xs[cap]; *n readings, *key its key (0 none). */
+static int raw_block_at(store *s, int64_t id, int64_t t, const char *op, sample *xs, size_t cap,
+                        size_t *n, int64_t *key)
+{
+    char sql[128];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof sql, "SELECT ts, data FROM raw WHERE meter = ?1 AND ts %s ?2 ORDER BY ts "
+                              "%s LIMIT 1", op, op[0] == '<' ? "DESC" : "");
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, t);
+    *n = 0;
+    *key = 0;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        block_reader b;
+        *key = sqlite3_column_int64(st, 0);
+        block_reader_init(&b, *key, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+        while (*n < cap && block_next(&b, &xs[*n]) > 0)
+            (*n)++;
+        rc = SQLITE_DONE;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* Starts filling the gap before the stored reading at nts (in the raw tier; p, the reading
+ * before the gap, NULL before the first), whose counters start from f0. */
+static int bf_begin_raw(store *s, smeter *m, const fold *f0, const sample *p, int64_t nts)
+{
+    backfill *b = m->bf;
+    sample xs[STORE_BLOCK_SPAN + 1];
+    size_t n;
+    int64_t key;
+    int rc = raw_block_at(s, m->id, nts, "<=", xs, 1, &n, &key);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (!n || key != nts)
+        return SQLITE_CORRUPT;
+    b->next_raw = 1;
+    b->nts = nts;
+    b->nhas = sample_counters(&xs[0], b->nc);
+    b->nflags = xs[0].flags;
+    for (int k = 0; k < NTIERS; k++)
+        b->step[k] = store_step_floor(tier_step[k], nts - 1);
+    if ((rc = dev_at(s, m, nts, b->ndev)) != SQLITE_OK)
+        return rc;
+    memset(b->devh, 0, sizeof b->devh);
+    if (p && (rc = dev_at(s, m, p->ts, b->devh)) != SQLITE_OK)
+        return rc;
+    b->f0 = *f0;
+    b->hi = nts;
+    engine_init(&b->e);
+    b->e.merge = 1;
+    b->e.f = *f0;
+    b->e.last_ts = p ? p->ts : 0;
+    b->open = 1;
+    return SQLITE_OK;
+}
+
+/* Starts filling before the first reading when it has left the raw tier: readings up to the
+ * label of the oldest stored step `bound`. Its registers follow from the newest ones less the
+ * energy of every hour since (unknown for a group with a segment since: its energy across the
+ * boundary is not counted); its time is not known, so a boundary segment is not recorded. */
+static int bf_begin_pruned(store *s, smeter *m, int64_t bound, const int64_t first[NTIERS])
+{
+    backfill *b = m->bf;
+    sqlite3_stmt *st;
+    agg h;
+    int found;
+    unsigned unknown = 0;
+    memset(b->nc, 0, sizeof b->nc);
+    b->nhas = m->e.f.has;
+    int rc = sqlite3_prepare_v2(s->db, "SELECT sum(import), sum(import_t1), sum(import_t2), "
+                                       "sum(export), sum(export_t1), sum(export_t2), sum(gas), "
+                                       "sum(water), sum(heat) FROM agg_1h WHERE meter = ?1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, m->id);
+    rc = sqlite3_step(st);
+    for (int e = 0; rc == SQLITE_ROW && e < STORE_E_COUNT; e++) {
+        if (sqlite3_column_type(st, e) == SQLITE_NULL)
+            b->nhas &= ~BIT(e);
+        b->nc[e] = wsub(m->e.f.c[e], sqlite3_column_int64(st, e));
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return rc;
+    rc = sqlite3_prepare_v2(s->db, "SELECT DISTINCT kind FROM segments WHERE meter = ?1", -1, &st,
+                            NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, m->id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        for (int d = 0; d < STORE_NDEV; d++)
+            if (!strcmp((const char *)sqlite3_column_text(st, 0), group_name[d]))
+                unknown |= BIT(d);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return rc;
+    if ((rc = get_agg(s, 2, m->id, first[2], &h, &found)) != SQLITE_OK)
+        return rc;
+    b->nhas &= found ? h.ehas : 0;
+    for (int e = 0; e < STORE_E_COUNT; e++)
+        if (unknown & energy_group[e])
+            b->nhas &= ~BIT(e);
+    /* the oldest row of a tier holds the first reading unless retention cut that tier there */
+    for (int k = 0; k < NTIERS; k++)
+        b->step[k] = first[k] && (k >= 2 || first[k] < first[2] + 3600) ? first[k] : INT64_MIN;
+    b->next_raw = 0;
+    b->nts = 0;
+    b->nflags = 0;
+    memset(b->ndev, 0, sizeof b->ndev);
+    memset(b->devh, 0, sizeof b->devh);
+    memset(&b->f0, 0, sizeof b->f0);
+    b->hi = bound + 1;
+    engine_init(&b->e);
+    b->e.merge = 1;
+    b->open = 1;
+    return SQLITE_OK;
+}
+
+/* Where a reading at ts (not newer than the newest) falls: before the first reading or in a gap
+ * of the raw tier (a run begins), or at a time already covered (cov_lo..cov_hi is set). */
+static int bf_classify(store *s, smeter *m, int64_t ts)
+{
+    backfill *b = m->bf;
+    int64_t id = m->id, first, tfirst[NTIERS];
+    int rc = engine_flush(s, id, &m->e); /* the queries below see what is queued before */
+    if (rc == SQLITE_OK)
+        rc = min_ts(s, "raw", id, &first);
+    for (int k = 0; k < NTIERS && rc == SQLITE_OK; k++)
+        rc = min_ts(s, tier_table[k], id, &tfirst[k]);
+    if (rc != SQLITE_OK)
+        return rc;
+    b->cov_lo = b->cov_hi = ts;
+    /* Is the first raw reading the meter's first? Its minute step must be the oldest one and
+     * count no reading that raw retention took. */
+    int exact = 0;
+    if (first && tfirst[0] == store_step_floor(STORE_STEP_1M, first - 1)) {
+        agg a;
+        int found;
+        sample xs[STORE_BLOCK_SPAN + 1];
+        size_t n, cnt = 0;
+        int64_t key;
+        if ((rc = get_agg(s, 0, id, tfirst[0], &a, &found)) != SQLITE_OK)
+            return rc;
+        for (int64_t t = tfirst[0]; rc == SQLITE_OK && t <= tfirst[0] + 60;) {
+            rc = raw_block_at(s, id, t, ">", xs, STORE_BLOCK_SPAN + 1, &n, &key);
+            if (!key || key > tfirst[0] + 60)
+                break;
+            for (size_t i = 0; i < n; i++)
+                cnt += xs[i].ts <= tfirst[0] + 60;
+            t = key;
+        }
+        if (rc != SQLITE_OK)
+            return rc;
+        exact = found && (int64_t)cnt == a.n;
+    }
+    fold none;
+    memset(&none, 0, sizeof none);
+    if (exact && ts < first)
+        return bf_begin_raw(s, m, &none, NULL, first);
+    if (!exact) {
+        int64_t bound = tfirst[0] && tfirst[0] < tfirst[2] + 3600 ? tfirst[0] : tfirst[2];
+        if (!tfirst[2]) {
+            b->cov_hi = INT64_MAX; /* no history to place it in */
+            return SQLITE_OK;
+        }
+        if (ts <= bound)
+            return bf_begin_pruned(s, m, bound, tfirst);
+        if (!first || ts < first) {
+            b->cov_lo = bound + 1;
+            b->cov_hi = first ? first - 1 : INT64_MAX;
+            return SQLITE_OK;
+        }
+    }
+    /* In the raw tier: the readings around ts, p at or before it and the next one. */
+    sample xs[STORE_BLOCK_SPAN + 1];
+    size_t n;
+    int64_t key, nts = 0;
+    fold f;
+    memset(&f, 0, sizeof f);
+    if ((rc = raw_block_at(s, id, ts, "<=", xs, STORE_BLOCK_SPAN + 1, &n, &key)) != SQLITE_OK)
+        return rc;
+    if (!n)
+        return SQLITE_CORRUPT;
+    size_t pi = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t de[STORE_E_COUNT];
+        unsigned dhas, device;
+        if (xs[i].ts > ts) {
+            nts = xs[i].ts;
+            break;
+        }
+        pi = i;
+        fold_step(&f, &xs[i], de, &dhas, &device);
+    }
+    int64_t pts = xs[pi].ts, bkey = key, blast = xs[n - 1].ts;
+    if (!nts) {
+        sample next;
+        size_t nn;
+        if ((rc = raw_block_at(s, id, key, ">", &next, 1, &nn, &nts)) != SQLITE_OK)
+            return rc;
+        if (nts && pts < ts && nts - pts > STORE_GAP_MIN)
+            return bf_begin_raw(s, m, &f, &xs[pi], nts);
+    }
+    /* Covered: the span goes on over blocks closer than a gap, so that the readings after
+     * this one need no query (a bounded walk: a few days of blocks). */
+    b->cov_lo = pts;
+    b->cov_hi = INT64_MAX; /* up to the newest */
+    if (!nts)
+        return SQLITE_OK;
+    sqlite3_stmt *st;
+    rc = sqlite3_prepare_v2(s->db, "SELECT ts FROM raw WHERE meter = ?1 AND ts > ?2 ORDER BY ts "
+                                   "LIMIT 8192", -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, bkey);
+    int64_t prev = bkey, last = blast; /* a block's key and its last reading (or a bound) */
+    int exact_last = 1, rows = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t k = sqlite3_column_int64(st, 0);
+        rows++;
+        if (k - last > STORE_GAP_MIN && !exact_last) {
+            rc = raw_block_at(s, id, prev, "<=", xs, STORE_BLOCK_SPAN + 1, &n, &key);
+            if (rc != SQLITE_OK)
+                break;
+            last = n ? xs[n - 1].ts : prev;
+        }
+        if (k - last > STORE_GAP_MIN) {
+            b->cov_hi = last;
+            rc = SQLITE_DONE;
+            break;
+        }
+        prev = last = k;
+        exact_last = 0;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return rc;
+    if (rows == 8192 && b->cov_hi == INT64_MAX)
+        b->cov_hi = prev;
+    return SQLITE_OK;
+}
+
+/* Rewrites the raw blocks of the UTC minute of the reading at nts (the first of its block)
+ * with its device flags set to flags. */
+static int raw_reflag(store *s, smeter *m, int64_t nts, uint32_t flags)
+{
+    sample xs[STORE_BLOCK_SPAN + 1];
+    size_t nx = 0, n;
+    int64_t key, t = nts - 1, end = (fdiv(nts, STORE_BLOCK_SPAN) + 1) * STORE_BLOCK_SPAN;
+    int rc;
+    for (;;) {
+        rc = raw_block_at(s, m->id, t, ">", xs + nx, STORE_BLOCK_SPAN + 1 - nx, &n, &key);
+        if (rc != SQLITE_OK || !key || key >= end)
+            break;
+        nx += n;
+        t = key;
+    }
+    if (rc != SQLITE_OK)
+        return rc;
+    if (!nx || xs[0].ts != nts)
+        return SQLITE_CORRUPT;
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM raw WHERE meter = %" PRId64 " AND ts >= %" PRId64
+                              " AND ts < %" PRId64, m->id, nts, end);
+    if ((rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) != SQLITE_OK)
+        return rc;
+    xs[0].flags = flags;
+    engine *e = malloc(sizeof *e);
+    if (!e)
+        return SQLITE_NOMEM;
+    engine_init(e);
+    for (size_t i = 0; i < nx && rc == SQLITE_OK; i++)
+        rc = raw_append(s, m->id, e, &xs[i]);
+    if (rc == SQLITE_OK && e->bn)
+        rc = put_block(s, m->id, e);
+    free(e);
+    if (m->e.bts >= nts && m->e.bts < end) {
+        m->e.bts = 0; /* its open block was one of them: the next reading starts a new one */
+        m->e.bdirty = 0;
+    }
+    return rc;
+}
+
+/* Ends the run: writes its open block and steps, re-folds the reading after the gap. */
+static int bf_end(store *s, smeter *m)
+{
+    backfill *b = m->bf;
+    int64_t id = m->id;
+    int rc;
+    b->open = 0;
+    b->cov_lo = 1;
+    b->cov_hi = 0;
+    for (int k = 0; k < NTIERS; k++)
+        b->e.cdirty[k] = 1;
+    b->e.bdirty = 1;
+    if ((rc = engine_flush(s, id, &b->e)) != SQLITE_OK)
+        return rc;
+    uint32_t flags = b->nflags;
+    for (int d = 0; d < STORE_NDEV && b->next_raw; d++) {
+        if (!b->ndev[d] || !b->devh[d])
+            continue;
+        if (b->ndev[d] != b->devh[d])
+            flags |= BIT(d);
+        else
+            flags &= ~BIT(d);
+    }
+    int64_t deo[STORE_E_COUNT], den[STORE_E_COUNT];
+    unsigned ho, hn, dvo, dvn;
+    fold fo = b->f0, fn = b->e.f;
+    unsigned so = fold_counters(&fo, b->nc, b->nhas, b->nflags, deo, &ho, &dvo);
+    unsigned sn = fold_counters(&fn, b->nc, b->nhas, flags, den, &hn, &dvn);
+    for (int k = 0; k < NTIERS; k++) {
+        agg a;
+        int found, changed = 0;
+        if (b->step[k] == INT64_MIN)
+            continue;
+        if ((rc = get_agg(s, k, id, b->step[k], &a, &found)) != SQLITE_OK)
+            return rc;
+        for (int e = 0; found && e < STORE_E_COUNT; e++)
+            if ((hn & BIT(e)) && den[e] != deo[e]) {
+                a.e[e] += den[e] - deo[e];
+                changed = 1;
+            }
+        if (changed && (rc = put_agg(s, k, id, &a)) != SQLITE_OK)
+            return rc;
+    }
+    if (b->next_raw && (so || sn)) {
+        for (int g = 0; g < STORE_NDEV; g++) {
+            char sql[160];
+            if (!((so | sn) & BIT(g)))
+                continue;
+            snprintf(sql, sizeof sql, "DELETE FROM segments WHERE meter = %" PRId64 " AND ts = %"
+                     PRId64 " AND kind = '%s'", id, b->nts, group_name[g]);
+            if ((rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL)) != SQLITE_OK)
+                return rc;
+            if (!(sn & BIT(g)))
+                continue;
+            s->st.segments += !(so & BIT(g));
+            sqlite3_bind_int64(s->seg_put, 1, id);
+            sqlite3_bind_int64(s->seg_put, 2, b->nts);
+            sqlite3_bind_text(s->seg_put, 3, group_name[g], -1, SQLITE_STATIC);
+            sqlite3_bind_text(s->seg_put, 4, (dvn & BIT(g)) ? "device" : "counter", -1,
+                              SQLITE_STATIC);
+            if ((rc = step_done(s->seg_put)) != SQLITE_OK)
+                return rc;
+        }
+    }
+    if (b->next_raw && flags != b->nflags && (rc = raw_reflag(s, m, b->nts, flags)) != SQLITE_OK)
+        return rc;
+    /* the meter's open steps may be rows the run added to: continue from the stored ones */
+    for (int k = 0; k < NTIERS; k++) {
+        int found;
+        if (m->e.cur[k].n && (rc = get_agg(s, k, id, m->e.cur[k].ts, &m->e.cur[k], &found)) !=
+                                 SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+/* One queued reading not newer than the meter's newest: fills the gap being filled, starts
+ * filling another, or is skipped as already covered. */
+static int bf_take(store *s, smeter *m, const sample *x)
+{
+    int rc;
+    s->bf_touched = 1;
+    if (!m->bf && !(m->bf = calloc(1, sizeof *m->bf)))
+        return SQLITE_NOMEM;
+    backfill *b = m->bf;
+    if (b->open && (x->ts <= b->e.last_ts || x->ts >= b->hi) && (rc = bf_end(s, m)) != SQLITE_OK)
+        return rc;
+    if (!b->open && !(x->ts >= b->cov_lo && x->ts <= b->cov_hi) &&
+        (rc = bf_classify(s, m, x->ts)) != SQLITE_OK)
+        return rc;
+    if (!b->open || x->ts <= b->e.last_ts || x->ts >= b->hi) {
+        s->st.skipped++;
+        s->st.covered++;
+        return SQLITE_OK;
+    }
+    sample y = *x;
+    y.flags = 0;
+    for (int d = 0; d < STORE_NDEV; d++) {
+        if (!y.devh[d])
+            continue;
+        if (b->devh[d] && b->devh[d] != y.devh[d])
+            y.flags |= BIT(d);
+        b->devh[d] = y.devh[d];
+    }
+    s->st.backfilled++;
+    return engine_apply(s, m->id, &b->e, &y, 1);
 }
 
 static int commit_meter(store *s, smeter *m)
@@ -1543,7 +2093,13 @@ static int commit_meter(store *s, smeter *m)
             return rc;
     }
     for (size_t i = 0; i < m->qlen; i++) {
-        rc = engine_apply(s, m->id, &m->e, &m->q[(m->qhead + i) % m->qcap], 1);
+        const sample *x = &m->q[(m->qhead + i) % m->qcap];
+        if (x->ts <= m->e.last_ts) /* only with store_options.backfill */
+            rc = bf_take(s, m, x);
+        else if (m->bf && m->bf->open && (rc = bf_end(s, m)) != SQLITE_OK)
+            return rc;
+        else
+            rc = engine_apply(s, m->id, &m->e, x, 1);
         if (rc != SQLITE_OK)
             return rc;
     }
@@ -1575,7 +2131,7 @@ static void forget_done(store *s)
 {
     for (size_t i = 0; i < s->nm;) {
         smeter *m = s->m[i];
-        if (!m->forget || m->qlen || m->dev_dirty) {
+        if (!m->forget || m->qlen || m->dev_dirty || (m->bf && m->bf->open)) {
             i++;
             continue;
         }
@@ -1597,7 +2153,22 @@ int store_forget(store *s, const char *meter)
     return 0;
 }
 
-int store_commit(store *s)
+/* After a failed commit that had backfilled (or held its transaction over earlier batches):
+ * the rollback took more than this commit's queue, so the memory of every meter goes, its
+ * queue with it, and is loaded again from the database. */
+static void commit_reset(store *s)
+{
+    for (size_t i = 0; i < s->nm; i++) {
+        s->st.dropped += s->m[i]->qlen;
+        meter_free(s->m[i]);
+    }
+    s->nm = 0;
+    s->import_pending = 0;
+}
+
+/* Writes the queue in one transaction; end_runs 0 leaves a backfill run, and the transaction,
+ * open (store_flush). */
+static int commit_all(store *s, int end_runs)
 {
     int rc = SQLITE_OK;
     size_t n = 0;
@@ -1607,7 +2178,7 @@ int store_commit(store *s)
         smeter *m = s->m[i];
         n += m->qlen;
     }
-    if (!n && !s->import_pending)
+    if (!n && !s->import_pending && !(end_runs && s->txn_held))
         return 0;
     if (s->capsnap < s->nm) {
         snapshot *sn = realloc(s->snap, s->nm * sizeof *sn);
@@ -1621,27 +2192,44 @@ int store_commit(store *s)
         s->snap[i].id = s->m[i]->id;
         s->snap[i].dev_dirty = s->m[i]->dev_dirty;
     }
-    rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    uint64_t covered = s->st.covered;
+    int held = s->txn_held, keep = 0;
+    s->bf_touched = 0;
+    if (sqlite3_get_autocommit(s->db))
+        rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     for (size_t i = 0; i < s->nm && rc == SQLITE_OK; i++)
         if (s->m[i]->qlen || s->m[i]->dev_dirty)
             rc = commit_meter(s, s->m[i]);
+    for (size_t i = 0; i < s->nm && rc == SQLITE_OK; i++) {
+        smeter *m = s->m[i];
+        if (m->bf && m->bf->open && end_runs)
+            rc = bf_end(s, m);
+        else if (m->bf && m->bf->open)
+            keep = 1;
+    }
     if (rc == SQLITE_OK && s->import_pending)
         rc = write_import(s);
-    if (rc == SQLITE_OK)
+    if (rc == SQLITE_OK && !keep)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         if (!sqlite3_get_autocommit(s->db))
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        s->txn_held = 0;
+        s->failing = 1;
+        s->fail_rc = rc;
+        s->st.failures++;
+        if (held || s->bf_touched) {
+            commit_reset(s);
+            return sq_errno(rc);
+        }
         for (size_t i = 0; i < s->nm; i++) {
             s->m[i]->e = s->snap[i].e;
             s->m[i]->id = s->snap[i].id;
             s->m[i]->dev_dirty = s->snap[i].dev_dirty;
         }
-        s->failing = 1;
-        s->fail_rc = rc;
-        s->st.failures++;
         return sq_errno(rc);
     }
+    s->txn_held = keep;
     for (size_t i = 0; i < s->nm; i++) {
         smeter *m = s->m[i];
         m->qlen = 0;
@@ -1655,10 +2243,20 @@ int store_commit(store *s)
         }
     }
     s->import_pending = 0;
-    s->st.committed += n;
+    s->st.committed += n - (s->st.covered - covered);
     s->failing = 0;
     forget_done(s);
     return 0;
+}
+
+int store_commit(store *s)
+{
+    return commit_all(s, 1);
+}
+
+int store_flush(store *s)
+{
+    return commit_all(s, 0);
 }
 
 int store_import_get(store *s, const char *key, int64_t *offset, int64_t *telegrams)
@@ -1754,6 +2352,8 @@ int store_maintain(store *s)
     int64_t deleted = 0;
     if (s->o.readonly)
         return -EROFS;
+    if (s->txn_held)
+        return -EBUSY; /* a backfill's transaction is open: store_commit() first */
     /* every meter in the database, not only those with readings this run */
     sqlite3_stmt *st;
     int64_t *ids = NULL;

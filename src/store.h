@@ -22,6 +22,7 @@ typedef struct store store;
 #define STORE_CLOCK_SETTLE 600    /* clock=auto: back to the meter's after 10 min in tolerance */
 #define STORE_CLOCK_SLEW 2       /* catching up: at most one reading per this many s of ours */
 #define STORE_CLOCK_STEADY 10     /* unsynchronised: the meter's offset from ours moves less */
+#define STORE_GAP_MIN 300        /* backfill: stored readings further apart than this are a gap */
 
 /* Which clock gives a reading its time. The values are the order of the `clock` config choices. */
 typedef enum store_clock {
@@ -37,6 +38,10 @@ typedef struct store_options {
     int readonly;          /* open for reading only (export, HTTP readers in other processes) */
     const char *writer;    /* not NULL (and not readonly): hold the writer lock, a flock on
                             * "<path>.lock" naming this program and its pid, until store_close() */
+    int backfill;          /* store_add() queues readings not newer than the meter's newest too;
+                            * a commit stores those before its first reading or in a gap of its
+                            * raw history (stored readings > STORE_GAP_MIN apart) as an in-order
+                            * import would have, and skips the others (`p1 import`) */
 } store_options;
 
 /* Fills o with the defaults: raw 7 days, 1m/15m 2 years, queue STORE_QUEUE_DEFAULT. */
@@ -84,11 +89,18 @@ typedef struct store_clock_state {
 void store_last_clock(const store *s, store_clock_state *out);
 /* Queues one accepted reading of `meter` (created on first use). system_ms is our wall clock when
  * it arrived, 0 when unknown (imports: meter time only). Returns 1 queued, 0 skipped (no usable
- * time, or not newer than the meter's last reading: no duplicates), or a negative errno. */
+ * time, or not newer than the meter's last reading: no duplicates), 2 queued although not newer
+ * (store_options.backfill: the commit backfills it or skips it, see store_stats), or a negative
+ * errno. */
 int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_ms);
 /* Writes everything queued in one transaction. Returns 0, or a negative errno (-ENOSPC full disk,
- * -EIO, -EBUSY) with the queue kept for a later retry; see store_healthy(). */
+ * -EIO, -EBUSY) with the queue kept for a later retry; see store_healthy(). A backfill that
+ * fails is rolled back as a whole: the queue is dropped and the database is as before it. */
 int store_commit(store *s);
+/* As store_commit(), but while a backfill into one gap is under way its transaction stays open
+ * (the gap is filled in one transaction; the next store_commit() ends it): for the batches of
+ * a bulk import. Returns 0 or a negative errno. */
+int store_flush(store *s);
 /* Readings queued and not yet committed, over all meters. */
 size_t store_pending(const store *s);
 /* Retention: deletes raw blocks and 1m/15m rows older than the options allow (measured from each
@@ -106,6 +118,9 @@ typedef struct store_stats {
     uint64_t dropped;     /* dropped from a full queue while the disk refused writes */
     uint64_t failures;    /* failed commits */
     uint64_t segments;    /* new segments (device replaced, counter went down) */
+    uint64_t backfilled;  /* of committed: older than the newest, stored into a gap or before
+                           * the first reading (store_options.backfill) */
+    uint64_t covered;     /* of skipped: older than the newest, at a time already covered */
 } store_stats;
 /* Copies the counters into *out. */
 void store_get_stats(const store *s, store_stats *out);

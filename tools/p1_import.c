@@ -74,7 +74,8 @@ typedef struct import_ctx {
     int failed;         /* store error: stop */
     uint64_t line_end;  /* file offset after the input line being fed to the parser, or 0 */
     uint64_t fed;       /* bytes given to the parser since p1_parser_init() */
-    uint64_t older;     /* of skipped: timed, but not newer than the newest stored reading */
+    uint64_t older;     /* of skipped: timed, at a time the meter's history already covers */
+    uint64_t backfilled; /* stored although older than the meter's newest reading */
     int probe;          /* only find the first timed telegram: nothing is stored */
     int64_t first_ts;   /* probe: its meter time, 0 while none */
     int64_t last_ts;    /* meter time of the last reading stored, 0 none yet */
@@ -118,7 +119,7 @@ static void take(import_ctx *c, const p1_reading *r, int64_t ts, int timed, int6
 {
     int rc = store_add(c->s, c->meter, r, ms);
     if (rc > 0) {
-        c->stored++;
+        c->stored += rc == 1; /* 2: older than the newest; the commit backfills or skips it */
         c->last_ts = ts;
     } else if (rc == 0) {
         c->skipped++;
@@ -431,11 +432,14 @@ static int file_key(gzFile gz, const char *meter, char *key, size_t cap)
     return 0;
 }
 
-static int commit_batch(import_ctx *c, const char *key, const char *path, int64_t telegrams)
+/* Writes the readings queued and the file's place; end 0 (a batch within the file) lets a
+ * backfill go on in its transaction, so that a gap is filled all at once or not at all. */
+static int commit_batch(import_ctx *c, const char *key, const char *path, int64_t telegrams,
+                        int end)
 {
     int rc = key ? store_import_set(c->s, key, path, c->meter, (int64_t)c->resume, telegrams) : 0;
     if (rc == 0)
-        rc = store_commit(c->s);
+        rc = end ? store_commit(c->s) : store_flush(c->s);
     if (rc < 0)
         fprintf(stderr, "p1 import: %s: cannot write the database: %s\n", path, strerror(-rc));
     return rc;
@@ -512,8 +516,10 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     c->line_end = 0;
     c->fed = 0;
     c->accepted = c->rejected = c->stored = c->skipped = c->no_key = c->bad_key = c->older = 0;
-    c->glitches = c->untimed = c->prefix_timed = 0;
+    c->glitches = c->untimed = c->prefix_timed = c->backfilled = 0;
     c->prefix_s = 0;
+    store_stats st0, st1;
+    store_get_stats(c->s, &st0);
     int tty = !quiet && isatty(2);
     int64_t t0 = now_ns(), last = t0;
     uint64_t pos = (uint64_t)offset, committed = 0; /* readings stored by a commit */
@@ -552,7 +558,7 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
         if (!c->accepted && pos - (uint64_t)offset >= IMPORT_SNIFF)
             break;
         if (store_pending(c->s) >= IMPORT_BATCH) {
-            if (commit_batch(c, key, path, before + (int64_t)c->accepted) < 0) {
+            if (commit_batch(c, key, path, before + (int64_t)c->accepted, 0) < 0) {
                 status = 1;
                 break;
             }
@@ -614,11 +620,19 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
         status = 1;
         compressed = -1; /* said: no summary */
     } else if (!status) {
-        if (commit_batch(c, key, path, before + (int64_t)c->accepted) < 0)
+        if (commit_batch(c, key, path, before + (int64_t)c->accepted, 1) < 0)
             status = 1;
         else
             committed = c->stored;
     }
+    /* the commits decided where the older readings go: into the history, or skipped */
+    store_get_stats(c->s, &st1);
+    c->backfilled = st1.backfilled - st0.backfilled;
+    c->skipped += st1.covered - st0.covered;
+    c->older += st1.covered - st0.covered;
+    if (!status)
+        committed += c->backfilled;
+    c->stored += c->backfilled;
     status |= truncated;
     double secs = (double)(now_ns() - t0) / 1e9;
     char lost[64] = ""; /* queued readings whose commit failed were not stored */
@@ -637,18 +651,27 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
                 "p1 import: %s: %" PRIu64 " reading%s dropped: the meter's clock jumped more "
                 "than %d s ahead and came back with the next telegram\n",
                 path, c->glitches, c->glitches == 1 ? "" : "s", IMPORT_JUMP_S);
+    if (!quiet && compressed >= 0 && c->backfilled)
+        fprintf(stderr,
+                "p1 import: %s: %" PRIu64 " reading%s older than the meter's newest stored one "
+                "backfilled: before its first stored reading or in a gap of its history (over "
+                "%d s without a reading), stored as an import in time order would have\n",
+                path, c->backfilled, c->backfilled == 1 ? "" : "s", STORE_GAP_MIN);
     if (!quiet && compressed >= 0 && c->older)
         fprintf(stderr,
-                "p1 import: %s: %" PRIu64 " reading%s not newer than the meter's newest stored "
-                "one: already stored, or older (a meter's history only grows forward: import "
-                "older captures first; the FILEs of one command are put in order)\n",
+                "p1 import: %s: %" PRIu64 " reading%s at times the meter's history already "
+                "covers: already stored, skipped\n",
                 path, c->older, c->older == 1 ? "" : "s");
+    char bf[48] = ""; /* how many of the stored readings were backfilled */
+    if (c->backfilled)
+        snprintf(bf, sizeof bf, " (%" PRIu64 " backfilled)", c->backfilled);
     if (!quiet && compressed >= 0 && (c->accepted || !status))
         fprintf(stderr,
-                "p1 import: %s: %" PRIu64 " telegram%s, %" PRIu64 " stored%s, %" PRIu64
+                "p1 import: %s: %" PRIu64 " telegram%s, %" PRIu64 " stored%s%s, %" PRIu64
                 " skipped (already stored or no valid time), %" PRIu64 " rejected, %.2f s, "
                 "%.0f telegrams/s, %.1f MB/s\n",
-                path, c->accepted, c->accepted == 1 ? "" : "s", committed, lost, c->skipped,
+                path, c->accepted, c->accepted == 1 ? "" : "s", committed,
+                bf, lost, c->skipped,
                 c->rejected, secs, secs > 0 ? (double)c->accepted / secs : 0.0,
                 secs > 0 ? (double)(pos - (uint64_t)offset) / 1e6 / secs : 0.0);
     free(p);
@@ -868,6 +891,7 @@ int p1_import_main(int argc, char **argv)
     store_options_default(&o);
     o.queue_max = IMPORT_BATCH * 2;
     o.writer = "p1 import"; /* p1d keeps open blocks in memory: refuse while it runs */
+    o.backfill = 1;         /* older readings fill the history's gaps and its past */
     import_ctx *c = calloc(1, sizeof *c);
     if (!c) {
         fprintf(stderr, "p1 import: out of memory\n");

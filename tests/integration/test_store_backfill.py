@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""test_store_backfill.py: `p1 import` of readings older than the meter's newest (before its
+first reading, or into a gap) gives the database an import in time order gives: the oracle
+imports the same captures both ways and compares every table row by row."""
+import os
+import re
+import sqlite3
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import Checks, tmpdir  # noqa: E402
+from store_helpers import require_p1, integrity, p1  # noqa: E402
+
+# At a minute boundary, so the pieces below (multiples of 6 telegrams at 10 s) start minutes:
+# a raw block never spans two minutes, and an import starts a new block, so pieces that start
+# minutes give byte-identical blocks whichever order they came in. Crosses the DST switch.
+START = "2024-03-30T20:00:00Z"
+START_S = 1711828800
+
+
+def capture(c, count, interval=10, seed=1, start=START):
+    code, out, err = p1(["sim", "--start", start, "--interval", str(interval), "--count",
+                         str(count), "--seed", str(seed)], timeout=300)
+    tg = re.findall(rb"/.*?![0-9A-F]{4}\r\n", out.encode(), re.S)
+    c.check("p1 sim wrote %d telegrams" % count, code == 0 and len(tg) == count,
+            "%s %d" % (err, len(tg)))
+    return tg
+
+
+def write(path, telegrams):
+    with open(path, "wb") as f:
+        f.write(b"".join(telegrams))
+    return path
+
+
+def dump(db):
+    """Every table's rows, sorted; imports without their wall-clock `updated`."""
+    con = sqlite3.connect(db)
+    out = {}
+    try:
+        for (t,) in con.execute("SELECT name FROM sqlite_schema WHERE type = 'table'"):
+            if t == "imports":
+                q = "SELECT file_key, path, meter, offset, telegrams FROM imports"
+            else:
+                q = "SELECT * FROM %s" % t
+            out[t] = sorted(con.execute(q).fetchall(), key=repr)
+    finally:
+        con.close()
+    return out
+
+
+def imports(c, db, files):
+    errs = []
+    for f in files:
+        code, out, err = p1(["import", "--db", db, f], timeout=300)
+        c.check("import %s into %s" % (os.path.basename(f), os.path.basename(db)), code == 0, err)
+        errs.append(err)
+    return errs
+
+
+def same(c, what, db1, db2):
+    d1, d2 = dump(db1), dump(db2)
+    bad = []
+    for t in sorted(set(d1) | set(d2)):
+        r1, r2 = d1.get(t, []), d2.get(t, [])
+        if r1 != r2:
+            only1 = [r for r in r1 if r not in r2][:2]
+            only2 = [r for r in r2 if r not in r1][:2]
+            bad.append("%s: %d vs %d rows; in order only %r; backfilled only %r"
+                       % (t, len(r1), len(r2), only1, only2))
+    c.check("%s: every table equals the in-order import" % what, not bad, "\n".join(bad)[:3000])
+    c.check("%s: integrity" % what, integrity(db2) == "ok")
+    return d2
+
+
+def oracle(c, tmp, name, in_order, backfill_order):
+    """Imports in_order into one database and backfill_order into another; compares them."""
+    db1 = os.path.join(tmp, name + "-inorder.db")
+    db2 = os.path.join(tmp, name + "-backfill.db")
+    imports(c, db1, in_order)
+    errs = imports(c, db2, backfill_order)
+    return same(c, name, db1, db2), errs
+
+
+def test_before(c, tmp):
+    t = capture(c, 3000)
+    a = write(os.path.join(tmp, "before-a.txt"), t[:1200])
+    b = write(os.path.join(tmp, "before-b.txt"), t[1200:])
+    d, errs = oracle(c, tmp, "A before B", [a, b], [b, a])
+    c.check("A before B: every reading stored", sum(r[2] for r in d["raw"]) == 3000)
+    last = errs[-1]
+    c.check("the summary counts the backfilled readings and says so",
+            re.search(r"1200 readings older than the meter's newest stored one backfilled", last)
+            and "3000" not in last and "(1200 backfilled)" in last
+            and "1200 stored (1200 backfilled)" in last, last)
+    c.check("no reading counted as already stored", "already stored, skipped" not in last, last)
+
+
+def test_overlap(c, tmp):
+    t = capture(c, 2400)
+    a = write(os.path.join(tmp, "overlap-a.txt"), t[:1500])
+    b = write(os.path.join(tmp, "overlap-b.txt"), t[1200:])
+    d, errs = oracle(c, tmp, "A overlapping B", [a, b], [b, a])
+    c.check("overlap: no duplicates", sum(r[2] for r in d["raw"]) == 2400)
+    c.check("overlap: the overlap is skipped as already stored",
+            "300 readings at times the meter's history already covers" in errs[-1]
+            and "(1200 backfilled)" in errs[-1], errs[-1])
+
+
+def test_gap(c, tmp):
+    t = capture(c, 3000)
+    a = write(os.path.join(tmp, "gap-a.txt"), t[:900])
+    g = write(os.path.join(tmp, "gap-c.txt"), t[840:2160])  # overlaps both sides of the gap
+    b = write(os.path.join(tmp, "gap-b.txt"), t[2100:])
+    d, errs = oracle(c, tmp, "gap filled later", [a, g, b], [a, b, g])
+    c.check("gap: every reading once", sum(r[2] for r in d["raw"]) == 3000)
+    c.check("gap: the gap is backfilled, both overlaps skipped",
+            "(1200 backfilled)" in errs[-1]
+            and "120 readings at times the meter's history already covers" in errs[-1], errs[-1])
+
+
+def test_long_b(c, tmp):
+    """B longer than raw retention: its first reading is gone from the raw tier when A comes."""
+    t = capture(c, 12 * 1440, interval=60)
+    a = write(os.path.join(tmp, "longb-a.txt"), t[:2 * 1440])
+    b = write(os.path.join(tmp, "longb-b.txt"), t[2 * 1440:])
+    d, errs = oracle(c, tmp, "A before a B longer than raw retention", [a, b], [b, a])
+    c.check("long B: raw keeps only the last 7 days",
+            min(r[1] for r in d["raw"]) > START_S + 4 * 86400, min(r[1] for r in d["raw"]))
+
+
+def test_long_a(c, tmp):
+    t = capture(c, 12 * 1440, interval=60)
+    a = write(os.path.join(tmp, "longa-a.txt"), t[:10 * 1440])
+    b = write(os.path.join(tmp, "longa-b.txt"), t[10 * 1440:])
+    oracle(c, tmp, "an A longer than raw retention before B", [a, b], [b, a])
+
+
+def test_replaced(c, tmp):
+    """Another meter (other ids, other counters) before: a segment at B's first reading."""
+    a = write(os.path.join(tmp, "repl-a.txt"), capture(c, 600, seed=7))
+    b = write(os.path.join(tmp, "repl-b.txt"),
+              capture(c, 600, seed=1, start="@%d" % (START_S + 6000)))
+    d, _ = oracle(c, tmp, "meter replaced between A and B", [a, b], [b, a])
+    c.check("replaced: the replacement is a segment at B's first reading",
+            any(r[1] == START_S + 6000 and r[3] == "device" for r in d["segments"]),
+            d["segments"])
+
+
+def main():
+    c = Checks("test_store_backfill")
+    require_p1(c)
+    with tmpdir() as tmp:
+        c.run([test_before, test_overlap, test_gap, test_replaced, test_long_a, test_long_b],
+              c, tmp)
+    c.done()
+
+
+if __name__ == "__main__":
+    main()
