@@ -131,6 +131,7 @@ struct store {
     int64_t import_offset, import_telegrams;
     int import_pending;
     int txn_held;   /* store_flush() left a backfill's transaction open */
+    store_stats st_begin; /* the counters when the transaction began */
     int bf_touched; /* this commit classified or stored older readings */
 };
 
@@ -2195,8 +2196,10 @@ static int commit_all(store *s, int end_runs)
     uint64_t covered = s->st.covered;
     int held = s->txn_held, keep = 0;
     s->bf_touched = 0;
-    if (sqlite3_get_autocommit(s->db))
+    if (sqlite3_get_autocommit(s->db)) {
+        s->st_begin = s->st;
         rc = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    }
     for (size_t i = 0; i < s->nm && rc == SQLITE_OK; i++)
         if (s->m[i]->qlen || s->m[i]->dev_dirty)
             rc = commit_meter(s, s->m[i]);
@@ -2219,6 +2222,11 @@ static int commit_all(store *s, int end_runs)
         s->fail_rc = rc;
         s->st.failures++;
         if (held || s->bf_touched) {
+            /* what the transaction counted did not happen */
+            store_stats now = s->st;
+            s->st = s->st_begin;
+            s->st.failures = now.failures;
+            s->st.dropped = now.dropped;
             commit_reset(s);
             return sq_errno(rc);
         }

@@ -76,6 +76,7 @@ typedef struct import_ctx {
     uint64_t fed;       /* bytes given to the parser since p1_parser_init() */
     uint64_t older;     /* of skipped: timed, at a time the meter's history already covers */
     uint64_t backfilled; /* stored although older than the meter's newest reading */
+    uint64_t older_queued; /* readings older than the newest handed to the store */
     int probe;          /* only find the first timed telegram: nothing is stored */
     int64_t first_ts;   /* probe: its meter time, 0 while none */
     int64_t last_ts;    /* meter time of the last reading stored, 0 none yet */
@@ -120,6 +121,7 @@ static void take(import_ctx *c, const p1_reading *r, int64_t ts, int timed, int6
     int rc = store_add(c->s, c->meter, r, ms);
     if (rc > 0) {
         c->stored += rc == 1; /* 2: older than the newest; the commit backfills or skips it */
+        c->older_queued += rc == 2;
         c->last_ts = ts;
     } else if (rc == 0) {
         c->skipped++;
@@ -516,7 +518,7 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     c->line_end = 0;
     c->fed = 0;
     c->accepted = c->rejected = c->stored = c->skipped = c->no_key = c->bad_key = c->older = 0;
-    c->glitches = c->untimed = c->prefix_timed = c->backfilled = 0;
+    c->glitches = c->untimed = c->prefix_timed = c->backfilled = c->older_queued = 0;
     c->prefix_s = 0;
     store_stats st0, st1;
     store_get_stats(c->s, &st0);
@@ -630,9 +632,11 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     c->backfilled = st1.backfilled - st0.backfilled;
     c->skipped += st1.covered - st0.covered;
     c->older += st1.covered - st0.covered;
-    if (!status)
-        committed += c->backfilled;
+    committed = st1.committed - st0.committed; /* a failed backfill rolled back its batches */
     c->stored += c->backfilled;
+    if (status && c->older_queued && !c->backfilled && !quiet)
+        fprintf(stderr, "p1 import: %s: the backfill was rolled back as a whole: none of the "
+                "older readings is stored\n", path);
     status |= truncated;
     double secs = (double)(now_ns() - t0) / 1e9;
     char lost[64] = ""; /* queued readings whose commit failed were not stored */

@@ -178,8 +178,9 @@ def main():
         db = os.path.join(tmp, "order2.db")
         p1(["import", "--db", db, names[1]])
         code, out, err = p1(["import", "--db", db, names[0]])
-        c.check("an older file later: the skip is explained", code == 0 and
-                "50 readings not newer than the meter's newest" in err, err)
+        c.check("an older file later: backfilled, and said so", code == 0 and
+                raw_count(db) == 100 and
+                "50 readings older than the meter's newest stored one backfilled" in err, err)
 
         # the meter's clock jumps ahead for one telegram: that one is dropped, not the rest
         tels = telegrams(cap)

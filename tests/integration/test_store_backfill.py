@@ -147,12 +147,40 @@ def test_replaced(c, tmp):
             d["segments"])
 
 
+def test_atomic(c, tmp):
+    """A backfill that fails in its second batch of 50,000 leaves the database as it was."""
+    t = capture(c, 60600)
+    a = write(os.path.join(tmp, "atomic-a.txt"), t[:60000])
+    b = write(os.path.join(tmp, "atomic-b.txt"), t[60000:])
+    db = os.path.join(tmp, "atomic.db")
+    imports(c, db, [b])
+    con = sqlite3.connect(db)
+    con.execute("CREATE TRIGGER fail BEFORE INSERT ON raw WHEN NEW.ts > %d "
+                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END" % (START_S + 55000 * 10))
+    con.commit()
+    con.close()
+    before = dump(db)
+    code, out, err = p1(["import", "--db", db, a], timeout=300)
+    c.check("atomic: the failed backfill exits 1 and says it was rolled back",
+            code == 1 and "the backfill was rolled back as a whole" in err, err)
+    c.check("atomic: the database is as it was", dump(db) == before,
+            {k: len(v) for k, v in dump(db).items()})
+    con = sqlite3.connect(db)
+    con.execute("DROP TRIGGER fail")
+    con.commit()
+    con.close()
+    imports(c, db, [a])
+    db1 = os.path.join(tmp, "atomic-inorder.db")
+    imports(c, db1, [a, b])
+    same(c, "atomic: imported again", db1, db)
+
+
 def main():
     c = Checks("test_store_backfill")
     require_p1(c)
     with tmpdir() as tmp:
-        c.run([test_before, test_overlap, test_gap, test_replaced, test_long_a, test_long_b],
-              c, tmp)
+        c.run([test_before, test_overlap, test_gap, test_replaced, test_long_a, test_long_b,
+               test_atomic], c, tmp)
     c.done()
 
 
