@@ -2095,12 +2095,17 @@ static int commit_meter(store *s, smeter *m)
     }
     for (size_t i = 0; i < m->qlen; i++) {
         const sample *x = &m->q[(m->qhead + i) % m->qcap];
-        if (x->ts <= m->e.last_ts) /* only with store_options.backfill */
+        if (x->ts <= m->e.last_ts) { /* only with store_options.backfill */
             rc = bf_take(s, m, x);
-        else if (m->bf && m->bf->open && (rc = bf_end(s, m)) != SQLITE_OK)
-            return rc;
-        else
+        } else {
+            if (m->bf && m->bf->open && (rc = bf_end(s, m)) != SQLITE_OK)
+                return rc;
+            if (m->bf) { /* the history grows: what was known to be covered is looked up again */
+                m->bf->cov_lo = 1;
+                m->bf->cov_hi = 0;
+            }
             rc = engine_apply(s, m->id, &m->e, x, 1);
+        }
         if (rc != SQLITE_OK)
             return rc;
     }
