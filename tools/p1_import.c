@@ -41,9 +41,12 @@ static const char import_usage[] =
     "Readings are timed by the meter's clock (0-0:1.0.0); a telegram without one (DSMR 2.2,\n"
     "3.0) takes the time of its line's prefix (ISO-8601, CET/CEST without a zone, or unix\n"
     "seconds); telegrams with neither are skipped. An import is resumable: the file's place\n"
-    "is remembered, and a second import of the same file adds nothing (readings not newer\n"
-    "than the meter's newest stored one are skipped). Several FILEs are imported oldest\n"
-    "first, by the time of their first telegram; import older captures before newer ones.\n"
+    "is remembered, and a second import of the same file adds nothing. Readings older than\n"
+    "the meter's newest stored one are backfilled when they fall before its first stored\n"
+    "reading or into a gap of its last 7 days of raw history (more than 5 minutes without a\n"
+    "reading), with the result an import in time order gives; readings at times the history\n"
+    "already covers are skipped. A gap is filled in one transaction: all or nothing. Several\n"
+    "FILEs are imported oldest first, by the time of their first telegram.\n"
     "A meter time more than 10 minutes ahead counts only when the next telegram goes on from\n"
     "it: a clock that jumps ahead for one telegram and comes back drops that one reading.\n"
     "The database must not be in use by p1d (or another import): stop p1d first.\n"
@@ -909,9 +912,9 @@ int p1_import_main(int argc, char **argv)
     }
     c->meter = meter;
     store_meter_clock(c->s, meter, STORE_CLOCK_METER);
-    /* Several files go oldest first, by the meter time of their first telegram: a meter's
-     * history only grows forward, so a newer file imported first would make every reading
-     * of an older one "already stored". Standard input cannot be read twice: it goes last. */
+    /* Several files go oldest first, by the meter time of their first telegram: in time order
+     * every reading is appended, none has to be backfilled (a gap filled is one transaction,
+     * and only gaps of the raw tier can be). Standard input cannot be read twice: it goes last. */
     import_order *order = calloc((size_t)nfiles, sizeof *order);
     if (!order) {
         fprintf(stderr, "p1 import: out of memory\n");
