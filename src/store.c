@@ -1613,6 +1613,7 @@ typedef struct backfill {
     int64_t step[NTIERS];       /* the label of the step holding it, INT64_MIN none */
     fold f0;                    /* the counters before the gap (empty: before the first reading) */
     uint32_t devh[STORE_NDEV];  /* device id hashes of the last reading filled in, 0 unknown */
+    uint32_t devnot[STORE_NDEV]; /* devh unknown: the id before the gap is known not to be this */
     engine e;                   /* the readings filled in */
     int64_t cov_lo, cov_hi;     /* readings in [cov_lo, cov_hi] are at times already covered */
 } backfill;
@@ -1720,8 +1721,19 @@ static int bf_begin_raw(store *s, smeter *m, const fold *f0, const sample *p, in
     if ((rc = dev_at(s, m, nts, b->ndev)) != SQLITE_OK)
         return rc;
     memset(b->devh, 0, sizeof b->devh);
+    memset(b->devnot, 0, sizeof b->devnot);
     if (p && (rc = dev_at(s, m, p->ts, b->devh)) != SQLITE_OK)
         return rc;
+    /* A device changed since the reading before the gap: the one after it says whether its id
+     * was the same (no flag) or another (flagged) */
+    for (int d = 0; p && d < STORE_NDEV; d++) {
+        if (b->devh[d] || !b->ndev[d])
+            continue;
+        if (b->nflags & BIT(d))
+            b->devnot[d] = b->ndev[d];
+        else
+            b->devh[d] = b->ndev[d];
+    }
     b->f0 = *f0;
     b->hi = nts;
     engine_init(&b->e);
@@ -1787,6 +1799,7 @@ static int bf_begin_pruned(store *s, smeter *m, int64_t bound, const int64_t fir
     b->nflags = 0;
     memset(b->ndev, 0, sizeof b->ndev);
     memset(b->devh, 0, sizeof b->devh);
+    memset(b->devnot, 0, sizeof b->devnot);
     memset(&b->f0, 0, sizeof b->f0);
     b->hi = bound + 1;
     engine_init(&b->e);
@@ -2061,7 +2074,7 @@ static int bf_take(store *s, smeter *m, const sample *x)
     for (int d = 0; d < STORE_NDEV; d++) {
         if (!y.devh[d])
             continue;
-        if (b->devh[d] && b->devh[d] != y.devh[d])
+        if (b->devh[d] ? b->devh[d] != y.devh[d] : b->devnot[d] == y.devh[d])
             y.flags |= BIT(d);
         b->devh[d] = y.devh[d];
     }

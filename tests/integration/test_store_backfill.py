@@ -18,9 +18,9 @@ START = "2024-03-30T20:00:00Z"
 START_S = 1711828800
 
 
-def capture(c, count, interval=10, seed=1, start=START):
+def capture(c, count, interval=10, seed=1, start=START, extra=()):
     code, out, err = p1(["sim", "--start", start, "--interval", str(interval), "--count",
-                         str(count), "--seed", str(seed)], timeout=300)
+                         str(count), "--seed", str(seed)] + list(extra), timeout=300)
     tg = re.findall(rb"/.*?![0-9A-F]{4}\r\n", out.encode(), re.S)
     c.check("p1 sim wrote %d telegrams" % count, code == 0 and len(tg) == count,
             "%s %d" % (err, len(tg)))
@@ -88,6 +88,8 @@ def test_before(c, tmp):
     b = write(os.path.join(tmp, "before-b.txt"), t[1200:])
     d, errs = oracle(c, tmp, "A before B", [a, b], [b, a])
     c.check("A before B: every reading stored", sum(r[2] for r in d["raw"]) == 3000)
+    c.check("A before B: the gas channel is there",
+            sum(r[9] or 0 for r in d["agg_1h"]) > 0 and all(r[9] is not None for r in d["agg_1h"]))
     last = errs[-1]
     c.check("the summary counts the backfilled readings and says so",
             re.search(r"1200 readings older than the meter's newest stored one backfilled", last)
@@ -175,12 +177,34 @@ def test_atomic(c, tmp):
     same(c, "atomic: imported again", db1, db)
 
 
+def test_counter_reset(c, tmp):
+    """The same electricity meter id with other counters before: whatever in-order import makes
+    of the boundary (a counter segment, a jump), the backfill makes too."""
+    ids = ["--meter-id", "E0000000000000001"]
+    a = write(os.path.join(tmp, "reset-a.txt"), capture(c, 600, seed=7, extra=ids))
+    b = write(os.path.join(tmp, "reset-b.txt"),
+              capture(c, 600, seed=1, start="@%d" % (START_S + 6000), extra=ids))
+    oracle(c, tmp, "counters reset between A and B", [a, b], [b, a])
+
+
+def test_gap_segment_moves(c, tmp):
+    """A (one meter), a gap, B (another): the segment sits at B's first reading until the gap
+    is filled with the new meter's readings, then at their first; B's goes, with its flag."""
+    a = write(os.path.join(tmp, "move-a.txt"), capture(c, 300, seed=7))
+    t = capture(c, 1200, seed=1, start="@%d" % (START_S + 6000))
+    g = write(os.path.join(tmp, "move-c.txt"), t[:600])
+    b = write(os.path.join(tmp, "move-b.txt"), t[600:])
+    d, _ = oracle(c, tmp, "a meter replaced in a gap", [a, g, b], [a, b, g])
+    c.check("segment moves: at the first reading of the new meter only",
+            sorted({r[1] for r in d["segments"]}) == [START_S + 6000], d["segments"])
+
+
 def main():
     c = Checks("test_store_backfill")
     require_p1(c)
     with tmpdir() as tmp:
-        c.run([test_before, test_overlap, test_gap, test_replaced, test_long_a, test_long_b,
-               test_atomic], c, tmp)
+        c.run([test_before, test_overlap, test_gap, test_replaced, test_counter_reset,
+               test_gap_segment_moves, test_long_a, test_long_b, test_atomic], c, tmp)
     c.done()
 
 
