@@ -883,6 +883,16 @@ static void block_reset(engine *e, int64_t ts)
     memset(e->bprev, 0, sizeof e->bprev);
 }
 
+/* Records that segment group g starts a new segment at ts, for a new device or a counter reset. */
+static int put_segment(store *s, int64_t meter, int64_t ts, int g, unsigned device)
+{
+    sqlite3_bind_int64(s->seg_put, 1, meter);
+    sqlite3_bind_int64(s->seg_put, 2, ts);
+    sqlite3_bind_text(s->seg_put, 3, group_name[g], -1, SQLITE_STATIC);
+    sqlite3_bind_text(s->seg_put, 4, device ? "device" : "counter", -1, SQLITE_STATIC);
+    return step_done(s->seg_put);
+}
+
 /* Appends x to the open raw block, writing the block first when x cannot join it. */
 static int raw_append(store *s, int64_t meter, engine *e, const sample *x)
 {
@@ -939,12 +949,7 @@ static int engine_apply(store *s, int64_t meter, engine *e, const sample *x, int
             if (!(seg & BIT(g)))
                 continue;
             s->st.segments++;
-            sqlite3_bind_int64(s->seg_put, 1, meter);
-            sqlite3_bind_int64(s->seg_put, 2, x->ts);
-            sqlite3_bind_text(s->seg_put, 3, group_name[g], -1, SQLITE_STATIC);
-            sqlite3_bind_text(s->seg_put, 4, (device & BIT(g)) ? "device" : "counter", -1,
-                              SQLITE_STATIC);
-            if ((rc = step_done(s->seg_put)) != SQLITE_OK)
+            if ((rc = put_segment(s, meter, x->ts, g, device & BIT(g))) != SQLITE_OK)
                 return rc;
         }
     }
@@ -2029,12 +2034,7 @@ static int bf_end(store *s, smeter *m)
             if (!(sn & BIT(g)))
                 continue;
             s->st.segments += !(so & BIT(g));
-            sqlite3_bind_int64(s->seg_put, 1, id);
-            sqlite3_bind_int64(s->seg_put, 2, b->nts);
-            sqlite3_bind_text(s->seg_put, 3, group_name[g], -1, SQLITE_STATIC);
-            sqlite3_bind_text(s->seg_put, 4, (dvn & BIT(g)) ? "device" : "counter", -1,
-                              SQLITE_STATIC);
-            if ((rc = step_done(s->seg_put)) != SQLITE_OK)
+            if ((rc = put_segment(s, id, b->nts, g, dvn & BIT(g))) != SQLITE_OK)
                 return rc;
         }
     }

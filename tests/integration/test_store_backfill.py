@@ -82,10 +82,15 @@ def oracle(c, tmp, name, in_order, backfill_order):
     return same(c, name, db1, db2), errs
 
 
+def pieces(c, tmp, name, count, cuts):
+    """Files of telegrams [lo:hi) for each (lo, hi) in cuts, of one capture of count."""
+    t = capture(c, count)
+    return [write(os.path.join(tmp, "%s-%d.txt" % (name, k)), t[lo:hi])
+            for k, (lo, hi) in enumerate(cuts)]
+
+
 def test_before(c, tmp):
-    t = capture(c, 3000)
-    a = write(os.path.join(tmp, "before-a.txt"), t[:1200])
-    b = write(os.path.join(tmp, "before-b.txt"), t[1200:])
+    a, b = pieces(c, tmp, "before", 3000, [(0, 1200), (1200, 3000)])
     d, errs = oracle(c, tmp, "A before B", [a, b], [b, a])
     c.check("A before B: every reading stored", sum(r[2] for r in d["raw"]) == 3000)
     c.check("A before B: the gas channel is there",
@@ -99,9 +104,7 @@ def test_before(c, tmp):
 
 
 def test_overlap(c, tmp):
-    t = capture(c, 2400)
-    a = write(os.path.join(tmp, "overlap-a.txt"), t[:1500])
-    b = write(os.path.join(tmp, "overlap-b.txt"), t[1200:])
+    a, b = pieces(c, tmp, "overlap", 2400, [(0, 1500), (1200, 2400)])
     d, errs = oracle(c, tmp, "A overlapping B", [a, b], [b, a])
     c.check("overlap: no duplicates", sum(r[2] for r in d["raw"]) == 2400)
     c.check("overlap: the overlap is skipped as already stored",
@@ -110,10 +113,8 @@ def test_overlap(c, tmp):
 
 
 def test_gap(c, tmp):
-    t = capture(c, 3000)
-    a = write(os.path.join(tmp, "gap-a.txt"), t[:900])
-    g = write(os.path.join(tmp, "gap-c.txt"), t[840:2160])  # overlaps both sides of the gap
-    b = write(os.path.join(tmp, "gap-b.txt"), t[2100:])
+    # the filling C overlaps both sides of the gap
+    a, g, b = pieces(c, tmp, "gap", 3000, [(0, 900), (840, 2160), (2100, 3000)])
     d, errs = oracle(c, tmp, "gap filled later", [a, g, b], [a, b, g])
     c.check("gap: every reading once", sum(r[2] for r in d["raw"]) == 3000)
     c.check("gap: the gap is backfilled, both overlaps skipped",
