@@ -599,10 +599,10 @@ static unsigned sample_quantities(const sample *x, int64_t q[STORE_Q_COUNT])
     return has;
 }
 
-/* Folds one reading (registers c with bits chas, device flags) into the counter state: sets de[]
- * (energy since the previous reading, 0 at
- * a segment start, never negative) with *dhas, and returns the STORE_SEG_* groups that start a
- * new segment here; *device gets the groups whose reason is a new device id. */
+/* Folds one reading (registers c with bits chas, device flags) into the counter state: sets
+ * de[] (energy since the previous reading, 0 at a segment start, never negative) with *dhas, and
+ * returns the STORE_SEG_* groups that start a new segment here; *device gets the groups whose
+ * reason is a new device id. */
 static unsigned fold_counters(fold *f, const int64_t c[STORE_E_COUNT], unsigned chas,
                               uint32_t flags, int64_t de[STORE_E_COUNT], unsigned *dhas,
                               unsigned *device)
