@@ -2059,7 +2059,13 @@ static int bf_take(store *s, smeter *m, const sample *x)
     if (!m->bf && !(m->bf = calloc(1, sizeof *m->bf)))
         return SQLITE_NOMEM;
     backfill *b = m->bf;
-    if (b->open && (x->ts <= b->e.last_ts || x->ts >= b->hi) && (rc = bf_end(s, m)) != SQLITE_OK)
+    /* not newer than the last reading filled in (a duplicate): skipped, as in time order */
+    if (b->open && x->ts <= b->e.last_ts) {
+        s->st.skipped++;
+        s->st.covered++;
+        return SQLITE_OK;
+    }
+    if (b->open && x->ts >= b->hi && (rc = bf_end(s, m)) != SQLITE_OK)
         return rc;
     if (!b->open && !(x->ts >= b->cov_lo && x->ts <= b->cov_hi) &&
         (rc = bf_classify(s, m, x->ts)) != SQLITE_OK)

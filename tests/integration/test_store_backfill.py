@@ -103,6 +103,18 @@ def test_before(c, tmp):
     c.check("no reading counted as already stored", "already stored, skipped" not in last, last)
 
 
+def test_repeats(c, tmp):
+    """Telegrams repeated in the older capture near its end are skipped, as in time order, and
+    the backfill goes on up to the first stored reading."""
+    t = capture(c, 1800)
+    a = write(os.path.join(tmp, "repeat-a.txt"), t[:1190] + t[1185:1190] + t[1190:1200])
+    b = write(os.path.join(tmp, "repeat-b.txt"), t[1200:])
+    d, errs = oracle(c, tmp, "repeated telegrams in A", [a, b], [b, a])
+    c.check("repeats: every reading once", sum(r[2] for r in d["raw"]) == 1800)
+    c.check("repeats: 1200 backfilled, the 5 repeats skipped", "(1200 backfilled), 5 skipped"
+            in errs[-1], errs[-1])
+
+
 def test_overlap(c, tmp):
     a, b = pieces(c, tmp, "overlap", 2400, [(0, 1500), (1200, 2400)])
     d, errs = oracle(c, tmp, "A overlapping B", [a, b], [b, a])
@@ -204,7 +216,7 @@ def main():
     c = Checks("test_store_backfill")
     require_p1(c)
     with tmpdir() as tmp:
-        c.run([test_before, test_overlap, test_gap, test_replaced, test_counter_reset,
+        c.run([test_before, test_repeats, test_overlap, test_gap, test_replaced, test_counter_reset,
                test_gap_segment_moves, test_long_a, test_long_b, test_atomic], c, tmp)
     c.done()
 
