@@ -1383,12 +1383,18 @@ int store_meter_registers(store *s, const char *meter, int64_t c[STORE_E_COUNT])
     smeter *m = meter_get(s, meter, &rc);
     if (!m)
         return rc == SQLITE_MISUSE ? -EINVAL : sq_errno(rc);
-    /* The engine's fold holds what was committed; the queue is newer, oldest first. */
+    /* The engine's fold holds what was committed; the queue is newer, oldest first (but for
+     * older readings queued for a backfill). */
     fold f = m->e.f;
+    int64_t last = m->e.last_ts;
     for (size_t i = 0; i < m->qlen; i++) {
         int64_t de[STORE_E_COUNT];
         unsigned dhas, device;
-        fold_step(&f, &m->q[(m->qhead + i) % m->qcap], de, &dhas, &device);
+        const sample *x = &m->q[(m->qhead + i) % m->qcap];
+        if (x->ts <= last)
+            continue;
+        last = x->ts;
+        fold_step(&f, x, de, &dhas, &device);
     }
     for (int e = 0; e < STORE_E_COUNT; e++)
         if (f.has & BIT(e))
