@@ -533,7 +533,12 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
         int n = gzread(gz, buf, IMPORT_CHUNK);
         if (n < 0) {
             fprintf(stderr, "p1 import: %s: %s\n", path, gz_error(gz));
-            status = 1;
+            /* as at a cut: the telegrams before the damage are committed, which also ends a
+             * backfill's transaction (store_flush() keeps it open) before retention runs */
+            if (c->accepted)
+                truncated = 1;
+            else
+                status = 1;
             break;
         }
         if (n == 0) {

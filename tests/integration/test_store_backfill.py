@@ -2,6 +2,7 @@
 """test_store_backfill.py: `p1 import` of readings older than the meter's newest (before its
 first reading, or into a gap) gives the database an import in time order gives: the oracle
 imports the same captures both ways and compares every table row by row."""
+import gzip
 import os
 import re
 import sqlite3
@@ -190,6 +191,34 @@ def test_atomic(c, tmp):
     same(c, "atomic: imported again", db1, db)
 
 
+def test_damaged_gz(c, tmp):
+    """A .gz damaged after its first batch of 50,000 during a backfill: the telegrams before the
+    damage are stored (the gap's transaction ends with them, as at a cut), the summary counts
+    them, retention runs, exit 1."""
+    t = capture(c, 60600)
+    b = write(os.path.join(tmp, "damaged-b.txt"), t[60000:])
+    a = os.path.join(tmp, "damaged-a.txt.gz")
+    with open(a, "wb") as f:
+        f.write(gzip.compress(b"".join(t[:60000]), 6))
+    with open(a, "r+b") as f:
+        data = bytearray(f.read())
+        cut = len(data) * 9 // 10
+        data[cut:cut + 64] = bytes(64)  # not an end: a data error, not a short file
+        f.seek(0)
+        f.write(data)
+    db = os.path.join(tmp, "damaged.db")
+    imports(c, db, [b])
+    code, out, err = p1(["import", "--db", db, a], timeout=300)
+    stored = sum(r[2] for r in dump(db)["agg_1d"]) - 600  # raw: retention ran
+    m = re.search(r"(\d+) stored \((\d+) backfilled\)", err)
+    c.check("damaged .gz: exit 1, a read error, no retention error",
+            code == 1 and "retention" not in err, err)
+    c.check("damaged .gz: the readings before the damage are backfilled and counted",
+            stored >= 50000 and m and int(m.group(1)) == stored == int(m.group(2)),
+            "%d stored; %s" % (stored, err))
+    c.check("damaged .gz: integrity", integrity(db) == "ok")
+
+
 def test_counter_reset(c, tmp):
     """The same electricity meter id with other counters before: whatever in-order import makes
     of the boundary (a counter segment, a jump), the backfill makes too."""
@@ -217,7 +246,8 @@ def main():
     require_p1(c)
     with tmpdir() as tmp:
         c.run([test_before, test_repeats, test_overlap, test_gap, test_replaced, test_counter_reset,
-               test_gap_segment_moves, test_long_a, test_long_b, test_atomic], c, tmp)
+               test_gap_segment_moves, test_long_a, test_long_b, test_atomic,
+               test_damaged_gz], c, tmp)
     c.done()
 
 
