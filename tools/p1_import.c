@@ -47,8 +47,9 @@ static const char import_usage[] =
     "reading), with the result an import in time order gives; readings at times the history\n"
     "already covers are skipped. A gap is filled in one transaction: all or nothing. Several\n"
     "FILEs are imported oldest first, by the time of their first telegram.\n"
-    "A meter time more than 10 minutes ahead counts only when the next telegram goes on from\n"
-    "it: a clock that jumps ahead for one telegram and comes back drops that one reading.\n"
+    "A meter time more than 10 minutes ahead of (or behind) the last reading counts only when\n"
+    "the next telegram goes on from it: a clock that jumps for one telegram and returns drops\n"
+    "that one reading.\n"
     "The database must not be in use by p1d (or another import): stop p1d first.\n"
     "\n"
     "Options:\n"
@@ -83,10 +84,11 @@ typedef struct import_ctx {
     int probe;          /* only find the first timed telegram: nothing is stored */
     int64_t first_ts;   /* probe: its meter time, 0 while none */
     int64_t last_ts;    /* meter time of the last reading stored, 0 none yet */
-    uint64_t glitches;  /* readings whose clock jumped ahead and came back: dropped */
+    uint64_t glitches;  /* readings whose clock jumped ahead or back and returned: dropped */
     uint64_t untimed;   /* readings without a meter time or a timestamped line: not stored */
     uint64_t prefix_timed; /* readings timed by their line prefix */
-    int has_held;       /* held: the reading after a jump ahead, waiting for the next one */
+    int has_held;       /* held: the reading after a jump, waiting for the next one */
+    int held_back;      /* the held one jumped back (a backfill, or a clock set back) */
     int64_t held_ts, held_ms;
     p1_reading held;
     int64_t prefix_s;   /* the time in the last line prefix that held one, 0 none */
@@ -170,16 +172,21 @@ static void on_end(void *user, const p1_telegram *t)
     /* A meter's clock that jumps ahead for one telegram (a glitch, a clock set wrong and put
      * right) would make every later reading "not newer than the newest" and, through
      * retention, delete the real ones. So a jump of more than IMPORT_JUMP_S is believed only
-     * when the next timed telegram goes on from it; one that comes back drops it. */
+     * when the next timed telegram goes on from it; one that comes back drops it. A jump back
+     * as far is held the same way: it would be backfilled into the history's past (a gap, the
+     * time before its first reading), with a counter reset at the reading after it; a next
+     * telegram that goes on from it (concatenated or overlapping captures) takes it. */
     if (timed && c->has_held) {
-        if (ts < c->held_ts) {
+        if (ts < c->held_ts || (c->held_back && ts >= c->last_ts - IMPORT_JUMP_S)) {
             c->glitches++;
             c->has_held = 0;
         } else {
             take_held(c);
         }
     }
-    if (timed && c->last_ts && ts > c->last_ts + IMPORT_JUMP_S && !c->failed) {
+    if (timed && c->last_ts && !c->failed &&
+        (ts > c->last_ts + IMPORT_JUMP_S || ts < c->last_ts - IMPORT_JUMP_S)) {
+        c->held_back = ts < c->last_ts;
         c->held = c->r;
         c->held_ts = ts;
         c->held_ms = ms;
@@ -661,7 +668,7 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     if (!quiet && compressed >= 0 && c->glitches)
         fprintf(stderr,
                 "p1 import: %s: %" PRIu64 " reading%s dropped: the meter's clock jumped more "
-                "than %d s ahead and came back with the next telegram\n",
+                "than %d s ahead or back and returned with the next telegram\n",
                 path, c->glitches, c->glitches == 1 ? "" : "s", IMPORT_JUMP_S);
     if (!quiet && compressed >= 0 && c->backfilled)
         fprintf(stderr,
