@@ -107,6 +107,7 @@ typedef struct smeter {
     sample *q;         /* ring of queued readings */
     size_t qcap, qhead, qlen;
     int forget;        /* store_forget(): free this state once its queue is committed */
+    int stale;         /* a failed backfill rolled back more than the queue: load again */
     struct backfill *bf; /* store_options.backfill: the gap being filled; NULL until needed */
     engine e;
 } smeter;
@@ -1154,14 +1155,43 @@ static void meter_free(smeter *m)
     }
 }
 
+/* Loads what the database knows of meter m (by its name) into its engine, id and ids. */
+static int meter_load(store *s, smeter *m)
+{
+    engine_init(&m->e);
+    sqlite3_stmt *st = s->meter_id;
+    sqlite3_bind_text(st, 1, m->name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        m->id = sqlite3_column_int64(st, 0);
+        for (int d = 0; d < STORE_NDEV; d++) {
+            const unsigned char *t = sqlite3_column_text(st, 1 + d);
+            snprintf(m->dev[d], sizeof m->dev[d], "%s", t ? (const char *)t : "");
+        }
+        rc = SQLITE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SQLITE_OK;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_OK && m->id)
+        rc = engine_load(s, m->id, &m->e);
+    m->q_last_ts = m->e.last_ts;
+    return rc;
+}
+
 /* Finds the meter state, creating it (and loading what the database knows) when missing. */
 static smeter *meter_get(store *s, const char *name, int *rc_out)
 {
     *rc_out = SQLITE_OK;
     for (size_t i = 0; i < s->nm; i++) {
-        if (strcmp(s->m[i]->name, name) == 0) {
-            s->m[i]->forget = 0; /* in use again */
-            return s->m[i];
+        smeter *m = s->m[i];
+        if (strcmp(m->name, name) == 0) {
+            if (m->stale && (*rc_out = meter_load(s, m)) != SQLITE_OK)
+                return NULL;
+            m->stale = 0;
+            m->forget = 0; /* in use again */
+            return m;
         }
     }
     if (!name[0] || strlen(name) >= sizeof s->m[0]->name) {
@@ -1184,30 +1214,12 @@ static smeter *meter_get(store *s, const char *name, int *rc_out)
         return NULL;
     }
     snprintf(m->name, sizeof m->name, "%s", name);
-    engine_init(&m->e);
-    sqlite3_stmt *st = s->meter_id;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        m->id = sqlite3_column_int64(st, 0);
-        for (int d = 0; d < STORE_NDEV; d++) {
-            const unsigned char *t = sqlite3_column_text(st, 1 + d);
-            snprintf(m->dev[d], sizeof m->dev[d], "%s", t ? (const char *)t : "");
-        }
-        rc = SQLITE_OK;
-    } else if (rc == SQLITE_DONE) {
-        rc = SQLITE_OK;
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc == SQLITE_OK && m->id)
-        rc = engine_load(s, m->id, &m->e);
+    int rc = meter_load(s, m);
     if (rc != SQLITE_OK) {
         meter_free(m);
         *rc_out = rc;
         return NULL;
     }
-    m->q_last_ts = m->e.last_ts;
     s->m[s->nm++] = m;
     return m;
 }
@@ -2186,14 +2198,25 @@ int store_forget(store *s, const char *meter)
 
 /* After a failed commit that had backfilled (or held its transaction over earlier batches):
  * the rollback took more than this commit's queue, so the memory of every meter goes, its
- * queue with it, and is loaded again from the database. */
+ * queue with it, and is loaded again from the database at its next use. What the caller set
+ * (its name, store_meter_clock(), store_forget()) stays. */
 static void commit_reset(store *s)
 {
     for (size_t i = 0; i < s->nm; i++) {
-        s->st.dropped += s->m[i]->qlen;
-        meter_free(s->m[i]);
+        smeter *m = s->m[i];
+        char name[sizeof m->name];
+        store_clock clock = m->clock;
+        int forget = m->forget;
+        s->st.dropped += m->qlen;
+        memcpy(name, m->name, sizeof name);
+        free(m->bf);
+        free(m->q);
+        memset(m, 0, sizeof *m);
+        memcpy(m->name, name, sizeof name);
+        m->clock = clock;
+        m->forget = forget;
+        m->stale = 1;
     }
-    s->nm = 0;
     s->import_pending = 0;
 }
 

@@ -266,6 +266,38 @@ def test_clock_back(c, tmp):
     same(c, "captures concatenated newest first", db1, db2, skip=("imports",))
 
 
+def prefix_timed(telegram, ts):
+    """A DSMR 2.2-like telegram: no meter time, no CRC, every line prefixed with unix seconds."""
+    lines = [ln for ln in telegram[:telegram.index(b"!")].split(b"\r\n")
+             if not ln.startswith(b"0-0:1.0.0")] + [b"!"]
+    return b"".join(b"%d " % ts + ln + b"\n" for ln in lines)
+
+
+def test_after_failure(c, tmp):
+    """A failed backfill forgets what the store knew of the meter (the rollback took more than
+    the queue), but not its clock: a next FILE of the same command, timed by its line prefixes,
+    is still backfilled at those times, not stamped after the newest reading one second apart."""
+    t = capture(c, 1800)
+    a = write(os.path.join(tmp, "fail-a.txt"), t[:600])
+    g = write(os.path.join(tmp, "fail-g.txt"),
+              [prefix_timed(x, START_S + 10 * (900 + i)) for i, x in enumerate(t[900:1200])])
+    b = write(os.path.join(tmp, "fail-b.txt"), t[1500:])
+    db = os.path.join(tmp, "fail.db")
+    imports(c, db, [b])
+    con = sqlite3.connect(db)
+    con.execute("CREATE TRIGGER fail BEFORE INSERT ON raw WHEN NEW.ts < %d "
+                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END" % (START_S + 6000))
+    con.commit()
+    con.close()
+    code, out, err = p1(["import", "--db", db, a, g], timeout=300)
+    con = sqlite3.connect(db)
+    got = con.execute("SELECT min(ts), sum(n) FROM raw").fetchone()  # ts: a block's first
+    con.close()
+    c.check("after a failed backfill: the next file is backfilled at its own times",
+            code == 1 and got == (START_S + 9000, 600)
+            and "(300 backfilled)" in err, "%r %s" % (got, err))
+
+
 def test_counter_reset(c, tmp):
     """The same electricity meter id with other counters before: whatever in-order import makes
     of the boundary (a counter segment, a jump), the backfill makes too."""
@@ -294,7 +326,7 @@ def main():
     with tmpdir() as tmp:
         c.run([test_before, test_repeats, test_overlap, test_gap, test_replaced, test_counter_reset,
                test_gap_segment_moves, test_long_a, test_long_b, test_atomic,
-               test_damaged_gz, test_clock_back], c, tmp)
+               test_damaged_gz, test_clock_back, test_after_failure], c, tmp)
     c.done()
 
 
