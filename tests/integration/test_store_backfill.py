@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, tmpdir  # noqa: E402
+from daemon_helpers import Checks, crc16, tmpdir  # noqa: E402
 from store_helpers import require_p1, integrity, p1  # noqa: E402
 
 # At a minute boundary, so the pieces below (multiples of 6 telegrams at 10 s) start minutes:
@@ -218,15 +218,6 @@ def test_damaged_gz(c, tmp):
             stored >= 50000 and m and int(m.group(1)) == stored == int(m.group(2)),
             "%d stored; %s" % (stored, err))
     c.check("damaged .gz: integrity", integrity(db) == "ok")
-
-
-def crc16(data):
-    crc = 0
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
 
 
 def retime(telegram, ts):
