@@ -1252,6 +1252,51 @@ static void test_backfill_orders(void)
     }
 }
 
+/* A failed backfill commit loads the meter's state from the database again, but keeps its
+ * clock: an older reading queued next (with our clock far ahead) still goes by its meter time
+ * into the backfill, instead of clock=auto stamping it after the newest. */
+static void test_backfill_failure_keeps_clock(void)
+{
+    static p1_reading r;
+    store_options o;
+    store_stats st;
+    char err[STORE_ERR_MAX];
+    house h;
+    rd old[2];
+    store_options_default(&o);
+    o.backfill = 1;
+    store *s = store_open(fresh_db(), &o, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    CHECK_EQ_INT(store_meter_clock(s, "home", STORE_CLOCK_METER), 0);
+    house_init(&h, T_2024_01_15_2000_LOCAL);
+    for (int i = 0; i < 2; i++) {
+        house_step(&h, 10);
+        old[i] = h.d;
+    }
+    h.d.ts += 3600;
+    house_step(&h, 10);
+    mk(&r, &h.d);
+    CHECK_EQ_INT(store_add(s, "home", &r, 0), 1);
+    CHECK_EQ_INT(store_commit(s), 0);
+    CHECK_EQ_INT(sqlite3_exec(store_db(s),
+                              "CREATE TEMP TRIGGER fail BEFORE INSERT ON main.raw "
+                              "BEGIN SELECT RAISE(ABORT, 'injected'); END",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    mk(&r, &old[0]);
+    CHECK_EQ_INT(store_add(s, "home", &r, 0), 2);
+    CHECK(store_commit(s) < 0);
+    CHECK_EQ_INT(sqlite3_exec(store_db(s), "DROP TRIGGER temp.fail", NULL, NULL, NULL), SQLITE_OK);
+    mk(&r, &old[1]);
+    CHECK_EQ_INT(store_add(s, "home", &r, (old[1].ts + 86400) * 1000), 2);
+    CHECK_EQ_INT(store_commit(s), 0);
+    store_get_stats(s, &st);
+    CHECK_EQ_INT((int)st.backfilled, 1);
+    store_close(s);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/test_store.XXXXXX");
@@ -1280,6 +1325,7 @@ int main(void)
     RUN(test_meter_id);
     RUN(test_meter_registers);
     RUN(test_backfill_orders);
+    RUN(test_backfill_failure_keeps_clock);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (!getenv("KEEP") && system(cmd) != 0)
