@@ -127,6 +127,11 @@ static const config_key config_keys[] = {
      "Fixed charge per day (standing charges, grid fees minus tax credits), accrued pro rata."},
     {"prices", "monthly", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[8]),
      "Fixed charge per calendar month, accrued pro rata."},
+    {"prices", "capacity_per_kw_year", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0,
+     G(prices[12]),
+     "Belgian capacity tariff (capaciteitstarief): grid fee per kW per year, e.g. 48.5 (your "
+     "grid operator's, incl. VAT); billed per month as 1/12 of it times the mean of the last 12 "
+     "monthly quarter-hour peaks, each at least 2.5 kW. Empty = not priced."},
     {"prices", "valid_from", CT_STRING, "", 0, 0, NULL, NULL, "TIME", 0, 0, G(prices[9]),
      "Start of these prices (ISO-8601, e.g. 2025-01-01); empty = always. Each start is kept in "
      "the database: change it when the contract changes and older periods keep their prices."},

@@ -61,7 +61,7 @@ void cost_fixed_init(cost_fixed *f)
     f->to = COST_FOREVER;
     for (int i = 0; i < 3; i++)
         f->import_[i] = f->export_[i] = COST_UNSET;
-    f->gas = f->daily = f->monthly = COST_UNSET;
+    f->gas = f->daily = f->monthly = f->capacity = COST_UNSET;
     f->rule = COST_RULE_NONE;
 }
 
@@ -78,7 +78,8 @@ const char *cost_fixed_key(int i)
 {
     static const char *const keys[COST_FIXED_KEYS] = {
         "import", "import_t1", "import_t2", "export", "export_t1",  "export_t2",
-        "gas",    "daily",     "monthly",   "valid_from", "valid_to", "tariff_rule"};
+        "gas",    "daily",     "monthly",   "valid_from", "valid_to", "tariff_rule",
+        "capacity_per_kw_year"};
     return i >= 0 && i < COST_FIXED_KEYS ? keys[i] : NULL;
 }
 
@@ -87,7 +88,8 @@ int cost_fixed_any(const cost_fixed *f)
     for (int i = 0; i < 3; i++)
         if (f->import_[i] != COST_UNSET || f->export_[i] != COST_UNSET)
             return 1;
-    return f->gas != COST_UNSET || f->daily != COST_UNSET || f->monthly != COST_UNSET;
+    return f->gas != COST_UNSET || f->daily != COST_UNSET || f->monthly != COST_UNSET ||
+           f->capacity != COST_UNSET;
 }
 
 #define DEC_COMMA 1u    /* ',' may be the decimal point (CSV separated by ';') */
@@ -193,6 +195,7 @@ int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err,
         {"gas", offsetof(cost_fixed, gas)},
         {"daily", offsetof(cost_fixed, daily)},
         {"monthly", offsetof(cost_fixed, monthly)},
+        {"capacity_per_kw_year", offsetof(cost_fixed, capacity)},
     };
     if (!value || !*value)
         return 0;
@@ -204,6 +207,13 @@ int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err,
         if (parse_decimal(value, 0, &v, &why) < 0) {
             say(err, cap, "%s: expected a price in EUR such as 0.2345, got '%s'%s%s%s", key, value,
                 why ? " (" : "", why ? why : "", why ? ")" : "");
+            return -1;
+        }
+        /* a charge per kW of peak demand: a credit or a price per W would be a typing error */
+        if (prices[i].off == offsetof(cost_fixed, capacity) &&
+            (v < 0 || v > COST_CAPACITY_PRICE_MAX)) {
+            say(err, cap, "%s: expected EUR per kW per year between 0 and %d (such as 48.5), got '%s'",
+                key, COST_CAPACITY_PRICE_MAX / 1000000, value);
             return -1;
         }
         memcpy((char *)f + prices[i].off, &v, sizeof v);
@@ -872,7 +882,7 @@ static const char cost_schema[] =
     "CREATE TABLE IF NOT EXISTS price_fixed (valid_from INTEGER PRIMARY KEY, valid_to INTEGER "
     "NOT NULL, import INTEGER, import_t1 INTEGER, import_t2 INTEGER, export INTEGER, export_t1 "
     "INTEGER, export_t2 INTEGER, gas INTEGER, daily INTEGER, monthly INTEGER, rule INTEGER NOT "
-    "NULL DEFAULT 0);"
+    "NULL DEFAULT 0, capacity INTEGER);"
     "CREATE TABLE IF NOT EXISTS price_dynamic (kind INTEGER NOT NULL, ts INTEGER NOT NULL, "
     "end_ts INTEGER NOT NULL, import INTEGER NOT NULL, export INTEGER, PRIMARY KEY (kind, ts)) "
     "WITHOUT ROWID;";
@@ -884,6 +894,17 @@ int cost_db_init(sqlite3 *db, char *err, size_t cap)
         say(err, cap, "cannot create the price tables: %s", msg ? msg : sqlite3_errmsg(db));
         sqlite3_free(msg);
         return -EIO;
+    }
+    /* Databases from before the capacity tariff get its column (NULL: not priced). */
+    if (sqlite3_exec(db, "ALTER TABLE price_fixed ADD COLUMN capacity INTEGER", NULL, NULL,
+                     &msg) != SQLITE_OK) {
+        int had = msg && strstr(msg, "duplicate column") != NULL;
+        if (!had)
+            say(err, cap, "cannot add the capacity price column: %s",
+                msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        if (!had)
+            return -EIO;
     }
     return 0;
 }
@@ -900,7 +921,7 @@ int cost_db_save_fixed(sqlite3 *db, const cost_fixed *f, char *err, size_t cap)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
-                           "INSERT OR REPLACE INTO price_fixed VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                           "INSERT OR REPLACE INTO price_fixed VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &st, NULL) != SQLITE_OK) {
         say(err, cap, "cannot save fixed prices: %s", sqlite3_errmsg(db));
         return -EIO;
@@ -915,6 +936,7 @@ int cost_db_save_fixed(sqlite3 *db, const cost_fixed *f, char *err, size_t cap)
     bind_price(st, 10, f->daily);
     bind_price(st, 11, f->monthly);
     sqlite3_bind_int(st, 12, f->rule);
+    bind_price(st, 13, f->capacity);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
@@ -1016,6 +1038,8 @@ int cost_db_load(sqlite3 *db, int64_t from, int64_t to, cost_prices *p, char *er
         f->daily = col_price(st, 9);
         f->monthly = col_price(st, 10);
         f->rule = sqlite3_column_int(st, 11);
+        /* a read-only look at a database from before the capacity column has none */
+        f->capacity = sqlite3_column_count(st) > 12 ? col_price(st, 12) : COST_UNSET;
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
@@ -1306,4 +1330,27 @@ void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
             out->fixed += accrue(f->monthly, start, end, CIVIL_MONTH, &c->mon0, &c->mon1);
         }
     }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The capacity tariff
+ * ------------------------------------------------------------------------------------------- */
+
+int64_t cost_capacity_price(const cost_prices *p, int64_t t)
+{
+    const cost_fixed *f = fixed_at(p, t);
+    return f ? f->capacity : COST_UNSET;
+}
+
+int64_t cost_capacity_month(int64_t price, const int64_t *peaks_w, size_t n, int64_t *mean_w)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += peaks_w[i] > COST_CAPACITY_FLOOR_W ? peaks_w[i] : COST_CAPACITY_FLOOR_W;
+    int64_t d = (int64_t)n;
+    *mean_w = (sum + d / 2) / d;
+    /* price x sum / (n x 12 months x 1000 W per kW), split so the product cannot overflow */
+    d *= 12 * 1000;
+    int64_t q = sum / d, r = sum % d;
+    return q * price + (r * price + d / 2) / d;
 }

@@ -44,6 +44,7 @@ typedef struct cost_fixed {
     int64_t daily;       /* per day (accrues pro rata over the day's seconds) */
     int64_t monthly;     /* per month (pro rata over the month's seconds) */
     int rule;            /* cost_rule */
+    int64_t capacity;    /* per kW per year of the average monthly peak (BE capacity tariff) */
 } cost_fixed;
 
 /* What a dynamic price is for. */
@@ -75,14 +76,15 @@ void cost_fixed_init(cost_fixed *f);
  * rounding past 6 decimals half away from zero. Returns 0, or -1 (out untouched). */
 int cost_parse_price(const char *s, int64_t *out);
 /* Sets one fixed price key ("import", "import_t1", "import_t2", "export", "export_t1",
- * "export_t2", "gas", "daily", "monthly", "valid_from", "valid_to", "tariff_rule") from text.
- * An empty value leaves the key as it is. Returns 0, or -1 with a reason in err[cap]. */
+ * "export_t2", "gas", "daily", "monthly", "valid_from", "valid_to", "tariff_rule",
+ * "capacity_per_kw_year") from text. An empty value leaves the key as it is. Returns 0, or -1
+ * with a reason in err[cap]. */
 int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err, size_t cap);
 /* Checks the keys of f together: valid_from before valid_to. Returns 0, or -1 with err[cap]. */
 int cost_fixed_check(const cost_fixed *f, char *err, size_t cap);
 /* Name of fixed price key i (0 <= i < COST_FIXED_KEYS) in the order of the [prices] config
- * section ("import", ..., "tariff_rule"), or NULL past the end. */
-#define COST_FIXED_KEYS 12
+ * section ("import", ..., "tariff_rule", "capacity_per_kw_year"), or NULL past the end. */
+#define COST_FIXED_KEYS 13
 const char *cost_fixed_key(int i);
 /* 1 when any price of f is set. */
 int cost_fixed_any(const cost_fixed *f);
@@ -159,5 +161,21 @@ typedef struct cost_cursor {
  * zero. Fills *out. */
 void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
                const int64_t energy[STORE_E_COUNT], cost_parts *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * The Belgian capacity tariff (capaciteitstarief)
+ * ------------------------------------------------------------------------------------------- */
+
+#define COST_CAPACITY_MONTHS 12      /* monthly peaks averaged: the billed month and 11 before */
+#define COST_CAPACITY_FLOOR_W 2500   /* a monthly peak below 2.5 kW counts as 2.5 kW */
+#define COST_CAPACITY_PRICE_MAX 1000000000 /* micro-euros per kW per year (1000 EUR) */
+
+/* The capacity price (micro-euros per kW per year) of the fixed period in force at t, or
+ * COST_UNSET. */
+int64_t cost_capacity_price(const cost_prices *p, int64_t t);
+/* The capacity charge of one month, micro-euros: price / 12 x the mean of the monthly peaks
+ * peaks_w[0..n) (W, n >= 1), each counted at least COST_CAPACITY_FLOOR_W, rounded once half away
+ * from zero. *mean_w gets that mean rounded to a whole W. */
+int64_t cost_capacity_month(int64_t price, const int64_t *peaks_w, size_t n, int64_t *mean_w);
 
 #endif

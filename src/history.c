@@ -918,6 +918,128 @@ static void kv_fixed_or_null(json_w *w, const char *key, int64_t v, int decimals
         json_kv_fixed_trim(w, key, v, decimals);
 }
 
+/* The Belgian capacity tariff of the months of a summary: each month that has readings and a
+ * capacity price in force at its start is billed price / 12 x the mean of its own and the 11
+ * months before's peaks (those with readings: a new connection has fewer). */
+#define CAP_SPAN (COST_CAPACITY_MONTHS - 1 + 12) /* the months a year's bills look at */
+
+typedef struct capacity {
+    int64_t starts[CAP_SPAN + 1]; /* month starts; [n] = the end of the last */
+    int64_t peak[CAP_SPAN];       /* highest quarter-hour import, Wh; -1 = no readings */
+    int64_t peak_ts[CAP_SPAN];
+    size_t n, first;              /* months looked at; index of the first billed one */
+    int64_t total;                /* micro-euros of all bills */
+    int bills;                    /* months billed */
+} capacity;
+
+/* The bill of month i of c: its price, the number of peaks used, their mean (W) and the charge.
+ * Returns 0, or -1 when month i is not billed (no readings, or no capacity price at its start). */
+static int capacity_bill(const capacity *c, const cost_prices *p, size_t i, int64_t *price,
+                         size_t *k, int64_t *mean, int64_t *eur)
+{
+    int64_t w[COST_CAPACITY_MONTHS];
+    *price = cost_capacity_price(p, c->starts[i]);
+    if (*price == COST_UNSET || c->peak[i] < 0)
+        return -1;
+    *k = 0;
+    for (size_t j = i + 1 - COST_CAPACITY_MONTHS; j <= i; j++)
+        if (c->peak[j] >= 0)
+            w[(*k)++] = c->peak[j] * 4;
+    *eur = cost_capacity_month(*price, w, *k, mean);
+    return 0;
+}
+
+/* Fills c for the months of [from, to). Returns 0 or a negative errno. */
+static int capacity_run(history *h, const char *mname, const cost_prices *p, int64_t from,
+                        int64_t to, capacity *c)
+{
+    memset(c, 0, sizeof *c);
+    int64_t m = from;
+    for (int i = 0; i < COST_CAPACITY_MONTHS - 1; i++)
+        m = civil_floor(CIVIL_MONTH, m - 1);
+    c->first = COST_CAPACITY_MONTHS - 1;
+    for (; m < to && c->n < CAP_SPAN; m = civil_next(CIVIL_MONTH, m)) {
+        c->starts[c->n] = m;
+        c->peak[c->n++] = -1;
+    }
+    c->starts[c->n] = m;
+    subs sub;
+    memset(&sub, 0, sizeof sub);
+    sub.starts = c->starts;
+    sub.n = c->n;
+    sub.peak = c->peak;
+    sub.peak_ts = c->peak_ts;
+    sub.prices = p;
+    int rc = subs_run(h->s, mname, to, &sub);
+    if (rc < 0)
+        return rc;
+    for (size_t i = c->first; i < c->n; i++) {
+        int64_t price, mean, eur;
+        size_t k;
+        if (capacity_bill(c, p, i, &price, &k, &mean, &eur) == 0) {
+            c->total += eur;
+            c->bills++;
+        }
+    }
+    return 0;
+}
+
+static void month_label(int64_t t, char *out, size_t cap)
+{
+    civil_tm tm;
+    civil_local(t, &tm);
+    snprintf(out, cap, "%04d-%02d", tm.year, tm.month);
+}
+
+/* "capacity_tariff": the bills of c (recomputed: each is cheap) and the peaks they used. */
+static void capacity_json(json_w *w, const capacity *c, const cost_prices *p, int64_t now)
+{
+    char t[CIVIL_TIME_MAX];
+    json_obj_begin(w);
+    json_kv_fixed_trim(w, "eur", c->total, 6);
+    json_key(w, "months");
+    json_arr_begin(w);
+    for (size_t i = c->first; i < c->n; i++) {
+        int64_t price, mean, eur;
+        size_t k;
+        if (capacity_bill(c, p, i, &price, &k, &mean, &eur) < 0)
+            continue;
+        json_obj_begin(w);
+        month_label(c->starts[i], t, sizeof t);
+        json_kv_str(w, "month", t);
+        json_kv_fixed_trim(w, "price_per_kw_year", price, 6);
+        json_kv_fixed_trim(w, "average_kw", mean, 3);
+        json_kv_int(w, "months_used", (int64_t)k);
+        json_kv_bool(w, "complete", c->starts[i + 1] <= now);
+        json_kv_fixed_trim(w, "eur", eur, 6);
+        json_obj_end(w);
+    }
+    json_arr_end(w);
+    json_key(w, "peaks");
+    json_arr_begin(w);
+    for (size_t i = 0; i < c->n; i++) {
+        json_obj_begin(w);
+        month_label(c->starts[i], t, sizeof t);
+        json_kv_str(w, "month", t);
+        if (c->peak[i] < 0) {
+            json_kv_null(w, "kw");
+            json_kv_null(w, "counted_kw");
+            json_kv_null(w, "time");
+        } else {
+            int64_t pw = c->peak[i] * 4;
+            json_kv_fixed_trim(w, "kw", pw, 3);
+            json_kv_fixed_trim(w, "counted_kw", pw > COST_CAPACITY_FLOOR_W ? pw
+                                                                          : COST_CAPACITY_FLOOR_W,
+                               3);
+            civil_format_local(c->peak_ts[i], t, sizeof t);
+            json_kv_str(w, "time", t);
+        }
+        json_obj_end(w);
+    }
+    json_arr_end(w);
+    json_obj_end(w);
+}
+
 static int ep_summary(history *h, const http_req *req, http_reply *out)
 {
     char mname[64];
@@ -967,13 +1089,21 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
     sub.peak_ts = &peak_ts;
     sub.prices = &prices;
     rc = subs_run(h->s, mname, to, &sub);
-    cost_prices_free(&prices);
-    if (rc < 0)
+    /* The capacity tariff is billed per month: month and year summaries carry it. */
+    capacity cap;
+    memset(&cap, 0, sizeof cap);
+    if (rc == 0 && priced && step != STORE_STEP_1D)
+        rc = capacity_run(h, mname, &prices, from, to, &cap);
+    if (rc < 0) {
+        cost_prices_free(&prices);
         return internal(out, "store", rc);
+    }
 
     json_w w;
-    if (json_init_alloc(&w, 2048, 65536, 0) < 0)
+    if (json_init_alloc(&w, 2048, 65536, 0) < 0) {
+        cost_prices_free(&prices);
         return internal(out, "summary", -ENOMEM);
+    }
     char t[CIVIL_TIME_MAX];
     json_obj_begin(&w);
     json_kv_str(&w, "meter", mname);
@@ -1010,12 +1140,16 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
         }
     }
     json_key(&w, "cost_eur");
-    if (priced && parts.priced) {
+    if (priced && (parts.priced || cap.bills)) {
         json_obj_begin(&w);
-        json_kv_fixed_trim(&w, "total", parts.energy + parts.gas + parts.fixed, 6);
+        json_kv_fixed_trim(&w, "total", parts.energy + parts.gas + parts.fixed + cap.total, 6);
         json_kv_fixed_trim(&w, "energy", parts.energy, 6);
         json_kv_fixed_trim(&w, "gas", parts.gas, 6);
         json_kv_fixed_trim(&w, "fixed", parts.fixed, 6);
+        if (cap.bills)
+            json_kv_fixed_trim(&w, "capacity", cap.total, 6);
+        else
+            json_kv_null(&w, "capacity");
         /* energy without a price is left out of total, never counted as free */
         json_kv_bool(&w, "partial", parts.unpriced_wh != 0 || parts.unpriced_dm3 != 0);
         json_kv_fixed_trim(&w, "unpriced_kwh", parts.unpriced_wh, 3);
@@ -1053,7 +1187,13 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
     } else {
         json_null(&w);
     }
+    json_key(&w, "capacity_tariff");
+    if (cap.bills)
+        capacity_json(&w, &cap, &prices, (int64_t)time(NULL));
+    else
+        json_null(&w);
     json_obj_end(&w);
+    cost_prices_free(&prices);
     if (reply_json(out, 200, &w) < 0)
         return internal(out, "summary", -E2BIG);
     return 1;
@@ -1138,6 +1278,7 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
         kv_price(&w, "gas", f->gas);
         kv_price(&w, "daily", f->daily);
         kv_price(&w, "monthly", f->monthly);
+        kv_price(&w, "capacity_per_kw_year", f->capacity);
         json_kv_str(&w, "tariff_rule", rules[f->rule >= 0 && f->rule <= 2 ? f->rule : 0]);
         json_obj_end(&w);
     }
