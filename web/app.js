@@ -13,6 +13,7 @@
   const CACHE_MAX = 24;            // history responses kept
   const STALE_MIN_MS = 3000;       // never call a stream stale sooner than this
   const SUMMARY_EVERY_MS = 60000;
+  const CAPACITY_EVERY_MS = 600000;
   const METERS_EVERY_MS = 5000;
   const PICKER_EVERY_MS = 30000;   // with several meters: how fresh the picker's trouble marks are
   const PICKER_FIND_MIN = 6;       // from this many meters on, the picker has a search field
@@ -304,6 +305,8 @@
   /* ---- state ------------------------------------------------------------------------------- */
   const S = {
     meter: '',
+    capTariff: null,       // the month summary's capacity_tariff (null: not priced)
+    capAt: 0,
     meters: [],
     noMeters: false,       // p1d reads no meter now (history only, or every meter reloaded away)
     es: null,
@@ -645,17 +648,44 @@
   }
 
   function renderCapacity(r) {
-    const cur = num(r.demand_current_kw), peak = num(r.demand_peak_kw);
+    const cur = r ? num(r.demand_current_kw) : null, peak = r ? num(r.demand_peak_kw) : null;
+    // This month's bill of the capacity tariff: only when p1d prices it ([prices] capacity_per_kw_year).
+    const ct = S.capTariff;
+    const bill = ct && Array.isArray(ct.months) && ct.months.length ? ct.months[ct.months.length - 1] : null;
     const card = $('capacity');
-    const show = cur !== null || peak !== null;
+    const live = cur !== null || peak !== null;
+    const show = live || !!bill;
     if (card.hidden === show) card.hidden = !show;
     if (!show) return;
-    const when = fmtDate(F.dmhm, parseTime(r.demand_peak_time));
-    kv($('capacity-kv'), [
-      { k: 'now', label: t('demand_now'), value: withUnit(fmt(cur, 3), 'kW') },
-      { k: 'peak', label: t('demand_peak'), value: withUnit(fmt(peak, 3), 'kW') },
-      { k: 'when', label: t('k_when'), value: when },
-    ]);
+    const rows = [];
+    if (live) {
+      rows.push({ k: 'now', label: t('demand_now'), value: withUnit(fmt(cur, 3), 'kW') },
+        { k: 'peak', label: t('demand_peak'), value: withUnit(fmt(peak, 3), 'kW') },
+        { k: 'when', label: t('k_when'), value: fmtDate(F.dmhm, parseTime(r.demand_peak_time)) });
+    }
+    if (bill) {
+      const n = num(bill.months_used);
+      rows.push({ k: 'cap_avg', label: t('cap_average'), value: withUnit(fmt(num(bill.average_kw), 3), 'kW'),
+        sub: n !== null && n < 12 ? t('cap_months_short', { n }) : t('cap_months', { n: n === null ? 12 : n }) });
+      rows.push({ k: 'cap_cost', label: t(bill.complete === false ? 'cap_cost_running' : 'cap_cost'),
+        value: money(bill.eur, 'EUR'), cls: 'c-cost',
+        sub: t('cap_formula', { price: fmt(num(bill.price_per_kw_year), 2), kw: fmt(num(bill.average_kw), 3) }) });
+    }
+    kv($('capacity-kv'), rows);
+  }
+  // The month's summary, for the capacity tariff's bill: fetched now and then (it looks at a year).
+  async function loadCapacity() {
+    if (S.noMeters || S.noStore || Date.now() - (S.capAt || 0) < CAPACITY_EVERY_MS) return;
+    S.capAt = Date.now();
+    const q = new URLSearchParams({ period: 'month' });
+    if (S.meter) q.set('meter', S.meter);
+    try {
+      const m = await getJSON('/api/summary?' + q.toString());
+      S.capTariff = m && m.capacity_tariff && typeof m.capacity_tariff === 'object' ? m.capacity_tariff : null;
+    } catch (e) {
+      S.capTariff = null;
+    }
+    renderCapacity(S.last && S.last.reading ? S.last.reading : null);
   }
 
   // A number from the first of several possible paths (the summary's shape is tolerated loosely).
@@ -691,6 +721,7 @@
       summary = await getJSON('/api/summary?' + q.toString());
       summaryErr = null;
       S.summaryMissing = false;
+      loadCapacity();
     } catch (e) {
       summary = null;
       summaryErr = e;
@@ -1110,6 +1141,7 @@
     // p1d without a database says so for every meter: no need to ask again for this one.
     summary = null;
     if (!summaryErr || summaryErr.code !== 'no_database') { summaryErr = null; S.summaryAt = 0; }
+    S.capTariff = null; S.capAt = 0;
     histCache.clear();
     connect();
     getJSON(meterPath('now'), 5000).then((d) => { if (d) onData(d, false); }).catch(() => {});

@@ -42,7 +42,7 @@ async function main() {
   if (!seeded) console.log('# no history imported (build/p1 import failed or missing): history views stay sparse');
   const args = ['--source', 'home=sim', '--listen', '127.0.0.1:' + port, '--db', db,
     '--prices-import-t1', '0.2312', '--prices-import-t2', '0.2514', '--prices-export', '0.0700',
-    '--prices-gas', '1.3521', '--prices-daily', '0.6200',
+    '--prices-gas', '1.3521', '--prices-daily', '0.6200', '--prices-capacity-per-kw-year', '48.50',
     // an InfluxDB publisher pointing at a closed port: the Meter view's Publishing table shows it
     // retrying with a growing backlog
     '--influxdb-url', 'http://127.0.0.1:' + await freePort(), '--influxdb-database', 'p1'];
@@ -385,6 +385,41 @@ async function main() {
       assert(wasPartial === false, 'p1d with every price set says partial ' + wasPartial);
       assert((await full.$('#today dd[data-k="cost"] small')) === null, 'a complete cost has a note');
       await full.close();
+      assert(errs.length === 0, errs.join(' | '));
+    });
+
+    /* ---- the capacity tariff: this month's bill in the capacity card, only when priced ---- */
+    await check('the capacity card shows this month\'s capacity charge from p1d\'s month summary', async () => {
+      const real = await rawGet(port, '/api/summary?period=month&meter=home');
+      assert(real.status === 200, 'month summary status ' + real.status);
+      const body = JSON.parse(real.body.toString('utf8'));
+      const ct = body.capacity_tariff;
+      assert(ct && ct.months && ct.months.length === 1, 'no capacity_tariff: ' + real.body.toString('utf8').slice(0, 300));
+      const bill = ct.months[0];
+      assert(bill.price_per_kw_year === 48.5 && bill.complete === false && bill.months_used >= 12, 'bill: ' + JSON.stringify(bill));
+      const cp = await browser.newPage();
+      const errs = [];
+      cp.on('pageerror', (e) => errs.push(e.message));
+      await cp.goto(base + '/');
+      await cp.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await waitFor(async () => (await cp.$('#capacity-kv dd[data-k="cap_cost"]')) !== null, 8000, 'the capacity charge');
+      const cost = await cp.textContent('#capacity-kv dd[data-k="cap_cost"]');
+      const avg = await cp.textContent('#capacity-kv dd[data-k="cap_avg"]');
+      const euros = bill.eur.toFixed(2);
+      assert(cost.replace(',', '.').includes(euros) && /48[.,]50/.test(cost) && /so far/.test(await cp.textContent('#capacity-kv')),
+        'charge ' + euros + ' not shown: ' + cost);
+      assert(avg.replace(',', '.').includes(bill.average_kw.toFixed(3)) && /12 months/.test(avg), 'average: ' + avg);
+      assert(!(await cp.isHidden('#capacity')), 'the capacity card is hidden');
+      await cp.close();
+      // Without capacity_per_kw_year p1d answers capacity_tariff null: no card on a meter without demand.
+      body.capacity_tariff = null;
+      const np = await browser.newPage();
+      await np.route(/\/api\/summary\?.*period=month/, (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(body) }));
+      await np.goto(base + '/');
+      await np.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await np.waitForTimeout(800);
+      assert(await np.isHidden('#capacity'), 'the capacity card shows without a capacity price');
+      await np.close();
       assert(errs.length === 0, errs.join(' | '));
     });
 
