@@ -336,7 +336,8 @@ static void test_fixed_keys(void)
     CHECK(cost_fixed_set(&f, "nonsense", "1", err, sizeof err) < 0);
     CHECK(cost_fixed_any(&f) && f.import_[1] == 200000 && f.from == T("2025-01-01"));
     CHECK_EQ_STR(cost_fixed_key(0), "import");
-    CHECK_EQ_STR(cost_fixed_key(COST_FIXED_KEYS - 1), "tariff_rule");
+    CHECK_EQ_STR(cost_fixed_key(COST_FIXED_KEYS - 2), "tariff_rule");
+    CHECK_EQ_STR(cost_fixed_key(COST_FIXED_KEYS - 1), "capacity_per_kw_year");
     CHECK(cost_fixed_key(COST_FIXED_KEYS) == NULL);
     /* a period must not end before it starts (or be empty); open ends are fine */
     CHECK(cost_fixed_check(&f, err, sizeof err) == 0);
@@ -494,6 +495,7 @@ static void test_db(void)
     cost_fixed_init(&f);
     cost_fixed_set(&f, "import", "0.25", NULL, 0);
     cost_fixed_set(&f, "daily", "0.5", NULL, 0);
+    cost_fixed_set(&f, "capacity_per_kw_year", "41.25", NULL, 0);
     CHECK(cost_db_save_fixed(db, &f, err, sizeof err) == 0);
     cost_fixed_set(&f, "import", "0.26", NULL, 0); /* same start: replaced */
     CHECK(cost_db_save_fixed(db, &f, err, sizeof err) == 0);
@@ -518,6 +520,7 @@ static void test_db(void)
         CHECK_EQ_INT(p.fixed[0].import_[0], 260000);
         CHECK_EQ_INT(p.fixed[1].import_[0], 270000);
         CHECK(p.fixed[0].gas == COST_UNSET && p.fixed[0].daily == 500000);
+        CHECK_EQ_INT(p.fixed[1].capacity, 41250000);
     }
     CHECK_EQ_INT(p.dyn[COST_KIND_POWER].n, 6);
     if (p.dyn[COST_KIND_POWER].n == 6) {
@@ -549,6 +552,47 @@ static void test_db(void)
     sqlite3_close(db);
 }
 
+/* The capacity tariff: its key, the 2.5 kW floor, the mean of the months given, one rounding. */
+static void test_capacity(void)
+{
+    cost_fixed f;
+    char err[COST_ERR_MAX];
+    cost_fixed_init(&f);
+    CHECK(cost_fixed_set(&f, "capacity_per_kw_year", "-1", err, sizeof err) < 0 &&
+          strstr(err, "between 0 and 1000"));
+    CHECK(cost_fixed_set(&f, "capacity_per_kw_year", "1000.000001", err, sizeof err) < 0);
+    CHECK(cost_fixed_set(&f, "capacity_per_kw_year", "48,5", err, sizeof err) < 0);
+    CHECK(!cost_fixed_any(&f));
+    CHECK(cost_fixed_set(&f, "capacity_per_kw_year", "40.4", err, sizeof err) == 0 &&
+          f.capacity == 40400000 && cost_fixed_any(&f));
+    int64_t mean;
+    /* 2 kW counts as 2.5: (2.5 + 3.333 + 4.001) / 3 = 3.278 kW; 40.4 x 9.834 / 36 */
+    const int64_t w[] = {2000, 3333, 4001};
+    CHECK_EQ_INT(cost_capacity_month(40400000, w, 3, &mean), 11035933);
+    CHECK_EQ_INT(mean, 3278);
+    /* a lone month below the floor: 48.5 / 12 x 2.5 = 10.1041666.. */
+    const int64_t low[] = {0};
+    CHECK_EQ_INT(cost_capacity_month(48500000, low, 1, &mean), 10104167);
+    CHECK_EQ_INT(mean, 2500);
+    const int64_t year[12] = {3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 9000};
+    CHECK_EQ_INT(cost_capacity_month(48000000, year, 12, &mean), 14000000); /* 48/12 x 3.5 */
+    CHECK_EQ_INT(mean, 3500);
+    /* the price in force at a time; none before the first period */
+    cost_fixed per[2];
+    cost_fixed_init(&per[0]);
+    cost_fixed_init(&per[1]);
+    per[0].from = T("2025-01-01");
+    per[0].capacity = 40000000;
+    per[1].from = T("2026-01-01");
+    cost_prices p;
+    memset(&p, 0, sizeof p);
+    p.fixed = per;
+    p.nfixed = 2;
+    CHECK(cost_capacity_price(&p, T("2024-12-31")) == COST_UNSET);
+    CHECK_EQ_INT(cost_capacity_price(&p, T("2025-06-01")), 40000000);
+    CHECK(cost_capacity_price(&p, T("2026-02-01")) == COST_UNSET);
+}
+
 int main(void)
 {
     RUN(test_price_parse);
@@ -561,5 +605,6 @@ int main(void)
     RUN(test_unpriced);
     RUN(test_partial_cover);
     RUN(test_db);
+    RUN(test_capacity);
     return check_summary("test_cost");
 }
