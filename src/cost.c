@@ -212,8 +212,9 @@ int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err,
         /* a charge per kW of peak demand: a credit or a price per W would be a typing error */
         if (prices[i].off == offsetof(cost_fixed, capacity) &&
             (v < 0 || v > COST_CAPACITY_PRICE_MAX)) {
-            say(err, cap, "%s: expected EUR per kW per year between 0 and %d (such as 48.5), got '%s'",
-                key, COST_CAPACITY_PRICE_MAX / 1000000, value);
+            say(err, cap,
+                "%s: expected EUR per kW per year between 0 and %d (such as 48.5), got '%s'", key,
+                COST_CAPACITY_PRICE_MAX / 1000000, value);
             return -1;
         }
         memcpy((char *)f + prices[i].off, &v, sizeof v);

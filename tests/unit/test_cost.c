@@ -574,7 +574,8 @@ static void test_capacity(void)
     const int64_t low[] = {0};
     CHECK_EQ_INT(cost_capacity_month(48500000, low, 1, &mean), 10104167);
     CHECK_EQ_INT(mean, 2500);
-    const int64_t year[12] = {3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 9000};
+    const int64_t year[12] = {3000, 3000, 3000, 3000, 3000, 3000,
+                              3000, 3000, 3000, 3000, 3000, 9000};
     CHECK_EQ_INT(cost_capacity_month(48000000, year, 12, &mean), 14000000); /* 48/12 x 3.5 */
     CHECK_EQ_INT(mean, 3500);
     /* the price in force at a time; none before the first period */
