@@ -19,16 +19,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (Checks, Daemon, ROOT, free_port, need_p1d, tmpdir,  # noqa: E402
-                            stop_process, wait_for)
+                            wait_for)
 from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
+from prom_helpers import PROMETHEUS, PROMTOOL, Prometheus  # noqa: E402
 
 C = Checks("test_publishing_docs")
 need_p1d(C)
 PUBLISHING = os.path.join(ROOT, "docs", "PUBLISHING.md")
 API = os.path.join(ROOT, "docs", "API.md")
 INFLUXD = shutil.which("influxd")
-PROMETHEUS = shutil.which("prometheus")
-PROMTOOL = shutil.which("promtool")
 
 
 def section(path, heading):
@@ -443,39 +442,22 @@ def test_prometheus(tmp, port):
     yml = blocks(section(API, "## GET /metrics — Prometheus"), "yaml")[0]
     yml = yml.replace("192.168.1.20:8080", "127.0.0.1:%d" % port)
     yml = yml.replace("scrape_interval: 10s", "scrape_interval: 1s")
-    path = os.path.join(tmp, "prometheus.yml")
-    with open(path, "w") as f:
-        f.write(yml)
-    r = subprocess.run([PROMTOOL, "check", "config", path], capture_output=True, timeout=20)
-    C.check("scrape job: promtool check config", r.returncode == 0, r.stdout + r.stderr)
-    web = free_port()
-    logf = open(os.path.join(tmp, "prometheus.log"), "ab")
-    proc = subprocess.Popen([PROMETHEUS, "--config.file=" + path,
-                             "--storage.tsdb.path=" + os.path.join(tmp, "prom"),
-                             "--web.listen-address=127.0.0.1:%d" % web],
-                            stdout=logf, stderr=subprocess.STDOUT)
-
-    def query(q):
-        try:
-            st, body = urlget("http://127.0.0.1:%d/api/v1/query?%s" % (
-                web, urllib.parse.urlencode({"query": q})), timeout=2)
-            return json.loads(body)["data"]["result"] if st == 200 else []
-        except (OSError, ValueError, KeyError):
-            return []
-
+    prom = Prometheus(tmp, yml)
     try:
-        up = wait_for(lambda: query('up{job="p1d"} == 1'), 15)
+        r = subprocess.run([PROMTOOL, "check", "config", prom.config], capture_output=True,
+                           timeout=20)
+        C.check("scrape job: promtool check config", r.returncode == 0, r.stdout + r.stderr)
+        up = wait_for(lambda: prom.query('up{job="p1d"} == 1'), 15)
         C.check("Prometheus scrapes p1d: up == 1", up, "")
         text = section(API, "## GET /metrics — Prometheus")
         qs = [q.replace('"house"', '"home"') for q in
               re.findall(r"`((?:p1_|sum by|increase)[^`]*)`", text.split("```yaml")[1])]
         C.check("five documented queries", len(qs) == 5, str(qs))
         for q in qs[:3]:
-            res = wait_for(lambda: query(q), 6)
+            res = wait_for(lambda: prom.query(q), 6)
             C.check("PromQL %s has a result" % q, res, "")
     finally:
-        stop_process(proc)
-        logf.close()
+        prom.stop()
 
 
 def main():
