@@ -768,7 +768,8 @@ def test_paths(c):
     script, a source file), every relative link resolves, and every "FILE.md, Section" names a
     heading of that file."""
     texts = markdown_files() + ["docs/openapi.yaml"] + sorted(
-        os.path.relpath(f, ROOT) for f in glob.glob(os.path.join(ROOT, "dist", "*")))
+        os.path.relpath(f, ROOT) for f in glob.glob(os.path.join(ROOT, "dist", "**"),
+                                                    recursive=True) if os.path.isfile(f))
     heads = {os.path.basename(d): [re.sub(r"^#+ ", "", x).strip() for x in read(d).split("\n")
                                    if x.startswith("#")] for d in markdown_files()}
     missing = []
