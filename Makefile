@@ -185,6 +185,8 @@ install: all
 	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' dist/p1d.service > $(DESTDIR)$(PREFIX)/lib/systemd/system/p1d.service
 	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/p1d.service
 	install -m 644 dist/p1d.conf.example $(DESTDIR)$(PREFIX)/share/doc/p1d/p1d.conf.example
+	install -d $(DESTDIR)$(PREFIX)/share/doc/p1d/grafana
+	install -m 644 dist/grafana/p1d.json $(DESTDIR)$(PREFIX)/share/doc/p1d/grafana/p1d.json
 	install -d $(DESTDIR)$(SYSCONFDIR)
 	[ -e $(DESTDIR)$(SYSCONFDIR)/p1d.conf ] || install -m 644 dist/p1d.conf.example $(DESTDIR)$(SYSCONFDIR)/p1d.conf
 

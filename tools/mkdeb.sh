@@ -4,11 +4,12 @@
 # arm64 or armhf package; `sudo apt install ./build/p1d_*.deb` installs it with its libraries.
 #
 # What the package holds: /usr/bin/p1 and p1d (stripped), their man pages, the systemd unit,
-# /etc/p1d.conf (a conffile: an edited one survives upgrades), and the docs. Its Depends come from
-# dpkg-shlibdeps; libcurl and libmosquitto, which p1d opens only when a publisher needs them, are
-# Recommends. The maintainer scripts enable and start p1d.service where systemd runs, restart it
-# on upgrade, stop it on removal, and delete the history (/var/lib/p1d) only on purge. Installed
-# into another root (dpkg --root, DPKG_ROOT set) they leave this machine's systemd alone.
+# /etc/p1d.conf (a conffile: an edited one survives upgrades), and the docs with the Grafana
+# dashboard (grafana/p1d.json). Its Depends come from dpkg-shlibdeps; libcurl and libmosquitto,
+# which p1d opens only when a publisher needs them, are Recommends. The maintainer scripts enable
+# and start p1d.service where systemd runs, restart it on upgrade, stop it on removal, and delete
+# the history (/var/lib/p1d) only on purge. Installed into another root (dpkg --root, DPKG_ROOT
+# set) they leave this machine's systemd alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -36,7 +36,8 @@ for s in postinst prerm postrm; do
 done
 dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|' >"$tmp/files"
 for f in /usr/bin/p1 /usr/bin/p1d /usr/lib/systemd/system/p1d.service /usr/share/man/man8/p1d.8.gz \
-    /usr/share/man/man1/p1.1.gz /usr/share/doc/p1d/copyright /usr/share/doc/p1d/CONFIG.md; do
+    /usr/share/man/man1/p1.1.gz /usr/share/doc/p1d/copyright /usr/share/doc/p1d/CONFIG.md \
+    /usr/share/doc/p1d/grafana/p1d.json; do
     check_expr "the package holds $f" 'grep -qx "$f" "$tmp/files"'
 done
 check_expr "no static library or headers in the daemon's package" '! grep -q "libp1.a\|/include/" "$tmp/files"'
