@@ -118,13 +118,18 @@ def check_queries(dash, prom, variables, families):
             continue
         # the newest point Grafana asks for: now, or with a step of the panel's own (a day) the
         # last step boundary, which Grafana aligns the range to
-        at = time.time()
-        if p.get("interval"):
-            at -= at % seconds(p["interval"])
+        now = time.time()
+        step = seconds(p["interval"]) if p.get("interval") else 5
+        at = now - now % step if p.get("interval") else now
         reply = prom.api("query", {"query": q, "time": "%.3f" % at})
         ok = reply.get("status") == "success"
         C.check("%s: Prometheus accepts %s" % (what, q), ok, str(reply)[:300])
         produced = all(n in families for n in METRIC.findall(q))
+        # and the range query the panel sends: its steps up to now
+        rng = prom.api("query_range", {"query": q, "start": "%.3f" % min(at, now - 30),
+                                       "end": "%.3f" % now, "step": step})
+        C.check("%s: ... and as a range query" % what, rng.get("status") == "success" and (
+            rng["data"]["result"] or not produced), str(rng)[:300])
         if ok and produced:
             res = reply["data"]["result"]
             C.check("%s: has a result" % what, res, q)
