@@ -1,27 +1,43 @@
 #!/usr/bin/env bash
 # run-tests.sh: build and run every suite (unit, unit under ASan+UBSan, decoder fixtures,
-# conformance, fuzz smoke, integration); print each suite's counts and a total as the last line.
+# conformance, fuzz smoke, integration); print each suite's counts and time and a total as the
+# last line. The integration suites that mostly wait (on a broker, a browser, a timeout) run
+# P1_TEST_JOBS at a time (default 2); the ones that keep every core busy (builds, qemu,
+# valgrind, the sanitizer runs, fuzzing) run alone. Each suite's output is in build/test-logs/.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 J=$(nproc 2>/dev/null || echo 2)
+JOBS=${P1_TEST_JOBS:-2}
 total_pass=0
 total_fail=0
 failed_suites=()
 log=build/test-logs
 mkdir -p "$log"
+started=$(date +%s)
 
-# Runs a suite command; its output must contain a line "N passed, N failed".
-suite() {
-    local name=$1
+# Runs a suite command into $log/NAME.out; its exit status and seconds go to NAME.rc, NAME.secs.
+suite_run() {
+    local name=$1 t0 rc
     shift
-    echo "== $name"
+    rm -f "$log/$name.rc" "$log/$name.secs"
+    t0=$(date +%s)
     "$@" >"$log/$name.out" 2>&1
-    local rc=$?
-    local line
+    rc=$?
+    echo $(($(date +%s) - t0)) >"$log/$name.secs"
+    echo "$rc" >"$log/$name.rc"
+}
+
+# Reports a suite that ran: its output must contain a line "N passed, N failed".
+suite_report() {
+    local name=$1
+    local rc line secs
+    rc=$(cat "$log/$name.rc" 2>/dev/null || echo 127)
+    secs=$(cat "$log/$name.secs" 2>/dev/null || echo "?")
+    echo "== $name"
     line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log/$name.out" | tail -n 1)
     if [ -z "$line" ]; then
         tail -n 40 "$log/$name.out"
-        echo "$name: no summary line (exit $rc)"
+        echo "$name: no summary line (exit $rc, ${secs} s)"
         total_fail=$((total_fail + 1))
         failed_suites+=("$name")
         return
@@ -37,7 +53,39 @@ suite() {
         failed_suites+=("$name")
     fi
     grep -E '^(SKIP|skip)' "$log/$name.out" || true
-    echo "$name: $p passed, $f failed"
+    echo "$name: $p passed, $f failed (${secs} s)"
+}
+
+# Runs a suite alone and reports it.
+suite() {
+    suite_run "$@"
+    suite_report "$1"
+}
+
+# Runs the suites named in pool_names (with their commands in pool_cmds, one string each)
+# JOBS at a time, then reports them in the order given.
+pool_names=()
+pool_cmds=()
+pool_add() {
+    pool_names+=("$1")
+    pool_cmds+=("$2")
+}
+pool_run() {
+    local i running=0
+    for i in "${!pool_names[@]}"; do
+        if [ "$running" -ge "$JOBS" ]; then
+            wait -n
+            running=$((running - 1))
+        fi
+        suite_run "${pool_names[$i]}" bash -c "${pool_cmds[$i]}" &
+        running=$((running + 1))
+    done
+    wait
+    for i in "${!pool_names[@]}"; do
+        suite_report "${pool_names[$i]}"
+    done
+    pool_names=()
+    pool_cmds=()
 }
 
 # Builds; a build failure is a failed suite with its compiler output shown.
@@ -61,13 +109,18 @@ done
 for t in build/san/tests/test_*; do
     [ -x "$t" ] && suite "san-$(basename "$t")" env ASAN_OPTIONS=detect_leaks=1 "$t"
 done
+# Integration: the suites that load every core alone, the others JOBS at a time.
+alone=" test_cross_arch.sh test_valgrind.sh test_deb.sh "
 for t in tests/integration/test_*.sh tests/integration/test_*.py; do
     [ -f "$t" ] || continue
-    case "$t" in
-    *.py) suite "$(basename "$t")" python3 "$t" ;;
-    *) suite "$(basename "$t")" bash "$t" ;;
+    n=$(basename "$t")
+    case "$n" in *.py) run=python3 ;; *) run=bash ;; esac
+    case "$alone" in
+    *" $n "*) suite "$n" "$run" "$t" ;;
+    *) pool_add "$n" "$run $t" ;;
     esac
 done
+pool_run
 # The same programs built with ASan+UBSan, on the suites that feed them hostile input.
 if [ -x build/san/p1d ] && [ -x build/san/p1 ]; then
     for t in test_decode_fixtures.py test_http_robust.py test_qa_regressions.py; do
@@ -80,5 +133,6 @@ fi
 if [ ${#failed_suites[@]} -ne 0 ]; then
     echo "failed suites: ${failed_suites[*]}"
 fi
+echo "all suites: $(($(date +%s) - started)) s"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
