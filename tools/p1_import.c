@@ -304,6 +304,14 @@ static int64_t prefix_time(const uint8_t *l, size_t n)
  * telegram's text (a timestamp, a logger's tag, CSV columns) and trails it is cut. */
 static void text_line(import_ctx *c, p1_parser *p, const uint8_t *l, size_t n)
 {
+    /* A line as the meter sends it goes on as text_feed() passes a run of them, whatever the
+     * read boundaries: its one CR and the LF, nothing trimmed (a stray CR before them is the
+     * meter's, and the CRC says whether it belongs). */
+    if (n && l[n - 1] == '\r' && text_clean(l, n - 1)) {
+        text_exec(c, p, l, n);
+        text_exec(c, p, (const uint8_t *)"\n", 1);
+        return;
+    }
     while (n && (l[n - 1] == '\r' || l[n - 1] == '\n'))
         n--;
     size_t from = n, to = n;
