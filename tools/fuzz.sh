@@ -42,20 +42,31 @@ passed=0
 failed=0
 for t in "${targets[@]}"; do
     src=fuzz/fuzz_$t.c
+    # What each target links beside libp1: the daemon's and the CLI's sources it drives.
     extra=()
-    # The JSON target drives the CLI's writer, which lives in src/.
-    if [ "$t" = json ]; then
-        for s in src/json.c src/reading_json.c; do
-            if [ ! -f "$s" ]; then
-                echo "SKIP: fuzz_$t needs $s"
-                continue 2
-            fi
-            extra+=("$s")
-        done
-    fi
+    libs=(-lcrypto)
+    case "$t" in
+    json) extra=(src/json.c src/reading_json.c) ;;
+    prices) extra=(src/cost.c src/civil.c src/store.c src/json.c) libs+=(-lsqlite3) ;;
+    config)
+        extra=(src/config.c src/suggest.c src/cost.c src/civil.c src/store.c src/json.c src/meter.c)
+        libs+=(-lsqlite3)
+        ;;
+    import) extra=(src/civil.c src/store.c src/json.c) libs+=(-lsqlite3 -lz) ;;
+    history)
+        extra=(src/history.c src/store.c src/cost.c src/civil.c src/json.c src/sim.c src/meter.c)
+        libs+=(-lsqlite3)
+        ;;
+    esac
+    for s in "${extra[@]}"; do
+        if [ ! -f "$s" ]; then
+            echo "SKIP: fuzz_$t needs $s"
+            continue 2
+        fi
+    done
     bin=$out/fuzz_$t
     if ! "$CC" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined -Iinclude -Isrc "$src" lib/*.c "${extra[@]}" -lcrypto \
+        -fno-sanitize-recover=undefined -Iinclude -Isrc "$src" lib/*.c "${extra[@]}" "${libs[@]}" \
         -o "$bin" >"$out/fuzz_$t.build.log" 2>&1; then
         cat "$out/fuzz_$t.build.log" | head -n 40
         echo "fuzz_$t: build FAILED"
@@ -68,8 +79,13 @@ for t in "${targets[@]}"; do
     if [ -d "fuzz/corpus/$t" ]; then
         cp -r "fuzz/corpus/$t/." "$corpus/"
     fi
+    # a target's own dictionary (fuzz/dict/TARGET.dict), else the telegram one
     dict=()
-    [ -f fuzz/dict/p1.dict ] && dict=(-dict=fuzz/dict/p1.dict)
+    if [ -f "fuzz/dict/$t.dict" ]; then
+        dict=(-dict="fuzz/dict/$t.dict")
+    elif [ -f fuzz/dict/p1.dict ]; then
+        dict=(-dict=fuzz/dict/p1.dict)
+    fi
     log=$out/fuzz_$t.log
     rm -f "$out/artifacts/$t-"*
     "$bin" "$corpus" "${dict[@]}" "${limits[@]}" -max_len=20480 -timeout=20 -rss_limit_mb=2048 \
