@@ -155,7 +155,7 @@ test:
 	@tools/setup.sh test
 	@tools/run-tests.sh
 
-fuzz:
+fuzz: all
 	@tools/fuzz.sh 60
 
 bench: all $(BUILD)/bench_store $(BUILD)/bench_query

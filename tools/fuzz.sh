@@ -53,6 +53,12 @@ for t in "${targets[@]}"; do
         libs+=(-lsqlite3)
         ;;
     import) extra=(src/civil.c src/store.c src/json.c) libs+=(-lsqlite3 -lz) ;;
+    http) # the whole server; the page's assets come from `make` (build/gen/web_assets.c)
+        extra=(src/http.c src/http_sse.c src/history.c src/store.c src/cost.c src/civil.c src/json.c
+            src/sim.c src/meter.c src/loop.c src/log.c src/homewizard.c src/metrics.c
+            src/reading_json.c src/web.c build/gen/web_assets.c)
+        libs+=(-lmicrohttpd -lsqlite3 -lz -lpthread)
+        ;;
     history)
         extra=(src/history.c src/store.c src/cost.c src/civil.c src/json.c src/sim.c src/meter.c)
         libs+=(-lsqlite3)
@@ -60,7 +66,7 @@ for t in "${targets[@]}"; do
     esac
     for s in "${extra[@]}"; do
         if [ ! -f "$s" ]; then
-            echo "SKIP: fuzz_$t needs $s"
+            echo "SKIP: fuzz_$t needs $s (make all builds build/gen/)"
             continue 2
         fi
     done

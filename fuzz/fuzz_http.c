@@ -1,0 +1,298 @@
+/* fuzz_http.c: libFuzzer target: p1d's HTTP server as a client reaches it. The input is sent as
+ * it is over a TCP connection on 127.0.0.1 to the real server (libmicrohttpd driven by the
+ * daemon's loop, p1d's routing, Host and Origin checks, the JSON, HomeWizard, Prometheus and SSE
+ * endpoints, and the history endpoints over a real SQLite store), which runs in a thread of this
+ * process, so that its code is what the fuzzer measures and ASan watches.
+ *
+ * Every request gets either an HTTP/1.x status line with a status p1d or libmicrohttpd sends,
+ * or the connection closed; and the server answers a plain GET /api/now with 200 afterwards
+ * (checked every 64 inputs and after any input that got no status line). */
+#define _GNU_SOURCE
+#include "history.h"
+#include "http.h"
+#include "loop.h"
+#include "meter.h"
+#include "sim.h"
+#include "store.h"
+
+#include <p1/p1.h>
+#include <p1/reading.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REPLY_MAX (1u << 20) /* bytes of reply read per input; the rest is dropped */
+#define QUIET_MS  150        /* a reply that stops coming for this long is taken as complete */
+#define INPUT_MS  3000       /* at most this long per input */
+
+static void fail(const char *what, const uint8_t *data, size_t size, const char *reply, size_t n)
+{
+    fprintf(stderr, "fuzz_http: %s (input of %zu bytes)\n", what, size);
+    fprintf(stderr, "--- request\n%.*s\n", (int)(size < 2000 ? size : 2000), (const char *)data);
+    if (reply)
+        fprintf(stderr, "--- reply\n%.*s\n", (int)(n < 2000 ? n : 2000), reply);
+    abort();
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The server: one meter with a reading, a history store, in a thread running the loop.        */
+
+static loop *lp;
+static meters ms;
+static store *db;
+static history *hist;
+static http *srv;
+static unsigned port;
+static char dir[64], dbpath[96];
+
+typedef struct fill {
+    p1_reading r;
+    store *s;
+    meter *m;
+    const uint8_t *raw;
+    size_t raw_len;
+} fill;
+
+static void on_begin(void *user, const p1_telegram *t)
+{
+    p1_reading_begin(&((fill *)user)->r, t);
+}
+
+static void on_object(void *user, const p1_object *o)
+{
+    p1_reading_add(&((fill *)user)->r, o);
+}
+
+static void on_end(void *user, const p1_telegram *t)
+{
+    fill *f = user;
+    if (p1_reading_end(&f->r, t) != P1_ERR_OK)
+        return;
+    store_add(f->s, "home", &f->r, 0);
+    if (f->m) {
+        int64_t ms_now = loop_wall_ms();
+        meter_accept(f->m, &f->r, f->raw, f->raw_len, ms_now, loop_now_ms());
+    }
+}
+
+/* A day of the simulated meter, a telegram every 5 minutes, into the store; the last one also
+ * to the live meter. */
+static void fill_history(meter *m)
+{
+    static char out[SIM_OUT_MAX];
+    static sim sm;
+    static p1_parser p;
+    static fill f;
+    sim_options o;
+    sim_options_default(&o);
+    o.start = 1774652400; /* 2026-03-28 00:00 CET */
+    o.interval = 300;
+    if (sim_init(&sm, &o) != 0)
+        abort();
+    f.s = db;
+    p1_callbacks cb = {on_begin, on_object, on_end};
+    p1_parser_init(&p, NULL, &cb, &f);
+    for (int i = 0; i < 288; i++) {
+        size_t len = sim_next(&sm, out, sizeof out);
+        f.m = i == 287 ? m : NULL;
+        f.raw = (const uint8_t *)out;
+        f.raw_len = len;
+        p1_execute(&p, out, len);
+    }
+    if (store_commit(db) != 0)
+        abort();
+}
+
+static void *serve(void *arg)
+{
+    (void)arg;
+    loop_run(lp);
+    return NULL;
+}
+
+static void cleanup(void)
+{
+    unlink(dbpath);
+    char path[128];
+    snprintf(path, sizeof path, "%s-wal", dbpath);
+    unlink(path);
+    snprintf(path, sizeof path, "%s-shm", dbpath);
+    unlink(path);
+    snprintf(path, sizeof path, "%s.lock", dbpath);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void setup(void)
+{
+    char err[256];
+    signal(SIGPIPE, SIG_IGN);
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/p1-fuzzhttp.XXXXXX", tmp && strlen(tmp) < 30 ? tmp : "/tmp");
+    if (!mkdtemp(dir))
+        abort();
+    snprintf(dbpath, sizeof dbpath, "%s/p1d.db", dir);
+    atexit(cleanup);
+    db = store_open(dbpath, NULL, err, sizeof err);
+    lp = loop_new();
+    if (!db || !lp) {
+        fprintf(stderr, "fuzz_http: %s\n", db ? "no loop" : err);
+        abort();
+    }
+    meters_init(&ms);
+    meter *m = meters_add(&ms, "home", "sim", "sim");
+    if (!m)
+        abort();
+    fill_history(m);
+    hist = history_new(db, &ms, err, sizeof err);
+    if (!hist) {
+        fprintf(stderr, "fuzz_http: %s\n", err);
+        abort();
+    }
+    http_options o;
+    http_options_default(&o);
+    snprintf(o.listen, sizeof o.listen, "127.0.0.1:0");
+    o.timeout_s = 2;
+    o.route = history_route;
+    o.route_user = hist;
+    o.history = 1;
+    srv = http_new(lp, &ms, &o, err, sizeof err);
+    if (!srv) {
+        fprintf(stderr, "fuzz_http: %s\n", err);
+        abort();
+    }
+    port = http_port(srv);
+    pthread_t t;
+    if (pthread_create(&t, NULL, serve, NULL) != 0)
+        abort();
+    pthread_detach(t);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The client.                                                                                 */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sends req[0..n) on a new connection, closes the sending side, reads the reply into
+ * reply[cap] until the server closes, stops sending for QUIET_MS, or INPUT_MS pass. Returns the
+ * bytes read, or -1 when no connection could be made. */
+static ssize_t exchange(const void *req, size_t n, char *reply, size_t cap)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    size_t sent = 0, got = 0;
+    int64_t start = now_ms(), last = start;
+    struct pollfd p = {.fd = fd};
+    while (now_ms() - start < INPUT_MS) {
+        p.events = POLLIN | (sent < n ? POLLOUT : 0);
+        if (poll(&p, 1, QUIET_MS) == 0) {
+            if (sent == n && now_ms() - last >= QUIET_MS)
+                break;
+            continue;
+        }
+        if ((p.revents & POLLOUT) && sent < n) {
+            ssize_t w = send(fd, (const char *)req + sent, n - sent, MSG_NOSIGNAL);
+            if (w < 0) {
+                sent = n; /* the server closed: read what it said */
+            } else {
+                sent += (size_t)w;
+            }
+            if (sent == n)
+                shutdown(fd, SHUT_WR);
+            last = now_ms();
+        }
+        if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+            char sink[4096];
+            char *to = got < cap ? reply + got : sink;
+            size_t room = got < cap ? cap - got : sizeof sink;
+            ssize_t r = recv(fd, to, room, 0);
+            if (r <= 0)
+                break;
+            if (got < cap)
+                got += (size_t)r;
+            last = now_ms();
+        }
+    }
+    close(fd);
+    return (ssize_t)got;
+}
+
+/* 1 when reply starts with "HTTP/1.x NNN " and NNN is a status p1d or libmicrohttpd sends. */
+static int status_line(const char *reply, size_t n, unsigned *status)
+{
+    if (n < 13 || memcmp(reply, "HTTP/1.", 7) != 0 || (reply[7] != '0' && reply[7] != '1') ||
+        reply[8] != ' ' || reply[12] != ' ')
+        return 0;
+    *status = 0;
+    for (int i = 9; i < 12; i++) {
+        if (reply[i] < '0' || reply[i] > '9')
+            return 0;
+        *status = *status * 10 + (unsigned)(reply[i] - '0');
+    }
+    static const unsigned known[] = {100, 200, 204, 206, 301, 304, 400, 401, 403,
+                                     404, 405, 406, 408, 411, 413, 414, 415, 416,
+                                     417, 422, 429, 431, 500, 501, 503, 505};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (*status == known[i])
+            return 1;
+    return 0;
+}
+
+/* The server still serves: a plain request for the meter's reading answers 200. */
+static void still_serving(const uint8_t *data, size_t size)
+{
+    static const char probe[] = "GET /api/now HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Connection: close\r\n\r\n";
+    static char reply[65536];
+    unsigned status = 0;
+    ssize_t n = exchange(probe, sizeof probe - 1, reply, sizeof reply);
+    if (n < 0 || !status_line(reply, (size_t)n, &status) || status != 200)
+        fail("the server stopped answering GET /api/now after this input", data, size, reply,
+             n > 0 ? (size_t)n : 0);
+}
+
+static char reply[REPLY_MAX];
+static unsigned long inputs;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!srv)
+        setup();
+    ssize_t n = exchange(data, size, reply, sizeof reply);
+    if (n < 0)
+        fail("no connection to the server", data, size, NULL, 0);
+    unsigned status = 0;
+    int answered = n > 0 && status_line(reply, (size_t)n, &status);
+    if (n > 0 && !answered)
+        fail("a reply that does not start with a known HTTP status line", data, size, reply,
+             (size_t)n);
+    if (!answered || ++inputs % 64 == 0)
+        still_serving(data, size);
+    return 0;
+}
