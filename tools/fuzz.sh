@@ -52,6 +52,11 @@ for t in "${targets[@]}"; do
         extra=(src/config.c src/suggest.c src/cost.c src/civil.c src/store.c src/json.c src/meter.c)
         libs+=(-lsqlite3)
         ;;
+    azure)
+        extra=(src/dl_curl.c src/curl_loop.c src/outbox.c src/store.c src/loop.c src/log.c
+            src/civil.c src/json.c)
+        libs+=(-lsqlite3 -ldl)
+        ;;
     import) extra=(src/civil.c src/store.c src/json.c) libs+=(-lsqlite3 -lz) ;;
     http) # the whole server; the page's assets come from `make` (build/gen/web_assets.c)
         extra=(src/http.c src/http_sse.c src/history.c src/store.c src/cost.c src/civil.c src/json.c
