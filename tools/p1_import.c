@@ -90,6 +90,7 @@ typedef struct import_ctx {
     int has_held;       /* held: the reading after a jump, waiting for the next one */
     int held_back;      /* the held one jumped back (a backfill, or a clock set back) */
     int64_t held_ts, held_ms;
+    uint64_t held_resume; /* file offset after the telegram before the held one */
     p1_reading held;
     int64_t prefix_s;   /* the time in the last line prefix that held one, 0 none */
 } import_ctx;
@@ -168,6 +169,7 @@ static void on_end(void *user, const p1_telegram *t)
         return;
     }
     c->accepted++;
+    uint64_t resume_before = c->resume;
     c->resume = c->line_end ? c->line_end : c->base + t->offset + (t->frame ? t->frame_len : t->raw_len);
     /* A meter's clock that jumps ahead for one telegram (a glitch, a clock set wrong and put
      * right) would make every later reading "not newer than the newest" and, through
@@ -190,6 +192,7 @@ static void on_end(void *user, const p1_telegram *t)
         c->held = c->r;
         c->held_ts = ts;
         c->held_ms = ms;
+        c->held_resume = resume_before;
         c->has_held = 1;
         return;
     }
@@ -453,11 +456,14 @@ static int file_key(gzFile gz, const char *meter, char *key, size_t cap)
 }
 
 /* Writes the readings queued and the file's place; end 0 (a batch within the file) lets a
- * backfill go on in its transaction, so that a gap is filled all at once or not at all. */
+ * backfill go on in its transaction, so that a gap is filled all at once or not at all. A
+ * reading held back at a jump is not stored yet: the place recorded is before its telegram, so
+ * that an import stopped before the next commit reads it again. */
 static int commit_batch(import_ctx *c, const char *key, const char *path, int64_t telegrams,
                         int end)
 {
-    int rc = key ? store_import_set(c->s, key, path, c->meter, (int64_t)c->resume, telegrams) : 0;
+    int64_t at = (int64_t)(c->has_held ? c->held_resume : c->resume);
+    int rc = key ? store_import_set(c->s, key, path, c->meter, at, telegrams - c->has_held) : 0;
     if (rc == 0)
         rc = end ? store_commit(c->s) : store_flush(c->s);
     if (rc < 0)

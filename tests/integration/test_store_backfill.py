@@ -289,6 +289,73 @@ def test_after_failure(c, tmp):
             and "(300 backfilled)" in err, "%r %s" % (got, err))
 
 
+def test_held_at_commit(c, tmp):
+    """A reading held back at a jump of the meter's clock (a gap in the capture), still held
+    when a batch of 50,000 commits, is read again by an import that stops before the next
+    commit: the file's place is recorded before its telegram. Before, it was recorded after it,
+    and the rerun never saw that reading."""
+    chunk, batch = 256 * 1024, 50000  # tools/p1_import.c: IMPORT_CHUNK, IMPORT_BATCH
+    a_all = capture(c, batch + 400)
+    jump = START_S + 10 * len(a_all) + 3600
+    b = capture(c, 300, start="@%d" % jump)
+    ends, off = [], 0
+    for t in a_all:
+        off += len(t)
+        ends.append(off)
+    # A[:n] then B: B's first telegram must be the last one a read of the import completes
+    # while 50,000 readings wait (and not before: no commit at an earlier read)
+    n = None
+    for k in range(batch, len(a_all)):
+        end_b0 = ends[k - 1] + len(b[0])
+        read_end = -(-end_b0 // chunk) * chunk
+        earlier = sum(1 for e in ends[:k] if e <= read_end - chunk)
+        if read_end < end_b0 + len(b[1]) and earlier < batch:
+            n = k
+            break
+    c.check("held at a commit: a capture whose jump ends a read at the commit", n is not None)
+    if n is None:
+        return
+    path = write(os.path.join(tmp, "held.txt"), a_all[:n] + b)
+    home_n = "SELECT sum(n) FROM raw JOIN meters ON meters.id = raw.meter WHERE name = 'home'"
+    db = os.path.join(tmp, "held.db")
+    code, out, err = p1(["import", "--db", db, path], timeout=300)  # creates the database
+    c.check("held at a commit: the whole capture imports", code == 0, err)
+    con = sqlite3.connect(db)
+    whole = con.execute(home_n).fetchone()[0]
+    con.close()
+    os.remove(db)
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(db + suffix):
+            os.remove(db + suffix)
+    # the same import, failing at the batch after the first commit (a full disk, a kill); the
+    # database is made first by a capture of another meter
+    setup = write(os.path.join(tmp, "held-setup.txt"), a_all[:6])
+    code, out, err = p1(["import", "--db", db, "--meter", "setup", setup], timeout=60)
+    c.check("held at a commit: the database made", code == 0, err)
+    con = sqlite3.connect(db)
+    con.execute("CREATE TRIGGER fail BEFORE INSERT ON raw WHEN NEW.ts >= %d "
+                "BEGIN SELECT RAISE(ABORT, 'injected failure'); END" % jump)
+    con.commit()
+    con.close()
+    code, out, err = p1(["import", "--db", db, path], timeout=300)
+    con = sqlite3.connect(db)
+    first = con.execute(home_n).fetchone()[0]
+    con.execute("DROP TRIGGER fail")
+    con.commit()
+    con.close()
+    c.check("held at a commit: the import fails after its first batch", code == 1 and
+            first == n, "exit %d, %r stored: %s" % (code, first, err[-300:]))
+    code, out, err = p1(["import", "--db", db, path], timeout=300)
+    con = sqlite3.connect(db)
+    again = con.execute(home_n).fetchone()[0]
+    held = con.execute("SELECT count(*) FROM raw WHERE ts = ?", (jump,)).fetchone()[0]
+    con.close()
+    c.check("held at a commit: the rerun stores every reading, the held one too",
+            code == 0 and again == whole == n + len(b) and held == 1,
+            "exit %d, %r of %r (%d + %d), held %d: %s" % (code, again, whole, n, len(b), held,
+                                                          err[-300:]))
+
+
 def test_counter_reset(c, tmp):
     """The same electricity meter id with other counters before: whatever in-order import makes
     of the boundary (a counter segment, a jump), the backfill makes too."""
@@ -317,7 +384,7 @@ def main():
     with tmpdir() as tmp:
         c.run([test_before, test_repeats, test_overlap, test_gap, test_replaced, test_counter_reset,
                test_gap_segment_moves, test_long_a, test_long_b, test_atomic,
-               test_damaged_gz, test_clock_back, test_after_failure], c, tmp)
+               test_damaged_gz, test_clock_back, test_after_failure, test_held_at_commit], c, tmp)
     c.done()
 
 
