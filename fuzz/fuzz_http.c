@@ -6,7 +6,10 @@
  *
  * Every request gets either an HTTP/1.x status line with a status p1d or libmicrohttpd sends,
  * or the connection closed; and the server answers a plain GET /api/now with 200 afterwards
- * (checked every 64 inputs and after any input that got no status line). */
+ * (checked every 64 inputs and after any input that got no status line). An input that starts
+ * with byte 0x01 goes, without it, to a second server that asks for a bearer token or basic
+ * auth and lists its hosts and CORS origin: it never answers 200 to a request that holds
+ * neither credential. */
 #define _GNU_SOURCE
 #include "history.h"
 #include "http.h"
@@ -53,8 +56,8 @@ static loop *lp;
 static meters ms;
 static store *db;
 static history *hist;
-static http *srv;
-static unsigned port;
+static http *srv, *guarded; /* guarded: a token, basic auth, listed hosts, one CORS origin */
+static unsigned port, guarded_port;
 static char dir[64], dbpath[96];
 
 typedef struct fill {
@@ -174,6 +177,17 @@ static void setup(void)
         abort();
     }
     port = http_port(srv);
+    snprintf(o.token, sizeof o.token, "fuzz-token");
+    snprintf(o.basic_user, sizeof o.basic_user, "user");
+    snprintf(o.basic_pass, sizeof o.basic_pass, "pass");
+    snprintf(o.cors_origin, sizeof o.cors_origin, "http://dash.example");
+    snprintf(o.allowed_hosts, sizeof o.allowed_hosts, "p1d.example,*.home.example");
+    guarded = http_new(lp, &ms, &o, err, sizeof err);
+    if (!guarded) {
+        fprintf(stderr, "fuzz_http: %s\n", err);
+        abort();
+    }
+    guarded_port = http_port(guarded);
     pthread_t t;
     if (pthread_create(&t, NULL, serve, NULL) != 0)
         abort();
@@ -193,10 +207,10 @@ static int64_t now_ms(void)
 /* Sends req[0..n) on a new connection, closes the sending side, reads the reply into
  * reply[cap] until the server closes, stops sending for QUIET_MS, or INPUT_MS pass. Returns the
  * bytes read, or -1 when no connection could be made. */
-static ssize_t exchange(const void *req, size_t n, char *reply, size_t cap)
+static ssize_t exchange(unsigned to, const void *req, size_t n, char *reply, size_t cap)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)to)};
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
         if (fd >= 0)
@@ -270,10 +284,21 @@ static void still_serving(const uint8_t *data, size_t size)
                                 "Connection: close\r\n\r\n";
     static char reply[65536];
     unsigned status = 0;
-    ssize_t n = exchange(probe, sizeof probe - 1, reply, sizeof reply);
+    ssize_t n = exchange(port, probe, sizeof probe - 1, reply, sizeof reply);
     if (n < 0 || !status_line(reply, (size_t)n, &status) || status != 200)
         fail("the server stopped answering GET /api/now after this input", data, size, reply,
              n > 0 ? (size_t)n : 0);
+}
+
+/* 1 when req holds the guarded server's token or password somewhere (a 200 needs one of
+ * them, except for the paths p1d keeps open: /healthz). */
+static int credentials(const uint8_t *req, size_t n)
+{
+    static const char *const proofs[] = {"fuzz-token", "dXNlcjpwYXNz" /* user:pass */, "/healthz"};
+    for (size_t i = 0; i < sizeof proofs / sizeof proofs[0]; i++)
+        if (memmem(req, n, proofs[i], strlen(proofs[i])))
+            return 1;
+    return 0;
 }
 
 static char reply[REPLY_MAX];
@@ -284,13 +309,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!srv)
         setup();
-    ssize_t n = exchange(data, size, reply, sizeof reply);
+    /* an input that starts with 0x01 goes (without it) to the server that asks for credentials */
+    int to_guarded = size > 0 && data[0] == 0x01;
+    ssize_t n = to_guarded ? exchange(guarded_port, data + 1, size - 1, reply, sizeof reply)
+                           : exchange(port, data, size, reply, sizeof reply);
     if (n < 0)
         fail("no connection to the server", data, size, NULL, 0);
     unsigned status = 0;
     int answered = n > 0 && status_line(reply, (size_t)n, &status);
     if (n > 0 && !answered)
         fail("a reply that does not start with a known HTTP status line", data, size, reply,
+             (size_t)n);
+    if (to_guarded && answered && status == 200 && !credentials(data + 1, size - 1))
+        fail("the guarded server answered 200 without the token or the password", data, size, reply,
              (size_t)n);
     if (!answered || ++inputs % 64 == 0)
         still_serving(data, size);
