@@ -188,18 +188,21 @@ static void rfc1123(int64_t t, char *out, size_t cap)
              month_name[u.month - 1], u.year, u.hour, u.minute, u.second);
 }
 
-/* Parses "Tue, 30 Jan 2025 10:15:00 GMT"; returns 0 and *t, or -1. */
+/* Parses "Tue, 30 Jan 2025 10:15:00 GMT"; returns 0 and *t, or -1. The fields have at most
+ * their digits (a server's Date is anyone's text: no number may overflow) and none is signed. */
 static int parse_rfc1123(const char *s, int64_t *t)
 {
     char mon[4];
     int d, y, h, mi, se, mo = -1;
     const char *comma = strchr(s, ',');
-    if (!comma || sscanf(comma + 1, " %d %3s %d %d:%d:%d", &d, mon, &y, &h, &mi, &se) != 6)
+    if (!comma || strpbrk(comma, "+-") ||
+        sscanf(comma + 1, " %2d %3s %4d %2d:%2d:%2d", &d, mon, &y, &h, &mi, &se) != 6)
         return -1;
     for (int i = 0; i < 12; i++)
         if (strcmp(mon, month_name[i]) == 0)
             mo = i + 1;
-    if (mo < 0 || d < 1 || d > 31 || y < 1970 || y > 9999 || h > 23 || mi > 59 || se > 60)
+    if (mo < 0 || d < 1 || d > 31 || y < 1970 || y > 9999 || h < 0 || h > 23 || mi < 0 ||
+        mi > 59 || se < 0 || se > 60)
         return -1;
     *t = p1_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se;
     return 0;

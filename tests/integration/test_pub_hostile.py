@@ -4,6 +4,7 @@ closed mid-reply, TLS to a plain server, a refusal on every batch, an outage acr
 reload, a database that cannot record a delivery, Azure's 401 and one entity Azure refuses.
 Whatever the server does: a clear log line, p1d keeps running, nothing parked that the server did
 not refuse, and every reading arrives once it behaves."""
+import email.utils
 import os
 import re
 import signal
@@ -76,7 +77,8 @@ class Server:
                     head[k.strip().lower()] = v.strip()
                 body = f.read(int(head.get("content-length", "0")))
                 path = line.split()[1].decode("latin-1")
-                self.requests.append({"t": time.time(), "path": path, "body": body})
+                self.requests.append({"t": time.time(), "path": path, "body": body,
+                                      "head": head})
                 if path.split("?")[0].endswith("/Tables"):
                     c.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
                     continue
@@ -351,8 +353,8 @@ def set_block(db, on):
     con.close()
 
 
-def azure_ok(srv, c):
-    """A 202 that confirms every operation of the batch."""
+def azure_ok(srv, c, extra=b""):
+    """A 202 that confirms every operation of the batch (extra: more header lines)."""
     n = srv.requests[-1]["body"].count(b"Content-ID:")
     parts = b"".join(b"--changesetresponse_2\r\nContent-Type: application/http\r\n\r\n"
                      b"HTTP/1.1 204 No Content\r\nContent-ID: %d\r\n\r\n" % (i + 1)
@@ -360,16 +362,16 @@ def azure_ok(srv, c):
     body = (b"--batchresponse_1\r\nContent-Type: multipart/mixed; boundary=changesetresponse_2"
             b"\r\n\r\n" + parts + b"--changesetresponse_2--\r\n--batchresponse_1--\r\n")
     c.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Type: multipart/mixed; boundary=batchresponse_1"
-              b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+              b"\r\n" + extra + b"Content-Length: %d\r\n\r\n" % len(body) + body)
     return True
 
 
-def azure_daemon(tmp, srv, db, name):
+def azure_daemon(tmp, srv, db, name, extra=""):
     conf = os.path.join(tmp, "%s.conf" % name)
     with open(conf, "w") as f:
         f.write("[azure]\nendpoint = http://127.0.0.1:%d/%s\naccount = %s\ntable = %s\n"
-                "key = %s\nflush = 1s\ntimeout = 2s\nbatch = 10\n"
-                % (srv.port, ACCOUNT, ACCOUNT, name, KEY))
+                "key = %s\nflush = 1s\ntimeout = 2s\nbatch = 10\n%s"
+                % (srv.port, ACCOUNT, ACCOUNT, name, KEY, extra))
     os.chmod(conf, 0o600)
     return Daemon(["--config", conf, "--db", db, "--listen", "127.0.0.1:0"], tmp)
 
@@ -442,6 +444,42 @@ def test_azure_401(tmp):
         srv.close()
 
 
+def test_azure_server_date(tmp):
+    """Azure signs with its own clock: a reply's Date far from ours makes p1d sign with the
+    server's time (said once). Found by fuzz/fuzz_azure.c: a Date with a field that overflows
+    (a minute of -928066604) was taken as a time decades off, and p1d signed every request with
+    it, which Azure refuses; such a Date, or one with a field out of range, is now ignored."""
+    for k, (what, date, off) in enumerate((("two hours ahead", None, 7200),
+                            ("a minute that overflows", "Fri, 31 Jan 2025 10:-928066604:00 GMT", 0),
+                            ("hour 25", "Fri, 31 Jan 2025 25:00:00 GMT", 0),
+                            ("a negative day", "Fri, -5 Jan 2025 10:00:00 GMT", 0))):
+        srv = Server()
+        if date is None:
+            date = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + off))
+        srv.mode = lambda s, c, date=date: azure_ok(s, c, b"Date: %s\r\n" % date.encode())
+        db = make_db(tmp, "azdate%d" % k)
+        # one batch at a time: the later ones are signed knowing the first reply's Date
+        d = azure_daemon(tmp, srv, db, "hostiledate", "parallel = 1\n")
+        try:
+            C.check("server Date %s: every reading delivered" % what,
+                    wait_for(lambda: state(db, "azure %") == (LAST, 0), 20),
+                    str(state(db, "azure %")))
+            skews = [ln for ln in d.text().splitlines() if "off the server's" in ln]
+            signed = [email.utils.parsedate_to_datetime(r["head"]["x-ms-date"]).timestamp()
+                      - r["t"] for r in srv.batches() if "x-ms-date" in r["head"]]
+            if off:
+                C.check("server Date %s: said once, later requests signed with its time" % what,
+                        len(skews) == 1 and len(signed) >= 2 and abs(signed[-1] - off) < 60,
+                        "%s %s" % (skews, signed[-3:]))
+            else:
+                C.check("server Date %s: ignored, every request signed with our time" % what,
+                        not skews and len(signed) >= 2 and all(abs(x) < 60 for x in signed),
+                        "%s %s" % (skews, signed[-3:]))
+        finally:
+            d.stop()
+            srv.close()
+
+
 BAD_KEY = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(START + 40)).encode()
 
 
@@ -502,7 +540,7 @@ def main():
         only = sys.argv[1:]
         tests = [test_redirect, test_retry_after, test_slow_and_broken, test_partial_write,
                  test_outage_reload_restart, test_db_write_fails,
-                 test_azure_401, test_azure_one_bad_entity]
+                 test_azure_401, test_azure_server_date, test_azure_one_bad_entity]
         for t in tests:
             if not only or t.__name__ in only:
                 t0 = time.time()
