@@ -9,7 +9,7 @@
  * one telegram a minute, with fixed prices. */
 #include "history.h"
 #include "json_check.h"
-#include "sim.h"
+#include "sim_history.h"
 #include "store.h"
 
 #include <p1/p1.h>
@@ -126,56 +126,6 @@ static char dbpath[96];
 static store *db;
 static history *hist;
 
-typedef struct fill {
-    p1_reading r;
-    store *s;
-    const char *meter;
-} fill;
-
-static void on_begin(void *user, const p1_telegram *t)
-{
-    p1_reading_begin(&((fill *)user)->r, t);
-}
-
-static void on_object(void *user, const p1_object *o)
-{
-    p1_reading_add(&((fill *)user)->r, o);
-}
-
-static void on_end(void *user, const p1_telegram *t)
-{
-    fill *f = user;
-    if (p1_reading_end(&f->r, t) == P1_ERR_OK)
-        store_add(f->s, f->meter, &f->r, 0);
-}
-
-/* n telegrams of a simulated meter, one every `interval` seconds from `start`, into the store. */
-static void fill_meter(store *s, const char *meter, uint64_t seed, int64_t start, uint32_t interval,
-                       int n)
-{
-    static char out[SIM_OUT_MAX];
-    static sim sm;
-    static p1_parser p;
-    fill f = {.s = s, .meter = meter};
-    sim_options o;
-    sim_options_default(&o);
-    o.seed = seed;
-    o.start = start;
-    o.interval = interval;
-    if (sim_init(&sm, &o) != 0)
-        abort();
-    p1_callbacks cb = {on_begin, on_object, on_end};
-    p1_parser_init(&p, NULL, &cb, &f);
-    for (int i = 0; i < n; i++) {
-        size_t len = sim_next(&sm, out, sizeof out);
-        p1_execute(&p, out, len);
-        if (i % 1000 == 999 && store_commit(s) != 0)
-            abort();
-    }
-    if (store_commit(s) != 0)
-        abort();
-}
-
 static void cleanup(void)
 {
     history_free(hist);
@@ -221,8 +171,8 @@ static void setup(void)
     }
     atexit(cleanup);
     /* 2026-03-28 00:00 CET, through the spring change to 2026-03-31 */
-    fill_meter(db, "home", 1, 1774652400, 60, 3 * 1440);
-    fill_meter(db, "shed", 7, 1774652400 + 3600, 300, 400);
+    sim_history_fill(db, "home", 1, 1774652400, 60, 3 * 1440, NULL);
+    sim_history_fill(db, "shed", 7, 1774652400 + 3600, 300, 400, NULL);
     hist = history_new(db, NULL, err, sizeof err);
     if (!hist) {
         fprintf(stderr, "fuzz_history: %s\n", err);

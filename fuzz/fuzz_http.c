@@ -15,7 +15,7 @@
 #include "http.h"
 #include "loop.h"
 #include "meter.h"
-#include "sim.h"
+#include "sim_history.h"
 #include "store.h"
 
 #include <p1/p1.h>
@@ -60,62 +60,11 @@ static http *srv, *guarded; /* guarded: a token, basic auth, listed hosts, one C
 static unsigned port, guarded_port;
 static char dir[64], dbpath[96];
 
-typedef struct fill {
-    p1_reading r;
-    store *s;
-    meter *m;
-    const uint8_t *raw;
-    size_t raw_len;
-} fill;
-
-static void on_begin(void *user, const p1_telegram *t)
+/* The last telegram of the history, as the live meter's latest. */
+static meter *live;
+static void to_live(const p1_reading *r, const char *raw, size_t len)
 {
-    p1_reading_begin(&((fill *)user)->r, t);
-}
-
-static void on_object(void *user, const p1_object *o)
-{
-    p1_reading_add(&((fill *)user)->r, o);
-}
-
-static void on_end(void *user, const p1_telegram *t)
-{
-    fill *f = user;
-    if (p1_reading_end(&f->r, t) != P1_ERR_OK)
-        return;
-    store_add(f->s, "home", &f->r, 0);
-    if (f->m) {
-        int64_t ms_now = loop_wall_ms();
-        meter_accept(f->m, &f->r, f->raw, f->raw_len, ms_now, loop_now_ms());
-    }
-}
-
-/* A day of the simulated meter, a telegram every 5 minutes, into the store; the last one also
- * to the live meter. */
-static void fill_history(meter *m)
-{
-    static char out[SIM_OUT_MAX];
-    static sim sm;
-    static p1_parser p;
-    static fill f;
-    sim_options o;
-    sim_options_default(&o);
-    o.start = 1774652400; /* 2026-03-28 00:00 CET */
-    o.interval = 300;
-    if (sim_init(&sm, &o) != 0)
-        abort();
-    f.s = db;
-    p1_callbacks cb = {on_begin, on_object, on_end};
-    p1_parser_init(&p, NULL, &cb, &f);
-    for (int i = 0; i < 288; i++) {
-        size_t len = sim_next(&sm, out, sizeof out);
-        f.m = i == 287 ? m : NULL;
-        f.raw = (const uint8_t *)out;
-        f.raw_len = len;
-        p1_execute(&p, out, len);
-    }
-    if (store_commit(db) != 0)
-        abort();
+    meter_accept(live, r, (const uint8_t *)raw, len, loop_wall_ms(), loop_now_ms());
 }
 
 static void *serve(void *arg)
@@ -158,7 +107,9 @@ static void setup(void)
     meter *m = meters_add(&ms, "home", "sim", "sim");
     if (!m)
         abort();
-    fill_history(m);
+    live = m;
+    /* a day, a telegram every 5 minutes from 2026-03-28 00:00 CET */
+    sim_history_fill(db, "home", 1, 1774652400, 300, 288, to_live);
     hist = history_new(db, &ms, err, sizeof err);
     if (!hist) {
         fprintf(stderr, "fuzz_http: %s\n", err);
