@@ -38,8 +38,9 @@
 
 #define REPLY_MAX (1u << 20) /* bytes of reply read per input; the rest is dropped */
 #define QUIET_MS  150        /* a reply that stops coming for this long is taken as complete */
-/* At most this long per input: a history query under ASan on a loaded machine may take
- * seconds before its first byte. */
+#define FIRST_MS  500        /* no byte of a reply for this long: the input got none */
+/* At most this long per exchange, and what the check that the server still serves waits for
+ * its first byte: a history query under ASan on a loaded machine may take seconds. */
 #define INPUT_MS 8000
 
 static void fail(const char *what, const uint8_t *data, size_t size, const char *reply, size_t n)
@@ -158,10 +159,10 @@ static int64_t now_ms(void)
 }
 
 /* Sends req[0..n) on a new connection, closes the sending side, reads the reply into
- * reply[cap] until the server closes, stops sending for QUIET_MS once it began, or INPUT_MS pass
- * (a server still thinking has not stopped: the wait for the first byte is INPUT_MS). Returns the
- * bytes read, or -1 when no connection could be made. */
-static ssize_t exchange(unsigned to, const void *req, size_t n, char *reply, size_t cap)
+ * reply[cap] until the server closes, sends nothing for first_ms at first or for QUIET_MS once
+ * it began, or INPUT_MS pass. Returns the bytes read, or -1 when no connection could be made. */
+static ssize_t exchange(unsigned to, const void *req, size_t n, char *reply, size_t cap,
+                        int first_ms)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)to)};
@@ -181,7 +182,7 @@ static ssize_t exchange(unsigned to, const void *req, size_t n, char *reply, siz
     while (now_ms() - start < INPUT_MS) {
         p.events = POLLIN | (sent < n ? POLLOUT : 0);
         if (poll(&p, 1, QUIET_MS) == 0) {
-            if (sent == n && got > 0 && now_ms() - last >= QUIET_MS)
+            if (sent == n && now_ms() - last >= (got > 0 ? QUIET_MS : first_ms))
                 break;
             continue;
         }
@@ -240,7 +241,7 @@ static void still_serving(const uint8_t *data, size_t size)
                                 "Connection: close\r\n\r\n";
     static char reply[65536];
     unsigned status = 0;
-    ssize_t n = exchange(port, probe, sizeof probe - 1, reply, sizeof reply);
+    ssize_t n = exchange(port, probe, sizeof probe - 1, reply, sizeof reply, INPUT_MS);
     if (n < 0 || !status_line(reply, (size_t)n, &status) || status != 200)
         fail("the server stopped answering GET /api/now after this input", data, size, reply,
              n > 0 ? (size_t)n : 0);
@@ -267,8 +268,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
     /* an input that starts with 0x01 goes (without it) to the server that asks for credentials */
     int to_guarded = size > 0 && data[0] == 0x01;
-    ssize_t n = to_guarded ? exchange(guarded_port, data + 1, size - 1, reply, sizeof reply)
-                           : exchange(port, data, size, reply, sizeof reply);
+    ssize_t n = to_guarded
+                    ? exchange(guarded_port, data + 1, size - 1, reply, sizeof reply, FIRST_MS)
+                    : exchange(port, data, size, reply, sizeof reply, FIRST_MS);
     if (n < 0)
         fail("no connection to the server", data, size, NULL, 0);
     unsigned status = 0;
