@@ -38,14 +38,12 @@ else
     done
 fi
 
-passed=0
-failed=0
-for t in "${targets[@]}"; do
-    src=fuzz/fuzz_$t.c
-    # What each target links beside libp1: the daemon's and the CLI's sources it drives.
+# What each target links beside libp1: the daemon's and the CLI's sources it drives (into
+# `extra`), and its libraries (into `libs`).
+deps() {
     extra=()
     libs=(-lcrypto)
-    case "$t" in
+    case "$1" in
     json) extra=(src/json.c src/reading_json.c) ;;
     prices) extra=(src/cost.c src/civil.c src/store.c src/json.c) libs+=(-lsqlite3) ;;
     config)
@@ -69,6 +67,36 @@ for t in "${targets[@]}"; do
         libs+=(-lsqlite3)
         ;;
     esac
+}
+
+# Every source any target needs is compiled once, all of them in parallel; each target then
+# only links. A source that does not compile fails the targets that need it.
+obj=$out/obj
+rm -rf "$obj"
+mkdir -p "$obj"
+CFLAGS_FUZZ=(-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
+    -fno-sanitize-recover=undefined -Iinclude -Isrc)
+objname() { echo "$obj/$(echo "$1" | tr / _).o"; }
+declare -A want=()
+for t in "${targets[@]}"; do
+    deps "$t"
+    for s in "fuzz/fuzz_$t.c" lib/*.c "${extra[@]}"; do
+        [ -f "$s" ] && want[$s]=1
+    done
+done
+export CC obj
+export CFLAGS_FUZZ_S="${CFLAGS_FUZZ[*]}"
+printf '%s\n' "${!want[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} sh -c '
+    o="$obj/$(echo "$1" | tr / _).o"
+    # shellcheck disable=SC2086 # the flags are words
+    $CC $CFLAGS_FUZZ_S -fsanitize=fuzzer-no-link -c "$1" -o "$o" >"$o.log" 2>&1 || rm -f "$o"
+' _ {}
+
+passed=0
+failed=0
+for t in "${targets[@]}"; do
+    src=fuzz/fuzz_$t.c
+    deps "$t"
     for s in "${extra[@]}"; do
         if [ ! -f "$s" ]; then
             echo "SKIP: fuzz_$t needs $s (make all builds build/gen/)"
@@ -76,10 +104,20 @@ for t in "${targets[@]}"; do
         fi
     done
     bin=$out/fuzz_$t
-    if ! "$CC" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=undefined -Iinclude -Isrc "$src" lib/*.c "${extra[@]}" "${libs[@]}" \
-        -o "$bin" >"$out/fuzz_$t.build.log" 2>&1; then
-        cat "$out/fuzz_$t.build.log" | head -n 40
+    objs=()
+    for s in "$src" lib/*.c "${extra[@]}"; do
+        objs+=("$(objname "$s")")
+    done
+    missing=0
+    for o in "${objs[@]}"; do
+        if [ ! -f "$o" ]; then
+            cat "$o.log" 2>/dev/null | head -n 40
+            missing=1
+        fi
+    done
+    if [ "$missing" -ne 0 ] || ! "$CC" "${CFLAGS_FUZZ[@]}" -fsanitize=fuzzer "${objs[@]}" \
+        "${libs[@]}" -o "$bin" >"$out/fuzz_$t.build.log" 2>&1; then
+        head -n 40 "$out/fuzz_$t.build.log"
         echo "fuzz_$t: build FAILED"
         echo "fuzz_$t: 0 passed, 1 failed"
         failed=$((failed + 1))
