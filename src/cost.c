@@ -1343,11 +1343,16 @@ int64_t cost_capacity_price(const cost_prices *p, int64_t t)
     return f ? f->capacity : COST_UNSET;
 }
 
+int64_t cost_capacity_counted_w(int64_t peak_w)
+{
+    return peak_w > COST_CAPACITY_FLOOR_W ? peak_w : COST_CAPACITY_FLOOR_W;
+}
+
 int64_t cost_capacity_month(int64_t price, const int64_t *peaks_w, size_t n, int64_t *mean_w)
 {
     int64_t sum = 0;
     for (size_t i = 0; i < n; i++)
-        sum += peaks_w[i] > COST_CAPACITY_FLOOR_W ? peaks_w[i] : COST_CAPACITY_FLOOR_W;
+        sum += cost_capacity_counted_w(peaks_w[i]);
     int64_t d = (int64_t)n;
     *mean_w = (sum + d / 2) / d;
     /* price x sum / (n x 12 months x 1000 W per kW), split so the product cannot overflow */

@@ -173,6 +173,8 @@ void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
 /* The capacity price (micro-euros per kW per year) of the fixed period in force at t, or
  * COST_UNSET. */
 int64_t cost_capacity_price(const cost_prices *p, int64_t t);
+/* What a monthly peak counts for: at least COST_CAPACITY_FLOOR_W. */
+int64_t cost_capacity_counted_w(int64_t peak_w);
 /* The capacity charge of one month, micro-euros: price / 12 x the mean of the monthly peaks
  * peaks_w[0..n) (W, n >= 1), each counted at least COST_CAPACITY_FLOOR_W, rounded once half away
  * from zero. *mean_w gets that mean rounded to a whole W. */

@@ -923,30 +923,42 @@ static void kv_fixed_or_null(json_w *w, const char *key, int64_t v, int decimals
  * months before's peaks (those with readings: a new connection has fewer). */
 #define CAP_SPAN (COST_CAPACITY_MONTHS - 1 + 12) /* the months a year's bills look at */
 
+/* The bill of one month. */
+typedef struct capacity_bill {
+    int64_t price; /* per kW per year, micro-euros; COST_UNSET: the month is not billed */
+    int64_t mean;  /* W: the mean of the peaks used */
+    int64_t eur;   /* micro-euros */
+    size_t k;      /* peaks used */
+} capacity_bill;
+
 typedef struct capacity {
     int64_t starts[CAP_SPAN + 1]; /* month starts; [n] = the end of the last */
     int64_t peak[CAP_SPAN];       /* highest quarter-hour import, Wh; -1 = no readings */
     int64_t peak_ts[CAP_SPAN];
+    capacity_bill bill[CAP_SPAN]; /* from `first` on */
     size_t n, first;              /* months looked at; index of the first billed one */
     int64_t total;                /* micro-euros of all bills */
     int bills;                    /* months billed */
 } capacity;
 
-/* The bill of month i of c: its price, the number of peaks used, their mean (W) and the charge.
- * Returns 0, or -1 when month i is not billed (no readings, or no capacity price at its start). */
-static int capacity_bill(const capacity *c, const cost_prices *p, size_t i, int64_t *price,
-                         size_t *k, int64_t *mean, int64_t *eur)
+/* Bills month i of c: unbilled (price COST_UNSET) without readings or a capacity price in force
+ * at its start. */
+static void capacity_month(capacity *c, const cost_prices *p, size_t i)
 {
+    capacity_bill *b = &c->bill[i];
     int64_t w[COST_CAPACITY_MONTHS];
-    *price = cost_capacity_price(p, c->starts[i]);
-    if (*price == COST_UNSET || c->peak[i] < 0)
-        return -1;
-    *k = 0;
+    b->price = cost_capacity_price(p, c->starts[i]);
+    if (b->price == COST_UNSET || c->peak[i] < 0) {
+        b->price = COST_UNSET;
+        return;
+    }
+    b->k = 0;
     for (size_t j = i + 1 - COST_CAPACITY_MONTHS; j <= i; j++)
         if (c->peak[j] >= 0)
-            w[(*k)++] = c->peak[j] * 4;
-    *eur = cost_capacity_month(*price, w, *k, mean);
-    return 0;
+            w[b->k++] = c->peak[j] * 4;
+    b->eur = cost_capacity_month(b->price, w, b->k, &b->mean);
+    c->total += b->eur;
+    c->bills++;
 }
 
 /* Fills c for the months of [from, to). Returns 0 or a negative errno. */
@@ -973,14 +985,8 @@ static int capacity_run(history *h, const char *mname, const cost_prices *p, int
     int rc = subs_run(h->s, mname, to, &sub);
     if (rc < 0)
         return rc;
-    for (size_t i = c->first; i < c->n; i++) {
-        int64_t price, mean, eur;
-        size_t k;
-        if (capacity_bill(c, p, i, &price, &k, &mean, &eur) == 0) {
-            c->total += eur;
-            c->bills++;
-        }
-    }
+    for (size_t i = c->first; i < c->n; i++)
+        capacity_month(c, p, i);
     return 0;
 }
 
@@ -991,8 +997,8 @@ static void month_label(int64_t t, char *out, size_t cap)
     snprintf(out, cap, "%04d-%02d", tm.year, tm.month);
 }
 
-/* "capacity_tariff": the bills of c (recomputed: each is cheap) and the peaks they used. */
-static void capacity_json(json_w *w, const capacity *c, const cost_prices *p, int64_t now)
+/* "capacity_tariff": the bills of c and the peaks they used. */
+static void capacity_json(json_w *w, const capacity *c, int64_t now)
 {
     char t[CIVIL_TIME_MAX];
     json_obj_begin(w);
@@ -1000,18 +1006,17 @@ static void capacity_json(json_w *w, const capacity *c, const cost_prices *p, in
     json_key(w, "months");
     json_arr_begin(w);
     for (size_t i = c->first; i < c->n; i++) {
-        int64_t price, mean, eur;
-        size_t k;
-        if (capacity_bill(c, p, i, &price, &k, &mean, &eur) < 0)
+        const capacity_bill *b = &c->bill[i];
+        if (b->price == COST_UNSET)
             continue;
         json_obj_begin(w);
         month_label(c->starts[i], t, sizeof t);
         json_kv_str(w, "month", t);
-        json_kv_fixed_trim(w, "price_per_kw_year", price, 6);
-        json_kv_fixed_trim(w, "average_kw", mean, 3);
-        json_kv_int(w, "months_used", (int64_t)k);
+        json_kv_fixed_trim(w, "price_per_kw_year", b->price, 6);
+        json_kv_fixed_trim(w, "average_kw", b->mean, 3);
+        json_kv_int(w, "months_used", (int64_t)b->k);
         json_kv_bool(w, "complete", c->starts[i + 1] <= now);
-        json_kv_fixed_trim(w, "eur", eur, 6);
+        json_kv_fixed_trim(w, "eur", b->eur, 6);
         json_obj_end(w);
     }
     json_arr_end(w);
@@ -1028,9 +1033,7 @@ static void capacity_json(json_w *w, const capacity *c, const cost_prices *p, in
         } else {
             int64_t pw = c->peak[i] * 4;
             json_kv_fixed_trim(w, "kw", pw, 3);
-            json_kv_fixed_trim(w, "counted_kw", pw > COST_CAPACITY_FLOOR_W ? pw
-                                                                          : COST_CAPACITY_FLOOR_W,
-                               3);
+            json_kv_fixed_trim(w, "counted_kw", cost_capacity_counted_w(pw), 3);
             civil_format_local(c->peak_ts[i], t, sizeof t);
             json_kv_str(w, "time", t);
         }
@@ -1189,7 +1192,7 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
     }
     json_key(&w, "capacity_tariff");
     if (cap.bills)
-        capacity_json(&w, &cap, &prices, (int64_t)time(NULL));
+        capacity_json(&w, &cap, (int64_t)time(NULL));
     else
         json_null(&w);
     json_obj_end(&w);
