@@ -77,6 +77,13 @@ mkdir -p "$obj"
 CFLAGS_FUZZ=(-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
     -fno-sanitize-recover=undefined -Iinclude -Isrc)
 objname() { echo "$obj/$(echo "$1" | tr / _).o"; }
+# Compiles one source into its object (with its compiler output beside it), none on failure.
+compile() {
+    local o
+    o=$(objname "$1")
+    # shellcheck disable=SC2086 # the flags are words
+    $CC $CFLAGS_FUZZ_S -fsanitize=fuzzer-no-link -c "$1" -o "$o" >"$o.log" 2>&1 || rm -f "$o"
+}
 declare -A want=()
 for t in "${targets[@]}"; do
     deps "$t"
@@ -86,11 +93,8 @@ for t in "${targets[@]}"; do
 done
 export CC obj
 export CFLAGS_FUZZ_S="${CFLAGS_FUZZ[*]}"
-printf '%s\n' "${!want[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} sh -c '
-    o="$obj/$(echo "$1" | tr / _).o"
-    # shellcheck disable=SC2086 # the flags are words
-    $CC $CFLAGS_FUZZ_S -fsanitize=fuzzer-no-link -c "$1" -o "$o" >"$o.log" 2>&1 || rm -f "$o"
-' _ {}
+export -f objname compile
+printf '%s\n' "${!want[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} bash -c 'compile "$1"' _ {}
 
 passed=0
 failed=0
