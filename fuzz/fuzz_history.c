@@ -121,8 +121,6 @@ const char *http_req_repeated(const http_req *req, const char *const *names)
 /* ------------------------------------------------------------------------------------------ */
 /* The history: built once, in a directory removed at exit.                                    */
 
-static char dir[64];
-static char dbpath[96];
 static store *db;
 static history *hist;
 
@@ -130,13 +128,6 @@ static void cleanup(void)
 {
     history_free(hist);
     store_close(db);
-    static const char *const ext[] = {"", "-wal", "-shm", ".lock"};
-    char path[128];
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        snprintf(path, sizeof path, "%s%s", dbpath, ext[i]);
-        unlink(path);
-    }
-    rmdir(dir);
 }
 
 /* A fixed price list, set as a user would through the API. */
@@ -158,18 +149,9 @@ static void put_prices(void)
 
 static void setup(void)
 {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/p1-fuzzhist.XXXXXX", tmp && strlen(tmp) < 30 ? tmp : "/tmp");
-    if (!mkdtemp(dir))
-        abort();
-    snprintf(dbpath, sizeof dbpath, "%s/p1d.db", dir);
     char err[256];
-    db = store_open(dbpath, NULL, err, sizeof err);
-    if (!db) {
-        fprintf(stderr, "fuzz_history: %s\n", err);
-        abort();
-    }
-    atexit(cleanup);
+    db = sim_history_open("fuzzhist");
+    atexit(cleanup); /* runs before the removal, which was registered first */
     /* 2026-03-28 00:00 CET, through the spring change to 2026-03-31 */
     sim_history_fill(db, "home", 1, 1774652400, 60, 3 * 1440, NULL);
     sim_history_fill(db, "shed", 7, 1774652400 + 3600, 300, 400, NULL);

@@ -61,7 +61,6 @@ static store *db;
 static history *hist;
 static http *srv, *guarded; /* guarded: a token, basic auth, listed hosts, one CORS origin */
 static unsigned port, guarded_port;
-static char dir[64], dbpath[96];
 
 /* The last telegram of the history, as the live meter's latest. */
 static meter *live;
@@ -77,33 +76,14 @@ static void *serve(void *arg)
     return NULL;
 }
 
-static void cleanup(void)
-{
-    unlink(dbpath);
-    char path[128];
-    snprintf(path, sizeof path, "%s-wal", dbpath);
-    unlink(path);
-    snprintf(path, sizeof path, "%s-shm", dbpath);
-    unlink(path);
-    snprintf(path, sizeof path, "%s.lock", dbpath);
-    unlink(path);
-    rmdir(dir);
-}
-
 static void setup(void)
 {
     char err[256];
     signal(SIGPIPE, SIG_IGN);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/p1-fuzzhttp.XXXXXX", tmp && strlen(tmp) < 30 ? tmp : "/tmp");
-    if (!mkdtemp(dir))
-        abort();
-    snprintf(dbpath, sizeof dbpath, "%s/p1d.db", dir);
-    atexit(cleanup);
-    db = store_open(dbpath, NULL, err, sizeof err);
+    db = sim_history_open("fuzzhttp");
     lp = loop_new();
-    if (!db || !lp) {
-        fprintf(stderr, "fuzz_http: %s\n", db ? "no loop" : err);
+    if (!lp) {
+        fprintf(stderr, "fuzz_http: no loop\n");
         abort();
     }
     meters_init(&ms);

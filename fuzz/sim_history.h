@@ -10,7 +10,10 @@
 #include <p1/reading.h>
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 /* Called with the last reading stored and its telegram (to hand it to a live meter). */
 typedef void (*sim_history_last_fn)(const p1_reading *r, const char *raw, size_t len);
@@ -70,6 +73,41 @@ static void sim_history_fill(store *s, const char *meter, uint64_t seed, int64_t
         abort();
     if (last && n > 0)
         last(&f.r, out, len);
+}
+
+static char sim_history_dir[64], sim_history_path[96];
+
+/* Removes the database sim_history_open() made, with its -wal, -shm and .lock, and its
+ * directory (for atexit(), after the store is closed or the process ends). */
+static void sim_history_remove(void)
+{
+    static const char *const ext[] = {"", "-wal", "-shm", ".lock"};
+    char path[128];
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", sim_history_path, ext[i]);
+        unlink(path);
+    }
+    rmdir(sim_history_dir);
+}
+
+/* A new, empty history in a directory of its own under $TMPDIR (tag names it), removed at
+ * exit. Aborts when it cannot be made. */
+static store *sim_history_open(const char *tag)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(sim_history_dir, sizeof sim_history_dir, "%s/p1-%s.XXXXXX",
+             tmp && strlen(tmp) < 30 ? tmp : "/tmp", tag);
+    if (!mkdtemp(sim_history_dir))
+        abort();
+    snprintf(sim_history_path, sizeof sim_history_path, "%s/p1d.db", sim_history_dir);
+    atexit(sim_history_remove);
+    char err[256];
+    store *s = store_open(sim_history_path, NULL, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "%s: %s\n", tag, err);
+        abort();
+    }
+    return s;
 }
 
 #endif
