@@ -137,9 +137,10 @@ $(WEB_GEN): tools/embed.py $(WEB_FILES) $(WEB_NPM) | deps-build
 $(BUILD)/gen/web_assets.o: $(WEB_GEN) src/web.h
 	$(CC) $(CFLAGS_ALL) -Isrc -c $< -o $@
 
-# p1d: every src/*.c, libp1, the embedded dashboard, and the daemon's libraries. libcurl and
-# libmosquitto are not linked: the publishers that need them dlopen them (src/dl_curl.c,
-# src/dl_mosquitto.c), so only their -dev headers are needed here.
+# p1d: every src/*.c, libp1, the embedded dashboard, and the daemon's libraries. libcurl,
+# libmosquitto and libavahi-client are not linked: the publishers and the mDNS announcer that need
+# them dlopen them (src/dl_curl.c, src/dl_mosquitto.c, src/dl_avahi.c), so only their -dev
+# headers are needed here.
 LIBS_DAEMON := $(shell $(PKG_CONFIG) --libs libmicrohttpd libcrypto zlib 2>/dev/null || \
                  echo -lmicrohttpd -lcrypto -lz)
 $(BUILD)/p1d: $(DAEMON_OBJ) $(BUILD)/gen/web_assets.o $(BUILD)/libp1.a

@@ -84,6 +84,16 @@ static const config_key config_keys[] = {
      G(http_timeout), "Idle HTTP connections are closed after this long."},
     {"http", "stale", CT_SECONDS, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
      G(http_stale), "A meter without a telegram for this long is stale: /healthz reports unhealthy and MQTT sends offline on PREFIX/METER/availability."},
+    {"http", "announce", CT_ENUM, "auto", 0, 0, "auto|yes|no", NULL, "WHEN", 0, 0,
+     G(http_announce),
+     "Announce p1d on the LAN over mDNS/DNS-SD through avahi-daemon: the dashboard "
+     "(_http._tcp) and the HomeWizard P1 API (_hwenergy._tcp, which Home Assistant discovers). "
+     "auto: when listen is not a loopback address, and the HomeWizard API only on port 80 "
+     "without token or basic auth (what HomeWizard clients need); yes: both always; no: never."},
+    {"http", "announce_name", CT_STRING, "", 0, 0, NULL, NULL, "NAME", 0, 0,
+     G(http_announce_name),
+     "The name announced (at most 63 bytes); empty = \"p1d on HOSTNAME\". Taken on the "
+     "network: \"NAME #2\" and so on."},
     {"relay", "listen", CT_ADDR, "", 0, 0, NULL, "--relay", "ADDR:PORT", 0, 0, G(relay_listen),
      "Raw telegram relay (TCP): every accepted telegram of the [relay] meter is sent byte-exact to each "
      "client, as DSMR text (an encrypted meter's decrypted telegrams, so clients need no key). "

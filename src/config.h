@@ -54,6 +54,8 @@ typedef struct config {
     char http_listen[128], http_token[128], http_basic_user[64], http_basic_pass[128],
         http_cors_origin[128], http_allowed_hosts[256], http_per_ip_exempt[256];
     int64_t http_max_connections, http_max_per_ip, http_timeout, http_stale;
+    int64_t http_announce;       /* zeroconf_mode: auto, yes, no */
+    char http_announce_name[64]; /* DNS-SD instance name; "" = "p1d on HOSTNAME" */
     char relay_listen[128];      /* "" = relay off */
     char relay_meter[METER_NAME_MAX + 1];
     int64_t relay_buffer, relay_clients;

@@ -25,8 +25,8 @@ void homewizard_device(json_w *w, const char *id, const char *firmware)
     char serial[HOMEWIZARD_SERIAL_LEN + 1];
     homewizard_serial(id, serial);
     json_obj_begin(w);
-    json_kv_str(w, "product_type", "HWE-P1");
-    json_kv_str(w, "product_name", "P1 meter");
+    json_kv_str(w, "product_type", HOMEWIZARD_PRODUCT_TYPE);
+    json_kv_str(w, "product_name", HOMEWIZARD_PRODUCT_NAME);
     json_kv_str(w, "serial", serial);
     json_kv_str(w, "firmware_version", firmware ? firmware : P1_VERSION);
     json_kv_str(w, "api_version", "v1");

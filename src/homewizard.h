@@ -10,6 +10,8 @@
 #include "p1/reading.h"
 
 #define HOMEWIZARD_SERIAL_LEN 12 /* hex digits of the serial, like a MAC address */
+#define HOMEWIZARD_PRODUCT_TYPE "HWE-P1" /* the Wi-Fi P1 meter, in GET /api and mDNS */
+#define HOMEWIZARD_PRODUCT_NAME "P1 meter"
 
 /* Writes the 12 lowercase hex digits of a serial derived stably (FNV-1a) from `id` (the meter's
  * equipment id, or its name when no id is known) plus a NUL into out[HOMEWIZARD_SERIAL_LEN + 1]. */

@@ -29,6 +29,7 @@
 #include "source.h"
 #include "store.h"
 #include "store_live.h"
+#include "zeroconf.h"
 
 #define EXIT_USAGE 2
 
@@ -43,6 +44,7 @@ typedef struct p1d {
     source_log *srclog; /* the sources' status lines, summed up when many change at once */
     size_t capsrc;
     http *http;
+    zeroconf *zeroconf; /* mDNS announcements, or NULL */
     relay *relay;
     notify *notify;
     int sigfd;
@@ -431,6 +433,29 @@ static int apply_influx(p1d *d, const config *c)
     return 0;
 }
 
+/* [http] announce: what a LAN client can use, through avahi-daemon. Never fatal: p1d serves the
+ * same without it, and says why it is not announced. */
+static void start_zeroconf(p1d *d, const http_options *ho)
+{
+    zeroconf_options o;
+    memset(&o, 0, sizeof o);
+    char why[256], err[CONFIG_ERR_MAX];
+    zeroconf_mode mode = (zeroconf_mode)d->cfg.http_announce;
+    int auth = ho->token[0] || ho->basic_user[0];
+    int n = zeroconf_plan(mode, ho->listen, http_port(d->http), auth, &o, why, sizeof why);
+    if (mode == ZEROCONF_YES && why[0])
+        log_warn("mdns: announcing as asked ([http] announce = yes), but %s", why);
+    else if (why[0])
+        log_msg(n ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "mdns: %s", why); /* loopback: by choice */
+    if (!n)
+        return;
+    snprintf(o.name, sizeof o.name, "%s", d->cfg.http_announce_name);
+    d->zeroconf = zeroconf_new(d->l, &d->ms, &o, err, sizeof err);
+    if (!d->zeroconf)
+        log_msg(mode == ZEROCONF_YES ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "mdns: not announced: %s",
+                err);
+}
+
 static int start_http(p1d *d)
 {
     char err[CONFIG_ERR_MAX], host[CONFIG_STR_MAX];
@@ -466,6 +491,7 @@ static int start_http(p1d *d)
     int v6 = strchr(host, ':') != NULL;
     log_info("dashboard and API at http://%s%s%s:%u/", v6 ? "[" : "", host, v6 ? "]" : "",
              http_port(d->http));
+    start_zeroconf(d, &o);
     return 0;
 }
 
@@ -695,7 +721,9 @@ static void reload(p1d *d)
         nc.http_max_connections != d->cfg.http_max_connections ||
         nc.http_max_per_ip != d->cfg.http_max_per_ip ||
         strcmp(nc.http_per_ip_exempt, d->cfg.http_per_ip_exempt) ||
-        nc.http_timeout != d->cfg.http_timeout || nc.http_stale != d->cfg.http_stale)
+        nc.http_timeout != d->cfg.http_timeout || nc.http_stale != d->cfg.http_stale ||
+        nc.http_announce != d->cfg.http_announce ||
+        strcmp(nc.http_announce_name, d->cfg.http_announce_name))
         log_warn("reload: [http] settings changed; they take effect when p1d restarts");
     if (strcmp(nc.store_db, d->cfg.store_db) || nc.store_raw_keep != d->cfg.store_raw_keep ||
         nc.store_minute_keep != d->cfg.store_minute_keep)
@@ -804,6 +832,7 @@ static void shutdown_all(p1d *d)
         log_counters(LOG_LEVEL_INFO, name, &sum);
     }
     relay_free(d->relay);
+    zeroconf_free(d->zeroconf);
     http_free(d->http);
     history_free(d->history);
     for (size_t i = 0; i < d->pubs.n; i++)

@@ -6,9 +6,10 @@ what=${1:-build}
 
 # Debian packages. Build: libraries p1d links against. Test: the real peers the tests start.
 BUILD_PKGS="build-essential pkg-config libssl-dev libsqlite3-dev libmicrohttpd-dev \
-libcurl4-openssl-dev libmosquitto-dev zlib1g-dev python3"
+libcurl4-openssl-dev libmosquitto-dev libavahi-client-dev zlib1g-dev python3"
 TEST_PKGS="$BUILD_PKGS clang libclang-rt-14-dev valgrind python3 curl mosquitto mosquitto-clients \
-prometheus wrk nginx-light socat influxdb chromium sqlite3 python3-yaml faketime python3-cryptography"
+prometheus wrk nginx-light socat influxdb chromium sqlite3 python3-yaml faketime python3-cryptography \
+avahi-daemon avahi-utils dbus-daemon"
 
 # Cross compilers and qemu-user for tests/integration/test_cross_arch.sh (the unit tests on
 # aarch64, armhf and big-endian mips); these package names exist on amd64 hosts.
@@ -40,8 +41,11 @@ if [ -n "$missing" ]; then
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-    # Debian starts some packaged daemons on install; the tests run their own instances.
-    for svc in mosquitto nginx prometheus influxdb; do
+    # Debian starts some packaged daemons on install; the tests run their own instances. Only
+    # those installed just now are stopped: one the machine already had stays as it was.
+    for pkg in mosquitto nginx-light prometheus influxdb avahi-daemon; do
+        case " $missing " in *" $pkg "*) ;; *) continue ;; esac
+        svc=${pkg%-light}
         $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
         $SUDO service "$svc" stop >/dev/null 2>&1 || true
     done

@@ -29,6 +29,8 @@ check_expr "Depends has the libraries p1d links ($deps)" \
     '[[ $deps == *libmicrohttpd12* && $deps == *libsqlite3-0* && $deps == *libssl3* && $deps == *libc6* ]]'
 check_expr "libcurl and libmosquitto, opened only for a publisher, are Recommends" \
     '[[ $(field Recommends) == *libcurl4* && $(field Recommends) == *libmosquitto1* && $deps != *curl* ]]'
+check_expr "libavahi-client, opened only to announce, is Recommends; avahi-daemon Suggests" \
+    '[[ $(field Recommends) == *libavahi-client3* && $(field Suggests) == avahi-daemon && $deps != *avahi* ]]'
 dpkg-deb -e "$deb" "$tmp/control"
 check_expr "/etc/p1d.conf is a conffile" 'grep -qx /etc/p1d.conf "$tmp/control/conffiles"'
 for s in postinst prerm postrm; do
