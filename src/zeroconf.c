@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +32,8 @@ struct zeroconf {
     AvahiEntryGroup *group;
     loop_timer *restart;
     zeroconf_options o;
+    AvahiIfIndex iface; /* where the server is reached (listen_scope) */
+    AvahiProtocol proto;
     char serial[HOMEWIZARD_SERIAL_LEN + 1]; /* the one announced (or to be) */
     unsigned renames;
     int waiting_logged; /* "waiting for avahi-daemon" said since the last success */
@@ -161,6 +165,7 @@ int zeroconf_plan(zeroconf_mode mode, const char *listen, unsigned port, int aut
     unsigned ignored;
     int loop_only =
         config_addr_split(listen, host, sizeof host, &ignored) == 0 && loopback_host(host);
+    snprintf(o->listen, sizeof o->listen, "%s", listen);
     o->port = port;
     o->homewizard = o->dashboard = 0;
     why[0] = '\0';
@@ -204,6 +209,50 @@ int zeroconf_plan(zeroconf_mode mode, const char *listen, unsigned port, int aut
     else
         o->homewizard = 1;
     return o->dashboard + o->homewizard;
+}
+
+/* Where a client reaches a server listening on `listen`: a specific address on the interface
+ * that holds it and in its family (a client told another address of the host would be refused),
+ * 0.0.0.0 over IPv4 on every interface, [::] and * (both families) anywhere. */
+static void listen_scope(const char *listen, AvahiIfIndex *iface, AvahiProtocol *proto)
+{
+    char host[CONFIG_STR_MAX];
+    unsigned port;
+    unsigned char a[sizeof(struct in6_addr)];
+    static const unsigned char any[sizeof a];
+    *iface = AVAHI_IF_UNSPEC;
+    *proto = AVAHI_PROTO_UNSPEC;
+    if (config_addr_split(listen, host, sizeof host, &port) < 0)
+        return; /* "*:80" and ":80" listen on both families everywhere */
+    if (!strcmp(host, "localhost"))
+        snprintf(host, sizeof host, "127.0.0.1");
+    int family = inet_pton(AF_INET, host, a) == 1    ? AF_INET
+                 : inet_pton(AF_INET6, host, a) == 1 ? AF_INET6
+                                                     : AF_UNSPEC;
+    size_t alen = family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr);
+    if (family == AF_UNSPEC || (family == AF_INET6 && !memcmp(a, any, alen)))
+        return;
+    *proto = family == AF_INET ? AVAHI_PROTO_INET : AVAHI_PROTO_INET6;
+    if (!memcmp(a, any, alen))
+        return;
+    struct ifaddrs *list;
+    if (getifaddrs(&list) < 0)
+        return;
+    for (const struct ifaddrs *i = list; i; i = i->ifa_next) {
+        const struct sockaddr *sa = i->ifa_addr;
+        if (!sa || sa->sa_family != family)
+            continue;
+        const void *have = family == AF_INET
+                               ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
+                               : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (!memcmp(have, a, alen)) {
+            unsigned idx = if_nametoindex(i->ifa_name);
+            if (idx)
+                *iface = (AvahiIfIndex)idx;
+            break;
+        }
+    }
+    freeifaddrs(list);
 }
 
 /* The serial GET /api reports: the first meter's last known equipment id, else its name. */
@@ -295,17 +344,17 @@ static void publish(zeroconf *z, AvahiClient *c)
         int rc = 0;
         if (z->o.homewizard) {
             AvahiStringList *txt = hw_txt(z);
-            rc = txt ? av->entry_group_add_service_strlst(
-                           z->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, 0, z->o.name,
-                           ZEROCONF_HW_TYPE, NULL, NULL, (uint16_t)z->o.port, txt)
+            rc = txt ? av->entry_group_add_service_strlst(z->group, z->iface, z->proto, 0,
+                                                          z->o.name, ZEROCONF_HW_TYPE, NULL, NULL,
+                                                          (uint16_t)z->o.port, txt)
                      : AVAHI_ERR_NO_MEMORY;
             av->string_list_free(txt);
         }
         if (rc == 0 && z->o.dashboard) {
             AvahiStringList *txt = av->string_list_add_pair(NULL, "path", "/");
-            rc = txt ? av->entry_group_add_service_strlst(
-                           z->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, 0, z->o.name,
-                           ZEROCONF_HTTP_TYPE, NULL, NULL, (uint16_t)z->o.port, txt)
+            rc = txt ? av->entry_group_add_service_strlst(z->group, z->iface, z->proto, 0,
+                                                          z->o.name, ZEROCONF_HTTP_TYPE, NULL, NULL,
+                                                          (uint16_t)z->o.port, txt)
                      : AVAHI_ERR_NO_MEMORY;
             av->string_list_free(txt);
         }
@@ -397,9 +446,8 @@ static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_
     if (!z->group || z->av->entry_group_is_empty(z->group))
         return; /* published with it when the daemon runs */
     AvahiStringList *txt = hw_txt(z);
-    int rc = txt ? z->av->entry_group_update_service_txt_strlst(z->group, AVAHI_IF_UNSPEC,
-                                                                AVAHI_PROTO_UNSPEC, 0, z->o.name,
-                                                                ZEROCONF_HW_TYPE, NULL, txt)
+    int rc = txt ? z->av->entry_group_update_service_txt_strlst(
+                       z->group, z->iface, z->proto, 0, z->o.name, ZEROCONF_HW_TYPE, NULL, txt)
                  : AVAHI_ERR_NO_MEMORY;
     z->av->string_list_free(txt);
     if (rc < 0)
@@ -435,6 +483,7 @@ zeroconf *zeroconf_new(loop *l, meters *ms, const zeroconf_options *o, char *err
         .timeout_update = timeout_update,
         .timeout_free = timeout_free,
     };
+    listen_scope(o->listen, &z->iface, &z->proto);
     current_serial(z, z->serial);
     z->restart = loop_timer_new(l, on_restart, z);
     if (!z->restart || meters_hook(ms, on_reading, z) < 0) {
