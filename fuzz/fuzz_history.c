@@ -173,8 +173,8 @@ static const char *const types[] = {NULL, "text/csv", "application/json", "text/
 /* The statuses the API documents for these endpoints. */
 static int status_known(unsigned s)
 {
-    return s == 200 || s == 400 || s == 404 || s == 405 || s == 413 || s == 415 || s == 422 ||
-           s == 500 || s == 503;
+    return s == 200 || s == 204 || s == 400 || s == 404 || s == 405 || s == 413 || s == 415 ||
+           s == 422 || s == 500 || s == 503;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -318,7 +318,8 @@ static int first_meter_cb(void *user, const store_meter_info *m)
     return 1;
 }
 
-/* The meter= parameter or the first meter (live, else stored). Returns 1 when a reply was made. */
+/* The meter= parameter or the first meter (live, else stored). Returns 1 when a reply was made
+ * (204 without any meter). */
 static int pick_meter(history *h, const http_req *req, http_reply *out, char *name, size_t cap,
                       int *live)
 {
@@ -340,8 +341,12 @@ static int pick_meter(history *h, const http_req *req, http_reply *out, char *na
     int rc = store_meters(h->s, first_meter_cb, &p);
     if (rc < 0 && rc != 1)
         return internal(out, "store", rc);
-    if (!p.found)
-        return reply_error(out, 404, "not_found", "no meter has history yet");
+    /* Nothing to show yet, as /api/now answers while p1d reads no meter: a state, not a mistake
+     * (the dashboard of a history-only p1d cannot know it before asking). */
+    if (!p.found) {
+        out->status = 204;
+        return 1;
+    }
     snprintf(name, cap, "%s", p.name);
     return 0;
 }

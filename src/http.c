@@ -294,7 +294,8 @@ static enum MHD_Result reply_error(http *h, struct MHD_Connection *c, unsigned s
                                    const char *code, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* 204 No Content, not cached: the answer of /api/now while p1d reads no meter. */
+/* 204 No Content, not cached: the answer of /api/now while p1d reads no meter, and of
+ * /api/history and /api/summary while it has no meter, live or stored. */
 static enum MHD_Result reply_no_meter(http *h, struct MHD_Connection *c)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
@@ -1280,6 +1281,10 @@ static enum MHD_Result route_call(http *h, struct MHD_Connection *c, const char 
     memset(&out, 0, sizeof out);
     if (!h->o.route(h->o.route_user, &rq, &out))
         return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
+    if (out.status == MHD_HTTP_NO_CONTENT) {
+        free(out.body);
+        return reply_no_meter(h, c);
+    }
     struct MHD_Response *r =
         body_response(h, out.body, out.len, out.content_type ? out.content_type : "application/json");
     if (!r)
@@ -1497,8 +1502,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                rt == R_P1JSON) {
         m = first_meter(h);
         /* /api/now with no meter (a history-only p1d, every meter reloaded away) is a state, not
-         * a mistake: the dashboard preloads it, and a 404 would be a console error there. The
-         * HomeWizard and p1.json clients keep their 404. */
+         * a mistake: a 404 would be a console error in a page that asks before it knows the
+         * meters. The HomeWizard and p1.json clients keep their 404. */
         if (!m && rt == R_NOW)
             return reply_no_meter(h, c);
         if (!m)

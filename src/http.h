@@ -29,7 +29,7 @@ typedef struct http_req {
 
 /* A route handler's answer. body is malloc'd and handed over (the server frees it). */
 typedef struct http_reply {
-    unsigned status;          /* 200, 400, ... */
+    unsigned status;          /* 200, 204 (no body: none is sent), 400, ... */
     const char *content_type; /* static string; NULL = application/json */
     char *body;
     size_t len;

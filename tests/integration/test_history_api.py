@@ -139,6 +139,7 @@ def main():
         print("SKIP: %s not built" % P1)
         c.done()
     with tmpdir() as tmp:
+        empty_store_checks(c, tmp)
         cap = os.path.join(tmp, "cap.txt")
         db = os.path.join(tmp, "h.db")
         with open(cap, "wb") as f:
@@ -168,6 +169,27 @@ def main():
             code = d.stop()
             c.check("p1d exits cleanly", code == 0, "exit %s: %s" % (code, d.text()[-1500:]))
     c.done()
+
+
+def empty_store_checks(c, tmp):
+    """A history-only p1d whose store is new: nothing to show is 204, as /api/now says it."""
+    d = Daemon(["--db", os.path.join(tmp, "empty.db"), "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        c.check("p1d on an empty store starts", port is not None, d.text()[-1000:])
+        if port is None:
+            return
+        for path in ("/api/history", "/api/history?step=1h&format=csv", "/api/summary?period=month"):
+            code, hdrs, body = req(port, path, token=None)
+            c.check("empty store, no meter: %s is 204 without a body" % path,
+                    code == 204 and body == "" and "Content-Type" not in hdrs,
+                    "%s %s %s" % (code, hdrs.get("Content-Type"), body[:200]))
+        code, j = get_json(port, "/api/history?meter=garage")
+        c.check("empty store: an unknown meter is still 404 not_found",
+                code == 404 and j.get("error", {}).get("code") == "not_found", "%s %s" % (code, j))
+    finally:
+        code = d.stop()
+        c.check("p1d on an empty store exits cleanly", code == 0, "exit %s" % code)
 
 
 def run_checks(c, port, rows, tmp):
