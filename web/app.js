@@ -12,6 +12,7 @@
   const GAPS_MAX = 16;             // inter-arrival times kept to estimate the telegram interval
   const CACHE_MAX = 24;            // history responses kept
   const STALE_MIN_MS = 3000;       // never call a stream stale sooner than this
+  const WAIT_CALM_MS = 30000;      // a meter without its first telegram: no warning before this
   const SUMMARY_EVERY_MS = 60000;
   const CAPACITY_EVERY_MS = 600000;
   const METERS_EVERY_MS = 5000;
@@ -292,6 +293,9 @@
     return e.message || String(e);
   }
   const meterPath = (what) => S.meter ? '/api/meters/' + encodeURIComponent(S.meter) + '/' + what : '/api/' + what;
+  // Whether p1d's meter list says the meter has delivered a telegram. Before that its /now is a
+  // 503, which the browser would log as a console error: the page waits for the stream instead.
+  const hasReading = (m) => !!m && typeof m.last_telegram === 'string';
   function historyURL(from, to, step, extra) {
     const q = new URLSearchParams();
     if (S.meter) q.set('meter', S.meter);
@@ -847,6 +851,11 @@
     updateAge();
   }
 
+  // The shown meter's latest reading, when p1d's meter list says it has one.
+  function loadNow() {
+    if (!hasReading(S.meterInfo)) return Promise.resolve();
+    return getJSON(meterPath('now'), 5000).then((d) => { if (d) onData(d, false); }).catch(() => {});
+  }
   function connect() {
     clearTimeout(S.reconnectTimer);
     if (S.es) { S.es.close(); S.es = null; }
@@ -858,6 +867,8 @@
       if (S.es !== es) return;
       S.esOpen = true;
       S.backoff = 1000;
+      // A first telegram that came before the stream opened is not sent on it: ask p1d.
+      if (!S.last && !hasReading(S.meterInfo) && !S.metersBusy) loadMeters();
       updateConn();
     };
     es.onerror = () => {
@@ -912,11 +923,17 @@
     }
     if (b.hidden) b.hidden = false;
   }
+  // p1d says the shown meter has not delivered a telegram yet (p1d just started; a DSMR 4 meter
+  // sends one every 10 s): a state to wait in, not a fault.
+  function waitingFirst() {
+    return S.esOpen && !S.lastArrival && !S.noMeters && !!S.meterInfo && !hasReading(S.meterInfo);
+  }
   function updateConn() {
     const c = $('conn');
     const since = S.lastArrival ? performance.now() - S.lastArrival : Infinity;
     let state, text;
     if (S.noMeters) { state = 'offline'; text = t('conn_no_meter'); }
+    else if (waitingFirst()) { state = 'waiting'; text = t('conn_waiting'); setText($('p-label'), t('waiting_first')); }
     else if (!S.lastArrival) { state = S.esOpen ? 'connecting' : 'offline'; text = S.esOpen || !S.connectAt ? t('conn_connecting') : t('conn_offline'); }
     else if (!S.esOpen) { state = 'offline'; text = t('conn_offline'); } // the stream broke: say so at once
     else if (!S.stale) { state = 'live'; text = t('conn_live'); }
@@ -973,7 +990,10 @@
     const mi = S.meterInfo;
     const err = quiet && mi.last_error ? ' ' + t('banner_error', { err: mi.last_error }) : '';
     if (!S.lastArrival) {
-      if (since > limit) msg = (quiet || S.esOpen ? t('banner_never') : t('banner_lost', { age: DASH })) + err;
+      // Waiting for the first telegram is calm (the hero says so) until p1d reports an error for
+      // the meter or it lasts WAIT_CALM_MS.
+      const calm = waitingFirst() && !mi.last_error && since < WAIT_CALM_MS;
+      if (since > limit && !calm) msg = (quiet || S.esOpen ? t('banner_never') : t('banner_lost', { age: DASH })) + err;
       if (since > limit && Date.now() - S.metersAt > METERS_EVERY_MS) loadMeters();
     } else if (silent) {
       const age = fmtAge(now - S.lastArrival);
@@ -1058,7 +1078,10 @@
       // p1d came back (a restart with another configuration) without the meter shown: no stream
       // of it will ever open again, so show the first one it has, as after a reload.
       const names = list.map((m) => m && m.name).filter((n) => typeof n === 'string');
+      const had = hasReading(S.meterInfo);
       S.meterInfo = list.find((m) => m && m.name === S.meter) || list[0] || null;
+      // The first telegram came while the stream was not open yet: fetch it rather than wait.
+      if (!had && !S.last && hasReading(S.meterInfo)) loadNow();
       if (S.meter && names.length && !names.includes(S.meter) && !S.noMeters) switchMeter(names[0]);
       renderMeterSelect();
       noteMeterCount();
@@ -1143,8 +1166,9 @@
     if (!summaryErr || summaryErr.code !== 'no_database') { summaryErr = null; S.summaryAt = 0; }
     S.capTariff = null; S.capAt = 0;
     histCache.clear();
+    renderHero({});
     connect();
-    getJSON(meterPath('now'), 5000).then((d) => { if (d) onData(d, false); }).catch(() => {});
+    loadNow();
     backfill();
     loadSummary();
     if (S.view === 'history') loadHistory();
@@ -1491,12 +1515,18 @@
         cmpFrom ? fetchHistory(cmpFrom, shift(H.range, cmpFrom, 1), step).catch(() => null) : Promise.resolve(null),
       ]);
       if (req !== H.req) return;
+      if (!h) {
+        // 204: p1d has no meter, live or stored (a history-only p1d whose store is still empty).
+        H.data = null; H.cmp = null;
+        drawHistory(null, null, t('hist_none'), t('na_nothing_stored'));
+        return;
+      }
       H.data = columns(h);
       H.cmp = c ? columns(c) : null;
       drawHistory(H.data, H.cmp, null);
     } catch (e) {
       if (req !== H.req) return;
-      // not_found: a store without any meter's history yet (no_database: no store at all).
+      // not_found: a meter the store does not know (no_database: no store at all).
       const empty = e.status === 404 && e.code === 'not_found';
       if (e.status === 404 && !empty) S.historyMissing = true;
       H.data = null; H.cmp = null;
@@ -1865,7 +1895,7 @@
       nowP = early.now.then((d) => { if (d) onData(d, false); });
       fillP = early.fill;
     } else {
-      nowP = getJSON(meterPath('now'), 5000).then((d) => { if (d) onData(d, false); }).catch(() => {});
+      nowP = loadNow();
       fillP = backfill();
     }
     loadSummary();
@@ -1893,15 +1923,18 @@
     });
     document.addEventListener('visibilitychange', () => { if (!document.hidden) { tick(); scheduleLive(); } });
   }
-  // The first meter is the API's default: ask for its reading at once, in parallel with the meter
-  // list, and for its history as soon as the list says there is one (unless the settings name
+  // The first meter is the API's default: ask for the meter list at once, and for the first
+  // meter's reading and history as soon as the list says they exist (unless the settings name
   // another meter), while the browser still parses
   // uPlot (loaded after this file) and the page; the rest starts once the document is ready.
   const metersP = getJSON('/api/meters', 5000);
   metersP.catch(() => null);
   const boot = {
     metersP,
-    early: { now: getJSON('/api/now', 5000).catch(() => null), fill: settings.meter ? null : backfill(metersP) },
+    early: {
+      now: metersP.then((list) => Array.isArray(list) && hasReading(list[0]) ? getJSON('/api/now', 5000) : null).catch(() => null),
+      fill: settings.meter ? null : backfill(metersP),
+    },
   };
   // This file is async (it runs as soon as it arrives, to start the requests above); i18n.js and
   // uPlot are deferred: DOMContentLoaded comes after both, or 'load' if it already passed.

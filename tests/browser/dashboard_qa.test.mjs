@@ -1,7 +1,8 @@
 // dashboard_qa.test.mjs: the dashboard as a home owner meets it, in a real browser (Debian's
 // Chromium through playwright-core) against p1d on 127.0.0.1: costs with hours that had no price,
 // several meters (a long name, a Belgian one, a single-phase one without gas), p1d without a
-// database, Dutch, a token dialog closed without a token.
+// database, Dutch, a token dialog closed without a token, a page opened before the first telegram
+// and one of a p1d whose store is empty.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -58,11 +59,46 @@ function belgianFeeder(port) {
   let body = fixture.slice(0, fixture.indexOf('!') + 1).replace(/\r?\n/g, '\r\n');
   body = body.replace('0-0:96.13.0()', '0-0:96.13.0(' + Buffer.from(text, 'latin1').toString('hex').toUpperCase() + ')');
   const telegram = Buffer.from(body + crc16(Buffer.from(body, 'latin1')).toString(16).toUpperCase().padStart(4, '0') + '\r\n', 'latin1');
+  return tcpFeeder(port, telegram, false);
+}
+// A meter on a TCP port that sends telegram every second to each client, from the start or, when
+// held, from the call of the returned stop function's go(): a meter p1d waits for.
+function tcpFeeder(port, telegram, held) {
   const clients = new Set();
-  const srv = net.createServer((c) => { clients.add(c); c.on('error', () => {}); c.on('close', () => clients.delete(c)); c.write(telegram); });
-  const timer = setInterval(() => { for (const c of clients) c.write(telegram); }, 1000);
+  let on = !held;
+  const srv = net.createServer((c) => { clients.add(c); c.on('error', () => {}); c.on('close', () => clients.delete(c)); if (on) c.write(telegram); });
+  const timer = setInterval(() => { if (on) for (const c of clients) c.write(telegram); }, 1000);
   srv.listen(port, '127.0.0.1');
-  return () => { clearInterval(timer); for (const c of clients) c.destroy(); srv.close(); };
+  const stop = () => { clearInterval(timer); for (const c of clients) c.destroy(); srv.close(); };
+  stop.go = () => { if (!on) { on = true; for (const c of clients) c.write(telegram); } };
+  return stop;
+}
+
+// What a page must not have: console errors, answers of 400 and up, and failed requests; the list
+// grows while the page runs.
+function watchFailures(p) {
+  const out = [];
+  out.toString = () => out.length + ' failure(s): ' + out.slice(0, 3).join(' | ');
+  p.on('console', (m) => { if (m.type() === 'error') out.push(m.text() + ' @ ' + ((m.location() && m.location().url) || '')); });
+  p.on('response', (r) => { if (r.status() >= 400) out.push(r.status() + ' ' + r.url()); });
+  p.on('requestfailed', (r) => { out.push('failed ' + r.url() + ' ' + ((r.failure() && r.failure().errorText) || '')); });
+  return out;
+}
+// Clicks through every tab, and on History through every range, metric, step and comparison and
+// a period back; ends on Now.
+async function clickThrough(p) {
+  await p.click('#tab-history');
+  for (const range of ['day', 'week', 'month', 'year']) {
+    await p.click('#h-range button[data-range="' + range + '"]');
+    if (range === 'day') await p.click('#h-res button[data-res="15m"]');
+    for (const m of ['elec', 'gas', 'cost']) await p.click('#h-metric button[data-metric="' + m + '"]');
+    await p.click('#h-prev');
+    for (const c of ['prev', 'year', 'none']) await p.selectOption('#h-compare', c);
+    await sleep(150);
+  }
+  await p.click('#tab-meter');
+  await sleep(300);
+  await p.click('#tab-now');
 }
 
 // Runs in the page: visible text below its WCAG AA contrast, and controls or charts without a name.
@@ -555,24 +591,69 @@ async function main() {
       p1dD.kill('SIGTERM');
     });
 
-    await check('p1d with a store and no source: /api/now 204, the page says so without console errors', async () => {
+    await check('opened before the first telegram: the page waits calmly, without a failed request, and goes live by itself', async () => {
+      const sim = spawnSync(P1, ['sim', '--seed', '5', '--fast', '--count', '1'], { timeout: 30000 });
+      assert(sim.status === 0 && sim.stdout.length > 0, 'p1 sim failed');
+      const meterPort = await freePort();
+      const feeder = tcpFeeder(meterPort, sim.stdout, true);
+      stops.push(feeder);
+      const portW = await freePort();
+      const p1dW = start(['--source', 'home=tcp:127.0.0.1:' + meterPort, '--db', path.join(tmp, 'fresh.db'),
+        '--listen', '127.0.0.1:' + portW], 'p1d-w');
+      await waitFor(async () => {
+        const m = (await getJSON(portW, '/api/meters').catch(() => ({}))).body;
+        return Array.isArray(m) && m.length === 1 && m[0].state === 'connected';
+      }, 10000, 'p1d connected to a meter that sends nothing yet');
+      const p = await newPage();
+      const failures = watchFailures(p);
+      await p.goto('http://127.0.0.1:' + portW + '/');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      const t0 = Date.now();
+      await clickThrough(p); // an empty store: the History and Meter tabs before any reading
+      await sleep(Math.max(0, 3500 - (Date.now() - t0))); // past the page's stale limit (3 s)
+      assert(failures.length === 0, 'before the first telegram: ' + failures);
+      const state = await p.evaluate(() => ({ conn: document.getElementById('conn-text').textContent,
+        label: document.getElementById('p-label').textContent, watts: document.getElementById('p-value').textContent,
+        banner: document.getElementById('banner').hidden ? '' : document.getElementById('banner').textContent }));
+      assert(state.conn === 'waiting for the meter' && state.label === 'Waiting for the first telegram from the meter…' &&
+        state.watts === '—' && state.banner === '', 'before the first telegram: ' + JSON.stringify(state));
+      assert((await getJSON(portW, '/api/now')).status === 503, 'test setup: p1d has a reading already');
+      feeder.go();
+      await p.waitForFunction(() => /^[+\u2212]?[\d,]+$/.test(document.getElementById('p-value').textContent) &&
+        document.getElementById('conn-text').textContent === 'live', null, { timeout: 8000 }).catch(async () => {
+        throw new Error('after the first telegram: ' + await p.textContent('#p-value') + ' W, ' + await p.textContent('#conn-text'));
+      });
+      assert(await p.isHidden('#banner'), 'banner: ' + await p.textContent('#banner'));
+      await sleep(500);
+      assert(failures.length === 0, String(failures));
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+      p1dW.kill('SIGTERM');
+      feeder();
+    });
+    await check('p1d with an empty store and no source: /api/now and /api/history 204, every tab without a failed request', async () => {
       const portZ = await freePort();
       const p1dZ = start(['--db', path.join(tmp, 'zero.db'), '--listen', '127.0.0.1:' + portZ], 'p1d-zero');
       await waitFor(async () => (await getJSON(portZ, '/api/meters').catch(() => ({}))).status === 200, 10000, 'p1d without a source');
       const p = await newPage();
-      const logged = [];
-      p.on('console', (m) => { if (m.type() === 'error') logged.push(m.text() + ' @ ' + ((m.location() && m.location().url) || '')); });
+      const failures = watchFailures(p);
       await p.goto('http://127.0.0.1:' + portZ + '/');
       await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
       await p.waitForFunction(() => /reads no meter/.test(document.getElementById('banner').textContent), null, { timeout: 5000 });
-      await sleep(1500);
-      assert(logged.length === 0, 'console errors: ' + logged.join(' | '));
       assert(await p.textContent('#conn-text') === 'no meter', 'connection pill: ' + await p.textContent('#conn-text'));
       assert(!/--db/.test(await p.textContent('#view-now')), 'the Now view asks for --db of a p1d that has one');
+      await clickThrough(p);
+      await p.click('#tab-history');
+      await p.waitForFunction(() => /Nothing is stored yet/.test(document.getElementById('h-msg').textContent), null, { timeout: 5000 })
+        .catch(async () => { throw new Error('History says: ' + await p.textContent('#h-msg')); });
+      await sleep(500);
+      assert(failures.length === 0, String(failures));
       assert(p.errors.length === 0, p.errors.join(' | '));
       await p.context().close();
-      const now = await rawGet(portZ, '/api/now', {});
-      assert(now.status === 204 && now.body.length === 0, '/api/now: ' + now.status + ' ' + now.body.toString('utf8'));
+      for (const u of ['/api/now', '/api/history', '/api/summary']) {
+        const r = await rawGet(portZ, u, {});
+        assert(r.status === 204 && r.body.length === 0, u + ': ' + r.status + ' ' + r.body.toString('utf8'));
+      }
       p1dZ.kill('SIGTERM');
     });
     await check('p1d restarted without the shown meter: the page moves to one it has, not "connection lost"', async () => {
