@@ -142,6 +142,25 @@ static const config_key config_keys[] = {
      "Belgian capacity tariff (capaciteitstarief): grid fee per kW per year, e.g. 48.5 (your "
      "grid operator's, incl. VAT); billed per month as 1/12 of it times the mean of the last 12 "
      "monthly quarter-hour peaks, each at least 2.5 kW. Empty = not priced."},
+    {"prices", "dynamic_import_factor", CT_STRING, "", 0, 0, NULL, NULL, "FACTOR", 0, 0,
+     G(prices[13]),
+     "Dynamic power prices (p1 prices import, PUT /api/prices) are multiplied by this for "
+     "import: a kWh imported costs price x factor + dynamic_import_add, e.g. 1.21 (VAT) for a "
+     "file of bare day-ahead (spot) prices. 0 to 100; empty = 1. Gas prices are not adjusted."},
+    {"prices", "dynamic_import_add", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0,
+     G(prices[14]),
+     "Added per kWh imported to a dynamic power price after dynamic_import_factor, e.g. "
+     "0.147063 = (0.10154 energy tax + 0.02 markup) x 1.21. Empty = 0."},
+    {"prices", "dynamic_export_factor", CT_STRING, "", 0, 0, NULL, NULL, "FACTOR", 0, 0,
+     G(prices[15]),
+     "With this or dynamic_export_add set, a kWh exported where a dynamic power price has no "
+     "export value earns the file's price x factor + dynamic_export_add (not the adjusted import "
+     "price). 0 to 100; empty = 1. With neither set, export earns the adjusted import price "
+     "(net metering); an export value in the file is used as it is."},
+    {"prices", "dynamic_export_add", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0,
+     G(prices[16]),
+     "Added per kWh exported to a dynamic power price after dynamic_export_factor, e.g. -0.02 "
+     "for a feed-in fee. Empty = 0."},
     {"prices", "valid_from", CT_STRING, "", 0, 0, NULL, NULL, "TIME", 0, 0, G(prices[9]),
      "Start of these prices (ISO-8601, e.g. 2025-01-01); empty = always. Each start is kept in "
      "the database: change it when the contract changes and older periods keep their prices."},

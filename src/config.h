@@ -79,7 +79,7 @@ typedef struct config {
         azure_sas[1024], azure_table[64]; /* [azure]; pub_azure.h */
     int64_t azure_enabled, azure_partition, azure_rate, azure_interval, azure_batch, azure_parallel,
         azure_timeout, azure_flush;
-    char prices[13][64];         /* [prices] keys as written, in cost_fixed_key() order (cost.c) */
+    char prices[17][64];         /* [prices] keys as written, in cost_fixed_key() order (cost.c) */
     int line[CONFIG_KEYS_MAX];   /* per key of the table: its config-file line, 0 = default,
                                   * -1 its long flag, -2 its short one (source keys: set_line) */
     int check, help, version, print_doc; /* actions asked for on the command line */

@@ -62,6 +62,8 @@ void cost_fixed_init(cost_fixed *f)
     for (int i = 0; i < 3; i++)
         f->import_[i] = f->export_[i] = COST_UNSET;
     f->gas = f->daily = f->monthly = f->capacity = COST_UNSET;
+    f->dyn_import_factor = f->dyn_import_add = f->dyn_export_factor = f->dyn_export_add =
+        COST_UNSET;
     f->rule = COST_RULE_NONE;
 }
 
@@ -79,7 +81,8 @@ const char *cost_fixed_key(int i)
     static const char *const keys[COST_FIXED_KEYS] = {
         "import", "import_t1", "import_t2", "export", "export_t1",  "export_t2",
         "gas",    "daily",     "monthly",   "valid_from", "valid_to", "tariff_rule",
-        "capacity_per_kw_year"};
+        "capacity_per_kw_year", "dynamic_import_factor", "dynamic_import_add",
+        "dynamic_export_factor", "dynamic_export_add"};
     return i >= 0 && i < COST_FIXED_KEYS ? keys[i] : NULL;
 }
 
@@ -89,7 +92,24 @@ int cost_fixed_any(const cost_fixed *f)
         if (f->import_[i] != COST_UNSET || f->export_[i] != COST_UNSET)
             return 1;
     return f->gas != COST_UNSET || f->daily != COST_UNSET || f->monthly != COST_UNSET ||
-           f->capacity != COST_UNSET;
+           f->capacity != COST_UNSET || f->dyn_import_factor != COST_UNSET ||
+           f->dyn_import_add != COST_UNSET || f->dyn_export_factor != COST_UNSET ||
+           f->dyn_export_add != COST_UNSET;
+}
+
+int64_t cost_dyn_adjust(int64_t price, int64_t factor, int64_t add)
+{
+    if (factor == COST_UNSET)
+        factor = COST_FACTOR_ONE;
+    if (add == COST_UNSET)
+        add = 0;
+    /* factor = q + r / 10^6, so price x factor = price x q + price x r / 10^6 without a product
+     * that overflows (no 128-bit integers on 32-bit targets). The exact value is t + fr / 10^6
+     * with 0 <= fr < 10^6; rounding it once, half away from zero, depends on the sign of t. */
+    int64_t q = factor / COST_FACTOR_ONE, r = factor % COST_FACTOR_ONE;
+    int64_t frac = price * r, fq = floor_div(frac, COST_FACTOR_ONE);
+    int64_t t = price * q + add + fq, fr = frac - fq * COST_FACTOR_ONE;
+    return t + (t >= 0 ? fr >= COST_FACTOR_ONE / 2 : fr > COST_FACTOR_ONE / 2);
 }
 
 #define DEC_COMMA 1u    /* ',' may be the decimal point (CSV separated by ';') */
@@ -182,20 +202,26 @@ int cost_parse_price(const char *s, int64_t *out)
 
 int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err, size_t cap)
 {
+    enum { PRICE, CAPACITY, FACTOR };
     static const struct {
         const char *key;
         size_t off;
+        int what;
     } prices[] = {
-        {"import", offsetof(cost_fixed, import_[0])},
-        {"import_t1", offsetof(cost_fixed, import_[1])},
-        {"import_t2", offsetof(cost_fixed, import_[2])},
-        {"export", offsetof(cost_fixed, export_[0])},
-        {"export_t1", offsetof(cost_fixed, export_[1])},
-        {"export_t2", offsetof(cost_fixed, export_[2])},
-        {"gas", offsetof(cost_fixed, gas)},
-        {"daily", offsetof(cost_fixed, daily)},
-        {"monthly", offsetof(cost_fixed, monthly)},
-        {"capacity_per_kw_year", offsetof(cost_fixed, capacity)},
+        {"import", offsetof(cost_fixed, import_[0]), PRICE},
+        {"import_t1", offsetof(cost_fixed, import_[1]), PRICE},
+        {"import_t2", offsetof(cost_fixed, import_[2]), PRICE},
+        {"export", offsetof(cost_fixed, export_[0]), PRICE},
+        {"export_t1", offsetof(cost_fixed, export_[1]), PRICE},
+        {"export_t2", offsetof(cost_fixed, export_[2]), PRICE},
+        {"gas", offsetof(cost_fixed, gas), PRICE},
+        {"daily", offsetof(cost_fixed, daily), PRICE},
+        {"monthly", offsetof(cost_fixed, monthly), PRICE},
+        {"capacity_per_kw_year", offsetof(cost_fixed, capacity), CAPACITY},
+        {"dynamic_import_factor", offsetof(cost_fixed, dyn_import_factor), FACTOR},
+        {"dynamic_import_add", offsetof(cost_fixed, dyn_import_add), PRICE},
+        {"dynamic_export_factor", offsetof(cost_fixed, dyn_export_factor), FACTOR},
+        {"dynamic_export_add", offsetof(cost_fixed, dyn_export_add), PRICE},
     };
     if (!value || !*value)
         return 0;
@@ -205,16 +231,22 @@ int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err,
         int64_t v;
         const char *why;
         if (parse_decimal(value, 0, &v, &why) < 0) {
-            say(err, cap, "%s: expected a price in EUR such as 0.2345, got '%s'%s%s%s", key, value,
-                why ? " (" : "", why ? why : "", why ? ")" : "");
+            say(err, cap, "%s: expected %s, got '%s'%s%s%s", key,
+                prices[i].what == FACTOR ? "a factor such as 1.21" : "a price in EUR such as 0.2345",
+                value, why ? " (" : "", why ? why : "", why ? ")" : "");
             return -1;
         }
         /* a charge per kW of peak demand: a credit or a price per W would be a typing error */
-        if (prices[i].off == offsetof(cost_fixed, capacity) &&
-            (v < 0 || v > COST_CAPACITY_PRICE_MAX)) {
+        if (prices[i].what == CAPACITY && (v < 0 || v > COST_CAPACITY_PRICE_MAX)) {
             say(err, cap,
                 "%s: expected EUR per kW per year between 0 and %d (such as 48.5), got '%s'", key,
                 COST_CAPACITY_PRICE_MAX / 1000000, value);
+            return -1;
+        }
+        /* a multiplier of a price (VAT: 1.21): a negative one would turn a cost into a credit */
+        if (prices[i].what == FACTOR && (v < 0 || v > COST_FACTOR_MAX)) {
+            say(err, cap, "%s: expected a factor between 0 and %d (such as 1.21), got '%s'", key,
+                COST_FACTOR_MAX / COST_FACTOR_ONE, value);
             return -1;
         }
         memcpy((char *)f + prices[i].off, &v, sizeof v);
@@ -883,10 +915,15 @@ static const char cost_schema[] =
     "CREATE TABLE IF NOT EXISTS price_fixed (valid_from INTEGER PRIMARY KEY, valid_to INTEGER "
     "NOT NULL, import INTEGER, import_t1 INTEGER, import_t2 INTEGER, export INTEGER, export_t1 "
     "INTEGER, export_t2 INTEGER, gas INTEGER, daily INTEGER, monthly INTEGER, rule INTEGER NOT "
-    "NULL DEFAULT 0, capacity INTEGER);"
+    "NULL DEFAULT 0, capacity INTEGER, dyn_import_factor INTEGER, dyn_import_add INTEGER, "
+    "dyn_export_factor INTEGER, dyn_export_add INTEGER);"
     "CREATE TABLE IF NOT EXISTS price_dynamic (kind INTEGER NOT NULL, ts INTEGER NOT NULL, "
     "end_ts INTEGER NOT NULL, import INTEGER NOT NULL, export INTEGER, PRIMARY KEY (kind, ts)) "
     "WITHOUT ROWID;";
+
+/* Columns of price_fixed that came after its first version, in table order (from column 12). */
+static const char *const cost_added_columns[] = {"capacity", "dyn_import_factor", "dyn_import_add",
+                                                 "dyn_export_factor", "dyn_export_add"};
 
 int cost_db_init(sqlite3 *db, char *err, size_t cap)
 {
@@ -896,16 +933,22 @@ int cost_db_init(sqlite3 *db, char *err, size_t cap)
         sqlite3_free(msg);
         return -EIO;
     }
-    /* Databases from before the capacity tariff get its column (NULL: not priced). */
-    if (sqlite3_exec(db, "ALTER TABLE price_fixed ADD COLUMN capacity INTEGER", NULL, NULL,
-                     &msg) != SQLITE_OK) {
-        int had = msg && strstr(msg, "duplicate column") != NULL;
-        if (!had)
-            say(err, cap, "cannot add the capacity price column: %s",
-                msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        if (!had)
-            return -EIO;
+    /* Databases from before the capacity tariff and the adjustment of dynamic prices get their
+     * columns, in the order a new table has them (NULL: not priced, not adjusted). */
+    for (size_t i = 0; i < sizeof cost_added_columns / sizeof cost_added_columns[0]; i++) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "ALTER TABLE price_fixed ADD COLUMN %s INTEGER",
+                 cost_added_columns[i]);
+        if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+            int had = msg && strstr(msg, "duplicate column") != NULL;
+            if (!had)
+                say(err, cap, "cannot add the price column %s: %s", cost_added_columns[i],
+                    msg ? msg : sqlite3_errmsg(db));
+            sqlite3_free(msg);
+            if (!had)
+                return -EIO;
+        }
+        msg = NULL;
     }
     return 0;
 }
@@ -922,7 +965,7 @@ int cost_db_save_fixed(sqlite3 *db, const cost_fixed *f, char *err, size_t cap)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
-                           "INSERT OR REPLACE INTO price_fixed VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           "INSERT OR REPLACE INTO price_fixed VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &st, NULL) != SQLITE_OK) {
         say(err, cap, "cannot save fixed prices: %s", sqlite3_errmsg(db));
         return -EIO;
@@ -938,6 +981,10 @@ int cost_db_save_fixed(sqlite3 *db, const cost_fixed *f, char *err, size_t cap)
     bind_price(st, 11, f->monthly);
     sqlite3_bind_int(st, 12, f->rule);
     bind_price(st, 13, f->capacity);
+    bind_price(st, 14, f->dyn_import_factor);
+    bind_price(st, 15, f->dyn_import_add);
+    bind_price(st, 16, f->dyn_export_factor);
+    bind_price(st, 17, f->dyn_export_add);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
@@ -998,6 +1045,12 @@ static int64_t col_price(sqlite3_stmt *st, int i)
     return sqlite3_column_type(st, i) == SQLITE_NULL ? COST_UNSET : sqlite3_column_int64(st, i);
 }
 
+/* A price of column i, which a database from before it lacks (COST_UNSET). */
+static int64_t col_added(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_count(st) > i ? col_price(st, i) : COST_UNSET;
+}
+
 /* A missing table (a database no writer has opened since the price tables came) = no prices. */
 static int no_table(sqlite3 *db)
 {
@@ -1039,8 +1092,12 @@ int cost_db_load(sqlite3 *db, int64_t from, int64_t to, cost_prices *p, char *er
         f->daily = col_price(st, 9);
         f->monthly = col_price(st, 10);
         f->rule = sqlite3_column_int(st, 11);
-        /* a read-only look at a database from before the capacity column has none */
-        f->capacity = sqlite3_column_count(st) > 12 ? col_price(st, 12) : COST_UNSET;
+        /* a read-only look at a database from before a column has none */
+        f->capacity = col_added(st, 12);
+        f->dyn_import_factor = col_added(st, 13);
+        f->dyn_import_add = col_added(st, 14);
+        f->dyn_export_factor = col_added(st, 15);
+        f->dyn_export_add = col_added(st, 16);
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
@@ -1154,16 +1211,29 @@ static size_t dyn_at(const cost_dyns *d, size_t *hint, int64_t t)
     return i;
 }
 
-/* The dynamic price over the part of [start, end) that prices cover: weighted over them (a
- * 1-hour step with quarter-hour prices). Returns the seconds covered (0: none, *imp and *exp
- * untouched). */
-static int64_t dyn_price(const cost_dyns *d, size_t *hint, int64_t start, int64_t end,
-                         int64_t *imp, int64_t *exp)
+/* The import and export price of one dynamic price, adjusted by the fixed period f (NULL: as
+ * given): the file's export value as it is, else the export adjustment of P when f has one, else
+ * the (adjusted) import price, as net metering credits what import costs. */
+static void dyn_prices(const cost_dyn *v, const cost_fixed *f, int64_t *imp, int64_t *exp)
+{
+    *imp = f ? cost_dyn_adjust(v->import_, f->dyn_import_factor, f->dyn_import_add) : v->import_;
+    if (v->export_ != COST_UNSET)
+        *exp = v->export_;
+    else if (f && (f->dyn_export_factor != COST_UNSET || f->dyn_export_add != COST_UNSET))
+        *exp = cost_dyn_adjust(v->import_, f->dyn_export_factor, f->dyn_export_add);
+    else
+        *exp = *imp;
+}
+
+/* The dynamic price over the part of [start, end) that prices cover, each adjusted by f (NULL:
+ * none): weighted over them (a 1-hour step with quarter-hour prices). Returns the seconds
+ * covered (0: none, *imp and *exp untouched). */
+static int64_t dyn_price(const cost_dyns *d, size_t *hint, const cost_fixed *f, int64_t start,
+                         int64_t end, int64_t *imp, int64_t *exp)
 {
     size_t i = dyn_at(d, hint, start);
     if (i != SIZE_MAX && d->v[i].end >= end) {
-        *imp = d->v[i].import_;
-        *exp = d->v[i].export_ == COST_UNSET ? d->v[i].import_ : d->v[i].export_;
+        dyn_prices(&d->v[i], f, imp, exp);
         return end - start;
     }
     int64_t si = 0, se = 0, dur = 0;
@@ -1172,8 +1242,10 @@ static int64_t dyn_price(const cost_dyns *d, size_t *hint, int64_t start, int64_
         int64_t b = d->v[k].end < end ? d->v[k].end : end;
         if (b <= a)
             continue;
-        si += d->v[k].import_ * (b - a);
-        se += (d->v[k].export_ == COST_UNSET ? d->v[k].import_ : d->v[k].export_) * (b - a);
+        int64_t pi, pe;
+        dyn_prices(&d->v[k], f, &pi, &pe);
+        si += pi * (b - a);
+        se += pe * (b - a);
         dur += b - a;
     }
     if (!dur)
@@ -1283,8 +1355,8 @@ void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
     /* Dynamic prices cover `cov` seconds of the step: that share of the energy (spread evenly
      * over the step) is theirs, the rest goes to the fixed prices or counts as unpriced, so a
      * hole in the prices is never priced at a neighbour's price. */
-    int64_t cov = len > 0 ? dyn_price(&p->dyn[COST_KIND_POWER], &c->dyn[COST_KIND_POWER], start,
-                                      end, &pi, &pe)
+    int64_t cov = len > 0 ? dyn_price(&p->dyn[COST_KIND_POWER], &c->dyn[COST_KIND_POWER], f,
+                                      start, end, &pi, &pe)
                           : 0;
     int64_t rest[STORE_E_COUNT];
     for (int k = 0; k < STORE_E_COUNT; k++)
@@ -1305,8 +1377,9 @@ void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
     int64_t gas = energy[STORE_E_GAS];
     if (gas != STORE_NULL) {
         int64_t pg = 0, unused;
-        int64_t gcov = len > 0 ? dyn_price(&p->dyn[COST_KIND_GAS], &c->dyn[COST_KIND_GAS], start,
-                                           end, &pg, &unused)
+        /* the adjustments are of power prices: a gas price counts as given */
+        int64_t gcov = len > 0 ? dyn_price(&p->dyn[COST_KIND_GAS], &c->dyn[COST_KIND_GAS], NULL,
+                                           start, end, &pg, &unused)
                                : 0;
         int64_t grest = gcov ? share(gas, len - gcov, len) : gas, gn = (gas - grest) * pg;
         if (gcov)

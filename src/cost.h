@@ -45,6 +45,12 @@ typedef struct cost_fixed {
     int64_t monthly;     /* per month (pro rata over the month's seconds) */
     int rule;            /* cost_rule */
     int64_t capacity;    /* per kW per year of the average monthly peak (BE capacity tariff) */
+    /* A dynamic power price P of a sub-step in this period is adjusted (cost_dyn_adjust()):
+     * import costs P x dyn_import_factor + dyn_import_add; export without the file's own export
+     * value earns P x dyn_export_factor + dyn_export_add, or the adjusted import price when
+     * neither export key is set. Factors in millionths, adds per kWh; COST_UNSET = 1 and 0. */
+    int64_t dyn_import_factor, dyn_import_add;
+    int64_t dyn_export_factor, dyn_export_add;
 } cost_fixed;
 
 /* What a dynamic price is for. */
@@ -53,7 +59,8 @@ typedef enum cost_kind {
     COST_KIND_GAS = 1,   /* gas: per m3, usually a day long */
 } cost_kind;
 
-/* One dynamic price, valid in [ts, end). export_ COST_UNSET = export credited at import_. */
+/* One dynamic price, valid in [ts, end), as the file gave it. export_ COST_UNSET = export
+ * credited at import_ (adjusted by the fixed period in force, see cost_fixed). */
 typedef struct cost_dyn {
     int64_t ts, end;
     int64_t import_;
@@ -77,17 +84,26 @@ void cost_fixed_init(cost_fixed *f);
 int cost_parse_price(const char *s, int64_t *out);
 /* Sets one fixed price key ("import", "import_t1", "import_t2", "export", "export_t1",
  * "export_t2", "gas", "daily", "monthly", "valid_from", "valid_to", "tariff_rule",
- * "capacity_per_kw_year") from text. An empty value leaves the key as it is. Returns 0, or -1
+ * "capacity_per_kw_year", "dynamic_import_factor", "dynamic_import_add",
+ * "dynamic_export_factor", "dynamic_export_add") from text. An empty value leaves the key as it is. Returns 0, or -1
  * with a reason in err[cap]. */
 int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err, size_t cap);
 /* Checks the keys of f together: valid_from before valid_to. Returns 0, or -1 with err[cap]. */
 int cost_fixed_check(const cost_fixed *f, char *err, size_t cap);
 /* Name of fixed price key i (0 <= i < COST_FIXED_KEYS) in the order of the [prices] config
- * section ("import", ..., "tariff_rule", "capacity_per_kw_year"), or NULL past the end. */
-#define COST_FIXED_KEYS 13
+ * section ("import", ..., "tariff_rule", "capacity_per_kw_year", "dynamic_import_factor", ...,
+ * "dynamic_export_add"), or NULL past the end. */
+#define COST_FIXED_KEYS 17
 const char *cost_fixed_key(int i);
-/* 1 when any price of f is set. */
+/* 1 when any price of f is set (an adjustment of dynamic prices counts). */
 int cost_fixed_any(const cost_fixed *f);
+
+#define COST_FACTOR_ONE 1000000      /* a factor of 1 in millionths */
+#define COST_FACTOR_MAX 100000000    /* the largest dynamic_*_factor: 100 */
+/* A dynamic power price adjusted: price x factor / COST_FACTOR_ONE + add (micro-euros per kWh),
+ * computed exactly and rounded once to a whole micro-euro, half away from zero. factor
+ * (0..COST_FACTOR_MAX) COST_UNSET = 1, add COST_UNSET = 0. */
+int64_t cost_dyn_adjust(int64_t price, int64_t factor, int64_t add);
 
 /* Parses "HH:MM" (00:00 to 23:59) into seconds after midnight: the start of a gas day, for
  * cost_parse_dynamic(). Returns 0, or -1 (out untouched). */

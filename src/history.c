@@ -1287,6 +1287,10 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
         kv_price(&w, "daily", f->daily);
         kv_price(&w, "monthly", f->monthly);
         kv_price(&w, "capacity_per_kw_year", f->capacity);
+        kv_price(&w, "dynamic_import_factor", f->dyn_import_factor);
+        kv_price(&w, "dynamic_import_add", f->dyn_import_add);
+        kv_price(&w, "dynamic_export_factor", f->dyn_export_factor);
+        kv_price(&w, "dynamic_export_add", f->dyn_export_add);
         json_kv_str(&w, "tariff_rule", rules[f->rule >= 0 && f->rule <= 2 ? f->rule : 0]);
         json_obj_end(&w);
     }

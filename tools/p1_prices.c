@@ -78,8 +78,8 @@ static void print_price(int64_t v)
     printf("%s%" PRId64 ".%06" PRId64, v < 0 ? "-" : "", a / 1000000, a % 1000000);
 }
 
-#define PRICE_COLUMNS 10 /* import, import_t1, import_t2, export, ..._t2, gas, daily, monthly,
-                           capacity_per_kw_year */
+#define PRICE_COLUMNS 14 /* import, import_t1, import_t2, export, ..._t2, gas, daily, monthly,
+                           capacity_per_kw_year, dynamic_import_factor, ..., dynamic_export_add */
 
 /* One row of `p1 prices list`: kind, from, to, the price columns (empty when unset), the rule. */
 static void print_row(const char *kind, const char *from, const char *to,
@@ -154,7 +154,8 @@ static int cmd_list(const char *db, int64_t from, int64_t to)
      * price is in import (and export), a dynamic gas price in gas. */
     char a[CIVIL_TIME_MAX], b[CIVIL_TIME_MAX];
     printf("kind,from,to,import,import_t1,import_t2,export,export_t1,export_t2,gas,daily,monthly,"
-           "capacity_per_kw_year,tariff_rule\n");
+           "capacity_per_kw_year,dynamic_import_factor,dynamic_import_add,dynamic_export_factor,"
+           "dynamic_export_add,tariff_rule\n");
     static const char *const rules[] = {"none", "nl", "be"};
     for (size_t i = 0; i < p.nfixed; i++) {
         const cost_fixed *f = &p.fixed[i];
@@ -165,7 +166,8 @@ static int cmd_list(const char *db, int64_t from, int64_t to)
             civil_format_local(f->to, b, sizeof b);
         const int64_t v[] = {f->import_[0], f->import_[1], f->import_[2], f->export_[0],
                              f->export_[1], f->export_[2], f->gas, f->daily, f->monthly,
-                             f->capacity};
+                             f->capacity, f->dyn_import_factor, f->dyn_import_add,
+                             f->dyn_export_factor, f->dyn_export_add};
         print_row("fixed", a, b, v, rules[f->rule >= 0 && f->rule <= 2 ? f->rule : 0]);
     }
     static const char *const kinds[] = {"power", "gas"};

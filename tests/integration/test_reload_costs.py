@@ -237,15 +237,16 @@ def test_p1_tool(tmp):
     T.check("p1 prices list: one CSV with one header",
             code == 0 and len(lines) == 4 and lines[0] ==
             "kind,from,to,import,import_t1,import_t2,export,export_t1,export_t2,gas,daily,"
-            "monthly,capacity_per_kw_year,tariff_rule" and sum(1 for x in lines if x.startswith("kind,")) == 1, out + err)
+            "monthly,capacity_per_kw_year,dynamic_import_factor,dynamic_import_add,"
+            "dynamic_export_factor,dynamic_export_add,tariff_rule" and sum(1 for x in lines if x.startswith("kind,")) == 1, out + err)
     T.check("... every row has the header's columns",
-            all(len(x.split(",")) == 14 for x in lines), out)
+            all(len(x.split(",")) == 18 for x in lines), out)
     T.check("... a fixed period, a power price (import, export) and a gas price (gas)",
             lines[1:] == ["fixed,2023-11-14T23:13:20+01:00,2027-01-15T09:00:00+01:00,0.250000,,,,,,,"
-                          "0.500000,,,nl",
+                          "0.500000,,,,,,,nl",
                           "power,2024-01-16T00:00:00+01:00,2024-01-16T01:00:00+01:00,0.200000,,,"
-                          "0.050000,,,,,,,",
-                          "gas,2024-01-16T00:00:00+01:00,2024-01-17T00:00:00+01:00,,,,,,,1.250000,,,,"],
+                          "0.050000,,,,,,,,,,,",
+                          "gas,2024-01-16T00:00:00+01:00,2024-01-17T00:00:00+01:00,,,,,,,1.250000,,,,,,,,"],
             out)
     for text, want in (("time,price\n2024-01-16T00:00,1e3\n", "got '1e3' (write the number out"),
                        ("time,price\n2024-01-16T00:00,0,2\n", "3 fields, but the header has 2"),

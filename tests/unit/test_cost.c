@@ -336,8 +336,10 @@ static void test_fixed_keys(void)
     CHECK(cost_fixed_set(&f, "nonsense", "1", err, sizeof err) < 0);
     CHECK(cost_fixed_any(&f) && f.import_[1] == 200000 && f.from == T("2025-01-01"));
     CHECK_EQ_STR(cost_fixed_key(0), "import");
-    CHECK_EQ_STR(cost_fixed_key(COST_FIXED_KEYS - 2), "tariff_rule");
-    CHECK_EQ_STR(cost_fixed_key(COST_FIXED_KEYS - 1), "capacity_per_kw_year");
+    CHECK_EQ_STR(cost_fixed_key(11), "tariff_rule");
+    CHECK_EQ_STR(cost_fixed_key(12), "capacity_per_kw_year");
+    CHECK_EQ_STR(cost_fixed_key(13), "dynamic_import_factor");
+    CHECK_EQ_STR(cost_fixed_key(COST_FIXED_KEYS - 1), "dynamic_export_add");
     CHECK(cost_fixed_key(COST_FIXED_KEYS) == NULL);
     /* a period must not end before it starts (or be empty); open ends are fine */
     CHECK(cost_fixed_check(&f, err, sizeof err) == 0);
@@ -594,6 +596,174 @@ static void test_capacity(void)
     CHECK(cost_capacity_price(&p, T("2026-02-01")) == COST_UNSET);
 }
 
+/* P x factor + add, exact and rounded once half away from zero, also for negative spot prices
+ * and without overflow at the extremes. */
+static void test_dyn_adjust(void)
+{
+    /* NL 2027: (spot + 0.10154 energy tax + 0.02 markup) x 1.21 = spot x 1.21 + 0.147063 */
+    CHECK_EQ_INT(cost_dyn_adjust(123457, 1210000, 147063), 296446); /* 0.29644597 */
+    CHECK_EQ_INT(cost_dyn_adjust(-12345, 1210000, 147063), 132126); /* 0.13212555: half up */
+    CHECK_EQ_INT(cost_dyn_adjust(-12345, 1210000, COST_UNSET), -14937); /* -0.01493745 */
+    CHECK_EQ_INT(cost_dyn_adjust(-500000, 1210000, 0), -605000);
+    CHECK_EQ_INT(cost_dyn_adjust(-400000, 1210000, 147063), -336937); /* still negative */
+    /* ties go away from zero on both sides; just below and above a tie do not */
+    CHECK_EQ_INT(cost_dyn_adjust(5, 1100000, 0), 6);   /* 5.5 */
+    CHECK_EQ_INT(cost_dyn_adjust(-5, 1100000, 0), -6); /* -5.5 */
+    CHECK_EQ_INT(cost_dyn_adjust(-5, 1100000, 1), -5); /* -4.5 */
+    CHECK_EQ_INT(cost_dyn_adjust(-5, 1100000, 10), 5); /* 4.5 */
+    CHECK_EQ_INT(cost_dyn_adjust(1, 500000, 0), 1);    /* 0.5 */
+    CHECK_EQ_INT(cost_dyn_adjust(-1, 500000, 0), -1);  /* -0.5 */
+    CHECK_EQ_INT(cost_dyn_adjust(-1, 400000, 0), 0);   /* -0.4 */
+    CHECK_EQ_INT(cost_dyn_adjust(-1, 600000, 0), -1);  /* -0.6 */
+    CHECK_EQ_INT(cost_dyn_adjust(-3, 499999, 1), 0);   /* -0.499997 */
+    CHECK_EQ_INT(cost_dyn_adjust(7, 1, 0), 0);         /* 0.000007 */
+    /* unset = factor 1, add 0: the price as given */
+    CHECK_EQ_INT(cost_dyn_adjust(-12345, COST_UNSET, COST_UNSET), -12345);
+    CHECK_EQ_INT(cost_dyn_adjust(234567, COST_UNSET, -20000), 214567);
+    CHECK_EQ_INT(cost_dyn_adjust(234567, 0, 50000), 50000);
+    /* the extremes fit in 64 bits: 1,000,000 EUR x 99.999999 and 10 EUR x 100 */
+    CHECK_EQ_INT(cost_dyn_adjust(1000000000000LL, 99999999, 0), 99999999000000LL);
+    CHECK_EQ_INT(cost_dyn_adjust(-1000000000000LL, 99999999, -1000000000000LL),
+                 -100999999000000LL);
+    CHECK_EQ_INT(cost_dyn_adjust(10000000, COST_FACTOR_MAX, 0), 1000000000);
+
+    cost_fixed f;
+    char err[COST_ERR_MAX];
+    cost_fixed_init(&f);
+    CHECK(cost_fixed_set(&f, "dynamic_import_factor", "-1", err, sizeof err) < 0);
+    CHECK_EQ_STR(err, "dynamic_import_factor: expected a factor between 0 and 100 (such as 1.21), "
+                      "got '-1'");
+    CHECK(cost_fixed_set(&f, "dynamic_export_factor", "100.000001", err, sizeof err) < 0 &&
+          strstr(err, "dynamic_export_factor: expected a factor between 0 and 100"));
+    CHECK(cost_fixed_set(&f, "dynamic_import_factor", "1,21", err, sizeof err) < 0);
+    CHECK_EQ_STR(err, "dynamic_import_factor: expected a factor such as 1.21, got '1,21' (write "
+                      "the decimals after a '.', not a ',')");
+    CHECK(cost_fixed_set(&f, "dynamic_import_add", "0.1e-3", err, sizeof err) < 0);
+    CHECK_EQ_STR(err, "dynamic_import_add: expected a price in EUR such as 0.2345, got '0.1e-3' "
+                      "(write the number out, without an exponent)");
+    CHECK(cost_fixed_set(&f, "dynamic_export_add", "2000000", err, sizeof err) < 0 &&
+          strstr(err, "dynamic_export_add") && strstr(err, "at most 1000000 EUR"));
+    CHECK(!cost_fixed_any(&f));
+    CHECK(cost_fixed_set(&f, "dynamic_import_factor", "1.2100005", err, sizeof err) == 0 &&
+          f.dyn_import_factor == 1210001); /* 6 decimals, half away from zero */
+    CHECK(cost_fixed_any(&f));
+    CHECK(cost_fixed_set(&f, "dynamic_import_factor", "100", err, sizeof err) == 0 &&
+          f.dyn_import_factor == COST_FACTOR_MAX);
+    CHECK(cost_fixed_set(&f, "dynamic_export_factor", "0", err, sizeof err) == 0 &&
+          f.dyn_export_factor == 0);
+    CHECK(cost_fixed_set(&f, "dynamic_import_add", "0.147063", err, sizeof err) == 0 &&
+          f.dyn_import_add == 147063);
+    CHECK(cost_fixed_set(&f, "dynamic_export_add", "-0.02", err, sizeof err) == 0 &&
+          f.dyn_export_add == -20000);
+}
+
+/* The adjustments in cost_step: import, export with and without its own keys, an export value
+ * of the file as it is, a mean over quarter-hours of adjusted prices, fixed prices and gas as
+ * they are. */
+static void test_dyn_adjust_costs(void)
+{
+    cost_fixed f;
+    cost_fixed_init(&f);
+    cost_fixed_set(&f, "import", "0.30", NULL, 0);
+    cost_fixed_set(&f, "export", "0.10", NULL, 0);
+    cost_fixed_set(&f, "dynamic_import_factor", "1.21", NULL, 0);
+    cost_fixed_set(&f, "dynamic_import_add", "0.147063", NULL, 0);
+    int64_t t = T("2027-01-15T10:00");
+    cost_dyn dv[3] = {{t, t + 900, -12345, COST_UNSET},
+                      {t + 900, t + 1800, 123457, COST_UNSET},
+                      {t + 1800, t + 2700, 123457, 45678}};
+    cost_dyn gv[1] = {{T("2027-01-15"), T("2027-01-16"), 1234567, COST_UNSET}};
+    cost_prices p = {0};
+    p.fixed = &f;
+    p.nfixed = 1;
+    p.dyn[COST_KIND_POWER].v = dv;
+    p.dyn[COST_KIND_POWER].n = 3;
+    p.dyn[COST_KIND_GAS].v = gv;
+    p.dyn[COST_KIND_GAS].n = 1;
+    cost_cursor c;
+    memset(&c, 0, sizeof c);
+    cost_parts cp;
+    int64_t e[STORE_E_COUNT];
+    energy_none(e);
+    e[STORE_E_IMPORT] = 400;
+    e[STORE_E_EXPORT] = 100;
+    e[STORE_E_GAS] = 100;
+    /* import only: export earns the adjusted import price (net metering), 0.132126 */
+    cost_step(&p, &c, t, t + 900, e, &cp);
+    CHECK_EQ_INT(cp.energy, 300 * 132126 / 1000 + (300 * 132126 % 1000 >= 500)); /* 39.6378 */
+    CHECK_EQ_INT(cp.gas, 123457); /* 100 dm3 x 1.234567, not adjusted */
+    /* the export keys: export at spot x 1 - 0.02 = -0.032345 (exporting costs) */
+    cost_fixed_set(&f, "dynamic_export_add", "-0.02", NULL, 0);
+    cost_step(&p, &c, t, t + 900, e, &cp);
+    /* 400 x 0.132126 + 100 x 0.032345 = 52.8504 + 3.2345 = 56.0849 -> 56.085 (milli) */
+    CHECK_EQ_INT(cp.energy, 56085);
+    cost_fixed_set(&f, "dynamic_export_factor", "0.5", NULL, 0);
+    cost_step(&p, &c, t + 900, t + 1800, e, &cp);
+    /* 400 x 0.296446 - 100 x (0.0617285 -> 0.061729 - 0.02 = 0.041729) = 118.5784 - 4.1729 */
+    CHECK_EQ_INT(cp.energy, 114406);
+    /* an export value of the file is used as it is */
+    cost_step(&p, &c, t + 1800, t + 2700, e, &cp);
+    CHECK_EQ_INT(cp.energy, 114011); /* 400 x 0.296446 - 100 x 0.045678 = 114.0106 milli */
+    /* an hour over the three quarter-hours and a hole: the mean of the adjusted prices */
+    memset(&c, 0, sizeof c);
+    e[STORE_E_EXPORT] = STORE_NULL;
+    cost_step(&p, &c, t, t + 3600, e, &cp);
+    /* 3/4 of 400 Wh at (0.132126 + 0.296446 x 2) / 3 = 0.241672667 -> 0.241673; 100 Wh at 0.30 */
+    CHECK_EQ_INT(cp.energy, (300 * 241673 + 500) / 1000 + 30000);
+    /* a sub-step past the dynamic prices: the fixed price as it is */
+    cost_step(&p, &c, t + 3600, t + 4500, e, &cp);
+    CHECK_EQ_INT(cp.energy, 400 * 300);
+    /* no period in force: the file's prices as they are */
+    f.from = t + 86400;
+    cost_step(&p, &c, t, t + 900, e, &cp);
+    CHECK_EQ_INT(cp.energy, -(400 * 12345 + 500) / 1000);
+}
+
+/* The adjustments are stored with their period, and a table from before them (or before the
+ * capacity column) gets the columns in the order of a new one. */
+static void test_dyn_adjust_db(void)
+{
+    static const char *const old[] = {
+        "CREATE TABLE price_fixed (valid_from INTEGER PRIMARY KEY, valid_to INTEGER NOT NULL, "
+        "import INTEGER, import_t1 INTEGER, import_t2 INTEGER, export INTEGER, export_t1 INTEGER, "
+        "export_t2 INTEGER, gas INTEGER, daily INTEGER, monthly INTEGER, rule INTEGER NOT NULL "
+        "DEFAULT 0)",
+        "CREATE TABLE price_fixed (valid_from INTEGER PRIMARY KEY, valid_to INTEGER NOT NULL, "
+        "import INTEGER, import_t1 INTEGER, import_t2 INTEGER, export INTEGER, export_t1 INTEGER, "
+        "export_t2 INTEGER, gas INTEGER, daily INTEGER, monthly INTEGER, rule INTEGER NOT NULL "
+        "DEFAULT 0, capacity INTEGER)",
+        NULL};
+    for (int k = 0; k < 3; k++) {
+        sqlite3 *db = NULL;
+        char err[COST_ERR_MAX] = "";
+        CHECK(sqlite3_open(":memory:", &db) == SQLITE_OK);
+        if (old[k])
+            CHECK(sqlite3_exec(db, old[k], NULL, NULL, NULL) == SQLITE_OK);
+        CHECK(cost_db_init(db, err, sizeof err) == 0);
+        CHECK(cost_db_init(db, err, sizeof err) == 0);
+        cost_fixed f;
+        cost_fixed_init(&f);
+        cost_fixed_set(&f, "dynamic_import_factor", "1.21", NULL, 0);
+        cost_fixed_set(&f, "dynamic_import_add", "0.147063", NULL, 0);
+        cost_fixed_set(&f, "dynamic_export_add", "-0.02", NULL, 0);
+        cost_fixed_set(&f, "capacity_per_kw_year", "40", NULL, 0);
+        CHECK(cost_db_save_fixed(db, &f, err, sizeof err) == 0);
+        cost_prices p;
+        CHECK(cost_db_load(db, 0, 1, &p, err, sizeof err) == 0 && cost_prices_any(&p));
+        CHECK_EQ_INT(p.nfixed, 1);
+        if (p.nfixed == 1) {
+            CHECK_EQ_INT(p.fixed[0].dyn_import_factor, 1210000);
+            CHECK_EQ_INT(p.fixed[0].dyn_import_add, 147063);
+            CHECK(p.fixed[0].dyn_export_factor == COST_UNSET);
+            CHECK_EQ_INT(p.fixed[0].dyn_export_add, -20000);
+            CHECK_EQ_INT(p.fixed[0].capacity, 40000000);
+            CHECK(p.fixed[0].import_[0] == COST_UNSET);
+        }
+        cost_prices_free(&p);
+        sqlite3_close(db);
+    }
+}
+
 int main(void)
 {
     RUN(test_price_parse);
@@ -607,5 +777,8 @@ int main(void)
     RUN(test_partial_cover);
     RUN(test_db);
     RUN(test_capacity);
+    RUN(test_dyn_adjust);
+    RUN(test_dyn_adjust_costs);
+    RUN(test_dyn_adjust_db);
     return check_summary("test_cost");
 }
