@@ -713,6 +713,26 @@ static void test_dyn_adjust_costs(void)
     /* a sub-step past the dynamic prices: the fixed price as it is */
     cost_step(&p, &c, t + 3600, t + 4500, e, &cp);
     CHECK_EQ_INT(cp.energy, 400 * 300);
+    /* docs/API.md's 2027 example: spot 0.08, 500 Wh in, 250 Wh out; spot -0.05, 100 in, 1000 out */
+    cost_fixed_init(&f);
+    cost_fixed_set(&f, "dynamic_import_factor", "1.21", NULL, 0);
+    cost_fixed_set(&f, "dynamic_import_add", "0.147063", NULL, 0);
+    dv[0].import_ = 80000;
+    dv[1].import_ = -50000;
+    e[STORE_E_IMPORT] = 500;
+    e[STORE_E_EXPORT] = 250;
+    cost_step(&p, &c, t, t + 900, e, &cp);
+    CHECK_EQ_INT(cp.energy, 60966); /* net metering: 250 Wh x 0.243863 */
+    cost_fixed_set(&f, "dynamic_export_add", "-0.02", NULL, 0);
+    cost_step(&p, &c, t, t + 900, e, &cp);
+    CHECK_EQ_INT(cp.energy, 106932);
+    e[STORE_E_IMPORT] = 100;
+    e[STORE_E_EXPORT] = 1000;
+    cost_step(&p, &c, t + 900, t + 1800, e, &cp);
+    CHECK_EQ_INT(cp.energy, 78656);
+    e[STORE_E_IMPORT] = 400;
+    e[STORE_E_EXPORT] = STORE_NULL;
+    dv[0].import_ = -12345;
     /* no period in force: the file's prices as they are */
     f.from = t + 86400;
     cost_step(&p, &c, t, t + 900, e, &cp);
