@@ -222,6 +222,26 @@ def write_conf(path, text):
     os.replace(path + ".tmp", path)
 
 
+def start_replay(checks, tmp, name, conf_text, capture, what):
+    """p1d with the configuration conf_text (in tmp/NAME.conf) replaying the file `capture` as
+    meter home on its own clock into the history tmp/NAME.db, once the store holds all of it:
+    (daemon, port or None as checked under `what`, config path)."""
+    conf = os.path.join(tmp, name + ".conf")
+    write_conf(conf, conf_text)
+    d = Daemon(["--config", conf, "--source", "home=file:%s:clock=meter" % capture,
+                "--db", os.path.join(tmp, name + ".db"), "--listen", "127.0.0.1:0"], tmp)
+    try:
+        port = d.http_port()
+        checks.check(what, port is not None, d.text())
+        if port is not None:
+            d.wait_meter("home", lambda m: m.get("state") == "stopped")
+            time.sleep(1.5)  # the store commits once a second
+    except BaseException:
+        d.stop()
+        raise
+    return d, port, conf
+
+
 def stop_process(proc, timeout=10):
     """SIGTERM to a subprocess, then SIGKILL when it has not ended after timeout seconds."""
     proc.terminate()

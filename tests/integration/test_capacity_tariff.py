@@ -9,12 +9,12 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 import urllib.request
 import zoneinfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, need_p1d, run, telegram, tmpdir  # noqa: E402
+from daemon_helpers import (Checks, Daemon, need_p1d, run, start_replay, telegram,  # noqa: E402
+                            tmpdir)
 from store_helpers import P1  # noqa: E402
 
 T = Checks("test_capacity_tariff")
@@ -53,20 +53,7 @@ def start(tmp, name, prices, what):
     None, checked as `what`)."""
     cap = os.path.join(tmp, name + ".txt")
     capture(cap)
-    conf = os.path.join(tmp, name + ".conf")
-    with open(conf, "w") as f:
-        f.write("[prices]\n" + prices)
-    d = Daemon(["--config", conf, "--source", "home=file:%s:clock=meter" % cap,
-                "--db", os.path.join(tmp, name + ".db"), "--listen", "127.0.0.1:0"], tmp)
-    try:
-        port = d.http_port()
-        T.check(what, port is not None, d.text())
-        if port is not None:
-            d.wait_meter("home", lambda m: m.get("state") == "stopped")
-            time.sleep(1.5)  # the store commits once a second
-    except BaseException:
-        d.stop()
-        raise
+    d, port, _ = start_replay(T, tmp, name, "[prices]\n" + prices, cap, what)
     return d, port
 
 

@@ -12,13 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import zoneinfo
 from decimal import Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (Checks, Daemon, crc16, http, meter_time, need_p1d, run,  # noqa: E402
-                            tmpdir, write_conf)
+from daemon_helpers import (Checks, crc16, http, meter_time, need_p1d, run,  # noqa: E402
+                            start_replay, tmpdir, write_conf)
 from store_helpers import P1  # noqa: E402
 
 T = Checks("test_dynamic_adjust")
@@ -126,20 +125,8 @@ def costs_are(port, what, want):
 def start(tmp, name, prices):
     cap = os.path.join(tmp, name + ".txt")
     capture(cap)
-    conf = os.path.join(tmp, name + ".conf")
-    write_conf(conf, "[prices]\n" + prices)
-    d = Daemon(["--config", conf, "--source", "home=file:%s:clock=meter" % cap,
-                "--db", os.path.join(tmp, name + ".db"), "--listen", "127.0.0.1:0"], tmp)
-    try:
-        port = d.http_port()
-        T.check("%s: p1d starts with [prices] %r" % (name, prices), port is not None, d.text())
-        if port is not None:
-            d.wait_meter("home", lambda m: m.get("state") == "stopped")
-            time.sleep(1.5)  # the store commits once a second
-    except BaseException:
-        d.stop()
-        raise
-    return d, port, conf
+    return start_replay(T, tmp, name, "[prices]\n" + prices, cap,
+                        "%s: p1d starts with [prices] %r" % (name, prices))
 
 
 def reload(d, conf, prices, n):
