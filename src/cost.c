@@ -231,9 +231,10 @@ int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err,
         int64_t v;
         const char *why;
         if (parse_decimal(value, 0, &v, &why) < 0) {
-            say(err, cap, "%s: expected %s, got '%s'%s%s%s", key,
-                prices[i].what == FACTOR ? "a factor such as 1.21" : "a price in EUR such as 0.2345",
-                value, why ? " (" : "", why ? why : "", why ? ")" : "");
+            const char *want = prices[i].what == FACTOR ? "a factor such as 1.21"
+                                                        : "a price in EUR such as 0.2345";
+            say(err, cap, "%s: expected %s, got '%s'%s%s%s", key, want, value, why ? " (" : "",
+                why ? why : "", why ? ")" : "");
             return -1;
         }
         /* a charge per kW of peak demand: a credit or a price per W would be a typing error */
@@ -965,7 +966,8 @@ int cost_db_save_fixed(sqlite3 *db, const cost_fixed *f, char *err, size_t cap)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db,
-                           "INSERT OR REPLACE INTO price_fixed VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           "INSERT OR REPLACE INTO price_fixed VALUES "
+                           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &st, NULL) != SQLITE_OK) {
         say(err, cap, "cannot save fixed prices: %s", sqlite3_errmsg(db));
         return -EIO;

@@ -85,8 +85,8 @@ int cost_parse_price(const char *s, int64_t *out);
 /* Sets one fixed price key ("import", "import_t1", "import_t2", "export", "export_t1",
  * "export_t2", "gas", "daily", "monthly", "valid_from", "valid_to", "tariff_rule",
  * "capacity_per_kw_year", "dynamic_import_factor", "dynamic_import_add",
- * "dynamic_export_factor", "dynamic_export_add") from text. An empty value leaves the key as it is. Returns 0, or -1
- * with a reason in err[cap]. */
+ * "dynamic_export_factor", "dynamic_export_add") from text. An empty value leaves the key as it
+ * is. Returns 0, or -1 with a reason in err[cap]. */
 int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err, size_t cap);
 /* Checks the keys of f together: valid_from before valid_to. Returns 0, or -1 with err[cap]. */
 int cost_fixed_check(const cost_fixed *f, char *err, size_t cap);

@@ -272,6 +272,9 @@ static int start_store(p1d *d)
     return 0;
 }
 
+_Static_assert(sizeof ((config *)0)->prices / sizeof ((config *)0)->prices[0] == COST_FIXED_KEYS,
+               "config.prices[] holds one value per cost_fixed_key()");
+
 /* [prices] values are parsed by cost.c: a wrong one is a configuration error (exit 2, also for
  * --check-config; on SIGHUP the running configuration stays). Fills f; 0 or -1 with err. */
 static int prices_parse(const config *c, cost_fixed *f, char *err, size_t cap)
