@@ -1227,6 +1227,11 @@ static void dyn_prices(const cost_dyn *v, const cost_fixed *f, int64_t *imp, int
         *exp = *imp;
 }
 
+void cost_dyn_effective(const cost_prices *p, const cost_dyn *d, int64_t *imp, int64_t *exp)
+{
+    dyn_prices(d, fixed_at(p, d->ts), imp, exp);
+}
+
 /* The dynamic price over the part of [start, end) that prices cover, each adjusted by f (NULL:
  * none): weighted over them (a 1-hour step with quarter-hour prices). Returns the seconds
  * covered (0: none, *imp and *exp untouched). */

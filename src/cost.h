@@ -141,6 +141,11 @@ typedef struct cost_prices {
     cost_dyns dyn[2];  /* [cost_kind] */
 } cost_prices;
 
+/* What a kWh of the dynamic power price d costs (*imp) and earns (*exp), as the costs count it:
+ * adjusted by the dynamic_* keys of p's fixed period in force at d's start (none: as stored; an
+ * export value of d's own is never adjusted). */
+void cost_dyn_effective(const cost_prices *p, const cost_dyn *d, int64_t *imp, int64_t *exp);
+
 /* Loads the prices for [from, to) into p (zeroed first). Returns 0 or -EIO/-ENOMEM. */
 int cost_db_load(struct sqlite3 *db, int64_t from, int64_t to, cost_prices *p, char *err,
                  size_t cap);

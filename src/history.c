@@ -1310,6 +1310,13 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
             json_kv_str(&w, "end", t);
             json_kv_fixed_trim(&w, "price", d->import_, 6);
             kv_price(&w, "export", d->export_);
+            if (k == COST_KIND_POWER) {
+                /* what the costs count: the [prices] dynamic_* keys of the period applied */
+                int64_t imp, exp;
+                cost_dyn_effective(&p, d, &imp, &exp);
+                json_kv_fixed_trim(&w, "import_price", imp, 6);
+                json_kv_fixed_trim(&w, "export_price", exp, 6);
+            }
             json_obj_end(&w);
         }
         json_arr_end(&w);

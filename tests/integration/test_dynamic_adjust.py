@@ -198,6 +198,12 @@ def test_costs(tmp):
                 f.get("dynamic_export_add") == Decimal("-0.02") and f.get("import") is None and
                 [x.get("price") for x in p.get("power", [])] ==
                 [Decimal(x) / 1000000 for x in SPOT], p)
+        T.check("/api/prices: each hour's import_price and export_price as the costs count "
+                "them (the file's export column as it is)",
+                [(x.get("import_price"), x.get("export_price")) for x in p.get("power", [])] ==
+                [(eur(adjusted(sp, keys.get("dynamic_import_factor"),
+                               keys.get("dynamic_import_add"))), eur(EXPORT_COL[k]))
+                 for k, sp in enumerate(SPOT)], p.get("power"))
 
         # A later period: its keys price what follows its valid_from, the earlier period keeps
         # the earlier hours.
@@ -210,6 +216,15 @@ def test_costs(tmp):
                 want[8:] == [10518] * 4, want)
         costs_are(port, "two periods", want)
         c, p = get(port, "/api/prices?from=%s&to=2026-01-16" % DAY)
+        T.check("/api/prices: hours before 12:00 adjusted by the first period, from 12:00 by "
+                "the later one; export without a column at the adjusted import price there",
+                [(x.get("import_price"), x.get("export_price")) for x in p.get("power", [])] ==
+                [(eur(adjusted(sp, keys.get("dynamic_import_factor"),
+                               keys.get("dynamic_import_add"))),
+                  eur(adjusted(sp, keys.get("dynamic_export_factor"),
+                               keys.get("dynamic_export_add")))) for sp in SPOT[:2]] +
+                [(eur(adjusted(SPOT[2], 2000000)), eur(adjusted(SPOT[2], 2000000)))],
+                p.get("power"))
         T.check("/api/prices: both periods, each with its own keys",
                 [(x.get("dynamic_import_factor"), x.get("dynamic_export_add"))
                  for x in p.get("fixed", [])] == [(Decimal("1.21"), Decimal("-0.02")),
