@@ -870,6 +870,29 @@ static void check_db_dir(const char *db)
                 db, dir, strerror(errno));
 }
 
+/* --check-config: what [http] announce will publish on the LAN, so a Home Assistant that does
+ * not discover p1d has its reason before p1d even runs (nothing for a loopback address unless
+ * announce = yes asked for it). */
+static void check_announce(const config *c)
+{
+    char host[CONFIG_STR_MAX], why[256];
+    unsigned port = 0;
+    if (config_addr_split(c->http_listen, host, sizeof host, &port) < 0)
+        port = 0;
+    zeroconf_options o;
+    memset(&o, 0, sizeof o);
+    zeroconf_mode mode = (zeroconf_mode)c->http_announce;
+    int n = zeroconf_plan(mode, c->http_listen, port, c->http_token[0] || c->http_basic_user[0],
+                          &o, why, sizeof why);
+    if (!n && mode != ZEROCONF_YES)
+        return;
+    fprintf(stderr, "p1d: note: [http] announce: %s%s%s over mDNS (when avahi-daemon runs)%s%s\n",
+            o.homewizard ? "the HomeWizard P1 API (" ZEROCONF_HW_TYPE ")" : "",
+            o.homewizard && o.dashboard ? " and " : "",
+            o.dashboard ? "the dashboard (" ZEROCONF_HTTP_TYPE ") announced" : " announced",
+            why[0] ? "; " : "", why);
+}
+
 int main(int argc, char **argv)
 {
     p1d d;
@@ -910,6 +933,7 @@ int main(int argc, char **argv)
     if (d.cfg.check) {
         config_print(&d.cfg, stdout);
         check_db_dir(d.cfg.store_db);
+        check_announce(&d.cfg);
         config_free(&d.cfg);
         return 0;
     }

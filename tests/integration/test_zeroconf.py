@@ -302,22 +302,29 @@ def test_name_taken(c, tmp, av):
     a = start_p1d(tmp, av, ["--source", "a=sim", "--listen", "127.0.0.1:0", "--http-announce",
                             "yes", "--http-announce-name", "Meterkast"])
     b = None
+
+    def logs():
+        return "\n--- first:\n%s\n--- second:\n%s" % (a.text()[-1200:], b.text()[-1200:] if b else "")
     try:
         c.check("the first one is announced as asked",
-                a.wait_log(r"mdns: announced 'Meterkast' on", 10) is not None, a.text()[-800:])
+                a.wait_log(r"mdns: announced 'Meterkast' on", 20) is not None, logs())
         b = start_p1d(tmp, av, ["--source", "b=sim", "--listen", "127.0.0.1:0",
                                 "--http-announce", "yes", "--http-announce-name", "Meterkast"])
         c.check("the second one says the name is taken",
                 b.wait_log(r"warn: mdns: the name 'Meterkast' is taken on the network; "
-                           r"announcing as 'Meterkast #2'", 10) is not None, b.text()[-800:])
+                           r"announcing as 'Meterkast #2'", 20) is not None, logs())
         c.check("... and is announced under the new one",
-                b.wait_log(r"mdns: announced 'Meterkast #2' on port %d" % b.http_port(), 10)
-                is not None, b.text()[-800:])
-        ports = wait_for(lambda: sorted({(s["name"], s["port"]) for s in av.browse(HW)
-                                         if s["name"].startswith("Meterkast")}), 10)
-        c.check("both found, each with its own port",
-                ports == sorted([("Meterkast", a.http_port()), ("Meterkast #2", b.http_port())]),
-                repr(ports))
+                b.wait_log(r"mdns: announced 'Meterkast #2' on port %d" % b.http_port(), 20)
+                is not None, logs())
+        want = sorted([("Meterkast", a.http_port()), ("Meterkast #2", b.http_port())])
+        seen = []
+
+        def both():
+            seen[:] = sorted({(s["name"], s["port"]) for s in av.browse(HW)
+                              if s["name"].startswith("Meterkast")})
+            return seen == want
+        c.check("both found, each with its own port", wait_for(both, 15),
+                "%r, want %r%s" % (seen, want, logs()))
     finally:
         a.stop()
         if b:
@@ -399,6 +406,20 @@ def test_config(c, tmp, av):
                 "[source home]\nspec = sim\n")
     r = subprocess.run([P1D, "--config", conf, "--check-config"], capture_output=True, text=True,
                        timeout=10)
+    for args, want in ((["--listen", "0.0.0.0:80"],
+                        "p1d: note: [http] announce: the HomeWizard P1 API (_hwenergy._tcp) and "
+                        "the dashboard (_http._tcp) announced over mDNS (when avahi-daemon runs)\n"),
+                       (["--listen", "0.0.0.0:8080"],
+                        "p1d: note: [http] announce: the dashboard (_http._tcp) announced over "
+                        "mDNS (when avahi-daemon runs); the HomeWizard API is not announced: "
+                        "HomeWizard clients such as Home Assistant's integration talk to port 80 "
+                        "only, and p1d listens on 8080\n"),
+                       (["--listen", "127.0.0.1:8080"], ""),
+                       (["--listen", "0.0.0.0:80", "--http-announce", "no"], "")):
+        q = subprocess.run([P1D, "--source", "home=sim", "--check-config"] + args,
+                           capture_output=True, text=True, timeout=10)
+        c.check("--check-config %s: %s" % (" ".join(args), want.strip() or "no note"),
+                q.returncode == 0 and q.stderr == want, q.stderr)
     c.check("--check-config prints both keys",
             r.returncode == 0 and re.search(r"^announce = yes", r.stdout, re.M) and
             re.search(r"^announce_name = Meterkast zolder", r.stdout, re.M), r.stdout + r.stderr)
