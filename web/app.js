@@ -15,6 +15,8 @@
   const WAIT_CALM_MS = 30000;      // a meter without its first telegram: no warning before this
   const SUMMARY_EVERY_MS = 60000;
   const CAPACITY_EVERY_MS = 600000;
+  const PRICES_EVERY_MS = 300000;  // dynamic prices: fetched this often (the card moves on at each slot)
+  const CHEAP_HOURS = 3;           // the price strip highlights this many cheapest hours from now on
   const METERS_EVERY_MS = 5000;
   const PICKER_EVERY_MS = 30000;   // with several meters: how fresh the picker's trouble marks are
   const PICKER_FIND_MIN = 6;       // from this many meters on, the picker has a search field
@@ -311,6 +313,10 @@
     meter: '',
     capTariff: null,       // the month summary's capacity_tariff (null: not priced)
     capAt: 0,
+    prices: null,          // /api/prices' power rows [{a, z, imp, exp}] (ms, EUR/kWh); null: none asked
+    pricesAt: 0,
+    pricesBusy: false,
+    priceKey: '',          // what the price card shows (slot, rows, fetch): redrawn when it changes
     meters: [],
     noMeters: false,       // p1d reads no meter now (history only, or every meter reloaded away)
     es: null,
@@ -692,6 +698,123 @@
     renderCapacity(S.last && S.last.reading ? S.last.reading : null);
   }
 
+  /* ---- dynamic power prices: the price now, its next change, today's and tomorrow's strip ---- */
+  // p1d's prices of today and tomorrow (its local days, as the page shows them), only with a
+  // store: every few minutes, never per telegram. A p1d without dynamic prices answers an empty
+  // list: no card.
+  async function loadPrices() {
+    if (S.noStore || S.pricesBusy || Date.now() - S.pricesAt < PRICES_EVERY_MS) return;
+    S.pricesBusy = true;
+    S.pricesAt = Date.now();
+    const rows = [];
+    try {
+      const b = await getJSON('/api/prices', 5000);
+      for (const p of b && Array.isArray(b.power) ? b.power : []) {
+        const a = parseTime(p && p.time), z = parseTime(p && p.end), imp = num(p && p.import_price);
+        if (a && z && z > a && imp !== null) rows.push({ a: a.getTime(), z: z.getTime(), imp, exp: num(p.export_price) });
+      }
+      rows.sort((x, y) => x.a - y.a);
+    } catch (e) { /* none shown; asked again in a few minutes */ }
+    S.pricesBusy = false;
+    S.prices = rows;
+    S.priceKey = '';
+    renderPrice();
+  }
+  function priceSlot(rows, ms) {
+    for (let i = 0; i < rows.length; i++) if (rows[i].a <= ms && ms < rows[i].z) return i;
+    return -1;
+  }
+  // The CHEAP_HOURS cheapest clock hours from the current one on (a quarter-hour file's hour: the
+  // mean of its quarters), as their start in ms; on a tie the earlier hour.
+  function cheapHours(rows, ms) {
+    const hours = new Map();
+    for (const r of rows) {
+      const h = Math.floor(r.a / 3600000) * 3600000;
+      if (h + 3600000 <= ms) continue;
+      const e = hours.get(h) || { h, sum: 0, n: 0 };
+      e.sum += r.imp; e.n++;
+      hours.set(h, e);
+    }
+    return Array.from(hours.values()).sort((x, y) => x.sum / x.n - y.sum / y.n || x.h - y.h)
+      .slice(0, CHEAP_HOURS).map((e) => e.h);
+  }
+  // Called every second: redraws only when the slot, the rows or the fetch changed.
+  function renderPrice() {
+    const rows = S.prices || [], now = Date.now();
+    const i = S.noStore ? -1 : priceSlot(rows, now);
+    const card = $('price');
+    if (card.hidden !== (i < 0)) card.hidden = i < 0;
+    const key = i < 0 ? '' : i + '/' + rows.length + '/' + S.pricesAt + '/' + Math.floor(now / 3600000);
+    if (key === S.priceKey) return;
+    S.priceKey = key;
+    if (i < 0) return;
+    const cur = rows[i];
+    const kwh = (v) => { const m = money(v, 'EUR', true); return m === null ? null : m + '/kWh'; };
+    const day = (ms) => F.dm.format(new Date(ms));
+    const when = (ms) => day(ms) === day(now) ? fmtDate(F.hm, new Date(ms))
+      : day(ms) === day(now + 86400000) ? t('price_tomorrow_at', { time: fmtDate(F.hm, new Date(ms)) }) : fmtDate(F.dmhm, new Date(ms));
+    setText($('price-imp'), money(cur.imp, 'EUR', true));
+    setText($('price-slot'), fmtDate(F.hm, new Date(cur.a)) + '–' + fmtDate(F.hm, new Date(cur.z)));
+    const kvRows = [];
+    if (cur.exp !== null && cur.exp !== cur.imp) kvRows.push({ k: 'exp', label: t('price_export'), value: kwh(cur.exp), cls: 'c-exp' });
+    // The next change: the first following slot with another import price, without a hole between.
+    let j = i + 1;
+    while (j < rows.length && rows[j].a === rows[j - 1].z && rows[j].imp === cur.imp) j++;
+    if (j < rows.length && rows[j].a === rows[j - 1].z) {
+      kvRows.push({ k: 'next', label: t(rows[j].imp < cur.imp ? 'price_cheaper' : 'price_dearer', { time: when(rows[j].a) }),
+        value: kwh(rows[j].imp), cls: rows[j].imp < cur.imp ? 'c-exp' : 'c-imp' });
+    }
+    const cheap = cheapHours(rows, now);
+    // "13:00 · tomorrow 02:00, 15:00": the hours in time order, each day named once.
+    const groups = [];
+    for (const h of cheap.slice().sort((x, y) => x - y)) {
+      const g = groups[groups.length - 1];
+      if (g && day(g[0]) === day(h)) g.push(h); else groups.push([h]);
+    }
+    const cheapText = groups.map((g) => {
+      const list = g.map((h) => fmtDate(F.hm, new Date(h))).join(', ');
+      return day(g[0]) === day(now) ? list : day(g[0]) === day(now + 86400000) ? t('price_tomorrow_at', { time: list })
+        : F.dm.format(new Date(g[0])) + ' ' + list;
+    }).join(' · ');
+    kvRows.push({ k: 'cheap', label: t('price_cheapest', { n: cheap.length }), value: cheapText });
+    kv($('price-kv'), kvRows);
+    // The strip: one bar per slot, from the zero line up (down for a negative price).
+    let lo = 0, hi = 0;
+    for (const r of rows) { lo = Math.min(lo, r.imp); hi = Math.max(hi, r.imp); }
+    const span = hi - lo || 1;
+    const strip = $('price-strip');
+    strip.style.setProperty('--zero', (-lo / span * 100).toFixed(2) + '%');
+    strip.classList.toggle('dense', rows.length > 60);
+    const cheapSet = new Set(cheap);
+    const bars = [], days = [];
+    rows.forEach((r, k) => {
+      const cls = ['pb'];
+      if (k === i) cls.push('now'); else if (r.z <= now) cls.push('past');
+      if (cheapSet.has(Math.floor(r.a / 3600000) * 3600000)) cls.push('cheap');
+      if (r.imp < 0) cls.push('neg');
+      const d = day(r.a);
+      if (!days.length || days[days.length - 1].d !== d) {
+        days.push({ d, ms: r.a, n: 0 });
+        if (k) cls.push('day');
+      }
+      days[days.length - 1].n++;
+      const b = el('span', cls.join(' '));
+      b.dataset.t = new Date(r.a).toISOString();
+      b.title = fmtDate(F.hm, new Date(r.a)) + '–' + fmtDate(F.hm, new Date(r.z)) + ' ' + kwh(r.imp);
+      const bar = el('i');
+      bar.style.height = Math.max(1, Math.abs(r.imp) / span * 100).toFixed(2) + '%';
+      b.append(bar);
+      bars.push(b);
+    });
+    strip.replaceChildren(...bars);
+    strip.setAttribute('aria-label', t('price_strip', { n: cheap.length, hours: cheapText }));
+    $('price-days').replaceChildren(...days.map((d) => {
+      const s = el('span', null, d.d === day(now) ? t('price_today') : d.d === day(now + 86400000) ? t('price_tomorrow') : F.wd.format(new Date(d.ms)));
+      s.style.flexGrow = String(d.n);
+      return s;
+    }));
+  }
+
   // A number from the first of several possible paths (the summary's shape is tolerated loosely).
   function pick(o, paths) {
     for (const p of paths) {
@@ -962,6 +1085,7 @@
       updateConn();
       return;
     }
+    if (S.view === 'now') { loadPrices(); renderPrice(); }
     if (S.noMeters) {
       if (S.lastArrival) setStale(true); // the last meter's values are old now
       banner(t('banner_no_meter'));
@@ -1028,7 +1152,7 @@
     if (!Array.isArray(list) || !list.length) return;
     const none = listSaysNoStore(list);
     if (none) S.historyMissing = true;
-    else if (S.noStore) { S.historyMissing = false; S.summaryMissing = false; summaryErr = null; S.summaryAt = 0; }
+    else if (S.noStore) { S.historyMissing = false; S.summaryMissing = false; summaryErr = null; S.summaryAt = 0; S.pricesAt = 0; }
     S.noStore = none;
   }
   // listP: the first load's /api/meters request, answered before the history is asked.
@@ -1682,11 +1806,14 @@
     el2.replaceChildren(...parts);
   }
   // An amount in the page's locale (nl: "€ −1,23", en: "−€1.23"), with the minus fmt uses.
-  function money(v, cur) {
+  // fine: a price per kWh, with 3 or 4 decimals ("€0.235", "€0.2345").
+  function money(v, cur, fine) {
     v = num(v);
     if (v === null) return null;
     let f;
-    try { f = new Intl.NumberFormat(LOCALE, { style: 'currency', currency: cur || 'EUR' }); } catch (e) { return fmt(v, 2) + ' ' + (cur || 'EUR'); }
+    const o = { style: 'currency', currency: cur || 'EUR' };
+    if (fine) { o.minimumFractionDigits = 3; o.maximumFractionDigits = 4; }
+    try { f = new Intl.NumberFormat(LOCALE, o); } catch (e) { return fmt(v, fine ? 4 : 2) + ' ' + (cur || 'EUR'); }
     const s = f.format(v);
     if (v >= 0 || s.replace('-', '') === f.format(0)) return f.format(Math.abs(v));
     return s.replace('-', MINUS);
@@ -1899,6 +2026,7 @@
       fillP = backfill();
     }
     loadSummary();
+    loadPrices();
     await Promise.allSettled([nowP, fillP]);
     drawLive();
     stats.rendered = performance.now();
