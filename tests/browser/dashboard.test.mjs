@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, rawGet, run, skip, waitFor } from './harness.mjs';
+import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, rawGet, run, skip, waitFor, watchFailures } from './harness.mjs';
 
 const DEADLINE_MS = 180000;
 
@@ -421,6 +421,131 @@ async function main() {
       assert(await np.isHidden('#capacity'), 'the capacity card shows without a capacity price');
       await np.close();
       assert(errs.length === 0, errs.join(' | '));
+    });
+
+    /* ---- dynamic prices: the price card (price now, next change, a strip with the cheapest hours) ---- */
+    // Console errors, answers of 400 and up, failed requests, and exceptions of the page's code.
+    const watch = (p) => {
+      const out = watchFailures(p);
+      p.on('pageerror', (e) => out.push('pageerror: ' + e.message));
+      return out;
+    };
+    await check('without dynamic prices (or without a store) there is no price card and no failed request', async () => {
+      const pp = await browser.newPage();
+      const errs = watch(pp);
+      const asked = pp.waitForResponse((r) => /\/api\/prices/.test(r.url()), { timeout: 10000 });
+      await pp.goto(base + '/');
+      const r = await asked;
+      assert(r.status() === 200, '/api/prices ' + r.status());
+      await pp.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pp.waitForTimeout(300);
+      assert(await pp.isHidden('#price'), 'a price card without dynamic prices');
+      assert(errs.length === 0, errs.join(' | '));
+      await pp.close();
+      // p1d without --db: no store, so the page does not even ask.
+      const nport = await freePort();
+      const nlog = fs.openSync(path.join(tmp, 'p1d-nodb.log'), 'w');
+      const np1d = spawn(P1D, ['--source', 'home=sim', '--listen', '127.0.0.1:' + nport], { stdio: ['ignore', nlog, nlog] });
+      try {
+        await waitFor(async () => (await rawGet(nport, '/api/now')).status === 200, 15000, 'the store-less p1d');
+        const np = await browser.newPage();
+        const nerrs = watch(np);
+        const urls = [];
+        np.on('request', (q) => urls.push(q.url()));
+        await np.goto('http://127.0.0.1:' + nport + '/');
+        await np.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+        await np.waitForTimeout(1200);
+        assert(await np.isHidden('#price'), 'a price card without a store');
+        assert(!urls.some((u) => /\/api\/prices/.test(u)), 'asked for prices without a store');
+        assert(nerrs.length === 0, nerrs.join(' | '));
+        await np.close();
+      } finally {
+        try { np1d.kill('SIGTERM'); } catch (e) { /* gone */ }
+        fs.closeSync(nlog);
+      }
+    });
+    // Prices for every slot of today and tomorrow in p1d's local days (CET/CEST, as the page shows
+    // them), a few of them negative, with an export price.
+    const amsDay = (ms) => new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Amsterdam' }).format(new Date(ms));
+    const H = 3600000;
+    const slotsOf = (step) => {
+      const days = new Set([amsDay(Date.now()), amsDay(Date.now() + 86400000)]);
+      const out = [];
+      for (let ms = Math.floor(Date.now() / H) * H - 30 * H; ms < Date.now() + 54 * H; ms += step) if (days.has(amsDay(ms))) out.push(ms);
+      return out;
+    };
+    const hourPrice = (k) => ((k * 37) % 48 * 97 - 500) / 10000; // -0.05 .. 0.4059, each hour its own
+    const putPrices = async (step) => {
+      const slots = slotsOf(step);
+      const h0 = slots[0];
+      const lines = ['time,price,export'];
+      for (const ms of slots) {
+        const k = Math.floor((ms - h0) / H), q = Math.floor((ms % H) / step);
+        const p = hourPrice(k) + (step < H ? (q - 1.5) / 100 : 0);
+        lines.push(new Date(ms).toISOString().replace('.000', '') + ',' + p.toFixed(4) + ',' + (p - 0.02).toFixed(4));
+      }
+      const res = await fetch(base + '/api/prices?kind=power', { method: 'PUT', headers: { 'Content-Type': 'text/csv' }, body: lines.join('\n') + '\n' });
+      const body = await res.text();
+      assert(res.status === 200, 'PUT /api/prices: ' + res.status + ' ' + body);
+      return slots.length;
+    };
+    // The card against p1d's own GET /api/prices: the current slot's import_price, the 3 cheapest
+    // clock hours from the current one on (a quarter-hour file's hour: its quarters' mean).
+    const checkCard = async (n, shot) => {
+      const pp = await browser.newPage();
+      const errs = watch(pp);
+      await pp.goto(base + '/');
+      await pp.waitForSelector('#price:not([hidden]) #price-strip .now', { timeout: 10000 });
+      // A slot that ends between reading the page and p1d's list: compare again (at most twice).
+      for (let tries = 0; tries < 3; tries++) {
+        const t0 = Date.now();
+        const api = JSON.parse((await rawGet(port, '/api/prices')).body.toString('utf8'));
+        const rows = api.power.map((r) => ({ a: Date.parse(r.time), z: Date.parse(r.end), imp: r.import_price, exp: r.export_price }));
+        const cur = rows.find((r) => r.a <= t0 && t0 < r.z);
+        const shown = await pp.evaluate(() => ({
+          imp: document.getElementById('price-imp').textContent,
+          now: Array.from(document.querySelectorAll('#price-strip .now'), (b) => b.dataset.t),
+          cheap: Array.from(document.querySelectorAll('#price-strip .cheap'), (b) => b.dataset.t),
+          neg: document.querySelectorAll('#price-strip .neg').length,
+          bars: document.querySelectorAll('#price-strip .pb').length,
+          kv: document.getElementById('price-kv').textContent,
+          label: document.getElementById('price-strip').getAttribute('aria-label'),
+        }));
+        assert(cur, 'p1d lists no price for now');
+        if (Date.now() >= cur.z) continue;
+        assert(rows.length === n && shown.bars === n, n + ' prices put, ' + rows.length + ' listed, ' + shown.bars + ' bars');
+        const v = Number(shown.imp.replace(/[^\d.,−-]/g, '').replace('−', '-').replace(',', '.'));
+        assert(Math.abs(v - cur.imp) < 1e-9, 'price now ' + shown.imp + ', import_price ' + cur.imp);
+        assert(shown.now.length === 1 && Date.parse(shown.now[0]) === cur.a, 'current slot ' + shown.now + ' not ' + new Date(cur.a).toISOString());
+        const hours = new Map();
+        for (const r of rows) {
+          const h = Math.floor(r.a / H) * H;
+          if (h + H <= t0) continue;
+          const e = hours.get(h) || { h, sum: 0, n: 0 };
+          e.sum += r.imp; e.n++;
+          hours.set(h, e);
+        }
+        const want = Array.from(hours.values()).sort((x, y) => x.sum / x.n - y.sum / y.n || x.h - y.h).slice(0, 3).map((e) => e.h).sort((x, y) => x - y);
+        const got = Array.from(new Set(shown.cheap.map((t) => Math.floor(Date.parse(t) / H) * H))).sort((x, y) => x - y);
+        assert(JSON.stringify(got) === JSON.stringify(want), 'cheapest hours ' + got.map((x) => new Date(x).toISOString()) + ', want ' + want.map((x) => new Date(x).toISOString()));
+        assert(shown.cheap.length === 3 * (n > 60 ? 4 : 1), shown.cheap.length + ' bars highlighted');
+        assert(shown.neg === rows.filter((r) => r.imp < 0).length && shown.neg > 0, shown.neg + ' negative bars');
+        assert(/Export earns/.test(shown.kv) && /(Cheaper|Dearer) from/.test(shown.kv) && /cheapest hours/.test(shown.kv), 'card: ' + shown.kv);
+        assert(/cheapest hours from now/.test(shown.label || ''), 'strip label: ' + shown.label);
+        break;
+      }
+      if (shot) {
+        await pp.screenshot({ path: path.join(SHOTS, shot), fullPage: true });
+        await pp.locator('#price').screenshot({ path: path.join(SHOTS, 'price-card.png') });
+      }
+      assert(errs.length === 0, errs.join(' | '));
+      await pp.close();
+    };
+    await check('hourly dynamic prices: the price card shows the price now and the 3 cheapest hours', async () => {
+      await checkCard(await putPrices(H), 'now-prices.png');
+    });
+    await check('quarter-hour dynamic prices: the same card with a bar per quarter hour', async () => {
+      await checkCard(await putPrices(H / 4));
     });
 
     /* ---- p1d --token: the page asks for it, keeps it, sends it (EventSource: ?access_token=) ---- */

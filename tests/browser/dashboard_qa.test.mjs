@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, rawGet, run, skip, sleep, waitFor } from './harness.mjs';
+import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, rawGet, run, skip, sleep, waitFor, watchFailures } from './harness.mjs';
 
 const DEADLINE_MS = 180000;
 const TZ = 'Europe/Amsterdam';
@@ -74,16 +74,6 @@ function tcpFeeder(port, telegram, held) {
   return stop;
 }
 
-// What a page must not have: console errors, answers of 400 and up, and failed requests; the list
-// grows while the page runs.
-function watchFailures(p) {
-  const out = [];
-  out.toString = () => out.length + ' failure(s): ' + out.slice(0, 3).join(' | ');
-  p.on('console', (m) => { if (m.type() === 'error') out.push(m.text() + ' @ ' + ((m.location() && m.location().url) || '')); });
-  p.on('response', (r) => { if (r.status() >= 400) out.push(r.status() + ' ' + r.url()); });
-  p.on('requestfailed', (r) => { out.push('failed ' + r.url() + ' ' + ((r.failure() && r.failure().errorText) || '')); });
-  return out;
-}
 // Clicks through every tab, and on History through every range, metric, step and comparison and
 // a period back; ends on Now.
 async function clickThrough(p) {

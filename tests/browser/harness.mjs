@@ -59,6 +59,17 @@ export async function waitFor(fn, ms, what) {
   throw new Error('timed out waiting for ' + what);
 }
 
+// What a page must not have: console errors, answers of 400 and up, and failed requests; the list
+// grows while the page runs.
+export function watchFailures(p) {
+  const out = [];
+  out.toString = () => out.length + ' failure(s): ' + out.slice(0, 3).join(' | ');
+  p.on('console', (m) => { if (m.type() === 'error') out.push(m.text() + ' @ ' + ((m.location() && m.location().url) || '')); });
+  p.on('response', (r) => { if (r.status() >= 400) out.push(r.status() + ' ' + r.url()); });
+  p.on('requestfailed', (r) => { out.push('failed ' + r.url() + ' ' + ((r.failure() && r.failure().errorText) || '')); });
+  return out;
+}
+
 // Runs main, prints "N passed, N failed" and exits with 1 when a check (or main) failed.
 export function run(main) {
   main().then(() => {
