@@ -436,23 +436,31 @@ static int apply_influx(p1d *d, const config *c)
     return 0;
 }
 
+/* What [http] announce publishes for the HTTP server of c on `port` (zeroconf_plan), with the
+ * name asked for; the number of services. */
+static int announce_plan(const config *c, unsigned port, zeroconf_options *o, char *why,
+                         size_t cap)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->name, sizeof o->name, "%s", c->http_announce_name);
+    return zeroconf_plan((zeroconf_mode)c->http_announce, c->http_listen, port,
+                         c->http_token[0] || c->http_basic_user[0], o, why, cap);
+}
+
 /* [http] announce: what a LAN client can use, through avahi-daemon. Never fatal: p1d serves the
  * same without it, and says why it is not announced. */
-static void start_zeroconf(p1d *d, const http_options *ho)
+static void start_zeroconf(p1d *d)
 {
     zeroconf_options o;
-    memset(&o, 0, sizeof o);
     char why[256], err[CONFIG_ERR_MAX];
     zeroconf_mode mode = (zeroconf_mode)d->cfg.http_announce;
-    int auth = ho->token[0] || ho->basic_user[0];
-    int n = zeroconf_plan(mode, ho->listen, http_port(d->http), auth, &o, why, sizeof why);
+    int n = announce_plan(&d->cfg, http_port(d->http), &o, why, sizeof why);
     if (mode == ZEROCONF_YES && why[0])
         log_warn("mdns: announcing as asked ([http] announce = yes), but %s", why);
     else if (why[0])
         log_msg(n ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG, "mdns: %s", why); /* loopback: by choice */
     if (!n)
         return;
-    snprintf(o.name, sizeof o.name, "%s", d->cfg.http_announce_name);
     d->zeroconf = zeroconf_new(d->l, &d->ms, &o, err, sizeof err);
     if (!d->zeroconf)
         log_msg(mode == ZEROCONF_YES ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "mdns: not announced: %s",
@@ -494,7 +502,7 @@ static int start_http(p1d *d)
     int v6 = strchr(host, ':') != NULL;
     log_info("dashboard and API at http://%s%s%s:%u/", v6 ? "[" : "", host, v6 ? "]" : "",
              http_port(d->http));
-    start_zeroconf(d, &o);
+    start_zeroconf(d);
     return 0;
 }
 
@@ -880,11 +888,7 @@ static void check_announce(const config *c)
     if (config_addr_split(c->http_listen, host, sizeof host, &port) < 0)
         port = 0;
     zeroconf_options o;
-    memset(&o, 0, sizeof o);
-    zeroconf_mode mode = (zeroconf_mode)c->http_announce;
-    int n = zeroconf_plan(mode, c->http_listen, port, c->http_token[0] || c->http_basic_user[0],
-                          &o, why, sizeof why);
-    if (!n && mode != ZEROCONF_YES)
+    if (!announce_plan(c, port, &o, why, sizeof why))
         return;
     fprintf(stderr, "p1d: note: [http] announce: %s%s%s over mDNS (when avahi-daemon runs)%s%s\n",
             o.homewizard ? "the HomeWizard P1 API (" ZEROCONF_HW_TYPE ")" : "",

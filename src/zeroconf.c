@@ -102,7 +102,7 @@ static void on_timeout(void *user)
 }
 
 /* Avahi's times are absolute gettimeofday() times; the loop's timers take a delay. */
-static void timeout_arm(AvahiTimeout *t, const struct timeval *tv)
+static void timeout_update(AvahiTimeout *t, const struct timeval *tv)
 {
     if (!tv) {
         loop_timer_disarm(t->t);
@@ -128,13 +128,8 @@ static AvahiTimeout *timeout_new(const AvahiPoll *api, const struct timeval *tv,
         free(t);
         return NULL;
     }
-    timeout_arm(t, tv);
+    timeout_update(t, tv);
     return t;
-}
-
-static void timeout_update(AvahiTimeout *t, const struct timeval *tv)
-{
-    timeout_arm(t, tv);
 }
 
 static void timeout_free(AvahiTimeout *t)
@@ -145,26 +140,40 @@ static void timeout_free(AvahiTimeout *t)
 
 /* ---- what is announced ---- */
 
-static int loopback_host(const char *host)
+/* The address [http] listen names: AF_INET or AF_INET6 with its bytes in *a, or AF_UNSPEC for
+ * "*:80" and ":80" (every address of both families). */
+typedef union listen_addr {
+    struct in_addr v4;
+    struct in6_addr v6;
+} listen_addr;
+
+static int listen_parse(const char *listen, listen_addr *a)
 {
+    char host[CONFIG_STR_MAX];
+    unsigned port;
+    if (config_addr_split(listen, host, sizeof host, &port) < 0)
+        return AF_UNSPEC;
     if (!strcmp(host, "localhost"))
-        return 1;
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-    return 0;
+        snprintf(host, sizeof host, "127.0.0.1");
+    return inet_pton(AF_INET, host, &a->v4) == 1    ? AF_INET
+           : inet_pton(AF_INET6, host, &a->v6) == 1 ? AF_INET6
+                                                    : AF_UNSPEC;
+}
+
+/* ::1, or an IPv4-mapped 127.x address. */
+static int listen_loopback6(const struct in6_addr *a)
+{
+    return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
 }
 
 int zeroconf_plan(zeroconf_mode mode, const char *listen, unsigned port, int auth,
                   zeroconf_options *o, char *why, size_t cap)
 {
-    char host[CONFIG_STR_MAX];
-    unsigned ignored;
-    int loop_only =
-        config_addr_split(listen, host, sizeof host, &ignored) == 0 && loopback_host(host);
+    listen_addr a;
+    int family = listen_parse(listen, &a);
+    int loop_only = family == AF_INET    ? (ntohl(a.v4.s_addr) >> 24) == 127
+                    : family == AF_INET6 ? listen_loopback6(&a.v6)
+                                         : 0;
     snprintf(o->listen, sizeof o->listen, "%s", listen);
     o->port = port;
     o->homewizard = o->dashboard = 0;
@@ -216,24 +225,15 @@ int zeroconf_plan(zeroconf_mode mode, const char *listen, unsigned port, int aut
  * 0.0.0.0 over IPv4 on every interface, [::] and * (both families) anywhere. */
 static void listen_scope(const char *listen, AvahiIfIndex *iface, AvahiProtocol *proto)
 {
-    char host[CONFIG_STR_MAX];
-    unsigned port;
-    unsigned char a[sizeof(struct in6_addr)];
-    static const unsigned char any[sizeof a];
+    listen_addr a;
+    int family = listen_parse(listen, &a);
+    size_t alen = family == AF_INET ? sizeof a.v4 : sizeof a.v6;
     *iface = AVAHI_IF_UNSPEC;
     *proto = AVAHI_PROTO_UNSPEC;
-    if (config_addr_split(listen, host, sizeof host, &port) < 0)
-        return; /* "*:80" and ":80" listen on both families everywhere */
-    if (!strcmp(host, "localhost"))
-        snprintf(host, sizeof host, "127.0.0.1");
-    int family = inet_pton(AF_INET, host, a) == 1    ? AF_INET
-                 : inet_pton(AF_INET6, host, a) == 1 ? AF_INET6
-                                                     : AF_UNSPEC;
-    size_t alen = family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr);
-    if (family == AF_UNSPEC || (family == AF_INET6 && !memcmp(a, any, alen)))
-        return;
+    if (family == AF_UNSPEC || (family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a.v6)))
+        return; /* both families everywhere */
     *proto = family == AF_INET ? AVAHI_PROTO_INET : AVAHI_PROTO_INET6;
-    if (!memcmp(a, any, alen))
+    if (family == AF_INET && a.v4.s_addr == htonl(INADDR_ANY))
         return;
     struct ifaddrs *list;
     if (getifaddrs(&list) < 0)
@@ -245,7 +245,7 @@ static void listen_scope(const char *listen, AvahiIfIndex *iface, AvahiProtocol 
         const void *have = family == AF_INET
                                ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
                                : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr;
-        if (!memcmp(have, a, alen)) {
+        if (!memcmp(have, &a, alen)) {
             unsigned idx = if_nametoindex(i->ifa_name);
             if (idx)
                 *iface = (AvahiIfIndex)idx;
@@ -275,6 +275,16 @@ static AvahiStringList *hw_txt(const zeroconf *z)
 }
 
 static void publish(zeroconf *z, AvahiClient *c);
+
+/* Adds one service of type with txt (taken, freed here; NULL: out of memory) to the group. */
+static int add_service(zeroconf *z, const char *type, AvahiStringList *txt)
+{
+    int rc = txt ? z->av->entry_group_add_service_strlst(z->group, z->iface, z->proto, 0, z->o.name,
+                                                         type, NULL, NULL, (uint16_t)z->o.port, txt)
+                 : AVAHI_ERR_NO_MEMORY;
+    z->av->string_list_free(txt);
+    return rc;
+}
 
 /* Another host announces the name: take Avahi's next one ("p1d on pi #2"). */
 static int rename_service(zeroconf *z)
@@ -341,23 +351,9 @@ static void publish(zeroconf *z, AvahiClient *c)
     }
     current_serial(z, z->serial);
     for (;;) {
-        int rc = 0;
-        if (z->o.homewizard) {
-            AvahiStringList *txt = hw_txt(z);
-            rc = txt ? av->entry_group_add_service_strlst(z->group, z->iface, z->proto, 0,
-                                                          z->o.name, ZEROCONF_HW_TYPE, NULL, NULL,
-                                                          (uint16_t)z->o.port, txt)
-                     : AVAHI_ERR_NO_MEMORY;
-            av->string_list_free(txt);
-        }
-        if (rc == 0 && z->o.dashboard) {
-            AvahiStringList *txt = av->string_list_add_pair(NULL, "path", "/");
-            rc = txt ? av->entry_group_add_service_strlst(z->group, z->iface, z->proto, 0,
-                                                          z->o.name, ZEROCONF_HTTP_TYPE, NULL, NULL,
-                                                          (uint16_t)z->o.port, txt)
-                     : AVAHI_ERR_NO_MEMORY;
-            av->string_list_free(txt);
-        }
+        int rc = z->o.homewizard ? add_service(z, ZEROCONF_HW_TYPE, hw_txt(z)) : 0;
+        if (rc == 0 && z->o.dashboard)
+            rc = add_service(z, ZEROCONF_HTTP_TYPE, av->string_list_add_pair(NULL, "path", "/"));
         if (rc == 0)
             rc = av->entry_group_commit(z->group);
         if (rc == AVAHI_ERR_COLLISION) {
@@ -432,15 +428,18 @@ static void on_restart(void *user)
     start_client(z);
 }
 
-/* A reading: the HomeWizard serial follows the first meter's equipment id. */
+/* A reading: the HomeWizard serial follows the first meter's equipment id (the serial depends on
+ * that meter alone, so the others' readings are passed by). */
 static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_t *raw,
                        size_t raw_len)
 {
-    (void)m, (void)s, (void)raw, (void)raw_len;
+    (void)s, (void)raw, (void)raw_len;
     zeroconf *z = user;
+    if (!z->ms->n || m != z->ms->list[0])
+        return;
     char now[HOMEWIZARD_SERIAL_LEN + 1];
     current_serial(z, now);
-    if (!z->o.homewizard || !strcmp(now, z->serial))
+    if (!strcmp(now, z->serial))
         return;
     memcpy(z->serial, now, sizeof now);
     if (!z->group || z->av->entry_group_is_empty(z->group))
@@ -486,7 +485,7 @@ zeroconf *zeroconf_new(loop *l, meters *ms, const zeroconf_options *o, char *err
     listen_scope(o->listen, &z->iface, &z->proto);
     current_serial(z, z->serial);
     z->restart = loop_timer_new(l, on_restart, z);
-    if (!z->restart || meters_hook(ms, on_reading, z) < 0) {
+    if (!z->restart || (o->homewizard && meters_hook(ms, on_reading, z) < 0)) {
         snprintf(err, cap, "out of memory");
         loop_timer_del(z->restart);
         free(z);

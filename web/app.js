@@ -720,6 +720,7 @@
     S.priceKey = '';
     renderPrice();
   }
+  const hourOf = (ms) => Math.floor(ms / HOUR_MS) * HOUR_MS;
   function priceSlot(rows, ms) {
     for (let i = 0; i < rows.length; i++) if (rows[i].a <= ms && ms < rows[i].z) return i;
     return -1;
@@ -729,8 +730,8 @@
   function cheapHours(rows, ms) {
     const hours = new Map();
     for (const r of rows) {
-      const h = Math.floor(r.a / 3600000) * 3600000;
-      if (h + 3600000 <= ms) continue;
+      const h = hourOf(r.a);
+      if (h + HOUR_MS <= ms) continue;
       const e = hours.get(h) || { h, sum: 0, n: 0 };
       e.sum += r.imp; e.n++;
       hours.set(h, e);
@@ -744,15 +745,16 @@
     const i = S.noStore ? -1 : priceSlot(rows, now);
     const card = $('price');
     if (card.hidden !== (i < 0)) card.hidden = i < 0;
-    const key = i < 0 ? '' : i + '/' + rows.length + '/' + S.pricesAt + '/' + Math.floor(now / 3600000);
+    const key = i < 0 ? '' : i + '/' + rows.length + '/' + S.pricesAt + '/' + Math.floor(now / HOUR_MS);
     if (key === S.priceKey) return;
     S.priceKey = key;
     if (i < 0) return;
     const cur = rows[i];
     const kwh = (v) => { const m = money(v, 'EUR', true); return m === null ? null : m + '/kWh'; };
     const day = (ms) => F.dm.format(new Date(ms));
-    const when = (ms) => day(ms) === day(now) ? fmtDate(F.hm, new Date(ms))
-      : day(ms) === day(now + 86400000) ? t('price_tomorrow_at', { time: fmtDate(F.hm, new Date(ms)) }) : fmtDate(F.dmhm, new Date(ms));
+    const today = day(now), tomorrow = day(now + 86400000);
+    const when = (ms) => day(ms) === today ? fmtDate(F.hm, new Date(ms))
+      : day(ms) === tomorrow ? t('price_tomorrow_at', { time: fmtDate(F.hm, new Date(ms)) }) : fmtDate(F.dmhm, new Date(ms));
     setText($('price-imp'), money(cur.imp, 'EUR', true));
     setText($('price-slot'), fmtDate(F.hm, new Date(cur.a)) + '–' + fmtDate(F.hm, new Date(cur.z)));
     const kvRows = [];
@@ -773,7 +775,7 @@
     }
     const cheapText = groups.map((g) => {
       const list = g.map((h) => fmtDate(F.hm, new Date(h))).join(', ');
-      return day(g[0]) === day(now) ? list : day(g[0]) === day(now + 86400000) ? t('price_tomorrow_at', { time: list })
+      return day(g[0]) === today ? list : day(g[0]) === tomorrow ? t('price_tomorrow_at', { time: list })
         : F.dm.format(new Date(g[0])) + ' ' + list;
     }).join(' · ');
     kvRows.push({ k: 'cheap', label: t('price_cheapest', { n: cheap.length }), value: cheapText });
@@ -790,7 +792,7 @@
     rows.forEach((r, k) => {
       const cls = ['pb'];
       if (k === i) cls.push('now'); else if (r.z <= now) cls.push('past');
-      if (cheapSet.has(Math.floor(r.a / 3600000) * 3600000)) cls.push('cheap');
+      if (cheapSet.has(hourOf(r.a))) cls.push('cheap');
       if (r.imp < 0) cls.push('neg');
       const d = day(r.a);
       if (!days.length || days[days.length - 1].d !== d) {
@@ -809,7 +811,7 @@
     strip.replaceChildren(...bars);
     strip.setAttribute('aria-label', t('price_strip', { n: cheap.length, hours: cheapText }));
     $('price-days').replaceChildren(...days.map((d) => {
-      const s = el('span', null, d.d === day(now) ? t('price_today') : d.d === day(now + 86400000) ? t('price_tomorrow') : F.wd.format(new Date(d.ms)));
+      const s = el('span', null, d.d === today ? t('price_today') : d.d === tomorrow ? t('price_tomorrow') : F.wd.format(new Date(d.ms)));
       s.style.flexGrow = String(d.n);
       return s;
     }));
