@@ -120,6 +120,12 @@ $(BUILD)/tests/test_pub_mqtt: tests/unit/test_pub_mqtt.c $(PUB_PAYLOAD_OBJ) $(BU
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(PUB_PAYLOAD_OBJ) $(BUILD)/libp1.a $(LIBS_CRYPTO)
 
+# tests/unit/test_price_fetch.c: the price fetcher's URL placeholders and schedule; it links the
+# daemon's modules (all but main).
+$(BUILD)/tests/test_price_fetch: tests/unit/test_price_fetch.c $(filter-out $(BUILD)/src/main.o,$(DAEMON_OBJ)) $(BUILD)/gen/web_assets.o $(BUILD)/libp1.a tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(filter-out $(BUILD)/src/main.o,$(DAEMON_OBJ)) $(BUILD)/gen/web_assets.o $(BUILD)/libp1.a $(LIBS_DAEMON) $(LIBS_SQLITE) -ldl
+
 unit: $(UNIT_BIN)
 
 # The dashboard: web/ plus uPlot (npm, pinned by web/package-lock.json, installed by setup.sh)

@@ -169,6 +169,25 @@ static const config_key config_keys[] = {
     {"prices", "tariff_rule", CT_STRING, "none", 0, 0, NULL, NULL, "RULE", 0, 0, G(prices[11]),
      "Tariff of meters without tariff registers: none (the single price), nl (tariff 1 weekdays "
      "23-07 and weekends) or be (tariff 2 weekdays 22-07 and weekends)."},
+    {"prices", "fetch_url", CT_STRING, "", 0, 0, NULL, NULL, "URL", 0, 0, G(prices_fetch_url),
+     "Dynamic power prices are downloaded from this http(s) URL (JSON or CSV, as PUT /api/prices "
+     "takes them) at start and daily from fetch_after until tomorrow's are in, and stored. "
+     "Placeholders: {from} and {to} (today 00:00 and the day after tomorrow 00:00, UTC ISO-8601), "
+     "{from_local}, {to_local}, {from_date}, {to_date} (today, tomorrow), {from_unix}, {to_unix}. "
+     "Needs [store] db. Empty = not fetched."},
+    {"prices", "fetch_gas_url", CT_STRING, "", 0, 0, NULL, NULL, "URL", 0, 0,
+     G(prices_fetch_gas_url), "Like fetch_url, for dynamic gas prices (EUR per m3)."},
+    {"prices", "fetch_gas_day_start", CT_STRING, "", 0, 0, NULL, NULL, "HH:MM", 0, 0,
+     G(prices_fetch_gas_day_start),
+     "Local time a gas price given by date alone starts in what fetch_gas_url returns (as "
+     "gas_day_start of PUT /api/prices), e.g. 06:00; empty = midnight."},
+    {"prices", "fetch_after", CT_STRING, "13:00", 0, 0, NULL, NULL, "HH:MM", 0, 0,
+     G(prices_fetch_after),
+     "Local time from which tomorrow's prices are expected: fetched then, and every 30 minutes "
+     "until they are in (day-ahead prices are published about 13:00 CET)."},
+    {"prices", "fetch_timeout", CT_DURATION, "30s", 1000, 600000, NULL, NULL, "DURATION", 0, 0,
+     G(prices_fetch_timeout),
+     "A price download without a complete reply after this long fails and is retried."},
     {"azure", "endpoint", CT_STRING, "", 0, 0, NULL, NULL, "URL", 0, 0, G(azure_endpoint),
      "Azure Table service endpoint (docs/FLEET.md): https://ACCOUNT.table.core.windows.net, or an "
      "emulator URL with the account as its path (http://127.0.0.1:10002/devstoreaccount1). Empty = "
@@ -646,9 +665,18 @@ static int key_set(const config_key *k, void *base, const char *value, char *err
 }
 
 /* A value as error messages and --check-config may show it: never a secret's. */
-static const char *shown(const config_key *k, const char *value)
+/* value as an error message quotes it: a secret masked, a long one cut (the message must keep
+ * room to say what was expected). */
+#define SHOWN_MAX 120
+static const char *shown(const config_key *k, const char *value, char *buf, size_t cap)
 {
-    return k->secret && value[0] ? "********" : value;
+    if (k->secret && value[0])
+        return "********";
+    size_t n = strlen(value);
+    if (n <= SHOWN_MAX)
+        return value;
+    snprintf(buf, cap, "%.*s... (%zu bytes)", SHOWN_MAX - 20, value, n);
+    return buf;
 }
 
 /* Appends "[section] key" to the ", "-separated list in out[cap]. */
@@ -748,10 +776,10 @@ static void key_format(const config_key *k, const void *base, char *out, size_t 
     if (k->type == CT_STRING || k->type == CT_ADDR) {
         if (strcmp(k->name, "spec") == 0 && is_source_key(k))
             config_spec_public(field, out, cap);
-        else if (strcmp(k->name, "url") == 0)
+        else if (strcmp(k->name, "url") == 0 || strstr(k->name, "_url"))
             config_url_public(field, out, cap);
         else
-            snprintf(out, cap, "%s", shown(k, field));
+            snprintf(out, cap, "%s", k->secret && field[0] ? "********" : field);
         return;
     }
     memcpy(&v, field, sizeof v);
@@ -852,8 +880,9 @@ static int source_set(config_source *s, const char *key, const char *value, cons
         return -1;
     }
     if (key_set(k, s, value, why, sizeof why) < 0) {
+        char cut[SHOWN_MAX + 32];
         fail(err, cap, "%s: [source %s] %s = '%s': expected %s", where, s->name, key,
-             shown(k, value), why);
+             shown(k, value, cut, sizeof cut), why);
         return -1;
     }
     s->set |= 1ull << (key_index(k) & 63);
@@ -1486,8 +1515,9 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
             fail(err, cap, "%s: [%s] %s given twice (first on line %d)", where, section, key,
                  c->line[key_index(k)]);
         } else if (key_set(k, c, value, why, sizeof why) < 0) {
-            fail(err, cap, "%s: [%s] %s = '%s': expected %s", where, section, key, shown(k, value),
-                 why);
+            char cut[SHOWN_MAX + 32];
+            fail(err, cap, "%s: [%s] %s = '%s': expected %s", where, section, key,
+                 shown(k, value, cut, sizeof cut), why);
         } else {
             c->line[key_index(k)] = lineno;
         }
@@ -1680,7 +1710,8 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
             return -1;
         }
         if (key_set(k, c, v, why, sizeof why) < 0) {
-            fail(err, cap, "%s '%s': expected %s", flag, shown(k, v), why);
+            char cut[SHOWN_MAX + 32];
+            fail(err, cap, "%s '%s': expected %s", flag, shown(k, v, cut, sizeof cut), why);
             return -1;
         }
         c->line[key_index(k)] = k->flag && strcmp(flag, k->flag) == 0 ? -2 : -1;

@@ -80,6 +80,9 @@ typedef struct config {
     int64_t azure_enabled, azure_partition, azure_rate, azure_interval, azure_batch, azure_parallel,
         azure_timeout, azure_flush;
     char prices[17][64];         /* [prices] keys as written, in cost_fixed_key() order (cost.c) */
+    char prices_fetch_url[512], prices_fetch_gas_url[512]; /* price_fetch.h */
+    char prices_fetch_after[8], prices_fetch_gas_day_start[8];
+    int64_t prices_fetch_timeout;
     int line[CONFIG_KEYS_MAX];   /* per key of the table: its config-file line, 0 = default,
                                   * -1 its long flag, -2 its short one (source keys: set_line) */
     int check, help, version, print_doc; /* actions asked for on the command line */

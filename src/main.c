@@ -23,6 +23,7 @@
 #include "p1/p1.h"
 #include "pub.h"
 #include "pub_azure.h"
+#include "price_fetch.h"
 #include "pub_influx.h"
 #include "pub_mqtt.h"
 #include "relay.h"
@@ -59,6 +60,8 @@ typedef struct p1d {
     pub_mqtt_options mqtt_opts;
     pub *influx;       /* in pubs, or NULL */
     pub_influx_options influx_opts;
+    price_fetch *fetch; /* [prices] fetch_url, fetch_gas_url; or NULL */
+    price_fetch_options fetch_opts;
 } p1d;
 
 /* A new meter starts with the equipment id the store last recorded for it, so its identity (the
@@ -436,6 +439,41 @@ static int apply_influx(p1d *d, const config *c)
     return 0;
 }
 
+/* [prices] fetch_url / fetch_gas_url: (re)started when its options change, so a reload that
+ * changes the URL fetches at once; unchanged, the running one keeps its schedule. Without
+ * libcurl it logs why and p1d runs on (prices can still be uploaded). */
+static int apply_fetch(p1d *d, const config *c)
+{
+    char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX];
+    price_fetch_options o;
+    int on = price_fetch_options_from_config(c, &o, why, sizeof why);
+    if (on < 0) {
+        log_error("%s", why); /* config_ready() refused it before */
+        return -1;
+    }
+    if (on && !d->store)
+        return 0; /* config_ready() refused it: fetched prices are stored */
+    if (d->fetch && on && memcmp(&o, &d->fetch_opts, sizeof o) == 0)
+        return 0;
+    if (!on) {
+        if (d->fetch)
+            log_info("prices: no longer fetched");
+        price_fetch_free(d->fetch);
+        d->fetch = NULL;
+        return 0;
+    }
+    price_fetch *f = price_fetch_new(d->l, d->store, &o, err, sizeof err);
+    if (!f) {
+        int e = errno;
+        log_error("%s%s", err, d->fetch ? "; keeping the running fetch" : "");
+        return e == ELIBACC ? 0 : -1;
+    }
+    price_fetch_free(d->fetch);
+    d->fetch = f;
+    d->fetch_opts = o;
+    return 0;
+}
+
 /* What [http] announce publishes for the HTTP server of c on `port` (zeroconf_plan), with the
  * name asked for; the number of services. */
 static int announce_plan(const config *c, unsigned port, zeroconf_options *o, char *why,
@@ -601,6 +639,17 @@ static int config_ready(const config *c, cost_fixed *prices, config_errors *errs
         with_place(c, why, err, cap);
         config_errors_add(errs, c->file, err);
     }
+    price_fetch_options fo;
+    int fetch = price_fetch_options_from_config(c, &fo, why, sizeof why);
+    if (fetch < 0) {
+        with_place(c, why, err, cap);
+        config_errors_add(errs, c->file, err);
+    } else if (fetch && !c->store_db[0]) {
+        const char *key = c->prices_fetch_url[0] ? "fetch_url" : "fetch_gas_url";
+        snprintf(err, cap, "%.150s: [prices] %s needs [store] db: fetched prices are stored there",
+                 config_where(c, "prices", key, where, sizeof where), key);
+        config_errors_add(errs, c->file, err);
+    }
     pub_influx_options io;
     if (pub_influx_options_from_config(c, &io)) {
         if (!c->store_db[0]) {
@@ -751,7 +800,8 @@ static void reload(p1d *d)
     }
     for (size_t j = 0; d->store && j < nc.nsources; j++)
         store_meter_clock(d->store, nc.sources[j].name, (store_clock)nc.sources[j].clock);
-    failed += (apply_azure(d, &nc) < 0) + (apply_mqtt(d, &nc) < 0) + (apply_influx(d, &nc) < 0);
+    failed += (apply_azure(d, &nc) < 0) + (apply_mqtt(d, &nc) < 0) + (apply_influx(d, &nc) < 0) +
+              (apply_fetch(d, &nc) < 0);
     drop_removed(d, &nc, 1);
     if (failed)
         log_error("reload%s%s: %u part%s failed (see above) and kept the running configuration; "
@@ -845,6 +895,7 @@ static void shutdown_all(p1d *d)
     relay_free(d->relay);
     zeroconf_free(d->zeroconf);
     http_free(d->http);
+    price_fetch_free(d->fetch);
     history_free(d->history);
     for (size_t i = 0; i < d->pubs.n; i++)
         d->pubs.list[i]->free(d->pubs.list[i]->impl);
@@ -897,6 +948,25 @@ static void check_announce(const config *c)
             why[0] ? "; " : "", why);
 }
 
+/* --check-config: what [prices] fetch_* will fetch, and when. */
+static void check_fetch(const config *c)
+{
+    price_fetch_options o;
+    char why[CONFIG_ERR_MAX], shown[PRICE_FETCH_URL_MAX];
+    if (price_fetch_options_from_config(c, &o, why, sizeof why) <= 0)
+        return;
+    for (int k = 0; k < 2; k++) {
+        if (!o.url[k][0])
+            continue;
+        price_fetch_shown(o.url[k], shown, sizeof shown);
+        fprintf(stderr,
+                "p1d: note: [prices] %s: %s prices fetched from %s at start, then daily "
+                "from %02d:%02d until tomorrow's are in\n",
+                k ? "fetch_gas_url" : "fetch_url", k ? "gas" : "power", shown, o.after / 3600,
+                o.after % 3600 / 60);
+    }
+}
+
 int main(int argc, char **argv)
 {
     p1d d;
@@ -938,6 +1008,7 @@ int main(int argc, char **argv)
         config_print(&d.cfg, stdout);
         check_db_dir(d.cfg.store_db);
         check_announce(&d.cfg);
+        check_fetch(&d.cfg);
         config_free(&d.cfg);
         return 0;
     }
@@ -976,7 +1047,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < d.cfg.nsources; i++)
         start_source(&d, &d.cfg.sources[i]);
-    if (start_http(&d) < 0 || start_relay(&d) < 0) {
+    if (start_http(&d) < 0 || start_relay(&d) < 0 || apply_fetch(&d, &d.cfg) < 0) {
         shutdown_all(&d);
         return 1;
     }

@@ -1,0 +1,62 @@
+/* price_fetch.h: [prices] fetch_url and fetch_gas_url: p1d downloads the dynamic prices of today
+ * and tomorrow by itself (JSON or CSV, as PUT /api/prices takes them) and stores them, so costs
+ * and the dashboard's Price now card need no cron job. One GET at a time per kind, on the
+ * daemon's loop (libcurl, loaded at run time); a failure is retried with backoff and never
+ * touches the prices already stored. */
+#ifndef P1D_PRICE_FETCH_H
+#define P1D_PRICE_FETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "cost.h"
+#include "loop.h"
+#include "store.h"
+
+#define PRICE_FETCH_URL_MAX     512              /* [prices] fetch_url as configured */
+#define PRICE_FETCH_BODY_MAX    (4u << 20)       /* bytes of a reply, as PUT /api/prices */
+#define PRICE_FETCH_POLL_S      (30 * 60)        /* while tomorrow's prices are not out yet */
+#define PRICE_FETCH_BACKOFF_MIN 10000            /* ms after the first failure, doubling ... */
+#define PRICE_FETCH_BACKOFF_MAX (30 * 60 * 1000) /* ... up to this */
+#define PRICE_FETCH_ERR_MAX     320
+
+typedef struct price_fetch price_fetch;
+
+typedef struct price_fetch_options {
+    char url[2][PRICE_FETCH_URL_MAX]; /* [COST_KIND_POWER], [COST_KIND_GAS]; "" = not fetched */
+    int gas_day_start;                /* seconds after midnight a date-only gas price starts */
+    int after;                        /* seconds after local midnight: tomorrow's prices are due */
+    int64_t timeout_ms;               /* one request, connect included */
+} price_fetch_options;
+
+/* The options of c's [prices] fetch_* keys. Returns 1 (something to fetch), 0 (nothing), or -1
+ * with why[cap] naming the key and the problem ("[prices] fetch_url: ..."). */
+int price_fetch_options_from_config(const config *c, price_fetch_options *o, char *why, size_t cap);
+
+/* Writes template tmpl with its placeholders filled for the days [from, to) (unix seconds of
+ * local midnights) into out[cap]: {from} and {to} as UTC ISO-8601 ("2026-11-26T23:00:00Z"),
+ * {from_local} and {to_local} with the local offset (its '+' written %2B, as a query needs),
+ * {from_date} and {to_date} as local dates (to_date: the last day, inclusive), {from_unix} and
+ * {to_unix} as unix seconds. Returns 0, or -1 with why[wcap] (an unknown or unclosed placeholder,
+ * too long). */
+int price_fetch_expand(const char *tmpl, int64_t from, int64_t to, char *out, size_t cap, char *why,
+                       size_t wcap);
+
+/* url as logs and --check-config show it: scheme, host and path (a query may hold an API token,
+ * a user:password@ loses its password) into out[cap]. */
+void price_fetch_shown(const char *url, char *out, size_t cap);
+
+/* When to fetch again after a fetch at `now` that left prices stored up to `covered` (unix
+ * seconds): tomorrow's `after` time when they reach the end of tomorrow; else today's `after`
+ * time if it is still ahead; else now + PRICE_FETCH_POLL_S. */
+int64_t price_fetch_next(int64_t now, int64_t covered, int after);
+
+/* Starts fetching at once: s (borrowed, must outlive it) stores the prices. NULL with err[cap]
+ * on failure; errno ELIBACC when libcurl cannot be loaded (the daemon runs on without it). */
+price_fetch *price_fetch_new(loop *l, store *s, const price_fetch_options *o, char *err,
+                             size_t cap);
+/* Abandons a request in flight and frees f; accepts NULL. */
+void price_fetch_free(price_fetch *f);
+
+#endif
