@@ -19,6 +19,7 @@
 struct history {
     store *s;
     const meters *ms;
+    price_fetch *const *fetch; /* the daemon's [prices] fetcher (*fetch NULL: none), or NULL */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -1232,6 +1233,53 @@ static int parse_kind(const http_req *req, http_reply *out, cost_kind *kind)
     return bad_param(out, "kind: expected power or gas, got '%.32s'", k);
 }
 
+static void kv_time(json_w *w, const char *key, int64_t t)
+{
+    char s[CIVIL_TIME_MAX];
+    if (!t) {
+        json_kv_null(w, key);
+        return;
+    }
+    civil_format_local(t, s, sizeof s);
+    json_kv_str(w, key, s);
+}
+
+/* "fetch": per kind what [prices] fetch_url / fetch_gas_url did last and does next (null: not
+ * fetched), so a missing price has its reason without reading the log. */
+static void fetch_json(json_w *w, const price_fetch *f)
+{
+    static const char *const kinds[] = {"power", "gas"};
+    json_key(w, "fetch");
+    json_obj_begin(w);
+    for (int k = 0; k < 2; k++) {
+        price_fetch_status st;
+        price_fetch_status_get(f, (cost_kind)k, &st);
+        if (!st.on) {
+            json_kv_null(w, kinds[k]);
+            continue;
+        }
+        json_key(w, kinds[k]);
+        json_obj_begin(w);
+        json_kv_str(w, "url", st.url);
+        const char *state = st.busy       ? "fetching"
+                            : st.failures ? "failing"
+                            : st.last_ok  ? "ok"
+                                          : "waiting";
+        json_kv_str(w, "state", state);
+        kv_time(w, "last_ok", st.last_ok);
+        json_kv_int(w, "prices", (int64_t)st.prices);
+        kv_time(w, "until", st.until);
+        kv_time(w, "next", st.next);
+        json_kv_int(w, "failures", (int64_t)st.failures);
+        if (st.last_error[0])
+            json_kv_str(w, "last_error", st.last_error);
+        else
+            json_kv_null(w, "last_error");
+        json_obj_end(w);
+    }
+    json_obj_end(w);
+}
+
 static int ep_prices_get(history *h, const http_req *req, http_reply *out)
 {
     int given;
@@ -1321,6 +1369,7 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
         }
         json_arr_end(&w);
     }
+    fetch_json(&w, h->fetch ? *h->fetch : NULL);
     json_obj_end(&w);
     cost_prices_free(&p);
     if (reply_json(out, 200, &w) < 0)
@@ -1493,6 +1542,12 @@ history *history_new(store *s, const meters *ms, char *err, size_t cap)
         return NULL;
     }
     return h;
+}
+
+void history_set_fetch(history *h, price_fetch *const *fetch)
+{
+    if (h)
+        h->fetch = fetch;
 }
 
 void history_free(history *h)

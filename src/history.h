@@ -10,6 +10,7 @@
 #include "cost.h"
 #include "http.h"
 #include "meter.h"
+#include "price_fetch.h"
 #include "store.h"
 
 #define HISTORY_POINTS_MAX 100000       /* points of one /api/history response */
@@ -27,6 +28,9 @@ typedef struct history history;
  * the live meters ms (for the default meter and the meters' own demand peaks; may be NULL).
  * Returns NULL with a reason in err[cap]. */
 history *history_new(store *s, const meters *ms, char *err, size_t cap);
+/* GET /api/prices reports on the price fetcher *fetch (borrowed; *fetch may change or be NULL;
+ * fetch NULL: none). */
+void history_set_fetch(history *h, price_fetch *const *fetch);
 /* Frees; accepts NULL. */
 void history_free(history *h);
 /* The http_route_fn for http_options.route: serves /api/history, /api/summary and /api/prices;

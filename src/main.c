@@ -527,6 +527,7 @@ static int start_http(p1d *d)
     o.pubs = &d->pubs; /* read at request time, so publishers (re)started later show up too */
     if (d->store && start_history(d) < 0)
         return -1;
+    history_set_fetch(d->history, &d->fetch);
     o.route = history_route; /* without a store it says that history needs one */
     o.route_user = d->history;
     o.history = d->history != NULL;

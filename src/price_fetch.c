@@ -38,6 +38,10 @@ typedef struct pf_job {
     int64_t backoff_ms;
     int failing;       /* the current run of failures was logged */
     uint64_t failures; /* in the current run */
+    int busy;          /* a request is in flight */
+    int64_t last_ok, until;
+    size_t prices;
+    char last_error[PRICE_FETCH_ERR_MAX];
 } pf_job;
 
 struct price_fetch {
@@ -221,6 +225,7 @@ static void failed(pf_job *j, const char *fmt, ...)
     if (j->backoff_ms > PRICE_FETCH_BACKOFF_MAX)
         j->backoff_ms = PRICE_FETCH_BACKOFF_MAX;
     j->failures++;
+    snprintf(j->last_error, sizeof j->last_error, "%s", why);
     log_msg(j->failing ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
             "prices: fetching %s prices from %s failed: %s; trying again in %" PRId64
             " s (the prices stored stay as they are)",
@@ -253,8 +258,11 @@ static void on_timer(void *user)
     j->too_big = 0;
     j->ctype[0] = '\0';
     pf->cu->easy_setopt(j->easy, CURLOPT_URL, j->url);
-    if (curl_loop_add(pf->cl, j->easy, on_done, j) < 0)
+    if (curl_loop_add(pf->cl, j->easy, on_done, j) < 0) {
         failed(j, "cannot start a request");
+        return;
+    }
+    j->busy = 1;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *user)
@@ -305,6 +313,7 @@ static void reply(pf_job *j, CURL *easy, CURLcode result);
 static void on_done(void *user, CURL *easy, CURLcode result)
 {
     pf_job *j = user;
+    j->busy = 0;
     reply(j, easy, result);
     free(j->body);
     j->body = NULL;
@@ -369,6 +378,10 @@ static void reply(pf_job *j, CURL *easy, CURLcode result)
     log_info("prices: fetched %zu %s price%s from %s, %s to %s; %s; next fetch at about %s", d.n,
              kind_name[j->kind], d.n == 1 ? "" : "s", j->shown, a, b,
              covered >= j->to ? "tomorrow's are in" : "tomorrow's are not out yet", when);
+    j->last_ok = now;
+    j->until = covered;
+    j->prices = d.n;
+    j->last_error[0] = '\0';
     cost_dyns_free(&d);
     j->failing = 0;
     j->failures = 0;
@@ -443,6 +456,23 @@ oom:
     snprintf(err, cap, "prices: out of memory");
     price_fetch_free(pf);
     return NULL;
+}
+
+void price_fetch_status_get(const price_fetch *pf, cost_kind kind, price_fetch_status *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!pf || (kind != COST_KIND_POWER && kind != COST_KIND_GAS) || !pf->o.url[kind][0])
+        return;
+    const pf_job *j = &pf->job[kind];
+    out->on = 1;
+    out->busy = j->busy;
+    snprintf(out->url, sizeof out->url, "%s", j->shown);
+    out->last_ok = j->last_ok;
+    out->prices = j->prices;
+    out->until = j->until;
+    out->next = j->busy ? 0 : j->due_ms > 0 ? j->due_ms / 1000 : loop_wall_ms() / 1000;
+    out->failures = j->failures;
+    snprintf(out->last_error, sizeof out->last_error, "%s", j->last_error);
 }
 
 void price_fetch_free(price_fetch *pf)

@@ -182,8 +182,15 @@ def test_energyzero(tmp, srv):
             T.check("energyzero: the [prices] adjustment applies to fetched prices (x 1.21)",
                     rows[3]["import_price"] == round(-0.01234 * 1.21, 6) and
                     rows[1]["import_price"] == round(spot(1) * 1.21, 6), json.dumps(rows[:4]))
-        s, _, b = http(port, "/api/now")
-        T.check("energyzero: p1d serves on", s in (200, 204, 503), str(s))
+        s, _, b = http(port, "/api/prices")
+        fe = json.loads(b).get("fetch") if s == 200 else None
+        pw = (fe or {}).get("power") or {}
+        T.check("energyzero: GET /api/prices says what was fetched, from where, and when next",
+                pw.get("state") == "ok" and pw.get("prices") == hours and
+                pw.get("until") == t.isoformat() and pw.get("url") == srv.url("/v1/energyprices")
+                and pw.get("failures") == 0 and pw.get("last_error") is None and
+                m is not None and pw.get("next", "")[:13] == m.group(5)[:13] and
+                fe.get("gas") is None, json.dumps(fe))
     finally:
         d.stop()
 
@@ -292,6 +299,12 @@ def test_failures(tmp, srv):
         q = "/api/prices?from=%s&to=%s" % (urllib.parse.quote((f - datetime.timedelta(hours=2))
                                                                .isoformat()), urllib.parse.quote(
                                                                    f.isoformat()))
+        s, _, b = http(port, "/api/prices")
+        pw = (json.loads(b).get("fetch") or {}).get("power") or {} if s == 200 else {}
+        T.check("failure: GET /api/prices says it fails, and why",
+                pw.get("state") == "failing" and pw.get("failures") == 1 and
+                pw.get("last_error") == "HTTP 503: maintenance until 14:00" and
+                pw.get("last_ok") is None, json.dumps(pw))
         s, _, b = http(port, q)
         T.check("failure: p1d serves on, with the price stored before",
                 s == 200 and [r["price"] for r in json.loads(b)["power"]] == [0.4321],
@@ -299,6 +312,11 @@ def test_failures(tmp, srv):
         ok = d.wait_log(r"prices: fetching power prices from \S+ works again \(after 1 failure\)",
                         timeout=25)
         T.check("failure: retried by itself, and the recovery logged", ok, d.text())
+        s, _, b = http(port, "/api/prices")
+        pw = (json.loads(b).get("fetch") or {}).get("power") or {} if s == 200 else {}
+        T.check("failure: after the retry GET /api/prices says it works, the error cleared",
+                pw.get("state") == "ok" and pw.get("failures") == 0 and
+                pw.get("last_error") is None and pw.get("last_ok"), json.dumps(pw))
         T.check("failure: two requests in all", len(srv.hits("/flaky")) == 2,
                 repr(len(srv.hits("/flaky"))))
         s, _, b = http(port, q)
@@ -398,6 +416,10 @@ def test_reload(tmp, srv):
         d.signal(signal.SIGHUP)
         T.check("reload: without fetch_url the fetching stops",
                 d.wait_log(r"prices: no longer fetched") is not None, d.text())
+        s, _, b = http(port, "/api/prices")
+        T.check("reload: then GET /api/prices has no fetch for either kind",
+                s == 200 and json.loads(b).get("fetch") == {"power": None, "gas": None},
+                b[-200:])
     finally:
         d.stop()
 
