@@ -707,8 +707,14 @@
     S.pricesBusy = true;
     S.pricesAt = Date.now();
     const rows = [];
+    let fetch = null;
     try {
       const b = await getJSON('/api/prices', 5000);
+      // [prices] fetch_url failing: the card says so, also when there is no price for now.
+      const f = b && b.fetch && b.fetch.power;
+      if (f && f.state === 'failing' && typeof f.last_error === 'string') {
+        fetch = { url: String(f.url || ''), error: f.last_error, n: num(f.failures) || 1 };
+      }
       for (const p of b && Array.isArray(b.power) ? b.power : []) {
         const a = parseTime(p && p.time), z = parseTime(p && p.end), imp = num(p && p.import_price);
         if (a && z && z > a && imp !== null) rows.push({ a: a.getTime(), z: z.getTime(), imp, exp: num(p.export_price) });
@@ -716,6 +722,7 @@
       rows.sort((x, y) => x.a - y.a);
     } catch (e) { /* none shown; asked again in a few minutes */ }
     S.pricesBusy = false;
+    S.priceFetch = fetch;
     S.prices = rows;
     S.priceKey = '';
     renderPrice();
@@ -743,11 +750,19 @@
   function renderPrice() {
     const rows = S.prices || [], now = Date.now();
     const i = S.noStore ? -1 : priceSlot(rows, now);
+    const fetch = S.noStore ? null : S.priceFetch;
     const card = $('price');
-    if (card.hidden !== (i < 0)) card.hidden = i < 0;
-    const key = i < 0 ? '' : i + '/' + rows.length + '/' + S.pricesAt + '/' + Math.floor(now / HOUR_MS);
+    if (card.hidden !== (i < 0 && !fetch)) card.hidden = i < 0 && !fetch;
+    const key = i < 0 && !fetch ? '' : i + '/' + rows.length + '/' + S.pricesAt + '/' + Math.floor(now / HOUR_MS);
     if (key === S.priceKey) return;
     S.priceKey = key;
+    const warn = $('price-warn');
+    warn.hidden = !fetch;
+    if (fetch) {
+      const why = t('price_fetch_failing', { url: fetch.url, n: fmt(fetch.n, 0), error: fetch.error });
+      setText(warn, i < 0 ? why + (/[.!?]$/.test(why) ? ' ' : '. ') + t('price_fetch_none_now') : why);
+    }
+    card.classList.toggle('no-price', i < 0);
     if (i < 0) return;
     const cur = rows[i];
     const kwh = (v) => { const m = money(v, 'EUR', true); return m === null ? null : m + '/kWh'; };

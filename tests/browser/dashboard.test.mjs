@@ -548,6 +548,48 @@ async function main() {
       await checkCard(await putPrices(H / 4));
     });
 
+    await check('prices fetched by p1d ([prices] fetch_url) that fail: the card says why, with or without a price for now', async () => {
+      const fport = await freePort(), dead = await freePort();
+      const flog = fs.openSync(path.join(tmp, 'p1d-fetch.log'), 'w');
+      const fp = spawn(P1D, ['--source', 'home=sim', '--listen', '127.0.0.1:' + fport, '--db', path.join(tmp, 'fetch.db'),
+        '--prices-fetch-url', 'http://127.0.0.1:' + dead + '/prices?from={from}&token=s3cret'], { stdio: ['ignore', flog, flog] });
+      try {
+        await waitFor(async () => {
+          const r = await rawGet(fport, '/api/prices');
+          return r.status === 200 && JSON.parse(r.body.toString('utf8')).fetch.power.state === 'failing';
+        }, 15000, 'p1d whose price fetch fails');
+        const fpg = await browser.newPage();
+        const errs = watch(fpg);
+        await fpg.goto('http://127.0.0.1:' + fport + '/');
+        await fpg.waitForSelector('#price:not([hidden]) #price-warn:not([hidden])', { timeout: 10000 });
+        const warn = await fpg.textContent('#price-warn');
+        assert(warn.startsWith('Fetching prices from http://127.0.0.1:' + dead + '/prices fails (') &&
+          /(Couldn.t connect to server|Could not connect)\. No price for now\.$/.test(warn), 'warning: ' + warn);
+        assert(!warn.includes('s3cret'), 'the token shows: ' + warn);
+        assert(await fpg.isHidden('#price-strip') && await fpg.isHidden('.price-now'), 'a price strip without a price');
+        await fpg.locator('#price').screenshot({ path: path.join(SHOTS, 'price-card-fetch-failing.png') });
+        // A price for now (uploaded by hand meanwhile): the price, and the warning stays.
+        const slot = Math.floor(Date.now() / H) * H;
+        const csv = 'time,price\n' + [0, 1, 2].map((k) => new Date(slot + k * H).toISOString().replace('.000', '') + ',0.25' + k).join('\n') + '\n';
+        const res = await fetch('http://127.0.0.1:' + fport + '/api/prices?kind=power', { method: 'PUT', headers: { 'Content-Type': 'text/csv' }, body: csv });
+        assert(res.status === 200, 'PUT /api/prices: ' + res.status);
+        assert(errs.length === 0, errs.join(' | '));
+        await fpg.close();
+        const fpg2 = await browser.newPage();
+        const errs2 = watch(fpg2);
+        await fpg2.goto('http://127.0.0.1:' + fport + '/');
+        await fpg2.waitForSelector('#price:not([hidden]) #price-strip .now', { timeout: 10000 });
+        const both = await fpg2.evaluate(() => [document.getElementById('price-imp').textContent, document.getElementById('price-warn').hidden,
+          document.getElementById('price-warn').textContent]);
+        assert(/0[.,]250/.test(both[0]) && both[1] === false && !/No price for now/.test(both[2]), 'card: ' + both.join(' | '));
+        assert(errs2.length === 0, errs2.join(' | '));
+        await fpg2.close();
+      } finally {
+        try { fp.kill('SIGTERM'); } catch (e) { /* gone */ }
+        fs.closeSync(flog);
+      }
+    });
+
     /* ---- p1d --token: the page asks for it, keeps it, sends it (EventSource: ?access_token=) ---- */
     await check('with --token: the page asks for the token, then shows live readings', async () => {
       const tport = await freePort();
