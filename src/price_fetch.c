@@ -39,6 +39,7 @@ typedef struct pf_job {
     int failing;       /* the current run of failures was logged */
     uint64_t failures; /* in the current run */
     int busy;          /* a request is in flight */
+    int64_t retry_after_ms; /* the failing reply's Retry-After, for failed() */
     int64_t last_ok, until;
     size_t prices;
     char last_error[PRICE_FETCH_ERR_MAX];
@@ -222,6 +223,9 @@ static void failed(pf_job *j, const char *fmt, ...)
     va_end(ap);
     j->backoff_ms =
         j->backoff_ms < PRICE_FETCH_BACKOFF_MIN ? PRICE_FETCH_BACKOFF_MIN : j->backoff_ms * 2;
+    if (j->backoff_ms < j->retry_after_ms) /* the server asked for a longer pause */
+        j->backoff_ms = j->retry_after_ms;
+    j->retry_after_ms = 0;
     if (j->backoff_ms > PRICE_FETCH_BACKOFF_MAX)
         j->backoff_ms = PRICE_FETCH_BACKOFF_MAX;
     j->failures++;
@@ -338,6 +342,10 @@ static void reply(pf_job *j, CURL *easy, CURLcode result)
         return;
     }
     if (status < 200 || status > 299) {
+        curl_off_t ra = 0; /* a 429 or 503 may say when to come back: not sooner */
+        if (pf->cu->easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+            j->retry_after_ms = ra < PRICE_FETCH_BACKOFF_MAX / 1000 ? (int64_t)ra * 1000
+                                                                    : PRICE_FETCH_BACKOFF_MAX;
         failed(j, "HTTP %ld: %s", status, excerpt(j, ex, sizeof ex));
         return;
     }

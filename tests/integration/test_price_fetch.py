@@ -86,11 +86,13 @@ class PriceServer:
                 a = answers.pop(0) if len(answers) > 1 else answers[0]
                 if callable(a):
                     a = a(urllib.parse.parse_qs(u.query))
-                status, ctype, body = a
+                status, ctype, body = a[:3]
                 if status == "hang":
                     time.sleep(body)
                     return
                 self.send_response(status)
+                for k, v in (a[3] if len(a) > 3 else {}).items():
+                    self.send_header(k, v)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -383,6 +385,18 @@ def test_bad_replies(tmp, srv):
         d.stop()
 
 
+def test_retry_after(tmp, srv):
+    """A 429 with Retry-After: p1d waits that long, not its own 10 s."""
+    srv.routes["/busy"] = [(429, "text/plain", b"slow down", {"Retry-After": "120"})]
+    d, port, _ = start(tmp, "busy", "[prices]\nfetch_url = %s\n" % srv.url("/busy"))
+    try:
+        T.check("Retry-After: the pause the server asks for is kept",
+                d.wait_log(r"failed: HTTP 429: slow down; trying again in 120 s") is not None,
+                d.text())
+    finally:
+        d.stop()
+
+
 def test_token_hidden(tmp, srv):
     srv.routes["/secret"] = [ez_answer]
     d, port, _ = start(tmp, "secret", "[prices]\nfetch_url = %s&token=S3CRET-T0KEN\n"
@@ -546,7 +560,7 @@ def main():
     try:
         with tmpdir() as tmp:
             T.run([test_energyzero, test_placeholders_csv, test_not_out_yet, test_gas,
-                   test_failures, test_bad_replies, test_token_hidden, test_reload, test_clock_set],
+                   test_failures, test_bad_replies, test_retry_after, test_token_hidden, test_reload, test_clock_set],
                   tmp, srv)
             T.run([test_check_config], tmp)
     finally:
