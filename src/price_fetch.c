@@ -36,9 +36,9 @@ typedef struct pf_job {
     int64_t due_ms;             /* wall-clock time of the next fetch; 0 = at once */
     int64_t set_wall, set_mono; /* the wall and monotonic clocks when due_ms was set */
     int64_t backoff_ms;
-    int failing;       /* the current run of failures was logged */
-    uint64_t failures; /* in the current run */
-    int busy;          /* a request is in flight */
+    int failing;            /* the current run of failures was logged */
+    uint64_t failures;      /* in the current run */
+    int busy;               /* a request is in flight */
     int64_t retry_after_ms; /* the failing reply's Retry-After, for failed() */
     int64_t last_ok, until;
     size_t prices;
@@ -344,8 +344,8 @@ static void reply(pf_job *j, CURL *easy, CURLcode result)
     if (status < 200 || status > 299) {
         curl_off_t ra = 0; /* a 429 or 503 may say when to come back: not sooner */
         if (pf->cu->easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
-            j->retry_after_ms = ra < PRICE_FETCH_BACKOFF_MAX / 1000 ? (int64_t)ra * 1000
-                                                                    : PRICE_FETCH_BACKOFF_MAX;
+            j->retry_after_ms =
+                ra < PRICE_FETCH_BACKOFF_MAX / 1000 ? (int64_t)ra * 1000 : PRICE_FETCH_BACKOFF_MAX;
         failed(j, "HTTP %ld: %s", status, excerpt(j, ex, sizeof ex));
         return;
     }

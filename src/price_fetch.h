@@ -54,14 +54,14 @@ int64_t price_fetch_next(int64_t now, int64_t covered, int after);
 
 /* What GET /api/prices tells of one kind's fetching. */
 typedef struct price_fetch_status {
-    int on;                             /* this kind is fetched */
-    int busy;                           /* a request is in flight */
-    char url[PRICE_FETCH_URL_MAX];      /* as price_fetch_shown() shows it */
-    int64_t last_ok;                    /* unix seconds of the last list stored; 0 = none yet */
-    size_t prices;                      /* prices in it */
-    int64_t until;                      /* where it ends (unix seconds) */
-    int64_t next;                       /* about when the next fetch starts; 0 while one runs */
-    uint64_t failures;                  /* failed fetches since the last one that worked */
+    int on;                               /* this kind is fetched */
+    int busy;                             /* a request is in flight */
+    char url[PRICE_FETCH_URL_MAX];        /* as price_fetch_shown() shows it */
+    int64_t last_ok;                      /* unix seconds of the last list stored; 0 = none yet */
+    size_t prices;                        /* prices in it */
+    int64_t until;                        /* where it ends (unix seconds) */
+    int64_t next;                         /* about when the next fetch starts; 0 while one runs */
+    uint64_t failures;                    /* failed fetches since the last one that worked */
     char last_error[PRICE_FETCH_ERR_MAX]; /* why the last one failed; "" after one that worked */
 } price_fetch_status;
 
