@@ -16,14 +16,18 @@ tmp=$(mktemp -d)
 trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 VG=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect)
+# The price fetcher asks p1d itself: its /api/prices is no price list, so the fetch fails and
+# retries (curl, the reply buffer, the parser's refusal and the backoff, all under memcheck).
 "${VG[@]}" build/p1d --source home=sim:7:speedup=30 --db "$tmp/p1d.db" --listen 127.0.0.1:$port \
+    --prices-fetch-url "http://127.0.0.1:$port/api/prices?from={from_date}" \
     --log-level warn 2>"$tmp/p1d.log" &
 pid=$!
 up=1
 for _ in $(seq 150); do curl -sf "http://127.0.0.1:$port/api/now" >/dev/null && { up=0; break; }; sleep 0.2; done
 check $up "p1d under valgrind serves /api/now"
 for path in /api/meters /api/v1/data /api/v1/telegram /api /p1.json /metrics /healthz / /app.js \
-    "/api/history?step=raw" "/api/history?step=1m&format=csv" "/api/summary?period=day" /nope; do
+    "/api/history?step=raw" "/api/history?step=1m&format=csv" "/api/summary?period=day" \
+    /api/prices /nope; do
     curl -s -o /dev/null "http://127.0.0.1:$port$path"
 done
 curl -s -m 2 -N "http://127.0.0.1:$port/api/stream" >/dev/null
@@ -31,6 +35,8 @@ curl -s -o /dev/null -X POST "http://127.0.0.1:$port/api/now"
 printf 'GET /%s HTTP/1.1\r\nHost: x\r\n\r\n' "$(head -c 3000 /dev/zero | tr '\0' a)" |
     timeout 3 python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",'$port')); s.sendall(sys.stdin.buffer.read()); s.recv(100)' 2>/dev/null
 sleep 2
+grep -q "prices: fetching power prices from http://127.0.0.1:$port/api/prices failed: the reply is not a price list" "$tmp/p1d.log"
+check $? "the price fetch under valgrind: tried, refused with its reason"
 kill -TERM $pid
 wait $pid
 rc=$?
