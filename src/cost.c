@@ -1353,6 +1353,47 @@ static int64_t fixed_side(const int64_t *v, int rule, int64_t t, int64_t total, 
     return nano;
 }
 
+void cost_price_at(const cost_prices *p, int64_t t, int tariff, int64_t *imp, int64_t *exp,
+                   int64_t *since)
+{
+    const cost_dyns *d = &p->dyn[COST_KIND_POWER];
+    size_t hint = 0, i = dyn_at(d, &hint, t);
+    const cost_fixed *f = fixed_at(p, t);
+    if (i != SIZE_MAX && t < d->v[i].end) {
+        dyn_prices(&d->v[i], f, imp, exp);
+        *since = d->v[i].ts;
+        return;
+    }
+    if (!f) {
+        *imp = *exp = *since = COST_UNSET;
+        return;
+    }
+    /* as cost_step(): the meter's own tariff registers, else the calendar rule */
+    int k = tariff == 1 || tariff == 2 ? tariff : rule_tariff(f->rule, t);
+    *imp = tariff_price(f->import_, k);
+    *exp = tariff_price(f->export_, k);
+    *since = *imp == COST_UNSET && *exp == COST_UNSET ? COST_UNSET : f->from;
+}
+
+int64_t cost_price_next_change(const cost_prices *p, int64_t t)
+{
+    int64_t next = COST_FOREVER;
+    const cost_dyns *d = &p->dyn[COST_KIND_POWER];
+    for (size_t i = 0; i < d->n; i++) {
+        if (d->v[i].ts > t && d->v[i].ts < next)
+            next = d->v[i].ts;
+        if (d->v[i].end > t && d->v[i].end < next)
+            next = d->v[i].end;
+    }
+    for (size_t i = 0; i < p->nfixed; i++) {
+        if (p->fixed[i].from > t && p->fixed[i].from < next)
+            next = p->fixed[i].from;
+        if (p->fixed[i].to > t && p->fixed[i].to < next)
+            next = p->fixed[i].to;
+    }
+    return next;
+}
+
 void cost_step(const cost_prices *p, cost_cursor *c, int64_t start, int64_t end,
                const int64_t energy[STORE_E_COUNT], cost_parts *out)
 {

@@ -146,6 +146,18 @@ typedef struct cost_prices {
  * export value of d's own is never adjusted). */
 void cost_dyn_effective(const cost_prices *p, const cost_dyn *d, int64_t *imp, int64_t *exp);
 
+/* The electricity prices in force at t, micro-euros per kWh, as the costs count them: the dynamic
+ * power price holding t (adjusted, as cost_dyn_effective()), else the fixed prices of the period
+ * in force at t for `tariff` (1 or 2: the tariff the meter reports, whose registers the costs
+ * price; anything else: the period's tariff_rule at t). *imp and *exp get COST_UNSET when no
+ * price applies; *since gets the start of the dynamic price or of the fixed period (COST_UNSET:
+ * none applies). */
+void cost_price_at(const cost_prices *p, int64_t t, int tariff, int64_t *imp, int64_t *exp,
+                   int64_t *since);
+/* The first time after t at which a price of p starts or ends (a dynamic power price, a fixed
+ * period), or COST_FOREVER: until then cost_price_at() answers from the same prices. */
+int64_t cost_price_next_change(const cost_prices *p, int64_t t);
+
 /* Loads the prices for [from, to) into p (zeroed first). Returns 0 or -EIO/-ENOMEM. */
 int cost_db_load(struct sqlite3 *db, int64_t from, int64_t to, cost_prices *p, char *err,
                  size_t cap);

@@ -784,6 +784,57 @@ static void test_dyn_adjust_db(void)
     }
 }
 
+/* The price in force at a time (/metrics and MQTT): the dynamic price adjusted, else the fixed
+ * price of the meter's tariff or the calendar rule, and when the answer changes next. */
+static void test_price_at(void)
+{
+    cost_fixed f[2];
+    cost_fixed_init(&f[0]);
+    cost_fixed_init(&f[1]);
+    cost_fixed_set(&f[0], "import_t1", "0.21", NULL, 0);
+    cost_fixed_set(&f[0], "import_t2", "0.25", NULL, 0);
+    cost_fixed_set(&f[0], "export", "0.07", NULL, 0);
+    cost_fixed_set(&f[0], "tariff_rule", "nl", NULL, 0);
+    cost_fixed_set(&f[0], "dynamic_import_factor", "1.21", NULL, 0);
+    cost_fixed_set(&f[0], "dynamic_import_add", "0.147063", NULL, 0);
+    cost_fixed_set(&f[0], "valid_to", "2027-02-01", NULL, 0);
+    cost_fixed_set(&f[1], "valid_from", "2027-02-01", NULL, 0);
+    cost_fixed_set(&f[1], "gas", "1.1", NULL, 0); /* no electricity price */
+    /* a Friday: NL tariff 2 by the rule */
+    int64_t t = T("2027-01-15T10:00");
+    cost_dyn dv[2] = {{t, t + 900, 123457, COST_UNSET}, {t + 900, t + 1800, -12345, 45678}};
+    cost_prices p = {0};
+    p.fixed = f;
+    p.nfixed = 2;
+    p.dyn[COST_KIND_POWER].v = dv;
+    p.dyn[COST_KIND_POWER].n = 2;
+    int64_t imp, exp, since;
+    cost_price_at(&p, t + 10, 1, &imp, &exp, &since);
+    /* 0.123457 x 1.21 + 0.147063 = 0.29644597; export at the adjusted import price */
+    CHECK(imp == 296446 && exp == 296446 && since == t);
+    cost_price_at(&p, t + 900, 0, &imp, &exp, &since);
+    CHECK(imp == 132126 && exp == 45678 && since == t + 900); /* the file's export as it is */
+    CHECK_EQ_INT(cost_price_next_change(&p, t + 10), t + 900);
+    CHECK_EQ_INT(cost_price_next_change(&p, t + 900), t + 1800);
+    /* after the dynamic prices: the fixed ones, by the meter's tariff or else the rule */
+    cost_price_at(&p, t + 1800, 1, &imp, &exp, &since);
+    CHECK(imp == 210000 && exp == 70000 && since == f[0].from);
+    cost_price_at(&p, t + 1800, 2, &imp, &exp, &since);
+    CHECK(imp == 250000 && exp == 70000);
+    cost_price_at(&p, t + 1800, 0, &imp, &exp, &since);
+    CHECK(imp == 250000);
+    cost_price_at(&p, T("2027-01-16T10:00"), -1, &imp, &exp, &since); /* Saturday: tariff 1 */
+    CHECK(imp == 210000);
+    CHECK_EQ_INT(cost_price_next_change(&p, t + 1800), T("2027-02-01"));
+    /* a period without an electricity price, and before every period: none applies */
+    cost_price_at(&p, T("2027-03-01"), 1, &imp, &exp, &since);
+    CHECK(imp == COST_UNSET && exp == COST_UNSET && since == COST_UNSET);
+    CHECK_EQ_INT(cost_price_next_change(&p, T("2027-03-01")), COST_FOREVER);
+    p.nfixed = 0;
+    cost_price_at(&p, t + 1800, 1, &imp, &exp, &since);
+    CHECK(imp == COST_UNSET && exp == COST_UNSET && since == COST_UNSET);
+}
+
 int main(void)
 {
     RUN(test_price_parse);
@@ -800,5 +851,6 @@ int main(void)
     RUN(test_dyn_adjust);
     RUN(test_dyn_adjust_costs);
     RUN(test_dyn_adjust_db);
+    RUN(test_price_at);
     return check_summary("test_cost");
 }
