@@ -134,6 +134,8 @@ struct store {
     int txn_held;   /* store_flush() left a backfill's transaction open */
     store_stats st_begin; /* the counters when the transaction began */
     int bf_touched; /* this commit classified or stored older readings */
+    /* store_prices_changed() calls */
+    uint64_t prices_serial;
 };
 
 static const store_step tier_step[NTIERS] = {STORE_STEP_1M, STORE_STEP_15M, STORE_STEP_1H,
@@ -1361,6 +1363,16 @@ void store_close(store *s)
 struct sqlite3 *store_db(store *s)
 {
     return s->db;
+}
+
+void store_prices_changed(store *s)
+{
+    s->prices_serial++;
+}
+
+uint64_t store_prices_serial(const store *s)
+{
+    return s->prices_serial;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -254,4 +254,10 @@ int store_meter_registers(store *s, const char *meter, int64_t c[STORE_E_COUNT])
 /* The underlying connection, for `p1 backup` and tests (borrowed; do not close it). */
 struct sqlite3 *store_db(store *s);
 
+/* The price tables (cost.h) share the store's database: whoever writes them calls
+ * store_prices_changed(), so that the caches of them (price_now.h) load them again at once. */
+void store_prices_changed(store *s);
+/* How many times store_prices_changed() was called on s (a cache compares it with its own). */
+uint64_t store_prices_serial(const store *s);
+
 #endif
