@@ -13,6 +13,8 @@
 
 #include "civil.h"
 #include "json.h"
+#include "metrics.h"
+#include "price_now.h"
 
 #define HISTORY_FIELDS_ARG_MAX 1024 /* bytes of the fields= parameter */
 
@@ -20,6 +22,7 @@ struct history {
     store *s;
     const meters *ms;
     price_fetch *const *fetch; /* the daemon's [prices] fetcher (*fetch NULL: none), or NULL */
+    price_now *now;            /* the price in force, for /metrics */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -1448,6 +1451,7 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
         cost_dyns_free(&d);
         return reply_error(out, 500, "internal", "%s", err);
     }
+    store_prices_changed(h->s); /* /metrics and MQTT show a new price now at once */
     json_w w;
     if (json_init_alloc(&w, 256, 4096, 0) < 0) {
         cost_dyns_free(&d);
@@ -1533,12 +1537,18 @@ history *history_new(store *s, const meters *ms, char *err, size_t cap)
     }
     h->s = s;
     h->ms = ms;
+    h->now = price_now_new(s, "metrics");
+    if (!h->now) {
+        snprintf(err, cap, "out of memory");
+        free(h);
+        return NULL;
+    }
     /* A read-only store cannot create tables; cost_db_load then treats them as empty. */
     char why[COST_ERR_MAX];
     if (cost_db_init(store_db(s), why, sizeof why) < 0 &&
         !strstr(why, "readonly") && !strstr(why, "read-only")) {
         snprintf(err, cap, "%s", why);
-        free(h);
+        history_free(h);
         return NULL;
     }
     return h;
@@ -1552,5 +1562,18 @@ void history_set_fetch(history *h, price_fetch *const *fetch)
 
 void history_free(history *h)
 {
+    if (!h)
+        return;
+    price_now_free(h->now);
     free(h);
+}
+
+int history_metrics(void *user, int64_t mono_ms, unsigned stale_s, char **out, size_t *len)
+{
+    history *h = user;
+    price_now_value v;
+    int tariff = price_now_tariff(h->ms, mono_ms, (int64_t)stale_s * 1000);
+    if (!price_now_get(h->now, (int64_t)time(NULL), tariff, &v))
+        return 0;
+    return metrics_render_price(v.import_, v.export_, out, len);
 }

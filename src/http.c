@@ -853,6 +853,12 @@ static enum MHD_Result ep_metrics(http *h, struct MHD_Connection *c)
         return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
                            "cannot render publisher metrics: %s", strerror(-rc));
     }
+    if (h->o.metrics &&
+        (rc = h->o.metrics(h->o.metrics_user, loop_now_ms(), h->o.stale_s, &text, &len)) < 0) {
+        free(text);
+        return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
+                           "cannot render price metrics: %s", strerror(-rc));
+    }
     char extra[1024];
     int n = snprintf(extra, sizeof extra,
                      "# HELP p1d_http_sse_clients Server-Sent Events clients connected.\n"

@@ -16,6 +16,12 @@ struct pub_list; /* pub.h */
  * Writes a short reason into why[cap] when unhealthy. */
 typedef int (*http_health_fn)(void *user, char *why, size_t cap);
 
+/* Appends families of its own to the /metrics exposition *out (*len bytes, malloc'd; grown in
+ * place, e.g. by metrics_render_price()), with the meters' age limit as http_options.stale_s at
+ * the monotonic mono_ms. Returns 0 or a negative errno; *out stays valid either way. */
+typedef int (*http_metrics_fn)(void *user, int64_t mono_ms, unsigned stale_s, char **out,
+                               size_t *len);
+
 /* A request for a path under /api/ that the server itself does not serve, handed to the route
  * handler of http_options after authorization. Everything is borrowed for the call. */
 typedef struct http_req {
@@ -73,6 +79,8 @@ typedef struct http_options {
     /* The daemon's publishers (borrowed, must outlive the server; its entries may change between
      * requests): their state and per-meter lag go into /api/meters and /metrics. NULL = none. */
     const struct pub_list *pubs;
+    http_metrics_fn metrics; /* more /metrics families (the price in force); NULL = none */
+    void *metrics_user;
 } http_options;
 
 /* Fills o with defaults. */

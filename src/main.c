@@ -531,6 +531,8 @@ static int start_http(p1d *d)
     o.route = history_route; /* without a store it says that history needs one */
     o.route_user = d->history;
     o.history = d->history != NULL;
+    o.metrics = d->history ? history_metrics : NULL; /* the price in force now */
+    o.metrics_user = d->history;
     d->http = http_new(d->l, &d->ms, &o, err, sizeof err);
     if (!d->http) {
         log_error("cannot start the HTTP server on %s: %s", o.listen, err);

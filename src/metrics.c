@@ -1,6 +1,7 @@
 /* metrics.c: the meters' state and latest readings as Prometheus text exposition format 0.0.4. */
 #include "metrics.h"
 
+#include "cost.h"
 #include "pub.h"
 
 #include <errno.h>
@@ -468,6 +469,41 @@ int metrics_render_pubs(const meters *ms, const pub_list *pl, char **out, size_t
     *out = b.buf;
     if (b.err) {
         /* drop the partial families: the exposition stays what metrics_render made */
+        b.buf[*len] = '\0';
+        return b.err;
+    }
+    *len = b.len;
+    return 0;
+}
+
+/* ---- the price in force ------------------------------------------------------------------- */
+
+int metrics_render_price(int64_t import_, int64_t export_, char **out, size_t *len)
+{
+    static const struct {
+        const char *name, *help;
+    } fam[2] = {
+        {"p1d_price_import_eur_per_kwh",
+         "Electricity price in force now, EUR per kWh taken from the grid: the dynamic price "
+         "(adjusted by [prices] dynamic_import_*), else the fixed price of the tariff in force."},
+        {"p1d_price_export_eur_per_kwh",
+         "Electricity price in force now, EUR per kWh delivered to the grid: the dynamic price "
+         "(its export value, or adjusted by [prices] dynamic_export_*, or the import price), "
+         "else the fixed export price of the tariff in force."},
+    };
+    const int64_t v[2] = {import_, export_};
+    mbuf b = {.buf = *out, .len = *len, .cap = *len + 1};
+    for (int i = 0; i < 2; i++) {
+        if (v[i] == COST_UNSET)
+            continue;
+        family(&b, fam[i].name, "gauge", fam[i].help);
+        puts_(&b, fam[i].name);
+        put(&b, " ", 1);
+        put_fixed(&b, v[i], 6);
+        put(&b, "\n", 1);
+    }
+    *out = b.buf;
+    if (b.err) {
         b.buf[*len] = '\0';
         return b.err;
     }

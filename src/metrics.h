@@ -26,4 +26,10 @@ int metrics_render(const meters *ms, int64_t mono_ms, unsigned stale_s, const ch
  * pl NULL or empty appends nothing. Returns 0, -ENOMEM or -E2BIG; *out stays valid either way. */
 int metrics_render_pubs(const meters *ms, const struct pub_list *pl, char **out, size_t *len);
 
+/* Appends the price families p1d_price_import_eur_per_kwh and p1d_price_export_eur_per_kwh
+ * (the price in force now, micro-euros per kWh; COST_UNSET of cost.h leaves a family out
+ * altogether) to the exposition *out (*len bytes, malloc'd by metrics_render; grown in place).
+ * Returns 0, -ENOMEM or -E2BIG; *out stays valid either way. */
+int metrics_render_price(int64_t import_, int64_t export_, char **out, size_t *len);
+
 #endif

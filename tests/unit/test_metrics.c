@@ -207,10 +207,38 @@ static void test_fixed(void)
     free(b.buf);
 }
 
+/* The price in force: exact EUR per kWh, a family left out altogether when no price applies. */
+static void test_price(void)
+{
+    meters ms = {0};
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_EQ_INT(metrics_render(&ms, 1700000001000, 60, NULL, &text, &len), 0);
+    if (!text)
+        return;
+    size_t base = len;
+    CHECK_EQ_INT(metrics_render_price(COST_UNSET, COST_UNSET, &text, &len), 0);
+    CHECK_EQ_INT(len, base);
+    CHECK(!strstr(text, "p1d_price_"));
+    CHECK_EQ_INT(metrics_render_price(296446, -32345, &text, &len), 0);
+    CHECK_EQ_INT(strlen(text), len);
+    CHECK(has(text, "# TYPE p1d_price_import_eur_per_kwh gauge\np1d_price_import_eur_per_kwh "
+                    "0.296446\n"));
+    CHECK(has(text, "# TYPE p1d_price_export_eur_per_kwh gauge\np1d_price_export_eur_per_kwh "
+                    "-0.032345\n"));
+    base = len;
+    CHECK_EQ_INT(metrics_render_price(250000, COST_UNSET, &text, &len), 0);
+    CHECK(has(text + base, "p1d_price_import_eur_per_kwh 0.25\n"));
+    CHECK(!strstr(text + base, "p1d_price_export"));
+    free(text);
+    meters_free(&ms);
+}
+
 int main(void)
 {
     RUN(test_render);
     RUN(test_pubs);
     RUN(test_fixed);
+    RUN(test_price);
     return check_summary("test_metrics");
 }
