@@ -19,9 +19,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "cost.h"
 #include "dl_mosquitto.h"
 #include "log.h"
 #include "outbox.h"
+#include "price_now.h"
 
 #define PM_FETCH_ROUNDS   16    /* outbox batches skimmed per meter per tick while catching up */
 #define PM_BACKOFF_MIN_MS 1000  /* first reconnect delay */
@@ -107,6 +109,13 @@ typedef struct pub_mqtt {
     pub_status st;
     int gone_hooked; /* on_gone is registered with ms */
     int swept;       /* the outbox's meters were compared with the registry */
+    /* The price in force (PREFIX/price/...), with a store; NULL without one. */
+    price_now *price;
+    int price_state; /* this connection: -1 nothing said, 0 "none applies", 1 prices sent */
+    price_now_value price_sent; /* what price_state 1 sent */
+    uint8_t price_discovered[2];
+    int price_ever;     /* prices were published (by this publisher or one it took over from) */
+    int price_old_done; /* this connection: the price topics under retired prefixes deleted */
 } pub_mqtt;
 
 void pub_mqtt_options_default(pub_mqtt_options *o)
@@ -735,6 +744,104 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
         try_ack(p, pm);
 }
 
+/* The price topics under the prefixes earlier publishers used and this one does not, when one of
+ * them published prices: the configs of every topic prefix under every discovery prefix (the node
+ * id is the topic prefix's) and the values and availability under each retired topic prefix are
+ * deleted, once per connection. Returns 0 or -1. */
+static int clear_old_price(pub_mqtt *p)
+{
+    char topic[PUB_TOPIC_MAX];
+    if (!p->price_ever || p->price_old_done || (!p->nold && !p->nold_topic))
+        return 0;
+    for (size_t d = 0; d <= p->nold; d++) {
+        const char *disc = d < p->nold ? p->old_prefix[d] : p->o.discovery_prefix;
+        for (size_t t = 0; t <= p->nold_topic; t++) {
+            const char *node = t < p->nold_topic ? p->old_topic[t] : p->o.topic_prefix;
+            if (d == p->nold && (t == p->nold_topic || !p->o.discovery))
+                continue; /* announced here now, or nothing was */
+            for (int e = 0; e < 2; e++)
+                if (pub_payload_price_discovery_topic(topic, sizeof topic, disc, node, e) &&
+                    publish(p, NULL, topic, "", 0, 1, 1) < 0)
+                    return -1;
+        }
+    }
+    for (size_t t = 0; t < p->nold_topic; t++)
+        for (int e = -1; e < 2; e++) /* the availability is always retained, values by retain */
+            if ((e < 0 || p->old_topic_retain[t]) &&
+                pub_payload_price_topic(topic, sizeof topic, p->old_topic[t], e) &&
+                publish(p, NULL, topic, "", 0, 1, 1) < 0)
+                return -1;
+    p->price_old_done = 1;
+    return 0;
+}
+
+/* The price in force on PREFIX/price/...: each value when it changed or its slot began, after its
+ * discovery config, then "online" on PREFIX/price/availability; when none applies, "offline" there
+ * and the values deleted, once (nothing at all while the tables hold no price: a p1d without
+ * prices says nothing of them). Returns 0 or -1. */
+static int publish_price(pub_mqtt *p)
+{
+    char topic[PUB_TOPIC_MAX], val[PUB_VALUE_MAX];
+    json_w w;
+    price_now_value v;
+    if (!p->price)
+        return 0; /* no store, no prices */
+    if (clear_old_price(p) < 0)
+        return -1;
+    int tariff = price_now_tariff(p->ms, loop_now_ms(), p->o.stale_ms);
+    if (!price_now_get(p->price, loop_wall_ms() / 1000, tariff, &v)) {
+        if (p->price_state == 0 || (p->price_state < 0 && !v.known && !p->price_ever))
+            return 0;
+        if (!pub_payload_price_topic(topic, sizeof topic, p->o.topic_prefix, -1) ||
+            publish(p, NULL, topic, "offline", 7, 1, 1) < 0)
+            return -1;
+        for (int e = 0; e < 2 && p->o.retain; e++)
+            if (pub_payload_price_topic(topic, sizeof topic, p->o.topic_prefix, e) &&
+                publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
+                return -1;
+        p->price_state = 0;
+        return 0;
+    }
+    const int64_t now_v[2] = {v.import_, v.export_};
+    const int64_t sent_v[2] = {p->price_sent.import_, p->price_sent.export_};
+    /* a new slot, or nothing told yet on this connection: every value goes out */
+    int fresh = p->price_state != 1 || v.since != p->price_sent.since;
+    for (int e = 0; e < 2; e++) {
+        if (!pub_payload_price_topic(topic, sizeof topic, p->o.topic_prefix, e))
+            return -1;
+        if (now_v[e] == COST_UNSET) {
+            /* a fixed period without an export price: the value sent before no longer holds */
+            if (p->price_state == 1 && sent_v[e] != COST_UNSET && p->o.retain &&
+                publish(p, NULL, topic, "", 0, p->o.qos, 1) < 0)
+                return -1;
+            continue;
+        }
+        if (p->o.discovery && !p->price_discovered[e]) {
+            char ctopic[PUB_TOPIC_MAX];
+            json_init_fixed(&w, p->buf, PUB_PAYLOAD_MAX, 0);
+            pub_payload_price_discovery(&w, p->o.topic_prefix, p->status_topic, e);
+            if (!pub_payload_price_discovery_topic(ctopic, sizeof ctopic, p->o.discovery_prefix,
+                                                   p->o.topic_prefix, e) ||
+                !json_ok(&w) || publish(p, NULL, ctopic, w.buf, w.len, 1, 1) < 0)
+                return -1;
+            p->price_discovered[e] = 1;
+        }
+        if (!fresh && sent_v[e] == now_v[e])
+            continue;
+        size_t n = pub_payload_price_value(now_v[e], val, sizeof val);
+        if (!n || publish(p, NULL, topic, val, n, p->o.qos, p->o.retain) < 0)
+            return -1;
+    }
+    if (p->price_state != 1 &&
+        (!pub_payload_price_topic(topic, sizeof topic, p->o.topic_prefix, -1) ||
+         publish(p, NULL, topic, "online", 6, 1, 1) < 0))
+        return -1;
+    p->price_state = 1;
+    p->price_sent = v;
+    p->price_ever = 1;
+    return 0;
+}
+
 /* Meters that left the registry: retract each (again after a reconnect that came before the
  * broker acknowledged it all), then forget it once nothing of it is in flight. */
 static void retire(pub_mqtt *p)
@@ -814,6 +921,9 @@ static void sweep(pub_mqtt *p)
 
 static void reset_session(pub_mqtt *p)
 {
+    p->price_state = -1;
+    memset(p->price_discovered, 0, sizeof p->price_discovered);
+    p->price_old_done = 0;
     for (size_t i = 0; i < p->npm; i++) {
         pm_meter *pm = p->pm[i];
         memset(pm->discovered, 0, sizeof pm->discovered);
@@ -861,6 +971,8 @@ static void on_tick(void *user)
             process(p, p->ms->list[i], now);
         }
         retire(p);
+        if (p->connected)
+            publish_price(p);
     } else if (p->next_connect_ms > now) {
         p->st.retry_in_ms = p->next_connect_ms - now;
     }
@@ -1011,6 +1123,7 @@ static void mqtt_free(void *impl)
     }
     loop_timer_del(p->tick);
     outbox_free(p->ob);
+    price_now_free(p->price);
     for (size_t i = 0; i < p->npm; i++)
         free(p->pm[i]);
     free(p->pm);
@@ -1146,6 +1259,7 @@ void pub_mqtt_take_over(pub *pb, const pub *old)
     for (size_t i = 0; i < o->nold_topic; i++)
         retire_topic(p, o->old_topic[i], o->old_topic_retain[i]);
     retire_topic(p, o->o.topic_prefix, o->o.retain);
+    p->price_ever |= o->price_ever;
     for (size_t i = 0; i < o->npm; i++) {
         const pm_meter *om = o->pm[i];
         if (om->m || meters_find(p->ms, om->name))
@@ -1216,6 +1330,11 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
         p->ob = outbox_new(s, "mqtt", OUTBOX_EVERY, 0, loop_wall_ms() / 1000, why, sizeof why);
         if (!p->ob) {
             snprintf(err, cap, "mqtt: outbox: %s", why);
+            goto fail;
+        }
+        p->price = price_now_new(s, "mqtt");
+        if (!p->price) {
+            snprintf(err, cap, "mqtt: out of memory");
             goto fail;
         }
     }

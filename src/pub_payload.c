@@ -332,23 +332,60 @@ static void mbus_device(json_w *w, const char *meter, const pub_snapshot *s, pub
     json_obj_end(w);
 }
 
+/* The start of a config: its name, its unique_id uid and the entity id made from it, and its
+ * state topic. */
+static void discovery_head(json_w *w, const char *label, const char *uid, const char *state_topic)
+{
+    json_obj_begin(w);
+    json_kv_str(w, "name", label);
+    json_kv_str(w, "unique_id", uid);
+    /* Home Assistant 2025.10 replaced object_id with default_entity_id ("sensor.<id>") and
+     * ignores object_id from 2026.4; older versions know only object_id, so send both. */
+    json_kv_str(w, "object_id", uid);
+    char eid[PUB_TOPIC_MAX + 8];
+    snprintf(eid, sizeof eid, "sensor.%s", uid);
+    json_kv_str(w, "default_entity_id", eid);
+    json_kv_str(w, "state_topic", state_topic);
+}
+
+/* Available while both topics say "online" (avail_topic NULL: no availability at all). */
+static void discovery_availability(json_w *w, const char *avail_topic, const char *own_topic)
+{
+    if (!avail_topic)
+        return;
+    json_key(w, "availability");
+    json_arr_begin(w);
+    for (int i = 0; i < 2; i++) {
+        json_obj_begin(w);
+        json_kv_str(w, "topic", i == 0 ? avail_topic : own_topic);
+        json_kv_str(w, "payload_available", "online");
+        json_kv_str(w, "payload_not_available", "offline");
+        json_obj_end(w);
+    }
+    json_arr_end(w);
+    json_kv_str(w, "availability_mode", "all");
+}
+
+/* The end of a config: the origin. Home Assistant names the application in its log of
+ * discovered and changed entities. */
+static void discovery_tail(json_w *w)
+{
+    json_key(w, "origin");
+    json_obj_begin(w);
+    json_kv_str(w, "name", "p1d");
+    json_kv_str(w, "sw_version", P1_VERSION);
+    json_obj_end(w);
+    json_obj_end(w);
+}
+
 void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topic,
                            const char *meter, const pub_snapshot *s, pub_field f)
 {
     const pub_field_info *fi = pub_payload_field(f);
-    char buf[PUB_TOPIC_MAX];
-    json_obj_begin(w);
-    json_kv_str(w, "name", fi->label);
-    snprintf(buf, sizeof buf, "p1d_%s_%s", meter, fi->name);
-    json_kv_str(w, "unique_id", buf);
-    /* Home Assistant 2025.10 replaced object_id with default_entity_id ("sensor.<id>") and
-     * ignores object_id from 2026.4; older versions know only object_id, so send both. */
-    json_kv_str(w, "object_id", buf);
-    char eid[PUB_TOPIC_MAX + 8];
-    snprintf(eid, sizeof eid, "sensor.%s", buf);
-    json_kv_str(w, "default_entity_id", eid);
+    char uid[PUB_TOPIC_MAX], buf[PUB_TOPIC_MAX];
+    snprintf(uid, sizeof uid, "p1d_%s_%s", meter, fi->name);
     snprintf(buf, sizeof buf, "%s/%s/%s", prefix, meter, fi->name);
-    json_kv_str(w, "state_topic", buf);
+    discovery_head(w, fi->label, uid, buf);
     if (fi->device_class)
         json_kv_str(w, "device_class", fi->device_class);
     if (fi->unit)
@@ -357,36 +394,87 @@ void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topi
         json_kv_str(w, "state_class", fi->state_class);
     if (fi->unit)
         json_kv_int(w, "suggested_display_precision", fi->decimals);
-    if (avail_topic) {
-        /* Available while p1d is connected and this meter sends telegrams. */
-        json_key(w, "availability");
-        json_arr_begin(w);
-        for (int i = 0; i < 2; i++) {
-            if (i == 0)
-                snprintf(buf, sizeof buf, "%s", avail_topic);
-            else
-                snprintf(buf, sizeof buf, "%s/%s/availability", prefix, meter);
-            json_obj_begin(w);
-            json_kv_str(w, "topic", buf);
-            json_kv_str(w, "payload_available", "online");
-            json_kv_str(w, "payload_not_available", "offline");
-            json_obj_end(w);
-        }
-        json_arr_end(w);
-        json_kv_str(w, "availability_mode", "all");
-    }
+    /* Available while p1d is connected and this meter sends telegrams. */
+    snprintf(buf, sizeof buf, "%s/%s/availability", prefix, meter);
+    discovery_availability(w, avail_topic, buf);
     json_key(w, "device");
     if (fi->mbus != PUB_MBUS_NONE)
         mbus_device(w, meter, s, fi->mbus);
     else
         meter_device(w, meter, s);
-    /* Home Assistant names the application in its log of discovered and changed entities. */
-    json_key(w, "origin");
+    discovery_tail(w);
+}
+
+/* ---- the price in force ------------------------------------------------------------------ */
+
+static const char *const price_names[2] = {"import_eur_kwh", "export_eur_kwh"};
+
+/* The topic prefix as a discovery node id and unique_id part: [A-Za-z0-9_-] ("home/p1d" ->
+ * "home_p1d"), so that p1d instances with a prefix each have entities each. */
+static void price_node(char *out, size_t cap, const char *prefix)
+{
+    size_t n = 0;
+    for (const char *c = prefix; *c && n + 1 < cap; c++) {
+        int ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                 *c == '_' || *c == '-';
+        out[n++] = ok ? *c : '_';
+    }
+    out[n] = '\0';
+}
+
+size_t pub_payload_price_topic(char *out, size_t cap, const char *prefix, int exp)
+{
+    int n = exp < 0 ? snprintf(out, cap, "%s/price/availability", prefix)
+                    : snprintf(out, cap, "%s/price/%s", prefix, price_names[exp != 0]);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+size_t pub_payload_price_value(int64_t micro, char *out, size_t cap)
+{
+    return cap ? format_scaled(micro, 6, 1, out, cap) : 0;
+}
+
+size_t pub_payload_price_discovery_topic(char *out, size_t cap, const char *disc_prefix,
+                                         const char *prefix, int exp)
+{
+    char node[PUB_TOPIC_MAX];
+    price_node(node, sizeof node, prefix);
+    int n = snprintf(out, cap, "%s/sensor/%s_price/%s/config", disc_prefix, node,
+                     price_names[exp != 0]);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+void pub_payload_price_discovery(json_w *w, const char *prefix, const char *avail_topic, int exp)
+{
+    char node[PUB_TOPIC_MAX], uid[PUB_TOPIC_MAX + 32], topic[PUB_TOPIC_MAX], avail[PUB_TOPIC_MAX],
+        buf[PUB_TOPIC_MAX + 32];
+    price_node(node, sizeof node, prefix);
+    snprintf(uid, sizeof uid, "%s_price_%s", node, price_names[exp != 0]);
+    pub_payload_price_topic(topic, sizeof topic, prefix, exp != 0);
+    discovery_head(w, exp ? "Export price" : "Import price", uid, topic);
+    /* A price is no total: monetary takes no state class but "total", so none is sent (Home
+     * Assistant keeps its history, not long-term statistics). */
+    json_kv_str(w, "device_class", "monetary");
+    json_kv_str(w, "unit_of_measurement", "EUR/kWh");
+    json_kv_int(w, "suggested_display_precision", 4);
+    /* Available while p1d is connected and a price applies now. */
+    pub_payload_price_topic(avail, sizeof avail, prefix, -1);
+    discovery_availability(w, avail_topic, avail);
+    json_key(w, "device");
     json_obj_begin(w);
-    json_kv_str(w, "name", "p1d");
-    json_kv_str(w, "sw_version", P1_VERSION);
+    json_key(w, "identifiers");
+    json_arr_begin(w);
+    snprintf(buf, sizeof buf, "%s.price", node); /* '.' is in no meter's identifier */
+    json_str(w, buf);
+    json_arr_end(w);
+    snprintf(buf, sizeof buf, "Electricity price %s", prefix);
+    json_kv_str(w, "name", buf);
+    json_kv_str(w, "manufacturer", "p1d");
+    json_kv_str(w, "model", "Dynamic and fixed prices (via p1d)");
+    snprintf(buf, sizeof buf, "p1d %s", P1_VERSION);
+    json_kv_str(w, "sw_version", buf);
     json_obj_end(w);
-    json_obj_end(w);
+    discovery_tail(w);
 }
 
 /* dsmr-reader publishes power in kW and times as ISO 8601. */

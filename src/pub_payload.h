@@ -114,6 +114,23 @@ size_t pub_payload_discovery_topic(char *out, size_t cap, const char *disc_prefi
 void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topic,
                            const char *meter, const pub_snapshot *s, pub_field f);
 
+/* The price in force now (price_now.h), published beside the meters. exp: 0 the import price, 1
+ * the export price. "<prefix>/price/import_eur_kwh" or ".../export_eur_kwh" (exp -1:
+ * "<prefix>/price/availability") into out[cap]; returns the length or 0. */
+size_t pub_payload_price_topic(char *out, size_t cap, const char *prefix, int exp);
+/* A price in micro-euros per kWh as EUR per kWh text ("0.296446", "-0.01"). Returns its length, or
+ * 0 when it does not fit. */
+size_t pub_payload_price_value(int64_t micro, char *out, size_t cap);
+/* "<disc_prefix>/sensor/<node>_price/<import|export>_eur_kwh/config", node being prefix with
+ * every byte outside [A-Za-z0-9_-] made '_', into out[cap]; returns the length or 0. */
+size_t pub_payload_price_discovery_topic(char *out, size_t cap, const char *disc_prefix,
+                                         const char *prefix, int exp);
+/* The Home Assistant discovery config of a price: unique_id and object_id "<node>_price_<name>",
+ * default_entity_id, name, state_topic, device_class monetary in EUR/kWh without a state class,
+ * availability (all of: avail_topic and "<prefix>/price/availability"; avail_topic NULL: none),
+ * the device "<node>.price" ("Electricity price <prefix>") and the origin. */
+void pub_payload_price_discovery(json_w *w, const char *prefix, const char *avail_topic, int exp);
+
 /* dsmr-reader's topic layout (dsmr/reading/<name>): the number of names, and the i-th value of s
  * as dsmr-reader writes it (kW for power, ISO 8601 UTC for times). Returns the value's length
  * and sets *name, or 0 when s has no such value. */

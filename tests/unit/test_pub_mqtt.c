@@ -279,6 +279,40 @@ static void test_discovery(void)
     }
 }
 
+/* The price in force: its topics (a topic prefix with '/' gives node ids of [A-Za-z0-9_-]),
+ * exact values, and a monetary config without a state class (HA refuses "measurement" there). */
+static void test_price(void)
+{
+    char buf[4096], topic[PUB_TOPIC_MAX];
+    json_w w;
+    CHECK(pub_payload_price_topic(topic, sizeof topic, "p1d", 0));
+    CHECK_EQ_STR(topic, "p1d/price/import_eur_kwh");
+    CHECK(pub_payload_price_topic(topic, sizeof topic, "home/p1d", 1));
+    CHECK_EQ_STR(topic, "home/p1d/price/export_eur_kwh");
+    CHECK(pub_payload_price_topic(topic, sizeof topic, "p1d", -1));
+    CHECK_EQ_STR(topic, "p1d/price/availability");
+    CHECK(!pub_payload_price_topic(topic, 8, "p1d", 0));
+    CHECK(pub_payload_price_discovery_topic(topic, sizeof topic, "homeassistant", "home/p1d.x", 0));
+    CHECK_EQ_STR(topic, "homeassistant/sensor/home_p1d_x_price/import_eur_kwh/config");
+    CHECK(pub_payload_price_value(296446, buf, sizeof buf) == 8 && !strcmp(buf, "0.296446"));
+    CHECK(pub_payload_price_value(-32345, buf, sizeof buf) && !strcmp(buf, "-0.032345"));
+    CHECK(pub_payload_price_value(250000, buf, sizeof buf) && !strcmp(buf, "0.25"));
+    CHECK(pub_payload_price_value(0, buf, sizeof buf) && !strcmp(buf, "0"));
+    json_init_fixed(&w, buf, sizeof buf, 0);
+    pub_payload_price_discovery(&w, "p1d", "p1d/status", 1);
+    CHECK(json_ok(&w));
+    CHECK(strstr(buf, "\"name\":\"Export price\",\"unique_id\":\"p1d_price_export_eur_kwh\","
+                      "\"object_id\":\"p1d_price_export_eur_kwh\",\"default_entity_id\":"
+                      "\"sensor.p1d_price_export_eur_kwh\",\"state_topic\":"
+                      "\"p1d/price/export_eur_kwh\",\"device_class\":\"monetary\","
+                      "\"unit_of_measurement\":\"EUR/kWh\"") != NULL);
+    CHECK(strstr(buf, "\"state_class\"") == NULL);
+    CHECK(strstr(buf, "{\"topic\":\"p1d/price/availability\",") != NULL);
+    CHECK(strstr(buf, "\"device\":{\"identifiers\":[\"p1d.price\"],\"name\":"
+                      "\"Electricity price p1d\",") != NULL);
+    CHECK(strstr(buf, "\"origin\":{\"name\":\"p1d\"") != NULL);
+}
+
 static void test_dsmr(void)
 {
     ctx c;
@@ -338,6 +372,7 @@ int main(void)
     RUN(test_influx_escape);
     RUN(test_aggregate_line);
     RUN(test_discovery);
+    RUN(test_price);
     RUN(test_dsmr);
     RUN(test_state_reading);
     return check_summary("test_pub_mqtt");
