@@ -633,7 +633,9 @@ def test_live(c, tmp):
     with open(key, "w") as f:
         f.write("A" * 86 + "==\n")
     conf = os.path.join(tmp, "live.conf")
+    # fixed prices: the price gauges of /metrics and the price topics of MQTT are served too
     text = ("[http]\nlisten = 127.0.0.1:0\n[store]\ndb = %s\n"
+            "[prices]\nimport = 0.25\nexport = 0.07\n"
             "[influxdb]\nurl = http://127.0.0.1:%d\ndatabase = p1d\n"
             "[azure]\nendpoint = http://127.0.0.1:%d/devstoreaccount1\n"
             "account = devstoreaccount1\nkey_file = %s\n"
