@@ -374,6 +374,7 @@ static void reply(pf_job *j, CURL *easy, CURLcode result)
         failed(j, "cannot store them: %s", err);
         return;
     }
+    store_prices_changed(pf->s); /* /metrics and MQTT show a new price now at once */
     int64_t now = loop_wall_ms() / 1000, covered = d.v[d.n - 1].end;
     int64_t next = price_fetch_next(now, covered, pf->o.after);
     civil_format_local(d.v[0].ts, a, sizeof a);

@@ -184,6 +184,14 @@ def test_energyzero(tmp, srv):
             T.check("energyzero: the [prices] adjustment applies to fetched prices (x 1.21)",
                     rows[3]["import_price"] == round(-0.01234 * 1.21, 6) and
                     rows[1]["import_price"] == round(spot(1) * 1.21, 6), json.dumps(rows[:4]))
+            now = time.time()
+            cur = [r for r in rows if datetime.datetime.fromisoformat(r["time"]).timestamp() <=
+                   now < datetime.datetime.fromisoformat(r["end"]).timestamp()]
+            line = re.search(r"^p1d_price_import_eur_per_kwh (\S+)$",
+                             http(port, "/metrics")[2].decode(), re.M)
+            T.check("energyzero: /metrics has the fetched price in force now, adjusted",
+                    cur and line and abs(float(line.group(1)) - cur[0]["import_price"]) < 1e-9,
+                    (cur, line and line.group(0)))
         s, _, b = http(port, "/api/prices")
         fe = json.loads(b).get("fetch") if s == 200 else None
         pw = (fe or {}).get("power") or {}
