@@ -796,10 +796,12 @@ static void reload(p1d *d)
         prices_changed |= strcmp(nc.prices[i], d->cfg.prices[i]) != 0;
     if (prices_changed && d->store && cost_fixed_any(&prices)) {
         /* as at start: recorded as the period starting at valid_from */
-        if (cost_db_save_fixed(store_db(d->store), &prices, err, sizeof err) < 0)
+        if (cost_db_save_fixed(store_db(d->store), &prices, err, sizeof err) < 0) {
             log_warn("reload: prices: %s", err);
-        else
+        } else {
+            store_prices_changed(d->store); /* /metrics and MQTT show the new price at once */
             log_info("reload: [prices] recorded");
+        }
     }
     for (size_t j = 0; d->store && j < nc.nsources; j++)
         store_meter_clock(d->store, nc.sources[j].name, (store_clock)nc.sources[j].clock);

@@ -10,6 +10,7 @@ per tariff follow the tariff the meter reports."""
 import json
 import os
 import re
+import signal
 import sqlite3
 import sys
 import time
@@ -256,6 +257,12 @@ def test_fixed_tariff(tmp):
                 price_msgs(sub))
         n = len([m for m in price_msgs(sub) if m[1] == TOPICS[1]])
         C.check("an unchanged export price is not sent again", n == 1, price_msgs(sub))
+        write_conf(conf, "[prices]\nimport_t1 = 0.23\nimport_t2 = 0.25\nexport = 0.07\n")
+        d.signal(signal.SIGHUP)
+        C.check("a reload that changes [prices]: the new price at once, not after a minute",
+                wait_for(lambda: gauges(hp)[0].get(GAUGES[0]) == "0.23", 3), gauges(hp))
+        C.check("... and on MQTT", wait_for(lambda: last_on(sub, TOPICS[0]) == "0.23", 3),
+                price_msgs(sub))
 
 
 def main():
