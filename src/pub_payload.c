@@ -452,10 +452,12 @@ void pub_payload_price_discovery(json_w *w, const char *prefix, const char *avai
     snprintf(uid, sizeof uid, "%s_price_%s", node, price_names[exp != 0]);
     pub_payload_price_topic(topic, sizeof topic, prefix, exp != 0);
     discovery_head(w, exp ? "Export price" : "Import price", uid, topic);
-    /* A price is no total: monetary takes no state class but "total", so none is sent (Home
-     * Assistant keeps its history, not long-term statistics). */
-    json_kv_str(w, "device_class", "monetary");
+    /* No device class: monetary is an amount of money (a currency as the unit, and no state
+     * class but "total"), not a price per kWh. As Home Assistant's own price sensors do: a unit
+     * of EUR/kWh (what its energy dashboard asks of a price entity) and measurement, so that it
+     * keeps long-term statistics (mean, min, max) of the price. */
     json_kv_str(w, "unit_of_measurement", "EUR/kWh");
+    json_kv_str(w, "state_class", "measurement");
     json_kv_int(w, "suggested_display_precision", 4);
     /* Available while p1d is connected and a price applies now. */
     pub_payload_price_topic(avail, sizeof avail, prefix, -1);

@@ -126,7 +126,7 @@ size_t pub_payload_price_value(int64_t micro, char *out, size_t cap);
 size_t pub_payload_price_discovery_topic(char *out, size_t cap, const char *disc_prefix,
                                          const char *prefix, int exp);
 /* The Home Assistant discovery config of a price: unique_id and object_id "<node>_price_<name>",
- * default_entity_id, name, state_topic, device_class monetary in EUR/kWh without a state class,
+ * default_entity_id, name, state_topic, unit EUR/kWh with state_class measurement (no device class),
  * availability (all of: avail_topic and "<prefix>/price/availability"; avail_topic NULL: none),
  * the device "<node>.price" ("Electricity price <prefix>") and the origin. */
 void pub_payload_price_discovery(json_w *w, const char *prefix, const char *avail_topic, int exp);

@@ -83,16 +83,17 @@ def check_config(topic, payload, which):
         return ["not JSON: %s" % e]
     uid = "p1d_price_%s_eur_kwh" % which
     want = {"unique_id": uid, "object_id": uid, "default_entity_id": "sensor." + uid,
-            "state_topic": "p1d/price/%s_eur_kwh" % which, "device_class": "monetary",
+            "state_topic": "p1d/price/%s_eur_kwh" % which, "state_class": "measurement",
             "unit_of_measurement": "EUR/kWh", "availability_mode": "all",
             "name": "%s price" % which.capitalize()}
     for k, v in want.items():
         if cfg.get(k) != v:
             bad.append("%s = %r, want %r" % (k, cfg.get(k), v))
-    # HA: monetary takes no state class but "total" ("is using state class 'measurement' which
-    # is impossible considering device class ('monetary')"); a price is no total, so none.
-    if "state_class" in cfg:
-        bad.append("state_class %r with device_class monetary" % cfg["state_class"])
+    # HA: monetary is an amount of money (a currency unit, and no state class but "total": "is
+    # using state class 'measurement' which is impossible considering device class
+    # ('monetary')"); a price per kWh is none, so no device class and statistics as measurement.
+    if "device_class" in cfg:
+        bad.append("device_class %r on a price per kWh" % cfg["device_class"])
     if [a.get("topic") for a in cfg.get("availability") or []] != ["p1d/status", AVAIL]:
         bad.append("availability %r" % cfg.get("availability"))
     dev = cfg.get("device") or {}

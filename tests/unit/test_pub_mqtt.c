@@ -280,7 +280,8 @@ static void test_discovery(void)
 }
 
 /* The price in force: its topics (a topic prefix with '/' gives node ids of [A-Za-z0-9_-]),
- * exact values, and a monetary config without a state class (HA refuses "measurement" there). */
+ * exact values, and a config in EUR/kWh with state_class measurement and no device class (HA's
+ * monetary is an amount of money: a currency unit, and no state class but "total"). */
 static void test_price(void)
 {
     char buf[4096], topic[PUB_TOPIC_MAX];
@@ -304,9 +305,9 @@ static void test_price(void)
     CHECK(strstr(buf, "\"name\":\"Export price\",\"unique_id\":\"p1d_price_export_eur_kwh\","
                       "\"object_id\":\"p1d_price_export_eur_kwh\",\"default_entity_id\":"
                       "\"sensor.p1d_price_export_eur_kwh\",\"state_topic\":"
-                      "\"p1d/price/export_eur_kwh\",\"device_class\":\"monetary\","
-                      "\"unit_of_measurement\":\"EUR/kWh\"") != NULL);
-    CHECK(strstr(buf, "\"state_class\"") == NULL);
+                      "\"p1d/price/export_eur_kwh\",\"unit_of_measurement\":\"EUR/kWh\","
+                      "\"state_class\":\"measurement\"") != NULL);
+    CHECK(strstr(buf, "\"device_class\"") == NULL);
     CHECK(strstr(buf, "{\"topic\":\"p1d/price/availability\",") != NULL);
     CHECK(strstr(buf, "\"device\":{\"identifiers\":[\"p1d.price\"],\"name\":"
                       "\"Electricity price p1d\",") != NULL);
