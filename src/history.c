@@ -21,7 +21,8 @@
 struct history {
     store *s;
     const meters *ms;
-    price_fetch *const *fetch; /* the daemon's [prices] fetcher (*fetch NULL: none), or NULL */
+    history_fetch_fn fetch; /* what the [prices] fetcher did, or NULL */
+    void *fetch_user;
     price_now *now;            /* the price in force, for /metrics */
 };
 
@@ -1249,14 +1250,16 @@ static void kv_time(json_w *w, const char *key, int64_t t)
 
 /* "fetch": per kind what [prices] fetch_url / fetch_gas_url did last and does next (null: not
  * fetched), so a missing price has its reason without reading the log. */
-static void fetch_json(json_w *w, const price_fetch *f)
+static void fetch_json(json_w *w, const history *h)
 {
     static const char *const kinds[] = {"power", "gas"};
     json_key(w, "fetch");
     json_obj_begin(w);
     for (int k = 0; k < 2; k++) {
         price_fetch_status st;
-        price_fetch_status_get(f, (cost_kind)k, &st);
+        memset(&st, 0, sizeof st);
+        if (h->fetch)
+            h->fetch(h->fetch_user, (cost_kind)k, &st);
         if (!st.on) {
             json_kv_null(w, kinds[k]);
             continue;
@@ -1372,7 +1375,7 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
         }
         json_arr_end(&w);
     }
-    fetch_json(&w, h->fetch ? *h->fetch : NULL);
+    fetch_json(&w, h);
     json_obj_end(&w);
     cost_prices_free(&p);
     if (reply_json(out, 200, &w) < 0)
@@ -1554,10 +1557,12 @@ history *history_new(store *s, const meters *ms, char *err, size_t cap)
     return h;
 }
 
-void history_set_fetch(history *h, price_fetch *const *fetch)
+void history_set_fetch(history *h, history_fetch_fn fn, void *user)
 {
-    if (h)
-        h->fetch = fetch;
+    if (!h)
+        return;
+    h->fetch = fn;
+    h->fetch_user = user;
 }
 
 void history_free(history *h)

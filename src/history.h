@@ -28,9 +28,11 @@ typedef struct history history;
  * the live meters ms (for the default meter and the meters' own demand peaks; may be NULL).
  * Returns NULL with a reason in err[cap]. */
 history *history_new(store *s, const meters *ms, char *err, size_t cap);
-/* GET /api/prices reports on the price fetcher *fetch (borrowed; *fetch may change or be NULL;
- * fetch NULL: none). */
-void history_set_fetch(history *h, price_fetch *const *fetch);
+/* Fills out with what the price fetcher did for `kind` (all zero: that kind is not fetched). */
+typedef void (*history_fetch_fn)(void *user, cost_kind kind, price_fetch_status *out);
+/* GET /api/prices reports on the price fetcher through fn(user, ...) (fn NULL: none); a function,
+ * so that the history endpoints do not link the fetcher and libcurl's loop. */
+void history_set_fetch(history *h, history_fetch_fn fn, void *user);
 /* Frees; accepts NULL. */
 void history_free(history *h);
 /* The http_route_fn for http_options.route: serves /api/history, /api/summary and /api/prices;

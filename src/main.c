@@ -505,6 +505,13 @@ static void start_zeroconf(p1d *d)
                 err);
 }
 
+/* history_fetch_fn over the daemon's fetcher, which a reload may replace or remove. */
+static void fetch_status(void *user, cost_kind kind, price_fetch_status *out)
+{
+    price_fetch *const *f = user;
+    price_fetch_status_get(*f, kind, out);
+}
+
 static int start_http(p1d *d)
 {
     char err[CONFIG_ERR_MAX], host[CONFIG_STR_MAX];
@@ -527,7 +534,7 @@ static int start_http(p1d *d)
     o.pubs = &d->pubs; /* read at request time, so publishers (re)started later show up too */
     if (d->store && start_history(d) < 0)
         return -1;
-    history_set_fetch(d->history, &d->fetch);
+    history_set_fetch(d->history, fetch_status, &d->fetch);
     o.route = history_route; /* without a store it says that history needs one */
     o.route_user = d->history;
     o.history = d->history != NULL;
