@@ -6,9 +6,10 @@
 # What the package holds: /usr/bin/p1 and p1d (stripped), their man pages, the systemd unit,
 # /etc/p1d.conf (a conffile: an edited one survives upgrades), and the docs with the Grafana
 # dashboard (grafana/p1d.json). Its Depends come from dpkg-shlibdeps; libcurl and libmosquitto,
-# which p1d opens only when a publisher needs them, and libavahi-client, which it opens to be
-# announced on the LAN, are Recommends; avahi-daemon, which does the announcing, is Suggests. The maintainer scripts enable
-# and start p1d.service where systemd runs, restart it on upgrade, stop it on removal, and delete
+# which p1d opens only when a publisher (or, libcurl, the price fetch) needs them, and
+# libavahi-client, which it opens to be announced on the LAN, are Recommends; avahi-daemon, which
+# does the announcing, is Suggests. The maintainer scripts enable and start p1d.service where
+# systemd runs, restart it on upgrade, stop it on removal, and delete
 # the history (/var/lib/p1d) only on purge. Installed into another root (dpkg --root, DPKG_ROOT
 # set) they leave this machine's systemd alone.
 set -euo pipefail
