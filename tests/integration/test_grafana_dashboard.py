@@ -2,7 +2,8 @@
 """test_grafana_dashboard.py: dist/grafana/p1d.json imports cleanly (a ${DS_PROMETHEUS} input, a
 multi-select meter variable, unique panel ids, only metrics p1d has) and every panel query works:
 p1d with two simulated meters and an InfluxDB publisher that cannot connect (so the publisher
-families exist), Debian's prometheus scraping it every second, each target's PromQL asked of
+families exist) and fixed prices (so the price gauges exist), Debian's prometheus scraping it
+every second, each target's PromQL asked of
 Prometheus with Grafana's variables filled in. P1D_DASHBOARD=PATH checks another file."""
 import json
 import os
@@ -83,8 +84,9 @@ def check_static(dash):
             meter.get("datasource", {}).get("uid") == "${DS_PROMETHEUS}" and
             re.fullmatch(r"label_values\(p1_[a-z_]+, *meter\)", q or ""), str(meter))
     unfiltered = [e for e in (t.get("expr", "") for _, t in targets(dash))
-                  if not ('meter=~"$meter"' in e or "p1_publisher_" in e or "vector(" in e)]
-    C.check("every query filters by $meter or is a publisher-wide or constant series",
+                  if not ('meter=~"$meter"' in e or "p1_publisher_" in e or "vector(" in e or
+                          "p1d_price_" in e)]
+    C.check("every query filters by $meter or is a publisher-wide, price or constant series",
             not unfiltered, str(unfiltered))
     refs = [(p.get("id"), t.get("refId")) for p, t in targets(dash)]
     C.check("refIds unique within each panel", len(set(refs)) == len(refs), str(refs))
@@ -152,9 +154,11 @@ def check_meter_values(prom, query):
 def run_live(tmp, dash, variables, meter_query, api_text):
     """p1d and Prometheus on 127.0.0.1: the metric names and every panel query."""
     sources = sum([["--source", "%s=sim:%d" % (m, i + 1)] for i, m in enumerate(METERS)], [])
+    # fixed prices, so the price gauges exist and the price panels must show them
     d = Daemon(sources + ["--db", os.path.join(tmp, "p1d.db"), "--listen", "127.0.0.1:0",
                           "--influxdb-url", "http://127.0.0.1:%d" % free_port(),
-                          "--influxdb-database", "p1"], tmp)
+                          "--influxdb-database", "p1", "--prices-import", "0.2512",
+                          "--prices-export", "0.07"], tmp)
     prom = None
     try:
         port = d.http_port()
