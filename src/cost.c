@@ -397,9 +397,13 @@ static int name_is(const char *s, const char *const *names)
 static const char *const time_names[] = {"time", "start", "from", "datetime", "timestamp", "date",
                                          "start_time", "readingdate", "valid_from", "startsat",
                                          NULL};
+/* tariffusage / tariffreturn: easyEnergy's API ({"Timestamp":..,"TariffUsage":..,
+ * "TariffReturn":..}). */
 static const char *const price_names[] = {"price", "value", "import", "price_eur", "eur_kwh",
-                                          "amount", "tariff", "import_price", "total", NULL};
-static const char *const export_names[] = {"export", "export_price", "feed_in", "feedin", NULL};
+                                          "amount", "tariff", "import_price", "total",
+                                          "tariffusage", NULL};
+static const char *const export_names[] = {"export", "export_price", "feed_in", "feedin",
+                                           "tariffreturn", NULL};
 
 /* Splits a CSV line in place; quotes around a field are removed. Returns the field count. */
 static int csv_split(char *line, char sep, char **f, int max)

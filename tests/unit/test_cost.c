@@ -286,6 +286,14 @@ static void test_json(void)
                       "2.5e-1}], \"unit\": \"EUR/kWh\"}";
     CHECK(cost_parse_dynamic(obj, strlen(obj), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
     CHECK(d.n == 1 && d.v[0].ts == 1738314000 && d.v[0].import_ == 250000);
+    /* easyEnergy's API: TariffUsage is the import price, TariffReturn the export price. */
+    const char *easy = "[{\"Timestamp\":\"2025-01-31T09:00:00+00:00\",\"SupplierId\":0,"
+                       "\"TariffUsage\":0.1534,\"TariffReturn\":0.1268},"
+                       "{\"Timestamp\":\"2025-01-31T10:00:00+00:00\",\"SupplierId\":0,"
+                       "\"TariffUsage\":0.1611,\"TariffReturn\":0.1331}]";
+    CHECK(cost_parse_dynamic(easy, strlen(easy), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    CHECK(d.n == 2 && d.v[0].ts == 1738314000 && d.v[0].import_ == 153400 &&
+          d.v[0].export_ == 126800 && d.v[1].end == 1738321200 && d.v[1].export_ == 133100);
     /* Gas: a day per price, 23 hours on the spring DST day. */
     const char *gas = "[{\"time\":\"2025-03-29\",\"price\":1.2},{\"time\":\"2025-03-30\","
                       "\"price\":1.3}]";
