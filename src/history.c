@@ -1476,6 +1476,164 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * GET /api/prices/cheapest: the cheapest run of `hours` in the dynamic power prices
+ * ------------------------------------------------------------------------------------------- */
+
+#define CHEAPEST_HOURS_MAX 24       /* the longest run asked for */
+#define CHEAPEST_RANGE_MAX (31 * 86400) /* the widest from..to searched */
+
+/* One slot of import and export price (adjusted as the costs count them) in [a, z). */
+typedef struct cheap_slot {
+    int64_t a, z, imp, exp;
+} cheap_slot;
+
+/* num / den rounded half away from zero (den > 0). */
+static int64_t div_round(int64_t num, int64_t den)
+{
+    int64_t q = (num < 0 ? -num : num) * 2 / den;
+    q = (q + 1) / 2;
+    return num < 0 ? -q : q;
+}
+
+/* hours=: a decimal such as 2 or 1.5, more than 0 and at most CHEAPEST_HOURS_MAX; to whole
+ * seconds. Returns 0, or -1. */
+static int parse_hours(const char *v, int64_t *secs)
+{
+    char *end;
+    errno = 0;
+    double h = strtod(v, &end);
+    if (end == v || *end || errno || !(h > 0) || h > CHEAPEST_HOURS_MAX || strchr(v, 'e') ||
+        strchr(v, 'E') || strchr(v, 'x') || strchr(v, 'X') || strchr(v, 'n') || strchr(v, 'N'))
+        return -1;
+    *secs = (int64_t)(h * 3600 + 0.5);
+    return *secs > 0 ? 0 : -1;
+}
+
+/* The sums of price x seconds of the `dur` seconds from `start` in slots[k..n), the slot k
+ * holding start: 0, or -1 when a hole or the end of the slots comes first. */
+static int run_sum(const cheap_slot *s, size_t n, size_t k, int64_t start, int64_t dur,
+                   int64_t *si, int64_t *se)
+{
+    int64_t t = start, need = dur;
+    *si = *se = 0;
+    for (; k < n && need > 0 && s[k].a <= t && t < s[k].z; k++) {
+        int64_t take = s[k].z - t < need ? s[k].z - t : need;
+        *si += s[k].imp * take;
+        *se += s[k].exp * take;
+        need -= take;
+        t += take;
+    }
+    return need == 0 ? 0 : -1;
+}
+
+/* The cheapest `dur` seconds without a hole in slots[0..n) (sorted, without overlaps; the first
+ * clipped to `from`): the mean of a piecewise constant price over a window of fixed length is
+ * least with the window starting or ending at a slot boundary, so those are the candidates. Its
+ * start into *start and the sums of price x seconds, or -1 when no run is long enough. The
+ * earliest of equal runs. */
+static int cheapest_run(const cheap_slot *s, size_t n, int64_t dur, int64_t *start,
+                        int64_t *sum_imp, int64_t *sum_exp)
+{
+    int found = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (int end = 0; end < 2; end++) {
+            int64_t c = end ? s[i].z - dur : s[i].a, si, se;
+            size_t k = end ? 0 : i;
+            if (end) { /* the slot holding c: at or before i */
+                if (c < s[0].a)
+                    continue;
+                k = i;
+                while (k > 0 && s[k].a > c)
+                    k--;
+            }
+            if (run_sum(s, n, k, c, dur, &si, &se) < 0)
+                continue;
+            if (!found || si < *sum_imp || (si == *sum_imp && c < *start)) {
+                found = 1;
+                *start = c;
+                *sum_imp = si;
+                *sum_exp = se;
+            }
+        }
+    }
+    return found ? 0 : -1;
+}
+
+static int ep_prices_cheapest(history *h, const http_req *req, http_reply *out)
+{
+    int given;
+    int64_t now = (int64_t)time(NULL), from = now, to, dur = 3600;
+    if (parse_time_arg(req, out, "from", &from, &given))
+        return 1;
+    to = civil_next(CIVIL_DAY, civil_next(CIVIL_DAY, from));
+    if (parse_time_arg(req, out, "to", &to, &given))
+        return 1;
+    const char *hv = http_req_arg(req, "hours");
+    if (hv && *hv && parse_hours(hv, &dur) < 0)
+        return bad_param(out, "hours: expected a number of hours more than 0 and at most %d, "
+                              "such as 2 or 1.5, got '%.32s'",
+                         CHEAPEST_HOURS_MAX, hv);
+    if (from >= to)
+        return bad_param(out, "from must be before to");
+    if (to - from > CHEAPEST_RANGE_MAX)
+        return bad_param(out, "range too large: at most %d days from from to to",
+                         CHEAPEST_RANGE_MAX / 86400);
+    cost_prices p;
+    char err[COST_ERR_MAX] = "";
+    if (cost_db_load(store_db(h->s), from, to, &p, err, sizeof err) < 0)
+        return reply_error(out, 500, "internal", "%s", err);
+    const cost_dyns *d = &p.dyn[COST_KIND_POWER];
+    cheap_slot *s = d->n ? calloc(d->n, sizeof *s) : NULL;
+    if (d->n && !s) {
+        cost_prices_free(&p);
+        return internal(out, "prices", -ENOMEM);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        const cost_dyn *r = &d->v[i];
+        if (r->ts >= to || r->end <= from)
+            continue;
+        cheap_slot *c = &s[n++];
+        c->a = r->ts > from ? r->ts : from;
+        c->z = r->end < to ? r->end : to;
+        cost_dyn_effective(&p, r, &c->imp, &c->exp);
+    }
+    cost_prices_free(&p);
+    int64_t si = 0, se = 0, start = 0;
+    int found = cheapest_run(s, n, dur, &start, &si, &se) == 0;
+    json_w w;
+    if (json_init_alloc(&w, 512, 4096, 0) < 0) {
+        free(s);
+        return internal(out, "prices", -ENOMEM);
+    }
+    char t[CIVIL_TIME_MAX];
+    json_obj_begin(&w);
+    civil_format_local(from, t, sizeof t);
+    json_kv_str(&w, "from", t);
+    civil_format_local(to, t, sizeof t);
+    json_kv_str(&w, "to", t);
+    json_kv_fixed_trim(&w, "hours", div_round(dur * 10000, 3600), 4);
+    if (!found) {
+        json_kv_null(&w, "start");
+        json_kv_null(&w, "end");
+        json_kv_null(&w, "import_price");
+        json_kv_null(&w, "export_price");
+    } else {
+        civil_format_local(start, t, sizeof t);
+        json_kv_str(&w, "start", t);
+        civil_format_local(start + dur, t, sizeof t);
+        json_kv_str(&w, "end", t);
+        json_kv_fixed_trim(&w, "import_price", div_round(si, dur), 6);
+        json_kv_fixed_trim(&w, "export_price", div_round(se, dur), 6);
+    }
+    json_obj_end(&w);
+    free(s);
+    if (reply_json(out, 200, &w) < 0)
+        return internal(out, "prices", -E2BIG);
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Routing
  * ------------------------------------------------------------------------------------------- */
 
@@ -1484,6 +1642,7 @@ static const char *const history_args[] = {"meter", "from", "to", "step", "forma
 static const char *const summary_args[] = {"meter", "at", "period", NULL};
 static const char *const prices_get_args[] = {"from", "to", NULL};
 static const char *const prices_put_args[] = {"kind", "gas_day_start", NULL};
+static const char *const cheapest_args[] = {"from", "to", "hours", NULL};
 
 /* 1 with a 400 in out when a parameter of args comes twice (the first would be taken silently). */
 static int repeated(const http_req *req, http_reply *out, const char *const *args)
@@ -1501,7 +1660,8 @@ int history_route(void *user, const http_req *req, http_reply *out)
     history *h = user;
     int get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     int ours = strcmp(req->path, "/api/history") == 0 || strcmp(req->path, "/api/summary") == 0 ||
-               strcmp(req->path, "/api/prices") == 0;
+               strcmp(req->path, "/api/prices") == 0 ||
+               strcmp(req->path, "/api/prices/cheapest") == 0;
     if (!ours)
         return 0;
     if (!h)
@@ -1509,12 +1669,15 @@ int history_route(void *user, const http_req *req, http_reply *out)
                            "%s needs a history database: start p1d with --db PATH or set [store] db",
                            req->path);
     /* The messages name the methods of the Allow header, OPTIONS included. */
-    if (strcmp(req->path, "/api/history") == 0 || strcmp(req->path, "/api/summary") == 0) {
+    if (strcmp(req->path, "/api/history") == 0 || strcmp(req->path, "/api/summary") == 0 ||
+        strcmp(req->path, "/api/prices/cheapest") == 0) {
         if (!get) {
             out->allow = "GET, HEAD, OPTIONS";
             return reply_error(out, 405, "method_not_allowed",
                                "only GET, HEAD and OPTIONS are allowed");
         }
+        if (req->path[5] == 'p')
+            return repeated(req, out, cheapest_args) || ep_prices_cheapest(h, req, out);
         if (req->path[5] == 'h')
             return repeated(req, out, history_args) || ep_history(h, req, out);
         return repeated(req, out, summary_args) || ep_summary(h, req, out);

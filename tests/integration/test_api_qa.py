@@ -206,6 +206,8 @@ def test_openapi(c, port):
              ("/api/summary?period=month&at=2026-03-29", "/api/summary", 200),
              ("/api/summary?at=2026-03-29T02:30", "/api/summary", 400),
              ("/api/prices?from=2026-03-29&to=2026-03-30", "/api/prices", 200),
+             ("/api/prices/cheapest?from=2026-03-29&hours=2", "/api/prices/cheapest", 200),
+             ("/api/prices/cheapest?from=2026-03-29&hours=99", "/api/prices/cheapest", 400),
              ("/api/meters/nope", "/api/meters/{name}", 404),
              ("/api/history?meter=nope", "/api/history", 404)]
     for url, path, want in cases:
