@@ -23,7 +23,7 @@ struct history {
     const meters *ms;
     history_fetch_fn fetch; /* what the [prices] fetcher did, or NULL */
     void *fetch_user;
-    price_now *now;            /* the price in force, for /metrics */
+    price_now *now; /* the price in force, for /metrics */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -1479,7 +1479,7 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
  * GET /api/prices/cheapest: the cheapest run of `hours` in the dynamic power prices
  * ------------------------------------------------------------------------------------------- */
 
-#define CHEAPEST_HOURS_MAX 24       /* the longest run asked for */
+#define CHEAPEST_HOURS_MAX 24           /* the longest run asked for */
 #define CHEAPEST_RANGE_MAX (31 * 86400) /* the widest from..to searched */
 
 /* One slot of import and export price (adjusted as the costs count them) in [a, z). */
@@ -1511,8 +1511,8 @@ static int parse_hours(const char *v, int64_t *secs)
 
 /* The sums of price x seconds of the `dur` seconds from `start` in slots[k..n), the slot k
  * holding start: 0, or -1 when a hole or the end of the slots comes first. */
-static int run_sum(const cheap_slot *s, size_t n, size_t k, int64_t start, int64_t dur,
-                   int64_t *si, int64_t *se)
+static int run_sum(const cheap_slot *s, size_t n, size_t k, int64_t start, int64_t dur, int64_t *si,
+                   int64_t *se)
 {
     int64_t t = start, need = dur;
     *si = *se = 0;
@@ -1570,8 +1570,9 @@ static int ep_prices_cheapest(history *h, const http_req *req, http_reply *out)
         return 1;
     const char *hv = http_req_arg(req, "hours");
     if (hv && *hv && parse_hours(hv, &dur) < 0)
-        return bad_param(out, "hours: expected a number of hours more than 0 and at most %d, "
-                              "such as 2 or 1.5, got '%.32s'",
+        return bad_param(out,
+                         "hours: expected a number of hours more than 0 and at most %d, "
+                         "such as 2 or 1.5, got '%.32s'",
                          CHEAPEST_HOURS_MAX, hv);
     if (from >= to)
         return bad_param(out, "from must be before to");
