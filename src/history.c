@@ -84,6 +84,16 @@ static int bad_param(http_reply *out, const char *fmt, ...)
     return reply_error(out, 400, "bad_parameter", "%s", msg);
 }
 
+/* "from" and "to" as local ISO-8601 times. */
+static void kv_range(json_w *w, int64_t from, int64_t to)
+{
+    char t[CIVIL_TIME_MAX];
+    civil_format_local(from, t, sizeof t);
+    json_kv_str(w, "from", t);
+    civil_format_local(to, t, sizeof t);
+    json_kv_str(w, "to", t);
+}
+
 static int internal(http_reply *out, const char *what, int rc)
 {
     return reply_error(out, 500, "internal", "%s: %s", what, strerror(rc < 0 ? -rc : rc));
@@ -1122,10 +1132,7 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
     json_kv_str(&w, "meter", mname);
     json_kv_str(&w, "period", step == STORE_STEP_1D ? "day" : step == STORE_STEP_1MO ? "month"
                                                                                       : "year");
-    civil_format_local(from, t, sizeof t);
-    json_kv_str(&w, "from", t);
-    civil_format_local(to, t, sizeof t);
-    json_kv_str(&w, "to", t);
+    kv_range(&w, from, to);
     const int64_t *e = tot.p.energy;
     int64_t none[STORE_E_COUNT];
     for (int i = 0; i < STORE_E_COUNT; i++)
@@ -1313,10 +1320,7 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
     }
     char t[CIVIL_TIME_MAX];
     json_obj_begin(&w);
-    civil_format_local(from, t, sizeof t);
-    json_kv_str(&w, "from", t);
-    civil_format_local(to, t, sizeof t);
-    json_kv_str(&w, "to", t);
+    kv_range(&w, from, to);
     json_key(&w, "fixed");
     json_arr_begin(&w);
     static const char *const rules[] = {"none", "nl", "be"};
@@ -1460,14 +1464,10 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
         cost_dyns_free(&d);
         return internal(out, "prices", -ENOMEM);
     }
-    char t[CIVIL_TIME_MAX];
     json_obj_begin(&w);
     json_kv_str(&w, "kind", kind == COST_KIND_GAS ? "gas" : "power");
     json_kv_int(&w, "imported", (int64_t)d.n);
-    civil_format_local(d.v[0].ts, t, sizeof t);
-    json_kv_str(&w, "from", t);
-    civil_format_local(d.v[d.n - 1].end, t, sizeof t);
-    json_kv_str(&w, "to", t);
+    kv_range(&w, d.v[0].ts, d.v[d.n - 1].end);
     json_obj_end(&w);
     cost_dyns_free(&d);
     if (reply_json(out, 200, &w) < 0)
@@ -1609,10 +1609,7 @@ static int ep_prices_cheapest(history *h, const http_req *req, http_reply *out)
     }
     char t[CIVIL_TIME_MAX];
     json_obj_begin(&w);
-    civil_format_local(from, t, sizeof t);
-    json_kv_str(&w, "from", t);
-    civil_format_local(to, t, sizeof t);
-    json_kv_str(&w, "to", t);
+    kv_range(&w, from, to);
     json_kv_fixed_trim(&w, "hours", div_round(dur * 10000, 3600), 4);
     if (!found) {
         json_kv_null(&w, "start");
