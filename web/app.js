@@ -316,6 +316,7 @@
     prices: null,          // /api/prices' power rows [{a, z, imp, exp}] (ms, EUR/kWh); null: none asked
     pricesAt: 0,
     pricesBusy: false,
+    priceFetch: null,      // p1d's own price fetch failing: {url, error, n}; null: not failing
     priceKey: '',          // what the price card shows (slot, rows, fetch): redrawn when it changes
     meters: [],
     noMeters: false,       // p1d reads no meter now (history only, or every meter reloaded away)
@@ -707,13 +708,13 @@
     S.pricesBusy = true;
     S.pricesAt = Date.now();
     const rows = [];
-    let fetch = null;
+    let failing = null;
     try {
       const b = await getJSON('/api/prices', 5000);
       // [prices] fetch_url failing: the card says so, also when there is no price for now.
       const f = b && b.fetch && b.fetch.power;
       if (f && f.state === 'failing' && typeof f.last_error === 'string') {
-        fetch = { url: String(f.url || ''), error: f.last_error, n: num(f.failures) || 1 };
+        failing = { url: String(f.url || ''), error: f.last_error, n: num(f.failures) || 1 };
       }
       for (const p of b && Array.isArray(b.power) ? b.power : []) {
         const a = parseTime(p && p.time), z = parseTime(p && p.end), imp = num(p && p.import_price);
@@ -722,7 +723,7 @@
       rows.sort((x, y) => x.a - y.a);
     } catch (e) { /* none shown; asked again in a few minutes */ }
     S.pricesBusy = false;
-    S.priceFetch = fetch;
+    S.priceFetch = failing;
     S.prices = rows;
     S.priceKey = '';
     renderPrice();
@@ -750,16 +751,16 @@
   function renderPrice() {
     const rows = S.prices || [], now = Date.now();
     const i = S.noStore ? -1 : priceSlot(rows, now);
-    const fetch = S.noStore ? null : S.priceFetch;
+    const failing = S.noStore ? null : S.priceFetch;
     const card = $('price');
-    if (card.hidden !== (i < 0 && !fetch)) card.hidden = i < 0 && !fetch;
-    const key = i < 0 && !fetch ? '' : i + '/' + rows.length + '/' + S.pricesAt + '/' + Math.floor(now / HOUR_MS);
+    if (card.hidden !== (i < 0 && !failing)) card.hidden = i < 0 && !failing;
+    const key = i < 0 && !failing ? '' : i + '/' + rows.length + '/' + S.pricesAt + '/' + Math.floor(now / HOUR_MS);
     if (key === S.priceKey) return;
     S.priceKey = key;
     const warn = $('price-warn');
-    warn.hidden = !fetch;
-    if (fetch) {
-      const why = t('price_fetch_failing', { url: fetch.url, n: fmt(fetch.n, 0), error: fetch.error });
+    warn.hidden = !failing;
+    if (failing) {
+      const why = t('price_fetch_failing', { url: failing.url, n: fmt(failing.n, 0), error: failing.error });
       setText(warn, i < 0 ? why + (/[.!?]$/.test(why) ? ' ' : '. ') + t('price_fetch_none_now') : why);
     }
     card.classList.toggle('no-price', i < 0);
