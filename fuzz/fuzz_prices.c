@@ -1,5 +1,6 @@
 /* fuzz_prices.c: libFuzzer target: the parsers of what PUT /api/prices and `p1 prices import`
- * accept (a dynamic price file, CSV or JSON) and of the texts behind /api/history's from/to and
+ * accept and p1d's own fetch reads (a dynamic price file: CSV, JSON, Tibber's and Energy-Charts'
+ * replies; a price server's error message) and of the texts behind /api/history's from/to and
  * the [prices] section (ISO-8601 times, decimal prices, a gas day's start). Any bytes give either
  * a result that keeps the documented promises or an error that says what is wrong, and nothing
  * outside the input is read.
@@ -56,6 +57,12 @@ static void dynamic(const uint8_t *data, size_t size)
             fail("an error without a message", data, size);
     }
     cost_dyns_free(&d);
+    char said[64] = "x"; /* a price server's error reply, as the fetcher reads it */
+    int found = cost_reply_message(text, n, said, sizeof said);
+    if (found ? !said[0] || !memchr(said, '\0', sizeof said) : said[0] != '\0')
+        fail("cost_reply_message: a found message empty or unterminated, or one not found "
+             "left behind",
+             data, size);
     free(text);
 }
 

@@ -175,8 +175,21 @@ static const config_key config_keys[] = {
      "Placeholders: {from} and {to} (today 00:00 and the day after tomorrow 00:00, UTC ISO-8601), "
      "{from_local}, {to_local}, {from_date}, {to_date} (today, tomorrow), {from_unix}, {to_unix}. "
      "Needs [store] db. Empty = not fetched."},
+    {"prices", "fetch_header", CT_STRING, "", 0, 0, NULL, NULL, "HEADER", 0, 1,
+     G(prices_fetch_header),
+     "One request header sent with fetch_url, as Name: value, e.g. Authorization: Bearer TOKEN "
+     "(Tibber). Never logged or shown. Empty = none."},
+    {"prices", "fetch_body", CT_STRING, "", 0, 0, NULL, NULL, "TEXT", 0, 0,
+     G(prices_fetch_body),
+     "With a body fetch_url is POSTed (Content-Type application/json when the body starts with "
+     "{ or [, else application/x-www-form-urlencoded), e.g. Tibber's GraphQL query. The URL's "
+     "placeholders are filled in it too; other braces stay as they are. Empty = GET."},
     {"prices", "fetch_gas_url", CT_STRING, "", 0, 0, NULL, NULL, "URL", 0, 0,
      G(prices_fetch_gas_url), "Like fetch_url, for dynamic gas prices (EUR per m3)."},
+    {"prices", "fetch_gas_header", CT_STRING, "", 0, 0, NULL, NULL, "HEADER", 0, 1,
+     G(prices_fetch_gas_header), "Like fetch_header, for fetch_gas_url."},
+    {"prices", "fetch_gas_body", CT_STRING, "", 0, 0, NULL, NULL, "TEXT", 0, 0,
+     G(prices_fetch_gas_body), "Like fetch_body, for fetch_gas_url."},
     {"prices", "fetch_gas_day_start", CT_STRING, "", 0, 0, NULL, NULL, "HH:MM", 0, 0,
      G(prices_fetch_gas_day_start),
      "Local time a gas price given by date alone starts in what fetch_gas_url returns (as "

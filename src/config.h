@@ -81,6 +81,8 @@ typedef struct config {
         azure_timeout, azure_flush;
     char prices[17][64];         /* [prices] keys as written, in cost_fixed_key() order (cost.c) */
     char prices_fetch_url[512], prices_fetch_gas_url[512]; /* price_fetch.h */
+    char prices_fetch_header[512], prices_fetch_gas_header[512];
+    char prices_fetch_body[960], prices_fetch_gas_body[960];
     char prices_fetch_after[8], prices_fetch_gas_day_start[8];
     int64_t prices_fetch_timeout;
     int line[CONFIG_KEYS_MAX];   /* per key of the table: its config-file line, 0 = default,

@@ -294,6 +294,7 @@ typedef struct entry {
     int64_t first; /* ts of the repeated autumn hour's first pass (= ts for any other time) */
     long line;
     int date_only; /* the time was a date alone (YYYY-MM-DD) */
+    int64_t len;   /* seconds it lasts where the file says (a column's spacing); 0 = unknown */
 } entry;
 
 typedef struct entries {
@@ -358,6 +359,7 @@ static int entry_from(const char *time, const char *price, const char *exp, unsi
     const char *why = NULL;
     x->line = line;
     x->export_ = COST_UNSET;
+    x->len = 0;
     int rc = civil_parse(time, CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING, &x->ts);
     if (rc == CIVIL_PARSE_GAP) {
         /* Read as an hour earlier or later, its price would land on a neighbouring hour. */
@@ -557,8 +559,10 @@ static int jr_peek(jr *r)
     return r->pos < r->len ? (unsigned char)r->s[r->pos] : -1;
 }
 
-/* A string (escapes kept simple: \uXXXX becomes '?') into out[COST_FIELD_MAX]. */
-static int jr_string(jr *r, char *out)
+/* A string (escapes kept simple: \uXXXX becomes '?') into out[COST_FIELD_MAX]; out NULL skips
+ * it, however long (a server's licence text). cut: a longer one is cut, not an error (a
+ * server's message). */
+static int jr_str(jr *r, char *out, int cut)
 {
     if (jr_peek(r) != '"')
         return jr_fail(r, "expected a string");
@@ -567,7 +571,8 @@ static int jr_string(jr *r, char *out)
     while (r->pos < r->len) {
         char c = r->s[r->pos++];
         if (c == '"') {
-            out[n] = '\0';
+            if (out)
+                out[n] = '\0';
             return 0;
         }
         if (c == '\n' || (unsigned char)c < 0x20)
@@ -585,11 +590,18 @@ static int jr_string(jr *r, char *out)
                 c = ' ';
             }
         }
+        if (!out || (cut && n + 1 >= COST_FIELD_MAX))
+            continue;
         if (n + 1 >= COST_FIELD_MAX)
             return jr_fail(r, "string too long");
         out[n++] = c;
     }
     return jr_fail(r, "unterminated string");
+}
+
+static int jr_string(jr *r, char *out)
+{
+    return jr_str(r, out, 0);
 }
 
 /* A scalar (string, number, true/false/null) as text; null gives "". */
@@ -623,169 +635,417 @@ static int jr_scalar(jr *r, char *out, int *is_null)
     return 0;
 }
 
-static int jr_skip(jr *r, int depth)
+/* Calls each(r, u, key, depth) for every member of the object, or element of the array, that r
+ * is at ('{' or '['), with r at the member's value; key is NULL for an array's elements (a key
+ * longer than a field is cut: it names nothing p1d reads). Returns 0, or -1 with the error. */
+typedef int (*jr_each_fn)(jr *r, void *u, const char *key, int depth);
+
+static int jr_each(jr *r, jr_each_fn each, void *u, int depth)
 {
     if (depth > COST_JSON_DEPTH)
         return jr_fail(r, "nested too deeply");
     int c = jr_peek(r);
-    char tmp[COST_FIELD_MAX];
-    int dummy;
-    if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        r->pos++;
-        if (jr_peek(r) == close) {
-            r->pos++;
-            return 0;
-        }
-        for (;;) {
-            if (c == '{') {
-                if (jr_string(r, tmp) < 0)
-                    return -1;
-                if (jr_peek(r) != ':')
-                    return jr_fail(r, "expected ':'");
-                r->pos++;
-            }
-            if (jr_skip(r, depth + 1) < 0)
-                return -1;
-            int d = jr_peek(r);
-            r->pos++;
-            if (d == ',')
-                continue;
-            if (d == close)
-                return 0;
-            return jr_fail(r, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
-        }
-    }
-    if (c == '"')
-        return jr_string(r, tmp);
-    return jr_scalar(r, tmp, &dummy);
-}
-
-/* One price object {"time":..,"price":..}. */
-static int jr_price(jr *r, entries *out)
-{
-    char time[COST_FIELD_MAX] = "", price[COST_FIELD_MAX] = "", exp[COST_FIELD_MAX] = "";
-    int have_t = 0, have_p = 0, num_p = 0, num_e = 0; /* num_*: a JSON number, not a string */
-    int open = jr_peek(r);
-    long line = r->line;
-    if (open != '{')
-        return jr_fail(r, "expected a price object {\"time\": ..., \"price\": ...}");
+    char close = c == '{' ? '}' : ']';
     r->pos++;
-    if (jr_peek(r) != '}') {
-        for (;;) {
-            char key[COST_FIELD_MAX];
-            if (jr_string(r, key) < 0)
-                return -1;
-            if (jr_peek(r) != ':')
-                return jr_fail(r, "expected ':'");
-            r->pos++;
-            int c = jr_peek(r), is_null;
-            char *dst = name_is(key, time_names)     ? (have_t = 1, time)
-                        : name_is(key, price_names)  ? (have_p = 1, price)
-                        : name_is(key, export_names) ? exp
-                                                     : NULL;
-            if (dst && c != '{' && c != '[') {
-                if (jr_scalar(r, dst, &is_null) < 0)
-                    return -1;
-                if (dst == price)
-                    num_p = c != '"';
-                else if (dst == exp)
-                    num_e = c != '"';
-            } else if (jr_skip(r, 1) < 0) {
-                return -1;
-            }
-            int d = jr_peek(r);
-            r->pos++;
-            if (d == ',')
-                continue;
-            if (d == '}')
-                break;
-            return jr_fail(r, "expected ',' or '}'");
-        }
-    } else {
-        r->pos++;
-    }
-    if (!have_t || !have_p) {
-        say(r->err, r->cap, "line %ld: price object without %s", line,
-            have_t ? "\"price\"" : "\"time\"");
-        return -1;
-    }
-    entry x;
-    if (entry_from(time, price, exp, num_p ? DEC_EXPONENT : 0, num_e ? DEC_EXPONENT : 0, line, &x,
-                   r->err, r->cap) < 0)
-        return -1;
-    if (out->n >= COST_ENTRIES_MAX)
-        return jr_fail(r, "too many prices in one file");
-    if (entries_push(out, &x) < 0)
-        return jr_fail(r, "out of memory");
-    return 0;
-}
-
-static int jr_prices_array(jr *r, entries *out)
-{
-    r->pos++; /* '[' */
-    if (jr_peek(r) == ']') {
+    if (jr_peek(r) == close) {
         r->pos++;
         return 0;
     }
     for (;;) {
-        if (jr_price(r, out) < 0)
+        char key[COST_FIELD_MAX];
+        if (c == '{') {
+            if (jr_str(r, key, 1) < 0)
+                return -1;
+            if (jr_peek(r) != ':')
+                return jr_fail(r, "expected ':'");
+            r->pos++;
+        }
+        if (each(r, u, c == '{' ? key : NULL, depth + 1) < 0)
             return -1;
         int d = jr_peek(r);
         r->pos++;
         if (d == ',')
             continue;
-        if (d == ']')
+        if (d == close)
             return 0;
-        return jr_fail(r, "expected ',' or ']'");
+        return jr_fail(r, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
     }
 }
 
-static int parse_json(const char *text, size_t len, entries *out, char *err, size_t cap)
+static int jr_skip(jr *r, int depth);
+
+static int skip_each(jr *r, void *u, const char *key, int depth)
+{
+    (void)u;
+    (void)key;
+    return jr_skip(r, depth);
+}
+
+/* Any value, skipped. */
+static int jr_skip(jr *r, int depth)
+{
+    int c = jr_peek(r);
+    if (c == '{' || c == '[')
+        return jr_each(r, skip_each, NULL, depth);
+    if (c == '"')
+        return jr_string(r, NULL);
+    char tmp[COST_FIELD_MAX];
+    int dummy;
+    return jr_scalar(r, tmp, &dummy);
+}
+
+/* What a JSON price file says besides its price objects, gathered while it is read. */
+typedef struct jctx {
+    entries *out;
+    int done;                  /* one object's lists were read: later ones are another home's */
+    char unit[COST_FIELD_MAX]; /* "unit": "EUR/MWh" where the file names its unit; "" none */
+    long unit_line;
+    char said[COST_FIELD_MAX]; /* the server's error message ("errors": [{"message": ..}]) */
+    int64_t *col[2];           /* Energy-Charts' columns: "unix_seconds" and "price" */
+    size_t ncol[2], capcol[2];
+    int have_col[2];
+    long col_line;
+} jctx;
+
+/* Notes the unit a file or a price object names; a second, different one is an error. */
+static int jr_unit(jr *r, jctx *x, const char *unit, long line)
+{
+    if (!x->unit[0]) {
+        snprintf(x->unit, sizeof x->unit, "%s", unit);
+        x->unit_line = line;
+        return 0;
+    }
+    if (strcasecmp(x->unit, unit) == 0)
+        return 0;
+    say(r->err, r->cap, "line %ld: unit '%s' differs from '%s' on line %ld", line, unit, x->unit,
+        x->unit_line);
+    return -1;
+}
+
+/* The members of one price object that p1d reads. */
+typedef struct jprice {
+    char time[COST_FIELD_MAX], price[COST_FIELD_MAX], exp[COST_FIELD_MAX], unit[COST_FIELD_MAX];
+    int have_t, have_p, num_p, num_e; /* num_*: a JSON number, not a string */
+} jprice;
+
+static int price_each(jr *r, void *u, const char *key, int depth)
+{
+    jprice *p = u;
+    int c = jr_peek(r), is_null;
+    char *dst = name_is(key, time_names)       ? (p->have_t = 1, p->time)
+                : name_is(key, price_names)    ? (p->have_p = 1, p->price)
+                : name_is(key, export_names)   ? p->exp
+                : strcasecmp(key, "unit") == 0 ? p->unit
+                                               : NULL;
+    if (!dst || c == '{' || c == '[')
+        return jr_skip(r, depth);
+    if (jr_scalar(r, dst, &is_null) < 0)
+        return -1;
+    if (dst == p->price)
+        p->num_p = c != '"';
+    else if (dst == p->exp)
+        p->num_e = c != '"';
+    return 0;
+}
+
+/* One price object {"time":..,"price":..}. */
+static int jr_price(jr *r, jctx *x, int depth)
+{
+    jprice p;
+    memset(&p, 0, sizeof p);
+    if (jr_peek(r) != '{')
+        return jr_fail(r, "expected a price object {\"time\": ..., \"price\": ...}");
+    long line = r->line; /* after the blanks before it */
+    if (jr_each(r, price_each, &p, depth) < 0)
+        return -1;
+    if (!p.have_t || !p.have_p) {
+        say(r->err, r->cap, "line %ld: price object without %s", line,
+            p.have_t ? "\"price\"" : "\"time\"");
+        return -1;
+    }
+    if (p.unit[0] && jr_unit(r, x, p.unit, line) < 0)
+        return -1;
+    entry e;
+    if (entry_from(p.time, p.price, p.exp, p.num_p ? DEC_EXPONENT : 0, p.num_e ? DEC_EXPONENT : 0,
+                   line, &e, r->err, r->cap) < 0)
+        return -1;
+    if (x->out->n >= COST_ENTRIES_MAX)
+        return jr_fail(r, "too many prices in one file");
+    if (entries_push(x->out, &e) < 0)
+        return jr_fail(r, "out of memory");
+    return 0;
+}
+
+static int prices_each(jr *r, void *u, const char *key, int depth)
+{
+    (void)key;
+    return jr_price(r, u, depth);
+}
+
+/* One of Energy-Charts' columns: "unix_seconds": [1764543600, ...] or "price": [85.12, null,
+ * ...] (null = no price for that slot, COST_UNSET). */
+typedef struct jcolumn {
+    jctx *x;
+    int which; /* 0: unix_seconds, 1: price */
+} jcolumn;
+
+static int column_each(jr *r, void *u, const char *key, int depth)
+{
+    jcolumn *k = u;
+    jctx *x = k->x;
+    int which = k->which, is_null, c = jr_peek(r);
+    char v[COST_FIELD_MAX], msg[COST_FIELD_MAX + 96];
+    int64_t n = COST_UNSET;
+    const char *why = NULL;
+    (void)key;
+    (void)depth;
+    if (c == '{' || c == '[' || c == '"' || jr_scalar(r, v, &is_null) < 0) {
+        snprintf(msg, sizeof msg, "%s: expected a list of numbers", which ? "price" : "unix_seconds");
+        return jr_fail(r, msg);
+    }
+    if (which == 0 && (is_null || civil_parse(v, CIVIL_PARSE_UNIX, &n) < 0)) {
+        snprintf(msg, sizeof msg, "unix_seconds: expected unix seconds, got '%s'", v);
+        return jr_fail(r, msg);
+    }
+    if (which == 1 && !is_null && parse_decimal(v, DEC_EXPONENT, &n, &why) < 0) {
+        snprintf(msg, sizeof msg, "price: expected a number, got '%s'%s%s%s", v, why ? " (" : "",
+                 why ? why : "", why ? ")" : "");
+        return jr_fail(r, msg);
+    }
+    if (x->ncol[which] >= COST_ENTRIES_MAX)
+        return jr_fail(r, "too many prices in one file");
+    if (x->ncol[which] == x->capcol[which]) {
+        size_t cap = x->capcol[which] ? x->capcol[which] * 2 : 256;
+        int64_t *p = realloc(x->col[which], cap * sizeof *p);
+        if (!p)
+            return jr_fail(r, "out of memory");
+        x->col[which] = p;
+        x->capcol[which] = cap;
+    }
+    x->col[which][x->ncol[which]++] = n;
+    return 0;
+}
+
+/* The first "message" string anywhere in a value (GraphQL's "errors": [{"message": ..}], or a
+ * plain "error": "...") into x->said; everything else is skipped. */
+static int jr_message(jr *r, jctx *x, int depth);
+
+static int message_each(jr *r, void *u, const char *key, int depth)
+{
+    int c = jr_peek(r);
+    if (!key || strcasecmp(key, "message") == 0 || c == '{' || c == '[')
+        return jr_message(r, u, depth);
+    return jr_skip(r, depth);
+}
+
+static int jr_message(jr *r, jctx *x, int depth)
+{
+    int c = jr_peek(r);
+    if (c == '"' && !x->said[0])
+        return jr_str(r, x->said, 1);
+    if (c == '{' || c == '[')
+        return jr_each(r, message_each, x, depth);
+    return jr_skip(r, depth);
+}
+
+/* An object that may hold price lists: "prices": [...] (also "data", "items", "values"), or
+ * Tibber's priceInfo "today" and "tomorrow", or Energy-Charts' "unix_seconds" and "price"
+ * columns, with a "unit". Other objects and arrays are searched in turn (Tibber's lists sit in
+ * data.viewer.homes[0].currentSubscription.priceInfo); once an object's lists are read, later
+ * ones (a second home's) are skipped. */
+typedef struct jobject {
+    jctx *x;
+    int here; /* this object held a list */
+} jobject;
+
+static int jr_find(jr *r, jctx *x, int depth);
+
+static int object_each(jr *r, void *u, const char *key, int depth)
+{
+    static const char *const list_names[] = {"prices", "data",     "items", "values",
+                                             "today",  "tomorrow", NULL};
+    jobject *o = u;
+    jctx *x = o->x;
+    int c = jr_peek(r);
+    if (x->done)
+        return jr_skip(r, depth);
+    if (!key) /* an array's element (Tibber's "homes") */
+        return c == '{' ? jr_find(r, x, depth) : jr_skip(r, depth);
+    int col = strcasecmp(key, "unix_seconds") == 0 ? 0 : strcasecmp(key, "price") == 0 ? 1 : -1;
+    if (c == '[' && name_is(key, list_names)) {
+        o->here = 1;
+        return jr_each(r, prices_each, x, depth);
+    }
+    if (c == '[' && col >= 0) {
+        jcolumn k = {x, col};
+        o->here = 1;
+        x->have_col[col] = 1;
+        x->col_line = r->line;
+        return jr_each(r, column_each, &k, depth);
+    }
+    if (c == '"' && strcasecmp(key, "unit") == 0) {
+        char unit[COST_FIELD_MAX];
+        long line = r->line;
+        return jr_string(r, unit) < 0 ? -1 : jr_unit(r, x, unit, line);
+    }
+    if (strcasecmp(key, "errors") == 0 || strcasecmp(key, "error") == 0 ||
+        (depth == 1 && strcasecmp(key, "message") == 0))
+        return jr_message(r, x, depth);
+    return jr_find(r, x, depth);
+}
+
+/* Searches a value for price lists: an object's members, an array's objects (Tibber's
+ * "homes"); anything else is skipped. */
+static int jr_find(jr *r, jctx *x, int depth)
+{
+    int c = jr_peek(r);
+    if (c != '{' && c != '[')
+        return jr_skip(r, depth);
+    jobject o = {x, 0};
+    if (jr_each(r, object_each, &o, depth) < 0)
+        return -1;
+    if (o.here)
+        x->done = 1;
+    return 0;
+}
+
+/* Energy-Charts' two columns into price entries; a null price leaves its slot a hole. */
+static int jr_columns(jctx *x, char *err, size_t cap)
+{
+    if (!x->have_col[0] || !x->have_col[1]) {
+        say(err, cap, "line %ld: \"%s\" without \"%s\"", x->col_line,
+            x->have_col[0] ? "unix_seconds" : "price", x->have_col[0] ? "price" : "unix_seconds");
+        return -1;
+    }
+    if (x->ncol[0] != x->ncol[1]) {
+        say(err, cap, "line %ld: %zu times in \"unix_seconds\" but %zu prices in \"price\"",
+            x->col_line, x->ncol[0], x->ncol[1]);
+        return -1;
+    }
+    for (size_t i = 0; i < x->ncol[0]; i++) {
+        if (x->col[1][i] == COST_UNSET)
+            continue;
+        /* A slot lasts until the next time in the column, a null one's too (the last one as
+         * long as the one before it), so a null leaves a hole. */
+        int64_t t = x->col[0][i], len = 0;
+        if (i + 1 < x->ncol[0])
+            len = x->col[0][i + 1] - t;
+        else if (i > 0)
+            len = t - x->col[0][i - 1];
+        entry e = {t, x->col[1][i], COST_UNSET, t, x->col_line, 0, len > 0 ? len : 0};
+        if (x->out->n >= COST_ENTRIES_MAX || entries_push(x->out, &e) < 0) {
+            say(err, cap, "line %ld: too many prices in one file", x->col_line);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int parse_json(const char *text, size_t len, entries *out, char *unit, long *unit_line,
+                      char *err, size_t cap)
 {
     jr r = {text, len, 0, 1, err, cap};
-    int c = jr_peek(&r);
-    if (c == '[') {
-        if (jr_prices_array(&r, out) < 0)
-            return -1;
+    jctx x = {.out = out};
+    int rc;
+    if (jr_peek(&r) == '[') {
+        rc = jr_each(&r, prices_each, &x, 0);
     } else {
-        /* {"prices": [...]} (or "data"/"items"/"Prices"); other members are skipped. */
-        r.pos++;
-        int found = 0;
-        if (jr_peek(&r) != '}') {
-            for (;;) {
-                char key[COST_FIELD_MAX];
-                if (jr_string(&r, key) < 0)
-                    return -1;
-                if (jr_peek(&r) != ':')
-                    return jr_fail(&r, "expected ':'");
-                r.pos++;
-                static const char *const list_names[] = {"prices", "data", "items", "values",
-                                                         NULL};
-                if (!found && name_is(key, list_names) && jr_peek(&r) == '[') {
-                    found = 1;
-                    if (jr_prices_array(&r, out) < 0)
-                        return -1;
-                } else if (jr_skip(&r, 1) < 0) {
-                    return -1;
-                }
-                int d = jr_peek(&r);
-                r.pos++;
-                if (d == ',')
-                    continue;
-                if (d == '}')
-                    break;
-                return jr_fail(&r, "expected ',' or '}'");
-            }
-        } else {
-            r.pos++;
+        rc = jr_find(&r, &x, 0);
+        if (rc == 0 && (x.have_col[0] || x.have_col[1]))
+            rc = jr_columns(&x, err, cap);
+        if (rc == 0 && !x.done && x.said[0]) {
+            say(err, cap, "no prices; the server says: %s", x.said);
+            rc = -1;
+        } else if (rc == 0 && !x.done) {
+            say(err, cap,
+                "no price list in the object (expected \"prices\": [...], Tibber's priceInfo "
+                "\"today\" and \"tomorrow\", or Energy-Charts' \"unix_seconds\" and \"price\")");
+            rc = -1;
         }
-        if (!found)
-            return jr_fail(&r, "no \"prices\" array in the object");
     }
-    if (jr_peek(&r) != -1)
-        return jr_fail(&r, "unexpected text after the JSON value");
-    return 0;
+    if (rc == 0 && jr_peek(&r) != -1)
+        rc = jr_fail(&r, "unexpected text after the JSON value");
+    snprintf(unit, COST_FIELD_MAX, "%s", x.unit);
+    *unit_line = x.unit_line;
+    free(x.col[0]);
+    free(x.col[1]);
+    return rc;
+}
+
+static int reply_each(jr *r, void *u, const char *key, int depth)
+{
+    if (strcasecmp(key, "errors") == 0 || strcasecmp(key, "error") == 0 ||
+        strcasecmp(key, "message") == 0)
+        return jr_message(r, u, depth);
+    return jr_skip(r, depth);
+}
+
+int cost_reply_message(const char *text, size_t len, char *out, size_t cap)
+{
+    char err[COST_ERR_MAX];
+    jr r = {text, len, 0, 1, err, sizeof err};
+    jctx x = {0};
+    if (cap)
+        out[0] = '\0';
+    if (jr_peek(&r) != '{')
+        return 0;
+    jr_each(&r, reply_each, &x, 0); /* a message found before a flaw in the JSON counts */
+    if (!x.said[0])
+        return 0;
+    snprintf(out, cap, "%s", x.said);
+    return 1;
+}
+
+/* How many of the file's unit make a EUR per kWh (m3 for gas): 1, 100 (cents) or 1000 (per
+ * MWh), or -1 for a unit p1d does not read. Case and blanks do not matter; "€" is EUR. */
+static int unit_divisor(const char *unit, cost_kind kind)
+{
+    char u[COST_FIELD_MAX + 8]; /* room for "eur" in front */
+    size_t n = 0;
+    for (const char *p = unit; *p && n + 4 < COST_FIELD_MAX; p++) {
+        if (*p == ' ' || *p == '\t')
+            continue;
+        if ((unsigned char)p[0] == 0xE2 && (unsigned char)p[1] == 0x82 &&
+            (unsigned char)p[2] == 0xAC) { /* € */
+            memcpy(u + n, "eur", 3);
+            n += 3;
+            p += 2;
+            continue;
+        }
+        u[n++] = (char)((*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p);
+    }
+    u[n] = '\0';
+    static const char *const cents[] = {"ct", "cent", "cents", "eurocent", "c", NULL};
+    const char *per = kind == COST_KIND_GAS ? "m3" : "kwh";
+    char *slash = strchr(u, '/');
+    const char *to = u;
+    if (slash) {
+        *slash = '\0';
+        to = slash + 1;
+    } else {
+        memmove(u + 4, u, n + 1); /* "MWh" alone: EUR per MWh */
+        memcpy(u, "eur", 4);
+        to = u + 4;
+    }
+    if (kind == COST_KIND_GAS && strcmp(to, "m\xc2\xb3") == 0) /* m³ */
+        to = "m3";
+    int base = strcmp(u, "eur") == 0 ? 1 : name_is(u, cents) ? 100 : 0;
+    if (!base)
+        return -1;
+    if (strcmp(to, per) == 0)
+        return base;
+    if (kind == COST_KIND_POWER && strcmp(to, "mwh") == 0 && base == 1)
+        return 1000;
+    return -1;
+}
+
+/* v / div, rounded half away from zero (COST_UNSET stays). */
+static int64_t unit_scale(int64_t v, int div)
+{
+    if (v == COST_UNSET || div == 1)
+        return v;
+    int64_t a = v < 0 ? -v : v, q = (a + div / 2) / div;
+    return v < 0 ? -q : q;
 }
 
 int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, int day_start,
@@ -802,12 +1062,34 @@ int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, int day_sta
         i = 3;
     while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
         i++;
+    if (i < len && text[i] == '<') {
+        say(err, cap,
+            "XML is not read: expected JSON or CSV (ENTSO-E's day-ahead prices come as "
+            "JSON from Energy-Charts, docs/CONFIG.md)");
+        return -1;
+    }
     entries e = {0};
-    int rc = (i < len && (text[i] == '[' || text[i] == '{')) ? parse_json(text, len, &e, err, cap)
-                                                             : parse_csv(text, len, &e, err, cap);
+    char unit[COST_FIELD_MAX] = "";
+    long unit_line = 0;
+    int rc = (i < len && (text[i] == '[' || text[i] == '{'))
+                 ? parse_json(text, len, &e, unit, &unit_line, err, cap)
+                 : parse_csv(text, len, &e, err, cap);
     if (rc == 0 && e.n == 0) {
         say(err, cap, "no prices found");
         rc = -1;
+    }
+    if (rc == 0 && unit[0]) {
+        /* A file that names its unit (Energy-Charts: "EUR / MWh") is converted to EUR/kWh. */
+        int div = unit_divisor(unit, kind);
+        if (div < 0) {
+            say(err, cap, "line %ld: unit: prices in '%s': expected %s", unit_line, unit,
+                kind == COST_KIND_GAS ? "EUR/m3 or ct/m3" : "EUR/kWh, ct/kWh or EUR/MWh");
+            rc = -1;
+        }
+        for (size_t k = 0; rc == 0 && k < e.n; k++) {
+            e.v[k].import_ = unit_scale(e.v[k].import_, div);
+            e.v[k].export_ = unit_scale(e.v[k].export_, div);
+        }
     }
     int64_t most = kind == COST_KIND_GAS ? COST_GAS_PLAUSIBLE : COST_POWER_PLAUSIBLE;
     for (size_t k = 0; rc == 0 && k < e.n; k++) {
@@ -896,7 +1178,9 @@ int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, int day_sta
                 int64_t prev = k > 0 ? d->ts - e.v[k - 1].ts : INT64_MAX;
                 int64_t next = k + 1 < e.n ? e.v[k + 1].ts - d->ts : INT64_MAX;
                 int64_t near = prev < next ? prev : next;
-                if (near <= COST_POWER_SPAN)
+                if (e.v[k].len > 0 && e.v[k].len <= COST_POWER_SPAN)
+                    res = e.v[k].len;
+                else if (near <= COST_POWER_SPAN)
                     res = near;
             }
             if (k + 1 < e.n)

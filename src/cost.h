@@ -111,14 +111,23 @@ int cost_parse_day_start(const char *s, int *out);
 
 /* Parses a dynamic price file (CSV or JSON, told apart by its first non-blank byte) of `kind`
  * into out (emptied first). A gas time given as a date alone starts `day_start` seconds of
- * local clock time after that date's midnight (06:00 for most Dutch suppliers); 0 = midnight. CSV: "time,price[,export]" per line, optional header, ',' or ';'
- * separators, decimal commas with ';'. JSON: [{"time":..,"price":..[,"export":..]}] or
- * {"prices":[...]}; "start"/"from"/"datetime"/"timestamp" and "value"/"import" are also read.
- * Prices are plain decimals; a JSON number may have an exponent, a CSV with ';' decimal commas.
- * Each price lasts until the next one (at most an hour for power, a day for gas; the last one as
- * long as the one before it). Returns 0, or -1 with "line N: problem" in err[cap]. */
+ * local clock time after that date's midnight (06:00 for most Dutch suppliers); 0 = midnight.
+ * CSV: "time,price[,export]" per line, optional header, ',' or ';' separators, decimal commas
+ * with ';'. JSON: [{"time":..,"price":..[,"export":..]}] or {"prices":[...]};
+ * "start"/"from"/"datetime"/"timestamp" and "value"/"import" are also read. Prices are plain
+ * decimals; a JSON number may have an exponent, a CSV with ';' decimal commas.
+ * Also read: Tibber's GraphQL reply (priceInfo "today"/"tomorrow" of the first home that has
+ * them, "total"/"startsAt"), Energy-Charts' columns ("unix_seconds", "price"; a null is a hole),
+ * and a JSON "unit" (EUR/kWh, ct/kWh, EUR/MWh; gas EUR/m3, ct/m3) that converts the prices to
+ * EUR per kWh or m3. Each price lasts until the next one (at most an hour for power, a day for
+ * gas; the last one as long as the one before it). Returns 0, or -1 with "line N: problem" in
+ * err[cap] (a JSON reply without prices but with a server's error message: that message). */
 int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, int day_start,
                        cost_dyns *out, char *err, size_t cap);
+
+/* The error message of a JSON error reply (GraphQL's "errors": [{"message": ..}], or a top-level
+ * "error" or "message") into out[cap]. Returns 1 when found, else 0. */
+int cost_reply_message(const char *text, size_t len, char *out, size_t cap);
 
 /* ---------------------------------------------------------------------------------------------
  * The database (tables in the store's SQLite file)

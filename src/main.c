@@ -971,10 +971,15 @@ static void check_fetch(const config *c)
         if (!o.url[k][0])
             continue;
         price_fetch_shown(o.url[k], shown, sizeof shown);
+        char how[96] = ""; /* the header's name only: its value is a token */
+        int hn = (int)strcspn(o.header[k], ":");
+        if (o.body[k][0] || o.header[k][0])
+            snprintf(how, sizeof how, " (%s%s%.*s)", o.body[k][0] ? "POST" : "GET",
+                     hn ? ", with the header " : "", hn > 40 ? 40 : hn, o.header[k]);
         fprintf(stderr,
-                "p1d: note: [prices] %s: %s prices fetched from %s at start, then daily "
+                "p1d: note: [prices] %s: %s prices fetched from %s%s at start, then daily "
                 "from %02d:%02d until tomorrow's are in\n",
-                k ? "fetch_gas_url" : "fetch_url", k ? "gas" : "power", shown, o.after / 3600,
+                k ? "fetch_gas_url" : "fetch_url", k ? "gas" : "power", shown, how, o.after / 3600,
                 o.after % 3600 / 60);
     }
 }

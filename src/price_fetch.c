@@ -20,6 +20,40 @@
 
 static const char *const kind_name[2] = {"power", "gas"};
 static const char *const url_key[2] = {"fetch_url", "fetch_gas_url"};
+static const char *const header_key[2] = {"fetch_header", "fetch_gas_header"};
+static const char *const body_key[2] = {"fetch_body", "fetch_gas_body"};
+
+/* Whether h is one HTTP header "Name: value": a token, a colon, a value without control
+ * characters. The value is a secret (a token): messages never quote it. */
+static int header_ok(const char *h, char *why, size_t cap, const char *key)
+{
+    size_t name = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                            "!#$%&'*+-.^_`|~");
+    const char *v = h + name;
+    if (name == 0 || *v != ':') {
+        snprintf(why, cap,
+                 "[prices] %s: expected one header as Name: value, such as Authorization: "
+                 "Bearer TOKEN (a name of letters, digits or -, then ':'; the value is not "
+                 "shown)",
+                 key);
+        return -1;
+    }
+    for (v++; *v == ' ' || *v == '\t'; v++)
+        ;
+    if (!*v) {
+        snprintf(why, cap, "[prices] %s: the header '%.*s' has no value", key, (int)name, h);
+        return -1;
+    }
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 ? *v != '\t' : *v == 0x7f) {
+            snprintf(why, cap,
+                     "[prices] %s: the value of the header '%.*s' holds a control character "
+                     "(the value is not shown)",
+                     key, (int)name, h);
+            return -1;
+        }
+    return 0;
+}
 
 typedef struct pf_job {
     struct price_fetch *pf;
@@ -27,6 +61,8 @@ typedef struct pf_job {
     CURL *easy;
     loop_timer *timer;
     char url[2 * PRICE_FETCH_URL_MAX]; /* the template expanded for this request */
+    char req[2 * PRICE_FETCH_REQ_MAX]; /* its body, when one is POSTed */
+    struct curl_slist *headers;        /* fetch_header, Content-Type of a body */
     char shown[PRICE_FETCH_URL_MAX];   /* for logs: no query (it may hold a token), no password */
     char *body;
     size_t len, cap;
@@ -68,10 +104,27 @@ int price_fetch_options_from_config(const config *c, price_fetch_options *o, cha
 {
     memset(o, 0, sizeof *o);
     const char *urls[2] = {c->prices_fetch_url, c->prices_fetch_gas_url};
+    const char *headers[2] = {c->prices_fetch_header, c->prices_fetch_gas_header};
+    const char *bodies[2] = {c->prices_fetch_body, c->prices_fetch_gas_body};
     for (int k = 0; k < 2; k++) {
         const char *u = urls[k];
+        if (!*u && (headers[k][0] || bodies[k][0])) {
+            snprintf(why, cap, "[prices] %s is set, but %s is empty: set the URL it goes with",
+                     headers[k][0] ? header_key[k] : body_key[k], url_key[k]);
+            return -1;
+        }
         if (!*u)
             continue;
+        if (headers[k][0] && header_ok(headers[k], why, cap, header_key[k]) < 0)
+            return -1;
+        char req[2 * PRICE_FETCH_REQ_MAX], eb[128];
+        if (bodies[k][0] &&
+            price_fetch_expand_body(bodies[k], 0, 86400, req, sizeof req, eb, sizeof eb) < 0) {
+            snprintf(why, cap, "[prices] %s: %s", body_key[k], eb);
+            return -1;
+        }
+        snprintf(o->header[k], sizeof o->header[k], "%s", headers[k]);
+        snprintf(o->body[k], sizeof o->body[k], "%s", bodies[k]);
         if (strncasecmp(u, "http://", 7) != 0 && strncasecmp(u, "https://", 8) != 0) {
             snprintf(why, cap, "[prices] %s: expected an http:// or https:// URL, got '%.200s'",
                      url_key[k], u);
@@ -111,8 +164,34 @@ static int put(char *out, size_t cap, size_t *n, const char *s, size_t len)
     return 0;
 }
 
-int price_fetch_expand(const char *tmpl, int64_t from, int64_t to, char *out, size_t cap, char *why,
-                       size_t wcap)
+/* The value of placeholder name for the days [from, to) into v[cap]; -1 for an unknown name. */
+static int placeholder(const char *name, int64_t from, int64_t to, char *v, size_t cap)
+{
+    int is_from = strncmp(name, "from", 4) == 0, is_to = strncmp(name, "to", 2) == 0;
+    if (!is_from && !is_to)
+        return -1;
+    int64_t t = is_from ? from : to;
+    const char *rest = name + (is_from ? 4 : 2);
+    civil_tm tm;
+    if (strcmp(rest, "") == 0) {
+        civil_format_utc(t, v, cap);
+    } else if (strcmp(rest, "_local") == 0) {
+        civil_format_local(t, v, cap);
+    } else if (strcmp(rest, "_date") == 0) {
+        civil_local(is_to ? t - 1 : t, &tm); /* to_date: the last day, inclusive */
+        snprintf(v, cap, "%04d-%02d-%02d", tm.year, tm.month, tm.day);
+    } else if (strcmp(rest, "_unix") == 0) {
+        snprintf(v, cap, "%" PRId64, t);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* URL (body 0): every {name} must be a placeholder, and an offset's '+' is written %2B. Body
+ * (body 1): only placeholders are filled; other braces and the '+' stay. */
+static int expand(const char *tmpl, int64_t from, int64_t to, char *out, size_t cap, char *why,
+                  size_t wcap, int body)
 {
     size_t n = 0;
     if (cap)
@@ -127,43 +206,50 @@ int price_fetch_expand(const char *tmpl, int64_t from, int64_t to, char *out, si
         }
         const char *close = strchr(p, '}');
         size_t len = close ? (size_t)(close - p - 1) : 0;
-        if (!close || len == 0 || len > 16) {
-            snprintf(why, wcap, "'{' without a placeholder name and '}' (such as {from})");
-            return -1;
-        }
         char name[17], v[40];
-        memcpy(name, p + 1, len);
-        name[len] = '\0';
-        int64_t t = strncmp(name, "from", 4) == 0 ? from : to;
-        const char *rest = name + (name[0] == 'f' ? 4 : 2);
-        if (strncmp(name, "from", 4) != 0 && strncmp(name, "to", 2) != 0)
-            rest = "?";
-        civil_tm tm;
-        if (strcmp(rest, "") == 0) {
-            civil_format_utc(t, v, sizeof v);
-        } else if (strcmp(rest, "_local") == 0) {
-            civil_format_local(t, v, sizeof v);
-        } else if (strcmp(rest, "_date") == 0) {
-            civil_local(name[0] == 't' ? t - 1 : t, &tm); /* to_date: the last day, inclusive */
-            snprintf(v, sizeof v, "%04d-%02d-%02d", tm.year, tm.month, tm.day);
-        } else if (strcmp(rest, "_unix") == 0) {
-            snprintf(v, sizeof v, "%" PRId64, t);
-        } else {
-            snprintf(why, wcap,
-                     "unknown placeholder {%s}: expected {from}, {to}, {from_local}, "
-                     "{to_local}, {from_date}, {to_date}, {from_unix} or {to_unix}",
-                     name);
+        if (close && len > 0 && len <= 16) {
+            memcpy(name, p + 1, len);
+            name[len] = '\0';
+        }
+        if (!close || len == 0 || len > 16 || placeholder(name, from, to, v, sizeof v) < 0) {
+            if (body) {
+                if (put(out, cap, &n, "{", 1) < 0)
+                    goto long_;
+                p++;
+                continue;
+            }
+            if (!close || len == 0 || len > 16)
+                snprintf(why, wcap, "'{' without a placeholder name and '}' (such as {from})");
+            else
+                snprintf(why, wcap,
+                         "unknown placeholder {%s}: expected {from}, {to}, {from_local}, "
+                         "{to_local}, {from_date}, {to_date}, {from_unix} or {to_unix}",
+                         name);
             return -1;
         }
-        for (const char *c = v; *c; c++) /* '+' of an offset: a space in a query, so %2B */
-            if (put(out, cap, &n, *c == '+' ? "%2B" : c, *c == '+' ? 3 : 1) < 0)
+        for (const char *c = v; *c; c++) { /* '+' of an offset: a space in a query, so %2B */
+            int enc = *c == '+' && !body;
+            if (put(out, cap, &n, enc ? "%2B" : c, enc ? 3 : 1) < 0)
                 goto long_;
+        }
         p = close + 1;
     }
     return 0;
 long_:
-    snprintf(why, wcap, "the URL is longer than %zu bytes", cap - 1);
+    snprintf(why, wcap, "the %s is longer than %zu bytes", body ? "body" : "URL", cap - 1);
     return -1;
+}
+
+int price_fetch_expand(const char *tmpl, int64_t from, int64_t to, char *out, size_t cap, char *why,
+                       size_t wcap)
+{
+    return expand(tmpl, from, to, out, cap, why, wcap, 0);
+}
+
+int price_fetch_expand_body(const char *tmpl, int64_t from, int64_t to, char *out, size_t cap,
+                            char *why, size_t wcap)
+{
+    return expand(tmpl, from, to, out, cap, why, wcap, 1);
 }
 
 /* The unix seconds of `after` seconds of local clock time on the day holding t. */
@@ -258,10 +344,20 @@ static void on_timer(void *user)
         failed(j, "%s", why); /* checked at start: only a template at its length limit */
         return;
     }
+    if (pf->o.body[j->kind][0] &&
+        price_fetch_expand_body(pf->o.body[j->kind], j->from, j->to, j->req, sizeof j->req, why,
+                                sizeof why) < 0) {
+        failed(j, "%s", why);
+        return;
+    }
     j->len = 0;
     j->too_big = 0;
     j->ctype[0] = '\0';
     pf->cu->easy_setopt(j->easy, CURLOPT_URL, j->url);
+    if (pf->o.body[j->kind][0]) {
+        pf->cu->easy_setopt(j->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(j->req));
+        pf->cu->easy_setopt(j->easy, CURLOPT_POSTFIELDS, j->req);
+    }
     if (curl_loop_add(pf->cl, j->easy, on_done, j) < 0) {
         failed(j, "cannot start a request");
         return;
@@ -346,7 +442,11 @@ static void reply(pf_job *j, CURL *easy, CURLcode result)
         if (pf->cu->easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
             j->retry_after_ms =
                 ra < PRICE_FETCH_BACKOFF_MAX / 1000 ? (int64_t)ra * 1000 : PRICE_FETCH_BACKOFF_MAX;
-        failed(j, "HTTP %ld: %s", status, excerpt(j, ex, sizeof ex));
+        char said[COST_ERR_MAX];
+        if (cost_reply_message(j->body, j->len, said, sizeof said)) /* GraphQL, a JSON API */
+            failed(j, "HTTP %ld: %s", status, said);
+        else
+            failed(j, "HTTP %ld: %s", status, excerpt(j, ex, sizeof ex));
         return;
     }
     if (ct && strncasecmp(ct, "text/html", 9) == 0) {
@@ -441,7 +541,31 @@ price_fetch *price_fetch_new(loop *l, store *s, const price_fetch_options *o, ch
         j->timer = loop_timer_new(l, on_timer, j);
         if (!j->easy || !j->timer)
             goto oom;
-        cu->easy_setopt(j->easy, CURLOPT_HTTPGET, 1L);
+        const char *body = o->body[k], *hdr = o->header[k];
+        if (!body[0]) {
+            cu->easy_setopt(j->easy, CURLOPT_HTTPGET, 1L);
+        } else if (strncasecmp(hdr, "Content-Type:", 13) != 0) {
+            j->headers = cu->slist_append(j->headers, body[0] == '{' || body[0] == '['
+                                                          ? "Content-Type: application/json"
+                                                          : "Content-Type: "
+                                                            "application/x-www-form-urlencoded");
+            if (!j->headers)
+                goto oom;
+        }
+        if (hdr[0]) {
+            struct curl_slist *h = cu->slist_append(j->headers, hdr);
+            if (!h)
+                goto oom;
+            j->headers = h;
+        }
+        if (body[0]) {
+            struct curl_slist *h = cu->slist_append(j->headers, "Expect:"); /* no 100-continue */
+            if (!h)
+                goto oom;
+            j->headers = h;
+        }
+        if (j->headers)
+            cu->easy_setopt(j->easy, CURLOPT_HTTPHEADER, j->headers);
         cu->easy_setopt(j->easy, CURLOPT_NOSIGNAL, 1L);
         cu->easy_setopt(j->easy, CURLOPT_PROTOCOLS_STR, "http,https");
         cu->easy_setopt(j->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -455,9 +579,9 @@ price_fetch *price_fetch_new(loop *l, store *s, const price_fetch_options *o, ch
         cu->easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
         cu->easy_setopt(j->easy, CURLOPT_USERAGENT, "p1d/" P1_VERSION);
         int hh = o->after / 3600, mm = o->after % 3600 / 60;
-        log_info("prices: fetching %s prices from %s now, then daily from %02d:%02d until "
+        log_info("prices: fetching %s prices from %s%s now, then daily from %02d:%02d until "
                  "tomorrow's are in",
-                 kind_name[k], j->shown, hh, mm);
+                 kind_name[k], j->shown, body[0] ? " (POST)" : "", hh, mm);
         loop_timer_arm(j->timer, 0);
     }
     return pf;
@@ -494,6 +618,8 @@ void price_fetch_free(price_fetch *pf)
             curl_loop_remove(pf->cl, j->easy);
             pf->cu->easy_cleanup(j->easy);
         }
+        if (j->headers)
+            pf->cu->slist_free_all(j->headers);
         loop_timer_del(j->timer);
         free(j->body);
     }

@@ -15,6 +15,8 @@
 #include "store.h"
 
 #define PRICE_FETCH_URL_MAX     512              /* [prices] fetch_url as configured */
+#define PRICE_FETCH_HEADER_MAX  512              /* [prices] fetch_header */
+#define PRICE_FETCH_REQ_MAX     960              /* [prices] fetch_body as configured */
 #define PRICE_FETCH_BODY_MAX    (4u << 20)       /* bytes of a reply, as PUT /api/prices */
 #define PRICE_FETCH_POLL_S      (30 * 60)        /* while tomorrow's prices are not out yet */
 #define PRICE_FETCH_BACKOFF_MIN 10000            /* ms after the first failure, doubling ... */
@@ -25,6 +27,8 @@ typedef struct price_fetch price_fetch;
 
 typedef struct price_fetch_options {
     char url[2][PRICE_FETCH_URL_MAX]; /* [COST_KIND_POWER], [COST_KIND_GAS]; "" = not fetched */
+    char header[2][PRICE_FETCH_HEADER_MAX]; /* "Name: value" sent with it; "" = none */
+    char body[2][PRICE_FETCH_REQ_MAX];      /* POSTed (placeholders filled); "" = a GET */
     int gas_day_start;                /* seconds after midnight a date-only gas price starts */
     int after;                        /* seconds after local midnight: tomorrow's prices are due */
     int64_t timeout_ms;               /* one request, connect included */
@@ -42,6 +46,11 @@ int price_fetch_options_from_config(const config *c, price_fetch_options *o, cha
  * too long). */
 int price_fetch_expand(const char *tmpl, int64_t from, int64_t to, char *out, size_t cap, char *why,
                        size_t wcap);
+
+/* Like price_fetch_expand() for a request body: only the placeholders named there are filled
+ * (their '+' kept as it is); any other brace (GraphQL, JSON) stays as it is. */
+int price_fetch_expand_body(const char *tmpl, int64_t from, int64_t to, char *out, size_t cap,
+                            char *why, size_t wcap);
 
 /* url as logs and --check-config show it: scheme, host and path (a query may hold an API token,
  * a user:password@ loses its password) into out[cap]. */

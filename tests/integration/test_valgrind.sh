@@ -18,8 +18,12 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 VG=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect)
 # The price fetcher asks p1d itself: its /api/prices is no price list, so the fetch fails and
 # retries (curl, the reply buffer, the parser's refusal and the backoff, all under memcheck).
+# Gas is POSTed with a header and a body (Tibber's way): p1d takes the POST as an upload and
+# refuses it with a JSON error, whose message the fetcher reads.
 "${VG[@]}" build/p1d --source home=sim:7:speedup=30 --db "$tmp/p1d.db" --listen 127.0.0.1:$port \
     --prices-fetch-url "http://127.0.0.1:$port/api/prices?from={from_date}" \
+    --prices-fetch-gas-url "http://127.0.0.1:$port/api/prices" \
+    --prices-fetch-gas-header "X-Token: abc" --prices-fetch-gas-body '{"q":"{from_date}"}' \
     --log-level warn 2>"$tmp/p1d.log" &
 pid=$!
 up=1
@@ -37,6 +41,8 @@ printf 'GET /%s HTTP/1.1\r\nHost: x\r\n\r\n' "$(head -c 3000 /dev/zero | tr '\0'
 sleep 2
 grep -q "prices: fetching power prices from http://127.0.0.1:$port/api/prices failed: the reply is not a price list" "$tmp/p1d.log"
 check $? "the price fetch under valgrind: tried, refused with its reason"
+grep -q "prices: fetching gas prices from http://127.0.0.1:$port/api/prices failed: HTTP 400: no price list" "$tmp/p1d.log"
+check $? "the POST price fetch under valgrind: the server's JSON error read"
 kill -TERM $pid
 wait $pid
 rc=$?

@@ -843,12 +843,134 @@ static void test_price_at(void)
     CHECK(imp == COST_UNSET && exp == COST_UNSET && since == COST_UNSET);
 }
 
+/* The price lists of services p1d fetches from: Tibber's GraphQL reply (the lists sit deep in
+ * it; the first home with prices counts), Energy-Charts' columns in EUR/MWh, a unit a file names,
+ * a server's error message, and XML. */
+static void test_json_sources(void)
+{
+    cost_dyns d = {0};
+    char err[COST_ERR_MAX] = "";
+    const char *tibber =
+        "{\"data\":{\"viewer\":{\"homes\":[{\"currentSubscription\":null},"
+        "{\"id\":\"a\",\"currentSubscription\":{\"priceInfo\":{"
+        "\"current\":{\"total\":0.9,\"startsAt\":\"2025-01-31T10:00:00.000+01:00\"},"
+        "\"today\":[{\"total\":0.2512,\"energy\":0.08,\"tax\":0.1712,"
+        "\"startsAt\":\"2025-01-31T10:00:00.000+01:00\"},{\"total\":0.2613,"
+        "\"startsAt\":\"2025-01-31T11:00:00.000+01:00\"}],"
+        "\"tomorrow\":[{\"total\":-0.01,\"startsAt\":\"2025-02-01T00:00:00.000+01:00\"}]}}},"
+        "{\"currentSubscription\":{\"priceInfo\":{\"today\":[{\"total\":9,"
+        "\"startsAt\":\"2025-01-31T10:00:00.000+01:00\"}],\"tomorrow\":[]}}}]}}}";
+    CHECK(cost_parse_dynamic(tibber, strlen(tibber), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    CHECK(d.n == 3 && d.v[0].ts == T("2025-01-31T10:00+01:00") && d.v[0].import_ == 251200 &&
+          d.v[1].import_ == 261300 && d.v[2].import_ == -10000 &&
+          d.v[2].ts == T("2025-02-01T00:00+01:00"));
+    const char *empty = "{\"data\":{\"viewer\":{\"homes\":[]}}}";
+    CHECK(cost_parse_dynamic(empty, strlen(empty), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "no price list in the object") != NULL);
+    const char *gql = "{\"errors\":[{\"message\":\"Context creation failed: invalid token\","
+                      "\"extensions\":{\"code\":\"UNAUTHENTICATED\"}}],\"data\":null}";
+    CHECK(cost_parse_dynamic(gql, strlen(gql), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strcmp(err, "no prices; the server says: Context creation failed: invalid token") == 0);
+    char err400[COST_ERR_MAX];
+    CHECK(cost_reply_message(gql, strlen(gql), err400, sizeof err400) == 1 &&
+          strcmp(err400, "Context creation failed: invalid token") == 0);
+    const char *nested = "{\"status\":400,\"error\":{\"code\":7,\"message\":\"Bad zone: "
+                         "the bidding zone XX is not one of AT, BE, CH, CZ, DE-LU, DK1, DK2, FR, "
+                         "HU, IT-NORTH, NL, NO2, PL, SE4 or SI, so no prices can be given\"}}";
+    CHECK(cost_reply_message(nested, strlen(nested), err400, sizeof err400) == 1 &&
+          strncmp(err400, "Bad zone: the bidding zone XX", 29) == 0 && strlen(err400) == 127);
+    CHECK(cost_reply_message("[1]", 3, err400, sizeof err400) == 0 && err400[0] == '\0');
+    CHECK(cost_reply_message("{\"a\":1}", 7, err400, sizeof err400) == 0);
+    CHECK(cost_reply_message("<html>", 6, err400, sizeof err400) == 0);
+    const char *msg = "{\"message\":\"API rate limit exceeded\"}";
+    CHECK(cost_parse_dynamic(msg, strlen(msg), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "the server says: API rate limit exceeded") != NULL);
+
+    /* Energy-Charts: unix seconds and EUR/MWh side by side; null = no price for that slot. */
+    const char *ec = "{\"license_info\":\"CC BY 4.0 (creativecommons.org/licenses/by/4.0) from "
+                     "Bundesnetzagentur | SMARD.de: a licence line that is longer than the 128 "
+                     "bytes of a price field, which is skipped\",\n"
+                     "\"unix_seconds\":[1738314000,1738314900,1738315800,1738316700],\n"
+                     "\"price\":[85.12,null,-3.4565,1e2],\"unit\":\"EUR / MWh\","
+                     "\"deprecated\":false}";
+    CHECK(cost_parse_dynamic(ec, strlen(ec), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    CHECK(d.n == 3 && d.v[0].ts == 1738314000 && d.v[0].end == 1738314900 &&
+          d.v[0].import_ == 85120 && d.v[1].ts == 1738315800 && d.v[1].import_ == -3457 &&
+          d.v[2].import_ == 100000 && d.v[0].export_ == COST_UNSET);
+    const char *uneven = "{\"unix_seconds\":[1738314000,1738314900],\"price\":[85.12]}";
+    CHECK(cost_parse_dynamic(uneven, strlen(uneven), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "2 times in \"unix_seconds\" but 1 prices in \"price\"") != NULL);
+    const char *half = "{\"unix_seconds\":[1738314000]}";
+    CHECK(cost_parse_dynamic(half, strlen(half), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "\"unix_seconds\" without \"price\"") != NULL);
+    const char *badt = "{\"unix_seconds\":[\"soon\"],\"price\":[1]}";
+    CHECK(cost_parse_dynamic(badt, strlen(badt), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "unix_seconds: expected a list of numbers") != NULL);
+    const char *badp = "{\"unix_seconds\":[1738314000],\"price\":[true]}";
+    CHECK(cost_parse_dynamic(badp, strlen(badp), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "price: expected a number, got 'true'") != NULL);
+    /* Without a unit, EUR/MWh numbers are refused as implausible, as before. */
+    const char *nounit = "{\"unix_seconds\":[1738314000],\"price\":[85.12]}";
+    CHECK(cost_parse_dynamic(nounit, strlen(nounit), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "EUR/MWh?") != NULL);
+
+    /* A unit a file names: cents, euros, per MWh; "€" and blanks; case. */
+    static const struct {
+        const char *unit;
+        cost_kind kind;
+        int64_t want; /* of a price written 2.5; 0 = refused */
+    } units[] = {
+        {"EUR/kWh", COST_KIND_POWER, 2500000},
+        {"ct/kWh", COST_KIND_POWER, 25000},
+        {"\xe2\x82\xac / MWh", COST_KIND_POWER, 2500},
+        {"MWh", COST_KIND_POWER, 2500},
+        {"cent/kwh", COST_KIND_POWER, 25000},
+        {"EUR/m3", COST_KIND_GAS, 2500000},
+        {"ct/m\xc2\xb3", COST_KIND_GAS, 25000},
+        {"EUR/MWh", COST_KIND_GAS, 0},
+        {"NOK/kWh", COST_KIND_POWER, 0},
+        {"EUR/GJ", COST_KIND_POWER, 0},
+    };
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        char f[256];
+        snprintf(f, sizeof f, "{\"prices\":[{\"time\":1738314000,\"price\":2.5}],\"unit\":\"%s\"}",
+                 units[i].unit);
+        int rc = cost_parse_dynamic(f, strlen(f), units[i].kind, 0, &d, err, sizeof err);
+        CHECK(units[i].want ? rc == 0 && d.n == 1 && d.v[0].import_ == units[i].want
+                            : rc < 0 && strstr(err, "unit: prices in '") != NULL);
+        if (units[i].want ? rc != 0 : rc == 0)
+            fprintf(stderr, "unit %s: rc %d, %s\n", units[i].unit, rc, err);
+    }
+    /* A unit per price object; export values are converted too; two units are an error. */
+    const char *per = "[{\"time\":1738314000,\"price\":85,\"export\":-2,\"unit\":\"EUR/MWh\"},"
+                      "{\"time\":1738317600,\"price\":90,\"unit\":\"EUR/MWh\"}]";
+    CHECK(cost_parse_dynamic(per, strlen(per), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    CHECK(d.n == 2 && d.v[0].import_ == 85000 && d.v[0].export_ == -2000 &&
+          d.v[1].import_ == 90000);
+    const char *mixed = "[{\"time\":1738314000,\"price\":85,\"unit\":\"EUR/MWh\"},\n"
+                        "{\"time\":1738317600,\"price\":0.09,\"unit\":\"EUR/kWh\"}]";
+    CHECK(cost_parse_dynamic(mixed, strlen(mixed), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strcmp(err, "line 2: unit 'EUR/kWh' differs from 'EUR/MWh' on line 1") == 0);
+
+    const char *xml = "\n<?xml version=\"1.0\"?><Publication_MarketDocument/>";
+    CHECK(cost_parse_dynamic(xml, strlen(xml), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strncmp(err, "XML is not read: expected JSON or CSV", 37) == 0);
+    /* Deep nesting is refused, not followed without end. */
+    char deep[256] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "{\"a\":");
+    CHECK(cost_parse_dynamic(deep, strlen(deep), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "nested too deeply") != NULL);
+    cost_dyns_free(&d);
+}
+
 int main(void)
 {
     RUN(test_price_parse);
     RUN(test_dst_days);
     RUN(test_csv);
     RUN(test_json);
+    RUN(test_json_sources);
     RUN(test_gas_day_start);
     RUN(test_fixed_keys);
     RUN(test_costs);

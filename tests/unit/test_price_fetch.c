@@ -1,5 +1,5 @@
-/* test_price_fetch.c: unit tests of src/price_fetch.c's pure parts: the URL placeholders and the
- * schedule (when to fetch again), over the days the clocks change. */
+/* test_price_fetch.c: unit tests of src/price_fetch.c's pure parts: the URL and body placeholders
+ * and the schedule (when to fetch again), over the days the clocks change. */
 #include "check.h"
 #include "civil.h"
 #include "price_fetch.h"
@@ -49,6 +49,27 @@ static void test_expand(void)
                   "ERROR the URL is", 16) == 0);
 }
 
+/* A request body (Tibber's GraphQL query): the placeholders are filled, '+' kept, every other
+ * brace left as it is. */
+static void test_expand_body(void)
+{
+    char out[512], why[160];
+    const char *q = "{\"query\":\"{viewer{homes{currentSubscription{priceInfo{range(from: "
+                    "\\\"{from_local}\\\"){nodes{total startsAt}}}}}}}\",\"x\":\"{day}{to_date}\"}";
+    CHECK(price_fetch_expand_body(q, T("2026-11-27"), T("2026-11-29"), out, sizeof out, why,
+                                  sizeof why) == 0);
+    CHECK_EQ_STR(out, "{\"query\":\"{viewer{homes{currentSubscription{priceInfo{range(from: "
+                      "\\\"2026-11-27T00:00:00+01:00\\\"){nodes{total startsAt}}}}}}}\","
+                      "\"x\":\"{day}2026-11-28\"}");
+    CHECK(price_fetch_expand_body("a={from_unix}&b={", T("2026-01-01"), T("2026-01-03"), out,
+                                  sizeof out, why, sizeof why) == 0);
+    CHECK_EQ_STR(out, "a=1767222000&b={");
+    char small[8];
+    CHECK(price_fetch_expand_body("{{{{{{{{{{", 0, 86400, small, sizeof small, why, sizeof why) <
+          0);
+    CHECK(strncmp(why, "the body is longer than 7 bytes", 31) == 0);
+}
+
 static void test_next(void)
 {
     const int after = 13 * 3600;
@@ -75,6 +96,7 @@ static void test_next(void)
 int main(void)
 {
     RUN(test_expand);
+    RUN(test_expand_body);
     RUN(test_next);
     return check_summary("test_price_fetch");
 }
