@@ -1372,7 +1372,15 @@ void store_prices_changed(store *s)
 
 uint64_t store_prices_serial(const store *s)
 {
-    return s->prices_serial;
+    /* SQLite's data_version changes when another connection commits: prices that `p1 prices
+     * import` (or any other process) wrote show at once too. */
+    sqlite3_stmt *st = NULL;
+    uint64_t dv = 0;
+    if (sqlite3_prepare_v2(s->db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        dv = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return dv << 32 ^ s->prices_serial;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -257,7 +257,8 @@ struct sqlite3 *store_db(store *s);
 /* The price tables (cost.h) share the store's database: whoever writes them calls
  * store_prices_changed(), so that the caches of them (price_now.h) load them again at once. */
 void store_prices_changed(store *s);
-/* How many times store_prices_changed() was called on s (a cache compares it with its own). */
+/* A number that changes with each store_prices_changed() on s and each commit of another
+ * process to its database (a cache compares it with its own). */
 uint64_t store_prices_serial(const store *s);
 
 #endif

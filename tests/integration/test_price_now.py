@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -20,6 +21,7 @@ from daemon_helpers import (Checks, Daemon, crc16, free_port, http, meter_time, 
                             need_p1d, tmpdir, wait_for, write_conf)
 from mqtt_helpers import Broker, Mqtt, metrics_text, need_mosquitto, retained_now  # noqa: E402
 from mqtt_helpers import tcp_meter  # noqa: E402
+from store_helpers import P1  # noqa: E402
 
 C = Checks("test_price_now")
 need_p1d(C)
@@ -263,6 +265,20 @@ def test_fixed_tariff(tmp):
         C.check("a reload that changes [prices]: the new price at once, not after a minute",
                 wait_for(lambda: gauges(hp)[0].get(GAUGES[0]) == "0.23", 3), gauges(hp))
         C.check("... and on MQTT", wait_for(lambda: last_on(sub, TOPICS[0]) == "0.23", 3),
+                price_msgs(sub))
+        # Another process (a cron job's `p1 prices import`) writes dynamic prices into the
+        # database p1d has open: they are in force at once, not after the minute's reload.
+        hour = int(time.time()) // 3600 * 3600
+        csv = os.path.join(tmp, "cron.csv")
+        with open(csv, "w") as f:
+            f.write("time,price\n%d,0.3141\n%d,0.3141\n" % (hour, hour + 3600))
+        r = subprocess.run([P1, "prices", "import", "--db", os.path.join(tmp, "fixed.db"), csv],
+                           capture_output=True, text=True, timeout=30)
+        C.check("p1 prices import by another process: in force on /metrics within 3 s",
+                r.returncode == 0 and
+                wait_for(lambda: gauges(hp)[0].get(GAUGES[0]) == "0.3141", 3),
+                (r.returncode, r.stderr, gauges(hp)))
+        C.check("... and on MQTT", wait_for(lambda: last_on(sub, TOPICS[0]) == "0.3141", 3),
                 price_msgs(sub))
 
 
