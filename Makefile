@@ -113,6 +113,10 @@ $(BUILD)/tests/test_cost: tests/unit/test_cost.c $(BUILD)/src/cost.o $(BUILD)/sr
 $(BUILD)/bench_query: bench/bench_query.c $(BUILD)/src/store.o $(BUILD)/src/cost.o $(BUILD)/src/civil.o $(BUILD)/libp1.a
 	$(CC) $(CFLAGS_ALL) $(LDSAN) -Isrc -o $@ $< $(BUILD)/src/store.o $(BUILD)/src/cost.o $(BUILD)/src/civil.o $(BUILD)/libp1.a $(LIBS_SQLITE)
 
+$(BUILD)/tests/test_demand: tests/unit/test_demand.c $(BUILD)/src/demand.o tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/demand.o
+
 # tests/unit/test_pub_mqtt.c: the MQTT / Home Assistant / InfluxDB payload builders.
 PUB_PAYLOAD_OBJ := $(BUILD)/src/pub_payload.o $(BUILD)/src/reading_json.o $(BUILD)/src/json.o \
                    $(BUILD)/src/civil.o

@@ -388,6 +388,18 @@ static int cache_now(http_cache *k, const meter *m, const meter_sample *s)
     size_t split = w.len + 1; /* past the ',' that json_key() writes next */
     json_key(&w, "reading");
     reading_json_reading(&w, &s->reading);
+    if (s->reading.demand_current != P1_ABSENT || s->reading.demand_peak != P1_ABSENT) {
+        json_key(&w, "demand_forecast"); /* Belgium's capacity tariff (demand.h) */
+        if (s->demand_forecast == P1_ABSENT) {
+            json_null(&w);
+        } else {
+            json_obj_begin(&w);
+            json_kv_fixed_trim(&w, "kw", s->demand_forecast, 6);
+            iso_utc(s->demand_end * 1000, when);
+            json_kv_str(&w, "quarter_end", when);
+            json_obj_end(&w);
+        }
+    }
     json_obj_end(&w);
     if (!json_ok(&w)) {
         json_free(&w);

@@ -191,6 +191,15 @@ void meter_accept(meter *m, const p1_reading *r, const uint8_t *raw, size_t raw_
     s->received_ms = now_ms;
     s->received_mono_ms = mono_ms;
     s->reading = *r;
+    s->demand_forecast = P1_ABSENT;
+    s->demand_end = 0;
+    if (r->demand_current != P1_ABSENT || r->demand_peak != P1_ABSENT) {
+        int64_t t; /* the meter's clock: its quarter hours are the ones billed */
+        if (p1_time_to_unix(&r->time, &t) < 0)
+            t = now_ms / 1000;
+        s->demand_forecast =
+            demand_feed(&m->demand, t, r->import_total, r->power_import, &s->demand_end);
+    }
     if (raw_len > sizeof m->raw)
         raw_len = sizeof m->raw; /* cannot happen: the parser bounds telegrams by the same max */
     memcpy(m->raw, raw, raw_len);

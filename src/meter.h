@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "demand.h"
 #include "p1/p1.h"
 #include "p1/reading.h"
 
@@ -27,6 +28,10 @@ typedef struct meter_sample {
     int64_t received_mono_ms; /* monotonic clock then (loop_now_ms): its age, which a stepped
                                * wall clock must not stretch or shrink */
     p1_reading reading;
+    /* Belgian meters (a demand register sent): the forecast of the current quarter hour's average
+     * import power (demand.h), kW micro, P1_ABSENT when unknown; the quarter's end (unix s). */
+    p1_micro demand_forecast;
+    int64_t demand_end;
 } meter_sample;
 
 typedef struct meter {
@@ -55,6 +60,7 @@ typedef struct meter {
     uint8_t clock_has_offset; /* clock_offset_s is known */
     int64_t clock_offset_s;   /* the meter's time minus the system's at that reading, s */
     uint8_t clock_logged;     /* store_live: the clock=auto choice last logged (1, 2, 3) */
+    demand_track demand;      /* the quarter hour followed for demand_forecast */
     meter_sample history[METER_HISTORY]; /* ring: history[seq % METER_HISTORY] */
     uint8_t raw[P1_TELEGRAM_MAX];        /* last accepted telegram, byte-exact (plaintext) */
     size_t raw_len;

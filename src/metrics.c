@@ -175,15 +175,23 @@ static void energy(mbuf *b, const meters *ms, int export)
     }
 }
 
+enum { PW_IMPORT, PW_EXPORT, PW_NET, PW_DEMAND, PW_DEMAND_PEAK, PW_DEMAND_FORECAST };
+
 static void power(mbuf *b, const meters *ms, const char *name, const char *help, int which)
 {
     family(b, name, "gauge", help);
     for (size_t i = 0; i < ms->n; i++) {
         const meter *m = ms->list[i];
-        const p1_reading *r = latest(m);
-        if (!r)
+        const meter_sample *s = meter_latest(m);
+        if (!s)
             continue;
-        p1_micro v = which == 0 ? r->power_import : which == 1 ? r->power_export : r->power_net;
+        const p1_reading *r = &s->reading;
+        p1_micro v = which == PW_IMPORT        ? r->power_import
+                     : which == PW_EXPORT      ? r->power_export
+                     : which == PW_NET         ? r->power_net
+                     : which == PW_DEMAND      ? r->demand_current
+                     : which == PW_DEMAND_PEAK ? r->demand_peak
+                                               : s->demand_forecast;
         sample_kw_as_w(b, name, m, NULL, NULL, v);
     }
 }
@@ -285,10 +293,24 @@ int metrics_render(const meters *ms, int64_t mono_ms, unsigned stale_s, const ch
 
     energy(&b, ms, 0);
     energy(&b, ms, 1);
-    power(&b, ms, "p1_power_import_watts", "Active power taken from the grid (1.7.0), W.", 0);
-    power(&b, ms, "p1_power_export_watts", "Active power delivered to the grid (2.7.0), W.", 1);
+    power(&b, ms, "p1_power_import_watts", "Active power taken from the grid (1.7.0), W.",
+          PW_IMPORT);
+    power(&b, ms, "p1_power_export_watts", "Active power delivered to the grid (2.7.0), W.",
+          PW_EXPORT);
     power(&b, ms, "p1_power_net_watts",
-          "Net active power, import minus export (negative while exporting), W.", 2);
+          "Net active power, import minus export (negative while exporting), W.", PW_NET);
+    power(&b, ms, "p1_demand_watts",
+          "Belgian capacity tariff: the current quarter hour's average import power as the meter "
+          "reports it (1-0:1.4.0), W.",
+          PW_DEMAND);
+    power(&b, ms, "p1_demand_peak_watts",
+          "Belgian capacity tariff: this month's highest quarter-hour average import power "
+          "(1-0:1.6.0), W.",
+          PW_DEMAND_PEAK);
+    power(&b, ms, "p1_demand_forecast_watts",
+          "Belgian capacity tariff: the current quarter hour's average import power if the power "
+          "now lasts to its end (from the import register and 1.7.0), W.",
+          PW_DEMAND_FORECAST);
     phases(&b, ms, "p1_phase_voltage_volts", "gauge", "Instantaneous voltage per phase, V.",
            PH_VOLTAGE);
     phases(&b, ms, "p1_phase_current_amperes", "gauge", "Instantaneous current per phase, A.",

@@ -733,6 +733,7 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
     pub_snapshot s;
     if (live && live->seq != pm->live_seq) {
         pub_payload_from_reading(&s, &live->reading, sample_ts(live));
+        pub_payload_set_demand_forecast(&s, live->demand_forecast);
         pm->live_seq = live->seq;
         merge(pm, &s);
         pm->have_device = 1;

@@ -21,6 +21,8 @@ static const pub_field_info fields[PUB_F_COUNT] = {
                       PUB_KIND_POWER},
     [PUB_F_DEMAND_PEAK] = {"demand_peak_w", "Demand peak this month", "W", "power", "measurement",
                            0, PUB_KIND_COUNTER},
+    [PUB_F_DEMAND_FORECAST] = {"demand_forecast_w", "Demand forecast this quarter hour", "W",
+                               "power", "measurement", 0, PUB_KIND_POWER},
     [PUB_F_ENERGY_IMPORT] = {"energy_import_kwh", "Energy import", "kWh", "energy",
                              "total_increasing", 3, PUB_KIND_COUNTER},
     [PUB_F_ENERGY_IMPORT_T1] = {"energy_import_t1_kwh", "Energy import tariff 1", "kWh", "energy",
@@ -127,6 +129,12 @@ static void device_from_header(pub_snapshot *s, const p1_reading *r)
         copy_bounded(s->version, sizeof s->version, v, vl);
     copy_bounded(s->serial, sizeof s->serial, r->equipment_id,
                  strnlen(r->equipment_id, sizeof r->equipment_id));
+}
+
+void pub_payload_set_demand_forecast(pub_snapshot *s, p1_micro kw)
+{
+    if (kw != P1_ABSENT)
+        set(s, PUB_F_DEMAND_FORECAST, from_micro(kw, 3)); /* kW (micro) to W */
 }
 
 void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)

@@ -19,9 +19,10 @@ typedef enum pub_field {
     PUB_F_POWER = 0, /* net power, W, negative while exporting */
     PUB_F_POWER_IMPORT,
     PUB_F_POWER_EXPORT,
-    PUB_F_DEMAND,        /* BE 1-0:1.4.0: this quarter-hour's average import power so far, W */
-    PUB_F_DEMAND_PEAK,   /* BE 1-0:1.6.0: this month's highest quarter-hour average, W */
-    PUB_F_ENERGY_IMPORT, /* kWh, all tariffs */
+    PUB_F_DEMAND,          /* BE 1-0:1.4.0: this quarter-hour's average import power so far, W */
+    PUB_F_DEMAND_PEAK,     /* BE 1-0:1.6.0: this month's highest quarter-hour average, W */
+    PUB_F_DEMAND_FORECAST, /* BE: this quarter hour's average if the power now lasts, W */
+    PUB_F_ENERGY_IMPORT,   /* kWh, all tariffs */
     PUB_F_ENERGY_IMPORT_T1,
     PUB_F_ENERGY_IMPORT_T2,
     PUB_F_ENERGY_EXPORT,
@@ -96,6 +97,9 @@ typedef struct pub_snapshot {
 const pub_field_info *pub_payload_field(pub_field f);
 /* Fills s from a live reading whose time is ts (unix seconds). */
 void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts);
+/* Sets the quarter-hour demand forecast (meter_sample.demand_forecast, kW micro; P1_ABSENT
+ * leaves it out). */
+void pub_payload_set_demand_forecast(pub_snapshot *s, p1_micro kw);
 /* Fills s from a stored raw point (device fields stay empty: the store keeps no header). */
 void pub_payload_from_point(pub_snapshot *s, const store_point *p);
 /* Writes the value of f as text ("1234", "230.1", "0.05") into out[cap]. Returns its length, or

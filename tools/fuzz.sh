@@ -47,7 +47,7 @@ deps() {
     json) extra=(src/json.c src/reading_json.c) ;;
     prices) extra=(src/cost.c src/civil.c src/store.c src/json.c) libs+=(-lsqlite3) ;;
     config)
-        extra=(src/config.c src/suggest.c src/cost.c src/civil.c src/store.c src/json.c src/meter.c)
+        extra=(src/config.c src/suggest.c src/cost.c src/civil.c src/store.c src/json.c src/meter.c src/demand.c)
         libs+=(-lsqlite3)
         ;;
     azure)
@@ -58,12 +58,12 @@ deps() {
     import) extra=(src/civil.c src/store.c src/json.c) libs+=(-lsqlite3 -lz) ;;
     http) # the whole server; the page's assets come from `make` (build/gen/web_assets.c)
         extra=(src/http.c src/http_sse.c src/history.c src/store.c src/cost.c src/civil.c src/json.c
-            src/sim.c src/meter.c src/loop.c src/log.c src/homewizard.c src/metrics.c
+            src/sim.c src/meter.c src/demand.c src/loop.c src/log.c src/homewizard.c src/metrics.c
             src/reading_json.c src/web.c src/price_now.c build/gen/web_assets.c)
         libs+=(-lmicrohttpd -lsqlite3 -lz -lpthread)
         ;;
     history)
-        extra=(src/history.c src/store.c src/cost.c src/civil.c src/json.c src/sim.c src/meter.c
+        extra=(src/history.c src/store.c src/cost.c src/civil.c src/json.c src/sim.c src/meter.c src/demand.c
             src/price_now.c src/metrics.c src/log.c)
         libs+=(-lsqlite3)
         ;;

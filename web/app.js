@@ -670,8 +670,19 @@
     if (!show) return;
     const rows = [];
     if (live) {
-      rows.push({ k: 'now', label: t('demand_now'), value: withUnit(fmt(cur, 3), 'kW') },
-        { k: 'peak', label: t('demand_peak'), value: withUnit(fmt(peak, 3), 'kW') },
+      rows.push({ k: 'now', label: t('demand_now'), value: withUnit(fmt(cur, 3), 'kW') });
+      // p1d's forecast of this quarter hour (null: p1d has not seen its start). Above the month's
+      // peak (and the 2.5 kW every month counts anyway) it would raise this month's bill.
+      const f = S.last && S.last.reading === r ? S.last.demand_forecast : undefined;
+      if (f !== undefined) {
+        const kw = f ? num(f.kw) : null, end = f ? parseTime(f.quarter_end) : null;
+        const over = kw !== null && kw > Math.max(peak === null ? 0 : peak, 2.5);
+        const time = end ? F.hm.format(end) : '';
+        rows.push({ k: 'forecast', label: t('demand_forecast'), value: withUnit(fmt(kw, 3), 'kW'),
+          tip: t('demand_forecast_na'), cls: over ? 'warn' : '',
+          sub: end ? t(over ? 'demand_forecast_over' : 'demand_forecast_until', { time }) : '' });
+      }
+      rows.push({ k: 'peak', label: t('demand_peak'), value: withUnit(fmt(peak, 3), 'kW') },
         { k: 'when', label: t('k_when'), value: fmtDate(F.dmhm, parseTime(r.demand_peak_time)) });
     }
     if (bill) {

@@ -327,6 +327,49 @@ async function main() {
       await odd.close();
     });
 
+    /* ---- Belgium's capacity tariff: p1d's forecast of this quarter hour, warned above the peak ---- */
+    await check('the capacity card shows p1d\'s quarter-hour forecast, marked when it would set a new month peak', async () => {
+      const end = new Date(Math.ceil(Date.now() / 900000) * 900000);
+      const hm = new Intl.DateTimeFormat('en', { timeZone: 'Europe/Amsterdam', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(end);
+      const open = async (forecast) => {
+        const pg = await browser.newPage();
+        const errs = [];
+        pg.on('pageerror', (e) => errs.push(e.message));
+        const ms = Date.now();
+        const ev = {
+          meter: 'home', seq: 1, received: new Date(ms).toISOString(), received_ms: ms,
+          reading: { version: '50217', profile: 'be', power_import_w: 3000, power_export_w: 0, demand_current_kw: 1.5,
+            demand_peak_kw: 2.8, demand_peak_time: '2026-11-03T18:15:00+01:00' },
+          demand_forecast: forecast,
+        };
+        const sse = 'retry: 100000\n\nid: home:1\nevent: reading\ndata: ' + JSON.stringify(ev) + '\n\n';
+        await pg.route(/\/api\/meters$/, (r) => r.fulfill({ status: 200, contentType: 'application/json', body: '[{"name":"home","state":"receiving"}]' }));
+        await pg.route(/\/api\/(meters\/home\/)?now$/, (r) => r.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(ev) }));
+        await pg.route(/\/api\/meters\/home\/stream$/, (r) => r.fulfill({ status: 200, contentType: 'text/event-stream', body: sse }));
+        await pg.route(/\/api\/(summary|history)/, (r) => r.fulfill({ status: 404, contentType: 'application/json', body: '{"error":{"code":"no_database","message":"none"}}' }));
+        await pg.goto(base + '/');
+        await pg.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+        await waitFor(async () => (await pg.$('#capacity-kv dd[data-k="forecast"]')) !== null, 8000, 'the forecast row');
+        const dd = await pg.$('#capacity-kv dd[data-k="forecast"]');
+        const out = { text: (await dd.textContent()).trim(), cls: await dd.getAttribute('class'), title: await pg.getAttribute('#capacity-kv dd[data-k="forecast"] span', 'title') };
+        if (forecast && forecast.kw > 2.8) {
+          await pg.waitForTimeout(300);
+          await (await pg.$('#capacity')).screenshot({ path: path.join(SHOTS, 'capacity-forecast.png') });
+        }
+        assert(errs.length === 0, errs.join(' | '));
+        await pg.close();
+        return out;
+      };
+      const over = await open({ kw: 3.1, quarter_end: end.toISOString() });
+      assert(/^3\.100\s*kW/.test(over.text) && /warn/.test(over.cls || '') && over.text.includes('until ' + hm + ': above this month\'s peak'),
+        'over the peak: ' + JSON.stringify(over));
+      const under = await open({ kw: 2.0, quarter_end: end.toISOString() });
+      assert(/^2\.000\s*kW/.test(under.text) && !/warn/.test(under.cls || '') && under.text.includes('until ' + hm + ' at the power now'),
+        'under the peak: ' + JSON.stringify(under));
+      const unknown = await open(null);
+      assert(!/\d/.test(unknown.text) && /next quarter hour/.test(unknown.title || ''), 'unknown: ' + JSON.stringify(unknown));
+    });
+
     /* ---- p1d's clock stepped back: later readings still show ---- */
     await check('a reading after p1d\'s clock was stepped back an hour is shown, and restarts the live chart', async () => {
       const pg = await browser.newPage();

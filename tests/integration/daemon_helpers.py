@@ -61,6 +61,21 @@ def telegram(i=0, crc=True, seconds=None, when=None):
     return body + b"%04X\r\n" % c
 
 
+def be_telegram(t, wh, kw, demand_kw=1.5, peak_kw=4.321, peak_at=None):
+    """A Fluvius e-MUCS (Belgian) telegram at unix t: import register wh (Wh) on tariff 1, import
+    power kw, the meter's quarter-hour demand and this month's peak (at peak_at, default a day
+    before t)."""
+    body = ("/FLU5\\253769484_A\r\n\r\n0-0:96.1.4(50217)\r\n"
+            "0-0:96.1.1(3153414733313031303231363035)\r\n0-0:1.0.0(%s)\r\n"
+            "1-0:1.8.1(%010.3f*kWh)\r\n1-0:1.8.2(000000.000*kWh)\r\n"
+            "1-0:2.8.1(000000.000*kWh)\r\n1-0:2.8.2(000000.000*kWh)\r\n0-0:96.14.0(0001)\r\n"
+            "1-0:1.4.0(%06.3f*kW)\r\n1-0:1.6.0(%s)(%06.3f*kW)\r\n"
+            "1-0:1.7.0(%06.3f*kW)\r\n1-0:2.7.0(00.000*kW)\r\n!"
+            % (meter_time(t), wh / 1000, demand_kw,
+               meter_time(t - 86400 if peak_at is None else peak_at), peak_kw, kw)).encode()
+    return body + b"%04X\r\n" % crc16(body)
+
+
 def mbus_telegram(i, now, mbus):
     """A DSMR 5 Iskra telegram numbered i (tariff 1 import 1234.i kWh) at unix time now, with the
     M-Bus object lines mbus (each ending in CRLF) before its end line."""

@@ -18,8 +18,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (Checks, Daemon, P1D, ROOT, free_port, http, need_p1d, run,  # noqa: E402
-                            tmpdir)
+from daemon_helpers import (Checks, Daemon, P1D, ROOT, be_telegram, free_port, http,  # noqa: E402
+                            need_p1d, run, tmpdir)
 from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data")
@@ -657,6 +657,13 @@ def test_live(c, tmp):
         lu = re.search(r"encryption_key=([0-9A-F]{32})", f.read()).group(1)
     args += ["--source", "lu=file:%s:key=%s" % (os.path.join(DATA, "lu-encrypted.bin"), lu)]
     meters.append("lu")
+    # A Belgian meter across a quarter hour's start, so that p1d's demand forecast is known.
+    q = (int(time.time()) // 900 - 2) * 900
+    be = os.path.join(tmp, "be-quarter.txt")
+    with open(be, "wb") as f:
+        f.write(be_telegram(q - 1, 500000, 2.0) + be_telegram(q + 1, 500001, 2.0))
+    args += ["--source", "bequarter=file:%s" % be]
+    meters.append("bequarter")
     d = Daemon(args, tmp)
     sub = None
     try:

@@ -1,4 +1,5 @@
 /* test_metrics.c: Prometheus exposition of meters (families, labels, escaping, exact numbers). */
+#include "../../src/demand.c"
 #include "../../src/meter.c"
 #include "../../src/metrics.c"
 
