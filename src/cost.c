@@ -864,6 +864,8 @@ static int object_each(jr *r, void *u, const char *key, int depth)
 {
     static const char *const list_names[] = {"prices", "data",     "items", "values",
                                              "today",  "tomorrow", NULL};
+    /* deeper down, only names that say prices: a nested "values" or "data" may be anything */
+    static const char *const deep_names[] = {"prices", "today", "tomorrow", NULL};
     jobject *o = u;
     jctx *x = o->x;
     int c = jr_peek(r);
@@ -872,7 +874,7 @@ static int object_each(jr *r, void *u, const char *key, int depth)
     if (!key) /* an array's element (Tibber's "homes") */
         return c == '{' ? jr_find(r, x, depth) : jr_skip(r, depth);
     int col = strcasecmp(key, "unix_seconds") == 0 ? 0 : strcasecmp(key, "price") == 0 ? 1 : -1;
-    if (c == '[' && name_is(key, list_names)) {
+    if (c == '[' && name_is(key, depth == 1 ? list_names : deep_names)) {
         o->here = 1;
         return jr_each(r, prices_each, x, depth);
     }

@@ -864,6 +864,11 @@ static void test_json_sources(void)
     CHECK(d.n == 3 && d.v[0].ts == T("2025-01-31T10:00+01:00") && d.v[0].import_ == 251200 &&
           d.v[1].import_ == 261300 && d.v[2].import_ == -10000 &&
           d.v[2].ts == T("2025-02-01T00:00+01:00"));
+    /* a nested "values" or "data" list is not taken for prices; the top-level "prices" is */
+    const char *meta = "{\"meta\":{\"values\":[1,2],\"data\":[\"x\"]},\"prices\":[{\"time\":"
+                       "1738314000,\"price\":0.3}]}";
+    CHECK(cost_parse_dynamic(meta, strlen(meta), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    CHECK(d.n == 1 && d.v[0].import_ == 300000);
     const char *empty = "{\"data\":{\"viewer\":{\"homes\":[]}}}";
     CHECK(cost_parse_dynamic(empty, strlen(empty), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "no price list in the object") != NULL);
