@@ -1602,6 +1602,8 @@ static int is_action(const char *a, config *c)
         return c->check = 1;
     if (!strcmp(a, "--print-config-doc"))
         return c->print_doc = 1;
+    if (!strcmp(a, "--fetch-prices"))
+        return c->fetch_prices = 1;
     return 0;
 }
 
@@ -1628,9 +1630,9 @@ static int split_named(const char *flag, const char *v, char *name, size_t ncap,
  * P1 tools, or "(see p1d --help)". */
 static void unknown_option(const char *flag, char *err, size_t cap)
 {
-    static const char *const fixed[] = {"--config", "--source",       "--key",
-                                        "--ak",     "--check-config", "--print-config-doc",
-                                        "--help",   "--version"};
+    static const char *const fixed[] = {"--config",       "--source",       "--key",
+                                        "--ak",           "--check-config", "--print-config-doc",
+                                        "--fetch-prices", "--help",         "--version"};
     enum { NFIXED = sizeof fixed / sizeof fixed[0] };
     char names[NKEYS][64];
     const char *opts[2 * NKEYS + NFIXED], *hit;
@@ -1877,6 +1879,11 @@ void config_usage(FILE *f)
             "config,\n"
             "                         exit 0 (or 2)\n"
             "  --print-config-doc     print the key reference in Markdown\n"
+            "  --fetch-prices         fetch the [prices] fetch_url (and fetch_gas_url) once now, "
+            "store the prices\n"
+            "                         in [store] db (a running p1d uses them at once), say what "
+            "came; exit 0,\n"
+            "                         1 when a fetch failed, 2 on a configuration error\n"
             "  --help, --version\n\n"
             "Settings ([section] key = value in the config file, or the flag):\n");
     for (size_t i = 0; i < NKEYS; i++) {

@@ -984,6 +984,66 @@ static void check_fetch(const config *c)
     }
 }
 
+/* p1d --fetch-prices: one fetch per configured kind, now, into the store; the log (stderr) says
+ * what came. 0 when every fetch stored its prices, 1 when one failed. */
+typedef struct fetch_once {
+    loop *l;
+    int left, failed;
+} fetch_once;
+
+static void fetched_once(void *user, cost_kind kind, int ok)
+{
+    fetch_once *f = user;
+    (void)kind;
+    f->failed |= !ok;
+    if (--f->left == 0)
+        loop_stop(f->l);
+}
+
+static int fetch_prices(const config *c)
+{
+    char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX];
+    price_fetch_options o;
+    int on = price_fetch_options_from_config(c, &o, why, sizeof why);
+    if (on <= 0) {
+        fprintf(stderr, "p1d: --fetch-prices: %s\n",
+                on < 0 ? why : "nothing to fetch: set [prices] fetch_url or fetch_gas_url");
+        return EXIT_USAGE;
+    }
+    if (!c->store_db[0]) {
+        fprintf(stderr, "p1d: --fetch-prices: fetched prices are stored: set [store] db "
+                        "(--db PATH)\n");
+        return EXIT_USAGE;
+    }
+    char serr[STORE_ERR_MAX]; /* no writer lock: the running p1d holds it (as p1 prices import) */
+    store *s = store_open(c->store_db, NULL, serr, sizeof serr);
+    if (!s) {
+        log_error("%s", serr);
+        return 1;
+    }
+    fetch_once f = {loop_new(), !!o.url[COST_KIND_POWER][0] + !!o.url[COST_KIND_GAS][0], 0};
+    price_fetch *pf = NULL;
+    if (f.l && cost_db_init(store_db(s), err, sizeof err) < 0) {
+        log_error("store: %s", err);
+        f.failed = 1;
+    } else if (f.l) {
+        o.once = fetched_once;
+        o.once_user = &f;
+        pf = price_fetch_new(f.l, s, &o, err, sizeof err);
+        if (!pf)
+            log_error("%s", err);
+        else
+            loop_run(f.l);
+    } else {
+        log_error("cannot create the event loop: %s", strerror(errno));
+    }
+    int rc = !pf || f.failed;
+    price_fetch_free(pf);
+    loop_free(f.l);
+    store_close(s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     p1d d;
@@ -1020,6 +1080,12 @@ int main(int argc, char **argv)
         config_errors_print(&errs, stderr, "p1d: ");
         config_free(&d.cfg);
         return EXIT_USAGE;
+    }
+    if (d.cfg.fetch_prices) {
+        log_set_level((log_level)d.cfg.log_level);
+        int rc = fetch_prices(&d.cfg);
+        config_free(&d.cfg);
+        return rc;
     }
     if (d.cfg.check) {
         config_print(&d.cfg, stdout);

@@ -316,6 +316,13 @@ static void failed(pf_job *j, const char *fmt, ...)
         j->backoff_ms = PRICE_FETCH_BACKOFF_MAX;
     j->failures++;
     snprintf(j->last_error, sizeof j->last_error, "%s", why);
+    if (j->pf->o.once) {
+        log_error("prices: fetching %s prices from %s failed: %s (the prices stored stay as "
+                  "they are)",
+                  kind_name[j->kind], j->shown, why);
+        j->pf->o.once(j->pf->o.once_user, j->kind, 0);
+        return;
+    }
     log_msg(j->failing ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
             "prices: fetching %s prices from %s failed: %s; trying again in %" PRId64
             " s (the prices stored stay as they are)",
@@ -484,6 +491,14 @@ static void reply(pf_job *j, CURL *easy, CURLcode result)
     if (j->failing)
         log_info("prices: fetching %s prices from %s works again (after %" PRIu64 " failure%s)",
                  kind_name[j->kind], j->shown, j->failures, j->failures == 1 ? "" : "s");
+    if (pf->o.once) {
+        log_info("prices: fetched %zu %s price%s from %s, %s to %s; %s; stored", d.n,
+                 kind_name[j->kind], d.n == 1 ? "" : "s", j->shown, a, b,
+                 covered >= j->to ? "tomorrow's are in" : "tomorrow's are not out yet");
+        cost_dyns_free(&d);
+        pf->o.once(pf->o.once_user, j->kind, 1);
+        return;
+    }
     log_info("prices: fetched %zu %s price%s from %s, %s to %s; %s; next fetch at about %s", d.n,
              kind_name[j->kind], d.n == 1 ? "" : "s", j->shown, a, b,
              covered >= j->to ? "tomorrow's are in" : "tomorrow's are not out yet", when);
@@ -579,9 +594,13 @@ price_fetch *price_fetch_new(loop *l, store *s, const price_fetch_options *o, ch
         cu->easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
         cu->easy_setopt(j->easy, CURLOPT_USERAGENT, "p1d/" P1_VERSION);
         int hh = o->after / 3600, mm = o->after % 3600 / 60;
-        log_info("prices: fetching %s prices from %s%s now, then daily from %02d:%02d until "
-                 "tomorrow's are in",
-                 kind_name[k], j->shown, body[0] ? " (POST)" : "", hh, mm);
+        if (o->once)
+            log_info("prices: fetching %s prices from %s%s", kind_name[k], j->shown,
+                     body[0] ? " (POST)" : "");
+        else
+            log_info("prices: fetching %s prices from %s%s now, then daily from %02d:%02d "
+                     "until tomorrow's are in",
+                     kind_name[k], j->shown, body[0] ? " (POST)" : "", hh, mm);
         loop_timer_arm(j->timer, 0);
     }
     return pf;

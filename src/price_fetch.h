@@ -32,6 +32,11 @@ typedef struct price_fetch_options {
     int gas_day_start;                /* seconds after midnight a date-only gas price starts */
     int after;                        /* seconds after local midnight: tomorrow's prices are due */
     int64_t timeout_ms;               /* one request, connect included */
+    /* One fetch per kind (p1d --fetch-prices): each kind's first result is reported here (ok 1:
+     * stored, 0: failed; the log says what), and nothing is scheduled after it. NULL: the
+     * daemon's schedule. */
+    void (*once)(void *user, cost_kind kind, int ok);
+    void *once_user;
 } price_fetch_options;
 
 /* The options of c's [prices] fetch_* keys. Returns 1 (something to fetch), 0 (nothing), or -1

@@ -13,13 +13,16 @@ besides EnergyZero, each imitated by a real HTTP server on 127.0.0.1:
   slot stays a hole, and the [prices] adjustment applies.
 - An XML reply (ENTSO-E's API) is refused with a message that says what to use instead.
 - --check-config refuses a header or body without its URL and a header that is not Name: value,
-  without showing the header's value."""
+  without showing the header's value.
+- p1d --fetch-prices fetches once into the store (also while a p1d runs on it, which uses the
+  prices at once) and exits 0, or 1 with the reason, or 2 when there is nothing to fetch."""
 import datetime
 import json
 import os
 import re
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (Checks, Daemon, http, need_p1d, run, tmpdir,  # noqa: E402
@@ -271,6 +274,55 @@ def test_check_config(tmp):
             and TOKEN not in d.text(), d.text())
 
 
+def test_fetch_once(tmp, srv):
+    """p1d --fetch-prices: one fetch now into the store, also while a p1d runs on it; its exit
+    status says whether it worked."""
+    f, t = days()
+    q, _, _ = energy_charts(f, t)
+    price = [round(90 + 0.5 * i, 2) for i in range(len(q))]  # no hole: some slot is now
+    body = json.dumps({"unix_seconds": [int(x.timestamp()) for x in q], "price": price,
+                       "unit": "EUR/MWh"}).encode()
+    srv.routes["/once"] = [(200, "application/json", body)]
+    srv.routes["/down"] = [(503, "text/plain", b"maintenance until 14:00")]
+    db = os.path.join(tmp, "once.db")
+    d = Daemon(["--db", db, "--listen", "127.0.0.1:0", "--prices-import", "0.5"], tmp)
+    try:
+        port = d.http_port()
+        code, out, err = run(["--db", db, "--prices-fetch-url",
+                              srv.url("/once?start={from_unix}&end={to_unix}"),
+                              "--fetch-prices"], timeout=30)
+        n = len(price)
+        T.check("--fetch-prices: exit 0, and says what it stored",
+                code == 0 and re.search(r"prices: fetched %d power prices from \S+/once, \S+ to "
+                                        r"\S+; tomorrow's are in; stored" % n, err), (code, err))
+        rows = (prices(port) or {}).get("power") or []
+        T.check("--fetch-prices: the running p1d serves the stored prices", len(rows) == n,
+                len(rows))
+        t = time.time()
+        cur = [r["import_price"] for r in rows
+               if datetime.datetime.fromisoformat(r["time"]).timestamp() <= t <
+               datetime.datetime.fromisoformat(r["end"]).timestamp()]
+        line = re.search(r"^p1d_price_import_eur_per_kwh (\S+)$",
+                         http(port, "/metrics")[2].decode(), re.M) if port else None
+        T.check("--fetch-prices: the running p1d's price in force is the fetched one at once",
+                line is not None and cur and abs(float(line.group(1)) - cur[0]) < 1e-9,
+                (line and line.group(0), cur))
+        code, out, err = run(["--db", db, "--prices-fetch-url", srv.url("/down"),
+                              "--fetch-prices"], timeout=30)
+        T.check("--fetch-prices from a server that fails: exit 1, the reason, nothing changed",
+                code == 1 and "failed: HTTP 503: maintenance until 14:00" in err and
+                len((prices(port) or {}).get("power") or []) == n, (code, err))
+        code, out, err = run(["--db", db, "--fetch-prices"], timeout=30)
+        T.check("--fetch-prices without a fetch_url: exit 2, says what to set",
+                code == 2 and "nothing to fetch: set [prices] fetch_url" in err, (code, err))
+        code, out, err = run(["--prices-fetch-url", srv.url("/once"), "--fetch-prices",
+                              "--source", "a=sim"], timeout=30)
+        T.check("--fetch-prices without a store: exit 2", code == 2 and "[store] db" in err,
+                (code, err))
+    finally:
+        d.stop()
+
+
 def tibber_conf_for_check():
     return ("[prices]\nfetch_url = https://api.tibber.com/v1-beta/gql\n"
             "fetch_header = Authorization: Bearer %s\nfetch_body = %s\n" % (TOKEN, QUERY))
@@ -280,7 +332,8 @@ def main():
     srv = PriceServer()
     try:
         with tmpdir() as tmp:
-            T.run([test_tibber, test_tibber_errors, test_energy_charts, test_xml], tmp, srv)
+            T.run([test_tibber, test_tibber_errors, test_energy_charts, test_xml,
+                   test_fetch_once], tmp, srv)
             T.run([test_check_config], tmp)
     finally:
         srv.close()

@@ -48,6 +48,12 @@ wait $pid
 rc=$?
 check $((rc != 0)) "p1d under valgrind exits 0 after SIGTERM with no memory errors or leaks (exit $rc)"
 [ "$rc" -ne 0 ] && tail -40 "$tmp/p1d.log"
+# p1d --fetch-prices: one fetch (here refused: p1d's own port is closed now), then exit 1.
+"${VG[@]}" build/p1d --db "$tmp/p1d.db" --prices-fetch-url "http://127.0.0.1:$port/x" \
+    --fetch-prices 2>"$tmp/once.log"
+rc=$?
+check $((rc != 1)) "p1d --fetch-prices under valgrind: exit 1 for a failed fetch, no memory errors (exit $rc)"
+[ "$rc" -ne 1 ] && tail -20 "$tmp/once.log"
 build/p1 sim --count 300 --fast >"$tmp/cap.txt" 2>/dev/null
 "${VG[@]}" build/p1 import --db "$tmp/imp.db" --meter m "$tmp/cap.txt" >/dev/null 2>"$tmp/imp.log"
 rc=$?
