@@ -177,22 +177,33 @@ static void energy(mbuf *b, const meters *ms, int export)
 
 enum { PW_IMPORT, PW_EXPORT, PW_NET, PW_DEMAND, PW_DEMAND_PEAK, PW_DEMAND_FORECAST };
 
+static p1_micro power_of(const meter_sample *s, int which)
+{
+    const p1_reading *r = &s->reading;
+    return which == PW_IMPORT        ? r->power_import
+           : which == PW_EXPORT      ? r->power_export
+           : which == PW_NET         ? r->power_net
+           : which == PW_DEMAND      ? r->demand_current
+           : which == PW_DEMAND_PEAK ? r->demand_peak
+                                     : s->demand_forecast;
+}
+
+/* A power family; the Belgian demand ones only when a meter has a value (not on every Dutch
+ * meter's page). */
 static void power(mbuf *b, const meters *ms, const char *name, const char *help, int which)
 {
+    int any = which < PW_DEMAND;
+    for (size_t i = 0; i < ms->n && !any; i++) {
+        const meter_sample *s = meter_latest(ms->list[i]);
+        any = s && power_of(s, which) != P1_ABSENT;
+    }
+    if (!any)
+        return;
     family(b, name, "gauge", help);
     for (size_t i = 0; i < ms->n; i++) {
-        const meter *m = ms->list[i];
-        const meter_sample *s = meter_latest(m);
-        if (!s)
-            continue;
-        const p1_reading *r = &s->reading;
-        p1_micro v = which == PW_IMPORT        ? r->power_import
-                     : which == PW_EXPORT      ? r->power_export
-                     : which == PW_NET         ? r->power_net
-                     : which == PW_DEMAND      ? r->demand_current
-                     : which == PW_DEMAND_PEAK ? r->demand_peak
-                                               : s->demand_forecast;
-        sample_kw_as_w(b, name, m, NULL, NULL, v);
+        const meter_sample *s = meter_latest(ms->list[i]);
+        if (s)
+            sample_kw_as_w(b, name, ms->list[i], NULL, NULL, power_of(s, which));
     }
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_grafana_dashboard.py: dist/grafana/p1d.json imports cleanly (a ${DS_PROMETHEUS} input, a
 multi-select meter variable, unique panel ids, only metrics p1d has) and every panel query works:
-p1d with two simulated meters and an InfluxDB publisher that cannot connect (so the publisher
+p1d with two simulated meters, a Belgian meter's capture and an InfluxDB publisher that cannot connect (so the publisher
 families exist) and fixed prices (so the price gauges exist), Debian's prometheus scraping it
 every second, each target's PromQL asked of
 Prometheus with Grafana's variables filled in. P1D_DASHBOARD=PATH checks another file."""
@@ -12,14 +12,16 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, ROOT, free_port, http, need_p1d, tmpdir, wait_for  # noqa: E402
+from daemon_helpers import (Checks, Daemon, ROOT, be_telegram, free_port, http,  # noqa: E402
+                            need_p1d, tmpdir, wait_for)
 from prom_helpers import PROMETHEUS, Prometheus  # noqa: E402
 
 C = Checks("test_grafana_dashboard")
 need_p1d(C)
 DASHBOARD = os.environ.get("P1D_DASHBOARD", os.path.join(ROOT, "dist", "grafana", "p1d.json"))
 API = os.path.join(ROOT, "docs", "API.md")
-METERS = ("home", "shed")
+SIMULATED = ("home", "shed")
+METERS = SIMULATED + ("be",)  # be: a Belgian meter's capture, so the capacity panel has data
 METRIC = re.compile(r"\bp1d?_[a-z0-9_]+")
 # Grafana's built-in intervals as concrete durations ($__interval: the panel's own when it has
 # one); Prometheus scrapes every second, so a minute holds enough samples for rate().
@@ -147,13 +149,18 @@ def check_meter_values(prom, query):
     """The meter variable's label_values() query, as Grafana asks it (/api/v1/label/.../values)."""
     m = re.fullmatch(r"label_values\((\w+), *(\w+)\)", query)
     reply = prom.api("label/%s/values" % m.group(2), {"match[]": m.group(1)}) if m else {}
-    C.check("meter variable lists both meters", sorted(reply.get("data", [])) == sorted(METERS),
+    C.check("meter variable lists every meter", sorted(reply.get("data", [])) == sorted(METERS),
             str(reply))
 
 
 def run_live(tmp, dash, variables, meter_query, api_text):
     """p1d and Prometheus on 127.0.0.1: the metric names and every panel query."""
-    sources = sum([["--source", "%s=sim:%d" % (m, i + 1)] for i, m in enumerate(METERS)], [])
+    sources = sum([["--source", "%s=sim:%d" % (m, i + 1)] for i, m in enumerate(SIMULATED)], [])
+    q = (int(time.time()) // 900 - 2) * 900  # two readings across a quarter hour's start
+    be = os.path.join(tmp, "be.txt")
+    with open(be, "wb") as f:
+        f.write(be_telegram(q - 1, 500000, 2.0) + be_telegram(q + 1, 500001, 2.0))
+    sources += ["--source", "be=file:%s" % be]
     # fixed prices, so the price gauges exist and the price panels must show them
     d = Daemon(sources + ["--db", os.path.join(tmp, "p1d.db"), "--listen", "127.0.0.1:0",
                           "--influxdb-url", "http://127.0.0.1:%d" % free_port(),
