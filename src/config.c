@@ -201,6 +201,23 @@ static const config_key config_keys[] = {
     {"prices", "fetch_timeout", CT_DURATION, "30s", 1000, 600000, NULL, NULL, "DURATION", 0, 0,
      G(prices_fetch_timeout),
      "A price download without a complete reply after this long fails and is retried."},
+    {"alerts", "url", CT_STRING, "", 0, 0, NULL, NULL, "URL", 0, 0, G(alerts_url),
+     "Alerts are POSTed to this http(s) URL (docs/CONFIG.md, Alerts): a meter that goes silent "
+     "for [http] stale and comes back, a new power failure, a message from the grid operator, "
+     "a quarter hour heading above the month's capacity peak (Belgium). An ntfy topic URL "
+     "(https://ntfy.sh/TOPIC) works as it is. Empty = no alerts."},
+    {"alerts", "header", CT_STRING, "", 0, 0, NULL, NULL, "HEADER", 0, 1, G(alerts_header),
+     "One request header sent with each alert, as Name: value (a token: Authorization: Bearer "
+     "TOKEN). Never logged or shown. Empty = none."},
+    {"alerts", "format", CT_ENUM, "text", 0, 0, "text|json", NULL, "FORMAT", 0, 0,
+     G(alerts_format),
+     "text: the message as the body and the title in a Title header (ntfy); json: "
+     "{\"event\", \"meter\", \"title\", \"message\", \"time\"} (webhooks)."},
+    {"alerts", "events", CT_STRING, "all", 0, 0, NULL, NULL, "LIST", 0, 0, G(alerts_events),
+     "Which alerts: all, or a comma-separated list of stale, power_failure, message and "
+     "capacity."},
+    {"alerts", "timeout", CT_DURATION, "10s", 1000, 120000, NULL, NULL, "DURATION", 0, 0,
+     G(alerts_timeout), "A POST without a complete reply after this long fails and is retried."},
     {"azure", "endpoint", CT_STRING, "", 0, 0, NULL, NULL, "URL", 0, 0, G(azure_endpoint),
      "Azure Table service endpoint (docs/FLEET.md): https://ACCOUNT.table.core.windows.net, or an "
      "emulator URL with the account as its path (http://127.0.0.1:10002/devstoreaccount1). Empty = "
@@ -404,8 +421,8 @@ static const config_key config_keys[] = {
 _Static_assert(NKEYS <= CONFIG_KEYS_MAX, "config.line[] is too short for the key table");
 
 /* The sections besides [source NAME], each at most once in a file. */
-static const char *const config_sections[] = {"http",   "relay", "log",  "store",
-                                              "prices", "azure", "mqtt", "influxdb"};
+static const char *const config_sections[] = {"http",  "relay", "log",  "store",    "prices",
+                                              "azure", "mqtt",  "influxdb", "alerts"};
 #define NSECTIONS (sizeof config_sections / sizeof config_sections[0])
 
 /* ---------------------------------------------------------------------------------------------
@@ -732,6 +749,35 @@ size_t config_file_secrets(const config *c, char *out, size_t cap)
         }
     }
     return count;
+}
+
+int config_http_header_check(const char *h, const char *what, char *why, size_t cap)
+{
+    size_t name = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                            "!#$%&'*+-.^_`|~");
+    const char *v = h + name;
+    if (name == 0 || *v != ':') {
+        snprintf(why, cap,
+                 "%s: expected one header as Name: value, such as Authorization: Bearer TOKEN "
+                 "(a name of letters, digits or -, then ':'; the value is not shown)",
+                 what);
+        return -1;
+    }
+    for (v++; *v == ' ' || *v == '\t'; v++)
+        ;
+    if (!*v) {
+        snprintf(why, cap, "%s: the header '%.*s' has no value", what, (int)name, h);
+        return -1;
+    }
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 ? *v != '\t' : *v == 0x7f) {
+            snprintf(why, cap,
+                     "%s: the value of the header '%.*s' holds a control character (the value "
+                     "is not shown)",
+                     what, (int)name, h);
+            return -1;
+        }
+    return 0;
 }
 
 const char *config_url_public(const char *url, char *out, size_t cap)

@@ -85,6 +85,8 @@ typedef struct config {
     char prices_fetch_body[960], prices_fetch_gas_body[960];
     char prices_fetch_after[8], prices_fetch_gas_day_start[8];
     int64_t prices_fetch_timeout;
+    char alerts_url[512], alerts_header[512], alerts_events[128]; /* alerts.h */
+    int64_t alerts_format, alerts_timeout;
     int line[CONFIG_KEYS_MAX];   /* per key of the table: its config-file line, 0 = default,
                                   * -1 its long flag, -2 its short one (source keys: set_line) */
     int check, help, version, print_doc, fetch_prices; /* actions asked for on the command line */
@@ -135,6 +137,10 @@ size_t config_file_secrets(const config *c, char *out, size_t cap);
 /* spec as it may be shown (/api/meters, logs, --check-config): the values of secret options
  * (":key=HEX", ":ak=HEX") replaced by "********"; into out[cap], truncated to fit. */
 void config_spec_public(const char *spec, char *out, size_t cap);
+/* Whether h is one HTTP header "Name: value" (a token, ':', a value without control characters);
+ * -1 with why[cap] naming `what` ("[prices] fetch_header") and the problem, never the value (a
+ * token). */
+int config_http_header_check(const char *h, const char *what, char *why, size_t cap);
 /* url as it may be shown (logs, --check-config, errors): the password of a user:password@ in its
  * authority replaced by "********"; into out[cap], truncated to fit. Returns out. */
 const char *config_url_public(const char *url, char *out, size_t cap);

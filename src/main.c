@@ -24,6 +24,7 @@
 #include "pub.h"
 #include "pub_azure.h"
 #include "price_fetch.h"
+#include "alerts.h"
 #include "pub_influx.h"
 #include "pub_mqtt.h"
 #include "relay.h"
@@ -62,6 +63,8 @@ typedef struct p1d {
     pub_influx_options influx_opts;
     price_fetch *fetch; /* [prices] fetch_url, fetch_gas_url; or NULL */
     price_fetch_options fetch_opts;
+    alerts *alerts; /* [alerts] url; or NULL */
+    alerts_options alerts_opts;
 } p1d;
 
 /* A new meter starts with the equipment id the store last recorded for it, so its identity (the
@@ -474,6 +477,37 @@ static int apply_fetch(p1d *d, const config *c)
     return 0;
 }
 
+/* [alerts]: (re)started when its options change; without libcurl it logs why and p1d runs on. */
+static int apply_alerts(p1d *d, const config *c)
+{
+    char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX];
+    alerts_options o;
+    int on = alerts_options_from_config(c, &o, why, sizeof why);
+    if (on < 0) {
+        log_error("%s", why); /* config_ready() refused it before */
+        return -1;
+    }
+    if (d->alerts && on && memcmp(&o, &d->alerts_opts, sizeof o) == 0)
+        return 0;
+    if (!on) {
+        if (d->alerts)
+            log_info("alerts: no longer sent");
+        alerts_free(d->alerts);
+        d->alerts = NULL;
+        return 0;
+    }
+    alerts *a = alerts_new(d->l, &d->ms, &o, err, sizeof err);
+    if (!a) {
+        int e = errno;
+        log_error("%s%s", err, d->alerts ? "; keeping the running alerts" : "");
+        return e == ELIBACC ? 0 : -1;
+    }
+    alerts_free(d->alerts);
+    d->alerts = a;
+    d->alerts_opts = o;
+    return 0;
+}
+
 /* What [http] announce publishes for the HTTP server of c on `port` (zeroconf_plan), with the
  * name asked for; the number of services. */
 static int announce_plan(const config *c, unsigned port, zeroconf_options *o, char *why,
@@ -649,6 +683,11 @@ static int config_ready(const config *c, cost_fixed *prices, config_errors *errs
         with_place(c, why, err, cap);
         config_errors_add(errs, c->file, err);
     }
+    alerts_options alo;
+    if (alerts_options_from_config(c, &alo, why, sizeof why) < 0) {
+        with_place(c, why, err, cap);
+        config_errors_add(errs, c->file, err);
+    }
     price_fetch_options fo;
     int fetch = price_fetch_options_from_config(c, &fo, why, sizeof why);
     if (fetch < 0) {
@@ -813,7 +852,7 @@ static void reload(p1d *d)
     for (size_t j = 0; d->store && j < nc.nsources; j++)
         store_meter_clock(d->store, nc.sources[j].name, (store_clock)nc.sources[j].clock);
     failed += (apply_azure(d, &nc) < 0) + (apply_mqtt(d, &nc) < 0) + (apply_influx(d, &nc) < 0) +
-              (apply_fetch(d, &nc) < 0);
+              (apply_fetch(d, &nc) < 0) + (apply_alerts(d, &nc) < 0);
     drop_removed(d, &nc, 1);
     if (failed)
         log_error("reload%s%s: %u part%s failed (see above) and kept the running configuration; "
@@ -908,6 +947,7 @@ static void shutdown_all(p1d *d)
     zeroconf_free(d->zeroconf);
     http_free(d->http);
     price_fetch_free(d->fetch);
+    alerts_free(d->alerts);
     history_free(d->history);
     for (size_t i = 0; i < d->pubs.n; i++)
         d->pubs.list[i]->free(d->pubs.list[i]->impl);
@@ -1130,7 +1170,8 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < d.cfg.nsources; i++)
         start_source(&d, &d.cfg.sources[i]);
-    if (start_http(&d) < 0 || start_relay(&d) < 0 || apply_fetch(&d, &d.cfg) < 0) {
+    if (start_http(&d) < 0 || start_relay(&d) < 0 || apply_fetch(&d, &d.cfg) < 0 ||
+        apply_alerts(&d, &d.cfg) < 0) {
         shutdown_all(&d);
         return 1;
     }

@@ -23,38 +23,6 @@ static const char *const url_key[2] = {"fetch_url", "fetch_gas_url"};
 static const char *const header_key[2] = {"fetch_header", "fetch_gas_header"};
 static const char *const body_key[2] = {"fetch_body", "fetch_gas_body"};
 
-/* Whether h is one HTTP header "Name: value": a token, a colon, a value without control
- * characters. The value is a secret (a token): messages never quote it. */
-static int header_ok(const char *h, char *why, size_t cap, const char *key)
-{
-    size_t name = strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                            "!#$%&'*+-.^_`|~");
-    const char *v = h + name;
-    if (name == 0 || *v != ':') {
-        snprintf(why, cap,
-                 "[prices] %s: expected one header as Name: value, such as Authorization: "
-                 "Bearer TOKEN (a name of letters, digits or -, then ':'; the value is not "
-                 "shown)",
-                 key);
-        return -1;
-    }
-    for (v++; *v == ' ' || *v == '\t'; v++)
-        ;
-    if (!*v) {
-        snprintf(why, cap, "[prices] %s: the header '%.*s' has no value", key, (int)name, h);
-        return -1;
-    }
-    for (; *v; v++)
-        if ((unsigned char)*v < 0x20 ? *v != '\t' : *v == 0x7f) {
-            snprintf(why, cap,
-                     "[prices] %s: the value of the header '%.*s' holds a control character "
-                     "(the value is not shown)",
-                     key, (int)name, h);
-            return -1;
-        }
-    return 0;
-}
-
 typedef struct pf_job {
     struct price_fetch *pf;
     cost_kind kind;
@@ -115,7 +83,9 @@ int price_fetch_options_from_config(const config *c, price_fetch_options *o, cha
         }
         if (!*u)
             continue;
-        if (headers[k][0] && header_ok(headers[k], why, cap, header_key[k]) < 0)
+        char what[32];
+        snprintf(what, sizeof what, "[prices] %s", header_key[k]);
+        if (headers[k][0] && config_http_header_check(headers[k], what, why, cap) < 0)
             return -1;
         char req[2 * PRICE_FETCH_REQ_MAX], eb[128];
         if (bodies[k][0] &&

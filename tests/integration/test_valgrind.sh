@@ -13,7 +13,7 @@ if ! command -v valgrind >/dev/null; then
     exit 0
 fi
 tmp=$(mktemp -d)
-trap 'kill $pid 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill $pid ${apid:-} 2>/dev/null; rm -rf "$tmp"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 VG=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect)
 # The price fetcher asks p1d itself: its /api/prices is no price list, so the fetch fails and
@@ -54,6 +54,21 @@ check $((rc != 0)) "p1d under valgrind exits 0 after SIGTERM with no memory erro
 rc=$?
 check $((rc != 1)) "p1d --fetch-prices under valgrind: exit 1 for a failed fetch, no memory errors (exit $rc)"
 [ "$rc" -ne 1 ] && tail -20 "$tmp/once.log"
+# [alerts]: a replayed meter that ends goes silent; the alert is POSTed to p1d's own HTTP server,
+# which refuses it (404): the queue, the request and the refusal under memcheck.
+build/p1 sim --count 2 --fast >"$tmp/two.txt" 2>/dev/null
+aport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"${VG[@]}" build/p1d --source f=file:"$tmp/two.txt" --listen 127.0.0.1:$aport --http-stale 1s \
+    --alerts-url "http://127.0.0.1:$aport/alerts" 2>"$tmp/alerts.log" &
+apid=$!
+for _ in $(seq 100); do grep -q "alerts: .* refused" "$tmp/alerts.log" && break; sleep 0.2; done
+grep -q "alerts: http://127.0.0.1:$aport/alerts refused 'p1d: meter f is silent' (HTTP 404: " "$tmp/alerts.log"
+check $? "alerts under valgrind: the silent meter's alert sent and refused"
+kill -TERM $apid
+wait $apid
+rc=$?
+check $((rc != 0)) "p1d with [alerts] under valgrind exits 0 with no memory errors or leaks (exit $rc)"
+[ "$rc" -ne 0 ] && tail -20 "$tmp/alerts.log"
 build/p1 sim --count 300 --fast >"$tmp/cap.txt" 2>/dev/null
 "${VG[@]}" build/p1 import --db "$tmp/imp.db" --meter m "$tmp/cap.txt" >/dev/null 2>"$tmp/imp.log"
 rc=$?

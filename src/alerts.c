@@ -1,0 +1,474 @@
+/* alerts.c: [alerts] (alerts.h). A meters hook compares each reading with the meter's previous
+ * one (power failure counters, the text message, the capacity forecast); a 1 s timer notices
+ * meters that went silent. Each alert goes into a bounded queue; one POST at a time delivers the
+ * oldest, retried with backoff while the server fails (a 4xx other than 408/429 will not get
+ * better: that alert is dropped, logged). */
+#define _GNU_SOURCE
+#include "alerts.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "civil.h"
+#include "curl_loop.h"
+#include "dl_curl.h"
+#include "json.h"
+#include "log.h"
+
+static const struct {
+    unsigned bit;
+    const char *name;
+} event_names[] = {{ALERT_STALE, "stale"},
+                   {ALERT_POWER_FAILURE, "power_failure"},
+                   {ALERT_MESSAGE, "message"},
+                   {ALERT_CAPACITY, "capacity"}};
+#define NEVENTS (sizeof event_names / sizeof event_names[0])
+
+typedef struct alert {
+    const char *event; /* event_names[].name, or "back" */
+    char meter[METER_NAME_MAX + 1];
+    char title[ALERTS_TITLE_MAX];
+    char message[ALERTS_MESSAGE_MAX];
+    int64_t at_ms; /* wall clock when it happened */
+} alert;
+
+/* What was last seen of one meter. */
+typedef struct watched {
+    char name[METER_NAME_MAX + 1];
+    int seen;             /* a reading came since p1d started watching */
+    int silent;           /* the stale alert was sent; waiting for the meter to come back */
+    int64_t last_mono;    /* monotonic ms of the newest reading */
+    int64_t silent_since; /* wall ms of the newest reading when it went silent */
+    int64_t failures, long_failures;
+    uint32_t text_hash; /* of the last text message; 0 none */
+    int64_t capacity_q; /* the quarter (its end, unix s) already alerted */
+} watched;
+
+struct alerts {
+    loop *l;
+    meters *ms;
+    alerts_options o;
+    const dl_curl *cu;
+    curl_loop *cl;
+    CURL *easy;
+    struct curl_slist *headers;
+    loop_timer *tick;  /* silent meters */
+    loop_timer *retry; /* the next POST after a failure */
+    watched *w;
+    size_t nw, capw;
+    alert q[ALERTS_QUEUE_MAX];
+    size_t head, n;
+    int busy;           /* a POST is in flight */
+    int64_t backoff_ms; /* 0 while posts work */
+    uint64_t failures;  /* in the current run of failures */
+    char body[ALERTS_MESSAGE_MAX * 2 + 512];
+    char reply[160]; /* the start of the server's answer, for a failure's log line */
+    size_t reply_len;
+    char shown[ALERTS_URL_MAX]; /* the URL without its query, for logs */
+};
+
+int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap)
+{
+    memset(o, 0, sizeof *o);
+    if (!c->alerts_url[0]) {
+        if (c->alerts_header[0]) {
+            snprintf(why, cap, "[alerts] header is set, but [alerts] url is empty");
+            return -1;
+        }
+        return 0;
+    }
+    if (strncasecmp(c->alerts_url, "http://", 7) != 0 &&
+        strncasecmp(c->alerts_url, "https://", 8) != 0) {
+        char shown[ALERTS_URL_MAX];
+        config_url_public(c->alerts_url, shown, sizeof shown);
+        snprintf(why, cap, "[alerts] url: expected an http:// or https:// URL, got '%.200s'",
+                 shown);
+        return -1;
+    }
+    if (c->alerts_header[0] &&
+        config_http_header_check(c->alerts_header, "[alerts] header", why, cap) < 0)
+        return -1;
+    /* events: a comma-separated list of names, or "all" */
+    char list[sizeof c->alerts_events];
+    snprintf(list, sizeof list, "%s", c->alerts_events);
+    for (char *save = NULL, *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        size_t i = 0;
+        if (strcmp(t, "all") == 0) {
+            o->events = ALERT_ALL;
+            continue;
+        }
+        while (i < NEVENTS && strcmp(t, event_names[i].name) != 0)
+            i++;
+        if (i == NEVENTS) {
+            snprintf(why, cap,
+                     "[alerts] events: unknown event '%.40s': expected all, or a list of stale, "
+                     "power_failure, message and capacity",
+                     t);
+            return -1;
+        }
+        o->events |= event_names[i].bit;
+    }
+    if (!o->events) {
+        snprintf(why, cap,
+                 "[alerts] events: empty: expected all, or a list of stale, "
+                 "power_failure, message and capacity");
+        return -1;
+    }
+    snprintf(o->url, sizeof o->url, "%s", c->alerts_url);
+    snprintf(o->header, sizeof o->header, "%s", c->alerts_header);
+    o->json = c->alerts_format == 1;
+    o->stale_ms = c->http_stale;
+    o->timeout_ms = c->alerts_timeout;
+    return 1;
+}
+
+static uint32_t hash(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h ? h : 1;
+}
+
+/* The time of day of wall clock ms as the meters keep it (CET/CEST): "14:02:11". */
+static void hhmm(int64_t ms, char *out, size_t cap)
+{
+    civil_tm tm;
+    civil_local(ms / 1000, &tm);
+    snprintf(out, cap, "%02d:%02d:%02d", tm.hour, tm.minute, tm.second);
+}
+
+static void post_next(alerts *a);
+
+/* Queues an alert (the oldest goes when the queue is full) and sends it when nothing is in
+ * flight. */
+static void raise_alert(alerts *a, const char *event, const char *who, const char *title,
+                        const char *message)
+{
+    if (a->n == ALERTS_QUEUE_MAX) {
+        log_warn("alerts: %d alerts wait to be delivered; dropping the oldest ('%s')",
+                 ALERTS_QUEUE_MAX, a->q[a->head].title);
+        a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
+        a->n--;
+    }
+    alert *x = &a->q[(a->head + a->n) % ALERTS_QUEUE_MAX];
+    x->event = event;
+    snprintf(x->meter, sizeof x->meter, "%s", who);
+    snprintf(x->title, sizeof x->title, "%s", title);
+    snprintf(x->message, sizeof x->message, "%s", message);
+    x->at_ms = loop_wall_ms();
+    a->n++;
+    log_info("alerts: %s", x->title);
+    if (!a->busy && !a->backoff_ms)
+        post_next(a);
+}
+
+static watched *find(alerts *a, const char *name)
+{
+    for (size_t i = 0; i < a->nw; i++)
+        if (strcmp(a->w[i].name, name) == 0)
+            return &a->w[i];
+    if (a->nw == a->capw) {
+        size_t cap = a->capw ? a->capw * 2 : 8;
+        watched *w = realloc(a->w, cap * sizeof *w);
+        if (!w)
+            return NULL;
+        a->w = w;
+        a->capw = cap;
+    }
+    watched *w = &a->w[a->nw++];
+    memset(w, 0, sizeof *w);
+    snprintf(w->name, sizeof w->name, "%s", name);
+    return w;
+}
+
+/* A fixed-point kW value (micro) as "3.100". */
+static void kw(p1_micro v, char *out, size_t cap)
+{
+    snprintf(out, cap, "%" PRId64 ".%03" PRId64, v / 1000000, v % 1000000 / 1000);
+}
+
+static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_t *raw, size_t len)
+{
+    alerts *a = user;
+    const p1_reading *r = &s->reading;
+    char title[ALERTS_TITLE_MAX], msg[ALERTS_MESSAGE_MAX], when[16];
+    (void)raw;
+    (void)len;
+    watched *w = find(a, m->name);
+    if (!w)
+        return;
+    if (w->silent && (a->o.events & ALERT_STALE)) {
+        hhmm(w->silent_since, when, sizeof when);
+        snprintf(title, sizeof title, "p1d: meter %s sends again", m->name);
+        snprintf(msg, sizeof msg, "Meter %s sends telegrams again (silent since %s).", m->name,
+                 when);
+        raise_alert(a, "back", m->name, title, msg);
+    }
+    w->silent = 0;
+    w->last_mono = s->received_mono_ms;
+    if (w->seen && (a->o.events & ALERT_POWER_FAILURE) &&
+        ((r->power_failures > w->failures && w->failures >= 0) ||
+         (r->long_power_failures > w->long_failures && w->long_failures >= 0))) {
+        snprintf(title, sizeof title, "p1d: power failure at meter %s", m->name);
+        snprintf(msg, sizeof msg,
+                 "Meter %s counts a new power failure: %" PRId64 " short and %" PRId64
+                 " long ones so far.",
+                 m->name, r->power_failures < 0 ? 0 : r->power_failures,
+                 r->long_power_failures < 0 ? 0 : r->long_power_failures);
+        raise_alert(a, "power_failure", m->name, title, msg);
+    }
+    w->failures = r->power_failures;
+    w->long_failures = r->long_power_failures;
+    uint32_t th = r->text[0] ? hash(r->text) : 0;
+    if (w->seen && th && th != w->text_hash && (a->o.events & ALERT_MESSAGE)) {
+        snprintf(title, sizeof title, "p1d: message from the grid operator (meter %s)", m->name);
+        raise_alert(a, "message", m->name, title, r->text);
+    }
+    w->text_hash = th;
+    p1_micro peak = r->demand_peak == P1_ABSENT ? 0 : r->demand_peak;
+    if (peak < 2500000)
+        peak = 2500000; /* every month counts at least 2.5 kW: below it nothing changes */
+    if ((a->o.events & ALERT_CAPACITY) && s->demand_forecast != P1_ABSENT &&
+        s->demand_forecast > peak && s->demand_end != w->capacity_q) {
+        char f[32], p[32];
+        w->capacity_q = s->demand_end;
+        hhmm(s->demand_end * 1000, when, sizeof when);
+        kw(s->demand_forecast, f, sizeof f);
+        kw(peak, p, sizeof p);
+        snprintf(title, sizeof title, "p1d: new capacity peak ahead (meter %s)", m->name);
+        snprintf(msg, sizeof msg,
+                 "This quarter hour heads for %s kW (until %.5s), above this month's peak of %s "
+                 "kW.",
+                 f, when, p);
+        raise_alert(a, "capacity", m->name, title, msg);
+    }
+    w->seen = 1;
+}
+
+static void on_tick(void *user)
+{
+    alerts *a = user;
+    int64_t now = loop_now_ms();
+    char title[ALERTS_TITLE_MAX], msg[ALERTS_MESSAGE_MAX], when[16];
+    for (size_t i = 0; i < a->ms->n; i++) {
+        const meter *m = a->ms->list[i];
+        const meter_sample *s = meter_latest(m);
+        watched *w = s ? find(a, m->name) : NULL;
+        if (!w || w->silent || !w->seen || now - s->received_mono_ms < a->o.stale_ms)
+            continue;
+        w->silent = 1;
+        w->silent_since = s->received_ms;
+        if (!(a->o.events & ALERT_STALE))
+            continue;
+        hhmm(s->received_ms, when, sizeof when);
+        snprintf(title, sizeof title, "p1d: meter %s is silent", m->name);
+        snprintf(msg, sizeof msg, "No telegram from meter %s since %s (%" PRId64 " s)%s%s.",
+                 m->name, when, (now - s->received_mono_ms) / 1000, m->last_error[0] ? ": " : "",
+                 m->last_error);
+        raise_alert(a, "stale", m->name, title, msg);
+    }
+    loop_timer_arm(a->tick, 1000);
+}
+
+/* The request for the oldest alert: its body and headers. Returns 0, or -1 out of memory. */
+static int build(alerts *a, const alert *x)
+{
+    if (a->headers) {
+        a->cu->slist_free_all(a->headers);
+        a->headers = NULL;
+    }
+    char line[ALERTS_TITLE_MAX + 16];
+    struct curl_slist *h = NULL;
+    if (a->o.json) {
+        json_w w;
+        char at[48];
+        time_t t = (time_t)(x->at_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_init_fixed(&w, a->body, sizeof a->body, 0);
+        json_obj_begin(&w);
+        json_kv_str(&w, "event", x->event);
+        json_kv_str(&w, "meter", x->meter);
+        json_kv_str(&w, "title", x->title);
+        json_kv_str(&w, "message", x->message);
+        json_kv_str(&w, "time", at);
+        json_obj_end(&w);
+        if (!json_ok(&w))
+            return -1;
+        h = a->cu->slist_append(h, "Content-Type: application/json");
+    } else {
+        snprintf(a->body, sizeof a->body, "%s", x->message);
+        h = a->cu->slist_append(h, "Content-Type: text/plain; charset=utf-8");
+        snprintf(line, sizeof line, "Title: %s", x->title); /* ntfy's title */
+        if (h)
+            h = a->cu->slist_append(h, line);
+        snprintf(line, sizeof line, "Tags: %s",
+                 strcmp(x->event, "back") == 0 ? "white_check_mark" : "warning");
+        if (h)
+            h = a->cu->slist_append(h, line);
+    }
+    if (h && a->o.header[0])
+        h = a->cu->slist_append(h, a->o.header);
+    if (h)
+        h = a->cu->slist_append(h, "Expect:");
+    if (!h)
+        return -1;
+    a->headers = h;
+    a->cu->easy_setopt(a->easy, CURLOPT_HTTPHEADER, h);
+    a->cu->easy_setopt(a->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(a->body));
+    a->cu->easy_setopt(a->easy, CURLOPT_POSTFIELDS, a->body);
+    return 0;
+}
+
+/* The server's answer: its start is kept for a failure's log line, the rest read and dropped
+ * (libcurl would write it to standard output). */
+static size_t on_reply(char *data, size_t size, size_t n, void *user)
+{
+    alerts *a = user;
+    size_t len = size * n;
+    for (size_t i = 0; i < len && a->reply_len + 1 < sizeof a->reply; i++) {
+        unsigned char c = (unsigned char)data[i];
+        a->reply[a->reply_len++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    a->reply[a->reply_len] = '\0';
+    return len;
+}
+
+static void on_done(void *user, CURL *easy, CURLcode result);
+
+static void post_next(alerts *a)
+{
+    while (a->n && loop_wall_ms() - a->q[a->head].at_ms > ALERTS_KEEP_MS) {
+        log_warn("alerts: '%s' could not be delivered for a day; dropped", a->q[a->head].title);
+        a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
+        a->n--;
+    }
+    if (!a->n || a->busy)
+        return;
+    a->reply_len = 0;
+    a->reply[0] = '\0';
+    if (build(a, &a->q[a->head]) < 0 || curl_loop_add(a->cl, a->easy, on_done, a) < 0) {
+        log_error("alerts: cannot send '%s': out of memory; dropped", a->q[a->head].title);
+        a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
+        a->n--;
+        return;
+    }
+    a->busy = 1;
+}
+
+static void on_retry(void *user)
+{
+    alerts *a = user;
+    post_next(a);
+}
+
+static void on_done(void *user, CURL *easy, CURLcode result)
+{
+    alerts *a = user;
+    long status = 0;
+    a->busy = 0;
+    a->cu->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    const alert *x = &a->q[a->head];
+    if (result == CURLE_OK && status >= 200 && status <= 299) {
+        if (a->failures)
+            log_info("alerts: %s works again (after %" PRIu64 " failure%s)", a->shown, a->failures,
+                     a->failures == 1 ? "" : "s");
+        a->failures = 0;
+        a->backoff_ms = 0;
+        a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
+        a->n--;
+        post_next(a);
+        return;
+    }
+    char why[160];
+    if (result != CURLE_OK)
+        snprintf(why, sizeof why, "%s", a->cu->easy_strerror(result));
+    else if (a->reply[0])
+        snprintf(why, sizeof why, "HTTP %ld: %.100s", status, a->reply);
+    else
+        snprintf(why, sizeof why, "HTTP %ld", status);
+    if (result == CURLE_OK && status >= 400 && status < 500 && status != 408 && status != 429) {
+        log_error("alerts: %s refused '%s' (%s); dropped: check [alerts] url and header", a->shown,
+                  x->title, why);
+        a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
+        a->n--;
+        post_next(a);
+        return;
+    }
+    a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : ALERTS_RETRY_MIN;
+    if (a->backoff_ms > ALERTS_RETRY_MAX)
+        a->backoff_ms = ALERTS_RETRY_MAX;
+    log_msg(a->failures ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN,
+            "alerts: sending to %s failed: %s; trying again in %" PRId64 " s (%zu waiting)",
+            a->shown, why, a->backoff_ms / 1000, a->n);
+    a->failures++;
+    loop_timer_arm(a->retry, a->backoff_ms);
+}
+
+alerts *alerts_new(loop *l, meters *ms, const alerts_options *o, char *err, size_t cap)
+{
+    char dlerr[256];
+    const dl_curl *cu = dl_curl_load(dlerr, sizeof dlerr);
+    if (!cu) {
+        snprintf(err, cap, "[alerts] url: %s; no alerts are sent", dlerr);
+        errno = ELIBACC;
+        return NULL;
+    }
+    alerts *a = calloc(1, sizeof *a);
+    if (!a)
+        goto oom;
+    a->l = l;
+    a->ms = ms;
+    a->o = *o;
+    a->cu = cu;
+    config_url_public(o->url, a->shown, sizeof a->shown);
+    a->shown[strcspn(a->shown, "?#")] = '\0';
+    a->cl = curl_loop_new(l, cu);
+    a->easy = cu->easy_init();
+    a->tick = loop_timer_new(l, on_tick, a);
+    a->retry = loop_timer_new(l, on_retry, a);
+    if (!a->cl || !a->easy || !a->tick || !a->retry || meters_hook(ms, on_reading, a) < 0)
+        goto oom;
+    cu->easy_setopt(a->easy, CURLOPT_URL, o->url);
+    cu->easy_setopt(a->easy, CURLOPT_NOSIGNAL, 1L);
+    cu->easy_setopt(a->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    cu->easy_setopt(a->easy, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+    cu->easy_setopt(a->easy, CURLOPT_USERAGENT, "p1d/" P1_VERSION);
+    cu->easy_setopt(a->easy, CURLOPT_WRITEFUNCTION, on_reply);
+    cu->easy_setopt(a->easy, CURLOPT_WRITEDATA, a);
+    loop_timer_arm(a->tick, 1000);
+    log_info("alerts: sent to %s", a->shown);
+    return a;
+oom:
+    snprintf(err, cap, "alerts: out of memory");
+    alerts_free(a);
+    return NULL;
+}
+
+void alerts_free(alerts *a)
+{
+    if (!a)
+        return;
+    meters_unhook(a->ms, on_reading, a);
+    if (a->n)
+        log_warn("alerts: %zu alert%s not delivered", a->n, a->n == 1 ? "" : "s");
+    if (a->easy) {
+        curl_loop_remove(a->cl, a->easy);
+        a->cu->easy_cleanup(a->easy);
+    }
+    if (a->headers)
+        a->cu->slist_free_all(a->headers);
+    curl_loop_free(a->cl);
+    loop_timer_del(a->tick);
+    loop_timer_del(a->retry);
+    free(a->w);
+    free(a);
+}

@@ -1,0 +1,55 @@
+/* alerts.h: [alerts] url: p1d tells a person when something needs them, by an HTTP POST to a
+ * push service (ntfy, Gotify's or Home Assistant's webhooks, anything that takes a POST): a meter
+ * that goes silent and comes back, a new power failure the meter counts, a message from the grid
+ * operator, and (Belgium) a quarter hour heading above the month's capacity peak. Sent on the
+ * daemon's loop (libcurl, loaded at run time) from a bounded queue, retried with backoff; never
+ * in the way of reading the meter. */
+#ifndef P1D_ALERTS_H
+#define P1D_ALERTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "loop.h"
+#include "meter.h"
+
+#define ALERTS_URL_MAX     512
+#define ALERTS_QUEUE_MAX   64               /* alerts waiting; the oldest is dropped beyond it */
+#define ALERTS_RETRY_MIN   10000            /* ms after a failed POST, doubling ... */
+#define ALERTS_RETRY_MAX   (10 * 60 * 1000) /* ... up to this */
+#define ALERTS_KEEP_MS     (24 * 3600 * 1000LL) /* an alert not delivered by then is dropped */
+#define ALERTS_TITLE_MAX   128
+#define ALERTS_MESSAGE_MAX 1200
+
+/* The events, for [alerts] events. */
+enum {
+    ALERT_STALE = 1,         /* a meter went silent for [http] stale, and came back */
+    ALERT_POWER_FAILURE = 2, /* the meter's power failure counter (short or long) went up */
+    ALERT_MESSAGE = 4,       /* a new text message from the grid operator (0-0:96.13.0) */
+    ALERT_CAPACITY = 8,      /* Belgium: the quarter hour's forecast above the month's peak */
+    ALERT_ALL = 15
+};
+
+typedef struct alerts_options {
+    char url[ALERTS_URL_MAX];
+    char header[512]; /* "Name: value" sent with each POST (a token); "" none */
+    int json;         /* format = json: {"event",..}; else text: the message, title in Title: */
+    unsigned events;  /* ALERT_* */
+    int64_t stale_ms; /* [http] stale */
+    int64_t timeout_ms;
+} alerts_options;
+
+typedef struct alerts alerts;
+
+/* The options of c's [alerts] keys. Returns 1 (alerts are sent), 0 (no url), or -1 with why[cap]
+ * naming the key and the problem. */
+int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap);
+
+/* Starts watching the meters of ms (borrowed, must outlive it). NULL with err[cap]; errno
+ * ELIBACC when libcurl cannot be loaded (the daemon runs on without alerts). */
+alerts *alerts_new(loop *l, meters *ms, const alerts_options *o, char *err, size_t cap);
+/* Stops watching and frees a; alerts still queued are dropped (logged). Accepts NULL. */
+void alerts_free(alerts *a);
+
+#endif

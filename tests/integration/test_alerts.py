@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""test_alerts.py: [alerts] url. p1d POSTs an alert to a push service (here a real HTTP server on
+127.0.0.1 answering as ntfy or a webhook would) when a meter, fed over TCP by a fake dongle:
+
+- counts a new power failure (0-0:96.7.21 or 0-0:96.7.9 goes up; the first reading only sets the
+  baseline);
+- brings a new text message from the grid operator (0-0:96.13.0);
+- goes silent for [http] stale, and comes back;
+- (Belgium) heads for a quarter hour above the month's peak, once per quarter hour;
+
+as ntfy takes it (the message as the body, the title in a Title header) or as JSON for webhooks,
+with the configured header (a token that never reaches the log). A server that fails (503) gets
+the alert again later, in order; one that refuses it (401) drops it with a clear log line; p1d
+reads on meanwhile. --check-config refuses an unknown event, a non-http URL, a header without a
+URL."""
+import datetime
+import json
+import os
+import re
+import sys
+import time
+import zoneinfo
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon_helpers import (Checks, Daemon, be_telegram, crc16, fake_dongle, free_port,  # noqa: E402
+                            http, meter_time, need_p1d, run, tmpdir, wait_for, write_conf)
+from price_helpers import PriceServer  # noqa: E402
+
+T = Checks("test_alerts")
+need_p1d(T)
+
+TOKEN = "alert-T0KEN-s3cret"
+
+
+def nl_telegram(t, failures=4, long_failures=2, text=""):
+    body = ("/ISk5\\2MT382-1000\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(%s)\r\n"
+            "0-0:96.1.1(4530303034303031353934373534343134)\r\n"
+            "1-0:1.8.1(000100.000*kWh)\r\n1-0:1.8.2(000200.000*kWh)\r\n"
+            "1-0:2.8.1(000000.000*kWh)\r\n1-0:2.8.2(000000.000*kWh)\r\n"
+            "0-0:96.14.0(0002)\r\n1-0:1.7.0(00.100*kW)\r\n1-0:2.7.0(00.000*kW)\r\n"
+            "0-0:96.7.21(%05d)\r\n0-0:96.7.9(%05d)\r\n0-0:96.13.0(%s)\r\n!"
+            % (meter_time(t), failures, long_failures, text.encode().hex().upper())).encode()
+    return body + b"%04X\r\n" % crc16(body)
+
+
+def posts(srv, path):
+    return [c for c in srv.calls if c["path"] == path and c["method"] == "POST"]
+
+
+def header(c, name):
+    return {k.lower(): v for k, v in c["headers"].items()}.get(name.lower())
+
+
+def start(tmp, name, srv, path, extra=()):
+    dongle = fake_dongle()
+    conf = os.path.join(tmp, name + ".conf")
+    write_conf(conf, "[alerts]\nurl = %s\nheader = Authorization: Bearer %s\n"
+               % (srv.url(path), TOKEN))
+    d = Daemon(["--config", conf, "--listen", "127.0.0.1:0", "--http-stale", "2s",
+                "--source", "home=tcp:127.0.0.1:%d" % dongle.getsockname()[1]] + list(extra), tmp)
+    conn = dongle.accept()[0]
+    return d, dongle, conn
+
+
+def test_ntfy(tmp, srv):
+    srv.routes["/p1d-alerts"] = [(200, "application/json", b'{"id":"x"}')]
+    d, dongle, conn = start(tmp, "ntfy", srv, "/p1d-alerts")
+    try:
+        now = int(time.time())
+        conn.sendall(nl_telegram(now - 3) + nl_telegram(now - 2))
+        time.sleep(1.0)
+        T.check("the first readings only set the baseline: no alert",
+                not posts(srv, "/p1d-alerts"), repr(posts(srv, "/p1d-alerts")))
+        conn.sendall(nl_telegram(now - 1, failures=5))
+        got = wait_for(lambda: len(posts(srv, "/p1d-alerts")) >= 1, 5)
+        c = posts(srv, "/p1d-alerts")[0] if got else {"headers": {}, "body": b""}
+        T.check("a new power failure: POSTed as ntfy takes it (body, Title header)",
+                c["body"] == b"Meter home counts a new power failure: 5 short and 2 long ones "
+                b"so far." and header(c, "Title") == "p1d: power failure at meter home" and
+                (header(c, "Content-Type") or "").startswith("text/plain"), repr(c))
+        T.check("... with the configured header", header(c, "Authorization") ==
+                "Bearer " + TOKEN, repr(c.get("headers")))
+        text = "Onderhoud aan het net op 3 december tussen 9 en 12 uur"
+        conn.sendall(nl_telegram(now, failures=5, text=text))
+        conn.sendall(nl_telegram(now + 1, failures=5, text=text))
+        got = wait_for(lambda: len(posts(srv, "/p1d-alerts")) >= 2, 5)
+        c = posts(srv, "/p1d-alerts")[1] if got else {"headers": {}, "body": b""}
+        T.check("a new message from the grid operator: its text, once",
+                c["body"] == text.encode() and
+                header(c, "Title") == "p1d: message from the grid operator (meter home)",
+                repr(c))
+        got = wait_for(lambda: len(posts(srv, "/p1d-alerts")) >= 3, 8)
+        c = posts(srv, "/p1d-alerts")[2] if got else {"headers": {}, "body": b""}
+        T.check("silent for [http] stale (2 s): 'meter home is silent'",
+                header(c, "Title") == "p1d: meter home is silent" and
+                c["body"].startswith(b"No telegram from meter home since "), repr(c))
+        conn.sendall(nl_telegram(now + 5, failures=5, text=text))
+        got = wait_for(lambda: len(posts(srv, "/p1d-alerts")) >= 4, 5)
+        c = posts(srv, "/p1d-alerts")[3] if got else {"headers": {}, "body": b""}
+        T.check("... and when it sends again: 'sends again'",
+                header(c, "Title") == "p1d: meter home sends again", repr(c))
+        time.sleep(0.5)
+        T.check("no other alert (the repeated message is not sent twice)",
+                len(posts(srv, "/p1d-alerts")) == 4,
+                [header(x, "Title") for x in posts(srv, "/p1d-alerts")])
+        T.check("the log names each alert, never the token",
+                d.wait_log(r"alerts: p1d: power failure at meter home") is not None and
+                TOKEN not in d.text(), d.text()[-1500:])
+    finally:
+        d.stop()
+        conn.close()
+        dongle.close()
+
+
+def test_json_capacity(tmp, srv):
+    """format = json, events = capacity: a Belgian quarter hour heading above the month's peak,
+    once per quarter hour; the other events are not sent."""
+    srv.routes["/hook"] = [(200, "text/plain", b"ok")]
+    q = (int(time.time()) // 900 - 2) * 900
+    # 4 x 0.001 kWh since the start (interpolated) + 5 kW x 899/900 = 4.998 kW, until q + 900
+    until = datetime.datetime.fromtimestamp(q + 900, zoneinfo.ZoneInfo("Europe/Amsterdam"))
+    until = until.strftime("%H:%M")
+    d, dongle, conn = start(tmp, "json", srv, "/hook",
+                            ["--alerts-format", "json", "--alerts-events", "capacity"])
+    try:
+        conn.sendall(be_telegram(q - 1, 500000, 5.0, peak_kw=4.321) +
+                     be_telegram(q + 1, 500002, 5.0, peak_kw=4.321) +
+                     be_telegram(q + 2, 500003, 5.0, peak_kw=4.321))
+        got = wait_for(lambda: posts(srv, "/hook"), 5)
+        c = posts(srv, "/hook")[0] if got else {"headers": {}, "body": b"{}"}
+        body = json.loads(c["body"] or b"{}")
+        T.check("capacity: JSON with event, meter, title, message and time",
+                body.get("event") == "capacity" and body.get("meter") == "home" and
+                body.get("title") == "p1d: new capacity peak ahead (meter home)" and
+                re.fullmatch(r"This quarter hour heads for 4\.998 kW \(until %s\), above "
+                             r"this month's peak of 4\.321 kW\." % until, body.get("message", "")) and
+                re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body.get("time", "")) and
+                header(c, "Content-Type") == "application/json", repr(c))
+        time.sleep(3.5)  # past [http] stale: but events = capacity only
+        T.check("once per quarter hour, and no other event (stale is not asked for)",
+                len(posts(srv, "/hook")) == 1, [x["body"] for x in posts(srv, "/hook")])
+    finally:
+        d.stop()
+        conn.close()
+        dongle.close()
+
+
+def test_server_trouble(tmp, srv):
+    """503: retried after 10 s, in order, p1d reading on; 401: dropped, logged."""
+    srv.routes["/busy"] = [(503, "text/plain", b"down"), (200, "text/plain", b"ok")]
+    d, dongle, conn = start(tmp, "busy", srv, "/busy")
+    try:
+        now = int(time.time())
+        conn.sendall(nl_telegram(now - 2) + nl_telegram(now - 1, failures=5) +
+                     nl_telegram(now, failures=6))
+        T.check("a failing server: logged with the retry",
+                d.wait_log(r"alerts: sending to \S+/busy failed: HTTP 503: down; trying again in "
+                           r"10 s \(2 waiting\)") is not None, d.text()[-1500:])
+        port = d.http_port()
+        T.check("... p1d reads on meanwhile", http(port, "/api/now")[0] == 200)
+        got = wait_for(lambda: len(posts(srv, "/busy")) >= 3, 20)
+        bodies = [x["body"] for x in posts(srv, "/busy")]
+        T.check("... then both alerts arrive, in order", got and bodies[1:3] == [
+            b"Meter home counts a new power failure: 5 short and 2 long ones so far.",
+            b"Meter home counts a new power failure: 6 short and 2 long ones so far."], bodies)
+        T.check("... and the recovery is logged",
+                d.wait_log(r"alerts: \S+/busy works again \(after 1 failure\)") is not None,
+                d.text()[-800:])
+    finally:
+        d.stop()
+        conn.close()
+        dongle.close()
+    srv.routes["/denied"] = [(401, "text/plain", b"unauthorized")]
+    d, dongle, conn = start(tmp, "denied", srv, "/denied")
+    try:
+        now = int(time.time())
+        conn.sendall(nl_telegram(now - 1) + nl_telegram(now, failures=5))
+        T.check("a server that refuses (401): the alert is dropped with a clear line",
+                d.wait_log(r"alerts: \S+/denied refused 'p1d: power failure at meter home' "
+                           r"\(HTTP 401: unauthorized\); dropped: check \[alerts\] url and "
+                           r"header") is not None,
+                d.text()[-800:])
+    finally:
+        d.stop()
+        conn.close()
+        dongle.close()
+
+
+def test_check_config(tmp):
+    path = os.path.join(tmp, "check.conf")
+    cases = [
+        ("url = ftp://example.org/x", r"\[alerts\] url: expected an http:// or https:// URL"),
+        ("url = https://ntfy.sh/x\nevents = stale, fire",
+         r"\[alerts\] events: unknown event 'fire'"),
+        ("header = Authorization: Bearer %s" % TOKEN, r"\[alerts\] header is set, but \[alerts\] "
+         r"url is empty"),
+        ("url = https://ntfy.sh/x\nformat = xml", r"format"),
+    ]
+    for text, want in cases:
+        write_conf(path, "[alerts]\n%s\n" % text)
+        code, out, err = run(["--check-config", "--config", path, "--source", "a=sim"])
+        T.check("--check-config: %s" % text.replace(TOKEN, "TOKEN").replace("\n", " / "),
+                code == 2 and re.search(want, err) and TOKEN not in out + err, (code, err))
+    write_conf(path, "[alerts]\nurl = https://ntfy.sh/p1d\nheader = Authorization: Bearer %s\n"
+               "events = stale,capacity\n" % TOKEN)
+    code, out, err = run(["--check-config", "--config", path, "--source", "a=sim"])
+    T.check("--check-config: a valid [alerts], the header masked",
+            code == 0 and "header = ********" in out and TOKEN not in out + err and
+            "events = stale,capacity" in out, (code, out[-400:], err))
+
+
+def main():
+    srv = PriceServer()
+    try:
+        with tmpdir() as tmp:
+            T.run([test_ntfy, test_json_capacity, test_server_trouble], tmp, srv)
+            T.run([test_check_config], tmp)
+    finally:
+        srv.close()
+    T.done()
+
+
+main()
