@@ -43,7 +43,6 @@ typedef struct watched {
     char name[METER_NAME_MAX + 1];
     int seen;             /* a reading came since p1d started watching */
     int silent;           /* the stale alert was sent; waiting for the meter to come back */
-    int64_t last_mono;    /* monotonic ms of the newest reading */
     int64_t silent_since; /* wall ms of the newest reading when it went silent */
     int64_t failures, long_failures;
     uint32_t text_hash; /* of the last text message; 0 none */
@@ -51,7 +50,6 @@ typedef struct watched {
 } watched;
 
 struct alerts {
-    loop *l;
     meters *ms;
     alerts_options o;
     const dl_curl *cu;
@@ -152,8 +150,12 @@ static void raise_alert(alerts *a, const char *event, const char *who, const cha
                         const char *message)
 {
     if (a->n == ALERTS_QUEUE_MAX) {
+        /* the oldest one not in flight: a POST under way sends the head */
+        size_t old = (a->head + (a->busy ? 1 : 0)) % ALERTS_QUEUE_MAX;
         log_warn("alerts: %d alerts wait to be delivered; dropping the oldest ('%s')",
-                 ALERTS_QUEUE_MAX, a->q[a->head].title);
+                 ALERTS_QUEUE_MAX, a->q[old].title);
+        if (a->busy)
+            a->q[old] = a->q[a->head];
         a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
         a->n--;
     }
@@ -212,7 +214,6 @@ static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_
         raise_alert(a, "back", m->name, title, msg);
     }
     w->silent = 0;
-    w->last_mono = s->received_mono_ms;
     if (w->seen && (a->o.events & ALERT_POWER_FAILURE) &&
         ((r->power_failures > w->failures && w->failures >= 0) ||
          (r->long_power_failures > w->long_failures && w->long_failures >= 0))) {
@@ -425,12 +426,10 @@ alerts *alerts_new(loop *l, meters *ms, const alerts_options *o, char *err, size
     alerts *a = calloc(1, sizeof *a);
     if (!a)
         goto oom;
-    a->l = l;
     a->ms = ms;
     a->o = *o;
     a->cu = cu;
-    config_url_public(o->url, a->shown, sizeof a->shown);
-    a->shown[strcspn(a->shown, "?#")] = '\0';
+    config_url_shown(o->url, a->shown, sizeof a->shown);
     a->cl = curl_loop_new(l, cu);
     a->easy = cu->easy_init();
     a->tick = loop_timer_new(l, on_tick, a);

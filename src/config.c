@@ -799,6 +799,14 @@ const char *config_url_public(const char *url, char *out, size_t cap)
     return out;
 }
 
+const char *config_url_shown(const char *url, char *out, size_t cap)
+{
+    config_url_public(url, out, cap);
+    if (cap)
+        out[strcspn(out, "?#")] = '\0';
+    return out;
+}
+
 void config_spec_public(const char *spec, char *out, size_t cap)
 {
     size_t o = 0;

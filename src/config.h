@@ -144,6 +144,9 @@ int config_http_header_check(const char *h, const char *what, char *why, size_t 
 /* url as it may be shown (logs, --check-config, errors): the password of a user:password@ in its
  * authority replaced by "********"; into out[cap], truncated to fit. Returns out. */
 const char *config_url_public(const char *url, char *out, size_t cap);
+/* url as logs of a request to it show it: config_url_public() without its query and fragment
+ * (a query may hold an API token); into out[cap]. Returns out. */
+const char *config_url_shown(const char *url, char *out, size_t cap);
 /* Name of a kind ("serial", "tcp", "file", "stdin", "sim"). */
 const char *config_kind_name(config_kind k);
 /* Splits "HOST:PORT" or "[V6]:PORT" into host[hcap] (brackets removed) and the port.

@@ -1010,7 +1010,7 @@ static void check_fetch(const config *c)
     for (int k = 0; k < 2; k++) {
         if (!o.url[k][0])
             continue;
-        price_fetch_shown(o.url[k], shown, sizeof shown);
+        config_url_shown(o.url[k], shown, sizeof shown);
         char how[96] = ""; /* the header's name only: its value is a token */
         int hn = (int)strcspn(o.header[k], ":");
         if (o.body[k][0] || o.header[k][0])
@@ -1043,16 +1043,10 @@ static void fetched_once(void *user, cost_kind kind, int ok)
 static int fetch_prices(const config *c)
 {
     char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX];
-    price_fetch_options o;
-    int on = price_fetch_options_from_config(c, &o, why, sizeof why);
-    if (on <= 0) {
-        fprintf(stderr, "p1d: --fetch-prices: %s\n",
-                on < 0 ? why : "nothing to fetch: set [prices] fetch_url or fetch_gas_url");
-        return EXIT_USAGE;
-    }
-    if (!c->store_db[0]) {
-        fprintf(stderr, "p1d: --fetch-prices: fetched prices are stored: set [store] db "
-                        "(--db PATH)\n");
+    price_fetch_options o; /* config_ready() refused a bad one, and one without [store] db */
+    if (price_fetch_options_from_config(c, &o, why, sizeof why) <= 0) {
+        fprintf(stderr, "p1d: --fetch-prices: nothing to fetch: set [prices] fetch_url or "
+                        "fetch_gas_url\n");
         return EXIT_USAGE;
     }
     char serr[STORE_ERR_MAX]; /* no writer lock: the running p1d holds it (as p1 prices import) */
@@ -1063,20 +1057,16 @@ static int fetch_prices(const config *c)
     }
     fetch_once f = {loop_new(), !!o.url[COST_KIND_POWER][0] + !!o.url[COST_KIND_GAS][0], 0};
     price_fetch *pf = NULL;
-    if (f.l && cost_db_init(store_db(s), err, sizeof err) < 0) {
-        log_error("store: %s", err);
-        f.failed = 1;
-    } else if (f.l) {
-        o.once = fetched_once;
-        o.once_user = &f;
-        pf = price_fetch_new(f.l, s, &o, err, sizeof err);
-        if (!pf)
-            log_error("%s", err);
-        else
-            loop_run(f.l);
-    } else {
+    o.once = fetched_once;
+    o.once_user = &f;
+    if (!f.l)
         log_error("cannot create the event loop: %s", strerror(errno));
-    }
+    else if (cost_db_init(store_db(s), err, sizeof err) < 0)
+        log_error("store: %s", err);
+    else if (!(pf = price_fetch_new(f.l, s, &o, err, sizeof err)))
+        log_error("%s", err);
+    else
+        loop_run(f.l);
     int rc = !pf || f.failed;
     price_fetch_free(pf);
     loop_free(f.l);

@@ -483,14 +483,6 @@ static void reply(pf_job *j, CURL *easy, CURLcode result)
     arm(j, (next - now) * 1000);
 }
 
-void price_fetch_shown(const char *url, char *out, size_t cap)
-{
-    char pub[PRICE_FETCH_URL_MAX];
-    config_url_public(url, pub, sizeof pub);
-    pub[strcspn(pub, "?#")] = '\0';
-    snprintf(out, cap, "%s", pub);
-}
-
 price_fetch *price_fetch_new(loop *l, store *s, const price_fetch_options *o, char *err, size_t cap)
 {
     char dlerr[256];
@@ -521,7 +513,7 @@ price_fetch *price_fetch_new(loop *l, store *s, const price_fetch_options *o, ch
         j->kind = (cost_kind)k;
         if (!o->url[k][0])
             continue;
-        price_fetch_shown(o->url[k], j->shown, sizeof j->shown);
+        config_url_shown(o->url[k], j->shown, sizeof j->shown);
         j->easy = cu->easy_init();
         j->timer = loop_timer_new(l, on_timer, j);
         if (!j->easy || !j->timer)

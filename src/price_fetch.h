@@ -57,10 +57,6 @@ int price_fetch_expand(const char *tmpl, int64_t from, int64_t to, char *out, si
 int price_fetch_expand_body(const char *tmpl, int64_t from, int64_t to, char *out, size_t cap,
                             char *why, size_t wcap);
 
-/* url as logs and --check-config show it: scheme, host and path (a query may hold an API token,
- * a user:password@ loses its password) into out[cap]. */
-void price_fetch_shown(const char *url, char *out, size_t cap);
-
 /* When to fetch again after a fetch at `now` that left prices stored up to `covered` (unix
  * seconds): tomorrow's `after` time when they reach the end of tomorrow; else today's `after`
  * time if it is still ahead; else now + PRICE_FETCH_POLL_S. */
@@ -70,7 +66,7 @@ int64_t price_fetch_next(int64_t now, int64_t covered, int after);
 typedef struct price_fetch_status {
     int on;                               /* this kind is fetched */
     int busy;                             /* a request is in flight */
-    char url[PRICE_FETCH_URL_MAX];        /* as price_fetch_shown() shows it */
+    char url[PRICE_FETCH_URL_MAX];        /* as config_url_shown() shows it */
     int64_t last_ok;                      /* unix seconds of the last list stored; 0 = none yet */
     size_t prices;                        /* prices in it */
     int64_t until;                        /* where it ends (unix seconds) */
