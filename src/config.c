@@ -173,7 +173,8 @@ static const config_key config_keys[] = {
      "Dynamic power prices are downloaded from this http(s) URL (JSON or CSV, as PUT /api/prices "
      "takes them) at start and daily from fetch_after until tomorrow's are in, and stored. "
      "Placeholders: {from} and {to} (today 00:00 and the day after tomorrow 00:00, UTC ISO-8601), "
-     "{from_local}, {to_local}, {from_date}, {to_date} (today, tomorrow), {from_unix}, {to_unix}. "
+     "{from_local}, {to_local}, {from_date}, {to_date} (today, tomorrow), {until_date} (the day "
+     "after tomorrow), {from_unix}, {to_unix}. "
      "Needs [store] db. Empty = not fetched."},
     {"prices", "fetch_header", CT_STRING, "", 0, 0, NULL, NULL, "HEADER", 0, 1,
      G(prices_fetch_header),

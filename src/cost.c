@@ -400,10 +400,16 @@ static const char *const time_names[] = {"time", "start", "from", "datetime", "t
                                          "start_time", "readingdate", "valid_from", "startsat",
                                          NULL};
 /* tariffusage / tariffreturn: easyEnergy's API ({"Timestamp":..,"TariffUsage":..,
- * "TariffReturn":..}). */
-static const char *const price_names[] = {"price", "value", "import", "price_eur", "eur_kwh",
-                                          "amount", "tariff", "import_price", "total",
-                                          "tariffusage", NULL};
+ * "TariffReturn":..}); priceincludingmarkup: Frank Energie's older field. */
+/* clang-format off */
+static const char *const price_names[] = {
+    "price", "value", "import", "price_eur", "eur_kwh", "amount", "tariff", "import_price", "total",
+    "tariffusage", "priceincludingmarkup", NULL};
+/* clang-format on */
+/* Frank Energie gives a price in parts; what a kWh costs is their sum (the market price, its
+ * VAT, the supplier's markup and the energy tax with its VAT). */
+static const char *const part_names[] = {"marketprice", "marketpricetax", "sourcingmarkupprice",
+                                         "energytaxprice", NULL};
 static const char *const export_names[] = {"export", "export_price", "feed_in", "feedin",
                                            "tariffreturn", NULL};
 
@@ -697,6 +703,7 @@ static int jr_skip(jr *r, int depth)
 /* What a JSON price file says besides its price objects, gathered while it is read. */
 typedef struct jctx {
     entries *out;
+    cost_kind kind;            /* Frank Energie's reply holds both kinds' lists */
     int done;                  /* one object's lists were read: later ones are another home's */
     char unit[COST_FIELD_MAX]; /* "unit": "EUR/MWh" where the file names its unit; "" none */
     long unit_line;
@@ -726,12 +733,35 @@ static int jr_unit(jr *r, jctx *x, const char *unit, long line)
 typedef struct jprice {
     char time[COST_FIELD_MAX], price[COST_FIELD_MAX], exp[COST_FIELD_MAX], unit[COST_FIELD_MAX];
     int have_t, have_p, num_p, num_e; /* num_*: a JSON number, not a string */
+    int parts;                        /* Frank Energie's parts seen, summed in sum */
+    int64_t sum;
 } jprice;
+
+/* One of Frank Energie's price parts, added to p->sum. */
+static int price_part(jr *r, jprice *p, const char *key)
+{
+    char v[COST_FIELD_MAX], msg[2 * COST_FIELD_MAX + 64];
+    int is_null;
+    int64_t n;
+    const char *why = NULL;
+    if (jr_scalar(r, v, &is_null) < 0)
+        return -1;
+    if (is_null || parse_decimal(v, DEC_EXPONENT, &n, &why) < 0) {
+        snprintf(msg, sizeof msg, "%s: expected a number of EUR, got '%s'%s%s%s", key,
+                 is_null ? "null" : v, why ? " (" : "", why ? why : "", why ? ")" : "");
+        return jr_fail(r, msg);
+    }
+    p->sum += n; /* each part is at most COST_PRICE_ABS_MAX: no overflow */
+    p->parts++;
+    return 0;
+}
 
 static int price_each(jr *r, void *u, const char *key, int depth)
 {
     jprice *p = u;
     int c = jr_peek(r), is_null;
+    if (name_is(key, part_names) && c != '{' && c != '[')
+        return price_part(r, p, key);
     char *dst = name_is(key, time_names)       ? (p->have_t = 1, p->time)
                 : name_is(key, price_names)    ? (p->have_p = 1, p->price)
                 : name_is(key, export_names)   ? p->exp
@@ -758,6 +788,13 @@ static int jr_price(jr *r, jctx *x, int depth)
     long line = r->line; /* after the blanks before it */
     if (jr_each(r, price_each, &p, depth) < 0)
         return -1;
+    if (!p.have_p && p.parts) { /* Frank Energie: the sum of the parts */
+        const char *sign = p.sum < 0 ? "-" : "";
+        int64_t a = p.sum < 0 ? -p.sum : p.sum;
+        snprintf(p.price, sizeof p.price, "%s%lld.%06lld", sign, (long long)(a / 1000000),
+                 (long long)(a % 1000000));
+        p.have_p = 1;
+    }
     if (!p.have_t || !p.have_p) {
         say(r->err, r->cap, "line %ld: price object without %s", line,
             p.have_t ? "\"price\"" : "\"time\"");
@@ -848,11 +885,11 @@ static int jr_message(jr *r, jctx *x, int depth)
     return jr_skip(r, depth);
 }
 
-/* An object that may hold price lists: "prices": [...] (also "data", "items", "values"), or
- * Tibber's priceInfo "today" and "tomorrow", or Energy-Charts' "unix_seconds" and "price"
- * columns, with a "unit". Other objects and arrays are searched in turn (Tibber's lists sit in
- * data.viewer.homes[0].currentSubscription.priceInfo); once an object's lists are read, later
- * ones (a second home's) are skipped. */
+/* An object that may hold price lists: "prices": [...] (also "data", "items", "values"),
+ * Tibber's priceInfo "today" and "tomorrow", Frank Energie's list of the kind read, or
+ * Energy-Charts' "unix_seconds" and "price" columns, with a "unit". Other objects and arrays are
+ * searched in turn (Tibber's lists sit in data.viewer.homes[0].currentSubscription.priceInfo); once
+ * an object's lists are read, later ones (a second home's) are skipped. */
 typedef struct jobject {
     jctx *x;
     int here; /* this object held a list */
@@ -866,6 +903,10 @@ static int object_each(jr *r, void *u, const char *key, int depth)
                                              "today",  "tomorrow", NULL};
     /* deeper down, only names that say prices: a nested "values" or "data" may be anything */
     static const char *const deep_names[] = {"prices", "today", "tomorrow", NULL};
+    /* Frank Energie: data.marketPricesElectricity and data.marketPricesGas, or
+     * data.marketPrices.electricityPrices and .gasPrices; each kind reads its own */
+    static const char *const power_names[] = {"marketpriceselectricity", "electricityprices", NULL};
+    static const char *const gas_names[] = {"marketpricesgas", "gasprices", NULL};
     jobject *o = u;
     jctx *x = o->x;
     int c = jr_peek(r);
@@ -874,7 +915,8 @@ static int object_each(jr *r, void *u, const char *key, int depth)
     if (!key) /* an array's element (Tibber's "homes") */
         return c == '{' ? jr_find(r, x, depth) : jr_skip(r, depth);
     int col = strcasecmp(key, "unix_seconds") == 0 ? 0 : strcasecmp(key, "price") == 0 ? 1 : -1;
-    if (c == '[' && name_is(key, depth == 1 ? list_names : deep_names)) {
+    if (c == '[' && (name_is(key, depth == 1 ? list_names : deep_names) ||
+                     name_is(key, x->kind == COST_KIND_GAS ? gas_names : power_names))) {
         o->here = 1;
         return jr_each(r, prices_each, x, depth);
     }
@@ -943,11 +985,11 @@ static int jr_columns(jctx *x, char *err, size_t cap)
     return 0;
 }
 
-static int parse_json(const char *text, size_t len, entries *out, char *unit, long *unit_line,
-                      char *err, size_t cap)
+static int parse_json(const char *text, size_t len, cost_kind kind, entries *out, char *unit,
+                      long *unit_line, char *err, size_t cap)
 {
     jr r = {text, len, 0, 1, err, cap};
-    jctx x = {.out = out};
+    jctx x = {.out = out, .kind = kind};
     int rc;
     if (jr_peek(&r) == '[') {
         rc = jr_each(&r, prices_each, &x, 0);
@@ -961,7 +1003,9 @@ static int parse_json(const char *text, size_t len, entries *out, char *unit, lo
         } else if (rc == 0 && !x.done) {
             say(err, cap,
                 "no price list in the object (expected \"prices\": [...], Tibber's priceInfo "
-                "\"today\" and \"tomorrow\", or Energy-Charts' \"unix_seconds\" and \"price\")");
+                "\"today\" and \"tomorrow\", Frank Energie's %s, or Energy-Charts' "
+                "\"unix_seconds\" and \"price\")",
+                kind == COST_KIND_GAS ? "marketPricesGas" : "marketPricesElectricity");
             rc = -1;
         }
     }
@@ -1074,7 +1118,7 @@ int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, int day_sta
     char unit[COST_FIELD_MAX] = "";
     long unit_line = 0;
     int rc = (i < len && (text[i] == '[' || text[i] == '{'))
-                 ? parse_json(text, len, &e, unit, &unit_line, err, cap)
+                 ? parse_json(text, len, kind, &e, unit, &unit_line, err, cap)
                  : parse_csv(text, len, &e, err, cap);
     if (rc == 0 && e.n == 0) {
         say(err, cap, "no prices found");

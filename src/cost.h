@@ -117,7 +117,9 @@ int cost_parse_day_start(const char *s, int *out);
  * "start"/"from"/"datetime"/"timestamp" and "value"/"import" are also read. Prices are plain
  * decimals; a JSON number may have an exponent, a CSV with ';' decimal commas.
  * Also read: Tibber's GraphQL reply (priceInfo "today"/"tomorrow" of the first home that has
- * them, "total"/"startsAt"), Energy-Charts' columns ("unix_seconds", "price"; a null is a hole),
+ * them, "total"/"startsAt"), Frank Energie's ("marketPricesElectricity" or "marketPricesGas" by
+ * kind; the price is the sum of "marketPrice", "marketPriceTax", "sourcingMarkupPrice" and
+ * "energyTaxPrice"), Energy-Charts' columns ("unix_seconds", "price"; a null is a hole),
  * and a JSON "unit" (EUR/kWh, ct/kWh, EUR/MWh; gas EUR/m3, ct/m3) that converts the prices to
  * EUR per kWh or m3. Each price lasts until the next one (at most an hour for power, a day for
  * gas; the last one as long as the one before it). Returns 0, or -1 with "line N: problem" in

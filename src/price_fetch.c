@@ -138,11 +138,16 @@ static int put(char *out, size_t cap, size_t *n, const char *s, size_t len)
 static int placeholder(const char *name, int64_t from, int64_t to, char *v, size_t cap)
 {
     int is_from = strncmp(name, "from", 4) == 0, is_to = strncmp(name, "to", 2) == 0;
+    civil_tm tm;
+    if (strcmp(name, "until_date") == 0) { /* the end's own date, for an exclusive end date */
+        civil_local(to, &tm);
+        snprintf(v, cap, "%04d-%02d-%02d", tm.year, tm.month, tm.day);
+        return 0;
+    }
     if (!is_from && !is_to)
         return -1;
     int64_t t = is_from ? from : to;
     const char *rest = name + (is_from ? 4 : 2);
-    civil_tm tm;
     if (strcmp(rest, "") == 0) {
         civil_format_utc(t, v, cap);
     } else if (strcmp(rest, "_local") == 0) {
@@ -193,7 +198,8 @@ static int expand(const char *tmpl, int64_t from, int64_t to, char *out, size_t 
             else
                 snprintf(why, wcap,
                          "unknown placeholder {%s}: expected {from}, {to}, {from_local}, "
-                         "{to_local}, {from_date}, {to_date}, {from_unix} or {to_unix}",
+                         "{to_local}, {from_date}, {to_date}, {until_date}, {from_unix} or "
+                         "{to_unix}",
                          name);
             return -1;
         }

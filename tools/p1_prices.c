@@ -16,29 +16,31 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: p1 prices import [--db PATH] [--kind power|gas] [--gas-day-start HH:MM]\n"
-            "                        FILE|-\n"
-            "       p1 prices list [--db PATH] [--from TIME] [--to TIME]\n"
-            "\n"
-            "import: dynamic prices per hour or quarter-hour (power, EUR/kWh) or per day (gas,\n"
-            "        EUR/m3) from CSV (time,price[,export]; header optional; ',' or ';'; decimal\n"
-            "        comma with ';') or JSON ([{\"time\":..,\"price\":..}] or {\"prices\":[...]},\n"
-            "        also Tibber's and Energy-Charts' replies; a \"unit\" such as EUR/MWh is\n"
-            "        converted). Replaces the stored prices of that span; a bad file changes\n"
-            "        nothing.\n"
-            "list:   fixed price periods and the dynamic prices in [from, to) (default: today and\n"
-            "        tomorrow), as one CSV table: kind (fixed, power or gas), from, to, then the\n"
-            "        prices in EUR (a power price under import and export, a gas price under gas).\n"
-            "  --db PATH    the history database (default %s)\n"
-            "  --kind KIND  import: power (default) or gas\n"
-            "  --gas-day-start HH:MM\n"
-            "               import of gas: a date without a time starts at this local time\n"
-            "               (06:00 for most Dutch suppliers; default 00:00)\n"
-            "Times: ISO-8601 (2025-01-31, 2025-01-31T10:00, with Z or an offset; no offset = CET/CEST)\n"
-            "or unix seconds. Options take their value as the next argument or after '='.\n"
-            "Exit status: 0 done, 1 error, 2 usage error.\n",
-            PRICES_DEFAULT_DB);
+    fprintf(
+        f,
+        "usage: p1 prices import [--db PATH] [--kind power|gas] [--gas-day-start HH:MM]\n"
+        "                        FILE|-\n"
+        "       p1 prices list [--db PATH] [--from TIME] [--to TIME]\n"
+        "\n"
+        "import: dynamic prices per hour or quarter-hour (power, EUR/kWh) or per day (gas,\n"
+        "        EUR/m3) from CSV (time,price[,export]; header optional; ',' or ';'; decimal\n"
+        "        comma with ';') or JSON ([{\"time\":..,\"price\":..}] or {\"prices\":[...]},\n"
+        "        also Tibber's, Frank Energie's and Energy-Charts' replies; a \"unit\" such\n"
+        "        as EUR/MWh is converted). Replaces the stored prices of that span; a bad file\n"
+        "        changes nothing.\n"
+        "list:   fixed price periods and the dynamic prices in [from, to) (default: today and\n"
+        "        tomorrow), as one CSV table: kind (fixed, power or gas), from, to, then the\n"
+        "        prices in EUR (a power price under import and export, a gas price under gas).\n"
+        "  --db PATH    the history database (default %s)\n"
+        "  --kind KIND  import: power (default) or gas\n"
+        "  --gas-day-start HH:MM\n"
+        "               import of gas: a date without a time starts at this local time\n"
+        "               (06:00 for most Dutch suppliers; default 00:00)\n"
+        "Times: ISO-8601 (2025-01-31, 2025-01-31T10:00, with Z or an offset; no offset = "
+        "CET/CEST)\n"
+        "or unix seconds. Options take their value as the next argument or after '='.\n"
+        "Exit status: 0 done, 1 error, 2 usage error.\n",
+        PRICES_DEFAULT_DB);
 }
 
 /* Reads a whole file (or stdin for "-"), called name in messages, of at most COST_IMPORT_MAX

@@ -11,6 +11,9 @@ besides EnergyZero, each imitated by a real HTTP server on 127.0.0.1:
 - Energy-Charts (day-ahead prices for Belgium, the Netherlands, Germany...): unix seconds and
   prices in EUR/MWh in two columns, "unit": "EUR / MWh"; p1d converts them to EUR/kWh, a null
   slot stays a hole, and the [prices] adjustment applies.
+- Frank Energie: a GraphQL POST without a token; each hour's price comes in four parts whose sum
+  is stored; one reply holding both lists loads the power list as power and the gas list as gas;
+  {from_date} and {until_date} (an end date not included) are filled in the body.
 - An XML reply (ENTSO-E's API) is refused with a message that says what to use instead.
 - --check-config refuses a header or body without its URL and a header that is not Name: value,
   without showing the header's value.
@@ -225,6 +228,76 @@ def test_energy_charts(tmp, srv):
         d.stop()
 
 
+FRANK_PARTS = "from till marketPrice marketPriceTax sourcingMarkupPrice energyTaxPrice"
+
+
+def frank_body(field):
+    return ('{"query":"{%s(startDate:\\"{from_date}\\",endDate:\\"{until_date}\\")'
+            '{%s}}"}' % (field, FRANK_PARTS))
+
+
+def frank_parts(i, gas):
+    """Frank Energie's parts of hour i: market price, its VAT, markup, energy tax."""
+    m = (0.31 + 0.004 * i) if gas else (0.095 + 0.003 * (i % 24) if i != 4 else -0.021)
+    return {"marketPrice": round(m, 6), "marketPriceTax": round(m * 0.21, 6),
+            "sourcingMarkupPrice": 0.0182 if not gas else 0.0763,
+            "energyTaxPrice": 0.1228661 if not gas else 0.697}
+
+
+def frank_reply(f, t):
+    def rows(hours, gas):
+        out = []
+        for i, h in enumerate(hours):
+            e = h + datetime.timedelta(hours=1)
+            z = datetime.timezone.utc
+            out.append(dict({"from": h.astimezone(z).isoformat(timespec="milliseconds")
+                             .replace("+00:00", "Z"),
+                             "till": e.astimezone(z).isoformat(timespec="milliseconds")
+                             .replace("+00:00", "Z")}, **frank_parts(i, gas)))
+        return out
+    gas = slots(f + datetime.timedelta(hours=6), t + datetime.timedelta(hours=6), 60)
+    return json.dumps({"data": {"marketPricesGas": rows(gas, True),
+                                "marketPricesElectricity": rows(slots(f, t, 60), False)}}).encode()
+
+
+def test_frank(tmp, srv):
+    f, t = days()
+    srv.routes["/graphql"] = [(200, "application/json", frank_reply(f, t))]
+    conf = ("[prices]\nfetch_url = %s\nfetch_body = %s\nfetch_gas_url = %s\nfetch_gas_body = %s\n"
+            % (srv.url("/graphql"), frank_body("marketPricesElectricity"), srv.url("/graphql"),
+               frank_body("marketPricesGas")))
+    d, port, _ = start(tmp, "frank", conf)
+    try:
+        ok = d.wait_log(r"prices: fetched \d+ gas prices") and d.wait_log(
+            r"prices: fetched \d+ power prices")
+        T.check("frank: both kinds fetched", ok is not None, d.text()[-1500:])
+        bodies = sorted(c["body"].decode() for c in srv.calls if c["path"] == "/graphql")
+        want = sorted(frank_body(k).replace("{from_date}", f.date().isoformat())
+                      .replace("{until_date}", t.date().isoformat())
+                      for k in ("marketPricesElectricity", "marketPricesGas"))
+        T.check("frank: the bodies as configured, {from_date} and {until_date} filled",
+                bodies == want, repr(bodies))
+        p = wait_for(lambda: prices(port), 5) or {}
+        power, gas = p.get("power") or [], p.get("gas") or []
+        hours = slots(f, t, 60)
+        T.check("frank: every hour's power price is the sum of its four parts",
+                len(power) == len(hours) and
+                all(abs(r["price"] - round(sum(frank_parts(i, False).values()), 6)) < 1e-9 and
+                    r["time"] == h.isoformat() for i, (r, h) in enumerate(zip(power, hours))),
+                json.dumps(power[:3]))
+        T.check("frank: a negative market price lowers the sum",
+                len(power) > 4 and abs(power[4]["price"] - round(-0.021 * 1.21 + 0.0182 +
+                                                                 0.1228661, 6)) < 1e-9,
+                json.dumps(power[4:5]))
+        T.check("frank: the gas list of the same reply is stored as gas, from 06:00",
+                len(gas) > 0 and abs(gas[0]["price"] - round(sum(frank_parts(0, True).values()),
+                                                            6)) < 1e-9 and
+                gas[0]["time"] == (f + datetime.timedelta(hours=6)).isoformat(),
+                json.dumps(gas[:2]))
+    finally:
+        d.stop()
+
+
 def test_xml(tmp, srv):
     srv.routes["/api"] = [(200, "application/xml", b'<?xml version="1.0" encoding="UTF-8"?>\n'
                            b'<Publication_MarketDocument xmlns="urn:iec62325.351:tc57wg16:451-3">'
@@ -332,7 +405,7 @@ def main():
     srv = PriceServer()
     try:
         with tmpdir() as tmp:
-            T.run([test_tibber, test_tibber_errors, test_energy_charts, test_xml,
+            T.run([test_tibber, test_tibber_errors, test_frank, test_energy_charts, test_xml,
                    test_fetch_once], tmp, srv)
             T.run([test_check_config], tmp)
     finally:

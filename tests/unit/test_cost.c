@@ -891,6 +891,35 @@ static void test_json_sources(void)
     CHECK(cost_parse_dynamic(msg, strlen(msg), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "the server says: API rate limit exceeded") != NULL);
 
+    /* Frank Energie: the price is the sum of its parts; each kind reads its own list. */
+    const char *frank =
+        "{\"data\":{\"marketPricesGas\":[{\"from\":\"2025-01-31T05:00:00.000Z\","
+        "\"marketPrice\":0.31,\"marketPriceTax\":0.0651,\"sourcingMarkupPrice\":0.0763,"
+        "\"energyTaxPrice\":0.697}],\"marketPricesElectricity\":[{\"from\":"
+        "\"2025-01-31T09:00:00.000Z\",\"till\":\"2025-01-31T10:00:00.000Z\",\"marketPrice\":"
+        "0.0912,\"marketPriceTax\":0.019152,\"sourcingMarkupPrice\":0.0182,\"energyTaxPrice\":"
+        "0.1228661,\"perUnit\":\"KWH\"},{\"from\":\"2025-01-31T10:00:00.000Z\",\"marketPrice\":"
+        "-0.5,\"marketPriceTax\":-0.105}]}}";
+    CHECK(cost_parse_dynamic(frank, strlen(frank), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    CHECK(d.n == 2 && d.v[0].ts == T("2025-01-31T10:00+01:00") && d.v[0].import_ == 251418 &&
+          d.v[1].import_ == -605000);
+    CHECK(cost_parse_dynamic(frank, strlen(frank), COST_KIND_GAS, 0, &d, err, sizeof err) == 0);
+    CHECK(d.n == 1 && d.v[0].ts == T("2025-01-31T06:00+01:00") && d.v[0].import_ == 1148400);
+    const char *older = "{\"data\":{\"marketPricesElectricity\":[{\"from\":\"2025-01-31T09:00:"
+                        "00Z\",\"marketPrice\":0.09,\"priceIncludingMarkup\":0.2713}]}}";
+    CHECK(cost_parse_dynamic(older, strlen(older), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    CHECK(d.n == 1 && d.v[0].import_ == 271300);
+    const char *gasless = "{\"data\":{\"marketPricesElectricity\":[]}}";
+    CHECK(cost_parse_dynamic(gasless, strlen(gasless), COST_KIND_GAS, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "Frank Energie's marketPricesGas") != NULL);
+    const char *hole = "{\"data\":{\"marketPricesElectricity\":[{\"from\":\"2025-01-31T09:00:"
+                       "00Z\",\n\"marketPrice\":null}]}}";
+    CHECK(cost_parse_dynamic(hole, strlen(hole), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strcmp(err, "line 2: marketPrice: expected a number of EUR, got 'null'") == 0);
+    const char *word = "[{\"from\":\"2025-01-31T09:00:00Z\",\"energyTaxPrice\":\"n/a\"}]";
+    CHECK(cost_parse_dynamic(word, strlen(word), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "energyTaxPrice: expected a number of EUR, got 'n/a'") != NULL);
+
     /* Energy-Charts: unix seconds and EUR/MWh side by side; null = no price for that slot. */
     const char *ec = "{\"license_info\":\"CC BY 4.0 (creativecommons.org/licenses/by/4.0) from "
                      "Bundesnetzagentur | SMARD.de: a licence line that is longer than the 128 "

@@ -32,6 +32,12 @@ static void test_expand(void)
                  "2026-03-29T00:00:00%2B01:00/2026-03-31T00:00:00%2B02:00");
     CHECK_EQ_STR(expand("{from_date}..{to_date}", "2026-10-25", "2026-10-27", out, sizeof out),
                  "2026-10-25..2026-10-26");
+    /* until_date: the end's own date (an exclusive end date, as Frank Energie's endDate) */
+    CHECK_EQ_STR(expand("{from_date}/{until_date}", "2026-10-25", "2026-10-27", out, sizeof out),
+                 "2026-10-25/2026-10-27");
+    CHECK_EQ_STR(expand("{until_date}", "2026-12-31", "2027-01-02", out, sizeof out), "2027-01-02");
+    CHECK(strncmp(expand("{until}", "2026-01-01", "2026-01-03", out, sizeof out),
+                  "ERROR unknown placeholder {until}", 32) == 0);
     CHECK_EQ_STR(expand("{from_unix}-{to_unix}", "2026-01-01", "2026-01-03", out, sizeof out),
                  "1767222000-1767394800");
     CHECK_EQ_STR(expand("no placeholders", "2026-01-01", "2026-01-03", out, sizeof out),
