@@ -54,10 +54,17 @@ static const config_key config_keys[] = {
      "free port (logged)."},
     {"http", "token", CT_STRING, "", 0, 0, NULL, "--token", "TOKEN", 0, 1, G(http_token),
      "Bearer token every HTTP request must carry; empty = no token."},
+    {"http", "token_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, G(http_token_file),
+     "File whose first line is the token (a systemd credential; docs/CONFIG.md). Set token or "
+     "token_file, not both."},
     {"http", "basic_user", CT_STRING, "", 0, 0, NULL, NULL, "USER", 0, 0, G(http_basic_user),
      "HTTP basic-auth user; empty = no basic auth."},
     {"http", "basic_pass", CT_STRING, "", 0, 0, NULL, NULL, "PASS", 0, 1, G(http_basic_pass),
      "HTTP basic-auth password."},
+    {"http", "basic_pass_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0,
+     G(http_basic_pass_file),
+     "File whose first line is the basic-auth password. Set basic_pass or basic_pass_file, not "
+     "both."},
     {"http", "cors_origin", CT_STRING, "*", 0, 0, NULL, NULL, "ORIGIN", 0, 0, G(http_cors_origin),
      "Access-Control-Allow-Origin sent with every response. An origin named here "
      "(http://mypage.lan:8000, not *) may also upload prices from a browser; other pages may not."},
@@ -180,6 +187,10 @@ static const config_key config_keys[] = {
      G(prices_fetch_header),
      "One request header sent with fetch_url, as Name: value, e.g. Authorization: Bearer TOKEN "
      "(Tibber). Never logged or shown. Empty = none."},
+    {"prices", "fetch_header_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0,
+     G(prices_fetch_header_file),
+     "File whose first line is fetch_header (Authorization: Bearer TOKEN). Set fetch_header or "
+     "fetch_header_file, not both."},
     {"prices", "fetch_body", CT_STRING, "", 0, 0, NULL, NULL, "TEXT", 0, 0,
      G(prices_fetch_body),
      "With a body fetch_url is POSTed (Content-Type application/json when the body starts with "
@@ -189,6 +200,8 @@ static const config_key config_keys[] = {
      G(prices_fetch_gas_url), "Like fetch_url, for dynamic gas prices (EUR per m3)."},
     {"prices", "fetch_gas_header", CT_STRING, "", 0, 0, NULL, NULL, "HEADER", 0, 1,
      G(prices_fetch_gas_header), "Like fetch_header, for fetch_gas_url."},
+    {"prices", "fetch_gas_header_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0,
+     G(prices_fetch_gas_header_file), "Like fetch_header_file, for fetch_gas_header."},
     {"prices", "fetch_gas_body", CT_STRING, "", 0, 0, NULL, NULL, "TEXT", 0, 0,
      G(prices_fetch_gas_body), "Like fetch_body, for fetch_gas_url."},
     {"prices", "fetch_gas_day_start", CT_STRING, "", 0, 0, NULL, NULL, "HH:MM", 0, 0,
@@ -210,6 +223,9 @@ static const config_key config_keys[] = {
     {"alerts", "header", CT_STRING, "", 0, 0, NULL, NULL, "HEADER", 0, 1, G(alerts_header),
      "One request header sent with each alert, as Name: value (a token: Authorization: Bearer "
      "TOKEN). Never logged or shown. Empty = none."},
+    {"alerts", "header_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0,
+     G(alerts_header_file),
+     "File whose first line is header. Set header or header_file, not both."},
     {"alerts", "format", CT_ENUM, "text", 0, 0, "text|json", NULL, "FORMAT", 0, 0,
      G(alerts_format),
      "text: the message as the body and the title in a Title header (ntfy); json: "
@@ -750,6 +766,37 @@ size_t config_file_secrets(const config *c, char *out, size_t cap)
         }
     }
     return count;
+}
+
+#define CONFIG_SECRET_MAX 1024 /* bytes of the longest secret a *_file may hold */
+
+int config_read_secret(const char *what, const char *path, char *out, size_t cap, char *err,
+                       size_t errcap)
+{
+    char line[CONFIG_SECRET_MAX + 2];
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        fail(err, errcap, "%s = '%s': %s", what, path, strerror(errno));
+        return -1;
+    }
+    int ok = fgets(line, sizeof line, f) != NULL;
+    int e = errno;
+    fclose(f);
+    size_t n = ok ? strcspn(line, "\r\n") : 0;
+    if (!ok || n == 0 || n >= cap || n > CONFIG_SECRET_MAX) {
+        if (ok && n)
+            fail(err, errcap, "%s = '%s': the first line is longer than %zu bytes", what, path,
+                 (cap - 1 < CONFIG_SECRET_MAX ? cap - 1 : CONFIG_SECRET_MAX));
+        else
+            fail(err, errcap, "%s = '%s': %s", what, path,
+                 !ok && e == EISDIR ? strerror(e) : "the first line is empty");
+        explicit_bzero(line, sizeof line);
+        return -1;
+    }
+    memcpy(out, line, n);
+    out[n] = '\0';
+    explicit_bzero(line, sizeof line);
+    return 0;
 }
 
 int config_http_header_check(const char *h, const char *what, char *why, size_t cap)
@@ -1789,6 +1836,42 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
     return 0;
 }
 
+/* The secrets a *_file may hold instead: read at every load (start, reload, --check-config),
+ * so that a systemd credential (LoadCredential=) works and a changed file counts on reload. */
+static const struct {
+    const char *section, *file_key, *key;
+} secret_files[] = {
+    {"http", "token_file", "token"},
+    {"http", "basic_pass_file", "basic_pass"},
+    {"prices", "fetch_header_file", "fetch_header"},
+    {"prices", "fetch_gas_header_file", "fetch_gas_header"},
+    {"alerts", "header_file", "header"},
+};
+
+static void read_secret_files(config *c, config_errors *errs)
+{
+    char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX], where[CONFIG_STR_MAX + 32], what[64];
+    for (size_t i = 0; i < sizeof secret_files / sizeof secret_files[0]; i++) {
+        const config_key *fk = find_key(secret_files[i].section, secret_files[i].file_key);
+        const config_key *k = find_key(secret_files[i].section, secret_files[i].key);
+        const char *path = (const char *)c + fk->offset;
+        char *dst = (char *)c + k->offset;
+        if (!path[0])
+            continue;
+        config_where(c, fk->section, fk->name, where, sizeof where);
+        snprintf(what, sizeof what, "[%s] %s", fk->section, fk->name);
+        if (dst[0])
+            fail(err, sizeof err, "%s: [%s] set %s or %s, not both", where, k->section, k->name,
+                 fk->name);
+        else if (config_read_secret(what, path, dst, k->size, why, sizeof why) < 0)
+            fail(err, sizeof err, "%s: %s", where, why);
+        else
+            continue;
+        errs_add(errs, c->file, c->line[key_index(fk)] > 0 ? c->line[key_index(fk)] : INT_MAX,
+                 err);
+    }
+}
+
 int config_load(config *c, int argc, char **argv, config_errors *errs)
 {
     char err[CONFIG_ERR_MAX];
@@ -1808,6 +1891,7 @@ int config_load(config *c, int argc, char **argv, config_errors *errs)
     /* --key/--ak refer to sources that --source may define later on the line: sources first. */
     if (apply_flags(c, argc, argv, 1, err, cap) < 0)
         errs_add(errs, "", INT_MAX, err);
+    read_secret_files(c, errs);
     /* The checks across keys, where the lines they need were read without error. */
     for (size_t i = 0; i < c->nsources; i++)
         if (!c->sources[i].errors && source_validate(&c->sources[i], c->file, err, cap) < 0)

@@ -12,7 +12,7 @@
 #define CONFIG_STR_MAX 256  /* paths, specs, addresses */
 #define CONFIG_LINE_MAX 1024 /* one line of the config file */
 #define CONFIG_ERR_MAX 512  /* one error message */
-#define CONFIG_KEYS_MAX 128 /* keys in the table (config.c checks) */
+#define CONFIG_KEYS_MAX 160 /* keys in the table (config.c checks) */
 #define CONFIG_ERRORS_MAX 20  /* errors kept of one config_load; further ones are only counted */
 
 /* Source kinds; the bit values are the `kinds` mask of the source keys. */
@@ -52,7 +52,8 @@ typedef struct config_source {
 typedef struct config {
     char file[CONFIG_STR_MAX];   /* --config FILE, "" none */
     char http_listen[128], http_token[128], http_basic_user[64], http_basic_pass[128],
-        http_cors_origin[128], http_allowed_hosts[256], http_per_ip_exempt[256];
+        http_cors_origin[128], http_allowed_hosts[256], http_per_ip_exempt[256],
+        http_token_file[CONFIG_STR_MAX], http_basic_pass_file[CONFIG_STR_MAX];
     int64_t http_max_connections, http_max_per_ip, http_timeout, http_stale;
     int64_t http_announce;       /* zeroconf_mode: auto, yes, no */
     char http_announce_name[64]; /* DNS-SD instance name; "" = "p1d on HOSTNAME" */
@@ -82,10 +83,12 @@ typedef struct config {
     char prices[17][64];         /* [prices] keys as written, in cost_fixed_key() order (cost.c) */
     char prices_fetch_url[512], prices_fetch_gas_url[512]; /* price_fetch.h */
     char prices_fetch_header[512], prices_fetch_gas_header[512];
+    char prices_fetch_header_file[CONFIG_STR_MAX], prices_fetch_gas_header_file[CONFIG_STR_MAX];
     char prices_fetch_body[960], prices_fetch_gas_body[960];
     char prices_fetch_after[8], prices_fetch_gas_day_start[8];
     int64_t prices_fetch_timeout;
     char alerts_url[512], alerts_header[512], alerts_events[128]; /* alerts.h */
+    char alerts_header_file[CONFIG_STR_MAX];
     int64_t alerts_format, alerts_timeout;
     int line[CONFIG_KEYS_MAX];   /* per key of the table: its config-file line, 0 = default,
                                   * -1 its long flag, -2 its short one (source keys: set_line) */
@@ -141,6 +144,13 @@ void config_spec_public(const char *spec, char *out, size_t cap);
  * -1 with why[cap] naming `what` ("[prices] fetch_header") and the problem, never the value (a
  * token). */
 int config_http_header_check(const char *h, const char *what, char *why, size_t cap);
+
+/* Reads the first line of the file at path (a password, token or header; its line end dropped)
+ * into out[cap]. `what` names the key in the error ("[mqtt] password_file"), which says why
+ * (missing, unreadable, empty, or a first line of cap bytes or more) and never quotes the file.
+ * Returns 0 or -1. */
+int config_read_secret(const char *what, const char *path, char *out, size_t cap, char *err,
+                       size_t errcap);
 /* url as it may be shown (logs, --check-config, errors): the password of a user:password@ in its
  * authority replaced by "********"; into out[cap], truncated to fit. Returns out. */
 const char *config_url_public(const char *url, char *out, size_t cap);

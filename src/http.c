@@ -2058,6 +2058,24 @@ static void raise_fd_limit(unsigned want)
                  want - HTTP_FD_RESERVE);
 }
 
+void http_set_auth(http *h, const char *token, const char *basic_user, const char *basic_pass)
+{
+    snprintf(h->o.token, sizeof h->o.token, "%s", token);
+    snprintf(h->o.basic_user, sizeof h->o.basic_user, "%s", basic_user);
+    snprintf(h->o.basic_pass, sizeof h->o.basic_pass, "%s", basic_pass);
+    explicit_bzero(h->bearer, sizeof h->bearer);
+    explicit_bzero(h->basic, sizeof h->basic);
+    if (h->o.token[0])
+        snprintf(h->bearer, sizeof h->bearer, "Bearer %s", h->o.token);
+    if (h->o.basic_user[0]) {
+        char up[sizeof h->o.basic_user + sizeof h->o.basic_pass + 2];
+        int n = snprintf(up, sizeof up, "%s:%s", h->o.basic_user, h->o.basic_pass);
+        memcpy(h->basic, "Basic ", 6);
+        base64(up, (size_t)n, h->basic + 6, sizeof h->basic - 6);
+        explicit_bzero(up, sizeof up);
+    }
+}
+
 http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t errcap)
 {
     http *h = calloc(1, sizeof *h);
@@ -2078,14 +2096,7 @@ http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t err
         h->o.stale_s = 60;
     if (!h->o.firmware)
         h->o.firmware = P1_VERSION;
-    if (o->token[0])
-        snprintf(h->bearer, sizeof h->bearer, "Bearer %s", o->token);
-    if (o->basic_user[0]) {
-        char up[sizeof o->basic_user + sizeof o->basic_pass + 2];
-        int n = snprintf(up, sizeof up, "%s:%s", o->basic_user, o->basic_pass);
-        memcpy(h->basic, "Basic ", 6);
-        base64(up, (size_t)n, h->basic + 6, sizeof h->basic - 6);
-    }
+    http_set_auth(h, o->token, o->basic_user, o->basic_pass);
     if (parse_exempt(h->o.per_ip_exempt, h->exempt, &h->nexempt, err, errcap) < 0) {
         free(h);
         errno = EINVAL;

@@ -96,6 +96,11 @@ int http_exempt_check(const char *list, char *err, size_t cap);
 http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t errcap);
 /* Stops listening, closes every connection, frees; accepts NULL. */
 void http_free(http *h);
+/* Replaces the bearer token and the basic-auth user and password (a reload that rotates them):
+ * every request from then on needs the new ones; event streams already open stay open. Whether
+ * a token or basic auth is set at all should not change this way: what the server allows and
+ * announces without them was decided at http_new(). */
+void http_set_auth(http *h, const char *token, const char *basic_user, const char *basic_pass);
 /* The bound port (useful with port 0 in tests). */
 unsigned http_port(const http *h);
 

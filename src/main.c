@@ -725,8 +725,8 @@ static void warn_readable_secrets(const config *c)
         config_file_secrets(c, names, sizeof names) == 0)
         return;
     log_warn("%s is readable by every user (mode %04o) and holds secrets (%s): make it "
-             "chmod o-r, or move them to key_file, password_file or token_file (under systemd: "
-             "LoadCredential=, see docs/CONFIG.md)",
+             "chmod o-r, or move them to their *_file keys (token_file, password_file, key_file...; "
+             "under systemd: LoadCredential=, see docs/CONFIG.md)",
              c->file, (unsigned)(st.st_mode & 07777), names);
 }
 
@@ -822,9 +822,22 @@ static void reload(p1d *d)
     }
     if (reload_relay(d, &nc) < 0)
         failed++;
-    if (strcmp(nc.http_listen, d->cfg.http_listen) || strcmp(nc.http_token, d->cfg.http_token) ||
-        strcmp(nc.http_basic_user, d->cfg.http_basic_user) ||
-        strcmp(nc.http_basic_pass, d->cfg.http_basic_pass) ||
+    /* A new token or password (token_file rewritten by a rotation) is in force at once; setting
+     * or removing one changes what is allowed and announced without it: at the next start. */
+    int auth_changed = strcmp(nc.http_token, d->cfg.http_token) ||
+                       strcmp(nc.http_basic_user, d->cfg.http_basic_user) ||
+                       strcmp(nc.http_basic_pass, d->cfg.http_basic_pass);
+    int auth_same_kind = !nc.http_token[0] == !d->cfg.http_token[0] &&
+                         !nc.http_basic_user[0] == !d->cfg.http_basic_user[0];
+    if (auth_changed && auth_same_kind && d->http) {
+        http_set_auth(d->http, nc.http_token, nc.http_basic_user, nc.http_basic_pass);
+        int tok = strcmp(nc.http_token, d->cfg.http_token) != 0;
+        int basic = strcmp(nc.http_basic_user, d->cfg.http_basic_user) ||
+                    strcmp(nc.http_basic_pass, d->cfg.http_basic_pass);
+        log_info("reload: [http] %s changed; in force now",
+                 tok && basic ? "token and basic auth" : tok ? "token" : "basic auth");
+    }
+    if (strcmp(nc.http_listen, d->cfg.http_listen) || (auth_changed && !auth_same_kind) ||
         strcmp(nc.http_cors_origin, d->cfg.http_cors_origin) ||
         strcmp(nc.http_allowed_hosts, d->cfg.http_allowed_hosts) ||
         nc.http_max_connections != d->cfg.http_max_connections ||

@@ -518,31 +518,6 @@ static void influx_free(void *impl)
     free(p);
 }
 
-static int read_secret(const char *key, const char *path, char *out, size_t cap, char *err,
-                       size_t errcap)
-{
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        snprintf(err, errcap, "[influxdb] %s = '%s': %s", key, path, strerror(errno));
-        return -1;
-    }
-    char line[PUB_INFLUX_STR_MAX + 2];
-    int ok = fgets(line, sizeof line, f) != NULL;
-    int e = errno;
-    fclose(f);
-    size_t n = ok ? strcspn(line, "\r\n") : 0;
-    if (!ok || n == 0 || n >= cap) {
-        snprintf(err, errcap, "[influxdb] %s = '%s': %s", key, path,
-                 ok && n       ? "first line too long"
-                 : e == EISDIR ? strerror(e)
-                               : "empty");
-        return -1;
-    }
-    memcpy(out, line, n);
-    out[n] = '\0';
-    return 0;
-}
-
 int pub_influx_check(const pub_influx_options *o, char *err, size_t cap)
 {
     char secret[PUB_INFLUX_STR_MAX], url[PUB_INFLUX_STR_MAX];
@@ -570,9 +545,11 @@ int pub_influx_check(const pub_influx_options *o, char *err, size_t cap)
             return -1;
         }
     if (o->password_file[0])
-        rc = read_secret("password_file", o->password_file, secret, sizeof secret, err, cap);
+        rc = config_read_secret("[influxdb] password_file", o->password_file, secret, sizeof secret,
+                                err, cap);
     if (rc == 0 && o->token_file[0])
-        rc = read_secret("token_file", o->token_file, secret, sizeof secret, err, cap);
+        rc = config_read_secret("[influxdb] token_file", o->token_file, secret, sizeof secret, err,
+                                cap);
     explicit_bzero(secret, sizeof secret);
     return rc;
 }
@@ -647,11 +624,12 @@ pub *pub_influx_new(loop *l, store *s, const pub_influx_options *o, char *err, s
         snprintf(err, cap, "influxdb: expected database (1.x) or bucket and org (2.x)");
         goto fail;
     }
-    if (p->o.password_file[0] && read_secret("password_file", p->o.password_file, p->o.password,
-                                             sizeof p->o.password, err, cap) < 0)
+    if (p->o.password_file[0] &&
+        config_read_secret("[influxdb] password_file", p->o.password_file, p->o.password,
+                           sizeof p->o.password, err, cap) < 0)
         goto fail;
-    if (p->o.token_file[0] &&
-        read_secret("token_file", p->o.token_file, p->o.token, sizeof p->o.token, err, cap) < 0)
+    if (p->o.token_file[0] && config_read_secret("[influxdb] token_file", p->o.token_file,
+                                                 p->o.token, sizeof p->o.token, err, cap) < 0)
         goto fail;
     p->cl = curl_loop_new(l, cu);
     p->easy = p->cl ? p->cu->easy_init() : NULL;

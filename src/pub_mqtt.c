@@ -1134,30 +1134,6 @@ static void mqtt_free(void *impl)
     free(p);
 }
 
-static int read_secret(const char *path, char *out, size_t cap, char *err, size_t errcap)
-{
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        snprintf(err, errcap, "[mqtt] password_file = '%s': %s", path, strerror(errno));
-        return -1;
-    }
-    char line[PUB_MQTT_STR_MAX + 2];
-    int ok = fgets(line, sizeof line, f) != NULL;
-    int e = errno;
-    fclose(f);
-    size_t n = ok ? strcspn(line, "\r\n") : 0;
-    if (!ok || n >= cap) {
-        snprintf(err, errcap, "[mqtt] password_file = '%s': %s", path,
-                 ok            ? "first line too long"
-                 : e == EISDIR ? strerror(e)
-                               : "empty");
-        return -1;
-    }
-    memcpy(out, line, n);
-    out[n] = '\0';
-    return 0;
-}
-
 /* MQTT topic names carry no wildcards: libmosquitto refuses such a will or publish. */
 static int topic_part_ok(const char *t)
 {
@@ -1168,7 +1144,8 @@ int pub_mqtt_check(const pub_mqtt_options *o, char *err, size_t cap)
 {
     char secret[PUB_MQTT_STR_MAX];
     if (o->password_file[0]) {
-        int rc = read_secret(o->password_file, secret, sizeof secret, err, cap);
+        int rc = config_read_secret("[mqtt] password_file", o->password_file, secret, sizeof secret,
+                                    err, cap);
         explicit_bzero(secret, sizeof secret);
         if (rc < 0)
             return -1;
@@ -1311,7 +1288,8 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
     snprintf(p->status_topic, sizeof p->status_topic, "%s/status", p->o.topic_prefix);
     snprintf(p->ha_status_topic, sizeof p->ha_status_topic, "%s/status", p->o.discovery_prefix);
     if (p->o.password_file[0] &&
-        read_secret(p->o.password_file, p->o.password, sizeof p->o.password, err, cap) < 0)
+        config_read_secret("[mqtt] password_file", p->o.password_file, p->o.password,
+                           sizeof p->o.password, err, cap) < 0)
         goto fail;
     p->infl = calloc(PUB_MQTT_INFLIGHT_MAX, sizeof *p->infl);
     p->buf = malloc(PUB_PAYLOAD_MAX);

@@ -9,7 +9,8 @@
 - (Belgium) heads for a quarter hour above the month's peak, once per quarter hour;
 
 as ntfy takes it (the message as the body, the title in a Title header) or as JSON for webhooks,
-with the configured header (a token that never reaches the log). A server that fails (503) gets
+with the configured header (a token that never reaches the log; also read from header_file, again
+on reload). A server that fails (503) gets
 the alert again later, in order; one that refuses it (401) drops it with a clear log line; p1d
 reads on meanwhile. --check-config refuses an unknown event, a non-http URL, a header without a
 URL."""
@@ -17,6 +18,7 @@ import datetime
 import json
 import os
 import re
+import signal
 import sys
 import time
 import zoneinfo
@@ -51,11 +53,12 @@ def header(c, name):
     return {k.lower(): v for k, v in c["headers"].items()}.get(name.lower())
 
 
-def start(tmp, name, srv, path, extra=()):
+def start(tmp, name, srv, path, extra=(), header=None):
+    """header: the [alerts] line of the header (default: header = the token)."""
     dongle = fake_dongle()
     conf = os.path.join(tmp, name + ".conf")
-    write_conf(conf, "[alerts]\nurl = %s\nheader = Authorization: Bearer %s\n"
-               % (srv.url(path), TOKEN))
+    write_conf(conf, "[alerts]\nurl = %s\n%s\n" % (
+        srv.url(path), header or "header = Authorization: Bearer %s" % TOKEN))
     d = Daemon(["--config", conf, "--listen", "127.0.0.1:0", "--http-stale", "2s",
                 "--source", "home=tcp:127.0.0.1:%d" % dongle.getsockname()[1]] + list(extra), tmp)
     conn = dongle.accept()[0]
@@ -186,6 +189,39 @@ def test_server_trouble(tmp, srv):
         dongle.close()
 
 
+def test_header_file(tmp, srv):
+    """[alerts] header_file: the header is the file's first line (a systemd credential); a
+    reload reads the file again."""
+    srv.routes["/filed"] = [(200, "text/plain", b"ok")]
+    path = os.path.join(tmp, "alert-header")
+    with open(path, "w") as f:
+        f.write("Authorization: Bearer file-%s\n" % TOKEN)
+    os.chmod(path, 0o600)
+    d, dongle, conn = start(tmp, "filed", srv, "/filed", header="header_file = %s" % path)
+    try:
+        now = int(time.time())
+        conn.sendall(nl_telegram(now - 2) + nl_telegram(now - 1, failures=5))
+        got = wait_for(lambda: posts(srv, "/filed"), 5)
+        c = posts(srv, "/filed")[0] if got else {"headers": {}}
+        T.check("header_file: the alert carries the file's header",
+                header(c, "Authorization") == "Bearer file-" + TOKEN, repr(c.get("headers")))
+        with open(path + ".tmp", "w") as f:
+            f.write("Authorization: Bearer rotated-%s\n" % TOKEN)
+        os.replace(path + ".tmp", path)
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reloaded ")
+        conn.sendall(nl_telegram(now, failures=6))
+        got = wait_for(lambda: len(posts(srv, "/filed")) >= 2, 5)
+        c = posts(srv, "/filed")[1] if got else {"headers": {}}
+        T.check("header_file: after a reload the new header of the file is sent",
+                header(c, "Authorization") == "Bearer rotated-" + TOKEN, repr(c.get("headers")))
+        T.check("header_file: the token is never logged", TOKEN not in d.text(), d.text()[-800:])
+    finally:
+        d.stop()
+        conn.close()
+        dongle.close()
+
+
 def test_check_config(tmp):
     path = os.path.join(tmp, "check.conf")
     cases = [
@@ -213,7 +249,8 @@ def main():
     srv = PriceServer()
     try:
         with tmpdir() as tmp:
-            T.run([test_ntfy, test_json_capacity, test_server_trouble], tmp, srv)
+            T.run([test_ntfy, test_json_capacity, test_server_trouble, test_header_file], tmp,
+                  srv)
             T.run([test_check_config], tmp)
     finally:
         srv.close()

@@ -144,6 +144,8 @@ def secret_file(tmp, name):
         content = base64.b64encode(bytes(range(64))).decode()
     elif name.endswith(".key"):
         content = "0123456789ABCDEF0123456789ABCDEF"
+    elif name.endswith(".header"):
+        content = "Authorization: Bearer secret"
     else:
         content = "secret"
     with open(path, "w") as f:
@@ -164,7 +166,8 @@ def test_ini_snippets(c, tmp):
     for name, text in texts:
         for label, t in (("", text), (", keys uncommented", uncomment(text))):
             t = t.replace("/var/lib/p1d/", tmp + "/")
-            t = re.sub(r"/etc/p1d/([a-z.]+)", lambda m: secret_file(tmp, m.group(1)), t)
+            t = re.sub(r"(?:/etc/p1d|/run/credentials/p1d\.service)/([a-z.]+)",
+                       lambda m: secret_file(tmp, m.group(1)), t)
             ttys = iter(range(100))
             t = re.sub(r"(?m)^spec = serial:[^:\s]+",
                        lambda m: "spec = serial:%s/tty%d" % (tmp, next(ttys)), t)
