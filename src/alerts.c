@@ -1,5 +1,6 @@
 /* alerts.c: [alerts] (alerts.h). A meters hook compares each reading with the meter's previous
- * one (power failure counters, the text message, the capacity forecast); a 1 s timer notices
+ * one (power failure counters, the text message, the capacity forecast, the phases' currents
+ * against the fuse); a 1 s timer notices
  * meters that went silent. Each alert goes into a bounded queue; one POST at a time delivers the
  * oldest, retried with backoff while the server fails (a 4xx other than 408/429 will not get
  * better: that alert is dropped, logged). */
@@ -27,7 +28,8 @@ static const struct {
 } event_names[] = {{ALERT_STALE, "stale"},
                    {ALERT_POWER_FAILURE, "power_failure"},
                    {ALERT_MESSAGE, "message"},
-                   {ALERT_CAPACITY, "capacity"}};
+                   {ALERT_CAPACITY, "capacity"},
+                   {ALERT_OVERLOAD, "overload"}};
 #define NEVENTS (sizeof event_names / sizeof event_names[0])
 
 typedef struct alert {
@@ -47,6 +49,10 @@ typedef struct watched {
     int64_t failures, long_failures;
     uint32_t text_hash; /* of the last text message; 0 none */
     int64_t capacity_q; /* the quarter (its end, unix s) already alerted */
+    /* per phase (L1-L3): since when (monotonic ms, 0 not) it carries more than the fuse, and
+     * since when at most the fuse after an overload alert; overloaded: alerted, not re-armed */
+    int64_t above_since[3], below_since[3];
+    int overloaded[3];
 } watched;
 
 struct alerts {
@@ -106,7 +112,7 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
         if (i == NEVENTS) {
             snprintf(why, cap,
                      "[alerts] events: unknown event '%.40s': expected all, or a list of stale, "
-                     "power_failure, message and capacity",
+                     "power_failure, message, capacity and overload",
                      t);
             return -1;
         }
@@ -115,13 +121,23 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
     if (!o->events) {
         snprintf(why, cap,
                  "[alerts] events: empty: expected all, or a list of stale, "
-                 "power_failure, message and capacity");
+                 "power_failure, message, capacity and overload");
         return -1;
     }
+    if (c->alerts_fuse == 0 && o->events != ALERT_ALL && (o->events & ALERT_OVERLOAD)) {
+        snprintf(why, cap,
+                 "[alerts] events: overload needs [alerts] fuse (the main fuse per "
+                 "phase in A, such as 25)");
+        return -1;
+    }
+    if (c->alerts_fuse == 0)
+        o->events &= ~(unsigned)ALERT_OVERLOAD; /* "all" without a fuse: nothing to compare */
     snprintf(o->url, sizeof o->url, "%s", c->alerts_url);
     snprintf(o->header, sizeof o->header, "%s", c->alerts_header);
     o->json = c->alerts_format == 1;
     o->stale_ms = c->http_stale;
+    o->fuse_ua = c->alerts_fuse * 1000000;
+    o->overload_ms = c->alerts_overload_for;
     o->timeout_ms = c->alerts_timeout;
     return 1;
 }
@@ -196,6 +212,70 @@ static void kw(p1_micro v, char *out, size_t cap)
     snprintf(out, cap, "%" PRId64 ".%03" PRId64, v / 1000000, v % 1000000 / 1000);
 }
 
+/* What phase p carries in micro-amperes, either way: the meter's current, or else its power over
+ * its voltage; P1_ABSENT when the meter says neither. */
+static p1_micro phase_amps(const p1_phase *p)
+{
+    if (p->current != P1_ABSENT)
+        return p->current < 0 ? -p->current : p->current;
+    p1_micro kw = p->power_import == P1_ABSENT ? p->power_export
+                  : p->power_export == P1_ABSENT || p->power_import >= p->power_export
+                      ? p->power_import
+                      : p->power_export;
+    if (kw == P1_ABSENT || p->voltage == P1_ABSENT || p->voltage < 1000000 || kw < 0 ||
+        kw > 1000000000) /* no voltage, or beyond 1000 kW: not a house */
+        return P1_ABSENT;
+    return kw * 1000000 / p->voltage * 1000; /* micro-kW / V = milli-A; to micro-A */
+}
+
+/* A phase above [alerts] fuse for overload_for: alerted once, again only after it stayed at or
+ * below the fuse as long. */
+static void check_overload(alerts *a, watched *w, const meter *m, const meter_sample *s)
+{
+    const p1_reading *r = &s->reading;
+    int64_t now = s->received_mono_ms;
+    for (int i = 0; i < 3; i++) {
+        p1_micro amps = phase_amps(&r->phase[i]);
+        if (i == 0 && amps == P1_ABSENT && r->current != P1_ABSENT) /* single-phase 11.7.0 */
+            amps = r->current < 0 ? -r->current : r->current;
+        if (amps == P1_ABSENT)
+            continue;
+        if (amps <= a->o.fuse_ua) {
+            w->above_since[i] = 0;
+            if (!w->overloaded[i])
+                continue;
+            if (!w->below_since[i])
+                w->below_since[i] = now;
+            if (now - w->below_since[i] >= a->o.overload_ms)
+                w->overloaded[i] = 0;
+            continue;
+        }
+        w->below_since[i] = 0;
+        if (!w->above_since[i])
+            w->above_since[i] = now;
+        if (w->overloaded[i] || now - w->above_since[i] < a->o.overload_ms)
+            continue;
+        w->overloaded[i] = 1;
+        char title[ALERTS_TITLE_MAX], msg[ALERTS_MESSAGE_MAX], span[32], now_a[32];
+        int64_t secs = (now - w->above_since[i]) / 1000;
+        if (amps % 1000000 < 100000)
+            snprintf(now_a, sizeof now_a, "%" PRId64, amps / 1000000);
+        else
+            snprintf(now_a, sizeof now_a, "%" PRId64 ".%" PRId64, amps / 1000000,
+                     amps % 1000000 / 100000);
+        if (secs >= 120)
+            snprintf(span, sizeof span, "%" PRId64 " min", secs / 60);
+        else
+            snprintf(span, sizeof span, "%" PRId64 " s", secs);
+        snprintf(title, sizeof title, "p1d: phase L%d overloaded (meter %s)", i + 1, m->name);
+        snprintf(msg, sizeof msg,
+                 "Phase L%d of meter %s carries %s A, more than its %" PRId64
+                 " A fuse, for %s now: switch something off before the fuse trips.",
+                 i + 1, m->name, now_a, a->o.fuse_ua / 1000000, span);
+        raise_alert(a, "overload", m->name, title, msg);
+    }
+}
+
 static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_t *raw, size_t len)
 {
     alerts *a = user;
@@ -250,6 +330,8 @@ static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_
                  f, when, p);
         raise_alert(a, "capacity", m->name, title, msg);
     }
+    if (a->o.events & ALERT_OVERLOAD)
+        check_overload(a, w, m, s);
     w->seen = 1;
 }
 

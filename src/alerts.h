@@ -1,7 +1,8 @@
 /* alerts.h: [alerts] url: p1d tells a person when something needs them, by an HTTP POST to a
  * push service (ntfy, Gotify's or Home Assistant's webhooks, anything that takes a POST): a meter
  * that goes silent and comes back, a new power failure the meter counts, a message from the grid
- * operator, and (Belgium) a quarter hour heading above the month's capacity peak. Sent on the
+ * operator, (Belgium) a quarter hour heading above the month's capacity peak, and a phase that
+ * carries more than the main fuse for a while. Sent on the
  * daemon's loop (libcurl, loaded at run time) from a bounded queue, retried with backoff; never
  * in the way of reading the meter. */
 #ifndef P1D_ALERTS_H
@@ -28,7 +29,8 @@ enum {
     ALERT_POWER_FAILURE = 2, /* the meter's power failure counter (short or long) went up */
     ALERT_MESSAGE = 4,       /* a new text message from the grid operator (0-0:96.13.0) */
     ALERT_CAPACITY = 8,      /* Belgium: the quarter hour's forecast above the month's peak */
-    ALERT_ALL = 15
+    ALERT_OVERLOAD = 16,     /* a phase above [alerts] fuse for overload_for */
+    ALERT_ALL = 31
 };
 
 typedef struct alerts_options {
@@ -37,6 +39,8 @@ typedef struct alerts_options {
     int json;         /* format = json: {"event",..}; else text: the message, title in Title: */
     unsigned events;  /* ALERT_* */
     int64_t stale_ms; /* [http] stale */
+    int64_t fuse_ua;  /* [alerts] fuse in micro-amperes; 0 = no overload alerts */
+    int64_t overload_ms;
     int64_t timeout_ms;
 } alerts_options;
 

@@ -7,6 +7,8 @@
 - brings a new text message from the grid operator (0-0:96.13.0);
 - goes silent for [http] stale, and comes back;
 - (Belgium) heads for a quarter hour above the month's peak, once per quarter hour;
+- carries more than [alerts] fuse on a phase for overload_for (by its current, or its power over
+  its voltage), once until the phase was back at or below the fuse as long;
 
 as ntfy takes it (the message as the body, the title in a Title header) or as JSON for webhooks,
 with the configured header (a token that never reaches the log; also read from header_file, again
@@ -189,6 +191,74 @@ def test_server_trouble(tmp, srv):
         dongle.close()
 
 
+def phase_telegram(t, amps):
+    """A three-phase DSMR 5 telegram; amps[i] is phase i's current in A, or a number of kW (a
+    float) for a meter that sends the phase's power and voltage (230.0 V) but no current."""
+    lines = ["/ISk5\\2MT382-1000", "", "1-3:0.2.8(50)", "0-0:1.0.0(%s)" % meter_time(t),
+             "0-0:96.1.1(4530303034303031353934373534343134)",
+             "1-0:1.8.1(000100.000*kWh)", "1-0:1.8.2(000200.000*kWh)",
+             "1-0:2.8.1(000000.000*kWh)", "1-0:2.8.2(000000.000*kWh)", "0-0:96.14.0(0002)",
+             "1-0:1.7.0(05.000*kW)", "1-0:2.7.0(00.000*kW)"]
+    for i, a in enumerate(amps):
+        obis = (31, 51, 71)[i]
+        if isinstance(a, float):
+            lines += ["1-0:%d.7.0(230.0*V)" % (obis + 1),
+                      "1-0:%d.7.0(%06.3f*kW)" % ((21, 41, 61)[i], a)]
+        else:
+            lines.append("1-0:%d.7.0(%03d*A)" % (obis, a))
+    body = ("\r\n".join(lines) + "\r\n!").encode()
+    return body + b"%04X\r\n" % crc16(body)
+
+
+def test_overload(tmp, srv):
+    """[alerts] fuse = 25, overload_for = 2s: a phase above 25 A for 2 s raises one alert; it
+    is raised again only after the phase stayed at or below the fuse for 2 s. A meter without
+    currents is judged by power over voltage (7.36 kW at 230 V = 32 A)."""
+    srv.routes["/fuse"] = [(200, "text/plain", b"ok")]
+    d, dongle, conn = start(tmp, "fuse", srv, "/fuse",
+                            ["--alerts-fuse", "25", "--alerts-overload-for", "2s",
+                             "--alerts-events", "overload"])
+
+    def feed(seconds, amps):
+        end = time.time() + seconds
+        while time.time() < end:
+            conn.sendall(phase_telegram(int(time.time()), amps))
+            time.sleep(0.25)
+    try:
+        feed(1.0, (5, 30, 7.36))
+        T.check("overload: not before overload_for", not posts(srv, "/fuse"),
+                [x["body"] for x in posts(srv, "/fuse")])
+        feed(2.0, (5, 30, 7.36))
+        got = wait_for(lambda: len(posts(srv, "/fuse")) >= 2, 5)
+        by = {header(x, "Title"): x["body"].decode() for x in posts(srv, "/fuse")}
+        T.check("overload: L2 above the fuse for 2 s, with the current and the fuse",
+                got and re.fullmatch(r"Phase L2 of meter home carries 30 A, more than its 25 A "
+                                     r"fuse, for [23] s now: switch something off before the "
+                                     r"fuse trips\.",
+                                     by.get("p1d: phase L2 overloaded (meter home)", "")), by)
+        T.check("overload: L3 judged by power over voltage (32 A)",
+                re.match(r"Phase L3 of meter home carries 32 A,",
+                         by.get("p1d: phase L3 overloaded (meter home)", "")), by)
+        feed(1.0, (5, 30, 7.36))
+        T.check("overload: once while it lasts; L1 (5 A) never",
+                len(posts(srv, "/fuse")) == 2, [x["body"] for x in posts(srv, "/fuse")])
+        feed(1.0, (5, 25, 1.0))
+        feed(1.0, (5, 30, 1.0))
+        T.check("overload: not again after less than overload_for at the fuse",
+                len(posts(srv, "/fuse")) == 2, [x["body"] for x in posts(srv, "/fuse")])
+        feed(2.5, (5, 20, 1.0))
+        feed(2.5, (5, 31, 1.0))
+        got = wait_for(lambda: len(posts(srv, "/fuse")) >= 3, 5)
+        T.check("overload: again after 2 s at or below the fuse",
+                got and posts(srv, "/fuse")[2]["body"].startswith(
+                    b"Phase L2 of meter home carries 31 A"),
+                [x["body"] for x in posts(srv, "/fuse")])
+    finally:
+        d.stop()
+        conn.close()
+        dongle.close()
+
+
 def test_header_file(tmp, srv):
     """[alerts] header_file: the header is the file's first line (a systemd credential); a
     reload reads the file again."""
@@ -231,6 +301,9 @@ def test_check_config(tmp):
         ("header = Authorization: Bearer %s" % TOKEN, r"\[alerts\] header is set, but \[alerts\] "
          r"url is empty"),
         ("url = https://ntfy.sh/x\nformat = xml", r"format"),
+        ("url = https://ntfy.sh/x\nevents = stale,overload",
+         r"\[alerts\] events: overload needs \[alerts\] fuse"),
+        ("url = https://ntfy.sh/x\nfuse = 1001", r"fuse"),
     ]
     for text, want in cases:
         write_conf(path, "[alerts]\n%s\n" % text)
@@ -249,8 +322,8 @@ def main():
     srv = PriceServer()
     try:
         with tmpdir() as tmp:
-            T.run([test_ntfy, test_json_capacity, test_server_trouble, test_header_file], tmp,
-                  srv)
+            T.run([test_ntfy, test_json_capacity, test_server_trouble, test_header_file,
+                   test_overload], tmp, srv)
             T.run([test_check_config], tmp)
     finally:
         srv.close()
