@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "civil.h"
+#include "cost.h"
 #include "curl_loop.h"
 #include "dl_curl.h"
 #include "json.h"
@@ -25,11 +26,9 @@
 static const struct {
     unsigned bit;
     const char *name;
-} event_names[] = {{ALERT_STALE, "stale"},
-                   {ALERT_POWER_FAILURE, "power_failure"},
-                   {ALERT_MESSAGE, "message"},
-                   {ALERT_CAPACITY, "capacity"},
-                   {ALERT_OVERLOAD, "overload"}};
+} event_names[] = {{ALERT_STALE, "stale"},       {ALERT_POWER_FAILURE, "power_failure"},
+                   {ALERT_MESSAGE, "message"},   {ALERT_CAPACITY, "capacity"},
+                   {ALERT_OVERLOAD, "overload"}, {ALERT_NEGATIVE_PRICE, "negative_price"}};
 #define NEVENTS (sizeof event_names / sizeof event_names[0])
 
 typedef struct alert {
@@ -55,8 +54,21 @@ typedef struct watched {
     int overloaded[3];
 } watched;
 
+/* A run of dynamic power prices below zero: adjacent slots where a kWh used earns money
+ * (import < 0) or a kWh exported costs money (export < 0). */
+typedef struct price_run {
+    int64_t start, end;       /* unix s */
+    int64_t min_imp, min_exp; /* the lowest of each; COST_UNSET: never below zero in the run */
+    int64_t imp_at, exp_at;   /* the start of the slot that has it */
+} price_run;
+
 struct alerts {
     meters *ms;
+    store *s;                            /* the dynamic prices (negative_price); NULL none */
+    uint64_t price_serial;               /* store_prices_serial() at the last look */
+    int64_t price_next;                  /* look again at this loop_now_ms() at the latest */
+    int64_t run_told[ALERTS_PRICE_RUNS]; /* starts of the runs alerted (a ring); 0 free */
+    size_t run_next;                     /* the ring's next slot */
     alerts_options o;
     const dl_curl *cu;
     curl_loop *cl;
@@ -112,7 +124,7 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
         if (i == NEVENTS) {
             snprintf(why, cap,
                      "[alerts] events: unknown event '%.40s': expected all, or a list of stale, "
-                     "power_failure, message, capacity and overload",
+                     "power_failure, message, capacity, overload and negative_price",
                      t);
             return -1;
         }
@@ -121,7 +133,7 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
     if (!o->events) {
         snprintf(why, cap,
                  "[alerts] events: empty: expected all, or a list of stale, "
-                 "power_failure, message, capacity and overload");
+                 "power_failure, message, capacity, overload and negative_price");
         return -1;
     }
     if (c->alerts_fuse == 0 && o->events != ALERT_ALL && (o->events & ALERT_OVERLOAD)) {
@@ -130,8 +142,16 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
                  "phase in A, such as 25)");
         return -1;
     }
+    if (!c->store_db[0] && o->events != ALERT_ALL && (o->events & ALERT_NEGATIVE_PRICE)) {
+        snprintf(why, cap,
+                 "[alerts] events: negative_price needs [store] db (the prices are "
+                 "read from it)");
+        return -1;
+    }
     if (c->alerts_fuse == 0)
         o->events &= ~(unsigned)ALERT_OVERLOAD; /* "all" without a fuse: nothing to compare */
+    if (!c->store_db[0])
+        o->events &= ~(unsigned)ALERT_NEGATIVE_PRICE; /* nor prices without a store */
     snprintf(o->url, sizeof o->url, "%s", c->alerts_url);
     snprintf(o->header, sizeof o->header, "%s", c->alerts_header);
     o->json = c->alerts_format == 1;
@@ -335,9 +355,132 @@ static void on_reading(void *user, meter *m, const meter_sample *s, const uint8_
     w->seen = 1;
 }
 
+/* "HH:MM" of unix time t, local; a midnight that ends a day is "24:00". */
+static void hm(int64_t t, int end, char *out, size_t cap)
+{
+    civil_tm tm;
+    civil_local(t, &tm);
+    if (end && tm.hour == 0 && tm.minute == 0)
+        snprintf(out, cap, "24:00");
+    else
+        snprintf(out, cap, "%02d:%02d", tm.hour, tm.minute);
+}
+
+/* Micro-euros as a positive "0.052" (3 decimals, at least 0.001). */
+static void eur(int64_t v, char *out, size_t cap)
+{
+    if (v == COST_UNSET) {
+        snprintf(out, cap, "-"); /* not below zero in the run: not in the message */
+        return;
+    }
+    int64_t a = v < 0 ? -v : v, m = (a + 500) / 1000;
+    snprintf(out, cap, "%" PRId64 ".%03" PRId64, (m ? m : 1) / 1000, (m ? m : 1) % 1000);
+}
+
+static void tell_run(alerts *a, const price_run *r, int64_t now)
+{
+    char title[ALERTS_TITLE_MAX], msg[ALERTS_MESSAGE_MAX], from[8], to[8], day[32], ia[8], ea[8],
+        iv[24], ev[24];
+    civil_tm ts, tn;
+    civil_local(r->start > now ? r->start : now, &ts);
+    civil_local(now, &tn);
+    int64_t dd = p1_days_from_civil(ts.year, (unsigned)ts.month, (unsigned)ts.day) -
+                 p1_days_from_civil(tn.year, (unsigned)tn.month, (unsigned)tn.day);
+    if (dd == 0)
+        snprintf(day, sizeof day, "today");
+    else if (dd == 1)
+        snprintf(day, sizeof day, "tomorrow");
+    else
+        snprintf(day, sizeof day, "on %04d-%02d-%02d", ts.year, ts.month, ts.day);
+    hm(r->start > now ? r->start : now, 0, from, sizeof from);
+    hm(r->end, 1, to, sizeof to);
+    hm(r->imp_at, 0, ia, sizeof ia);
+    hm(r->exp_at, 0, ea, sizeof ea);
+    eur(r->min_imp, iv, sizeof iv);
+    eur(r->min_exp, ev, sizeof ev);
+    snprintf(title, sizeof title, "p1d: negative power prices %s %s-%s", day, from, to);
+    if (r->min_imp != COST_UNSET && r->min_exp != COST_UNSET)
+        snprintf(msg, sizeof msg,
+                 "From %s to %s %s power costs less than nothing: using a kWh earns up to %s EUR "
+                 "(at %s), exporting one costs up to %s EUR (at %s). A time to charge the car, "
+                 "run the dishwasher and turn the solar inverter down.",
+                 from, to, day, iv, ia, ev, ea);
+    else if (r->min_exp != COST_UNSET)
+        snprintf(msg, sizeof msg,
+                 "From %s to %s %s exporting power costs money, up to %s EUR per kWh (at %s): use "
+                 "it yourself (charge the car, run the dishwasher) or turn the solar inverter "
+                 "down.",
+                 from, to, day, ev, ea);
+    else
+        snprintf(msg, sizeof msg,
+                 "From %s to %s %s using power earns money, up to %s EUR per kWh (at %s): a time "
+                 "to charge the car or run the dishwasher.",
+                 from, to, day, iv, ia);
+    raise_alert(a, "negative_price", "", title, msg);
+}
+
+/* Dynamic power prices below zero from now on: each run of them is alerted once (a restart of
+ * the alerts tells the runs still ahead again). Looked at when the stored prices change, and
+ * every minute (a run that starts to lie within the window). */
+static void check_prices(alerts *a)
+{
+    int64_t mono = loop_now_ms();
+    uint64_t serial = store_prices_serial(a->s);
+    if (serial == a->price_serial && mono < a->price_next)
+        return;
+    a->price_serial = serial;
+    a->price_next = mono + 60000;
+    int64_t now = loop_wall_ms() / 1000;
+    cost_prices p;
+    char err[COST_ERR_MAX] = "";
+    if (cost_db_load(store_db(a->s), now, now + ALERTS_PRICE_AHEAD_S, &p, err, sizeof err) < 0) {
+        log_warn("alerts: cannot read the prices for negative_price (%s)",
+                 err[0] ? err : "out of memory");
+        return;
+    }
+    const cost_dyns *d = &p.dyn[COST_KIND_POWER];
+    price_run r = {0};
+    int open = 0;
+    for (size_t i = 0; i <= d->n; i++) {
+        int64_t imp = COST_UNSET, exp = COST_UNSET;
+        if (i < d->n)
+            cost_dyn_effective(&p, &d->v[i], &imp, &exp);
+        int neg = i < d->n && d->v[i].end > now &&
+                  ((imp != COST_UNSET && imp < 0) || (exp != COST_UNSET && exp < 0));
+        if (open && (!neg || d->v[i].ts != r.end)) { /* the run ends: tell it once */
+            size_t k = 0;
+            while (k < ALERTS_PRICE_RUNS && a->run_told[k] != r.start)
+                k++;
+            if (k == ALERTS_PRICE_RUNS) {
+                a->run_told[a->run_next++ % ALERTS_PRICE_RUNS] = r.start;
+                tell_run(a, &r, now);
+            }
+            open = 0;
+        }
+        if (!neg)
+            continue;
+        if (!open) {
+            r = (price_run){d->v[i].ts, d->v[i].end, COST_UNSET, COST_UNSET, 0, 0};
+            open = 1;
+        }
+        r.end = d->v[i].end;
+        if (imp != COST_UNSET && imp < 0 && (r.min_imp == COST_UNSET || imp < r.min_imp)) {
+            r.min_imp = imp;
+            r.imp_at = d->v[i].ts;
+        }
+        if (exp != COST_UNSET && exp < 0 && (r.min_exp == COST_UNSET || exp < r.min_exp)) {
+            r.min_exp = exp;
+            r.exp_at = d->v[i].ts;
+        }
+    }
+    cost_prices_free(&p);
+}
+
 static void on_tick(void *user)
 {
     alerts *a = user;
+    if (a->s && (a->o.events & ALERT_NEGATIVE_PRICE))
+        check_prices(a);
     int64_t now = loop_now_ms();
     char title[ALERTS_TITLE_MAX], msg[ALERTS_MESSAGE_MAX], when[16];
     for (size_t i = 0; i < a->ms->n; i++) {
@@ -379,7 +522,10 @@ static int build(alerts *a, const alert *x)
         json_init_fixed(&w, a->body, sizeof a->body, 0);
         json_obj_begin(&w);
         json_kv_str(&w, "event", x->event);
-        json_kv_str(&w, "meter", x->meter);
+        if (x->meter[0])
+            json_kv_str(&w, "meter", x->meter);
+        else
+            json_kv_null(&w, "meter"); /* about no meter: the prices */
         json_kv_str(&w, "title", x->title);
         json_kv_str(&w, "message", x->message);
         json_kv_str(&w, "time", at);
@@ -496,7 +642,7 @@ static void on_done(void *user, CURL *easy, CURLcode result)
     loop_timer_arm(a->retry, a->backoff_ms);
 }
 
-alerts *alerts_new(loop *l, meters *ms, const alerts_options *o, char *err, size_t cap)
+alerts *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap)
 {
     char dlerr[256];
     const dl_curl *cu = dl_curl_load(dlerr, sizeof dlerr);
@@ -509,6 +655,7 @@ alerts *alerts_new(loop *l, meters *ms, const alerts_options *o, char *err, size
     if (!a)
         goto oom;
     a->ms = ms;
+    a->s = s;
     a->o = *o;
     a->cu = cu;
     config_url_shown(o->url, a->shown, sizeof a->shown);

@@ -2,7 +2,8 @@
  * push service (ntfy, Gotify's or Home Assistant's webhooks, anything that takes a POST): a meter
  * that goes silent and comes back, a new power failure the meter counts, a message from the grid
  * operator, (Belgium) a quarter hour heading above the month's capacity peak, and a phase that
- * carries more than the main fuse for a while. Sent on the
+ * carries more than the main fuse for a while, and dynamic power prices below zero ahead. Sent
+ * on the
  * daemon's loop (libcurl, loaded at run time) from a bounded queue, retried with backoff; never
  * in the way of reading the meter. */
 #ifndef P1D_ALERTS_H
@@ -14,6 +15,7 @@
 #include "config.h"
 #include "loop.h"
 #include "meter.h"
+#include "store.h"
 
 #define ALERTS_URL_MAX     512
 #define ALERTS_QUEUE_MAX   64               /* alerts waiting; the oldest is dropped beyond it */
@@ -22,15 +24,18 @@
 #define ALERTS_KEEP_MS     (24 * 3600 * 1000LL) /* an alert not delivered by then is dropped */
 #define ALERTS_TITLE_MAX   128
 #define ALERTS_MESSAGE_MAX 1200
+#define ALERTS_PRICE_AHEAD_S (48 * 3600) /* dynamic prices looked at for negative_price */
+#define ALERTS_PRICE_RUNS    32          /* negative price runs remembered as alerted */
 
 /* The events, for [alerts] events. */
 enum {
-    ALERT_STALE = 1,         /* a meter went silent for [http] stale, and came back */
-    ALERT_POWER_FAILURE = 2, /* the meter's power failure counter (short or long) went up */
-    ALERT_MESSAGE = 4,       /* a new text message from the grid operator (0-0:96.13.0) */
-    ALERT_CAPACITY = 8,      /* Belgium: the quarter hour's forecast above the month's peak */
-    ALERT_OVERLOAD = 16,     /* a phase above [alerts] fuse for overload_for */
-    ALERT_ALL = 31
+    ALERT_STALE = 1,           /* a meter went silent for [http] stale, and came back */
+    ALERT_POWER_FAILURE = 2,   /* the meter's power failure counter (short or long) went up */
+    ALERT_MESSAGE = 4,         /* a new text message from the grid operator (0-0:96.13.0) */
+    ALERT_CAPACITY = 8,        /* Belgium: the quarter hour's forecast above the month's peak */
+    ALERT_OVERLOAD = 16,       /* a phase above [alerts] fuse for overload_for */
+    ALERT_NEGATIVE_PRICE = 32, /* dynamic power prices below zero ahead (import or export) */
+    ALERT_ALL = 63
 };
 
 typedef struct alerts_options {
@@ -50,9 +55,10 @@ typedef struct alerts alerts;
  * naming the key and the problem. */
 int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap);
 
-/* Starts watching the meters of ms (borrowed, must outlive it). NULL with err[cap]; errno
- * ELIBACC when libcurl cannot be loaded (the daemon runs on without alerts). */
-alerts *alerts_new(loop *l, meters *ms, const alerts_options *o, char *err, size_t cap);
+/* Starts watching the meters of ms and, for negative_price, the dynamic prices in store s (NULL:
+ * none); both borrowed, they must outlive it. NULL with err[cap]; errno ELIBACC when libcurl
+ * cannot be loaded (the daemon runs on without alerts). */
+alerts *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap);
 /* Stops watching and frees a; alerts still queued are dropped (logged). Accepts NULL. */
 void alerts_free(alerts *a);
 

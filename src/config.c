@@ -231,8 +231,8 @@ static const config_key config_keys[] = {
      "text: the message as the body and the title in a Title header (ntfy); json: "
      "{\"event\", \"meter\", \"title\", \"message\", \"time\"} (webhooks)."},
     {"alerts", "events", CT_STRING, "all", 0, 0, NULL, NULL, "LIST", 0, 0, G(alerts_events),
-     "Which alerts: all, or a comma-separated list of stale, power_failure, message, capacity "
-     "and overload."},
+     "Which alerts: all, or a comma-separated list of stale, power_failure, message, capacity, "
+     "overload and negative_price."},
     {"alerts", "fuse", CT_INT, "0", 0, 1000, NULL, NULL, "AMPS", 0, 0, G(alerts_fuse),
      "The main fuse per phase in A (25 for 3x25A): a phase that carries more than this for "
      "overload_for raises the overload alert, before the fuse trips. 0 = no overload alerts."},

@@ -496,7 +496,7 @@ static int apply_alerts(p1d *d, const config *c)
         d->alerts = NULL;
         return 0;
     }
-    alerts *a = alerts_new(d->l, &d->ms, &o, err, sizeof err);
+    alerts *a = alerts_new(d->l, &d->ms, d->store, &o, err, sizeof err);
     if (!a) {
         int e = errno;
         log_error("%s%s", err, d->alerts ? "; keeping the running alerts" : "");

@@ -10,6 +10,8 @@
 - carries more than [alerts] fuse on a phase for overload_for (by its current, or its power over
   its voltage), once until the phase was back at or below the fuse as long;
 
+and when the stored dynamic power prices go below zero ahead (negative_price, once per run);
+
 as ntfy takes it (the message as the body, the title in a Title header) or as JSON for webhooks,
 with the configured header (a token that never reaches the log; also read from header_file, again
 on reload). A server that fails (503) gets
@@ -259,6 +261,61 @@ def test_overload(tmp, srv):
         dongle.close()
 
 
+def test_negative_price(tmp, srv):
+    """events = negative_price: each run of dynamic power prices below zero ahead (import or
+    export, as the costs count them) is alerted once, with its span and lowest prices; runs in
+    the past are not; uploading the same prices again alerts nothing new."""
+    srv.routes["/neg"] = [(200, "text/plain", b"ok")]
+    zone = zoneinfo.ZoneInfo("Europe/Amsterdam")
+    now = datetime.datetime.now(zone)
+    day = (now + datetime.timedelta(days=1)).date()
+
+    def at(h):
+        return datetime.datetime(day.year, day.month, day.day, h, tzinfo=zone)
+    rows = []
+    past = (now - datetime.timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    rows.append((past, 0.25, -0.5))  # over: never alerted
+    exp = {11: -0.03, 12: -0.052, 13: -0.04, 14: -0.01, 20: -0.005}
+    for h in range(24):
+        rows.append((at(h), -0.011 if h == 13 else 0.25, exp.get(h, 0.08)))
+    csv = "time,price,export\n" + "".join("%s,%s,%s\n" % (t.isoformat(), p, x)
+                                          for t, p, x in rows)
+    conf = os.path.join(tmp, "neg.conf")
+    write_conf(conf, "[alerts]\nurl = %s\nformat = json\nevents = negative_price\n"
+               % srv.url("/neg"))
+    d = Daemon(["--config", conf, "--db", os.path.join(tmp, "neg.db"), "--listen", "127.0.0.1:0",
+                "--source", "home=sim"], tmp)
+    try:
+        port = d.http_port()
+        s, _, b = http(port, "/api/prices", "PUT", csv.encode(), {"Content-Type": "text/csv"})
+        T.check("negative_price: the prices are stored", s == 200, b[:300])
+        got = wait_for(lambda: len(posts(srv, "/neg")) >= 2, 10)
+        time.sleep(1.5)
+        bodies = [json.loads(x["body"]) for x in posts(srv, "/neg")]
+        T.check("negative_price: one alert per run ahead, none for the past one",
+                got and len(bodies) == 2 and
+                [x["title"] for x in bodies] == [
+                    "p1d: negative power prices tomorrow 11:00-15:00",
+                    "p1d: negative power prices tomorrow 20:00-21:00"], bodies)
+        if len(bodies) == 2:
+            T.check("negative_price: both ways below zero: the lowest of each and when",
+                    bodies[0]["message"] == "From 11:00 to 15:00 tomorrow power costs less than "
+                    "nothing: using a kWh earns up to 0.011 EUR (at 13:00), exporting one costs "
+                    "up to 0.052 EUR (at 12:00). A time to charge the car, run the dishwasher and "
+                    "turn the solar inverter down." and bodies[0]["meter"] is None and
+                    bodies[0]["event"] == "negative_price", bodies[0])
+            T.check("negative_price: export alone below zero",
+                    bodies[1]["message"].startswith("From 20:00 to 21:00 tomorrow exporting power "
+                                                    "costs money, up to 0.005 EUR per kWh (at "
+                                                    "20:00)"), bodies[1])
+        s, _, _ = http(port, "/api/prices", "PUT", csv.encode(), {"Content-Type": "text/csv"})
+        time.sleep(2.5)
+        T.check("negative_price: the same prices again: no new alert",
+                s == 200 and len(posts(srv, "/neg")) == 2, len(posts(srv, "/neg")))
+    finally:
+        d.stop()
+
+
 def test_header_file(tmp, srv):
     """[alerts] header_file: the header is the file's first line (a systemd credential); a
     reload reads the file again."""
@@ -304,6 +361,8 @@ def test_check_config(tmp):
         ("url = https://ntfy.sh/x\nevents = stale,overload",
          r"\[alerts\] events: overload needs \[alerts\] fuse"),
         ("url = https://ntfy.sh/x\nfuse = 1001", r"fuse"),
+        ("url = https://ntfy.sh/x\nevents = negative_price",
+         r"\[alerts\] events: negative_price needs \[store\] db"),
     ]
     for text, want in cases:
         write_conf(path, "[alerts]\n%s\n" % text)
@@ -323,7 +382,7 @@ def main():
     try:
         with tmpdir() as tmp:
             T.run([test_ntfy, test_json_capacity, test_server_trouble, test_header_file,
-                   test_overload], tmp, srv)
+                   test_overload, test_negative_price], tmp, srv)
             T.run([test_check_config], tmp)
     finally:
         srv.close()
