@@ -47,6 +47,8 @@ typedef struct watched {
     int64_t silent_since; /* wall ms of the newest reading when it went silent */
     int64_t failures, long_failures;
     uint32_t text_hash; /* of the last text message; 0 none */
+    uint64_t delivered, retries, dropped; /* this meter's alerts, since start */
+    int64_t last_sent;                    /* unix s of its last alert delivered or dropped */
     int64_t capacity_q; /* the quarter (its end, unix s) already alerted */
     /* per phase (L1-L3): since when (monotonic ms, 0 not) it carries more than the fuse, and
      * since when at most the fuse after an overload alert; overloaded: alerted, not re-armed */
@@ -63,6 +65,9 @@ typedef struct price_run {
 } price_run;
 
 struct alerts {
+    pub pub; /* what the daemon, /api/meters and /metrics see */
+    pub_status st;
+    int64_t retry_at; /* loop_now_ms() of the next try after a failure */
     meters *ms;
     store *s;                            /* the dynamic prices (negative_price); NULL none */
     uint64_t price_serial;               /* store_prices_serial() at the last look */
@@ -179,6 +184,27 @@ static void hhmm(int64_t ms, char *out, size_t cap)
 }
 
 static void post_next(alerts *a);
+static watched *find(alerts *a, const char *name);
+
+/* The head of the queue is done: delivered (1), or dropped (0); counted for its meter. */
+static void done_head(alerts *a, int delivered)
+{
+    const alert *x = &a->q[a->head];
+    watched *w = x->meter[0] ? find(a, x->meter) : NULL;
+    if (delivered)
+        a->st.delivered++;
+    else
+        a->st.parked++;
+    if (w) {
+        if (delivered)
+            w->delivered++;
+        else
+            w->dropped++;
+        w->last_sent = loop_wall_ms() / 1000;
+    }
+    a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
+    a->n--;
+}
 
 /* Queues an alert (the oldest goes when the queue is full) and sends it when nothing is in
  * flight. */
@@ -190,10 +216,12 @@ static void raise_alert(alerts *a, const char *event, const char *who, const cha
         size_t old = (a->head + (a->busy ? 1 : 0)) % ALERTS_QUEUE_MAX;
         log_warn("alerts: %d alerts wait to be delivered; dropping the oldest ('%s')",
                  ALERTS_QUEUE_MAX, a->q[old].title);
-        if (a->busy)
-            a->q[old] = a->q[a->head];
-        a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
-        a->n--;
+        if (a->busy) { /* the one in flight moves into the dropped one's place */
+            alert keep = a->q[a->head];
+            a->q[a->head] = a->q[old];
+            a->q[old] = keep;
+        }
+        done_head(a, 0);
     }
     alert *x = &a->q[(a->head + a->n) % ALERTS_QUEUE_MAX];
     x->event = event;
@@ -577,8 +605,7 @@ static void post_next(alerts *a)
 {
     while (a->n && loop_wall_ms() - a->q[a->head].at_ms > ALERTS_KEEP_MS) {
         log_warn("alerts: '%s' could not be delivered for a day; dropped", a->q[a->head].title);
-        a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
-        a->n--;
+        done_head(a, 0);
     }
     if (!a->n || a->busy)
         return;
@@ -586,11 +613,11 @@ static void post_next(alerts *a)
     a->reply[0] = '\0';
     if (build(a, &a->q[a->head]) < 0 || curl_loop_add(a->cl, a->easy, on_done, a) < 0) {
         log_error("alerts: cannot send '%s': out of memory; dropped", a->q[a->head].title);
-        a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
-        a->n--;
+        done_head(a, 0);
         return;
     }
     a->busy = 1;
+    a->st.requests++;
 }
 
 static void on_retry(void *user)
@@ -612,11 +639,14 @@ static void on_done(void *user, CURL *easy, CURLcode result)
                      a->failures == 1 ? "" : "s");
         a->failures = 0;
         a->backoff_ms = 0;
-        a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
-        a->n--;
+        a->st.state = PUB_IDLE;
+        a->st.last_ok_ms = loop_wall_ms();
+        a->st.last_error[0] = '\0';
+        done_head(a, 1);
         post_next(a);
         return;
     }
+    a->st.failures++;
     char why[160];
     if (result != CURLE_OK)
         snprintf(why, sizeof why, "%s", a->cu->easy_strerror(result));
@@ -627,10 +657,18 @@ static void on_done(void *user, CURL *easy, CURLcode result)
     if (result == CURLE_OK && status >= 400 && status < 500 && status != 408 && status != 429) {
         log_error("alerts: %s refused '%s' (%s); dropped: check [alerts] url and header", a->shown,
                   x->title, why);
-        a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
-        a->n--;
+        snprintf(a->st.last_error, sizeof a->st.last_error, "%s; the alert was dropped", why);
+        a->st.state = status == 401 || status == 403 ? PUB_AUTH_FAILED : PUB_IDLE;
+        done_head(a, 0);
         post_next(a);
         return;
+    }
+    snprintf(a->st.last_error, sizeof a->st.last_error, "%s", why);
+    a->st.state = PUB_RETRYING;
+    {
+        watched *w = x->meter[0] ? find(a, x->meter) : NULL;
+        if (w)
+            w->retries++;
     }
     a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : ALERTS_RETRY_MIN;
     if (a->backoff_ms > ALERTS_RETRY_MAX)
@@ -639,10 +677,53 @@ static void on_done(void *user, CURL *easy, CURLcode result)
             "alerts: sending to %s failed: %s; trying again in %" PRId64 " s (%zu waiting)",
             a->shown, why, a->backoff_ms / 1000, a->n);
     a->failures++;
+    a->retry_at = loop_now_ms() + a->backoff_ms;
     loop_timer_arm(a->retry, a->backoff_ms);
 }
 
-alerts *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap)
+/* pub: the alerts of meter waiting, and what became of its alerts since start. */
+static int alerts_lag(void *impl, const char *name, outbox_lag *out)
+{
+    alerts *a = impl;
+    watched *w = NULL;
+    for (size_t i = 0; i < a->nw && !w; i++)
+        if (strcmp(a->w[i].name, name) == 0)
+            w = &a->w[i];
+    if (!w)
+        return -ENOENT;
+    memset(out, 0, sizeof *out);
+    int64_t now = loop_wall_ms(), oldest = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        const alert *x = &a->q[(a->head + i) % ALERTS_QUEUE_MAX];
+        if (strcmp(x->meter, name) != 0)
+            continue;
+        out->readings++;
+        if (!oldest)
+            oldest = x->at_ms;
+    }
+    out->seconds = oldest && now > oldest ? (now - oldest) / 1000 : 0;
+    out->cursor = w->last_sent;
+    out->delivered = w->delivered;
+    out->retries = w->retries;
+    out->parked = w->dropped;
+    return 0;
+}
+
+static void alerts_status(void *impl, pub_status *out)
+{
+    alerts *a = impl;
+    *out = a->st;
+    if (a->busy && a->st.state != PUB_RETRYING)
+        out->state = PUB_SENDING;
+    if (a->backoff_ms && !a->busy) {
+        int64_t left = a->retry_at - loop_now_ms();
+        out->retry_in_ms = left > 0 ? left : 0;
+    }
+}
+
+static void alerts_free(void *impl);
+
+pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap)
 {
     char dlerr[256];
     const dl_curl *cu = dl_curl_load(dlerr, sizeof dlerr);
@@ -654,6 +735,7 @@ alerts *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char 
     alerts *a = calloc(1, sizeof *a);
     if (!a)
         goto oom;
+    a->pub = (pub){"alerts", a, alerts_lag, alerts_status, alerts_free};
     a->ms = ms;
     a->s = s;
     a->o = *o;
@@ -674,15 +756,16 @@ alerts *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char 
     cu->easy_setopt(a->easy, CURLOPT_WRITEDATA, a);
     loop_timer_arm(a->tick, 1000);
     log_info("alerts: sent to %s", a->shown);
-    return a;
+    return &a->pub;
 oom:
     snprintf(err, cap, "alerts: out of memory");
     alerts_free(a);
     return NULL;
 }
 
-void alerts_free(alerts *a)
+static void alerts_free(void *impl)
 {
+    alerts *a = impl;
     if (!a)
         return;
     meters_unhook(a->ms, on_reading, a);

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "loop.h"
 #include "meter.h"
+#include "pub.h"
 #include "store.h"
 
 #define ALERTS_URL_MAX     512
@@ -56,10 +57,11 @@ typedef struct alerts alerts;
 int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap);
 
 /* Starts watching the meters of ms and, for negative_price, the dynamic prices in store s (NULL:
- * none); both borrowed, they must outlive it. NULL with err[cap]; errno ELIBACC when libcurl
- * cannot be loaded (the daemon runs on without alerts). */
-alerts *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap);
-/* Stops watching and frees a; alerts still queued are dropped (logged). Accepts NULL. */
-void alerts_free(alerts *a);
+ * none); both borrowed, they must outlive it. The sender is a publisher named "alerts" (pub.h):
+ * its state, counters and last error show in /api/meters and /metrics like the others', its lag
+ * per meter is that meter's alerts waiting; its free stops watching and drops the alerts still
+ * queued (logged). NULL with err[cap]; errno ELIBACC when libcurl cannot be loaded (the daemon
+ * runs on without alerts). */
+pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap);
 
 #endif

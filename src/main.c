@@ -63,7 +63,7 @@ typedef struct p1d {
     pub_influx_options influx_opts;
     price_fetch *fetch; /* [prices] fetch_url, fetch_gas_url; or NULL */
     price_fetch_options fetch_opts;
-    alerts *alerts; /* [alerts] url; or NULL */
+    pub *alerts; /* [alerts] url: in pubs, or NULL */
     alerts_options alerts_opts;
 } p1d;
 
@@ -490,21 +490,21 @@ static int apply_alerts(p1d *d, const config *c)
     if (d->alerts && on && memcmp(&o, &d->alerts_opts, sizeof o) == 0)
         return 0;
     if (!on) {
-        if (d->alerts)
-            log_info("alerts: no longer sent");
-        alerts_free(d->alerts);
-        d->alerts = NULL;
+        drop_pub(d, &d->alerts);
         return 0;
     }
-    alerts *a = alerts_new(d->l, &d->ms, d->store, &o, err, sizeof err);
+    if (!d->alerts && d->pubs.n >= PUB_MAX)
+        return 0;
+    pub *a = alerts_new(d->l, &d->ms, d->store, &o, err, sizeof err);
     if (!a) {
         int e = errno;
         log_error("%s%s", err, d->alerts ? "; keeping the running alerts" : "");
         return e == ELIBACC ? 0 : -1;
     }
-    alerts_free(d->alerts);
+    drop_pub(d, &d->alerts);
     d->alerts = a;
     d->alerts_opts = o;
+    d->pubs.list[d->pubs.n++] = d->alerts;
     return 0;
 }
 
@@ -960,7 +960,6 @@ static void shutdown_all(p1d *d)
     zeroconf_free(d->zeroconf);
     http_free(d->http);
     price_fetch_free(d->fetch);
-    alerts_free(d->alerts);
     history_free(d->history);
     for (size_t i = 0; i < d->pubs.n; i++)
         d->pubs.list[i]->free(d->pubs.list[i]->impl);

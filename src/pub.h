@@ -1,5 +1,6 @@
-/* pub.h: the common face of the publishers (Azure Table Storage, MQTT, InfluxDB) that the daemon
- * starts and stops and that /api/meters, /metrics and the dashboard read their state through. */
+/* pub.h: the common face of the publishers (Azure Table Storage, MQTT, InfluxDB, and the alerts'
+ * sender) that the daemon starts and stops and that /api/meters, /metrics and the dashboard read
+ * their state through. */
 #ifndef P1D_PUB_H
 #define P1D_PUB_H
 

@@ -1367,6 +1367,7 @@
   // Publishing: one row per publisher of the meter (/api/meters "publishers"); the card is made on
   // first use, after the Connection card, and hidden while p1d publishes nowhere.
   const PUB_NAMES = { azure: 'Azure Table Storage', mqtt: 'MQTT', influxdb: 'InfluxDB' };
+  function pubName(n) { return n === 'alerts' ? t('pub_alerts') : PUB_NAMES[n] || (typeof n === 'string' ? n : null); }
   function publishingCard() {
     let card = $('m-pub-card');
     if (card) return card;
@@ -1408,7 +1409,7 @@
     if (!list.length) return;
     const tbl = $('m-pubs');
     table(tbl, [t('pub_name'), t('k_state'), t('pub_lag'), t('pub_delivered'), t('pub_parked'), t('k_last_error')],
-      list.map((p) => [PUB_NAMES[p.name] || (typeof p.name === 'string' ? p.name : null), pubState(p), pubLag(p),
+      list.map((p) => [pubName(p.name), pubState(p), pubLag(p),
         fmt(num(p.delivered), 0), fmt(num(p.parked), 0), typeof p.last_error === 'string' && p.last_error ? p.last_error : null]));
     // colour the state cells: green while delivering, red while not; lag in warning colour when old
     const rows = tbl.tBodies[0] ? Array.from(tbl.tBodies[0].rows) : [];

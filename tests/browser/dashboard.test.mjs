@@ -45,7 +45,9 @@ async function main() {
     '--prices-gas', '1.3521', '--prices-daily', '0.6200', '--prices-capacity-per-kw-year', '48.50',
     // an InfluxDB publisher pointing at a closed port: the Meter view's Publishing table shows it
     // retrying with a growing backlog
-    '--influxdb-url', 'http://127.0.0.1:' + await freePort(), '--influxdb-database', 'p1'];
+    '--influxdb-url', 'http://127.0.0.1:' + await freePort(), '--influxdb-database', 'p1',
+    // alerts to a closed port: a row of their own in the same table, caught up while none is due
+    '--alerts-url', 'http://127.0.0.1:' + await freePort() + '/p1d', '--alerts-events', 'power_failure'];
   const p1d = spawn(P1D, args, { stdio: ['ignore', log, log] });
   let browser = null;
   const cleanup = () => {
@@ -204,6 +206,8 @@ async function main() {
       assert(/^\d[\d,]*( \(.+\))?$/.test(cells[2]) && cells[2] !== '0', 'lag ' + cells[2]);
       assert(cells[3] === '0' && cells[4] === '0', 'delivered/parked ' + cells[3] + '/' + cells[4]);
       assert(cells[5] && cells[5] !== '—', 'no last error');
+      const al = await page.$$eval('#m-pubs tr[data-pub="alerts"] > *', (c) => c.map((x) => x.textContent));
+      assert(al[0] === 'Alerts' && al[1] === 'caught up' && al[2] === '0' && al[3] === '0', 'alerts row ' + al.join('|'));
       const txt = await page.textContent('#m-pub-card');
       assert(/Publishing/.test(txt) && !/NaN|undefined|Infinity/.test(txt), 'card text ' + txt);
       await page.screenshot({ path: path.join(SHOTS, 'meter-publishing.png'), fullPage: true });
@@ -286,7 +290,7 @@ async function main() {
       await page.click('#tab-meter');
       await page.waitForSelector('#m-pub-card:not([hidden]) tr[data-pub="influxdb"]', { timeout: 8000 });
       const pub = await page.textContent('#m-pub-card');
-      assert(/Doorsturen/.test(pub) && /Achterstand/.test(pub) && /niet verbonden/.test(pub), 'Publishing in Dutch: ' + pub);
+      assert(/Doorsturen/.test(pub) && /Achterstand/.test(pub) && /niet verbonden/.test(pub) && /Meldingen/.test(pub), 'Publishing in Dutch: ' + pub);
       await page.click('#tab-now');
       await page.evaluate(() => localStorage.removeItem('p1d.settings'));
     });

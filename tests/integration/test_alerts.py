@@ -164,6 +164,17 @@ def test_server_trouble(tmp, srv):
                 d.wait_log(r"alerts: sending to \S+/busy failed: HTTP 503: down; trying again in "
                            r"10 s \(2 waiting\)") is not None, d.text()[-1500:])
         port = d.http_port()
+        pe = next((x for x in d.meter("home").get("publishers") or []
+                   if x.get("name") == "alerts"), {})
+        T.check("... /api/meters shows the alerts retrying: why, when next, what waits",
+                pe.get("state") == "retrying" and pe.get("last_error") == "HTTP 503: down" and
+                pe.get("lag_readings") == 2 and 0 < (pe.get("retry_in_s") or 0) <= 10 and
+                pe.get("retries") == 1 and pe.get("delivered") == 0, pe)
+        m = http(port, "/metrics")[2].decode()
+        T.check("... and /metrics: p1_publisher_up{publisher=\"alerts\"} 0, one failure",
+                re.search(r'^p1_publisher_up\{publisher="alerts"\} 0$', m, re.M) and
+                re.search(r'^p1_publisher_failures_total\{publisher="alerts"\} 1$', m, re.M),
+                "\n".join(x for x in m.split("\n") if "alerts" in x))
         T.check("... p1d reads on meanwhile", http(port, "/api/now")[0] == 200)
         got = wait_for(lambda: len(posts(srv, "/busy")) >= 3, 20)
         bodies = [x["body"] for x in posts(srv, "/busy")]
@@ -173,6 +184,12 @@ def test_server_trouble(tmp, srv):
         T.check("... and the recovery is logged",
                 d.wait_log(r"alerts: \S+/busy works again \(after 1 failure\)") is not None,
                 d.text()[-800:])
+        pe = next((x for x in d.meter("home").get("publishers") or []
+                   if x.get("name") == "alerts"), {})
+        T.check("... /api/meters: idle again, both delivered (and the stale one), nothing waits, no error",
+                pe.get("state") == "idle" and pe.get("delivered", 0) >= 2 and
+                pe.get("lag_readings") == 0 and pe.get("last_error") is None and
+                pe.get("last_ok") is not None and pe.get("cursor") is not None, pe)
     finally:
         d.stop()
         conn.close()
@@ -187,6 +204,11 @@ def test_server_trouble(tmp, srv):
                            r"\(HTTP 401: unauthorized\); dropped: check \[alerts\] url and "
                            r"header") is not None,
                 d.text()[-800:])
+        pe = next((x for x in d.meter("home").get("publishers") or []
+                   if x.get("name") == "alerts"), {})
+        T.check("... /api/meters: auth_failed, the alert counted as parked, the reason",
+                pe.get("state") == "auth_failed" and pe.get("parked") == 1 and
+                pe.get("last_error") == "HTTP 401: unauthorized; the alert was dropped", pe)
     finally:
         d.stop()
         conn.close()

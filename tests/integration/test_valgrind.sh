@@ -59,11 +59,25 @@ check $((rc != 1)) "p1d --fetch-prices under valgrind: exit 1 for a failed fetch
 build/p1 sim --count 2 --fast >"$tmp/two.txt" 2>/dev/null
 aport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "${VG[@]}" build/p1d --source f=file:"$tmp/two.txt" --listen 127.0.0.1:$aport --http-stale 1s \
+    --db "$tmp/alerts.db" --alerts-fuse 25 \
     --alerts-url "http://127.0.0.1:$aport/alerts" 2>"$tmp/alerts.log" &
 apid=$!
 for _ in $(seq 100); do grep -q "alerts: .* refused" "$tmp/alerts.log" && break; sleep 0.2; done
 grep -q "alerts: http://127.0.0.1:$aport/alerts refused 'p1d: meter f is silent' (HTTP 404: " "$tmp/alerts.log"
 check $? "alerts under valgrind: the silent meter's alert sent and refused"
+# a negative export price in an hour from now: the prices are read and that alert is refused too
+python3 - "$aport" <<'PY'
+import datetime, sys, urllib.request
+t = datetime.datetime.now(datetime.timezone.utc).replace(minute=0, second=0, microsecond=0)
+t += datetime.timedelta(hours=1)
+body = ("time,price,export\n%s,0.25,-0.03\n" % t.strftime("%Y-%m-%dT%H:%M:%SZ")).encode()
+req = urllib.request.Request("http://127.0.0.1:%s/api/prices" % sys.argv[1], data=body,
+                             method="PUT", headers={"Content-Type": "text/csv"})
+urllib.request.urlopen(req, timeout=30).read()
+PY
+for _ in $(seq 100); do grep -q "refused 'p1d: negative power prices" "$tmp/alerts.log" && break; sleep 0.2; done
+grep -q "refused 'p1d: negative power prices" "$tmp/alerts.log"
+check $? "alerts under valgrind: a negative price ahead read from the store and alerted"
 kill -TERM $apid
 wait $apid
 rc=$?
