@@ -38,7 +38,7 @@ typedef struct pub_status {
  * publisher (in-flight requests are abandoned; they were never acknowledged, so nothing is lost)
  * and frees impl and the pub itself; it accepts NULL via pub_list users checking first. */
 typedef struct pub {
-    const char *name; /* "azure", "mqtt", "influxdb": the outbox name and the metrics label */
+    const char *name; /* "azure", "mqtt", "influxdb", "alerts": the outbox and metrics label */
     void *impl;
     /* Lag of `meter` for this publisher (see outbox_lag); returns 0 or a negative errno
      * (-ENOENT when the publisher has no outbox for that meter yet). */
