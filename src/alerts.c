@@ -72,6 +72,7 @@ struct alerts {
     store *s;                            /* the dynamic prices (negative_price); NULL none */
     uint64_t price_serial;               /* store_prices_serial() at the last look */
     int64_t price_next;                  /* look again at this loop_now_ms() at the latest */
+    int price_failing;                   /* the last look could not read them (logged once) */
     int64_t run_told[ALERTS_PRICE_RUNS]; /* starts of the runs alerted (a ring); 0 free */
     size_t run_next;                     /* the ring's next slot */
     alerts_options o;
@@ -462,10 +463,15 @@ static void check_prices(alerts *a)
     cost_prices p;
     char err[COST_ERR_MAX] = "";
     if (cost_db_load(store_db(a->s), now, now + ALERTS_PRICE_AHEAD_S, &p, err, sizeof err) < 0) {
-        log_warn("alerts: cannot read the prices for negative_price (%s)",
-                 err[0] ? err : "out of memory");
+        if (!a->price_failing)
+            log_warn("alerts: cannot read the prices for negative_price (%s); trying every minute",
+                     err[0] ? err : "out of memory");
+        a->price_failing = 1;
         return;
     }
+    if (a->price_failing)
+        log_info("alerts: the prices for negative_price can be read again");
+    a->price_failing = 0;
     const cost_dyns *d = &p.dyn[COST_KIND_POWER];
     price_run r = {0};
     int open = 0;
