@@ -168,6 +168,31 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
     return 1;
 }
 
+void alerts_describe(const alerts_options *o, char *out, size_t cap)
+{
+    size_t n = 0;
+    char shown[ALERTS_URL_MAX];
+    if (cap)
+        out[0] = '\0';
+    for (size_t i = 0; i < NEVENTS; i++) {
+        if (!(o->events & event_names[i].bit) || n >= cap)
+            continue;
+        char extra[96] = "";
+        if (event_names[i].bit == ALERT_STALE)
+            snprintf(extra, sizeof extra, " (silent for %" PRId64 " s)", o->stale_ms / 1000);
+        else if (event_names[i].bit == ALERT_OVERLOAD)
+            snprintf(extra, sizeof extra, " (a phase above %" PRId64 " A for %" PRId64 " s)",
+                     o->fuse_ua / 1000000, o->overload_ms / 1000);
+        n +=
+            (size_t)snprintf(out + n, cap - n, "%s%s%s", n ? ", " : "", event_names[i].name, extra);
+    }
+    config_url_shown(o->url, shown, sizeof shown);
+    int hn = (int)strcspn(o->header, ":");
+    if (n < cap)
+        snprintf(out + n, cap - n, " to %s (%s%s%.*s)", shown, o->json ? "json" : "text",
+                 hn ? ", with the header " : "", hn > 40 ? 40 : hn, o->header);
+}
+
 static uint32_t hash(const char *s)
 {
     uint32_t h = 2166136261u; /* FNV-1a */

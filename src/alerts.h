@@ -52,6 +52,10 @@ typedef struct alerts_options {
 
 typedef struct alerts alerts;
 
+/* What o sends, for --check-config's note: "stale (silent for 60 s), power_failure, ... to URL
+ * (text, with the header NAME)", the URL without its query and the header without its value. */
+void alerts_describe(const alerts_options *o, char *out, size_t cap);
+
 /* The options of c's [alerts] keys. Returns 1 (alerts are sent), 0 (no url), or -1 with why[cap]
  * naming the key and the problem. */
 int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap);

@@ -1036,6 +1036,20 @@ static void check_fetch(const config *c)
     }
 }
 
+/* --check-config: which alerts go where; an event that "all" cannot include says why. */
+static void check_alerts(const config *c)
+{
+    alerts_options o;
+    char why[CONFIG_ERR_MAX], what[1024];
+    if (alerts_options_from_config(c, &o, why, sizeof why) <= 0)
+        return;
+    alerts_describe(&o, what, sizeof what);
+    int all = strstr(c->alerts_events, "all") != NULL; /* no event's name holds "all" */
+    fprintf(stderr, "p1d: note: [alerts] url: %s%s%s\n", what,
+            all && !c->alerts_fuse ? "; no overload alerts without [alerts] fuse" : "",
+            all && !c->store_db[0] ? "; no negative_price alerts without [store] db" : "");
+}
+
 /* p1d --fetch-prices: one fetch per configured kind, now, into the store; the log (stderr) says
  * what came. 0 when every fetch stored its prices, 1 when one failed. */
 typedef struct fetch_once {
@@ -1134,6 +1148,7 @@ int main(int argc, char **argv)
         check_db_dir(d.cfg.store_db);
         check_announce(&d.cfg);
         check_fetch(&d.cfg);
+        check_alerts(&d.cfg);
         config_free(&d.cfg);
         return 0;
     }

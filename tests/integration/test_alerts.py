@@ -397,6 +397,16 @@ def test_check_config(tmp):
     T.check("--check-config: a valid [alerts], the header masked",
             code == 0 and "header = ********" in out and TOKEN not in out + err and
             "events = stale,capacity" in out, (code, out[-400:], err))
+    T.check("--check-config: a note says which alerts go where, the header by name only",
+            "p1d: note: [alerts] url: stale (silent for 60 s), capacity to https://ntfy.sh/p1d "
+            "(text, with the header Authorization)\n" in err, err)
+    write_conf(path, "[alerts]\nurl = https://ntfy.sh/p1d?auth=%s\n" % TOKEN)
+    code, out, err = run(["--check-config", "--config", path, "--source", "a=sim"])
+    T.check("--check-config: events = all without fuse and store: the note says what is left out",
+            code == 0 and "p1d: note: [alerts] url: stale (silent for 60 s), power_failure, "
+            "message, capacity to https://ntfy.sh/p1d (text); no overload alerts without "
+            "[alerts] fuse; no negative_price alerts without [store] db" in err and
+            TOKEN not in err, err)
 
 
 def main():
