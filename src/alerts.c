@@ -598,8 +598,23 @@ static int build(alerts *a, const alert *x)
         snprintf(line, sizeof line, "Title: %s", x->title); /* ntfy's title */
         if (h)
             h = a->cu->slist_append(h, line);
-        snprintf(line, sizeof line, "Tags: %s",
-                 strcmp(x->event, "back") == 0 ? "white_check_mark" : "warning");
+        /* ntfy's tags (an emoji on the phone) and priority: an overload needs someone now */
+        static const struct {
+            const char *event, *tag, *priority;
+        } look[] = {{"back", "white_check_mark", "default"},
+                    {"overload", "zap", "high"},
+                    {"negative_price", "moneybag", "default"},
+                    {"power_failure", "warning", "high"}};
+        const char *tag = "warning", *prio = "default";
+        for (size_t i = 0; i < sizeof look / sizeof look[0]; i++)
+            if (strcmp(x->event, look[i].event) == 0) {
+                tag = look[i].tag;
+                prio = look[i].priority;
+            }
+        snprintf(line, sizeof line, "Tags: %s", tag);
+        if (h)
+            h = a->cu->slist_append(h, line);
+        snprintf(line, sizeof line, "Priority: %s", prio);
         if (h)
             h = a->cu->slist_append(h, line);
     }

@@ -87,6 +87,9 @@ def test_ntfy(tmp, srv):
                 (header(c, "Content-Type") or "").startswith("text/plain"), repr(c))
         T.check("... with the configured header", header(c, "Authorization") ==
                 "Bearer " + TOKEN, repr(c.get("headers")))
+        T.check("... and ntfy's tag and a high priority for a power failure",
+                header(c, "Tags") == "warning" and header(c, "Priority") == "high",
+                repr(c.get("headers")))
         text = "Onderhoud aan het net op 3 december tussen 9 en 12 uur"
         conn.sendall(nl_telegram(now, failures=5, text=text))
         conn.sendall(nl_telegram(now + 1, failures=5, text=text))
@@ -105,7 +108,9 @@ def test_ntfy(tmp, srv):
         got = wait_for(lambda: len(posts(srv, "/p1d-alerts")) >= 4, 5)
         c = posts(srv, "/p1d-alerts")[3] if got else {"headers": {}, "body": b""}
         T.check("... and when it sends again: 'sends again'",
-                header(c, "Title") == "p1d: meter home sends again", repr(c))
+                header(c, "Title") == "p1d: meter home sends again" and
+                header(c, "Tags") == "white_check_mark" and header(c, "Priority") == "default",
+                repr(c))
         time.sleep(0.5)
         T.check("no other alert (the repeated message is not sent twice)",
                 len(posts(srv, "/p1d-alerts")) == 4,
@@ -260,6 +265,10 @@ def test_overload(tmp, srv):
                                      r"fuse, for [23] s now: switch something off before the "
                                      r"fuse trips\.",
                                      by.get("p1d: phase L2 overloaded (meter home)", "")), by)
+        T.check("overload: ntfy's zap tag and a high priority",
+                got and all(header(x, "Tags") == "zap" and header(x, "Priority") == "high"
+                            for x in posts(srv, "/fuse")),
+                [x["headers"] for x in posts(srv, "/fuse")])
         T.check("overload: L3 judged by power over voltage (32 A)",
                 re.match(r"Phase L3 of meter home carries 32 A,",
                          by.get("p1d: phase L3 overloaded (meter home)", "")), by)
