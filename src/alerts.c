@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "civil.h"
 #include "cost.h"
@@ -93,6 +94,8 @@ struct alerts {
     char reply[160]; /* the start of the server's answer, for a failure's log line */
     size_t reply_len;
     char shown[ALERTS_URL_MAX]; /* the URL without its query, for logs */
+    alerts_test_fn test_fn;     /* p1d --test-alert: told of the first answer, no retries */
+    void *test_user;
 };
 
 int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap)
@@ -679,6 +682,20 @@ static void on_done(void *user, CURL *easy, CURLcode result)
     a->busy = 0;
     a->cu->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     const alert *x = &a->q[a->head];
+    if (a->test_fn) {
+        char why[160] = "";
+        int ok = result == CURLE_OK && status >= 200 && status <= 299;
+        if (result != CURLE_OK)
+            snprintf(why, sizeof why, "%s", a->cu->easy_strerror(result));
+        else if (!ok)
+            snprintf(why, sizeof why, "HTTP %ld%s%.100s", status, a->reply[0] ? ": " : "",
+                     a->reply);
+        alerts_test_fn fn = a->test_fn;
+        a->test_fn = NULL;
+        done_head(a, ok);
+        fn(a->test_user, ok, why);
+        return;
+    }
     if (result == CURLE_OK && status >= 200 && status <= 299) {
         if (a->failures)
             log_info("alerts: %s works again (after %" PRIu64 " failure%s)", a->shown, a->failures,
@@ -768,6 +785,20 @@ static void alerts_status(void *impl, pub_status *out)
 }
 
 static void alerts_free(void *impl);
+
+void alerts_test(pub *p, alerts_test_fn fn, void *user)
+{
+    alerts *a = p->impl;
+    char host[128] = "this machine";
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "this machine");
+    host[sizeof host - 1] = '\0';
+    char msg[ALERTS_MESSAGE_MAX];
+    snprintf(msg, sizeof msg, "A test alert from p1d on %s: its alerts reach you here.", host);
+    a->test_fn = fn;
+    a->test_user = user;
+    raise_alert(a, "test", "", "p1d: test alert", msg);
+}
 
 pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap)
 {

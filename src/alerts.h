@@ -68,4 +68,11 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
  * runs on without alerts). */
 pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap);
 
+/* Called once when the test alert is done: ok 1 when the server took it (2xx), else 0 with
+ * why ("HTTP 401: unauthorized", "Couldn't connect to server"). */
+typedef void (*alerts_test_fn)(void *user, int ok, const char *why);
+/* Queues a test alert ("p1d: test alert") on p (from alerts_new()) and calls fn when the server
+ * answered it, or the attempt failed: it is not tried again. */
+void alerts_test(pub *p, alerts_test_fn fn, void *user);
+
 #endif

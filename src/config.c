@@ -1713,6 +1713,8 @@ static int is_action(const char *a, config *c)
         return c->print_doc = 1;
     if (!strcmp(a, "--fetch-prices"))
         return c->fetch_prices = 1;
+    if (!strcmp(a, "--test-alert"))
+        return c->test_alert = 1;
     return 0;
 }
 
@@ -1741,7 +1743,8 @@ static void unknown_option(const char *flag, char *err, size_t cap)
 {
     static const char *const fixed[] = {"--config",       "--source",       "--key",
                                         "--ak",           "--check-config", "--print-config-doc",
-                                        "--fetch-prices", "--help",         "--version"};
+                                        "--fetch-prices", "--help",         "--version",
+                                        "--test-alert"};
     enum { NFIXED = sizeof fixed / sizeof fixed[0] };
     char names[NKEYS][64];
     const char *opts[2 * NKEYS + NFIXED], *hit;
@@ -2030,6 +2033,10 @@ void config_usage(FILE *f)
             "                         in [store] db (a running p1d uses them at once), say what "
             "came; exit 0,\n"
             "                         1 when a fetch failed, 2 on a configuration error\n"
+            "  --test-alert           send a test alert to [alerts] url now and say how it went; "
+            "exit 0 when\n"
+            "                         the server took it, 1 when not, 2 on a configuration "
+            "error\n"
             "  --help, --version\n\n"
             "Settings ([section] key = value in the config file, or the flag):\n");
     for (size_t i = 0; i < NKEYS; i++) {

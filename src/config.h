@@ -92,7 +92,8 @@ typedef struct config {
     int64_t alerts_format, alerts_timeout, alerts_fuse, alerts_overload_for;
     int line[CONFIG_KEYS_MAX];   /* per key of the table: its config-file line, 0 = default,
                                   * -1 its long flag, -2 its short one (source keys: set_line) */
-    int check, help, version, print_doc, fetch_prices; /* actions asked for on the command line */
+    int check, help, version, print_doc, fetch_prices,
+        test_alert;              /* actions asked for on the command line */
     config_source *sources;      /* owned; in configuration order */
     size_t nsources, capsources;
 } config;

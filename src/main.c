@@ -1066,6 +1066,50 @@ static void fetched_once(void *user, cost_kind kind, int ok)
         loop_stop(f->l);
 }
 
+/* p1d --test-alert: one alert to [alerts] url, now; 0 when the server took it, 1 when not. */
+typedef struct test_alert_state {
+    loop *l;
+    int ok;
+} test_alert_state;
+
+static void test_alert_done(void *user, int ok, const char *why)
+{
+    test_alert_state *t = user;
+    t->ok = ok;
+    if (ok)
+        log_info("alerts: the test alert was delivered");
+    else
+        log_error("alerts: the test alert was not delivered: %s", why);
+    loop_stop(t->l);
+}
+
+static int test_alert(const config *c)
+{
+    char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX];
+    alerts_options o; /* config_ready() refused a bad one */
+    if (alerts_options_from_config(c, &o, why, sizeof why) <= 0) {
+        fprintf(stderr, "p1d: --test-alert: nothing to send to: set [alerts] url\n");
+        return EXIT_USAGE;
+    }
+    meters ms;
+    meters_init(&ms);
+    test_alert_state t = {loop_new(), 0};
+    pub *p = NULL;
+    if (!t.l) {
+        log_error("cannot create the event loop: %s", strerror(errno));
+    } else if (!(p = alerts_new(t.l, &ms, NULL, &o, err, sizeof err))) {
+        log_error("%s", err);
+    } else {
+        alerts_test(p, test_alert_done, &t);
+        loop_run(t.l);
+    }
+    if (p)
+        p->free(p->impl);
+    meters_free(&ms);
+    loop_free(t.l);
+    return t.ok ? 0 : 1;
+}
+
 static int fetch_prices(const config *c)
 {
     char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX];
@@ -1124,7 +1168,7 @@ int main(int argc, char **argv)
         config_free(&d.cfg);
         return 0;
     }
-    if (d.cfg.nsources == 0 && !d.cfg.store_db[0]) {
+    if (d.cfg.nsources == 0 && !d.cfg.store_db[0] && !d.cfg.test_alert) {
         fprintf(stderr, "p1d: no source configured: add --source NAME=SPEC (for example --source "
                         "home=serial:/dev/ttyUSB0) or a [source NAME] section\n");
         config_free(&d.cfg);
@@ -1136,6 +1180,12 @@ int main(int argc, char **argv)
         config_errors_print(&errs, stderr, "p1d: ");
         config_free(&d.cfg);
         return EXIT_USAGE;
+    }
+    if (d.cfg.test_alert) {
+        log_set_level((log_level)d.cfg.log_level);
+        int rc = test_alert(&d.cfg);
+        config_free(&d.cfg);
+        return rc;
     }
     if (d.cfg.fetch_prices) {
         log_set_level((log_level)d.cfg.log_level);

@@ -380,6 +380,32 @@ def test_header_file(tmp, srv):
         dongle.close()
 
 
+def test_test_alert(tmp, srv):
+    """p1d --test-alert: one alert now, to try a URL and a token; the exit status says whether
+    the server took it (it is not tried again)."""
+    srv.routes["/try"] = [(200, "application/json", b'{"id":"t"}')]
+    srv.routes["/nope"] = [(401, "text/plain", b"unauthorized")]
+    code, out, err = run(["--alerts-url", srv.url("/try"), "--alerts-header",
+                          "Authorization: Bearer " + TOKEN, "--test-alert"], timeout=30)
+    c = posts(srv, "/try")[0] if posts(srv, "/try") else {"headers": {}, "body": b""}
+    T.check("--test-alert: exit 0, the alert with its title, the header sent, not shown",
+            code == 0 and "alerts: the test alert was delivered" in err and
+            header(c, "Title") == "p1d: test alert" and
+            c["body"].startswith(b"A test alert from p1d on ") and
+            header(c, "Authorization") == "Bearer " + TOKEN and TOKEN not in err, (code, err, c))
+    code, out, err = run(["--alerts-url", srv.url("/nope"), "--test-alert"], timeout=30)
+    T.check("--test-alert to a server that refuses it: exit 1, the reason, one attempt",
+            code == 1 and "the test alert was not delivered: HTTP 401: unauthorized" in err and
+            len(posts(srv, "/nope")) == 1, (code, err))
+    code, out, err = run(["--alerts-url", "http://127.0.0.1:%d/x" % free_port(),
+                          "--test-alert"], timeout=30)
+    T.check("--test-alert to nobody listening: exit 1, why",
+            code == 1 and "the test alert was not delivered: Couldn't connect" in err, (code, err))
+    code, out, err = run(["--test-alert", "--source", "a=sim"], timeout=30)
+    T.check("--test-alert without [alerts] url: exit 2, says what to set",
+            code == 2 and "nothing to send to: set [alerts] url" in err, (code, err))
+
+
 def test_check_config(tmp):
     path = os.path.join(tmp, "check.conf")
     cases = [
@@ -423,7 +449,7 @@ def main():
     try:
         with tmpdir() as tmp:
             T.run([test_ntfy, test_json_capacity, test_server_trouble, test_header_file,
-                   test_overload, test_negative_price], tmp, srv)
+                   test_overload, test_negative_price, test_test_alert], tmp, srv)
             T.run([test_check_config], tmp)
     finally:
         srv.close()

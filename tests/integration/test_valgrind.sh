@@ -54,6 +54,11 @@ check $((rc != 0)) "p1d under valgrind exits 0 after SIGTERM with no memory erro
 rc=$?
 check $((rc != 1)) "p1d --fetch-prices under valgrind: exit 1 for a failed fetch, no memory errors (exit $rc)"
 [ "$rc" -ne 1 ] && tail -20 "$tmp/once.log"
+# p1d --test-alert: one alert to the same closed port, not tried again, exit 1.
+"${VG[@]}" build/p1d --alerts-url "http://127.0.0.1:$port/alerts" --test-alert 2>"$tmp/test-alert.log"
+rc=$?
+check $((rc != 1)) "p1d --test-alert under valgrind: exit 1 for an alert not delivered, no memory errors (exit $rc)"
+[ "$rc" -ne 1 ] && tail -20 "$tmp/test-alert.log"
 # [alerts]: a replayed meter that ends goes silent; the alert is POSTed to p1d's own HTTP server,
 # which refuses it (404): the queue, the request and the refusal under memcheck.
 build/p1 sim --count 2 --fast >"$tmp/two.txt" 2>/dev/null
