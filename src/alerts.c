@@ -94,6 +94,9 @@ struct alerts {
     char reply[160]; /* the start of the server's answer, for a failure's log line */
     size_t reply_len;
     char shown[ALERTS_URL_MAX]; /* the URL without its query, for logs */
+    alerts_sink_fn sink;        /* [alerts] mqtt */
+    void *sink_user;
+    char sink_json[ALERTS_MESSAGE_MAX * 2 + 512];
     alerts_test_fn test_fn;     /* p1d --test-alert: told of the first answer, no retries */
     void *test_user;
 };
@@ -101,14 +104,19 @@ struct alerts {
 int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap)
 {
     memset(o, 0, sizeof *o);
-    if (!c->alerts_url[0]) {
-        if (c->alerts_header[0]) {
-            snprintf(why, cap, "[alerts] header is set, but [alerts] url is empty");
-            return -1;
-        }
-        return 0;
+    if (c->alerts_mqtt && (!c->mqtt_host[0] || !c->mqtt_enabled)) {
+        snprintf(why, cap,
+                 "[alerts] mqtt = true needs [mqtt] host (and enabled = true): the "
+                 "alerts go to its broker");
+        return -1;
     }
-    if (strncasecmp(c->alerts_url, "http://", 7) != 0 &&
+    if (!c->alerts_url[0] && c->alerts_header[0]) {
+        snprintf(why, cap, "[alerts] header is set, but [alerts] url is empty");
+        return -1;
+    }
+    if (!c->alerts_url[0] && !c->alerts_mqtt)
+        return 0;
+    if (c->alerts_url[0] && strncasecmp(c->alerts_url, "http://", 7) != 0 &&
         strncasecmp(c->alerts_url, "https://", 8) != 0) {
         char shown[ALERTS_URL_MAX];
         config_url_public(c->alerts_url, shown, sizeof shown);
@@ -166,6 +174,7 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
     o->json = c->alerts_format == 1;
     o->stale_ms = c->http_stale;
     o->fuse_ua = c->alerts_fuse * 1000000;
+    o->mqtt = c->alerts_mqtt != 0;
     o->overload_ms = c->alerts_overload_for;
     o->timeout_ms = c->alerts_timeout;
     return 1;
@@ -191,9 +200,12 @@ void alerts_describe(const alerts_options *o, char *out, size_t cap)
     }
     config_url_shown(o->url, shown, sizeof shown);
     int hn = (int)strcspn(o->header, ":");
-    if (n < cap)
-        snprintf(out + n, cap - n, " to %s (%s%s%.*s)", shown, o->json ? "json" : "text",
-                 hn ? ", with the header " : "", hn > 40 ? 40 : hn, o->header);
+    if (n < cap && o->url[0])
+        n += (size_t)snprintf(out + n, cap - n, " to %s (%s%s%.*s)", shown,
+                              o->json ? "json" : "text", hn ? ", with the header " : "",
+                              hn > 40 ? 40 : hn, o->header);
+    if (n < cap && o->mqtt)
+        snprintf(out + n, cap - n, "%s on MQTT (TOPIC_PREFIX/alerts)", o->url[0] ? " and" : "");
 }
 
 static uint32_t hash(const char *s)
@@ -216,10 +228,12 @@ static void post_next(alerts *a);
 static watched *find(alerts *a, const char *name);
 
 /* The head of the queue is done: delivered (1), or dropped (0); counted for its meter. */
-static void done_head(alerts *a, int delivered)
+static size_t alert_json(const alert *x, char *buf, size_t cap);
+
+/* An alert of meter name ("" for none) delivered (1) or dropped (0): counted. */
+static void count(alerts *a, const char *name, int delivered)
 {
-    const alert *x = &a->q[a->head];
-    watched *w = x->meter[0] ? find(a, x->meter) : NULL;
+    watched *w = name[0] ? find(a, name) : NULL;
     if (delivered)
         a->st.delivered++;
     else
@@ -231,8 +245,35 @@ static void done_head(alerts *a, int delivered)
             w->dropped++;
         w->last_sent = loop_wall_ms() / 1000;
     }
+}
+
+static void done_head(alerts *a, int delivered)
+{
+    count(a, a->q[a->head].meter, delivered);
     a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
     a->n--;
+}
+
+/* [alerts] mqtt: the alert to the sink; without a url that is its only way out, counted. */
+static void to_sink(alerts *a, const alert *x)
+{
+    size_t len = alert_json(x, a->sink_json, sizeof a->sink_json);
+    int ok = len && a->sink && a->sink(a->sink_user, a->sink_json, len) == 0;
+    if (!ok)
+        log_warn("alerts: '%s' not published on MQTT: %s", x->title,
+                 a->sink ? "not connected to the broker" : "no MQTT publisher runs");
+    if (a->o.url[0])
+        return;
+    a->st.requests++;
+    if (ok) {
+        a->st.last_ok_ms = loop_wall_ms();
+        a->st.last_error[0] = '\0';
+    } else {
+        a->st.failures++;
+        snprintf(a->st.last_error, sizeof a->st.last_error, "MQTT: %s; the alert was dropped",
+                 a->sink ? "not connected to the broker" : "no MQTT publisher runs");
+    }
+    count(a, x->meter, ok);
 }
 
 /* Queues an alert (the oldest goes when the queue is full) and sends it when nothing is in
@@ -240,6 +281,17 @@ static void done_head(alerts *a, int delivered)
 static void raise_alert(alerts *a, const char *event, const char *who, const char *title,
                         const char *message)
 {
+    alert now;
+    now.event = event;
+    snprintf(now.meter, sizeof now.meter, "%s", who);
+    snprintf(now.title, sizeof now.title, "%s", title);
+    snprintf(now.message, sizeof now.message, "%s", message);
+    now.at_ms = loop_wall_ms();
+    log_info("alerts: %s", now.title);
+    if (a->o.mqtt)
+        to_sink(a, &now);
+    if (!a->o.url[0])
+        return;
     if (a->n == ALERTS_QUEUE_MAX) {
         /* the oldest one not in flight: a POST under way sends the head */
         size_t old = (a->head + (a->busy ? 1 : 0)) % ALERTS_QUEUE_MAX;
@@ -252,14 +304,8 @@ static void raise_alert(alerts *a, const char *event, const char *who, const cha
         }
         done_head(a, 0);
     }
-    alert *x = &a->q[(a->head + a->n) % ALERTS_QUEUE_MAX];
-    x->event = event;
-    snprintf(x->meter, sizeof x->meter, "%s", who);
-    snprintf(x->title, sizeof x->title, "%s", title);
-    snprintf(x->message, sizeof x->message, "%s", message);
-    x->at_ms = loop_wall_ms();
+    a->q[(a->head + a->n) % ALERTS_QUEUE_MAX] = now;
     a->n++;
-    log_info("alerts: %s", x->title);
     if (!a->busy && !a->backoff_ms)
         post_next(a);
 }
@@ -566,6 +612,30 @@ static void on_tick(void *user)
 }
 
 /* The request for the oldest alert: its body and headers. Returns 0, or -1 out of memory. */
+/* The alert as JSON ({"event", "meter", "title", "message", "time"}) into buf[cap]; its length,
+ * or 0 when it does not fit. */
+static size_t alert_json(const alert *x, char *buf, size_t cap)
+{
+    json_w w;
+    char at[48];
+    time_t t = (time_t)(x->at_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_init_fixed(&w, buf, cap, 0);
+    json_obj_begin(&w);
+    json_kv_str(&w, "event", x->event);
+    if (x->meter[0])
+        json_kv_str(&w, "meter", x->meter);
+    else
+        json_kv_null(&w, "meter"); /* about no meter: the prices */
+    json_kv_str(&w, "title", x->title);
+    json_kv_str(&w, "message", x->message);
+    json_kv_str(&w, "time", at);
+    json_obj_end(&w);
+    return json_ok(&w) ? w.len : 0;
+}
+
 static int build(alerts *a, const alert *x)
 {
     if (a->headers) {
@@ -575,24 +645,7 @@ static int build(alerts *a, const alert *x)
     char line[ALERTS_TITLE_MAX + 16];
     struct curl_slist *h = NULL;
     if (a->o.json) {
-        json_w w;
-        char at[48];
-        time_t t = (time_t)(x->at_ms / 1000);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        json_init_fixed(&w, a->body, sizeof a->body, 0);
-        json_obj_begin(&w);
-        json_kv_str(&w, "event", x->event);
-        if (x->meter[0])
-            json_kv_str(&w, "meter", x->meter);
-        else
-            json_kv_null(&w, "meter"); /* about no meter: the prices */
-        json_kv_str(&w, "title", x->title);
-        json_kv_str(&w, "message", x->message);
-        json_kv_str(&w, "time", at);
-        json_obj_end(&w);
-        if (!json_ok(&w))
+        if (!alert_json(x, a->body, sizeof a->body))
             return -1;
         h = a->cu->slist_append(h, "Content-Type: application/json");
     } else {
@@ -786,6 +839,13 @@ static void alerts_status(void *impl, pub_status *out)
 
 static void alerts_free(void *impl);
 
+void alerts_set_sink(pub *p, alerts_sink_fn fn, void *user)
+{
+    alerts *a = p->impl;
+    a->sink = fn;
+    a->sink_user = user;
+}
+
 void alerts_test(pub *p, alerts_test_fn fn, void *user)
 {
     alerts *a = p->impl;
@@ -803,8 +863,8 @@ void alerts_test(pub *p, alerts_test_fn fn, void *user)
 pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap)
 {
     char dlerr[256];
-    const dl_curl *cu = dl_curl_load(dlerr, sizeof dlerr);
-    if (!cu) {
+    const dl_curl *cu = NULL; /* alerts on MQTT alone need no libcurl */
+    if (o->url[0] && !(cu = dl_curl_load(dlerr, sizeof dlerr))) {
         snprintf(err, cap, "[alerts] url: %s; no alerts are sent", dlerr);
         errno = ELIBACC;
         return NULL;
@@ -818,11 +878,18 @@ pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *er
     a->o = *o;
     a->cu = cu;
     config_url_shown(o->url, a->shown, sizeof a->shown);
-    a->cl = curl_loop_new(l, cu);
-    a->easy = cu->easy_init();
     a->tick = loop_timer_new(l, on_tick, a);
     a->retry = loop_timer_new(l, on_retry, a);
-    if (!a->cl || !a->easy || !a->tick || !a->retry || meters_hook(ms, on_reading, a) < 0)
+    if (!a->tick || !a->retry || meters_hook(ms, on_reading, a) < 0)
+        goto oom;
+    if (!cu) {
+        loop_timer_arm(a->tick, 1000);
+        log_info("alerts: published on MQTT only");
+        return &a->pub;
+    }
+    a->cl = curl_loop_new(l, cu);
+    a->easy = cu->easy_init();
+    if (!a->cl || !a->easy)
         goto oom;
     cu->easy_setopt(a->easy, CURLOPT_URL, o->url);
     cu->easy_setopt(a->easy, CURLOPT_NOSIGNAL, 1L);
@@ -832,7 +899,7 @@ pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *er
     cu->easy_setopt(a->easy, CURLOPT_WRITEFUNCTION, on_reply);
     cu->easy_setopt(a->easy, CURLOPT_WRITEDATA, a);
     loop_timer_arm(a->tick, 1000);
-    log_info("alerts: sent to %s", a->shown);
+    log_info("alerts: sent to %s%s", a->shown, o->mqtt ? " and published on MQTT" : "");
     return &a->pub;
 oom:
     snprintf(err, cap, "alerts: out of memory");
@@ -854,7 +921,8 @@ static void alerts_free(void *impl)
     }
     if (a->headers)
         a->cu->slist_free_all(a->headers);
-    curl_loop_free(a->cl);
+    if (a->cl)
+        curl_loop_free(a->cl);
     loop_timer_del(a->tick);
     loop_timer_del(a->retry);
     free(a->w);

@@ -47,6 +47,7 @@ typedef struct alerts_options {
     int64_t stale_ms; /* [http] stale */
     int64_t fuse_ua;  /* [alerts] fuse in micro-amperes; 0 = no overload alerts */
     int64_t overload_ms;
+    int mqtt; /* [alerts] mqtt: each alert also to the sink (alerts_set_sink); url may be "" */
     int64_t timeout_ms;
 } alerts_options;
 
@@ -67,6 +68,13 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
  * queued (logged). NULL with err[cap]; errno ELIBACC when libcurl cannot be loaded (the daemon
  * runs on without alerts). */
 pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap);
+
+/* Where [alerts] mqtt sends each alert: the JSON of format = json ({"event", "meter", "title",
+ * "message", "time"}); returns 0 when it went out, -1 when not (the broker is down: that alert
+ * is not sent there). */
+typedef int (*alerts_sink_fn)(void *user, const char *json, size_t len);
+/* Sets p's sink (with [alerts] mqtt); fn NULL: none. */
+void alerts_set_sink(pub *p, alerts_sink_fn fn, void *user);
 
 /* Called once when the test alert is done: ok 1 when the server took it (2xx), else 0 with
  * why ("HTTP 401: unauthorized", "Couldn't connect to server"). */

@@ -226,6 +226,10 @@ static const config_key config_keys[] = {
     {"alerts", "header_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0,
      G(alerts_header_file),
      "File whose first line is header. Set header or header_file, not both."},
+    {"alerts", "mqtt", CT_BOOL, "false", 0, 0, NULL, NULL, "BOOL", 0, 0, G(alerts_mqtt),
+     "Also publish each alert on MQTT, as JSON on [mqtt] topic_prefix/alerts (not retained), "
+     "for a Home Assistant or Node-RED automation; with it url may be empty (alerts on MQTT "
+     "only). Needs [mqtt] host."},
     {"alerts", "format", CT_ENUM, "text", 0, 0, "text|json", NULL, "FORMAT", 0, 0,
      G(alerts_format),
      "text: the message as the body and the title in a Title header (ntfy); json: "

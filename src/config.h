@@ -89,7 +89,7 @@ typedef struct config {
     int64_t prices_fetch_timeout;
     char alerts_url[512], alerts_header[512], alerts_events[128]; /* alerts.h */
     char alerts_header_file[CONFIG_STR_MAX];
-    int64_t alerts_format, alerts_timeout, alerts_fuse, alerts_overload_for;
+    int64_t alerts_format, alerts_timeout, alerts_fuse, alerts_overload_for, alerts_mqtt;
     int line[CONFIG_KEYS_MAX];   /* per key of the table: its config-file line, 0 = default,
                                   * -1 its long flag, -2 its short one (source keys: set_line) */
     int check, help, version, print_doc, fetch_prices,

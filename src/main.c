@@ -477,6 +477,13 @@ static int apply_fetch(p1d *d, const config *c)
     return 0;
 }
 
+/* [alerts] mqtt: an alert to the MQTT publisher running now (a reload may have replaced it). */
+static int alert_to_mqtt(void *user, const char *json, size_t len)
+{
+    p1d *d = user;
+    return d->mqtt ? pub_mqtt_alert(d->mqtt, json, len) : -1;
+}
+
 /* [alerts]: (re)started when its options change; without libcurl it logs why and p1d runs on. */
 static int apply_alerts(p1d *d, const config *c)
 {
@@ -502,6 +509,8 @@ static int apply_alerts(p1d *d, const config *c)
         return e == ELIBACC ? 0 : -1;
     }
     drop_pub(d, &d->alerts);
+    if (o.mqtt)
+        alerts_set_sink(a, alert_to_mqtt, d);
     d->alerts = a;
     d->alerts_opts = o;
     d->pubs.list[d->pubs.n++] = d->alerts;
@@ -1087,7 +1096,7 @@ static int test_alert(const config *c)
 {
     char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX];
     alerts_options o; /* config_ready() refused a bad one */
-    if (alerts_options_from_config(c, &o, why, sizeof why) <= 0) {
+    if (alerts_options_from_config(c, &o, why, sizeof why) <= 0 || !o.url[0]) {
         fprintf(stderr, "p1d: --test-alert: nothing to send to: set [alerts] url\n");
         return EXIT_USAGE;
     }

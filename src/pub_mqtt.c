@@ -1224,6 +1224,17 @@ static void retire_topic(pub_mqtt *p, const char *t, int retained)
     p->old_topic_retain[p->nold_topic++] = retained;
 }
 
+int pub_mqtt_alert(pub *pb, const char *json, size_t len)
+{
+    pub_mqtt *p = pb->impl;
+    char topic[PUB_TOPIC_MAX];
+    if (!p->connected)
+        return -1;
+    if (snprintf(topic, sizeof topic, "%s/alerts", p->o.topic_prefix) >= (int)sizeof topic)
+        return -1;
+    return publish(p, NULL, topic, json, len, p->o.qos, 0);
+}
+
 void pub_mqtt_take_over(pub *pb, const pub *old)
 {
     pub_mqtt *p = pb->impl;

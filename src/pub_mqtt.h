@@ -69,4 +69,9 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
  * registry again). old is only read. */
 void pub_mqtt_take_over(pub *p, const pub *old);
 
+/* An alert ([alerts] mqtt): the JSON on TOPIC_PREFIX/alerts, at the configured QoS, never
+ * retained (an old alert must not greet every new subscriber). Returns 0 when handed to the
+ * broker's connection, -1 while not connected (the alert is not kept for later). */
+int pub_mqtt_alert(pub *p, const char *json, size_t len);
+
 #endif

@@ -11,6 +11,8 @@
   its voltage), once until the phase was back at or below the fuse as long;
 
 and when the stored dynamic power prices go below zero ahead (negative_price, once per run);
+with [alerts] mqtt the alerts go as JSON to p1d/alerts on a real broker (mosquitto) too, or only
+there;
 
 as ntfy takes it (the message as the body, the title in a Title header) or as JSON for webhooks,
 with the configured header (a token that never reaches the log; also read from header_file, again
@@ -31,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (Checks, Daemon, be_telegram, crc16, fake_dongle, free_port,  # noqa: E402
                             http, meter_time, need_p1d, run, tmpdir, wait_for, write_conf)
 from price_helpers import PriceServer  # noqa: E402
+from mqtt_helpers import MOSQUITTO, tcp_meter  # noqa: E402
 
 T = Checks("test_alerts")
 need_p1d(T)
@@ -406,6 +409,45 @@ def test_test_alert(tmp, srv):
             code == 2 and "nothing to send to: set [alerts] url" in err, (code, err))
 
 
+def test_mqtt(tmp, srv):
+    """[alerts] mqtt = true without a url: each alert as JSON on p1d/alerts, not retained,
+    through a real broker (mosquitto on 127.0.0.1); counted as the alerts publisher's."""
+    if not os.access(MOSQUITTO, os.X_OK):
+        print("SKIP: mqtt alerts: mosquitto not installed (tools/setup.sh test)")
+        return
+    with tcp_meter(tmp, "alerts-mqtt", ["--alerts-mqtt", "true", "--alerts-events",
+                                        "power_failure,message"],
+                   topics=("p1d/alerts",)) as (d, conn, sub, port):
+        T.check("mqtt alerts: started without a url",
+                d.wait_log(r"alerts: published on MQTT only") is not None, d.text()[-800:])
+        d.wait_log(r"mqtt: connected")
+        now = int(time.time())
+        conn.sendall(nl_telegram(now - 1))
+        time.sleep(1.0)
+        conn.sendall(nl_telegram(now, failures=5))
+        m = sub.wait(lambda x: x[1] == "p1d/alerts", 8)
+        body = json.loads(m[2]) if m else {}
+        T.check("mqtt alerts: the power failure as JSON on p1d/alerts, not retained",
+                m is not None and not m[3] and body.get("event") == "power_failure" and
+                body.get("meter") == "home" and
+                body.get("title") == "p1d: power failure at meter home" and
+                body.get("message", "").startswith("Meter home counts a new power failure: 5") and
+                re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body.get("time", "")),
+                repr(m))
+        pe = next((x for x in d.meter("home").get("publishers") or []
+                   if x.get("name") == "alerts"), {})
+        T.check("mqtt alerts: counted as delivered for the meter", pe.get("delivered") == 1 and
+                pe.get("state") == "idle" and pe.get("last_error") is None, pe)
+    code, out, err = run(["--check-config", "--source", "a=sim", "--alerts-mqtt", "true"])
+    T.check("--check-config: [alerts] mqtt without [mqtt] host is refused",
+            code == 2 and "[alerts] mqtt = true needs [mqtt] host" in err, (code, err))
+    code, out, err = run(["--check-config", "--source", "a=sim", "--alerts-mqtt", "true",
+                          "--mqtt-host", "127.0.0.1", "--alerts-url", "https://ntfy.sh/p1d"])
+    T.check("--check-config: the note names both ways",
+            code == 0 and " to https://ntfy.sh/p1d (text) and on MQTT (TOPIC_PREFIX/alerts)" in err,
+            (code, err))
+
+
 def test_check_config(tmp):
     path = os.path.join(tmp, "check.conf")
     cases = [
@@ -449,7 +491,7 @@ def main():
     try:
         with tmpdir() as tmp:
             T.run([test_ntfy, test_json_capacity, test_server_trouble, test_header_file,
-                   test_overload, test_negative_price, test_test_alert], tmp, srv)
+                   test_overload, test_negative_price, test_test_alert, test_mqtt], tmp, srv)
             T.run([test_check_config], tmp)
     finally:
         srv.close()

@@ -77,7 +77,8 @@ def setting(k, value):
     """The arguments that set reference key k to value: its flag, or a :key=value spec option on
     a source of a kind it applies to."""
     if k["flag"]:
-        return [k["flag"], value]
+        needs = {("alerts", "mqtt"): ["--mqtt-host", "127.0.0.1"]}  # "Needs [mqtt] host."
+        return [k["flag"], value] + needs.get((k["section"], k["key"]), [])
     kind = k["kinds"].split(",")[0].strip()
     spec = {"all": "sim", "serial": "serial:/dev/p1d-docs-test", "tcp": "tcp:127.0.0.1:2001",
             "file": "file:/dev/null", "stdin": "stdin", "sim": "sim"}[kind]
