@@ -310,20 +310,30 @@ static void raise_alert(alerts *a, const char *event, const char *who, const cha
         post_next(a);
 }
 
-static watched *find(alerts *a, const char *name)
+/* The meter's state, or NULL before its first reading. */
+static watched *lookup(const alerts *a, const char *name)
 {
     for (size_t i = 0; i < a->nw; i++)
         if (strcmp(a->w[i].name, name) == 0)
             return &a->w[i];
+    return NULL;
+}
+
+/* The meter's state, made on first use; NULL out of memory. */
+static watched *find(alerts *a, const char *name)
+{
+    watched *w = lookup(a, name);
+    if (w)
+        return w;
     if (a->nw == a->capw) {
         size_t cap = a->capw ? a->capw * 2 : 8;
-        watched *w = realloc(a->w, cap * sizeof *w);
-        if (!w)
+        watched *more = realloc(a->w, cap * sizeof *more);
+        if (!more)
             return NULL;
-        a->w = w;
+        a->w = more;
         a->capw = cap;
     }
-    watched *w = &a->w[a->nw++];
+    w = &a->w[a->nw++];
     memset(w, 0, sizeof *w);
     snprintf(w->name, sizeof w->name, "%s", name);
     return w;
@@ -735,21 +745,20 @@ static void on_done(void *user, CURL *easy, CURLcode result)
     a->busy = 0;
     a->cu->easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     const alert *x = &a->q[a->head];
+    int ok = result == CURLE_OK && status >= 200 && status <= 299;
+    char why[160] = ""; /* what went wrong: libcurl's words, or the status and the answer */
+    if (result != CURLE_OK)
+        snprintf(why, sizeof why, "%s", a->cu->easy_strerror(result));
+    else if (!ok)
+        snprintf(why, sizeof why, "HTTP %ld%s%.100s", status, a->reply[0] ? ": " : "", a->reply);
     if (a->test_fn) {
-        char why[160] = "";
-        int ok = result == CURLE_OK && status >= 200 && status <= 299;
-        if (result != CURLE_OK)
-            snprintf(why, sizeof why, "%s", a->cu->easy_strerror(result));
-        else if (!ok)
-            snprintf(why, sizeof why, "HTTP %ld%s%.100s", status, a->reply[0] ? ": " : "",
-                     a->reply);
         alerts_test_fn fn = a->test_fn;
         a->test_fn = NULL;
         done_head(a, ok);
         fn(a->test_user, ok, why);
         return;
     }
-    if (result == CURLE_OK && status >= 200 && status <= 299) {
+    if (ok) {
         if (a->failures)
             log_info("alerts: %s works again (after %" PRIu64 " failure%s)", a->shown, a->failures,
                      a->failures == 1 ? "" : "s");
@@ -763,13 +772,6 @@ static void on_done(void *user, CURL *easy, CURLcode result)
         return;
     }
     a->st.failures++;
-    char why[160];
-    if (result != CURLE_OK)
-        snprintf(why, sizeof why, "%s", a->cu->easy_strerror(result));
-    else if (a->reply[0])
-        snprintf(why, sizeof why, "HTTP %ld: %.100s", status, a->reply);
-    else
-        snprintf(why, sizeof why, "HTTP %ld", status);
     if (result == CURLE_OK && status >= 400 && status < 500 && status != 408 && status != 429) {
         log_error("alerts: %s refused '%s' (%s); dropped: check [alerts] url and header", a->shown,
                   x->title, why);
@@ -781,11 +783,9 @@ static void on_done(void *user, CURL *easy, CURLcode result)
     }
     snprintf(a->st.last_error, sizeof a->st.last_error, "%s", why);
     a->st.state = PUB_RETRYING;
-    {
-        watched *w = x->meter[0] ? find(a, x->meter) : NULL;
-        if (w)
-            w->retries++;
-    }
+    watched *w = x->meter[0] ? find(a, x->meter) : NULL;
+    if (w)
+        w->retries++;
     a->backoff_ms = a->backoff_ms ? a->backoff_ms * 2 : ALERTS_RETRY_MIN;
     if (a->backoff_ms > ALERTS_RETRY_MAX)
         a->backoff_ms = ALERTS_RETRY_MAX;
@@ -801,10 +801,7 @@ static void on_done(void *user, CURL *easy, CURLcode result)
 static int alerts_lag(void *impl, const char *name, outbox_lag *out)
 {
     alerts *a = impl;
-    watched *w = NULL;
-    for (size_t i = 0; i < a->nw && !w; i++)
-        if (strcmp(a->w[i].name, name) == 0)
-            w = &a->w[i];
+    const watched *w = lookup(a, name);
     if (!w)
         return -ENOENT;
     memset(out, 0, sizeof *out);

@@ -833,16 +833,14 @@ static void reload(p1d *d)
         failed++;
     /* A new token or password (token_file rewritten by a rotation) is in force at once; setting
      * or removing one changes what is allowed and announced without it: at the next start. */
-    int auth_changed = strcmp(nc.http_token, d->cfg.http_token) ||
-                       strcmp(nc.http_basic_user, d->cfg.http_basic_user) ||
-                       strcmp(nc.http_basic_pass, d->cfg.http_basic_pass);
+    int tok = strcmp(nc.http_token, d->cfg.http_token) != 0;
+    int basic = strcmp(nc.http_basic_user, d->cfg.http_basic_user) ||
+                strcmp(nc.http_basic_pass, d->cfg.http_basic_pass);
+    int auth_changed = tok || basic;
     int auth_same_kind = !nc.http_token[0] == !d->cfg.http_token[0] &&
                          !nc.http_basic_user[0] == !d->cfg.http_basic_user[0];
     if (auth_changed && auth_same_kind && d->http) {
         http_set_auth(d->http, nc.http_token, nc.http_basic_user, nc.http_basic_pass);
-        int tok = strcmp(nc.http_token, d->cfg.http_token) != 0;
-        int basic = strcmp(nc.http_basic_user, d->cfg.http_basic_user) ||
-                    strcmp(nc.http_basic_pass, d->cfg.http_basic_pass);
         log_info("reload: [http] %s changed; in force now",
                  tok && basic ? "token and basic auth" : tok ? "token" : "basic auth");
     }

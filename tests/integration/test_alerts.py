@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (Checks, Daemon, be_telegram, crc16, fake_dongle, free_port,  # noqa: E402
                             http, meter_time, need_p1d, run, tmpdir, wait_for, write_conf)
 from price_helpers import PriceServer  # noqa: E402
-from mqtt_helpers import MOSQUITTO, tcp_meter  # noqa: E402
+from mqtt_helpers import MOSQUITTO, pub_entry, tcp_meter  # noqa: E402
 
 T = Checks("test_alerts")
 need_p1d(T)
@@ -172,8 +172,7 @@ def test_server_trouble(tmp, srv):
                 d.wait_log(r"alerts: sending to \S+/busy failed: HTTP 503: down; trying again in "
                            r"10 s \(2 waiting\)") is not None, d.text()[-1500:])
         port = d.http_port()
-        pe = next((x for x in d.meter("home").get("publishers") or []
-                   if x.get("name") == "alerts"), {})
+        pe = pub_entry(d, "alerts") or {}
         T.check("... /api/meters shows the alerts retrying: why, when next, what waits",
                 pe.get("state") == "retrying" and pe.get("last_error") == "HTTP 503: down" and
                 pe.get("lag_readings") == 2 and 0 < (pe.get("retry_in_s") or 0) <= 10 and
@@ -192,8 +191,7 @@ def test_server_trouble(tmp, srv):
         T.check("... and the recovery is logged",
                 d.wait_log(r"alerts: \S+/busy works again \(after 1 failure\)") is not None,
                 d.text()[-800:])
-        pe = next((x for x in d.meter("home").get("publishers") or []
-                   if x.get("name") == "alerts"), {})
+        pe = pub_entry(d, "alerts") or {}
         T.check("... /api/meters: idle again, both delivered (and the stale one), nothing waits, no error",
                 pe.get("state") == "idle" and pe.get("delivered", 0) >= 2 and
                 pe.get("lag_readings") == 0 and pe.get("last_error") is None and
@@ -212,8 +210,7 @@ def test_server_trouble(tmp, srv):
                            r"\(HTTP 401: unauthorized\); dropped: check \[alerts\] url and "
                            r"header") is not None,
                 d.text()[-800:])
-        pe = next((x for x in d.meter("home").get("publishers") or []
-                   if x.get("name") == "alerts"), {})
+        pe = pub_entry(d, "alerts") or {}
         T.check("... /api/meters: auth_failed, the alert counted as parked, the reason",
                 pe.get("state") == "auth_failed" and pe.get("parked") == 1 and
                 pe.get("last_error") == "HTTP 401: unauthorized; the alert was dropped", pe)
@@ -434,8 +431,7 @@ def test_mqtt(tmp, srv):
                 body.get("message", "").startswith("Meter home counts a new power failure: 5") and
                 re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body.get("time", "")),
                 repr(m))
-        pe = next((x for x in d.meter("home").get("publishers") or []
-                   if x.get("name") == "alerts"), {})
+        pe = pub_entry(d, "alerts") or {}
         T.check("mqtt alerts: counted as delivered for the meter", pe.get("delivered") == 1 and
                 pe.get("state") == "idle" and pe.get("last_error") is None, pe)
     code, out, err = run(["--check-config", "--source", "a=sim", "--alerts-mqtt", "true"])
