@@ -32,6 +32,9 @@ static const struct {
                    {ALERT_OVERLOAD, "overload"}, {ALERT_NEGATIVE_PRICE, "negative_price"}};
 #define NEVENTS (sizeof event_names / sizeof event_names[0])
 
+const char *const alerts_event_types[] = {"stale",    "back",     "power_failure",  "message",
+                                          "capacity", "overload", "negative_price", NULL};
+
 typedef struct alert {
     const char *event; /* event_names[].name, or "back" */
     char meter[METER_NAME_MAX + 1];
@@ -97,6 +100,11 @@ struct alerts {
     alerts_sink_fn sink;        /* [alerts] mqtt */
     void *sink_user;
     char sink_json[ALERTS_MESSAGE_MAX * 2 + 512];
+    /* [alerts] mqtt: alerts waiting for the broker (a ring, oldest at shead), published in
+     * order once the MQTT publisher is connected again */
+    alert sq[ALERTS_QUEUE_MAX];
+    size_t shead, sn;
+    int sink_waiting; /* the broker was away when the oldest waiting one came (logged once) */
     alerts_test_fn test_fn;     /* p1d --test-alert: told of the first answer, no retries */
     void *test_user;
 };
@@ -254,26 +262,87 @@ static void done_head(alerts *a, int delivered)
     a->n--;
 }
 
-/* [alerts] mqtt: the alert to the sink; without a url that is its only way out, counted. */
+/* [alerts] mqtt: why the sink takes nothing now. */
+static const char *sink_why(const alerts *a)
+{
+    return a->sink ? "not connected to the broker" : "no MQTT publisher runs";
+}
+
+/* The oldest alert waiting for MQTT is done: published (1) or dropped (0); counted as the
+ * alerts publisher's when MQTT is its only way out. */
+static void sink_done(alerts *a, int delivered)
+{
+    const alert *x = &a->sq[a->shead];
+    if (!a->o.url[0]) {
+        a->st.requests++;
+        if (delivered)
+            a->st.last_ok_ms = loop_wall_ms();
+        else
+            a->st.failures++;
+        count(a, x->meter, delivered);
+    }
+    a->shead = (a->shead + 1) % ALERTS_QUEUE_MAX;
+    a->sn--;
+}
+
+/* [alerts] mqtt: the waiting alerts to the sink, oldest first, while it takes them; one kept a
+ * day without a broker is dropped (as one the URL's server never took). */
+static void sink_flush(alerts *a)
+{
+    size_t sent = 0;
+    while (a->sn) {
+        const alert *x = &a->sq[a->shead];
+        if (loop_wall_ms() - x->at_ms > ALERTS_KEEP_MS) {
+            log_warn("alerts: '%s' could not be published on MQTT for a day (%s); dropped",
+                     x->title, sink_why(a));
+            sink_done(a, 0);
+            continue;
+        }
+        size_t len = alert_json(x, a->sink_json, sizeof a->sink_json);
+        if (!len) { /* cannot happen: the buffer holds the longest title and message */
+            log_error("alerts: '%s' does not fit an MQTT message; dropped", x->title);
+            sink_done(a, 0);
+            continue;
+        }
+        if (!a->sink || a->sink(a->sink_user, a->sink_json, len) != 0)
+            break;
+        sink_done(a, 1);
+        sent++;
+    }
+    if (a->sn && !a->sink_waiting) {
+        log_warn("alerts: '%s' waits to be published on MQTT: %s; it goes out when the broker "
+                 "is back",
+                 a->sq[a->shead].title, sink_why(a));
+        a->sink_waiting = 1;
+    } else if (!a->sn && a->sink_waiting) {
+        log_info("alerts: published on MQTT again (%zu waiting alert%s sent)", sent,
+                 sent == 1 ? "" : "s");
+        a->sink_waiting = 0;
+    }
+    if (a->o.url[0])
+        return; /* the URL's sender owns the publisher's state */
+    if (a->sn) {
+        a->st.state = PUB_RETRYING;
+        snprintf(a->st.last_error, sizeof a->st.last_error, "MQTT: %s; %zu alert%s waiting",
+                 sink_why(a), a->sn, a->sn == 1 ? "" : "s");
+    } else if (sent) {
+        a->st.state = PUB_IDLE;
+        a->st.last_error[0] = '\0';
+    }
+}
+
+/* [alerts] mqtt: the alert joins the ones waiting for the broker (the oldest goes when the wait
+ * is full), and all go out if the publisher is connected. */
 static void to_sink(alerts *a, const alert *x)
 {
-    size_t len = alert_json(x, a->sink_json, sizeof a->sink_json);
-    int ok = len && a->sink && a->sink(a->sink_user, a->sink_json, len) == 0;
-    if (!ok)
-        log_warn("alerts: '%s' not published on MQTT: %s", x->title,
-                 a->sink ? "not connected to the broker" : "no MQTT publisher runs");
-    if (a->o.url[0])
-        return;
-    a->st.requests++;
-    if (ok) {
-        a->st.last_ok_ms = loop_wall_ms();
-        a->st.last_error[0] = '\0';
-    } else {
-        a->st.failures++;
-        snprintf(a->st.last_error, sizeof a->st.last_error, "MQTT: %s; the alert was dropped",
-                 a->sink ? "not connected to the broker" : "no MQTT publisher runs");
+    if (a->sn == ALERTS_QUEUE_MAX) {
+        log_warn("alerts: %d alerts wait for the MQTT broker; dropping the oldest ('%s')",
+                 ALERTS_QUEUE_MAX, a->sq[a->shead].title);
+        sink_done(a, 0);
     }
-    count(a, x->meter, ok);
+    a->sq[(a->shead + a->sn) % ALERTS_QUEUE_MAX] = *x;
+    a->sn++;
+    sink_flush(a);
 }
 
 /* Queues an alert (the oldest goes when the queue is full) and sends it when nothing is in
@@ -597,6 +666,8 @@ static void check_prices(alerts *a)
 static void on_tick(void *user)
 {
     alerts *a = user;
+    if (a->sn)
+        sink_flush(a);
     if (a->s && (a->o.events & ALERT_NEGATIVE_PRICE))
         check_prices(a);
     int64_t now = loop_now_ms();
@@ -806,8 +877,11 @@ static int alerts_lag(void *impl, const char *name, outbox_lag *out)
         return -ENOENT;
     memset(out, 0, sizeof *out);
     int64_t now = loop_wall_ms(), oldest = 0;
-    for (size_t i = 0; i < a->n; i++) {
-        const alert *x = &a->q[(a->head + i) % ALERTS_QUEUE_MAX];
+    /* waiting on the publisher's way out: the URL, or else MQTT */
+    const alert *q = a->o.url[0] ? a->q : a->sq;
+    size_t head = a->o.url[0] ? a->head : a->shead, n = a->o.url[0] ? a->n : a->sn;
+    for (size_t i = 0; i < n; i++) {
+        const alert *x = &q[(head + i) % ALERTS_QUEUE_MAX];
         if (strcmp(x->meter, name) != 0)
             continue;
         out->readings++;
@@ -912,6 +986,8 @@ static void alerts_free(void *impl)
     meters_unhook(a->ms, on_reading, a);
     if (a->n)
         log_warn("alerts: %zu alert%s not delivered", a->n, a->n == 1 ? "" : "s");
+    if (a->sn)
+        log_warn("alerts: %zu alert%s not published on MQTT", a->sn, a->sn == 1 ? "" : "s");
     if (a->easy) {
         curl_loop_remove(a->cl, a->easy);
         a->cu->easy_cleanup(a->easy);

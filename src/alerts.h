@@ -3,9 +3,9 @@
  * that goes silent and comes back, a new power failure the meter counts, a message from the grid
  * operator, (Belgium) a quarter hour heading above the month's capacity peak, and a phase that
  * carries more than the main fuse for a while, and dynamic power prices below zero ahead. Sent
- * on the
- * daemon's loop (libcurl, loaded at run time) from a bounded queue, retried with backoff; never
- * in the way of reading the meter. */
+ * on the daemon's loop (libcurl, loaded at run time) from a bounded queue, retried with backoff;
+ * never in the way of reading the meter. With [alerts] mqtt also (or only) published on MQTT,
+ * held while the broker is away. */
 #ifndef P1D_ALERTS_H
 #define P1D_ALERTS_H
 
@@ -27,6 +27,10 @@
 #define ALERTS_MESSAGE_MAX 1200
 #define ALERTS_PRICE_AHEAD_S (48 * 3600) /* dynamic prices looked at for negative_price */
 #define ALERTS_PRICE_RUNS    32          /* negative price runs remembered as alerted */
+
+/* Every "event" an alert carries (the [alerts] events, and "back": a silent meter came back),
+ * NULL-terminated; Home Assistant's event entity for the alerts lists them. */
+extern const char *const alerts_event_types[];
 
 /* The events, for [alerts] events. */
 enum {
@@ -70,8 +74,9 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
 pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap);
 
 /* Where [alerts] mqtt sends each alert: the JSON of format = json ({"event", "meter", "title",
- * "message", "time"}); returns 0 when it went out, -1 when not (the broker is down: that alert
- * is not sent there). */
+ * "message", "time"}); returns 0 when it went out, -1 when not (the broker is down, or no MQTT
+ * publisher runs): the alert waits, with those after it, and the 1 s tick offers them again in
+ * order (ALERTS_QUEUE_MAX of them, each for ALERTS_KEEP_MS at most). */
 typedef int (*alerts_sink_fn)(void *user, const char *json, size_t len);
 /* Sets p's sink (with [alerts] mqtt); fn NULL: none. */
 void alerts_set_sink(pub *p, alerts_sink_fn fn, void *user);

@@ -228,8 +228,9 @@ static const config_key config_keys[] = {
      "File whose first line is header. Set header or header_file, not both."},
     {"alerts", "mqtt", CT_BOOL, "false", 0, 0, NULL, NULL, "BOOL", 0, 0, G(alerts_mqtt),
      "Also publish each alert on MQTT, as JSON on [mqtt] topic_prefix/alerts (not retained), "
-     "for a Home Assistant or Node-RED automation; with it url may be empty (alerts on MQTT "
-     "only). Needs [mqtt] host."},
+     "for a Home Assistant or Node-RED automation; with [mqtt] discovery also a Home Assistant "
+     "event entity. Alerts wait while the broker is down. With it url may be empty (alerts on "
+     "MQTT only). Needs [mqtt] host."},
     {"alerts", "format", CT_ENUM, "text", 0, 0, "text|json", NULL, "FORMAT", 0, 0,
      G(alerts_format),
      "text: the message as the body and the title in a Title header (ntfy); json: "

@@ -19,6 +19,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "alerts.h"
 #include "cost.h"
 #include "dl_mosquitto.h"
 #include "log.h"
@@ -116,6 +117,9 @@ typedef struct pub_mqtt {
     uint8_t price_discovered[2];
     int price_ever;     /* prices were published (by this publisher or one it took over from) */
     int price_old_done; /* this connection: the price topics under retired prefixes deleted */
+    /* [alerts] mqtt's event entity: announced this connection; announced by this publisher or
+     * one it took over from; this connection, its configs no longer announced were deleted */
+    int alerts_discovered, alerts_ever, alerts_old_done;
 } pub_mqtt;
 
 void pub_mqtt_options_default(pub_mqtt_options *o)
@@ -162,6 +166,7 @@ int pub_mqtt_options_from_config(const config *c, pub_mqtt_options *o)
     snprintf(o->dsmr_meter, sizeof o->dsmr_meter, "%s", c->mqtt_dsmr_meter);
     o->reconnect_max_ms = c->mqtt_reconnect_max;
     o->stale_ms = c->http_stale; /* one meaning of a silent meter: /healthz's */
+    o->alerts = (int)c->alerts_mqtt;
     return c->mqtt_enabled && c->mqtt_host[0];
 }
 
@@ -843,6 +848,42 @@ static int publish_price(pub_mqtt *p)
     return 0;
 }
 
+/* [alerts] mqtt's event entity: its config under the discovery prefix, once per connection
+ * (with discovery and alerts on MQTT), and, when an earlier publisher announced it, an empty
+ * retained config on every pair of discovery and topic prefix that does not announce it now
+ * (alerts or discovery turned off, either prefix moved). Returns 0 or -1. */
+static int publish_alerts_entity(pub_mqtt *p)
+{
+    char topic[PUB_TOPIC_MAX];
+    int on = p->o.alerts && p->o.discovery;
+    if (p->alerts_ever && !p->alerts_old_done) {
+        for (size_t d = 0; d <= p->nold; d++) {
+            const char *disc = d < p->nold ? p->old_prefix[d] : p->o.discovery_prefix;
+            for (size_t t = 0; t <= p->nold_topic; t++) {
+                const char *node = t < p->nold_topic ? p->old_topic[t] : p->o.topic_prefix;
+                if (d == p->nold && (!p->o.discovery || (t == p->nold_topic && on)))
+                    continue; /* nothing was announced there, or it is now */
+                if (pub_payload_alerts_discovery_topic(topic, sizeof topic, disc, node) &&
+                    publish(p, NULL, topic, "", 0, 1, 1) < 0)
+                    return -1;
+            }
+        }
+        p->alerts_old_done = 1;
+    }
+    if (!on || p->alerts_discovered)
+        return 0;
+    json_w w;
+    json_init_fixed(&w, p->buf, PUB_PAYLOAD_MAX, 0);
+    pub_payload_alerts_discovery(&w, p->o.topic_prefix, p->status_topic, alerts_event_types);
+    if (!pub_payload_alerts_discovery_topic(topic, sizeof topic, p->o.discovery_prefix,
+                                            p->o.topic_prefix) ||
+        !json_ok(&w) || publish(p, NULL, topic, w.buf, w.len, 1, 1) < 0)
+        return -1;
+    p->alerts_discovered = 1;
+    p->alerts_ever = 1;
+    return 0;
+}
+
 /* Meters that left the registry: retract each (again after a reconnect that came before the
  * broker acknowledged it all), then forget it once nothing of it is in flight. */
 static void retire(pub_mqtt *p)
@@ -925,6 +966,8 @@ static void reset_session(pub_mqtt *p)
     p->price_state = -1;
     memset(p->price_discovered, 0, sizeof p->price_discovered);
     p->price_old_done = 0;
+    p->alerts_discovered = 0;
+    p->alerts_old_done = 0;
     for (size_t i = 0; i < p->npm; i++) {
         pm_meter *pm = p->pm[i];
         memset(pm->discovered, 0, sizeof pm->discovered);
@@ -974,6 +1017,8 @@ static void on_tick(void *user)
         retire(p);
         if (p->connected)
             publish_price(p);
+        if (p->connected)
+            publish_alerts_entity(p);
     } else if (p->next_connect_ms > now) {
         p->st.retry_in_ms = p->next_connect_ms - now;
     }
@@ -1249,6 +1294,7 @@ void pub_mqtt_take_over(pub *pb, const pub *old)
         retire_topic(p, o->old_topic[i], o->old_topic_retain[i]);
     retire_topic(p, o->o.topic_prefix, o->o.retain);
     p->price_ever |= o->price_ever;
+    p->alerts_ever |= o->alerts_ever;
     for (size_t i = 0; i < o->npm; i++) {
         const pm_meter *om = o->pm[i];
         if (om->m || meters_find(p->ms, om->name))

@@ -38,6 +38,7 @@ typedef struct pub_mqtt_options {
     int64_t state_ms;                        /* the JSON state topic */
     int dsmr_reader;                         /* also publish dsmr/reading/<name> */
     char dsmr_meter[METER_NAME_MAX + 1];     /* whose readings; "" = the first meter */
+    int alerts; /* [alerts] mqtt: alerts go to PREFIX/alerts; with discovery, an event entity */
     int64_t reconnect_max_ms; /* backoff cap; also the wait after refused credentials */
     int64_t stale_ms;         /* a meter without a telegram for this long is offline */
 } pub_mqtt_options;

@@ -342,7 +342,9 @@ static void mbus_device(json_w *w, const char *meter, const pub_snapshot *s, pub
 
 /* The start of a config: its name, its unique_id uid and the entity id made from it, and its
  * state topic. */
-static void discovery_head(json_w *w, const char *label, const char *uid, const char *state_topic)
+/* label NULL: the entity is named after its device alone. */
+static void discovery_head(json_w *w, const char *domain, const char *label, const char *uid,
+                           const char *state_topic)
 {
     json_obj_begin(w);
     json_kv_str(w, "name", label);
@@ -350,8 +352,8 @@ static void discovery_head(json_w *w, const char *label, const char *uid, const 
     /* Home Assistant 2025.10 replaced object_id with default_entity_id ("sensor.<id>") and
      * ignores object_id from 2026.4; older versions know only object_id, so send both. */
     json_kv_str(w, "object_id", uid);
-    char eid[PUB_TOPIC_MAX + 8];
-    snprintf(eid, sizeof eid, "sensor.%s", uid);
+    char eid[PUB_TOPIC_MAX + 40];
+    snprintf(eid, sizeof eid, "%s.%s", domain, uid);
     json_kv_str(w, "default_entity_id", eid);
     json_kv_str(w, "state_topic", state_topic);
 }
@@ -393,7 +395,7 @@ void pub_payload_discovery(json_w *w, const char *prefix, const char *avail_topi
     char uid[PUB_TOPIC_MAX], buf[PUB_TOPIC_MAX];
     snprintf(uid, sizeof uid, "p1d_%s_%s", meter, fi->name);
     snprintf(buf, sizeof buf, "%s/%s/%s", prefix, meter, fi->name);
-    discovery_head(w, fi->label, uid, buf);
+    discovery_head(w, "sensor", fi->label, uid, buf);
     if (fi->device_class)
         json_kv_str(w, "device_class", fi->device_class);
     if (fi->unit)
@@ -430,6 +432,28 @@ static void price_node(char *out, size_t cap, const char *prefix)
     out[n] = '\0';
 }
 
+/* The device of p1d's own entities under topic prefix `prefix` (node: its id form): identifier
+ * "<node>.<what>" ('.' is in no meter's identifier), named "<label> <prefix>". */
+static void node_device(json_w *w, const char *node, const char *what, const char *label,
+                        const char *prefix, const char *model)
+{
+    char buf[PUB_TOPIC_MAX + 64];
+    json_key(w, "device");
+    json_obj_begin(w);
+    json_key(w, "identifiers");
+    json_arr_begin(w);
+    snprintf(buf, sizeof buf, "%s.%s", node, what);
+    json_str(w, buf);
+    json_arr_end(w);
+    snprintf(buf, sizeof buf, "%s %s", label, prefix);
+    json_kv_str(w, "name", buf);
+    json_kv_str(w, "manufacturer", "p1d");
+    json_kv_str(w, "model", model);
+    snprintf(buf, sizeof buf, "p1d %s", P1_VERSION);
+    json_kv_str(w, "sw_version", buf);
+    json_obj_end(w);
+}
+
 size_t pub_payload_price_topic(char *out, size_t cap, const char *prefix, int exp)
 {
     int n = exp < 0 ? snprintf(out, cap, "%s/price/availability", prefix)
@@ -454,12 +478,11 @@ size_t pub_payload_price_discovery_topic(char *out, size_t cap, const char *disc
 
 void pub_payload_price_discovery(json_w *w, const char *prefix, const char *avail_topic, int exp)
 {
-    char node[PUB_TOPIC_MAX], uid[PUB_TOPIC_MAX + 32], topic[PUB_TOPIC_MAX], avail[PUB_TOPIC_MAX],
-        buf[PUB_TOPIC_MAX + 32];
+    char node[PUB_TOPIC_MAX], uid[PUB_TOPIC_MAX + 32], topic[PUB_TOPIC_MAX], avail[PUB_TOPIC_MAX];
     price_node(node, sizeof node, prefix);
     snprintf(uid, sizeof uid, "%s_price_%s", node, price_names[exp != 0]);
     pub_payload_price_topic(topic, sizeof topic, prefix, exp != 0);
-    discovery_head(w, exp ? "Export price" : "Import price", uid, topic);
+    discovery_head(w, "sensor", exp ? "Export price" : "Import price", uid, topic);
     /* No device class: monetary is an amount of money (a currency as the unit, and no state
      * class but "total"), not a price per kWh. As Home Assistant's own price sensors do: a unit
      * of EUR/kWh (what its energy dashboard asks of a price entity) and measurement, so that it
@@ -470,20 +493,46 @@ void pub_payload_price_discovery(json_w *w, const char *prefix, const char *avai
     /* Available while p1d is connected and a price applies now. */
     pub_payload_price_topic(avail, sizeof avail, prefix, -1);
     discovery_availability(w, avail_topic, avail);
-    json_key(w, "device");
-    json_obj_begin(w);
-    json_key(w, "identifiers");
+    node_device(w, node, "price", "Electricity price", prefix,
+                "Dynamic and fixed prices (via p1d)");
+    discovery_tail(w);
+}
+
+size_t pub_payload_alerts_discovery_topic(char *out, size_t cap, const char *disc_prefix,
+                                          const char *prefix)
+{
+    char node[PUB_TOPIC_MAX];
+    price_node(node, sizeof node, prefix);
+    int n = snprintf(out, cap, "%s/event/%s_alerts/alerts/config", disc_prefix, node);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+void pub_payload_alerts_discovery(json_w *w, const char *prefix, const char *avail_topic,
+                                  const char *const *types)
+{
+    char node[PUB_TOPIC_MAX], uid[PUB_TOPIC_MAX + 32], topic[PUB_TOPIC_MAX + 8];
+    price_node(node, sizeof node, prefix);
+    snprintf(uid, sizeof uid, "%s_alerts", node);
+    snprintf(topic, sizeof topic, "%s/alerts", prefix);
+    discovery_head(w, "event", NULL, uid, topic);
+    json_key(w, "event_types");
     json_arr_begin(w);
-    snprintf(buf, sizeof buf, "%s.price", node); /* '.' is in no meter's identifier */
-    json_str(w, buf);
+    for (size_t i = 0; types[i]; i++)
+        json_str(w, types[i]);
     json_arr_end(w);
-    snprintf(buf, sizeof buf, "Electricity price %s", prefix);
-    json_kv_str(w, "name", buf);
-    json_kv_str(w, "manufacturer", "p1d");
-    json_kv_str(w, "model", "Dynamic and fixed prices (via p1d)");
-    snprintf(buf, sizeof buf, "p1d %s", P1_VERSION);
-    json_kv_str(w, "sw_version", buf);
-    json_obj_end(w);
+    /* An event entity wants {"event_type": ...}; the alert says "event". Its other fields
+     * become the event's attributes, for automations and the logbook. */
+    json_kv_str(w, "value_template",
+                "{{ {'event_type': value_json.event, 'meter': value_json.meter, "
+                "'title': value_json.title, 'message': value_json.message, "
+                "'time': value_json.time} | to_json }}");
+    json_kv_str(w, "icon", "mdi:bell-alert");
+    if (avail_topic) {
+        json_kv_str(w, "availability_topic", avail_topic);
+        json_kv_str(w, "payload_available", "online");
+        json_kv_str(w, "payload_not_available", "offline");
+    }
+    node_device(w, node, "alerts", "Alerts", prefix, "Meter and price alerts (via p1d)");
     discovery_tail(w);
 }
 

@@ -135,6 +135,18 @@ size_t pub_payload_price_discovery_topic(char *out, size_t cap, const char *disc
  * the device "<node>.price" ("Electricity price <prefix>") and the origin. */
 void pub_payload_price_discovery(json_w *w, const char *prefix, const char *avail_topic, int exp);
 
+/* [alerts] mqtt's event entity: its config topic "<disc_prefix>/event/<node>_alerts/alerts/config"
+ * (node: the topic prefix with every character but [A-Za-z0-9_-] as '_'); length or 0. */
+size_t pub_payload_alerts_discovery_topic(char *out, size_t cap, const char *disc_prefix,
+                                          const char *prefix);
+/* Its config: unique_id "<node>_alerts", default_entity_id "event.<node>_alerts", no name of its
+ * own, state_topic "<prefix>/alerts", the event types `types` (NULL-terminated), a value_template
+ * that turns the alert's "event" into Home Assistant's "event_type" and keeps the rest as
+ * attributes, availability avail_topic (NULL: none), the device "<node>.alerts" ("Alerts
+ * <prefix>") and the origin. */
+void pub_payload_alerts_discovery(json_w *w, const char *prefix, const char *avail_topic,
+                                  const char *const *types);
+
 /* dsmr-reader's topic layout (dsmr/reading/<name>): the number of names, and the i-th value of s
  * as dsmr-reader writes it (kW for power, ISO 8601 UTC for times). Returns the value's length
  * and sets *name, or 0 when s has no such value. */

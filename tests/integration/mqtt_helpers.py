@@ -169,7 +169,9 @@ class Broker:
                 return self
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
+        with open(self.log, "rb") as f:
+            tail = f.read()[-400:].decode("utf-8", "replace")
+        raise RuntimeError("mosquitto did not start: %s" % tail)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

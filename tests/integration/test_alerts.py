@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (Checks, Daemon, be_telegram, crc16, fake_dongle, free_port,  # noqa: E402
                             http, meter_time, need_p1d, run, tmpdir, wait_for, write_conf)
 from price_helpers import PriceServer  # noqa: E402
-from mqtt_helpers import MOSQUITTO, pub_entry, tcp_meter  # noqa: E402
+from mqtt_helpers import MOSQUITTO, Broker, Mqtt, pub_entry, retained_now, tcp_meter  # noqa: E402
 
 T = Checks("test_alerts")
 need_p1d(T)
@@ -444,6 +444,99 @@ def test_mqtt(tmp, srv):
             (code, err))
 
 
+def test_mqtt_broker_away(tmp, srv):
+    """[alerts] mqtt with Home Assistant discovery: an event entity announces the alerts; alerts
+    raised while the broker is down wait and go out in order once it is back (they used to be
+    dropped); a reload that turns [alerts] mqtt off deletes the entity's config."""
+    if not os.access(MOSQUITTO, os.X_OK):
+        print("SKIP: mqtt alerts, broker away: mosquitto not installed (tools/setup.sh test)")
+        return
+    port, meter_port = free_port(), free_port()
+    broker = Broker(tmp, port, name="alerts-away").start()
+    dongle = fake_dongle(meter_port)
+    conf = os.path.join(tmp, "p1d-alerts-away.conf")
+    head = ("[http]\nlisten = 127.0.0.1:0\n[source home]\nspec = tcp:127.0.0.1:%d\n"
+            "[mqtt]\nhost = 127.0.0.1\nport = %d\nstate_interval = 0\nreconnect_max = 1s\n"
+            % (meter_port, port))
+    write_conf(conf, head + "[alerts]\nmqtt = true\nevents = power_failure,message\n")
+    config_topic = "homeassistant/event/p1d_alerts/alerts/config"
+    sub = Mqtt(port, topics=("p1d/alerts", config_topic))
+    d = Daemon(["--config", conf], tmp)
+    conn = None
+    try:
+        conn = dongle.accept()[0]
+        m = sub.wait(lambda x: x[1] == config_topic and x[2], 10)
+        cfg = json.loads(m[2]) if m else {}
+        T.check("alerts entity: an event entity on the broker, retained, for p1d/alerts",
+                m is not None and config_topic in retained_now(port, (config_topic,)) and
+                cfg.get("state_topic") == "p1d/alerts" and
+                cfg.get("unique_id") == "p1d_alerts" and
+                cfg.get("default_entity_id") == "event.p1d_alerts" and
+                cfg.get("availability_topic") == "p1d/status" and
+                cfg.get("device", {}).get("identifiers") == ["p1d.alerts"], repr(m))
+        T.check("alerts entity: every event an alert carries is an event type",
+                cfg.get("event_types") == ["stale", "back", "power_failure", "message", "capacity",
+                                           "overload", "negative_price"], cfg.get("event_types"))
+        T.check("alerts entity: the template turns the alert's event into event_type",
+                "'event_type': value_json.event" in cfg.get("value_template", "") and
+                "| to_json" in cfg.get("value_template", ""), cfg.get("value_template"))
+        now = int(time.time())
+        conn.sendall(nl_telegram(now - 2))
+        time.sleep(1.0)
+        broker.stop()
+        sub.close()
+        T.check("broker away: p1d notices", d.wait_log(r"mqtt: connection to .* lost", 10)
+                is not None, d.text()[-600:])
+        conn.sendall(nl_telegram(now - 1, failures=5))
+        time.sleep(0.5)
+        conn.sendall(nl_telegram(now, failures=5, text="Storing"))
+        T.check("broker away: the alert waits, logged once",
+                d.wait_log(r"alerts: 'p1d: power failure at meter home' waits to be published "
+                           r"on MQTT: not connected to the broker; it goes out when the broker is "
+                           r"back", 10) is not None, d.text()[-800:])
+        def alerts_pub(pred):
+            return wait_for(lambda: [e for e in [pub_entry(d, "alerts") or {}] if pred(e)], 10)
+
+        pe = (alerts_pub(lambda e: "2 alerts waiting" in (e.get("last_error") or "")) or [{}])[0]
+        T.check("broker away: the alerts publisher says what waits",
+                pe.get("state") == "retrying" and pe.get("last_error") ==
+                "MQTT: not connected to the broker; 2 alerts waiting" and
+                pe.get("delivered") == 0, pe)
+        broker.start()
+        sub = Mqtt(port, topics=("p1d/alerts", config_topic))
+        def published():
+            return [json.loads(x[2]) for x in sub.snapshot() if x[1] == "p1d/alerts"]
+
+        got = wait_for(lambda: len(published()) >= 2 and published(), 15) or published()
+        T.check("broker back: both alerts published, in order",
+                [g.get("event") for g in got] == ["power_failure", "message"] and
+                got[1].get("message") == "Storing", got)
+        T.check("broker back: the log says they went out", d.wait_log(
+            r"alerts: published on MQTT again \(2 waiting alerts sent\)", 5) is not None,
+            d.text()[-600:])
+        pe = (alerts_pub(lambda e: e.get("delivered") == 2) or [{}])[0]
+        T.check("broker back: counted as delivered, the publisher idle again",
+                pe.get("state") == "idle" and pe.get("last_error") is None, pe)
+        T.check("broker back: the entity announced again on the new broker",
+                sub.wait(lambda x: x[1] == config_topic and x[2], 10) is not None)
+        n = len(sub.snapshot())
+        write_conf(conf, head)
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reloaded", 10)
+        T.check("[alerts] mqtt off by a reload: the entity's config is deleted",
+                sub.wait(lambda x: x[1] == config_topic and not x[2] and x[3] is not None and
+                         sub.snapshot().index(x) >= n, 10) is not None and
+                config_topic not in retained_now(port, (config_topic,)),
+                [x[:3] for x in sub.snapshot()[n:]])
+    finally:
+        d.stop()
+        if conn:
+            conn.close()
+        dongle.close()
+        sub.close()
+        broker.stop()
+
+
 def test_check_config(tmp):
     path = os.path.join(tmp, "check.conf")
     cases = [
@@ -487,7 +580,8 @@ def main():
     try:
         with tmpdir() as tmp:
             T.run([test_ntfy, test_json_capacity, test_server_trouble, test_header_file,
-                   test_overload, test_negative_price, test_test_alert, test_mqtt], tmp, srv)
+                   test_overload, test_negative_price, test_test_alert, test_mqtt,
+                   test_mqtt_broker_away], tmp, srv)
             T.run([test_check_config], tmp)
     finally:
         srv.close()

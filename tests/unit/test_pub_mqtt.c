@@ -314,6 +314,30 @@ static void test_price(void)
     CHECK(strstr(buf, "\"origin\":{\"name\":\"p1d\"") != NULL);
 }
 
+static void test_alerts_entity(void)
+{
+    char buf[4096], topic[PUB_TOPIC_MAX];
+    json_w w;
+    static const char *const types[] = {"stale", "back", NULL};
+    CHECK(pub_payload_alerts_discovery_topic(topic, sizeof topic, "homeassistant", "home/p1d.x"));
+    CHECK_EQ_STR(topic, "homeassistant/event/home_p1d_x_alerts/alerts/config");
+    CHECK(!pub_payload_alerts_discovery_topic(topic, 20, "homeassistant", "p1d"));
+    json_init_fixed(&w, buf, sizeof buf, 0);
+    pub_payload_alerts_discovery(&w, "home/p1d", "home/p1d/status", types);
+    CHECK(json_ok(&w));
+    CHECK(strstr(buf, "{\"name\":null,\"unique_id\":\"home_p1d_alerts\",\"object_id\":"
+                      "\"home_p1d_alerts\",\"default_entity_id\":\"event.home_p1d_alerts\","
+                      "\"state_topic\":\"home/p1d/alerts\",\"event_types\":[\"stale\","
+                      "\"back\"],\"value_template\":\"{{ {'event_type': value_json.event,") == buf);
+    CHECK(strstr(buf, "\"availability_topic\":\"home/p1d/status\"") != NULL);
+    CHECK(strstr(buf, "\"device\":{\"identifiers\":[\"home_p1d.alerts\"],\"name\":"
+                      "\"Alerts home/p1d\",") != NULL);
+    CHECK(strstr(buf, "\"origin\":{\"name\":\"p1d\"") != NULL);
+    json_init_fixed(&w, buf, sizeof buf, 0);
+    pub_payload_alerts_discovery(&w, "p1d", NULL, types);
+    CHECK(json_ok(&w) && strstr(buf, "availability") == NULL);
+}
+
 static void test_dsmr(void)
 {
     ctx c;
@@ -374,6 +398,7 @@ int main(void)
     RUN(test_aggregate_line);
     RUN(test_discovery);
     RUN(test_price);
+    RUN(test_alerts_entity);
     RUN(test_dsmr);
     RUN(test_state_reading);
     return check_summary("test_pub_mqtt");
