@@ -32,8 +32,9 @@ static const struct {
                    {ALERT_OVERLOAD, "overload"}, {ALERT_NEGATIVE_PRICE, "negative_price"}};
 #define NEVENTS (sizeof event_names / sizeof event_names[0])
 
-const char *const alerts_event_types[] = {"stale",    "back",     "power_failure",  "message",
-                                          "capacity", "overload", "negative_price", NULL};
+const char *const alerts_event_types[] = {"stale",          "back",     "power_failure",
+                                          "message",        "capacity", "overload",
+                                          "negative_price", "test",     NULL};
 
 typedef struct alert {
     const char *event; /* event_names[].name, or "back" */

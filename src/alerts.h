@@ -28,8 +28,8 @@
 #define ALERTS_PRICE_AHEAD_S (48 * 3600) /* dynamic prices looked at for negative_price */
 #define ALERTS_PRICE_RUNS    32          /* negative price runs remembered as alerted */
 
-/* Every "event" an alert carries (the [alerts] events, and "back": a silent meter came back),
- * NULL-terminated; Home Assistant's event entity for the alerts lists them. */
+/* Every "event" an alert carries (the [alerts] events, "back": a silent meter came back, and
+ * "test": p1d --test-alert), NULL-terminated; Home Assistant's event entity lists them. */
 extern const char *const alerts_event_types[];
 
 /* The events, for [alerts] events. */

@@ -2038,10 +2038,11 @@ void config_usage(FILE *f)
             "                         in [store] db (a running p1d uses them at once), say what "
             "came; exit 0,\n"
             "                         1 when a fetch failed, 2 on a configuration error\n"
-            "  --test-alert           send a test alert to [alerts] url now and say how it went; "
-            "exit 0 when\n"
-            "                         the server took it, 1 when not, 2 on a configuration "
-            "error\n"
+            "  --test-alert           send a test alert to [alerts] url (and on MQTT with "
+            "[alerts] mqtt) now\n"
+            "                         and say how it went; exit 0 when every way took it, 1 "
+            "when not, 2 on\n"
+            "                         a configuration error\n"
             "  --help, --version\n\n"
             "Settings ([section] key = value in the config file, or the flag):\n");
     for (size_t i = 0; i < NKEYS; i++) {

@@ -1073,45 +1073,127 @@ static void fetched_once(void *user, cost_kind kind, int ok)
         loop_stop(f->l);
 }
 
-/* p1d --test-alert: one alert to [alerts] url, now; 0 when the server took it, 1 when not. */
+/* p1d --test-alert: one alert, now, to [alerts] url and, with [alerts] mqtt, on MQTT through a
+ * client of its own beside the daemon's; 0 when every way took it, 1 when one did not. */
+#define TEST_ALERT_MQTT_MS 15000 /* for the broker to take the connection and the alert */
+
 typedef struct test_alert_state {
     loop *l;
-    int ok;
+    pub *alerts, *mqtt; /* mqtt: NULL without [alerts] mqtt */
+    loop_timer *check;
+    int64_t give_up; /* loop_now_ms() */
+    int raised;      /* the alert was raised (MQTT connected, or given up on) */
+    int mqtt_done;
+    int left; /* ways not done yet */
+    int ok;   /* none failed */
 } test_alert_state;
+
+static void test_alert_way_done(test_alert_state *t, int ok)
+{
+    t->ok &= ok;
+    if (--t->left == 0)
+        loop_stop(t->l);
+}
 
 static void test_alert_done(void *user, int ok, const char *why)
 {
     test_alert_state *t = user;
-    t->ok = ok;
     if (ok)
         log_info("alerts: the test alert was delivered");
     else
         log_error("alerts: the test alert was not delivered: %s", why);
-    loop_stop(t->l);
+    test_alert_way_done(t, ok);
+}
+
+static void test_alert_sent(void *user)
+{
+    test_alert_state *t = user;
+    if (t->mqtt_done)
+        return;
+    t->mqtt_done = 1;
+    log_info("alerts: the test alert was published on MQTT");
+    test_alert_way_done(t, 1);
+}
+
+static int test_alert_to_mqtt(void *user, const char *json, size_t len)
+{
+    test_alert_state *t = user;
+    return pub_mqtt_alert(t->mqtt, json, len);
+}
+
+/* Every 100 ms: the alert goes once the MQTT client is connected (at once without one); the
+ * MQTT way fails when the connection fails (nobody listening, TLS, refused credentials: a test
+ * says so at once rather than retry) or the broker has not taken the alert in time. */
+static void test_alert_check(void *user)
+{
+    test_alert_state *t = user;
+    pub_status st;
+    memset(&st, 0, sizeof st);
+    if (t->mqtt)
+        t->mqtt->status(t->mqtt->impl, &st);
+    int failed = t->mqtt && !t->mqtt_done &&
+                 (st.state == PUB_AUTH_FAILED || (st.state == PUB_RETRYING && st.last_error[0]) ||
+                  loop_now_ms() >= t->give_up);
+    if (!t->raised && (!t->mqtt || st.state == PUB_SENDING || failed)) {
+        t->raised = 1;
+        alerts_test(t->alerts, test_alert_done, t);
+    }
+    if (failed) {
+        t->mqtt_done = 1;
+        log_error("alerts: the test alert was not published on MQTT: %s",
+                  st.last_error[0] ? st.last_error : "the broker did not take it in time");
+        test_alert_way_done(t, 0);
+        return;
+    }
+    if (!t->mqtt_done)
+        loop_timer_arm(t->check, 100);
 }
 
 static int test_alert(const config *c)
 {
     char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX];
     alerts_options o; /* config_ready() refused a bad one */
-    if (alerts_options_from_config(c, &o, why, sizeof why) <= 0 || !o.url[0]) {
-        fprintf(stderr, "p1d: --test-alert: nothing to send to: set [alerts] url\n");
+    if (alerts_options_from_config(c, &o, why, sizeof why) <= 0) {
+        fprintf(stderr,
+                "p1d: --test-alert: nothing to send to: set [alerts] url or [alerts] mqtt\n");
         return EXIT_USAGE;
     }
     meters ms;
     meters_init(&ms);
-    test_alert_state t = {loop_new(), 0};
-    pub *p = NULL;
+    test_alert_state t = {.l = loop_new(), .left = (o.url[0] != 0) + (o.mqtt != 0), .ok = 1};
     if (!t.l) {
         log_error("cannot create the event loop: %s", strerror(errno));
-    } else if (!(p = alerts_new(t.l, &ms, NULL, &o, err, sizeof err))) {
-        log_error("%s", err);
-    } else {
-        alerts_test(p, test_alert_done, &t);
-        loop_run(t.l);
+        t.ok = 0;
+        goto out;
     }
-    if (p)
-        p->free(p->impl);
+    if (o.mqtt) {
+        pub_mqtt_options mo;
+        pub_mqtt_options_from_config(c, &mo);
+        mo.passing = 1;
+        if (!(t.mqtt = pub_mqtt_new(t.l, &ms, NULL, &mo, err, sizeof err))) {
+            log_error("%s", err);
+            t.ok = 0;
+            goto out;
+        }
+        pub_mqtt_on_alert_sent(t.mqtt, test_alert_sent, &t);
+    }
+    if (!(t.alerts = alerts_new(t.l, &ms, NULL, &o, err, sizeof err)) ||
+        !(t.check = loop_timer_new(t.l, test_alert_check, &t))) {
+        log_error("%s", t.alerts ? "out of memory" : err);
+        t.ok = 0;
+        goto out;
+    }
+    if (t.mqtt)
+        alerts_set_sink(t.alerts, test_alert_to_mqtt, &t);
+    t.give_up = loop_now_ms() + TEST_ALERT_MQTT_MS;
+    loop_timer_arm(t.check, 0);
+    loop_run(t.l);
+out:
+    loop_timer_del(t.check);
+    if (t.alerts)
+        t.alerts->free(t.alerts->impl);
+    if (t.mqtt)
+        t.mqtt->free(t.mqtt->impl);
     meters_free(&ms);
     loop_free(t.l);
     return t.ok ? 0 : 1;

@@ -120,6 +120,9 @@ typedef struct pub_mqtt {
     /* [alerts] mqtt's event entity: announced this connection; announced by this publisher or
      * one it took over from; this connection, its configs no longer announced were deleted */
     int alerts_discovered, alerts_ever, alerts_old_done;
+    int alert_mid; /* of the last alert published; 0 none waiting for the broker */
+    pub_mqtt_alert_fn alert_sent;
+    void *alert_user;
 } pub_mqtt;
 
 void pub_mqtt_options_default(pub_mqtt_options *o)
@@ -409,11 +412,16 @@ static pm_meter *pm_get(pub_mqtt *p, meter *m)
     return pm;
 }
 
-static int publish(pub_mqtt *p, pm_meter *track, const char *topic, const char *payload, size_t len,
-                   int qos, int retain)
+/* mid_out (NULL: none) gets the message id before libmosquitto may write the message and call
+ * on_publish (at QoS 0 from inside this call). */
+static int publish_mid(pub_mqtt *p, pm_meter *track, const char *topic, const char *payload,
+                       size_t len, int qos, int retain, int *mid_out)
 {
     int mid = 0;
-    int rc = p->mq->publish(p->mosq, &mid, topic, (int)len, payload, qos, retain != 0);
+    int rc = p->mq->publish(p->mosq, mid_out ? mid_out : &mid, topic, (int)len, payload, qos,
+                            retain != 0);
+    if (mid_out)
+        mid = *mid_out;
     p->st.requests++;
     if (rc != MOSQ_ERR_SUCCESS) {
         p->st.failures++;
@@ -430,6 +438,12 @@ static int publish(pub_mqtt *p, pm_meter *track, const char *topic, const char *
         track->inflight++;
     }
     return 0;
+}
+
+static int publish(pub_mqtt *p, pm_meter *track, const char *topic, const char *payload, size_t len,
+                   int qos, int retain)
+{
+    return publish_mid(p, track, topic, payload, len, qos, retain, NULL);
 }
 
 static uint32_t device_hash(const pub_snapshot *s)
@@ -1007,7 +1021,9 @@ static void on_tick(void *user)
         p->no_ack = 1;
         shutdown(p->mq->socket(p->mosq), SHUT_RDWR); /* the read that follows ends it */
     }
-    if (p->connected && !p->no_ack) {
+    if (p->connected && !p->no_ack && p->o.passing) {
+        p->st.retry_in_ms = 0; /* it only carries alerts.c's */
+    } else if (p->connected && !p->no_ack) {
         p->st.retry_in_ms = 0;
         for (size_t i = 0; i < p->ms->n && p->connected; i++) {
             if (p->ninfl + PUB_F_COUNT + 32 > PUB_MQTT_INFLIGHT_MAX)
@@ -1053,8 +1069,9 @@ static void on_connect(struct mosquitto *mosq, void *user, int rc)
     p->backoff_ms = PM_BACKOFF_MIN_MS;
     p->st.state = PUB_SENDING;
     p->st.last_error[0] = '\0';
-    publish(p, NULL, p->status_topic, "online", 6, 1, 1);
-    if (p->o.discovery)
+    if (!p->o.passing)
+        publish(p, NULL, p->status_topic, "online", 6, 1, 1);
+    if (p->o.discovery && !p->o.passing)
         p->mq->subscribe(p->mosq, NULL, p->ha_status_topic, 1);
     reset_session(p);
     loop_timer_arm(p->tick, 0);
@@ -1071,6 +1088,11 @@ static void on_publish(struct mosquitto *mosq, void *user, int mid)
 {
     pub_mqtt *p = user;
     (void)mosq;
+    if (p->alert_mid && mid == p->alert_mid) {
+        p->alert_mid = 0;
+        if (p->alert_sent)
+            p->alert_sent(p->alert_user);
+    }
     for (size_t i = 0; i < p->ninfl; i++) {
         if (p->infl[i].mid != mid)
             continue;
@@ -1142,7 +1164,8 @@ static void flush_goodbye(pub_mqtt *p)
 {
     if (!p->connected)
         return;
-    publish(p, NULL, p->status_topic, "offline", 7, 1, 1);
+    if (!p->o.passing) /* the daemon's own client says that */
+        publish(p, NULL, p->status_topic, "offline", 7, 1, 1);
     p->connected = 0;
     p->retry_planned = 1; /* the disconnect callback must not plan a reconnect */
     p->mq->disconnect(p->mosq);
@@ -1277,7 +1300,19 @@ int pub_mqtt_alert(pub *pb, const char *json, size_t len)
         return -1;
     if (snprintf(topic, sizeof topic, "%s/alerts", p->o.topic_prefix) >= (int)sizeof topic)
         return -1;
-    return publish(p, NULL, topic, json, len, p->o.qos, 0);
+    if (publish_mid(p, NULL, topic, json, len, p->o.qos, 0, &p->alert_mid) < 0) {
+        p->alert_mid = 0;
+        return -1;
+    }
+    sync_watch(p); /* called from outside libmosquitto's callbacks: ask to write it now */
+    return 0;
+}
+
+void pub_mqtt_on_alert_sent(pub *pb, pub_mqtt_alert_fn fn, void *user)
+{
+    pub_mqtt *p = pb->impl;
+    p->alert_sent = fn;
+    p->alert_user = user;
 }
 
 void pub_mqtt_take_over(pub *pb, const pub *old)
@@ -1377,7 +1412,8 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
     p->mq->lib_init();
     char id[PUB_MQTT_STR_MAX];
     if (p->o.client_id[0]) {
-        snprintf(id, sizeof id, "%s", p->o.client_id);
+        snprintf(id, sizeof id, "%.*s%s", PUB_MQTT_STR_MAX - 6, p->o.client_id,
+                 p->o.passing ? "-test" : "");
     } else {
         char host[64] = "host";
         gethostname(host, sizeof host - 1);
@@ -1396,7 +1432,8 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
     p->mq->publish_callback_set(p->mosq, on_publish);
     p->mq->message_callback_set(p->mosq, on_message);
     p->mq->log_callback_set(p->mosq, on_log);
-    int rc = p->mq->will_set(p->mosq, p->status_topic, 7, "offline", 1, true);
+    int rc = p->o.passing ? MOSQ_ERR_SUCCESS
+                          : p->mq->will_set(p->mosq, p->status_topic, 7, "offline", 1, true);
     if (rc == MOSQ_ERR_SUCCESS && p->o.username[0])
         rc =
             p->mq->username_pw_set(p->mosq, p->o.username, p->o.password[0] ? p->o.password : NULL);
@@ -1410,10 +1447,14 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
         snprintf(err, cap, "mqtt: %s", p->mq->strerror(rc));
         goto fail;
     }
-    log_info("mqtt: publishing to %s:%u under %s/METER/...%s%s%s", p->o.host, p->o.port,
-             p->o.topic_prefix, p->ob ? " through the outbox" : " (live readings only, no --db)",
-             p->o.discovery ? ", Home Assistant discovery under " : "",
-             p->o.discovery ? p->o.discovery_prefix : "");
+    if (p->o.passing)
+        log_info("mqtt: connecting to %s:%u for the test alert", p->o.host, p->o.port);
+    else
+        log_info("mqtt: publishing to %s:%u under %s/METER/...%s%s%s", p->o.host, p->o.port,
+                 p->o.topic_prefix,
+                 p->ob ? " through the outbox" : " (live readings only, no --db)",
+                 p->o.discovery ? ", Home Assistant discovery under " : "",
+                 p->o.discovery ? p->o.discovery_prefix : "");
     loop_timer_arm(p->tick, 0);
     return &p->face;
 fail:

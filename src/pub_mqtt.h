@@ -39,6 +39,10 @@ typedef struct pub_mqtt_options {
     int dsmr_reader;                         /* also publish dsmr/reading/<name> */
     char dsmr_meter[METER_NAME_MAX + 1];     /* whose readings; "" = the first meter */
     int alerts; /* [alerts] mqtt: alerts go to PREFIX/alerts; with discovery, an event entity */
+    /* Not from the config: a passing client (p1d --test-alert) beside the daemon's own. It uses
+     * a client id of its own (client_id + "-test"), sets no will and never says "online" or
+     * "offline" on PREFIX/status, announces nothing to Home Assistant and publishes no meter. */
+    int passing;
     int64_t reconnect_max_ms; /* backoff cap; also the wait after refused credentials */
     int64_t stale_ms;         /* a meter without a telegram for this long is offline */
 } pub_mqtt_options;
@@ -72,7 +76,11 @@ void pub_mqtt_take_over(pub *p, const pub *old);
 
 /* An alert ([alerts] mqtt): the JSON on TOPIC_PREFIX/alerts, at the configured QoS, never
  * retained (an old alert must not greet every new subscriber). Returns 0 when handed to the
- * broker's connection, -1 while not connected (the alert is not kept for later). */
+ * broker's connection, -1 while not connected (alerts.c keeps it for later). */
 int pub_mqtt_alert(pub *p, const char *json, size_t len);
+
+/* Called when the broker has the last alert p published (its PUBACK; at QoS 0 once written). */
+typedef void (*pub_mqtt_alert_fn)(void *user);
+void pub_mqtt_on_alert_sent(pub *p, pub_mqtt_alert_fn fn, void *user);
 
 #endif

@@ -403,7 +403,8 @@ def test_test_alert(tmp, srv):
             code == 1 and "the test alert was not delivered: Couldn't connect" in err, (code, err))
     code, out, err = run(["--test-alert", "--source", "a=sim"], timeout=30)
     T.check("--test-alert without [alerts] url: exit 2, says what to set",
-            code == 2 and "nothing to send to: set [alerts] url" in err, (code, err))
+            code == 2 and "nothing to send to: set [alerts] url or [alerts] mqtt" in err,
+            (code, err))
 
 
 def test_mqtt(tmp, srv):
@@ -413,8 +414,8 @@ def test_mqtt(tmp, srv):
         print("SKIP: mqtt alerts: mosquitto not installed (tools/setup.sh test)")
         return
     with tcp_meter(tmp, "alerts-mqtt", ["--alerts-mqtt", "true", "--alerts-events",
-                                        "power_failure,message"],
-                   topics=("p1d/alerts",)) as (d, conn, sub, port):
+                                        "power_failure,message", "--mqtt-client-id", "p1d-home"],
+                   topics=("p1d/alerts", "p1d/status")) as (d, conn, sub, port):
         T.check("mqtt alerts: started without a url",
                 d.wait_log(r"alerts: published on MQTT only") is not None, d.text()[-800:])
         d.wait_log(r"mqtt: connected")
@@ -434,6 +435,33 @@ def test_mqtt(tmp, srv):
         pe = pub_entry(d, "alerts") or {}
         T.check("mqtt alerts: counted as delivered for the meter", pe.get("delivered") == 1 and
                 pe.get("state") == "idle" and pe.get("last_error") is None, pe)
+        # --test-alert beside the running daemon, with the same client id in the config
+        n = len(sub.snapshot())
+        mqtt_args = ["--source", "a=sim", "--alerts-mqtt", "true", "--mqtt-host", "127.0.0.1",
+                     "--mqtt-port", str(port), "--mqtt-client-id", "p1d-home"]
+        code, out, err = run(["--test-alert"] + mqtt_args, timeout=30)
+        m = sub.wait(lambda x: x[1] == "p1d/alerts" and sub.snapshot().index(x) >= n, 5)
+        body = json.loads(m[2]) if m else {}
+        T.check("--test-alert on MQTT: exit 0, the test alert on p1d/alerts",
+                code == 0 and "alerts: the test alert was published on MQTT" in err and
+                body.get("event") == "test" and body.get("title") == "p1d: test alert" and
+                body.get("meter") is None, (code, err[-600:], m))
+        time.sleep(0.5)
+        T.check("--test-alert on MQTT: the daemon's connection and status stay (own client id, "
+                "no will, no offline)",
+                d.wait_log(r"mqtt: connection to .* lost", 0.5) is None and
+                not [x for x in sub.snapshot()[n:] if x[1] == "p1d/status"] and
+                retained_now(port, ("p1d/status",)).get("p1d/status") == b"online",
+                [x[1:3] for x in sub.snapshot()[n:]])
+        srv.routes["/both"] = [(200, "application/json", b"{}")]
+        code, out, err = run(["--test-alert", "--source", "a=sim", "--alerts-mqtt", "true",
+                              "--mqtt-host", "127.0.0.1", "--mqtt-port", str(free_port()),
+                              "--alerts-url", srv.url("/both")], timeout=30)
+        T.check("--test-alert to a url and a broker nobody runs: exit 1, the url took it, MQTT "
+                "says why at once",
+                code == 1 and "alerts: the test alert was delivered" in err and
+                re.search(r"the test alert was not published on MQTT: .*(refused|connect)", err)
+                is not None, (code, err[-800:]))
     code, out, err = run(["--check-config", "--source", "a=sim", "--alerts-mqtt", "true"])
     T.check("--check-config: [alerts] mqtt without [mqtt] host is refused",
             code == 2 and "[alerts] mqtt = true needs [mqtt] host" in err, (code, err))
@@ -476,7 +504,8 @@ def test_mqtt_broker_away(tmp, srv):
                 cfg.get("device", {}).get("identifiers") == ["p1d.alerts"], repr(m))
         T.check("alerts entity: every event an alert carries is an event type",
                 cfg.get("event_types") == ["stale", "back", "power_failure", "message", "capacity",
-                                           "overload", "negative_price"], cfg.get("event_types"))
+                                           "overload", "negative_price", "test"],
+                cfg.get("event_types"))
         T.check("alerts entity: the template turns the alert's event into event_type",
                 "'event_type': value_json.event" in cfg.get("value_template", "") and
                 "| to_json" in cfg.get("value_template", ""), cfg.get("value_template"))

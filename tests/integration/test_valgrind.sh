@@ -59,6 +59,13 @@ check $((rc != 1)) "p1d --fetch-prices under valgrind: exit 1 for a failed fetch
 rc=$?
 check $((rc != 1)) "p1d --test-alert under valgrind: exit 1 for an alert not delivered, no memory errors (exit $rc)"
 [ "$rc" -ne 1 ] && tail -20 "$tmp/test-alert.log"
+# ... and with [alerts] mqtt too: the passing MQTT client finds no broker there either.
+"${VG[@]}" build/p1d --alerts-url "http://127.0.0.1:$port/alerts" --alerts-mqtt true \
+    --mqtt-host 127.0.0.1 --mqtt-port "$port" --test-alert 2>"$tmp/test-alert-mqtt.log"
+rc=$?
+grep -q "the test alert was not published on MQTT" "$tmp/test-alert-mqtt.log"
+check $((rc != 1 || $? != 0)) "p1d --test-alert on MQTT under valgrind: exit 1, MQTT says why, no memory errors (exit $rc)"
+[ "$rc" -ne 1 ] && tail -20 "$tmp/test-alert-mqtt.log"
 # [alerts]: a replayed meter that ends goes silent; the alert is POSTed to p1d's own HTTP server,
 # which refuses it (404): the queue, the request and the refusal under memcheck.
 build/p1 sim --count 2 --fast >"$tmp/two.txt" 2>/dev/null
