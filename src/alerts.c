@@ -911,6 +911,50 @@ static void alerts_status(void *impl, pub_status *out)
 
 static void alerts_free(void *impl);
 
+/* Moves old's ring (from, *fhead, *fn) into new's, which is empty (head 0), oldest first. */
+static void move_queue(alert *to, size_t *tn, alert *from, size_t *fhead, size_t *fn)
+{
+    for (; *fn; *fhead = (*fhead + 1) % ALERTS_QUEUE_MAX, (*fn)--)
+        to[(*tn)++] = from[*fhead];
+}
+
+int alerts_take_over(pub *p, pub *old_pub)
+{
+    alerts *a = p->impl, *old = old_pub->impl;
+    if (old->nw) {
+        watched *w = malloc(old->nw * sizeof *w);
+        if (!w)
+            return -1;
+        memcpy(w, old->w, old->nw * sizeof *w);
+        free(a->w);
+        a->w = w;
+        a->nw = a->capw = old->nw;
+    }
+    memcpy(a->run_told, old->run_told, sizeof a->run_told);
+    a->run_next = old->run_next;
+    a->st.requests = old->st.requests;
+    a->st.failures = old->st.failures;
+    a->st.delivered = old->st.delivered;
+    a->st.parked = old->st.parked;
+    a->st.last_ok_ms = old->st.last_ok_ms;
+    size_t moved = 0; /* a is new: nothing raised yet, both its queues empty */
+    if (a->o.url[0] && old->n && !old->test_fn) {
+        /* the one in flight too: abandoned by old, sent again (at least once) */
+        moved += old->n;
+        move_queue(a->q, &a->n, old->q, &old->head, &old->n);
+    }
+    if (a->o.mqtt && old->sn) {
+        moved += old->sn;
+        move_queue(a->sq, &a->sn, old->sq, &old->shead, &old->sn);
+        a->sink_waiting = old->sink_waiting;
+    }
+    if (moved)
+        log_info("alerts: %zu waiting alert%s kept over the reload", moved, moved == 1 ? "" : "s");
+    if (a->n && !a->busy)
+        post_next(a);
+    return 0;
+}
+
 void alerts_set_sink(pub *p, alerts_sink_fn fn, void *user)
 {
     alerts *a = p->impl;

@@ -73,6 +73,15 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
  * runs on without alerts). */
 pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap);
 
+/* A reload replaced old (both from alerts_new()) by p: p goes on from where old was, so that a
+ * reload neither loses nor repeats an alert. It takes what old knew of each meter (silent, over
+ * the fuse, the last text message and failure counters, its counts), the negative price runs
+ * already told and the publisher's counts, and the alerts old had not delivered yet: those for
+ * the URL when p has one (the one in flight included: sent again), those for MQTT when p
+ * publishes there; the rest old drops when freed (logged). Returns 0, or -1 out of memory
+ * (nothing moved). */
+int alerts_take_over(pub *p, pub *old);
+
 /* Where [alerts] mqtt sends each alert: the JSON of format = json ({"event", "meter", "title",
  * "message", "time"}); returns 0 when it went out, -1 when not (the broker is down, or no MQTT
  * publisher runs): the alert waits, with those after it, and the 1 s tick offers them again in

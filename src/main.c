@@ -508,9 +508,11 @@ static int apply_alerts(p1d *d, const config *c)
         log_error("%s%s", err, d->alerts ? "; keeping the running alerts" : "");
         return e == ELIBACC ? 0 : -1;
     }
-    drop_pub(d, &d->alerts);
-    if (o.mqtt)
+    if (o.mqtt) /* before the take-over, which may send */
         alerts_set_sink(a, alert_to_mqtt, d);
+    if (d->alerts && alerts_take_over(a, d->alerts) < 0)
+        log_warn("alerts: out of memory; the reload starts the alerts afresh");
+    drop_pub(d, &d->alerts);
     d->alerts = a;
     d->alerts_opts = o;
     d->pubs.list[d->pubs.n++] = d->alerts;

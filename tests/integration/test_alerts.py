@@ -220,6 +220,43 @@ def test_server_trouble(tmp, srv):
         dongle.close()
 
 
+def test_reload_keeps(tmp, srv):
+    """A reload that changes [alerts] keeps the alerts not delivered yet and what it knew of the
+    meters (it used to drop the queue and start afresh)."""
+    srv.routes["/reload"] = [(503, "text/plain", b"down"), (200, "text/plain", b"ok")]
+    d, dongle, conn = start(tmp, "reload", srv, "/reload")
+    try:
+        now = int(time.time())
+        conn.sendall(nl_telegram(now - 2) + nl_telegram(now - 1, failures=5))
+        d.wait_log(r"alerts: sending to \S+/reload failed: HTTP 503: down; trying again in 10 s")
+        write_conf(os.path.join(tmp, "reload.conf"), "[alerts]\nurl = %s\nheader = "
+                   "Authorization: Bearer %s\ntimeout = 9s\n" % (srv.url("/reload"), TOKEN))
+        d.signal(signal.SIGHUP)
+        T.check("reload: the waiting alert is kept, logged",
+                d.wait_log(r"alerts: 1 waiting alert kept over the reload", 10) is not None,
+                d.text()[-800:])
+        got = wait_for(lambda: len(posts(srv, "/reload")) >= 2, 8)
+        bodies = [x["body"] for x in posts(srv, "/reload")]
+        T.check("reload: the new sender delivers it at once, not after the old one's backoff",
+                got and bodies == [bodies[0]] * 2 and b"5 short" in bodies[0], bodies)
+        pe = wait_for(lambda: (pub_entry(d, "alerts") or {}).get("delivered") == 1 and
+                      pub_entry(d, "alerts"), 5) or {}
+        T.check("reload: the counts go on (1 delivered, the failure before the reload counted)",
+                pe.get("delivered") == 1 and pe.get("state") == "idle" and
+                "not delivered" not in d.text(), pe)
+        srv.routes["/reload"] = [(200, "text/plain", b"ok")]
+        conn.sendall(nl_telegram(now, failures=6))
+        got = wait_for(lambda: len(posts(srv, "/reload")) >= 3, 8)
+        T.check("reload: the meter's counters are remembered: 6 after 5 is alerted (the first "
+                "reading after a fresh start would only set the baseline)",
+                got and b"6 short" in posts(srv, "/reload")[2]["body"],
+                [x["body"] for x in posts(srv, "/reload")])
+    finally:
+        d.stop()
+        conn.close()
+        dongle.close()
+
+
 def phase_telegram(t, amps):
     """A three-phase DSMR 5 telegram; amps[i] is phase i's current in A, or a number of kW (a
     float) for a meter that sends the phase's power and voltage (230.0 V) but no current."""
@@ -531,6 +568,11 @@ def test_mqtt_broker_away(tmp, srv):
                 pe.get("state") == "retrying" and pe.get("last_error") ==
                 "MQTT: not connected to the broker; 2 alerts waiting" and
                 pe.get("delivered") == 0, pe)
+        write_conf(conf, head + "[alerts]\nmqtt = true\nevents = power_failure,message,stale\n")
+        d.signal(signal.SIGHUP)
+        T.check("broker away, [alerts] changed by a reload: the waiting alerts are kept",
+                d.wait_log(r"alerts: 2 waiting alerts kept over the reload", 10) is not None,
+                d.text()[-600:])
         broker.start()
         sub = Mqtt(port, topics=("p1d/alerts", config_topic))
         def published():
@@ -551,7 +593,7 @@ def test_mqtt_broker_away(tmp, srv):
         n = len(sub.snapshot())
         write_conf(conf, head)
         d.signal(signal.SIGHUP)
-        d.wait_log(r"reloaded", 10)
+        d.wait_log(r"reloaded", 10, count=2)
         T.check("[alerts] mqtt off by a reload: the entity's config is deleted",
                 sub.wait(lambda x: x[1] == config_topic and not x[2] and x[3] is not None and
                          sub.snapshot().index(x) >= n, 10) is not None and
@@ -608,7 +650,8 @@ def main():
     srv = PriceServer()
     try:
         with tmpdir() as tmp:
-            T.run([test_ntfy, test_json_capacity, test_server_trouble, test_header_file,
+            T.run([test_ntfy, test_json_capacity, test_server_trouble, test_reload_keeps,
+                   test_header_file,
                    test_overload, test_negative_price, test_test_alert, test_mqtt,
                    test_mqtt_broker_away], tmp, srv)
             T.run([test_check_config], tmp)
