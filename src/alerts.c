@@ -37,12 +37,23 @@ const char *const alerts_event_types[] = {"stale",          "back",     "power_f
                                           "negative_price", "test",     NULL};
 
 typedef struct alert {
+    uint64_t seq;      /* 1, 2, ... per alerts instance (carried over a reload) */
     const char *event; /* event_names[].name, or "back" */
     char meter[METER_NAME_MAX + 1];
     char title[ALERTS_TITLE_MAX];
     char message[ALERTS_MESSAGE_MAX];
     int64_t at_ms; /* wall clock when it happened */
 } alert;
+
+/* What became of a recent alert on one way out. */
+enum { WAY_NONE, WAY_WAITING, WAY_DELIVERED, WAY_DROPPED };
+static const char *const way_names[] = {NULL, "waiting", "delivered", "dropped"};
+
+/* One of the recent alerts, for /api/alerts. */
+typedef struct recent {
+    alert x;
+    uint8_t url, mqtt; /* WAY_*: WAY_NONE when it was not sent that way */
+} recent;
 
 /* What was last seen of one meter. */
 typedef struct watched {
@@ -108,6 +119,10 @@ struct alerts {
     int sink_waiting; /* the broker was away when the oldest waiting one came (logged once) */
     alerts_test_fn test_fn;     /* p1d --test-alert: told of the first answer, no retries */
     void *test_user;
+    /* the last ALERTS_RECENT_MAX alerts (a ring, the newest at rnext - 1), for /api/alerts */
+    recent rec[ALERTS_RECENT_MAX];
+    size_t rnext, rn;
+    uint64_t seq; /* of the newest alert */
 };
 
 int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap)
@@ -256,8 +271,21 @@ static void count(alerts *a, const char *name, int delivered)
     }
 }
 
+/* The recent alert seq, when still among them, fared so on the URL (url) or MQTT (!url). */
+static void mark(alerts *a, uint64_t seq, int url, int state)
+{
+    for (size_t i = 0; i < a->rn; i++) {
+        recent *r = &a->rec[(a->rnext + ALERTS_RECENT_MAX - 1 - i) % ALERTS_RECENT_MAX];
+        if (r->x.seq == seq) {
+            *(url ? &r->url : &r->mqtt) = (uint8_t)state;
+            return;
+        }
+    }
+}
+
 static void done_head(alerts *a, int delivered)
 {
+    mark(a, a->q[a->head].seq, 1, delivered ? WAY_DELIVERED : WAY_DROPPED);
     count(a, a->q[a->head].meter, delivered);
     a->head = (a->head + 1) % ALERTS_QUEUE_MAX;
     a->n--;
@@ -274,6 +302,7 @@ static const char *sink_why(const alerts *a)
 static void sink_done(alerts *a, int delivered)
 {
     const alert *x = &a->sq[a->shead];
+    mark(a, x->seq, 0, delivered ? WAY_DELIVERED : WAY_DROPPED);
     if (!a->o.url[0]) {
         a->st.requests++;
         if (delivered)
@@ -357,7 +386,15 @@ static void raise_alert(alerts *a, const char *event, const char *who, const cha
     snprintf(now.title, sizeof now.title, "%s", title);
     snprintf(now.message, sizeof now.message, "%s", message);
     now.at_ms = loop_wall_ms();
+    now.seq = ++a->seq;
     log_info("alerts: %s", now.title);
+    recent *r = &a->rec[a->rnext];
+    r->x = now;
+    r->url = a->o.url[0] ? WAY_WAITING : WAY_NONE;
+    r->mqtt = a->o.mqtt ? WAY_WAITING : WAY_NONE;
+    a->rnext = (a->rnext + 1) % ALERTS_RECENT_MAX;
+    if (a->rn < ALERTS_RECENT_MAX)
+        a->rn++;
     if (a->o.mqtt)
         to_sink(a, &now);
     if (!a->o.url[0])
@@ -693,31 +730,79 @@ static void on_tick(void *user)
     loop_timer_arm(a->tick, 1000);
 }
 
-/* The request for the oldest alert: its body and headers. Returns 0, or -1 out of memory. */
-/* The alert as JSON ({"event", "meter", "title", "message", "time"}) into buf[cap]; its length,
- * or 0 when it does not fit. */
-static size_t alert_json(const alert *x, char *buf, size_t cap)
+/* The members of an alert's JSON ("event", "meter", "title", "message", "time") into the open
+ * object of w. */
+static void alert_members(json_w *w, const alert *x)
 {
-    json_w w;
     char at[48];
     time_t t = (time_t)(x->at_ms / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(at, sizeof at, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_kv_str(w, "event", x->event);
+    if (x->meter[0])
+        json_kv_str(w, "meter", x->meter);
+    else
+        json_kv_null(w, "meter"); /* about no meter: the prices */
+    json_kv_str(w, "title", x->title);
+    json_kv_str(w, "message", x->message);
+    json_kv_str(w, "time", at);
+}
+
+/* The alert as JSON ({"event", "meter", "title", "message", "time"}) into buf[cap]; its length,
+ * or 0 when it does not fit. */
+static size_t alert_json(const alert *x, char *buf, size_t cap)
+{
+    json_w w;
     json_init_fixed(&w, buf, cap, 0);
     json_obj_begin(&w);
-    json_kv_str(&w, "event", x->event);
-    if (x->meter[0])
-        json_kv_str(&w, "meter", x->meter);
-    else
-        json_kv_null(&w, "meter"); /* about no meter: the prices */
-    json_kv_str(&w, "title", x->title);
-    json_kv_str(&w, "message", x->message);
-    json_kv_str(&w, "time", at);
+    alert_members(&w, x);
     json_obj_end(&w);
     return json_ok(&w) ? w.len : 0;
 }
 
+int alerts_route(pub *p, const http_req *req, http_reply *out)
+{
+    if (strcmp(req->path, "/api/alerts") != 0)
+        return 0;
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        out->allow = "GET, HEAD, OPTIONS";
+        return http_reply_error(out, 405, "method_not_allowed",
+                                "only GET, HEAD and OPTIONS are allowed");
+    }
+    const alerts *a = p ? p->impl : NULL;
+    json_w w;
+    if (json_init_alloc(&w, 4096, (size_t)ALERTS_RECENT_MAX * (ALERTS_MESSAGE_MAX * 6 + 1024), 0) <
+        0)
+        return http_reply_error(out, 500, "internal", "out of memory");
+    json_obj_begin(&w);
+    json_kv_bool(&w, "enabled", a != NULL);
+    json_key(&w, "alerts");
+    json_arr_begin(&w);
+    for (size_t i = 0; a && i < a->rn; i++) {
+        const recent *r = &a->rec[(a->rnext + ALERTS_RECENT_MAX - 1 - i) % ALERTS_RECENT_MAX];
+        json_obj_begin(&w);
+        alert_members(&w, &r->x);
+        if (r->url != WAY_NONE)
+            json_kv_str(&w, "url", way_names[r->url]);
+        if (r->mqtt != WAY_NONE)
+            json_kv_str(&w, "mqtt", way_names[r->mqtt]);
+        json_obj_end(&w);
+    }
+    json_arr_end(&w);
+    json_obj_end(&w);
+    if (!json_ok(&w)) {
+        json_free(&w);
+        return http_reply_error(out, 500, "internal", "out of memory");
+    }
+    out->status = 200;
+    out->content_type = "application/json";
+    out->body = w.buf;
+    out->len = w.len;
+    return 1;
+}
+
+/* The request for the oldest alert: its body and headers. Returns 0, or -1 out of memory. */
 static int build(alerts *a, const alert *x)
 {
     if (a->headers) {
@@ -937,6 +1022,17 @@ int alerts_take_over(pub *p, pub *old_pub)
     a->st.delivered = old->st.delivered;
     a->st.parked = old->st.parked;
     a->st.last_ok_ms = old->st.last_ok_ms;
+    memcpy(a->rec, old->rec, sizeof a->rec);
+    a->rnext = old->rnext;
+    a->rn = old->rn;
+    a->seq = old->seq;
+    for (size_t i = 0; i < a->rn; i++) { /* a way p no longer has: what waits there is dropped */
+        recent *r = &a->rec[i];
+        if (r->url == WAY_WAITING && (!a->o.url[0] || old->test_fn))
+            r->url = WAY_DROPPED;
+        if (r->mqtt == WAY_WAITING && !a->o.mqtt)
+            r->mqtt = WAY_DROPPED;
+    }
     size_t moved = 0; /* a is new: nothing raised yet, both its queues empty */
     if (a->o.url[0] && old->n && !old->test_fn) {
         /* the one in flight too: abandoned by old, sent again (at least once) */

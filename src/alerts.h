@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "http.h"
 #include "loop.h"
 #include "meter.h"
 #include "pub.h"
@@ -27,6 +28,7 @@
 #define ALERTS_MESSAGE_MAX 1200
 #define ALERTS_PRICE_AHEAD_S (48 * 3600) /* dynamic prices looked at for negative_price */
 #define ALERTS_PRICE_RUNS    32          /* negative price runs remembered as alerted */
+#define ALERTS_RECENT_MAX    50          /* alerts /api/alerts lists */
 
 /* Every "event" an alert carries (the [alerts] events, "back": a silent meter came back, and
  * "test": p1d --test-alert), NULL-terminated; Home Assistant's event entity lists them. */
@@ -81,6 +83,13 @@ pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *er
  * publishes there; the rest old drops when freed (logged). Returns 0, or -1 out of memory
  * (nothing moved). */
 int alerts_take_over(pub *p, pub *old);
+
+/* GET /api/alerts, for http_options.route (p: the running alerts, NULL when they are off):
+ * {"enabled": bool, "alerts": [...]}, the last ALERTS_RECENT_MAX alerts, newest first, each as
+ * the JSON of format = json with, per way it was sent ("url", "mqtt"), "waiting", "delivered"
+ * or "dropped". Returns 0 for another path (not answered), else 1 with *out filled (405 for a
+ * method other than GET and HEAD). */
+int alerts_route(pub *p, const http_req *req, http_reply *out);
 
 /* Where [alerts] mqtt sends each alert: the JSON of format = json ({"event", "meter", "title",
  * "message", "time"}); returns 0 when it went out, -1 when not (the broker is down, or no MQTT

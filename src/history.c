@@ -43,36 +43,6 @@ static int reply_json(http_reply *out, unsigned status, json_w *w)
     return 0;
 }
 
-static int reply_error(http_reply *out, unsigned status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int reply_error(http_reply *out, unsigned status, const char *code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    json_w w;
-    out->status = status;
-    out->content_type = "application/json";
-    if (json_init_alloc(&w, 256, 4096, 0) < 0)
-        return 1;
-    json_obj_begin(&w);
-    json_key(&w, "error");
-    json_obj_begin(&w);
-    json_kv_str(&w, "code", code);
-    json_kv_str(&w, "message", msg);
-    json_obj_end(&w);
-    json_obj_end(&w);
-    if (json_ok(&w)) {
-        out->body = w.buf;
-        out->len = w.len;
-    } else {
-        json_free(&w);
-    }
-    return 1;
-}
-
 static int bad_param(http_reply *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int bad_param(http_reply *out, const char *fmt, ...)
 {
@@ -81,7 +51,7 @@ static int bad_param(http_reply *out, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return reply_error(out, 400, "bad_parameter", "%s", msg);
+    return http_reply_error(out, 400, "bad_parameter", "%s", msg);
 }
 
 /* "from" and "to" as local ISO-8601 times. */
@@ -96,7 +66,7 @@ static void kv_range(json_w *w, int64_t from, int64_t to)
 
 static int internal(http_reply *out, const char *what, int rc)
 {
-    return reply_error(out, 500, "internal", "%s: %s", what, strerror(rc < 0 ? -rc : rc));
+    return http_reply_error(out, 500, "internal", "%s: %s", what, strerror(rc < 0 ? -rc : rc));
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -678,7 +648,7 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
     int64_t count = store_series_count(h->s, mname, from, to, step);
     if (count == -ENOENT) {
         if (!live)
-            return reply_error(out, 404, "not_found", "no meter named '%s'", mname);
+            return http_reply_error(out, 404, "not_found", "no meter named '%s'", mname);
         count = step == STORE_STEP_RAW ? 0 : (to - from) / step_len(step) + 1;
     } else if (count < 0) {
         return internal(out, "store", (int)count);
@@ -743,7 +713,7 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
         rc = cost_db_load(store_db(h->s), from_al, to, &prices, err, sizeof err);
         if (rc < 0) {
             free(r);
-            return reply_error(out, 500, "internal", "%s", err);
+            return http_reply_error(out, 500, "internal", "%s", err);
         }
         if (cost_prices_any(&prices))
             r->prices = &prices;
@@ -883,9 +853,11 @@ done:
     free(sub.peak);
     cost_prices_free(&prices);
     if (rc == -E2BIG)
-        return reply_error(out, 400, "bad_parameter",
-                           "response larger than %u bytes; ask for fewer fields, a larger step "
-                           "or a shorter range", HISTORY_BODY_MAX);
+        return http_reply_error(
+            out, 400, "bad_parameter",
+            "response larger than %u bytes; ask for fewer fields, a larger step "
+            "or a shorter range",
+            HISTORY_BODY_MAX);
     if (rc < 0)
         return internal(out, "store", rc);
     return 1;
@@ -1089,7 +1061,7 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
     memset(&tot, 0, sizeof tot);
     int rc = store_series(h->s, mname, from, to, step, 0, on_total, &tot);
     if (rc == -ENOENT && !live)
-        return reply_error(out, 404, "not_found", "no meter named '%s'", mname);
+        return http_reply_error(out, 404, "not_found", "no meter named '%s'", mname);
     if (rc < 0 && rc != -ENOENT)
         return internal(out, "store", rc);
 
@@ -1097,7 +1069,7 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
     char err[COST_ERR_MAX] = "";
     rc = cost_db_load(store_db(h->s), from, to, &prices, err, sizeof err);
     if (rc < 0)
-        return reply_error(out, 500, "internal", "%s", err);
+        return http_reply_error(out, 500, "internal", "%s", err);
     int priced = cost_prices_any(&prices);
     int64_t start = from;
     cost_parts parts;
@@ -1307,7 +1279,7 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
     cost_prices p;
     char err[COST_ERR_MAX] = "";
     if (cost_db_load(store_db(h->s), from, to, &p, err, sizeof err) < 0)
-        return reply_error(out, 500, "internal", "%s", err);
+        return http_reply_error(out, 500, "internal", "%s", err);
     if (p.dyn[0].n + p.dyn[1].n > HISTORY_PRICES_MAX) {
         cost_prices_free(&p);
         return bad_param(out, "range too large: more than %d prices; use a shorter range",
@@ -1425,16 +1397,17 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
             return bad_param(out, "gas_day_start: expected HH:MM such as 06:00, got '%.32s'", ds);
     }
     if (!req->body || !req->body_len)
-        return reply_error(out, 400, "bad_prices",
-                           "empty body: send CSV (time,price) or JSON [{\"time\":..,\"price\":..}]");
+        return http_reply_error(
+            out, 400, "bad_prices",
+            "empty body: send CSV (time,price) or JSON [{\"time\":..,\"price\":..}]");
     /* The Content-Type says CSV or JSON; without one, the first byte decides (cost.c). */
     const char *ct = req->content_type ? req->content_type : "";
     int ctype = prices_ctype(ct);
     if (ctype < 0)
-        return reply_error(out, 415, "unsupported_media_type",
-                           "Content-Type '%.64s': expected text/csv, application/json or "
-                           "text/plain",
-                           ct);
+        return http_reply_error(out, 415, "unsupported_media_type",
+                                "Content-Type '%.64s': expected text/csv, application/json or "
+                                "text/plain",
+                                ct);
     if (ctype == 0)
         ct = "";
     size_t i = 0;
@@ -1443,20 +1416,20 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
         i++;
     int looks_json = i < req->body_len && (req->body[i] == '[' || req->body[i] == '{');
     if (strstr(ct, "json") && !looks_json)
-        return reply_error(out, 400, "bad_prices",
-                           "line 1: Content-Type is JSON but the body is not a JSON array or "
-                           "object");
+        return http_reply_error(out, 400, "bad_prices",
+                                "line 1: Content-Type is JSON but the body is not a JSON array or "
+                                "object");
     if ((strstr(ct, "csv") || strstr(ct, "text/plain")) && looks_json)
-        return reply_error(out, 400, "bad_prices",
-                           "line 1: Content-Type is CSV but the body looks like JSON");
+        return http_reply_error(out, 400, "bad_prices",
+                                "line 1: Content-Type is CSV but the body looks like JSON");
     cost_dyns d = {0};
     char err[COST_ERR_MAX];
     if (cost_parse_dynamic(req->body, req->body_len, kind, day_start, &d, err, sizeof err) < 0)
-        return reply_error(out, 400, "bad_prices", "%s", err);
+        return http_reply_error(out, 400, "bad_prices", "%s", err);
     int rc = cost_db_save_dynamic(store_db(h->s), kind, &d, err, sizeof err);
     if (rc < 0) {
         cost_dyns_free(&d);
-        return reply_error(out, 500, "internal", "%s", err);
+        return http_reply_error(out, 500, "internal", "%s", err);
     }
     store_prices_changed(h->s); /* /metrics and MQTT show a new price now at once */
     json_w w;
@@ -1582,7 +1555,7 @@ static int ep_prices_cheapest(history *h, const http_req *req, http_reply *out)
     cost_prices p;
     char err[COST_ERR_MAX] = "";
     if (cost_db_load(store_db(h->s), from, to, &p, err, sizeof err) < 0)
-        return reply_error(out, 500, "internal", "%s", err);
+        return http_reply_error(out, 500, "internal", "%s", err);
     const cost_dyns *d = &p.dyn[COST_KIND_POWER];
     cheap_slot *s = d->n ? calloc(d->n, sizeof *s) : NULL;
     if (d->n && !s) {
@@ -1663,16 +1636,16 @@ int history_route(void *user, const http_req *req, http_reply *out)
     if (!ours)
         return 0;
     if (!h)
-        return reply_error(out, 404, "no_database",
-                           "%s needs a history database: start p1d with --db PATH or set [store] db",
-                           req->path);
+        return http_reply_error(
+            out, 404, "no_database",
+            "%s needs a history database: start p1d with --db PATH or set [store] db", req->path);
     /* The messages name the methods of the Allow header, OPTIONS included. */
     if (strcmp(req->path, "/api/history") == 0 || strcmp(req->path, "/api/summary") == 0 ||
         strcmp(req->path, "/api/prices/cheapest") == 0) {
         if (!get) {
             out->allow = "GET, HEAD, OPTIONS";
-            return reply_error(out, 405, "method_not_allowed",
-                               "only GET, HEAD and OPTIONS are allowed");
+            return http_reply_error(out, 405, "method_not_allowed",
+                                    "only GET, HEAD and OPTIONS are allowed");
         }
         if (req->path[5] == 'p')
             return repeated(req, out, cheapest_args) || ep_prices_cheapest(h, req, out);
@@ -1686,8 +1659,8 @@ int history_route(void *user, const http_req *req, http_reply *out)
         if (strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0)
             return repeated(req, out, prices_put_args) || ep_prices_put(h, req, out);
         out->allow = "GET, HEAD, PUT, POST, OPTIONS";
-        return reply_error(out, 405, "method_not_allowed",
-                           "only GET, HEAD, PUT, POST and OPTIONS are allowed");
+        return http_reply_error(out, 405, "method_not_allowed",
+                                "only GET, HEAD, PUT, POST and OPTIONS are allowed");
     }
     return 0;
 }

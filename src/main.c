@@ -557,6 +557,14 @@ static void fetch_status(void *user, cost_kind kind, price_fetch_status *out)
     price_fetch_status_get(*f, kind, out);
 }
 
+/* http_options.route: /api/alerts, then the history's paths (without a store they say that
+ * history needs one). */
+static int daemon_route(void *user, const http_req *req, http_reply *out)
+{
+    p1d *d = user;
+    return alerts_route(d->alerts, req, out) || history_route(d->history, req, out);
+}
+
 static int start_http(p1d *d)
 {
     char err[CONFIG_ERR_MAX], host[CONFIG_STR_MAX];
@@ -580,8 +588,8 @@ static int start_http(p1d *d)
     if (d->store && start_history(d) < 0)
         return -1;
     history_set_fetch(d->history, fetch_status, &d->fetch);
-    o.route = history_route; /* without a store it says that history needs one */
-    o.route_user = d->history;
+    o.route = daemon_route;
+    o.route_user = d;
     o.history = d->history != NULL;
     o.metrics = d->history ? history_metrics : NULL; /* the price in force now */
     o.metrics_user = d->history;

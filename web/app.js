@@ -1363,28 +1363,31 @@
     }
     kv($('m-conn'), rows);
     renderPublishing(m);
+    loadAlerts(m);
   }
   // Publishing: one row per publisher of the meter (/api/meters "publishers"); the card is made on
   // first use, after the Connection card, and hidden while p1d publishes nowhere.
   const PUB_NAMES = { azure: 'Azure Table Storage', mqtt: 'MQTT', influxdb: 'InfluxDB' };
   function pubName(n) { return n === 'alerts' ? t('pub_alerts') : PUB_NAMES[n] || (typeof n === 'string' ? n : null); }
-  function publishingCard() {
-    let card = $('m-pub-card');
-    if (card) return card;
-    const conn = $('m-conn');
-    if (!conn || !conn.closest('.card')) return null;
-    card = el('article', 'card wide pub-card');
-    card.id = 'm-pub-card';
+  // A wide card (made hidden) with heading `key` and an empty table `tblId`, put after `prev`.
+  function tableCard(id, key, tblId, prev) {
+    const card = el('article', 'card wide pub-card');
+    card.id = id;
     card.hidden = true;
-    const h = el('h2', null, t('publishing'));
-    h.dataset.i18n = 'publishing';
+    const h = el('h2', null, t(key));
+    h.dataset.i18n = key;
     const wrap = el('div', 'table-wrap');
     const tbl = el('table');
-    tbl.id = 'm-pubs';
+    tbl.id = tblId;
     wrap.append(tbl);
     card.append(h, wrap);
-    conn.closest('.card').after(card);
+    prev.after(card);
     return card;
+  }
+  function publishingCard() {
+    const conn = $('m-conn');
+    if ($('m-pub-card') || !conn || !conn.closest('.card')) return $('m-pub-card');
+    return tableCard('m-pub-card', 'publishing', 'm-pubs', conn.closest('.card'));
   }
   function pubLag(p) {
     const n = num(p.lag_readings);
@@ -1420,6 +1423,55 @@
       st.classList.toggle('bad', p.state === 'retrying' || p.state === 'auth_failed' || p.state === 'stopped');
       lag.classList.toggle('warn', num(p.lag_seconds) !== null && p.lag_seconds >= 60);
       tr.dataset.pub = typeof p.name === 'string' ? p.name : '';
+    });
+  }
+  // Recent alerts (/api/alerts): this meter's and those about no meter (the prices), after the
+  // Publishing card; hidden while p1d sends no alerts. Asked for when the meter's alerts entry in
+  // /api/meters changes, and every 30 s.
+  const AL = { sig: null, at: 0, busy: false };
+  function alertsCard() {
+    const pub = publishingCard();
+    if ($('m-alerts-card') || !pub) return $('m-alerts-card');
+    return tableCard('m-alerts-card', 'alerts_recent', 'm-alerts', pub);
+  }
+  function alertSent(a) {
+    const ways = [];
+    for (const w of ['url', 'mqtt']) {
+      if (typeof a[w] !== 'string') continue;
+      let s = t('alert_' + a[w]);
+      if (s === 'alert_' + a[w]) s = a[w];
+      ways.push(t('alert_way_' + w) + ': ' + s);
+    }
+    return ways.length ? ways.join(' · ') : null;
+  }
+  async function loadAlerts(m) {
+    const pe = m && Array.isArray(m.publishers) ? m.publishers.find((p) => p && p.name === 'alerts') : null;
+    const sig = pe ? [pe.delivered, pe.parked, pe.lag_readings, pe.state].join('|') : 'none';
+    if (AL.busy || (sig === AL.sig && Date.now() - AL.at < 30000)) return;
+    AL.sig = sig;
+    AL.at = Date.now();
+    AL.busy = true;
+    let b = null;
+    try { b = await getJSON('/api/alerts', 5000); } catch (e) { /* the banner tells */ } finally { AL.busy = false; }
+    const card = alertsCard();
+    if (!card || !b || typeof b !== 'object') return;
+    card.hidden = b.enabled !== true;
+    if (card.hidden) return;
+    const list = (Array.isArray(b.alerts) ? b.alerts : []).filter((a) => a && typeof a === 'object' &&
+      (a.meter === null || a.meter === S.meter));
+    const tbl = $('m-alerts');
+    table(tbl, [t('alert_time'), t('alert_title'), t('alert_msg'), t('alert_sent')],
+      list.length ? list.map((a) => [fmtDate(F.full, parseTime(a.time)), typeof a.title === 'string' ? a.title : null,
+        typeof a.message === 'string' ? a.message : null, alertSent(a)]) : [[t('alerts_none'), '', '', '']]);
+    const rows = tbl.tBodies[0] ? Array.from(tbl.tBodies[0].rows) : [];
+    rows.forEach((tr, i) => {
+      const a = list[i], sent = tr.cells[3];
+      if (!a || !sent) return;
+      const st = [a.url, a.mqtt];
+      sent.classList.toggle('bad', st.includes('dropped'));
+      sent.classList.toggle('warn', !st.includes('dropped') && st.includes('waiting'));
+      sent.classList.toggle('ok', !st.includes('dropped') && !st.includes('waiting'));
+      tr.dataset.event = typeof a.event === 'string' ? a.event : '';
     });
   }
   function dsmrVersion(s) {

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, rawGet, run, skip, sleep, waitFor, watchFailures } from './harness.mjs';
 
-const DEADLINE_MS = 180000;
+const DEADLINE_MS = 300000; // against a hang; the checks take about 2 minutes
 const TZ = 'Europe/Amsterdam';
 
 function getJSON(port, p) {
@@ -772,6 +772,41 @@ async function main() {
     if (p1dM) p1dM.kill('SIGTERM');
 
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
+    await check('alerts: the Meter tab lists the meter\'s recent alerts and what became of each', async () => {
+      const sim = spawnSync(P1, ['sim', '--seed', '6', '--fast', '--count', '1'], { timeout: 30000 });
+      assert(sim.status === 0 && sim.stdout.length > 0, 'p1 sim failed');
+      const meterPort = await freePort();
+      const feeder = tcpFeeder(meterPort, sim.stdout, false);
+      stops.push(feeder);
+      const portL = await freePort();
+      // the push service is a closed port: the alert waits there, retried
+      const p1dL = start(['--source', 'home=tcp:127.0.0.1:' + meterPort, '--listen', '127.0.0.1:' + portL,
+        '--http-stale', '2s', '--alerts-url', 'http://127.0.0.1:' + await freePort() + '/p1d',
+        '--alerts-events', 'stale'], 'p1d-l');
+      await waitFor(async () => (await getJSON(portL, '/api/now').catch(() => ({}))).status === 200, 10000, 'p1d L\'s first reading');
+      const p = await newPage();
+      await p.goto('http://127.0.0.1:' + portL + '/');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await p.click('#tab-meter');
+      await p.waitForSelector('#m-alerts-card:not([hidden]) #m-alerts tbody tr', { timeout: 10000 });
+      const none = await p.$$eval('#m-alerts tbody tr', (rs) => rs.map((r) => r.cells[0].textContent));
+      assert(none.length === 1 && none[0] === 'No alerts yet.', 'before any alert: ' + none.join('|'));
+      feeder(); // the meter goes silent: after 2 s p1d raises the stale alert
+      await waitFor(async () => ((await getJSON(portL, '/api/alerts')).body.alerts || []).length === 1, 15000, 'the stale alert');
+      await p.waitForFunction(() => {
+        const r = document.querySelector('#m-alerts tbody tr[data-event="stale"]');
+        return r && r.cells[1].textContent === 'p1d: meter home is silent';
+      }, null, { timeout: 40000 });
+      const row = await p.$eval('#m-alerts tbody tr[data-event="stale"]', (r) => ({
+        cells: Array.from(r.cells).map((c) => c.textContent), warn: r.cells[3].classList.contains('warn') }));
+      assert(/^No telegram from meter home since \d\d:\d\d:\d\d/.test(row.cells[2]) && row.cells[3] === 'push: waiting' &&
+        row.warn && /\d/.test(row.cells[0]), 'the alert row: ' + JSON.stringify(row));
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await (await p.$('#m-alerts-card')).screenshot({ path: path.join(SHOTS, 'meter-alerts.png') });
+      await p.context().close();
+      p1dL.kill('SIGTERM');
+    });
+
     await check('a meter that stops: the banner names the meter and its error, not a lost p1d; no reconnect churn', async () => {
       const p = await newPage();
       const streams = [];

@@ -121,6 +121,21 @@ def test_ntfy(tmp, srv):
         T.check("the log names each alert, never the token",
                 d.wait_log(r"alerts: p1d: power failure at meter home") is not None and
                 TOKEN not in d.text(), d.text()[-1500:])
+        st, _, body = http(d.http_port(), "/api/alerts")
+        got = json.loads(body) if st == 200 else {}
+        lst = got.get("alerts") or []
+        T.check("/api/alerts: the 4 alerts, newest first, each delivered to the url (no mqtt "
+                "member: not sent there)",
+                got.get("enabled") is True and
+                [x.get("event") for x in lst] == ["back", "stale", "message", "power_failure"] and
+                all(x.get("url") == "delivered" and "mqtt" not in x and x.get("meter") == "home"
+                    for x in lst) and lst[-1].get("title") == "p1d: power failure at meter home"
+                and lst[1].get("message", "").startswith("No telegram from meter home since ") and
+                all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", x.get("time", ""))
+                    for x in lst), got)
+        st, _, body = http(d.http_port(), "/api/alerts", method="POST")
+        T.check("/api/alerts: POST is 405 with a JSON error",
+                st == 405 and b'"method_not_allowed"' in body, (st, body))
     finally:
         d.stop()
         conn.close()
@@ -568,6 +583,10 @@ def test_mqtt_broker_away(tmp, srv):
                 pe.get("state") == "retrying" and pe.get("last_error") ==
                 "MQTT: not connected to the broker; 2 alerts waiting" and
                 pe.get("delivered") == 0, pe)
+        lst = json.loads(http(d.http_port(), "/api/alerts")[2]).get("alerts") or []
+        T.check("broker away: /api/alerts lists both as waiting for MQTT",
+                [(x.get("event"), x.get("mqtt"), "url" in x) for x in lst] ==
+                [("message", "waiting", False), ("power_failure", "waiting", False)], lst)
         write_conf(conf, head + "[alerts]\nmqtt = true\nevents = power_failure,message,stale\n")
         d.signal(signal.SIGHUP)
         T.check("broker away, [alerts] changed by a reload: the waiting alerts are kept",
@@ -588,12 +607,19 @@ def test_mqtt_broker_away(tmp, srv):
         pe = (alerts_pub(lambda e: e.get("delivered") == 2) or [{}])[0]
         T.check("broker back: counted as delivered, the publisher idle again",
                 pe.get("state") == "idle" and pe.get("last_error") is None, pe)
+        lst = json.loads(http(d.http_port(), "/api/alerts")[2]).get("alerts") or []
+        T.check("broker back: /api/alerts says both were delivered on MQTT (kept over the reload)",
+                [(x.get("event"), x.get("mqtt")) for x in lst] ==
+                [("message", "delivered"), ("power_failure", "delivered")], lst)
         T.check("broker back: the entity announced again on the new broker",
                 sub.wait(lambda x: x[1] == config_topic and x[2], 10) is not None)
         n = len(sub.snapshot())
         write_conf(conf, head)
         d.signal(signal.SIGHUP)
         d.wait_log(r"reloaded", 10, count=2)
+        T.check("alerts off by a reload: /api/alerts says so, with no list",
+                json.loads(http(d.http_port(), "/api/alerts")[2]) ==
+                {"enabled": False, "alerts": []})
         T.check("[alerts] mqtt off by a reload: the entity's config is deleted",
                 sub.wait(lambda x: x[1] == config_topic and not x[2] and x[3] is not None and
                          sub.snapshot().index(x) >= n, 10) is not None and

@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (Checks, Daemon, P1D, ROOT, be_telegram, free_port, http,  # noqa: E402
-                            need_p1d, run, tmpdir)
+                            need_p1d, run, tmpdir, wait_for)
 from mqtt_helpers import MOSQUITTO, Broker, Mqtt  # noqa: E402
 
 DATA = os.path.join(ROOT, "tests", "data")
@@ -673,6 +673,9 @@ def test_live(c, tmp):
             return
         d.wait_meter("sim", lambda m: m.get("telegrams", 0) >= 2)
         d.wait_meter("lu", lambda m: m.get("state") == "stopped")
+        if broker:  # the success timestamp is served once the MQTT publisher delivered something
+            wait_for(lambda: b"p1_publisher_last_success_timestamp_seconds{" in
+                     http(port, "/metrics")[2], 15)
         test_metrics(c, port)
         test_reading_members(c, port, meters)
         test_history_fields(c, port)

@@ -148,7 +148,8 @@ ms=$((($(date +%s%N) - t0) / 1000000))
 check_expr "--realtime paces 3 telegrams over ~2 s (${ms} ms)" '[ "$ms" -ge 1800 ] && [ "$ms" -lt 5000 ]'
 
 # ---- tcp, one meter on a free port -----------------------------------------------------------
-"$P1" sim --seed 3 --count 6 --out tcp:127.0.0.1:0 2>"$tmp/tcp.err" &
+# 12 telegrams, 1 s apart: readers that start late on a busy machine still see 2 in their 4 s
+"$P1" sim --seed 3 --count 12 --out tcp:127.0.0.1:0 2>"$tmp/tcp.err" &
 pid=$!
 pids+=("$pid")
 if wait_for "$tmp/tcp.err" "listening on tcp:127.0.0.1:"; then
@@ -162,8 +163,8 @@ if wait_for "$tmp/tcp.err" "listening on tcp:127.0.0.1:"; then
     read -r g2 b2 _ <"$tmp/r2"
     check_expr "tcp client 1 got $g1 valid telegrams" '[ "${g1:-0}" -ge 2 ] && [ "${b1:-1}" -eq 0 ]'
     check_expr "tcp client 2 got $g2 valid telegrams" '[ "${g2:-0}" -ge 2 ] && [ "${b2:-1}" -eq 0 ]'
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    check "tcp --count 6 ends by itself" not kill -0 "$pid" 2>/dev/null
+    for _ in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    check "tcp --count 12 ends by itself" not kill -0 "$pid" 2>/dev/null
     wait "$pid"
     check "tcp run exits 0" [ $? -eq 0 ]
 else
