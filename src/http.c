@@ -306,30 +306,12 @@ static enum MHD_Result reply_no_meter(http *h, struct MHD_Connection *c)
     return queue_once(c, MHD_HTTP_NO_CONTENT, r);
 }
 
-/* The JSON error {"error":{"code","message"}} into a malloc'd *w; 0, or -1 out of memory. */
-static int error_json(json_w *w, const char *code, const char *msg)
-{
-    if (json_init_alloc(w, 512, 4096, 0) < 0)
-        return -1;
-    json_obj_begin(w);
-    json_key(w, "error");
-    json_obj_begin(w);
-    json_kv_str(w, "code", code);
-    json_kv_str(w, "message", msg);
-    json_obj_end(w);
-    json_obj_end(w);
-    if (json_ok(w))
-        return 0;
-    json_free(w);
-    return -1;
-}
-
 /* The JSON error {"error":{"code","message"}}; allow (or NULL) is the Allow header. */
 static enum MHD_Result reply_msg(http *h, struct MHD_Connection *c, unsigned status,
                                  const char *allow, const char *code, const char *msg)
 {
     json_w w;
-    if (error_json(&w, code, msg) < 0)
+    if (http_error_json(&w, code, msg) < 0)
         return MHD_NO;
     struct MHD_Response *r = body_response(h, w.buf, w.len, "application/json");
     if (!r)
@@ -1239,23 +1221,6 @@ static int is_body(const http *h, void *req)
 static int route_path(const http *h, const char *url)
 {
     return h->o.route && strncmp(url, "/api/", 5) == 0;
-}
-
-int http_reply_error(http_reply *out, unsigned status, const char *code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    json_w w;
-    out->status = status;
-    out->content_type = "application/json";
-    if (error_json(&w, code, msg) == 0) {
-        out->body = w.buf;
-        out->len = w.len;
-    }
-    return 1;
 }
 
 const char *http_req_arg(const http_req *req, const char *name)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "json.h"
 #include "loop.h"
 #include "meter.h"
 
@@ -53,10 +54,14 @@ const char *http_req_arg(const http_req *req, const char *name);
  * request ("?step=1h&step=raw"), or NULL: a parameter that takes one value answers 400 then,
  * rather than silently taking the first. */
 const char *http_req_repeated(const http_req *req, const char *const *names);
-/* Fills out with status and the JSON {"error": {"code": code, "message": ...}} (the message made
+/* http_reply.c (no libmicrohttpd: a fuzz harness links the route handlers without the server).
+ * Fills out with status and the JSON {"error": {"code": code, "message": ...}} (the message made
  * from fmt); returns 1, what a route handler returns for a request it answered. */
 int http_reply_error(http_reply *out, unsigned status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* That JSON error into a malloc'd *w (json_init_alloc; free with json_free); 0, or -1 out of
+ * memory (nothing to free). */
+int http_error_json(json_w *w, const char *code, const char *msg);
 
 #define HTTP_ROUTE_BODY_MAX (4u << 20) /* default bound of a request body to a route handler */
 
