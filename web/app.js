@@ -1446,7 +1446,8 @@
   }
   async function loadAlerts(m) {
     const pe = m && Array.isArray(m.publishers) ? m.publishers.find((p) => p && p.name === 'alerts') : null;
-    const sig = pe ? [pe.delivered, pe.parked, pe.lag_readings, pe.state].join('|') : 'none';
+    // the meter shown and the language change the table too
+    const sig = [S.meter, LANG].concat(pe ? [pe.delivered, pe.parked, pe.lag_readings, pe.state] : ['none']).join('|');
     if (AL.busy || (sig === AL.sig && Date.now() - AL.at < 30000)) return;
     AL.sig = sig;
     AL.at = Date.now();
