@@ -109,13 +109,9 @@ done
 for t in build/san/tests/test_*; do
     [ -x "$t" ] && suite "san-$(basename "$t")" env ASAN_OPTIONS=detect_leaks=1 "$t"
 done
-# Integration: the suites that load every core alone, the others JOBS at a time, the longest
-# (a minute or more each) first, so that the last to finish is a short one.
+# Integration: the suites that load every core alone, the others JOBS at a time.
 alone=" test_cross_arch.sh test_valgrind.sh test_deb.sh "
-long="test_dashboard_qa.sh test_dashboard.sh test_mqtt_discovery.py test_pub_azure.py
-      test_zeroconf.py"
-for t in $(for n in $long; do echo "tests/integration/$n"; done) \
-    $(ls tests/integration/test_*.sh tests/integration/test_*.py | grep -vxF "$(printf 'tests/integration/%s\n' $long)"); do
+for t in tests/integration/test_*.sh tests/integration/test_*.py; do
     [ -f "$t" ] || continue
     n=$(basename "$t")
     case "$n" in *.py) run=python3 ;; *) run=bash ;; esac
