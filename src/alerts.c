@@ -35,6 +35,8 @@ static const struct {
 const char *const alerts_event_types[] = {"stale",          "back",     "power_failure",
                                           "message",        "capacity", "overload",
                                           "negative_price", "test",     NULL};
+_Static_assert(sizeof alerts_event_types / sizeof alerts_event_types[0] == NEVENTS + 3,
+               "alerts_event_types: every event of event_names, back, test and the NULL");
 
 typedef struct alert {
     uint64_t seq;      /* 1, 2, ... per alerts instance (carried over a reload) */
@@ -271,11 +273,17 @@ static void count(alerts *a, const char *name, int delivered)
     }
 }
 
+/* The i-th newest of the recent alerts (i < a->rn). */
+static recent *recent_at(alerts *a, size_t i)
+{
+    return &a->rec[(a->rnext + ALERTS_RECENT_MAX - 1 - i) % ALERTS_RECENT_MAX];
+}
+
 /* The recent alert seq, when still among them, fared so on the URL (url) or MQTT (!url). */
 static void mark(alerts *a, uint64_t seq, int url, int state)
 {
     for (size_t i = 0; i < a->rn; i++) {
-        recent *r = &a->rec[(a->rnext + ALERTS_RECENT_MAX - 1 - i) % ALERTS_RECENT_MAX];
+        recent *r = recent_at(a, i);
         if (r->x.seq == seq) {
             *(url ? &r->url : &r->mqtt) = (uint8_t)state;
             return;
@@ -770,7 +778,7 @@ int alerts_route(pub *p, const http_req *req, http_reply *out)
         return http_reply_error(out, 405, "method_not_allowed",
                                 "only GET, HEAD and OPTIONS are allowed");
     }
-    const alerts *a = p ? p->impl : NULL;
+    alerts *a = p ? p->impl : NULL;
     json_w w;
     if (json_init_alloc(&w, 4096, (size_t)ALERTS_RECENT_MAX * (ALERTS_MESSAGE_MAX * 6 + 1024), 0) <
         0)
@@ -780,7 +788,7 @@ int alerts_route(pub *p, const http_req *req, http_reply *out)
     json_key(&w, "alerts");
     json_arr_begin(&w);
     for (size_t i = 0; a && i < a->rn; i++) {
-        const recent *r = &a->rec[(a->rnext + ALERTS_RECENT_MAX - 1 - i) % ALERTS_RECENT_MAX];
+        const recent *r = recent_at(a, i);
         json_obj_begin(&w);
         alert_members(&w, &r->x);
         if (r->url != WAY_NONE)
@@ -1028,13 +1036,13 @@ int alerts_take_over(pub *p, pub *old_pub)
     a->seq = old->seq;
     for (size_t i = 0; i < a->rn; i++) { /* a way p no longer has: what waits there is dropped */
         recent *r = &a->rec[i];
-        if (r->url == WAY_WAITING && (!a->o.url[0] || old->test_fn))
+        if (r->url == WAY_WAITING && !a->o.url[0])
             r->url = WAY_DROPPED;
         if (r->mqtt == WAY_WAITING && !a->o.mqtt)
             r->mqtt = WAY_DROPPED;
     }
     size_t moved = 0; /* a is new: nothing raised yet, both its queues empty */
-    if (a->o.url[0] && old->n && !old->test_fn) {
+    if (a->o.url[0] && old->n) {
         /* the one in flight too: abandoned by old, sent again (at least once) */
         moved += old->n;
         move_queue(a->q, &a->n, old->q, &old->head, &old->n);

@@ -768,23 +768,40 @@ static void process(pub_mqtt *p, meter *m, int64_t now)
  * them published prices: the configs of every topic prefix under every discovery prefix (the node
  * id is the topic prefix's) and the values and availability under each retired topic prefix are
  * deleted, once per connection. Returns 0 or -1. */
+enum { NODE_PRICE, NODE_ALERTS }; /* p1d's own entities, named after the topic prefix */
+
+/* Empty retained configs for p1d's own entities `what` (the two prices, or the alerts) on every
+ * pair of discovery prefix and topic prefix, retired or current, that does not announce them
+ * now (announced: the current pair does, with discovery on). Returns 0 or -1. */
+static int clear_node_configs(pub_mqtt *p, int what, int announced)
+{
+    char topic[PUB_TOPIC_MAX];
+    for (size_t d = 0; d <= p->nold; d++) {
+        const char *disc = d < p->nold ? p->old_prefix[d] : p->o.discovery_prefix;
+        for (size_t t = 0; t <= p->nold_topic; t++) {
+            const char *node = t < p->nold_topic ? p->old_topic[t] : p->o.topic_prefix;
+            if (d == p->nold && (!p->o.discovery || (t == p->nold_topic && announced)))
+                continue; /* nothing was announced there, or it is now */
+            for (int e = 0; e < (what == NODE_PRICE ? 2 : 1); e++) {
+                size_t n =
+                    what == NODE_PRICE
+                        ? pub_payload_price_discovery_topic(topic, sizeof topic, disc, node, e)
+                        : pub_payload_alerts_discovery_topic(topic, sizeof topic, disc, node);
+                if (n && publish(p, NULL, topic, "", 0, 1, 1) < 0)
+                    return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int clear_old_price(pub_mqtt *p)
 {
     char topic[PUB_TOPIC_MAX];
     if (!p->price_ever || p->price_old_done || (!p->nold && !p->nold_topic))
         return 0;
-    for (size_t d = 0; d <= p->nold; d++) {
-        const char *disc = d < p->nold ? p->old_prefix[d] : p->o.discovery_prefix;
-        for (size_t t = 0; t <= p->nold_topic; t++) {
-            const char *node = t < p->nold_topic ? p->old_topic[t] : p->o.topic_prefix;
-            if (d == p->nold && (t == p->nold_topic || !p->o.discovery))
-                continue; /* announced here now, or nothing was */
-            for (int e = 0; e < 2; e++)
-                if (pub_payload_price_discovery_topic(topic, sizeof topic, disc, node, e) &&
-                    publish(p, NULL, topic, "", 0, 1, 1) < 0)
-                    return -1;
-        }
-    }
+    if (clear_node_configs(p, NODE_PRICE, 1) < 0)
+        return -1;
     for (size_t t = 0; t < p->nold_topic; t++)
         for (int e = -1; e < 2; e++) /* the availability is always retained, values by retain */
             if ((e < 0 || p->old_topic_retain[t]) &&
@@ -871,17 +888,8 @@ static int publish_alerts_entity(pub_mqtt *p)
     char topic[PUB_TOPIC_MAX];
     int on = p->o.alerts && p->o.discovery;
     if (p->alerts_ever && !p->alerts_old_done) {
-        for (size_t d = 0; d <= p->nold; d++) {
-            const char *disc = d < p->nold ? p->old_prefix[d] : p->o.discovery_prefix;
-            for (size_t t = 0; t <= p->nold_topic; t++) {
-                const char *node = t < p->nold_topic ? p->old_topic[t] : p->o.topic_prefix;
-                if (d == p->nold && (!p->o.discovery || (t == p->nold_topic && on)))
-                    continue; /* nothing was announced there, or it is now */
-                if (pub_payload_alerts_discovery_topic(topic, sizeof topic, disc, node) &&
-                    publish(p, NULL, topic, "", 0, 1, 1) < 0)
-                    return -1;
-            }
-        }
+        if (clear_node_configs(p, NODE_ALERTS, on) < 0)
+            return -1;
         p->alerts_old_done = 1;
     }
     if (!on || p->alerts_discovered)
