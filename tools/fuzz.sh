@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # fuzz.sh: build the libFuzzer targets fuzz/fuzz_*.c and run each over a copy of its seed corpus.
 # Usage: tools/fuzz.sh smoke | SECONDS [target...]   (smoke: 20000 runs or 20 s per target)
+# The targets run as many at a time as there are cores (FUZZ_JOBS to change).
 # Prints "<target>: N passed, N failed" per target and a total; a crash exits 1 and names the input.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 
 mode=${1:-smoke}
 [ $# -gt 0 ] && shift
@@ -75,6 +76,7 @@ deps() {
 obj=$out/obj
 rm -rf "$obj"
 mkdir -p "$obj"
+# shellcheck disable=SC2054 # -fsanitize takes a comma list
 CFLAGS_FUZZ=(-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
     -fno-sanitize-recover=undefined -Iinclude -Isrc)
 objname() { echo "$obj/$(echo "$1" | tr / _).o"; }
@@ -97,15 +99,17 @@ export CFLAGS_FUZZ_S="${CFLAGS_FUZZ[*]}"
 export -f objname compile
 printf '%s\n' "${!want[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} bash -c 'compile "$1"' _ {}
 
-passed=0
-failed=0
-for t in "${targets[@]}"; do
+# Links and runs one target; its report goes to $work/TARGET.report, its last line
+# "fuzz_TARGET: 1 passed, 0 failed" or "... 0 passed, 1 failed" (none when skipped).
+run_target() {
+    local t=$1 src bin s o missing corpus log rc runs a
+    local -a objs dict
     src=fuzz/fuzz_$t.c
     deps "$t"
     for s in "${extra[@]}"; do
         if [ ! -f "$s" ]; then
             echo "SKIP: fuzz_$t needs $s (make all builds build/gen/)"
-            continue 2
+            return
         fi
     done
     bin=$out/fuzz_$t
@@ -116,7 +120,7 @@ for t in "${targets[@]}"; do
     missing=0
     for o in "${objs[@]}"; do
         if [ ! -f "$o" ]; then
-            cat "$o.log" 2>/dev/null | head -n 40
+            head -n 40 "$o.log" 2>/dev/null
             missing=1
         fi
     done
@@ -125,8 +129,7 @@ for t in "${targets[@]}"; do
         head -n 40 "$out/fuzz_$t.build.log"
         echo "fuzz_$t: build FAILED"
         echo "fuzz_$t: 0 passed, 1 failed"
-        failed=$((failed + 1))
-        continue
+        return
     fi
     corpus=$work/$t
     mkdir -p "$corpus"
@@ -149,7 +152,6 @@ for t in "${targets[@]}"; do
     if [ "$rc" -eq 0 ]; then
         echo "fuzz_$t: $runs runs, no crash"
         echo "fuzz_$t: 1 passed, 0 failed"
-        passed=$((passed + 1))
     else
         grep -E 'ERROR|invariant|runtime error|SUMMARY' "$log" | head -n 10
         for a in "$out/artifacts/$t-"*; do
@@ -157,8 +159,39 @@ for t in "${targets[@]}"; do
         done
         echo "fuzz_$t: FAILED (exit $rc), log: $log"
         echo "fuzz_$t: 0 passed, 1 failed"
-        failed=$((failed + 1))
     fi
+}
+
+# Each target is single-threaded: as many run at once as there are cores (FUZZ_JOBS to
+# change), the slowest first, so that the short ones fill in around them. The reports are
+# printed in the order of the targets.
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+order=()
+for t in history http config json parser stream; do
+    case " ${targets[*]} " in *" $t "*) order+=("$t") ;; esac
+done
+for t in "${targets[@]}"; do
+    case " ${order[*]} " in *" $t "*) ;; *) order+=("$t") ;; esac
+done
+running=0
+for t in "${order[@]}"; do
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+    run_target "$t" >"$work/$t.report" 2>&1 &
+    running=$((running + 1))
+done
+wait
+passed=0
+failed=0
+for t in "${targets[@]}"; do
+    [ -f "$work/$t.report" ] && cat "$work/$t.report"
+    last=$(tail -n 1 "$work/$t.report" 2>/dev/null)
+    case "$last" in
+    *": 1 passed, 0 failed") passed=$((passed + 1)) ;;
+    *": 0 passed, 1 failed") failed=$((failed + 1)) ;;
+    esac
 done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
