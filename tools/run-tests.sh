@@ -2,12 +2,12 @@
 # run-tests.sh: build and run every suite (unit, unit under ASan+UBSan, decoder fixtures,
 # conformance, fuzz smoke, integration); print each suite's counts and time and a total as the
 # last line. The integration suites that mostly wait (on a broker, a browser, a timeout) run
-# P1_TEST_JOBS at a time (default 2); the ones that keep every core busy (builds, qemu,
-# valgrind, the sanitizer runs, fuzzing) run alone. Each suite's output is in build/test-logs/.
+# P1_TEST_JOBS at a time (default 4: on two cores they leave most of the CPU idle); the ones
+# that keep every core busy (builds, qemu, valgrind, fuzzing) run alone. Each suite's output is in build/test-logs/.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 J=$(nproc 2>/dev/null || echo 2)
-JOBS=${P1_TEST_JOBS:-2}
+JOBS=${P1_TEST_JOBS:-4}
 total_pass=0
 total_fail=0
 failed_suites=()
@@ -109,9 +109,17 @@ done
 for t in build/san/tests/test_*; do
     [ -x "$t" ] && suite "san-$(basename "$t")" env ASAN_OPTIONS=detect_leaks=1 "$t"
 done
-# Integration: the suites that load every core alone, the others JOBS at a time.
+# Integration: the suites that load every core alone, the others JOBS at a time, those of about
+# a minute or more first, so that the pool ends on short ones.
 alone=" test_cross_arch.sh test_valgrind.sh test_deb.sh "
+long=(test_dashboard_qa.sh test_dashboard.sh test_mqtt_discovery.py test_pub_azure.py
+    test_zeroconf.py test_price_now.py test_alerts.py test_price_fetch.py)
+ordered=()
+for n in "${long[@]}"; do ordered+=("tests/integration/$n"); done
 for t in tests/integration/test_*.sh tests/integration/test_*.py; do
+    case " ${long[*]} " in *" $(basename "$t") "*) ;; *) ordered+=("$t") ;; esac
+done
+for t in "${ordered[@]}"; do
     [ -f "$t" ] || continue
     n=$(basename "$t")
     case "$n" in *.py) run=python3 ;; *) run=bash ;; esac
@@ -120,14 +128,15 @@ for t in tests/integration/test_*.sh tests/integration/test_*.py; do
     *) pool_add "$n" "$run $t" ;;
     esac
 done
-pool_run
-# The same programs built with ASan+UBSan, on the suites that feed them hostile input.
+# The same programs built with ASan+UBSan, on the suites that feed them hostile input; they
+# too mostly wait, so they join the pool.
 if [ -x build/san/p1d ] && [ -x build/san/p1 ]; then
     for t in test_decode_fixtures.py test_http_robust.py test_qa_regressions.py; do
         [ -f "tests/integration/$t" ] &&
-            suite "san-$t" env P1="$PWD/build/san/p1" P1D="$PWD/build/san/p1d" python3 "tests/integration/$t"
+            pool_add "san-$t" "P1='$PWD/build/san/p1' P1D='$PWD/build/san/p1d' python3 tests/integration/$t"
     done
 fi
+pool_run
 [ -x tools/fuzz.sh ] && suite fuzz-smoke tools/fuzz.sh smoke
 
 if [ ${#failed_suites[@]} -ne 0 ]; then

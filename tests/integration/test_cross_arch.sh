@@ -12,11 +12,19 @@ cd "$(dirname "$0")/../.." || exit 1
 
 # The tests that need nothing but libc; each prints "N passed, N failed".
 TESTS="test_crc test_parser test_value test_reading test_json test_civil test_loop test_sim"
-LIB_PURE=$(ls lib/*.c | grep -v '^lib/crypt\.c$' | tr '\n' ' ')
+LIB_PURE=""
+for f in lib/*.c; do
+    [ "$f" = lib/crypt.c ] || LIB_PURE="$LIB_PURE $f"
+done
+J=$(nproc 2>/dev/null || echo 2)
 pass=0
 fail=0
 ran=0
-
+work=$(mktemp -d "${TMPDIR:-/tmp}/p1-cross.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+# Builds each architecture (every core on one build), then runs all the tests under qemu-user,
+# which is single-threaded, as many at a time as there are cores; reported in order.
+runs=()
 for arch in aarch64:aarch64-linux-gnu:qemu-aarch64 armhf:arm-linux-gnueabihf:qemu-arm \
     mips:mips-linux-gnu:qemu-mips; do
     IFS=: read -r name triple qemu <<<"$arch"
@@ -29,32 +37,53 @@ for arch in aarch64:aarch64-linux-gnu:qemu-aarch64 armhf:arm-linux-gnueabihf:qem
     targets=""
     for t in $TESTS; do targets="$targets $build/tests/$t"; done
     # LIBS_CRYPTO and LIBS_SQLITE empty: nothing built here links them.
-    if ! make -s -j"$(nproc 2>/dev/null || echo 2)" CC="$triple-gcc" BUILD="$build" \
+    if ! make -s -j"$J" CC="$triple-gcc" BUILD="$build" \
         LIB_SRC="$LIB_PURE" LIBS_CRYPTO= LIBS_SQLITE= $targets >"$build.log" 2>&1; then
         tail -n 40 "$build.log"
         echo "FAIL: $name: build failed (log: $build.log)"
         fail=$((fail + 1))
         continue
     fi
-    for t in $TESTS; do
-        out=$(timeout 300 "$qemu" -L "/usr/$triple" "$build/tests/$t" 2>&1)
-        rc=$?
-        line=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -n 1)
-        p=$(printf '%s\n' "$line" | sed -nE 's/.*\b([0-9]+) passed.*/\1/p')
-        f=$(printf '%s\n' "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')
-        if [ -z "$p" ] || [ -z "$f" ]; then
-            printf '%s\n' "$out" | tail -n 20
-            echo "FAIL: $name $t: no summary line (exit $rc)"
-            fail=$((fail + 1))
-            continue
-        fi
-        if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-        [ "$f" -eq 0 ] || printf '%s\n' "$out" | grep -E 'FAIL' | head -n 20
-        echo "$name $t: $p passed, $f failed"
-        pass=$((pass + p))
-        fail=$((fail + f))
-        ran=$((ran + 1))
-    done
+    for t in $TESTS; do runs+=("$name:$triple:$qemu:$t"); done
+done
+
+# Runs one test under qemu into $work/NAME-TEST.out, its exit status into .rc.
+run_one() {
+    local name triple qemu t
+    IFS=: read -r name triple qemu t <<<"$1"
+    timeout 300 "$qemu" -L "/usr/$triple" "build/cross/$name/tests/$t" >"$work/$name-$t.out" 2>&1
+    echo $? >"$work/$name-$t.rc"
+}
+running=0
+for r in "${runs[@]}"; do
+    if [ "$running" -ge "$J" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+    run_one "$r" &
+    running=$((running + 1))
+done
+wait
+
+for r in "${runs[@]}"; do
+    IFS=: read -r name triple qemu t <<<"$r"
+    out=$(cat "$work/$name-$t.out" 2>/dev/null)
+    rc=$(cat "$work/$name-$t.rc" 2>/dev/null || echo 127)
+    line=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+    p=$(printf '%s\n' "$line" | sed -nE 's/.*\b([0-9]+) passed.*/\1/p')
+    f=$(printf '%s\n' "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')
+    if [ -z "$p" ] || [ -z "$f" ]; then
+        printf '%s\n' "$out" | tail -n 20
+        echo "FAIL: $name $t: no summary line (exit $rc)"
+        fail=$((fail + 1))
+        continue
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    [ "$f" -eq 0 ] || printf '%s\n' "$out" | grep -E 'FAIL' | head -n 20
+    echo "$name $t: $p passed, $f failed"
+    pass=$((pass + p))
+    fail=$((fail + f))
+    ran=$((ran + 1))
 done
 [ "$ran" -gt 0 ] || [ "$fail" -gt 0 ] || echo "SKIP: no cross compiler found: nothing ran"
 echo "cross_arch: $pass passed, $fail failed"
