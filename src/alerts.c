@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "civil.h"
 #include "cost.h"
 #include "curl_loop.h"
@@ -125,6 +127,10 @@ struct alerts {
     recent rec[ALERTS_RECENT_MAX];
     size_t rnext, rn;
     uint64_t seq; /* of the newest alert */
+    /* the alerts table of store s (NULL: no store, or the table could not be made): each alert
+     * and what became of it, for the next start */
+    sqlite3 *db;
+    int db_failing; /* the last write failed (logged once) */
 };
 
 int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap)
@@ -256,6 +262,139 @@ static watched *find(alerts *a, const char *name);
 /* The head of the queue is done: delivered (1), or dropped (0); counted for its meter. */
 static size_t alert_json(const alert *x, char *buf, size_t cap);
 
+/* ---------------------------------------------------------------------------------------------
+ * The alerts table: every alert raised while a store is open, and what became of it on each way
+ * out, so that a restart keeps the recent ones for /api/alerts and sends those still waiting.
+ * One row per alert, written when it is raised and each time a way out is done with it; the
+ * newest ALERTS_KEEP_ROWS are kept. A write that fails is logged once and the alert goes out
+ * all the same: the table is a memory, never in the way of an alert.
+ * ------------------------------------------------------------------------------------------- */
+
+static const char alerts_schema[] =
+    "CREATE TABLE IF NOT EXISTS alerts (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, "
+    "event TEXT NOT NULL, meter TEXT NOT NULL, title TEXT NOT NULL, message TEXT NOT NULL, "
+    "url TEXT, mqtt TEXT)";
+
+/* The outcome of a write: a failure is said once, the first success after one too. */
+static void db_result(alerts *a, int rc, const char *what)
+{
+    if (rc == SQLITE_OK || rc == SQLITE_DONE) {
+        if (a->db_failing)
+            log_info("alerts: the store takes the alerts again");
+        a->db_failing = 0;
+        return;
+    }
+    if (!a->db_failing)
+        log_warn("alerts: cannot %s in the store: %s; alerts are sent all the same, but a restart "
+                 "forgets them",
+                 what, sqlite3_errmsg(a->db));
+    a->db_failing = 1;
+}
+
+static void bind_way(sqlite3_stmt *st, int i, int way)
+{
+    if (way == WAY_NONE)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_text(st, i, way_names[way], -1, SQLITE_STATIC);
+}
+
+/* A new alert, with its ways (WAY_*), into the table; the oldest rows beyond ALERTS_KEEP_ROWS
+ * go. */
+static void db_insert(alerts *a, const recent *r)
+{
+    sqlite3_stmt *st = NULL;
+    if (!a->db)
+        return;
+    int rc = sqlite3_prepare_v2(a->db,
+                                "INSERT INTO alerts (seq, at_ms, event, meter, title, "
+                                "message, url, mqtt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, (sqlite3_int64)r->x.seq);
+        sqlite3_bind_int64(st, 2, r->x.at_ms);
+        sqlite3_bind_text(st, 3, r->x.event, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, r->x.meter, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, r->x.title, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, r->x.message, -1, SQLITE_STATIC);
+        bind_way(st, 7, r->url);
+        bind_way(st, 8, r->mqtt);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if ((rc == SQLITE_OK || rc == SQLITE_DONE) && r->x.seq > ALERTS_KEEP_ROWS) {
+        rc = sqlite3_prepare_v2(a->db, "DELETE FROM alerts WHERE seq <= ?", -1, &st, NULL);
+        if (rc == SQLITE_OK) {
+            sqlite3_bind_int64(st, 1, (sqlite3_int64)(r->x.seq - ALERTS_KEEP_ROWS));
+            rc = sqlite3_step(st);
+        }
+        sqlite3_finalize(st);
+    }
+    db_result(a, rc, "keep an alert");
+}
+
+/* Alert seq fared so (WAY_*) on the URL (url) or MQTT (!url). */
+static void db_way(alerts *a, uint64_t seq, int url, int state)
+{
+    sqlite3_stmt *st = NULL;
+    if (!a->db)
+        return;
+    int rc = sqlite3_prepare_v2(a->db,
+                                url ? "UPDATE alerts SET url = ? WHERE seq = ?"
+                                    : "UPDATE alerts SET mqtt = ? WHERE seq = ?",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        bind_way(st, 1, state);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    db_result(a, rc, "note what became of an alert");
+}
+
+/* The way named so in the table: WAY_*, or -1 for a name p1d does not write. */
+static int way_of(const unsigned char *name)
+{
+    if (!name)
+        return WAY_NONE;
+    for (int i = WAY_WAITING; i <= WAY_DROPPED; i++)
+        if (strcmp((const char *)name, way_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* The event named so, as the static name an alert points to; NULL for one p1d does not raise. */
+static const char *event_of(const unsigned char *name)
+{
+    for (size_t i = 0; name && alerts_event_types[i]; i++)
+        if (strcmp((const char *)name, alerts_event_types[i]) == 0)
+            return alerts_event_types[i];
+    return NULL;
+}
+
+/* A row of "SELECT seq, at_ms, event, meter, title, message, url, mqtt" into *r; 0, or -1 for
+ * a row p1d did not write (an unknown event or way, a text missing): skipped. */
+static int row_recent(sqlite3_stmt *st, recent *r)
+{
+    const unsigned char *who = sqlite3_column_text(st, 3), *title = sqlite3_column_text(st, 4),
+                        *message = sqlite3_column_text(st, 5);
+    int url = way_of(sqlite3_column_text(st, 6)), mqtt = way_of(sqlite3_column_text(st, 7));
+    memset(r, 0, sizeof *r);
+    r->x.event = event_of(sqlite3_column_text(st, 2));
+    if (!r->x.event || !who || !title || !message || url < 0 || mqtt < 0 ||
+        sqlite3_column_int64(st, 0) <= 0)
+        return -1;
+    r->x.seq = (uint64_t)sqlite3_column_int64(st, 0);
+    r->x.at_ms = sqlite3_column_int64(st, 1);
+    snprintf(r->x.meter, sizeof r->x.meter, "%s", (const char *)who);
+    snprintf(r->x.title, sizeof r->x.title, "%s", (const char *)title);
+    snprintf(r->x.message, sizeof r->x.message, "%s", (const char *)message);
+    r->url = (uint8_t)url;
+    r->mqtt = (uint8_t)mqtt;
+    return 0;
+}
+
 /* An alert of meter name ("" for none) delivered (1) or dropped (0): counted. */
 static void count(alerts *a, const char *name, int delivered)
 {
@@ -279,9 +418,11 @@ static recent *recent_at(alerts *a, size_t i)
     return &a->rec[(a->rnext + ALERTS_RECENT_MAX - 1 - i) % ALERTS_RECENT_MAX];
 }
 
-/* The recent alert seq, when still among them, fared so on the URL (url) or MQTT (!url). */
+/* Alert seq fared so on the URL (url) or MQTT (!url): noted in the table, and in the recent ones
+ * when it is still among them. */
 static void mark(alerts *a, uint64_t seq, int url, int state)
 {
+    db_way(a, seq, url, state);
     for (size_t i = 0; i < a->rn; i++) {
         recent *r = recent_at(a, i);
         if (r->x.seq == seq) {
@@ -400,6 +541,7 @@ static void raise_alert(alerts *a, const char *event, const char *who, const cha
     r->x = now;
     r->url = a->o.url[0] ? WAY_WAITING : WAY_NONE;
     r->mqtt = a->o.mqtt ? WAY_WAITING : WAY_NONE;
+    db_insert(a, r);
     a->rnext = (a->rnext + 1) % ALERTS_RECENT_MAX;
     if (a->rn < ALERTS_RECENT_MAX)
         a->rn++;
@@ -1034,7 +1176,10 @@ int alerts_take_over(pub *p, pub *old_pub)
     a->rnext = old->rnext;
     a->rn = old->rn;
     a->seq = old->seq;
-    for (size_t i = 0; i < a->rn; i++) { /* a way p no longer has: what waits there is dropped */
+    a->db_failing = old->db_failing;
+    /* a way p no longer has: what waits there is dropped (the table keeps it waiting: a start
+     * without that way marks it dropped then) */
+    for (size_t i = 0; i < a->rn; i++) {
         recent *r = &a->rec[i];
         if (r->url == WAY_WAITING && !a->o.url[0])
             r->url = WAY_DROPPED;
@@ -1056,6 +1201,103 @@ int alerts_take_over(pub *p, pub *old_pub)
         log_info("alerts: %zu waiting alert%s kept over the reload", moved, moved == 1 ? "" : "s");
     if (a->n && !a->busy)
         post_next(a);
+    return 0;
+}
+
+/* Puts r, restored from the table, back on its ways out: waiting on the URL (url) or MQTT (!url)
+ * when p1d still sends that way and it is less than ALERTS_KEEP_MS old, else dropped. Returns 1
+ * when queued. */
+static int requeue(alerts *a, recent *r, int url, int64_t now)
+{
+    uint8_t *way = url ? &r->url : &r->mqtt;
+    int on = url ? a->o.url[0] != '\0' : a->o.mqtt;
+    if (*way != WAY_WAITING)
+        return 0;
+    if (!on || now - r->x.at_ms > ALERTS_KEEP_MS) {
+        *way = WAY_DROPPED;
+        db_way(a, r->x.seq, url, WAY_DROPPED);
+        return 0;
+    }
+    alert *q = url ? a->q : a->sq;
+    size_t *head = url ? &a->head : &a->shead, *n = url ? &a->n : &a->sn;
+    if (*n == ALERTS_QUEUE_MAX) { /* more than fit: the oldest goes, as when raised */
+        db_way(a, q[*head].seq, url, WAY_DROPPED);
+        *head = (*head + 1) % ALERTS_QUEUE_MAX;
+        (*n)--;
+    }
+    q[(*head + *n) % ALERTS_QUEUE_MAX] = r->x;
+    (*n)++;
+    return 1;
+}
+
+int alerts_restore(pub *p)
+{
+    alerts *a = p->impl;
+    sqlite3_stmt *st = NULL;
+    if (!a->db)
+        return 0;
+    /* the newest ALERTS_RECENT_MAX rows, then every one still waiting, each oldest first */
+    static const char *const sql[] = {
+        "SELECT * FROM (SELECT seq, at_ms, event, meter, title, message, url, mqtt FROM alerts "
+        "ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+        "SELECT seq, at_ms, event, meter, title, message, url, mqtt FROM alerts WHERE "
+        "url = 'waiting' OR mqtt = 'waiting' ORDER BY seq"};
+    int64_t now = loop_wall_ms();
+    size_t kept = 0, waiting = 0, skipped = 0;
+    int rc = SQLITE_OK;
+    for (int pass = 0; pass < 2 && rc == SQLITE_OK; pass++) {
+        rc = sqlite3_prepare_v2(a->db, sql[pass], -1, &st, NULL);
+        if (rc == SQLITE_OK && pass == 0)
+            rc = sqlite3_bind_int(st, 1, ALERTS_RECENT_MAX);
+        while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            recent r;
+            rc = SQLITE_OK;
+            if (row_recent(st, &r) < 0) {
+                skipped += pass == 0;
+                continue;
+            }
+            if (pass == 0) {
+                a->rec[a->rnext] = r;
+                a->rnext = (a->rnext + 1) % ALERTS_RECENT_MAX;
+                if (a->rn < ALERTS_RECENT_MAX)
+                    a->rn++;
+                kept++;
+                continue;
+            }
+            /* the way out of the copy among the recent ones follows the queued one */
+            recent *shown = NULL;
+            for (size_t i = 0; i < a->rn && !shown; i++)
+                if (recent_at(a, i)->x.seq == r.x.seq)
+                    shown = recent_at(a, i);
+            waiting += (size_t)requeue(a, &r, 1, now) + (size_t)requeue(a, &r, 0, now);
+            if (shown) {
+                shown->url = r.url;
+                shown->mqtt = r.mqtt;
+            }
+        }
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (rc != SQLITE_OK) {
+        log_warn("alerts: cannot read the alerts of before the start from the store: %s",
+                 sqlite3_errmsg(a->db));
+        return -1;
+    }
+    if (skipped)
+        log_warn("alerts: %zu row%s of the alerts table not understood; left out", skipped,
+                 skipped == 1 ? "" : "s");
+    if (waiting)
+        log_info("alerts: %zu alert%s waiting from before the start; sending", waiting,
+                 waiting == 1 ? "" : "s");
+    else if (kept)
+        log_debug("alerts: %zu recent alert%s kept from before the start", kept,
+                  kept == 1 ? "" : "s");
+    if (a->n && !a->busy && a->easy)
+        post_next(a);
+    if (a->sn)
+        sink_flush(a);
     return 0;
 }
 
@@ -1098,6 +1340,23 @@ pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *er
     a->o = *o;
     a->cu = cu;
     config_url_shown(o->url, a->shown, sizeof a->shown);
+    if (s) {
+        char *msg = NULL;
+        sqlite3_stmt *st = NULL;
+        /* the numbers go on from the newest kept, so that none is written twice */
+        if (sqlite3_exec(store_db(s), alerts_schema, NULL, NULL, &msg) == SQLITE_OK &&
+            sqlite3_prepare_v2(store_db(s), "SELECT max(seq) FROM alerts", -1, &st, NULL) ==
+                SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW) {
+            a->db = store_db(s);
+            a->seq = (uint64_t)(sqlite3_column_int64(st, 0) > 0 ? sqlite3_column_int64(st, 0) : 0);
+        } else
+            log_warn("alerts: cannot make the alerts table in the store: %s; a restart forgets "
+                     "the alerts",
+                     msg ? msg : sqlite3_errmsg(store_db(s)));
+        sqlite3_finalize(st);
+        sqlite3_free(msg);
+    }
     a->tick = loop_timer_new(l, on_tick, a);
     a->retry = loop_timer_new(l, on_retry, a);
     if (!a->tick || !a->retry || meters_hook(ms, on_reading, a) < 0)
@@ -1133,10 +1392,12 @@ static void alerts_free(void *impl)
     if (!a)
         return;
     meters_unhook(a->ms, on_reading, a);
+    const char *kept =
+        a->db && !a->db_failing ? " yet; the store keeps them for the next start" : "";
     if (a->n)
-        log_warn("alerts: %zu alert%s not delivered", a->n, a->n == 1 ? "" : "s");
+        log_warn("alerts: %zu alert%s not delivered%s", a->n, a->n == 1 ? "" : "s", kept);
     if (a->sn)
-        log_warn("alerts: %zu alert%s not published on MQTT", a->sn, a->sn == 1 ? "" : "s");
+        log_warn("alerts: %zu alert%s not published on MQTT%s", a->sn, a->sn == 1 ? "" : "s", kept);
     if (a->easy) {
         curl_loop_remove(a->cl, a->easy);
         a->cu->easy_cleanup(a->easy);

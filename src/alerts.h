@@ -29,6 +29,7 @@
 #define ALERTS_PRICE_AHEAD_S (48 * 3600) /* dynamic prices looked at for negative_price */
 #define ALERTS_PRICE_RUNS    32          /* negative price runs remembered as alerted */
 #define ALERTS_RECENT_MAX    50          /* alerts /api/alerts lists */
+#define ALERTS_KEEP_ROWS     1000        /* alerts the store's alerts table keeps, the newest */
 
 /* Every "event" an alert carries (the [alerts] events, "back": a silent meter came back, and
  * "test": p1d --test-alert), NULL-terminated; Home Assistant's event entity lists them. */
@@ -71,8 +72,9 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
  * none); both borrowed, they must outlive it. The sender is a publisher named "alerts" (pub.h):
  * its state, counters and last error show in /api/meters and /metrics like the others', its lag
  * per meter is that meter's alerts waiting; its free stops watching and drops the alerts still
- * queued (logged). NULL with err[cap]; errno ELIBACC when libcurl cannot be loaded (the daemon
- * runs on without alerts). */
+ * queued (logged; with a store its alerts table keeps them for alerts_restore()). With s, every
+ * alert and what became of it is written to the store's alerts table. NULL with err[cap]; errno
+ * ELIBACC when libcurl cannot be loaded (the daemon runs on without alerts). */
 pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *err, size_t cap);
 
 /* A reload replaced old (both from alerts_new()) by p: p goes on from where old was, so that a
@@ -83,6 +85,14 @@ pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *er
  * publishes there; the rest old drops when freed (logged). Returns 0, or -1 out of memory
  * (nothing moved). */
 int alerts_take_over(pub *p, pub *old);
+
+/* At the start (not after alerts_take_over()): the alerts of before, from the alerts table of
+ * the store p was made with (none without one): the newest ALERTS_RECENT_MAX for /api/alerts,
+ * and those that were still waiting, sent now on the ways p has (oldest first, ALERTS_QUEUE_MAX
+ * per way, each within ALERTS_KEEP_MS of when it happened; the others are marked dropped).
+ * Rows p1d did not write are left out, logged. Call after alerts_set_sink(). Returns 0, or -1
+ * when the table cannot be read (logged; p runs on without them). */
+int alerts_restore(pub *p);
 
 /* GET /api/alerts, for http_options.route (p: the running alerts, NULL when they are off):
  * {"enabled": bool, "alerts": [...]}, the last ALERTS_RECENT_MAX alerts, newest first, each as

@@ -510,7 +510,9 @@ static int apply_alerts(p1d *d, const config *c)
     }
     if (o.mqtt) /* before the take-over, which may send */
         alerts_set_sink(a, alert_to_mqtt, d);
-    if (d->alerts && alerts_take_over(a, d->alerts) < 0)
+    if (!d->alerts)
+        alerts_restore(a); /* the alerts of before the start, or of before [alerts] was off */
+    else if (alerts_take_over(a, d->alerts) < 0)
         log_warn("alerts: out of memory; the reload starts the alerts afresh");
     drop_pub(d, &d->alerts);
     d->alerts = a;

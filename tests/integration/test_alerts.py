@@ -25,6 +25,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import sys
 import time
 import zoneinfo
@@ -268,6 +269,105 @@ def test_reload_keeps(tmp, srv):
                 "reading after a fresh start would only set the baseline)",
                 got and b"6 short" in posts(srv, "/reload")[2]["body"],
                 [x["body"] for x in posts(srv, "/reload")])
+    finally:
+        d.stop()
+        conn.close()
+        dongle.close()
+
+
+def alert_rows(db):
+    with sqlite3.connect(db) as c:
+        return c.execute("SELECT seq, event, meter, message, url, mqtt FROM alerts "
+                         "ORDER BY seq").fetchall()
+
+
+def test_restart_keeps(tmp, srv):
+    """With a store, the alerts outlive a restart: /api/alerts lists those of before, one still
+    waiting is sent at the next start (one a day old is dropped, a row p1d did not write is left
+    out), the numbering goes on, and the table keeps the newest 1000."""
+    db = os.path.join(tmp, "keep.db")
+    srv.routes["/keep"] = [(200, "text/plain", b"ok")]
+    d, dongle, conn = start(tmp, "keep", srv, "/keep", ["--db", db])
+    try:
+        now = int(time.time())
+        conn.sendall(nl_telegram(now - 3) + nl_telegram(now - 2, failures=5))
+        wait_for(lambda: len(posts(srv, "/keep")) >= 1, 8)
+        srv.routes["/keep"] = [(503, "text/plain", b"down")]
+        conn.sendall(nl_telegram(now - 1, failures=6))
+        T.check("restart: an alert the server does not take waits",
+                d.wait_log(r"alerts: sending to \S+/keep failed: HTTP 503") is not None,
+                d.text()[-800:])
+    finally:
+        code = d.stop()
+        conn.close()
+        dongle.close()
+    T.check("restart: at the stop, the log says the store keeps the waiting alert",
+            code == 0 and "alerts: 1 alert not delivered yet; the store keeps them for the next "
+            "start" in d.text(), d.text()[-800:])
+    rows = alert_rows(db)
+    T.check("restart: the alerts table has both, delivered and waiting",
+            [(r[0], r[1], r[2], r[4], r[5]) for r in rows] ==
+            [(1, "power_failure", "home", "delivered", None),
+             (2, "power_failure", "home", "waiting", None)] and "6 short" in rows[1][3], rows)
+    day_old = (int(time.time()) - 2 * 86400) * 1000
+    with sqlite3.connect(db) as c:
+        c.execute("INSERT INTO alerts VALUES (3, ?, 'message', 'home', 'p1d: old', 'two days', "
+                  "'waiting', NULL)", (day_old,))
+        c.execute("INSERT INTO alerts VALUES (4, ?, 'fire', 'home', 'p1d: ?', 'not ours', "
+                  "'waiting', NULL)", (day_old,))
+    srv.routes["/keep"] = [(200, "text/plain", b"ok")]
+    d, dongle, conn = start(tmp, "keep", srv, "/keep", ["--db", db])
+    try:
+        T.check("restart: the waiting alert is sent at the start, logged",
+                d.wait_log(r"alerts: 1 alert waiting from before the start; sending") is not None,
+                d.text()[-800:])
+        got = wait_for(lambda: len(posts(srv, "/keep")) >= 3, 8)
+        bodies = [x["body"] for x in posts(srv, "/keep")]
+        T.check("restart: ... and delivered; the one two days old is not",
+                got and len(bodies) == 3 and b"6 short" in bodies[2], bodies)
+        T.check("restart: the row p1d did not write is left out, said",
+                d.wait_log(r"warn: alerts: 1 row of the alerts table not understood; left out",
+                           3) is not None, d.text()[-800:])
+        port = d.http_port()
+        lst = wait_for(lambda: (lambda j: j if j["alerts"] and j["alerts"][1]["url"] ==
+                                "delivered" else None)(json.loads(http(port, "/api/alerts")[2])),
+                       5) or json.loads(http(port, "/api/alerts")[2])
+        T.check("restart: /api/alerts lists the alerts of before, newest first, as they fared",
+                [(x["message"], x.get("url")) for x in lst["alerts"]] ==
+                [("two days", "dropped"),
+                 ("Meter home counts a new power failure: 6 short and 2 long ones so far.",
+                  "delivered"),
+                 ("Meter home counts a new power failure: 5 short and 2 long ones so far.",
+                  "delivered")], lst)
+        now = int(time.time())
+        conn.sendall(nl_telegram(now - 1, failures=6) + nl_telegram(now, failures=7))
+        wait_for(lambda: len(posts(srv, "/keep")) >= 4, 8)
+        rows = wait_for(lambda: (lambda r: r if len(r) == 5 and r[-1][4] == "delivered" else None)(
+            alert_rows(db)), 5) or alert_rows(db)
+        T.check("restart: the table learnt what became of them; the next alert is number 5",
+                [(r[0], r[4]) for r in rows] == [(1, "delivered"), (2, "delivered"),
+                                                 (3, "dropped"), (4, "waiting"),
+                                                 (5, "delivered")] and "7 short" in rows[4][3],
+                rows)
+    finally:
+        d.stop()
+        conn.close()
+        dongle.close()
+    with sqlite3.connect(db) as c:
+        c.executemany("INSERT INTO alerts VALUES (?, 0, 'stale', 'home', 't', 'm', 'delivered', "
+                      "NULL)", [(i,) for i in range(6, 1011)])
+    d, dongle, conn = start(tmp, "keep", srv, "/keep", ["--db", db])
+    try:
+        lst = json.loads(http(d.http_port(), "/api/alerts")[2])
+        T.check("restart: /api/alerts lists the newest 50 of the 1010 kept",
+                len(lst["alerts"]) == 50 and lst["alerts"][0]["event"] == "stale", len(lst["alerts"]))
+        now = int(time.time())
+        conn.sendall(nl_telegram(now - 1, failures=7) + nl_telegram(now, failures=8))
+        wait_for(lambda: len(posts(srv, "/keep")) >= 5, 8)
+        with sqlite3.connect(db) as c:
+            n, lo, hi = c.execute("SELECT count(*), min(seq), max(seq) FROM alerts").fetchone()
+        T.check("restart: a new alert, number 1011, and the table keeps the newest 1000",
+                (n, lo, hi) == (1000, 12, 1011), (n, lo, hi))
     finally:
         d.stop()
         conn.close()
@@ -636,6 +736,55 @@ def test_mqtt_broker_away(tmp, srv):
         broker.stop()
 
 
+def test_mqtt_restart(tmp, srv):
+    """[alerts] mqtt with a store: an alert raised while the broker is away outlives a restart of
+    p1d and is published once p1d is connected again."""
+    if not os.access(MOSQUITTO, os.X_OK):
+        print("SKIP: mqtt alerts over a restart: mosquitto not installed (tools/setup.sh test)")
+        return
+    port, meter_port = free_port(), free_port()
+    db = os.path.join(tmp, "mqtt-keep.db")
+    dongle = fake_dongle(meter_port)
+    conf = os.path.join(tmp, "p1d-mqtt-keep.conf")
+    write_conf(conf, "[http]\nlisten = 127.0.0.1:0\n[source home]\nspec = tcp:127.0.0.1:%d\n"
+               "[store]\ndb = %s\n[mqtt]\nhost = 127.0.0.1\nport = %d\nstate_interval = 0\n"
+               "reconnect_max = 1s\ndiscovery = false\n[alerts]\nmqtt = true\n"
+               "events = power_failure\n" % (meter_port, db, port))
+    d = Daemon(["--config", conf], tmp)
+    broker = sub = None
+    try:
+        conn = dongle.accept()[0]
+        now = int(time.time())
+        conn.sendall(nl_telegram(now - 1) + nl_telegram(now, failures=5))
+        T.check("no broker yet: the alert waits",
+                d.wait_log(r"alerts: 'p1d: power failure at meter home' waits to be published "
+                           r"on MQTT", 10) is not None, d.text()[-800:])
+        code = d.stop()
+        conn.close()
+        T.check("stopped: the table keeps it waiting for MQTT",
+                code == 0 and [(r[1], r[4], r[5]) for r in alert_rows(db)] ==
+                [("power_failure", None, "waiting")], alert_rows(db))
+        broker = Broker(tmp, port, name="alerts-keep").start()
+        sub = Mqtt(port, topics=("p1d/alerts",))
+        d = Daemon(["--config", conf], tmp)
+        conn = dongle.accept()[0]
+        m = sub.wait(lambda x: x[1] == "p1d/alerts", 15)
+        got = json.loads(m[2]) if m else {}
+        T.check("restarted with the broker there: the alert of before is published",
+                got.get("event") == "power_failure" and "5 short" in got.get("message", ""), m)
+        rows = wait_for(lambda: (lambda r: r if r and r[0][5] == "delivered" else None)(
+            alert_rows(db)), 5) or alert_rows(db)
+        T.check("... and the table says delivered", [r[5] for r in rows] == ["delivered"], rows)
+        conn.close()
+    finally:
+        d.stop()
+        dongle.close()
+        if sub:
+            sub.close()
+        if broker:
+            broker.stop()
+
+
 def test_check_config(tmp):
     path = os.path.join(tmp, "check.conf")
     cases = [
@@ -679,9 +828,9 @@ def main():
     try:
         with tmpdir() as tmp:
             T.run([test_ntfy, test_json_capacity, test_server_trouble, test_reload_keeps,
-                   test_header_file,
+                   test_restart_keeps, test_header_file,
                    test_overload, test_negative_price, test_test_alert, test_mqtt,
-                   test_mqtt_broker_away], tmp, srv)
+                   test_mqtt_broker_away, test_mqtt_restart], tmp, srv)
             T.run([test_check_config], tmp)
     finally:
         srv.close()

@@ -506,9 +506,12 @@ def test_insert_first(tmp, port):
           got and landed == 50 and cursor(db) == 0, (got, landed, cursor(db)))
     d, done, ents, bad = drain(db, conf, "lost")
     b = proxy.batches
+    # (libcurl may send the Insert twice, getting 409 twice, when a reused connection closes
+    # without a reply, as in the next case)
+    after = [x for x in b[1:] if x[:2] != ("POST", 409)]
     check("restarted: the redelivered batch gets 409, lands as InsertOrReplace, once",
           done and len(ents) == 300 and not bad and b[1][:2] == ("POST", 409)
-          and b[2][:2] == ("PUT", 204), (done, len(ents), bad[:3], b[:4]))
+          and after[:1] and after[0][:2] == ("PUT", 204), (done, len(ents), bad[:3], b[:4]))
 
     # lost replies while p1d runs: the retry goes out as InsertOrReplace (libcurl itself resends
     # once, unchanged, when a reused connection closes without a reply: that gets the 409)
@@ -694,7 +697,9 @@ def test_hostile(tmp):
         at most."""
         h.mode = mode
         h.batches = 0
-        d = P1d(tmp, db, azure_conf(h.port, "hostile", extra=["timeout = 2s"]))
+        # a timeout far above the server's answer time, also on a busy machine: a batch is only
+        # sent again after a timeout, and here each may be sent once
+        d = P1d(tmp, db, azure_conf(h.port, "hostile", extra=["timeout = 15s"]))
         d.start()
         done = wait_until(lambda: cursor(db) == DAY_START + 199 * 10, 15)
         time.sleep(2)
