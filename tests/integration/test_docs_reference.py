@@ -538,7 +538,7 @@ def test_mqtt_topics(c, sub, meters):
 
 
 def test_openapi_answers(c, port, meters):
-    """The answers about every fixture meter, with three publishers running, against
+    """The answers about every fixture meter, with four publishers running, against
     docs/openapi.yaml (test_api_qa.py checks the error answers and history of one meter); the
     publisher table of API.md names the members each publisher entry has."""
     import test_api_qa as qa
@@ -591,8 +591,9 @@ def test_openapi_answers(c, port, meters):
     text = read("docs/API.md")
     text = text[text.index("`publishers` has one entry"):text.index("## GET /api/stream")]
     doc = {table_cells(x)[0].strip("`") for x in text.split("\n") if x.startswith("| `")}
-    c.check("three publishers run", sorted(p["name"] for p in pubs) == ["azure", "influxdb", "mqtt"]
-            or (len(pubs) == 2 and not os.access(MOSQUITTO, os.X_OK)), str(pubs))
+    c.check("four publishers run (alerts too)",
+            sorted(p["name"] for p in pubs) == ["alerts", "azure", "influxdb", "mqtt"]
+            or (len(pubs) == 3 and not os.access(MOSQUITTO, os.X_OK)), str(pubs))
     c.check("API.md's publisher table names the members of each publisher entry",
             pubs and all(set(p) == doc for p in pubs), "%s %s" % (sorted(doc), pubs[:1]))
 
@@ -640,7 +641,8 @@ def test_live(c, tmp):
             "[influxdb]\nurl = http://127.0.0.1:%d\ndatabase = p1d\n"
             "[azure]\nendpoint = http://127.0.0.1:%d/devstoreaccount1\n"
             "account = devstoreaccount1\nkey_file = %s\n"
-            % (os.path.join(tmp, "live.db"), dead, dead, key))
+            "[alerts]\nurl = http://127.0.0.1:%d/alerts\n"
+            % (os.path.join(tmp, "live.db"), dead, dead, key, dead))
     if os.access(MOSQUITTO, os.X_OK):
         broker = Broker(tmp, mqtt_port).start()
         text += "[mqtt]\nhost = 127.0.0.1\nport = %d\ndsmr_reader = true\n" % mqtt_port

@@ -95,6 +95,24 @@ wait $apid
 rc=$?
 check $((rc != 0)) "p1d with [alerts] under valgrind exits 0 with no memory errors or leaks (exit $rc)"
 [ "$rc" -ne 0 ] && tail -20 "$tmp/alerts.log"
+# Again on the same store, the silent meter's alert marked waiting as a stop would leave it: the
+# start reads the alerts back (the recent list, the waiting one sent and refused again).
+python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1])
+c.execute("UPDATE alerts SET url = ?, at_ms = ? WHERE title = ?",
+          ("waiting", int(time.time() * 1000), "p1d: meter f is silent"))
+c.commit()' "$tmp/alerts.db"
+"${VG[@]}" build/p1d --source f=file:"$tmp/two.txt" --listen 127.0.0.1:$aport --http-stale 1h \
+    --db "$tmp/alerts.db" --alerts-url "http://127.0.0.1:$aport/alerts" 2>"$tmp/alerts2.log" &
+apid=$!
+for _ in $(seq 100); do grep -q "alerts: .* refused" "$tmp/alerts2.log" && break; sleep 0.2; done
+grep -q "alerts: http://127.0.0.1:$aport/alerts refused 'p1d: meter f is silent' (HTTP 404: " "$tmp/alerts2.log"
+check $? "alerts under valgrind: the alert left waiting is read back from the store at the start, sent"
+kill -TERM $apid
+wait $apid
+rc=$?
+check $((rc != 0)) "p1d reading its alerts back under valgrind exits 0, no memory errors or leaks (exit $rc)"
+[ "$rc" -ne 0 ] && tail -20 "$tmp/alerts2.log"
 build/p1 sim --count 300 --fast >"$tmp/cap.txt" 2>/dev/null
 "${VG[@]}" build/p1 import --db "$tmp/imp.db" --meter m "$tmp/cap.txt" >/dev/null 2>"$tmp/imp.log"
 rc=$?
