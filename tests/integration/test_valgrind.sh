@@ -3,10 +3,25 @@
 # history store and HTTP traffic on every endpoint kind, then SIGTERM: no memory errors, no
 # definite or indirect leaks, exit 0. Also `p1 import` and `p1 export` of the same readings.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 pass=0
 fail=0
 check() { if [ "$1" -eq 0 ]; then pass=$((pass + 1)); echo "ok   $2"; else fail=$((fail + 1)); echo "FAIL $2"; fi; }
+# Waits up to 20 s for the pattern (grep) in the log; 0 when it came.
+wait_log() {
+    for _ in $(seq 100); do grep -q "$2" "$1" && return 0; sleep 0.2; done
+    return 1
+}
+# SIGTERM to pid, then checks it exited 0 (valgrind's error exit is 99); shows the log's end when
+# not.
+stop_clean() {
+    local rc
+    kill -TERM "$1"
+    wait "$1"
+    rc=$?
+    check $((rc != 0)) "$3 (exit $rc)"
+    [ "$rc" -ne 0 ] && tail -20 "$2"
+}
 if ! command -v valgrind >/dev/null; then
     echo "SKIP: valgrind not installed"
     echo "0 passed, 0 failed"
@@ -74,8 +89,7 @@ aport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
     --db "$tmp/alerts.db" --alerts-fuse 25 \
     --alerts-url "http://127.0.0.1:$aport/alerts" 2>"$tmp/alerts.log" &
 apid=$!
-for _ in $(seq 100); do grep -q "alerts: .* refused" "$tmp/alerts.log" && break; sleep 0.2; done
-grep -q "alerts: http://127.0.0.1:$aport/alerts refused 'p1d: meter f is silent' (HTTP 404: " "$tmp/alerts.log"
+wait_log "$tmp/alerts.log" "alerts: http://127.0.0.1:$aport/alerts refused 'p1d: meter f is silent' (HTTP 404: "
 check $? "alerts under valgrind: the silent meter's alert sent and refused"
 # a negative export price in an hour from now: the prices are read and that alert is refused too
 python3 - "$aport" <<'PY'
@@ -87,14 +101,9 @@ req = urllib.request.Request("http://127.0.0.1:%s/api/prices" % sys.argv[1], dat
                              method="PUT", headers={"Content-Type": "text/csv"})
 urllib.request.urlopen(req, timeout=30).read()
 PY
-for _ in $(seq 100); do grep -q "refused 'p1d: negative power prices" "$tmp/alerts.log" && break; sleep 0.2; done
-grep -q "refused 'p1d: negative power prices" "$tmp/alerts.log"
+wait_log "$tmp/alerts.log" "refused 'p1d: negative power prices"
 check $? "alerts under valgrind: a negative price ahead read from the store and alerted"
-kill -TERM $apid
-wait $apid
-rc=$?
-check $((rc != 0)) "p1d with [alerts] under valgrind exits 0 with no memory errors or leaks (exit $rc)"
-[ "$rc" -ne 0 ] && tail -20 "$tmp/alerts.log"
+stop_clean $apid "$tmp/alerts.log" "p1d with [alerts] under valgrind exits 0 with no memory errors or leaks"
 # Again on the same store, the silent meter's alert marked waiting as a stop would leave it: the
 # start reads the alerts back (the recent list, the waiting one sent and refused again).
 python3 -c 'import sqlite3, sys, time
@@ -105,14 +114,9 @@ c.commit()' "$tmp/alerts.db"
 "${VG[@]}" build/p1d --source f=file:"$tmp/two.txt" --listen 127.0.0.1:$aport --http-stale 1h \
     --db "$tmp/alerts.db" --alerts-url "http://127.0.0.1:$aport/alerts" 2>"$tmp/alerts2.log" &
 apid=$!
-for _ in $(seq 100); do grep -q "alerts: .* refused" "$tmp/alerts2.log" && break; sleep 0.2; done
-grep -q "alerts: http://127.0.0.1:$aport/alerts refused 'p1d: meter f is silent' (HTTP 404: " "$tmp/alerts2.log"
+wait_log "$tmp/alerts2.log" "alerts: http://127.0.0.1:$aport/alerts refused 'p1d: meter f is silent' (HTTP 404: "
 check $? "alerts under valgrind: the alert left waiting is read back from the store at the start, sent"
-kill -TERM $apid
-wait $apid
-rc=$?
-check $((rc != 0)) "p1d reading its alerts back under valgrind exits 0, no memory errors or leaks (exit $rc)"
-[ "$rc" -ne 0 ] && tail -20 "$tmp/alerts2.log"
+stop_clean $apid "$tmp/alerts2.log" "p1d reading its alerts back under valgrind exits 0, no memory errors or leaks"
 build/p1 sim --count 300 --fast >"$tmp/cap.txt" 2>/dev/null
 "${VG[@]}" build/p1 import --db "$tmp/imp.db" --meter m "$tmp/cap.txt" >/dev/null 2>"$tmp/imp.log"
 rc=$?
