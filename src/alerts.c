@@ -1301,6 +1301,16 @@ int alerts_restore(pub *p)
     return 0;
 }
 
+int alerts_mqtt_before(store *s)
+{
+    sqlite3_stmt *st = NULL;
+    int yes = sqlite3_prepare_v2(store_db(s), "SELECT 1 FROM alerts WHERE mqtt IS NOT NULL LIMIT 1",
+                                 -1, &st, NULL) == SQLITE_OK &&
+              sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return yes; /* no table: never */
+}
+
 void alerts_set_sink(pub *p, alerts_sink_fn fn, void *user)
 {
     alerts *a = p->impl;

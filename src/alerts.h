@@ -94,6 +94,10 @@ int alerts_take_over(pub *p, pub *old);
  * when the table cannot be read (logged; p runs on without them). */
 int alerts_restore(pub *p);
 
+/* 1 when the alerts table of s shows that alerts went out on MQTT before (so this p1d announced
+ * their Home Assistant entity, with discovery on), else 0. */
+int alerts_mqtt_before(store *s);
+
 /* GET /api/alerts, for http_options.route (p: the running alerts, NULL when they are off):
  * {"enabled": bool, "alerts": [...]}, the last ALERTS_RECENT_MAX alerts, newest first, each as
  * the JSON of format = json with, per way it was sent ("url", "mqtt"), "waiting", "delivered"

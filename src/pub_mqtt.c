@@ -88,6 +88,11 @@ typedef struct pub_mqtt {
     int64_t next_connect_ms; /* monotonic */
     char status_topic[PUB_TOPIC_MAX];
     char ha_status_topic[PUB_TOPIC_MAX];
+    /* With discovery on, [alerts] mqtt off and a store whose alerts table shows that this p1d
+     * published alerts on MQTT before: the alerts entity's config topic, looked at on each
+     * connection; a config retained there is one an earlier run announced (p1d does not
+     * remember that over a restart) and is deleted. "" otherwise. */
+    char alerts_sweep[PUB_TOPIC_MAX];
     /* Discovery prefixes earlier publishers announced under and this one does not: their configs
      * are deleted, once per connection. */
     char old_prefix[PM_OLD_PREFIXES][PUB_MQTT_STR_MAX];
@@ -1081,6 +1086,8 @@ static void on_connect(struct mosquitto *mosq, void *user, int rc)
         publish(p, NULL, p->status_topic, "online", 6, 1, 1);
     if (p->o.discovery && !p->o.passing)
         p->mq->subscribe(p->mosq, NULL, p->ha_status_topic, 1);
+    if (p->alerts_sweep[0])
+        p->mq->subscribe(p->mosq, NULL, p->alerts_sweep, 1);
     reset_session(p);
     loop_timer_arm(p->tick, 0);
 }
@@ -1147,7 +1154,14 @@ static void on_message(struct mosquitto *mosq, void *user, const struct mosquitt
         log_info("mqtt: Home Assistant is online; sending discovery and states again");
         reset_session(p);
         loop_timer_arm(p->tick, 0);
+        return;
     }
+    /* the entity of an earlier run, which p1d forgot over its restart: only a retained config
+     * is that (not one another publisher sends now), and deleting it comes back empty */
+    if (p->alerts_sweep[0] && strcmp(msg->topic, p->alerts_sweep) == 0 && msg->retain &&
+        msg->payloadlen > 0 && publish(p, NULL, msg->topic, "", 0, 1, 1) == 0)
+        log_info("mqtt: Home Assistant's alerts entity of an earlier run deleted: [alerts] mqtt "
+                 "is off");
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -1417,6 +1431,10 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
             goto fail;
         }
     }
+    if (s && p->o.discovery && !p->o.alerts && !p->o.passing && alerts_mqtt_before(s) &&
+        !pub_payload_alerts_discovery_topic(p->alerts_sweep, sizeof p->alerts_sweep,
+                                            p->o.discovery_prefix, p->o.topic_prefix))
+        p->alerts_sweep[0] = '\0';
     p->mq->lib_init();
     char id[PUB_MQTT_STR_MAX];
     if (p->o.client_id[0]) {

@@ -748,8 +748,8 @@ def test_mqtt_restart(tmp, srv):
     conf = os.path.join(tmp, "p1d-mqtt-keep.conf")
     write_conf(conf, "[http]\nlisten = 127.0.0.1:0\n[source home]\nspec = tcp:127.0.0.1:%d\n"
                "[store]\ndb = %s\n[mqtt]\nhost = 127.0.0.1\nport = %d\nstate_interval = 0\n"
-               "reconnect_max = 1s\ndiscovery = false\n[alerts]\nmqtt = true\n"
-               "events = power_failure\n" % (meter_port, db, port))
+               "reconnect_max = 1s\n[alerts]\nmqtt = true\nevents = power_failure\n"
+               % (meter_port, db, port))
     d = Daemon(["--config", conf], tmp)
     broker = sub = None
     try:
@@ -776,6 +776,21 @@ def test_mqtt_restart(tmp, srv):
             alert_rows(db)), 5) or alert_rows(db)
         T.check("... and the table says delivered", [r[5] for r in rows] == ["delivered"], rows)
         conn.close()
+        topic = "homeassistant/event/p1d_alerts/alerts/config"
+        T.check("... the alerts entity is announced",
+                wait_for(lambda: topic in retained_now(port, (topic,)), 10))
+        d.stop()
+        with open(conf) as f:
+            text = f.read()
+        write_conf(conf, text[:text.index("[alerts]")])
+        d = Daemon(["--config", conf], tmp)
+        conn = dongle.accept()[0]
+        T.check("restarted without [alerts] mqtt: the entity this p1d announced before (its "
+                "alerts table says so) is deleted, logged",
+                d.wait_log(r"info: mqtt: Home Assistant's alerts entity of an earlier run "
+                           r"deleted: \[alerts\] mqtt is off", 10) is not None and
+                wait_for(lambda: topic not in retained_now(port, (topic,)), 5), d.text()[-600:])
+        conn.close()
     finally:
         d.stop()
         dongle.close()
@@ -783,6 +798,38 @@ def test_mqtt_restart(tmp, srv):
             sub.close()
         if broker:
             broker.stop()
+
+
+def test_mqtt_entity_after_restart(tmp, srv):
+    """Without a store p1d cannot know whether the alerts entity on the broker is its own (another
+    p1d may share the topic prefix): a start without [alerts] mqtt leaves it; a start with it
+    announces it again."""
+    if not os.access(MOSQUITTO, os.X_OK):
+        print("SKIP: alerts entity over a restart: mosquitto not installed (tools/setup.sh test)")
+        return
+    port = free_port()
+    broker = Broker(tmp, port, name="alerts-entity").start()
+    conf = os.path.join(tmp, "p1d-alerts-entity.conf")
+    head = ("[http]\nlisten = 127.0.0.1:0\n[source home]\nspec = sim\n[mqtt]\nhost = 127.0.0.1\n"
+            "port = %d\nstate_interval = 0\n" % port)
+    topic = "homeassistant/event/p1d_alerts/alerts/config"
+    d = None
+    try:
+        write_conf(conf, head + "[alerts]\nmqtt = true\n")
+        d = Daemon(["--config", conf], tmp)
+        wait_for(lambda: topic in retained_now(port, (topic,)), 10)
+        d.stop()
+        write_conf(conf, head)
+        d = Daemon(["--config", conf], tmp)
+        d.wait_log(r"mqtt: connected to", 10)
+        time.sleep(1.5)
+        T.check("no store, restart without [alerts] mqtt: the entity on the broker is left alone",
+                topic in retained_now(port, (topic,)) and "alerts entity of an earlier run"
+                not in d.text(), d.text()[-600:])
+    finally:
+        if d:
+            d.stop()
+        broker.stop()
 
 
 def test_check_config(tmp):
@@ -830,7 +877,8 @@ def main():
             T.run([test_ntfy, test_json_capacity, test_server_trouble, test_reload_keeps,
                    test_restart_keeps, test_header_file,
                    test_overload, test_negative_price, test_test_alert, test_mqtt,
-                   test_mqtt_broker_away, test_mqtt_restart], tmp, srv)
+                   test_mqtt_broker_away, test_mqtt_restart, test_mqtt_entity_after_restart],
+                  tmp, srv)
             T.run([test_check_config], tmp)
     finally:
         srv.close()
