@@ -1,9 +1,9 @@
 /* fuzz_prices.c: libFuzzer target: the parsers of what PUT /api/prices and `p1 prices import`
  * accept and p1d's own fetch reads (a dynamic price file: CSV, JSON, Tibber's, Frank
- * Energie's and Energy-Charts' replies; a price server's error message) and of the texts behind
- * /api/history's from/to and the [prices] section (ISO-8601 times, decimal prices, a gas day's
- * start). Any bytes give either a result that keeps the documented promises or an error that says
- * what is wrong, and nothing outside the input is read.
+ * Energie's, Energy-Charts' and ENTSO-E's (XML) replies; a price server's error message) and of the
+ * texts behind /api/history's from/to and the [prices] section (ISO-8601 times, decimal prices, a
+ * gas day's start). Any bytes give either a result that keeps the documented promises or an error
+ * that says what is wrong, and nothing outside the input is read.
  *
  * The first byte picks the kind (power or gas) and the gas day's start; the rest is the file. */
 #include "civil.h"

@@ -177,11 +177,12 @@ static const config_key config_keys[] = {
      "Tariff of meters without tariff registers: none (the single price), nl (tariff 1 weekdays "
      "23-07 and weekends) or be (tariff 2 weekdays 22-07 and weekends)."},
     {"prices", "fetch_url", CT_STRING, "", 0, 0, NULL, NULL, "URL", 0, 0, G(prices_fetch_url),
-     "Dynamic power prices are downloaded from this http(s) URL (JSON or CSV, as PUT /api/prices "
-     "takes them) at start and daily from fetch_after until tomorrow's are in, and stored. "
+     "Dynamic power prices are downloaded from this http(s) URL (JSON, CSV or ENTSO-E's XML, as "
+     "PUT /api/prices takes them) at start and daily from fetch_after until tomorrow's are in, "
+     "and stored. "
      "Placeholders: {from} and {to} (today 00:00 and the day after tomorrow 00:00, UTC ISO-8601), "
      "{from_local}, {to_local}, {from_date}, {to_date} (today, tomorrow), {until_date} (the day "
-     "after tomorrow), {from_unix}, {to_unix}. "
+     "after tomorrow), {from_unix}, {to_unix}, {from_compact}, {to_compact} (UTC YYYYMMDDhhmm). "
      "Needs [store] db. Empty = not fetched."},
     {"prices", "fetch_header", CT_STRING, "", 0, 0, NULL, NULL, "HEADER", 0, 1,
      G(prices_fetch_header),

@@ -1042,6 +1042,475 @@ int cost_reply_message(const char *text, size_t len, char *out, size_t cap)
     return 1;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * ENTSO-E's day-ahead prices: the Transparency Platform's API (documentType A44) answers an XML
+ * Publication_MarketDocument of TimeSeries (currency_Unit.name EUR, price_Measure_Unit.name
+ * MWH, curveType), each of Periods (timeInterval start and end, resolution PT15M, PT30M or
+ * PT60M, Points of position 1.. and price.amount). Curve type A03 leaves out a point whose price
+ * is the one before it. Where periods of two resolutions cover the same time (as around the move
+ * to quarter hours), the finer one is kept. An Acknowledgement_MarketDocument is its answer
+ * without data (the Reason's text is the message). Only what that needs of XML is read: tags by
+ * their local name (a namespace prefix dropped) and text; attributes, comments, processing
+ * instructions and a DOCTYPE without an internal subset are skipped, CDATA is text.
+ * ------------------------------------------------------------------------------------------- */
+
+#define XML_DEPTH          16   /* nesting read; deeper is refused */
+#define XML_NAME_MAX       32   /* bytes of a local name kept (longer ones match nothing) */
+#define ENTSOE_POINTS_MAX  3000 /* points of one Period: a month of quarter hours */
+#define ENTSOE_PERIODS_MAX 256  /* periods told apart by resolution */
+
+typedef struct entsoe_point {
+    long pos, line;
+    int64_t price; /* micro-euros per the series' unit (MWh) */
+} entsoe_point;
+
+typedef struct entsoe {
+    const char *s;
+    size_t n, i;
+    long line;
+    char path[XML_DEPTH][XML_NAME_MAX];
+    int depth;
+    char text[COST_FIELD_MAX * 2];
+    size_t tlen;
+    int text_cut; /* the element's text did not fit */
+    int is_ack;   /* the root is an Acknowledgement_MarketDocument */
+    char reason[COST_FIELD_MAX * 2];
+    char currency[16], measure[16];
+    int a03;                 /* the series' curveType is A03 */
+    int64_t start, end, res; /* the period's; 0 unknown */
+    char pos[24], price[COST_FIELD_MAX];
+    long point_line;
+    entsoe_point *pt;
+    size_t npt;
+    struct {
+        int64_t start, end, res;
+    } per[ENTSOE_PERIODS_MAX];
+    size_t nper;
+    entries *out;
+    char *err;
+    size_t cap;
+} entsoe;
+
+/* The current element's local name is `name` (and its parent's `parent`, when given). */
+static int xml_at(const entsoe *x, const char *name, const char *parent)
+{
+    return x->depth >= 1 && strcmp(x->path[x->depth - 1], name) == 0 &&
+           (!parent || (x->depth >= 2 && strcmp(x->path[x->depth - 2], parent) == 0));
+}
+
+/* Appends text (entities of the five XML names and numeric ones below 128 decoded; text beyond
+ * the buffer is dropped: no field read here is that long). */
+static void xml_text(entsoe *x, const char *t, size_t len, int raw)
+{
+    for (size_t k = 0; k < len; k++) {
+        char c = t[k];
+        if (c == '\n')
+            x->line++;
+        if (c == '&' && !raw) {
+            static const struct {
+                const char *name;
+                char c;
+            } ents[] = {{"lt;", '<'}, {"gt;", '>'}, {"amp;", '&'}, {"quot;", '"'}, {"apos;", '\''}};
+            for (size_t e = 0; e < sizeof ents / sizeof ents[0]; e++) {
+                size_t el = strlen(ents[e].name);
+                if (len - k - 1 >= el && memcmp(t + k + 1, ents[e].name, el) == 0) {
+                    c = ents[e].c;
+                    k += el;
+                    break;
+                }
+            }
+        }
+        if (x->tlen + 1 < sizeof x->text)
+            x->text[x->tlen++] = c;
+        else
+            x->text_cut = 1;
+    }
+    x->text[x->tlen] = '\0';
+}
+
+/* The text trimmed of blanks, in place. */
+static char *xml_trimmed(entsoe *x)
+{
+    char *t = x->text;
+    while (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\n')
+        t++;
+    size_t n = strlen(t);
+    while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t' || t[n - 1] == '\r' || t[n - 1] == '\n'))
+        t[--n] = '\0';
+    return t;
+}
+
+/* "PT15M", "PT60M", "PT1H" -> seconds; 0 for what is not read. */
+static int64_t entsoe_resolution(const char *r)
+{
+    char *end;
+    if (strncmp(r, "PT", 2) != 0 || r[2] < '0' || r[2] > '9')
+        return 0;
+    long v = strtol(r + 2, &end, 10);
+    if (v > 60)
+        return 0;
+    int64_t s = strcmp(end, "M") == 0 ? v * 60 : strcmp(end, "H") == 0 ? v * 3600 : 0;
+    return s == 900 || s == 1800 || s == 3600 ? s : 0;
+}
+
+/* A Period ended: its points become entries, one per position (A03: a position left out has the
+ * price of the one before it). Returns 0 or -1 with err. */
+static int entsoe_period(entsoe *x)
+{
+    if (!x->start || !x->end || x->end <= x->start) {
+        say(x->err, x->cap, "line %ld: Period: without a timeInterval start before its end",
+            x->line);
+        return -1;
+    }
+    if (!x->res) {
+        say(x->err, x->cap, "line %ld: Period: resolution missing or not PT15M, PT30M or PT60M",
+            x->line);
+        return -1;
+    }
+    if ((x->end - x->start) % x->res != 0 || (x->end - x->start) / x->res > ENTSOE_POINTS_MAX) {
+        say(x->err, x->cap,
+            "line %ld: Period: its timeInterval is not a whole number of %" PRId64
+            "-minute steps (at most %d)",
+            x->line, x->res / 60, ENTSOE_POINTS_MAX);
+        return -1;
+    }
+    long last = (long)((x->end - x->start) / x->res);
+    if (strcmp(x->currency, "EUR") != 0 || strcasecmp(x->measure, "MWH") != 0) {
+        say(x->err, x->cap, "line %ld: TimeSeries: prices in %s per %s: expected EUR per MWH",
+            x->line, x->currency[0] ? x->currency : "(no currency_Unit.name)",
+            x->measure[0] ? x->measure : "(no price_Measure_Unit.name)");
+        return -1;
+    }
+    if (x->nper < ENTSOE_PERIODS_MAX) {
+        x->per[x->nper].start = x->start;
+        x->per[x->nper].end = x->end;
+        x->per[x->nper++].res = x->res;
+    }
+    for (size_t k = 0; k < x->npt; k++) {
+        const entsoe_point *p = &x->pt[k];
+        if (k > 0 && p->pos <= x->pt[k - 1].pos) {
+            say(x->err, x->cap, "line %ld: Point: position %ld after position %ld", p->line, p->pos,
+                x->pt[k - 1].pos);
+            return -1;
+        }
+        /* A03: the positions up to the next point (or the period's end) have this price */
+        long upto = !x->a03 ? p->pos : k + 1 < x->npt ? x->pt[k + 1].pos - 1 : last;
+        if (upto > last)
+            upto = last;
+        for (long pos = p->pos; pos <= upto; pos++) {
+            entry e = {0};
+            e.ts = e.first = x->start + (pos - 1) * x->res;
+            e.import_ = p->price;
+            e.export_ = COST_UNSET;
+            e.line = p->line;
+            e.len = x->res;
+            if (entries_push(x->out, &e) < 0) {
+                say(x->err, x->cap, "out of memory");
+                return -1;
+            }
+        }
+    }
+    if (x->a03 && x->npt && x->pt[0].pos != 1) {
+        say(x->err, x->cap, "line %ld: Point: curve A03 starts at position %ld, not 1",
+            x->pt[0].line, x->pt[0].pos);
+        return -1;
+    }
+    return 0;
+}
+
+/* src into dst[cap], cut to fit (the fields read here are short: a cut one is wrong anyway). */
+static void xml_copy(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%.*s", (int)(cap - 1), src);
+}
+
+/* An element ends (its text in x->text): what it means for the prices. Returns 0 or -1. */
+static int entsoe_end(entsoe *x)
+{
+    char *t = xml_trimmed(x);
+    if (x->is_ack) {
+        if (xml_at(x, "text", "Reason") && !x->reason[0])
+            xml_copy(x->reason, sizeof x->reason, t);
+        return 0;
+    }
+    if (xml_at(x, "currency_Unit.name", "TimeSeries"))
+        xml_copy(x->currency, sizeof x->currency, t);
+    else if (xml_at(x, "price_Measure_Unit.name", "TimeSeries"))
+        xml_copy(x->measure, sizeof x->measure, t);
+    else if (xml_at(x, "curveType", "TimeSeries"))
+        x->a03 = strcmp(t, "A03") == 0;
+    else if (xml_at(x, "resolution", "Period"))
+        x->res = entsoe_resolution(t);
+    else if ((xml_at(x, "start", "timeInterval") || xml_at(x, "end", "timeInterval")) &&
+             x->depth >= 3 && strcmp(x->path[x->depth - 3], "Period") == 0) {
+        int64_t v;
+        if (civil_parse(t, CIVIL_PARSE_UNIX, &v) < 0) {
+            say(x->err, x->cap,
+                "line %ld: timeInterval: expected a UTC time such as "
+                "2025-01-31T23:00Z, got '%s'",
+                x->line, t);
+            return -1;
+        }
+        *(strcmp(x->path[x->depth - 1], "start") == 0 ? &x->start : &x->end) = v;
+    } else if (xml_at(x, "position", "Point") || xml_at(x, "price.amount", "Point")) {
+        int pos = x->path[x->depth - 1][0] == 'p' && x->path[x->depth - 1][1] == 'o';
+        size_t cap = pos ? sizeof x->pos : sizeof x->price;
+        if (x->text_cut || strlen(t) >= cap) {
+            say(x->err, x->cap, "line %ld: Point: %s: longer than %zu bytes", x->line,
+                x->path[x->depth - 1], cap - 1);
+            return -1;
+        }
+        xml_copy(pos ? x->pos : x->price, cap, t);
+    } else if (xml_at(x, "Point", "Period")) {
+        char *end;
+        const char *why = NULL;
+        long pos = strtol(x->pos, &end, 10);
+        entsoe_point p = {pos, x->point_line, 0};
+        if (!x->pos[0] || *end || pos < 1 || pos > ENTSOE_POINTS_MAX) {
+            say(x->err, x->cap, "line %ld: Point: position: expected 1 to %d, got '%s'",
+                x->point_line, ENTSOE_POINTS_MAX, x->pos);
+            return -1;
+        }
+        if (parse_decimal(x->price, 0, &p.price, &why) < 0) {
+            say(x->err, x->cap,
+                "line %ld: Point: price.amount: expected a decimal number, got "
+                "'%s'%s%s%s",
+                x->point_line, x->price, why ? " (" : "", why ? why : "", why ? ")" : "");
+            return -1;
+        }
+        if (x->npt == ENTSOE_POINTS_MAX) {
+            say(x->err, x->cap, "line %ld: Period: more than %d points", x->point_line,
+                ENTSOE_POINTS_MAX);
+            return -1;
+        }
+        x->pt[x->npt++] = p;
+    } else if (xml_at(x, "Period", "TimeSeries"))
+        return entsoe_period(x);
+    return 0;
+}
+
+/* An element starts (name: its local name): the state it opens is reset. */
+static void entsoe_start(entsoe *x, const char *name)
+{
+    if (strcmp(name, "TimeSeries") == 0) {
+        x->currency[0] = x->measure[0] = '\0';
+        x->a03 = 0;
+    } else if (strcmp(name, "Period") == 0) {
+        x->start = x->end = x->res = 0;
+        x->npt = 0;
+    } else if (strcmp(name, "Point") == 0) {
+        x->pos[0] = x->price[0] = '\0';
+        x->point_line = x->line;
+    }
+}
+
+/* Skips to the end of `close` from x->i (counting lines); -1 when it never comes. */
+static int xml_skip(entsoe *x, const char *close)
+{
+    size_t cl = strlen(close);
+    for (; x->i + cl <= x->n; x->i++) {
+        if (memcmp(x->s + x->i, close, cl) == 0) {
+            x->i += cl;
+            return 0;
+        }
+        if (x->s[x->i] == '\n')
+            x->line++;
+    }
+    return -1;
+}
+
+/* A tag at x->s[x->i] == '<'. Returns 0, or -1 with err. */
+static int xml_tag(entsoe *x)
+{
+    const char *s = x->s;
+    size_t n = x->n, i = x->i;
+    if (n - i >= 9 && memcmp(s + i, "<![CDATA[", 9) == 0) {
+        const char *end = NULL;
+        for (size_t k = i + 9; k + 3 <= n && !end; k++)
+            if (memcmp(s + k, "]]>", 3) == 0)
+                end = s + k;
+        if (!end)
+            goto unclosed;
+        xml_text(x, s + i + 9, (size_t)(end - (s + i + 9)), 1);
+        x->i = (size_t)(end - s) + 3;
+        return 0;
+    }
+    if (n - i >= 4 && memcmp(s + i, "<!--", 4) == 0) {
+        x->i += 4;
+        return xml_skip(x, "-->") < 0 ? (say(x->err, x->cap,
+                                             "line %ld: a comment that does "
+                                             "not end",
+                                             x->line),
+                                         -1)
+                                      : 0;
+    }
+    if (n - i >= 2 && s[i + 1] == '?') {
+        x->i += 2;
+        return xml_skip(x, "?>") < 0
+                   ? (say(x->err, x->cap, "line %ld: '<?' without '?>'", x->line), -1)
+                   : 0;
+    }
+    /* a tag: up to its '>' outside quotes */
+    size_t k = i + 1;
+    char quote = 0;
+    long lines = 0;
+    for (; k < n && (quote || s[k] != '>'); k++) {
+        if (s[k] == '\n')
+            lines++;
+        if (quote && s[k] == quote)
+            quote = 0;
+        else if (!quote && (s[k] == '"' || s[k] == '\''))
+            quote = s[k];
+        else if (!quote && s[k] == '[' && s[i + 1] == '!') {
+            say(x->err, x->cap, "line %ld: a DOCTYPE with declarations is not read", x->line);
+            return -1;
+        }
+    }
+    if (k >= n)
+        goto unclosed;
+    x->i = k + 1;
+    if (s[i + 1] == '!') { /* DOCTYPE */
+        x->line += lines;
+        return 0;
+    }
+    int closing = s[i + 1] == '/';
+    int empty = !closing && s[k - 1] == '/';
+    /* the name: after '<' or '</', up to a blank, '/' or '>'; a prefix before ':' dropped */
+    size_t a = i + 1 + (size_t)closing, b = a;
+    while (b < k && s[b] != ' ' && s[b] != '\t' && s[b] != '\r' && s[b] != '\n' && s[b] != '/')
+        b++;
+    for (size_t c = a; c < b; c++)
+        if (s[c] == ':')
+            a = c + 1;
+    char name[XML_NAME_MAX];
+    size_t len = b - a;
+    int too_long = len >= sizeof name;
+    if (len == 0) {
+        say(x->err, x->cap, "line %ld: a tag without a name", x->line);
+        return -1;
+    }
+    if (too_long)
+        len = sizeof name - 1;
+    memcpy(name, s + a, len);
+    name[len] = '\0';
+    if (too_long)
+        name[0] = '#'; /* matches no name read here, but its own end tag */
+    if (closing) {
+        if (x->depth == 0 || strcmp(x->path[x->depth - 1], name) != 0) {
+            say(x->err, x->cap, "line %ld: </%s> does not close <%s>", x->line, name,
+                x->depth ? x->path[x->depth - 1] : "(nothing)");
+            return -1;
+        }
+        int rc = entsoe_end(x);
+        x->depth--;
+        x->tlen = 0;
+        x->text_cut = 0;
+        x->text[0] = '\0';
+        x->line += lines;
+        return rc;
+    }
+    if (x->depth == XML_DEPTH) {
+        say(x->err, x->cap, "line %ld: nested deeper than %d elements", x->line, XML_DEPTH);
+        return -1;
+    }
+    if (x->depth == 0) {
+        x->is_ack = strcmp(name, "Acknowledgement_MarketDocument") == 0;
+        if (!x->is_ack && strcmp(name, "Publication_MarketDocument") != 0) {
+            say(x->err, x->cap,
+                "XML is read only as ENTSO-E's day-ahead prices "
+                "(Publication_MarketDocument), not <%s>; or JSON or CSV",
+                name);
+            return -1;
+        }
+    }
+    memcpy(x->path[x->depth++], name, len + 1);
+    x->tlen = 0;
+    x->text_cut = 0;
+    x->text[0] = '\0';
+    entsoe_start(x, name);
+    x->line += lines;
+    if (empty) {
+        int rc = entsoe_end(x);
+        x->depth--;
+        return rc;
+    }
+    return 0;
+unclosed:
+    say(x->err, x->cap, "line %ld: a tag that does not end: the reply is cut short", x->line);
+    return -1;
+}
+
+/* ENTSO-E's XML (from its first '<' at text[i]) into out; 0, or -1 with err. */
+static int parse_entsoe(const char *text, size_t len, size_t i, entries *out, char *err, size_t cap)
+{
+    entsoe *x = calloc(1, sizeof *x);
+    entsoe_point *pt = malloc(ENTSOE_POINTS_MAX * sizeof *pt);
+    int rc = 0, root_seen = 0;
+    if (!x || !pt) {
+        free(x);
+        free(pt);
+        say(err, cap, "out of memory");
+        return -1;
+    }
+    x->s = text;
+    x->n = len;
+    x->i = i;
+    x->line = 1;
+    for (size_t k = 0; k < i; k++)
+        x->line += text[k] == '\n';
+    x->pt = pt;
+    x->out = out;
+    x->err = err;
+    x->cap = cap;
+    while (rc == 0 && x->i < x->n) {
+        size_t lt = x->i;
+        while (lt < x->n && text[lt] != '<')
+            lt++;
+        if (x->depth > 0)
+            xml_text(x, text + x->i, lt - x->i, 0);
+        else
+            for (size_t k = x->i; k < lt; k++)
+                x->line += text[k] == '\n';
+        x->i = lt;
+        if (lt == x->n)
+            break;
+        if (root_seen && x->depth == 0 &&
+            (lt + 1 == x->n || (text[lt + 1] != '!' && text[lt + 1] != '?'))) {
+            say(err, cap, "line %ld: more after the document's end", x->line);
+            rc = -1;
+            break;
+        }
+        rc = xml_tag(x);
+        root_seen |= x->depth > 0;
+    }
+    if (rc == 0 && x->depth > 0) {
+        say(err, cap, "line %ld: <%s> does not end: the reply is cut short", x->line,
+            x->path[x->depth - 1]);
+        rc = -1;
+    }
+    if (rc == 0 && x->is_ack) {
+        say(err, cap, "ENTSO-E answered without prices: %s",
+            x->reason[0] ? x->reason : "(no reason given)");
+        rc = -1;
+    }
+    /* where a finer period covers a time, a coarser period's price there goes */
+    if (rc == 0 && x->nper > 1) {
+        size_t keep = 0;
+        for (size_t k = 0; k < out->n; k++) {
+            int covered = 0;
+            for (size_t p = 0; p < x->nper && !covered; p++)
+                covered = x->per[p].res < out->v[k].len && x->per[p].start <= out->v[k].ts &&
+                          out->v[k].ts < x->per[p].end;
+            if (!covered)
+                out->v[keep++] = out->v[k];
+        }
+        out->n = keep;
+    }
+    free(pt);
+    free(x);
+    return rc;
+}
+
 /* How many of the file's unit make a EUR per kWh (m3 for gas): 1, 100 (cents) or 1000 (per
  * MWh), or -1 for a unit p1d does not read. Case and blanks do not matter; "€" is EUR. */
 static int unit_divisor(const char *unit, cost_kind kind)
@@ -1108,18 +1577,24 @@ int cost_parse_dynamic(const char *text, size_t len, cost_kind kind, int day_sta
         i = 3;
     while (i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
         i++;
-    if (i < len && text[i] == '<') {
+    if (i < len && text[i] == '<' && kind == COST_KIND_GAS) {
         say(err, cap,
-            "XML is not read: expected JSON or CSV (ENTSO-E's day-ahead prices come as "
-            "JSON from Energy-Charts, docs/CONFIG.md)");
+            "XML is read only as ENTSO-E's day-ahead power prices: expected JSON or CSV "
+            "for gas");
         return -1;
     }
     entries e = {0};
     char unit[COST_FIELD_MAX] = "";
     long unit_line = 0;
-    int rc = (i < len && (text[i] == '[' || text[i] == '{'))
-                 ? parse_json(text, len, kind, &e, unit, &unit_line, err, cap)
-                 : parse_csv(text, len, &e, err, cap);
+    int rc;
+    if (i < len && text[i] == '<') {
+        rc = parse_entsoe(text, len, i, &e, err, cap);
+        snprintf(unit, sizeof unit, "EUR/MWh"); /* the only unit parse_entsoe() takes */
+    } else if (i < len && (text[i] == '[' || text[i] == '{')) {
+        rc = parse_json(text, len, kind, &e, unit, &unit_line, err, cap);
+    } else {
+        rc = parse_csv(text, len, &e, err, cap);
+    }
     if (rc == 0 && e.n == 0) {
         say(err, cap, "no prices found");
         rc = -1;

@@ -1359,12 +1359,12 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
     return 1;
 }
 
-/* The media type of a prices upload: 1 CSV or JSON as declared, 0 sniff the body (none, or the
+/* The media type of a prices upload: 1 CSV, JSON or XML as declared, 0 sniff the body (none, or the
  * generic types curl and file pickers send), -1 anything else (415: an image is no price list). */
 static int prices_ctype(const char *ct)
 {
-    static const char *const known[] = {"text/csv", "application/csv", "text/plain",
-                                        "application/json"};
+    static const char *const known[] = {"text/csv",         "application/csv", "text/plain",
+                                        "application/json", "application/xml", "text/xml"};
     static const char *const generic[] = {"application/x-www-form-urlencoded",
                                           "application/octet-stream"};
     while (*ct == ' ' || *ct == '\t')
@@ -1400,13 +1400,13 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
         return http_reply_error(
             out, 400, "bad_prices",
             "empty body: send CSV (time,price) or JSON [{\"time\":..,\"price\":..}]");
-    /* The Content-Type says CSV or JSON; without one, the first byte decides (cost.c). */
+    /* The Content-Type says CSV, JSON or XML; without one, the first byte decides (cost.c). */
     const char *ct = req->content_type ? req->content_type : "";
     int ctype = prices_ctype(ct);
     if (ctype < 0)
         return http_reply_error(out, 415, "unsupported_media_type",
-                                "Content-Type '%.64s': expected text/csv, application/json or "
-                                "text/plain",
+                                "Content-Type '%.64s': expected text/csv, application/json, "
+                                "application/xml or text/plain",
                                 ct);
     if (ctype == 0)
         ct = "";
@@ -1419,6 +1419,9 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
         return http_reply_error(out, 400, "bad_prices",
                                 "line 1: Content-Type is JSON but the body is not a JSON array or "
                                 "object");
+    if (strstr(ct, "xml") && (i >= req->body_len || req->body[i] != '<'))
+        return http_reply_error(out, 400, "bad_prices",
+                                "line 1: Content-Type is XML but the body does not start with '<'");
     if ((strstr(ct, "csv") || strstr(ct, "text/plain")) && looks_json)
         return http_reply_error(out, 400, "bad_prices",
                                 "line 1: Content-Type is CSV but the body looks like JSON");

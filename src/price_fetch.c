@@ -157,6 +157,10 @@ static int placeholder(const char *name, int64_t from, int64_t to, char *v, size
         snprintf(v, cap, "%04d-%02d-%02d", tm.year, tm.month, tm.day);
     } else if (strcmp(rest, "_unix") == 0) {
         snprintf(v, cap, "%" PRId64, t);
+    } else if (strcmp(rest, "_compact") == 0) { /* UTC YYYYMMDDhhmm: ENTSO-E's periodStart */
+        civil_tm u;
+        civil_utc(t, &u);
+        snprintf(v, cap, "%04d%02d%02d%02d%02d", u.year, u.month, u.day, u.hour, u.minute);
     } else {
         return -1;
     }
@@ -198,8 +202,8 @@ static int expand(const char *tmpl, int64_t from, int64_t to, char *out, size_t 
             else
                 snprintf(why, wcap,
                          "unknown placeholder {%s}: expected {from}, {to}, {from_local}, "
-                         "{to_local}, {from_date}, {to_date}, {until_date}, {from_unix} or "
-                         "{to_unix}",
+                         "{to_local}, {from_date}, {to_date}, {until_date}, {from_unix}, "
+                         "{to_unix}, {from_compact} or {to_compact}",
                          name);
             return -1;
         }

@@ -1,4 +1,4 @@
-/* p1_prices.c: `p1 prices import FILE` (dynamic prices from CSV or JSON into the history
+/* p1_prices.c: `p1 prices import FILE` (dynamic prices from CSV, JSON or XML into the history
  * database, all or nothing) and `p1 prices list` (the prices a range uses). */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,8 +26,8 @@ static void usage(FILE *f)
         "        EUR/m3) from CSV (time,price[,export]; header optional; ',' or ';'; decimal\n"
         "        comma with ';') or JSON ([{\"time\":..,\"price\":..}] or {\"prices\":[...]},\n"
         "        also Tibber's, Frank Energie's and Energy-Charts' replies; a \"unit\" such\n"
-        "        as EUR/MWh is converted). Replaces the stored prices of that span; a bad file\n"
-        "        changes nothing.\n"
+        "        as EUR/MWh is converted) or ENTSO-E's day-ahead XML (EUR/MWh). Replaces the\n"
+        "        stored prices of that span; a bad file changes nothing.\n"
         "list:   fixed price periods and the dynamic prices in [from, to) (default: today and\n"
         "        tomorrow), as one CSV table: kind (fixed, power or gas), from, to, then the\n"
         "        prices in EUR (a power price under import and export, a gas price under gas).\n"

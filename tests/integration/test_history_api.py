@@ -377,6 +377,23 @@ def run_checks(c, port, rows, tmp):
     code, hd, body = req(port, "/api/prices", method="PUT", body=good, ctype="image/png")
     c.check("PUT image/png -> 415 JSON naming the type", code == 415 and "image/png" in body and
             json.loads(body).get("error", {}).get("code") == "unsupported_media_type", body)
+    xml = (b'<?xml version="1.0" encoding="utf-8"?>\n<Publication_MarketDocument xmlns="urn:x">'
+           b'<TimeSeries><currency_Unit.name>EUR</currency_Unit.name><price_Measure_Unit.name>'
+           b'MWH</price_Measure_Unit.name><curveType>A03</curveType><Period><timeInterval><start>'
+           b'2025-04-01T22:00Z</start><end>2025-04-02T00:00Z</end></timeInterval><resolution>PT15M'
+           b'</resolution><Point><position>1</position><price.amount>80</price.amount></Point>'
+           b'<Point><position>5</position><price.amount>-12.5</price.amount></Point></Period>'
+           b'</TimeSeries></Publication_MarketDocument>')
+    code, _, body = req(port, "/api/prices", method="PUT", body=xml, ctype="application/xml")
+    code2, j = get_json(port, "/api/prices?from=2025-04-02&to=2025-04-03")
+    p = j.get("power", [])
+    c.check("PUT ENTSO-E's XML -> 200; EUR/MWh per kWh, the points left out filled (A03)",
+            code == 200 and json.loads(body).get("imported") == 8 and code2 == 200 and
+            [x["price"] for x in p[:8]] == [0.08] * 4 + [-0.0125] * 4 and
+            p[0]["time"] == "2025-04-02T00:00:00+02:00", body + str(p)[:300])
+    code, _, body = req(port, "/api/prices", method="PUT", body=good, ctype="text/xml")
+    c.check("PUT text/xml with a CSV body -> 400 naming the mismatch",
+            code == 400 and "Content-Type is XML" in body, body)
     code, _, body = req(port, "/api/prices", method="PUT", body=good,
                         ctype="Text/Plain; charset=utf-8")
     c.check("PUT text/plain; charset=utf-8 -> 200", code == 200, body)

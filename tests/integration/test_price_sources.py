@@ -14,7 +14,10 @@ besides EnergyZero, each imitated by a real HTTP server on 127.0.0.1:
 - Frank Energie: a GraphQL POST without a token; each hour's price comes in four parts whose sum
   is stored; one reply holding both lists loads the power list as power and the gas list as gas;
   {from_date} and {until_date} (an end date not included) are filled in the body.
-- An XML reply (ENTSO-E's API) is refused with a message that says what to use instead.
+- ENTSO-E's Transparency Platform: XML in EUR/MWh, asked for with {from_compact} and
+  {to_compact} (UTC YYYYMMDDhhmm); curve A03 leaves out a point whose price is the one before,
+  a day may be hourly and the next in quarter hours; an answer without data (an
+  Acknowledgement_MarketDocument) is logged with its reason.
 - --check-config refuses a header or body without its URL and a header that is not Name: value,
   without showing the header's value.
 - p1d --fetch-prices fetches once into the store (also while a p1d runs on it, which uses the
@@ -298,19 +301,83 @@ def test_frank(tmp, srv):
         d.stop()
 
 
-def test_xml(tmp, srv):
+def entsoe_xml(f, t):
+    """ENTSO-E's day-ahead answer for the days [f, t): one TimeSeries (curve A03: a point whose
+    price is the one before is left out) with a Period per day, today hourly, tomorrow in quarter
+    hours; returns (the slots' starts, their prices in EUR/MWh, the XML)."""
+    z = datetime.timezone.utc
+    slots, price, periods = [], [], []
+    mid = f + datetime.timedelta(days=1)
+    for a, b, step in ((f, mid, 3600), (mid, t, 900)):
+        a, b = a.astimezone(z), b.astimezone(z)
+        n = int((b - a).total_seconds()) // step
+        pts = []
+        for pos in range(1, n + 1):
+            p = round(50 + 30 * ((pos * 7) % 11) / 10 - (90 if pos == 3 else 0), 2)
+            if pos in (5, 6):  # A03: the same as position 4, left out
+                p = price[-1]
+            else:
+                pts.append("<Point><position>%d</position><price.amount>%s</price.amount>"
+                           "</Point>" % (pos, p))
+            slots.append(a + datetime.timedelta(seconds=(pos - 1) * step))
+            price.append(p)
+        periods.append("<Period><timeInterval><start>%s</start><end>%s</end></timeInterval>"
+                       "<resolution>PT%dM</resolution>%s</Period>"
+                       % (a.strftime("%Y-%m-%dT%H:%MZ"), b.strftime("%Y-%m-%dT%H:%MZ"),
+                          step // 60, "\n".join(pts)))
+    xml = ('<?xml version="1.0" encoding="utf-8"?>\n<Publication_MarketDocument xmlns="urn:'
+           'iec62325.351:tc57wg16:451-3:publicationdocument:7:3">\n<mRID>x</mRID><type>A44'
+           '</type>\n<TimeSeries><mRID>1</mRID><currency_Unit.name>EUR</currency_Unit.name>'
+           '<price_Measure_Unit.name>MWH</price_Measure_Unit.name><curveType>A03</curveType>\n'
+           '%s\n</TimeSeries>\n</Publication_MarketDocument>\n' % "\n".join(periods))
+    return slots, price, xml.encode()
+
+
+def test_entsoe(tmp, srv):
+    f, t = days()
+    slots, price, body = entsoe_xml(f, t)
+    srv.routes["/api"] = [(200, "text/xml", body)]
+    d, port, _ = start(tmp, "entsoe", "[prices]\nfetch_url = %s\n" % srv.url(
+        "/api?documentType=A44&in_Domain=10YNL----------L&out_Domain=10YNL----------L"
+        "&periodStart={from_compact}&periodEnd={to_compact}&securityToken=ABC"))
+    try:
+        m = d.wait_log(r"prices: fetched (\d+) power prices from \S+, \S+ to \S+; "
+                       r"tomorrow's are in")
+        T.check("entso-e: the XML fetched and read", m is not None and
+                int(m.group(1)) == len(slots), d.text()[-1500:])
+        hits = srv.hits("/api")
+        qs = hits[0][1] if hits else {}
+        z = datetime.timezone.utc
+        T.check("entso-e: periodStart and periodEnd in UTC YYYYMMDDhhmm",
+                qs.get("periodStart") == [f.astimezone(z).strftime("%Y%m%d%H%M")] and
+                qs.get("periodEnd") == [t.astimezone(z).strftime("%Y%m%d%H%M")], repr(qs))
+        T.check("entso-e: the query's token is not logged", "securityToken" not in d.text() and
+                "ABC" not in d.text(), d.text()[-1000:])
+        rows = (wait_for(lambda: prices(port), 5) or {}).get("power") or []
+        T.check("entso-e: every slot of both days, hourly then quarter-hourly",
+                [r["time"] for r in rows] == [x.astimezone(f.tzinfo).isoformat() for x in slots]
+                and rows[0]["end"] == slots[1].astimezone(f.tzinfo).isoformat() and
+                rows[-1]["end"] == t.isoformat(), json.dumps(rows[:2] + rows[-1:]))
+        T.check("entso-e: EUR/MWh divided by 1000; the points left out (A03) take the price "
+                "before them; a negative one stays negative",
+                len(rows) == len(slots) and all(abs(r["price"] - p / 1000) < 1e-9
+                                                for r, p in zip(rows, price)) and
+                rows[4]["price"] == rows[3]["price"] and rows[2]["price"] < 0,
+                json.dumps(rows[:6]))
+    finally:
+        d.stop()
     srv.routes["/api"] = [(200, "application/xml", b'<?xml version="1.0" encoding="UTF-8"?>\n'
-                           b'<Publication_MarketDocument xmlns="urn:iec62325.351:tc57wg16:451-3">'
-                           b'</Publication_MarketDocument>')]
-    d, port, _ = start(tmp, "xml", "[prices]\nfetch_url = %s\n"
+                           b'<Acknowledgement_MarketDocument xmlns="urn:iec62325.351:tc57wg16:451'
+                           b'-1:acknowledgementdocument:7:0"><mRID>1</mRID><Reason><code>999'
+                           b'</code><text>No matching data found for Data item Day-ahead Prices '
+                           b'[12.1.D]</text></Reason></Acknowledgement_MarketDocument>')]
+    d, port, _ = start(tmp, "entsoe-none", "[prices]\nfetch_url = %s\n"
                        % srv.url("/api?securityToken=ABC&documentType=A44"))
     try:
-        T.check("xml: refused, and the message says what to use",
-                d.wait_log(r"failed: the reply is not a price list: XML is not read: expected "
-                           r"JSON or CSV \(ENTSO-E's day-ahead prices come as JSON from "
-                           r"Energy-Charts") is not None, d.text()[-1500:])
-        T.check("xml: the query's token is not logged", "securityToken" not in d.text(),
-                d.text()[-1000:])
+        T.check("entso-e without data: its reason is logged, the fetch tried again later",
+                d.wait_log(r"failed: the reply is not a price list: ENTSO-E answered without "
+                           r"prices: No matching data found for Data item Day-ahead Prices "
+                           r"\[12\.1\.D\]; trying again in 10 s") is not None, d.text()[-1500:])
     finally:
         d.stop()
 
@@ -405,7 +472,7 @@ def main():
     srv = PriceServer()
     try:
         with tmpdir() as tmp:
-            T.run([test_tibber, test_tibber_errors, test_frank, test_energy_charts, test_xml,
+            T.run([test_tibber, test_tibber_errors, test_frank, test_energy_charts, test_entsoe,
                    test_fetch_once], tmp, srv)
             T.run([test_check_config], tmp)
     finally:

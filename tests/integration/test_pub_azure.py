@@ -697,9 +697,10 @@ def test_hostile(tmp):
         at most."""
         h.mode = mode
         h.batches = 0
-        # a timeout far above the server's answer time, also on a busy machine: a batch is only
-        # sent again after a timeout, and here each may be sent once
-        d = P1d(tmp, db, azure_conf(h.port, "hostile", extra=["timeout = 15s"]))
+        # a timeout well above the server's answer time, also on a busy machine (a batch is sent
+        # again after a timeout, and here each may be sent once), and short enough for the stop
+        # not to wait long on one in flight
+        d = P1d(tmp, db, azure_conf(h.port, "hostile", extra=["timeout = 5s"]))
         d.start()
         done = wait_until(lambda: cursor(db) == DAY_START + 199 * 10, 15)
         time.sleep(2)

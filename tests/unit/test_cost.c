@@ -988,13 +988,195 @@ static void test_json_sources(void)
 
     const char *xml = "\n<?xml version=\"1.0\"?><Publication_MarketDocument/>";
     CHECK(cost_parse_dynamic(xml, strlen(xml), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
-    CHECK(strncmp(err, "XML is not read: expected JSON or CSV", 37) == 0);
+    CHECK(strcmp(err, "no prices found") == 0);
     /* Deep nesting is refused, not followed without end. */
     char deep[256] = "";
     for (int i = 0; i < 40; i++)
         strcat(deep, "{\"a\":");
     CHECK(cost_parse_dynamic(deep, strlen(deep), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "nested too deeply") != NULL);
+    cost_dyns_free(&d);
+}
+
+/* ENTSO-E's day-ahead XML around one TimeSeries (curve A01 or A03) of one Period. */
+static const char *entsoe_doc(char *buf, size_t cap, const char *curve, const char *start,
+                              const char *end, const char *res, const char *points)
+{
+    snprintf(buf, cap,
+             "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+             "<Publication_MarketDocument xmlns=\"urn:iec62325.351:tc57wg16:451-3:"
+             "publicationdocument:7:3\">\n"
+             "  <mRID>p1d-test</mRID>\n  <type>A44</type>\n"
+             "  <period.timeInterval><start>%s</start><end>%s</end></period.timeInterval>\n"
+             "  <TimeSeries>\n    <mRID>1</mRID>\n"
+             "    <in_Domain.mRID codingScheme=\"A01\">10YNL----------L</in_Domain.mRID>\n"
+             "    <currency_Unit.name>EUR</currency_Unit.name>\n"
+             "    <price_Measure_Unit.name>MWH</price_Measure_Unit.name>\n"
+             "    <curveType>%s</curveType>\n"
+             "    <Period>\n      <timeInterval>\n        <start>%s</start>\n"
+             "        <end>%s</end>\n      </timeInterval>\n"
+             "      <resolution>%s</resolution>\n%s    </Period>\n  </TimeSeries>\n"
+             "</Publication_MarketDocument>\n",
+             start, end, curve, start, end, res, points);
+    return buf;
+}
+
+static void test_entsoe(void)
+{
+    cost_dyns d = {0};
+    char err[COST_ERR_MAX] = "", doc[8192], pts[4096];
+    /* A01, hourly, three hours: EUR/MWh to EUR/kWh, a negative price, each an hour. */
+    const char *a01 =
+        entsoe_doc(doc, sizeof doc, "A01", "2025-01-31T23:00Z", "2025-02-01T02:00Z", "PT60M",
+                   "      <Point><position>1</position>"
+                   "<price.amount>85.12</price.amount></Point>\n"
+                   "      <Point>\n        <position>2</position>\n"
+                   "        <price.amount>-0.5</price.amount>\n      </Point>\n"
+                   "      <Point><position>3</position>"
+                   "<price.amount>100</price.amount></Point>\n");
+    CHECK(cost_parse_dynamic(a01, strlen(a01), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    CHECK_EQ_INT(d.n, 3);
+    if (d.n == 3) {
+        CHECK_EQ_INT(d.v[0].ts, T("2025-01-31T23:00Z"));
+        CHECK_EQ_INT(d.v[0].import_, 85120);
+        CHECK_EQ_INT(d.v[1].import_, -500);
+        CHECK_EQ_INT(d.v[2].import_, 100000);
+        CHECK_EQ_INT(d.v[2].end, T("2025-02-01T02:00Z"));
+        CHECK(d.v[0].export_ == COST_UNSET);
+    }
+    /* A03, quarter hours: positions 2, 3 and 5 left out repeat the price before them, up to the
+     * period's end (8 quarter hours). */
+    const char *a03 =
+        entsoe_doc(doc, sizeof doc, "A03", "2025-10-01T22:00Z", "2025-10-02T00:00Z", "PT15M",
+                   "<Point><position>1</position><price.amount>70</price.amount>"
+                   "</Point><Point><position>4</position><price.amount>72.5"
+                   "</price.amount></Point><Point><position>6</position>"
+                   "<price.amount>60</price.amount></Point>");
+    CHECK(cost_parse_dynamic(a03, strlen(a03), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    CHECK_EQ_INT(d.n, 8);
+    if (d.n == 8) {
+        const int64_t want[8] = {70000, 70000, 70000, 72500, 72500, 60000, 60000, 60000};
+        for (int i = 0; i < 8; i++) {
+            CHECK_EQ_INT(d.v[i].ts, T("2025-10-01T22:00Z") + i * 900);
+            CHECK_EQ_INT(d.v[i].import_, want[i]);
+            CHECK_EQ_INT(d.v[i].end - d.v[i].ts, 900);
+        }
+    }
+    /* A01 with a point missing: a hole, not the price before. */
+    const char *hole =
+        entsoe_doc(doc, sizeof doc, "A01", "2025-01-31T23:00Z", "2025-02-01T02:00Z", "PT60M",
+                   "<Point><position>1</position><price.amount>1</price.amount>"
+                   "</Point><Point><position>3</position><price.amount>3"
+                   "</price.amount></Point>");
+    CHECK(cost_parse_dynamic(hole, strlen(hole), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    CHECK(d.n == 2 && d.v[0].end == T("2025-02-01T00:00Z") && d.v[1].ts == T("2025-02-01T01:00Z"));
+    /* Two series of one day, hourly and quarter-hourly (as around the move to quarter hours):
+     * the quarter hours are kept where both say something; comments, CDATA and a prefix. */
+    snprintf(pts, sizeof pts,
+             "<?xml version=\"1.0\"?><!-- a comment <Point> -->\n"
+             "<m:Publication_MarketDocument xmlns:m=\"x\">"
+             "<m:TimeSeries><m:currency_Unit.name>EUR</m:currency_Unit.name>"
+             "<m:price_Measure_Unit.name>MWH</m:price_Measure_Unit.name>"
+             "<m:curveType>A01</m:curveType><m:Period><m:timeInterval>"
+             "<m:start>2025-10-01T22:00Z</m:start><m:end>2025-10-02T00:00Z</m:end>"
+             "</m:timeInterval><m:resolution>PT60M</m:resolution>"
+             "<m:Point><m:position>1</m:position><m:price.amount>50</m:price.amount></m:Point>"
+             "<m:Point><m:position>2</m:position><m:price.amount>55</m:price.amount></m:Point>"
+             "</m:Period></m:TimeSeries>\n"
+             "<m:TimeSeries><m:currency_Unit.name>EUR</m:currency_Unit.name>"
+             "<m:price_Measure_Unit.name>MWH</m:price_Measure_Unit.name>"
+             "<m:curveType>A01</m:curveType><m:Period><m:timeInterval>"
+             "<m:start>2025-10-01T23:00Z</m:start><m:end>2025-10-01T23:30Z</m:end>"
+             "</m:timeInterval><m:resolution>PT15M</m:resolution>"
+             "<m:Point><m:position>1</m:position><m:price.amount><![CDATA[40]]></m:price.amount>"
+             "</m:Point><m:Point><m:position>2</m:position><m:price.amount>41</m:price.amount>"
+             "</m:Point></m:Period></m:TimeSeries></m:Publication_MarketDocument>\n");
+    CHECK(cost_parse_dynamic(pts, strlen(pts), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    CHECK_EQ_INT(d.n, 3);
+    if (d.n == 3) {
+        CHECK(d.v[0].ts == T("2025-10-01T22:00Z") && d.v[0].import_ == 50000 &&
+              d.v[0].end == T("2025-10-01T23:00Z"));
+        CHECK(d.v[1].ts == T("2025-10-01T23:00Z") && d.v[1].import_ == 40000 &&
+              d.v[1].end - d.v[1].ts == 900);
+        CHECK(d.v[2].import_ == 41000 && d.v[2].end == T("2025-10-01T23:30Z"));
+    }
+    /* ENTSO-E's answer without data: its reason is the message. */
+    const char *ack = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Acknowledgement_MarketDocument "
+                      "xmlns=\"urn:iec62325.351:tc57wg16:451-1:acknowledgementdocument:7:0\">\n"
+                      "<mRID>1</mRID><Reason><code>999</code><text>No matching data found for "
+                      "Data item Day-ahead Prices [12.1.D] &amp; more</text></Reason>"
+                      "</Acknowledgement_MarketDocument>";
+    CHECK(cost_parse_dynamic(ack, strlen(ack), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK_EQ_STR(err, "ENTSO-E answered without prices: No matching data found for Data item "
+                      "Day-ahead Prices [12.1.D] & more");
+    /* What is wrong is named, with its line. */
+    static const struct {
+        const char *points, *res, *curve, *want;
+    } bad[] = {
+        {"<Point><position>1</position><price.amount>8,5</price.amount></Point>", "PT60M", "A01",
+         "line 18: Point: price.amount: expected a decimal number, got '8,5' (write the decimals "
+         "after a '.', not a ',')"},
+        {"<Point><position>0</position><price.amount>1</price.amount></Point>", "PT60M", "A01",
+         "line 18: Point: position: expected 1 to 3000, got '0'"},
+        {"<Point><position>2</position><price.amount>1</price.amount></Point>"
+         "<Point><position>1</position><price.amount>1</price.amount></Point>",
+         "PT60M", "A01", "line 18: Point: position 1 after position 2"},
+        {"<Point><position>2</position><price.amount>1</price.amount></Point>", "PT60M", "A03",
+         "line 18: Point: curve A03 starts at position 2, not 1"},
+        {"", "P1D", "A01", "line 18: Period: resolution missing or not PT15M, PT30M or PT60M"},
+        {"", "PT9223372036854775807M", "A01", /* found by fuzz_prices: no overflow */
+         "line 18: Period: resolution missing or not PT15M, PT30M or PT60M"},
+        {"<Point><position>1</position><price.amount>1</price.amount></Point>", "PT45M", "A01",
+         "line 18: Period: resolution missing or not PT15M, PT30M or PT60M"},
+        {"<Point><position>1</position><price.amount>1</price.amount></Point></Point>", "PT60M",
+         "A01", "line 18: </Point> does not close <Period>"},
+        {"<Point><position>1</position><price.amount>1.0000000000000000000000000000000000000000"
+         "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+         "000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+         "00000000000000000000000000000000000000000000000000000001</price.amount></Point>",
+         "PT60M", "A01", "line 18: Point: price.amount: longer than 127 bytes"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *b = entsoe_doc(doc, sizeof doc, bad[i].curve, "2025-01-31T23:00Z",
+                                   "2025-02-01T02:00Z", bad[i].res, bad[i].points);
+        CHECK(cost_parse_dynamic(b, strlen(b), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+        CHECK_EQ_STR(err, bad[i].want);
+        CHECK(d.n == 0);
+    }
+    /* cut short anywhere: refused, never a crash (ASan watches the reads) */
+    const char *full =
+        entsoe_doc(doc, sizeof doc, "A01", "2025-01-31T23:00Z", "2025-02-01T02:00Z", "PT60M",
+                   "<Point><position>1</position><price.amount>1"
+                   "</price.amount></Point>");
+    size_t flen = strlen(full), refused = 0;
+    for (size_t cut = 1; cut < flen - 1; cut++) {
+        char *part = malloc(cut);
+        memcpy(part, full, cut);
+        refused += cost_parse_dynamic(part, cut, COST_KIND_POWER, 0, &d, err, sizeof err) < 0;
+        free(part);
+    }
+    CHECK_EQ_INT(refused, flen - 2);
+    /* other currencies, gas, other documents, DTDs */
+    const char *usd = "<Publication_MarketDocument><TimeSeries><currency_Unit.name>USD"
+                      "</currency_Unit.name><price_Measure_Unit.name>MWH"
+                      "</price_Measure_Unit.name><Period><timeInterval><start>2025-01-31T23:00Z"
+                      "</start><end>2025-02-01T00:00Z</end></timeInterval><resolution>PT60M"
+                      "</resolution></Period></TimeSeries></Publication_MarketDocument>";
+    CHECK(cost_parse_dynamic(usd, strlen(usd), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK_EQ_STR(err, "line 1: TimeSeries: prices in USD per MWH: expected EUR per MWH");
+    CHECK(cost_parse_dynamic(a01, strlen(a01), COST_KIND_GAS, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "expected JSON or CSV for gas") != NULL);
+    const char *html = "<!DOCTYPE html><html><body>login</body></html>";
+    CHECK(cost_parse_dynamic(html, strlen(html), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "not <html>") != NULL);
+    const char *dtd = "<!DOCTYPE x [<!ENTITY a \"b\">]><Publication_MarketDocument/>";
+    CHECK(cost_parse_dynamic(dtd, strlen(dtd), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "DOCTYPE with declarations") != NULL);
+    char deep[1024] = "<Publication_MarketDocument>";
+    for (int i = 0; i < 40; i++)
+        strcat(deep, "<a>");
+    CHECK(cost_parse_dynamic(deep, strlen(deep), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+    CHECK(strstr(err, "nested deeper than 16") != NULL);
     cost_dyns_free(&d);
 }
 
@@ -1005,6 +1187,7 @@ int main(void)
     RUN(test_csv);
     RUN(test_json);
     RUN(test_json_sources);
+    RUN(test_entsoe);
     RUN(test_gas_day_start);
     RUN(test_fixed_keys);
     RUN(test_costs);

@@ -40,6 +40,12 @@ static void test_expand(void)
                   "ERROR unknown placeholder {until}", 32) == 0);
     CHECK_EQ_STR(expand("{from_unix}-{to_unix}", "2026-01-01", "2026-01-03", out, sizeof out),
                  "1767222000-1767394800");
+    /* ENTSO-E's periodStart and periodEnd: UTC, minutes; summer days start at 22:00 UTC */
+    CHECK_EQ_STR(
+        expand("s={from_compact}&e={to_compact}", "2026-01-01", "2026-01-03", out, sizeof out),
+        "s=202512312300&e=202601022300");
+    CHECK_EQ_STR(expand("{from_compact}", "2026-07-01", "2026-07-03", out, sizeof out),
+                 "202606302200");
     CHECK_EQ_STR(expand("no placeholders", "2026-01-01", "2026-01-03", out, sizeof out),
                  "no placeholders");
     CHECK(strncmp(expand("x{day}", "2026-01-01", "2026-01-03", out, sizeof out),
