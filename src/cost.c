@@ -1337,18 +1337,19 @@ static int xml_tag(entsoe *x)
     }
     if (n - i >= 4 && memcmp(s + i, "<!--", 4) == 0) {
         x->i += 4;
-        return xml_skip(x, "-->") < 0 ? (say(x->err, x->cap,
-                                             "line %ld: a comment that does "
-                                             "not end",
-                                             x->line),
-                                         -1)
-                                      : 0;
+        if (xml_skip(x, "-->") < 0) {
+            say(x->err, x->cap, "line %ld: a comment that does not end", x->line);
+            return -1;
+        }
+        return 0;
     }
     if (n - i >= 2 && s[i + 1] == '?') {
         x->i += 2;
-        return xml_skip(x, "?>") < 0
-                   ? (say(x->err, x->cap, "line %ld: '<?' without '?>'", x->line), -1)
-                   : 0;
+        if (xml_skip(x, "?>") < 0) {
+            say(x->err, x->cap, "line %ld: '<?' without '?>'", x->line);
+            return -1;
+        }
+        return 0;
     }
     /* a tag: up to its '>' outside quotes */
     size_t k = i + 1;
