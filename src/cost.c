@@ -1048,14 +1048,16 @@ int cost_reply_message(const char *text, size_t len, char *out, size_t cap)
  * MWH, curveType), each of Periods (timeInterval start and end, resolution PT15M, PT30M or
  * PT60M, Points of position 1.. and price.amount). Curve type A03 leaves out a point whose price
  * is the one before it. Where periods of two resolutions cover the same time (as around the move
- * to quarter hours), the finer one is kept. An Acknowledgement_MarketDocument is its answer
+ * to quarter hours), the finer one is kept; a TimeSeries of another classification sequence
+ * than 1 (a second auction's prices for the same zone) is left out. An
+ * Acknowledgement_MarketDocument is its answer
  * without data (the Reason's text is the message). Only what that needs of XML is read: tags by
  * their local name (a namespace prefix dropped) and text; attributes, comments, processing
  * instructions and a DOCTYPE without an internal subset are skipped, CDATA is text.
  * ------------------------------------------------------------------------------------------- */
 
 #define XML_DEPTH          16   /* nesting read; deeper is refused */
-#define XML_NAME_MAX       32   /* bytes of a local name kept (longer ones match nothing) */
+#define XML_NAME_MAX       64   /* bytes of a local name kept (longer ones match nothing) */
 #define ENTSOE_POINTS_MAX  3000 /* points of one Period: a month of quarter hours */
 #define ENTSOE_PERIODS_MAX 256  /* periods told apart by resolution */
 
@@ -1077,6 +1079,7 @@ typedef struct entsoe {
     char reason[COST_FIELD_MAX * 2];
     char currency[16], measure[16];
     int a03;                 /* the series' curveType is A03 */
+    int other_sequence;      /* the series is not classification sequence 1: skipped */
     int64_t start, end, res; /* the period's; 0 unknown */
     char pos[24], price[COST_FIELD_MAX];
     long point_line;
@@ -1239,6 +1242,8 @@ static int entsoe_end(entsoe *x)
         xml_copy(x->measure, sizeof x->measure, t);
     else if (xml_at(x, "curveType", "TimeSeries"))
         x->a03 = strcmp(t, "A03") == 0;
+    else if (xml_at(x, "classificationSequence_AttributeInstanceComponent.position", "TimeSeries"))
+        x->other_sequence = strcmp(t, "1") != 0;
     else if (xml_at(x, "resolution", "Period"))
         x->res = entsoe_resolution(t);
     else if ((xml_at(x, "start", "timeInterval") || xml_at(x, "end", "timeInterval")) &&
@@ -1285,7 +1290,7 @@ static int entsoe_end(entsoe *x)
         }
         x->pt[x->npt++] = p;
     } else if (xml_at(x, "Period", "TimeSeries"))
-        return entsoe_period(x);
+        return x->other_sequence ? 0 : entsoe_period(x);
     return 0;
 }
 
@@ -1294,7 +1299,7 @@ static void entsoe_start(entsoe *x, const char *name)
 {
     if (strcmp(name, "TimeSeries") == 0) {
         x->currency[0] = x->measure[0] = '\0';
-        x->a03 = 0;
+        x->a03 = x->other_sequence = 0;
     } else if (strcmp(name, "Period") == 0) {
         x->start = x->end = x->res = 0;
         x->npt = 0;

@@ -1100,6 +1100,23 @@ static void test_entsoe(void)
               d.v[1].end - d.v[1].ts == 900);
         CHECK(d.v[2].import_ == 41000 && d.v[2].end == T("2025-10-01T23:30Z"));
     }
+    /* A second series for the same hours, of classification sequence 2: left out. */
+    const char *seq2 =
+        "<Publication_MarketDocument><TimeSeries><currency_Unit.name>EUR</currency_Unit.name>"
+        "<price_Measure_Unit.name>MWH</price_Measure_Unit.name>"
+        "<classificationSequence_AttributeInstanceComponent.position>1"
+        "</classificationSequence_AttributeInstanceComponent.position><Period><timeInterval>"
+        "<start>2025-01-31T23:00Z</start><end>2025-02-01T00:00Z</end></timeInterval>"
+        "<resolution>PT60M</resolution><Point><position>1</position><price.amount>10"
+        "</price.amount></Point></Period></TimeSeries><TimeSeries><currency_Unit.name>EUR"
+        "</currency_Unit.name><price_Measure_Unit.name>MWH</price_Measure_Unit.name>"
+        "<classificationSequence_AttributeInstanceComponent.position>2"
+        "</classificationSequence_AttributeInstanceComponent.position><Period><timeInterval>"
+        "<start>2025-01-31T23:00Z</start><end>2025-02-01T00:00Z</end></timeInterval>"
+        "<resolution>PT60M</resolution><Point><position>1</position><price.amount>99"
+        "</price.amount></Point></Period></TimeSeries></Publication_MarketDocument>";
+    CHECK(cost_parse_dynamic(seq2, strlen(seq2), COST_KIND_POWER, 0, &d, err, sizeof err) == 0);
+    CHECK(d.n == 1 && d.v[0].import_ == 10000);
     /* ENTSO-E's answer without data: its reason is the message. */
     const char *ack = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Acknowledgement_MarketDocument "
                       "xmlns=\"urn:iec62325.351:tc57wg16:451-1:acknowledgementdocument:7:0\">\n"
