@@ -756,11 +756,12 @@ size_t config_file_secrets(const config *c, char *out, size_t cap)
         out[0] = '\0';
     for (size_t i = 0; i < NKEYS; i++) {
         const config_key *k = &config_keys[i];
-        if (!k->secret && strcmp(k->name, "url") == 0 && c->line[i] > 0) {
+        if (!k->secret && (strcmp(k->name, "url") == 0 || strstr(k->name, "_url")) &&
+            c->line[i] > 0) {
             const char *url = (const char *)c + k->offset;
             char shown_url[CONFIG_STR_MAX];
             if (strcmp(config_url_public(url, shown_url, sizeof shown_url), url) != 0)
-                list_add(out, cap, count++, k->section, "", k->name); /* user:password@ */
+                list_add(out, cap, count++, k->section, "", k->name); /* a password, a token */
             continue;
         }
         if (!k->secret)
@@ -841,6 +842,20 @@ int config_http_header_check(const char *h, const char *what, char *why, size_t 
     return 0;
 }
 
+/* Whether a query parameter named name[len] holds a secret (ENTSO-E's securityToken, an
+ * api_key, an access_token, Azure's SAS sig, a password): its name holds one of these. */
+static int secret_param(const char *name, size_t len)
+{
+    static const char *const words[] = {"token", "key", "secret", "pass", "pwd", "sig", "auth"};
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+        size_t wl = strlen(words[w]);
+        for (size_t i = 0; i + wl <= len; i++)
+            if (strncasecmp(name + i, words[w], wl) == 0)
+                return 1;
+    }
+    return 0;
+}
+
 const char *config_url_public(const char *url, char *out, size_t cap)
 {
     if (!cap)
@@ -857,6 +872,24 @@ const char *config_url_public(const char *url, char *out, size_t cap)
         snprintf(out, cap, "%s", url);
     else
         snprintf(out, cap, "%.*s********%s", (int)(colon + 1 - url), url, at);
+    /* the query: the value of each parameter whose name says it is a secret */
+    char *q = strchr(out, '?');
+    while (q && *q && *q != '#') {
+        char *name = q + 1, *end = name + strcspn(name, "&#");
+        char *eq = memchr(name, '=', (size_t)(end - name));
+        if (eq && eq + 1 < end && secret_param(name, (size_t)(eq - name))) {
+            size_t tail = strlen(end), o = (size_t)(eq + 1 - out);
+            if (o + 8 + tail < cap) { /* "********" in place of the value */
+                memmove(eq + 1 + 8, end, tail + 1);
+                memcpy(eq + 1, "********", 8);
+                end = eq + 1 + 8;
+            } else {
+                eq[1] = '\0'; /* no room: nothing after the name is shown */
+                break;
+            }
+        }
+        q = *end == '&' ? end : NULL;
+    }
     return out;
 }
 

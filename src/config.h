@@ -153,7 +153,9 @@ int config_http_header_check(const char *h, const char *what, char *why, size_t 
 int config_read_secret(const char *what, const char *path, char *out, size_t cap, char *err,
                        size_t errcap);
 /* url as it may be shown (logs, --check-config, errors): the password of a user:password@ in its
- * authority replaced by "********"; into out[cap], truncated to fit. Returns out. */
+ * authority, and the value of each query parameter whose name says it holds a secret (token,
+ * key, secret, pass, pwd, sig, auth in any case: securityToken, api_key, sig), replaced by
+ * "********"; into out[cap], truncated to fit. Returns out. */
 const char *config_url_public(const char *url, char *out, size_t cap);
 /* url as logs of a request to it show it: config_url_public() without its query and fragment
  * (a query may hold an API token); into out[cap]. Returns out. */

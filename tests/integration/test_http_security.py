@@ -360,6 +360,22 @@ def test_url_password(tmp):
     T.check("url password: a url with a user and no password is shown as it is, no warning",
             code == 0 and "readable" not in err and "url = http://writer@127.0.0.1:8086" in out,
             out[-800:] + err)
+    # a token in a URL's query (ENTSO-E's securityToken, an api_key): masked, and warned about
+    entsoe = ("https://web-api.tp.entsoe.eu/api?documentType=A44&periodStart={from_compact}"
+              "&securityToken=ENTs3cret&periodEnd={to_compact}")
+    with open(cfg, "w") as f:
+        f.write("[source a]\nspec = sim\n[store]\ndb = %s\n[prices]\nfetch_url = %s\n"
+                "fetch_gas_url = https://gas.example/p?api_key=GASs3cret&bzn=NL\n"
+                % (os.path.join(tmp, "u.db"), entsoe))
+    code, out, err = run(["-c", cfg, "--check-config"])
+    T.check("url token: --check-config shows a secret query parameter as ******** and the "
+            "others as they are",
+            code == 0 and "securityToken=********&periodEnd={to_compact}" in out and
+            "documentType=A44" in out and "api_key=********&bzn=NL" in out and
+            "s3cret" not in out + err, out[-800:] + err)
+    T.check("url token: a 0644 file with one is warned about ([prices] fetch_url)",
+            "readable by every user" in err and "[prices] fetch_url" in err and
+            "[prices] fetch_gas_url" in err, err)
 
 
 def test_db_mode(tmp):
