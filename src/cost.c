@@ -1060,6 +1060,8 @@ int cost_reply_message(const char *text, size_t len, char *out, size_t cap)
 #define XML_NAME_MAX       64   /* bytes of a local name kept (longer ones match nothing) */
 #define ENTSOE_POINTS_MAX  3000 /* points of one Period: a month of quarter hours */
 #define ENTSOE_PERIODS_MAX 256  /* periods told apart by resolution */
+#define ENTSOE_PRICES_MAX  200000 /* prices of one document (5 years of quarter hours): curve A03
+                                  * makes many of few bytes, so the reply's size alone is no bound */
 
 typedef struct entsoe_point {
     long pos, line;
@@ -1196,10 +1198,20 @@ static int entsoe_period(entsoe *x)
                 x->pt[k - 1].pos);
             return -1;
         }
+        if (p->pos > last) {
+            say(x->err, x->cap, "line %ld: Point: position %ld beyond the period's %ld steps",
+                p->line, p->pos, last);
+            return -1;
+        }
         /* A03: the positions up to the next point (or the period's end) have this price */
         long upto = !x->a03 ? p->pos : k + 1 < x->npt ? x->pt[k + 1].pos - 1 : last;
         if (upto > last)
             upto = last;
+        if (x->out->n + (size_t)(upto - p->pos + 1) > ENTSOE_PRICES_MAX) {
+            say(x->err, x->cap, "line %ld: more than %d prices in one reply", p->line,
+                ENTSOE_PRICES_MAX);
+            return -1;
+        }
         for (long pos = p->pos; pos <= upto; pos++) {
             entry e = {0};
             e.ts = e.first = x->start + (pos - 1) * x->res;

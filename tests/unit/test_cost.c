@@ -1141,6 +1141,8 @@ static void test_entsoe(void)
         {"<Point><position>2</position><price.amount>1</price.amount></Point>", "PT60M", "A03",
          "line 18: Point: curve A03 starts at position 2, not 1"},
         {"", "P1D", "A01", "line 18: Period: resolution missing or not PT15M, PT30M or PT60M"},
+        {"<Point><position>4</position><price.amount>1</price.amount></Point>", "PT60M", "A01",
+         "line 18: Point: position 4 beyond the period's 3 steps"},
         {"", "PT9223372036854775807M", "A01", /* found by fuzz_prices: no overflow */
          "line 18: Period: resolution missing or not PT15M, PT30M or PT60M"},
         {"<Point><position>1</position><price.amount>1</price.amount></Point>", "PT45M", "A01",
@@ -1173,6 +1175,26 @@ static void test_entsoe(void)
         free(part);
     }
     CHECK_EQ_INT(refused, flen - 2);
+    /* a small reply that would make too many prices (A03: one point fills a month) */
+    {
+        size_t cap = 200 * 400 + 512, n = 0;
+        char *big = malloc(cap);
+        n += (size_t)snprintf(big + n, cap - n,
+                              "<Publication_MarketDocument><TimeSeries><currency_Unit.name>EUR"
+                              "</currency_Unit.name><price_Measure_Unit.name>MWH"
+                              "</price_Measure_Unit.name><curveType>A03</curveType>");
+        for (int m = 0; m < 70; m++) /* 70 periods of 31 days of quarter hours: 208,320 */
+            n += (size_t)snprintf(big + n, cap - n,
+                                  "<Period><timeInterval><start>%04d-01-01T00:00Z</start>"
+                                  "<end>%04d-02-01T00:00Z</end></timeInterval><resolution>"
+                                  "PT15M</resolution><Point><position>1</position>"
+                                  "<price.amount>1</price.amount></Point></Period>",
+                                  2000 + m, 2000 + m);
+        snprintf(big + n, cap - n, "</TimeSeries></Publication_MarketDocument>");
+        CHECK(cost_parse_dynamic(big, strlen(big), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
+        CHECK(strstr(err, "more than 200000 prices in one reply") != NULL);
+        free(big);
+    }
     /* other currencies, gas, other documents, DTDs */
     const char *usd = "<Publication_MarketDocument><TimeSeries><currency_Unit.name>USD"
                       "</currency_Unit.name><price_Measure_Unit.name>MWH"
