@@ -1204,24 +1204,21 @@ int alerts_take_over(pub *p, pub *old_pub)
     return 0;
 }
 
-/* Puts r, restored from the table, back on its ways out: waiting on the URL (url) or MQTT (!url)
- * when p1d still sends that way and it is less than ALERTS_KEEP_MS old, else dropped. Returns 1
- * when queued. */
-static int requeue(alerts *a, recent *r, int url, int64_t now)
+/* Puts r, restored from the table, back on its way out on the URL (url) or MQTT (!url) when it
+ * waits there, p1d still sends that way and it is less than ALERTS_KEEP_MS old; else marked
+ * dropped (mark(): the table and the recent copy). Returns 1 when queued. */
+static int requeue(alerts *a, const recent *r, int url, int64_t now)
 {
-    uint8_t *way = url ? &r->url : &r->mqtt;
-    int on = url ? a->o.url[0] != '\0' : a->o.mqtt;
-    if (*way != WAY_WAITING)
+    if ((url ? r->url : r->mqtt) != WAY_WAITING)
         return 0;
-    if (!on || now - r->x.at_ms > ALERTS_KEEP_MS) {
-        *way = WAY_DROPPED;
-        db_way(a, r->x.seq, url, WAY_DROPPED);
+    if (!(url ? a->o.url[0] != '\0' : a->o.mqtt) || now - r->x.at_ms > ALERTS_KEEP_MS) {
+        mark(a, r->x.seq, url, WAY_DROPPED);
         return 0;
     }
     alert *q = url ? a->q : a->sq;
     size_t *head = url ? &a->head : &a->shead, *n = url ? &a->n : &a->sn;
     if (*n == ALERTS_QUEUE_MAX) { /* more than fit: the oldest goes, as when raised */
-        db_way(a, q[*head].seq, url, WAY_DROPPED);
+        mark(a, q[*head].seq, url, WAY_DROPPED);
         *head = (*head + 1) % ALERTS_QUEUE_MAX;
         (*n)--;
     }
@@ -1264,16 +1261,7 @@ int alerts_restore(pub *p)
                 kept++;
                 continue;
             }
-            /* the way out of the copy among the recent ones follows the queued one */
-            recent *shown = NULL;
-            for (size_t i = 0; i < a->rn && !shown; i++)
-                if (recent_at(a, i)->x.seq == r.x.seq)
-                    shown = recent_at(a, i);
             waiting += (size_t)requeue(a, &r, 1, now) + (size_t)requeue(a, &r, 0, now);
-            if (shown) {
-                shown->url = r.url;
-                shown->mqtt = r.mqtt;
-            }
         }
         if (rc == SQLITE_DONE)
             rc = SQLITE_OK;

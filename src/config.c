@@ -873,9 +873,9 @@ const char *config_url_public(const char *url, char *out, size_t cap)
     else
         snprintf(out, cap, "%.*s********%s", (int)(colon + 1 - url), url, at);
     /* the query: the value of each parameter whose name says it is a secret */
-    char *q = strchr(out, '?');
-    while (q && *q && *q != '#') {
-        char *name = q + 1, *end = name + strcspn(name, "&#");
+    for (char *q = strchr(out, '?'), *end; q; q = *end == '&' ? end : NULL) {
+        char *name = q + 1;
+        end = name + strcspn(name, "&#");
         char *eq = memchr(name, '=', (size_t)(end - name));
         if (eq && eq + 1 < end && secret_param(name, (size_t)(eq - name))) {
             size_t tail = strlen(end), o = (size_t)(eq + 1 - out);
@@ -888,7 +888,6 @@ const char *config_url_public(const char *url, char *out, size_t cap)
                 break;
             }
         }
-        q = *end == '&' ? end : NULL;
     }
     return out;
 }

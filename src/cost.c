@@ -1103,8 +1103,8 @@ static int xml_at(const entsoe *x, const char *name, const char *parent)
            (!parent || (x->depth >= 2 && strcmp(x->path[x->depth - 2], parent) == 0));
 }
 
-/* Appends text (entities of the five XML names and numeric ones below 128 decoded; text beyond
- * the buffer is dropped: no field read here is that long). */
+/* Appends text (raw: CDATA; else the five named XML entities decoded, others kept as written);
+ * text beyond the buffer is dropped and text_cut set. */
 static void xml_text(entsoe *x, const char *t, size_t len, int raw)
 {
     for (size_t k = 0; k < len; k++) {

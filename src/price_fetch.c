@@ -158,9 +158,8 @@ static int placeholder(const char *name, int64_t from, int64_t to, char *v, size
     } else if (strcmp(rest, "_unix") == 0) {
         snprintf(v, cap, "%" PRId64, t);
     } else if (strcmp(rest, "_compact") == 0) { /* UTC YYYYMMDDhhmm: ENTSO-E's periodStart */
-        civil_tm u;
-        civil_utc(t, &u);
-        snprintf(v, cap, "%04d%02d%02d%02d%02d", u.year, u.month, u.day, u.hour, u.minute);
+        civil_utc(t, &tm);
+        snprintf(v, cap, "%04d%02d%02d%02d%02d", tm.year, tm.month, tm.day, tm.hour, tm.minute);
     } else {
         return -1;
     }

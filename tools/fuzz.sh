@@ -5,6 +5,7 @@
 # Prints "<target>: N passed, N failed" per target and a total; a crash exits 1 and names the input.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
+. tools/slots.sh
 
 mode=${1:-smoke}
 [ $# -gt 0 ] && shift
@@ -173,14 +174,9 @@ done
 for t in "${targets[@]}"; do
     case " ${order[*]} " in *" $t "*) ;; *) order+=("$t") ;; esac
 done
-running=0
 for t in "${order[@]}"; do
-    if [ "$running" -ge "$jobs" ]; then
-        wait -n
-        running=$((running - 1))
-    fi
+    wait_slot "$jobs"
     run_target "$t" >"$work/$t.report" 2>&1 &
-    running=$((running + 1))
 done
 wait
 passed=0

@@ -7,6 +7,7 @@
 # (builds, qemu, valgrind, fuzzing) run alone. Each suite's output is in build/test-logs/.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
+. tools/slots.sh
 J=$(nproc 2>/dev/null || echo 2)
 JOBS=${P1_TEST_JOBS:-3}
 total_pass=0
@@ -72,14 +73,10 @@ pool_add() {
     pool_cmds+=("$2")
 }
 pool_run() {
-    local i running=0
+    local i
     for i in "${!pool_names[@]}"; do
-        if [ "$running" -ge "$JOBS" ]; then
-            wait -n
-            running=$((running - 1))
-        fi
+        wait_slot "$JOBS"
         suite_run "${pool_names[$i]}" bash -c "${pool_cmds[$i]}" &
-        running=$((running + 1))
     done
     wait
     for i in "${!pool_names[@]}"; do

@@ -9,6 +9,7 @@
 # installed for the other architectures, and they hold no code of ours that depends on the CPU.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
+. tools/slots.sh
 
 # The tests that need nothing but libc; each prints "N passed, N failed".
 TESTS="test_crc test_parser test_value test_reading test_json test_civil test_loop test_sim"
@@ -54,14 +55,9 @@ run_one() {
     timeout 300 "$qemu" -L "/usr/$triple" "build/cross/$name/tests/$t" >"$work/$name-$t.out" 2>&1
     echo $? >"$work/$name-$t.rc"
 }
-running=0
 for r in "${runs[@]}"; do
-    if [ "$running" -ge "$J" ]; then
-        wait -n
-        running=$((running - 1))
-    fi
+    wait_slot "$J"
     run_one "$r" &
-    running=$((running + 1))
 done
 wait
 
