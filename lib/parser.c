@@ -479,6 +479,11 @@ static p1_error make_value(p1_value *v, const uint8_t *s, size_t n, const uint8_
             }
             if (flags & P1_V_UNIT || !glued_unit(q, (size_t)(e - q)))
                 goto text;
+            /* digits and a lone 'A' (the one unit that is a hex digit too) of even length: of
+             * 8 characters or more an octet string (an id or a text whose last byte is 'J',
+             * 'Z', ':', ...), never a current */
+            if (q + 1 == e && !neg && !dot && (nint & 1) && nint >= 7)
+                goto text;
             glued = 1;
         }
         if ((ndig > 18 && (too_many_digits(d0, q) || !mantissa_exact(d0, q, &m))) ||
@@ -1487,8 +1492,8 @@ static void text_noend(p1_parser *p, run *r, uint64_t off)
         err = P1_ERR_TRUNCATED; /* DSMR >= 4 always sends "!CRC": this one was cut off */
     else if (p->settings.crc == P1_CRC_REQUIRED)
         err = P1_ERR_CRC_MISSING;
-    if (err == P1_ERR_OK && p->flags & F_PENDING)
-        deliver(p);
+    if (p->flags & F_PENDING && !(p->flags & F_VOPEN))
+        deliver(p); /* a whole line: part of what a rejected telegram reports too */
     tel_end(p, r, err, off, 1);
 }
 

@@ -976,8 +976,10 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
      * DSMR 2.2 meters never send one. Its total is summed only when every tariff register from
      * 1 up to the highest sent (at least 2, as DSMR meters send) is there: a sum of tariff 1
      * alone from a cut telegram is a total that drops and comes back, booked downstream as a
-     * meter reset and phantom use. (A rejected telegram is not used; it keeps its sum.) */
-    int whole = !t || t->has_end_line || t->error != P1_ERR_OK;
+     * meter reset and phantom use. So is a telegram cut off by a new header or rejected as
+     * too long, and one with a bad value in a register (left out of the reading): `p1 decode`
+     * shows a rejected telegram's reading, which must not hold such a sum either. */
+    int whole = (!t || t->has_end_line) && !(r->bad & (1u << BAD_TOTAL));
     if (!r->import_total_sent)
         r->import_total = reading_sum(r->import, r->tariff_top[0], whole);
     if (!r->export_total_sent)
@@ -1019,6 +1021,14 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
         r->dirty |= DIRTY_MBUS_ALL;
         for (int i = 0; i < P1_MBUS_MAX; i++)
             r->mbus[i].time.dst = P1_DST_STANDARD;
+        if (r->demand_peak != P1_ABSENT)
+            r->demand_peak_time.dst = P1_DST_STANDARD;
+        for (int i = 0; i < r->nfailures; i++) /* those written: already marked dirty */
+            r->failures[i].end.dst = P1_DST_STANDARD;
+        for (int i = 0; i < r->ndemand_months; i++) {
+            r->demand_months[i].month.dst = P1_DST_STANDARD;
+            r->demand_months[i].peak_time.dst = P1_DST_STANDARD;
+        }
     }
     r->tariff_scheme = r->profile == P1_PROFILE_NL   ? P1_TARIFFS_NL
                        : r->profile == P1_PROFILE_BE ? P1_TARIFFS_BE

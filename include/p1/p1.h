@@ -31,17 +31,20 @@ extern "C" {
  * X(ENUM_SUFFIX, "name", "message"). New codes go at the end; names are a public contract
  * (they appear in `p1 decode` output and in the daemon's API).
  * ------------------------------------------------------------------------------------------- */
+#define P1_STR_(x) #x
+#define P1_STR(x)  P1_STR_(x) /* a limit's value in a message */
 #define P1_ERRORS(X)                                                                               \
     X(OK, "ok", "no error")                                                                        \
     X(TRUNCATED, "truncated", "telegram cut off: a new header or idle line came before its end")   \
-    X(TOO_LONG, "too_long", "telegram longer than P1_TELEGRAM_MAX bytes")                          \
+    X(TOO_LONG, "too_long",                                                                        \
+      "telegram longer than " P1_STR(P1_TELEGRAM_MAX) " bytes (or the parser's lower limit)")      \
     X(CRC_MISMATCH, "crc_mismatch", "CRC in the end line does not match the telegram")             \
     X(CRC_MISSING, "crc_missing", "CRC is required but the end line has none")                     \
     X(BAD_END_LINE, "bad_end_line", "end line is not '!' followed by 0-4 hex digits")              \
     X(BAD_HEADER, "bad_header", "identification line is empty, too long or not text")              \
     X(BAD_OBIS, "bad_obis", "object line does not start with an OBIS code A-B:C.D.E")              \
     X(BAD_SYNTAX, "bad_syntax", "unbalanced or misplaced parenthesis in an object line")           \
-    X(TOO_MANY_VALUES, "too_many_values", "object has more than P1_VALUES_MAX values")             \
+    X(TOO_MANY_VALUES, "too_many_values", "object has more than " P1_STR(P1_VALUES_MAX) " values") \
     X(NUMBER_OVERFLOW, "number_overflow", "numeric value with a unit does not fit 64 bits")        \
     X(BAD_BYTE, "bad_byte", "control or non-ASCII byte outside a value")                           \
     X(BAD_FRAME, "bad_frame", "encrypted frame header is malformed")                               \

@@ -1657,6 +1657,17 @@ static void test_sweden_time(void)
     CHECK_EQ_INT(R.profile, P1_PROFILE_SE);
     CHECK_EQ_INT(p1_time_to_unix(&R.time, &u), 0);
     CHECK_EQ_INT(u, 1621845730);
+
+    /* every time of the reading, not only the telegram's: the failure log, the demand peak */
+    decode(&R, "/ADN9 6534\r\n\r\n0-0:1.0.0(240715120000S)\r\n1-0:1.8.0(1*kWh)\r\n"
+               "1-0:99.97.0(1)(0-0:96.7.19)(240716081512S)(240*s)\r\n"
+               "1-0:1.6.0(240710120000S)(02.589*kW)\r\n!");
+    CHECK_EQ_INT(R.profile, P1_PROFILE_SE);
+    CHECK_EQ_INT(R.nfailures, 1);
+    CHECK_EQ_INT(p1_time_to_unix(&R.failures[0].end, &u), 0);
+    CHECK_EQ_INT(u, 1721114112); /* 2024-07-16 08:15:12 UTC+1 */
+    CHECK_EQ_INT(p1_time_to_unix(&R.demand_peak_time, &u), 0);
+    CHECK_EQ_INT(u, 1720609200); /* 2024-07-10 12:00 UTC+1 */
 }
 
 /* A telegram accepted without an end line (DSMR 2.2/3.0 cut off by the next header, an idle
