@@ -23,6 +23,7 @@
 #include "cost.h"
 #include "curl_loop.h"
 #include "dl_curl.h"
+#include "history.h"
 #include "json.h"
 #include "log.h"
 
@@ -31,12 +32,13 @@ static const struct {
     const char *name;
 } event_names[] = {{ALERT_STALE, "stale"},       {ALERT_POWER_FAILURE, "power_failure"},
                    {ALERT_MESSAGE, "message"},   {ALERT_CAPACITY, "capacity"},
-                   {ALERT_OVERLOAD, "overload"}, {ALERT_NEGATIVE_PRICE, "negative_price"}};
+                   {ALERT_OVERLOAD, "overload"}, {ALERT_NEGATIVE_PRICE, "negative_price"},
+                   {ALERT_DAILY, "daily"}};
 #define NEVENTS (sizeof event_names / sizeof event_names[0])
 
-const char *const alerts_event_types[] = {"stale",          "back",     "power_failure",
-                                          "message",        "capacity", "overload",
-                                          "negative_price", "test",     NULL};
+const char *const alerts_event_types[] = {"stale",    "back",     "power_failure",  "message",
+                                          "capacity", "overload", "negative_price", "daily",
+                                          "test",     NULL};
 _Static_assert(sizeof alerts_event_types / sizeof alerts_event_types[0] == NEVENTS + 3,
                "alerts_event_types: every event of event_names, back, test and the NULL");
 
@@ -74,6 +76,7 @@ typedef struct watched {
      * since when at most the fuse after an overload alert; overloaded: alerted, not re-armed */
     int64_t above_since[3], below_since[3];
     int overloaded[3];
+    int64_t daily_day; /* the last day (its local midnight) the daily alert looked at; 0 none */
 } watched;
 
 /* A run of dynamic power prices below zero: adjacent slots where a kWh used earns money
@@ -95,6 +98,9 @@ struct alerts {
     int price_failing;                   /* the last look could not read them (logged once) */
     int64_t run_told[ALERTS_PRICE_RUNS]; /* starts of the runs alerted (a ring); 0 free */
     size_t run_next;                     /* the ring's next slot */
+    int64_t daily_next;                  /* unix s the next daily run is due; 0 not planned */
+    int64_t daily_day;                   /* the day (local midnight) the run under way tells */
+    size_t daily_meter;                  /* the run's next meter (index into ms) */
     alerts_options o;
     const dl_curl *cu;
     curl_loop *cl;
@@ -136,6 +142,7 @@ struct alerts {
 int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap)
 {
     memset(o, 0, sizeof *o);
+    o->daily_at = -1;
     if (c->alerts_mqtt && (!c->mqtt_host[0] || !c->mqtt_enabled)) {
         snprintf(why, cap,
                  "[alerts] mqtt = true needs [mqtt] host (and enabled = true): the "
@@ -146,8 +153,24 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
         snprintf(why, cap, "[alerts] header is set, but [alerts] url is empty");
         return -1;
     }
-    if (!c->alerts_url[0] && !c->alerts_mqtt)
-        return 0;
+    if (!c->alerts_url[0] && !c->alerts_mqtt) {
+        if (!c->alerts_daily_at[0])
+            return 0;
+        snprintf(why, cap, "[alerts] daily_at is set, but neither [alerts] url nor [alerts] mqtt");
+        return -1;
+    }
+    if (c->alerts_daily_at[0]) {
+        if (cost_parse_day_start(c->alerts_daily_at, &o->daily_at) < 0) {
+            snprintf(why, cap, "[alerts] daily_at: expected HH:MM such as 07:30, got '%.32s'",
+                     c->alerts_daily_at);
+            return -1;
+        }
+        if (!c->store_db[0]) {
+            snprintf(why, cap,
+                     "[alerts] daily_at needs [store] db (yesterday's figures are read from it)");
+            return -1;
+        }
+    }
     if (c->alerts_url[0] && strncasecmp(c->alerts_url, "http://", 7) != 0 &&
         strncasecmp(c->alerts_url, "https://", 8) != 0) {
         char shown[ALERTS_URL_MAX];
@@ -173,7 +196,7 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
         if (i == NEVENTS) {
             snprintf(why, cap,
                      "[alerts] events: unknown event '%.40s': expected all, or a list of stale, "
-                     "power_failure, message, capacity, overload and negative_price",
+                     "power_failure, message, capacity, overload, negative_price and daily",
                      t);
             return -1;
         }
@@ -182,7 +205,7 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
     if (!o->events) {
         snprintf(why, cap,
                  "[alerts] events: empty: expected all, or a list of stale, "
-                 "power_failure, message, capacity, overload and negative_price");
+                 "power_failure, message, capacity, overload, negative_price and daily");
         return -1;
     }
     if (c->alerts_fuse == 0 && o->events != ALERT_ALL && (o->events & ALERT_OVERLOAD)) {
@@ -197,6 +220,14 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
                  "read from it)");
         return -1;
     }
+    if (o->daily_at < 0 && o->events != ALERT_ALL && (o->events & ALERT_DAILY)) {
+        snprintf(why, cap,
+                 "[alerts] events: daily needs [alerts] daily_at (the time of day to send it, "
+                 "such as 07:30)");
+        return -1;
+    }
+    if (o->daily_at < 0)
+        o->events &= ~(unsigned)ALERT_DAILY; /* "all" without a time: none */
     if (c->alerts_fuse == 0)
         o->events &= ~(unsigned)ALERT_OVERLOAD; /* "all" without a fuse: nothing to compare */
     if (!c->store_db[0])
@@ -227,6 +258,9 @@ void alerts_describe(const alerts_options *o, char *out, size_t cap)
         else if (event_names[i].bit == ALERT_OVERLOAD)
             snprintf(extra, sizeof extra, " (a phase above %" PRId64 " A for %" PRId64 " s)",
                      o->fuse_ua / 1000000, o->overload_ms / 1000);
+        else if (event_names[i].bit == ALERT_DAILY)
+            snprintf(extra, sizeof extra, " (at %02d:%02d)", o->daily_at / 3600,
+                     o->daily_at % 3600 / 60);
         n +=
             (size_t)snprintf(out + n, cap - n, "%s%s%s", n ? ", " : "", event_names[i].name, extra);
     }
@@ -851,6 +885,254 @@ static void check_prices(alerts *a)
     cost_prices_free(&p);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The daily alert ([alerts] daily_at): at that local time each day, yesterday's energy, gas and
+ * costs of each meter, as GET /api/summary counts them, with how much of the day had readings
+ * and how the import compares with the days before. A few meters per tick, while the queue has
+ * room, so that a fleet's run does not push other alerts out. Once per meter and day: the
+ * alerts table says what an earlier run of p1d told.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Unix s of daily_at on the local day holding t (a time the spring change skips: as if it
+ * were winter time). */
+static int64_t daily_time(int64_t t, int at)
+{
+    civil_tm tm;
+    int64_t out;
+    civil_local(t, &tm);
+    if (civil_local_fields(tm.year, tm.month, tm.day, at / 3600, at % 3600 / 60, 0, &out) < 0)
+        out = civil_floor(CIVIL_DAY, t) + at;
+    return out;
+}
+
+/* An earlier p1d told meter `name` of day `day` already: the table holds its daily alert,
+ * raised after that day. */
+static int daily_told(alerts *a, const char *name, int64_t day)
+{
+    sqlite3_stmt *st = NULL;
+    if (!a->db)
+        return 0;
+    int told = sqlite3_prepare_v2(a->db,
+                                  "SELECT 1 FROM alerts WHERE event = 'daily' AND meter = ? AND "
+                                  "at_ms >= ? LIMIT 1",
+                                  -1, &st, NULL) == SQLITE_OK &&
+               sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
+               sqlite3_bind_int64(st, 2, civil_next(CIVIL_DAY, day) * 1000) == SQLITE_OK &&
+               sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return told;
+}
+
+/* The hours of a day that had readings, the first and the last; the days that had an import. */
+typedef struct daily_cover {
+    int hours, steps;
+    int64_t first, last; /* step starts; 0 none */
+    int64_t import_wh;   /* the days' import added up */
+} daily_cover;
+
+static int on_daily_hour(void *user, const store_point *p)
+{
+    daily_cover *c = user;
+    c->steps++;
+    if (p->n > 0) {
+        c->hours++;
+        if (!c->first)
+            c->first = p->ts;
+        c->last = p->end;
+    }
+    return 0;
+}
+
+static int on_daily_day(void *user, const store_point *p)
+{
+    daily_cover *c = user;
+    if (p->n > 0 && p->energy[STORE_E_IMPORT] != STORE_NULL) {
+        c->steps++;
+        c->import_wh += p->energy[STORE_E_IMPORT];
+    }
+    return 0;
+}
+
+/* v thousandths (Wh, dm3, MJ) as "8.214". */
+static void milli(int64_t v, char *out, size_t cap)
+{
+    int64_t a = v < 0 ? -v : v;
+    snprintf(out, cap, "%s%" PRId64 ".%03" PRId64, v < 0 ? "-" : "", a / 1000, a % 1000);
+}
+
+/* Micro-euros as "2.85" or "-0.40" (cents, half away from zero). */
+static void money(int64_t v, char *out, size_t cap)
+{
+    int64_t a = v < 0 ? -v : v, c = (a + 5000) / 10000;
+    snprintf(out, cap, "%s%" PRId64 ".%02" PRId64, v < 0 && c ? "-" : "", c / 100, c % 100);
+}
+
+/* Appends printf text to buf[cap] at *n, as far as it fits. */
+static void add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void add(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    if (*n >= cap)
+        return;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        *n = *n + (size_t)k < cap ? *n + (size_t)k : cap;
+}
+
+/* The daily alert of meter `name` for the local day starting at `day`. Returns 0, or -1 when the
+ * store could not be read (logged). */
+static int daily_tell(alerts *a, const char *name, int64_t day)
+{
+    static const char *const days[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                       "Thursday", "Friday", "Saturday"};
+    static const char *const months[] = {"January",   "February", "March",    "April",
+                                         "May",       "June",     "July",     "August",
+                                         "September", "October",  "November", "December"};
+    int64_t end = civil_next(CIVIL_DAY, day);
+    cost_prices prices;
+    history_totals t;
+    daily_cover cover, before;
+    char err[COST_ERR_MAX] = "";
+    memset(&cover, 0, sizeof cover);
+    memset(&before, 0, sizeof before);
+    if (cost_db_load(store_db(a->s), day, end, &prices, err, sizeof err) < 0) {
+        log_warn("alerts: cannot read the prices for the daily alert of meter %s: %s", name, err);
+        return -1;
+    }
+    int rc = history_totals_of(a->s, name, day, end, STORE_STEP_1D, &prices, &t);
+    cost_prices_free(&prices);
+    if (rc == -ENOENT || (rc == 0 && !t.have)) {
+        log_debug("alerts: no readings of meter %s on the day before; no daily alert", name);
+        return 0;
+    }
+    if (rc == 0)
+        rc = store_series(a->s, name, day, end, STORE_STEP_1H, STORE_SERIES_GAPS, on_daily_hour,
+                          &cover);
+    int64_t week = day;
+    for (int i = 0; i < ALERTS_DAILY_BEFORE; i++)
+        week = civil_floor(CIVIL_DAY, week - 1);
+    if (rc == 0)
+        rc = store_series(a->s, name, week, day, STORE_STEP_1D, 0, on_daily_day, &before);
+    if (rc < 0 && rc != -ENOENT) {
+        log_warn("alerts: cannot read the readings of meter %s for the daily alert: %s", name,
+                 strerror(-rc));
+        return -1;
+    }
+
+    const int64_t *e = t.p.energy;
+    char title[ALERTS_TITLE_MAX + METER_NAME_MAX], msg[ALERTS_MESSAGE_MAX], v[32], w[32], x[32];
+    size_t n = 0;
+    civil_tm tm;
+    civil_local(day, &tm);
+    int wd = (int)((p1_days_from_civil(tm.year, (unsigned)tm.month, (unsigned)tm.day) % 7 + 11) %
+                   7); /* 1970-01-01 was a Thursday */
+    int64_t cost = t.cost.energy + t.cost.gas + t.cost.fixed;
+    int priced = t.priced && t.cost.priced;
+
+    int64_t imp = e[STORE_E_IMPORT] == STORE_NULL ? 0 : e[STORE_E_IMPORT];
+    money(cost, w, sizeof w);
+    snprintf(title, sizeof title, "p1d: yesterday at meter %s: %" PRId64 ".%" PRId64 " kWh%s%s%s",
+             name, (imp + 50) / 1000, (imp + 50) / 100 % 10, priced ? ", " : "", priced ? w : "",
+             priced ? " EUR" : "");
+    milli(imp, v, sizeof v);
+
+    add(msg, sizeof msg, &n, "%s %d %s at meter %s: %s kWh imported", days[wd], tm.day,
+        months[tm.month - 1], name, v);
+    if (e[STORE_E_EXPORT] != STORE_NULL && e[STORE_E_EXPORT] != 0) {
+        milli(e[STORE_E_EXPORT], v, sizeof v);
+        milli(imp - e[STORE_E_EXPORT], x, sizeof x);
+        add(msg, sizeof msg, &n, ", %s kWh exported (net %s kWh)", v, x);
+    }
+    static const struct {
+        int idx;
+        const char *unit;
+    } more[] = {{STORE_E_GAS, "m3 gas"}, {STORE_E_WATER, "m3 water"}, {STORE_E_HEAT, "GJ heat"}};
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (e[more[i].idx] != STORE_NULL) {
+            milli(e[more[i].idx], v, sizeof v);
+            add(msg, sizeof msg, &n, ", %s %s", v, more[i].unit);
+        }
+    add(msg, sizeof msg, &n, ".");
+    if (priced) {
+        add(msg, sizeof msg, &n, "\nCosts: %s EUR (energy ", w);
+        money(t.cost.energy, v, sizeof v);
+        add(msg, sizeof msg, &n, "%s", v);
+        if (t.cost.gas) {
+            money(t.cost.gas, v, sizeof v);
+            add(msg, sizeof msg, &n, ", gas %s", v);
+        }
+        if (t.cost.fixed) {
+            money(t.cost.fixed, v, sizeof v);
+            add(msg, sizeof msg, &n, ", fixed %s", v);
+        }
+        add(msg, sizeof msg, &n, ")");
+        if (t.cost.unpriced_wh || t.cost.unpriced_dm3) {
+            milli(t.cost.unpriced_wh, v, sizeof v);
+            milli(t.cost.unpriced_dm3, w, sizeof w);
+            add(msg, sizeof msg, &n, "; %s kWh and %s m3 gas had no price and are left out", v, w);
+        }
+        add(msg, sizeof msg, &n, ".");
+    }
+    if (t.p.q[STORE_Q_POWER].n > 0)
+        add(msg, sizeof msg, &n, "\nHighest power: %" PRId64 " W.", t.p.q[STORE_Q_POWER].max);
+    if (before.steps > 0 && e[STORE_E_IMPORT] != STORE_NULL) {
+        int64_t mean = (before.import_wh + before.steps / 2) / before.steps;
+        milli(mean, v, sizeof v);
+        int64_t d = imp - mean, pct = mean > 0 ? ((d < 0 ? -d : d) * 100 + mean / 2) / mean : 0;
+        const char *s = before.steps == 1 ? "" : "s";
+        if (mean <= 0 || pct == 0)
+            add(msg, sizeof msg, &n, "\nThe %d day%s before averaged %s kWh imported a day.",
+                before.steps, s, v);
+        else
+            add(msg, sizeof msg, &n,
+                "\nImported %" PRId64 " %% %s than the %d day%s before, which averaged %s kWh "
+                "a day.",
+                pct, d < 0 ? "less" : "more", before.steps, s, v);
+    }
+    if (cover.hours < cover.steps && cover.first) {
+        char f[8], l[8];
+        hm(cover.first, 0, f, sizeof f);
+        hm(cover.last, 1, l, sizeof l);
+        add(msg, sizeof msg, &n, "\nReadings cover %d of the day's %d hours (%s to %s).",
+            cover.hours, cover.steps, f, l);
+    }
+    raise_alert(a, "daily", name, title, msg);
+    return 0;
+}
+
+/* On each tick: plans the next run, and goes on with the one under way. */
+static void check_daily(alerts *a)
+{
+    int64_t now = loop_wall_ms() / 1000;
+    if (!a->daily_day) {
+        if (!a->daily_next) /* the first tick: today's time, which may have passed */
+            a->daily_next = daily_time(now, a->o.daily_at);
+        if (now < a->daily_next)
+            return;
+        a->daily_day = civil_floor(CIVIL_DAY, civil_floor(CIVIL_DAY, now) - 1);
+        a->daily_meter = 0;
+        a->daily_next = daily_time(civil_next(CIVIL_DAY, now), a->o.daily_at);
+    }
+    for (int k = 0; k < ALERTS_DAILY_TICK; k++) {
+        if (a->o.url[0] && a->n >= ALERTS_QUEUE_MAX / 2)
+            return; /* on at the next tick, when some went out */
+        if (a->daily_meter >= a->ms->n) {
+            a->daily_day = 0;
+            return;
+        }
+        const meter *m = a->ms->list[a->daily_meter++];
+        watched *w = find(a, m->name);
+        if (!w || w->daily_day >= a->daily_day)
+            continue;
+        w->daily_day = a->daily_day;
+        if (!daily_told(a, m->name, a->daily_day))
+            daily_tell(a, m->name, a->daily_day);
+    }
+}
+
 static void on_tick(void *user)
 {
     alerts *a = user;
@@ -858,6 +1140,8 @@ static void on_tick(void *user)
         sink_flush(a);
     if (a->s && (a->o.events & ALERT_NEGATIVE_PRICE))
         check_prices(a);
+    if (a->s && (a->o.events & ALERT_DAILY))
+        check_daily(a);
     int64_t now = loop_now_ms();
     char title[ALERTS_TITLE_MAX], msg[ALERTS_MESSAGE_MAX], when[16];
     for (size_t i = 0; i < a->ms->n; i++) {
@@ -977,7 +1261,8 @@ static int build(alerts *a, const alert *x)
         } look[] = {{"back", "white_check_mark", "default"},
                     {"overload", "zap", "high"},
                     {"negative_price", "moneybag", "default"},
-                    {"power_failure", "warning", "high"}};
+                    {"power_failure", "warning", "high"},
+                    {"daily", "bar_chart", "low"}};
         const char *tag = "warning", *prio = "default";
         for (size_t i = 0; i < sizeof look / sizeof look[0]; i++)
             if (strcmp(x->event, look[i].event) == 0) {

@@ -30,6 +30,8 @@
 #define ALERTS_PRICE_RUNS    32          /* negative price runs remembered as alerted */
 #define ALERTS_RECENT_MAX    50          /* alerts /api/alerts lists */
 #define ALERTS_KEEP_ROWS     1000        /* alerts the store's alerts table keeps, the newest */
+#define ALERTS_DAILY_TICK    8           /* meters one tick of a daily run looks at */
+#define ALERTS_DAILY_BEFORE  7           /* days before yesterday its mean import is of */
 
 /* Every "event" an alert carries (the [alerts] events, "back": a silent meter came back, and
  * "test": p1d --test-alert), NULL-terminated; Home Assistant's event entity lists them. */
@@ -43,7 +45,8 @@ enum {
     ALERT_CAPACITY = 8,        /* Belgium: the quarter hour's forecast above the month's peak */
     ALERT_OVERLOAD = 16,       /* a phase above [alerts] fuse for overload_for */
     ALERT_NEGATIVE_PRICE = 32, /* dynamic power prices below zero ahead (import or export) */
-    ALERT_ALL = 63
+    ALERT_DAILY = 64,          /* [alerts] daily_at: yesterday's energy, gas and costs */
+    ALERT_ALL = 127
 };
 
 typedef struct alerts_options {
@@ -56,6 +59,7 @@ typedef struct alerts_options {
     int64_t overload_ms;
     int mqtt; /* [alerts] mqtt: each alert also to the sink (alerts_set_sink); url may be "" */
     int64_t timeout_ms;
+    int daily_at; /* [alerts] daily_at: seconds after local midnight; -1 no daily alert */
 } alerts_options;
 
 typedef struct alerts alerts;

@@ -32,6 +32,9 @@ int64_t civil_local_to_utc(int64_t local);
 int civil_local_fields(int year, int month, int day, int hour, int minute, int second,
                        int64_t *out);
 
+/* 2200-01-01T00:00:00Z: times the API, the store and the price files take end before it. */
+#define CIVIL_TIME_END 7258118400LL
+
 /* Local calendar units for civil_floor() and civil_next(). */
 typedef enum civil_unit { CIVIL_DAY, CIVIL_MONTH, CIVIL_YEAR } civil_unit;
 /* Unix seconds of the local midnight that starts the day / month / year holding t. */

@@ -238,7 +238,7 @@ static const config_key config_keys[] = {
      "{\"event\", \"meter\", \"title\", \"message\", \"time\"} (webhooks)."},
     {"alerts", "events", CT_STRING, "all", 0, 0, NULL, NULL, "LIST", 0, 0, G(alerts_events),
      "Which alerts: all, or a comma-separated list of stale, power_failure, message, capacity, "
-     "overload and negative_price."},
+     "overload, negative_price and daily."},
     {"alerts", "fuse", CT_INT, "0", 0, 1000, NULL, NULL, "AMPS", 0, 0, G(alerts_fuse),
      "The main fuse per phase in A (25 for 3x25A): a phase that carries more than this for "
      "overload_for raises the overload alert, before the fuse trips. 0 = no overload alerts."},
@@ -246,6 +246,10 @@ static const config_key config_keys[] = {
      G(alerts_overload_for),
      "How long a phase must carry more than fuse before the overload alert (and stay at or below "
      "it before the next one)."},
+    {"alerts", "daily_at", CT_STRING, "", 0, 0, NULL, NULL, "HH:MM", 0, 0, G(alerts_daily_at),
+     "Local time at which the daily alert tells yesterday's energy, gas and costs of each meter "
+     "(e.g. 07:30; sent at the start when that time of today has passed and it was not sent "
+     "yet). Needs [store] db. Empty = no daily alert."},
     {"alerts", "timeout", CT_DURATION, "10s", 1000, 120000, NULL, NULL, "DURATION", 0, 0,
      G(alerts_timeout), "A POST without a complete reply after this long fails and is retried."},
     {"azure", "endpoint", CT_STRING, "", 0, 0, NULL, NULL, "URL", 0, 0, G(azure_endpoint),

@@ -88,6 +88,7 @@ typedef struct config {
     char prices_fetch_after[8], prices_fetch_gas_day_start[8];
     int64_t prices_fetch_timeout;
     char alerts_url[512], alerts_header[512], alerts_events[128]; /* alerts.h */
+    char alerts_daily_at[8];
     char alerts_header_file[CONFIG_STR_MAX];
     int64_t alerts_format, alerts_timeout, alerts_fuse, alerts_overload_for, alerts_mqtt;
     int line[CONFIG_KEYS_MAX];   /* per key of the table: its config-file line, 0 = default,

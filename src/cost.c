@@ -371,6 +371,11 @@ static int entry_from(const char *time, const char *price, const char *exp, unsi
                       "got '%s'", line, time);
         return -1;
     }
+    if (x->ts < 0 || x->ts >= CIVIL_TIME_END) {
+        say(err, cap, "line %ld: time: out of range: times from 1970 to 2199 only, got '%s'", line,
+            time);
+        return -1;
+    }
     x->first = x->ts;
     civil_parse(time, CIVIL_PARSE_UNIX | CIVIL_PARSE_FIRST, &x->first);
     x->date_only = is_date_only(time);
@@ -1265,6 +1270,12 @@ static int entsoe_end(entsoe *x)
             say(x->err, x->cap,
                 "line %ld: timeInterval: expected a UTC time such as "
                 "2025-01-31T23:00Z, got '%s'",
+                x->line, t);
+            return -1;
+        }
+        if (v < 0 || v >= CIVIL_TIME_END) {
+            say(x->err, x->cap,
+                "line %ld: timeInterval: out of range: times from 1970 to 2199 only, got '%s'",
                 x->line, t);
             return -1;
         }

@@ -336,8 +336,6 @@ static int pick_meter(history *h, const http_req *req, http_reply *out, char *na
     return 0;
 }
 
-#define HISTORY_TIME_END 7258118400LL /* 2200-01-01T00:00:00Z: end of accepted times */
-
 static int parse_time_arg(const http_req *req, http_reply *out, const char *key, int64_t *t,
                           int *given)
 {
@@ -363,7 +361,7 @@ static int parse_time_arg(const http_req *req, http_reply *out, const char *key,
                          key, v);
     /* No meter data exists before 1970; the bound also keeps a "1y over ten millennia" walk
      * from holding the event loop for a second. */
-    if (rc == 0 && (*t < -86400 || *t >= HISTORY_TIME_END))
+    if (rc == 0 && (*t < -86400 || *t >= CIVIL_TIME_END))
         return bad_param(out, "%s: out of range: times from 1970 to 2199 only, got '%.64s'", key,
                          v);
     if (rc < 0)
@@ -706,11 +704,15 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
         want_demand |= r->sel[i]->kind == F_DEMAND;
     }
     int64_t from_al = store_step_floor(step, from);
+    /* a step that `to` cuts is reported whole, as the store gives it: so are its costs */
+    int64_t to_end = step == STORE_STEP_RAW || to <= from_al
+                         ? to
+                         : store_step_next(step, store_step_floor(step, to - 1));
     cost_prices prices;
     memset(&prices, 0, sizeof prices);
     char err[COST_ERR_MAX] = "";
     if (want_cost) {
-        rc = cost_db_load(store_db(h->s), from_al, to, &prices, err, sizeof err);
+        rc = cost_db_load(store_db(h->s), from_al, to_end, &prices, err, sizeof err);
         if (rc < 0) {
             free(r);
             return http_reply_error(out, 500, "internal", "%s", err);
@@ -751,7 +753,7 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
             rc = -ENOMEM;
             goto done;
         }
-        rc = subs_run(h->s, mname, to, &sub);
+        rc = subs_run(h->s, mname, to_end, &sub);
         if (rc < 0)
             goto done;
         r->sub = &sub;
@@ -1035,6 +1037,35 @@ static void capacity_json(json_w *w, const capacity *c, int64_t now)
     json_obj_end(w);
 }
 
+int history_totals_of(store *s, const char *mname, int64_t from, int64_t to, store_step step,
+                      const cost_prices *prices, history_totals *out)
+{
+    total tot;
+    memset(&tot, 0, sizeof tot);
+    memset(out, 0, sizeof *out);
+    out->peak15 = -1;
+    int rc = store_series(s, mname, from, to, step, 0, on_total, &tot);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    int missing = rc == -ENOENT;
+    out->priced = prices && cost_prices_any(prices);
+    int64_t start = from;
+    subs sub;
+    memset(&sub, 0, sizeof sub);
+    sub.starts = &start;
+    sub.n = 1;
+    sub.cost = out->priced ? &out->cost : NULL;
+    sub.peak = &out->peak15;
+    sub.peak_ts = &out->peak15_ts;
+    sub.prices = prices;
+    rc = subs_run(s, mname, to, &sub);
+    if (rc < 0)
+        return rc;
+    out->have = tot.have;
+    out->p = tot.p;
+    return missing ? -ENOENT : 0;
+}
+
 static int ep_summary(history *h, const http_req *req, http_reply *out)
 {
     char mname[64];
@@ -1057,33 +1088,22 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
             return bad_param(out, "period: expected day, month or year, got '%.32s'", pa);
     }
     int64_t from = store_step_floor(step, at), to = store_step_next(step, from);
-    total tot;
-    memset(&tot, 0, sizeof tot);
-    int rc = store_series(h->s, mname, from, to, step, 0, on_total, &tot);
-    if (rc == -ENOENT && !live)
-        return http_reply_error(out, 404, "not_found", "no meter named '%s'", mname);
-    if (rc < 0 && rc != -ENOENT)
-        return internal(out, "store", rc);
-
     cost_prices prices;
     char err[COST_ERR_MAX] = "";
-    rc = cost_db_load(store_db(h->s), from, to, &prices, err, sizeof err);
+    int rc = cost_db_load(store_db(h->s), from, to, &prices, err, sizeof err);
     if (rc < 0)
         return http_reply_error(out, 500, "internal", "%s", err);
-    int priced = cost_prices_any(&prices);
-    int64_t start = from;
-    cost_parts parts;
-    memset(&parts, 0, sizeof parts);
-    int64_t peak = -1, peak_ts = 0;
-    subs sub;
-    memset(&sub, 0, sizeof sub);
-    sub.starts = &start;
-    sub.n = 1;
-    sub.cost = priced ? &parts : NULL;
-    sub.peak = &peak;
-    sub.peak_ts = &peak_ts;
-    sub.prices = &prices;
-    rc = subs_run(h->s, mname, to, &sub);
+    history_totals tot;
+    rc = history_totals_of(h->s, mname, from, to, step, &prices, &tot);
+    if (rc == -ENOENT && !live) {
+        cost_prices_free(&prices);
+        return http_reply_error(out, 404, "not_found", "no meter named '%s'", mname);
+    }
+    if (rc == -ENOENT)
+        rc = 0;
+    int priced = tot.priced;
+    const cost_parts parts = tot.cost;
+    int64_t peak = tot.peak15, peak_ts = tot.peak15_ts;
     /* The capacity tariff is billed per month: month and year summaries carry it. */
     capacity cap;
     memset(&cap, 0, sizeof cap);

@@ -45,6 +45,22 @@ int history_route(void *user, const http_req *req, http_reply *out);
  * p1d_price_import_eur_per_kwh and p1d_price_export_eur_per_kwh; nothing when none applies. */
 int history_metrics(void *user, int64_t mono_ms, unsigned stale_s, char **out, size_t *len);
 
+/* What GET /api/summary counts of one meter over [from, to), one step of `step` (a day, a month
+ * or a year). */
+typedef struct history_totals {
+    int have;                  /* readings in the range; else p is zero */
+    store_point p;             /* the sums of the energy registers (STORE_NULL: none), the
+                                * power, voltage and current statistics */
+    int priced;                /* prices were given: cost holds the costs */
+    cost_parts cost;           /* energy, gas and fixed; what no price covered */
+    int64_t peak15, peak15_ts; /* the highest quarter hour's import in Wh (-1 none), its start */
+} history_totals;
+/* Fills out for meter mname of store s, priced with `prices` (cost_db_load(); NULL or empty:
+ * not priced). Returns 0, -ENOENT when the store has no readings of mname at all (out as for an
+ * empty range), or a negative errno. */
+int history_totals_of(store *s, const char *mname, int64_t from, int64_t to, store_step step,
+                      const cost_prices *prices, history_totals *out);
+
 /* The step `step=auto` picks for [from, to): at most about 2,000 points (raw up to 2 hours). */
 store_step history_auto_step(int64_t from, int64_t to);
 

@@ -26,7 +26,7 @@ static const char export_usage[] =
     "gas_m3, heat_gj, ...). Power is W (mean, min, max), voltage V, current A, per phase. Raw\n"
     "rows add the counters (import_counter_kwh, ..., heat_counter_gj) and the tariff. Times are\n"
     "step starts with the local offset; --from is aligned down to a step start, and a step that\n"
-    "--to cuts holds only what came before --to. docs/STORE.md has more.\n"
+    "--to cuts is listed whole (raw: only readings before --to). docs/STORE.md has more.\n"
     "\n"
     "Options:\n"
     "  --db PATH       database (default p1d.db)\n"

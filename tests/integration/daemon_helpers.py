@@ -316,6 +316,58 @@ def fake_dongle(port=0):
     return s
 
 
+# An LD_PRELOAD shim (build_shim()) that moves p1d's wall clock by the number of seconds in the
+# file named by P1D_TEST_OFFSET, read on every call (so a test can set the clock while p1d runs);
+# the monotonic clock is left alone.
+CLOCK_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/time.h>
+#include <time.h>
+static long offset(void)
+{
+    long s = 0;
+    const char *p = getenv("P1D_TEST_OFFSET");
+    FILE *f = p ? fopen(p, "r") : NULL;
+    if (f) {
+        if (fscanf(f, "%ld", &s) != 1)
+            s = 0;
+        fclose(f);
+    }
+    return s;
+}
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+    static int (*real)(clockid_t, struct timespec *);
+    if (!real)
+        real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+    int rc = real(id, ts);
+    if (rc == 0 && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE))
+        ts->tv_sec += offset();
+    return rc;
+}
+time_t time(time_t *t)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (t)
+        *t = ts.tv_sec;
+    return ts.tv_sec;
+}
+int gettimeofday(struct timeval *tv, void *tz)
+{
+    struct timespec ts;
+    (void)tz;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    tv->tv_sec = ts.tv_sec;
+    tv->tv_usec = ts.tv_nsec / 1000;
+    return 0;
+}
+"""
+
+
 def build_shim(tmp, name, source):
     """Compiles C source into tmp/name.so for LD_PRELOAD; returns its path, or None (and says
     why) when there is no compiler or it fails."""

@@ -31,8 +31,10 @@ import time
 import zoneinfo
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (Checks, Daemon, be_telegram, crc16, fake_dongle, free_port,  # noqa: E402
-                            http, meter_time, need_p1d, run, tmpdir, wait_for, write_conf)
+from daemon_helpers import (CLOCK_SHIM, Checks, Daemon, be_telegram, build_shim, crc16,  # noqa: E402
+                            fake_dongle, free_port, http, meter_time, need_p1d, run, tmpdir,
+                            wait_for, write_conf)
+from store_helpers import p1  # noqa: E402
 from price_helpers import PriceServer  # noqa: E402
 from mqtt_helpers import MOSQUITTO, Broker, Mqtt, pub_entry, retained_now, tcp_meter  # noqa: E402
 
@@ -658,7 +660,7 @@ def test_mqtt_broker_away(tmp, srv):
                 cfg.get("device", {}).get("identifiers") == ["p1d.alerts"], repr(m))
         T.check("alerts entity: every event an alert carries is an event type",
                 cfg.get("event_types") == ["stale", "back", "power_failure", "message", "capacity",
-                                           "overload", "negative_price", "test"],
+                                           "overload", "negative_price", "daily", "test"],
                 cfg.get("event_types"))
         T.check("alerts entity: the template turns the alert's event into event_type",
                 "'event_type': value_json.event" in cfg.get("value_template", "") and
@@ -832,6 +834,179 @@ def test_mqtt_entity_after_restart(tmp, srv):
         broker.stop()
 
 
+AMS = zoneinfo.ZoneInfo("Europe/Amsterdam")
+
+
+def local_midnight(t, days_back=0):
+    """Unix s of the Dutch local midnight days_back days before the day holding t."""
+    d = datetime.datetime.fromtimestamp(t, AMS).date() - datetime.timedelta(days=days_back)
+    return int(datetime.datetime(d.year, d.month, d.day, tzinfo=AMS).timestamp())
+
+
+def daily_capture(path, now, first=None):
+    """A DSMR 5 telegram every 15 minutes from 8 days before today (or from `first`) until now,
+    with gas: 0.125 kWh per quarter hour before yesterday, 0.1 yesterday (9.6 kWh on a day of 24
+    hours), 0.05 today; yesterday 0.02 kWh exported per quarter from 10:00 to 14:00 (0.32 kWh)
+    and 4.21 kW at 18:00; 0.01 m3 gas per quarter hour."""
+    y0, t0 = local_midnight(now, 1), local_midnight(now)
+    t = first or local_midnight(now, 8)
+    imp, exp, gas, out = 1000.0, 0.0, 500.0, []
+    while t < now - 60:
+        lt = datetime.datetime.fromtimestamp(t, AMS)
+        imp += 0.125 if t <= y0 else 0.1 if t <= t0 else 0.05
+        yday = y0 < t <= t0
+        if yday and 10 <= lt.hour < 14:
+            exp += 0.02
+        gas += 0.01
+        body = ("/ISk5\\2MT382-1000\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(%s)\r\n"
+                "0-0:96.1.1(4530303034303031353934373534343134)\r\n"
+                "1-0:1.8.1(%010.3f*kWh)\r\n1-0:1.8.2(000000.000*kWh)\r\n"
+                "1-0:2.8.1(%010.3f*kWh)\r\n1-0:2.8.2(000000.000*kWh)\r\n"
+                "0-0:96.14.0(0001)\r\n1-0:1.7.0(%06.3f*kW)\r\n1-0:2.7.0(00.000*kW)\r\n"
+                "0-1:24.1.0(003)\r\n0-1:96.1.0(4730303339303031363532303530323136)\r\n"
+                "0-1:24.2.1(%s)(%09.3f*m3)\r\n!"
+                % (meter_time(t), imp, exp, 4.21 if yday and (lt.hour, lt.minute) == (18, 0)
+                   else 0.5, meter_time(t), gas)).encode()
+        out.append(body + b"%04X\r\n" % crc16(body))
+        t += 900
+    with open(path, "wb") as f:
+        f.write(b"".join(out))
+
+
+DAILY_PRICES = ("[prices]\nvalid_from = 2020-01-01\nimport_t1 = 0.30\nimport_t2 = 0.30\n"
+                "export_t1 = 0.10\nexport_t2 = 0.10\ngas = 1.20\ndaily = 0.50\n")
+
+
+def test_daily(tmp, srv):
+    """[alerts] daily_at: yesterday's energy, gas and costs of each meter, as /api/summary has
+    them, with the days before compared; sent at the start when the time of today has passed
+    (once: not again after a reload or a restart), and a meter whose readings cover part of the
+    day says so. A meter without readings that day gets none."""
+    now = int(time.time())
+    if local_midnight(now + 300) != local_midnight(now) or now - local_midnight(now) < 300:
+        T.check("daily: skipped within 5 minutes of midnight (Europe/Amsterdam)", True)
+        return
+    db = os.path.join(tmp, "daily.db")
+    daily_capture(os.path.join(tmp, "home.txt"), now)
+    # garage: from yesterday 15:05 on
+    daily_capture(os.path.join(tmp, "garage.txt"), now, local_midnight(now, 1) + 15 * 3600 + 300)
+    for m in ("home", "garage"):
+        code, out, err = p1(["import", "--db", db, "--meter", m, os.path.join(tmp, m + ".txt")])
+        T.check("daily: %s's capture imported" % m, code == 0, err)
+    srv.routes["/daily"] = [(200, "application/json", b'{"id":"x"}')]
+    conf = os.path.join(tmp, "daily.conf")
+    write_conf(conf, DAILY_PRICES + "[alerts]\nurl = %s\nformat = json\ndaily_at = 00:00\n"
+               "events = daily\n" % srv.url("/daily"))
+    dongles = [fake_dongle() for _ in range(3)]
+    args = ["--config", conf, "--db", db, "--listen", "127.0.0.1:0"]
+    for m, dg in zip(("home", "garage", "shed"), dongles):
+        args += ["--source", "%s=tcp:127.0.0.1:%d" % (m, dg.getsockname()[1])]
+    d = Daemon(args, tmp)
+    try:
+        port = d.http_port()
+        got = wait_for(lambda: len(posts(srv, "/daily")) >= 2, 10)
+        bodies = {}
+        for c in posts(srv, "/daily"):
+            j = json.loads(c["body"])
+            bodies[j["meter"]] = j
+        home, garage = bodies.get("home", {}), bodies.get("garage", {})
+        y = datetime.datetime.fromtimestamp(local_midnight(now, 1), AMS)
+        day = "%s %d %s" % (y.strftime("%A"), y.day, y.strftime("%B"))
+        T.check("daily: at the start (daily_at passed), one alert for each meter with readings",
+                got and sorted(bodies) == ["garage", "home"] and home.get("event") == "daily",
+                bodies)
+        T.check("daily: the title has yesterday's import and costs",
+                home.get("title") == "p1d: yesterday at meter home: 9.6 kWh, 4.50 EUR",
+                home.get("title"))
+        s, _, b = http(port, "/api/summary?meter=home&period=day&at=%s"
+                       % y.replace(hour=12).isoformat())
+        summ = json.loads(b) if s == 200 else {}
+        T.check("daily: /api/summary agrees (9.6 kWh, 0.32 exported, 0.96 m3, 4.50 EUR)",
+                summ.get("import_kwh") == 9.6 and summ.get("export_kwh") == 0.32 and
+                summ.get("gas_m3") == 0.96 and summ.get("cost_eur", {}).get("total") == 4.5,
+                b[:400])
+        T.check("daily: the message tells the day, the energy, gas and costs, the peak and the "
+                "days before",
+                home.get("message") ==
+                "%s at meter home: 9.600 kWh imported, 0.320 kWh exported (net 9.280 kWh), "
+                "0.960 m3 gas.\nCosts: 4.50 EUR (energy 2.85, gas 1.15, fixed 0.50).\n"
+                "Highest power: 4210 W.\nImported 20 %% less than the 7 days before, which "
+                "averaged 12.000 kWh a day." % day, home.get("message"))
+        T.check("daily: a meter with readings for part of the day says which hours",
+                "Readings cover 9 of the day's 24 hours (15:00 to 24:00)." in
+                garage.get("message", "") and "days before" not in garage.get("message", "")
+                if local_midnight(now) - local_midnight(now, 1) == 86400 else True,
+                garage.get("message"))
+        T.check("daily: a meter without readings yesterday gets no daily alert",
+                "shed" not in bodies, bodies)
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reload", 5)
+        time.sleep(2.5)
+        T.check("daily: a reload does not send it again", len(posts(srv, "/daily")) == 2,
+                len(posts(srv, "/daily")))
+    finally:
+        d.stop()
+    d = Daemon(args, tmp)
+    try:
+        d.http_port()
+        time.sleep(2.5)
+        T.check("daily: nor does a restart (the alerts table says it went out)",
+                len(posts(srv, "/daily")) == 2, len(posts(srv, "/daily")))
+        rows = sqlite3.connect(db).execute(
+            "SELECT meter, url FROM alerts WHERE event = 'daily' ORDER BY meter").fetchall()
+        T.check("daily: both are in the alerts table, delivered",
+                rows == [("garage", "delivered"), ("home", "delivered")], rows)
+    finally:
+        d.stop()
+        for dg in dongles:
+            dg.close()
+
+
+def test_daily_scheduled(tmp, srv):
+    """The daily alert goes out at daily_at, not before: p1d starts (its clock moved by a shim)
+    3 s before that minute; the alert comes with it, as ntfy takes it (low priority)."""
+    so = build_shim(tmp, "dailyclock", CLOCK_SHIM)
+    if not so:
+        return
+    now = int(time.time())
+    at = (now + 120) // 60 * 60
+    if local_midnight(at) != local_midnight(now) or now - local_midnight(now) < 300:
+        T.check("daily scheduled: skipped within 5 minutes of midnight (Europe/Amsterdam)", True)
+        return
+    db = os.path.join(tmp, "daily2.db")
+    daily_capture(os.path.join(tmp, "home2.txt"), now)
+    code, out, err = p1(["import", "--db", db, "--meter", "home", os.path.join(tmp, "home2.txt")])
+    off = os.path.join(tmp, "daily-offset")
+    with open(off, "w") as fh:
+        fh.write(str(at - 3 - int(time.time())))
+    srv.routes["/daily2"] = [(200, "application/json", b'{"id":"x"}')]
+    lt = datetime.datetime.fromtimestamp(at, AMS)
+    conf = os.path.join(tmp, "daily2.conf")
+    write_conf(conf, DAILY_PRICES + "[alerts]\nurl = %s\ndaily_at = %02d:%02d\n"
+               % (srv.url("/daily2"), lt.hour, lt.minute))
+    dongle = fake_dongle()
+    d = Daemon(["--config", conf, "--db", db, "--listen", "127.0.0.1:0", "--source",
+                "home=tcp:127.0.0.1:%d" % dongle.getsockname()[1]], tmp,
+               env={"LD_PRELOAD": so, "P1D_TEST_OFFSET": off})
+    try:
+        d.http_port()
+        early = len(posts(srv, "/daily2"))
+        got = wait_for(lambda: len(posts(srv, "/daily2")) >= 1, 10)
+        c = posts(srv, "/daily2")[0] if got else {}
+        T.check("daily scheduled: nothing before daily_at, the alert at it",
+                early == 0 and got and header(c, "Title") ==
+                "p1d: yesterday at meter home: 9.6 kWh, 4.50 EUR", (early, c))
+        T.check("daily scheduled: as ntfy takes it: low priority, a chart",
+                header(c, "Priority") == "low" and header(c, "Tags") == "bar_chart" and
+                c.get("body", b"").startswith(b"%s %d " % (
+                    datetime.datetime.fromtimestamp(local_midnight(now, 1), AMS)
+                    .strftime("%A").encode(),
+                    datetime.datetime.fromtimestamp(local_midnight(now, 1), AMS).day)), c)
+    finally:
+        d.stop()
+        dongle.close()
+
+
 def test_check_config(tmp):
     path = os.path.join(tmp, "check.conf")
     cases = [
@@ -846,6 +1021,14 @@ def test_check_config(tmp):
         ("url = https://ntfy.sh/x\nfuse = 1001", r"fuse"),
         ("url = https://ntfy.sh/x\nevents = negative_price",
          r"\[alerts\] events: negative_price needs \[store\] db"),
+        ("url = https://ntfy.sh/x\nevents = daily",
+         r"\[alerts\] events: daily needs \[alerts\] daily_at"),
+        ("url = https://ntfy.sh/x\ndaily_at = 07:30",
+         r"\[alerts\] daily_at needs \[store\] db"),
+        ("daily_at = 07:30", r"\[alerts\] daily_at is set, but neither \[alerts\] url nor "
+         r"\[alerts\] mqtt"),
+        ("url = https://ntfy.sh/x\ndaily_at = 7.30",
+         r"\[alerts\] daily_at: expected HH:MM such as 07:30, got '7.30'"),
     ]
     for text, want in cases:
         write_conf(path, "[alerts]\n%s\n" % text)
@@ -877,7 +1060,8 @@ def main():
             T.run([test_ntfy, test_json_capacity, test_server_trouble, test_reload_keeps,
                    test_restart_keeps, test_header_file,
                    test_overload, test_negative_price, test_test_alert, test_mqtt,
-                   test_mqtt_broker_away, test_mqtt_restart, test_mqtt_entity_after_restart],
+                   test_mqtt_broker_away, test_mqtt_restart, test_mqtt_entity_after_restart,
+                   test_daily, test_daily_scheduled],
                   tmp, srv)
             T.run([test_check_config], tmp)
     finally:

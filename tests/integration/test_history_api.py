@@ -439,6 +439,20 @@ def run_checks(c, port, rows, tmp):
             "%s %s %s" % (sum15, sum1h, ce.get("total")))
     c.check("summary: energy per tariff and net", s.get("import_kwh") == float(dd_val(s)) and
             "net_kwh" in s and s.get("peak_power_w") is not None, str(s)[:400])
+    # a step that `to` cuts is whole: its energy (as the store gives it) and its cost alike
+    for step, cut, whole in (("1h", "T10:20", "T11:00"), ("1d", "T06:00", ""),
+                             ("15m", "T10:00:25", "T10:15")):
+        base = "/api/history?from=2025-03-30T10:00&step=%s&fields=import_kwh,gas_m3,cost_eur&to=" \
+            % step
+        if step == "1d":
+            base = base.replace("T10:00", "")
+        code, jc = get_json(port, base + "2025-03-30" + cut)
+        code2, jw = get_json(port, base + ("2025-03-30" + whole if whole else "2025-03-31"))
+        c.check("history step %s, to cutting the step: energy and cost of the whole step" % step,
+                code == code2 == 200 and jc.get("time") == jw.get("time") and
+                jc.get("import_kwh") == jw.get("import_kwh") and jc.get("gas_m3") == jw.get(
+                    "gas_m3") and jc.get("cost_eur") == jw.get("cost_eur") and
+                jc.get("cost_eur", [None])[0] is not None, "%s vs %s" % (jc, jw))
     code, s = get_json(port, "/api/summary?period=month&at=2025-03-15")
     cp = s.get("capacity_peak") or {}
     c.check("summary month: capacity peak (computed from quarter-hours)",

@@ -27,7 +27,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (Checks, Daemon, build_shim, free_port, http, need_p1d,  # noqa: E402
+from daemon_helpers import (CLOCK_SHIM, Checks, Daemon, build_shim, free_port, http, need_p1d,  # noqa: E402
                             run, tmpdir, wait_for, write_conf)
 from price_helpers import ZONE, PriceServer, days, utc  # noqa: E402
 from store_helpers import P1  # noqa: E402
@@ -376,57 +376,6 @@ def test_reload(tmp, srv):
                 b[-200:])
     finally:
         d.stop()
-
-
-# CLOCK_REALTIME, time() and gettimeofday() moved by the seconds in the file P1D_TEST_OFFSET
-# (read on every call, so a test can set the clock while p1d runs); the monotonic clock stays.
-CLOCK_SHIM = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/time.h>
-#include <time.h>
-static long offset(void)
-{
-    long s = 0;
-    const char *p = getenv("P1D_TEST_OFFSET");
-    FILE *f = p ? fopen(p, "r") : NULL;
-    if (f) {
-        if (fscanf(f, "%ld", &s) != 1)
-            s = 0;
-        fclose(f);
-    }
-    return s;
-}
-int clock_gettime(clockid_t id, struct timespec *ts)
-{
-    static int (*real)(clockid_t, struct timespec *);
-    if (!real)
-        real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
-    int rc = real(id, ts);
-    if (rc == 0 && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE))
-        ts->tv_sec += offset();
-    return rc;
-}
-time_t time(time_t *t)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    if (t)
-        *t = ts.tv_sec;
-    return ts.tv_sec;
-}
-int gettimeofday(struct timeval *tv, void *tz)
-{
-    struct timespec ts;
-    (void)tz;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    tv->tv_sec = ts.tv_sec;
-    tv->tv_usec = ts.tv_nsec / 1000;
-    return 0;
-}
-"""
 
 
 def test_clock_set(tmp, srv):

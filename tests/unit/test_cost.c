@@ -194,6 +194,18 @@ static void test_csv(void)
     const char *bad3 = "2025-01-31T10:00Z,0.25\n2025-01-31T10:00Z,0.26\n";
     CHECK(cost_parse_dynamic(bad3, strlen(bad3), COST_KIND_POWER, 0, &d, err, sizeof err) < 0);
     CHECK(strstr(err, "line 2") && strstr(err, "line 1"));
+    /* times outside 1970-2199, which no other part of p1d can ask for (a typo, seconds as ms) */
+    const char *far[] = {
+        "time,price\n2025-01-31T10:00Z,0.25\n0001-01-01T00:00,0.1\n",
+        "time,price\n2025-01-31T10:00Z,0.25\n1969-12-31T00:00Z,0.1\n",
+        "time,price\n2025-01-31T10:00Z,0.25\n9999-12-31T00:00,0.1\n",
+        "[{\"time\":1738317600,\"price\":0.1},{\"time\":99999999999,\"price\":0.1}]"};
+    for (size_t i = 0; i < sizeof far / sizeof far[0]; i++) {
+        CHECK(cost_parse_dynamic(far[i], strlen(far[i]), COST_KIND_POWER, 0, &d, err, sizeof err) <
+              0);
+        CHECK(strstr(err, "time: out of range: times from 1970 to 2199 only") != NULL);
+        CHECK(d.n == 0 && d.v == NULL);
+    }
     /* A local time the spring change skips would price a neighbouring hour: refused. */
     const char *gap = "time,price\n2025-03-30T01:00,0.2\n2025-03-30T02:00,0.3\n"
                       "2025-03-30T03:00,0.4\n";
