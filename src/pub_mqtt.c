@@ -1337,17 +1337,33 @@ void pub_mqtt_on_alert_sent(pub *pb, pub_mqtt_alert_fn fn, void *user)
     p->alert_user = user;
 }
 
+/* o, connected, has deleted all its publishers before it left under the prefixes they retired:
+ * every meter's configs and values, the price and alerts entities. What o handed to the client
+ * goes out when o is freed (flush_goodbye()); the next publisher need not delete it again. */
+static int old_cleared_all(const pub_mqtt *o)
+{
+    if (!o->connected)
+        return 0;
+    for (size_t i = 0; i < o->npm; i++)
+        if ((o->nold && !o->pm[i]->old_cleared) || (o->nold_topic && !o->pm[i]->old_values_cleared))
+            return 0;
+    if (o->price_ever && (o->nold || o->nold_topic) && !o->price_old_done)
+        return 0;
+    return !o->alerts_ever || o->alerts_old_done;
+}
+
 void pub_mqtt_take_over(pub *pb, const pub *old)
 {
     pub_mqtt *p = pb->impl;
     const pub_mqtt *o = old->impl;
-    /* the prefixes o still deleted under (it may never have connected), then its own */
-    for (size_t i = 0; i < o->nold; i++)
+    /* the prefixes o still had to delete under (it may never have connected), then its own */
+    int done = old_cleared_all(o);
+    for (size_t i = 0; i < o->nold && !done; i++)
         retire_prefix(p, o->old_prefix[i]);
     if (o->o.discovery)
         retire_prefix(p, o->o.discovery_prefix);
     /* the same for the topic prefixes the values were published under */
-    for (size_t i = 0; i < o->nold_topic; i++)
+    for (size_t i = 0; i < o->nold_topic && !done; i++)
         retire_topic(p, o->old_topic[i], o->old_topic_retain[i]);
     retire_topic(p, o->o.topic_prefix, o->o.retain);
     p->price_ever |= o->price_ever;
@@ -1453,6 +1469,11 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
         goto fail;
     }
     p->mq->int_option(p->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    /* libmosquitto holds QoS 1 messages back beyond 20 unacknowledged while QoS 0 ones go out
+     * at once: a meter's 21st config would reach the broker after its value, which Home
+     * Assistant (subscribing once it has the config) then misses with retain = false. Everything
+     * goes out in the order published. */
+    p->mq->int_option(p->mosq, MOSQ_OPT_SEND_MAXIMUM, 65535);
     p->mq->connect_callback_set(p->mosq, on_connect);
     p->mq->disconnect_callback_set(p->mosq, on_disconnect);
     p->mq->publish_callback_set(p->mosq, on_publish);

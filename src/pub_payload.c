@@ -103,6 +103,7 @@ static void device_from_header(pub_snapshot *s, const p1_reading *r)
         {"ISK", "Iskraemeco"}, {"KFM", "Kaifa"},    {"XMX", "Landis+Gyr"}, {"KMP", "Kamstrup"},
         {"SAG", "Sagemcom"},   {"ENE", "Sagemcom"}, {"FLU", "Fluvius"},    {"ZIV", "ZIV"},
         {"EIT", "EasyMeter"},  {"EMH", "EMH"},      {"LGF", "Landis+Gyr"}, {"SMR", "Landis+Gyr"},
+        {"ESY", "EasyMeter"},  {"KAM", "Kamstrup"}, {"ADN", "Aidon"},      {"ELS", "Elster"},
     };
     const char *h = r->header;
     size_t n = strnlen(h, sizeof r->header);
@@ -119,6 +120,10 @@ static void device_from_header(pub_snapshot *s, const p1_reading *r)
         size_t at = n >= 4 ? 4 : n;
         if (at + 1 < n && h[at] == '\\')
             at += 2;
+        while (at < n && h[at] == ' ') /* "/KMP5 ZABF..." has a space where "\2" would be */
+            at++;
+        while (n > at && h[n - 1] == ' ')
+            n--;
         copy_bounded(s->model, sizeof s->model, h + at, n - at);
     }
     const char *v = r->version;
@@ -127,8 +132,13 @@ static void device_from_header(pub_snapshot *s, const p1_reading *r)
         snprintf(s->version, sizeof s->version, "DSMR %c.%c", v[0], v[1]);
     else
         copy_bounded(s->version, sizeof s->version, v, vl);
-    copy_bounded(s->serial, sizeof s->serial, r->equipment_id,
-                 strnlen(r->equipment_id, sizeof r->equipment_id));
+    const char *e = r->equipment_id;
+    size_t el = strnlen(e, sizeof r->equipment_id);
+    for (; el && *e == ' '; el--) /* ids padded with spaces: " 2040123456789" */
+        e++;
+    while (el && e[el - 1] == ' ')
+        el--;
+    copy_bounded(s->serial, sizeof s->serial, e, el);
 }
 
 void pub_payload_set_demand_forecast(pub_snapshot *s, p1_micro kw)
@@ -169,6 +179,11 @@ void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)
         set_micro(s, (pub_field)(PUB_F_VOLTAGE_L1 + i), ph->voltage);
         set_micro(s, (pub_field)(PUB_F_CURRENT_L1 + i), ph->current);
     }
+    /* a single-phase meter's 12.7.0 / 11.7.0 are L1's, as the store keeps them */
+    if (r->nphases <= 1 && (r->nphases == 0 || r->phase[0].voltage == P1_ABSENT))
+        set_micro(s, PUB_F_VOLTAGE_L1, r->voltage);
+    if (r->nphases <= 1 && (r->nphases == 0 || r->phase[0].current == P1_ABSENT))
+        set_micro(s, PUB_F_CURRENT_L1, r->current);
     /* Gas and water in m3, heat in GJ (the decoder turns dm3 and litres into m3 and MJ into GJ,
      * and p1_mbus_gj() converts a meter counting in kWh or MWh); a value in another unit is left
      * out rather than sent under a unit it does not have. So is the 0 a meter sends at a
@@ -352,8 +367,20 @@ static void discovery_head(json_w *w, const char *domain, const char *label, con
     /* Home Assistant 2025.10 replaced object_id with default_entity_id ("sensor.<id>") and
      * ignores object_id from 2026.4; older versions know only object_id, so send both. */
     json_kv_str(w, "object_id", uid);
+    /* an entity id as Home Assistant validates it (cv.entity_id): lower case letters, digits
+     * and single '_' inside; a meter named "Site-42_Home" gives sensor.p1d_site_42_home_... */
     char eid[PUB_TOPIC_MAX + 40];
-    snprintf(eid, sizeof eid, "%s.%s", domain, uid);
+    size_t n = (size_t)snprintf(eid, sizeof eid, "%s.", domain), start = n;
+    for (const char *c = uid; *c && n + 1 < sizeof eid; c++) {
+        char ch = *c >= 'A' && *c <= 'Z' ? (char)(*c - 'A' + 'a') : *c;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9'))
+            eid[n++] = ch;
+        else if (n > start && eid[n - 1] != '_')
+            eid[n++] = '_';
+    }
+    while (n > start && eid[n - 1] == '_')
+        n--;
+    eid[n] = '\0';
     json_kv_str(w, "default_entity_id", eid);
     json_kv_str(w, "state_topic", state_topic);
 }

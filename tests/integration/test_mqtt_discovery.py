@@ -170,11 +170,15 @@ def validate(topic, payload, values):
     if not isinstance(cfg.get("unique_id"), str) or not cfg.get("unique_id"):
         bad.append("unique_id %r" % cfg.get("unique_id"))
     dei = cfg.get("default_entity_id")
-    if dei is not None and not (isinstance(dei, str) and dei.startswith("sensor.") and
-                                len(dei) > len("sensor.")):
-        bad.append("default_entity_id %r is not sensor.<object_id>" % dei)
-    if "object_id" in cfg and dei is not None and dei != "sensor." + cfg["object_id"]:
-        bad.append("default_entity_id %r and object_id %r differ" % (dei, cfg["object_id"]))
+    # Home Assistant checks it with cv.entity_id: lower case, digits, single '_' inside
+    if dei is not None and not (isinstance(dei, str) and re.fullmatch(
+            r"(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)", dei) and
+            dei.startswith("sensor.")):
+        bad.append("default_entity_id %r is not a valid sensor entity id" % dei)
+    if "object_id" in cfg and dei is not None and dei != "sensor." + "_".join(
+            p for p in re.split(r"[^a-z0-9]+", cfg["object_id"].lower()) if p):
+        bad.append("default_entity_id %r is not object_id %r made an entity id" %
+                   (dei, cfg["object_id"]))
     dc, unit, sc = cfg.get("device_class"), cfg.get("unit_of_measurement"), cfg.get("state_class")
     if dc is not None:
         if dc not in HA_DEVICE_CLASSES:
@@ -471,6 +475,17 @@ def topic_prefix_by_reload(tmp):
         C.check("topic_prefix: the log says so", re.search(
             r"mqtt: topic_prefix is energy/p1 now; deleting the values retained under p1d/",
             d.text()) is not None, d.text()[-800:])
+        # a later reload that changes something else: those deletions went out, not again
+        n0 = len(sub.snapshot())
+        with open(conf, "w") as f:
+            f.write(head.replace("[mqtt]\n", "[mqtt]\ntopic_prefix = energy/p1\nkeepalive = 30s\n"))
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"reloaded", 10, count=2)
+        sub.wait(lambda m: False, 2.5)
+        again = [m[1] for m in sub.snapshot()[n0:] if m[1].startswith("p1d/")]
+        C.check("topic_prefix: a later reload deletes nothing under p1d/ again (%d messages)" %
+                len(again), not again and len(re.findall(
+                    r"deleting the values retained under p1d/", d.text())) == 1, d.text()[-800:])
     finally:
         d.stop()
         sub.close()
@@ -684,9 +699,40 @@ def same_entities_as_main(tmp, args, by_meter):
             if old.get(t) != new.get(t)]
 
 
+def configs_before_values(tmp):
+    """With retain = false Home Assistant sees a value only when it already had the field's
+    config (it subscribes once it has it): every config of a meter reaches the broker before that
+    field's first value, also for a meter with more than 20 fields (libmosquitto held QoS 1
+    messages back beyond 20 in flight while the QoS 0 values went out)."""
+    port = free_port()
+    broker = Broker(tmp, port, name="order").start()
+    sub = Mqtt(port)
+    be = os.path.join(ROOT, "tests", "data", "be-fluvius-emucs.txt")
+    d = Daemon(["--listen", "127.0.0.1:0", "--source", "rr=file:" + be, "--mqtt-host",
+                "127.0.0.1", "--mqtt-port", str(port), "--mqtt-topic-prefix", "pr",
+                "--mqtt-retain", "false"], tmp)
+    try:
+        sub.wait(lambda m: m[1] == "pr/rr/state", 10)
+        time.sleep(1)
+        first_cfg, first_val = {}, {}
+        for i, m in enumerate(sub.snapshot()):
+            if m[1].startswith("homeassistant/sensor/p1d_rr/") and m[1].endswith("/config"):
+                first_cfg.setdefault(m[1].split("/")[-2], i)
+            elif m[1].startswith("pr/rr/") and m[1] not in ("pr/rr/state", "pr/rr/availability"):
+                first_val.setdefault(m[1].split("/")[-1], i)
+        early = sorted(f for f in first_val if f not in first_cfg or first_cfg[f] > first_val[f])
+        C.check("retain = false: all %d configs before their fields' values (early: %s)" %
+                (len(first_cfg), early), len(first_cfg) > 20 and not early, d.text()[-600:])
+    finally:
+        d.stop()
+        sub.close()
+        broker.stop()
+
+
 def main():
     with tmpdir() as tmp:
         fleet(tmp)
+        configs_before_values(tmp)
         prefix_and_restart(tmp)
         placeholder_gas(tmp)
         restart_without_blink(tmp)

@@ -108,6 +108,27 @@ static void test_from_reading(void)
     CHECK_EQ_STR(s.model, "MT382-1000");
     CHECK_EQ_STR(s.version, "DSMR 5.0");
     CHECK_EQ_INT(s.gas_ts, 1705316100); /* 11:55 CET */
+
+    /* a space where "\2" would be, an id padded with spaces, a maker by its other flag id */
+    snprintf(c.r.header, sizeof c.r.header, "KMP5 ZABF001587312345 ");
+    snprintf(c.r.equipment_id, sizeof c.r.equipment_id, " 2040123456789 ");
+    pub_payload_from_reading(&s, &c.r, 1705316400);
+    CHECK_EQ_STR(s.manufacturer, "Kamstrup");
+    CHECK_EQ_STR(s.model, "ZABF001587312345");
+    CHECK_EQ_STR(s.serial, "2040123456789");
+    snprintf(c.r.header, sizeof c.r.header, "ESY5Q3DA1024 V3.04");
+    pub_payload_from_reading(&s, &c.r, 1705316400);
+    CHECK_EQ_STR(s.manufacturer, "EasyMeter");
+    CHECK_EQ_STR(s.model, "Q3DA1024 V3.04");
+
+    /* a single-phase meter's 1-0:12.7.0 and 1-0:11.7.0 (Lithuania): L1's voltage and current */
+    p1_reading_init(&c.r);
+    c.r.voltage = 231200000;
+    c.r.current = 1780000;
+    pub_payload_from_reading(&s, &c.r, 1705316400);
+    CHECK_EQ_STR(value(&s, PUB_F_VOLTAGE_L1), "231.2");
+    CHECK_EQ_STR(value(&s, PUB_F_CURRENT_L1), "1.78");
+    CHECK_EQ_STR(value(&s, PUB_F_VOLTAGE_L2), "(none)");
 }
 
 static void test_from_point(void)
