@@ -510,7 +510,7 @@ static int on_point(void *user, const store_point *p)
             r->idx++;
     }
     if (r->step == STORE_STEP_RAW && r->npoints == 0)
-        r->prev_ts = p->ts;
+        r->prev_ts = p->prev ? p->prev : p->ts; /* its energy, and the fixed charge, since then */
     if (!r->presence) {
         civil_format_local(p->ts, t, sizeof t);
         if (r->csv) {

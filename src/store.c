@@ -2641,6 +2641,7 @@ static int series_raw(store *s, int64_t id, int64_t from, int64_t to, store_poin
     fold f;
     memset(&f, 0, sizeof f);
     int ret = 0;
+    int64_t prev = 0; /* the reading before, also one before `from` */
     while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         block_reader b;
         sample x;
@@ -2651,11 +2652,14 @@ static int series_raw(store *s, int64_t id, int64_t from, int64_t to, store_poin
             int64_t de[STORE_E_COUNT], q[STORE_Q_COUNT];
             unsigned dhas, device;
             unsigned seg = fold_step(&f, &x, de, &dhas, &device);
+            int64_t before = prev;
+            prev = x.ts;
             if (x.ts < from || x.ts >= to)
                 continue;
             store_point p;
             memset(&p, 0, sizeof p);
             p.ts = p.end = x.ts;
+            p.prev = before;
             p.n = 1;
             p.segment = seg;
             p.tariff = (x.mask & BIT(F_TARIFF)) ? (int)x.v[F_TARIFF] : -1;

@@ -199,6 +199,8 @@ typedef struct store_point {
     int64_t counter[STORE_E_COUNT]; /* raw only: the register values (Wh, dm3, MJ); else NULL */
     int tariff;                     /* raw only: 0-0:96.14.0, -1 absent */
     unsigned segment;               /* raw only: STORE_SEG_* bits of a segment starting here */
+    int64_t prev;                   /* raw only: the reading before this one (its energy is
+                                     * since then), unix s; 0 none */
 } store_point;
 
 /* Segment kinds (bits): a device id change or a counter going down starts a new segment. */

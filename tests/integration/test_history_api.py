@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from decimal import Decimal
 
@@ -453,6 +454,17 @@ def run_checks(c, port, rows, tmp):
                 jc.get("import_kwh") == jw.get("import_kwh") and jc.get("gas_m3") == jw.get(
                     "gas_m3") and jc.get("cost_eur") == jw.get("cost_eur") and
                 jc.get("cost_eur", [None])[0] is not None, "%s vs %s" % (jc, jw))
+    # a raw point's cost is that of its energy since the reading before it, also the first
+    # point of a response (it used to lack its share of the daily charge)
+    code, wide = get_json(port, "/api/history?from=2025-03-30T10:00&to=2025-03-30T10:30&step=raw"
+                                "&fields=import_kwh,cost_eur")
+    t1 = wide.get("time", [None, None])[1] if code == 200 else None
+    code2, narrow = get_json(port, "/api/history?from=%s&to=2025-03-30T10:30&step=raw"
+                                   "&fields=import_kwh,cost_eur" % urllib.parse.quote(t1 or ""))
+    c.check("raw: the first point of a response costs what it costs in a wider one",
+            t1 and code2 == 200 and narrow.get("time", [None])[0] == t1 and
+            narrow["cost_eur"][0] == wide["cost_eur"][1] and wide["cost_eur"][1] is not None,
+            "%s vs %s" % (str(wide)[:300], str(narrow)[:300]))
     code, s = get_json(port, "/api/summary?period=month&at=2025-03-15")
     cp = s.get("capacity_peak") or {}
     c.check("summary month: capacity peak (computed from quarter-hours)",
