@@ -771,6 +771,13 @@ size_t config_file_secrets(const config *c, char *out, size_t cap)
         if (!k->secret)
             continue;
         if (!is_source_key(k)) {
+            /* a value read from the key's *_file (an empty `token =` line left beside
+             * token_file, as the example file has it) is not in this file */
+            char fname[64];
+            snprintf(fname, sizeof fname, "%s_file", k->name);
+            const config_key *fk = find_key(k->section, fname);
+            if (fk && ((const char *)c + fk->offset)[0])
+                continue;
             if (c->line[i] > 0 && ((const char *)c + k->offset)[0])
                 list_add(out, cap, count++, k->section, "", k->name);
             continue;
@@ -1550,7 +1557,7 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
         errs_add(errs, path, INT_MAX, err);
         return -1;
     }
-    char line[CONFIG_LINE_MAX + 2];
+    char line[CONFIG_LINE_MAX + 3]; /* the longest line, "\r\n" and the NUL */
     char section[CONFIG_STR_MAX] = "";
     config_source *src = NULL;
     int lineno = 0, skip = 0;          /* skip: the keys of a section that is in error */
@@ -1561,9 +1568,16 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
         lineno++;
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         err[0] = '\0';
-        if (strlen(line) > CONFIG_LINE_MAX) {
+        if (lineno == 1 && memcmp(line, "\xef\xbb\xbf", 3) == 0) /* a UTF-8 BOM (Notepad) */
+            memmove(line, line + 3, strlen(line + 3) + 1);
+        size_t len = strlen(line), body = len;
+        if (body && line[body - 1] == '\n')
+            body--;
+        if (body && line[body - 1] == '\r')
+            body--;
+        if (body > CONFIG_LINE_MAX) {
             fail(err, cap, "%s: line longer than %d bytes", where, CONFIG_LINE_MAX);
-            int ch = (unsigned char)line[strlen(line) - 1];
+            int ch = (unsigned char)line[len - 1];
             while (ch != '\n' && ch != EOF)
                 ch = fgetc(f); /* the rest of the line is no line of its own */
             goto next;
@@ -1738,7 +1752,9 @@ static const char *flag_value(int argc, char **argv, int *i, char *flag, size_t 
         return eq + 1;
     }
     snprintf(flag, fcap, "%s", a);
-    if (*i + 1 >= argc)
+    /* "--db --check-config": the value was forgotten, not the option meant as one (a value
+     * that starts with "--" is given as --flag=VALUE) */
+    if (*i + 1 >= argc || (argv[*i + 1][0] == '-' && argv[*i + 1][1] == '-' && argv[*i + 1][2]))
         return NULL;
     return argv[++*i];
 }
@@ -1845,7 +1861,13 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
             return -1;
         }
         if (!v) {
-            fail(err, cap, "%s: missing value (see p1d --help)", flag);
+            if (i + 1 < argc)
+                fail(err, cap,
+                     "%s: missing value: the next argument, %.64s, is an option (write %s=VALUE "
+                     "for a value that starts with --)",
+                     flag, argv[i + 1], flag);
+            else
+                fail(err, cap, "%s: missing value (see p1d --help)", flag);
             return -1;
         }
         if (!strcmp(flag, "--config")) {

@@ -639,6 +639,15 @@ static int serial_shared(const config *c, char *err, size_t cap)
 {
     for (size_t i = 0; i < c->nsources; i++) {
         const config_source *a = &c->sources[i];
+        for (size_t j = i + 1; a->kind == CONFIG_STDIN && j < c->nsources; j++)
+            if (c->sources[j].kind == CONFIG_STDIN) {
+                /* two readers of one stream would each get pieces of it */
+                snprintf(err, cap,
+                         "sources '%.63s' and '%.63s' both read standard input; it can feed only "
+                         "one source",
+                         a->name, c->sources[j].name);
+                return -1;
+            }
         if (a->kind != CONFIG_SERIAL)
             continue;
         for (size_t j = i + 1; j < c->nsources; j++) {
@@ -666,6 +675,14 @@ static int config_ready(const config *c, cost_fixed *prices, config_errors *errs
     const size_t cap = sizeof err;
     size_t before = errs->total;
     /* Each check reports on its own: a file with several problems shows all of them. */
+    if (c->nsources == 0 && !c->store_db[0] && !c->test_alert) {
+        /* also on a reload: an emptied or cut-off file must not stop every meter */
+        snprintf(err, cap,
+                 "%.200s%sno source configured: add --source NAME=SPEC (for example --source "
+                 "home=serial:/dev/ttyUSB0) or a [source NAME] section",
+                 c->file, c->file[0] ? ": " : "");
+        config_errors_add(errs, c->file, err);
+    }
     if (serial_shared(c, err, cap) < 0)
         config_errors_add(errs, c->file, err);
     if (http_listen_check(c->http_listen, why, sizeof why) < 0) {

@@ -1259,6 +1259,14 @@ store *store_open(const char *path, const store_options *o, char *err, size_t ca
             open_reason(path, s->o.readonly, why, sizeof why));
         goto fail;
     }
+    if (!s->o.readonly && sqlite3_db_readonly(s->db, "main") == 1) {
+        /* SQLite opens a file it may not write read-only without a word; every write would
+         * then fail later (a database made by `sudo p1 import` for p1d's own user) */
+        char why[STORE_ERR_MAX];
+        say(err, cap, "%s: cannot write the database%s: give p1d's user write access to it", path,
+            write_reason(path, 0, why, sizeof why));
+        goto fail;
+    }
     if (!s->o.readonly && s->o.writer && writer_lock(s, path, err, cap) < 0)
         goto fail;
     sqlite3_busy_timeout(s->db, STORE_BUSY_MS);

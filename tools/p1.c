@@ -158,7 +158,11 @@ int p1_opt_value(char **argv, int argc, int *i, const char *name, const char **v
     }
     if (a[n] != '\0')
         return 0;
-    if (*i + 1 >= argc)
+    /* "--db -q": the value was forgotten; an option is not taken as one (a value that starts
+     * with a dash and a letter is given as NAME=VALUE; "-" and "-5" are values) */
+    const char *next = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (!next || (next[0] == '-' && ((next[1] >= 'a' && next[1] <= 'z') ||
+                                     (next[1] >= 'A' && next[1] <= 'Z') || next[1] == '-')))
         return -1;
     *val = argv[++*i];
     return 1;

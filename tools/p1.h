@@ -16,7 +16,7 @@ int p1_prices_main(int argc, char **argv); /* tools/p1_prices.c: `p1 prices` (co
 
 /* tools/p1.c: matches "--name VALUE" and "--name=VALUE" at argv[*i]; sets *val and advances *i
  * past what it used. Returns 1 on a match, 0 when argv[*i] is another option, -1 when the value
- * is missing. */
+ * is missing (also when the next argument is an option: "--db -q"). */
 int p1_opt_value(char **argv, int argc, int *i, const char *name, const char **val);
 
 /* tools/p1.c: reports the unknown option arg of cmd ("p1 backup") on stderr, as "CMD: unknown

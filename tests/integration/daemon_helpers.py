@@ -213,9 +213,9 @@ class Daemon:
         return self.proc.returncode
 
 
-def run(args, timeout=10, stdin=None):
-    """Runs p1d to completion; returns (code, stdout, stderr)."""
-    p = subprocess.run([P1D] + args, capture_output=True, timeout=timeout, input=stdin)
+def run(args, timeout=10, stdin=None, cwd=None):
+    """Runs p1d to completion (in cwd); returns (code, stdout, stderr)."""
+    p = subprocess.run([P1D] + args, capture_output=True, timeout=timeout, input=stdin, cwd=cwd)
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 

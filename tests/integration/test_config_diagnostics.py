@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import Checks, Daemon, need_p1d, run, tmpdir, write_conf  # noqa: E402
@@ -166,6 +167,27 @@ def test_valid_unchanged(c, tmp):
             err + out)
 
 
+def test_file_forms(c, tmp):
+    """A UTF-8 byte-order mark (Windows Notepad) is skipped; a line may hold 1024 bytes besides its
+    line end, LF or CRLF; one more is refused, and the lines after it are read on."""
+    path = os.path.join(tmp, "bom.conf")
+    with open(path, "wb") as f:
+        f.write(b"\xef\xbb\xbf[source a]\nspec = sim\n")
+    code, out, err = run(["--config", path, "--check-config"])
+    c.check("a file that starts with a UTF-8 BOM is read", code == 0 and err == "", err)
+    for end in ("\n", "\r\n"):
+        with open(path, "wb") as f:
+            f.write(("[source a]%sspec = sim%s# %s%s" % (end, end, "x" * 1022, end)).encode())
+        code, out, err = run(["--config", path, "--check-config"])
+        c.check("a line of 1024 bytes and %r is taken" % end, code == 0 and err == "", err)
+    with open(path, "wb") as f:
+        f.write(("[source a]\nspec = sim\n# %s\n[log]\nlevel = loud\n" % ("x" * 1023)).encode())
+    code, out, err = run(["--config", path, "--check-config"])
+    c.check("a line of 1025 bytes is refused, the next ones read on",
+            code == 2 and "%s:3: line longer than 1024 bytes" % path in err and
+            "%s:5: [log] level" % path in err, err)
+
+
 def test_reload(c, tmp):
     path = os.path.join(tmp, "reload.conf")
     write_conf(path, "[http]\nlisten = 127.0.0.1:0\n[source a]\nspec = sim\n")
@@ -194,6 +216,16 @@ def test_reload(c, tmp):
         c.check("a reload with one mistake logs it on one line as before",
                 d.wait_log(r"reload: \S+:5: \[source a\] crc = 'maybe'.*keeping the running "
                            r"configuration") is not None, d.text()[-800:])
+        # a file emptied or cut off before its sources (an editor crash, > instead of >>): no
+        # source and no store is refused, as at a start, instead of stopping every meter
+        for n, what, text in ((3, "sources commented out", "[http]\nlisten = 127.0.0.1:0\n"
+                               "# [source a]\n"), (4, "an empty file", "")):
+            write_conf(path, text)
+            d.signal(signal.SIGHUP)
+            c.check("a reload of a file without sources (%s) is refused" % what,
+                    d.wait_log(r"reload: \S+: no source configured.*keeping the running "
+                               r"configuration", count=n - 2) is not None and "a" in d.meters(),
+                    d.text()[-800:])
     finally:
         c.check("p1d exits 0", d.stop() == 0, d.text()[-400:])
 
@@ -211,6 +243,17 @@ def test_p1d_options(c):
     code, out, err = run(["--zebra"])
     c.check("p1d --zebra: no suggestion", code == 2 and "unknown option '--zebra'" in err
             and "did you mean" not in err, err)
+    code, out, err = run(["--source", "a=stdin", "--source", "b=-", "--check-config"])
+    c.check("two sources on standard input are refused (each would get pieces of it)",
+            code == 2 and "sources 'a' and 'b' both read standard input" in err, err)
+    # a forgotten value: the next option is not taken as one (p1d made a database named
+    # "--check-config" and started)
+    with tempfile.TemporaryDirectory() as d:
+        code, out, err = run(["--source", "a=sim", "--listen", "127.0.0.1:0", "--db",
+                              "--check-config"], cwd=d)
+        c.check("p1d --db --check-config: --db is missing its value (exit 2, no file made)",
+                code == 2 and "--db: missing value: the next argument, --check-config, is an "
+                "option" in err and not os.listdir(d), "%s %s %s" % (code, err, os.listdir(d)))
 
 
 def test_p1_options(c):
@@ -230,6 +273,11 @@ def test_p1_options(c):
         except subprocess.TimeoutExpired:
             code, err = None, "timed out"
         c.check("p1 %s: %s (exit 2)" % (" ".join(args), hint), code == 2 and hint in err, err)
+    with tempfile.TemporaryDirectory() as d:
+        code, out, err = p1(["import", "--db", "-q", os.path.join(d, "none.txt")], timeout=20)
+        c.check("p1 import --db -q FILE: --db is missing its value (exit 2)",
+                code == 2 and "missing value for '--db'" in err and not os.path.exists("-q"),
+                err)
     for args in (["decode", "--zebra"], ["sim", "--zebra"], ["zebra"]):
         code, out, err = p1(args, timeout=20, stdin=b"")
         c.check("p1 %s: no suggestion" % " ".join(args),
@@ -240,7 +288,8 @@ def main():
     c = Checks("test_config_diagnostics")
     need_p1d(c)
     with tmpdir() as tmp:
-        c.run([test_all_errors, test_cap, test_hints, test_valid_unchanged, test_reload], c, tmp)
+        c.run([test_all_errors, test_cap, test_hints, test_valid_unchanged, test_file_forms,
+               test_reload], c, tmp)
         c.run([test_p1d_options], c)
         if os.access(P1, os.X_OK):
             c.run([test_p1_options], c)

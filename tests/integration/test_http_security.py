@@ -296,6 +296,19 @@ def test_readable_secrets(tmp):
     os.chmod(cfg, 0o640)
     code, out, err = run(["-c", cfg, "--check-config"])
     T.check("readable secrets: no warning for mode 0640", code == 0 and "readable" not in err, err)
+    # the example file's way: an empty `token =` left beside token_file holds no secret
+    tok = os.path.join(tmp, "api.token")
+    with open(tok, "w") as f:
+        f.write("t0ken-from-file\n")
+    os.chmod(tok, 0o600)
+    cfg2 = os.path.join(tmp, "tokenfile.conf")
+    with open(cfg2, "w") as f:
+        f.write("[http]\nlisten = 127.0.0.1:0\ntoken =\ntoken_file = %s\n[source a]\nspec = sim\n"
+                % tok)
+    os.chmod(cfg2, 0o644)
+    code, out, err = run(["-c", cfg2, "--check-config"])
+    T.check("readable secrets: an empty token = beside token_file draws no warning",
+            code == 0 and "readable by every user" not in err, err)
     os.chmod(cfg, 0o644)
     code, out, err = run(["-c", cfg, "--check-config", "--mqtt-password", "", "--key", "lux=" + KEY])
     T.check("readable secrets: a file secret a flag overrides is not named, the spec's key is",

@@ -156,6 +156,21 @@ def test_export_backup(c, tmp, db):
         e = p.stderr.decode()
         c.check("backup to an unwritable directory: exit 1, Permission denied",
                 p.returncode == 1 and "Permission denied" in e, "%s %s" % (p.returncode, e))
+        # a database p1d's user may read but not write (made by `sudo p1 import`): refused at
+        # the start, naming the file, instead of a p1d that fails every write from then on
+        wdir = os.path.join(tmp, "w")
+        os.mkdir(wdir)
+        os.chmod(wdir, 0o777)
+        rodb = os.path.join(wdir, "root.db")
+        shutil.copy(db, rodb)
+        os.chmod(rodb, 0o644)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            P1D, "--source", "a=sim", "--listen", "127.0.0.1:0", "--db", rodb],
+                           capture_output=True, timeout=30)
+        e = p.stderr.decode()
+        c.check("p1d on a database it cannot write: exit 1 naming the file and the permission",
+                p.returncode == 1 and "%s: cannot write the database (%s: Permission denied)"
+                % (rodb, rodb) in e, "%s %s" % (p.returncode, e[-400:]))
     good = os.path.join(tmp, "good.db")
     code, out, err = p1(["backup", "--db", db, good])
     c.check("a normal backup works", code == 0 and os.path.exists(good), err)
