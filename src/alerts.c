@@ -100,7 +100,6 @@ struct alerts {
     size_t run_next;                     /* the ring's next slot */
     int64_t daily_next;                  /* unix s the next daily run is due; 0 not planned */
     int64_t daily_day;                   /* the day (local midnight) the run under way tells */
-    size_t daily_meter;                  /* the run's next meter (index into ms) */
     alerts_options o;
     const dl_curl *cu;
     curl_loop *cl;
@@ -226,6 +225,12 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
                  "such as 07:30)");
         return -1;
     }
+    if (o->daily_at >= 0 && !(o->events & ALERT_DAILY)) {
+        snprintf(why, cap,
+                 "[alerts] daily_at is set, but events leaves daily out: add daily to events, or "
+                 "remove daily_at");
+        return -1;
+    }
     if (o->daily_at < 0)
         o->events &= ~(unsigned)ALERT_DAILY; /* "all" without a time: none */
     if (c->alerts_fuse == 0)
@@ -308,6 +313,11 @@ static const char alerts_schema[] =
     "CREATE TABLE IF NOT EXISTS alerts (seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, "
     "event TEXT NOT NULL, meter TEXT NOT NULL, title TEXT NOT NULL, message TEXT NOT NULL, "
     "url TEXT, mqtt TEXT)";
+/* The days the daily alert told of each meter ([alerts] daily_at): once per meter and day over
+ * restarts, whatever else the alerts table keeps or drops. */
+static const char daily_schema[] =
+    "CREATE TABLE IF NOT EXISTS alerts_daily (meter TEXT NOT NULL, day INTEGER NOT NULL, "
+    "PRIMARY KEY (meter, day)) WITHOUT ROWID";
 
 /* The outcome of a write: a failure is said once, the first success after one too. */
 static void db_result(alerts *a, int rc, const char *what)
@@ -893,34 +903,59 @@ static void check_prices(alerts *a)
  * alerts table says what an earlier run of p1d told.
  * ------------------------------------------------------------------------------------------- */
 
-/* Unix s of daily_at on the local day holding t (a time the spring change skips: as if it
- * were winter time). */
+/* Unix s of daily_at on the local day holding t. A time the spring change skips (02:30 on the
+ * last Sunday of March) is an hour later by the clock (03:30), not before it (01:30). */
 static int64_t daily_time(int64_t t, int at)
 {
-    civil_tm tm;
+    civil_tm tm, back;
     int64_t out;
     civil_local(t, &tm);
     if (civil_local_fields(tm.year, tm.month, tm.day, at / 3600, at % 3600 / 60, 0, &out) < 0)
-        out = civil_floor(CIVIL_DAY, t) + at;
+        return civil_floor(CIVIL_DAY, t) + at;
+    civil_local(out, &back);
+    if (back.hour != at / 3600) /* read as summer time: before the change by the clock */
+        out += 3600;
     return out;
 }
 
-/* An earlier p1d told meter `name` of day `day` already: the table holds its daily alert,
- * raised after that day. */
+/* An earlier p1d (or this one) told meter `name` of day `day` already (alerts_daily). */
 static int daily_told(alerts *a, const char *name, int64_t day)
 {
     sqlite3_stmt *st = NULL;
     if (!a->db)
         return 0;
-    int told = sqlite3_prepare_v2(a->db,
-                                  "SELECT 1 FROM alerts WHERE event = 'daily' AND meter = ? AND "
-                                  "at_ms >= ? LIMIT 1",
+    int told = sqlite3_prepare_v2(a->db, "SELECT 1 FROM alerts_daily WHERE meter = ? AND day = ?",
                                   -1, &st, NULL) == SQLITE_OK &&
                sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
-               sqlite3_bind_int64(st, 2, civil_next(CIVIL_DAY, day) * 1000) == SQLITE_OK &&
-               sqlite3_step(st) == SQLITE_ROW;
+               sqlite3_bind_int64(st, 2, day) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
     return told;
+}
+
+/* Notes that meter `name` was told of day `day` (and forgets the days of more than a week
+ * before it). */
+static void daily_mark(alerts *a, const char *name, int64_t day)
+{
+    sqlite3_stmt *st = NULL;
+    if (!a->db)
+        return;
+    int rc = sqlite3_prepare_v2(a->db, "INSERT OR IGNORE INTO alerts_daily VALUES (?, ?)", -1, &st,
+                                NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, day);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == SQLITE_DONE &&
+        (rc = sqlite3_prepare_v2(a->db, "DELETE FROM alerts_daily WHERE day < ?", -1, &st, NULL)) ==
+            SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, day - 8 * 24 * 3600);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_finalize(st);
+    db_result(a, rc, "note a daily alert");
 }
 
 /* The hours of a day that had readings, the first and the last; the days that had an import. */
@@ -1023,7 +1058,7 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
     }
 
     const int64_t *e = t.p.energy;
-    char title[ALERTS_TITLE_MAX + METER_NAME_MAX], msg[ALERTS_MESSAGE_MAX], v[32], w[32], x[32];
+    char title[ALERTS_TITLE_MAX + 192], msg[ALERTS_MESSAGE_MAX], v[32], w[32], x[32];
     size_t n = 0;
     civil_tm tm;
     civil_local(day, &tm);
@@ -1032,19 +1067,36 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
     int64_t cost = t.cost.energy + t.cost.gas + t.cost.fixed;
     int priced = t.priced && t.cost.priced;
 
-    int64_t imp = e[STORE_E_IMPORT] == STORE_NULL ? 0 : e[STORE_E_IMPORT];
+    int has_imp = e[STORE_E_IMPORT] != STORE_NULL;
+    int64_t imp = has_imp ? e[STORE_E_IMPORT] : 0;
+    /* "yesterday", or the day itself for a run that went on past midnight (a slow server) */
+    char when[48];
+    int64_t yday = civil_floor(CIVIL_DAY, civil_floor(CIVIL_DAY, loop_wall_ms() / 1000) - 1);
+    snprintf(when, sizeof when, "%s %d %s", days[wd], tm.day, months[tm.month - 1]);
     money(cost, w, sizeof w);
-    snprintf(title, sizeof title, "p1d: yesterday at meter %s: %" PRId64 ".%" PRId64 " kWh%s%s%s",
-             name, (imp + 50) / 1000, (imp + 50) / 100 % 10, priced ? ", " : "", priced ? w : "",
-             priced ? " EUR" : "");
-    milli(imp, v, sizeof v);
+    if (has_imp)
+        snprintf(x, sizeof x, "%" PRId64 ".%" PRId64 " kWh", (imp + 50) / 1000,
+                 (imp + 50) / 100 % 10);
+    else if (e[STORE_E_GAS] != STORE_NULL)
+        snprintf(x, sizeof x, "%" PRId64 ".%02" PRId64 " m3 gas", (e[STORE_E_GAS] + 5) / 1000,
+                 (e[STORE_E_GAS] + 5) / 10 % 100);
+    else
+        snprintf(x, sizeof x, "readings");
+    snprintf(title, sizeof title, "p1d: %s at meter %s: %s%s%s%s", day == yday ? "yesterday" : when,
+             name, x, priced ? ", " : "", priced ? w : "", priced ? " EUR" : "");
 
-    add(msg, sizeof msg, &n, "%s %d %s at meter %s: %s kWh imported", days[wd], tm.day,
-        months[tm.month - 1], name, v);
+    add(msg, sizeof msg, &n, "%s at meter %s:", when, name);
+    const char *sep = " ";
+    if (has_imp) {
+        milli(imp, v, sizeof v);
+        add(msg, sizeof msg, &n, " %s kWh imported", v);
+        sep = ", ";
+    }
     if (e[STORE_E_EXPORT] != STORE_NULL && e[STORE_E_EXPORT] != 0) {
         milli(e[STORE_E_EXPORT], v, sizeof v);
         milli(imp - e[STORE_E_EXPORT], x, sizeof x);
-        add(msg, sizeof msg, &n, ", %s kWh exported (net %s kWh)", v, x);
+        add(msg, sizeof msg, &n, "%s%s kWh exported (net %s kWh)", sep, v, x);
+        sep = ", ";
     }
     static const struct {
         int idx;
@@ -1053,26 +1105,30 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
         if (e[more[i].idx] != STORE_NULL) {
             milli(e[more[i].idx], v, sizeof v);
-            add(msg, sizeof msg, &n, ", %s %s", v, more[i].unit);
+            add(msg, sizeof msg, &n, "%s%s %s", sep, v, more[i].unit);
+            sep = ", ";
         }
     add(msg, sizeof msg, &n, ".");
     if (priced) {
-        add(msg, sizeof msg, &n, "\nCosts: %s EUR (energy ", w);
-        money(t.cost.energy, v, sizeof v);
-        add(msg, sizeof msg, &n, "%s", v);
-        if (t.cost.gas) {
-            money(t.cost.gas, v, sizeof v);
-            add(msg, sizeof msg, &n, ", gas %s", v);
-        }
-        if (t.cost.fixed) {
-            money(t.cost.fixed, v, sizeof v);
-            add(msg, sizeof msg, &n, ", fixed %s", v);
-        }
+        add(msg, sizeof msg, &n, "\nCosts: %s EUR (", w);
+        const char *part = "";
+        static const char *const names[] = {"energy", "gas", "fixed"};
+        const int64_t parts[] = {t.cost.energy, t.cost.gas, t.cost.fixed};
+        for (int i = 0; i < 3; i++)
+            if (parts[i] || (i == 0 && has_imp)) {
+                money(parts[i], v, sizeof v);
+                add(msg, sizeof msg, &n, "%s%s %s", part, names[i], v);
+                part = ", ";
+            }
         add(msg, sizeof msg, &n, ")");
         if (t.cost.unpriced_wh || t.cost.unpriced_dm3) {
             milli(t.cost.unpriced_wh, v, sizeof v);
             milli(t.cost.unpriced_dm3, w, sizeof w);
-            add(msg, sizeof msg, &n, "; %s kWh and %s m3 gas had no price and are left out", v, w);
+            add(msg, sizeof msg, &n, "; %s%s%s%s%s had no price and %s left out",
+                t.cost.unpriced_wh ? v : "", t.cost.unpriced_wh ? " kWh" : "",
+                t.cost.unpriced_wh && t.cost.unpriced_dm3 ? " and " : "",
+                t.cost.unpriced_dm3 ? w : "", t.cost.unpriced_dm3 ? " m3 gas" : "",
+                t.cost.unpriced_wh && t.cost.unpriced_dm3 ? "are" : "is");
         }
         add(msg, sizeof msg, &n, ".");
     }
@@ -1082,15 +1138,18 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
         int64_t mean = (before.import_wh + before.steps / 2) / before.steps;
         milli(mean, v, sizeof v);
         int64_t d = imp - mean, pct = mean > 0 ? ((d < 0 ? -d : d) * 100 + mean / 2) / mean : 0;
-        const char *s = before.steps == 1 ? "" : "s";
+        char span[32];
+        if (before.steps == 1)
+            snprintf(span, sizeof span, "the day before");
+        else
+            snprintf(span, sizeof span, "the %d days before", before.steps);
         if (mean <= 0 || pct == 0)
-            add(msg, sizeof msg, &n, "\nThe %d day%s before averaged %s kWh imported a day.",
-                before.steps, s, v);
+            add(msg, sizeof msg, &n, "\nAs much as %s, which averaged %s kWh imported a day.", span,
+                v);
         else
             add(msg, sizeof msg, &n,
-                "\nImported %" PRId64 " %% %s than the %d day%s before, which averaged %s kWh "
-                "a day.",
-                pct, d < 0 ? "less" : "more", before.steps, s, v);
+                "\nImported %" PRId64 " %% %s than %s, which averaged %s kWh a day.", pct,
+                d < 0 ? "less" : "more", span, v);
     }
     if (cover.hours < cover.steps && cover.first) {
         char f[8], l[8];
@@ -1100,6 +1159,7 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
             cover.hours, cover.steps, f, l);
     }
     raise_alert(a, "daily", name, title, msg);
+    daily_mark(a, name, day);
     return 0;
 }
 
@@ -1108,29 +1168,33 @@ static void check_daily(alerts *a)
 {
     int64_t now = loop_wall_ms() / 1000;
     if (!a->daily_day) {
-        if (!a->daily_next) /* the first tick: today's time, which may have passed */
+        /* the first tick: today's time, which may have passed; a clock set back by more than a
+         * day: planned anew from it */
+        if (!a->daily_next || a->daily_next - now > 25 * 3600)
             a->daily_next = daily_time(now, a->o.daily_at);
         if (now < a->daily_next)
             return;
         a->daily_day = civil_floor(CIVIL_DAY, civil_floor(CIVIL_DAY, now) - 1);
-        a->daily_meter = 0;
         a->daily_next = daily_time(civil_next(CIVIL_DAY, now), a->o.daily_at);
     }
-    for (int k = 0; k < ALERTS_DAILY_TICK; k++) {
-        if (a->o.url[0] && a->n >= ALERTS_QUEUE_MAX / 2)
-            return; /* on at the next tick, when some went out */
-        if (a->daily_meter >= a->ms->n) {
-            a->daily_day = 0;
-            return;
-        }
-        const meter *m = a->ms->list[a->daily_meter++];
+    /* each meter of the registry as it is now (a reload may add or remove some meanwhile) not
+     * told of that day yet, a few per tick while the queues have room */
+    int told = 0;
+    for (size_t i = 0; i < a->ms->n; i++) {
+        const meter *m = a->ms->list[i];
         watched *w = find(a, m->name);
-        if (!w || w->daily_day >= a->daily_day)
+        if (!w || w->daily_day == a->daily_day)
             continue;
+        if (told == ALERTS_DAILY_TICK || (a->o.url[0] && a->n >= ALERTS_QUEUE_MAX / 2) ||
+            (a->o.mqtt && a->sn >= ALERTS_QUEUE_MAX / 2))
+            return; /* on at the next tick, when some went out */
         w->daily_day = a->daily_day;
-        if (!daily_told(a, m->name, a->daily_day))
-            daily_tell(a, m->name, a->daily_day);
+        if (daily_told(a, m->name, a->daily_day))
+            continue;
+        daily_tell(a, m->name, a->daily_day);
+        told++;
     }
+    a->daily_day = 0; /* every meter told */
 }
 
 static void on_tick(void *user)
@@ -1628,6 +1692,7 @@ pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *er
         sqlite3_stmt *st = NULL;
         /* the numbers go on from the newest kept, so that none is written twice */
         if (sqlite3_exec(store_db(s), alerts_schema, NULL, NULL, &msg) == SQLITE_OK &&
+            sqlite3_exec(store_db(s), daily_schema, NULL, NULL, &msg) == SQLITE_OK &&
             sqlite3_prepare_v2(store_db(s), "SELECT max(seq) FROM alerts", -1, &st, NULL) ==
                 SQLITE_OK &&
             sqlite3_step(st) == SQLITE_ROW) {

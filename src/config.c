@@ -1879,6 +1879,9 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
         }
         if (pass == 0)
             continue;
+        /* pass 1: everything but --key and --ak, which pass 2 applies to the sources made */
+        if ((pass == 1) == (!strcmp(flag, "--key") || !strcmp(flag, "--ak")))
+            continue;
         if (!strcmp(flag, "--source") || !strcmp(flag, "--key") || !strcmp(flag, "--ak")) {
             int is_src = !strcmp(flag, "--source");
             if (split_named(flag, v, name, sizeof name, &val, err, cap) < 0)
@@ -1963,7 +1966,7 @@ int config_load(config *c, int argc, char **argv, config_errors *errs)
     if (c->file[0] && load_file(c, c->file, errs, &lost) < 0)
         return -1;
     /* --key/--ak refer to sources that --source may define later on the line: sources first. */
-    if (apply_flags(c, argc, argv, 1, err, cap) < 0)
+    if (apply_flags(c, argc, argv, 1, err, cap) < 0 || apply_flags(c, argc, argv, 2, err, cap) < 0)
         errs_add(errs, "", INT_MAX, err);
     read_secret_files(c, errs);
     /* The checks across keys, where the lines they need were read without error. */

@@ -664,6 +664,43 @@ static int serial_shared(const config *c, char *err, size_t cap)
     return 0;
 }
 
+/* "HOST:PORT", "[V6]:PORT", "*:PORT" or ":PORT": its host (no brackets) and port; -1 when there is
+ * no port after the last ':'. */
+static int listen_split(const char *l, char *host, size_t hcap, long *port)
+{
+    const char *colon = strrchr(l, ':');
+    char *end;
+    if (!colon || !colon[1])
+        return -1;
+    *port = strtol(colon + 1, &end, 10);
+    if (*end)
+        return -1;
+    const char *h = l;
+    size_t n = (size_t)(colon - l);
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+        h++;
+        n -= 2;
+    }
+    snprintf(host, hcap, "%.*s", (int)n, h);
+    return 0;
+}
+
+/* Two listen addresses that cannot both be bound: the same port on the same host, or on the
+ * wildcard and any host. */
+static int listens_clash(const char *a, const char *b)
+{
+    char ha[128], hb[128];
+    long pa, pb;
+    if (listen_split(a, ha, sizeof ha, &pa) < 0 || listen_split(b, hb, sizeof hb, &pb) < 0 ||
+        pa != pb || pa == 0)
+        return 0;
+    static const char *const any[] = {"", "*", "0.0.0.0", "::"};
+    for (size_t i = 0; i < sizeof any / sizeof any[0]; i++)
+        if (strcmp(ha, any[i]) == 0 || strcmp(hb, any[i]) == 0)
+            return 1;
+    return strcmp(ha, hb) == 0;
+}
+
 /* Everything about c that can be checked without the network or the database: listen addresses,
  * [prices], the files the publishers read, key formats, a serial device named by two sources and
  * what needs [store] db. The start, --check-config and SIGHUP all run it, so a configuration
@@ -675,7 +712,7 @@ static int config_ready(const config *c, cost_fixed *prices, config_errors *errs
     const size_t cap = sizeof err;
     size_t before = errs->total;
     /* Each check reports on its own: a file with several problems shows all of them. */
-    if (c->nsources == 0 && !c->store_db[0] && !c->test_alert) {
+    if (c->nsources == 0 && !c->store_db[0] && !c->test_alert && !c->fetch_prices) {
         /* also on a reload: an emptied or cut-off file must not stop every meter */
         snprintf(err, cap,
                  "%.200s%sno source configured: add --source NAME=SPEC (for example --source "
@@ -698,6 +735,13 @@ static int config_ready(const config *c, cost_fixed *prices, config_errors *errs
     if (c->relay_listen[0] && relay_listen_check(c->relay_listen, why, sizeof why) < 0) {
         snprintf(err, cap, "%.150s: [relay] listen = '%.127s': %.200s",
                  config_where(c, "relay", "listen", where, sizeof where), c->relay_listen, why);
+        config_errors_add(errs, c->file, err);
+    } else if (c->relay_listen[0] && listens_clash(c->http_listen, c->relay_listen)) {
+        snprintf(err, cap,
+                 "%.150s: [relay] listen = '%.127s' takes the port of [http] listen = '%.127s': "
+                 "give the relay a port of its own",
+                 config_where(c, "relay", "listen", where, sizeof where), c->relay_listen,
+                 c->http_listen);
         config_errors_add(errs, c->file, err);
     }
     if (prices_parse(c, prices, err, cap) < 0)
@@ -1286,7 +1330,7 @@ int main(int argc, char **argv)
         config_free(&d.cfg);
         return 0;
     }
-    if (d.cfg.nsources == 0 && !d.cfg.store_db[0] && !d.cfg.test_alert) {
+    if (d.cfg.nsources == 0 && !d.cfg.store_db[0] && !d.cfg.test_alert && !d.cfg.fetch_prices) {
         fprintf(stderr, "p1d: no source configured: add --source NAME=SPEC (for example --source "
                         "home=serial:/dev/ttyUSB0) or a [source NAME] section\n");
         config_free(&d.cfg);

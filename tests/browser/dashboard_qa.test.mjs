@@ -552,13 +552,15 @@ async function main() {
       p1dC.kill('SIGTERM');
     });
     await check('every meter reloaded away: the page says p1d reads no meter, then takes the one added back', async () => {
-      const { port: portD, conf, head, proc: p1dD } = await startConf('p1d-d', '[source one]\nspec = sim:1\n', 1);
+      // with a store: a reload that leaves neither a source nor a store is refused
+      const store = '[store]\ndb = ' + path.join(tmp, 'p1d-d.db') + '\n';
+      const { port: portD, conf, head, proc: p1dD } = await startConf('p1d-d', store + '[source one]\nspec = sim:1\n', 1);
       const p = await newPage();
       const streams = [];
       p.on('request', (r) => { if (/\/stream/.test(r.url())) streams.push(r.url()); });
       await p.goto('http://127.0.0.1:' + portD + '/');
       await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
-      fs.writeFileSync(conf, head);
+      fs.writeFileSync(conf, head + store);
       p1dD.kill('SIGHUP');
       await p.waitForFunction(() => /reads no meter/.test(document.getElementById('banner').textContent), null, { timeout: 8000 });
       const conn = await p.textContent('#conn-text');
@@ -573,7 +575,7 @@ async function main() {
       await q.waitForFunction(() => /reads no meter/.test(document.getElementById('banner').textContent), null, { timeout: 5000 });
       assert(q.errors.length === 0, q.errors.join(' | '));
       await q.context().close();
-      fs.writeFileSync(conf, head + '[source three]\nspec = sim:3\n');
+      fs.writeFileSync(conf, head + store + '[source three]\nspec = sim:3\n');
       p1dD.kill('SIGHUP');
       await p.waitForFunction(() => window.p1d.state().meter === 'three', null, { timeout: 12000 });
       const n = await p.evaluate(() => window.p1d.stats.readings);

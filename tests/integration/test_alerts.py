@@ -958,6 +958,23 @@ def test_daily(tmp, srv):
                 rows == [("garage", "delivered"), ("home", "delivered")], rows)
     finally:
         d.stop()
+    # the alerts table keeps the newest 1000 alerts: a fleet's run pushes its own first rows
+    # out, and the days told must not go with them (each re-sent alert pushed out the next)
+    con = sqlite3.connect(db)
+    days = con.execute("SELECT meter, day FROM alerts_daily ORDER BY meter").fetchall()
+    con.execute("DELETE FROM alerts")
+    con.commit()
+    con.close()
+    T.check("daily: alerts_daily holds the day told of each meter",
+            days == [("garage", local_midnight(now, 1)), ("home", local_midnight(now, 1))], days)
+    d = Daemon(args, tmp)
+    try:
+        d.http_port()
+        time.sleep(2.5)
+        T.check("daily: nor a restart after the alerts table lost those rows",
+                len(posts(srv, "/daily")) == 2, len(posts(srv, "/daily")))
+    finally:
+        d.stop()
         for dg in dongles:
             dg.close()
 
@@ -1029,6 +1046,9 @@ def test_check_config(tmp):
          r"\[alerts\] mqtt"),
         ("url = https://ntfy.sh/x\ndaily_at = 7.30",
          r"\[alerts\] daily_at: expected HH:MM such as 07:30, got '7.30'"),
+        ("url = https://ntfy.sh/x\nevents = stale\ndaily_at = 07:30\n[store]\ndb = %s"
+         % os.path.join(tmp, "check.db"),
+         r"\[alerts\] daily_at is set, but events leaves daily out"),
     ]
     for text, want in cases:
         write_conf(path, "[alerts]\n%s\n" % text)

@@ -243,6 +243,17 @@ def test_p1d_options(c):
     code, out, err = run(["--zebra"])
     c.check("p1d --zebra: no suggestion", code == 2 and "unknown option '--zebra'" in err
             and "did you mean" not in err, err)
+    for relay, clash in (("127.0.0.1:18444", True), ("0.0.0.0:18444", True),
+                         ("127.0.0.1:18445", False), ("127.0.0.2:18444", False)):
+        code, out, err = run(["--source", "a=sim", "--listen", "127.0.0.1:18444", "--relay", relay,
+                              "--check-config"])
+        c.check("--relay %s beside --listen 127.0.0.1:18444: %s" % (
+            relay, "refused by --check-config" if clash else "fine"),
+            (code == 2 and "takes the port of [http] listen" in err) if clash else code == 0, err)
+    code, out, err = run(["--key", "a=00112233445566778899AABBCCDDEEFF", "--source", "a=sim",
+                          "--check-config"])
+    c.check("--key before the --source it names is taken (flags in any order)",
+            code == 0 and "key = ********" in out, "%s %s" % (err, out[-300:]))
     code, out, err = run(["--source", "a=stdin", "--source", "b=-", "--check-config"])
     c.check("two sources on standard input are refused (each would get pieces of it)",
             code == 2 and "sources 'a' and 'b' both read standard input" in err, err)

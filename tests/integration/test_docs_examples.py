@@ -349,7 +349,7 @@ def test_readonly_dir(c, tmp):
             f.write("time,price\n2026-01-01T00:00:00+01:00,0.25\n")
         r = as_reader(["prices", "import", "--db", db, prices])
         c.check("p1 prices import into a file it may not write names the file",
-                r[0] == 1 and "cannot use the database" in r[2] and
+                r[0] == 1 and "cannot write the database" in r[2] and
                 "%s: Permission denied" % db in r[2], str(r))
         open(db + "-wal", "w").close()
         r = as_reader(["export", "--db", db, "--from", "2026-01-01", "--to", "2026-01-02"])

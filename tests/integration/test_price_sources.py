@@ -459,6 +459,13 @@ def test_fetch_once(tmp, srv):
                               "--source", "a=sim"], timeout=30)
         T.check("--fetch-prices without a store: exit 2", code == 2 and "[store] db" in err,
                 (code, err))
+        for args, want in ((["--fetch-prices"], "nothing to fetch"),
+                           (["--fetch-prices", "--prices-fetch-url", srv.url("/once")],
+                            "fetch_url needs [store] db")):
+            code, out, err = run(args, timeout=30)
+            T.check("%s without a source: says what is missing, not that no source is "
+                    "configured" % " ".join(args[:2]),
+                    code == 2 and want in err and "no source" not in err, (code, err))
     finally:
         d.stop()
 
