@@ -121,6 +121,8 @@ def end_to_end(d):
     try:
         port = p.http_port()
         conn, _ = dongle.accept()
+        # the relay listens just after the HTTP server announced itself
+        p.wait_log(r"relay: listening on 127\.0\.0\.1:%d" % relay, 10)
         rc = socket.create_connection(("127.0.0.1", relay), timeout=5)
         sse = sse_open(port)
         time.sleep(0.3)
