@@ -283,17 +283,23 @@ _Static_assert(sizeof ((config *)0)->prices / sizeof ((config *)0)->prices[0] ==
 
 /* [prices] values are parsed by cost.c: a wrong one is a configuration error (exit 2, also for
  * --check-config; on SIGHUP the running configuration stays). Fills f; 0 or -1 with err. */
-static int prices_parse(const config *c, cost_fixed *f, char *err, size_t cap)
+static int prices_parse(const config *c, cost_fixed *f, char *err, size_t cap, config_errors *errs)
 {
     char e[CONFIG_ERR_MAX], where[CONFIG_STR_MAX + 32];
+    int bad = 0;
     cost_fixed_init(f);
     for (int i = 0; i < COST_FIXED_KEYS; i++) {
         if (cost_fixed_set(f, cost_fixed_key(i), c->prices[i], e, sizeof e) < 0) {
             config_where(c, "prices", cost_fixed_key(i), where, sizeof where);
             snprintf(err, cap, "%.200s: [prices] %.280s", where, e);
-            return -1;
+            if (!errs)
+                return -1;
+            config_errors_add(errs, c->file, err); /* each key of the file on its own */
+            bad = 1;
         }
     }
+    if (bad)
+        return -1;
     if (cost_fixed_check(f, e, sizeof e) < 0) {
         char from_where[CONFIG_STR_MAX + 32];
         config_where(c, "prices", "valid_to", where, sizeof where);
@@ -317,7 +323,7 @@ static int start_history(p1d *d)
         return -1;
     }
     cost_fixed f;
-    if (prices_parse(&d->cfg, &f, err, sizeof err) < 0) {
+    if (prices_parse(&d->cfg, &f, err, sizeof err, NULL) < 0) {
         log_error("%s", err);
         return -1;
     }
@@ -744,8 +750,9 @@ static int config_ready(const config *c, cost_fixed *prices, config_errors *errs
                  c->http_listen);
         config_errors_add(errs, c->file, err);
     }
-    if (prices_parse(c, prices, err, cap) < 0)
-        config_errors_add(errs, c->file, err);
+    size_t nprices = errs->total;
+    if (prices_parse(c, prices, err, cap, errs) < 0 && errs->total == nprices)
+        config_errors_add(errs, c->file, err); /* the period check: one error for two keys */
     pub_azure_options ao;
     int on = pub_azure_options_from(c, &ao, why, sizeof why);
     explicit_bzero(&ao, sizeof ao);

@@ -113,6 +113,14 @@ def test_all_errors(c, tmp):
     c.check("checks after the file: listen, per_ip_exempt and [prices] in one run (exit 2)",
             code == 2 and len(lines) == 3 and lines[0].startswith(path + ":2: ")
             and lines[1].startswith(path + ":3: ") and lines[2].startswith(path + ":5: "), err)
+    # ... also several in [prices] (one a run before)
+    path = write(tmp, "prices.conf", "[source a]\nspec = sim\n[prices]\nimport = 0,23\n"
+                 "gas = 1e3\ndaily = x\n")
+    code, out, err = run(["--config", path, "--check-config"])
+    lines = error_lines(err)
+    c.check("[prices]: three bad values in one run (exit 2)",
+            code == 2 and [m.split(": ")[0] for m in lines] ==
+            ["%s:%d" % (path, n) for n in (4, 5, 6)], err)
 
 
 def test_cap(c, tmp):
