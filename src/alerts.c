@@ -1062,8 +1062,6 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
     size_t n = 0;
     civil_tm tm;
     civil_local(day, &tm);
-    int wd = (int)((p1_days_from_civil(tm.year, (unsigned)tm.month, (unsigned)tm.day) % 7 + 11) %
-                   7); /* 1970-01-01 was a Thursday */
     int64_t cost = t.cost.energy + t.cost.gas + t.cost.fixed;
     int priced = t.priced && t.cost.priced;
 
@@ -1072,7 +1070,7 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
     /* "yesterday", or the day itself for a run that went on past midnight (a slow server) */
     char when[48];
     int64_t yday = civil_floor(CIVIL_DAY, civil_floor(CIVIL_DAY, loop_wall_ms() / 1000) - 1);
-    snprintf(when, sizeof when, "%s %d %s", days[wd], tm.day, months[tm.month - 1]);
+    snprintf(when, sizeof when, "%s %d %s", days[tm.wday], tm.day, months[tm.month - 1]);
     money(cost, w, sizeof w);
     if (has_imp)
         snprintf(x, sizeof x, "%" PRId64 ".%" PRId64 " kWh", (imp + 50) / 1000,

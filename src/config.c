@@ -753,6 +753,28 @@ static void list_add(char *out, size_t cap, size_t count, const char *section, c
                  name, key);
 }
 
+/* The secrets a *_file may hold instead: read at every load (start, reload, --check-config),
+ * so that a systemd credential (LoadCredential=) works and a changed file counts on reload. */
+static const struct {
+    const char *section, *file_key, *key;
+} secret_files[] = {
+    {"http", "token_file", "token"},
+    {"http", "basic_pass_file", "basic_pass"},
+    {"prices", "fetch_header_file", "fetch_header"},
+    {"prices", "fetch_gas_header_file", "fetch_gas_header"},
+    {"alerts", "header_file", "header"},
+};
+
+/* The *_file key that may hold k's value instead, or NULL. */
+static const config_key *secret_file_of(const config_key *k)
+{
+    for (size_t i = 0; i < sizeof secret_files / sizeof secret_files[0]; i++)
+        if (strcmp(k->section, secret_files[i].section) == 0 &&
+            strcmp(k->name, secret_files[i].key) == 0)
+            return find_key(k->section, secret_files[i].file_key);
+    return NULL;
+}
+
 size_t config_file_secrets(const config *c, char *out, size_t cap)
 {
     size_t count = 0;
@@ -773,9 +795,7 @@ size_t config_file_secrets(const config *c, char *out, size_t cap)
         if (!is_source_key(k)) {
             /* a value read from the key's *_file (an empty `token =` line left beside
              * token_file, as the example file has it) is not in this file */
-            char fname[64];
-            snprintf(fname, sizeof fname, "%s_file", k->name);
-            const config_key *fk = find_key(k->section, fname);
+            const config_key *fk = secret_file_of(k);
             if (fk && ((const char *)c + fk->offset)[0])
                 continue;
             if (c->line[i] > 0 && ((const char *)c + k->offset)[0])
@@ -1912,18 +1932,6 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
     }
     return 0;
 }
-
-/* The secrets a *_file may hold instead: read at every load (start, reload, --check-config),
- * so that a systemd credential (LoadCredential=) works and a changed file counts on reload. */
-static const struct {
-    const char *section, *file_key, *key;
-} secret_files[] = {
-    {"http", "token_file", "token"},
-    {"http", "basic_pass_file", "basic_pass"},
-    {"prices", "fetch_header_file", "fetch_header"},
-    {"prices", "fetch_gas_header_file", "fetch_gas_header"},
-    {"alerts", "header_file", "header"},
-};
 
 static void read_secret_files(config *c, config_errors *errs)
 {

@@ -282,7 +282,8 @@ _Static_assert(sizeof ((config *)0)->prices / sizeof ((config *)0)->prices[0] ==
                "config.prices[] holds one value per cost_fixed_key()");
 
 /* [prices] values are parsed by cost.c: a wrong one is a configuration error (exit 2, also for
- * --check-config; on SIGHUP the running configuration stays). Fills f; 0 or -1 with err. */
+ * --check-config; on SIGHUP the running configuration stays). Fills f; 0, or -1 with the error in
+ * err, and with errs every error there. */
 static int prices_parse(const config *c, cost_fixed *f, char *err, size_t cap, config_errors *errs)
 {
     char e[CONFIG_ERR_MAX], where[CONFIG_STR_MAX + 32];
@@ -308,6 +309,8 @@ static int prices_parse(const config *c, cost_fixed *f, char *err, size_t cap, c
                  "%.150s: [prices] valid_to = '%.63s' is not after valid_from = '%.63s' "
                  "(%.150s): the period is empty",
                  where, c->prices[10], c->prices[9], from_where);
+        if (errs)
+            config_errors_add(errs, c->file, err);
         return -1;
     }
     return 0;
@@ -640,8 +643,9 @@ static int same_device(const char *a, const char *b)
     return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* Two serial sources on one device: the second would wait forever for the lock the first holds. */
-static int serial_shared(const config *c, char *err, size_t cap)
+/* Two sources on one input: two serial sources on one device (the second would wait forever for
+ * the lock the first holds), or two on standard input. */
+static int sources_shared(const config *c, char *err, size_t cap)
 {
     for (size_t i = 0; i < c->nsources; i++) {
         const config_source *a = &c->sources[i];
@@ -726,7 +730,7 @@ static int config_ready(const config *c, cost_fixed *prices, config_errors *errs
                  c->file, c->file[0] ? ": " : "");
         config_errors_add(errs, c->file, err);
     }
-    if (serial_shared(c, err, cap) < 0)
+    if (sources_shared(c, err, cap) < 0)
         config_errors_add(errs, c->file, err);
     if (http_listen_check(c->http_listen, why, sizeof why) < 0) {
         snprintf(err, cap, "%.150s: [http] listen = '%.127s': %.200s",
@@ -750,9 +754,7 @@ static int config_ready(const config *c, cost_fixed *prices, config_errors *errs
                  c->http_listen);
         config_errors_add(errs, c->file, err);
     }
-    size_t nprices = errs->total;
-    if (prices_parse(c, prices, err, cap, errs) < 0 && errs->total == nprices)
-        config_errors_add(errs, c->file, err); /* the period check: one error for two keys */
+    prices_parse(c, prices, err, cap, errs);
     pub_azure_options ao;
     int on = pub_azure_options_from(c, &ao, why, sizeof why);
     explicit_bzero(&ao, sizeof ao);
@@ -1336,12 +1338,6 @@ int main(int argc, char **argv)
             config_print_doc(stdout);
         config_free(&d.cfg);
         return 0;
-    }
-    if (d.cfg.nsources == 0 && !d.cfg.store_db[0] && !d.cfg.test_alert && !d.cfg.fetch_prices) {
-        fprintf(stderr, "p1d: no source configured: add --source NAME=SPEC (for example --source "
-                        "home=serial:/dev/ttyUSB0) or a [source NAME] section\n");
-        config_free(&d.cfg);
-        return EXIT_USAGE;
     }
     warn_readable_secrets(&d.cfg);
     cost_fixed prices;

@@ -93,6 +93,16 @@ static void copy_bounded(char *dst, size_t cap, const char *src, size_t n)
     dst[n] = '\0';
 }
 
+/* copy_bounded() of the n bytes at src without the spaces around them. */
+static void copy_trimmed(char *dst, size_t cap, const char *src, size_t n)
+{
+    for (; n && *src == ' '; n--)
+        src++;
+    while (n && src[n - 1] == ' ')
+        n--;
+    copy_bounded(dst, cap, src, n);
+}
+
 /* The header starts with a three-letter flag id (manufacturer), a baud-rate character, and from
  * DSMR 4 on "\2" or similar; the rest is the meter's own model text. */
 static void device_from_header(pub_snapshot *s, const p1_reading *r)
@@ -120,11 +130,8 @@ static void device_from_header(pub_snapshot *s, const p1_reading *r)
         size_t at = n >= 4 ? 4 : n;
         if (at + 1 < n && h[at] == '\\')
             at += 2;
-        while (at < n && h[at] == ' ') /* "/KMP5 ZABF..." has a space where "\2" would be */
-            at++;
-        while (n > at && h[n - 1] == ' ')
-            n--;
-        copy_bounded(s->model, sizeof s->model, h + at, n - at);
+        /* "/KMP5 ZABF..." has a space where "\2" would be */
+        copy_trimmed(s->model, sizeof s->model, h + at, n - at);
     }
     const char *v = r->version;
     size_t vl = strnlen(v, sizeof r->version);
@@ -132,13 +139,9 @@ static void device_from_header(pub_snapshot *s, const p1_reading *r)
         snprintf(s->version, sizeof s->version, "DSMR %c.%c", v[0], v[1]);
     else
         copy_bounded(s->version, sizeof s->version, v, vl);
-    const char *e = r->equipment_id;
-    size_t el = strnlen(e, sizeof r->equipment_id);
-    for (; el && *e == ' '; el--) /* ids padded with spaces: " 2040123456789" */
-        e++;
-    while (el && e[el - 1] == ' ')
-        el--;
-    copy_bounded(s->serial, sizeof s->serial, e, el);
+    /* ids padded with spaces: " 2040123456789" */
+    copy_trimmed(s->serial, sizeof s->serial, r->equipment_id,
+                 strnlen(r->equipment_id, sizeof r->equipment_id));
 }
 
 void pub_payload_set_demand_forecast(pub_snapshot *s, p1_micro kw)
