@@ -342,6 +342,26 @@ static void test_objects_energy(void)
     CHECK_EQ_INT(R.nobjects, 7);
     CHECK_EQ_INT(R.nunknown, 1);
 
+    /* F other than 255 is a stored value (the billing period's), not the register: kept as an
+     * unknown object; ".255" and "*255" are the register */
+    p1_reading_init(&R);
+    add(&R, "1-0:1.8.1*1(000900.000*kWh)");
+    add(&R, "1-0:1.8.0.3(000999.000*kWh)");
+    add(&R, "1-0:1.7.0*1(09.000*kW)");
+    add(&R, "1-0:21.7.0*2(09.000*kW)");
+    add(&R, "0-0:96.14.0*1(0002)");
+    add(&R, "1-0:1.8.1*255(000123.000*kWh)");
+    add(&R, "1-0:1.7.0.255(00.100*kW)");
+    add(&R, "1-0:1.8.1.0(000500.000*kWh)");
+    p1_reading_end(&R, NULL);
+    CHECK_EQ_INT(R.import[1], 123000000);
+    CHECK_EQ_INT(R.import_total, 123000000);
+    CHECK_EQ_INT(R.import_total_sent, 0);
+    CHECK_EQ_INT(R.power_import, 100000);
+    CHECK_EQ_INT(R.phase[0].power_import, P1_ABSENT);
+    CHECK_EQ_INT(R.tariff, -1);
+    CHECK_EQ_INT(R.nunknown, 6);
+
     /* a sent total wins over the sum; export only: net is negative */
     p1_reading_init(&R);
     add(&R, "1-0:1.8.0(000010.000*kWh)");
