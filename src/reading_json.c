@@ -370,8 +370,8 @@ void reading_json_reading(json_w *w, const p1_reading *r)
         for (int i = 0; i < r->ndemand_months && i < P1_DEMAND_MONTHS_MAX; i++) {
             const p1_demand_month *m = &r->demand_months[i];
             json_obj_begin(w);
-            kv_time(w, "month", NULL, &m->month);
-            kv_time(w, "peak_time", NULL, &m->peak_time);
+            kv_time(w, "month", "month_valid", &m->month);
+            kv_time(w, "peak_time", "peak_time_valid", &m->peak_time);
             kv_micro(w, "peak_kw", m->peak);
             json_obj_end(w);
         }

@@ -203,5 +203,24 @@ def mbus_quirks():
             and rs[1].get("water_m3") == 12.345 and "gas_m3" not in rs[1], rs)
 
 
-C.run((spellings, objects_as_sent, rounding, overflow, unknown_unit, mbus_quirks))
+def stored_values():
+    # an F group other than 255: a billing period's stored value, not the live register
+    t, _ = one(["1-0:1.8.1(000100.000*kWh)", "1-0:1.8.1*1(000090.000*kWh)",
+                "1-0:1.8.0.2(000080.000*kWh)", "1-0:1.7.0*255(00.250*kW)"])
+    r = t.get("reading", {})
+    C.check("1-0:1.8.1*1 and 1-0:1.8.0.2 fill nothing (import 100 kWh, no sent total), *255 does",
+            t.get("ok") and r.get("import_tariff_kwh") == {"1": 100} and r.get("import_kwh") == 100
+            and r.get("power_import_w") == 250 and r.get("unknown") == 2
+            and [o["obis"] for o in t.get("objects", [])][2:4] == ["1-0:1.8.1.1", "1-0:1.8.0.2"],
+            (r, t.get("objects")))
+    # a Belgian month without a peak yet carries placeholder times: said so per entry
+    t, _ = one(["0-0:96.1.4(50217)", "0-0:98.1.0(2)(1-0:1.6.0)(1-0:1.6.0)(230101000000W)"
+                "(221218174500W)(05.123*kW)(230201000000W)(632525252525W)(00.000*kW)"])
+    months = t.get("reading", {}).get("demand_months") or []
+    C.check("demand_months: month_valid and peak_time_valid, false for a placeholder (%s)" % months,
+            [(m.get("month_valid"), m.get("peak_time_valid")) for m in months]
+            == [(True, True), (True, False)], months)
+
+
+C.run((spellings, objects_as_sent, rounding, overflow, unknown_unit, mbus_quirks, stored_values))
 C.done()
