@@ -138,51 +138,68 @@ struct alerts {
     int db_failing; /* the last write failed (logged once) */
 };
 
-int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap)
+/* One problem of [alerts]: the first goes to why, each (with where its key was set) to errs. */
+typedef struct alerts_problems {
+    const config *c;
+    config_errors *errs;
+    char *why;
+    size_t cap;
+    int n;
+} alerts_problems;
+
+static void __attribute__((format(printf, 2, 3))) problem(alerts_problems *ap, const char *fmt, ...)
 {
+    char msg[CONFIG_ERR_MAX], err[CONFIG_ERR_MAX];
+    va_list va;
+    va_start(va, fmt);
+    vsnprintf(msg, sizeof msg, fmt, va);
+    va_end(va);
+    if (ap->n++ == 0)
+        snprintf(ap->why, ap->cap, "%s", msg);
+    if (ap->errs) {
+        config_placed(ap->c, msg, err, sizeof err);
+        config_errors_add(ap->errs, ap->c->file, err);
+    }
+}
+
+int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap,
+                               config_errors *errs)
+{
+    alerts_problems ap = {c, errs, why, cap, 0};
+    int daily = c->alerts_daily_at[0] != 0;
     memset(o, 0, sizeof *o);
     o->daily_at = -1;
-    if (c->alerts_mqtt && (!c->mqtt_host[0] || !c->mqtt_enabled)) {
-        snprintf(why, cap,
-                 "[alerts] mqtt = true needs [mqtt] host (and enabled = true): the "
-                 "alerts go to its broker");
-        return -1;
-    }
-    if (!c->alerts_url[0] && c->alerts_header[0]) {
-        snprintf(why, cap, "[alerts] header is set, but [alerts] url is empty");
-        return -1;
-    }
+    if (c->alerts_mqtt && (!c->mqtt_host[0] || !c->mqtt_enabled))
+        problem(&ap, "[alerts] mqtt = true needs [mqtt] host (and enabled = true): the "
+                     "alerts go to its broker");
+    if (!c->alerts_url[0] && c->alerts_header[0])
+        problem(&ap, "[alerts] header is set, but [alerts] url is empty");
     if (!c->alerts_url[0] && !c->alerts_mqtt) {
-        if (!c->alerts_daily_at[0])
-            return 0;
-        snprintf(why, cap, "[alerts] daily_at is set, but neither [alerts] url nor [alerts] mqtt");
-        return -1;
+        if (!daily)
+            return ap.n ? -1 : 0;
+        problem(&ap, "[alerts] daily_at is set, but neither [alerts] url nor [alerts] mqtt");
     }
-    if (c->alerts_daily_at[0]) {
-        if (cost_parse_day_start(c->alerts_daily_at, &o->daily_at) < 0) {
-            snprintf(why, cap, "[alerts] daily_at: expected HH:MM such as 07:30, got '%.32s'",
-                     c->alerts_daily_at);
-            return -1;
-        }
-        if (!c->store_db[0]) {
-            snprintf(why, cap,
-                     "[alerts] daily_at needs [store] db (yesterday's figures are read from it)");
-            return -1;
-        }
+    if (daily) {
+        if (cost_parse_day_start(c->alerts_daily_at, &o->daily_at) < 0)
+            problem(&ap, "[alerts] daily_at: expected HH:MM such as 07:30, got '%.32s'",
+                    c->alerts_daily_at);
+        if (!c->store_db[0])
+            problem(&ap,
+                    "[alerts] daily_at needs [store] db (yesterday's figures are read from it)");
     }
     if (c->alerts_url[0] && strncasecmp(c->alerts_url, "http://", 7) != 0 &&
         strncasecmp(c->alerts_url, "https://", 8) != 0) {
         char shown[ALERTS_URL_MAX];
         config_url_public(c->alerts_url, shown, sizeof shown);
-        snprintf(why, cap, "[alerts] url: expected an http:// or https:// URL, got '%.200s'",
-                 shown);
-        return -1;
+        problem(&ap, "[alerts] url: expected an http:// or https:// URL, got '%.200s'", shown);
     }
+    char reason[CONFIG_ERR_MAX];
     if (c->alerts_header[0] &&
-        config_http_header_check(c->alerts_header, "[alerts] header", why, cap) < 0)
-        return -1;
+        config_http_header_check(c->alerts_header, "[alerts] header", reason, sizeof reason) < 0)
+        problem(&ap, "%s", reason);
     /* events: a comma-separated list of names, or "all" */
     char list[sizeof c->alerts_events];
+    int unknown = 0;
     snprintf(list, sizeof list, "%s", c->alerts_events);
     for (char *save = NULL, *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
         size_t i = 0;
@@ -193,44 +210,32 @@ int alerts_options_from_config(const config *c, alerts_options *o, char *why, si
         while (i < NEVENTS && strcmp(t, event_names[i].name) != 0)
             i++;
         if (i == NEVENTS) {
-            snprintf(why, cap,
-                     "[alerts] events: unknown event '%.40s': expected all, or a list of stale, "
-                     "power_failure, message, capacity, overload, negative_price and daily",
-                     t);
-            return -1;
+            problem(&ap,
+                    "[alerts] events: unknown event '%.40s': expected all, or a list of stale, "
+                    "power_failure, message, capacity, overload, negative_price and daily",
+                    t);
+            unknown = 1;
+            continue;
         }
         o->events |= event_names[i].bit;
     }
-    if (!o->events) {
-        snprintf(why, cap,
-                 "[alerts] events: empty: expected all, or a list of stale, "
-                 "power_failure, message, capacity, overload, negative_price and daily");
+    if (!o->events && !unknown)
+        problem(&ap, "[alerts] events: empty: expected all, or a list of stale, "
+                     "power_failure, message, capacity, overload, negative_price and daily");
+    if (c->alerts_fuse == 0 && o->events != ALERT_ALL && (o->events & ALERT_OVERLOAD))
+        problem(&ap, "[alerts] events: overload needs [alerts] fuse (the main fuse per "
+                     "phase in A, such as 25)");
+    if (!c->store_db[0] && o->events != ALERT_ALL && (o->events & ALERT_NEGATIVE_PRICE))
+        problem(&ap, "[alerts] events: negative_price needs [store] db (the prices are "
+                     "read from it)");
+    if (!daily && o->events != ALERT_ALL && (o->events & ALERT_DAILY))
+        problem(&ap, "[alerts] events: daily needs [alerts] daily_at (the time of day to send "
+                     "it, such as 07:30)");
+    if (daily && o->events && !(o->events & ALERT_DAILY))
+        problem(&ap, "[alerts] daily_at is set, but events leaves daily out: add daily to "
+                     "events, or remove daily_at");
+    if (ap.n)
         return -1;
-    }
-    if (c->alerts_fuse == 0 && o->events != ALERT_ALL && (o->events & ALERT_OVERLOAD)) {
-        snprintf(why, cap,
-                 "[alerts] events: overload needs [alerts] fuse (the main fuse per "
-                 "phase in A, such as 25)");
-        return -1;
-    }
-    if (!c->store_db[0] && o->events != ALERT_ALL && (o->events & ALERT_NEGATIVE_PRICE)) {
-        snprintf(why, cap,
-                 "[alerts] events: negative_price needs [store] db (the prices are "
-                 "read from it)");
-        return -1;
-    }
-    if (o->daily_at < 0 && o->events != ALERT_ALL && (o->events & ALERT_DAILY)) {
-        snprintf(why, cap,
-                 "[alerts] events: daily needs [alerts] daily_at (the time of day to send it, "
-                 "such as 07:30)");
-        return -1;
-    }
-    if (o->daily_at >= 0 && !(o->events & ALERT_DAILY)) {
-        snprintf(why, cap,
-                 "[alerts] daily_at is set, but events leaves daily out: add daily to events, or "
-                 "remove daily_at");
-        return -1;
-    }
     if (o->daily_at < 0)
         o->events &= ~(unsigned)ALERT_DAILY; /* "all" without a time: none */
     if (c->alerts_fuse == 0)

@@ -69,8 +69,10 @@ typedef struct alerts alerts;
 void alerts_describe(const alerts_options *o, char *out, size_t cap);
 
 /* The options of c's [alerts] keys. Returns 1 (alerts are sent), 0 (no url), or -1 with why[cap]
- * naming the key and the problem. */
-int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap);
+ * naming the key and the first problem; every problem, with where its key was set, also goes to
+ * errs unless it is NULL. */
+int alerts_options_from_config(const config *c, alerts_options *o, char *why, size_t cap,
+                               config_errors *errs);
 
 /* Starts watching the meters of ms and, for negative_price, the dynamic prices in store s (NULL:
  * none); both borrowed, they must outlive it. The sender is a publisher named "alerts" (pub.h):

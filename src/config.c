@@ -2029,6 +2029,16 @@ const char *config_where(const config *c, const char *section, const char *key, 
     return out;
 }
 
+void config_placed(const config *c, const char *why, char *err, size_t cap)
+{
+    char section[32], key[32], where[CONFIG_STR_MAX + 32];
+    if (sscanf(why, "[%31[a-z]] %31[a-z_]", section, key) == 2 &&
+        strcmp(config_where(c, section, key, where, sizeof where), "default") != 0)
+        snprintf(err, cap, "%.200s: %.300s", where, why);
+    else
+        snprintf(err, cap, "%s", why);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Output
  * ------------------------------------------------------------------------------------------- */

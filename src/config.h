@@ -134,6 +134,9 @@ int config_source_equal(const config_source *a, const config_source *b);
  * ("--http-listen") or "default", into out[cap]. Returns out. */
 const char *config_where(const config *c, const char *section, const char *key, char *out,
                          size_t cap);
+/* why, a reason that starts "[SECTION] KEY", with where that key was set in front of it
+ * ("FILE:LINE: [alerts] url: ...") into err[cap]; as it is when the key has its default. */
+void config_placed(const config *c, const char *why, char *err, size_t cap);
 /* The names of the configured sources, ", "-separated (or "none configured"), into out[cap]. */
 const char *config_source_names(const config *c, char *out, size_t cap);
 /* The secret keys (passwords, tokens, keys) the config file sets, as "[mqtt] password, [source

@@ -498,7 +498,7 @@ static int apply_alerts(p1d *d, const config *c)
 {
     char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX];
     alerts_options o;
-    int on = alerts_options_from_config(c, &o, why, sizeof why);
+    int on = alerts_options_from_config(c, &o, why, sizeof why, NULL);
     if (on < 0) {
         log_error("%s", why); /* config_ready() refused it before */
         return -1;
@@ -616,17 +616,6 @@ static int start_http(p1d *d)
              http_port(d->http));
     start_zeroconf(d);
     return 0;
-}
-
-/* A publisher's reason starts "[SECTION] KEY": put where that key was set in front of it. */
-static void with_place(const config *c, const char *why, char *err, size_t cap)
-{
-    char section[32], key[32], where[CONFIG_STR_MAX + 32];
-    if (sscanf(why, "[%31[a-z]] %31[a-z_]", section, key) == 2 &&
-        strcmp(config_where(c, section, key, where, sizeof where), "default") != 0)
-        snprintf(err, cap, "%.200s: %.300s", where, why);
-    else
-        snprintf(err, cap, "%s", why);
 }
 
 /* Whether two serial paths name the same device: the same path, or (when both exist) the same
@@ -759,7 +748,7 @@ static int config_ready(const config *c, cost_fixed *prices, config_errors *errs
     int on = pub_azure_options_from(c, &ao, why, sizeof why);
     explicit_bzero(&ao, sizeof ao);
     if (on < 0) {
-        with_place(c, why, err, cap);
+        config_placed(c, why, err, cap);
         config_errors_add(errs, c->file, err);
     }
     if (on > 0 && !c->store_db[0]) {
@@ -771,18 +760,15 @@ static int config_ready(const config *c, cost_fixed *prices, config_errors *errs
     }
     pub_mqtt_options mo;
     if (pub_mqtt_options_from_config(c, &mo) && pub_mqtt_check(&mo, why, sizeof why) < 0) {
-        with_place(c, why, err, cap);
+        config_placed(c, why, err, cap);
         config_errors_add(errs, c->file, err);
     }
     alerts_options alo;
-    if (alerts_options_from_config(c, &alo, why, sizeof why) < 0) {
-        with_place(c, why, err, cap);
-        config_errors_add(errs, c->file, err);
-    }
+    alerts_options_from_config(c, &alo, why, sizeof why, errs);
     price_fetch_options fo;
     int fetch = price_fetch_options_from_config(c, &fo, why, sizeof why);
     if (fetch < 0) {
-        with_place(c, why, err, cap);
+        config_placed(c, why, err, cap);
         config_errors_add(errs, c->file, err);
     } else if (fetch && !c->store_db[0]) {
         const char *key = c->prices_fetch_url[0] ? "fetch_url" : "fetch_gas_url";
@@ -799,7 +785,7 @@ static int config_ready(const config *c, cost_fixed *prices, config_errors *errs
                      config_where(c, "influxdb", "url", where, sizeof where), c->influx_url);
             config_errors_add(errs, c->file, err);
         } else if (pub_influx_check(&io, why, sizeof why) < 0) {
-            with_place(c, why, err, cap);
+            config_placed(c, why, err, cap);
             config_errors_add(errs, c->file, err);
         }
     }
@@ -1130,7 +1116,7 @@ static void check_alerts(const config *c)
 {
     alerts_options o;
     char why[CONFIG_ERR_MAX], what[1024];
-    if (alerts_options_from_config(c, &o, why, sizeof why) <= 0)
+    if (alerts_options_from_config(c, &o, why, sizeof why, NULL) <= 0)
         return;
     alerts_describe(&o, what, sizeof what);
     int all = strstr(c->alerts_events, "all") != NULL; /* no event's name holds "all" */
@@ -1235,7 +1221,7 @@ static int test_alert(const config *c)
 {
     char err[CONFIG_ERR_MAX], why[CONFIG_ERR_MAX];
     alerts_options o; /* config_ready() refused a bad one */
-    if (alerts_options_from_config(c, &o, why, sizeof why) <= 0) {
+    if (alerts_options_from_config(c, &o, why, sizeof why, NULL) <= 0) {
         fprintf(stderr,
                 "p1d: --test-alert: nothing to send to: set [alerts] url or [alerts] mqtt\n");
         return EXIT_USAGE;

@@ -1049,6 +1049,19 @@ def test_check_config(tmp):
         code, out, err = run(["--check-config", "--config", path, "--source", "a=sim"])
         T.check("--check-config: %s" % text.replace(TOKEN, "TOKEN").replace("\n", " / "),
                 code == 2 and re.search(want, err) and TOKEN not in out + err, (code, err))
+    # every problem of [alerts] in one run, each with its line, like every other section's
+    write_conf(path, "[alerts]\nurl = ftp://example.org/x\nevents = stale, fire, smoke, daily\n"
+               "daily_at = 7h30\n")
+    code, out, err = run(["--check-config", "--config", path, "--source", "a=sim"])
+    want = [r":2: \[alerts\] url: expected an http:// or https:// URL",
+            r":3: \[alerts\] events: unknown event 'fire'",
+            r":3: \[alerts\] events: unknown event 'smoke'",
+            r":4: \[alerts\] daily_at: expected HH:MM such as 07:30, got '7h30'",
+            r":4: \[alerts\] daily_at needs \[store\] db"]
+    lines = err.splitlines()
+    T.check("--check-config: five problems of [alerts] in one run, in file order",
+            code == 2 and len(lines) == len(want) and all(
+                re.search(w, l) for w, l in zip(want, lines)), (code, err))
     write_conf(path, "[alerts]\nurl = https://ntfy.sh/p1d\nheader = Authorization: Bearer %s\n"
                "events = stale,capacity\n" % TOKEN)
     code, out, err = run(["--check-config", "--config", path, "--source", "a=sim"])
