@@ -1060,6 +1060,8 @@ static config_source *source_get(config *c, const char *name, int create, char *
     return s;
 }
 
+static void key_hint(const char *section, const char *key, char *out, size_t cap);
+
 /* Sets a source key; `where` prefixes errors, `line` (0 = command line) is kept for later ones. */
 static int source_set(config_source *s, const char *key, const char *value, const char *where,
                       int line, char *err, size_t cap)
@@ -1067,7 +1069,9 @@ static int source_set(config_source *s, const char *key, const char *value, cons
     const config_key *k = find_key("source", key);
     char why[CONFIG_ERR_MAX];
     if (!k) {
-        fail(err, cap, "%s: [source %s] unknown key '%s'", where, s->name, key);
+        char hint[160];
+        key_hint("source", key, hint, sizeof hint);
+        fail(err, cap, "%s: [source %s] unknown key '%s'%s", where, s->name, key, hint);
         return -1;
     }
     if (key_set(k, s, value, why, sizeof why) < 0) {
@@ -1693,8 +1697,8 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
             if (sk && (src->set & (1ull << bit)) && src->set_line[bit] > 0)
                 fail(err, cap, "%s: [source %s] %s given twice (first on line %d)", where,
                      src->name, key, src->set_line[bit]);
-            else if (source_set(src, key, value, where, lineno, err, cap) < 0 && !sk)
-                key_hint("source", key, err + strlen(err), cap - strlen(err));
+            else
+                source_set(src, key, value, where, lineno, err, cap);
             /* The checks across its keys read its strings (spec, key, ak, key_file): without
              * one of them they would report a mistake that is not there. A bad number or choice
              * stays at its default and is reported by itself. */

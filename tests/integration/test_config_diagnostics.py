@@ -151,11 +151,20 @@ def test_hints(c, tmp):
         ("[influx]\nurl = x\n", "did you mean [influxdb]?"),
         ("[sorce a]\nspec = sim\n", "did you mean [source a]?"),
         ("[serial]\ndevice = /dev/ttyUSB0\n", "a meter is [source NAME] with spec = serial:"),
+        # an option inside the spec gets the same help as a key of its own
+        ("[source a]\nspec = serial:/dev/ttyUSB0:buad=9600\n", "did you mean 'baud'?"),
+        ("[source a]\nspec = tcp:127.0.0.1:2000:reconect_max=5s\n", "did you mean 'reconnect_max'?"),
     ]
     for text, hint in cases:
         path = write(tmp, "hint.conf", text)
         code, out, err = run(["--config", path, "--check-config"])
         c.check("%r suggests %r" % (text.strip(), hint), code == 2 and hint in err, err)
+    code, out, err = run(["--source", "a=serial:/dev/ttyUSB0:buad=9600", "--check-config"])
+    c.check("--source a=serial:...:buad=9600 suggests 'baud', once",
+            code == 2 and err.count("did you mean 'baud'?") == 1, err)
+    path = write(tmp, "hint.conf", "[source a]\nspec = sim\nbuad = 1\n")
+    code, out, err = run(["--config", path, "--check-config"])
+    c.check("a mistyped key of a source is suggested once", err.count("did you mean") == 1, err)
     # unrelated words get no suggestion
     for text in ("[http]\nzebra = 1\n", "[source a]\nspec = sim\nfoo = 1\n",
                  "[mqtt]\nwhatever = 1\n", "[garden]\n", "[log]\nx = 1\n"):
