@@ -1917,6 +1917,14 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
                 copy_str(err, cap, tmp);
                 return -1;
             }
+            if (is_src && strcmp(s->origin, "--source") == 0) {
+                /* a file's [source NAME] may be replaced by a flag; two flags are a mistake */
+                fail(err, cap,
+                     "--source %s given twice: the second would replace the first; give each "
+                     "meter a name of its own (--source %s2=SPEC)",
+                     name, name);
+                return -1;
+            }
             if (source_set(s, is_src ? "spec" : flag + 2, val, flag, 0, err, cap) < 0)
                 return -1;
             continue;

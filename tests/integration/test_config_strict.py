@@ -124,6 +124,12 @@ def test_duplicates(c, tmp):
     code, out, err = run(["--config", p, "--check-config", "--listen", "127.0.0.1:2"])
     c.check("a flag overriding a file key is no duplicate",
             code == 0 and "listen = 127.0.0.1:2" in out, err)
+    both(c, "--source a twice", ["--source", "a=sim", "--source", "a=sim:seed=2",
+                                 "--listen", "127.0.0.1:0"],
+         ["--source a given twice", "a name of its own"])
+    code, out, err = run(["--config", p, "--check-config", "--source", "a=sim:seed=5"])
+    c.check("--source a replacing the file's [source a] is no duplicate",
+            code == 0 and "seed=5" in out, (err, out))
 
 
 def test_sim_source(c, tmp):
