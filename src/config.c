@@ -79,9 +79,9 @@ static const config_key config_keys[] = {
      G(http_max_connections), "Most HTTP connections open at once."},
     {"http", "max_connections_per_ip", CT_INT, "64", 0, 100000, NULL, NULL, "N", 0, 0,
      G(http_max_per_ip),
-     "Most HTTP connections one client address may hold open at once (0 = no limit; at most half "
-     "of max_connections), so a single client cannot take them all; its further connections are "
-     "closed at once."},
+     "Most HTTP connections one client address may hold open at once (0 = no limit; a value "
+     "above half of max_connections is lowered to that half, with a warning), so a single client "
+     "cannot take them all; its further connections are closed at once."},
     {"http", "per_ip_exempt", CT_STRING, "127.0.0.0/8, ::1", 0, 0, NULL, NULL, "ADDRS", 0, 0,
      G(http_per_ip_exempt),
      "Client addresses and prefixes (192.168.1.5, 10.0.0.0/8, fd00::/64; comma-separated) that "

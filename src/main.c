@@ -576,6 +576,18 @@ static int daemon_route(void *user, const http_req *req, http_reply *out)
     return alerts_route(d->alerts, req, out) || history_route(d->history, req, out);
 }
 
+/* [http] max_connections_per_ip above half of max_connections is lowered to that half (one
+ * client could lock out the others after all): what a value set so becomes, or 0 when it stands
+ * as set (or is the default, lowered with a small max_connections without a word). */
+static unsigned per_ip_lowered(const config *c)
+{
+    char where[CONFIG_STR_MAX + 32];
+    unsigned half = c->http_max_connections > 1 ? (unsigned)c->http_max_connections / 2 : 1;
+    if (!strcmp(config_where(c, "http", "max_connections_per_ip", where, sizeof where), "default"))
+        return 0;
+    return (unsigned)c->http_max_per_ip > half ? half : 0;
+}
+
 static int start_http(p1d *d)
 {
     char err[CONFIG_ERR_MAX], host[CONFIG_STR_MAX];
@@ -590,6 +602,11 @@ static int start_http(p1d *d)
     snprintf(o.allowed_hosts, sizeof o.allowed_hosts, "%s", d->cfg.http_allowed_hosts);
     o.max_connections = (unsigned)d->cfg.http_max_connections;
     o.max_per_ip = (unsigned)d->cfg.http_max_per_ip;
+    if (per_ip_lowered(&d->cfg))
+        log_warn("[http] max_connections_per_ip = %" PRId64 " is more than half of "
+                 "max_connections = %" PRId64 ": "
+                 "%u is in force",
+                 d->cfg.http_max_per_ip, d->cfg.http_max_connections, per_ip_lowered(&d->cfg));
     snprintf(o.per_ip_exempt, sizeof o.per_ip_exempt, "%s", d->cfg.http_per_ip_exempt);
     o.timeout_s = (unsigned)(d->cfg.http_timeout / 1000);
     o.stale_s = (unsigned)(d->cfg.http_stale / 1000);
@@ -1112,6 +1129,17 @@ static void check_fetch(const config *c)
 }
 
 /* --check-config: which alerts go where; an event that "all" cannot include says why. */
+static void check_http(const config *c)
+{
+    char where[CONFIG_STR_MAX + 32];
+    if (per_ip_lowered(c))
+        fprintf(stderr,
+                "p1d: note: %s: [http] max_connections_per_ip = %" PRId64 " is more than half "
+                "of max_connections = %" PRId64 ": %u will be in force\n",
+                config_where(c, "http", "max_connections_per_ip", where, sizeof where),
+                c->http_max_per_ip, c->http_max_connections, per_ip_lowered(c));
+}
+
 static void check_alerts(const config *c)
 {
     alerts_options o;
@@ -1347,6 +1375,7 @@ int main(int argc, char **argv)
     if (d.cfg.check) {
         config_print(&d.cfg, stdout);
         check_db_dir(d.cfg.store_db);
+        check_http(&d.cfg);
         check_announce(&d.cfg);
         check_fetch(&d.cfg);
         check_alerts(&d.cfg);

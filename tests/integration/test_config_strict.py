@@ -130,6 +130,15 @@ def test_duplicates(c, tmp):
     code, out, err = run(["--config", p, "--check-config", "--source", "a=sim:seed=5"])
     c.check("--source a replacing the file's [source a] is no duplicate",
             code == 0 and "seed=5" in out, (err, out))
+    # a per-address limit above half of all connections is lowered: said, not silent
+    code, out, err = run(["--source", "a=sim", "--http-max-connections", "100",
+                          "--http-max-connections-per-ip", "80", "--check-config"])
+    c.check("max_connections_per_ip above half of max_connections: a note names what is in force",
+            code == 0 and "p1d: note: --http-max-connections-per-ip: [http] max_connections_per_ip "
+            "= 80 is more than half of max_connections = 100: 50 will be in force" in err, err)
+    code, out, err = run(["--source", "a=sim", "--http-max-connections", "100", "--check-config"])
+    c.check("the default per-address limit lowered with max_connections: no note",
+            code == 0 and "max_connections_per_ip" not in err, err)
 
 
 def test_sim_source(c, tmp):
