@@ -99,6 +99,16 @@ static int64_t round_micro(p1_micro v, int keep)
     return v >= 0 ? (v + d / 2) / d : -((-v + d / 2) / d);
 }
 
+/* The direction of a phase's power: 1 import, -1 export, 0 neither known nor flowing. */
+static int phase_sign(const p1_phase *ph)
+{
+    if (ph->power_import == P1_ABSENT && ph->power_export == P1_ABSENT)
+        return 0;
+    p1_micro net = (ph->power_import == P1_ABSENT ? 0 : ph->power_import) -
+                   (ph->power_export == P1_ABSENT ? 0 : ph->power_export);
+    return (net > 0) - (net < 0);
+}
+
 /* A micro quantity with 3 decimals, as HomeWizard prints energy, volume, voltage, current. */
 static void kv3(json_w *w, const char *key, p1_micro v)
 {
@@ -216,24 +226,34 @@ void homewizard_data(json_w *w, const p1_reading *r, const uint8_t *raw, size_t 
     if (r->phase[0].voltage == P1_ABSENT)
         kv3(w, "active_voltage_v", r->voltage);
 
-    /* active_current_a: the sum of the phase currents (HomeWizard's "total current"). */
-    p1_micro sum = 0;
-    int any = 0;
+    /* Phase currents as HomeWizard gives them: negative while the phase exports (the meter
+     * sends them unsigned); active_current_a is the sum of their absolute values. */
+    p1_micro sum = 0, cur[3];
+    int any = 0, nphases = 0;
+    for (int p = 0; p < 3; p++)
+        nphases += r->phase[p].current != P1_ABSENT;
     for (int p = 0; p < 3; p++) {
-        if (r->phase[p].current != P1_ABSENT) {
-            sum += r->phase[p].current;
-            any = 1;
-        }
+        cur[p] = r->phase[p].current;
+        if (cur[p] == P1_ABSENT)
+            continue;
+        p1_micro mag = cur[p] < 0 ? -cur[p] : cur[p];
+        int sign = phase_sign(&r->phase[p]);
+        if (!sign && nphases == 1 && r->power_net != P1_ABSENT)
+            sign = (r->power_net > 0) - (r->power_net < 0);
+        if (sign)
+            cur[p] = sign < 0 ? -mag : mag;
+        sum += mag;
+        any = 1;
     }
     if (!any && r->current != P1_ABSENT) {
-        sum = r->current;
+        sum = r->current < 0 ? -r->current : r->current;
         any = 1;
     }
     if (any)
         kv3(w, "active_current_a", sum);
     for (int p = 0; p < 3; p++) {
         snprintf(key, sizeof key, "active_current_l%d_a", p + 1);
-        kv3(w, key, r->phase[p].current);
+        kv3(w, key, cur[p]);
     }
     kv3(w, "active_frequency_hz", r->frequency);
 

@@ -327,7 +327,7 @@ def test_export_file(t):
             "total_power_import_t2_kwh": 10987.654, "total_power_export_kwh": 3580.245,
             "total_power_export_t1_kwh": 1234.567, "total_power_export_t2_kwh": 2345.678,
             "active_power_w": -2345, "active_power_l1_w": -2345, "active_voltage_l1_v": 238.4,
-            "active_current_a": 10.0, "active_current_l1_a": 10.0, "external": [],
+            "active_current_a": 10.0, "active_current_l1_a": -10.0, "external": [],
         }
         t.check("export fields exact", data == expect,
                 {k: (data.get(k), expect.get(k)) for k in set(data) | set(expect)

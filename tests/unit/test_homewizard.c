@@ -147,7 +147,7 @@ static void test_nl_export(void)
     CHECK(has(buf, "\"active_power_l1_w\":-2345,"));
     CHECK(has(buf, "\"active_voltage_l1_v\":238.400,"));
     CHECK(has(buf, "\"active_current_a\":10.000,"));
-    CHECK(has(buf, "\"active_current_l1_a\":10.000,"));
+    CHECK(has(buf, "\"active_current_l1_a\":-10.000,")); /* exporting: negative, as HW does */
     CHECK(has(buf, "\"voltage_sag_l1_count\":4,"));
     CHECK(has(buf, "\"voltage_swell_l1_count\":0,"));
     CHECK(has(buf, "\"any_power_fail_count\":12,"));
@@ -181,6 +181,43 @@ static void test_be(void)
     CHECK(has(buf, "\"total_gas_m3\":1234.567,"));
     CHECK(has(buf, "\"gas_unique_id\":\"37464C4F32303234303030313233\""));
     CHECK(has(buf, "\"type\":\"water_meter\",\"timestamp\":240120174500,\"value\":123.456"));
+}
+
+/* Phase currents carry the sign of their phase's power (HomeWizard: negative when exporting);
+ * the total is the sum of their sizes. */
+static const char MIXED[] = "/ISK5\\2M550T-1012\r\n\r\n"
+                            "1-0:1.7.0(00.500*kW)\r\n"
+                            "1-0:2.7.0(02.000*kW)\r\n"
+                            "1-0:21.7.0(00.000*kW)\r\n"
+                            "1-0:22.7.0(02.000*kW)\r\n"
+                            "1-0:41.7.0(00.500*kW)\r\n"
+                            "1-0:42.7.0(00.000*kW)\r\n"
+                            "1-0:61.7.0(00.000*kW)\r\n"
+                            "1-0:62.7.0(00.000*kW)\r\n"
+                            "1-0:31.7.0(009*A)\r\n"
+                            "1-0:51.7.0(002*A)\r\n"
+                            "1-0:71.7.0(001*A)\r\n"
+                            "!\r\n";
+/* A meter that signs its currents itself and sends no phase powers (Swedish layout). */
+static const char SIGNED[] = "/ADN9 6534\r\n\r\n"
+                             "1-0:1.7.0(0000.400*kW)\r\n"
+                             "1-0:31.7.0(003.2*A)\r\n"
+                             "1-0:51.7.0(-001.3*A)\r\n"
+                             "1-0:71.7.0(000.9*A)\r\n"
+                             "!\r\n";
+
+static void test_current_sign(void)
+{
+    char buf[4096];
+    render(MIXED, buf, sizeof buf);
+    CHECK(has(buf, "\"active_power_l1_w\":-2000,"));
+    CHECK(has(buf, "\"active_current_a\":12.000,"));
+    CHECK(has(buf, "\"active_current_l1_a\":-9.000,"));
+    CHECK(has(buf, "\"active_current_l2_a\":2.000,"));
+    CHECK(has(buf, "\"active_current_l3_a\":1.000,")); /* no power either way: as sent */
+    render(SIGNED, buf, sizeof buf);
+    CHECK(has(buf, "\"active_current_a\":5.400,"));
+    CHECK(has(buf, "\"active_current_l2_a\":-1.300,"));
 }
 
 static void test_minimal(void)
@@ -250,6 +287,7 @@ int main(void)
     RUN(test_nl_export);
     RUN(test_be);
     RUN(test_minimal);
+    RUN(test_current_sign);
     RUN(test_external_placeholder);
     RUN(test_serial_device);
     return check_summary("test_homewizard");
