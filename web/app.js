@@ -1319,7 +1319,13 @@
     if (!summaryErr || summaryErr.code !== 'no_database') { summaryErr = null; S.summaryAt = 0; }
     S.capTariff = null; S.capAt = 0;
     histCache.clear();
+    // Nothing of the meter shown before may stay: a meter without a reading yet shows empty
+    // cards, not the other meter's phases and totals under its name.
     renderHero({});
+    renderPhases({});
+    renderTotals({});
+    renderCapacity(null);
+    if (S.view === 'meter') renderMeterReading({}, true);
     connect();
     loadNow();
     backfill();

@@ -720,8 +720,20 @@ async function main() {
       const want = [['live1', 'live1', ''], ['live2', 'live2', ''], ['live3', 'live3', ''], ['live4', 'live4', ''],
         ['dead1', '⚠ dead1 · waiting', 'trouble'], ['dead2', '⚠ dead2 · waiting', 'trouble']];
       assert(JSON.stringify(opts) === JSON.stringify(want), 'options: ' + JSON.stringify(opts));
+      // The live meter's phases and totals are on the page; a meter without a reading yet must
+      // not show them under its own name.
+      const digits = () => p.evaluate(() => ({
+        phases: [...document.querySelectorAll('#phases .ph-val b')].map((b) => b.textContent).filter((x) => /\d/.test(x)),
+        totals: [...document.querySelectorAll('#totals dd, #totals .v, #totals td')].map((e) => e.textContent).filter((x) => /\d/.test(x)),
+      }));
+      await p.waitForFunction(() => /\d/.test(document.getElementById('phases').textContent) && /kWh/.test(document.getElementById('totals').textContent), null, { timeout: 10000 });
+      const before = await digits();
+      assert(before.phases.length > 0 && before.totals.length > 0, 'live1 shows no figures: ' + JSON.stringify(before));
       await p.selectOption('#meter-select', 'dead2');
       await p.waitForFunction(() => window.p1d.state().meter === 'dead2', null, { timeout: 5000 });
+      await sleep(1500);
+      const after = await digits();
+      assert(after.phases.length === 0 && after.totals.length === 0, 'dead2 shows live1\'s figures: ' + JSON.stringify(after));
       assert(p.errors.length === 0, p.errors.join(' | '));
       await p.context().close();
     });
