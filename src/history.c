@@ -1287,13 +1287,16 @@ static void fetch_json(json_w *w, const history *h)
 
 static int ep_prices_get(history *h, const http_req *req, http_reply *out)
 {
-    int given;
+    int given, from_given;
     int64_t from = civil_floor(CIVIL_DAY, (int64_t)time(NULL)), to;
-    if (parse_time_arg(req, out, "from", &from, &given))
+    if (parse_time_arg(req, out, "from", &from, &from_given))
         return 1;
     to = civil_next(CIVIL_DAY, civil_next(CIVIL_DAY, from));
     if (parse_time_arg(req, out, "to", &to, &given))
         return 1;
+    if (from >= to && !from_given)
+        return bad_param(out, "to must be after from, which is the start of today when not "
+                              "given: give from too");
     if (from >= to)
         return bad_param(out, "from must be before to");
     cost_prices p;
@@ -1557,9 +1560,9 @@ static int cheapest_run(const cheap_slot *s, size_t n, int64_t dur, int64_t *sta
 
 static int ep_prices_cheapest(history *h, const http_req *req, http_reply *out)
 {
-    int given;
+    int given, from_given;
     int64_t now = (int64_t)time(NULL), from = now, to, dur = 3600;
-    if (parse_time_arg(req, out, "from", &from, &given))
+    if (parse_time_arg(req, out, "from", &from, &from_given))
         return 1;
     to = civil_next(CIVIL_DAY, civil_next(CIVIL_DAY, from));
     if (parse_time_arg(req, out, "to", &to, &given))
@@ -1570,6 +1573,9 @@ static int ep_prices_cheapest(history *h, const http_req *req, http_reply *out)
                          "hours: expected a number of hours more than 0 and at most %d, "
                          "such as 2 or 1.5, got '%.32s'",
                          CHEAPEST_HOURS_MAX, hv);
+    if (from >= to && !from_given)
+        return bad_param(out, "to must be after from, which is now when not given: give from "
+                              "too");
     if (from >= to)
         return bad_param(out, "from must be before to");
     if (to - from > CHEAPEST_RANGE_MAX)

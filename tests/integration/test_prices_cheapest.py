@@ -111,6 +111,8 @@ def main():
                            ("hours=25", "at most 24"), ("hours=abc", "got 'abc'"),
                            ("hours=inf", "got 'inf'"), ("hours=1&hours=2", "hours given twice"),
                            ("from=2030-01-16&to=2030-01-15", "from must be before to"),
+                           ("to=2020-01-15", "to must be after from, which is now when not "
+                            "given: give from too"),
                            ("from=2030-01-01&to=2030-03-01", "at most 31 days")):
                 s, j = ask(port, q)
                 T.check("400 for %s" % q, s == 400 and j.get("error", {}).get("code") ==

@@ -68,6 +68,11 @@ def run(port, db):
     c, b = put(port, "\n".join(lines) + "\n")
     T.check("mixed hourly + quarter-hour upload -> 200, 120 prices",
             c == 200 and json.loads(b).get("imported") == 120, b)
+    # only a past `to`: the reason names the default from, not "from must be before to"
+    c, _, b = http(port, "/api/prices?to=2025-10-02")
+    T.check("/api/prices?to=PAST: 400 saying from is today unless given",
+            c == 400 and b"to must be after from, which is the start of today when not given: "
+            b"give from too" in b, b)
     c, j = get(port, "/api/prices?from=2025-09-30&to=2025-10-02")
     pw = j.get("power", [])
     T.check("hourly prices before the change last the whole hour",
