@@ -963,11 +963,10 @@ static void daily_mark(alerts *a, const char *name, int64_t day)
     db_result(a, rc, "note a daily alert");
 }
 
-/* The hours of a day that had readings, the first and the last; the days that had an import. */
+/* The hours of a day that had readings, the first and the last. */
 typedef struct daily_cover {
     int hours, steps;
     int64_t first, last; /* step starts; 0 none */
-    int64_t import_wh;   /* the days' import added up */
 } daily_cover;
 
 static int on_daily_hour(void *user, const store_point *p)
@@ -983,12 +982,40 @@ static int on_daily_hour(void *user, const store_point *p)
     return 0;
 }
 
-static int on_daily_day(void *user, const store_point *p)
+/* The days before, hour by hour: a day counts toward the mean only when it is whole, i.e. its
+ * first and its last hour have readings, so that its import runs from midnight to midnight (a
+ * day p1d started or stopped in would pull the mean down). */
+typedef struct daily_before {
+    int days;          /* whole days with an import */
+    int64_t import_wh; /* their import added up */
+    /* the day under way */
+    int64_t day, wh;
+    int first_read, last_read, has_import;
+} daily_before;
+
+static void before_close(daily_before *b)
 {
-    daily_cover *c = user;
+    if (b->day && b->first_read && b->last_read && b->has_import) {
+        b->days++;
+        b->import_wh += b->wh;
+    }
+}
+
+static int on_before_hour(void *user, const store_point *p)
+{
+    daily_before *b = user;
+    int64_t day = civil_floor(CIVIL_DAY, p->ts);
+    if (day != b->day) {
+        before_close(b);
+        b->day = day;
+        b->wh = 0;
+        b->has_import = 0;
+        b->first_read = p->ts == day && p->n > 0;
+    }
+    b->last_read = p->n > 0;
     if (p->n > 0 && p->energy[STORE_E_IMPORT] != STORE_NULL) {
-        c->steps++;
-        c->import_wh += p->energy[STORE_E_IMPORT];
+        b->wh += p->energy[STORE_E_IMPORT];
+        b->has_import = 1;
     }
     return 0;
 }
@@ -1034,7 +1061,8 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
     int64_t end = civil_next(CIVIL_DAY, day);
     cost_prices prices;
     history_totals t;
-    daily_cover cover, before;
+    daily_cover cover;
+    daily_before before;
     char err[COST_ERR_MAX] = "";
     memset(&cover, 0, sizeof cover);
     memset(&before, 0, sizeof before);
@@ -1055,7 +1083,9 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
     for (int i = 0; i < ALERTS_DAILY_BEFORE; i++)
         week = civil_floor(CIVIL_DAY, week - 1);
     if (rc == 0)
-        rc = store_series(a->s, name, week, day, STORE_STEP_1D, 0, on_daily_day, &before);
+        rc = store_series(a->s, name, week, day, STORE_STEP_1H, STORE_SERIES_GAPS, on_before_hour,
+                          &before);
+    before_close(&before);
     if (rc < 0 && rc != -ENOENT) {
         log_warn("alerts: cannot read the readings of meter %s for the daily alert: %s", name,
                  strerror(-rc));
@@ -1137,15 +1167,16 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
     }
     if (t.p.q[STORE_Q_POWER].n > 0)
         add(msg, sizeof msg, &n, "\nHighest power: %" PRId64 " W.", t.p.q[STORE_Q_POWER].max);
-    if (before.steps > 0 && e[STORE_E_IMPORT] != STORE_NULL) {
-        int64_t mean = (before.import_wh + before.steps / 2) / before.steps;
+    if (before.days > 0 && e[STORE_E_IMPORT] != STORE_NULL) {
+        int64_t mean = (before.import_wh + before.days / 2) / before.days;
         milli(mean, v, sizeof v);
         int64_t d = imp - mean, pct = mean > 0 ? ((d < 0 ? -d : d) * 100 + mean / 2) / mean : 0;
-        char span[32];
-        if (before.steps == 1)
-            snprintf(span, sizeof span, "the day before");
+        char span[48];
+        if (before.days == ALERTS_DAILY_BEFORE)
+            snprintf(span, sizeof span, "the %d days before", before.days);
         else
-            snprintf(span, sizeof span, "the %d days before", before.steps);
+            snprintf(span, sizeof span, "the %d whole day%s of the %d before", before.days,
+                     before.days == 1 ? "" : "s", ALERTS_DAILY_BEFORE);
         if (mean <= 0 || pct == 0)
             add(msg, sizeof msg, &n, "\nAs much as %s, which averaged %s kWh imported a day.", span,
                 v);

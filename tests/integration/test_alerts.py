@@ -890,21 +890,23 @@ def test_daily(tmp, srv):
     daily_capture(os.path.join(tmp, "home.txt"), now)
     # garage: from yesterday 15:05 on
     daily_capture(os.path.join(tmp, "garage.txt"), now, local_midnight(now, 1) + 15 * 3600 + 300)
-    for m in ("home", "garage"):
+    # cabin: from noon 5 days before on: that day is not whole and stays out of the mean
+    daily_capture(os.path.join(tmp, "cabin.txt"), now, local_midnight(now, 5) + 12 * 3600)
+    for m in ("home", "garage", "cabin"):
         code, out, err = p1(["import", "--db", db, "--meter", m, os.path.join(tmp, m + ".txt")])
         T.check("daily: %s's capture imported" % m, code == 0, err)
     srv.routes["/daily"] = [(200, "application/json", b'{"id":"x"}')]
     conf = os.path.join(tmp, "daily.conf")
     write_conf(conf, DAILY_PRICES + "[alerts]\nurl = %s\nformat = json\ndaily_at = 00:00\n"
                "events = daily\n" % srv.url("/daily"))
-    dongles = [fake_dongle() for _ in range(3)]
+    dongles = [fake_dongle() for _ in range(4)]
     args = ["--config", conf, "--db", db, "--listen", "127.0.0.1:0"]
-    for m, dg in zip(("home", "garage", "shed"), dongles):
+    for m, dg in zip(("home", "garage", "shed", "cabin"), dongles):
         args += ["--source", "%s=tcp:127.0.0.1:%d" % (m, dg.getsockname()[1])]
     d = Daemon(args, tmp)
     try:
         port = d.http_port()
-        got = wait_for(lambda: len(posts(srv, "/daily")) >= 2, 10)
+        got = wait_for(lambda: len(posts(srv, "/daily")) >= 3, 10)
         bodies = {}
         for c in posts(srv, "/daily"):
             j = json.loads(c["body"])
@@ -913,7 +915,8 @@ def test_daily(tmp, srv):
         y = datetime.datetime.fromtimestamp(local_midnight(now, 1), AMS)
         day = "%s %d %s" % (y.strftime("%A"), y.day, y.strftime("%B"))
         T.check("daily: at the start (daily_at passed), one alert for each meter with readings",
-                got and sorted(bodies) == ["garage", "home"] and home.get("event") == "daily",
+                got and sorted(bodies) == ["cabin", "garage", "home"] and
+                home.get("event") == "daily",
                 bodies)
         T.check("daily: the title has yesterday's import and costs",
                 home.get("title") == "p1d: yesterday at meter home: 9.6 kWh, 4.50 EUR",
@@ -937,19 +940,25 @@ def test_daily(tmp, srv):
                 garage.get("message", "") and "days before" not in garage.get("message", "")
                 if local_midnight(now) - local_midnight(now, 1) == 86400 else True,
                 garage.get("message"))
+        T.check("daily: the mean of the days before leaves out a day p1d had readings of only "
+                "from noon on (12 kWh, not 10.5 with that day's 6)",
+                "\nImported 20 % less than the 3 whole days of the 7 before, which averaged "
+                "12.000 kWh a day." in bodies.get("cabin", {}).get("message", "")
+                if local_midnight(now, 1) - local_midnight(now, 5) == 4 * 86400 else True,
+                bodies.get("cabin", {}).get("message"))
         T.check("daily: a meter without readings yesterday gets no daily alert",
                 "shed" not in bodies, bodies)
         d.signal(signal.SIGHUP)
         d.wait_log(r"reload", 5)
         time.sleep(2.5)
-        T.check("daily: a reload does not send it again", len(posts(srv, "/daily")) == 2,
+        T.check("daily: a reload does not send it again", len(posts(srv, "/daily")) == 3,
                 len(posts(srv, "/daily")))
     finally:
         d.stop()
     rows = sqlite3.connect(db).execute(
         "SELECT meter, url FROM alerts WHERE event = 'daily' ORDER BY meter").fetchall()
     T.check("daily: both are in the alerts table, delivered",
-            rows == [("garage", "delivered"), ("home", "delivered")], rows)
+            rows == [("cabin", "delivered"), ("garage", "delivered"), ("home", "delivered")], rows)
     # the alerts table keeps the newest 1000 alerts: a fleet's run pushes its own first rows
     # out, and the days told must not go with them (each re-sent alert pushed out the next)
     for what in ("the alerts_daily table says it went out",
@@ -959,7 +968,7 @@ def test_daily(tmp, srv):
             d.http_port()
             time.sleep(2.5)
             T.check("daily: a restart does not send it again: %s" % what,
-                    len(posts(srv, "/daily")) == 2, len(posts(srv, "/daily")))
+                    len(posts(srv, "/daily")) == 3, len(posts(srv, "/daily")))
         finally:
             d.stop()
         con = sqlite3.connect(db)
@@ -968,7 +977,8 @@ def test_daily(tmp, srv):
         con.commit()
         con.close()
     T.check("daily: alerts_daily holds the day told of each meter",
-            days == [("garage", local_midnight(now, 1)), ("home", local_midnight(now, 1))], days)
+            days == [("cabin", local_midnight(now, 1)), ("garage", local_midnight(now, 1)),
+                     ("home", local_midnight(now, 1))], days)
     for dg in dongles:
         dg.close()
 
