@@ -97,6 +97,7 @@ typedef struct az_req {
     char err_code[64]; /* x-ms-error-code */
     char date[64];     /* the server's Date header */
     char curl_err[CURL_ERROR_SIZE];
+    int64_t sent_ms; /* loop_now_ms() when it went out */
     struct az_req *next;
 } az_req;
 
@@ -118,6 +119,7 @@ struct pub_azure {
     size_t nmeters, capmeters, rr;
     int64_t meters_at; /* monotonic ms of the last meter list refresh */
     int64_t backoff_until, backoff_ms;
+    int64_t backoff_at; /* loop_now_ms() when backoff_ms last grew */
     int64_t poll_ms; /* look for new readings this often when caught up */
     int64_t skew_s;  /* server time - our time, when beyond AZ_SKEW_TOLERANCE_S */
     int skew_logged;
@@ -265,6 +267,7 @@ static void recovered(pub_azure *az)
         log_info("azure: delivering again to %s", az->o.endpoint);
     az->in_trouble = 0;
     az->logged[0] = '\0';
+    az->st.last_error[0] = '\0'; /* null in /api/meters again */
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -705,6 +708,7 @@ static int req_start(pub_azure *az, az_req *r, const char *path, const char *cty
     az->cu->easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1); /* Table: HTTP/1.1 */
     if (curl_loop_add(az->cl, e, on_done, r) < 0)
         return -EIO;
+    r->sent_ms = loop_now_ms();
     r->next = az->reqs;
     az->reqs = r;
     az->inflight++;
@@ -996,9 +1000,14 @@ static void backoff(pub_azure *az, int64_t ms)
         az->backoff_until = now + ms;
 }
 
-/* The next delay: doubling from PUB_AZURE_BACKOFF_MIN_MS, capped, with 50..100% jitter. */
-static int64_t next_delay(pub_azure *az)
+/* The next delay after a failure of a request sent at sent_ms: doubling from
+ * PUB_AZURE_BACKOFF_MIN_MS, capped, with 50..100% jitter. Once per round: the other requests of
+ * [azure] parallel that were out when it grew fail for the same reason and add no wait (0). */
+static int64_t next_delay(pub_azure *az, int64_t sent_ms)
 {
+    if (az->backoff_ms && sent_ms < az->backoff_at)
+        return 0;
+    az->backoff_at = loop_now_ms();
     az->backoff_ms = az->backoff_ms ? az->backoff_ms * 2 : PUB_AZURE_BACKOFF_MIN_MS;
     if (az->backoff_ms > PUB_AZURE_BACKOFF_MAX_MS)
         az->backoff_ms = PUB_AZURE_BACKOFF_MAX_MS;
@@ -1166,7 +1175,7 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
         /* Azure took it, the database did not record it (disk full, read-only): resending at
          * once would loop; logged by settle */
         az->st.state = PUB_RETRYING;
-        backoff(az, next_delay(az));
+        backoff(az, next_delay(az, r->sent_ms));
         return;
     }
     switch (oc) {
@@ -1192,10 +1201,10 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
         break;
     case AZ_NO_TABLE:
         log_info("azure: table %s missing (%s); creating it", az->o.table, why);
-        backoff(az, next_delay(az));
+        backoff(az, next_delay(az, r->sent_ms));
         break;
     default: {
-        int64_t d = next_delay(az);
+        int64_t d = next_delay(az, r->sent_ms);
         az->st.state = PUB_RETRYING;
         trouble(az, LOG_LEVEL_WARN, "%s %s: %s; retrying (backoff up to %d s), nothing is dropped",
                 r->kind == AZ_REQ_TABLE ? "table request to" : "batch to", az->o.endpoint, why,

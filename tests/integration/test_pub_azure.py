@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 from datetime import datetime
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -557,6 +558,99 @@ def test_wrong_key(tmp, port):
     proxy.close()
 
 
+class BusyProxy:
+    """Forwards requests to Azurite on 127.0.0.1:target, noting when each came; while `busy`,
+    answers every one 503 ServerBusy instead."""
+
+    def __init__(self, target):
+        self.busy, self.times = False, []
+        proxy = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else b""
+                proxy.times.append(time.monotonic())
+                if proxy.busy:
+                    data = b'{"odata.error":{"code":"ServerBusy"}}'
+                    relay_reply(self, 503, [("Content-Type", "application/json")], data)
+                    return
+                relay_reply(self, *forward(self, target, "POST", body))
+
+            def log_message(self, *a):
+                pass
+
+        serve(self, H)
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def api_port(d, timeout=10):
+    """p1d's HTTP port, from its log."""
+    found = []
+
+    def up():
+        m = re.search(r"dashboard and API at http://127\.0\.0\.1:(\d+)/", d.stderr())
+        if m:
+            found.append(int(m.group(1)))
+        return bool(found)
+    wait_until(up, timeout)
+    return found[0] if found else 0
+
+
+def test_busy(tmp, port):
+    """A server that answers 503 for a while: the wait doubles once per round of [azure] parallel
+    requests (FLEET.md: 1 s doubling to 5 min), not once per failed request, which had the
+    retries minutes apart after a few seconds; and last_error clears when delivery recovers."""
+    db = make_db(tmp, "busy", 2000, 10)
+    last = DAY_START + 1999 * 10
+    proxy = BusyProxy(port)
+    # a meter home that sends nothing (the store has its readings): /api/meters/home lists it
+    dongle = socket.socket()
+    dongle.bind(("127.0.0.1", 0))
+    dongle.listen(1)
+    d = P1d(tmp, db, azure_conf(proxy.port, "busy", extra=["batch = 2", "parallel = 4"]),
+            ["--source", "home=tcp:127.0.0.1:%d" % dongle.getsockname()[1]])
+    d.start()
+    up = wait_until(lambda: cursor(db) > 0, 20)
+    proxy.busy = True
+    t0 = time.monotonic()
+    time.sleep(22)
+    times = sorted(t - t0 for t in proxy.times if t > t0 + 0.05)
+    rounds = [t for i, t in enumerate(times) if i == 0 or t - times[i - 1] > 0.3]
+    check("busy: 503 for 22 s: at least 4 rounds of retries, the last one 7 s in or later "
+          "(rounds at %s)" % ["%.1f" % t for t in rounds],
+          up and len(rounds) >= 4 and rounds[-1] >= 7, times)
+    hp = api_port(d)
+    st = {}
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/meters/home" % hp, timeout=5) as r:
+            st = json.loads(r.read())
+    except Exception as e:
+        st = {"error": repr(e)}
+    pubs = [p for p in st.get("publishers") or [] if p.get("name", "").startswith("azure")]
+    check("busy: /api/meters says what is wrong meanwhile",
+          pubs and "ServerBusy" in (pubs[0].get("last_error") or ""), st)
+    proxy.busy = False
+    done = wait_until(lambda: cursor(db) == last, 60)
+    st = {}
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/meters/home" % hp, timeout=5) as r:
+            st = json.loads(r.read())
+    except Exception as e:
+        st = {"error": repr(e)}
+    pubs = [p for p in st.get("publishers") or [] if p.get("name", "").startswith("azure")]
+    check("busy: once it answers again everything is delivered and last_error is null",
+          done and pubs and pubs[0].get("last_error") is None, (done, st))
+    d.stop()
+    proxy.close()
+    dongle.close()
+
+
 def test_sas(tmp, port):
     """An account SAS instead of the key: no Authorization header, the token on every URL."""
     db = make_db(tmp, "sas", 300, 10)
@@ -743,6 +837,7 @@ def main():
         az.start()
         for name, fn, args in [("day", test_day, (tmp, port)),
                                ("wrong key", test_wrong_key, (tmp, port)),
+                               ("busy", test_busy, (tmp, port)),
                                ("sas", test_sas, (tmp, port)),
                                ("kill -9", test_kill9, (tmp, port)),
                                ("insert first", test_insert_first, (tmp, port)),
