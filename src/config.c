@@ -372,7 +372,7 @@ static const config_key config_keys[] = {
     {"influxdb", "measurement", CT_STRING, "p1", 0, 0, NULL, NULL, "NAME", 0, 0,
      G(influx_measurement),
      "Measurement name of the points (tag meter=NAME); a comma or space is escaped, a control "
-     "character or a leading # is refused."},
+     "character, a backslash or a leading # is refused."},
     {"influxdb", "rate", CT_ENUM, "every", 0, 0, "every|interval|minute", NULL, "RATE", 0, 0,
      G(influx_rate),
      "Which stored points are written: every reading, one per interval, or 1-minute aggregates."},

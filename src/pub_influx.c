@@ -534,14 +534,20 @@ int pub_influx_check(const pub_influx_options *o, char *err, size_t cap)
                  url);
         return -1;
     }
-    /* Line protocol cannot escape a newline or other control byte, and a line that starts
-     * with '#' is a comment InfluxDB drops without a word. */
+    /* Line protocol cannot escape a newline or other control byte; a line that starts with
+     * '#' is a comment InfluxDB drops without a word; and a backslash escapes what follows it
+     * (at the end: the comma before the meter tag, which is lost), with no escape of its own
+     * that every InfluxDB version reads back the same. */
     for (const char *m = o->measurement; *m; m++)
-        if ((unsigned char)*m < 0x20 || *m == 0x7f || (m == o->measurement && *m == '#')) {
+        if ((unsigned char)*m < 0x20 || *m == 0x7f || *m == '\\' ||
+            (m == o->measurement && *m == '#')) {
             snprintf(err, cap, "[influxdb] measurement = '%s': %s", o->measurement,
                      *m == '#' ? "a measurement cannot start with '#' (a comment in line protocol)"
-                               : "a control character (a newline, a tab) cannot be written in "
-                                 "line protocol");
+                     : *m == '\\'
+                         ? "a backslash cannot be written in line protocol so that InfluxDB "
+                           "reads it back (it escapes what follows it)"
+                         : "a control character (a newline, a tab) cannot be written in "
+                           "line protocol");
             return -1;
         }
     if (o->password_file[0])

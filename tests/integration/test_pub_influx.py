@@ -491,6 +491,12 @@ def escape_tests(tmp):
         code, out, err = run(bad[:-1] + ["#p1", "--check-config"])
         C.check("measurement starting with '#': --check-config exits 2",
                 code == 2 and "'#'" in err, "%d %s" % (code, err))
+        # a trailing backslash escaped the comma before the meter tag (InfluxDB then kept one
+        # measurement per meter and no tag); no escape of it reads back the same everywhere
+        for m in ("p1\\", "energy\\p1"):
+            code, out, err = run(bad[:-1] + [m, "--check-config"])
+            C.check("measurement %r: --check-config exits 2, names the backslash" % m,
+                    code == 2 and "a backslash cannot be written" in err, "%d %s" % (code, err))
     finally:
         if d:
             d.stop()
