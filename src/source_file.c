@@ -1,5 +1,6 @@
 /* source_file.c: replays a recorded file or stdin, as fast as possible or at the recorded pace
- * (from the telegrams' own timestamps); at the end the meter is marked stopped. */
+ * (from the telegrams' own timestamps); at the end the meter is marked stopped. A named pipe
+ * (FIFO) is a stream instead: its writers come and go, and p1d waits for the next one. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -20,6 +22,8 @@ typedef struct file_src {
     int fd;
     int own_fd;          /* 0 for stdin: not ours to close */
     int polled;          /* a pipe or tty: wait for epoll; a regular file is always readable */
+    int fifo;            /* a named pipe: the end of a writer is not the end of the input */
+    int writer;          /* fifo: a writer has sent bytes since the pipe was (re)opened */
     int eof;
     int done;
     loop_watch *watch;   /* exists only while waiting for a polled fd */
@@ -42,6 +46,52 @@ static void file_done(source *s, file_src *f, const char *why)
                       "end of %s: %" PRIu64 " telegram%s, %" PRIu64 " rejected",
                       s->cfg.kind == CONFIG_STDIN ? "stdin" : s->cfg.target, s->m->telegrams,
                       s->m->telegrams == 1 ? "" : "s", s->m->rejected);
+}
+
+/* Opens the file: never blocks, not even on a FIFO without a writer or on a tty (whose
+ * carrier it would wait for, and which must not become p1d's controlling terminal). */
+static int file_open(const char *path)
+{
+    return open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+}
+
+static void fifo_waiting(source *s)
+{
+    source_status(s, METER_WAITING, LOG_LEVEL_WARN, "waiting for a writer on %s (a named pipe)",
+                  s->cfg.target);
+}
+
+/* A FIFO's writer closed: waits for the next one. The FIFO is opened again before the old fd is
+ * closed: the old one would report a hang-up for ever, and a writer that comes meanwhile finds a
+ * reader. */
+static void fifo_reopen(source *s, file_src *f)
+{
+    if (f->writer)
+        log_info("%s: the writer on %s closed: %" PRIu64 " telegram%s, %" PRIu64 " rejected so far",
+                 s->m->name, s->cfg.target, s->m->telegrams, s->m->telegrams == 1 ? "" : "s",
+                 s->m->rejected);
+    int fd = file_open(s->cfg.target);
+    if (fd < 0) {
+        file_done(s, f, strerror(errno));
+        return;
+    }
+    loop_watch_del(f->watch); /* on the old fd */
+    f->watch = NULL;
+    close(f->fd);
+    f->fd = fd;
+    f->eof = 0;
+    f->writer = 0;
+    f->pos = f->len = 0;
+    fifo_waiting(s);
+}
+
+/* The input ended (everything decoded and released): stops, or waits for a FIFO's next writer. */
+static void file_ended(source *s, file_src *f)
+{
+    if (f->fifo)
+        fifo_reopen(s, f);
+    else
+        file_done(s, f, NULL);
 }
 
 /* pace=recorded: when to release the held telegram, from its 0-0:1.0.0 time. */
@@ -93,8 +143,8 @@ static void file_step(source *s, file_src *f)
                 loop_timer_arm(f->release, pace_delay(s, f));
                 return;
             }
-            file_done(s, f, NULL);
-            return;
+            file_ended(s, f);
+            continue; /* a FIFO waits for its next writer below */
         }
         if (f->polled) {
             if (!f->watch)
@@ -136,6 +186,12 @@ static void on_readable(void *user, int fd, uint32_t events)
         file_done(s, f, strerror(errno));
         return;
     }
+    if (n > 0 && f->fifo && !f->writer) {
+        f->writer = 1;
+        source_connected(s);
+        source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "reading %s (a named pipe)",
+                      s->cfg.target);
+    }
     f->pos = 0;
     f->len = (size_t)n;
     f->eof = n == 0;
@@ -153,10 +209,8 @@ static void on_release(void *user)
     source *s = user;
     file_src *f = s->impl;
     source_release(s);
-    if (f->eof && f->pos >= f->len) {
-        file_done(s, f, NULL);
-        return;
-    }
+    if (f->eof && f->pos >= f->len)
+        file_ended(s, f);
     file_step(s, f);
 }
 
@@ -182,7 +236,7 @@ static int file_start(source *s)
     if (s->cfg.kind == CONFIG_STDIN) {
         f->fd = STDIN_FILENO;
     } else {
-        f->fd = open(s->cfg.target, O_RDONLY | O_CLOEXEC);
+        f->fd = file_open(s->cfg.target);
         if (f->fd < 0) {
             f->done = 1;
             source_status(s, METER_STOPPED, LOG_LEVEL_WARN, "cannot open %s (%s)", s->cfg.target,
@@ -190,10 +244,20 @@ static int file_start(source *s)
             return 0; /* the daemon keeps serving; the meter shows why it stopped */
         }
         f->own_fd = 1;
+        struct stat st;
+        f->fifo = fstat(f->fd, &st) == 0 && S_ISFIFO(st.st_mode);
     }
-    /* epoll refuses regular files (EPERM): those are read from the pump timer instead. */
+    /* epoll refuses regular files (EPERM): those are read from the pump timer instead, and
+     * blocking reads are what they need (O_NONBLOCK was for the open). Polled fds stay
+     * non-blocking: on_readable reads once per readiness. */
     f->watch = loop_watch_add(s->l, f->fd, EPOLLIN, on_readable, s);
     f->polled = f->watch != NULL;
+    if (!f->polled && f->own_fd)
+        fcntl(f->fd, F_SETFL, fcntl(f->fd, F_GETFL) & ~O_NONBLOCK);
+    if (f->fifo) {
+        fifo_waiting(s); /* connected once a writer sends */
+        return 0;
+    }
     source_connected(s);
     source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "replaying %s%s",
                   s->cfg.kind == CONFIG_STDIN ? "stdin" : s->cfg.target,

@@ -3,18 +3,23 @@
 without a key or with a wrong one (the speed counts as detected, the key problem is a warning and
 the meter's last_error, /healthz names it), speed detection on a silent line (no switching, the
 real window in the message), a TCP dongle that closes every connection at once (one line per
-change, not per cycle), and two sources on one serial device (a configuration error)."""
+change, not per cycle), two sources on one serial device (a configuration error), and a file:
+source on a named pipe without a writer (it froze the daemon at start and on reload; now it waits
+for a writer, and for the next one when a writer closes)."""
 import os
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import tty
 import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import ROOT, Cable, Checks, Daemon, free_port, need_p1d, run, tmpdir  # noqa: E402
+from daemon_helpers import (ROOT, Cable, Checks, Daemon, free_port, need_p1d, run, telegram,  # noqa: E402
+                            tmpdir, write_conf)
 
 T = Checks("test_source_fixes")
 need_p1d(T)
@@ -194,7 +199,80 @@ def same_device(d):
         line.close()
 
 
+def write_fifo(path, data):
+    """One writer: opens the FIFO (p1d must be reading it: at most 5 s), writes, closes."""
+    end = time.time() + 5
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:  # ENXIO: no reader yet
+            if time.time() > end:
+                raise
+            time.sleep(0.05)
+    os.set_blocking(fd, True)
+    os.write(fd, data)
+    os.close(fd)
+
+
+def fifo(d):
+    path = os.path.join(d, "p1.fifo")
+    os.mkfifo(path)
+    conf = os.path.join(d, "fifo.conf")
+    write_conf(conf, "[source a]\nspec = sim\n")
+    p = Daemon(["--config", conf, "--source", "f=file:%s" % path, "--listen", "127.0.0.1:0"], d)
+    try:
+        T.check("fifo without a writer: the API opens", p.http_port(5) is not None, p.text())
+        m = p.wait_meter("f", lambda m: m.get("state") == "waiting", 3)
+        T.check("fifo: waiting for a writer, last_error says so",
+                m is not None and "waiting for a writer" in (m.get("last_error") or ""),
+                str(p.meter("f")))
+        write_fifo(path, telegram(1) + telegram(2))
+        m = p.wait_meter("f", lambda m: m.get("telegrams") == 2 and m.get("state") == "waiting", 3)
+        T.check("fifo: a writer's telegrams decode; when it closes, p1d waits for the next",
+                m is not None and "waiting for a writer" in (m.get("last_error") or ""),
+                str(p.meter("f")))
+        write_fifo(path, telegram(3))
+        m = p.wait_meter("f", lambda m: m.get("telegrams") == 3, 3)
+        T.check("fifo: the next writer's telegrams decode too, counted as a reconnect",
+                m is not None and m.get("reconnects") == 1, str(p.meter("f")))
+        path2 = os.path.join(d, "p1b.fifo")
+        os.mkfifo(path2)
+        write_conf(conf, "[source a]\nspec = sim\n[source g]\nspec = file:%s\n" % path2)
+        p.signal(signal.SIGHUP)
+        T.check("fifo added by a reload: the reload completes",
+                p.wait_log(r"reloaded .*: 1 source added", 3), p.text())
+        T.check("... and the API still answers",
+                p.wait_meter("g", lambda m: m.get("state") == "waiting", 3) is not None,
+                str(p.meter("g")))
+        t0 = time.time()
+        code = p.stop(5)
+        T.check("fifo: SIGTERM exits 0 at once", code == 0 and time.time() - t0 < 3,
+                "%s after %.1f s" % (code, time.time() - t0))
+    finally:
+        p.stop()
+
+
+def tty_file(d):
+    """file: on a tty: read as a stream (no blocking open, not made the controlling terminal)."""
+    line = Cable(os.path.join(d, "ttyFile"))
+    tty.setraw(line.master)  # file: leaves the line settings alone: no CR/LF translation
+    p = Daemon(["--source", "t=file:%s" % line.link, "--listen", "127.0.0.1:0"], d)
+    try:
+        T.check("file: on a tty: the API opens", p.http_port(5) is not None, p.text())
+        time.sleep(0.2)
+        line.send(telegram(4))
+        T.check("file: on a tty: telegrams decode",
+                p.wait_meter("t", lambda m: m.get("telegrams") == 1, 3) is not None,
+                str(p.meter("t")))
+    finally:
+        p.stop()
+        line.close()
+
+
 with tmpdir() as tmp:
+    fifo(tmp)
+    tty_file(tmp)
     encrypted_no_key(tmp)
     encrypted_wrong_key(tmp)
     silent_line(tmp)
