@@ -395,12 +395,12 @@ static const config_key config_keys[] = {
      "Serial character format at 115200: none (8N1), even (7E1), or auto (8N1, and text that "
      "only decodes with bit 7 cleared is taken as 7E1)."},
     {"source", "detect_timeout", CT_DURATION, "12s", 1000, 600000, NULL, NULL, "DURATION",
-     CONFIG_SERIAL, 0, S(detect_timeout),
+     STREAM, 0, S(detect_timeout),
      "baud=auto: switch to the other speed when bytes arrive but no telegram decoded for this "
      "long (the window doubles per round, up to 4 times this). A silent line keeps its speed. "
      "Bytes without a telegram for this long (baud=auto: once both speeds had a window) are "
      "reported: a cable "
-     "that does not invert the signal, or the wrong speed."},
+     "that does not invert the signal, or the wrong speed (tcp: the dongle's or ser2net's)."},
     {"source", "crc", CT_ENUM, "optional", 0, 0, "optional|required|ignore", NULL, "POLICY", 0, 0,
      S(crc),
      "CRC policy: optional (verify when sent), required (reject telegrams without CRC), ignore "

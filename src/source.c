@@ -98,6 +98,10 @@ static void on_end(void *user, const p1_telegram *t)
             key_problem(s, t->error);
         log_reject(s, t, &d->reading);
     } else {
+        if (s->garbage_reported)
+            source_status(s, METER_RECEIVING, LOG_LEVEL_INFO, "telegrams decode on %s",
+                          s->cfg.target);
+        source_undecoded_reset(s);
         s->key_error = P1_ERR_OK;
         s->key_worked |= t->encrypted;
         s->end_lines = t->has_end_line && t->crc != P1_CRC_ABSENT;
@@ -162,10 +166,42 @@ int source_twin(source *s, int on)
     return s->twin ? 0 : -ENOMEM;
 }
 
+void source_undecoded_reset(source *s)
+{
+    s->undecoded_ms = 0;
+    s->undecoded = s->binary = 0;
+    s->garbage_reported = 0;
+}
+
+/* Bytes that never make a telegram: a serial cable that does not invert the signal (mostly
+ * 0x00/0xFF and other non-ASCII bytes), or the wrong speed on the cable or behind a network
+ * dongle. Without this the meter would look connected and silent about it. */
+static void count_undecoded(source *s, const uint8_t *buf, size_t n)
+{
+    if (n == 0)
+        return;
+    if (s->undecoded_ms == 0)
+        s->undecoded_ms = loop_now_ms();
+    s->undecoded += n;
+    for (size_t i = 0; i < n; i++)
+        s->binary += (buf[i] < 0x20 && buf[i] != '\r' && buf[i] != '\n') || buf[i] >= 0x7f;
+}
+
+int source_garbage(source *s, int64_t window)
+{
+    if (s->garbage_reported || s->undecoded_ms == 0 || s->key_error != P1_ERR_OK)
+        return -1;
+    if (loop_now_ms() - s->undecoded_ms < window)
+        return -1;
+    s->garbage_reported = 1;
+    return (int)(s->binary * 100 / (s->undecoded ? s->undecoded : 1));
+}
+
 void source_feed(source *s, const uint8_t *buf, size_t n)
 {
     uint8_t masked[SOURCE_READ_MAX];
     s->m->bytes += n;
+    count_undecoded(s, buf, n);
     while (n > 0) {
         size_t k = n < sizeof masked ? n : sizeof masked;
         if (s->mask || s->twin) {

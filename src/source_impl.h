@@ -60,6 +60,12 @@ struct source {
     int end_lines;           /* the last accepted telegram ended in "!CRC": telegrams end by
                               * themselves, so a quiet line mid-telegram is a pause, not an end */
     int key_fails;           /* frames failing authentication in a row */
+    /* Bytes since the last telegram that decoded or source_undecoded_reset(): a line that
+     * delivers but never decodes (source_garbage). */
+    int64_t undecoded_ms; /* loop_now_ms() of the first of them, 0 none */
+    uint64_t undecoded;
+    uint64_t binary;      /* ... of which neither printable ASCII nor CR/LF */
+    int garbage_reported; /* source_garbage() said so; cleared by a telegram that decodes */
     /* pace=recorded: an accepted telegram is held here until the kind releases it. */
     int hold;
     int held;
@@ -86,6 +92,13 @@ int64_t source_backoff(source *s);
 void source_backoff_reset(source *s);
 /* Records a successful (re)connect on the meter. */
 void source_connected(source *s);
+/* Forgets the bytes counted as undecoded (after a (re)open or connect). */
+void source_undecoded_reset(source *s);
+/* Bytes have arrived for `window` ms and not one telegram decoded, and no key problem explains
+ * it: returns the percentage of them that is not text (a cable that does not invert, the wrong
+ * speed: mostly binary) for the kind to word its warning, once until a telegram decodes (which
+ * logs "telegrams decode on TARGET"); -1 otherwise. */
+int source_garbage(source *s, int64_t window);
 /* pace=recorded: hands the held telegram to the meter. */
 void source_release(source *s);
 

@@ -38,10 +38,6 @@ typedef struct serial {
     int64_t last_byte;  /* monotonic ms */
     uint64_t got;       /* bytes read since the setting was applied */
     int64_t window;     /* the detection window armed last, ms */
-    int64_t undecoded_ms; /* monotonic ms of the first byte since open or the last telegram, 0 none */
-    uint64_t undecoded;   /* bytes since then */
-    uint64_t binary;      /* ... of which neither printable ASCII nor CR/LF */
-    int garbage_reported;
 } serial;
 
 static void serial_open(source *s);
@@ -146,9 +142,9 @@ static void switch_speed(source *s, serial *se, const char *why)
     se->switches++;
     s->mask = 0;
     /* Once the cable is blamed, the endless alternation is not news: one line per change. */
-    log_msg(se->garbage_reported ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "%s: %s at %s; trying %s",
+    log_msg(s->garbage_reported ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "%s: %s at %s; trying %s",
             s->m->name, why, from, setting_name(s, se->setting));
-    if (!se->garbage_reported)
+    if (!s->garbage_reported)
         snprintf(s->m->last_error, sizeof s->m->last_error, "detecting speed: trying %s",
                  setting_name(s, se->setting));
     int rc = apply_setting(s, se);
@@ -209,30 +205,17 @@ static void serial_lost(source *s, serial *se, const char *why)
     retry_later(s, se);
 }
 
-/* Bytes that never make a telegram: a cable that does not invert the signal (mostly 0x00/0xFF and
- * other non-ASCII bytes) or the wrong speed. Without this the meter would look connected and
- * silent about it; with baud=auto only "trying 9600 7E1" would show, forever. */
-static void count_undecoded(serial *se, const uint8_t *buf, size_t n)
-{
-    if (se->undecoded_ms == 0)
-        se->undecoded_ms = loop_now_ms();
-    se->undecoded += n;
-    for (size_t i = 0; i < n; i++)
-        se->binary += (buf[i] < 0x20 && buf[i] != '\r' && buf[i] != '\n') || buf[i] >= 0x7f;
-}
-
+/* Bytes but no telegram (source_garbage): on a serial line, a cable that does not invert the
+ * signal or the wrong speed. With baud=auto only "trying 9600 7E1" would show, forever. */
 static void check_garbage(source *s, serial *se)
 {
-    if (se->garbage_reported || se->undecoded_ms == 0 || s->key_error != P1_ERR_OK)
-        return;
     /* baud=auto: only once both speeds had a whole window (a DSMR 2.2 meter is found in the
      * 9600 one); a fixed speed gets one window. */
     if (s->cfg.baud == CONFIG_BAUD_AUTO && se->switches < 2)
         return;
-    if (loop_now_ms() - se->undecoded_ms < s->cfg.detect_timeout)
+    int pct = source_garbage(s, s->cfg.detect_timeout);
+    if (pct < 0)
         return;
-    se->garbage_reported = 1;
-    int pct = (int)(se->binary * 100 / (se->undecoded ? se->undecoded : 1));
     if (pct >= 50)
         source_status(s, METER_CONNECTED, LOG_LEVEL_WARN,
                       "bytes arrive on %s but no telegram decodes (%d%% not text): a cable that "
@@ -242,13 +225,6 @@ static void check_garbage(source *s, serial *se)
         source_status(s, METER_CONNECTED, LOG_LEVEL_WARN,
                       "text arrives on %s but no telegram decodes: wrong speed, or noise?",
                       s->cfg.target);
-}
-
-static void undecoded_reset(serial *se)
-{
-    se->undecoded_ms = 0;
-    se->undecoded = se->binary = 0;
-    se->garbage_reported = 0;
 }
 
 static void on_readable(void *user, int fd, uint32_t events)
@@ -265,7 +241,6 @@ static void on_readable(void *user, int fd, uint32_t events)
             source_backoff_reset(s);
             source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "data on %s again", s->cfg.target);
         }
-        count_undecoded(se, buf, (size_t)n);
         source_feed(s, buf, (size_t)n);
         check_garbage(s, se);
         return;
@@ -404,7 +379,7 @@ static void serial_open(source *s)
                       s->cfg.baud == CONFIG_BAUD_AUTO ? " (detecting)" : "");
     }
     se->last_byte = loop_now_ms();
-    undecoded_reset(se);
+    source_undecoded_reset(s);
     loop_timer_arm(se->quiet, quiet_ms(s));
     arm_detect(s, se);
 }
@@ -428,10 +403,6 @@ static void serial_telegram(source *s, int ok)
 {
     serial *se = s->impl;
     if (ok) {
-        if (se->garbage_reported)
-            source_status(s, METER_RECEIVING, LOG_LEVEL_INFO, "telegrams decode on %s",
-                          s->cfg.target);
-        undecoded_reset(se);
         mark_detected(s, se, "telegrams decode");
         return;
     }

@@ -125,6 +125,26 @@ static void tcp_retry(source *s, int level, const char *why)
     loop_timer_arm(t->retry, retry_delay(s));
 }
 
+/* Bytes but no telegram for detect_timeout (source_garbage): behind a dongle or ser2net that is
+ * mostly a serial speed that does not match the meter's (binary-looking bytes), else noise. */
+static void check_garbage(source *s)
+{
+    int pct = source_garbage(s, s->cfg.detect_timeout);
+    if (pct < 0)
+        return;
+    if (pct >= 50)
+        source_status(s, METER_CONNECTED, LOG_LEVEL_WARN,
+                      "bytes arrive from %s but no telegram decodes (%d%% not text): is the "
+                      "dongle's or ser2net's serial speed the meter's (115200 8N1, or 9600 7E1 "
+                      "for DSMR 2.2/3.0)?",
+                      s->cfg.target, pct);
+    else
+        source_status(s, METER_CONNECTED, LOG_LEVEL_WARN,
+                      "text arrives from %s but no telegram decodes: the wrong serial speed at "
+                      "the dongle or ser2net, or noise?",
+                      s->cfg.target);
+}
+
 static void on_data(void *user, int fd, uint32_t events)
 {
     source *s = user;
@@ -144,6 +164,7 @@ static void on_data(void *user, int fd, uint32_t events)
         t->connecting = 0;
         loop_watch_mod(t->watch, EPOLLIN);
         source_connected(s);
+        source_undecoded_reset(s);
         t->got = 0;
         /* A peer that keeps closing at once is reported once (in tcp_retry), not per cycle. */
         if (t->empty) {
@@ -165,6 +186,7 @@ static void on_data(void *user, int fd, uint32_t events)
         }
         t->got += (uint64_t)n;
         source_feed(s, buf, (size_t)n);
+        check_garbage(s);
         return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR))

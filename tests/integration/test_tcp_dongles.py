@@ -3,9 +3,12 @@
 negotiation bytes (IAC) and a ser2net banner with a '/' in it before the first telegram, a
 stream at 9600-baud pace one byte per segment, a WiFi stall of 1.6 s in the middle of a
 telegram (the rest then arrives: the telegram is good and must be accepted, not cut at the
-one-second quiet time), and a close mid-telegram (that one reported, the next one decoded)."""
+one-second quiet time), a close mid-telegram (that one reported, the next one decoded), and
+ser2net at the wrong serial speed: bytes that never decode are a warning and the meter's
+last_error after detect_timeout, once, cleared by the first telegram that decodes."""
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -73,4 +76,43 @@ with tmpdir() as d:
             conn.close()
         dongle.close()
         T.check("SIGTERM exits 0", p.stop() == 0, p.text())
+
+    # ser2net at 9600 while the meter sends 115200: bytes like these, never a telegram.
+    dongle = fake_dongle()
+    p = Daemon(["--source", "w=tcp:127.0.0.1:%d:detect_timeout=1s" % dongle.getsockname()[1],
+                "--listen", "127.0.0.1:0"], d)
+    conn = None
+    try:
+        p.http_port()
+        conn, _ = dongle.accept()
+        stop = threading.Event()
+
+        def garbage():
+            while not stop.is_set():
+                conn.sendall(b"\x00\xff\x80\xfe\xf8\x00\xf8\x80" * 8)
+                time.sleep(0.05)
+        th = threading.Thread(target=garbage, daemon=True)
+        th.start()
+        w = p.wait_log(r"warn: w: bytes arrive from 127\.0\.0\.1:\d+ but no telegram decodes "
+                       r"\(\d+% not text\): is the dongle's or ser2net's serial speed", 4)
+        T.check("wrong speed behind the dongle: a warning after detect_timeout", w is not None,
+                p.text()[-600:])
+        m = p.meter("w")
+        T.check("... last_error says so, still connected",
+                "serial speed" in (m.get("last_error") or "") and m.get("state") == "connected",
+                str(m))
+        time.sleep(1.2)
+        stop.set()
+        th.join()
+        T.check("... warned once", p.text().count("no telegram decodes") == 1, p.text()[-600:])
+        conn.sendall(telegram(7))
+        m = p.wait_meter("w", lambda m: m.get("telegrams", 0) == 1, 3)
+        T.check("a telegram that decodes clears it", m is not None and not m.get("last_error")
+                and p.wait_log(r"info: w: telegrams decode on 127\.0\.0\.1:\d+", 2),
+                str(p.meter("w")))
+    finally:
+        if conn:
+            conn.close()
+        dongle.close()
+        T.check("SIGTERM exits 0 (wrong speed)", p.stop() == 0, p.text())
 T.done()
