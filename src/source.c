@@ -92,6 +92,7 @@ static void on_end(void *user, const p1_telegram *t)
         s->primary_won = 1;
     }
     s->key_reject = t->error == P1_ERR_NO_KEY || t->error == P1_ERR_DECRYPT_FAILED;
+    s->reject_error = t->error;
     if (!ok) {
         meter_reject(s->m, t->error);
         if (s->key_reject && key_blamed(s, t->error))

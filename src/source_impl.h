@@ -32,7 +32,8 @@ typedef struct source_ops {
     int (*start)(source *s);
     void (*stop)(source *s);
     /* Called after each telegram the active decoder completed (ok = accepted); may be NULL.
-     * When rejected, s->key_reject says whether only the key failed on a whole frame. */
+     * When rejected, s->key_reject says whether only the key failed on a whole frame, and
+     * s->reject_error why it was rejected. */
     void (*telegram)(source *s, int ok);
 } source_ops;
 
@@ -56,6 +57,7 @@ struct source {
     int64_t reject_logged_ms;    /* loop_now_ms() of the last reject logged at info, 0 none */
     p1_error key_error;      /* NO_KEY or DECRYPT_FAILED until a telegram decodes, else OK */
     int key_reject;          /* the last telegram was a whole encrypted frame the key failed */
+    p1_error reject_error;   /* why the last telegram was rejected, P1_ERR_OK when accepted */
     int key_worked;          /* a frame decrypted with this key since the source started */
     int end_lines;           /* the last accepted telegram ended in "!CRC": telegrams end by
                               * themselves, so a quiet line mid-telegram is a pause, not an end */

@@ -116,7 +116,8 @@ static int apply_setting(source *s, serial *se)
     if (source_twin(s, twin) < 0)
         return -ENOMEM;
     source_reset(s);
-    se->detected = 0;
+    /* se->detected stays: a reopen (unplugged, idle) keeps the speed found; only a switch
+     * (switch_speed) starts detection again. */
     se->rejects = 0;
     se->got = 0;
     return 0;
@@ -124,7 +125,7 @@ static int apply_setting(source *s, serial *se)
 
 static void arm_detect(source *s, serial *se)
 {
-    if (s->cfg.baud != CONFIG_BAUD_AUTO)
+    if (s->cfg.baud != CONFIG_BAUD_AUTO || se->detected)
         return;
     /* Each full round over both speeds doubles the window: 1, 1, 2, 2, 4, 4, ... */
     int sh = se->switches / 2 < 2 ? se->switches / 2 : 2;
@@ -147,6 +148,7 @@ static void switch_speed(source *s, serial *se, const char *why)
     if (!s->garbage_reported)
         snprintf(s->m->last_error, sizeof s->m->last_error, "detecting speed: trying %s",
                  setting_name(s, se->setting));
+    se->detected = 0;
     int rc = apply_setting(s, se);
     if (rc < 0)
         log_warn("%s: cannot change the line settings of %s: %s", s->m->name, s->cfg.target,
@@ -210,8 +212,8 @@ static void serial_lost(source *s, serial *se, const char *why)
 static void check_garbage(source *s, serial *se)
 {
     /* baud=auto: only once both speeds had a whole window (a DSMR 2.2 meter is found in the
-     * 9600 one); a fixed speed gets one window. */
-    if (s->cfg.baud == CONFIG_BAUD_AUTO && se->switches < 2)
+     * 9600 one); a fixed speed, or one found before a reopen, gets one window. */
+    if (s->cfg.baud == CONFIG_BAUD_AUTO && !se->detected && se->switches < 2)
         return;
     int pct = source_garbage(s, s->cfg.detect_timeout);
     if (pct < 0)
@@ -376,7 +378,7 @@ static void serial_open(source *s)
     } else {
         source_status(s, METER_CONNECTED, LOG_LEVEL_INFO, "reading %s at %s%s", path,
                       setting_name(s, se->setting),
-                      s->cfg.baud == CONFIG_BAUD_AUTO ? " (detecting)" : "");
+                      s->cfg.baud == CONFIG_BAUD_AUTO && !se->detected ? " (detecting)" : "");
     }
     se->last_byte = loop_now_ms();
     source_undecoded_reset(s);
@@ -391,12 +393,9 @@ static void mark_detected(source *s, serial *se, const char *what)
     se->detected = 1;
     se->switches = 0;
     loop_timer_disarm(se->detect);
-    /* After a reopen (a silent spell, a replugged cable) the same speed again is no news. */
-    const char *now = setting_name(s, se->setting);
-    int same = strcmp(s->m->detected, now) == 0;
-    snprintf(s->m->detected, sizeof s->m->detected, "%s", now);
-    log_msg(same ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, "%s: %s at %s", s->m->name, what,
-            s->m->detected);
+    /* Once per source: a reopen (a silent spell, a replugged cable) keeps the speed found. */
+    snprintf(s->m->detected, sizeof s->m->detected, "%s", setting_name(s, se->setting));
+    log_info("%s: %s at %s", s->m->name, what, s->m->detected);
 }
 
 static void serial_telegram(source *s, int ok)
@@ -406,9 +405,14 @@ static void serial_telegram(source *s, int ok)
         mark_detected(s, se, "telegrams decode");
         return;
     }
-    /* A whole encrypted frame that only the key failed on: the speed is right. */
+    /* A whole encrypted frame that only the key failed on, or a telegram whose header, lines and
+     * end line all read and only the CRC differs (noise on the line): the speed is right. */
     if (s->key_reject) {
         mark_detected(s, se, "encrypted frames arrive");
+        return;
+    }
+    if (s->reject_error == P1_ERR_CRC_MISMATCH) {
+        mark_detected(s, se, "telegrams arrive (with CRC errors)");
         return;
     }
     if (!se->detected && s->cfg.baud == CONFIG_BAUD_AUTO && ++se->rejects >= SERIAL_DETECT_REJECTS)

@@ -128,7 +128,9 @@ with tmpdir() as d:
         p.stop()
         cable.close()
 
-    # 5. Rejected-only telegrams switch early; a 7E1 sender at 115200 decodes with bit 7 masked.
+    # 5. Rejected-only telegrams switch early (lines that do not read, as at a wrong speed; a CRC
+    # error alone proves the speed: test_serial_faults.py); a 7E1 sender at 115200 decodes with
+    # bit 7 masked.
     cable = Cable(link)
     p = Daemon(["--source", "home=serial:%s:auto:detect_timeout=30s:%s" % (link, FAST),
                 "--listen", "127.0.0.1:0"], d)
@@ -136,7 +138,7 @@ with tmpdir() as d:
         p.wait_log(r"reading .* at 115200 8N1")
         time.sleep(0.2)
         for i in range(3):
-            cable.send(telegram(i, crc=False))
+            cable.send(b"/ISk5\\2MT382-1000\r\n\r\n1-0:1.8.1)0(\r\n!1234\r\n")
             time.sleep(0.05)
         T.check("three rejects and no accept: switches early",
                 p.wait_log(r"home: only rejected telegrams at 115200 8N1; trying 9600 7E1", 3), p.text())

@@ -2,8 +2,9 @@
 """test_serial_faults.py: a P1 cable going wrong the ways it does at home, through ptys: a cable
 that does not invert the signal (bytes but never a telegram), the user not in dialout (EACCES),
 ModemManager or brltty holding the port (TIOCEXCL, EBUSY), a directory given as the device, the
-adapter unplugged and plugged back under a new tty behind the same by-id link, and a cable that
-wedges until its tty is closed and reopened (idle_reopen). Each time p1d
+adapter unplugged and plugged back under a new tty behind the same by-id link (with baud=auto the
+speed found is kept), a noisy line whose telegrams fail only their CRC (the speed is right: no
+switch), and a cable that wedges until its tty is closed and reopened (idle_reopen). Each time p1d
 keeps running, names the problem and what to do in the log and the meter's last_error, retries
 without spinning (CPU time measured), and decodes the first good telegram once the cable is
 right again."""
@@ -122,6 +123,51 @@ def auto_found_at_9600(d):
                 p.text())
         time.sleep(1.5)
         T.check("old meter: no cable warning", "no telegram decodes" not in p.text(), p.text())
+
+
+def auto_crc_errors(d):
+    """baud=auto, a noisy line at the right speed: telegrams that read whole but fail their CRC
+    prove the speed; p1d keeps it instead of switching to 9600 7E1 after three of them."""
+    with on_cable(d, "ttyCRC", "auto:detect_timeout=1s") as (cable, p):
+        p.wait_log(r"home: reading .*ttyCRC")
+        time.sleep(0.2)
+        for i in range(5):
+            cable.send(telegram(30 + i, crc=False))
+            time.sleep(0.1)
+        m = p.wait_meter("home", lambda m: m.get("crc_errors", 0) >= 5, 3)
+        T.check("CRC errors only: counted", m is not None, str(p.meter("home")))
+        time.sleep(1.3)  # longer than detect_timeout
+        m = p.meter("home")
+        T.check("CRC errors only: the speed is kept, detected",
+                "trying" not in p.text() and m.get("detected") == "115200 8N1", p.text())
+        m = decodes(cable, p, 40, 1)
+        T.check("CRC errors, then a good telegram: decoded", m is not None, str(p.meter("home")))
+
+
+def auto_kept_on_replug(d):
+    """baud=auto: the speed found is kept when the cable is unplugged and plugged back; bytes that
+    do not decode after the reopen do not start detection again (one window, then the warning)."""
+    with on_cable(d, "ttyKEEP", "auto:detect_timeout=1s") as (cable, p):
+        p.wait_log(r"home: reading .*ttyKEEP")
+        p.http_port()
+        time.sleep(0.2)
+        T.check("replug auto: decodes at 115200 8N1", decodes(cable, p, 50, 1) is not None and
+                p.meter("home").get("detected") == "115200 8N1", str(p.meter("home")))
+        cable.unplug()
+        T.check("replug auto: lost", p.wait_log(r"warn: home: lost .*ttyKEEP", 3), p.text())
+        cable.plug()
+        T.check("replug auto: reopened at the speed found, not detecting",
+                p.wait_log(r"info: home: reading .*ttyKEEP at 115200 8N1\n", 3),
+                p.text())
+        time.sleep(0.2)
+        send_for(cable, b"\xff\x00\xfe\x80" * 40, 1.6)
+        T.check("replug auto: no speed switch after the reopen", "trying" not in p.text(), p.text())
+        T.check("replug auto: bytes without a telegram are reported after one window",
+                p.wait_log(r"warn: home: bytes arrive on .*ttyKEEP but no telegram decodes", 2),
+                p.text())
+        m = decodes(cable, p, 51, 2)
+        T.check("replug auto: decodes again, still 115200 8N1",
+                m is not None and m.get("detected") == "115200 8N1", str(p.meter("home")))
 
 
 def slave_open(cable):
@@ -383,7 +429,8 @@ def replug_new_tty(d):
 
 with tmpdir() as d:
     os.chmod(d, 0o755)  # setpriv'd p1d (nobody) must reach the links
-    tests = [not_inverted, not_inverted_auto, auto_found_at_9600, directory, replug_new_tty, silent,
+    tests = [not_inverted, not_inverted_auto, auto_found_at_9600, auto_crc_errors,
+             auto_kept_on_replug, directory, replug_new_tty, silent,
              wedged, wedged_pause, wedged_auto]
     if os.geteuid() == 0:
         tests += [permission_denied, exclusive]
