@@ -215,9 +215,13 @@ static int reload_relay(p1d *d, config *nc)
     char err[CONFIG_ERR_MAX], err2[CONFIG_ERR_MAX];
     config *oc = &d->cfg;
     /* Without [relay] meter the first source is relayed: when a reload removes or reorders it,
-     * the clients must not be switched to another meter's telegrams mid-stream. */
+     * the clients must not be switched to another meter's telegrams mid-stream. Nor when the
+     * relayed source keeps its name but reads elsewhere now (another device, host or file). */
+    const config_source *os = config_find_source(oc, relay_meter_of(oc));
+    const config_source *ns = config_find_source(nc, relay_meter_of(nc));
+    int source_same = os && ns ? config_source_equal(os, ns) : !os && !ns;
     if (!strcmp(nc->relay_listen, oc->relay_listen) &&
-        !strcmp(relay_meter_of(nc), relay_meter_of(oc)) &&
+        !strcmp(relay_meter_of(nc), relay_meter_of(oc)) && source_same &&
         nc->relay_buffer == oc->relay_buffer && nc->relay_clients == oc->relay_clients &&
         (d->relay || !nc->relay_listen[0]))
         return 0;

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """test_relay_reload.py: without [relay] meter the relay sends the first source. A reload that
 removes that source must not switch the connected clients to another meter's telegrams in
-mid-stream: the relay restarts on the new first source, says so, and its clients reconnect."""
+mid-stream: the relay restarts on the new first source, says so, and its clients reconnect. Nor
+must a reload that keeps the first source's name but points it elsewhere (another dongle, so
+another meter): that too restarts the relay."""
 import os
 import signal
 import socket
@@ -84,4 +86,56 @@ with tmpdir() as d:
                 s.close()
         dongle.close()
         T.check("SIGTERM exits 0", p.stop() == 0, p.text())
+
+with tmpdir() as d:
+    one, two = fake_dongle(), fake_dongle()
+    conf = os.path.join(d, "p1d.conf")
+    base = ("[http]\nlisten = 127.0.0.1:0\n[source a]\nspec = tcp:127.0.0.1:%d\n"
+            "[relay]\nlisten = 127.0.0.1:0\n")
+    with open(conf, "w") as f:
+        f.write(base % one.getsockname()[1])
+    p = Daemon(["--config", conf], d)
+    conns, client = [], None
+    try:
+        m = p.wait_log(r"relay: listening on 127.0.0.1:0 \(port (\d+)\), relaying meter a")
+        T.check("spec change: relaying meter a", m is not None, p.text())
+        conns.append(one.accept()[0])
+        client = socket.create_connection(("127.0.0.1", int(m.group(1))), timeout=5)
+        T.check("spec change: client connected", p.wait_log(r"relay: client .* connected", 5))
+        time.sleep(0.2)
+        conns[0].sendall(telegram(1))
+        got, _ = recv_all(client, 1)
+        T.check("spec change: the client gets the first dongle's telegram", got == telegram(1),
+                repr(got[:60]))
+
+        with open(conf, "w") as f:
+            f.write(base % two.getsockname()[1])
+        p.signal(signal.SIGHUP)
+        T.check("spec change: reloaded", p.wait_log(r"reloaded .*: 0 sources added, 1 changed", 5),
+                p.text())
+        m = p.wait_log(r"relay: listening on 127.0.0.1:0 \(port (\d+)\), relaying meter a", 5,
+                       count=2)
+        T.check("spec change: the relay restarts", m is not None, p.text())
+        conns.append(two.accept()[0])
+        time.sleep(0.2)
+        conns[1].sendall(telegram(3001))
+        got, closed = recv_all(client, 1.5)
+        T.check("spec change: the old client never gets the other dongle's telegrams",
+                telegram(3001) not in got, repr(got[:60]))
+        T.check("spec change: ... it is closed, to reconnect", closed)
+        if m:
+            c2 = socket.create_connection(("127.0.0.1", int(m.group(1))), timeout=5)
+            time.sleep(0.3)
+            conns[1].sendall(telegram(3002))
+            got, _ = recv_all(c2, 1)
+            c2.close()
+            T.check("spec change: a new client gets the new source's telegrams",
+                    got == telegram(3002), repr(got[:60]))
+    finally:
+        for s in conns + [client]:
+            if s:
+                s.close()
+        one.close()
+        two.close()
+        T.check("SIGTERM exits 0 (spec change)", p.stop() == 0, p.text())
 T.done()
