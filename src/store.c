@@ -104,6 +104,7 @@ typedef struct smeter {
     int64_t clock_ok_since; /* clock_off: since when (our s) the meter's is in tolerance; 0 not */
     int64_t last_off;       /* the meter's time minus ours at the previous reading with both */
     int has_last_off;
+    int64_t jump_ts;   /* clock=meter: a time that jumped ahead, skipped; 0 none */
     sample *q;         /* ring of queued readings */
     size_t qcap, qhead, qlen;
     int forget;        /* store_forget(): free this state once its queue is committed */
@@ -1534,6 +1535,24 @@ static int64_t auto_time(smeter *m, int mvalid, int64_t mt, int64_t sys, int uns
     return mt;
 }
 
+/* clock=meter: 1 when the meter's time mt jumped more than STORE_CLOCK_JUMP ahead of the newest
+ * reading and of ours (sys, 0 unknown), and the previous reading did not jump with it. One
+ * telegram with a time years ahead (a glitch, a digit garbled without CRC) stored would stop
+ * the history until then; a clock really put forward is taken from the reading after it.
+ * p1 import (backfill) holds such a reading itself and stores both when the next confirms it. */
+static int meter_jumped(smeter *m, int64_t mt, int64_t sys)
+{
+    int64_t prev = m->jump_ts;
+    m->jump_ts = 0;
+    if (!m->q_last_ts || mt <= m->q_last_ts + STORE_CLOCK_JUMP ||
+        (sys && mt <= sys + STORE_CLOCK_TOLERANCE))
+        return 0;
+    if (prev && mt >= prev && mt - prev <= STORE_CLOCK_JUMP)
+        return 0;
+    m->jump_ts = mt;
+    return 1;
+}
+
 void store_system_synced(store *s, int synced)
 {
     s->unsynced = !synced;
@@ -1558,6 +1577,8 @@ int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_m
     case STORE_CLOCK_METER:
         ts = mvalid ? mt : sys;
         used = mvalid ? STORE_CLOCK_METER : STORE_CLOCK_SYSTEM;
+        if (mvalid && !s->o.backfill && meter_jumped(m, mt, sys))
+            ts = 0;
         break;
     case STORE_CLOCK_SYSTEM:
         ts = sys ? sys : (mvalid ? mt : 0);

@@ -22,6 +22,7 @@ typedef struct store store;
 #define STORE_CLOCK_SETTLE 600    /* clock=auto: back to the meter's after 10 min in tolerance */
 #define STORE_CLOCK_SLEW 2       /* catching up: at most one reading per this many s of ours */
 #define STORE_CLOCK_STEADY 10     /* unsynchronised: the meter's offset from ours moves less */
+#define STORE_CLOCK_JUMP      600 /* clock=meter: further ahead is believed when the next agrees */
 #define STORE_GAP_MIN 300        /* backfill: stored readings further apart than this are a gap */
 
 /* Which clock gives a reading its time. The values are the order of the `clock` config choices. */

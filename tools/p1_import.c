@@ -49,7 +49,7 @@ static const char import_usage[] =
     "FILEs are imported oldest first, by the time of their first telegram.\n"
     "A meter time more than 10 minutes ahead of (or behind) the last reading counts only when\n"
     "the next telegram goes on from it: a clock that jumps for one telegram and returns drops\n"
-    "that one reading.\n"
+    "that one reading, and so does a jump in a file's last telegram (a grown file confirms it).\n"
     "The database must not be in use by p1d (or another import): stop p1d first.\n"
     "\n"
     "Options:\n"
@@ -89,6 +89,8 @@ typedef struct import_ctx {
     uint64_t prefix_timed; /* readings timed by their line prefix */
     int has_held;       /* held: the reading after a jump, waiting for the next one */
     int held_back;      /* the held one jumped back (a backfill, or a clock set back) */
+    int held_first;     /* the held one is the meter's first: nothing before it to judge by */
+    uint64_t unconfirmed; /* a file's last reading held at a jump: nothing followed, dropped */
     int64_t held_ts, held_ms;
     uint64_t held_resume; /* file offset after the telegram before the held one */
     p1_reading held;
@@ -137,12 +139,22 @@ static void take(import_ctx *c, const p1_reading *r, int64_t ts, int timed, int6
     }
 }
 
-/* Stores the reading held back at a forward jump of the meter's clock, if any. */
+/* Stores the reading held back at a jump of the meter's clock, if any. */
 static void take_held(import_ctx *c)
 {
     if (c->has_held)
         take(c, &c->held, c->held_ts, 1, c->held_ms);
     c->has_held = 0;
+}
+
+/* At the end of a file: a reading held at a jump has no next telegram to confirm it, so it is
+ * not stored (its file place stays before it: a grown capture reads it again). The meter's
+ * first reading, with nothing before it to jump from, is stored. */
+static void end_held(import_ctx *c)
+{
+    if (c->has_held && c->held_first)
+        take_held(c);
+    c->unconfirmed += (uint64_t)c->has_held;
 }
 
 static void on_end(void *user, const p1_telegram *t)
@@ -177,17 +189,22 @@ static void on_end(void *user, const p1_telegram *t)
      * when the next timed telegram goes on from it; one that comes back drops it. A jump back
      * as far is held the same way: it would be backfilled into the history's past (a gap, the
      * time before its first reading), with a counter reset at the reading after it; a next
-     * telegram that goes on from it (concatenated or overlapping captures) takes it. */
+     * telegram that goes on from it (concatenated or overlapping captures) takes it. The
+     * meter's first reading (no history, nothing before it in the run) is held too: when the
+     * next is more than IMPORT_JUMP_S behind it, the later of the two is the glitch. The last
+     * telegram of a file is judged the same way: held, it is dropped (end_held()). */
     if (timed && c->has_held) {
-        if (ts < c->held_ts || (c->held_back && ts >= c->last_ts - IMPORT_JUMP_S)) {
+        if (c->held_first ? ts < c->held_ts - IMPORT_JUMP_S
+                          : ts < c->held_ts || (c->held_back && ts >= c->last_ts - IMPORT_JUMP_S)) {
             c->glitches++;
             c->has_held = 0;
         } else {
             take_held(c);
         }
     }
-    if (timed && c->last_ts && !c->failed &&
-        (ts > c->last_ts + IMPORT_JUMP_S || ts < c->last_ts - IMPORT_JUMP_S)) {
+    if (timed && !c->failed &&
+        (!c->last_ts || ts > c->last_ts + IMPORT_JUMP_S || ts < c->last_ts - IMPORT_JUMP_S)) {
+        c->held_first = !c->last_ts;
         c->held_back = ts < c->last_ts;
         c->held = c->r;
         c->held_ts = ts;
@@ -543,6 +560,8 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     c->fed = 0;
     c->accepted = c->rejected = c->stored = c->skipped = c->no_key = c->bad_key = c->older = 0;
     c->glitches = c->untimed = c->prefix_timed = c->backfilled = c->older_queued = 0;
+    c->unconfirmed = 0;
+    c->has_held = 0;
     c->prefix_s = 0;
     store_stats st0, st1;
     store_get_stats(c->s, &st0);
@@ -611,7 +630,7 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
         }
     }
     if (!c->failed)
-        take_held(c); /* the file's last reading: nothing follows to tell */
+        end_held(c); /* the file's last reading: nothing follows to tell */
     if (tty)
         fputs("\r\033[K", stderr);
     if (c->failed) {
@@ -656,6 +675,7 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
         else
             committed = c->stored;
     }
+    c->has_held = 0; /* a last reading held (end_held()) was not stored */
     /* the commits decided where the older readings go: into the history, or skipped */
     store_get_stats(c->s, &st1);
     c->backfilled = st1.backfilled - st0.backfilled;
@@ -684,6 +704,12 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
                 "p1 import: %s: %" PRIu64 " reading%s dropped: the meter's clock jumped more "
                 "than %d s ahead or back and returned with the next telegram\n",
                 path, c->glitches, c->glitches == 1 ? "" : "s", IMPORT_JUMP_S);
+    if (!quiet && compressed >= 0 && c->unconfirmed)
+        fprintf(stderr,
+                "p1 import: %s: the last telegram dropped: the meter's clock jumped more than "
+                "%d s %s from the reading before it, and no telegram follows to confirm it (an "
+                "import of the grown capture reads it again)\n",
+                path, IMPORT_JUMP_S, c->held_back ? "back" : "ahead");
     if (!quiet && compressed >= 0 && c->backfilled)
         fprintf(stderr,
                 "p1 import: %s: %" PRIu64 " reading%s older than the meter's newest stored one "
@@ -831,6 +857,15 @@ static void remove_created(const char *db)
             unlink(path);
 }
 
+/* store_meters() callback: the time of the import's meter's newest reading into last_ts. */
+static int newest_of(void *user, const store_meter_info *m)
+{
+    import_ctx *c = user;
+    if (!strcmp(m->name, c->meter))
+        c->last_ts = m->last;
+    return 0;
+}
+
 int p1_import_main(int argc, char **argv)
 {
     const char *db = "p1d.db", *meter = "home", *key = NULL, *ak = NULL;
@@ -938,6 +973,14 @@ int p1_import_main(int argc, char **argv)
     }
     c->meter = meter;
     store_meter_clock(c->s, meter, STORE_CLOCK_METER);
+    /* the jump guard judges a run's first telegram by the meter's newest stored reading */
+    int r = store_meters(c->s, newest_of, c);
+    if (r < 0) {
+        fprintf(stderr, "p1 import: %s: %s\n", db, strerror(-r));
+        store_close(c->s);
+        free(c);
+        return 1;
+    }
     /* Several files go oldest first, by the meter time of their first telegram: in time order
      * every reading is appended, none has to be backfilled (a gap filled is one transaction,
      * and only gaps of the raw tier can be). Standard input cannot be read twice: it goes last. */
@@ -971,7 +1014,6 @@ int p1_import_main(int argc, char **argv)
     }
     free(order);
     /* retention applies to imports too: raw readings older than the newest minus raw_keep go */
-    int r;
     while ((r = store_maintain(c->s)) > 0)
         ;
     if (r < 0) {

@@ -214,10 +214,42 @@ def main():
         code, err, db, _ = import_one(tmp, "gap.log", parts[0] + parts[2])
         c.check("a real gap in a capture: every reading", code == 0 and raw_count(db) == 100,
                 "%d %s" % (raw_count(db), err))
-        # the last telegram after a gap: nothing to confirm it, kept
-        code, err, db, _ = import_one(tmp, "lastjump.log", parts[0] + telegrams(parts[2])[0])
-        c.check("a gap before the file's last telegram: kept", code == 0 and raw_count(db) == 51,
+        # the last telegram after a gap: nothing confirms it, so it is not stored, and the file's
+        # place stays before it; once the capture grows, the next telegram confirms it
+        after = telegrams(parts[2])
+        code, err, db, _ = import_one(tmp, "lastjump.log", parts[0] + after[0])
+        c.check("a gap before the file's last telegram: held, said", code == 0 and
+                raw_count(db) == 50 and "last telegram dropped" in err,
                 "%d %s" % (raw_count(db), err))
+        code, out, err = p1(["import", "--db", db, os.path.join(tmp, "lastjump.log")])
+        c.check("the same file again: still held", code == 0 and raw_count(db) == 50 and
+                "last telegram dropped" in err, "%d %s" % (raw_count(db), err))
+        with open(os.path.join(tmp, "lastjump.log"), "ab") as f:
+            f.write(after[1])
+        code, out, err = p1(["import", "--db", db, os.path.join(tmp, "lastjump.log")])
+        c.check("the grown file: the next telegram confirms it, both stored", code == 0 and
+                raw_count(db) == 52 and "dropped" not in err, "%d %s" % (raw_count(db), err))
+        # a clock jump in the file's last telegram (QA: 2030 stored, retention counted from it)
+        last = list(tels)
+        last[-1] = retime(tels[-1], b"300101000000W")
+        code, err, db, newest = import_one(tmp, "lastglitch.log", b"".join(last),
+                                           "SELECT max(ts) FROM raw")
+        c.check("clock glitch in the last telegram: not stored, said", code == 0 and
+                raw_count(db) == N - 1 and newest is not None and newest < 1800000000 and
+                "last telegram dropped" in err, "%d %s %s" % (raw_count(db), newest, err))
+        code, out, err = p1(["import", "--db", db, os.path.join(tmp, "lastglitch.log")])
+        newest = sqlite3.connect(db).execute("SELECT max(ts) FROM raw").fetchone()[0]
+        c.check("clock glitch in the last telegram: a second import does not store it either",
+                code == 0 and raw_count(db) == N - 1 and newest < 1800000000,
+                "%d %s %s" % (raw_count(db), newest, err))
+        # ... and in the first, with no history to judge it by: the later of the two is dropped
+        first = list(tels)
+        first[0] = retime(tels[0], b"300101000000W")
+        code, err, db, newest = import_one(tmp, "firstglitch.log", b"".join(first),
+                                           "SELECT max(ts) FROM raw")
+        c.check("clock glitch in the first telegram: not stored", code == 0 and
+                raw_count(db) == N - 1 and newest is not None and newest < 1800000000 and
+                "clock jumped" in err, "%d %s %s" % (raw_count(db), newest, err))
 
         # DSMR 2.2: no meter time, no CRC. A raw capture cannot be placed in time (said, exit 1,
         # nothing recorded); a logger's timestamps (ISO-8601 CET/CEST or unix seconds) can

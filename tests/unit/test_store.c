@@ -520,6 +520,42 @@ static void test_gaps_and_clock(void)
     store_close(s);
 }
 
+/* clock=meter, live: one telegram with a time years ahead is skipped, not stored (every later
+ * reading would be "not newer" until then); a clock really put forward is taken from the
+ * reading after the jump, and at once when our clock agrees with it. */
+static void test_clock_meter_jump(void)
+{
+    store *s = open_db(fresh_db());
+    CHECK_EQ_INT(store_meter_clock(s, "m", STORE_CLOCK_METER), 0);
+    house h;
+    house_init(&h, T_2024_01_15_2000_LOCAL);
+    int64_t sys = h.d.ts;
+    CHECK_EQ_INT(add(s, "m", &h.d, sys * 1000), 1);
+    rd glitch = h.d;
+    glitch.ts = 1893452400; /* 2030-01-01 */
+    CHECK_EQ_INT(add(s, "m", &glitch, (sys + 10) * 1000), 0);
+    house_step(&h, 20);
+    CHECK_EQ_INT(add(s, "m", &h.d, (sys + 20) * 1000), 1);
+    /* put forward an hour, ours not: the first reading after is skipped, the next confirms */
+    h.d.ts += 3600;
+    house_step(&h, 10);
+    CHECK_EQ_INT(add(s, "m", &h.d, (sys + 30) * 1000), 0);
+    house_step(&h, 10);
+    CHECK_EQ_INT(add(s, "m", &h.d, (sys + 40) * 1000), 1);
+    /* a gap (p1d was down) that our clock agrees with: stored at once */
+    for (int i = 0; i < 360; i++)
+        house_step(&h, 10);
+    CHECK_EQ_INT(add(s, "m", &h.d, h.d.ts * 1000), 1);
+    CHECK_EQ_INT(store_commit(s), 0);
+    int64_t c[4] = {0, 0, 0, 0};
+    store_series(s, "m", 0, INT64_MAX / 2, STORE_STEP_RAW, 0, count_n, c);
+    CHECK_EQ_INT(c[0], 4);
+    c[0] = 0;
+    store_series(s, "m", h.d.ts + 1, INT64_MAX / 2, STORE_STEP_RAW, 0, count_n, c);
+    CHECK_EQ_INT(c[0], 0); /* nothing after the newest reading: not the one in 2030 */
+    store_close(s);
+}
+
 /* Raw times of a meter into t[cap]; returns how many. */
 typedef struct times {
     int64_t t[4096];
@@ -1310,6 +1346,7 @@ int main(void)
     RUN(test_replacement_and_reset);
     RUN(test_cut_telegram);
     RUN(test_gaps_and_clock);
+    RUN(test_clock_meter_jump);
     RUN(test_clock_hysteresis);
     RUN(test_clock_unsynced);
     RUN(test_clock_stepped_back);
