@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -116,6 +117,7 @@ typedef struct smeter {
 struct store {
     sqlite3 *db;
     int lock_fd; /* the writer lock (<path>.lock), -1 when not held */
+    int db_fd;   /* with it, a flock on the database file itself (a hard link), -1 none */
     store_options o;
     smeter **m;
     size_t nm, capm;
@@ -282,11 +284,22 @@ static int reopen_immutable(store *s, const char *path, int rc)
 /* Takes the writer lock: an exclusive flock on "<path>.lock", a file of its own because SQLite
  * uses POSIX locks on the database, which a flock must not disturb. The kernel drops the lock
  * when the holder exits in any way (kill -9 too), so a stale file never blocks. The holder
- * writes "PID PROGRAM" into it so that the next one can say who. 0, or -1 with err. */
+ * writes "PID PROGRAM" into it so that the next one can say who. path is the database's real
+ * path (a symlink to it takes the same lock file); a flock on the database file itself also
+ * stops a writer that comes by a hard link. 0, or -1 with err. */
 static int writer_lock(store *s, const char *path, char *err, size_t cap)
 {
-    char lock[STORE_ERR_MAX];
-    int n = snprintf(lock, sizeof lock, "%s.lock", path);
+    char lock[STORE_ERR_MAX], real[PATH_MAX];
+    const char *db = path;
+    if (strncmp(path, "file:", 5) != 0 && strcmp(path, ":memory:") != 0) {
+        if (realpath(path, real))
+            db = real;
+        /* flock and SQLite's POSIX locks do not meet on Linux, but closing any descriptor of
+         * the file drops the process's POSIX locks on it: this one stays open until after
+         * sqlite3_close() (store_close()). */
+        s->db_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    }
+    int n = snprintf(lock, sizeof lock, "%s.lock", db);
     if (n < 0 || (size_t)n >= sizeof lock) {
         say(err, cap, "%s: the path is too long", path);
         return -1;
@@ -329,14 +342,21 @@ static int writer_lock(store *s, const char *path, char *err, size_t cap)
                 path, lock);
         return -1;
     }
+    s->lock_fd = fd;
+    if (s->db_fd >= 0 && flock(s->db_fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK) {
+        say(err, cap,
+            "%s: in use by another program (it holds the database file by another "
+            "name: a hard link); one writer at a time: stop it first, or use another "
+            "database",
+            path);
+        return -1;
+    }
     char line[96];
     n = snprintf(line, sizeof line, "%ld %s\n", (long)getpid(), s->o.writer);
     if (named && (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n)) {
         say(err, cap, "%s: cannot write the lock file %s: %s", path, lock, strerror(errno));
-        close(fd);
         return -1;
     }
-    s->lock_fd = fd;
     return 0;
 }
 
@@ -1237,6 +1257,7 @@ store *store_open(const char *path, const store_options *o, char *err, size_t ca
         return NULL;
     }
     s->lock_fd = -1;
+    s->db_fd = -1;
     if (o)
         s->o = *o;
     else
@@ -1362,6 +1383,8 @@ void store_close(store *s)
     sqlite3_close(s->db);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* the file stays: removing it would race with the next opener */
+    if (s->db_fd >= 0)
+        close(s->db_fd); /* after sqlite3_close(): see writer_lock() */
     for (size_t i = 0; i < s->nm; i++)
         meter_free(s->m[i]);
     free(s->m);

@@ -74,6 +74,22 @@ def test_one_writer(c, tmp):
         c.check("... saying p1d holds it and to stop it first",
                 "in use by p1d pid %d" % d.proc.pid in err and "stop it first" in err, err)
         c.check("... and stores nothing", "imp" not in meter_names(db), meter_names(db))
+        # another name for the database: a symlink (the lock file of its real path) or a hard
+        # link (a flock on the file itself) is refused the same way
+        sym, hard = os.path.join(tmp, "sym.db"), os.path.join(tmp, "hard.db")
+        os.symlink(db, sym)
+        os.link(db, hard)
+        code, out, err = p1(["import", "--db", sym, "--meter", "imp", cap])
+        c.check("p1 import by a symlink while p1d runs: refused, naming p1d",
+                code == 1 and "in use by p1d pid %d" % d.proc.pid in err, (code, err))
+        code, out, err = p1(["import", "--db", hard, "--meter", "imp", cap])
+        c.check("p1 import by a hard link while p1d runs: refused",
+                code == 1 and "in use by another program" in err, (code, err))
+        code, err = run_p1d(["--listen", "127.0.0.1:0", "--db", sym, "--source", "a=sim:2"])
+        c.check("a second p1d by a symlink exits 1", code == 1 and "in use by p1d" in err,
+                (code, err[-500:]))
+        c.check("... and nothing was stored by them", "imp" not in meter_names(db),
+                meter_names(db))
 
         dest = os.path.join(tmp, "backup.db")
         code, out, err = p1(["backup", "--db", db, dest])

@@ -973,6 +973,39 @@ static void test_writer_lock(void)
     b = store_open(path, &o, err, sizeof err); /* closed: free again */
     CHECK(b != NULL);
     store_close(b);
+
+    /* another name for the same file: a symlink takes the same lock file, a hard link meets
+     * the flock on the database itself */
+    char sym[160], hard[160];
+    snprintf(sym, sizeof sym, "%s/link.db", dir);
+    snprintf(hard, sizeof hard, "%s/hard.db", dir);
+    CHECK_EQ_INT(symlink(path, sym), 0);
+    CHECK_EQ_INT(link(path, hard), 0);
+    o.writer = "p1d";
+    a = store_open(path, &o, err, sizeof err);
+    CHECK(a != NULL);
+    o.writer = "p1 import";
+    b = store_open(sym, &o, err, sizeof err);
+    CHECK(b == NULL);
+    CHECK(strstr(err, want) != NULL);
+    store_close(b);
+    b = store_open(hard, &o, err, sizeof err);
+    CHECK(b == NULL);
+    CHECK(strstr(err, "in use by another program") != NULL);
+    store_close(b);
+    store_close(a);
+    a = store_open(sym, &o, err, sizeof err); /* the other way round */
+    CHECK(a != NULL);
+    b = store_open(path, &o, err, sizeof err);
+    CHECK(b == NULL);
+    store_close(b);
+    b = store_open(hard, &o, err, sizeof err);
+    CHECK(b == NULL);
+    store_close(b);
+    store_close(a);
+    b = store_open(hard, &o, err, sizeof err); /* closed: free again */
+    CHECK(b != NULL);
+    store_close(b);
 }
 
 static int file_bytes(const char *path, char *buf, size_t cap)
