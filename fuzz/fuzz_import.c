@@ -7,7 +7,8 @@
  *
  * The import's file is compiled in here (its functions are static); the decoder runs with the
  * import's own callbacks in probe mode, which times telegrams and stores nothing. Byte 0 picks
- * the read size and whether the capture is read as escaped; the rest is the capture. */
+ * the read size, whether the capture is read as escaped and whether LF-only line ends are kept;
+ * the rest is the capture. */
 #include "../tools/p1_import.c"
 
 /* p1_import.c's calls into tools/p1.c, which the text rebuild never makes. */
@@ -47,8 +48,9 @@ static import_ctx ctx;
 static import_text text;
 static p1_parser parser;
 
-/* 1 when every line of b[0..n) ends in CRLF and starts as a telegram's line does. */
-static int clean_capture(const uint8_t *b, size_t n)
+/* 1 when every line of b[0..n) ends in CRLF (LF alone: lf) and starts as a telegram's line
+ * does. */
+static int clean_capture(const uint8_t *b, size_t n, int lf)
 {
     size_t i = 0;
     while (i < n) {
@@ -56,7 +58,8 @@ static int clean_capture(const uint8_t *b, size_t n)
         if (!nl)
             return 0;
         size_t len = (size_t)(nl - (b + i));
-        if (!len || b[i + len - 1] != '\r' || !text_clean(b + i, len - 1))
+        if (lf ? (len && b[i + len - 1] == '\r') || !text_clean(b + i, len)
+               : !len || b[i + len - 1] != '\r' || !text_clean(b + i, len - 1))
             return 0;
         i += len + 1;
     }
@@ -76,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&text, 0, sizeof text);
     ctx.probe = 1;
     text.escaped = data[0] & 8 ? 1 : text_escaped(b, n);
+    text.lf = !!(data[0] & 16);
     p1_callbacks cb = {on_begin, on_object, on_end};
     p1_parser_init(&parser, NULL, &cb, &ctx);
     /* the input is copied per read into a buffer of exactly the read's size, so that a read
@@ -92,9 +96,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fail("a line end past what was read", data, size);
     }
     if (text.len && !text.over)
-        text_line(&ctx, &parser, text.line, text.len);
+        text_line(&ctx, &text, &parser, text.line, text.len);
     p1_finish(&parser);
-    if (!text.escaped && clean_capture(b, n) && ctx.fed != n)
+    if (!text.escaped && clean_capture(b, n, text.lf) && ctx.fed != n)
         fail("a clean capture did not reach the decoder as it was", data, size);
     if (ctx.first_ts < 0)
         fail("a negative meter time", data, size);

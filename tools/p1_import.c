@@ -36,7 +36,8 @@ static const char import_usage[] =
     "standard input (plain or gzip; not remembered, duplicates are still skipped). A text\n"
     "capture may have LF-only line ends, a prefix before every line (a timestamp from ts or\n"
     "journalctl, a logger's tag, CSV columns) and telegrams with escaped line ends (\\r\\n in a\n"
-    "CSV or JSON export): each telegram is rebuilt as the meter sent it and its CRC checked.\n"
+    "CSV or JSON export): each telegram is rebuilt as the meter sent it and its CRC checked\n"
+    "(LF-only line ends as CRLF, or kept when the CRC covers them so).\n"
     "With --key the file is read as the meter's binary frames.\n"
     "Readings are timed by the meter's clock (0-0:1.0.0); a telegram without one (DSMR 2.2,\n"
     "3.0) takes the time of its line's prefix (ISO-8601, CET/CEST without a zone, or unix\n"
@@ -98,12 +99,14 @@ typedef struct import_ctx {
 } import_ctx;
 
 /* Lines of a text capture, rebuilt as the meter sent them before they reach the parser:
- * CRLF line ends (LF-only logs), no prefix before the telegram's text (timestamps added by
- * ts, journalctl or a logger; CSV columns), and, in an export whose telegrams were written
+ * CRLF line ends (LF-only logs; LF alone where the CRC covers that), no prefix before the
+ * telegram's text (timestamps added by ts, journalctl or a logger; CSV columns), and, in an
+ * export whose telegrams were written
  * with escaped line ends ("\r\n" in CSV or JSON), those escapes undone. The CRC covers the
  * original bytes, so a rebuilt telegram checks exactly when the rebuild is right. */
 typedef struct import_text {
     int escaped;        /* the file holds escaped line ends: undo \r \n \\ \" \/ */
+    int lf;             /* the meter's line ends are LF alone (its CRC says so): keep them */
     int esc;            /* the previous byte was an escaping backslash */
     int over;           /* this line outgrew the buffer: passed through as it came */
     size_t len;
@@ -178,6 +181,7 @@ static void on_end(void *user, const p1_telegram *t)
     if (c->probe) {
         if (timed && !c->first_ts)
             c->first_ts = ts;
+        c->accepted++;
         return;
     }
     c->accepted++;
@@ -322,7 +326,7 @@ static int64_t prefix_time(const uint8_t *l, size_t n)
 
 /* Feeds one line (no line end) to the parser as the meter sent it: what precedes the
  * telegram's text (a timestamp, a logger's tag, CSV columns) and trails it is cut. */
-static void text_line(import_ctx *c, p1_parser *p, const uint8_t *l, size_t n)
+static void text_line(import_ctx *c, const import_text *x, p1_parser *p, const uint8_t *l, size_t n)
 {
     /* A line as the meter sends it goes on as text_feed() passes a run of them, whatever the
      * read boundaries: its one CR and the LF, nothing trimmed (a stray CR before them is the
@@ -366,7 +370,7 @@ static void text_line(import_ctx *c, p1_parser *p, const uint8_t *l, size_t n)
             c->prefix_s = t;
     }
     text_exec(c, p, l + from, to - from);
-    text_exec(c, p, (const uint8_t *)"\r\n", 2);
+    text_exec(c, p, (const uint8_t *)"\r\n" + x->lf, 2 - (size_t)x->lf);
 }
 
 /* Feeds n bytes of a text capture starting at file offset pos, line by line. Runs of lines
@@ -382,7 +386,10 @@ static void text_feed(import_ctx *c, import_text *x, p1_parser *p, const uint8_t
             const uint8_t *nl;
             while ((nl = memchr(b + i, '\n', n - i)) != NULL) {
                 size_t len = (size_t)(nl - (b + i));
-                if (!len || b[i + len - 1] != '\r' || !text_clean(b + i, len - 1))
+                if (x->lf ? len && b[i + len - 1] == '\r'
+                          : !len || b[i + len - 1] != '\r' || !text_clean(b + i, len - 1))
+                    break;
+                if (x->lf && !text_clean(b + i, len))
                     break;
                 i += len + 1;
             }
@@ -412,7 +419,7 @@ static void text_feed(import_ctx *c, import_text *x, p1_parser *p, const uint8_t
             if (x->over)
                 text_exec(c, p, (const uint8_t *)"\n", 1);
             else
-                text_line(c, p, x->line, x->len);
+                text_line(c, x, p, x->line, x->len);
             x->len = 0;
             x->over = 0;
         } else if (x->over) {
@@ -437,6 +444,42 @@ static int binary_frames(const uint8_t *b, size_t n)
         if (x[1] == 0x08)
             return 1;
     return 0;
+}
+
+/* Number of good telegrams in b[0..n) read as text with LF-only line ends kept (lf) or made
+ * CRLF. */
+static uint64_t text_good(const uint8_t *b, size_t n, const p1_settings *set, int escaped, int lf)
+{
+    import_ctx *c = calloc(1, sizeof *c);
+    p1_parser *p = malloc(sizeof *p);
+    import_text *x = calloc(1, sizeof *x);
+    uint64_t good = 0;
+    if (c && p && x) {
+        p1_callbacks cb = {on_begin, on_object, on_end};
+        c->probe = 1;
+        x->escaped = escaped;
+        x->lf = lf;
+        p1_parser_init(p, set, &cb, c);
+        text_feed(c, x, p, b, n, 0);
+        good = c->accepted;
+    }
+    free(c);
+    free(p);
+    free(x);
+    return good;
+}
+
+/* 1 when the first bytes read have LF-only line ends (raw or escaped) and more telegrams check
+ * with them kept than made CRLF: a meter (or simulator) whose CRC covers LF alone. A logger
+ * that dropped the CRs (the CRC covers CRLF) is read with CRLF, as are ties. */
+static int text_lf(const uint8_t *b, size_t n, const p1_settings *set, int escaped)
+{
+    int bare = 0;
+    for (size_t i = 1; i < n && !bare; i++)
+        bare = escaped ? b[i] == 'n' && b[i - 1] == '\\' &&
+                             (i < 3 || b[i - 2] != 'r' || b[i - 3] != '\\')
+                       : b[i] == '\n' && b[i - 1] != '\r';
+    return bare && text_good(b, n, set, escaped, 1) > text_good(b, n, set, escaped, 0);
 }
 
 /* 1 when the first bytes read show telegrams written with escaped line ends. */
@@ -590,14 +633,16 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
                 truncated = 1;
             }
             if (text && x->len && !x->over)
-                text_line(c, p, x->line, x->len); /* a last line without its line end */
+                text_line(c, x, p, x->line, x->len); /* a last line without its line end */
             p1_finish(p);
             break;
         }
         if (text && pos == (uint64_t)offset && binary_frames(buf, (size_t)n))
             text = 0; /* encrypted frames without --key: read as they are, to say so */
-        if (text && pos == (uint64_t)offset)
+        if (text && pos == (uint64_t)offset) {
             x->escaped = text_escaped(buf, (size_t)n);
+            x->lf = text_lf(buf, (size_t)n, set, x->escaped);
+        }
         if (text)
             text_feed(c, x, p, buf, (size_t)n, pos);
         else
@@ -760,8 +805,10 @@ static int64_t first_time(const char *path, const p1_settings *set, int text)
                                (n = gzread(gz, buf, IMPORT_CHUNK)) > 0; pos += (uint64_t)n) {
             if (text && pos == 0 && binary_frames(buf, (size_t)n))
                 text = 0;
-            if (text && pos == 0)
+            if (text && pos == 0) {
                 x->escaped = text_escaped(buf, (size_t)n);
+                x->lf = text_lf(buf, (size_t)n, set, x->escaped);
+            }
             if (text)
                 text_feed(c, x, p, buf, (size_t)n, pos);
             else
