@@ -2292,6 +2292,14 @@ static void commit_reset(store *s)
     s->import_pending = 0;
 }
 
+/* Copies the WAL into the database as far as no reader holds it back; a failure (a full disk)
+ * is what store_healthy() reports until a checkpoint succeeds again. */
+static void checkpoint(store *s)
+{
+    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    s->ckpt_failing = rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED;
+}
+
 /* Writes the queue in one transaction; end_runs 0 leaves a backfill run, and the transaction,
  * open (store_flush). */
 static int commit_all(store *s, int end_runs)
@@ -2378,6 +2386,8 @@ static int commit_all(store *s, int end_runs)
     s->import_pending = 0;
     s->st.committed += n - (s->st.covered - covered);
     s->failing = 0;
+    if (s->ckpt_failing && !keep)
+        checkpoint(s); /* writing again: /healthz need not wait for store_maintain() */
     forget_done(s);
     return 0;
 }
@@ -2539,8 +2549,7 @@ int store_maintain(store *s)
         }
     }
     free(ids);
-    rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    s->ckpt_failing = rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED;
+    checkpoint(s);
     return deleted > INT32_MAX ? INT32_MAX : (int)deleted;
 }
 

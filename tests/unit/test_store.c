@@ -877,6 +877,63 @@ static void test_full_disk(void)
     store_close(s);
 }
 
+/* A VFS over the default one whose main database files fail writes while full_db is set: the
+ * WAL takes commits, a checkpoint (which writes the database) fails as on a full disk. */
+static sqlite3_vfs shim_vfs, *real_vfs;
+static sqlite3_io_methods shim_io;
+static const sqlite3_io_methods *real_io;
+static int full_db;
+
+static int shim_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
+{
+    return full_db ? SQLITE_FULL : real_io->xWrite(f, buf, n, off);
+}
+
+static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+    (void)vfs;
+    int rc = real_vfs->xOpen(real_vfs, name, f, flags, out);
+    if (rc == SQLITE_OK && (flags & SQLITE_OPEN_MAIN_DB) && f->pMethods) {
+        real_io = f->pMethods;
+        shim_io = *real_io;
+        shim_io.xWrite = shim_write;
+        f->pMethods = &shim_io;
+    }
+    return rc;
+}
+
+/* A checkpoint that failed (disk full) is retried once a commit succeeds: /healthz must not
+ * report it for up to a minute after writing works again. */
+static void test_checkpoint_recovers(void)
+{
+    real_vfs = sqlite3_vfs_find(NULL);
+    shim_vfs = *real_vfs;
+    shim_vfs.zName = "test_store_shim";
+    shim_vfs.xOpen = shim_open;
+    CHECK_EQ_INT(sqlite3_vfs_register(&shim_vfs, 1), SQLITE_OK);
+    store *s = open_db(fresh_db());
+    char why[STORE_ERR_MAX];
+    house h;
+    house_init(&h, T_2024_01_15_2000_LOCAL);
+    add(s, "home", &h.d, 0);
+    CHECK_EQ_INT(store_commit(s), 0);
+    full_db = 1;
+    house_step(&h, 10);
+    add(s, "home", &h.d, 0);
+    CHECK_EQ_INT(store_commit(s), 0); /* the WAL still takes it */
+    CHECK(store_maintain(s) >= 0);
+    CHECK_EQ_INT(store_healthy(s, why, sizeof why), 0);
+    CHECK(strstr(why, "checkpoint") != NULL);
+    full_db = 0; /* space again */
+    house_step(&h, 10);
+    add(s, "home", &h.d, 0);
+    CHECK_EQ_INT(store_commit(s), 0);
+    CHECK_EQ_INT(store_healthy(s, why, sizeof why), 1);
+    store_close(s);
+    CHECK_EQ_INT(sqlite3_vfs_unregister(&shim_vfs), SQLITE_OK);
+    CHECK_EQ_INT(sqlite3_vfs_register(real_vfs, 1), SQLITE_OK);
+}
+
 static void test_retention(void)
 {
     store_options o;
@@ -1386,6 +1443,7 @@ int main(void)
     RUN(test_restart_and_rebuild);
     RUN(test_forget);
     RUN(test_full_disk);
+    RUN(test_checkpoint_recovers);
     RUN(test_retention);
     RUN(test_retention_idle_meter);
     RUN(test_writer_lock);
