@@ -37,6 +37,18 @@ static void pause_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Removes the copy tmp and what SQLite may have left beside it: a rollback journal, or the
+ * WAL and its index (the copy takes the source's WAL mode), when writing it failed. */
+static void remove_tmp(const char *tmp)
+{
+    static const char *const ext[] = {"", "-journal", "-wal", "-shm"};
+    char path[4096 + 16];
+
+    for (size_t k = 0; k < sizeof ext / sizeof ext[0]; k++)
+        if (snprintf(path, sizeof path, "%s%s", tmp, ext[k]) < (int)sizeof path)
+            unlink(path);
+}
+
 int p1_backup_main(int argc, char **argv)
 {
     const char *db = "p1d.db", *dest = NULL;
@@ -99,7 +111,7 @@ int p1_backup_main(int argc, char **argv)
         fprintf(stderr, "p1 backup: %s\n", err);
         return 1;
     }
-    unlink(tmp);
+    remove_tmp(tmp); /* a journal or WAL of an earlier copy would be applied to this one */
     /* Create it ourselves first: SQLite's "unable to open database file" hides the reason. */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640); /* as the store's own */
     if (fd < 0) {
@@ -116,7 +128,7 @@ int p1_backup_main(int argc, char **argv)
         fprintf(stderr, "p1 backup: %s: %s\n", tmp, out ? sqlite3_errmsg(out) : "cannot open");
         sqlite3_close(out);
         store_close(s);
-        unlink(tmp);
+        remove_tmp(tmp);
         return 1;
     }
     int busy = 0;
@@ -135,7 +147,7 @@ int p1_backup_main(int argc, char **argv)
         fprintf(stderr, "p1 backup: copying %s failed: %s\n", db, sqlite3_errstr(rc));
         sqlite3_close(out);
         store_close(s);
-        unlink(tmp);
+        remove_tmp(tmp);
         return 1;
     }
     store_close(s);
@@ -174,12 +186,12 @@ int p1_backup_main(int argc, char **argv)
     else if (!ok)
         fprintf(stderr, "p1 backup: %s: %s; %s is left as it was\n", tmp, why, dest);
     if (!ok) {
-        unlink(tmp);
+        remove_tmp(tmp);
         return 1;
     }
     if (rename(tmp, dest) < 0) {
         fprintf(stderr, "p1 backup: %s: %s\n", dest, strerror(errno));
-        unlink(tmp);
+        remove_tmp(tmp);
         return 1;
     }
     if (!quiet)

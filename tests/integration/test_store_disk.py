@@ -10,7 +10,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import Checks, Daemon, need_p1d, tmpdir  # noqa: E402
-from store_helpers import export_rows, integrity, iso_unix  # noqa: E402
+from store_helpers import export_rows, integrity, iso_unix, p1  # noqa: E402
 
 
 def get(port, path):
@@ -52,6 +52,34 @@ def fill(path):
     return n
 
 
+def test_backup_full(c, tmp):
+    """p1 backup onto a disk with room for the copy but not for its WAL: exit 1, and neither
+    DEST.tmp nor its -wal, -shm or -journal left behind (only DEST.tmp was removed)."""
+    src = os.path.join(tmp, "bk-src.db")
+    cap = os.path.join(tmp, "bk.txt")
+    code, out, err = p1(["sim", "--count", "3000", "--fast", "--seed", "3"])
+    with open(cap, "w") as f:
+        f.write(out)
+    code, out, err = p1(["import", "-q", "--db", src, cap])
+    c.check("backup source imported", code == 0, err)
+    mnt = os.path.join(tmp, "bkmnt")
+    os.mkdir(mnt)
+    size = os.path.getsize(src) // 1024 + 8  # the copy fits, its WAL does not
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dk" % size, "tmpfs", mnt],
+                       capture_output=True)
+    if r.returncode != 0:
+        print("SKIP: backup onto a full disk: cannot mount a tmpfs")
+        return
+    try:
+        dest = os.path.join(mnt, "b.db")
+        code, out, err = p1(["backup", "--db", src, dest])
+        left = sorted(os.listdir(mnt))
+        c.check("backup onto a full disk: exit 1, nothing left behind",
+                code == 1 and left == [], "%d %s %s" % (code, left, err))
+    finally:
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
 def main():
     c = Checks("test_store_disk")
     need_p1d(c)
@@ -63,6 +91,7 @@ def main():
         if r.returncode != 0:
             print("SKIP: cannot mount a tmpfs (needs root): %s" % r.stderr.decode().strip())
             c.done()
+        test_backup_full(c, tmp)
         try:
             db = os.path.join(mnt, "p1d.db")
             filler = os.path.join(mnt, "filler")
