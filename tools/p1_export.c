@@ -19,7 +19,8 @@ static const char export_usage[] =
     "                 [--format csv|json] [--gaps]\n"
     "Write a meter's history in [from, to) to standard output. TIME is ISO-8601: 2024-01-31,\n"
     "2024-01-31T12:00, 2024-01-31T12:00:00Z or with an offset (+01:00), or unix seconds; without\n"
-    "an offset it is the meters' local time (CET/CEST). STEP: raw, 1m, 15m, 1h, 1d, 1mo, 1y\n"
+    "an offset it is the meters' local time (CET/CEST); from 1970 to 2199 only, as in\n"
+    "/api/history. STEP: raw, 1m, 15m, 1h, 1d, 1mo, 1y\n"
     "(default 1h). Options take their value as the next argument or after '=' (--step=1d).\n"
     "Energy is per step, exactly: the counter at its end minus the counter at its start, in\n"
     "kWh, m3 (gas, water) and GJ (heat), with the column names of /api/history (import_kwh,\n"
@@ -204,20 +205,25 @@ static int pick_meter(void *user, const store_meter_info *mi)
 }
 
 /* Parses the value s of option opt (--from, --to) as /api/history does: ISO-8601 or unix
- * seconds; without a zone, the repeated autumn hour is its later pass, as everywhere in p1d.
- * Eight digits alone are refused: 20240131 is a date without dashes far more often than a
- * time in 1970. Returns 0, or -1 after naming the problem. */
+ * seconds, from 1970 to 2199; without a zone, the repeated autumn hour is its later pass, as
+ * everywhere in p1d. Eight digits alone are refused: 20240131 is a date without dashes far
+ * more often than a time in 1970. Returns 0, or -1 after naming the problem. */
 static int export_time(const char *opt, const char *s, int64_t *out)
 {
     int rc = strlen(s) == 8 && strspn(s, "0123456789") == 8
                  ? -1
                  : civil_parse(s, CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING, out);
-    if (rc == CIVIL_PARSE_GAP)
+    if (rc == 0 && (*out < -86400 || *out >= CIVIL_TIME_END)) {
+        fprintf(stderr, "p1 export: %s: out of range: times from 1970 to 2199 only, got '%s'\n",
+                opt, s);
+        rc = -1;
+    } else if (rc == CIVIL_PARSE_GAP) {
         fprintf(stderr, "p1 export: %s: '%s' " CIVIL_GAP_WHY "\n", opt, s);
-    else if (rc < 0)
+    } else if (rc < 0) {
         fprintf(stderr, "p1 export: %s: '%s' is not an ISO-8601 time such as "
                         "2024-01-31T12:00:00Z (dashes and colons written), or unix seconds\n",
                 opt, s);
+    }
     return rc < 0 ? -1 : 0;
 }
 

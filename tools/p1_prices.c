@@ -264,6 +264,14 @@ int p1_prices_main(int argc, char **argv)
                             v);
                     return 2;
                 }
+                int64_t t = a[2] == 'f' ? from : to;
+                if (t < -86400 || t >= CIVIL_TIME_END) { /* as /api/prices */
+                    fprintf(stderr,
+                            "p1 prices: %s: out of range: times from 1970 to 2199 only, "
+                            "got '%s'\n",
+                            opt, v);
+                    return 2;
+                }
                 have_to |= a[2] == 't';
             }
         } else if (a[0] == '-' && a[1]) {

@@ -383,6 +383,18 @@ def test_cli_pipelines(c, tmp):
     code, eq, err = p1(["export", "--db=" + db, "--step=1h", "--from=2024-11-20",
                         "--to=2024-11-21", "--format=csv"])
     c.check("export takes --opt=value (same rows)", code == 0 and eq == iso, "%s %s" % (code, err))
+    # times from 1970 to 2199 only, as /api/history refuses them (they were accepted)
+    for frm, to, bad in (("1900-01-01", "2024-11-21", "--from: out of range"),
+                         ("2024-11-20", "9999-12-31", "--to: out of range"),
+                         ("2024-11-20", "99999999999", "--to: out of range")):
+        code, out, err = p1(["export", "--db", db, "--from", frm, "--to", to])
+        c.check("export --from %s --to %s: usage error, as /api/history says" % (frm, to),
+                code == 2 and bad in err and "times from 1970 to 2199 only" in err and out == "",
+                "%s %s" % (code, err))
+        code, out, err = p1(["prices", "list", "--db", db, "--from", frm, "--to", to])
+        c.check("prices list --from %s --to %s: usage error" % (frm, to),
+                code == 2 and bad in err and "times from 1970 to 2199 only" in err and out == "",
+                "%s %s" % (code, err))
     code, out, err = p1(["export", "--db", db, "--from", "2024-11-20", "--to", "tomorrow"])
     c.check("export: a bad time names its option", code == 2 and "--to: 'tomorrow'" in err, err)
     p1(["import", "-q", "--db", db2, "--meter", "garage", cap])
