@@ -18,6 +18,12 @@ int p1_opt_value(char **argv, int argc, int *i, const char *name, const char **v
     abort();
 }
 
+int p1_opt_twice(const char *cmd, const char *arg)
+{
+    (void)cmd, (void)arg;
+    abort();
+}
+
 int p1_unknown_option(const char *cmd, const char *arg, const char *const *opts, size_t n)
 {
     (void)cmd, (void)arg, (void)opts, (void)n;

@@ -150,14 +150,16 @@ int p1_opt_value(char **argv, int argc, int *i, const char *name, const char **v
 {
     size_t n = strlen(name);
     const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0)
+    if (strncmp(a, name, n) != 0 || (a[n] != '=' && a[n] != '\0'))
         return 0;
+    /* An earlier "--name" is that option too: a value that looks like one is refused below. */
+    for (int k = 1; k < *i; k++)
+        if (!strncmp(argv[k], name, n) && (argv[k][n] == '=' || argv[k][n] == '\0'))
+            return P1_OPT_TWICE;
     if (a[n] == '=') {
         *val = a + n + 1;
         return 1;
     }
-    if (a[n] != '\0')
-        return 0;
     /* "--db -q": the value was forgotten; an option is not taken as one (a value that starts
      * with a dash and a letter is given as NAME=VALUE; "-" and "-5" are values) */
     const char *next = *i + 1 < argc ? argv[*i + 1] : NULL;
@@ -166,6 +168,13 @@ int p1_opt_value(char **argv, int argc, int *i, const char *name, const char **v
         return -1;
     *val = argv[++*i];
     return 1;
+}
+
+int p1_opt_twice(const char *cmd, const char *arg)
+{
+    fprintf(stderr, "%s: %.*s given twice (try '%s --help')\n", cmd, (int)strcspn(arg, "="), arg,
+            cmd);
+    return 2;
 }
 
 int p1_write_error(const char *cmd, int err)
@@ -343,14 +352,20 @@ int p1_decode_main(int argc, char **argv)
         } else if (strcmp(a, "--7bit") == 0) {
             seven_bit = 1;
         } else if ((r = p1_opt_value(argv, argc, &i, "--key", &val)) != 0) {
+            if (r == P1_OPT_TWICE)
+                return p1_opt_twice("p1 decode", a);
             if (r < 0)
                 return usage_error("%s needs a value", a);
             key = val;
         } else if ((r = p1_opt_value(argv, argc, &i, "--ak", &val)) != 0) {
+            if (r == P1_OPT_TWICE)
+                return p1_opt_twice("p1 decode", a);
             if (r < 0)
                 return usage_error("%s needs a value", a);
             ak = val;
         } else if ((r = p1_opt_value(argv, argc, &i, "--crc", &val)) != 0) {
+            if (r == P1_OPT_TWICE)
+                return p1_opt_twice("p1 decode", a);
             if (r < 0)
                 return usage_error("%s needs a value", a);
             if (strcmp(val, "required") == 0)
@@ -362,6 +377,8 @@ int p1_decode_main(int argc, char **argv)
             else
                 return usage_error("--crc must be required, optional or ignore, not '%s'", val);
         } else if ((r = p1_opt_value(argv, argc, &i, "--max", &val)) != 0) {
+            if (r == P1_OPT_TWICE)
+                return p1_opt_twice("p1 decode", a);
             if (r < 0)
                 return usage_error("%s needs a value", a);
             if (parse_count(val, &max) != 0)

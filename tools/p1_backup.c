@@ -27,7 +27,8 @@ static const char backup_usage[] =
     "  --force      replace DEST when it exists\n"
     "  -q, --quiet  no summary line on success (for cron)\n"
     "  -h, --help   show this help\n"
-    "--db takes its value as the next argument or after '=' (--db=PATH); -- ends the options.\n"
+    "--db takes its value as the next argument or after '=' (--db=PATH), once; -- ends the\n"
+    "options.\n"
     "\n"
     "Exit status: 0 copied, 1 failed (also: DEST exists without --force), 2 usage error.\n";
 
@@ -71,7 +72,9 @@ int p1_backup_main(int argc, char **argv)
             force = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             quiet = 1;
-        } else if ((r = p1_opt_value(argv, argc, &i, "--db", &db)) < 0) {
+        } else if ((r = p1_opt_value(argv, argc, &i, "--db", &db)) == P1_OPT_TWICE) {
+            return p1_opt_twice("p1 backup", a);
+        } else if (r < 0) {
             fprintf(stderr, "p1 backup: --db needs a value (try 'p1 backup --help')\n");
             return 2;
         } else if (r == 0) {

@@ -366,6 +366,8 @@ int p1_bench_main(int argc, char **argv)
                                 "'p1 bench --help')\n", val);
                 return 2;
             }
+        } else if (r == P1_OPT_TWICE) {
+            return p1_opt_twice("p1 bench", argv[i]);
         } else if (r < 0) {
             fprintf(stderr, "p1 bench: option '--seconds' needs a value (try 'p1 bench --help')\n");
             return 2;

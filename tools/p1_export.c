@@ -21,7 +21,8 @@ static const char export_usage[] =
     "2024-01-31T12:00, 2024-01-31T12:00:00Z or with an offset (+01:00), or unix seconds; without\n"
     "an offset it is the meters' local time (CET/CEST); from 1970 to 2199 only, as in\n"
     "/api/history. STEP: raw, 1m, 15m, 1h, 1d, 1mo, 1y\n"
-    "(default 1h). Options take their value as the next argument or after '=' (--step=1d).\n"
+    "(default 1h). Options take their value as the next argument or after '=' (--step=1d),\n"
+    "once each.\n"
     "Energy is per step, exactly: the counter at its end minus the counter at its start, in\n"
     "kWh, m3 (gas, water) and GJ (heat), with the column names of /api/history (import_kwh,\n"
     "gas_m3, heat_gj, ...). Power is W (mean, min, max), voltage V, current A, per phase. Raw\n"
@@ -246,6 +247,8 @@ int p1_export_main(int argc, char **argv)
         }
         for (size_t k = 0; !r && k < sizeof names / sizeof names[0]; k++)
             r = p1_opt_value(argv, argc, &i, names[k], dsts[k]);
+        if (r == P1_OPT_TWICE)
+            return p1_opt_twice("p1 export", a);
         if (r < 0) {
             fprintf(stderr, "p1 export: %s needs a value (try 'p1 export --help')\n", a);
             return 2;

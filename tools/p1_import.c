@@ -63,7 +63,8 @@ static const char import_usage[] =
     "  --skip-tag     do not verify the GCM tag; rely on the inner telegram CRC\n"
     "  -q, --quiet    no progress or summary\n"
     "  -h, --help     show this help\n"
-    "Options take their value as the next argument or after '=' (--db=PATH); -- ends them.\n"
+    "Options take their value as the next argument or after '=' (--db=PATH), once each; --\n"
+    "ends them.\n"
     "\n"
     "Exit status: 0 imported, 1 a file could not be read or holds no telegrams, or the database\n"
     "failed, 2 usage error.\n";
@@ -855,7 +856,7 @@ static int import_takes_value(const char *a)
 }
 
 /* p1_opt_value() for each option that takes a value: 1 with *v set, 0 not one of them, -1 its
- * value is missing. */
+ * value is missing, P1_OPT_TWICE given before. */
 static int import_opt_value(int argc, char **argv, int *i, const char **v)
 {
     int r = 0;
@@ -955,6 +956,8 @@ int p1_import_main(int argc, char **argv)
                                 "(try 'p1 import --help')\n", v);
                 return 2;
             }
+        } else if (r == P1_OPT_TWICE) {
+            return p1_opt_twice("p1 import", a);
         } else if (r < 0) {
             fprintf(stderr, "p1 import: missing value for '%s' (try 'p1 import --help')\n", a);
             return 2;

@@ -38,7 +38,8 @@ static void usage(FILE *f)
         "               (06:00 for most Dutch suppliers; default 00:00)\n"
         "Times: ISO-8601 (2025-01-31, 2025-01-31T10:00, with Z or an offset; no offset = "
         "CET/CEST)\n"
-        "or unix seconds. Options take their value as the next argument or after '='.\n"
+        "or unix seconds. Options take their value as the next argument or after '=', once\n"
+        "each.\n"
         "Exit status: 0 done, 1 error, 2 usage error.\n",
         PRICES_DEFAULT_DB);
 }
@@ -229,6 +230,8 @@ int p1_prices_main(int argc, char **argv)
         static const char *const takes[] = {"--db", "--kind", "--from", "--to", "--gas-day-start"};
         for (size_t k = 0; !r && k < sizeof takes / sizeof takes[0]; k++)
             r = p1_opt_value(argv, argc, &i, takes[k], &v);
+        if (r == P1_OPT_TWICE)
+            return p1_opt_twice("p1 prices", a);
         if (r < 0) {
             fprintf(stderr, "p1 prices: %s needs a value\n", a);
             return 2;

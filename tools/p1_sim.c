@@ -239,6 +239,8 @@ static int parse_args(int argc, char **argv, cli *c)
     c->realtime = -1;
     c->meters = 1;
     const char *key = NULL, *ak = NULL;
+    char seen[16][32]; /* the options with a value given so far: each takes one */
+    size_t nseen = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = NULL;
@@ -255,6 +257,11 @@ static int parse_args(int argc, char **argv, cli *c)
                     strcmp(name, "--meters") == 0 || strcmp(name, "--phases") == 0 ||
                     strcmp(name, "--meter-id") == 0 || strcmp(name, "--key") == 0 ||
                     strcmp(name, "--ak") == 0;
+        for (size_t k = 0; takes && k < nseen; k++)
+            if (strcmp(seen[k], name) == 0)
+                return p1_opt_twice("p1 sim", name);
+        if (takes && nseen < sizeof seen / sizeof seen[0])
+            memcpy(seen[nseen++], name, nl + 1);
         if (takes) {
             if (eq)
                 val = eq + 1;

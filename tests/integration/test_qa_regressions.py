@@ -383,6 +383,22 @@ def test_cli_pipelines(c, tmp):
     code, eq, err = p1(["export", "--db=" + db, "--step=1h", "--from=2024-11-20",
                         "--to=2024-11-21", "--format=csv"])
     c.check("export takes --opt=value (same rows)", code == 0 and eq == iso, "%s %s" % (code, err))
+    # an option given twice is refused, as the HTTP API refuses a parameter twice (the last one
+    # counted): every command, both spellings
+    for args in (["export", "--db", db, "--from", "2024-11-20", "--from=2024-11-19",
+                  "--to", "2024-11-21"],
+                 ["import", "--db", db, "--meter", "a", "--meter", "b", "nothing.txt"],
+                 ["backup", "--db=" + db, "--db", db, os.path.join(tmp, "twice.db")],
+                 ["prices", "list", "--db", db, "--to", "2024-11-21", "--to", "2024-11-22"],
+                 ["decode", "--crc", "ignore", "--crc=required", "/dev/null"],
+                 ["sim", "--seed", "1", "--count", "1", "--seed=2"],
+                 ["bench", "--seconds", "0.05", "--seconds=0.05"]):
+        opt = [a.split("=")[0] for a in args if a.startswith("--")]
+        twice = [o for o in opt if opt.count(o) > 1][0]
+        code, out, err = p1(args)
+        c.check("p1 %s: %s given twice: usage error" % (args[0], twice),
+                code == 2 and "%s given twice" % twice in err and out == "",
+                "%s %s" % (code, err))
     # times from 1970 to 2199 only, as /api/history refuses them (they were accepted)
     for frm, to, bad in (("1900-01-01", "2024-11-21", "--from: out of range"),
                          ("2024-11-20", "9999-12-31", "--to: out of range"),
