@@ -532,12 +532,17 @@ static int commit_batch(import_ctx *c, const char *key, const char *path, int64_
     return rc;
 }
 
-/* The text of a zlib error on gz, or of errno. */
-static const char *gz_error(gzFile gz)
+/* Reports the zlib error on gz (or errno) reading path. zlib names a file opened by gzdopen() by
+ * its descriptor ("<fd:7>: incorrect data check"): that part goes, path names the file. */
+static void gz_report(const char *path, gzFile gz)
 {
     int e;
     const char *m = gzerror(gz, &e);
-    return e == Z_ERRNO ? strerror(errno) : m;
+    const char *c = strncmp(m, "<fd:", 4) == 0 ? strstr(m, ": ") : NULL;
+    fprintf(stderr, "p1 import: %s: %s%s\n", path, e == Z_DATA_ERROR ? "broken gzip data: " : "",
+            e == Z_ERRNO ? strerror(errno)
+            : c          ? c + 2
+                         : m);
 }
 
 static int import_file(import_ctx *c, const char *arg, int quiet, const p1_settings *set,
@@ -560,7 +565,7 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     }
     gzbuffer(gz, IMPORT_CHUNK);
     if (key && file_key(gz, c->meter, key, sizeof keybuf) < 0) {
-        fprintf(stderr, "p1 import: %s: %s\n", path, gz_error(gz));
+        gz_report(path, gz);
         gzclose(gz);
         return 1;
     }
@@ -581,7 +586,7 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     if (!known)
         offset = 0;
     if (offset && gzseek(gz, (z_off_t)offset, SEEK_SET) != (z_off_t)offset) {
-        fprintf(stderr, "p1 import: %s: %s\n", path, gz_error(gz));
+        gz_report(path, gz);
         gzclose(gz);
         return 1;
     }
@@ -616,7 +621,7 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     for (;;) {
         int n = gzread(gz, buf, IMPORT_CHUNK);
         if (n < 0) {
-            fprintf(stderr, "p1 import: %s: %s\n", path, gz_error(gz));
+            gz_report(path, gz);
             /* as at a cut: the telegrams before the damage are committed, which also ends a
              * backfill's transaction (store_flush() keeps it open) before retention runs */
             if (c->accepted)

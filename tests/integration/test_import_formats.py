@@ -288,6 +288,13 @@ def main():
         code, out, err = p1(["import", "--db", os.path.join(tmp, "bad.db"), bad])
         c.check("truncated gzip: the telegrams before the cut, and an error",
                 code == 1 and "bad.gz" in err, "%d %s" % (code, err))
+        # damaged within (a flipped byte): the file is named, not zlib's "<fd:7>"
+        z = bytearray(gzip.compress(cap))
+        z[len(z) // 2] ^= 0xFF
+        code, err, db, _ = import_one(tmp, "damaged.gz", bytes(z))
+        c.check("damaged gzip: exit 1, names the file, not zlib's descriptor",
+                code == 1 and "damaged.gz: broken gzip data" in err and "<fd:" not in err,
+                "%d %s" % (code, err))
 
         # an encrypted (Smarty) capture, compressed: binary frames are not read as lines
         key = "000102030405060708090A0B0C0D0E0F"
