@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "civil.h"
+#include "demand.h"
 #include "json.h"
 #include "metrics.h"
 #include "price_now.h"
@@ -192,6 +193,41 @@ static int field_find(const char *name, size_t n)
  * Sub-steps: costs and quarter-hour demand of coarse steps
  * ------------------------------------------------------------------------------------------- */
 
+/* The minutes of a range that hold readings (store_minutes), to tell which quarter-hours hold
+ * their own energy: after a gap the first step holds all of it, and x4 it is no average. */
+typedef struct minutes {
+    uint8_t *bits;
+    int64_t t0; /* the minute of bit 0 */
+    size_t n;
+} minutes;
+
+/* Loads the minutes of [from - 60, to) (from a quarter boundary). 0 or a negative errno. */
+static int minutes_load(store *s, const char *mname, int64_t from, int64_t to, minutes *m)
+{
+    m->t0 = from - 60;
+    m->n = to > m->t0 ? (size_t)((to - m->t0) / 60 + 1) : 1;
+    m->bits = malloc((m->n + 7) / 8);
+    if (!m->bits)
+        return -ENOMEM;
+    int rc = store_minutes(s, mname, m->t0, m->t0 + (int64_t)m->n * 60, m->bits, m->n);
+    return rc == -ENOENT ? 0 : rc;
+}
+
+static int minute_has(const minutes *m, int64_t t)
+{
+    if (t < m->t0)
+        return 0;
+    size_t i = (size_t)((t - m->t0) / 60);
+    return i < m->n && (m->bits[i / 8] >> (i % 8) & 1);
+}
+
+/* The quarter labelled q, (q, q + 15 min], holds its own energy: the readings that bound it came
+ * within the minute before its start and the minute before its end (demand.h's DEMAND_GAP_S). */
+static int quarter_whole(const minutes *m, int64_t q)
+{
+    return minute_has(m, q - DEMAND_GAP_S) && minute_has(m, q + DEMAND_QUARTER_S - DEMAND_GAP_S);
+}
+
 /* Costs and peaks gathered per output step from 15-minute sub-steps (1-hour ones where the
  * 15-minute tier has no data, e.g. past its retention). */
 typedef struct subs {
@@ -206,6 +242,7 @@ typedef struct subs {
     int64_t hour0;
     uint8_t *has15;        /* [nhours] */
     size_t nhours;
+    minutes mins; /* with peak: which quarters hold their own energy */
 } subs;
 
 static size_t subs_locate(subs *x, int64_t ts)
@@ -242,7 +279,7 @@ static int on_sub15(void *user, const store_point *p)
         parts_add(&x->cost[i], &c);
     }
     if (x->peak && p->energy[STORE_E_IMPORT] != STORE_NULL &&
-        p->energy[STORE_E_IMPORT] > x->peak[i]) {
+        p->energy[STORE_E_IMPORT] > x->peak[i] && quarter_whole(&x->mins, p->ts)) {
         x->peak[i] = p->energy[STORE_E_IMPORT];
         if (x->peak_ts)
             x->peak_ts[i] = p->ts;
@@ -275,7 +312,9 @@ static int subs_run(store *s, const char *mname, int64_t to, subs *x)
         return -ENOMEM;
     memset(&x->cur, 0, sizeof x->cur);
     x->at = 0;
-    int rc = store_series(s, mname, x->starts[0], to, STORE_STEP_15M, 0, on_sub15, x);
+    int rc = x->peak ? minutes_load(s, mname, x->starts[0], to, &x->mins) : 0;
+    if (rc == 0)
+        rc = store_series(s, mname, x->starts[0], to, STORE_STEP_15M, 0, on_sub15, x);
     if (rc == 0 && x->cost) {
         memset(&x->cur, 0, sizeof x->cur);
         x->at = 0;
@@ -283,6 +322,8 @@ static int subs_run(store *s, const char *mname, int64_t to, subs *x)
     }
     free(x->has15);
     x->has15 = NULL;
+    free(x->mins.bits);
+    x->mins.bits = NULL;
     return rc == -ENOENT ? 0 : rc;
 }
 
@@ -416,6 +457,7 @@ typedef struct run {
     const int64_t *starts;
     size_t nstarts;
     subs *sub;                    /* coarse steps: costs and peaks by index */
+    minutes mins;                 /* 15m steps with demand_kw: quarters holding their own energy */
     const cost_prices *prices;    /* fine steps: priced per point */
     cost_cursor cur;
     int64_t prev_ts;              /* raw: the previous reading's time */
@@ -473,7 +515,8 @@ static int field_value(run *r, const field *f, const store_point *p, int64_t *v)
     }
     case F_DEMAND:
         if (r->step == STORE_STEP_15M) {
-            if (p->n == 0 || p->energy[STORE_E_IMPORT] == STORE_NULL)
+            if (p->n == 0 || p->energy[STORE_E_IMPORT] == STORE_NULL ||
+                !quarter_whole(&r->mins, p->ts))
                 return 0;
             *v = p->energy[STORE_E_IMPORT] * 4; /* W = kW with 3 decimals */
             return 1;
@@ -760,6 +803,11 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
         if (!sub.cost)
             r->prices = NULL; /* cost_eur stays null where sub-steps are not priced */
     }
+    if (step == STORE_STEP_15M && want_demand) {
+        rc = minutes_load(h->s, mname, from_al, to_end, &r->mins);
+        if (rc < 0)
+            goto done;
+    }
 
     if (!explicit_fields && csv) {
         r->presence = 1;
@@ -849,6 +897,7 @@ done:
     for (size_t i = 0; i <= NFIELDS; i++)
         free(r->cols[i].p);
     free(r->out.p);
+    free(r->mins.bits);
     free(r);
     free(starts);
     free(sub.cost);

@@ -2821,6 +2821,34 @@ int store_series(store *s, const char *meter, int64_t from, int64_t to, store_st
     return series_agg(s, id, from, to, step, flags, fn, user);
 }
 
+int store_minutes(store *s, const char *meter, int64_t from, int64_t to, uint8_t *has, size_t n)
+{
+    int64_t id;
+    if (from % 60 || to < from || (uint64_t)(to - from) / 60 > n)
+        return -EINVAL;
+    memset(has, 0, (n + 7) / 8);
+    int rc = meter_lookup(s, meter, &id);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT ts FROM agg_1m WHERE meter = ?1 AND ts >= ?2 AND "
+                            "ts < ?3 AND n > 0",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_errno(rc);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t ts = sqlite3_column_int64(st, 0);
+        if (ts % 60 == 0 && (uint64_t)(ts - from) / 60 < n)
+            has[(ts - from) / 60 / 8] |= (uint8_t)(1u << (ts - from) / 60 % 8);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
 int64_t store_series_count(store *s, const char *meter, int64_t from, int64_t to, store_step step)
 {
     int64_t id, n = 0;

@@ -226,6 +226,12 @@ enum {
  * non-zero value, -ENOENT (unknown meter), -EINVAL or -EIO. */
 int store_series(store *s, const char *meter, int64_t from, int64_t to, store_step step,
                  unsigned flags, store_point_fn fn, void *user);
+/* Marks the minutes of `meter` in [from, to) that hold readings, from the 1-minute tier: bit i
+ * (has[i / 8] & 1 << i % 8) for the minute step labelled from + 60 * i; from is a minute
+ * boundary, has holds n bits, (n + 7) / 8 bytes, cleared first. A quarter-hour's energy is its
+ * own only where the minutes before its start and before its end hold readings (a step after a
+ * gap holds the whole gap's energy). Returns 0, -ENOENT (unknown meter), -EINVAL or -EIO. */
+int store_minutes(store *s, const char *meter, int64_t from, int64_t to, uint8_t *has, size_t n);
 /* Number of steps store_series would report with STORE_SERIES_GAPS (to bound a response before
  * asking); raw: the readings in range. Returns the count or a negative errno. */
 int64_t store_series_count(store *s, const char *meter, int64_t from, int64_t to, store_step step);

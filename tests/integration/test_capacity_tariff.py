@@ -32,12 +32,15 @@ PEAKS = [((2024, 6), 2500),   # 10 kW
 
 
 def capture(path):
-    """Two readings per month, 10 s and 14 min 50 s into 10 March's (etc.) 12:00 quarter-hour:
-    the import moves by the month's Wh between them and never between months."""
+    """Three readings per month, 30 s before, 10 s and 14 min 50 s into 10 March's (etc.) 12:00
+    quarter-hour: the import moves by the month's Wh in the quarter and never between months.
+    The quarter counts because readings bound it (within the minute before its start and its
+    end: a quarter after a gap holds the whole gap's energy and has no demand)."""
     wh = 0
     with open(path, "wb") as f:
         for (y, m), x in PEAKS:
             t0 = int(datetime.datetime(y, m, 10, 12, 0, tzinfo=ZONE).timestamp())
+            f.write(telegram(wh, when=t0 - 30))
             f.write(telegram(wh, when=t0 + 10))
             wh += x
             f.write(telegram(wh, when=t0 + 890))

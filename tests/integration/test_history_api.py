@@ -141,6 +141,7 @@ def main():
         c.done()
     with tmpdir() as tmp:
         empty_store_checks(c, tmp)
+        gap_checks(c, tmp)
         cap = os.path.join(tmp, "cap.txt")
         db = os.path.join(tmp, "h.db")
         with open(cap, "wb") as f:
@@ -170,6 +171,88 @@ def main():
             code = d.stop()
             c.check("p1d exits cleanly", code == 0, "exit %s: %s" % (code, d.text()[-1500:]))
     c.done()
+
+
+def gap_checks(c, tmp):
+    """A quarter-hour after a gap in the readings holds the whole gap's energy: x4 it is no
+    quarter-hour average, so demand_kw is null there and the capacity peak skips it. A quarter
+    is whole when readings came within the minute before its start and before its end (gaps
+    inside it do not matter: its energy is still the counter difference)."""
+    db = os.path.join(tmp, "gap.db")
+    # one meter from 00:00 to 14:30 with the readings of 05:00-08:00 (a 3-hour gap), 13:00-13:07
+    # and 13:17-13:29 (gaps inside a quarter and across a boundary) cut out
+    p = subprocess.run([P1, "sim", "--start", "2026-06-10T00:00", "--interval", "10", "--count",
+                        str(87 * 60)], capture_output=True, timeout=60)
+    cuts = [(unix("2026-06-10T%s:00+02:00" % a), unix("2026-06-10T%s:00+02:00" % b))
+            for a, b in (("05:00", "08:00"), ("13:00", "13:07"), ("13:17", "13:29"))]
+    rx_t = re.compile(rb"0-0:1\.0\.0\((\d{12})S\)")
+    kept = []
+    for tg in p.stdout.split(b"/")[1:]:
+        m = rx_t.search(tg)
+        st = m.group(1).decode() if m else "000000000000"
+        t = unix("20%s-%s-%sT%s:%s:%s+02:00" % (st[0:2], st[2:4], st[4:6], st[6:8], st[8:10],
+                                                 st[10:12]))
+        if not any(a < t < b for a, b in cuts):
+            kept.append(b"/" + tg)
+    cap = os.path.join(tmp, "gaps.txt")
+    with open(cap, "wb") as f:
+        f.write(b"".join(kept))
+    p = subprocess.run([P1, "import", "--db", db, "--meter", "gappy", cap],
+                       capture_output=True, timeout=120)
+    c.check("gaps: p1 import stored the capture with its gaps",
+            p.returncode == 0 and 3000 < len(kept) < 5000, p.stderr.decode())
+    rows = counters(cap)
+    times = [r[0] for r in rows]
+
+    def whole(q):
+        return any(q - 60 < t <= q for t in times) and any(q + 840 < t <= q + 900 for t in times)
+
+    day0 = unix("2026-06-10T00:00:00+02:00")
+    expect = {}
+    for q in range(day0, day0 + 86400, 900):
+        e = counter_at(rows, q + 900, 1), counter_at(rows, q, 1)
+        if whole(q) and None not in e:
+            expect[q] = (e[0] - e[1]) * 4
+    d = Daemon(["--db", db, "--listen", "127.0.0.1:0", "--token", TOKEN,
+                "--config", os.devnull], tmp)
+    try:
+        port = d.http_port()
+        c.check("gaps: p1d serves the store", port is not None, d.text()[-1000:])
+        if port is None:
+            return
+        code, j = get_json(port, "/api/history?meter=gappy&step=15m&from=2026-06-10&"
+                                 "to=2026-06-11&fields=demand_kw,import_kwh")
+        got = {unix(t): v for t, v in zip(j.get("time", []), j.get("demand_kw", []))}
+        imp = dict(zip(j.get("time", []), j.get("import_kwh", [])))
+        closing = "2026-06-10T07:45:00+02:00"  # holds the energy of 05:00-08:00
+        gap_wh = counter_at(rows, unix("2026-06-10T08:00:00+02:00"), 1) - counter_at(
+            rows, unix("2026-06-10T05:00:00+02:00"), 1)
+        c.check("gaps: the quarter closing a 3-hour gap holds its energy but has no demand_kw",
+                code == 200 and wh(imp.get(closing)) == gap_wh > 0 and got.get(unix(closing), 0)
+                is None, "%s %s %s" % (imp.get(closing), gap_wh, got.get(unix(closing))))
+        bad = [(q, got.get(q), expect.get(q)) for q in range(day0, day0 + 86400, 900)
+               if (None if got.get(q) is None else wh(got[q])) != expect.get(q)]
+        c.check("gaps: demand_kw of every quarter is import x 4 where readings bound it, else "
+                "null (%d whole quarters)" % len(expect), code == 200 and len(got) == 96 and
+                not bad and len(expect) > 30, str(bad[:5]))
+        c.check("gaps: quarters with gaps inside or across a boundary are whole",
+                unix("2026-06-10T13:00:00+02:00") in expect and
+                unix("2026-06-10T13:15:00+02:00") in expect)
+        peak = max(expect.values()) if expect else None
+        code, j = get_json(port, "/api/history?meter=gappy&step=1d&from=2026-06-10&"
+                                 "to=2026-06-11&fields=demand_kw")
+        c.check("gaps: the day's demand_kw is its highest whole quarter",
+                code == 200 and j.get("demand_kw") and wh(j["demand_kw"][0]) == peak,
+                "%s vs %s" % (j, peak))
+        code, s = get_json(port, "/api/summary?meter=gappy&period=month&at=2026-06-10")
+        cp = s.get("capacity_peak") or {}
+        c.check("gaps: the month's capacity peak is the highest whole quarter, not the gap's "
+                "energy x 4, and no more than the highest power",
+                code == 200 and wh(cp.get("kw")) == peak and peak is not None and
+                peak <= s.get("peak_power_w", 0), str(s)[:400])
+    finally:
+        code = d.stop()
+        c.check("gaps: p1d exits cleanly", code == 0, "exit %s" % code)
 
 
 def empty_store_checks(c, tmp):

@@ -475,6 +475,28 @@ static void test_gaps_and_clock(void)
     a = series_sum(s, "home", start, h.d.ts + 1, STORE_STEP_1M, STORE_E_GAS, 0);
     CHECK_EQ_INT(a.sum, h.d.gas - first.gas);
     check_tiers(s, "home", start, h.d.ts + 1);
+    /* the minutes holding readings: every one of the first 2000 s, none in the gap, and the
+     * arguments are checked */
+    {
+        int64_t m0 = start - start % 60, m1 = h.d.ts - h.d.ts % 60 + 60;
+        size_t n = (size_t)(m1 - m0) / 60, on = 0, runs = 0;
+        uint8_t *bits = malloc((n + 7) / 8), prev = 0;
+        CHECK(bits != NULL);
+        CHECK_EQ_INT(store_minutes(s, "home", m0, m1, bits, n), 0);
+        for (size_t i = 0; i < n; i++) {
+            uint8_t b = bits[i / 8] >> (i % 8) & 1;
+            on += b;
+            runs += b && !prev;
+            prev = b;
+        }
+        CHECK_EQ_INT(runs, 2);                            /* before and after the gap */
+        CHECK(on >= 64 && on <= 70);                      /* 2 x 2000 s of readings, 10 s apart */
+        CHECK(!(bits[(n / 2) / 8] >> ((n / 2) % 8) & 1)); /* the middle of the gap */
+        CHECK_EQ_INT(store_minutes(s, "home", m0 + 1, m1, bits, n), -EINVAL);
+        CHECK_EQ_INT(store_minutes(s, "home", m0, m1, bits, n - 1), -EINVAL);
+        CHECK_EQ_INT(store_minutes(s, "nobody", m0, m1, bits, n), -ENOENT);
+        free(bits);
+    }
 
     /* duplicates and a meter clock going back: skipped, nothing counted twice */
     store_stats st0, st1;
