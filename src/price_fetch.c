@@ -406,6 +406,18 @@ static void on_done(void *user, CURL *easy, CURLcode result)
     j->len = j->cap = 0;
 }
 
+/* How far the reply's prices reach into the days asked for, [from, to): the latest end of a
+ * price that starts before `to`; 0 when none ends after `from` (a reply for other days). A
+ * stray row far ahead does not make tomorrow's prices "in". */
+static int64_t reach(const cost_dyns *d, int64_t from, int64_t to)
+{
+    int64_t r = 0;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->v[i].ts < to && d->v[i].end > from && d->v[i].end > r)
+            r = d->v[i].end;
+    return r;
+}
+
 static void reply(pf_job *j, CURL *easy, CURLcode result)
 {
     price_fetch *pf = j->pf;
@@ -455,16 +467,30 @@ static void reply(pf_job *j, CURL *easy, CURLcode result)
         failed(j, "the reply holds no prices");
         return;
     }
+    int64_t covered = reach(&d, j->from, j->to);
+    if (covered == 0) {
+        char f[CIVIL_TIME_MAX], t[CIVIL_TIME_MAX];
+        civil_format_local(d.v[0].ts, a, sizeof a);
+        civil_format_local(d.v[d.n - 1].end, b, sizeof b);
+        civil_format_local(j->from, f, sizeof f);
+        civil_format_local(j->to, t, sizeof t);
+        failed(j,
+               "the reply's %zu price%s, %s to %s, %s for none of the days asked (%s to %s): "
+               "not stored; does the URL pass the dates ({from}, {to}, ...)?",
+               d.n, d.n == 1 ? "" : "s", a, b, d.n == 1 ? "is" : "are", f, t);
+        cost_dyns_free(&d);
+        return;
+    }
     if (cost_db_save_dynamic(store_db(pf->s), j->kind, &d, err, sizeof err) < 0) {
         cost_dyns_free(&d);
         failed(j, "cannot store them: %s", err);
         return;
     }
     store_prices_changed(pf->s); /* /metrics and MQTT show a new price now at once */
-    int64_t now = loop_wall_ms() / 1000, covered = d.v[d.n - 1].end;
+    int64_t now = loop_wall_ms() / 1000;
     int64_t next = price_fetch_next(now, covered, pf->o.after);
     civil_format_local(d.v[0].ts, a, sizeof a);
-    civil_format_local(covered, b, sizeof b);
+    civil_format_local(d.v[d.n - 1].end, b, sizeof b);
     char when[CIVIL_TIME_MAX];
     civil_format_local(next, when, sizeof when);
     if (j->failing)

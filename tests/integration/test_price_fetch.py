@@ -195,6 +195,53 @@ def test_not_out_yet(tmp, srv):
         d.stop()
 
 
+def test_wrong_days(tmp, srv):
+    """A reply for other days than those asked (a URL that ignores the dates) is a failure, and
+    nothing of it is stored; a stray row far ahead among today's prices does not make tomorrow's
+    "in" (p1d would stop asking until tomorrow afternoon)."""
+    def last_week(q):
+        f, _ = days()
+        return 200, "application/json", energyzero(f - datetime.timedelta(days=7),
+                                                    f - datetime.timedelta(days=6))
+
+    def stray(q):
+        f, _ = days()
+        rows = json.loads(energyzero(f, f + datetime.timedelta(hours=24), 20))
+        rows["Prices"].append({"price": 0.5, "readingDate": "2030-01-01T00:00:00.000Z"})
+        return 200, "application/json", json.dumps(rows).encode()
+
+    srv.routes["/lastweek"] = [last_week]
+    d, port, _ = start(tmp, "lastweek", "[prices]\nfetch_url = %s\n" % srv.url("/lastweek"))
+    try:
+        m = d.wait_log(r"prices: fetching power prices from \S+ failed: the reply's 24 prices, "
+                       r"\S+ to \S+, are for none of the days asked \((\S+) to (\S+)\): not "
+                       r"stored; does the URL pass the dates")
+        f, t = days()
+        T.check("wrong days: a failure naming the days asked", m is not None and
+                datetime.datetime.fromisoformat(m.group(1)) == f and
+                datetime.datetime.fromisoformat(m.group(2)) == t, d.text()[-1500:])
+        s, _, b = http(port, "/api/prices")
+        pw = (json.loads(b).get("fetch") or {}).get("power") or {} if s == 200 else {}
+        T.check("wrong days: /api/prices says failing, and why", pw.get("state") == "failing" and
+                "none of the days asked" in (pw.get("last_error") or ""), json.dumps(pw))
+        p = subprocess.run([P1, "prices", "list", "--db", os.path.join(tmp, "lastweek.db"),
+                            "--from", (f - datetime.timedelta(days=8)).date().isoformat()],
+                           capture_output=True, timeout=10)
+        T.check("wrong days: nothing stored", b"power," not in p.stdout,
+                p.stdout.decode()[-300:] + p.stderr.decode())
+    finally:
+        d.stop()
+    srv.routes["/stray"] = [stray]
+    d, port, _ = start(tmp, "stray", "[prices]\nfetch_url = %s\nfetch_after = 00:00\n"
+                       % srv.url("/stray"))
+    try:
+        m = d.wait_log(r"prices: fetched 21 power prices .* to 2030-\S+; tomorrow's are not out "
+                       r"yet; next fetch at about")
+        T.check("stray row: tomorrow's are not out yet", m is not None, d.text()[-1500:])
+    finally:
+        d.stop()
+
+
 def test_gas(tmp, srv):
     """Gas: one price per day by date alone, starting at fetch_gas_day_start."""
     def gas(q):
@@ -448,7 +495,7 @@ def main():
     srv = PriceServer()
     try:
         with tmpdir() as tmp:
-            T.run([test_energyzero, test_placeholders_csv, test_not_out_yet, test_gas,
+            T.run([test_energyzero, test_placeholders_csv, test_not_out_yet, test_wrong_days, test_gas,
                    test_failures, test_bad_replies, test_retry_after, test_token_hidden, test_reload, test_clock_set],
                   tmp, srv)
             T.run([test_check_config], tmp)
