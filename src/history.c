@@ -222,7 +222,8 @@ static int minute_has(const minutes *m, int64_t t)
 }
 
 /* The quarter labelled q, (q, q + 15 min], holds its own energy: the readings that bound it came
- * within the minute before its start and the minute before its end (demand.h's DEMAND_GAP_S). */
+ * within the minute before its start and the minute before its end (demand.h's DEMAND_GAP_S).
+ * subs asks store_minutes_held() the same for the few quarters that would be a new peak. */
 static int quarter_whole(const minutes *m, int64_t q)
 {
     return minute_has(m, q - DEMAND_GAP_S) && minute_has(m, q + DEMAND_QUARTER_S - DEMAND_GAP_S);
@@ -242,7 +243,8 @@ typedef struct subs {
     int64_t hour0;
     uint8_t *has15;        /* [nhours] */
     size_t nhours;
-    minutes mins; /* with peak: which quarters hold their own energy */
+    store *s; /* with peak: to ask which quarters hold their own energy */
+    const char *mname;
 } subs;
 
 static size_t subs_locate(subs *x, int64_t ts)
@@ -279,7 +281,12 @@ static int on_sub15(void *user, const store_point *p)
         parts_add(&x->cost[i], &c);
     }
     if (x->peak && p->energy[STORE_E_IMPORT] != STORE_NULL &&
-        p->energy[STORE_E_IMPORT] > x->peak[i] && quarter_whole(&x->mins, p->ts)) {
+        p->energy[STORE_E_IMPORT] > x->peak[i]) {
+        /* a new highest: asked only then, so a year costs a few lookups, not a scan */
+        int whole = store_minutes_held(x->s, x->mname, p->ts - DEMAND_GAP_S,
+                                       p->ts + DEMAND_QUARTER_S - DEMAND_GAP_S);
+        if (whole <= 0)
+            return whole;
         x->peak[i] = p->energy[STORE_E_IMPORT];
         if (x->peak_ts)
             x->peak_ts[i] = p->ts;
@@ -312,9 +319,9 @@ static int subs_run(store *s, const char *mname, int64_t to, subs *x)
         return -ENOMEM;
     memset(&x->cur, 0, sizeof x->cur);
     x->at = 0;
-    int rc = x->peak ? minutes_load(s, mname, x->starts[0], to, &x->mins) : 0;
-    if (rc == 0)
-        rc = store_series(s, mname, x->starts[0], to, STORE_STEP_15M, 0, on_sub15, x);
+    x->s = s;
+    x->mname = mname;
+    int rc = store_series(s, mname, x->starts[0], to, STORE_STEP_15M, 0, on_sub15, x);
     if (rc == 0 && x->cost) {
         memset(&x->cur, 0, sizeof x->cur);
         x->at = 0;
@@ -322,8 +329,6 @@ static int subs_run(store *s, const char *mname, int64_t to, subs *x)
     }
     free(x->has15);
     x->has15 = NULL;
-    free(x->mins.bits);
-    x->mins.bits = NULL;
     return rc == -ENOENT ? 0 : rc;
 }
 

@@ -124,7 +124,7 @@ struct store {
     struct snapshot *snap; /* commit snapshots, one per meter */
     size_t capsnap;
     sqlite3_stmt *raw_put, *agg_put[NTIERS], *agg_get[NTIERS], *seg_put, *meter_ins, *meter_id,
-        *meter_upd;
+        *meter_upd, *minute_n;
     store_stats st;
     int failing;      /* the last commit failed */
     int fail_rc;      /* its SQLite code */
@@ -1166,6 +1166,11 @@ static int prepare_all(store *s)
                                 "UPDATE meters SET electricity_id = ?2, gas_id = ?3, water_id = ?4, "
                                 "heat_id = ?5 WHERE id = ?1",
                                 -1, SQLITE_PREPARE_PERSISTENT, &s->meter_upd, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v3(s->db,
+                                "SELECT count(*) FROM agg_1m WHERE meter = ?1 AND ts IN (?2, ?3) "
+                                "AND n > 0",
+                                -1, SQLITE_PREPARE_PERSISTENT, &s->minute_n, NULL);
     return rc;
 }
 
@@ -1380,6 +1385,7 @@ void store_close(store *s)
     sqlite3_finalize(s->meter_ins);
     sqlite3_finalize(s->meter_id);
     sqlite3_finalize(s->meter_upd);
+    sqlite3_finalize(s->minute_n);
     sqlite3_close(s->db);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* the file stays: removing it would race with the next opener */
@@ -2847,6 +2853,25 @@ int store_minutes(store *s, const char *meter, int64_t from, int64_t to, uint8_t
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : sq_errno(rc);
+}
+
+int store_minutes_held(store *s, const char *meter, int64_t t1, int64_t t2)
+{
+    int64_t id, n = 0;
+    int rc = meter_lookup(s, meter, &id);
+    if (rc < 0)
+        return rc == -ENOENT ? 0 : rc;
+    sqlite3_stmt *g = s->minute_n;
+    sqlite3_bind_int64(g, 1, id);
+    sqlite3_bind_int64(g, 2, t1);
+    sqlite3_bind_int64(g, 3, t2);
+    rc = sqlite3_step(g);
+    if (rc == SQLITE_ROW)
+        n = sqlite3_column_int64(g, 0);
+    sqlite3_reset(g);
+    if (rc != SQLITE_ROW)
+        return sq_errno(rc);
+    return n == (t1 == t2 ? 1 : 2);
 }
 
 int64_t store_series_count(store *s, const char *meter, int64_t from, int64_t to, store_step step)

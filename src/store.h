@@ -232,6 +232,9 @@ int store_series(store *s, const char *meter, int64_t from, int64_t to, store_st
  * own only where the minutes before its start and before its end hold readings (a step after a
  * gap holds the whole gap's energy). Returns 0, -ENOENT (unknown meter), -EINVAL or -EIO. */
 int store_minutes(store *s, const char *meter, int64_t from, int64_t to, uint8_t *has, size_t n);
+/* 1 when the minute steps labelled t1 and t2 of `meter` both hold readings, 0 when not (or the
+ * meter is unknown), or a negative errno: store_minutes() for two minutes. */
+int store_minutes_held(store *s, const char *meter, int64_t t1, int64_t t2);
 /* Number of steps store_series would report with STORE_SERIES_GAPS (to bound a response before
  * asking); raw: the readings in range. Returns the count or a negative errno. */
 int64_t store_series_count(store *s, const char *meter, int64_t from, int64_t to, store_step step);

@@ -354,7 +354,21 @@ def serve(obj, handler_class):
     threading.Thread(target=obj.srv.serve_forever, daemon=True).start()
 
 
-class CountingProxy:
+class Served:
+    """A local HTTP server started with serve(); close() stops it."""
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def read_body(handler):
+    """The request body of handler (b"" without one)."""
+    n = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(n) if n else b""
+
+
+class CountingProxy(Served):
     """Forwards HTTP requests to 127.0.0.1:target and counts them."""
 
     def __init__(self, target):
@@ -381,12 +395,8 @@ class CountingProxy:
 
         serve(self, H)
 
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
 
-
-class BatchProxy:
+class BatchProxy(Served):
     """Forwards requests to Azurite on 127.0.0.1:target and records every $batch as (verb of its
     operations, status of its first operation's reply, Azure's error code or ""). While `drop` is
     above zero, a batch is forwarded (it lands) but its reply is lost: the connection closes
@@ -402,8 +412,7 @@ class BatchProxy:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
+                body = read_body(self)
                 if proxy.hold:
                     proxy.release.wait(30)
                     self.close_connection = True
@@ -428,10 +437,6 @@ class BatchProxy:
                 pass
 
         serve(self, H)
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
 
 
 def insert_entity(port, table, entity):
@@ -558,7 +563,7 @@ def test_wrong_key(tmp, port):
     proxy.close()
 
 
-class BusyProxy:
+class BusyProxy(Served):
     """Forwards requests to Azurite on 127.0.0.1:target, noting when each came; while `busy`,
     answers every one 503 ServerBusy instead."""
 
@@ -570,8 +575,7 @@ class BusyProxy:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
+                body = read_body(self)
                 proxy.times.append(time.monotonic())
                 if proxy.busy:
                     data = b'{"odata.error":{"code":"ServerBusy"}}'
@@ -583,10 +587,6 @@ class BusyProxy:
                 pass
 
         serve(self, H)
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
 
 
 def api_port(d, timeout=10):
@@ -691,7 +691,7 @@ def test_kill9(tmp, port):
     d.stop()
 
 
-class Hostile:
+class Hostile(Served):
     """A fake table endpoint: /Tables succeeds, every $batch gets the reply of `mode`."""
 
     def __init__(self):
@@ -763,10 +763,6 @@ class Hostile:
                 pass
 
         serve(self, H)
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
 
 
 def test_hostile(tmp):

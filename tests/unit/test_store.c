@@ -495,6 +495,11 @@ static void test_gaps_and_clock(void)
         CHECK_EQ_INT(store_minutes(s, "home", m0 + 1, m1, bits, n), -EINVAL);
         CHECK_EQ_INT(store_minutes(s, "home", m0, m1, bits, n - 1), -EINVAL);
         CHECK_EQ_INT(store_minutes(s, "nobody", m0, m1, bits, n), -ENOENT);
+        /* two minutes at once: both before the gap, one in it, the same one twice */
+        CHECK_EQ_INT(store_minutes_held(s, "home", m0 + 60, m0 + 600), 1);
+        CHECK_EQ_INT(store_minutes_held(s, "home", m0 + 60, m0 + (int64_t)(n / 2) * 60), 0);
+        CHECK_EQ_INT(store_minutes_held(s, "home", m0 + 60, m0 + 60), 1);
+        CHECK_EQ_INT(store_minutes_held(s, "nobody", m0 + 60, m0 + 600), 0);
         free(bits);
     }
 
