@@ -22,7 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (Checks, Daemon, http, need_p1d, run, tmpdir,  # noqa: E402
                             wait_for, write_conf)
-from price_helpers import PriceServer  # noqa: E402
+from price_helpers import PriceServer, days  # noqa: E402
 
 T = Checks("test_secret_files")
 need_p1d(T)
@@ -104,9 +104,10 @@ def test_basic_pass_file(tmp):
 
 
 def test_fetch_header_file(tmp, srv):
-    body = b"time,price\n2026-01-01T00:00:00Z,0.25\n"
+    today, _ = days()  # a reply for the days asked: one for other days is a failed fetch
+    body = ("time,price\n%s,0.25\n" % today.isoformat()).encode()
     srv.routes["/p"] = [(200, "text/csv", body)]
-    srv.routes["/g"] = [(200, "text/csv", b"time,price\n2026-01-01,1.1\n")]
+    srv.routes["/g"] = [(200, "text/csv", ("time,price\n%s,1.1\n" % today.date()).encode())]
     h = secret(tmp, "hdr", "Authorization: Bearer %s\n" % HEADER_TOKEN)
     g = secret(tmp, "ghdr", "X-Api-Key: gas-%s\n" % HEADER_TOKEN)
     conf = os.path.join(tmp, "fetch.conf")
