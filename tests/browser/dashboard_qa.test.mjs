@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, rawGet, run, skip, sleep, waitFor, watchFailures } from './harness.mjs';
 
-const DEADLINE_MS = 300000; // against a hang; the checks take about 2 minutes
+const DEADLINE_MS = 360000; // against a hang; alone the checks take about 2.5 minutes, in make test's pool up to four
 const TZ = 'Europe/Amsterdam';
 
 function getJSON(port, p) {
