@@ -138,6 +138,8 @@ static void tel_fill(p1_parser *p, p1_telegram *t, p1_error err, uint64_t err_of
     t->raw_len = p->len;
     t->error = err;
     t->error_offset = err == P1_ERR_OK ? 0 : err_off;
+    if (err == P1_ERR_NUMBER_OVERFLOW)
+        t->error_obis = p->verr_obis;
     t->crc = (p1_crc_status)p->crc_status;
     t->crc_sent = p->crc_status != P1_CRC_ABSENT ? p->crc_sent : 0;
     t->crc_computed = (p->flags & F_HAS_END) ? p->crc_computed : 0;
@@ -159,6 +161,10 @@ static void tel_fill(p1_parser *p, p1_telegram *t, p1_error err, uint64_t err_of
 static void tel_end(p1_parser *p, run *r, p1_error err, uint64_t err_off, int boundary)
 {
     p->state = S_HUNT;
+    if (err == P1_ERR_OK && p->verr) {
+        err = (p1_error)p->verr;
+        err_off = p->verr_off;
+    }
     if (p->flags & F_PLAIN) {
         p->res_err = (uint8_t)err;
         p->res_off = err_off;
@@ -405,8 +411,9 @@ static int too_many_digits(const uint8_t *d, const uint8_t *end)
 
 /* Classifies the n characters of one value at s (s[n] is ')' or '*', never a digit). star is
  * the last '*' or NULL; allhex: every character is a hex digit (or -1: unknown, check). Returns
- * P1_ERR_NUMBER_OVERFLOW for a quantity that does not fit. This is the general path; the
- * common shapes are decoded in values_parse() without coming here. */
+ * P1_ERR_NUMBER_OVERFLOW for a quantity that does not fit, which is still a whole value (flags
+ * P1_V_UNIT | P1_V_OVERFLOW, no number). This is the general path; the common shapes are
+ * decoded in values_parse() without coming here. */
 static p1_error make_value(p1_value *v, const uint8_t *s, size_t n, const uint8_t *star,
                            uint64_t off, int allhex)
 {
@@ -488,8 +495,16 @@ static p1_error make_value(p1_value *v, const uint8_t *s, size_t n, const uint8_
         }
         if ((ndig > 18 && (too_many_digits(d0, q) || !mantissa_exact(d0, q, &m))) ||
             nfrac > 127) {
-            if (flags & P1_V_UNIT || glued)
+            if (flags & P1_V_UNIT || glued) {
+                if (glued) {
+                    v->unit = (const char *)q;
+                    v->unit_len = (uint8_t)(e - q);
+                    v->unit_code = unit_classify(q, (size_t)(e - q));
+                    v->raw_len = (uint16_t)(q - s);
+                }
+                v->flags = P1_V_UNIT | P1_V_OVERFLOW;
                 return P1_ERR_NUMBER_OVERFLOW;
+            }
             goto text;
         }
         flags |= P1_V_NUMBER;
@@ -571,6 +586,18 @@ static p1_error scratch_add(p1_parser *p, const uint8_t *s, size_t n)
     return P1_ERR_OK;
 }
 
+/* A value of the pending object overflowed (make_value()): the line and the telegram go on, so
+ * that the other values and lines still decode, and the telegram is reported as
+ * number_overflow at the first such value (tel_end()) unless it fails otherwise. */
+static void value_overflow(p1_parser *p, uint64_t off)
+{
+    if (!p->verr) {
+        p->verr = P1_ERR_NUMBER_OVERFLOW;
+        p->verr_off = off;
+        p->verr_obis = p->obj.obis;
+    }
+}
+
 /* Parses values "(..)(..)" from tb[i] up to the line content end ce (tb[ce..] is CR* LF). With
  * F_VOPEN set, tb[i] continues a value opened on an earlier line. *ei gets the index of an
  * error. */
@@ -618,12 +645,9 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
                 star = vs + k;
                 break;
             }
-        err = make_value(&o->values[o->nvalues], vs, n, star, p->vopen_off, -1);
+        if (make_value(&o->values[o->nvalues], vs, n, star, p->vopen_off, -1) != P1_ERR_OK)
+            value_overflow(p, p->vopen_off);
         p->scr_len++;
-        if (err != P1_ERR_OK) {
-            *ei = (size_t)(p->vopen_off - base);
-            return err;
-        }
         o->nvalues++;
         p->flags &= ~(uint32_t)F_VOPEN;
         i = j + 1;
@@ -826,12 +850,9 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
                 n -= 2;
                 acc = (unsigned)-1;
             }
-            err = make_value(&o->values[nv], tb + vs, n, star, base + open,
-                             star || acc == (unsigned)-1 ? -1 : (acc & C_HEX) != 0);
-        }
-        if (err != P1_ERR_OK) {
-            *ei = open;
-            VALUES_RETURN(err);
+            if (make_value(&o->values[nv], tb + vs, n, star, base + open,
+                           star || acc == (unsigned)-1 ? -1 : (acc & C_HEX) != 0) != P1_ERR_OK)
+                value_overflow(p, base + open);
         }
         nv++;
         i++;
@@ -1192,9 +1213,10 @@ static void line_remember(p1_parser *p, const uint8_t *tb, size_t ls, size_t n)
         unsigned fl = v->flags;
         uint8_t kind = K_FIXED;
 
-        /* values joined in the scratch area lie outside the line */
-        if (v->offset < p->base + ls || v->offset - p->base - ls >= n || s < r ||
-            s + rl > r + n || (u && (u <= r || u + v->unit_len > r + n)))
+        /* values joined in the scratch area lie outside the line; an overflowed value must be
+         * parsed again to be reported again */
+        if (fl & P1_V_OVERFLOW || v->offset < p->base + ls || v->offset - p->base - ls >= n ||
+            s < r || s + rl > r + n || (u && (u <= r || u + v->unit_len > r + n)))
             return;
         neg = rl > 0 && s[0] == '-';
         while (neg + nint < rl && (cls[s[neg + nint]] & C_DIGIT))
@@ -1332,6 +1354,7 @@ static void text_begin(p1_parser *p, uint64_t off)
     p->crc_status = P1_CRC_ABSENT;
     p->frame_len = 0;
     p->frame_hdr = 0;
+    p->verr = 0;
 }
 
 static inline int is_alpha(uint8_t c)

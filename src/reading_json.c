@@ -31,6 +31,9 @@ const char *reading_json_message(const p1_telegram *t, const p1_reading *r, char
         r->error_offset == t->error_offset) {
         p1_obis_format(&r->error_obis, obis, sizeof obis);
         snprintf(out, cap, "%s: %s", obis, p1_error_message(t->error));
+    } else if (t->error == P1_ERR_NUMBER_OVERFLOW) {
+        p1_obis_format(&t->error_obis, obis, sizeof obis);
+        snprintf(out, cap, "%s: %s", obis, p1_error_message(t->error));
     } else {
         snprintf(out, cap, "%s", p1_error_message(t->error));
     }

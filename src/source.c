@@ -30,6 +30,9 @@ static void log_reject(source *s, const p1_telegram *t, const p1_reading *r)
     if (t->error == P1_ERR_BAD_VALUE && r->error == P1_ERR_BAD_VALUE) {
         obis[0] = ' ';
         p1_obis_format(&r->error_obis, obis + 1, sizeof obis - 1);
+    } else if (t->error == P1_ERR_NUMBER_OVERFLOW) {
+        obis[0] = ' ';
+        p1_obis_format(&t->error_obis, obis + 1, sizeof obis - 1);
     }
     meter *m = s->m;
     /* A noisy line must never flood the log: the first reject, then every 100th but at most one

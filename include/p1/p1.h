@@ -88,12 +88,14 @@ typedef struct p1_time {
 /* What a value's characters can be read as; several bits may be set (a 12-digit run is both a
  * number and a time). Decided by syntax alone, without knowledge of the OBIS code. */
 enum {
-    P1_V_EMPTY = 1 << 0,  /* "()" */
-    P1_V_NUMBER = 1 << 1, /* [-]digits[.digits], fits int64: see number/decimals */
-    P1_V_TIME = 1 << 2,   /* YYMMDDhhmmss with optional S/W: see time (check time.valid) */
-    P1_V_HEX = 1 << 3,    /* even count of hex digits: p1_value_text() may decode it */
-    P1_V_OBIS = 1 << 4,   /* an OBIS reference such as "0-0:96.7.19": see obis_ref */
-    P1_V_UNIT = 1 << 5,   /* a unit was attached, after '*' or glued to the digits */
+    P1_V_EMPTY = 1 << 0,    /* "()" */
+    P1_V_NUMBER = 1 << 1,   /* [-]digits[.digits], fits int64: see number/decimals */
+    P1_V_TIME = 1 << 2,     /* YYMMDDhhmmss with optional S/W: see time (check time.valid) */
+    P1_V_HEX = 1 << 3,      /* even count of hex digits: p1_value_text() may decode it */
+    P1_V_OBIS = 1 << 4,     /* an OBIS reference such as "0-0:96.7.19": see obis_ref */
+    P1_V_UNIT = 1 << 5,     /* a unit was attached, after '*' or glued to the digits */
+    P1_V_OVERFLOW = 1 << 6, /* digits with a unit that do not fit int64: no P1_V_NUMBER, number
+                             * 0; the telegram is reported as P1_ERR_NUMBER_OVERFLOW */
 };
 
 /* An OBIS code A-B:C.D.E[.F]; f is 255 when no F group was sent. */
@@ -249,6 +251,7 @@ typedef struct p1_telegram {
     size_t frame_len;
     p1_error error;        /* P1_ERR_OK when accepted */
     uint64_t error_offset; /* stream offset where the error was found */
+    p1_obis error_obis;    /* P1_ERR_NUMBER_OVERFLOW: the object whose value it was; else 0s */
     p1_crc_status crc;
     uint16_t crc_sent;     /* the CRC in the end line (when crc != ABSENT) */
     uint16_t crc_computed; /* CRC-16/ARC over '/'..'!' (when an end line was seen) */
@@ -352,6 +355,10 @@ typedef struct p1_parser {
     uint8_t res_err;       /* encrypted: result of the plaintext pass */
     uint8_t security;
     uint8_t system_title[8];
+    uint8_t verr; /* P1_ERR_NUMBER_OVERFLOW once a value overflowed: the telegram is
+                   * parsed to its end and reported with that error (verr_off, _obis) */
+    p1_obis verr_obis;
+    uint64_t verr_off;
     uint64_t lines_valid;  /* bit n: lines[n] was written (lines[] is not cleared up front) */
     p1_obis_seen seen[P1_OBIS_CACHE]; /* by object index: last telegram's OBIS texts */
     p1_line_seen lines[P1_OBIS_CACHE]; /* by object index: last telegram's short lines */

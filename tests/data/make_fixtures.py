@@ -560,6 +560,19 @@ SE_LINES = [
 ]
 write("se-kaifa-kamstrup.txt", telegram("KFM5KAIFA-METER", SE_LINES) + telegram("KAM5", SE_LINES))
 
+# A value whose digits exceed 64 bits is number_overflow, at its '(' and naming its object, and
+# the rest of the telegram is still decoded (the tariff register after it, the gas line, the CRC);
+# the same telegram again (the parser remembers lines) and a good one after it.
+OVF = telegram("ISK5\\2M550T-1012", [
+    "1-3:0.2.8(50)",
+    "0-0:1.0.0(240101120000W)",
+    "1-0:1.8.1(99999999999999999999*kWh)(000123.456*kWh)",
+    "1-0:1.8.2(000100.000*kWh)",
+    "0-1:24.1.0(003)",
+    "0-1:24.2.1(240101115500W)(12785.123*m3)",
+])
+write("number-overflow.txt", OVF + OVF + nl5(b"00.670", b"12785.124"))
+
 # --- Encrypted LU frame (0xDB general-glo-ciphering, AES-128-GCM, 12-byte tag) ------------------
 KEY = "0F1E2D3C4B5A69788796A5B4C3D2E1F0"
 AK = "00112233445566778899AABBCCDDEEFF"

@@ -43,6 +43,7 @@ typedef struct robj {
 typedef struct rtel {
     p1_error err;
     uint64_t offset, error_offset;
+    p1_obis error_obis;
     p1_crc_status crc;
     unsigned crc_sent, crc_computed;
     int has_end, encrypted, begun;
@@ -172,17 +173,20 @@ static void on_end(void *u, const p1_telegram *t)
 
     crc_check(t);
 
-    dig(r, "E %" PRIu64 " %s@%" PRIu64 " crc=%d %04x %04x end=%d hdr=%zu/%08x raw=%zu/%08x frame=%zu n=%u enc=%d fc=%u\n",
-        t->offset, p1_error_name(t->error), t->error_offset, t->crc, t->crc_sent,
-        t->crc_computed, t->has_end_line, t->header_len, fnv(t->header, t->header_len),
-        t->raw_len, fnv(t->raw, t->raw_len), t->frame_len, t->nobjects, t->encrypted,
-        t->frame_counter);
+    dig(r,
+        "E %" PRIu64 " %s@%" PRIu64 " %u.%u.%u.%u.%u.%u crc=%d %04x %04x end=%d hdr=%zu/%08x "
+                                    "raw=%zu/%08x frame=%zu n=%u enc=%d fc=%u\n",
+        t->offset, p1_error_name(t->error), t->error_offset, t->error_obis.a, t->error_obis.b,
+        t->error_obis.c, t->error_obis.d, t->error_obis.e, t->error_obis.f, t->crc, t->crc_sent,
+        t->crc_computed, t->has_end_line, t->header_len, fnv(t->header, t->header_len), t->raw_len,
+        fnv(t->raw, t->raw_len), t->frame_len, t->nobjects, t->encrypted, t->frame_counter);
     if (r->nt < REC_TELS) {
         rtel *rt = &r->t[r->nt];
 
         rt->err = t->error;
         rt->offset = t->offset;
         rt->error_offset = t->error_offset;
+        rt->error_obis = t->error_obis;
         rt->crc = t->crc;
         rt->crc_sent = t->crc_sent;
         rt->crc_computed = t->crc_computed;
@@ -1117,6 +1121,60 @@ static void test_number_limits(void)
     CHECK_EQ_INT(R.t[0].error_offset, 14 + 27 + 9);
     objs("1-0:1.8.0(99999999999999999999kWh)\r\n");
     CHECK_EQ_INT(R.t[0].err, P1_ERR_NUMBER_OVERFLOW);
+    CHECK_EQ_STR(R.o[0].v[0].raw, "99999999999999999999");
+    CHECK_EQ_STR(R.o[0].v[0].unit, "kWh");
+    CHECK_EQ_INT(R.o[0].v[0].flags, P1_V_UNIT | P1_V_OVERFLOW);
+}
+
+/* A value whose digits do not fit 64 bits is reported (number_overflow, at its '(', naming its
+ * object), but the rest of its line, the lines after it and the telegram's CRC are still
+ * decoded; it was the end of the telegram: every object after it was lost. */
+static void test_number_overflow_goes_on(void)
+{
+    static const char lines[] = "1-3:0.2.8(50)\r\n"
+                                "1-0:1.8.1(99999999999999999999*kWh)(000123.456*kWh)\r\n"
+                                "1-0:1.8.2(000100.000*kWh)\r\n"
+                                "0-1:24.2.1(101209112500W)(999999999999999999999*m3)\r\n"
+                                "0-1:24.2.1(101209112500W)(12785.123*m3)\r\n";
+    static char body[1024], tel[1100], three[3300];
+
+    objs(lines);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_NUMBER_OVERFLOW);
+    CHECK_EQ_INT(R.t[0].error_offset, 14 + 15 + 9); /* the first one's '(' */
+    CHECK_EQ_INT(R.t[0].error_obis.c, 1);
+    CHECK_EQ_INT(R.t[0].error_obis.d, 8);
+    CHECK_EQ_INT(R.t[0].error_obis.e, 1);
+    CHECK_EQ_INT(R.t[0].crc, P1_CRC_VALID);
+    CHECK_EQ_INT(R.t[0].has_end, 1);
+    CHECK_EQ_INT(R.no, 5);
+    CHECK_EQ_INT(R.o[1].nvalues, 2);
+    CHECK_EQ_INT(R.o[1].v[0].flags, P1_V_UNIT | P1_V_OVERFLOW);
+    CHECK_EQ_INT(R.o[1].v[0].number, 0);
+    CHECK_EQ_INT(R.o[1].v[1].number, 123456);
+    CHECK_EQ_INT(R.o[2].v[0].number, 100000);
+    CHECK_EQ_INT(R.o[3].v[1].flags, P1_V_UNIT | P1_V_OVERFLOW);
+    CHECK_EQ_STR(R.o[3].v[1].unit, "m3");
+    CHECK_EQ_INT(R.o[4].v[1].number, 12785123);
+    CHECK_EQ_STR(R.o[4].v[1].unit, "m3");
+    /* the same telegram again, as a meter sends it: lines the parser remembers must not hide
+     * the overflow; a good telegram after it is accepted */
+    snprintf(body, sizeof body, "/XYZ5\\TEST\r\n\r\n%s", lines);
+    tg(tel, sizeof tel, body);
+    snprintf(three, sizeof three, "%s%s%s", tel, tel, EXAMPLE);
+    decode(three, NULL);
+    CHECK_EQ_INT(R.nt, 3);
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_NUMBER_OVERFLOW);
+    CHECK_EQ_INT(R.t[1].err, P1_ERR_NUMBER_OVERFLOW);
+    CHECK_EQ_INT(R.t[1].error_offset, strlen(tel) + 14 + 15 + 9);
+    CHECK_EQ_INT(R.t[2].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.t[2].error_obis.c, 0);
+    CHECK_EQ_INT(R.no, 14);
+    /* a value joined across lines (DSMR 2.2 profile) overflows the same way */
+    objs("0-1:24.3.0(090212160000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(99999999999999999999*m3)\r\n"
+         "1-0:1.8.2(000100.000*kWh)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_NUMBER_OVERFLOW);
+    CHECK_EQ_INT(R.t[0].error_obis.c, 24);
+    CHECK_EQ_INT(R.no, 2);
 }
 
 static void test_times(void)
@@ -1630,6 +1688,7 @@ int main(void)
     RUN(test_hdlc_mbus);
     RUN(test_numbers);
     RUN(test_number_limits);
+    RUN(test_number_overflow_goes_on);
     RUN(test_times);
     RUN(test_text_values);
     RUN(test_unit_codes);
