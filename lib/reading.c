@@ -9,8 +9,10 @@
 
 #if defined(__GNUC__)
 #define READING_COLD __attribute__((noinline))
+#define READING_INLINE inline __attribute__((always_inline))
 #else
 #define READING_COLD
+#define READING_INLINE inline
 #endif
 
 /* Bits of r->seen: objects whose presence (not value) decides the profile in p1_reading_end. */
@@ -146,10 +148,14 @@ void p1_reading_begin(p1_reading *r, const p1_telegram *t)
  * or an M-Bus meter's value: what is summed, stored and published as a growing total. */
 enum { BAD_TOTAL = 0, BAD_OTHER = 1 };
 
-/* Records that o's value v could not be read as what o must be; the first of each kind counts.
- * "()" is no value at all: only a total must never be empty (its tariff would drop out of the
- * sum), any other object is then just absent, as the meters with empty slots send it. */
-READING_COLD static void reading_bad(p1_reading *r, const p1_object *o, const p1_value *v, int kind)
+static size_t reading_copy(char *dst, size_t cap, const char *s, size_t n);
+
+/* Records that o's value v could not be read as what o must be (unit: because its unit is that
+ * of another quantity); the first of each kind counts. "()" is no value at all: only a total
+ * must never be empty (its tariff would drop out of the sum), any other object is then just
+ * absent, as the meters with empty slots send it. */
+READING_COLD static void reading_bad(p1_reading *r, const p1_object *o, const p1_value *v, int kind,
+                                     int unit)
 {
     if (kind == BAD_OTHER && (v->flags & P1_V_EMPTY))
         return;
@@ -158,12 +164,45 @@ READING_COLD static void reading_bad(p1_reading *r, const p1_object *o, const p1
     r->bad |= (uint8_t)(1u << kind);
     r->bad_offset[kind] = v->offset + 1;
     r->bad_obis[kind] = o->obis;
+    r->bad_code[kind] = (uint8_t)(unit ? P1_ERR_BAD_UNIT : P1_ERR_BAD_VALUE);
+    reading_copy(r->bad_unit[kind], sizeof r->bad_unit[kind], unit ? v->unit : NULL, v->unit_len);
 }
 
-/* reading_q() for what its inline part does not take: p1_value_fixed() does it all. */
-READING_COLD static int reading_q_general(p1_micro *dst, const p1_value *v, int weak)
+/* The units a quantity may be sent in (bit n: P1_UNIT_* n): those of its own quantity with any
+ * prefix, none (meters leave units out) and units the decoder does not know (kept as sent). A
+ * unit of another quantity (kWh for a power, m3 for an energy register) is no such quantity:
+ * taken, the number would be stored under a unit it is not in. P1_UNIT_UNKNOWN is never in a
+ * set: such a value is classified by its unit string first (reading_q_general()), and so the
+ * set is all reading_q_fast() has to test. */
+#define U_BIT(u) (UINT64_C(1) << (u))
+#define U_FREE   (U_BIT(P1_UNIT_NONE) | U_BIT(P1_UNIT_OTHER))
+enum { Q_ANY, Q_KWH, Q_KW, Q_KVARH, Q_KVAR, Q_KVA, Q_V, Q_A, Q_HZ, Q_PF };
+static const uint64_t q_units[] = {
+    [Q_ANY] = ~U_BIT(P1_UNIT_UNKNOWN),
+    [Q_KWH] = U_FREE | U_BIT(P1_UNIT_KWH) | U_BIT(P1_UNIT_WH) | U_BIT(P1_UNIT_MWH),
+    [Q_KW] = U_FREE | U_BIT(P1_UNIT_KW) | U_BIT(P1_UNIT_W) | U_BIT(P1_UNIT_MW),
+    [Q_KVARH] = U_FREE | U_BIT(P1_UNIT_KVARH) | U_BIT(P1_UNIT_VARH) | U_BIT(P1_UNIT_MVARH),
+    [Q_KVAR] = U_FREE | U_BIT(P1_UNIT_KVAR) | U_BIT(P1_UNIT_VAR) | U_BIT(P1_UNIT_MVAR),
+    [Q_KVA] = U_FREE | U_BIT(P1_UNIT_KVA) | U_BIT(P1_UNIT_VA) | U_BIT(P1_UNIT_MVA),
+    [Q_V] = U_FREE | U_BIT(P1_UNIT_V) | U_BIT(P1_UNIT_KV),
+    [Q_A] = U_FREE | U_BIT(P1_UNIT_A) | U_BIT(P1_UNIT_MA),
+    [Q_HZ] = U_FREE | U_BIT(P1_UNIT_HZ),
+    [Q_PF] = U_FREE, /* a ratio */
+};
+_Static_assert(P1_UNIT__COUNT <= 64, "q_units[] has one bit per unit code");
+
+/* reading_q() for what its inline part does not take: p1_value_fixed() does it all. Returns -2
+ * for a number in a unit that is not in `units` (q_units[]), -1 for any other value that is no
+ * such quantity. */
+READING_COLD static int reading_q_general(p1_micro *dst, const p1_value *v, int weak,
+                                          uint64_t units)
 {
     int64_t x;
+    unsigned code = v->unit_code != P1_UNIT_UNKNOWN && v->unit_code < P1_UNIT__COUNT
+                        ? v->unit_code
+                        : (unsigned)p1_unit_code(v->unit, v->unit_len);
+    if ((v->flags & P1_V_NUMBER) && !(units >> code & 1))
+        return -2;
     if (p1_value_fixed(v, 6, 1, &x) != 0 || x < -P1_MICRO_MAX || x > P1_MICRO_MAX)
         return -1;
     if (!weak || *dst == P1_ABSENT)
@@ -174,10 +213,9 @@ READING_COLD static int reading_q_general(p1_micro *dst, const p1_value *v, int 
 /* The common case of reading_q() inline: a classified unit and a scale-up by 10^0..10^9, the
  * same result as p1_value_fixed(v, 6, 1, ...) without the call (a telegram has dozens of
  * quantities). Returns 1 when done, 0 when p1_value_fixed() must decide (also on overflow). */
-static inline int reading_q_fast(p1_micro *dst, const p1_value *v, int weak)
+static inline int reading_q_fast(p1_micro *dst, const p1_value *v, int weak, uint64_t units)
 {
-    if ((v->flags & P1_V_NUMBER) && v->unit_code != P1_UNIT_UNKNOWN &&
-        v->unit_code < P1_UNIT__COUNT) {
+    if ((v->flags & P1_V_NUMBER) && v->unit_code < P1_UNIT__COUNT && (units >> v->unit_code & 1)) {
         int k = 6 - v->decimals + unit_shift[v->unit_code];
         int64_t x;
         if (k >= 0 && k <= 9 && !__builtin_mul_overflow(v->number, (int64_t)swar_pow10[k], &x) &&
@@ -190,22 +228,24 @@ static inline int reading_q_fast(p1_micro *dst, const p1_value *v, int weak)
     return 0;
 }
 
-/* A quantity in micro units; returns -1 (dst untouched) when v is no number or does not fit.
- * `weak` (B=1 electricity objects) only fills an absent field, so that 1-0:x wins over 1-1:x
- * whatever the order; the value is still checked. */
-static inline int reading_q(p1_micro *dst, const p1_value *v, int weak)
+/* A quantity in micro units, sent in one of `units`; returns -2 (dst untouched) for a number in
+ * another quantity's unit, -1 when v is no number or does not fit. `weak` (B=1 electricity
+ * objects) only fills an absent field, so that 1-0:x wins over 1-1:x whatever the order; the
+ * value is still checked. */
+static inline int reading_q(p1_micro *dst, const p1_value *v, int weak, uint64_t units)
 {
-    if (reading_q_fast(dst, v, weak))
+    if (reading_q_fast(dst, v, weak, units))
         return 0;
-    return reading_q_general(dst, v, weak);
+    return reading_q_general(dst, v, weak, units);
 }
 
-/* reading_q() for object o, recording a bad value of the given kind. */
-static inline void reading_qo(p1_reading *r, const p1_object *o, p1_micro *dst, const p1_value *v,
-                              int weak, int kind)
+/* reading_q() for object o, recording a bad value (or unit) of the given kind. */
+static READING_INLINE void reading_qo(p1_reading *r, const p1_object *o, p1_micro *dst,
+                                      const p1_value *v, int weak, int kind, uint64_t units)
 {
-    if (reading_q(dst, v, weak) != 0)
-        reading_bad(r, o, v, kind);
+    int e = reading_q(dst, v, weak, units);
+    if (e != 0)
+        reading_bad(r, o, v, kind, e == -2);
 }
 
 /* A count or enum (rounded to an integer); returns 0 and sets *out. */
@@ -231,7 +271,7 @@ static int reading_count(int64_t *dst, const p1_value *v)
 static void reading_count_o(p1_reading *r, const p1_object *o, int64_t *dst, const p1_value *v)
 {
     if (reading_count(dst, v) != 0)
-        reading_bad(r, o, v, BAD_OTHER);
+        reading_bad(r, o, v, BAD_OTHER, 0);
 }
 
 /* A small number (M-Bus device type, valve state) of object o; -1 when it is no such number. */
@@ -483,13 +523,13 @@ static void reading_peak(p1_reading *r, const p1_object *o, int weak)
         const p1_value *v = &o->values[i];
         if (!have_peak && (v->flags & P1_V_NUMBER) &&
             ((v->flags & P1_V_UNIT) || !(v->flags & P1_V_TIME))) {
-            reading_qo(r, o, &r->demand_peak, v, 0, BAD_OTHER);
+            reading_qo(r, o, &r->demand_peak, v, 0, BAD_OTHER, q_units[Q_KW]);
             have_peak = 1;
         } else if (!have_time && (v->flags & P1_V_TIME)) {
             r->demand_peak_time = v->time;
             have_time = 1;
         } else if (!(v->flags & (P1_V_NUMBER | P1_V_TIME))) {
-            reading_bad(r, o, v, BAD_OTHER); /* neither the peak nor its time */
+            reading_bad(r, o, v, BAD_OTHER, 0); /* neither the peak nor its time */
         }
     }
 }
@@ -516,7 +556,7 @@ static int reading_history(p1_reading *r, const p1_object *o)
         reading_time(&m->month, &o->values[i]);
         reading_time(&m->peak_time, &o->values[i + 1]);
         m->peak = P1_ABSENT;
-        reading_qo(r, o, &m->peak, &o->values[i + 2], 0, BAD_OTHER);
+        reading_qo(r, o, &m->peak, &o->values[i + 2], 0, BAD_OTHER, q_units[Q_KW]);
     }
     r->seen |= SEEN_BE_DEMAND;
     return 1;
@@ -562,7 +602,7 @@ static int reading_mbus(p1_reading *r, p1_mbus *m, const p1_object *o)
     case P1_OBIS(0, 0, 24, 1, 0):
         m->type = -1;
         if (v && reading_small(&m->type, v) != 0)
-            reading_bad(r, o, v, BAD_OTHER);
+            reading_bad(r, o, v, BAD_OTHER, 0);
         break;
     case P1_OBIS(0, 0, 96, 1, 0):
     case P1_OBIS(0, 0, 96, 1, 1):
@@ -577,7 +617,7 @@ static int reading_mbus(p1_reading *r, p1_mbus *m, const p1_object *o)
         if (n >= 2)
             reading_time(&m->time, v);
         if (reading_mbus_value(m, &o->values[n - 1], NULL, 0, o->obis.e) != 0)
-            reading_bad(r, o, &o->values[n - 1], BAD_TOTAL);
+            reading_bad(r, o, &o->values[n - 1], BAD_TOTAL, 0);
         break;
     case P1_OBIS(0, 0, 24, 3, 0):
         /* (TST12)(status)(period)(count)(capture obis)(unit) then (value), joined by the parser. */
@@ -595,12 +635,12 @@ static int reading_mbus(p1_reading *r, p1_mbus *m, const p1_object *o)
                 ul = u->raw_len;
             }
             if (reading_mbus_value(m, &o->values[n - 1], us, ul, 0) != 0)
-                reading_bad(r, o, &o->values[n - 1], BAD_TOTAL);
+                reading_bad(r, o, &o->values[n - 1], BAD_TOTAL, 0);
         }
         break;
     case P1_OBIS(0, 0, 24, 4, 0):
         if (v && reading_small(&m->valve, v) != 0)
-            reading_bad(r, o, v, BAD_OTHER);
+            reading_bad(r, o, v, BAD_OTHER, 0);
         break;
     default:
         return 0;
@@ -648,11 +688,11 @@ static int reading_phase(p1_reading *r, const p1_object *o, int weak)
     if (base != 31 || o->obis.d != 4 || o->obis.e != 0)
         return 0;
     if (ph == 0) {
-        reading_q(&r->fuse_limit, v, weak);
+        reading_q(&r->fuse_limit, v, weak, q_units[Q_A]);
         if (o->nvalues >= 2)
-            reading_qo(r, o, &r->fuse_limit_export, &o->values[1], weak, BAD_OTHER);
+            reading_qo(r, o, &r->fuse_limit_export, &o->values[1], weak, BAD_OTHER, q_units[Q_A]);
     }
-    reading_qo(r, o, &r->phase[ph].current_limit, v, weak, BAD_OTHER);
+    reading_qo(r, o, &r->phase[ph].current_limit, v, weak, BAD_OTHER, q_units[Q_A]);
     if (r->nphases < ph + 1)
         r->nphases = (uint8_t)(ph + 1);
     return 1;
@@ -664,44 +704,45 @@ static int reading_phase(p1_reading *r, const p1_object *o, int weak)
  * -------------------------------------------------------------------------------------------- */
 
 /* at1[C][dslot[D]] for the A=1 objects C.D.0 that only store one value: the field's offset in
- * p1_reading / 8 (bits 0-9), how it is stored (bits 10-11) and the phase 1..3 (bits 12-13) whose
- * objects make r->nphases. 0: not in the table (handled below, or unknown). */
+ * p1_reading / 8 (bits 0-9), how it is stored (bits 10-11), the phase 1..3 (bits 12-13) whose
+ * objects make r->nphases and the quantity's units (q_units[] index, bits 16-19). 0: not in the
+ * table (handled below, or unknown). */
 enum { AT_Q = 1 /* reading_q() */, AT_COUNT = 2 /* reading_count() */ };
 enum { D7 = 1, D8, D24, D32, D36, DSLOTS };
 static const uint8_t dslot[256] = {[7] = D7, [8] = D8, [24] = D24, [32] = D32, [36] = D36};
-#define AT1(c, d, field, how, ph)                                                                  \
-    [c][d] = (uint16_t)(offsetof(p1_reading, field) / 8 | (how) << 10 | (ph) << 12)
+#define AT1(c, d, field, how, ph, q)                                                               \
+    [c][d] = (uint32_t)(offsetof(p1_reading, field) / 8 | (how) << 10 | (ph) << 12 | (q) << 16)
 #define AT1_PHASE(n)                                                                               \
-    AT1(21 + 20 * (n), D7, phase[n].power_import, AT_Q, (n) + 1),                                 \
-    AT1(22 + 20 * (n), D7, phase[n].power_export, AT_Q, (n) + 1),                                 \
-    AT1(23 + 20 * (n), D7, phase[n].reactive_import, AT_Q, (n) + 1),                              \
-    AT1(24 + 20 * (n), D7, phase[n].reactive_export, AT_Q, (n) + 1),                              \
-    AT1(29 + 20 * (n), D7, phase[n].apparent_import, AT_Q, (n) + 1),                              \
-    AT1(30 + 20 * (n), D7, phase[n].apparent_export, AT_Q, (n) + 1),                              \
-    AT1(31 + 20 * (n), D7, phase[n].current, AT_Q, (n) + 1),                                      \
-    AT1(32 + 20 * (n), D7, phase[n].voltage, AT_Q, (n) + 1),                                      \
-    AT1(33 + 20 * (n), D7, phase[n].power_factor, AT_Q, (n) + 1),                                 \
-    AT1(32 + 20 * (n), D24, phase[n].voltage_avg, AT_Q, (n) + 1),                                 \
-    AT1(32 + 20 * (n), D32, phase[n].sags, AT_COUNT, (n) + 1),                                    \
-    AT1(32 + 20 * (n), D36, phase[n].swells, AT_COUNT, (n) + 1)
-static const uint16_t at1[100][DSLOTS] = {
-    AT1(1, D7, power_import, AT_Q, 0),
-    AT1(2, D7, power_export, AT_Q, 0),
-    AT1(3, D7, reactive_import_power, AT_Q, 0),
-    AT1(4, D7, reactive_export_power, AT_Q, 0),
-    AT1(9, D7, apparent_import_power, AT_Q, 0),
-    AT1(10, D7, apparent_export_power, AT_Q, 0),
-    AT1(11, D7, current, AT_Q, 0),
-    AT1(12, D7, voltage, AT_Q, 0),
-    AT1(13, D7, power_factor, AT_Q, 0),
-    AT1(14, D7, frequency, AT_Q, 0),
-    AT1(91, D7, current_neutral, AT_Q, 0),
-    AT1(3, D8, reactive_import_energy, AT_Q, 0),
-    AT1(4, D8, reactive_export_energy, AT_Q, 0),
-    AT1(5, D8, reactive_q_energy[0], AT_Q, 0),
-    AT1(6, D8, reactive_q_energy[1], AT_Q, 0),
-    AT1(7, D8, reactive_q_energy[2], AT_Q, 0),
-    AT1(8, D8, reactive_q_energy[3], AT_Q, 0),
+    AT1(21 + 20 * (n), D7, phase[n].power_import, AT_Q, (n) + 1, Q_KW),                            \
+        AT1(22 + 20 * (n), D7, phase[n].power_export, AT_Q, (n) + 1, Q_KW),                        \
+        AT1(23 + 20 * (n), D7, phase[n].reactive_import, AT_Q, (n) + 1, Q_KVAR),                   \
+        AT1(24 + 20 * (n), D7, phase[n].reactive_export, AT_Q, (n) + 1, Q_KVAR),                   \
+        AT1(29 + 20 * (n), D7, phase[n].apparent_import, AT_Q, (n) + 1, Q_KVA),                    \
+        AT1(30 + 20 * (n), D7, phase[n].apparent_export, AT_Q, (n) + 1, Q_KVA),                    \
+        AT1(31 + 20 * (n), D7, phase[n].current, AT_Q, (n) + 1, Q_A),                              \
+        AT1(32 + 20 * (n), D7, phase[n].voltage, AT_Q, (n) + 1, Q_V),                              \
+        AT1(33 + 20 * (n), D7, phase[n].power_factor, AT_Q, (n) + 1, Q_PF),                        \
+        AT1(32 + 20 * (n), D24, phase[n].voltage_avg, AT_Q, (n) + 1, Q_V),                         \
+        AT1(32 + 20 * (n), D32, phase[n].sags, AT_COUNT, (n) + 1, Q_ANY),                          \
+        AT1(32 + 20 * (n), D36, phase[n].swells, AT_COUNT, (n) + 1, Q_ANY)
+static const uint32_t at1[100][DSLOTS] = {
+    AT1(1, D7, power_import, AT_Q, 0, Q_KW),
+    AT1(2, D7, power_export, AT_Q, 0, Q_KW),
+    AT1(3, D7, reactive_import_power, AT_Q, 0, Q_KVAR),
+    AT1(4, D7, reactive_export_power, AT_Q, 0, Q_KVAR),
+    AT1(9, D7, apparent_import_power, AT_Q, 0, Q_KVA),
+    AT1(10, D7, apparent_export_power, AT_Q, 0, Q_KVA),
+    AT1(11, D7, current, AT_Q, 0, Q_A),
+    AT1(12, D7, voltage, AT_Q, 0, Q_V),
+    AT1(13, D7, power_factor, AT_Q, 0, Q_PF),
+    AT1(14, D7, frequency, AT_Q, 0, Q_HZ),
+    AT1(91, D7, current_neutral, AT_Q, 0, Q_A),
+    AT1(3, D8, reactive_import_energy, AT_Q, 0, Q_KVARH),
+    AT1(4, D8, reactive_export_energy, AT_Q, 0, Q_KVARH),
+    AT1(5, D8, reactive_q_energy[0], AT_Q, 0, Q_KVARH),
+    AT1(6, D8, reactive_q_energy[1], AT_Q, 0, Q_KVARH),
+    AT1(7, D8, reactive_q_energy[2], AT_Q, 0, Q_KVARH),
+    AT1(8, D8, reactive_q_energy[3], AT_Q, 0, Q_KVARH),
     AT1_PHASE(0),
     AT1_PHASE(1),
     AT1_PHASE(2),
@@ -717,12 +758,13 @@ READING_COLD static void reading_at1(p1_reading *r, const p1_object *o, unsigned
     const p1_value *v = &o->values[0];
     void *field = (char *)r + (at & 0x3FFu) * 8;
     if ((at >> 10 & 3u) == AT_Q) {
-        if (reading_q_general(field, v, weak) != 0)
-            reading_bad(r, o, v, o->obis.d == 8 ? BAD_TOTAL : BAD_OTHER);
+        int e = reading_q_general(field, v, weak, q_units[at >> 16]);
+        if (e != 0)
+            reading_bad(r, o, v, o->obis.d == 8 ? BAD_TOTAL : BAD_OTHER, e == -2);
     } else {
         int64_t *count = field, x;
         if (reading_count(&x, v) != 0)
-            reading_bad(r, o, v, BAD_OTHER);
+            reading_bad(r, o, v, BAD_OTHER, 0);
         else if (!weak || *count < 0)
             *count = x;
     }
@@ -759,7 +801,7 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
         }
         if ((ob->c == 1 || ob->c == 2) && ob->d == 8 && ob->e >= 1 && ob->e <= P1_TARIFFS_MAX) {
             reading_qo(r, o, ob->c == 1 ? &r->import[ob->e] : &r->export_[ob->e], v, weak,
-                       BAD_TOTAL);
+                       BAD_TOTAL, q_units[Q_KWH]);
             if (r->tariff_top[ob->c - 1] < ob->e)
                 r->tariff_top[ob->c - 1] = ob->e;
             r->seen |= SEEN_TARIFF_REG;
@@ -797,14 +839,14 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
         reading_id(r, o);
         break;
     case P1_OBIS(1, 0, 1, 8, 0):
-        if (reading_q(&r->import_total, v, weak && r->import_total_sent) != 0)
-            reading_bad(r, o, v, BAD_TOTAL);
+        reading_qo(r, o, &r->import_total, v, weak && r->import_total_sent, BAD_TOTAL,
+                   q_units[Q_KWH]);
         r->import_total_sent = r->import_total != P1_ABSENT;
         r->seen |= SEEN_TOTAL_REG;
         break;
     case P1_OBIS(1, 0, 2, 8, 0):
-        if (reading_q(&r->export_total, v, weak && r->export_total_sent) != 0)
-            reading_bad(r, o, v, BAD_TOTAL);
+        reading_qo(r, o, &r->export_total, v, weak && r->export_total_sent, BAD_TOTAL,
+                   q_units[Q_KWH]);
         r->export_total_sent = r->export_total != P1_ABSENT;
         r->seen |= SEEN_TOTAL_REG;
         break;
@@ -820,7 +862,7 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
             reading_failures(r, o);
         break;
     case P1_OBIS(1, 0, 1, 4, 0):
-        reading_qo(r, o, &r->demand_current, v, weak, BAD_OTHER);
+        reading_qo(r, o, &r->demand_current, v, weak, BAD_OTHER, q_units[Q_KW]);
         r->seen |= SEEN_BE_DEMAND;
         break;
     case P1_OBIS(1, 0, 1, 6, 0):
@@ -836,7 +878,7 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
         reading_breaker(r, v);
         break;
     case P1_OBIS(0, 0, 17, 0, 0):
-        reading_qo(r, o, &r->limiter, v, 0, BAD_OTHER);
+        reading_qo(r, o, &r->limiter, v, 0, BAD_OTHER, q_units[Q_ANY]); /* kW, A or kVA */
         if (r->limiter != P1_ABSENT)
             reading_unit(r->limiter_unit, sizeof r->limiter_unit, v->unit, v->unit_len,
                              v->unit_code);
@@ -860,20 +902,20 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
 void p1_reading_add(p1_reading *r, const p1_object *o)
 {
     const p1_obis *ob = &o->obis;
-    unsigned at;
+    uint32_t at;
     if (o->nvalues && ob->a == 1 && ob->b <= 1 && ob->e == 0 && ob->f == 255 && ob->c < 100 &&
         (at = at1[ob->c][dslot[ob->d]]) != 0) {
         /* Inline: the quantity and the plain count that most lines are; the rest (and every
          * value that is no number) in reading_at1(). */
         const p1_value *v = &o->values[0];
         void *field = (char *)r + (at & 0x3FFu) * 8;
-        unsigned ph = at >> 12;
+        unsigned ph = at >> 12 & 3u;
         int weak = ob->b == 1;
         r->nobjects++;
         if (r->nphases < ph)
             r->nphases = (uint8_t)ph;
         if ((at >> 10 & 3u) == AT_Q) {
-            if (reading_q_fast(field, v, weak))
+            if (reading_q_fast(field, v, weak, q_units[at >> 16]))
                 return;
         } else if ((v->flags & P1_V_NUMBER) && v->decimals == 0 && v->number >= 0) {
             int64_t *count = field;
@@ -1048,9 +1090,10 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
         (kind < 0 || r->bad_offset[BAD_TOTAL] < r->bad_offset[BAD_OTHER]))
         kind = BAD_TOTAL;
     if (kind >= 0) {
-        r->error = P1_ERR_BAD_VALUE;
+        r->error = (p1_error)r->bad_code[kind];
         r->error_offset = r->bad_offset[kind];
         r->error_obis = r->bad_obis[kind];
+        memcpy(r->error_unit, r->bad_unit[kind], sizeof r->error_unit);
     }
     return t && t->error != P1_ERR_OK ? t->error : r->error;
 }

@@ -27,10 +27,14 @@ static const char *crc_name(p1_crc_status c)
 const char *reading_json_message(const p1_telegram *t, const p1_reading *r, char *out, size_t cap)
 {
     char obis[24];
-    if (t->error == P1_ERR_BAD_VALUE && r && r->error == P1_ERR_BAD_VALUE &&
-        r->error_offset == t->error_offset) {
+    if ((t->error == P1_ERR_BAD_VALUE || t->error == P1_ERR_BAD_UNIT) && r &&
+        r->error == t->error && r->error_offset == t->error_offset) {
         p1_obis_format(&r->error_obis, obis, sizeof obis);
-        snprintf(out, cap, "%s: %s", obis, p1_error_message(t->error));
+        if (t->error == P1_ERR_BAD_UNIT)
+            snprintf(out, cap, "%s: %s (%.*s)", obis, p1_error_message(t->error),
+                     (int)sizeof r->error_unit, r->error_unit);
+        else
+            snprintf(out, cap, "%s: %s", obis, p1_error_message(t->error));
     } else if (t->error == P1_ERR_NUMBER_OVERFLOW) {
         p1_obis_format(&t->error_obis, obis, sizeof obis);
         snprintf(out, cap, "%s: %s", obis, p1_error_message(t->error));

@@ -9,12 +9,12 @@
 /* Writes the verdict members of t into the object open in w: "ok", "error", "message", "offset",
  * "error_offset", "crc", "crc_sent", "crc_computed", "end_line", "header", "encrypted",
  * "frame_counter", "system_title" (docs/DECODE.md). r (may be NULL) names the object of a
- * bad_value in "message" (t names that of a number_overflow). Both are only read during the
- * call. */
+ * bad_value or bad_unit in "message" (t names that of a number_overflow). Both are only read during
+ * the call. */
 void reading_json_telegram(json_w *w, const p1_telegram *t, const p1_reading *r);
 /* The message of t's error into out[cap] (NUL-terminated): p1_error_message(), preceded by the
- * object's OBIS code and ": " for a bad_value that r found and for a number_overflow. Returns
- * out. */
+ * object's OBIS code and ": " for a bad_value or bad_unit that r found (a bad_unit followed by
+ * the unit in parentheses) and for a number_overflow. Returns out. */
 const char *reading_json_message(const p1_telegram *t, const p1_reading *r, char *out,
                                  size_t cap);
 /* Writes one object as {"obis": "...", "values": [...]} in value position (an array element). */

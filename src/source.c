@@ -26,10 +26,13 @@ static void on_object(void *user, const p1_object *o)
 
 static void log_reject(source *s, const p1_telegram *t, const p1_reading *r)
 {
-    char obis[24] = "";
-    if (t->error == P1_ERR_BAD_VALUE && r->error == P1_ERR_BAD_VALUE) {
+    char obis[24 + 4 + P1_SHORT_MAX] = "";
+    if ((t->error == P1_ERR_BAD_VALUE || t->error == P1_ERR_BAD_UNIT) && r->error == t->error) {
         obis[0] = ' ';
-        p1_obis_format(&r->error_obis, obis + 1, sizeof obis - 1);
+        size_t n = 1 + p1_obis_format(&r->error_obis, obis + 1, 24);
+        if (t->error == P1_ERR_BAD_UNIT)
+            snprintf(obis + n, sizeof obis - n, " in %.*s", (int)sizeof r->error_unit,
+                     r->error_unit);
     } else if (t->error == P1_ERR_NUMBER_OVERFLOW) {
         obis[0] = ' ';
         p1_obis_format(&t->error_obis, obis + 1, sizeof obis - 1);

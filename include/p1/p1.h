@@ -53,7 +53,8 @@ extern "C" {
     X(HDLC_UNSUPPORTED, "hdlc_unsupported", "binary HDLC/DLMS frame (0x7E): not a P1 text meter")  \
     X(MBUS_UNSUPPORTED, "mbus_unsupported", "binary M-Bus frame (0x68): not a P1 text meter")      \
     X(BAD_PLAINTEXT, "bad_plaintext", "decrypted frame does not hold one P1 text telegram")        \
-    X(BAD_VALUE, "bad_value", "value of a known object is not the number it must be")
+    X(BAD_VALUE, "bad_value", "value of a known object is not the number it must be")              \
+    X(BAD_UNIT, "bad_unit", "value of a known object is in the unit of another quantity")
 
 typedef enum p1_error {
 #define P1_X_ENUM(e, name, msg) P1_ERR_##e,

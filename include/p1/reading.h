@@ -167,14 +167,18 @@ typedef struct p1_reading {
     char text_code[P1_SHORT_MAX * 2];/* 0-0:96.13.1, decoded */
 
     /* P1_ERR_BAD_VALUE when a known object's value could not be read as the number that
-     * object must hold (see p1_reading_end), else P1_ERR_OK. A garbled register is never dropped
-     * quietly: a total made of the remaining tariffs would be wrong. */
+     * object must hold, P1_ERR_BAD_UNIT when it is a number in the unit of another quantity
+     * (see p1_reading_end), else P1_ERR_OK. A garbled register is never dropped quietly: a
+     * total made of the remaining tariffs would be wrong. */
     p1_error error;
     uint64_t error_offset;           /* stream offset of the bad value's first character */
     p1_obis error_obis;              /* the object whose value it was */
+    char error_unit[P1_SHORT_MAX];   /* P1_ERR_BAD_UNIT: the unit as sent ("m3"); else "" */
     uint8_t bad;                     /* private: which kinds of bad value were seen */
+    uint8_t bad_code[2];             /* private: P1_ERR_BAD_VALUE or _BAD_UNIT of each kind */
     uint64_t bad_offset[2];          /* private: first bad value of each kind */
     p1_obis bad_obis[2];
+    char bad_unit[2][P1_SHORT_MAX]; /* private: its unit, for P1_ERR_BAD_UNIT */
 
     uint32_t nobjects;               /* objects seen */
     uint32_t nunknown;               /* objects not mapped to a field above */
@@ -204,9 +208,12 @@ void p1_reading_add(p1_reading *r, const p1_object *o);
  * the tariff registers; a telegram without end line (t->has_end_line 0) gets a sum only when
  * every tariff from 1 up to the highest sent, and at least 1 and 2, is there. Returns the verdict:
  * t->error when the parser rejected the telegram; else P1_ERR_BAD_VALUE (also set in r->error,
- * with r->error_offset and r->error_obis) when a known object's value was unreadable: an energy
- * register or M-Bus meter value always, any other known object (power, voltage, counters)
- * only when no valid CRC vouched for the telegram; else P1_ERR_OK. A caller treats a non-OK
+ * with r->error_offset and r->error_obis) when a known object's value was unreadable, or
+ * P1_ERR_BAD_UNIT (r->error_unit too) when it was a number in another quantity's unit (a power
+ * in kWh, an energy register in m3; a unit left out or one the decoder does not know is none):
+ * an energy register or M-Bus meter value always, any other known object (power, voltage,
+ * counters) only when no valid CRC vouched for the telegram; else P1_ERR_OK. Such a value is
+ * left out of r either way. A caller treats a non-OK
  * verdict like a rejected telegram. t may be NULL (then only the reading's own verdict counts). */
 p1_error p1_reading_end(p1_reading *r, const p1_telegram *t);
 /* The telegram as the caller must treat it after p1_reading_end(): t itself when the reading

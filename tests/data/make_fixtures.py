@@ -573,6 +573,25 @@ OVF = telegram("ISK5\\2M550T-1012", [
 ])
 write("number-overflow.txt", OVF + OVF + nl5(b"00.670", b"12785.124"))
 
+# A number in the unit of another quantity is a bad_unit (judged as a bad_value): an energy
+# register in m3 without CRC, the same in kW with a valid CRC (a total: rejected all the same),
+# a power in kWh with a valid CRC (accepted, the power left out), a gas channel in kWh (no gas_m3,
+# never a bad unit), then good.
+def nl5_unit(old, new):
+    """nl5() with one line's unit changed before its CRC is computed."""
+    lines = [b"1-3:0.2.8(50)", b"0-0:1.0.0(240101120000W)", b"1-0:1.8.1(012345.678*kWh)",
+             b"1-0:1.8.2(023456.789*kWh)", b"1-0:1.7.0(00.670*kW)", b"0-1:24.1.0(003)",
+             b"0-1:24.2.1(240101115500W)(12785.123*m3)"]
+    return telegram("ISK5\\2M550T-1012", [ln.replace(old, new) for ln in lines])
+
+
+write("bad-unit.txt", nl22(b"12345.678", b"23456.789").replace(b"1-0:1.8.1(12345.678*kWh)",
+                                                               b"1-0:1.8.1(12345.678*m3)") +
+      nl5_unit(b"023456.789*kWh", b"023456.789*kW") +
+      nl5_unit(b"00.670*kW", b"00.670*kWh") +
+      nl5_unit(b"12785.123*m3", b"12785.123*kWh") +
+      nl22(b"12345.678", b"23456.789"))
+
 # --- Encrypted LU frame (0xDB general-glo-ciphering, AES-128-GCM, 12-byte tag) ------------------
 KEY = "0F1E2D3C4B5A69788796A5B4C3D2E1F0"
 AK = "00112233445566778899AABBCCDDEEFF"

@@ -41,9 +41,9 @@ MERIT = {
     "esphome-libs-dsmr_parser/should-validate-string-length-bounds-p1-version-too-short.txt":
         ("accept", "string lengths vary on real meters"),
     "esphome-libs-dsmr_parser/should-validate-units-for-numeric-fields.txt":
-        ("accept", "unit reported as sent (kVA), never relabelled"),
+        ("reject_or_exact", "a power in kVA, no CRC: bad_unit, the unit reported as sent"),
     "esphome-libs-dsmr_parser/unit-too-short-for-numeric-field.txt":
-        ("accept", "unit reported as sent (kW), never relabelled"),
+        ("reject_or_exact", "an energy register in kW: bad_unit, the unit reported as sent"),
     "esphome-libs-dsmr_parser/unit-present-when-not-expected.txt":
         ("accept", "an extra unit on a counter changes no data"),
     "esphome-libs-dsmr_parser/should-error-on-unknown-field-when-unknown-error-is-true.txt":

@@ -1974,6 +1974,102 @@ static void test_bad_value(void)
     CHECK_EQ_STR(p1_error_name(P1_ERR_BAD_VALUE), "bad_value");
 }
 
+/* A number in the unit of another quantity is no value of a known object (bad_unit, judged as a
+ * bad value is): 1234.567 m3 in 1-0:1.8.1 was taken as 1234.567 kWh and summed into the total,
+ * 1.193 kWh in 1-0:1.7.0 as 1.193 kW. Every unit of the object's own quantity, no unit and a unit
+ * the decoder does not know stay its value. */
+typedef struct unit_case {
+    const char *text; /* telegram; a bare final '!' gets a valid CRC */
+    const char *at;   /* the value's object line start, NULL: accepted */
+    const char *unit; /* the unit named */
+} unit_case;
+
+static void test_bad_unit(void)
+{
+#define HDR22 "/ISk5\\2MT382-1003\r\n\r\n"
+#define HDR50 "/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n"
+    static const unit_case cases[] = {
+        /* a total in another unit rejects, with or without CRC; glued units too */
+        {HDR22 "1-0:1.8.1(001234.567*m3)\r\n1-0:1.8.2(000100.000*kWh)\r\n!\r\n", "1-0:1.8.1(",
+         "m3"},
+        {HDR50 "1-0:1.8.1(000001.000*kW)\r\n!", "1-0:1.8.1(", "kW"},
+        {HDR50 "1-0:2.8.0(000001.000m3)\r\n!", "1-0:2.8.0(", "m3"},
+        {HDR50 "1-0:3.8.0(000001.000*kWh)\r\n!", "1-0:3.8.0(", "kWh"},
+        {HDR50 "1-1:1.8.2(000001.000*GJ)\r\n!", "1-1:1.8.2(", "GJ"},
+        /* any other known value without a CRC */
+        {HDR22 "1-0:1.7.0(01.193*kWh)\r\n!\r\n", "1-0:1.7.0(", "kWh"},
+        {HDR22 "1-0:1.7.0(00.318*kVA)\r\n!\r\n", "1-0:1.7.0(", "kVA"},
+        {HDR22 "1-0:32.7.0(230.1*A)\r\n!\r\n", "1-0:32.7.0(", "A"},
+        {HDR22 "1-0:21.7.0(00.100*kvar)\r\n!\r\n", "1-0:21.7.0(", "kvar"},
+        {HDR22 "1-0:13.7.0(0.998*V)\r\n!\r\n", "1-0:13.7.0(", "V"},
+        {HDR22 "1-0:1.6.0(200509134558S)(02.589*kWh)\r\n!\r\n", "(200509134558S)(", "kWh"},
+        {HDR22 "1-0:31.4.0(999*V)\r\n!\r\n", "1-0:31.4.0(", "V"},
+        /* with a valid CRC, the other known values are left out and the telegram accepted */
+        {HDR50 "1-0:1.7.0(01.193*kWh)\r\n1-0:1.8.1(001234.567*kWh)\r\n!", NULL, NULL},
+        /* the object's own quantity in any prefix and case, no unit, an unknown unit, an
+         * M-Bus value (judged by its medium, not here), the limiter in any of its units */
+        {HDR22 "1-0:1.8.1(001234567*Wh)\r\n1-0:1.8.2(0.001*MWh)\r\n1-0:2.8.1(1*kwh)\r\n"
+               "1-0:1.7.0(00118.5*W)\r\n1-0:2.7.0(0.001*MW)\r\n1-0:21.7.0(0.1234*w)\r\n"
+               "1-0:3.7.0(1*kVAr)\r\n1-0:4.7.0(1*var)\r\n1-0:3.8.0(1*kVArh)\r\n"
+               "1-0:9.7.0(1*VA)\r\n1-0:32.7.0(0.2301*kV)\r\n1-0:31.7.0(480*mA)\r\n"
+               "1-0:51.7.0(1.5A)\r\n1-0:14.7.0(50.0*Hz)\r\n1-0:13.7.0(0.998)\r\n"
+               "1-0:33.7.0(99*%)\r\n1-0:52.7.0(230)\r\n1-0:2.8.2(5*xyz)\r\n"
+               "0-0:17.0.0(16*A)\r\n0-0:17.0.0(0999.00*kW)\r\n0-0:96.7.21(00004*s)\r\n"
+               "0-1:24.1.0(003)\r\n0-1:24.2.1(101209112500W)(00012.345*kWh)\r\n!\r\n",
+         NULL, NULL},
+    };
+#undef HDR22
+#undef HDR50
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const unit_case *k = &cases[i];
+        size_t want = 0;
+        if (k->at) {
+            const char *p = strstr(k->text, k->at);
+            CHECK(p != NULL);
+            want = p ? (size_t)(p - k->text) + strlen(k->at) : 0;
+        }
+        for (size_t chunk = 1; chunk <= 64; chunk += 21) {
+            p1_telegram seen;
+            p1_error e = decode_parser_verdict(&R, k->text, chunk, &seen);
+            if (!k->at) {
+                CHECK_EQ_INT(e, P1_ERR_OK);
+                CHECK_EQ_STR(R.error_unit, "");
+                continue;
+            }
+            CHECK_EQ_INT(e, P1_ERR_BAD_UNIT);
+            CHECK_EQ_INT(R.error, P1_ERR_BAD_UNIT);
+            CHECK_EQ_INT(R.error_offset, want);
+            CHECK_EQ_STR(R.error_unit, k->unit);
+            CHECK_EQ_INT(seen.error, P1_ERR_BAD_UNIT);
+        }
+    }
+    /* what the first case keeps: tariff 2, and no total without tariff 1 */
+    decode_parser_verdict(&R, cases[0].text, 64, NULL);
+    CHECK(R.import[1] == P1_ABSENT);
+    CHECK_EQ_INT(R.import[2], 100000000);
+    CHECK(R.import_total == P1_ABSENT);
+    /* the accepted ones: the power in kWh is left out, the rest taken */
+    decode_parser_verdict(&R, cases[12].text, 64, NULL);
+    CHECK(R.power_import == P1_ABSENT);
+    CHECK_EQ_INT(R.import_total, 1234567000);
+    decode_parser_verdict(&R, cases[13].text, 64, NULL);
+    CHECK_EQ_INT(R.import[1], 1234567000);
+    CHECK_EQ_INT(R.import[2], 1000000);
+    CHECK_EQ_INT(R.power_import, 118500);
+    CHECK_EQ_INT(R.power_export, 1000000);
+    CHECK_EQ_INT(R.phase[0].power_import, 123); /* 0.0001234 kW, rounded */
+    CHECK_EQ_INT(R.phase[0].voltage, 230100000);
+    CHECK_EQ_INT(R.phase[0].current, 480000);
+    CHECK_EQ_INT(R.phase[1].voltage, 230000000);
+    CHECK_EQ_INT(R.frequency, 50000000);
+    CHECK_EQ_INT(R.power_factor, 998000);
+    CHECK_EQ_INT(R.export_[2], 5000000); /* unknown unit: as sent */
+    CHECK_EQ_INT(R.limiter, 999000000);
+    CHECK_EQ_STR(R.mbus[0].unit, "kWh");
+    CHECK(p1_mbus_m3(&R.mbus[0]) == P1_ABSENT);
+    CHECK_EQ_STR(p1_error_name(P1_ERR_BAD_UNIT), "bad_unit");
+}
+
 int main(void)
 {
     RUN(test_init);
@@ -1996,5 +2092,6 @@ int main(void)
     RUN(test_no_end_line);
     RUN(test_garbage);
     RUN(test_bad_value);
+    RUN(test_bad_unit);
     return check_summary("reading");
 }
