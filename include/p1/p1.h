@@ -244,7 +244,9 @@ typedef enum p1_crc_status {
  * the parser's buffer and live until the callback returns. */
 typedef struct p1_telegram {
     uint64_t offset;       /* stream offset of the '/' (or of the 0xDB of an encrypted frame) */
-    const char *header;    /* identification after '/', without line end ("ISk5\2MT382-1000") */
+    const char *header;    /* identification after '/', without line end ("ISk5\2MT382-1000"):
+                            * bytes as sent, never NUL, CR, DEL or >= 0x80 (bad_header), but
+                            * other control bytes are kept: escape them before printing */
     size_t header_len;
     const uint8_t *raw;    /* the plaintext telegram from '/' through the end line's line end */
     size_t raw_len;        /* 0 in on_begin; in on_end of a rejected telegram, what was kept */

@@ -560,6 +560,18 @@ SE_LINES = [
 ]
 write("se-kaifa-kamstrup.txt", telegram("KFM5KAIFA-METER", SE_LINES) + telegram("KAM5", SE_LINES))
 
+# Control bytes in the identification line: an Iskra IE5 sample carries STX (0x02) there with a
+# valid CRC, so control bytes other than CR are kept as sent, and escaped in the JSON like in any
+# string (ESC as \u001b, BEL as \u0007, TAB as \t): nothing raw reaches a terminal or a log. A
+# byte of 0x80 and above (8N1 capture of a 7E1 meter, Latin-1) or DEL is bad_header at that byte;
+# the telegram after it is found again.
+HDR_LINES = ["1-3:0.2.8(50)", "1-0:1.8.1(000123.456*kWh)"]
+write("header-control-bytes.txt",
+      telegram("ISK5\\2M550T\x1b[31m-1012\x07\t", HDR_LINES) +
+      telegram("ISK5\\2M550T-10\xe912", HDR_LINES) +
+      telegram("ISK5\\2M550T-1012\x7f", HDR_LINES) +
+      telegram("ISK5\\2M550T-1012", HDR_LINES))
+
 # A value whose digits exceed 64 bits is number_overflow, at its '(' and naming its object, and
 # the rest of the telegram is still decoded (the tariff register after it, the gas line, the CRC);
 # the same telegram again (the parser remembers lines) and a good one after it.
