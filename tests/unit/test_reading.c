@@ -2070,6 +2070,50 @@ static void test_bad_unit(void)
     CHECK_EQ_STR(p1_error_name(P1_ERR_BAD_UNIT), "bad_unit");
 }
 
+/* A power in W with decimals, or any quantity with more decimals than the micro unit holds, is
+ * scaled to kW micro rounding half away from zero (as p1_value_fixed() does), never cut, for
+ * both signs, through the parser's and the reading's fast and general paths. */
+static void test_power_w_rounding(void)
+{
+    static const struct {
+        const char *line;
+        size_t field; /* offset of the p1_micro in p1_reading */
+        int64_t want;
+    } cases[] = {
+        {"1-0:1.7.0(00118.5*W)", offsetof(p1_reading, power_import), 118500},
+        {"1-0:1.7.0(001193*W)", offsetof(p1_reading, power_import), 1193000},
+        {"1-0:1.7.0(0.1234*W)", offsetof(p1_reading, power_import), 123},
+        {"1-0:1.7.0(0.1235*W)", offsetof(p1_reading, power_import), 124},
+        {"1-0:1.7.0(0.0005*W)", offsetof(p1_reading, power_import), 1},
+        {"1-0:1.7.0(0.00049999*W)", offsetof(p1_reading, power_import), 0},
+        {"1-0:1.7.0(1234.5675*W)", offsetof(p1_reading, power_import), 1234568},
+        {"1-0:1.7.0(1.2345675*kW)", offsetof(p1_reading, power_import), 1234568},
+        {"1-0:1.7.0(1.2345674999*kW)", offsetof(p1_reading, power_import), 1234567},
+        {"1-0:21.7.0(-0.1235*W)", offsetof(p1_reading, phase[0].power_import), -124},
+        {"1-0:21.7.0(-0.1234*W)", offsetof(p1_reading, phase[0].power_import), -123},
+        {"1-0:21.7.0(-0.0005*W)", offsetof(p1_reading, phase[0].power_import), -1},
+        {"1-0:21.7.0(-00.0000005*kW)", offsetof(p1_reading, phase[0].power_import), -1},
+        {"1-0:22.7.0(0.0000004*kW)", offsetof(p1_reading, phase[0].power_export), 0},
+        {"1-0:32.7.0(230.12345*V)", offsetof(p1_reading, phase[0].voltage), 230123450},
+        {"1-0:31.7.0(1.23456789*A)", offsetof(p1_reading, phase[0].current), 1234568},
+        {"1-0:31.7.0(1234.5*mA)", offsetof(p1_reading, phase[0].current), 1234500},
+        {"1-0:31.7.0(0.0005*mA)", offsetof(p1_reading, phase[0].current), 1},
+    };
+    char text[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text, "/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n%s\r\n!",
+                 cases[i].line);
+        for (size_t chunk = 1; chunk <= 64; chunk += 9) {
+            CHECK_EQ_INT(decode_parser_verdict(&R, text, chunk, NULL), P1_ERR_OK);
+            p1_micro got;
+            memcpy(&got, (const char *)&R + cases[i].field, sizeof got);
+            if (got != cases[i].want)
+                fprintf(stderr, "%s\n", cases[i].line);
+            CHECK_EQ_INT(got, cases[i].want);
+        }
+    }
+}
+
 int main(void)
 {
     RUN(test_init);
@@ -2093,5 +2137,6 @@ int main(void)
     RUN(test_garbage);
     RUN(test_bad_value);
     RUN(test_bad_unit);
+    RUN(test_power_w_rounding);
     return check_summary("reading");
 }
