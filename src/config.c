@@ -491,6 +491,26 @@ static char *trim(char *s)
     return s;
 }
 
+/* Where a comment would start in an unquoted value: a '#' or ';' at its start or after a space
+ * or tab, or NULL. p1d reads comments only on lines of their own (as systemd and mosquitto do),
+ * so text there is an error, never silently part of the value nor silently dropped; '#' and ';'
+ * inside a word (a URL's fragment, "pa#ss") are the value's. */
+static const char *comment_in(const char *value)
+{
+    for (const char *p = value; *p; p++)
+        if ((*p == '#' || *p == ';') && (p == value || p[-1] == ' ' || p[-1] == '\t'))
+            return p;
+    return NULL;
+}
+
+/* Whether config_print must quote value for the file to read it back as it is. */
+static int needs_quotes(const char *value)
+{
+    size_t n = strlen(value);
+    return n && (isspace((unsigned char)value[0]) || isspace((unsigned char)value[n - 1]) ||
+                 value[0] == '"' || value[0] == '\'' || comment_in(value));
+}
+
 static int is_source_key(const config_key *k)
 {
     return strcmp(k->section, "source") == 0;
@@ -1614,6 +1634,13 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
             src = NULL;
             skip = 1;
             section[0] = '\0';
+            char *after = end ? trim(end + 1) : NULL;
+            if (after && comment_in(after) == after) {
+                fail(err, cap, "%s: '%s': a comment after the section: comments go on a line of "
+                               "their own",
+                     where, t);
+                goto next;
+            }
             if (!end || end[1] != '\0') {
                 fail(err, cap, "%s: '%s': expected [section] or [source NAME]", where, t);
                 goto next;
@@ -1681,15 +1708,49 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
             fail(err, cap, "%s: key '%s' outside a section", where, key);
             goto next;
         }
+        /* The key as error messages name it, and whether its value may be quoted back. */
+        char named[CONFIG_STR_MAX + 80];
+        snprintf(named, sizeof named, "[%s%s%s] %s", section, src ? " " : "",
+                 src ? src->name : "", key);
+        const config_key *vk = find_key(src ? "source" : section, key);
+        int secret = vk && vk->secret;
         if (value[0] == '"' || value[0] == '\'') {
             if (vl < 2 || value[vl - 1] != value[0]) {
-                fail(err, cap, "%s: [%s%s%s] %s = %s: unterminated quote (expected a closing %c "
-                               "at the end of the line)",
-                     where, section, src ? " " : "", src ? src->name : "", key, value, value[0]);
-                goto next;
+                char *close = strchr(value + 1, value[0]), *rest = close ? trim(close + 1) : NULL;
+                if (rest && comment_in(rest) == rest)
+                    fail(err, cap, "%s: %s: a comment after the value: comments go on a line of "
+                                   "their own",
+                         where, named);
+                else
+                    fail(err, cap, "%s: %s = %s: unterminated quote (expected a closing %c at the "
+                                   "end of the line)",
+                         where, named, secret ? "********" : value, value[0]);
+            } else {
+                value[vl - 1] = '\0';
+                value++;
             }
-            value[vl - 1] = '\0';
-            value++;
+        } else if (comment_in(value) == value) {
+            fail(err, cap, "%s: %s: a value that starts with '%c' is written in quotes (comments "
+                           "go on a line of their own)",
+                 where, named, value[0]);
+        } else if (comment_in(value)) {
+            /* A secret's text is not quoted, not even its tail. */
+            const char *hash = comment_in(value);
+            if (secret)
+                fail(err, cap, "%s: %s: a ' %c' in the value looks like a comment: comments go on "
+                               "a line of their own (write the value in quotes if ' %c' is part "
+                               "of it)",
+                     where, named, *hash, *hash);
+            else
+                fail(err, cap, "%s: %s: '%.40s%s' after the value looks like a comment: comments "
+                               "go on a line of their own (write the value in quotes if '%c' is "
+                               "part of it)",
+                     where, named, hash, strlen(hash) > 40 ? "..." : "", *hash);
+        }
+        if (err[0]) {
+            if (src && vk && vk->type == CT_STRING)
+                src->errors++; /* as for a value source_set() refuses, below */
+            goto next;
         }
         if (src) {
             const config_key *sk = find_key("source", key);
@@ -2055,6 +2116,13 @@ void config_placed(const config *c, const char *why, char *err, size_t cap)
  * Output
  * ------------------------------------------------------------------------------------------- */
 
+/* "name = value", the value in quotes when the file would not read it back as it is (spaces at
+ * an end, a quote at the start, a '#' or ';' that would be a comment). */
+static void print_value(FILE *f, const char *name, const char *v)
+{
+    fprintf(f, needs_quotes(v) ? "%s = \"%s\"\n" : "%s = %s\n", name, v);
+}
+
 void config_print(const config *c, FILE *f)
 {
     char v[CONFIG_STR_MAX + 16];
@@ -2070,7 +2138,7 @@ void config_print(const config *c, FILE *f)
             fprintf(f, "\n[%s]\n", section);
         }
         key_format(k, c, v, sizeof v);
-        fprintf(f, "%s = %s\n", k->name, v);
+        print_value(f, k->name, v);
     }
     for (size_t s = 0; s < c->nsources; s++) {
         const config_source *src = &c->sources[s];
@@ -2084,7 +2152,7 @@ void config_print(const config *c, FILE *f)
             if (!strcmp(k->name, "key_file") && !src->key_file[0])
                 continue;
             key_format(k, src, v, sizeof v);
-            fprintf(f, "%s = %s\n", k->name, v);
+            print_value(f, k->name, v);
         }
     }
 }
