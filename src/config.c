@@ -1581,9 +1581,33 @@ static void section_hint(const char *name, char *out, size_t cap)
  * The config file
  * ------------------------------------------------------------------------------------------- */
 
+/* Reads the next line of f, up to its '\n' (dropped), into line[cap] with a NUL after it; a
+ * longer line is cut at cap - 1 bytes. *len is its length (NUL bytes in it count), the whole of a
+ * cut one; *total counts the bytes read, and no more than max are read. Returns -1 at the end of
+ * the file (or at max), else 0. */
+static int read_line(FILE *f, char *line, size_t cap, size_t *len, size_t *total, size_t max)
+{
+    size_t n = 0;
+    int ch = EOF;
+    while (*total < max && (ch = getc(f)) != EOF) {
+        (*total)++;
+        if (ch == '\n')
+            break;
+        if (n < cap - 1)
+            line[n] = (char)ch;
+        n++;
+    }
+    if (n == 0 && ch != '\n')
+        return -1;
+    line[n < cap - 1 ? n : cap - 1] = '\0';
+    *len = n;
+    return 0;
+}
+
 /* Reads path into c, adding every error to errs (those in a [source NAME] section also count in
  * its errors); *lost is set when a [source NAME] header could not define its source. Returns -1
- * when the file cannot be read at all, else 0. */
+ * when the file cannot be read to its end (then the checks across keys would only report what is
+ * missing from the part not read), else 0. */
 static int load_file(config *c, const char *path, config_errors *errs, int *lost)
 {
     char err[CONFIG_ERR_MAX];
@@ -1601,29 +1625,50 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
         errs_add(errs, path, INT_MAX, err);
         return -1;
     }
-    char line[CONFIG_LINE_MAX + 3]; /* the longest line, "\r\n" and the NUL */
+    char line[CONFIG_LINE_MAX + 2]; /* the longest line, its '\r' and the NUL */
     char section[CONFIG_STR_MAX] = "";
     config_source *src = NULL;
     int lineno = 0, skip = 0;          /* skip: the keys of a section that is in error */
     int section_line[NSECTIONS] = {0}; /* where each section started; 0 = not yet seen */
     char where[CONFIG_STR_MAX + 32], hint[CONFIG_ERR_MAX / 2];
     const size_t cap = sizeof err;
-    while (fgets(line, sizeof line, f)) {
+    size_t len, total = 0;
+    int whole = 1; /* read to its end */
+    /* One byte over the limit tells a file of CONFIG_FILE_MAX bytes from a longer one. */
+    while (read_line(f, line, sizeof line, &len, &total, CONFIG_FILE_MAX + 1) == 0) {
         lineno++;
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         err[0] = '\0';
-        if (lineno == 1 && memcmp(line, "\xef\xbb\xbf", 3) == 0) /* a UTF-8 BOM (Notepad) */
-            memmove(line, line + 3, strlen(line + 3) + 1);
-        size_t len = strlen(line), body = len;
-        if (body && line[body - 1] == '\n')
-            body--;
-        if (body && line[body - 1] == '\r')
-            body--;
+        size_t stored = len < sizeof line - 1 ? len : sizeof line - 1;
+        if (lineno == 1 && stored >= 3 && memcmp(line, "\xef\xbb\xbf", 3) == 0) {
+            memmove(line, line + 3, stored - 3 + 1); /* a UTF-8 BOM (Notepad) */
+            len -= 3;
+            stored -= 3;
+        }
+        /* A NUL would end the line early for every string function: the value after it would be
+         * lost without a word. A file that holds one is no text (a database, a binary). */
+        const char *nul = memchr(line, '\0', stored);
+        if (nul) {
+            fail(err, cap, "%s: a NUL byte (column %zu): a config file is text (the rest of the "
+                           "file is not read)",
+                 where, (size_t)(nul - line) + 1);
+            errs_add(errs, path, lineno, err);
+            whole = 0;
+            break;
+        }
+        if (total > CONFIG_FILE_MAX) {
+            fail(err, cap, "%s: the file goes on past %d bytes: not a config file (the rest is "
+                           "not read)",
+                 where, CONFIG_FILE_MAX);
+            errs_add(errs, path, lineno, err);
+            whole = 0;
+            break;
+        }
+        size_t body = len;
+        if (body && body == stored && line[body - 1] == '\r')
+            line[--body] = '\0';
         if (body > CONFIG_LINE_MAX) {
             fail(err, cap, "%s: line longer than %d bytes", where, CONFIG_LINE_MAX);
-            int ch = (unsigned char)line[len - 1];
-            while (ch != '\n' && ch != EOF)
-                ch = fgetc(f); /* the rest of the line is no line of its own */
             goto next;
         }
         char *t = trim(line);
@@ -1791,9 +1836,10 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
     if (ferror(f)) {
         fail(err, cap, "%s: %s", path, strerror(errno));
         errs_add(errs, path, INT_MAX, err);
+        whole = 0;
     }
     fclose(f);
-    return 0;
+    return whole ? 0 : -1;
 }
 
 /* ---------------------------------------------------------------------------------------------

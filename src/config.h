@@ -11,6 +11,7 @@
 
 #define CONFIG_STR_MAX 256  /* paths, specs, addresses */
 #define CONFIG_LINE_MAX 1024 /* one line of the config file */
+#define CONFIG_FILE_MAX   (1024 * 1024) /* the config file; more is refused, not read */
 #define CONFIG_ERR_MAX 512  /* one error message */
 #define CONFIG_KEYS_MAX 160 /* keys in the table (config.c checks) */
 #define CONFIG_ERRORS_MAX 20  /* errors kept of one config_load; further ones are only counted */

@@ -3,12 +3,16 @@
 own: a '#' or ';' that would start a comment after a value (or after a section's ']', or a
 closing quote) is an error naming FILE:LINE and the key, never silently part of the value; one
 inside a word is the value's, and a quoted value keeps both; --check-config prints such a value so
-that it reads back."""
+that it reads back. A file that is not text (a NUL byte) or goes on past 1 MiB is refused with
+FILE:LINE, at the start and on a reload (which keeps the running configuration), instead of
+cutting the value at the NUL or reading forever."""
 import os
+import signal
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, need_p1d, run, tmpdir  # noqa: E402
+from daemon_helpers import P1D, Checks, Daemon, need_p1d, run, tmpdir, write_conf  # noqa: E402
 
 
 def write(tmp, name, data):
@@ -92,11 +96,77 @@ def test_hash_in_values(c, tmp):
             code == 0 and out2.split("\n", 1)[1] == out.split("\n", 1)[1], err2 + out2)
 
 
+def test_not_text(c, tmp):
+    # the value after a NUL was dropped without a word: level 'debug', host 'ab'
+    for text, col in ((b"[source a]\nspec = sim\n[log]\nlevel = debug\0junk\n", 14),
+                      (b"[source a]\nspec = sim\n[mqtt]\nhost = ab\0cd\n", 10)):
+        path, code, out, err = check_file(tmp, text)
+        c.check("%r: 'FILE:4: a NUL byte (column %d)' (exit 2)" % (text, col),
+                code == 2 and error_lines(err) == [
+                    "%s:4: a NUL byte (column %d): a config file is text (the rest of the file "
+                    "is not read)" % (path, col)], err)
+    # a NUL at the start of a line made it a blank line: its key was skipped
+    path, code, out, err = check_file(tmp, b"[source a]\nspec = sim\n\0[log]\nlevel = loud\n")
+    c.check("a line that starts with a NUL is no blank line", code == 2
+            and error_lines(err)[:1] == ["%s:3: a NUL byte (column 1): a config file is text "
+                                         "(the rest of the file is not read)" % path], err)
+    # a program given as the config file: one error, not 20 lines of its bytes
+    code, out, err = run(["--config", P1D, "--check-config"])
+    c.check("--config build/p1d: one error naming the NUL (exit 2)",
+            code == 2 and len(error_lines(err)) == 1 and "a NUL byte" in err, err)
+    # /dev/zero never ended: p1d hung at the start
+    try:
+        code, out, err = run(["--config", "/dev/zero", "--check-config"], timeout=20)
+        ok = code == 2 and "/dev/zero:1: a NUL byte (column 1)" in err
+    except subprocess.TimeoutExpired:
+        ok, err = False, "hung"
+    c.check("--config /dev/zero: an error, not a hang", ok, err)
+    # an endless stream of text stops at 1 MiB
+    try:
+        p = subprocess.run(["bash", "-c", "exec %s --config <(yes '[source a]') --check-config"
+                            % P1D], capture_output=True, timeout=30)
+        code, err = p.returncode, p.stderr.decode("utf-8", "replace")
+        ok = code == 2 and "more errors" in err
+    except subprocess.TimeoutExpired:
+        ok, err = False, "hung"
+    c.check("--config <(yes): refused after 1 MiB, not a hang", ok, err[-500:])
+    path = write(tmp, "big.conf", "[source a]\nspec = sim\n" + "\n" * (1024 * 1024 - 22))
+    code, out, err = run(["--config", path, "--check-config"])
+    c.check("a file of 1 MiB is read", code == 0, err)
+    path = write(tmp, "big.conf", "[source a]\nspec = sim\n" + "\n" * (1024 * 1024 - 21))
+    code, out, err = run(["--config", path, "--check-config"])
+    c.check("one byte more is refused", code == 2 and error_lines(err) == [
+        "%s:1048557: the file goes on past 1048576 bytes: not a config file (the rest is not "
+        "read)" % path], err)
+
+
+def test_reload_not_text(c, tmp):
+    path = os.path.join(tmp, "reload.conf")
+    write_conf(path, "[http]\nlisten = 127.0.0.1:0\n[source a]\nspec = sim\n")
+    d = Daemon(["--config", path], tmp)
+    try:
+        c.check("p1d starts", d.http_port() is not None, d.text()[-600:])
+        with open(path, "wb") as f:
+            f.write(b"[http]\nlisten = 127.0.0.1:0\n[source a]\nspec = sim\n[source b]\n"
+                    b"spec = sim\0:seed=9\n")
+        d.signal(signal.SIGHUP)
+        c.check("a reload of a file with a NUL logs FILE:LINE and keeps the running configuration",
+                d.wait_log(r"reload: \S+reload.conf:6: a NUL byte \(column 11\).*keeping the "
+                           r"running configuration") is not None, d.text()[-800:])
+        c.check("... and nothing else of the part not read ([source b] has no spec)",
+                "has no spec" not in d.text(), d.text()[-800:])
+        c.check("... and its meters", d.proc.poll() is None and list(d.meters()) == ["a"],
+                d.text()[-400:])
+    finally:
+        c.check("p1d exits 0", d.stop() == 0, d.text()[-400:])
+
+
 def main():
     c = Checks("test_config_syntax")
     need_p1d(c)
     with tmpdir() as tmp:
-        c.run([test_inline_comments, test_hash_in_values], c, tmp)
+        c.run([test_inline_comments, test_hash_in_values, test_not_text, test_reload_not_text],
+              c, tmp)
     c.done()
 
 
