@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "json.h"
 #include "p1/crypt.h"
 #include "suggest.h"
 
@@ -1581,6 +1582,36 @@ static void section_hint(const char *name, char *out, size_t cap)
  * The config file
  * ------------------------------------------------------------------------------------------- */
 
+/* Whether line[0..n) is text p1d takes in a section, key or value: UTF-8 without control
+ * characters but tabs. Else the problem, at its column, into why[cap] and -1. A stray Latin-1
+ * byte would reach the API's JSON, MQTT and mDNS names as another character, an escape sequence
+ * the terminal and the log, and a lone CR (a Mac line end) would join two lines into one. */
+static int text_check(const char *line, size_t n, char *why, size_t cap)
+{
+    const unsigned char *s = (const unsigned char *)line;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\r') {
+            fail(why, cap, "a CR (column %zu) inside the line: lines end in LF or CRLF", i + 1);
+            return -1;
+        }
+        if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
+            fail(why, cap, "control character 0x%02X (column %zu): expected text", s[i], i + 1);
+            return -1;
+        }
+        if (s[i] < 0x80)
+            continue;
+        size_t len = json_utf8_len(s + i, n - i);
+        if (len == 0) {
+            fail(why, cap, "byte 0x%02X (column %zu) is not UTF-8: save the file as UTF-8 (in "
+                           "Latin-1 or Windows-1252 an accented letter is one such byte)",
+                 s[i], i + 1);
+            return -1;
+        }
+        i += len - 1;
+    }
+    return 0;
+}
+
 /* Reads the next line of f, up to its '\n' (dropped), into line[cap] with a NUL after it; a
  * longer line is cut at cap - 1 bytes. *len is its length (NUL bytes in it count), the whole of a
  * cut one; *total counts the bytes read, and no more than max are read. Returns -1 at the end of
@@ -1668,12 +1699,19 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
         if (body && body == stored && line[body - 1] == '\r')
             line[--body] = '\0';
         if (body > CONFIG_LINE_MAX) {
-            fail(err, cap, "%s: line longer than %d bytes", where, CONFIG_LINE_MAX);
+            fail(err, cap, "%s: line longer than %d bytes%s", where, CONFIG_LINE_MAX,
+                 memchr(line, '\r', stored) ? " (it holds CRs: lines end in LF or CRLF)" : "");
+            goto next;
+        }
+        const char *first = line + strspn(line, " \t\v\f");
+        if (*first == '\0' || *first == '#' || *first == ';')
+            continue; /* a comment may hold any text, in any encoding */
+        char bad[CONFIG_ERR_MAX / 2];
+        if (text_check(line, body, bad, sizeof bad) < 0) {
+            fail(err, cap, "%s: %s", where, bad);
             goto next;
         }
         char *t = trim(line);
-        if (*t == '\0' || *t == '#' || *t == ';')
-            continue;
         if (*t == '[') {
             char *end = strchr(t, ']');
             src = NULL;

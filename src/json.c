@@ -220,9 +220,7 @@ void json_arr_end(json_w *w)
     close_container(w, ']', 0);
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n) (2..4), or 0 when the bytes there are not one:
- * overlong forms, surrogates and code points above U+10FFFF are rejected (RFC 3629). */
-static size_t utf8_len(const unsigned char *s, size_t n)
+size_t json_utf8_len(const unsigned char *s, size_t n)
 {
     unsigned char c = s[0];
     size_t len;
@@ -290,7 +288,7 @@ static void put_escaped(json_w *w, const char *str, size_t n)
             break;
         default:
             if (c >= 0x80) {
-                size_t len = utf8_len(s + i, n - i);
+                size_t len = json_utf8_len(s + i, n - i);
                 if (len) {
                     put(w, (const char *)s + i, len);
                     i += len;

@@ -56,6 +56,10 @@ void json_key(json_w *w, const char *key);
 
 /* Values. Strings may hold any bytes: '"', '\\' and control bytes are escaped, valid UTF-8 passes
  * through, each byte that is not part of valid UTF-8 is taken as Latin-1 and written as \u00XX. */
+/* Length of the valid UTF-8 sequence of 2 to 4 bytes at s[0..n), or 0 when the bytes there are
+ * not one (ASCII included): overlong forms, surrogates and code points above U+10FFFF are
+ * rejected (RFC 3629). */
+size_t json_utf8_len(const unsigned char *s, size_t n);
 void json_str(json_w *w, const char *s);            /* NUL-terminated; NULL writes null */
 void json_strn(json_w *w, const char *s, size_t n); /* n bytes, NUL bytes included */
 void json_null(json_w *w);

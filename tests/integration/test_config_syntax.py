@@ -5,7 +5,9 @@ closing quote) is an error naming FILE:LINE and the key, never silently part of 
 inside a word is the value's, and a quoted value keeps both; --check-config prints such a value so
 that it reads back. A file that is not text (a NUL byte) or goes on past 1 MiB is refused with
 FILE:LINE, at the start and on a reload (which keeps the running configuration), instead of
-cutting the value at the NUL or reading forever."""
+cutting the value at the NUL or reading forever. Sections, keys and values are UTF-8 without control
+characters: a Latin-1 byte, an escape sequence or a lone CR is an error naming FILE:LINE and the
+column; comments may hold anything."""
 import os
 import signal
 import subprocess
@@ -140,6 +142,39 @@ def test_not_text(c, tmp):
         "read)" % path], err)
 
 
+def test_encoding(c, tmp):
+    # each was taken into the value as it is (a Latin-1 'e' reached the API and mDNS as another
+    # character, ESC coloured the terminal of --check-config); a CR-only file was one line
+    cases = [
+        (b"[mqtt]\nhost = caf\xe9\n", ":4: byte 0xE9 (column 11) is not UTF-8: save the file as "
+         "UTF-8"),
+        (b"[http]\nannounce_name = \xc0\xaf\n", ":4: byte 0xC0 (column 17) is not UTF-8"),
+        (b"[lo\xe9g]\n", ":3: byte 0xE9 (column 4) is not UTF-8"),
+        (b"[mqtt]\nhost = a\x01b\n", ":4: control character 0x01 (column 9): expected text"),
+        (b"[mqtt]\nhost = a\x1b[31mb\n", ":4: control character 0x1B (column 9)"),
+        (b"[mqtt]\nhost = a\x7fb\n", ":4: control character 0x7F (column 9)"),
+        (b"[log]\rlevel = debug\r", ":3: a CR (column 6) inside the line: lines end in LF or "
+         "CRLF"),
+    ]
+    for text, words in cases:
+        path, code, out, err = check_file(tmp, b"[source a]\nspec = sim\n" + text)
+        lines = error_lines(err)
+        c.check("%r: one error, %r (exit 2)" % (text, words),
+                code == 2 and len(lines) == 1 and lines[0].startswith(path + words), err)
+    path, code, out, err = check_file(tmp, b"[source a]\rspec = sim\r" + b"# x\r" * 400)
+    c.check("a long file of CR line ends: the long line says why", code == 2 and
+            "%s:1: line longer than 1024 bytes (it holds CRs: lines end in LF or CRLF)" % path
+            in err, err)
+    # UTF-8 values, tabs, CRLF, and comments in any encoding are taken
+    text = ("[source a]\r\nspec = sim\r\n# caf\xe9 \x01\x1b comment\r\n\t\r\n[http]\r\n"
+            "announce_name = caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\t\r\n"
+            "\tlisten\t=\t127.0.0.1:8081\t\r\n").encode("latin-1")
+    path, code, out, err = check_file(tmp, text)
+    c.check("UTF-8 values, tabs and comments in Latin-1 with control characters: taken",
+            code == 0 and "announce_name = caf\u00e9 \u20ac \U0001f600\n" in out
+            and "listen = 127.0.0.1:8081\n" in out, err + out[:300])
+
+
 def test_reload_not_text(c, tmp):
     path = os.path.join(tmp, "reload.conf")
     write_conf(path, "[http]\nlisten = 127.0.0.1:0\n[source a]\nspec = sim\n")
@@ -165,8 +200,8 @@ def main():
     c = Checks("test_config_syntax")
     need_p1d(c)
     with tmpdir() as tmp:
-        c.run([test_inline_comments, test_hash_in_values, test_not_text, test_reload_not_text],
-              c, tmp)
+        c.run([test_inline_comments, test_hash_in_values, test_not_text, test_encoding,
+               test_reload_not_text], c, tmp)
     c.done()
 
 
