@@ -1258,6 +1258,15 @@ int pub_mqtt_check(const pub_mqtt_options *o, char *err, size_t cap)
         }
         X509_free(x);
     }
+    /* Empty, every topic would start with '/': "/METER/state", "/sensor/..." for discovery. */
+    if (!o->topic_prefix[0] || !o->discovery_prefix[0]) {
+        snprintf(err, cap,
+                 "[mqtt] %s = '': expected a topic such as '%s' (empty, every topic "
+                 "would start with '/')",
+                 o->topic_prefix[0] ? "discovery_prefix" : "topic_prefix",
+                 o->topic_prefix[0] ? "homeassistant" : "p1d");
+        return -1;
+    }
     if (!topic_part_ok(o->topic_prefix)) {
         snprintf(err, cap, "[mqtt] topic_prefix = '%s': expected a topic without '+' or '#'",
                  o->topic_prefix);

@@ -175,6 +175,30 @@ def test_encoding(c, tmp):
             and "listen = 127.0.0.1:8081\n" in out, err + out[:300])
 
 
+def test_empty_values(c, tmp):
+    # a number, choice or address left empty is refused; so is an MQTT prefix left empty, which
+    # made every topic start with '/' (/home/state, discovery under /sensor/...)
+    cases = [
+        ("[http]\nmax_connections =\n", ":4: [http] max_connections = '': expected an integer"),
+        ("[http]\nannounce =\n", ":4: [http] announce = '': expected one of auto|yes|no"),
+        ("[http]\nlisten =\n", ":4: [http] listen = '': expected HOST:PORT"),
+        ("[mqtt]\nhost = x\ntopic_prefix =\n", ":5: [mqtt] topic_prefix = '': expected a topic "
+         "such as 'p1d' (empty, every topic would start with '/')"),
+        ("[mqtt]\nhost = x\ndiscovery_prefix = \"\"\n", ":5: [mqtt] discovery_prefix = '': "
+         "expected a topic such as 'homeassistant'"),
+    ]
+    for text, words in cases:
+        path, code, out, err = check_file(tmp, "[source a]\nspec = sim\n" + text)
+        lines = error_lines(err)
+        c.check("%r: %r (exit 2)" % (text, words),
+                code == 2 and len(lines) == 1 and lines[0].startswith(path + words), err)
+    # an empty string is the key's "off" where the reference says so
+    path, code, out, err = check_file(tmp, "[source a]\nspec = sim\n[mqtt]\nhost =\n"
+                                      "topic_prefix =\n[relay]\nlisten =\n")
+    c.check("host, relay listen empty: off, and an empty prefix of an MQTT that is off is no "
+            "error", code == 0, err)
+
+
 def test_reload_not_text(c, tmp):
     path = os.path.join(tmp, "reload.conf")
     write_conf(path, "[http]\nlisten = 127.0.0.1:0\n[source a]\nspec = sim\n")
@@ -201,7 +225,7 @@ def main():
     need_p1d(c)
     with tmpdir() as tmp:
         c.run([test_inline_comments, test_hash_in_values, test_not_text, test_encoding,
-               test_reload_not_text], c, tmp)
+               test_empty_values, test_reload_not_text], c, tmp)
     c.done()
 
 
