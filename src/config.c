@@ -836,6 +836,8 @@ size_t config_file_secrets(const config *c, char *out, size_t cap)
 
 #define CONFIG_SECRET_MAX 1024 /* bytes of the longest secret a *_file may hold */
 
+static int read_line(FILE *f, char *line, size_t cap, size_t *len, size_t *total, size_t max);
+
 int config_read_secret(const char *what, const char *path, char *out, size_t cap, char *err,
                        size_t errcap)
 {
@@ -845,9 +847,17 @@ int config_read_secret(const char *what, const char *path, char *out, size_t cap
         fail(err, errcap, "%s = '%s': %s", what, path, strerror(errno));
         return -1;
     }
-    int ok = fgets(line, sizeof line, f) != NULL;
+    size_t len = 0, total = 0;
+    errno = 0;
+    int ok = read_line(f, line, sizeof line, &len, &total, sizeof line) == 0;
     int e = errno;
     fclose(f);
+    /* A NUL would cut the secret short without a word (a binary file, a key in raw bytes). */
+    if (ok && memchr(line, '\0', len < sizeof line - 1 ? len : sizeof line - 1)) {
+        fail(err, errcap, "%s = '%s': the first line holds a NUL byte: expected text", what, path);
+        explicit_bzero(line, sizeof line);
+        return -1;
+    }
     size_t n = ok ? strcspn(line, "\r\n") : 0;
     if (!ok || n == 0 || n >= cap || n > CONFIG_SECRET_MAX) {
         if (ok && n)

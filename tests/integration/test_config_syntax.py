@@ -175,6 +175,21 @@ def test_encoding(c, tmp):
             and "listen = 127.0.0.1:8081\n" in out, err + out[:300])
 
 
+def test_secret_file_nul(c, tmp):
+    # the token was cut at the NUL without a word: 'abc'
+    tok = write(tmp, "token", b"abc\0def\n")
+    path, code, out, err = check_file(tmp, "[source a]\nspec = sim\n[http]\ntoken_file = %s\n"
+                                      % tok)
+    c.check("a token_file with a NUL in its first line: FILE:4 names it (exit 2)",
+            code == 2 and error_lines(err) == ["%s:4: [http] token_file = '%s': the first line "
+                                               "holds a NUL byte: expected text" % (path, tok)],
+            err)
+    tok = write(tmp, "token", b"abc\r\n\0")
+    path, code, out, err = check_file(tmp, "[source a]\nspec = sim\n[http]\ntoken_file = %s\n"
+                                      % tok)
+    c.check("... but not one after it (only the first line is read)", code == 0, err)
+
+
 def test_empty_values(c, tmp):
     # a number, choice or address left empty is refused; so is an MQTT prefix left empty, which
     # made every topic start with '/' (/home/state, discovery under /sensor/...)
@@ -225,7 +240,7 @@ def main():
     need_p1d(c)
     with tmpdir() as tmp:
         c.run([test_inline_comments, test_hash_in_values, test_not_text, test_encoding,
-               test_empty_values, test_reload_not_text], c, tmp)
+               test_secret_file_nul, test_empty_values, test_reload_not_text], c, tmp)
     c.done()
 
 
