@@ -1592,6 +1592,28 @@ static void section_hint(const char *name, char *out, size_t cap)
  * The config file
  * ------------------------------------------------------------------------------------------- */
 
+/* The name of the character the UTF-8 sequence s[0..len) holds when it looks like a space or
+ * like nothing, else NULL: a value with one reads as another (a host "\u00a0broker" is no DNS
+ * name), and an error that quotes it shows nothing wrong. Its code point into *cp. */
+static const char *invisible(const unsigned char *s, size_t len, uint32_t *cp)
+{
+    uint32_t c = len == 2   ? (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f)
+                 : len == 3 ? (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 |
+                                  (s[2] & 0x3f)
+                            : 0;
+    *cp = c;
+    if (c >= 0x80 && c <= 0x9f)
+        return "a control character";
+    if (c == 0xa0 || c == 0x2007 || c == 0x202f)
+        return "a no-break space";
+    if (c == 0xfeff)
+        return "a byte-order mark";
+    if ((c >= 0x2000 && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
+        (c >= 0x205f && c <= 0x2064) || c == 0x3000)
+        return "an invisible character or a space of another width";
+    return NULL;
+}
+
 /* Whether line[0..n) is text p1d takes in a section, key or value: UTF-8 without control
  * characters but tabs. Else the problem, at its column, into why[cap] and -1. A stray Latin-1
  * byte would reach the API's JSON, MQTT and mDNS names as another character, an escape sequence
@@ -1615,6 +1637,20 @@ static int text_check(const char *line, size_t n, char *why, size_t cap)
             fail(why, cap, "byte 0x%02X (column %zu) is not UTF-8: save the file as UTF-8 (in "
                            "Latin-1 or Windows-1252 an accented letter is one such byte)",
                  s[i], i + 1);
+            return -1;
+        }
+        uint32_t cp;
+        const char *what = invisible(s + i, len, &cp);
+        if (cp == 0xfeff) {
+            fail(why, cap, "U+FEFF, a byte-order mark (column %zu): only the start of the file may "
+                           "hold one (files joined into one?)",
+                 i + 1);
+            return -1;
+        }
+        if (what) {
+            fail(why, cap, "U+%04X, %s (column %zu): expected a plain space or nothing (text "
+                           "copied from a web page or a word processor?)",
+                 (unsigned)cp, what, i + 1);
             return -1;
         }
         i += len - 1;
@@ -1719,6 +1755,12 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
         char bad[CONFIG_ERR_MAX / 2];
         if (text_check(line, body, bad, sizeof bad) < 0) {
             fail(err, cap, "%s: %s", where, bad);
+            const char *bracket = strchr(line, '['), *equals = strchr(line, '=');
+            if (bracket && (!equals || bracket < equals)) { /* a section header in error */
+                src = NULL;
+                skip = 1;
+                section[0] = '\0';
+            }
             goto next;
         }
         char *t = trim(line);

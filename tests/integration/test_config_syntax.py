@@ -6,8 +6,9 @@ inside a word is the value's, and a quoted value keeps both; --check-config prin
 that it reads back. A file that is not text (a NUL byte) or goes on past 1 MiB is refused with
 FILE:LINE, at the start and on a reload (which keeps the running configuration), instead of
 cutting the value at the NUL or reading forever. Sections, keys and values are UTF-8 without control
-characters: a Latin-1 byte, an escape sequence or a lone CR is an error naming FILE:LINE and the
-column; comments may hold anything."""
+characters: a Latin-1 byte, an escape sequence, a lone CR, a no-break or zero-width space or a
+byte-order mark past the start is an error naming FILE:LINE and the column; comments may hold
+anything (but a NUL)."""
 import os
 import signal
 import subprocess
@@ -155,6 +156,16 @@ def test_encoding(c, tmp):
         (b"[mqtt]\nhost = a\x7fb\n", ":4: control character 0x7F (column 9)"),
         (b"[log]\rlevel = debug\r", ":3: a CR (column 6) inside the line: lines end in LF or "
          "CRLF"),
+        # pasted from a web page: the host was '\u00a0broker', the listen error showed nothing
+        (b"[mqtt]\nhost =\xc2\xa0broker\n", ":4: U+00A0, a no-break space (column 7): expected a "
+         "plain space or nothing"),
+        (b"[http]\nlisten = 127.0.0.1:8080\xe2\x80\x8b\n", ":4: U+200B, an invisible character "
+         "or a space of another width (column 24)"),
+        (b"[http]\nannounce_name = x\xc2\x85y\n", ":4: U+0085, a control character (column 18)"),
+        # two files joined: the second one's BOM hid its first section ('[log]': expected key =
+        # value), and its keys were reported as keys of the section before
+        (b"\xef\xbb\xbf[log]\nlevel = debug\n", ":3: U+FEFF, a byte-order mark (column 1): only "
+         "the start of the file may hold one (files joined into one?)"),
     ]
     for text, words in cases:
         path, code, out, err = check_file(tmp, b"[source a]\nspec = sim\n" + text)
