@@ -602,6 +602,16 @@ def api_port(d, timeout=10):
     return found[0] if found else 0
 
 
+def azure_status(hp):
+    """p1d's /api/meters/home and its azure publishers' entries."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/meters/home" % hp, timeout=5) as r:
+            st = json.loads(r.read())
+    except Exception as e:
+        st = {"error": repr(e)}
+    return st, [p for p in st.get("publishers") or [] if p.get("name", "").startswith("azure")]
+
+
 def test_busy(tmp, port):
     """A server that answers 503 for a while: the wait doubles once per round of [azure] parallel
     requests (FLEET.md: 1 s doubling to 5 min), not once per failed request, which had the
@@ -626,24 +636,12 @@ def test_busy(tmp, port):
           "(rounds at %s)" % ["%.1f" % t for t in rounds],
           up and len(rounds) >= 4 and rounds[-1] >= 7, times)
     hp = api_port(d)
-    st = {}
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/api/meters/home" % hp, timeout=5) as r:
-            st = json.loads(r.read())
-    except Exception as e:
-        st = {"error": repr(e)}
-    pubs = [p for p in st.get("publishers") or [] if p.get("name", "").startswith("azure")]
+    st, pubs = azure_status(hp)
     check("busy: /api/meters says what is wrong meanwhile",
           pubs and "ServerBusy" in (pubs[0].get("last_error") or ""), st)
     proxy.busy = False
     done = wait_until(lambda: cursor(db) == last, 60)
-    st = {}
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/api/meters/home" % hp, timeout=5) as r:
-            st = json.loads(r.read())
-    except Exception as e:
-        st = {"error": repr(e)}
-    pubs = [p for p in st.get("publishers") or [] if p.get("name", "").startswith("azure")]
+    st, pubs = azure_status(hp)
     check("busy: once it answers again everything is delivered and last_error is null",
           done and pubs and pubs[0].get("last_error") is None, (done, st))
     d.stop()
