@@ -317,13 +317,15 @@ static const config_key config_keys[] = {
      "tls: skip the host name check of the broker's certificate (testing only)."},
     {"mqtt", "topic_prefix", CT_STRING, "p1d", 0, 0, NULL, NULL, "PREFIX", 0, 0,
      G(mqtt_topic_prefix),
-     "Topics are PREFIX/METER/state, PREFIX/METER/FIELD and PREFIX/status (online/offline)."},
+     "Topics are PREFIX/METER/state, PREFIX/METER/FIELD and PREFIX/status (online/offline). "
+     "Not empty, no '+', '#', '//' or '/' at its end."},
     {"mqtt", "discovery", CT_BOOL, "true", 0, 0, NULL, NULL, "BOOL", 0, 0, G(mqtt_discovery),
      "Announce every field to Home Assistant (MQTT discovery, retained)."},
     {"mqtt", "discovery_prefix", CT_STRING, "homeassistant", 0, 0, NULL, NULL, "PREFIX", 0, 0,
      G(mqtt_discovery_prefix),
      "Home Assistant's discovery prefix; 'online' on DISCOVERY_PREFIX/status "
-     "(homeassistant/status by default) makes p1d announce again."},
+     "(homeassistant/status by default) makes p1d announce again. Not empty, no '+', '#', '//' "
+     "or '/' at its end."},
     {"mqtt", "qos", CT_INT, "0", 0, 1, NULL, NULL, "N", 0, 0, G(mqtt_qos),
      "QoS of state and field messages (discovery always uses 1). With 1 a reading counts as "
      "delivered only after the broker's PUBACK."},

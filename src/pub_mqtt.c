@@ -1230,6 +1230,14 @@ static int topic_part_ok(const char *t)
     return strpbrk(t, "+#") == NULL;
 }
 
+/* An empty level inside or at the end ("p1d/", "a//b"): every topic would hold "//". A leading
+ * '/' is a topic some brokers' users choose. */
+static int topic_levels_ok(const char *t)
+{
+    size_t n = strlen(t);
+    return strstr(t, "//") == NULL && (n == 0 || t[n - 1] != '/');
+}
+
 int pub_mqtt_check(const pub_mqtt_options *o, char *err, size_t cap)
 {
     char secret[PUB_MQTT_STR_MAX];
@@ -1276,6 +1284,16 @@ int pub_mqtt_check(const pub_mqtt_options *o, char *err, size_t cap)
         snprintf(err, cap, "[mqtt] discovery_prefix = '%s': expected a topic without '+' or '#'",
                  o->discovery_prefix);
         return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *t = i ? o->discovery_prefix : o->topic_prefix;
+        if (!topic_levels_ok(t)) {
+            snprintf(err, cap,
+                     "[mqtt] %s = '%s': expected a topic without a '/' at its end or '//' (an "
+                     "empty level: every topic would hold '//', as in '%s/sensor')",
+                     i ? "discovery_prefix" : "topic_prefix", t, t);
+            return -1;
+        }
     }
     return 0;
 }

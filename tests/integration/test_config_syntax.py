@@ -212,6 +212,10 @@ def test_empty_values(c, tmp):
          "such as 'p1d' (empty, every topic would start with '/')"),
         ("[mqtt]\nhost = x\ndiscovery_prefix = \"\"\n", ":5: [mqtt] discovery_prefix = '': "
          "expected a topic such as 'homeassistant'"),
+        ("[mqtt]\nhost = x\ntopic_prefix = p1d/\n", ":5: [mqtt] topic_prefix = 'p1d/': expected "
+         "a topic without a '/' at its end or '//'"),
+        ("[mqtt]\nhost = x\ndiscovery_prefix = home//assistant\n", ":5: [mqtt] discovery_prefix "
+         "= 'home//assistant': expected a topic without a '/' at its end or '//'"),
     ]
     for text, words in cases:
         path, code, out, err = check_file(tmp, "[source a]\nspec = sim\n" + text)
@@ -223,6 +227,9 @@ def test_empty_values(c, tmp):
                                       "topic_prefix =\n[relay]\nlisten =\n")
     c.check("host, relay listen empty: off, and an empty prefix of an MQTT that is off is no "
             "error", code == 0, err)
+    path, code, out, err = check_file(tmp, "[source a]\nspec = sim\n[mqtt]\nhost = x\n"
+                                      "topic_prefix = /home/p1\ndiscovery_prefix = ha/disc\n")
+    c.check("topic prefixes with levels, and a leading '/', are taken", code == 0, err)
 
 
 def test_reload_not_text(c, tmp):
