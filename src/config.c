@@ -1616,6 +1616,16 @@ static const char *invisible(const unsigned char *s, size_t len, uint32_t *cp)
     return NULL;
 }
 
+/* The column of byte off of a line, in characters as an editor shows them: a UTF-8 sequence is
+ * one (bytes 0x80-0xBF only continue a character). */
+static size_t column_of(const char *line, size_t off)
+{
+    size_t col = 1;
+    for (size_t i = 0; i < off; i++)
+        col += ((unsigned char)line[i] & 0xc0) != 0x80;
+    return col;
+}
+
 /* Whether line[0..n) is text p1d takes in a section, key or value: UTF-8 without control
  * characters but tabs. Else the problem, at its column, into why[cap] and -1. A stray Latin-1
  * byte would reach the API's JSON, MQTT and mDNS names as another character, an escape sequence
@@ -1625,11 +1635,13 @@ static int text_check(const char *line, size_t n, char *why, size_t cap)
     const unsigned char *s = (const unsigned char *)line;
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '\r') {
-            fail(why, cap, "a CR (column %zu) inside the line: lines end in LF or CRLF", i + 1);
+            fail(why, cap, "a CR (column %zu) inside the line: lines end in LF or CRLF",
+                 column_of(line, i));
             return -1;
         }
         if ((s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
-            fail(why, cap, "control character 0x%02X (column %zu): expected text", s[i], i + 1);
+            fail(why, cap, "control character 0x%02X (column %zu): expected text", s[i],
+                 column_of(line, i));
             return -1;
         }
         if (s[i] < 0x80)
@@ -1638,7 +1650,7 @@ static int text_check(const char *line, size_t n, char *why, size_t cap)
         if (len == 0) {
             fail(why, cap, "byte 0x%02X (column %zu) is not UTF-8: save the file as UTF-8 (in "
                            "Latin-1 or Windows-1252 an accented letter is one such byte)",
-                 s[i], i + 1);
+                 s[i], column_of(line, i));
             return -1;
         }
         uint32_t cp;
@@ -1646,13 +1658,13 @@ static int text_check(const char *line, size_t n, char *why, size_t cap)
         if (cp == 0xfeff) {
             fail(why, cap, "U+FEFF, a byte-order mark (column %zu): only the start of the file may "
                            "hold one (files joined into one?)",
-                 i + 1);
+                 column_of(line, i));
             return -1;
         }
         if (what) {
             fail(why, cap, "U+%04X, %s (column %zu): expected a plain space or nothing (text "
                            "copied from a web page or a word processor?)",
-                 (unsigned)cp, what, i + 1);
+                 (unsigned)cp, what, column_of(line, i));
             return -1;
         }
         i += len - 1;
@@ -1730,7 +1742,7 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
         if (nul) {
             fail(err, cap, "%s: a NUL byte (column %zu): a config file is text (the rest of the "
                            "file is not read)",
-                 where, (size_t)(nul - line) + 1);
+                 where, column_of(line, (size_t)(nul - line)));
             errs_add(errs, path, lineno, err);
             whole = 0;
             break;

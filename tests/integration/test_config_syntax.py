@@ -102,7 +102,8 @@ def test_hash_in_values(c, tmp):
 def test_not_text(c, tmp):
     # the value after a NUL was dropped without a word: level 'debug', host 'ab'
     for text, col in ((b"[source a]\nspec = sim\n[log]\nlevel = debug\0junk\n", 14),
-                      (b"[source a]\nspec = sim\n[mqtt]\nhost = ab\0cd\n", 10)):
+                      (b"[source a]\nspec = sim\n[mqtt]\nhost = ab\0cd\n", 10),
+                      (b"[source a]\nspec = sim\n[mqtt]\nhost = \xc3\xa9\0cd\n", 9)):
         path, code, out, err = check_file(tmp, text)
         c.check("%r: 'FILE:4: a NUL byte (column %d)' (exit 2)" % (text, col),
                 code == 2 and error_lines(err) == [
@@ -154,6 +155,10 @@ def test_encoding(c, tmp):
         (b"[mqtt]\nhost = a\x01b\n", ":4: control character 0x01 (column 9): expected text"),
         (b"[mqtt]\nhost = a\x1b[31mb\n", ":4: control character 0x1B (column 9)"),
         (b"[mqtt]\nhost = a\x7fb\n", ":4: control character 0x7F (column 9)"),
+        # columns count characters as an editor shows them, not bytes ("caf\u00e9" is 4)
+        (b"[mqtt]\nhost = caf\xc3\xa9\x01\n", ":4: control character 0x01 (column 12)"),
+        (b"[http]\nannounce_name = Zo\xc3\xab\xc2\xa0\n", ":4: U+00A0, a no-break space "
+         "(column 20)"),
         (b"[log]\rlevel = debug\r", ":3: a CR (column 6) inside the line: lines end in LF or "
          "CRLF"),
         # pasted from a web page: the host was '\u00a0broker', the listen error showed nothing
