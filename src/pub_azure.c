@@ -413,22 +413,20 @@ int pub_azure_options_from(const config *c, pub_azure_options *o, char *err, siz
     o->timeout_ms = c->azure_timeout;
     o->flush_ms = c->azure_flush;
     if (c->azure_key_file[0]) {
-        char line[256];
+        char line[sizeof o->key + 64];
         if (c->azure_key[0]) {
             snprintf(err, cap, "[azure] set key or key_file, not both");
             return -1;
         }
-        FILE *f = fopen(c->azure_key_file, "re");
-        if (!f) {
-            snprintf(err, cap, "[azure] key_file = '%s': %s", c->azure_key_file, strerror(errno));
+        /* the reader of every *_file secret: a NUL, an empty or a directory are named too */
+        if (config_read_secret("[azure] key_file", c->azure_key_file, line, sizeof line, err, cap) <
+            0)
             return -1;
-        }
-        char *got = fgets(line, sizeof line, f);
-        fclose(f);
-        size_t n = got ? strlen(line) : 0;
+        size_t n = strlen(line);
         while (n > 0 && isspace((unsigned char)line[n - 1]))
             line[--n] = '\0';
         if (n == 0 || n >= sizeof o->key) {
+            OPENSSL_cleanse(line, sizeof line);
             snprintf(err, cap,
                      "[azure] key_file = '%s': expected the base64 account key on the "
                      "first line",

@@ -204,6 +204,14 @@ def test_secret_file_nul(c, tmp):
     path, code, out, err = check_file(tmp, "[source a]\nspec = sim\n[http]\ntoken_file = %s\n"
                                       % tok)
     c.check("... but not one after it (only the first line is read)", code == 0, err)
+    # [azure] key_file had a reader of its own that cut at the NUL
+    key = write(tmp, "azkey", b"abc\0def\n")
+    path, code, out, err = check_file(tmp, "[source a]\nspec = sim\n[azure]\naccount = acct\n"
+                                      "key_file = %s\nendpoint = http://127.0.0.1:1/acct\n" % key)
+    c.check("an [azure] key_file with a NUL: FILE:5 names it, as for the other secret files",
+            code == 2 and error_lines(err) == ["%s:5: [azure] key_file = '%s': the first line "
+                                               "holds a NUL byte: expected text" % (path, key)],
+            err)
 
 
 def test_empty_values(c, tmp):
