@@ -54,7 +54,7 @@ deps() {
         ;;
     azure)
         extra=(src/dl_curl.c src/curl_loop.c src/outbox.c src/store.c src/loop.c src/log.c
-            src/civil.c src/json.c)
+            src/civil.c src/json.c src/config.c src/suggest.c src/cost.c src/meter.c src/demand.c)
         libs+=(-lsqlite3 -ldl)
         ;;
     import) extra=(src/civil.c src/store.c src/json.c) libs+=(-lsqlite3 -lz) ;;
