@@ -77,6 +77,8 @@ typedef struct watched {
     int64_t above_since[3], below_since[3];
     int overloaded[3];
     int64_t daily_day; /* the last day (its local midnight) the daily alert looked at; 0 none */
+    int64_t daily_retry; /* unix s its figures of the day under way are read again; 0 none */
+    int daily_tries;     /* reads of them that failed */
 } watched;
 
 /* A run of dynamic power prices below zero: adjacent slots where a kWh used earns money
@@ -1197,10 +1199,21 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
     return 0;
 }
 
-/* On each tick: plans the next run, and goes on with the one under way. */
+/* "2026-11-27", the local day starting at unix s day. */
+static void day_text(int64_t day, char *out, size_t cap)
+{
+    civil_tm tm;
+    civil_local(day, &tm);
+    snprintf(out, cap, "%04d-%02d-%02d", tm.year, tm.month, tm.day);
+}
+
+/* On each tick: plans the next run, and goes on with the one under way. A meter whose figures
+ * cannot be read (a store error) is tried again after ALERTS_DAILY_RETRY s, twice as long each
+ * time, until the next day's run is due: then its day is given up with an error. */
 static void check_daily(alerts *a)
 {
     int64_t now = loop_wall_ms() / 1000;
+    char when[16];
     if (!a->daily_day) {
         /* the first tick: today's time, which may have passed; a clock set back by more than a
          * day: planned anew from it */
@@ -1213,22 +1226,51 @@ static void check_daily(alerts *a)
     }
     /* each meter of the registry as it is now (a reload may add or remove some meanwhile) not
      * told of that day yet, a few per tick while the queues have room */
-    int told = 0;
+    int told = 0, waiting = 0;
     for (size_t i = 0; i < a->ms->n; i++) {
         const meter *m = a->ms->list[i];
         watched *w = find(a, m->name);
         if (!w || w->daily_day == a->daily_day)
             continue;
+        if (w->daily_retry && now >= a->daily_next) {
+            day_text(a->daily_day, when, sizeof when);
+            log_error("alerts: no daily alert of meter %s for %s: its figures could not be read "
+                      "(%d tries)", m->name, when, w->daily_tries);
+            w->daily_day = a->daily_day;
+            w->daily_retry = 0;
+            w->daily_tries = 0;
+            continue;
+        }
+        if (w->daily_retry > now) {
+            waiting = 1;
+            continue;
+        }
         if (told == ALERTS_DAILY_TICK || (a->o.url[0] && a->n >= ALERTS_QUEUE_MAX / 2) ||
             (a->o.mqtt && a->sn >= ALERTS_QUEUE_MAX / 2))
             return; /* on at the next tick, when some went out */
-        w->daily_day = a->daily_day;
-        if (daily_told(a, m->name, a->daily_day))
+        if (daily_told(a, m->name, a->daily_day)) {
+            w->daily_day = a->daily_day;
             continue;
-        daily_tell(a, m->name, a->daily_day);
+        }
         told++;
+        if (daily_tell(a, m->name, a->daily_day) < 0) {
+            int64_t wait = (int64_t)ALERTS_DAILY_RETRY << (w->daily_tries < 8 ? w->daily_tries : 8);
+            if (wait > ALERTS_DAILY_RETRY_MAX)
+                wait = ALERTS_DAILY_RETRY_MAX;
+            w->daily_tries++;
+            w->daily_retry = now + wait;
+            waiting = 1;
+            day_text(a->daily_day, when, sizeof when);
+            log_warn("alerts: the daily alert of meter %s for %s is tried again in %" PRId64 " s",
+                     m->name, when, wait);
+            continue;
+        }
+        w->daily_day = a->daily_day;
+        w->daily_retry = 0;
+        w->daily_tries = 0;
     }
-    a->daily_day = 0; /* every meter told */
+    if (!waiting)
+        a->daily_day = 0; /* every meter told */
 }
 
 static void on_tick(void *user)

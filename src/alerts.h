@@ -32,6 +32,8 @@
 #define ALERTS_KEEP_ROWS     1000        /* alerts the store's alerts table keeps, the newest */
 #define ALERTS_DAILY_TICK    8           /* meters one tick of a daily run looks at */
 #define ALERTS_DAILY_BEFORE  7           /* days before yesterday its mean import is of */
+#define ALERTS_DAILY_RETRY   10          /* s: a meter whose figures could not be read, again */
+#define ALERTS_DAILY_RETRY_MAX 600       /* ... doubling up to this, until the next day's run */
 
 /* Every "event" an alert carries (the [alerts] events, "back": a silent meter came back, and
  * "test": p1d --test-alert), NULL-terminated; Home Assistant's event entity lists them. */

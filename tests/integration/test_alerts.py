@@ -1028,6 +1028,76 @@ def test_daily_scheduled(tmp, srv):
         dongle.close()
 
 
+# Fails every read of the fixed prices (the first thing the daily alert reads) with an I/O error
+# while the file named by P1D_TEST_FAIL exists.
+FAIL_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+typedef struct sqlite3_stmt sqlite3_stmt;
+const char *sqlite3_sql(sqlite3_stmt *st);
+int sqlite3_step(sqlite3_stmt *st)
+{
+    static int (*real)(sqlite3_stmt *);
+    const char *flag = getenv("P1D_TEST_FAIL"), *sql = sqlite3_sql(st);
+    if (!real)
+        real = (int (*)(sqlite3_stmt *))dlsym(RTLD_NEXT, "sqlite3_step");
+    if (flag && sql && strstr(sql, "FROM price_fixed") && access(flag, F_OK) == 0)
+        return 10; /* SQLITE_IOERR */
+    return real(st);
+}
+"""
+
+
+def test_daily_retry(tmp, srv):
+    """A daily alert whose figures cannot be read (the store fails) is not lost: p1d says when it
+    tries again (10 s, then longer) and sends it once the store reads again, once."""
+    so = build_shim(tmp, "dailyfail", FAIL_SHIM)
+    if not so:
+        return
+    now = int(time.time())
+    if local_midnight(now + 300) != local_midnight(now) or now - local_midnight(now) < 300:
+        T.check("daily retry: skipped within 5 minutes of midnight (Europe/Amsterdam)", True)
+        return
+    db = os.path.join(tmp, "daily3.db")
+    daily_capture(os.path.join(tmp, "home3.txt"), now)
+    code, out, err = p1(["import", "--db", db, "--meter", "home", os.path.join(tmp, "home3.txt")])
+    T.check("daily retry: capture imported", code == 0, err)
+    flag = os.path.join(tmp, "daily-fail")
+    open(flag, "w").close()
+    srv.routes["/daily3"] = [(200, "application/json", b'{"id":"x"}')]
+    conf = os.path.join(tmp, "daily3.conf")
+    write_conf(conf, DAILY_PRICES + "[alerts]\nurl = %s\nformat = json\ndaily_at = 00:00\n"
+               "events = daily\n" % srv.url("/daily3"))
+    dongle = fake_dongle()
+    d = Daemon(["--config", conf, "--db", db, "--listen", "127.0.0.1:0", "--source",
+                "home=tcp:127.0.0.1:%d" % dongle.getsockname()[1]], tmp,
+               env={"LD_PRELOAD": so, "P1D_TEST_FAIL": flag})
+    try:
+        d.http_port()
+        said = d.wait_log(r"the daily alert of meter home for \d{4}-\d\d-\d\d is tried again "
+                          r"in 10 s", 15)
+        T.check("daily retry: a failed read is logged with when it is tried again",
+                said and len(posts(srv, "/daily3")) == 0, d.text()[-600:])
+        T.check("daily retry: the next wait is longer (20 s)",
+                d.wait_log(r"is tried again in 20 s", 20), d.text()[-600:])
+        os.unlink(flag)
+        got = wait_for(lambda: len(posts(srv, "/daily3")) >= 1, 30)
+        c = json.loads(posts(srv, "/daily3")[0]["body"]) if got else {}
+        T.check("daily retry: sent once the store reads again",
+                got and c.get("event") == "daily" and c.get("meter") == "home" and
+                c.get("title") == "p1d: yesterday at meter home: 9.6 kWh, 4.50 EUR", c)
+        time.sleep(2)
+        T.check("daily retry: sent once", len(posts(srv, "/daily3")) == 1,
+                len(posts(srv, "/daily3")))
+        T.check("daily retry: p1d kept serving", d.meters() is not None)
+    finally:
+        d.stop()
+        dongle.close()
+
+
 def test_check_config(tmp):
     path = os.path.join(tmp, "check.conf")
     cases = [
@@ -1098,7 +1168,7 @@ def main():
                    test_restart_keeps, test_header_file,
                    test_overload, test_negative_price, test_test_alert, test_mqtt,
                    test_mqtt_broker_away, test_mqtt_restart, test_mqtt_entity_after_restart,
-                   test_daily, test_daily_scheduled],
+                   test_daily, test_daily_scheduled, test_daily_retry],
                   tmp, srv)
             T.run([test_check_config], tmp)
     finally:
