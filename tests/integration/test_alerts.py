@@ -873,6 +873,23 @@ def daily_capture(path, now, first=None):
         f.write(b"".join(out))
 
 
+def near_midnight(what, now):
+    """True (and a visible skip) within 5 minutes of the Dutch midnight, where "yesterday" of a
+    daily test could change under it."""
+    if local_midnight(now + 300) != local_midnight(now) or now - local_midnight(now) < 300:
+        T.check("%s: skipped within 5 minutes of midnight (Europe/Amsterdam)" % what, True)
+        return True
+    return False
+
+
+def daily_import(tmp, db, meter, now, first=None, what="daily"):
+    """daily_capture() of meter imported into db with p1 import."""
+    path = os.path.join(tmp, "%s-%s.txt" % (os.path.basename(db), meter))
+    daily_capture(path, now, first)
+    code, out, err = p1(["import", "--db", db, "--meter", meter, path])
+    T.check("%s: %s's capture imported" % (what, meter), code == 0, err)
+
+
 DAILY_PRICES = ("[prices]\nvalid_from = 2020-01-01\nimport_t1 = 0.30\nimport_t2 = 0.30\n"
                 "export_t1 = 0.10\nexport_t2 = 0.10\ngas = 1.20\ndaily = 0.50\n")
 
@@ -883,18 +900,14 @@ def test_daily(tmp, srv):
     (once: not again after a reload or a restart), and a meter whose readings cover part of the
     day says so. A meter without readings that day gets none."""
     now = int(time.time())
-    if local_midnight(now + 300) != local_midnight(now) or now - local_midnight(now) < 300:
-        T.check("daily: skipped within 5 minutes of midnight (Europe/Amsterdam)", True)
+    if near_midnight("daily", now):
         return
     db = os.path.join(tmp, "daily.db")
-    daily_capture(os.path.join(tmp, "home.txt"), now)
+    daily_import(tmp, db, "home", now)
     # garage: from yesterday 15:05 on
-    daily_capture(os.path.join(tmp, "garage.txt"), now, local_midnight(now, 1) + 15 * 3600 + 300)
+    daily_import(tmp, db, "garage", now, local_midnight(now, 1) + 15 * 3600 + 300)
     # cabin: from noon 5 days before on: that day is not whole and stays out of the mean
-    daily_capture(os.path.join(tmp, "cabin.txt"), now, local_midnight(now, 5) + 12 * 3600)
-    for m in ("home", "garage", "cabin"):
-        code, out, err = p1(["import", "--db", db, "--meter", m, os.path.join(tmp, m + ".txt")])
-        T.check("daily: %s's capture imported" % m, code == 0, err)
+    daily_import(tmp, db, "cabin", now, local_midnight(now, 5) + 12 * 3600)
     srv.routes["/daily"] = [(200, "application/json", b'{"id":"x"}')]
     conf = os.path.join(tmp, "daily.conf")
     write_conf(conf, DAILY_PRICES + "[alerts]\nurl = %s\nformat = json\ndaily_at = 00:00\n"
@@ -983,6 +996,18 @@ def test_daily(tmp, srv):
         dg.close()
 
 
+def daily_daemon(tmp, srv, path, db, alerts, env):
+    """p1d on db with the daily prices and [alerts] url = srv's path plus the alerts lines, meter
+    home on a silent fake dongle, env for LD_PRELOAD; returns (daemon, dongle): stop both."""
+    srv.routes[path] = [(200, "application/json", b'{"id":"x"}')]
+    conf = os.path.join(tmp, path.strip("/") + ".conf")
+    write_conf(conf, DAILY_PRICES + "[alerts]\nurl = %s\n%s" % (srv.url(path), alerts))
+    dongle = fake_dongle()
+    d = Daemon(["--config", conf, "--db", db, "--listen", "127.0.0.1:0", "--source",
+                "home=tcp:127.0.0.1:%d" % dongle.getsockname()[1]], tmp, env=env)
+    return d, dongle
+
+
 def test_daily_scheduled(tmp, srv):
     """The daily alert goes out at daily_at, not before: p1d starts (its clock moved by a shim)
     3 s before that minute; the alert comes with it, as ntfy takes it (low priority)."""
@@ -995,20 +1020,14 @@ def test_daily_scheduled(tmp, srv):
         T.check("daily scheduled: skipped within 5 minutes of midnight (Europe/Amsterdam)", True)
         return
     db = os.path.join(tmp, "daily2.db")
-    daily_capture(os.path.join(tmp, "home2.txt"), now)
-    code, out, err = p1(["import", "--db", db, "--meter", "home", os.path.join(tmp, "home2.txt")])
+    daily_import(tmp, db, "home", now, what="daily scheduled")
     off = os.path.join(tmp, "daily-offset")
     with open(off, "w") as fh:
         fh.write(str(at - 3 - int(time.time())))
-    srv.routes["/daily2"] = [(200, "application/json", b'{"id":"x"}')]
     lt = datetime.datetime.fromtimestamp(at, AMS)
-    conf = os.path.join(tmp, "daily2.conf")
-    write_conf(conf, DAILY_PRICES + "[alerts]\nurl = %s\ndaily_at = %02d:%02d\n"
-               % (srv.url("/daily2"), lt.hour, lt.minute))
-    dongle = fake_dongle()
-    d = Daemon(["--config", conf, "--db", db, "--listen", "127.0.0.1:0", "--source",
-                "home=tcp:127.0.0.1:%d" % dongle.getsockname()[1]], tmp,
-               env={"LD_PRELOAD": so, "P1D_TEST_OFFSET": off})
+    d, dongle = daily_daemon(tmp, srv, "/daily2", db,
+                             "daily_at = %02d:%02d\n" % (lt.hour, lt.minute),
+                             {"LD_PRELOAD": so, "P1D_TEST_OFFSET": off})
     try:
         d.http_port()
         early = len(posts(srv, "/daily2"))
@@ -1058,23 +1077,15 @@ def test_daily_retry(tmp, srv):
     if not so:
         return
     now = int(time.time())
-    if local_midnight(now + 300) != local_midnight(now) or now - local_midnight(now) < 300:
-        T.check("daily retry: skipped within 5 minutes of midnight (Europe/Amsterdam)", True)
+    if near_midnight("daily retry", now):
         return
     db = os.path.join(tmp, "daily3.db")
-    daily_capture(os.path.join(tmp, "home3.txt"), now)
-    code, out, err = p1(["import", "--db", db, "--meter", "home", os.path.join(tmp, "home3.txt")])
-    T.check("daily retry: capture imported", code == 0, err)
+    daily_import(tmp, db, "home", now, what="daily retry")
     flag = os.path.join(tmp, "daily-fail")
     open(flag, "w").close()
-    srv.routes["/daily3"] = [(200, "application/json", b'{"id":"x"}')]
-    conf = os.path.join(tmp, "daily3.conf")
-    write_conf(conf, DAILY_PRICES + "[alerts]\nurl = %s\nformat = json\ndaily_at = 00:00\n"
-               "events = daily\n" % srv.url("/daily3"))
-    dongle = fake_dongle()
-    d = Daemon(["--config", conf, "--db", db, "--listen", "127.0.0.1:0", "--source",
-                "home=tcp:127.0.0.1:%d" % dongle.getsockname()[1]], tmp,
-               env={"LD_PRELOAD": so, "P1D_TEST_FAIL": flag})
+    d, dongle = daily_daemon(tmp, srv, "/daily3", db,
+                             "format = json\ndaily_at = 00:00\nevents = daily\n",
+                             {"LD_PRELOAD": so, "P1D_TEST_FAIL": flag})
     try:
         d.http_port()
         said = d.wait_log(r"the daily alert of meter home for \d{4}-\d\d-\d\d is tried again "
