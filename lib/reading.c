@@ -1098,6 +1098,21 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
     return t && t->error != P1_ERR_OK ? t->error : r->error;
 }
 
+p1_error p1_reading_warning(const p1_reading *r, p1_obis *obis, uint64_t *offset, char *unit,
+                            size_t unit_cap)
+{
+    if (r->error != P1_ERR_OK || !(r->bad & (1u << BAD_OTHER)))
+        return P1_ERR_OK;
+    const char *u = r->bad_unit[BAD_OTHER];
+    size_t n = 0;
+    while (n < sizeof r->bad_unit[BAD_OTHER] && u[n])
+        n++;
+    *obis = r->bad_obis[BAD_OTHER];
+    *offset = r->bad_offset[BAD_OTHER];
+    reading_copy(unit, unit_cap, u, n);
+    return (p1_error)r->bad_code[BAD_OTHER];
+}
+
 const p1_telegram *p1_reading_verdict(const p1_reading *r, const p1_telegram *t,
                                       p1_telegram *copy)
 {

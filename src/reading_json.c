@@ -24,17 +24,24 @@ static const char *crc_name(p1_crc_status c)
     }
 }
 
+/* "OBIS: message" of code, with " (unit)" for a bad_unit, into out[cap]. */
+static void bad_message(p1_error code, const p1_obis *o, const char *unit, size_t unit_cap,
+                        char *out, size_t cap)
+{
+    char obis[24];
+    p1_obis_format(o, obis, sizeof obis);
+    if (code == P1_ERR_BAD_UNIT)
+        snprintf(out, cap, "%s: %s (%.*s)", obis, p1_error_message(code), (int)unit_cap, unit);
+    else
+        snprintf(out, cap, "%s: %s", obis, p1_error_message(code));
+}
+
 const char *reading_json_message(const p1_telegram *t, const p1_reading *r, char *out, size_t cap)
 {
     char obis[24];
     if ((t->error == P1_ERR_BAD_VALUE || t->error == P1_ERR_BAD_UNIT) && r &&
         r->error == t->error && r->error_offset == t->error_offset) {
-        p1_obis_format(&r->error_obis, obis, sizeof obis);
-        if (t->error == P1_ERR_BAD_UNIT)
-            snprintf(out, cap, "%s: %s (%.*s)", obis, p1_error_message(t->error),
-                     (int)sizeof r->error_unit, r->error_unit);
-        else
-            snprintf(out, cap, "%s: %s", obis, p1_error_message(t->error));
+        bad_message(t->error, &r->error_obis, r->error_unit, sizeof r->error_unit, out, cap);
     } else if (t->error == P1_ERR_NUMBER_OVERFLOW) {
         p1_obis_format(&t->error_obis, obis, sizeof obis);
         snprintf(out, cap, "%s: %s", obis, p1_error_message(t->error));
@@ -42,6 +49,19 @@ const char *reading_json_message(const p1_telegram *t, const p1_reading *r, char
         snprintf(out, cap, "%s", p1_error_message(t->error));
     }
     return out;
+}
+
+p1_error reading_json_warning(const p1_telegram *t, const p1_reading *r, uint64_t *offset,
+                              char *out, size_t cap)
+{
+    p1_obis o;
+    char unit[P1_SHORT_MAX];
+    p1_error code;
+    if (!r || t->error != P1_ERR_OK ||
+        (code = p1_reading_warning(r, &o, offset, unit, sizeof unit)) == P1_ERR_OK)
+        return P1_ERR_OK;
+    bad_message(code, &o, unit, sizeof unit, out, cap);
+    return code;
 }
 
 void reading_json_telegram(json_w *w, const p1_telegram *t, const p1_reading *r)
@@ -58,6 +78,19 @@ void reading_json_telegram(json_w *w, const p1_telegram *t, const p1_reading *r)
         json_null(w);
     else
         json_uint(w, t->error_offset);
+    uint64_t woff = 0;
+    p1_error warn = reading_json_warning(t, r, &woff, msg, sizeof msg);
+    json_key(w, "warning");
+    if (warn == P1_ERR_OK) {
+        json_null(w);
+    } else {
+        json_obj_begin(w);
+        json_kv_str(w, "error", p1_error_name(warn));
+        json_kv_str(w, "message", msg);
+        json_key(w, "offset");
+        json_uint(w, woff);
+        json_obj_end(w);
+    }
     json_kv_str(w, "crc", crc_name(t->crc));
     if (t->crc != P1_CRC_ABSENT)
         put_hex16(w, "crc_sent", t->crc_sent);

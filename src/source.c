@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "reading_json.h"
 
 static void on_begin(void *user, const p1_telegram *t)
 {
@@ -52,6 +53,26 @@ static void log_reject(source *s, const p1_telegram *t, const p1_reading *r)
             "%s: rejected telegram at offset %" PRIu64 ": %s%s (%s); %" PRIu64 " rejected so far",
             m->name, t->error_offset, p1_error_name(t->error), obis, p1_error_message(t->error),
             m->rejected);
+}
+
+/* A value an accepted telegram left out (a power in kWh under a valid CRC: the meter sends it
+ * so): a warning, as nothing else tells why that value is missing; the same one again at most
+ * once per SOURCE_WARN_REPEAT_MS, whatever came between. */
+static void log_left_out(source *s, const p1_telegram *t, const p1_reading *r)
+{
+    char msg[sizeof s->warned];
+    uint64_t off;
+    p1_error code = reading_json_warning(t, r, &off, msg, sizeof msg);
+    if (code == P1_ERR_OK)
+        return;
+    int64_t now = loop_now_ms();
+    if (strcmp(msg, s->warned) == 0 && now - s->warned_ms < SOURCE_WARN_REPEAT_MS)
+        return;
+    memcpy(s->warned, msg, sizeof s->warned);
+    s->warned_ms = now;
+    log_warn("%s: %s: %s at offset %" PRIu64 "; that value is left out, the rest of its telegrams "
+             "is taken (their CRC is valid)",
+             s->m->name, p1_error_name(code), msg, off);
 }
 
 /* A whole encrypted frame that the key failed on: a configuration problem, not line noise. It is
@@ -113,6 +134,7 @@ static void on_end(void *user, const p1_telegram *t)
         s->key_worked |= t->encrypted;
         s->end_lines = t->has_end_line && t->crc != P1_CRC_ABSENT;
         s->key_fails = 0;
+        log_left_out(s, t, &d->reading);
         if (s->hold) {
             *s->held_reading = d->reading;
             memcpy(s->held_raw, t->raw, t->raw_len);

@@ -15,6 +15,7 @@
 #define SOURCE_MSG_MAX 160      /* one status message (= sizeof meter.last_error) */
 #define SOURCE_REJECT_LOG_EVERY 100 /* after the first, one log line per this many rejects */
 #define SOURCE_REJECT_LOG_MS 10000  /* ... and at most one per this long */
+#define SOURCE_WARN_REPEAT_MS 3600000 /* a value left out, logged again at most this often */
 #define SOURCE_QUIET_MS 1000    /* a line quiet this long ends a telegram that has no end line */
 #define SOURCE_KEY_FAILS 3      /* frames in a row failing a key that worked before it is blamed */
 
@@ -55,6 +56,8 @@ struct source {
     int connected_before;    /* a later connect counts as a reconnect */
     char logged[SOURCE_MSG_MAX]; /* last status logged: log once per change */
     int64_t reject_logged_ms;    /* loop_now_ms() of the last reject logged at info, 0 none */
+    char warned[160];            /* the last value left out of an accepted telegram, logged */
+    int64_t warned_ms;           /* loop_now_ms() when it was logged */
     p1_error key_error;      /* NO_KEY or DECRYPT_FAILED until a telegram decodes, else OK */
     int key_reject;          /* the last telegram was a whole encrypted frame the key failed */
     p1_error reject_error;   /* why the last telegram was rejected, P1_ERR_OK when accepted */

@@ -216,6 +216,15 @@ void p1_reading_add(p1_reading *r, const p1_object *o);
  * left out of r either way. A caller treats a non-OK
  * verdict like a rejected telegram. t may be NULL (then only the reading's own verdict counts). */
 p1_error p1_reading_end(p1_reading *r, const p1_telegram *t);
+/* After p1_reading_end() accepted the telegram (P1_ERR_OK): P1_ERR_BAD_VALUE or P1_ERR_BAD_UNIT
+ * when a known object's value was left out of r all the same (not a total: a power, voltage or
+ * counter that no number could be read from, or sent in another quantity's unit, while a valid
+ * CRC vouched for the telegram, so the meter really sends it so), the first such value's object,
+ * stream offset and unit as sent ("" but for P1_ERR_BAD_UNIT) in *obis, *offset, unit (unit_cap
+ * bytes, NUL-terminated); else P1_ERR_OK, and the outputs are left alone. A caller says so, as
+ * nothing else tells a user why a value the meter sends is missing. */
+p1_error p1_reading_warning(const p1_reading *r, p1_obis *obis, uint64_t *offset, char *unit,
+                            size_t unit_cap);
 /* The telegram as the caller must treat it after p1_reading_end(): t itself when the reading
  * adds nothing, else *copy = *t with error and error_offset taken from r (a bad value in a
  * telegram the parser accepted). Returns t or copy; copy is caller-allocated. */

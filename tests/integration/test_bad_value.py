@@ -11,7 +11,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, fake_dongle, free_port, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import (Checks, Daemon, crc16, fake_dongle, free_port, need_p1d,  # noqa: E402
+                            tmpdir)
 
 
 def telegram(second, t1, t2="23456.789"):
@@ -24,6 +25,14 @@ def telegram(second, t1, t2="23456.789"):
         "1-0:1.7.0(0000.67*kW)\r\n"
         "!\r\n" % (second, t1, t2)
     ).encode("latin-1")
+
+
+def crc_telegram(second, power):
+    """A DSMR 5 telegram with its CRC at 12:02:second whose power is sent as given."""
+    body = ("/ISk5\\2MT382-1003\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(2401151202%02dW)\r\n"
+            "1-0:1.8.1(12345.680*kWh)\r\n1-0:1.8.2(23456.789*kWh)\r\n1-0:1.7.0(%s)\r\n!"
+            % (second, power)).encode("latin-1")
+    return body + b"%04X\r\n" % crc16(body)
 
 
 GOOD1 = telegram(1, "12345.678")
@@ -130,6 +139,25 @@ def main():
             c.check("history has no dip (no negative step)", deltas and min(deltas) >= 0, str(h))
             c.check("history's last step is the 0.001 kWh really used",
                     h.get("import_kwh", [None])[-1] == 0.001, str(h))
+
+            # A power in kWh under a valid CRC: the meter sends it so. The telegram is taken
+            # without that value, and the log says why it is missing, once.
+            left = [crc_telegram(1, "00.670*kWh"), crc_telegram(2, "00.680*kWh")]
+            conn.sendall(left[0] + left[1])
+            m = d.wait_meter("home", lambda m: m.get("telegrams", 0) >= 4)
+            c.check("telegrams with a power in kWh and a valid CRC are accepted",
+                    m is not None and m.get("rejected") == 1, str(d.meter("home")))
+            now = get(port, "/api/now")["reading"]
+            c.check("... their import is taken, the power left out",
+                    now.get("import_kwh") == 35802.469 and "power_import_w" not in now, str(now))
+            off = len(GOOD1) + len(BAD) + len(GOOD2) + left[0].index(b"00.670*kWh")
+            line = d.wait_log(r"home: bad_unit: 1-0:1\.7\.0: value of a known object is in the "
+                              r"unit of another quantity \(kWh\) at offset (\d+); that value is "
+                              r"left out, the rest of its telegrams is taken")
+            c.check("a warning names the object, the unit and the offset",
+                    line is not None and int(line.group(1)) == off, d.text()[-800:])
+            c.check("... once, not for every telegram",
+                    d.text().count("that value is left out") == 1, d.text()[-800:])
         finally:
             for s in (conn, relay):
                 if s:

@@ -148,6 +148,13 @@ def check_output(name, how, rc, out, err, expected, data):
     want_rc = expected_rc(expected, data)
     ok(rc == want_rc, "%s (%s): exit %d, expected %d; stderr: %s" % (name, how, rc, want_rc, err[:300]))
     for t in expected:
+        w = t.get("warning")
+        if w:
+            pat = r"^p1: offset %d: warning: %s: %s; left out, the telegram is accepted" % (
+                w["offset"], re.escape(w["error"]), re.escape(w["message"]))
+            ok(re.search(pat, err, re.M) is not None,
+               "%s (%s): stderr warns of the value left out at offset %d: %r"
+               % (name, how, w["offset"], err[:300]))
         if t.get("ok"):
             continue
         pat = r"^p1: offset (%d|%s): %s: " % (t.get("offset", -1), t.get("error_offset", -1),

@@ -2052,7 +2052,37 @@ static void test_bad_unit(void)
     decode_parser_verdict(&R, cases[12].text, 64, NULL);
     CHECK(R.power_import == P1_ABSENT);
     CHECK_EQ_INT(R.import_total, 1234567000);
+    {
+        /* ... and p1_reading_warning() says which value was left out, where and in what */
+        p1_obis ob;
+        uint64_t off = 0;
+        char unit[8] = "x", small[3] = "x", name[24];
+        CHECK_EQ_INT(p1_reading_warning(&R, &ob, &off, unit, sizeof unit), P1_ERR_BAD_UNIT);
+        p1_obis_format(&ob, name, sizeof name);
+        CHECK_EQ_STR(name, "1-0:1.7.0");
+        CHECK_EQ_INT(off, (size_t)(strstr(cases[12].text, "01.193") - cases[12].text));
+        CHECK_EQ_STR(unit, "kWh");
+        CHECK_EQ_INT(p1_reading_warning(&R, &ob, &off, small, sizeof small), P1_ERR_BAD_UNIT);
+        CHECK_EQ_STR(small, "kW"); /* cut to its buffer */
+        /* a rejected telegram warns of nothing: its verdict says it all */
+        decode_parser_verdict(&R, cases[0].text, 64, NULL);
+        CHECK_EQ_INT(p1_reading_warning(&R, &ob, &off, unit, sizeof unit), P1_ERR_OK);
+        /* a bad value under a valid CRC is a bad_value warning */
+        decode_parser_verdict(&R, "/ISK5\\2M550T-1012\r\n\r\n1-0:32.7.0(23O.1*V)\r\n!", 64,
+                              NULL);
+        CHECK_EQ_INT(p1_reading_warning(&R, &ob, &off, unit, sizeof unit), P1_ERR_BAD_VALUE);
+        CHECK_EQ_STR(unit, "");
+    }
     decode_parser_verdict(&R, cases[13].text, 64, NULL);
+    {
+        /* the next telegram starts without one */
+        p1_obis ob;
+        uint64_t off = 7;
+        char unit[8] = "x";
+        CHECK_EQ_INT(p1_reading_warning(&R, &ob, &off, unit, sizeof unit), P1_ERR_OK);
+        CHECK_EQ_INT(off, 7);
+        CHECK_EQ_STR(unit, "x");
+    }
     CHECK_EQ_INT(R.import[1], 1234567000);
     CHECK_EQ_INT(R.import[2], 1000000);
     CHECK_EQ_INT(R.power_import, 118500);
