@@ -1235,7 +1235,8 @@ static void check_daily(alerts *a)
         if (w->daily_retry && now >= a->daily_next) {
             day_text(a->daily_day, when, sizeof when);
             log_error("alerts: no daily alert of meter %s for %s: its figures could not be read "
-                      "(%d tries)", m->name, when, w->daily_tries);
+                      "(%d tries)",
+                      m->name, when, w->daily_tries);
             w->daily_day = a->daily_day;
             w->daily_retry = 0;
             w->daily_tries = 0;

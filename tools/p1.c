@@ -143,8 +143,10 @@ static void decode_on_end(void *user, const p1_telegram *t)
         uint64_t off;
         p1_error w = reading_json_warning(t, &c->reading, &off, msg, sizeof msg);
         if (w != P1_ERR_OK)
-            fprintf(stderr, "p1: offset %llu: warning: %s: %s; left out, the telegram is accepted "
-                    "(its CRC is valid)\n", (unsigned long long)off, p1_error_name(w), msg);
+            fprintf(stderr,
+                    "p1: offset %llu: warning: %s: %s; left out, the telegram is accepted "
+                    "(its CRC is valid)\n",
+                    (unsigned long long)off, p1_error_name(w), msg);
     }
     if (!c->write_failed &&
         (fwrite(c->out.buf, 1, c->out.len, stdout) != c->out.len || putchar('\n') == EOF))
