@@ -76,6 +76,7 @@ typedef struct import_ctx {
     uint64_t base;      /* file offset of the parser's stream offset 0 */
     uint64_t resume;    /* file offset after the last accepted telegram */
     uint64_t accepted, rejected, stored, skipped;
+    uint64_t committed; /* of stored: written by a commit (a full disk fails the rest) */
     uint64_t no_key, bad_key; /* encrypted frames rejected for want of a key, or by the key */
     int failed;         /* store error: stop */
     uint64_t line_end;  /* file offset after the input line being fed to the parser, or 0 */
@@ -552,6 +553,7 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
      * skipped by time); a file's place is kept so a grown or repeated file resumes. */
     int is_stdin = !strcmp(arg, "-");
     const char *path = is_stdin ? "standard input" : arg;
+    c->committed = 0;
     int fd = is_stdin ? dup(0) : open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;
     char keybuf[160], *key = is_stdin ? NULL : keybuf;
@@ -733,6 +735,7 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
     c->skipped += st1.covered - st0.covered;
     c->older += st1.covered - st0.covered;
     committed = st1.committed - st0.committed; /* a failed backfill rolled back its batches */
+    c->committed = committed;
     c->stored += c->backfilled;
     if (status && c->older_queued && !c->backfilled && !quiet)
         fprintf(stderr, "p1 import: %s: the backfill was rolled back as a whole: none of the "
@@ -1065,7 +1068,7 @@ int p1_import_main(int argc, char **argv)
     for (int k = 0; k < n; k++) {
         if (import_file(c, order[k].path, quiet, &set, key == NULL) != 0)
             status = 1;
-        stored += c->stored;
+        stored += c->committed;
     }
     free(order);
     /* retention applies to imports too: raw readings older than the newest minus raw_keep go */

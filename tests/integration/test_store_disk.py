@@ -80,6 +80,29 @@ def test_backup_full(c, tmp):
         subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 
+def test_import_full(c, tmp):
+    """p1 import into a new database on a disk with room for its schema but not for the first
+    batch of readings: exit 1, and the database it created and stored nothing in is removed
+    again with its -wal, -shm and .lock (they were left: the queued readings counted as
+    stored)."""
+    cap = os.path.join(tmp, "bk.txt")  # test_backup_full's capture
+    mnt = os.path.join(tmp, "immnt")
+    os.mkdir(mnt)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", mnt],
+                       capture_output=True)
+    if r.returncode != 0:
+        print("SKIP: import onto a full disk: cannot mount a tmpfs")
+        return
+    try:
+        code, out, err = p1(["import", "--db", os.path.join(mnt, "i.db"), cap])
+        left = sorted(os.listdir(mnt))
+        c.check("import onto a full disk: exit 1, says it, the new database removed again",
+                code == 1 and "No space left on device" in err and left == [],
+                "%d %s %s" % (code, left, err))
+    finally:
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
 def main():
     c = Checks("test_store_disk")
     need_p1d(c)
@@ -92,6 +115,7 @@ def main():
             print("SKIP: cannot mount a tmpfs (needs root): %s" % r.stderr.decode().strip())
             c.done()
         test_backup_full(c, tmp)
+        test_import_full(c, tmp)
         try:
             db = os.path.join(mnt, "p1d.db")
             filler = os.path.join(mnt, "filler")
