@@ -165,15 +165,18 @@ int p1_opt_value(char **argv, int argc, int *i, const char *name, const char **v
     for (int k = 1; k < *i; k++)
         if (!strncmp(argv[k], name, n) && (argv[k][n] == '=' || argv[k][n] == '\0'))
             return P1_OPT_TWICE;
+    /* An empty value is none: --db "$UNSET" would be a temporary database SQLite deletes at
+     * close, an import into it stored and gone without a word */
     if (a[n] == '=') {
         *val = a + n + 1;
-        return 1;
+        return **val ? 1 : -1;
     }
     /* "--db -q": the value was forgotten; an option is not taken as one (a value that starts
      * with a dash and a letter is given as NAME=VALUE; "-" and "-5" are values) */
     const char *next = *i + 1 < argc ? argv[*i + 1] : NULL;
-    if (!next || (next[0] == '-' && ((next[1] >= 'a' && next[1] <= 'z') ||
-                                     (next[1] >= 'A' && next[1] <= 'Z') || next[1] == '-')))
+    if (!next || !*next ||
+        (next[0] == '-' && ((next[1] >= 'a' && next[1] <= 'z') ||
+                            (next[1] >= 'A' && next[1] <= 'Z') || next[1] == '-')))
         return -1;
     *val = argv[++*i];
     return 1;

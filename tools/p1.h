@@ -16,8 +16,9 @@ int p1_prices_main(int argc, char **argv); /* tools/p1_prices.c: `p1 prices` (co
 
 /* tools/p1.c: matches "--name VALUE" and "--name=VALUE" at argv[*i]; sets *val and advances *i
  * past what it used. Returns 1 on a match, 0 when argv[*i] is another option, -1 when the value
- * is missing (also when the next argument is an option: "--db -q"), P1_OPT_TWICE when the option
- * came before (argv[1..*i)): one value each, as the HTTP API refuses a parameter given twice. */
+ * is missing (also when the next argument is an option: "--db -q") or empty ("--db="),
+ * P1_OPT_TWICE when the option came before (argv[1..*i)): one value each, as the HTTP API
+ * refuses a parameter given twice. */
 int p1_opt_value(char **argv, int argc, int *i, const char *name, const char **val);
 #define P1_OPT_TWICE (-2)
 

@@ -399,6 +399,21 @@ def test_cli_pipelines(c, tmp):
         c.check("p1 %s: %s given twice: usage error" % (args[0], twice),
                 code == 2 and "%s given twice" % twice in err and out == "",
                 "%s %s" % (code, err))
+    # an empty value is none: --db "$UNSET" in a cron script was SQLite's temporary database,
+    # deleted at close: the import said it stored everything and exited 0
+    prices_csv = os.path.join(tmp, "empty-db-prices.csv")
+    with open(prices_csv, "w") as f:
+        f.write("time,price\n2024-11-20T00:00,0.21\n")
+    for args in (["import", "-q", "--db=", cap], ["import", "-q", "--db", "", cap],
+                 ["prices", "import", "--db=", prices_csv], ["prices", "list", "--db", ""],
+                 ["export", "--db=", "--from", "2024-11-20", "--to", "2024-11-21"],
+                 ["backup", "--db", "", os.path.join(tmp, "empty-db.db")],
+                 ["decode", "--crc=", "/dev/null"]):
+        opt = [a for a in args if a.startswith("--")][0]
+        code, out, err = p1(args)
+        c.check("p1 %s %s'': usage error naming it, nothing written" % (args[0], opt),
+                code == 2 and opt in err and "value" in err and out == "",
+                "%s %r %s" % (code, out, err))
     # times from 1970 to 2199 only, as /api/history refuses them (they were accepted)
     for frm, to, bad in (("1900-01-01", "2024-11-21", "--from: out of range"),
                          ("2024-11-20", "9999-12-31", "--to: out of range"),
