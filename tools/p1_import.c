@@ -33,11 +33,12 @@ static const char import_usage[] =
     "                 [--skip-tag]] [-q] FILE...\n"
     "Import raw P1 telegram captures (for example `cat /dev/ttyUSB0 > capture.txt`, months long)\n"
     "into the history database. FILE may be gzip-compressed (logrotate's .gz), and - reads\n"
-    "standard input (plain or gzip; not remembered, duplicates are still skipped). A text\n"
-    "capture may have LF-only line ends, a prefix before every line (a timestamp from ts or\n"
-    "journalctl, a logger's tag, CSV columns) and telegrams with escaped line ends (\\r\\n in a\n"
-    "CSV or JSON export): each telegram is rebuilt as the meter sent it and its CRC checked\n"
-    "(LF-only line ends as CRLF, or kept when the CRC covers them so).\n"
+    "standard input (plain or gzip; not remembered, duplicates are still skipped), as a pipe\n"
+    "is read (<(xzcat capture.xz), a FIFO; after the files). A text capture may have LF-only\n"
+    "line ends, a prefix before every line (a timestamp from ts or journalctl, a logger's tag,\n"
+    "CSV columns) and telegrams with escaped line ends (\\r\\n in a CSV or JSON export): each\n"
+    "telegram is rebuilt as the meter sent it and its CRC checked (LF-only line ends as CRLF,\n"
+    "or kept when the CRC covers them so).\n"
     "With --key the file is read as the meter's binary frames.\n"
     "Readings are timed by the meter's clock (0-0:1.0.0); a telegram without one (DSMR 2.2,\n"
     "3.0) takes the time of its line's prefix (ISO-8601, CET/CEST without a zone, or unix\n"
@@ -550,7 +551,8 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
                        int text)
 {
     /* "-" is standard input: read to its end, remembered nowhere (duplicates are still
-     * skipped by time); a file's place is kept so a grown or repeated file resumes. */
+     * skipped by time), as is a pipe (<(xzcat capture.xz)), which cannot be read twice to find
+     * the file's identity; a file's place is kept so a grown or repeated file resumes. */
     int is_stdin = !strcmp(arg, "-");
     const char *path = is_stdin ? "standard input" : arg;
     c->committed = 0;
@@ -565,6 +567,8 @@ static int import_file(import_ctx *c, const char *arg, int quiet, const p1_setti
             close(fd);
         return 1;
     }
+    if (!S_ISREG(sb.st_mode))
+        key = NULL;
     gzbuffer(gz, IMPORT_CHUNK);
     if (key && file_key(gz, c->meter, key, sizeof keybuf) < 0) {
         gz_report(path, gz);
@@ -889,12 +893,22 @@ static const char *next_file(int argc, char **argv, int *i, int *rest)
     return NULL;
 }
 
+/* 1 when path is read once, as it comes: standard input, a pipe, a terminal. */
+static int streamed(const char *path)
+{
+    struct stat sb;
+    return !strcmp(path, "-") || (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode));
+}
+
 /* 0 when path is a file p1 import can read, else the errno that says why not. */
 static int file_problem(const char *path)
 {
     struct stat sb;
     if (!strcmp(path, "-"))
         return 0;
+    /* opened and closed here, a named pipe would end its writer's stream */
+    if (stat(path, &sb) == 0 && S_ISFIFO(sb.st_mode))
+        return access(path, R_OK) < 0 ? errno : 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     int e = fd < 0 ? errno : fstat(fd, &sb) < 0 ? errno : S_ISDIR(sb.st_mode) ? EISDIR : 0;
     if (fd >= 0)
@@ -1041,7 +1055,8 @@ int p1_import_main(int argc, char **argv)
     }
     /* Several files go oldest first, by the meter time of their first telegram: in time order
      * every reading is appended, none has to be backfilled (a gap filled is one transaction,
-     * and only gaps of the raw tier can be). Standard input cannot be read twice: it goes last. */
+     * and only gaps of the raw tier can be). Standard input and pipes cannot be read twice: they
+     * go last. */
     import_order *order = calloc((size_t)nfiles, sizeof *order);
     if (!order) {
         fprintf(stderr, "p1 import: out of memory\n");
@@ -1053,9 +1068,11 @@ int p1_import_main(int argc, char **argv)
     i = 1;
     rest = 0;
     while ((a = next_file(argc, argv, &i, &rest)) != NULL && n < nfiles) {
-        order[n] = (import_order){a, !strcmp(a, "-") ? INT64_MAX
-                                     : nfiles > 1  ? first_time(a, &set, key == NULL)
-                                                   : 0, n};
+        order[n] = (import_order){a,
+                                  streamed(a)  ? INT64_MAX
+                                  : nfiles > 1 ? first_time(a, &set, key == NULL)
+                                               : 0,
+                                  n};
         n++;
     }
     qsort(order, (size_t)n, sizeof *order, order_cmp);

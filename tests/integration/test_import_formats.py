@@ -190,6 +190,39 @@ def main():
         code, out, err = p1(["import", "--db", db, "-"], stdin=b"not a capture\n" * 100)
         c.check("stdin without telegrams: exit 1", code == 1 and "no P1 telegram" in err, err)
 
+        # a pipe (<(zcat capture.gz), a named FIFO) is read once, as standard input is: it cannot
+        # be read again to find the file's identity (the import failed with an empty message,
+        # 'p1 import: /dev/fd/63: ') nor to put several files in order (that read ate its start)
+        gzcap = os.path.join(tmp, "piped.txt.gz")
+        with open(gzcap, "wb") as f:
+            f.write(gzip.compress(cap))
+        later = os.path.join(tmp, "piped-later.txt")
+        with open(later, "wb") as f:
+            f.write(sim("2024-02-01T10:00:00Z", 50))
+        db = os.path.join(tmp, "pipe.db")
+        r = subprocess.run(["bash", "-c", '"$0" import --db "$1" <(zcat "$2")', P1, db, gzcap],
+                           capture_output=True, timeout=60)
+        err = r.stderr.decode("utf-8", "replace")
+        c.check("a pipe (<(zcat FILE)): imported", r.returncode == 0 and raw_count(db) == N,
+                "%d %d %s" % (r.returncode, raw_count(db) if os.path.exists(db) else -1, err))
+        fifo = os.path.join(tmp, "fifo")
+        os.mkfifo(fifo)
+        with open(os.path.join(tmp, "piped"), "wb") as f:
+            f.write(cap)
+        writer = subprocess.Popen(["bash", "-c", 'cat "$0" > "$1"', os.path.join(tmp, "piped"),
+                                   fifo])
+        db = os.path.join(tmp, "fifo.db")
+        try:
+            code, out, err = p1(["import", "--db", db, later, fifo], timeout=30)
+        except subprocess.TimeoutExpired:  # opened again after its writer left: waits forever
+            code, err = -1, "timed out"
+        finally:
+            if writer.poll() is None:  # p1 never opened the FIFO: the writer waits for it
+                writer.kill()
+            writer.wait()
+        c.check("a named FIFO after a file: both imported whole (the FIFO last)",
+                code == 0 and raw_count(db) == N + 50, "%d %d %s" % (code, raw_count(db), err))
+
         # several files in any order: imported oldest first, nothing lost
         parts = [sim("2024-01-31T09:00:00Z", 50), sim("2024-01-31T10:00:00Z", 50),
                  sim("2024-02-01T10:00:00Z", 50)]
