@@ -529,8 +529,11 @@ static int commit_batch(import_ctx *c, const char *key, const char *path, int64_
     int rc = key ? store_import_set(c->s, key, path, c->meter, at, telegrams - c->has_held) : 0;
     if (rc == 0)
         rc = end ? store_commit(c->s) : store_flush(c->s);
-    if (rc < 0)
-        fprintf(stderr, "p1 import: %s: cannot write the database: %s\n", path, strerror(-rc));
+    if (rc < 0) /* p1d's lock was refused at the start: another SQLite writer holds this one */
+        fprintf(stderr, "p1 import: %s: cannot write the database: %s\n", path,
+                rc == -EBUSY ? "another program holds its write lock (a transaction left open "
+                               "in sqlite3 or a database browser?)"
+                             : strerror(-rc));
     return rc;
 }
 

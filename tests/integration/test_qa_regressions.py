@@ -414,6 +414,21 @@ def test_cli_pipelines(c, tmp):
         c.check("p1 %s %s'': usage error naming it, nothing written" % (args[0], opt),
                 code == 2 and opt in err and "value" in err and out == "",
                 "%s %r %s" % (code, out, err))
+    # a transaction another program left open (sqlite3, a database browser): the import says
+    # so ('Device or resource busy' told nothing)
+    later = os.path.join(tmp, "cli-later.txt")
+    code, out, err = p1(["sim", "--start", "2024-11-25T00:00:00Z", "--count", "30"])
+    with open(later, "w") as f:
+        f.write(out)
+    con = sqlite3.connect(db, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        code, out, err = p1(["import", "-q", "--db", db, later])
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    c.check("import while another program holds the write lock: exit 1 saying so",
+            code == 1 and "another program holds its write lock" in err, "%s %s" % (code, err))
     # times from 1970 to 2199 only, as /api/history refuses them (they were accepted)
     for frm, to, bad in (("1900-01-01", "2024-11-21", "--from: out of range"),
                          ("2024-11-20", "9999-12-31", "--to: out of range"),
