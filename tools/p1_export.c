@@ -40,8 +40,9 @@ static const char export_usage[] =
     "  --gaps          also list steps without readings (empty values)\n"
     "  -h, --help      show this help\n"
     "\n"
-    "Exit status: 0 written (also when the reader stops reading: | head), 1 database error,\n"
-    "unknown meter or output error, 2 usage error (also: several meters and no --meter).\n";
+    "Exit status: 0 written (also when the reader stops reading, | head, with SIGPIPE ignored;\n"
+    "else the shell's 141, as for any command), 1 database error, unknown meter or output\n"
+    "error, 2 usage error (also: several meters and no --meter).\n";
 
 static const char *const energy_names[STORE_E_COUNT] = {
     "import_kwh", "import_t1_kwh", "import_t2_kwh", "export_kwh", "export_t1_kwh",
