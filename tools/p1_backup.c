@@ -82,7 +82,8 @@ int p1_backup_main(int argc, char **argv)
             return p1_unknown_option("p1 backup", a, opts, sizeof opts / sizeof opts[0]);
         }
     }
-    if (!dest) {
+    /* "" ("$UNSET") would make the copy ".tmp" in the working directory, and remove one there */
+    if (!dest || !*dest) {
         fprintf(stderr, "p1 backup: no DEST given (try 'p1 backup --help')\n");
         return 2;
     }

@@ -457,6 +457,15 @@ def test_cli_pipelines(c, tmp):
             code == 0 and err == "" and out == "" and os.path.exists(bk), "%s %s" % (code, err))
     code, out, err = p1(["backup", "--db", db, "--", os.path.join(tmp, "-dash.db")])
     c.check("backup: -- ends the options", code == 0, "%s %s" % (code, err))
+    # DEST "" ("$UNSET" in a cron line) copied to ./.tmp and removed a .tmp found there first
+    here = os.path.join(tmp, "cwd")
+    os.mkdir(here)
+    with open(os.path.join(here, ".tmp"), "w") as f:
+        f.write("someone's file\n")
+    r = subprocess.run([P1, "backup", "--db", db, ""], cwd=here, capture_output=True, timeout=60)
+    c.check("backup to DEST '': usage error, nothing in the working directory touched",
+            r.returncode == 2 and b"no DEST given" in r.stderr and
+            os.listdir(here) == [".tmp"], "%s %s %s" % (r.returncode, r.stderr, os.listdir(here)))
 
     bad = os.path.join(tmp, "cli-bad.db")
     shutil.copy(db, bad)
