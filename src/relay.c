@@ -24,6 +24,8 @@
 #define RELAY_LOG_BURST 5
 /* How long the listener rests when accept() fails for want of descriptors or memory. */
 #define RELAY_ACCEPT_PAUSE_MS 1000
+/* A client as the log shows it: a.b.c.d:PORT or [IPV6]:PORT. */
+#define RELAY_PEER_MAX 64
 
 typedef struct relay_client {
     relay *r;
@@ -32,7 +34,7 @@ typedef struct relay_client {
     uint8_t *buf;         /* pending bytes buf[head..len) */
     size_t head, len;
     int eof;              /* the client shut down its sending side; it is still relayed to */
-    char peer[64];
+    char peer[RELAY_PEER_MAX];
     struct relay_client *next;
 } relay_client;
 
@@ -200,12 +202,24 @@ static void on_accept(void *user, int fd, uint32_t events)
         r->starved = 0;
         log_info("relay: accepting clients again");
     }
-    char host[INET6_ADDRSTRLEN] = "?", serv[8] = "?";
+    /* A dual-stack listener ([::]:PORT) sees an IPv4 client as ::ffff:a.b.c.d: shown as
+     * a.b.c.d, and an IPv6 address in brackets, so that its port is not read as part of it. */
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&sa;
+    if (sa.ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+        struct sockaddr_in v4;
+        memset(&v4, 0, sizeof v4);
+        v4.sin_family = AF_INET;
+        v4.sin_port = s6->sin6_port;
+        memcpy(&v4.sin_addr, s6->sin6_addr.s6_addr + 12, 4);
+        memcpy(&sa, &v4, sizeof v4);
+        sl = sizeof v4;
+    }
+    char host[INET6_ADDRSTRLEN] = "?", serv[8] = "?", peer[RELAY_PEER_MAX];
     getnameinfo((struct sockaddr *)&sa, sl, host, sizeof host, serv, sizeof serv,
                 NI_NUMERICHOST | NI_NUMERICSERV);
+    snprintf(peer, sizeof peer, sa.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
     if (r->nclients >= r->max_clients && !reap_closed(r)) {
-        client_log(r, LOG_LEVEL_WARN, "refusing %s:%s, already %zu clients", host, serv,
-                   r->nclients);
+        client_log(r, LOG_LEVEL_WARN, "refusing %s, already %zu clients", peer, r->nclients);
         close(cfd);
         return;
     }
@@ -222,7 +236,7 @@ static void on_accept(void *user, int fd, uint32_t events)
     setsockopt(cfd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     c->r = r;
     c->fd = cfd;
-    snprintf(c->peer, sizeof c->peer, "%s:%s", host, serv);
+    memcpy(c->peer, peer, sizeof c->peer);
     c->watch = loop_watch_add(r->l, cfd, EPOLLIN, on_client, c);
     if (!c->watch) {
         close(cfd);

@@ -2,7 +2,9 @@
 """test_relay_limits.py: the relay at its limits: a telegram larger than a small [relay] buffer
 still reaches a client that is not behind; running out of descriptors pauses accepting
 instead of spinning the loop, and clients are served again once descriptors free up; a client
-that half-closes (ncat < /dev/null) keeps receiving, yet closed clients never hold the slots."""
+that half-closes (ncat < /dev/null) keeps receiving, yet closed clients never hold the slots;
+the log names an IPv4 client of a dual-stack listener by its IPv4 address, an IPv6 one in
+brackets."""
 import os
 import resource
 import socket
@@ -182,5 +184,41 @@ def test_half_close():
             T.check("SIGTERM exits 0", p.stop() == 0, p.text())
 
 
-T.run([test_big_telegram_small_buffer, test_out_of_descriptors, test_half_close])
+def test_peer_names():
+    """--relay [::]:0 takes IPv4 and IPv6 clients. The log names them 127.0.0.1:PORT and
+    [::1]:PORT, the refused one too: not ::ffff:127.0.0.1:PORT, nor ::1:PORT, where the port
+    reads as a part of the address."""
+    with tmpdir() as d:
+        path = os.path.join(d, "p1d.conf")
+        with open(path, "w") as f:
+            f.write("[relay]\nclients = 2\n")
+        p = Daemon(["--source", "a=stdin", "--relay", "[::]:0", "--listen", "127.0.0.1:0",
+                    "--config", path], d, stdin=subprocess.PIPE)
+        socks = []
+        try:
+            m = p.wait_log(r"relay: listening on \[::\]:0 \(port (\d+)\)")
+            T.check("dual-stack relay listening", m is not None, p.text())
+            port = int(m.group(1))
+            v4 = socket.create_connection(("127.0.0.1", port), timeout=5)
+            socks.append(v4)
+            T.check("an IPv4 client is named by its IPv4 address",
+                    p.wait_log(r"relay: client 127\.0\.0\.1:%d connected" % v4.getsockname()[1],
+                               5), p.text())
+            v6 = socket.create_connection(("::1", port), timeout=5)
+            socks.append(v6)
+            T.check("an IPv6 client is named in brackets",
+                    p.wait_log(r"relay: client \[::1\]:%d connected" % v6.getsockname()[1], 5),
+                    p.text())
+            late = socket.create_connection(("::1", port), timeout=5)
+            socks.append(late)
+            T.check("a refused IPv6 client is named in brackets",
+                    p.wait_log(r"relay: refusing \[::1\]:%d, already 2 clients"
+                               % late.getsockname()[1], 5), p.text())
+        finally:
+            for s in socks:
+                s.close()
+            T.check("SIGTERM exits 0", p.stop() == 0, p.text())
+
+
+T.run([test_big_telegram_small_buffer, test_out_of_descriptors, test_half_close, test_peer_names])
 T.done()
