@@ -2226,6 +2226,27 @@ int config_load(config *c, int argc, char **argv, config_errors *errs)
              config_url_public(c->influx_url, url, sizeof url));
         errs_add(errs, c->file, INT_MAX, err);
     }
+    /* With database p1d writes 1.x's /write?db= with basic auth, else 2.x's /api/v2/write with
+     * the token: a key of the other kind would be ignored (a token beside database: 401). */
+    const char *other = !c->influx_url[0]            ? NULL
+                        : c->influx_database[0]      ? c->influx_bucket[0]       ? "bucket"
+                                                       : c->influx_org[0]        ? "org"
+                                                       : c->influx_token_file[0] ? "token_file"
+                                                       : c->influx_token[0]      ? "token"
+                                                                                 : NULL
+                        : c->influx_username[0]      ? "username"
+                        : c->influx_password_file[0] ? "password_file"
+                        : c->influx_password[0]      ? "password"
+                                                     : NULL;
+    if (other) {
+        int line = c->line[key_index(find_key("influxdb", other))];
+        fail(err, cap, "%s: [influxdb] %s is for InfluxDB %s, but %s: set database (with "
+                       "username, password) for 1.x, or bucket and org (with token) for 2.x",
+             config_where(c, "influxdb", other, where, sizeof where), other,
+             c->influx_database[0] ? "2.x" : "1.x",
+             c->influx_database[0] ? "database is set (1.x)" : "database is not set (2.x)");
+        errs_add(errs, c->file, line > 0 ? line : INT_MAX, err);
+    }
     return errs->total ? -1 : 0;
 }
 

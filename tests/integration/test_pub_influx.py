@@ -497,6 +497,23 @@ def escape_tests(tmp):
             code, out, err = run(bad[:-1] + [m, "--check-config"])
             C.check("measurement %r: --check-config exits 2, names the backslash" % m,
                     code == 2 and "a backslash cannot be written" in err, "%d %s" % (code, err))
+        # database writes 1.x's /write?db= with basic auth: a token beside it was never sent
+        # (401 from the 2.x or 3.x server it was meant for), a bucket never written to
+        v1 = bad[:-2]
+        for extra, key in ((["--influxdb-token", "t0k"], "token"),
+                           (["--influxdb-bucket", "b", "--influxdb-org", "o"], "bucket"),
+                           (["--influxdb-org", "o"], "org")):
+            code, out, err = run(v1 + extra + ["--check-config"])
+            C.check("database and %s: --check-config exits 2 and names both" % key,
+                    code == 2 and "[influxdb] %s is for InfluxDB 2.x, but database is set" % key
+                    in err, "%d %s" % (code, err))
+        v2 = v1[:-2] + ["--influxdb-bucket", "b", "--influxdb-org", "o"]
+        code, out, err = run(v2 + ["--influxdb-username", "u", "--check-config"])
+        C.check("bucket and username: --check-config exits 2 and names both",
+                code == 2 and "[influxdb] username is for InfluxDB 1.x, but database is not set"
+                in err, "%d %s" % (code, err))
+        code, out, err = run(v2 + ["--influxdb-token", "t0k", "--check-config"])
+        C.check("bucket, org and token: --check-config exits 0", code == 0, "%d %s" % (code, err))
     finally:
         if d:
             d.stop()
