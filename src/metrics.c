@@ -476,7 +476,8 @@ int metrics_render_pubs(const meters *ms, const pub_list *pl, char **out, size_t
         pub_sample(&b, "p1_publisher_requests_total", NULL, pl->list[j]->name,
                    (int64_t)(st[j].requests & INT64_MAX), 0);
     family(&b, "p1_publisher_failures_total", "counter",
-           "Requests that failed (network, 5xx, garbage replies, 4xx) since start.");
+           "Requests that failed (network, 5xx, garbage replies, 4xx) since start; for MQTT, "
+           "failed connections to the broker, which requests_total does not count.");
     for (size_t j = 0; j < npub; j++)
         pub_sample(&b, "p1_publisher_failures_total", NULL, pl->list[j]->name,
                    (int64_t)(st[j].failures & INT64_MAX), 0);
