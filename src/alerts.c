@@ -1199,21 +1199,13 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
     return 0;
 }
 
-/* "2026-11-27", the local day starting at unix s day. */
-static void day_text(int64_t day, char *out, size_t cap)
-{
-    civil_tm tm;
-    civil_local(day, &tm);
-    snprintf(out, cap, "%04d-%02d-%02d", tm.year, tm.month, tm.day);
-}
-
 /* On each tick: plans the next run, and goes on with the one under way. A meter whose figures
  * cannot be read (a store error) is tried again after ALERTS_DAILY_RETRY s, twice as long each
  * time, until the next day's run is due: then its day is given up with an error. */
 static void check_daily(alerts *a)
 {
     int64_t now = loop_wall_ms() / 1000;
-    char when[16];
+    char when[32]; /* the day under way, "2026-11-27", for the log */
     if (!a->daily_day) {
         /* the first tick: today's time, which may have passed; a clock set back by more than a
          * day: planned anew from it */
@@ -1227,13 +1219,14 @@ static void check_daily(alerts *a)
     /* each meter of the registry as it is now (a reload may add or remove some meanwhile) not
      * told of that day yet, a few per tick while the queues have room */
     int told = 0, waiting = 0;
+    civil_format_local(a->daily_day, when, sizeof when);
+    when[10] = '\0';
     for (size_t i = 0; i < a->ms->n; i++) {
         const meter *m = a->ms->list[i];
         watched *w = find(a, m->name);
         if (!w || w->daily_day == a->daily_day)
             continue;
         if (w->daily_retry && now >= a->daily_next) {
-            day_text(a->daily_day, when, sizeof when);
             log_error("alerts: no daily alert of meter %s for %s: its figures could not be read "
                       "(%d tries)",
                       m->name, when, w->daily_tries);
@@ -1261,7 +1254,6 @@ static void check_daily(alerts *a)
             w->daily_tries++;
             w->daily_retry = now + wait;
             waiting = 1;
-            day_text(a->daily_day, when, sizeof when);
             log_warn("alerts: the daily alert of meter %s for %s is tried again in %" PRId64 " s",
                      m->name, when, wait);
             continue;

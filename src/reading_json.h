@@ -7,11 +7,11 @@
 #include "p1/reading.h"
 
 /* Writes the verdict members of t into the object open in w: "ok", "error", "message", "offset",
- * "error_offset", "crc", "crc_sent", "crc_computed", "end_line", "header", "encrypted",
- * "frame_counter", "system_title", and "warning": null, or the value an accepted telegram left
- * out as {"error", "message", "offset"} (reading_json_warning(); docs/DECODE.md). r (may be NULL) names the object of a
- * bad_value or bad_unit in "message" (t names that of a number_overflow). Both are only read during
- * the call. */
+ * "error_offset", "warning" (null, or the value an accepted telegram left out as {"error",
+ * "message", "offset"}: reading_json_warning()), "crc", "crc_sent", "crc_computed", "end_line",
+ * "header", "encrypted", "frame_counter", "system_title" (docs/DECODE.md). r (may be NULL) names
+ * the object of a bad_value or bad_unit in "message" (t names that of a number_overflow). Both are
+ * only read during the call. */
 void reading_json_telegram(json_w *w, const p1_telegram *t, const p1_reading *r);
 /* The message of t's error into out[cap] (NUL-terminated): p1_error_message(), preceded by the
  * object's OBIS code and ": " for a bad_value or bad_unit that r found (a bad_unit followed by

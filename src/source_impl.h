@@ -56,7 +56,7 @@ struct source {
     int connected_before;    /* a later connect counts as a reconnect */
     char logged[SOURCE_MSG_MAX]; /* last status logged: log once per change */
     int64_t reject_logged_ms;    /* loop_now_ms() of the last reject logged at info, 0 none */
-    char warned[160];            /* the last value left out of an accepted telegram, logged */
+    char warned[SOURCE_MSG_MAX]; /* the last value left out of an accepted telegram, logged */
     int64_t warned_ms;           /* loop_now_ms() when it was logged */
     p1_error key_error;      /* NO_KEY or DECRYPT_FAILED until a telegram decodes, else OK */
     int key_reject;          /* the last telegram was a whole encrypted frame the key failed */
