@@ -120,8 +120,14 @@ check "--start with zone" bash -c "'$P1' sim --count 1 --start 2024-06-01T12:00:
     | grep -q '0-0:1.0.0(240601120000S)'"
 check "--start @unix" bash -c "'$P1' sim --count 1 --start @1704067200 \
     | grep -q '0-0:1.0.0(240101010000W)'"
+# literal OBIS names (grep -F): as a regex, 24.2.1 also matched a reading such as 2432.123
 check "--phases 1 --no-gas" bash -c "'$P1' sim --count 1 --phases 1 --no-gas >'$tmp/p1.txt' \
-    && grep -q '32.7.0' '$tmp/p1.txt' && ! grep -q -e '52.7.0' -e '24.2.1' '$tmp/p1.txt'"
+    && grep -qF '1-0:32.7.0(' '$tmp/p1.txt' \
+    && ! grep -qF -e '1-0:52.7.0(' -e ':24.2.1(' '$tmp/p1.txt'"
+check "--phases 1 --no-gas: no L2 or gas line in 3000 seeds" bash -c "for s in \$(seq 1 3000); do \
+    '$P1' sim --seed \$s --count 1 --phases 1 --no-gas; done >'$tmp/p1s.txt' \
+    && [ \$(grep -cF '1-0:32.7.0(' '$tmp/p1s.txt') -eq 3000 ] \
+    && ! grep -qF -e '1-0:52.7.0(' -e ':24.2.1(' '$tmp/p1s.txt'"
 check "p1 sim | head: exit 0 when the reader leaves" \
     timeout 10 bash -c "'$P1' sim | head -c 100000 >/dev/null; exit \${PIPESTATUS[0]}"
 
