@@ -121,6 +121,7 @@ struct http {
     size_t nexempt;
     unsigned char refused_ip[16]; /* the last address refused by max_per_ip: logged once in a row */
     log_burst refused_conn;    /* its lines; the count left out: on_sweep() */
+    log_burst identify;        /* PUT /api/v1/identify lines; the count left out: on_sweep() */
     uint64_t refused_total;    /* connections refused by max_per_ip (/metrics) */
     int at_limit;              /* max_connections reached and logged; reset at 90 % */
 };
@@ -130,6 +131,7 @@ enum route {
     R_HW_DEVICE,
     R_HW_DATA,
     R_HW_TELEGRAM,
+    R_HW_IDENTIFY,
     R_NOW,
     R_STREAM,
     R_METERS,
@@ -961,9 +963,16 @@ static enum route route_of(const char *url, char *name, size_t cap)
         const char *path;
         enum route r;
     } fixed[] = {
-        {"/api/v1/data", R_HW_DATA}, {"/api", R_HW_DEVICE},     {"/api/v1/telegram", R_HW_TELEGRAM},
-        {"/api/now", R_NOW},         {"/api/stream", R_STREAM}, {"/api/meters", R_METERS},
-        {"/p1.json", R_P1JSON},      {"/metrics", R_METRICS},   {"/healthz", R_HEALTHZ},
+        {"/api/v1/data", R_HW_DATA},
+        {"/api", R_HW_DEVICE},
+        {"/api/v1/telegram", R_HW_TELEGRAM},
+        {"/api/v1/identify", R_HW_IDENTIFY},
+        {"/api/now", R_NOW},
+        {"/api/stream", R_STREAM},
+        {"/api/meters", R_METERS},
+        {"/p1.json", R_P1JSON},
+        {"/metrics", R_METRICS},
+        {"/healthz", R_HEALTHZ},
     };
     name[0] = '\0';
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
@@ -1267,6 +1276,51 @@ static int token_repeated(const http *h, struct MHD_Connection *c)
     return h->bearer[0] && arg_repeated(c, "access_token");
 }
 
+static int addr16(const struct sockaddr *sa, unsigned char out[16]);
+static void addr16_text(const unsigned char a[16], char *out, size_t cap);
+
+/* PUT /api/v1/identify: a HomeWizard meter blinks its status light so the user can tell which
+ * one it is (Home Assistant's Identify button). p1d has no light: every open dashboard flashes
+ * (http_sse_identify()) and the log names who asked. Same guards as any request that changes
+ * state: credentials and, from a browser, p1d's own origin. */
+static enum MHD_Result ep_hw_identify(http *h, struct MHD_Connection *c, const char *method)
+{
+    enum MHD_Result refused;
+    char hostv[256];
+    int has_host = request_host(c, hostv, sizeof hostv);
+
+    if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+        return preflight(h, c, "PUT, OPTIONS");
+    if (strcmp(method, MHD_HTTP_METHOD_PUT) != 0)
+        return reply_msg(h, c, MHD_HTTP_METHOD_NOT_ALLOWED, "PUT, OPTIONS", "method_not_allowed",
+                         "/api/v1/identify takes only PUT (and OPTIONS)");
+    if (!same_origin_write(h, c, method, has_host > 0 ? hostv : NULL, &refused))
+        return refused;
+    if (token_repeated(h, c))
+        return reply_error(h, c, MHD_HTTP_BAD_REQUEST, "bad_parameter", "access_token given twice");
+    if (!authorized(h, c, method))
+        return reply_error(h, c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
+                           "missing or wrong credentials");
+    size_t told = http_sse_identify(h->sse);
+    if (log_burst_take(&h->identify, loop_now_ms(), HTTP_LOG_BURST) > 0) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        unsigned char a[16];
+        char text[INET6_ADDRSTRLEN] = "?";
+        if (ci && ci->client_addr && addr16(ci->client_addr, a) == 0)
+            addr16_text(a, text, sizeof text);
+        log_info("http: identify requested by %s: %zu open dashboard%s flash", text, told,
+                 told == 1 ? "" : "s");
+    }
+    json_w w;
+    if (json_start(&w, 64) < 0)
+        return MHD_NO;
+    json_obj_begin(&w);
+    json_kv_str(&w, "identify", "ok");
+    json_obj_end(&w);
+    return reply_json(h, c, MHD_HTTP_OK, &w);
+}
+
 /* Hands a request under /api/ that no fixed route serves to the route handler. */
 static enum MHD_Result route_call(http *h, struct MHD_Connection *c, const char *url,
                                   const char *method, const http_body *b)
@@ -1487,6 +1541,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return wr;
         return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
     }
+    if (rt == R_HW_IDENTIFY)
+        return ep_hw_identify(h, c, method);
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
         return preflight(h, c, "GET, HEAD, OPTIONS");
     int head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
@@ -1854,6 +1910,9 @@ static void on_sweep(void *user)
     quiet = log_burst_flush(&h->refused_conn);
     if (quiet)
         log_warn("http: %u more refused connections not logged", quiet);
+    quiet = log_burst_flush(&h->identify);
+    if (quiet)
+        log_info("http: %u more identify requests not logged", quiet);
     int64_t now = loop_now_ms();
     int64_t limit = HTTP_HEADER_DEADLINE_MS;
     if ((int64_t)h->o.timeout_s * 1000 < limit)

@@ -267,6 +267,24 @@ void http_sse_remove(http_sse *s, const meter *m)
         s->kick(s->user);
 }
 
+size_t http_sse_identify(http_sse *s)
+{
+    static const char text[] = "event: identify\ndata: {}\n\n";
+    sse_event *e = event_new(text, sizeof text - 1, NULL, 0, NULL, 0);
+    size_t told = 0;
+    int resumed = 0;
+    for (sse_client *cl = s->clients; e && cl; cl = cl->next) {
+        if (cl->closing || cl->ending)
+            continue;
+        resumed |= client_push(cl, e);
+        told += !cl->closing; /* a full queue drops the client instead */
+    }
+    event_unref(e);
+    if (resumed && s->kick)
+        s->kick(s->user);
+    return told;
+}
+
 /* MHD does not watch a suspended connection, so a client that went away would only be noticed
  * when a later write fails; our own watch for the peer's FIN ends the stream at once. */
 static void on_peer_gone(void *user, int fd, uint32_t events)

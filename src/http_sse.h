@@ -41,6 +41,11 @@ int http_sse_publish(http_sse *s, const meter *m, uint64_t seq, const char *json
  * until MHD releases its connection. */
 void http_sse_remove(http_sse *s, const meter *m);
 
+/* Queues an "identify" event (data {}) to every client, whatever meter it streams: the
+ * dashboards flash, as a HomeWizard meter blinks its light on PUT /api/v1/identify. Returns the
+ * clients it was queued for. */
+size_t http_sse_identify(http_sse *s);
+
 /* Makes the response for a new stream on connection c of meter `only` (NULL = every meter);
  * last_event_id (the request's Last-Event-ID, or NULL) "<meter>:<seq>" replays that meter's kept
  * newer events. Returns a response for MHD_queue_response (the caller destroys its reference)

@@ -12,6 +12,7 @@
   const GAPS_MAX = 16;             // inter-arrival times kept to estimate the telegram interval
   const CACHE_MAX = 24;            // history responses kept
   const STALE_MIN_MS = 3000;       // never call a stream stale sooner than this
+  const IDENTIFY_MS = 5000;        // how long the page flashes for PUT /api/v1/identify
   const WAIT_CALM_MS = 30000;      // a meter without its first telegram: no warning before this
   const SUMMARY_EVERY_MS = 60000;
   const CAPACITY_EVERY_MS = 600000;
@@ -325,6 +326,7 @@
     connectAt: 0,
     backoff: 1000,
     reconnectTimer: 0,
+    identifyTimer: 0,      // ends the flashing of PUT /api/v1/identify
     wdBackoff: 0,          // watchdog reconnect spacing, ms (doubles while the stream stays quiet)
     last: null,            // the last event {meter, seq, received_ms, reading}
     lastReceivedMs: 0,
@@ -1035,6 +1037,17 @@
       tick();
     };
     es.addEventListener('reading', (e) => { if (S.es === es) onEvent(e.data, true); });
+    // PUT /api/v1/identify (Home Assistant's Identify button): a HomeWizard meter blinks its
+    // light; this page, which is p1d's light, flashes its power card for a few seconds.
+    es.addEventListener('identify', () => {
+      if (S.es !== es) return;
+      const b = document.body;
+      b.classList.remove('identify');
+      void b.offsetWidth; // a second request restarts the flashing
+      b.classList.add('identify');
+      clearTimeout(S.identifyTimer);
+      S.identifyTimer = setTimeout(() => b.classList.remove('identify'), IDENTIFY_MS);
+    });
     // p1d's configuration was reloaded without this meter: its stream ends. Show another meter
     // rather than retry a stream that is gone (404) for good.
     es.addEventListener('removed', (e) => {

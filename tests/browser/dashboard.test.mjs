@@ -130,6 +130,18 @@ async function main() {
       const c = await page.$eval('#live-chart canvas', (cv) => ({ w: cv.width, h: cv.height }));
       assert(c.w > 100 && c.h > 100, 'canvas ' + c.w + 'x' + c.h);
     });
+    await check('PUT /api/v1/identify (Home Assistant\'s Identify button) makes the power card flash', async () => {
+      assert(!(await page.evaluate(() => document.body.classList.contains('identify'))), 'flashing before the request');
+      const res = await fetch(base + '/api/v1/identify', { method: 'PUT' });
+      assert(res.status === 200, 'status ' + res.status);
+      const body = await res.json();
+      assert(body.identify === 'ok', JSON.stringify(body));
+      await page.waitForFunction(() => document.body.classList.contains('identify'), null, { timeout: 5000 });
+      const anim = await page.$eval('#hero', (el) => getComputedStyle(el).animationName);
+      assert(anim === 'identify', 'the power card\'s animation is "' + anim + '"');
+      // it stops by itself after about 5 s
+      await page.waitForFunction(() => !document.body.classList.contains('identify'), null, { timeout: 9000 });
+    });
     await check('phases, totals and tariff show values, not NaN or undefined', async () => {
       const txt = await page.textContent('#view-now');
       assert(!/NaN|undefined|null|Infinity/.test(txt), 'bad text in the Now view');

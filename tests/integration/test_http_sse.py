@@ -298,13 +298,71 @@ def test_heartbeat_idle(t):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def identify_blocks(s, timeout):
+    """The "identify" events that arrive on stream s within timeout s."""
+    n = 0
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        block = s.next_block(deadline - time.time())
+        if block is None:
+            break
+        if "event: identify" in block.split("\n"):
+            n += 1
+    return n
+
+
+def test_identify(t):
+    """PUT /api/v1/identify (HomeWizard API v1, Home Assistant's Identify button): 200
+    {"identify": "ok"}, an "identify" event on every open stream, a log line naming the client;
+    the guards of any request that changes state."""
+    d = Daemon(["a=sim:speedup=5", "b=sim:2:speedup=5"])
+    try:
+        all_ = Stream(d.port, "/api/stream")
+        one = Stream(d.port, "/api/meters/b/stream")
+        t.check("identify: streams open", all_.read_headers() and one.read_headers())
+        st, hd, body, _ = d.request("PUT", "/api/v1/identify")
+        t.check("identify: PUT answers 200", st == 200, (st, body))
+        t.check("identify: body is {\"identify\": \"ok\"}",
+                st == 200 and json.loads(body) == {"identify": "ok"}, body)
+        t.check("identify: every stream gets the event",
+                identify_blocks(all_, 2) == 1 and identify_blocks(one, 1) == 1)
+        t.check("identify: logged with the client and the streams told",
+                "http: identify requested by 127.0.0.1: 2 open dashboards flash" in d.logtext(),
+                d.logtext()[-2000:])
+        st, hd, body, _ = d.request("GET", "/api/v1/identify")
+        t.check("identify: GET is 405 with Allow: PUT, OPTIONS",
+                st == 405 and hd.get("allow") == "PUT, OPTIONS", (st, hd))
+        st, hd, _, _ = d.request("OPTIONS", "/api/v1/identify")
+        t.check("identify: OPTIONS names PUT", st == 204 and "PUT" in hd.get("allow", ""),
+                (st, hd))
+        st, _, body, _ = d.request("PUT", "/api/v1/identify", {"Origin": "http://evil.example"})
+        t.check("identify: a page of another origin is refused (403)", st == 403, (st, body))
+        t.check("identify: the refused one reaches no stream", identify_blocks(all_, 1) == 0)
+        all_.close()
+        one.close()
+        t.check("identify: alive", d.alive())
+    finally:
+        d.stop()
+    # with a token: a PUT without it is refused, one with it is answered
+    d = Daemon(["a=sim:speedup=5"], extra=["--token", "s3cret-token-0123456789"],
+               wait_reading=False)
+    try:
+        st, _, _, _ = d.request("PUT", "/api/v1/identify")
+        t.check("identify: --token: without it 401", st == 401, st)
+        st, _, body, _ = d.request("PUT", "/api/v1/identify",
+                                {"Authorization": "Bearer s3cret-token-0123456789"})
+        t.check("identify: --token: with it 200", st == 200, (st, body))
+    finally:
+        d.stop()
+
+
 def main():
     if not os.access(P1D, os.X_OK):
         print("SKIP: build/p1d not built")
         print("0 passed, 1 failed")
         return 1
     t = Tally()
-    for fn in (test_stream, test_slow_client_dropped, test_heartbeat_idle):
+    for fn in (test_stream, test_slow_client_dropped, test_heartbeat_idle, test_identify):
         try:
             fn(t)
         except Exception as e:
