@@ -409,6 +409,55 @@ def test_influx_v2(tmp):
         srv.shutdown()
 
 
+class Influx3(BaseHTTPRequestHandler):
+    """What InfluxDB 3 answers on its 2.x-compatible write endpoint: 204, nothing else (Debian
+    has no InfluxDB 3 to run)."""
+    requests = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        Influx3.requests.append((self.path, self.headers.get("Authorization"), body))
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def test_influx_v3(tmp):
+    """The InfluxDB 3 snippet (url made local, token in a file): the 2.x write with the token,
+    and line protocol points of the meter in its body."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Influx3)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    ini = blocks(section(PUBLISHING, "## InfluxDB"), "ini")[2]
+    C.check("3.x snippet is the one for InfluxDB 3", ini.startswith("# InfluxDB 3"), ini[:40])
+    tok = os.path.join(tmp, "influx3.token")
+    with open(tok, "w") as f:
+        f.write("apiv3_t0ken\n")
+    ini = re.sub(r"(?m)^url = .*$", "url = http://127.0.0.1:%d" % srv.server_address[1], ini)
+    ini = re.sub(r"(?m)^token_file = .*$", "token_file = " + tok, ini)
+    conf = os.path.join(tmp, "influx-v3.conf")
+    with open(conf, "w") as f:
+        f.write("[store]\ndb = %s\n\n[source home]\nspec = sim\n\n[http]\n"
+                "listen = 127.0.0.1:0\n\n%s" % (os.path.join(tmp, "influx-v3.db"), ini))
+    d = Daemon(["--config", conf], tmp)
+    try:
+        deadline = time.time() + 15
+        while time.time() < deadline and not Influx3.requests:
+            time.sleep(0.1)
+        req = Influx3.requests[0] if Influx3.requests else ("", "", b"")
+        C.check("3.x snippet: POST /api/v2/write?org=home&bucket=p1&precision=s with the token",
+                req[:2] == ("/api/v2/write?org=home&bucket=p1&precision=s", "Token apiv3_t0ken"),
+                str(req[:2]))
+        C.check("3.x snippet: the body is line protocol of meter home",
+                req[2].startswith(b"p1,meter=home "), req[2][:80])
+        C.check("3.x snippet: no error logged", "error: influxdb" not in d.text(), d.text()[-600:])
+    finally:
+        d.stop()
+        srv.shutdown()
+
+
 def test_azure_down(tmp):
     """Azure unreachable from the start: the failed attempts count as retries of the meter
     (docs/API.md, publishers), as MQTT's and InfluxDB's do."""
@@ -473,6 +522,7 @@ def main():
         else:
             print("SKIP: influxd not installed")
         test_influx_v2(tmp)
+        test_influx_v3(tmp)
         test_azure_down(tmp)
     C.done()
 
