@@ -266,10 +266,22 @@ static void parts_add(cost_parts *a, const cost_parts *b)
     a->priced |= b->priced;
 }
 
+/* A step without readings and without energy: a gap. A step without readings can still hold a
+ * gas, water or heat rise measured in it that arrived later (store.h, STORE_CAPTURE_MAX). */
+static int point_empty(const store_point *p)
+{
+    if (p->n)
+        return 0;
+    for (int e = 0; e < STORE_E_COUNT; e++)
+        if (p->energy[e] != STORE_NULL)
+            return 0;
+    return 1;
+}
+
 static int on_sub15(void *user, const store_point *p)
 {
     subs *x = user;
-    if (p->n == 0 || p->ts < x->starts[0])
+    if (point_empty(p) || p->ts < x->starts[0])
         return 0;
     size_t i = subs_locate(x, p->ts);
     size_t h = (size_t)((p->ts - x->hour0) / 3600);
@@ -297,7 +309,7 @@ static int on_sub15(void *user, const store_point *p)
 static int on_sub1h(void *user, const store_point *p)
 {
     subs *x = user;
-    if (p->n == 0 || p->ts < x->starts[0])
+    if (point_empty(p) || p->ts < x->starts[0])
         return 0;
     size_t h = (size_t)((p->ts - x->hour0) / 3600);
     if (h < x->nhours && x->has15[h])
@@ -471,7 +483,7 @@ typedef struct run {
 /* The value of field f at point p (output index i): 1 and *v (in f's decimals), or 0 = null. */
 static int field_value(run *r, const field *f, const store_point *p, int64_t *v)
 {
-    if (p->n == 0 && f->kind != F_COST && f->kind != F_UNPRICED && f->kind != F_DEMAND)
+    if (point_empty(p) && f->kind != F_COST && f->kind != F_UNPRICED && f->kind != F_DEMAND)
         return 0;
     switch (f->kind) {
     case F_ENERGY:
@@ -501,7 +513,7 @@ static int field_value(run *r, const field *f, const store_point *p, int64_t *v)
         if (r->sub) {
             c = r->sub->cost[r->idx];
         } else {
-            if (p->n == 0)
+            if (point_empty(p))
                 return 0;
             int64_t start = r->step == STORE_STEP_RAW ? r->prev_ts : p->ts;
             int64_t end = r->step == STORE_STEP_RAW ? p->ts : p->end;
@@ -513,7 +525,7 @@ static int field_value(run *r, const field *f, const store_point *p, int64_t *v)
             *v = c.energy + c.gas + c.fixed;
             return 1;
         }
-        if (p->n == 0 && !c.priced)
+        if (point_empty(p) && !c.priced)
             return 0;
         *v = f->idx ? c.unpriced_dm3 : c.unpriced_wh;
         return 1;
@@ -931,7 +943,7 @@ typedef struct total {
 static int on_total(void *user, const store_point *p)
 {
     total *t = user;
-    if (p->n == 0)
+    if (point_empty(p))
         return 0;
     if (!t->have) {
         t->p = *p;

@@ -962,6 +962,68 @@ static int put_step(store *s, int k, int64_t meter, const engine *e, const agg *
     return put_agg(s, k, meter, &row);
 }
 
+static int get_agg(store *s, int k, int64_t id, int64_t t, agg *a, int *found);
+
+/* The capture time field of M-Bus energy e (gas, water, heat), -1 for the electricity. */
+static int capture_field(int e)
+{
+    return e == STORE_E_GAS     ? F_GAS_T
+           : e == STORE_E_WATER ? F_WATER_T
+           : e == STORE_E_HEAT  ? F_HEAT_T
+                                : -1;
+}
+
+/* The step of tier k that the rise of energy e in reading x belongs to. An M-Bus device is read
+ * at its capture time and its value reaches the telegrams later: a DSMR 4 meter's hourly gas
+ * some minutes after the hour it was used in, a DSMR 5 meter's every 5 minutes. In the 15-minute
+ * tier and up its rise goes to the step holding the second before the capture when that is at
+ * most STORE_CAPTURE_MAX before the reading; anything else to the reading's own step. The
+ * 1-minute tier keeps every rise in the minute it arrived in: a minute is final (publishers with
+ * rate = minute deliver it) once a later reading exists, and must not change after that. The
+ * rule looks at x alone, so every order of storing the same readings books the same way (a
+ * backfill, store_rebuild()). */
+static int64_t book_step(int k, const sample *x, int e)
+{
+    int f = capture_field(e);
+    int64_t at = x->ts;
+    if (k > 0 && f >= 0 && (x->mask & BIT(f)) && x->v[f] <= x->ts &&
+        x->v[f] > x->ts - STORE_CAPTURE_MAX)
+        at = x->v[f];
+    return store_step_floor(tier_step[k], at - 1);
+}
+
+/* Adds v of energy e to the stored step `step` of tier k: a rise booked before the step the
+ * engine has open. A step without a row gets one with no reading in it (n 0): p1d read nothing
+ * then, but the device measured what it says. Steps below e's floor are left as stored (a
+ * rebuild starts at its floor; what was booked below it stays there). */
+static int book_back(store *s, int k, int64_t meter, const engine *en, int64_t step, int e,
+                     int64_t v)
+{
+    agg a;
+    int found, rc;
+    if (step < en->floor[k])
+        return SQLITE_OK;
+    if ((rc = get_agg(s, k, meter, step, &a, &found)) != SQLITE_OK)
+        return rc;
+    if (!found)
+        memset(&a, 0, sizeof a);
+    a.ts = step;
+    a.e[e] = (a.ehas & BIT(e)) ? a.e[e] + v : v;
+    a.ehas |= BIT(e);
+    if (a.n == 0 && a.e[e] == 0) {
+        /* a backfill took back what the reading after its gap had booked here: a step without
+         * readings holds only what was booked into it, as if this never had been */
+        a.ehas &= ~BIT(e);
+        if (!a.ehas) {
+            char sql[128];
+            snprintf(sql, sizeof sql, "DELETE FROM %s WHERE meter = %" PRId64 " AND ts = %" PRId64,
+                     tier_table[k], meter, step);
+            return sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+        }
+    }
+    return put_agg(s, k, meter, &a);
+}
+
 static int engine_apply(store *s, int64_t meter, engine *e, const sample *x, int write_raw)
 {
     int64_t de[STORE_E_COUNT];
@@ -991,7 +1053,17 @@ static int engine_apply(store *s, int64_t meter, engine *e, const sample *x, int
             memset(a, 0, sizeof *a);
             a->ts = t;
         }
-        agg_add(a, de, dhas, x);
+        int64_t own[STORE_E_COUNT];
+        memcpy(own, de, sizeof own);
+        for (int g = STORE_E_GAS; g <= STORE_E_HEAT; g++) {
+            int64_t b;
+            if (!(dhas & BIT(g)) || !de[g] || (b = book_step(k, x, g)) == t)
+                continue;
+            own[g] = 0; /* the reading's step still says the device was there */
+            if ((rc = book_back(s, k, meter, e, b, g, de[g])) != SQLITE_OK)
+                return rc;
+        }
+        agg_add(a, own, dhas, x);
         e->cdirty[k] = 1;
     }
     e->last_ts = x->ts;
@@ -1712,6 +1784,7 @@ typedef struct backfill {
     uint32_t nflags;            /* its stored device flags */
     uint32_t ndev[STORE_NDEV];  /* hashes of its device ids, 0 unknown */
     int64_t step[NTIERS];       /* the label of the step holding it, INT64_MIN none */
+    sample nx;                  /* it (next_raw), for the steps its M-Bus rises go to */
     fold f0;                    /* the counters before the gap (empty: before the first reading) */
     uint32_t devh[STORE_NDEV];  /* device id hashes of the last reading filled in, 0 unknown */
     uint32_t devnot[STORE_NDEV]; /* devh unknown: the id before the gap is known not to be this */
@@ -1719,12 +1792,13 @@ typedef struct backfill {
     int64_t cov_lo, cov_hi;     /* readings in [cov_lo, cov_hi] are at times already covered */
 } backfill;
 
-/* min(ts) of a table for a meter into *out (0 none). */
+/* min(ts) of the rows of a table for a meter that hold readings into *out (0 none): a step with
+ * only an M-Bus rise booked into it (book_back()) may come before the first reading. */
 static int min_ts(store *s, const char *table, int64_t id, int64_t *out)
 {
     char sql[96];
     sqlite3_stmt *st;
-    snprintf(sql, sizeof sql, "SELECT min(ts) FROM %s WHERE meter = ?1", table);
+    snprintf(sql, sizeof sql, "SELECT min(ts) FROM %s WHERE meter = ?1 AND n > 0", table);
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
         return rc;
@@ -1815,6 +1889,7 @@ static int bf_begin_raw(store *s, smeter *m, const fold *f0, const sample *p, in
         return SQLITE_CORRUPT;
     b->next_raw = 1;
     b->nts = nts;
+    b->nx = xs[0];
     b->nhas = sample_counters(&xs[0], b->nc);
     b->nflags = xs[0].flags;
     for (int k = 0; k < NTIERS; k++)
@@ -2110,11 +2185,19 @@ static int bf_end(store *s, smeter *m)
             continue;
         if ((rc = get_agg(s, k, id, b->step[k], &a, &found)) != SQLITE_OK)
             return rc;
-        for (int e = 0; found && e < STORE_E_COUNT; e++)
-            if ((hn & BIT(e)) && den[e] != deo[e]) {
+        for (int e = 0; e < STORE_E_COUNT; e++) {
+            if (!(hn & BIT(e)) || den[e] == deo[e])
+                continue;
+            /* an M-Bus rise went to the step of its capture (book_step()), so does the change */
+            int64_t at = b->next_raw ? book_step(k, &b->nx, e) : b->step[k];
+            if (at != b->step[k]) {
+                if ((rc = book_back(s, k, id, &b->e, at, e, den[e] - deo[e])) != SQLITE_OK)
+                    return rc;
+            } else if (found) {
                 a.e[e] += den[e] - deo[e];
                 changed = 1;
             }
+        }
         if (changed && (rc = put_agg(s, k, id, &a)) != SQLITE_OK)
             return rc;
     }
@@ -2801,8 +2884,9 @@ static int series_agg(store *s, int64_t id, int64_t from, int64_t to, store_step
         }
         if (ret)
             break;
-        if (acc.n || (flags & STORE_SERIES_GAPS)) {
-            point_from_agg(&p, t, next, acc.n ? &acc : NULL);
+        /* a step without readings may still hold an M-Bus rise measured in it (book_back()) */
+        if (acc.n || acc.ehas || (flags & STORE_SERIES_GAPS)) {
+            point_from_agg(&p, t, next, acc.n || acc.ehas ? &acc : NULL);
             ret = fn(user, &p);
         }
         if (!have && !(flags & STORE_SERIES_GAPS))

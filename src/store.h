@@ -24,6 +24,9 @@ typedef struct store store;
 #define STORE_CLOCK_STEADY 10     /* unsynchronised: the meter's offset from ours moves less */
 #define STORE_CLOCK_JUMP      600 /* clock=meter: further ahead is believed when the next agrees */
 #define STORE_GAP_MIN 300        /* backfill: stored readings further apart than this are a gap */
+/* From 15-minute steps up, an M-Bus rise measured at most this long (s) before its reading is
+ * booked in the step of its capture time (docs/STORE.md) */
+#define STORE_CAPTURE_MAX 7200
 
 /* Which clock gives a reading its time. The values are the order of the `clock` config choices. */
 typedef enum store_clock {
@@ -194,7 +197,9 @@ typedef struct store_stat {
 typedef struct store_point {
     int64_t ts;     /* step start, unix seconds UTC; raw: the reading's time */
     int64_t end;    /* step end (exclusive label of the next step); raw: == ts */
-    int64_t n;      /* readings in the step; 0 = a gap (every energy STORE_NULL, every stat n 0) */
+    int64_t n;      /* readings in the step; 0 = none: a gap (every energy STORE_NULL, every
+                     * stat n 0), or a step that holds only a gas, water or heat rise measured
+                     * in it that arrived in a later one (STORE_CAPTURE_MAX) */
     int64_t energy[STORE_E_COUNT];  /* STORE_NULL when the meter sent no such register */
     store_stat q[STORE_Q_COUNT];
     int64_t counter[STORE_E_COUNT]; /* raw only: the register values (Wh, dm3, MJ); else NULL */
@@ -216,13 +221,16 @@ enum {
 typedef int (*store_point_fn)(void *user, const store_point *p);
 
 enum {
-    STORE_SERIES_GAPS = 1 << 0, /* also report steps without readings (n == 0) */
+    STORE_SERIES_GAPS = 1 << 0, /* also report steps without readings (n == 0) and nothing
+                                 * booked into them */
 };
 
 /* Reports the points of `meter` in [from, to) (unix seconds UTC) at `step`. A step labelled T
  * holds the readings with T < time <= T + step: the energy of a step is the counter at its end
  * minus the counter at its start (the last reading at or before each boundary), so the steps of
- * a range add up exactly. `from` is aligned down to a step boundary. Returns 0, the callback's
+ * a range add up exactly. From 15 minutes up a gas, water or heat rise goes to the step of its
+ * capture time instead when that is at most STORE_CAPTURE_MAX before its reading (raw points and
+ * minutes: to the reading). `from` is aligned down to a step boundary. Returns 0, the callback's
  * non-zero value, -ENOENT (unknown meter), -EINVAL or -EIO. */
 int store_series(store *s, const char *meter, int64_t from, int64_t to, store_step step,
                  unsigned flags, store_point_fn fn, void *user);

@@ -16,7 +16,8 @@ import urllib.request
 from decimal import Decimal
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import (Checks, Daemon, mbus_telegram, meter_time, need_p1d,  # noqa: E402
+                            tmpdir)
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 P1 = os.environ.get("P1", os.path.join(ROOT, "build", "p1"))
@@ -142,6 +143,7 @@ def main():
     with tmpdir() as tmp:
         empty_store_checks(c, tmp)
         gap_checks(c, tmp)
+        gas_capture_checks(c, tmp)
         cap = os.path.join(tmp, "cap.txt")
         db = os.path.join(tmp, "h.db")
         with open(cap, "wb") as f:
@@ -253,6 +255,71 @@ def gap_checks(c, tmp):
     finally:
         code = d.stop()
         c.check("gaps: p1d exits cleanly", code == 0, "exit %s" % code)
+
+
+def gas_capture_checks(c, tmp):
+    """A DSMR 4 meter reads its gas meter on the hour and sends the value from 4 minutes past:
+    /api/history puts each hour's gas in the hour (and quarter hour, and day) it was used in, also
+    the quarter hour p1d read nothing in, and the day's summary and gas cost count it there
+    (docs/API.md, Gas, water and heat in the step they were measured in)."""
+    db = os.path.join(tmp, "gas4.db")
+    h22 = unix("2026-06-10T22:00:00+02:00")
+
+    def value(h):  # m3 read on the hour h hours after 22:00: another amount each hour
+        return 1234.5 + 0.1 * h + 0.01 * h * h
+
+    tgs = []
+    t = h22 + 1800
+    i = 0
+    while t < h22 + 3 * 3600 + 1800:  # 22:30 .. 01:30, p1d down 23:44 .. 00:06
+        if not (h22 + 6240 <= t < h22 + 7560):
+            h = (t - h22) // 3600
+            if t - (h22 + 3600 * h) < 240:
+                h -= 1
+            mb = ("0-1:24.1.0(003)\r\n0-1:96.1.0(4730303339303031363532303530323136)\r\n"
+                  "0-1:24.2.1(%s)(%09.3f*m3)\r\n" % (meter_time(h22 + 3600 * h), value(h)))
+            tgs.append(mbus_telegram(i % 1000, t, mb))
+            i += 1
+        t += 10
+    cap = os.path.join(tmp, "gas4.txt")
+    with open(cap, "wb") as f:
+        f.write(b"".join(tgs))
+    p = subprocess.run([P1, "import", "--db", db, "--meter", "g4", cap], capture_output=True,
+                       timeout=120)
+    c.check("gas capture: p1 import stored the DSMR 4 capture", p.returncode == 0,
+            p.stderr.decode()[-500:])
+    conf = os.path.join(tmp, "gas4.conf")
+    with open(conf, "w") as f:
+        f.write("[prices]\ngas = 1.25\nvalid_from = 2026-01-01\n")
+    d = Daemon(["--db", db, "--listen", "127.0.0.1:0", "--token", TOKEN, "--config", conf], tmp)
+    try:
+        port = d.http_port()
+        c.check("gas capture: p1d serves the store", port is not None, d.text()[-1000:])
+        if port is None:
+            return
+        used = [round(value(h + 1) - value(h), 3) for h in range(3)]
+        code, j = get_json(port, "/api/history?meter=g4&step=1h&from=2026-06-10T22:00%2B02:00&"
+                                 "to=2026-06-11T02:00%2B02:00&fields=gas_m3")
+        c.check("gas capture: each hour holds the gas used in it, not the hour after",
+                code == 200 and j.get("gas_m3") == used + [0], str(j)[:300])
+        code, j = get_json(port, "/api/history?meter=g4&step=15m&from=2026-06-10T23:30%2B02:00&"
+                                 "to=2026-06-11T00:15%2B02:00&fields=gas_m3,import_kwh")
+        got = dict(zip(j.get("time", []), zip(j.get("gas_m3", []), j.get("import_kwh", []))))
+        c.check("gas capture: the quarter before midnight, without a reading (p1d down), holds "
+                "its gas and no import",
+                code == 200 and got.get("2026-06-10T23:45:00+02:00") == (used[1], None) and
+                got.get("2026-06-11T00:00:00+02:00", (None,))[0] in (0, None), str(j)[:400])
+        code, j = get_json(port, "/api/summary?meter=g4&period=day&at=2026-06-10")
+        cost = (j.get("cost_eur") or {}).get("gas")
+        c.check("gas capture: the day holds its own gas, the last hour's included, and its cost",
+                code == 200 and j.get("gas_m3") == round(used[0] + used[1], 3) and
+                cost == round((used[0] + used[1]) * 1.25, 6), str(j)[:400])
+        code, j = get_json(port, "/api/summary?meter=g4&period=day&at=2026-06-11")
+        c.check("gas capture: the next day only its own", code == 200 and
+                j.get("gas_m3") == used[2], str(j)[:300])
+    finally:
+        code = d.stop()
+        c.check("gas capture: p1d exits cleanly", code == 0, "exit %s" % code)
 
 
 def empty_store_checks(c, tmp):

@@ -34,6 +34,7 @@ typedef struct rd {
     int64_t gas;         /* dm3, < 0 none */
     const char *id;
     const char *gas_id;
+    int64_t gas_at; /* the gas value's capture time; 0: the 5 minutes before ts */
     int no_time;
 } rd;
 
@@ -70,7 +71,7 @@ static void mk(p1_reading *r, const rd *d)
         r->mbus[0].medium = P1_MEDIUM_GAS;
         snprintf(r->mbus[0].id, sizeof r->mbus[0].id, "%s", d->gas_id ? d->gas_id : "G0001");
         r->mbus[0].value = d->gas * 1000;
-        civil(d->ts - d->ts % 300, &r->mbus[0].time);
+        civil(d->gas_at ? d->gas_at : d->ts - d->ts % 300, &r->mbus[0].time);
         snprintf(r->mbus[0].unit, sizeof r->mbus[0].unit, "m3");
     }
 }
@@ -168,12 +169,24 @@ static int64_t check_tiers(store *s, const char *meter, int64_t from, int64_t to
             unsigned ehas = 0;
             for (size_t j = 0; j < raw.n; j++) {
                 const store_point *r = &raw.p[j];
+                /* from 15 minutes up gas rises go to the step of their capture time (mk(): the
+                 * 5 minutes before the reading) when the rise is > 0 and that is at most
+                 * STORE_CAPTURE_MAX ago */
+                int64_t cap = r->ts - r->ts % 300, gat = r->ts;
+                if (step != STORE_STEP_1M && r->energy[STORE_E_GAS] != STORE_NULL &&
+                    r->energy[STORE_E_GAS] > 0 && cap > r->ts - STORE_CAPTURE_MAX)
+                    gat = cap;
+                if (gat != r->ts && gat > a->ts && gat <= a->end) {
+                    sum.energy[STORE_E_GAS] += r->energy[STORE_E_GAS];
+                    ehas |= 1u << STORE_E_GAS;
+                }
                 if (r->ts <= a->ts || r->ts > a->end)
                     continue;
                 sum.n++;
                 for (int e = 0; e < STORE_E_COUNT; e++)
                     if (r->energy[e] != STORE_NULL) {
-                        sum.energy[e] += r->energy[e];
+                        if (e != STORE_E_GAS || r->energy[e] <= 0 || gat == r->ts)
+                            sum.energy[e] += r->energy[e];
                         ehas |= 1u << e;
                     }
                 for (int q = 0; q < STORE_Q_COUNT; q++) {
@@ -195,10 +208,13 @@ static int64_t check_tiers(store *s, const char *meter, int64_t from, int64_t to
             for (int q = 0; q < STORE_Q_COUNT; q++)
                 ok = ok && same_stat(&sum.q[q], &a->q[q]);
             if (!ok)
-                fprintf(stderr, "  step %s at %lld: n %lld vs raw %lld, import %lld vs %lld\n",
+                fprintf(stderr,
+                        "  step %s at %lld: n %lld vs raw %lld, import %lld vs %lld, gas %lld vs "
+                        "%lld\n",
                         store_step_name((store_step)step), (long long)a->ts, (long long)a->n,
                         (long long)sum.n, (long long)a->energy[STORE_E_IMPORT],
-                        (long long)sum.energy[STORE_E_IMPORT]);
+                        (long long)sum.energy[STORE_E_IMPORT], (long long)a->energy[STORE_E_GAS],
+                        (long long)sum.energy[STORE_E_GAS]);
             CHECK(ok);
             checked++;
         }
@@ -424,7 +440,7 @@ static void test_cut_telegram(void)
 {
     store *s = open_db(fresh_db());
     static p1_reading r;
-    rd d = {T_2024_01_15_2000_LOCAL, 12345678, 23456789, 0, 0, 2, 670, -1, NULL, NULL, 0};
+    rd d = {T_2024_01_15_2000_LOCAL, 12345678, 23456789, 0, 0, 2, 670, -1, NULL, NULL, 0, 0};
     mk(&r, &d);
     CHECK_EQ_INT(store_add(s, "home", &r, 0), 1);
     d.ts += 10;
@@ -1405,6 +1421,158 @@ static void test_backfill_orders(void)
     }
 }
 
+/* ---- gas at its capture time ---- */
+
+#define GC_START    (T_2024_01_15_2000_LOCAL + 2 * 3600 + 1800) /* 22:30 local */
+#define GC_READINGS 1100
+
+/* The gas meter's value (dm3) read on the hour h hours after 22:00 local: a different amount
+ * each hour, so that an hour booked in the wrong place shows. */
+static int64_t gc_value(int64_t h)
+{
+    return 700000 + 100 * h + 10 * h * h;
+}
+
+/* Reading i of a DSMR 4 meter from 22:30 local, 10 s apart: the gas meter is read on the hour
+ * and its value shows from 4 minutes past on (captured hh:00:00). p1d is down from 23:44 to
+ * 00:06; the last reading comes at 04:30 with a value captured at 02:00 that rose (a gas meter
+ * the meter could not read for a while): 2.5 hours old, so it goes to the reading's own hour. */
+static rd gc_reading(int i)
+{
+    rd d;
+    memset(&d, 0, sizeof d);
+    d.ts = GC_START + 10 * i;
+    if (d.ts >= GC_START + 74 * 60) /* 23:44 .. 00:06: nothing */
+        d.ts += 22 * 60;
+    if (i == GC_READINGS - 1)
+        d.ts = GC_START + 6 * 3600; /* 04:30 */
+    d.imp1 = 100000 + i;
+    d.imp2 = 200000;
+    d.tariff = 1;
+    d.pw = 360;
+    int64_t hour0 = GC_START - 1800; /* 22:00 */
+    int64_t h = (d.ts - hour0) / 3600;
+    if (d.ts - (hour0 + 3600 * h) < 240)
+        h--; /* the new hour's value is not there yet */
+    d.gas_at = hour0 + 3600 * h;
+    d.gas = gc_value(h);
+    if (i == GC_READINGS - 1) {
+        d.gas_at = hour0 + 4 * 3600; /* 02:00 */
+        d.gas = gc_value(3) + 5;
+    }
+    return d;
+}
+
+/* Stores readings [from, to) of gc_reading() into path (backfill on, one session). */
+static void gc_store(const char *path, int from, int to)
+{
+    static p1_reading r;
+    store_options o;
+    char err[STORE_ERR_MAX];
+    store_options_default(&o);
+    o.backfill = 1;
+    store *s = store_open(path, &o, err, sizeof err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    store_meter_clock(s, "home", STORE_CLOCK_METER);
+    for (int i = from; i < to; i++) {
+        rd d = gc_reading(i);
+        mk(&r, &d);
+        CHECK(store_add(s, "home", &r, 0) > 0);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    store_close(s);
+}
+
+/* The gas of the step of `step` labelled t (STORE_NULL none) and its reading count. */
+static int64_t gc_step(store *s, store_step step, int64_t t, int64_t *n)
+{
+    static store_point buf[4];
+    pts got = {buf, 0};
+    CHECK_EQ_INT(store_series(s, "home", t, t + 1, step, STORE_SERIES_GAPS, collect, &got), 0);
+    *n = got.n ? got.p[0].n : -1;
+    return got.n && got.p[0].ts == t ? got.p[0].energy[STORE_E_GAS] : STORE_NULL;
+}
+
+/* A DSMR 4 meter's hourly gas arrives minutes after the hour it was used in: it is booked in that
+ * hour (its quarter hour, its day); a step p1d has no reading in gets a row for it; the minutes
+ * keep it where it arrived; a value captured more than STORE_CAPTURE_MAX before its reading stays
+ * with the reading; and a rebuild or storing the readings in another order gives the same rows. */
+static void test_gas_capture(void)
+{
+    static const char *const tables[] = {
+        "SELECT * FROM agg_1m ORDER BY ts", "SELECT * FROM agg_15m ORDER BY ts",
+        "SELECT * FROM agg_1h ORDER BY ts", "SELECT * FROM agg_1d ORDER BY ts"};
+    uint64_t want[4];
+    int64_t h22 = GC_START - 1800, n;
+    char ref[128];
+    snprintf(ref, sizeof ref, "%s", fresh_db());
+    gc_store(ref, 0, GC_READINGS);
+    store *s = open_db(ref);
+    /* 22:00 and 23:00 are the 15th's (local), 00:00 the 16th's */
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_1H, h22, &n), gc_value(1) - gc_value(0));
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_1H, h22 + 3600, &n), gc_value(2) - gc_value(1));
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_1H, h22 + 7200, &n), gc_value(3) - gc_value(2));
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_1H, h22 + 10800, &n), 0); /* 01:00: read at 02:00 */
+    int64_t d15 = store_step_floor(STORE_STEP_1D, h22);
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_1D, d15, &n), gc_value(2) - gc_value(0));
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_1D, d15 + 86400, &n), gc_value(3) - gc_value(2) + 5);
+    /* the quarter hour before each capture; 23:45 had no reading (p1d down) */
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_15M, h22 + 2700, &n), gc_value(1) - gc_value(0));
+    CHECK(n > 0);
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_15M, h22 + 6300, &n), gc_value(2) - gc_value(1));
+    CHECK_EQ_INT(n, 0);
+    /* ... and not the quarters the values arrived in */
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_15M, h22 + 3600, &n), 0);
+    CHECK(n > 0);
+    /* the minutes: where the value arrived (23:04, and 00:06 after the outage) */
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_1M, h22 + 3540, &n), 0);
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_1M, h22 + 3780, &n), gc_value(1) - gc_value(0));
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_1M, h22 + 7140, &n), STORE_NULL);
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_1M, h22 + 7500, &n), gc_value(2) - gc_value(1));
+    /* captured 2.5 h before its reading at 04:30: booked at 04:00-05:00 */
+    CHECK_EQ_INT(gc_step(s, STORE_STEP_1H, h22 + 6 * 3600, &n), 5);
+    /* the whole range still adds up at every step */
+    for (int step = STORE_STEP_1M; step <= STORE_STEP_1D; step++) {
+        esum a = series_sum(s, "home", h22 - 86400, h22 + 86400, (store_step)step, STORE_E_GAS, 0);
+        CHECK_EQ_INT(a.sum, gc_value(3) - gc_value(0) + 5);
+        CHECK_EQ_INT(a.negative, 0);
+    }
+    store_close(s);
+    sqlite3 *db;
+    CHECK_EQ_INT(sqlite3_open(ref, &db), SQLITE_OK);
+    for (size_t t = 0; t < 4; t++)
+        want[t] = rows_hash(db, tables[t]);
+    sqlite3_close(db);
+    /* a rebuild from the raw readings books the same */
+    s = open_db(ref);
+    CHECK_EQ_INT(store_rebuild(s, "home"), 0);
+    store_close(s);
+    CHECK_EQ_INT(sqlite3_open(ref, &db), SQLITE_OK);
+    for (size_t t = 0; t < 4; t++)
+        CHECK(rows_hash(db, tables[t]) == want[t]);
+    sqlite3_close(db);
+    /* the readings after the outage first, then those before it (a backfill before the first
+     * reading); and the other way round with the middle last (a backfill into a gap) */
+    static const int cut[][4] = {{160, GC_READINGS, 0, 160}, {0, 100, 200, GC_READINGS}};
+    for (size_t o = 0; o < 2; o++) {
+        const char *p = fresh_db();
+        gc_store(p, cut[o][0], cut[o][1]);
+        gc_store(p, cut[o][2], cut[o][3]);
+        if (o == 1)
+            gc_store(p, 100, 200);
+        CHECK_EQ_INT(sqlite3_open(p, &db), SQLITE_OK);
+        for (size_t t = 0; t < 4; t++) {
+            uint64_t got = rows_hash(db, tables[t]);
+            if (got != want[t])
+                fprintf(stderr, "gas capture, order %zu: %s differs\n", o, tables[t]);
+            CHECK(got == want[t]);
+        }
+        sqlite3_close(db);
+    }
+}
+
 /* A failed backfill commit loads the meter's state from the database again, but keeps its
  * clock: an older reading queued next (with our clock far ahead) still goes by its meter time
  * into the backfill, instead of clock=auto stamping it after the newest. */
@@ -1481,6 +1649,7 @@ int main(void)
     RUN(test_meter_registers);
     RUN(test_backfill_orders);
     RUN(test_backfill_failure_keeps_clock);
+    RUN(test_gas_capture);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (!getenv("KEEP") && system(cmd) != 0)
