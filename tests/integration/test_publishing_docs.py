@@ -361,43 +361,63 @@ def test_influx_auth(tmp):
         influx.stop()
 
 
-class NoBucket(BaseHTTPRequestHandler):
-    """InfluxDB 2.x's answer to a write into a bucket that does not exist."""
+class Writes(BaseHTTPRequestHandler):
+    """An InfluxDB write endpoint that records each request (path, Authorization, body) and
+    answers with the class's status and body."""
     requests = []
+    status, reply = 204, b""
 
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        NoBucket.requests.append((self.path, self.headers.get("Authorization")))
-        msg = b'{"code":"not found","message":"bucket \\"p1\\" not found"}\n'
-        self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(msg)))
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        type(self).requests.append((self.path, self.headers.get("Authorization"), body))
+        self.send_response(self.status)
+        if self.reply:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(self.reply)))
         self.end_headers()
-        self.wfile.write(msg)
+        self.wfile.write(self.reply)
 
     def log_message(self, *a):
         pass
 
 
+class NoBucket(Writes):
+    """InfluxDB 2.x's answer to a write into a bucket that does not exist."""
+    requests = []
+    status, reply = 404, b'{"code":"not found","message":"bucket \\"p1\\" not found"}\n'
+
+
+class Influx3(Writes):
+    """What InfluxDB 3 answers on its 2.x-compatible write endpoint: 204, nothing else (Debian
+    has no InfluxDB 3 to run)."""
+    requests = []
+
+
+def snippet_daemon(tmp, k, handler, token, name):
+    """p1d on a simulated meter with the k-th ini snippet of the InfluxDB section, its url made
+    `handler` on 127.0.0.1 and its token_file one holding `token`: (server, daemon, snippet)."""
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    snippet = ini = blocks(section(PUBLISHING, "## InfluxDB"), "ini")[k]
+    tok = os.path.join(tmp, name + ".token")
+    with open(tok, "w") as f:
+        f.write(token + "\n")
+    ini = re.sub(r"(?m)^url = .*$", "url = http://127.0.0.1:%d" % srv.server_address[1], ini)
+    ini = re.sub(r"(?m)^token_file = .*$", "token_file = " + tok, ini)
+    conf = os.path.join(tmp, name + ".conf")
+    with open(conf, "w") as f:
+        f.write("[store]\ndb = %s\n\n[source home]\nspec = sim\n\n[http]\n"
+                "listen = 127.0.0.1:0\n\n%s" % (os.path.join(tmp, name + ".db"), ini))
+    return srv, Daemon(["--config", conf], tmp), snippet
+
+
 def test_influx_v2(tmp):
     """The 2.x snippet (url made local, token in a file) against a server without the bucket:
     the request is the documented one, the error names the bucket and org."""
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), NoBucket)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    ini = blocks(section(PUBLISHING, "## InfluxDB"), "ini")[1]
-    tok = os.path.join(tmp, "influx.token")
-    with open(tok, "w") as f:
-        f.write("t0ken-v2\n")
-    ini = re.sub(r"(?m)^url = .*$", "url = http://127.0.0.1:%d" % srv.server_address[1], ini)
-    ini = re.sub(r"(?m)^token_file = .*$", "token_file = " + tok, ini)
-    conf = os.path.join(tmp, "influx-v2.conf")
-    with open(conf, "w") as f:
-        f.write("[store]\ndb = %s\n\n[source home]\nspec = sim\n\n[http]\n"
-                "listen = 127.0.0.1:0\n\n%s" % (os.path.join(tmp, "influx-v2.db"), ini))
-    d = Daemon(["--config", conf], tmp)
+    srv, d, _ = snippet_daemon(tmp, 1, NoBucket, "t0ken-v2", "influx-v2")
     try:
         line = d.wait_log(r"error: influxdb: .*", 10)
-        req = NoBucket.requests[0] if NoBucket.requests else ("", "")
+        req = NoBucket.requests[0][:2] if NoBucket.requests else ("", "")
         C.check("2.x snippet: POST /api/v2/write?org=home&bucket=p1&precision=s with the token",
                 req == ("/api/v2/write?org=home&bucket=p1&precision=s", "Token t0ken-v2"),
                 str(req))
@@ -409,40 +429,13 @@ def test_influx_v2(tmp):
         srv.shutdown()
 
 
-class Influx3(BaseHTTPRequestHandler):
-    """What InfluxDB 3 answers on its 2.x-compatible write endpoint: 204, nothing else (Debian
-    has no InfluxDB 3 to run)."""
-    requests = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        Influx3.requests.append((self.path, self.headers.get("Authorization"), body))
-        self.send_response(204)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *a):
-        pass
-
-
 def test_influx_v3(tmp):
     """The InfluxDB 3 snippet (url made local, token in a file): the 2.x write with the token,
     and line protocol points of the meter in its body."""
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Influx3)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    ini = blocks(section(PUBLISHING, "## InfluxDB"), "ini")[2]
-    C.check("3.x snippet is the one for InfluxDB 3", ini.startswith("# InfluxDB 3"), ini[:40])
-    tok = os.path.join(tmp, "influx3.token")
-    with open(tok, "w") as f:
-        f.write("apiv3_t0ken\n")
-    ini = re.sub(r"(?m)^url = .*$", "url = http://127.0.0.1:%d" % srv.server_address[1], ini)
-    ini = re.sub(r"(?m)^token_file = .*$", "token_file = " + tok, ini)
-    conf = os.path.join(tmp, "influx-v3.conf")
-    with open(conf, "w") as f:
-        f.write("[store]\ndb = %s\n\n[source home]\nspec = sim\n\n[http]\n"
-                "listen = 127.0.0.1:0\n\n%s" % (os.path.join(tmp, "influx-v3.db"), ini))
-    d = Daemon(["--config", conf], tmp)
+    srv, d, snippet = snippet_daemon(tmp, 2, Influx3, "apiv3_t0ken", "influx-v3")
     try:
+        C.check("3.x snippet is the one for InfluxDB 3", snippet.startswith("# InfluxDB 3"),
+                snippet[:40])
         deadline = time.time() + 15
         while time.time() < deadline and not Influx3.requests:
             time.sleep(0.1)

@@ -1336,19 +1336,27 @@ static uint64_t rows_hash(sqlite3 *db, const char *sql)
     return h;
 }
 
-/* Imports piece k into path in one session (an import of its own), batches of flush_every. */
-static void bf_import(const char *path, int k, int flush_every, store_stats *st)
+/* path opened as `p1 import` opens it: backfill on, meter home on its own clock; NULL failed. */
+static store *bf_open(const char *path)
 {
-    static p1_reading r;
     store_options o;
     char err[STORE_ERR_MAX];
     store_options_default(&o);
     o.backfill = 1;
     store *s = store_open(path, &o, err, sizeof err);
     CHECK(s != NULL);
+    if (s)
+        store_meter_clock(s, "home", STORE_CLOCK_METER);
+    return s;
+}
+
+/* Imports piece k into path in one session (an import of its own), batches of flush_every. */
+static void bf_import(const char *path, int k, int flush_every, store_stats *st)
+{
+    static p1_reading r;
+    store *s = bf_open(path);
     if (!s)
         return;
-    store_meter_clock(s, "home", STORE_CLOCK_METER);
     for (int i = 0; i < BF_READINGS; i++) {
         mk(&r, &bf_rd[k][i]);
         CHECK(store_add(s, "home", &r, 0) > 0);
@@ -1467,15 +1475,9 @@ static rd gc_reading(int i)
 static void gc_store(const char *path, int from, int to)
 {
     static p1_reading r;
-    store_options o;
-    char err[STORE_ERR_MAX];
-    store_options_default(&o);
-    o.backfill = 1;
-    store *s = store_open(path, &o, err, sizeof err);
-    CHECK(s != NULL);
+    store *s = bf_open(path);
     if (!s)
         return;
-    store_meter_clock(s, "home", STORE_CLOCK_METER);
     for (int i = from; i < to; i++) {
         rd d = gc_reading(i);
         mk(&r, &d);
