@@ -1864,13 +1864,22 @@ int cost_db_save_dynamic(sqlite3 *db, cost_kind kind, const cost_dyns *d, char *
         bind_price(ins, 5, d->v[i].export_);
         ok = sqlite3_step(ins) == SQLITE_DONE;
     }
-    if (!ok)
-        say(err, cap, "cannot store the prices: %s", sqlite3_errmsg(db));
+    int busy = 0;
+    if (!ok) {
+        int code = sqlite3_extended_errcode(db) & 0xff;
+        busy = code == SQLITE_BUSY || code == SQLITE_LOCKED;
+        if (busy)
+            say(err, cap,
+                "cannot store the prices: another program holds the database's write "
+                "lock (a transaction left open in sqlite3 or a database browser)");
+        else
+            say(err, cap, "cannot store the prices: %s", sqlite3_errmsg(db));
+    }
     sqlite3_finalize(del);
     sqlite3_finalize(ins);
     if (!ok) {
         sqlite3_exec(db, "ROLLBACK TO cost_import; RELEASE cost_import", NULL, NULL, NULL);
-        return -EIO;
+        return busy ? -EBUSY : -EIO;
     }
     if (sqlite3_exec(db, "RELEASE cost_import", NULL, NULL, NULL) != SQLITE_OK) {
         say(err, cap, "cannot commit the prices: %s", sqlite3_errmsg(db));

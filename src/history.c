@@ -1521,6 +1521,9 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
     int rc = cost_db_save_dynamic(store_db(h->s), kind, &d, err, sizeof err);
     if (rc < 0) {
         cost_dyns_free(&d);
+        /* a lock another program holds passes: 503 asks the client to come back */
+        if (rc == -EBUSY)
+            return http_reply_error(out, 503, "store_busy", "%s; try again", err);
         return http_reply_error(out, 500, "internal", "%s", err);
     }
     store_prices_changed(h->s); /* /metrics and MQTT show a new price now at once */

@@ -31,7 +31,6 @@
 #define STORE_BLOCK_SPAN 60          /* a raw block never spans two UTC minutes */
 #define STORE_STATS_MAX (5 + STORE_Q_COUNT * 40) /* bytes of an encoded stats blob, worst case */
 #define STORE_PRUNE_SLICE (6 * 3600) /* seconds of history deleted per tier per maintain call */
-#define STORE_BUSY_MS 5000
 #define STORE_NDEV 4                 /* device ids tracked: electricity, gas, water, heat */
 #define NTIERS 4                     /* 1m, 15m, 1h, 1d */
 
@@ -2642,11 +2641,23 @@ int store_maintain(store *s)
     return deleted > INT32_MAX ? INT32_MAX : (int)deleted;
 }
 
+void store_busy_wait(store *s, int ms)
+{
+    sqlite3_busy_timeout(s->db, ms);
+}
+
 int store_healthy(store *s, char *why, size_t cap)
 {
     if (!s->failing && !s->ckpt_failing)
         return 1;
-    if (s->failing)
+    int busy = (s->fail_rc & 0xff) == SQLITE_BUSY || (s->fail_rc & 0xff) == SQLITE_LOCKED;
+    if (s->failing && busy)
+        say(why, cap,
+            "store: another program holds the database's write lock (a transaction left open "
+            "in sqlite3 or a database browser): %zu readings queued in memory, %" PRIu64
+            " dropped; retrying",
+            store_pending(s), s->st.dropped);
+    else if (s->failing)
         say(why, cap,
             "store: cannot write the database (%s): %zu readings queued in memory, %" PRIu64
             " dropped; retrying",

@@ -114,6 +114,11 @@ size_t store_pending(const store *s);
 int store_maintain(store *s);
 /* 1 healthy, 0 not (the last commit failed; why[cap] says what and how much is queued/dropped). */
 int store_healthy(store *s, char *why, size_t cap);
+/* How long a statement waits for a lock another program holds (a write transaction left open
+ * in sqlite3) before it fails with -EBUSY: STORE_BUSY_MS after store_open(). p1d's loop waits
+ * STORE_LIVE_BUSY_MS, so that a held lock never stops it for seconds. */
+#define STORE_BUSY_MS 5000
+void store_busy_wait(store *s, int ms);
 
 /* Counters for /metrics and logs. */
 typedef struct store_stats {

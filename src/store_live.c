@@ -151,6 +151,11 @@ store_live *store_live_new(store *s, loop *l, meters *ms)
         errno = -rc;
         return NULL;
     }
+    /* Everything p1d does with the store runs on its one loop: a write lock another program
+     * holds (a transaction left open in sqlite3 or a database browser) would stop serial input,
+     * HTTP and the publishers for the whole busy timeout, again at each retry. So the loop waits
+     * briefly; a commit that cannot have the lock keeps its readings queued (store_healthy()). */
+    store_busy_wait(s, STORE_LIVE_BUSY_MS);
     loop_timer_arm(sl->commit, STORE_LIVE_COMMIT_MS);
     loop_timer_arm(sl->maintain, 5000);
     return sl;
@@ -164,6 +169,8 @@ void store_live_free(store_live *sl)
     meters_unhook_gone(sl->ms, on_gone, sl);
     loop_timer_del(sl->commit);
     loop_timer_del(sl->maintain);
+    /* the last commit: waiting no longer holds anything up */
+    store_busy_wait(sl->s, STORE_BUSY_MS);
     int rc = store_commit(sl->s);
     if (rc < 0)
         log_error("store: the last %zu readings could not be written: %s", store_pending(sl->s),

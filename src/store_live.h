@@ -11,6 +11,7 @@
 
 #define STORE_LIVE_COMMIT_MS 1000    /* readings reach the disk within about this long */
 #define STORE_LIVE_RETRY_MS 5000     /* after a failed commit (full disk), retry this often */
+#define STORE_LIVE_BUSY_MS 200       /* the longest the loop waits for another program's lock */
 #define STORE_LIVE_MAINTAIN_MS 60000 /* retention and WAL checkpoint */
 #define STORE_LIVE_MAINTAIN_AGAIN_MS 1000 /* the next slice, while a pass still deleted rows */
 

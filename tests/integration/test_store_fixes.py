@@ -10,8 +10,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import P1D, Checks, Daemon, need_p1d, tmpdir  # noqa: E402
-from store_helpers import P1, export_rows, integrity, p1  # noqa: E402
+from daemon_helpers import P1D, Checks, Daemon, http, need_p1d, tmpdir  # noqa: E402
+from store_helpers import P1, export_rows, integrity, iso_unix, p1  # noqa: E402
 
 
 def one_query(db, sql):
@@ -168,6 +168,63 @@ def test_retention_idle_meter(c, tmp):
     c.check("the database is sound", integrity(db) == "ok")
 
 
+def test_foreign_lock(c, tmp):
+    """Another program's write transaction (sqlite3, a database browser) on p1d's database: p1d
+    keeps serving while it waits, queues the readings and writes them all once the lock goes."""
+    db = os.path.join(tmp, "lock.db")
+    d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "a=sim:5"], tmp)
+    try:
+        port = d.http_port()
+        c.check("p1d starts", port is not None, d.text()[-500:])
+        c.check("p1d stores readings",
+                wait_for(lambda: os.path.exists(db) and "a" in meter_names(db), 10))
+        con = sqlite3.connect(db, isolation_level=None, timeout=0)
+        con.execute("BEGIN IMMEDIATE")
+        t0 = time.time()
+        slowest, health, upload = 0.0, None, None
+        while time.time() < t0 + 12:
+            s = time.time()
+            code, _, _ = http(port, "/api/v1/data", timeout=20)
+            slowest = max(slowest, time.time() - s)
+            if health is None and time.time() > t0 + 3:
+                health = http(port, "/healthz", timeout=20)
+                s = time.time()
+                csv_body = b"time,price\n2030-01-01T00:00:00Z,0.25\n2030-01-01T01:00:00Z,0.26\n"
+                upload = http(port, "/api/prices?kind=power", "PUT", csv_body,
+                              {"Content-Type": "text/csv"}, timeout=20) + (time.time() - s,)
+            time.sleep(0.1)
+        t1 = time.time()
+        # Without the loop's short wait, each commit held it for SQLite's 5 s busy timeout.
+        c.check("while the lock is held, p1d answers within 2.5 s every time",
+                slowest < 2.5, slowest)
+        c.check("/healthz says 503 naming the lock another program holds",
+                health is not None and health[0] == 503 and
+                b"another program holds the database's write lock" in health[2],
+                health and health[2][:300])
+        c.check("a price upload answers 503 store_busy at once, saying to try again",
+                upload is not None and upload[0] == 503 and b'"store_busy"' in upload[2] and
+                b"try again" in upload[2] and upload[3] < 2.5,
+                upload and (upload[0], upload[2][:300], upload[3]))
+        c.check("the log says it once, naming the lock",
+                d.text().count("another program holds the database's write lock") == 1,
+                d.text()[-800:])
+        con.execute("ROLLBACK")
+        con.close()
+        c.check("once the lock goes: 'writing again', nothing dropped",
+                d.wait_log(r"store: writing again; 0 readings were dropped", 15),
+                d.text()[-800:])
+        code, _, body = http(port, "/healthz")
+        c.check("/healthz is 200 again", code == 200, body[:300])
+    finally:
+        code = d.stop()
+    c.check("p1d stops cleanly", code == 0, code)
+    times = [iso_unix(r["time"]) for r in export_rows(db, meter="a")]
+    held = [t for t in times if t0 + 1 <= t <= t1 - 1]
+    c.check("every reading of the locked seconds is stored (one per second)",
+            len(held) >= int(t1 - t0) - 4, (len(held), t1 - t0))
+    c.check("the database is sound", integrity(db) == "ok")
+
+
 def main():
     c = Checks("test_store_fixes")
     need_p1d(c)
@@ -177,6 +234,7 @@ def main():
     with tmpdir() as tmp:
         test_one_writer(c, tmp)
         test_retention_idle_meter(c, tmp)
+        test_foreign_lock(c, tmp)
     c.done()
 
 
