@@ -285,7 +285,7 @@ static int obis_parse(const uint8_t *s, size_t *i, p1_obis *o, int dotted)
 /* Fills t from 12 digits YYMMDDhhmmss (digits only: every caller checked them); returns 1 when
  * the fields form a calendar time. Clock-not-set placeholders (year 2000, 1970-01-01 shown as
  * 70-01-01) are times but not valid. */
-static const p1_time no_time = {0, 0, 0, 0, 0, 0, P1_DST_NONE, 0};
+static const p1_time no_time = {0, 0, 0, 0, 0, 0, P1_DST_NONE, 0, P1_ZONE_CET};
 
 static int time_parse(const uint8_t *s, p1_time *t)
 {

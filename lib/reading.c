@@ -1008,6 +1008,31 @@ static p1_profile reading_profile(const p1_reading *r)
     return P1_PROFILE_UNKNOWN;
 }
 
+/* Sets the zone of every time of r, and with `standard` marks them P1_DST_STANDARD (standard
+ * time all year, whatever letter was sent). */
+static void reading_zone(p1_reading *r, uint8_t zone, int standard)
+{
+    p1_time *t[1 + P1_MBUS_MAX + 1 + P1_FAILURES_MAX + 2 * P1_DEMAND_MONTHS_MAX];
+    size_t n = 0;
+    t[n++] = &r->time;
+    r->dirty |= DIRTY_MBUS_ALL;
+    for (int i = 0; i < P1_MBUS_MAX; i++)
+        t[n++] = &r->mbus[i].time;
+    if (r->demand_peak != P1_ABSENT)
+        t[n++] = &r->demand_peak_time;
+    for (int i = 0; i < r->nfailures; i++) /* those written: already marked dirty */
+        t[n++] = &r->failures[i].end;
+    for (int i = 0; i < r->ndemand_months; i++) {
+        t[n++] = &r->demand_months[i].month;
+        t[n++] = &r->demand_months[i].peak_time;
+    }
+    for (size_t i = 0; i < n; i++) {
+        t[i]->zone = zone;
+        if (standard)
+            t[i]->dst = P1_DST_STANDARD;
+    }
+}
+
 p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
 {
     if (!r->header[0] && t && t->header) {
@@ -1057,23 +1082,13 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
     }
 
     r->profile = reading_profile(r);
-    if (r->profile == P1_PROFILE_SE) {
-        /* Swedish meters keep normal time (UTC+1) all year; their letter only says whether
-         * summer time is in force elsewhere. Mark the fields P1_DST_STANDARD so that
-         * p1_time_to_unix() gives the right instant. */
-        r->time.dst = P1_DST_STANDARD;
-        r->dirty |= DIRTY_MBUS_ALL;
-        for (int i = 0; i < P1_MBUS_MAX; i++)
-            r->mbus[i].time.dst = P1_DST_STANDARD;
-        if (r->demand_peak != P1_ABSENT)
-            r->demand_peak_time.dst = P1_DST_STANDARD;
-        for (int i = 0; i < r->nfailures; i++) /* those written: already marked dirty */
-            r->failures[i].end.dst = P1_DST_STANDARD;
-        for (int i = 0; i < r->ndemand_months; i++) {
-            r->demand_months[i].month.dst = P1_DST_STANDARD;
-            r->demand_months[i].peak_time.dst = P1_DST_STANDARD;
-        }
-    }
+    /* Swedish meters keep normal time (UTC+1) all year; their letter only says whether summer
+     * time is in force elsewhere. Lithuanian meters keep Lithuania's time: Eastern European,
+     * UTC+2 and in summer UTC+3. Mark the times so that p1_time_to_unix() gives the instants. */
+    if (r->profile == P1_PROFILE_SE)
+        reading_zone(r, P1_ZONE_CET, 1);
+    else if (r->profile == P1_PROFILE_LT)
+        reading_zone(r, P1_ZONE_EET, 0);
     r->tariff_scheme = r->profile == P1_PROFILE_NL   ? P1_TARIFFS_NL
                        : r->profile == P1_PROFILE_BE ? P1_TARIFFS_BE
                                                      : P1_TARIFFS_UNKNOWN;

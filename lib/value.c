@@ -291,26 +291,31 @@ int p1_time_from_unix(int64_t unix_s, p1_time *out)
 
 int p1_time_utc_offset(const p1_time *t)
 {
+    /* the zone's standard time: CET UTC+1, EET UTC+2 */
+    int std = t && t->zone == P1_ZONE_EET ? 7200 : 3600, summer = std + 3600;
     if (!t || t->dst == P1_DST_STANDARD || !value_time_fields_ok(t))
-        return 3600;
-    /* The EU rule: summer time runs from the last Sunday of March 01:00 UTC (02:00 local) to the
-     * last Sunday of October 01:00 UTC (03:00 summer time), compared in local wall-clock minutes.
-     * The calendar wins over the letter because real meters send 'S' in December (Fluvius 98.1.0
-     * month starts, Iskra IE5); the letter only resolves the autumn hour 02:00-02:59 that happens
-     * twice (no letter: the later, winter one) and the spring hour that does not exist. */
+        return std;
+    /* The EU rule: summer time runs from the last Sunday of March 01:00 UTC (02:00 CET, 03:00
+     * EET) to the last Sunday of October 01:00 UTC (03:00 CEST, 04:00 EEST), compared in local
+     * wall-clock minutes. The calendar wins over the letter because real meters send 'S' in
+     * December (Fluvius 98.1.0 month starts, Iskra IE5); the letter only resolves the autumn
+     * hour (02:00-02:59 CET) that happens twice (no letter: the later, winter one) and the
+     * spring hour that does not exist. */
     if (t->month < 3 || t->month > 10)
-        return 3600;
+        return std;
     if (t->month > 3 && t->month < 10)
-        return 7200;
+        return summer;
     unsigned ls = value_last_sunday(t->year, t->month);
     unsigned minute_of_month = ((unsigned)t->day * 24u + t->hour) * 60u + t->minute;
-    unsigned switch_at = (ls * 24u + 2u) * 60u;
+    unsigned switch_at = (ls * 24u + 1u + (unsigned)std / 3600u) * 60u;
     if (minute_of_month >= switch_at && minute_of_month < switch_at + 60u)
-        return t->dst == P1_DST_SUMMER ? 7200 : t->dst == P1_DST_WINTER ? 3600
-               : t->month == 3 ? 7200 : 3600;
+        return t->dst == P1_DST_SUMMER   ? summer
+               : t->dst == P1_DST_WINTER ? std
+               : t->month == 3           ? summer
+                                         : std;
     if (t->month == 3)
-        return minute_of_month >= switch_at ? 7200 : 3600;
-    return minute_of_month < switch_at ? 7200 : 3600;
+        return minute_of_month >= switch_at ? summer : std;
+    return minute_of_month < switch_at ? summer : std;
 }
 
 int p1_time_to_unix(const p1_time *t, int64_t *out)

@@ -53,7 +53,8 @@ int civil_local_fields(int year, int month, int day, int hour, int minute, int s
         hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59)
         return -1;
     p1_time t = {(uint16_t)year,  (uint8_t)month,  (uint8_t)day, (uint8_t)hour,
-                 (uint8_t)minute, (uint8_t)second, P1_DST_NONE,  1};
+                 (uint8_t)minute, (uint8_t)second, P1_DST_NONE,  1,
+                 P1_ZONE_CET};
     return p1_time_to_unix(&t, out);
 }
 

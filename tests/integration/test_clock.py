@@ -15,8 +15,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (Checks, Daemon, build_shim, fake_dongle, http, need_p1d,  # noqa: E402
-                            telegram, tmpdir)
+from daemon_helpers import (Checks, Daemon, build_shim, crc16, fake_dongle, http,  # noqa: E402
+                            need_p1d, telegram, tmpdir)
 from store_helpers import P1, ROOT, export_rows, iso_unix, p1, raw_count  # noqa: E402
 
 FAKETIME_LIBS = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
@@ -161,6 +161,48 @@ def test_unsynced_boot(c, tmp, so):
         log = r.d.text()
         c.check("one warning: the system clock is not synchronised, the meter's is used",
                 log.count("the system clock is not synchronised") == 1, log[-2000:])
+    finally:
+        r.stop()
+
+
+def lt_telegram(i, unix):
+    """A Lithuanian ESO meter's telegram at unix seconds: its clock keeps Vilnius time."""
+    import datetime
+    import zoneinfo
+    lt = datetime.datetime.fromtimestamp(unix, zoneinfo.ZoneInfo("Europe/Vilnius"))
+    body = ("/ESO5\\VMM00201\r\n\r\n0-0:1.0.0(%s%s)\r\n"
+            "0-0:96.1.1(4C5430303031323334353637)\r\n"
+            "1-0:1.8.0(%06d.%03d*kWh)\r\n1-0:2.8.0(000000.000*kWh)\r\n"
+            "1-0:1.7.0(00.412*kW)\r\n1-0:2.7.0(00.000*kW)\r\n!"
+            % (lt.strftime("%y%m%d%H%M%S"), "S" if lt.dst() else "W", 4567 + i // 1000,
+               i % 1000)).encode()
+    return body + b"%04X\r\n" % crc16(body)
+
+
+def test_lithuanian_meter(c, tmp, so):
+    """A Lithuanian meter's clock keeps Eastern European time, an hour ahead of a Dutch one: its
+    time is that instant, not an hour later, so with our clock unsynchronised the history takes
+    its times as they are, and /api/meters shows no offset."""
+    r = Run(tmp, so, "0")
+    try:
+        t0 = int(time.time()) + 86400  # as after a boot without RTC: the meter's clock wins
+        n = 6
+        for i in range(n):
+            r.conn.sendall(lt_telegram(i, t0 + i))
+            time.sleep(0.05)
+        r.wait_seq(n)
+        code, _, body = http(r.port, "/api/meters/home/now")
+        now = json.loads(body) if code == 200 else {}
+        m, times = r.finish(n)
+        c.check("Lithuanian meter, unsynced: stored at the meter's instants (its first skipped)",
+                times == [t0 + i for i in range(1, n)], "%s vs %d" % (times, t0))
+        cl = m.get("clock") or {}
+        c.check("/api/meters: the meter's clock used, about a day ahead of ours, not a day and "
+                "an hour", cl.get("used") == "meter" and
+                abs((cl.get("meter_offset_s") or 0) - 86400) < 30, json.dumps(m))
+        c.check("/api/meters/home/now: the meter's time with +02:00 or +03:00",
+                str((now.get("reading") or {}).get("time", "")).endswith(("+02:00", "+03:00")),
+                json.dumps(now)[:600])
     finally:
         r.stop()
 
@@ -395,6 +437,7 @@ def main():
         test_future_retention(c, tmp)
         test_autumn_history(c, tmp)
         test_unsynced_boot(c, tmp, so)
+        test_lithuanian_meter(c, tmp, so)
         test_synced_keeps_rule(c, tmp, so)
         test_sync_unknown(c, tmp, so)
         ft = faketime_lib()

@@ -276,7 +276,7 @@ static void test_serial_device(void)
     CHECK(json_ok(&w));
     CHECK(has(buf, "{\"product_type\":\"HWE-P1\",\"product_name\":\"P1 meter\",\"serial\":\""));
     CHECK(has(buf, "\"firmware_version\":\"1.2.3\",\"api_version\":\"v1\"}"));
-    p1_time t = {2023, 1, 2, 8, 0, 10, 0, 1};
+    p1_time t = {2023, 1, 2, 8, 0, 10, 0, 1, P1_ZONE_CET};
     CHECK_EQ_INT(homewizard_timestamp(&t), 230102080010ll);
     t.valid = 0;
     CHECK_EQ_INT(homewizard_timestamp(&t), -1);

@@ -1690,6 +1690,43 @@ static void test_sweden_time(void)
     CHECK_EQ_INT(u, 1720609200); /* 2024-07-10 12:00 UTC+1 */
 }
 
+/* Lithuanian meters keep Eastern European time (UTC+2, summer UTC+3): every time of the
+ * reading, and nothing of it stays for the next meter's telegram. */
+static void test_lithuania_time(void)
+{
+    int64_t u = 0;
+    decode(&R, "/ESO5\\VMM00201\r\n\r\n0-0:1.0.0(240815093000S)\r\n1-0:1.8.0(000001.000*kWh)\r\n"
+               "1-0:99.97.0(1)(0-0:96.7.19)(240716081512S)(240*s)\r\n"
+               "0-1:24.1.0(003)\r\n0-1:24.2.1(240815090000S)(00100.000*m3)\r\n!");
+    CHECK_EQ_INT(R.profile, P1_PROFILE_LT);
+    CHECK_EQ_INT(R.time.zone, P1_ZONE_EET);
+    CHECK_EQ_INT(R.time.dst, P1_DST_SUMMER); /* the letter stays */
+    CHECK_EQ_INT(p1_time_utc_offset(&R.time), 10800);
+    CHECK_EQ_INT(p1_time_to_unix(&R.time, &u), 0);
+    CHECK_EQ_INT(u, 1723703400); /* 2024-08-15 06:30 UTC */
+    CHECK_EQ_INT(R.nfailures, 1);
+    CHECK_EQ_INT(p1_time_to_unix(&R.failures[0].end, &u), 0);
+    CHECK_EQ_INT(u, 1721106912); /* 2024-07-16 05:15:12 UTC */
+    CHECK_EQ_INT(p1_time_to_unix(&R.mbus[0].time, &u), 0);
+    CHECK_EQ_INT(u, 1723701600); /* 2024-08-15 06:00 UTC */
+    /* winter: UTC+2 */
+    decode(&R, "/ESO5\\VMM00201\r\n\r\n0-0:1.0.0(250115093000W)\r\n1-0:1.8.0(1*kWh)\r\n!");
+    CHECK_EQ_INT(p1_time_to_unix(&R.time, &u), 0);
+    CHECK_EQ_INT(u, 1736926200); /* 2025-01-15 07:30 UTC */
+    /* a Dutch meter's telegram next, into the same reading: Central European again */
+    decode(&R, "/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(240815093000S)\r\n"
+               "1-0:99.97.0(1)(0-0:96.7.19)(240716081512S)(240*s)\r\n"
+               "0-1:24.1.0(003)\r\n0-1:24.2.1(240815090000S)(00100.000*m3)\r\n!");
+    CHECK_EQ_INT(R.profile, P1_PROFILE_NL);
+    CHECK_EQ_INT(R.time.zone, P1_ZONE_CET);
+    CHECK_EQ_INT(p1_time_to_unix(&R.time, &u), 0);
+    CHECK_EQ_INT(u, 1723707000); /* 07:30 UTC */
+    CHECK_EQ_INT(p1_time_to_unix(&R.failures[0].end, &u), 0);
+    CHECK_EQ_INT(u, 1721110512);
+    CHECK_EQ_INT(p1_time_to_unix(&R.mbus[0].time, &u), 0);
+    CHECK_EQ_INT(u, 1723705200);
+}
+
 /* A telegram accepted without an end line (DSMR 2.2/3.0 cut off by the next header, an idle
  * line or the end of the input) may lack any register after the cut: no total is summed from
  * the registers that arrived (it would drop and come back). Sent totals stay. */
@@ -2163,6 +2200,7 @@ int main(void)
     RUN(test_begin_any_memory);
     RUN(test_profiles);
     RUN(test_sweden_time);
+    RUN(test_lithuania_time);
     RUN(test_no_end_line);
     RUN(test_garbage);
     RUN(test_bad_value);

@@ -390,6 +390,74 @@ static void test_time_letter(void)
     CHECK_EQ_INT(u, 1709161200);
 }
 
+/* Lithuania keeps Eastern European time: one hour more than CET all year, and the same switch
+ * moments in UTC (01:00 UTC: 03:00 -> 04:00 in spring, 04:00 -> 03:00 in autumn, local). */
+static p1_time mkt_eet(int y, int mo, int d, int h, int mi, int s, int dst)
+{
+    p1_time t = mkt(y, mo, d, h, mi, s, dst);
+    t.zone = P1_ZONE_EET;
+    return t;
+}
+
+static void test_time_eet(void)
+{
+    int64_t u = 0;
+    p1_time t = mkt_eet(2024, 1, 1, 12, 0, 0, 0);
+    CHECK_EQ_INT(p1_time_utc_offset(&t), 7200);
+    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
+    CHECK_EQ_INT(u, 1704103200); /* 10:00 UTC */
+    t = mkt_eet(2024, 7, 1, 12, 0, 0, 1);
+    CHECK_EQ_INT(p1_time_utc_offset(&t), 10800);
+    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
+    CHECK_EQ_INT(u, 1719824400); /* 09:00 UTC */
+    /* spring, 31 March 2024: 02:59:59 EET is followed by 04:00:00 EEST */
+    t = mkt_eet(2024, 3, 31, 2, 59, 59, -1);
+    CHECK_EQ_INT(p1_time_utc_offset(&t), 7200);
+    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
+    CHECK_EQ_INT(u, 1711846799);
+    t = mkt_eet(2024, 3, 31, 4, 0, 0, -1);
+    CHECK_EQ_INT(p1_time_utc_offset(&t), 10800);
+    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
+    CHECK_EQ_INT(u, 1711846800);
+    t = mkt_eet(2024, 3, 31, 3, 30, 0, -1); /* does not exist: read as summer time */
+    CHECK_EQ_INT(p1_time_utc_offset(&t), 10800);
+    t = mkt_eet(2024, 3, 31, 2, 30, 0, -1); /* exists in EET (not in CET) */
+    CHECK_EQ_INT(p1_time_utc_offset(&t), 7200);
+    /* autumn, 27 October 2024: 03:00-03:59 happens twice, the letter tells which */
+    t = mkt_eet(2024, 10, 27, 2, 59, 59, -1);
+    CHECK_EQ_INT(p1_time_utc_offset(&t), 10800);
+    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
+    CHECK_EQ_INT(u, 1729987199);
+    t = mkt_eet(2024, 10, 27, 3, 30, 0, 1);
+    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
+    CHECK_EQ_INT(u, 1729989000);
+    t = mkt_eet(2024, 10, 27, 3, 30, 0, 0);
+    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
+    CHECK_EQ_INT(u, 1729992600);
+    t = mkt_eet(2024, 10, 27, 3, 0, 0, -1); /* no letter: the later, winter pass */
+    CHECK_EQ_INT(p1_time_utc_offset(&t), 7200);
+    t = mkt_eet(2024, 10, 27, 2, 30, 0, 0); /* 02:30 is before the switch in EET */
+    CHECK_EQ_INT(p1_time_utc_offset(&t), 10800);
+    t = mkt_eet(2024, 7, 1, 12, 0, 0, 1);
+    t.dst = P1_DST_STANDARD; /* standard time all year: UTC+2 */
+    CHECK_EQ_INT(p1_time_utc_offset(&t), 7200);
+    /* every quarter hour of both switch days: the EET clock (UTC+2, or UTC+3 while the EU
+     * rule says summer) with the letter it shows reads back as the instant */
+    static const int64_t days[] = {1711843200 - 86400, 1729987200 - 86400};
+    for (int k = 0; k < 2; k++) {
+        for (int64_t x = days[k]; x < days[k] + 3 * 86400; x += 900) {
+            int summer = p1_unix_utc_offset(x) == 7200;
+            int64_t local = x + 7200 + (summer ? 3600 : 0), y = 0, back = 0;
+            unsigned mo = 0, d = 0;
+            p1_civil_from_days(local / 86400, &y, &mo, &d);
+            p1_time e = mkt_eet((int)y, (int)mo, (int)d, (int)(local % 86400 / 3600),
+                                (int)(local % 3600 / 60), 0, summer);
+            CHECK_EQ_INT(p1_time_to_unix(&e, &back), 0);
+            CHECK_EQ_INT(back, x);
+        }
+    }
+}
+
 static void test_time_no_letter(void)
 {
     int64_t u = 0;
@@ -612,6 +680,7 @@ int main(void)
     RUN(test_fixed_errors);
     RUN(test_time_letter);
     RUN(test_time_no_letter);
+    RUN(test_time_eet);
     RUN(test_time_invalid);
     RUN(test_civil_days);
     RUN(test_time_from_unix);
