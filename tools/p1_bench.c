@@ -13,6 +13,7 @@
 
 #include "p1.h"
 #include "../lib/crc16.h" /* only to say which CRC path this CPU takes */
+#include "../src/reading_json.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -61,6 +62,10 @@ typedef struct bench_ctx {
     uint64_t ok;
     uint64_t rejected;
     int64_t sink; /* folds every reading in, so the work cannot be optimised away */
+    /* the first rejection: its code, stream offset and message */
+    p1_error first_error;
+    uint64_t first_offset;
+    char first_msg[160];
 } bench_ctx;
 
 static void bench_on_begin(void *user, const p1_telegram *t)
@@ -80,6 +85,13 @@ static void bench_on_end(void *user, const p1_telegram *t)
     bench_ctx *c = user;
     if (p1_reading_end(&c->reading, t) != P1_ERR_OK) {
         c->rejected++;
+        if (c->first_error == P1_ERR_OK) {
+            p1_telegram copy;
+            const p1_telegram *v = p1_reading_verdict(&c->reading, t, &copy);
+            c->first_error = v->error;
+            c->first_offset = v->error_offset;
+            reading_json_message(v, &c->reading, c->first_msg, sizeof c->first_msg);
+        }
         return;
     }
     c->ok++;
@@ -346,7 +358,8 @@ static const char bench_usage[] =
     "  --seconds S   time the full decode for about S seconds, 0 < S <= 600 (default 2)\n"
     "  -h, --help    show this help\n"
     "\n"
-    "Exit status: 0 measured, 1 FILE unreadable or without telegrams, 2 usage error.\n";
+    "Exit status: 0 measured, 1 FILE unreadable or nothing in it decoded (no telegram, or every\n"
+    "one rejected: the first rejection is named with its offset), 2 usage error.\n";
 
 int p1_bench_main(int argc, char **argv)
 {
@@ -414,8 +427,18 @@ int p1_bench_main(int argc, char **argv)
     /* warm-up pass, which also tells how many telegrams one pass holds */
     decode_pass(p, buf, len);
     uint64_t per_pass = c->ok + c->rejected, rejected_per_pass = c->rejected;
-    if (per_pass == 0) {
-        fprintf(stderr, "p1 bench: no telegram found in %s\n", path ? path : "the stream");
+    if (c->ok == 0) {
+        /* timing a parser that only rejects measures nothing a user wants to know */
+        const char *what = path ? path : "the stream";
+        if (per_pass == 0)
+            fprintf(stderr, "p1 bench: nothing in %s decoded: no telegram found\n", what);
+        else
+            fprintf(stderr, "p1 bench: nothing in %s decoded: %s%llu telegram%s rejected, %s "
+                            "offset %llu: %s: %s\n",
+                    what, per_pass == 1 ? "its " : "all ", (unsigned long long)per_pass,
+                    per_pass == 1 ? " was" : "s were", per_pass == 1 ? "at" : "the first at",
+                    (unsigned long long)c->first_offset, p1_error_name(c->first_error),
+                    c->first_msg);
         free(c);
         free(p);
         free(buf);
