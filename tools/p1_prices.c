@@ -13,26 +13,39 @@
 #include "p1.h"
 
 #define PRICES_DEFAULT_DB "p1d.db"
+/* list --kind beside the cost_kind values: fixed periods only, and every kind (no --kind) */
+#define PRICES_FIXED 2
+#define PRICES_ALL   (-1)
+
+/* The kinds of the list's first column, by cost_kind, then PRICES_FIXED. */
+static const char *const prices_kinds[] = {"power", "gas", "fixed"};
 
 static void usage(FILE *f)
 {
     fprintf(
         f,
         "usage: p1 prices import [--db PATH] [--kind power|gas] [--gas-day-start HH:MM]\n"
-        "                        FILE|-\n"
-        "       p1 prices list [--db PATH] [--from TIME] [--to TIME]\n"
+        "                        [--from TIME] [--to TIME] FILE|-\n"
+        "       p1 prices list [--db PATH] [--kind fixed|power|gas] [--from TIME] [--to TIME]\n"
         "\n"
         "import: dynamic prices per hour or quarter-hour (power, EUR/kWh) or per day (gas,\n"
         "        EUR/m3) from CSV (time,price[,export]; header optional; ',' or ';'; decimal\n"
         "        comma with ';') or JSON ([{\"time\":..,\"price\":..}] or {\"prices\":[...]},\n"
         "        also Tibber's, Frank Energie's and Energy-Charts' replies; a \"unit\" such\n"
         "        as EUR/MWh is converted) or ENTSO-E's day-ahead XML (EUR/MWh). Replaces the\n"
-        "        stored prices of that span; a bad file changes nothing.\n"
+        "        stored prices of that span; a bad file changes nothing. With --from or --to,\n"
+        "        only the prices that lie wholly in [from, to): the others are skipped and\n"
+        "        counted, and the stored prices that start outside the range are kept.\n"
         "list:   fixed price periods and the dynamic prices in [from, to) (default: today and\n"
         "        tomorrow), as one CSV table: kind (fixed, power or gas), from, to, then the\n"
         "        prices in EUR (a power price under import and export, a gas price under gas).\n"
         "  --db PATH    the history database (default %s)\n"
-        "  --kind KIND  import: power (default) or gas\n"
+        "  --kind KIND  import: power (default) or gas; list: only the rows of that kind,\n"
+        "               fixed, power or gas (default: all)\n"
+        "  --from TIME  import: skip the prices that start before TIME; list: the range's\n"
+        "               start (default: today 00:00)\n"
+        "  --to TIME    import: skip the prices that end after TIME; list: the range's end\n"
+        "               (default: the end of tomorrow)\n"
         "  --gas-day-start HH:MM\n"
         "               import of gas: a date without a time starts at this local time\n"
         "               (06:00 for most Dutch suppliers; default 00:00)\n"
@@ -98,9 +111,10 @@ static void print_row(const char *kind, const char *from, const char *to,
     printf(",%s\n", rule);
 }
 
-/* Imports file ("-": standard input), called name in messages. */
-static int cmd_import(const char *db, cost_kind kind, int day_start, const char *file,
-                      const char *name)
+/* Imports the prices of file ("-": standard input), called name in messages, that lie wholly
+ * in [from, to) (INT64_MIN, INT64_MAX: no --from, no --to). */
+static int cmd_import(const char *db, cost_kind kind, int day_start, int64_t from, int64_t to,
+                      const char *file, const char *name)
 {
     size_t len = 0;
     char *text = slurp(file, name, &len);
@@ -114,6 +128,19 @@ static int cmd_import(const char *db, cost_kind kind, int day_start, const char 
         return 1;
     }
     free(text);
+    /* A price cut to the range would be a price the file does not give: keep whole ones. */
+    size_t kept = 0, skipped;
+    for (size_t i = 0; i < d.n; i++)
+        if (d.v[i].ts >= from && d.v[i].end <= to)
+            d.v[kept++] = d.v[i];
+    skipped = d.n - kept;
+    d.n = kept;
+    if (!kept) {
+        fprintf(stderr, "p1 prices: %s: all %zu price%s outside --from/--to; nothing imported\n",
+                name, skipped, skipped == 1 ? " lies" : "s lie");
+        cost_dyns_free(&d);
+        return 1;
+    }
     char serr[STORE_ERR_MAX];
     store *s = store_open(db, NULL, serr, sizeof serr);
     if (!s) {
@@ -130,15 +157,19 @@ static int cmd_import(const char *db, cost_kind kind, int day_start, const char 
         char a[CIVIL_TIME_MAX], b[CIVIL_TIME_MAX];
         civil_format_local(d.v[0].ts, a, sizeof a);
         civil_format_local(d.v[d.n - 1].end, b, sizeof b);
-        printf("imported %zu %s price%s from %s to %s into %s\n", d.n,
-               kind == COST_KIND_GAS ? "gas" : "power", d.n == 1 ? "" : "s", a, b, db);
+        printf("imported %zu %s price%s from %s to %s into %s", d.n, prices_kinds[kind],
+               d.n == 1 ? "" : "s", a, b, db);
+        if (from != INT64_MIN || to != INT64_MAX)
+            printf("; skipped %zu outside --from/--to", skipped);
+        putchar('\n');
     }
     cost_dyns_free(&d);
     store_close(s);
     return rc < 0 ? 1 : 0;
 }
 
-static int cmd_list(const char *db, int64_t from, int64_t to)
+/* Lists the rows of kind (a cost_kind, PRICES_FIXED or PRICES_ALL) in [from, to). */
+static int cmd_list(const char *db, int kind, int64_t from, int64_t to)
 {
     char serr[STORE_ERR_MAX], err[COST_ERR_MAX];
     store_options o;
@@ -162,7 +193,7 @@ static int cmd_list(const char *db, int64_t from, int64_t to)
            "capacity_per_kw_year,dynamic_import_factor,dynamic_import_add,dynamic_export_factor,"
            "dynamic_export_add,tariff_rule\n");
     static const char *const rules[] = {"none", "nl", "be"};
-    for (size_t i = 0; i < p.nfixed; i++) {
+    for (size_t i = 0; (kind == PRICES_ALL || kind == PRICES_FIXED) && i < p.nfixed; i++) {
         const cost_fixed *f = &p.fixed[i];
         civil_format_local(f->from, a, sizeof a);
         if (f->to == COST_FOREVER)
@@ -175,9 +206,8 @@ static int cmd_list(const char *db, int64_t from, int64_t to)
                              f->dyn_export_factor, f->dyn_export_add};
         print_row("fixed", a, b, v, rules[f->rule >= 0 && f->rule <= 2 ? f->rule : 0]);
     }
-    static const char *const kinds[] = {"power", "gas"};
     for (int k = 0; k < 2; k++) {
-        for (size_t i = 0; i < p.dyn[k].n; i++) {
+        for (size_t i = 0; (kind == PRICES_ALL || kind == k) && i < p.dyn[k].n; i++) {
             const cost_dyn *d = &p.dyn[k].v[i];
             if (d->ts >= to || d->end <= from)
                 continue;
@@ -192,7 +222,7 @@ static int cmd_list(const char *db, int64_t from, int64_t to)
                 v[0] = d->import_;
                 v[3] = d->export_;
             }
-            print_row(kinds[k], a, b, v, "");
+            print_row(prices_kinds[k], a, b, v, "");
         }
     }
     cost_prices_free(&p);
@@ -203,9 +233,8 @@ static int cmd_list(const char *db, int64_t from, int64_t to)
 int p1_prices_main(int argc, char **argv)
 {
     const char *db = PRICES_DEFAULT_DB, *file = NULL, *cmd = argc > 1 ? argv[1] : NULL;
-    cost_kind kind = COST_KIND_POWER;
-    int day_start = -1;
-    int64_t from = civil_floor(CIVIL_DAY, (int64_t)time(NULL)), to = 0;
+    int kind = PRICES_ALL, day_start = -1;
+    int64_t from = 0, to = 0;
     if (!cmd || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(cmd ? stdout : stderr);
         return cmd ? 0 : 2;
@@ -218,7 +247,7 @@ int p1_prices_main(int argc, char **argv)
             fprintf(stderr, "p1 prices: unknown command '%s' (import or list)\n", cmd);
         return 2;
     }
-    int have_to = 0;
+    int list = strcmp(cmd, "list") == 0, have_from = 0, have_to = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = NULL;
@@ -246,12 +275,14 @@ int p1_prices_main(int argc, char **argv)
             } else if (a[2] == 'd') {
                 db = v;
             } else if (a[2] == 'k') {
-                if (strcmp(v, "power") == 0)
-                    kind = COST_KIND_POWER;
-                else if (strcmp(v, "gas") == 0)
-                    kind = COST_KIND_GAS;
-                else {
-                    fprintf(stderr, "p1 prices: --kind: expected power or gas, got '%s'\n", v);
+                /* fixed periods are listed, never imported */
+                int n = list ? PRICES_FIXED + 1 : PRICES_FIXED;
+                kind = 0;
+                while (kind < n && strcmp(v, prices_kinds[kind]) != 0)
+                    kind++;
+                if (kind == n) {
+                    fprintf(stderr, "p1 prices %s: --kind: expected %s, got '%s'\n", cmd,
+                            list ? "fixed, power or gas" : "power or gas", v);
                     return 2;
                 }
             } else {
@@ -275,20 +306,34 @@ int p1_prices_main(int argc, char **argv)
                             opt, v);
                     return 2;
                 }
+                have_from |= a[2] == 'f';
                 have_to |= a[2] == 't';
             }
         } else if (a[0] == '-' && a[1]) {
             static const char *const opts[] = {"--help", "--db", "--kind",
                                                "--from", "--to", "--gas-day-start"};
             return p1_unknown_option("p1 prices", a, opts, sizeof opts / sizeof opts[0]);
-        } else if (!file && strcmp(cmd, "import") == 0) {
+        } else if (!file && !list) {
             file = a;
         } else {
             fprintf(stderr, "p1 prices: unexpected argument '%s'\n", a);
             return 2;
         }
     }
-    if (strcmp(cmd, "import") == 0) {
+    if (list && day_start >= 0) {
+        fprintf(stderr, "p1 prices list: --gas-day-start is an option of import\n");
+        return 2;
+    }
+    /* import: no bound unless given; list: today and tomorrow */
+    if (!have_from)
+        from = list ? civil_floor(CIVIL_DAY, (int64_t)time(NULL)) : INT64_MIN;
+    if (!have_to)
+        to = list ? civil_next(CIVIL_DAY, civil_next(CIVIL_DAY, from)) : INT64_MAX;
+    if (from >= to) {
+        fprintf(stderr, "p1 prices: --from must be before --to\n");
+        return 2;
+    }
+    if (!list) {
         if (!file) {
             fprintf(stderr, "p1 prices import: which file? (FILE or - for stdin)\n");
             return 2;
@@ -297,14 +342,9 @@ int p1_prices_main(int argc, char **argv)
             fprintf(stderr, "p1 prices import: --gas-day-start needs --kind gas\n");
             return 2;
         }
-        return cmd_import(db, kind, day_start < 0 ? 0 : day_start, file,
+        return cmd_import(db, kind == COST_KIND_GAS ? COST_KIND_GAS : COST_KIND_POWER,
+                          day_start < 0 ? 0 : day_start, from, to, file,
                           strcmp(file, "-") ? file : "standard input");
     }
-    if (!have_to)
-        to = civil_next(CIVIL_DAY, civil_next(CIVIL_DAY, from));
-    if (from >= to) {
-        fprintf(stderr, "p1 prices: --from must be before --to\n");
-        return 2;
-    }
-    return cmd_list(db, from, to);
+    return cmd_list(db, kind, from, to);
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""test_cli_fixes.py: `p1` commands that said all was well when it was not: p1 bench of a FILE in
-which nothing decodes."""
+"""test_cli_fixes.py: `p1` commands that said all was well when it was not, or took an option and
+did nothing with it: p1 bench of a FILE in which nothing decodes, p1 prices import --from/--to and
+p1 prices list --kind."""
 import os
+import sqlite3
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -52,11 +54,87 @@ def test_bench_nothing_decoded(c, tmp):
     c.check("p1 bench with two FILEs: still a usage error, exit 2", code == 2, "%d %s" % (code, err))
 
 
+def kinds_and_times(out):
+    """(kind, from, price) of each row of `p1 prices list`: import's column, else gas's."""
+    rows = [r.split(",") for r in out.splitlines()[1:]]
+    return [(r[0], r[1], r[3] or r[9]) for r in rows]
+
+
+def test_prices_import_range(c, tmp):
+    """p1 prices import --from/--to took the range and imported the whole file; it imports the
+    prices that lie wholly in [from, to), says how many it skipped and leaves the stored prices
+    outside the range as they were."""
+    db = os.path.join(tmp, "range.db")
+    p1(["prices", "import", "--db", db, write(tmp, "later.csv", b"time,price\n"
+                                              b"2025-10-01T03:00,0.99\n")])
+    day = write(tmp, "day.csv", b"time,price\n2025-10-01T00:00,0.10\n2025-10-01T01:00,0.11\n"
+                b"2025-10-01T02:00,0.12\n2025-10-01T03:00,0.13\n")
+    code, out, err = p1(["prices", "import", "--db", db, "--from", "2025-10-01T01:00",
+                         "--to=2025-10-01T03:00", day])
+    c.check("prices import --from --to: 2 imported, 2 skipped, said so",
+            code == 0 and out.startswith("imported 2 power prices from 2025-10-01T01:00:00+02:00 "
+                                         "to 2025-10-01T03:00:00+02:00 into ") and
+            out.endswith("; skipped 2 outside --from/--to\n"), "%d %r %s" % (code, out, err))
+    code, out, err = p1(["prices", "list", "--db", db, "--from", "2025-10-01", "--to",
+                         "2025-10-02"])
+    got = [(t[11:16], v) for k, t, v in kinds_and_times(out)]
+    c.check("... only the range's prices stored, the later price outside it kept",
+            got == [("01:00", "0.110000"), ("02:00", "0.120000"), ("03:00", "0.990000")],
+            "%d %s %s" % (code, got, err))
+    gas = write(tmp, "gas.csv", b"time,price\n2025-09-30T06:00,1.10\n2025-10-01T06:00,1.20\n")
+    code, out, err = p1(["prices", "import", "--db", db, "--kind", "gas", "--from", "2025-10-01",
+                         gas])
+    c.check("prices import --from alone: the gas day that starts before it skipped",
+            code == 0 and out.startswith("imported 1 gas price from 2025-10-01T06:00") and
+            "skipped 1 outside" in out, "%d %r %s" % (code, out, err))
+    code, out, err = p1(["prices", "import", "--db", db, "--to", "2025-09-30", day])
+    c.check("prices import of no price in the range: exit 1, nothing imported",
+            code == 1 and "all 4 prices lie outside --from/--to; nothing imported" in err and
+            out == "", "%d %r %s" % (code, out, err))
+    code, out, err = p1(["prices", "import", "--db", db, "--from", "2025-10-02", "--to",
+                         "2025-10-01", day])
+    c.check("prices import --from after --to: usage error",
+            code == 2 and "--from must be before --to" in err, "%d %s" % (code, err))
+
+
+def test_prices_list_kind(c, tmp):
+    """p1 prices list --kind gas listed every kind; it lists the rows of that kind (fixed, power
+    or gas), and another kind is a usage error naming those."""
+    db = os.path.join(tmp, "kinds.db")
+    p1(["prices", "import", "--db", db, write(tmp, "power.csv", b"time,price\n"
+                                              b"2025-10-01T00:00,0.10\n2025-10-01T01:00,0.11\n")])
+    p1(["prices", "import", "--db", db, "--kind", "gas", write(tmp, "gas.csv", b"time,price\n"
+                                                               b"2025-10-01,1.20\n")])
+    con = sqlite3.connect(db)  # a fixed period, as p1d records its [prices]
+    con.execute("INSERT INTO price_fixed (valid_from, valid_to, import) VALUES "
+                "(0, 9223372036854775807, 250000)")
+    con.commit()
+    con.close()
+    rng = ["--from", "2025-10-01", "--to", "2025-10-02"]
+    code, out, err = p1(["prices", "list", "--db", db] + rng)
+    every = kinds_and_times(out)
+    c.check("prices list: every kind", code == 0 and [k for k, t, v in every] ==
+            ["fixed", "power", "power", "gas"], "%d %s %s" % (code, every, err))
+    for kind in ("fixed", "power", "gas"):
+        code, out, err = p1(["prices", "list", "--db", db, "--kind", kind] + rng)
+        c.check("prices list --kind %s: its rows only" % kind,
+                code == 0 and out.startswith("kind,from,to,") and
+                kinds_and_times(out) == [r for r in every if r[0] == kind], "%d %s" % (code, out))
+    for args, want in ((["list", "--kind", "import"], "expected fixed, power or gas, got 'import'"),
+                       (["import", "--kind=fixed", "x.csv"], "expected power or gas, got 'fixed'"),
+                       (["list", "--gas-day-start", "06:00"], "--gas-day-start is an option of "
+                        "import")):
+        code, out, err = p1(["prices"] + args[:1] + ["--db", db] + args[1:])
+        c.check("prices %s: usage error: %s" % (" ".join(args), want),
+                code == 2 and want in err and out == "", "%d %r %s" % (code, out, err))
+
+
 def main():
     c = Checks("test_cli_fixes")
     require_p1(c)
     with tmpdir() as tmp:
-        c.run([test_bench_nothing_decoded], c, tmp)
+        c.run([test_bench_nothing_decoded, test_prices_import_range, test_prices_list_kind], c,
+              tmp)
     c.done()
 
 
