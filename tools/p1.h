@@ -31,6 +31,11 @@ int p1_opt_twice(const char *cmd, const char *arg);
  * "(try 'CMD --help')". Returns 2, the status of a usage error. */
 int p1_unknown_option(const char *cmd, const char *arg, const char *const *opts, size_t n);
 
+/* tools/p1.c: for an import into the database named db by --db: returns 0 when db is a file, else
+ * (":memory:", a "file:" URI with ":memory:", mode=memory or no path: a database SQLite deletes
+ * when the command ends) reports on stderr that CMD's import would be lost and returns 2. */
+int p1_db_kept(const char *cmd, const char *db);
+
 /* tools/p1.c: reports that writing standard output failed with errno err (0: unknown), as
  * "CMD: writing standard output: REASON", and returns the exit status: 1, or 0 without a word
  * for EPIPE (the reader went away, as `| head` does: that is how a stream ends). */

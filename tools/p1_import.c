@@ -56,7 +56,8 @@ static const char import_usage[] =
     "\n"
     "Options:\n"
     "  --db PATH      database (default p1d.db; created when missing, removed\n"
-    "                 again when nothing could be stored in it)\n"
+    "                 again when nothing could be stored in it; not :memory:,\n"
+    "                 where the import would be lost)\n"
     "  --meter NAME   meter the readings belong to (default home)\n"
     "  --crc POLICY   required | optional (default) | ignore\n"
     "  --key HEX      decryption key of an encrypted meter (Luxembourg, Austria), 32 hex digits\n"
@@ -1006,6 +1007,9 @@ int p1_import_main(int argc, char **argv)
         fprintf(stderr, "p1 import: standard input (-) given twice (try 'p1 import --help')\n");
         return 2;
     }
+    int kept = p1_db_kept("p1 import", db);
+    if (kept)
+        return kept;
     size_t ml = strlen(meter);
     if (!ml || ml > 63 || strspn(meter, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                         "0123456789_-") != ml) {

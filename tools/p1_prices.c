@@ -39,7 +39,8 @@ static void usage(FILE *f)
         "list:   fixed price periods and the dynamic prices in [from, to) (default: today and\n"
         "        tomorrow), as one CSV table: kind (fixed, power or gas), from, to, then the\n"
         "        prices in EUR (a power price under import and export, a gas price under gas).\n"
-        "  --db PATH    the history database (default %s)\n"
+        "  --db PATH    the history database (default %s; import: not :memory:, where\n"
+        "               the import would be lost)\n"
         "  --kind KIND  import: power (default) or gas; list: only the rows of that kind,\n"
         "               fixed, power or gas (default: all)\n"
         "  --from TIME  import: skip the prices that start before TIME; list: the range's\n"
@@ -334,6 +335,9 @@ int p1_prices_main(int argc, char **argv)
         return 2;
     }
     if (!list) {
+        int kept = p1_db_kept("p1 prices import", db);
+        if (kept)
+            return kept;
         if (!file) {
             fprintf(stderr, "p1 prices import: which file? (FILE or - for stdin)\n");
             return 2;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_cli_fixes.py: `p1` commands that said all was well when it was not, or took an option and
-did nothing with it: p1 bench of a FILE in which nothing decodes, p1 prices import --from/--to and
-p1 prices list --kind."""
+did nothing with it: p1 bench of a FILE in which nothing decodes, p1 prices import --from/--to,
+p1 prices list --kind, and imports into an in-memory database."""
 import os
 import sqlite3
 import sys
@@ -129,12 +129,42 @@ def test_prices_list_kind(c, tmp):
                 code == 2 and want in err and out == "", "%d %r %s" % (code, out, err))
 
 
+def test_import_memory_db(c, tmp):
+    """p1 import --db :memory: (and p1 prices import) stored everything in a database SQLite
+    deletes at exit and said so, exit 0; every name of such a database is a usage error saying
+    the import would be lost. A file named :memory: is still one as ./:memory:."""
+    cap = write(tmp, "cap.txt", b"".join(
+        telegram(b"0-0:1.0.0(2403151400%02dW)\r\n1-0:1.8.1(000001.%03d*kWh)\r\n" % (s, s))
+        for s in range(0, 50, 10)))
+    prices = write(tmp, "memory-prices.csv", b"time,price\n2025-10-01T00:00,0.10\n")
+    cwd = os.getcwd()
+    os.chdir(tmp)  # where SQLite would create the files of a name it takes for a file
+    try:
+        before = sorted(os.listdir(tmp))
+        for db in (":memory:", "file::memory:", "file::memory:?cache=shared",
+                   "file:h.db?mode=memory", "file:h.db?cache=shared&mode=memory", "file:"):
+            for cmd in (["import", "--db", db, cap], ["prices", "import", "--db=" + db, prices]):
+                code, out, err = p1(cmd)
+                c.check("p1 %s --db %s: usage error, the import would be lost" %
+                        (" ".join(a for a in cmd[:2] if a[0] != "-"), db),
+                        code == 2 and "--db '%s' is a temporary (in-memory) database" % db in err
+                        and "the import would be lost" in err and out == "",
+                        "%d %r %s" % (code, out, err))
+        c.check("... and nothing was created", sorted(os.listdir(tmp)) == before,
+                str(sorted(set(os.listdir(tmp)) - set(before))))
+        code, out, err = p1(["import", "--db", "./:memory:", cap])
+        c.check("p1 import --db ./:memory: imports into that file",
+                code == 0 and "5 stored" in err and os.path.exists(os.path.join(tmp, ":memory:")),
+                "%d %s" % (code, err))
+    finally:
+        os.chdir(cwd)
+
 def main():
     c = Checks("test_cli_fixes")
     require_p1(c)
     with tmpdir() as tmp:
-        c.run([test_bench_nothing_decoded, test_prices_import_range, test_prices_list_kind], c,
-              tmp)
+        c.run([test_bench_nothing_decoded, test_prices_import_range, test_prices_list_kind,
+               test_import_memory_db], c, tmp)
     c.done()
 
 
