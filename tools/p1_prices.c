@@ -163,6 +163,15 @@ static int cmd_import(const char *db, cost_kind kind, int day_start, int64_t fro
         if (from != INT64_MIN || to != INT64_MAX)
             printf("; skipped %zu outside --from/--to", skipped);
         putchar('\n');
+        /* The prices are committed: a summary that cannot be written is still an error, as for
+         * any command (exit 1), but one that must not read as a failed import. */
+        errno = 0;
+        if ((fflush(stdout) != 0 || ferror(stdout)) && p1_write_error("p1 prices import", errno)) {
+            fprintf(stderr, "p1 prices import: the %zu price%s %s stored all the same; only the "
+                            "summary line was lost\n",
+                    d.n, d.n == 1 ? "" : "s", d.n == 1 ? "is" : "are");
+            rc = -1;
+        }
     }
     cost_dyns_free(&d);
     store_close(s);

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """test_cli_fixes.py: `p1` commands that said all was well when it was not, or took an option and
 did nothing with it: p1 bench of a FILE in which nothing decodes, p1 prices import --from/--to,
-p1 prices list --kind, and imports into an in-memory database."""
+p1 prices list --kind, imports into an in-memory database, and p1 prices import whose summary
+cannot be written."""
 import os
 import sqlite3
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import Checks, crc16, tmpdir  # noqa: E402
-from store_helpers import require_p1, p1  # noqa: E402
+from store_helpers import P1, require_p1, p1  # noqa: E402
 
 HEADER = b"/ISk5\\2MT382-1000\r\n\r\n"
 
@@ -159,12 +161,36 @@ def test_import_memory_db(c, tmp):
     finally:
         os.chdir(cwd)
 
+def test_prices_import_unwritable_summary(c, tmp):
+    """p1 prices import with standard output closed (>&-) or full stores the prices, then fails
+    to write its summary: still exit 1 and a write error, as any Unix tool, but named as p1
+    prices import's and saying the prices are stored (it said only 'p1: writing standard
+    output: Bad file descriptor', which read as a failed import)."""
+    prices = write(tmp, "summary.csv", b"time,price\n2025-10-01T00:00,0.10\n"
+                   b"2025-10-01T01:00,0.11\n")
+    for name, redirect, why in (("closed", ">&-", "Bad file descriptor"),
+                                ("/dev/full", ">/dev/full", "No space left on device")):
+        db = os.path.join(tmp, "summary-%s.db" % name.strip("/").replace("/", "-"))
+        p = subprocess.run(["sh", "-c", 'exec "$@" ' + redirect, "sh", P1, "prices", "import",
+                            "--db", db, prices], capture_output=True, timeout=60)
+        err = p.stderr.decode()
+        c.check("prices import, standard output %s: exit 1, the write error and that the "
+                "prices are stored" % name,
+                p.returncode == 1 and err == "p1 prices import: writing standard output: %s\n"
+                "p1 prices import: the 2 prices are stored all the same; only the summary line "
+                "was lost\n" % why, "%d %s" % (p.returncode, err))
+        code, out, err = p1(["prices", "list", "--db", db, "--from", "2025-10-01", "--to",
+                             "2025-10-02"])
+        c.check("... and they are", code == 0 and len(kinds_and_times(out)) == 2,
+                "%d %s %s" % (code, out, err))
+
+
 def main():
     c = Checks("test_cli_fixes")
     require_p1(c)
     with tmpdir() as tmp:
         c.run([test_bench_nothing_decoded, test_prices_import_range, test_prices_list_kind,
-               test_import_memory_db], c, tmp)
+               test_import_memory_db, test_prices_import_unwritable_summary], c, tmp)
     c.done()
 
 
