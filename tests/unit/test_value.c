@@ -401,46 +401,35 @@ static p1_time mkt_eet(int y, int mo, int d, int h, int mi, int s, int dst)
 
 static void test_time_eet(void)
 {
-    int64_t u = 0;
-    p1_time t = mkt_eet(2024, 1, 1, 12, 0, 0, 0);
-    CHECK_EQ_INT(p1_time_utc_offset(&t), 7200);
-    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
-    CHECK_EQ_INT(u, 1704103200); /* 10:00 UTC */
-    t = mkt_eet(2024, 7, 1, 12, 0, 0, 1);
-    CHECK_EQ_INT(p1_time_utc_offset(&t), 10800);
-    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
-    CHECK_EQ_INT(u, 1719824400); /* 09:00 UTC */
-    /* spring, 31 March 2024: 02:59:59 EET is followed by 04:00:00 EEST */
-    t = mkt_eet(2024, 3, 31, 2, 59, 59, -1);
-    CHECK_EQ_INT(p1_time_utc_offset(&t), 7200);
-    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
-    CHECK_EQ_INT(u, 1711846799);
-    t = mkt_eet(2024, 3, 31, 4, 0, 0, -1);
-    CHECK_EQ_INT(p1_time_utc_offset(&t), 10800);
-    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
-    CHECK_EQ_INT(u, 1711846800);
-    t = mkt_eet(2024, 3, 31, 3, 30, 0, -1); /* does not exist: read as summer time */
-    CHECK_EQ_INT(p1_time_utc_offset(&t), 10800);
-    t = mkt_eet(2024, 3, 31, 2, 30, 0, -1); /* exists in EET (not in CET) */
-    CHECK_EQ_INT(p1_time_utc_offset(&t), 7200);
-    /* autumn, 27 October 2024: 03:00-03:59 happens twice, the letter tells which */
-    t = mkt_eet(2024, 10, 27, 2, 59, 59, -1);
-    CHECK_EQ_INT(p1_time_utc_offset(&t), 10800);
-    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
-    CHECK_EQ_INT(u, 1729987199);
-    t = mkt_eet(2024, 10, 27, 3, 30, 0, 1);
-    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
-    CHECK_EQ_INT(u, 1729989000);
-    t = mkt_eet(2024, 10, 27, 3, 30, 0, 0);
-    CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
-    CHECK_EQ_INT(u, 1729992600);
-    t = mkt_eet(2024, 10, 27, 3, 0, 0, -1); /* no letter: the later, winter pass */
-    CHECK_EQ_INT(p1_time_utc_offset(&t), 7200);
-    t = mkt_eet(2024, 10, 27, 2, 30, 0, 0); /* 02:30 is before the switch in EET */
-    CHECK_EQ_INT(p1_time_utc_offset(&t), 10800);
-    t = mkt_eet(2024, 7, 1, 12, 0, 0, 1);
-    t.dst = P1_DST_STANDARD; /* standard time all year: UTC+2 */
-    CHECK_EQ_INT(p1_time_utc_offset(&t), 7200);
+    /* each: the EET clock and its letter (-1 none), the offset and the instant (0: not checked) */
+    static const struct {
+        int y, mo, d, h, mi, s, dst, offset;
+        int64_t unix_s;
+    } cases[] = {
+        {2024, 1, 1, 12, 0, 0, 0, 7200, 1704103200},  /* 10:00 UTC */
+        {2024, 7, 1, 12, 0, 0, 1, 10800, 1719824400}, /* 09:00 UTC */
+        /* spring, 31 March 2024: 02:59:59 EET is followed by 04:00:00 EEST */
+        {2024, 3, 31, 2, 59, 59, -1, 7200, 1711846799},
+        {2024, 3, 31, 4, 0, 0, -1, 10800, 1711846800},
+        {2024, 3, 31, 3, 30, 0, -1, 10800, 0}, /* does not exist: summer time */
+        {2024, 3, 31, 2, 30, 0, -1, 7200, 0},  /* exists in EET (not in CET) */
+        /* autumn, 27 October 2024: 03:00-03:59 happens twice, the letter tells which */
+        {2024, 10, 27, 2, 59, 59, -1, 10800, 1729987199},
+        {2024, 10, 27, 3, 30, 0, 1, 10800, 1729989000},
+        {2024, 10, 27, 3, 30, 0, 0, 7200, 1729992600},
+        {2024, 10, 27, 3, 0, 0, -1, 7200, 0},             /* no letter: the later, winter pass */
+        {2024, 10, 27, 2, 30, 0, 0, 10800, 0},            /* before the switch in EET */
+        {2024, 7, 1, 12, 0, 0, P1_DST_STANDARD, 7200, 0}, /* standard time all year */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        p1_time t = mkt_eet(cases[i].y, cases[i].mo, cases[i].d, cases[i].h, cases[i].mi,
+                            cases[i].s, cases[i].dst);
+        int64_t u = 0;
+        CHECK_EQ_INT(p1_time_utc_offset(&t), cases[i].offset);
+        CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
+        if (cases[i].unix_s)
+            CHECK_EQ_INT(u, cases[i].unix_s);
+    }
     /* every quarter hour of both switch days: the EET clock (UTC+2, or UTC+3 while the EU
      * rule says summer) with the letter it shows reads back as the instant */
     static const int64_t days[] = {1711843200 - 86400, 1729987200 - 86400};
