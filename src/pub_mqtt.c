@@ -8,8 +8,6 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +24,7 @@
 #include "cost.h"
 #include "dl_mosquitto.h"
 #include "log.h"
+#include "lookup.h"
 #include "outbox.h"
 #include "price_now.h"
 
@@ -68,21 +67,6 @@ typedef struct pm_inflight {
     pm_meter *pm;
 } pm_inflight;
 
-/* One broker host name lookup. libmosquitto's connect calls getaddrinfo() itself, on the loop,
- * and that blocks for the resolver's whole timeout (5 s per try and server: 10 s with one
- * server) while DNS does not answer; every meter, the API and the store would stop at each
- * reconnect. So a name is looked up on a thread of its own first, which writes one byte to a
- * socketpair when the answer is in (as source_tcp.c does). The lookup is shared by the thread
- * and the publisher (refs); whichever lets go last frees it. */
-typedef struct pm_lookup {
-    atomic_int refs; /* 2 while both hold it */
-    int fd;          /* the thread's end of the socketpair */
-    char host[PUB_MQTT_STR_MAX];
-    char port[8];
-    char addr[NI_MAXHOST]; /* the first address, numeric, when error is 0 */
-    int error;             /* getaddrinfo()'s result */
-} pm_lookup;
-
 typedef struct pub_mqtt {
     pub face;
     loop *l;
@@ -97,10 +81,11 @@ typedef struct pub_mqtt {
     loop_timer *tick;
     int connected;       /* CONNACK accepted */
     int attempted;       /* mosquitto_connect_async was called once */
-    int by_name;         /* o.host is a name, not a numeric address: looked up off the loop */
-    pm_lookup *lookup;   /* the lookup running, or NULL */
-    int lookup_fd;       /* our end of its socketpair, -1 when none runs */
-    loop_watch *lookup_watch;
+    /* o.host is a name, not a numeric address: libmosquitto's connect would look it up on
+     * the loop (getaddrinfo(), the resolver's whole timeout while DNS does not answer), so it
+     * is looked up off the loop first (lookup.h) */
+    int by_name;
+    lookup *lookup;      /* the lookup running, or NULL */
     int lookup_done;     /* lookup_addr / lookup_error hold the answer for the next attempt */
     int lookup_error;    /* getaddrinfo()'s result */
     char lookup_addr[NI_MAXHOST];
@@ -342,103 +327,22 @@ static void conn_down(pub_mqtt *p, int rc)
     schedule_reconnect(p);
 }
 
-static void lookup_unref(pm_lookup *q)
-{
-    if (atomic_fetch_sub(&q->refs, 1) != 1)
-        return;
-    free(q);
-}
-
-static void *lookup_run(void *arg)
-{
-    pm_lookup *q = arg;
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV | AI_ADDRCONFIG;
-    q->error = getaddrinfo(q->host, q->port, &hints, &res);
-    if (q->error == 0) {
-        /* the first address, as libmosquitto's non-blocking connect takes the first */
-        int g = getnameinfo(res->ai_addr, res->ai_addrlen, q->addr, sizeof q->addr, NULL, 0,
-                            NI_NUMERICHOST);
-        if (g != 0)
-            q->error = g;
-        freeaddrinfo(res);
-    }
-    /* Fails when the publisher has gone (its end closed): then it has let go already. */
-    (void)send(q->fd, "", 1, MSG_NOSIGNAL);
-    close(q->fd);
-    lookup_unref(q);
-    return NULL;
-}
-
-/* Lets go of the running lookup, if any; the thread finishes on its own. */
-static void lookup_cancel(pub_mqtt *p)
-{
-    if (!p->lookup)
-        return;
-    loop_watch_del(p->lookup_watch);
-    p->lookup_watch = NULL;
-    close(p->lookup_fd);
-    p->lookup_fd = -1;
-    lookup_unref(p->lookup);
-    p->lookup = NULL;
-}
-
 static void connect_attempt(pub_mqtt *p);
 
-static void on_lookup(void *user, int fd, uint32_t events)
+static void on_lookup(void *user, int error, struct addrinfo *res)
 {
     pub_mqtt *p = user;
-    pm_lookup *q = p->lookup;
-    char b;
-    (void)fd;
-    (void)events;
-    (void)recv(p->lookup_fd, &b, 1, MSG_DONTWAIT);
-    p->lookup_error = q->error;
-    snprintf(p->lookup_addr, sizeof p->lookup_addr, "%s", q->addr);
-    lookup_cancel(p);
+    p->lookup = NULL;
+    p->lookup_error = error;
+    p->lookup_addr[0] = '\0';
+    /* the first address, as libmosquitto's non-blocking connect takes the first */
+    if (error == 0)
+        p->lookup_error = getnameinfo(res->ai_addr, res->ai_addrlen, p->lookup_addr,
+                                      sizeof p->lookup_addr, NULL, 0, NI_NUMERICHOST);
+    if (res)
+        freeaddrinfo(res);
     p->lookup_done = 1;
     connect_attempt(p);
-}
-
-/* Starts looking up o.host on a thread; 0, or a negative errno (nothing left running). */
-static int lookup_start(pub_mqtt *p)
-{
-    int sv[2];
-    pm_lookup *q = calloc(1, sizeof *q);
-    if (!q)
-        return -ENOMEM;
-    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        int e = errno;
-        free(q);
-        return -e;
-    }
-    atomic_init(&q->refs, 2);
-    q->fd = sv[1];
-    snprintf(q->host, sizeof q->host, "%s", p->o.host);
-    snprintf(q->port, sizeof q->port, "%u", p->o.port);
-    p->lookup_watch = loop_watch_add(p->l, sv[0], EPOLLIN, on_lookup, p);
-    pthread_attr_t attr;
-    pthread_t th;
-    int e = p->lookup_watch ? pthread_attr_init(&attr) : ENOMEM;
-    if (e == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        e = pthread_create(&th, &attr, lookup_run, q);
-        pthread_attr_destroy(&attr);
-    }
-    if (e != 0) {
-        loop_watch_del(p->lookup_watch);
-        p->lookup_watch = NULL;
-        close(sv[0]);
-        close(sv[1]);
-        free(q);
-        return -e;
-    }
-    p->lookup = q;
-    p->lookup_fd = sv[0];
-    return 0;
 }
 
 static void connect_attempt(pub_mqtt *p)
@@ -447,7 +351,10 @@ static void connect_attempt(pub_mqtt *p)
     if (p->lookup)
         return; /* the name is being looked up: on_lookup() comes back here */
     if (p->by_name && !p->lookup_done) {
-        if (lookup_start(p) == 0)
+        char port[8];
+        snprintf(port, sizeof port, "%u", p->o.port);
+        p->lookup = lookup_start(p->l, p->o.host, port, on_lookup, p);
+        if (p->lookup)
             return;
         /* no thread: look it up on the loop, as libmosquitto would */
         p->lookup_done = 1;
@@ -1357,7 +1264,8 @@ static void mqtt_free(void *impl)
         return;
     if (p->gone_hooked)
         meters_unhook_gone(p->ms, on_gone, p);
-    lookup_cancel(p);
+    lookup_cancel(p->lookup);
+    p->lookup = NULL;
     if (p->mosq) {
         flush_goodbye(p);
         loop_watch_del(p->watch);
@@ -1584,7 +1492,6 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
     p->ms = ms;
     p->o = *o;
     p->watch_fd = -1;
-    p->lookup_fd = -1;
     p->face.name = "mqtt";
     p->face.impl = p;
     p->face.lag = mqtt_lag;
@@ -1593,15 +1500,10 @@ pub *pub_mqtt_new(loop *l, meters *ms, store *s, const pub_mqtt_options *o, char
     p->st.state = PUB_RETRYING;
     if (p->o.port == 0)
         p->o.port = p->o.tls ? 8883 : 1883;
-    {
-        struct addrinfo hints, *res = NULL;
-        memset(&hints, 0, sizeof hints);
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-        p->by_name = getaddrinfo(p->o.host, "1883", &hints, &res) != 0;
-        if (res)
-            freeaddrinfo(res);
-    }
+    struct addrinfo *numeric = NULL;
+    p->by_name = lookup_numeric(p->o.host, "1883", &numeric) != 0;
+    if (numeric)
+        freeaddrinfo(numeric);
     if (p->o.qos < 0 || p->o.qos > 1)
         p->o.qos = 1;
     snprintf(p->status_topic, sizeof p->status_topic, "%s/status", p->o.topic_prefix);

@@ -3,8 +3,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netdb.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,29 +11,13 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "lookup.h"
 #include "source_impl.h"
-
-/* One host name lookup. getaddrinfo() blocks for the resolver's whole timeout (5 s per try and
- * server) when DNS is unreachable, and on the loop that would freeze every meter, the API and the
- * relay on each reconnect; so a name is looked up on a thread of its own, which writes one byte to
- * a socketpair when the answer is in. The lookup is shared by the thread and the source (refs);
- * whichever lets go last frees it, so a source stopped meanwhile (reload, SIGTERM) leaks nothing
- * and never waits. Numeric addresses skip all this. */
-typedef struct tcp_lookup {
-    atomic_int refs; /* 2 while both hold it */
-    int fd;          /* the thread's end of the socketpair */
-    char host[CONFIG_STR_MAX];
-    char port[8];
-    struct addrinfo *res; /* the answer; taken by the source (set to NULL) or freed with it */
-    int error;            /* getaddrinfo()'s result */
-} tcp_lookup;
 
 typedef struct tcp {
     int fd;
     int connecting;
-    tcp_lookup *lookup;      /* the lookup running, or NULL */
-    int lookup_fd;           /* our end of its socketpair, -1 when none runs */
-    loop_watch *lookup_watch;
+    lookup *lookup;          /* the name's lookup running (lookup.h), or NULL */
     loop_watch *watch;
     loop_timer *retry;   /* next connect attempt */
     loop_timer *timer;   /* connect timeout while connecting; quiet/idle once connected */
@@ -55,49 +37,6 @@ static int64_t retry_delay(source *s)
 {
     int64_t d = source_backoff(s);
     return d / 2 + (int64_t)(random() % (d / 2 + 1));
-}
-
-static void lookup_hints(struct addrinfo *hints, int numeric)
-{
-    memset(hints, 0, sizeof *hints);
-    hints->ai_family = AF_UNSPEC;
-    hints->ai_socktype = SOCK_STREAM;
-    hints->ai_flags = AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : 0);
-}
-
-static void lookup_unref(tcp_lookup *q)
-{
-    if (atomic_fetch_sub(&q->refs, 1) != 1)
-        return;
-    if (q->res)
-        freeaddrinfo(q->res);
-    free(q);
-}
-
-static void *lookup_run(void *arg)
-{
-    tcp_lookup *q = arg;
-    struct addrinfo hints;
-    lookup_hints(&hints, 0);
-    q->error = getaddrinfo(q->host, q->port, &hints, &q->res);
-    /* Fails when the source has gone (its end closed): then it has let go already. */
-    (void)send(q->fd, "", 1, MSG_NOSIGNAL);
-    close(q->fd);
-    lookup_unref(q);
-    return NULL;
-}
-
-/* Lets go of the running lookup, if any; the thread finishes on its own. */
-static void lookup_cancel(tcp *t)
-{
-    if (!t->lookup)
-        return;
-    loop_watch_del(t->lookup_watch);
-    t->lookup_watch = NULL;
-    close(t->lookup_fd);
-    t->lookup_fd = -1;
-    lookup_unref(t->lookup);
-    t->lookup = NULL;
 }
 
 static void tcp_close(tcp *t)
@@ -276,79 +215,25 @@ static void tcp_connect_to(source *s, int g, struct addrinfo *res)
     loop_timer_arm(t->retry, retry_delay(s));
 }
 
-static void on_lookup(void *user, int fd, uint32_t events)
+static void on_lookup(void *user, int error, struct addrinfo *res)
 {
     source *s = user;
     tcp *t = s->impl;
-    tcp_lookup *q = t->lookup;
-    char byte;
-    (void)events;
-    ssize_t n = recv(fd, &byte, 1, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    /* The byte comes after the thread wrote the answer: it is complete. */
-    int g = EAI_SYSTEM;
-    struct addrinfo *res = NULL;
-    if (n == 1) {
-        g = q->error;
-        res = q->res;
-        q->res = NULL;
-    }
-    lookup_cancel(t);
-    tcp_connect_to(s, g, res);
-}
-
-/* Starts looking up t->host on a thread; 0, or a negative errno (nothing left running). */
-static int lookup_start(source *s)
-{
-    tcp *t = s->impl;
-    int sv[2];
-    tcp_lookup *q = calloc(1, sizeof *q);
-    if (!q)
-        return -ENOMEM;
-    if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0) {
-        int e = errno;
-        free(q);
-        return -e;
-    }
-    atomic_init(&q->refs, 2);
-    q->fd = sv[1];
-    memcpy(q->host, t->host, sizeof q->host);
-    memcpy(q->port, t->port, sizeof q->port);
-    t->lookup_watch = loop_watch_add(s->l, sv[0], EPOLLIN, on_lookup, s);
-    pthread_attr_t attr;
-    pthread_t th;
-    int e = t->lookup_watch ? pthread_attr_init(&attr) : ENOMEM;
-    if (e == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        e = pthread_create(&th, &attr, lookup_run, q);
-        pthread_attr_destroy(&attr);
-    }
-    if (e != 0) {
-        loop_watch_del(t->lookup_watch);
-        t->lookup_watch = NULL;
-        close(sv[0]);
-        close(sv[1]);
-        free(q);
-        return -e;
-    }
-    t->lookup = q;
-    t->lookup_fd = sv[0];
-    return 0;
+    t->lookup = NULL;
+    tcp_connect_to(s, error, res);
 }
 
 static void tcp_connect(source *s)
 {
     tcp *t = s->impl;
-    struct addrinfo hints, *res = NULL;
-    lookup_hints(&hints, 1);
-    int g = getaddrinfo(t->host, t->port, &hints, &res);
+    struct addrinfo *res = NULL;
+    int g = lookup_numeric(t->host, t->port, &res);
     if (g == EAI_NONAME) {
-        int e = lookup_start(s);
-        if (e == 0)
+        t->lookup = lookup_start(s->l, t->host, t->port, on_lookup, s);
+        if (t->lookup)
             return;
-        source_status(s, METER_WAITING, LOG_LEVEL_WARN, "cannot look up %s (%s); retrying",
-                      t->host, strerror(-e));
+        source_status(s, METER_WAITING, LOG_LEVEL_WARN, "cannot look up %s (%s); retrying", t->host,
+                      strerror(errno));
         loop_timer_arm(t->retry, retry_delay(s));
         return;
     }
@@ -363,7 +248,6 @@ static int tcp_start(source *s)
         return -ENOMEM;
     s->impl = t;
     t->fd = -1;
-    t->lookup_fd = -1;
     if (config_addr_split(s->cfg.target, t->host, sizeof t->host, &port) < 0)
         return -EINVAL;
     snprintf(t->port, sizeof t->port, "%u", port);
@@ -381,7 +265,8 @@ static void tcp_stop(source *s)
     if (!t)
         return;
     tcp_close(t);
-    lookup_cancel(t);
+    lookup_cancel(t->lookup);
+    t->lookup = NULL;
     loop_timer_del(t->retry);
     loop_timer_del(t->timer);
     free(t);

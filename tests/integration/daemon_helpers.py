@@ -387,6 +387,46 @@ def build_shim(tmp, name, source):
     return so
 
 
+def slow_dns_shim(tmp, names):
+    """An LD_PRELOAD shim (build_shim()) whose getaddrinfo() makes some names slow: names maps a
+    host name to (ms, answer), where answer is an address looked up instead ("127.0.0.1") or an
+    EAI_* name to fail with ("EAI_AGAIN", "EAI_NONAME"). Numeric lookups and other names go to
+    the real resolver. Returns the .so path, or None (said why)."""
+    cases = []
+    for name, (ms, answer) in sorted(names.items()):
+        act = ("return %s;" % answer if answer.startswith("EAI_")
+               else 'return real("%s", service, hints, res);' % answer)
+        cases.append('    if (node && !numeric && !strcmp(node, "%s")) {\n'
+                     '        usleep(%d * 1000);\n        %s\n    }\n' % (name, ms, act))
+    source = ("#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <netdb.h>\n"
+              "#include <string.h>\n#include <unistd.h>\n"
+              "int getaddrinfo(const char *node, const char *service,\n"
+              "                const struct addrinfo *hints, struct addrinfo **res)\n{\n"
+              "    int (*real)(const char *, const char *, const struct addrinfo *,\n"
+              "                struct addrinfo **) =\n"
+              "        (int (*)(const char *, const char *, const struct addrinfo *,\n"
+              "                 struct addrinfo **))dlsym(RTLD_NEXT, \"getaddrinfo\");\n"
+              "    int numeric = hints && (hints->ai_flags & AI_NUMERICHOST);\n"
+              + "".join(cases) + "    return real(node, service, hints, res);\n}\n")
+    return build_shim(tmp, "slowdns", source)
+
+
+def worst_latency(port, seconds, step=0.05):
+    """The slowest of back-to-back GET /api/meters over `seconds` (a stalled loop answers late);
+    99.0 when one fails."""
+    worst = 0.0
+    end = time.time() + seconds
+    while time.time() < end:
+        t0 = time.time()
+        try:
+            http(port, "/api/meters", timeout=30)
+        except OSError:
+            return 99.0
+        worst = max(worst, time.time() - t0)
+        time.sleep(step)
+    return worst
+
+
 def wait_for(pred, timeout, step=0.2):
     """Polls pred until it returns something true (returned) or timeout seconds pass (then its
     last value)."""

@@ -13,7 +13,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, build_shim, free_port, http, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import (Checks, Daemon, free_port, http, need_p1d,  # noqa: E402
+                            slow_dns_shim, tmpdir, worst_latency)
 from mqtt_helpers import Broker, Mqtt, need_mosquitto  # noqa: E402
 
 T = Checks("test_mqtt_lookup")
@@ -21,51 +22,11 @@ need_p1d(T)
 need_mosquitto(T)
 
 SLOW_MS = 3000
-SHIM = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <netdb.h>
-#include <string.h>
-#include <unistd.h>
-/* slow.p1d.test: a resolver that does not answer (EAI_AGAIN after %d ms); good.p1d.test:
- * 127.0.0.1 after 300 ms. */
-int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
-                struct addrinfo **res)
-{
-    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
-        (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))
-            dlsym(RTLD_NEXT, "getaddrinfo");
-    int numeric = hints && (hints->ai_flags & AI_NUMERICHOST);
-    if (node && !numeric && !strcmp(node, "slow.p1d.test")) {
-        usleep(%d * 1000);
-        return EAI_AGAIN;
-    }
-    if (node && !numeric && !strcmp(node, "good.p1d.test")) {
-        usleep(300 * 1000);
-        return real("127.0.0.1", service, hints, res);
-    }
-    return real(node, service, hints, res);
-}
-""" % (SLOW_MS, SLOW_MS)
-
-
-def worst_latency(port, seconds):
-    """The slowest of back-to-back GET /api/meters over `seconds` (a stalled loop answers late)."""
-    worst = 0.0
-    end = time.time() + seconds
-    while time.time() < end:
-        t0 = time.time()
-        try:
-            http(port, "/api/meters", timeout=30)
-        except OSError:
-            return 99.0
-        worst = max(worst, time.time() - t0)
-        time.sleep(0.05)
-    return worst
+SHIM_NAMES = {"slow.p1d.test": (SLOW_MS, "EAI_AGAIN"), "good.p1d.test": (300, "127.0.0.1")}
 
 
 with tmpdir() as d:
-    shim = build_shim(d, "slowdns", SHIM)
+    shim = slow_dns_shim(d, SHIM_NAMES)
     if not shim:
         T.done()
     env = {"LD_PRELOAD": shim, "ASAN_OPTIONS": "verify_asan_link_order=0"}

@@ -14,53 +14,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (Checks, Daemon, build_shim, fake_dongle, http, need_p1d,  # noqa: E402
-                            telegram, tmpdir)
+from daemon_helpers import (Checks, Daemon, fake_dongle, http, need_p1d,  # noqa: E402
+                            slow_dns_shim, telegram, tmpdir, worst_latency)
 
 T = Checks("test_tcp_lookup")
 need_p1d(T)
 
 SLOW_MS = 2000
-SHIM = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <netdb.h>
-#include <string.h>
-#include <unistd.h>
-/* slow.p1d.test: 127.0.0.1 after %d ms; gone.p1d.test: unknown after the same wait. */
-int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
-                struct addrinfo **res)
-{
-    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
-        (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))
-            dlsym(RTLD_NEXT, "getaddrinfo");
-    int numeric = hints && (hints->ai_flags & AI_NUMERICHOST);
-    if (node && !numeric && !strcmp(node, "slow.p1d.test")) {
-        usleep(%d * 1000);
-        return real("127.0.0.1", service, hints, res);
-    }
-    if (node && !numeric && !strcmp(node, "gone.p1d.test")) {
-        usleep(%d * 1000);
-        return EAI_NONAME;
-    }
-    return real(node, service, hints, res);
-}
-""" % (SLOW_MS, SLOW_MS, SLOW_MS)
-
-
-def worst_latency(port, seconds):
-    """The slowest of back-to-back GET /api/meters over `seconds`."""
-    worst = 0.0
-    end = time.time() + seconds
-    while time.time() < end:
-        t0 = time.time()
-        try:
-            http(port, "/api/meters", timeout=10)
-        except OSError:
-            return 99.0
-        worst = max(worst, time.time() - t0)
-        time.sleep(0.02)
-    return worst
+SHIM_NAMES = {"slow.p1d.test": (SLOW_MS, "127.0.0.1"), "gone.p1d.test": (SLOW_MS, "EAI_NONAME")}
 
 
 def serve(dongle, stop, conns):
@@ -85,7 +46,7 @@ def serve(dongle, stop, conns):
 
 
 with tmpdir() as d:
-    shim = build_shim(d, "slowdns", SHIM)
+    shim = slow_dns_shim(d, SHIM_NAMES)
     if not shim:
         T.done()
     dongle = fake_dongle()
@@ -104,7 +65,7 @@ with tmpdir() as d:
         T.check("API up", hport is not None, p.text())
         p.proc.stdin.write(telegram(1))
         p.proc.stdin.flush()
-        worst = worst_latency(hport, 5)
+        worst = worst_latency(hport, 5, step=0.02)
         T.check("API answers while names are looked up (slowest %.2f s, lookups take %.1f s)"
                 % (worst, SLOW_MS / 1000), worst < 0.5)
         T.check("the slow name connects and decodes",
