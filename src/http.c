@@ -124,6 +124,15 @@ struct http {
     log_burst identify;        /* PUT /api/v1/identify lines; the count left out: on_sweep() */
     uint64_t refused_total;    /* connections refused by max_per_ip (/metrics) */
     int at_limit;              /* max_connections reached and logged; reset at 90 % */
+    /* A history or summary answer takes its whole time on the loop (0.3 s for a day of raw
+     * readings here, seconds on a Raspberry Pi); many asked at once (a Grafana board) would
+     * stop the meters' input for their sum. So one is answered per MHD_run(); the others wait
+     * suspended (deferred) and are resumed at the next run, 0 ms later, after the loop has
+     * served the other descriptors. */
+    int heavy_ran;                    /* one was answered in this MHD_run() */
+    int stopping;                     /* http_free(): deferred ones get 503 */
+    struct MHD_Connection **deferred; /* suspended until the next run */
+    size_t ndeferred, capdeferred;
 };
 
 enum route {
@@ -1321,6 +1330,36 @@ static enum MHD_Result ep_hw_identify(http *h, struct MHD_Connection *c, const c
     return reply_json(h, c, MHD_HTTP_OK, &w);
 }
 
+/* A GET (or HEAD) of the history or the summaries, answered in one piece on the loop. */
+static int heavy_route(const char *url, const char *method)
+{
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return 0;
+    return strncmp(url, "/api/history", 12) == 0 || strncmp(url, "/api/summary", 12) == 0;
+}
+
+/* When a heavy route was already answered in this MHD_run(), suspends c until the next run
+ * (a 0 ms timer) and returns 1; else notes that one runs now and returns 0. */
+static int defer_heavy(http *h, struct MHD_Connection *c)
+{
+    if (!h->heavy_ran) {
+        h->heavy_ran = 1;
+        return 0;
+    }
+    if (h->ndeferred == h->capdeferred) {
+        size_t cap = h->capdeferred ? 2 * h->capdeferred : 16;
+        struct MHD_Connection **n = realloc(h->deferred, cap * sizeof *n);
+        if (!n)
+            return 0; /* answered now, as before: slower, not lost */
+        h->deferred = n;
+        h->capdeferred = cap;
+    }
+    h->deferred[h->ndeferred++] = c;
+    MHD_suspend_connection(c);
+    h->kicked = 1; /* rearm(): the next run at once, after the loop's other descriptors */
+    return 1;
+}
+
 /* Hands a request under /api/ that no fixed route serves to the route handler. */
 static enum MHD_Result route_call(http *h, struct MHD_Connection *c, const char *url,
                                   const char *method, const http_body *b)
@@ -1338,6 +1377,13 @@ static enum MHD_Result route_call(http *h, struct MHD_Connection *c, const char 
     http_req rq = {method, url,
                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
                    b ? b->buf : NULL, b ? b->len : 0, c};
+    if (heavy_route(url, method)) {
+        if (h->stopping)
+            return reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                               "p1d is shutting down");
+        if (defer_heavy(h, c))
+            return MHD_YES;
+    }
     http_reply out;
     memset(&out, 0, sizeof out);
     if (!h->o.route(h->o.route_user, &rq, &out))
@@ -1867,8 +1913,19 @@ static void rearm(http *h)
     }
 }
 
+/* Resumes the connections deferred by defer_heavy(): the next MHD_run() answers them (one of
+ * them heavy, the rest deferred again). */
+static void resume_deferred(http *h)
+{
+    for (size_t i = 0; i < h->ndeferred; i++)
+        MHD_resume_connection(h->deferred[i]);
+    h->ndeferred = 0;
+}
+
 static void run(http *h)
 {
+    resume_deferred(h);
+    h->heavy_ran = 0;
     h->running = 1;
     MHD_run(h->d);
     h->running = 0;
@@ -2260,6 +2317,8 @@ void http_free(http *h)
     loop_timer_del(h->sweep);
     /* Suspended connections must be resumed before MHD_stop_daemon(). */
     http_sse_shutdown(h->sse);
+    h->stopping = 1;
+    resume_deferred(h);
     if (h->d) {
         MHD_run(h->d);
         MHD_stop_daemon(h->d);
@@ -2270,6 +2329,7 @@ void http_free(http *h)
     for (size_t i = 0; i < h->ncache; i++)
         cache_clear(&h->cache[i]);
     free(h->cache);
+    free(h->deferred);
     while (h->conns) {
         http_conn *hc = h->conns;
         h->conns = hc->next;
