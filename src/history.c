@@ -1808,9 +1808,20 @@ void history_free(history *h)
 int history_metrics(void *user, int64_t mono_ms, unsigned stale_s, char **out, size_t *len)
 {
     history *h = user;
+    store_stats st;
+    char why[STORE_ERR_MAX];
+    store_get_stats(h->s, &st);
+    metrics_store ms = {.healthy = store_healthy(h->s, why, sizeof why),
+                        .queued = store_pending(h->s),
+                        .committed = st.committed,
+                        .skipped = st.skipped,
+                        .dropped = st.dropped,
+                        .failures = st.failures,
+                        .commit_us = st.commit_us};
+    int rc = metrics_render_store(&ms, out, len);
     price_now_value v;
     int tariff = price_now_tariff(h->ms, mono_ms, (int64_t)stale_s * 1000);
-    if (!price_now_get(h->now, (int64_t)time(NULL), tariff, &v))
-        return 0;
+    if (rc < 0 || !price_now_get(h->now, (int64_t)time(NULL), tariff, &v))
+        return rc;
     return metrics_render_price(v.import_, v.export_, out, len);
 }

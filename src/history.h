@@ -40,9 +40,10 @@ void history_free(history *h);
  * paths get a 404 "no_database" that says how to start p1d with one. */
 int history_route(void *user, const http_req *req, http_reply *out);
 
-/* The http_metrics_fn for http_options.metrics (user: the history): the price in force now
- * (price_now.h; the tariff of the meters' latest telegram younger than stale_s) as
- * p1d_price_import_eur_per_kwh and p1d_price_export_eur_per_kwh; nothing when none applies. */
+/* The http_metrics_fn for http_options.metrics (user: the history): the store's figures
+ * (p1d_store_*), and the price in force now (price_now.h; the tariff of the meters' latest
+ * telegram younger than stale_s) as p1d_price_import_eur_per_kwh and
+ * p1d_price_export_eur_per_kwh, those only when a price applies. */
 int history_metrics(void *user, int64_t mono_ms, unsigned stale_s, char **out, size_t *len);
 
 /* What GET /api/summary counts of one meter over [from, to), one step of `step` (a day, a month

@@ -869,7 +869,7 @@ static enum MHD_Result ep_metrics(http *h, struct MHD_Connection *c)
         (rc = h->o.metrics(h->o.metrics_user, loop_now_ms(), h->o.stale_s, &text, &len)) < 0) {
         free(text);
         return reply_error(h, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal",
-                           "cannot render price metrics: %s", strerror(-rc));
+                           "cannot render store and price metrics: %s", strerror(-rc));
     }
     char extra[1024];
     int n = snprintf(extra, sizeof extra,

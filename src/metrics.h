@@ -32,4 +32,17 @@ int metrics_render_pubs(const meters *ms, const struct pub_list *pl, char **out,
  * Returns 0, -ENOMEM or -E2BIG; *out stays valid either way. */
 int metrics_render_price(int64_t import_, int64_t export_, char **out, size_t *len);
 
+/* The store's figures for /metrics (store_stats of store.h, and what store_pending() and
+ * store_healthy() say). */
+typedef struct metrics_store {
+    int healthy;   /* 1: the last commit (and WAL checkpoint) succeeded */
+    size_t queued; /* readings waiting in memory for a commit */
+    uint64_t committed, skipped, dropped, failures;
+    uint64_t commit_us; /* the last commit's duration */
+} metrics_store;
+
+/* Appends the p1d_store_* families to the exposition *out (*len bytes, malloc'd by
+ * metrics_render; grown in place). Returns 0, -ENOMEM or -E2BIG; *out stays valid either way. */
+int metrics_render_store(const metrics_store *st, char **out, size_t *len);
+
 #endif

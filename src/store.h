@@ -130,6 +130,7 @@ typedef struct store_stats {
     uint64_t backfilled;  /* of committed: older than the newest, stored into a gap or before
                            * the first reading (store_options.backfill) */
     uint64_t covered;     /* of skipped: older than the newest, at a time already covered */
+    uint64_t commit_us;   /* how long the last commit that wrote or failed took, microseconds */
 } store_stats;
 /* Copies the counters into *out. */
 void store_get_stats(const store *s, store_stats *out);

@@ -168,6 +168,17 @@ def test_retention_idle_meter(c, tmp):
     c.check("the database is sound", integrity(db) == "ok")
 
 
+def prom(port):
+    """The p1d_store_* samples of /metrics, name -> number."""
+    code, _, body = http(port, "/metrics", timeout=20)
+    out = {}
+    for line in body.decode().splitlines() if code == 200 else []:
+        if line.startswith("p1d_store_"):
+            name, _, value = line.partition(" ")
+            out[name] = float(value)
+    return out
+
+
 def test_foreign_lock(c, tmp):
     """Another program's write transaction (sqlite3, a database browser) on p1d's database: p1d
     keeps serving while it waits, queues the readings and writes them all once the lock goes."""
@@ -181,13 +192,14 @@ def test_foreign_lock(c, tmp):
         con = sqlite3.connect(db, isolation_level=None, timeout=0)
         con.execute("BEGIN IMMEDIATE")
         t0 = time.time()
-        slowest, health, upload = 0.0, None, None
+        slowest, health, upload, metrics_locked = 0.0, None, None, {}
         while time.time() < t0 + 12:
             s = time.time()
             code, _, _ = http(port, "/api/v1/data", timeout=20)
             slowest = max(slowest, time.time() - s)
             if health is None and time.time() > t0 + 3:
                 health = http(port, "/healthz", timeout=20)
+                metrics_locked = prom(port)
                 s = time.time()
                 csv_body = b"time,price\n2030-01-01T00:00:00Z,0.25\n2030-01-01T01:00:00Z,0.26\n"
                 upload = http(port, "/api/prices?kind=power", "PUT", csv_body,
@@ -205,6 +217,11 @@ def test_foreign_lock(c, tmp):
                 upload is not None and upload[0] == 503 and b'"store_busy"' in upload[2] and
                 b"try again" in upload[2] and upload[3] < 2.5,
                 upload and (upload[0], upload[2][:300], upload[3]))
+        c.check("/metrics: p1d_store_healthy 0, readings queued, failed commits counted",
+                metrics_locked.get("p1d_store_healthy") == 0
+                and metrics_locked.get("p1d_store_queued_readings", 0) > 0
+                and metrics_locked.get("p1d_store_commit_failures_total", 0) >= 1,
+                metrics_locked)
         c.check("the log says it once, naming the lock",
                 d.text().count("another program holds the database's write lock") == 1,
                 d.text()[-800:])
@@ -215,6 +232,12 @@ def test_foreign_lock(c, tmp):
                 d.text()[-800:])
         code, _, body = http(port, "/healthz")
         c.check("/healthz is 200 again", code == 200, body[:300])
+        m = prom(port)
+        c.check("/metrics: healthy again, nothing queued or dropped, the readings committed",
+                m.get("p1d_store_healthy") == 1 and m.get("p1d_store_queued_readings") == 0
+                and m.get("p1d_store_readings_dropped_total") == 0
+                and m.get("p1d_store_readings_committed_total", 0) >= 12
+                and 0 <= m.get("p1d_store_last_commit_seconds", -1) < 1, m)
     finally:
         code = d.stop()
     c.check("p1d stops cleanly", code == 0, code)
