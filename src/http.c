@@ -629,6 +629,13 @@ static void meter_json(const http *h, json_w *w, const meter *m, int64_t now)
     json_kv_str(w, "state", meter_state_name(m->state));
     json_key(w, "history");
     json_bool(w, h->o.history);
+    /* why the history is not being written now (the store's commits fail), for the page */
+    char why[512];
+    json_key(w, "history_error");
+    if (h->o.history && h->o.health && !h->o.health(h->o.health_user, why, sizeof why))
+        json_str(w, why);
+    else
+        json_null(w);
     json_key(w, "connected_since");
     int64_t since = meter_connected_since(m);
     if (since > 0) {

@@ -21,6 +21,8 @@
   const METERS_EVERY_MS = 5000;
   const PICKER_EVERY_MS = 30000;   // with several meters: how fresh the picker's trouble marks are
   const PICKER_FIND_MIN = 6;       // from this many meters on, the picker has a search field
+  const STORE_EVERY_MS = 15000;    // with a store: how soon the banner says it cannot write ...
+  const STORE_BAD_EVERY_MS = 5000; // ... and, once it says so, how soon it is gone again
   const NOMINAL_V = 230;
 
   /* ---- settings (localStorage) ------------------------------------------------------------ */
@@ -1169,6 +1171,11 @@
       else msg = t('banner_stale', { age });
       if (Date.now() - S.metersAt > METERS_EVERY_MS) loadMeters();
     }
+    // Nothing wrong with the meter or the stream: does the history get written? p1d says so in
+    // its meter list, asked every STORE_EVERY_MS (more often while it says no).
+    const storeErr = S.meterInfo && typeof S.meterInfo.history_error === 'string' ? S.meterInfo.history_error : null;
+    if (!msg && storeErr) msg = t('banner_store', { err: storeErr.replace(/^store: /, '').replace(/\.$/, '') });
+    if (!S.noStore && !S.metersBusy && Date.now() - S.metersAt > (storeErr ? STORE_BAD_EVERY_MS : STORE_EVERY_MS)) loadMeters();
     banner(msg);
     updateConn();
     updateAge();

@@ -142,6 +142,25 @@ async function main() {
       // it stops by itself after about 5 s
       await page.waitForFunction(() => !document.body.classList.contains('identify'), null, { timeout: 9000 });
     });
+    await check('another program holding the database\'s write lock: the banner says the history is not saved, and goes when it is again', async () => {
+      if (!fs.existsSync('/usr/bin/sqlite3')) { skip('no sqlite3 command (tools/setup.sh test)'); return; }
+      const lock = spawn('/usr/bin/sqlite3', [db], { stdio: ['pipe', 'ignore', 'ignore'] });
+      try {
+        lock.stdin.write('BEGIN IMMEDIATE;\n');
+        await page.waitForFunction(() => {
+          const b = document.getElementById('banner');
+          return !b.hidden && /history is not being saved/.test(b.textContent) && /write lock/.test(b.textContent);
+        }, null, { timeout: 40000 });
+        assert((await page.textContent('#p-value')).trim() !== '', 'the power went blank');
+        await page.screenshot({ path: path.join(SHOTS, 'dashboard-store-banner.png') });
+      } finally {
+        lock.stdin.end('ROLLBACK;\n.quit\n');
+      }
+      await page.waitForFunction(() => {
+        const b = document.getElementById('banner');
+        return b.hidden || !/history is not being saved/.test(b.textContent);
+      }, null, { timeout: 30000 });
+    });
     await check('phases, totals and tariff show values, not NaN or undefined', async () => {
       const txt = await page.textContent('#view-now');
       assert(!/NaN|undefined|null|Infinity/.test(txt), 'bad text in the Now view');
