@@ -87,8 +87,9 @@ def check_static(dash):
             re.fullmatch(r"label_values\(p1_[a-z_]+, *meter\)", q or ""), str(meter))
     unfiltered = [e for e in (t.get("expr", "") for _, t in targets(dash))
                   if not ('meter=~"$meter"' in e or "p1_publisher_" in e or "vector(" in e or
-                          "p1d_price_" in e)]
-    C.check("every query filters by $meter or is a publisher-wide, price or constant series",
+                          "p1d_price_" in e or "p1d_store_" in e)]
+    C.check("every query filters by $meter or is a publisher-wide, price, store or constant "
+            "series",
             not unfiltered, str(unfiltered))
     refs = [(p.get("id"), t.get("refId")) for p, t in targets(dash)]
     C.check("refIds unique within each panel", len(set(refs)) == len(refs), str(refs))
