@@ -373,8 +373,9 @@ static void connect_attempt(pub_mqtt *p)
             return;
         }
         /* The address found, so that libmosquitto has nothing to look up; with TLS the name
-         * itself, which the broker's certificate must carry (libmosquitto looks it up again,
-         * at once now that the resolver has just answered). */
+         * itself, which the broker's certificate must carry: libmosquitto then looks it up
+         * once more on the loop (glibc keeps no cache; a DNS server that just answered
+         * usually answers again at once, one that stopped answering in between stalls). */
         p->attempted = 1;
         rc = p->mq->connect_async(p->mosq, p->o.tls ? p->o.host : p->lookup_addr,
                                   (int)p->o.port, (int)(p->o.keepalive_ms / 1000));
