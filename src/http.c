@@ -618,7 +618,17 @@ static void publishers_json(const http *h, json_w *w, const meter *m)
     json_arr_end(w);
 }
 
-static void meter_json(const http *h, json_w *w, const meter *m, int64_t now)
+/* Why the history is not being written now (the store's commits fail), into why[cap]; NULL
+ * while it is, or without a store. The same for every meter: asked once per answer. */
+static const char *history_error(const http *h, char *why, size_t cap)
+{
+    if (h->o.history && h->o.health && !h->o.health(h->o.health_user, why, cap))
+        return why;
+    return NULL;
+}
+
+static void meter_json(const http *h, json_w *w, const meter *m, int64_t now,
+                       const char *history_err)
 {
     char when[48];
     const meter_sample *s = meter_latest(m);
@@ -629,11 +639,9 @@ static void meter_json(const http *h, json_w *w, const meter *m, int64_t now)
     json_kv_str(w, "state", meter_state_name(m->state));
     json_key(w, "history");
     json_bool(w, h->o.history);
-    /* why the history is not being written now (the store's commits fail), for the page */
-    char why[512];
     json_key(w, "history_error");
-    if (h->o.history && h->o.health && !h->o.health(h->o.health_user, why, sizeof why))
-        json_str(w, why);
+    if (history_err)
+        json_str(w, history_err);
     else
         json_null(w);
     json_key(w, "connected_since");
@@ -818,8 +826,10 @@ static enum MHD_Result ep_meters(http *h, struct MHD_Connection *c, const meter 
     if (json_start(&w, 4096) < 0)
         return MHD_NO;
     int64_t now = loop_now_ms(); /* ages: monotonic, as received_mono_ms */
+    char store_why[512];
+    const char *herr = history_error(h, store_why, sizeof store_why);
     if (one) {
-        meter_json(h, &w, one, now);
+        meter_json(h, &w, one, now, herr);
     } else {
         json_arr_begin(&w);
         for (size_t i = 0; i < h->ms->n; i++) {
@@ -829,7 +839,7 @@ static enum MHD_Result ep_meters(http *h, struct MHD_Connection *c, const meter 
             if (q.healthy >= 0 &&
                 (meter_unhealthy(h, m, now, why, sizeof why) ? 0 : 1) != q.healthy)
                 continue;
-            meter_json(h, &w, m, now);
+            meter_json(h, &w, m, now, herr);
         }
         json_arr_end(&w);
     }

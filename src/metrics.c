@@ -5,7 +5,6 @@
 #include "pub.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -550,41 +549,37 @@ int metrics_render_price(int64_t import_, int64_t export_, char **out, size_t *l
 
 int metrics_render_store(const metrics_store *st, char **out, size_t *len)
 {
-    static const struct {
+    /* each family's value and its decimals (the commit time: microseconds as seconds) */
+    const struct {
         const char *name, *type, *help;
+        uint64_t v;
+        int decimals;
     } fam[] = {
         {"p1d_store_healthy", "gauge",
          "1 while the history store writes (the last commit succeeded), 0 while it keeps the "
-         "readings in memory (full disk, another program's write lock, ...)."},
-        {"p1d_store_queued_readings", "gauge", "Readings waiting in memory for a commit."},
-        {"p1d_store_readings_committed_total", "counter", "Readings written since start."},
+         "readings in memory (full disk, another program's write lock, ...).",
+         st->healthy != 0, 0},
+        {"p1d_store_queued_readings", "gauge", "Readings waiting in memory for a commit.",
+         st->queued, 0},
+        {"p1d_store_readings_committed_total", "counter", "Readings written since start.",
+         st->committed, 0},
         {"p1d_store_readings_skipped_total", "counter",
          "Readings not stored since start: not newer than the meter's last, or without a "
-         "usable time."},
+         "usable time.",
+         st->skipped, 0},
         {"p1d_store_readings_dropped_total", "counter",
-         "Readings dropped from a full queue since start, while commits failed."},
-        {"p1d_store_commit_failures_total", "counter", "Failed commits since start."},
-        {"p1d_store_last_commit_seconds", "gauge", "How long the last commit took."},
+         "Readings dropped from a full queue since start, while commits failed.", st->dropped, 0},
+        {"p1d_store_commit_failures_total", "counter", "Failed commits since start.", st->failures,
+         0},
+        {"p1d_store_last_commit_seconds", "gauge", "How long the last commit took.", st->commit_us,
+         6},
     };
-    const uint64_t v[] = {(uint64_t) !!st->healthy,
-                          st->queued,
-                          st->committed,
-                          st->skipped,
-                          st->dropped,
-                          st->failures,
-                          st->commit_us};
     mbuf b = {.buf = *out, .len = *len, .cap = *len + 1};
     for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++) {
         family(&b, fam[i].name, fam[i].type, fam[i].help);
         puts_(&b, fam[i].name);
         put(&b, " ", 1);
-        if (i == sizeof fam / sizeof fam[0] - 1) {
-            put_fixed(&b, (int64_t)v[i], 6);
-        } else {
-            char num[24];
-            int n = snprintf(num, sizeof num, "%" PRIu64, v[i]);
-            put(&b, num, (size_t)n);
-        }
+        put_fixed(&b, (int64_t)fam[i].v, fam[i].decimals);
         put(&b, "\n", 1);
     }
     *out = b.buf;

@@ -2664,8 +2664,7 @@ int store_healthy(store *s, char *why, size_t cap)
 {
     if (!s->failing && !s->ckpt_failing)
         return 1;
-    int busy = (s->fail_rc & 0xff) == SQLITE_BUSY || (s->fail_rc & 0xff) == SQLITE_LOCKED;
-    if (s->failing && busy)
+    if (s->failing && sq_errno(s->fail_rc) == -EBUSY)
         say(why, cap,
             "store: another program holds the database's write lock (a transaction left open "
             "in sqlite3 or a database browser): %zu readings queued in memory, %" PRIu64
