@@ -15,6 +15,7 @@ struct store_live {
     meters *ms;
     loop_timer *commit, *maintain;
     int failing;       /* logged once per outage */
+    int busy_retry_ms; /* the next retry's delay while another program holds the lock */
     int synced;        /* loop_wall_synced() as last read */
     int64_t synced_at; /* loop_now_ms() of that read; 0 never */
 };
@@ -105,9 +106,18 @@ static void on_commit(void *user)
             log_error("%s; live data keeps flowing, readings are kept in memory", why);
         }
         sl->failing = 1;
-        loop_timer_arm(sl->commit, STORE_LIVE_RETRY_MS);
+        /* A lock is mostly held for a moment (a query in a database browser): retry after 1 s,
+         * then less often, so that a lock left held costs the loop its short wait every 5 s
+         * only. A full or broken disk does not clear that soon. */
+        int delay = STORE_LIVE_RETRY_MS;
+        if (rc == -EBUSY) {
+            delay = sl->busy_retry_ms ? sl->busy_retry_ms : STORE_LIVE_COMMIT_MS;
+            sl->busy_retry_ms = delay * 2 < STORE_LIVE_RETRY_MS ? delay * 2 : STORE_LIVE_RETRY_MS;
+        }
+        loop_timer_arm(sl->commit, delay);
         return;
     }
+    sl->busy_retry_ms = 0;
     if (sl->failing) {
         store_stats st;
         store_get_stats(sl->s, &st);

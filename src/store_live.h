@@ -10,7 +10,9 @@
 #include "store.h"
 
 #define STORE_LIVE_COMMIT_MS 1000    /* readings reach the disk within about this long */
-#define STORE_LIVE_RETRY_MS 5000     /* after a failed commit (full disk), retry this often */
+/* After a failed commit (a full disk) the store is retried this often; after another program's
+ * lock, after 1, 2 and 4 s, then this often. */
+#define STORE_LIVE_RETRY_MS 5000
 #define STORE_LIVE_BUSY_MS 200       /* the longest the loop waits for another program's lock */
 #define STORE_LIVE_MAINTAIN_MS 60000 /* retention and WAL checkpoint */
 #define STORE_LIVE_MAINTAIN_AGAIN_MS 1000 /* the next slice, while a pass still deleted rows */

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_store_fixes.py: one writer per database (a second p1d and `p1 import` are refused while
 p1d runs, a kill -9 leaves no stale lock, backup and export still work) and retention of meters
-that get no reading in this run."""
+that get no reading in this run, and another program's write lock, held long or for a moment."""
 import os
 import signal
 import sqlite3
@@ -42,12 +42,12 @@ def run_p1d(args, timeout=8):
         return None, err.decode("utf-8", "replace")
 
 
-def wait_for(pred, timeout):
+def wait_for(pred, timeout, step=0.2):
     end = time.time() + timeout
     while time.time() < end:
         if pred():
             return True
-        time.sleep(0.2)
+        time.sleep(step)
     return pred()
 
 
@@ -248,6 +248,35 @@ def test_foreign_lock(c, tmp):
     c.check("the database is sound", integrity(db) == "ok")
 
 
+def test_brief_lock(c, tmp):
+    """A lock another program holds for a moment: p1d is writing again within about a second of
+    its release, not at the next 5 s retry."""
+    db = os.path.join(tmp, "brief.db")
+    d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "a=sim:5"], tmp)
+    try:
+        port = d.http_port()
+        c.check("p1d starts", port is not None, d.text()[-500:])
+        c.check("p1d stores readings",
+                wait_for(lambda: os.path.exists(db) and "a" in meter_names(db), 10))
+        con = sqlite3.connect(db, isolation_level=None, timeout=0)
+        con.execute("BEGIN IMMEDIATE")
+        seen = wait_for(lambda: http(port, "/healthz")[0] == 503, 5, 0.05)
+        con.execute("ROLLBACK")
+        con.close()
+        released = time.time()
+        c.check("the held lock shows on /healthz", seen, d.text()[-500:])
+        back = wait_for(lambda: http(port, "/healthz")[0] == 200, 10, 0.05)
+        took = time.time() - released
+        # The first retry comes 1 s after the failed commit (it was 5 s).
+        c.check("/healthz is 200 within 2 s of the lock's release", back and took < 2.0,
+                (back, round(took, 2)))
+        c.check("'writing again', nothing dropped",
+                d.wait_log(r"store: writing again; 0 readings were dropped", 5), d.text()[-800:])
+    finally:
+        code = d.stop()
+    c.check("p1d stops cleanly", code == 0, code)
+
+
 def main():
     c = Checks("test_store_fixes")
     need_p1d(c)
@@ -258,6 +287,7 @@ def main():
         test_one_writer(c, tmp)
         test_retention_idle_meter(c, tmp)
         test_foreign_lock(c, tmp)
+        test_brief_lock(c, tmp)
     c.done()
 
 
