@@ -280,24 +280,78 @@ static int reopen_immutable(store *s, const char *path, int rc)
     return 1;
 }
 
-/* Takes the writer lock: an exclusive flock on "<path>.lock", a file of its own because SQLite
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Also the URI forms, which an SQLite built with URIs on (Debian's) reads in any name; a query
+ * value ends at '&', '#' or the end (https://sqlite.org/uri.html, inmemorydb.html). */
+int store_file_path(const char *name, char *out, size_t cap)
+{
+    if (cap)
+        out[0] = '\0';
+    if (!name[0] || strcmp(name, ":memory:") == 0)
+        return 0;
+    if (strncmp(name, "file:", 5) != 0) {
+        if (strlen(name) >= cap)
+            return -1;
+        memcpy(out, name, strlen(name) + 1);
+        return 1;
+    }
+    const char *p = name + 5;
+    if (strncmp(p, "//", 2) == 0) /* an authority (empty or localhost), then the path */
+        p += 2 + strcspn(p + 2, "/?#");
+    size_t len = strcspn(p, "?#");
+    for (const char *q = p + len; *q == '?' || *q == '&'; q += strcspn(q + 1, "&#") + 1)
+        if (strncmp(q + 1, "mode=memory", 11) == 0 && (q[12] == '\0' || strchr("&#", q[12])))
+            return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++, n++) {
+        if (n + 1 >= cap)
+            return -1;
+        int hi, lo;
+        if (p[i] == '%' && i + 2 < len && (hi = hex_digit(p[i + 1])) >= 0 &&
+            (lo = hex_digit(p[i + 2])) >= 0) {
+            out[n] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[n] = p[i];
+        }
+    }
+    out[n] = '\0';
+    if (n == 0 || strcmp(out, ":memory:") == 0) {
+        out[0] = '\0';
+        return 0;
+    }
+    return 1;
+}
+
+/* Takes the writer lock: an exclusive flock on "<file>.lock", a file of its own because SQLite
  * uses POSIX locks on the database, which a flock must not disturb. The kernel drops the lock
  * when the holder exits in any way (kill -9 too), so a stale file never blocks. The holder
- * writes "PID PROGRAM" into it so that the next one can say who. path is the database's real
- * path (a symlink to it takes the same lock file); a flock on the database file itself also
- * stops a writer that comes by a hard link. 0, or -1 with err. */
+ * writes "PID PROGRAM" into it so that the next one can say who. <file> is the database file's
+ * real path (store_file_path(), then realpath(): a "file:" URI or a symlink to it takes the
+ * same lock file); a flock on the database file itself also stops a writer that comes by a
+ * hard link. A database in memory takes none. 0, or -1 with err. */
 static int writer_lock(store *s, const char *path, char *err, size_t cap)
 {
-    char lock[STORE_ERR_MAX], real[PATH_MAX];
-    const char *db = path;
-    if (strncmp(path, "file:", 5) != 0 && strcmp(path, ":memory:") != 0) {
-        if (realpath(path, real))
-            db = real;
-        /* flock and SQLite's POSIX locks do not meet on Linux, but closing any descriptor of
-         * the file drops the process's POSIX locks on it: this one stays open until after
-         * sqlite3_close() (store_close()). */
-        s->db_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    char lock[STORE_ERR_MAX], real[PATH_MAX], file[PATH_MAX];
+    int kind = store_file_path(path, file, sizeof file);
+    if (kind < 0) {
+        say(err, cap, "%s: the path is too long", path);
+        return -1;
     }
+    if (kind == 0)
+        return 0; /* in memory or a temporary file: no other program can open it */
+    const char *db = realpath(file, real) ? real : file;
+    /* flock and SQLite's POSIX locks do not meet on Linux, but closing any descriptor of the
+     * file drops the process's POSIX locks on it: this one stays open until after sqlite3_close()
+     * (store_close()). */
+    s->db_fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     int n = snprintf(lock, sizeof lock, "%s.lock", db);
     if (n < 0 || (size_t)n >= sizeof lock) {
         say(err, cap, "%s: the path is too long", path);

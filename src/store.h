@@ -59,6 +59,11 @@ void store_options_default(store_options *o);
 store *store_open(const char *path, const store_options *o, char *err, size_t cap);
 /* Commits what is queued (when writable) and closes; accepts NULL. */
 void store_close(store *s);
+/* The file SQLite keeps the database `name` in: name itself, or the path of a "file:" URI
+ * (authority and query dropped, %XX decoded) into out[cap]. Returns 1, 0 for a database kept in
+ * memory or in a temporary file (":memory:", "", "file:", "mode=memory"; out is ""), or -1 when
+ * out is too small. */
+int store_file_path(const char *name, char *out, size_t cap);
 
 /* ---------------------------------------------------------------------------------------------
  * Write side

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "../src/json.h"
 #include "../src/reading_json.h"
+#include "../src/store.h"
 #include "../src/suggest.h"
 #include "p1.h"
 
@@ -189,30 +191,10 @@ int p1_opt_twice(const char *cmd, const char *arg)
     return 2;
 }
 
-/* SQLite's names of a database that is gone at close (https://sqlite.org/inmemorydb.html), also
- * in the URI forms that an SQLite built with URIs on (Debian's) reads in any name. A query value
- * ends at '&', '#' or the end of the name. */
-static int db_in_memory(const char *db)
-{
-    if (strcmp(db, ":memory:") == 0)
-        return 1;
-    if (strncmp(db, "file:", 5) != 0)
-        return 0;
-    const char *path = db + 5;
-    if (strncmp(path, "//", 2) == 0) /* an authority: empty or localhost, then the path */
-        path += 2 + strcspn(path + 2, "/?#");
-    size_t n = strcspn(path, "?#");
-    if (n == 0 || (n == 8 && strncmp(path, ":memory:", 8) == 0))
-        return 1;
-    for (const char *q = path + n; *q == '?' || *q == '&'; q += strcspn(q + 1, "&#") + 1)
-        if (strncmp(q + 1, "mode=memory", 11) == 0 && strchr("&#", q[12]))
-            return 1;
-    return 0;
-}
-
 int p1_db_kept(const char *cmd, const char *db)
 {
-    if (!db_in_memory(db))
+    char file[PATH_MAX];
+    if (store_file_path(db, file, sizeof file) != 0)
         return 0;
     fprintf(stderr, "%s: --db '%s' is a temporary (in-memory) database, deleted when %s ends: "
                     "the import would be lost; give the database's file (such as p1d.db)\n",

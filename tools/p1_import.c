@@ -924,10 +924,12 @@ static int file_problem(const char *path)
 static void remove_created(const char *db)
 {
     static const char *const ext[] = {"", "-wal", "-shm", ".lock"};
-    char path[PATH_MAX];
+    char file[PATH_MAX], path[PATH_MAX];
 
+    if (store_file_path(db, file, sizeof file) <= 0)
+        return; /* created is 0 for those */
     for (size_t k = 0; k < sizeof ext / sizeof ext[0]; k++)
-        if (snprintf(path, sizeof path, "%s%s", db, ext[k]) < (int)sizeof path)
+        if (snprintf(path, sizeof path, "%s%s", file, ext[k]) < (int)sizeof path)
             unlink(path);
 }
 
@@ -1032,7 +1034,9 @@ int p1_import_main(int argc, char **argv)
     /* A database this run creates and then stores nothing in is removed again: a mistyped
      * path or a file that is no capture leaves nothing behind to be mistaken for a history. */
     struct stat st;
-    int created = stat(db, &st) < 0 && errno == ENOENT;
+    char file[PATH_MAX];
+    int created =
+        store_file_path(db, file, sizeof file) > 0 && stat(file, &st) < 0 && errno == ENOENT;
     char err[STORE_ERR_MAX];
     store_options o;
     store_options_default(&o);

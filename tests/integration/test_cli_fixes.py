@@ -161,6 +161,37 @@ def test_import_memory_db(c, tmp):
     finally:
         os.chdir(cwd)
 
+def test_import_uri_db(c, tmp):
+    """p1 import --db file:y.db (an SQLite URI, which Debian's SQLite reads in any name) took its
+    writer lock as ./file:y.db.lock, so p1d on y.db and the import did not see each other. It
+    takes y.db.lock now; and a run that stores nothing removes only a database it created (it
+    decided that from the URI, not the file)."""
+    cap = write(tmp, "uri-cap.txt", b"".join(
+        telegram(b"0-0:1.0.0(2403151400%02dW)\r\n1-0:1.8.1(000001.%03d*kWh)\r\n" % (s, s))
+        for s in range(0, 50, 10)))
+    bad = write(tmp, "uri-bad.txt", b"no telegram here\n")
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        code, out, err = p1(["import", "--db", "file:uri.db?cache=private", cap])
+        c.check("p1 import --db file:uri.db?cache=private stores into uri.db",
+                code == 0 and "5 stored" in err and os.path.exists("uri.db"), "%d %s" % (code, err))
+        c.check("... its writer lock is uri.db.lock, next to the file",
+                os.path.exists("uri.db.lock") and
+                not any(n.startswith("file:") for n in os.listdir(tmp)), str(os.listdir(tmp)))
+        code, out, err = p1(["import", "--db", "file:uri.db", bad])
+        c.check("nothing to import into an existing database by URI: exit 1, the database kept",
+                code == 1 and os.path.exists("uri.db"), "%d %s" % (code, err))
+        code, out, err = p1(["import", "--db", "file:uri.db", cap])
+        c.check("... with its readings", code == 0 and "already imported (5 telegrams)" in err, "%d %s" % (code, err))
+        code, out, err = p1(["import", "--db", "file:fresh%2Ddb.db", bad])
+        c.check("a database the run created by URI and stored nothing in is removed again",
+                code == 1 and not any(n.startswith("fresh") for n in os.listdir(tmp)),
+                str(os.listdir(tmp)))
+    finally:
+        os.chdir(cwd)
+
+
 def test_prices_import_unwritable_summary(c, tmp):
     """p1 prices import with standard output closed (>&-) or full stores the prices, then fails
     to write its summary: still exit 1 and a write error, as any Unix tool, but named as p1
@@ -190,7 +221,7 @@ def main():
     require_p1(c)
     with tmpdir() as tmp:
         c.run([test_bench_nothing_decoded, test_prices_import_range, test_prices_list_kind,
-               test_import_memory_db, test_prices_import_unwritable_summary], c, tmp)
+               test_import_memory_db, test_import_uri_db, test_prices_import_unwritable_summary], c, tmp)
     c.done()
 
 

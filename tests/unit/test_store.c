@@ -1106,6 +1106,66 @@ static void test_writer_lock(void)
     b = store_open(hard, &o, err, sizeof err); /* closed: free again */
     CHECK(b != NULL);
     store_close(b);
+
+    /* an SQLite "file:" URI of the same file takes the same lock file, not "file:....lock" */
+    char uri[200], stray[220];
+    snprintf(uri, sizeof uri, "file://%s?cache=private", path);
+    snprintf(stray, sizeof stray, "%s.lock", uri);
+    a = store_open(path, &o, err, sizeof err);
+    CHECK(a != NULL);
+    b = store_open(uri, &o, err, sizeof err);
+    CHECK(b == NULL);
+    CHECK(strstr(err, "in use by p1 import") != NULL);
+    store_close(b);
+    store_close(a);
+    a = store_open(uri, &o, err, sizeof err);
+    CHECK(a != NULL);
+    b = store_open(path, &o, err, sizeof err);
+    CHECK(b == NULL);
+    store_close(b);
+    store_close(a);
+    CHECK(access(stray, F_OK) != 0);
+    /* a database in memory takes no lock file */
+    a = store_open(":memory:", &o, err, sizeof err);
+    CHECK(a != NULL);
+    CHECK(access(":memory:.lock", F_OK) != 0);
+    store_close(a);
+}
+
+static void test_file_path(void)
+{
+    static const struct {
+        const char *name, *file;
+        int rc;
+    } cases[] = {
+        {"p1d.db", "p1d.db", 1},
+        {"/var/lib/p1d/p1d.db", "/var/lib/p1d/p1d.db", 1},
+        {"file:y.db", "y.db", 1},
+        {"file:/a/b.db?mode=ro&cache=shared", "/a/b.db", 1},
+        {"file:///a/b%20c.db", "/a/b c.db", 1},
+        {"file://localhost/a/b.db#frag", "/a/b.db", 1},
+        {"file:a%3fb.db", "a?b.db", 1},
+        {"file:a%zzb.db", "a%zzb.db", 1},
+        {"file:a%2", "a%2", 1},
+        {"file:x.db?mode=memory&cache=shared", "", 0},
+        {"file:x.db?cache=shared&mode=memory", "", 0},
+        {"file:x.db?mode=memoryless", "x.db", 1},
+        {"file::memory:", "", 0},
+        {"file:", "", 0},
+        {"file:?cache=shared", "", 0},
+        {":memory:", "", 0},
+        {"", "", 0},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_case = cases[i].name;
+        CHECK_EQ_INT(store_file_path(cases[i].name, out, sizeof out), cases[i].rc);
+        CHECK_EQ_STR(out, cases[i].file);
+    }
+    check_case = "too long";
+    CHECK_EQ_INT(store_file_path("file:abcdef", out, 4), -1);
+    CHECK_EQ_INT(store_file_path("abcdef", out, 4), -1);
+    CHECK_EQ_INT(store_file_path("abc", out, 4), 1);
 }
 
 static int file_bytes(const char *path, char *buf, size_t cap)
@@ -1644,6 +1704,7 @@ int main(void)
     RUN(test_retention);
     RUN(test_retention_idle_meter);
     RUN(test_writer_lock);
+    RUN(test_file_path);
     RUN(test_migrations);
     RUN(test_import_marks);
     RUN(test_meters);
