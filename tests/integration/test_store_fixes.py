@@ -179,16 +179,22 @@ def prom(port):
     return out
 
 
+def storing_daemon(c, tmp, name):
+    """p1d on a simulated meter, storing into tmp/name: (db, daemon, port) once it stores."""
+    db = os.path.join(tmp, name)
+    d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "a=sim:5"], tmp)
+    port = d.http_port()
+    c.check("p1d starts", port is not None, d.text()[-500:])
+    c.check("p1d stores readings",
+            wait_for(lambda: os.path.exists(db) and "a" in meter_names(db), 10))
+    return db, d, port
+
+
 def test_foreign_lock(c, tmp):
     """Another program's write transaction (sqlite3, a database browser) on p1d's database: p1d
     keeps serving while it waits, queues the readings and writes them all once the lock goes."""
-    db = os.path.join(tmp, "lock.db")
-    d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "a=sim:5"], tmp)
+    db, d, port = storing_daemon(c, tmp, "lock.db")
     try:
-        port = d.http_port()
-        c.check("p1d starts", port is not None, d.text()[-500:])
-        c.check("p1d stores readings",
-                wait_for(lambda: os.path.exists(db) and "a" in meter_names(db), 10))
         con = sqlite3.connect(db, isolation_level=None, timeout=0)
         con.execute("BEGIN IMMEDIATE")
         t0 = time.time()
@@ -251,13 +257,8 @@ def test_foreign_lock(c, tmp):
 def test_brief_lock(c, tmp):
     """A lock another program holds for a moment: p1d is writing again within about a second of
     its release, not at the next 5 s retry."""
-    db = os.path.join(tmp, "brief.db")
-    d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "a=sim:5"], tmp)
+    db, d, port = storing_daemon(c, tmp, "brief.db")
     try:
-        port = d.http_port()
-        c.check("p1d starts", port is not None, d.text()[-500:])
-        c.check("p1d stores readings",
-                wait_for(lambda: os.path.exists(db) and "a" in meter_names(db), 10))
         con = sqlite3.connect(db, isolation_level=None, timeout=0)
         con.execute("BEGIN IMMEDIATE")
         seen = wait_for(lambda: http(port, "/healthz")[0] == 503, 5, 0.05)
