@@ -1,15 +1,127 @@
-/* civil.c: calendar time for the daemon and the tools (UTC and CET/CEST fields, local
- * boundaries, ISO-8601 text), built on libp1's calendar and EU summer-time rule. */
+/* civil.c: calendar time for the daemon and the tools (UTC and local fields in CET/CEST or
+ * EET/EEST, local boundaries, ISO-8601 text), built on libp1's calendar and EU summer-time rule. */
+#define _GNU_SOURCE
 #include "civil.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "p1/p1.h"
 
 #define CIVIL_DAY_S           86400
 #define CIVIL_UNIX_DIGITS_MAX 12 /* unix seconds up to the year 33658: no overflow, no dates */
+
+/* The local calendar's zone (civil_set_zone()) and its standard time's lead on CET's. */
+static int civil_zone_v = P1_ZONE_CET;
+static int civil_lead = 0;
+
+static char civil_tz[40] = "Europe/Amsterdam";
+
+void civil_set_zone(int zone)
+{
+    civil_zone_v = zone == P1_ZONE_EET ? P1_ZONE_EET : P1_ZONE_CET;
+    civil_lead = civil_zone_v == P1_ZONE_EET ? 3600 : 0;
+    snprintf(civil_tz, sizeof civil_tz, "%s",
+             civil_zone_v == P1_ZONE_EET ? "Europe/Vilnius" : "Europe/Amsterdam");
+}
+
+const char *civil_zone_tz(void)
+{
+    return civil_tz;
+}
+
+int civil_zone(void)
+{
+    return civil_zone_v;
+}
+
+const char *civil_zone_name(void)
+{
+    return civil_zone_v == P1_ZONE_EET ? "EET/EEST" : "CET/CEST";
+}
+
+/* The zones of the EU whose standard time is UTC+2 (and their neighbours that keep the EU's
+ * rule). */
+static const char *const eet_names[] = {
+    "Europe/Vilnius",  "Europe/Riga",   "Europe/Tallinn",   "Europe/Helsinki",
+    "Europe/Mariehamn", "Europe/Sofia", "Europe/Bucharest", "Europe/Athens",
+    "Asia/Nicosia",    "Asia/Famagusta", "Europe/Nicosia",  "Europe/Kyiv",
+    "Europe/Kiev",     "Europe/Chisinau", "Europe/Uzhgorod", "Europe/Zaporozhye",
+    "EET",
+};
+
+int civil_zone_of(const char *name)
+{
+    if (!name)
+        return P1_ZONE_CET;
+    if (*name == ':')
+        name++;
+    const char *z = strstr(name, "zoneinfo/"); /* a path: /usr/share/zoneinfo/Europe/Riga */
+    if (z)
+        name = z + 9;
+    if (strncmp(name, "posix/", 6) == 0 || strncmp(name, "right/", 6) == 0)
+        name += 6;
+    for (size_t i = 0; i < sizeof eet_names / sizeof eet_names[0]; i++)
+        if (strcmp(name, eet_names[i]) == 0)
+            return P1_ZONE_EET;
+    return P1_ZONE_CET;
+}
+
+int civil_system_zone(char *name, size_t cap)
+{
+    char buf[512];
+    const char *tz = getenv("TZ");
+    if (tz && *tz) {
+        snprintf(name, cap, "%s", tz);
+    } else {
+        ssize_t n = readlink("/etc/localtime", buf, sizeof buf - 1);
+        if (n > 0) {
+            buf[n] = '\0';
+            const char *z = strstr(buf, "zoneinfo/");
+            snprintf(name, cap, "%s", z ? z + 9 : buf);
+        } else {
+            FILE *f = fopen("/etc/timezone", "re"); /* Debian's name of it */
+            if (!f || !fgets(buf, sizeof buf, f))
+                buf[0] = '\0';
+            if (f)
+                fclose(f);
+            buf[strcspn(buf, " \t\r\n")] = '\0';
+            snprintf(name, cap, "%s", buf);
+        }
+    }
+    return civil_zone_of(name);
+}
+
+void civil_use_system_zone(char *name, size_t cap)
+{
+    civil_set_zone(civil_system_zone(name, cap));
+    const char *n = name[0] == ':' ? name + 1 : name;
+    const char *z = strstr(n, "zoneinfo/");
+    if (z)
+        n = z + 9;
+    /* an EET zone's own name (its abbreviations, for the page): civil_zone_of() knows it */
+    if (civil_zone_v == P1_ZONE_EET && strchr(n, '/') && strlen(n) < sizeof civil_tz &&
+        strncmp(n, "posix/", 6) != 0 && strncmp(n, "right/", 6) != 0)
+        snprintf(civil_tz, sizeof civil_tz, "%s", n);
+}
+
+const char *civil_gap_why(void)
+{
+    if (civil_zone_v == P1_ZONE_EET)
+        return "does not exist in local time (EET/EEST): the clocks go from 03:00 to 04:00 that "
+               "day; give an offset (+02:00 or +03:00)";
+    return "does not exist in local time (CET/CEST): the clocks go from 02:00 to 03:00 that day; "
+           "give an offset (+01:00 or +02:00)";
+}
+
+/* The local UTC offset at unix seconds t. */
+static int local_offset(int64_t t)
+{
+    return p1_unix_utc_offset(t) + civil_lead;
+}
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -33,17 +145,28 @@ void civil_utc(int64_t t, civil_tm *out)
     out->offset = 0;
 }
 
-void civil_local(int64_t t, civil_tm *out)
+void civil_local_in(int zone, int64_t t, civil_tm *out)
 {
-    int off = p1_unix_utc_offset(t);
+    int off = p1_unix_utc_offset(t) + (zone == P1_ZONE_EET ? 3600 : 0);
     civil_utc(t + off, out);
     out->offset = off;
 }
 
+void civil_local(int64_t t, civil_tm *out)
+{
+    civil_local_in(civil_zone_v, t, out);
+}
+
+int64_t civil_local_to_utc_in(int zone, int64_t local)
+{
+    int lead = zone == P1_ZONE_EET ? 3600 : 0;
+    int64_t summer = local - 7200 - lead;
+    return p1_unix_utc_offset(summer) == 7200 ? summer : local - 3600 - lead;
+}
+
 int64_t civil_local_to_utc(int64_t local)
 {
-    int64_t summer = local - 7200;
-    return p1_unix_utc_offset(summer) == 7200 ? summer : local - 3600;
+    return civil_local_to_utc_in(civil_zone_v, local);
 }
 
 int civil_local_fields(int year, int month, int day, int hour, int minute, int second, int64_t *out)
@@ -54,14 +177,16 @@ int civil_local_fields(int year, int month, int day, int hour, int minute, int s
         return -1;
     p1_time t = {(uint16_t)year,  (uint8_t)month,  (uint8_t)day, (uint8_t)hour,
                  (uint8_t)minute, (uint8_t)second, P1_DST_NONE,  1,
-                 P1_ZONE_CET};
+                 (uint8_t)civil_zone_v};
     return p1_time_to_unix(&t, out);
 }
 
 /* Whether the local wall-clock time (seconds since 1970-01-01 local) happens: as winter time
- * (UTC+1) or as summer time (UTC+2). Only the hour the spring change skips is neither. */
+ * (CET UTC+1) or as summer time (CET UTC+2), an hour more in EET. Only the hour the spring change
+ * skips is neither. */
 static int local_exists(int64_t wall)
 {
+    wall -= civil_lead;
     return p1_unix_utc_offset(wall - 3600) == 3600 || p1_unix_utc_offset(wall - 7200) == 7200;
 }
 
@@ -73,7 +198,7 @@ static int64_t local_midnight(int64_t local_day)
 
 int64_t civil_floor(civil_unit u, int64_t t)
 {
-    int64_t local_day = floor_div(t + p1_unix_utc_offset(t), CIVIL_DAY_S), y;
+    int64_t local_day = floor_div(t + local_offset(t), CIVIL_DAY_S), y;
     unsigned m, d;
     if (u == CIVIL_DAY)
         return local_midnight(local_day);
@@ -83,7 +208,7 @@ int64_t civil_floor(civil_unit u, int64_t t)
 
 int64_t civil_next(civil_unit u, int64_t t)
 {
-    int64_t local_day = floor_div(t + p1_unix_utc_offset(t), CIVIL_DAY_S), y;
+    int64_t local_day = floor_div(t + local_offset(t), CIVIL_DAY_S), y;
     unsigned m, d;
     if (u == CIVIL_DAY)
         return local_midnight(local_day + 1);

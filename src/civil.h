@@ -1,6 +1,8 @@
-/* civil.h: calendar time for the daemon and the tools: unix seconds <-> UTC and Central European
- * (CET/CEST) calendar fields, local day/month/year boundaries, ISO-8601 parsing and formatting.
- * Pure arithmetic on top of libp1's EU summer-time rule; no time-zone database, no locale. */
+/* civil.h: calendar time for the daemon and the tools: unix seconds <-> UTC and local calendar
+ * fields, local day/month/year boundaries, ISO-8601 parsing and formatting. Local is Central
+ * European Time (CET/CEST), or Eastern European Time (EET/EEST: Lithuania's meters, and the
+ * system's zone there) after civil_set_zone(). Pure arithmetic on top of libp1's EU summer-time
+ * rule; no time-zone database, no locale. */
 #ifndef P1D_CIVIL_H
 #define P1D_CIVIL_H
 
@@ -15,18 +17,40 @@ typedef struct civil_tm {
     int year, month, day, hour, minute, second;
     int wday;   /* 0 = Sunday .. 6 = Saturday */
     int yday;   /* 0-based day of the year */
-    int offset; /* seconds east of UTC: 0 (civil_utc), 3600 or 7200 (civil_local) */
+    int offset; /* seconds east of UTC: 0 (civil_utc), 3600 or 7200 (CET), 7200 or 10800 (EET) */
 } civil_tm;
+
+/* Sets the local zone of every function below: P1_ZONE_CET (the default) or P1_ZONE_EET. Called
+ * once at start, before any other thread runs. */
+void civil_set_zone(int zone);
+/* The local zone (P1_ZONE_CET or P1_ZONE_EET) and its name ("CET/CEST", "EET/EEST"). */
+int civil_zone(void);
+const char *civil_zone_name(void);
+/* The family of a time-zone name (TZ's syntax: "Europe/Vilnius", ":Europe/Riga", a zoneinfo
+ * path): P1_ZONE_EET for the zones of UTC+2 that keep the EU's summer time, else P1_ZONE_CET
+ * (also for names it does not know, NULL or ""). */
+int civil_zone_of(const char *name);
+/* The system's time zone: $TZ, else the target of /etc/localtime, else /etc/timezone; its name
+ * into name[cap] ("" when none is set) and its family as civil_zone_of() says. */
+int civil_system_zone(char *name, size_t cap);
+/* civil_set_zone() with the system's zone (its name into name[cap], as above). */
+void civil_use_system_zone(char *name, size_t cap);
+/* An IANA name of the local zone for a browser's Intl API: the system's own for an EET zone,
+ * else "Europe/Vilnius" (EET) or "Europe/Amsterdam" (CET). */
+const char *civil_zone_tz(void);
 
 /* Splits unix seconds t into UTC calendar fields (offset 0). */
 void civil_utc(int64_t t, civil_tm *out);
-/* Splits unix seconds t into local CET/CEST calendar fields (offset 3600 or 7200). */
+/* Splits unix seconds t into local calendar fields (offset as above). */
 void civil_local(int64_t t, civil_tm *out);
+/* The same in a given zone (P1_ZONE_*), whatever the local one is: the simulated meter's. */
+void civil_local_in(int zone, int64_t t, civil_tm *out);
 
 /* Unix seconds of a local wall-clock time given as seconds since 1970-01-01 local: the EU rule
- * applied two hours earlier, so the autumn hour that happens twice is its first (summer) pass
- * and a spring time that does not exist reads as winter time. */
+ * applied at summer time's offset, so the autumn hour that happens twice is its first (summer)
+ * pass and a spring time that does not exist reads as winter time. */
 int64_t civil_local_to_utc(int64_t local);
+int64_t civil_local_to_utc_in(int zone, int64_t local);
 /* Unix seconds of local calendar fields (year 0..9999) by p1_time_to_unix()'s rule: the repeated
  * autumn hour is its later (winter) pass. Returns 0 and sets *out, or -1 for invalid fields. */
 int civil_local_fields(int year, int month, int day, int hour, int minute, int second,
@@ -59,14 +83,14 @@ size_t civil_format_utc(int64_t t, char *out, size_t cap);
 #define CIVIL_PARSE_FIRST    8u
 
 #define CIVIL_PARSE_GAP (-2) /* civil_parse(): a local time the spring change skips */
-/* What to tell a user about a CIVIL_PARSE_GAP time, after "'<the time>' ". */
-#define CIVIL_GAP_WHY                                                                            \
-    "does not exist in local time (CET/CEST): the clocks go from 02:00 to 03:00 that day; give " \
-    "an offset (+01:00 or +02:00)"
+/* What to tell a user about a CIVIL_PARSE_GAP time, after "'<the time>' ": "does not exist in
+ * local time (CET/CEST): the clocks go from 02:00 to 03:00 that day; give an offset (+01:00 or
+ * +02:00)", or the same of EET. */
+const char *civil_gap_why(void);
 
 /* Parses ISO-8601 "2025-01-31" or "2025-01-31T10:00[:00[.fff]]" ('t' or ' ' for 'T', 24:00 for
  * the next midnight) with "Z", "+01:00", "+0100" or "+01" (or '-'), blanks around ignored; a time
- * without a zone is local CET/CEST. Returns 0 and sets *out, or -1 for malformed text, or
+ * without a zone is local (CET/CEST, or EET/EEST). Returns 0 and sets *out, or -1 for malformed text, or
  * CIVIL_PARSE_GAP (with CIVIL_PARSE_EXISTING) for a local time that does not exist; *out is
  * untouched on failure. */
 int civil_parse(const char *s, unsigned flags, int64_t *out);

@@ -257,7 +257,7 @@ int cost_fixed_set(cost_fixed *f, const char *key, const char *value, char *err,
         int64_t t;
         int rc = civil_parse(value, CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING, &t);
         if (rc == CIVIL_PARSE_GAP) {
-            say(err, cap, "%s: '%s' " CIVIL_GAP_WHY, key, value);
+            say(err, cap, "%s: '%s' %s", key, value, civil_gap_why());
             return -1;
         }
         if (rc < 0) {
@@ -363,7 +363,7 @@ static int entry_from(const char *time, const char *price, const char *exp, unsi
     int rc = civil_parse(time, CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING, &x->ts);
     if (rc == CIVIL_PARSE_GAP) {
         /* Read as an hour earlier or later, its price would land on a neighbouring hour. */
-        say(err, cap, "line %ld: time: '%s' " CIVIL_GAP_WHY, line, time);
+        say(err, cap, "line %ld: time: '%s' %s", line, time, civil_gap_why());
         return -1;
     }
     if (rc < 0) {

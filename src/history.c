@@ -415,8 +415,8 @@ static int parse_time_arg(const http_req *req, http_reply *out, const char *key,
     /* Moving such a time by an hour would answer for a range the caller did not ask for. */
     if (rc == CIVIL_PARSE_GAP)
         return bad_param(out,
-                         "%s: '%.64s' " CIVIL_GAP_WHY " or a time outside that hour",
-                         key, v);
+                         "%s: '%.64s' %s or a time outside that hour", key, v,
+                         civil_gap_why());
     /* No meter data exists before 1970; the bound also keeps a "1y over ten millennia" walk
      * from holding the event loop for a second. */
     if (rc == 0 && (*t < -86400 || *t >= CIVIL_TIME_END))

@@ -22,6 +22,7 @@
 
 #include <microhttpd.h>
 
+#include "civil.h"
 #include "homewizard.h"
 #include "http_sse.h"
 #include "json.h"
@@ -644,6 +645,7 @@ static void meter_json(const http *h, json_w *w, const meter *m, int64_t now,
         json_str(w, history_err);
     else
         json_null(w);
+    json_kv_str(w, "time_zone", civil_zone_tz());
     json_key(w, "connected_since");
     int64_t since = meter_connected_since(m);
     if (since > 0) {

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "civil.h"
 #include "config.h"
 #include "history.h"
 #include "http.h"
@@ -270,6 +271,10 @@ static int start_store(p1d *d)
     if (!d->store) {
         log_error("%s", err);
         return -1;
+    }
+    if (store_zone(d->store) != civil_zone()) { /* created since p1d looked */
+        civil_set_zone(store_zone(d->store));
+        log_warn("calendar: %s keeps its days in %s", d->cfg.store_db, civil_zone_name());
     }
     for (size_t i = 0; i < d->cfg.nsources; i++)
         store_meter_clock(d->store, d->cfg.sources[i].name, (store_clock)d->cfg.sources[i].clock);
@@ -1341,6 +1346,11 @@ int main(int argc, char **argv)
     d.argv = argv;
     d.sigfd = -1;
     log_init();
+    /* The calendar (days, months, times given without a zone) is the system's zone's: CET/CEST,
+     * or EET/EEST where the system runs on it (Lithuania). Before the configuration, which
+     * holds such times too. */
+    char tz[64];
+    civil_use_system_zone(tz, sizeof tz);
     config_errors errs;
     if (config_load(&d.cfg, argc, argv, &errs) < 0) {
         config_errors_print(&errs, stderr, "p1d: ");
@@ -1358,6 +1368,11 @@ int main(int argc, char **argv)
         return 0;
     }
     warn_readable_secrets(&d.cfg);
+    /* A history keeps the calendar it was created in (store_zone()): before the prices, whose
+     * times without a zone are read in it. */
+    int sysz = civil_zone(), dbz = d.cfg.store_db[0] ? store_file_zone(d.cfg.store_db) : -1;
+    if (dbz >= 0)
+        civil_set_zone(dbz);
     cost_fixed prices;
     if (config_ready(&d.cfg, &prices, &errs) < 0) {
         config_errors_print(&errs, stderr, "p1d: ");
@@ -1414,6 +1429,13 @@ int main(int argc, char **argv)
     }
     log_info("p1d %s starting: %zu source%s", P1_VERSION, d.cfg.nsources,
              d.cfg.nsources == 1 ? "" : "s");
+    if (civil_zone() != sysz)
+        log_warn("calendar: days, months and times without a zone are in %s, the calendar %s was "
+                 "created in; the system's time zone is %s now",
+                 civil_zone_name(), d.cfg.store_db, tz[0] ? tz : "not set");
+    else if (civil_zone() != P1_ZONE_CET)
+        log_info("calendar: days, months and times without a zone are in %s (the system's time "
+                 "zone is %s)", civil_zone_name(), tz);
     if (start_store(&d) < 0 || apply_azure(&d, &d.cfg) < 0 || apply_mqtt(&d, &d.cfg) < 0 ||
         apply_influx(&d, &d.cfg) < 0) {
         shutdown_all(&d);

@@ -98,7 +98,7 @@ static int64_t floor_div(int64_t a, int64_t b)
 void sim_local_time(int64_t t, sim_tm *out)
 {
     civil_tm l;
-    civil_local(t, &l);
+    civil_local_in(P1_ZONE_CET, t, &l); /* a Dutch meter, wherever p1d runs */
     out->year = l.year;
     out->month = l.month;
     out->day = l.day;
@@ -118,7 +118,7 @@ int64_t sim_unix_time(int year, int month, int day, int hour, int minute, int se
         return local - 7200;
     if (dst == 0)
         return local - 3600;
-    return civil_local_to_utc(local);
+    return civil_local_to_utc_in(P1_ZONE_CET, local);
 }
 
 int64_t sim_time(const sim *s)

@@ -138,6 +138,7 @@ struct store {
     int bf_touched; /* this commit classified or stored older readings */
     /* store_prices_changed() calls */
     uint64_t prices_serial;
+    int zone; /* P1_ZONE_*: the calendar of the day steps (calendar_load()) */
 };
 
 static const store_step tier_step[NTIERS] = {STORE_STEP_1M, STORE_STEP_15M, STORE_STEP_1H,
@@ -1220,6 +1221,62 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
     return rc;
 }
 
+/* The zone a database's day steps (agg_1d, and the months and years summed from them) are
+ * written in is the one it was created in: a calendar is no setting to change under a history.
+ * The settings table is made here, not by a migration, so that older builds still open the
+ * database; a database from before it was recorded was always written in CET. */
+#define CALENDAR_SQL "SELECT value FROM settings WHERE key = 'calendar'"
+
+static int zone_from_text(const unsigned char *v)
+{
+    return v && strcmp((const char *)v, "EET") == 0 ? P1_ZONE_EET : P1_ZONE_CET;
+}
+
+static int calendar_load(store *s, const char *path, char *err, size_t cap)
+{
+    s->zone = P1_ZONE_CET;
+    if (!s->o.readonly) {
+        char sql[400], *msg = NULL;
+        snprintf(sql, sizeof sql,
+                 "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) "
+                 "WITHOUT ROWID; INSERT OR IGNORE INTO settings VALUES ('calendar', CASE WHEN "
+                 "EXISTS (SELECT 1 FROM agg_1d) OR EXISTS (SELECT 1 FROM raw) THEN 'CET' ELSE "
+                 "'%s' END)",
+                 civil_zone() == P1_ZONE_EET ? "EET" : "CET");
+        if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+            say(err, cap, "%s: cannot record the calendar's zone: %s", path, msg ? msg : "error");
+            sqlite3_free(msg);
+            return -1;
+        }
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, CALENDAR_SQL, -1, &st, NULL) != SQLITE_OK)
+        return 0; /* read only, from before the table: CET */
+    if (sqlite3_step(st) == SQLITE_ROW)
+        s->zone = zone_from_text(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int store_zone(const store *s)
+{
+    return s->zone;
+}
+
+int store_file_zone(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int zone = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, CALENDAR_SQL, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        zone = zone_from_text(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return zone;
+}
+
 static int migrate(store *s, const char *path, char *err, size_t cap)
 {
     int64_t v = 0;
@@ -1483,6 +1540,8 @@ store *store_open(const char *path, const store_options *o, char *err, size_t ca
         if (v < STORE_SCHEMA_VERSION && migrate(s, path, err, cap) < 0)
             goto fail;
     }
+    if (calendar_load(s, path, err, cap) < 0)
+        goto fail;
     rc = prepare_all(s);
     if (rc != SQLITE_OK) {
         say(err, cap, "%s: %s", path, sqlite3_errmsg(s->db));

@@ -59,6 +59,14 @@ void store_options_default(store_options *o);
 store *store_open(const char *path, const store_options *o, char *err, size_t cap);
 /* Commits what is queued (when writable) and closes; accepts NULL. */
 void store_close(store *s);
+/* The zone of the database's calendar (P1_ZONE_CET or P1_ZONE_EET): its day steps, and the
+ * months and years summed from them, are written in the local days of the zone it was created
+ * in (civil_zone() then; CET for a database from before that was recorded). The caller runs
+ * its calendar in it (civil_set_zone()). */
+int store_zone(const store *s);
+/* The same, read from the database file at path without opening it as a store (no lock, no
+ * change); -1 when it is not there or has no zone recorded. */
+int store_file_zone(const char *path);
 /* The file SQLite keeps the database `name` in: name itself, or the path of a "file:" URI
  * (authority and query dropped, %XX decoded) into out[cap]. Returns 1, 0 for a database kept in
  * memory or in a temporary file (":memory:", "", "file:", "mode=memory"; out is ""), or -1 when

@@ -13,6 +13,7 @@
 #include "p1/p1.h"
 #include "p1/reading.h"
 
+#include "../src/civil.h"
 #include "../src/json.h"
 #include "../src/reading_json.h"
 #include "../src/store.h"
@@ -200,6 +201,15 @@ int p1_db_kept(const char *cmd, const char *db)
                     "the import would be lost; give the database's file (such as p1d.db)\n",
             cmd, db, cmd);
     return 2;
+}
+
+void p1_calendar_zone(const char *db)
+{
+    char tz[64];
+    civil_use_system_zone(tz, sizeof tz);
+    int z = db ? store_file_zone(db) : -1;
+    if (z >= 0)
+        civil_set_zone(z);
 }
 
 int p1_write_error(const char *cmd, int err)

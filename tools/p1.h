@@ -36,6 +36,11 @@ int p1_unknown_option(const char *cmd, const char *arg, const char *const *opts,
  * when the command ends) reports on stderr that CMD's import would be lost and returns 2. */
 int p1_db_kept(const char *cmd, const char *db);
 
+/* tools/p1.c: sets the calendar (civil_set_zone()) as p1d does: the zone the database db was
+ * created in (store_zone()), else the system's (CET/CEST, or EET/EEST where the system runs on
+ * it). db may be NULL. Before any time of the command line is read. */
+void p1_calendar_zone(const char *db);
+
 /* tools/p1.c: reports that writing standard output failed with errno err (0: unknown), as
  * "CMD: writing standard output: REASON", and returns the exit status: 1, or 0 without a word
  * for EPIPE (the reader went away, as `| head` does: that is how a stream ends). */

@@ -220,7 +220,7 @@ static int export_time(const char *opt, const char *s, int64_t *out)
                 opt, s);
         rc = -1;
     } else if (rc == CIVIL_PARSE_GAP) {
-        fprintf(stderr, "p1 export: %s: '%s' " CIVIL_GAP_WHY "\n", opt, s);
+        fprintf(stderr, "p1 export: %s: '%s' %s\n", opt, s, civil_gap_why());
     } else if (rc < 0) {
         fprintf(stderr, "p1 export: %s: '%s' is not an ISO-8601 time such as "
                         "2024-01-31T12:00:00Z (dashes and colons written), or unix seconds\n",
@@ -270,6 +270,7 @@ int p1_export_main(int argc, char **argv)
         fprintf(stderr, "p1 export: --from and --to are required (try 'p1 export --help')\n");
         return 2;
     }
+    p1_calendar_zone(db);
     if (export_time("--from", from_s, &from) < 0 || export_time("--to", to_s, &to) < 0)
         return 2;
     if (from > to) {

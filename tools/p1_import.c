@@ -1012,6 +1012,7 @@ int p1_import_main(int argc, char **argv)
     int kept = p1_db_kept("p1 import", db);
     if (kept)
         return kept;
+    p1_calendar_zone(db); /* the times of a capture's line prefixes, and the new days */
     size_t ml = strlen(meter);
     if (!ml || ml > 63 || strspn(meter, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                         "0123456789_-") != ml) {

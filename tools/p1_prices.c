@@ -240,8 +240,29 @@ static int cmd_list(const char *db, int kind, int64_t from, int64_t to)
     return 0;
 }
 
+/* Reads --from or --to (opt) v into *t as /api/prices does. 0, or 2 after naming the problem. */
+static int prices_time(const char *opt, const char *v, int64_t *t)
+{
+    int rc = civil_parse(v, CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING, t);
+    if (rc == CIVIL_PARSE_GAP) {
+        fprintf(stderr, "p1 prices: %s: '%s' %s\n", opt, v, civil_gap_why());
+        return 2;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "p1 prices: %s: expected an ISO-8601 time, got '%s'\n", opt, v);
+        return 2;
+    }
+    if (*t < -86400 || *t >= CIVIL_TIME_END) { /* as /api/prices */
+        fprintf(stderr, "p1 prices: %s: out of range: times from 1970 to 2199 only, got '%s'\n",
+                opt, v);
+        return 2;
+    }
+    return 0;
+}
+
 int p1_prices_main(int argc, char **argv)
 {
+    const char *from_s = NULL, *to_s = NULL;
     const char *db = PRICES_DEFAULT_DB, *file = NULL, *cmd = argc > 1 ? argv[1] : NULL;
     int kind = PRICES_ALL, day_start = -1;
     int64_t from = 0, to = 0;
@@ -296,26 +317,7 @@ int p1_prices_main(int argc, char **argv)
                     return 2;
                 }
             } else {
-                const char *opt = a[2] == 'f' ? "--from" : "--to";
-                int rc = civil_parse(v, CIVIL_PARSE_UNIX | CIVIL_PARSE_EXISTING,
-                                     a[2] == 'f' ? &from : &to);
-                if (rc == CIVIL_PARSE_GAP) {
-                    fprintf(stderr, "p1 prices: %s: '%s' " CIVIL_GAP_WHY "\n", opt, v);
-                    return 2;
-                }
-                if (rc < 0) {
-                    fprintf(stderr, "p1 prices: %s: expected an ISO-8601 time, got '%s'\n", opt,
-                            v);
-                    return 2;
-                }
-                int64_t t = a[2] == 'f' ? from : to;
-                if (t < -86400 || t >= CIVIL_TIME_END) { /* as /api/prices */
-                    fprintf(stderr,
-                            "p1 prices: %s: out of range: times from 1970 to 2199 only, "
-                            "got '%s'\n",
-                            opt, v);
-                    return 2;
-                }
+                *(a[2] == 'f' ? &from_s : &to_s) = v; /* read in the database's calendar */
                 have_from |= a[2] == 'f';
                 have_to |= a[2] == 't';
             }
@@ -334,6 +336,12 @@ int p1_prices_main(int argc, char **argv)
         fprintf(stderr, "p1 prices list: --gas-day-start is an option of import\n");
         return 2;
     }
+    p1_calendar_zone(db);
+    int bad = from_s ? prices_time("--from", from_s, &from) : 0;
+    if (!bad && to_s)
+        bad = prices_time("--to", to_s, &to);
+    if (bad)
+        return bad;
     /* import: no bound unless given; list: today and tomorrow */
     if (!have_from)
         from = list ? civil_floor(CIVIL_DAY, (int64_t)time(NULL)) : INT64_MIN;

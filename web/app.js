@@ -88,9 +88,10 @@
     return (v > 0 ? '+' : MINUS) + s;
   }
   function withUnit(s, unit) { return s === null ? null : s + '\u2009' + unit; }
-  // Meters, the store's calendar days and the tariffs all keep CET/CEST: show their times in it,
-  // whatever zone the browser is in.
-  const TZ = 'Europe/Amsterdam';
+  // Meters, the store's calendar days and the tariffs keep CET/CEST (or, on a p1d whose system
+  // runs on EET/EEST, that: /api/meters says which as time_zone): show times in it, whatever
+  // zone the browser is in. TZ_LEAD: how far the zone's standard time is ahead of CET's.
+  let TZ = 'Europe/Amsterdam', TZ_LEAD = 0;
   const dtf = (o) => {
     try { return new Intl.DateTimeFormat(LOCALE, Object.assign({ timeZone: TZ }, o)); } catch (e) { return new Intl.DateTimeFormat(LOCALE, o); }
   };
@@ -1197,8 +1198,31 @@
   // Takes what a fresh meter list says about the store: without one, the history and summary
   // requests are not made (they would only answer 404); with one again (p1d restarted with
   // --db), they are.
+  // The hours a zone's standard time is ahead of CET, by the browser's own zone data (15 Jan).
+  function zoneLead(name) {
+    const parts = new Intl.DateTimeFormat('en-GB', { timeZone: name, hour: '2-digit', hourCycle: 'h23' })
+      .formatToParts(new Date(Date.UTC(2025, 0, 15, 12)));
+    const h = parseInt((parts.find((p) => p.type === 'hour') || {}).value, 10);
+    return Number.isFinite(h) ? (h - 13) * 3600000 : 0;
+  }
+  // Takes p1d's calendar zone from /api/meters: formats, days and the history shown follow it.
+  function noteZone(list) {
+    const name = list[0] && list[0].time_zone;
+    if (typeof name !== 'string' || !name || name === TZ) return;
+    let lead;
+    try { lead = zoneLead(name); } catch (e) { return; } // a zone the browser does not know
+    TZ = name;
+    TZ_LEAD = lead;
+    F = makeFormats();
+    histCache.clear();
+    if (H.anchor) {
+      H.anchor = startOf(H.range, new Date(H.anchor.getTime() + 2 * HOUR_MS));
+      if (S.view === 'history') loadHistory();
+    }
+  }
   function noteStore(list) {
     if (!Array.isArray(list) || !list.length) return;
+    noteZone(list);
     const none = listSaysNoStore(list);
     if (none) S.historyMissing = true;
     else if (S.noStore) { S.historyMissing = false; S.summaryMissing = false; summaryErr = null; S.summaryAt = 0; S.pricesAt = 0; }
@@ -1563,7 +1587,8 @@
   const H = { loadedAt: 0, range: 'day', anchor: null, metric: 'elec', res: '1h', compare: 'none', chart: null, data: null, cmp: null, req: 0, labels: [] };
   const histCache = new Map();
   // Calendar arithmetic in CET/CEST by the EU rule (summer time from the last Sunday of March
-  // 01:00 UTC to the last Sunday of October 01:00 UTC), the zone the store's days and months use.
+  // 01:00 UTC to the last Sunday of October 01:00 UTC), the zone the store's days and months use;
+  // in EET/EEST the same an hour later (TZ_LEAD).
   const HOUR_MS = 3600000;
   function lastSunday(y, m) {
     const d = new Date(Date.UTC(y, m, 31, 1));
@@ -1572,7 +1597,7 @@
   }
   function zoneOffset(ms) {
     const y = new Date(ms).getUTCFullYear();
-    return ms >= lastSunday(y, 2) && ms < lastSunday(y, 9) ? 2 * HOUR_MS : HOUR_MS;
+    return (ms >= lastSunday(y, 2) && ms < lastSunday(y, 9) ? 2 * HOUR_MS : HOUR_MS) + TZ_LEAD;
   }
   function zoneFields(ms) {
     const d = new Date(ms + zoneOffset(ms));

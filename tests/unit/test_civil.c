@@ -1,9 +1,11 @@
-/* test_civil.c: unit tests of src/civil.c (UTC and CET/CEST fields, local boundaries over DST
- * days, ISO-8601 parsing and formatting). */
+/* test_civil.c: unit tests of src/civil.c (UTC and CET/CEST or EET/EEST fields, local boundaries
+ * over DST days, ISO-8601 parsing and formatting, the system's zone). */
+#define _GNU_SOURCE
 #include "check.h"
 #include "civil.h"
 
 #include <p1/p1.h>
+#include <stdlib.h>
 
 static int64_t T(const char *s)
 {
@@ -241,6 +243,101 @@ static void test_boundaries(void)
     CHECK_EQ_INT(long_days, 11);
 }
 
+/* The calendar of a system that runs on Eastern European Time (Lithuania): the same EU rule an
+ * hour later on the clock. */
+static void test_eet(void)
+{
+    char buf[CIVIL_TIME_MAX];
+    civil_set_zone(P1_ZONE_EET);
+    CHECK_EQ_INT(civil_zone(), P1_ZONE_EET);
+    CHECK_EQ_STR(civil_zone_name(), "EET/EEST");
+    CHECK_EQ_STR(civil_zone_tz(), "Europe/Vilnius");
+    int64_t t;
+    CHECK_EQ_INT(civil_parse("2026-01-15", 0, &t), 0);
+    CHECK_EQ_INT(t, 1768428000); /* 2026-01-14T22:00:00Z */
+    CHECK_EQ_INT(civil_parse("2026-07-01T12:00", 0, &t), 0);
+    CHECK_EQ_INT(t, 1782896400); /* 09:00Z */
+    CHECK(civil_format_local(t, buf, sizeof buf) > 0);
+    CHECK_EQ_STR(buf, "2026-07-01T12:00:00+03:00");
+    CHECK(civil_format_local(1768428000, buf, sizeof buf) > 0);
+    CHECK_EQ_STR(buf, "2026-01-15T00:00:00+02:00");
+    /* the spring gap is 03:00-03:59 local; the autumn hour twice is 03:00-03:59 too */
+    CHECK_EQ_INT(civil_parse("2026-03-29T03:30", CIVIL_PARSE_EXISTING, &t), CIVIL_PARSE_GAP);
+    CHECK_EQ_INT(civil_parse("2026-03-29T02:30", CIVIL_PARSE_EXISTING, &t), 0);
+    CHECK_EQ_INT(t, 1774744200); /* 00:30Z, +02:00 */
+    CHECK(strstr(civil_gap_why(), "EET/EEST") && strstr(civil_gap_why(), "03:00 to 04:00"));
+    CHECK_EQ_INT(civil_parse("2026-10-25T03:30", 0, &t), 0);
+    CHECK_EQ_INT(t, 1792891800); /* the later pass: 01:30Z, +02:00 */
+    CHECK_EQ_INT(civil_parse("2026-10-25T03:30", CIVIL_PARSE_FIRST, &t), 0);
+    CHECK_EQ_INT(t, 1792888200); /* the first: 00:30Z, +03:00 */
+    /* days start at midnight in Vilnius: 22:00Z or 21:00Z; the switch days are 23 and 25 h */
+    CHECK_EQ_INT(civil_floor(CIVIL_DAY, 1768470000), 1768428000);
+    CHECK_EQ_INT(civil_next(CIVIL_DAY, T("2026-03-29")) - T("2026-03-29"), 23 * 3600);
+    CHECK_EQ_INT(civil_next(CIVIL_DAY, T("2026-10-25")) - T("2026-10-25"), 25 * 3600);
+    CHECK_EQ_INT(civil_floor(CIVIL_MONTH, T("2026-07-31T23:59")), 1782853200); /* 06-30T21Z */
+    CHECK_EQ_INT(civil_floor(CIVIL_YEAR, 1767222000), 1767218400); /* 2025-12-31T22:00Z */
+    int bad = 0;
+    for (int64_t a = T("2020-01-01"); a < T("2031-01-01");) {
+        int64_t b = civil_next(CIVIL_DAY, a);
+        civil_tm l;
+        civil_local(a, &l);
+        if (l.hour || l.minute || l.second || civil_floor(CIVIL_DAY, b - 1) != a ||
+            (l.offset != 7200 && l.offset != 10800))
+            bad++;
+        a = b;
+    }
+    CHECK_EQ_INT(bad, 0);
+    /* the simulated (Dutch) meter keeps CET whatever the calendar's zone */
+    civil_tm c;
+    civil_local_in(P1_ZONE_CET, 1782896400, &c);
+    CHECK_EQ_INT(c.hour, 11);
+    CHECK_EQ_INT(c.offset, 7200);
+    CHECK_EQ_INT(civil_local_to_utc_in(P1_ZONE_CET, 1782907200), 1782900000);
+    civil_set_zone(P1_ZONE_CET);
+    CHECK_EQ_INT(civil_parse("2026-01-15", 0, &t), 0);
+    CHECK_EQ_INT(t, 1768431600);
+    CHECK_EQ_STR(civil_zone_tz(), "Europe/Amsterdam");
+}
+
+static void test_zone_names(void)
+{
+    static const struct {
+        const char *name;
+        int zone;
+    } cases[] = {
+        {"Europe/Vilnius", P1_ZONE_EET},
+        {":Europe/Riga", P1_ZONE_EET},
+        {"/usr/share/zoneinfo/Europe/Helsinki", P1_ZONE_EET},
+        {"posix/Europe/Athens", P1_ZONE_EET},
+        {"EET", P1_ZONE_EET},
+        {"Europe/Amsterdam", P1_ZONE_CET},
+        {"Europe/Brussels", P1_ZONE_CET},
+        {"Etc/UTC", P1_ZONE_CET},
+        {"UTC", P1_ZONE_CET},
+        {"America/New_York", P1_ZONE_CET},
+        {"Europe/Vilnius2", P1_ZONE_CET},
+        {"", P1_ZONE_CET},
+        {NULL, P1_ZONE_CET},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_case = cases[i].name ? cases[i].name : "NULL";
+        CHECK_EQ_INT(civil_zone_of(cases[i].name), cases[i].zone);
+    }
+    check_case = "TZ";
+    char name[64];
+    setenv("TZ", "Europe/Tallinn", 1);
+    CHECK_EQ_INT(civil_system_zone(name, sizeof name), P1_ZONE_EET);
+    CHECK_EQ_STR(name, "Europe/Tallinn");
+    civil_use_system_zone(name, sizeof name);
+    CHECK_EQ_STR(civil_zone_tz(), "Europe/Tallinn");
+    CHECK_EQ_INT(civil_zone(), P1_ZONE_EET);
+    setenv("TZ", "Europe/Brussels", 1);
+    civil_use_system_zone(name, sizeof name);
+    CHECK_EQ_INT(civil_zone(), P1_ZONE_CET);
+    CHECK_EQ_STR(civil_zone_tz(), "Europe/Amsterdam");
+    unsetenv("TZ");
+}
+
 int main(void)
 {
     RUN(test_parse);
@@ -249,5 +346,7 @@ int main(void)
     RUN(test_fields);
     RUN(test_local_to_utc);
     RUN(test_boundaries);
+    RUN(test_eet);
+    RUN(test_zone_names);
     return check_summary("test_civil");
 }
