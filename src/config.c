@@ -213,7 +213,7 @@ static const config_key config_keys[] = {
     {"prices", "fetch_after", CT_STRING, "13:00", 0, 0, NULL, NULL, "HH:MM", 0, 0,
      G(prices_fetch_after),
      "Local time from which tomorrow's prices are expected: fetched then, and every 30 minutes "
-     "until they are in (day-ahead prices are published about 13:00 CET)."},
+     "until they are in (day-ahead prices are published about 13:00 CET, 14:00 EET)."},
     {"prices", "fetch_timeout", CT_DURATION, "30s", 1000, 600000, NULL, NULL, "DURATION", 0, 0,
      G(prices_fetch_timeout),
      "A price download without a complete reply after this long fails and is retried."},
