@@ -1434,7 +1434,10 @@ static smeter *meter_get(store *s, const char *name, int *rc_out)
     return m;
 }
 
-store *store_open(const char *path, const store_options *o, char *err, size_t cap)
+/* store_open(); reader: a second connection of this process (store_open_reader()), which must
+ * see the writer's commits, so never SQLite's "immutable" (see reopen_immutable()). */
+static store *open_store(const char *path, const store_options *o, int reader, char *err,
+                         size_t cap)
 {
     store *s = calloc(1, sizeof *s);
     int64_t v = 0, app = 0, tables = 0;
@@ -1482,7 +1485,7 @@ store *store_open(const char *path, const store_options *o, char *err, size_t ca
     sqlite3_extended_result_codes(s->db, 1);
     /* Look before touching anything: a database we refuse must stay byte-identical. */
     rc = query_int(s->db, "PRAGMA user_version", &v);
-    if (rc != SQLITE_OK && reopen_immutable(s, path, rc)) {
+    if (rc != SQLITE_OK && !reader && reopen_immutable(s, path, rc)) {
         sqlite3_extended_result_codes(s->db, 1);
         rc = query_int(s->db, "PRAGMA user_version", &v);
     }
@@ -1552,6 +1555,57 @@ fail:
     store_close(s);
     errno = EINVAL;
     return NULL;
+}
+
+store *store_open(const char *path, const store_options *o, char *err, size_t cap)
+{
+    return open_store(path, o, 0, err, cap);
+}
+
+store *store_open_reader(store *s, char *err, size_t cap)
+{
+    const char *file = sqlite3_db_filename(s->db, "main");
+    char mode[16] = "";
+    sqlite3_stmt *st = NULL;
+    if (!sqlite3_threadsafe()) {
+        say(err, cap, "this SQLite library is built without thread support");
+        return NULL;
+    }
+    if (!file || !file[0]) {
+        say(err, cap, "the database is in memory, which a second connection cannot share");
+        return NULL;
+    }
+    if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    /* Only WAL lets a reader run beside the writer's commits without blocking either. */
+    if (strcmp(mode, "wal") != 0) {
+        say(err, cap, "the database is not in WAL mode (journal_mode %s)", mode[0] ? mode : "?");
+        return NULL;
+    }
+    store_options o;
+    store_options_default(&o);
+    o.readonly = 1;
+    return open_store(file, &o, 1, err, cap);
+}
+
+int store_read_begin(store *s)
+{
+    return sq_errno(sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL));
+}
+
+void store_read_end(store *s)
+{
+    if (sqlite3_get_autocommit(s->db))
+        return;
+    if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+void store_interrupt(store *s)
+{
+    sqlite3_interrupt(s->db);
 }
 
 void store_close(store *s)

@@ -10,8 +10,9 @@
 
 /* Ownership: a store is created by store_open() and freed by store_close(); every pointer handed
  * to a store function is borrowed for the duration of the call only. One process writes through
- * one store at a time from one thread (the daemon's loop, or `p1 import`); other processes may
- * read the same database concurrently (WAL). */
+ * one store at a time from one thread (the daemon's loop, or `p1 import`); other processes, and
+ * other threads through a store of their own (store_open_reader()), may read the same database
+ * concurrently (WAL). A store is used by one thread at a time. */
 typedef struct store store;
 
 #define STORE_SCHEMA_VERSION 2   /* PRAGMA user_version this code writes; newer ones are refused */
@@ -72,6 +73,19 @@ int store_file_zone(const char *path);
  * memory or in a temporary file (":memory:", "", "file:", "mode=memory"; out is ""), or -1 when
  * out is too small. */
 int store_file_path(const char *name, char *out, size_t cap);
+/* Opens a second, read-only connection to the database of s, for the read side on another
+ * thread (one store is used by one thread at a time): it sees every commit of s made before
+ * each query. Returns NULL with the reason in err[cap] when the database cannot be shared so
+ * (in memory, not in WAL mode). Close it with store_close() before s. */
+store *store_open_reader(store *s, char *err, size_t cap);
+/* Holds one snapshot of the database for the queries up to store_read_end(), so that they
+ * agree (a history answer's count and its series): commits made meanwhile are not seen. Keep
+ * it short: WAL checkpoints cannot pass it. Returns 0 or a negative errno. */
+int store_read_begin(store *s);
+/* Ends the snapshot of store_read_begin() (none: nothing). */
+void store_read_end(store *s);
+/* Makes the query running on s (on another thread) end soon with an error; any thread. */
+void store_interrupt(store *s);
 
 /* ---------------------------------------------------------------------------------------------
  * Write side

@@ -1275,6 +1275,60 @@ static void test_meters(void)
     store_close(s);
 }
 
+/* The raw points of meter in s, or store_series()'s error. */
+static int64_t raw_points(store *s, const char *meter)
+{
+    int64_t c[4] = {0, 0, 0, 0};
+    int rc = store_series(s, meter, 0, INT64_MAX / 2, STORE_STEP_RAW, 0, count_n, c);
+    return rc < 0 ? rc : c[0];
+}
+
+/* A reader (store_open_reader(), p1d's history worker) sees each commit of the writer at its
+ * next query, a snapshot (store_read_begin()) none until it ends; a database in memory or not in
+ * WAL mode has no reader. */
+static void test_reader(void)
+{
+    char err[STORE_ERR_MAX];
+    store *s = open_db(fresh_db());
+    house h;
+    house_init(&h, T_2024_01_15_2000_LOCAL);
+    add(s, "home", &h.d, 0);
+    CHECK_EQ_INT(store_commit(s), 0);
+    store *r = store_open_reader(s, err, sizeof err);
+    CHECK(r != NULL);
+    if (!r) {
+        fprintf(stderr, "store_open_reader: %s\n", err);
+        store_close(s);
+        return;
+    }
+    CHECK_EQ_INT(raw_points(r, "home"), 1);
+    CHECK_EQ_INT(raw_points(r, "away"), -ENOENT);
+    house_step(&h, 10);
+    add(s, "home", &h.d, 0);
+    CHECK_EQ_INT(store_commit(s), 0);
+    CHECK_EQ_INT(raw_points(r, "home"), 2); /* committed just before: seen */
+    CHECK_EQ_INT(store_read_begin(r), 0);
+    CHECK_EQ_INT(raw_points(r, "home"), 2);
+    house_step(&h, 10);
+    add(s, "home", &h.d, 0);
+    CHECK_EQ_INT(store_commit(s), 0); /* WAL: the writer does not wait for the snapshot */
+    CHECK_EQ_INT(raw_points(r, "home"), 2);
+    CHECK_EQ_INT(store_series_count(r, "home", 0, INT64_MAX / 2, STORE_STEP_RAW), 2);
+    store_read_end(r);
+    CHECK_EQ_INT(raw_points(r, "home"), 3);
+    store_read_end(r);            /* none open: nothing */
+    CHECK(store_maintain(r) < 0); /* read-only */
+    store_close(r);
+    store_close(s);
+
+    s = store_open(":memory:", NULL, err, sizeof err);
+    CHECK(s != NULL);
+    err[0] = '\0';
+    CHECK(store_open_reader(s, err, sizeof err) == NULL);
+    CHECK(strstr(err, "in memory") != NULL);
+    store_close(s);
+}
+
 /* The equipment id last seen survives a restart, so p1d knows a meter before it speaks. */
 static void test_meter_id(void)
 {
@@ -1708,6 +1762,7 @@ int main(void)
     RUN(test_migrations);
     RUN(test_import_marks);
     RUN(test_meters);
+    RUN(test_reader);
     RUN(test_meter_id);
     RUN(test_meter_registers);
     RUN(test_backfill_orders);
