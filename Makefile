@@ -94,6 +94,10 @@ $(BUILD)/tests/test_loop: tests/unit/test_loop.c $(BUILD)/src/loop.o tests/unit/
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -o $@ $< $(BUILD)/src/loop.o
 
+$(BUILD)/tests/test_worker: tests/unit/test_worker.c $(BUILD)/src/worker.o $(BUILD)/src/loop.o tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -o $@ $< $(BUILD)/src/worker.o $(BUILD)/src/loop.o -lpthread
+
 $(BUILD)/tests/test_store: tests/unit/test_store.c $(BUILD)/src/store.o $(BUILD)/src/civil.o $(BUILD)/libp1.a tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(LDSAN) -Itests/unit -Isrc -o $@ $< $(BUILD)/src/store.o $(BUILD)/src/civil.o $(BUILD)/libp1.a $(LIBS_SQLITE)
