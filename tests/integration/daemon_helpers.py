@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -409,6 +410,38 @@ def slow_dns_shim(tmp, names):
               "    int numeric = hints && (hints->ai_flags & AI_NUMERICHOST);\n"
               + "".join(cases) + "    return real(node, service, hints, res);\n}\n")
     return build_shim(tmp, "slowdns", source)
+
+
+def burst(port, path, n):
+    """Sends n GETs of path at the same instant, each on its own connection; returns (sent at,
+    threads, results), each result (seconds after sending, status line, body bytes) appended when
+    its connection closed (join the threads first)."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=120) for _ in range(n)]
+    time.sleep(0.2)
+    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % path).encode()
+    results = []
+    t0 = time.time()
+    for s in socks:
+        s.sendall(req)
+
+    def drain(s):
+        data = b""
+        try:
+            while True:
+                b = s.recv(1 << 20)
+                if not b:
+                    break
+                data += b
+        except OSError:
+            pass
+        s.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        results.append((time.time() - t0, head.split(b"\r\n")[0], body))
+
+    threads = [threading.Thread(target=drain, args=(s,)) for s in socks]
+    for t in threads:
+        t.start()
+    return t0, threads, results
 
 
 def worst_latency(port, seconds, step=0.05):

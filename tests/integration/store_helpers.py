@@ -35,6 +35,18 @@ def export_rows(db, step="raw", frm="2000-01-01T00:00:00Z", to="2100-01-01T00:00
     return list(csv.DictReader(io.StringIO(out)))
 
 
+def import_sim(db, meter, start, interval, count, timeout=300):
+    """`p1 sim --start START --interval S --count N --fast | p1 import` into db as meter: the
+    simulated household's readings; returns p1 import's (code, stderr)."""
+    sim = subprocess.Popen([P1, "sim", "--start", start, "--interval", str(interval), "--count",
+                            str(count), "--fast"], stdout=subprocess.PIPE)
+    imp = subprocess.run([P1, "import", "-q", "--db", db, "--meter", meter, "-"],
+                         stdin=sim.stdout, capture_output=True, timeout=timeout)
+    sim.stdout.close()
+    sim.wait(60)
+    return imp.returncode, imp.stderr.decode("utf-8", "replace")
+
+
 def iso_unix(s):
     """Unix seconds of "2024-01-01T12:00:00+01:00"."""
     import datetime

@@ -9,15 +9,13 @@ between them, every heavy one still gets its whole answer, and SIGTERM while som
 p1d cleanly (they get 503)."""
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, http, need_p1d, tmpdir  # noqa: E402
-from store_helpers import P1  # noqa: E402
+from daemon_helpers import Checks, Daemon, burst, http, need_p1d, tmpdir  # noqa: E402
+from store_helpers import import_sim  # noqa: E402
 
 T = Checks("test_http_heavy")
 need_p1d(T)
@@ -27,47 +25,11 @@ HEAVY = ("/api/history?meter=home&step=raw&from=2025-08-25T00:00&to=2025-08-26T0
          "&format=csv")
 
 
-def burst(port, n):
-    """Sends n heavy requests at the same instant; returns (sent at, threads, results), each
-    result (seconds after sending, status line, body bytes) once its connection closed."""
-    socks = [socket.create_connection(("127.0.0.1", port), timeout=120) for _ in range(n)]
-    time.sleep(0.2)
-    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % HEAVY).encode()
-    results = []
-    t0 = time.time()
-    for s in socks:
-        s.sendall(req)
-
-    def drain(s):
-        data = b""
-        try:
-            while True:
-                b = s.recv(1 << 20)
-                if not b:
-                    break
-                data += b
-        except OSError:
-            pass
-        s.close()
-        head, _, body = data.partition(b"\r\n\r\n")
-        results.append((time.time() - t0, head.split(b"\r\n")[0], body))
-
-    threads = [threading.Thread(target=drain, args=(s,)) for s in socks]
-    for t in threads:
-        t.start()
-    return t0, threads, results
-
-
 def main():
     with tmpdir() as tmp:
         db = os.path.join(tmp, "day.db")
-        sim = subprocess.Popen([P1, "sim", "--start", "2025-08-25T00:00", "--interval", "1",
-                                "--count", "86400", "--fast"], stdout=subprocess.PIPE)
-        imp = subprocess.run([P1, "import", "-q", "--db", db, "--meter", "home", "-"],
-                             stdin=sim.stdout, capture_output=True, timeout=300)
-        sim.wait(60)
-        T.check("a day of 1-second readings imported", imp.returncode == 0,
-                imp.stderr.decode()[-300:])
+        code, err = import_sim(db, "home", "2025-08-25T00:00", 1, 86400)
+        T.check("a day of 1-second readings imported", code == 0, err[-300:])
         d = Daemon(["--db", db, "--listen", "127.0.0.1:0"], tmp)
         try:
             port = d.http_port()
@@ -78,7 +40,7 @@ def main():
             T.check("one raw day as CSV: 200, 86,400 rows", code == 200 and
                     one.count(b"\n") == 86401, (code, one.count(b"\n")))
 
-            t0, threads, results = burst(port, N)
+            t0, threads, results = burst(port, HEAVY, N)
             time.sleep(0.05)  # the light request comes after the burst
             code, _, _ = http(port, "/api/meters", timeout=120)
             light = time.time() - t0
@@ -97,7 +59,7 @@ def main():
 
             # SIGTERM while most of a burst waits: p1d ends at once and cleanly, the waiting
             # ones answered 503 (or their connection closed), none left hanging.
-            t0, threads, results = burst(port, N)
+            t0, threads, results = burst(port, HEAVY, N)
             time.sleep(0.1)
             d.proc.send_signal(signal.SIGTERM)
             try:
