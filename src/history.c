@@ -25,7 +25,19 @@ struct history {
     history_fetch_fn fetch; /* what the [prices] fetcher did, or NULL */
     void *fetch_user;
     price_now *now; /* the price in force, for /metrics */
+    store *reader;  /* history_jobs(): the worker thread's own connection, or NULL */
 };
+
+/* What a history or summary answer needs of the live meters (the loop's registry), copied when
+ * the answer starts: on the loop, or at the hand-off to the server's worker thread (job_take()),
+ * which then reads nothing of the loop's. */
+typedef struct history_live {
+    char first[METER_NAME_MAX + 1]; /* the first live meter (the default meter=), "" none */
+    int asked_live;                 /* the meter= given is a live meter */
+    p1_micro peak;                  /* the demand peak (1-0:1.6.0) in the latest telegram of the
+                                     * meter answered for (meter=, else the first); P1_ABSENT */
+    p1_time peak_time;
+} history_live;
 
 /* ---------------------------------------------------------------------------------------------
  * Replies
@@ -361,10 +373,31 @@ static int first_meter_cb(void *user, const store_meter_info *m)
     return 1;
 }
 
+/* Copies into lv what an answer to req needs of the live meters ms (NULL: none). On the loop. */
+static void live_copy(const meters *ms, const http_req *req, history_live *lv)
+{
+    const char *m = http_req_arg(req, "meter");
+    const meter *pick = NULL;
+    memset(lv, 0, sizeof *lv);
+    lv->peak = P1_ABSENT;
+    if (ms && m && *m) {
+        pick = meters_find(ms, m);
+        lv->asked_live = pick != NULL;
+    } else if (ms && ms->n) {
+        pick = ms->list[0];
+        snprintf(lv->first, sizeof lv->first, "%s", pick->name);
+    }
+    const meter_sample *ls = pick ? meter_latest(pick) : NULL;
+    if (ls) {
+        lv->peak = ls->reading.demand_peak;
+        lv->peak_time = ls->reading.demand_peak_time;
+    }
+}
+
 /* The meter= parameter or the first meter (live, else stored). Returns 1 when a reply was made
  * (204 without any meter). */
-static int pick_meter(history *h, const http_req *req, http_reply *out, char *name, size_t cap,
-                      int *live)
+static int pick_meter(store *s, const history_live *lv, const http_req *req, http_reply *out,
+                      char *name, size_t cap, int *live)
 {
     const char *m = http_req_arg(req, "meter");
     *live = 0;
@@ -372,16 +405,16 @@ static int pick_meter(history *h, const http_req *req, http_reply *out, char *na
         if (strlen(m) >= cap || !meter_name_valid(m))
             return bad_param(out, "meter: '%s' is not a meter name", m);
         snprintf(name, cap, "%s", m);
-        *live = h->ms && meters_find(h->ms, m) != NULL;
+        *live = lv->asked_live;
         return 0;
     }
-    if (h->ms && h->ms->n) {
-        snprintf(name, cap, "%s", h->ms->list[0]->name);
+    if (lv->first[0]) {
+        snprintf(name, cap, "%s", lv->first);
         *live = 1;
         return 0;
     }
     meter_pick p = {"", 0};
-    int rc = store_meters(h->s, first_meter_cb, &p);
+    int rc = store_meters(s, first_meter_cb, &p);
     if (rc < 0 && rc != 1)
         return internal(out, "store", rc);
     /* Nothing to show yet, as /api/now answers while p1d reads no meter: a state, not a mistake
@@ -626,12 +659,12 @@ static int gaps_only(run *r, int64_t from, int64_t to)
     return 0;
 }
 
-static int run_series(history *h, run *r, const char *mname, int64_t from, int64_t to, int live)
+static int run_series(store *s, run *r, const char *mname, int64_t from, int64_t to, int live)
 {
     r->npoints = 0;
     r->idx = 0;
     memset(&r->cur, 0, sizeof r->cur);
-    int rc = store_series(h->s, mname, from, to, r->step, STORE_SERIES_GAPS, on_point, r);
+    int rc = store_series(s, mname, from, to, r->step, STORE_SERIES_GAPS, on_point, r);
     if (rc == -ENOENT && live)
         rc = gaps_only(r, from, to);
     return rc;
@@ -668,11 +701,11 @@ static int parse_fields(const char *arg, run *r, http_reply *out)
     return 0;
 }
 
-static int ep_history(history *h, const http_req *req, http_reply *out)
+static int ep_history(store *s, const history_live *lv, const http_req *req, http_reply *out)
 {
     char mname[64];
     int live, given;
-    if (pick_meter(h, req, out, mname, sizeof mname, &live))
+    if (pick_meter(s, lv, req, out, mname, sizeof mname, &live))
         return 1;
     int64_t now = (int64_t)time(NULL), to = now, from;
     if (parse_time_arg(req, out, "to", &to, &given))
@@ -703,7 +736,7 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
     }
 
     /* Bound the response before reading anything. */
-    int64_t count = store_series_count(h->s, mname, from, to, step);
+    int64_t count = store_series_count(s, mname, from, to, step);
     if (count == -ENOENT) {
         if (!live)
             return http_reply_error(out, 404, "not_found", "no meter named '%s'", mname);
@@ -772,7 +805,7 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
     memset(&prices, 0, sizeof prices);
     char err[COST_ERR_MAX] = "";
     if (want_cost) {
-        rc = cost_db_load(store_db(h->s), from_al, to_end, &prices, err, sizeof err);
+        rc = cost_db_load(store_db(s), from_al, to_end, &prices, err, sizeof err);
         if (rc < 0) {
             free(r);
             return http_reply_error(out, 500, "internal", "%s", err);
@@ -813,7 +846,7 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
             rc = -ENOMEM;
             goto done;
         }
-        rc = subs_run(h->s, mname, to_end, &sub);
+        rc = subs_run(s, mname, to_end, &sub);
         if (rc < 0)
             goto done;
         r->sub = &sub;
@@ -821,14 +854,14 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
             r->prices = NULL; /* cost_eur stays null where sub-steps are not priced */
     }
     if (step == STORE_STEP_15M && want_demand) {
-        rc = minutes_load(h->s, mname, from_al, to_end, &r->mins);
+        rc = minutes_load(s, mname, from_al, to_end, &r->mins);
         if (rc < 0)
             goto done;
     }
 
     if (!explicit_fields && csv) {
         r->presence = 1;
-        rc = run_series(h, r, mname, from, to, live);
+        rc = run_series(s, r, mname, from, to, live);
         if (rc < 0)
             goto done;
         r->presence = 0;
@@ -848,7 +881,7 @@ static int ep_history(history *h, const http_req *req, http_reply *out)
         }
         buf_add(&r->out, "\r\n", 2);
     }
-    rc = run_series(h, r, mname, from, to, live);
+    rc = run_series(s, r, mname, from, to, live);
     if (rc < 0)
         goto done;
 
@@ -1022,8 +1055,8 @@ static void capacity_month(capacity *c, const cost_prices *p, size_t i)
 }
 
 /* Fills c for the months of [from, to). Returns 0 or a negative errno. */
-static int capacity_run(history *h, const char *mname, const cost_prices *p, int64_t from,
-                        int64_t to, capacity *c)
+static int capacity_run(store *s, const char *mname, const cost_prices *p, int64_t from, int64_t to,
+                        capacity *c)
 {
     memset(c, 0, sizeof *c);
     int64_t m = from;
@@ -1042,7 +1075,7 @@ static int capacity_run(history *h, const char *mname, const cost_prices *p, int
     sub.peak = c->peak;
     sub.peak_ts = c->peak_ts;
     sub.prices = p;
-    int rc = subs_run(h->s, mname, to, &sub);
+    int rc = subs_run(s, mname, to, &sub);
     if (rc < 0)
         return rc;
     for (size_t i = c->first; i < c->n; i++)
@@ -1132,11 +1165,11 @@ int history_totals_of(store *s, const char *mname, int64_t from, int64_t to, sto
     return missing ? -ENOENT : 0;
 }
 
-static int ep_summary(history *h, const http_req *req, http_reply *out)
+static int ep_summary(store *s, const history_live *lv, const http_req *req, http_reply *out)
 {
     char mname[64];
     int live, given;
-    if (pick_meter(h, req, out, mname, sizeof mname, &live))
+    if (pick_meter(s, lv, req, out, mname, sizeof mname, &live))
         return 1;
     int64_t at = (int64_t)time(NULL);
     if (parse_time_arg(req, out, "at", &at, &given))
@@ -1156,11 +1189,11 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
     int64_t from = store_step_floor(step, at), to = store_step_next(step, from);
     cost_prices prices;
     char err[COST_ERR_MAX] = "";
-    int rc = cost_db_load(store_db(h->s), from, to, &prices, err, sizeof err);
+    int rc = cost_db_load(store_db(s), from, to, &prices, err, sizeof err);
     if (rc < 0)
         return http_reply_error(out, 500, "internal", "%s", err);
     history_totals tot;
-    rc = history_totals_of(h->s, mname, from, to, step, &prices, &tot);
+    rc = history_totals_of(s, mname, from, to, step, &prices, &tot);
     if (rc == -ENOENT && !live) {
         cost_prices_free(&prices);
         return http_reply_error(out, 404, "not_found", "no meter named '%s'", mname);
@@ -1174,7 +1207,7 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
     capacity cap;
     memset(&cap, 0, sizeof cap);
     if (rc == 0 && priced && step != STORE_STEP_1D)
-        rc = capacity_run(h, mname, &prices, from, to, &cap);
+        rc = capacity_run(s, mname, &prices, from, to, &cap);
     if (rc < 0) {
         cost_prices_free(&prices);
         return internal(out, "store", rc);
@@ -1244,13 +1277,11 @@ static int ep_summary(history *h, const http_req *req, http_reply *out)
     /* The month's highest quarter-hour: the meter's own 1.6.0 when it sent one for this month
      * (live), else computed from the 15-minute import. */
     json_key(&w, "capacity_peak");
-    const meter *m = live && h->ms ? meters_find(h->ms, mname) : NULL;
-    const meter_sample *ls = m ? meter_latest(m) : NULL;
     int64_t mt = 0;
-    if (step == STORE_STEP_1MO && ls && ls->reading.demand_peak != P1_ABSENT &&
-        p1_time_to_unix(&ls->reading.demand_peak_time, &mt) == 0 && mt >= from && mt < to) {
+    if (step == STORE_STEP_1MO && live && lv->peak != P1_ABSENT &&
+        p1_time_to_unix(&lv->peak_time, &mt) == 0 && mt >= from && mt < to) {
         json_obj_begin(&w);
-        json_kv_fixed_trim(&w, "kw", ls->reading.demand_peak, 6);
+        json_kv_fixed_trim(&w, "kw", lv->peak, 6);
         civil_format_local(mt, t, sizeof t);
         json_kv_str(&w, "time", t);
         json_kv_str(&w, "source", "meter");
@@ -1724,6 +1755,15 @@ static int repeated(const http_req *req, http_reply *out, const char *const *arg
     return bad_param(out, "%s given twice", twice);
 }
 
+/* A GET of /api/history or /api/summary (path), from store s and lv: the store and whatever
+ * else it reads are the calling thread's. */
+static int answer_read(store *s, const history_live *lv, const http_req *req, http_reply *out)
+{
+    if (req->path[5] == 'h')
+        return repeated(req, out, history_args) || ep_history(s, lv, req, out);
+    return repeated(req, out, summary_args) || ep_summary(s, lv, req, out);
+}
+
 int history_route(void *user, const http_req *req, http_reply *out)
 {
     history *h = user;
@@ -1747,9 +1787,9 @@ int history_route(void *user, const http_req *req, http_reply *out)
         }
         if (req->path[5] == 'p')
             return repeated(req, out, cheapest_args) || ep_prices_cheapest(h, req, out);
-        if (req->path[5] == 'h')
-            return repeated(req, out, history_args) || ep_history(h, req, out);
-        return repeated(req, out, summary_args) || ep_summary(h, req, out);
+        history_live lv;
+        live_copy(h->ms, req, &lv);
+        return answer_read(h->s, &lv, req, out);
     }
     if (strcmp(req->path, "/api/prices") == 0) {
         if (get)
@@ -1789,6 +1829,57 @@ history *history_new(store *s, const meters *ms, char *err, size_t cap)
     return h;
 }
 
+/* http_jobs.take: the history and summary GETs go to the worker, with a copy of the live
+ * meters' part of the answer. */
+static int job_take(void *user, const http_req *req, void **ctx)
+{
+    const history *h = user;
+    if (strcmp(req->path, "/api/history") != 0 && strcmp(req->path, "/api/summary") != 0)
+        return 0;
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+        return 0;
+    history_live *lv = malloc(sizeof *lv);
+    if (!lv)
+        return 0; /* answered on the loop: slower, not lost */
+    live_copy(h->ms, req, lv);
+    *ctx = lv;
+    return 1;
+}
+
+/* http_jobs.answer, on the worker thread: user is its own connection (h->reader). One snapshot
+ * for the whole answer, as on the loop, where no commit comes between its queries; ended at
+ * once, so that it holds no checkpoint back and the next answer sees the latest commits. */
+static int job_answer(void *user, const http_req *req, const void *ctx, http_reply *out)
+{
+    store *r = user;
+    int rc = store_read_begin(r);
+    if (rc < 0)
+        return internal(out, "store", rc);
+    rc = answer_read(r, ctx, req, out);
+    store_read_end(r);
+    return rc;
+}
+
+static void job_interrupt(void *user)
+{
+    store_interrupt(user);
+}
+
+int history_jobs(history *h, http_jobs *out, char *why, size_t cap)
+{
+    if (!h->reader)
+        h->reader = store_open_reader(h->s, why, cap);
+    if (!h->reader)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->take = job_take;
+    out->take_user = h;
+    out->answer = job_answer;
+    out->answer_user = h->reader;
+    out->interrupt = job_interrupt;
+    return 0;
+}
+
 void history_set_fetch(history *h, history_fetch_fn fn, void *user)
 {
     if (!h)
@@ -1802,6 +1893,7 @@ void history_free(history *h)
     if (!h)
         return;
     price_now_free(h->now);
+    store_close(h->reader);
     free(h);
 }
 

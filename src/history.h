@@ -21,7 +21,8 @@
 #define HISTORY_ERR_MAX 256
 
 /* Ownership: created by history_new(), freed by history_free(). It borrows the store and the
- * meter registry, which must outlive it; it is used from the daemon's loop thread only. */
+ * meter registry, which must outlive it; it is used from the daemon's loop thread only, but for
+ * the answers it hands to the server's worker thread (history_jobs()). */
 typedef struct history history;
 
 /* Creates the endpoints over store s (creating the price tables when the store is writable) and
@@ -33,8 +34,16 @@ typedef void (*history_fetch_fn)(void *user, cost_kind kind, price_fetch_status 
 /* GET /api/prices reports on the price fetcher through fn(user, ...) (fn NULL: none); a function,
  * so that the history endpoints do not link the fetcher and libcurl's loop. */
 void history_set_fetch(history *h, history_fetch_fn fn, void *user);
-/* Frees; accepts NULL. */
+/* Frees (and closes history_jobs()'s connection: after http_free()); accepts NULL. */
 void history_free(history *h);
+/* The GET and HEAD answers of /api/history and /api/summary built on the server's worker thread
+ * (http_options.jobs), so that one (a day of raw readings: 0.25 s here, seconds on a Raspberry
+ * Pi) never stops the loop: opens the worker's own read-only connection to the store
+ * (store_open_reader(): it sees every reading committed before the request) and fills out; the
+ * live meters' part of an answer (the default meter, the meter's own demand peak) is copied on
+ * the loop when it is handed over. Returns 0, or -1 with the reason in why[cap] when the database
+ * cannot be shared so (in memory): then they are answered on the loop, by history_route(). */
+int history_jobs(history *h, http_jobs *out, char *why, size_t cap);
 /* The http_route_fn for http_options.route: serves /api/history, /api/summary and /api/prices;
  * returns 0 for any other path. user is the history, or NULL without a database: then those
  * paths get a 404 "no_database" that says how to start p1d with one. */

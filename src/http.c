@@ -31,6 +31,7 @@
 #include "pub.h"
 #include "reading_json.h"
 #include "web.h"
+#include "worker.h"
 
 #define HTTP_URL_MAX 2048              /* bytes of a request target; longer is 414 */
 #define HTTP_HEADERS_MAX 100           /* request header fields; more is 431 */
@@ -46,6 +47,9 @@
 #define HTTP_EXEMPT_MAX 16             /* entries of [http] per_ip_exempt */
 #define HTTP_IP_BUCKETS_MAX (1u << 17) /* hash buckets of the per-address connection counts */
 
+/* History and summary answers in the worker at once (http_jobs); more wait, suspended. */
+#define HTTP_JOBS_MAX 16
+
 /* One TCP connection, tracked to cut off clients that send their headers too slowly: MHD's own
  * timeout only measures idleness, and one byte a second is never idle. */
 typedef struct http_conn {
@@ -57,6 +61,7 @@ typedef struct http_conn {
     uint8_t body;      /* 1 while a request body is received (a route's upload) */
     uint8_t counted;   /* 1: counted in its address's http_ip (max_connections_per_ip) */
     unsigned char addr[16]; /* the client's address when counted (see addr16()) */
+    struct http_job *job;   /* its request's answer in the worker or back from it, or NULL */
 } http_conn;
 
 /* A client address with connections open, for [http] max_connections_per_ip; in the bucket of its
@@ -125,16 +130,42 @@ struct http {
     log_burst identify;        /* PUT /api/v1/identify lines; the count left out: on_sweep() */
     uint64_t refused_total;    /* connections refused by max_per_ip (/metrics) */
     int at_limit;              /* max_connections reached and logged; reset at 90 % */
-    /* A history or summary answer takes its whole time on the loop (0.3 s for a day of raw
-     * readings here, seconds on a Raspberry Pi); many asked at once (a Grafana board) would
-     * stop the meters' input for their sum. So one is answered per MHD_run(); the others wait
-     * suspended (deferred) and are resumed at the next run, 0 ms later, after the loop has
-     * served the other descriptors. */
+    /* A history or summary answer is built whole before it is sent (0.25 s for a day of raw
+     * readings here, seconds on a Raspberry Pi). With o.jobs it is built on the worker thread
+     * (jobs): its connection is suspended meanwhile (http_conn.job), and when the worker holds
+     * HTTP_JOBS_MAX the next ones wait suspended (deferred) until one comes back. Without, on
+     * the loop, many asked at once (a Grafana board) would stop the meters' input for their
+     * sum, so one is answered per MHD_run(); the others wait suspended (deferred) and are
+     * resumed at the next run, 0 ms later, after the loop has served the other descriptors. */
+    worker *jobs;                     /* NULL: answered on the loop */
     int heavy_ran;                    /* one was answered in this MHD_run() */
     int stopping;                     /* http_free(): deferred ones get 503 */
     struct MHD_Connection **deferred; /* suspended until the next run */
     size_t ndeferred, capdeferred;
 };
+
+/* The query of a request copied for the worker thread (http_req.args): n pairs in the order
+ * libmicrohttpd keeps them (value NULL: a key without '='). */
+struct http_args {
+    size_t n;
+    char **key, **value;
+};
+
+/* A request answered on the worker thread: a copy of it (one block with its strings), taken
+ * from the loop's connection c, which stays suspended until the answer is back. */
+typedef struct http_job {
+    worker_job wj; /* first: what the worker hands back */
+    http *h;
+    struct MHD_Connection *c;
+    int (*answer)(void *user, const http_req *req, const void *ctx, http_reply *out);
+    void *answer_user;
+    void *ctx; /* http_jobs.take()'s copy of loop state; freed when the job is back */
+    struct http_args args;
+    http_req req; /* method, path and args point into the block */
+    http_reply out;
+    int answered; /* answer() answered (else: not its path, 404) */
+    int back;     /* 1: handed back answered; 0 in the worker, or dropped unrun at the stop */
+} http_job;
 
 enum route {
     R_NONE,
@@ -1262,6 +1293,13 @@ static int route_path(const http *h, const char *url)
 
 const char *http_req_arg(const http_req *req, const char *name)
 {
+    if (req->args) {
+        /* the first of that name in any case, as MHD_lookup_connection_value() finds it */
+        for (size_t i = 0; i < req->args->n; i++)
+            if (strcasecmp(req->args->key[i], name) == 0)
+                return req->args->value[i];
+        return NULL;
+    }
     return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND,
                                        name);
 }
@@ -1290,10 +1328,19 @@ static int arg_repeated(struct MHD_Connection *c, const char *name)
     return a.n > 1;
 }
 
+/* arg_repeated() over a copied query. */
+static int args_repeated(const struct http_args *a, const char *name)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < a->n; i++)
+        n += strcmp(a->key[i], name) == 0;
+    return n > 1;
+}
+
 const char *http_req_repeated(const http_req *req, const char *const *names)
 {
     for (; *names; names++)
-        if (arg_repeated(req->conn, *names))
+        if (req->args ? args_repeated(req->args, *names) : arg_repeated(req->conn, *names))
             return *names;
     return NULL;
 }
@@ -1357,6 +1404,23 @@ static int heavy_route(const char *url, const char *method)
     return strncmp(url, "/api/history", 12) == 0 || strncmp(url, "/api/summary", 12) == 0;
 }
 
+/* Suspends c until resume_deferred(); 1, or 0 when it cannot be noted (then it is answered now:
+ * slower, not lost). */
+static int defer(http *h, struct MHD_Connection *c)
+{
+    if (h->ndeferred == h->capdeferred) {
+        size_t cap = h->capdeferred ? 2 * h->capdeferred : 16;
+        struct MHD_Connection **n = realloc(h->deferred, cap * sizeof *n);
+        if (!n)
+            return 0;
+        h->deferred = n;
+        h->capdeferred = cap;
+    }
+    h->deferred[h->ndeferred++] = c;
+    MHD_suspend_connection(c);
+    return 1;
+}
+
 /* When a heavy route was already answered in this MHD_run(), suspends c until the next run
  * (a 0 ms timer) and returns 1; else notes that one runs now and returns 0. */
 static int defer_heavy(http *h, struct MHD_Connection *c)
@@ -1365,18 +1429,167 @@ static int defer_heavy(http *h, struct MHD_Connection *c)
         h->heavy_ran = 1;
         return 0;
     }
-    if (h->ndeferred == h->capdeferred) {
-        size_t cap = h->capdeferred ? 2 * h->capdeferred : 16;
-        struct MHD_Connection **n = realloc(h->deferred, cap * sizeof *n);
-        if (!n)
-            return 0; /* answered now, as before: slower, not lost */
-        h->deferred = n;
-        h->capdeferred = cap;
-    }
-    h->deferred[h->ndeferred++] = c;
-    MHD_suspend_connection(c);
+    if (!defer(h, c))
+        return 0;
     h->kicked = 1; /* rearm(): the next run at once, after the loop's other descriptors */
     return 1;
+}
+
+/* Sends a route handler's answer (its body handed over). */
+static enum MHD_Result send_reply(http *h, struct MHD_Connection *c, http_reply *out)
+{
+    if (out->status == MHD_HTTP_NO_CONTENT) {
+        free(out->body);
+        return reply_no_meter(h, c);
+    }
+    struct MHD_Response *r = body_response(
+        h, out->body, out->len, out->content_type ? out->content_type : "application/json");
+    if (!r)
+        return MHD_NO;
+    if (out->disposition[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, out->disposition);
+    if (out->allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, out->allow);
+    return queue_once(c, out->status ? out->status : MHD_HTTP_OK, r);
+}
+
+/* ---- answers on the worker thread (http_options.jobs) ------------------------------------- */
+
+static void job_free(http_job *j)
+{
+    if (!j)
+        return;
+    free(j->out.body);
+    free(j->ctx);
+    free(j);
+}
+
+typedef struct args_copy {
+    size_t n, bytes;     /* counted by args_measure() */
+    struct http_args *a; /* filled by args_fill() */
+    char *p;             /* where the next string goes */
+} args_copy;
+
+static enum MHD_Result args_measure(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    args_copy *ac = cls;
+    (void)kind;
+    ac->n++;
+    ac->bytes += strlen(key) + 1 + (value ? strlen(value) + 1 : 0);
+    return MHD_YES;
+}
+
+static char *copy_str(args_copy *ac, const char *str)
+{
+    size_t n = strlen(str) + 1;
+    char *to = memcpy(ac->p, str, n);
+    ac->p += n;
+    return to;
+}
+
+static enum MHD_Result args_fill(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value)
+{
+    args_copy *ac = cls;
+    struct http_args *a = ac->a;
+    (void)kind;
+    if (a->n == ac->n) /* as counted: the query does not change between the two walks */
+        return MHD_NO;
+    a->key[a->n] = copy_str(ac, key);
+    a->value[a->n] = value ? copy_str(ac, value) : NULL;
+    a->n++;
+    return MHD_YES;
+}
+
+/* A copy of rq (method, path, query) of connection c for the worker, in one block; NULL when out
+ * of memory. */
+static http_job *job_new(http *h, struct MHD_Connection *c, const http_req *rq)
+{
+    args_copy ac = {0, 0, NULL, NULL};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, args_measure, &ac);
+    size_t lm = strlen(rq->method) + 1, lp = strlen(rq->path) + 1;
+    http_job *j = calloc(1, sizeof *j + 2 * ac.n * sizeof(char *) + ac.bytes + lm + lp);
+    if (!j)
+        return NULL;
+    j->args.key = (char **)(j + 1);
+    j->args.value = j->args.key + ac.n;
+    ac.a = &j->args;
+    ac.p = (char *)(j->args.value + ac.n);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, args_fill, &ac);
+    j->req.method = copy_str(&ac, rq->method);
+    j->req.path = copy_str(&ac, rq->path);
+    j->req.args = &j->args;
+    j->h = h;
+    j->c = c;
+    j->answer = h->o.jobs.answer;
+    j->answer_user = h->o.jobs.answer_user;
+    return j;
+}
+
+/* On the worker thread: touches the job alone (and what answer_user holds for this thread). */
+static void job_run(worker_job *wj)
+{
+    http_job *j = (http_job *)wj;
+    j->answered = j->answer(j->answer_user, &j->req, j->ctx, &j->out);
+}
+
+static void kick(void *user);
+static http_conn *conn_of(struct MHD_Connection *c);
+
+/* Back on the loop: the connection, still suspended, is resumed and its next call of
+ * on_request() sends the answer (route_call()). */
+static void job_done(worker_job *wj, int ran)
+{
+    http_job *j = (http_job *)wj;
+    j->back = ran;
+    free(j->ctx);
+    j->ctx = NULL;
+    MHD_resume_connection(j->c);
+    if (!j->h->stopping)
+        kick(j->h); /* also lets the deferred ones try again: there is room now */
+}
+
+/* Hands the heavy request rq of c to the worker: 1 when it went (c suspended until it is
+ * back) or waits for room (c deferred), 0 to answer it on the loop. */
+static int job_start(http *h, struct MHD_Connection *c, const http_req *rq)
+{
+    http_conn *hc = conn_of(c);
+    if (!hc)
+        return 0;
+    if (worker_full(h->jobs))
+        return defer(h, c);
+    void *ctx = NULL;
+    if (!h->o.jobs.take(h->o.jobs.take_user, rq, &ctx))
+        return 0;
+    http_job *j = job_new(h, c, rq);
+    if (!j) {
+        free(ctx);
+        return 0;
+    }
+    j->ctx = ctx;
+    j->wj.run = job_run;
+    j->wj.done = job_done;
+    hc->job = j;
+    MHD_suspend_connection(c);
+    worker_submit(h->jobs, &j->wj); /* cannot fail: not full */
+    return 1;
+}
+
+/* The answer of job j, back from the worker, for its connection c; frees j. */
+static enum MHD_Result job_reply(http *h, struct MHD_Connection *c, http_job *j)
+{
+    http_reply out = j->out;
+    int back = j->back, answered = j->answered;
+    j->out.body = NULL;
+    job_free(j);
+    if (!back || !answered) {
+        free(out.body);
+        return back ? reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint")
+                    : reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                                  "p1d is shutting down");
+    }
+    return send_reply(h, c, &out);
 }
 
 /* Hands a request under /api/ that no fixed route serves to the route handler. */
@@ -1393,13 +1606,28 @@ static enum MHD_Result route_call(http *h, struct MHD_Connection *c, const char 
     if (!authorized(h, c, method))
         return reply_error(h, c, MHD_HTTP_UNAUTHORIZED, "unauthorized",
                            "missing or wrong credentials");
-    http_req rq = {method, url,
+    http_req rq = {method,
+                   url,
                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
-                   b ? b->buf : NULL, b ? b->len : 0, c};
+                   b ? b->buf : NULL,
+                   b ? b->len : 0,
+                   c,
+                   NULL};
     if (heavy_route(url, method)) {
-        if (h->stopping)
+        /* resumed with the answer from the worker, or never handed over */
+        http_conn *hc = conn_of(c);
+        http_job *j = hc ? hc->job : NULL;
+        if (j)
+            hc->job = NULL;
+        if (h->stopping) {
+            job_free(j);
             return reply_error(h, c, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
                                "p1d is shutting down");
+        }
+        if (j)
+            return job_reply(h, c, j);
+        if (h->jobs && job_start(h, c, &rq))
+            return MHD_YES;
         if (defer_heavy(h, c))
             return MHD_YES;
     }
@@ -1407,19 +1635,7 @@ static enum MHD_Result route_call(http *h, struct MHD_Connection *c, const char 
     memset(&out, 0, sizeof out);
     if (!h->o.route(h->o.route_user, &rq, &out))
         return reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint");
-    if (out.status == MHD_HTTP_NO_CONTENT) {
-        free(out.body);
-        return reply_no_meter(h, c);
-    }
-    struct MHD_Response *r =
-        body_response(h, out.body, out.len, out.content_type ? out.content_type : "application/json");
-    if (!r)
-        return MHD_NO;
-    if (out.disposition[0])
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, out.disposition);
-    if (out.allow)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, out.allow);
-    return queue_once(c, out.status ? out.status : MHD_HTTP_OK, r);
+    return send_reply(h, c, &out);
 }
 
 static http_conn *conn_of(struct MHD_Connection *c)
@@ -1690,6 +1906,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req,
     }
     http_conn *hc = conn_of(c);
     if (hc) {
+        /* An answer back from the worker that was not sent (the request got another answer on
+         * its resumed call: a 401 after a reload changed the token) must not go to the next. */
+        job_free(hc->job);
+        hc->job = NULL;
         hc->waiting = 1;
         hc->body = 0;
         hc->since_ms = loop_now_ms();
@@ -1907,6 +2127,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **sctx,
         if (hc->next)
             hc->next->prev = hc->prev;
         ip_uncount(h, hc);
+        job_free(hc->job); /* a suspended connection never closes: this one is back or NULL */
         free(hc);
         *sctx = NULL;
         h->nconns--;
@@ -1943,7 +2164,9 @@ static void resume_deferred(http *h)
 
 static void run(http *h)
 {
-    resume_deferred(h);
+    /* With the worker, those deferred wait for room in it (job_done() kicks). */
+    if (!h->jobs || !worker_full(h->jobs))
+        resume_deferred(h);
     h->heavy_ran = 0;
     h->running = 1;
     MHD_run(h->d);
@@ -2310,6 +2533,13 @@ http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t err
         goto fail;
     }
     h->hooked = 2;
+    if (h->o.jobs.take && h->o.jobs.answer) {
+        h->jobs = worker_new(l, HTTP_JOBS_MAX);
+        if (!h->jobs)
+            log_warn("http: cannot start the worker thread (%s): history and summary answers "
+                     "are built on the loop, one at a time",
+                     strerror(errno));
+    }
     loop_timer_arm(h->sweep, HTTP_SWEEP_MS);
     rearm(h);
     return h;
@@ -2327,6 +2557,16 @@ void http_free(http *h)
 {
     if (!h)
         return;
+    /* The answer being built is cut short, the ones waiting never start: all are answered 503
+     * below, once their connections are resumed (done), as MHD_stop_daemon() needs. */
+    h->stopping = 1;
+    if (h->jobs) {
+        worker_stop(h->jobs);
+        if (h->o.jobs.interrupt)
+            h->o.jobs.interrupt(h->o.jobs.answer_user);
+        worker_free(h->jobs);
+        h->jobs = NULL;
+    }
     if (h->hooked)
         meters_unhook(h->ms, on_reading, h);
     if (h->hooked > 1)
@@ -2336,7 +2576,6 @@ void http_free(http *h)
     loop_timer_del(h->sweep);
     /* Suspended connections must be resumed before MHD_stop_daemon(). */
     http_sse_shutdown(h->sse);
-    h->stopping = 1;
     resume_deferred(h);
     if (h->d) {
         MHD_run(h->d);
@@ -2353,6 +2592,7 @@ void http_free(http *h)
         http_conn *hc = h->conns;
         h->conns = hc->next;
         ip_uncount(h, hc);
+        job_free(hc->job);
         free(hc);
     }
     for (size_t i = 0; h->ips && i <= h->ipmask; i++)

@@ -32,6 +32,8 @@ typedef struct http_req {
     const char *body;         /* the request body, NUL-terminated, or NULL without one */
     size_t body_len;
     void *conn;               /* the server's connection, for http_req_arg() */
+    const struct http_args *args; /* instead of conn: the query copied for the worker thread
+                                   * (http_jobs), or NULL */
 } http_req;
 
 /* A route handler's answer. body is malloc'd and handed over (the server frees it). */
@@ -65,6 +67,26 @@ int http_error_json(json_w *w, const char *code, const char *msg);
 
 #define HTTP_ROUTE_BODY_MAX (4u << 20) /* default bound of a request body to a route handler */
 
+/* Answers built on a worker thread of the server instead of the loop: a GET or HEAD of
+ * /api/history or /api/summary is built whole before it is sent (a day of raw readings: 0.25 s
+ * here, seconds on a Raspberry Pi), and on the loop it would stop the meters' input, the store,
+ * the streams and every other request meanwhile. The server suspends the connection, copies the
+ * request (method, path, query; no body), answers it on the worker, and sends the answer from
+ * the loop; one the client gave up on is dropped. */
+typedef struct http_jobs {
+    /* On the loop: 1 to answer req on the worker, with *ctx a copy of everything loop-owned the
+     * answer needs (one malloc'd block; the server frees it), 0 to answer it on the loop (route).
+     * NULL: every answer on the loop. */
+    int (*take)(void *user, const http_req *req, void **ctx);
+    void *take_user;
+    /* On the worker thread: answers req with ctx as route would (0: not its path, 404), using
+     * nothing but req, ctx and answer_user, which no other thread uses meanwhile. */
+    int (*answer)(void *user, const http_req *req, const void *ctx, http_reply *out);
+    void *answer_user;
+    /* On the loop when the server stops: makes a running answer end soon (answer_user); or NULL. */
+    void (*interrupt)(void *user);
+} http_jobs;
+
 typedef struct http_options {
     char listen[128];          /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80" */
     char token[128];           /* bearer token required on every request; "" = none */
@@ -90,6 +112,8 @@ typedef struct http_options {
     const struct pub_list *pubs;
     http_metrics_fn metrics; /* more /metrics families (the price in force); NULL = none */
     void *metrics_user;
+    http_jobs jobs; /* answers off the loop; take NULL = none (each heavy one then takes its turn
+                     * on the loop: one per run of the server) */
 } http_options;
 
 /* Fills o with defaults. */

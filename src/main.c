@@ -630,6 +630,8 @@ static int start_http(p1d *d)
     o.history = d->history != NULL;
     o.metrics = d->history ? history_metrics : NULL; /* the price in force now */
     o.metrics_user = d->history;
+    if (d->history && history_jobs(d->history, &o.jobs, err, sizeof err) < 0)
+        log_info("history: answered on the loop, one at a time: %s", err);
     d->http = http_new(d->l, &d->ms, &o, err, sizeof err);
     if (!d->http) {
         log_error("cannot start the HTTP server on %s: %s", o.listen, err);

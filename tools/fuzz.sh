@@ -61,7 +61,7 @@ deps() {
     http) # the whole server; the page's assets come from `make` (build/gen/web_assets.c)
         extra=(src/http.c src/http_reply.c src/http_sse.c src/history.c src/store.c src/cost.c src/civil.c src/json.c
             src/sim.c src/meter.c src/demand.c src/loop.c src/log.c src/homewizard.c src/metrics.c
-            src/reading_json.c src/web.c src/price_now.c build/gen/web_assets.c)
+            src/reading_json.c src/web.c src/price_now.c src/worker.c build/gen/web_assets.c)
         libs+=(-lmicrohttpd -lsqlite3 -lz -lpthread)
         ;;
     history)

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""test_http_heavy.py: history answers are built whole on p1d's one loop (a day of raw readings
-takes a few tenths of a second, seconds on a Raspberry Pi). Many asked at once (a Grafana board
-with many panels) were all answered in one run of the HTTP server, and for their whole sum no
-meter input, no other request and no store commit was served: 30 at once stopped a serial
-meter's input for 7.4 s and lost 7 of its telegrams to the UART's buffer. Now one is answered
-per run and the others wait, so a light request sent after a burst of heavy ones is answered
-between them, every heavy one still gets its whole answer, and SIGTERM while some wait ends
-p1d cleanly (they get 503)."""
+"""test_http_heavy.py: history answers are built whole (a day of raw readings takes a few tenths
+of a second, seconds on a Raspberry Pi). Built on p1d's one loop, many asked at once (a Grafana
+board with many panels) were all answered in one run of the HTTP server, and for their whole sum
+no meter input, no other request and no store commit was served: 30 at once stopped a serial
+meter's input for 7.4 s and lost 7 of its telegrams to the UART's buffer. Now they are built on
+the worker thread (test_history_worker.py), so a light request sent after a burst of heavy ones
+is answered before them, every heavy one still gets its whole answer, and SIGTERM while some
+wait ends p1d cleanly (they get 503)."""
 import os
 import signal
 import subprocess

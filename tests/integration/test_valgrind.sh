@@ -58,9 +58,25 @@ grep -q "prices: fetching power prices from http://127.0.0.1:$port/api/prices fa
 check $? "the price fetch under valgrind: tried, refused with its reason"
 grep -q "prices: fetching gas prices from http://127.0.0.1:$port/api/prices failed: HTTP 400: no price list" "$tmp/p1d.log"
 check $? "the POST price fetch under valgrind: the server's JSON error read"
+# History answers on the worker thread: some clients leave while theirs is built, and SIGTERM
+# comes while others are built or wait (answered 503).
+for _ in $(seq 8); do
+    curl -s -o /dev/null -m 0.3 "http://127.0.0.1:$port/api/history?step=raw&format=csv" &
+done
+sleep 1
+cpids=()
+for _ in $(seq 12); do
+    curl -s -o /dev/null -w '%{http_code}\n' "http://127.0.0.1:$port/api/summary?period=month" \
+        >>"$tmp/codes" &
+    cpids+=($!)
+done
+sleep 0.3
 kill -TERM $pid
 wait $pid
 rc=$?
+wait "${cpids[@]}"
+! grep -qv '^\(200\|503\)$' "$tmp/codes" && [ "$(wc -l <"$tmp/codes")" -eq 12 ]
+check $? "history answers under valgrind: built or, at SIGTERM, 503 ($(sort "$tmp/codes" | uniq -c | tr -s ' \n' ' '))"
 check $((rc != 0)) "p1d under valgrind exits 0 after SIGTERM with no memory errors or leaks (exit $rc)"
 [ "$rc" -ne 0 ] && tail -40 "$tmp/p1d.log"
 # p1d --fetch-prices: one fetch (here refused: p1d's own port is closed now), then exit 1.
