@@ -127,7 +127,8 @@ int http_exempt_check(const char *list, char *err, size_t cap);
 /* Starts listening and registers with the loop; returns NULL with errno set (EADDRINUSE, ...)
  * and an explanation in err[errcap]. Reads meters (borrowed; must outlive the server). */
 http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t errcap);
-/* Stops listening, closes every connection, frees; accepts NULL. */
+/* Stops listening, answers 503 to the requests still in the worker or waiting for it (the answer
+ * being built is interrupted, the thread joined), closes every connection, frees; accepts NULL. */
 void http_free(http *h);
 /* Replaces the bearer token and the basic-auth user and password (a reload that rotates them):
  * every request from then on needs the new ones; event streams already open stay open. Whether
