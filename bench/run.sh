@@ -22,6 +22,7 @@ run decoder build/p1 bench
 [ -x build/bench_query ] && run query build/bench_query
 run http bench/bench_http.sh
 run sse python3 bench/bench_sse.py --clients 1000 --seconds 10
+run history python3 bench/bench_history.py
 [ -f bench/bench_web.sh ] && run web bash bench/bench_web.sh
 [ -f bench/bench_azure.sh ] && run azure bash bench/bench_azure.sh
 [ -f bench/bench_pub.sh ] && run pub bash bench/bench_pub.sh
