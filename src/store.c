@@ -1232,29 +1232,45 @@ static int zone_from_text(const unsigned char *v)
     return v && strcmp((const char *)v, "EET") == 0 ? P1_ZONE_EET : P1_ZONE_CET;
 }
 
+/* The recorded zone into s->zone: 1, or 0 when none is (no table or no row). */
+static int calendar_read(store *s)
+{
+    sqlite3_stmt *st;
+    int found = 0;
+    if (sqlite3_prepare_v2(s->db, CALENDAR_SQL, -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        s->zone = zone_from_text(sqlite3_column_text(st, 0));
+        found = 1;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
+
 static int calendar_load(store *s, const char *path, char *err, size_t cap)
 {
     s->zone = P1_ZONE_CET;
-    if (!s->o.readonly) {
-        char sql[400], *msg = NULL;
-        snprintf(sql, sizeof sql,
-                 "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) "
-                 "WITHOUT ROWID; INSERT OR IGNORE INTO settings VALUES ('calendar', CASE WHEN "
-                 "EXISTS (SELECT 1 FROM agg_1d) OR EXISTS (SELECT 1 FROM raw) THEN 'CET' ELSE "
-                 "'%s' END)",
-                 civil_zone() == P1_ZONE_EET ? "EET" : "CET");
-        if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-            say(err, cap, "%s: cannot record the calendar's zone: %s", path, msg ? msg : "error");
-            sqlite3_free(msg);
-            return -1;
-        }
-    }
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, CALENDAR_SQL, -1, &st, NULL) != SQLITE_OK)
+    if (calendar_read(s) || s->o.readonly)
         return 0; /* read only, from before the table: CET */
-    if (sqlite3_step(st) == SQLITE_ROW)
-        s->zone = zone_from_text(sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    char sql[400], *msg = NULL;
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) "
+             "WITHOUT ROWID; INSERT OR IGNORE INTO settings VALUES ('calendar', CASE WHEN "
+             "EXISTS (SELECT 1 FROM agg_1d) OR EXISTS (SELECT 1 FROM raw) THEN 'CET' ELSE '%s' "
+             "END)",
+             civil_zone() == P1_ZONE_EET ? "EET" : "CET");
+    int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        int busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+        say(err, cap, "%s: cannot record the calendar's zone: %s", path,
+            busy  ? "another program holds its write lock (a transaction left open in sqlite3 "
+                    "or a database browser); try again once it is closed"
+            : msg ? msg
+                  : "error");
+        sqlite3_free(msg);
+        return -1;
+    }
+    calendar_read(s);
     return 0;
 }
 

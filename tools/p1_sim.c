@@ -283,7 +283,8 @@ static int parse_args(int argc, char **argv, cli *c)
         } else if (strcmp(name, "--start") == 0) {
             int rc = parse_start(val, &c->so.start);
             if (rc == CIVIL_PARSE_GAP)
-                return usage_error("--start: '%s' does not exist in the meter's time (CET/CEST): the "
+                /* the simulated meter is Dutch: its local time is CET whatever the calendar */
+                return usage_error("--start: '%s' does not exist in local time (CET/CEST): the "
                                    "clocks go from 02:00 to 03:00 that day; give an offset "
                                    "(+01:00 or +02:00)",
                                    val);

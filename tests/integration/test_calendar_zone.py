@@ -6,6 +6,7 @@ names it; anywhere else (UTC here) the calendar stays CET/CEST. A database keeps
 it was created in (its day sums are written in it), whatever the system's zone later."""
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -130,6 +131,30 @@ def test_kept(c, tmp, db, env, tz, offset, made):
             "%d %s %s" % (code, out[:300], err))
 
 
+def test_legacy(c, tmp, db):
+    """A database from before the zone was recorded (no settings table) is CET, recorded so at
+    the first write; while another program holds its write lock that cannot be, and the import
+    says why."""
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("DROP TABLE settings")
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        code, _, err = p1_env(["import", "--db", db, "--meter", "home",
+                               os.path.join(tmp, "days.txt")], VILNIUS)
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    c.check("a database from before, locked: p1 import exits 1 naming the lock",
+            code == 1 and "another program holds its write lock" in err, "%d %s" % (code, err))
+    code, _, err = p1_env(["import", "--db", db, "--meter", "home",
+                           os.path.join(tmp, "days.txt")], VILNIUS)
+    con = sqlite3.connect(db)
+    row = con.execute("SELECT value FROM settings WHERE key = 'calendar'").fetchone()
+    con.close()
+    c.check("... unlocked: it records CET (its days were written in CET), whatever the system",
+            code == 0 and row == ("CET",), "%d %s %s" % (code, row, err))
+
+
 def test_default(c, tmp, db):
     d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "live=sim"], tmp, env=UTC)
     try:
@@ -163,6 +188,7 @@ def main():
         test_default(c, tmp, cet)
         test_kept(c, tmp, eet, UTC, "Europe/Vilnius", "+02:00", "EET/EEST")
         test_kept(c, tmp, cet, VILNIUS, "Europe/Amsterdam", "+01:00", "CET/CEST")
+        test_legacy(c, tmp, cet)
     c.done()
 
 
