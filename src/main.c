@@ -226,8 +226,13 @@ static int reload_relay(p1d *d, config *nc)
         nc->relay_buffer == oc->relay_buffer && nc->relay_clients == oc->relay_clients &&
         (d->relay || !nc->relay_listen[0]))
         return 0;
-    /* The same address cannot be bound twice: there the old relay must let go first. */
-    int same = d->relay && !strcmp(nc->relay_listen, oc->relay_listen);
+    /* A port cannot be bound twice, whatever the address is called (127.0.0.1 and localhost,
+     * or 0.0.0.0 narrowed to 127.0.0.1): on the old relay's port it must let go first. */
+    char host[CONFIG_STR_MAX];
+    unsigned port;
+    int same = d->relay && nc->relay_listen[0] &&
+               config_addr_split(nc->relay_listen, host, sizeof host, &port) == 0 && port != 0 &&
+               port == relay_port(d->relay);
     if (same) {
         relay_free(d->relay);
         d->relay = NULL;

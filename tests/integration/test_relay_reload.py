@@ -3,8 +3,12 @@
 removes that source must not switch the connected clients to another meter's telegrams in
 mid-stream: the relay restarts on the new first source, says so, and its clients reconnect. Nor
 must a reload that keeps the first source's name but points it elsewhere (another dongle, so
-another meter): that too restarts the relay."""
+another meter): that too restarts the relay. A reload that moves the relay to another address
+on the same port (127.0.0.1 written as localhost, 0.0.0.0 narrowed to 127.0.0.1) listens there,
+not "Address already in use" against p1d's own listener; when another program has the new
+address, the old one is kept."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,7 +16,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, fake_dongle, need_p1d, telegram, tmpdir  # noqa: E402
+from daemon_helpers import (Checks, Daemon, fake_dongle, free_port, need_p1d, telegram,  # noqa: E402
+                            tmpdir, write_conf)
 
 T = Checks("test_relay_reload")
 need_p1d(T)
@@ -138,4 +143,66 @@ with tmpdir() as d:
         one.close()
         two.close()
         T.check("SIGTERM exits 0 (spec change)", p.stop() == 0, p.text())
+
+
+def loopback_spellings():
+    """(literal, name, family): the address localhost resolves to for a listener first (as the
+    relay binds it), written as a number and as the name."""
+    fam, _, _, _, sa = socket.getaddrinfo("localhost", 0, 0, socket.SOCK_STREAM, 0,
+                                          socket.AI_PASSIVE)[0]
+    return ("[%s]" % sa[0] if fam == socket.AF_INET6 else sa[0]), "localhost", fam
+
+
+def relays_on(host, fam, port):
+    """Whether a client at host:port is sent a telegram within 5 s (the simulated meter)."""
+    try:
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect((host, port))
+            return s.recv(64).startswith(b"/")
+    except OSError:
+        return False
+
+
+def same_port_moves(d):
+    """The relay moves between spellings of one address on one port, and back, by SIGHUP."""
+    literal, name, fam = loopback_spellings()
+    host = literal.strip("[]")
+    port = free_port()
+    conf = os.path.join(d, "same-port.conf")
+    base = "[http]\nlisten = 127.0.0.1:0\n[source s]\nspec = sim\n[relay]\nlisten = %s:%d\n"
+    write_conf(conf, base % (literal, port))
+    p = Daemon(["--config", conf], d)
+    other = None
+    try:
+        T.check("same port: relaying", p.wait_log(r"relay: listening on \S+:%d " % port, 5) and
+                relays_on(host, fam, port), p.text())
+        for n, spelling in enumerate((name, literal), 1):
+            write_conf(conf, base % (spelling, port))
+            p.signal(signal.SIGHUP)
+            T.check("same port: reload to %s:%d listens there" % (spelling, port),
+                    p.wait_log(r"relay: listening on %s:%d " % (re.escape(spelling), port), 5), p.text())
+            T.check("same port: reload to %s: reloaded, nothing failed" % spelling,
+                    p.wait_log(r"info: reloaded ", 5, count=n) and "part failed" not in p.text(),
+                    p.text())
+            T.check("same port: %s: a client is relayed to" % spelling, relays_on(host, fam, port))
+        # another program has the new address: the relay stays where it was
+        other = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        other.bind(("::1", port))
+        other.listen(1)
+        write_conf(conf, base % ("[::1]", port))
+        p.signal(signal.SIGHUP)
+        T.check("same port, taken elsewhere: says so and keeps the old address",
+                p.wait_log(r"error: reload: relay: cannot listen on \[::1\]:%d: Address already in "
+                           r"use; keeping the relay on %s:%d" % (port, re.escape(literal), port), 5),
+                p.text())
+        T.check("same port, taken elsewhere: still relayed to", relays_on(host, fam, port))
+    finally:
+        if other:
+            other.close()
+        T.check("same port: SIGTERM exits 0", p.stop() == 0, p.text())
+
+
+with tmpdir() as d:
+    same_port_moves(d)
 T.done()
