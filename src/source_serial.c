@@ -293,7 +293,12 @@ static void on_quiet(void *user)
     serial *se = s->impl;
     int64_t idle = loop_now_ms() - se->last_byte;
     int64_t quiet = quiet_ms(s);
-    if (idle >= quiet)
+    /* The quiet time completes telegrams that have no end line (DSMR 2.2). Once the telegrams end
+     * in "!CRC", a pause mid-telegram is a serial port that comes over a radio or a network (a
+     * Bluetooth rfcomm tty, a socat or RFC 2217 pty from a WiFi dongle) stalling, as on tcp: the
+     * rest follows. A telegram really cut off is reported at the next header, when the line is
+     * lost, or at idle_timeout (before the reopen, which would drop it unreported). */
+    if (idle >= quiet && (!s->end_lines || idle >= s->cfg.idle_timeout))
         source_finish(s);
     if (idle >= s->cfg.idle_timeout) {
         if (s->cfg.idle_reopen) {

@@ -4,7 +4,8 @@ that does not invert the signal (bytes but never a telegram), the user not in di
 ModemManager or brltty holding the port (TIOCEXCL, EBUSY), a directory given as the device, the
 adapter unplugged and plugged back under a new tty behind the same by-id link (with baud=auto the
 speed found is kept), a noisy line whose telegrams fail only their CRC (the speed is right: no
-switch), and a cable that wedges until its tty is closed and reopened (idle_reopen). Each time p1d
+switch), a cable that wedges until its tty is closed and reopened (idle_reopen), and a port
+that stalls mid-telegram (a radio or network serial port: the rest is waited for). Each time p1d
 keeps running, names the problem and what to do in the log and the meter's last_error, retries
 without spinning (CPU time measured), and decodes the first good telegram once the cable is
 right again."""
@@ -168,6 +169,34 @@ def auto_kept_on_replug(d):
         m = decodes(cable, p, 51, 2)
         T.check("replug auto: decodes again, still 115200 8N1",
                 m is not None and m.get("detected") == "115200 8N1", str(p.meter("home")))
+
+
+def stall(d):
+    """A serial port that stalls mid-telegram (a Bluetooth rfcomm tty, a socat pty from a WiFi
+    dongle): once telegrams end in "!CRC" the rest is waited for, not cut after one quiet second;
+    a telegram really cut off is rejected at the next header, or at idle_timeout."""
+    with on_cable(d, "ttySTALL", "115200:idle_timeout=3s:idle_reopen=false") as (cable, p):
+        p.wait_log(r"home: reading .*ttySTALL")
+        p.http_port()
+        time.sleep(0.2)
+        T.check("stall: telegrams decode", decodes(cable, p, 60, 1) is not None, p.text())
+        t = telegram(61)
+        cable.send(t[:150])
+        time.sleep(1.6)
+        cable.send(t[150:])
+        m = p.wait_meter("home", lambda m: m.get("telegrams", 0) >= 2, 2)
+        T.check("stall: a 1.6 s pause mid-telegram, the telegram is taken",
+                m is not None and m.get("rejected") == 0, str(p.meter("home")))
+        cable.send(telegram(62)[:150])
+        time.sleep(1.6)
+        m = decodes(cable, p, 63, 3)
+        T.check("stall: cut off, then the next telegram: that one rejected (truncated), the "
+                "next taken", m is not None and m.get("rejected") == 1 and
+                p.wait_log(r"home: rejected telegram at offset \d+: truncated", 1), str(p.meter("home")))
+        cable.send(telegram(64)[:150])
+        m = p.wait_meter("home", lambda m: m.get("rejected", 0) >= 2, 5)
+        T.check("stall: cut off, then silence: rejected at idle_timeout", m is not None and
+                m.get("telegrams") == 3, str(p.meter("home")))
 
 
 def slave_open(cable):
@@ -430,7 +459,7 @@ def replug_new_tty(d):
 with tmpdir() as d:
     os.chmod(d, 0o755)  # setpriv'd p1d (nobody) must reach the links
     tests = [not_inverted, not_inverted_auto, auto_found_at_9600, auto_crc_errors,
-             auto_kept_on_replug, directory, replug_new_tty, silent,
+             auto_kept_on_replug, directory, replug_new_tty, silent, stall,
              wedged, wedged_pause, wedged_auto]
     if os.geteuid() == 0:
         tests += [permission_denied, exclusive]
