@@ -296,7 +296,10 @@ static int resolve_listen(const char *listen, struct addrinfo **res, char *err, 
     memset(&hints, 0, sizeof hints);
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    int g = getaddrinfo(host, sport, &hints, res);
+    /* The relay binds one address: localhost is 127.0.0.1, as for [http] listen. getaddrinfo()
+     * gives ::1 first where /etc/hosts names both (Debian's does): IPv4 clients were refused. */
+    const char *node = strcmp(host, "localhost") ? host : "127.0.0.1";
+    int g = getaddrinfo(node, sport, &hints, res);
     if (g != 0) {
         snprintf(err, cap, "%s: %s", host, gai_strerror(g));
         return -1;

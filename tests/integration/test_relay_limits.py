@@ -4,7 +4,7 @@ still reaches a client that is not behind; running out of descriptors pauses acc
 instead of spinning the loop, and clients are served again once descriptors free up; a client
 that half-closes (ncat < /dev/null) keeps receiving, yet closed clients never hold the slots;
 the log names an IPv4 client of a dual-stack listener by its IPv4 address, an IPv6 one in
-brackets."""
+brackets; localhost is 127.0.0.1, also where /etc/hosts names ::1 first (Debian)."""
 import os
 import resource
 import socket
@@ -13,7 +13,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, crc16, need_p1d, telegram, tmpdir  # noqa: E402
+from daemon_helpers import (Checks, Daemon, build_shim, crc16, free_port, need_p1d,  # noqa: E402
+                            run, telegram, tmpdir)
 
 T = Checks("test_relay_limits")
 need_p1d(T)
@@ -220,5 +221,71 @@ def test_peer_names():
             T.check("SIGTERM exits 0", p.stop() == 0, p.text())
 
 
-T.run([test_big_telegram_small_buffer, test_out_of_descriptors, test_half_close, test_peer_names])
+# getaddrinfo("localhost") as on Debian, whose /etc/hosts names it ::1 and 127.0.0.1: ::1 first.
+DEBIAN_LOCALHOST = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netdb.h>
+#include <string.h>
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
+        (int (*)(const char *, const char *, const struct addrinfo *,
+                 struct addrinfo **))dlsym(RTLD_NEXT, "getaddrinfo");
+    struct addrinfo *v6 = NULL, *v4 = NULL, *ai;
+    if (!node || strcmp(node, "localhost") != 0)
+        return real(node, service, hints, res);
+    if (real("::1", service, hints, &v6) != 0)
+        v6 = NULL;
+    if (real("127.0.0.1", service, hints, &v4) != 0)
+        v4 = NULL;
+    if (!v6 && !v4)
+        return EAI_NONAME;
+    if (!v6) {
+        *res = v4;
+        return 0;
+    }
+    for (ai = v6; ai->ai_next; ai = ai->ai_next)
+        ;
+    ai->ai_next = v4;
+    *res = v6;
+    return 0;
+}
+"""
+
+
+def test_localhost():
+    """--relay localhost:PORT listens on 127.0.0.1, as --listen localhost:PORT does, where
+    getaddrinfo() gives ::1 first: IPv4 clients were refused. It takes the HTTP port as
+    127.0.0.1:PORT would."""
+    with tmpdir() as d:
+        so = build_shim(d, "localhost6", DEBIAN_LOCALHOST)
+        if not so:
+            return
+        port = free_port()
+        env = {"LD_PRELOAD": so, "ASAN_OPTIONS": "verify_asan_link_order=0"}
+        p = Daemon(["--source", "a=sim", "--relay", "localhost:%d" % port, "--listen",
+                    "127.0.0.1:0"], d, env=env)
+        try:
+            T.check("localhost: listening", p.wait_log(r"relay: listening on localhost:%d" % port),
+                    p.text())
+            got = b""
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                    got = recv_exactly(s, 1)
+            except OSError as e:
+                got = repr(e).encode()
+            T.check("localhost: an IPv4 client at 127.0.0.1 is relayed to", got[:1] == b"/",
+                    got[:80])
+        finally:
+            T.check("localhost: SIGTERM exits 0", p.stop() == 0, p.text())
+        code, _, err = run(["--source", "a=sim", "--listen", "127.0.0.1:%d" % port, "--relay",
+                            "localhost:%d" % port, "--check-config"])
+        T.check("localhost: the HTTP server's 127.0.0.1 port is refused to the relay",
+                code == 2 and "give the relay a port of its own" in err, "%d %s" % (code, err))
+
+
+T.run([test_big_telegram_small_buffer, test_out_of_descriptors, test_half_close, test_peer_names,
+       test_localhost])
 T.done()
