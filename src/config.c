@@ -1244,13 +1244,28 @@ bad:
     return -1;
 }
 
-static int read_key_file(config_source *s, char *err, size_t cap)
+/* "FILE:LINE: " for the config file's line that set `key` of s, into out; "" when the command
+ * line set it or nothing did. Errors about a source's keys together start with it. */
+static const char *source_key_at(const config_source *s, const char *key, const char *file,
+                                 char *out, size_t cap)
+{
+    size_t bit = key_index(find_key("source", key)) & 63;
+    if ((s->set & (1ull << bit)) && s->set_line[bit] > 0)
+        snprintf(out, cap, "%s:%d: ", file, s->set_line[bit]);
+    else
+        out[0] = '\0';
+    return out;
+}
+
+/* `at` prefixes its errors (source_key_at of key_file). */
+static int read_key_file(config_source *s, const char *at, char *err, size_t cap)
 {
     FILE *f = fopen(s->key_file, "re");
     char line[2][CONFIG_STR_MAX];
     int n = 0;
     if (!f) {
-        fail(err, cap, "[source %s] key_file = '%s': %s", s->name, s->key_file, strerror(errno));
+        fail(err, cap, "%s[source %s] key_file = '%s': %s", at, s->name, s->key_file,
+             strerror(errno));
         return -1;
     }
     while (n < 2 && fgets(line[n], sizeof line[n], f)) {
@@ -1262,9 +1277,10 @@ static int read_key_file(config_source *s, char *err, size_t cap)
     }
     fclose(f);
     if (n == 0) {
-        fail(err, cap, "[source %s] key_file = '%s': expected the key (32 hex digits) on the first "
-                       "line",
-             s->name, s->key_file);
+        fail(err, cap,
+             "%s[source %s] key_file = '%s': expected the key (32 hex digits) on the "
+             "first line",
+             at, s->name, s->key_file);
         return -1;
     }
     copy_str(s->key, sizeof s->key, line[0]);
@@ -1310,12 +1326,13 @@ static int check_hex_key(const config_source *s, const char *name, const char *f
 {
     const config_key *k = find_key("source", name);
     const char *hex = (const char *)s + k->offset;
-    char why[128];
+    char why[128], at[CONFIG_STR_MAX + 16];
     int line = s->set_line[key_index(k) & 63];
     if (!hex_key_problem(hex, why, sizeof why))
         return 0;
     if (s->key_file[0] && !(s->set & (1ull << (key_index(k) & 63))))
-        fail(err, cap, "[source %s] key_file = '%s': the %s (%s line): %s", s->name, s->key_file,
+        fail(err, cap, "%s[source %s] key_file = '%s': the %s (%s line): %s",
+             source_key_at(s, "key_file", file, at, sizeof at), s->name, s->key_file,
              strcmp(name, "key") == 0 ? "key" : "authentication key",
              strcmp(name, "key") == 0 ? "first" : "second", why);
     else if (line > 0)
@@ -1345,18 +1362,21 @@ static int source_validate(config_source *s, const char *file, char *err, size_t
             return -1;
         }
     }
+    char at[CONFIG_STR_MAX + 16];
     if (s->key_file[0]) {
+        source_key_at(s, "key_file", file, at, sizeof at);
         if (s->key[0]) {
-            fail(err, cap, "[source %s] set key or key_file, not both", s->name);
+            fail(err, cap, "%s[source %s] set key or key_file, not both", at, s->name);
             return -1;
         }
-        if (read_key_file(s, err, cap) < 0)
+        if (read_key_file(s, at, err, cap) < 0)
             return -1;
     }
     if (s->key[0] || s->ak[0] || s->skip_tag) {
         if (!s->key[0]) {
-            fail(err, cap, "[source %s] %s is set but key is not", s->name,
-                 s->ak[0] ? "ak" : "skip_tag");
+            const char *which = s->ak[0] ? "ak" : "skip_tag";
+            fail(err, cap, "%s[source %s] %s is set but key is not",
+                 source_key_at(s, which, file, at, sizeof at), s->name, which);
             return -1;
         }
         if (check_hex_key(s, "key", file, err, cap) < 0 ||
@@ -1367,17 +1387,25 @@ static int source_validate(config_source *s, const char *file, char *err, size_t
                     ((s->baud == CONFIG_BAUD_9600 && s->parity != CONFIG_PARITY_NONE) ||
                      s->parity == CONFIG_PARITY_EVEN);
         if (seven) {
-            fail(err, cap, "[source %s] key: encrypted frames need all 8 bits, but %s reads 7 "
-                           "data bits (7E1); encrypted meters send 115200 8N1: use baud = 115200 "
-                           "or auto, parity = auto or none",
-                 s->name, s->parity == CONFIG_PARITY_EVEN ? "parity = even" : "baud = 9600");
+            source_key_at(s, "key", file, at, sizeof at);
+            if (!at[0])
+                source_key_at(s, "key_file", file, at, sizeof at);
+            fail(err, cap,
+                 "%s[source %s] key: encrypted frames need all 8 bits, but %s reads 7 "
+                 "data bits (7E1); encrypted meters send 115200 8N1: use baud = 115200 "
+                 "or auto, parity = auto or none",
+                 at, s->name, s->parity == CONFIG_PARITY_EVEN ? "parity = even" : "baud = 9600");
             return -1;
         }
     }
     if (s->reconnect_min > s->reconnect_max) {
-        fail(err, cap, "[source %s] reconnect_min (%" PRId64 " ms) is larger than reconnect_max "
-                       "(%" PRId64 " ms)",
-             s->name, s->reconnect_min, s->reconnect_max);
+        source_key_at(s, "reconnect_min", file, at, sizeof at);
+        if (!at[0])
+            source_key_at(s, "reconnect_max", file, at, sizeof at);
+        fail(err, cap,
+             "%s[source %s] reconnect_min (%" PRId64 " ms) is larger than "
+             "reconnect_max (%" PRId64 " ms)",
+             at, s->name, s->reconnect_min, s->reconnect_max);
         return -1;
     }
     return 0;

@@ -123,6 +123,60 @@ def test_all_errors(c, tmp):
             ["%s:%d" % (path, n) for n in (4, 5, 6)], err)
 
 
+# The checks across a source's keys, one source each: the line they name, and words of the message.
+ACROSS = """\
+[source a]
+spec = sim
+key_file = /nonexistent/p1d.key
+[source b]
+spec = sim
+skip_tag = true
+[source c]
+spec = sim
+key = 0123456789ABCDEF0123456789ABCDEF
+key_file = %(keyfile)s
+[source d]
+spec = serial:/dev/null:9600
+key = 0123456789ABCDEF0123456789ABCDEF
+[source e]
+spec = tcp:127.0.0.1:1:reconnect_min=5s
+reconnect_max = 2s
+[source f]
+spec = sim
+key_file = %(empty)s
+"""
+ACROSS_EXPECTED = [
+    (3, ["[source a] key_file = '/nonexistent/p1d.key': No such file or directory"]),
+    (6, ["[source b] skip_tag is set but key is not"]),
+    (10, ["[source c] set key or key_file, not both"]),
+    (13, ["[source d] key: encrypted frames need all 8 bits", "baud = 9600"]),
+    (15, ["[source e] reconnect_min (5000 ms) is larger than reconnect_max (2000 ms)"]),
+    (19, ["[source f] key_file = ", "expected the key (32 hex digits) on the first line"]),
+]
+
+
+def test_across_source_keys(c, tmp):
+    """The checks across a source's keys (key_file, key with 7E1, reconnect_min above
+    reconnect_max, ...) name FILE:LINE as every other error does (a reload: test_reload); they
+    named the source alone."""
+    keyfile = write(tmp, "lux.key", "0123456789ABCDEF0123456789ABCDEF\n")
+    empty = write(tmp, "empty.key", "# the key goes here\n")
+    path = write(tmp, "across.conf", ACROSS % {"keyfile": keyfile, "empty": empty})
+    code, out, err = run(["--config", path, "--check-config"])
+    lines = error_lines(err)
+    c.check("across keys: one error per source, exit 2", code == 2 and
+            len(lines) == len(ACROSS_EXPECTED), err)
+    for (line, words), msg in zip(ACROSS_EXPECTED, lines):
+        c.check("across keys: line %d is named with its problem %s" % (line, words),
+                msg.startswith("%s:%d: " % (path, line)) and all(w in msg for w in words), msg)
+    # on the command line there is no line to name: the message is as before
+    code, out, err = run(["--source", "a=tcp:127.0.0.1:1:reconnect_min=5s:reconnect_max=2s",
+                          "--check-config"])
+    c.check("across keys, command line: named by the source alone",
+            code == 2 and error_lines(err) == ["[source a] reconnect_min (5000 ms) is larger "
+                                               "than reconnect_max (2000 ms)"], err)
+
+
 def test_cap(c, tmp):
     # a line longer than the limit is one error; the lines after it keep their numbers
     text = "[http]\n# " + "x" * 3000 + "\n" + "".join("bogus%d = 1\n" % i for i in range(30))
@@ -233,6 +287,14 @@ def test_reload(c, tmp):
         c.check("a reload with one mistake logs it on one line as before",
                 d.wait_log(r"reload: \S+:5: \[source a\] crc = 'maybe'.*keeping the running "
                            r"configuration") is not None, d.text()[-800:])
+        # a check across a source's keys names its line too (it named the source alone)
+        write_conf(path, "[http]\nlisten = 127.0.0.1:0\n[source a]\nspec = sim\n"
+                   "key_file = /nonexistent/p1d.key\n")
+        d.signal(signal.SIGHUP)
+        c.check("a reload with a key_file that is not there names its file and line",
+                d.wait_log(r"error: reload: %s:5: \[source a\] key_file = '/nonexistent/p1d.key': "
+                           r"No such file or directory; keeping the running configuration"
+                           % re.escape(path)) is not None and "a" in d.meters(), d.text()[-800:])
         # a file emptied or cut off before its sources (an editor crash, > instead of >>): no
         # source and no store is refused, as at a start, instead of stopping every meter
         for n, what, text in ((3, "sources commented out", "[http]\nlisten = 127.0.0.1:0\n"
@@ -317,7 +379,7 @@ def main():
     need_p1d(c)
     with tmpdir() as tmp:
         c.run([test_all_errors, test_cap, test_hints, test_valid_unchanged, test_file_forms,
-               test_reload], c, tmp)
+               test_reload, test_across_source_keys], c, tmp)
         c.run([test_p1d_options], c)
         if os.access(P1, os.X_OK):
             c.run([test_p1_options], c)
