@@ -108,8 +108,9 @@ static const sim_registers *recall_registers(p1d *d, const config_source *cs, me
     return reg;
 }
 
-/* Starts the source of cs into its meter (created on first use). Returns 0 or -1 (logged). */
-static int start_source(p1d *d, const config_source *cs)
+/* Starts the source of cs into its meter (created on first use), in place of its running
+ * source, or of was: the settings of one already stopped (NULL: none). Returns 0 or -1 (logged). */
+static int start_source(p1d *d, const config_source *cs, const config_source *was)
 {
     char err[CONFIG_ERR_MAX];
     sim_registers reg;
@@ -143,9 +144,9 @@ static int start_source(p1d *d, const config_source *cs)
     /* A serial port is opened exclusively, so the old source must close before the new one
      * opens; when the new one fails, the old one is started again with its own settings. */
     config_source old;
-    int had = d->src[i] != NULL;
+    int had = d->src[i] != NULL || was;
     if (had)
-        old = *source_config(d->src[i]);
+        old = d->src[i] ? *source_config(d->src[i]) : *was;
     source_free(d->src[i]);
     d->src[i] =
         source_new(d->l, d->srclog, m, cs, recall_registers(d, cs, m, &reg), err, sizeof err);
@@ -878,6 +879,42 @@ static unsigned drop_removed(p1d *d, const config *nc, int stage)
     return n;
 }
 
+/* The running source that nc changes for the meter of cs, its index in *at; NULL when there is
+ * none or it is kept. */
+static source *changed_source(p1d *d, const config_source *cs, size_t *at)
+{
+    meter *m = meters_find(&d->ms, cs->name);
+    size_t i = 0;
+    if (!m)
+        return NULL;
+    while (d->ms.list[i] != m)
+        i++;
+    if (i >= d->capsrc || !d->src[i] || config_source_equal(source_config(d->src[i]), cs))
+        return NULL;
+    *at = i;
+    return d->src[i];
+}
+
+/* Serial ports are opened exclusively: every changed serial source lets go of its device before
+ * any source opens one, or two sources that swap devices (two cables named the other way round)
+ * would each find the other's still locked by p1d itself, and wait. Returns the settings of the
+ * sources stopped, by their index in nc (name "" for the others), for start_source(); NULL when
+ * there was no memory for them (then they restart one by one, as before). Free it. */
+static config_source *stop_changed_serial(p1d *d, const config *nc)
+{
+    config_source *was = calloc(nc->nsources ? nc->nsources : 1, sizeof *was);
+    for (size_t j = 0; was && j < nc->nsources; j++) {
+        size_t i;
+        source *s = changed_source(d, &nc->sources[j], &i);
+        if (!s || source_config(s)->kind != CONFIG_SERIAL)
+            continue;
+        was[j] = *source_config(s);
+        source_free(s);
+        d->src[i] = NULL;
+    }
+    return was;
+}
+
 /* A reload that failed: one error on one line as before; several each on its own line, then
  * how many. */
 static void log_reload_errors(const config_errors *errs)
@@ -913,8 +950,10 @@ static void reload(p1d *d)
     log_set_level((log_level)nc.log_level);
     unsigned added = 0, changed = 0, kept = 0, failed = 0;
     unsigned removed = drop_removed(d, &nc, 0);
+    config_source *was = stop_changed_serial(d, &nc);
     for (size_t j = 0; j < nc.nsources; j++) {
         const config_source *cs = &nc.sources[j];
+        const config_source *stopped = was && was[j].name[0] ? &was[j] : NULL;
         meter *m = meters_find(&d->ms, cs->name);
         size_t i = 0;
         if (m)
@@ -924,15 +963,16 @@ static void reload(p1d *d)
             kept++;
             continue;
         }
-        if (m && d->src[i]) {
+        if (m && (d->src[i] || stopped)) {
             log_info("%s: source changed; restarting it", cs->name);
             changed++;
         } else {
             added++;
         }
-        if (start_source(d, cs) < 0)
+        if (start_source(d, cs, stopped) < 0)
             failed++;
     }
+    free(was);
     if (reload_relay(d, &nc) < 0)
         failed++;
     /* A new token or password (token_file rewritten by a rotation) is in force at once; setting
@@ -1452,7 +1492,7 @@ int main(int argc, char **argv)
         return 1;
     }
     for (size_t i = 0; i < d.cfg.nsources; i++)
-        start_source(&d, &d.cfg.sources[i]);
+        start_source(&d, &d.cfg.sources[i], NULL);
     if (start_http(&d) < 0 || start_relay(&d) < 0 || apply_fetch(&d, &d.cfg) < 0 ||
         apply_alerts(&d, &d.cfg) < 0) {
         shutdown_all(&d);

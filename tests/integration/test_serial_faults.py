@@ -4,8 +4,9 @@ that does not invert the signal (bytes but never a telegram), the user not in di
 ModemManager or brltty holding the port (TIOCEXCL, EBUSY), a directory given as the device, the
 adapter unplugged and plugged back under a new tty behind the same by-id link (with baud=auto the
 speed found is kept), a noisy line whose telegrams fail only their CRC (the speed is right: no
-switch), a cable that wedges until its tty is closed and reopened (idle_reopen), and a port
-that stalls mid-telegram (a radio or network serial port: the rest is waited for). Each time p1d
+switch), a cable that wedges until its tty is closed and reopened (idle_reopen), a port
+that stalls mid-telegram (a radio or network serial port: the rest is waited for), and two cables
+that a reload names the other way round. Each time p1d
 keeps running, names the problem and what to do in the log and the meter's last_error, retries
 without spinning (CPU time measured), and decodes the first good telegram once the cable is
 right again."""
@@ -13,13 +14,15 @@ import contextlib
 import fcntl
 import os
 import select
+import signal
 import sys
 import termios
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Cable, Checks, Daemon, http, need_p1d, telegram, tmpdir  # noqa: E402
+from daemon_helpers import (Cable, Checks, Daemon, http, need_p1d, telegram, tmpdir,  # noqa: E402
+                            write_conf)
 
 T = Checks("test_serial_faults")
 need_p1d(T)
@@ -197,6 +200,41 @@ def stall(d):
         m = p.wait_meter("home", lambda m: m.get("rejected", 0) >= 2, 5)
         T.check("stall: cut off, then silence: rejected at idle_timeout", m is not None and
                 m.get("telegrams") == 3, str(p.meter("home")))
+
+
+def swapped_on_reload(d):
+    """Two cables named the other way round by a reload: each source lets go of its tty before
+    either opens the other's, so neither finds its new device locked by p1d itself and waits
+    reconnect_min (here 5 s) for it."""
+    one, two = Cable(os.path.join(d, "ttySWAP1")), Cable(os.path.join(d, "ttySWAP2"))
+    conf = os.path.join(d, "swap.conf")
+    text = ("[http]\nlisten = 127.0.0.1:0\n[source a]\nspec = serial:%s:115200\n"
+            "reconnect_min = 5s\n[source b]\nspec = serial:%s:115200\nreconnect_min = 5s\n")
+    write_conf(conf, text % (one.link, two.link))
+    p = Daemon(["--config", conf], d)
+    try:
+        T.check("swap: both read", p.wait_log(r"b: reading .*ttySWAP2", 5) and p.http_port(),
+                p.text())
+        time.sleep(0.2)
+        write_conf(conf, text % (two.link, one.link))
+        p.signal(signal.SIGHUP)
+        T.check("swap: reloaded, both changed",
+                p.wait_log(r"reloaded .*: 0 sources added, 2 changed", 5), p.text())
+        T.check("swap: no source found its new tty locked by p1d", "locked by" not in p.text(),
+                p.text())
+        time.sleep(0.2)
+        one.send(telegram(70))
+        two.send(telegram(71))
+        ok = p.wait_meter("a", lambda m: m.get("telegrams") == 1, 2)
+        ok = ok and p.wait_meter("b", lambda m: m.get("telegrams") == 1, 1)
+        T.check("swap: each reads its new cable at once", ok, p.text())
+        T.check("swap: a reads the second cable, b the first",
+                p.wait_log(r"a: reading .*ttySWAP2", 1) and p.wait_log(r"b: reading .*ttySWAP1", 1),
+                p.text())
+    finally:
+        p.stop()
+        one.close()
+        two.close()
 
 
 def slave_open(cable):
@@ -459,7 +497,7 @@ def replug_new_tty(d):
 with tmpdir() as d:
     os.chmod(d, 0o755)  # setpriv'd p1d (nobody) must reach the links
     tests = [not_inverted, not_inverted_auto, auto_found_at_9600, auto_crc_errors,
-             auto_kept_on_replug, directory, replug_new_tty, silent, stall,
+             auto_kept_on_replug, directory, replug_new_tty, silent, stall, swapped_on_reload,
              wedged, wedged_pause, wedged_auto]
     if os.geteuid() == 0:
         tests += [permission_denied, exclusive]
