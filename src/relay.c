@@ -299,7 +299,21 @@ static int resolve_listen(const char *listen, struct addrinfo **res, char *err, 
     /* The relay binds one address: localhost is 127.0.0.1, as for [http] listen. getaddrinfo()
      * gives ::1 first where /etc/hosts names both (Debian's does): IPv4 clients were refused. */
     const char *node = strcmp(host, "localhost") ? host : "127.0.0.1";
+    /* "*" is every address, IPv4 and IPv6 as for [http] listen: [::] taking both (relay_new()),
+     * or 0.0.0.0 on a system without IPv6. */
+    int any = strcmp(host, "*") == 0;
+    if (any)
+        node = "::";
     int g = getaddrinfo(node, sport, &hints, res);
+    if (any && g == 0) {
+        int probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe < 0) {
+            freeaddrinfo(*res);
+            g = getaddrinfo("0.0.0.0", sport, &hints, res);
+        } else {
+            close(probe);
+        }
+    }
     if (g != 0) {
         snprintf(err, cap, "%s: %s", host, gai_strerror(g));
         return -1;
@@ -326,9 +340,13 @@ relay *relay_new(loop *l, meters *ms, const relay_options *o, char *err, size_t 
         return NULL;
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
+    int one = 1, zero = 0;
     if (fd >= 0)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* [::] (and "*") takes IPv4 clients too, whatever net.ipv6.bindv6only says */
+    if (fd >= 0 && res->ai_family == AF_INET6 &&
+        IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)res->ai_addr)->sin6_addr))
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, RELAY_BACKLOG) < 0) {
         int e = errno;
         snprintf(err, cap, "relay: cannot listen on %s: %s", o->listen, strerror(e));

@@ -286,6 +286,26 @@ def test_localhost():
                 code == 2 and "give the relay a port of its own" in err, "%d %s" % (code, err))
 
 
+def test_any():
+    """--relay *:PORT takes IPv4 and IPv6 clients, as --listen *:PORT does (it bound 0.0.0.0)."""
+    with tmpdir() as d:
+        p = Daemon(["--source", "a=sim", "--relay", "*:0", "--listen", "127.0.0.1:0"], d)
+        try:
+            m = p.wait_log(r"relay: listening on \*:0 \(port (\d+)\)")
+            T.check("*: listening", m is not None, p.text())
+            port = int(m.group(1)) if m else 0
+            for host in ("127.0.0.1", "::1"):
+                got = b""
+                try:
+                    with socket.create_connection((host, port), timeout=5) as sk:
+                        got = recv_exactly(sk, 1)
+                except OSError as e:
+                    got = repr(e).encode()
+                T.check("*: a client at %s is relayed to" % host, got[:1] == b"/", got[:80])
+        finally:
+            T.check("*: SIGTERM exits 0", p.stop() == 0, p.text())
+
+
 T.run([test_big_telegram_small_buffer, test_out_of_descriptors, test_half_close, test_peer_names,
-       test_localhost])
+       test_localhost, test_any])
 T.done()
