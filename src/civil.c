@@ -14,16 +14,19 @@
 #define CIVIL_DAY_S           86400
 #define CIVIL_UNIX_DIGITS_MAX 12 /* unix seconds up to the year 33658: no overflow, no dates */
 
-/* The local calendar's zone (civil_set_zone()) and its standard time's lead on CET's. */
+/* The local calendar's zone (civil_set_zone()) and its IANA name for the page. */
 static int civil_zone_v = P1_ZONE_CET;
-static int civil_lead = 0;
-
 static char civil_tz[40] = "Europe/Amsterdam";
+
+/* How far a zone's standard time is ahead of CET's, in seconds. */
+static int zone_lead(int zone)
+{
+    return zone == P1_ZONE_EET ? 3600 : 0;
+}
 
 void civil_set_zone(int zone)
 {
     civil_zone_v = zone == P1_ZONE_EET ? P1_ZONE_EET : P1_ZONE_CET;
-    civil_lead = civil_zone_v == P1_ZONE_EET ? 3600 : 0;
     snprintf(civil_tz, sizeof civil_tz, "%s",
              civil_zone_v == P1_ZONE_EET ? "Europe/Vilnius" : "Europe/Amsterdam");
 }
@@ -53,17 +56,25 @@ static const char *const eet_names[] = {
     "EET",
 };
 
-int civil_zone_of(const char *name)
+/* A zone's name as the zoneinfo database has it: TZ's leading ':', a path up to "zoneinfo/"
+ * (/usr/share/zoneinfo/Europe/Riga) and the "posix/" or "right/" variants dropped. */
+static const char *zone_basename(const char *name)
 {
-    if (!name)
-        return P1_ZONE_CET;
     if (*name == ':')
         name++;
-    const char *z = strstr(name, "zoneinfo/"); /* a path: /usr/share/zoneinfo/Europe/Riga */
+    const char *z = strstr(name, "zoneinfo/");
     if (z)
         name = z + 9;
     if (strncmp(name, "posix/", 6) == 0 || strncmp(name, "right/", 6) == 0)
         name += 6;
+    return name;
+}
+
+int civil_zone_of(const char *name)
+{
+    if (!name)
+        return P1_ZONE_CET;
+    name = zone_basename(name);
     for (size_t i = 0; i < sizeof eet_names / sizeof eet_names[0]; i++)
         if (strcmp(name, eet_names[i]) == 0)
             return P1_ZONE_EET;
@@ -80,8 +91,7 @@ int civil_system_zone(char *name, size_t cap)
         ssize_t n = readlink("/etc/localtime", buf, sizeof buf - 1);
         if (n > 0) {
             buf[n] = '\0';
-            const char *z = strstr(buf, "zoneinfo/");
-            snprintf(name, cap, "%s", z ? z + 9 : buf);
+            snprintf(name, cap, "%s", zone_basename(buf));
         } else {
             FILE *f = fopen("/etc/timezone", "re"); /* Debian's name of it */
             if (!f || !fgets(buf, sizeof buf, f))
@@ -98,13 +108,9 @@ int civil_system_zone(char *name, size_t cap)
 void civil_use_system_zone(char *name, size_t cap)
 {
     civil_set_zone(civil_system_zone(name, cap));
-    const char *n = name[0] == ':' ? name + 1 : name;
-    const char *z = strstr(n, "zoneinfo/");
-    if (z)
-        n = z + 9;
     /* an EET zone's own name (its abbreviations, for the page): civil_zone_of() knows it */
-    if (civil_zone_v == P1_ZONE_EET && strchr(n, '/') && strlen(n) < sizeof civil_tz &&
-        strncmp(n, "posix/", 6) != 0 && strncmp(n, "right/", 6) != 0)
+    const char *n = zone_basename(name);
+    if (civil_zone_v == P1_ZONE_EET && strchr(n, '/') && strlen(n) < sizeof civil_tz)
         snprintf(civil_tz, sizeof civil_tz, "%s", n);
 }
 
@@ -120,7 +126,7 @@ const char *civil_gap_why(void)
 /* The local UTC offset at unix seconds t. */
 static int local_offset(int64_t t)
 {
-    return p1_unix_utc_offset(t) + civil_lead;
+    return p1_unix_utc_offset(t) + zone_lead(civil_zone_v);
 }
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -147,7 +153,7 @@ void civil_utc(int64_t t, civil_tm *out)
 
 void civil_local_in(int zone, int64_t t, civil_tm *out)
 {
-    int off = p1_unix_utc_offset(t) + (zone == P1_ZONE_EET ? 3600 : 0);
+    int off = p1_unix_utc_offset(t) + zone_lead(zone);
     civil_utc(t + off, out);
     out->offset = off;
 }
@@ -159,7 +165,7 @@ void civil_local(int64_t t, civil_tm *out)
 
 int64_t civil_local_to_utc_in(int zone, int64_t local)
 {
-    int lead = zone == P1_ZONE_EET ? 3600 : 0;
+    int lead = zone_lead(zone);
     int64_t summer = local - 7200 - lead;
     return p1_unix_utc_offset(summer) == 7200 ? summer : local - 3600 - lead;
 }
@@ -186,7 +192,7 @@ int civil_local_fields(int year, int month, int day, int hour, int minute, int s
  * skips is neither. */
 static int local_exists(int64_t wall)
 {
-    wall -= civil_lead;
+    wall -= zone_lead(civil_zone_v);
     return p1_unix_utc_offset(wall - 3600) == 3600 || p1_unix_utc_offset(wall - 7200) == 7200;
 }
 

@@ -551,6 +551,11 @@ static const char *enum_choice(const config_key *k, int64_t n, char *out, size_t
     return "?";
 }
 
+const char *config_listen_host(const char *host)
+{
+    return strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+}
+
 int config_addr_split(const char *s, char *host, size_t hcap, unsigned *port)
 {
     const char *colon;

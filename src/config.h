@@ -170,5 +170,8 @@ const char *config_kind_name(config_kind k);
 /* Splits "HOST:PORT" or "[V6]:PORT" into host[hcap] (brackets removed) and the port.
  * Returns 0, or -1 when the form is wrong or the port is not 0..65535. */
 int config_addr_split(const char *s, char *host, size_t hcap, unsigned *port);
+/* The address a listener binds for the host of a listen setting: "localhost" is 127.0.0.1, for
+ * [http] listen and [relay] listen alike (getaddrinfo() may give ::1 first); others as given. */
+const char *config_listen_host(const char *host);
 
 #endif

@@ -731,10 +731,7 @@ static int listens_clash(const char *a, const char *b)
     for (size_t i = 0; i < sizeof any / sizeof any[0]; i++)
         if (strcmp(ha, any[i]) == 0 || strcmp(hb, any[i]) == 0)
             return 1;
-    /* both listeners read localhost as 127.0.0.1 */
-    const char *na = strcmp(ha, "localhost") ? ha : "127.0.0.1";
-    const char *nb = strcmp(hb, "localhost") ? hb : "127.0.0.1";
-    return strcmp(na, nb) == 0;
+    return strcmp(config_listen_host(ha), config_listen_host(hb)) == 0;
 }
 
 /* Everything about c that can be checked without the network or the database: listen addresses,

@@ -298,7 +298,7 @@ static int resolve_listen(const char *listen, struct addrinfo **res, char *err, 
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     /* The relay binds one address: localhost is 127.0.0.1, as for [http] listen. getaddrinfo()
      * gives ::1 first where /etc/hosts names both (Debian's does): IPv4 clients were refused. */
-    const char *node = strcmp(host, "localhost") ? host : "127.0.0.1";
+    const char *node = config_listen_host(host);
     /* "*" is every address, IPv4 and IPv6 as for [http] listen: [::] taking both (relay_new()),
      * or 0.0.0.0 on a system without IPv6. */
     int any = strcmp(host, "*") == 0;

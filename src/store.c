@@ -1227,24 +1227,27 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
  * database; a database from before it was recorded was always written in CET. */
 #define CALENDAR_SQL "SELECT value FROM settings WHERE key = 'calendar'"
 
-static int zone_from_text(const unsigned char *v)
+/* The zone recorded in db (P1_ZONE_*), or -1 when none is (no table or no row). */
+static int calendar_query(sqlite3 *db)
 {
-    return v && strcmp((const char *)v, "EET") == 0 ? P1_ZONE_EET : P1_ZONE_CET;
-}
-
-/* The recorded zone into s->zone: 1, or 0 when none is (no table or no row). */
-static int calendar_read(store *s)
-{
-    sqlite3_stmt *st;
-    int found = 0;
-    if (sqlite3_prepare_v2(s->db, CALENDAR_SQL, -1, &st, NULL) != SQLITE_OK)
-        return 0;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        s->zone = zone_from_text(sqlite3_column_text(st, 0));
-        found = 1;
+    sqlite3_stmt *st = NULL;
+    int zone = -1;
+    if (sqlite3_prepare_v2(db, CALENDAR_SQL, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        zone = v && strcmp(v, "EET") == 0 ? P1_ZONE_EET : P1_ZONE_CET;
     }
     sqlite3_finalize(st);
-    return found;
+    return zone;
+}
+
+/* The recorded zone into s->zone: 1, or 0 when none is. */
+static int calendar_read(store *s)
+{
+    int zone = calendar_query(s->db);
+    if (zone >= 0)
+        s->zone = zone;
+    return zone >= 0;
 }
 
 static int calendar_load(store *s, const char *path, char *err, size_t cap)
@@ -1261,10 +1264,10 @@ static int calendar_load(store *s, const char *path, char *err, size_t cap)
              civil_zone() == P1_ZONE_EET ? "EET" : "CET");
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        int busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
         say(err, cap, "%s: cannot record the calendar's zone: %s", path,
-            busy  ? "another program holds its write lock (a transaction left open in sqlite3 "
-                    "or a database browser); try again once it is closed"
+            sq_errno(rc) == -EBUSY
+                ? "another program holds its write lock (a transaction left open in sqlite3 "
+                  "or a database browser); try again once it is closed"
             : msg ? msg
                   : "error");
         sqlite3_free(msg);
@@ -1282,13 +1285,9 @@ int store_zone(const store *s)
 int store_file_zone(const char *path)
 {
     sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
     int zone = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, CALENDAR_SQL, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        zone = zone_from_text(sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) == SQLITE_OK)
+        zone = calendar_query(db);
     sqlite3_close(db);
     return zone;
 }
