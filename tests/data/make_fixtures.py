@@ -428,6 +428,30 @@ write("placeholder-times.txt", telegram("Ene5\\T211 ESMR 5.0", [
 ]))
 
 
+# --- Clocks sent in other forms than YYMMDDhhmmssX ---------------------------------------------------
+# A COSEM date-time as the hex of its 12 octets: 07E8 (2024) 06 1C (28 June) 05 (Friday) 0A 2B 2B
+# (10:43:43) 00 (hundredths) FF88 (deviation -120 min) 80 (status: summer time). Then December with
+# status 00, a clock whose every field is "not specified" (FF), and the two text forms. The equipment
+# id is 12 octets of ASCII as well (24 hex digits): it stays text.
+def clock_telegram(clock, gas_time="240628104000S"):
+    return telegram("ESR5\\2CLOCK-TEST", [
+        "1-3:0.2.8(50)",
+        "0-0:1.0.0(%s)" % clock,
+        "0-0:96.1.1(%s)" % hexs("E00310037252"),
+        "1-0:1.8.1(000557.193*kWh)",
+        "1-0:1.8.2(001982.038*kWh)",
+        "1-0:1.7.0(00.118*kW)",
+        "1-0:2.7.0(00.000*kW)",
+        "0-1:24.1.0(003)",
+        "0-1:24.2.1(%s)(01420.156*m3)" % gas_time,
+    ])
+
+
+write("clock-forms.txt", clock_telegram("07E8061C050A2B2B00FF8880") +
+      clock_telegram("07E80C1C050A2B2B00FFC400", "241228104000W") +
+      clock_telegram("FFFFFFFFFFFFFFFFFF800000") +
+      clock_telegram("2024-06-28 10:44:43") + clock_telegram("20241228 10:44:43", "241228104000W"))
+
 def find_crc(pred, build):
     """Varies a counter in a telegram until its CRC satisfies pred; returns the bytes."""
     for i in range(10000):

@@ -1206,6 +1206,66 @@ static void test_times(void)
     CHECK_EQ_INT(R.o[12].v[0].flags, P1_V_NUMBER | P1_V_HEX); /* month 00: not a time */
 }
 
+/* Clocks in other forms than YYMMDDhhmmssX: a COSEM date-time as the hex of its 12 octets, and
+ * two text forms. Shapes that are not one stay what they were (hex, text). */
+static void test_clock_forms(void)
+{
+    objs("0-0:1.0.0(07E8061C050A2B2B00FF8880)\r\n0-0:1.0.0(07e80c1c050a2b2b00ffc400)\r\n"
+         "0-0:1.0.0(FFFFFFFFFFFFFFFFFF800000)\r\n0-0:1.0.0(07E8061C050A2B2B00FF88FF)\r\n"
+         "0-0:1.0.0(07D0010106000000FF800000)\r\n"
+         /* 5..10: not a COSEM date-time (deviation -4096, month 13, hour 24, year 1969, 22 and
+          * 26 digits) */
+         "0-0:1.0.0(07E8061C050A2B2B00F00080)\r\n0-0:1.0.0(07E80D1C050A2B2B00FF8880)\r\n"
+         "0-0:1.0.0(07E8061C05182B2B00FF8880)\r\n0-0:1.0.0(07B1061C050A2B2B00FF8880)\r\n"
+         "0-0:1.0.0(07E8061C050A2B2B00FF88)\r\n0-0:1.0.0(07E8061C050A2B2B00FF888000)\r\n"
+         /* 11..15: text forms; 15 and 16 are no clock */
+         "0-0:1.0.0(2024-06-28 10:43:43)\r\n0-0:1.0.0(20241228 23:59:58)\r\n"
+         "0-0:1.0.0(2024-02-30 10:00:00)\r\n0-0:1.0.0(1999-12-31 23:59:59)\r\n"
+         "0-0:1.0.0(2024-06-28T10:43:43)\r\n0-0:1.0.0(2024-06-28 10.43.43)\r\n");
+    CHECK_EQ_INT(R.t[0].err, P1_ERR_OK);
+    CHECK_EQ_INT(R.o[0].v[0].flags, P1_V_HEX | P1_V_TIME);
+    CHECK_EQ_INT(R.o[0].v[0].time.year, 2024);
+    CHECK_EQ_INT(R.o[0].v[0].time.month, 6);
+    CHECK_EQ_INT(R.o[0].v[0].time.day, 28);
+    CHECK_EQ_INT(R.o[0].v[0].time.hour, 10);
+    CHECK_EQ_INT(R.o[0].v[0].time.minute, 43);
+    CHECK_EQ_INT(R.o[0].v[0].time.second, 43);
+    CHECK_EQ_INT(R.o[0].v[0].time.dst, P1_DST_SUMMER);
+    CHECK_EQ_INT(R.o[0].v[0].time.valid, 1);
+    CHECK_EQ_INT(R.o[1].v[0].flags, P1_V_HEX | P1_V_TIME); /* lower case */
+    CHECK_EQ_INT(R.o[1].v[0].time.month, 12);
+    CHECK_EQ_INT(R.o[1].v[0].time.dst, P1_DST_WINTER);
+    CHECK_EQ_INT(R.o[1].v[0].time.valid, 1);
+    CHECK_EQ_INT(R.o[2].v[0].flags, P1_V_HEX | P1_V_TIME); /* nothing specified */
+    CHECK_EQ_INT(R.o[2].v[0].time.valid, 0);
+    CHECK_EQ_INT(R.o[2].v[0].time.month, 0);
+    CHECK_EQ_INT(R.o[3].v[0].time.dst, P1_DST_NONE); /* status not specified */
+    CHECK_EQ_INT(R.o[3].v[0].time.valid, 1);
+    CHECK_EQ_INT(R.o[4].v[0].time.valid, 0); /* 2000-01-01: a clock never set */
+    CHECK_EQ_INT(R.o[4].v[0].time.month, 1);
+    for (int i = 5; i <= 10; i++)
+        CHECK_EQ_INT(R.o[i].v[0].flags, P1_V_HEX);
+    CHECK_EQ_INT(R.o[11].v[0].flags, P1_V_TIME);
+    CHECK_EQ_INT(R.o[11].v[0].time.year, 2024);
+    CHECK_EQ_INT(R.o[11].v[0].time.month, 6);
+    CHECK_EQ_INT(R.o[11].v[0].time.day, 28);
+    CHECK_EQ_INT(R.o[11].v[0].time.hour, 10);
+    CHECK_EQ_INT(R.o[11].v[0].time.minute, 43);
+    CHECK_EQ_INT(R.o[11].v[0].time.second, 43);
+    CHECK_EQ_INT(R.o[11].v[0].time.dst, P1_DST_NONE);
+    CHECK_EQ_INT(R.o[11].v[0].time.valid, 1);
+    CHECK_EQ_INT(R.o[12].v[0].flags, P1_V_TIME);
+    CHECK_EQ_INT(R.o[12].v[0].time.month, 12);
+    CHECK_EQ_INT(R.o[12].v[0].time.second, 58);
+    CHECK_EQ_INT(R.o[12].v[0].time.valid, 1);
+    CHECK_EQ_INT(R.o[13].v[0].flags, P1_V_TIME); /* 30 February: no possible date */
+    CHECK_EQ_INT(R.o[13].v[0].time.valid, 0);
+    CHECK_EQ_INT(R.o[13].v[0].time.month, 0);
+    CHECK_EQ_INT(R.o[14].v[0].time.valid, 0);
+    CHECK_EQ_INT(R.o[15].v[0].flags, 0);
+    CHECK_EQ_INT(R.o[16].v[0].flags, 0);
+}
+
 /* Units are classified once by the parser (case ignored), on every path that finds one. */
 static void test_unit_codes(void)
 {
@@ -1690,6 +1750,7 @@ int main(void)
     RUN(test_number_limits);
     RUN(test_number_overflow_goes_on);
     RUN(test_times);
+    RUN(test_clock_forms);
     RUN(test_text_values);
     RUN(test_unit_codes);
     RUN(test_obis_memory);
