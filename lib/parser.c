@@ -43,6 +43,10 @@ enum {
     F_END_CR = 1 << 9,    /* end line: CR seen, only LF may follow */
     F_HEADER = 1 << 10,   /* the header line is complete */
     F_HAS_END = 1 << 11,  /* the telegram ended with an end line */
+    F_BARE = 1 << 12,     /* the pending object is an OBIS code alone on its line: only a
+                           * line "(" may follow, which opens a block (obj_end: where its '('
+                           * was due, the offset of the error otherwise) */
+    F_BLOCK = 1 << 13,    /* inside a block: objects get in_block (obj.block: its object) */
 };
 
 #define UNIT_MAX 16      /* longest unit accepted after '*' ("kvarh" is 5) */
@@ -347,8 +351,13 @@ __attribute__((noinline, cold)) static int cosem_time_parse(const uint8_t *s, p1
     unsigned year;
     int i, dev;
 
-    for (i = 0; i < 12; i++)
-        o[i] = (uint8_t)(hexval(s[2 * i]) << 4 | hexval(s[2 * i + 1]));
+    for (i = 0; i < 12; i++) {
+        int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+
+        if (hi < 0 || lo < 0)
+            return 0;
+        o[i] = (uint8_t)(hi << 4 | lo);
+    }
     year = (unsigned)o[0] << 8 | o[1];
     dev = (int16_t)(uint16_t)(o[9] << 8 | o[10]);
     if (((year < 1970 || year > 2099) && year != 0xFFFF) || o[2] == 0 ||
@@ -515,6 +524,9 @@ static p1_error make_value(p1_value *v, const uint8_t *s, size_t n, const uint8_
     if (star) {
         size_t ul = (size_t)(s + n - star - 1);
 
+        /* spaces after the unit are padding (Holley DTSD545: "00007137.694*kWh ") */
+        while (ul > 0 && star[ul] == ' ')
+            ul--;
         for (k = 0; k < ul && (cls[star[1 + k]] & C_UNIT); k++)
             ;
         if (ul >= 1 && ul <= UNIT_MAX && k == ul) {
@@ -912,7 +924,8 @@ static p1_error values_parse(p1_parser *p, size_t i, size_t ce, size_t *ei)
                 }
                 if (i >= ce)
                     break;
-                i++; /* a CR inside the line */
+                i++; /* a CR inside the line: no hex digit */
+                acc = 0;
             }
             if (i >= ce) {
                 /* The line ended inside the value: DSMR 3.0 wraps long text. Join the pieces
@@ -1204,7 +1217,7 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
         uint32_t n;
 
         if (!(valid >> idx & 1) || (n = t->len) == 0 || (size_t)(end - x) < t->need ||
-            !line_match(t, x) || len + n > limit)
+            (flags & F_BARE) || !line_match(t, x) || len + n > limit)
             break;
         if (x + n > ahead)
             ahead = copy_ahead(p, tb, len, x, n, ahead, end);
@@ -1217,6 +1230,7 @@ static const uint8_t *lines_remembered(p1_parser *p, uint8_t *tb, const uint8_t 
         }
         o->obis = t->obis;
         o->nvalues = t->nvalues;
+        o->in_block = (flags & F_BLOCK) != 0;
         o->offset = base + len;
         if (t->kind[0] == K_SHORT && t->nvalues == 1) {
             /* most lines: one plain number, done here */
@@ -1362,8 +1376,26 @@ static p1_error line_parse(p1_parser *p, size_t ls, size_t ce, size_t *ei)
 
     if (p->flags & F_VOPEN)
         goto values;
+    if (p->flags & F_BARE) {
+        /* Holley DTSD545: "0-0:98.1.0", then "(" alone opens a block of objects (the last
+         * billing period's registers) that a line ")" or the end line closes */
+        if (ce - ls != 1 || tb[ls] != '(') {
+            *ei = p->obj_end;
+            return P1_ERR_BAD_SYNTAX;
+        }
+        p->flags = (p->flags & ~(uint32_t)F_BARE) | F_BLOCK;
+        p->obj.block = p->obj.obis;
+        deliver(p);
+        return P1_ERR_OK;
+    }
     if (ls == ce)
         return P1_ERR_OK; /* blank line: the one after the header, or stray */
+    if (tb[ls] == ')' && ce - ls == 1 && (p->flags & F_BLOCK)) {
+        if (p->flags & F_PENDING)
+            deliver(p);
+        p->flags &= ~(uint32_t)F_BLOCK;
+        return P1_ERR_OK;
+    }
     if (tb[ls] == '(') {
         /* DSMR 2.2/3.0: the value list continues on the next line */
         if (!(p->flags & F_PENDING)) {
@@ -1377,6 +1409,17 @@ static p1_error line_parse(p1_parser *p, size_t ls, size_t ce, size_t *ei)
     hit = obis_lookup(p, tb, &i, &ob);
     if (hit || obis_parse(tb, &i, &ob, 1)) {
         if (tb[i] != '(') {
+            if (i == ce && !(p->flags & F_BLOCK)) {
+                /* an OBIS code alone: a block may follow (above), else this is the error */
+                p->obj.obis = ob;
+                p->obj.nvalues = 0;
+                p->obj.in_block = 0;
+                p->obj.offset = p->base + ls;
+                p->obj_start = (uint32_t)ls;
+                p->obj_end = (uint32_t)i;
+                p->flags |= F_PENDING | F_BARE;
+                return P1_ERR_OK;
+            }
             *ei = i;
             return (cls[tb[i]] & C_BAD) && i < ce ? P1_ERR_BAD_BYTE : P1_ERR_BAD_SYNTAX;
         }
@@ -1384,6 +1427,7 @@ static p1_error line_parse(p1_parser *p, size_t ls, size_t ce, size_t *ei)
             obis_remember(p, tb, ls, i, &ob);
         p->obj.obis = ob;
         p->obj.nvalues = 0;
+        p->obj.in_block = (p->flags & F_BLOCK) != 0;
         p->obj.offset = p->base + ls;
         p->obj_start = (uint32_t)ls;
         p->obj_end = (uint32_t)i;
@@ -1603,6 +1647,11 @@ static void text_noend(p1_parser *p, run *r, uint64_t off)
         err = P1_ERR_TRUNCATED; /* DSMR >= 4 always sends "!CRC": this one was cut off */
     else if (p->settings.crc == P1_CRC_REQUIRED)
         err = P1_ERR_CRC_MISSING;
+    if (p->flags & F_BARE) {
+        /* an OBIS code alone as the last line: no block followed */
+        tel_end(p, r, P1_ERR_BAD_SYNTAX, p->base + p->obj_end, 1);
+        return;
+    }
     if (p->flags & F_PENDING && !(p->flags & F_VOPEN))
         deliver(p); /* a whole line: part of what a rejected telegram reports too */
     tel_end(p, r, err, off, 1);
@@ -1708,6 +1757,10 @@ static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const ui
                     tel_end(p, r, P1_ERR_TOO_LONG, run_off(r, s), 0);
                     return s;
                 }
+                if (p->flags & F_BARE) {
+                    tel_end(p, r, P1_ERR_BAD_SYNTAX, p->base + p->obj_end, 0);
+                    return s;
+                }
                 if (p->flags & F_PENDING)
                     deliver(p);
                 p->bang = p->len;
@@ -1762,7 +1815,7 @@ static const uint8_t *text_feed(p1_parser *p, run *r, const uint8_t *s, const ui
                         }
                         break;
                     }
-                    if (p->flags & F_PENDING && p->obj_start == ls)
+                    if ((p->flags & (F_PENDING | F_BARE)) == F_PENDING && p->obj_start == ls)
                         line_remember(p, tb, ls, n);
                     crc_fold_parser(p, tb);
                     if (x == end || *x == '/' || *x == '!')

@@ -778,8 +778,8 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
     r->nobjects++;
     /* An F group other than 255 (sent as ".255" or "*255", or not at all) names a stored value
      * (F = billing period: `1-0:1.8.0*1` is the total at the last one), not the live register. */
-    if (o->nvalues == 0 || ob->f != 255) {
-        r->nunknown++;
+    if (o->nvalues == 0 || ob->f != 255 || o->in_block) {
+        r->nunknown++; /* ... as are the registers of a block (Holley's last billing period) */
         return;
     }
     const p1_value *v = &o->values[0];
@@ -903,8 +903,8 @@ void p1_reading_add(p1_reading *r, const p1_object *o)
 {
     const p1_obis *ob = &o->obis;
     uint32_t at;
-    if (o->nvalues && ob->a == 1 && ob->b <= 1 && ob->e == 0 && ob->f == 255 && ob->c < 100 &&
-        (at = at1[ob->c][dslot[ob->d]]) != 0) {
+    if (o->nvalues && !o->in_block && ob->a == 1 && ob->b <= 1 && ob->e == 0 && ob->f == 255 &&
+        ob->c < 100 && (at = at1[ob->c][dslot[ob->d]]) != 0) {
         /* Inline: the quantity and the plain count that most lines are; the rest (and every
          * value that is no number) in reading_at1(). */
         const p1_value *v = &o->values[0];

@@ -210,6 +210,11 @@ void reading_json_object(json_w *w, const p1_object *o)
     size_t n = p1_obis_format(&o->obis, obis, sizeof obis);
     json_obj_begin(w);
     json_kv_strn(w, "obis", obis, n < sizeof obis ? n : 0);
+    if (o->in_block) {
+        char block[32];
+        size_t b = p1_obis_format(&o->block, block, sizeof block);
+        json_kv_strn(w, "block", block, b < sizeof block ? b : 0);
+    }
     json_key(w, "values");
     json_arr_begin(w);
     for (unsigned i = 0; i < o->nvalues && i < P1_VALUES_MAX; i++)

@@ -174,6 +174,12 @@ typedef struct p1_value {
 typedef struct p1_object {
     p1_obis obis;
     uint16_t nvalues;
+    /* 1: the object stands inside a block that another object opened with an OBIS line alone
+     * followed by a line "(" (Holley DTSD545: 0-0:98.1.0, the registers at the end of the last
+     * billing period), up to a line ")" or the end line; block is that object's code. The
+     * opening object itself has no values. A reading takes nothing from a block. */
+    uint8_t in_block;
+    p1_obis block;
     uint64_t offset;  /* stream offset of the object's first byte */
     const char *line; /* the object's bytes as sent, from the OBIS code to the last ')' */
     size_t line_len;

@@ -452,6 +452,40 @@ write("clock-forms.txt", clock_telegram("07E8061C050A2B2B00FF8880") +
       clock_telegram("FFFFFFFFFFFFFFFFFF800000") +
       clock_telegram("2024-06-28 10:44:43") + clock_telegram("20241228 10:44:43", "241228104000W"))
 
+# --- HU Holley DTSD545: a block of last billing period's registers, spaces after units -----------
+# After 0-0:98.1.0 alone on its line and "(" alone, the meter repeats its clock (letter T) and its
+# registers as they stood at the end of the last billing period, up to ")". Those must not replace
+# the live registers. One unit is followed by a space, one is in lower case with two spaces.
+HOLLEY = [
+    "1-3:0.2.8(50)",
+    "0-0:1.0.0(250513214120S)",
+    "1-0:1.8.0(031108.121*kWh)",
+    "1-0:1.8.1(025849.897*kWh)",
+    "1-0:1.8.2(005258.224*kWh)",
+    "1-0:2.8.0(046953.449*kWh)",
+    "1-0:2.8.1(016837.615*kWh)",
+    "1-0:2.8.2(030115.834*kWh)",
+    "1-0:15.8.0(035940.415*kWh )",
+    "1-0:32.7.0(219.2*V)",
+    "1-0:31.7.0(001*A)",
+    "1-0:14.7.0(49.98*HZ)",
+    "1-0:1.7.0(00.797*kW)",
+    "1-0:2.7.0(00.000*kW)",
+    "0-0:96.1.0(%s)" % hexs("6002220001063"),
+    "0-0:96.14.0(0002)",
+    "0-0:98.1.0",
+    "(",
+    "0-0:1.0.0(250501000000T)",
+    "1-0:1.8.0(030924.550*kWh)",
+    "1-0:1.8.1(025849.897*kWh)",
+    "1-0:1.8.2(005074.653*kwh  )",
+    "1-0:2.8.0(046059.525*kWh)",
+    "1-0:2.8.1(016837.615*kWh)",
+    "1-0:2.8.2(029221.910*kWh)",
+    ")",
+]
+write("hu-holley-block.txt", telegram("HLY5\\D545-METER", HOLLEY) + telegram("HLY5\\D545-METER", HOLLEY))
+
 def find_crc(pred, build):
     """Varies a counter in a telegram until its CRC satisfies pred; returns the bytes."""
     for i in range(10000):
