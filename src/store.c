@@ -1226,6 +1226,8 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
  * The settings table is made here, not by a migration, so that older builds still open the
  * database; a database from before it was recorded was always written in CET. */
 #define CALENDAR_SQL "SELECT value FROM settings WHERE key = 'calendar'"
+/* Whether the database holds readings: one without a recorded zone then has CET days. */
+#define CALENDAR_HELD_SQL "EXISTS (SELECT 1 FROM agg_1d) OR EXISTS (SELECT 1 FROM raw)"
 
 /* The zone recorded in db (P1_ZONE_*), or -1 when none is (no table or no row). */
 static int calendar_query(sqlite3 *db)
@@ -1258,9 +1260,8 @@ static int calendar_load(store *s, const char *path, char *err, size_t cap)
     char sql[400], *msg = NULL;
     snprintf(sql, sizeof sql,
              "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) "
-             "WITHOUT ROWID; INSERT OR IGNORE INTO settings VALUES ('calendar', CASE WHEN "
-             "EXISTS (SELECT 1 FROM agg_1d) OR EXISTS (SELECT 1 FROM raw) THEN 'CET' ELSE '%s' "
-             "END)",
+             "WITHOUT ROWID; INSERT OR IGNORE INTO settings VALUES ('calendar', CASE "
+             "WHEN " CALENDAR_HELD_SQL " THEN 'CET' ELSE '%s' END)",
              civil_zone() == P1_ZONE_EET ? "EET" : "CET");
     int rc = sqlite3_exec(s->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
@@ -1288,6 +1289,15 @@ int store_file_zone(const char *path)
     int zone = -1;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) == SQLITE_OK)
         zone = calendar_query(db);
+    /* A database from before the zone was recorded is CET, as calendar_load() records it: the
+     * caller must not run a read-only store (p1 export), nor the days an import writes before
+     * the row is made, in the system's zone. */
+    sqlite3_stmt *st = NULL;
+    if (zone < 0 && db &&
+        sqlite3_prepare_v2(db, "SELECT " CALENDAR_HELD_SQL, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0))
+        zone = P1_ZONE_CET;
+    sqlite3_finalize(st);
     sqlite3_close(db);
     return zone;
 }

@@ -66,7 +66,8 @@ void store_close(store *s);
  * its calendar in it (civil_set_zone()). */
 int store_zone(const store *s);
 /* The same, read from the database file at path without opening it as a store (no lock, no
- * change); -1 when it is not there or has no zone recorded. */
+ * change): CET for one without a zone recorded that holds readings; -1 when it is not there or
+ * is empty without a zone recorded. */
 int store_file_zone(const char *path);
 /* The file SQLite keeps the database `name` in: name itself, or the path of a "file:" URI
  * (authority and query dropped, %XX decoded) into out[cap]. Returns 1, 0 for a database kept in

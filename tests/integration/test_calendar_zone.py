@@ -155,6 +155,40 @@ def test_legacy(c, tmp, db):
             code == 0 and row == ("CET",), "%d %s %s" % (code, row, err))
 
 
+def test_legacy_days(c, tmp, db):
+    """A database from before the zone was recorded that holds readings has CET days: the p1
+    commands on an EET system must run their calendar in CET before the row is made (p1 export
+    opens it read-only and makes none), not in the system's zone."""
+    legacy = os.path.join(tmp, "legacy.db")
+    src = sqlite3.connect(db)
+    dst = sqlite3.connect(legacy)
+    src.backup(dst)
+    src.close()
+    dst.execute("DROP TABLE settings")
+    dst.commit()
+    dst.close()
+    code, out, err = p1_env(["export", "--db", legacy, "--meter", "home", "--from", "2026-01-11",
+                             "--to", "2026-01-12", "--step", "1d", "--format", "csv"], VILNIUS)
+    rows = [r for r in out.splitlines() if r and not r.startswith("time")]
+    c.check("a database from before, TZ=Europe/Vilnius: p1 export's day is CET's, 00:00+01:00",
+            code == 0 and len(rows) == 1 and rows[0].startswith("2026-01-11T00:00:00+01:00"),
+            "%d %s %s" % (code, out[:300], err))
+    cap = os.path.join(tmp, "more.txt")
+    code, out, err = p1_env(["sim", "--start", "2026-01-12T23:00:00Z", "--interval", "60",
+                             "--count", str(2 * 24 * 60), "--fast"], UTC)
+    with open(cap, "w") as f:
+        f.write(out)
+    code, _, err = p1_env(["import", "--db", legacy, "--meter", "home", cap], VILNIUS)
+    con = sqlite3.connect(legacy)
+    row = con.execute("SELECT value FROM settings WHERE key = 'calendar'").fetchone()
+    starts = sorted({t % 86400 for (t,) in con.execute("SELECT ts FROM agg_1d")})
+    con.close()
+    c.check("... p1 import of two more days records CET and writes its days at CET midnight "
+            "(23:00Z), as the days before",
+            code == 0 and row == ("CET",) and starts == [23 * 3600],
+            "%d %s %s %s" % (code, row, starts, err))
+
+
 def test_default(c, tmp, db):
     d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "live=sim"], tmp, env=UTC)
     try:
@@ -188,6 +222,7 @@ def main():
         test_default(c, tmp, cet)
         test_kept(c, tmp, eet, UTC, "Europe/Vilnius", "+02:00", "EET/EEST")
         test_kept(c, tmp, cet, VILNIUS, "Europe/Amsterdam", "+01:00", "CET/CEST")
+        test_legacy_days(c, tmp, cet)
         test_legacy(c, tmp, cet)
     c.done()
 
