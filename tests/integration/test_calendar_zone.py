@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, http, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import Checks, Daemon, crc16, http, need_p1d, tmpdir  # noqa: E402
 from store_helpers import P1, require_p1  # noqa: E402
 
 VILNIUS = {"TZ": "Europe/Vilnius"}
@@ -189,6 +189,24 @@ def test_legacy_days(c, tmp, db):
             "%d %s %s %s" % (code, row, starts, err))
 
 
+def lt_telegram(stamp):
+    body = ("/ESO5\\VMM00201\r\n\r\n0-0:1.0.0(%s)\r\n1-0:1.8.0(004567.000*kWh)\r\n!"
+            % stamp).encode()
+    return body + b"%04X\r\n" % crc16(body)
+
+
+def test_lt_letters(c):
+    """A Lithuanian meter's letter states Eastern European time: S +03:00, W +02:00, in its
+    reading also where the clock is a placeholder (not set), as for a set clock."""
+    stamps = ("000101000000S", "000101000000W", "260715120000S", "260115120000W")
+    p = subprocess.run([P1, "decode", "-"], input=b"".join(lt_telegram(s) for s in stamps),
+                       capture_output=True, timeout=30)
+    times = [json.loads(l).get("reading", {}).get("time") for l in p.stdout.decode().splitlines()]
+    c.check("p1 decode, profile lt: reading times with EET offsets, placeholders too",
+            times == ["2000-01-01T00:00:00+03:00", "2000-01-01T00:00:00+02:00",
+                      "2026-07-15T12:00:00+03:00", "2026-01-15T12:00:00+02:00"], times)
+
+
 def test_default(c, tmp, db):
     d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "live=sim"], tmp, env=UTC)
     try:
@@ -215,6 +233,7 @@ def main():
     c = Checks("test_calendar_zone")
     need_p1d(c)
     require_p1(c)
+    test_lt_letters(c)
     with tmpdir() as tmp:
         eet = build_db(c, tmp, VILNIUS, "eet.db")
         cet = build_db(c, tmp, UTC, "cet.db")
