@@ -70,15 +70,91 @@ static const char *zone_basename(const char *name)
     return name;
 }
 
+/* Whether name (a zoneinfo name, already through zone_basename()) is one of eet_names. */
+static int eet_listed(const char *name)
+{
+    for (size_t i = 0; i < sizeof eet_names / sizeof eet_names[0]; i++)
+        if (strcmp(name, eet_names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The end of a POSIX TZ zone abbreviation at s ("EET", "<+02>"), or NULL when there is none. */
+static const char *posix_abbr(const char *s)
+{
+    const char *p = s;
+    if (*p == '<') {
+        p = strchr(p, '>');
+        return p && p - s > 1 ? p + 1 : NULL;
+    }
+    while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z'))
+        p++;
+    return p - s >= 3 ? p : NULL;
+}
+
+/* Whether s is a POSIX TZ string of a zone two hours east of UTC with summer time
+ * ("EET-2EEST,M3.5.0/3,M10.5.0/4", the rule an embedded system's TZ and the last line of every
+ * zoneinfo file of an EET zone hold). */
+static int posix_eet(const char *s)
+{
+    const char *p = posix_abbr(s);
+    if (!p || *p++ != '-')
+        return 0;
+    if (p[0] == '0')
+        p++;
+    if (p[0] != '2' || (p[1] >= '0' && p[1] <= '9'))
+        return 0;
+    p++;
+    if (strncmp(p, ":00", 3) == 0)
+        p += 3;
+    if (strncmp(p, ":00", 3) == 0)
+        p += 3;
+    return posix_abbr(p) != NULL; /* summer time follows; its rule is the EU's in the EU */
+}
+
 int civil_zone_of(const char *name)
 {
     if (!name)
         return P1_ZONE_CET;
     name = zone_basename(name);
-    for (size_t i = 0; i < sizeof eet_names / sizeof eet_names[0]; i++)
-        if (strcmp(name, eet_names[i]) == 0)
-            return P1_ZONE_EET;
-    return P1_ZONE_CET;
+    return eet_listed(name) || posix_eet(name) ? P1_ZONE_EET : P1_ZONE_CET;
+}
+
+#define ZONEINFO_FOOTER_MAX 128 /* the POSIX TZ line that ends a TZif file, and its newlines */
+
+/* The zone of a zoneinfo file at path into name[cap]: the name a symbolic link points to
+ * (/etc/localtime -> /usr/share/zoneinfo/Europe/Vilnius), else the POSIX TZ string on the last
+ * line of a copy (TZif version 2 and later), as a container gets /etc/localtime bind-mounted
+ * from its host. 0, or -1 when it tells neither. */
+static int zone_file(const char *path, char *name, size_t cap)
+{
+    char buf[512];
+    ssize_t n = readlink(path, buf, sizeof buf - 1);
+    if (n > 0) {
+        buf[n] = '\0';
+        snprintf(name, cap, "%s", zone_basename(buf));
+        return 0;
+    }
+    FILE *f = fopen(path, "rbe");
+    if (!f)
+        return -1;
+    char head[5] = "";
+    size_t got = 0;
+    long size = -1;
+    int ok = fread(head, 1, 5, f) == 5 && memcmp(head, "TZif", 4) == 0 && head[4] >= '2' &&
+             fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) > 0 &&
+             fseek(f, size > ZONEINFO_FOOTER_MAX ? size - ZONEINFO_FOOTER_MAX : 0, SEEK_SET) == 0;
+    if (ok)
+        got = fread(buf, 1, ZONEINFO_FOOTER_MAX, f);
+    fclose(f);
+    if (!ok || got < 2 || buf[got - 1] != '\n')
+        return -1;
+    buf[got - 1] = '\0';
+    char *line = memrchr(buf, '\n', got - 1);
+    if (!line || !line[1] || strlen(line + 1) != got - 2 - (size_t)(line - buf))
+        return -1; /* no footer, or a byte 0 in it */
+    snprintf(name, cap, "%s", line + 1);
+    return 0;
 }
 
 int civil_system_zone(char *name, size_t cap)
@@ -86,31 +162,35 @@ int civil_system_zone(char *name, size_t cap)
     char buf[512];
     const char *tz = getenv("TZ");
     if (tz && *tz) {
-        snprintf(name, cap, "%s", tz);
-    } else {
-        ssize_t n = readlink("/etc/localtime", buf, sizeof buf - 1);
-        if (n > 0) {
-            buf[n] = '\0';
-            snprintf(name, cap, "%s", zone_basename(buf));
-        } else {
-            FILE *f = fopen("/etc/timezone", "re"); /* Debian's name of it */
-            if (!f || !fgets(buf, sizeof buf, f))
-                buf[0] = '\0';
-            if (f)
-                fclose(f);
-            buf[strcspn(buf, " \t\r\n")] = '\0';
-            snprintf(name, cap, "%s", buf);
-        }
+        /* ":/path" or "/path": a zoneinfo file, read as /etc/localtime is */
+        const char *file = tz + (*tz == ':');
+        if (*file != '/' || civil_zone_of(file) == P1_ZONE_EET || zone_file(file, name, cap) < 0)
+            snprintf(name, cap, "%s", tz);
+        return civil_zone_of(name);
     }
+    FILE *f = fopen("/etc/timezone", "re"); /* Debian's name of it */
+    if (!f || !fgets(buf, sizeof buf, f))
+        buf[0] = '\0';
+    if (f)
+        fclose(f);
+    buf[strcspn(buf, " \t\r\n")] = '\0';
+    /* /etc/localtime decides; /etc/timezone names it when it is a copy of that zone's file
+     * (a stale /etc/timezone, Etc/UTC in a container image, does not overrule it) */
+    if (zone_file("/etc/localtime", name, cap) == 0 &&
+        (!strchr(name, ',') || !buf[0] || civil_zone_of(buf) != civil_zone_of(name)))
+        return civil_zone_of(name);
+    snprintf(name, cap, "%s", buf);
     return civil_zone_of(name);
 }
 
 void civil_use_system_zone(char *name, size_t cap)
 {
     civil_set_zone(civil_system_zone(name, cap));
-    /* an EET zone's own name (its abbreviations, for the page): civil_zone_of() knows it */
+    /* an EET zone's own name (its abbreviations, for the page) when it is one of the list: not
+     * a POSIX TZ string, which a browser does not take */
     const char *n = zone_basename(name);
-    if (civil_zone_v == P1_ZONE_EET && strchr(n, '/') && strlen(n) < sizeof civil_tz)
+    if (civil_zone_v == P1_ZONE_EET && eet_listed(n) && strchr(n, '/') &&
+        strlen(n) < sizeof civil_tz)
         snprintf(civil_tz, sizeof civil_tz, "%s", n);
 }
 

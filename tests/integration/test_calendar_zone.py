@@ -207,6 +207,32 @@ def test_lt_letters(c):
                       "2026-07-15T12:00:00+03:00", "2026-01-15T12:00:00+02:00"], times)
 
 
+def test_zone_copy(c, tmp):
+    """A container with its host's /etc/localtime mounted has a copy of the zone's file, not a
+    link naming it (TZ=:/path reads a file as /etc/localtime is read): the zone is in the
+    file's last line, EET-2EEST,..., and the page gets an IANA name of that zone."""
+    src = "/usr/share/zoneinfo/Europe/Vilnius"
+    if not os.path.exists(src):
+        print("skip: no %s" % src)
+        return
+    copy = os.path.join(tmp, "localtime")
+    with open(src, "rb") as f, open(copy, "wb") as g:
+        g.write(f.read())
+    d = Daemon(["--listen", "127.0.0.1:0", "--db", os.path.join(tmp, "copy.db"),
+                "--source", "live=sim"], tmp, env={"TZ": ":" + copy})
+    try:
+        port = d.http_port()
+        c.check("TZ=:a copy of Europe/Vilnius: the calendar is EET/EEST",
+                "calendar: days, months and times without a zone are in EET/EEST (the system's "
+                "time zone is EET-2EEST,M3.5.0/3,M10.5.0/4)" in d.text(), d.text()[-800:])
+        code, ms = get(port, "/api/meters")
+        c.check("... /api/meters: time_zone Europe/Vilnius",
+                code == 200 and ms and ms[0].get("time_zone") == "Europe/Vilnius",
+                json.dumps(ms)[:300])
+    finally:
+        c.check("p1d stops cleanly", d.stop() == 0)
+
+
 def test_default(c, tmp, db):
     d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "live=sim"], tmp, env=UTC)
     try:
@@ -242,6 +268,7 @@ def main():
         test_kept(c, tmp, eet, UTC, "Europe/Vilnius", "+02:00", "EET/EEST")
         test_kept(c, tmp, cet, VILNIUS, "Europe/Amsterdam", "+01:00", "CET/CEST")
         test_legacy_days(c, tmp, cet)
+        test_zone_copy(c, tmp)
         test_legacy(c, tmp, cet)
     c.done()
 

@@ -5,7 +5,9 @@
 #include "civil.h"
 
 #include <p1/p1.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static int64_t T(const char *s)
 {
@@ -318,6 +320,15 @@ static void test_zone_names(void)
         {"Europe/Vilnius2", P1_ZONE_CET},
         {"", P1_ZONE_CET},
         {NULL, P1_ZONE_CET},
+        /* POSIX TZ strings, as embedded systems set TZ and zoneinfo files end */
+        {"EET-2EEST,M3.5.0/3,M10.5.0/4", P1_ZONE_EET},
+        {"<+02>-02:00<+03>,M3.5.0/3,M10.5.0/4", P1_ZONE_EET},
+        {"EET-2EEST", P1_ZONE_EET},
+        {"CET-1CEST,M3.5.0,M10.5.0/3", P1_ZONE_CET},
+        {"EET-2", P1_ZONE_CET}, /* Kaliningrad: no summer time */
+        {"EET-20EEST", P1_ZONE_CET},
+        {"EET2EEST", P1_ZONE_CET}, /* west of UTC */
+        {"<+03>-3", P1_ZONE_CET},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         check_case = cases[i].name ? cases[i].name : "NULL";
@@ -335,7 +346,69 @@ static void test_zone_names(void)
     civil_use_system_zone(name, sizeof name);
     CHECK_EQ_INT(civil_zone(), P1_ZONE_CET);
     CHECK_EQ_STR(civil_zone_tz(), "Europe/Amsterdam");
+    /* a POSIX TZ string: EET, and the page gets an IANA name, not that string */
+    setenv("TZ", "EET-2EEST,M3.5.0/3,M10.5.0/4", 1);
+    civil_use_system_zone(name, sizeof name);
+    CHECK_EQ_INT(civil_zone(), P1_ZONE_EET);
+    CHECK_EQ_STR(civil_zone_tz(), "Europe/Vilnius");
     unsetenv("TZ");
+    civil_set_zone(P1_ZONE_CET);
+}
+
+/* Copies file from to a new temporary file; its path into out[cap], 0, or -1. */
+static int copy_tmp(const char *from, char *out, size_t cap)
+{
+    FILE *in = fopen(from, "rb");
+    if (!in)
+        return -1;
+    snprintf(out, cap, "/tmp/test_civil_zone_XXXXXX");
+    int fd = mkstemp(out);
+    FILE *o = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    char buf[4096];
+    size_t n;
+    while (o && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        fwrite(buf, 1, n, o);
+    fclose(in);
+    return o && fclose(o) == 0 ? 0 : -1;
+}
+
+/* A system whose zoneinfo file is a copy, not a link (a container with /etc/localtime mounted
+ * from its host, read here through TZ=":/path" as /etc/localtime is): the zone is in the
+ * file's last line. A link names its zone. */
+static void test_zone_files(void)
+{
+    char path[64], name[64], link[80], tz[96];
+    if (copy_tmp("/usr/share/zoneinfo/Europe/Vilnius", path, sizeof path) < 0) {
+        printf("test_zone_files: no /usr/share/zoneinfo/Europe/Vilnius (tzdata): skipped\n");
+        return;
+    }
+
+    snprintf(tz, sizeof tz, ":%s", path);
+    setenv("TZ", tz, 1);
+    check_case = "copy of Europe/Vilnius";
+    CHECK_EQ_INT(civil_system_zone(name, sizeof name), P1_ZONE_EET);
+    CHECK_EQ_STR(name, "EET-2EEST,M3.5.0/3,M10.5.0/4");
+    civil_use_system_zone(name, sizeof name);
+    CHECK_EQ_INT(civil_zone(), P1_ZONE_EET);
+    CHECK_EQ_STR(civil_zone_tz(), "Europe/Vilnius");
+    unlink(path);
+    if (copy_tmp("/usr/share/zoneinfo/Europe/Amsterdam", path, sizeof path) == 0) {
+        check_case = "copy of Europe/Amsterdam";
+        setenv("TZ", path, 1);
+        CHECK_EQ_INT(civil_system_zone(name, sizeof name), P1_ZONE_CET);
+        unlink(path);
+    }
+    snprintf(link, sizeof link, "/tmp/test_civil_link_%d", (int)getpid());
+    if (symlink("/usr/share/zoneinfo/Europe/Riga", link) == 0) {
+        check_case = "link to Europe/Riga";
+        snprintf(tz, sizeof tz, ":%s", link);
+        setenv("TZ", tz, 1);
+        CHECK_EQ_INT(civil_system_zone(name, sizeof name), P1_ZONE_EET);
+        CHECK_EQ_STR(name, "Europe/Riga");
+        unlink(link);
+    }
+    unsetenv("TZ");
+    civil_set_zone(P1_ZONE_CET);
 }
 
 int main(void)
@@ -348,5 +421,6 @@ int main(void)
     RUN(test_boundaries);
     RUN(test_eet);
     RUN(test_zone_names);
+    RUN(test_zone_files);
     return check_summary("test_civil");
 }
