@@ -41,9 +41,10 @@ static const char import_usage[] =
     "or kept when the CRC covers them so).\n"
     "With --key the file is read as the meter's binary frames.\n"
     "Readings are timed by the meter's clock (0-0:1.0.0); a telegram without one (DSMR 2.2,\n"
-    "3.0) takes the time of its line's prefix (ISO-8601, CET/CEST without a zone, or unix\n"
-    "seconds); telegrams with neither are skipped. An import is resumable: the file's place\n"
-    "is remembered, and a second import of the same file adds nothing. Readings older than\n"
+    "3.0) takes the time of its line's prefix (ISO-8601, without a zone in the database's\n"
+    "calendar: CET/CEST, or EET/EEST; or unix seconds); telegrams with neither are\n"
+    "skipped. An import is resumable: the file's place is remembered, and a second import\n"
+    "of the same file adds nothing. Readings older than\n"
     "the meter's newest stored one are backfilled when they fall before its first stored\n"
     "reading or into a gap of its last 7 days of raw history (more than 5 minutes without a\n"
     "reading), with the result an import in time order gives; readings at times the history\n"
@@ -294,8 +295,8 @@ static int text_clean(const uint8_t *l, size_t n)
 }
 
 /* The time in a line's prefix l[0..n): ISO-8601 ("2024-01-31 12:00:00.123", a 'T', a zone or
- * none: CET/CEST, as p1 export reads times) or unix seconds (10 digits, a fraction allowed),
- * where a run of digits starts. 0 when there is none. */
+ * none: the database's calendar, as p1 export reads times) or unix seconds (10 digits, a fraction
+ * allowed), where a run of digits starts. 0 when there is none. */
 static int64_t prefix_time(const uint8_t *l, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

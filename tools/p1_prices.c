@@ -51,7 +51,8 @@ static void usage(FILE *f)
         "               import of gas: a date without a time starts at this local time\n"
         "               (06:00 for most Dutch suppliers; default 00:00)\n"
         "Times: ISO-8601 (2025-01-31, 2025-01-31T10:00, with Z or an offset; no offset = "
-        "CET/CEST)\n"
+        "local time\n"
+        "in the database's calendar: CET/CEST, or EET/EEST for one made on an EET system)\n"
         "or unix seconds. Options take their value as the next argument or after '=', once\n"
         "each.\n"
         "Exit status: 0 done, 1 error, 2 usage error.\n",

@@ -233,6 +233,16 @@ def test_zone_copy(c, tmp):
         c.check("p1d stops cleanly", d.stop() == 0)
 
 
+def test_help(c):
+    """The tools' help says times without a zone are in the database's calendar, not CET."""
+    for cmd in ("export", "import", "prices"):
+        code, out, err = p1_env([cmd, "--help"], UTC)
+        text = " ".join((out + err).split())
+        c.check("p1 %s --help: a time without a zone is in the database's calendar, CET/CEST or "
+                "EET/EEST" % cmd,
+                code == 0 and "database's calendar" in text and "EET/EEST" in text, text[:600])
+
+
 def test_default(c, tmp, db):
     d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "live=sim"], tmp, env=UTC)
     try:
@@ -260,6 +270,7 @@ def main():
     need_p1d(c)
     require_p1(c)
     test_lt_letters(c)
+    test_help(c)
     with tmpdir() as tmp:
         eet = build_db(c, tmp, VILNIUS, "eet.db")
         cet = build_db(c, tmp, UTC, "cet.db")
