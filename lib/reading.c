@@ -296,6 +296,29 @@ static int reading_time(p1_time *dst, const p1_value *v)
     return 0;
 }
 
+/* 1-0:0.9.2 (date, YYMMDD) or 1-0:0.9.1 (time, hhmmss), six digits, into r->time while no
+ * 0-0:1.0.0 is there; p1_reading_end() keeps the two together when 0-0:1.0.0 never came. */
+static int reading_clock_part(p1_reading *r, const p1_value *v, int date)
+{
+    if (!(v->flags & P1_V_NUMBER) || v->raw_len != 6 || v->decimals != 0 || v->number < 0)
+        return 0;
+    if (r->has_time)
+        return 1; /* 0-0:1.0.0 came first: it wins */
+    unsigned a = (unsigned)(v->number / 10000), b = (unsigned)(v->number / 100 % 100),
+             c = (unsigned)(v->number % 100);
+    if (date) {
+        r->time.year = (uint16_t)(2000 + a);
+        r->time.month = (uint8_t)b;
+        r->time.day = (uint8_t)c;
+    } else {
+        r->time.hour = (uint8_t)a;
+        r->time.minute = (uint8_t)b;
+        r->time.second = (uint8_t)c;
+    }
+    r->clock_parts |= (uint8_t)(date ? 1 : 2);
+    return 1;
+}
+
 /* Copies up to cap-1 raw characters, never cutting a UTF-8 sequence in half; returns length. */
 static size_t reading_copy(char *dst, size_t cap, const char *s, size_t n)
 {
@@ -822,6 +845,11 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
         if (reading_time(&r->time, v))
             r->has_time = 1;
         break;
+    case P1_OBIS(1, 0, 0, 9, 1): /* local time hhmmss and date yymmdd (an Iskra ME382-like */
+    case P1_OBIS(1, 0, 0, 9, 2): /* layout: 1-0:0.9.1(174939), 1-0:0.9.2(260205)) */
+        if (!reading_clock_part(r, v, ob->e == 2))
+            r->nunknown++;
+        break;
     case P1_OBIS(0, 0, 96, 1, 0):
         r->seen |= SEEN_METER_ID;
         reading_id(r, o);
@@ -1081,6 +1109,17 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
             m->medium = P1_MEDIUM_UNKNOWN;
     }
 
+    if (!r->has_time && r->clock_parts == 3) {
+        /* a clock sent as 1-0:0.9.2 and 1-0:0.9.1: no letter, the calendar gives the offset */
+        p1_time *c = &r->time;
+        unsigned mo = c->month;
+        int ok = mo >= 1 && mo <= 12 && c->day >= 1 && c->day <= p1_days_in_month(c->year, mo) &&
+                 c->hour <= 23 && c->minute <= 59 && c->second <= 59;
+        c->dst = P1_DST_NONE;
+        c->zone = P1_ZONE_CET;
+        c->valid = (uint8_t)(ok && c->year != 2000 && !(c->year == 2070 && mo == 1 && c->day == 1));
+        r->has_time = (uint8_t)ok;
+    }
     r->profile = reading_profile(r);
     /* Swedish meters keep normal time (UTC+1) all year; their letter only says whether summer
      * time is in force elsewhere. Lithuanian meters keep Lithuania's time: Eastern European,

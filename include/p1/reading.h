@@ -117,8 +117,10 @@ typedef struct p1_reading {
     p1_obis equipment_id_obis;       /* the object equipment_id came from (valid when set) */
     p1_profile profile;
     p1_tariff_scheme tariff_scheme;
-    p1_time time;                    /* 0-0:1.0.0 (SE: normal time, so dst is set to 0) */
+    p1_time time; /* 0-0:1.0.0 (SE: normal time, so dst is set to 0); from
+                   * 1-0:0.9.2 date and 1-0:0.9.1 time when it is not sent */
     uint8_t has_time;
+    uint8_t clock_parts;             /* 1: 1-0:0.9.2 read into time, 2: 1-0:0.9.1 */
     int16_t tariff;                  /* 0-0:96.14.0 as a number; -1 absent or not numeric */
     char tariff_text[P1_SHORT_MAX];  /* 0-0:96.14.0 as sent */
 

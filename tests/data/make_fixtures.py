@@ -486,6 +486,27 @@ HOLLEY = [
 ]
 write("hu-holley-block.txt", telegram("HLY5\\D545-METER", HOLLEY) + telegram("HLY5\\D545-METER", HOLLEY))
 
+# --- A clock as 1-0:0.9.2 (date YYMMDD) and 1-0:0.9.1 (time hhmmss), no 0-0:1.0.0 -----------------
+# An Iskra AM550 layout (firmware ids in double parentheses, error registers 25.1.0/25.6.0): the
+# reading's time comes from the two; February has no summer time (+01:00), July has (+02:00).
+def local_clock(date, time_):
+    return telegram("ISk5\\2M550T-2006", [
+        "1-0:0.9.1(%s)" % time_,
+        "1-0:0.9.2(%s)" % date,
+        "0-0:96.1.0(77516706)",
+        "1-0:0.2.0((ER11))",
+        "0-0:25.1.0(ER23)",
+        "1-0:1.8.0(069428.255*kWh)",
+        "1-0:2.8.0(000000.000*kWh)",
+        "1-0:1.7.0(03.932*kW)",
+        "1-0:2.7.0(00.000*kW)",
+        "1-0:31.7.0(004*A)",
+        "1-0:32.7.0(229.2*V)",
+    ])
+
+
+write("iskra-local-clock.txt", local_clock("260205", "174939") + local_clock("260705", "080102"))
+
 def find_crc(pred, build):
     """Varies a counter in a telegram until its CRC satisfies pred; returns the bytes."""
     for i in range(10000):
