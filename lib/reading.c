@@ -477,6 +477,31 @@ static void reading_be_version(p1_reading *r, const p1_value *v)
         reading_copy(r->version, sizeof r->version, v->raw, v->raw_len);
 }
 
+/* The tariff of a text: its digits, after a word "TARIFF" and spaces when sent so (E.ON's
+ * Hungarian Wasion meters: "TARIFF 1"). 1, or 0 when it is no such text. */
+static int reading_tariff_text(const char *s, size_t n, int16_t *out)
+{
+    static const char word[] = "tariff";
+    size_t i = 0;
+    int64_t t = 0;
+    while (i < 6 && i < n && (s[i] | 0x20) == word[i])
+        i++;
+    if (i == 6)
+        while (i < n && s[i] == ' ')
+            i++;
+    else
+        i = 0;
+    if (i == n)
+        return 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9' || t > 3276)
+            return 0;
+        t = t * 10 + (s[i] - '0');
+    }
+    *out = (int16_t)t;
+    return 1;
+}
+
 static void reading_tariff(p1_reading *r, const p1_value *v)
 {
     int64_t x;
@@ -485,19 +510,16 @@ static void reading_tariff(p1_reading *r, const p1_value *v)
         r->tariff = (int16_t)x;
         return;
     }
-    /* Not a plain number: maybe hex-coded text ("TARIFF 1" or "0001" sent as octets). */
+    /* Not a plain number: text ("TARIFF 1"), or hex-coded text ("TARIFF 1" or "0001" sent as
+     * octets). */
     char buf[P1_SHORT_MAX];
     int n = p1_value_text(v, buf, sizeof buf);
-    if (n <= 0)
+    if (n <= 0) {
+        reading_tariff_text(v->raw, v->raw_len, &r->tariff);
         return;
-    memcpy(r->tariff_text, buf, (size_t)n + 1);
-    int64_t t = 0;
-    for (int i = 0; i < n; i++) {
-        if (buf[i] < '0' || buf[i] > '9' || t > 3276)
-            return;
-        t = t * 10 + (buf[i] - '0');
     }
-    r->tariff = (int16_t)t;
+    memcpy(r->tariff_text, buf, (size_t)n + 1);
+    reading_tariff_text(buf, (size_t)n, &r->tariff);
 }
 
 static void reading_breaker(p1_reading *r, const p1_value *v)

@@ -635,7 +635,7 @@ static void test_objects_text(void)
     add(&R, "0-0:17.0.0(77.376)");
     add(&R, "0-0:96.1.4(50217)");
     CHECK_EQ_STR(R.text, "test-/-test");
-    CHECK_EQ_INT(R.tariff, -1);
+    CHECK_EQ_INT(R.tariff, 1); /* E.ON's Hungarian Wasion meters */
     CHECK_EQ_STR(R.tariff_text, "TARIFF 1");
     CHECK_EQ_INT(R.breaker, 1);
     CHECK_EQ_INT(R.limiter, 77376000);
@@ -654,7 +654,19 @@ static void test_objects_text(void)
     CHECK_EQ_STR(R.limiter_unit, "A");
     CHECK_EQ_STR(R.version, "21110");
     CHECK_EQ_STR(R.tariff_text, "TARIFF 2");
-    CHECK_EQ_INT(R.tariff, -1);
+    CHECK_EQ_INT(R.tariff, 2);
+
+    /* only "TARIFF", spaces and digits: anything else is no tariff number */
+    const char *no[] = {"0-0:96.14.0(TARIFF)", "0-0:96.14.0(T1)", "0-0:96.14.0(TARIFF 1X)",
+                        "0-0:96.14.0(TARIFFS 1)", "0-0:96.14.0(TARIF 1)"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        p1_reading_init(&R);
+        add(&R, no[i]);
+        CHECK_EQ_INT(R.tariff, -1);
+    }
+    p1_reading_init(&R);
+    add(&R, "0-0:96.14.0(tariff  12)");
+    CHECK_EQ_INT(R.tariff, 12);
 
     p1_reading_init(&R);
     add(&R, "0-0:17.0.0(13.8*kVA)");
