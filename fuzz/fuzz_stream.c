@@ -140,7 +140,11 @@ static void on_end(void *user, const p1_telegram *t)
         size_t bang = t->raw_len;
         while (bang > 0 && t->raw[bang - 1] != '!')
             bang--;
-        if (bang == 0 || p1_crc16(0, t->raw, bang) != t->crc_computed)
+        /* ... or, for a meter that sends CRC-16/X-25, that one, which then is the CRC sent */
+        if (bang == 0 ||
+            (t->crc_x25 ? p1_crc16_x25(t->raw, bang) : p1_crc16(0, t->raw, bang)) !=
+                t->crc_computed ||
+            (t->crc_x25 && t->crc_sent != t->crc_computed))
             fail("crc_computed differs from the CRC of the raw telegram");
     }
     if (s->in_telegram && t->nobjects != s->objects)

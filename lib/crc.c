@@ -478,6 +478,19 @@ __attribute__((target("pclmul"))) uint32_t p1_crc16_clmul_state(const uint64_t a
 }
 #endif
 
+uint16_t p1_crc16_x25(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint32_t c = 0xFFFF;
+
+    while (len--) {
+        c ^= *p++;
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0x8408u & (0u - (c & 1u)));
+    }
+    return (uint16_t)(c ^ 0xFFFF);
+}
+
 uint16_t p1_crc16(uint16_t crc, const void *data, size_t len)
 {
     const uint8_t *p = data;

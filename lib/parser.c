@@ -147,6 +147,7 @@ static void tel_fill(p1_parser *p, p1_telegram *t, p1_error err, uint64_t err_of
     t->crc = (p1_crc_status)p->crc_status;
     t->crc_sent = p->crc_status != P1_CRC_ABSENT ? p->crc_sent : 0;
     t->crc_computed = (p->flags & F_HAS_END) ? p->crc_computed : 0;
+    t->crc_x25 = (p->flags & F_HAS_END) ? p->crc_x25 : 0;
     t->has_end_line = (p->flags & F_HAS_END) ? 1 : 0;
     t->nobjects = p->nobjects;
     if (p->flags & F_ENCRYPTED) {
@@ -1484,6 +1485,7 @@ static void text_begin(p1_parser *p, uint64_t off)
     p->crc_pos = 0;
     p->crc_acc[0] = p->crc_acc[1] = 0;
     p->crc_status = P1_CRC_ABSENT;
+    p->crc_x25 = 0;
     p->frame_len = 0;
     p->frame_hdr = 0;
     p->verr = 0;
@@ -1609,6 +1611,13 @@ static void end_done(p1_parser *p, run *r)
             err = P1_ERR_CRC_MISSING;
     } else {
         p->crc_status = p->crc_sent == p->crc_computed ? P1_CRC_VALID : P1_CRC_INVALID;
+        if (p->crc_status == P1_CRC_INVALID && p->crc_digits == 4 &&
+            p1_crc16_x25(tb, end) == p->crc_sent) {
+            /* a meter that computes CRC-16/X-25 (Holley DTSD545): the telegram is intact */
+            p->crc_status = P1_CRC_VALID;
+            p->crc_x25 = 1;
+            p->crc_computed = p->crc_sent;
+        }
         if (p->crc_status == P1_CRC_INVALID && p->settings.crc != P1_CRC_IGNORE)
             err = P1_ERR_CRC_MISMATCH;
     }

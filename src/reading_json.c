@@ -100,6 +100,8 @@ void reading_json_telegram(json_w *w, const p1_telegram *t, const p1_reading *r)
         put_hex16(w, "crc_computed", t->crc_computed);
     else
         json_kv_null(w, "crc_computed");
+    if (t->crc_x25)
+        json_kv_str(w, "crc_algorithm", "CRC-16/X-25");
     json_kv_bool(w, "end_line", t->has_end_line);
     if (t->header)
         json_kv_strn(w, "header", t->header, t->header_len);

@@ -133,6 +133,12 @@ static void on_end(void *user, const p1_telegram *t)
         s->key_error = P1_ERR_OK;
         s->key_worked |= t->encrypted;
         s->end_lines = t->has_end_line && t->crc != P1_CRC_ABSENT;
+        if (t->crc_x25 && !s->x25_told) {
+            s->x25_told = 1;
+            log_info("%s: the meter's CRC is CRC-16/X-25, not DSMR's CRC-16/ARC (a Holley "
+                     "DTSD545 does so); its telegrams are checked with that",
+                     s->m->name);
+        }
         s->key_fails = 0;
         log_left_out(s, t, &d->reading);
         if (s->hold) {

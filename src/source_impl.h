@@ -62,6 +62,7 @@ struct source {
     int key_reject;          /* the last telegram was a whole encrypted frame the key failed */
     p1_error reject_error;   /* why the last telegram was rejected, P1_ERR_OK when accepted */
     int key_worked;          /* a frame decrypted with this key since the source started */
+    int x25_told;            /* the log said once that the meter's CRC is CRC-16/X-25 */
     int end_lines;           /* the last accepted telegram ended in "!CRC": telegrams end by
                               * themselves, so a quiet line mid-telegram is a pause, not an end */
     int key_fails;           /* frames failing authentication in a row */

@@ -271,7 +271,10 @@ typedef struct p1_telegram {
     p1_obis error_obis;    /* P1_ERR_NUMBER_OVERFLOW: the object whose value it was; else 0s */
     p1_crc_status crc;
     uint16_t crc_sent;     /* the CRC in the end line (when crc != ABSENT) */
-    uint16_t crc_computed; /* CRC-16/ARC over '/'..'!' (when an end line was seen) */
+    uint16_t crc_computed; /* CRC-16/ARC over '/'..'!' (when an end line was seen); the X-25
+                            * one when crc_x25 */
+    uint8_t crc_x25;       /* 1: crc_sent is no CRC-16/ARC but CRC-16/X-25 of the same bytes
+                            * (Holley DTSD545): crc is P1_CRC_VALID */
     uint8_t has_end_line;  /* 0: completed by the next header or p1_finish() (DSMR 2.2) */
     uint8_t encrypted;     /* 1: decrypted from a 0xDB general-glo-ciphering frame */
     uint8_t security;      /* encrypted: the security control byte (0x30 or 0x20) */
@@ -368,6 +371,7 @@ typedef struct p1_parser {
     uint64_t crc_acc[2];   /* CRC of tb[0..crc_pos), folded in while the lines are parsed: a
                             * 128-bit remainder where the CPU multiplies, else the state (crc.c) */
     uint8_t crc_digits;
+    uint8_t crc_x25; /* the end line's CRC matched as CRC-16/X-25 (p1_telegram) */
     uint8_t crc_status;
     uint8_t res_err;       /* encrypted: result of the plaintext pass */
     uint8_t security;
@@ -401,6 +405,10 @@ void p1_parser_reset(p1_parser *p);
 
 /* CRC-16/ARC (poly 0x8005 reflected, init 0) over data, continuing from crc (start with 0). */
 uint16_t p1_crc16(uint16_t crc, const void *data, size_t len);
+/* CRC-16/X-25 (poly 0x1021 reflected, init and final XOR 0xFFFF; "123456789" gives 0x906E),
+ * which some meters send instead of DSMR's CRC-16/ARC. Bit by bit: for the rare telegram whose
+ * CRC-16/ARC did not match. */
+uint16_t p1_crc16_x25(const void *data, size_t len);
 
 #ifdef __cplusplus
 }

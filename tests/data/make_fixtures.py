@@ -25,6 +25,19 @@ def crc16(data, crc=0):
 assert crc16(b"123456789") == 0xBB3D
 
 
+def crc16_x25(data):
+    """CRC-16/X-25: reflected poly 0x8408, init and final XOR 0xFFFF ("123456789" = 0x906E)."""
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFF
+
+
+assert crc16_x25(b"123456789") == 0x906E
+
+
 def hexs(text):
     """Octet-string value: the text's bytes as upper-case hex."""
     if isinstance(text, str):
@@ -34,8 +47,8 @@ def hexs(text):
 
 def telegram(header, lines, eol=b"\r\n", blank=True, crc="upper", after_crc=b""):
     """Builds '/header' EOL [EOL] lines... '!' + CRC + after_crc + EOL.
-    crc: 'upper' (4 digits), 'lower', 'nopad' (no zero padding), 'none' (bare '!'),
-    or an int/str to send a fixed (wrong) value."""
+    crc: 'upper' (4 digits), 'lower', 'nopad' (no zero padding), 'none' (bare '!'), 'x25'
+    (CRC-16/X-25 instead of CRC-16/ARC, 4 digits), or an int/str to send a fixed (wrong) value."""
     body = b"/" + header.encode("latin-1") + eol
     if blank:
         body += eol
@@ -51,6 +64,8 @@ def telegram(header, lines, eol=b"\r\n", blank=True, crc="upper", after_crc=b"")
         tail = b"%X" % c
     elif crc == "none":
         tail = b""
+    elif crc == "x25":
+        tail = b"%04X" % crc16_x25(body)
     else:
         tail = crc.encode() if isinstance(crc, str) else b"%04X" % crc
     return body + tail + after_crc + eol
@@ -484,7 +499,8 @@ HOLLEY = [
     "1-0:2.8.2(029221.910*kWh)",
     ")",
 ]
-write("hu-holley-block.txt", telegram("HLY5\\D545-METER", HOLLEY) + telegram("HLY5\\D545-METER", HOLLEY))
+write("hu-holley-block.txt", telegram("HLY5\\D545-METER", HOLLEY, crc="x25") +
+      telegram("HLY5\\D545-METER", HOLLEY, crc="x25"))
 
 # --- A clock as 1-0:0.9.2 (date YYMMDD) and 1-0:0.9.1 (time hhmmss), no 0-0:1.0.0 -----------------
 # An Iskra AM550 layout (firmware ids in double parentheses, error registers 25.1.0/25.6.0): the

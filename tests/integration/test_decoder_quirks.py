@@ -105,6 +105,29 @@ def main():
                 conn.close()
             d.stop()
             dongle.close()
+
+    # A Holley DTSD545 (Hungary): CRC-16/X-25 in the end line, last month's registers in a block.
+    # Both telegrams are accepted with the live registers, and the log says once which CRC it is.
+    holley = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                          "hu-holley-block.txt")
+    with tmpdir() as tmp:
+        d = Daemon(["--source", "hu=file:%s" % holley, "--listen", "127.0.0.1:0",
+                    "--log-level", "info"], tmp)
+        try:
+            port = d.http_port()
+            m = d.wait_meter("hu", lambda m: m.get("telegrams", 0) >= 2)
+            c.check("Holley: both telegrams accepted (CRC-16/X-25)",
+                    m is not None and m.get("rejected") == 0 and m.get("crc_errors") == 0,
+                    str(d.meter("hu")))
+            r = reading(port)
+            c.check("Holley: the live registers, not last month's block",
+                    r.get("import_kwh") == 31108.121 and
+                    r.get("import_tariff_kwh") == {"1": 25849.897, "2": 5258.224}, str(r))
+            c.check("Holley: the log names the CRC once",
+                    d.wait_log("hu: the meter's CRC is CRC-16/X-25") and
+                    d.text().count("CRC-16/X-25") == 1, d.text()[-2000:])
+        finally:
+            d.stop()
     c.done()
 
 
