@@ -93,6 +93,7 @@ static void reading_absent(p1_reading *r)
     }
     r->power_failures = r->long_power_failures = r->failure_log_count = -1;
     r->demand_current = r->demand_peak = P1_ABSENT;
+    r->power_sum = P1_ABSENT;
     r->breaker = -1;
     r->limiter = r->fuse_limit = r->fuse_limit_export = P1_ABSENT;
     r->cleared = READING_CLEARED;
@@ -867,6 +868,9 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
         if (reading_time(&r->time, v))
             r->has_time = 1;
         break;
+    case P1_OBIS(1, 0, 16, 7, 0):
+        reading_qo(r, o, &r->power_sum, v, weak, BAD_OTHER, q_units[Q_KW]);
+        break;
     case P1_OBIS(1, 0, 0, 9, 1): /* local time hhmmss and date yymmdd (an Iskra ME382-like */
     case P1_OBIS(1, 0, 0, 9, 2): /* layout: 1-0:0.9.1(174939), 1-0:0.9.2(260205)) */
         if (!reading_clock_part(r, v, ob->e == 2))
@@ -1104,6 +1108,11 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
     if (!r->export_total_sent)
         r->export_total = reading_sum(r->export_, r->tariff_top[1], whole);
 
+    if (r->power_import == P1_ABSENT && r->power_export == P1_ABSENT && r->power_sum != P1_ABSENT) {
+        /* only the net power 16.7.0: at one connection import and export never both flow */
+        r->power_import = r->power_sum > 0 ? r->power_sum : 0;
+        r->power_export = r->power_sum < 0 ? -r->power_sum : 0;
+    }
     if (r->power_import != P1_ABSENT || r->power_export != P1_ABSENT) {
         p1_micro in = r->power_import != P1_ABSENT ? r->power_import : 0;
         p1_micro out = r->power_export != P1_ABSENT ? r->power_export : 0;

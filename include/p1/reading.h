@@ -149,6 +149,9 @@ typedef struct p1_reading {
     p1_micro current_neutral;        /* 91.7.0 A */
     uint8_t nphases;                 /* highest phase seen (1..3), 0 none */
     p1_phase phase[3];
+    p1_micro power_sum; /* 16.7.0 kW: net active power, import - export (signed);
+                         * power_import/_export come from it when neither 1.7.0
+                         * nor 2.7.0 is sent (Swiss Sagemcom XT211) */
 
     int64_t power_failures;          /* 0-0:96.7.21; -1 absent */
     int64_t long_power_failures;     /* 0-0:96.7.9; -1 absent */

@@ -2193,6 +2193,32 @@ static void test_power_w_rounding(void)
     }
 }
 
+/* A meter that sends the net power 1-0:16.7.0 and neither 1.7.0 nor 2.7.0 (Swiss Sagemcom
+ * XT211): import and export come from it; next to 1.7.0 it changes nothing. */
+static void test_power_sum(void)
+{
+    static const struct {
+        const char *lines;
+        int64_t import, export_, net;
+    } cases[] = {
+        {"1-0:16.7.0(-00.250*kW)", 0, 250000, -250000},
+        {"1-0:16.7.0(01.250*kW)", 1250000, 0, 1250000},
+        {"1-0:16.7.0(250*W)", 250000, 0, 250000},
+        {"1-1:16.7.0(-00.050*kW)", 0, 50000, -50000},
+        {"1-0:1.7.0(00.100*kW)\r\n1-0:16.7.0(-00.250*kW)", 100000, P1_ABSENT, 100000},
+    };
+    char text[256];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text, "/SAT5\\XT211\r\n\r\n1-0:1.8.0(001234.567*kWh)\r\n%s\r\n!",
+                 cases[i].lines);
+        CHECK_EQ_INT(decode_parser_verdict(&R, text, 7, NULL), P1_ERR_OK);
+        CHECK_EQ_INT(R.power_import, cases[i].import);
+        CHECK_EQ_INT(R.power_export, cases[i].export_);
+        CHECK_EQ_INT(R.power_net, cases[i].net);
+        CHECK_EQ_INT(R.nunknown, 0);
+    }
+}
+
 int main(void)
 {
     RUN(test_init);
@@ -2218,5 +2244,6 @@ int main(void)
     RUN(test_bad_value);
     RUN(test_bad_unit);
     RUN(test_power_w_rounding);
+    RUN(test_power_sum);
     return check_summary("reading");
 }
