@@ -51,7 +51,8 @@ typedef struct config_key {
 static const config_key config_keys[] = {
     {"http", "listen", CT_ADDR, "127.0.0.1:8080", 0, 0, NULL, "--listen", "ADDR:PORT", 0, 0,
      G(http_listen),
-     "Address of the HTTP API and dashboard: 127.0.0.1:8080, [::1]:8080, 0.0.0.0:80. Port 0 picks a "
+     "Address of the HTTP API and dashboard: 127.0.0.1:8080, [::1]:8080, 0.0.0.0:80. Port 0 picks "
+     "a "
      "free port (logged)."},
     {"http", "token", CT_STRING, "", 0, 0, NULL, "--token", "TOKEN", 0, 1, G(http_token),
      "Bearer token every HTTP request must carry; empty = no token."},
@@ -69,8 +70,7 @@ static const config_key config_keys[] = {
     {"http", "cors_origin", CT_STRING, "*", 0, 0, NULL, NULL, "ORIGIN", 0, 0, G(http_cors_origin),
      "Access-Control-Allow-Origin sent with every response. An origin named here "
      "(http://mypage.lan:8000, not *) may also upload prices from a browser; other pages may not."},
-    {"http", "allowed_hosts", CT_STRING, "", 0, 0, NULL, NULL, "NAMES", 0, 0,
-     G(http_allowed_hosts),
+    {"http", "allowed_hosts", CT_STRING, "", 0, 0, NULL, NULL, "NAMES", 0, 0, G(http_allowed_hosts),
      "Without token or basic auth, requests must name p1d (Host) by an IP address, localhost, a "
      "name without a dot, a *.localhost, *.local, *.lan, *.home, *.localdomain, *.home.arpa, "
      "*.internal or *.fritz.box name, the machine's host name or one listed here "
@@ -90,26 +90,25 @@ static const config_key config_keys[] = {
      "address. Empty = none."},
     {"http", "timeout", CT_SECONDS, "30s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
      G(http_timeout), "Idle HTTP connections are closed after this long."},
-    {"http", "stale", CT_SECONDS, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0,
-     G(http_stale), "A meter without a telegram for this long is stale: /healthz reports unhealthy and MQTT sends offline on PREFIX/METER/availability."},
-    {"http", "announce", CT_ENUM, "auto", 0, 0, "auto|yes|no", NULL, "WHEN", 0, 0,
-     G(http_announce),
+    {"http", "stale", CT_SECONDS, "60s", 1000, DAY_MS, NULL, NULL, "DURATION", 0, 0, G(http_stale),
+     "A meter without a telegram for this long is stale: /healthz reports unhealthy and MQTT sends "
+     "offline on PREFIX/METER/availability."},
+    {"http", "announce", CT_ENUM, "auto", 0, 0, "auto|yes|no", NULL, "WHEN", 0, 0, G(http_announce),
      "Announce p1d on the LAN over mDNS/DNS-SD through avahi-daemon: the dashboard "
      "(_http._tcp) and the HomeWizard P1 API (_hwenergy._tcp, which Home Assistant discovers). "
      "auto: when listen is not a loopback address, and the HomeWizard API only on port 80 "
      "without token or basic auth (what HomeWizard clients need); yes: both always; no: never."},
-    {"http", "announce_name", CT_STRING, "", 0, 0, NULL, NULL, "NAME", 0, 0,
-     G(http_announce_name),
+    {"http", "announce_name", CT_STRING, "", 0, 0, NULL, NULL, "NAME", 0, 0, G(http_announce_name),
      "The name announced (at most 63 bytes); empty = \"p1d on HOSTNAME\". Taken on the "
      "network: \"NAME #2\" and so on."},
     {"relay", "listen", CT_ADDR, "", 0, 0, NULL, "--relay", "ADDR:PORT", 0, 0, G(relay_listen),
-     "Raw telegram relay (TCP): every accepted telegram of the [relay] meter is sent byte-exact to each "
+     "Raw telegram relay (TCP): every accepted telegram of the [relay] meter is sent byte-exact to "
+     "each "
      "client, as DSMR text (an encrypted meter's decrypted telegrams, so clients need no key). "
      "Empty = off. Example: 127.0.0.1:2323."},
     {"relay", "meter", CT_STRING, "", 0, 0, NULL, NULL, "NAME", 0, 0, G(relay_meter),
      "Which meter the relay sends; empty = the first configured source."},
-    {"relay", "buffer", CT_INT, "65536", 4096, 16777216, NULL, NULL, "BYTES", 0, 0,
-     G(relay_buffer),
+    {"relay", "buffer", CT_INT, "65536", 4096, 16777216, NULL, NULL, "BYTES", 0, 0, G(relay_buffer),
      "Output buffer per relay client, never less than one largest telegram (16 KiB); a client "
      "that falls this far behind is dropped."},
     {"relay", "clients", CT_INT, "64", 1, 4096, NULL, NULL, "N", 0, 0, G(relay_clients),
@@ -145,8 +144,7 @@ static const config_key config_keys[] = {
      "Fixed charge per day (standing charges, grid fees minus tax credits), accrued pro rata."},
     {"prices", "monthly", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[8]),
      "Fixed charge per calendar month, accrued pro rata."},
-    {"prices", "capacity_per_kw_year", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0,
-     G(prices[12]),
+    {"prices", "capacity_per_kw_year", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[12]),
      "Belgian capacity tariff (capaciteitstarief): grid fee per kW per year, e.g. 48.5 (your "
      "grid operator's, incl. VAT); billed per month as 1/12 of it times the mean of the last 12 "
      "monthly quarter-hour peaks, each at least 2.5 kW. Empty = not priced."},
@@ -155,8 +153,7 @@ static const config_key config_keys[] = {
      "Dynamic power prices (p1 prices import, PUT /api/prices) are multiplied by this for "
      "import: a kWh imported costs price x factor + dynamic_import_add, e.g. 1.21 (VAT) for a "
      "file of bare day-ahead (spot) prices. 0 to 100; empty = 1. Gas prices are not adjusted."},
-    {"prices", "dynamic_import_add", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0,
-     G(prices[14]),
+    {"prices", "dynamic_import_add", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[14]),
      "Added per kWh imported to a dynamic power price after dynamic_import_factor, e.g. "
      "0.147063 = (0.10154 energy tax + 0.02 markup) x 1.21. Empty = 0."},
     {"prices", "dynamic_export_factor", CT_STRING, "", 0, 0, NULL, NULL, "FACTOR", 0, 0,
@@ -165,8 +162,7 @@ static const config_key config_keys[] = {
      "export value earns the file's price x factor + dynamic_export_add (not the adjusted import "
      "price). 0 to 100; empty = 1. With neither set, export earns the adjusted import price "
      "(net metering); an export value in the file is used as it is."},
-    {"prices", "dynamic_export_add", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0,
-     G(prices[16]),
+    {"prices", "dynamic_export_add", CT_STRING, "", 0, 0, NULL, NULL, "EUR", 0, 0, G(prices[16]),
      "Added per kWh exported to a dynamic power price after dynamic_export_factor, e.g. -0.02 "
      "for a feed-in fee. Empty = 0."},
     {"prices", "valid_from", CT_STRING, "", 0, 0, NULL, NULL, "TIME", 0, 0, G(prices[9]),
@@ -193,8 +189,7 @@ static const config_key config_keys[] = {
      G(prices_fetch_header_file),
      "File whose first line is fetch_header (Authorization: Bearer TOKEN). Set fetch_header or "
      "fetch_header_file, not both."},
-    {"prices", "fetch_body", CT_STRING, "", 0, 0, NULL, NULL, "TEXT", 0, 0,
-     G(prices_fetch_body),
+    {"prices", "fetch_body", CT_STRING, "", 0, 0, NULL, NULL, "TEXT", 0, 0, G(prices_fetch_body),
      "With a body fetch_url is POSTed (Content-Type application/json when the body starts with "
      "{ or [, else application/x-www-form-urlencoded), e.g. Tibber's GraphQL query. The URL's "
      "placeholders are filled in it too; other braces stay as they are. Empty = GET."},
@@ -210,10 +205,10 @@ static const config_key config_keys[] = {
      G(prices_fetch_gas_day_start),
      "Local time a gas price given by date alone starts in what fetch_gas_url returns (as "
      "gas_day_start of PUT /api/prices), e.g. 06:00; empty = midnight."},
-    {"prices", "fetch_after", CT_STRING, "13:00", 0, 0, NULL, NULL, "HH:MM", 0, 0,
-     G(prices_fetch_after),
+    {"prices", "fetch_after", CT_STRING, "", 0, 0, NULL, NULL, "HH:MM", 0, 0, G(prices_fetch_after),
      "Local time from which tomorrow's prices are expected: fetched then, and every 30 minutes "
-     "until they are in (day-ahead prices are published about 13:00 CET, 14:00 EET)."},
+     "until they are in. Empty = when day-ahead prices are published, about 13:00 CET: 13:00 "
+     "in a CET/CEST calendar, 14:00 in an EET/EEST one."},
     {"prices", "fetch_timeout", CT_DURATION, "30s", 1000, 600000, NULL, NULL, "DURATION", 0, 0,
      G(prices_fetch_timeout),
      "A price download without a complete reply after this long fails and is retried."},
@@ -225,16 +220,14 @@ static const config_key config_keys[] = {
     {"alerts", "header", CT_STRING, "", 0, 0, NULL, NULL, "HEADER", 0, 1, G(alerts_header),
      "One request header sent with each alert, as Name: value (a token: Authorization: Bearer "
      "TOKEN). Never logged or shown. Empty = none."},
-    {"alerts", "header_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0,
-     G(alerts_header_file),
+    {"alerts", "header_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, G(alerts_header_file),
      "File whose first line is header. Set header or header_file, not both."},
     {"alerts", "mqtt", CT_BOOL, "false", 0, 0, NULL, NULL, "BOOL", 0, 0, G(alerts_mqtt),
      "Also publish each alert on MQTT, as JSON on [mqtt] topic_prefix/alerts (not retained), "
      "for a Home Assistant or Node-RED automation; with [mqtt] discovery also a Home Assistant "
      "event entity. Alerts wait while the broker is down. With it url may be empty (alerts on "
      "MQTT only). Needs [mqtt] host."},
-    {"alerts", "format", CT_ENUM, "text", 0, 0, "text|json", NULL, "FORMAT", 0, 0,
-     G(alerts_format),
+    {"alerts", "format", CT_ENUM, "text", 0, 0, "text|json", NULL, "FORMAT", 0, 0, G(alerts_format),
      "text: the message as the body and the title in a Title header (ntfy); json: "
      "{\"event\", \"meter\", \"title\", \"message\", \"time\"} (webhooks)."},
     {"alerts", "events", CT_STRING, "all", 0, 0, NULL, NULL, "LIST", 0, 0, G(alerts_events),
@@ -268,8 +261,7 @@ static const config_key config_keys[] = {
      "a key; appended to every request URL."},
     {"azure", "table", CT_STRING, "p1d", 0, 0, NULL, NULL, "NAME", 0, 0, G(azure_table),
      "Table name (a letter, then 2 to 62 letters or digits); created on first use."},
-    {"azure", "partition", CT_ENUM, "day", 0, 0, "day|hour", NULL, "SPAN", 0, 0,
-     G(azure_partition),
+    {"azure", "partition", CT_ENUM, "day", 0, 0, "day|hour", NULL, "SPAN", 0, 0, G(azure_partition),
      "PartitionKey span: METER-YYYYMMDD (day) or METER-YYYYMMDDHH (hour), UTC. Azure takes 2,000 "
      "entities/s per partition either way; hour keeps partitions small (the Azurite emulator "
      "slows down with partition size)."},
@@ -281,8 +273,7 @@ static const config_key config_keys[] = {
      G(azure_interval), "rate = interval: one reading per this long (whole seconds)."},
     {"azure", "batch", CT_INT, "100", 1, 100, NULL, NULL, "N", 0, 0, G(azure_batch),
      "Entities per entity-group transaction (one partition, at most 100)."},
-    {"azure", "flush", CT_DURATION, "60s", 0, 3600000, NULL, NULL, "DURATION", 0, 0,
-     G(azure_flush),
+    {"azure", "flush", CT_DURATION, "60s", 0, 3600000, NULL, NULL, "DURATION", 0, 0, G(azure_flush),
      "A batch that is not full waits up to this long for more readings, so a live meter costs "
      "one transaction per batch instead of one per reading; 0 = send at once."},
     {"azure", "parallel", CT_INT, "4", 1, 16, NULL, NULL, "N", 0, 0, G(azure_parallel),
@@ -397,8 +388,8 @@ static const config_key config_keys[] = {
      S(parity),
      "Serial character format at 115200: none (8N1), even (7E1), or auto (8N1, and text that "
      "only decodes with bit 7 cleared is taken as 7E1)."},
-    {"source", "detect_timeout", CT_DURATION, "12s", 1000, 600000, NULL, NULL, "DURATION",
-     STREAM, 0, S(detect_timeout),
+    {"source", "detect_timeout", CT_DURATION, "12s", 1000, 600000, NULL, NULL, "DURATION", STREAM,
+     0, S(detect_timeout),
      "baud=auto: switch to the other speed when bytes arrive but no telegram decoded for this "
      "long (the window doubles per round, up to 4 times this). A silent line keeps its speed. "
      "Bytes without a telegram for this long (baud=auto: once both speeds had a window) are "
@@ -413,7 +404,8 @@ static const config_key config_keys[] = {
      "Decryption key (32 hex digits) for encrypted meters (Luxembourg Smarty, Austria). A "
      "missing or wrong key is a warning and the meter's last_error."},
     {"source", "ak", CT_STRING, "", 0, 0, NULL, NULL, "HEX", 0, 1, S(ak),
-     "Authentication key (32 hex digits); empty = the Smarty default 00112233445566778899AABBCCDDEEFF."},
+     "Authentication key (32 hex digits); empty = the Smarty default "
+     "00112233445566778899AABBCCDDEEFF."},
     {"source", "key_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, S(key_file),
      "File holding the key on its first line and optionally the authentication key on its second; "
      "instead of key/ak."},

@@ -1179,8 +1179,8 @@ static void check_fetch(const config *c)
         fprintf(stderr,
                 "p1d: note: [prices] %s: %s prices fetched from %s%s at start, then daily "
                 "from %02d:%02d until tomorrow's are in\n",
-                k ? "fetch_gas_url" : "fetch_url", k ? "gas" : "power", shown, how, o.after / 3600,
-                o.after % 3600 / 60);
+                k ? "fetch_gas_url" : "fetch_url", k ? "gas" : "power", shown, how,
+                price_fetch_after(&o) / 3600, price_fetch_after(&o) % 3600 / 60);
     }
 }
 

@@ -107,7 +107,7 @@ int price_fetch_options_from_config(const config *c, price_fetch_options *o, cha
         }
         snprintf(o->url[k], sizeof o->url[k], "%s", u);
     }
-    if (parse_hhmm(c->prices_fetch_after, 13 * 3600, &o->after) < 0) {
+    if (parse_hhmm(c->prices_fetch_after, -1, &o->after) < 0) {
         snprintf(why, cap, "[prices] fetch_after: expected HH:MM such as 13:00, got '%.32s'",
                  c->prices_fetch_after);
         return -1;
@@ -240,6 +240,12 @@ static int64_t day_at(int64_t t, int after)
     if (civil_local_fields(tm.year, tm.month, tm.day, after / 3600, after % 3600 / 60, 0, &out) < 0)
         return civil_floor(CIVIL_DAY, t) + after; /* a time the spring change skips */
     return out;
+}
+
+int price_fetch_after(const price_fetch_options *o)
+{
+    /* day-ahead prices come out about 13:00 CET: 14:00 on an EET clock */
+    return o->after >= 0 ? o->after : 13 * 3600 + (civil_zone() == P1_ZONE_EET ? 3600 : 0);
 }
 
 int64_t price_fetch_next(int64_t now, int64_t covered, int after)
@@ -488,7 +494,7 @@ static void reply(pf_job *j, CURL *easy, CURLcode result)
     }
     store_prices_changed(pf->s); /* /metrics and MQTT show a new price now at once */
     int64_t now = loop_wall_ms() / 1000;
-    int64_t next = price_fetch_next(now, covered, pf->o.after);
+    int64_t next = price_fetch_next(now, covered, price_fetch_after(&pf->o));
     civil_format_local(d.v[0].ts, a, sizeof a);
     civil_format_local(d.v[d.n - 1].end, b, sizeof b);
     char when[CIVIL_TIME_MAX];
@@ -590,7 +596,7 @@ price_fetch *price_fetch_new(loop *l, store *s, const price_fetch_options *o, ch
         cu->easy_setopt(j->easy, CURLOPT_WRITEFUNCTION, on_body);
         cu->easy_setopt(j->easy, CURLOPT_WRITEDATA, j);
         cu->easy_setopt(j->easy, CURLOPT_USERAGENT, "p1d/" P1_VERSION);
-        int hh = o->after / 3600, mm = o->after % 3600 / 60;
+        int after = price_fetch_after(o), hh = after / 3600, mm = after % 3600 / 60;
         if (o->once)
             log_info("prices: fetching %s prices from %s%s", kind_name[k], j->shown,
                      body[0] ? " (POST)" : "");

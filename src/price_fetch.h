@@ -30,7 +30,8 @@ typedef struct price_fetch_options {
     char header[2][PRICE_FETCH_HEADER_MAX]; /* "Name: value" sent with it; "" = none */
     char body[2][PRICE_FETCH_REQ_MAX];      /* POSTed (placeholders filled); "" = a GET */
     int gas_day_start;                /* seconds after midnight a date-only gas price starts */
-    int after;                        /* seconds after local midnight: tomorrow's prices are due */
+    int after;                        /* seconds after local midnight: tomorrow's prices are due;
+                                       * -1: 13:00 CET in the calendar's zone (fetch_after()) */
     int64_t timeout_ms;               /* one request, connect included */
     /* One fetch per kind (p1d --fetch-prices): each kind's first result is reported here (ok 1:
      * stored, 0: failed; the log says what), and nothing is scheduled after it. NULL: the
@@ -61,6 +62,9 @@ int price_fetch_expand_body(const char *tmpl, int64_t from, int64_t to, char *ou
  * seconds): tomorrow's `after` time when they reach the end of tomorrow; else today's `after`
  * time if it is still ahead; else now + PRICE_FETCH_POLL_S. */
 int64_t price_fetch_next(int64_t now, int64_t covered, int after);
+/* o->after in seconds after local midnight, the default (-1) made concrete for the calendar's
+ * zone: 13:00 in CET, 14:00 in EET. */
+int price_fetch_after(const price_fetch_options *o);
 
 /* What GET /api/prices tells of one kind's fetching. */
 typedef struct price_fetch_status {

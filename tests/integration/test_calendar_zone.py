@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, crc16, http, need_p1d, tmpdir  # noqa: E402
+from daemon_helpers import P1D, Checks, Daemon, crc16, http, need_p1d, tmpdir  # noqa: E402
 from store_helpers import P1, require_p1  # noqa: E402
 
 VILNIUS = {"TZ": "Europe/Vilnius"}
@@ -243,6 +243,26 @@ def test_help(c):
                 code == 0 and "database's calendar" in text and "EET/EEST" in text, text[:600])
 
 
+def test_fetch_after(c, tmp):
+    """Day-ahead prices come out about 13:00 CET: without [prices] fetch_after p1d expects
+    tomorrow's at 13:00 in a CET calendar and at 14:00 in an EET one (it asked an hour early
+    every day, then every 30 minutes); a fetch_after that is set stays as set."""
+    conf = os.path.join(tmp, "fetch.conf")
+    for name, env, extra, want in (("Vilnius", VILNIUS, "", "14:00"), ("UTC", UTC, "", "13:00"),
+                                   ("Vilnius, set", VILNIUS, "fetch_after = 13:30\n", "13:30")):
+        with open(conf, "w") as f:
+            f.write("[store]\ndb = %s\n[prices]\nfetch_url = http://127.0.0.1:9/p?d={from_date}\n%s"
+                    % (os.path.join(tmp, "fetch.db"), extra))
+        e = dict(os.environ)
+        e.update(env)
+        p = subprocess.run([P1D, "--config", conf, "--check-config"], capture_output=True,
+                           timeout=60, env=e)
+        err = p.stderr.decode("utf-8", "replace")
+        c.check("%s: tomorrow's prices are expected from %s" % (name, want),
+                p.returncode == 0 and "then daily from %s until tomorrow's are in" % want in err,
+                err[-600:])
+
+
 def test_default(c, tmp, db):
     d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source", "live=sim"], tmp, env=UTC)
     try:
@@ -280,6 +300,7 @@ def main():
         test_kept(c, tmp, cet, VILNIUS, "Europe/Amsterdam", "+01:00", "CET/CEST")
         test_legacy_days(c, tmp, cet)
         test_zone_copy(c, tmp)
+        test_fetch_after(c, tmp)
         test_legacy(c, tmp, cet)
     c.done()
 
