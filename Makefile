@@ -1,5 +1,6 @@
 # p1d: make builds build/libp1.a, build/p1 (and build/p1d); make test runs every suite.
-# Variables: PREFIX, DESTDIR, CC, EXTRA_CFLAGS, SAN=1 (build with ASan+UBSan into build/san).
+# Variables: PREFIX, DESTDIR, CC, EXTRA_CFLAGS, SAN=1 (build with ASan+UBSan into build/san),
+# TSAN=1 (build with ThreadSanitizer into build/tsan).
 
 CC ?= cc
 PREFIX ?= /usr/local
@@ -25,6 +26,14 @@ ifeq ($(SAN),1)
 BUILD := build/san
 BASE_CFLAGS += $(SAN_FLAGS)
 LDSAN := -fsanitize=address,undefined
+endif
+# The ThreadSanitizer build: p1d's threads (the history worker, host name lookups) beside the
+# loop. `make test` runs test_history_worker.py with it.
+TSAN_FLAGS := -O1 -fsanitize=thread -fno-omit-frame-pointer
+ifeq ($(TSAN),1)
+BUILD := build/tsan
+BASE_CFLAGS += $(TSAN_FLAGS)
+LDSAN := -fsanitize=thread
 endif
 CFLAGS_ALL = $(BASE_CFLAGS) $(EXTRA_CFLAGS)
 DEPFLAGS = -MMD -MP

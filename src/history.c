@@ -118,10 +118,15 @@ static void buf_str(buf *b, const char *s)
     buf_add(b, s, strlen(s));
 }
 
-/* mantissa / 10^decimals, exactly, trailing fractional zeros dropped. */
+/* mantissa / 10^decimals, exactly, trailing fractional zeros dropped; decimals 0 to 18. */
 static size_t fmt_fixed(char *out, int64_t m, int decimals)
 {
     char tmp[32];
+    /* The fields have 3 at most; bounded, gcc -O1 (the sanitizer builds) sees f cannot overflow. */
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 18)
+        decimals = 18;
     uint64_t a = m < 0 ? (uint64_t)0 - (uint64_t)m : (uint64_t)m;
     uint64_t pow = 1;
     for (int i = 0; i < decimals; i++)

@@ -71,10 +71,16 @@ static void put_label_value(mbuf *b, const char *s)
     }
 }
 
-/* mantissa / 10^decimals printed exactly, trailing fractional zeros dropped: no float rounding. */
+/* mantissa / 10^decimals printed exactly, trailing fractional zeros dropped: no float rounding;
+ * decimals 0 to 18. */
 static void put_fixed(mbuf *b, int64_t mantissa, int decimals)
 {
     char tmp[48];
+    /* 6 at most here; bounded, gcc -O1 (the sanitizer builds) sees frac cannot overflow. */
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 18)
+        decimals = 18;
     uint64_t u = mantissa < 0 ? (uint64_t)0 - (uint64_t)mantissa : (uint64_t)mantissa;
     uint64_t p10 = 1;
     for (int i = 0; i < decimals; i++)

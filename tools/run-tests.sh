@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # run-tests.sh: build and run every suite (unit, unit under ASan+UBSan, decoder fixtures,
-# conformance, fuzz smoke, integration); print each suite's counts and time and a total as the
-# last line. The integration suites that mostly wait (on a broker, a browser, a timeout) run
-# P1_TEST_JOBS at a time (default 3: on two cores they leave most of the CPU idle; at 4 the
-# browser and Azurite suites start to miss their timeouts); the ones that keep every core busy
-# (builds, qemu, valgrind, fuzzing) run alone. Each suite's output is in build/test-logs/.
+# conformance, fuzz smoke, integration, the history worker's under ThreadSanitizer); print each
+# suite's counts and time and a total as the last line. The integration suites that mostly wait
+# (on a broker, a browser, a timeout) run P1_TEST_JOBS at a time (default 3: on two cores they
+# leave most of the CPU idle; at 4 the browser and Azurite suites start to miss their timeouts);
+# the ones that keep every core busy (builds, qemu, valgrind, fuzzing) run alone. Each suite's
+# output is in build/test-logs/.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 # p1d's calendar follows the system's zone (EET/EEST in an EET zone, docs/API.md "Times"); the
@@ -104,6 +105,7 @@ build() {
 
 build build make -j"$J" all unit
 build build-san make -j"$J" SAN=1 all unit
+build build-tsan make -j"$J" TSAN=1 build/tsan/p1d
 for t in build/tests/test_*; do
     [ -x "$t" ] && suite "unit-$(basename "$t")" "$t"
 done
@@ -136,6 +138,12 @@ if [ -x build/san/p1d ] && [ -x build/san/p1 ]; then
         [ -f "tests/integration/$t" ] &&
             pool_add "san-$t" "P1='$PWD/build/san/p1' P1D='$PWD/build/san/p1d' python3 tests/integration/$t"
     done
+fi
+# p1d built with ThreadSanitizer on the suite of its history worker thread, with 4 hours of
+# readings in place of a day (TSan makes the answers about ten times slower).
+if [ -x build/tsan/p1d ]; then
+    pool_add "tsan-test_history_worker.py" \
+        "P1_TEST_HOURS=4 P1D='$PWD/build/tsan/p1d' python3 tests/integration/test_history_worker.py"
 fi
 pool_run
 [ -x tools/fuzz.sh ] && suite fuzz-smoke tools/fuzz.sh smoke

@@ -14,8 +14,11 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-P1D = os.environ.get("P1D", os.path.join(ROOT, "build", "p1d"))
+P1D = os.path.abspath(os.environ.get("P1D", os.path.join(ROOT, "build", "p1d")))  # a test may chdir
 SANITIZER_REPORTS = []  # logs of p1d runs that printed a sanitizer report (P1D=build/san/p1d)
+# P1D=build/tsan/p1d (make TSAN=1): reports inside system libraries are suppressed, see tsan.supp.
+os.environ.setdefault("TSAN_OPTIONS", "suppressions=" + os.path.join(ROOT, "tests", "integration",
+                                                                    "tsan.supp"))
 
 
 def crc16(data):

@@ -6,7 +6,7 @@ import subprocess
 import sqlite3
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-P1 = os.environ.get("P1", os.path.join(ROOT, "build", "p1"))
+P1 = os.path.abspath(os.environ.get("P1", os.path.join(ROOT, "build", "p1")))
 
 
 def require_p1(c):
