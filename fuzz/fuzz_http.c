@@ -2,14 +2,23 @@
  * it is over a TCP connection on 127.0.0.1 to the real server (libmicrohttpd driven by the
  * daemon's loop, p1d's routing, Host and Origin checks, the JSON, HomeWizard, Prometheus and SSE
  * endpoints, and the history endpoints over a real SQLite store), which runs in a thread of this
- * process, so that its code is what the fuzzer measures and ASan watches.
+ * process, so that its code is what the fuzzer measures and ASan watches. That server builds the
+ * history and summary answers on its worker thread, as p1d does with a database in a file
+ * (suspend, copy of the request, resume, reply).
  *
  * Every request gets either an HTTP/1.x status line with a status p1d or libmicrohttpd sends,
  * or the connection closed; and the server answers a plain GET /api/now with 200 afterwards
- * (checked every 64 inputs and after any input that got no status line). An input that starts
- * with byte 0x01 goes, without it, to a second server that asks for a bearer token or basic
- * auth and lists its hosts and CORS origin: it never answers 200 to a request that holds
- * neither credential. */
+ * (checked every 64 inputs and after any input that got no status line). The first byte of an
+ * input may pick another way in (it is not sent):
+ *   0x01  a second server that asks for a bearer token or basic auth and lists its hosts and CORS
+ *         origin: it never answers 200 to a request that holds neither credential;
+ *   0x02  a third server without the worker, which answers history on the loop, one per run of
+ *         libmicrohttpd (as p1d with --db :memory:);
+ *   0x03  the first server, the input sent on BURST connections at once: more than its worker
+ *         takes (the others wait suspended), half of the clients gone, some before their answer
+ *         is built, some while it is (a reset, as a closed browser tab); every one kept gets a
+ *         known status line or none;
+ *   0x04  the same burst to the third server. */
 #define _GNU_SOURCE
 #include "history.h"
 #include "http.h"
@@ -42,6 +51,8 @@
 /* At most this long per exchange, and what the check that the server still serves waits for
  * its first byte: a history query under ASan on a loaded machine may take seconds. */
 #define INPUT_MS 8000
+/* Connections of a burst (0x03, 0x04): more than the worker's queue (HTTP_JOBS_MAX, 16). */
+#define BURST 20
 
 static void fail(const char *what, const uint8_t *data, size_t size, const char *reply, size_t n)
 {
@@ -59,8 +70,10 @@ static loop *lp;
 static meters ms;
 static store *db;
 static history *hist;
-static http *srv, *guarded; /* guarded: a token, basic auth, listed hosts, one CORS origin */
-static unsigned port, guarded_port;
+static http *srv;     /* history answers on the worker thread */
+static http *guarded; /* a token, basic auth, listed hosts, one CORS origin */
+static http *onloop;  /* no worker: history answers on the loop */
+static unsigned port, guarded_port, onloop_port;
 
 /* The last telegram of the history, as the live meter's latest. */
 static meter *live;
@@ -105,12 +118,23 @@ static void setup(void)
     o.route = history_route;
     o.route_user = hist;
     o.history = 1;
+    onloop = http_new(lp, &ms, &o, err, sizeof err);
+    if (!onloop) {
+        fprintf(stderr, "fuzz_http: %s\n", err);
+        abort();
+    }
+    onloop_port = http_port(onloop);
+    if (history_jobs(hist, &o.jobs, err, sizeof err) < 0) {
+        fprintf(stderr, "fuzz_http: no worker: %s\n", err);
+        abort();
+    }
     srv = http_new(lp, &ms, &o, err, sizeof err);
     if (!srv) {
         fprintf(stderr, "fuzz_http: %s\n", err);
         abort();
     }
     port = http_port(srv);
+    memset(&o.jobs, 0, sizeof o.jobs);
     snprintf(o.token, sizeof o.token, "fuzz-token");
     snprintf(o.basic_user, sizeof o.basic_user, "user");
     snprintf(o.basic_pass, sizeof o.basic_pass, "pass");
@@ -138,11 +162,8 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Sends req[0..n) on a new connection, closes the sending side, reads the reply into
- * reply[cap] until the server closes, sends nothing for first_ms at first or for QUIET_MS once
- * it began, or INPUT_MS pass. Returns the bytes read, or -1 when no connection could be made. */
-static ssize_t exchange(unsigned to, const void *req, size_t n, char *reply, size_t cap,
-                        int first_ms)
+/* A new connection to the server on port `to` (TCP_NODELAY); -1 when none could be made. */
+static int dial(unsigned to)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)to)};
@@ -154,9 +175,18 @@ static ssize_t exchange(unsigned to, const void *req, size_t n, char *reply, siz
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (n == 0)
+    return fd;
+}
+
+/* Sends the rest of req[0..n) (from *sent) on fd, closes its sending side, reads the reply into
+ * reply[cap] until the server closes, sends nothing for first_ms at first or for QUIET_MS once
+ * it began, or INPUT_MS pass. Returns the bytes read; leaves fd open. */
+static size_t talk(int fd, const void *req, size_t n, size_t sent, char *reply, size_t cap,
+                   int first_ms)
+{
+    if (sent == n)
         shutdown(fd, SHUT_WR);
-    size_t sent = 0, got = 0;
+    size_t got = 0;
     int64_t start = now_ms(), last = start;
     struct pollfd p = {.fd = fd};
     while (now_ms() - start < INPUT_MS) {
@@ -189,8 +219,28 @@ static ssize_t exchange(unsigned to, const void *req, size_t n, char *reply, siz
             last = now_ms();
         }
     }
+    return got;
+}
+
+/* Sends req[0..n) on a new connection and reads the reply (talk()). Returns the bytes read, or
+ * -1 when no connection could be made. */
+static ssize_t exchange(unsigned to, const void *req, size_t n, char *reply, size_t cap,
+                        int first_ms)
+{
+    int fd = dial(to);
+    if (fd < 0)
+        return -1;
+    size_t got = talk(fd, req, n, 0, reply, cap, first_ms);
     close(fd);
     return (ssize_t)got;
+}
+
+/* Closes fd with a reset (SO_LINGER 0), as a browser tab closed mid-request. */
+static void reset(int fd)
+{
+    struct linger l = {1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close(fd);
 }
 
 /* 1 when reply starts with "HTTP/1.x NNN " and NNN is a status p1d or libmicrohttpd sends. */
@@ -241,24 +291,62 @@ static int credentials(const uint8_t *req, size_t n)
 static char reply[REPLY_MAX];
 static unsigned long inputs;
 
+/* A known status line or nothing: what every reply must be. */
+static int check_reply(const uint8_t *data, size_t size, size_t n, unsigned *status)
+{
+    int answered = n > 0 && status_line(reply, n, status);
+    if (n > 0 && !answered)
+        fail("a reply that does not start with a known HTTP status line", data, size, reply, n);
+    return answered;
+}
+
+/* req[0..n) on BURST connections to port `to` at once: the odd ones are reset, half of them at
+ * once and half once the first reply is in (their answers queued or being built); the others
+ * read in turn. */
+static void burst(unsigned to, const uint8_t *req, size_t n, const uint8_t *data, size_t size)
+{
+    int fd[BURST];
+    size_t sent[BURST];
+    for (int i = 0; i < BURST; i++) {
+        fd[i] = dial(to);
+        if (fd[i] < 0)
+            fail("no connection to the server", data, size, NULL, 0);
+        ssize_t w = n ? send(fd[i], req, n, MSG_NOSIGNAL | MSG_DONTWAIT) : 0;
+        sent[i] = w > 0 ? (size_t)w : 0;
+    }
+    for (int i = 1; i < BURST; i += 4)
+        reset(fd[i]);
+    for (int i = 0; i < BURST; i += 2) {
+        unsigned status = 0;
+        size_t got = talk(fd[i], req, n, sent[i], reply, sizeof reply, i ? QUIET_MS : FIRST_MS);
+        close(fd[i]);
+        check_reply(data, size, got, &status);
+        if (i == 0)
+            for (int k = 3; k < BURST; k += 4)
+                reset(fd[k]);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!srv)
         setup();
-    /* an input that starts with 0x01 goes (without it) to the server that asks for credentials */
-    int to_guarded = size > 0 && data[0] == 0x01;
-    ssize_t n = to_guarded
-                    ? exchange(guarded_port, data + 1, size - 1, reply, sizeof reply, FIRST_MS)
-                    : exchange(port, data, size, reply, sizeof reply, FIRST_MS);
+    unsigned way = size > 0 && data[0] >= 0x01 && data[0] <= 0x04 ? data[0] : 0;
+    const uint8_t *req = way ? data + 1 : data;
+    size_t len = way ? size - 1 : size;
+    if (way == 0x03 || way == 0x04) {
+        burst(way == 0x03 ? port : onloop_port, req, len, data, size);
+        still_serving(data, size);
+        return 0;
+    }
+    unsigned to = way == 0x01 ? guarded_port : way == 0x02 ? onloop_port : port;
+    ssize_t n = exchange(to, req, len, reply, sizeof reply, FIRST_MS);
     if (n < 0)
         fail("no connection to the server", data, size, NULL, 0);
     unsigned status = 0;
-    int answered = n > 0 && status_line(reply, (size_t)n, &status);
-    if (n > 0 && !answered)
-        fail("a reply that does not start with a known HTTP status line", data, size, reply,
-             (size_t)n);
-    if (to_guarded && answered && status == 200 && !credentials(data + 1, size - 1))
+    int answered = check_reply(data, size, (size_t)n, &status);
+    if (way == 0x01 && answered && status == 200 && !credentials(req, len))
         fail("the guarded server answered 200 without the token or the password", data, size, reply,
              (size_t)n);
     if (!answered || ++inputs % 64 == 0)
