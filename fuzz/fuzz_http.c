@@ -178,13 +178,16 @@ static int dial(unsigned to)
     return fd;
 }
 
-/* Sends the rest of req[0..n) (from *sent) on fd, closes its sending side, reads the reply into
- * reply[cap] until the server closes, sends nothing for first_ms at first or for QUIET_MS once
- * it began, or INPUT_MS pass. Returns the bytes read; leaves fd open. */
-static size_t talk(int fd, const void *req, size_t n, size_t sent, char *reply, size_t cap,
-                   int first_ms)
+/* Sends the rest of req[0..n) (from sent) on fd, closes its sending side after it when
+ * half_close, else once the reply begins (then a history request that waits for the worker reads
+ * as its client gone, and is closed unanswered, in the first case always, in the second when
+ * pipelined after the first), reads the reply into reply[cap] until the server closes, sends
+ * nothing for first_ms at first or for QUIET_MS once it began, or INPUT_MS pass. Returns the bytes
+ * read; leaves fd open. */
+static size_t talk(int fd, const void *req, size_t n, size_t sent, int half_close, char *reply,
+                   size_t cap, int first_ms)
 {
-    if (sent == n)
+    if (sent == n && half_close)
         shutdown(fd, SHUT_WR);
     size_t got = 0;
     int64_t start = now_ms(), last = start;
@@ -203,7 +206,7 @@ static size_t talk(int fd, const void *req, size_t n, size_t sent, char *reply, 
             } else {
                 sent += (size_t)w;
             }
-            if (sent == n)
+            if (sent == n && half_close)
                 shutdown(fd, SHUT_WR);
             last = now_ms();
         }
@@ -214,12 +217,24 @@ static size_t talk(int fd, const void *req, size_t n, size_t sent, char *reply, 
             ssize_t r = recv(fd, to, room, 0);
             if (r <= 0)
                 break;
+            if (!got && !half_close && sent == n)
+                shutdown(fd, SHUT_WR); /* the server closes once it has answered */
             if (got < cap)
                 got += (size_t)r;
             last = now_ms();
         }
     }
     return got;
+}
+
+/* 0 when req[0..n) starts with a GET or HEAD whose headers end in it: that client keeps its
+ * sending side open until the reply begins, as one waiting for its answer does (talk()); any other
+ * input closes it at once, so that the server does not wait for more. */
+static int half_close_at_once(const void *req, size_t n)
+{
+    const char *r = req;
+    int get = (n >= 4 && memcmp(r, "GET ", 4) == 0) || (n >= 5 && memcmp(r, "HEAD ", 5) == 0);
+    return !get || !memmem(r, n, "\r\n\r\n", 4);
 }
 
 /* Sends req[0..n) on a new connection and reads the reply (talk()). Returns the bytes read, or
@@ -230,7 +245,7 @@ static ssize_t exchange(unsigned to, const void *req, size_t n, char *reply, siz
     int fd = dial(to);
     if (fd < 0)
         return -1;
-    size_t got = talk(fd, req, n, 0, reply, cap, first_ms);
+    size_t got = talk(fd, req, n, 0, half_close_at_once(req, n), reply, cap, first_ms);
     close(fd);
     return (ssize_t)got;
 }
@@ -302,7 +317,7 @@ static int check_reply(const uint8_t *data, size_t size, size_t n, unsigned *sta
 
 /* req[0..n) on BURST connections to port `to` at once: the odd ones are reset, half of them at
  * once and half once the first reply is in (their answers queued or being built); the others
- * read in turn. */
+ * read in turn, their sending side closed as talk() does. */
 static void burst(unsigned to, const uint8_t *req, size_t n, const uint8_t *data, size_t size)
 {
     int fd[BURST];
@@ -318,7 +333,8 @@ static void burst(unsigned to, const uint8_t *req, size_t n, const uint8_t *data
         reset(fd[i]);
     for (int i = 0; i < BURST; i += 2) {
         unsigned status = 0;
-        size_t got = talk(fd[i], req, n, sent[i], reply, sizeof reply, i ? QUIET_MS : FIRST_MS);
+        size_t got = talk(fd[i], req, n, sent[i], half_close_at_once(req, n), reply, sizeof reply,
+                          i ? QUIET_MS : FIRST_MS);
         close(fd[i]);
         check_reply(data, size, got, &status);
         if (i == 0)

@@ -163,7 +163,9 @@ typedef struct http_job {
     struct http_args args;
     http_req req; /* method, path and args point into the block */
     http_reply out;
+    int fd;       /* the connection's socket, or -1: the worker looks whether the client left */
     int answered; /* answer() answered (else: not its path, 404) */
+    int gone;     /* the client had left when the worker came to it: not built, closed */
     int back;     /* 1: handed back answered; 0 in the worker, or dropped unrun at the stop */
 } http_job;
 
@@ -1527,10 +1529,29 @@ static http_job *job_new(http *h, struct MHD_Connection *c, const http_req *rq)
     return j;
 }
 
-/* On the worker thread: touches the job alone (and what answer_user holds for this thread). */
+/* 1 when the client of socket fd has closed or reset its connection: its end of the stream is
+ * there to read (a client sends nothing more while it waits for an answer; a pipelined request
+ * reads as data, not as the end). Only peeks: MHD reads nothing of a suspended connection. */
+static int client_gone(int fd)
+{
+    char b;
+    if (fd < 0)
+        return 0;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* On the worker thread: touches the job alone (and what answer_user holds for this thread), and
+ * peeks at its suspended connection's socket, which MHD does not use or close meanwhile. A
+ * client gone by now (a closed tab, a reloaded dashboard, a timed-out Grafana panel) gets no
+ * answer: on a Raspberry Pi each takes seconds, and the ones still waiting would wait for them. */
 static void job_run(worker_job *wj)
 {
     http_job *j = (http_job *)wj;
+    if (client_gone(j->fd)) {
+        j->gone = 1;
+        return;
+    }
     j->answered = j->answer(j->answer_user, &j->req, j->ctx, &j->out);
 }
 
@@ -1568,6 +1589,7 @@ static int job_start(http *h, struct MHD_Connection *c, const http_req *rq)
         return 0;
     }
     j->ctx = ctx;
+    j->fd = hc->fd;
     j->wj.run = job_run;
     j->wj.done = job_done;
     hc->job = j;
@@ -1580,9 +1602,11 @@ static int job_start(http *h, struct MHD_Connection *c, const http_req *rq)
 static enum MHD_Result job_reply(http *h, struct MHD_Connection *c, http_job *j)
 {
     http_reply out = j->out;
-    int back = j->back, answered = j->answered;
+    int back = j->back, answered = j->answered, gone = j->gone;
     j->out.body = NULL;
     job_free(j);
+    if (back && gone)
+        return MHD_NO; /* the client left before its answer was built: close the connection */
     if (!back || !answered) {
         free(out.body);
         return back ? reply_error(h, c, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint")

@@ -72,7 +72,8 @@ int http_error_json(json_w *w, const char *code, const char *msg);
  * here, seconds on a Raspberry Pi), and on the loop it would stop the meters' input, the store,
  * the streams and every other request meanwhile. The server suspends the connection, copies the
  * request (method, path, query; no body), answers it on the worker, and sends the answer from
- * the loop; one the client gave up on is dropped. */
+ * the loop; one whose client has closed its connection before the worker comes to it is not
+ * built (the connection is closed). */
 typedef struct http_jobs {
     /* On the loop: 1 to answer req on the worker, with *ctx a copy of everything loop-owned the
      * answer needs (one malloc'd block; the server frees it), 0 to answer it on the loop (route).
