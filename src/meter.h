@@ -60,6 +60,8 @@ typedef struct meter {
     uint8_t clock_has_offset; /* clock_offset_s is known */
     int64_t clock_offset_s;   /* the meter's time minus the system's at that reading, s */
     uint8_t clock_logged;     /* store_live: the clock=auto choice last logged (1, 2, 3) */
+    size_t store_backlog;     /* store_live: its readings queued for the database, not yet
+                               * written (a file replayed fast waits while there are many) */
     demand_track demand;      /* the quarter hour followed for demand_forecast */
     meter_sample history[METER_HISTORY]; /* ring: history[seq % METER_HISTORY] */
     uint8_t raw[P1_TELEGRAM_MAX];        /* last accepted telegram, byte-exact (plaintext) */

@@ -17,6 +17,11 @@
 #define FILE_BUF_MAX 65536         /* bytes read per step */
 #define FILE_STEP_MAX (1u << 20)   /* bytes decoded before yielding to the loop */
 #define FILE_PACE_MAX_MS 3600000LL /* longest pause between recorded telegrams */
+/* A file replayed fast stops reading while its meter has this many readings waiting for the
+ * database (the store commits them at once from STORE_LIVE_BATCH on, and keeps at most
+ * STORE_QUEUE_DEFAULT while the disk refuses: more would push the oldest out). */
+#define FILE_BACKLOG_MAX     2500
+#define FILE_BACKLOG_WAIT_MS 50 /* then looks again this often */
 
 typedef struct file_src {
     int fd;
@@ -155,6 +160,11 @@ static void file_step(source *s, file_src *f)
         }
         if (budget < sizeof f->buf) {
             loop_timer_arm(f->pump, 0); /* let the other meters and HTTP have a turn */
+            return;
+        }
+        if (s->m->store_backlog >= FILE_BACKLOG_MAX) {
+            /* the database is behind (or refuses): no reading may be pushed out of its queue */
+            loop_timer_arm(f->pump, FILE_BACKLOG_WAIT_MS);
             return;
         }
         ssize_t n = read(f->fd, f->buf, sizeof f->buf);

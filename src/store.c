@@ -1946,6 +1946,14 @@ int store_add(store *s, const char *meter, const p1_reading *r, int64_t system_m
     return 1;
 }
 
+size_t store_queued(const store *s, const char *name)
+{
+    for (size_t i = 0; i < s->nm; i++)
+        if (strcmp(s->m[i]->name, name) == 0)
+            return s->m[i]->qlen;
+    return 0;
+}
+
 size_t store_pending(const store *s)
 {
     size_t n = 0;

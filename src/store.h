@@ -135,6 +135,8 @@ int store_commit(store *s);
 int store_flush(store *s);
 /* Readings queued and not yet committed, over all meters. */
 size_t store_pending(const store *s);
+/* Readings of meter name queued and not committed yet (0 for a meter the store does not know). */
+size_t store_queued(const store *s, const char *name);
 /* Retention: deletes raw blocks and 1m/15m rows older than the options allow (measured from each
  * meter's newest reading, or from the system clock's now when that is earlier), a bounded amount
  * per call (call every minute or so; again at once while it returns > 0), and checkpoints the

@@ -86,6 +86,9 @@ static void on_reading(void *user, meter *m, const meter_sample *smp, const uint
         log_warn("%s: store: cannot queue a reading: %s; ignoring it", m->name, strerror(-rc));
     else
         clock_report(sl, m);
+    m->store_backlog = store_queued(sl->s, m->name);
+    if (m->store_backlog >= STORE_LIVE_BATCH && !sl->failing)
+        loop_timer_arm(sl->commit, 0);
 }
 
 /* A meter p1d no longer reads: the store keeps its rows, not its per-meter memory. */
@@ -118,6 +121,8 @@ static void on_commit(void *user)
         return;
     }
     sl->busy_retry_ms = 0;
+    for (size_t i = 0; i < sl->ms->n; i++)
+        sl->ms->list[i]->store_backlog = store_queued(sl->s, sl->ms->list[i]->name);
     if (sl->failing) {
         store_stats st;
         store_get_stats(sl->s, &st);

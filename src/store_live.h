@@ -10,6 +10,10 @@
 #include "store.h"
 
 #define STORE_LIVE_COMMIT_MS 1000    /* readings reach the disk within about this long */
+/* A meter with this many readings queued is committed at once, not at the next second: a file
+ * replayed fast (file:, pace=fast) delivers thousands a second and waits for them meanwhile
+ * (FILE_BACKLOG_MAX); the queue holds STORE_QUEUE_DEFAULT while the disk refuses. */
+#define STORE_LIVE_BATCH 2000
 /* After a failed commit (a full disk) the store is retried this often; after another program's
  * lock, after 1, 2 and 4 s, then this often. */
 #define STORE_LIVE_RETRY_MS 5000

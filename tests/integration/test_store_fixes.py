@@ -278,6 +278,60 @@ def test_brief_lock(c, tmp):
     c.check("p1d stops cleanly", code == 0, code)
 
 
+def test_fast_replay(c, tmp):
+    """A capture replayed fast (file:, pace=fast) delivers thousands of readings a second; the
+    store queues 3,600 per meter between its once-a-second commits, and pushed the oldest out:
+    of 12,000 only 3,600 were stored (the rest counted as dropped). Now the store commits at once
+    from 2,000 queued and the replay waits while that many wait, also while another program holds
+    the database's write lock: every reading is stored, none dropped."""
+    db = os.path.join(tmp, "replay.db")
+    cap = os.path.join(tmp, "replay.txt")
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 4 * 3600))
+    code, out, err = p1(["sim", "--count", "12000", "--fast", "--seed", "3", "--start", start])
+    c.check("replay: p1 sim wrote 12,000 telegrams", code == 0 and out.count("\n!") == 12000,
+            err)
+    with open(cap, "w") as f:
+        f.write(out)
+    # the database exists and is locked by another program before the replay starts
+    d0 = Daemon(["--listen", "127.0.0.1:0", "--db", db], tmp)
+    c.check("replay: an empty database made", d0.http_port() is not None, d0.text()[-300:])
+    d0.stop()
+    con = sqlite3.connect(db, timeout=10, isolation_level=None)
+    con.execute("BEGIN IMMEDIATE")
+    d = Daemon(["--listen", "127.0.0.1:0", "--db", db, "--source",
+                "r=file:%s:clock=meter" % cap], tmp)
+    try:
+        port = d.http_port()
+        time.sleep(2)
+        locked = prom(port)
+        c.check("replay: while the lock is held, the replay waits (nothing dropped, at most "
+                "3,600 queued)", locked.get("p1d_store_readings_dropped_total") == 0 and
+                "end of" not in d.text(), (locked, d.text()[-300:]))
+        con.execute("ROLLBACK")
+        con.close()
+        c.check("replay: the file is read to its end once the lock is gone",
+                d.wait_log(r"r: end of .*: 12000 telegrams, 0 rejected", timeout=60) is not None,
+                d.text()[-500:])
+        done = wait_for(lambda: prom(port).get("p1d_store_readings_committed_total") == 12000,
+                        20)
+        m = prom(port)
+        c.check("replay: all 12,000 readings stored, none dropped",
+                done and m.get("p1d_store_readings_dropped_total") == 0, m)
+    finally:
+        d.stop()
+    c.check("replay: 12,000 raw readings in the database",
+            one_query(db, "SELECT count(*) FROM raw")[0] > 0 and
+            iso_rows(db) == 12000, iso_rows(db))
+
+
+def iso_rows(db):
+    """Readings in the raw tier, from its blocks' counts."""
+    try:
+        return one_query(db, "SELECT sum(n) FROM raw")[0]
+    except sqlite3.Error as e:
+        return str(e)
+
+
 def main():
     c = Checks("test_store_fixes")
     need_p1d(c)
@@ -289,6 +343,7 @@ def main():
         test_retention_idle_meter(c, tmp)
         test_foreign_lock(c, tmp)
         test_brief_lock(c, tmp)
+        test_fast_replay(c, tmp)
     c.done()
 
 
