@@ -12,6 +12,7 @@
 #include "p1/p1.h"
 #include "crc16.h"
 #include "swar.h"
+#include "timecheck.h"
 #include "unit.h"
 
 /* Outer states: what the stream is doing between and around telegrams. */
@@ -323,20 +324,6 @@ static int time_parse(const uint8_t *s, p1_time *t)
     return ok;
 }
 
-/* Checks the calendar fields of a clock read in another form than YYMMDDhhmmss: valid as
- * time_parse() has it (2001 to 2099, not 2070-01-01); one that is no possible date gets month 0,
- * so that it is written as null. */
-static void time_check(p1_time *t)
-{
-    unsigned y = t->year, mo = t->month;
-    int ok = mo >= 1 && mo <= 12 && t->day >= 1 && t->day <= p1_days_in_month(y, mo) &&
-             t->hour <= 23 && t->minute <= 59 && t->second <= 59 && y >= 1 && y <= 9999;
-
-    if (!ok)
-        t->month = 0;
-    t->valid = (uint8_t)(ok && y > 2000 && y <= 2099 && !(y == 2070 && mo == 1 && t->day == 1));
-}
-
 /* A COSEM date-time sent as the hex of its 12 octets instead of YYMMDDhhmmss (a meter whose
  * clock 0-0:1.0.0 reads 07E8061C050A2B2B00FF8880): year (2 octets), month, day, weekday, hour,
  * minute, second, hundredths, deviation (2 octets, minutes, 0x8000 not specified), clock status.
@@ -375,7 +362,7 @@ __attribute__((noinline, cold)) static int cosem_time_parse(const uint8_t *s, p1
     t->second = o[7];
     t->dst = o[11] == 0xFF ? P1_DST_NONE : (o[11] & 0x80) ? P1_DST_SUMMER : P1_DST_WINTER;
     t->zone = P1_ZONE_CET;
-    time_check(t);
+    p1i_time_check(t);
     return 1;
 }
 
@@ -405,7 +392,7 @@ __attribute__((noinline, cold)) static int text_time_parse(const uint8_t *s, siz
     t->second = f[4];
     t->dst = P1_DST_NONE;
     t->zone = P1_ZONE_CET;
-    time_check(t);
+    p1i_time_check(t);
     return 1;
 }
 

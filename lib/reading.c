@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "swar.h"
+#include "timecheck.h"
 #include "unit.h"
 
 #if defined(__GNUC__)
@@ -1142,14 +1143,9 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
 
     if (!r->has_time && r->clock_parts == 3) {
         /* a clock sent as 1-0:0.9.2 and 1-0:0.9.1: no letter, the calendar gives the offset */
-        p1_time *c = &r->time;
-        unsigned mo = c->month;
-        int ok = mo >= 1 && mo <= 12 && c->day >= 1 && c->day <= p1_days_in_month(c->year, mo) &&
-                 c->hour <= 23 && c->minute <= 59 && c->second <= 59;
-        c->dst = P1_DST_NONE;
-        c->zone = P1_ZONE_CET;
-        c->valid = (uint8_t)(ok && c->year != 2000 && !(c->year == 2070 && mo == 1 && c->day == 1));
-        r->has_time = (uint8_t)ok;
+        r->time.dst = P1_DST_NONE;
+        r->time.zone = P1_ZONE_CET;
+        r->has_time = (uint8_t)p1i_time_check(&r->time);
     }
     r->profile = reading_profile(r);
     /* Swedish meters keep normal time (UTC+1) all year; their letter only says whether summer

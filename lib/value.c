@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "swar.h"
+#include "timecheck.h"
 #include "unit.h"
 
 /* Hex digit values; 0x80 marks a byte that is not a hex digit. A table because 0-0:96.13.0
@@ -237,6 +238,17 @@ static int value_time_fields_ok(const p1_time *t)
         t->second > 59)
         return 0;
     return t->day <= p1_days_in_month(t->year, t->month);
+}
+
+int p1i_time_check(p1_time *t)
+{
+    unsigned y = t->year;
+    int ok = value_time_fields_ok(t) && y >= 1 && y <= 9999;
+    if (!ok)
+        t->month = 0;
+    t->valid =
+        (uint8_t)(ok && y > 2000 && y <= 2099 && !(y == 2070 && t->month == 1 && t->day == 1));
+    return ok;
 }
 
 /* Day (25..31) of the last Sunday of a 31-day month. 1970-01-01 was a Thursday. */
