@@ -187,8 +187,8 @@ static const uint64_t q_units[] = {
     [Q_KVAR] = U_FREE | U_BIT(P1_UNIT_KVAR) | U_BIT(P1_UNIT_VAR) | U_BIT(P1_UNIT_MVAR),
     [Q_KVA] = U_FREE | U_BIT(P1_UNIT_KVA) | U_BIT(P1_UNIT_VA) | U_BIT(P1_UNIT_MVA),
     [Q_V] = U_FREE | U_BIT(P1_UNIT_V) | U_BIT(P1_UNIT_KV),
-    [Q_A] = U_FREE | U_BIT(P1_UNIT_A) | U_BIT(P1_UNIT_MA),
-    [Q_HZ] = U_FREE | U_BIT(P1_UNIT_HZ),
+    [Q_A] = U_FREE | U_BIT(P1_UNIT_A) | U_BIT(P1_UNIT_MA) | U_BIT(P1_UNIT_KA),
+    [Q_HZ] = U_FREE | U_BIT(P1_UNIT_HZ) | U_BIT(P1_UNIT_KHZ),
     [Q_PF] = U_FREE, /* a ratio */
 };
 _Static_assert(P1_UNIT__COUNT <= 64, "q_units[] has one bit per unit code");
@@ -421,16 +421,17 @@ static int reading_lower_eq(const char *s, size_t n, const char *lower)
 static void reading_unit(char *dst, size_t cap, const char *u, size_t n, unsigned code)
 {
     static const char canon[P1_UNIT__COUNT][6] = {
-        [P1_UNIT_KWH] = "kWh",    [P1_UNIT_WH] = "kWh",  [P1_UNIT_KW] = "kW",
-        [P1_UNIT_W] = "kW",       [P1_UNIT_KVARH] = "kvarh", [P1_UNIT_VARH] = "kvarh",
-        [P1_UNIT_KVAR] = "kvar",  [P1_UNIT_VAR] = "kvar", [P1_UNIT_KVAH] = "kVAh",
-        [P1_UNIT_VAH] = "kVAh",   [P1_UNIT_KVA] = "kVA", [P1_UNIT_VA] = "kVA",
-        [P1_UNIT_V] = "V",        [P1_UNIT_A] = "A",     [P1_UNIT_HZ] = "Hz",
-        [P1_UNIT_M3] = "m3",      [P1_UNIT_DM3] = "m3",  [P1_UNIT_GJ] = "GJ",
-        [P1_UNIT_MJ] = "GJ",      [P1_UNIT_S] = "s",     [P1_UNIT_MWH] = "kWh",
-        [P1_UNIT_MW] = "kW",      [P1_UNIT_MVARH] = "kvarh", [P1_UNIT_MVAR] = "kvar",
-        [P1_UNIT_MVAH] = "kVAh",  [P1_UNIT_MVA] = "kVA", [P1_UNIT_KV] = "V",
-        [P1_UNIT_MA] = "A",       [P1_UNIT_L] = "m3",
+        [P1_UNIT_KWH] = "kWh",   [P1_UNIT_WH] = "kWh",      [P1_UNIT_KW] = "kW",
+        [P1_UNIT_W] = "kW",      [P1_UNIT_KVARH] = "kvarh", [P1_UNIT_VARH] = "kvarh",
+        [P1_UNIT_KVAR] = "kvar", [P1_UNIT_VAR] = "kvar",    [P1_UNIT_KVAH] = "kVAh",
+        [P1_UNIT_VAH] = "kVAh",  [P1_UNIT_KVA] = "kVA",     [P1_UNIT_VA] = "kVA",
+        [P1_UNIT_V] = "V",       [P1_UNIT_A] = "A",         [P1_UNIT_HZ] = "Hz",
+        [P1_UNIT_M3] = "m3",     [P1_UNIT_DM3] = "m3",      [P1_UNIT_GJ] = "GJ",
+        [P1_UNIT_MJ] = "GJ",     [P1_UNIT_S] = "s",         [P1_UNIT_MWH] = "kWh",
+        [P1_UNIT_MW] = "kW",     [P1_UNIT_MVARH] = "kvarh", [P1_UNIT_MVAR] = "kvar",
+        [P1_UNIT_MVAH] = "kVAh", [P1_UNIT_MVA] = "kVA",     [P1_UNIT_KV] = "V",
+        [P1_UNIT_MA] = "A",      [P1_UNIT_L] = "m3",        [P1_UNIT_KA] = "A",
+        [P1_UNIT_KHZ] = "Hz",
     };
     if (!u || n == 0) {
         dst[0] = '\0';

@@ -79,6 +79,10 @@ static inline uint8_t unit_from_key(uint64_t k)
         return P1_UNIT_MA;
     case UNIT_K('l', 0, 0, 0, 0):
         return P1_UNIT_L;
+    case UNIT_K('k', 'a', 0, 0, 0):
+        return P1_UNIT_KA;
+    case UNIT_K('k', 'h', 'z', 0, 0):
+        return P1_UNIT_KHZ;
     default:
         return P1_UNIT_OTHER;
     }
@@ -108,7 +112,8 @@ static inline uint8_t unit_classify(const uint8_t *u, size_t n)
 
 /* The power of ten that takes a value in unit code c to its normalised unit: -3 for the units
  * without the "k" (Wh, W, varh, var, VAh, VA), for MJ (-> GJ), dm3 and l (-> m3) and mA (-> A);
- * +3 for the mega ones (MWh, MW, Mvarh, Mvar, MVAh, MVA) and kV (-> V); 0 for everything else
+ * +3 for the mega ones (MWh, MW, Mvarh, Mvar, MVAh, MVA), kV (-> V), kA (-> A) and kHz
+ * (-> Hz); 0 for everything else
  * (kWh, kW, kvarh, kvar, kVA, V, A, m3, GJ, Hz, s, unknown units). The parser classified the unit
  * once, so the reading's dozens of quantities per telegram cost one table load each (value.c and
  * reading.c's inline path share this table). */
@@ -117,7 +122,7 @@ static const int8_t unit_shift[P1_UNIT__COUNT] = {
     [P1_UNIT_VAH] = -3, [P1_UNIT_VA] = -3, [P1_UNIT_DM3] = -3,  [P1_UNIT_MJ] = -3,
     [P1_UNIT_MWH] = 3,  [P1_UNIT_MW] = 3,  [P1_UNIT_MVARH] = 3, [P1_UNIT_MVAR] = 3,
     [P1_UNIT_MVAH] = 3, [P1_UNIT_MVA] = 3, [P1_UNIT_KV] = 3,    [P1_UNIT_MA] = -3,
-    [P1_UNIT_L] = -3,
+    [P1_UNIT_L] = -3,   [P1_UNIT_KA] = 3,  [P1_UNIT_KHZ] = 3,
 };
 
 #endif

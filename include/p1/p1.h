@@ -148,6 +148,8 @@ enum {
     P1_UNIT_KV,    /* kV */
     P1_UNIT_MA,    /* mA */
     P1_UNIT_L,     /* litre (l, L) */
+    P1_UNIT_KA,    /* kA (Lithuanian ESO meters, 2023: currents as 0000.003*kA) */
+    P1_UNIT_KHZ,   /* kHz (the same meters: frequency as 0.050*kHz) */
     P1_UNIT__COUNT
 };
 

@@ -179,19 +179,20 @@ static void test_unit_code(void)
         const char *u;
         int code;
     } units[] = {
-        {"kWh", P1_UNIT_KWH},    {"KWH", P1_UNIT_KWH},     {"Wh", P1_UNIT_WH},
-        {"kW", P1_UNIT_KW},      {"W", P1_UNIT_W},         {"kvarh", P1_UNIT_KVARH},
-        {"VArh", P1_UNIT_VARH},  {"kvar", P1_UNIT_KVAR},   {"VAr", P1_UNIT_VAR},
-        {"kVAh", P1_UNIT_KVAH},  {"VAh", P1_UNIT_VAH},     {"kVA", P1_UNIT_KVA},
-        {"VA", P1_UNIT_VA},      {"V", P1_UNIT_V},         {"A", P1_UNIT_A},
-        {"Hz", P1_UNIT_HZ},      {"m3", P1_UNIT_M3},       {"dm3", P1_UNIT_DM3},
-        {"GJ", P1_UNIT_GJ},      {"MJ", P1_UNIT_MJ},       {"s", P1_UNIT_S},
-        {"MWh", P1_UNIT_MWH},    {"mwh", P1_UNIT_MWH},     {"MW", P1_UNIT_MW},
-        {"Mvarh", P1_UNIT_MVARH}, {"MVAr", P1_UNIT_MVAR},  {"MVAh", P1_UNIT_MVAH},
-        {"MVA", P1_UNIT_MVA},    {"kV", P1_UNIT_KV},       {"mA", P1_UNIT_MA},
-        {"l", P1_UNIT_L},        {"L", P1_UNIT_L},         {"kJ", P1_UNIT_OTHER},
-        {"%", P1_UNIT_OTHER},    {"m\x13", P1_UNIT_OTHER},
-        {"kvarhh", P1_UNIT_OTHER}, {"", P1_UNIT_NONE},
+        {"kWh", P1_UNIT_KWH},     {"KWH", P1_UNIT_KWH},     {"Wh", P1_UNIT_WH},
+        {"kW", P1_UNIT_KW},       {"W", P1_UNIT_W},         {"kvarh", P1_UNIT_KVARH},
+        {"VArh", P1_UNIT_VARH},   {"kvar", P1_UNIT_KVAR},   {"VAr", P1_UNIT_VAR},
+        {"kVAh", P1_UNIT_KVAH},   {"VAh", P1_UNIT_VAH},     {"kVA", P1_UNIT_KVA},
+        {"VA", P1_UNIT_VA},       {"V", P1_UNIT_V},         {"A", P1_UNIT_A},
+        {"Hz", P1_UNIT_HZ},       {"m3", P1_UNIT_M3},       {"dm3", P1_UNIT_DM3},
+        {"GJ", P1_UNIT_GJ},       {"MJ", P1_UNIT_MJ},       {"s", P1_UNIT_S},
+        {"MWh", P1_UNIT_MWH},     {"mwh", P1_UNIT_MWH},     {"MW", P1_UNIT_MW},
+        {"Mvarh", P1_UNIT_MVARH}, {"MVAr", P1_UNIT_MVAR},   {"MVAh", P1_UNIT_MVAH},
+        {"MVA", P1_UNIT_MVA},     {"kV", P1_UNIT_KV},       {"mA", P1_UNIT_MA},
+        {"l", P1_UNIT_L},         {"L", P1_UNIT_L},         {"kJ", P1_UNIT_OTHER},
+        {"kA", P1_UNIT_KA},       {"kHz", P1_UNIT_KHZ},     {"KHZ", P1_UNIT_KHZ},
+        {"%", P1_UNIT_OTHER},     {"m\x13", P1_UNIT_OTHER}, {"kvarhh", P1_UNIT_OTHER},
+        {"", P1_UNIT_NONE},
     };
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         CHECK_EQ_INT(p1_unit_code(units[i].u, strlen(units[i].u)), units[i].code);
