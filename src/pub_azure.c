@@ -119,7 +119,7 @@ struct pub_azure {
     size_t nmeters, capmeters, rr;
     int64_t meters_at; /* monotonic ms of the last meter list refresh */
     int64_t backoff_until, backoff_ms;
-    int64_t backoff_at; /* loop_now_ms() when backoff_ms last grew */
+    int64_t backoff_at; /* when the round after the last growth of backoff_ms may start */
     int64_t poll_ms; /* look for new readings this often when caught up */
     int64_t skew_s;  /* server time - our time, when beyond AZ_SKEW_TOLERANCE_S */
     int skew_logged;
@@ -1000,16 +1000,19 @@ static void backoff(pub_azure *az, int64_t ms)
 
 /* The next delay after a failure of a request sent at sent_ms: doubling from
  * PUB_AZURE_BACKOFF_MIN_MS, capped, with 50..100% jitter. Once per round: the other requests of
- * [azure] parallel that were out when it grew fail for the same reason and add no wait (0). */
+ * [azure] parallel, sent before the wait it set was over, fail for the same reason and add no
+ * wait (0). (It grew once per failure of a request sent after the first answer came, which a
+ * busy machine does when it starts a round's requests over several turns: 1, 2, then 8 s.) */
 static int64_t next_delay(pub_azure *az, int64_t sent_ms)
 {
     if (az->backoff_ms && sent_ms < az->backoff_at)
         return 0;
-    az->backoff_at = loop_now_ms();
     az->backoff_ms = az->backoff_ms ? az->backoff_ms * 2 : PUB_AZURE_BACKOFF_MIN_MS;
     if (az->backoff_ms > PUB_AZURE_BACKOFF_MAX_MS)
         az->backoff_ms = PUB_AZURE_BACKOFF_MAX_MS;
-    return az->backoff_ms / 2 + (int64_t)(rnd(az) % (uint64_t)(az->backoff_ms / 2 + 1));
+    int64_t delay = az->backoff_ms / 2 + (int64_t)(rnd(az) % (uint64_t)(az->backoff_ms / 2 + 1));
+    az->backoff_at = loop_now_ms() + delay;
+    return delay;
 }
 
 /* Applies the outcome of a completed batch to its meter, acknowledging in order. Returns the
