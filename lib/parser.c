@@ -148,7 +148,7 @@ static void tel_fill(p1_parser *p, p1_telegram *t, p1_error err, uint64_t err_of
     t->crc = (p1_crc_status)p->crc_status;
     t->crc_sent = p->crc_status != P1_CRC_ABSENT ? p->crc_sent : 0;
     t->crc_computed = (p->flags & F_HAS_END) ? p->crc_computed : 0;
-    t->crc_x25 = (p->flags & F_HAS_END) ? p->crc_x25 : 0;
+    t->crc_x25 = p->crc_x25; /* set only by an end line, cleared with each telegram */
     t->has_end_line = (p->flags & F_HAS_END) ? 1 : 0;
     t->nobjects = p->nobjects;
     if (p->flags & F_ENCRYPTED) {
@@ -1638,16 +1638,15 @@ static void text_noend(p1_parser *p, run *r, uint64_t off)
             return;
         }
     }
-    if (p->flags & F_VOPEN || (p->nobjects == 0 && !(p->flags & F_PENDING)) ||
-        p->flags & F_MODERN)
-        err = P1_ERR_TRUNCATED; /* DSMR >= 4 always sends "!CRC": this one was cut off */
-    else if (p->settings.crc == P1_CRC_REQUIRED)
-        err = P1_ERR_CRC_MISSING;
     if (p->flags & F_BARE) {
         /* an OBIS code alone as the last line: no block followed */
         tel_end(p, r, P1_ERR_BAD_SYNTAX, p->base + p->obj_end, 1);
         return;
     }
+    if (p->flags & F_VOPEN || (p->nobjects == 0 && !(p->flags & F_PENDING)) || p->flags & F_MODERN)
+        err = P1_ERR_TRUNCATED; /* DSMR >= 4 always sends "!CRC": this one was cut off */
+    else if (p->settings.crc == P1_CRC_REQUIRED)
+        err = P1_ERR_CRC_MISSING;
     if (p->flags & F_PENDING && !(p->flags & F_VOPEN))
         deliver(p); /* a whole line: part of what a rejected telegram reports too */
     tel_end(p, r, err, off, 1);

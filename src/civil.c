@@ -18,8 +18,7 @@
 static int civil_zone_v = P1_ZONE_CET;
 static char civil_tz[40] = "Europe/Amsterdam";
 
-/* How far a zone's standard time is ahead of CET's, in seconds. */
-static int zone_lead(int zone)
+int civil_zone_lead(int zone)
 {
     return zone == P1_ZONE_EET ? 3600 : 0;
 }
@@ -206,7 +205,7 @@ const char *civil_gap_why(void)
 /* The local UTC offset at unix seconds t. */
 static int local_offset(int64_t t)
 {
-    return p1_unix_utc_offset(t) + zone_lead(civil_zone_v);
+    return p1_unix_utc_offset(t) + civil_zone_lead(civil_zone_v);
 }
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -233,7 +232,7 @@ void civil_utc(int64_t t, civil_tm *out)
 
 void civil_local_in(int zone, int64_t t, civil_tm *out)
 {
-    int off = p1_unix_utc_offset(t) + zone_lead(zone);
+    int off = p1_unix_utc_offset(t) + civil_zone_lead(zone);
     civil_utc(t + off, out);
     out->offset = off;
 }
@@ -245,7 +244,7 @@ void civil_local(int64_t t, civil_tm *out)
 
 int64_t civil_local_to_utc_in(int zone, int64_t local)
 {
-    int lead = zone_lead(zone);
+    int lead = civil_zone_lead(zone);
     int64_t summer = local - 7200 - lead;
     return p1_unix_utc_offset(summer) == 7200 ? summer : local - 3600 - lead;
 }
@@ -272,7 +271,7 @@ int civil_local_fields(int year, int month, int day, int hour, int minute, int s
  * skips is neither. */
 static int local_exists(int64_t wall)
 {
-    wall -= zone_lead(civil_zone_v);
+    wall -= civil_zone_lead(civil_zone_v);
     return p1_unix_utc_offset(wall - 3600) == 3600 || p1_unix_utc_offset(wall - 7200) == 7200;
 }
 

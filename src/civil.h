@@ -30,6 +30,8 @@ const char *civil_zone_name(void);
  * path): P1_ZONE_EET for the zones of UTC+2 that keep the EU's summer time, else P1_ZONE_CET
  * (also for names it does not know, NULL or ""). */
 int civil_zone_of(const char *name);
+/* How far zone's (P1_ZONE_*) standard time is ahead of CET's, in seconds: 3600 for EET. */
+int civil_zone_lead(int zone);
 /* The system's time zone: $TZ, else the target of /etc/localtime, else /etc/timezone; its name
  * into name[cap] ("" when none is set) and its family as civil_zone_of() says. */
 int civil_system_zone(char *name, size_t cap);

@@ -51,9 +51,8 @@ typedef struct config_key {
 static const config_key config_keys[] = {
     {"http", "listen", CT_ADDR, "127.0.0.1:8080", 0, 0, NULL, "--listen", "ADDR:PORT", 0, 0,
      G(http_listen),
-     "Address of the HTTP API and dashboard: 127.0.0.1:8080, [::1]:8080, 0.0.0.0:80. Port 0 picks "
-     "a "
-     "free port (logged)."},
+     "Address of the HTTP API and dashboard: 127.0.0.1:8080, [::1]:8080, 0.0.0.0:80. Port 0 "
+     "picks a free port (logged)."},
     {"http", "token", CT_STRING, "", 0, 0, NULL, "--token", "TOKEN", 0, 1, G(http_token),
      "Bearer token every HTTP request must carry; empty = no token."},
     {"http", "token_file", CT_STRING, "", 0, 0, NULL, NULL, "PATH", 0, 0, G(http_token_file),
@@ -102,9 +101,9 @@ static const config_key config_keys[] = {
      "The name announced (at most 63 bytes); empty = \"p1d on HOSTNAME\". Taken on the "
      "network: \"NAME #2\" and so on."},
     {"relay", "listen", CT_ADDR, "", 0, 0, NULL, "--relay", "ADDR:PORT", 0, 0, G(relay_listen),
-     "Raw telegram relay (TCP): every accepted telegram of the [relay] meter is sent byte-exact to "
-     "each "
-     "client, as DSMR text (an encrypted meter's decrypted telegrams, so clients need no key). "
+     "Raw telegram relay (TCP): every accepted telegram of the [relay] meter is sent byte-exact "
+     "to each client, as DSMR text (an encrypted meter's decrypted telegrams, so clients need no "
+     "key). "
      "Empty = off. Example: 127.0.0.1:2323."},
     {"relay", "meter", CT_STRING, "", 0, 0, NULL, NULL, "NAME", 0, 0, G(relay_meter),
      "Which meter the relay sends; empty = the first configured source."},

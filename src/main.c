@@ -1176,11 +1176,12 @@ static void check_fetch(const config *c)
         if (o.body[k][0] || o.header[k][0])
             snprintf(how, sizeof how, " (%s%s%.*s)", o.body[k][0] ? "POST" : "GET",
                      hn ? ", with the header " : "", hn > 40 ? 40 : hn, o.header[k]);
+        int after = price_fetch_after(&o);
         fprintf(stderr,
                 "p1d: note: [prices] %s: %s prices fetched from %s%s at start, then daily "
                 "from %02d:%02d until tomorrow's are in\n",
-                k ? "fetch_gas_url" : "fetch_url", k ? "gas" : "power", shown, how,
-                price_fetch_after(&o) / 3600, price_fetch_after(&o) % 3600 / 60);
+                k ? "fetch_gas_url" : "fetch_url", k ? "gas" : "power", shown, how, after / 3600,
+                after % 3600 / 60);
     }
 }
 

@@ -245,7 +245,7 @@ static int64_t day_at(int64_t t, int after)
 int price_fetch_after(const price_fetch_options *o)
 {
     /* day-ahead prices come out about 13:00 CET: 14:00 on an EET clock */
-    return o->after >= 0 ? o->after : 13 * 3600 + (civil_zone() == P1_ZONE_EET ? 3600 : 0);
+    return o->after >= 0 ? o->after : 13 * 3600 + civil_zone_lead(civil_zone());
 }
 
 int64_t price_fetch_next(int64_t now, int64_t covered, int after)

@@ -121,8 +121,9 @@ static void on_commit(void *user)
         return;
     }
     sl->busy_retry_ms = 0;
+    size_t pending = store_pending(sl->s); /* 0 after a whole commit: no search per meter */
     for (size_t i = 0; i < sl->ms->n; i++)
-        sl->ms->list[i]->store_backlog = store_queued(sl->s, sl->ms->list[i]->name);
+        sl->ms->list[i]->store_backlog = pending ? store_queued(sl->s, sl->ms->list[i]->name) : 0;
     if (sl->failing) {
         store_stats st;
         store_get_stats(sl->s, &st);
