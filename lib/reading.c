@@ -26,6 +26,7 @@ enum {
     SEEN_TARIFF_REG = 1u << 5, /* any 1.8.t / 2.8.t with t >= 1 */
     SEEN_TOTAL_REG = 1u << 6,  /* 1.8.0 / 2.8.0 */
     SEEN_BE_DEMAND = 1u << 7,  /* 1-0:1.4.0, 1-0:1.6.0, BE-layout 0-0:98.1.0 */
+    SEEN_IL_TARIFF = 1u << 8,  /* 0-0:96.14.1 (Israel's active tariff) */
 };
 
 /* Bits of r->dirty: the large, rarely sent parts of a reading that a telegram wrote. Only
@@ -81,7 +82,7 @@ static void reading_absent(p1_reading *r)
     p1_micro *run = r->import;
     for (int i = 0; i < RUN; i++)
         run[i] = P1_ABSENT;
-    r->tariff = -1;
+    r->tariff = r->tariff_alt = -1;
     r->import_total = r->export_total = P1_ABSENT;
     for (int i = 0; i < 3; i++) {
         p1_phase *p = &r->phase[i];
@@ -949,6 +950,17 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
     case P1_OBIS(0, 0, 96, 14, 0):
         reading_tariff(r, v);
         break;
+    case P1_OBIS(0, 0, 96, 14, 1): {
+        /* Israel's Kaifa meters: "03" while register 1.8.13 counts; kept aside until the end of
+         * the telegram, where it stands in for 0-0:96.14.0 if that gave no number */
+        int64_t x;
+        if (v->decimals == 0 && reading_int(v, 0, INT16_MAX - 10, &x) == 0)
+            r->tariff_alt = (int16_t)x;
+        if (!r->tariff_text[0])
+            reading_copy(r->tariff_text, sizeof r->tariff_text, v->raw, v->raw_len);
+        r->seen |= SEEN_IL_TARIFF;
+        break;
+    }
     default:
         r->nunknown++;
         break;
@@ -1011,6 +1023,16 @@ static p1_micro reading_sum(const p1_micro *reg, unsigned top, int whole)
     return s;
 }
 
+/* The lowest tariff register sent, import or export; 0 when none is. */
+static unsigned reading_first_tariff(const p1_reading *r)
+{
+    unsigned top = r->tariff_top[0] > r->tariff_top[1] ? r->tariff_top[0] : r->tariff_top[1];
+    for (unsigned t = 1; t <= top; t++)
+        if (r->import[t] != P1_ABSENT || r->export_[t] != P1_ABSENT)
+            return t;
+    return 0;
+}
+
 static int reading_mfr(const p1_reading *r, const char *m)
 {
     return memcmp(r->header, m, 3) == 0;
@@ -1021,6 +1043,8 @@ static int reading_mfr(const p1_reading *r, const char *m)
  *   LU  header Lux
  *   AT  header EST (Energienetze Steiermark)
  *   HU  header SAG (E.ON "/SAG5SAG-METER"), or 0-0:42.0.0 together with 0-0:96.1.0
+ *   IL  0-0:96.14.1, or tariff registers that start at 11 (1.8.11 .. 1.8.13): Israel's Kaifa
+ *       meters, which send the Dutch header "/KFM5KAIFA-METER" and 1-3:0.2.8
  *   LU  0-0:42.0.0 with 1.8.0/2.8.0 and no tariff registers (Smarty behind another header)
  *   LT  header ESO
  *   SE  header ADN (Aidon), ELL (Ellevio), LGF (Landis+Gyr) with 1.8.0/2.8.0 but no tariffs;
@@ -1042,6 +1066,8 @@ static p1_profile reading_profile(const p1_reading *r)
         return P1_PROFILE_AT;
     if (reading_mfr(r, "SAG") || ((s & SEEN_LDN) && (s & SEEN_METER_ID)))
         return P1_PROFILE_HU;
+    if ((s & SEEN_IL_TARIFF) || reading_first_tariff(r) >= 11)
+        return P1_PROFILE_IL;
     if ((s & SEEN_LDN) && (s & SEEN_TOTAL_REG) && !(s & SEEN_TARIFF_REG))
         return P1_PROFILE_LU;
     if (reading_mfr(r, "ESO"))
@@ -1151,11 +1177,22 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
     r->profile = reading_profile(r);
     /* Swedish meters keep normal time (UTC+1) all year; their letter only says whether summer
      * time is in force elsewhere. Lithuanian meters keep Lithuania's time: Eastern European,
-     * UTC+2 and in summer UTC+3. Mark the times so that p1_time_to_unix() gives the instants. */
+     * UTC+2 and in summer UTC+3; Israeli meters Israel's. Mark the times so that p1_time_to_unix()
+     * gives the instants. */
     if (r->profile == P1_PROFILE_SE)
         reading_zone(r, P1_ZONE_CET, 1);
     else if (r->profile == P1_PROFILE_LT)
         reading_zone(r, P1_ZONE_EET, 0);
+    else if (r->profile == P1_PROFILE_IL)
+        reading_zone(r, P1_ZONE_IL, 0); /* UTC+2, summer UTC+3 by Israel's own rule */
+    if (r->tariff < 0 && r->tariff_alt >= 0) {
+        /* 0-0:96.14.1 counts 1, 2, 3 for the registers 11, 12, 13 */
+        int k = r->tariff_alt;
+        if (k >= 1 && k + 10 <= P1_TARIFFS_MAX &&
+            (r->import[k + 10] != P1_ABSENT || r->export_[k + 10] != P1_ABSENT))
+            k += 10;
+        r->tariff = (int16_t)k;
+    }
     r->tariff_scheme = r->profile == P1_PROFILE_NL   ? P1_TARIFFS_NL
                        : r->profile == P1_PROFILE_BE ? P1_TARIFFS_BE
                                                      : P1_TARIFFS_UNKNOWN;
@@ -1313,6 +1350,8 @@ const char *p1_profile_name(p1_profile p)
         return "lt";
     case P1_PROFILE_HU:
         return "hu";
+    case P1_PROFILE_IL:
+        return "il";
     case P1_PROFILE_OTHER:
         return "other";
     case P1_PROFILE_UNKNOWN:

@@ -303,23 +303,26 @@ int p1_time_from_unix(int64_t unix_s, p1_time *out)
 
 int p1_time_utc_offset(const p1_time *t)
 {
-    /* the zone's standard time: CET UTC+1, EET UTC+2 */
-    int std = t && t->zone == P1_ZONE_EET ? 7200 : 3600, summer = std + 3600;
+    /* the zone's standard time: CET UTC+1, EET and Israel UTC+2 */
+    int std = t && t->zone != P1_ZONE_CET ? 7200 : 3600, summer = std + 3600;
     if (!t || t->dst == P1_DST_STANDARD || !value_time_fields_ok(t))
         return std;
     /* The EU rule: summer time runs from the last Sunday of March 01:00 UTC (02:00 CET, 03:00
      * EET) to the last Sunday of October 01:00 UTC (03:00 CEST, 04:00 EEST), compared in local
-     * wall-clock minutes. The calendar wins over the letter because real meters send 'S' in
-     * December (Fluvius 98.1.0 month starts, Iskra IE5); the letter only resolves the autumn
-     * hour (02:00-02:59 CET) that happens twice (no letter: the later, winter one) and the
-     * spring hour that does not exist. */
+     * wall-clock minutes. Israel's (since 2013): from the Friday before the last Sunday of March
+     * 02:00 to the last Sunday of October 02:00 summer time, so 01:00-01:59 happens twice. The
+     * calendar wins over the letter because real meters send 'S' in December (Fluvius 98.1.0
+     * month starts, Iskra IE5); the letter only resolves the autumn hour that happens twice (no
+     * letter: the later, winter one) and the spring hour that does not exist. */
     if (t->month < 3 || t->month > 10)
         return std;
     if (t->month > 3 && t->month < 10)
         return summer;
     unsigned ls = value_last_sunday(t->year, t->month);
     unsigned minute_of_month = ((unsigned)t->day * 24u + t->hour) * 60u + t->minute;
-    unsigned switch_at = (ls * 24u + 1u + (unsigned)std / 3600u) * 60u;
+    unsigned switch_at = (ls * 24u + 1u + (unsigned)std / 3600u) * 60u; /* the odd hour */
+    if (t->zone == P1_ZONE_IL)
+        switch_at = t->month == 3 ? ((ls - 2u) * 24u + 2u) * 60u : (ls * 24u + 1u) * 60u;
     if (minute_of_month >= switch_at && minute_of_month < switch_at + 60u)
         return t->dst == P1_DST_SUMMER   ? summer
                : t->dst == P1_DST_WINTER ? std

@@ -195,18 +195,25 @@ void homewizard_data(json_w *w, const p1_reading *r, const uint8_t *raw, size_t 
     if (r->header[0])
         json_kv_str(w, "meter_model", r->header);
     put_id(w, "unique_id", raw, raw_len, "0-0:96.1.1", "0-0:96.1.0", r->equipment_id);
-    if (r->tariff >= 0)
+    /* Israel's meters count in the registers 11, 12, 13: HomeWizard's clients know tariffs 1..4
+     * only (Home Assistant's active_tariff is a choice of "1" .. "4"), so these are t1..t3. */
+    int base =
+        r->profile == P1_PROFILE_IL && r->import[1] == P1_ABSENT && r->export_[1] == P1_ABSENT ? 10
+                                                                                               : 0;
+    if (r->tariff > base)
+        json_kv_int(w, "active_tariff", r->tariff - base);
+    else if (r->tariff >= 0 && !base)
         json_kv_int(w, "active_tariff", r->tariff);
 
     kv3(w, "total_power_import_kwh", r->import_total);
-    for (int t = 1; t <= 4; t++) {
+    for (int t = 1; t <= 4 && base + t <= P1_TARIFFS_MAX; t++) {
         snprintf(key, sizeof key, "total_power_import_t%d_kwh", t);
-        kv3(w, key, r->import[t]);
+        kv3(w, key, r->import[base + t]);
     }
     kv3(w, "total_power_export_kwh", r->export_total);
-    for (int t = 1; t <= 4; t++) {
+    for (int t = 1; t <= 4 && base + t <= P1_TARIFFS_MAX; t++) {
         snprintf(key, sizeof key, "total_power_export_t%d_kwh", t);
-        kv3(w, key, r->export_[t]);
+        kv3(w, key, r->export_[base + t]);
     }
 
     kv_watts(w, "active_power_w", r->power_net);

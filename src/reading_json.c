@@ -131,12 +131,12 @@ void reading_json_time(json_w *w, const p1_time *t)
     }
     /* a valid time gets the offset libp1 computes (it knows the EU rule); a placeholder only
      * gets the offset its letter states, since no rule applies to a clock that is not set: in
-     * the meter's zone (a Lithuanian reading's 'S' is EEST, +03:00) */
+     * the meter's zone (a Lithuanian or Israeli reading's 'S' is +03:00) */
     int off = -1;
     if (t->valid)
         off = p1_time_utc_offset(t);
     else if (t->dst >= 0)
-        off = (t->dst == P1_DST_SUMMER ? 7200 : 3600) + (t->zone == P1_ZONE_EET ? 3600 : 0);
+        off = (t->dst == P1_DST_SUMMER ? 7200 : 3600) + (t->zone != P1_ZONE_CET ? 3600 : 0);
     char s[40];
     int n = snprintf(s, sizeof s, "%04u-%02u-%02uT%02u:%02u:%02u", (unsigned)t->year,
                      (unsigned)t->month, (unsigned)t->day, (unsigned)t->hour, (unsigned)t->minute,

@@ -81,10 +81,13 @@ typedef struct p1_time {
     uint8_t zone;  /* P1_ZONE_*: the meter's zone; the parser leaves CET, the reading decides */
 } p1_time;
 
-/* p1_time.zone values: the standard time of the meter's country. All follow the EU summer-time
- * rule (from the last Sunday of March to that of October, switching at 01:00 UTC). */
+/* p1_time.zone values: the standard time of the meter's country. CET and EET follow the EU
+ * summer-time rule (from the last Sunday of March to that of October, switching at 01:00 UTC);
+ * Israel its own (from the Friday before the last Sunday of March, 02:00, to the last Sunday of
+ * October, 02:00 summer time: 01:00-01:59 happens twice). */
 #define P1_ZONE_CET 0 /* UTC+1, summer UTC+2: NL, BE, LU, AT, SE, HU, ... */
 #define P1_ZONE_EET 1 /* UTC+2, summer UTC+3: Lithuania (ESO meters) */
+#define P1_ZONE_IL  2 /* UTC+2, summer UTC+3: Israel (Kaifa meters) */
 
 /* p1_time.dst values. */
 #define P1_DST_NONE -1    /* no letter sent (DSMR 2.2/3.0, Iskra IE5T) */
@@ -215,14 +218,14 @@ int p1_value_fixed(const p1_value *v, int scale, int normalise, int64_t *out);
 int p1_unit_code(const char *unit, size_t len);
 
 /* Seconds since 1970-01-01 UTC of a meter time. The meter's zone is t->zone (Central European
- * Time unless the reading said otherwise) and the EU summer-time rule decides the offset (pure
- * arithmetic, no time-zone database): for CET UTC+2 in summer, UTC+1 in winter; for EET one
- * hour more. The S/W letter decides only the autumn hour that happens twice (real meters send
- * letters that contradict the calendar elsewhere, e.g. December 'S'); P1_DST_STANDARD means
+ * Time unless the reading said otherwise) and its summer-time rule decides the offset (pure
+ * arithmetic, no time-zone database): for CET UTC+2 in summer, UTC+1 in winter; for EET and
+ * Israel one hour more. The S/W letter decides only the autumn hour that happens twice (real meters
+ * send letters that contradict the calendar elsewhere, e.g. December 'S'); P1_DST_STANDARD means
  * the zone's standard time all year. Returns 0 and sets *out, or -1 for an invalid time. */
 int p1_time_to_unix(const p1_time *t, int64_t *out);
-/* The UTC offset in seconds that p1_time_to_unix() applies to t (CET: 3600 or 7200; EET: 7200
- * or 10800). */
+/* The UTC offset in seconds that p1_time_to_unix() applies to t (CET: 3600 or 7200; EET and
+ * Israel: 7200 or 10800). */
 int p1_time_utc_offset(const p1_time *t);
 /* Central European local time of unix seconds: calendar fields, dst P1_DST_SUMMER or
  * P1_DST_WINTER by the EU rule, valid 1 (so p1_time_to_unix() gives unix_s back). Returns 0, or

@@ -48,13 +48,14 @@ typedef enum p1_tariff_scheme {
 /* Country/profile the telegram looks like, from the header's manufacturer id and its objects. */
 typedef enum p1_profile {
     P1_PROFILE_UNKNOWN = 0,
-    P1_PROFILE_NL,   /* DSMR 2.2 .. 5.0 */
-    P1_PROFILE_BE,   /* Fluvius e-MUCS */
-    P1_PROFILE_LU,   /* Smarty */
-    P1_PROFILE_AT,   /* Austrian DSMR-like (EST) */
-    P1_PROFILE_SE,   /* Swedish H1 */
-    P1_PROFILE_LT,   /* ESO */
-    P1_PROFILE_HU,   /* E.ON */
+    P1_PROFILE_NL, /* DSMR 2.2 .. 5.0 */
+    P1_PROFILE_BE, /* Fluvius e-MUCS */
+    P1_PROFILE_LU, /* Smarty */
+    P1_PROFILE_AT, /* Austrian DSMR-like (EST) */
+    P1_PROFILE_SE, /* Swedish H1 */
+    P1_PROFILE_LT, /* ESO */
+    P1_PROFILE_HU, /* E.ON */
+    P1_PROFILE_IL, /* Israel (Kaifa): tariff registers 1.8.11 .. 1.8.13, 0-0:96.14.1 */
     P1_PROFILE_OTHER,
 } p1_profile;
 
@@ -121,8 +122,11 @@ typedef struct p1_reading {
                    * 1-0:0.9.2 date and 1-0:0.9.1 time when it is not sent */
     uint8_t has_time;
     uint8_t clock_parts;             /* 1: 1-0:0.9.2 read into time, 2: 1-0:0.9.1 */
-    int16_t tariff;                  /* 0-0:96.14.0 as a number; -1 absent or not numeric */
-    char tariff_text[P1_SHORT_MAX];  /* 0-0:96.14.0 as sent */
+    int16_t tariff;                  /* 0-0:96.14.0 as a number; -1 absent or not numeric. Else
+                                      * from 0-0:96.14.1 (Israel): the register that counts now,
+                                      * "03" is 13 when 1.8.13 is sent */
+    int16_t tariff_alt;              /* private: 0-0:96.14.1 as a number; -1 absent */
+    char tariff_text[P1_SHORT_MAX];  /* 0-0:96.14.0 as sent (else 0-0:96.14.1 as sent) */
 
     p1_micro import_total;           /* 1.8.0 if sent, else the sum of the tariff registers (no
                                       * sum in a telegram accepted without end line unless tariffs
@@ -258,7 +262,7 @@ p1_micro p1_mbus_gj(const p1_mbus *m);
 p1_micro p1_mbus_m3(const p1_mbus *m);
 /* Name of a medium ("gas", "water", "heat", "cold", "electricity", "unknown", "other"). */
 const char *p1_medium_name(p1_medium m);
-/* Name of a profile ("nl", "be", "lu", "at", "se", "lt", "hu", "other", "unknown"). */
+/* Name of a profile ("nl", "be", "lu", "at", "se", "lt", "hu", "il", "other", "unknown"). */
 const char *p1_profile_name(p1_profile p);
 
 #ifdef __cplusplus

@@ -525,6 +525,35 @@ def local_clock(date, time_):
 
 write("iskra-local-clock.txt", local_clock("260205", "174939") + local_clock("260705", "080102"))
 
+# --- Israel: Kaifa meters with tariff registers 11..13 and 0-0:96.14.1 ------------------------------
+# Israel's meters send the Dutch Kaifa header and 1-3:0.2.8(50), but count in 1.8.11 .. 1.8.13 and
+# name the active one in 0-0:96.14.1 as 01 .. 03. Israel keeps UTC+2 (W) and UTC+3 (S), so a summer
+# clock is +03:00, not the Dutch +02:00. 1-0:99.1.0 is the last interval's energy profile. The
+# second telegram is winter time, one phase, tariff 01.
+def israel(clock, tariff, regs, three_phase):
+    lines = [
+        "1-3:0.2.8(50)",
+        "0-0:1.0.0(%s)" % clock,
+        "0-0:96.1.1(K71408)",
+    ]
+    for c in (1, 2):
+        for t, kwh in zip((11, 12, 13), regs[c - 1]):
+            lines.append("1-0:%d.8.%d(%010.3f*kWh)" % (c, t, kwh))
+    lines += ["0-0:96.14.1(%s)" % tariff, "1-0:1.7.0(01.274*kW)", "1-0:2.7.0(00.000*kW)"]
+    if three_phase:
+        lines += ["1-0:21.7.0(00.512*kW)", "1-0:22.7.0(00.000*kW)",
+                  "1-0:41.7.0(00.641*kW)", "1-0:42.7.0(00.000*kW)",
+                  "1-0:61.7.0(00.121*kW)", "1-0:62.7.0(00.000*kW)"]
+    lines += ["0-0:96.13.0()", "1-0:32.7.0(229.0*V)", "1-0:31.7.0(002.6*A)",
+              "1-0:99.1.0(1)(0-0:96.10.7)(1-0:1.29.0)(1-0:2.29.0)(%s)(00)(000000.311*kWh)"
+              "(000000.000*kWh)" % (clock[:8] + "1500" + clock[-1])]
+    return telegram("KFM5KAIFA-METER", lines)
+
+
+write("il-kaifa.txt",
+      israel("260714201733S", "03", ((4021.733, 610.050, 15870.418), (12.5, 0.0, 3.75)), True) +
+      israel("261215091502W", "01", ((4312.902, 655.117, 16940.006), (0.0, 0.0, 0.0)), False))
+
 def find_crc(pred, build):
     """Varies a counter in a telegram until its CRC satisfies pred; returns the bytes."""
     for i in range(10000):

@@ -232,6 +232,33 @@ static void test_minimal(void)
     CHECK(!strstr(buf, "smr_version"));
 }
 
+/* Israel: registers 11..13 and 0-0:96.14.1(03) are HomeWizard's t1..t3 and active_tariff 3 (its
+ * clients know tariffs 1..4 only). */
+static const char ISRAEL[] = "/KFM5KAIFA-METER\r\n\r\n"
+                             "1-3:0.2.8(50)\r\n"
+                             "0-0:1.0.0(260714201733S)\r\n"
+                             "1-0:1.8.11(004021.733*kWh)\r\n"
+                             "1-0:1.8.12(000610.050*kWh)\r\n"
+                             "1-0:1.8.13(015870.418*kWh)\r\n"
+                             "1-0:2.8.11(000012.500*kWh)\r\n"
+                             "0-0:96.14.1(03)\r\n"
+                             "1-0:1.7.0(01.274*kW)\r\n"
+                             "!\r\n";
+
+static void test_israel(void)
+{
+    char buf[4096];
+    render(ISRAEL, buf, sizeof buf);
+    CHECK(has(buf, "\"active_tariff\":3,"));
+    CHECK(has(buf, "\"total_power_import_kwh\":20502.201,"));
+    CHECK(has(buf, "\"total_power_import_t1_kwh\":4021.733,"));
+    CHECK(has(buf, "\"total_power_import_t2_kwh\":610.050,"));
+    CHECK(has(buf, "\"total_power_import_t3_kwh\":15870.418,"));
+    CHECK(has(buf, "\"total_power_export_t1_kwh\":12.500,"));
+    CHECK(!strstr(buf, "_t4_kwh"));
+    CHECK(!strstr(buf, "total_power_export_t2_kwh"));
+}
+
 /* Gas moved to channel 2: channel 1 is a placeholder (empty id, 1970 time, a bare 0). */
 static const char MOVED_GAS[] = "/ISK5\\2M550T-1012\r\n\r\n"
                                 "1-3:0.2.8(50)\r\n"
@@ -290,5 +317,6 @@ int main(void)
     RUN(test_current_sign);
     RUN(test_external_placeholder);
     RUN(test_serial_device);
+    RUN(test_israel);
     return check_summary("test_homewizard");
 }

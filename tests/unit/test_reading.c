@@ -2219,9 +2219,54 @@ static void test_power_sum(void)
     }
 }
 
+/* Israel's Kaifa meters: the Dutch header and 1-3:0.2.8, registers 1.8.11 .. 1.8.13, the active
+ * one as 0-0:96.14.1 (1..3), and Israel's time. */
+static void test_israel(void)
+{
+    static const struct {
+        const char *lines;
+        int tariff;
+        const char *text;
+        int profile;
+    } cases[] = {
+        {"1-0:1.8.11(000010.000*kWh)\r\n1-0:1.8.13(000030.000*kWh)\r\n0-0:96.14.1(03)", 13, "03",
+         P1_PROFILE_IL},
+        /* no register 13: the number as sent */
+        {"1-0:1.8.11(000010.000*kWh)\r\n0-0:96.14.1(03)", 3, "03", P1_PROFILE_IL},
+        /* 0-0:96.14.0 with a number wins, and names the text */
+        {"1-0:1.8.13(000030.000*kWh)\r\n0-0:96.14.0(0002)\r\n0-0:96.14.1(03)", 2, "0002",
+         P1_PROFILE_IL},
+        /* 0-0:96.14.0 that is no number: 0-0:96.14.1 gives the tariff */
+        {"1-0:1.8.13(000030.000*kWh)\r\n0-0:96.14.0(Some text)\r\n0-0:96.14.1(03)", 13, "Some text",
+         P1_PROFILE_IL},
+        /* registers from 11 without 0-0:96.14.1: Israel too, no tariff */
+        {"1-0:1.8.11(000010.000*kWh)\r\n1-0:2.8.11(000001.000*kWh)", -1, "", P1_PROFILE_IL},
+        /* a Dutch meter with registers 1 and 2 stays Dutch */
+        {"1-0:1.8.1(000010.000*kWh)\r\n1-0:1.8.2(000030.000*kWh)\r\n0-0:96.14.0(0002)", 2, "0002",
+         P1_PROFILE_NL},
+        {"0-0:96.14.1(x3)\r\n1-0:1.8.12(000030.000*kWh)", -1, "x3", P1_PROFILE_IL},
+    };
+    char text[512];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(text, sizeof text,
+                 "/KFM5KAIFA-METER\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(260327120000S)\r\n%s\r\n!",
+                 cases[i].lines);
+        decode_parser(&R, text, 5);
+        CHECK_EQ_INT(R.profile, cases[i].profile);
+        CHECK_EQ_INT(R.tariff, cases[i].tariff);
+        CHECK_EQ_STR(R.tariff_text, cases[i].text);
+        int64_t u = 0;
+        CHECK_EQ_INT(p1_time_to_unix(&R.time, &u), 0);
+        /* Friday 27 March 2026 noon: summer time in Israel (09:00 UTC), not yet in the EU */
+        CHECK_EQ_INT(u, cases[i].profile == P1_PROFILE_IL ? 1774602000 : 1774609200);
+    }
+    CHECK_EQ_STR(p1_profile_name(P1_PROFILE_IL), "il");
+}
+
 int main(void)
 {
     RUN(test_init);
+    RUN(test_israel);
     RUN(test_names);
     RUN(test_objects_energy);
     RUN(test_objects_b1);

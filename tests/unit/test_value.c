@@ -509,6 +509,41 @@ static void test_time_no_letter(void)
     CHECK_EQ_INT(p1_time_utc_offset(&t), 3600);
 }
 
+/* Israel keeps UTC+2, and UTC+3 from the Friday before the last Sunday of March 02:00 to the last
+ * Sunday of October 02:00 summer time (instants from Python's zoneinfo, Asia/Jerusalem). */
+static void test_time_il(void)
+{
+    static const struct {
+        int y, mo, d, h, mi, s, dst, offset;
+        int64_t unix_s;
+    } cases[] = {
+        {2026, 1, 15, 12, 0, 0, 0, 7200, 1768471200},
+        {2026, 7, 15, 12, 0, 0, 1, 10800, 1784106000},
+        /* Friday 27 March 2026, two days before the EU switch: 01:59:59 then 03:00:00 */
+        {2026, 3, 27, 1, 59, 59, -1, 7200, 1774569599},
+        {2026, 3, 27, 3, 0, 0, -1, 10800, 1774569600},
+        {2026, 3, 27, 2, 30, 0, -1, 10800, 0}, /* does not exist: summer time */
+        {2026, 3, 28, 12, 0, 0, 1, 10800, 0},  /* Saturday: summer here, not yet in the EU */
+        /* Sunday 25 October 2026: 01:00-01:59 happens twice, the letter tells which */
+        {2026, 10, 25, 0, 59, 59, -1, 10800, 1792879199},
+        {2026, 10, 25, 1, 30, 0, 1, 10800, 1792881000},
+        {2026, 10, 25, 1, 30, 0, 0, 7200, 1792884600},
+        {2026, 10, 25, 1, 30, 0, -1, 7200, 1792884600}, /* no letter: the later pass */
+        {2026, 10, 25, 2, 0, 0, -1, 7200, 1792886400},
+        {2026, 7, 15, 12, 0, 0, P1_DST_STANDARD, 7200, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        p1_time t = mkt(cases[i].y, cases[i].mo, cases[i].d, cases[i].h, cases[i].mi, cases[i].s,
+                        cases[i].dst);
+        t.zone = P1_ZONE_IL;
+        int64_t u = 0;
+        CHECK_EQ_INT(p1_time_utc_offset(&t), cases[i].offset);
+        CHECK_EQ_INT(p1_time_to_unix(&t, &u), 0);
+        if (cases[i].unix_s)
+            CHECK_EQ_INT(u, cases[i].unix_s);
+    }
+}
+
 static void test_time_invalid(void)
 {
     int64_t u = 5;
@@ -671,6 +706,7 @@ int main(void)
     RUN(test_time_letter);
     RUN(test_time_no_letter);
     RUN(test_time_eet);
+    RUN(test_time_il);
     RUN(test_time_invalid);
     RUN(test_civil_days);
     RUN(test_time_from_unix);
