@@ -1039,10 +1039,12 @@ static int reading_mfr(const p1_reading *r, const char *m)
 }
 
 /* The profile, first match wins:
- *   BE  header FLU, or 0-0:96.1.4 (e-MUCS version; Iskra IE5T in Belgium has another header)
+ *   BE  header FLU, or 0-0:96.1.4 (e-MUCS version; Iskra IE5T in Belgium has another header),
+ *       or Iskra's IE.5 header "ISk5\2MIE5T" (its early firmware sent no 0-0:96.1.4)
  *   LU  header Lux
  *   AT  header EST (Energienetze Steiermark)
- *   HU  header SAG (E.ON "/SAG5SAG-METER"), or 0-0:42.0.0 together with 0-0:96.1.0
+ *   HU  header SAG without 1-3:0.2.8 (E.ON "/SAG5SAG-METER"; Sagemcom's Dutch MT212,
+ *       "/SAG5\2MT212 SMR5.5", sends 1-3:0.2.8), or 0-0:42.0.0 together with 0-0:96.1.0
  *   IL  0-0:96.14.1, or tariff registers that start at 11 (1.8.11 .. 1.8.13): Israel's Kaifa
  *       meters, which send the Dutch header "/KFM5KAIFA-METER" and 1-3:0.2.8
  *   LU  0-0:42.0.0 with 1.8.0/2.8.0 and no tariff registers (Smarty behind another header)
@@ -1058,13 +1060,14 @@ static int reading_mfr(const p1_reading *r, const char *m)
 static p1_profile reading_profile(const p1_reading *r)
 {
     uint32_t s = r->seen;
-    if (reading_mfr(r, "FLU") || (s & SEEN_BE_VERSION))
+    if (reading_mfr(r, "FLU") || (s & SEEN_BE_VERSION) ||
+        (reading_mfr(r, "ISk") && strstr(r->header, "MIE5")))
         return P1_PROFILE_BE;
     if (reading_mfr(r, "Lux"))
         return P1_PROFILE_LU;
     if (reading_mfr(r, "EST"))
         return P1_PROFILE_AT;
-    if (reading_mfr(r, "SAG") || ((s & SEEN_LDN) && (s & SEEN_METER_ID)))
+    if ((reading_mfr(r, "SAG") && !(s & SEEN_VERSION)) || ((s & SEEN_LDN) && (s & SEEN_METER_ID)))
         return P1_PROFILE_HU;
     if ((s & SEEN_IL_TARIFF) || reading_first_tariff(r) >= 11)
         return P1_PROFILE_IL;

@@ -1804,7 +1804,13 @@ static void test_profiles(void)
         {"/ADN9 6534\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_SE},
         {"/LGF5E360\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_SE},
         {"/ADN9 6534\r\n\r\n1-0:1.8.1(000001.000*kWh)\r\n!", P1_PROFILE_OTHER},
-        {"/ISk5\\2MIE5T-200\r\n\r\n0-0:96.1.0(09610)\r\n!", P1_PROFILE_OTHER},
+        /* Iskra IE.5 in Belgium, early firmware without 0-0:96.1.4 (Home Assistant #90797) */
+        {"/ISk5\\2MIE5T-200\r\n\r\n1-0:0.0.0(00000000)\r\n0-0:96.1.0(09610)\r\n!", P1_PROFILE_BE},
+        {"/ISk5\\MT382-1000\r\n\r\n0-0:96.1.0(09610)\r\n!", P1_PROFILE_OTHER},
+        /* Sagemcom: E.ON's Hungarian meter, and the Dutch MT212 with 1-3:0.2.8 (esphome #11625) */
+        {"/SAG5SAG-METER\r\n\r\n1-0:1.8.1(000001.000*kWh)\r\n!", P1_PROFILE_HU},
+        {"/SAG5\\2MT212 SMR5.5\r\n\r\n1-3:0.2.8(50)\r\n1-0:1.8.1(000001.000*kWh)\r\n!",
+         P1_PROFILE_NL},
         /* Kaifa and Kamstrup OMNIA in the Swedish layout (totals, no tariffs, no version) */
         {"/KAM5\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_SE},
         {"/KFM5KAIFA-METER\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!", P1_PROFILE_SE},
