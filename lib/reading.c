@@ -55,6 +55,8 @@ static int reading_id_rank(const p1_obis *o)
         return 2;
     case P1_OBIS(0, 0, 96, 1, 255):
         return 1;
+    case P1_OBIS(0, 0, 0, 0, 0): /* Swiss Sagemcom XT211 (Groupe E): its serial, last resort */
+        return 0;
     default:
         return 0;
     }
@@ -894,6 +896,13 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
     case P1_OBIS(0, 0, 96, 1, 1):
     case P1_OBIS(0, 0, 96, 1, 255):
         reading_id(r, o);
+        break;
+    case P1_OBIS(0, 0, 0, 0, 0):
+        /* the serial on a Swiss XT211; an Iskra MT382 sent a clock with its letter there */
+        if ((v->flags & P1_V_TIME) && v->time.valid && v->time.dst >= 0)
+            r->nunknown++;
+        else
+            reading_id(r, o);
         break;
     case P1_OBIS(1, 0, 1, 8, 0):
         reading_qo(r, o, &r->import_total, v, weak && r->import_total_sent, BAD_TOTAL,

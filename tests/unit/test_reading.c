@@ -797,6 +797,21 @@ static void test_objects_ids(void)
     strcat(big, ")");
     add(&R, big);
     CHECK_EQ_INT(strlen(R.equipment_id), P1_ID_MAX);
+
+    /* 0-0:0.0.0: a Swiss Sagemcom XT211's serial, taken when nothing better comes, in either
+     * order; a clock with its letter there (an Iskra MT382) is no id */
+    p1_reading_init(&R);
+    add(&R, "0-0:0.0.0(300412345678)");
+    CHECK_EQ_STR(R.equipment_id, "300412345678");
+    CHECK_EQ_INT(p1_obis_key(&R.equipment_id_obis), P1_OBIS(0, 0, 0, 0, 0));
+    add(&R, "0-0:96.1.1(4B384547303034303436333935353037)");
+    CHECK_EQ_STR(R.equipment_id, "K8EG004046395507");
+    add(&R, "0-0:0.0.0(300412345678)");
+    CHECK_EQ_STR(R.equipment_id, "K8EG004046395507");
+    p1_reading_init(&R);
+    add(&R, "0-0:0.0.0(101209113020W)");
+    CHECK_EQ_STR(R.equipment_id, "");
+    CHECK_EQ_INT(R.nunknown, 1);
 }
 
 static void test_objects_mbus(void)
