@@ -92,7 +92,7 @@ static void reading_absent(p1_reading *r)
         p->power_import = p->power_export = P1_ABSENT;
         p->reactive_import = p->reactive_export = P1_ABSENT;
         p->apparent_import = p->apparent_export = P1_ABSENT;
-        p->power_factor = p->current_limit = P1_ABSENT;
+        p->power_factor = p->current_limit = p->current_avg = P1_ABSENT;
         p->sags = p->swells = -1;
     }
     r->power_failures = r->long_power_failures = r->failure_log_count = -1;
@@ -731,7 +731,8 @@ static p1_medium reading_medium(int type)
  * -------------------------------------------------------------------------------------------- */
 
 /* The per-phase object at1[] does not hold: 31.4.0 (51.4.0, 71.4.0), the current limit of the
- * fuse supervision (BE); LU 1-1:31.4.0 sends (import)(export) limits. */
+ * fuse supervision (BE); LU 1-1:31.4.0 sends (import)(export) limits of the whole meter, not of
+ * phase 1. (A Lithuanian meter's is an average: p1_reading_end() moves it.) */
 static int reading_phase(p1_reading *r, const p1_object *o, int weak)
 {
     unsigned ph = (o->obis.c - 21u) / 20u, base = o->obis.c - 20u * ph;
@@ -743,6 +744,8 @@ static int reading_phase(p1_reading *r, const p1_object *o, int weak)
         if (o->nvalues >= 2)
             reading_qo(r, o, &r->fuse_limit_export, &o->values[1], weak, BAD_OTHER, q_units[Q_A]);
     }
+    if (o->obis.b == 1)
+        return 1;
     reading_qo(r, o, &r->phase[ph].current_limit, v, weak, BAD_OTHER, q_units[Q_A]);
     if (r->nphases < ph + 1)
         r->nphases = (uint8_t)(ph + 1);
@@ -1195,7 +1198,15 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
         reading_zone(r, P1_ZONE_CET, 1);
     else if (r->profile == P1_PROFILE_LT)
         reading_zone(r, P1_ZONE_EET, 0);
-    else if (r->profile == P1_PROFILE_IL)
+    if (r->profile == P1_PROFILE_LT) {
+        /* ESO's 31.4.0 is below the live current (3 A while 31.7.0 says 5 A): an average, as
+         * its 1.4.0 .. 10.4.0 are, not a fuse threshold */
+        for (int i = 0; i < 3; i++) {
+            r->phase[i].current_avg = r->phase[i].current_limit;
+            r->phase[i].current_limit = P1_ABSENT;
+        }
+        r->fuse_limit = r->fuse_limit_export = P1_ABSENT;
+    } else if (r->profile == P1_PROFILE_IL)
         reading_zone(r, P1_ZONE_IL, 0); /* UTC+2, summer UTC+3 by Israel's own rule */
     if (r->tariff < 0 && r->tariff_alt >= 0) {
         /* 0-0:96.14.1 counts 1, 2, 3 for the registers 11, 12, 13 */

@@ -284,6 +284,7 @@ static void write_phase(json_w *w, int n, const p1_phase *p)
     kv_micro(w, "apparent_export_kva", p->apparent_export);
     kv_micro(w, "power_factor", p->power_factor);
     kv_micro(w, "current_limit_a", p->current_limit);
+    kv_micro(w, "current_avg_a", p->current_avg);
     kv_count(w, "sags", p->sags);
     kv_count(w, "swells", p->swells);
     json_obj_end(w);

@@ -82,6 +82,8 @@ typedef struct p1_phase {
     p1_micro apparent_export;  /* 30.7.0 ..., kVA */
     p1_micro power_factor;     /* 33.7.0 ... (no unit) */
     p1_micro current_limit;    /* 31.4.0 ..., A (fuse supervision threshold) */
+    p1_micro current_avg;      /* 31.4.0 ... of a Lithuanian ESO meter: the current's average
+                                * (demand, as its 1-0:1.4.0 is), A; it is no limit there */
     int64_t sags;              /* 32.32.0 ..., count; -1 absent */
     int64_t swells;            /* 32.36.0 ..., count; -1 absent */
 } p1_phase;

@@ -1383,7 +1383,7 @@ static void check_lu(const p1_reading *r)
     CHECK_EQ_STR(r->limiter_unit, "");
     CHECK_EQ_INT(r->fuse_limit, 100000000);
     CHECK_EQ_INT(r->fuse_limit_export, -63000000);
-    CHECK_EQ_INT(r->phase[0].current_limit, 100000000);
+    CHECK_EQ_INT(r->phase[0].current_limit, P1_ABSENT); /* the whole meter's, not phase 1's */
     CHECK_EQ_INT(r->apparent_import_power, 900000);
     CHECK_EQ_INT(r->apparent_export_power, 0);
     CHECK_EQ_INT(r->breaker, 1);
@@ -1555,6 +1555,9 @@ static const char LT[] = "/ESO5\\VMMmm\r\n"
                          "1-0:69.7.0(00.100*kVA)\r\n"
                          "1-0:16.24.0(-00.024*kW)\r\n"
                          "1-0:0.2.8(1EA43311)\r\n"
+                         "1-0:31.7.0(0000.005*kA)\r\n"
+                         "1-0:31.4.0(0000.003*kA)\r\n"
+                         "1-0:71.4.0(0000.002*kA)\r\n"
                          "!";
 
 static void check_lt(const p1_reading *r)
@@ -1570,6 +1573,12 @@ static void check_lt(const p1_reading *r)
     CHECK_EQ_INT(r->import_total, 100000000);
     CHECK_EQ_STR(r->version, ""); /* 1-0:0.2.8 is a firmware signature, not the P1 version */
     CHECK_EQ_INT(r->nunknown, 2);
+    /* 31.4.0 below the live 31.7.0: an average current there, not a fuse limit */
+    CHECK_EQ_INT(r->phase[0].current, 5000000);
+    CHECK_EQ_INT(r->phase[0].current_avg, 3000000);
+    CHECK_EQ_INT(r->phase[2].current_avg, 2000000);
+    CHECK_EQ_INT(r->phase[0].current_limit, P1_ABSENT);
+    CHECK_EQ_INT(r->fuse_limit, P1_ABSENT);
 }
 
 static const char EASY[] = "/ESY5Q3DA1004 V3.04\r\n"
