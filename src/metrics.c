@@ -215,6 +215,13 @@ static void power(mbuf *b, const meters *ms, const char *name, const char *help,
 
 enum { PH_VOLTAGE, PH_CURRENT, PH_IMPORT, PH_EXPORT, PH_SAGS, PH_SWELLS };
 
+/* A phase's quantity; a single-phase meter's 12.7.0 / 11.7.0 (single) are L1's, as on MQTT and
+ * in the history. */
+static p1_micro phase_or_single(const p1_reading *r, int p, p1_micro v, p1_micro single)
+{
+    return p == 0 && v == P1_ABSENT && r->nphases <= 1 ? single : v;
+}
+
 static void phases(mbuf *b, const meters *ms, const char *name, const char *type, const char *help,
                    int which)
 {
@@ -228,8 +235,14 @@ static void phases(mbuf *b, const meters *ms, const char *name, const char *type
         for (int p = 0; p < 3; p++) {
             const p1_phase *ph = &r->phase[p];
             switch (which) {
-            case PH_VOLTAGE: sample_micro(b, name, m, "phase", label[p], ph->voltage); break;
-            case PH_CURRENT: sample_micro(b, name, m, "phase", label[p], ph->current); break;
+            case PH_VOLTAGE:
+                sample_micro(b, name, m, "phase", label[p],
+                             phase_or_single(r, p, ph->voltage, r->voltage));
+                break;
+            case PH_CURRENT:
+                sample_micro(b, name, m, "phase", label[p],
+                             phase_or_single(r, p, ph->current, r->current));
+                break;
             case PH_IMPORT: sample_kw_as_w(b, name, m, "phase", label[p], ph->power_import); break;
             case PH_EXPORT: sample_kw_as_w(b, name, m, "phase", label[p], ph->power_export); break;
             case PH_SAGS:

@@ -130,6 +130,35 @@ static void test_render(void)
     meters_free(&ms);
 }
 
+/* A single-phase meter that sends 12.7.0 / 11.7.0 (Lithuanian ESO): those are L1, as on MQTT and in
+ * the history; a three-phase meter's L1 stays its own. */
+static void test_single_phase(void)
+{
+    static const char ONE[] = "/ESO5\\VMM\r\n\r\n"
+                              "1-0:1.8.0(000100.000*kWh)\r\n"
+                              "1-0:12.7.0(0000.231*kV)\r\n"
+                              "1-0:11.7.0(0000.002*kA)\r\n"
+                              "!\r\n";
+    meters ms;
+    meters_init(&ms);
+    meter *a = meters_add(&ms, "lt", "sim", "sim");
+    CHECK(a != NULL);
+    if (!a)
+        return;
+    CHECK(parse(ONE));
+    meter_accept(a, &reading, (const uint8_t *)ONE, strlen(ONE), 1700000000123, 1700000000123);
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_EQ_INT(metrics_render(&ms, 1700000001000, 60, NULL, &text, &len), 0);
+    if (text) {
+        CHECK(has(text, "p1_phase_voltage_volts{meter=\"lt\",phase=\"L1\"} 231\n"));
+        CHECK(has(text, "p1_phase_current_amperes{meter=\"lt\",phase=\"L1\"} 2\n"));
+        CHECK(!strstr(text, "phase=\"L2\""));
+    }
+    free(text);
+    meters_free(&ms);
+}
+
 /* A fake publisher: meter "house" has an outbox, "idle" has none (lag -ENOENT). */
 static int fake_lag(void *impl, const char *meter_name, outbox_lag *out)
 {
@@ -238,6 +267,7 @@ static void test_price(void)
 int main(void)
 {
     RUN(test_render);
+    RUN(test_single_phase);
     RUN(test_pubs);
     RUN(test_fixed);
     RUN(test_price);
