@@ -331,8 +331,19 @@ static void meter_device(json_w *w, const char *meter, const pub_snapshot *s)
     json_obj_end(w);
 }
 
+/* Whether s has a value of the electricity meter itself, whose config announces its device. A
+ * heat interface's P1 port (Warmtelink) sends its heat meter alone. */
+static int has_meter_value(const pub_snapshot *s)
+{
+    for (int f = 0; f < PUB_F_COUNT; f++)
+        if (s->has[f] && fields[f].mbus == PUB_MBUS_NONE)
+            return 1;
+    return 0;
+}
+
 /* An M-Bus device's block, as Home Assistant's own DSMR integration shows it: a device of its
- * own behind the electricity meter. The identifier is the meter's name and the medium, never the
+ * own behind the electricity meter (when that one is announced: a via_device Home Assistant does
+ * not know is an error in its log). The identifier is the meter's name and the medium, never the
  * M-Bus id: a replaced gas meter stays the same Home Assistant device (area, history), with the
  * new serial_number. The telegram names no maker or model of an M-Bus device. */
 static void mbus_device(json_w *w, const char *meter, const pub_snapshot *s, pub_mbus k)
@@ -354,7 +365,8 @@ static void mbus_device(json_w *w, const char *meter, const pub_snapshot *s, pub
     if (s->mbus_id[k][0])
         json_kv_str(w, "serial_number", s->mbus_id[k]);
     snprintf(buf, sizeof buf, "p1d_%s", meter);
-    json_kv_str(w, "via_device", buf);
+    if (has_meter_value(s))
+        json_kv_str(w, "via_device", buf);
     json_obj_end(w);
 }
 

@@ -298,6 +298,19 @@ static void test_discovery(void)
         else
             CHECK(0);
     }
+
+    /* A heat interface's P1 port (Warmtelink) sends its heat meter alone: no config announces
+     * the meter's device, so the heat device names no via_device (Home Assistant logs one it
+     * does not know as an error) */
+    memset(&s, 0, sizeof s);
+    s.ts = 1705316400;
+    s.has[PUB_F_HEAT] = 1;
+    s.v[PUB_F_HEAT] = 24466;
+    json_init_fixed(&w, buf, sizeof buf, 0);
+    pub_payload_discovery(&w, "p1d", "p1d/status", "home", &s, PUB_F_HEAT);
+    CHECK(json_ok(&w));
+    CHECK(strstr(buf, "\"identifiers\":[\"p1d_home.heat\"]") != NULL);
+    CHECK(strstr(buf, "\"via_device\"") == NULL);
 }
 
 /* The price in force: its topics (a topic prefix with '/' gives node ids of [A-Za-z0-9_-]),
