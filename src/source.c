@@ -75,6 +75,35 @@ static void log_left_out(source *s, const p1_telegram *t, const p1_reading *r)
              s->m->name, p1_error_name(code), msg, off);
 }
 
+/* An M-Bus meter whose value is in a unit its medium is not kept in (gas or water in kWh, heat in
+ * m3) is left out of the history, MQTT, /metrics and /api/v1/data: said once per medium, or the
+ * user sees no gas and no reason. */
+static void log_mbus_unit(source *s, const p1_reading *r)
+{
+    static const struct {
+        p1_medium medium;
+        const char *name, *units;
+    } kinds[] = {
+        {P1_MEDIUM_GAS, "gas", "m3"},
+        {P1_MEDIUM_WATER, "water", "m3"},
+        {P1_MEDIUM_HEAT, "heat", "GJ, MJ, kWh or MWh"},
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        unsigned bit = 1u << kinds[k].medium;
+        int i = p1_reading_mbus_find(r, kinds[k].medium);
+        if ((s->unit_told & bit) || i < 0 || !p1_mbus_has_value(&r->mbus[i]))
+            continue;
+        p1_micro v =
+            kinds[k].medium == P1_MEDIUM_HEAT ? p1_mbus_gj(&r->mbus[i]) : p1_mbus_m3(&r->mbus[i]);
+        if (v != P1_ABSENT)
+            continue;
+        s->unit_told |= bit;
+        log_warn("%s: the %s meter on M-Bus channel %d counts in %s, not %s: its value is left "
+                 "out of the history, MQTT, /metrics and /api/v1/data (/api/now shows it)",
+                 s->m->name, kinds[k].name, i + 1, r->mbus[i].unit, kinds[k].units);
+    }
+}
+
 /* A whole encrypted frame that the key failed on: a configuration problem, not line noise. It is
  * logged as a warning once per change and stays on the meter until a telegram decodes. */
 static void key_problem(source *s, p1_error err)
@@ -141,6 +170,7 @@ static void on_end(void *user, const p1_telegram *t)
         }
         s->key_fails = 0;
         log_left_out(s, t, &d->reading);
+        log_mbus_unit(s, &d->reading);
         if (s->hold) {
             *s->held_reading = d->reading;
             memcpy(s->held_raw, t->raw, t->raw_len);

@@ -63,6 +63,7 @@ struct source {
     p1_error reject_error;   /* why the last telegram was rejected, P1_ERR_OK when accepted */
     int key_worked;          /* a frame decrypted with this key since the source started */
     int x25_told;            /* the log said once that the meter's CRC is CRC-16/X-25 */
+    unsigned unit_told; /* bit per p1_medium: the log said its M-Bus value's unit is unusable */
     int end_lines;           /* the last accepted telegram ended in "!CRC": telegrams end by
                               * themselves, so a quiet line mid-telegram is a pause, not an end */
     int key_fails;           /* frames failing authentication in a row */

@@ -130,6 +130,10 @@ def units_foreign(tmp):
     C.check("/api/now mbus still shows the kWh gas channel as sent (%s)" % mb,
             mb.get(1) == (1234.567, "kWh"), mb)
     C.check("p1d logged no error", " error: " not in log, log[-1500:])
+    said = "home: the gas meter on M-Bus channel 1 counts in kWh, not m3: its value is left out"
+    C.check("... and says once why the gas is left out", log.count(said) == 1, log[-1500:])
+    C.check("... and nothing of the water and heat meters", "water meter on M-Bus" not in log and
+            "heat meter on M-Bus" not in log, log[-1500:])
 
 
 def huge_values(tmp):
