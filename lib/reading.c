@@ -93,6 +93,7 @@ static void reading_absent(p1_reading *r)
         p->reactive_import = p->reactive_export = P1_ABSENT;
         p->apparent_import = p->apparent_export = P1_ABSENT;
         p->power_factor = p->current_limit = p->current_avg = P1_ABSENT;
+        p->power_sum = P1_ABSENT;
         p->sags = p->swells = -1;
     }
     r->power_failures = r->long_power_failures = r->failure_log_count = -1;
@@ -376,6 +377,22 @@ READING_COLD static int reading_text_cut(const p1_value *v, char *dst, size_t ca
     return (int)n;
 }
 
+/* p1_value_text() of a value padded with NUL octets at its end (a ZIV meter sends its id
+ * "E006900070" in 17 octets, 4530..3030 and seven 00): the text before them; else -1. */
+READING_COLD static int reading_text_nul(const p1_value *v, char *dst, size_t cap)
+{
+    size_t len = v->raw_len;
+    if (!v->raw || (len & 1u))
+        return -1;
+    while (len >= 2 && v->raw[len - 2] == '0' && v->raw[len - 1] == '0')
+        len -= 2;
+    if (len == v->raw_len || len == 0)
+        return -1;
+    p1_value head = *v;
+    head.raw_len = (uint16_t)len;
+    return p1_value_text(&head, dst, cap);
+}
+
 /* Text of an octet-string object: hex decoded when it is hex and printable, else the characters
  * as sent (meters send plain text too: "(TARIFF 1)", "(test-/-test)"). `ascii` additionally
  * rejects decoded bytes >= 0x80: identifiers are ASCII, so such a run is a binary id. */
@@ -384,6 +401,8 @@ static size_t reading_text(char *dst, size_t cap, const p1_value *v, int ascii)
     int n = p1_value_text(v, dst, cap);
     if (n < 0)
         n = reading_text_cut(v, dst, cap);
+    if (n < 0)
+        n = reading_text_nul(v, dst, cap);
     if (n >= 0) {
         uint64_t high = 0;
         int i = 0;
@@ -776,6 +795,7 @@ static const uint8_t dslot[256] = {[7] = D7, [8] = D8, [24] = D24, [32] = D32, [
         AT1(31 + 20 * (n), D7, phase[n].current, AT_Q, (n) + 1, Q_A),                              \
         AT1(32 + 20 * (n), D7, phase[n].voltage, AT_Q, (n) + 1, Q_V),                              \
         AT1(33 + 20 * (n), D7, phase[n].power_factor, AT_Q, (n) + 1, Q_PF),                        \
+        AT1(36 + 20 * (n), D7, phase[n].power_sum, AT_Q, (n) + 1, Q_KW),                           \
         AT1(32 + 20 * (n), D24, phase[n].voltage_avg, AT_Q, (n) + 1, Q_V),                         \
         AT1(32 + 20 * (n), D32, phase[n].sags, AT_COUNT, (n) + 1, Q_ANY),                          \
         AT1(32 + 20 * (n), D36, phase[n].swells, AT_COUNT, (n) + 1, Q_ANY)
@@ -1013,6 +1033,39 @@ void p1_reading_add(p1_reading *r, const p1_object *o)
  * End of telegram: derived facts
  * -------------------------------------------------------------------------------------------- */
 
+/* A power import/export pair from what the meter sent: the positive and negative parts of a net
+ * power (`sum`: 16.7.0, 36.7.0 ..) when neither is sent, and a negative import with no export (an
+ * EasyMeter Q3DA signs its 1.7.0 and 21.7.0: -116.77 W while it delivers) as that export. */
+static void reading_split(p1_micro *import, p1_micro *export_, p1_micro sum)
+{
+    if (*import == P1_ABSENT && *export_ == P1_ABSENT && sum != P1_ABSENT) {
+        *import = sum > 0 ? sum : 0;
+        *export_ = sum < 0 ? -sum : 0;
+    } else if (*import != P1_ABSENT && *import < 0 && *export_ == P1_ABSENT) {
+        *export_ = -*import;
+        *import = 0;
+    }
+}
+
+/* Whether the phases' net powers (36.7.0, 56.7.0, 76.7.0) can be taken as signed: they add up to
+ * the net power 16.7.0 (within 2 W and 1 %) or that is not sent. A meter that sends their sizes
+ * (an eBZ DD3 telegram: phases +344.88 W and +114.02 W, 16.7.0 -458.90 W) would otherwise show
+ * a phase importing while it delivers. */
+static int reading_phase_sums_agree(const p1_reading *r)
+{
+    int64_t sum = 0;
+    int any = 0;
+    for (int i = 0; i < 3; i++)
+        if (r->phase[i].power_sum != P1_ABSENT) {
+            sum += r->phase[i].power_sum; /* each within P1_MICRO_MAX: no overflow */
+            any = 1;
+        }
+    if (!any || r->power_sum == P1_ABSENT)
+        return any;
+    int64_t d = sum - r->power_sum, total = r->power_sum < 0 ? -r->power_sum : r->power_sum;
+    return (d < 0 ? -d : d) <= 2000 + total / 100;
+}
+
 /* The sum of tariff registers 1..top; unless `whole`, only when each of 1..max(top, 2) is there.
  * P1_ABSENT when none is present or the sum leaves +-P1_MICRO_MAX (each register is within it, so
  * the running sum never overflows). */
@@ -1151,11 +1204,12 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
     if (!r->export_total_sent)
         r->export_total = reading_sum(r->export_, r->tariff_top[1], whole);
 
-    if (r->power_import == P1_ABSENT && r->power_export == P1_ABSENT && r->power_sum != P1_ABSENT) {
-        /* only the net power 16.7.0: at one connection import and export never both flow */
-        r->power_import = r->power_sum > 0 ? r->power_sum : 0;
-        r->power_export = r->power_sum < 0 ? -r->power_sum : 0;
-    }
+    /* only a net power (16.7.0, 36.7.0 ..): at one connection import and export never both flow */
+    reading_split(&r->power_import, &r->power_export, r->power_sum);
+    int signed_phases = reading_phase_sums_agree(r);
+    for (int i = 0; i < 3; i++)
+        reading_split(&r->phase[i].power_import, &r->phase[i].power_export,
+                      signed_phases ? r->phase[i].power_sum : P1_ABSENT);
     if (r->power_import != P1_ABSENT || r->power_export != P1_ABSENT) {
         p1_micro in = r->power_import != P1_ABSENT ? r->power_import : 0;
         p1_micro out = r->power_export != P1_ABSENT ? r->power_export : 0;

@@ -84,6 +84,9 @@ typedef struct p1_phase {
     p1_micro current_limit;    /* 31.4.0 ..., A (fuse supervision threshold) */
     p1_micro current_avg;      /* 31.4.0 ... of a Lithuanian ESO meter: the current's average
                                 * (demand, as its 1-0:1.4.0 is), A; it is no limit there */
+    p1_micro power_sum;        /* 36.7.0, 56.7.0, 76.7.0 kW: the phase's net active power
+                                * (signed; German eBZ meters); power_import/_export come from it
+                                * when neither 21.7.0 nor 22.7.0 (41/42, 61/62) is sent */
     int64_t sags;              /* 32.32.0 ..., count; -1 absent */
     int64_t swells;            /* 32.36.0 ..., count; -1 absent */
 } p1_phase;

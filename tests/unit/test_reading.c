@@ -808,6 +808,10 @@ static void test_objects_ids(void)
     CHECK_EQ_STR(R.equipment_id, "K8EG004046395507");
     add(&R, "0-0:0.0.0(300412345678)");
     CHECK_EQ_STR(R.equipment_id, "K8EG004046395507");
+    /* an id padded with NUL octets (a ZIV meter): the text before them */
+    p1_reading_init(&R);
+    add(&R, "0-0:96.1.1(4530303639303030373030000000000000)");
+    CHECK_EQ_STR(R.equipment_id, "E0069000700");
     p1_reading_init(&R);
     add(&R, "0-0:0.0.0(101209113020W)");
     CHECK_EQ_STR(R.equipment_id, "");
@@ -2198,10 +2202,12 @@ static void test_power_w_rounding(void)
         {"1-0:1.7.0(1234.5675*W)", offsetof(p1_reading, power_import), 1234568},
         {"1-0:1.7.0(1.2345675*kW)", offsetof(p1_reading, power_import), 1234568},
         {"1-0:1.7.0(1.2345674999*kW)", offsetof(p1_reading, power_import), 1234567},
-        {"1-0:21.7.0(-0.1235*W)", offsetof(p1_reading, phase[0].power_import), -124},
-        {"1-0:21.7.0(-0.1234*W)", offsetof(p1_reading, phase[0].power_import), -123},
-        {"1-0:21.7.0(-0.0005*W)", offsetof(p1_reading, phase[0].power_import), -1},
-        {"1-0:21.7.0(-00.0000005*kW)", offsetof(p1_reading, phase[0].power_import), -1},
+        /* negative: rounded away from zero, then (a signed import without an export) the
+         * export */
+        {"1-0:21.7.0(-0.1235*W)", offsetof(p1_reading, phase[0].power_export), 124},
+        {"1-0:21.7.0(-0.1234*W)", offsetof(p1_reading, phase[0].power_export), 123},
+        {"1-0:21.7.0(-0.0005*W)", offsetof(p1_reading, phase[0].power_export), 1},
+        {"1-0:21.7.0(-00.0000005*kW)", offsetof(p1_reading, phase[0].power_export), 1},
         {"1-0:22.7.0(0.0000004*kW)", offsetof(p1_reading, phase[0].power_export), 0},
         {"1-0:32.7.0(230.12345*V)", offsetof(p1_reading, phase[0].voltage), 230123450},
         {"1-0:31.7.0(1.23456789*A)", offsetof(p1_reading, phase[0].current), 1234568},
@@ -2245,6 +2251,42 @@ static void test_power_sum(void)
         CHECK_EQ_INT(R.power_import, cases[i].import);
         CHECK_EQ_INT(R.power_export, cases[i].export_);
         CHECK_EQ_INT(R.power_net, cases[i].net);
+        CHECK_EQ_INT(R.nunknown, 0);
+    }
+
+    /* An EasyMeter Q3DA signs 1.7.0 and 21.7.0: negative is delivery */
+    decode(&R, "/ESY5Q3DA1004 V3.04\r\n\r\n1-0:1.8.0*255(00014869.2594317*kWh)\r\n"
+               "1-0:21.7.0*255(-000128.41*W)\r\n1-0:61.7.0*255(000011.64*W)\r\n"
+               "1-0:1.7.0*255(-000116.77*W)\r\n!");
+    CHECK_EQ_INT(R.power_import, 0);
+    CHECK_EQ_INT(R.power_export, 116770);
+    CHECK_EQ_INT(R.power_net, -116770);
+    CHECK_EQ_INT(R.phase[0].power_import, 0);
+    CHECK_EQ_INT(R.phase[0].power_export, 128410);
+    CHECK_EQ_INT(R.phase[2].power_import, 11640);
+    CHECK_EQ_INT(R.phase[2].power_export, P1_ABSENT);
+
+    /* eBZ DD3: the phases' net powers 36.7.0 / 56.7.0 / 76.7.0, taken when they add up to
+     * 16.7.0 (or it is not sent); sizes that do not (a delivering meter) are no phase power */
+    static const struct {
+        const char *total, *l1, *l2;
+        int64_t l1_import, l1_export, l2_import;
+    } ebz[] = {
+        {"1-0:16.7.0*255(000211.26*W)", "000157.64", "000053.62", 157640, 0, 53620},
+        {"1-0:16.7.0*255(-000100.00*W)", "-000150.00", "000050.00", 0, 150000, 50000},
+        {"", "000157.64", "-000003.00", 157640, 0, 0},
+        {"1-0:16.7.0*255(-000458.90*W)", "000344.88", "000114.02", P1_ABSENT, P1_ABSENT, P1_ABSENT},
+    };
+    char tg[512];
+    for (size_t i = 0; i < sizeof ebz / sizeof ebz[0]; i++) {
+        snprintf(tg, sizeof tg,
+                 "/EBZ5DD32R06ETA_107\r\n\r\n1-0:1.8.0*255(002714.12830185*kWh)\r\n%s%s"
+                 "1-0:36.7.0*255(%s*W)\r\n1-0:56.7.0*255(%s*W)\r\n1-0:76.7.0*255(000000.00*W)\r\n!",
+                 ebz[i].total, ebz[i].total[0] ? "\r\n" : "", ebz[i].l1, ebz[i].l2);
+        decode(&R, tg);
+        CHECK_EQ_INT(R.phase[0].power_import, ebz[i].l1_import);
+        CHECK_EQ_INT(R.phase[0].power_export, ebz[i].l1_export);
+        CHECK_EQ_INT(R.phase[1].power_import, ebz[i].l2_import);
         CHECK_EQ_INT(R.nunknown, 0);
     }
 }
