@@ -530,6 +530,8 @@ static int reading_tariff_text(const char *s, size_t n, int16_t *out)
 static void reading_tariff(p1_reading *r, const p1_value *v)
 {
     int64_t x;
+    if (v->raw_len == 0)
+        return; /* "()" names no tariff, nor takes the text of 0-0:96.14.1 in either order */
     reading_copy(r->tariff_text, sizeof r->tariff_text, v->raw, v->raw_len);
     if (v->decimals == 0 && reading_int(v, 0, INT16_MAX, &x) == 0) {
         r->tariff = (int16_t)x;
@@ -758,13 +760,15 @@ static int reading_phase(p1_reading *r, const p1_object *o, int weak)
     const p1_value *v = &o->values[0];
     if (base != 31 || o->obis.d != 4 || o->obis.e != 0)
         return 0;
-    if (ph == 0) {
-        reading_q(&r->fuse_limit, v, weak, q_units[Q_A]);
+    if (ph == 0 && o->obis.b == 1) {
+        /* LU: the meter's import and export thresholds, a bad value flagged as any other */
+        reading_qo(r, o, &r->fuse_limit, v, weak, BAD_OTHER, q_units[Q_A]);
         if (o->nvalues >= 2)
             reading_qo(r, o, &r->fuse_limit_export, &o->values[1], weak, BAD_OTHER, q_units[Q_A]);
-    }
-    if (o->obis.b == 1)
         return 1;
+    }
+    if (ph == 0)
+        reading_q(&r->fuse_limit, v, weak, q_units[Q_A]);
     reading_qo(r, o, &r->phase[ph].current_limit, v, weak, BAD_OTHER, q_units[Q_A]);
     if (r->nphases < ph + 1)
         r->nphases = (uint8_t)(ph + 1);
@@ -1110,8 +1114,10 @@ static int reading_mfr(const p1_reading *r, const char *m)
  *   AT  header EST (Energienetze Steiermark)
  *   HU  header SAG without 1-3:0.2.8 (E.ON "/SAG5SAG-METER"; Sagemcom's Dutch MT212,
  *       "/SAG5\2MT212 SMR5.5", sends 1-3:0.2.8), or 0-0:42.0.0 together with 0-0:96.1.0
- *   IL  0-0:96.14.1, or tariff registers that start at 11 (1.8.11 .. 1.8.13): Israel's Kaifa
- *       meters, which send the Dutch header "/KFM5KAIFA-METER" and 1-3:0.2.8
+ *   IL  tariff registers that start at 11 (1.8.11 .. 1.8.13), or 0-0:96.14.1 without tariff
+ *       registers: Israel's Kaifa meters, which send the Dutch header "/KFM5KAIFA-METER" and
+ *       1-3:0.2.8 (a telegram with 1.8.1 and 1.8.11 .. 13 and 0-0:96.14.1, as a test of all
+ *       fields has them, stays Dutch: a wrong guess moves every time by an hour)
  *   LU  0-0:42.0.0 with 1.8.0/2.8.0 and no tariff registers (Smarty behind another header)
  *   LT  header ESO
  *   SE  header ADN (Aidon), ELL (Ellevio), LGF (Landis+Gyr) with 1.8.0/2.8.0 but no tariffs;
@@ -1120,7 +1126,7 @@ static int reading_mfr(const p1_reading *r, const char *m)
  *       1-3:0.2.8; a Swedish Kaifa MA304 sends "/KFM5KAIFA-METER" with "(210524094210W)" in May)
  *   NL  1-3:0.2.8 (DSMR >= 4; LU and AT sending it were caught above), or a Dutch DSMR
  *       manufacturer (ISk ISK KFM XMX Ene KMP MCS KAM) without a channel-0 meter id
- *       (0-0:96.1.0 or 1-0:0.0.0 mark Iskra's Irish/Belgian IE meters, not DSMR)
+ *       (0-0:96.1.0 or 1-0:0.0.0 mark Iskra's IE meters and the like, not DSMR)
  *   OTHER anything else that had a header or objects; UNKNOWN an empty reading. */
 static p1_profile reading_profile(const p1_reading *r)
 {
@@ -1134,7 +1140,8 @@ static p1_profile reading_profile(const p1_reading *r)
         return P1_PROFILE_AT;
     if ((reading_mfr(r, "SAG") && !(s & SEEN_VERSION)) || ((s & SEEN_LDN) && (s & SEEN_METER_ID)))
         return P1_PROFILE_HU;
-    if ((s & SEEN_IL_TARIFF) || reading_first_tariff(r) >= 11)
+    unsigned first = reading_first_tariff(r);
+    if (first >= 11 || ((s & SEEN_IL_TARIFF) && first == 0))
         return P1_PROFILE_IL;
     if ((s & SEEN_LDN) && (s & SEEN_TOTAL_REG) && !(s & SEEN_TARIFF_REG))
         return P1_PROFILE_LU;
@@ -1255,18 +1262,20 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
     if (r->profile == P1_PROFILE_LT) {
         /* ESO's 31.4.0 is below the live current (3 A while 31.7.0 says 5 A): an average, as
          * its 1.4.0 .. 10.4.0 are, not a fuse threshold */
-        for (int i = 0; i < 3; i++) {
-            r->phase[i].current_avg = r->phase[i].current_limit;
-            r->phase[i].current_limit = P1_ABSENT;
-        }
+        for (int i = 0; i < 3; i++)
+            if (r->phase[i].current_limit != P1_ABSENT) { /* so a second call changes nothing */
+                r->phase[i].current_avg = r->phase[i].current_limit;
+                r->phase[i].current_limit = P1_ABSENT;
+            }
         r->fuse_limit = r->fuse_limit_export = P1_ABSENT;
     } else if (r->profile == P1_PROFILE_IL)
         reading_zone(r, P1_ZONE_IL, 0); /* UTC+2, summer UTC+3 by Israel's own rule */
     if (r->tariff < 0 && r->tariff_alt >= 0) {
         /* 0-0:96.14.1 counts 1, 2, 3 for the registers 11, 12, 13 */
         int k = r->tariff_alt;
-        if (k >= 1 && k + 10 <= P1_TARIFFS_MAX &&
-            (r->import[k + 10] != P1_ABSENT || r->export_[k + 10] != P1_ABSENT))
+        if (k >= 1 && k <= 9 && k + 10 <= P1_TARIFFS_MAX &&
+            (reading_first_tariff(r) >= 11 || r->import[k + 10] != P1_ABSENT ||
+             r->export_[k + 10] != P1_ABSENT))
             k += 10;
         r->tariff = (int16_t)k;
     }

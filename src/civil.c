@@ -46,13 +46,16 @@ const char *civil_zone_name(void)
 }
 
 /* The zones of the EU whose standard time is UTC+2 (and their neighbours that keep the EU's
- * rule). */
+ * rule, and Israel, the nearest fit for an Israeli meter's days). */
 static const char *const eet_names[] = {
     "Europe/Vilnius",  "Europe/Riga",   "Europe/Tallinn",   "Europe/Helsinki",
     "Europe/Mariehamn", "Europe/Sofia", "Europe/Bucharest", "Europe/Athens",
     "Asia/Nicosia",    "Asia/Famagusta", "Europe/Nicosia",  "Europe/Kyiv",
     "Europe/Kiev",     "Europe/Chisinau", "Europe/Uzhgorod", "Europe/Zaporozhye",
     "EET",
+    /* Israel: UTC+2 too; its summer time starts two days earlier and ends two hours earlier.
+     * EET's days are right all year but those hours (CET's never) */
+    "Asia/Jerusalem", "Asia/Tel_Aviv", "Israel",
 };
 
 /* A zone's name as the zoneinfo database has it: TZ's leading ':', a path up to "zoneinfo/"

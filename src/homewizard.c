@@ -200,9 +200,11 @@ void homewizard_data(json_w *w, const p1_reading *r, const uint8_t *raw, size_t 
     int base =
         r->profile == P1_PROFILE_IL && r->import[1] == P1_ABSENT && r->export_[1] == P1_ABSENT ? 10
                                                                                                : 0;
-    if (r->tariff > base)
+    if (!base && r->tariff >= 0)
+        json_kv_int(w, "active_tariff", r->tariff);
+    else if (base && r->tariff - base >= 1 && r->tariff - base <= 4)
         json_kv_int(w, "active_tariff", r->tariff - base);
-    else if (r->tariff >= 0 && !base)
+    else if (base && r->tariff >= 1 && r->tariff <= 4)
         json_kv_int(w, "active_tariff", r->tariff);
 
     kv3(w, "total_power_import_kwh", r->import_total);

@@ -519,6 +519,8 @@ static uint32_t device_hash(const pub_snapshot *s)
     for (int i = 0; i < 4 + PUB_MBUS_COUNT; i++)
         for (const char *c = parts[i]; *c; c++)
             h = (h ^ (uint8_t)*c) * 16777619u;
+    /* the M-Bus devices name the meter's as via_device only once it has values of its own */
+    h = (h ^ (uint8_t)pub_payload_has_meter_value(s)) * 16777619u;
     return h;
 }
 

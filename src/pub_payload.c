@@ -333,7 +333,7 @@ static void meter_device(json_w *w, const char *meter, const pub_snapshot *s)
 
 /* Whether s has a value of the electricity meter itself, whose config announces its device. A
  * heat interface's P1 port (Warmtelink) sends its heat meter alone. */
-static int has_meter_value(const pub_snapshot *s)
+int pub_payload_has_meter_value(const pub_snapshot *s)
 {
     for (int f = 0; f < PUB_F_COUNT; f++)
         if (s->has[f] && fields[f].mbus == PUB_MBUS_NONE)
@@ -365,7 +365,7 @@ static void mbus_device(json_w *w, const char *meter, const pub_snapshot *s, pub
     if (s->mbus_id[k][0])
         json_kv_str(w, "serial_number", s->mbus_id[k]);
     snprintf(buf, sizeof buf, "p1d_%s", meter);
-    if (has_meter_value(s))
+    if (pub_payload_has_meter_value(s))
         json_kv_str(w, "via_device", buf);
     json_obj_end(w);
 }

@@ -102,6 +102,9 @@ void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts);
 void pub_payload_set_demand_forecast(pub_snapshot *s, p1_micro kw);
 /* Fills s from a stored raw point (device fields stay empty: the store keeps no header). */
 void pub_payload_from_point(pub_snapshot *s, const store_point *p);
+/* Whether s has a value of the electricity meter itself (not only of its M-Bus devices): the
+ * M-Bus devices' discovery names the meter's device as via_device only then. */
+int pub_payload_has_meter_value(const pub_snapshot *s);
 /* Writes the value of f as text ("1234", "230.1", "0.05") into out[cap]. Returns its length, or
  * 0 when s has no such value or it does not fit. */
 size_t pub_payload_value(const pub_snapshot *s, pub_field f, char *out, size_t cap);

@@ -175,7 +175,8 @@ typedef struct p1_reading {
     int16_t breaker;                 /* 0-0:96.3.10: 0 off, 1 on, 2 ready; -1 absent */
     p1_micro limiter;                /* 0-0:17.0.0 in limiter_unit */
     char limiter_unit[P1_SHORT_MAX]; /* "kW", "A", "kVA" or "" */
-    p1_micro fuse_limit;             /* BE 1-0:31.4.0 A */
+    p1_micro fuse_limit;             /* BE 1-0:31.4.0 or LU 1-1:31.4.0 first value, A (not LT's:
+                                      * that is phase[0].current_avg) */
     p1_micro fuse_limit_export;      /* LU 1-1:31.4.0 second value, A (signed) */
 
     char text_code[P1_SHORT_MAX * 2];/* 0-0:96.13.1, decoded */
@@ -218,7 +219,9 @@ void p1_reading_init(p1_reading *r);
 void p1_reading_begin(p1_reading *r, const p1_telegram *t);
 /* Folds one object into r; call from on_object. Unknown objects only count in r->nunknown. */
 void p1_reading_add(p1_reading *r, const p1_object *o);
-/* Derives totals, net power, profile and tariff scheme; call from on_end. Totals are summed from
+/* Derives totals, net power (import/export from a net or signed power), profile, tariff scheme,
+ * the times' zone, the tariff from Israel's 0-0:96.14.1 and a Lithuanian meter's average
+ * currents; call from on_end (a second call changes nothing). Totals are summed from
  * the tariff registers; a telegram without end line (t->has_end_line 0) gets a sum only when
  * every tariff from 1 up to the highest sent, and at least 1 and 2, is there. Returns the verdict:
  * t->error when the parser rejected the telegram; else P1_ERR_BAD_VALUE (also set in r->error,

@@ -308,6 +308,7 @@ static void test_zone_names(void)
         int zone;
     } cases[] = {
         {"Europe/Vilnius", P1_ZONE_EET},
+        {"Asia/Jerusalem", P1_ZONE_EET},
         {":Europe/Riga", P1_ZONE_EET},
         {"/usr/share/zoneinfo/Europe/Helsinki", P1_ZONE_EET},
         {"posix/Europe/Athens", P1_ZONE_EET},

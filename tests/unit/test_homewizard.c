@@ -257,6 +257,27 @@ static void test_israel(void)
     CHECK(has(buf, "\"total_power_export_t1_kwh\":12.500,"));
     CHECK(!strstr(buf, "_t4_kwh"));
     CHECK(!strstr(buf, "total_power_export_t2_kwh"));
+
+    /* active_tariff is 1..4 or left out, whatever the meter names */
+    static const struct {
+        const char *lines, *want;
+    } cases[] = {
+        {"1-0:1.8.11(000001.000*kWh)\r\n1-0:1.8.12(000002.000*kWh)\r\n0-0:96.14.1(03)",
+         "\"active_tariff\":3,"},
+        {"1-0:1.8.13(000001.000*kWh)\r\n0-0:96.14.0(0002)\r\n0-0:96.14.1(03)",
+         "\"active_tariff\":2,"},
+        {"1-0:1.8.11(000001.000*kWh)\r\n1-0:1.8.15(000002.000*kWh)\r\n0-0:96.14.1(05)", NULL},
+    };
+    static char tg[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(tg, sizeof tg, "/KFM5KAIFA-METER\r\n\r\n1-3:0.2.8(50)\r\n%s\r\n!\r\n",
+                 cases[i].lines);
+        render(tg, buf, sizeof buf);
+        if (cases[i].want)
+            CHECK(has(buf, cases[i].want));
+        else
+            CHECK(!strstr(buf, "active_tariff"));
+    }
 }
 
 /* Gas moved to channel 2: channel 1 is a placeholder (empty id, 1970 time, a bare 0). */

@@ -1698,6 +1698,8 @@ static void test_telegrams(void)
     check_se(&R);
     decode(&R, LT);
     check_lt(&R);
+    CHECK_EQ_INT(p1_reading_end(&R, NULL), P1_ERR_OK); /* a second call changes nothing */
+    check_lt(&R);
     decode(&R, EASY);
     check_easy(&R);
 }
@@ -1963,31 +1965,41 @@ static void test_bad_value(void)
     static const bad_case cases[] = {
         /* no CRC (DSMR 2.2): a garbled tariff register, a control byte in one, an empty one */
         {HDR22 "1-0:1.8.1(0O1234.567*kWh)\r\n1-0:1.8.2(02345.678*kWh)\r\n!\r\n",
-         "1-0:1.8.1(", {1, 0, 1, 8, 1, 255}},
+         "1-0:1.8.1(",
+         {1, 0, 1, 8, 1, 255}},
         {HDR22 "1-0:1.8.1(01234.567*kWh)\r\n1-0:1.8.2(0234\0015.678*kWh)\r\n!\r\n",
-         "1-0:1.8.2(", {1, 0, 1, 8, 2, 255}},
-        {HDR22 "1-0:1.8.1()\r\n1-0:1.8.2(02345.678*kWh)\r\n!\r\n", "1-0:1.8.1(",
+         "1-0:1.8.2(",
+         {1, 0, 1, 8, 2, 255}},
+        {HDR22 "1-0:1.8.1()\r\n1-0:1.8.2(02345.678*kWh)\r\n!\r\n",
+         "1-0:1.8.1(",
          {1, 0, 1, 8, 1, 255}},
         /* no CRC: power, a count, a failure-log duration, the gas profile's value */
         {HDR22 "1-0:1.7.0(0O.123*kW)\r\n!\r\n", "1-0:1.7.0(", {1, 0, 1, 7, 0, 255}},
         {HDR22 "1-0:32.32.0(000x1)\r\n!\r\n", "1-0:32.32.0(", {1, 0, 32, 32, 0, 255}},
         {HDR22 "1-0:99.97.0(1)(0-0:96.7.19)(231105083512W)(00000x0240*s)\r\n!\r\n",
-         "(231105083512W)(", {1, 0, 99, 97, 0, 255}},
+         "(231105083512W)(",
+         {1, 0, 99, 97, 0, 255}},
         /* a time that is no time is left out, never a bad value: the telegram time, a failure's
          * end, and the code a Landis+Gyr meter sends instead of its Belgian gas capture time */
         {HDR22 "0-0:1.0.0(2401O1120000W)\r\n!\r\n", NULL, {0}},
         {HDR22 "1-0:99.97.0(1)(0-0:96.7.19)(23110508x512W)(0000000240*s)\r\n!\r\n", NULL, {0}},
         {HDR22 "0-1:24.2.3(1234ABC)(00001.234*m3)\r\n!\r\n", NULL, {0}},
         {HDR22 "0-1:24.3.0(121030140000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(0O124.477)\r\n!\r\n",
-         "(m3)\r\n(", {0, 1, 24, 3, 0, 255}},
+         "(m3)\r\n(",
+         {0, 1, 24, 3, 0, 255}},
         /* the first bad value counts; a B=1 register too */
         {HDR22 "1-0:2.7.0(x)\r\n1-0:1.8.1(y)\r\n!\r\n", "1-0:2.7.0(", {1, 0, 2, 7, 0, 255}},
         {HDR22 "1-1:1.8.1(12.3.4*kWh)\r\n!\r\n", "1-1:1.8.1(", {1, 1, 1, 8, 1, 255}},
+        /* LU's meter-wide thresholds: either value */
+        {HDR22 "1-1:31.4.0(1x0*A)(-063*A)\r\n!\r\n", "1-1:31.4.0(", {1, 1, 31, 4, 0, 255}},
+        {HDR22 "1-1:31.4.0(100*A)(-0x3*A)\r\n!\r\n", "1-1:31.4.0(100*A)(", {1, 1, 31, 4, 0, 255}},
         /* a valid CRC vouches for other values, never for a total */
         {HDR50 "1-0:1.7.0(0O.123*kW)\r\n1-0:1.8.1(001234.567*kWh)\r\n!", NULL, {0}},
-        {HDR50 "1-0:1.7.0(0O.123*kW)\r\n1-0:1.8.1(0012A4.567*kWh)\r\n!", "1-0:1.8.1(",
+        {HDR50 "1-0:1.7.0(0O.123*kW)\r\n1-0:1.8.1(0012A4.567*kWh)\r\n!",
+         "1-0:1.8.1(",
          {1, 0, 1, 8, 1, 255}},
-        {HDR50 "0-1:24.2.1(240101120000W)(0O123.456*m3)\r\n!", "0-1:24.2.1(240101120000W)(",
+        {HDR50 "0-1:24.2.1(240101120000W)(0O123.456*m3)\r\n!",
+         "0-1:24.2.1(240101120000W)(",
          {0, 1, 24, 2, 1, 255}},
         {HDR50 "1-0:5.8.0(9999999999999999*kvarh)\r\n!", "1-0:5.8.0(", {1, 0, 5, 8, 0, 255}},
         /* legitimate forms stay accepted without CRC: empty slots, placeholders, no unit, text
@@ -1997,7 +2009,8 @@ static void test_bad_value(void)
                "1-0:99.97.0()(0-0:96.7.19)\r\n0-0:96.3.10(ON)\r\n0-0:96.14.0(TARIFF 1)\r\n"
                "0-0:17.0.0(0999.00*kW)\r\n1-0:31.7.0(0.48A)\r\n1-0:94.32.1(x y z)\r\n"
                "1-0:1.6.0(08.796*kW)(260102010000)\r\n0-0:96.13.0(test-/-test)\r\n!\r\n",
-         NULL, {0}},
+         NULL,
+         {0}},
     };
 #undef HDR22
 #undef HDR50
@@ -2303,8 +2316,8 @@ static void test_israel(void)
     } cases[] = {
         {"1-0:1.8.11(000010.000*kWh)\r\n1-0:1.8.13(000030.000*kWh)\r\n0-0:96.14.1(03)", 13, "03",
          P1_PROFILE_IL},
-        /* no register 13: the number as sent */
-        {"1-0:1.8.11(000010.000*kWh)\r\n0-0:96.14.1(03)", 3, "03", P1_PROFILE_IL},
+        /* no register 13, but the registers start at 11: 13 all the same */
+        {"1-0:1.8.11(000010.000*kWh)\r\n0-0:96.14.1(03)", 13, "03", P1_PROFILE_IL},
         /* 0-0:96.14.0 with a number wins, and names the text */
         {"1-0:1.8.13(000030.000*kWh)\r\n0-0:96.14.0(0002)\r\n0-0:96.14.1(03)", 2, "0002",
          P1_PROFILE_IL},
@@ -2317,20 +2330,36 @@ static void test_israel(void)
         {"1-0:1.8.1(000010.000*kWh)\r\n1-0:1.8.2(000030.000*kWh)\r\n0-0:96.14.0(0002)", 2, "0002",
          P1_PROFILE_NL},
         {"0-0:96.14.1(x3)\r\n1-0:1.8.12(000030.000*kWh)", -1, "x3", P1_PROFILE_IL},
+        /* registers from 11 name the register even when that one is not sent */
+        {"1-0:1.8.11(000010.000*kWh)\r\n1-0:1.8.12(000030.000*kWh)\r\n0-0:96.14.1(03)", 13, "03",
+         P1_PROFILE_IL},
+        /* an empty 0-0:96.14.0 takes nothing, in either order */
+        {"1-0:1.8.13(000030.000*kWh)\r\n0-0:96.14.0()\r\n0-0:96.14.1(03)", 13, "03", P1_PROFILE_IL},
+        {"1-0:1.8.13(000030.000*kWh)\r\n0-0:96.14.1(03)\r\n0-0:96.14.0()", 13, "03", P1_PROFILE_IL},
+        {"1-0:1.8.13(000030.000*kWh)\r\n0-0:96.14.1(00)", 0, "00", P1_PROFILE_IL},
+        {"1-0:1.8.13(000030.000*kWh)\r\n0-0:96.14.1(13)", 13, "13", P1_PROFILE_IL},
+        /* 0-0:96.14.1 without tariff registers: Israel */
+        {"1-0:1.7.0(00.100*kW)\r\n0-0:96.14.1(02)", 2, "02", P1_PROFILE_IL},
+        /* a test of all fields, with 1.8.1/1.8.2 and 1.8.11..13 and 0-0:96.14.1, stays Dutch */
+        {"1-0:1.8.1(000001.000*kWh)\r\n1-0:1.8.2(000002.000*kWh)\r\n1-0:1.8.11(000010.000*kWh)"
+         "\r\n0-0:96.14.0(0001)\r\n0-0:96.14.1(03)",
+         1, "0001", P1_PROFILE_NL},
     };
     char text[512];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(text, sizeof text,
                  "/KFM5KAIFA-METER\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(260327120000S)\r\n%s\r\n!",
                  cases[i].lines);
-        decode_parser(&R, text, 5);
-        CHECK_EQ_INT(R.profile, cases[i].profile);
-        CHECK_EQ_INT(R.tariff, cases[i].tariff);
-        CHECK_EQ_STR(R.tariff_text, cases[i].text);
-        int64_t u = 0;
-        CHECK_EQ_INT(p1_time_to_unix(&R.time, &u), 0);
-        /* Friday 27 March 2026 noon: summer time in Israel (09:00 UTC), not yet in the EU */
-        CHECK_EQ_INT(u, cases[i].profile == P1_PROFILE_IL ? 1774602000 : 1774609200);
+        for (size_t chunk = 1; chunk <= 64; chunk += 7) {
+            decode_parser(&R, text, chunk);
+            CHECK_EQ_INT(R.profile, cases[i].profile);
+            CHECK_EQ_INT(R.tariff, cases[i].tariff);
+            CHECK_EQ_STR(R.tariff_text, cases[i].text);
+            int64_t u = 0;
+            CHECK_EQ_INT(p1_time_to_unix(&R.time, &u), 0);
+            /* Friday 27 March 2026 noon: summer time in Israel (09:00 UTC), not yet in the EU */
+            CHECK_EQ_INT(u, cases[i].profile == P1_PROFILE_IL ? 1774602000 : 1774609200);
+        }
     }
     CHECK_EQ_STR(p1_profile_name(P1_PROFILE_IL), "il");
 }
