@@ -1259,6 +1259,8 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
         reading_zone(r, P1_ZONE_CET, 1);
     else if (r->profile == P1_PROFILE_LT)
         reading_zone(r, P1_ZONE_EET, 0);
+    if (r->profile == P1_PROFILE_LU && r->limiter != P1_ABSENT && !r->limiter_unit[0])
+        memcpy(r->limiter_unit, "kVA", 4); /* Smarty's 0-0:17.0.0 is SMAX, kVA, sent bare */
     if (r->profile == P1_PROFILE_LT) {
         /* ESO's 31.4.0 is below the live current (3 A while 31.7.0 says 5 A): an average, as
          * its 1.4.0 .. 10.4.0 are, not a fuse threshold */
