@@ -526,9 +526,13 @@
     }
     return t('reg_n', { n });
   }
+  // Israel's meters count in the registers 11..13 and name them 01..03: shown as 1..3, as the
+  // meter and the HomeWizard API name them.
+  function shownReg(n, r) { return r && r.profile === 'il' && n > 10 ? n - 10 : n; }
   function tariffName(r) {
-    const n = num(r.tariff);
-    if (n === null) return null;
+    const t0 = num(r.tariff);
+    if (t0 === null) return null;
+    const n = shownReg(t0, r);
     const k = 'tariff_' + (r.tariff_scheme || '') + '_' + n;
     if (TXT[k] !== undefined) return t(k);
     return t('tariff_n', { n });
@@ -592,6 +596,17 @@
     let phases = Array.isArray(r.phases) ? r.phases.filter((p) => p && typeof p === 'object') : [];
     if (!phases.length && (num(r.voltage_v) !== null || num(r.current_a) !== null)) {
       phases = [{ phase: 1, voltage_v: r.voltage_v, current_a: r.current_a, power_import_w: r.power_import_w, power_export_w: r.power_export_w }];
+    } else if (phases.length === 1 && num(phases[0].phase) === 1) {
+      // A single-phase meter that sends its voltage and current as 12.7.0 / 11.7.0 (Lithuanian
+      // ESO) and only averages per phase: those are L1's, as p1d stores and publishes them.
+      const p = Object.assign({}, phases[0]);
+      if (num(p.voltage_v) === null) p.voltage_v = r.voltage_v;
+      if (num(p.current_a) === null) p.current_a = r.current_a;
+      if (num(p.power_import_w) === null && num(p.power_export_w) === null) {
+        p.power_import_w = r.power_import_w;
+        p.power_export_w = r.power_export_w;
+      }
+      phases = [p];
     }
     const want = Math.max(phases.length, 1);
     S.meterPhases = phases.length;
@@ -637,7 +652,7 @@
     const regs = (obj, kind) => {
       if (!obj || typeof obj !== 'object') return;
       for (const k of Object.keys(obj).sort((a, b) => a - b)) {
-        rows.push({ k: kind + k, label: t(kind) + ' · ' + regName(k, scheme), value: withUnit(fmt(obj[k], 3), 'kWh'), cls: kind === 'import' ? 'c-imp' : 'c-exp' });
+        rows.push({ k: kind + k, label: t(kind) + ' · ' + regName(shownReg(Number(k), r), scheme), value: withUnit(fmt(obj[k], 3), 'kWh'), cls: kind === 'import' ? 'c-imp' : 'c-exp' });
       }
     };
     regs(r.import_tariff_kwh, 'import');
@@ -1799,12 +1814,15 @@
     const out = [];
     const scheme = S.last && S.last.reading ? S.last.reading.tariff_scheme : null;
     const neg = (a) => a ? a.map((v) => (v === null ? null : -v)) : null;
+    // a tariff series only when the meter has that tariff (one without tariff registers, or with
+    // Israel's 11..13, has all nulls in them)
+    const has = (a) => Array.isArray(a) && a.some((v) => v !== null);
     if (H.metric === 'elec') {
-      if (c.imp1 && c.imp2) {
+      if (has(c.imp1) && has(c.imp2)) {
         out.push([t('import') + ' · ' + regName(2, scheme), c.imp, C.imp2, false, c.imp2]);
         out.push([t('import') + ' · ' + regName(1, scheme), c.imp1, C.imp1]);
       } else if (c.imp) out.push([t('import'), c.imp, C.imp]);
-      if (c.exp1 && c.exp2) {
+      if (has(c.exp1) && has(c.exp2)) {
         out.push([t('export') + ' · ' + regName(2, scheme), neg(c.exp), C.exp2, false, c.exp2]);
         out.push([t('export') + ' · ' + regName(1, scheme), neg(c.exp1), C.exp1, false, c.exp1]);
       } else if (c.exp) out.push([t('export'), neg(c.exp), C.exp, false, c.exp]);

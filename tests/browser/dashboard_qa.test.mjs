@@ -787,6 +787,38 @@ async function main() {
     });
     if (p1dM) p1dM.kill('SIGTERM');
 
+    await check('other countries\' meters: a Lithuanian single-phase meter shows its L1 values, an Israeli one tariff 3 and T1..T3', async () => {
+      const fixture = (name) => {
+        const all = fs.readFileSync(path.join(ROOT, 'tests', 'data', name), 'latin1');
+        const second = all.indexOf('\r\n/', 1);
+        return Buffer.from(second > 0 ? all.slice(0, second + 2) : all, 'latin1'); // its first telegram
+      };
+      const ltPort = await freePort(), ilPort = await freePort(), portC = await freePort();
+      const lt = tcpFeeder(ltPort, fixture('lt-eso.txt'), false), il = tcpFeeder(ilPort, fixture('il-kaifa.txt'), false);
+      stops.push(lt, il);
+      const p1dC = start(['--source', 'lt=tcp:127.0.0.1:' + ltPort, '--source', 'il=tcp:127.0.0.1:' + ilPort,
+        '--listen', '127.0.0.1:' + portC], 'p1d-c');
+      await meters(portC, 2, 'both meters\' first telegrams');
+      const p = await newPage();
+      await p.goto('http://127.0.0.1:' + portC + '/');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pick(p, 'lt');
+      // 12.7.0 / 11.7.0 are L1's; the phase list holds only averages
+      const l1 = await p.$eval('#phases', (e) => e.textContent.replace(/\s+/g, ' '));
+      assert(/231\.2/.test(l1) && /1\.8/.test(l1), 'Lithuanian L1: ' + l1);
+      await pick(p, 'il');
+      const tariff = await p.textContent('#tariff');
+      const labels = await p.$$eval('#totals dt', (ds) => ds.map((d) => d.textContent.trim()));
+      assert(tariff === 'Tariff 3', 'Israeli tariff badge: ' + tariff);
+      assert(labels.includes('Import · T1') && labels.includes('Import · T3') && !labels.some((l) => /T1[123]$/.test(l)),
+        'Israeli registers: ' + labels.join(' | '));
+      await p.click('#tab-meter');
+      await p.waitForFunction(() => /Israel/.test(document.body.textContent), null, { timeout: 5000 });
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+      p1dC.kill('SIGTERM');
+    });
+
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
     await check('alerts: the Meter tab lists the meter\'s recent alerts and what became of each', async () => {
       const sim = spawnSync(P1, ['sim', '--seed', '6', '--fast', '--count', '1'], { timeout: 30000 });
