@@ -55,9 +55,7 @@ static int reading_id_rank(const p1_obis *o)
         return 2;
     case P1_OBIS(0, 0, 96, 1, 255):
         return 1;
-    case P1_OBIS(0, 0, 0, 0, 0): /* Swiss Sagemcom XT211 (Groupe E): its serial, last resort */
-        return 0;
-    default:
+    default: /* and 0-0:0.0.0, a Swiss Sagemcom XT211's serial: the last resort */
         return 0;
     }
 }
@@ -1368,6 +1366,11 @@ p1_micro p1_mbus_m3(const p1_mbus *m)
     if (!p1_mbus_has_value(m))
         return P1_ABSENT;
     return !m->unit[0] || strcmp(m->unit, "m3") == 0 ? m->value : P1_ABSENT;
+}
+
+p1_micro p1_mbus_kept(const p1_mbus *m)
+{
+    return m && m->medium == P1_MEDIUM_HEAT ? p1_mbus_gj(m) : p1_mbus_m3(m);
 }
 
 int p1_reading_mbus_find(const p1_reading *r, p1_medium medium)

@@ -200,12 +200,9 @@ void homewizard_data(json_w *w, const p1_reading *r, const uint8_t *raw, size_t 
     int base =
         r->profile == P1_PROFILE_IL && r->import[1] == P1_ABSENT && r->export_[1] == P1_ABSENT ? 10
                                                                                                : 0;
-    if (!base && r->tariff >= 0)
-        json_kv_int(w, "active_tariff", r->tariff);
-    else if (base && r->tariff - base >= 1 && r->tariff - base <= 4)
-        json_kv_int(w, "active_tariff", r->tariff - base);
-    else if (base && r->tariff >= 1 && r->tariff <= 4)
-        json_kv_int(w, "active_tariff", r->tariff);
+    int tariff = r->tariff > base ? r->tariff - base : r->tariff;
+    if (base ? tariff >= 1 && tariff <= 4 : tariff >= 0)
+        json_kv_int(w, "active_tariff", tariff);
 
     kv3(w, "total_power_import_kwh", r->import_total);
     for (int t = 1; t <= 4 && base + t <= P1_TARIFFS_MAX; t++) {
@@ -302,8 +299,7 @@ void homewizard_data(json_w *w, const p1_reading *r, const uint8_t *raw, size_t 
         char id[2 * P1_ID_MAX + 2];
         /* heat in GJ, the rest in m3, as everywhere else in p1d; a placeholder channel's 0 or a
          * value in another unit is left out */
-        int heat = mb->medium == P1_MEDIUM_HEAT;
-        p1_micro value = heat ? p1_mbus_gj(mb) : p1_mbus_m3(mb);
+        p1_micro value = p1_mbus_kept(mb);
         if (!type || value == P1_ABSENT)
             continue;
         /* HomeWizard's clients key a device by its id and parse its time: python-homewizard-
@@ -319,7 +315,7 @@ void homewizard_data(json_w *w, const p1_reading *r, const uint8_t *raw, size_t 
         json_kv_int(w, "timestamp", ts);
         json_key(w, "value");
         json_fixed(w, round_micro(value, 3), 3);
-        json_kv_str(w, "unit", heat ? "GJ" : "m3");
+        json_kv_str(w, "unit", mb->medium == P1_MEDIUM_HEAT ? "GJ" : "m3");
         json_obj_end(w);
     }
     json_arr_end(w);

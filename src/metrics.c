@@ -270,8 +270,10 @@ static void mbus(mbuf *b, const meters *ms, const char *name, const char *help, 
             const p1_mbus *mb = &r->mbus[c];
             /* Gas and water in m3, heat in GJ; the filler 0 of a channel not heard from would
              * read as a counter reset, and a value in another unit is no reading of these. */
-            p1_micro v = medium == P1_MEDIUM_HEAT ? p1_mbus_gj(mb) : p1_mbus_m3(mb);
-            if (mb->medium != medium || v == P1_ABSENT)
+            if (mb->medium != medium)
+                continue;
+            p1_micro v = p1_mbus_kept(mb);
+            if (v == P1_ABSENT)
                 continue;
             char cl[16];
             snprintf(cl, sizeof cl, "%d", c + 1);

@@ -135,8 +135,11 @@ void reading_json_time(json_w *w, const p1_time *t)
     int off = -1;
     if (t->valid)
         off = p1_time_utc_offset(t);
-    else if (t->dst >= 0)
-        off = (t->dst == P1_DST_SUMMER ? 7200 : 3600) + (t->zone != P1_ZONE_CET ? 3600 : 0);
+    else if (t->dst >= 0) {
+        p1_time std = *t; /* the zone's standard time, as libp1 knows it, and the letter's hour */
+        std.dst = P1_DST_STANDARD;
+        off = p1_time_utc_offset(&std) + (t->dst == P1_DST_SUMMER ? 3600 : 0);
+    }
     char s[40];
     int n = snprintf(s, sizeof s, "%04u-%02u-%02uT%02u:%02u:%02u", (unsigned)t->year,
                      (unsigned)t->month, (unsigned)t->day, (unsigned)t->hour, (unsigned)t->minute,

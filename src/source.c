@@ -90,12 +90,10 @@ static void log_mbus_unit(source *s, const p1_reading *r)
     };
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         unsigned bit = 1u << kinds[k].medium;
-        int i = p1_reading_mbus_find(r, kinds[k].medium);
-        if ((s->unit_told & bit) || i < 0 || !p1_mbus_has_value(&r->mbus[i]))
+        if (s->unit_told & bit)
             continue;
-        p1_micro v =
-            kinds[k].medium == P1_MEDIUM_HEAT ? p1_mbus_gj(&r->mbus[i]) : p1_mbus_m3(&r->mbus[i]);
-        if (v != P1_ABSENT)
+        int i = p1_reading_mbus_find(r, kinds[k].medium);
+        if (i < 0 || !p1_mbus_has_value(&r->mbus[i]) || p1_mbus_kept(&r->mbus[i]) != P1_ABSENT)
             continue;
         s->unit_told |= bit;
         log_warn("%s: the %s meter on M-Bus channel %d counts in %s, not %s: its value is left "

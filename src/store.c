@@ -562,7 +562,7 @@ static void set_mbus(sample *x, const p1_reading *r, p1_medium medium, int fv, i
     /* Gas and water are kept in m3, heat in GJ, whatever the meter counts in; a unit that cannot
      * be turned into those is not stored under their name, and a placeholder channel's filler 0
      * is no reading (both give P1_ABSENT). */
-    p1_micro v = medium == P1_MEDIUM_HEAT ? p1_mbus_gj(&r->mbus[i]) : p1_mbus_m3(&r->mbus[i]);
+    p1_micro v = p1_mbus_kept(&r->mbus[i]);
     if (v == P1_ABSENT)
         return;
     set_micro(x, fv, v, 1000); /* m3 -> dm3, GJ -> MJ */

@@ -268,6 +268,9 @@ p1_micro p1_mbus_gj(const p1_mbus *m);
  * and water); P1_ABSENT without a value (p1_mbus_has_value) or in any other unit ("kWh"), which
  * is never taken for m3. History, API, metrics and publishers all read gas and water through it. */
 p1_micro p1_mbus_m3(const p1_mbus *m);
+/* The reading of M-Bus channel m in the unit its medium is kept in everywhere: p1_mbus_gj() for
+ * a heat meter, p1_mbus_m3() for any other (gas, water). */
+p1_micro p1_mbus_kept(const p1_mbus *m);
 /* Name of a medium ("gas", "water", "heat", "cold", "electricity", "unknown", "other"). */
 const char *p1_medium_name(p1_medium m);
 /* Name of a profile ("nl", "be", "lu", "at", "se", "lt", "hu", "il", "other", "unknown"). */
