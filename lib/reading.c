@@ -1068,6 +1068,31 @@ static int reading_phase_sums_agree(const p1_reading *r)
     return (d < 0 ? -d : d) <= 2000 + total / 100;
 }
 
+/* The meter's power from its phases' (21.7.0/22.7.0, 41/42, 61/62), for a meter that sends no
+ * total at all (1.7.0, 2.7.0, 16.7.0: Lithuanian ESO meters send the phases, 15.7.0 |+A|+|-A|
+ * and averages only): their net sum, split into import and export as a meter nets its phases.
+ * Only for a whole telegram without a bad value (the caller's check): one cut off after 21.7.0,
+ * or with a garbled 41.7.0 left out, would give too little. A sum that leaves +-P1_MICRO_MAX is
+ * left out. */
+static void reading_phase_total(p1_reading *r)
+{
+    if (r->power_import != P1_ABSENT || r->power_export != P1_ABSENT || r->power_sum != P1_ABSENT)
+        return;
+    int64_t net = 0;
+    int any = 0;
+    for (int i = 0; i < 6; i++) {
+        p1_micro v = i % 2 ? r->phase[i / 2].power_export : r->phase[i / 2].power_import;
+        if (v == P1_ABSENT)
+            continue;
+        net += i % 2 ? -v : v; /* both within P1_MICRO_MAX: no overflow */
+        if (net < -P1_MICRO_MAX || net > P1_MICRO_MAX)
+            return;
+        any = 1;
+    }
+    if (any)
+        reading_split(&r->power_import, &r->power_export, net);
+}
+
 /* The sum of tariff registers 1..top; unless `whole`, only when each of 1..max(top, 2) is there.
  * P1_ABSENT when none is present or the sum leaves +-P1_MICRO_MAX (each register is within it, so
  * the running sum never overflows). */
@@ -1215,6 +1240,8 @@ p1_error p1_reading_end(p1_reading *r, const p1_telegram *t)
     for (int i = 0; i < 3; i++)
         reading_split(&r->phase[i].power_import, &r->phase[i].power_export,
                       signed_phases ? r->phase[i].power_sum : P1_ABSENT);
+    if (whole && !(r->bad & (1u << BAD_OTHER)))
+        reading_phase_total(r);
     if (r->power_import != P1_ABSENT || r->power_export != P1_ABSENT) {
         p1_micro in = r->power_import != P1_ABSENT ? r->power_import : 0;
         p1_micro out = r->power_export != P1_ABSENT ? r->power_export : 0;

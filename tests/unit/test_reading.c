@@ -2302,6 +2302,34 @@ static void test_power_sum(void)
         CHECK_EQ_INT(R.phase[1].power_import, ebz[i].l2_import);
         CHECK_EQ_INT(R.nunknown, 0);
     }
+
+    /* A Lithuanian ESO meter sends no 1.7.0/2.7.0/16.7.0, only its phases: their net sum is the
+     * meter's power; not from a telegram cut off (no end line) or with a garbled phase */
+    static const struct {
+        const char *l2, *end;
+        int64_t import, export_;
+    } eso[] = {
+        {"1-0:41.7.0(00.000*kW)\r\n1-0:42.7.0(00.700*kW)", "\r\n!", 0, 200000},
+        {"1-0:41.7.0(00.100*kW)\r\n1-0:42.7.0(00.000*kW)", "\r\n!", 600000, 0},
+        {"1-0:41.7.0(00.000*kW)\r\n1-0:42.7.0(00.700*kW)", "", P1_ABSENT, P1_ABSENT},
+        {"1-0:41.7.0(00.1x0*kW)\r\n1-0:42.7.0(00.000*kW)", "\r\n!", P1_ABSENT, P1_ABSENT},
+    };
+    for (size_t i = 0; i < sizeof eso / sizeof eso[0]; i++) {
+        snprintf(tg, sizeof tg,
+                 "/ESO5\\000000000_A\r\n\r\n1-0:1.8.0(000360.152*kWh)\r\n1-0:21.7.0(00.500*kW)\r\n"
+                 "1-0:22.7.0(00.000*kW)\r\n%s\r\n1-0:15.7.0(01.200*kW)%s",
+                 eso[i].l2, eso[i].end);
+        decode(&R, tg);
+        CHECK_EQ_INT(R.power_import, eso[i].import);
+        CHECK_EQ_INT(R.power_export, eso[i].export_);
+        CHECK_EQ_INT(R.power_net,
+                     eso[i].import == P1_ABSENT ? P1_ABSENT : eso[i].import - eso[i].export_);
+        CHECK_EQ_INT(R.phase[0].power_import, 500000);
+    }
+    /* a meter with a total keeps it, whatever its phases say */
+    decode(&R, "/ESO5\\000000000_A\r\n\r\n1-0:1.7.0(00.412*kW)\r\n1-0:21.7.0(00.500*kW)\r\n!");
+    CHECK_EQ_INT(R.power_import, 412000);
+    CHECK_EQ_INT(R.power_export, P1_ABSENT);
 }
 
 /* Israel's Kaifa meters: the Dutch header and 1-3:0.2.8, registers 1.8.11 .. 1.8.13, the active
