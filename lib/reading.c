@@ -968,6 +968,13 @@ READING_COLD static void reading_add_other(p1_reading *r, const p1_object *o)
     case P1_OBIS(0, 0, 24, 4, 0): /* DSMR 2.2 spec's breaker code */
         reading_breaker(r, v);
         break;
+    case P1_OBIS(0, 0, 96, 50, 68): /* Hungarian meters' breaker state, (ON) or (OFF) only */
+        if (reading_lower_eq(v->raw, v->raw_len, "on") ||
+            reading_lower_eq(v->raw, v->raw_len, "off"))
+            reading_breaker(r, v);
+        else
+            r->nunknown++;
+        break;
     case P1_OBIS(0, 0, 17, 0, 0):
         reading_qo(r, o, &r->limiter, v, 0, BAD_OTHER, q_units[Q_ANY]); /* kW, A or kVA */
         if (r->limiter != P1_ABSENT)

@@ -642,6 +642,17 @@ static void test_objects_text(void)
     CHECK_EQ_STR(R.limiter_unit, "");
     CHECK_EQ_STR(R.version, "50217");
 
+    /* Hungarian meters (AUX, Sanxing) send their breaker state as 0-0:96.50.68(ON) */
+    p1_reading_init(&R);
+    add(&R, "0-0:96.50.68(OFF)");
+    CHECK_EQ_INT(R.breaker, 0);
+    CHECK_EQ_INT(R.nunknown, 0);
+    add(&R, "0-0:96.50.68(ON)");
+    CHECK_EQ_INT(R.breaker, 1);
+    add(&R, "0-0:96.50.68(2)"); /* a number there is no state we know */
+    CHECK_EQ_INT(R.breaker, 1);
+    CHECK_EQ_INT(R.nunknown, 1);
+
     p1_reading_init(&R);
     add(&R, "0-0:96.13.0()");
     add(&R, "0-0:96.3.10(off)");
