@@ -2447,6 +2447,11 @@ void http_set_auth(http *h, const char *token, const char *basic_user, const cha
     }
 }
 
+void http_set_stale(http *h, unsigned stale_s)
+{
+    h->o.stale_s = stale_s ? stale_s : 60;
+}
+
 http *http_new(loop *l, meters *ms, const http_options *o, char *err, size_t errcap)
 {
     http *h = calloc(1, sizeof *h);

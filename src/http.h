@@ -136,6 +136,9 @@ void http_free(http *h);
  * a token or basic auth is set at all should not change this way: what the server allows and
  * announces without them was decided at http_new(). */
 void http_set_auth(http *h, const char *token, const char *basic_user, const char *basic_pass);
+/* Sets how long a meter may stay silent before /healthz and p1_meter_up count it down (a reload
+ * of [http] stale). */
+void http_set_stale(http *h, unsigned stale_s);
 /* The bound port (useful with port 0 in tests). */
 unsigned http_port(const http *h);
 

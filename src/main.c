@@ -985,14 +985,18 @@ static void reload(p1d *d)
         log_info("reload: [http] %s changed; in force now",
                  tok && basic ? "token and basic auth" : tok ? "token" : "basic auth");
     }
+    if (nc.http_stale != d->cfg.http_stale && d->http) {
+        /* as the MQTT availability and the stale alert, restarted with it below */
+        http_set_stale(d->http, (unsigned)(nc.http_stale / 1000));
+        log_info("reload: [http] stale changed; in force now");
+    }
     if (strcmp(nc.http_listen, d->cfg.http_listen) || (auth_changed && !auth_same_kind) ||
         strcmp(nc.http_cors_origin, d->cfg.http_cors_origin) ||
         strcmp(nc.http_allowed_hosts, d->cfg.http_allowed_hosts) ||
         nc.http_max_connections != d->cfg.http_max_connections ||
         nc.http_max_per_ip != d->cfg.http_max_per_ip ||
         strcmp(nc.http_per_ip_exempt, d->cfg.http_per_ip_exempt) ||
-        nc.http_timeout != d->cfg.http_timeout || nc.http_stale != d->cfg.http_stale ||
-        nc.http_announce != d->cfg.http_announce ||
+        nc.http_timeout != d->cfg.http_timeout || nc.http_announce != d->cfg.http_announce ||
         strcmp(nc.http_announce_name, d->cfg.http_announce_name))
         log_warn("reload: [http] settings changed; they take effect when p1d restarts");
     if (strcmp(nc.store_db, d->cfg.store_db) || nc.store_raw_keep != d->cfg.store_raw_keep ||

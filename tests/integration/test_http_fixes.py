@@ -220,6 +220,43 @@ def test_healthz_stale(tmp):
         d.stop()
 
 
+def test_healthz_stale_reload(tmp):
+    """A reload that shortens [http] stale is in force at once for /healthz and p1_meter_up, as
+    it is for the MQTT availability and the stale alert (restarted with it); it once waited for
+    a restart while those two took it at once."""
+    port = free_port()
+    dongle = Dongle(port)
+    dongle.listen()
+    conf = os.path.join(tmp, "stale.conf")
+    body = "[http]\nstale = %s\n\n[source net]\nspec = tcp:127.0.0.1:%d\n"
+    with open(conf, "w") as f:
+        f.write(body % ("60s", port))
+    d = Daemon(["--config", conf, "--listen", "127.0.0.1:0"], tmp)
+    try:
+        hp = d.http_port()
+        c = dongle.accept()
+        c.sendall(telegram(0))
+        d.wait_meter("net", lambda m: m.get("telegrams", 0) >= 1)
+        time.sleep(1.5)  # silent, but within 60 s
+        st, j = healthz(hp)
+        T.check("healthz: a meter silent for 1.5 s is fine with stale = 60s", st == 200,
+                "%s %s" % (st, j))
+        with open(conf, "w") as f:
+            f.write(body % ("1s", port))
+        d.signal(signal.SIGHUP)
+        T.check("healthz: the reload says the new stale is in force",
+                d.wait_log(r"\[http\] stale changed; in force now", 5) and
+                not re.search(r"\[http\] settings changed", d.text()), d.text()[-800:])
+        st, j = healthz(hp)
+        T.check("healthz: ... and /healthz takes it: 503, no telegram for", st == 503 and
+                "no telegram for" in j.get("reason", ""), "%s %s" % (st, j))
+        T.check("healthz: ... and p1_meter_up is 0", metric(hp, 'p1_meter_up{meter="net"}') == 0,
+                metric(hp, 'p1_meter_up{meter="net"}'))
+        c.close()
+    finally:
+        d.stop()
+
+
 def test_healthz(tmp):
     missing = os.path.join(tmp, "no-such-file.txt")
     d = Daemon(["--source", "house=file:%s" % missing, "--listen", "127.0.0.1:0"], tmp)
@@ -389,7 +426,7 @@ def test_repeated_params(tmp):
 
 
 with tmpdir() as tmp:
-    T.run((test_sse_drop_closes, test_connected_since, test_healthz, test_healthz_stale,
+    T.run((test_sse_drop_closes, test_connected_since, test_healthz, test_healthz_stale, test_healthz_stale_reload,
            test_405_messages, test_no_database, test_auth_scheme, test_no_meter,
            test_repeated_params), tmp)
 T.done()
