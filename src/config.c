@@ -1894,6 +1894,11 @@ static int load_file(config *c, const char *path, config_errors *errs, int *lost
                     fail(err, cap, "%s: %s: a comment after the value: comments go on a line of "
                                    "their own",
                          where, named);
+                else if (rest)
+                    fail(err, cap,
+                         "%s: %s: text after the closing %c of the value (%s): a quoted "
+                         "value ends at its closing quote",
+                         where, named, value[0], secret ? "********" : rest);
                 else
                     fail(err, cap, "%s: %s = %s: unterminated quote (expected a closing %c at the "
                                    "end of the line)",

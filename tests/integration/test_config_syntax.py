@@ -76,6 +76,13 @@ def test_inline_comments(c, tmp):
     c.check("an unterminated quote of a password does not show it",
             code == 2 and ":5: [mqtt] password = ********: unterminated quote" in err
             and "hunter2" not in err, err)
+    # text after a closed quote: said as such (it was "unterminated quote"), a secret's not shown
+    path, code, out, err = check_file(tmp, "[source a]\nspec = \"sim\"x\n[mqtt]\nhost = x\n"
+                                      "password = \"s3cr3t\"hunter2\n")
+    c.check("text after a closing quote is named as that, not as an unterminated quote",
+            code == 2 and ":2: [source a] spec: text after the closing \" of the value (x)" in err
+            and ":5: [mqtt] password: text after the closing \" of the value (********)" in err
+            and "unterminated" not in err and "hunter2" not in err and "s3cr3t" not in err, err)
     # a spec in error is reported once: the source is not checked further ("has no spec")
     path, code, out, err = check_file(tmp, "[source a]\nspec = \"sim\n")
     c.check("an unterminated quote in spec is the source's only error",
