@@ -181,8 +181,8 @@ def validate(spec, schema, v, where="$", strict=True):
     return probs
 
 
-def response_schema(spec, path, status, ctype="application/json"):
-    op = spec["paths"][path]["get"]
+def response_schema(spec, path, status, ctype="application/json", method="get"):
+    op = spec["paths"][path][method]
     r = op["responses"][str(status)]
     if "$ref" in r:
         r = spec["components"]["responses"][r["$ref"].rsplit("/", 1)[1]]
