@@ -414,13 +414,20 @@ static size_t reading_text(char *dst, size_t cap, const p1_value *v, int ascii)
     return reading_copy(dst, cap, v->raw, v->raw_len);
 }
 
-/* Concatenated text of all values (a DSMR 3.0 message may come wrapped into several). */
+/* Concatenated text of all values (a DSMR 3.0 message may come wrapped into several), each
+ * less the 0xFF octets that pad it to its field's length (E.ON Hungary's meters): no text ends
+ * in them (Latin-1 'y' with diaeresis; never in UTF-8). */
 static void reading_text_all(char *dst, size_t cap, const p1_object *o)
 {
     size_t len = 0;
     dst[0] = '\0';
-    for (unsigned i = 0; i < o->nvalues && len + 1 < cap; i++)
+    for (unsigned i = 0; i < o->nvalues && len + 1 < cap; i++) {
+        size_t start = len;
         len += reading_text(dst + len, cap - len, &o->values[i], 0);
+        while (len > start && (unsigned char)dst[len - 1] == 0xFF)
+            len--;
+        dst[len] = '\0';
+    }
 }
 
 static int reading_lower_eq(const char *s, size_t n, const char *lower)

@@ -357,7 +357,7 @@
   window.p1d = {
     stats,
     liveCount: () => live.t.length,
-    state: () => ({ stale: S.stale, esOpen: S.esOpen, meter: S.meter, interval: S.interval }),
+    state: () => ({ stale: S.stale, esOpen: S.esOpen, meter: S.meter, interval: S.interval, reading: !!S.last }),
   };
 
   /* ---- the live ring (bounded) --------------------------------------------------------------- */

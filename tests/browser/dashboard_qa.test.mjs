@@ -61,6 +61,19 @@ function belgianFeeder(port) {
   const telegram = Buffer.from(body + crc16(Buffer.from(body, 'latin1')).toString(16).toUpperCase().padStart(4, '0') + '\r\n', 'latin1');
   return tcpFeeder(port, telegram, false);
 }
+// The first telegram of a fixture in tests/data.
+function fixture(name) {
+  const all = fs.readFileSync(path.join(ROOT, 'tests', 'data', name), 'latin1');
+  const second = all.indexOf('\r\n/', 1);
+  return Buffer.from(second > 0 ? all.slice(0, second + 2) : all, 'latin1');
+}
+// A Warmtelink heat interface (/ISK5): no electricity, one heat meter on M-Bus channel 1 (type
+// 012) in GJ; its CRC made.
+function warmtelink() {
+  const body = ['/ISK5\\2MT382-1000', '', '1-3:0.2.8(50)', '0-0:1.0.0(230319144324W)', '0-0:96.1.1(4B414D3030303031)',
+    '0-1:24.1.0(012)', '0-1:96.1.0(303030304B414D32)', '0-1:24.2.1(230319144300W)(31.177*GJ)', '!'].join('\r\n');
+  return Buffer.from(body + crc16(Buffer.from(body, 'latin1')).toString(16).toUpperCase().padStart(4, '0') + '\r\n', 'latin1');
+}
 // A meter on a TCP port that sends telegram every second to each client, from the start or, when
 // held, from the call of the returned stop function's go(): a meter p1d waits for.
 function tcpFeeder(port, telegram, held) {
@@ -788,11 +801,6 @@ async function main() {
     if (p1dM) p1dM.kill('SIGTERM');
 
     await check('other countries\' meters: a Lithuanian single-phase meter shows its L1 values, an Israeli one tariff 3 and T1..T3', async () => {
-      const fixture = (name) => {
-        const all = fs.readFileSync(path.join(ROOT, 'tests', 'data', name), 'latin1');
-        const second = all.indexOf('\r\n/', 1);
-        return Buffer.from(second > 0 ? all.slice(0, second + 2) : all, 'latin1'); // its first telegram
-      };
       const ltPort = await freePort(), ilPort = await freePort(), portC = await freePort();
       const lt = tcpFeeder(ltPort, fixture('lt-eso.txt'), false), il = tcpFeeder(ilPort, fixture('il-kaifa.txt'), false);
       stops.push(lt, il);
@@ -818,6 +826,40 @@ async function main() {
       await p.context().close();
       p1dC.kill('SIGTERM');
     });
+
+    /* ---- meters unlike a Dutch household's, with a store: a DSMR 2.2 meter without phases, a
+     * Hungarian one with a padded text message and no gas, a Belgian one with "no limit"
+     * placeholders and a heat-only Warmtelink ---- */
+    const feeds = { kmp: fixture('dsmr22-gas-nextline.txt'), hu: fixture('hu-eon-ff-text.txt'),
+      be: fixture('be-fluvius-emucs.txt'), heat: warmtelink() };
+    const portX = await freePort();
+    const argsX = ['--listen', '127.0.0.1:' + portX, '--db', path.join(tmp, 'kinds.db')];
+    for (const name of Object.keys(feeds)) {
+      const port = await freePort();
+      stops.push(tcpFeeder(port, feeds[name], false));
+      argsX.push('--source', name + '=tcp:127.0.0.1:' + port);
+    }
+    const p1dX = start(argsX, 'p1d-x');
+    await meters(portX, 4, 'p1d X\'s four meters');
+    const baseX = 'http://127.0.0.1:' + portX + '/';
+    // pick() for meters that may send no power: until the page shows a reading of the meter
+    const pickX = async (p, name) => {
+      await p.selectOption('#meter-select', name);
+      await p.waitForFunction((n) => window.p1d.state().meter === n && window.p1d.state().reading, name, { timeout: 8000 });
+    };
+
+    await check('a text message padded with 0xFF bytes (E.ON Hungary) shows without them', async () => {
+      const p = await newPage();
+      await p.goto(baseX + '#meter');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pickX(p, 'hu');
+      await p.waitForFunction(() => /Tisztelt/.test(document.getElementById('m-text').textContent), null, { timeout: 5000 });
+      const text = await p.textContent('#m-text');
+      assert(text === 'Tisztelt égyfél', 'text message: ' + JSON.stringify(text));
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+    });
+    p1dX.kill('SIGTERM');
 
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
     await check('alerts: the Meter tab lists the meter\'s recent alerts and what became of each', async () => {

@@ -691,6 +691,18 @@ static void test_objects_text(void)
     CHECK_EQ_INT(R.tariff, 3032);
     CHECK_EQ_STR(R.text, "\xC3\xA9\xE2\x80\xA6");
 
+    /* 0xFF octets that pad a message (E.ON Hungary), sent as they are or hex-coded, are no
+     * text; NUL octets after them neither */
+    p1_reading_init(&R);
+    add(&R, "0-0:96.13.0(Tisztelt \xE9gyf\xE9l\xFF\xFF)");
+    CHECK_EQ_STR(R.text, "Tisztelt \xE9gyf\xE9l");
+    p1_reading_init(&R);
+    add(&R, "0-0:96.13.0(48656C6C6FFFFFFF0000)");
+    CHECK_EQ_STR(R.text, "Hello");
+    p1_reading_init(&R);
+    add(&R, "0-0:96.13.0(FFFF)");
+    CHECK_EQ_STR(R.text, "");
+
     /* a wrapped DSMR 3.0 text message is concatenated */
     p1_reading_init(&R);
     add(&R, "0-0:96.13.0(48656C6C6F20)(776F726C64)");
