@@ -351,6 +351,7 @@
     readings: 0,
     hasGas: null,          // whether the shown meter has a gas meter (null: no reading yet)
     meterPhases: 0,        // phases in the shown meter's last reading (0: none reported)
+    phasesSeen: false,     // the shown meter sent a phase value (a voltage, current or power)
   };
   // What tests and the bench read: latencies (ms from p1d's receipt to our DOM), render mark.
   const stats = { lat: [], latHead: 0, readings: 0, rendered: null };
@@ -592,7 +593,8 @@
     if (settings.phases) return settings.phases;
     return S.meterPhases === 1 ? 1 : 3;
   }
-  function renderPhases(r) {
+  // A reading's phases as the card shows them.
+  function phaseList(r) {
     let phases = Array.isArray(r.phases) ? r.phases.filter((p) => p && typeof p === 'object') : [];
     if (!phases.length && (num(r.voltage_v) !== null || num(r.current_a) !== null)) {
       phases = [{ phase: 1, voltage_v: r.voltage_v, current_a: r.current_a, power_import_w: r.power_import_w, power_export_w: r.power_export_w }];
@@ -608,6 +610,17 @@
       }
       phases = [p];
     }
+    return phases;
+  }
+  const PHASE_VALUES = ['voltage_v', 'current_a', 'power_import_w', 'power_export_w'];
+  function renderPhases(r) {
+    const phases = phaseList(r);
+    // A meter that never sent a phase value (a DSMR 2.2 meter, a heat interface): no card of
+    // dashes. Until its first reading the card stays, as for every meter.
+    if (phases.some((p) => PHASE_VALUES.some((k) => num(p[k]) !== null))) S.phasesSeen = true;
+    const card = $('phases').closest('.card');
+    const hide = !!S.last && !S.phasesSeen;
+    if (card.hidden !== hide) card.hidden = hide;
     const want = Math.max(phases.length, 1);
     S.meterPhases = phases.length;
     const box = $('phases');
@@ -1369,7 +1382,7 @@
     S.meter = name;
     settings.meter = name;
     saveSettings();
-    S.last = null; S.hasGas = null; S.lastReceivedMs = 0; S.lastSeq = 0; S.lastArrival = 0; S.gaps = []; S.stale = false;
+    S.last = null; S.hasGas = null; S.phasesSeen = false; S.lastReceivedMs = 0; S.lastSeq = 0; S.lastArrival = 0; S.gaps = []; S.stale = false;
     document.body.classList.remove('stale');
     liveClear();
     S.meterInfo = S.meters.find((m) => m.name === name) || null;

@@ -859,6 +859,23 @@ async function main() {
       assert(p.errors.length === 0, p.errors.join(' | '));
       await p.context().close();
     });
+    await check('a meter that never sent a phase value (DSMR 2.2, a heat interface) has no phases card of dashes', async () => {
+      const p = await newPage();
+      await p.goto(baseX);
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      const shown = async (name) => {
+        await pickX(p, name);
+        await sleep(300);
+        return p.isVisible('.phases-card');
+      };
+      assert(await shown('kmp') === false, 'the DSMR 2.2 meter shows a phases card: ' + await p.textContent('#phases'));
+      assert(await shown('heat') === false, 'the heat interface shows a phases card');
+      assert(await shown('be') === true && /232/.test(await p.textContent('#phases')), 'the Belgian meter\'s phases are gone');
+      assert(await shown('kmp') === false, 'the DSMR 2.2 meter after the Belgian one shows a phases card');
+      await p.screenshot({ path: path.join(SHOTS, 'now-dsmr22-no-phases.png'), fullPage: true });
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+    });
     p1dX.kill('SIGTERM');
 
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
