@@ -1564,6 +1564,9 @@
     const d = parseTime(iso);
     return d ? new Date(d.getTime() - 86400000) : null;
   }
+  // A limiter or fuse supervision of 999 or more (Fluvius: 999.9 kW and 999 A; a DSMR 2.2 Iskra
+  // 0999.00 kW, a Kamstrup 999 A) is the meter's way of saying that none is set.
+  const noLimit = (v) => num(v) !== null && v >= 999;
   let meterRenderAt = 0;
   function renderMeterReading(r, force) {
     const now = Date.now();
@@ -1581,8 +1584,8 @@
       { k: 'time', label: t('meter_time'), value: r.time_valid === false ? null : fmtDate(F.full, parseTime(r.time)), tip: t('na_clock') },
       { k: 'obj', label: t('k_objects'), value: num(r.objects) === null ? null : r.objects + ' (' + (num(r.unknown) || 0) + ')' },
       { k: 'brk', label: t('k_breaker'), value: breaker === null ? null : t('breaker_' + breaker) },
-      { k: 'lim', label: t('k_limiter'), value: num(r.limiter) === null ? null : fmt(r.limiter, 3) + ' ' + (r.limiter_unit || '') },
-      { k: 'fuse', label: t('k_fuse'), value: withUnit(fmt(r.fuse_limit_a, 0), 'A') },
+      { k: 'lim', label: t('k_limiter'), value: noLimit(r.limiter) ? t('no_limit') : num(r.limiter) === null ? null : fmt(r.limiter, 3) + ' ' + (r.limiter_unit || '') },
+      { k: 'fuse', label: t('k_fuse'), value: noLimit(r.fuse_limit_a) ? t('no_limit') : withUnit(fmt(r.fuse_limit_a, 0), 'A') },
     ]);
     kv($('m-quality'), [
       { k: 'pf', label: t('k_failures'), value: fmt(num(r.power_failures), 0) },

@@ -876,6 +876,25 @@ async function main() {
       assert(p.errors.length === 0, p.errors.join(' | '));
       await p.context().close();
     });
+    await check('"no limit" placeholders (Fluvius 999.9 kW and 999 A, an Iskra\'s 0999.00 kW) say so, in Dutch too', async () => {
+      for (const [locale, none] of [['en-GB', 'no limit'], ['nl-NL', 'geen begrenzing']]) {
+        const p = await newPage({ locale });
+        await p.goto(baseX + '#meter');
+        await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+        const limits = async (name) => {
+          await pickX(p, name);
+          await p.waitForFunction(() => /\d/.test(document.getElementById('m-meter').textContent), null, { timeout: 5000 });
+          await sleep(1200); // the Meter view redraws at most once a second
+          return p.$$eval('#m-meter dd[data-k="lim"], #m-meter dd[data-k="fuse"]', (ds) => ds.map((d) => d.textContent));
+        };
+        const be = await limits('be'), kmp = await limits('kmp'), hu = await limits('hu');
+        assert(be.join('|') === none + '|' + none, locale + ' Belgian limiter and fuse: ' + be.join(' | '));
+        assert(kmp[0] === none, locale + ' DSMR 2.2 limiter: ' + kmp.join(' | '));
+        assert(/^90[.,]000 kW$/.test(hu[0]), locale + ' a real limit (E.ON 90 kW): ' + hu.join(' | '));
+        assert(p.errors.length === 0, p.errors.join(' | '));
+        await p.context().close();
+      }
+    });
     p1dX.kill('SIGTERM');
 
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
