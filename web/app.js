@@ -221,6 +221,7 @@
       r.forEach((c, i) => {
         const td = el(i === 0 && head ? 'th' : 'td');
         if (i === 0 && head) td.scope = 'row';
+        if (head) td.dataset.label = head[i]; // a table stacked on a phone names each value
         setText(td, c, tip && (c === null || c === undefined) ? tip(j, i) : undefined);
         tr.append(td);
       });

@@ -895,6 +895,20 @@ async function main() {
         await p.context().close();
       }
     });
+    await check('a 360 px phone: the M-Bus table (gas and water, ids and times) fits its card, no sideways scroll', async () => {
+      const p = await newPage({ viewport: { width: 360, height: 780 } });
+      await p.goto(baseX + '#meter');
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pickX(p, 'be');
+      await p.waitForFunction(() => document.querySelectorAll('#m-mbus tbody tr').length === 2, null, { timeout: 5000 });
+      const cut = await p.evaluate(hiddenColumns);
+      assert(!cut.length, 'tables wider than their cards on a phone: ' + cut.join(' '));
+      const text = await p.textContent('#m-mbus');
+      assert(/7FLO2024000123/.test(text) && /1,234\.567/.test(text) && /123\.456/.test(text), 'M-Bus table: ' + text);
+      await (await p.$('#m-mbus')).screenshot({ path: path.join(SHOTS, 'meter-mbus-phone.png') });
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+    });
     p1dX.kill('SIGTERM');
 
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
