@@ -1024,7 +1024,12 @@
     renderPhases(r);
     renderTotals(r);
     // Today's gas row follows whether this meter has gas at all.
-    if (hasGas(r) !== S.hasGas) { S.hasGas = hasGas(r); renderToday(); }
+    // ... and so does the History's message for a period without gas.
+    if (hasGas(r) !== S.hasGas) {
+      S.hasGas = hasGas(r);
+      renderToday();
+      if (S.view === 'history' && H.data && H.metric === 'gas') drawHistory(H.data, H.cmp);
+    }
     renderCapacity(r);
     livePush((rms !== null ? rms : Date.now()) / 1000, netPower(r));
     scheduleLive();
@@ -1880,6 +1885,7 @@
     else if (H.metric === 'cost' && (partial.length || energy)) {
       histMsg(t('hist_no_price'), partial.length ? t('no_price', { what: unpricedText(total(c.upk), total(c.upg)) }) : null);
     }
+    else if (S.last && S.last.reading && H.metric === 'gas' && !hasGas(S.last.reading)) histMsg(t('hist_no_gas'));
     else histMsg(series.length ? t('hist_empty') : (H.metric === 'cost' ? t('na_no_prices') : H.metric === 'gas' ? t('na_no_gas') : t('hist_empty')));
     for (const s of series) $('h-legend').append(swatch(s[2], s[0], s[3]));
     if (any && partial.length) $('h-legend').append(swatch(C.warn, t('unpriced_legend'), false, true));

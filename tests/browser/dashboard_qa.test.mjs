@@ -909,6 +909,25 @@ async function main() {
       assert(p.errors.length === 0, p.errors.join(' | '));
       await p.context().close();
     });
+    await check('History: Gas for a meter without a gas meter says there is none on this P1 port, not "no readings"', async () => {
+      for (const [locale, none] of [['en-GB', 'There is no gas meter on this P1 port.'], ['nl-NL', 'Er is geen gasmeter op deze P1-poort aangesloten.']]) {
+        const p = await newPage({ locale });
+        await p.goto(baseX + '#history');
+        await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+        await pickX(p, 'hu');
+        await p.click('#h-metric button[data-metric="gas"]');
+        await p.waitForSelector('#h-msg:not([hidden])', { timeout: 8000 });
+        await sleep(500);
+        const msg = await p.textContent('#h-msg');
+        assert(msg === none, locale + ' Hungarian meter without gas: ' + msg);
+        await pickX(p, 'kmp'); // it has one
+        await sleep(1000);
+        const kmp = await p.isVisible('#h-msg') ? await p.textContent('#h-msg') : '';
+        assert(!/gas/.test(kmp), locale + ' a meter with a gas meter: ' + kmp);
+        assert(p.errors.length === 0, p.errors.join(' | '));
+        await p.context().close();
+      }
+    });
     p1dX.kill('SIGTERM');
 
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
