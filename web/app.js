@@ -353,6 +353,8 @@
     hasGas: null,          // whether the shown meter has a gas meter (null: no reading yet)
     meterPhases: 0,        // phases in the shown meter's last reading (0: none reported)
     phasesSeen: false,     // the shown meter sent a phase value (a voltage, current or power)
+    elecSeen: false,       // the shown meter sent an electricity value (not a heat interface alone)
+    media: '',             // the M-Bus media of the shown meter's last reading ("gas water")
   };
   // What tests and the bench read: latencies (ms from p1d's receipt to our DOM), render mark.
   const stats = { lat: [], latHead: 0, readings: 0, rendered: null };
@@ -416,7 +418,7 @@
     C = {
       fg: css('--fg'), fg2: css('--fg2'), grid: css('--grid'), imp: css('--imp'), exp: css('--exp'),
       imp1: css('--imp1'), imp2: css('--imp2'), exp1: css('--exp1'), exp2: css('--exp2'),
-      gas: css('--gas'), cost: css('--cost'), cmp: css('--cmp'), warn: css('--warn'),
+      gas: css('--gas'), water: css('--water'), heat: css('--heat'), cost: css('--cost'), cmp: css('--cmp'), warn: css('--warn'),
       impFill: css('--imp-fill'), expFill: css('--exp-fill'),
     };
   }
@@ -660,6 +662,44 @@
   // The M-Bus devices of a reading (gas, water, heat meters), and whether one of them is gas.
   function mbusOf(r) { return Array.isArray(r.mbus) ? r.mbus.filter((m) => m && typeof m === 'object') : []; }
   function hasGas(r) { return num(r.gas_m3) !== null || mbusOf(r).some((m) => m.medium === 'gas'); }
+  function hasMedium(r, medium) { return medium === 'gas' ? hasGas(r) : mbusOf(r).some((m) => m.medium === medium); }
+  // Whether a reading has electricity in it: a heat interface (a Warmtelink) sends its M-Bus
+  // device alone. A port that never sent any gets no power, phases or live chart cards.
+  const ELEC_KEYS = ['import_kwh', 'export_kwh', 'power_import_w', 'power_export_w', 'power_net_w', 'import_tariff_kwh', 'export_tariff_kwh'];
+  function hasElec(r) {
+    return ELEC_KEYS.some((k) => r[k] !== undefined && r[k] !== null) || (Array.isArray(r.phases) && r.phases.length > 0);
+  }
+  const noElec = () => !!S.last && !S.elecSeen;
+  // Water and heat as p1d stores and publishes them (m³, GJ: a heat meter counting in kWh is
+  // converted; none for a placeholder's filler 0 or another unit); a second channel of the
+  // medium as it is sent. Gas as the reading's gas_m3.
+  function mbusValue(r, m) {
+    if (m.medium === 'gas') return { value: m.channel === r.gas_channel || r.gas_channel === undefined ? r.gas_m3 : m.value, unit: 'm³' };
+    const water = m.medium === 'water';
+    const chan = water ? r.water_channel : r.heat_channel;
+    const main = chan === undefined || m.channel === chan;
+    const sent = m.unit === 'm3' ? 'm³' : typeof m.unit === 'string' && m.unit ? m.unit : '';
+    return { value: main ? (water ? r.water_m3 : r.heat_gj) : m.value, unit: main ? (water ? 'm³' : 'GJ') : sent };
+  }
+  // A port without electricity: its M-Bus reading (heat first, then water, then gas) in the
+  // place of the power figure.
+  function renderMbusHero(r) {
+    const card = $('mbus-hero'), show = noElec();
+    for (const c of [$('hero'), $('live-chart').closest('.card'), card]) {
+      const hide = c === card ? !show : show;
+      if (c.hidden !== hide) c.hidden = hide;
+    }
+    if (!show) return;
+    const list = mbusOf(r);
+    const m = ['heat', 'water', 'gas'].map((k) => list.find((x) => x.medium === k)).find((x) => x) || list[0];
+    const v = m ? mbusValue(r, m) : { value: null, unit: '' };
+    const title = m ? t(m.medium + '_meter') : '';
+    setText($('mh-title'), m && title !== m.medium + '_meter' ? title : t('mbus'));
+    setText($('mh-value'), fmt(v.value, 3));
+    if ($('mh-unit').textContent !== v.unit) $('mh-unit').textContent = v.unit;
+    const at = m && m.time_valid !== false ? parseTime(m.time) : null;
+    setText($('mh-label'), at ? t('mbus_read_at', { time: F.dmhm.format(at) }) : null);
+  }
   function renderTotals(r) {
     const rows = [];
     const scheme = r.tariff_scheme;
@@ -669,23 +709,17 @@
         rows.push({ k: kind + k, label: t(kind) + ' · ' + regName(shownReg(Number(k), r), scheme), value: withUnit(fmt(obj[k], 3), 'kWh'), cls: kind === 'import' ? 'c-imp' : 'c-exp' });
       }
     };
-    regs(r.import_tariff_kwh, 'import');
-    if (!r.import_tariff_kwh) rows.push({ k: 'import', label: t('import'), value: withUnit(fmt(r.import_kwh, 3), 'kWh') });
-    regs(r.export_tariff_kwh, 'export');
-    if (!r.export_tariff_kwh) rows.push({ k: 'export', label: t('export'), value: withUnit(fmt(r.export_kwh, 3), 'kWh') });
+    if (!noElec()) {
+      regs(r.import_tariff_kwh, 'import');
+      if (!r.import_tariff_kwh) rows.push({ k: 'import', label: t('import'), value: withUnit(fmt(r.import_kwh, 3), 'kWh') });
+      regs(r.export_tariff_kwh, 'export');
+      if (!r.export_tariff_kwh) rows.push({ k: 'export', label: t('export'), value: withUnit(fmt(r.export_kwh, 3), 'kWh') });
+    }
     if (hasGas(r)) rows.push({ k: 'gas', label: t('gas_meter'), value: withUnit(fmt(r.gas_m3, 3), 'm³'), cls: 'c-gas' });
-    // Water and heat as p1d stores and publishes them (m³, GJ: a heat meter counting in kWh is
-    // converted; none for a placeholder's filler 0 or another unit); a second channel of the
-    // medium as it is sent.
     for (const m of mbusOf(r)) {
       if (m.medium !== 'water' && m.medium !== 'heat') continue;
-      const water = m.medium === 'water';
-      const chan = water ? r.water_channel : r.heat_channel;
-      const main = chan === undefined || m.channel === chan;
-      const value = main ? (water ? r.water_m3 : r.heat_gj) : m.value;
-      const sent = m.unit === 'm3' ? 'm³' : typeof m.unit === 'string' && m.unit ? m.unit : '';
-      const unit = main ? (water ? 'm³' : 'GJ') : sent;
-      rows.push({ k: m.medium + m.channel, label: t(m.medium + '_meter'), value: withUnit(fmt(value, 3), unit), cls: 'c-' + m.medium });
+      const v = mbusValue(r, m);
+      rows.push({ k: m.medium + m.channel, label: t(m.medium + '_meter'), value: withUnit(fmt(v.value, 3), v.unit), cls: 'c-' + m.medium });
     }
     const mt = r.time_valid === false ? null : fmtDate(F.full, parseTime(r.time));
     rows.push({ k: 'time', label: t('meter_time'), value: mt, tip: r.time ? t('na_clock') : t('na_missing') });
@@ -939,8 +973,10 @@
     note.hidden = !(summaryErr && summaryErr.status === 404);
     if (!note.hidden) note.textContent = t('na_no_history');
     const live = S.last && S.last.reading ? S.last.reading : null;
+    const elec = !noElec();
     if (!s) {
-      const keys = ['import', 'export', 'net', 'gas', 'cost'].filter((k) => k !== 'gas' || !live || hasGas(live));
+      const keys = (elec ? ['import', 'export', 'net', 'gas', 'cost'] : ['gas', 'water', 'heat'])
+        .filter((k) => !live || (k === 'gas' ? hasGas(live) : k === 'water' || k === 'heat' ? hasMedium(live, k) : true));
       kv($('today'), keys.map((k) => ({ k, label: t(k), value: null, tip })));
       return;
     }
@@ -972,10 +1008,10 @@
       { k: 'cost', label: t('cost'), value: costTxt, sub: costPartial(s), tip: t('na_no_prices'), cls: 'c-cost' },
     ].filter((row) => {
       if (row.k === 'gas') return gas !== null || !live || hasGas(live);
-      if (row.k === 'water' || row.k === 'heat') return row.value !== null;
-      return true;
+      if (row.k === 'water' || row.k === 'heat') return row.value !== null || (!elec && hasMedium(live, row.k));
+      return elec;
     });
-    if (peak !== null) rows.push({ k: 'peak', label: t('k_peak'), value: withUnit(fmt(peak, 0), 'W') });
+    if (peak !== null && elec) rows.push({ k: 'peak', label: t('k_peak'), value: withUnit(fmt(peak, 0), 'W') });
     const qh = pick(s, ['capacity_peak.kw']);
     if (qh !== null && S.last && S.last.reading && S.last.reading.profile === 'be') {
       const at = s.capacity_peak && parseTime(s.capacity_peak.time);
@@ -1014,6 +1050,8 @@
     else if (!S.lastArrival && rms !== null) S.lastArrival = now - Math.max(0, Date.now() - rms);
     S.last = d;
     const r = d.reading;
+    const hadElec = S.elecSeen;
+    if (hasElec(r)) S.elecSeen = true;
     renderHero(d);
     if (isLive && rms !== null) {
       // Milliseconds from p1d receiving the telegram to the DOM showing it (same clock when local).
@@ -1023,12 +1061,20 @@
     }
     renderPhases(r);
     renderTotals(r);
+    renderMbusHero(r);
     // Today's gas row follows whether this meter has gas at all.
-    // ... and so does the History's message for a period without gas.
-    if (hasGas(r) !== S.hasGas) {
+    // ... and so does the History's message for a period without gas; the electricity rows and
+    // metrics follow whether it has electricity, and the History's metrics its M-Bus devices.
+    const media = ['gas', 'water', 'heat'].filter((k) => hasMedium(r, k)).join(' ');
+    if (hasGas(r) !== S.hasGas || hadElec !== S.elecSeen || media !== S.media) {
       S.hasGas = hasGas(r);
+      S.media = media;
       renderToday();
-      if (S.view === 'history' && H.data && H.metric === 'gas') drawHistory(H.data, H.cmp);
+      if (S.view === 'history' && H.anchor) {
+        const metric = H.metric;
+        updateHistControls();
+        if (H.metric !== metric || (H.data && H.metric === 'gas')) { if (H.data) drawHistory(H.data, H.cmp); else loadHistory(); }
+      }
     }
     renderCapacity(r);
     livePush((rms !== null ? rms : Date.now()) / 1000, netPower(r));
@@ -1388,7 +1434,7 @@
     S.meter = name;
     settings.meter = name;
     saveSettings();
-    S.last = null; S.hasGas = null; S.phasesSeen = false; S.lastReceivedMs = 0; S.lastSeq = 0; S.lastArrival = 0; S.gaps = []; S.stale = false;
+    S.last = null; S.hasGas = null; S.media = ''; S.phasesSeen = false; S.elecSeen = false; S.lastReceivedMs = 0; S.lastSeq = 0; S.lastArrival = 0; S.gaps = []; S.stale = false;
     document.body.classList.remove('stale');
     liveClear();
     S.meterInfo = S.meters.find((m) => m.name === name) || null;
@@ -1402,6 +1448,7 @@
     renderHero({});
     renderPhases({});
     renderTotals({});
+    renderMbusHero({});
     renderCapacity(null);
     if (S.view === 'meter') renderMeterReading({}, true);
     connect();
@@ -1697,7 +1744,7 @@
     if (range === 'month') return F.d.format(d);
     return F.mon.format(d);
   }
-  const HIST_FIELDS = 'import_kwh,import_t1_kwh,import_t2_kwh,export_kwh,export_t1_kwh,export_t2_kwh,gas_m3,cost_eur,unpriced_kwh,unpriced_gas_m3';
+  const HIST_FIELDS = 'import_kwh,import_t1_kwh,import_t2_kwh,export_kwh,export_t1_kwh,export_t2_kwh,gas_m3,water_m3,heat_gj,cost_eur,unpriced_kwh,unpriced_gas_m3';
   async function fetchHistory(from, to, step) {
     const url = historyURL(from, to, step, { fields: HIST_FIELDS });
     const recent = to.getTime() > Date.now() - 3600000;
@@ -1723,6 +1770,8 @@
       exp2: col(h, ['export_t2_kwh', 'export_tariff2_kwh', 'export_2_kwh']),
       exp: col(h, ['export_kwh']),
       gas: col(h, ['gas_m3']),
+      water: col(h, ['water_m3']),
+      heat: col(h, ['heat_gj']),
       cost: col(h, ['cost_eur', 'cost', 'cost_total_eur', 'costs_eur', 'cost_total']),
       upk: col(h, ['unpriced_kwh']),
       upg: col(h, ['unpriced_gas_m3']),
@@ -1777,9 +1826,19 @@
     if (tip) m.append(el('br'), el('span', null, tip));
     m.hidden = false;
   }
+  // The metrics the shown meter has: water and heat with such an M-Bus device, electricity and
+  // costs unless it sent no electricity (a heat interface); gas always (it says when there is none).
+  function metricShown(m) {
+    const r = S.last && S.last.reading;
+    if (m === 'water' || m === 'heat') return !!r && hasMedium(r, m);
+    return m === 'gas' || !noElec();
+  }
   function updateHistControls() {
     for (const b of $('h-range').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.range === H.range));
-    for (const b of $('h-metric').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.metric === H.metric));
+    const metrics = Array.from($('h-metric').querySelectorAll('button'));
+    for (const b of metrics) b.hidden = !metricShown(b.dataset.metric);
+    if (!metricShown(H.metric)) H.metric = ['elec', 'heat', 'water', 'gas'].find(metricShown);
+    for (const b of metrics) b.setAttribute('aria-pressed', String(b.dataset.metric === H.metric));
     for (const b of $('h-res').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.res === H.res));
     $('h-res').hidden = H.range !== 'day';
     $('cmp-prev').textContent = t('cmp_prev_' + H.range);
@@ -1850,16 +1909,17 @@
       } else if (c.exp) out.push([t('export'), neg(c.exp), C.exp, false, c.exp]);
       if (cmp && cmp.imp) out.push([t('import') + ' · ' + t('compared'), cmp.imp, C.cmp, true]);
       if (cmp && cmp.exp) out.push([t('export') + ' · ' + t('compared'), neg(cmp.exp), C.cmp, true, cmp.exp]);
-    } else if (H.metric === 'gas') {
-      if (c.gas) out.push([t('gas'), c.gas, C.gas]);
-      if (cmp && cmp.gas) out.push([t('gas') + ' · ' + t('compared'), cmp.gas, C.cmp, true]);
+    } else if (H.metric !== 'cost') {
+      const k = H.metric;
+      if (c[k]) out.push([t(k), c[k], C[k]]);
+      if (cmp && cmp[k]) out.push([t(k) + ' · ' + t('compared'), cmp[k], C.cmp, true]);
     } else {
       if (c.cost) out.push([t('cost'), c.cost, C.cost]);
       if (cmp && cmp.cost) out.push([t('cost') + ' · ' + t('compared'), cmp.cost, C.cmp, true]);
     }
     return out;
   }
-  const UNIT = { elec: 'kWh', gas: 'm³', cost: '€' };
+  const UNIT = { elec: 'kWh', gas: 'm³', water: 'm³', heat: 'GJ', cost: '€' };
   function drawHistory(c, cmp, msg, tip) {
     const box = $('h-chart');
     box.setAttribute('aria-label', t('m_' + H.metric) + ' · ' + $('h-label').textContent);
@@ -2014,6 +2074,8 @@
     add(t('export'), T('exp', c), T('exp', cmp), 'kWh', 2, 'c-exp', true);
     add(t('net'), T('net', c), T('net', cmp), 'kWh', 2);
     add(t('gas'), T('gas', c), T('gas', cmp), 'm³', 2, 'c-gas');
+    add(t('water'), T('water', c), T('water', cmp), 'm³', 2, 'c-water');
+    add(t('heat'), T('heat', c), T('heat', cmp), 'GJ', 3, 'c-heat');
     add(t('cost'), T('cost', c), T('cost', cmp), '€', 2, 'c-cost');
     // A total that leaves out unpriced energy says so under the figure.
     const what = unpricedText(T('upk', c), T('upg', c));
@@ -2027,7 +2089,8 @@
       ['imp1', t('import') + ' ' + regName(1, scheme) + ' (kWh)', 3], ['imp2', t('import') + ' ' + regName(2, scheme) + ' (kWh)', 3],
       ['imp', t('import') + ' (kWh)', 3], ['exp1', t('export') + ' ' + regName(1, scheme) + ' (kWh)', 3],
       ['exp2', t('export') + ' ' + regName(2, scheme) + ' (kWh)', 3], ['exp', t('export') + ' (kWh)', 3],
-      ['net', t('net') + ' (kWh)', 3], ['gas', t('gas') + ' (m³)', 3], ['cost', t('cost') + ' (€)', 2],
+      ['net', t('net') + ' (kWh)', 3], ['gas', t('gas') + ' (m³)', 3], ['water', t('water') + ' (m³)', 3],
+      ['heat', t('heat') + ' (GJ)', 3], ['cost', t('cost') + ' (€)', 2],
       ['upk', t('unpriced') + ' (kWh)', 3], ['upg', t('unpriced') + ' (m³)', 3],
     ].filter((k) => c[k[0]] && c[k[0]].some((v) => k[0][0] === 'u' ? v > 0 : v !== null));
     const f = H.range === 'day' ? F.hm : H.range === 'year' ? F.monthYear : F.day;
@@ -2037,7 +2100,7 @@
     const foot = [t('total')].concat(cols.map((k) => fmt(total(c[k[0]]), k[2])));
     // An empty cell: a step without readings, a cost without a price, or a value the meter lacks.
     const why = (i, k) => {
-      if (![c.imp, c.exp, c.gas].some((a) => a && a[i] !== null)) return t('hist_step_empty');
+      if (![c.imp, c.exp, c.gas, c.water, c.heat].some((a) => a && a[i] !== null)) return t('hist_step_empty');
       if (k > 0 && cols[k - 1][0] === 'cost') {
         const what = unpricedText(c.upk ? c.upk[i] : null, c.upg ? c.upg[i] : null);
         return what ? t('no_price', { what }) : t('na_no_prices');

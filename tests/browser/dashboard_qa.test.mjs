@@ -928,6 +928,52 @@ async function main() {
         await p.context().close();
       }
     });
+    await check('a heat-only port (Warmtelink): its heat reading in place of the power, no empty electricity cards, heat history offered', async () => {
+      const p = await newPage();
+      await p.goto(baseX);
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pickX(p, 'heat');
+      await p.waitForSelector('#mbus-hero:not([hidden])', { timeout: 5000 });
+      const now = await p.evaluate(() => ({
+        hero: [document.getElementById('mh-title').textContent, document.getElementById('mh-value').textContent, document.getElementById('mh-unit').textContent].join(' '),
+        empty: ['hero', 'live-chart', 'phases'].filter((id) => document.getElementById(id).closest('.card').getClientRects().length),
+        totals: [...document.querySelectorAll('#totals dt')].map((d) => d.textContent),
+      }));
+      assert(now.hero === 'Heat meter 31.177 GJ', 'the heat figure: ' + now.hero);
+      assert(!now.empty.length, 'empty electricity cards shown: ' + now.empty.join(' '));
+      assert(now.totals.includes('Heat meter') && !now.totals.some((l) => /Import|Export/.test(l)), 'meter readings: ' + now.totals.join(' | '));
+      await p.waitForFunction(() => /Heat/.test(document.getElementById('today').textContent), null, { timeout: 8000 });
+      const today = await p.$$eval('#today dt', (ds) => ds.map((d) => d.textContent));
+      assert(today.join('|') === 'Heat', 'today: ' + today.join(' | '));
+      const problems = await p.evaluate(contrastAndNames);
+      assert(!problems.length, 'contrast and names: ' + problems.join(' | '));
+      await p.screenshot({ path: path.join(SHOTS, 'now-heat-only.png'), fullPage: true });
+      await p.setViewportSize({ width: 360, height: 780 });
+      await sleep(300);
+      await p.screenshot({ path: path.join(SHOTS, 'now-heat-only-phone.png'), fullPage: true });
+      await p.setViewportSize({ width: 1280, height: 900 });
+      const asked = [];
+      p.on('request', (r) => { if (/\/api\/history\?/.test(r.url())) asked.push(decodeURIComponent(r.url())); });
+      await p.click('#tab-history');
+      await p.waitForSelector('#h-chart canvas', { timeout: 8000 });
+      const metrics = await p.$$eval('#h-metric button', (bs) => bs.filter((b) => !b.hidden).map((b) => b.dataset.metric + (b.getAttribute('aria-pressed') === 'true' ? '*' : '')));
+      assert(metrics.join(' ') === 'gas heat*', 'History metrics: ' + metrics.join(' '));
+      assert(asked.some((u) => /fields=[^&]*heat_gj/.test(u)), 'no heat_gj asked: ' + asked.join(' '));
+      assert(/Heat/.test(await p.textContent('#h-legend')) && /GJ/.test(await p.textContent('#h-sum')), 'legend / total: ' +
+        await p.textContent('#h-legend') + ' / ' + await p.textContent('#h-sum'));
+      problems.push(...await p.evaluate(contrastAndNames));
+      assert(!problems.length, 'History: contrast and names: ' + problems.join(' | '));
+      await p.screenshot({ path: path.join(SHOTS, 'history-heat-only.png'), fullPage: true });
+      // an electricity meter again: its power figure and metrics are back
+      await pickX(p, 'be');
+      await p.waitForFunction(() => document.querySelector('#h-metric button[data-metric="elec"]').getAttribute('aria-pressed') === 'true', null, { timeout: 5000 });
+      const be = await p.$$eval('#h-metric button', (bs) => bs.filter((b) => !b.hidden).map((b) => b.dataset.metric).join(' '));
+      assert(be === 'elec gas water cost', 'Belgian meter\'s metrics: ' + be);
+      await p.click('#tab-now');
+      assert(await p.isVisible('#hero') && await p.isHidden('#mbus-hero'), 'the Belgian meter has no power figure');
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+    });
     p1dX.kill('SIGTERM');
 
     /* ---- last, as it stops the Belgian meter: p1d is fine, one of its meters went quiet ---- */
