@@ -1092,6 +1092,16 @@ static void reading_phase_total(p1_reading *r)
 {
     if (r->power_import != P1_ABSENT || r->power_export != P1_ABSENT || r->power_sum != P1_ABSENT)
         return;
+    /* a meter that sends both directions of a phase sends them for every phase: one without
+     * its pair had a value left empty (41.7.0()), which would leave it out of the sum */
+    int pairs = 0, singles = 0;
+    for (int i = 0; i < 3; i++) {
+        int n = (r->phase[i].power_import != P1_ABSENT) + (r->phase[i].power_export != P1_ABSENT);
+        pairs += n == 2;
+        singles += n == 1;
+    }
+    if (pairs && singles)
+        return;
     int64_t net = 0;
     int any = 0;
     for (int i = 0; i < 6; i++) {

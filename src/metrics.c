@@ -325,9 +325,11 @@ int metrics_render(const meters *ms, int64_t mono_ms, unsigned stale_s, const ch
 
     energy(&b, ms, 0);
     energy(&b, ms, 1);
-    power(&b, ms, "p1_power_import_watts", "Active power taken from the grid (1.7.0), W.",
+    power(&b, ms, "p1_power_import_watts",
+          "Active power taken from the grid (1.7.0; without it 16.7.0 or the phases), W.",
           PW_IMPORT);
-    power(&b, ms, "p1_power_export_watts", "Active power delivered to the grid (2.7.0), W.",
+    power(&b, ms, "p1_power_export_watts",
+          "Active power delivered to the grid (2.7.0; without it 16.7.0 or the phases), W.",
           PW_EXPORT);
     power(&b, ms, "p1_power_net_watts",
           "Net active power, import minus export (negative while exporting), W.", PW_NET);

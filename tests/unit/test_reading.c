@@ -2336,6 +2336,10 @@ static void test_power_sum(void)
         {"1-0:41.7.0(00.100*kW)\r\n1-0:42.7.0(00.000*kW)", "\r\n!", 600000, 0},
         {"1-0:41.7.0(00.000*kW)\r\n1-0:42.7.0(00.700*kW)", "", P1_ABSENT, P1_ABSENT},
         {"1-0:41.7.0(00.1x0*kW)\r\n1-0:42.7.0(00.000*kW)", "\r\n!", P1_ABSENT, P1_ABSENT},
+        /* an empty 41.7.0() next to a 42.7.0: L2 half known, no sum */
+        {"1-0:41.7.0()\r\n1-0:42.7.0(00.700*kW)", "\r\n!", P1_ABSENT, P1_ABSENT},
+        /* L2 without its 42.7.0 while L1 sends both: no sum either */
+        {"1-0:41.7.0(00.100*kW)", "\r\n!", P1_ABSENT, P1_ABSENT},
     };
     for (size_t i = 0; i < sizeof eso / sizeof eso[0]; i++) {
         snprintf(tg, sizeof tg,
@@ -2349,6 +2353,10 @@ static void test_power_sum(void)
                      eso[i].import == P1_ABSENT ? P1_ABSENT : eso[i].import - eso[i].export_);
         CHECK_EQ_INT(R.phase[0].power_import, 500000);
     }
+    /* a meter that sends one direction per phase (imports only) gets their sum */
+    decode(&R, "/ESO5\\000000000_A\r\n\r\n1-0:21.7.0(00.500*kW)\r\n1-0:41.7.0(00.100*kW)\r\n!");
+    CHECK_EQ_INT(R.power_import, 600000);
+    CHECK_EQ_INT(R.power_export, 0);
     /* a meter with a total keeps it, whatever its phases say */
     decode(&R, "/ESO5\\000000000_A\r\n\r\n1-0:1.7.0(00.412*kW)\r\n1-0:21.7.0(00.500*kW)\r\n!");
     CHECK_EQ_INT(R.power_import, 412000);
