@@ -362,6 +362,7 @@
     stats,
     liveCount: () => live.t.length,
     state: () => ({ stale: S.stale, esOpen: S.esOpen, meter: S.meter, interval: S.interval, reading: !!S.last }),
+    tickDecimals: (splits) => tickDecimals(splits),
   };
 
   /* ---- the live ring (bounded) --------------------------------------------------------------- */
@@ -676,9 +677,10 @@
   function mbusValue(r, m) {
     if (m.medium === 'gas') return { value: m.channel === r.gas_channel || r.gas_channel === undefined ? r.gas_m3 : m.value, unit: 'm³' };
     const water = m.medium === 'water';
+    const sent = m.unit === 'm3' ? 'm³' : typeof m.unit === 'string' && m.unit ? m.unit : '';
+    if (!water && m.medium !== 'heat') return { value: m.value, unit: sent }; // cold, another meter
     const chan = water ? r.water_channel : r.heat_channel;
     const main = chan === undefined || m.channel === chan;
-    const sent = m.unit === 'm3' ? 'm³' : typeof m.unit === 'string' && m.unit ? m.unit : '';
     return { value: main ? (water ? r.water_m3 : r.heat_gj) : m.value, unit: main ? (water ? 'm³' : 'GJ') : sent };
   }
   // A port without electricity: its M-Bus reading (heat first, then water, then gas) in the
@@ -1443,6 +1445,7 @@
     if (!summaryErr || summaryErr.code !== 'no_database') { summaryErr = null; S.summaryAt = 0; }
     S.capTariff = null; S.capAt = 0;
     histCache.clear();
+    H.data = null; H.cmp = null; // nor its history, drawn again before this one's arrives
     // Nothing of the meter shown before may stay: a meter without a reading yet shows empty
     // cards, not the other meter's phases and totals under its name.
     renderHero({});
@@ -1618,8 +1621,9 @@
     return d ? new Date(d.getTime() - 86400000) : null;
   }
   // A limiter or fuse supervision of 999 or more (Fluvius: 999.9 kW and 999 A; a DSMR 2.2 Iskra
-  // 0999.00 kW, a Kamstrup 999 A) is the meter's way of saying that none is set.
-  const noLimit = (v) => num(v) !== null && v >= 999;
+  // 0999.00 kW, a Kamstrup 999 A), or the e-MUCS spec's 99.999 kW, is the meter's way of saying
+  // that none is set.
+  const noLimit = (v) => num(v) !== null && (v >= 999 || Math.abs(v - 99.999) < 1e-9);
   let meterRenderAt = 0;
   function renderMeterReading(r, force) {
     const now = Date.now();
@@ -1668,7 +1672,7 @@
   }
 
   /* ---- History view ---------------------------------------------------------------------------- */
-  const H = { loadedAt: 0, range: 'day', anchor: null, metric: 'elec', res: '1h', compare: 'none', chart: null, data: null, cmp: null, req: 0, labels: [] };
+  const H = { loadedAt: 0, range: 'day', anchor: null, metric: 'elec', want: 'elec', res: '1h', compare: 'none', chart: null, data: null, cmp: null, req: 0, labels: [] };
   const histCache = new Map();
   // Calendar arithmetic in CET/CEST by the EU rule (summer time from the last Sunday of March
   // 01:00 UTC to the last Sunday of October 01:00 UTC), the zone the store's days and months use;
@@ -1826,18 +1830,20 @@
     if (tip) m.append(el('br'), el('span', null, tip));
     m.hidden = false;
   }
-  // The metrics the shown meter has: water and heat with such an M-Bus device, electricity and
-  // costs unless it sent no electricity (a heat interface); gas always (it says when there is none).
+  // The metrics the shown meter has: water and heat with such an M-Bus device (in its reading,
+  // or in the history shown: a silent meter has no reading), electricity and costs unless it
+  // sent no electricity (a heat interface); gas always (it says when there is none).
   function metricShown(m) {
     const r = S.last && S.last.reading;
-    if (m === 'water' || m === 'heat') return !!r && hasMedium(r, m);
+    if (m === 'water' || m === 'heat') return (!!r && hasMedium(r, m)) || !!(H.data && H.data[m] && H.data[m].some((v) => v !== null));
     return m === 'gas' || !noElec();
   }
   function updateHistControls() {
     for (const b of $('h-range').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.range === H.range));
     const metrics = Array.from($('h-metric').querySelectorAll('button'));
     for (const b of metrics) b.hidden = !metricShown(b.dataset.metric);
-    if (!metricShown(H.metric)) H.metric = ['elec', 'heat', 'water', 'gas'].find(metricShown);
+    if (metricShown(H.want)) H.metric = H.want;
+    else if (!metricShown(H.metric)) H.metric = ['elec', 'heat', 'water', 'gas'].find(metricShown);
     for (const b of metrics) b.setAttribute('aria-pressed', String(b.dataset.metric === H.metric));
     for (const b of $('h-res').querySelectorAll('button')) b.setAttribute('aria-pressed', String(b.dataset.res === H.res));
     $('h-res').hidden = H.range !== 'day';
@@ -1877,6 +1883,7 @@
       }
       H.data = columns(h);
       H.cmp = c ? columns(c) : null;
+      updateHistControls(); // water or heat stored for a meter that has sent no reading yet
       drawHistory(H.data, H.cmp, null);
     } catch (e) {
       if (req !== H.req) return;
@@ -1920,6 +1927,14 @@
     return out;
   }
   const UNIT = { elec: 'kWh', gas: 'm³', water: 'm³', heat: 'GJ', cost: '€' };
+  // The decimals an axis needs to tell its ticks apart: as many as their spacing has (0.25: 2;
+  // a heat meter's 0.002 GJ steps: 3), at most 4.
+  function tickDecimals(splits) {
+    const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 0;
+    let d = 0;
+    while (d < 4 && step > 0 && Math.abs(step * 10 ** d - Math.round(step * 10 ** d)) > 1e-6 * 10 ** d) d++;
+    return d;
+  }
   function drawHistory(c, cmp, msg, tip) {
     const box = $('h-chart');
     box.setAttribute('aria-label', t('m_' + H.metric) + ' · ' + $('h-label').textContent);
@@ -1984,7 +1999,7 @@
           },
           values: (u, splits) => splits.map((i) => H.labels[i] || ''),
         }),
-        axis({ size: 60, values: (u, splits) => splits.map((v) => fmt(v, Math.abs(v) < 10 && v % 1 ? (Math.abs(v) < 1 ? 2 : 1) : 0) + (unit === '€' ? '' : '')), label: unit, labelSize: 18, labelGap: 2 }),
+        axis({ size: 60, values: (u, splits) => splits.map((v) => fmt(v, tickDecimals(splits))), label: unit, labelSize: 18, labelGap: 2 }),
       ],
       series: [{}].concat(series.map((s) => ({
         label: s[0], stroke: s[2], fill: s[3] ? null : s[2], width: s[3] ? 1.5 : 0,
@@ -2120,7 +2135,7 @@
     $('h-metric').addEventListener('click', (e) => {
       const b = e.target.closest('button');
       if (!b) return;
-      H.metric = b.dataset.metric;
+      H.metric = H.want = b.dataset.metric; // the choice comes back when its device does
       updateHistControls();
       if (H.data) drawHistory(H.data, H.cmp); else loadHistory();
     });

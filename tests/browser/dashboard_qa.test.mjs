@@ -69,10 +69,20 @@ function fixture(name) {
 }
 // A Warmtelink heat interface (/ISK5): no electricity, one heat meter on M-Bus channel 1 (type
 // 012) in GJ; its CRC made.
-function warmtelink() {
+function warmtelink(type = '012', value = '31.177*GJ') {
   const body = ['/ISK5\\2MT382-1000', '', '1-3:0.2.8(50)', '0-0:1.0.0(230319144324W)', '0-0:96.1.1(4B414D3030303031)',
-    '0-1:24.1.0(012)', '0-1:96.1.0(303030304B414D32)', '0-1:24.2.1(230319144300W)(31.177*GJ)', '!'].join('\r\n');
+    '0-1:24.1.0(' + type + ')', '0-1:96.1.0(303030304B414D32)', '0-1:24.2.1(230319144300W)(' + value + ')', '!'].join('\r\n');
+  return withCrc(body);
+}
+// A telegram's text from '/' through '!' with its CRC and line end.
+function withCrc(body) {
   return Buffer.from(body + crc16(Buffer.from(body, 'latin1')).toString(16).toUpperCase().padStart(4, '0') + '\r\n', 'latin1');
+}
+// A fixture's first telegram with lines replaced, its CRC made again.
+function edited(name, from, to) {
+  const text = fixture(name).toString('latin1');
+  const body = text.slice(0, text.lastIndexOf('!') + 1).replace(from, to);
+  return withCrc(body);
 }
 // A meter on a TCP port that sends telegram every second to each client, from the start or, when
 // held, from the call of the returned stop function's go(): a meter p1d waits for.
@@ -831,7 +841,10 @@ async function main() {
      * Hungarian one with a padded text message and no gas, a Belgian one with "no limit"
      * placeholders and a heat-only Warmtelink ---- */
     const feeds = { kmp: fixture('dsmr22-gas-nextline.txt'), hu: fixture('hu-eon-ff-text.txt'),
-      be: fixture('be-fluvius-emucs.txt'), heat: warmtelink() };
+      be: fixture('be-fluvius-emucs.txt'), heat: warmtelink(),
+      // the e-MUCS spec's own "no limiter", 99.999 kW; a port with a cooling meter alone
+      emucs: edited('be-fluvius-emucs.txt', /0-0:17\.0\.0\([^)]*\)/, '0-0:17.0.0(99.999*kW)'),
+      cold: warmtelink('010', '12.345*GJ') };
     const portX = await freePort();
     const argsX = ['--listen', '127.0.0.1:' + portX, '--db', path.join(tmp, 'kinds.db')];
     for (const name of Object.keys(feeds)) {
@@ -840,7 +853,7 @@ async function main() {
       argsX.push('--source', name + '=tcp:127.0.0.1:' + port);
     }
     const p1dX = start(argsX, 'p1d-x');
-    await meters(portX, 4, 'p1d X\'s four meters');
+    await meters(portX, 6, 'p1d X\'s six meters');
     const baseX = 'http://127.0.0.1:' + portX + '/';
     // pick() for meters that may send no power: until the page shows a reading of the meter
     const pickX = async (p, name) => {
@@ -887,8 +900,9 @@ async function main() {
           await sleep(1200); // the Meter view redraws at most once a second
           return p.$$eval('#m-meter dd[data-k="lim"], #m-meter dd[data-k="fuse"]', (ds) => ds.map((d) => d.textContent));
         };
-        const be = await limits('be'), kmp = await limits('kmp'), hu = await limits('hu');
+        const be = await limits('be'), kmp = await limits('kmp'), hu = await limits('hu'), emucs = await limits('emucs');
         assert(be.join('|') === none + '|' + none, locale + ' Belgian limiter and fuse: ' + be.join(' | '));
+        assert(emucs[0] === none, locale + ' the e-MUCS 99.999 kW limiter: ' + emucs.join(' | '));
         assert(kmp[0] === none, locale + ' DSMR 2.2 limiter: ' + kmp.join(' | '));
         assert(/^90[.,]000 kW$/.test(hu[0]), locale + ' a real limit (E.ON 90 kW): ' + hu.join(' | '));
         assert(p.errors.length === 0, p.errors.join(' | '));
@@ -971,6 +985,20 @@ async function main() {
       assert(be === 'elec gas water cost', 'Belgian meter\'s metrics: ' + be);
       await p.click('#tab-now');
       assert(await p.isVisible('#hero') && await p.isHidden('#mbus-hero'), 'the Belgian meter has no power figure');
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+    });
+    await check('a port with a cooling meter alone shows its value in its own unit; History axes tell small steps apart', async () => {
+      const p = await newPage({ locale: 'nl-NL' });
+      await p.goto(baseX);
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pickX(p, 'cold');
+      await p.waitForSelector('#mbus-hero:not([hidden])', { timeout: 5000 });
+      const hero = await p.evaluate(() => ['mh-title', 'mh-value', 'mh-unit'].map((id) => document.getElementById(id).textContent).join(' '));
+      assert(hero === 'Koudemeter 12,345 GJ', 'the cooling meter: ' + hero);
+      // a heat meter's 0.002 GJ steps were all labelled 0.00 or 0.01
+      const d = await p.evaluate(() => [[0, 0.002, 0.004], [0, 0.25, 0.5], [0, 0.5, 1], [0, 5, 10], [0, 2000, 4000], [0]].map((x) => window.p1d.tickDecimals(x)));
+      assert(d.join(' ') === '3 2 1 0 0 0', 'axis decimals: ' + d.join(' '));
       assert(p.errors.length === 0, p.errors.join(' | '));
       await p.context().close();
     });
