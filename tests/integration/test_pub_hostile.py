@@ -532,6 +532,40 @@ def test_azure_one_bad_entity(tmp):
         srv.close()
 
 
+def test_azure_partial_retry(tmp):
+    """A live meter's partial batch (flush = 8s) that fails is sent again after the backoff
+    (about 1 s), not after another flush: it once waited a whole new flush window (60 s by
+    default) each time, while /api/meters said idle."""
+    srv = Server()
+    fails = []
+
+    def mode(s, c):
+        if not fails:
+            fails.append(time.time())
+            return reply("503 Server Busy")(s, c)
+        return azure_ok(s, c)
+    srv.mode = mode
+    conf = os.path.join(tmp, "partial.conf")
+    with open(conf, "w") as f:
+        f.write("[azure]\nendpoint = http://127.0.0.1:%d/%s\naccount = %s\ntable = partial\n"
+                "key = %s\nflush = 8s\ntimeout = 2s\n" % (srv.port, ACCOUNT, ACCOUNT, KEY))
+    os.chmod(conf, 0o600)
+    d = Daemon(["--config", conf, "--db", os.path.join(tmp, "partial.db"), "--listen",
+                "127.0.0.1:0", "--source", "home=sim"], tmp)
+    try:
+        C.check("azure partial batch: the first one sent after its flush and refused (503)",
+                wait_for(lambda: len(srv.batches()) >= 1, 20), d.text()[-800:])
+        C.check("azure partial batch: sent again within 5 s (the backoff), not a flush later",
+                wait_for(lambda: len(srv.batches()) >= 2, 5),
+                "%d batches; %s" % (len(srv.batches()), d.text()[-800:]))
+        if len(srv.batches()) >= 2:
+            gap = srv.batches()[1]["t"] - srv.batches()[0]["t"]
+            C.check("azure partial batch: the retry %.1f s after the failure" % gap, gap < 5)
+    finally:
+        d.stop()
+        srv.close()
+
+
 def main():
     if not os.path.exists(P1):
         print("SKIP: build/p1 missing")
@@ -540,7 +574,8 @@ def main():
         only = sys.argv[1:]
         tests = [test_redirect, test_retry_after, test_slow_and_broken, test_partial_write,
                  test_outage_reload_restart, test_db_write_fails,
-                 test_azure_401, test_azure_server_date, test_azure_one_bad_entity]
+                 test_azure_401, test_azure_server_date, test_azure_one_bad_entity,
+                 test_azure_partial_retry]
         for t in tests:
             if not only or t.__name__ in only:
                 t0 = time.time()
