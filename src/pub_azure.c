@@ -766,8 +766,7 @@ static int send_batch(pub_azure *az, size_t mi, store_point *pts)
         if (now - m->partial_since < az->o.flush_ms)
             return 0;
     }
-    /* partial_since stays until the batch is delivered: a failed one is sent again after the
-     * backoff, not after another flush */
+    m->partial_since = 0;
     az_req *r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
@@ -1140,8 +1139,13 @@ static void finish(pub_azure *az, az_req *r, CURLcode cc)
         }
     } else {
         az_meter *m = &az->meters[r->meter];
-        if (oc == AZ_OK || oc == AZ_PARK)
-            m->partial_since = 0; /* the next partial batch waits its flush again */
+        if (oc != AZ_OK && oc != AZ_PARK) {
+            /* a failed batch has waited its flush: it is sent again (from the cursor, with
+             * whatever came since) after the backoff, not after another flush */
+            int64_t waited = loop_now_ms() - az->o.flush_ms;
+            if (!m->partial_since || m->partial_since > waited)
+                m->partial_since = waited ? waited : 1;
+        }
         if (oc == AZ_OK) {
             az->st.delivered += (uint64_t)r->npoints;
         } else if (oc == AZ_PARK) {
