@@ -104,7 +104,8 @@ static void copy_trimmed(char *dst, size_t cap, const char *src, size_t n)
 }
 
 /* The header starts with a three-letter flag id (manufacturer), a baud-rate character, and from
- * DSMR 4 on "\2" or similar; the rest is the meter's own model text. */
+ * DSMR 4 on "\2" or similar; the rest is the meter's own model text. A letter after the
+ * backslash is the model's own ("/Ene5\T210-D ESMR5.0": the meter reads T210-D). */
 static void device_from_header(pub_snapshot *s, const p1_reading *r)
 {
     static const struct {
@@ -129,7 +130,7 @@ static void device_from_header(pub_snapshot *s, const p1_reading *r)
                              strlen(makers[i].name));
         size_t at = n >= 4 ? 4 : n;
         if (at + 1 < n && h[at] == '\\')
-            at += 2;
+            at += h[at + 1] >= '0' && h[at + 1] <= '9' ? 2 : 1;
         /* "/KMP5 ZABF..." has a space where "\2" would be */
         copy_trimmed(s->model, sizeof s->model, h + at, n - at);
     }

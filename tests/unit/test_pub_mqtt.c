@@ -120,6 +120,14 @@ static void test_from_reading(void)
     pub_payload_from_reading(&s, &c.r, 1705316400);
     CHECK_EQ_STR(s.manufacturer, "EasyMeter");
     CHECK_EQ_STR(s.model, "Q3DA1024 V3.04");
+    /* Sagemcom's model starts right after the backslash: T210-D, XS210 (not 210-D, S210) */
+    snprintf(c.r.header, sizeof c.r.header, "Ene5\\T210-D ESMR5.0");
+    pub_payload_from_reading(&s, &c.r, 1705316400);
+    CHECK_EQ_STR(s.manufacturer, "Sagemcom");
+    CHECK_EQ_STR(s.model, "T210-D ESMR5.0");
+    snprintf(c.r.header, sizeof c.r.header, "Ene5\\XS210 ESMR 5.0");
+    pub_payload_from_reading(&s, &c.r, 1705316400);
+    CHECK_EQ_STR(s.model, "XS210 ESMR 5.0");
 
     /* a single-phase meter's 1-0:12.7.0 and 1-0:11.7.0 (Lithuania): L1's voltage and current */
     p1_reading_init(&c.r);
