@@ -4,6 +4,7 @@
 #include "store_live.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,24 @@ static void sync_state(store_live *sl)
     store_system_synced(sl->s, sl->synced != 0);
 }
 
+/* How far the meter's clock is off (meter minus system, s), as a person reads it: "5.2 years
+ * behind", "12 minutes ahead". */
+static void clock_offset_words(int64_t off, char *buf, size_t cap)
+{
+    double a = off < 0 ? -(double)off : (double)off;
+    const char *dir = off < 0 ? "behind" : "ahead";
+    if (a < 120)
+        snprintf(buf, cap, "%.0f seconds %s", a, dir);
+    else if (a < 7200)
+        snprintf(buf, cap, "%.0f minutes %s", a / 60, dir);
+    else if (a < 2 * 86400)
+        snprintf(buf, cap, "%.1f hours %s", a / 3600, dir);
+    else if (a < 90 * 86400)
+        snprintf(buf, cap, "%.1f days %s", a / 86400, dir);
+    else
+        snprintf(buf, cap, "%.1f years %s", a / (365.25 * 86400), dir);
+}
+
 /* Keeps the meter's clock fields for the API and says when clock=auto changes clocks: judged by
  * readings with a valid meter time only, so a meter that mixes in placeholder times is quiet. */
 static void clock_report(store_live *sl, meter *m)
@@ -69,9 +88,13 @@ static void clock_report(store_live *sl, meter *m)
                  "synchronised", (long long)-cs.offset_s);
     else if (st == 1)
         log_info("%s: history uses the meter's clock again", m->name);
-    else
-        log_warn("%s: the meter's clock is %lld s off the system's: history uses the system "
-                 "clock", m->name, (long long)cs.offset_s);
+    else {
+        char words[48];
+        clock_offset_words(cs.offset_s, words, sizeof words);
+        log_warn("%s: the meter's clock is %lld s off the system's (%s): history uses the "
+                 "system clock",
+                 m->name, (long long)cs.offset_s, words);
+    }
 }
 
 static void on_reading(void *user, meter *m, const meter_sample *smp, const uint8_t *raw,
