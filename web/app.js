@@ -734,7 +734,8 @@
     const ct = S.capTariff;
     const bill = ct && Array.isArray(ct.months) && ct.months.length ? ct.months[ct.months.length - 1] : null;
     const card = $('capacity');
-    const live = cur !== null || peak !== null;
+    // the Belgian capacity tariff's card: a Lithuanian meter's 1.4.0 average is no such thing
+    const live = (cur !== null || peak !== null) && r.profile === 'be';
     const show = live || !!bill;
     if (card.hidden === show) card.hidden = !show;
     if (!show) return;
@@ -1648,12 +1649,15 @@
       { k: 'pf', label: t('k_failures'), value: fmt(num(r.power_failures), 0) },
       { k: 'lpf', label: t('k_long_failures'), value: fmt(num(r.long_power_failures), 0) },
     ]);
-    const ph = Array.isArray(r.phases) ? r.phases : [];
+    // A table of what the meter does not send says so, rather than "none" or headers alone.
+    const ph = (Array.isArray(r.phases) ? r.phases : []).filter((p) => p && ['sags', 'swells', 'voltage_v'].some((k) => num(p[k]) !== null));
     table($('m-phase-q'), ['', t('k_sags'), t('k_swells'), t('voltage')],
-      ph.map((p) => ['L' + (p.phase || '?'), fmt(num(p.sags), 0), fmt(num(p.swells), 0), withUnit(fmt(p.voltage_v, 1), 'V')]));
+      ph.length ? ph.map((p) => ['L' + (p.phase || '?'), fmt(num(p.sags), 0), fmt(num(p.swells), 0), withUnit(fmt(p.voltage_v, 1), 'V')])
+        : [[t('not_sent'), '', '', '']]);
     const fl = Array.isArray(r.failure_log) ? r.failure_log : [];
     table($('m-failures'), [t('k_end'), t('k_duration')],
-      fl.length ? fl.map((f) => [f.end_valid === false ? null : fmtDate(F.full, parseTime(f.end)), fmtDuration(f.duration_s)]) : [[t('none'), '']]);
+      fl.length ? fl.map((f) => [f.end_valid === false ? null : fmtDate(F.full, parseTime(f.end)), fmtDuration(f.duration_s)])
+        : [[num(r.failure_log_count) === null ? t('not_sent') : t('none'), '']]);
     const msg = $('m-text');
     const text = [r.text, r.text_code].filter((x) => typeof x === 'string' && x).join(' · ');
     if (msg.textContent !== (text || t('no_message'))) msg.textContent = text || t('no_message');

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, rawGet, run, skip, waitFor, watchFailures } from './harness.mjs';
+import { CHROMIUM, P1, P1D, ROOT, SHOTS, assert, check, freePort, rawGet, run, skip, sleep, waitFor, watchFailures } from './harness.mjs';
 
 const DEADLINE_MS = 300000; // against a hang; alone the checks take about a minute, in make test's pool up to three
 
@@ -243,6 +243,15 @@ async function main() {
       const txt = await page.textContent('#m-pub-card');
       assert(/Publishing/.test(txt) && !/NaN|undefined|Infinity/.test(txt), 'card text ' + txt);
       await page.screenshot({ path: path.join(SHOTS, 'meter-publishing.png'), fullPage: true });
+      // on a phone its six columns were cut off behind a sideways scroll: one block per row
+      await page.setViewportSize({ width: 360, height: 780 });
+      await sleep(300);
+      const wide = await page.$eval('#m-pubs', (t) => { const w = t.closest('.table-wrap'); return w.scrollWidth - w.clientWidth; });
+      const label = await page.$eval('#m-pubs tr[data-pub="influxdb"] td:last-child', (td) => getComputedStyle(td, '::before').content);
+      await page.screenshot({ path: path.join(SHOTS, 'meter-publishing-phone.png'), fullPage: true });
+      await page.setViewportSize({ width: 1280, height: 900 });
+      assert(wide <= 1, 'the Publishing table is ' + wide + ' px wider than its card on a 360 px phone');
+      assert(/Last error/.test(label), 'the stacked row names its value: ' + label);
     });
     await page.click('#tab-now');
 

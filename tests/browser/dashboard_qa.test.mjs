@@ -844,7 +844,9 @@ async function main() {
       be: fixture('be-fluvius-emucs.txt'), heat: warmtelink(),
       // the e-MUCS spec's own "no limiter", 99.999 kW; a port with a cooling meter alone
       emucs: edited('be-fluvius-emucs.txt', /0-0:17\.0\.0\([^)]*\)/, '0-0:17.0.0(99.999*kW)'),
-      cold: warmtelink('010', '12.345*GJ') };
+      cold: warmtelink('010', '12.345*GJ'),
+      // a Lithuanian meter's 1.4.0, an average with no capacity tariff behind it
+      lt: edited('lt-eso.txt', '1-0:0.8.2(00900*s)', '1-0:1.4.0(000000.120*kW)\r\n1-0:0.8.2(00900*s)') };
     const portX = await freePort();
     const argsX = ['--listen', '127.0.0.1:' + portX, '--db', path.join(tmp, 'kinds.db')];
     for (const name of Object.keys(feeds)) {
@@ -853,7 +855,7 @@ async function main() {
       argsX.push('--source', name + '=tcp:127.0.0.1:' + port);
     }
     const p1dX = start(argsX, 'p1d-x');
-    await meters(portX, 6, 'p1d X\'s six meters');
+    await meters(portX, 7, 'p1d X\'s seven meters');
     const baseX = 'http://127.0.0.1:' + portX + '/';
     // pick() for meters that may send no power: until the page shows a reading of the meter
     const pickX = async (p, name) => {
@@ -985,6 +987,25 @@ async function main() {
       assert(be === 'elec gas water cost', 'Belgian meter\'s metrics: ' + be);
       await p.click('#tab-now');
       assert(await p.isVisible('#hero') && await p.isHidden('#mbus-hero'), 'the Belgian meter has no power figure');
+      assert(p.errors.length === 0, p.errors.join(' | '));
+      await p.context().close();
+    });
+    await check('the capacity tariff card is Belgian: not for a Lithuanian 1.4.0; tables of what a meter does not send say so', async () => {
+      const p = await newPage();
+      await p.goto(baseX);
+      await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+      await pickX(p, 'lt');
+      await sleep(500);
+      assert(await p.isHidden('#capacity'), 'a capacity card for the Lithuanian meter: ' + await p.textContent('#capacity'));
+      await pickX(p, 'be');
+      await p.waitForSelector('#capacity:not([hidden])', { timeout: 5000 });
+      await p.click('#tab-meter');
+      await pickX(p, 'kmp'); // DSMR 2.2: no failure log, no voltages or sags
+      await p.waitForFunction(() => /not sent/.test(document.getElementById('m-phase-q').textContent), null, { timeout: 5000 });
+      const q = await p.textContent('#m-phase-q'), f = await p.textContent('#m-failures');
+      assert(/not sent by this meter/.test(q) && /not sent by this meter/.test(f), 'power quality: ' + q + ' / failure log: ' + f);
+      await pickX(p, 'be'); // it sends both
+      await p.waitForFunction(() => !/not sent/.test(document.getElementById('m-phase-q').textContent), null, { timeout: 5000 });
       assert(p.errors.length === 0, p.errors.join(' | '));
       await p.context().close();
     });
