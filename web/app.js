@@ -1671,7 +1671,9 @@
     $('m-demand-card').hidden = !dm.length;
     if (dm.length) {
       table($('m-demand'), [t('k_month'), t('k_peak'), t('k_when')],
-        dm.map((m) => [fmtDate(F.monthYear, peakMonth(m.month)), withUnit(fmt(m.peak_kw, 3), 'kW'), fmtDate(F.dmy, parseTime(m.peak_time))]));
+        // a month without a peak (a new meter: 0 kW at the month's first moment) has no peak time
+        dm.map((m) => [fmtDate(F.monthYear, peakMonth(m.month)), withUnit(fmt(m.peak_kw, 3), 'kW'),
+          num(m.peak_kw) === 0 ? null : fmtDate(F.dmy, parseTime(m.peak_time))]));
     }
   }
 

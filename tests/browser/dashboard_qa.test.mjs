@@ -78,10 +78,11 @@ function warmtelink(type = '012', value = '31.177*GJ') {
 function withCrc(body) {
   return Buffer.from(body + crc16(Buffer.from(body, 'latin1')).toString(16).toUpperCase().padStart(4, '0') + '\r\n', 'latin1');
 }
-// A fixture's first telegram with lines replaced, its CRC made again.
-function edited(name, from, to) {
+// A fixture's first telegram with lines replaced (from, to, from, to ...), its CRC made again.
+function edited(name, ...pairs) {
   const text = fixture(name).toString('latin1');
-  const body = text.slice(0, text.lastIndexOf('!') + 1).replace(from, to);
+  let body = text.slice(0, text.lastIndexOf('!') + 1);
+  for (let i = 0; i + 1 < pairs.length; i += 2) body = body.replace(pairs[i], pairs[i + 1]);
   return withCrc(body);
 }
 // A meter on a TCP port that sends telegram every second to each client, from the start or, when
@@ -843,7 +844,9 @@ async function main() {
     const feeds = { kmp: fixture('dsmr22-gas-nextline.txt'), hu: fixture('hu-eon-ff-text.txt'),
       be: fixture('be-fluvius-emucs.txt'), heat: warmtelink(),
       // the e-MUCS spec's own "no limiter", 99.999 kW; a port with a cooling meter alone
-      emucs: edited('be-fluvius-emucs.txt', /0-0:17\.0\.0\([^)]*\)/, '0-0:17.0.0(99.999*kW)'),
+      emucs: edited('be-fluvius-emucs.txt', /0-0:17\.0\.0\([^)]*\)/, '0-0:17.0.0(99.999*kW)',
+        // a new meter's month without a peak: 0 kW at the month's first moment
+        /0-0:98\.1\.0\([^\r]*/, '0-0:98.1.0(2)(1-0:1.6.0)(1-0:1.6.0)(240101000000W)(231218180000W)(05.301*kW)(240201000000W)(240201000000W)(00.000*kW)'),
       cold: warmtelink('010', '12.345*GJ'),
       // a Lithuanian meter's 1.4.0, an average with no capacity tariff behind it
       lt: edited('lt-eso.txt', '1-0:0.8.2(00900*s)', '1-0:1.4.0(000000.120*kW)\r\n1-0:0.8.2(00900*s)') };
@@ -905,6 +908,9 @@ async function main() {
         const be = await limits('be'), kmp = await limits('kmp'), hu = await limits('hu'), emucs = await limits('emucs');
         assert(be.join('|') === none + '|' + none, locale + ' Belgian limiter and fuse: ' + be.join(' | '));
         assert(emucs[0] === none, locale + ' the e-MUCS 99.999 kW limiter: ' + emucs.join(' | '));
+        // its month without a peak has no peak time (it showed 1 Feb 2024, the placeholder)
+        const months = await p.$$eval('#m-demand tbody tr', (rs) => rs.map((r) => [...r.children].map((c) => c.textContent).join('|')));
+        assert(months.length === 2 && /18 dec/i.test(months[0]) && /^[^|]+\|0[.,]000\skW\|—$/.test(months[1]), locale + ' monthly peaks: ' + months.join(' / '));
         assert(kmp[0] === none, locale + ' DSMR 2.2 limiter: ' + kmp.join(' | '));
         assert(/^90[.,]000 kW$/.test(hu[0]), locale + ' a real limit (E.ON 90 kW): ' + hu.join(' | '));
         assert(p.errors.length === 0, p.errors.join(' | '));
