@@ -1424,6 +1424,21 @@ p1_micro p1_mbus_kept(const p1_mbus *m)
     return m && m->medium == P1_MEDIUM_HEAT ? p1_mbus_gj(m) : p1_mbus_m3(m);
 }
 
+static p1_micro phase_or_single(const p1_reading *r, int p, p1_micro v, p1_micro single)
+{
+    return p == 0 && v == P1_ABSENT && r->nphases <= 1 ? single : v;
+}
+
+p1_micro p1_phase_voltage(const p1_reading *r, int p)
+{
+    return phase_or_single(r, p, r->phase[p].voltage, r->voltage);
+}
+
+p1_micro p1_phase_current(const p1_reading *r, int p)
+{
+    return phase_or_single(r, p, r->phase[p].current, r->current);
+}
+
 int p1_reading_mbus_find(const p1_reading *r, p1_medium medium)
 {
     int best = -1;

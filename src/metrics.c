@@ -215,13 +215,6 @@ static void power(mbuf *b, const meters *ms, const char *name, const char *help,
 
 enum { PH_VOLTAGE, PH_CURRENT, PH_IMPORT, PH_EXPORT, PH_SAGS, PH_SWELLS };
 
-/* A phase's quantity; a single-phase meter's 12.7.0 / 11.7.0 (single) are L1's, as on MQTT and
- * in the history. */
-static p1_micro phase_or_single(const p1_reading *r, int p, p1_micro v, p1_micro single)
-{
-    return p == 0 && v == P1_ABSENT && r->nphases <= 1 ? single : v;
-}
-
 static void phases(mbuf *b, const meters *ms, const char *name, const char *type, const char *help,
                    int which)
 {
@@ -236,12 +229,10 @@ static void phases(mbuf *b, const meters *ms, const char *name, const char *type
             const p1_phase *ph = &r->phase[p];
             switch (which) {
             case PH_VOLTAGE:
-                sample_micro(b, name, m, "phase", label[p],
-                             phase_or_single(r, p, ph->voltage, r->voltage));
+                sample_micro(b, name, m, "phase", label[p], p1_phase_voltage(r, p));
                 break;
             case PH_CURRENT:
-                sample_micro(b, name, m, "phase", label[p],
-                             phase_or_single(r, p, ph->current, r->current));
+                sample_micro(b, name, m, "phase", label[p], p1_phase_current(r, p));
                 break;
             case PH_IMPORT: sample_kw_as_w(b, name, m, "phase", label[p], ph->power_import); break;
             case PH_EXPORT: sample_kw_as_w(b, name, m, "phase", label[p], ph->power_export); break;

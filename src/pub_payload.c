@@ -180,14 +180,11 @@ void pub_payload_from_reading(pub_snapshot *s, const p1_reading *r, int64_t ts)
                            (ph->power_export != P1_ABSENT ? ph->power_export : 0);
             set(s, (pub_field)(PUB_F_POWER_L1 + i), from_micro(net, 3));
         }
-        set_micro(s, (pub_field)(PUB_F_VOLTAGE_L1 + i), ph->voltage);
-        set_micro(s, (pub_field)(PUB_F_CURRENT_L1 + i), ph->current);
     }
-    /* a single-phase meter's 12.7.0 / 11.7.0 are L1's, as the store keeps them */
-    if (r->nphases <= 1 && (r->nphases == 0 || r->phase[0].voltage == P1_ABSENT))
-        set_micro(s, PUB_F_VOLTAGE_L1, r->voltage);
-    if (r->nphases <= 1 && (r->nphases == 0 || r->phase[0].current == P1_ABSENT))
-        set_micro(s, PUB_F_CURRENT_L1, r->current);
+    for (int i = 0; i < 3; i++) { /* a single-phase meter's 12.7.0 / 11.7.0 as L1's */
+        set_micro(s, (pub_field)(PUB_F_VOLTAGE_L1 + i), p1_phase_voltage(r, i));
+        set_micro(s, (pub_field)(PUB_F_CURRENT_L1 + i), p1_phase_current(r, i));
+    }
     /* Gas and water in m3, heat in GJ (the decoder turns dm3 and litres into m3 and MJ into GJ,
      * and p1_mbus_gj() converts a meter counting in kWh or MWh); a value in another unit is left
      * out rather than sent under a unit it does not have. So is the 0 a meter sends at a

@@ -611,15 +611,11 @@ static void sample_from(sample *x, const p1_reading *r)
     set_micro(x, F_PEXP, r->power_export, 1000);
     for (int i = 0; i < 3; i++) {
         const p1_phase *ph = &r->phase[i];
-        set_micro(x, F_U1 + i, ph->voltage, 100000);
-        set_micro(x, F_I1 + i, ph->current, 10000);
+        set_micro(x, F_U1 + i, p1_phase_voltage(r, i), 100000); /* 12.7.0 as L1's */
+        set_micro(x, F_I1 + i, p1_phase_current(r, i), 10000);
         set_micro(x, F_PIMP1 + i, ph->power_import, 1000);
         set_micro(x, F_PEXP1 + i, ph->power_export, 1000);
     }
-    if (r->nphases <= 1 && !(x->mask & BIT(F_U1)))
-        set_micro(x, F_U1, r->voltage, 100000);
-    if (r->nphases <= 1 && !(x->mask & BIT(F_I1)))
-        set_micro(x, F_I1, r->current, 10000);
     set_mbus(x, r, P1_MEDIUM_GAS, F_GAS, F_GAS_T);
     set_mbus(x, r, P1_MEDIUM_WATER, F_WATER, F_WATER_T);
     set_mbus(x, r, P1_MEDIUM_HEAT, F_HEAT, F_HEAT_T);

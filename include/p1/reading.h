@@ -271,6 +271,10 @@ p1_micro p1_mbus_m3(const p1_mbus *m);
 /* The reading of M-Bus channel m in the unit its medium is kept in everywhere: p1_mbus_gj() for
  * a heat meter, p1_mbus_m3() for any other (gas, water). */
 p1_micro p1_mbus_kept(const p1_mbus *m);
+/* Phase p's (0..2) voltage and current; a single-phase meter's 12.7.0 / 11.7.0 are L1's. The
+ * history, MQTT and /metrics show them so. */
+p1_micro p1_phase_voltage(const p1_reading *r, int p);
+p1_micro p1_phase_current(const p1_reading *r, int p);
 /* Name of a medium ("gas", "water", "heat", "cold", "electricity", "unknown", "other"). */
 const char *p1_medium_name(p1_medium m);
 /* Name of a profile ("nl", "be", "lu", "at", "se", "lt", "hu", "il", "other", "unknown"). */
