@@ -1274,9 +1274,17 @@ static int ep_summary(store *s, const history_live *lv, const http_req *req, htt
     } else {
         json_null(&w);
     }
+    /* The highest net power, and the highest export (a solar home's feed-in peak: the lowest net
+     * power, turned positive; 0 for a period that never exported). */
+    const store_stat *pw = &tot.p.q[STORE_Q_POWER];
     json_key(&w, "peak_power_w");
-    if (tot.have && tot.p.q[STORE_Q_POWER].n > 0)
-        json_int(&w, tot.p.q[STORE_Q_POWER].max);
+    if (tot.have && pw->n > 0)
+        json_int(&w, pw->max);
+    else
+        json_null(&w);
+    json_key(&w, "peak_export_w");
+    if (tot.have && pw->n > 0)
+        json_int(&w, pw->min < 0 ? -pw->min : 0);
     else
         json_null(&w);
     /* The month's highest quarter-hour: the meter's own 1.6.0 when it sent one for this month

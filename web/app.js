@@ -1014,7 +1014,11 @@
       if (row.k === 'water' || row.k === 'heat') return row.value !== null || (!elec && hasMedium(live, row.k));
       return elec;
     });
-    if (peak !== null && elec) rows.push({ k: 'peak', label: t('k_peak'), value: withUnit(fmt(peak, 0), 'W') });
+    // The highest import (the net power's highest, never below 0: a sunny day that only exported
+    // had a peak import of none) and, for a home that exports, the highest feed-in.
+    if (peak !== null && elec) rows.push({ k: 'peak', label: t('k_peak_import'), value: withUnit(fmt(Math.max(peak, 0), 0), 'W') });
+    const peakExp = pick(s, ['peak_export_w']);
+    if (peakExp !== null && peakExp > 0 && elec) rows.push({ k: 'peak_export', label: t('k_peak_export'), value: withUnit(fmt(peakExp, 0), 'W'), cls: 'c-exp' });
     const qh = pick(s, ['capacity_peak.kw']);
     if (qh !== null && S.last && S.last.reading && S.last.reading.profile === 'be') {
       const at = s.capacity_peak && parseTime(s.capacity_peak.time);

@@ -365,6 +365,33 @@ async function main() {
       await p.context().close();
     });
 
+    await check('a day that only exported: highest import 0 W (not a negative peak) and its highest export', async () => {
+      for (const [peakW, exportW] of [[-120, 2710], [3847, 0]]) {
+        const p = await newPage();
+        await p.route(/\/api\/summary\?/, async (r) => {
+          const resp = await r.fetch();
+          const j = await resp.json();
+          Object.assign(j, { peak_power_w: peakW, peak_export_w: exportW });
+          await r.fulfill({ response: resp, json: j });
+        });
+        await p.goto('http://127.0.0.1:' + portA + '/');
+        await p.waitForSelector('body[data-rendered="1"]', { timeout: 10000 });
+        await p.waitForSelector('#today dd[data-k="peak"]', { timeout: 8000 });
+        const imp = (await p.textContent('#today dd[data-k="peak"]')).trim();
+        const exp = await p.$('#today dd[data-k="peak_export"]');
+        const label = await p.textContent('#today dt[data-k="peak"]');
+        if (exportW) {
+          assert(/^0\s*W$/.test(imp) && /Highest import/.test(label), 'peak import: ' + imp + ' / ' + label);
+          assert(exp && /^2[,.\s\u202f]?710\s*W$/.test((await exp.textContent()).trim()), 'peak export: ' + (exp && await exp.textContent()));
+        } else {
+          assert(/^3[,.\s\u202f]?847\s*W$/.test(imp), 'peak import: ' + imp);
+          assert(exp === null, 'a day without export has a highest-export row');
+        }
+        assert(p.errors.length === 0, p.errors.join(' | '));
+        await p.context().close();
+      }
+    });
+
     await check('a comparison that rounds to 0 % says ±0 %, neither better nor worse', async () => {
       const p = await newPage();
       // Both periods asked (today and yesterday) get the same stored 24 hours: equal totals.

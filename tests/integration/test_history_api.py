@@ -118,6 +118,24 @@ def counters(path):
     return out
 
 
+def powers(path):
+    """(unix, net power W) of every telegram in a capture: 1-0:1.7.0 minus 1-0:2.7.0."""
+    out = []
+    rx_t = re.compile(rb"0-0:1\.0\.0\((\d{12})([SW])\)")
+    rx_i = re.compile(rb"1-0:1\.7\.0\((\d+\.\d+)\*kW\)")
+    rx_e = re.compile(rb"1-0:2\.7\.0\((\d+\.\d+)\*kW\)")
+    for tg in open(path, "rb").read().split(b"\r\n!")[:-1]:
+        m = rx_t.search(tg)
+        if not m:
+            continue
+        s = m.group(1).decode()
+        t = unix("20%s-%s-%sT%s:%s:%s%s" % (s[0:2], s[2:4], s[4:6], s[6:8], s[8:10], s[10:12],
+                                             "+02:00" if m.group(2) == b"S" else "+01:00"))
+        out.append((t, int(Decimal(rx_i.search(tg).group(1).decode()) * 1000) -
+                    int(Decimal(rx_e.search(tg).group(1).decode()) * 1000)))
+    return out
+
+
 def counter_at(rows, t, col):
     """The counter of the last reading at or before t."""
     last = None
@@ -590,6 +608,13 @@ def run_checks(c, port, rows, tmp):
             "%s %s %s" % (sum15, sum1h, ce.get("total")))
     c.check("summary: energy per tariff and net", s.get("import_kwh") == float(dd_val(s)) and
             "net_kwh" in s and s.get("peak_power_w") is not None, str(s)[:400])
+    day = [p for t, p in powers(os.path.join(tmp, "cap.txt"))
+           if unix("2025-03-30T00:00:00+01:00") <= t < unix("2025-03-31T00:00:00+02:00")]
+    c.check("summary: peak_power_w is the day's highest net power, peak_export_w its highest "
+            "export (the lowest net power, turned positive)",
+            day and min(day) < 0 and s.get("peak_power_w") == max(day) and
+            s.get("peak_export_w") == -min(day), "%s %s %s" % (
+                s.get("peak_power_w"), s.get("peak_export_w"), day and (max(day), min(day))))
     # a step that `to` cuts is whole: its energy (as the store gives it) and its cost alike
     for step, cut, whole in (("1h", "T10:20", "T11:00"), ("1d", "T06:00", ""),
                              ("15m", "T10:00:25", "T10:15")):
