@@ -1167,8 +1167,17 @@ static int daily_tell(alerts *a, const char *name, int64_t day)
         }
         add(msg, sizeof msg, &n, ".");
     }
-    if (t.p.q[STORE_Q_POWER].n > 0)
-        add(msg, sizeof msg, &n, "\nHighest power: %" PRId64 " W.", t.p.q[STORE_Q_POWER].max);
+    /* The net power's highest is the import peak; a day that exported has its lowest below 0
+     * (a sunny day that only exported: both). */
+    const store_stat *pw = &t.p.q[STORE_Q_POWER];
+    if (pw->n > 0 && pw->min >= 0)
+        add(msg, sizeof msg, &n, "\nHighest power: %" PRId64 " W.", pw->max);
+    else if (pw->n > 0 && pw->max > 0)
+        add(msg, sizeof msg, &n, "\nHighest power: %" PRId64 " W imported, %" PRId64 " W exported.",
+            pw->max, -pw->min);
+    else if (pw->n > 0)
+        add(msg, sizeof msg, &n, "\nHighest power: %" PRId64 " W exported, nothing imported.",
+            -pw->min);
     if (before.days > 0 && e[STORE_E_IMPORT] != STORE_NULL) {
         int64_t mean = (before.import_wh + before.days / 2) / before.days;
         milli(mean, v, sizeof v);

@@ -846,8 +846,9 @@ def local_midnight(t, days_back=0):
 def daily_capture(path, now, first=None):
     """A DSMR 5 telegram every 15 minutes from 8 days before today (or from `first`) until now,
     with gas: 0.125 kWh per quarter hour before yesterday, 0.1 yesterday (9.6 kWh on a day of 24
-    hours), 0.05 today; yesterday 0.02 kWh exported per quarter from 10:00 to 14:00 (0.32 kWh)
-    and 4.21 kW at 18:00; 0.01 m3 gas per quarter hour."""
+    hours), 0.05 today; yesterday 0.02 kWh exported per quarter from 10:00 to 14:00 (0.32 kWh,
+    the readings then at 0.08 kW of export) and 4.21 kW at 18:00; 0.01 m3 gas per quarter
+    hour."""
     y0, t0 = local_midnight(now, 1), local_midnight(now)
     t = first or local_midnight(now, 8)
     imp, exp, gas, out = 1000.0, 0.0, 500.0, []
@@ -855,18 +856,20 @@ def daily_capture(path, now, first=None):
         lt = datetime.datetime.fromtimestamp(t, AMS)
         imp += 0.125 if t <= y0 else 0.1 if t <= t0 else 0.05
         yday = y0 < t <= t0
-        if yday and 10 <= lt.hour < 14:
+        exporting = yday and 10 <= lt.hour < 14
+        if exporting:
             exp += 0.02
         gas += 0.01
         body = ("/ISk5\\2MT382-1000\r\n\r\n1-3:0.2.8(50)\r\n0-0:1.0.0(%s)\r\n"
                 "0-0:96.1.1(4530303034303031353934373534343134)\r\n"
                 "1-0:1.8.1(%010.3f*kWh)\r\n1-0:1.8.2(000000.000*kWh)\r\n"
                 "1-0:2.8.1(%010.3f*kWh)\r\n1-0:2.8.2(000000.000*kWh)\r\n"
-                "0-0:96.14.0(0001)\r\n1-0:1.7.0(%06.3f*kW)\r\n1-0:2.7.0(00.000*kW)\r\n"
+                "0-0:96.14.0(0001)\r\n1-0:1.7.0(%06.3f*kW)\r\n1-0:2.7.0(%06.3f*kW)\r\n"
                 "0-1:24.1.0(003)\r\n0-1:96.1.0(4730303339303031363532303530323136)\r\n"
                 "0-1:24.2.1(%s)(%09.3f*m3)\r\n!"
                 % (meter_time(t), imp, exp, 4.21 if yday and (lt.hour, lt.minute) == (18, 0)
-                   else 0.5, meter_time(t), gas)).encode()
+                   else 0 if exporting else 0.5, 0.08 if exporting else 0, meter_time(t),
+                   gas)).encode()
         out.append(body + b"%04X\r\n" % crc16(body))
         t += 900
     with open(path, "wb") as f:
@@ -946,7 +949,8 @@ def test_daily(tmp, srv):
                 home.get("message") ==
                 "%s at meter home: 9.600 kWh imported, 0.320 kWh exported (net 9.280 kWh), "
                 "0.960 m3 gas.\nCosts: 4.50 EUR (energy 2.85, gas 1.15, fixed 0.50).\n"
-                "Highest power: 4210 W.\nImported 20 %% less than the 7 days before, which "
+                "Highest power: 4210 W imported, 80 W exported.\nImported 20 %% less than the "
+                "7 days before, which "
                 "averaged 12.000 kWh a day." % day, home.get("message"))
         T.check("daily: a meter with readings for part of the day says which hours",
                 "Readings cover 9 of the day's 24 hours (15:00 to 24:00)." in
