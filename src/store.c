@@ -1139,9 +1139,88 @@ static int engine_flush(store *s, int64_t meter, engine *e)
     return SQLITE_OK;
 }
 
+static const char *const energy_column[STORE_E_COUNT] = {
+    "import", "import_t1", "import_t2", "export", "export_t1", "export_t2", "gas", "water", "heat"};
+
+/* Folds into f the registers of segment group g from the newest raw reading that carried any
+ * of them, in the minute step labelled `upto` or before: found by the 1-minute tier (a step
+ * holds a register's energy when a reading in it carried it), looked for no further back than
+ * the raw tier. None found: f stays. */
+static int fold_group_back(store *s, int64_t meter, int g, int64_t upto, fold *f)
+{
+    char sql[256];
+    int n = snprintf(sql, sizeof sql,
+                     "SELECT max(ts) FROM agg_1m WHERE meter = ?1 AND ts <= ?2 AND ts >= "
+                     "(SELECT min(ts) FROM raw WHERE meter = ?1) - %d AND (0",
+                     STORE_BLOCK_SPAN);
+    for (int e = 0; e < STORE_E_COUNT; e++)
+        if (energy_group[e] == BIT(g))
+            n += snprintf(sql + n, sizeof sql - (size_t)n, " OR %s IS NOT NULL", energy_column[e]);
+    snprintf(sql + n, sizeof sql - (size_t)n, ")");
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, meter);
+    sqlite3_bind_int64(st, 2, upto);
+    int64_t t = 0;
+    int found = 0;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+        t = sqlite3_column_int64(st, 0);
+        found = 1;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return rc;
+    if (!found)
+        return SQLITE_OK;
+    /* the minute labelled t holds the readings in (t, t + 60]: the blocks keyed t to t + 60 */
+    rc = sqlite3_prepare_v2(s->db,
+                            "SELECT ts, data FROM raw WHERE meter = ?1 AND ts >= ?2 AND ts <= ?3 "
+                            "ORDER BY ts",
+                            -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, meter);
+    sqlite3_bind_int64(st, 2, t);
+    sqlite3_bind_int64(st, 3, t + 60);
+    int64_t c[STORE_E_COUNT], last[STORE_E_COUNT];
+    unsigned lhas = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        block_reader b;
+        sample x;
+        block_reader_init(&b, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
+                          (size_t)sqlite3_column_bytes(st, 1));
+        while (block_next(&b, &x) > 0) {
+            unsigned chas = sample_counters(&x, c);
+            unsigned mine = 0;
+            for (int e = 0; e < STORE_E_COUNT; e++)
+                if ((chas & BIT(e)) && energy_group[e] == BIT(g))
+                    mine |= BIT(e);
+            if (x.ts <= t || x.ts > t + 60 || !mine)
+                continue;
+            memcpy(last, c, sizeof last);
+            lhas = mine;
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return rc;
+    for (int e = 0; e < STORE_E_COUNT; e++)
+        if (lhas & BIT(e)) {
+            f->c[e] = last[e];
+            f->has |= BIT(e);
+        }
+    return SQLITE_OK;
+}
+
 /* Restores a meter's engine from the database: counters from its last raw block, open steps
- * from the tiers. The next reading starts a new block. */
-static int engine_load(store *s, int64_t meter, engine *e)
+ * from the tiers. The next reading starts a new block. A group of `groups` (STORE_SEG_* bits:
+ * those with a device id known) whose registers the last block lacks (a gas meter not heard
+ * from then) gets them from the reading that last carried them, so that the rise since then is
+ * counted as it is without a restart. */
+static int engine_load(store *s, int64_t meter, engine *e, unsigned groups)
 {
     sqlite3_stmt *st;
     int rc;
@@ -1171,6 +1250,15 @@ static int engine_load(store *s, int64_t meter, engine *e)
     sqlite3_finalize(st);
     if (rc != SQLITE_OK || !e->last_ts)
         return rc;
+    for (int g = 0; g < STORE_NDEV; g++) {
+        int have = 0;
+        for (int en = 0; en < STORE_E_COUNT; en++)
+            have |= energy_group[en] == BIT(g) && (e->f.has & BIT(en));
+        if ((groups & BIT(g)) && !have &&
+            (rc = fold_group_back(s, meter, g, store_step_floor(STORE_STEP_1M, e->last_ts - 1),
+                                  &e->f)) != SQLITE_OK)
+            return rc;
+    }
     for (int k = 0; k < NTIERS; k++) {
         int64_t t = store_step_floor(tier_step[k], e->last_ts - 1);
         sqlite3_stmt *g = s->agg_get[k];
@@ -1405,8 +1493,12 @@ static int meter_load(store *s, smeter *m)
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    unsigned groups = 0;
+    for (int d = 0; d < STORE_NDEV; d++)
+        if (m->dev[d][0])
+            groups |= BIT(d);
     if (rc == SQLITE_OK && m->id)
-        rc = engine_load(s, m->id, &m->e);
+        rc = engine_load(s, m->id, &m->e, groups);
     m->q_last_ts = m->e.last_ts;
     return rc;
 }
