@@ -2702,7 +2702,7 @@ static int commit_run(store *s, int end_runs)
         s->snap[i].id = s->m[i]->id;
         s->snap[i].dev_dirty = s->m[i]->dev_dirty;
     }
-    uint64_t covered = s->st.covered;
+    uint64_t covered = s->st.covered, segments = s->st.segments;
     int held = s->txn_held, keep = 0;
     s->bf_touched = 0;
     if (sqlite3_get_autocommit(s->db)) {
@@ -2744,6 +2744,7 @@ static int commit_run(store *s, int end_runs)
             s->m[i]->id = s->snap[i].id;
             s->m[i]->dev_dirty = s->snap[i].dev_dirty;
         }
+        s->st.segments = segments; /* rolled back: counted again when the retry writes them */
         return sq_errno(rc);
     }
     s->txn_held = keep;

@@ -961,6 +961,53 @@ static void test_full_disk(void)
     store_close(s);
 }
 
+/* A counter reset queued while the disk is full is one segment, however many commits fail
+ * before it is written: store_stats.segments counted it again at every failed attempt. */
+static void test_full_disk_segments(void)
+{
+    store *s = open_db(fresh_db());
+    house h;
+    house_init(&h, T_2024_01_15_2000_LOCAL);
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 2000; i++) {
+        house_step(&h, 10);
+        add(s, "home", &h.d, 0);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    house_step(&h, 10);
+    h.d.imp1 = h.d.imp2 = 1; /* the first reading of the queue that cannot be written */
+    add(s, "home", &h.d, 0);
+    int64_t pages = 0;
+    sqlite3_stmt *q;
+    sqlite3_prepare_v2(store_db(s), "PRAGMA page_count", -1, &q, NULL);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        pages = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
+    sqlite3_exec(store_db(s), sql, NULL, NULL, NULL); /* the "disk" is full now */
+    int failed = 0;
+    for (int i = 0; i < 2000; i++) {
+        house_step(&h, 10);
+        add(s, "home", &h.d, 0);
+        if (i % 100 == 99 && store_commit(s) < 0)
+            failed++;
+    }
+    CHECK(failed >= 2);
+    sqlite3_exec(store_db(s), "PRAGMA max_page_count = 1000000", NULL, NULL, NULL); /* space */
+    CHECK_EQ_INT(store_commit(s), 0);
+    store_stats st;
+    store_get_stats(s, &st);
+    int64_t rows = -1;
+    sqlite3_prepare_v2(store_db(s), "SELECT count(*) FROM segments", -1, &q, NULL);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        rows = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    CHECK_EQ_INT(rows, 1);
+    CHECK_EQ_INT(st.segments, 1);
+    store_close(s);
+}
+
 /* A VFS over the default one whose main database files fail writes while full_db is set: the
  * WAL takes commits, a checkpoint (which writes the database) fails as on a full disk. */
 static sqlite3_vfs shim_vfs, *real_vfs;
@@ -1796,6 +1843,7 @@ int main(void)
     RUN(test_restart_gas_silent);
     RUN(test_forget);
     RUN(test_full_disk);
+    RUN(test_full_disk_segments);
     RUN(test_checkpoint_recovers);
     RUN(test_retention);
     RUN(test_retention_idle_meter);
