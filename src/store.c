@@ -2929,8 +2929,12 @@ int store_maintain(store *s)
             if (r >= 0)
                 deleted += r;
         }
+        /* whole hours: where the quarter hours of an hour start, the costs and peaks of a
+         * summary take them instead of its hourly row (history.c), so a part of an hour kept
+         * would lose the energy of the quarters cut */
         for (int k = 0; k < 2 && r >= 0 && s->o.minute_keep_s > 0; k++) {
-            r = prune(s, tier_table[k], ids[i], last - s->o.minute_keep_s);
+            r = prune(s, tier_table[k], ids[i],
+                      store_step_floor(STORE_STEP_1H, last - s->o.minute_keep_s));
             if (r >= 0)
                 deleted += r;
         }

@@ -8,8 +8,10 @@ import io
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -162,6 +164,7 @@ def main():
         empty_store_checks(c, tmp)
         gap_checks(c, tmp)
         gas_capture_checks(c, tmp)
+        minute_keep_checks(c, tmp)
         cap = os.path.join(tmp, "cap.txt")
         db = os.path.join(tmp, "h.db")
         with open(cap, "wb") as f:
@@ -338,6 +341,52 @@ def gas_capture_checks(c, tmp):
     finally:
         code = d.stop()
         c.check("gas capture: p1d exits cleanly", code == 0, "exit %s" % code)
+
+
+def minute_keep_checks(c, tmp):
+    """Retention of the 15-minute tier (minute_keep) cuts at a whole hour: a summary takes an
+    hour's quarters where they start and the hourly row before them, so a cut at 10:21:40 left
+    the quarters 10:30 and 10:45 and priced neither those before them nor the hour's row."""
+    db = os.path.join(tmp, "keep.db")
+    sim = subprocess.Popen([P1, "sim", "--start", "2025-06-10T00:00:00+02:00", "--interval", "10",
+                            "--count", "8651", "--fast"], stdout=subprocess.PIPE)
+    p = subprocess.run([P1, "import", "-q", "--db", db, "--meter", "home", "-"],
+                       stdin=sim.stdout, capture_output=True, timeout=120)
+    sim.stdout.close()
+    sim.wait(60)
+    c.check("minute_keep: p1 import stored a simulated day", p.returncode == 0,
+            p.stderr.decode()[-500:])
+    conf = os.path.join(tmp, "keep.conf")
+    with open(conf, "w") as f:  # the newest reading is 00:01:40: the cut is at 10:21:40
+        f.write("[store]\nminute_keep = 49200s\n[prices]\nimport = 0.25\nexport = 0.25\n"
+                "valid_from = 2025-01-01\n")
+    d = Daemon(["--db", db, "--listen", "127.0.0.1:0", "--token", TOKEN, "--config", conf], tmp)
+    try:
+        port = d.http_port()
+        c.check("minute_keep: p1d serves the store", port is not None, d.text()[-1000:])
+        if port is None:
+            return
+        first = None
+        for _ in range(100):  # retention runs 5 s after the start, 6 hours a slice
+            con = sqlite3.connect(db, timeout=10)
+            try:
+                first = con.execute("SELECT min(ts) FROM agg_15m").fetchone()[0]
+            finally:
+                con.close()
+            if first and first >= unix("2025-06-10T10:00:00+02:00"):
+                break
+            time.sleep(0.2)
+        c.check("minute_keep: the quarter hours before the cut are gone",
+                first is not None and first >= unix("2025-06-10T10:00:00+02:00"), str(first))
+        code, s = get_json(port, "/api/summary?meter=home&period=day&at=2025-06-10")
+        net = Decimal(str(s.get("import_kwh"))) - Decimal(str(s.get("export_kwh")))
+        got = Decimal(str((s.get("cost_eur") or {}).get("energy")))
+        c.check("minute_keep: the day's energy cost is its net energy at the price",
+                code == 200 and got == (net * Decimal("0.25")).quantize(Decimal("0.000001")),
+                "%s vs net %s kWh" % (got, net))
+    finally:
+        code = d.stop()
+        c.check("minute_keep: p1d exits cleanly", code == 0, "exit %s" % code)
 
 
 def empty_store_checks(c, tmp):
