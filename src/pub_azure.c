@@ -840,8 +840,14 @@ static int send_batch(pub_azure *az, size_t mi, store_point *pts)
             return 0; /* park only once the batches before it are settled: the cursor moves in order
                        */
         if (bad_key) {
-            /* cannot be expressed as an entity at all: park it so the rest can flow */
-            outbox_park(az->ob, m->name, pts[0].ts, "not representable as an Azure entity");
+            /* cannot be expressed as an entity at all: park it so the rest can flow; a park that
+             * fails (a full disk) is tried again at the next wake, not in a loop now */
+            int prc = outbox_park(az->ob, m->name, pts[0].ts, "not representable as an Azure entity");
+            if (prc < 0) {
+                trouble(az, LOG_LEVEL_ERROR, "%s: cannot park a reading at %" PRId64 ": %s",
+                        m->name, pts[0].ts, strerror(-prc));
+                return prc;
+            }
             az->st.parked++;
             trouble(az, LOG_LEVEL_ERROR, "%s: a reading at %" PRId64 " cannot be an entity; parked",
                     m->name, pts[0].ts);
