@@ -348,6 +348,16 @@ int p1_prices_main(int argc, char **argv)
         from = list ? civil_floor(CIVIL_DAY, (int64_t)time(NULL)) : INT64_MIN;
     if (!have_to)
         to = list ? civil_next(CIVIL_DAY, civil_next(CIVIL_DAY, from)) : INT64_MAX;
+    if (from >= to && list && !have_from) {
+        /* the --from the user did not give is today: say so, as GET /api/prices does */
+        char today[CIVIL_TIME_MAX];
+        civil_format_local(from, today, sizeof today);
+        fprintf(stderr,
+                "p1 prices list: --to must be after --from, which is the start of today "
+                "(%s) when not given: give --from too\n",
+                today);
+        return 2;
+    }
     if (from >= to) {
         fprintf(stderr, "p1 prices: --from must be before --to\n");
         return 2;

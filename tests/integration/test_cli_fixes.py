@@ -131,6 +131,28 @@ def test_prices_list_kind(c, tmp):
                 code == 2 and want in err and out == "", "%d %r %s" % (code, out, err))
 
 
+def test_prices_list_to_alone(c, tmp):
+    """p1 prices list --to TIME without --from, TIME before today, said '--from must be before
+    --to' of a --from never given; it says that --from is today when not given (and which day
+    that is), as GET /api/prices does. A --from after --to keeps its message."""
+    db = os.path.join(tmp, "to-alone.db")
+    p1(["prices", "import", "--db", db, write(tmp, "to-alone.csv", b"time,price\n"
+                                              b"2025-10-01T00:00,0.10\n")])
+    code, out, err = p1(["prices", "list", "--db", db, "--to", "2001-01-01"])
+    c.check("prices list --to in the past alone: usage error naming the --from it defaults to",
+            code == 2 and out == "" and "--to must be after --from, which is the start of "
+            "today (" in err and "when not given: give --from too" in err and
+            "--from must be before --to" not in err, "%d %r %s" % (code, out, err))
+    code, out, err = p1(["prices", "list", "--db", db, "--from", "2025-10-03", "--to",
+                         "2025-10-02"])
+    c.check("prices list --from after --to: still '--from must be before --to'",
+            code == 2 and "--from must be before --to" in err, "%d %s" % (code, err))
+    code, out, err = p1(["prices", "list", "--db", db, "--from", "2025-10-01", "--to",
+                         "2025-10-02"])
+    c.check("... and with both in order the price is listed",
+            code == 0 and len(kinds_and_times(out)) == 1, "%d %s %s" % (code, out, err))
+
+
 def test_import_memory_db(c, tmp):
     """p1 import --db :memory: (and p1 prices import) stored everything in a database SQLite
     deletes at exit and said so, exit 0; every name of such a database is a usage error saying
@@ -221,6 +243,7 @@ def main():
     require_p1(c)
     with tmpdir() as tmp:
         c.run([test_bench_nothing_decoded, test_prices_import_range, test_prices_list_kind,
+               test_prices_list_to_alone,
                test_import_memory_db, test_import_uri_db, test_prices_import_unwritable_summary], c, tmp)
     c.done()
 
