@@ -2135,6 +2135,11 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
             return -1;
         }
         if (!strcmp(flag, "--config")) {
+            if (pass == 0 && c->file[0]) {
+                /* the first file would be ignored without a word: p1d reads one */
+                fail(err, cap, "%s given twice: p1d reads one config file", flag);
+                return -1;
+            }
             if (pass == 0 && copy_str(c->file, sizeof c->file, v) < 0) {
                 fail(err, cap, "--config: path too long");
                 return -1;
@@ -2165,6 +2170,11 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
                      name, name);
                 return -1;
             }
+            size_t bit = is_src ? 0 : key_index(find_key("source", flag + 2)) & 63;
+            if (!is_src && (s->set >> bit & 1) && s->set_line[bit] == 0) {
+                fail(err, cap, "%s %s given twice: give it once", flag, name);
+                return -1;
+            }
             if (source_set(s, is_src ? "spec" : flag + 2, val, flag, 0, err, cap) < 0)
                 return -1;
             continue;
@@ -2173,6 +2183,20 @@ static int apply_flags(config *c, int argc, char **argv, int pass, char *err, si
         char why[CONFIG_ERR_MAX];
         if (!k) {
             unknown_option(flag, err, cap);
+            return -1;
+        }
+        if (c->line[key_index(k)] < 0) {
+            /* the first value would be dropped without a word, as a key given twice in a
+             * section of the file would (an error there too) */
+            char first[96];
+            if (c->line[key_index(k)] == -2)
+                snprintf(first, sizeof first, "%s", k->flag);
+            else
+                long_flag(k, first, sizeof first);
+            if (strcmp(first, flag))
+                fail(err, cap, "%s given twice (first as %s): give it once", flag, first);
+            else
+                fail(err, cap, "%s given twice: give it once", flag);
             return -1;
         }
         if (key_set(k, c, v, why, sizeof why) < 0) {

@@ -162,4 +162,24 @@ spec = tcp:[::1]:2001:reconnect_max=5s
     code, out, err = run(["--config", p, "--check-config"])
     T.check("baud as a spec option of a sim source: error with file:line",
             code == 2 and "simbaud2.conf:2:" in err and "does not apply to a sim source" in err, err)
+
+    # A flag given twice took the last value without a word (--config: the first file was not
+    # read at all), where a key given twice in a section is an error (a helper's CLI walk).
+    k32 = "00112233445566778899AABBCCDDEEFF"
+    other = write(d, "other.conf", "[log]\nlevel = debug\n")
+    for args, want in (
+            (["--db", "a.db", "--store-db", "b.db"], "--store-db given twice (first as --db)"),
+            (["--listen", "127.0.0.1:1", "--listen=127.0.0.1:2"], "--listen given twice"),
+            (["--http-timeout", "5s", "--http-timeout", "10s"], "--http-timeout given twice"),
+            (["--config", good, "-c", other], "--config given twice: p1d reads one config file"),
+            (["--key", "a=" + k32, "--key", "a=" + k32], "--key a given twice"),
+            (["--key", "a=" + k32, "--ak", "a=" + k32, "--ak", "a=" + k32],
+             "--ak a given twice")):
+        code, out, err = run(["--source", "a=sim"] + args + ["--check-config"])
+        T.check("%s: usage error: %s" % (" ".join(args), want),
+                code == 2 and want in err and out == "", "code %d: %s" % (code, err))
+    code, out, err = run(["--config", good, "--listen", "127.0.0.1:9998", "--key",
+                          "net=" + k32, "--check-config"])
+    T.check("a flag once still overrides the file",
+            code == 0 and "listen = 127.0.0.1:9998" in out, "code %d: %s" % (code, err))
 T.done()
