@@ -1789,7 +1789,7 @@ pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *er
         goto oom;
     if (!cu) {
         loop_timer_arm(a->tick, 1000);
-        log_info("alerts: published on MQTT only");
+        log_info("alerts: will be published on MQTT only");
         return &a->pub;
     }
     a->cl = curl_loop_new(l, cu);
@@ -1804,7 +1804,8 @@ pub *alerts_new(loop *l, meters *ms, store *s, const alerts_options *o, char *er
     cu->easy_setopt(a->easy, CURLOPT_WRITEFUNCTION, on_reply);
     cu->easy_setopt(a->easy, CURLOPT_WRITEDATA, a);
     loop_timer_arm(a->tick, 1000);
-    log_info("alerts: sent to %s%s", a->shown, o->mqtt ? " and published on MQTT" : "");
+    /* what will happen, not what did: --test-alert logs this before its alert fails */
+    log_info("alerts: will be sent to %s%s", a->shown, o->mqtt ? " and published on MQTT" : "");
     return &a->pub;
 oom:
     snprintf(err, cap, "alerts: out of memory");

@@ -553,10 +553,13 @@ def test_test_alert(tmp, srv):
     T.check("--test-alert to a server that refuses it: exit 1, the reason, one attempt",
             code == 1 and "the test alert was not delivered: HTTP 401: unauthorized" in err and
             len(posts(srv, "/nope")) == 1, (code, err))
-    code, out, err = run(["--alerts-url", "http://127.0.0.1:%d/x" % free_port(),
-                          "--test-alert"], timeout=30)
+    url = "http://127.0.0.1:%d/x" % free_port()
+    code, out, err = run(["--alerts-url", url, "--test-alert"], timeout=30)
     T.check("--test-alert to nobody listening: exit 1, why",
             code == 1 and "the test alert was not delivered: Couldn't connect" in err, (code, err))
+    T.check("... and the log said where alerts will be sent, not that it was 'sent to' the url "
+            "before it failed", "alerts: will be sent to %s\n" % url in err and
+            "alerts: sent to" not in err, err)
     code, out, err = run(["--test-alert", "--source", "a=sim"], timeout=30)
     T.check("--test-alert without [alerts] url: exit 2, says what to set",
             code == 2 and "nothing to send to: set [alerts] url or [alerts] mqtt" in err,
@@ -573,7 +576,7 @@ def test_mqtt(tmp, srv):
                                         "power_failure,message", "--mqtt-client-id", "p1d-home"],
                    topics=("p1d/alerts", "p1d/status")) as (d, conn, sub, port):
         T.check("mqtt alerts: started without a url",
-                d.wait_log(r"alerts: published on MQTT only") is not None, d.text()[-800:])
+                d.wait_log(r"alerts: will be published on MQTT only") is not None, d.text()[-800:])
         d.wait_log(r"mqtt: connected")
         now = int(time.time())
         conn.sendall(nl_telegram(now - 1))
