@@ -10,6 +10,7 @@
 #include "../src/civil.h"
 #include "../src/cost.h"
 #include "../src/store.h"
+#include "../src/suggest.h"
 #include "p1.h"
 
 #define PRICES_DEFAULT_DB "p1d.db"
@@ -272,9 +273,14 @@ int p1_prices_main(int argc, char **argv)
         return cmd ? 0 : 2;
     }
     if (strcmp(cmd, "import") != 0 && strcmp(cmd, "list") != 0) {
+        /* as p1's own commands: a typo names the command meant (p1.1, EXIT STATUS) */
+        static const char *const cmds[] = {"import", "list"};
+        const char *hit;
         if (cmd[0] == '-')
             fprintf(stderr, "p1 prices: import or list comes first, then the options: "
                             "p1 prices list %s ...\n", cmd);
+        else if ((hit = suggest_closest(cmd, cmds, sizeof cmds / sizeof cmds[0])))
+            fprintf(stderr, "p1 prices: unknown command '%s' (did you mean '%s'?)\n", cmd, hit);
         else
             fprintf(stderr, "p1 prices: unknown command '%s' (import or list)\n", cmd);
         return 2;

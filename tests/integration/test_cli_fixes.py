@@ -153,6 +153,17 @@ def test_prices_list_to_alone(c, tmp):
             code == 0 and len(kinds_and_times(out)) == 1, "%d %s %s" % (code, out, err))
 
 
+def test_prices_command_typo(c, tmp):
+    """p1 prices lsit said only '(import or list)', where p1's own commands and every option
+    name the one meant (p1.1, EXIT STATUS); a typo of import or list now does too."""
+    for cmd, want in (("lsit", "unknown command 'lsit' (did you mean 'list'?)"),
+                      ("imprt", "unknown command 'imprt' (did you mean 'import'?)"),
+                      ("bogus", "unknown command 'bogus' (import or list)")):
+        code, out, err = p1(["prices", cmd])
+        c.check("p1 prices %s: usage error: %s" % (cmd, want),
+                code == 2 and want in err and out == "", "%d %r %s" % (code, out, err))
+
+
 def test_import_memory_db(c, tmp):
     """p1 import --db :memory: (and p1 prices import) stored everything in a database SQLite
     deletes at exit and said so, exit 0; every name of such a database is a usage error saying
@@ -243,7 +254,7 @@ def main():
     require_p1(c)
     with tmpdir() as tmp:
         c.run([test_bench_nothing_decoded, test_prices_import_range, test_prices_list_kind,
-               test_prices_list_to_alone,
+               test_prices_list_to_alone, test_prices_command_typo,
                test_import_memory_db, test_import_uri_db, test_prices_import_unwritable_summary], c, tmp)
     c.done()
 
