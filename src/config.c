@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "p1/crypt.h"
@@ -836,13 +837,31 @@ size_t config_file_secrets(const config *c, char *out, size_t cap)
 
 static int read_line(FILE *f, char *line, size_t cap, size_t *len, size_t *total, size_t max);
 
+/* For a file that cannot be opened with errno e: "" or, for a relative path that does not
+ * exist, where it was looked for. A relative path is the working directory's, not the config
+ * file's: under systemd that is /var/lib/p1d (WorkingDirectory=), where --check-config run by
+ * hand in /etc looked elsewhere. */
+static const char *relative_note(const char *path, int e, char *out, size_t cap)
+{
+    char cwd[CONFIG_STR_MAX];
+    out[0] = '\0';
+    if (e == ENOENT && path[0] != '/' && getcwd(cwd, sizeof cwd))
+        snprintf(out, cap,
+                 " (a relative path is read from p1d's working directory, %s, not from "
+                 "the config file's)",
+                 cwd);
+    return out;
+}
+
 int config_read_secret(const char *what, const char *path, char *out, size_t cap, char *err,
                        size_t errcap)
 {
-    char line[CONFIG_SECRET_MAX + 2];
+    char line[CONFIG_SECRET_MAX + 2], note[CONFIG_STR_MAX + 96];
     FILE *f = fopen(path, "re");
     if (!f) {
-        fail(err, errcap, "%s = '%s': %s", what, path, strerror(errno));
+        int e = errno;
+        fail(err, errcap, "%s = '%s': %s%s", what, path, strerror(e),
+             relative_note(path, e, note, sizeof note));
         return -1;
     }
     size_t len = 0, total = 0;
@@ -1260,8 +1279,10 @@ static int read_key_file(config_source *s, const char *at, char *err, size_t cap
     char line[2][CONFIG_STR_MAX];
     int n = 0;
     if (!f) {
-        fail(err, cap, "%s[source %s] key_file = '%s': %s", at, s->name, s->key_file,
-             strerror(errno));
+        int e = errno;
+        char note[CONFIG_STR_MAX + 96];
+        fail(err, cap, "%s[source %s] key_file = '%s': %s%s", at, s->name, s->key_file, strerror(e),
+             relative_note(s->key_file, e, note, sizeof note));
         return -1;
     }
     while (n < 2 && fgets(line[n], sizeof line[n], f)) {

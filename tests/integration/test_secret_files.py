@@ -178,11 +178,42 @@ def test_errors(tmp):
                 ["basic_pass_file", "Permission denied"])
 
 
+def test_relative_paths(tmp):
+    """A relative key_file or token_file is read from p1d's working directory, not from the
+    config file's (under systemd /var/lib/p1d): one written next to /etc/p1d.conf passed
+    --check-config run in /etc and failed in the service with only 'No such file or
+    directory'. A missing one now says where it was looked for; an absolute one says nothing
+    more (a helper's CLI walk-through)."""
+    etc = os.path.join(tmp, "etc")
+    os.makedirs(etc, exist_ok=True)
+    with open(os.path.join(etc, "lux.key"), "w") as f:
+        f.write("00112233445566778899AABBCCDDEEFF\n")
+    secret(etc, "web.token", TOKEN + "\n")
+    conf = os.path.join(etc, "p1d.conf")
+    write_conf(conf, "[http]\ntoken_file = web.token\n[source lux]\nspec = sim\n"
+               "key_file = lux.key\n")
+    code, out, err = run(["--config", conf, "--check-config"], cwd=etc)
+    T.check("relative key_file and token_file: read from the working directory",
+            code == 0 and "key = ********" in out, "code %s: %s" % (code, err))
+    code, out, err = run(["--config", conf, "--check-config"], cwd=tmp)
+    where = "(a relative path is read from p1d's working directory, %s, not from the config " \
+        "file's)" % os.path.realpath(tmp)
+    T.check("... from elsewhere: each error says where it looked",
+            code == 2 and "[source lux] key_file = 'lux.key': No such file or directory " + where
+            in err and "[http] token_file = 'web.token': No such file or directory " + where
+            in err, "code %s: %s" % (code, err))
+    missing = os.path.join(tmp, "no-such.key")
+    code, out, err = run(["--source", "a=sim:key_file=" + missing, "--check-config"], cwd=tmp)
+    T.check("... an absolute path that is missing: no such note",
+            code == 2 and "No such file or directory" in err and "relative path" not in err,
+            "code %s: %s" % (code, err))
+
+
 def main():
     srv = PriceServer()
     try:
         with tmpdir() as tmp:
-            T.run([test_token_file, test_basic_pass_file, test_errors], tmp)
+            T.run([test_token_file, test_basic_pass_file, test_errors, test_relative_paths], tmp)
             T.run([test_fetch_header_file], tmp, srv)
     finally:
         srv.close()
