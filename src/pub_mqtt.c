@@ -60,6 +60,7 @@ typedef struct pm_meter {
     int64_t acked_ts;        /* newest point acknowledged */
     uint64_t unacked_points; /* points taken from the outbox and not acknowledged yet */
     unsigned inflight;       /* QoS 1 messages of this meter awaiting PUBACK */
+    int ack_failing;         /* the database refused to record a delivery (logged once) */
 } pm_meter;
 
 typedef struct pm_inflight {
@@ -648,10 +649,21 @@ static void try_ack(pub_mqtt *p, pm_meter *pm)
         return;
     int rc = outbox_ack(p->ob, pm->name, pm->ack_ts);
     if (rc < 0) {
+        /* A full disk refuses it every second until space returns: said once per episode. */
         set_error(p, "outbox: %s", strerror(-rc));
-        log_warn("mqtt: %s: cannot record the delivery: %s", pm->name, strerror(-rc));
+        if (!pm->ack_failing)
+            log_warn("mqtt: %s: cannot record the delivery: %s; tried again every second, "
+                     "nothing is lost",
+                     pm->name, strerror(-rc));
+        pm->ack_failing = 1;
         return;
     }
+    if (pm->ack_failing) {
+        log_info("mqtt: %s: deliveries are recorded again", pm->name);
+        if (strncmp(p->st.last_error, "outbox: ", 8) == 0)
+            p->st.last_error[0] = '\0'; /* null in /api/meters again */
+    }
+    pm->ack_failing = 0;
     pm->acked_ts = pm->ack_ts;
     p->st.delivered += pm->unacked_points;
     pm->unacked_points = 0;

@@ -2,12 +2,13 @@
 """test_mqtt_fixes.py: MQTT publisher regressions found by QA, against a real mosquitto on
 127.0.0.1: TLS reconnects without a busy loop (broker down at start, broker restart), clear TLS
 and CONNACK errors, a broker that never acknowledges a PUBLISH, retries counted while the broker
-is down from the start, and a restart with a backlog that keeps the device info of the discovery
-configs stable."""
+is down from the start, a restart with a backlog that keeps the device info of the discovery
+configs stable, and a database that cannot record deliveries (a full disk) said once."""
 import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -378,6 +379,51 @@ def backlog_first_run(tmp):
         broker.stop()
 
 
+def block_cursor(db, on):
+    """Makes the database refuse to move a delivery cursor, as a full disk does (a trigger)."""
+    con = sqlite3.connect(db, timeout=10)
+    if on:
+        con.execute("CREATE TRIGGER block_upd BEFORE UPDATE ON outbox_cursor BEGIN "
+                    "SELECT RAISE(FAIL, 'database or disk is full'); END")
+    else:
+        con.execute("DROP TRIGGER block_upd")
+    con.commit()
+    con.close()
+
+
+def not_recorded(tmp):
+    """Bug: while the database refused to record a delivery (a full disk) the log said so every
+    second, once per meter (an hour of full disk: 3,600 warnings), and /api/meters kept that
+    error after the database took writes again."""
+    db = os.path.join(tmp, "norecord.db")
+    port = free_port()
+    broker = Broker(tmp, port, name="norecord").start()
+    d = Daemon(["--source", "home=sim", "--listen", "127.0.0.1:0", "--db", db, "--mqtt-host",
+                "127.0.0.1", "--mqtt-port", str(port), "--mqtt-rate-power", "0"], tmp)
+    try:
+        C.check("not recorded: p1d delivers",
+                wait_pub(d, lambda p: (p.get("delivered") or 0) > 0, 15) is not None,
+                d.text()[-1000:])
+        block_cursor(db, True)
+        C.check("not recorded: /api/meters says why",
+                wait_pub(d, lambda p: "outbox" in (p.get("last_error") or ""), 10) is not None,
+                str(pub_entry(d)))
+        time.sleep(4)
+        lines = [ln for ln in d.text().splitlines() if "cannot record" in ln]
+        C.check("not recorded: said once, not every second", len(lines) == 1,
+                "\n".join(lines[:10]))
+        block_cursor(db, False)
+        C.check("not recorded: the log says when deliveries are recorded again",
+                d.wait_log(r"mqtt: home: deliveries are recorded again", 10) is not None,
+                d.text()[-1000:])
+        C.check("not recorded: /api/meters clears the error",
+                wait_pub(d, lambda p: p.get("last_error") is None, 10) is not None,
+                str(pub_entry(d)))
+    finally:
+        d.stop()
+        broker.stop()
+
+
 def help_texts():
     """Bug: the help said 'online' on PREFIX/status, but PREFIX is topic_prefix elsewhere."""
     p = subprocess.run([P1D, "--print-config-doc"], capture_output=True, timeout=10)
@@ -396,6 +442,7 @@ def main():
         retries_from_start(tmp)
         backlog_restart(tmp)
         backlog_first_run(tmp)
+        not_recorded(tmp)
     C.done()
 
 
