@@ -66,6 +66,7 @@ typedef struct p1d {
     price_fetch_options fetch_opts;
     pub *alerts; /* [alerts] url: in pubs, or NULL */
     alerts_options alerts_opts;
+    int prices_unrecorded; /* the store refused [prices] (a full disk): the next reload retries */
 } p1d;
 
 /* A new meter starts with the equipment id the store last recorded for it, so its identity (the
@@ -345,8 +346,12 @@ static int start_history(p1d *d)
         log_error("%s", err);
         return -1;
     }
-    if (cost_fixed_any(&f) && cost_db_save_fixed(store_db(d->store), &f, err, sizeof err) < 0)
-        log_warn("prices: %s", err);
+    if (cost_fixed_any(&f) && cost_db_save_fixed(store_db(d->store), &f, err, sizeof err) < 0) {
+        log_warn("prices: %s; the prices recorded before stay in force until a reload (SIGHUP) "
+                 "records these",
+                 err);
+        d->prices_unrecorded = 1;
+    }
     return 0;
 }
 
@@ -1005,14 +1010,22 @@ static void reload(p1d *d)
     int prices_changed = 0;
     for (int i = 0; i < COST_FIXED_KEYS; i++)
         prices_changed |= strcmp(nc.prices[i], d->cfg.prices[i]) != 0;
-    if (prices_changed && d->store && cost_fixed_any(&prices)) {
-        /* as at start: recorded as the period starting at valid_from */
+    if ((prices_changed || d->prices_unrecorded) && d->store && cost_fixed_any(&prices)) {
+        /* as at start: recorded as the period starting at valid_from; a failure is a part that
+         * failed, and the next reload tries again, although the file then seems unchanged */
         if (cost_db_save_fixed(store_db(d->store), &prices, err, sizeof err) < 0) {
-            log_warn("reload: prices: %s", err);
+            log_error("reload: prices: %s; the prices recorded before stay in force (the next "
+                      "reload tries again)",
+                      err);
+            d->prices_unrecorded = 1;
+            failed++;
         } else {
+            d->prices_unrecorded = 0;
             store_prices_changed(d->store); /* /metrics and MQTT show the new price at once */
             log_info("reload: [prices] recorded");
         }
+    } else if (!cost_fixed_any(&prices)) {
+        d->prices_unrecorded = 0;
     }
     for (size_t j = 0; d->store && j < nc.nsources; j++)
         store_meter_clock(d->store, nc.sources[j].name, (store_clock)nc.sources[j].clock);

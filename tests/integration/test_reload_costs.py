@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_reload_costs.py: regressions found by QA: a SIGHUP that moves the relay to a busy port
 keeps the running relay (and a later SIGHUP moves it), a publisher that cannot start on SIGHUP
-keeps the running one, costs with partly priced hours report the unpriced energy instead of
+keeps the running one, [prices] that a full disk keeps out of the store are recorded by the next
+SIGHUP, costs with partly priced hours report the unpriced energy instead of
 counting it free, and p1 tool nits (prices list header, price syntax, export heat_gj)."""
 import json
 import os
@@ -129,6 +130,47 @@ def test_publisher_reload(tmp):
         names = [x.get("name") for x in p.meter("a").get("publishers", [])]
         T.check("... and the publisher is still listed", names == ["influxdb"], str(names))
         T.check("... and was never stopped", "influxdb: stopped" not in p.text(), p.text())
+    finally:
+        p.stop()
+
+
+def test_prices_not_recorded(tmp):
+    """Bug: a reload whose new [prices] the database refused (a full disk; a trigger here) logged a
+    warning and 'reloaded', and no later SIGHUP recorded them (the file seemed unchanged): the
+    costs went on with the old price until a restart."""
+    conf = os.path.join(tmp, "prices.conf")
+    db = os.path.join(tmp, "prices.db")
+    base = ("[http]\nlisten = 127.0.0.1:0\n[store]\ndb = %s\n[source a]\nspec = sim:1\n"
+            "[prices]\nimport = %s\n")
+    write_conf(conf, base % (db, "0.25"))
+    p = Daemon(["--config", conf], tmp)
+    try:
+        port = p.http_port()
+        T.check("prices: p1d started", port is not None, p.text())
+
+        def fixed_import():
+            st, j = get_json(port, "/api/prices")
+            return [f.get("import") for f in j.get("fixed", [])]
+
+        T.check("prices: 0.25 recorded at the start", fixed_import() == [0.25], str(fixed_import()))
+        con = sqlite3.connect(db, timeout=10)
+        con.execute("CREATE TRIGGER full BEFORE INSERT ON price_fixed BEGIN "
+                    "SELECT RAISE(FAIL, 'database or disk is full'); END")
+        con.commit()
+        write_conf(conf, base % (db, "0.30"))
+        p.signal(signal.SIGHUP)
+        T.check("prices the database refuses: an error that says the old ones stay in force, "
+                "and a part that failed",
+                p.wait_log(r"error: reload: prices: cannot save fixed prices: database or disk is "
+                           r"full; the prices recorded before stay in force", 5) and
+                p.wait_log(r"error: reload [^\n]*prices.conf: 1 part failed", 5), p.text())
+        con.execute("DROP TRIGGER full")
+        con.commit()
+        con.close()
+        p.signal(signal.SIGHUP)
+        T.check("the next SIGHUP records them, the file unchanged",
+                p.wait_log(r"reload: \[prices\] recorded", 5) is not None, p.text())
+        T.check("... and they are in force", fixed_import() == [0.30], str(fixed_import()))
     finally:
         p.stop()
 
@@ -276,6 +318,7 @@ def main():
     with tmpdir() as tmp:
         test_relay_reload(tmp)
         test_publisher_reload(tmp)
+        test_prices_not_recorded(tmp)
         test_partial_costs(tmp)
         test_p1_tool(tmp)
     T.done()
