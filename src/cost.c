@@ -1864,10 +1864,11 @@ int cost_db_save_dynamic(sqlite3 *db, cost_kind kind, const cost_dyns *d, char *
         bind_price(ins, 5, d->v[i].export_);
         ok = sqlite3_step(ins) == SQLITE_DONE;
     }
-    int busy = 0;
+    int busy = 0, full = 0;
     if (!ok) {
         int code = sqlite3_extended_errcode(db) & 0xff;
         busy = code == SQLITE_BUSY || code == SQLITE_LOCKED;
+        full = code == SQLITE_FULL;
         if (busy)
             say(err, cap,
                 "cannot store the prices: another program holds the database's write "
@@ -1879,12 +1880,14 @@ int cost_db_save_dynamic(sqlite3 *db, cost_kind kind, const cost_dyns *d, char *
     sqlite3_finalize(ins);
     if (!ok) {
         sqlite3_exec(db, "ROLLBACK TO cost_import; RELEASE cost_import", NULL, NULL, NULL);
-        return busy ? -EBUSY : -EIO;
+        return busy ? -EBUSY : full ? -ENOSPC : -EIO;
     }
+    /* WAL writes the pages at the commit: that is where a full disk shows */
     if (sqlite3_exec(db, "RELEASE cost_import", NULL, NULL, NULL) != SQLITE_OK) {
+        full = (sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL;
         say(err, cap, "cannot commit the prices: %s", sqlite3_errmsg(db));
         sqlite3_exec(db, "ROLLBACK TO cost_import; RELEASE cost_import", NULL, NULL, NULL);
-        return -EIO;
+        return full ? -ENOSPC : -EIO;
     }
     return 0;
 }

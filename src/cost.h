@@ -140,7 +140,8 @@ int cost_db_init(struct sqlite3 *db, char *err, size_t cap);
 /* Records a fixed-price period (replacing the one with the same `from`). Returns 0 or -EIO. */
 int cost_db_save_fixed(struct sqlite3 *db, const cost_fixed *f, char *err, size_t cap);
 /* Replaces the dynamic prices of `kind` in [first ts, last end) by d, all or nothing (one
- * savepoint). Returns 0, -EBUSY (another program holds the write lock) or -EIO with err[cap]. */
+ * savepoint). Returns 0, -EBUSY (another program holds the write lock), -ENOSPC (the disk is
+ * full) or -EIO with err[cap]. */
 int cost_db_save_dynamic(struct sqlite3 *db, cost_kind kind, const cost_dyns *d, char *err,
                          size_t cap);
 

@@ -1568,6 +1568,12 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
         /* a lock another program holds passes: 503 asks the client to come back */
         if (rc == -EBUSY)
             return http_reply_error(out, 503, "store_busy", "%s; try again", err);
+        /* nor is a full disk the client's fault or p1d's: it comes back once there is room */
+        if (rc == -ENOSPC)
+            return http_reply_error(out, 503, "store_full",
+                                    "%s; nothing was changed: try again once there is space (the "
+                                    "readings wait in memory meanwhile, /healthz)",
+                                    err);
         return http_reply_error(out, 500, "internal", "%s", err);
     }
     store_prices_changed(h->s); /* /metrics and MQTT show a new price now at once */

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """test_store_disk.py: a full disk (a 2 MiB tmpfs): p1d keeps serving live data, /healthz says
-the store is unhealthy, and when space returns it recovers without a restart, losing nothing."""
+the store is unhealthy, a price upload is told to come back, and when space returns it recovers
+without a restart, losing nothing."""
 import os
 import subprocess
 import sys
@@ -16,6 +17,20 @@ from store_helpers import export_rows, integrity, iso_unix, p1  # noqa: E402
 def get(port, path):
     try:
         with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except Exception as e:  # connection trouble counts as a failure of the check
+        return 0, str(e)
+
+
+def put_prices(port):
+    """PUT /api/prices of two hours of dynamic prices: (status, body)."""
+    body = b"2024-01-15T10:00:00+01:00,0.21\n2024-01-15T11:00:00+01:00,0.22\n"
+    req = urllib.request.Request("http://127.0.0.1:%d/api/prices" % port, data=body,
+                                 method="PUT", headers={"Content-Type": "text/csv"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -135,6 +150,11 @@ def main():
                 c.check("the reason names the store", "store" in body, body)
                 code, body = get(port, "/api/now")
                 c.check("/api/now still serves live data", code == 200 and "reading" in body, body[:200])
+                # Bug: 500 internal, as if p1d were broken, where the client need only wait
+                code, body = put_prices(port)
+                c.check("a price upload on the full disk: 503 store_full, nothing changed, try "
+                        "again", code == 503 and '"store_full"' in body and "full" in body and
+                        "try again" in body, "%d %s" % (code, body))
                 time.sleep(2)
                 os.unlink(filler)
                 code, body = wait_status(port, "/healthz", 200, 30)
