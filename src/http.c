@@ -130,6 +130,13 @@ struct http {
     log_burst identify;        /* PUT /api/v1/identify lines; the count left out: on_sweep() */
     uint64_t refused_total;    /* connections refused by max_per_ip (/metrics) */
     int at_limit;              /* max_connections reached and logged; reset at 90 % */
+    /* libmicrohttpd ran out of descriptors (EMFILE). 1: it took its listening socket out of its
+     * epoll set until a connection closes, and puts it back only in a later MHD_run(), which no
+     * event would bring once the last connection is gone: run each second until it accepts.
+     * 2: it had no connection to wait for and leaves the socket in, readable: its epoll is not
+     * watched for a second (watch_off), or the loop would spin on the refused accept(). */
+    int accept_paused;
+    int watch_off;
     /* A history or summary answer is built whole before it is sent (0.25 s for a day of raw
      * readings here, seconds on a Raspberry Pi). With o.jobs it is built on the worker thread
      * (jobs): its connection is suspended meanwhile (http_conn.job), and when the worker holds
@@ -2061,6 +2068,10 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *sa, socklen_t
     http *h = cls;
     unsigned char a[16];
     (void)len;
+    if (h->accept_paused) {
+        h->accept_paused = 0;
+        log_info("http: accepting connections again (%u open)", h->nconns);
+    }
     if (!h->ips || addr16(sa, a) < 0 || exempt(h, a))
         return MHD_YES;
     const http_ip *e = *ip_link(h, a);
@@ -2171,7 +2182,10 @@ static void rearm(http *h)
         h->kicked = 0;
         loop_timer_arm(h->timer, 0);
     } else if (MHD_get_timeout(h->d, &t) == MHD_YES) {
-        loop_timer_arm(h->timer, t > 60000 ? 60000 : (int64_t)t);
+        int64_t cap = h->accept_paused ? 1000 : 60000;
+        loop_timer_arm(h->timer, (int64_t)t > cap ? cap : (int64_t)t);
+    } else if (h->accept_paused) {
+        loop_timer_arm(h->timer, 1000);
     } else {
         loop_timer_disarm(h->timer);
     }
@@ -2188,6 +2202,10 @@ static void resume_deferred(http *h)
 
 static void run(http *h)
 {
+    if (h->watch_off && loop_watch_mod(h->watch, EPOLLIN) == 0) {
+        h->watch_off = 0;
+        h->accept_paused = 1; /* 2 again if this run's accept() fails the same way */
+    }
     /* With the worker, those deferred wait for room in it (job_done() kicks). */
     if (!h->jobs || !worker_full(h->jobs))
         resume_deferred(h);
@@ -2195,6 +2213,8 @@ static void run(http *h)
     h->running = 1;
     MHD_run(h->d);
     h->running = 0;
+    if (h->accept_paused == 2 && !h->watch_off && loop_watch_mod(h->watch, 0) == 0)
+        h->watch_off = 1;
     rearm(h);
 }
 
@@ -2268,6 +2288,18 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     if (strstr(buf, "application error generating response") ||
         strstr(buf, "closed by remote peer"))
         lv = LOG_LEVEL_DEBUG;
+    if (strstr(buf, "suspending accept()") || strstr(buf, "at FIRST connection")) {
+        /* its advice (MHD_OPTION_CONNECTION_LIMIT, busy waiting) is ours to give, in our words,
+         * once */
+        if (!h->accept_paused)
+            log_warn("http: out of file descriptors at %u connections: new ones wait until "
+                     "descriptors are free (raise LimitNOFILE= or lower [http] max_connections)",
+                     h->nconns);
+        h->accept_paused = strstr(buf, "FIRST") ? 2 : 1;
+        lv = LOG_LEVEL_DEBUG;
+    } else if (h->accept_paused && strstr(buf, "Error accepting connection")) {
+        lv = LOG_LEVEL_DEBUG; /* tried again each second meanwhile: said once above */
+    }
     if (!log_enabled(lv))
         return;
     if (log_burst_take(&h->burst, loop_now_ms(), HTTP_LOG_BURST) > 0)

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """test_http_limits.py: one client must not lock the others out of the HTTP server: a client
 address holds at most [http] max_connections_per_ip connections (idle ones, streams, a script
-that never closes), loopback (a reverse proxy on the machine, the benchmarks) excepted; and a
-request body that trickles in is cut off like slow headers."""
+that never closes), loopback (a reverse proxy on the machine, the benchmarks) excepted; a
+request body that trickles in is cut off like slow headers; and running out of file descriptors
+neither stops the server for good nor spins the loop."""
 import json
 import os
+import resource
 import socket
 import sys
 import time
@@ -264,7 +266,94 @@ def test_dual_stack(tmp):
             stop(d, held)
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def served_again(port, within):
+    """True when a new connection to port gets a 200 within the time."""
+    end = time.time() + within
+    while time.time() < end:
+        try:
+            s = connect(port)
+            try:
+                if answer(s) == b"HTTP/1.1 200 OK":
+                    return True
+            finally:
+                s.close()
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def test_out_of_descriptors(tmp):
+    """Bug: out of file descriptors (RLIMIT_NOFILE 40), libmicrohttpd takes its listening socket
+    out of its epoll set until a connection closes and puts it back only in a later run, which
+    nothing brought once the last connection had gone: the API and dashboard never answered again
+    until a restart. And with no HTTP connection to wait for (the descriptors held by relay
+    clients) it leaves the socket readable, and the loop spun at 100 % CPU meanwhile."""
+    d = start(tmp, "out of descriptors, HTTP clients", "--http-max-connections", "200")
+    if not d:
+        return
+    held = []
+    try:
+        resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (40, 40))
+        for _ in range(60):
+            held.append(socket.create_connection(("127.0.0.1", d.port), timeout=3))
+        T.check("out of descriptors: said once, in p1d's words",
+                d.wait_log(r"warn: http: out of file descriptors at \d+ connections", 5) and
+                "MHD_OPTION" not in d.text(), d.text()[-1500:])
+        for s in held:
+            s.close()
+        held = []
+        T.check("out of descriptors, every connection closed: served again",
+                served_again(d.port, 10), d.text()[-1500:])
+        T.check("... and the log says so", d.wait_log(r"http: accepting connections again", 5),
+                d.text()[-1500:])
+    finally:
+        stop(d, held)
+    relay = socket.socket()
+    relay.bind(("127.0.0.1", 0))
+    rport = relay.getsockname()[1]
+    relay.close()
+    d = start(tmp, "out of descriptors, relay clients", "--relay", "127.0.0.1:%d" % rport,
+              "--relay-clients", "200")
+    if not d:
+        return
+    try:
+        resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (40, 40))
+        for _ in range(60):
+            held.append(socket.create_connection(("127.0.0.1", rport), timeout=3))
+        d.wait_log(r"relay: cannot accept clients", 5)
+        h = connect(d.port)
+        held.append(h)
+        h.sendall(REQ)
+        T.check("no HTTP connection, no descriptor: said once",
+                d.wait_log(r"warn: http: out of file descriptors at 0 connections", 5),
+                d.text()[-1500:])
+        time.sleep(0.5)
+        c0 = cpu_seconds(d.proc.pid)
+        time.sleep(2)
+        used = cpu_seconds(d.proc.pid) - c0
+        T.check("... no busy loop meanwhile (%.2f s CPU in 2 s)" % used, used < 0.3)
+        for s in held[:-1]:
+            s.close()
+        held = [h]
+        h.settimeout(5)
+        try:
+            got = h.recv(4096)
+        except OSError:
+            got = b""
+        T.check("... the waiting request is answered once descriptors are free",
+                got.startswith(b"HTTP/1.1 200 OK"), repr(got[:60]))
+    finally:
+        stop(d, held)
+
+
 with tmpdir() as tmp:
     T.run((test_per_ip, test_lockout, test_loopback_exempt, test_dual_stack, test_config,
-           test_slow_body), tmp)
+           test_slow_body, test_out_of_descriptors), tmp)
 T.done()
