@@ -119,7 +119,12 @@ static int file_decode(source *s, file_src *f)
 {
     while (f->pos < f->len) {
         size_t n = f->len - f->pos;
-        if (s->hold) {
+        if (s->hold && s->crypt.has_key) {
+            /* An encrypted frame ends at its length, not at a line end, and its bytes are
+             * random: frames with no '\n' byte among them would complete two telegrams in one
+             * piece, and the held one would be overwritten (lost). One byte at a time. */
+            n = 1;
+        } else if (s->hold) {
             const uint8_t *nl = memchr(f->buf + f->pos, '\n', n);
             if (nl)
                 n = (size_t)(nl - (f->buf + f->pos)) + 1;

@@ -18,6 +18,11 @@ typedef struct tcp {
     int fd;
     int connecting;
     lookup *lookup;          /* the name's lookup running (lookup.h), or NULL */
+    /* While connecting: the lookup's answer and the address after the one being tried, so that
+     * an address that refuses or times out (a name's IPv6 address first, a dongle listening on
+     * IPv4 alone) is followed by the next one, not by the backoff and the same address again. */
+    struct addrinfo *addrs;
+    struct addrinfo *next_addr;
     loop_watch *watch;
     loop_timer *retry;   /* next connect attempt */
     loop_timer *timer;   /* connect timeout while connecting; quiet/idle once connected */
@@ -29,6 +34,14 @@ typedef struct tcp {
 } tcp;
 
 static void tcp_connect(source *s);
+static int tcp_connect_next(source *s, int *err);
+
+static void tcp_forget_addrs(tcp *t)
+{
+    if (t->addrs)
+        freeaddrinfo(t->addrs);
+    t->addrs = t->next_addr = NULL;
+}
 
 /* The next reconnect delay, drawn from 50-100 % of the backoff: dongles that dropped together
  * (a switch rebooting, a router losing power) are not all called again in the same millisecond,
@@ -97,9 +110,12 @@ static void on_data(void *user, int fd, uint32_t events)
         if (err == 0 && (events & (EPOLLERR | EPOLLHUP)))
             err = ECONNREFUSED;
         if (err) {
-            tcp_retry(s, LOG_LEVEL_WARN, strerror(err));
+            tcp_close(t);
+            if (tcp_connect_next(s, &err) == 0)
+                tcp_retry(s, LOG_LEVEL_WARN, strerror(err));
             return;
         }
+        tcp_forget_addrs(t);
         t->connecting = 0;
         loop_watch_mod(t->watch, EPOLLIN);
         source_connected(s);
@@ -145,7 +161,10 @@ static void on_timer(void *user)
     source *s = user;
     tcp *t = s->impl;
     if (t->connecting) {
-        tcp_retry(s, LOG_LEVEL_WARN, "connect timed out");
+        int err = ETIMEDOUT;
+        tcp_close(t);
+        if (tcp_connect_next(s, &err) == 0)
+            tcp_retry(s, LOG_LEVEL_WARN, err == ETIMEDOUT ? "connect timed out" : strerror(err));
         return;
     }
     /* The timer fires about once per quiet period rather than being pushed back on every read;
@@ -173,45 +192,61 @@ static void on_retry(void *user)
     tcp_connect(user);
 }
 
-/* Connects to the first address of res that takes a socket, given getaddrinfo()'s result g;
- * frees res. */
-static void tcp_connect_to(source *s, int g, struct addrinfo *res)
+/* Starts connecting to the next address of the lookup's answer that takes a socket; *err is why
+ * the address before failed (0 none), and is updated. Returns 1 when a connect is under way; 0
+ * when none is left (the answer is freed; the caller reports *err and retries after the
+ * backoff). */
+static int tcp_connect_next(source *s, int *err)
 {
     tcp *t = s->impl;
-    if (g != 0) {
-        source_status(s, METER_WAITING, LOG_LEVEL_WARN, "cannot resolve %s (%s); retrying",
-                      t->host, gai_strerror(g));
-        loop_timer_arm(t->retry, retry_delay(s));
-        return;
-    }
-    int err = EHOSTUNREACH;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    for (struct addrinfo *ai = t->next_addr; ai; ai = ai->ai_next) {
+        if (*err)
+            log_debug("%s: cannot connect to an address of %s (%s); trying the next one",
+                      s->m->name, s->cfg.target, strerror(*err));
         int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                         ai->ai_protocol);
         if (fd < 0) {
-            err = errno;
+            *err = errno;
             continue;
         }
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-            err = errno;
+            *err = errno;
             close(fd);
             continue;
         }
         t->watch = loop_watch_add(s->l, fd, EPOLLOUT | EPOLLIN, on_data, s);
         if (!t->watch) {
-            err = errno;
+            *err = errno;
             close(fd);
             continue;
         }
         t->fd = fd;
         t->connecting = 1;
+        t->next_addr = ai->ai_next;
         loop_timer_arm(t->timer, s->cfg.connect_timeout);
-        freeaddrinfo(res);
+        return 1;
+    }
+    tcp_forget_addrs(t);
+    return 0;
+}
+
+/* Connects to the addresses of res in turn, given getaddrinfo()'s result g; takes res. */
+static void tcp_connect_to(source *s, int g, struct addrinfo *res)
+{
+    tcp *t = s->impl;
+    if (g != 0) {
+        source_status(s, METER_WAITING, LOG_LEVEL_WARN, "cannot resolve %s (%s); retrying", t->host,
+                      gai_strerror(g));
+        loop_timer_arm(t->retry, retry_delay(s));
         return;
     }
-    freeaddrinfo(res);
+    int err = 0;
+    tcp_forget_addrs(t);
+    t->addrs = t->next_addr = res;
+    if (tcp_connect_next(s, &err))
+        return;
     source_status(s, METER_WAITING, LOG_LEVEL_WARN, "cannot connect to %s (%s); reconnecting",
-                  s->cfg.target, strerror(err));
+                  s->cfg.target, strerror(err ? err : EHOSTUNREACH));
     loop_timer_arm(t->retry, retry_delay(s));
 }
 
@@ -265,6 +300,7 @@ static void tcp_stop(source *s)
     if (!t)
         return;
     tcp_close(t);
+    tcp_forget_addrs(t);
     lookup_cancel(t->lookup);
     t->lookup = NULL;
     loop_timer_del(t->retry);

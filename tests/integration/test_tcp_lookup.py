@@ -4,7 +4,9 @@ takes 2 s (DNS down or slow; here an LD_PRELOAD shim for the name slow.p1d.test)
 the API, the other meters or the relay, on start or on each reconnect; the name still connects,
 an unknown name is reported and retried, and a lookup in flight does not hold up SIGTERM; a
 reload that removes the source while its lookup runs leaves nothing behind (run it with
-P1D=build/san/p1d: the thread then finishes alone and frees the answer)."""
+P1D=build/san/p1d: the thread then finishes alone and frees the answer). A name with two
+addresses whose first refuses (an IPv6 address first, a dongle listening on IPv4 alone) connects
+to the second."""
 import os
 import signal
 import socket
@@ -14,14 +16,46 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (Checks, Daemon, fake_dongle, http, need_p1d,  # noqa: E402
-                            slow_dns_shim, telegram, tmpdir, worst_latency)
+from daemon_helpers import (Checks, Daemon, build_shim, fake_dongle, http,  # noqa: E402
+                            need_p1d, slow_dns_shim, telegram, tmpdir, worst_latency)
 
 T = Checks("test_tcp_lookup")
 need_p1d(T)
 
 SLOW_MS = 2000
 SHIM_NAMES = {"slow.p1d.test": (SLOW_MS, "127.0.0.1"), "gone.p1d.test": (SLOW_MS, "EAI_NONAME")}
+
+# two.p1d.test has two addresses: 127.0.0.2, where nothing listens (its connect is refused after
+# EINPROGRESS, as an unanswered IPv6 address is), then 127.0.0.1.
+TWO_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netdb.h>
+#include <string.h>
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
+        (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(
+            RTLD_NEXT, "getaddrinfo");
+    if (!node || strcmp(node, "two.p1d.test") != 0)
+        return real(node, service, hints, res);
+    struct addrinfo *first, *second, *ai;
+    int rc = real("127.0.0.2", service, hints, &first);
+    if (rc != 0)
+        return rc;
+    rc = real("127.0.0.1", service, hints, &second);
+    if (rc != 0) {
+        freeaddrinfo(first);
+        return rc;
+    }
+    for (ai = first; ai->ai_next; ai = ai->ai_next)
+        ;
+    ai->ai_next = second; /* glibc's freeaddrinfo() frees node by node */
+    *res = first;
+    return 0;
+}
+"""
 
 
 def serve(dongle, stop, conns):
@@ -114,4 +148,26 @@ with tmpdir() as d:
         code = p.stop()
         T.check("SIGTERM exits 0, nothing reported", code == 0 and "Sanitizer" not in p.text(),
                 p.text()[-1500:])
+
+    two = build_shim(d, "twoaddr", TWO_SHIM)
+    dongle = fake_dongle()
+    dport = dongle.getsockname()[1]
+    stop = threading.Event()
+    conns = []
+    th = threading.Thread(target=serve, args=(dongle, stop, conns), daemon=True)
+    th.start()
+    p = Daemon(["--source", "two=tcp:two.p1d.test:%d:reconnect_min=100ms:reconnect_max=200ms"
+                % dport, "--listen", "127.0.0.1:0"], d,
+               env={"LD_PRELOAD": two, "ASAN_OPTIONS": "verify_asan_link_order=0"})
+    try:
+        T.check("API up (two addresses)", two and p.http_port() is not None, p.text())
+        T.check("a name whose first address refuses connects to its second and decodes",
+                p.wait_meter("two", lambda m: m.get("telegrams", 0) >= 2, 5) is not None,
+                p.text()[-1500:])
+    finally:
+        stop.set()
+        code = p.stop()
+        dongle.close()
+    T.check("SIGTERM exits 0 (two addresses)", code == 0 and "Sanitizer" not in p.text(),
+            p.text()[-1500:])
 T.done()
