@@ -542,8 +542,34 @@ def cut_frame(d):
         dongle.close()
 
 
+def paced_replay(d):
+    """A capture of encrypted frames replayed at the recorded pace: every frame is a telegram, also
+    frames without a '\n' byte in them (the pace mode fed the input line by line, and a piece
+    with two whole frames in it kept only the second)."""
+    frames = []
+    counter = 7000
+    while len(frames) < 6:
+        f = frame(telegram(len(frames)), counter)
+        counter += 1
+        if b"\n" not in f:
+            frames.append(f)
+    path = os.path.join(d, "paced.bin")
+    with open(path, "wb") as f:
+        f.write(b"".join(frames))
+    p = Daemon(["--source", "lu=file:%s:key=%s:pace=recorded:speedup=100" % (path, KEY),
+                "--listen", "127.0.0.1:0"], d)
+    try:
+        m = p.wait_meter("lu", lambda m: m.get("state") == "stopped", 10)
+        T.check("paced replay of frames without a line end: all 6 decode",
+                m is not None and m.get("telegrams") == 6 and m.get("rejected") == 0,
+                str(p.meter("lu")))
+    finally:
+        p.stop()
+
+
 with tmpdir() as tmp:
     end_to_end(tmp)
+    paced_replay(tmp)
     bad_keys(tmp)
     key_forms(tmp)
     reload_keys(tmp)
