@@ -260,6 +260,12 @@ int source_garbage(source *s, int64_t window)
     return (int)(s->binary * 100 / (s->undecoded ? s->undecoded : 1));
 }
 
+static void mask_bytes(uint8_t *out, const uint8_t *in, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        out[i] = in[i] & 0x7f;
+}
+
 void source_feed(source *s, const uint8_t *buf, size_t n)
 {
     uint8_t masked[SOURCE_READ_MAX];
@@ -267,13 +273,17 @@ void source_feed(source *s, const uint8_t *buf, size_t n)
     count_undecoded(s, buf, n);
     while (n > 0) {
         size_t k = n < sizeof masked ? n : sizeof masked;
-        if (s->mask || s->twin) {
-            for (size_t i = 0; i < k; i++)
-                masked[i] = buf[i] & 0x7f;
-        }
+        int have_masked = s->mask || s->twin;
+        if (have_masked)
+            mask_bytes(masked, buf, k);
         p1_execute(&s->dec->parser, s->mask ? masked : buf, k);
-        if (s->twin && !s->primary_won)
+        if (s->twin && !s->primary_won) {
+            /* The primary's telegrams may have started the twin just now (baud=auto switching
+             * back to 115200 after rejects at 9600): its bytes are not masked yet. */
+            if (!have_masked)
+                mask_bytes(masked, buf, k);
             p1_execute(&s->twin->parser, masked, k);
+        }
         if (s->primary_won) {
             source_twin(s, 0);
         } else if (s->twin_won) {
