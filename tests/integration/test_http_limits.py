@@ -54,7 +54,8 @@ def closed(s, within=3.0):
 
 def start(tmp, what, *args):
     """A simulated meter's p1d with args; None (and a failed check) when it does not start."""
-    d = Daemon(["--source", "s=sim", "--listen", "127.0.0.1:0"] + list(args), tmp)
+    listen = [] if "--listen" in args else ["--listen", "127.0.0.1:0"]  # once: twice is an error
+    d = Daemon(["--source", "s=sim"] + listen + list(args), tmp)
     if d.http_port() is None:
         T.check("%s: the daemon starts" % what, False, d.text()[-800:])
         d.stop()
