@@ -1095,7 +1095,8 @@ static void log_counters(log_level l, const char *name, const counters *c)
             c->crc_errors == 1 ? "" : "s", c->reconnects, c->reconnects == 1 ? "" : "s", c->bytes);
 }
 
-static void shutdown_all(p1d *d)
+/* Returns -1 when readings still in memory could not be written (exit status 1), else 0. */
+static int shutdown_all(p1d *d)
 {
     /* The sources first, and the status lines they still have summed up pending: the log then
      * reads in order, what happened to the meters before their totals. */
@@ -1128,7 +1129,7 @@ static void shutdown_all(p1d *d)
     history_free(d->history);
     for (size_t i = 0; i < d->pubs.n; i++)
         d->pubs.list[i]->free(d->pubs.list[i]->impl);
-    store_live_free(d->store_live);
+    int lost = store_live_free(d->store_live);
     store_close(d->store);
     notify_free(d->notify);
     loop_watch_del(d->sigwatch);
@@ -1137,6 +1138,7 @@ static void shutdown_all(p1d *d)
     meters_free(&d->ms);
     loop_free(d->l);
     config_free(&d->cfg);
+    return lost;
 }
 
 /* --check-config: the database is created at start, so a missing or unwritable directory is
@@ -1524,6 +1526,7 @@ int main(int argc, char **argv)
     notify_stopping(d.notify);
     if (rc < 0)
         log_error("event loop failed: %s", strerror(-rc));
-    shutdown_all(&d);
-    return rc < 0 ? 1 : 0;
+    /* readings lost at the end (the disk still full) fail the run, as systemd should show */
+    int lost = shutdown_all(&d);
+    return rc < 0 || lost < 0 ? 1 : 0;
 }

@@ -200,10 +200,10 @@ store_live *store_live_new(store *s, loop *l, meters *ms)
     return sl;
 }
 
-void store_live_free(store_live *sl)
+int store_live_free(store_live *sl)
 {
     if (!sl)
-        return;
+        return 0;
     meters_unhook(sl->ms, on_reading, sl);
     meters_unhook_gone(sl->ms, on_gone, sl);
     loop_timer_del(sl->commit);
@@ -211,10 +211,13 @@ void store_live_free(store_live *sl)
     /* the last commit: waiting no longer holds anything up */
     store_busy_wait(sl->s, STORE_BUSY_MS);
     int rc = store_commit(sl->s);
-    if (rc < 0)
-        log_error("store: the last %zu readings could not be written: %s", store_pending(sl->s),
+    if (rc < 0) {
+        size_t n = store_pending(sl->s);
+        log_error("store: the last %zu reading%s could not be written: %s", n, n == 1 ? "" : "s",
                   strerror(-rc));
+    }
     free(sl);
+    return rc < 0 ? -1 : 0;
 }
 
 int store_live_health(void *user, char *why, size_t cap)

@@ -3,6 +3,7 @@
 the store is unhealthy, a price upload is told to come back, and when space returns it recovers
 without a restart, losing nothing."""
 import os
+import re
 import subprocess
 import sys
 import time
@@ -173,6 +174,22 @@ def main():
             c.check("readings queued during the outage were written (no gap)", not gaps, gaps[:5])
             c.check("history spans the outage", times and times[0] == started and
                     times[-1] - started >= 8, "%s..%s" % (times[:1], times[-1:]))
+            # stopped while the disk is still full: the readings in memory are lost, and the
+            # exit status says so (it was 0, as if all went well)
+            d = Daemon(["--source", "home=sim", "--listen", "127.0.0.1:0", "--db", db], tmp)
+            try:
+                port = d.http_port()
+                c.check("p1d started again", port is not None, d.text()[-500:])
+                fill(filler)
+                code, body = wait_status(port, "/healthz", 503, 60)
+                c.check("... and the disk full again", code == 503, body)
+            finally:
+                code = d.stop()
+                os.unlink(filler)
+            c.check("stopped with readings it cannot write: exit 1, the log says how many",
+                    code == 1 and re.search(r"store: the last \d+ readings? could not be "
+                                            r"written", d.text()), "exit %s: %s" % (
+                                                code, d.text()[-600:]))
         finally:
             subprocess.run(["umount", "-l", mnt], capture_output=True)
     c.done()
