@@ -89,6 +89,8 @@ typedef struct pub_mqtt {
     lookup *lookup;      /* the lookup running, or NULL */
     int lookup_done;     /* lookup_addr / lookup_error hold the answer for the next attempt */
     int lookup_error;    /* getaddrinfo()'s result */
+    unsigned addr_turn;  /* which of the name's addresses the next attempt takes (of a failed
+                          * attempt: the next; an AAAA record first and a broker on IPv4 alone) */
     char lookup_addr[NI_MAXHOST];
     int refused;         /* the last CONNACK refused us (credentials) */
     int down_logged;     /* the current outage has been logged */
@@ -293,6 +295,8 @@ static void conn_down(pub_mqtt *p, int rc)
     int was = p->connected;
     p->connected = 0;
     p->st.failures++;
+    if (!was)
+        p->addr_turn++; /* a lost connection tries its address again first */
     /* every meter, not only those published so far: a broker down from the start counts too */
     for (size_t i = 0; i < p->ms->n; i++) {
         pm_meter *pm = pm_get(p, p->ms->list[i]);
@@ -336,10 +340,18 @@ static void on_lookup(void *user, int error, struct addrinfo *res)
     p->lookup = NULL;
     p->lookup_error = error;
     p->lookup_addr[0] = '\0';
-    /* the first address, as libmosquitto's non-blocking connect takes the first */
-    if (error == 0)
-        p->lookup_error = getnameinfo(res->ai_addr, res->ai_addrlen, p->lookup_addr,
+    /* libmosquitto's non-blocking connect takes one address (the first of its own lookup):
+     * each failed attempt takes the next of ours, so that every address gets its turn */
+    if (error == 0) {
+        unsigned n = 0;
+        for (const struct addrinfo *ai = res; ai; ai = ai->ai_next)
+            n++;
+        const struct addrinfo *ai = res;
+        for (unsigned i = p->addr_turn % n; i > 0; i--)
+            ai = ai->ai_next;
+        p->lookup_error = getnameinfo(ai->ai_addr, ai->ai_addrlen, p->lookup_addr,
                                       sizeof p->lookup_addr, NULL, 0, NI_NUMERICHOST);
+    }
     if (res)
         freeaddrinfo(res);
     p->lookup_done = 1;

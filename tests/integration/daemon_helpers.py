@@ -372,6 +372,40 @@ int gettimeofday(struct timeval *tv, void *tz)
 """
 
 
+# An LD_PRELOAD shim (build_shim()): two.p1d.test has two addresses, 127.0.0.2, where nothing
+# listens (its connect is refused after EINPROGRESS, as an unanswered IPv6 address is), then
+# 127.0.0.1.
+TWO_ADDR_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netdb.h>
+#include <string.h>
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
+        (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(
+            RTLD_NEXT, "getaddrinfo");
+    if (!node || strcmp(node, "two.p1d.test") != 0 || (hints && (hints->ai_flags & AI_NUMERICHOST)))
+        return real(node, service, hints, res);
+    struct addrinfo *first, *second, *ai;
+    int rc = real("127.0.0.2", service, hints, &first);
+    if (rc != 0)
+        return rc;
+    rc = real("127.0.0.1", service, hints, &second);
+    if (rc != 0) {
+        freeaddrinfo(first);
+        return rc;
+    }
+    for (ai = first; ai->ai_next; ai = ai->ai_next)
+        ;
+    ai->ai_next = second; /* glibc's freeaddrinfo() frees node by node */
+    *res = first;
+    return 0;
+}
+"""
+
+
 def build_shim(tmp, name, source):
     """Compiles C source into tmp/name.so for LD_PRELOAD; returns its path, or None (and says
     why) when there is no compiler or it fails."""

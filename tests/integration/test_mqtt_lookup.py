@@ -13,8 +13,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (Checks, Daemon, free_port, http, need_p1d,  # noqa: E402
-                            slow_dns_shim, tmpdir, worst_latency)
+from daemon_helpers import (TWO_ADDR_SHIM, Checks, Daemon, build_shim, free_port,  # noqa: E402
+                            http, need_p1d, slow_dns_shim, tmpdir, worst_latency)
 from mqtt_helpers import Broker, Mqtt, need_mosquitto  # noqa: E402
 
 T = Checks("test_mqtt_lookup")
@@ -80,6 +80,24 @@ with tmpdir() as d:
     finally:
         if sub:
             sub.close()
+        p.stop()
+        broker.stop()
+
+    # 3. A name whose first address refuses (an AAAA record first, a broker on IPv4 alone): the
+    # next attempt takes its second address. libmosquitto tries one address per connect; p1d
+    # gave it the first every time and never connected.
+    two = build_shim(d, "twoaddr", TWO_ADDR_SHIM)
+    bport = free_port()
+    broker = Broker(d, bport).start()
+    p = Daemon(["--source", "home=sim", "--listen", "127.0.0.1:0", "--mqtt-host", "two.p1d.test",
+                "--mqtt-port", str(bport), "--mqtt-reconnect-max", "1s"], d,
+               env={"LD_PRELOAD": two, "ASAN_OPTIONS": "verify_asan_link_order=0"})
+    try:
+        T.check("API up (two addresses)", two and p.http_port() is not None, p.text())
+        T.check("a broker name whose first address refuses connects at its second",
+                p.wait_log(r"info: mqtt: connected to two.p1d.test:%d" % bport, 10), p.text())
+        T.check("SIGTERM exits 0 (two addresses)", p.stop() == 0, p.text()[-600:])
+    finally:
         p.stop()
         broker.stop()
 

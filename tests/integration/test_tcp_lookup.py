@@ -16,7 +16,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import (Checks, Daemon, build_shim, fake_dongle, http,  # noqa: E402
+from daemon_helpers import (TWO_ADDR_SHIM, Checks, Daemon, build_shim, fake_dongle, http,  # noqa: E402
                             need_p1d, slow_dns_shim, telegram, tmpdir, worst_latency)
 
 T = Checks("test_tcp_lookup")
@@ -24,38 +24,6 @@ need_p1d(T)
 
 SLOW_MS = 2000
 SHIM_NAMES = {"slow.p1d.test": (SLOW_MS, "127.0.0.1"), "gone.p1d.test": (SLOW_MS, "EAI_NONAME")}
-
-# two.p1d.test has two addresses: 127.0.0.2, where nothing listens (its connect is refused after
-# EINPROGRESS, as an unanswered IPv6 address is), then 127.0.0.1.
-TWO_SHIM = r"""
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <netdb.h>
-#include <string.h>
-int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
-                struct addrinfo **res)
-{
-    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
-        (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(
-            RTLD_NEXT, "getaddrinfo");
-    if (!node || strcmp(node, "two.p1d.test") != 0)
-        return real(node, service, hints, res);
-    struct addrinfo *first, *second, *ai;
-    int rc = real("127.0.0.2", service, hints, &first);
-    if (rc != 0)
-        return rc;
-    rc = real("127.0.0.1", service, hints, &second);
-    if (rc != 0) {
-        freeaddrinfo(first);
-        return rc;
-    }
-    for (ai = first; ai->ai_next; ai = ai->ai_next)
-        ;
-    ai->ai_next = second; /* glibc's freeaddrinfo() frees node by node */
-    *res = first;
-    return 0;
-}
-"""
 
 
 def serve(dongle, stop, conns):
@@ -149,7 +117,7 @@ with tmpdir() as d:
         T.check("SIGTERM exits 0, nothing reported", code == 0 and "Sanitizer" not in p.text(),
                 p.text()[-1500:])
 
-    two = build_shim(d, "twoaddr", TWO_SHIM)
+    two = build_shim(d, "twoaddr", TWO_ADDR_SHIM)
     dongle = fake_dongle()
     dport = dongle.getsockname()[1]
     stop = threading.Event()
