@@ -47,16 +47,20 @@ def serve(dongle, stop, conns):
         i += 2
 
 
+def serving_dongle():
+    """A fake dongle that serve() runs on a thread: (socket, port, stop event, connections)."""
+    dongle = fake_dongle()
+    stop = threading.Event()
+    conns = []
+    threading.Thread(target=serve, args=(dongle, stop, conns), daemon=True).start()
+    return dongle, dongle.getsockname()[1], stop, conns
+
+
 with tmpdir() as d:
     shim = slow_dns_shim(d, SHIM_NAMES)
     if not shim:
         T.done()
-    dongle = fake_dongle()
-    dport = dongle.getsockname()[1]
-    stop = threading.Event()
-    conns = []
-    th = threading.Thread(target=serve, args=(dongle, stop, conns), daemon=True)
-    th.start()
+    dongle, dport, stop, conns = serving_dongle()
     p = Daemon(["--source", "a=tcp:slow.p1d.test:%d:reconnect_min=100ms:reconnect_max=100ms" % dport,
                 "--source", "g=tcp:gone.p1d.test:%d:reconnect_min=100ms:reconnect_max=100ms" % dport,
                 "--source", "b=stdin", "--listen", "127.0.0.1:0"], d,
@@ -118,12 +122,7 @@ with tmpdir() as d:
                 p.text()[-1500:])
 
     two = build_shim(d, "twoaddr", TWO_ADDR_SHIM)
-    dongle = fake_dongle()
-    dport = dongle.getsockname()[1]
-    stop = threading.Event()
-    conns = []
-    th = threading.Thread(target=serve, args=(dongle, stop, conns), daemon=True)
-    th.start()
+    dongle, dport, stop, conns = serving_dongle()
     p = Daemon(["--source", "two=tcp:two.p1d.test:%d:reconnect_min=100ms:reconnect_max=200ms"
                 % dport, "--listen", "127.0.0.1:0"], d,
                env={"LD_PRELOAD": two, "ASAN_OPTIONS": "verify_asan_link_order=0"})

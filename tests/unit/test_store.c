@@ -914,6 +914,21 @@ static void test_forget(void)
     store_close(interrupted(1, &h));
 }
 
+/* Caps the database at the pages it has: the next commit that needs one more fails as on a full
+ * disk (PRAGMA max_page_count = 1000000 gives the space back). */
+static void fill_disk(store *s)
+{
+    int64_t pages = 0;
+    sqlite3_stmt *q;
+    sqlite3_prepare_v2(store_db(s), "PRAGMA page_count", -1, &q, NULL);
+    if (sqlite3_step(q) == SQLITE_ROW)
+        pages = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
+    sqlite3_exec(store_db(s), sql, NULL, NULL, NULL);
+}
+
 static void test_full_disk(void)
 {
     store_options o;
@@ -928,15 +943,7 @@ static void test_full_disk(void)
     rd first = h.d;
     add(s, "home", &h.d, 0);
     CHECK_EQ_INT(store_commit(s), 0);
-    int64_t pages = 0;
-    sqlite3_stmt *q;
-    sqlite3_prepare_v2(store_db(s), "PRAGMA page_count", -1, &q, NULL);
-    if (sqlite3_step(q) == SQLITE_ROW)
-        pages = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
-    sqlite3_exec(store_db(s), sql, NULL, NULL, NULL); /* the "disk" is full now */
+    fill_disk(s); /* the "disk" is full now */
     int failed = 0;
     for (int i = 0; i < 400; i++) {
         house_step(&h, 10);
@@ -977,15 +984,7 @@ static void test_full_disk_segments(void)
     house_step(&h, 10);
     h.d.imp1 = h.d.imp2 = 1; /* the first reading of the queue that cannot be written */
     add(s, "home", &h.d, 0);
-    int64_t pages = 0;
-    sqlite3_stmt *q;
-    sqlite3_prepare_v2(store_db(s), "PRAGMA page_count", -1, &q, NULL);
-    if (sqlite3_step(q) == SQLITE_ROW)
-        pages = sqlite3_column_int64(q, 0);
-    sqlite3_finalize(q);
-    char sql[64];
-    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
-    sqlite3_exec(store_db(s), sql, NULL, NULL, NULL); /* the "disk" is full now */
+    fill_disk(s); /* the "disk" is full now */
     int failed = 0;
     for (int i = 0; i < 2000; i++) {
         house_step(&h, 10);
@@ -999,6 +998,7 @@ static void test_full_disk_segments(void)
     store_stats st;
     store_get_stats(s, &st);
     int64_t rows = -1;
+    sqlite3_stmt *q;
     sqlite3_prepare_v2(store_db(s), "SELECT count(*) FROM segments", -1, &q, NULL);
     if (sqlite3_step(q) == SQLITE_ROW)
         rows = sqlite3_column_int64(q, 0);
