@@ -1078,6 +1078,32 @@ static const char *auth_credentials(const char *a, const char *scheme)
     return a;
 }
 
+typedef struct arg_find {
+    const char *name;
+    const char *value;
+} arg_find;
+
+static enum MHD_Result find_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    arg_find *a = cls;
+    (void)kind;
+    if (strcmp(key, a->name) != 0)
+        return MHD_YES;
+    a->value = value;
+    return MHD_NO;
+}
+
+/* The value of the first query parameter named exactly name, or NULL (also for "?name" without
+ * '='). Names are case-sensitive (docs/API.md): MHD_lookup_connection_value() would also take
+ * ?STEP= for step, a parameter that arg_repeated() does not count as the same. */
+static const char *arg_value(struct MHD_Connection *c, const char *name)
+{
+    arg_find a = {name, NULL};
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, find_arg, &a);
+    return a.value;
+}
+
 /* The bearer token also comes as ?access_token= on GET and HEAD: a browser's EventSource cannot
  * send an Authorization header. Compared in constant time; p1d logs no request targets. */
 static int authorized(http *h, struct MHD_Connection *c, const char *method)
@@ -1086,7 +1112,7 @@ static int authorized(http *h, struct MHD_Connection *c, const char *method)
         return 1;
     if (h->bearer[0] && (strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                          strcmp(method, MHD_HTTP_METHOD_HEAD) == 0)) {
-        const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "access_token");
+        const char *q = arg_value(c, "access_token");
         if (q && ct_equal(q, h->bearer + 7))
             return 1;
     }
@@ -1303,14 +1329,13 @@ static int route_path(const http *h, const char *url)
 const char *http_req_arg(const http_req *req, const char *name)
 {
     if (req->args) {
-        /* the first of that name in any case, as MHD_lookup_connection_value() finds it */
+        /* the first of exactly that name, as arg_value() finds it */
         for (size_t i = 0; i < req->args->n; i++)
-            if (strcasecmp(req->args->key[i], name) == 0)
+            if (strcmp(req->args->key[i], name) == 0)
                 return req->args->value[i];
         return NULL;
     }
-    return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_GET_ARGUMENT_KIND,
-                                       name);
+    return arg_value((struct MHD_Connection *)req->conn, name);
 }
 
 typedef struct arg_count {

@@ -3,7 +3,8 @@
 once, /api/meters connected_since is null while a source is disconnected, /healthz fails when a
 meter stopped before its first telegram, 405 messages name the methods of their Allow header,
 history paths without a database say so, the Authorization scheme is matched without case, and
-a query parameter that takes one value is refused when given twice."""
+a query parameter that takes one value is refused when given twice, and parameter names are
+case-sensitive."""
 import base64
 import json
 import os
@@ -425,8 +426,36 @@ def test_repeated_params(tmp):
         d.stop()
 
 
+def test_param_names_case(tmp):
+    """Query parameter names are case-sensitive (docs/API.md): ?STEP= is no step=, so it is
+    ignored like any unknown parameter, and step=1h&STEP=raw is step=1h, not a second value
+    hidden behind the first; on the worker (history) and on the loop (prices, access_token)."""
+    d = Daemon(["--source", "s=sim:speedup=10", "--listen", "127.0.0.1:0", "--token", "s3cret",
+                "--db", os.path.join(tmp, "case.db")], tmp)
+    auth = {"Authorization": "Bearer s3cret"}
+    try:
+        port = d.http_port()
+        T.check("case: a first reading",
+                wait_for(lambda: http(port, "/api/now", headers=auth)[0] == 200, 10), "")
+        rng = "from=2026-01-01T00:00Z&to=2026-01-01T06:00Z&fields=import_kwh"
+        for q, step in (("STEP=raw", "1m"), ("step=1h&STEP=raw", "1h"), ("Step=raw&step=1h", "1h")):
+            st, _, b = http(port, "/api/history?%s&%s" % (rng, q), headers=auth)
+            got = json.loads(b).get("step") if st == 200 else None
+            T.check("case: /api/history?%s is step %s" % (q, step), st == 200 and got == step,
+                    "%s %s" % (st, b[:200]))
+        st, _, b = http(port, "/api/prices?TO=2000-01-01", headers=auth)
+        T.check("case: /api/prices?TO= is ignored (200)", st == 200, "%s %s" % (st, b[:200]))
+        st, _, b = http(port, "/api/now?ACCESS_TOKEN=s3cret")
+        T.check("case: ?ACCESS_TOKEN= is no access_token (401)", st == 401, "%s %s" % (st, b[:200]))
+        st, _, b = http(port, "/api/now?access_token=s3cret&ACCESS_TOKEN=x")
+        T.check("case: ?access_token= beside ?ACCESS_TOKEN= counts (200)", st == 200,
+                "%s %s" % (st, b[:200]))
+    finally:
+        d.stop()
+
+
 with tmpdir() as tmp:
     T.run((test_sse_drop_closes, test_connected_since, test_healthz, test_healthz_stale, test_healthz_stale_reload,
            test_405_messages, test_no_database, test_auth_scheme, test_no_meter,
-           test_repeated_params), tmp)
+           test_repeated_params, test_param_names_case), tmp)
 T.done()
