@@ -1492,27 +1492,35 @@ static int ep_prices_get(history *h, const http_req *req, http_reply *out)
     return 1;
 }
 
-/* The media type of a prices upload: 1 CSV, JSON or XML as declared, 0 sniff the body (none, or the
- * generic types curl and file pickers send), -1 anything else (415: an image is no price list). */
+/* What the media type of a prices upload declares: PT_CSV, PT_JSON or PT_XML; PT_SNIFF for none or
+ * the generic types curl and file pickers send (the body decides); -1 anything else (415: an
+ * image is no price list). Type names are compared without regard to case (RFC 9110, 8.3.1). */
+enum { PT_SNIFF, PT_CSV, PT_JSON, PT_XML };
 static int prices_ctype(const char *ct)
 {
-    static const char *const known[] = {"text/csv",         "application/csv", "text/plain",
-                                        "application/json", "application/xml", "text/xml"};
-    static const char *const generic[] = {"application/x-www-form-urlencoded",
-                                          "application/octet-stream"};
+    static const struct {
+        const char *name;
+        int type;
+    } known[] = {
+        {"text/csv", PT_CSV},
+        {"application/csv", PT_CSV},
+        {"text/plain", PT_CSV},
+        {"application/json", PT_JSON},
+        {"application/xml", PT_XML},
+        {"text/xml", PT_XML},
+        {"application/x-www-form-urlencoded", PT_SNIFF},
+        {"application/octet-stream", PT_SNIFF},
+    };
     while (*ct == ' ' || *ct == '\t')
         ct++;
     size_t n = strcspn(ct, ";");
     while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
         n--;
     if (n == 0)
-        return 0;
+        return PT_SNIFF;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (strlen(known[i]) == n && strncasecmp(ct, known[i], n) == 0)
-            return 1;
-    for (size_t i = 0; i < sizeof generic / sizeof generic[0]; i++)
-        if (strlen(generic[i]) == n && strncasecmp(ct, generic[i], n) == 0)
-            return 0;
+        if (strlen(known[i].name) == n && strncasecmp(ct, known[i].name, n) == 0)
+            return known[i].type;
     return -1;
 }
 
@@ -1541,21 +1549,19 @@ static int ep_prices_put(history *h, const http_req *req, http_reply *out)
                                 "Content-Type '%.64s': expected text/csv, application/json, "
                                 "application/xml or text/plain",
                                 ct);
-    if (ctype == 0)
-        ct = "";
     size_t i = 0;
     while (i < req->body_len && (req->body[i] == ' ' || req->body[i] == '\n' ||
                                  req->body[i] == '\r' || req->body[i] == '\t'))
         i++;
     int looks_json = i < req->body_len && (req->body[i] == '[' || req->body[i] == '{');
-    if (strstr(ct, "json") && !looks_json)
+    if (ctype == PT_JSON && !looks_json)
         return http_reply_error(out, 400, "bad_prices",
                                 "line 1: Content-Type is JSON but the body is not a JSON array or "
                                 "object");
-    if (strstr(ct, "xml") && (i >= req->body_len || req->body[i] != '<'))
+    if (ctype == PT_XML && (i >= req->body_len || req->body[i] != '<'))
         return http_reply_error(out, 400, "bad_prices",
                                 "line 1: Content-Type is XML but the body does not start with '<'");
-    if ((strstr(ct, "csv") || strstr(ct, "text/plain")) && looks_json)
+    if (ctype == PT_CSV && looks_json)
         return http_reply_error(out, 400, "bad_prices",
                                 "line 1: Content-Type is CSV but the body looks like JSON");
     cost_dyns d = {0};

@@ -612,6 +612,14 @@ def run_checks(c, port, rows, tmp):
     code, _, body = req(port, "/api/prices", method="PUT", body=good, ctype="text/xml")
     c.check("PUT text/xml with a CSV body -> 400 naming the mismatch",
             code == 400 and "Content-Type is XML" in body, body)
+    # media type names have no case (RFC 9110, 8.3.1): the mismatch is the same in capitals
+    far = b'[{"time":"2031-01-01T00:00Z","price":0.1}]'
+    for ctype, b, said in (("Text/XML", good, "Content-Type is XML"),
+                           ("Application/JSON", good, "Content-Type is JSON"),
+                           ("TEXT/CSV; charset=utf-8", far, "Content-Type is CSV")):
+        code, _, body = req(port, "/api/prices", method="PUT", body=b, ctype=ctype)
+        c.check("PUT %s with a body of another type -> 400 naming the mismatch" % ctype,
+                code == 400 and said in body, body)
     code, _, body = req(port, "/api/prices", method="PUT", body=good,
                         ctype="Text/Plain; charset=utf-8")
     c.check("PUT text/plain; charset=utf-8 -> 200", code == 200, body)
