@@ -403,10 +403,13 @@ int civil_parse(const char *s, unsigned flags, int64_t *out)
         p++;
         if (digits(&p, 2, &zh) < 0)
             return -1;
-        if (*p == ':')
+        if (*p == ':') {
             p++;
-        if (*p && digits(&p, 2, &zm) < 0)
+            if (digits(&p, 2, &zm) < 0)
+                return -1; /* "+01:" promises the minutes */
+        } else if (*p && digits(&p, 2, &zm) < 0) {
             return -1;
+        }
         if (zh > 14 || zm > 59)
             return -1;
         zone = sign * (zh * 3600 + zm * 60);
