@@ -487,6 +487,20 @@ static void reply(pf_job *j, CURL *easy, CURLcode result)
         cost_dyns_free(&d);
         return;
     }
+    /* Only the prices of the days asked are stored: a save replaces what is stored over the
+     * span of its prices, so one stray row a year off (a source's bug) would wipe the stored
+     * prices of that whole year, which past costs are counted with. */
+    size_t kept = 0, strays = 0;
+    for (size_t i = 0; i < d.n; i++) {
+        if (d.v[i].ts < j->to && d.v[i].end > j->from)
+            d.v[kept++] = d.v[i];
+        else
+            strays++;
+    }
+    d.n = kept;
+    if (strays)
+        log_warn("prices: the %s prices from %s hold %zu outside the days asked: left out",
+                 kind_name[j->kind], j->shown, strays);
     if (cost_db_save_dynamic(store_db(pf->s), j->kind, &d, err, sizeof err) < 0) {
         cost_dyns_free(&d);
         failed(j, "cannot store them: %s", err);

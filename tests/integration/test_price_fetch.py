@@ -231,15 +231,32 @@ def test_wrong_days(tmp, srv):
                 p.stdout.decode()[-300:] + p.stderr.decode())
     finally:
         d.stop()
+    # a price stored before for a day between today and the stray row's (uploaded by hand)
+    kept = os.path.join(tmp, "kept.csv")
+    with open(kept, "w") as fh:
+        fh.write("2029-06-01T12:00+02:00,0.123\n")
+    p = subprocess.run([P1, "prices", "import", "--db", os.path.join(tmp, "stray.db"), kept],
+                       capture_output=True, timeout=10)
+    T.check("stray row: a price of 2029 stored first", p.returncode == 0, p.stderr.decode())
     srv.routes["/stray"] = [stray]
     d, port, _ = start(tmp, "stray", "[prices]\nfetch_url = %s\nfetch_after = 00:00\n"
                        % srv.url("/stray"))
     try:
-        m = d.wait_log(r"prices: fetched 21 power prices .* to 2030-\S+; tomorrow's are not out "
+        m = d.wait_log(r"prices: fetched 20 power prices .* to \S+; tomorrow's are not out "
                        r"yet; next fetch at about")
         T.check("stray row: tomorrow's are not out yet", m is not None, d.text()[-1500:])
+        T.check("stray row: left out, and said so (stored, its span would have replaced every "
+                "price stored up to 2030)",
+                re.search(r"warn: prices: the power prices from \S+ hold 1 outside the days "
+                          r"asked: left out", d.text()) and m and "2030-" not in m.group(0),
+                d.text()[-1500:])
     finally:
         d.stop()
+    p = subprocess.run([P1, "prices", "list", "--db", os.path.join(tmp, "stray.db"), "--kind",
+                        "power", "--from", "2029-06-01", "--to", "2029-06-02"],
+                       capture_output=True, timeout=10)
+    T.check("stray row: the price stored for 2029 is still there",
+            b"0.123" in p.stdout, p.stdout.decode() + p.stderr.decode())
 
 
 def test_gas(tmp, srv):
