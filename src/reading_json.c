@@ -406,7 +406,10 @@ void reading_json_reading(json_w *w, const p1_reading *r)
         for (int i = 0; i < r->nfailures && i < P1_FAILURES_MAX; i++) {
             json_obj_begin(w);
             kv_time(w, "end", "end_valid", &r->failures[i].end);
-            json_kv_int(w, "duration_s", r->failures[i].duration_s);
+            if (r->failures[i].duration_s >= 0)
+                json_kv_int(w, "duration_s", r->failures[i].duration_s);
+            else /* a duration that could not be read: no number to show */
+                json_kv_null(w, "duration_s");
             json_obj_end(w);
         }
         json_arr_end(w);

@@ -93,7 +93,7 @@ typedef struct p1_phase {
 
 typedef struct p1_failure {
     p1_time end;               /* end of the failure (meter time) */
-    int64_t duration_s;        /* seconds */
+    int64_t duration_s;        /* seconds; -1 when it could not be read */
 } p1_failure;
 
 typedef struct p1_demand_month {

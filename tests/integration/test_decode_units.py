@@ -222,5 +222,16 @@ def stored_values():
             == [(True, True), (True, False)], months)
 
 
-C.run((spellings, objects_as_sent, rounding, overflow, unknown_unit, mbus_quirks, stored_values))
+
+def failure_durations():
+    # a failure log entry whose duration cannot be read: null, not the -1 libp1 marks it with
+    t, _ = one(["1-0:99.97.0(2)(0-0:96.7.19)(241201120000W)(0000000240*s)"
+                "(241202120000W)(abc*s)"])
+    log = t.get("reading", {}).get("failure_log") or []
+    C.check("failure_log: a duration that cannot be read is null (%s)" % log,
+            [e.get("duration_s", "missing") for e in log] == [240, None], log)
+
+
+C.run((spellings, objects_as_sent, rounding, overflow, unknown_unit, mbus_quirks, stored_values,
+       failure_durations))
 C.done()
