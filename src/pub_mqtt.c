@@ -1436,7 +1436,10 @@ int pub_mqtt_alert(pub *pb, const char *json, size_t len)
         return -1;
     if (snprintf(topic, sizeof topic, "%s/alerts", p->o.topic_prefix) >= (int)sizeof topic)
         return -1;
-    if (publish_mid(p, NULL, topic, json, len, p->o.qos, 0, &p->alert_mid) < 0) {
+    /* QoS 1 whatever [mqtt] qos says, as discovery: libmosquitto keeps the alert until the
+     * broker's PUBACK and sends it again after a reconnect; at QoS 0 one written just before
+     * the connection dropped was gone, though counted as delivered */
+    if (publish_mid(p, NULL, topic, json, len, 1, 0, &p->alert_mid) < 0) {
         p->alert_mid = 0;
         return -1;
     }

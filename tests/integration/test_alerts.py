@@ -591,6 +591,12 @@ def test_mqtt(tmp, srv):
                 body.get("message", "").startswith("Meter home counts a new power failure: 5") and
                 re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", body.get("time", "")),
                 repr(m))
+        with open(os.path.join(tmp, "alerts-mqtt.log"), "rb") as f:
+            blog = f.read().decode("utf-8", "replace")
+        T.check("mqtt alerts: published at QoS 1 though [mqtt] qos is 0 (one written just before "
+                "a connection drops is sent again, not lost)",
+                re.search(r"Received PUBLISH from p1d-home \(d0, q1, r0, m\d+, 'p1d/alerts'",
+                          blog), blog[-800:])
         pe = pub_entry(d, "alerts") or {}
         T.check("mqtt alerts: counted as delivered for the meter", pe.get("delivered") == 1 and
                 pe.get("state") == "idle" and pe.get("last_error") is None, pe)
