@@ -126,6 +126,54 @@ static int key_blamed(source *s, p1_error err)
     return ++s->key_fails >= SOURCE_KEY_FAILS;
 }
 
+/* The meter of another source (not removed) whose last equipment id is id, or NULL. */
+static const meter *same_id(const meter *m, const char *id)
+{
+    const meters *ms = m->owner;
+    for (size_t i = 0; ms && i < ms->n; i++)
+        if (ms->list[i] != m && strcmp(ms->list[i]->equipment_id, id) == 0)
+            return ms->list[i];
+    return NULL;
+}
+
+/* A reading whose equipment id (0-0:96.1.1) is not the meter's last one: a replaced meter, a
+ * dongle that now reaches another meter (addresses swapped), or two meters' telegrams on one
+ * line. The history starts a new segment there (docs/STORE.md) and nothing else would say so.
+ * The first changes are logged one by one, so two meters alternating show as a change back;
+ * then one line per SOURCE_WARN_REPEAT_MS with the count. Another meter of this p1d with the
+ * same id (checked at the source's first id and at each change) is named: one meter read by two
+ * sources, or two dongles' addresses swapped. */
+static void check_identity(source *s, const p1_reading *r)
+{
+    meter *m = s->m;
+    if (!r->equipment_id[0])
+        return;
+    int changed = m->equipment_id[0] && strcmp(r->equipment_id, m->equipment_id) != 0;
+    if (!changed && s->id_seen)
+        return;
+    s->id_seen = 1;
+    const meter *twin = same_id(m, r->equipment_id);
+    if (!changed) {
+        if (twin)
+            log_warn("%s: sends the equipment id %s, as %s does: one meter read by two sources?",
+                     m->name, r->equipment_id, twin->name);
+        return;
+    }
+    s->id_changes++;
+    int64_t now = loop_now_ms();
+    if (s->id_changes > SOURCE_ID_LOG_LOUD && now - s->id_logged_ms < SOURCE_WARN_REPEAT_MS)
+        return;
+    s->id_logged_ms = now;
+    char also[METER_NAME_MAX + 48] = "";
+    if (twin)
+        snprintf(also, sizeof also, "; %s sends that id too", twin->name);
+    log_warn("%s: the equipment id changed from %s to %s (%" PRIu64 " change%s since the source "
+             "started%s): a replaced meter, or telegrams of another meter; a kept history "
+             "starts a new segment",
+             m->name, m->equipment_id, r->equipment_id, s->id_changes,
+             s->id_changes == 1 ? "" : "s", also);
+}
+
 static void on_end(void *user, const p1_telegram *t)
 {
     source_decoder *d = user;
@@ -169,6 +217,7 @@ static void on_end(void *user, const p1_telegram *t)
         s->key_fails = 0;
         log_left_out(s, t, &d->reading);
         log_mbus_unit(s, &d->reading);
+        check_identity(s, &d->reading);
         if (s->hold) {
             *s->held_reading = d->reading;
             memcpy(s->held_raw, t->raw, t->raw_len);

@@ -18,6 +18,8 @@
 #define SOURCE_WARN_REPEAT_MS 3600000 /* a value left out, logged again at most this often */
 #define SOURCE_QUIET_MS 1000    /* a line quiet this long ends a telegram that has no end line */
 #define SOURCE_KEY_FAILS 3      /* frames in a row failing a key that worked before it is blamed */
+/* Equipment id changes logged one by one; later ones once per SOURCE_WARN_REPEAT_MS. */
+#define SOURCE_ID_LOG_LOUD 2
 
 /* A parser and the reading it builds. A serial line with parity=auto runs a second one on the
  * bytes with bit 7 cleared until one of them decodes a telegram. */
@@ -67,6 +69,9 @@ struct source {
     int end_lines;           /* the last accepted telegram ended in "!CRC": telegrams end by
                               * themselves, so a quiet line mid-telegram is a pause, not an end */
     int key_fails;           /* frames failing authentication in a row */
+    int id_seen;             /* a telegram with an equipment id arrived since the start */
+    uint64_t id_changes;     /* the meter's equipment id changed this often since the start */
+    int64_t id_logged_ms;    /* loop_now_ms() when such a change was last logged, 0 never */
     /* Bytes since the last telegram that decoded or source_undecoded_reset(): a line that
      * delivers but never decodes (source_garbage). */
     int64_t undecoded_ms; /* loop_now_ms() of the first of them, 0 none */

@@ -14,7 +14,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_helpers import Checks, Daemon, http, need_p1d, telegram, tmpdir, wait_for  # noqa: E402
+from daemon_helpers import (Checks, Daemon, crc16, fake_dongle, http, need_p1d,  # noqa: E402
+                            telegram, tmpdir, wait_for)
 
 T = Checks("test_fleet")
 need_p1d(T)
@@ -256,7 +257,63 @@ def test_shutdown_order(tmp):
         d.stop()
 
 
+def with_id(i, ident):
+    """telegram(i) of the meter whose equipment id is ident (text, sent hex-encoded)."""
+    body = telegram(i).split(b"!")[0].replace(b"4530303034303031353934373534343134",
+                                               ident.encode().hex().upper().encode()) + b"!"
+    return body + b"%04X\r\n" % crc16(body)
+
+
+def test_identity(tmp):
+    """Meters whose equipment id changes: one replaced (its id changes once), one dongle that
+    sends two meters' telegrams in turn (it changes every telegram: the first two changes are
+    logged, not each), and a third source that reads the second's meter again. The store starts
+    a new segment at each change and nothing else said so."""
+    plan = {"replaced": ["OLD0001"] * 3 + ["NEW0001"] * 5,
+            "two": ["TWO000A", "TWO000B"] * 4,
+            "again": ["TWO000A"] * 8}
+    listeners = {name: fake_dongle() for name in plan}
+    stop = threading.Event()
+
+    def serve(name):
+        c, _ = listeners[name].accept()
+        for i, ident in enumerate(plan[name]):
+            c.sendall(with_id(i, ident))
+            time.sleep(0.15)
+        stop.wait(20)
+        c.close()
+
+    threads = [threading.Thread(target=serve, args=(n,), daemon=True) for n in plan]
+    for t in threads:
+        t.start()
+    args = ["--listen", "127.0.0.1:0"]
+    for name, s in listeners.items():
+        args += ["--source", "%s=tcp:127.0.0.1:%d" % (name, s.getsockname()[1])]
+    d = Daemon(args, tmp)
+    try:
+        ok = wait_for(lambda: d.http_port() and all(
+            m.get("telegrams") == 8 for m in d.meters().values()), 10)
+        T.check("identity: every telegram of the 3 dongles accepted", ok, d.text()[-1500:])
+        text = d.text()
+        T.check("identity: the replaced meter's new id is logged once",
+                len(lines(text, "replaced: the equipment id changed from OLD0001 to NEW0001 "
+                                "(1 change since")) == 1
+                and len(lines(text, "replaced: the equipment id changed")) == 1, text[-1500:])
+        two = lines(text, "two: the equipment id changed from")
+        T.check("identity: two meters in turn on one dongle: 7 changes, the first 2 logged",
+                len(two) == 2 and "from TWO000B to TWO000A (2 changes" in two[1], text[-1500:])
+        T.check("identity: two sources reading one meter are named",
+                re.search(r"(again|two): sends the equipment id TWO000A, as (two|again) does", text),
+                text[-1500:])
+    finally:
+        stop.set()
+        d.stop()
+        for s in listeners.values():
+            s.close()
+
+
 with tmpdir() as tmp:
 
-    T.run([test_meters_query, test_dns_outage, test_fleet, test_shutdown_order], tmp)
+    T.run([test_meters_query, test_dns_outage, test_fleet, test_shutdown_order, test_identity],
+          tmp)
 T.done()
