@@ -2,6 +2,7 @@
  * `speedup` times faster), fed through libp1 like any other line. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,25 +10,48 @@
 #include "sim.h"
 #include "source_impl.h"
 
+#define SIM_SRC_BURST 100 /* telegrams at most per timer tick: speedup 100000 at 1 s */
+
 typedef struct sim_src {
     sim sim;
     loop_timer *tick;
-    int64_t next;    /* monotonic ms of the next telegram: no drift from callback latency */
-    int64_t period;  /* wall ms between telegrams */
+    /* Telegram k is due at t0 + k * span / speedup ms (monotonic): computed from the start, not
+     * added up per telegram, so a period that is no whole number of ms (speedup=60: 16.7 ms)
+     * keeps the rate asked for, and a period under 1 ms sends several telegrams a tick. */
+    int64_t t0;
+    int64_t sent; /* telegrams sent since t0 */
+    int64_t span; /* simulated ms between telegrams (the interval) */
+    int64_t speedup;
     char out[SIM_OUT_MAX];
 } sim_src;
+
+/* How many telegrams are due by monotonic ms now (telegrams 0 .. result-1). */
+static int64_t sim_due(const sim_src *ss, int64_t now)
+{
+    return now < ss->t0 ? 0 : (now - ss->t0) * ss->speedup / ss->span + 1;
+}
 
 static void on_tick(void *user)
 {
     source *s = user;
     sim_src *ss = s->impl;
-    size_t n = sim_next(&ss->sim, ss->out, sizeof ss->out);
-    source_feed(s, (const uint8_t *)ss->out, n);
     int64_t now = loop_now_ms();
-    ss->next += ss->period;
-    if (ss->next < now - ss->period)
-        ss->next = now; /* the loop was stalled: skip ahead instead of bursting */
-    loop_timer_arm(ss->tick, ss->next - now);
+    for (int n = 0; n < SIM_SRC_BURST && ss->sent < sim_due(ss, now); n++) {
+        size_t len = sim_next(&ss->sim, ss->out, sizeof ss->out);
+        source_feed(s, (const uint8_t *)ss->out, len);
+        ss->sent++;
+    }
+    /* More behind than a millisecond's telegrams (one, below speedup 1000): the loop was
+     * stalled, or p1d cannot keep up; skip ahead instead of bursting. */
+    now = loop_now_ms();
+    int64_t per_ms = (ss->speedup + ss->span - 1) / ss->span;
+    if (sim_due(ss, now) - ss->sent > per_ms) {
+        ss->t0 = now;
+        ss->sent = 0;
+    }
+    /* the first ms at which telegram `sent` is due: ceil(sent * span / speedup) after t0 */
+    int64_t at = ss->t0 + (ss->sent * ss->span + ss->speedup - 1) / ss->speedup;
+    loop_timer_arm(ss->tick, at > now ? at - now : 0);
 }
 
 /* p1_micro kWh or m3 -> whole Wh or litres; 0 when absent. */
@@ -92,15 +116,20 @@ static int sim_src_start(source *s)
     ss->tick = loop_timer_new(s->l, on_tick, s);
     if (!ss->tick)
         return -ENOMEM;
-    ss->period = (int64_t)o.interval * 1000 / s->cfg.speedup;
-    if (ss->period < 1)
-        ss->period = 1;
-    ss->next = loop_now_ms();
+    ss->span = (int64_t)o.interval * 1000;
+    ss->speedup = s->cfg.speedup > 0 ? s->cfg.speedup : 1;
+    ss->t0 = loop_now_ms();
+    int64_t us = ss->span * 1000 / ss->speedup; /* the period, shown to the microsecond */
+    char period[32];
+    if (us % 1000)
+        snprintf(period, sizeof period, "%lld.%03lld", (long long)(us / 1000),
+                 (long long)(us % 1000));
+    else
+        snprintf(period, sizeof period, "%lld", (long long)(us / 1000));
     source_connected(s);
     source_status(s, METER_CONNECTED, LOG_LEVEL_INFO,
-                  "simulated meter (seed %lld, one telegram every %lld ms)%s",
-                  (long long)s->cfg.seed, (long long)ss->period,
-                  resumed ? ", continuing from the registers it showed last" : "");
+                  "simulated meter (seed %lld, one telegram every %s ms)%s", (long long)s->cfg.seed,
+                  period, resumed ? ", continuing from the registers it showed last" : "");
     loop_timer_arm(ss->tick, 0);
     return 0;
 }

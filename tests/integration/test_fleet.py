@@ -16,9 +16,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_helpers import (Checks, Daemon, crc16, fake_dongle, http, need_p1d,  # noqa: E402
                             telegram, tmpdir, wait_for)
+from store_helpers import export_rows, require_p1  # noqa: E402
 
 T = Checks("test_fleet")
 need_p1d(T)
+require_p1(T)
 
 N = 60
 BURST = 5  # SOURCE_LOG_BURST: status lines a second logged one by one
@@ -312,8 +314,53 @@ def test_identity(tmp):
             s.close()
 
 
+def test_hour_simulated(tmp):
+    """An hour of a small fleet simulated in 6 s (speedup=600, 1.67 ms a telegram): the rate asked
+    for, not the 1000 a second of a period cut to whole milliseconds, and speedup=5000 not held
+    to that either; the store holds every telegram, and each meter's energy per hour and per day
+    is its counter's difference."""
+    db = os.path.join(tmp, "hour.db")
+    args = ["--listen", "127.0.0.1:0", "--db", db,
+            "--source", "fast=sim:99:speedup=5000:clock=meter"]
+    names = ["h%d" % i for i in range(8)]
+    for i, n in enumerate(names):
+        args += ["--source", "%s=sim:%d:speedup=600:clock=meter" % (n, i + 1)]
+    d = Daemon(args, tmp)
+    try:
+        T.check("hour: p1d starts", d.http_port() is not None, d.text()[-1500:])
+        time.sleep(1)
+        t0, before = time.monotonic(), d.meters()
+        time.sleep(5)
+        t1, after = time.monotonic(), d.meters()
+        rate = {n: (after[n]["telegrams"] - before[n]["telegrams"]) / (t1 - t0) for n in after}
+        T.check("hour: speedup=600 sends 600 telegrams a second (%s)"
+                % ", ".join("%.0f" % rate[n] for n in names),
+                all(510 <= rate[n] <= 690 for n in names), str(rate))
+        T.check("hour: speedup=5000 sends 5000 a second (%.0f)" % rate["fast"],
+                4000 <= rate["fast"] <= 5750, str(rate))
+    finally:
+        T.check("hour: SIGTERM exits 0", d.stop() == 0, d.text()[-1500:])
+    total = re.search(r"info: 9 meters: (\d+) telegrams", d.text())
+    stored = 0
+    for n in ["fast"] + names:
+        raw = export_rows(db, "raw", meter=n)
+        stored += len(raw)
+        if n not in names[:3]:
+            continue
+        counters = [round(float(r["import_counter_kwh"]) * 1000) for r in raw]
+        per = {step: round(sum(float(r["import_kwh"]) for r in export_rows(db, step, meter=n))
+                           * 1000) for step in ("1h", "1d")}
+        T.check("hour: %s: %d readings, energy per hour and day = counter difference (%d Wh)"
+                % (n, len(raw), counters[-1] - counters[0] if counters else 0),
+                len(raw) >= 3000 and per["1h"] == per["1d"] == counters[-1] - counters[0],
+                "%d %s" % (len(raw), per))
+    T.check("hour: the store holds every telegram (%s of %s)"
+            % (stored, total.group(1) if total else "?"),
+            total and int(total.group(1)) == stored, d.text()[-1500:])
+
+
 with tmpdir() as tmp:
 
-    T.run([test_meters_query, test_dns_outage, test_fleet, test_shutdown_order, test_identity],
-          tmp)
+    T.run([test_meters_query, test_dns_outage, test_fleet, test_shutdown_order, test_identity,
+           test_hour_simulated], tmp)
 T.done()
