@@ -677,6 +677,12 @@ static void meter_json(const http *h, json_w *w, const meter *m, int64_t now,
     json_kv_str(w, "name", m->name);
     json_kv_str(w, "source", m->source);
     json_kv_str(w, "kind", m->kind);
+    /* which physical meter this is (0-0:96.1.1): an installer's list of names to meters */
+    json_key(w, "equipment_id");
+    if (m->equipment_id[0])
+        json_str(w, m->equipment_id);
+    else
+        json_null(w);
     json_kv_str(w, "state", meter_state_name(m->state));
     json_key(w, "history");
     json_bool(w, h->o.history);

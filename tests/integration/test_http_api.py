@@ -222,6 +222,10 @@ def test_sim(t):
             t.check("meters keys", keys <= set(m), set(m) ^ keys)
             t.check("meters values", m["name"] == "house" and m["kind"] == "sim" and
                     m["state"] == "receiving" and m["telegrams"] >= 1, m)
+            t.check("meters equipment_id: the meter's own id, as its reading has it",
+                    m.get("equipment_id") and m.get("equipment_id") ==
+                    (now.get("reading") or {}).get("equipment_id"),
+                    (m.get("equipment_id"), (now.get("reading") or {}).get("equipment_id")))
             t.check("meters last_telegram", ISO_UTC.match(m["last_telegram"] or ""), m)
             t.check("meters history false without --db (the dashboard asks no history)",
                     m.get("history") is False, m)
