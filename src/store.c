@@ -1148,15 +1148,17 @@ static const char *const energy_column[STORE_E_COUNT] = {
  * the raw tier. None found: f stays. */
 static int fold_group_back(store *s, int64_t meter, int g, int64_t upto, fold *f)
 {
-    char sql[256];
+    /* electricity's six registers make the longest: 272 bytes */
+    char sql[384];
     int n = snprintf(sql, sizeof sql,
                      "SELECT max(ts) FROM agg_1m WHERE meter = ?1 AND ts <= ?2 AND ts >= "
                      "(SELECT min(ts) FROM raw WHERE meter = ?1) - %d AND (0",
                      STORE_BLOCK_SPAN);
-    for (int e = 0; e < STORE_E_COUNT; e++)
+    for (int e = 0; e < STORE_E_COUNT && n < (int)sizeof sql; e++)
         if (energy_group[e] == BIT(g))
             n += snprintf(sql + n, sizeof sql - (size_t)n, " OR %s IS NOT NULL", energy_column[e]);
-    snprintf(sql + n, sizeof sql - (size_t)n, ")");
+    if (n >= (int)sizeof sql || snprintf(sql + n, sizeof sql - (size_t)n, ")") != 1)
+        return SQLITE_TOOBIG;
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)

@@ -906,6 +906,46 @@ static void test_restart_gas_silent(void)
     store_close(s);
 }
 
+/* A meter whose last readings carried its equipment id but no energy register (power alone):
+ * at the restart the electricity group is looked for further back, over all six of its
+ * registers. That query once outgrew its buffer: cut short, it failed to prepare and no reading
+ * of the meter could be stored again (ASan: a stack overflow). */
+static void test_restart_power_only(void)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s", fresh_db());
+    store *s = open_db(p);
+    house h;
+    int64_t start = T_2024_01_15_2000_LOCAL;
+    house_init(&h, start);
+    rd first = h.d;
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 12; i++) {
+        house_step(&h, 10);
+        add(s, "home", &h.d, 0);
+    }
+    static p1_reading r;
+    for (int i = 0; i < 12; i++) {
+        house_step(&h, 10);
+        p1_reading_init(&r);
+        civil(h.d.ts, &r.time);
+        r.has_time = 1;
+        snprintf(r.equipment_id, sizeof r.equipment_id, "E0001");
+        r.power_import = 500000;
+        CHECK_EQ_INT(store_add(s, "home", &r, 0), 1);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    store_close(s);
+    s = open_db(p);
+    h.d.imp2 += 100;
+    house_step(&h, 10);
+    CHECK_EQ_INT(add(s, "home", &h.d, 0), 1);
+    CHECK_EQ_INT(store_commit(s), 0);
+    esum a = series_sum(s, "home", start - 86400, h.d.ts + 86400, STORE_STEP_1H, STORE_E_IMPORT, 0);
+    CHECK_EQ_INT(a.sum, h.d.imp1 + h.d.imp2 - first.imp1 - first.imp2);
+    store_close(s);
+}
+
 /* A meter p1d stops reading lets go of its memory (store_forget): the name used again continues
  * from the database as after a restart. */
 static void test_forget(void)
@@ -1841,6 +1881,7 @@ int main(void)
     RUN(test_clock_stepped_back);
     RUN(test_restart_and_rebuild);
     RUN(test_restart_gas_silent);
+    RUN(test_restart_power_only);
     RUN(test_forget);
     RUN(test_full_disk);
     RUN(test_full_disk_segments);
