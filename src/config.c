@@ -1178,6 +1178,13 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
             return -1;
         }
         in_spec |= bit;
+        if (k && (s->set & bit) && s->set_line[key_index(k) & 63] == 0) {
+            /* --key or --ak for this source (line 0): the spec's value, set last, would replace
+             * it without a word, as a flag given twice would (an error, apply_flags()) */
+            fail(err, cap, "--%s %s given twice (also as %s= in the spec of %s): give it once", opt,
+                 s->name, opt, where);
+            return -1;
+        }
         if (source_set(s, opt, eq + 1, place, spec_line, err, cap) < 0)
             return -1;
     }

@@ -178,6 +178,12 @@ spec = tcp:[::1]:2001:reconnect_max=5s
         code, out, err = run(["--source", "a=sim"] + args + ["--check-config"])
         T.check("%s: usage error: %s" % (" ".join(args), want),
                 code == 2 and want in err and out == "", "code %d: %s" % (code, err))
+    # key= in a --source spec is applied after --key: the flag was dropped without a word
+    code, out, err = run(["--source", "t=tcp:127.0.0.1:2000:key=" + k32, "--key",
+                          "t=" + k32.lower(), "--check-config"])
+    T.check("--key for a source whose spec has key= too: usage error",
+            code == 2 and "--key t given twice (also as key= in the spec of --source)" in err
+            and out == "", "code %d: %s" % (code, err))
     code, out, err = run(["--config", good, "--listen", "127.0.0.1:9998", "--key",
                           "net=" + k32, "--check-config"])
     T.check("a flag once still overrides the file",
