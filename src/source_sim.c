@@ -41,8 +41,9 @@ static void on_tick(void *user)
         source_feed(s, (const uint8_t *)ss->out, len);
         ss->sent++;
     }
-    /* More behind than a millisecond's telegrams (one, below speedup 1000): the loop was
-     * stalled, or p1d cannot keep up; skip ahead instead of bursting. */
+    /* Still more behind than a millisecond's telegrams (one, below speedup 1000) after this
+     * tick's burst of at most SIM_SRC_BURST: the loop was stalled, or p1d cannot keep up; skip
+     * ahead rather than send the rest at once. */
     now = loop_now_ms();
     int64_t per_ms = (ss->speedup + ss->span - 1) / ss->span;
     if (sim_due(ss, now) - ss->sent > per_ms) {

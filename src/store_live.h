@@ -26,9 +26,8 @@ typedef struct store_live store_live;
 /* Hooks the store s (borrowed; must outlive the result) into the meters ms and the loop l.
  * Returns NULL with errno set. */
 store_live *store_live_new(store *s, loop *l, meters *ms);
-/* Unhooks, commits what is queued, frees; the store stays open. Accepts NULL. */
-/* Commits what is still queued and frees sl. Returns -1 when that last commit failed (the
- * readings in memory are lost; logged), else 0. */
+/* Unhooks, commits what is queued, frees; the store stays open. Accepts NULL. Returns -1 when
+ * that last commit failed (the readings in memory are lost; logged), else 0. */
 int store_live_free(store_live *sl);
 /* http_health_fn for /healthz: user is the store. 1 healthy, 0 with a reason in why[cap]. */
 int store_live_health(void *user, char *why, size_t cap);
