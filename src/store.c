@@ -2829,8 +2829,9 @@ int store_import_set(store *s, const char *key, const char *path, const char *me
 }
 
 /* Deletes rows of one table older than cutoff, at most STORE_PRUNE_SLICE seconds past the oldest
- * row per call so the loop is never blocked for long. Returns rows deleted or a negative errno. */
-static int64_t prune(store *s, const char *table, int64_t meter, int64_t cutoff)
+ * row per call so the loop is never blocked for long; `hourly`: a slice ends at a whole hour too
+ * (the minute tiers: store_maintain()). Returns rows deleted or a negative errno. */
+static int64_t prune(store *s, const char *table, int64_t meter, int64_t cutoff, int hourly)
 {
     char sql[160];
     int64_t oldest = INT64_MAX;
@@ -2845,8 +2846,11 @@ static int64_t prune(store *s, const char *table, int64_t meter, int64_t cutoff)
     sqlite3_finalize(st);
     if (oldest >= cutoff)
         return 0;
-    if (cutoff > oldest + STORE_PRUNE_SLICE)
-        cutoff = oldest + STORE_PRUNE_SLICE;
+    if (cutoff > oldest + STORE_PRUNE_SLICE) {
+        cutoff = oldest + STORE_PRUNE_SLICE; /* more than an hour: its floor is past oldest */
+        if (hourly)
+            cutoff = store_step_floor(STORE_STEP_1H, cutoff);
+    }
     snprintf(sql, sizeof sql, "DELETE FROM %s WHERE meter = ?1 AND ts < ?2", table);
     rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
@@ -2927,7 +2931,7 @@ int store_maintain(store *s)
             last = now;
         if (s->o.raw_keep_s > 0) {
             /* a block may hold up to a minute after its key: keep the one straddling the cut */
-            r = prune(s, "raw", ids[i], last - s->o.raw_keep_s - STORE_BLOCK_SPAN);
+            r = prune(s, "raw", ids[i], last - s->o.raw_keep_s - STORE_BLOCK_SPAN, 0);
             if (r >= 0)
                 deleted += r;
         }
@@ -2936,7 +2940,7 @@ int store_maintain(store *s)
          * would lose the energy of the quarters cut */
         for (int k = 0; k < 2 && r >= 0 && s->o.minute_keep_s > 0; k++) {
             r = prune(s, tier_table[k], ids[i],
-                      store_step_floor(STORE_STEP_1H, last - s->o.minute_keep_s));
+                      store_step_floor(STORE_STEP_1H, last - s->o.minute_keep_s), 1);
             if (r >= 0)
                 deleted += r;
         }

@@ -1137,6 +1137,39 @@ static void test_retention(void)
     store_close(s);
 }
 
+/* The minute tiers are cut at whole hours also while a backlog goes in slices: a slice that
+ * ended mid-hour (6 hours past an oldest row at :37) left part of an hour, whose cut quarters a
+ * summary would price nowhere until the next slice. */
+static void test_retention_slices_whole_hours(void)
+{
+    store_options o;
+    store_options_default(&o);
+    o.minute_keep_s = 3600;
+    char err[STORE_ERR_MAX];
+    store *s = store_open(fresh_db(), &o, err, sizeof err);
+    house h;
+    house_init(&h, T_2024_01_15_2000_LOCAL + 37 * 60);
+    add(s, "home", &h.d, 0);
+    for (int i = 0; i < 10 * 360; i++) {
+        house_step(&h, 10);
+        add(s, "home", &h.d, 0);
+    }
+    CHECK_EQ_INT(store_commit(s), 0);
+    CHECK(store_maintain(s) > 0); /* the first slice of the backlog */
+    static const char *const q[] = {"SELECT min(ts) FROM agg_1m", "SELECT min(ts) FROM agg_15m"};
+    for (int k = 0; k < 2; k++) {
+        sqlite3_stmt *st;
+        int64_t t = -1;
+        sqlite3_prepare_v2(store_db(s), q[k], -1, &st, NULL);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            t = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        CHECK(t > T_2024_01_15_2000_LOCAL + 37 * 60 + 3600);
+        CHECK_EQ_INT(t % 3600, 0);
+    }
+    store_close(s);
+}
+
 /* A meter that gets no reading in this run is still kept to the retention. */
 static void test_retention_idle_meter(void)
 {
@@ -1887,6 +1920,7 @@ int main(void)
     RUN(test_full_disk_segments);
     RUN(test_checkpoint_recovers);
     RUN(test_retention);
+    RUN(test_retention_slices_whole_hours);
     RUN(test_retention_idle_meter);
     RUN(test_writer_lock);
     RUN(test_file_path);
