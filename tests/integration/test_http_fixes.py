@@ -387,17 +387,24 @@ def test_no_meter(tmp):
         d.stop()
 
 
+def token_daemon(tmp, what):
+    """A simulated meter's p1d with a store and token s3cret, once it has a first reading: (the
+    daemon, its port, the Authorization header)."""
+    d = Daemon(["--source", "s=sim:speedup=10", "--listen", "127.0.0.1:0", "--token", "s3cret",
+                "--db", os.path.join(tmp, what + ".db")], tmp)
+    auth = {"Authorization": "Bearer s3cret"}
+    port = d.http_port()
+    T.check("%s: a first reading" % what,
+            wait_for(lambda: http(port, "/api/now", headers=auth)[0] == 200, 10), "")
+    return d, port, auth
+
+
 def test_repeated_params(tmp):
     """A parameter that takes one value given twice is a 400 naming it, not the first taken
     silently; /api/meters' state and healthy still merge, parameters an endpoint does not take
     are still ignored (repeated or not), and the HomeWizard endpoints answer as before."""
-    d = Daemon(["--source", "s=sim:speedup=10", "--listen", "127.0.0.1:0", "--token", "s3cret",
-                "--db", os.path.join(tmp, "repeat.db")], tmp)
-    auth = {"Authorization": "Bearer s3cret"}
+    d, port, auth = token_daemon(tmp, "repeated")
     try:
-        port = d.http_port()
-        T.check("repeated: a first reading",
-                wait_for(lambda: http(port, "/api/now", headers=auth)[0] == 200, 10), "")
         for path, name in (("/api/history?step=1h&step=raw", "step"),
                            ("/api/history?meter=s&meter=other", "meter"),
                            ("/api/history?from=2026-01-01&to=2026-01-02&from=2025-01-01", "from"),
@@ -430,13 +437,8 @@ def test_param_names_case(tmp):
     """Query parameter names are case-sensitive (docs/API.md): ?STEP= is no step=, so it is
     ignored like any unknown parameter, and step=1h&STEP=raw is step=1h, not a second value
     hidden behind the first; on the worker (history) and on the loop (prices, access_token)."""
-    d = Daemon(["--source", "s=sim:speedup=10", "--listen", "127.0.0.1:0", "--token", "s3cret",
-                "--db", os.path.join(tmp, "case.db")], tmp)
-    auth = {"Authorization": "Bearer s3cret"}
+    d, port, auth = token_daemon(tmp, "case")
     try:
-        port = d.http_port()
-        T.check("case: a first reading",
-                wait_for(lambda: http(port, "/api/now", headers=auth)[0] == 200, 10), "")
         rng = "from=2026-01-01T00:00Z&to=2026-01-01T06:00Z&fields=import_kwh"
         for q, step in (("STEP=raw", "1m"), ("step=1h&STEP=raw", "1h"), ("Step=raw&step=1h", "1h")):
             st, _, b = http(port, "/api/history?%s&%s" % (rng, q), headers=auth)

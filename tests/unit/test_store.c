@@ -869,33 +869,41 @@ static void test_restart_and_rebuild(void)
  * the gas used meanwhile is counted at its next value, as without the restart. Before, the
  * engine took its registers from the last raw block alone, which had no gas: the rise was
  * lost. */
+/* n more readings of h as meter home, 10 s apart. */
+static void house_steps(store *s, house *h, int n)
+{
+    for (int i = 0; i < n; i++) {
+        house_step(h, 10);
+        add(s, "home", &h->d, 0);
+    }
+}
+
+/* A fresh database (its path in p[cap]) with meter home's first reading of h and n more. */
+static store *house_begin(char *p, size_t cap, house *h, int n)
+{
+    snprintf(p, cap, "%s", fresh_db());
+    store *s = open_db(p);
+    house_init(h, T_2024_01_15_2000_LOCAL);
+    add(s, "home", &h->d, 0);
+    house_steps(s, h, n);
+    return s;
+}
+
 static void test_restart_gas_silent(void)
 {
     char p[128];
-    snprintf(p, sizeof p, "%s", fresh_db());
-    store *s = open_db(p);
     house h;
     int64_t start = T_2024_01_15_2000_LOCAL;
-    house_init(&h, start);
+    store *s = house_begin(p, sizeof p, &h, 0);
     rd first = h.d;
-    add(s, "home", &h.d, 0);
-    for (int i = 0; i < 30; i++) {
-        house_step(&h, 10);
-        add(s, "home", &h.d, 0);
-    }
+    house_steps(s, &h, 30);
     int64_t gas = h.d.gas;
     h.d.gas = -1; /* three minutes without a gas value */
-    for (int i = 0; i < 18; i++) {
-        house_step(&h, 10);
-        add(s, "home", &h.d, 0);
-    }
+    house_steps(s, &h, 18);
     store_close(s);
     s = open_db(p);
     h.d.gas = gas + 250;
-    for (int i = 0; i < 30; i++) {
-        house_step(&h, 10);
-        add(s, "home", &h.d, 0);
-    }
+    house_steps(s, &h, 30);
     CHECK_EQ_INT(store_commit(s), 0);
     for (int step = STORE_STEP_15M; step <= STORE_STEP_1D; step++) {
         esum a =
@@ -913,17 +921,11 @@ static void test_restart_gas_silent(void)
 static void test_restart_power_only(void)
 {
     char p[128];
-    snprintf(p, sizeof p, "%s", fresh_db());
-    store *s = open_db(p);
     house h;
     int64_t start = T_2024_01_15_2000_LOCAL;
-    house_init(&h, start);
+    store *s = house_begin(p, sizeof p, &h, 0);
     rd first = h.d;
-    add(s, "home", &h.d, 0);
-    for (int i = 0; i < 12; i++) {
-        house_step(&h, 10);
-        add(s, "home", &h.d, 0);
-    }
+    house_steps(s, &h, 12);
     static p1_reading r;
     for (int i = 0; i < 12; i++) {
         house_step(&h, 10);
