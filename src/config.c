@@ -1178,9 +1178,10 @@ static int source_finish_spec(config_source *s, char *err, size_t cap)
             return -1;
         }
         in_spec |= bit;
-        if (k && (s->set & bit) && s->set_line[key_index(k) & 63] == 0) {
-            /* --key or --ak for this source (line 0): the spec's value, set last, would replace
-             * it without a word, as a flag given twice would (an error, apply_flags()) */
+        if (k && (s->set & bit) && s->set_line[key_index(k) & 63] == 0 && spec_line == 0) {
+            /* --key or --ak for a source whose --source spec has the option too (both flags,
+             * line 0): the spec's value, set last, would replace it without a word, as a flag
+             * given twice would (an error, apply_flags()); a spec of the file is left as it was */
             fail(err, cap, "--%s %s given twice (also as %s= in the spec of %s): give it once", opt,
                  s->name, opt, where);
             return -1;
