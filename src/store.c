@@ -1142,6 +1142,16 @@ static int engine_flush(store *s, int64_t meter, engine *e)
 static const char *const energy_column[STORE_E_COUNT] = {
     "import", "import_t1", "import_t2", "export", "export_t1", "export_t2", "gas", "water", "heat"};
 
+/* The energies (1 << STORE_E_*) of segment group g (electricity, gas, water, heat). */
+static unsigned group_energies(int g)
+{
+    unsigned m = 0;
+    for (int e = 0; e < STORE_E_COUNT; e++)
+        if (energy_group[e] == BIT(g))
+            m |= BIT(e);
+    return m;
+}
+
 /* Folds into f the registers of segment group g from the newest raw reading that carried any
  * of them, in the minute step labelled `upto` or before: found by the 1-minute tier (a step
  * holds a register's energy when a reading in it carried it), looked for no further back than
@@ -1150,12 +1160,13 @@ static int fold_group_back(store *s, int64_t meter, int g, int64_t upto, fold *f
 {
     /* electricity's six registers make the longest: 272 bytes */
     char sql[384];
+    unsigned mine = group_energies(g);
     int n = snprintf(sql, sizeof sql,
                      "SELECT max(ts) FROM agg_1m WHERE meter = ?1 AND ts <= ?2 AND ts >= "
                      "(SELECT min(ts) FROM raw WHERE meter = ?1) - %d AND (0",
                      STORE_BLOCK_SPAN);
     for (int e = 0; e < STORE_E_COUNT && n < (int)sizeof sql; e++)
-        if (energy_group[e] == BIT(g))
+        if (mine & BIT(e))
             n += snprintf(sql + n, sizeof sql - (size_t)n, " OR %s IS NOT NULL", energy_column[e]);
     if (n >= (int)sizeof sql || snprintf(sql + n, sizeof sql - (size_t)n, ")") != 1)
         return SQLITE_TOOBIG;
@@ -1195,15 +1206,11 @@ static int fold_group_back(store *s, int64_t meter, int g, int64_t upto, fold *f
         block_reader_init(&b, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
                           (size_t)sqlite3_column_bytes(st, 1));
         while (block_next(&b, &x) > 0) {
-            unsigned chas = sample_counters(&x, c);
-            unsigned mine = 0;
-            for (int e = 0; e < STORE_E_COUNT; e++)
-                if ((chas & BIT(e)) && energy_group[e] == BIT(g))
-                    mine |= BIT(e);
-            if (x.ts <= t || x.ts > t + 60 || !mine)
+            unsigned has = sample_counters(&x, c) & mine;
+            if (x.ts <= t || x.ts > t + 60 || !has)
                 continue;
             memcpy(last, c, sizeof last);
-            lhas = mine;
+            lhas = has;
         }
     }
     sqlite3_finalize(st);
@@ -1253,10 +1260,7 @@ static int engine_load(store *s, int64_t meter, engine *e, unsigned groups)
     if (rc != SQLITE_OK || !e->last_ts)
         return rc;
     for (int g = 0; g < STORE_NDEV; g++) {
-        int have = 0;
-        for (int en = 0; en < STORE_E_COUNT; en++)
-            have |= energy_group[en] == BIT(g) && (e->f.has & BIT(en));
-        if ((groups & BIT(g)) && !have &&
+        if ((groups & BIT(g)) && !(e->f.has & group_energies(g)) &&
             (rc = fold_group_back(s, meter, g, store_step_floor(STORE_STEP_1M, e->last_ts - 1),
                                   &e->f)) != SQLITE_OK)
             return rc;

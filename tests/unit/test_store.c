@@ -1014,14 +1014,9 @@ static void test_full_disk(void)
  * before it is written: store_stats.segments counted it again at every failed attempt. */
 static void test_full_disk_segments(void)
 {
-    store *s = open_db(fresh_db());
+    char p[128];
     house h;
-    house_init(&h, T_2024_01_15_2000_LOCAL);
-    add(s, "home", &h.d, 0);
-    for (int i = 0; i < 2000; i++) {
-        house_step(&h, 10);
-        add(s, "home", &h.d, 0);
-    }
+    store *s = house_begin(p, sizeof p, &h, 2000);
     CHECK_EQ_INT(store_commit(s), 0);
     house_step(&h, 10);
     h.d.imp1 = h.d.imp2 = 1; /* the first reading of the queue that cannot be written */
